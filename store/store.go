@@ -1,0 +1,323 @@
+// Package store opens payswitch's one SQLite file and commits writes in groups.
+//
+// Every package that keeps state (ledger, otp, outbox, the engine) owns its tables as a
+// Schema and writes through DB.Write, so that a payment's state change, its ledger effect
+// and the messages it sends commit in one SQLite transaction. Writes go through a single
+// writer goroutine that gathers whatever callers are waiting into one transaction (group
+// commit): each caller's function runs inside its own SAVEPOINT, so one failing operation
+// rolls back alone while the rest commit, and every caller is answered only after the
+// commit is durable.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// Errors returned by the store.
+var (
+	ErrClosed      = errors.New("store: closed")
+	ErrNewerSchema = errors.New("store: database written by a newer schema")
+)
+
+// Options tune durability and batching. The zero value is durable and sensible.
+type Options struct {
+	// Synchronous is SQLite's synchronous pragma: FULL (default) makes every commit
+	// survive power loss; NORMAL survives a process crash but not an OS crash.
+	Synchronous string
+	// BusyTimeout is how long a connection waits for a lock (default 5s).
+	BusyTimeout time.Duration
+	// MaxBatch caps how many operations share one transaction (default 512).
+	MaxBatch int
+	// Readers is the size of the read-only connection pool (default 4).
+	Readers int
+}
+
+// Schema is one component's tables: Migrations[i] brings it to version i+1.
+// Migrations are append-only; a released one is never edited.
+type Schema struct {
+	Component  string
+	Migrations []string
+}
+
+// DB is the database: one writer connection fed by Write, and a pool of readers.
+type DB struct {
+	path   string
+	writer *sql.DB
+	reader *sql.DB
+	ops    chan *op
+	wg     sync.WaitGroup
+
+	mu     sync.RWMutex // guards closed; held for reading while sending on ops
+	closed bool
+}
+
+type op struct {
+	ctx  context.Context
+	fn   func(*sql.Tx) error
+	done chan error
+}
+
+// Open opens (creating with mode 0600 if needed) the SQLite file at path, applies the
+// schemas' pending migrations and starts the writer.
+func Open(path string, opts Options, schemas ...Schema) (*DB, error) {
+	if opts.Synchronous == "" {
+		opts.Synchronous = "FULL"
+	}
+	switch strings.ToUpper(opts.Synchronous) {
+	case "FULL", "NORMAL", "EXTRA", "OFF":
+	default:
+		return nil, fmt.Errorf("store: synchronous %q: want FULL, NORMAL, EXTRA or OFF", opts.Synchronous)
+	}
+	if opts.BusyTimeout <= 0 {
+		opts.BusyTimeout = 5 * time.Second
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 512
+	}
+	if opts.Readers <= 0 {
+		opts.Readers = 4
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("store: create directory %q: %w", dir, err)
+		}
+	}
+	// Create the file ourselves so that it is private to this user from its first byte.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %q: %w", path, err)
+	}
+	f.Close()
+
+	dsn := func(readOnly bool) string {
+		q := url.Values{}
+		q.Add("_pragma", "busy_timeout("+fmt.Sprint(opts.BusyTimeout.Milliseconds())+")")
+		q.Add("_pragma", "foreign_keys(1)")
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "synchronous("+strings.ToUpper(opts.Synchronous)+")")
+		if readOnly {
+			q.Add("_pragma", "query_only(1)")
+		} else {
+			q.Add("_txlock", "immediate")
+		}
+		return "file:" + path + "?" + q.Encode()
+	}
+	writer, err := sql.Open("sqlite", dsn(false))
+	if err != nil {
+		return nil, fmt.Errorf("store: open %q: %w", path, err)
+	}
+	writer.SetMaxOpenConns(1)
+	writer.SetMaxIdleConns(1)
+	writer.SetConnMaxLifetime(0)
+	writer.SetConnMaxIdleTime(0)
+	if err := writer.Ping(); err != nil {
+		writer.Close()
+		return nil, fmt.Errorf("store: open %q: %w", path, err)
+	}
+	if err := migrate(writer, schemas); err != nil {
+		writer.Close()
+		return nil, fmt.Errorf("store: migrate %q: %w", path, err)
+	}
+	reader, err := sql.Open("sqlite", dsn(true))
+	if err != nil {
+		writer.Close()
+		return nil, fmt.Errorf("store: open %q for reading: %w", path, err)
+	}
+	reader.SetMaxOpenConns(opts.Readers)
+	reader.SetMaxIdleConns(opts.Readers)
+
+	db := &DB{path: path, writer: writer, reader: reader, ops: make(chan *op, opts.MaxBatch)}
+	db.wg.Add(1)
+	go db.loop(opts.MaxBatch)
+	return db, nil
+}
+
+// Path is the file the database lives in.
+func (db *DB) Path() string { return db.path }
+
+// Reader is a pool of read-only connections. Reads there see the last committed state;
+// a read that decides a write must happen inside Write instead.
+func (db *DB) Reader() *sql.DB { return db.reader }
+
+// Write runs fn inside the next group transaction and returns once that transaction is
+// durably committed (nil) or fn's own work was rolled back (fn's error, or the commit's).
+//
+// fn runs on the writer goroutine: it must not call Write, must not keep tx, and must not
+// change memory that outlives it, because a failed commit undoes its work after it
+// returned nil. Do such changes after Write returns nil. A panic in fn rolls back fn's
+// work and is returned as an error. If ctx is done before fn starts, fn does not run;
+// once fn has started, Write waits for the outcome whatever ctx says, so a caller never
+// reports failure for work that committed.
+func (db *DB) Write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	o := &op{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	db.mu.RLock()
+	if db.closed {
+		db.mu.RUnlock()
+		return ErrClosed
+	}
+	select {
+	case db.ops <- o:
+		db.mu.RUnlock()
+	case <-ctx.Done():
+		db.mu.RUnlock()
+		return ctx.Err()
+	}
+	return <-o.done
+}
+
+// Close stops taking writes, finishes those already queued and closes the file.
+func (db *DB) Close() error {
+	db.mu.Lock()
+	if db.closed {
+		db.mu.Unlock()
+		return nil
+	}
+	db.closed = true
+	close(db.ops)
+	db.mu.Unlock()
+	db.wg.Wait()
+	rerr := db.reader.Close()
+	// A clean checkpoint leaves the main file complete; the -wal file is then empty.
+	db.writer.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+	werr := db.writer.Close()
+	return errors.Join(werr, rerr)
+}
+
+// Ping reports whether the database can take a write right now.
+func (db *DB) Ping(ctx context.Context) error {
+	return db.Write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, "UPDATE store_health SET checked = checked + 1")
+		return err
+	})
+}
+
+func (db *DB) loop(maxBatch int) {
+	defer db.wg.Done()
+	batch := make([]*op, 0, maxBatch)
+	for first := range db.ops {
+		batch = append(batch[:0], first)
+	gather:
+		for len(batch) < maxBatch {
+			select {
+			case o, ok := <-db.ops:
+				if !ok {
+					break gather
+				}
+				batch = append(batch, o)
+			default:
+				break gather
+			}
+		}
+		db.commit(batch)
+	}
+}
+
+// commit runs a batch in one transaction, each op in its own savepoint.
+func (db *DB) commit(batch []*op) {
+	errs := make([]error, len(batch))
+	tx, err := db.writer.Begin()
+	if err != nil {
+		for _, o := range batch {
+			o.done <- fmt.Errorf("store: begin: %w", err)
+		}
+		return
+	}
+	for i, o := range batch {
+		if err := o.ctx.Err(); err != nil {
+			errs[i] = err
+			continue
+		}
+		if _, err := tx.Exec("SAVEPOINT op"); err != nil {
+			errs[i] = fmt.Errorf("store: savepoint: %w", err)
+			continue
+		}
+		errs[i] = run(o.fn, tx)
+		if errs[i] != nil {
+			if _, rerr := tx.Exec("ROLLBACK TO op"); rerr != nil {
+				// The transaction is in an unknown state: give up on all of it. Ops that
+				// failed on their own keep their error; the rest learn why nothing stuck.
+				tx.Rollback()
+				for j, o := range batch {
+					if j > i || errs[j] == nil {
+						o.done <- fmt.Errorf("store: transaction aborted: %w", rerr)
+					} else {
+						o.done <- errs[j]
+					}
+				}
+				return
+			}
+		}
+		tx.Exec("RELEASE op")
+	}
+	if err := tx.Commit(); err != nil {
+		for i := range batch {
+			if errs[i] == nil {
+				errs[i] = fmt.Errorf("store: commit: %w", err)
+			}
+		}
+	}
+	for i, o := range batch {
+		o.done <- errs[i]
+	}
+}
+
+func run(fn func(*sql.Tx) error, tx *sql.Tx) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("store: panic in write: %v\n%s", r, debug.Stack())
+		}
+	}()
+	return fn(tx)
+}
+
+func migrate(db *sql.DB, schemas []Schema) error {
+	if _, err := db.Exec(`CREATE TABLE IF NOT EXISTS schema_versions (
+		component TEXT PRIMARY KEY,
+		version   INTEGER NOT NULL
+	) STRICT;
+	CREATE TABLE IF NOT EXISTS store_health (checked INTEGER NOT NULL) STRICT;
+	INSERT INTO store_health SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM store_health);`); err != nil {
+		return err
+	}
+	for _, s := range schemas {
+		var have int
+		err := db.QueryRow("SELECT version FROM schema_versions WHERE component = ?", s.Component).Scan(&have)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("%s: read version: %w", s.Component, err)
+		}
+		if have > len(s.Migrations) {
+			return fmt.Errorf("%w: %s is at version %d, this binary knows %d", ErrNewerSchema, s.Component, have, len(s.Migrations))
+		}
+		for v := have + 1; v <= len(s.Migrations); v++ {
+			tx, err := db.Begin()
+			if err != nil {
+				return err
+			}
+			if _, err := tx.Exec(s.Migrations[v-1]); err != nil {
+				tx.Rollback()
+				return fmt.Errorf("%s: migration %d: %w", s.Component, v, err)
+			}
+			if _, err := tx.Exec(`INSERT INTO schema_versions (component, version) VALUES (?, ?)
+				ON CONFLICT (component) DO UPDATE SET version = excluded.version`, s.Component, v); err != nil {
+				tx.Rollback()
+				return fmt.Errorf("%s: record version %d: %w", s.Component, v, err)
+			}
+			if err := tx.Commit(); err != nil {
+				return fmt.Errorf("%s: migration %d: %w", s.Component, v, err)
+			}
+		}
+	}
+	return nil
+}

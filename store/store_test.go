@@ -1,0 +1,151 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+var testSchema = Schema{Component: "test", Migrations: []string{
+	`CREATE TABLE things (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE) STRICT`,
+}}
+
+func mustOpen(tb testing.TB, path string, schemas ...Schema) *DB {
+	tb.Helper()
+	db, err := Open(path, Options{}, schemas...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	return db
+}
+
+func insert(db *DB, name string) error {
+	return db.Write(context.Background(), func(tx *sql.Tx) error {
+		_, err := tx.Exec("INSERT INTO things (name) VALUES (?)", name)
+		return err
+	})
+}
+
+func count(t *testing.T, db *DB) int {
+	t.Helper()
+	var n int
+	if err := db.Reader().QueryRow("SELECT count(*) FROM things").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestConcurrentWritesAllCommitAndFailuresStayAlone(t *testing.T) {
+	db := mustOpen(t, filepath.Join(t.TempDir(), "x.db"), testSchema)
+	var wg sync.WaitGroup
+	errs := make([]error, 200)
+	for i := range 200 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Every tenth name repeats an earlier one and must fail on the UNIQUE constraint
+			// without taking its batch-mates down with it.
+			name := string(rune('a'+i%26)) + string(rune('A'+i/26))
+			if i%10 == 9 {
+				name = "dup"
+			}
+			errs[i] = insert(db, name)
+		}()
+	}
+	wg.Wait()
+	failed := 0
+	for _, err := range errs {
+		if err != nil {
+			failed++
+		}
+	}
+	if failed != 19 { // 20 "dup" inserts, one wins
+		t.Fatalf("failed = %d, want 19", failed)
+	}
+	if got := count(t, db); got != 181 {
+		t.Fatalf("rows = %d, want 181", got)
+	}
+}
+
+func TestPanicInWriteIsAnErrorAndRollsBack(t *testing.T) {
+	db := mustOpen(t, filepath.Join(t.TempDir(), "x.db"), testSchema)
+	err := db.Write(context.Background(), func(tx *sql.Tx) error {
+		tx.Exec("INSERT INTO things (name) VALUES ('ghost')")
+		panic("boom")
+	})
+	if err == nil {
+		t.Fatal("want error from panicking write")
+	}
+	if got := count(t, db); got != 0 {
+		t.Fatalf("rows = %d after panic, want 0", got)
+	}
+	if err := insert(db, "after"); err != nil {
+		t.Fatalf("store unusable after panic: %v", err)
+	}
+}
+
+func TestCancelledContextDoesNotRun(t *testing.T) {
+	db := mustOpen(t, filepath.Join(t.TempDir(), "x.db"), testSchema)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	ran := false
+	err := db.Write(ctx, func(tx *sql.Tx) error { ran = true; return nil })
+	if !errors.Is(err, context.Canceled) || ran {
+		t.Fatalf("err = %v ran = %v; want Canceled and not run", err, ran)
+	}
+}
+
+func TestReopenKeepsDataAndRefusesNewerSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.db")
+	db, err := Open(path, Options{}, testSchema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	insert(db, "kept")
+	db.Close()
+
+	v2 := Schema{Component: "test", Migrations: append(append([]string{}, testSchema.Migrations...),
+		`ALTER TABLE things ADD COLUMN note TEXT`)}
+	db = mustOpen(t, path, v2)
+	if got := count(t, db); got != 1 {
+		t.Fatalf("rows after reopen = %d, want 1", got)
+	}
+	db.Close()
+
+	if _, err := Open(path, Options{}, testSchema); !errors.Is(err, ErrNewerSchema) {
+		t.Fatalf("opening a newer file with an older schema: err = %v, want ErrNewerSchema", err)
+	}
+}
+
+func TestFileIsPrivateAndWriteAfterCloseFails(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sub", "x.db")
+	db, err := Open(path, Options{}, testSchema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Fatalf("mode = %v, want 0600", fi.Mode().Perm())
+	}
+	if err := db.Ping(context.Background()); err != nil {
+		t.Fatalf("ping: %v", err)
+	}
+	db.Close()
+	if err := insert(db, "late"); !errors.Is(err, ErrClosed) {
+		t.Fatalf("write after close: %v, want ErrClosed", err)
+	}
+}
+
+func TestBadSynchronousIsRefused(t *testing.T) {
+	if _, err := Open(filepath.Join(t.TempDir(), "x.db"), Options{Synchronous: "sometimes"}); err == nil {
+		t.Fatal("want error for bad synchronous")
+	}
+}
