@@ -321,3 +321,34 @@ func migrate(db *sql.DB, schemas []Schema) error {
 	}
 	return nil
 }
+
+// OpenReadOnly opens an existing database for reading only, as the auditor export does
+// while serve keeps writing: WAL lets it read one consistent snapshot per transaction
+// without blocking the writer. It refuses a file whose schemas are newer than this
+// binary's, and never creates or migrates anything.
+func OpenReadOnly(path string, schemas ...Schema) (*sql.DB, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("store: open %q: %w", path, err)
+	}
+	q := url.Values{}
+	q.Add("mode", "ro")
+	q.Add("_pragma", "busy_timeout(5000)")
+	q.Add("_pragma", "query_only(1)")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("store: open %q: %w", path, err)
+	}
+	for _, s := range schemas {
+		var have int
+		err := db.QueryRow("SELECT version FROM schema_versions WHERE component = ?", s.Component).Scan(&have)
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("store: open %q: %s schema: %w", path, s.Component, err)
+		}
+		if have > len(s.Migrations) {
+			db.Close()
+			return nil, fmt.Errorf("%w: %s is at version %d, this binary knows %d", ErrNewerSchema, s.Component, have, len(s.Migrations))
+		}
+	}
+	return db, nil
+}

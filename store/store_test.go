@@ -149,3 +149,24 @@ func TestBadSynchronousIsRefused(t *testing.T) {
 		t.Fatal("want error for bad synchronous")
 	}
 }
+
+func TestOpenReadOnlySeesCommittedDataAndCannotWrite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.db")
+	db := mustOpen(t, path, testSchema)
+	insert(db, "one")
+	ro, err := OpenReadOnly(path, testSchema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	var n int
+	if err := ro.QueryRow("SELECT count(*) FROM things").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("count = %d, %v", n, err)
+	}
+	if _, err := ro.Exec("INSERT INTO things (name) VALUES ('x')"); err == nil {
+		t.Fatal("read-only handle wrote")
+	}
+	if _, err := OpenReadOnly(filepath.Join(t.TempDir(), "missing.db")); err == nil {
+		t.Fatal("opened a missing file")
+	}
+}
