@@ -1,0 +1,355 @@
+// Package otp issues and checks the one-time codes that confirm payments.
+//
+// A code is drawn from crypto/rand and stored only as an HMAC-SHA256 digest keyed by the
+// switch's secret and bound to the payment (ID, payer, amount, currency, payee), so the
+// database never holds a code in clear and a code cannot confirm any other payment, from
+// any other number, for any other amount. otp knows payments only by ID: the engine calls
+// it inside its own store transaction, so a code's state and the payment's state commit
+// together.
+//
+// Rules: a code is valid while now < expiresAt (Config.TTL after it was issued); it works
+// once; after Config.MaxAttempts wrong codes for a payment it is dead; Resend replaces it
+// at most Config.MaxResends times, at least Config.ResendInterval apart. Wrong attempts
+// count per payment, not per code: a resend does not give a guesser fresh tries.
+package otp
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/payswitch/payswitch/store"
+)
+
+// Errors returned by otp.
+var (
+	// ErrAlreadyIssued: Issue for a payment that already has a code (use Resend).
+	ErrAlreadyIssued = errors.New("otp: a code was already issued for this payment")
+	// ErrResendLimit: the payment has had Config.MaxResends new codes already.
+	ErrResendLimit = errors.New("otp: no more codes can be sent for this payment")
+	// ErrResendTooSoon: the last code went out less than Config.ResendInterval ago.
+	ErrResendTooSoon = errors.New("otp: a new code was sent too recently")
+	// ErrNoCode: Resend for a payment without a live code (none issued, used or dead).
+	ErrNoCode = errors.New("otp: no active code for this payment")
+	// ErrBadConfig: NewIssuer got a Config or secret outside the allowed range.
+	ErrBadConfig = errors.New("otp: bad configuration")
+	// ErrBadSecret: a secret (file or config) that is malformed or too short.
+	ErrBadSecret = errors.New("otp: bad secret")
+	// ErrBadEvent: RecordEvent got an unknown event name or no time.
+	ErrBadEvent = errors.New("otp: bad auth event")
+)
+
+// Defaults for the zero fields of Config, as in the contract's config.yaml.
+const (
+	DefaultDigits         = 6
+	DefaultTTL            = 5 * time.Minute
+	DefaultMaxAttempts    = 3
+	DefaultMaxResends     = 3
+	DefaultResendInterval = 30 * time.Second
+
+	// MinSecretLen is the shortest HMAC key NewIssuer accepts, in bytes.
+	MinSecretLen = 16
+)
+
+// Schema holds otp's tables. Times in otp_codes are Unix microseconds (UTC), like the
+// engine's, so expiry compares integers; auth_events keeps readable RFC 3339 times
+// because auditors read it.
+//
+// otp_codes has one row per payment: a resend overwrites the digest, so the old code is
+// dead the moment the new one exists. dead_reason says why a dead code died (exhausted,
+// expired or killed), which Check reports.
+var Schema = store.Schema{Component: "otp", Migrations: []string{`
+CREATE TABLE otp_codes (
+	payment_id  TEXT PRIMARY KEY,
+	digest      BLOB NOT NULL,
+	issued_at   INTEGER NOT NULL,
+	expires_at  INTEGER NOT NULL,
+	attempts    INTEGER NOT NULL DEFAULT 0,
+	resends     INTEGER NOT NULL DEFAULT 0,
+	state       TEXT NOT NULL CHECK (state IN ('active', 'used', 'dead')),
+	dead_reason TEXT NOT NULL DEFAULT '' CHECK (dead_reason IN ('', 'exhausted', 'expired', 'killed'))
+) STRICT;
+
+CREATE TABLE auth_events (
+	seq           INTEGER PRIMARY KEY,
+	time          TEXT NOT NULL,
+	payment_id    TEXT NOT NULL,
+	msisdn_masked TEXT NOT NULL,
+	channel       TEXT NOT NULL,
+	event         TEXT NOT NULL CHECK (event IN ('issued', 'resent', 'delivered', 'delivery_failed',
+		'wrong', 'confirmed', 'expired', 'exhausted', 'cancelled')),
+	detail        TEXT NOT NULL DEFAULT ''
+) STRICT;
+CREATE INDEX auth_events_by_payment ON auth_events (payment_id, seq);
+`}}
+
+// Config sets the code rules. Zero fields take the defaults above; Issuer.Config reports
+// the values in force.
+type Config struct {
+	Digits         int           // code length, 4..10 (default 6)
+	TTL            time.Duration // how long a code is valid (default 5m)
+	MaxAttempts    int           // wrong codes per payment before the code dies (default 3)
+	MaxResends     int           // new codes per payment after the first (default 3)
+	ResendInterval time.Duration // least time between two codes for a payment (default 30s)
+}
+
+func (c Config) withDefaults() (Config, error) {
+	if c.Digits == 0 {
+		c.Digits = DefaultDigits
+	}
+	if c.TTL == 0 {
+		c.TTL = DefaultTTL
+	}
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = DefaultMaxAttempts
+	}
+	if c.MaxResends == 0 {
+		c.MaxResends = DefaultMaxResends
+	}
+	if c.ResendInterval == 0 {
+		c.ResendInterval = DefaultResendInterval
+	}
+	switch {
+	case c.Digits < 4 || c.Digits > 10:
+		return c, fmt.Errorf("%w: digits %d: want 4..10", ErrBadConfig, c.Digits)
+	case c.TTL < 0:
+		return c, fmt.Errorf("%w: ttl %v: want > 0", ErrBadConfig, c.TTL)
+	case c.MaxAttempts < 0:
+		return c, fmt.Errorf("%w: max attempts %d: want > 0", ErrBadConfig, c.MaxAttempts)
+	case c.MaxResends < 0:
+		return c, fmt.Errorf("%w: max resends %d: want > 0", ErrBadConfig, c.MaxResends)
+	case c.ResendInterval < 0:
+		return c, fmt.Errorf("%w: resend interval %v: want > 0", ErrBadConfig, c.ResendInterval)
+	}
+	return c, nil
+}
+
+// Binding is what a code is bound to: the same code with any field changed is wrong.
+type Binding struct {
+	PaymentID, Payer, Payee string
+	Amount                  int64
+	Currency                string
+}
+
+// Issuer issues and checks codes with one secret. It holds no mutable state and is safe
+// for concurrent use; all state lives in the caller's transaction.
+type Issuer struct {
+	secret []byte
+	cfg    Config
+}
+
+// NewIssuer returns an Issuer keyed by secret (at least MinSecretLen bytes), with cfg's
+// zero fields defaulted. An out-of-range field is ErrBadConfig.
+func NewIssuer(secret []byte, cfg Config) (*Issuer, error) {
+	if len(secret) < MinSecretLen {
+		return nil, fmt.Errorf("%w: secret is %d bytes, want at least %d", ErrBadConfig, len(secret), MinSecretLen)
+	}
+	c, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	return &Issuer{secret: append([]byte(nil), secret...), cfg: c}, nil
+}
+
+// Config is the configuration in force, defaults applied.
+func (i *Issuer) Config() Config { return i.cfg }
+
+// Issue creates the first code for b.PaymentID, valid until expiresAt. A payment that
+// already has a code (in any state) gets ErrAlreadyIssued.
+func (i *Issuer) Issue(ctx context.Context, tx *sql.Tx, b Binding, now time.Time) (code string, expiresAt time.Time, err error) {
+	code, err = i.newCode()
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	expiresAt = now.Add(i.cfg.TTL)
+	res, err := tx.ExecContext(ctx, `INSERT INTO otp_codes (payment_id, digest, issued_at, expires_at, state)
+		VALUES (?, ?, ?, ?, 'active') ON CONFLICT (payment_id) DO NOTHING`,
+		b.PaymentID, i.digest(b, code), now.UnixMicro(), expiresAt.UnixMicro())
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("otp: issue for %s: %w", b.PaymentID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return "", time.Time{}, fmt.Errorf("otp: issue for %s: %w", b.PaymentID, err)
+	} else if n == 0 {
+		return "", time.Time{}, ErrAlreadyIssued
+	}
+	return code, expiresAt, nil
+}
+
+// Resend replaces the payment's active code with a new one (the old one stops working)
+// and restarts the TTL. It refuses with ErrNoCode when there is no active code (never
+// issued, used, exhausted or killed), ErrResendLimit after Config.MaxResends resends and
+// ErrResendTooSoon within Config.ResendInterval of the last code. A code that merely
+// timed out can be resent. Wrong attempts carry over to the new code.
+func (i *Issuer) Resend(ctx context.Context, tx *sql.Tx, b Binding, now time.Time) (code string, expiresAt time.Time, err error) {
+	var state string
+	var issuedAt int64
+	var resends int
+	err = tx.QueryRowContext(ctx, `SELECT state, issued_at, resends FROM otp_codes WHERE payment_id = ?`,
+		b.PaymentID).Scan(&state, &issuedAt, &resends)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", time.Time{}, ErrNoCode
+	}
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("otp: resend for %s: %w", b.PaymentID, err)
+	}
+	switch {
+	case state != "active":
+		return "", time.Time{}, ErrNoCode
+	case resends >= i.cfg.MaxResends:
+		return "", time.Time{}, ErrResendLimit
+	case now.Before(time.UnixMicro(issuedAt).Add(i.cfg.ResendInterval)):
+		return "", time.Time{}, ErrResendTooSoon
+	}
+	code, err = i.newCode()
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	expiresAt = now.Add(i.cfg.TTL)
+	if _, err := tx.ExecContext(ctx, `UPDATE otp_codes SET digest = ?, issued_at = ?, expires_at = ?,
+		resends = resends + 1 WHERE payment_id = ?`,
+		i.digest(b, code), now.UnixMicro(), expiresAt.UnixMicro(), b.PaymentID); err != nil {
+		return "", time.Time{}, fmt.Errorf("otp: resend for %s: %w", b.PaymentID, err)
+	}
+	return code, expiresAt, nil
+}
+
+// Result is the outcome of Check. Exactly one of OK, Expired, Exhausted, Used and Missing
+// is true, or none when the code was wrong and AttemptsLeft more may be tried.
+type Result struct {
+	OK           bool // the code is right: it is now used
+	Expired      bool // the code's TTL has passed (now >= expiresAt); it is now dead
+	Exhausted    bool // MaxAttempts wrong codes were given; the code is dead
+	AttemptsLeft int  // wrong codes that may still be given before Exhausted
+	Used         bool // the payment was confirmed earlier
+	Missing      bool // no code was issued for the payment, or it was killed
+}
+
+// Check tries code against the payment's active code. A wrong code (including one with
+// non-digits or the wrong length, or one bound to another payer, payee or amount) costs
+// an attempt; the attempt, and the used or dead state that follows, persist when the
+// caller's transaction commits. An expired or dead code is reported without comparing,
+// so it reveals nothing about the code.
+func (i *Issuer) Check(ctx context.Context, tx *sql.Tx, b Binding, code string, now time.Time) (Result, error) {
+	var (
+		digest            []byte
+		expiresAt         int64
+		attempts          int
+		state, deadReason string
+	)
+	err := tx.QueryRowContext(ctx, `SELECT digest, expires_at, attempts, state, dead_reason
+		FROM otp_codes WHERE payment_id = ?`, b.PaymentID).Scan(&digest, &expiresAt, &attempts, &state, &deadReason)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Result{Missing: true}, nil
+	}
+	if err != nil {
+		return Result{}, fmt.Errorf("otp: check for %s: %w", b.PaymentID, err)
+	}
+	switch state {
+	case "used":
+		return Result{Used: true}, nil
+	case "dead":
+		switch deadReason {
+		case "exhausted":
+			return Result{Exhausted: true}, nil
+		case "expired":
+			return Result{Expired: true}, nil
+		default:
+			return Result{Missing: true}, nil
+		}
+	}
+	if now.UnixMicro() >= expiresAt {
+		if err := i.setDead(ctx, tx, b.PaymentID, "expired"); err != nil {
+			return Result{}, err
+		}
+		return Result{Expired: true}, nil
+	}
+	if i.wellFormed(code) && hmac.Equal(digest, i.digest(b, code)) {
+		if _, err := tx.ExecContext(ctx, `UPDATE otp_codes SET state = 'used' WHERE payment_id = ?`, b.PaymentID); err != nil {
+			return Result{}, fmt.Errorf("otp: check for %s: %w", b.PaymentID, err)
+		}
+		return Result{OK: true, AttemptsLeft: i.cfg.MaxAttempts - attempts}, nil
+	}
+	attempts++
+	if attempts >= i.cfg.MaxAttempts {
+		if _, err := tx.ExecContext(ctx, `UPDATE otp_codes SET attempts = ?, state = 'dead', dead_reason = 'exhausted'
+			WHERE payment_id = ?`, attempts, b.PaymentID); err != nil {
+			return Result{}, fmt.Errorf("otp: check for %s: %w", b.PaymentID, err)
+		}
+		return Result{Exhausted: true}, nil
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE otp_codes SET attempts = ? WHERE payment_id = ?`, attempts, b.PaymentID); err != nil {
+		return Result{}, fmt.Errorf("otp: check for %s: %w", b.PaymentID, err)
+	}
+	return Result{AttemptsLeft: i.cfg.MaxAttempts - attempts}, nil
+}
+
+// Kill makes the payment's active code dead because the payment was cancelled or
+// expired; Check then reports Missing. A payment without an active code is left alone.
+func (i *Issuer) Kill(ctx context.Context, tx *sql.Tx, paymentID string) error {
+	return i.setDead(ctx, tx, paymentID, "killed")
+}
+
+func (i *Issuer) setDead(ctx context.Context, tx *sql.Tx, paymentID, reason string) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE otp_codes SET state = 'dead', dead_reason = ?
+		WHERE payment_id = ? AND state = 'active'`, reason, paymentID); err != nil {
+		return fmt.Errorf("otp: %s code for %s: %w", reason, paymentID, err)
+	}
+	return nil
+}
+
+func (i *Issuer) wellFormed(code string) bool {
+	if len(code) != i.cfg.Digits {
+		return false
+	}
+	for j := 0; j < len(code); j++ {
+		if code[j] < '0' || code[j] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// newCode draws Config.Digits decimal digits from crypto/rand. Each digit comes from one
+// random byte, and bytes >= 250 are thrown away, so every digit is exactly uniform
+// (byte % 10 alone would favour 0..5).
+func (i *Issuer) newCode() (string, error) {
+	code := make([]byte, 0, i.cfg.Digits)
+	var buf [16]byte
+	for len(code) < i.cfg.Digits {
+		if _, err := rand.Read(buf[:]); err != nil {
+			return "", fmt.Errorf("otp: random: %w", err)
+		}
+		for _, b := range buf {
+			if b >= 250 {
+				continue
+			}
+			code = append(code, '0'+b%10)
+			if len(code) == i.cfg.Digits {
+				break
+			}
+		}
+	}
+	return string(code), nil
+}
+
+// digest is HMAC-SHA256 over the binding and the code. Each field is length-prefixed
+// (uvarint) after a version label, so no two different bindings share an encoding
+// whatever characters the fields hold (a plain "a|b" join would let "a|" + "b" collide
+// with "a" + "|b").
+func (i *Issuer) digest(b Binding, code string) []byte {
+	m := hmac.New(sha256.New, i.secret)
+	var n [binary.MaxVarintLen64]byte
+	for _, f := range [...]string{"payswitch-otp-v1", b.PaymentID, b.Payer, strconv.FormatInt(b.Amount, 10), b.Currency, b.Payee, code} {
+		m.Write(n[:binary.PutUvarint(n[:], uint64(len(f)))])
+		m.Write([]byte(f))
+	}
+	return m.Sum(nil)
+}
