@@ -1,0 +1,326 @@
+// Package api serves the operators' and auditors' HTTP API (/api/v1), /healthz and
+// /metrics, and mounts the gateway callbacks of the other channels (/ussd, /ivr) on the
+// same server. It turns HTTP into calls on the engine and the engine's answers into JSON.
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
+
+	"github.com/payswitch/payswitch/ledger"
+	payswitch "github.com/payswitch/payswitch/switch"
+)
+
+// Role is what a token may do.
+type Role string
+
+// The two roles of the contract.
+const (
+	Operator Role = "operator" // read and write
+	Auditor  Role = "auditor"  // read only
+)
+
+// Token is one bearer token the API accepts.
+type Token struct {
+	Name  string
+	Token string
+	Role  Role
+}
+
+// Health is what /healthz reports.
+type Health struct {
+	Database ComponentHealth `json:"database"`
+	Links    []LinkHealth    `json:"links"`
+}
+
+// ComponentHealth is one part's state.
+type ComponentHealth struct {
+	OK    bool   `json:"ok"`
+	Path  string `json:"path,omitempty"`
+	Error string `json:"error,omitempty"`
+}
+
+// LinkHealth is one SMPP link's state.
+type LinkHealth struct {
+	Name  string `json:"name"`
+	State string `json:"state"`
+}
+
+// Config is how the API is set up.
+type Config struct {
+	Tokens       []Token
+	MaxBodyBytes int64 // default 64 KiB
+	Timeout      time.Duration
+	// Health reports the database (OK false makes /healthz answer 503) and the links.
+	Health   func(ctx context.Context) Health
+	Gatherer prometheus.Gatherer   // what /metrics exposes; nil: prometheus.DefaultGatherer
+	Registry prometheus.Registerer // where the API's own metrics go; nil: none
+	Log      zerolog.Logger
+}
+
+// Server is the HTTP handler of the whole switch.
+type Server struct {
+	engine  *payswitch.Engine
+	cfg     Config
+	mux     *http.ServeMux
+	tokens  []tokenDigest
+	latency *prometheus.HistogramVec
+}
+
+type tokenDigest struct {
+	name   string
+	role   Role
+	digest [32]byte
+}
+
+// New builds the API. Tokens with an empty value are skipped: an unset environment
+// variable must not become a token that matches an empty Authorization header.
+func New(e *payswitch.Engine, cfg Config) (*Server, error) {
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 64 << 10
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.Gatherer == nil {
+		cfg.Gatherer = prometheus.DefaultGatherer
+	}
+	s := &Server{engine: e, cfg: cfg, mux: http.NewServeMux()}
+	for _, t := range cfg.Tokens {
+		if t.Token == "" {
+			continue
+		}
+		if t.Role != Operator && t.Role != Auditor {
+			return nil, fmt.Errorf("api: token %q: role %q: want operator or auditor", t.Name, t.Role)
+		}
+		s.tokens = append(s.tokens, tokenDigest{name: t.Name, role: t.Role, digest: sha256.Sum256([]byte(t.Token))})
+	}
+	s.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "payswitch_http_request_duration_seconds",
+		Help:    "HTTP request latency by route and status code.",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10},
+	}, []string{"route", "code"})
+	if cfg.Registry != nil {
+		if err := cfg.Registry.Register(s.latency); err != nil {
+			return nil, fmt.Errorf("api: register metrics: %w", err)
+		}
+	}
+
+	s.route("POST /api/v1/accounts", Operator, s.openAccount)
+	s.route("GET /api/v1/accounts/{id}", Auditor, s.getAccount)
+	s.route("GET /api/v1/accounts", Auditor, s.findAccount)
+	s.route("POST /api/v1/deposits", Operator, s.deposit)
+	s.route("GET /api/v1/payments/{id}", Auditor, s.getPayment)
+	s.route("GET /api/v1/payments", Auditor, s.listPayments)
+	s.route("GET /api/v1/ledger/trial-balance", Auditor, s.trialBalance)
+	s.mux.Handle("/api/", s.instrument("unknown", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)
+	})))
+	s.mux.Handle("GET /healthz", s.instrument("/healthz", http.HandlerFunc(s.healthz)))
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))
+	return s, nil
+}
+
+// Handle mounts another channel's handler (the USSD or IVR gateway callback) on the
+// same server, with the same body limit and latency metrics but no bearer token: those
+// gateways authenticate by network and their own means.
+func (s *Server) Handle(pattern string, h http.Handler) {
+	route := pattern
+	if _, p, ok := strings.Cut(pattern, " "); ok {
+		route = p
+	}
+	s.mux.Handle(pattern, s.instrument(route, s.limitBody(h)))
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// route mounts an API handler that needs at least role min (Auditor: any valid token).
+func (s *Server) route(pattern string, min Role, h func(w http.ResponseWriter, r *http.Request) error) {
+	_, path, _ := strings.Cut(pattern, " ")
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		role, ok := s.authenticate(r)
+		if !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="payswitch"`)
+			writeError(w, http.StatusUnauthorized, "unauthorized", "a valid bearer token is required")
+			return
+		}
+		if min == Operator && role != Operator {
+			writeError(w, http.StatusForbidden, "forbidden", "this token may only read")
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.Timeout)
+		defer cancel()
+		if err := h(w, r.WithContext(ctx)); err != nil {
+			s.fail(w, r, err)
+		}
+	})
+	s.mux.Handle(pattern, s.instrument(path, s.limitBody(handler)))
+}
+
+// authenticate compares the presented token with every known one in constant time, so
+// that neither which token nor how much of it matched shows in the timing.
+func (s *Server) authenticate(r *http.Request) (Role, bool) {
+	h := r.Header.Get("Authorization")
+	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
+		return "", false
+	}
+	d := sha256.Sum256([]byte(strings.TrimSpace(tok)))
+	var role Role
+	found := 0
+	for _, t := range s.tokens {
+		if subtle.ConstantTimeCompare(d[:], t.digest[:]) == 1 {
+			role = t.role
+			found = 1
+		}
+	}
+	return role, found == 1
+}
+
+func (s *Server) limitBody(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+		h.ServeHTTP(w, r)
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.code = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (s *Server) instrument(route string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		defer func() {
+			if v := recover(); v != nil {
+				// A bug must cost one request, not the process that holds everyone's money.
+				s.cfg.Log.Error().Interface("panic", v).Str("route", route).Msg("handler panicked")
+				writeError(rec, http.StatusInternalServerError, "internal", "internal error")
+			}
+			s.latency.WithLabelValues(route, strconv.Itoa(rec.code)).Observe(time.Since(start).Seconds())
+		}()
+		h.ServeHTTP(rec, r)
+	})
+}
+
+// fail maps an engine or ledger error to the contract's JSON error.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var status int
+	var code string
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		status, code = http.StatusRequestEntityTooLarge, "body_too_large"
+	case errors.Is(err, errBadJSON), errors.Is(err, payswitch.ErrInvalid):
+		status, code = http.StatusBadRequest, "invalid_request"
+	case errors.Is(err, payswitch.ErrNotFound), errors.Is(err, ledger.ErrNotFound):
+		status, code = http.StatusNotFound, "not_found"
+	case errors.Is(err, payswitch.ErrConflict), errors.Is(err, ledger.ErrDuplicate), errors.Is(err, ledger.ErrIdempotencyConflict):
+		status, code = http.StatusConflict, "conflict"
+	case errors.Is(err, ledger.ErrInsufficientFunds), errors.Is(err, payswitch.ErrInsufficientFund):
+		status, code = http.StatusUnprocessableEntity, "insufficient_funds"
+	case errors.Is(err, context.DeadlineExceeded):
+		status, code = http.StatusServiceUnavailable, "timeout"
+	default:
+		s.cfg.Log.Error().Err(err).Str("path", r.URL.Path).Msg("request failed")
+		writeError(w, http.StatusInternalServerError, "internal", "internal error; nothing was changed unless the result says so")
+		return
+	}
+	writeError(w, status, code, cleanMessage(err))
+}
+
+// cleanMessage drops the package prefixes that sentinel errors carry.
+func cleanMessage(err error) string {
+	msg := err.Error()
+	for _, p := range []string{"payswitch: ", "ledger: ", "api: "} {
+		msg = strings.ReplaceAll(msg, p, "")
+	}
+	return msg
+}
+
+type errorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, status int, code, message string) {
+	var b errorBody
+	b.Error.Code, b.Error.Message = code, message
+	writeJSON(w, status, b)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.Encode(v)
+}
+
+var errBadJSON = errors.New("api: bad JSON")
+
+// decode reads exactly one JSON object with no unknown fields.
+func decode(r *http.Request, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		return fmt.Errorf("%w: Content-Type must be application/json", errBadJSON)
+	}
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return err
+		}
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) {
+			return fmt.Errorf("%w: field %s must be %s", errBadJSON, typeErr.Field, jsonKind(typeErr.Type.Kind().String()))
+		}
+		if errors.Is(err, io.EOF) {
+			return fmt.Errorf("%w: empty body", errBadJSON)
+		}
+		return fmt.Errorf("%w: %s", errBadJSON, strings.TrimPrefix(err.Error(), "json: "))
+	}
+	if dec.More() {
+		return fmt.Errorf("%w: one JSON object expected", errBadJSON)
+	}
+	return nil
+}
+
+func jsonKind(k string) string {
+	switch k {
+	case "int64", "int":
+		return "an integer (minor units)"
+	case "string":
+		return "a string"
+	}
+	return "a " + k
+}

@@ -1,0 +1,210 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/payswitch/payswitch/ledger"
+	payswitch "github.com/payswitch/payswitch/switch"
+)
+
+// accountJSON is an account as the API shows it.
+type accountJSON struct {
+	ID        string         `json:"id"`
+	Type      string         `json:"type"`
+	Name      string         `json:"name"`
+	MSISDN    string         `json:"msisdn,omitempty"`
+	Code      string         `json:"code,omitempty"`
+	Currency  string         `json:"currency"`
+	Status    string         `json:"status"`
+	CreatedAt string         `json:"created_at"`
+	Balance   ledger.Balance `json:"balance"`
+}
+
+func toAccountJSON(a ledger.Account) accountJSON {
+	return accountJSON{ID: a.ID, Type: string(a.Type), Name: a.Name, MSISDN: a.MSISDN, Code: a.Code,
+		Currency: a.Currency, Status: string(a.Status), CreatedAt: a.CreatedAt.UTC().Format(time.RFC3339),
+		Balance: a.Balance}
+}
+
+// paymentJSON is a payment as the API shows it: the contract's fields, then details.
+type paymentJSON struct {
+	ID          string `json:"id"`
+	Type        string `json:"type"`
+	Channel     string `json:"channel"`
+	State       string `json:"state"`
+	Payer       string `json:"payer"`
+	Payee       string `json:"payee"`
+	Amount      int64  `json:"amount"`
+	Currency    string `json:"currency"`
+	CreatedAt   string `json:"created_at"`
+	UpdatedAt   string `json:"updated_at"`
+	PayerMSISDN string `json:"payer_msisdn,omitempty"`
+	PayeeName   string `json:"payee_name,omitempty"`
+	PayeeCode   string `json:"payee_code,omitempty"`
+	PayeeMSISDN string `json:"payee_msisdn,omitempty"`
+	Target      string `json:"target_msisdn,omitempty"`
+	Reference   string `json:"reference,omitempty"`
+	Reason      string `json:"reason,omitempty"`
+	ExpiresAt   string `json:"expires_at,omitempty"`
+}
+
+func toPaymentJSON(p *payswitch.Payment) paymentJSON {
+	j := paymentJSON{ID: p.ID, Type: string(p.Type), Channel: string(p.Channel), State: string(p.State),
+		Payer: p.PayerAccount, Payee: p.PayeeAccount, Amount: p.Amount, Currency: p.Currency,
+		CreatedAt: p.CreatedAt.UTC().Format(time.RFC3339Nano), UpdatedAt: p.UpdatedAt.UTC().Format(time.RFC3339Nano),
+		PayerMSISDN: p.PayerMSISDN, PayeeName: p.PayeeName, PayeeCode: p.PayeeCode, PayeeMSISDN: p.PayeeMSISDN,
+		Target: p.TargetMSISDN, Reference: p.Reference, Reason: p.Reason}
+	if p.State == payswitch.StatePendingOTP && !p.ExpiresAt.IsZero() {
+		j.ExpiresAt = p.ExpiresAt.UTC().Format(time.RFC3339)
+	}
+	return j
+}
+
+func (s *Server) openAccount(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		Type   string `json:"type"`
+		MSISDN string `json:"msisdn"`
+		Code   string `json:"code"`
+		Name   string `json:"name"`
+	}
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	a, err := s.engine.OpenAccount(r.Context(), payswitch.OpenAccount{
+		Type: ledger.AccountType(req.Type), Name: req.Name, MSISDN: req.MSISDN, Code: req.Code})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, toAccountJSON(a))
+	return nil
+}
+
+func (s *Server) getAccount(w http.ResponseWriter, r *http.Request) error {
+	a, err := s.engine.Ledger().Account(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, toAccountJSON(a))
+	return nil
+}
+
+func (s *Server) findAccount(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	var a ledger.Account
+	var err error
+	switch {
+	case q.Get("msisdn") != "" && q.Get("code") == "":
+		n, nerr := s.engine.Normalize(q.Get("msisdn"))
+		if nerr != nil {
+			return fmt.Errorf("%w: msisdn: %q is not a phone number", payswitch.ErrInvalid, q.Get("msisdn"))
+		}
+		a, err = s.engine.Ledger().AccountByMSISDN(r.Context(), n)
+	case q.Get("code") != "" && q.Get("msisdn") == "":
+		a, err = s.engine.Ledger().AccountByCode(r.Context(), q.Get("code"))
+	default:
+		return fmt.Errorf("%w: give exactly one of msisdn or code", payswitch.ErrInvalid)
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, toAccountJSON(a))
+	return nil
+}
+
+func (s *Server) deposit(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		Account   string `json:"account"`
+		Amount    int64  `json:"amount"`
+		Reference string `json:"reference"`
+	}
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	p, err := s.engine.Deposit(r.Context(), payswitch.Deposit{Account: req.Account, Amount: req.Amount, Reference: req.Reference})
+	if err != nil {
+		return err
+	}
+	// A repeated reference answers exactly as the first time did.
+	writeJSON(w, http.StatusCreated, toPaymentJSON(p))
+	return nil
+}
+
+func (s *Server) getPayment(w http.ResponseWriter, r *http.Request) error {
+	p, err := s.engine.Payment(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, toPaymentJSON(p))
+	return nil
+}
+
+func (s *Server) listPayments(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	if q.Get("msisdn") == "" {
+		return fmt.Errorf("%w: msisdn is required", payswitch.ErrInvalid)
+	}
+	limit := 20
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 100 {
+			return fmt.Errorf("%w: limit: a whole number from 1 to 100", payswitch.ErrInvalid)
+		}
+		limit = n
+	}
+	ps, err := s.engine.Payments(r.Context(), q.Get("msisdn"), limit)
+	if err != nil {
+		return err
+	}
+	out := make([]paymentJSON, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, toPaymentJSON(p))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"payments": out})
+	return nil
+}
+
+func (s *Server) trialBalance(w http.ResponseWriter, r *http.Request) error {
+	tb, err := s.engine.Ledger().TrialBalance(r.Context())
+	if err != nil {
+		return err
+	}
+	type totals struct {
+		Debits  int64 `json:"debits"`
+		Credits int64 `json:"credits"`
+	}
+	cur := make(map[string]totals, len(tb))
+	balanced := true
+	for c, t := range tb {
+		cur[c] = totals{Debits: t.Debits, Credits: t.Credits}
+		balanced = balanced && t.Debits == t.Credits
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"balanced": balanced, "currencies": cur})
+	return nil
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	var h Health
+	if s.cfg.Health != nil {
+		h = s.cfg.Health(ctx)
+	}
+	if h.Links == nil {
+		h.Links = []LinkHealth{}
+	}
+	status, word := http.StatusOK, "ok"
+	if !h.Database.OK {
+		status, word = http.StatusServiceUnavailable, "unavailable"
+	} else {
+		for _, l := range h.Links {
+			if l.State != "bound" {
+				word = "degraded"
+			}
+		}
+	}
+	writeJSON(w, status, map[string]any{"status": word, "database": h.Database, "links": h.Links})
+}

@@ -1,0 +1,165 @@
+package payswitch
+
+import (
+	"strings"
+	"unicode"
+)
+
+// CommandKind names what an SMS asks for.
+type CommandKind string
+
+// The SMS commands of the contract.
+const (
+	CmdHelp    CommandKind = "help"
+	CmdPay     CommandKind = "pay"
+	CmdSend    CommandKind = "send"
+	CmdTopup   CommandKind = "topup"
+	CmdConfirm CommandKind = "confirm"
+	CmdResend  CommandKind = "resend"
+	CmdCancel  CommandKind = "cancel"
+	CmdBalance CommandKind = "balance"
+	CmdMini    CommandKind = "mini"
+)
+
+// Command is one parsed SMS. Problem, when set, says why a recognised keyword's
+// arguments were refused (the user is told and nothing changes).
+type Command struct {
+	Kind      CommandKind
+	Merchant  string // PAY: merchant code
+	MSISDN    string // SEND: recipient; TOPUP: optional recipient, as typed
+	Amount    int64  // minor units
+	Reference string // PAY: optional free text
+	Code      string // confirm: the digits typed
+	Problem   Problem
+}
+
+// Problem is a reason a command or request is refused; it selects the message text.
+type Problem string
+
+// Problems the user is told about.
+const (
+	ProblemNone          Problem = ""
+	ProblemUsagePay      Problem = "usage_pay"
+	ProblemUsageSend     Problem = "usage_send"
+	ProblemUsageTopup    Problem = "usage_topup"
+	ProblemBadAmount     Problem = "bad_amount"
+	ProblemBadNumber     Problem = "bad_number"
+	ProblemBadCode       Problem = "bad_code_format"
+	ProblemBadReference  Problem = "bad_reference"
+	maxReferenceRunes            = 40
+	maxCommandRunes              = 480
+	maxReasonableCodeLen         = 10
+	minReasonableCodeLen         = 4
+)
+
+// ParseCommand reads an SMS into a Command. Keywords are case-insensitive and extra spaces
+// are ignored. digits is otp.digits: a message of exactly that many digits is a code.
+// Anything not understood is CmdHelp, which never changes state.
+func ParseCommand(text string, digits int) Command {
+	if len([]rune(text)) > maxCommandRunes {
+		return Command{Kind: CmdHelp}
+	}
+	f := strings.FieldsFunc(text, func(r rune) bool { return unicode.IsSpace(r) })
+	if len(f) == 0 {
+		return Command{Kind: CmdHelp}
+	}
+	kw := strings.ToUpper(f[0])
+	args := f[1:]
+	switch kw {
+	case "PAY":
+		c := Command{Kind: CmdPay}
+		if len(args) < 2 || !allDigits(args[0]) || len(args[0]) > 12 {
+			c.Problem = ProblemUsagePay
+			return c
+		}
+		c.Merchant = args[0]
+		amt, err := ParseAmount(args[1])
+		if err != nil {
+			c.Problem = ProblemBadAmount
+			return c
+		}
+		c.Amount = amt
+		if len(args) > 2 {
+			ref := strings.Join(args[2:], " ")
+			if len([]rune(ref)) > maxReferenceRunes || !printable(ref) {
+				c.Problem = ProblemBadReference
+				return c
+			}
+			c.Reference = ref
+		}
+		return c
+	case "SEND":
+		c := Command{Kind: CmdSend}
+		if len(args) != 2 {
+			c.Problem = ProblemUsageSend
+			return c
+		}
+		c.MSISDN = args[0]
+		amt, err := ParseAmount(args[1])
+		if err != nil {
+			c.Problem = ProblemBadAmount
+			return c
+		}
+		c.Amount = amt
+		return c
+	case "TOPUP":
+		c := Command{Kind: CmdTopup}
+		if len(args) < 1 || len(args) > 2 {
+			c.Problem = ProblemUsageTopup
+			return c
+		}
+		amt, err := ParseAmount(args[0])
+		if err != nil {
+			c.Problem = ProblemBadAmount
+			return c
+		}
+		c.Amount = amt
+		if len(args) == 2 {
+			c.MSISDN = args[1]
+		}
+		return c
+	case "OK":
+		if len(args) != 1 {
+			return Command{Kind: CmdConfirm, Problem: ProblemBadCode}
+		}
+		return Command{Kind: CmdConfirm, Code: args[0]}
+	case "RESEND":
+		if len(args) == 0 {
+			return Command{Kind: CmdResend}
+		}
+	case "CANCEL":
+		if len(args) == 0 {
+			return Command{Kind: CmdCancel}
+		}
+	case "BAL", "BALANCE":
+		if len(args) == 0 {
+			return Command{Kind: CmdBalance}
+		}
+	case "MINI":
+		if len(args) == 0 {
+			return Command{Kind: CmdMini}
+		}
+	case "HELP":
+		return Command{Kind: CmdHelp}
+	}
+	if len(f) == 1 && allDigits(kw) {
+		if len(kw) == digits {
+			return Command{Kind: CmdConfirm, Code: kw}
+		}
+		if len(kw) >= minReasonableCodeLen && len(kw) <= maxReasonableCodeLen {
+			// Looks like a mistyped code: say so rather than show the whole help text,
+			// but do not count it as an attempt.
+			return Command{Kind: CmdConfirm, Problem: ProblemBadCode}
+		}
+	}
+	return Command{Kind: CmdHelp}
+}
+
+func printable(s string) bool {
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,344 @@
+package payswitch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/payswitch/payswitch/ledger"
+	"github.com/payswitch/payswitch/otp"
+)
+
+// Confirm checks code against the payment that msisdn has waiting and, when it is right,
+// posts the held funds, sends the receipt and the payee's notice. paymentID, when not
+// empty, must name that payment (a USSD or IVR session knows which one it started).
+// A wrong code is counted; too many fail the payment and release its hold.
+func (e *Engine) Confirm(ctx context.Context, ch Channel, msisdn, paymentID, code string) (Outcome, error) {
+	var out Outcome
+	err := e.write(ctx, func(o *op) error {
+		var err error
+		if out, err = o.confirm(ch, msisdn, paymentID, code); err != nil {
+			return err
+		}
+		return o.replyIfSMS(ch, msisdn, out)
+	})
+	if err != nil {
+		return Outcome{}, err
+	}
+	e.requests.WithLabelValues(string(ch), outcomeLabel(out.Problem, "confirmed")).Inc()
+	return out, nil
+}
+
+// replyIfSMS queues a refusal as the SMS answer. Successful confirmations, codes and
+// cancellations already send their own SMS.
+func (o *op) replyIfSMS(ch Channel, msisdn string, out Outcome) error {
+	if ch != ChannelSMS || out.OK() {
+		return nil
+	}
+	return o.sms(o.e.replyTo(msisdn), "reply", idOf(out.Payment), out.Text, false)
+}
+
+func (o *op) pendingOf(msisdn, paymentID string) (*Payment, error) {
+	n, err := o.e.Normalize(msisdn)
+	if err != nil {
+		return nil, nil
+	}
+	p, err := loadPending(o.ctx, o.tx, n)
+	if err != nil || p == nil {
+		return nil, err
+	}
+	if paymentID != "" && p.ID != paymentID {
+		return nil, nil
+	}
+	return p, nil
+}
+
+func (o *op) confirm(ch Channel, msisdn, paymentID, code string) (Outcome, error) {
+	e := o.e
+	p, err := o.pendingOf(msisdn, paymentID)
+	if err != nil {
+		return Outcome{}, err
+	}
+	if p == nil {
+		return o.refuse(ProblemNoPending, nil, map[string]string{}), nil
+	}
+	if !o.now.Before(p.ExpiresAt) {
+		if err := o.expire(p); err != nil {
+			return Outcome{}, err
+		}
+		return o.refuse(ProblemCodeExpired, p, nil), nil
+	}
+	res, err := e.otp.Check(o.ctx, o.tx, o.binding(p), code, o.now)
+	if err != nil {
+		return Outcome{}, fmt.Errorf("check code for %s: %w", p.ID, err)
+	}
+	switch {
+	case res.OK:
+		return o.complete(p, ch)
+	case res.Expired:
+		if err := o.expire(p); err != nil {
+			return Outcome{}, err
+		}
+		return o.refuse(ProblemCodeExpired, p, nil), nil
+	case res.Exhausted || res.Used || res.Missing:
+		if err := o.authEvent(p, ch, "exhausted", ""); err != nil {
+			return Outcome{}, err
+		}
+		if err := o.release(p, EvFail, "too many wrong codes"); err != nil {
+			return Outcome{}, err
+		}
+		text := e.texts.Render("failed_attempts", e.vars(p))
+		if err := o.sms(p.PayerMSISDN, "failed", p.ID, text, false); err != nil {
+			return Outcome{}, err
+		}
+		return Outcome{Payment: p, Problem: ProblemTooManyAttempts, Text: text}, nil
+	default:
+		if err := o.authEvent(p, ch, "wrong", "tries left "+strconv.Itoa(res.AttemptsLeft)); err != nil {
+			return Outcome{}, err
+		}
+		v := e.vars(p)
+		v["tries"] = strconv.Itoa(res.AttemptsLeft)
+		return o.refuse(ProblemWrongCode, p, v), nil
+	}
+}
+
+// complete posts the held funds and tells both sides.
+func (o *op) complete(p *Payment, ch Channel) (Outcome, error) {
+	e := o.e
+	if _, err := o.lt.Post(o.ctx, p.ID+":hold"); err != nil {
+		return Outcome{}, fmt.Errorf("post %s: %w", p.ID, err)
+	}
+	if err := o.move(p, EvConfirm, ""); err != nil {
+		return Outcome{}, err
+	}
+	if err := o.authEvent(p, ch, "confirmed", ""); err != nil {
+		return Outcome{}, err
+	}
+	payer, err := o.lt.Account(o.ctx, p.PayerAccount)
+	if err != nil {
+		return Outcome{}, err
+	}
+	v := e.vars(p)
+	v["balance"] = e.money(payer.Balance.Posted)
+	receipt := e.texts.Render("receipt", v)
+	if err := o.sms(p.PayerMSISDN, "receipt", p.ID, receipt, true); err != nil {
+		return Outcome{}, err
+	}
+	if p.PayeeMSISDN != "" {
+		payee, err := o.lt.Account(o.ctx, p.PayeeAccount)
+		if err != nil {
+			return Outcome{}, err
+		}
+		pv := e.vars(p)
+		pv["balance"] = e.money(payee.Balance.Posted)
+		if err := o.sms(p.PayeeMSISDN, "notice", p.ID, e.texts.Render("payee_notice", pv), false); err != nil {
+			return Outcome{}, err
+		}
+	}
+	return Outcome{Payment: p, Text: receipt}, nil
+}
+
+// release voids p's hold, kills its code and moves it with ev (fail, expire or cancel).
+func (o *op) release(p *Payment, ev Event, reason string) error {
+	if _, err := o.lt.Void(o.ctx, p.ID+":hold"); err != nil && !errors.Is(err, ledger.ErrNotFound) {
+		return fmt.Errorf("void %s: %w", p.ID, err)
+	}
+	if err := o.e.otp.Kill(o.ctx, o.tx, p.ID); err != nil {
+		return fmt.Errorf("kill code of %s: %w", p.ID, err)
+	}
+	return o.move(p, ev, reason)
+}
+
+// expire ends a payment whose code ran out and tells the payer the funds are free again.
+func (o *op) expire(p *Payment) error {
+	if err := o.release(p, EvExpire, "code expired"); err != nil {
+		return err
+	}
+	if err := o.authEvent(p, p.Channel, "expired", ""); err != nil {
+		return err
+	}
+	return o.sms(p.PayerMSISDN, "expired", p.ID, o.e.texts.Render("expired", o.e.vars(p)), false)
+}
+
+// Cancel ends the payment msisdn has waiting and releases its hold.
+func (e *Engine) Cancel(ctx context.Context, ch Channel, msisdn, paymentID string) (Outcome, error) {
+	var out Outcome
+	err := e.write(ctx, func(o *op) error {
+		p, err := o.pendingOf(msisdn, paymentID)
+		if err != nil {
+			return err
+		}
+		if p == nil {
+			out = o.refuse(ProblemNoPending, nil, map[string]string{})
+			return o.replyIfSMS(ch, msisdn, out)
+		}
+		if err := o.release(p, EvCancel, "cancelled by payer"); err != nil {
+			return err
+		}
+		if err := o.authEvent(p, ch, "cancelled", ""); err != nil {
+			return err
+		}
+		payer, err := o.lt.Account(o.ctx, p.PayerAccount)
+		if err != nil {
+			return err
+		}
+		v := e.vars(p)
+		v["available"] = e.money(payer.Balance.Available)
+		out = Outcome{Payment: p, Text: e.texts.Render("cancelled", v)}
+		return o.sms(p.PayerMSISDN, "cancelled", p.ID, out.Text, false)
+	})
+	return out, err
+}
+
+// Resend issues a new code for the waiting payment; the old code dies.
+func (e *Engine) Resend(ctx context.Context, ch Channel, msisdn, paymentID string) (Outcome, error) {
+	var out Outcome
+	err := e.write(ctx, func(o *op) error {
+		p, err := o.pendingOf(msisdn, paymentID)
+		if err != nil {
+			return err
+		}
+		if p == nil {
+			out = o.refuse(ProblemNoPending, nil, map[string]string{})
+			return o.replyIfSMS(ch, msisdn, out)
+		}
+		if !o.now.Before(p.ExpiresAt) {
+			if err := o.expire(p); err != nil {
+				return err
+			}
+			out = o.refuse(ProblemCodeExpired, p, nil)
+			return nil // expire already told the payer
+		}
+		code, exp, err := e.otp.Resend(o.ctx, o.tx, o.binding(p), o.now)
+		switch {
+		case errors.Is(err, otp.ErrResendLimit):
+			out = o.refuse(ProblemResendLimit, p, nil)
+			return o.replyIfSMS(ch, msisdn, out)
+		case errors.Is(err, otp.ErrResendTooSoon):
+			v := e.vars(p)
+			// The current code was issued one TTL before the payment's deadline.
+			wait := p.ExpiresAt.Add(-e.ttl).Add(e.otp.Config().ResendInterval).Sub(o.now)
+			v["seconds"] = strconv.Itoa(int((wait + time.Second - 1) / time.Second))
+			out = o.refuse(ProblemResendTooSoon, p, v)
+			return o.replyIfSMS(ch, msisdn, out)
+		case err != nil:
+			return fmt.Errorf("resend code for %s: %w", p.ID, err)
+		}
+		if _, err := o.tx.ExecContext(o.ctx, `UPDATE payments SET expires_at = ?, updated_at = ? WHERE id = ?`,
+			exp.UnixMicro(), o.now.UnixMicro(), p.ID); err != nil {
+			return err
+		}
+		p.ExpiresAt = exp
+		if err := o.authEvent(p, ch, "resent", ""); err != nil {
+			return err
+		}
+		out = Outcome{Payment: p, Text: e.texts.Render("otp_resent", map[string]string{})}
+		return o.sms(p.PayerMSISDN, "otp", p.ID, e.texts.RenderCode("otp_resent", e.vars(p), code, e.digits), true)
+	})
+	return out, err
+}
+
+// Run expires payments whose code has run out until ctx ends: at once on start (what
+// went overdue while the switch was down), then at each next deadline, checked at least
+// every second so that payments created meanwhile are not missed.
+func (e *Engine) Run(ctx context.Context) error {
+	for {
+		next, err := e.ExpireDue(ctx)
+		if err != nil && ctx.Err() == nil {
+			e.log.Error().Err(err).Msg("expiry sweep failed; retrying")
+		}
+		wait := time.Second
+		if !next.IsZero() {
+			if d := next.Sub(e.now()); d < wait {
+				wait = max(d, 10*time.Millisecond)
+			}
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// ExpireDue expires every pending payment whose deadline has passed and returns the next
+// deadline still ahead (zero if none).
+func (e *Engine) ExpireDue(ctx context.Context) (time.Time, error) {
+	for {
+		now := e.now().UTC()
+		rows, err := e.db.Reader().QueryContext(ctx, `SELECT id FROM payments
+			WHERE state = 'pending_otp' AND expires_at <= ? ORDER BY expires_at LIMIT 500`, now.UnixMicro())
+		if err != nil {
+			return time.Time{}, err
+		}
+		var ids []string
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return time.Time{}, err
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return time.Time{}, err
+		}
+		if len(ids) == 0 {
+			break
+		}
+		errs := make(chan error, len(ids))
+		for _, id := range ids {
+			// Each expiry is its own decision; the store commits them together.
+			go func() {
+				errs <- e.write(ctx, func(o *op) error {
+					p, err := loadPayment(o.ctx, o.tx, id)
+					if err != nil {
+						return err
+					}
+					if p.State != StatePendingOTP || o.now.Before(p.ExpiresAt) {
+						return nil // confirmed, cancelled or resent meanwhile
+					}
+					return o.expire(p)
+				})
+			}()
+		}
+		var first error
+		for range ids {
+			if err := <-errs; err != nil && first == nil {
+				first = err
+			}
+		}
+		if first != nil {
+			return time.Time{}, first
+		}
+		if len(ids) < 500 {
+			break
+		}
+	}
+	var next int64
+	err := e.db.Reader().QueryRowContext(ctx, `SELECT COALESCE(MIN(expires_at), 0) FROM payments
+		WHERE state = 'pending_otp'`).Scan(&next)
+	if err != nil || next == 0 {
+		return time.Time{}, err
+	}
+	return time.UnixMicro(next), nil
+}
+
+// RecordCodeDelivery notes in the authentication history that the SMSC delivered (or
+// could not deliver) a code message, so that a dispute can tell "never received" from
+// "received and used".
+func (e *Engine) RecordCodeDelivery(ctx context.Context, paymentID, msisdn string, delivered bool, status string) error {
+	event := "delivered"
+	if !delivered {
+		event = "delivery_failed"
+	}
+	return e.write(ctx, func(o *op) error {
+		return otp.RecordEvent(o.ctx, o.tx, otp.Event{Time: o.now, PaymentID: paymentID, MSISDN: msisdn,
+			Channel: string(ChannelSMS), Event: event, Detail: status})
+	})
+}

@@ -1,0 +1,251 @@
+package payswitch
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/payswitch/payswitch/ledger"
+	"github.com/payswitch/payswitch/otp"
+	"github.com/payswitch/payswitch/outbox"
+	"github.com/payswitch/payswitch/store"
+)
+
+// Errors the engine returns to operators' requests. Users on phones get a message instead.
+var (
+	ErrNotFound         = errors.New("payswitch: not found")
+	ErrStateChanged     = errors.New("payswitch: payment changed state meanwhile")
+	ErrInvalid          = errors.New("payswitch: invalid request")
+	ErrConflict         = errors.New("payswitch: conflicts with an earlier request")
+	ErrInsufficientFund = errors.New("payswitch: insufficient funds")
+)
+
+// Config is what the engine needs to know of the deployment.
+type Config struct {
+	Currency    string
+	Shortcode   string
+	CountryCode string         // for numbers typed in national form, e.g. "254"
+	Location    *time.Location // business day for the daily limit
+	MinAmount   int64          // per payment, minor units
+	MaxAmount   int64
+	DailyMax    int64 // per wallet per business day, counting pending and completed payments
+	Messages    map[string]string
+}
+
+// Deps are the parts the engine drives.
+type Deps struct {
+	DB       *store.DB
+	Ledger   *ledger.Ledger
+	OTP      *otp.Issuer
+	Outbox   *outbox.Outbox
+	Now      func() time.Time // nil: time.Now
+	Log      zerolog.Logger
+	Registry prometheus.Registerer // nil: no metrics
+}
+
+// Engine runs payments. It is safe for concurrent use: every decision is made inside a
+// store.Write, which the store serialises.
+type Engine struct {
+	cfg    Config
+	db     *store.DB
+	ledger *ledger.Ledger
+	otp    *otp.Issuer
+	outbox *outbox.Outbox
+	now    func() time.Time
+	log    zerolog.Logger
+	texts  *Texts
+	digits int
+	ttl    time.Duration
+
+	transitions *prometheus.CounterVec // payments entering a state, by type and state
+	requests    *prometheus.CounterVec // requests by channel and outcome
+}
+
+// New checks cfg and returns an engine. Call Run to expire payments whose code ran out.
+func New(cfg Config, d Deps) (*Engine, error) {
+	if d.DB == nil || d.Ledger == nil || d.OTP == nil || d.Outbox == nil {
+		return nil, fmt.Errorf("payswitch: New needs DB, Ledger, OTP and Outbox")
+	}
+	if len(cfg.Currency) != 3 {
+		return nil, fmt.Errorf("payswitch: currency %q: want an ISO 4217 code", cfg.Currency)
+	}
+	if cfg.Location == nil {
+		cfg.Location = time.UTC
+	}
+	if cfg.MinAmount <= 0 {
+		cfg.MinAmount = 1
+	}
+	if cfg.MaxAmount <= 0 {
+		cfg.MaxAmount = maxAmount
+	}
+	if cfg.MinAmount > cfg.MaxAmount {
+		return nil, fmt.Errorf("payswitch: min amount %d above max amount %d", cfg.MinAmount, cfg.MaxAmount)
+	}
+	texts, err := NewTexts(cfg.Messages)
+	if err != nil {
+		return nil, err
+	}
+	now := d.Now
+	if now == nil {
+		now = time.Now
+	}
+	oc := d.OTP.Config()
+	e := &Engine{
+		cfg: cfg, db: d.DB, ledger: d.Ledger, otp: d.OTP, outbox: d.Outbox, now: now,
+		log: d.Log, texts: texts, digits: oc.Digits, ttl: oc.TTL,
+		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "payswitch_payments_total",
+			Help: "Payments entering each state, by type.",
+		}, []string{"type", "state"}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "payswitch_requests_total",
+			Help: "Payment requests and confirmations by channel and outcome.",
+		}, []string{"channel", "outcome"}),
+	}
+	if d.Registry != nil {
+		for _, c := range []prometheus.Collector{e.transitions, e.requests} {
+			if err := d.Registry.Register(c); err != nil {
+				return nil, fmt.Errorf("payswitch: register metrics: %w", err)
+			}
+		}
+	}
+	return e, nil
+}
+
+// Texts are the engine's message texts, for channels that show them on a screen.
+func (e *Engine) Texts() *Texts { return e.texts }
+
+// CodeDigits is the length of the one-time codes.
+func (e *Engine) CodeDigits() int { return e.digits }
+
+// Currency is the currency of every wallet.
+func (e *Engine) Currency() string { return e.cfg.Currency }
+
+// Normalize turns a number as typed into its international form.
+func (e *Engine) Normalize(msisdn string) (string, error) {
+	return NormalizeMSISDN(msisdn, e.cfg.CountryCode)
+}
+
+// money writes an amount for people.
+func (e *Engine) money(minor int64) string { return FormatMoney(e.cfg.Currency, minor) }
+
+// op is one engine decision inside a store transaction. Effects that must not happen
+// unless the transaction commits (logs, metrics, waking the outbox) wait in after.
+type op struct {
+	e     *Engine
+	ctx   context.Context
+	tx    *sql.Tx
+	lt    *ledger.Tx
+	now   time.Time
+	after []func()
+	sends int
+}
+
+// write runs fn as one engine decision and, once it is durable, its after-effects.
+func (e *Engine) write(ctx context.Context, fn func(o *op) error) error {
+	var o *op
+	err := e.db.Write(ctx, func(tx *sql.Tx) error {
+		o = &op{e: e, ctx: ctx, tx: tx, lt: e.ledger.In(tx), now: e.now().UTC()}
+		return fn(o)
+	})
+	if err != nil {
+		return err
+	}
+	if o.sends > 0 {
+		e.outbox.Kick()
+	}
+	for _, f := range o.after {
+		f()
+	}
+	return nil
+}
+
+// try runs fn so that, if it fails, its writes are undone but the surrounding decision
+// goes on (to tell the user why, say).
+func (o *op) try(fn func() error) error {
+	if _, err := o.tx.ExecContext(o.ctx, "SAVEPOINT engine_step"); err != nil {
+		return err
+	}
+	if err := fn(); err != nil {
+		if _, rerr := o.tx.ExecContext(o.ctx, "ROLLBACK TO engine_step"); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+		o.tx.ExecContext(o.ctx, "RELEASE engine_step")
+		return err
+	}
+	_, err := o.tx.ExecContext(o.ctx, "RELEASE engine_step")
+	return err
+}
+
+// sms queues a message to a phone in the current transaction.
+func (o *op) sms(to, purpose, paymentID, text string, receipt bool) error {
+	if to == "" {
+		return nil
+	}
+	_, err := outbox.Enqueue(o.ctx, o.tx, outbox.Message{
+		Kind: "sms", To: to, From: o.e.cfg.Shortcode, Text: text,
+		PaymentID: paymentID, Purpose: purpose, RequestReceipt: receipt,
+	})
+	if err != nil {
+		return fmt.Errorf("queue %s sms: %w", purpose, err)
+	}
+	o.sends++
+	return nil
+}
+
+// move moves p with ev and counts and logs it after commit.
+func (o *op) move(p *Payment, ev Event, reason string) error {
+	from := p.State
+	if err := move(o.ctx, o.tx, p, ev, reason, o.now); err != nil {
+		return err
+	}
+	typ, to, id, payer := string(p.Type), string(p.State), p.ID, p.PayerMSISDN
+	o.after = append(o.after, func() {
+		o.e.transitions.WithLabelValues(typ, to).Inc()
+		o.e.log.Info().Str("payment", id).Str("event", string(ev)).Str("from", string(from)).
+			Str("to", to).Str("payer", Mask(payer)).Str("reason", reason).Msg("payment moved")
+	})
+	return nil
+}
+
+// authEvent records what happened to a code, for disputes. Never the code itself.
+func (o *op) authEvent(p *Payment, ch Channel, event, detail string) error {
+	return otp.RecordEvent(o.ctx, o.tx, otp.Event{
+		Time: o.now, PaymentID: p.ID, MSISDN: p.PayerMSISDN, Channel: string(ch),
+		Event: event, Detail: detail,
+	})
+}
+
+func (o *op) binding(p *Payment) otp.Binding {
+	payee := p.PayeeAccount
+	if p.Type == AirtimePayment {
+		payee = p.PayeeAccount + ":" + p.TargetMSISDN
+	}
+	return otp.Binding{PaymentID: p.ID, Payer: p.PayerMSISDN, Payee: payee, Amount: p.Amount, Currency: p.Currency}
+}
+
+// vars are the placeholders every text about p may use.
+func (e *Engine) vars(p *Payment) map[string]string {
+	return map[string]string{
+		"id":        p.ID,
+		"amount":    e.money(p.Amount),
+		"payee":     p.payeeLabel(),
+		"payer":     Mask(p.PayerMSISDN),
+		"number":    Mask(p.TargetMSISDN),
+		"minutes":   strconv.Itoa(int((e.ttl + time.Minute - 1) / time.Minute)),
+		"shortcode": e.cfg.Shortcode,
+		"digits":    strconv.Itoa(e.digits),
+	}
+}
+
+// startOfDay is midnight of t's business day.
+func (e *Engine) startOfDay(t time.Time) time.Time {
+	l := t.In(e.cfg.Location)
+	return time.Date(l.Year(), l.Month(), l.Day(), 0, 0, 0, 0, e.cfg.Location)
+}

@@ -1,0 +1,36 @@
+package payswitch
+
+import (
+	"errors"
+	"strings"
+)
+
+// ErrBadMSISDN is returned for text that is not a phone number.
+var ErrBadMSISDN = errors.New("payswitch: invalid phone number")
+
+// NormalizeMSISDN turns the ways people write a number into its international form
+// without '+': "+254 700 000 001", "0700000001" (with countryCode "254") and
+// "254700000001" are all "254700000001".
+func NormalizeMSISDN(s, countryCode string) (string, error) {
+	s = strings.TrimSpace(s)
+	s = strings.NewReplacer(" ", "", "-", "").Replace(s)
+	s = strings.TrimPrefix(s, "+")
+	if strings.HasPrefix(s, "00") {
+		s = s[2:]
+	} else if strings.HasPrefix(s, "0") && countryCode != "" {
+		s = countryCode + s[1:]
+	}
+	if len(s) < 8 || len(s) > 15 || !allDigits(s) || s[0] == '0' {
+		return "", ErrBadMSISDN
+	}
+	return s, nil
+}
+
+// Mask hides the middle of a number for logs and for messages to other people:
+// "254700000001" becomes "2547****001".
+func Mask(msisdn string) string {
+	if len(msisdn) < 8 {
+		return "****"
+	}
+	return msisdn[:4] + "****" + msisdn[len(msisdn)-3:]
+}

@@ -1,0 +1,161 @@
+package payswitch
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// PaymentType is what a payment is for.
+type PaymentType string
+
+// Payment types of the contract.
+const (
+	MerchantPayment PaymentType = "merchant_payment"
+	TransferPayment PaymentType = "transfer"
+	AirtimePayment  PaymentType = "airtime"
+	DepositPayment  PaymentType = "deposit"
+)
+
+// Channel is where a request came from.
+type Channel string
+
+// Channels of the contract.
+const (
+	ChannelSMS  Channel = "sms"
+	ChannelUSSD Channel = "ussd"
+	ChannelIVR  Channel = "ivr"
+	ChannelAPI  Channel = "api"
+)
+
+// Payment is one payment as the engine keeps it.
+type Payment struct {
+	ID           string
+	Type         PaymentType
+	Channel      Channel
+	State        State
+	PayerMSISDN  string // the number that confirms it (empty for deposits)
+	PayerAccount string
+	PayeeAccount string
+	PayeeName    string
+	PayeeCode    string // merchant code, for merchant payments
+	PayeeMSISDN  string // where the payee's notice goes; empty if none
+	TargetMSISDN string // airtime recipient
+	Amount       int64
+	Currency     string
+	Reference    string
+	Reason       string // why it failed, expired or was reversed
+	ExpiresAt    time.Time
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// payeeLabel is how the payee is named to the payer: "Mama Mboga (55501)" for a merchant,
+// a masked number for a person.
+func (p *Payment) payeeLabel() string {
+	switch {
+	case p.Type == AirtimePayment:
+		return Mask(p.TargetMSISDN)
+	case p.PayeeCode != "":
+		return p.PayeeName + " (" + p.PayeeCode + ")"
+	case p.PayeeMSISDN != "":
+		if p.PayeeName != "" {
+			return p.PayeeName + " " + Mask(p.PayeeMSISDN)
+		}
+		return Mask(p.PayeeMSISDN)
+	}
+	return p.PayeeName
+}
+
+const paymentColumns = `id, type, channel, state, payer_msisdn, payer_account, payee_account,
+	payee_name, payee_code, payee_msisdn, target_msisdn, amount, currency, reference, reason,
+	expires_at, created_at, updated_at`
+
+type rowScanner interface{ Scan(dest ...any) error }
+
+func scanPayment(r rowScanner) (*Payment, error) {
+	var p Payment
+	var exp, created, updated int64
+	err := r.Scan(&p.ID, &p.Type, &p.Channel, &p.State, &p.PayerMSISDN, &p.PayerAccount,
+		&p.PayeeAccount, &p.PayeeName, &p.PayeeCode, &p.PayeeMSISDN, &p.TargetMSISDN, &p.Amount,
+		&p.Currency, &p.Reference, &p.Reason, &exp, &created, &updated)
+	if err != nil {
+		return nil, err
+	}
+	if exp != 0 {
+		p.ExpiresAt = time.UnixMicro(exp).UTC()
+	}
+	p.CreatedAt = time.UnixMicro(created).UTC()
+	p.UpdatedAt = time.UnixMicro(updated).UTC()
+	return &p, nil
+}
+
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func loadPayment(ctx context.Context, q querier, id string) (*Payment, error) {
+	p, err := scanPayment(q.QueryRowContext(ctx, `SELECT `+paymentColumns+` FROM payments WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	return p, err
+}
+
+// loadPending returns the payment of msisdn that waits for its code, or nil.
+func loadPending(ctx context.Context, q querier, msisdn string) (*Payment, error) {
+	p, err := scanPayment(q.QueryRowContext(ctx, `SELECT `+paymentColumns+` FROM payments
+		WHERE payer_msisdn = ? AND state = 'pending_otp'`, msisdn))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return p, err
+}
+
+func insertPayment(ctx context.Context, tx *sql.Tx, p *Payment, requestKey string) error {
+	var key any
+	if requestKey != "" {
+		key = requestKey
+	}
+	var exp int64
+	if !p.ExpiresAt.IsZero() {
+		exp = p.ExpiresAt.UnixMicro()
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO payments (`+paymentColumns+`, request_key)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		p.ID, p.Type, p.Channel, p.State, p.PayerMSISDN, p.PayerAccount, p.PayeeAccount,
+		p.PayeeName, p.PayeeCode, p.PayeeMSISDN, p.TargetMSISDN, p.Amount, p.Currency,
+		p.Reference, p.Reason, exp, p.CreatedAt.UnixMicro(), p.UpdatedAt.UnixMicro(), key)
+	if err != nil {
+		return fmt.Errorf("insert payment %s: %w", p.ID, err)
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO payment_events (payment_id, time, event, from_state, to_state)
+		VALUES (?, ?, 'create', '', ?)`, p.ID, p.CreatedAt.UnixMicro(), p.State)
+	return err
+}
+
+// move applies ev to p through the state machine and persists the new state in tx. The
+// WHERE on the old state makes a transition that lost a race fail instead of overwriting.
+func move(ctx context.Context, tx *sql.Tx, p *Payment, ev Event, reason string, now time.Time) error {
+	next, err := Next(p.State, ev)
+	if err != nil {
+		return err
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE payments SET state = ?, reason = ?, updated_at = ?
+		WHERE id = ? AND state = ?`, next, reason, now.UnixMicro(), p.ID, p.State)
+	if err != nil {
+		return fmt.Errorf("payment %s %s: %w", p.ID, ev, err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return fmt.Errorf("payment %s %s: %w", p.ID, ev, ErrStateChanged)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO payment_events (payment_id, time, event, from_state, to_state, detail)
+		VALUES (?, ?, ?, ?, ?, ?)`, p.ID, now.UnixMicro(), ev, p.State, next, reason); err != nil {
+		return err
+	}
+	p.State, p.Reason, p.UpdatedAt = next, reason, now
+	return nil
+}

@@ -1,0 +1,143 @@
+package payswitch
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// HandleSMS answers one mobile-originated message from msisdn. Whatever it decides is
+// committed, replies included, before it returns nil; an error means nothing was
+// committed and the message should be delivered again later (the SMPP link answers the
+// SMSC with a temporary error so that it does).
+func (e *Engine) HandleSMS(ctx context.Context, from, text string) error {
+	cmd := ParseCommand(text, e.digits)
+	if cmd.Problem != ProblemNone {
+		return e.reply(ctx, from, string(cmd.Problem), map[string]string{"digits": fmt.Sprint(e.digits)})
+	}
+	var err error
+	switch cmd.Kind {
+	case CmdPay:
+		_, err = e.Request(ctx, Request{Channel: ChannelSMS, Type: MerchantPayment, Payer: from,
+			Merchant: cmd.Merchant, Amount: cmd.Amount, Reference: cmd.Reference})
+	case CmdSend:
+		_, err = e.Request(ctx, Request{Channel: ChannelSMS, Type: TransferPayment, Payer: from,
+			Recipient: cmd.MSISDN, Amount: cmd.Amount})
+	case CmdTopup:
+		_, err = e.Request(ctx, Request{Channel: ChannelSMS, Type: AirtimePayment, Payer: from,
+			Recipient: cmd.MSISDN, Amount: cmd.Amount})
+	case CmdConfirm:
+		_, err = e.Confirm(ctx, ChannelSMS, from, "", cmd.Code)
+	case CmdResend:
+		_, err = e.Resend(ctx, ChannelSMS, from, "")
+	case CmdCancel:
+		_, err = e.Cancel(ctx, ChannelSMS, from, "")
+	case CmdBalance:
+		err = e.write(ctx, func(o *op) error {
+			text, err := o.balanceText(from)
+			if err != nil {
+				return err
+			}
+			return o.sms(e.replyTo(from), "reply", "", text, false)
+		})
+	case CmdMini:
+		err = e.write(ctx, func(o *op) error {
+			text, err := o.miniText(from)
+			if err != nil {
+				return err
+			}
+			return o.sms(e.replyTo(from), "reply", "", text, false)
+		})
+	default:
+		err = e.reply(ctx, from, "help", nil)
+	}
+	return err
+}
+
+// reply queues one text as the answer to msisdn.
+func (e *Engine) reply(ctx context.Context, msisdn, key string, vars map[string]string) error {
+	v := map[string]string{"shortcode": e.cfg.Shortcode, "digits": fmt.Sprint(e.digits)}
+	for k, s := range vars {
+		v[k] = s
+	}
+	return e.write(ctx, func(o *op) error {
+		return o.sms(e.replyTo(msisdn), "reply", "", e.texts.Render(key, v), false)
+	})
+}
+
+// BalanceText is the balance message for msisdn, for channels that show it on a screen.
+func (e *Engine) BalanceText(ctx context.Context, msisdn string) (string, error) {
+	var text string
+	err := e.write(ctx, func(o *op) (err error) { text, err = o.balanceText(msisdn); return err })
+	return text, err
+}
+
+// MiniText is the last five payments of msisdn, for channels that show it on a screen.
+func (e *Engine) MiniText(ctx context.Context, msisdn string) (string, error) {
+	var text string
+	err := e.write(ctx, func(o *op) (err error) { text, err = o.miniText(msisdn); return err })
+	return text, err
+}
+
+func (o *op) balanceText(msisdn string) (string, error) {
+	n, err := o.e.Normalize(msisdn)
+	if err != nil {
+		return o.e.texts.Render("no_account", nil), nil
+	}
+	a, err := o.lt.AccountByMSISDN(o.ctx, n)
+	if err != nil {
+		return o.e.texts.Render("no_account", nil), nil
+	}
+	return o.e.texts.Render("balance", map[string]string{
+		"balance": o.e.money(a.Balance.Posted), "available": o.e.money(a.Balance.Available)}), nil
+}
+
+func (o *op) miniText(msisdn string) (string, error) {
+	n, err := o.e.Normalize(msisdn)
+	if err != nil {
+		return o.e.texts.Render("no_account", nil), nil
+	}
+	ps, err := paymentsOf(o.ctx, o.tx, n, 5)
+	if err != nil {
+		return "", err
+	}
+	if len(ps) == 0 {
+		return o.e.texts.Render("mini_empty", nil), nil
+	}
+	var b strings.Builder
+	b.WriteString(o.e.texts.Render("mini_header", nil))
+	for _, p := range ps {
+		sign, who := "-", p.payeeLabel()
+		if p.PayerMSISDN != n {
+			sign, who = "+", Mask(p.PayerMSISDN)
+			if p.Type == DepositPayment {
+				who = "deposit"
+			}
+		}
+		fmt.Fprintf(&b, "\n%s %s %s%s %s %s", p.ID, p.CreatedAt.In(o.e.cfg.Location).Format("02/01"),
+			sign, FormatAmount(p.Amount), who, strings.ReplaceAll(string(p.State), "_", " "))
+	}
+	return b.String(), nil
+}
+
+// paymentsOf lists the payments msisdn made or received, newest first.
+func paymentsOf(ctx context.Context, q querier, msisdn string, limit int) ([]*Payment, error) {
+	rows, err := q.QueryContext(ctx, `SELECT `+paymentColumns+` FROM (
+		SELECT * FROM payments WHERE payer_msisdn = ?1
+		UNION
+		SELECT * FROM payments WHERE payee_msisdn = ?1
+	) ORDER BY created_at DESC, id DESC LIMIT ?2`, msisdn, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Payment
+	for rows.Next() {
+		p, err := scanPayment(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}

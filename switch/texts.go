@@ -1,0 +1,138 @@
+package payswitch
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// DefaultTexts are the words the switch says, by key. Placeholders in braces are filled
+// in by Texts.Render; config's `messages` section overrides any of them. Channels that
+// show screens (USSD, IVR) keep their own texts beside these.
+var DefaultTexts = map[string]string{
+	"help": "{shortcode}: PAY <till> <amount>, SEND <number> <amount>, TOPUP <amount> [number], " +
+		"BAL, MINI. Confirm with the code we send you, RESEND for a new one, CANCEL to stop.",
+	"otp": "{id}: pay {amount} to {payee}? Your code is {code}, valid {minutes} min. " +
+		"Reply with the code to confirm. Never share this code with anyone.",
+	"otp_resent": "{id}: new code {code} to pay {amount} to {payee}, valid {minutes} min. " +
+		"The old code no longer works. Never share this code with anyone.",
+	"receipt":         "{id} confirmed. {amount} paid to {payee}. New balance {balance}.",
+	"receipt_topup":   "{id} confirmed. {amount} of airtime for {payee} is being sent. New balance {balance}.",
+	"payee_notice":    "{id}: you have received {amount} from {payer}. New balance {balance}.",
+	"deposit_notice":  "{id}: {amount} deposited to your account. New balance {balance}.",
+	"balance":         "Balance {balance}. Available {available}.",
+	"mini_header":     "Last payments:",
+	"mini_empty":      "You have no payments yet.",
+	"cancelled":       "{id} cancelled. {amount} is available again. Balance {available}.",
+	"expired":         "{id} expired: the code was not entered in time. {amount} is available again.",
+	"failed_attempts": "{id} failed: too many wrong codes. {amount} is available again.",
+	"wrong_code":      "Wrong code for {id}. {tries} tries left.",
+	"code_expired":    "The code for {id} has expired. {amount} is available again.",
+	"no_pending":      "You have no payment waiting for a code.",
+	"pending_exists":  "{id} ({amount} to {payee}) is waiting for your code. Reply with the code or CANCEL first.",
+	"resend_limit":    "No more new codes for {id}. Reply CANCEL and start again.",
+	"resend_too_soon": "Please wait {seconds} s before asking for another code for {id}.",
+	"bad_code_format": "Codes have {digits} digits. Reply with the code from our message, or CANCEL.",
+	"unknown_merchant": "There is no merchant {code}. Check the till number and try again. " +
+		"Nothing was paid.",
+	"unknown_recipient":   "{number} has no account. Nothing was sent.",
+	"self_payment":        "You cannot send money to yourself.",
+	"bad_amount":          "Invalid amount. Use e.g. 150 or 150.50.",
+	"bad_number":          "Invalid phone number. Use e.g. 0712345678.",
+	"bad_reference":       "The reference is too long (40 characters at most). Nothing was paid.",
+	"usage_pay":           "To pay a merchant: PAY <till> <amount> [reference], e.g. PAY 55501 150",
+	"usage_send":          "To send money: SEND <number> <amount>, e.g. SEND 0712345678 500",
+	"usage_topup":         "To buy airtime: TOPUP <amount> [number], e.g. TOPUP 50",
+	"below_min":           "The smallest payment is {min}. Nothing was paid.",
+	"above_max":           "The largest payment is {max}. Nothing was paid.",
+	"daily_limit":         "This payment would pass your daily limit of {limit} ({left} left today). Nothing was paid.",
+	"insufficient_funds":  "Insufficient funds: you have {available} available. Nothing was paid.",
+	"no_account":          "This number has no payswitch account. Visit an agent to open one.",
+	"account_inactive":    "Your account is not active. Please contact customer care.",
+	"payee_inactive":      "{payee} cannot receive payments right now. Nothing was paid.",
+	"airtime_unavailable": "Airtime is not available for {number} right now. Nothing was paid.",
+	"temporary_error":     "Sorry, we could not process that now. Nothing was paid. Please try again.",
+	"reversal_payer":      "{id} reversed: {amount} returned to you. New balance {balance}.",
+	"reversal_payee":      "{id} reversed: {amount} returned to {payer}. New balance {balance}.",
+	"topup_done":          "{id}: {amount} of airtime credited to {number}.",
+	"topup_failed":        "{id}: airtime for {number} failed ({reason}). {amount} returned. New balance {balance}.",
+}
+
+// Texts renders the switch's messages.
+type Texts struct {
+	t map[string]string
+}
+
+var placeholder = regexp.MustCompile(`\{[a-z]+\}`)
+
+// NewTexts merges overrides into DefaultTexts. An override for an unknown key is an error,
+// so that a typo in config does not silently keep the default.
+func NewTexts(overrides map[string]string) (*Texts, error) {
+	t := make(map[string]string, len(DefaultTexts))
+	for k, v := range DefaultTexts {
+		t[k] = v
+	}
+	var unknown []string
+	for k, v := range overrides {
+		if _, ok := DefaultTexts[k]; !ok {
+			unknown = append(unknown, k)
+			continue
+		}
+		if strings.TrimSpace(v) == "" {
+			return nil, fmt.Errorf("payswitch: messages.%s is empty", k)
+		}
+		t[k] = v
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return nil, fmt.Errorf("payswitch: unknown message keys: %s", strings.Join(unknown, ", "))
+	}
+	return &Texts{t: t}, nil
+}
+
+// Render fills a text's placeholders from vars ({name} -> vars["name"]).
+func (x *Texts) Render(key string, vars map[string]string) string {
+	tpl, ok := x.t[key]
+	if !ok {
+		return key
+	}
+	return placeholder.ReplaceAllStringFunc(tpl, func(p string) string {
+		if v, ok := vars[p[1:len(p)-1]]; ok {
+			return v
+		}
+		return p
+	})
+}
+
+// RenderCode renders a text that carries a one-time code so that the code is the only run
+// of exactly digits digits not part of a longer number: any other such run (a till number
+// of the same length, say) is written in groups of three, as numbers are read aloud.
+func (x *Texts) RenderCode(key string, vars map[string]string, code string, digits int) string {
+	const mark = "\x00"
+	v := make(map[string]string, len(vars)+1)
+	for k, s := range vars {
+		v[k] = s
+	}
+	v["code"] = mark
+	out := defuseDigitRuns(x.Render(key, v), digits)
+	return strings.Replace(out, mark, code, 1)
+}
+
+var digitRun = regexp.MustCompile(`[0-9]+`)
+
+func defuseDigitRuns(s string, n int) string {
+	return digitRun.ReplaceAllStringFunc(s, func(run string) string {
+		if len(run) != n {
+			return run
+		}
+		var b strings.Builder
+		for i := 0; i < len(run); i++ {
+			if i > 0 && i%3 == 0 {
+				b.WriteByte(' ')
+			}
+			b.WriteByte(run[i])
+		}
+		return b.String()
+	})
+}
