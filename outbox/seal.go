@@ -1,0 +1,85 @@
+package outbox
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/payswitch/payswitch/store"
+)
+
+// ErrSealed: a sealed text could not be opened (no key, or another key).
+var ErrSealed = errors.New("outbox: cannot open sealed text")
+
+// sealedPlaceholder stands for a sealed text that this Outbox cannot open.
+const sealedPlaceholder = "[sealed]"
+
+// NewSealed is New for a switch that keeps its one-time codes out of the database in
+// clear: Outbox.Enqueue encrypts the text of every message whose Purpose is "otp" (the
+// SMS that carries a code) with AES-256-GCM, and Claim, Get, List and Receipt return it
+// opened. key is the switch's secret (the OTP secret does; at least 16 bytes): the
+// encryption key is derived from it, so the same secret never serves two purposes.
+//
+// A sealed message that cannot be opened (the secret changed) fails when claimed, and
+// reads show its text as "[sealed]".
+func NewSealed(db *store.DB, now func() time.Time, key []byte) (*Outbox, error) {
+	if len(key) < 16 {
+		return nil, fmt.Errorf("outbox: seal key is %d bytes, want at least 16", len(key))
+	}
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte("payswitch outbox seal v1"))
+	block, err := aes.NewCipher(mac.Sum(nil))
+	if err != nil {
+		return nil, fmt.Errorf("outbox: seal key: %w", err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, fmt.Errorf("outbox: seal key: %w", err)
+	}
+	o := New(db, now)
+	o.aead = aead
+	return o, nil
+}
+
+// sealable reports whether Outbox.Enqueue seals m's text.
+func sealable(m Message) bool { return m.Purpose == "otp" }
+
+// sealAD binds a sealed text to its message, so that it cannot be moved to another
+// recipient's row and opened there.
+func sealAD(kind, to, paymentID string) []byte {
+	return []byte(kind + "\x00" + to + "\x00" + paymentID)
+}
+
+func (o *Outbox) sealText(m Message) (string, error) {
+	nonce := make([]byte, o.aead.NonceSize(), o.aead.NonceSize()+len(m.Text)+o.aead.Overhead())
+	if _, err := rand.Read(nonce); err != nil {
+		return "", fmt.Errorf("outbox: seal: %w", err)
+	}
+	return base64.StdEncoding.EncodeToString(o.aead.Seal(nonce, nonce, []byte(m.Text), sealAD(m.Kind, m.To, m.PaymentID))), nil
+}
+
+// openText replaces m.Text, read from a row marked sealed, with its clear text.
+func (o *Outbox) openText(m *Message) error {
+	sealed := m.Text
+	m.Text = sealedPlaceholder
+	if o.aead == nil {
+		return fmt.Errorf("%w: message %d: this outbox has no key", ErrSealed, m.ID)
+	}
+	b, err := base64.StdEncoding.DecodeString(sealed)
+	if err != nil || len(b) < o.aead.NonceSize() {
+		return fmt.Errorf("%w: message %d: malformed", ErrSealed, m.ID)
+	}
+	n := o.aead.NonceSize()
+	text, err := o.aead.Open(nil, b[:n], b[n:], sealAD(m.Kind, m.To, m.PaymentID))
+	if err != nil {
+		return fmt.Errorf("%w: message %d: %v", ErrSealed, m.ID, err)
+	}
+	m.Text = string(text)
+	return nil
+}
