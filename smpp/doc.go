@@ -19,4 +19,21 @@ var (
 	ErrOddUCS2 = errors.New("smpp: odd length UCS-2 text")
 	// ErrUnsupportedCoding is returned by Decode for a data_coding it cannot read.
 	ErrUnsupportedCoding = errors.New("smpp: unsupported data coding")
+
+	// ErrNotBound is returned by Submit while the link is not bound to its SMSC.
+	ErrNotBound = errors.New("smpp: link not bound")
+	// ErrTimeout is returned when the SMSC does not answer within the response timeout;
+	// the message may or may not have been accepted.
+	ErrTimeout = errors.New("smpp: response timeout")
+	// ErrConnLost is returned when the connection ends while a request waits.
+	ErrConnLost = errors.New("smpp: connection lost")
+	// ErrUnbound ends a session that the SMSC unbound.
+	ErrUnbound = errors.New("smpp: unbound by the SMSC")
+	// ErrClosed ends a session that the link closed.
+	ErrClosed = errors.New("smpp: link closed")
+	// ErrBadAddress is returned by Submit for an empty or malformed destination; it is
+	// permanent.
+	ErrBadAddress = errors.New("smpp: bad destination address")
+	// ErrNoRoute is the failure of an outbox message whose recipient no link serves.
+	ErrNoRoute = errors.New("smpp: no link serves the recipient")
 )
