@@ -1,0 +1,322 @@
+package smscsim
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"github.com/fiorix/go-smpp/smpp/pdu"
+	"github.com/fiorix/go-smpp/smpp/pdu/pdufield"
+	"github.com/fiorix/go-smpp/smpp/pdu/pdutlv"
+	"github.com/payswitch/payswitch/smpp"
+	"github.com/payswitch/payswitch/smpp/server"
+)
+
+// statusSubmitFail is ESME_RSUBMITFAIL, for a submit_sm whose text cannot be
+// read.
+const statusSubmitFail uint32 = 0x45
+
+// handler is the Sim seen as a server.Handler; a separate type keeps those
+// methods out of Sim's API.
+type handler Sim
+
+var _ server.Handler = (*handler)(nil)
+
+// Authenticate checks the account, or accepts anyone when there are none.
+func (h *handler) Authenticate(systemID, password, bindType, remote string) uint32 {
+	s := (*Sim)(h)
+	s.mu.Lock()
+	refuse := s.refuseBinds
+	s.mu.Unlock()
+	if refuse {
+		return server.StatusBindFail
+	}
+	if len(s.cfg.Accounts) == 0 {
+		return server.StatusOK
+	}
+	want, ok := s.cfg.Accounts[systemID]
+	if !ok {
+		return server.StatusInvSysID
+	}
+	if subtle.ConstantTimeCompare([]byte(want), []byte(password)) != 1 {
+		return server.StatusInvPaswd
+	}
+	return server.StatusOK
+}
+
+// Bound adds a session that can receive to the delivery targets.
+func (h *handler) Bound(sess *server.Session) {
+	s := (*Sim)(h)
+	if !sess.CanReceive() {
+		return
+	}
+	s.mu.Lock()
+	s.sessions = append(s.sessions, sess)
+	s.notifyLocked()
+	s.mu.Unlock()
+}
+
+// Unbound forgets the session.
+func (h *handler) Unbound(sess *server.Session) {
+	s := (*Sim)(h)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, x := range s.sessions {
+		if x == sess {
+			s.sessions = append(s.sessions[:i], s.sessions[i+1:]...)
+			s.notifyLocked()
+			return
+		}
+	}
+}
+
+// HandlePDU accepts submit_sm; anything else is unsupported.
+func (h *handler) HandlePDU(ctx context.Context, sess *server.Session, p pdu.Body) pdu.Body {
+	if p.Header().ID != pdu.SubmitSMID {
+		return nil
+	}
+	return (*Sim)(h).submit(sess, p)
+}
+
+// partKey identifies a concatenated MT being reassembled: parts are joined
+// per submitting ESME, recipient and reference.
+type partKey struct {
+	systemID, to string
+	ref          uint16
+	total        uint8
+}
+
+// partialMT collects the message ids of a concatenated MT until its last
+// part arrives.
+type partialMT struct {
+	first time.Time
+	ids   []string
+	ussd  map[string]string
+}
+
+// submit turns one submit_sm into a message id, an MT once the message is
+// complete, and a delivery receipt when asked.
+func (s *Sim) submit(sess *server.Session, p pdu.Body) pdu.Body {
+	f, tlv := p.Fields(), p.TLVFields()
+	from, to := fieldString(f, pdufield.SourceAddr), fieldString(f, pdufield.DestinationAddr)
+	resp := pdu.NewSubmitSMResp()
+
+	s.mu.Lock()
+	if s.throttle > 0 {
+		s.throttle--
+		s.mu.Unlock()
+		resp.Header().Status = pdu.Status(server.StatusThrottled)
+		return resp
+	}
+	s.mu.Unlock()
+	if to == "" {
+		resp.Header().Status = pdu.Status(server.StatusInvDstAdr)
+		return resp
+	}
+
+	sm := fieldBytes(f, pdufield.ShortMessage)
+	if len(sm) == 0 {
+		if pl := tlv[pdutlv.TagMessagePayload]; pl != nil {
+			sm = pl.Bytes()
+		}
+	}
+	part, err := smpp.Decode(fieldByte(f, pdufield.DataCoding), fieldByte(f, pdufield.ESMClass), sm, sarOf(tlv))
+	if err != nil {
+		s.log.Warn().Err(err).Str("to", mask(to)).Msg("smscsim: submit_sm text unreadable")
+		resp.Header().Status = pdu.Status(statusSubmitFail)
+		return resp
+	}
+	ussd := ussdOf(tlv)
+
+	now := time.Now()
+	systemID := sess.SystemID()
+	s.mu.Lock()
+	s.nextID++
+	id := fmt.Sprintf("%s%08x", s.idBase, s.nextID)
+	status := "DELIVRD"
+	if s.unreachable[to] {
+		status = "UNDELIV"
+	}
+	var mt *MT
+	text, complete := s.reasm.Add(systemID+"\x00"+to, part, now)
+	if part.Total <= 1 {
+		mt = &MT{ID: id, IDs: []string{id}, Parts: 1, USSD: ussd}
+	} else {
+		s.sweepPartsLocked(now)
+		k := partKey{systemID, to, part.Ref, part.Total}
+		pm := s.parts[k]
+		if pm == nil {
+			pm = &partialMT{first: now}
+			s.parts[k] = pm
+		}
+		pm.ids = append(pm.ids, id)
+		if pm.ussd == nil {
+			pm.ussd = ussd
+		}
+		if complete {
+			delete(s.parts, k)
+			mt = &MT{ID: pm.ids[0], IDs: pm.ids, Parts: int(part.Total), USSD: pm.ussd}
+		}
+	}
+	if mt != nil {
+		mt.From, mt.To, mt.Text, mt.Time, mt.SystemID, mt.Status = from, to, text, now, systemID, status
+		s.publishLocked(*mt)
+	}
+	s.mu.Unlock()
+
+	if mt != nil {
+		s.log.Info().Str("to", mask(to)).Int("parts", mt.Parts).Str("status", status).Msg("smscsim: MT delivered to phone")
+	}
+	if wantReceipt(fieldByte(f, pdufield.RegisteredDelivery), status) {
+		r := receipt(id, from, to, status, now)
+		time.AfterFunc(s.cfg.ReceiptDelay, func() {
+			if err := s.enqueue(&delivery{pdus: []pdu.Body{r}, systemID: systemID, what: "receipt"}); err != nil {
+				s.log.Warn().Err(err).Str("message_id", id).Msg("smscsim: receipt dropped")
+			}
+		})
+	}
+	resp.Fields().Set(pdufield.MessageID, id)
+	return resp
+}
+
+// sweepPartsLocked drops concatenated MTs whose parts stopped coming, in step
+// with the reassembler. s.mu must be held.
+func (s *Sim) sweepPartsLocked(now time.Time) {
+	s.reasm.Sweep(now)
+	for k, pm := range s.parts {
+		if now.Sub(pm.first) > ReassemblyTimeout {
+			delete(s.parts, k)
+		}
+	}
+}
+
+// publishLocked records mt and hands it to its subscribers. s.mu must be held.
+func (s *Sim) publishLocked(mt MT) {
+	s.history = append(s.history, mt)
+	if over := len(s.history) - s.cfg.HistorySize; over > 0 {
+		s.history = append(s.history[:0], s.history[over:]...)
+	}
+	for sub := range s.subs {
+		if sub.msisdn != "" && sub.msisdn != mt.To {
+			continue
+		}
+		select {
+		case sub.ch <- mt:
+		default:
+			s.log.Warn().Str("to", mask(mt.To)).Msg("smscsim: subscriber too slow, MT not streamed")
+		}
+	}
+}
+
+// wantReceipt reads registered_delivery (SMPP 3.4 5.2.17): bits 0-1 are 01
+// for a receipt on any final outcome, 10 for failures only.
+func wantReceipt(registered uint8, status string) bool {
+	switch registered & 0x03 {
+	case 0x01:
+		return true
+	case 0x02:
+		return status != "DELIVRD"
+	}
+	return false
+}
+
+// receipt builds the delivery receipt deliver_sm for message id, sent from
+// the phone (to) back to the sender (from). The text follows SMPP 3.4
+// Appendix B; its text: field stays empty so that a receipt never repeats a
+// one-time code.
+func receipt(id, from, to, status string, submitted time.Time) pdu.Body {
+	dlvrd, errCode, state := "001", "000", uint8(2) // DELIVERED
+	if status != "DELIVRD" {
+		dlvrd, errCode, state = "000", "001", 5 // UNDELIVERABLE
+	}
+	const layout = "0601021504"
+	text := fmt.Sprintf("id:%s sub:001 dlvrd:%s submit date:%s done date:%s stat:%s err:%s text:",
+		id, dlvrd, submitted.Format(layout), time.Now().Format(layout), status, errCode)
+	d := newDeliverSM(to, from)
+	f := d.Fields()
+	f.Set(pdufield.ESMClass, 0x04)
+	f.Set(pdufield.DataCoding, smpp.CodingGSM7)
+	f.Set(pdufield.ShortMessage, text)
+	d.TLVFields().Set(pdutlv.TagReceiptedMessageID, pdutlv.CString(id))
+	d.TLVFields().Set(pdutlv.TagMessageStateOption, state)
+	return d
+}
+
+// newDeliverSM starts a deliver_sm with addresses and their TON/NPI.
+func newDeliverSM(from, to string) pdu.Body {
+	d := pdu.NewDeliverSM()
+	f := d.Fields()
+	ton, npi := addrType(from)
+	f.Set(pdufield.SourceAddrTON, ton)
+	f.Set(pdufield.SourceAddrNPI, npi)
+	f.Set(pdufield.SourceAddr, from)
+	ton, npi = addrType(to)
+	f.Set(pdufield.DestAddrTON, ton)
+	f.Set(pdufield.DestAddrNPI, npi)
+	f.Set(pdufield.DestinationAddr, to)
+	return d
+}
+
+// addrType chooses TON and NPI as carriers do: alphanumeric 5/0,
+// international MSISDN 1/1, short code 0/1.
+func addrType(addr string) (ton, npi uint8) {
+	for _, c := range addr {
+		if c < '0' || c > '9' {
+			return 5, 0
+		}
+	}
+	if len(addr) > 8 {
+		return 1, 1
+	}
+	return 0, 1
+}
+
+// sarOf reads the SAR TLVs of a concatenated message sent without a UDH.
+func sarOf(tlv pdutlv.Map) *smpp.SAR {
+	ref, total, seq := tlv[pdutlv.TagSarMsgRefNum], tlv[pdutlv.TagSarTotalSegments], tlv[pdutlv.TagSarSegmentSeqnum]
+	if ref == nil || total == nil || seq == nil || len(ref.Bytes()) != 2 || len(total.Bytes()) != 1 || len(seq.Bytes()) != 1 {
+		return nil
+	}
+	r := ref.Bytes()
+	return &smpp.SAR{Ref: uint16(r[0])<<8 | uint16(r[1]), Total: total.Bytes()[0], Seq: seq.Bytes()[0]}
+}
+
+// ussdOf returns the USSD TLVs in hex, or nil when there are none.
+func ussdOf(tlv pdutlv.Map) map[string]string {
+	var m map[string]string
+	for tag, name := range map[pdutlv.Tag]string{
+		pdutlv.TagUssdServiceOp:  "ussd_service_op",
+		pdutlv.TagItsSessionInfo: "its_session_info",
+	} {
+		if v := tlv[tag]; v != nil {
+			if m == nil {
+				m = make(map[string]string)
+			}
+			m[name] = hex.EncodeToString(v.Bytes())
+		}
+	}
+	return m
+}
+
+func fieldString(f pdufield.Map, name pdufield.Name) string {
+	if v := f[name]; v != nil {
+		return v.String()
+	}
+	return ""
+}
+
+func fieldBytes(f pdufield.Map, name pdufield.Name) []byte {
+	if v := f[name]; v != nil {
+		return v.Bytes()
+	}
+	return nil
+}
+
+func fieldByte(f pdufield.Map, name pdufield.Name) uint8 {
+	if v, ok := f[name].(*pdufield.Fixed); ok {
+		return v.Data
+	}
+	return 0
+}

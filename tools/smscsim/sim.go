@@ -1,0 +1,364 @@
+// Package smscsim is a demo SMSC: an SMPP server on loopback that plays the
+// carrier network for payswitch. Simulated phones send mobile-originated
+// messages (SendMO, or POST /mo on the phone API) that the bound ESME
+// receives as deliver_sm; every submit_sm from the ESME is a mobile-terminated
+// message to a phone, reassembled when concatenated, kept in a history,
+// streamed to subscribers (Subscribe, GET /mt) and, when asked, followed by a
+// delivery receipt.
+//
+// It backs `payswitch serve` when no carrier is configured, and the tests of
+// every package that needs real SMPP. Fault injection (DropConnections,
+// SetThrottle, SetRefuseBinds, SetUnreachable) lets those tests play a
+// misbehaving network. Everything is in memory.
+package smscsim
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/payswitch/payswitch/smpp"
+	"github.com/payswitch/payswitch/smpp/server"
+	"github.com/rs/zerolog"
+)
+
+// Sentinel errors of the simulator.
+var (
+	// ErrClosed is returned by SendMO and SendUSSD after Close.
+	ErrClosed = errors.New("smscsim: closed")
+	// ErrQueueFull is returned by SendMO and SendUSSD when Config.QueueSize
+	// deliveries already wait for an ESME.
+	ErrQueueFull = errors.New("smscsim: delivery queue full")
+	// ErrBadMessage is returned for an MO without a sender, a recipient or
+	// text.
+	ErrBadMessage = errors.New("smscsim: message needs from, to and text")
+)
+
+// Defaults for Config's zero values.
+const (
+	DefaultReceiptDelay = 200 * time.Millisecond
+	DefaultRetryDelay   = 500 * time.Millisecond
+	DefaultQueueSize    = 10000
+	DefaultHistorySize  = 10000
+	// ReassemblyTimeout is how long parts of a concatenated MT wait for the
+	// rest before they are dropped.
+	ReassemblyTimeout = 5 * time.Minute
+	// subscriberBuffer is how far a subscriber may fall behind before it
+	// misses MTs.
+	subscriberBuffer = 256
+)
+
+// Config configures a Sim. Zero values mean the documented defaults.
+type Config struct {
+	// Listen is the SMPP address, e.g. "127.0.0.1:2775"; "" means
+	// "127.0.0.1:0", any free loopback port (see Sim.Addr).
+	Listen string
+	// Accounts maps system_id to password. An empty map accepts any bind.
+	Accounts map[string]string
+	// PhoneAPI is the HTTP listen address of the phone API used by
+	// tools/phone; "" turns it off.
+	PhoneAPI string
+	Log      zerolog.Logger
+	// ReceiptDelay is how long after a submit_sm its delivery receipt is
+	// sent. Default 200ms.
+	ReceiptDelay time.Duration
+	// RetryDelay is the pause before a deliver_sm refused with a temporary
+	// error (or unanswered) is sent again. Default 500ms.
+	RetryDelay time.Duration
+	// QueueSize bounds the deliveries (MO and receipts) waiting for an ESME.
+	// Default 10000.
+	QueueSize int
+	// HistorySize bounds the MTs kept for MTs and GET /mt/history; the oldest
+	// go first. Default 10000.
+	HistorySize int
+	// RespTimeout is how long a deliver_sm waits for its response. Default
+	// 10s (server.DefaultRespTimeout).
+	RespTimeout time.Duration
+}
+
+// MT is a mobile-terminated message as the phone sees it: all parts of a
+// concatenated message joined.
+type MT struct {
+	ID       string    `json:"id"`  // message_id returned for the first part
+	IDs      []string  `json:"ids"` // message_id of every part, in order of arrival
+	From     string    `json:"from"`
+	To       string    `json:"to"`
+	Text     string    `json:"text"`
+	Parts    int       `json:"parts"`
+	Time     time.Time `json:"time"`      // when the last part arrived
+	SystemID string    `json:"system_id"` // the ESME that submitted it
+	// Status is DELIVRD, or UNDELIV when the phone is unreachable
+	// (SetUnreachable); a phone only shows DELIVRD messages.
+	Status string `json:"status"`
+	// USSD holds the hex of the ussd_service_op and its_session_info TLVs
+	// under those names, when the submit_sm carried them.
+	USSD map[string]string `json:"ussd,omitempty"`
+}
+
+// Sim is a running simulator. Its methods are safe for concurrent use.
+type Sim struct {
+	cfg    Config
+	log    zerolog.Logger
+	srv    *server.Server
+	smppLn net.Listener
+	http   *http.Server
+	httpLn net.Listener
+	reasm  *smpp.Reassembler
+	idBase string // random per start, so message ids never repeat across runs
+
+	ctx    context.Context // ends at Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // serve loops and the delivery worker
+
+	mu          sync.Mutex // guards the fields below
+	closed      bool
+	nextID      uint64
+	nextRef     uint8
+	sessions    []*server.Session // bound sessions that can receive, in bind order
+	rr          int               // round-robin position in sessions
+	queue       []*delivery
+	wake        chan struct{}            // closed and replaced when queue or sessions change
+	parts       map[partKey]*partialMT   // concatenated MTs being reassembled
+	subs        map[*subscriber]struct{} // MT subscribers
+	history     []MT
+	throttle    int
+	refuseBinds bool
+	unreachable map[string]bool
+}
+
+type subscriber struct {
+	msisdn string // "" for every MT
+	ch     chan MT
+}
+
+// Start listens on cfg.Listen (and cfg.PhoneAPI when set) and returns once
+// both listeners are ready.
+func Start(cfg Config) (*Sim, error) {
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:0"
+	}
+	if cfg.ReceiptDelay <= 0 {
+		cfg.ReceiptDelay = DefaultReceiptDelay
+	}
+	if cfg.RetryDelay <= 0 {
+		cfg.RetryDelay = DefaultRetryDelay
+	}
+	if cfg.QueueSize <= 0 {
+		cfg.QueueSize = DefaultQueueSize
+	}
+	if cfg.HistorySize <= 0 {
+		cfg.HistorySize = DefaultHistorySize
+	}
+	var rnd [4]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		return nil, fmt.Errorf("smscsim: random id base: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Sim{
+		cfg:         cfg,
+		log:         cfg.Log.With().Str("component", "smscsim").Logger(),
+		reasm:       smpp.NewReassembler(ReassemblyTimeout),
+		idBase:      hex.EncodeToString(rnd[:]),
+		ctx:         ctx,
+		cancel:      cancel,
+		wake:        make(chan struct{}),
+		parts:       make(map[partKey]*partialMT),
+		subs:        make(map[*subscriber]struct{}),
+		unreachable: make(map[string]bool),
+	}
+	s.srv = &server.Server{
+		Handler:     (*handler)(s),
+		Log:         s.log,
+		SystemID:    "smscsim",
+		RespTimeout: cfg.RespTimeout,
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("smscsim: listen smpp %s: %w", cfg.Listen, err)
+	}
+	s.smppLn = ln
+	if cfg.PhoneAPI != "" {
+		hl, err := net.Listen("tcp", cfg.PhoneAPI)
+		if err != nil {
+			ln.Close()
+			cancel()
+			return nil, fmt.Errorf("smscsim: listen phone api %s: %w", cfg.PhoneAPI, err)
+		}
+		s.httpLn = hl
+		s.http = &http.Server{
+			Handler:           s.phoneAPI(),
+			ReadHeaderTimeout: 10 * time.Second,
+			BaseContext:       func(net.Listener) context.Context { return ctx },
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			if err := s.http.Serve(hl); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.log.Error().Err(err).Msg("smscsim: phone api stopped")
+			}
+		}()
+	}
+	s.wg.Add(2)
+	go func() {
+		defer s.wg.Done()
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, server.ErrServerClosed) {
+			s.log.Error().Err(err).Msg("smscsim: smpp server stopped")
+		}
+	}()
+	go func() {
+		defer s.wg.Done()
+		s.deliverLoop()
+	}()
+	s.log.Info().Str("smpp", s.Addr()).Str("phone_api", s.PhoneAddr()).Msg("smscsim: demo SMSC listening")
+	return s, nil
+}
+
+// Addr is the SMPP address actually listened on.
+func (s *Sim) Addr() string { return s.smppLn.Addr().String() }
+
+// PhoneAddr is the phone API address actually listened on, or "" when off.
+func (s *Sim) PhoneAddr() string {
+	if s.httpLn == nil {
+		return ""
+	}
+	return s.httpLn.Addr().String()
+}
+
+// Close unbinds every ESME, stops the phone API and the delivery worker, and
+// ends every subscription. Queued deliveries are dropped.
+func (s *Sim) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+
+	s.cancel()
+	err := s.srv.Close()
+	if s.http != nil {
+		if herr := s.http.Close(); herr != nil && err == nil {
+			err = herr
+		}
+	}
+	s.wg.Wait()
+	s.mu.Lock()
+	for sub := range s.subs {
+		delete(s.subs, sub)
+		close(sub.ch)
+	}
+	s.mu.Unlock()
+	return err
+}
+
+// Subscribe returns a channel of every MT to msisdn ("" for every MT) from
+// now on, and a function that ends the subscription and closes the channel.
+// The channel is buffered; a subscriber that falls far behind misses MTs.
+// Close also closes it.
+func (s *Sim) Subscribe(msisdn string) (<-chan MT, func()) {
+	sub := &subscriber{msisdn: msisdn, ch: make(chan MT, subscriberBuffer)}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		close(sub.ch)
+		return sub.ch, func() {}
+	}
+	s.subs[sub] = struct{}{}
+	s.mu.Unlock()
+	return sub.ch, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if _, ok := s.subs[sub]; ok {
+			delete(s.subs, sub)
+			close(sub.ch)
+		}
+	}
+}
+
+// MTs returns the MTs kept in history for msisdn ("" for all), oldest first.
+func (s *Sim) MTs(msisdn string) []MT {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := []MT{}
+	for _, m := range s.history {
+		if msisdn == "" || m.To == msisdn {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// WaitBound returns once at least one ESME that can receive (receiver or
+// transceiver) is bound, or ctx ends.
+func (s *Sim) WaitBound(ctx context.Context) error {
+	for {
+		s.mu.Lock()
+		n, wake := len(s.sessions), s.wake
+		s.mu.Unlock()
+		if n > 0 {
+			return nil
+		}
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// DropConnections closes every ESME connection abruptly, without unbind,
+// as a network failure would.
+func (s *Sim) DropConnections() {
+	for _, sess := range s.srv.Sessions() {
+		sess.Close()
+	}
+}
+
+// SetThrottle answers the next n submit_sm with ESME_RTHROTTLED (0x58).
+func (s *Sim) SetThrottle(n int) {
+	s.mu.Lock()
+	s.throttle = max(n, 0)
+	s.mu.Unlock()
+}
+
+// SetRefuseBinds makes every bind fail with ESME_RBINDFAIL while b is true.
+func (s *Sim) SetRefuseBinds(b bool) {
+	s.mu.Lock()
+	s.refuseBinds = b
+	s.mu.Unlock()
+}
+
+// SetUnreachable marks msisdn as unreachable (b true) or reachable again:
+// MTs to it are accepted but get an UNDELIV receipt, and Status UNDELIV.
+func (s *Sim) SetUnreachable(msisdn string, b bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if b {
+		s.unreachable[msisdn] = true
+	} else {
+		delete(s.unreachable, msisdn)
+	}
+}
+
+// notifyLocked wakes everyone waiting for a change of queue or sessions.
+// s.mu must be held.
+func (s *Sim) notifyLocked() {
+	close(s.wake)
+	s.wake = make(chan struct{})
+}
+
+// mask hides the middle of a phone number for logs: 2547****001.
+func mask(n string) string {
+	if len(n) < 8 {
+		return "****"
+	}
+	return n[:4] + "****" + n[len(n)-3:]
+}
