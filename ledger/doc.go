@@ -1,0 +1,68 @@
+// Package ledger is payswitch's double-entry ledger: accounts, holds, idempotent
+// transfers and a hash-chained journal, in SQLite through the store package. It knows
+// nothing of SMS, USSD or HTTP; the payment engine tells it what to move.
+//
+// The model follows TigerBeetle: two-phase transfers, posted and pending totals kept on
+// every account, the idempotency key as the identity of a request, and history that is
+// never edited.
+//
+// # Accounts and balances
+//
+// Each account keeps four totals, updated in the same transaction that writes the
+// journal, so a balance is read from one row and never summed from entries:
+//
+//	posted    = credits_posted - debits_posted   money in the account
+//	held      = debits_pending                   reserved by pending holds
+//	available = posted - held                    what it may still spend
+//
+// Customer accounts (wallet, merchant, agent) never go below zero: available >= 0 is
+// checked inside the writing transaction, and a CHECK constraint makes it a fact of the
+// schema too. System accounts (cash, fees, airtime_clearing, settlement) may: a deposit
+// debits cash, which goes negative by what customers hold, and credits the wallet.
+// Every transfer debits one account and credits another of the same currency by the same
+// amount, so the posted balances of each currency always sum to zero, and its debits equal
+// its credits (TrialBalance).
+//
+// A frozen or closed account can neither send nor receive (ErrAccountInactive); freezing
+// can be undone, closing cannot and needs an empty account. System accounts are created
+// by SystemAccount with the fixed id "<type>:<name>" and are always active.
+//
+// # Holds
+//
+// Hold reserves funds for a payment that waits for its code: the debit account's held
+// total rises (so available drops) and its posted balance does not; no entry is written.
+// Post books the hold as a transfer whose key is the hold's key (the entries are written
+// then); Void releases it. Each hold settles once: posting twice returns the same
+// transfer, voiding twice the same hold, posting a voided hold is ErrHoldVoided and
+// voiding a posted one ErrHoldPosted. The credit account's incoming pending total is kept
+// too, but does not count as available until posted.
+//
+// # Idempotency
+//
+// Every transfer and hold carries a key, such as "<payment id>:<step>", that is UNIQUE in
+// the schema and looked up in the writing transaction. The same request again returns
+// the first result and writes nothing, so a retry after a crash or a timeout is harmless;
+// the same key with other accounts, amount, kind or payment id is ErrIdempotencyConflict.
+// Transfers and holds share one key space. Corrections are new transfers: Reverse books
+// the opposite transfer, kind "reversal", linked to the original by Reverses, at most once
+// per original.
+//
+// # Journal
+//
+// Each transfer appends two entries, its debit then its credit, with consecutive seqs
+// (gapless from 1), the account's posted balance after the entry, and a hash that chains
+// each entry to the one before (EntryHash; the first links to GenesisHash). Triggers
+// refuse any UPDATE or DELETE of entries and transfers. The journal's time never runs
+// backwards, even if the clock does, so seq order is time order. Verify walks the chain
+// and recomputes every balance from it; the auditor export publishes the same chain.
+//
+// # Transactions and batches
+//
+// All writes go through the store's single writer, so the checks and the writes of one
+// operation never interleave with another's. In(tx) gives the ledger inside a caller's
+// store.Write, so that the engine commits a payment's state and its ledger effect
+// together; each Tx method is atomic (a savepoint) and changes nothing when it fails. The
+// Ledger methods of the same names run their own Write. TransferBatch books many
+// transfers with one commit, each in its own savepoint, so that a failing one is rolled
+// back alone and the rest commit.
+package ledger
