@@ -36,4 +36,6 @@ var (
 	ErrBadAddress = errors.New("smpp: bad destination address")
 	// ErrNoRoute is the failure of an outbox message whose recipient no link serves.
 	ErrNoRoute = errors.New("smpp: no link serves the recipient")
+	// ErrBadMeta is the failure of an outbox message whose USSD meta cannot be read.
+	ErrBadMeta = errors.New("smpp: bad message meta")
 )

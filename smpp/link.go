@@ -143,7 +143,8 @@ func (e *StatusError) Error() string {
 // IsTemporary reports whether a Submit error may succeed later: throttling (0x58),
 // message queue full (0x14), system error (0x08), temporary application error (0x64),
 // timeouts, lost connections and a link that is not bound. Other refusals by the SMSC,
-// such as an invalid destination (0x0B), and a bad address are permanent.
+// such as an invalid destination (0x0B), a bad address, bad meta and no route are
+// permanent.
 func IsTemporary(err error) bool {
 	if err == nil {
 		return false
@@ -156,7 +157,7 @@ func IsTemporary(err error) bool {
 		}
 		return false
 	}
-	return !errors.Is(err, ErrBadAddress)
+	return !errors.Is(err, ErrBadAddress) && !errors.Is(err, ErrBadMeta) && !errors.Is(err, ErrNoRoute)
 }
 
 // Link is one ESME binding to a carrier SMSC: it keeps itself bound (rebinding with

@@ -1,0 +1,363 @@
+package smpp
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/payswitch/payswitch/outbox"
+	"github.com/payswitch/payswitch/store"
+	"github.com/rs/zerolog"
+)
+
+func TestRoute(t *testing.T) {
+	a := NewLink(LinkConfig{Name: "a", Prefixes: []string{"2547"}}, HandlerFuncs{}, zerolog.Nop(), nil)
+	a1 := NewLink(LinkConfig{Name: "a1", Prefixes: []string{"25471", "+25472"}}, HandlerFuncs{}, zerolog.Nop(), nil)
+	def := NewLink(LinkConfig{Name: "default"}, HandlerFuncs{}, zerolog.Nop(), nil)
+	b := NewLink(LinkConfig{Name: "b", Prefixes: []string{"2541"}}, HandlerFuncs{}, zerolog.Nop(), nil)
+	tests := []struct {
+		name   string
+		links  []*Link
+		msisdn string
+		want   *Link
+	}{
+		{"prefix", []*Link{a, b}, "254700000001", a},
+		{"other prefix", []*Link{a, b}, "254100000001", b},
+		{"plus ignored", []*Link{a, b}, "+254100000001", b},
+		{"longest wins", []*Link{a, a1}, "254710000001", a1},
+		{"longest wins whatever the order", []*Link{a1, a}, "254710000001", a1},
+		{"configured with plus", []*Link{a, a1}, "254720000001", a1},
+		{"shorter when longer does not match", []*Link{a1, a}, "254730000001", a},
+		{"prefix beats default", []*Link{def, a}, "254700000001", a},
+		{"default for the rest", []*Link{def, a}, "255700000001", def},
+		{"no route", []*Link{a, b}, "255700000001", nil},
+		{"no links", nil, "254700000001", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Route(tc.links, tc.msisdn); got != tc.want {
+				t.Fatalf("Route = %v, want %v", name(got), name(tc.want))
+			}
+		})
+	}
+}
+
+func name(l *Link) string {
+	if l == nil {
+		return "<nil>"
+	}
+	return l.Name()
+}
+
+// mustOutbox opens a real outbox in a temporary SQLite file.
+func mustOutbox(t *testing.T) (*outbox.Outbox, *store.DB) {
+	t.Helper()
+	db, err := store.Open(filepath.Join(t.TempDir(), "payswitch.db"), store.Options{}, outbox.Schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return outbox.New(db, nil), db
+}
+
+// enqueue adds SMS to the outbox as the engine does and kicks the sender.
+func enqueue(t *testing.T, o *outbox.Outbox, db *store.DB, ms ...outbox.Message) []int64 {
+	t.Helper()
+	var ids []int64
+	err := db.Write(context.Background(), func(tx *sql.Tx) error {
+		ids = nil
+		for _, m := range ms {
+			if m.Kind == "" {
+				m.Kind = outbox.KindSMS
+			}
+			if m.From == "" {
+				m.From = "22333"
+			}
+			id, err := o.Enqueue(context.Background(), tx, m)
+			if err != nil {
+				return err
+			}
+			ids = append(ids, id)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Kick()
+	return ids
+}
+
+// waitMessage polls the outbox until message id satisfies cond; the outbox has no
+// change notification to wait on.
+func waitMessage(t *testing.T, o *outbox.Outbox, id int64, what string, cond func(outbox.Message) bool) outbox.Message {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		m, err := o.Get(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cond(m) {
+			return m
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("message %d never became %s: %+v", id, what, m)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func inState(state string) func(outbox.Message) bool {
+	return func(m outbox.Message) bool { return m.State == state }
+}
+
+// runSender runs a sender with immediate retries until the test ends.
+func runSender(t *testing.T, q Queue, links []*Link, tune func(*Sender)) {
+	t.Helper()
+	s := NewSender(q, links, zerolog.Nop())
+	s.backoff = func(int) time.Duration { return 0 }
+	if tune != nil {
+		tune(s)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+}
+
+func TestSenderRoutesAndRecordsReceipts(t *testing.T) {
+	o, db := mustOutbox(t)
+	srvA, srvB := newTestSMSC(t, "pw"), newTestSMSC(t, "pw")
+	handler := HandlerFuncs{Receipt: ReceiptRecorder(o)}
+	a := startLink(t, srvA, LinkConfig{Name: "carrier-a", Password: "pw", Prefixes: []string{"2547"}}, handler)
+	b := startLink(t, srvB, LinkConfig{Name: "carrier-b", Password: "pw"}, handler)
+	waitState(t, a, StateBound)
+	waitState(t, b, StateBound)
+	runSender(t, o, []*Link{a, b}, nil)
+
+	long := strings.Repeat("Umelipa KES 1,500.00 kwa Mama Mboga. ", 6) // 222 septets: 2 parts
+	ids := enqueue(t, o, db,
+		outbox.Message{To: "254700000001", Text: "Your code is 123456", RequestReceipt: true, Purpose: "otp"},
+		outbox.Message{To: "255700000002", Text: "Habari"},
+		outbox.Message{To: "254700000003", Text: long},
+	)
+	want := []struct {
+		link  string
+		parts int
+	}{{"carrier-a", 1}, {"carrier-b", 1}, {"carrier-a", 2}}
+	for i, id := range ids {
+		m := waitMessage(t, o, id, "sent", inState(outbox.StateSent))
+		if m.Link != want[i].link || len(m.MessageIDs) != want[i].parts {
+			t.Fatalf("message %d went over %s with ids %v; want %s with %d", i, m.Link, m.MessageIDs, want[i].link, want[i].parts)
+		}
+	}
+	subA, subB := srvA.submitted(), srvB.submitted()
+	if len(subA) != 3 || len(subB) != 1 {
+		t.Fatalf("carrier-a got %d submit_sm, carrier-b %d; want 3 and 1", len(subA), len(subB))
+	}
+	for _, s := range subA {
+		if s.dst == "254700000001" && s.register != 1 {
+			t.Fatal("receipt not requested")
+		}
+	}
+
+	// The SMSC reports delivery of the code message.
+	first, _ := o.Get(context.Background(), ids[0])
+	receipt := deliverSM("254700000001", "22333", 0, 0x04,
+		[]byte("id:"+first.MessageIDs[0]+" sub:001 dlvrd:001 submit date:2401011200 done date:2401011201 stat:DELIVRD err:000 text:"), nil)
+	if st := srvA.mustDeliver(t, receipt); st != StatusOK {
+		t.Fatalf("receipt answered 0x%x", st)
+	}
+	waitMessage(t, o, ids[0], "delivered", inState(outbox.StateDelivered))
+}
+
+func TestSenderRetriesTemporaryErrors(t *testing.T) {
+	o, db := mustOutbox(t)
+	srv := newTestSMSC(t, "pw")
+	srv.submitStatus = func(n int) uint32 {
+		if n == 0 {
+			return StatusThrottled
+		}
+		return StatusOK
+	}
+	l := startLink(t, srv, LinkConfig{Password: "pw"}, HandlerFuncs{})
+	waitState(t, l, StateBound)
+	runSender(t, o, []*Link{l}, nil)
+	ids := enqueue(t, o, db, outbox.Message{To: "254700000001", Text: "BAL reply"})
+	m := waitMessage(t, o, ids[0], "sent", inState(outbox.StateSent))
+	if m.Attempts != 2 || len(srv.submitted()) != 2 {
+		t.Fatalf("attempts %d, submit_sm %d; want 2 and 2", m.Attempts, len(srv.submitted()))
+	}
+}
+
+func TestSenderFailsPermanentErrors(t *testing.T) {
+	tests := []struct {
+		name    string
+		msg     outbox.Message
+		status  uint32
+		submits int
+		errText string
+	}{
+		{"invalid destination", outbox.Message{To: "254700000001", Text: "x"}, StatusInvDstAdr, 1, "0x0000000b"},
+		{"no route", outbox.Message{To: "255700000001", Text: "x"}, 0, 0, ErrNoRoute.Error()},
+		{"bad USSD meta", outbox.Message{To: "254700000001", Text: "x", Meta: map[string]string{MetaUSSDServiceOp: "continue"}}, 0, 0, ErrBadMeta.Error()},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			o, db := mustOutbox(t)
+			srv := newTestSMSC(t, "pw")
+			srv.submitStatus = func(int) uint32 { return tc.status }
+			l := startLink(t, srv, LinkConfig{Password: "pw", Prefixes: []string{"2547"}}, HandlerFuncs{})
+			waitState(t, l, StateBound)
+			runSender(t, o, []*Link{l}, nil)
+			ids := enqueue(t, o, db, tc.msg)
+			m := waitMessage(t, o, ids[0], "failed", inState(outbox.StateFailed))
+			if m.Attempts != 1 || len(srv.submitted()) != tc.submits || !strings.Contains(m.LastError, tc.errText) {
+				t.Fatalf("attempts %d, submit_sm %d, error %q", m.Attempts, len(srv.submitted()), m.LastError)
+			}
+		})
+	}
+}
+
+func TestSenderGivesUpAfterMaxAttempts(t *testing.T) {
+	o, db := mustOutbox(t)
+	srv := newTestSMSC(t, "right")
+	l := startLink(t, srv, LinkConfig{Password: "wrong"}, HandlerFuncs{}) // never binds
+	runSender(t, o, []*Link{l}, func(s *Sender) { s.maxAttempts = 3 })
+	ids := enqueue(t, o, db, outbox.Message{To: "254700000001", Text: "x"})
+	m := waitMessage(t, o, ids[0], "failed", inState(outbox.StateFailed))
+	if m.Attempts != 3 || !strings.Contains(m.LastError, ErrNotBound.Error()) {
+		t.Fatalf("attempts %d, error %q", m.Attempts, m.LastError)
+	}
+}
+
+func TestSenderDeliversAfterLinkComesBack(t *testing.T) {
+	o, db := mustOutbox(t)
+	srv := newTestSMSC(t, "pw")
+	l := startLink(t, srv, LinkConfig{Password: "pw"}, HandlerFuncs{})
+	waitState(t, l, StateBound)
+	runSender(t, o, []*Link{l}, nil)
+
+	// The SMSC goes away and refuses binds for a while (its password store is broken).
+	srv.mu.Lock()
+	srv.password = "rotated"
+	srv.mu.Unlock()
+	srv.dropAll()
+	waitState(t, l, StateDown)
+	ids := enqueue(t, o, db, outbox.Message{To: "254700000001", Text: "Payment PAY1234567 received"})
+	waitMessage(t, o, ids[0], "retried", func(m outbox.Message) bool {
+		return m.Attempts >= 2 && strings.Contains(m.LastError, ErrNotBound.Error())
+	})
+	if n := len(srv.submitted()); n != 0 {
+		t.Fatalf("%d submit_sm while down", n)
+	}
+
+	srv.mu.Lock()
+	srv.password = "pw"
+	srv.mu.Unlock()
+	waitState(t, l, StateBound)
+	m := waitMessage(t, o, ids[0], "sent", inState(outbox.StateSent))
+	if len(m.MessageIDs) != 1 || len(srv.submitted()) != 1 {
+		t.Fatalf("ids %v, submit_sm %d", m.MessageIDs, len(srv.submitted()))
+	}
+}
+
+func TestSenderStaysWithinWindow(t *testing.T) {
+	o, db := mustOutbox(t)
+	srv := newTestSMSC(t, "pw")
+	srv.hold = make(chan struct{})
+	l := startLink(t, srv, LinkConfig{Password: "pw", Window: 2}, HandlerFuncs{})
+	waitState(t, l, StateBound)
+	runSender(t, o, []*Link{l}, nil)
+	var msgs []outbox.Message
+	for range 8 {
+		msgs = append(msgs, outbox.Message{To: "254700000001", Text: "hi"})
+	}
+	ids := enqueue(t, o, db, msgs...)
+	srv.waitFor("a full window", func() bool { return srv.outstanding == 2 })
+	srv.mu.Lock()
+	close(srv.hold)
+	srv.hold = nil
+	srv.mu.Unlock()
+	for _, id := range ids {
+		waitMessage(t, o, id, "sent", inState(outbox.StateSent))
+	}
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if len(srv.submits) != 8 || srv.maxOut != 2 {
+		t.Fatalf("%d submit_sm, at most %d outstanding; want 8 and 2", len(srv.submits), srv.maxOut)
+	}
+}
+
+func TestSenderUSSDMetaPinsLink(t *testing.T) {
+	o, db := mustOutbox(t)
+	srvA, srvB := newTestSMSC(t, "pw"), newTestSMSC(t, "pw")
+	a := startLink(t, srvA, LinkConfig{Name: "carrier-a", Password: "pw", Prefixes: []string{"2547"}}, HandlerFuncs{})
+	b := startLink(t, srvB, LinkConfig{Name: "ussd-gw", Password: "pw", Prefixes: []string{"999"}}, HandlerFuncs{})
+	waitState(t, a, StateBound)
+	waitState(t, b, StateBound)
+	runSender(t, o, []*Link{a, b}, nil)
+	ids := enqueue(t, o, db, outbox.Message{To: "254700000001", Text: "END Balance: KES 10.00",
+		Meta: map[string]string{MetaLink: "ussd-gw", MetaUSSDServiceOp: "17", MetaITSSessionInfo: "0a0b"}})
+	m := waitMessage(t, o, ids[0], "sent", inState(outbox.StateSent))
+	if m.Link != "ussd-gw" {
+		t.Fatalf("went over %s", m.Link)
+	}
+	sub := srvB.submitted()
+	if len(sub) != 1 || sub[0].tlvs[tagUssdServiceOp][0] != USSDPSSRResponse || string(sub[0].tlvs[tagItsSessionInfo]) != "\x0a\x0b" {
+		t.Fatalf("USSD submit %+v", sub)
+	}
+}
+
+func TestSenderNeedsLinks(t *testing.T) {
+	o, _ := mustOutbox(t)
+	if err := NewSender(o, nil, zerolog.Nop()).Run(context.Background()); err == nil {
+		t.Fatal("Run without links started")
+	}
+}
+
+// fakeQueue is a Queue whose Claim fails; the sender must keep running.
+type fakeQueue struct {
+	claims chan struct{}
+}
+
+var _ Queue = (*fakeQueue)(nil)
+
+func (f *fakeQueue) Wait() <-chan struct{} { return nil }
+func (f *fakeQueue) Claim(context.Context, string, int, time.Duration) ([]outbox.Message, error) {
+	select {
+	case f.claims <- struct{}{}:
+	default:
+	}
+	return nil, errors.New("disk I/O error")
+}
+func (f *fakeQueue) MarkSent(context.Context, int64, string, []string) error { return nil }
+func (f *fakeQueue) Retry(context.Context, int64, string, time.Time) error   { return nil }
+func (f *fakeQueue) Fail(context.Context, int64, string) error               { return nil }
+
+func TestSenderSurvivesClaimErrors(t *testing.T) {
+	q := &fakeQueue{claims: make(chan struct{})}
+	l := NewLink(LinkConfig{Name: "x"}, HandlerFuncs{}, zerolog.Nop(), nil)
+	s := NewSender(q, []*Link{l}, zerolog.Nop())
+	s.poll = time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	for range 3 { // it claims again after each failure
+		<-q.claims
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
