@@ -675,3 +675,15 @@ func BenchmarkLinkSubmit(b *testing.B) {
 		}
 	})
 }
+
+func TestLinkCloseWhileBindHangs(t *testing.T) {
+	srv := newTestSMSC(t, "pw")
+	srv.setMute(true) // accepts the connection, never answers the bind
+	l := startLink(t, srv, LinkConfig{Password: "pw", RespTimeout: time.Hour}, newRecorder())
+	srv.waitFor("an unanswered bind", func() bool { return srv.ignored > 0 })
+	waitState(t, l, StateBinding)
+	l.Close() // must not wait an hour for the bind response
+	if l.State() != StateClosed {
+		t.Fatalf("state %q", l.State())
+	}
+}

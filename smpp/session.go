@@ -82,7 +82,13 @@ func dialSession(ctx context.Context, cfg LinkConfig, kind string, onDeliver fun
 		pending:     make(map[uint32]*call),
 		done:        make(chan struct{}),
 	}
-	if err := s.bindAs(ctx, kind, cfg); err != nil {
+	// Close cancels a bind that the SMSC is slow to answer.
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	err = s.bindAs(ctx, kind, cfg)
+	if !stop() {
+		err = errors.Join(ctx.Err(), err)
+	}
+	if err != nil {
 		conn.Close()
 		return nil, err
 	}

@@ -32,6 +32,7 @@ type testSMSC struct {
 	submits      []submitted
 	conns        map[*smscConn]struct{}
 	mute         bool               // answer nothing, like a hung SMSC
+	ignored      int                // PDUs left unanswered while mute
 	submitStatus func(n int) uint32 // status for the n-th submit_sm (from 0); nil: OK
 	hold         chan struct{}      // while non-nil, submit_sm responses wait for it to close
 	outstanding  int                // submit_sm received and not answered
@@ -116,6 +117,7 @@ func (s *testSMSC) accept() {
 		sc := &smscConn{srv: s, c: c, pending: map[uint32]chan uint32{}}
 		s.mu.Lock()
 		s.conns[sc] = struct{}{}
+		s.eventLocked()
 		s.mu.Unlock()
 		go sc.serve()
 	}
@@ -177,6 +179,10 @@ func (c *smscConn) serve() {
 		h := p.Header()
 		s.mu.Lock()
 		mute := s.mute
+		if mute {
+			s.ignored++
+			s.eventLocked()
+		}
 		s.mu.Unlock()
 		if mute {
 			continue
