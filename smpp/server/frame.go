@@ -126,9 +126,10 @@ func (e *errUnknownCommand) Error() string {
 }
 
 // decodeFrame turns one whole PDU, as returned by readFrame, into a go-smpp
-// body. It mirrors pdu.Decode (same field lists, same TLV parser) but without
-// go-smpp's 4 KiB cap, which is smaller than the 64 KiB a submit_sm with a
-// message_payload may need. It never panics on any input.
+// body. Up to go-smpp's 4 KiB cap it is pdu.Decode; beyond it (a submit_sm
+// with a large message_payload, up to MaxPDUSize) it does what pdu.Decode
+// does, with the same field lists and TLV parser. It never panics on any
+// input.
 func decodeFrame(buf []byte) (p pdu.Body, err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -142,6 +143,26 @@ func decodeFrame(buf []byte) (p pdu.Body, err error) {
 	if int(h.Len) != len(buf) {
 		return nil, fmt.Errorf("server: command_length %d but frame of %d octets", h.Len, len(buf))
 	}
+	if len(buf) <= pdu.MaxSize {
+		// go-smpp's own decoder, which is faster (it adopts the decoded maps
+		// rather than copying them).
+		p, err := pdu.Decode(bytes.NewReader(buf))
+		if err != nil {
+			if _, ok := newBody(h.ID); !ok {
+				return nil, &errUnknownCommand{id: h.ID}
+			}
+			return nil, fmt.Errorf("server: decode %s: %w", h.ID, err)
+		}
+		return p, nil
+	}
+	return decodeLarge(buf)
+}
+
+// decodeLarge is pdu.Decode without its size cap: the same field lists and
+// TLV parser, with the decoded values copied into a fresh body. buf must be a
+// whole frame whose command_length matches its length.
+func decodeLarge(buf []byte) (pdu.Body, error) {
+	h := parseHeader(buf)
 	p, ok := newBody(h.ID)
 	if !ok {
 		return nil, &errUnknownCommand{id: h.ID}

@@ -70,7 +70,7 @@ const (
 	DefaultMaxPDUSize  = 64 << 10
 	DefaultRespTimeout = 10 * time.Second
 	DefaultBindTimeout = 30 * time.Second
-	DefaultMaxInFlight = 16
+	DefaultMaxInFlight = 64
 	DefaultSystemID    = "payswitch"
 )
 
@@ -80,7 +80,8 @@ const (
 // they must not block for long, and must not wait for Session.Send (whose
 // response that goroutine would read); start a goroutine for that.
 // HandlePDU runs on its own goroutine, up to Server.MaxInFlight at once per
-// session, so responses may go out in a different order than requests came.
+// session, so responses may go out in a different order than requests came;
+// it may call Send.
 type Handler interface {
 	// Authenticate checks a bind and returns its command_status: StatusOK,
 	// StatusInvPaswd, StatusInvSysID, StatusAlyBnd (too many binds)...
@@ -122,7 +123,7 @@ type Server struct {
 	// Default 10s.
 	RespTimeout time.Duration
 	// MaxInFlight is how many requests of one session are handled at once;
-	// beyond it the server stops reading from that session. Default 16.
+	// beyond it requests are refused with ESME_RTHROTTLED. Default 64.
 	MaxInFlight int
 
 	mu       sync.Mutex            // guards the fields below

@@ -602,3 +602,92 @@ func TestCloseUnbindsPolitely(t *testing.T) {
 		t.Fatal("listener still accepts after Close")
 	}
 }
+
+func TestWindowFullIsThrottledAndHandlersMaySend(t *testing.T) {
+	release := make(chan struct{})
+	srv := &Server{MaxInFlight: 1, Handler: &fakeHandler{handle: func(ctx context.Context, s *Session, p pdu.Body) pdu.Body {
+		if fieldString(p, pdufield.DestinationAddr) == "wait" {
+			<-release
+		} else {
+			// Answering needs a round trip to the peer first.
+			d := pdu.NewDeliverSM()
+			d.Fields().Set(pdufield.ShortMessage, "ping")
+			if _, err := s.Send(ctx, d); err != nil {
+				return nil
+			}
+		}
+		return pdu.NewSubmitSMResp()
+	}}}
+	addr := mustServe(t, srv)
+	rc := dialRaw(t, addr)
+	rc.bind("esme", "secret")
+
+	rc.send(newSubmit("a", "wait", "x"), 2)
+	rc.send(newSubmit("a", "over", "x"), 3)
+	rc.expect(pdu.SubmitSMRespID, StatusThrottled, 3)
+	close(release)
+	rc.expect(pdu.SubmitSMRespID, 0, 2)
+
+	rc.send(newSubmit("a", "send", "x"), 4)
+	d := rc.read()
+	if d.Header().ID != pdu.DeliverSMID {
+		t.Fatalf("got %s, want the handler's deliver_sm", d.Header().ID)
+	}
+	rc.send(pdu.NewDeliverSMResp(), d.Header().Seq)
+	rc.expect(pdu.SubmitSMRespID, 0, 4)
+}
+
+func TestUnboundConnectionClosedAfterBindTimeout(t *testing.T) {
+	srv := &Server{Handler: &fakeHandler{}, BindTimeout: 20 * time.Millisecond}
+	addr := mustServe(t, srv)
+	rc := dialRaw(t, addr)
+	rc.send(pdu.NewEnquireLink(), 1) // refused requests do not extend the deadline
+	rc.expect(pdu.EnquireLinkRespID, StatusInvBndSts, 1)
+	rc.expectClosed()
+}
+
+// BenchmarkSubmitRoundTrip measures one submit_sm and its response over
+// loopback TCP, one at a time, through framing, decoding and dispatch.
+func BenchmarkSubmitRoundTrip(b *testing.B) {
+	srv := &Server{Handler: &fakeHandler{}}
+	addr := mustServe(b, srv)
+	rc := dialRaw(b, addr)
+	rc.c.SetDeadline(time.Time{})
+	rc.bind("esme", "secret")
+	var frame bytes.Buffer
+	newSubmit("254700000001", "22333", "PAY 4411 150 inv-7").SerializeTo(&frame)
+	raw := frame.Bytes()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		binary.BigEndian.PutUint32(raw[12:16], uint32(i+2))
+		rc.sendBytes(raw)
+		if _, _, err := readFrame(rc.r, DefaultMaxPDUSize); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkSendDeliverSM measures Session.Send of a deliver_sm answered by a
+// go-smpp transceiver over loopback TCP.
+func BenchmarkSendDeliverSM(b *testing.B) {
+	bound := make(chan *Session, 1)
+	srv := &Server{Handler: &fakeHandler{bound: func(s *Session) { bound <- s }}}
+	addr := mustServe(b, srv)
+	trx := &smppcli.Transceiver{Addr: addr, User: "esme", Passwd: "secret", Handler: func(pdu.Body) {}}
+	defer trx.Close()
+	if st := <-trx.Bind(); st.Status() != smppcli.Connected {
+		b.Fatal(st.Error())
+	}
+	s := <-bound
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		d := pdu.NewDeliverSM()
+		d.Fields().Set(pdufield.SourceAddr, "254700000001")
+		d.Fields().Set(pdufield.ShortMessage, "BAL")
+		if _, err := s.Send(context.Background(), d); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -248,6 +248,9 @@ func (s *Session) callHandler(name string, fn func()) (ok bool) {
 func (s *Session) readLoop() error {
 	r := bufio.NewReader(s.conn)
 	max := s.srv.maxPDUSize()
+	// The bind deadline counts from accept: requests refused before bind
+	// do not extend it.
+	bindBy := time.Now().Add(s.srv.bindTimeout())
 	for {
 		if s.isBound() {
 			var dl time.Time
@@ -256,7 +259,7 @@ func (s *Session) readLoop() error {
 			}
 			s.conn.SetReadDeadline(dl)
 		} else {
-			s.conn.SetReadDeadline(time.Now().Add(s.srv.bindTimeout()))
+			s.conn.SetReadDeadline(bindBy)
 		}
 		h, buf, err := readFrame(r, max)
 		if err != nil {
@@ -308,8 +311,11 @@ func (s *Session) dispatch(h frameHeader, p pdu.Body) (done bool) {
 	}
 	select {
 	case s.slots <- struct{}{}:
-	case <-s.ctx.Done():
-		return true
+	default:
+		// Window full. Refuse rather than stop reading: the responses that
+		// busy handlers may be waiting for (via Send) arrive on this reader.
+		s.reply(h, newResp(h, StatusThrottled))
+		return false
 	}
 	s.inflight.Add(1)
 	go func() {
