@@ -1,0 +1,321 @@
+// Package config loads and checks config.yaml, the switch's one configuration file.
+//
+// The keys are those of the contract (section 2) plus the additions documented on each
+// field below. Loading is strict: an unknown key, a missing required key or a bad value
+// stops start-up with an error that names the key by its path, such as
+// "config: smpp.links[0].tps: must be > 0 (line 14)". Every section except database,
+// http, currency and shortcode may be left out; the defaults documented here apply.
+//
+// Environment variables: "${NAME}" anywhere in a value is replaced by the variable NAME
+// (unset: empty), "${NAME:-word}" by word when NAME is unset or empty, and "$${" stands
+// for a literal "${". Expansion happens on the parsed values, never on the file's text,
+// so a variable holding YAML syntax stays one string and cannot add keys. A value that is
+// empty only because a variable is unset takes the key's default (so
+// "tps: ${TPS}" with TPS unset is 200).
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"time"
+
+	_ "time/tzdata" // timezone works on machines without a zoneinfo database
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole file. Durations are written like "5m" or "180s".
+type Config struct {
+	Database Database `yaml:"database"`
+	// Log is an addition: how the switch logs.
+	Log  Log  `yaml:"log"`
+	HTTP HTTP `yaml:"http"`
+	// Currency is the ISO 4217 code of every wallet (required), e.g. KES.
+	Currency string `yaml:"currency"`
+	// Shortcode is the number users text; MT messages come from it (required, digits).
+	Shortcode string `yaml:"shortcode"`
+	// CountryCode is an addition: the calling code that turns numbers typed in national
+	// form (0700000001) into international form (254700000001). Default "254".
+	CountryCode string `yaml:"country_code"`
+	// Timezone is an addition: the IANA zone whose calendar day is the business day for
+	// settlement and the daily limit. Default Africa/Nairobi.
+	Timezone string `yaml:"timezone"`
+	// Limits is an addition: amount limits in minor units.
+	Limits  Limits  `yaml:"limits"`
+	SMPP    SMPP    `yaml:"smpp"`
+	OTP     OTP     `yaml:"otp"`
+	USSD    USSD    `yaml:"ussd"`
+	IVR     IVR     `yaml:"ivr"`
+	Airtime Airtime `yaml:"airtime"`
+	// Messages is an addition: message key -> template, replacing the built-in text of
+	// that key. The engine owns the keys and placeholders and checks them.
+	Messages map[string]string `yaml:"messages"`
+
+	location *time.Location // Timezone, loaded by Validate
+	lines    map[string]int // key path -> line in the file, for error messages
+}
+
+// Database is where the switch keeps its state.
+type Database struct {
+	// Path is the SQLite file (required), relative to the working directory.
+	Path string `yaml:"path"`
+	// Synchronous is an addition: SQLite's synchronous pragma. FULL (default) survives
+	// power loss; NORMAL survives a crash of the switch but not of the machine.
+	Synchronous string `yaml:"synchronous"`
+}
+
+// Log is an addition: the switch's log output.
+type Log struct {
+	Level  string `yaml:"level"`  // trace | debug | info (default) | warn | error
+	Format string `yaml:"format"` // json (default) | console
+}
+
+// HTTP is the admin and operator API.
+type HTTP struct {
+	Listen string  `yaml:"listen"` // host:port (required)
+	Tokens []Token `yaml:"tokens"` // bearer tokens for /api/v1
+	// MaxBodyBytes, ReadTimeout and WriteTimeout are additions: request size and time
+	// limits. Defaults 65536, 10s, 10s.
+	MaxBodyBytes int64         `yaml:"max_body_bytes"`
+	ReadTimeout  time.Duration `yaml:"read_timeout"`
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+}
+
+// Token is one bearer token. An empty Token (its variable unset) is disabled; Warnings
+// says so.
+type Token struct {
+	Name  string `yaml:"name"`
+	Token string `yaml:"token"`
+	Role  string `yaml:"role"` // operator (read and write) | auditor (read only)
+}
+
+// Limits are additions: per-payment and per-wallet-per-business-day amounts, in minor
+// units. Defaults 1000 (10.00), 15000000 (150,000.00) and 30000000 (300,000.00).
+type Limits struct {
+	MinAmount int64 `yaml:"min_amount"`
+	MaxAmount int64 `yaml:"max_amount"`
+	DailyMax  int64 `yaml:"daily_max"`
+}
+
+// SMPP is the switch's SMPP side.
+type SMPP struct {
+	Links  []Link     `yaml:"links"`  // the carrier SMSCs the switch binds to
+	Server SMPPServer `yaml:"server"` // optional: ESMEs that bind to the switch
+	// DemoSMSC is an addition: the built-in SMSC simulator for first runs.
+	DemoSMSC DemoSMSC `yaml:"demo_smsc"`
+}
+
+// Link is one bind to a carrier SMSC.
+type Link struct {
+	Name     string `yaml:"name"`    // unique; used in logs, metrics and failover
+	Address  string `yaml:"address"` // host:port of the SMSC
+	SystemID string `yaml:"system_id"`
+	Password string `yaml:"password"`
+	// SystemType is an addition: the bind's system_type, if the carrier wants one.
+	SystemType string `yaml:"system_type"`
+	// Bind is transceiver (default) or transmitter+receiver (two binds).
+	Bind string `yaml:"bind"`
+	// Prefixes are the MSISDN prefixes whose MT goes over this link; empty: any.
+	Prefixes []string `yaml:"prefixes"`
+	// TPS is the most submit_sm per second on this link. Default 200.
+	TPS int `yaml:"tps"`
+	// Window, EnquireLink, RespTimeout and Failover are additions. Window is how many
+	// submit_sm may await their response at once (default 10); EnquireLink is the
+	// keep-alive period (default 30s); RespTimeout is how long a request waits for its
+	// response (default 5s); Failover names another link that takes this link's traffic
+	// while it is down (default none).
+	Window      int           `yaml:"window"`
+	EnquireLink time.Duration `yaml:"enquire_link"`
+	RespTimeout time.Duration `yaml:"resp_timeout"`
+	Failover    string        `yaml:"failover"`
+}
+
+// SMPPServer is the switch acting as an SMSC for carriers and aggregators.
+type SMPPServer struct {
+	Listen string `yaml:"listen"` // host:port; empty (default): off
+	// MaxBinds is an addition: how many binds one account may hold at once, unless the
+	// account says otherwise. Default 4.
+	MaxBinds int       `yaml:"max_binds"`
+	Accounts []Account `yaml:"accounts"`
+}
+
+// Account is an ESME allowed to bind to the switch. An account with an empty password
+// is disabled (Warnings says so): it must not be able to bind.
+type Account struct {
+	SystemID string `yaml:"system_id"`
+	Password string `yaml:"password"`
+	// MaxBinds is an addition: this account's limit of simultaneous binds; 0 or absent
+	// means smpp.server.max_binds.
+	MaxBinds int `yaml:"max_binds"`
+}
+
+// DemoSMSC is an addition: a built-in SMSC simulator for first runs and demos.
+type DemoSMSC struct {
+	// Listen is the simulator's SMPP address (host:port); empty (default): off. Links
+	// whose address equals it bind to the simulator.
+	Listen string `yaml:"listen"`
+	// PhoneAPI is the address (host:port) of the simulator's HTTP API through which
+	// simulated phones send MO and read their MT; empty: the simulator picks a loopback
+	// port.
+	PhoneAPI string `yaml:"phone_api"`
+}
+
+// OTP sets the one-time codes that confirm payments.
+type OTP struct {
+	Digits      int           `yaml:"digits"`       // 4..10, default 6
+	TTL         time.Duration `yaml:"ttl"`          // default 5m
+	MaxAttempts int           `yaml:"max_attempts"` // wrong codes before the payment fails, default 3
+	// MaxResends, ResendInterval, Secret and SecretFile are additions. MaxResends is how
+	// many new codes RESEND may get per payment (default 3), at least ResendInterval
+	// apart (default 30s). Secret is the key codes are hashed with: at least 32 hex
+	// digits, or any string of at least 32 characters; usually "${PAYSWITCH_OTP_SECRET}".
+	// When it is empty, the key lives in SecretFile (default: otp.secret beside the
+	// database), created on first start with mode 0600.
+	MaxResends     int           `yaml:"max_resends"`
+	ResendInterval time.Duration `yaml:"resend_interval"`
+	Secret         string        `yaml:"secret"`
+	SecretFile     string        `yaml:"secret_file"`
+}
+
+// USSD is the USSD channel.
+type USSD struct {
+	ServiceCode    string        `yaml:"service_code"`    // default "*384#"
+	SessionTimeout time.Duration `yaml:"session_timeout"` // default 180s
+}
+
+// IVR is the voice channel.
+type IVR struct {
+	Number  string     `yaml:"number"` // the number callers dial; default "254709000000"
+	Gateway IVRGateway `yaml:"gateway"`
+}
+
+// IVRGateway is the voice gateway's API for outbound calls.
+type IVRGateway struct {
+	URL   string `yaml:"url"` // http(s); empty (default): no outbound calls
+	Token string `yaml:"token"`
+}
+
+// Airtime is the carriers' airtime APIs.
+type Airtime struct {
+	Carriers []Carrier `yaml:"carriers"`
+}
+
+// Carrier is one carrier's airtime API.
+type Carrier struct {
+	Name     string        `yaml:"name"`
+	Prefixes []string      `yaml:"prefixes"` // MSISDN prefixes this carrier serves
+	URL      string        `yaml:"url"`      // http(s); empty: no airtime for these numbers
+	Token    string        `yaml:"token"`
+	Timeout  time.Duration `yaml:"timeout"` // per request, default 10s
+}
+
+// defaults is a Config with every default filled in; decoding writes over it.
+func defaults() Config {
+	return Config{
+		Database:    Database{Synchronous: "FULL"},
+		Log:         Log{Level: "info", Format: "json"},
+		HTTP:        HTTP{MaxBodyBytes: 65536, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second},
+		CountryCode: "254",
+		Timezone:    "Africa/Nairobi",
+		Limits:      Limits{MinAmount: 1000, MaxAmount: 15000000, DailyMax: 30000000},
+		SMPP:        SMPP{Server: SMPPServer{MaxBinds: 4}},
+		OTP:         OTP{Digits: 6, TTL: 5 * time.Minute, MaxAttempts: 3, MaxResends: 3, ResendInterval: 30 * time.Second},
+		USSD:        USSD{ServiceCode: "*384#", SessionTimeout: 180 * time.Second},
+		IVR:         IVR{Number: "254709000000"},
+	}
+}
+
+// elementDefault is a new list element of type t with its defaults, for decoding to
+// write over.
+func elementDefault(t reflect.Type) reflect.Value {
+	switch t {
+	case reflect.TypeFor[Link]():
+		return reflect.ValueOf(Link{Bind: "transceiver", TPS: 200, Window: 10,
+			EnquireLink: 30 * time.Second, RespTimeout: 5 * time.Second})
+	case reflect.TypeFor[Carrier]():
+		return reflect.ValueOf(Carrier{Timeout: 10 * time.Second})
+	}
+	return reflect.Zero(t)
+}
+
+// Load reads the file at path, replaces ${NAME} references from the environment, applies
+// the defaults and validates the result.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(data, os.Getenv)
+}
+
+// Parse is Load for a file's contents; getenv looks up variables (nil: every variable is
+// unset).
+func Parse(data []byte, getenv func(string) string) (*Config, error) {
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	var root yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&root); err != nil && !errors.Is(err, io.EOF) {
+		if bytes.Contains(data, []byte("${")) {
+			// { and } end a plain value inside [ ] and { }: {token: ${X}} is not YAML.
+			return nil, fmt.Errorf("config: %w (inside [ ] or { }, quote a reference: \"${NAME}\")", err)
+		}
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("config: line %d: the file holds more than one YAML document", extra.Line)
+	}
+	c := defaults()
+	d := &decoder{getenv: getenv, lines: map[string]int{}}
+	if len(root.Content) > 0 {
+		d.decode(root.Content[0], &c, "")
+	}
+	c.lines = d.lines
+	for i := range c.SMPP.Server.Accounts {
+		if c.SMPP.Server.Accounts[i].MaxBinds == 0 {
+			c.SMPP.Server.Accounts[i].MaxBinds = c.SMPP.Server.MaxBinds
+		}
+	}
+	if c.OTP.Secret == "" && c.OTP.SecretFile == "" && c.Database.Path != "" {
+		c.OTP.SecretFile = filepath.Join(filepath.Dir(c.Database.Path), "otp.secret")
+	}
+	// Validate even after decoding errors (the keys in error kept their defaults), so
+	// that one run reports every problem.
+	if err := errors.Join(append(d.errs, c.Validate())...); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// Location is the business day's time zone, as loaded by Validate (UTC before that).
+func (c *Config) Location() *time.Location {
+	if c.location == nil {
+		return time.UTC
+	}
+	return c.location
+}
+
+// Error is one problem with the file, named by its key path ("smpp.links[0].tps").
+type Error struct {
+	Key  string
+	Line int // 0 when not known
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	s := "config: " + e.Key + ": " + e.Msg
+	if e.Key == "" {
+		s = "config: " + e.Msg
+	}
+	if e.Line > 0 {
+		s += fmt.Sprintf(" (line %d)", e.Line)
+	}
+	return s
+}
