@@ -687,3 +687,28 @@ func TestLinkCloseWhileBindHangs(t *testing.T) {
 		t.Fatalf("state %q", l.State())
 	}
 }
+
+func TestLinksShareMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	srvA, srvB := newTestSMSC(t, "pw"), newTestSMSC(t, "pw")
+	var links []*Link
+	for i, srv := range []*testSMSC{srvA, srvB} {
+		l := NewLink(LinkConfig{Name: []string{"a", "b"}[i], Address: srv.addr(), Password: "pw"}, HandlerFuncs{}, zerolog.Nop(), reg)
+		l.Start(context.Background())
+		t.Cleanup(func() { l.Close() })
+		waitState(t, l, StateBound)
+		links = append(links, l)
+	}
+	if _, err := links[1].Submit(context.Background(), "254700000001", "22333", "hi", false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := gauge(t, reg, "payswitch_smpp_link_up", "a"), gauge(t, reg, "payswitch_smpp_link_up", "b"); a != 1 || b != 1 {
+		t.Fatalf("link_up a=%v b=%v", a, b)
+	}
+	if v := gauge(t, reg, "payswitch_smpp_messages_total", "b", "direction", "out"); v != 1 {
+		t.Fatalf("messages_total{b,out} = %v", v)
+	}
+	if v := gauge(t, reg, "payswitch_smpp_messages_total", "a", "direction", "out"); v != 0 {
+		t.Fatalf("messages_total{a,out} = %v", v)
+	}
+}

@@ -361,3 +361,50 @@ func TestSenderSurvivesClaimErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// BenchmarkSender measures outbox-to-SMSC throughput: b.N messages enqueued, then sent
+// over one loopback link (window 10, no TPS limit) and recorded as sent.
+func BenchmarkSender(b *testing.B) {
+	db, err := store.Open(filepath.Join(b.TempDir(), "payswitch.db"), store.Options{}, outbox.Schema)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	o := outbox.New(db, nil)
+	srv := newTestSMSC(b, "pw")
+	l := NewLink(LinkConfig{Name: "bench", Address: srv.addr(), Password: "pw"}, HandlerFuncs{}, zerolog.Nop(), nil)
+	l.Start(context.Background())
+	defer l.Close()
+	for l.State() != StateBound {
+		time.Sleep(time.Millisecond)
+	}
+	err = db.Write(context.Background(), func(tx *sql.Tx) error {
+		for range b.N {
+			if _, err := outbox.Enqueue(context.Background(), tx, outbox.Message{Kind: outbox.KindSMS, To: "254700000001", From: "22333", Text: "Your balance is KES 1,500.00"}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	s := NewSender(o, []*Link{l}, zerolog.Nop())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	for {
+		st, err := o.Stats(context.Background())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if st[outbox.StateSent] == int64(b.N) {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	b.StopTimer()
+	cancel()
+	<-done
+}
