@@ -22,7 +22,7 @@ import (
 	"sync"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	_ "modernc.org/sqlite" // registers the "sqlite" driver, used by OpenReadOnly
 )
 
 // Errors returned by the store.
@@ -107,6 +107,10 @@ func Open(path string, opts Options, schemas ...Schema) (*DB, error) {
 		q.Add("_pragma", "foreign_keys(1)")
 		q.Add("_pragma", "journal_mode(WAL)")
 		q.Add("_pragma", "synchronous("+strings.ToUpper(opts.Synchronous)+")")
+		// Every operation runs in a savepoint; their sub-journals belong in memory, not
+		// in temporary files written and read back for each operation.
+		q.Add("_pragma", "temp_store(MEMORY)")
+		q.Add("_pragma", "cache_size(-65536)") // 64 MiB of page cache per connection
 		if readOnly {
 			q.Add("_pragma", "query_only(1)")
 		} else {
@@ -114,10 +118,7 @@ func Open(path string, opts Options, schemas ...Schema) (*DB, error) {
 		}
 		return "file:" + path + "?" + q.Encode()
 	}
-	writer, err := sql.Open("sqlite", dsn(false))
-	if err != nil {
-		return nil, fmt.Errorf("store: open %q: %w", path, err)
-	}
+	writer := sql.OpenDB(newConnector(dsn(false)))
 	writer.SetMaxOpenConns(1)
 	writer.SetMaxIdleConns(1)
 	writer.SetConnMaxLifetime(0)
@@ -130,11 +131,7 @@ func Open(path string, opts Options, schemas ...Schema) (*DB, error) {
 		writer.Close()
 		return nil, fmt.Errorf("store: migrate %q: %w", path, err)
 	}
-	reader, err := sql.Open("sqlite", dsn(true))
-	if err != nil {
-		writer.Close()
-		return nil, fmt.Errorf("store: open %q for reading: %w", path, err)
-	}
+	reader := sql.OpenDB(newConnector(dsn(true)))
 	reader.SetMaxOpenConns(opts.Readers)
 	reader.SetMaxIdleConns(opts.Readers)
 

@@ -148,6 +148,10 @@ func (o *op) release(p *Payment, ev Event, reason string) error {
 	if err := o.e.otp.Kill(o.ctx, o.tx, p.ID); err != nil {
 		return fmt.Errorf("kill code of %s: %w", p.ID, err)
 	}
+	// What did not happen does not count against the day's limit.
+	if err := o.subDaily(p.PayerMSISDN, o.e.startOfDay(p.CreatedAt).UnixMicro(), p.Amount); err != nil {
+		return err
+	}
 	return o.move(p, ev, reason)
 }
 

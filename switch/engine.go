@@ -166,23 +166,6 @@ func (e *Engine) write(ctx context.Context, fn func(o *op) error) error {
 	return nil
 }
 
-// try runs fn so that, if it fails, its writes are undone but the surrounding decision
-// goes on (to tell the user why, say).
-func (o *op) try(fn func() error) error {
-	if _, err := o.tx.ExecContext(o.ctx, "SAVEPOINT engine_step"); err != nil {
-		return err
-	}
-	if err := fn(); err != nil {
-		if _, rerr := o.tx.ExecContext(o.ctx, "ROLLBACK TO engine_step"); rerr != nil {
-			return errors.Join(err, rerr)
-		}
-		o.tx.ExecContext(o.ctx, "RELEASE engine_step")
-		return err
-	}
-	_, err := o.tx.ExecContext(o.ctx, "RELEASE engine_step")
-	return err
-}
-
 // sms queues a message to a phone in the current transaction.
 func (o *op) sms(to, purpose, paymentID, text string, receipt bool) error {
 	if to == "" {

@@ -467,6 +467,14 @@ func TestDailyLimit(t *testing.T) {
 	if txt := h.last(alice).Text; !strings.Contains(txt, "daily limit") || !strings.Contains(txt, "KES 100.00 left") {
 		t.Fatalf("reply = %q", txt)
 	}
+	// A payment that does not happen gives its amount back to the day.
+	h.sms(alice, "PAY 55501 100")
+	h.sms(alice, "CANCEL")
+	h.sms(alice, "PAY 55501 100")
+	if h.pendingOf(alice) == nil {
+		t.Fatalf("cancelled amount still counted: %q", h.last(alice).Text)
+	}
+	h.sms(alice, "CANCEL")
 	h.clock.Advance(24 * time.Hour)
 	h.sms(alice, "PAY 55501 150")
 	if h.pendingOf(alice) == nil {

@@ -2,6 +2,7 @@ package payswitch
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 
@@ -124,12 +125,12 @@ func (o *op) request(r Request) (Outcome, error) {
 	if r.Amount > e.cfg.MaxAmount {
 		return o.refuse(ProblemAboveMax, nil, map[string]string{"max": e.money(e.cfg.MaxAmount)}), nil
 	}
+	day := e.startOfDay(o.now).UnixMicro()
 	if e.cfg.DailyMax > 0 {
 		var spent int64
-		err := o.tx.QueryRowContext(o.ctx, `SELECT COALESCE(SUM(amount), 0) FROM payments
-			WHERE payer_msisdn = ? AND created_at >= ? AND state IN ('pending_otp', 'topup_pending', 'completed')`,
-			payer, e.startOfDay(o.now).UnixMicro()).Scan(&spent)
-		if err != nil {
+		err := o.tx.QueryRowContext(o.ctx, `SELECT amount FROM daily_totals WHERE msisdn = ? AND day = ?`,
+			payer, day).Scan(&spent)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return Outcome{}, fmt.Errorf("daily total: %w", err)
 		}
 		if spent+r.Amount > e.cfg.DailyMax {
@@ -185,39 +186,38 @@ func (o *op) request(r Request) (Outcome, error) {
 	}
 	p.ExpiresAt = o.now.Add(e.ttl)
 
-	var code string
-	err = o.try(func() error {
-		if err := insertPayment(o.ctx, o.tx, p, ""); err != nil {
-			return err
-		}
-		if _, err := o.lt.Hold(o.ctx, ledger.HoldRequest{
-			Key: p.ID + ":hold", Debit: p.PayerAccount, Credit: p.PayeeAccount,
-			Amount: p.Amount, PaymentID: p.ID, Kind: string(p.Type),
-		}); err != nil {
-			return err
-		}
-		var err error
-		code, p.ExpiresAt, err = e.otp.Issue(o.ctx, o.tx, o.binding(p), o.now)
-		if err != nil {
-			return fmt.Errorf("issue code: %w", err)
-		}
-		if _, err := o.tx.ExecContext(o.ctx, `UPDATE payments SET expires_at = ? WHERE id = ?`,
-			p.ExpiresAt.UnixMicro(), p.ID); err != nil {
-			return err
-		}
-		text := e.texts.RenderCode("otp", e.vars(p), code, e.digits)
-		if err := o.sms(p.PayerMSISDN, "otp", p.ID, text, true); err != nil {
-			return err
-		}
-		return o.authEvent(p, r.Channel, "issued", "")
+	// The hold is the first write: when it is refused nothing else has been written, and
+	// the ledger undoes its own partial work.
+	_, err = o.lt.Hold(o.ctx, ledger.HoldRequest{
+		Key: p.ID + ":hold", Debit: p.PayerAccount, Credit: p.PayeeAccount,
+		Amount: p.Amount, PaymentID: p.ID, Kind: string(p.Type),
 	})
 	switch {
 	case errors.Is(err, ledger.ErrInsufficientFunds):
-		b := acct.Balance
-		return o.refuse(ProblemInsufficientFunds, nil, map[string]string{"available": e.money(b.Available)}), nil
+		return o.refuse(ProblemInsufficientFunds, nil, map[string]string{"available": e.money(acct.Balance.Available)}), nil
 	case errors.Is(err, ledger.ErrAccountInactive):
 		return o.refuse(ProblemPayeeInactive, nil, map[string]string{"payee": p.payeeLabel()}), nil
 	case err != nil:
+		return Outcome{}, err
+	}
+	if err := insertPayment(o.ctx, o.tx, p, ""); err != nil {
+		return Outcome{}, err
+	}
+	if err := o.addDaily(payer, day, p.Amount); err != nil {
+		return Outcome{}, err
+	}
+	code, exp, err := e.otp.Issue(o.ctx, o.tx, o.binding(p), o.now)
+	if err != nil {
+		return Outcome{}, fmt.Errorf("issue code: %w", err)
+	}
+	if !exp.Equal(p.ExpiresAt) {
+		return Outcome{}, fmt.Errorf("issue code: expiry %v differs from the payment's %v", exp, p.ExpiresAt)
+	}
+	text := e.texts.RenderCode("otp", e.vars(p), code, e.digits)
+	if err := o.sms(p.PayerMSISDN, "otp", p.ID, text, true); err != nil {
+		return Outcome{}, err
+	}
+	if err := o.authEvent(p, r.Channel, "issued", ""); err != nil {
 		return Outcome{}, err
 	}
 	id, typ, payerNum, amount := p.ID, p.Type, p.PayerMSISDN, p.Amount
@@ -250,4 +250,18 @@ func outcomeLabel(p Problem, ok string) string {
 		return ok
 	}
 	return string(p)
+}
+
+// addDaily counts amount against what msisdn has committed on day.
+func (o *op) addDaily(msisdn string, day, amount int64) error {
+	_, err := o.tx.ExecContext(o.ctx, `INSERT INTO daily_totals (msisdn, day, amount) VALUES (?, ?, ?)
+		ON CONFLICT (msisdn, day) DO UPDATE SET amount = amount + excluded.amount`, msisdn, day, amount)
+	return err
+}
+
+// subDaily gives amount back to msisdn's day when a payment did not happen.
+func (o *op) subDaily(msisdn string, day, amount int64) error {
+	_, err := o.tx.ExecContext(o.ctx, `UPDATE daily_totals SET amount = max(amount - ?, 0)
+		WHERE msisdn = ? AND day = ?`, amount, msisdn, day)
+	return err
 }

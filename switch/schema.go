@@ -45,4 +45,13 @@ CREATE TABLE payment_events (
 	detail     TEXT NOT NULL DEFAULT ''
 ) STRICT;
 CREATE INDEX payment_events_by_payment ON payment_events (payment_id, seq);
+
+-- What each number has committed today (pending, topping up or completed), so that the
+-- daily limit costs one lookup however many payments a number makes.
+CREATE TABLE daily_totals (
+	msisdn TEXT NOT NULL,
+	day    INTEGER NOT NULL, -- Unix microseconds of the business day's midnight
+	amount INTEGER NOT NULL CHECK (amount >= 0),
+	PRIMARY KEY (msisdn, day)
+) STRICT, WITHOUT ROWID;
 `}}
