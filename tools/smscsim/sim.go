@@ -80,6 +80,8 @@ type Config struct {
 	// RespTimeout is how long a deliver_sm waits for its response. Default
 	// 10s (server.DefaultRespTimeout).
 	RespTimeout time.Duration
+	// Unreachable lists phones that start unreachable (see SetUnreachable).
+	Unreachable []string
 }
 
 // MT is a mobile-terminated message as the phone sees it: all parts of a
@@ -171,6 +173,9 @@ func Start(cfg Config) (*Sim, error) {
 		parts:       make(map[partKey]*partialMT),
 		subs:        make(map[*subscriber]struct{}),
 		unreachable: make(map[string]bool),
+	}
+	for _, n := range cfg.Unreachable {
+		s.unreachable[n] = true
 	}
 	s.srv = &server.Server{
 		Handler:     (*handler)(s),

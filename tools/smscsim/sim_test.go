@@ -369,9 +369,9 @@ func TestMTReassembledForSubscribers(t *testing.T) {
 }
 
 func TestReceipts(t *testing.T) {
-	s := mustStart(t, Config{})
+	s := mustStart(t, Config{Unreachable: []string{"254700000404", "254700000405"}})
 	e := mustBindESME(t, s)
-	s.SetUnreachable("254700000404", true)
+	s.SetUnreachable("254700000405", false)
 
 	submit := func(dst string, reg pdufield.DeliverySetting) string {
 		t.Helper()
@@ -391,6 +391,7 @@ func TestReceipts(t *testing.T) {
 		{"delivered", phone, pdufield.FinalDeliveryReceipt, "DELIVRD", 2},
 		{"unreachable", "254700000404", pdufield.FinalDeliveryReceipt, "UNDELIV", 5},
 		{"failure-only receipt of a failure", "254700000404", pdufield.FailureDeliveryReceipt, "UNDELIV", 5},
+		{"reachable again", "254700000405", pdufield.FinalDeliveryReceipt, "DELIVRD", 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -652,5 +653,50 @@ func TestSubmitSMWithSARTLVs(t *testing.T) {
 	}
 	if m := nextMT(t, mts); m.Text != "Hello world" || m.Parts != 2 {
 		t.Fatalf("MT %+v", m)
+	}
+}
+
+// BenchmarkSubmitMT measures one MT submit_sm round trip from a go-smpp
+// client through the sim (decode, id, history, publish) over loopback.
+func BenchmarkSubmitMT(b *testing.B) {
+	s, err := Start(Config{HistorySize: 1000})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	tx := &smppcli.Transmitter{Addr: s.Addr(), User: "payswitch", Passwd: "x"}
+	defer tx.Close()
+	if st := <-tx.Bind(); st.Status() != smppcli.Connected {
+		b.Fatal(st.Error())
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if _, err := tx.Submit(&smppcli.ShortMessage{Src: shortcode, Dst: phone, Text: pdutext.Raw("Your code is 482913")}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkMODelivery measures SendMO until a go-smpp transceiver has it.
+func BenchmarkMODelivery(b *testing.B) {
+	s, err := Start(Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	got := make(chan struct{}, 1)
+	trx := &smppcli.Transceiver{Addr: s.Addr(), User: "payswitch", Passwd: "x", Handler: func(pdu.Body) { got <- struct{}{} }}
+	defer trx.Close()
+	if st := <-trx.Bind(); st.Status() != smppcli.Connected {
+		b.Fatal(st.Error())
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if err := s.SendMO(context.Background(), phone, shortcode, "PAY 4411 150"); err != nil {
+			b.Fatal(err)
+		}
+		<-got
 	}
 }
