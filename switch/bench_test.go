@@ -28,7 +28,7 @@ func BenchmarkPaymentFlow(b *testing.B) {
 	}
 	defer db.Close()
 	iss, _ := otp.NewIssuer(testSecret, otp.Config{})
-	ob := outbox.New(db, nil)
+	ob, _ := outbox.NewSealed(db, nil, testSecret)
 	e, err := New(Config{Currency: "KES", Shortcode: "22333", CountryCode: "254"},
 		Deps{DB: db, Ledger: ledger.New(db, nil), OTP: iss, Outbox: ob, Log: zerolog.Nop()})
 	if err != nil {

@@ -171,7 +171,8 @@ func (o *op) sms(to, purpose, paymentID, text string, receipt bool) error {
 	if to == "" {
 		return nil
 	}
-	_, err := outbox.Enqueue(o.ctx, o.tx, outbox.Message{
+	// The Outbox's own Enqueue seals the texts that carry a code.
+	_, err := o.e.outbox.Enqueue(o.ctx, o.tx, outbox.Message{
 		Kind: "sms", To: to, From: o.e.cfg.Shortcode, Text: text,
 		PaymentID: paymentID, Purpose: purpose, RequestReceipt: receipt,
 	})

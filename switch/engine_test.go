@@ -1,7 +1,9 @@
 package payswitch
 
 import (
+	"bytes"
 	"context"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -65,7 +67,10 @@ func (h *harness) open() {
 	}
 	h.db = db
 	h.ledger = ledger.New(db, h.clock.Now)
-	h.outbox = outbox.New(db, h.clock.Now)
+	h.outbox, err = outbox.NewSealed(db, h.clock.Now, testSecret)
+	if err != nil {
+		h.t.Fatal(err)
+	}
 	h.engine, err = New(h.cfg, Deps{DB: db, Ledger: h.ledger, OTP: iss, Outbox: h.outbox, Now: h.clock.Now, Log: zerolog.Nop()})
 	if err != nil {
 		h.t.Fatal(err)
@@ -561,4 +566,27 @@ func TestConcurrentRequestsFromOneNumberHoldOnce(t *testing.T) {
 	if b := h.balance(w.ID); b.Held != 10000 {
 		t.Fatalf("held = %d, want one hold of 10000", b.Held)
 	}
+}
+
+func TestCodesAreNeverStoredInClear(t *testing.T) {
+	h := newHarness(t)
+	h.wallet(alice, 100000)
+	h.merchant("55501", mama)
+	h.sms(alice, "PAY 55501 150")
+	code := h.code(alice)
+	h.clock.Advance(31 * time.Second)
+	h.sms(alice, "RESEND")
+	fresh := h.code(alice)
+	h.db.Close()
+	raw, err := os.ReadFile(h.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wal, _ := os.ReadFile(h.path + "-wal")
+	for _, c := range []string{code, fresh} {
+		if bytes.Contains(raw, []byte(c)) || bytes.Contains(wal, []byte(c)) {
+			t.Fatalf("code %s found in clear in the database file", c)
+		}
+	}
+	h.open()
 }

@@ -1,0 +1,290 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/rs/zerolog"
+
+	"github.com/payswitch/payswitch/api"
+	"github.com/payswitch/payswitch/config"
+	"github.com/payswitch/payswitch/ledger"
+	"github.com/payswitch/payswitch/otp"
+	"github.com/payswitch/payswitch/outbox"
+	"github.com/payswitch/payswitch/smpp"
+	"github.com/payswitch/payswitch/store"
+	payswitch "github.com/payswitch/payswitch/switch"
+	"github.com/payswitch/payswitch/tools/smscsim"
+)
+
+const serveUsage = `usage: payswitch serve [-config config.yaml]
+
+Runs the switch: opens the database, binds the SMPP links, serves the HTTP API, the
+USSD and voice callbacks, and delivers every queued message, until SIGINT or SIGTERM.
+On a signal it stops taking new work, lets what is in flight finish, unbinds the links
+and closes the database.`
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprintln(stderr, serveUsage); fs.PrintDefaults() }
+	path := fs.String("config", "config.yaml", "path of the config file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("serve: unexpected argument %q", fs.Arg(0))}
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(cfg, stderr)
+	if err != nil {
+		return err
+	}
+	a, err := startApp(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	log.Info().Str("http", a.httpAddr).Str("database", cfg.Database.Path).Msg("payswitch serving")
+	<-ctx.Done()
+	log.Info().Msg("shutting down")
+	return a.Close()
+}
+
+func newLogger(cfg *config.Config, w io.Writer) (zerolog.Logger, error) {
+	level, err := zerolog.ParseLevel(cfg.Log.Level)
+	if err != nil || cfg.Log.Level == "" {
+		level = zerolog.InfoLevel
+	}
+	if cfg.Log.Format == "console" {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
+	}
+	return zerolog.New(w).Level(level).With().Timestamp().Logger(), nil
+}
+
+// app is a running switch: everything serve starts, in the order it must stop.
+type app struct {
+	cfg      *config.Config
+	log      zerolog.Logger
+	db       *store.DB
+	ledger   *ledger.Ledger
+	outbox   *outbox.Outbox
+	engine   *payswitch.Engine
+	sim      *smscsim.Sim
+	links    []*smpp.Link
+	registry *prometheus.Registry
+	http     *http.Server
+	httpAddr string
+
+	cancel context.CancelFunc // stops the background loops
+	loops  sync.WaitGroup
+}
+
+// startApp builds and starts the switch described by cfg. Close stops it.
+func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (a *app, err error) {
+	a = &app{cfg: cfg, log: log, registry: prometheus.NewRegistry()}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	for _, w := range cfg.Warnings() {
+		log.Warn().Msg(w)
+	}
+	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	a.db, err = store.Open(cfg.Database.Path, store.Options{Synchronous: cfg.Database.Synchronous},
+		ledger.Schema, otp.Schema, outbox.Schema, payswitch.Schema)
+	if err != nil {
+		return a, err
+	}
+	a.ledger = ledger.New(a.db, nil)
+	secret, err := otpSecret(cfg)
+	if err != nil {
+		return a, err
+	}
+	// Code messages are sealed with a key derived from the same secret, so that no code
+	// is ever in the database in clear, not even in the queue of SMS to send.
+	if a.outbox, err = outbox.NewSealed(a.db, nil, secret); err != nil {
+		return a, err
+	}
+	issuer, err := otp.NewIssuer(secret, otp.Config{Digits: cfg.OTP.Digits, TTL: cfg.OTP.TTL,
+		MaxAttempts: cfg.OTP.MaxAttempts, MaxResends: cfg.OTP.MaxResends, ResendInterval: cfg.OTP.ResendInterval})
+	if err != nil {
+		return a, err
+	}
+	loc, err := time.LoadLocation(cfg.Timezone)
+	if err != nil {
+		return a, fmt.Errorf("config: timezone: %w", err)
+	}
+	a.engine, err = payswitch.New(payswitch.Config{
+		Currency: cfg.Currency, Shortcode: cfg.Shortcode, CountryCode: cfg.CountryCode, Location: loc,
+		MinAmount: cfg.Limits.MinAmount, MaxAmount: cfg.Limits.MaxAmount, DailyMax: cfg.Limits.DailyMax,
+		Messages: cfg.Messages,
+	}, payswitch.Deps{DB: a.db, Ledger: a.ledger, OTP: issuer, Outbox: a.outbox, Log: log, Registry: a.registry})
+	if err != nil {
+		return a, err
+	}
+
+	if d := cfg.SMPP.DemoSMSC; d.Listen != "" {
+		accounts := map[string]string{}
+		for _, l := range cfg.SMPP.Links {
+			if l.Address == d.Listen {
+				accounts[l.SystemID] = l.Password
+			}
+		}
+		a.sim, err = smscsim.Start(smscsim.Config{Listen: d.Listen, PhoneAPI: d.PhoneAPI, Accounts: accounts,
+			Log: log.With().Str("component", "demo_smsc").Logger()})
+		if err != nil {
+			return a, fmt.Errorf("demo SMSC on %s: %w", d.Listen, err)
+		}
+		log.Info().Str("smpp", a.sim.Addr()).Str("phone_api", a.sim.PhoneAddr()).Msg("demo SMSC started")
+	}
+
+	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	a.cancel = cancel
+	mo := &moHandler{engine: a.engine, outbox: a.outbox, log: log, shortcode: cfg.Shortcode}
+	for _, lc := range cfg.SMPP.Links {
+		l := smpp.NewLink(smpp.LinkConfig{Name: lc.Name, Address: lc.Address, SystemID: lc.SystemID,
+			Password: lc.Password, SystemType: lc.SystemType, Bind: lc.Bind, Prefixes: lc.Prefixes,
+			TPS: lc.TPS, Window: lc.Window, EnquireLink: lc.EnquireLink, RespTimeout: lc.RespTimeout},
+			mo, log.With().Str("link", lc.Name).Logger(), a.registry)
+		a.links = append(a.links, l)
+		l.Start(loopCtx)
+	}
+	sender := smpp.NewSender(a.outbox, a.links, log)
+	a.loop(func() {
+		if err := sender.Run(loopCtx); err != nil && loopCtx.Err() == nil {
+			log.Error().Err(err).Msg("SMS sender stopped")
+		}
+	})
+	a.loop(func() { a.engine.Run(loopCtx) })
+
+	srv, err := api.New(a.engine, api.Config{
+		Tokens: apiTokens(cfg), MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Gatherer: a.registry,
+		Registry: a.registry, Log: log, Health: a.health,
+	})
+	if err != nil {
+		return a, err
+	}
+	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
+	if err != nil {
+		return a, fmt.Errorf("http: listen %s: %w", cfg.HTTP.Listen, err)
+	}
+	a.httpAddr = ln.Addr().String()
+	a.http = &http.Server{Handler: srv, ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout: cfg.HTTP.ReadTimeout, WriteTimeout: cfg.HTTP.WriteTimeout, IdleTimeout: time.Minute,
+		MaxHeaderBytes: 16 << 10}
+	a.loop(func() {
+		if err := a.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error().Err(err).Msg("http server stopped")
+		}
+	})
+	return a, nil
+}
+
+func (a *app) loop(f func()) {
+	a.loops.Add(1)
+	go func() { defer a.loops.Done(); f() }()
+}
+
+// Close stops taking work (HTTP, then the links' MO), lets the loops finish what they
+// hold, unbinds, and closes the database last so that everything in flight is persisted.
+func (a *app) Close() error {
+	var errs []error
+	if a.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		errs = append(errs, a.http.Shutdown(ctx))
+		cancel()
+	}
+	for _, l := range a.links {
+		errs = append(errs, l.Close())
+	}
+	if a.cancel != nil {
+		a.cancel()
+	}
+	a.loops.Wait()
+	if a.sim != nil {
+		errs = append(errs, a.sim.Close())
+	}
+	if a.db != nil {
+		errs = append(errs, a.db.Close())
+	}
+	return errors.Join(errs...)
+}
+
+func (a *app) health(ctx context.Context) api.Health {
+	h := api.Health{Database: api.ComponentHealth{OK: true, Path: a.cfg.Database.Path}}
+	if err := a.db.Ping(ctx); err != nil {
+		h.Database.OK, h.Database.Error = false, err.Error()
+	}
+	for _, l := range a.links {
+		h.Links = append(h.Links, api.LinkHealth{Name: l.Name(), State: l.State()})
+	}
+	return h
+}
+
+func apiTokens(cfg *config.Config) []api.Token {
+	var ts []api.Token
+	for _, t := range cfg.HTTP.Tokens {
+		ts = append(ts, api.Token{Name: t.Name, Token: t.Token, Role: api.Role(t.Role)})
+	}
+	return ts
+}
+
+// otpSecret is the key codes are hashed with: from config (an env variable, usually),
+// or generated once into a file beside the database and kept there.
+func otpSecret(cfg *config.Config) ([]byte, error) {
+	if cfg.OTP.Secret != "" {
+		return otp.ParseSecret(cfg.OTP.Secret)
+	}
+	path := cfg.OTP.SecretFile
+	if path == "" {
+		path = filepath.Join(filepath.Dir(cfg.Database.Path), "otp.secret")
+	}
+	return otp.LoadOrCreateSecret(path)
+}
+
+// moHandler turns what the SMPP links receive into engine calls.
+type moHandler struct {
+	engine    *payswitch.Engine
+	outbox    *outbox.Outbox
+	log       zerolog.Logger
+	shortcode string
+}
+
+// HandleMO passes a text to the engine; an error makes the link answer the SMSC with a
+// temporary error so that it delivers the message again.
+func (h *moHandler) HandleMO(ctx context.Context, m smpp.MO) error {
+	if m.To != "" && strings.TrimLeft(m.To, "+") != h.shortcode {
+		h.log.Warn().Str("to", m.To).Str("from", payswitch.Mask(m.From)).Msg("MO for another number ignored")
+		return nil
+	}
+	return h.engine.HandleSMS(ctx, m.From, m.Text)
+}
+
+// HandleReceipt records a delivery receipt against the message it reports on, and in the
+// authentication history when that message carried a code.
+func (h *moHandler) HandleReceipt(ctx context.Context, r smpp.Receipt) error {
+	m, ok, err := h.outbox.Receipt(ctx, r.Link, r.MessageID, r.Status)
+	if err != nil || !ok {
+		return err
+	}
+	if m.Purpose == "otp" && m.PaymentID != "" {
+		return h.engine.RecordCodeDelivery(ctx, m.PaymentID, m.To, r.Status == "DELIVRD", r.Status)
+	}
+	return nil
+}
