@@ -147,7 +147,7 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (a *a
 			}
 		}
 		a.sim, err = smscsim.Start(smscsim.Config{Listen: d.Listen, PhoneAPI: d.PhoneAPI, Accounts: accounts,
-			Log: log.With().Str("component", "demo_smsc").Logger()})
+			Log: log})
 		if err != nil {
 			return a, fmt.Errorf("demo SMSC on %s: %w", d.Listen, err)
 		}
@@ -161,7 +161,7 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (a *a
 		l := smpp.NewLink(smpp.LinkConfig{Name: lc.Name, Address: lc.Address, SystemID: lc.SystemID,
 			Password: lc.Password, SystemType: lc.SystemType, Bind: lc.Bind, Prefixes: lc.Prefixes,
 			TPS: lc.TPS, Window: lc.Window, EnquireLink: lc.EnquireLink, RespTimeout: lc.RespTimeout},
-			mo, log.With().Str("link", lc.Name).Logger(), a.registry)
+			mo, log, a.registry)
 		a.links = append(a.links, l)
 		l.Start(loopCtx)
 	}
