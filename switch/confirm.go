@@ -136,6 +136,12 @@ func (o *op) complete(p *Payment, ch Channel) (Outcome, error) {
 		if err := o.sms(p.PayeeMSISDN, "notice", p.ID, e.texts.Render("payee_notice", pv), false); err != nil {
 			return Outcome{}, err
 		}
+		// A shopkeeper without a smartphone hears it at once.
+		if p.Type == MerchantPayment {
+			if err := o.call(p.PayeeMSISDN, "merchant_notice", p.ID); err != nil {
+				return Outcome{}, err
+			}
+		}
 	}
 	return Outcome{Payment: p, Text: receipt}, nil
 }

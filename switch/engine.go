@@ -36,6 +36,9 @@ type Config struct {
 	MaxAmount   int64
 	DailyMax    int64 // per wallet per business day, counting pending and completed payments
 	Messages    map[string]string
+	// VoiceNumber, when set, turns on outbound calls: a merchant with a phone number is
+	// called to hear that a payment arrived. It is the caller ID of those calls.
+	VoiceNumber string
 }
 
 // Deps are the parts the engine drives.
@@ -178,6 +181,21 @@ func (o *op) sms(to, purpose, paymentID, text string, receipt bool) error {
 	})
 	if err != nil {
 		return fmt.Errorf("queue %s sms: %w", purpose, err)
+	}
+	o.sends++
+	return nil
+}
+
+// call queues an outbound voice call in the current transaction.
+func (o *op) call(to, purpose, paymentID string) error {
+	if to == "" || o.e.cfg.VoiceNumber == "" {
+		return nil
+	}
+	_, err := o.e.outbox.Enqueue(o.ctx, o.tx, outbox.Message{
+		Kind: outbox.KindCall, To: to, From: o.e.cfg.VoiceNumber, PaymentID: paymentID, Purpose: purpose,
+	})
+	if err != nil {
+		return fmt.Errorf("queue %s call: %w", purpose, err)
 	}
 	o.sends++
 	return nil

@@ -590,3 +590,27 @@ func TestCodesAreNeverStoredInClear(t *testing.T) {
 	}
 	h.open()
 }
+
+func TestMerchantNoticeCallQueuedWhenVoiceIsOn(t *testing.T) {
+	h := newHarness(t)
+	h.cfg.VoiceNumber = "254709000000"
+	h.restart()
+	h.wallet(alice, 100000)
+	h.merchant("55501", mama)
+	h.sms(alice, "PAY 55501 150")
+	p := h.pendingOf(alice)
+	h.sms(alice, h.code(alice))
+	ms, err := h.outbox.List(context.Background(), mama, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var call *outbox.Message
+	for i := range ms {
+		if ms[i].Kind == outbox.KindCall {
+			call = &ms[i]
+		}
+	}
+	if call == nil || call.Purpose != "merchant_notice" || call.PaymentID != p.ID || call.From != "254709000000" {
+		t.Fatalf("call = %+v", call)
+	}
+}
