@@ -39,38 +39,6 @@ func checkRequest(key, debit, credit string, amount int64, kind string) error {
 	return nil
 }
 
-// pair reads the debit and credit accounts with one statement.
-func (t *Tx) pair(ctx context.Context, debit, credit string) (d, c side, err error) {
-	rows, err := t.query(ctx, `SELECT id, type, currency, status, debits_posted, credits_posted,
-		debits_pending, credits_pending FROM accounts WHERE id IN (?, ?)`, debit, credit)
-	if err != nil {
-		return d, c, fmt.Errorf("ledger: read accounts: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var s side
-		if err := rows.Scan(&s.id, &s.typ, &s.currency, &s.status, &s.debitsPosted, &s.creditsPosted,
-			&s.debitsPending, &s.creditsPending); err != nil {
-			return d, c, fmt.Errorf("ledger: read accounts: %w", err)
-		}
-		if s.id == debit {
-			d = s
-		} else {
-			c = s
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return d, c, fmt.Errorf("ledger: read accounts: %w", err)
-	}
-	if d.id == "" {
-		return d, c, fmt.Errorf("%w: account %s", ErrNotFound, debit)
-	}
-	if c.id == "" {
-		return d, c, fmt.Errorf("%w: account %s", ErrNotFound, credit)
-	}
-	return d, c, nil
-}
-
 // checkMove says whether amount may move from d to c: both active, one currency, and,
 // when spend is set, d may spend it. It also refuses totals that would overflow.
 func checkMove(d, c *side, amount int64, spend bool) error {
@@ -100,36 +68,84 @@ const (
 	keyHold
 )
 
-// byKey finds what key already names: a transfer (returned), a hold that is not posted,
-// or nothing. A posted hold's key names its transfer.
-func (t *Tx) byKey(ctx context.Context, key string) (Transfer, int, error) {
-	var tr Transfer
-	var ts, holdState string
-	err := t.queryRow(ctx, `SELECT id, debit, credit, amount, currency, payment_id, kind,
-			COALESCE(reverses, ''), time, '' FROM transfers WHERE key = ?1
+// lookup reads, in one statement, what a transfer needs to know before it writes: what
+// key already names (a transfer, returned, or a hold that is not posted; a posted hold's
+// key names its transfer) and the debit and credit accounts. An empty key or account id
+// looks nothing up. The three parts share one row shape, so unused columns are blank.
+func (t *Tx) lookup(ctx context.Context, key, debit, credit string) (prev Transfer, found int, d, c side, err error) {
+	rows, err := t.query(ctx, `
+		SELECT 'a', id, type, currency, status, debits_posted, credits_posted, debits_pending, credits_pending,
+			'', '', '', ''
+		FROM accounts WHERE id IN (?2, ?3)
 		UNION ALL
-		SELECT '', debit, credit, amount, currency, payment_id, kind, '', created_at, state
-			FROM holds WHERE key = ?1 AND state <> 'posted'`, key).
-		Scan(&tr.ID, &tr.Debit, &tr.Credit, &tr.Amount, &tr.Currency, &tr.PaymentID, &tr.Kind,
-			&tr.Reverses, &ts, &holdState)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return Transfer{}, keyFree, nil
-	case err != nil:
-		return Transfer{}, 0, fmt.Errorf("ledger: look up key: %w", err)
-	case holdState != "":
-		return Transfer{}, keyHold, nil
+		SELECT 't', id, debit, credit, currency, amount, 0, 0, 0, payment_id, kind, COALESCE(reverses, ''), time
+		FROM transfers WHERE key = ?1
+		UNION ALL
+		SELECT 'h', key, debit, credit, currency, amount, 0, 0, 0, payment_id, kind, '', created_at
+		FROM holds WHERE key = ?1 AND state <> 'posted'`, key, debit, credit)
+	if err != nil {
+		return prev, found, d, c, fmt.Errorf("ledger: look up accounts and key: %w", err)
 	}
-	tr.Key = key
-	tr.Time = parseTime(ts)
-	return tr, keyTransfer, nil
+	defer rows.Close()
+	for rows.Next() {
+		var tag, id, s1, s2, s3, s4, s5, s6, s7 string
+		var n1, n2, n3, n4 int64
+		if err := rows.Scan(&tag, &id, &s1, &s2, &s3, &n1, &n2, &n3, &n4, &s4, &s5, &s6, &s7); err != nil {
+			return prev, found, d, c, fmt.Errorf("ledger: look up accounts and key: %w", err)
+		}
+		switch tag {
+		case "a":
+			a := side{id: id, typ: AccountType(s1), currency: s2, status: Status(s3),
+				debitsPosted: n1, creditsPosted: n2, debitsPending: n3, creditsPending: n4}
+			if id == debit {
+				d = a
+			} else {
+				c = a
+			}
+		case "t":
+			prev = Transfer{ID: id, Key: key, Debit: s1, Credit: s2, Currency: s3, Amount: n1, PaymentID: s4,
+				Kind: s5, Reverses: s6, Time: parseTime(s7)}
+			found = keyTransfer
+		case "h":
+			found = keyHold
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return prev, found, d, c, fmt.Errorf("ledger: look up accounts and key: %w", err)
+	}
+	return prev, found, d, c, nil
+}
+
+// byKey finds what key already names, see lookup.
+func (t *Tx) byKey(ctx context.Context, key string) (Transfer, int, error) {
+	prev, found, _, _, err := t.lookup(ctx, key, "", "")
+	return prev, found, err
+}
+
+// pair reads the debit and credit accounts; a missing one is ErrNotFound.
+func (t *Tx) pair(ctx context.Context, debit, credit string) (d, c side, err error) {
+	_, _, d, c, err = t.lookup(ctx, "", debit, credit)
+	if err != nil {
+		return d, c, err
+	}
+	return d, c, bothFound(&d, &c, debit, credit)
+}
+
+func bothFound(d, c *side, debit, credit string) error {
+	if d.id == "" {
+		return fmt.Errorf("%w: account %s", ErrNotFound, debit)
+	}
+	if c.id == "" {
+		return fmt.Errorf("%w: account %s", ErrNotFound, credit)
+	}
+	return nil
 }
 
 func (t *Tx) transfer(ctx context.Context, r TransferRequest) (Transfer, error) {
 	if err := checkRequest(r.Key, r.Debit, r.Credit, r.Amount, r.Kind); err != nil {
 		return Transfer{}, err
 	}
-	prev, found, err := t.byKey(ctx, r.Key)
+	prev, found, d, c, err := t.lookup(ctx, r.Key, r.Debit, r.Credit)
 	if err != nil {
 		return Transfer{}, err
 	}
@@ -143,8 +159,7 @@ func (t *Tx) transfer(ctx context.Context, r TransferRequest) (Transfer, error) 
 	case keyHold:
 		return Transfer{}, fmt.Errorf("%w: key %q is a hold", ErrIdempotencyConflict, r.Key)
 	}
-	d, c, err := t.pair(ctx, r.Debit, r.Credit)
-	if err != nil {
+	if err := bothFound(&d, &c, r.Debit, r.Credit); err != nil {
 		return Transfer{}, err
 	}
 	if err := checkMove(&d, &c, r.Amount, true); err != nil {
@@ -204,13 +219,16 @@ func (t *Tx) book(ctx context.Context, key string, d, c *side, amount int64, pay
 		}
 		return Transfer{}, fmt.Errorf("ledger: insert transfer: %w", err)
 	}
-	if _, err := t.exec(ctx, `UPDATE accounts SET
-			debits_posted   = debits_posted   + CASE WHEN id = ?1 THEN ?3 ELSE 0 END,
-			debits_pending  = debits_pending  - CASE WHEN id = ?1 THEN ?4 ELSE 0 END,
-			credits_posted  = credits_posted  + CASE WHEN id = ?2 THEN ?3 ELSE 0 END,
-			credits_pending = credits_pending - CASE WHEN id = ?2 THEN ?4 ELSE 0 END
-		WHERE id IN (?1, ?2)`, d.id, c.id, amount, pending); err != nil {
-		return Transfer{}, fmt.Errorf("ledger: update balances: %w", err)
+	// One row per statement: SQLite gives a multi-row statement its own statement
+	// journal, and inside a long batch closing one costs time in proportion to the
+	// batch so far.
+	if _, err := t.exec(ctx, `UPDATE accounts SET debits_posted = debits_posted + ?, debits_pending = debits_pending - ?
+		WHERE id = ?`, amount, pending, d.id); err != nil {
+		return Transfer{}, fmt.Errorf("ledger: update balance of %s: %w", d.id, err)
+	}
+	if _, err := t.exec(ctx, `UPDATE accounts SET credits_posted = credits_posted + ?, credits_pending = credits_pending - ?
+		WHERE id = ?`, amount, pending, c.id); err != nil {
+		return Transfer{}, fmt.Errorf("ledger: update balance of %s: %w", c.id, err)
 	}
 	de := Entry{Seq: head.seq + 1, TimeText: ts, TransferID: tr.ID, PaymentID: paymentID, AccountID: d.id,
 		Direction: Debit, Amount: amount, Currency: tr.Currency, BalanceAfter: d.posted() - amount, PrevHash: head.hash}
@@ -218,12 +236,12 @@ func (t *Tx) book(ctx context.Context, key string, d, c *side, amount int64, pay
 	ce := Entry{Seq: head.seq + 2, TimeText: ts, TransferID: tr.ID, PaymentID: paymentID, AccountID: c.id,
 		Direction: Credit, Amount: amount, Currency: tr.Currency, BalanceAfter: c.posted() + amount, PrevHash: de.Hash}
 	ce.Hash = EntryHash(ce)
-	if _, err := t.exec(ctx, `INSERT INTO entries (seq, time, transfer_id, payment_id, account_id, direction,
-			amount, currency, balance_after, prev_hash, hash)
-		VALUES (?, ?, ?, ?, ?, 'D', ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, 'C', ?, ?, ?, ?, ?)`,
-		de.Seq, ts, tr.ID, paymentID, d.id, amount, tr.Currency, de.BalanceAfter, de.PrevHash, de.Hash,
-		ce.Seq, ts, tr.ID, paymentID, c.id, amount, tr.Currency, ce.BalanceAfter, ce.PrevHash, ce.Hash); err != nil {
-		return Transfer{}, fmt.Errorf("ledger: append entries: %w", err)
+	for _, e := range []*Entry{&de, &ce} {
+		if _, err := t.exec(ctx, `INSERT INTO entries (seq, time, transfer_id, payment_id, account_id, direction,
+				amount, currency, balance_after, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			e.Seq, ts, tr.ID, paymentID, e.AccountID, e.Direction, amount, tr.Currency, e.BalanceAfter, e.PrevHash, e.Hash); err != nil {
+			return Transfer{}, fmt.Errorf("ledger: append entry %d: %w", e.Seq, err)
+		}
 	}
 	if t.head != nil {
 		*t.head = chainHead{seq: ce.Seq, time: ts, hash: ce.Hash}
@@ -275,12 +293,11 @@ func (t *Tx) hold(ctx context.Context, r HoldRequest) (Hold, error) {
 // movePending adds amount (negative to release) to the debit's and the credit's pending
 // totals.
 func (t *Tx) movePending(ctx context.Context, debit, credit string, amount int64) error {
-	_, err := t.exec(ctx, `UPDATE accounts SET
-			debits_pending  = debits_pending  + CASE WHEN id = ?1 THEN ?3 ELSE 0 END,
-			credits_pending = credits_pending + CASE WHEN id = ?2 THEN ?3 ELSE 0 END
-		WHERE id IN (?1, ?2)`, debit, credit, amount)
-	if err != nil {
-		return fmt.Errorf("ledger: update pending totals: %w", err)
+	if _, err := t.exec(ctx, `UPDATE accounts SET debits_pending = debits_pending + ? WHERE id = ?`, amount, debit); err != nil {
+		return fmt.Errorf("ledger: update pending total of %s: %w", debit, err)
+	}
+	if _, err := t.exec(ctx, `UPDATE accounts SET credits_pending = credits_pending + ? WHERE id = ?`, amount, credit); err != nil {
+		return fmt.Errorf("ledger: update pending total of %s: %w", credit, err)
 	}
 	return nil
 }
