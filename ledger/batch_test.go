@@ -2,6 +2,7 @@ package ledger_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/payswitch/payswitch/ledger"
@@ -56,4 +57,41 @@ func TestTransferBatchOneBadCommitsTheRest(t *testing.T) {
 	if trs, errs := l.TransferBatch(ctx, nil); len(trs) != 0 || len(errs) != 0 {
 		t.Errorf("empty batch = %v, %v", trs, errs)
 	}
+}
+
+// TestTransferBatchFailureAfterWritingFailsAlone makes one request fail after it has
+// written its transfer row and balances (a trigger refuses its journal entry), which is
+// the case the batch's per-request savepoints exist for.
+func TestTransferBatchFailureAfterWritingFailsAlone(t *testing.T) {
+	l := mustOpen(t)
+	cash := mustCash(t, l, "KES")
+	alice, bob := mustWallet(t, l, "KES"), mustWallet(t, l, "KES")
+	tamper(t, l, `CREATE TRIGGER test_refuse_entry BEFORE INSERT ON entries WHEN NEW.payment_id = 'BOOM'
+		BEGIN SELECT RAISE(ABORT, 'test: entry refused'); END`)
+	rs := []ledger.TransferRequest{
+		{Key: "d1", Debit: cash.ID, Credit: alice.ID, Amount: 100, Kind: "deposit"},
+		{Key: "boom", Debit: cash.ID, Credit: bob.ID, Amount: 50, PaymentID: "BOOM", Kind: "deposit"},
+		{Key: "t1", Debit: alice.ID, Credit: bob.ID, Amount: 30, Kind: "transfer"},
+		{Key: "t2", Debit: alice.ID, Credit: bob.ID, Amount: 300, Kind: "transfer"}, // refused before writing
+	}
+	trs, errs := l.TransferBatch(ctx, rs)
+	if errs[0] != nil || errs[2] != nil {
+		t.Fatalf("good requests failed: %v", errs)
+	}
+	if errs[1] == nil || !strings.Contains(errs[1].Error(), "entry refused") {
+		t.Errorf("request 1: err = %v, want the trigger's refusal", errs[1])
+	}
+	if !errors.Is(errs[3], ledger.ErrInsufficientFunds) {
+		t.Errorf("request 3: err = %v, want ErrInsufficientFunds", errs[3])
+	}
+	if trs[1].ID != "" {
+		t.Errorf("failed request returned %+v", trs[1])
+	}
+	wantBalance(t, l, cash.ID, posted(-100))
+	wantBalance(t, l, alice.ID, posted(70))
+	wantBalance(t, l, bob.ID, posted(30))
+	if n := countRows(t, l, "transfers"); n != 2 {
+		t.Errorf("%d transfers, want 2: the failed one left its row", n)
+	}
+	mustVerify(t, l)
 }
