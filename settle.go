@@ -1,0 +1,141 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/payswitch/payswitch/config"
+	"github.com/payswitch/payswitch/ledger"
+	"github.com/payswitch/payswitch/settlement"
+	"github.com/payswitch/payswitch/store"
+	payswitch "github.com/payswitch/payswitch/switch"
+)
+
+const settleUsage = `usage: payswitch settle -config config.yaml -date YYYY-MM-DD -out DIR
+
+Closes business day YYYY-MM-DD for merchants: each merchant's takings of that day move
+from its account to the settlement account of its currency ("settlement:KES"), in one
+ledger transfer per merchant, and DIR/settlement-YYYY-MM-DD.csv lists per merchant the
+day's payments, reversals, takings and the amount settled.
+
+The business day is the calendar day in the config's timezone (default
+Africa/Nairobi). A merchant's takings are the day's merchant payments to it minus the
+day's reversals from it; the amount settled is the takings, never less than zero and
+never more than the merchant's available balance. docs/AUDIT.md defines every column.
+
+Running it again for the same day moves nothing more: each transfer's key is
+settlement:YYYY-MM-DD:<merchant id>, and the file is written again from the ledger. A
+day that has not ended yet is refused. It may run while serve is running.
+
+It exits 1 when the ledger refused some merchant's transfer (a frozen account, say); the
+file names them and why, and a later run settles them once the cause is fixed.
+
+Flags:`
+
+func runSettle(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("settle", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprintln(stderr, settleUsage); fs.PrintDefaults() }
+	path := fs.String("config", "config.yaml", "path of the config file")
+	date := fs.String("date", "", "the business day to settle, YYYY-MM-DD (required)")
+	out := fs.String("out", "", "directory for settlement-YYYY-MM-DD.csv (required)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return usageError{fmt.Sprintf("settle: unexpected argument %q", fs.Arg(0))}
+	case *date == "":
+		return usageError{"settle: -date YYYY-MM-DD is required"}
+	case *out == "":
+		return usageError{"settle: -out DIR is required"}
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		return err
+	}
+	day, err := settlement.ParseDay(*date, cfg.Location())
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	// Settling a database that does not exist would create an empty one beside serve's.
+	if _, err := os.Stat(cfg.Database.Path); err != nil {
+		return fmt.Errorf("settle: database: %w", err)
+	}
+	// A long busy timeout: serve may hold the write lock for a moment at a time, and
+	// settling a minute late beats failing.
+	db, err := store.Open(cfg.Database.Path, store.Options{Synchronous: cfg.Database.Synchronous,
+		BusyTimeout: 30 * time.Second}, ledger.Schema)
+	if err != nil {
+		return fmt.Errorf("settle: %w", err)
+	}
+	defer db.Close()
+
+	r, err := settlement.Settle(ctx, ledger.New(db, nil), day, time.Now())
+	if err != nil && !errors.Is(err, settlement.ErrIncomplete) {
+		return err
+	}
+	file, werr := writeSettlementFile(*out, r)
+	if werr != nil {
+		return errors.Join(err, werr)
+	}
+
+	currencies := make([]string, 0, len(r.Totals))
+	for cur := range r.Totals {
+		currencies = append(currencies, cur)
+	}
+	sort.Strings(currencies)
+	fmt.Fprintf(stdout, "settled %s (%s): %d merchants, file %s\n", day.Date, cfg.Location(), len(r.Lines), file)
+	for _, cur := range currencies {
+		t := r.Totals[cur]
+		fmt.Fprintf(stdout, "%s  payments %d %s, reversals %d %s, takings %s, settled %s\n", cur,
+			t.Payments, payswitch.FormatMoney(cur, t.PaymentsAmount), t.Reversals, payswitch.FormatMoney(cur, t.ReversalsAmount),
+			payswitch.FormatMoney(cur, t.Takings), payswitch.FormatMoney(cur, t.Settled))
+	}
+	for _, ln := range r.Lines {
+		if ln.Status == settlement.StatusFailed || ln.Status == settlement.StatusShort {
+			fmt.Fprintf(stderr, "settle: merchant %s (%s): %s: %s\n", ln.Code, ln.MerchantID, ln.Status, ln.Note)
+		}
+	}
+	return err
+}
+
+// writeSettlementFile writes the report as DIR/settlement-<date>.csv, replacing the file
+// of an earlier run only once the new one is complete.
+func writeSettlementFile(dir string, r settlement.Report) (string, error) {
+	var buf bytes.Buffer
+	if err := r.WriteCSV(&buf); err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("settle: create %q: %w", dir, err)
+	}
+	path := filepath.Join(dir, "settlement-"+r.Day.Date+".csv")
+	f, err := os.CreateTemp(dir, ".settlement-*.partial")
+	if err != nil {
+		return "", fmt.Errorf("settle: %w", err)
+	}
+	_, err = f.Write(buf.Bytes())
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", fmt.Errorf("settle: write %s: %w", path, err)
+	}
+	return path, nil
+}
