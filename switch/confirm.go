@@ -104,13 +104,23 @@ func (o *op) confirm(ch Channel, msisdn, paymentID, code string) (Outcome, error
 	}
 }
 
-// complete posts the held funds and tells both sides.
+// complete posts the held funds and tells both sides. An airtime payment goes on to
+// topup_pending: its money now sits in the carrier's clearing account, and the airtime
+// resolver asks the carrier to credit it.
 func (o *op) complete(p *Payment, ch Channel) (Outcome, error) {
 	e := o.e
-	if _, err := o.lt.Post(o.ctx, p.ID+":hold"); err != nil {
+	tr, err := o.lt.Post(o.ctx, p.ID+":hold")
+	if err != nil {
 		return Outcome{}, fmt.Errorf("post %s: %w", p.ID, err)
 	}
-	if err := o.move(p, EvConfirm, ""); err != nil {
+	if err := o.setTransfer(p, tr.ID); err != nil {
+		return Outcome{}, err
+	}
+	ev, key := EvConfirm, "receipt"
+	if p.Type == AirtimePayment {
+		ev, key = EvStartTopup, "receipt_topup"
+	}
+	if err := o.move(p, ev, ""); err != nil {
 		return Outcome{}, err
 	}
 	if err := o.authEvent(p, ch, "confirmed", ""); err != nil {
@@ -122,9 +132,13 @@ func (o *op) complete(p *Payment, ch Channel) (Outcome, error) {
 	}
 	v := e.vars(p)
 	v["balance"] = e.money(payer.Balance.Posted)
-	receipt := e.texts.Render("receipt", v)
+	receipt := e.texts.Render(key, v)
 	if err := o.sms(p.PayerMSISDN, "receipt", p.ID, receipt, true); err != nil {
 		return Outcome{}, err
+	}
+	if p.Type == AirtimePayment {
+		o.after = append(o.after, e.kickAirtime)
+		return Outcome{Payment: p, Text: receipt}, nil
 	}
 	if p.PayeeMSISDN != "" {
 		payee, err := o.lt.Account(o.ctx, p.PayeeAccount)
@@ -144,6 +158,15 @@ func (o *op) complete(p *Payment, ch Channel) (Outcome, error) {
 		}
 	}
 	return Outcome{Payment: p, Text: receipt}, nil
+}
+
+// setTransfer records the ledger transfer that moved p's money, for reversals.
+func (o *op) setTransfer(p *Payment, transferID string) error {
+	if _, err := o.tx.ExecContext(o.ctx, `UPDATE payments SET transfer_id = ? WHERE id = ?`, transferID, p.ID); err != nil {
+		return fmt.Errorf("payment %s: record transfer: %w", p.ID, err)
+	}
+	p.TransferID = transferID
+	return nil
 }
 
 // release voids p's hold, kills its code and moves it with ev (fail, expire or cancel).

@@ -50,6 +50,7 @@ type Deps struct {
 	Now      func() time.Time // nil: time.Now
 	Log      zerolog.Logger
 	Registry prometheus.Registerer // nil: no metrics
+	Airtime  Airtime               // nil: airtime is not sold
 }
 
 // Engine runs payments. It is safe for concurrent use: every decision is made inside a
@@ -65,6 +66,9 @@ type Engine struct {
 	texts  *Texts
 	digits int
 	ttl    time.Duration
+
+	airtime     Airtime
+	airtimeKick chan struct{} // wakes RunAirtime after a confirmation
 
 	transitions *prometheus.CounterVec // payments entering a state, by type and state
 	requests    *prometheus.CounterVec // requests by channel and outcome
@@ -102,6 +106,7 @@ func New(cfg Config, d Deps) (*Engine, error) {
 	e := &Engine{
 		cfg: cfg, db: d.DB, ledger: d.Ledger, otp: d.OTP, outbox: d.Outbox, now: now,
 		log: d.Log, texts: texts, digits: oc.Digits, ttl: oc.TTL,
+		airtime: d.Airtime, airtimeKick: make(chan struct{}, 1),
 		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "payswitch_payments_total",
 			Help: "Payments entering each state, by type.",

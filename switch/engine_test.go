@@ -33,14 +33,15 @@ func (c *clock) Advance(d time.Duration) {
 }
 
 type harness struct {
-	t      testing.TB
-	path   string
-	clock  *clock
-	db     *store.DB
-	ledger *ledger.Ledger
-	outbox *outbox.Outbox
-	engine *Engine
-	cfg    Config
+	t       testing.TB
+	path    string
+	clock   *clock
+	db      *store.DB
+	ledger  *ledger.Ledger
+	outbox  *outbox.Outbox
+	engine  *Engine
+	cfg     Config
+	airtime Airtime
 }
 
 var testSecret = []byte("0123456789abcdef0123456789abcdef")
@@ -71,7 +72,7 @@ func (h *harness) open() {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	h.engine, err = New(h.cfg, Deps{DB: db, Ledger: h.ledger, OTP: iss, Outbox: h.outbox, Now: h.clock.Now, Log: zerolog.Nop()})
+	h.engine, err = New(h.cfg, Deps{DB: db, Ledger: h.ledger, OTP: iss, Outbox: h.outbox, Now: h.clock.Now, Log: zerolog.Nop(), Airtime: h.airtime})
 	if err != nil {
 		h.t.Fatal(err)
 	}

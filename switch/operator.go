@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/payswitch/payswitch/ledger"
@@ -71,15 +70,15 @@ type Deposit struct {
 // Deposit credits an account from the switch's cash float. Repeating a reference returns
 // the first deposit; the same reference with another account or amount is ErrConflict.
 func (e *Engine) Deposit(ctx context.Context, d Deposit) (*Payment, error) {
-	ref := strings.TrimSpace(d.Reference)
-	if ref == "" || len(ref) > 64 || !printable(ref) || strings.ContainsFunc(ref, unicode.IsSpace) {
-		return nil, fmt.Errorf("%w: reference: 1 to 64 printable characters without spaces", ErrInvalid)
+	ref, err := checkReference(d.Reference)
+	if err != nil {
+		return nil, err
 	}
 	if d.Amount <= 0 || d.Amount > maxAmount {
 		return nil, fmt.Errorf("%w: amount: a positive number of minor units", ErrInvalid)
 	}
 	var p *Payment
-	err := e.write(ctx, func(o *op) error {
+	err = e.write(ctx, func(o *op) error {
 		key := "deposit:" + ref
 		prev, err := scanPayment(o.tx.QueryRowContext(o.ctx, `SELECT `+paymentColumns+` FROM payments WHERE request_key = ?`, key))
 		if err == nil {
@@ -104,14 +103,16 @@ func (e *Engine) Deposit(ctx context.Context, d Deposit) (*Payment, error) {
 			PayerAccount: cash.ID, PayeeAccount: acct.ID, PayeeName: acct.Name, PayeeCode: acct.Code,
 			PayeeMSISDN: acct.MSISDN, Amount: d.Amount, Currency: e.cfg.Currency, Reference: ref,
 			CreatedAt: o.now, UpdatedAt: o.now}
-		if err := insertPayment(o.ctx, o.tx, p, key); err != nil {
+		tr, err := o.lt.Transfer(o.ctx, ledger.TransferRequest{Key: key, Debit: cash.ID, Credit: acct.ID,
+			Amount: d.Amount, PaymentID: p.ID, Kind: string(DepositPayment)})
+		if errors.Is(err, ledger.ErrAccountInactive) {
+			return fmt.Errorf("%w: account %s is not active", ErrInvalid, acct.ID)
+		}
+		if err != nil {
 			return err
 		}
-		if _, err := o.lt.Transfer(o.ctx, ledger.TransferRequest{Key: key, Debit: cash.ID, Credit: acct.ID,
-			Amount: d.Amount, PaymentID: p.ID, Kind: string(DepositPayment)}); err != nil {
-			if errors.Is(err, ledger.ErrAccountInactive) {
-				return fmt.Errorf("%w: account %s is not active", ErrInvalid, acct.ID)
-			}
+		p.TransferID = tr.ID
+		if err := insertPayment(o.ctx, o.tx, p, key); err != nil {
 			return err
 		}
 		if acct.MSISDN != "" {

@@ -47,6 +47,10 @@ type Payment struct {
 	Currency     string
 	Reference    string
 	Reason       string // why it failed, expired or was reversed
+	Carrier      string // airtime: the carrier that credits it
+	TransferID   string // the ledger transfer that moved the money, once it moved
+	ReversalRef  string // the operator's reference of its reversal
+	Attempts     int    // airtime: carrier calls made so far
 	ExpiresAt    time.Time
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
@@ -57,7 +61,7 @@ type Payment struct {
 func (p *Payment) payeeLabel() string {
 	switch {
 	case p.Type == AirtimePayment:
-		return Mask(p.TargetMSISDN)
+		return "airtime for " + Mask(p.TargetMSISDN)
 	case p.PayeeCode != "":
 		return p.PayeeName + " (" + p.PayeeCode + ")"
 	case p.PayeeMSISDN != "":
@@ -71,7 +75,7 @@ func (p *Payment) payeeLabel() string {
 
 const paymentColumns = `id, type, channel, state, payer_msisdn, payer_account, payee_account,
 	payee_name, payee_code, payee_msisdn, target_msisdn, amount, currency, reference, reason,
-	expires_at, created_at, updated_at`
+	carrier, transfer_id, COALESCE(reversal_ref, ''), attempts, expires_at, created_at, updated_at`
 
 type rowScanner interface{ Scan(dest ...any) error }
 
@@ -80,7 +84,8 @@ func scanPayment(r rowScanner) (*Payment, error) {
 	var exp, created, updated int64
 	err := r.Scan(&p.ID, &p.Type, &p.Channel, &p.State, &p.PayerMSISDN, &p.PayerAccount,
 		&p.PayeeAccount, &p.PayeeName, &p.PayeeCode, &p.PayeeMSISDN, &p.TargetMSISDN, &p.Amount,
-		&p.Currency, &p.Reference, &p.Reason, &exp, &created, &updated)
+		&p.Currency, &p.Reference, &p.Reason, &p.Carrier, &p.TransferID, &p.ReversalRef, &p.Attempts,
+		&exp, &created, &updated)
 	if err != nil {
 		return nil, err
 	}
@@ -124,11 +129,13 @@ func insertPayment(ctx context.Context, tx *sql.Tx, p *Payment, requestKey strin
 	if !p.ExpiresAt.IsZero() {
 		exp = p.ExpiresAt.UnixMicro()
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO payments (`+paymentColumns+`, request_key)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+	_, err := tx.ExecContext(ctx, `INSERT INTO payments (id, type, channel, state, payer_msisdn,
+		payer_account, payee_account, payee_name, payee_code, payee_msisdn, target_msisdn, amount,
+		currency, reference, reason, carrier, transfer_id, expires_at, created_at, updated_at, request_key)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		p.ID, p.Type, p.Channel, p.State, p.PayerMSISDN, p.PayerAccount, p.PayeeAccount,
 		p.PayeeName, p.PayeeCode, p.PayeeMSISDN, p.TargetMSISDN, p.Amount, p.Currency,
-		p.Reference, p.Reason, exp, p.CreatedAt.UnixMicro(), p.UpdatedAt.UnixMicro(), key)
+		p.Reference, p.Reason, p.Carrier, p.TransferID, exp, p.CreatedAt.UnixMicro(), p.UpdatedAt.UnixMicro(), key)
 	if err != nil {
 		return fmt.Errorf("insert payment %s: %w", p.ID, err)
 	}

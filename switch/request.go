@@ -178,9 +178,15 @@ func (o *op) request(r Request) (Outcome, error) {
 				return o.refuse(ProblemBadNumber, nil, nil), nil
 			}
 		}
-		// Carriers' airtime APIs come with the airtime feature; until one is configured
-		// for this number the request is refused without holding anything.
-		return o.refuse(ProblemAirtimeUnavailable, nil, map[string]string{"number": Mask(to)}), nil
+		carrier, ok := e.carrierFor(to)
+		if !ok {
+			return o.refuse(ProblemAirtimeUnavailable, nil, map[string]string{"number": Mask(to)}), nil
+		}
+		clearing, err := o.lt.SystemAccount(o.ctx, ledger.AirtimeClearing, carrier, e.cfg.Currency)
+		if err != nil {
+			return Outcome{}, err
+		}
+		p.PayeeAccount, p.PayeeName, p.TargetMSISDN, p.Carrier = clearing.ID, carrier, to, carrier
 	default:
 		return Outcome{}, fmt.Errorf("%w: payment type %q", ErrInvalid, r.Type)
 	}

@@ -25,6 +25,11 @@ CREATE TABLE payments (
 	reference     TEXT NOT NULL DEFAULT '',
 	request_key   TEXT UNIQUE,
 	reason        TEXT NOT NULL DEFAULT '',
+	carrier       TEXT NOT NULL DEFAULT '',   -- airtime: the carrier crediting it
+	transfer_id   TEXT NOT NULL DEFAULT '',   -- the ledger transfer that moved the money
+	reversal_ref  TEXT UNIQUE,                -- the operator's reference of its reversal
+	attempts      INTEGER NOT NULL DEFAULT 0, -- airtime: carrier calls made
+	next_attempt_at INTEGER NOT NULL DEFAULT 0,
 	expires_at    INTEGER NOT NULL DEFAULT 0,
 	created_at    INTEGER NOT NULL,
 	updated_at    INTEGER NOT NULL
@@ -34,6 +39,7 @@ CREATE INDEX payments_pending_expiry ON payments (expires_at) WHERE state = 'pen
 CREATE INDEX payments_by_payer ON payments (payer_msisdn, created_at);
 CREATE INDEX payments_by_payee ON payments (payee_msisdn, created_at) WHERE payee_msisdn <> '';
 CREATE INDEX payments_by_state ON payments (state, updated_at);
+CREATE INDEX payments_topup_due ON payments (next_attempt_at) WHERE state = 'topup_pending';
 
 CREATE TABLE payment_events (
 	seq        INTEGER PRIMARY KEY,

@@ -1,0 +1,395 @@
+package payswitch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+
+	"github.com/payswitch/payswitch/ledger"
+)
+
+// Airtime is how the engine reaches the carriers' airtime APIs. The engine calls it
+// outside any transaction, with the payment ID as the reference: carriers treat a
+// repeated reference as the same request, so asking again never credits twice.
+type Airtime interface {
+	// Carrier names the carrier that sells airtime for msisdn.
+	Carrier(msisdn string) (name string, ok bool)
+	// Credit asks the carrier to credit the airtime (first attempt).
+	Credit(ctx context.Context, carrier string, r AirtimeRequest) AirtimeResult
+	// Resolve asks the carrier what became of an earlier request, re-sending it if the
+	// carrier never saw it.
+	Resolve(ctx context.Context, carrier string, r AirtimeRequest) AirtimeResult
+}
+
+// AirtimeRequest is one top-up as the carrier sees it.
+type AirtimeRequest struct {
+	Reference string // the payment ID
+	MSISDN    string
+	Amount    int64
+	Currency  string
+}
+
+// AirtimeOutcome is what a carrier said.
+type AirtimeOutcome string
+
+// Carrier answers. Unknown means no definite answer yet (timeout, 5xx, circuit open).
+const (
+	AirtimeSuccess AirtimeOutcome = "success"
+	AirtimeFailed  AirtimeOutcome = "failed"
+	AirtimeUnknown AirtimeOutcome = "unknown"
+)
+
+// AirtimeResult is a carrier's answer.
+type AirtimeResult struct {
+	Outcome          AirtimeOutcome
+	CarrierReference string
+	Reason           string
+}
+
+// airtimeBackoff is how long a top-up with no definite answer waits before the carrier is
+// asked again: 2 s doubling to 5 minutes. The payment stays topup_pending meanwhile, its
+// money in the carrier's clearing account, neither credited nor lost.
+func airtimeBackoff(attempts int) time.Duration {
+	d := 2 * time.Second
+	for i := 1; i < attempts && d < 5*time.Minute; i++ {
+		d *= 2
+	}
+	return min(d, 5*time.Minute)
+}
+
+// carrierFor is the carrier that sells airtime for msisdn, if airtime is configured.
+func (e *Engine) carrierFor(msisdn string) (string, bool) {
+	if e.airtime == nil {
+		return "", false
+	}
+	return e.airtime.Carrier(msisdn)
+}
+
+func (e *Engine) kickAirtime() {
+	select {
+	case e.airtimeKick <- struct{}{}:
+	default:
+	}
+}
+
+// RunAirtime asks carriers to credit the airtime of every topup_pending payment until ctx
+// ends: at once after a confirmation, on start for what was pending before a restart,
+// and again with backoff while a carrier gives no definite answer.
+func (e *Engine) RunAirtime(ctx context.Context) error {
+	if e.airtime == nil {
+		<-ctx.Done()
+		return nil
+	}
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		if err := e.ResolveAirtime(ctx); err != nil && ctx.Err() == nil {
+			e.log.Error().Err(err).Msg("airtime resolver failed; retrying")
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		case <-e.airtimeKick:
+		}
+	}
+}
+
+// ResolveAirtime makes one pass over the top-ups that are due and returns when each has
+// had its carrier call and the outcome is committed.
+func (e *Engine) ResolveAirtime(ctx context.Context) error {
+	if e.airtime == nil {
+		return nil
+	}
+	rows, err := e.db.Reader().QueryContext(ctx, `SELECT `+paymentColumns+` FROM payments
+		WHERE state = 'topup_pending' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT 64`,
+		e.now().UnixMicro())
+	if err != nil {
+		return err
+	}
+	var due []*Payment
+	for rows.Next() {
+		p, err := scanPayment(rows)
+		if err != nil {
+			rows.Close()
+			return err
+		}
+		due = append(due, p)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(due))
+	for i, p := range due {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = e.resolveTopup(ctx, p)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (e *Engine) resolveTopup(ctx context.Context, p *Payment) error {
+	req := AirtimeRequest{Reference: p.ID, MSISDN: p.TargetMSISDN, Amount: p.Amount, Currency: p.Currency}
+	var res AirtimeResult
+	if p.Attempts == 0 {
+		res = e.airtime.Credit(ctx, p.Carrier, req)
+	} else {
+		res = e.airtime.Resolve(ctx, p.Carrier, req)
+	}
+	return e.write(ctx, func(o *op) error {
+		cur, err := loadPayment(o.ctx, o.tx, p.ID)
+		if err != nil {
+			return err
+		}
+		if cur.State != StateTopupPending {
+			return nil // another pass settled it meanwhile
+		}
+		switch res.Outcome {
+		case AirtimeSuccess:
+			return o.topupSucceeded(cur, res)
+		case AirtimeFailed:
+			return o.topupFailed(cur, res.Reason)
+		default:
+			next := o.now.Add(airtimeBackoff(cur.Attempts + 1))
+			_, err := o.tx.ExecContext(o.ctx, `UPDATE payments SET attempts = attempts + 1, next_attempt_at = ?,
+				reason = ?, updated_at = ? WHERE id = ?`, next.UnixMicro(), res.Reason, o.now.UnixMicro(), cur.ID)
+			id, reason := cur.ID, res.Reason
+			o.after = append(o.after, func() {
+				e.log.Warn().Str("payment", id).Str("event", "topup_unknown").Str("reason", reason).
+					Time("next", next).Msg("carrier gave no definite answer; will ask again")
+			})
+			return err
+		}
+	})
+}
+
+func (o *op) topupSucceeded(p *Payment, res AirtimeResult) error {
+	if err := o.move(p, EvTopupSucceeded, ""); err != nil {
+		return err
+	}
+	if res.CarrierReference != "" {
+		if _, err := o.tx.ExecContext(o.ctx, `UPDATE payments SET reference = CASE WHEN reference = '' THEN ? ELSE reference END
+			WHERE id = ?`, res.CarrierReference, p.ID); err != nil {
+			return err
+		}
+	}
+	text := o.e.texts.Render("topup_done", o.e.vars(p))
+	if err := o.sms(p.PayerMSISDN, "notice", p.ID, text, false); err != nil {
+		return err
+	}
+	if p.TargetMSISDN != p.PayerMSISDN {
+		return o.sms(p.TargetMSISDN, "notice", p.ID, text, false)
+	}
+	return nil
+}
+
+// topupFailed returns the money from the carrier's clearing account with a reversal
+// transfer and tells the payer why.
+func (o *op) topupFailed(p *Payment, reason string) error {
+	if reason == "" {
+		reason = "refused by the carrier"
+	}
+	if _, err := o.lt.Reverse(o.ctx, p.TransferID, p.ID+":topup-failed"); err != nil {
+		return fmt.Errorf("reverse failed top-up %s: %w", p.ID, err)
+	}
+	if err := o.move(p, EvTopupFailed, reason); err != nil {
+		return err
+	}
+	if p.PayerMSISDN == "" {
+		return nil // an operator's top-up: the float is back, the operator sees the state
+	}
+	payer, err := o.lt.Account(o.ctx, p.PayerAccount)
+	if err != nil {
+		return err
+	}
+	v := o.e.vars(p)
+	v["reason"] = reason
+	v["balance"] = o.e.money(payer.Balance.Posted)
+	return o.sms(p.PayerMSISDN, "reversal", p.ID, o.e.texts.Render("topup_failed", v), false)
+}
+
+// OperatorTopup is an operator's request to top up a number's airtime from an agent's float.
+type OperatorTopup struct {
+	From      string // the agent account paying
+	MSISDN    string
+	Amount    int64
+	Reference string // idempotency key
+}
+
+// OperatorTopup moves the amount from the agent's float to the carrier's clearing account
+// and leaves the crediting to the airtime resolver. Repeating a reference returns the
+// first top-up; the same reference with other details is ErrConflict.
+func (e *Engine) OperatorTopup(ctx context.Context, r OperatorTopup) (*Payment, error) {
+	ref, err := checkReference(r.Reference)
+	if err != nil {
+		return nil, err
+	}
+	if r.Amount <= 0 || r.Amount > maxAmount {
+		return nil, fmt.Errorf("%w: amount: a positive number of minor units", ErrInvalid)
+	}
+	to, err := e.Normalize(r.MSISDN)
+	if err != nil {
+		return nil, fmt.Errorf("%w: msisdn: %q is not a phone number", ErrInvalid, r.MSISDN)
+	}
+	carrier, ok := e.carrierFor(to)
+	if !ok {
+		return nil, fmt.Errorf("%w: no carrier sells airtime for %s", ErrInvalid, Mask(to))
+	}
+	var p *Payment
+	err = e.write(ctx, func(o *op) error {
+		key := "topup:" + ref
+		prev, err := scanPayment(o.tx.QueryRowContext(o.ctx, `SELECT `+paymentColumns+` FROM payments WHERE request_key = ?`, key))
+		if err == nil {
+			if prev.PayerAccount != r.From || prev.Amount != r.Amount || prev.TargetMSISDN != to {
+				return fmt.Errorf("%w: reference %q was used for another top-up", ErrConflict, ref)
+			}
+			p = prev
+			return nil
+		}
+		agent, err := o.lt.Account(o.ctx, r.From)
+		if errors.Is(err, ledger.ErrNotFound) || err == nil && agent.Type != ledger.Agent {
+			return fmt.Errorf("%w: agent account %q", ErrNotFound, r.From)
+		}
+		if err != nil {
+			return err
+		}
+		clearing, err := o.lt.SystemAccount(o.ctx, ledger.AirtimeClearing, carrier, e.cfg.Currency)
+		if err != nil {
+			return err
+		}
+		p = &Payment{ID: NewPaymentID(), Type: AirtimePayment, Channel: ChannelAPI, State: StateTopupPending,
+			PayerAccount: agent.ID, PayeeAccount: clearing.ID, PayeeName: carrier, TargetMSISDN: to,
+			Carrier: carrier, Amount: r.Amount, Currency: e.cfg.Currency, Reference: ref,
+			CreatedAt: o.now, UpdatedAt: o.now}
+		tr, err := o.lt.Transfer(o.ctx, ledger.TransferRequest{Key: key, Debit: agent.ID, Credit: clearing.ID,
+			Amount: r.Amount, PaymentID: p.ID, Kind: string(AirtimePayment)})
+		switch {
+		case errors.Is(err, ledger.ErrInsufficientFunds):
+			return fmt.Errorf("%w: the agent's float has %s available", ErrInsufficientFund, e.money(agent.Balance.Available))
+		case errors.Is(err, ledger.ErrAccountInactive):
+			return fmt.Errorf("%w: account %s is not active", ErrInvalid, agent.ID)
+		case err != nil:
+			return err
+		}
+		p.TransferID = tr.ID
+		if err := insertPayment(o.ctx, o.tx, p, key); err != nil {
+			return err
+		}
+		o.after = append(o.after, e.kickAirtime)
+		return nil
+	})
+	return p, err
+}
+
+// Reversal is an operator's request to undo a completed payment.
+type Reversal struct {
+	Reason    string
+	Reference string // idempotency key
+	Amount    int64  // optional; when given it must be the whole amount paid
+}
+
+// Reverse undoes a completed payment with a new, opposite ledger transfer (history is
+// never edited), moves it to reversed and tells both parties. Repeating a reference
+// returns the reversed payment and changes nothing. It refuses a payment that is not
+// completed, an amount other than what was paid, and a payee who has spent the money.
+func (e *Engine) Reverse(ctx context.Context, id string, r Reversal) (*Payment, error) {
+	ref, err := checkReference(r.Reference)
+	if err != nil {
+		return nil, err
+	}
+	reason := strings.TrimSpace(r.Reason)
+	if reason == "" || len([]rune(reason)) > 200 || !printable(reason) {
+		return nil, fmt.Errorf("%w: reason: 1 to 200 printable characters", ErrInvalid)
+	}
+	var p *Payment
+	err = e.write(ctx, func(o *op) error {
+		var err error
+		if p, err = loadPayment(o.ctx, o.tx, id); err != nil {
+			return err
+		}
+		if p.State == StateReversed && p.ReversalRef == ref {
+			return nil // the same request again: already done
+		}
+		if p.State != StateCompleted {
+			return fmt.Errorf("%w: payment %s is %s; only completed payments can be reversed", ErrConflict, p.ID, p.State)
+		}
+		if r.Amount != 0 && r.Amount > p.Amount {
+			return fmt.Errorf("%w: amount %s is more than was paid (%s)", ErrInvalid, e.money(r.Amount), e.money(p.Amount))
+		}
+		if r.Amount != 0 && r.Amount != p.Amount {
+			return fmt.Errorf("%w: a reversal returns the whole amount paid (%s)", ErrInvalid, e.money(p.Amount))
+		}
+		payee, err := o.lt.Account(o.ctx, p.PayeeAccount)
+		if err != nil {
+			return err
+		}
+		if _, err := o.lt.Reverse(o.ctx, p.TransferID, "reversal:"+ref); err != nil {
+			if errors.Is(err, ledger.ErrInsufficientFunds) {
+				return fmt.Errorf("%w: the payee has spent the money (%s available of %s)", ErrInsufficientFund,
+					e.money(payee.Balance.Available), e.money(p.Amount))
+			}
+			if errors.Is(err, ledger.ErrIdempotencyConflict) || errors.Is(err, ledger.ErrAlreadyReversed) {
+				return fmt.Errorf("%w: reference %q was used for another reversal", ErrConflict, ref)
+			}
+			return fmt.Errorf("reverse %s: %w", p.ID, err)
+		}
+		if _, err := o.tx.ExecContext(o.ctx, `UPDATE payments SET reversal_ref = ? WHERE id = ?`, ref, p.ID); err != nil {
+			if strings.Contains(err.Error(), "UNIQUE") {
+				return fmt.Errorf("%w: reference %q was used for another reversal", ErrConflict, ref)
+			}
+			return err
+		}
+		p.ReversalRef = ref
+		if err := o.move(p, EvReverse, reason); err != nil {
+			return err
+		}
+		return o.tellReversal(p)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// tellReversal sends each party with a phone number the news and their new balance.
+func (o *op) tellReversal(p *Payment) error {
+	for _, side := range []struct{ msisdn, account, key string }{
+		{p.PayerMSISDN, p.PayerAccount, "reversal_payer"},
+		{p.PayeeMSISDN, p.PayeeAccount, "reversal_payee"},
+	} {
+		if side.msisdn == "" {
+			continue
+		}
+		a, err := o.lt.Account(o.ctx, side.account)
+		if err != nil {
+			return err
+		}
+		v := o.e.vars(p)
+		v["balance"] = o.e.money(a.Balance.Posted)
+		if p.PayerMSISDN == "" {
+			v["payer"] = "the payer"
+		}
+		if err := o.sms(side.msisdn, "reversal", p.ID, o.e.texts.Render(side.key, v), false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkReference validates an operator's idempotency reference.
+func checkReference(s string) (string, error) {
+	ref := strings.TrimSpace(s)
+	if ref == "" || len(ref) > 64 || !printable(ref) || strings.ContainsFunc(ref, unicode.IsSpace) {
+		return "", fmt.Errorf("%w: reference: 1 to 64 printable characters without spaces", ErrInvalid)
+	}
+	return ref, nil
+}
