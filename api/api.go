@@ -125,6 +125,8 @@ func New(e *payswitch.Engine, cfg Config) (*Server, error) {
 	s.route("POST /api/v1/deposits", Operator, s.deposit)
 	s.route("GET /api/v1/payments/{id}", Auditor, s.getPayment)
 	s.route("GET /api/v1/payments", Auditor, s.listPayments)
+	s.route("POST /api/v1/payments/{id}/reverse", Operator, s.reversePayment)
+	s.route("POST /api/v1/airtime/topups", Operator, s.airtimeTopup)
 	s.route("GET /api/v1/ledger/trial-balance", Auditor, s.trialBalance)
 	s.mux.Handle("/api/", s.instrument("unknown", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)

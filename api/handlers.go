@@ -49,6 +49,8 @@ type paymentJSON struct {
 	Target      string `json:"target_msisdn,omitempty"`
 	Reference   string `json:"reference,omitempty"`
 	Reason      string `json:"reason,omitempty"`
+	ReversalRef string `json:"reversal_reference,omitempty"`
+	Carrier     string `json:"carrier,omitempty"`
 	ExpiresAt   string `json:"expires_at,omitempty"`
 }
 
@@ -57,7 +59,8 @@ func toPaymentJSON(p *payswitch.Payment) paymentJSON {
 		Payer: p.PayerAccount, Payee: p.PayeeAccount, Amount: p.Amount, Currency: p.Currency,
 		CreatedAt: p.CreatedAt.UTC().Format(time.RFC3339Nano), UpdatedAt: p.UpdatedAt.UTC().Format(time.RFC3339Nano),
 		PayerMSISDN: p.PayerMSISDN, PayeeName: p.PayeeName, PayeeCode: p.PayeeCode, PayeeMSISDN: p.PayeeMSISDN,
-		Target: p.TargetMSISDN, Reference: p.Reference, Reason: p.Reason}
+		Target: p.TargetMSISDN, Reference: p.Reference, Reason: p.Reason,
+		ReversalRef: p.ReversalRef, Carrier: p.Carrier}
 	if p.State == payswitch.StatePendingOTP && !p.ExpiresAt.IsZero() {
 		j.ExpiresAt = p.ExpiresAt.UTC().Format(time.RFC3339)
 	}
@@ -207,4 +210,42 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, status, map[string]any{"status": word, "database": h.Database, "links": h.Links})
+}
+
+func (s *Server) reversePayment(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		Reason    string `json:"reason"`
+		Reference string `json:"reference"`
+		Amount    int64  `json:"amount"`
+	}
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	p, err := s.engine.Reverse(r.Context(), r.PathValue("id"),
+		payswitch.Reversal{Reason: req.Reason, Reference: req.Reference, Amount: req.Amount})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, toPaymentJSON(p))
+	return nil
+}
+
+func (s *Server) airtimeTopup(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		From      string `json:"from"`
+		MSISDN    string `json:"msisdn"`
+		Amount    int64  `json:"amount"`
+		Reference string `json:"reference"`
+	}
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	p, err := s.engine.OperatorTopup(r.Context(), payswitch.OperatorTopup{From: req.From, MSISDN: req.MSISDN,
+		Amount: req.Amount, Reference: req.Reference})
+	if err != nil {
+		return err
+	}
+	// 202: the money has left the float; the carrier's answer comes later (state).
+	writeJSON(w, http.StatusAccepted, toPaymentJSON(p))
+	return nil
 }
