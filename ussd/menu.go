@@ -1,0 +1,568 @@
+package ussd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	payswitch "github.com/payswitch/payswitch/switch"
+)
+
+// ErrBadRequest is returned by Step for a request that is not a USSD step at all (no
+// session ID, no valid phone number, an oversized text, a session that belongs to
+// another phone). Nothing changes; the HTTP handler answers 400.
+var ErrBadRequest = errors.New("ussd: bad request")
+
+// Defaults for zero Config fields.
+const (
+	DefaultServiceCode    = "*384#"
+	DefaultSessionTimeout = 180 * time.Second
+)
+
+// Limits on what a request may carry. A real session stays far below them.
+const (
+	maxSessionID = 128  // bytes of a session ID
+	maxText      = 1024 // bytes of a gateway's text (every input of the session)
+	maxInputs    = 64   // inputs in a gateway's text
+	maxNewInputs = 8    // inputs acted on in one step (a dialled string or typed stars)
+	maxInputLen  = 182  // bytes of one input: a USSD message cannot carry more
+)
+
+// Engine is what the menus need of the payment engine; *payswitch.Engine has it.
+type Engine interface {
+	Request(ctx context.Context, r payswitch.Request) (payswitch.Outcome, error)
+	Confirm(ctx context.Context, ch payswitch.Channel, msisdn, paymentID, code string) (payswitch.Outcome, error)
+	Cancel(ctx context.Context, ch payswitch.Channel, msisdn, paymentID string) (payswitch.Outcome, error)
+	Resend(ctx context.Context, ch payswitch.Channel, msisdn, paymentID string) (payswitch.Outcome, error)
+	BalanceText(ctx context.Context, msisdn string) (string, error)
+	MiniText(ctx context.Context, msisdn string) (string, error)
+	Payment(ctx context.Context, id string) (*payswitch.Payment, error)
+	Normalize(msisdn string) (string, error)
+	CodeDigits() int
+	Currency() string
+}
+
+// Config configures a Menu.
+type Config struct {
+	// ServiceCode is the code users dial, e.g. "*384#" (config ussd.service_code). Screens
+	// name it, and over SMPP a dialled "*384*2*55501#" starts the session with inputs 2
+	// and 55501.
+	ServiceCode string
+	// SessionTimeout is how long a session may sit idle before it is gone (config
+	// ussd.session_timeout); default 180 s.
+	SessionTimeout time.Duration
+	// Texts overrides DefaultTexts by key (config ussd.messages). Unknown keys are an error.
+	Texts    map[string]string
+	Now      func() time.Time      // nil: time.Now
+	Log      zerolog.Logger        // steps that fail are logged, numbers masked
+	Registry prometheus.Registerer // nil: no metrics
+}
+
+// Input is one request of a USSD dialogue, as a transport received it.
+type Input struct {
+	// SessionID identifies the dialogue. Transports keep theirs apart: the HTTP handler
+	// uses "http:" and the gateway's sessionId, HandleSMPP "smpp:" and the number and
+	// its_session_info's session number.
+	SessionID string
+	Phone     string // the caller's number
+	// ServiceCode and Network are the gateway's serviceCode and networkCode; logged only.
+	ServiceCode, Network string
+	// Text is every input of the session so far joined by '*', as gateways send it (empty
+	// when the user has just dialled). Step acts only on the inputs it has not seen, so a
+	// repeated request changes nothing and answers the same screen.
+	Text string
+	// Incremental says the transport passes only the newest input, in NewInput (SMPP).
+	Incremental bool
+	NewInput    string
+	// Begin starts the dialogue afresh (SMPP's PSSR indication); with Incremental,
+	// NewInput then holds the inputs dialled after the service code, if any.
+	Begin bool
+}
+
+// Menu runs the USSD menus over the engine. It is safe for concurrent use; Run sweeps
+// idle sessions away.
+type Menu struct {
+	engine      Engine
+	texts       *texts
+	static      map[string]string // texts that need no payment, rendered once
+	serviceBase string            // the service code without '*' and '#': "384"
+	timeout     time.Duration
+	now         func() time.Time
+	log         zerolog.Logger
+	sessions    *shards
+	steps       *prometheus.CounterVec // steps by result
+}
+
+// New returns the menus for engine. Call Run to sweep idle sessions.
+func New(engine Engine, cfg Config) (*Menu, error) {
+	if engine == nil {
+		return nil, errors.New("ussd: New needs an engine")
+	}
+	if cfg.ServiceCode == "" {
+		cfg.ServiceCode = DefaultServiceCode
+	}
+	if cfg.SessionTimeout == 0 {
+		cfg.SessionTimeout = DefaultSessionTimeout
+	}
+	if cfg.SessionTimeout < 0 {
+		return nil, fmt.Errorf("ussd: session timeout %v: must be > 0", cfg.SessionTimeout)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	tx, err := newTexts(cfg.Texts)
+	if err != nil {
+		return nil, err
+	}
+	m := &Menu{
+		engine: engine, texts: tx, timeout: cfg.SessionTimeout, now: cfg.Now, log: cfg.Log,
+		serviceBase: strings.TrimSuffix(strings.TrimPrefix(cfg.ServiceCode, "*"), "#"),
+		sessions:    newShards(),
+		steps: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "payswitch_ussd_steps_total",
+			Help: "USSD requests by result: continue, end, expired (unknown or idle session), bad_request, error.",
+		}, []string{"result"}),
+	}
+	vars := map[string]string{
+		"currency": engine.Currency(), "digits": strconv.Itoa(engine.CodeDigits()),
+		"service_code": cfg.ServiceCode,
+	}
+	m.static = make(map[string]string, len(tx.t))
+	for k := range tx.t {
+		m.static[k] = tx.render(k, vars)
+	}
+	m.static["main"] = m.static["title"] + "\n" + m.static["menu"]
+	if cfg.Registry != nil {
+		gauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "payswitch_ussd_sessions",
+			Help: "USSD sessions in memory, ended ones included until they time out.",
+		}, func() float64 { return float64(m.Sessions()) })
+		for _, c := range []prometheus.Collector{m.steps, gauge} {
+			if err := cfg.Registry.Register(c); err != nil {
+				return nil, fmt.Errorf("ussd: register metrics: %w", err)
+			}
+		}
+	}
+	return m, nil
+}
+
+// Sessions is how many sessions are in memory.
+func (m *Menu) Sessions() int { return m.sessions.len() }
+
+// Sweep removes the sessions idle longer than the timeout and returns how many. A payment
+// such a session started stays with the engine, which expires it with its code.
+func (m *Menu) Sweep() int {
+	return m.sessions.sweep(m.now().Add(-m.timeout).UnixNano())
+}
+
+// Run sweeps idle sessions on one ticker until ctx ends. Steps also check idleness, so
+// the sweep only frees memory and its period does not change what users see.
+func (m *Menu) Run(ctx context.Context) error {
+	t := time.NewTicker(min(max(m.timeout/4, time.Second), 30*time.Second))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			m.Sweep()
+		}
+	}
+}
+
+// End forgets a session, as when the gateway reports that it has ended.
+func (m *Menu) End(sessionID string) bool { return m.sessions.remove(sessionID) }
+
+// Step answers one request of a dialogue. A request that is not a USSD step is
+// ErrBadRequest and changes nothing. When the engine fails, Step returns an END screen
+// that says so together with the error, so that the caller can both log and answer.
+func (m *Menu) Step(ctx context.Context, in Input) (Screen, error) {
+	scr, result, err := m.step(ctx, in)
+	m.steps.WithLabelValues(result).Inc()
+	return scr, err
+}
+
+func (m *Menu) step(ctx context.Context, in Input) (Screen, string, error) {
+	if in.SessionID == "" || len(in.SessionID) > maxSessionID || !utf8.ValidString(in.SessionID) {
+		return Screen{}, "bad_request", fmt.Errorf("%w: missing or malformed session ID", ErrBadRequest)
+	}
+	phone, err := m.engine.Normalize(in.Phone)
+	if err != nil {
+		return Screen{}, "bad_request", fmt.Errorf("%w: phone number %q", ErrBadRequest, payswitch.Mask(in.Phone))
+	}
+	raw := in.Text
+	if in.Incremental {
+		raw = in.NewInput
+	}
+	if len(raw) > maxText {
+		return Screen{}, "bad_request", fmt.Errorf("%w: text of %d bytes", ErrBadRequest, len(raw))
+	}
+	var inputs []string
+	if raw != "" || in.Incremental && !in.Begin {
+		inputs = strings.Split(raw, "*")
+	}
+	if len(inputs) > maxInputs {
+		return Screen{}, "bad_request", fmt.Errorf("%w: %d inputs", ErrBadRequest, len(inputs))
+	}
+
+	now := m.now()
+	cutoff := now.Add(-m.timeout).UnixNano()
+	// Only a dial creates a session: an input for a session that is unknown or idle too
+	// long (the switch restarted, the user went away) ends the dialogue and changes nothing.
+	create := in.Begin || !in.Incremental && len(inputs) == 0
+	var s *session
+	var fresh bool
+	for {
+		s, fresh = m.sessions.open(in.SessionID, phone, cutoff, create, in.Begin)
+		if s == nil {
+			return Screen{Text: m.static["session_expired"], End: true}, "expired", nil
+		}
+		if fresh {
+			break
+		}
+		s.mu.Lock()
+		if m.sessions.current(in.SessionID, s) {
+			break
+		}
+		s.mu.Unlock() // swept or replaced while we waited: look again
+	}
+	defer s.mu.Unlock()
+	if s.phone != phone {
+		return Screen{}, "bad_request", fmt.Errorf("%w: session of another phone", ErrBadRequest)
+	}
+
+	todo := inputs
+	if !in.Incremental {
+		if !fresh && len(inputs) <= int(s.consumed) {
+			// The gateway asks again (a retry, or a request overtaken by a newer one).
+			return Screen{Text: s.last, End: s.lastEnd}, result(s.lastEnd), nil
+		}
+		todo = inputs[s.consumed:]
+	}
+	if len(todo) > maxNewInputs {
+		return Screen{}, "bad_request", fmt.Errorf("%w: %d new inputs at once", ErrBadRequest, len(todo))
+	}
+	s.seen = now.UnixNano()
+	if s.node == nodeDone {
+		return Screen{Text: s.last, End: true}, "end", nil
+	}
+	if !in.Incremental {
+		s.consumed = uint16(len(inputs))
+	}
+
+	var scr Screen
+	if fresh {
+		scr = m.show(s, "", m.static["main"], false, nodeMain)
+	}
+	for _, x := range todo {
+		scr, err = m.advance(ctx, s, x)
+		if err != nil {
+			m.log.Error().Err(err).Str("phone", payswitch.Mask(phone)).Str("network", in.Network).
+				Msg("ussd step failed")
+			scr = Screen{Text: m.static["temporary_error"], End: true}
+			break
+		}
+		if scr.End {
+			break
+		}
+	}
+	s.last, s.lastEnd = scr.Text, scr.End
+	if scr.End {
+		// Kept until it times out, to answer a repeat of this request the same way.
+		s.node, s.payment, s.field, s.page = nodeDone, "", "", nil
+	}
+	if err != nil {
+		return scr, "error", err
+	}
+	return scr, result(scr.End), nil
+}
+
+func result(end bool) string {
+	if end {
+		return "end"
+	}
+	return "continue"
+}
+
+// show draws body followed by the option lines opts, paged when too long, and moves s to
+// next once the last page is shown. An END screen that needs pages continues until its
+// last page.
+func (m *Menu) show(s *session, body, opts string, end bool, next node) Screen {
+	page, rest, done := cutPage(body, opts, m.static["more"], maxBody)
+	if done {
+		s.node, s.page = next, nil
+		return Screen{Text: page, End: end}
+	}
+	s.node, s.page = nodePage, &paging{rest: rest, opts: opts, end: end, next: next, shown: page}
+	return Screen{Text: page}
+}
+
+// ask draws a prompt after what was wrong, if anything.
+func (m *Menu) ask(s *session, problem, key string, next node) Screen {
+	return m.show(s, problem, m.static[key], false, next)
+}
+
+func (m *Menu) end(s *session, text string) Screen { return m.show(s, text, "", true, nodeDone) }
+
+// advance acts on one input at the session's place in the menu.
+func (m *Menu) advance(ctx context.Context, s *session, in string) (Screen, error) {
+	in = strings.TrimSpace(in)
+	if len(in) > maxInputLen || !utf8.ValidString(in) {
+		in = "\x00" // answers no prompt; never shown
+	}
+	bad := m.static["bad_choice"]
+	switch s.node {
+	case nodeMain:
+		switch in {
+		case "1":
+			return m.ask(s, "", "ask_number", nodeSendNumber), nil
+		case "2":
+			return m.ask(s, "", "ask_merchant", nodeMerchantCode), nil
+		case "3":
+			return m.ask(s, "", "airtime_menu", nodeAirtimeChoice), nil
+		case "4":
+			return m.ask(s, "", "account_menu", nodeAccount), nil
+		}
+		return m.show(s, joinLines(bad, m.static["title"]), m.static["menu"], false, nodeMain), nil
+
+	case nodeSendNumber, nodeAirtimeNumber:
+		n, err := m.engine.Normalize(in)
+		if err != nil {
+			return m.ask(s, m.static["bad_number"], numberPrompt(s.node), s.node), nil
+		}
+		s.field = n
+		next := nodeSendAmount
+		if s.node == nodeAirtimeNumber {
+			next = nodeAirtimeAmount
+		}
+		return m.ask(s, "", "ask_amount", next), nil
+
+	case nodeMerchantCode:
+		if len(in) < 3 || len(in) > 12 || !digits(in) {
+			return m.ask(s, m.static["bad_merchant"], "ask_merchant", nodeMerchantCode), nil
+		}
+		s.field = in
+		return m.ask(s, "", "ask_amount", nodeMerchantAmount), nil
+
+	case nodeSendAmount, nodeMerchantAmount, nodeAirtimeAmount:
+		amount, err := payswitch.ParseAmount(in)
+		if err != nil {
+			return m.ask(s, m.static["bad_amount"], "ask_amount", s.node), nil
+		}
+		return m.request(ctx, s, amount)
+
+	case nodeAirtimeChoice:
+		switch in {
+		case "1":
+			s.field = "" // the caller's own number
+			return m.ask(s, "", "ask_amount", nodeAirtimeAmount), nil
+		case "2":
+			return m.ask(s, "", "ask_airtime_number", nodeAirtimeNumber), nil
+		case "0":
+			return m.show(s, "", m.static["main"], false, nodeMain), nil
+		}
+		return m.ask(s, bad, "airtime_menu", nodeAirtimeChoice), nil
+
+	case nodeAccount:
+		switch in {
+		case "1":
+			text, err := m.engine.BalanceText(ctx, s.phone)
+			if err != nil {
+				return Screen{}, fmt.Errorf("ussd: balance: %w", err)
+			}
+			return m.end(s, text), nil
+		case "2":
+			text, err := m.engine.MiniText(ctx, s.phone)
+			if err != nil {
+				return Screen{}, fmt.Errorf("ussd: last payments: %w", err)
+			}
+			return m.end(s, text), nil
+		case "0":
+			return m.show(s, "", m.static["main"], false, nodeMain), nil
+		}
+		return m.ask(s, bad, "account_menu", nodeAccount), nil
+
+	case nodeCode:
+		return m.code(ctx, s, in)
+
+	case nodePage:
+		p := s.page
+		if in == MoreInput {
+			return m.show(s, p.rest, p.opts, p.end, p.next), nil
+		}
+		if !p.end {
+			// An answer to the prompt on the last page, keyed early: take it.
+			s.node, s.page = p.next, nil
+			return m.advance(ctx, s, in)
+		}
+		return Screen{Text: p.shown}, nil
+	}
+	return Screen{}, fmt.Errorf("ussd: session in unknown menu node %d", s.node)
+}
+
+func numberPrompt(n node) string {
+	if n == nodeAirtimeNumber {
+		return "ask_airtime_number"
+	}
+	return "ask_number"
+}
+
+// request asks the engine for the payment the session has collected.
+func (m *Menu) request(ctx context.Context, s *session, amount int64) (Screen, error) {
+	r := payswitch.Request{Channel: payswitch.ChannelUSSD, Payer: s.phone, Amount: amount}
+	numberNode := nodeSendNumber
+	switch s.node {
+	case nodeSendAmount:
+		r.Type, r.Recipient = payswitch.TransferPayment, s.field
+	case nodeMerchantAmount:
+		r.Type, r.Merchant = payswitch.MerchantPayment, s.field
+	case nodeAirtimeAmount:
+		r.Type, r.Recipient, numberNode = payswitch.AirtimePayment, s.field, nodeAirtimeNumber
+	}
+	out, err := m.engine.Request(ctx, r)
+	if err != nil {
+		return Screen{}, fmt.Errorf("ussd: request %s: %w", r.Type, err)
+	}
+	switch out.Problem {
+	case payswitch.ProblemNone, payswitch.ProblemPendingExists:
+		if out.Payment == nil {
+			break
+		}
+		key := "code_prompt"
+		if !out.OK() {
+			key = "pending_exists"
+		}
+		s.payment, s.field = out.Payment.ID, ""
+		return m.show(s, m.texts.render(key, m.vars(out.Payment)), m.static["code_options"], false, nodeCode), nil
+	case payswitch.ProblemUnknownMerchant:
+		return m.ask(s, out.Text, "ask_merchant", nodeMerchantCode), nil
+	case payswitch.ProblemUnknownRecipient, payswitch.ProblemSelfPayment, payswitch.ProblemBadNumber:
+		if r.Type != payswitch.MerchantPayment && s.field != "" {
+			return m.ask(s, out.Text, numberPrompt(numberNode), numberNode), nil
+		}
+	case payswitch.ProblemBelowMin, payswitch.ProblemAboveMax, payswitch.ProblemInsufficientFunds,
+		payswitch.ProblemDailyLimit:
+		return m.ask(s, out.Text, "ask_amount", s.node), nil
+	}
+	return m.end(s, out.Text), nil
+}
+
+// code acts on an input to the code prompt: the code, 9 for a new one or 0 to cancel.
+func (m *Menu) code(ctx context.Context, s *session, in string) (Screen, error) {
+	ch, id := payswitch.ChannelUSSD, s.payment
+	again := func(problem string) Screen {
+		return m.show(s, joinLines(problem, m.static["enter_code"]), m.static["code_options"], false, nodeCode)
+	}
+	switch {
+	case in == "0":
+		out, err := m.engine.Cancel(ctx, ch, s.phone, id)
+		if err != nil {
+			return Screen{}, fmt.Errorf("ussd: cancel %s: %w", id, err)
+		}
+		if out.Problem == payswitch.ProblemNoPending {
+			return m.settled(ctx, s)
+		}
+		return m.end(s, out.Text), nil
+
+	case in == "9":
+		out, err := m.engine.Resend(ctx, ch, s.phone, id)
+		if err != nil {
+			return Screen{}, fmt.Errorf("ussd: resend %s: %w", id, err)
+		}
+		switch out.Problem {
+		case payswitch.ProblemNone:
+			return again(m.texts.render("code_resent", map[string]string{"id": id})), nil
+		case payswitch.ProblemNoPending:
+			return m.settled(ctx, s)
+		case payswitch.ProblemResendLimit:
+			return again(m.texts.render("resend_limit", map[string]string{"id": id})), nil
+		case payswitch.ProblemResendTooSoon:
+			return again(out.Text), nil
+		}
+		return m.end(s, out.Text), nil
+
+	case len(in) == m.engine.CodeDigits() && digits(in):
+		out, err := m.engine.Confirm(ctx, ch, s.phone, id, in)
+		if err != nil {
+			return Screen{}, fmt.Errorf("ussd: confirm %s: %w", id, err)
+		}
+		switch out.Problem {
+		case payswitch.ProblemWrongCode:
+			return again(out.Text), nil
+		case payswitch.ProblemNoPending:
+			return m.settled(ctx, s)
+		}
+		return m.end(s, out.Text), nil
+	}
+	// Not a code. The payment may have been settled meanwhile (by an SMS reply, say):
+	// then say so instead of asking again.
+	p, err := m.engine.Payment(ctx, id)
+	if err != nil && !errors.Is(err, payswitch.ErrNotFound) {
+		return Screen{}, fmt.Errorf("ussd: payment %s: %w", id, err)
+	}
+	if p == nil || p.State != payswitch.StatePendingOTP {
+		return m.settled(ctx, s)
+	}
+	return again(m.static["bad_code"]), nil
+}
+
+// settled ends the session with what became of its payment, which no longer waits for a
+// code: confirmed by SMS, cancelled, expired or failed.
+func (m *Menu) settled(ctx context.Context, s *session) (Screen, error) {
+	p, err := m.engine.Payment(ctx, s.payment)
+	if errors.Is(err, payswitch.ErrNotFound) {
+		return m.end(s, m.static["no_pending"]), nil
+	}
+	if err != nil {
+		return Screen{}, fmt.Errorf("ussd: payment %s: %w", s.payment, err)
+	}
+	key := "state_" + string(p.State)
+	if _, ok := m.texts.t[key]; !ok {
+		key = "no_pending"
+	}
+	return m.end(s, m.texts.render(key, m.vars(p))), nil
+}
+
+// vars are the placeholders of texts about p.
+func (m *Menu) vars(p *payswitch.Payment) map[string]string {
+	return map[string]string{
+		"id":     p.ID,
+		"amount": payswitch.FormatMoney(p.Currency, p.Amount),
+		"payee":  payeeLabel(p),
+	}
+}
+
+// payeeLabel names the payee to the payer as the engine's messages do: "Mama Mboga
+// (55501)" for a merchant, a masked number for a person or an airtime recipient.
+func payeeLabel(p *payswitch.Payment) string {
+	switch {
+	case p.Type == payswitch.AirtimePayment:
+		return payswitch.Mask(p.TargetMSISDN)
+	case p.PayeeCode != "":
+		return p.PayeeName + " (" + p.PayeeCode + ")"
+	case p.PayeeMSISDN != "" && p.PayeeName != "":
+		return p.PayeeName + " " + payswitch.Mask(p.PayeeMSISDN)
+	case p.PayeeMSISDN != "":
+		return payswitch.Mask(p.PayeeMSISDN)
+	}
+	return p.PayeeName
+}
+
+func digits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,107 @@
+package ussd
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"unicode/utf8"
+)
+
+// DefaultTexts are the words of the USSD screens, by key. Placeholders in braces are
+// filled in when a screen is drawn; Config.Texts (config `ussd.messages`) overrides any
+// of them. Results of payments (receipts, refusals, wrong codes) are the engine's own
+// texts, shared with SMS.
+//
+// The option numbers are fixed by the menu, not by these texts: an override may reword
+// "1. Send money" but 1 still sends money, 9 still asks for a new code, 0 still cancels
+// or goes back and 98 still shows the next page.
+var DefaultTexts = map[string]string{
+	"title": "payswitch",
+	"menu":  "1. Send money\n2. Pay merchant\n3. Buy airtime\n4. My account",
+
+	"ask_number":         "Send money to which number?",
+	"ask_merchant":       "Enter the merchant code (till number)",
+	"ask_amount":         "Enter the amount in {currency}",
+	"airtime_menu":       "Buy airtime for:\n1. My number\n2. Another number\n0. Back",
+	"ask_airtime_number": "Buy airtime for which number?",
+	"account_menu":       "My account\n1. Balance\n2. Last payments\n0. Back",
+
+	"code_prompt":    "{id}: pay {amount} to {payee}. Enter the code we sent you by SMS.",
+	"pending_exists": "{id} ({amount} to {payee}) is waiting for its code. Enter the code we sent you by SMS.",
+	"enter_code":     "Enter the code from our SMS.",
+	"code_resent":    "We sent you a new code for {id} by SMS.",
+	"resend_limit":   "No more new codes for {id}. Enter the last code or cancel.",
+	"code_options":   "9. New code\n0. Cancel",
+
+	"bad_choice":   "Invalid choice.",
+	"bad_number":   "Invalid phone number. Use e.g. 0712345678.",
+	"bad_merchant": "Merchant codes have 3 to 12 digits.",
+	"bad_amount":   "Invalid amount. Use e.g. 150 or 150.50.",
+	"bad_code":     "Codes have {digits} digits.",
+	"more":         "98. More",
+
+	"no_pending":          "You have no payment waiting for a code.",
+	"state_completed":     "{id} was already confirmed: {amount} paid to {payee}.",
+	"state_topup_pending": "{id} was already confirmed: {amount} of airtime for {payee} is on its way.",
+	"state_cancelled":     "{id} was cancelled. Nothing was paid.",
+	"state_expired":       "{id} expired: the code was not entered in time. Nothing was paid.",
+	"state_failed":        "{id} failed: too many wrong codes. Nothing was paid.",
+	"state_reversed":      "{id} was reversed: {amount} returned.",
+
+	"session_expired": "This session has ended. Please dial {service_code} again.",
+	"temporary_error": "Sorry, we could not process that now. Nothing was paid. Please try again.",
+}
+
+// maxMoreRunes bounds the "more" text so that a page always has room for content.
+const maxMoreRunes = 40
+
+var placeholder = regexp.MustCompile(`\{[a-z_]+\}`)
+
+// texts renders the screens' words.
+type texts struct {
+	t map[string]string
+}
+
+// newTexts merges overrides into DefaultTexts. An unknown key is an error, so that a typo
+// in config does not silently keep the default.
+func newTexts(overrides map[string]string) (*texts, error) {
+	t := make(map[string]string, len(DefaultTexts))
+	for k, v := range DefaultTexts {
+		t[k] = v
+	}
+	var unknown []string
+	for k, v := range overrides {
+		if _, ok := DefaultTexts[k]; !ok {
+			unknown = append(unknown, k)
+			continue
+		}
+		v = strings.TrimSpace(v)
+		if v == "" || !utf8.ValidString(v) {
+			return nil, fmt.Errorf("ussd: messages.%s: want non-empty UTF-8 text", k)
+		}
+		t[k] = v
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return nil, fmt.Errorf("ussd: unknown message keys: %s", strings.Join(unknown, ", "))
+	}
+	if n := utf8.RuneCountInString(t["more"]); n > maxMoreRunes {
+		return nil, fmt.Errorf("ussd: messages.more: %d characters, at most %d", n, maxMoreRunes)
+	}
+	return &texts{t: t}, nil
+}
+
+// render fills a text's placeholders from vars ({name} -> vars["name"]).
+func (x *texts) render(key string, vars map[string]string) string {
+	tpl := x.t[key]
+	if vars == nil || !strings.Contains(tpl, "{") {
+		return tpl
+	}
+	return placeholder.ReplaceAllStringFunc(tpl, func(p string) string {
+		if v, ok := vars[p[1:len(p)-1]]; ok {
+			return v
+		}
+		return p
+	})
+}
