@@ -146,8 +146,7 @@ func (t *Tx) systemAccount(ctx context.Context, typ AccountType, name, currency 
 		return Account{}, fmt.Errorf("%w: currency %q is not an ISO 4217 code", ErrInvalidAccount, currency)
 	}
 	id := string(typ) + ":" + name
-	q := txQuerier{t}
-	acc, err := accountBy(ctx, q, "id", id)
+	acc, err := accountBy(ctx, t.tx, "id", id)
 	if errors.Is(err, ErrNotFound) {
 		created := FormatTime(t.l.now())
 		if _, err := t.exec(ctx, `INSERT INTO accounts (id, type, currency, name, status, created_at)
@@ -170,7 +169,7 @@ func (t *Tx) setStatus(ctx context.Context, id string, s Status) error {
 	if !s.Valid() {
 		return fmt.Errorf("%w: unknown status %q", ErrInvalidAccount, s)
 	}
-	acc, err := accountBy(ctx, txQuerier{t}, "id", id)
+	acc, err := accountBy(ctx, t.tx, "id", id)
 	if err != nil {
 		return err
 	}
@@ -183,7 +182,7 @@ func (t *Tx) setStatus(ctx context.Context, id string, s Status) error {
 		return fmt.Errorf("%w: %s is closed for good", ErrAccountInactive, id)
 	case s == Closed:
 		var creditsPending int64
-		if err := t.queryRow(ctx, `SELECT credits_pending FROM accounts WHERE id = ?`, id).Scan(&creditsPending); err != nil {
+		if err := t.tx.QueryRowContext(ctx, `SELECT credits_pending FROM accounts WHERE id = ?`, id).Scan(&creditsPending); err != nil {
 			return fmt.Errorf("ledger: read account: %w", err)
 		}
 		if acc.Balance.Posted != 0 || acc.Balance.Held != 0 || creditsPending != 0 {

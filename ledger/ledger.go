@@ -63,9 +63,6 @@ func (l *Ledger) Close() error {
 type Tx struct {
 	l  *Ledger
 	tx *sql.Tx
-	// stmts caches prepared statements for a batch, which closes them when it ends; nil
-	// otherwise, because In cannot know when the caller's function ends.
-	stmts map[string]*sql.Stmt
 	// head is the journal's last entry, known only inside a batch, which alone decides
 	// whether each of its savepoints commits or rolls back. Elsewhere it is read in the
 	// transaction, because a caller's rollback would make a remembered head wrong.
@@ -83,56 +80,12 @@ func (l *Ledger) In(tx *sql.Tx) *Tx { return &Tx{l: l, tx: tx} }
 // the driver start a watcher goroutine for every statement.
 func sqlCtx(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
 
-func (t *Tx) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
-	if s, ok := t.stmts[q]; ok {
-		return s, nil
-	}
-	s, err := t.tx.PrepareContext(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	t.stmts[q] = s
-	return s, nil
-}
-
 func (t *Tx) exec(ctx context.Context, q string, args ...any) (res sql.Result, err error) {
-	defer func() {
-		if err == nil {
-			t.writes++
-		}
-	}()
-	if t.stmts == nil {
-		return t.tx.ExecContext(ctx, q, args...)
+	res, err = t.tx.ExecContext(ctx, q, args...)
+	if err == nil {
+		t.writes++
 	}
-	s, err := t.stmt(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	return s.ExecContext(ctx, args...)
-}
-
-func (t *Tx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	if t.stmts == nil {
-		return t.tx.QueryContext(ctx, q, args...)
-	}
-	s, err := t.stmt(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	return s.QueryContext(ctx, args...)
-}
-
-func (t *Tx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
-	if t.stmts == nil {
-		return t.tx.QueryRowContext(ctx, q, args...)
-	}
-	s, err := t.stmt(ctx, q)
-	if err != nil {
-		// A Row carrying the error: QueryRowContext on the tx prepares again and fails
-		// the same way, and Scan reports it.
-		return t.tx.QueryRowContext(ctx, q, args...)
-	}
-	return s.QueryRowContext(ctx, args...)
+	return res, err
 }
 
 // atomic runs fn in a savepoint so that a failing method leaves the caller's transaction
@@ -240,32 +193,32 @@ func (t *Tx) Reverse(ctx context.Context, transferID, key string) (tr Transfer, 
 
 // Account returns the account with id, as the transaction sees it.
 func (t *Tx) Account(ctx context.Context, id string) (Account, error) {
-	return accountBy(sqlCtx(ctx), txQuerier{t}, "id", id)
+	return accountBy(sqlCtx(ctx), t.tx, "id", id)
 }
 
 // AccountByMSISDN returns the account whose msisdn is msisdn.
 func (t *Tx) AccountByMSISDN(ctx context.Context, msisdn string) (Account, error) {
-	return accountBy(sqlCtx(ctx), txQuerier{t}, "msisdn", msisdn)
+	return accountBy(sqlCtx(ctx), t.tx, "msisdn", msisdn)
 }
 
 // AccountByCode returns the merchant account whose code is code.
 func (t *Tx) AccountByCode(ctx context.Context, code string) (Account, error) {
-	return accountBy(sqlCtx(ctx), txQuerier{t}, "code", code)
+	return accountBy(sqlCtx(ctx), t.tx, "code", code)
 }
 
 // HoldByKey returns the hold with key.
 func (t *Tx) HoldByKey(ctx context.Context, key string) (Hold, error) {
-	return holdByKey(sqlCtx(ctx), txQuerier{t}, key)
+	return holdByKey(sqlCtx(ctx), t.tx, key)
 }
 
 // TransferByID returns the transfer with id.
 func (t *Tx) TransferByID(ctx context.Context, id string) (Transfer, error) {
-	return transferBy(sqlCtx(ctx), txQuerier{t}, "id", id)
+	return transferBy(sqlCtx(ctx), t.tx, "id", id)
 }
 
 // TransfersOfPayment returns the transfers booked for paymentID, oldest first.
 func (t *Tx) TransfersOfPayment(ctx context.Context, paymentID string) ([]Transfer, error) {
-	return transfersOfPayment(sqlCtx(ctx), txQuerier{t}, paymentID)
+	return transfersOfPayment(sqlCtx(ctx), t.tx, paymentID)
 }
 
 // write runs fn in its own store transaction.
@@ -367,12 +320,7 @@ func (l *Ledger) TransferBatch(ctx context.Context, rs []TransferRequest) ([]Tra
 	}
 	err := l.db.Write(ctx, func(tx *sql.Tx) error {
 		ctx := sqlCtx(ctx)
-		t := &Tx{l: l, tx: tx, stmts: make(map[string]*sql.Stmt), head: &chainHead{seq: -1}}
-		defer func() {
-			for _, s := range t.stmts {
-				s.Close()
-			}
-		}()
+		t := &Tx{l: l, tx: tx, head: &chainHead{seq: -1}}
 		if _, err := t.exec(ctx, "SAVEPOINT ledger_batch"); err != nil {
 			return fmt.Errorf("ledger: batch savepoint: %w", err)
 		}
@@ -443,22 +391,10 @@ func (t *Tx) transferAlone(ctx context.Context, r TransferRequest) (Transfer, er
 	return tr, err
 }
 
-// querier is what reads need: the writer's transaction (through txQuerier) or the reader
-// pool.
+// querier is what reads need: the writer's transaction or the reader pool.
 type querier interface {
 	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
 	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
-}
-
-// txQuerier reads through a Tx, using its statement cache.
-type txQuerier struct{ t *Tx }
-
-func (q txQuerier) QueryContext(ctx context.Context, s string, args ...any) (*sql.Rows, error) {
-	return q.t.query(ctx, s, args...)
-}
-
-func (q txQuerier) QueryRowContext(ctx context.Context, s string, args ...any) *sql.Row {
-	return q.t.queryRow(ctx, s, args...)
 }
 
 // constraintColumn returns the "table.column" of a UNIQUE or PRIMARY KEY violation, or ""

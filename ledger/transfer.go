@@ -73,7 +73,7 @@ const (
 // key names its transfer) and the debit and credit accounts. An empty key or account id
 // looks nothing up. The three parts share one row shape, so unused columns are blank.
 func (t *Tx) lookup(ctx context.Context, key, debit, credit string) (prev Transfer, found int, d, c side, err error) {
-	rows, err := t.query(ctx, `
+	rows, err := t.tx.QueryContext(ctx, `
 		SELECT 'a', id, type, currency, status, debits_posted, credits_posted, debits_pending, credits_pending,
 			'', '', '', ''
 		FROM accounts WHERE id IN (?2, ?3)
@@ -175,7 +175,7 @@ func (t *Tx) chainHead(ctx context.Context) (chainHead, error) {
 		return *t.head, nil
 	}
 	h := chainHead{hash: GenesisHash}
-	err := t.queryRow(ctx, `SELECT seq, time, hash FROM entries ORDER BY seq DESC LIMIT 1`).Scan(&h.seq, &h.time, &h.hash)
+	err := t.tx.QueryRowContext(ctx, `SELECT seq, time, hash FROM entries ORDER BY seq DESC LIMIT 1`).Scan(&h.seq, &h.time, &h.hash)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return chainHead{}, fmt.Errorf("ledger: read journal head: %w", err)
 	}
@@ -253,8 +253,7 @@ func (t *Tx) hold(ctx context.Context, r HoldRequest) (Hold, error) {
 	if err := checkRequest(r.Key, r.Debit, r.Credit, r.Amount, r.Kind); err != nil {
 		return Hold{}, err
 	}
-	q := txQuerier{t}
-	prev, err := holdByKey(ctx, q, r.Key)
+	prev, err := holdByKey(ctx, t.tx, r.Key)
 	switch {
 	case err == nil:
 		if prev.Debit == r.Debit && prev.Credit == r.Credit && prev.Amount == r.Amount &&
@@ -303,8 +302,7 @@ func (t *Tx) movePending(ctx context.Context, debit, credit string, amount int64
 }
 
 func (t *Tx) post(ctx context.Context, key string) (Transfer, error) {
-	q := txQuerier{t}
-	h, err := holdByKey(ctx, q, key)
+	h, err := holdByKey(ctx, t.tx, key)
 	if err != nil {
 		return Transfer{}, err
 	}
@@ -312,7 +310,7 @@ func (t *Tx) post(ctx context.Context, key string) (Transfer, error) {
 	case HoldVoided:
 		return Transfer{}, fmt.Errorf("%w: %s", ErrHoldVoided, key)
 	case HoldPosted:
-		return transferBy(ctx, q, "id", h.TransferID)
+		return transferBy(ctx, t.tx, "id", h.TransferID)
 	}
 	d, c, err := t.pair(ctx, h.Debit, h.Credit)
 	if err != nil {
@@ -335,7 +333,7 @@ func (t *Tx) post(ctx context.Context, key string) (Transfer, error) {
 }
 
 func (t *Tx) void(ctx context.Context, key string) (Hold, error) {
-	h, err := holdByKey(ctx, txQuerier{t}, key)
+	h, err := holdByKey(ctx, t.tx, key)
 	if err != nil {
 		return Hold{}, err
 	}
@@ -373,8 +371,7 @@ func (t *Tx) reverse(ctx context.Context, transferID, key string) (Transfer, err
 	case keyHold:
 		return Transfer{}, fmt.Errorf("%w: key %q is a hold", ErrIdempotencyConflict, key)
 	}
-	q := txQuerier{t}
-	orig, err := transferBy(ctx, q, "id", transferID)
+	orig, err := transferBy(ctx, t.tx, "id", transferID)
 	if err != nil {
 		return Transfer{}, err
 	}
@@ -382,7 +379,7 @@ func (t *Tx) reverse(ctx context.Context, transferID, key string) (Transfer, err
 		return Transfer{}, fmt.Errorf("%w: %s is a reversal; book a new transfer instead", ErrInvalidRequest, transferID)
 	}
 	var by string
-	err = t.queryRow(ctx, `SELECT id FROM transfers WHERE reverses = ?`, transferID).Scan(&by)
+	err = t.tx.QueryRowContext(ctx, `SELECT id FROM transfers WHERE reverses = ?`, transferID).Scan(&by)
 	switch {
 	case err == nil:
 		return Transfer{}, fmt.Errorf("%w: %s by %s", ErrAlreadyReversed, transferID, by)
