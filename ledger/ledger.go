@@ -67,8 +67,8 @@ type Tx struct {
 	// whether each of its savepoints commits or rolls back. Elsewhere it is read in the
 	// transaction, because a caller's rollback would make a remembered head wrong.
 	head *chainHead
-	// writes counts successful statements, so that a batch can tell whether a failed
-	// request had written anything before it failed.
+	// writes counts statements run by exec (the writing ones), so that a batch can tell
+	// whether a failed request had written anything before it failed.
 	writes int
 }
 
