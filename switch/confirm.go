@@ -70,6 +70,10 @@ func (o *op) confirm(ch Channel, msisdn, paymentID, code string) (Outcome, error
 		}
 		return o.refuse(ProblemCodeExpired, p, nil), nil
 	}
+	// A locked number may not even try: the lock is what stops guessing across payments.
+	if until, err := o.lockedUntil(p.PayerMSISDN); err != nil || !until.IsZero() {
+		return o.refuseLocked(until), err
+	}
 	res, err := e.otp.Check(o.ctx, o.tx, o.binding(p), code, o.now)
 	if err != nil {
 		return Outcome{}, fmt.Errorf("check code for %s: %w", p.ID, err)
@@ -83,6 +87,11 @@ func (o *op) confirm(ch Channel, msisdn, paymentID, code string) (Outcome, error
 		}
 		return o.refuse(ProblemCodeExpired, p, nil), nil
 	case res.Exhausted || res.Used || res.Missing:
+		if res.Exhausted {
+			if err := o.countWrongCode(p.PayerMSISDN); err != nil {
+				return Outcome{}, err
+			}
+		}
 		if err := o.authEvent(p, ch, "exhausted", ""); err != nil {
 			return Outcome{}, err
 		}
@@ -95,6 +104,9 @@ func (o *op) confirm(ch Channel, msisdn, paymentID, code string) (Outcome, error
 		}
 		return Outcome{Payment: p, Problem: ProblemTooManyAttempts, Text: text}, nil
 	default:
+		if err := o.countWrongCode(p.PayerMSISDN); err != nil {
+			return Outcome{}, err
+		}
 		if err := o.authEvent(p, ch, "wrong", "tries left "+strconv.Itoa(res.AttemptsLeft)); err != nil {
 			return Outcome{}, err
 		}

@@ -36,6 +36,7 @@ type Config struct {
 	MaxAmount   int64
 	DailyMax    int64 // per wallet per business day, counting pending and completed payments
 	Messages    map[string]string
+	Fraud       Fraud
 	// VoiceNumber, when set, turns on outbound calls: a merchant with a phone number is
 	// called to hear that a payment arrived. It is the caller ID of those calls.
 	VoiceNumber string
@@ -51,6 +52,7 @@ type Deps struct {
 	Log      zerolog.Logger
 	Registry prometheus.Registerer // nil: no metrics
 	Airtime  Airtime               // nil: airtime is not sold
+	SIMSwap  SIMSwap               // nil: no SIM-swap check
 }
 
 // Engine runs payments. It is safe for concurrent use: every decision is made inside a
@@ -69,6 +71,10 @@ type Engine struct {
 
 	airtime     Airtime
 	airtimeKick chan struct{} // wakes RunAirtime after a confirmation
+	simSwap     SIMSwap
+	limits      *limiter
+
+	fraudMetrics
 
 	transitions *prometheus.CounterVec // payments entering a state, by type and state
 	requests    *prometheus.CounterVec // requests by channel and outcome
@@ -91,6 +97,9 @@ func New(cfg Config, d Deps) (*Engine, error) {
 	if cfg.MaxAmount <= 0 {
 		cfg.MaxAmount = maxAmount
 	}
+	if cfg.Fraud.WrongCodesLock > 0 && (cfg.Fraud.LockWindow <= 0 || cfg.Fraud.LockDuration <= 0) {
+		return nil, fmt.Errorf("payswitch: a wrong-code lock needs a window and a duration")
+	}
 	if cfg.MinAmount > cfg.MaxAmount {
 		return nil, fmt.Errorf("payswitch: min amount %d above max amount %d", cfg.MinAmount, cfg.MaxAmount)
 	}
@@ -106,7 +115,8 @@ func New(cfg Config, d Deps) (*Engine, error) {
 	e := &Engine{
 		cfg: cfg, db: d.DB, ledger: d.Ledger, otp: d.OTP, outbox: d.Outbox, now: now,
 		log: d.Log, texts: texts, digits: oc.Digits, ttl: oc.TTL,
-		airtime: d.Airtime, airtimeKick: make(chan struct{}, 1),
+		airtime: d.Airtime, airtimeKick: make(chan struct{}, 1), simSwap: d.SIMSwap,
+		limits: &limiter{perMinute: cfg.Fraud.RequestsPerMinute, numbers: map[string]*numberBudget{}},
 		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "payswitch_payments_total",
 			Help: "Payments entering each state, by type.",
@@ -116,14 +126,25 @@ func New(cfg Config, d Deps) (*Engine, error) {
 			Help: "Payment requests and confirmations by channel and outcome.",
 		}, []string{"channel", "outcome"}),
 	}
+	e.locks = prometheus.NewCounter(prometheus.CounterOpts{Name: "payswitch_fraud_number_locks_total",
+		Help: "Numbers locked after repeated wrong codes."})
+	e.simSwaps = prometheus.NewCounter(prometheus.CounterOpts{Name: "payswitch_fraud_sim_swaps_total",
+		Help: "Payments refused because the payer's SIM changed recently."})
+	e.rateLimited = prometheus.NewCounter(prometheus.CounterOpts{Name: "payswitch_fraud_rate_limited_total",
+		Help: "Payment requests refused by the per-number rate limit."})
 	if d.Registry != nil {
-		for _, c := range []prometheus.Collector{e.transitions, e.requests} {
+		for _, c := range []prometheus.Collector{e.transitions, e.requests, e.locks, e.simSwaps, e.rateLimited} {
 			if err := d.Registry.Register(c); err != nil {
 				return nil, fmt.Errorf("payswitch: register metrics: %w", err)
 			}
 		}
 	}
 	return e, nil
+}
+
+// fraudMetrics are the fraud controls' counters.
+type fraudMetrics struct {
+	locks, simSwaps, rateLimited prometheus.Counter
 }
 
 // Texts are the engine's message texts, for channels that show them on a screen.

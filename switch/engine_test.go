@@ -42,6 +42,7 @@ type harness struct {
 	engine  *Engine
 	cfg     Config
 	airtime Airtime
+	simSwap SIMSwap
 }
 
 var testSecret = []byte("0123456789abcdef0123456789abcdef")
@@ -72,7 +73,7 @@ func (h *harness) open() {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	h.engine, err = New(h.cfg, Deps{DB: db, Ledger: h.ledger, OTP: iss, Outbox: h.outbox, Now: h.clock.Now, Log: zerolog.Nop(), Airtime: h.airtime})
+	h.engine, err = New(h.cfg, Deps{DB: db, Ledger: h.ledger, OTP: iss, Outbox: h.outbox, Now: h.clock.Now, Log: zerolog.Nop(), Airtime: h.airtime, SIMSwap: h.simSwap})
 	if err != nil {
 		h.t.Fatal(err)
 	}

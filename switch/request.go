@@ -58,15 +58,34 @@ const (
 // in one transaction. A refusal moves no money; when the channel is SMS the refusal is
 // also queued as the reply.
 func (e *Engine) Request(ctx context.Context, r Request) (Outcome, error) {
+	// The controls that need no transaction come first: the rate limit is memory, and
+	// the SIM-swap check is a call to the carrier that must not hold the writer.
+	payer := e.replyTo(r.Payer)
+	if ok, tell := e.limits.allow(payer, e.now()); !ok {
+		e.rateLimited.Inc()
+		out := Outcome{Problem: ProblemTooManyTries, Text: e.texts.Render(string(ProblemTooManyTries), nil)}
+		if tell && r.Channel == ChannelSMS {
+			return out, e.write(ctx, func(o *op) error { return o.sms(payer, "reply", "", out.Text, false) })
+		}
+		return out, nil
+	}
+	swap := e.checkSIMSwap(ctx, r.Payer, r.Amount)
+
 	var out Outcome
 	err := e.write(ctx, func(o *op) error {
 		var err error
-		out, err = o.request(r)
-		if err != nil {
+		if swap != ProblemNone {
+			out = o.refuse(swap, nil, map[string]string{})
+			if swap == ProblemSIMSwapped {
+				if err := o.freezeAfterSwap(payer); err != nil {
+					return err
+				}
+			}
+		} else if out, err = o.request(r); err != nil {
 			return err
 		}
 		if !out.OK() && r.Channel == ChannelSMS {
-			return o.sms(e.replyTo(r.Payer), "reply", idOf(out.Payment), out.Text, false)
+			return o.sms(payer, "reply", idOf(out.Payment), out.Text, false)
 		}
 		return nil
 	})
@@ -102,6 +121,9 @@ func (o *op) request(r Request) (Outcome, error) {
 	}
 	if acct.Status != ledger.Active {
 		return o.refuse(ProblemAccountInactive, nil, nil), nil
+	}
+	if until, err := o.lockedUntil(payer); err != nil || !until.IsZero() {
+		return o.refuseLocked(until), err
 	}
 
 	pending, err := loadPending(o.ctx, o.tx, payer)

@@ -60,4 +60,13 @@ CREATE TABLE daily_totals (
 	amount INTEGER NOT NULL CHECK (amount >= 0),
 	PRIMARY KEY (msisdn, day)
 ) STRICT, WITHOUT ROWID;
+
+-- Numbers locked after repeated wrong codes across payments. A lock ends by itself when
+-- locked_until passes; wrong_codes counts within the window that started at window_start.
+CREATE TABLE number_locks (
+	msisdn       TEXT PRIMARY KEY,
+	window_start INTEGER NOT NULL,
+	wrong_codes  INTEGER NOT NULL,
+	locked_until INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
 `}}

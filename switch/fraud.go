@@ -1,0 +1,201 @@
+package payswitch
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/payswitch/payswitch/ledger"
+)
+
+// Fraud sets the controls against the usual attacks on SMS-code payments.
+type Fraud struct {
+	// WrongCodesLock wrong codes from one number within LockWindow, across payments, lock
+	// the number for LockDuration: no new payments, no code attempts. 0 turns it off.
+	// The per-payment limit (otp.max_attempts) stops guessing one code; this stops
+	// guessing through many payments.
+	WrongCodesLock int
+	LockWindow     time.Duration
+	LockDuration   time.Duration
+	// RequestsPerMinute caps the payments one number may start per minute (all
+	// channels). 0 turns it off.
+	RequestsPerMinute int
+	// SIMSwapThreshold: a payment of at least this amount first asks the carrier whether
+	// the payer's SIM changed recently (Deps.SIMSwap). 0 with a checker checks every one.
+	SIMSwapThreshold int64
+	// SIMSwapFreeze, when set, also freezes the payer's account after a recent SIM swap
+	// (the step-up: an operator unfreezes it once the owner proved who they are).
+	// Otherwise only the payment is refused.
+	SIMSwapFreeze bool
+	// SIMSwapFailOpen lets payments through when the SIM-swap check cannot be made.
+	SIMSwapFailOpen bool
+}
+
+// SIMSwap asks a carrier whether a number's SIM card changed recently.
+type SIMSwap interface {
+	Swapped(ctx context.Context, msisdn string) (bool, error)
+}
+
+// More refusals.
+const (
+	ProblemLocked        Problem = "locked"
+	ProblemTooManyTries  Problem = "rate_limited"
+	ProblemSIMSwapped    Problem = "sim_swapped"
+	ProblemSIMSwapFailed Problem = "sim_swap_unavailable"
+)
+
+func init() {
+	DefaultTexts["locked"] = "Too many wrong codes from this number. Payments are locked until {until}. " +
+		"If you did not try these codes, call customer care."
+	DefaultTexts["rate_limited"] = "Too many requests from this number. Please wait a minute and try again."
+	DefaultTexts["sim_swapped"] = "For your safety this payment was refused: the SIM card of this number " +
+		"changed recently. Visit an agent with your ID."
+	DefaultTexts["sim_swap_unavailable"] = "We could not make a security check for this payment. " +
+		"Please try again later. Nothing was paid."
+}
+
+// limiter hands out per-number request budgets. It lives in memory: losing it in a
+// restart only forgives a minute of requests.
+type limiter struct {
+	perMinute int
+	mu        sync.Mutex // guards numbers and swept
+	numbers   map[string]*numberBudget
+	swept     time.Time
+}
+
+type numberBudget struct {
+	lim  *rate.Limiter
+	seen time.Time
+	told bool // refused once this minute already: further refusals are silent
+}
+
+// allow reports whether msisdn may start another payment, and whether it should be told
+// it may not (once per burst, so that a flood of requests does not become a flood of SMS).
+func (l *limiter) allow(msisdn string, now time.Time) (ok, tell bool) {
+	if l == nil || l.perMinute <= 0 {
+		return true, false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Sub(l.swept) > time.Minute {
+		for n, b := range l.numbers {
+			if now.Sub(b.seen) > 2*time.Minute {
+				delete(l.numbers, n)
+			}
+		}
+		l.swept = now
+	}
+	b := l.numbers[msisdn]
+	if b == nil {
+		b = &numberBudget{lim: rate.NewLimiter(rate.Limit(float64(l.perMinute)/60), l.perMinute)}
+		l.numbers[msisdn] = b
+	}
+	b.seen = now
+	if b.lim.AllowN(now, 1) {
+		b.told = false
+		return true, false
+	}
+	tell = !b.told
+	b.told = true
+	return false, tell
+}
+
+// lockedUntil is when msisdn's lock ends, or zero if it is not locked.
+func (o *op) lockedUntil(msisdn string) (time.Time, error) {
+	if o.e.cfg.Fraud.WrongCodesLock <= 0 {
+		return time.Time{}, nil
+	}
+	var until int64
+	err := o.tx.QueryRowContext(o.ctx, `SELECT locked_until FROM number_locks WHERE msisdn = ?`, msisdn).Scan(&until)
+	if errors.Is(err, sql.ErrNoRows) || err == nil && until <= o.now.UnixMicro() {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("number lock: %w", err)
+	}
+	return time.UnixMicro(until), nil
+}
+
+// countWrongCode notes a wrong code from msisdn and locks the number when it has given
+// too many within the window.
+func (o *op) countWrongCode(msisdn string) error {
+	f := o.e.cfg.Fraud
+	if f.WrongCodesLock <= 0 {
+		return nil
+	}
+	now := o.now.UnixMicro()
+	var count int
+	err := o.tx.QueryRowContext(o.ctx, `INSERT INTO number_locks (msisdn, window_start, wrong_codes, locked_until)
+		VALUES (?1, ?2, 1, 0)
+		ON CONFLICT (msisdn) DO UPDATE SET
+			wrong_codes = CASE WHEN window_start <= ?2 - ?3 THEN 1 ELSE wrong_codes + 1 END,
+			window_start = CASE WHEN window_start <= ?2 - ?3 THEN ?2 ELSE window_start END
+		RETURNING wrong_codes`, msisdn, now, f.LockWindow.Microseconds()).Scan(&count)
+	if err != nil {
+		return fmt.Errorf("count wrong code: %w", err)
+	}
+	if count < f.WrongCodesLock {
+		return nil
+	}
+	until := o.now.Add(f.LockDuration)
+	if _, err := o.tx.ExecContext(o.ctx, `UPDATE number_locks SET locked_until = ?, wrong_codes = 0, window_start = ?
+		WHERE msisdn = ?`, until.UnixMicro(), now, msisdn); err != nil {
+		return err
+	}
+	o.after = append(o.after, func() {
+		o.e.locks.Inc()
+		o.e.log.Warn().Str("msisdn", Mask(msisdn)).Time("until", until).Str("event", "number_locked").
+			Msg("number locked after repeated wrong codes")
+	})
+	return nil
+}
+
+func (o *op) refuseLocked(until time.Time) Outcome {
+	return o.refuse(ProblemLocked, nil, map[string]string{"until": until.In(o.e.cfg.Location).Format("15:04")})
+}
+
+// checkSIMSwap asks the carrier, outside any transaction, whether payer's SIM changed
+// recently, for payments at or above the threshold. It returns the refusal to give, if any.
+func (e *Engine) checkSIMSwap(ctx context.Context, payer string, amount int64) Problem {
+	if e.simSwap == nil || amount < e.cfg.Fraud.SIMSwapThreshold {
+		return ProblemNone
+	}
+	n, err := e.Normalize(payer)
+	if err != nil {
+		return ProblemNone // no such number: the request is refused for that anyway
+	}
+	swapped, err := e.simSwap.Swapped(ctx, n)
+	switch {
+	case err != nil && e.cfg.Fraud.SIMSwapFailOpen:
+		e.log.Warn().Err(err).Str("msisdn", Mask(n)).Msg("SIM-swap check failed; allowing the payment (fail open)")
+		return ProblemNone
+	case err != nil:
+		e.log.Warn().Err(err).Str("msisdn", Mask(n)).Msg("SIM-swap check failed; refusing the payment")
+		return ProblemSIMSwapFailed
+	case swapped:
+		e.simSwaps.Inc()
+		e.log.Warn().Str("msisdn", Mask(n)).Str("event", "sim_swapped").Msg("payment refused after a recent SIM swap")
+		return ProblemSIMSwapped
+	}
+	return ProblemNone
+}
+
+// freezeAfterSwap freezes the payer's account when the policy asks for it.
+func (o *op) freezeAfterSwap(payer string) error {
+	if !o.e.cfg.Fraud.SIMSwapFreeze {
+		return nil
+	}
+	a, err := o.lt.AccountByMSISDN(o.ctx, payer)
+	if errors.Is(err, ledger.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return o.lt.SetStatus(o.ctx, a.ID, ledger.Frozen)
+}
