@@ -157,6 +157,21 @@ func (h *harness) payments(msisdn string) []*payswitch.Payment {
 	return ps
 }
 
+// paymentOfType is the only payment of msisdn of type typ.
+func (h *harness) paymentOfType(msisdn string, typ payswitch.PaymentType) *payswitch.Payment {
+	h.t.Helper()
+	var found []*payswitch.Payment
+	for _, p := range h.payments(msisdn) {
+		if p.Type == typ {
+			found = append(found, p)
+		}
+	}
+	if len(found) != 1 {
+		h.t.Fatalf("%d payments of type %s, want 1", len(found), typ)
+	}
+	return found[0]
+}
+
 // post sends one callback form and returns the status and body.
 func (h *harness) post(form url.Values) (int, string) {
 	h.t.Helper()

@@ -295,7 +295,7 @@ func result(end bool) string {
 // next once the last page is shown. An END screen that needs pages continues until its
 // last page.
 func (m *Menu) show(s *session, body, opts string, end bool, next node) Screen {
-	page, rest, done := cutPage(body, opts, m.static["more"], maxBody)
+	page, rest, opts, done := cutPage(body, opts, m.static["more"], maxBody)
 	if done {
 		s.node, s.page = next, nil
 		return Screen{Text: page, End: end}

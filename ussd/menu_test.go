@@ -41,8 +41,8 @@ func TestSendMoneyWithCode(t *testing.T) {
 	if bal := h.balance(b.ID); bal.Posted != 25050 {
 		t.Fatalf("bob has %d, want 25050", bal.Posted)
 	}
-	if ps := h.payments(alice); len(ps) != 2 || ps[0].State != payswitch.StateCompleted || ps[0].Channel != payswitch.ChannelUSSD {
-		t.Fatalf("payments %+v", ps[0])
+	if p := h.paymentOfType(alice, payswitch.TransferPayment); p.State != payswitch.StateCompleted || p.Channel != payswitch.ChannelUSSD {
+		t.Fatalf("transfer %+v", p)
 	}
 }
 

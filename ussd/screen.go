@@ -33,16 +33,15 @@ func (s Screen) String() string {
 // cutPage returns the first page of the content body followed by opts (option lines that
 // must stay together on the last page). When everything fits in limit characters, page
 // is all of it and done is true. Otherwise page is as much of body as fits before a line
-// with more, preferring to break at a line end or a space, and rest is what is left of
-// body for the next call.
-func cutPage(body, opts, more string, limit int) (page, rest string, done bool) {
+// with more, preferring to break at a line end or a space, and the next page is cut from
+// rest and restOpts. Options too long for a page of their own are paged like the body.
+func cutPage(body, opts, more string, limit int) (page, rest, restOpts string, done bool) {
 	whole := joinLines(body, opts)
 	if utf8.RuneCountInString(whole) <= limit {
-		return whole, "", true
+		return whole, "", "", true
 	}
-	if body == "" {
-		// Options alone do not fit (only a very long override can do that): page them.
-		return cutPage(opts, "", more, limit)
+	if utf8.RuneCountInString(opts) > limit {
+		body, opts = whole, ""
 	}
 	room := limit - utf8.RuneCountInString(more) - 1
 	// end is the byte offset after room runes of body.
@@ -54,7 +53,7 @@ func cutPage(body, opts, more string, limit int) (page, rest string, done bool) 
 	}
 	if end == len(body) {
 		// The whole body fits on this page but not with the options: they go next.
-		return joinLines(strings.TrimRight(body, " \n"), more), "", false
+		return joinLines(strings.TrimRight(body, " \n"), more), "", opts, false
 	}
 	cut := end
 	if i := strings.LastIndexAny(body[:end], "\n "); i > end/2 {
@@ -64,7 +63,7 @@ func cutPage(body, opts, more string, limit int) (page, rest string, done bool) 
 	if page == "" {
 		page, cut = body[:end], end
 	}
-	return joinLines(page, more), strings.TrimLeft(body[cut:], " \n"), false
+	return joinLines(page, more), strings.TrimLeft(body[cut:], " \n"), opts, false
 }
 
 func joinLines(a, b string) string {
