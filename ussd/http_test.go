@@ -155,6 +155,9 @@ func TestSessionBelongsToItsPhone(t *testing.T) {
 		t.Fatalf("changed %+v into %+v", before, after)
 	}
 	wantPrefix(t, g.send("0700000002"), "CON Enter the amount")
+	// The same number spelt another way is the same caller.
+	g.phone = "0700000001"
+	wantPrefix(t, g.send("abc"), "CON Invalid amount.")
 }
 
 func TestGatewayStyles(t *testing.T) {

@@ -29,6 +29,7 @@ const (
 // Limits on what a request may carry. A real session stays far below them.
 const (
 	maxSessionID = 128  // bytes of a session ID
+	maxPhone     = 32   // bytes of a phone number as a transport spells it
 	maxText      = 1024 // bytes of a gateway's text (every input of the session)
 	maxInputs    = 64   // inputs in a gateway's text
 	maxNewInputs = 8    // inputs acted on in one step (a dialled string or typed stars)
@@ -193,9 +194,8 @@ func (m *Menu) step(ctx context.Context, in Input) (Screen, string, error) {
 	if in.SessionID == "" || len(in.SessionID) > maxSessionID || !utf8.ValidString(in.SessionID) {
 		return Screen{}, "bad_request", fmt.Errorf("%w: missing or malformed session ID", ErrBadRequest)
 	}
-	phone, err := m.engine.Normalize(in.Phone)
-	if err != nil {
-		return Screen{}, "bad_request", fmt.Errorf("%w: phone number %q", ErrBadRequest, payswitch.Mask(in.Phone))
+	if in.Phone == "" || len(in.Phone) > maxPhone {
+		return Screen{}, "bad_request", fmt.Errorf("%w: missing or malformed phone number", ErrBadRequest)
 	}
 	raw := in.Text
 	if in.Incremental {
@@ -217,14 +217,28 @@ func (m *Menu) step(ctx context.Context, in Input) (Screen, string, error) {
 	// Only a dial creates a session: an input for a session that is unknown or idle too
 	// long (the switch restarted, the user went away) ends the dialogue and changes nothing.
 	create := in.Begin || !in.Incremental && len(inputs) == 0
+	var phone string // normalised; done once per session, not per step
+	var err error
+	if create {
+		if phone, err = m.normalize(in.Phone); err != nil {
+			return Screen{}, "bad_request", err
+		}
+	}
 	var s *session
 	var fresh bool
 	for {
 		s, fresh = m.sessions.open(in.SessionID, phone, cutoff, create, in.Begin)
 		if s == nil {
+			if _, err := m.normalize(in.Phone); err != nil {
+				return Screen{}, "bad_request", err
+			}
 			return Screen{Text: m.static["session_expired"], End: true}, "expired", nil
 		}
 		if fresh {
+			s.raw = in.Phone
+			if s.raw == s.phone {
+				s.raw = s.phone // one string, not two
+			}
 			break
 		}
 		s.mu.Lock()
@@ -234,9 +248,13 @@ func (m *Menu) step(ctx context.Context, in Input) (Screen, string, error) {
 		s.mu.Unlock() // swept or replaced while we waited: look again
 	}
 	defer s.mu.Unlock()
-	if s.phone != phone {
-		return Screen{}, "bad_request", fmt.Errorf("%w: session of another phone", ErrBadRequest)
+	if in.Phone != s.raw {
+		// Another spelling of the same number is the same caller; another number is not.
+		if p, err := m.normalize(in.Phone); err != nil || p != s.phone {
+			return Screen{}, "bad_request", fmt.Errorf("%w: session of another phone", ErrBadRequest)
+		}
 	}
+	phone = s.phone
 
 	todo := inputs
 	if !in.Incremental {
@@ -282,6 +300,14 @@ func (m *Menu) step(ctx context.Context, in Input) (Screen, string, error) {
 		return scr, "error", err
 	}
 	return scr, result(scr.End), nil
+}
+
+func (m *Menu) normalize(phone string) (string, error) {
+	n, err := m.engine.Normalize(phone)
+	if err != nil {
+		return "", fmt.Errorf("%w: phone number %q", ErrBadRequest, payswitch.Mask(phone))
+	}
+	return n, nil
 }
 
 func result(end bool) string {

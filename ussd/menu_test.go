@@ -466,3 +466,53 @@ func TestEngineFailureEndsWithApology(t *testing.T) {
 		t.Fatalf("screen %+v, error %v", scr, err)
 	}
 }
+
+func TestConcurrentDialogues(t *testing.T) {
+	h := newHarness(t, nil)
+	h.merchant(till, mama)
+	const callers = 12
+	phones := make([]string, callers)
+	for i := range phones {
+		phones[i] = "25471100" + string(rune('0'+i/10)) + string(rune('0'+i%10)) + "00"
+		h.wallet(phones[i], 100000)
+	}
+	ctx := context.Background()
+	errs := make(chan error, callers*3)
+	for _, phone := range phones {
+		sid := "c" + phone
+		go func() {
+			// A dialogue to a payment request, with every request sent twice at once as
+			// an impatient gateway might.
+			for _, text := range []string{"", "2", "2*55501", "2*55501*10"} {
+				done := make(chan error, 2)
+				for range 2 {
+					go func() {
+						scr, err := h.menu.Step(ctx, Input{SessionID: sid, Phone: phone, Text: text})
+						if err == nil && scr.End {
+							err = errors.New("ended: " + scr.Text)
+						}
+						done <- err
+					}()
+				}
+				for range 2 {
+					if err := <-done; err != nil {
+						errs <- err
+						return
+					}
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range callers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, phone := range phones {
+		ps := h.payments(phone)
+		if len(ps) != 2 {
+			t.Fatalf("%s has %d payments, want the deposit and one request", phone, len(ps))
+		}
+	}
+}

@@ -33,6 +33,7 @@ type session struct {
 	consumed uint16 // inputs of the gateway's text already acted on
 	seen     int64  // unix nanoseconds of the last step, for expiry
 	phone    string // the caller, normalised; a session never changes hands
+	raw      string // the caller as the transport spelt it on the dial, to skip normalising
 	payment  string // ID of the payment waiting for its code (nodeCode)
 	field    string // number or merchant code collected before the amount
 	last     string // the screen last shown, for a repeated request
