@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fiorix/go-smpp/smpp/pdu"
@@ -44,6 +45,17 @@ const (
 	closeGrace        = 5 * time.Second  // how long Close waits for MO handlers in flight
 	minBackoff        = time.Second
 	maxBackoff        = time.Minute
+
+	// lateWindow is how long after its response timeout a submit_sm_resp is still
+	// taken (see MT.Late); the Sender waits as long before it sends such a message again.
+	lateWindow = 20 * time.Second
+	// throttlePause is the first pause after the SMSC answers ESME_RTHROTTLED or
+	// ESME_RMSGQFUL; it doubles while the SMSC keeps refusing, up to maxThrottlePause.
+	throttlePause    = 500 * time.Millisecond
+	maxThrottlePause = 8 * time.Second
+	// throttleRetries is how often one part is sent again after a throttling answer
+	// before Submit gives the refusal to its caller.
+	throttleRetries = 4
 )
 
 // TLV tags of the SMPP 3.4 optional parameters this package reads or writes.
@@ -56,6 +68,7 @@ const (
 	tagSarSegmentSeqnum   = pdutlv.TagSarSegmentSeqnum
 	tagUssdServiceOp      = pdutlv.TagUssdServiceOp // 0x0501
 	tagItsSessionInfo     = pdutlv.TagItsSessionInfo
+	tagUserMessageRef     = pdutlv.TagUserMessageReference // 0x0204
 )
 
 // USSD service operations (ussd_service_op, SMPP 3.4 section 5.3.2.44).
@@ -90,6 +103,22 @@ type Receipt struct {
 	Err             string // the receipt's err: field, as sent
 }
 
+// MT is one mobile-terminated message for Target.Submit.
+type MT struct {
+	To, From, Text string
+	Receipt        bool      // ask for a delivery receipt on every part
+	USSD           *USSDInfo // non-nil: one unsplit USSD message carrying ussd_service_op
+	// Ref, when not zero, goes out as user_message_reference on every part. The Sender
+	// derives it from the outbox ID, so every attempt at one message carries the same
+	// value: an SMSC or an auditor can tell a resubmission after a lost response from a
+	// new message, which SMPP 3.4 itself cannot.
+	Ref uint16
+	// Late, when set, is called on its own goroutine with the message ids of every part
+	// when Submit failed with ErrTimeout on the last part and that part's submit_sm_resp
+	// then arrives OK within the late window (20 s): the message was accepted after all.
+	Late func(messageIDs []string)
+}
+
 // LinkConfig configures one ESME link to an SMSC.
 type LinkConfig struct {
 	Name, Address, SystemID, Password, SystemType string
@@ -98,6 +127,26 @@ type LinkConfig struct {
 	TPS                                           int      // submit_sm per second at most; 0: unlimited
 	Window                                        int      // submit_sm awaiting a response at most; 0: DefaultWindow
 	EnquireLink, RespTimeout                      time.Duration
+	// Failover names another link that takes this link's MT while this one is not
+	// bound; "" for none. The Sender follows it one hop.
+	Failover string
+}
+
+// LinkStats is a snapshot of one route target (a link, or an account of the Gateway)
+// for /healthz.
+type LinkStats struct {
+	Name     string `json:"name"`
+	State    string `json:"state"`
+	Sessions int    `json:"sessions"`  // bound SMPP sessions
+	InFlight int    `json:"in_flight"` // requests awaiting their response now
+	Window   int    `json:"window"`    // the most that may await a response
+	// Submitted counts parts the peer accepted (submit_sm, or deliver_sm for a Gateway
+	// account), Failed the Submit calls that failed, Throttled the throttling answers
+	// and Received the deliver_sm (or, for a Gateway account, submit_sm) received.
+	Submitted uint64 `json:"submitted"`
+	Failed    uint64 `json:"failed"`
+	Throttled uint64 `json:"throttled"`
+	Received  uint64 `json:"received"`
 }
 
 // Handler receives what a link's SMSC delivers. An error answers the SMSC with a
@@ -191,6 +240,14 @@ type Link struct {
 	reasm   *Reassembler
 
 	minBackoff, maxBackoff time.Duration // tests shorten them
+	lateWindow             time.Duration // tests shorten it
+	throttlePause          time.Duration // tests shorten it
+
+	submitted, failed, throttled, received atomic.Uint64 // for Stats
+
+	pmu        sync.Mutex    // guards the throttling pause
+	pauseUntil time.Time     // no submit_sm before this
+	pauseStep  time.Duration // the last pause; 0 after a submit_sm went through
 
 	mu       sync.Mutex // guards the fields below
 	state    string
@@ -228,15 +285,17 @@ func NewLink(cfg LinkConfig, h Handler, log zerolog.Logger, reg prometheus.Regis
 		h:   h,
 		log: log.With().Str("link", cfg.Name).Logger(),
 		// A burst of one keeps every one-second window at or below TPS (plus one).
-		limiter:    rate.NewLimiter(limit, 1),
-		metrics:    newLinkMetrics(reg, cfg.Name, log),
-		window:     make(chan struct{}, cfg.Window),
-		moSlots:    make(chan struct{}, max(2*cfg.Window, 16)),
-		reasm:      NewReassembler(reassemblyTimeout),
-		minBackoff: minBackoff,
-		maxBackoff: maxBackoff,
-		state:      StateDown,
-		changed:    make(chan struct{}),
+		limiter:       rate.NewLimiter(limit, 1),
+		metrics:       newLinkMetrics(reg, cfg.Name, log),
+		window:        make(chan struct{}, cfg.Window),
+		moSlots:       make(chan struct{}, max(2*cfg.Window, 16)),
+		reasm:         NewReassembler(reassemblyTimeout),
+		minBackoff:    minBackoff,
+		maxBackoff:    maxBackoff,
+		lateWindow:    lateWindow,
+		throttlePause: throttlePause,
+		state:         StateDown,
+		changed:       make(chan struct{}),
 	}
 }
 
@@ -248,6 +307,22 @@ func (l *Link) Prefixes() []string { return append([]string(nil), l.cfg.Prefixes
 
 // Window returns how many submit_sm may await a response at once.
 func (l *Link) Window() int { return l.cfg.Window }
+
+// Failover returns the name of the link that takes this one's MT while it is down, or "".
+func (l *Link) Failover() string { return l.cfg.Failover }
+
+// Stats returns the link's state and counters since NewLink.
+func (l *Link) Stats() LinkStats {
+	l.mu.Lock()
+	st, sessions := l.state, len(l.sessions)
+	l.mu.Unlock()
+	return LinkStats{
+		Name: l.cfg.Name, State: st, Sessions: sessions,
+		InFlight: len(l.window), Window: cap(l.window),
+		Submitted: l.submitted.Load(), Failed: l.failed.Load(),
+		Throttled: l.throttled.Load(), Received: l.received.Load(),
+	}
+}
 
 // State returns "bound", "binding", "down" or "closed".
 func (l *Link) State() string {
@@ -508,6 +583,7 @@ func (l *Link) deliver(ctx context.Context, p pdu.Body, esm uint8) uint32 {
 		}
 	}
 	l.metrics.message("in")
+	l.received.Add(1)
 	log := l.log.With().Str("from", mask(from)).Uint32("seq", p.Header().Seq).Logger()
 
 	msgType := esm & 0x3C
@@ -624,43 +700,138 @@ func receiptField(text, key string) string {
 	}
 }
 
-// Submit sends text to a recipient as one or more submit_sm (split by Encode), waiting
+// Submit sends m to its recipient as one or more submit_sm (split by Encode), waiting
 // for the TPS limiter and a window slot for each, and returns the SMSC's message ids of
-// all parts. With ussd set the text goes as one submit_sm carrying ussd_service_op
-// (and its_session_info when given), never split. It fails with ErrNotBound while the link
-// is down and with a *StatusError when the SMSC refuses; see IsTemporary. After a part
-// fails the earlier parts are already sent: a retry sends them again with the same
-// concatenation reference, which phones ignore as duplicates.
-func (l *Link) Submit(ctx context.Context, to, from, text string, receipt bool, ussd *USSDInfo) ([]string, error) {
-	to, from = normalizeAddr(to), normalizeAddr(from)
+// all parts. With m.USSD set the text goes as one submit_sm carrying ussd_service_op
+// (and its_session_info when given), never split. It fails with ErrNotBound while the
+// link is down and with a *StatusError when the SMSC refuses; see IsTemporary.
+//
+// A throttling answer (ESME_RTHROTTLED, ESME_RMSGQFUL) pauses every submit_sm of the
+// link, 0.5 s at first and doubling while the SMSC keeps refusing, and the part is sent
+// again, up to four times, before Submit returns the refusal. The SMSC did not take a
+// refused part, so sending it again duplicates nothing.
+//
+// After a part fails the earlier parts are already sent: a retry sends them again with
+// the same concatenation reference, which phones ignore as duplicates. A response
+// timeout (ErrTimeout) or a lost connection (ErrConnLost) leaves the SMSC's decision
+// unknown; see MT.Late and Sender.
+func (l *Link) Submit(ctx context.Context, m MT) ([]string, error) {
+	to, from := normalizeAddr(m.To), normalizeAddr(m.From)
 	if to == "" || len(to) > 20 {
+		l.failed.Add(1)
 		return nil, fmt.Errorf("smpp: %s: %w %q", l.cfg.Name, ErrBadAddress, mask(to))
 	}
 	if l.txSession() == nil {
 		l.metrics.submitError("not_bound")
+		l.failed.Add(1)
 		return nil, fmt.Errorf("smpp: %s: %w", l.cfg.Name, ErrNotBound)
 	}
-	var segs []Segment
-	if ussd != nil {
-		segs = []Segment{encodeWhole(text)}
-	} else {
-		segs = Encode(text, concatRef(to, text))
-	}
+	segs := segmentsOf(to, m)
 	ids := make([]string, 0, len(segs))
 	for i, seg := range segs {
-		id, err := l.submitSegment(ctx, to, from, seg, receipt, ussd)
+		var late func(pdu.Body)
+		if i == len(segs)-1 && m.Late != nil {
+			late = l.lateHook(append([]string(nil), ids...), m.Late)
+		}
+		id, err := l.submitSegment(ctx, to, from, seg, m, late)
 		if err != nil {
 			l.metrics.submitError(errorLabel(err))
+			l.failed.Add(1)
 			return ids, fmt.Errorf("smpp: %s: part %d/%d to %s: %w", l.cfg.Name, i+1, len(segs), mask(to), err)
 		}
 		l.metrics.message("out")
+		l.submitted.Add(1)
 		ids = append(ids, id)
 	}
 	return ids, nil
 }
 
-// submitSegment sends one submit_sm.
-func (l *Link) submitSegment(ctx context.Context, to, from string, seg Segment, receipt bool, ussd *USSDInfo) (string, error) {
+// segmentsOf encodes m's text: one unsplit segment for USSD, otherwise concatenated
+// parts whose reference is derived from the recipient and the text.
+func segmentsOf(to string, m MT) []Segment {
+	if m.USSD != nil {
+		return []Segment{encodeWhole(m.Text)}
+	}
+	return Encode(m.Text, concatRef(to, m.Text))
+}
+
+// lateHook returns the function that takes a submit_sm_resp arriving after its
+// timeout: an OK answer completes the message with the earlier parts' ids.
+func (l *Link) lateHook(earlier []string, done func([]string)) func(pdu.Body) {
+	return func(resp pdu.Body) {
+		if st := uint32(resp.Header().Status); st != 0 || resp.Header().ID == pdu.GenericNACKID {
+			l.log.Info().Uint32("status", st).Msg("smpp late submit_sm_resp refused the message; its retry stands")
+			return
+		}
+		l.metrics.message("out")
+		l.submitted.Add(1)
+		l.log.Info().Msg("smpp late submit_sm_resp accepted the message")
+		done(append(earlier, fieldString(resp.Fields(), pdufield.MessageID)))
+	}
+}
+
+// submitSegment sends one part, pausing and sending again while the SMSC throttles.
+func (l *Link) submitSegment(ctx context.Context, to, from string, seg Segment, m MT, late func(pdu.Body)) (string, error) {
+	for attempt := 0; ; attempt++ {
+		if err := l.waitPause(ctx); err != nil {
+			return "", err
+		}
+		id, err := l.submitOnce(ctx, to, from, seg, m, late)
+		var se *StatusError
+		if errors.As(err, &se) && (se.Status == StatusThrottled || se.Status == StatusMsgQFul) {
+			l.throttled.Add(1)
+			l.pause()
+			if attempt < throttleRetries {
+				l.metrics.submitError(errorLabel(err))
+				continue
+			}
+			return "", err
+		}
+		if err == nil {
+			l.pmu.Lock()
+			l.pauseStep = 0
+			l.pmu.Unlock()
+		}
+		return id, err
+	}
+}
+
+// pause holds back every submit_sm of the link after a throttling answer. Answers to
+// submit_sm sent before the pause began do not lengthen it: only a refusal after a
+// pause has run out doubles the next one.
+func (l *Link) pause() {
+	l.pmu.Lock()
+	defer l.pmu.Unlock()
+	now := time.Now()
+	if now.Before(l.pauseUntil) {
+		return
+	}
+	l.pauseStep = min(max(2*l.pauseStep, l.throttlePause), max(maxThrottlePause, l.throttlePause))
+	l.pauseUntil = now.Add(l.pauseStep)
+	l.log.Warn().Dur("pause", l.pauseStep).Msg("smpp SMSC throttles; pausing submit_sm")
+}
+
+// waitPause returns once the link is not paused for throttling, or when ctx ends.
+func (l *Link) waitPause(ctx context.Context) error {
+	for {
+		l.pmu.Lock()
+		d := time.Until(l.pauseUntil)
+		l.pmu.Unlock()
+		if d <= 0 {
+			return nil
+		}
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		}
+	}
+}
+
+// submitOnce sends one submit_sm and waits for its response.
+func (l *Link) submitOnce(ctx context.Context, to, from string, seg Segment, m MT, late func(pdu.Body)) (string, error) {
 	if err := l.limiter.Wait(ctx); err != nil {
 		return "", err
 	}
@@ -669,17 +840,21 @@ func (l *Link) submitSegment(ctx context.Context, to, from string, seg Segment, 
 	case <-ctx.Done():
 		return "", ctx.Err()
 	}
-	defer func() { <-l.window }()
+	l.metrics.inFlight(1)
+	defer func() { <-l.window; l.metrics.inFlight(-1) }()
 	s := l.txSession()
 	if s == nil {
 		return "", ErrNotBound
 	}
 	tlvs := pdutlv.Fields{}
-	if ussd != nil {
-		tlvs[tagUssdServiceOp] = ussd.ServiceOp
-		if len(ussd.SessionInfo) > 0 {
-			tlvs[tagItsSessionInfo] = ussd.SessionInfo
+	if m.USSD != nil {
+		tlvs[tagUssdServiceOp] = m.USSD.ServiceOp
+		if len(m.USSD.SessionInfo) > 0 {
+			tlvs[tagItsSessionInfo] = m.USSD.SessionInfo
 		}
+	}
+	if m.Ref != 0 {
+		tlvs[tagUserMessageRef] = []byte{byte(m.Ref >> 8), byte(m.Ref)}
 	}
 	sm := seg.ShortMessage
 	if len(sm) > 254 { // longer than sm_length can say: message_payload carries it
@@ -699,12 +874,12 @@ func (l *Link) submitSegment(ctx context.Context, to, from string, seg Segment, 
 	f.Set(pdufield.ESMClass, seg.ESMClass)
 	f.Set(pdufield.DataCoding, seg.DataCoding)
 	var reg uint8
-	if receipt {
+	if m.Receipt {
 		reg = 0x01 // SMSC delivery receipt on success or failure
 	}
 	f.Set(pdufield.RegisteredDelivery, reg)
 	f.Set(pdufield.ShortMessage, sm)
-	resp, err := s.request(ctx, p)
+	resp, err := s.requestLate(ctx, p, late, l.lateWindow)
 	if err != nil {
 		return "", err
 	}
@@ -814,7 +989,7 @@ func fieldBytes(f pdufield.Map, k pdufield.Name) []byte {
 // linkMetrics are one link's Prometheus series; a nil *linkMetrics records nothing.
 type linkMetrics struct {
 	in, out      prometheus.Counter
-	up           prometheus.Gauge
+	up, inflight prometheus.Gauge
 	submitErrors *prometheus.CounterVec
 	link         string
 }
@@ -835,16 +1010,22 @@ func newLinkMetrics(reg prometheus.Registerer, link string, log zerolog.Logger) 
 	}, []string{"link"}))
 	errs := register(reg, log, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "payswitch_smpp_submit_errors_total",
-		Help: "Failed submit_sm by command status (hex) or cause.",
+		Help: "Failed submit_sm (deliver_sm for the SMPP server's accounts) by command status (hex) or cause.",
 	}, []string{"link", "status"}))
+	window := register(reg, log, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "payswitch_smpp_window_in_flight",
+		Help: "Requests awaiting their response on the SMPP link (its window in use).",
+	}, []string{"link"}))
 	m := &linkMetrics{
 		in:           messages.WithLabelValues(link, "in"),
 		out:          messages.WithLabelValues(link, "out"),
 		up:           up.WithLabelValues(link),
+		inflight:     window.WithLabelValues(link),
 		submitErrors: errs,
 		link:         link,
 	}
 	m.up.Set(0)
+	m.inflight.Set(0)
 	return m
 }
 
@@ -883,6 +1064,13 @@ func (m *linkMetrics) setUp(up bool) {
 	} else {
 		m.up.Set(0)
 	}
+}
+
+func (m *linkMetrics) inFlight(delta float64) {
+	if m == nil {
+		return
+	}
+	m.inflight.Add(delta)
 }
 
 func (m *linkMetrics) submitError(status string) {

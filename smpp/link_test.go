@@ -56,7 +56,7 @@ func TestLinkBindModes(t *testing.T) {
 				t.Fatalf("link_up %v while bound", v)
 			}
 
-			ids, err := l.Submit(context.Background(), "+254700000001", "22333", "Your balance is KES 10.00", false, nil)
+			ids, err := l.Submit(context.Background(), MT{To: "+254700000001", From: "22333", Text: "Your balance is KES 10.00"})
 			if err != nil || len(ids) != 1 || ids[0] == "" {
 				t.Fatalf("Submit: %v %v", ids, err)
 			}
@@ -81,7 +81,7 @@ func TestLinkBindModes(t *testing.T) {
 			if v := gauge(t, reg, "payswitch_smpp_link_up", "carrier-a"); v != 0 {
 				t.Fatalf("link_up %v after Close", v)
 			}
-			if _, err := l.Submit(context.Background(), "254700000001", "22333", "x", false, nil); !errors.Is(err, ErrNotBound) {
+			if _, err := l.Submit(context.Background(), MT{To: "254700000001", From: "22333", Text: "x"}); !errors.Is(err, ErrNotBound) {
 				t.Fatalf("Submit after Close: %v", err)
 			}
 		})
@@ -136,7 +136,7 @@ func TestLinkWrongPasswordIsRetried(t *testing.T) {
 	if st := l.State(); st == StateBound {
 		t.Fatalf("state %q with a wrong password", st)
 	}
-	_, err := l.Submit(context.Background(), "254700000001", "22333", "x", false, nil)
+	_, err := l.Submit(context.Background(), MT{To: "254700000001", From: "22333", Text: "x"})
 	if !errors.Is(err, ErrNotBound) || !IsTemporary(err) {
 		t.Fatalf("Submit while not bound: %v (temporary %v)", err, IsTemporary(err))
 	}
@@ -350,7 +350,7 @@ func TestLinkSubmitLongUCS2(t *testing.T) {
 	l := startLink(t, srv, LinkConfig{Password: "pw"}, newRecorder())
 	waitState(t, l, StateBound)
 	text := strings.Repeat("Umelipa KES 1,500.00 kwa Mama Mboga 🙏 ", 4) // ~156 UTF-16 units: 3 parts
-	ids, err := l.Submit(context.Background(), "254700000001", "22333", text, true, nil)
+	ids, err := l.Submit(context.Background(), MT{To: "254700000001", From: "22333", Text: text, Receipt: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -388,8 +388,8 @@ func TestLinkSubmitUSSD(t *testing.T) {
 	l := startLink(t, srv, LinkConfig{Password: "pw"}, newRecorder())
 	waitState(t, l, StateBound)
 	menu := "CON Payswitch\n1. Send money\n2. Pay merchant\n3. Buy airtime\n4. My account" + strings.Repeat(" ", 120)
-	_, err := l.Submit(context.Background(), "254700000001", "*384#", menu, false,
-		&USSDInfo{ServiceOp: USSDUSSRRequest, SessionInfo: []byte{0, 7}})
+	_, err := l.Submit(context.Background(), MT{To: "254700000001", From: "*384#", Text: menu,
+		USSD: &USSDInfo{ServiceOp: USSDUSSRRequest, SessionInfo: []byte{0, 7}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -412,10 +412,11 @@ func TestLinkSubmitStatuses(t *testing.T) {
 		name      string
 		status    uint32
 		temporary bool
+		submits   int // a throttling answer is tried again within Submit
 	}{
-		{"throttled", StatusThrottled, true},
-		{"queue full", StatusMsgQFul, true},
-		{"invalid destination", StatusInvDstAdr, false},
+		{"throttled", StatusThrottled, true, throttleRetries + 1},
+		{"queue full", StatusMsgQFul, true, throttleRetries + 1},
+		{"invalid destination", StatusInvDstAdr, false, 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -423,10 +424,11 @@ func TestLinkSubmitStatuses(t *testing.T) {
 			srv.submitStatus = func(int) uint32 { return tc.status }
 			reg := prometheus.NewRegistry()
 			l := NewLink(LinkConfig{Name: "a", Address: srv.addr(), Password: "pw", RespTimeout: 5 * time.Second}, newRecorder(), zerolog.Nop(), reg)
+			l.throttlePause = time.Millisecond
 			l.Start(context.Background())
 			t.Cleanup(func() { l.Close() })
 			waitState(t, l, StateBound)
-			ids, err := l.Submit(context.Background(), "254700000001", "22333", "hi", false, nil)
+			ids, err := l.Submit(context.Background(), MT{To: "254700000001", From: "22333", Text: "hi"})
 			var se *StatusError
 			if !errors.As(err, &se) || se.Status != tc.status || len(ids) != 0 {
 				t.Fatalf("Submit: %v %v", ids, err)
@@ -434,8 +436,15 @@ func TestLinkSubmitStatuses(t *testing.T) {
 			if IsTemporary(err) != tc.temporary {
 				t.Fatalf("IsTemporary(%v) = %v", err, !tc.temporary)
 			}
-			if v := gauge(t, reg, "payswitch_smpp_submit_errors_total", "a", "status", errorLabel(err)); v != 1 {
-				t.Fatalf("submit_errors_total %v", v)
+			if n := len(srv.submitted()); n != tc.submits {
+				t.Fatalf("%d submit_sm, want %d", n, tc.submits)
+			}
+			if v := gauge(t, reg, "payswitch_smpp_submit_errors_total", "a", "status", errorLabel(err)); v != float64(tc.submits) {
+				t.Fatalf("submit_errors_total %v, want %d", v, tc.submits)
+			}
+			st := l.Stats()
+			if st.Failed != 1 || st.Submitted != 0 || (tc.temporary && st.Throttled != uint64(tc.submits)) {
+				t.Fatalf("stats %+v", st)
 			}
 		})
 	}
@@ -471,14 +480,14 @@ func TestLinkTPSLimit(t *testing.T) {
 	srv := newTestSMSC(t, "pw")
 	l := startLink(t, srv, LinkConfig{Password: "pw", TPS: 1}, newRecorder())
 	waitState(t, l, StateBound)
-	if _, err := l.Submit(context.Background(), "254700000001", "22333", "one", false, nil); err != nil {
+	if _, err := l.Submit(context.Background(), MT{To: "254700000001", From: "22333", Text: "one"}); err != nil {
 		t.Fatal(err)
 	}
 	// At 1 TPS the next token is about a second away: a caller that cannot wait that
 	// long is turned away by the limiter before anything reaches the SMSC.
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	if _, err := l.Submit(ctx, "254700000001", "22333", "two", false, nil); err == nil || !IsTemporary(err) {
+	if _, err := l.Submit(ctx, MT{To: "254700000001", From: "22333", Text: "two"}); err == nil || !IsTemporary(err) {
 		t.Fatalf("second Submit within the same second: %v", err)
 	}
 	if n := len(srv.submitted()); n != 1 {
@@ -495,7 +504,7 @@ func TestLinkWindow(t *testing.T) {
 	errs := make(chan error, 5)
 	for range 5 {
 		wg.Go(func() {
-			_, err := l.Submit(context.Background(), "254700000001", "22333", "hi", false, nil)
+			_, err := l.Submit(context.Background(), MT{To: "254700000001", From: "22333", Text: "hi"})
 			errs <- err
 		})
 	}
@@ -534,7 +543,7 @@ func TestLinkSequenceNumberCollision(t *testing.T) {
 		}
 		statuses <- st
 	}
-	ids, err := l.Submit(context.Background(), "254700000001", "22333", "hi", false, nil)
+	ids, err := l.Submit(context.Background(), MT{To: "254700000001", From: "22333", Text: "hi"})
 	if err != nil || len(ids) != 1 {
 		t.Fatalf("Submit: %v %v", ids, err)
 	}
@@ -554,7 +563,7 @@ func TestLinkDropAndRebind(t *testing.T) {
 	srv.dropAll()
 	waitState(t, l, StateDown)
 	waitState(t, l, StateBound)
-	if _, err := l.Submit(context.Background(), "254700000001", "22333", "after", false, nil); err != nil {
+	if _, err := l.Submit(context.Background(), MT{To: "254700000001", From: "22333", Text: "after"}); err != nil {
 		t.Fatal(err)
 	}
 	if st := srv.mustDeliver(t, deliverSM("254700000001", "22333", 0, 0, []byte("BAL"), nil)); st != StatusOK {
@@ -571,7 +580,7 @@ func TestLinkDeclaredDownWhenSMSCStopsAnswering(t *testing.T) {
 	waitState(t, l, StateDown) // enquire_link went unanswered
 	srv.setMute(false)
 	waitState(t, l, StateBound)
-	if _, err := l.Submit(context.Background(), "254700000001", "22333", "back", false, nil); err != nil {
+	if _, err := l.Submit(context.Background(), MT{To: "254700000001", From: "22333", Text: "back"}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -668,7 +677,7 @@ func BenchmarkLinkSubmit(b *testing.B) {
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if _, err := l.Submit(context.Background(), "254700000001", "22333", "Your balance is KES 1,500.00", false, nil); err != nil {
+			if _, err := l.Submit(context.Background(), MT{To: "254700000001", From: "22333", Text: "Your balance is KES 1,500.00"}); err != nil {
 				b.Error(err)
 				return
 			}
@@ -699,7 +708,7 @@ func TestLinksShareMetrics(t *testing.T) {
 		waitState(t, l, StateBound)
 		links = append(links, l)
 	}
-	if _, err := links[1].Submit(context.Background(), "254700000001", "22333", "hi", false, nil); err != nil {
+	if _, err := links[1].Submit(context.Background(), MT{To: "254700000001", From: "22333", Text: "hi"}); err != nil {
 		t.Fatal(err)
 	}
 	if a, b := gauge(t, reg, "payswitch_smpp_link_up", "a"), gauge(t, reg, "payswitch_smpp_link_up", "b"); a != 1 || b != 1 {

@@ -3,6 +3,7 @@ package smpp
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -52,23 +53,61 @@ const (
 	bookkeepTimeout   = 10 * time.Second // for MarkSent/Retry/Fail, which must outlive shutdown
 )
 
-// Sender delivers the outbox's SMS over the links: it claims due messages, routes each by
-// the longest matching prefix of its recipient, submits it on a bounded set of workers per
-// link (as many as the link's window) and records the outcome: MarkSent with the SMSC's
-// ids, Retry with outbox.Backoff on a temporary error or a link that is down, Fail on a
-// permanent error, an unroutable recipient, or after 20 attempts.
+// Target is where the Sender can submit an MT: a *Link to a carrier SMSC, or an account
+// of the Gateway (our own SMPP server) whose bound sessions take it as deliver_sm.
+type Target interface {
+	// Name is unique among the Sender's targets; it is what outbox records as the link.
+	Name() string
+	// State is StateBound while Submit can work.
+	State() string
+	// Window is how many Submit calls the Sender runs at once on this target.
+	Window() int
+	Submit(ctx context.Context, m MT) ([]string, error)
+}
+
+var _ Target = (*Link)(nil)
+
+// Affinity is a set of targets that prefix routing never picks: a recipient pinned to
+// one of them is answered through it. *Gateway is one: an MSISDN is pinned to the
+// account its last MO came through.
+type Affinity interface {
+	Targets() []Target
+	// TargetFor returns the name of the target msisdn is pinned to, or "" for none.
+	TargetFor(ctx context.Context, msisdn string) (string, error)
+}
+
+// Sender delivers the outbox's SMS over the links and the Gateway's accounts: it claims
+// due messages, routes each (see route), submits it on a bounded set of workers per
+// target (as many as the target's window) and records the outcome: MarkSent with the
+// SMSC's ids, Retry with outbox.Backoff on a temporary error or a target that is down,
+// Fail on a permanent error, an unroutable recipient, or after 20 attempts.
 //
-// Delivery is at least once: a submit_sm accepted by the SMSC whose response is lost
-// (timeout, dropped connection) is retried, and a long message that failed after some
-// parts went out is sent again whole (with the same concatenation reference).
+// Delivery is at least once, because SMPP 3.4 has no idempotent submit: a submit_sm
+// whose response is lost (timeout, dropped connection) may have been accepted, and the
+// only way not to lose the message is to send it again. What the Sender does about the
+// duplicate that may follow:
+//   - every part of every attempt at one outbox message carries the same
+//     user_message_reference (from the outbox ID) and, when concatenated, the same
+//     concatenation reference: a resubmission is recognisable as such by the SMSC, in
+//     its records, and by the phone for the parts of a long message;
+//   - after a response timeout the session keeps listening for the late response for
+//     20 s and the retry waits as long: when the SMSC was merely slow and accepts late,
+//     the message is recorded as sent and never sent again;
+//   - a refusal (throttling, queue full) is known not to be accepted and is resent
+//     without risk.
+//
+// A response lost with its connection, or later than 20 s, still means a second copy
+// of a single-part message can reach the phone; nothing in SMPP 3.4 can prevent that.
 type Sender struct {
-	q     Queue
-	links []*Link
-	log   zerolog.Logger
+	q        Queue
+	links    []*Link
+	affinity []Affinity
+	log      zerolog.Logger
 
 	lease, poll time.Duration
 	maxAttempts int
 	backoff     func(attempt int) time.Duration // outbox.Backoff; tests shorten it
+	lateWait    time.Duration                   // least wait before resending after a timeout
 	now         func() time.Time
 }
 
@@ -82,8 +121,15 @@ func NewSender(q Queue, links []*Link, log zerolog.Logger) *Sender {
 		poll:        senderPoll,
 		maxAttempts: senderMaxAttempts,
 		backoff:     outbox.Backoff,
+		lateWait:    lateWindow,
 		now:         time.Now,
 	}
+}
+
+// AddAffinity adds a's targets to the Sender's; a recipient a pins to one of them is
+// sent to it before any prefix route. Call it before Run.
+func (s *Sender) AddAffinity(a Affinity) {
+	s.affinity = append(s.affinity, a)
 }
 
 // Route returns the link whose prefixes match the longest start of msisdn (a leading
@@ -110,24 +156,54 @@ func Route(links []*Link, msisdn string) *Link {
 	return best
 }
 
-// lane is one link's queue and workers.
+// lane is one target's queue and workers.
 type lane struct {
-	link *Link
-	jobs chan outbox.Message
+	target Target
+	jobs   chan job
+}
+
+// job is a claimed message and where it goes: target, or fallback (a failover link)
+// when target turns out not to be bound.
+type job struct {
+	m        outbox.Message
+	target   Target
+	fallback Target
 }
 
 // Run sends until ctx ends, then waits for the submits in flight to be recorded and
 // hands back the messages it had claimed but not started, and returns nil. It returns an
 // error only when it cannot start.
 func (s *Sender) Run(ctx context.Context) error {
-	if len(s.links) == 0 {
+	targets := make(map[string]Target)
+	var order []Target
+	add := func(t Target) error {
+		if _, dup := targets[t.Name()]; dup {
+			return fmt.Errorf("smpp: sender: two targets named %q", t.Name())
+		}
+		targets[t.Name()] = t
+		order = append(order, t)
+		return nil
+	}
+	for _, l := range s.links {
+		if err := add(l); err != nil {
+			return err
+		}
+	}
+	for _, a := range s.affinity {
+		for _, t := range a.Targets() {
+			if err := add(t); err != nil {
+				return err
+			}
+		}
+	}
+	if len(order) == 0 {
 		return fmt.Errorf("smpp: sender: no links")
 	}
 	capacity := 0
-	for _, l := range s.links {
-		capacity += 2 * l.Window()
+	for _, t := range order {
+		capacity += 2 * max(t.Window(), 1)
 	}
-	lanes := make(map[*Link]*lane, len(s.links))
+	lanes := make(map[string]*lane, len(order))
 	var (
 		mu       sync.Mutex // guards inflight
 		inflight = make(map[int64]struct{})
@@ -143,18 +219,18 @@ func (s *Sender) Run(ctx context.Context) error {
 		default:
 		}
 	}
-	for _, l := range s.links {
-		ln := &lane{link: l, jobs: make(chan outbox.Message, capacity)}
-		lanes[l] = ln
-		for range l.Window() {
+	for _, t := range order {
+		ln := &lane{target: t, jobs: make(chan job, capacity)}
+		lanes[t.Name()] = ln
+		for range max(t.Window(), 1) {
 			workers.Go(func() {
-				for m := range ln.jobs {
+				for j := range ln.jobs {
 					if ctx.Err() != nil {
-						s.release(ctx, m)
+						s.release(ctx, j.m)
 					} else {
-						s.send(ctx, l, m)
+						s.send(ctx, j)
 					}
-					done(m.ID)
+					done(j.m.ID)
 				}
 			})
 		}
@@ -189,13 +265,13 @@ func (s *Sender) Run(ctx context.Context) error {
 				if busy { // our own lease ran out while it waited; it is still queued here
 					continue
 				}
-				l := s.route(m)
-				if l == nil {
-					s.finish(ctx, m, nil, fmt.Errorf("%w: %s", ErrNoRoute, mask(m.To)))
+				j, err := s.route(ctx, targets, m)
+				if err != nil {
+					s.finish(ctx, m, nil, err)
 					done(m.ID)
 					continue
 				}
-				lanes[l].jobs <- m // never blocks: a lane holds the whole capacity
+				lanes[j.target.Name()].jobs <- j // never blocks: a lane holds the whole capacity
 			}
 		}
 		if full {
@@ -211,48 +287,120 @@ func (s *Sender) Run(ctx context.Context) error {
 	return nil
 }
 
-// route picks the link for m: the one named in its meta, if any, else by prefix.
-func (s *Sender) route(m outbox.Message) *Link {
+// route picks the target for m:
+//  1. the target named in its meta (MetaLink), if there is one by that name: a USSD
+//     answer goes back where its session came from, and nowhere else;
+//  2. the target an Affinity pins the recipient to (a Gateway account it wrote through);
+//  3. the link of the longest matching prefix (Route), or, while that link is not bound,
+//     its failover link if that one is bound. The failover also stands by in case the
+//     routed link drops before the message goes out.
+//
+// With none it fails with ErrNoRoute; an Affinity that cannot answer fails temporarily.
+func (s *Sender) route(ctx context.Context, targets map[string]Target, m outbox.Message) (job, error) {
 	if name := m.Meta[MetaLink]; name != "" {
-		for _, l := range s.links {
-			if l.Name() == name {
-				return l
-			}
+		if t, ok := targets[name]; ok {
+			return job{m: m, target: t}, nil
 		}
 	}
-	return Route(s.links, m.To)
+	for _, a := range s.affinity {
+		name, err := a.TargetFor(ctx, m.To)
+		if err != nil {
+			return job{}, fmt.Errorf("smpp: affinity of %s: %w", mask(m.To), err)
+		}
+		if t, ok := targets[name]; ok {
+			return job{m: m, target: t}, nil
+		}
+	}
+	l := Route(s.links, m.To)
+	if l == nil {
+		return job{}, fmt.Errorf("%w: %s", ErrNoRoute, mask(m.To))
+	}
+	j := job{m: m, target: l}
+	if fo, ok := targets[l.Failover()]; ok && fo != Target(l) {
+		j.fallback = fo
+		if l.State() != StateBound && fo.State() == StateBound {
+			j.target, j.fallback = fo, nil
+		}
+	}
+	return j, nil
 }
 
-// send submits m over l and records the outcome.
-func (s *Sender) send(ctx context.Context, l *Link, m outbox.Message) {
+// send submits j.m over its target, or over its fallback when the target is not bound
+// (nothing went out then), and records the outcome.
+func (s *Sender) send(ctx context.Context, j job) {
+	m := j.m
 	ussd, err := ussdOf(m.Meta)
-	var ids []string
-	if err == nil {
-		ids, err = l.Submit(ctx, m.To, m.From, m.Text, m.RequestReceipt, ussd)
+	if err != nil {
+		s.finish(ctx, m, j.target, err)
+		return
 	}
-	s.finish(ctx, m, l, err, ids...)
+	t := j.target
+	send := func(t Target) ([]string, error) {
+		return t.Submit(ctx, MT{
+			To: m.To, From: m.From, Text: m.Text, Receipt: m.RequestReceipt, USSD: ussd,
+			Ref: refOf(m.ID), Late: s.lateSent(ctx, m, t),
+		})
+	}
+	ids, err := send(t)
+	if errors.Is(err, ErrNotBound) && len(ids) == 0 && j.fallback != nil && j.fallback.State() == StateBound {
+		s.log.Info().Int64("outbox_id", m.ID).Str("link", t.Name()).Str("failover", j.fallback.Name()).
+			Msg("sms goes over the failover link")
+		t = j.fallback
+		ids, err = send(t)
+	}
+	s.finish(ctx, m, t, err, ids...)
+}
+
+// lateSent returns the MT.Late hook for m on t: the SMSC accepted m after its response
+// timeout, so m is sent; MarkSent moves it out of the queue before its retry is due.
+func (s *Sender) lateSent(ctx context.Context, m outbox.Message, t Target) func([]string) {
+	return func(ids []string) {
+		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepTimeout)
+		defer cancel()
+		log := s.log.With().Int64("outbox_id", m.ID).Str("to", mask(m.To)).Str("link", t.Name()).Logger()
+		if err := s.q.MarkSent(bctx, m.ID, t.Name(), ids); err != nil {
+			log.Error().Err(err).Msg("late acceptance not recorded; the message may be sent again")
+			return
+		}
+		log.Info().Msg("sms accepted after its response timeout; not sent again")
+	}
+}
+
+// refOf is the user_message_reference of outbox message id: 1 to 65535, the same on
+// every attempt, and different for any 65535 consecutive IDs.
+func refOf(id int64) uint16 {
+	return uint16(uint64(id)%0xFFFF) + 1
 }
 
 // finish records the outcome of one attempt at m. The outbox is written with a context
 // that survives shutdown: what was sent must be recorded as sent.
-func (s *Sender) finish(ctx context.Context, m outbox.Message, l *Link, err error, ids ...string) {
+func (s *Sender) finish(ctx context.Context, m outbox.Message, t Target, err error, ids ...string) {
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepTimeout)
 	defer cancel()
 	log := s.log.With().Int64("outbox_id", m.ID).Str("to", mask(m.To)).Int("attempt", m.Attempts).Logger()
 	var qerr error
 	switch {
 	case err == nil:
-		qerr = s.q.MarkSent(bctx, m.ID, l.Name(), ids)
-		log.Debug().Str("link", l.Name()).Int("parts", len(ids)).Msg("sms sent")
+		qerr = s.q.MarkSent(bctx, m.ID, t.Name(), ids)
+		log.Debug().Str("link", t.Name()).Int("parts", len(ids)).Msg("sms sent")
 	case IsTemporary(err) && m.Attempts < s.maxAttempts:
-		next := s.now().Add(s.backoff(m.Attempts))
+		wait := s.backoff(m.Attempts)
+		if errors.Is(err, ErrTimeout) {
+			// A late response may still say the SMSC took it (MT.Late).
+			wait = max(wait, s.lateWait)
+		}
+		next := s.now().Add(wait)
 		qerr = s.q.Retry(bctx, m.ID, err.Error(), next)
 		log.Warn().Err(err).Time("next", next).Msg("sms not sent; will retry")
 	default:
 		qerr = s.q.Fail(bctx, m.ID, err.Error())
 		log.Error().Err(err).Msg("sms failed for good")
 	}
-	if qerr != nil {
+	switch {
+	case errors.Is(qerr, outbox.ErrState):
+		// A late acceptance (MT.Late) recorded it as sent meanwhile.
+		log.Info().Err(qerr).Msg("sms already recorded as sent")
+	case qerr != nil:
 		log.Error().Err(qerr).Msg("outbox update failed; the lease will expire and the message is sent again")
 	}
 }

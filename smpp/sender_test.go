@@ -182,21 +182,36 @@ func TestSenderRoutesAndRecordsReceipts(t *testing.T) {
 }
 
 func TestSenderRetriesTemporaryErrors(t *testing.T) {
-	o, db := mustOutbox(t)
-	srv := newTestSMSC(t, "pw")
-	srv.submitStatus = func(n int) uint32 {
-		if n == 0 {
-			return StatusThrottled
-		}
-		return StatusOK
+	tests := []struct {
+		name              string
+		status            uint32
+		attempts, submits int
+	}{
+		// The outbox retries a system error later.
+		{"system error", StatusSysErr, 2, 2},
+		// The link pauses and resends a throttled part itself: one outbox attempt.
+		{"throttled", StatusThrottled, 1, 2},
+		{"queue full", StatusMsgQFul, 1, 2},
 	}
-	l := startLink(t, srv, LinkConfig{Password: "pw"}, HandlerFuncs{})
-	waitState(t, l, StateBound)
-	runSender(t, o, []*Link{l}, nil)
-	ids := enqueue(t, o, db, outbox.Message{To: "254700000001", Text: "BAL reply"})
-	m := waitMessage(t, o, ids[0], "sent", inState(outbox.StateSent))
-	if m.Attempts != 2 || len(srv.submitted()) != 2 {
-		t.Fatalf("attempts %d, submit_sm %d; want 2 and 2", m.Attempts, len(srv.submitted()))
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			o, db := mustOutbox(t)
+			srv := newTestSMSC(t, "pw")
+			srv.submitStatus = func(n int) uint32 {
+				if n == 0 {
+					return tc.status
+				}
+				return StatusOK
+			}
+			l := startLink(t, srv, LinkConfig{Password: "pw"}, HandlerFuncs{})
+			waitState(t, l, StateBound)
+			runSender(t, o, []*Link{l}, nil)
+			ids := enqueue(t, o, db, outbox.Message{To: "254700000001", Text: "BAL reply"})
+			m := waitMessage(t, o, ids[0], "sent", inState(outbox.StateSent))
+			if m.Attempts != tc.attempts || len(srv.submitted()) != tc.submits {
+				t.Fatalf("attempts %d, submit_sm %d; want %d and %d", m.Attempts, len(srv.submitted()), tc.attempts, tc.submits)
+			}
+		})
 	}
 }
 

@@ -61,6 +61,9 @@ type session struct {
 type call struct {
 	id pdu.ID
 	ch chan pdu.Body // buffered 1
+	// late takes a response that arrives after the requester stopped waiting; set under
+	// session.mu, nil while the requester waits.
+	late func(pdu.Body)
 }
 
 // dialSession connects to addr and binds as kind ("transceiver", "transmitter" or
@@ -204,6 +207,14 @@ func (s *session) respond(id pdu.ID, seq, status uint32) {
 
 // request sends p and waits for its response.
 func (s *session) request(ctx context.Context, p pdu.Body) (pdu.Body, error) {
+	return s.requestLate(ctx, p, nil, 0)
+}
+
+// requestLate is request that, when late is not nil and the response timeout passes,
+// keeps the request registered for window more and hands a response arriving in that
+// time to late (on its own goroutine). SMPP has no way to ask whether a request whose
+// answer was lost took effect; a late answer is the only news there can be.
+func (s *session) requestLate(ctx context.Context, p pdu.Body, late func(pdu.Body), window time.Duration) (pdu.Body, error) {
 	seq := s.nextSeq()
 	p.Header().Seq = seq
 	c := &call{id: p.Header().ID, ch: make(chan pdu.Body, 1)}
@@ -214,10 +225,11 @@ func (s *session) request(ctx context.Context, p pdu.Body) (pdu.Body, error) {
 	}
 	s.pending[seq] = c
 	s.mu.Unlock()
+	keep := false
 	defer func() {
-		s.mu.Lock()
-		delete(s.pending, seq)
-		s.mu.Unlock()
+		if !keep {
+			s.forget(seq, c)
+		}
 	}()
 	if err := s.write(p); err != nil {
 		s.fail(fmt.Errorf("write %s: %w", c.id, err))
@@ -231,10 +243,33 @@ func (s *session) request(ctx context.Context, p pdu.Body) (pdu.Body, error) {
 	case <-s.done:
 		return nil, ErrConnLost
 	case <-timer.C:
+		if late == nil {
+			return nil, ErrTimeout
+		}
+		s.mu.Lock()
+		select {
+		case resp := <-c.ch: // it came just now
+			s.mu.Unlock()
+			return resp, nil
+		default:
+		}
+		c.late = late
+		s.mu.Unlock()
+		keep = true
+		time.AfterFunc(window, func() { s.forget(seq, c) })
 		return nil, ErrTimeout
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// forget removes call c of sequence number seq, unless the number went to another call.
+func (s *session) forget(seq uint32, c *call) {
+	s.mu.Lock()
+	if s.pending[seq] == c {
+		delete(s.pending, seq)
+	}
+	s.mu.Unlock()
 }
 
 // readLoop reads PDUs until the connection ends. It never blocks on a handler:
@@ -327,8 +362,9 @@ func esmClassOffset(body []byte) (int, bool) {
 	return i, true
 }
 
-// resolve hands a response to the request waiting for it. A response whose command id
-// does not answer the request's is dropped: the request then times out.
+// resolve hands a response to the request waiting for it, or to its late hook. A
+// response whose command id does not answer the request's is dropped: the request then
+// times out.
 func (s *session) resolve(hdr *pdu.Header, frame []byte) {
 	s.mu.Lock()
 	c := s.pending[hdr.Seq]
@@ -343,9 +379,25 @@ func (s *session) resolve(hdr *pdu.Header, frame []byte) {
 		p = pdu.NewGenericNACK()
 		*p.Header() = *hdr
 	}
-	select {
-	case c.ch <- p:
-	default:
+	// The requester may give up at any moment: decide under the lock whether it still
+	// waits or its late hook takes the response.
+	s.mu.Lock()
+	if s.pending[hdr.Seq] != c {
+		s.mu.Unlock()
+		return
+	}
+	late := c.late
+	if late != nil {
+		delete(s.pending, hdr.Seq)
+	} else {
+		select {
+		case c.ch <- p:
+		default:
+		}
+	}
+	s.mu.Unlock()
+	if late != nil {
+		go late(p)
 	}
 }
 

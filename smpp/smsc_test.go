@@ -436,6 +436,7 @@ func startLink(t *testing.T, srv *testSMSC, cfg LinkConfig, h Handler) *Link {
 	}
 	l := NewLink(cfg, h, zerolog.Nop(), nil)
 	l.minBackoff, l.maxBackoff = 5*time.Millisecond, 40*time.Millisecond
+	l.throttlePause = 5 * time.Millisecond
 	l.Start(context.Background())
 	t.Cleanup(func() { l.Close() })
 	return l
