@@ -139,8 +139,8 @@ func TestPaymentOverLoopbackSMPP(t *testing.T) {
 		if reply == "" {
 			return nil
 		}
-		_, err = link.Submit(ctx, m.From, m.To, reply, false,
-			&smpp.USSDInfo{ServiceOp: ReplyOp(end), SessionInfo: m.USSD.SessionInfo})
+		_, err = link.Submit(ctx, smpp.MT{To: m.From, From: m.To, Text: reply,
+			USSD: &smpp.USSDInfo{ServiceOp: ReplyOp(end), SessionInfo: m.USSD.SessionInfo}})
 		return err
 	}}
 	link = smpp.NewLink(smpp.LinkConfig{Name: "carrier-a", Address: sim.Addr(), SystemID: "payswitch",
