@@ -80,6 +80,7 @@ type Input struct {
 	// repeated request changes nothing and answers the same screen.
 	Text string
 	// Incremental says the transport passes only the newest input, in NewInput (SMPP).
+	// A '*' in it separates inputs, as in Text: a user may type "55501*150" at once.
 	Incremental bool
 	NewInput    string
 	// Begin starts the dialogue afresh (SMPP's PSSR indication); with Incremental,
@@ -208,7 +209,7 @@ func (m *Menu) step(ctx context.Context, in Input) (Screen, string, error) {
 	if raw != "" || in.Incremental && !in.Begin {
 		inputs = strings.Split(raw, "*")
 	}
-	if len(inputs) > maxInputs {
+	if len(inputs) > maxInputs || in.Incremental && len(inputs) > maxNewInputs {
 		return Screen{}, "bad_request", fmt.Errorf("%w: %d inputs", ErrBadRequest, len(inputs))
 	}
 
@@ -255,6 +256,7 @@ func (m *Menu) step(ctx context.Context, in Input) (Screen, string, error) {
 		}
 	}
 	phone = s.phone
+	s.seen = now.UnixNano()
 
 	todo := inputs
 	if !in.Incremental {
@@ -267,7 +269,6 @@ func (m *Menu) step(ctx context.Context, in Input) (Screen, string, error) {
 	if len(todo) > maxNewInputs {
 		return Screen{}, "bad_request", fmt.Errorf("%w: %d new inputs at once", ErrBadRequest, len(todo))
 	}
-	s.seen = now.UnixNano()
 	if s.node == nodeDone {
 		return Screen{Text: s.last, End: true}, "end", nil
 	}
@@ -283,7 +284,7 @@ func (m *Menu) step(ctx context.Context, in Input) (Screen, string, error) {
 		scr, err = m.advance(ctx, s, x)
 		if err != nil {
 			m.log.Error().Err(err).Str("phone", payswitch.Mask(phone)).Str("network", in.Network).
-				Msg("ussd step failed")
+				Str("service_code", in.ServiceCode).Msg("ussd step failed")
 			scr = Screen{Text: m.static["temporary_error"], End: true}
 			break
 		}

@@ -78,3 +78,26 @@ func TestScreenString(t *testing.T) {
 		}
 	}
 }
+
+// FuzzCutPage checks that paging ends, that every page fits and that the pages carry all
+// of the content (but for the spaces and line ends they were cut at).
+func FuzzCutPage(f *testing.F) {
+	f.Add("Last payments:\nAB 21/11 -10.00 Mama Mboga (55501) completed", "1. Yes\n2. No", 30)
+	f.Add(strings.Repeat("word ", 100), "", 178)
+	f.Add("", strings.Repeat("o", 300), 178)
+	f.Fuzz(func(t *testing.T, body, opts string, limit int) {
+		if limit < 20 || limit > 400 || !utf8.ValidString(body) || !utf8.ValidString(opts) {
+			return
+		}
+		got := pages(t, body, opts, limit)
+		var joined []string
+		for _, p := range got {
+			joined = append(joined, strings.TrimSuffix(p, "\n98. More"))
+		}
+		if nospace(strings.Join(joined, "")) != nospace(joinLines(body, opts)) {
+			t.Fatalf("pages %q lose content of %q + %q", got, body, opts)
+		}
+	})
+}
+
+func nospace(s string) string { return strings.Join(strings.Fields(s), "") }

@@ -66,6 +66,10 @@ func TestHandleSMPP(t *testing.T) {
 			{0x13, si, "", "", false, false},
 			{0x03, si, "hello", "", false, false},
 		}},
+		{"a dial with too many inputs", alice, []step{
+			{OpPSSRIndication, si, "*384" + strings.Repeat("*1", 20) + "#", "", false, true},
+			{OpUSSRConfirm, si, "4", "This session has ended.", true, false},
+		}},
 		{"a sender that is no number", "hello", []step{
 			{OpPSSRIndication, si, "*384#", "", false, true},
 		}},
