@@ -1,0 +1,142 @@
+package ivr
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// DefaultTexts are the words the IVR speaks, by key. Placeholders in braces are filled
+// in when a prompt is built, already in spoken form: {amount}, {available} and
+// {balance} in words of the currency ("one hundred and fifty shillings"), {id} spelled
+// letter by letter, {code} and {number} digit by digit, {payer} as "a number starting
+// 2 5 4 7 and ending 0 0 1", {payee} as "Mama Mboga, merchant 5 5 5 0 1" or a name and
+// masked number; {unit} is the plural of the currency's unit, {digits} the length of a
+// code in words, {tries} the tries left ("two tries", "one try"). Config.Texts overrides
+// any of them.
+//
+// The keys are fixed by the script, not by these texts: an override may reword "press 1
+// to pay a merchant" but 1 still pays a merchant.
+var DefaultTexts = map[string]string{
+	// Inbound: the menu and what it asks for.
+	"welcome":      "Welcome to payswitch.",
+	"menu":         "Press 1 to pay a merchant, 2 to send money, 3 for your balance.",
+	"ask_merchant": "Enter the merchant code, then press the hash key.",
+	"ask_number":   "Enter the phone number to send money to, then press the hash key.",
+	"to_merchant":  "You are paying {payee}.",
+	"to_number":    "You are sending money to {number}.",
+	"ask_amount": "Enter the amount in whole {unit}, then press the hash key. " +
+		"For example, for one hundred and fifty {unit}, press 1 5 0.",
+	"code_sent": "A code was sent to you by SMS, to pay {amount} to {payee}, payment {id}.",
+	"pending_exists": "You already have payment {id}, {amount} to {payee}, waiting for its code. " +
+		"A code was sent to you by SMS.",
+	"enter_code": "Enter the {digits} digit code from the SMS, then press the hash key.",
+	"balance":    "Your available balance is {available}. Thank you for using payswitch. Goodbye.",
+
+	// Results of the code.
+	"success": "Payment {id} is complete. {amount} paid to {payee}. Your new balance is {balance}. " +
+		"Thank you for using payswitch. Goodbye.",
+	"wrong_code": "That code is not right. You have {tries} left. " +
+		"Enter the code again, then press the hash key.",
+	"wrong_code_again":  "That code is not right. Enter the code again, then press the hash key.",
+	"too_many_attempts": "Too many wrong codes. Payment {id} failed and nothing was paid. Goodbye.",
+	"code_expired":      "The code for payment {id} has expired. Nothing was paid. Goodbye.",
+	"no_pending":        "There is no payment waiting for a code. Goodbye.",
+	"state_completed":   "Payment {id}, {amount} to {payee}, is already complete. Goodbye.",
+	"state_ended":       "Payment {id} is no longer waiting for a code. Nothing more was paid. Goodbye.",
+
+	// Wrong or missing keys: said before the prompt again.
+	"invalid":      "Sorry, that is not a valid choice.",
+	"no_input":     "Sorry, we did not get your answer.",
+	"bad_merchant": "There is no merchant {code}.",
+	"bad_number":   "That is not a valid phone number.",
+	"bad_amount":   "That is not a valid amount.",
+	"bad_code":     "Codes have {digits} digits.",
+	"give_up":      "Sorry, we could not understand your answers. Nothing was paid. Please call again. Goodbye.",
+	"give_up_code": "We did not get your code. Payment {id} is still waiting: to confirm it, " +
+		"reply to our SMS with the code before it expires. Goodbye.",
+
+	// Refusals of a payment request, by the engine's problem; "refused" for the others.
+	"refused":                  "Sorry, we could not make this payment. Nothing was paid. Goodbye.",
+	"refused_no_account":       "This number has no payswitch account. Please visit an agent to open one. Goodbye.",
+	"refused_account_inactive": "Your account is not active. Please contact customer care. Goodbye.",
+	"refused_insufficient_funds": "You do not have enough money for this payment: your available balance is " +
+		"{available}. Nothing was paid. Goodbye.",
+	"refused_below_min":         "That amount is below the smallest payment allowed. Nothing was paid. Goodbye.",
+	"refused_above_max":         "That amount is above the largest payment allowed. Nothing was paid. Goodbye.",
+	"refused_daily_limit":       "This payment would pass your daily limit. Nothing was paid. Goodbye.",
+	"refused_unknown_merchant":  "There is no merchant {code}. Nothing was paid. Goodbye.",
+	"refused_unknown_recipient": "The number {number} has no payswitch account. Nothing was sent. Goodbye.",
+	"refused_self_payment":      "You cannot send money to yourself. Goodbye.",
+	"refused_payee_inactive":    "{payee} cannot receive payments right now. Nothing was paid. Goodbye.",
+	"refused_bad_number":        "That is not a valid phone number. Nothing was sent. Goodbye.",
+	"temporary_error":           "Sorry, we could not do that now. Nothing was paid. Please try again later. Goodbye.",
+	"temporary_error_code": "Sorry, we could not check your code now. Payment {id} is still waiting: " +
+		"to confirm it, reply to our SMS with the code. Goodbye.",
+
+	// Calls that cannot go on.
+	"session_gone":  "Sorry, this call has timed out. Please call again. Goodbye.",
+	"hidden_number": "Sorry, we could not recognise your phone number. Please call from your registered phone. Goodbye.",
+	"busy":          "Sorry, we are very busy. Please call again later. Goodbye.",
+	"goodbye":       "Thank you for using payswitch. Goodbye.",
+
+	// Outbound calls.
+	"merchant_notice": "payswitch: you have received {amount} from {payer}, payment {id}.",
+	"notice_repeat":   "Press 1 to hear this again.",
+	"payer_confirm": "This is payswitch. You have a payment waiting: {amount} to {payee}, payment {id}. " +
+		"A code was sent to you by SMS. To confirm it, key in the code.",
+	"call_unknown": "This is payswitch. Sorry, we could not find what this call is about. Goodbye.",
+}
+
+// texts renders the spoken texts.
+type texts struct {
+	t map[string]string
+}
+
+var placeholder = regexp.MustCompile(`\{[a-z_]+\}`)
+
+// newTexts merges overrides into DefaultTexts; an unknown or empty key is an error so
+// that a typo in config does not silently keep the default.
+func newTexts(overrides map[string]string) (*texts, error) {
+	t := make(map[string]string, len(DefaultTexts))
+	for k, v := range DefaultTexts {
+		t[k] = v
+	}
+	var unknown []string
+	for k, v := range overrides {
+		if _, ok := DefaultTexts[k]; !ok {
+			unknown = append(unknown, k)
+			continue
+		}
+		if strings.TrimSpace(v) == "" {
+			return nil, fmt.Errorf("ivr: text %q is empty", k)
+		}
+		t[k] = v
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return nil, fmt.Errorf("ivr: unknown text keys: %s", strings.Join(unknown, ", "))
+	}
+	return &texts{t: t}, nil
+}
+
+// render fills key's placeholders from vars; a placeholder without a value stays as it is.
+func (x *texts) render(key string, vars map[string]string) string {
+	tpl, ok := x.t[key]
+	if !ok {
+		return key
+	}
+	return placeholder.ReplaceAllStringFunc(tpl, func(p string) string {
+		if v, ok := vars[p[1:len(p)-1]]; ok {
+			return v
+		}
+		return p
+	})
+}
+
+// has reports whether key is a text.
+func (x *texts) has(key string) bool {
+	_, ok := x.t[key]
+	return ok
+}
