@@ -65,3 +65,23 @@ func BenchmarkUSSDSessions(b *testing.B) {
 		b.Fatalf("%d sessions after the steps", n)
 	}
 }
+
+// BenchmarkUSSDBalanceStep is a step that reaches the database: a dialogue's last input
+// answers the balance (the engine reads it inside a store transaction). It shows what a
+// database step adds to the menus' own cost.
+func BenchmarkUSSDBalanceStep(b *testing.B) {
+	h := newHarness(b, nil)
+	h.wallet(alice, 100000)
+	ctx := context.Background()
+	n := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		n++
+		sid := fmt.Sprintf("b%d", n)
+		h.menu.Step(ctx, Input{SessionID: sid, Phone: alice, Incremental: true, Begin: true, NewInput: "4"})
+		scr, err := h.menu.Step(ctx, Input{SessionID: sid, Phone: alice, Incremental: true, NewInput: "1"})
+		if err != nil || !scr.End {
+			b.Fatal(scr, err)
+		}
+	}
+}
