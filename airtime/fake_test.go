@@ -65,7 +65,7 @@ var (
 
 func answer500() behaviour { return behaviour{status: 500, body: "oops"} }
 
-func newFakeCarrier(t *testing.T) *fakeCarrier {
+func newFakeCarrier(t testing.TB) *fakeCarrier {
 	t.Helper()
 	f := &fakeCarrier{stop: make(chan struct{}), refuse: map[string]string{},
 		outcome: map[string]string{}, credits: map[string]int{}}
@@ -228,7 +228,7 @@ type harness struct {
 
 // newHarness builds one carrier "ca" at url through NewRouter, with a fast backoff and
 // a hand-moved clock for its breaker.
-func newHarness(t *testing.T, url string, timeout time.Duration) *harness {
+func newHarness(t testing.TB, url string, timeout time.Duration) *harness {
 	t.Helper()
 	h := &harness{clock: &testClock{t: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)},
 		reg: prometheus.NewRegistry(), logs: &logBuffer{}}
