@@ -46,7 +46,7 @@ func (c *Carrier) Name() string { return c.name }
 // A Request that fails Validate is never sent; it returns Failed with the validation
 // error as Reason, since the carrier cannot have credited what it never received.
 func (c *Carrier) Credit(ctx context.Context, r Request) Result {
-	return c.finish("credit", r, time.Now(), func() Result { return c.send(ctx, r, false) })
+	return c.finish("credit", r, func() Result { return c.send(ctx, r, false) })
 }
 
 // Resolve asks what became of an earlier top-up, with GET <url>/<reference> only: Success
@@ -55,7 +55,7 @@ func (c *Carrier) Credit(ctx context.Context, r Request) Result {
 // and that outcome is returned, except that a refusal is checked with one more lookup
 // before it is believed. Unknown on trouble.
 func (c *Carrier) Resolve(ctx context.Context, r Request) Result {
-	return c.finish("resolve", r, time.Now(), func() Result {
+	return c.finish("resolve", r, func() Result {
 		l := c.lookup(ctx, r)
 		switch l.reply {
 		case replySuccess:
@@ -70,7 +70,8 @@ func (c *Carrier) Resolve(ctx context.Context, r Request) Result {
 }
 
 // finish validates r, runs call, and counts and logs its result.
-func (c *Carrier) finish(op string, r Request, start time.Time, call func() Result) Result {
+func (c *Carrier) finish(op string, r Request, call func() Result) Result {
+	start := time.Now()
 	var res Result
 	if err := r.Validate(); err != nil {
 		c.log.Error().Err(err).Str("op", op).Str("reference", r.Reference).Str("msisdn", mask(r.MSISDN)).
