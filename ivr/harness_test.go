@@ -41,14 +41,21 @@ const (
 	token     = "voice-secret-token"
 )
 
-// clock is a test clock: time moves only when the test says so. It starts at the real
-// time because the outbox stamps messages with the real time when they are queued.
+// clock is a test clock: time moves a microsecond per reading, so that payments made one
+// after the other are ordered, and otherwise only when the test says so. It starts at
+// the real time because the outbox stamps messages with the real time when they are
+// queued.
 type clock struct {
 	mu sync.Mutex // guards t
 	t  time.Time
 }
 
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(time.Microsecond)
+	return c.t
+}
 
 func (c *clock) Advance(d time.Duration) {
 	c.mu.Lock()
@@ -110,11 +117,11 @@ func newGateway(t testing.TB) *gateway {
 			ContentType: r.Header.Get("Content-Type"), IdempotencyKey: r.Header.Get("Idempotency-Key")})
 		n, answer := len(g.reqs), g.answer
 		g.mu.Unlock()
-		answer(n, w, r)
 		select {
 		case g.got <- struct{}{}:
 		default:
 		}
+		answer(n, w, r)
 	}))
 	t.Cleanup(g.srv.Close)
 	return g
