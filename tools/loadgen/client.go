@@ -1,0 +1,165 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+)
+
+// client talks to the switch's operator API.
+type client struct {
+	base  string // http://host:port
+	token string
+	hc    *http.Client
+}
+
+func newClient(base, token string) *client {
+	tr := &http.Transport{MaxIdleConns: 128, MaxIdleConnsPerHost: 128, IdleConnTimeout: time.Minute}
+	return &client{base: base, token: token, hc: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
+}
+
+// account is the part of an API account loadgen reads.
+type account struct {
+	ID      string `json:"id"`
+	Balance struct {
+		Posted    int64 `json:"posted"`
+		Held      int64 `json:"held"`
+		Available int64 `json:"available"`
+	} `json:"balance"`
+}
+
+// payment is the part of an API payment loadgen reads.
+type payment struct {
+	ID     string `json:"id"`
+	Type   string `json:"type"`
+	State  string `json:"state"`
+	Payer  string `json:"payer"`
+	Payee  string `json:"payee"`
+	Amount int64  `json:"amount"`
+}
+
+// do sends a request with body as JSON (nil: none) and decodes a want-status answer
+// into out (nil: discarded).
+func (c *client) do(ctx context.Context, method, path string, body any, want int, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	if resp.StatusCode != want {
+		return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, bytes.TrimSpace(b))
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			return fmt.Errorf("%s %s: %w", method, path, err)
+		}
+	}
+	return nil
+}
+
+func (c *client) openAccount(ctx context.Context, req map[string]string) (account, error) {
+	var a account
+	err := c.do(ctx, http.MethodPost, "/api/v1/accounts", req, http.StatusCreated, &a)
+	return a, err
+}
+
+func (c *client) deposit(ctx context.Context, accountID string, amount int64, ref string) error {
+	return c.do(ctx, http.MethodPost, "/api/v1/deposits",
+		map[string]any{"account": accountID, "amount": amount, "reference": ref}, http.StatusCreated, nil)
+}
+
+func (c *client) account(ctx context.Context, id string) (account, error) {
+	var a account
+	err := c.do(ctx, http.MethodGet, "/api/v1/accounts/"+url.PathEscape(id), nil, http.StatusOK, &a)
+	return a, err
+}
+
+func (c *client) payment(ctx context.Context, id string) (payment, error) {
+	var p payment
+	err := c.do(ctx, http.MethodGet, "/api/v1/payments/"+url.PathEscape(id), nil, http.StatusOK, &p)
+	return p, err
+}
+
+// paymentsLimit is the most GET /api/v1/payments returns.
+const paymentsLimit = 100
+
+func (c *client) payments(ctx context.Context, msisdn string) ([]payment, error) {
+	var r struct {
+		Payments []payment `json:"payments"`
+	}
+	err := c.do(ctx, http.MethodGet, fmt.Sprintf("/api/v1/payments?msisdn=%s&limit=%d", url.QueryEscape(msisdn), paymentsLimit),
+		nil, http.StatusOK, &r)
+	return r.Payments, err
+}
+
+func (c *client) trialBalance(ctx context.Context) (balanced bool, raw string, err error) {
+	var r json.RawMessage
+	if err := c.do(ctx, http.MethodGet, "/api/v1/ledger/trial-balance", nil, http.StatusOK, &r); err != nil {
+		return false, "", err
+	}
+	var tb struct {
+		Balanced bool `json:"balanced"`
+	}
+	if err := json.Unmarshal(r, &tb); err != nil {
+		return false, "", err
+	}
+	return tb.Balanced, string(r), nil
+}
+
+// parallel calls f(i) for i in [0, n) on at most workers goroutines and returns the
+// first error; after an error no new calls start.
+func parallel(ctx context.Context, n, workers int, f func(ctx context.Context, i int) error) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(workers, n) {
+		wg.Go(func() {
+			for i := range next {
+				if err := f(ctx, i); err != nil {
+					cancel(err)
+				}
+			}
+		})
+	}
+feed:
+	for i := range n {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return err
+	}
+	return nil
+}

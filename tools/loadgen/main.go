@@ -1,0 +1,166 @@
+// Command loadgen measures payswitch end to end: many simulated feature phones pay
+// merchants by SMS through a real `payswitch serve` process, over real SMPP on loopback.
+//
+//	go run ./tools/loadgen [-duration 30s] [-phones 2000] [-concurrency 200] [-think 0]
+//	go run ./tools/loadgen -echo [-echo-duration 5s] [-concurrency 200]
+//
+// It starts a simulated SMSC (tools/smscsim) in this process, writes a temporary
+// config.yaml, builds and starts `payswitch serve` as a separate process bound to that
+// SMSC, opens the wallets and tills through the operator API, and then lets the phones
+// pay: PAY <till> <amount>, the code from the code SMS, the receipt. Afterwards it checks
+// the books through the API and prints
+//
+//	echo_pdus/s=X mo=N mt=N seconds=S p50_ms=Y p99_ms=Z
+//	payments=N completed=N failed=N payments/s=X p50_ms=Y p99_ms=Z
+//	serve_rss_mb=M
+//
+// The first line is the ceiling of the same SMSC and SMPP stack with a trivial echo ESME
+// in place of the switch (see runEcho). It exits non-zero when a check fails.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first Ctrl-C stops the load gracefully (the run still finishes its payments in
+	// flight, checks the books and prints its figures); after it the default handling
+	// is back, so a second Ctrl-C ends loadgen at once (serve dies with it, see
+	// serveProcAttr).
+	go func() { <-ctx.Done(); stop() }()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "loadgen:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+const usage = `usage: loadgen [flags]
+
+loadgen starts a simulated SMSC, builds and starts "payswitch serve" against it as a
+separate process, opens -phones wallets (each funded by a deposit) and -merchants tills
+through the operator API, and drives the phones through whole payments for -duration,
+-concurrency of them at once: PAY <till> <amount>, wait for the code SMS, reply with the
+code (after -think), wait for the receipt "<id> confirmed". A phone that gets no answer
+within -timeout counts as failed and sends CANCEL. Ctrl-C stops early; the run still
+finishes the payments in flight, checks and prints.
+
+Output (stdout):
+  echo_pdus/s=X mo=N mt=N seconds=S p50_ms=Y p99_ms=Z
+      the echo ceiling (-echo-duration, before the switch starts): the same simulator
+      and SMPP stack with an ESME that answers every MO with an MT of the same text.
+      Counted: deliver_sm (MO) acknowledged by the ESME plus submit_sm (MT) accepted by
+      the SMSC within the phase, over its length; responses, enquire_link and delivery
+      receipts (none are asked for) are not counted. p50/p99: MO sent to MT received.
+  payments=N completed=N failed=N payments/s=X p50_ms=Y p99_ms=Z
+      payments started, confirmed by a receipt, not confirmed; completed per second of
+      load; latency from the PAY MO to the receipt MT minus the phone's own time between
+      the code SMS and its reply.
+  serve_rss_mb=M
+      peak resident memory of the serve process (VmHWM).
+
+Checks (exit status 1 when one fails): the trial balance is balanced; every wallet's
+posted balance is its deposit minus the payments its phone saw confirmed, and its
+completed payments in GET /api/v1/payments are exactly those; every till's balance is
+the sum of the payments confirmed to it.
+
+Flags:
+`
+
+// options are the command line.
+type options struct {
+	duration     time.Duration
+	phones       int
+	concurrency  int
+	merchants    int
+	think        time.Duration
+	timeout      time.Duration
+	echoOnly     bool
+	echoDuration time.Duration
+	bin          string
+	synchronous  string
+	keep         bool
+}
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
+	fs.DurationVar(&o.duration, "duration", 30*time.Second, "how long phones start new payments")
+	fs.IntVar(&o.phones, "phones", 2000, "distinct wallets (phones)")
+	fs.IntVar(&o.concurrency, "concurrency", 200, "phones with a payment in flight at once (at most -phones)")
+	fs.IntVar(&o.merchants, "merchants", 10, "tills the phones pay")
+	fs.DurationVar(&o.think, "think", 0, "how long a phone takes to type the code after the code SMS")
+	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "how long a phone waits for each SMS before it gives up")
+	fs.BoolVar(&o.echoOnly, "echo", false, "measure only the echo ceiling for -echo-duration, without the switch")
+	fs.DurationVar(&o.echoDuration, "echo-duration", 5*time.Second, "length of the echo phase; 0 skips it")
+	fs.StringVar(&o.bin, "bin", "", "a prebuilt payswitch binary; empty builds one from the repository")
+	fs.StringVar(&o.synchronous, "synchronous", "FULL", "database.synchronous of the switch: FULL or NORMAL")
+	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (config, database, serve.log)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	case o.phones < 1 || o.concurrency < 1 || o.merchants < 1:
+		return o, errors.New("-phones, -concurrency and -merchants must be at least 1")
+	case o.phones > 1_000_000 || o.merchants > 10_000:
+		return o, errors.New("at most 1000000 -phones and 10000 -merchants")
+	case o.duration <= 0 || o.timeout <= 0 || o.think < 0 || o.echoDuration < 0:
+		return o, errors.New("-duration and -timeout must be positive, -think and -echo-duration not negative")
+	case o.echoOnly && o.echoDuration == 0:
+		return o, errors.New("-echo needs a positive -echo-duration")
+	case o.synchronous != "FULL" && o.synchronous != "NORMAL":
+		return o, fmt.Errorf("-synchronous %q: FULL or NORMAL", o.synchronous)
+	}
+	o.concurrency = min(o.concurrency, o.phones)
+	return o, nil
+}
+
+// run is the whole command; ctx ending stops the load early (see main).
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	lg := &logger{w: stderr}
+	var echo *echoResult
+	if o.echoDuration > 0 {
+		lg.printf("echo phase: %s, %d phones at once", o.echoDuration, o.concurrency)
+		r, err := runEcho(ctx, o, lg)
+		if err != nil {
+			return fmt.Errorf("echo: %w", err)
+		}
+		echo = &r
+	}
+	if o.echoOnly {
+		fmt.Fprintln(stdout, echo.line())
+		return nil
+	}
+	return runSwitch(ctx, o, lg, echo, stdout)
+}
+
+// logger writes progress lines to stderr; it is safe for concurrent use.
+type logger struct {
+	mu sync.Mutex // serialises writes to w
+	w  io.Writer
+}
+
+func (l *logger) printf(format string, args ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprintf(l.w, "loadgen: "+format+"\n", args...)
+}

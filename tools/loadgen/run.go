@@ -1,0 +1,228 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/payswitch/payswitch/tools/smscsim"
+)
+
+// Sizes and timings of the switch run.
+const (
+	// funding is each wallet's deposit: KES 1,000,000.00, enough for 2,000 of the largest
+	// payments a phone makes.
+	funding = 100_000_000
+	// provisionWorkers is how many API requests provisioning makes at once.
+	provisionWorkers = 32
+	// settleQuiet is how long no MT may arrive before loadgen takes the load as over.
+	settleQuiet = time.Second
+	// settleLimit bounds that wait, after the payments in flight finished.
+	settleLimit = 15 * time.Second
+	// simQueue bounds the MOs and receipts waiting in the simulator: far more than
+	// -concurrency phones can have outstanding.
+	simQueue = 1 << 20
+	// simHistory keeps the simulator's MT history small: MTs reach loadgen through
+	// Subscribe, not the history.
+	simHistory = 64
+)
+
+// runSwitch is a whole run against `payswitch serve`: start, provision, load, check,
+// print. The result lines are printed even when the checks fail.
+func runSwitch(ctx context.Context, o options, lg *logger, echo *echoResult, stdout io.Writer) (err error) {
+	dir, err := os.MkdirTemp("", "loadgen-")
+	if err != nil {
+		return err
+	}
+	if o.keep {
+		lg.printf("keeping %s", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
+	bin := o.bin
+	if bin == "" {
+		lg.printf("building payswitch")
+		if bin, err = buildSwitch(ctx, dir); err != nil {
+			return err
+		}
+	}
+
+	password, token, secret := randomHex(8), randomHex(16), randomHex(32)
+	sim, err := smscsim.Start(smscsim.Config{
+		Listen: "127.0.0.1:0", Accounts: map[string]string{"payswitch": password},
+		QueueSize: simQueue, HistorySize: simHistory, Log: simLogger(lg),
+	})
+	if err != nil {
+		return err
+	}
+	defer sim.Close()
+
+	// The phones exist before the first MT can come, so that the dispatcher's map never
+	// changes while it runs.
+	phones := make([]*phone, o.phones)
+	merchants := make([]merchant, o.merchants)
+	d := &dispatcher{phones: make(map[string]*phone, o.phones), merchants: make(map[string]bool, o.merchants)}
+	for i := range phones {
+		phones[i] = newPhone(fmt.Sprintf("2547%08d", 10_000_000+i))
+		d.phones[phones[i].msisdn] = phones[i]
+	}
+	for i := range merchants {
+		merchants[i] = merchant{code: fmt.Sprintf("%d", 70_000+i), msisdn: fmt.Sprintf("2547%08d", 90_000_000+i)}
+		d.merchants[merchants[i].msisdn] = true
+	}
+	mts, unsubscribe := sim.Subscribe("")
+	defer unsubscribe()
+	go d.run(mts)
+
+	httpAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	srv, err := startServe(ctx, bin, switchConfig{dir: dir, httpAddr: httpAddr, smscAddr: sim.Addr(),
+		password: password, token: token, otpSecret: secret, synchronous: o.synchronous})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if serr := srv.stop(); serr != nil {
+			err = errors.Join(err, serr)
+		}
+	}()
+	api := newClient(srv.base, token)
+
+	lg.printf("opening %d wallets and %d tills", o.phones, o.merchants)
+	t0 := time.Now()
+	if err := provision(ctx, api, phones, merchants); err != nil {
+		return err
+	}
+	// Each deposit sends its phone a notice; let those go by before the load starts.
+	for d.toPhones.Load() < int64(len(phones)) && ctx.Err() == nil && time.Since(t0) < time.Minute+time.Duration(len(phones))*time.Millisecond {
+		time.Sleep(20 * time.Millisecond)
+	}
+	d.waitQuiet(ctx, 500*time.Millisecond, 10*time.Second)
+	lg.printf("provisioned in %s", time.Since(t0).Round(time.Millisecond))
+	if ctx.Err() != nil {
+		return fmt.Errorf("interrupted while provisioning: %w", ctx.Err())
+	}
+
+	lg.printf("load: %s, %d phones, %d at once, think %s", o.duration, o.phones, o.concurrency, o.think)
+	pool := make(chan *phone, len(phones))
+	for _, p := range phones {
+		pool <- p
+	}
+	drv := &driver{sim: sim, merchants: merchants, timeout: o.timeout, think: o.think}
+	all, elapsed := drv.drive(ctx, pool, o.concurrency, o.duration)
+	if ctx.Err() != nil {
+		lg.printf("stopped early after %s", elapsed.Round(time.Millisecond))
+	}
+	// Late receipts of payments a phone gave up on still count once they arrive.
+	d.waitQuiet(context.Background(), settleQuiet, settleLimit)
+	for _, p := range phones {
+		p.drain()
+	}
+
+	res := result{elapsed: elapsed}
+	reasons := map[string]int{}
+	for _, st := range all {
+		res.latencies = append(res.latencies, st.latencies...)
+		for k, v := range st.reasons {
+			reasons[k] += v
+		}
+	}
+	sortDurations(res.latencies)
+	for _, p := range phones {
+		n, _ := p.completed()
+		res.payments += p.payments
+		res.completed += n
+	}
+	res.failed = res.payments - res.completed
+	if late := res.completed - len(res.latencies); late > 0 {
+		lg.printf("%d payments confirmed only after their phone gave up", late)
+	}
+	if len(reasons) > 0 {
+		lg.printf("not confirmed in time: %s", strings.Join(reasonsSummary(reasons), "; "))
+	}
+	lg.printf("MTs: %d to phones, %d payee notices, %d to unknown numbers, %d dropped (phone inbox full)",
+		d.toPhones.Load(), d.notices.Load(), d.unknown.Load(), d.dropped.Load())
+
+	checkErr := checkBooks(context.Background(), api, phones, merchants, lg)
+	if checkErr == nil {
+		lg.printf("check: books match what the phones saw")
+	}
+	rss := srv.peakRSSMB()
+	if !srv.running() {
+		checkErr = errors.Join(checkErr, errors.New("serve exited during the run; its log:\n"+srv.logTail(20)))
+	}
+
+	if echo != nil {
+		fmt.Fprintln(stdout, echo.line())
+	}
+	fmt.Fprintln(stdout, res.line())
+	if rss >= 0 {
+		fmt.Fprintf(stdout, "serve_rss_mb=%.1f\n", rss)
+	} else {
+		fmt.Fprintln(stdout, "serve_rss_mb=unknown")
+	}
+	return checkErr
+}
+
+// provision opens the merchants' tills and the phones' wallets, funding each wallet.
+func provision(ctx context.Context, api *client, phones []*phone, merchants []merchant) error {
+	err := parallel(ctx, len(merchants), provisionWorkers, func(ctx context.Context, i int) error {
+		m := &merchants[i]
+		a, err := api.openAccount(ctx, map[string]string{"type": "merchant", "code": m.code,
+			"name": "Till " + m.code, "msisdn": m.msisdn})
+		m.id = a.ID
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("open tills: %w", err)
+	}
+	err = parallel(ctx, len(phones), provisionWorkers, func(ctx context.Context, i int) error {
+		p := phones[i]
+		a, err := api.openAccount(ctx, map[string]string{"type": "wallet", "msisdn": p.msisdn,
+			"name": fmt.Sprintf("Phone %d", i)})
+		if err != nil {
+			return err
+		}
+		p.walletID = a.ID
+		if err := api.deposit(ctx, a.ID, funding, fmt.Sprintf("LOADGEN-%d", i)); err != nil {
+			return err
+		}
+		p.funded = funding
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("open wallets: %w", err)
+	}
+	return nil
+}
+
+// simLogger passes the simulator's warnings (a subscriber that fell behind, a
+// delivery dropped) to loadgen's log.
+func simLogger(lg *logger) zerolog.Logger {
+	return zerolog.New(zerolog.ConsoleWriter{Out: lgWriter{lg}, NoColor: true, TimeFormat: time.TimeOnly}).
+		Level(zerolog.WarnLevel).With().Timestamp().Logger()
+}
+
+// lgWriter is a logger as an io.Writer.
+type lgWriter struct{ lg *logger }
+
+func (w lgWriter) Write(b []byte) (int, error) {
+	w.lg.printf("%s", strings.TrimRight(string(b), "\n"))
+	return len(b), nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
