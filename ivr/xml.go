@@ -30,7 +30,8 @@ type GetDigits struct {
 	Say         *Say   `xml:"Say,omitempty"`
 }
 
-// Reject refuses an incoming call without answering it.
+// Reject refuses an incoming call without answering it. encoding/xml writes it as
+// <Reject></Reject>, the same element as <Reject/> to any XML parser.
 type Reject struct{}
 
 // Prompt timeouts, in seconds: a menu key comes quickly; a code is read off an SMS.
