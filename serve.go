@@ -17,15 +17,18 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/rs/zerolog"
 
+	"github.com/payswitch/payswitch/airtime"
 	"github.com/payswitch/payswitch/api"
 	"github.com/payswitch/payswitch/config"
 	"github.com/payswitch/payswitch/ledger"
 	"github.com/payswitch/payswitch/otp"
 	"github.com/payswitch/payswitch/outbox"
+	"github.com/payswitch/payswitch/simswap"
 	"github.com/payswitch/payswitch/smpp"
 	"github.com/payswitch/payswitch/store"
 	payswitch "github.com/payswitch/payswitch/switch"
 	"github.com/payswitch/payswitch/tools/smscsim"
+	"github.com/payswitch/payswitch/ussd"
 )
 
 const serveUsage = `usage: payswitch serve [-config config.yaml]
@@ -83,6 +86,7 @@ type app struct {
 	ledger   *ledger.Ledger
 	outbox   *outbox.Outbox
 	engine   *payswitch.Engine
+	ussd     *ussd.Menu
 	sim      *smscsim.Sim
 	links    []*smpp.Link
 	registry *prometheus.Registry
@@ -130,11 +134,37 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (a *a
 	if err != nil {
 		return a, fmt.Errorf("config: timezone: %w", err)
 	}
+	carriers, err := airtimeRouter(cfg, log, a.registry)
+	if err != nil {
+		return a, err
+	}
+	deps := payswitch.Deps{DB: a.db, Ledger: a.ledger, OTP: issuer, Outbox: a.outbox, Log: log, Registry: a.registry}
+	if carriers != nil {
+		deps.Airtime = carriers
+	}
+	if sw := cfg.Fraud.SIMSwap; sw.URL != "" {
+		deps.SIMSwap = &simswap.Client{URL: sw.URL, Token: sw.Token, MaxAge: sw.MaxAge, Timeout: sw.Timeout}
+	}
+	voice := ""
+	if cfg.IVR.Gateway.URL != "" {
+		voice = cfg.IVR.Number
+	}
 	a.engine, err = payswitch.New(payswitch.Config{
 		Currency: cfg.Currency, Shortcode: cfg.Shortcode, CountryCode: cfg.CountryCode, Location: loc,
 		MinAmount: cfg.Limits.MinAmount, MaxAmount: cfg.Limits.MaxAmount, DailyMax: cfg.Limits.DailyMax,
-		Messages: cfg.Messages,
-	}, payswitch.Deps{DB: a.db, Ledger: a.ledger, OTP: issuer, Outbox: a.outbox, Log: log, Registry: a.registry})
+		Messages: cfg.Messages, VoiceNumber: voice,
+		Fraud: payswitch.Fraud{
+			WrongCodesLock: cfg.Fraud.WrongCodesLock, LockWindow: cfg.Fraud.LockWindow,
+			LockDuration: cfg.Fraud.LockDuration, RequestsPerMinute: cfg.Fraud.RequestsPerMinute,
+			SIMSwapThreshold: cfg.Fraud.SIMSwap.Threshold, SIMSwapFreeze: cfg.Fraud.SIMSwap.Action == "freeze",
+			SIMSwapFailOpen: cfg.Fraud.SIMSwap.OnError == "allow",
+		},
+	}, deps)
+	if err != nil {
+		return a, err
+	}
+	a.ussd, err = ussd.New(a.engine, ussd.Config{ServiceCode: cfg.USSD.ServiceCode,
+		SessionTimeout: cfg.USSD.SessionTimeout, Texts: cfg.USSD.Messages, Log: log, Registry: a.registry})
 	if err != nil {
 		return a, err
 	}
@@ -156,13 +186,17 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (a *a
 
 	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	a.cancel = cancel
-	mo := &moHandler{engine: a.engine, outbox: a.outbox, log: log, shortcode: cfg.Shortcode}
+	mo := &moHandler{engine: a.engine, outbox: a.outbox, ussd: a.ussd, log: log, shortcode: cfg.Shortcode,
+		links: map[string]*smpp.Link{}}
 	for _, lc := range cfg.SMPP.Links {
 		l := smpp.NewLink(smpp.LinkConfig{Name: lc.Name, Address: lc.Address, SystemID: lc.SystemID,
 			Password: lc.Password, SystemType: lc.SystemType, Bind: lc.Bind, Prefixes: lc.Prefixes,
 			TPS: lc.TPS, Window: lc.Window, EnquireLink: lc.EnquireLink, RespTimeout: lc.RespTimeout},
 			mo, log, a.registry)
 		a.links = append(a.links, l)
+		mo.links[lc.Name] = l // complete before any link starts: HandleMO reads it without a lock
+	}
+	for _, l := range a.links {
 		l.Start(loopCtx)
 	}
 	sender := smpp.NewSender(a.outbox, a.links, log)
@@ -172,6 +206,8 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (a *a
 		}
 	})
 	a.loop(func() { a.engine.Run(loopCtx) })
+	a.loop(func() { a.engine.RunAirtime(loopCtx) })
+	a.loop(func() { a.ussd.Run(loopCtx) })
 
 	srv, err := api.New(a.engine, api.Config{
 		Tokens: apiTokens(cfg), MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Gatherer: a.registry,
@@ -180,6 +216,7 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (a *a
 	if err != nil {
 		return a, err
 	}
+	srv.Handle("POST /ussd", a.ussd.Handler())
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
 		return a, fmt.Errorf("http: listen %s: %w", cfg.HTTP.Listen, err)
@@ -262,13 +299,19 @@ func otpSecret(cfg *config.Config) ([]byte, error) {
 type moHandler struct {
 	engine    *payswitch.Engine
 	outbox    *outbox.Outbox
+	ussd      *ussd.Menu
+	links     map[string]*smpp.Link // by name; written before the links start, then only read
 	log       zerolog.Logger
 	shortcode string
 }
 
 // HandleMO passes a text to the engine; an error makes the link answer the SMSC with a
-// temporary error so that it delivers the message again.
+// temporary error so that it delivers the message again. USSD goes to the menus.
 func (h *moHandler) HandleMO(ctx context.Context, m smpp.MO) error {
+	if m.USSD != nil { // addressed to the service code, not the shortcode
+		h.handleUSSD(ctx, m)
+		return nil
+	}
 	if m.To != "" && strings.TrimLeft(m.To, "+") != h.shortcode {
 		h.log.Warn().Str("to", m.To).Str("from", payswitch.Mask(m.From)).Msg("MO for another number ignored")
 		return nil
@@ -287,4 +330,73 @@ func (h *moHandler) HandleReceipt(ctx context.Context, r smpp.Receipt) error {
 		return h.engine.RecordCodeDelivery(ctx, m.PaymentID, m.To, r.Status == "DELIVRD", r.Status)
 	}
 	return nil
+}
+
+// handleUSSD answers one USSD step that arrived over SMPP, on the link it came from and
+// with its session info. It never asks for redelivery: the input was acted on and the
+// user is looking at the screen.
+func (h *moHandler) handleUSSD(ctx context.Context, m smpp.MO) {
+	reply, end, err := h.ussd.HandleSMPP(ctx, m.From, m.USSD.ServiceOp, m.USSD.SessionInfo, m.Text)
+	if err != nil {
+		h.log.Warn().Err(err).Str("link", m.Link).Str("from", payswitch.Mask(m.From)).Msg("ussd over smpp")
+	}
+	l := h.links[m.Link]
+	if reply == "" || l == nil {
+		return
+	}
+	if _, err := l.Submit(ctx, smpp.MT{To: m.From, From: m.To, Text: reply,
+		USSD: &smpp.USSDInfo{ServiceOp: ussd.ReplyOp(end), SessionInfo: m.USSD.SessionInfo}}); err != nil {
+		h.log.Error().Err(err).Str("link", m.Link).Str("from", payswitch.Mask(m.From)).Msg("ussd answer not sent")
+	}
+}
+
+// airtimeRouter builds the carriers' airtime clients, or nil when none sells airtime.
+func airtimeRouter(cfg *config.Config, log zerolog.Logger, reg prometheus.Registerer) (*carrierAirtime, error) {
+	var cs []airtime.CarrierConfig
+	for _, c := range cfg.Airtime.Carriers {
+		if c.URL != "" {
+			cs = append(cs, airtime.CarrierConfig{Name: c.Name, Prefixes: c.Prefixes, URL: c.URL, Token: c.Token, Timeout: c.Timeout})
+		}
+	}
+	if len(cs) == 0 {
+		return nil, nil
+	}
+	r, err := airtime.NewRouter(cs, nil, log, reg)
+	if err != nil {
+		return nil, fmt.Errorf("config: airtime.carriers: %w", err)
+	}
+	return &carrierAirtime{r: r}, nil
+}
+
+// carrierAirtime adapts the carriers' clients to what the engine asks of them.
+type carrierAirtime struct{ r *airtime.Router }
+
+var _ payswitch.Airtime = (*carrierAirtime)(nil)
+
+func (c *carrierAirtime) Carrier(msisdn string) (string, bool) {
+	ca, ok := c.r.For(msisdn)
+	if !ok {
+		return "", false
+	}
+	return ca.Name(), true
+}
+
+func (c *carrierAirtime) Credit(ctx context.Context, carrier string, r payswitch.AirtimeRequest) payswitch.AirtimeResult {
+	return c.call(ctx, carrier, r, (*airtime.Carrier).Credit)
+}
+
+func (c *carrierAirtime) Resolve(ctx context.Context, carrier string, r payswitch.AirtimeRequest) payswitch.AirtimeResult {
+	return c.call(ctx, carrier, r, (*airtime.Carrier).Resolve)
+}
+
+func (c *carrierAirtime) call(ctx context.Context, carrier string, r payswitch.AirtimeRequest,
+	f func(*airtime.Carrier, context.Context, airtime.Request) airtime.Result) payswitch.AirtimeResult {
+	ca, ok := c.r.Get(carrier)
+	if !ok {
+		// The carrier left the config while a top-up was pending. It may have credited,
+		// so this is no answer, never a failure that would return the money.
+		return payswitch.AirtimeResult{Outcome: payswitch.AirtimeUnknown, Reason: "carrier " + carrier + " is not configured"}
+	}
+	res := f(ca, ctx, airtime.Request{Reference: r.Reference, MSISDN: r.MSISDN, Amount: r.Amount, Currency: r.Currency})
+	return payswitch.AirtimeResult{Outcome: payswitch.AirtimeOutcome(res.Outcome), CarrierReference: res.CarrierReference, Reason: res.Reason}
 }

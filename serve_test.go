@@ -32,18 +32,25 @@ type testSwitch struct {
 	dir  string
 	sim  *smscsim.Sim
 	app  *app
-	ttl  string
-	base string
+	ttl   string
+	extra string
+	base  string
 }
 
 func startSwitch(t *testing.T, ttl string) *testSwitch {
+	t.Helper()
+	return startSwitchWith(t, ttl, "")
+}
+
+// startSwitchWith starts a switch whose config has extra appended (top-level YAML).
+func startSwitchWith(t *testing.T, ttl, extra string) *testSwitch {
 	t.Helper()
 	sim, err := smscsim.Start(smscsim.Config{Listen: "127.0.0.1:0", Accounts: map[string]string{"payswitch": "pw"}, Log: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sim.Close() })
-	s := &testSwitch{t: t, dir: t.TempDir(), sim: sim, ttl: ttl}
+	s := &testSwitch{t: t, dir: t.TempDir(), sim: sim, ttl: ttl, extra: extra}
 	s.start()
 	t.Cleanup(func() {
 		if s.app != nil {
@@ -81,7 +88,8 @@ smpp:
       tps: 500
 otp:
   ttl: %s
-`, filepath.Join(s.dir, "payswitch.db"), s.sim.Addr(), s.ttl)
+%s
+`, filepath.Join(s.dir, "payswitch.db"), s.sim.Addr(), s.ttl, s.extra)
 	cfg, err := config.Parse([]byte(yaml), func(k string) string {
 		return map[string]string{"OPS": opsToken, "AUDIT": auditToken}[k]
 	})

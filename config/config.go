@@ -52,6 +52,8 @@ type Config struct {
 	USSD    USSD    `yaml:"ussd"`
 	IVR     IVR     `yaml:"ivr"`
 	Airtime Airtime `yaml:"airtime"`
+	// Fraud is an addition: controls against the usual attacks on SMS-code payments.
+	Fraud Fraud `yaml:"fraud"`
 	// Messages is an addition: message key -> template, replacing the built-in text of
 	// that key. The engine owns the keys and placeholders and checks them.
 	Messages map[string]string `yaml:"messages"`
@@ -100,6 +102,30 @@ type Limits struct {
 	MinAmount int64 `yaml:"min_amount"`
 	MaxAmount int64 `yaml:"max_amount"`
 	DailyMax  int64 `yaml:"daily_max"`
+}
+
+// Fraud sets the fraud controls. Defaults: lock a number for 1h after 5 wrong codes
+// within 24h (across payments), 10 payment requests per number per minute, no SIM-swap
+// check (sim_swap.url empty).
+type Fraud struct {
+	WrongCodesLock    int           `yaml:"wrong_codes_lock"`    // 0 = off
+	LockWindow        time.Duration `yaml:"lock_window"`         // default 24h
+	LockDuration      time.Duration `yaml:"lock_duration"`       // default 1h
+	RequestsPerMinute int           `yaml:"requests_per_minute"` // 0 = off
+	SIMSwap           SIMSwap       `yaml:"sim_swap"`
+}
+
+// SIMSwap is the carrier's SIM-swap check, asked before payments of at least Threshold.
+// The API is the CAMARA SIM Swap "check" call: POST url with {"phoneNumber": "+254…",
+// "maxAge": hours} answered {"swapped": true|false}.
+type SIMSwap struct {
+	URL       string        `yaml:"url"` // empty (default): no check
+	Token     string        `yaml:"token"`
+	Threshold int64         `yaml:"threshold"` // minor units; default 500000 (5,000.00)
+	MaxAge    time.Duration `yaml:"max_age"`   // a swap more recent than this counts; default 72h
+	Action    string        `yaml:"action"`    // refuse (default) | freeze (refuse and freeze the account)
+	OnError   string        `yaml:"on_error"`  // refuse (default) | allow, when the check cannot be made
+	Timeout   time.Duration `yaml:"timeout"`   // default 3s
 }
 
 // SMPP is the switch's SMPP side.
@@ -186,6 +212,8 @@ type OTP struct {
 type USSD struct {
 	ServiceCode    string        `yaml:"service_code"`    // default "*384#"
 	SessionTimeout time.Duration `yaml:"session_timeout"` // default 180s
+	// Messages is an addition: USSD screen text key -> template (keys of ussd.DefaultTexts).
+	Messages map[string]string `yaml:"messages"`
 }
 
 // IVR is the voice channel.
@@ -227,6 +255,8 @@ func defaults() Config {
 		OTP:         OTP{Digits: 6, TTL: 5 * time.Minute, MaxAttempts: 3, MaxResends: 3, ResendInterval: 30 * time.Second},
 		USSD:        USSD{ServiceCode: "*384#", SessionTimeout: 180 * time.Second},
 		IVR:         IVR{Number: "254709000000"},
+		Fraud: Fraud{WrongCodesLock: 5, LockWindow: 24 * time.Hour, LockDuration: time.Hour, RequestsPerMinute: 10,
+			SIMSwap: SIMSwap{Threshold: 500000, MaxAge: 72 * time.Hour, Action: "refuse", OnError: "refuse", Timeout: 3 * time.Second}},
 	}
 }
 

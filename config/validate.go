@@ -176,6 +176,26 @@ func (c *Config) Validate() error {
 	k.url("ivr.gateway.url", c.IVR.Gateway.URL)
 
 	carriers := map[string]int{}
+	if c.Fraud.WrongCodesLock < 0 {
+		k.add("fraud.wrong_codes_lock", "%d: must be 0 (off) or more", c.Fraud.WrongCodesLock)
+	}
+	if c.Fraud.WrongCodesLock > 0 {
+		k.duration("fraud.lock_window", c.Fraud.LockWindow)
+		k.duration("fraud.lock_duration", c.Fraud.LockDuration)
+	}
+	if c.Fraud.RequestsPerMinute < 0 {
+		k.add("fraud.requests_per_minute", "%d: must be 0 (off) or more", c.Fraud.RequestsPerMinute)
+	}
+	if c.Fraud.SIMSwap.URL != "" {
+		k.url("fraud.sim_swap.url", c.Fraud.SIMSwap.URL)
+		if c.Fraud.SIMSwap.Threshold < 0 {
+			k.add("fraud.sim_swap.threshold", "%d: must be 0 or more", c.Fraud.SIMSwap.Threshold)
+		}
+		k.duration("fraud.sim_swap.max_age", c.Fraud.SIMSwap.MaxAge)
+		k.duration("fraud.sim_swap.timeout", c.Fraud.SIMSwap.Timeout)
+		k.oneOf("fraud.sim_swap.action", c.Fraud.SIMSwap.Action, "refuse", "freeze")
+		k.oneOf("fraud.sim_swap.on_error", c.Fraud.SIMSwap.OnError, "refuse", "allow")
+	}
 	for i, ca := range c.Airtime.Carriers {
 		key := fmt.Sprintf("airtime.carriers[%d]", i)
 		if k.required(key+".name", ca.Name) {

@@ -279,7 +279,7 @@ func (e *Engine) Resend(ctx context.Context, ch Channel, msisdn, paymentID strin
 		if err := o.authEvent(p, ch, "resent", ""); err != nil {
 			return err
 		}
-		out = Outcome{Payment: p, Text: e.texts.Render("otp_resent", map[string]string{})}
+		out = Outcome{Payment: p, Text: e.texts.Render("code_sent", e.vars(p))}
 		return o.sms(p.PayerMSISDN, "otp", p.ID, e.texts.RenderCode("otp_resent", e.vars(p), code, e.digits), true)
 	})
 	return out, err

@@ -8,12 +8,14 @@ import (
 // ErrBadMSISDN is returned for text that is not a phone number.
 var ErrBadMSISDN = errors.New("payswitch: invalid phone number")
 
+// separators are what people put between the digits of a number.
+var separators = strings.NewReplacer(" ", "", "-", "")
+
 // NormalizeMSISDN turns the ways people write a number into its international form
 // without '+': "+254 700 000 001", "0700000001" (with countryCode "254") and
 // "254700000001" are all "254700000001".
 func NormalizeMSISDN(s, countryCode string) (string, error) {
-	s = strings.TrimSpace(s)
-	s = strings.NewReplacer(" ", "", "-", "").Replace(s)
+	s = separators.Replace(strings.TrimSpace(s))
 	s = strings.TrimPrefix(s, "+")
 	if strings.HasPrefix(s, "00") {
 		s = s[2:]

@@ -17,6 +17,7 @@ var DefaultTexts = map[string]string{
 		"Reply with the code to confirm. Never share this code with anyone.",
 	"otp_resent": "{id}: new code {code} to pay {amount} to {payee}, valid {minutes} min. " +
 		"The old code no longer works. Never share this code with anyone.",
+	"code_sent":       "{id}: a new code was sent to you by SMS.",
 	"receipt":         "{id} confirmed. {amount} paid to {payee}. New balance {balance}.",
 	"receipt_topup":   "{id} confirmed. {amount} of airtime for {payee} is being sent. New balance {balance}.",
 	"payee_notice":    "{id}: you have received {amount} from {payer}. New balance {balance}.",

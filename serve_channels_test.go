@@ -1,0 +1,212 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// carrierAPI is a carrier's airtime API as the contract describes it: it credits each
+// reference once and can be told to fail.
+type carrierAPI struct {
+	mu      sync.Mutex // guards the fields below
+	credits map[string]int64
+	posts   int
+	refuse  bool
+	token   string
+}
+
+func (c *carrierAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.token = r.Header.Get("Authorization")
+	ref := strings.TrimPrefix(r.URL.Path, "/topup/")
+	if r.Method == http.MethodGet {
+		if _, ok := c.credits[ref]; !ok {
+			http.NotFound(w, r)
+			return
+		}
+		fmt.Fprint(w, `{"status":"success","carrier_reference":"CR-`+ref+`"}`)
+		return
+	}
+	var req struct {
+		Reference, MSISDN, Currency string
+		Amount                      int64
+	}
+	json.NewDecoder(r.Body).Decode(&req)
+	c.posts++
+	if c.refuse {
+		fmt.Fprint(w, `{"status":"failed","reason":"number barred"}`)
+		return
+	}
+	if _, dup := c.credits[req.Reference]; !dup {
+		c.credits[req.Reference] = req.Amount
+	}
+	fmt.Fprint(w, `{"status":"success","carrier_reference":"CR-`+req.Reference+`"}`)
+}
+
+func (c *carrierAPI) credited(ref string) (int64, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.credits[ref]
+	return v, ok
+}
+
+func startAirtimeSwitch(t *testing.T) (*testSwitch, *carrierAPI) {
+	t.Helper()
+	carrier := &carrierAPI{credits: map[string]int64{}}
+	srv := httptest.NewServer(carrier)
+	t.Cleanup(srv.Close)
+	s := startSwitchWith(t, "5m", fmt.Sprintf(`airtime:
+  carriers:
+    - name: carrier-a
+      prefixes: ["2547"]
+      url: %s/topup
+      token: airtime-secret
+      timeout: 2s
+`, srv.URL))
+	return s, carrier
+}
+
+func (s *testSwitch) payment(id string) map[string]any {
+	s.t.Helper()
+	var p map[string]any
+	if code := s.call("GET", "/api/v1/payments/"+id, auditToken, nil, &p); code != 200 {
+		s.t.Fatalf("payment %s: %d", id, code)
+	}
+	return p
+}
+
+func (s *testSwitch) waitState(id, want string) map[string]any {
+	s.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		p := s.payment(id)
+		if p["state"] == want {
+			return p
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("payment %s stays %v, want %s", id, p["state"], want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestAirtimeBySMSThroughACarrierAPI(t *testing.T) {
+	s, carrier := startAirtimeSwitch(t)
+	w := s.open(map[string]string{"type": "wallet", "msisdn": alice, "name": "Alice"})
+	a := s.phone(alice)
+	s.deposit(w.ID, 100000, "CASHIN-1")
+	a.expect("deposited")
+	a.send("TOPUP 50")
+	code := codeIn(t, a.expect("airtime for 2547****001", "KES 50.00"))
+	a.send(code)
+	receipt := a.expect("airtime", "being sent")
+	id := strings.Fields(receipt)[0]
+	s.waitState(id, "completed")
+	a.expect("credited")
+	if amt, ok := carrier.credited(id); !ok || amt != 5000 {
+		t.Fatalf("carrier credit for %s = %d %v", id, amt, ok)
+	}
+	if carrier.token != "Bearer airtime-secret" {
+		t.Fatalf("carrier saw token %q", carrier.token)
+	}
+	if b := s.account(w.ID).Balance; b.Posted != 95000 {
+		t.Fatalf("payer balance %+v", b)
+	}
+}
+
+func TestOperatorTopupAndReversalOverTheAPI(t *testing.T) {
+	s, carrier := startAirtimeSwitch(t)
+	agent := s.open(map[string]string{"type": "agent", "msisdn": "254700000500", "name": "Agent"})
+	s.deposit(agent.ID, 10000, "FLOAT-1")
+	body := map[string]any{"from": agent.ID, "msisdn": "0700000001", "amount": 2000, "reference": "TU-1"}
+	var p1, p2 struct{ ID, State string }
+	if code := s.call("POST", "/api/v1/airtime/topups", opsToken, body, &p1); code != 202 {
+		t.Fatalf("topup: %d", code)
+	}
+	s.call("POST", "/api/v1/airtime/topups", opsToken, body, &p2)
+	if p1.ID == "" || p2.ID != p1.ID {
+		t.Fatalf("replay gave %q then %q", p1.ID, p2.ID)
+	}
+	s.waitState(p1.ID, "completed")
+	if b := s.account(agent.ID).Balance; b.Posted != 8000 {
+		t.Fatalf("float %+v", b)
+	}
+	if carrier.posts != 1 {
+		t.Fatalf("carrier asked %d times", carrier.posts)
+	}
+
+	// A merchant payment, reversed by an operator, twice with one reference.
+	w := s.open(map[string]string{"type": "wallet", "msisdn": alice, "name": "Alice"})
+	m := s.open(map[string]string{"type": "merchant", "code": "55501", "name": "Mama Mboga", "msisdn": mama})
+	a, shop := s.phone(alice), s.phone(mama)
+	s.deposit(w.ID, 100000, "CASHIN-1")
+	a.expect("deposited")
+	a.send("PAY 55501 150")
+	a.send(codeIn(t, a.expect("KES 150.00")))
+	id := strings.Fields(a.expect("confirmed"))[0]
+	shop.expect("received")
+	rev := map[string]any{"reason": "paid the wrong till", "reference": "REV-1"}
+	var r1 struct{ State, Reason string }
+	if code := s.call("POST", "/api/v1/payments/"+id+"/reverse", auditToken, rev, nil); code != 403 {
+		t.Fatalf("auditor reversal: %d", code)
+	}
+	if code := s.call("POST", "/api/v1/payments/"+id+"/reverse", opsToken, rev, &r1); code != 200 || r1.State != "reversed" {
+		t.Fatalf("reverse: %d %+v", code, r1)
+	}
+	if code := s.call("POST", "/api/v1/payments/"+id+"/reverse", opsToken, rev, nil); code != 200 {
+		t.Fatalf("replayed reversal: %d", code)
+	}
+	a.expect("reversed", "KES 1,000.00")
+	shop.expect("reversed")
+	if s.account(w.ID).Balance.Posted != 100000 || s.account(m.ID).Balance.Posted != 0 {
+		t.Fatal("reversal did not restore balances")
+	}
+	var e struct{ Error struct{ Code, Message string } }
+	if code := s.call("POST", "/api/v1/payments/"+id+"/reverse", opsToken, map[string]any{"reason": "again", "reference": "REV-2"}, &e); code != 409 {
+		t.Fatalf("second reversal: %d %+v", code, e)
+	}
+}
+
+func TestUSSDPaymentThroughServe(t *testing.T) {
+	s := startSwitch(t, "5m")
+	w := s.open(map[string]string{"type": "wallet", "msisdn": alice, "name": "Alice"})
+	s.open(map[string]string{"type": "merchant", "code": "55501", "name": "Mama Mboga"})
+	a := s.phone(alice)
+	s.deposit(w.ID, 100000, "CASHIN-1")
+	a.expect("deposited")
+	step := func(text string) string {
+		form := url.Values{"sessionId": {"S1"}, "serviceCode": {"*384#"}, "phoneNumber": {"+254700000001"},
+			"networkCode": {"63902"}, "text": {text}}
+		resp, err := http.PostForm(s.base+"/ussd", form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	if got := step(""); !strings.HasPrefix(got, "CON ") || !strings.Contains(got, "2. Pay merchant") {
+		t.Fatalf("menu = %q", got)
+	}
+	step("2")
+	step("2*55501")
+	if got := step("2*55501*150"); !strings.HasPrefix(got, "CON") {
+		t.Fatalf("after amount = %q", got)
+	}
+	code := codeIn(t, a.expect("KES 150.00"))
+	if got := step("2*55501*150*" + code); !strings.HasPrefix(got, "END") || !strings.Contains(got, "confirmed") {
+		t.Fatalf("after code = %q", got)
+	}
+	if b := s.account(w.ID).Balance; b.Posted != 85000 {
+		t.Fatalf("balance %+v", b)
+	}
+}
