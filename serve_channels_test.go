@@ -170,7 +170,9 @@ func TestOperatorTopupAndReversalOverTheAPI(t *testing.T) {
 	if s.account(w.ID).Balance.Posted != 100000 || s.account(m.ID).Balance.Posted != 0 {
 		t.Fatal("reversal did not restore balances")
 	}
-	var e struct{ Error struct{ Code, Message string } }
+	var e struct {
+		Error struct{ Code, Message string }
+	}
 	if code := s.call("POST", "/api/v1/payments/"+id+"/reverse", opsToken, map[string]any{"reason": "again", "reference": "REV-2"}, &e); code != 409 {
 		t.Fatalf("second reversal: %d %+v", code, e)
 	}

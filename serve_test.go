@@ -28,10 +28,10 @@ const (
 
 // testSwitch is a switch running in-process against a simulated SMSC over loopback SMPP.
 type testSwitch struct {
-	t    *testing.T
-	dir  string
-	sim  *smscsim.Sim
-	app  *app
+	t     *testing.T
+	dir   string
+	sim   *smscsim.Sim
+	app   *app
 	ttl   string
 	extra string
 	base  string
