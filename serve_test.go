@@ -409,6 +409,23 @@ func TestAPIAuthAndErrors(t *testing.T) {
 	if !strings.Contains(buf.String(), "payswitch_http_request_duration_seconds") {
 		t.Fatal("metrics lack request latency")
 	}
+	var tb struct {
+		Journal struct {
+			LastSeq  int64  `json:"last_seq"`
+			LastHash string `json:"last_hash"`
+		}
+	}
+	if s.call("GET", "/api/v1/ledger/trial-balance", auditToken, nil, &tb); len(tb.Journal.LastHash) != 64 {
+		t.Fatalf("trial balance journal head: %+v", tb)
+	}
+
+	// Guessing tokens: after ten failures in a minute even the right token waits.
+	for range 10 {
+		s.call("GET", "/api/v1/ledger/trial-balance", "guess", nil, nil)
+	}
+	if code := s.call("GET", "/api/v1/ledger/trial-balance", auditToken, nil, nil); code != http.StatusTooManyRequests {
+		t.Fatalf("after ten bad tokens: %d", code)
+	}
 }
 
 func TestDepositReplayReturnsFirstResult(t *testing.T) {

@@ -78,6 +78,7 @@ type Server struct {
 	mux     *http.ServeMux
 	tokens  []tokenDigest
 	latency *prometheus.HistogramVec
+	guesses *guessLimiter
 }
 
 type tokenDigest struct {
@@ -98,7 +99,7 @@ func New(e *payswitch.Engine, cfg Config) (*Server, error) {
 	if cfg.Gatherer == nil {
 		cfg.Gatherer = prometheus.DefaultGatherer
 	}
-	s := &Server{engine: e, cfg: cfg, mux: http.NewServeMux()}
+	s := &Server{engine: e, cfg: cfg, mux: http.NewServeMux(), guesses: newGuessLimiter(10, time.Minute)}
 	for _, t := range cfg.Tokens {
 		if t.Token == "" {
 			continue
@@ -154,8 +155,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Serve
 func (s *Server) route(pattern string, min Role, h func(w http.ResponseWriter, r *http.Request) error) {
 	_, path, _ := strings.Cut(pattern, " ")
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		client := clientIP(r)
+		if !s.guesses.allowed(client, time.Now()) {
+			w.Header().Set("Retry-After", "60")
+			writeError(w, http.StatusTooManyRequests, "too_many_attempts", "too many failed token attempts; wait a minute")
+			return
+		}
 		role, ok := s.authenticate(r)
 		if !ok {
+			s.guesses.failed(client, time.Now())
 			w.Header().Set("WWW-Authenticate", `Bearer realm="payswitch"`)
 			writeError(w, http.StatusUnauthorized, "unauthorized", "a valid bearer token is required")
 			return

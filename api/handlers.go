@@ -185,7 +185,12 @@ func (s *Server) trialBalance(w http.ResponseWriter, r *http.Request) error {
 		cur[c] = totals{Debits: t.Debits, Credits: t.Credits}
 		balanced = balanced && t.Debits == t.Credits
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"balanced": balanced, "currencies": cur})
+	seq, hash, err := s.engine.Ledger().Head(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"balanced": balanced, "currencies": cur,
+		"journal": map[string]any{"last_seq": seq, "last_hash": hash}})
 	return nil
 }
 

@@ -230,3 +230,14 @@ func (l *Ledger) TrialBalance(ctx context.Context) (map[string]Totals, error) {
 	}
 	return tb, nil
 }
+
+// Head is the journal's last entry: its seq and hash, which auditors compare with the
+// last row of an export (GenesisHash and 0 for an empty journal). Publishing it outside
+// the exported files is what lets them notice a rewritten chain.
+func (l *Ledger) Head(ctx context.Context) (seq int64, hash string, err error) {
+	err = l.db.Reader().QueryRowContext(ctx, `SELECT seq, hash FROM entries ORDER BY seq DESC LIMIT 1`).Scan(&seq, &hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, GenesisHash, nil
+	}
+	return seq, hash, err
+}
