@@ -20,6 +20,7 @@ import (
 	"github.com/payswitch/payswitch/airtime"
 	"github.com/payswitch/payswitch/api"
 	"github.com/payswitch/payswitch/config"
+	"github.com/payswitch/payswitch/ivr"
 	"github.com/payswitch/payswitch/ledger"
 	"github.com/payswitch/payswitch/otp"
 	"github.com/payswitch/payswitch/outbox"
@@ -217,6 +218,15 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (a *a
 		return a, err
 	}
 	srv.Handle("POST /ussd", a.ussd.Handler())
+	calls, err := ivr.New(ivr.Config{Number: cfg.IVR.Number, GatewayURL: cfg.IVR.Gateway.URL,
+		GatewayToken: cfg.IVR.Gateway.Token}, a.engine, a.outbox, nil, log, a.registry)
+	if err != nil {
+		return a, err
+	}
+	srv.Handle("POST /ivr", calls.Handler())
+	// Run returns once the gateway requests in flight are recorded, before Close shuts
+	// the database.
+	a.loop(func() { calls.Run(loopCtx) })
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
 		return a, fmt.Errorf("http: listen %s: %w", cfg.HTTP.Listen, err)

@@ -212,3 +212,48 @@ func TestUSSDPaymentThroughServe(t *testing.T) {
 		t.Fatalf("balance %+v", b)
 	}
 }
+
+func TestMerchantIsCalledAfterAPayment(t *testing.T) {
+	type callReq struct{ To, From, Purpose, PaymentID string }
+	calls := make(chan callReq, 4)
+	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var c struct {
+			To, From, Purpose string
+			PaymentID         string `json:"payment_id"`
+		}
+		json.NewDecoder(r.Body).Decode(&c)
+		calls <- callReq{c.To, c.From, c.Purpose, c.PaymentID}
+		fmt.Fprint(w, `{"sessionId":"CALL-1"}`)
+	}))
+	defer gw.Close()
+	s := startSwitchWith(t, "5m", fmt.Sprintf("ivr:\n  number: \"254709000000\"\n  gateway:\n    url: %s\n    token: v\n", gw.URL))
+	w := s.open(map[string]string{"type": "wallet", "msisdn": alice, "name": "Alice"})
+	s.open(map[string]string{"type": "merchant", "code": "55501", "name": "Mama Mboga", "msisdn": mama})
+	a := s.phone(alice)
+	s.deposit(w.ID, 100000, "CASHIN-1")
+	a.expect("deposited")
+	a.send("PAY 55501 150")
+	a.send(codeIn(t, a.expect("KES 150.00")))
+	id := strings.Fields(a.expect("confirmed"))[0]
+	var c callReq
+	select {
+	case c = <-calls:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the voice gateway was never asked to call")
+	}
+	if c.To != mama || c.From != "254709000000" || c.Purpose != "merchant_notice" || c.PaymentID != id {
+		t.Fatalf("call request = %+v", c)
+	}
+	// The gateway's callback for that call gets the notice script.
+	form := url.Values{"sessionId": {"CALL-1"}, "isActive": {"1"}, "direction": {"Outbound"},
+		"callerNumber": {"254709000000"}, "destinationNumber": {mama}}
+	resp, err := http.PostForm(s.base+"/ivr", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "<Say>") || !strings.Contains(string(body), "one hundred and fifty") {
+		t.Fatalf("notice script = %s", body)
+	}
+}
