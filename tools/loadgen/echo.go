@@ -62,11 +62,9 @@ func runEcho(ctx context.Context, o options, lg *logger) (echoResult, error) {
 		link.Close()
 		submits.Wait()
 	}()
-	bctx, cancel := context.WithTimeout(ctx, echoBindTimeout)
-	err = sim.WaitBound(bctx)
-	cancel()
-	if err != nil {
-		return echoResult{}, fmt.Errorf("echo ESME did not bind: %w", err)
+	// The simulator sees the bind before the link has its session ready for Submit.
+	if err := waitLinkBound(ctx, link); err != nil {
+		return echoResult{}, err
 	}
 
 	inbox := make([]chan smscsim.MT, o.concurrency)
@@ -128,6 +126,22 @@ func runEcho(ctx context.Context, o options, lg *logger) (echoResult, error) {
 		lg.printf("echo: %d echoes not back within %s, %d submits failed", nlost, o.timeout, failed.Load())
 	}
 	return r, nil
+}
+
+// waitLinkBound waits until link can submit.
+func waitLinkBound(ctx context.Context, link *smpp.Link) error {
+	ctx, cancel := context.WithTimeout(ctx, echoBindTimeout)
+	defer cancel()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for link.State() != smpp.StateBound {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("echo ESME not bound (%s): %w", link.State(), ctx.Err())
+		case <-tick.C:
+		}
+	}
+	return nil
 }
 
 // awaitEcho waits for the MT carrying text, skipping others (late echoes of earlier

@@ -91,6 +91,7 @@ type options struct {
 	bin          string
 	synchronous  string
 	keep         bool
+	progress     time.Duration
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -109,6 +110,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.bin, "bin", "", "a prebuilt payswitch binary; empty builds one from the repository")
 	fs.StringVar(&o.synchronous, "synchronous", "FULL", "database.synchronous of the switch: FULL or NORMAL")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (config, database, serve.log)")
+	fs.DurationVar(&o.progress, "progress", 5*time.Second, "how often to log progress on stderr; 0: never")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -119,8 +121,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-phones, -concurrency and -merchants must be at least 1")
 	case o.phones > 1_000_000 || o.merchants > 10_000:
 		return o, errors.New("at most 1000000 -phones and 10000 -merchants")
-	case o.duration <= 0 || o.timeout <= 0 || o.think < 0 || o.echoDuration < 0:
-		return o, errors.New("-duration and -timeout must be positive, -think and -echo-duration not negative")
+	case o.duration <= 0 || o.timeout <= 0 || o.think < 0 || o.echoDuration < 0 || o.progress < 0:
+		return o, errors.New("-duration and -timeout must be positive, -think, -echo-duration and -progress not negative")
 	case o.echoOnly && o.echoDuration == 0:
 		return o, errors.New("-echo needs a positive -echo-duration")
 	case o.synchronous != "FULL" && o.synchronous != "NORMAL":

@@ -145,6 +145,10 @@ type driver struct {
 	merchants []merchant
 	timeout   time.Duration
 	think     time.Duration
+	progress  time.Duration // how often drive logs progress; 0: never
+	lg        *logger
+
+	started, confirmed, missed atomic.Int64 // payments so far, for the progress log
 }
 
 // drive lets concurrency workers take phones from pool and make one payment each time,
@@ -160,6 +164,11 @@ func (d *driver) drive(stop context.Context, pool chan *phone, concurrency int, 
 	work := context.WithoutCancel(stop)
 	all := make([]stats, concurrency)
 	var wg sync.WaitGroup
+	if d.progress > 0 {
+		done := make(chan struct{})
+		defer close(done)
+		go d.logProgress(start, done)
+	}
 	for i := range all {
 		st := &all[i]
 		wg.Go(func() {
@@ -179,9 +188,37 @@ func (d *driver) drive(stop context.Context, pool chan *phone, concurrency int, 
 	return all, time.Since(start)
 }
 
+// logProgress logs the counts every d.progress until done is closed.
+func (d *driver) logProgress(start time.Time, done <-chan struct{}) {
+	t := time.NewTicker(d.progress)
+	defer t.Stop()
+	prev, prevAt := int64(0), start
+	for {
+		select {
+		case <-done:
+			return
+		case now := <-t.C:
+			c := d.confirmed.Load()
+			d.lg.printf("progress: %s payments=%d confirmed=%d not_confirmed=%d confirmed/s=%.1f",
+				now.Sub(start).Round(100*time.Millisecond), d.started.Load(), c, d.missed.Load(),
+				float64(c-prev)/now.Sub(prevAt).Seconds())
+			prev, prevAt = c, now
+		}
+	}
+}
+
 // pay makes one payment from p: PAY, the code, the receipt. On a missing answer it
 // cancels, so that the phone can pay again.
 func (d *driver) pay(ctx context.Context, p *phone, st *stats) {
+	ok := false
+	d.started.Add(1)
+	defer func() {
+		if ok {
+			d.confirmed.Add(1)
+		} else {
+			d.missed.Add(1)
+		}
+	}()
 	p.drain()
 	till := d.merchants[rand.IntN(len(d.merchants))].code
 	major := 10 + rand.Int64N(491) // KES 10 to 500
@@ -195,12 +232,12 @@ func (d *driver) pay(ctx context.Context, p *phone, st *stats) {
 
 	// The code SMS names the till and the amount; an earlier payment's late code SMS
 	// does not pass for this one's.
-	m, ok := d.await(p, func(m sms) bool {
+	m, got := d.await(p, func(m sms) bool {
 		return m.kind == kindCode && m.till == till && m.amount == major*100 ||
 			m.kind == kindOther || m.kind == kindPending
 	})
 	switch {
-	case !ok:
+	case !got:
 		st.fail("no code SMS in time")
 		d.cancel(ctx, p)
 		return
@@ -224,14 +261,15 @@ func (d *driver) pay(ctx context.Context, p *phone, st *stats) {
 		d.cancel(ctx, p)
 		return
 	}
-	m, ok = d.await(p, func(m sms) bool {
+	m, got = d.await(p, func(m sms) bool {
 		return m.kind == kindReceipt && m.id == id || m.kind == kindOther
 	})
 	switch {
-	case !ok:
+	case !got:
 		st.fail("no receipt in time")
 		d.cancel(ctx, p)
 	case m.kind == kindReceipt:
+		ok = true
 		p.confirmed[id]++
 		st.latencies = append(st.latencies, time.Since(start)-thought)
 	default:

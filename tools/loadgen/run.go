@@ -118,7 +118,7 @@ func runSwitch(ctx context.Context, o options, lg *logger, echo *echoResult, std
 	for _, p := range phones {
 		pool <- p
 	}
-	drv := &driver{sim: sim, merchants: merchants, timeout: o.timeout, think: o.think}
+	drv := &driver{sim: sim, merchants: merchants, timeout: o.timeout, think: o.think, progress: o.progress, lg: lg}
 	all, elapsed := drv.drive(ctx, pool, o.concurrency, o.duration)
 	if ctx.Err() != nil {
 		lg.printf("stopped early after %s", elapsed.Round(time.Millisecond))

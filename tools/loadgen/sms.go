@@ -80,7 +80,8 @@ func parseAmount(s string) (int64, bool) {
 	return v, true
 }
 
-// parseTill reads the till code in the payee "Name (55501)?".
+// parseTill reads the till code in the payee "Name (55501)?". A till as long as a code
+// comes written in groups, "(123 456)", which it joins again.
 func parseTill(s string) (string, bool) {
 	before, _, ok := strings.Cut(s, ")?")
 	if !ok {
@@ -90,7 +91,7 @@ func parseTill(s string) (string, bool) {
 	if i < 0 || i == len(before)-1 {
 		return "", false
 	}
-	return before[i+1:], true
+	return strings.ReplaceAll(before[i+1:], " ", ""), true
 }
 
 // leadingID returns the payment ID a text starts with (10 upper-case letters and
@@ -124,5 +125,8 @@ func findCode(text string, digits int) (string, bool) {
 		code = w
 		found++
 	}
-	return code, found == 1
+	if found != 1 {
+		return "", false
+	}
+	return code, true
 }
