@@ -119,7 +119,13 @@ func runSwitch(ctx context.Context, o options, lg *logger, echo *echoResult, std
 		pool <- p
 	}
 	drv := &driver{sim: sim, merchants: merchants, timeout: o.timeout, think: o.think, progress: o.progress, lg: lg}
+	cpu0, self0 := srv.cpuTime(), procCPU(os.Getpid())
 	all, elapsed := drv.drive(ctx, pool, o.concurrency, o.duration)
+	if cpu1, self1 := srv.cpuTime(), procCPU(os.Getpid()); cpu0 >= 0 && cpu1 >= 0 && self0 >= 0 && self1 >= 0 {
+		lg.printf("cpu during the load: serve %.1fs (%.0f%% of one core), loadgen with the simulator %.1fs (%.0f%%), over %.1fs",
+			(cpu1 - cpu0).Seconds(), 100*(cpu1-cpu0).Seconds()/elapsed.Seconds(),
+			(self1 - self0).Seconds(), 100*(self1-self0).Seconds()/elapsed.Seconds(), elapsed.Seconds())
+	}
 	if ctx.Err() != nil {
 		lg.printf("stopped early after %s", elapsed.Round(time.Millisecond))
 	}

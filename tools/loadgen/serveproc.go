@@ -247,6 +247,37 @@ func (p *serveProc) peakRSSMB() float64 {
 	return -1
 }
 
+// cpuTime is the CPU time (user and system) the serve process has used so far, or -1
+// when it cannot be read (not Linux, or the process has gone).
+func (p *serveProc) cpuTime() time.Duration {
+	return procCPU(p.cmd.Process.Pid)
+}
+
+// procCPU reads utime and stime of a process from /proc/<pid>/stat, or returns -1.
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return -1
+	}
+	// The command name (field 2) may hold spaces; the fields after it start past ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return -1
+	}
+	f := strings.Fields(string(b[i+1:]))
+	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
+	if len(f) < 13 {
+		return -1
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return -1
+	}
+	const clockTick = 100 // USER_HZ, 100 on every Linux platform Go supports
+	return time.Duration(ut+st) * time.Second / clockTick
+}
+
 // running reports whether the process is still up.
 func (p *serveProc) running() bool {
 	select {
