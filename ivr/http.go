@@ -39,7 +39,7 @@ func (s *Service) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		if v := recover(); v != nil {
 			s.log.Error().Interface("panic", v).Msg("ivr callback panicked")
 			s.callbacks.WithLabelValues("unknown", "error").Inc()
-			writeXML(w, final(s.texts.render("temporary_error", nil)))
+			writeXML(w, final(s.texts.Render("temporary_error", nil)))
 		}
 	}()
 	r.Body = http.MaxBytesReader(w, r.Body, maxForm)

@@ -66,7 +66,7 @@ func (s *Service) matchCall(ctx context.Context, sessionID, phone string) (outbo
 // startOutbound begins the script of an outbound call: found is false when the call is
 // not one the switch asked for (or no longer makes sense), and the answer ends it.
 func (s *Service) startOutbound(ctx context.Context, sessionID string, sess *session) (Response, bool) {
-	unknown := final(s.texts.render("call_unknown", nil))
+	unknown := final(s.texts.Render("call_unknown", nil))
 	m, ok := s.matchCall(ctx, sessionID, sess.phone)
 	if !ok {
 		return unknown, false
@@ -83,8 +83,8 @@ func (s *Service) startOutbound(ctx context.Context, sessionID string, sess *ses
 			return unknown, false
 		}
 		sess.node = nodeNotice
-		sess.notice = s.texts.render("merchant_notice", s.vars(p))
-		return s.ask(sess, sess.notice+" ", s.texts.render("notice_repeat", nil), 1), true
+		sess.notice = s.texts.Render("merchant_notice", s.vars(p))
+		return s.ask(sess, sess.notice+" ", s.texts.Render("notice_repeat", nil), 1), true
 	case PurposePayerConfirm:
 		if p.PayerMSISDN != sess.phone {
 			return unknown, false
@@ -93,7 +93,7 @@ func (s *Service) startOutbound(ctx context.Context, sessionID string, sess *ses
 			return s.paymentState(ctx, p.ID), true
 		}
 		sess.node = nodeCode
-		return s.ask(sess, s.texts.render("payer_confirm", s.vars(p))+" ", s.enterCode(), s.engine.CodeDigits()), true
+		return s.ask(sess, s.texts.Render("payer_confirm", s.vars(p))+" ", s.enterCode(), s.engine.CodeDigits()), true
 	}
 	return unknown, false
 }

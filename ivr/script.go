@@ -87,12 +87,12 @@ func (s *Service) step(ctx context.Context, cb callback) (resp Response, dir, re
 	phone, err := s.engine.Normalize(raw)
 	if err != nil {
 		if outbound {
-			return final(s.texts.render("call_unknown", nil)), dir, "unknown"
+			return final(s.texts.Render("call_unknown", nil)), dir, "unknown"
 		}
 		if strings.TrimSpace(raw) == "" && cb.direction == "" {
 			return rejection(), dir, "reject" // nothing says this is a call at all
 		}
-		return final(s.texts.render("hidden_number", nil)), dir, "end"
+		return final(s.texts.Render("hidden_number", nil)), dir, "end"
 	}
 
 	now := s.now()
@@ -102,7 +102,7 @@ func (s *Service) step(ctx context.Context, cb callback) (resp Response, dir, re
 		case sess.phone != phone || sess.outbound != outbound:
 			// Someone else's session ID: leave that call alone.
 			sess.mu.Unlock()
-			return final(s.texts.render("session_gone", nil)), dir, "unknown"
+			return final(s.texts.Render("session_gone", nil)), dir, "unknown"
 		case now.Sub(sess.seen) > s.cfg.SessionTimeout || !s.current(cb.sessionID, sess):
 			sess.mu.Unlock()
 			s.forget(cb.sessionID, sess)
@@ -130,7 +130,7 @@ func (s *Service) start(ctx context.Context, cb callback, phone string, outbound
 	}
 	if !outbound && strings.TrimSpace(strings.TrimRight(cb.digits, finishKey)) != "" {
 		// Keys for a call we do not know: the switch restarted or the call idled out.
-		return final(s.texts.render("session_gone", nil)), dir, "unknown"
+		return final(s.texts.Render("session_gone", nil)), dir, "unknown"
 	}
 	sess := &session{outbound: outbound, phone: phone, seen: now}
 	var resp Response
@@ -143,7 +143,7 @@ func (s *Service) start(ctx context.Context, cb callback, phone string, outbound
 		}
 	} else {
 		sess.node = nodeMenu
-		resp = s.ask(sess, s.texts.render("welcome", nil)+" ", s.texts.render("menu", nil), 1)
+		resp = s.ask(sess, s.texts.Render("welcome", nil)+" ", s.texts.Render("menu", nil), 1)
 	}
 	result := "prompt"
 	if resp.ends() {
@@ -157,7 +157,7 @@ func (s *Service) start(ctx context.Context, cb callback, phone string, outbound
 		return resp, dir, result
 	}
 	if len(s.sessions) >= maxSessions {
-		return final(s.texts.render("busy", nil)), dir, "end"
+		return final(s.texts.Render("busy", nil)), dir, "end"
 	}
 	s.sessions[cb.sessionID] = sess
 	return resp, dir, result
@@ -200,12 +200,12 @@ func (s *Service) miss(sess *session, why string) Response {
 	sess.misses++
 	if sess.misses > maxRepeats {
 		if sess.node == nodeCode {
-			return final(s.texts.render("give_up_code", map[string]string{"id": Spell(sess.payment)}))
+			return final(s.texts.Render("give_up_code", map[string]string{"id": Spell(sess.payment)}))
 		}
 		if sess.node == nodeNotice {
-			return final(s.texts.render("goodbye", nil))
+			return final(s.texts.Render("goodbye", nil))
 		}
-		return final(s.texts.render("give_up", nil))
+		return final(s.texts.Render("give_up", nil))
 	}
 	return prompt(why+" "+sess.ask, sess.digits)
 }
@@ -239,57 +239,57 @@ func (s *Service) next(ctx context.Context, sess *session, raw string) Response 
 	if sess.node == nodeNotice {
 		// Anything but 1, even silence, ends the notice.
 		if digits != "1" || sess.notices >= maxNotices {
-			return final(s.texts.render("goodbye", nil))
+			return final(s.texts.Render("goodbye", nil))
 		}
 		sess.notices++
 		return prompt(sess.notice+" "+sess.ask, 1)
 	}
 	if missing {
-		return s.miss(sess, s.texts.render("no_input", nil))
+		return s.miss(sess, s.texts.Render("no_input", nil))
 	}
 	switch sess.node {
 	case nodeMenu:
 		switch digits {
 		case "1":
 			sess.node, sess.typ = nodeMerchant, payswitch.MerchantPayment
-			return s.ask(sess, "", s.texts.render("ask_merchant", nil), 0)
+			return s.ask(sess, "", s.texts.Render("ask_merchant", nil), 0)
 		case "2":
 			sess.node, sess.typ = nodeNumber, payswitch.TransferPayment
-			return s.ask(sess, "", s.texts.render("ask_number", nil), 0)
+			return s.ask(sess, "", s.texts.Render("ask_number", nil), 0)
 		case "3":
 			return s.balance(ctx, sess)
 		}
-		return s.miss(sess, s.texts.render("invalid", nil))
+		return s.miss(sess, s.texts.Render("invalid", nil))
 	case nodeMerchant:
 		return s.merchant(ctx, sess, digits, ok)
 	case nodeNumber:
 		if !ok {
-			return s.miss(sess, s.texts.render("bad_number", nil))
+			return s.miss(sess, s.texts.Render("bad_number", nil))
 		}
 		if _, err := s.engine.Normalize(digits); err != nil {
-			return s.miss(sess, s.texts.render("bad_number", nil))
+			return s.miss(sess, s.texts.Render("bad_number", nil))
 		}
 		sess.node, sess.field = nodeAmount, digits
-		return s.ask(sess, s.texts.render("to_number", map[string]string{"number": Spell(digits)})+" ",
+		return s.ask(sess, s.texts.Render("to_number", map[string]string{"number": Spell(digits)})+" ",
 			s.amountPrompt(), 0)
 	case nodeAmount:
 		return s.amount(ctx, sess, digits, ok)
 	case nodeCode:
 		return s.code(ctx, sess, digits, ok)
 	}
-	return final(s.texts.render("goodbye", nil))
+	return final(s.texts.Render("goodbye", nil))
 }
 
 func (s *Service) amountPrompt() string {
-	return s.texts.render("ask_amount", map[string]string{"unit": UnitName(s.engine.Currency())})
+	return s.texts.Render("ask_amount", map[string]string{"unit": UnitName(s.engine.Currency())})
 }
 
 // merchant checks a merchant code before asking the amount, so that a mistyped code is
 // asked again instead of ending the call after the amount.
 func (s *Service) merchant(ctx context.Context, sess *session, code string, ok bool) Response {
-	bad := s.texts.render("bad_merchant", map[string]string{"code": Spell(code)})
+	bad := s.texts.Render("bad_merchant", map[string]string{"code": Spell(code)})
 	if !ok || len(code) < 3 || len(code) > 12 {
-		return s.miss(sess, s.texts.render("invalid", nil))
+		return s.miss(sess, s.texts.Render("invalid", nil))
 	}
 	m, err := s.engine.Ledger().AccountByCode(ctx, code)
 	if errors.Is(err, ledger.ErrNotFound) || err == nil && m.Type != ledger.Merchant {
@@ -297,23 +297,23 @@ func (s *Service) merchant(ctx context.Context, sess *session, code string, ok b
 	}
 	if err != nil {
 		s.log.Error().Err(err).Str("caller", payswitch.Mask(sess.phone)).Msg("merchant look-up failed")
-		return final(s.texts.render("temporary_error", nil))
+		return final(s.texts.Render("temporary_error", nil))
 	}
 	sess.node, sess.field = nodeAmount, code
 	sess.payee = m.Name + ", merchant " + Spell(code)
-	return s.ask(sess, s.texts.render("to_merchant", map[string]string{"payee": sess.payee})+" ",
+	return s.ask(sess, s.texts.Render("to_merchant", map[string]string{"payee": sess.payee})+" ",
 		s.amountPrompt(), 0)
 }
 
 // amount requests the payment: the engine holds the funds and sends the code by SMS.
 func (s *Service) amount(ctx context.Context, sess *session, digits string, ok bool) Response {
 	if !ok || len(digits) > 13 {
-		return s.miss(sess, s.texts.render("bad_amount", nil))
+		return s.miss(sess, s.texts.Render("bad_amount", nil))
 	}
 	// Keys are whole units: 150 is 150.00.
 	minor, err := payswitch.ParseAmount(digits)
 	if err != nil {
-		return s.miss(sess, s.texts.render("bad_amount", nil))
+		return s.miss(sess, s.texts.Render("bad_amount", nil))
 	}
 	req := payswitch.Request{Channel: payswitch.ChannelIVR, Type: sess.typ, Payer: sess.phone, Amount: minor}
 	if sess.typ == payswitch.MerchantPayment {
@@ -324,50 +324,50 @@ func (s *Service) amount(ctx context.Context, sess *session, digits string, ok b
 	out, err := s.engine.Request(ctx, req)
 	if err != nil {
 		s.log.Error().Err(err).Str("caller", payswitch.Mask(sess.phone)).Msg("payment request failed")
-		return final(s.texts.render("temporary_error", nil))
+		return final(s.texts.Render("temporary_error", nil))
 	}
 	switch {
 	case out.OK():
 		sess.node, sess.payment = nodeCode, out.Payment.ID
-		return s.ask(sess, s.texts.render("code_sent", s.vars(out.Payment))+" ", s.enterCode(), s.engine.CodeDigits())
+		return s.ask(sess, s.texts.Render("code_sent", s.vars(out.Payment))+" ", s.enterCode(), s.engine.CodeDigits())
 	case out.Problem == payswitch.ProblemPendingExists && out.Payment != nil:
 		// The caller has one waiting (from an earlier call, SMS or USSD): finish that one.
 		sess.node, sess.payment = nodeCode, out.Payment.ID
-		return s.ask(sess, s.texts.render("pending_exists", s.vars(out.Payment))+" ", s.enterCode(), s.engine.CodeDigits())
+		return s.ask(sess, s.texts.Render("pending_exists", s.vars(out.Payment))+" ", s.enterCode(), s.engine.CodeDigits())
 	}
 	key := "refused_" + string(out.Problem)
-	if !s.texts.has(key) {
+	if !s.texts.Has(key) {
 		key = "refused"
 	}
 	vars := map[string]string{"code": Spell(sess.field), "number": Spell(sess.field), "payee": sess.payee}
 	if out.Problem == payswitch.ProblemInsufficientFunds {
 		vars["available"] = s.available(ctx, sess.phone)
 	}
-	return final(s.texts.render(key, vars))
+	return final(s.texts.Render(key, vars))
 }
 
 // enterCode is the code prompt said again after a wrong or missing code.
 func (s *Service) enterCode() string {
-	return s.texts.render("enter_code", map[string]string{"digits": NumberWords(int64(s.engine.CodeDigits()))})
+	return s.texts.Render("enter_code", map[string]string{"digits": NumberWords(int64(s.engine.CodeDigits()))})
 }
 
 // code confirms the payment waiting with the keyed code.
 func (s *Service) code(ctx context.Context, sess *session, digits string, ok bool) Response {
 	n := s.engine.CodeDigits()
 	if !ok || len(digits) != n {
-		return s.miss(sess, s.texts.render("bad_code", map[string]string{"digits": NumberWords(int64(n))}))
+		return s.miss(sess, s.texts.Render("bad_code", map[string]string{"digits": NumberWords(int64(n))}))
 	}
 	out, err := s.engine.Confirm(ctx, payswitch.ChannelIVR, sess.phone, sess.payment, digits)
 	if err != nil {
 		s.log.Error().Err(err).Str("caller", payswitch.Mask(sess.phone)).Str("payment", sess.payment).Msg("confirmation failed")
-		return final(s.texts.render("temporary_error_code", map[string]string{"id": Spell(sess.payment)}))
+		return final(s.texts.Render("temporary_error_code", map[string]string{"id": Spell(sess.payment)}))
 	}
 	id := map[string]string{"id": Spell(sess.payment)}
 	switch out.Problem {
 	case payswitch.ProblemNone:
 		v := s.vars(out.Payment)
 		v["balance"] = s.posted(ctx, sess.phone)
-		return final(s.texts.render("success", v))
+		return final(s.texts.Render("success", v))
 	case payswitch.ProblemWrongCode:
 		sess.misses = 0
 		if tries, ok := triesLeft(out.Text); ok {
@@ -375,13 +375,13 @@ func (s *Service) code(ctx context.Context, sess *session, digits string, ok boo
 			if tries == 1 {
 				left = "one try"
 			}
-			return prompt(s.texts.render("wrong_code", map[string]string{"tries": left}), n)
+			return prompt(s.texts.Render("wrong_code", map[string]string{"tries": left}), n)
 		}
-		return prompt(s.texts.render("wrong_code_again", nil), n)
+		return prompt(s.texts.Render("wrong_code_again", nil), n)
 	case payswitch.ProblemTooManyAttempts:
-		return final(s.texts.render("too_many_attempts", id))
+		return final(s.texts.Render("too_many_attempts", id))
 	case payswitch.ProblemCodeExpired:
-		return final(s.texts.render("code_expired", id))
+		return final(s.texts.Render("code_expired", id))
 	}
 	// No payment waiting: confirmed meanwhile by SMS, say, or expired.
 	return s.paymentState(ctx, sess.payment)
@@ -392,11 +392,11 @@ func (s *Service) paymentState(ctx context.Context, id string) Response {
 	p, err := s.engine.Payment(ctx, id)
 	switch {
 	case err != nil:
-		return final(s.texts.render("no_pending", nil))
+		return final(s.texts.Render("no_pending", nil))
 	case p.State == payswitch.StateCompleted || p.State == payswitch.StateTopupPending:
-		return final(s.texts.render("state_completed", s.vars(p)))
+		return final(s.texts.Render("state_completed", s.vars(p)))
 	}
-	return final(s.texts.render("state_ended", s.vars(p)))
+	return final(s.texts.Render("state_ended", s.vars(p)))
 }
 
 // triesWords finds the tries left in the engine's wrong-code text ("... 2 tries left."),
@@ -416,13 +416,13 @@ func triesLeft(text string) (int, bool) {
 func (s *Service) balance(ctx context.Context, sess *session) Response {
 	a, err := s.engine.Ledger().AccountByMSISDN(ctx, sess.phone)
 	if errors.Is(err, ledger.ErrNotFound) {
-		return final(s.texts.render("refused_no_account", nil))
+		return final(s.texts.Render("refused_no_account", nil))
 	}
 	if err != nil {
 		s.log.Error().Err(err).Str("caller", payswitch.Mask(sess.phone)).Msg("balance look-up failed")
-		return final(s.texts.render("temporary_error", nil))
+		return final(s.texts.Render("temporary_error", nil))
 	}
-	return final(s.texts.render("balance", map[string]string{"available": s.words(a.Balance.Available)}))
+	return final(s.texts.Render("balance", map[string]string{"available": s.words(a.Balance.Available)}))
 }
 
 // available is msisdn's available balance in words; "" when it cannot be read.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/payswitch/payswitch/texts"
 	"sync"
 	"time"
 
@@ -88,7 +89,7 @@ type Service struct {
 	cfg    Config
 	engine Engine
 	queue  Queue
-	texts  *texts
+	texts  *texts.Set
 	now    func() time.Time
 	log    zerolog.Logger
 	caller *Caller // nil: no gateway configured

@@ -2,9 +2,8 @@ package ivr
 
 import (
 	"fmt"
-	"regexp"
-	"sort"
-	"strings"
+
+	"github.com/payswitch/payswitch/texts"
 )
 
 // DefaultTexts are the words the IVR speaks, by key. Placeholders in braces are filled
@@ -89,54 +88,11 @@ var DefaultTexts = map[string]string{
 	"call_unknown": "This is payswitch. Sorry, we could not find what this call is about. Goodbye.",
 }
 
-// texts renders the spoken texts.
-type texts struct {
-	t map[string]string
-}
-
-var placeholder = regexp.MustCompile(`\{[a-z_]+\}`)
-
-// newTexts merges overrides into DefaultTexts; an unknown or empty key is an error so
-// that a typo in config does not silently keep the default.
-func newTexts(overrides map[string]string) (*texts, error) {
-	t := make(map[string]string, len(DefaultTexts))
-	for k, v := range DefaultTexts {
-		t[k] = v
+// newTexts merges overrides into DefaultTexts (see texts.New).
+func newTexts(overrides map[string]string) (*texts.Set, error) {
+	set, err := texts.New("ivr.messages", DefaultTexts, overrides)
+	if err != nil {
+		return nil, fmt.Errorf("ivr: %w", err)
 	}
-	var unknown []string
-	for k, v := range overrides {
-		if _, ok := DefaultTexts[k]; !ok {
-			unknown = append(unknown, k)
-			continue
-		}
-		if strings.TrimSpace(v) == "" {
-			return nil, fmt.Errorf("ivr: text %q is empty", k)
-		}
-		t[k] = v
-	}
-	if len(unknown) > 0 {
-		sort.Strings(unknown)
-		return nil, fmt.Errorf("ivr: unknown text keys: %s", strings.Join(unknown, ", "))
-	}
-	return &texts{t: t}, nil
-}
-
-// render fills key's placeholders from vars; a placeholder without a value stays as it is.
-func (x *texts) render(key string, vars map[string]string) string {
-	tpl, ok := x.t[key]
-	if !ok {
-		return key
-	}
-	return placeholder.ReplaceAllStringFunc(tpl, func(p string) string {
-		if v, ok := vars[p[1:len(p)-1]]; ok {
-			return v
-		}
-		return p
-	})
-}
-
-// has reports whether key is a text.
-func (x *texts) has(key string) bool {
-	_, ok := x.t[key]
-	return ok
+	return set, nil
 }

@@ -38,7 +38,6 @@ CREATE UNIQUE INDEX one_pending_per_number ON payments (payer_msisdn) WHERE stat
 CREATE INDEX payments_pending_expiry ON payments (expires_at) WHERE state = 'pending_otp';
 CREATE INDEX payments_by_payer ON payments (payer_msisdn, created_at);
 CREATE INDEX payments_by_payee ON payments (payee_msisdn, created_at) WHERE payee_msisdn <> '';
-CREATE INDEX payments_by_state ON payments (state, updated_at);
 CREATE INDEX payments_topup_due ON payments (next_attempt_at) WHERE state = 'topup_pending';
 
 CREATE TABLE payment_events (

@@ -3,8 +3,9 @@ package payswitch
 import (
 	"fmt"
 	"regexp"
-	"sort"
 	"strings"
+
+	"github.com/payswitch/payswitch/texts"
 )
 
 // DefaultTexts are the words the switch says, by key. Placeholders in braces are filled
@@ -62,49 +63,21 @@ var DefaultTexts = map[string]string{
 
 // Texts renders the switch's messages.
 type Texts struct {
-	t map[string]string
+	set *texts.Set
 }
-
-var placeholder = regexp.MustCompile(`\{[a-z]+\}`)
 
 // NewTexts merges overrides into DefaultTexts. An override for an unknown key is an error,
 // so that a typo in config does not silently keep the default.
 func NewTexts(overrides map[string]string) (*Texts, error) {
-	t := make(map[string]string, len(DefaultTexts))
-	for k, v := range DefaultTexts {
-		t[k] = v
+	set, err := texts.New("messages", DefaultTexts, overrides)
+	if err != nil {
+		return nil, fmt.Errorf("payswitch: %w", err)
 	}
-	var unknown []string
-	for k, v := range overrides {
-		if _, ok := DefaultTexts[k]; !ok {
-			unknown = append(unknown, k)
-			continue
-		}
-		if strings.TrimSpace(v) == "" {
-			return nil, fmt.Errorf("payswitch: messages.%s is empty", k)
-		}
-		t[k] = v
-	}
-	if len(unknown) > 0 {
-		sort.Strings(unknown)
-		return nil, fmt.Errorf("payswitch: unknown message keys: %s", strings.Join(unknown, ", "))
-	}
-	return &Texts{t: t}, nil
+	return &Texts{set: set}, nil
 }
 
 // Render fills a text's placeholders from vars ({name} -> vars["name"]).
-func (x *Texts) Render(key string, vars map[string]string) string {
-	tpl, ok := x.t[key]
-	if !ok {
-		return key
-	}
-	return placeholder.ReplaceAllStringFunc(tpl, func(p string) string {
-		if v, ok := vars[p[1:len(p)-1]]; ok {
-			return v
-		}
-		return p
-	})
-}
+func (x *Texts) Render(key string, vars map[string]string) string { return x.set.Render(key, vars) }
 
 // RenderCode renders a text that carries a one-time code so that the code is the only run
 // of exactly digits digits not part of a longer number: any other such run (a till number

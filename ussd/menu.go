@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/payswitch/payswitch/texts"
 	"strconv"
 	"strings"
 	"time"
@@ -92,7 +93,7 @@ type Input struct {
 // idle sessions away.
 type Menu struct {
 	engine      Engine
-	texts       *texts
+	texts       *texts.Set
 	static      map[string]string // texts that need no payment, rendered once
 	serviceBase string            // the service code without '*' and '#': "384"
 	timeout     time.Duration
@@ -136,9 +137,9 @@ func New(engine Engine, cfg Config) (*Menu, error) {
 		"currency": engine.Currency(), "digits": strconv.Itoa(engine.CodeDigits()),
 		"service_code": cfg.ServiceCode,
 	}
-	m.static = make(map[string]string, len(tx.t))
-	for k := range tx.t {
-		m.static[k] = tx.render(k, vars)
+	m.static = make(map[string]string, len(DefaultTexts))
+	for k := range DefaultTexts {
+		m.static[k] = tx.Render(k, vars)
 	}
 	m.static["main"] = m.static["title"] + "\n" + m.static["menu"]
 	if cfg.Registry != nil {
@@ -467,7 +468,7 @@ func (m *Menu) request(ctx context.Context, s *session, amount int64) (Screen, e
 			key = "pending_exists"
 		}
 		s.payment, s.field = out.Payment.ID, ""
-		return m.show(s, m.texts.render(key, m.vars(out.Payment)), m.static["code_options"], false, nodeCode), nil
+		return m.show(s, m.texts.Render(key, m.vars(out.Payment)), m.static["code_options"], false, nodeCode), nil
 	case payswitch.ProblemUnknownMerchant:
 		return m.ask(s, out.Text, "ask_merchant", nodeMerchantCode), nil
 	case payswitch.ProblemUnknownRecipient, payswitch.ProblemSelfPayment, payswitch.ProblemBadNumber:
@@ -505,11 +506,11 @@ func (m *Menu) code(ctx context.Context, s *session, in string) (Screen, error) 
 		}
 		switch out.Problem {
 		case payswitch.ProblemNone:
-			return again(m.texts.render("code_resent", map[string]string{"id": id})), nil
+			return again(m.texts.Render("code_resent", map[string]string{"id": id})), nil
 		case payswitch.ProblemNoPending:
 			return m.settled(ctx, s)
 		case payswitch.ProblemResendLimit:
-			return again(m.texts.render("resend_limit", map[string]string{"id": id})), nil
+			return again(m.texts.Render("resend_limit", map[string]string{"id": id})), nil
 		case payswitch.ProblemResendTooSoon:
 			return again(out.Text), nil
 		}
@@ -551,10 +552,10 @@ func (m *Menu) settled(ctx context.Context, s *session) (Screen, error) {
 		return Screen{}, fmt.Errorf("ussd: payment %s: %w", s.payment, err)
 	}
 	key := "state_" + string(p.State)
-	if _, ok := m.texts.t[key]; !ok {
+	if !m.texts.Has(key) {
 		key = "no_pending"
 	}
-	return m.end(s, m.texts.render(key, m.vars(p))), nil
+	return m.end(s, m.texts.Render(key, m.vars(p))), nil
 }
 
 // vars are the placeholders of texts about p.

@@ -401,7 +401,7 @@ func TestTextsOverride(t *testing.T) {
 		texts map[string]string
 		want  string
 	}{
-		{"unknown key", map[string]string{"titel": "x"}, "unknown message keys: titel"},
+		{"unknown key", map[string]string{"titel": "x"}, "unknown keys: titel"},
 		{"empty", map[string]string{"title": "  "}, "messages.title"},
 		{"more too long", map[string]string{"more": strings.Repeat("m", 41)}, "messages.more"},
 	}

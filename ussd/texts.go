@@ -2,10 +2,9 @@ package ussd
 
 import (
 	"fmt"
-	"regexp"
-	"sort"
-	"strings"
 	"unicode/utf8"
+
+	"github.com/payswitch/payswitch/texts"
 )
 
 // DefaultTexts are the words of the USSD screens, by key. Placeholders in braces are
@@ -56,52 +55,15 @@ var DefaultTexts = map[string]string{
 // maxMoreRunes bounds the "more" text so that a page always has room for content.
 const maxMoreRunes = 40
 
-var placeholder = regexp.MustCompile(`\{[a-z_]+\}`)
-
-// texts renders the screens' words.
-type texts struct {
-	t map[string]string
-}
-
-// newTexts merges overrides into DefaultTexts. An unknown key is an error, so that a typo
-// in config does not silently keep the default.
-func newTexts(overrides map[string]string) (*texts, error) {
-	t := make(map[string]string, len(DefaultTexts))
-	for k, v := range DefaultTexts {
-		t[k] = v
+// newTexts merges overrides into DefaultTexts (see texts.New) and checks that the "more"
+// option leaves a page room for content.
+func newTexts(overrides map[string]string) (*texts.Set, error) {
+	set, err := texts.New("ussd.messages", DefaultTexts, overrides)
+	if err != nil {
+		return nil, fmt.Errorf("ussd: %w", err)
 	}
-	var unknown []string
-	for k, v := range overrides {
-		if _, ok := DefaultTexts[k]; !ok {
-			unknown = append(unknown, k)
-			continue
-		}
-		v = strings.TrimSpace(v)
-		if v == "" || !utf8.ValidString(v) {
-			return nil, fmt.Errorf("ussd: messages.%s: want non-empty UTF-8 text", k)
-		}
-		t[k] = v
-	}
-	if len(unknown) > 0 {
-		sort.Strings(unknown)
-		return nil, fmt.Errorf("ussd: unknown message keys: %s", strings.Join(unknown, ", "))
-	}
-	if n := utf8.RuneCountInString(t["more"]); n > maxMoreRunes {
+	if n := utf8.RuneCountInString(set.Render("more", nil)); n > maxMoreRunes {
 		return nil, fmt.Errorf("ussd: messages.more: %d characters, at most %d", n, maxMoreRunes)
 	}
-	return &texts{t: t}, nil
-}
-
-// render fills a text's placeholders from vars ({name} -> vars["name"]).
-func (x *texts) render(key string, vars map[string]string) string {
-	tpl := x.t[key]
-	if vars == nil || !strings.Contains(tpl, "{") {
-		return tpl
-	}
-	return placeholder.ReplaceAllStringFunc(tpl, func(p string) string {
-		if v, ok := vars[p[1:len(p)-1]]; ok {
-			return v
-		}
-		return p
-	})
+	return set, nil
 }
