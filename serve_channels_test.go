@@ -1,12 +1,14 @@
 package main
 
 import (
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -256,4 +258,52 @@ func TestMerchantIsCalledAfterAPayment(t *testing.T) {
 	if !strings.Contains(string(body), "<Say>") || !strings.Contains(string(body), "one hundred and fifty") {
 		t.Fatalf("notice script = %s", body)
 	}
+}
+
+func TestBusyDatabaseDegradesAndRecovers(t *testing.T) {
+	s := startSwitch(t, "5m")
+	w := s.open(map[string]string{"type": "wallet", "msisdn": alice, "name": "Alice"})
+	s.open(map[string]string{"type": "merchant", "code": "55501", "name": "Mama Mboga"})
+	a := s.phone(alice)
+	s.deposit(w.ID, 100000, "CASHIN-1")
+	a.expect("deposited")
+
+	// Another process takes SQLite's write lock and keeps it, as a stuck backup or a
+	// runaway maintenance script would.
+	other, err := sql.Open("sqlite", filepath.Join(s.dir, "payswitch.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	other.SetMaxOpenConns(1)
+	if _, err := other.Exec("BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(s.base + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h struct {
+		Status   string
+		Database struct{ OK bool }
+	}
+	json.NewDecoder(resp.Body).Decode(&h)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || h.Database.OK {
+		t.Fatalf("healthz while the database is locked: %d %+v", resp.StatusCode, h)
+	}
+	// An SMS that arrives meanwhile cannot be persisted: the switch answers the SMSC with
+	// a temporary error, and the SMSC delivers it again.
+	a.send("PAY 55501 150")
+	time.Sleep(time.Second)
+	if _, err := other.Exec("ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	a.send(codeIn(t, a.expect("KES 150.00")))
+	a.expect("confirmed", "KES 850.00")
+	resp, err = http.Get(s.base + "/healthz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("healthz after recovery: %v %v", resp.StatusCode, err)
+	}
+	resp.Body.Close()
 }

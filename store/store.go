@@ -20,6 +20,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver, used by OpenReadOnly
@@ -64,10 +65,17 @@ type DB struct {
 }
 
 type op struct {
-	ctx  context.Context
-	fn   func(*sql.Tx) error
-	done chan error
+	ctx   context.Context
+	fn    func(*sql.Tx) error
+	done  chan error
+	state atomic.Int32 // opQueued, then opRunning (writer) or opAbandoned (caller gave up)
 }
+
+const (
+	opQueued int32 = iota
+	opRunning
+	opAbandoned
+)
 
 // Open opens (creating with mode 0600 if needed) the SQLite file at path, applies the
 // schemas' pending migrations and starts the writer.
@@ -154,7 +162,8 @@ func (db *DB) Reader() *sql.DB { return db.reader }
 // fn runs on the writer goroutine: it must not call Write, must not keep tx, and must not
 // change memory that outlives it, because a failed commit undoes its work after it
 // returned nil. Do such changes after Write returns nil. A panic in fn rolls back fn's
-// work and is returned as an error. If ctx is done before fn starts, fn does not run;
+// work and is returned as an error. If ctx ends while fn is still queued (behind a
+// transaction that waits for a lock, say), Write returns ctx's error and fn never runs;
 // once fn has started, Write waits for the outcome whatever ctx says, so a caller never
 // reports failure for work that committed.
 func (db *DB) Write(ctx context.Context, fn func(tx *sql.Tx) error) error {
@@ -171,7 +180,15 @@ func (db *DB) Write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		db.mu.RUnlock()
 		return ctx.Err()
 	}
-	return <-o.done
+	select {
+	case err := <-o.done:
+		return err
+	case <-ctx.Done():
+		if o.state.CompareAndSwap(opQueued, opAbandoned) {
+			return ctx.Err()
+		}
+		return <-o.done // fn is running: its outcome is the answer
+	}
 }
 
 // Close stops taking writes, finishes those already queued and closes the file.
@@ -232,6 +249,10 @@ func (db *DB) commit(batch []*op) {
 		return
 	}
 	for i, o := range batch {
+		if !o.state.CompareAndSwap(opQueued, opRunning) {
+			errs[i] = context.Canceled // abandoned by its caller, who no longer listens
+			continue
+		}
 		if err := o.ctx.Err(); err != nil {
 			errs[i] = err
 			continue

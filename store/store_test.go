@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 )
 
 var testSchema = Schema{Component: "test", Migrations: []string{
@@ -168,5 +169,40 @@ func TestOpenReadOnlySeesCommittedDataAndCannotWrite(t *testing.T) {
 	}
 	if _, err := OpenReadOnly(filepath.Join(t.TempDir(), "missing.db")); err == nil {
 		t.Fatal("opened a missing file")
+	}
+}
+
+func TestQueuedWriteGivesUpWhenItsContextEnds(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.db")
+	db, err := Open(path, Options{BusyTimeout: 2 * time.Second}, testSchema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	other, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	other.SetMaxOpenConns(1)
+	if _, err := other.Exec("BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	ran := false
+	err = db.Write(ctx, func(tx *sql.Tx) error { ran = true; return nil })
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("write behind a held lock: %v", err)
+	}
+	other.Exec("ROLLBACK")
+	if err := insert(db, "after"); err != nil {
+		t.Fatalf("write after the lock was released: %v", err)
+	}
+	if ran {
+		t.Fatal("an abandoned write ran")
+	}
+	if got := count(t, db); got != 1 {
+		t.Fatalf("rows = %d", got)
 	}
 }
