@@ -319,7 +319,7 @@ func (s *Session) dispatch(h frameHeader, p pdu.Body) (done bool) {
 	}
 	s.inflight.Add(1)
 	go func() {
-		defer func() { <-s.slots; s.inflight.Done() }()
+		defer s.inflight.Done()
 		var resp pdu.Body
 		if !s.callHandler("HandlePDU", func() { resp = s.srv.Handler.HandlePDU(s.ctx, s, p) }) {
 			resp = newResp(h, StatusSysErr)
@@ -327,6 +327,9 @@ func (s *Session) dispatch(h frameHeader, p pdu.Body) (done bool) {
 		if resp == nil {
 			resp = newResp(h, StatusInvCmdID)
 		}
+		// Free the slot before answering: a peer that waits for this answer may send
+		// its next request the moment it reads it, and must not find the window full.
+		<-s.slots
 		s.reply(h, resp)
 	}()
 	return false
