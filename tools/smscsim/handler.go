@@ -77,7 +77,18 @@ func (h *handler) HandlePDU(ctx context.Context, sess *server.Session, p pdu.Bod
 	if p.Header().ID != pdu.SubmitSMID {
 		return nil
 	}
-	return (*Sim)(h).submit(sess, p)
+	s := (*Sim)(h)
+	resp, delay := s.submit(sess, p)
+	if delay > 0 {
+		t := time.NewTimer(delay)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+		case <-s.ctx.Done():
+		}
+	}
+	return resp
 }
 
 // partKey identifies a concatenated MT being reassembled: parts are joined
@@ -91,29 +102,35 @@ type partKey struct {
 // partialMT collects the message ids of a concatenated MT until its last
 // part arrives.
 type partialMT struct {
-	first time.Time
-	ids   []string
-	ussd  map[string]string
+	first   time.Time
+	ids     []string
+	ussd    map[string]string
+	userRef int
 }
 
 // submit turns one submit_sm into a message id, an MT once the message is
-// complete, and a delivery receipt when asked.
-func (s *Sim) submit(sess *server.Session, p pdu.Body) pdu.Body {
+// complete, and a delivery receipt when asked. delay is how long to hold the response
+// (SetResponseDelay).
+func (s *Sim) submit(sess *server.Session, p pdu.Body) (resp pdu.Body, delay time.Duration) {
 	f, tlv := p.Fields(), p.TLVFields()
 	from, to := fieldString(f, pdufield.SourceAddr), fieldString(f, pdufield.DestinationAddr)
-	resp := pdu.NewSubmitSMResp()
+	resp = pdu.NewSubmitSMResp()
 
 	s.mu.Lock()
 	if s.throttle > 0 {
 		s.throttle--
 		s.mu.Unlock()
 		resp.Header().Status = pdu.Status(server.StatusThrottled)
-		return resp
+		return resp, 0
+	}
+	if s.slow > 0 {
+		s.slow--
+		delay = s.slowBy
 	}
 	s.mu.Unlock()
 	if to == "" {
 		resp.Header().Status = pdu.Status(server.StatusInvDstAdr)
-		return resp
+		return resp, delay
 	}
 
 	sm := fieldBytes(f, pdufield.ShortMessage)
@@ -126,9 +143,13 @@ func (s *Sim) submit(sess *server.Session, p pdu.Body) pdu.Body {
 	if err != nil {
 		s.log.Warn().Err(err).Str("to", mask(to)).Msg("smscsim: submit_sm text unreadable")
 		resp.Header().Status = pdu.Status(statusSubmitFail)
-		return resp
+		return resp, delay
 	}
 	ussd := ussdOf(tlv)
+	userRef := 0
+	if v := tlv[pdutlv.TagUserMessageReference]; v != nil && len(v.Bytes()) == 2 {
+		userRef = int(v.Bytes()[0])<<8 | int(v.Bytes()[1])
+	}
 
 	now := time.Now()
 	systemID := sess.SystemID()
@@ -142,13 +163,13 @@ func (s *Sim) submit(sess *server.Session, p pdu.Body) pdu.Body {
 	var mt *MT
 	text, complete := s.reasm.Add(systemID+"\x00"+to, part, now)
 	if part.Total <= 1 {
-		mt = &MT{ID: id, IDs: []string{id}, Parts: 1, USSD: ussd}
+		mt = &MT{ID: id, IDs: []string{id}, Parts: 1, USSD: ussd, UserRef: userRef}
 	} else {
 		s.sweepPartsLocked(now)
 		k := partKey{systemID, to, part.Ref, part.Total}
 		pm := s.parts[k]
 		if pm == nil {
-			pm = &partialMT{first: now}
+			pm = &partialMT{first: now, userRef: userRef}
 			s.parts[k] = pm
 		}
 		pm.ids = append(pm.ids, id)
@@ -157,7 +178,7 @@ func (s *Sim) submit(sess *server.Session, p pdu.Body) pdu.Body {
 		}
 		if complete {
 			delete(s.parts, k)
-			mt = &MT{ID: pm.ids[0], IDs: pm.ids, Parts: int(part.Total), USSD: pm.ussd}
+			mt = &MT{ID: pm.ids[0], IDs: pm.ids, Parts: int(part.Total), USSD: pm.ussd, UserRef: pm.userRef}
 		}
 	}
 	if mt != nil {
@@ -178,7 +199,7 @@ func (s *Sim) submit(sess *server.Session, p pdu.Body) pdu.Body {
 		})
 	}
 	resp.Fields().Set(pdufield.MessageID, id)
-	return resp
+	return resp, delay
 }
 
 // sweepPartsLocked drops concatenated MTs whose parts stopped coming, in step

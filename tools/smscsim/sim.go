@@ -101,6 +101,10 @@ type MT struct {
 	// USSD holds the hex of the ussd_service_op and its_session_info TLVs
 	// under those names, when the submit_sm carried them.
 	USSD map[string]string `json:"ussd,omitempty"`
+	// UserRef is the user_message_reference TLV of the (first) submit_sm, 0 when
+	// absent. An ESME that keeps it across resubmissions makes a duplicate that a lost
+	// submit_sm_resp caused recognisable: same ESME, recipient and UserRef.
+	UserRef int `json:"user_ref,omitempty"`
 }
 
 // Sim is a running simulator. Its methods are safe for concurrent use.
@@ -130,6 +134,8 @@ type Sim struct {
 	subs        map[*subscriber]struct{} // MT subscribers
 	history     []MT
 	throttle    int
+	slow        int           // submit_sm left to answer late
+	slowBy      time.Duration // how late
 	refuseBinds bool
 	unreachable map[string]bool
 }
@@ -331,6 +337,16 @@ func (s *Sim) DropConnections() {
 func (s *Sim) SetThrottle(n int) {
 	s.mu.Lock()
 	s.throttle = max(n, 0)
+	s.mu.Unlock()
+}
+
+// SetResponseDelay answers the next n submit_sm d late: each is taken at once (its MT
+// reaches the phone) but its submit_sm_resp waits d, or is never sent when the session
+// or the sim ends first. It plays an SMSC whose answers come after the ESME's response
+// timeout, or are lost.
+func (s *Sim) SetResponseDelay(n int, d time.Duration) {
+	s.mu.Lock()
+	s.slow, s.slowBy = max(n, 0), d
 	s.mu.Unlock()
 }
 
