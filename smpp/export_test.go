@@ -1,0 +1,23 @@
+package smpp
+
+import "time"
+
+// Test hooks for package smpp_test, whose tests run against tools/smscsim (which
+// imports this package, so they cannot live inside it).
+
+// SetLinkTimings shortens a link's rebind backoff, late-response window and
+// throttling pause. Call it before Start.
+func SetLinkTimings(l *Link, backoff, late, throttle time.Duration) {
+	l.minBackoff, l.maxBackoff = backoff, 8*backoff
+	l.lateWindow = late
+	l.throttlePause = throttle
+}
+
+// SetSenderTimings makes a sender retry after backoff (and at least late after a
+// response timeout), give up after maxAttempts, and poll often. Call it before Run.
+func SetSenderTimings(s *Sender, backoff, late time.Duration, maxAttempts int) {
+	s.backoff = func(int) time.Duration { return backoff }
+	s.lateWait = late
+	s.maxAttempts = maxAttempts
+	s.poll = 10 * time.Millisecond
+}

@@ -1,0 +1,652 @@
+package smpp
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fiorix/go-smpp/smpp/pdu"
+	"github.com/fiorix/go-smpp/smpp/pdu/pdufield"
+	"github.com/payswitch/payswitch/smpp/server"
+	"github.com/payswitch/payswitch/store"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+)
+
+// Gateway defaults for zero GatewayConfig fields.
+const (
+	DefaultMaxBinds = 4
+	DefaultPinTTL   = 30 * 24 * time.Hour
+
+	// GatewayTargetPrefix starts the name of a Gateway account as a route target, as
+	// MO.Link and as the link the outbox records: "server:aggregator-x".
+	GatewayTargetPrefix = "server:"
+
+	statusSubmitFail uint32 = 0x45 // ESME_RSUBMITFAIL: the text cannot be read
+)
+
+// GatewaySchema holds which Gateway account each MSISDN last wrote through, so that the
+// switch's answers (ordinary outbox SMS: the engine knows no channel) go back the same
+// way, after a restart too. updated_at is Unix microseconds. Pass it to store.Open.
+var GatewaySchema = store.Schema{Component: "smpp_server", Migrations: []string{`
+CREATE TABLE smpp_server_pins (
+	msisdn     TEXT PRIMARY KEY,
+	system_id  TEXT NOT NULL,
+	updated_at INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+`}}
+
+// GatewayAccount is an ESME allowed to bind to the Gateway. An account with an empty
+// password is disabled: its binds are refused as if it did not exist.
+type GatewayAccount struct {
+	SystemID, Password string
+	MaxBinds           int // simultaneous binds; 0: GatewayConfig.MaxBinds
+}
+
+// GatewayConfig configures the Gateway.
+type GatewayConfig struct {
+	Listen    string // host:port
+	Shortcode string // the one destination a submit_sm may have
+	Accounts  []GatewayAccount
+	MaxBinds  int // default per account; 0: DefaultMaxBinds
+	// Window is how many deliver_sm may await a response per account; 0: DefaultWindow.
+	Window int
+	// EnquireLink is how often each bound session is probed (0: DefaultEnquireLink);
+	// RespTimeout how long a deliver_sm waits for its response (0: DefaultRespTimeout).
+	EnquireLink, RespTimeout time.Duration
+	// PinTTL is how long an MSISDN stays pinned to the account it last wrote through;
+	// after it, its MT follow the prefix routes again. 0: DefaultPinTTL.
+	PinTTL time.Duration
+}
+
+// Gateway is the switch's own SMPP server, for carriers and aggregators that bind to us
+// as ESMEs (contract section 9). Each account binds with its system_id and password (a
+// wrong password gets ESME_RINVPASWD, an unknown system_id ESME_RINVSYSID, a bind
+// beyond the account's max_binds ESME_RALYBND; smpp/server refuses everything before a
+// bind with ESME_RINVBNDSTS and answers enquire_link and unbind).
+//
+// A submit_sm to the shortcode is an MO from its source_addr: it goes to the same
+// Handler.HandleMO as the links' MO, with MO.Link "server:<system_id>", and is answered
+// only once the handler has persisted it (ESME_RX_T_APPN when it failed, so that the
+// ESME sends it again). Before that, the MSISDN is pinned to the account
+// (GatewaySchema). Any other destination gets ESME_RINVDSTADR. Parts of a concatenated
+// MO are acknowledged as they arrive and kept in memory until the last, as on a Link.
+//
+// The switch's answers leave through the outbox like every SMS. The Gateway is an
+// Affinity for the Sender: an MSISDN pinned to an account gets its MT as deliver_sm on
+// a bound receiver or transceiver session of that account, and while none is bound they
+// wait in the outbox (retried with backoff). Delivery receipts do not exist for
+// deliver_sm; the outbox records a generated message id per part.
+type Gateway struct {
+	cfg      GatewayConfig
+	db       *store.DB
+	h        Handler
+	log      zerolog.Logger
+	srv      *server.Server
+	accounts map[string]*account // enabled accounts by system_id; fixed after NewGateway
+	order    []*account          // in configuration order
+	reasm    *Reassembler
+	idBase   string // random per start: generated message ids never repeat across runs
+	nextID   atomic.Uint64
+
+	mu     sync.Mutex // guards ln, stop and served
+	ln     net.Listener
+	stop   context.CancelFunc
+	served chan struct{} // closed when Serve and the sweeper have returned
+}
+
+// NewGateway returns a Gateway that is not listening until Start. db must have been
+// opened with GatewaySchema; reg may be nil.
+func NewGateway(cfg GatewayConfig, db *store.DB, h Handler, log zerolog.Logger, reg prometheus.Registerer) (*Gateway, error) {
+	cfg.Shortcode = normalizeAddr(cfg.Shortcode)
+	if cfg.Shortcode == "" {
+		return nil, errors.New("smpp: gateway: no shortcode")
+	}
+	if cfg.MaxBinds <= 0 {
+		cfg.MaxBinds = DefaultMaxBinds
+	}
+	if cfg.Window <= 0 {
+		cfg.Window = DefaultWindow
+	}
+	if cfg.EnquireLink <= 0 {
+		cfg.EnquireLink = DefaultEnquireLink
+	}
+	if cfg.RespTimeout <= 0 {
+		cfg.RespTimeout = DefaultRespTimeout
+	}
+	if cfg.PinTTL <= 0 {
+		cfg.PinTTL = DefaultPinTTL
+	}
+	var rnd [4]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		return nil, fmt.Errorf("smpp: gateway: random id base: %w", err)
+	}
+	log = log.With().Str("component", "smpp_server").Logger()
+	g := &Gateway{
+		cfg:      cfg,
+		db:       db,
+		h:        h,
+		log:      log,
+		accounts: make(map[string]*account),
+		reasm:    NewReassembler(reassemblyTimeout),
+		idBase:   hex.EncodeToString(rnd[:]),
+	}
+	for _, ac := range cfg.Accounts {
+		if _, dup := g.accounts[ac.SystemID]; dup {
+			return nil, fmt.Errorf("smpp: gateway: account %q twice", ac.SystemID)
+		}
+		if ac.Password == "" {
+			log.Warn().Str("system_id", ac.SystemID).Msg("smpp server account without password is disabled")
+			continue
+		}
+		maxBinds := ac.MaxBinds
+		if maxBinds <= 0 {
+			maxBinds = cfg.MaxBinds
+		}
+		name := GatewayTargetPrefix + ac.SystemID
+		a := &account{
+			g:        g,
+			systemID: ac.SystemID,
+			name:     name,
+			password: sha256.Sum256([]byte(ac.Password)),
+			maxBinds: maxBinds,
+			window:   make(chan struct{}, cfg.Window),
+			metrics:  newLinkMetrics(reg, name, log),
+		}
+		g.accounts[ac.SystemID] = a
+		g.order = append(g.order, a)
+	}
+	g.srv = &server.Server{
+		Handler:     (*gatewayHandler)(g),
+		Log:         log,
+		SystemID:    "payswitch",
+		EnquireLink: cfg.EnquireLink,
+		RespTimeout: cfg.RespTimeout,
+	}
+	return g, nil
+}
+
+// Start listens on the configured address and serves in the background until Close.
+func (g *Gateway) Start() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.ln != nil {
+		return errors.New("smpp: gateway: started twice")
+	}
+	ln, err := net.Listen("tcp", g.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("smpp: gateway: listen %s: %w", g.cfg.Listen, err)
+	}
+	g.ln = ln
+	ctx, stop := context.WithCancel(context.Background())
+	g.stop = stop
+	g.served = make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := g.srv.Serve(ln); err != nil && !errors.Is(err, server.ErrServerClosed) {
+			g.log.Error().Err(err).Msg("smpp server stopped")
+		}
+	})
+	wg.Go(func() { g.sweep(ctx) })
+	go func() { wg.Wait(); close(g.served) }()
+	g.log.Info().Str("listen", ln.Addr().String()).Int("accounts", len(g.order)).Msg("smpp server listening")
+	return nil
+}
+
+// sweep drops incomplete concatenated MO now and then.
+func (g *Gateway) sweep(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			if n := g.reasm.Sweep(now); n > 0 {
+				g.log.Warn().Int("sets", n).Msg("smpp server dropped incomplete concatenated MO")
+			}
+		}
+	}
+}
+
+// Addr is the address listened on, or "" before Start.
+func (g *Gateway) Addr() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.ln == nil {
+		return ""
+	}
+	return g.ln.Addr().String()
+}
+
+// Close stops accepting binds, unbinds every session, waits for the MO being handled
+// and marks every account closed. It is idempotent.
+func (g *Gateway) Close() error {
+	err := g.srv.Close()
+	g.mu.Lock()
+	stop, served := g.stop, g.served
+	g.mu.Unlock()
+	if stop != nil {
+		stop()
+		<-served
+	}
+	for _, a := range g.order {
+		a.mu.Lock()
+		a.closed = true
+		a.mu.Unlock()
+		a.metrics.setUp(false)
+	}
+	return err
+}
+
+// Targets returns one route target per enabled account, named "server:<system_id>".
+func (g *Gateway) Targets() []Target {
+	ts := make([]Target, 0, len(g.order))
+	for _, a := range g.order {
+		ts = append(ts, a)
+	}
+	return ts
+}
+
+// TargetFor returns the target of the account msisdn last wrote through within the
+// pin TTL, or "" when there is none (or that account is no longer configured).
+func (g *Gateway) TargetFor(ctx context.Context, msisdn string) (string, error) {
+	if len(g.order) == 0 {
+		return "", nil
+	}
+	var sid string
+	err := g.db.Reader().QueryRowContext(ctx, `SELECT system_id FROM smpp_server_pins
+		WHERE msisdn = ? AND updated_at >= ?`,
+		normalizeAddr(msisdn), time.Now().Add(-g.cfg.PinTTL).UnixMicro()).Scan(&sid)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("smpp: gateway: pin of %s: %w", mask(msisdn), err)
+	}
+	if a := g.accounts[sid]; a != nil {
+		return a.name, nil
+	}
+	return "", nil
+}
+
+// Stats returns each enabled account's state and counters, in configuration order.
+func (g *Gateway) Stats() []LinkStats {
+	out := make([]LinkStats, 0, len(g.order))
+	for _, a := range g.order {
+		out = append(out, a.stats())
+	}
+	return out
+}
+
+// pin records that msisdn wrote through account sid. An unchanged pin is written again
+// only when a tenth of its TTL has passed, so most MO cost one read.
+func (g *Gateway) pin(ctx context.Context, msisdn, sid string) error {
+	now := time.Now()
+	var cur string
+	var at int64
+	err := g.db.Reader().QueryRowContext(ctx, `SELECT system_id, updated_at FROM smpp_server_pins WHERE msisdn = ?`,
+		msisdn).Scan(&cur, &at)
+	if err == nil && cur == sid && now.Sub(time.UnixMicro(at)) < g.cfg.PinTTL/10 {
+		return nil
+	}
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("smpp: gateway: read pin: %w", err)
+	}
+	err = g.db.Write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO smpp_server_pins (msisdn, system_id, updated_at) VALUES (?, ?, ?)
+			ON CONFLICT (msisdn) DO UPDATE SET system_id = excluded.system_id, updated_at = excluded.updated_at`,
+			msisdn, sid, now.UnixMicro())
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("smpp: gateway: pin %s: %w", mask(msisdn), err)
+	}
+	return nil
+}
+
+// newID returns a message id for a submit_sm_resp or a sent deliver_sm: unique across
+// restarts (random base) and at most 65 characters as SMPP 3.4 allows.
+func (g *Gateway) newID() string {
+	return fmt.Sprintf("%s%012x", g.idBase, g.nextID.Add(1))
+}
+
+// gatewayHandler is the Gateway seen as a server.Handler; a separate type keeps those
+// methods out of Gateway's API.
+type gatewayHandler Gateway
+
+var _ server.Handler = (*gatewayHandler)(nil)
+
+// Authenticate checks the account's password in constant time and reserves one of its
+// binds; Unbound gives it back (smpp/server calls Bound and then Unbound for every bind
+// that was accepted).
+func (h *gatewayHandler) Authenticate(systemID, password, bindType, remote string) uint32 {
+	g := (*Gateway)(h)
+	log := g.log.With().Str("system_id", systemID).Str("bind", bindType).Str("remote", remote).Logger()
+	a := g.accounts[systemID]
+	if a == nil {
+		log.Warn().Msg("smpp server bind with unknown system_id")
+		return server.StatusInvSysID
+	}
+	given := sha256.Sum256([]byte(password))
+	if subtle.ConstantTimeCompare(given[:], a.password[:]) != 1 {
+		log.Warn().Msg("smpp server bind with wrong password")
+		return server.StatusInvPaswd
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return server.StatusBindFail
+	}
+	if a.binds >= a.maxBinds {
+		log.Warn().Int("max_binds", a.maxBinds).Msg("smpp server bind beyond the account's limit")
+		return server.StatusAlyBnd
+	}
+	a.binds++
+	return server.StatusOK
+}
+
+// Bound makes a session that can receive a target for the account's MT.
+func (h *gatewayHandler) Bound(s *server.Session) {
+	a := (*Gateway)(h).accounts[s.SystemID()]
+	if a == nil {
+		return
+	}
+	a.mu.Lock()
+	if s.CanReceive() {
+		a.receivers = append(a.receivers, s)
+	}
+	up := len(a.receivers) > 0
+	a.mu.Unlock()
+	a.metrics.setUp(up)
+}
+
+// Unbound forgets the session and frees its bind.
+func (h *gatewayHandler) Unbound(s *server.Session) {
+	a := (*Gateway)(h).accounts[s.SystemID()]
+	if a == nil {
+		return
+	}
+	a.mu.Lock()
+	a.binds--
+	for i, x := range a.receivers {
+		if x == s {
+			a.receivers = append(a.receivers[:i], a.receivers[i+1:]...)
+			break
+		}
+	}
+	up := len(a.receivers) > 0
+	a.mu.Unlock()
+	a.metrics.setUp(up)
+}
+
+// HandlePDU takes submit_sm; every other request is answered ESME_RINVCMDID.
+func (h *gatewayHandler) HandlePDU(ctx context.Context, s *server.Session, p pdu.Body) pdu.Body {
+	if p.Header().ID != pdu.SubmitSMID {
+		return nil
+	}
+	g := (*Gateway)(h)
+	a := g.accounts[s.SystemID()]
+	resp := pdu.NewSubmitSMResp()
+	if a == nil || s.BindType() == server.BindReceiver {
+		resp.Header().Status = pdu.Status(server.StatusInvBndSts)
+		return resp
+	}
+	// The MO is finished and answered even when the session ends meanwhile, as on a
+	// Link: an MO persisted and then refused would come again as a duplicate.
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), handlerTimeout)
+	defer cancel()
+	status := g.submit(hctx, a, p)
+	if status != StatusOK {
+		resp.Header().Status = pdu.Status(status)
+		return resp
+	}
+	resp.Fields().Set(pdufield.MessageID, g.newID())
+	return resp
+}
+
+// submit turns a submit_sm of account a into an MO and returns the status to answer.
+func (g *Gateway) submit(ctx context.Context, a *account, p pdu.Body) uint32 {
+	a.received.Add(1)
+	a.metrics.message("in")
+	f, tlv := p.Fields(), p.TLVFields()
+	to := normalizeAddr(fieldString(f, pdufield.DestinationAddr))
+	from := normalizeAddr(fieldString(f, pdufield.SourceAddr))
+	log := g.log.With().Str("system_id", a.systemID).Str("from", mask(from)).Logger()
+	if to != g.cfg.Shortcode {
+		log.Info().Str("to", mask(to)).Msg("smpp server submit_sm to another destination refused")
+		return server.StatusInvDstAdr
+	}
+	if !isMSISDN(from) {
+		return server.StatusInvSrcAdr
+	}
+	sm := fieldBytes(f, pdufield.ShortMessage)
+	if len(sm) == 0 {
+		if pl, ok := tlv[tagMessagePayload]; ok {
+			sm = pl.Bytes()
+		}
+	}
+	coding := fieldByte(f, pdufield.DataCoding)
+	part, err := Decode(coding, fieldByte(f, pdufield.ESMClass), sm, sarOf(tlv))
+	if err != nil {
+		log.Warn().Err(err).Uint8("data_coding", coding).Msg("smpp server undecodable submit_sm refused")
+		return statusSubmitFail
+	}
+	var ussd *USSDInfo
+	if op, ok := tlv[tagUssdServiceOp]; ok && len(op.Bytes()) == 1 {
+		ussd = &USSDInfo{ServiceOp: op.Bytes()[0]}
+		if si, ok := tlv[tagItsSessionInfo]; ok {
+			ussd.SessionInfo = append([]byte(nil), si.Bytes()...)
+		}
+	}
+	now := time.Now()
+	key := a.systemID + "\x00" + from
+	text := part.Text
+	if ussd == nil {
+		var complete bool
+		if text, complete = g.reasm.take(key, part, now); !complete {
+			return StatusOK // kept in memory, as on a Link
+		}
+	}
+	// Pin first: the handler's answer may be claimed by the Sender the moment it commits.
+	if err := g.pin(ctx, from, a.systemID); err != nil {
+		log.Error().Err(err).Msg("smpp server MO not pinned; the ESME will send it again")
+		return server.StatusXTAppn
+	}
+	m := MO{Link: a.name, From: from, To: to, Text: text, Received: now, USSD: ussd}
+	if err := g.h.HandleMO(ctx, m); err != nil {
+		log.Error().Err(err).Msg("smpp server MO handler failed; the ESME will send it again")
+		return server.StatusXTAppn
+	}
+	if ussd == nil {
+		g.reasm.finish(key, part)
+	}
+	return StatusOK
+}
+
+// isMSISDN reports whether a is a phone number: 3 to 20 digits.
+func isMSISDN(a string) bool {
+	if len(a) < 3 || len(a) > 20 {
+		return false
+	}
+	for _, c := range a {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// account is one Gateway account; as a Target it sends MT as deliver_sm over the
+// account's bound sessions that can receive.
+type account struct {
+	g        *Gateway
+	systemID string
+	name     string   // GatewayTargetPrefix + systemID
+	password [32]byte // SHA-256, compared in constant time
+	maxBinds int
+	window   chan struct{} // one token per deliver_sm awaiting its response
+	metrics  *linkMetrics
+
+	submitted, failed, received atomic.Uint64
+
+	mu        sync.Mutex // guards the fields below
+	binds     int        // accepted binds not yet ended
+	receivers []*server.Session
+	next      int // round-robin position in receivers
+	closed    bool
+}
+
+var _ Target = (*account)(nil)
+
+func (a *account) Name() string { return a.name }
+func (a *account) Window() int  { return cap(a.window) }
+
+// State is bound while a session that can receive is bound.
+func (a *account) State() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	switch {
+	case a.closed:
+		return StateClosed
+	case len(a.receivers) > 0:
+		return StateBound
+	}
+	return StateDown
+}
+
+func (a *account) stats() LinkStats {
+	a.mu.Lock()
+	sessions := a.binds
+	a.mu.Unlock()
+	return LinkStats{
+		Name: a.name, State: a.State(), Sessions: sessions,
+		InFlight: len(a.window), Window: cap(a.window),
+		Submitted: a.submitted.Load(), Failed: a.failed.Load(), Received: a.received.Load(),
+	}
+}
+
+// receiver picks a bound session that can receive, round robin; nil when none is.
+func (a *account) receiver() *server.Session {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for range a.receivers {
+		s := a.receivers[a.next%len(a.receivers)]
+		a.next++
+		select {
+		case <-s.Done():
+			continue
+		default:
+			return s
+		}
+	}
+	return nil
+}
+
+// Submit sends m as deliver_sm (concatenated parts when long, one message with
+// ussd_service_op for USSD) on one session of the account and returns generated
+// message ids. It fails with ErrNotBound while no session can receive.
+func (a *account) Submit(ctx context.Context, m MT) ([]string, error) {
+	ids, err := a.submit(ctx, m)
+	if err != nil {
+		a.failed.Add(1)
+		a.metrics.submitError(errorLabel(err))
+		return ids, fmt.Errorf("smpp: %s: %w", a.name, err)
+	}
+	return ids, nil
+}
+
+func (a *account) submit(ctx context.Context, m MT) ([]string, error) {
+	to, from := normalizeAddr(m.To), normalizeAddr(m.From)
+	if to == "" || len(to) > 20 {
+		return nil, fmt.Errorf("%w %q", ErrBadAddress, mask(to))
+	}
+	if from == "" {
+		from = a.g.cfg.Shortcode
+	}
+	s := a.receiver()
+	if s == nil {
+		return nil, ErrNotBound
+	}
+	segs := segmentsOf(to, m)
+	ids := make([]string, 0, len(segs))
+	for i, seg := range segs {
+		if err := a.send(ctx, s, newDeliverSM(from, to, seg, m)); err != nil {
+			return ids, fmt.Errorf("part %d/%d to %s: %w", i+1, len(segs), mask(to), err)
+		}
+		a.submitted.Add(1)
+		a.metrics.message("out")
+		ids = append(ids, a.g.newID())
+	}
+	return ids, nil
+}
+
+// send sends one deliver_sm within the account's window and maps the outcome to this
+// package's errors.
+func (a *account) send(ctx context.Context, s *server.Session, p pdu.Body) error {
+	select {
+	case a.window <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	a.metrics.inFlight(1)
+	defer func() { <-a.window; a.metrics.inFlight(-1) }()
+	_, err := s.Send(ctx, p)
+	var st pdu.Status
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &st):
+		return &StatusError{Command: "deliver_sm", Status: uint32(st)}
+	case errors.Is(err, server.ErrRespTimeout):
+		return ErrTimeout
+	case errors.Is(err, server.ErrNotBound), errors.Is(err, server.ErrCannotReceive):
+		return ErrNotBound
+	case ctx.Err() != nil:
+		return ctx.Err()
+	default: // session closed, write failed: the peer may or may not have it
+		return fmt.Errorf("%w: %v", ErrConnLost, err)
+	}
+}
+
+// newDeliverSM builds the deliver_sm of one part of m.
+func newDeliverSM(from, to string, seg Segment, m MT) pdu.Body {
+	p := pdu.NewDeliverSM()
+	f := p.Fields()
+	srcTON, srcNPI := addrType(from)
+	dstTON, dstNPI := addrType(to)
+	f.Set(pdufield.SourceAddrTON, srcTON)
+	f.Set(pdufield.SourceAddrNPI, srcNPI)
+	f.Set(pdufield.SourceAddr, from)
+	f.Set(pdufield.DestAddrTON, dstTON)
+	f.Set(pdufield.DestAddrNPI, dstNPI)
+	f.Set(pdufield.DestinationAddr, to)
+	f.Set(pdufield.ESMClass, seg.ESMClass)
+	f.Set(pdufield.DataCoding, seg.DataCoding)
+	tlv := p.TLVFields()
+	sm := seg.ShortMessage
+	if len(sm) > 254 {
+		tlv.Set(tagMessagePayload, sm)
+		sm = nil
+	}
+	f.Set(pdufield.ShortMessage, sm)
+	if m.Ref != 0 {
+		tlv.Set(tagUserMessageRef, []byte{byte(m.Ref >> 8), byte(m.Ref)})
+	}
+	if m.USSD != nil {
+		tlv.Set(tagUssdServiceOp, m.USSD.ServiceOp)
+		if len(m.USSD.SessionInfo) > 0 {
+			tlv.Set(tagItsSessionInfo, m.USSD.SessionInfo)
+		}
+	}
+	return p
+}
