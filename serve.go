@@ -96,6 +96,9 @@ type app struct {
 
 	cancel context.CancelFunc // stops the background loops
 	loops  sync.WaitGroup
+
+	stopSender context.CancelFunc // stops the SMS sender, which Close stops first
+	sending    sync.WaitGroup
 }
 
 // startApp builds and starts the switch described by cfg. Close stops it.
@@ -201,11 +204,15 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (a *a
 		l.Start(loopCtx)
 	}
 	sender := smpp.NewSender(a.outbox, a.links, log)
-	a.loop(func() {
-		if err := sender.Run(loopCtx); err != nil && loopCtx.Err() == nil {
+	senderCtx, stopSender := context.WithCancel(loopCtx)
+	a.stopSender = stopSender
+	a.sending.Add(1)
+	go func() {
+		defer a.sending.Done()
+		if err := sender.Run(senderCtx); err != nil && senderCtx.Err() == nil {
 			log.Error().Err(err).Msg("SMS sender stopped")
 		}
-	})
+	}()
 	a.loop(func() { a.engine.Run(loopCtx) })
 	a.loop(func() { a.engine.RunAirtime(loopCtx) })
 	a.loop(func() { a.ussd.Run(loopCtx) })
@@ -248,14 +255,20 @@ func (a *app) loop(f func()) {
 	go func() { defer a.loops.Done(); f() }()
 }
 
-// Close stops taking work (HTTP, then the links' MO), lets the loops finish what they
-// hold, unbinds, and closes the database last so that everything in flight is persisted.
+// Close stops taking work (HTTP), lets the SMS sender record the submits it has in
+// flight while the links are still bound (so that none is sent again after a restart),
+// unbinds the links (waiting for MO being handled), stops the other loops, and closes the
+// database last so that everything in flight is persisted.
 func (a *app) Close() error {
 	var errs []error
 	if a.http != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		errs = append(errs, a.http.Shutdown(ctx))
 		cancel()
+	}
+	if a.stopSender != nil {
+		a.stopSender()
+		a.sending.Wait()
 	}
 	for _, l := range a.links {
 		errs = append(errs, l.Close())

@@ -270,7 +270,7 @@ func TestBusyDatabaseDegradesAndRecovers(t *testing.T) {
 
 	// Another process takes SQLite's write lock and keeps it, as a stuck backup or a
 	// runaway maintenance script would.
-	other, err := sql.Open("sqlite", filepath.Join(s.dir, "payswitch.db"))
+	other, err := sql.Open("sqlite", "file:"+filepath.Join(s.dir, "payswitch.db")+"?_pragma=busy_timeout(10000)")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -223,6 +223,27 @@ func (p *phone) expect(want ...string) string {
 	return ""
 }
 
+// expectEventually skips messages until one contains every want: delivery is at least
+// once, so a restart may repeat a message whose submit response was lost.
+func (p *phone) expectEventually(want ...string) string {
+	p.t.Helper()
+	deadline := time.After(15 * time.Second)
+	for {
+		select {
+		case m := <-p.mt:
+			ok := true
+			for _, w := range want {
+				ok = ok && strings.Contains(m.Text, w)
+			}
+			if ok {
+				return m.Text
+			}
+		case <-deadline:
+			p.t.Fatalf("no SMS to %s containing %q", p.msisdn, want)
+		}
+	}
+}
+
 var sixDigits = regexp.MustCompile(`(^|[^0-9])([0-9]{6})([^0-9]|$)`)
 
 func codeIn(t *testing.T, text string) string {
@@ -317,7 +338,7 @@ func TestPendingPaymentSurvivesRestart(t *testing.T) {
 	s.stop()
 	time.Sleep(3 * time.Second) // the code's whole TTL passes while the switch is down
 	s.start()
-	a.expect("expired")
+	a.expectEventually("expired")
 	if b := s.account(w.ID).Balance; b.Held != 0 || b.Posted != 90000 {
 		t.Fatalf("after expiry across restart: %+v", b)
 	}
