@@ -307,3 +307,65 @@ func TestBusyDatabaseDegradesAndRecovers(t *testing.T) {
 	}
 	resp.Body.Close()
 }
+
+func TestUndeliverableCodeIsOfferedByVoiceCall(t *testing.T) {
+	type callReq struct{ To, Purpose, PaymentID string }
+	calls := make(chan callReq, 4)
+	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var c struct {
+			To, Purpose string
+			PaymentID   string `json:"payment_id"`
+		}
+		json.NewDecoder(r.Body).Decode(&c)
+		calls <- callReq{c.To, c.Purpose, c.PaymentID}
+		fmt.Fprint(w, `{"sessionId":"CALL-7"}`)
+	}))
+	defer gw.Close()
+	s := startSwitchWith(t, "5m", fmt.Sprintf("ivr:\n  number: \"254709000000\"\n  gateway:\n    url: %s\n", gw.URL))
+	w := s.open(map[string]string{"type": "wallet", "msisdn": alice, "name": "Alice"})
+	s.open(map[string]string{"type": "merchant", "code": "55501", "name": "Mama Mboga"})
+	s.deposit(w.ID, 100000, "CASHIN-1")
+	s.sim.SetUnreachable(alice, true) // the handset is off the network for SMS
+	a := s.phone(alice)
+	a.send("PAY 55501 150")
+
+	var c callReq
+	select {
+	case c = <-calls:
+	case <-time.After(15 * time.Second):
+		t.Fatal("no voice call after the code SMS was undeliverable")
+	}
+	if c.To != alice || c.Purpose != "payer_confirm" {
+		t.Fatalf("call = %+v", c)
+	}
+	post := func(digits string) string {
+		form := url.Values{"sessionId": {"CALL-7"}, "isActive": {"1"}, "direction": {"Outbound"},
+			"callerNumber": {"254709000000"}, "destinationNumber": {alice}, "dtmfDigits": {digits}}
+		resp, err := http.PostForm(s.base+"/ivr", form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	script := post("")
+	i := strings.Index(script, "Your code is ")
+	if i < 0 {
+		t.Fatalf("the call does not speak a code: %s", script)
+	}
+	code := strings.Join(strings.Fields(script[i+len("Your code is "):])[:6], "")
+	code = strings.TrimRight(code, ".")
+	if len(code) != 6 {
+		t.Fatalf("spoken code %q from %s", code, script)
+	}
+	if got := post(code); !strings.Contains(got, "confirmed") && !strings.Contains(got, "paid") {
+		t.Fatalf("after keying the code: %s", got)
+	}
+	if b := s.account(w.ID).Balance; b.Posted != 85000 || b.Held != 0 {
+		t.Fatalf("balance after voice confirmation: %+v", b)
+	}
+	if p := s.waitState(c.PaymentID, "completed"); p["channel"] != "sms" {
+		t.Fatalf("payment %+v", p)
+	}
+}

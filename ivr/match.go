@@ -93,6 +93,13 @@ func (s *Service) startOutbound(ctx context.Context, sessionID string, sess *ses
 			return s.paymentState(ctx, p.ID), true
 		}
 		sess.node = nodeCode
+		if m.Text != "" {
+			// The code SMS could not be delivered: the switch made a new code for this
+			// call (sealed in the queue) and it is spoken here, to the payer's own number.
+			v := s.vars(p)
+			v["code"] = Spell(m.Text)
+			return s.ask(sess, s.texts.Render("payer_code", v)+" ", s.enterCode(), s.engine.CodeDigits()), true
+		}
 		return s.ask(sess, s.texts.Render("payer_confirm", s.vars(p))+" ", s.enterCode(), s.engine.CodeDigits()), true
 	}
 	return unknown, false

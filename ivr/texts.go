@@ -85,6 +85,8 @@ var DefaultTexts = map[string]string{
 	"notice_repeat":   "Press 1 to hear this again.",
 	"payer_confirm": "This is payswitch. You have a payment waiting: {amount} to {payee}, payment {id}. " +
 		"A code was sent to you by SMS. To confirm it, key in the code.",
+	"payer_code": "This is payswitch. We could not send you a code by SMS for your payment of {amount} to {payee}, " +
+		"payment {id}. Your code is {code}. Never share it. To confirm the payment now, key in the code.",
 	"call_unknown": "This is payswitch. Sorry, we could not find what this call is about. Goodbye.",
 }
 

@@ -221,6 +221,36 @@ func (i *Issuer) Resend(ctx context.Context, tx *sql.Tx, b Binding, now time.Tim
 	return code, expiresAt, nil
 }
 
+// Reissue is Resend for when the code could not be delivered (the SMSC reported the SMS
+// undeliverable): the user never saw the old code, so the resend interval does not
+// apply, but it counts against Config.MaxResends like any resend, so a lying carrier
+// cannot make codes without end.
+func (i *Issuer) Reissue(ctx context.Context, tx *sql.Tx, b Binding, now time.Time) (code string, expiresAt time.Time, err error) {
+	var state string
+	var resends int
+	err = tx.QueryRowContext(ctx, `SELECT state, resends FROM otp_codes WHERE payment_id = ?`,
+		b.PaymentID).Scan(&state, &resends)
+	if errors.Is(err, sql.ErrNoRows) || err == nil && state != "active" {
+		return "", time.Time{}, ErrNoCode
+	}
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("otp: reissue for %s: %w", b.PaymentID, err)
+	}
+	if resends >= i.cfg.MaxResends {
+		return "", time.Time{}, ErrResendLimit
+	}
+	if code, err = i.newCode(); err != nil {
+		return "", time.Time{}, err
+	}
+	expiresAt = now.Add(i.cfg.TTL)
+	if _, err := tx.ExecContext(ctx, `UPDATE otp_codes SET digest = ?, issued_at = ?, expires_at = ?,
+		resends = resends + 1 WHERE payment_id = ?`,
+		i.digest(b, code), now.UnixMicro(), expiresAt.UnixMicro(), b.PaymentID); err != nil {
+		return "", time.Time{}, fmt.Errorf("otp: reissue for %s: %w", b.PaymentID, err)
+	}
+	return code, expiresAt, nil
+}
+
 // Result is the outcome of Check. Exactly one of OK, Expired, Exhausted, Used and Missing
 // is true, or none when the code was wrong and AttemptsLeft more may be tried.
 type Result struct {

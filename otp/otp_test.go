@@ -507,3 +507,30 @@ func BenchmarkIssueCheckCPU(b *testing.B) {
 		}
 	}
 }
+
+func TestReissueIgnoresTheIntervalButNotTheLimit(t *testing.T) {
+	db, i := mustOpen(t), mustIssuer(t, Config{MaxResends: 1, ResendInterval: 30 * time.Second, TTL: time.Minute})
+	b := binding("PAYRRRRRRR")
+	old := issue(t, db, i, b, t0)
+	var code string
+	err := db.Write(ctx, func(tx *sql.Tx) error {
+		var err error
+		code, _, err = i.Reissue(ctx, tx, b, t0.Add(time.Second)) // at once: the SMS never arrived
+		return err
+	})
+	if err != nil {
+		t.Fatalf("reissue right after issue: %v", err)
+	}
+	if err := db.Write(ctx, func(tx *sql.Tx) error {
+		_, _, err := i.Reissue(ctx, tx, b, t0.Add(2*time.Second))
+		return err
+	}); !errors.Is(err, ErrResendLimit) {
+		t.Fatalf("reissue past the limit: %v", err)
+	}
+	if res := check(t, db, i, b, old, t0.Add(3*time.Second)); res.OK {
+		t.Fatal("the old code still works after a reissue")
+	}
+	if res := check(t, db, i, b, code, t0.Add(4*time.Second)); !res.OK {
+		t.Fatalf("the reissued code: %+v", res)
+	}
+}

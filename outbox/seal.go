@@ -22,7 +22,8 @@ const sealedPlaceholder = "[sealed]"
 
 // NewSealed is New for a switch that keeps its one-time codes out of the database in
 // clear: Outbox.Enqueue encrypts the text of every message whose Purpose is "otp" (the
-// SMS that carries a code) with AES-256-GCM, and Claim, Get, List and Receipt return it
+// SMS that carries a code), and of every call that has a text (a code to speak), with
+// AES-256-GCM, and Claim, Get, List and Receipt return it
 // opened. key is the switch's secret (the OTP secret does; at least 16 bytes): the
 // encryption key is derived from it, so the same secret never serves two purposes.
 //
@@ -47,8 +48,9 @@ func NewSealed(db *store.DB, now func() time.Time, key []byte) (*Outbox, error) 
 	return o, nil
 }
 
-// sealable reports whether Outbox.Enqueue seals m's text.
-func sealable(m Message) bool { return m.Purpose == "otp" }
+// sealable reports whether Outbox.Enqueue seals m's text: the SMS that carries a code
+// (purpose "otp"), and any call's text, which is only ever a code to speak.
+func sealable(m Message) bool { return m.Purpose == "otp" || m.Kind == KindCall && m.Text != "" }
 
 // sealAD binds a sealed text to its message, so that it cannot be moved to another
 // recipient's row and opened there.

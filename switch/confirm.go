@@ -9,6 +9,7 @@ import (
 
 	"github.com/payswitch/payswitch/ledger"
 	"github.com/payswitch/payswitch/otp"
+	"github.com/payswitch/payswitch/outbox"
 )
 
 // Confirm checks code against the payment that msisdn has waiting and, when it is right,
@@ -376,14 +377,44 @@ func (e *Engine) ExpireDue(ctx context.Context) (time.Time, error) {
 
 // RecordCodeDelivery notes in the authentication history that the SMSC delivered (or
 // could not deliver) a code message, so that a dispute can tell "never received" from
-// "received and used".
+// "received and used". When a code could not be delivered and voice is configured, a new
+// code is made for the still-pending payment and offered by a call to the payer's own
+// number (the old code dies; it counts as a resend).
 func (e *Engine) RecordCodeDelivery(ctx context.Context, paymentID, msisdn string, delivered bool, status string) error {
 	event := "delivered"
 	if !delivered {
 		event = "delivery_failed"
 	}
 	return e.write(ctx, func(o *op) error {
-		return otp.RecordEvent(o.ctx, o.tx, otp.Event{Time: o.now, PaymentID: paymentID, MSISDN: msisdn,
-			Channel: string(ChannelSMS), Event: event, Detail: status})
+		if err := otp.RecordEvent(o.ctx, o.tx, otp.Event{Time: o.now, PaymentID: paymentID, MSISDN: msisdn,
+			Channel: string(ChannelSMS), Event: event, Detail: status}); err != nil {
+			return err
+		}
+		if delivered || e.cfg.VoiceNumber == "" {
+			return nil
+		}
+		p, err := loadPayment(o.ctx, o.tx, paymentID)
+		if err != nil || p.State != StatePendingOTP || p.PayerMSISDN != msisdn || !o.now.Before(p.ExpiresAt) {
+			return nil // settled meanwhile, or not this number's: nothing to offer
+		}
+		code, exp, err := e.otp.Reissue(o.ctx, o.tx, o.binding(p), o.now)
+		if errors.Is(err, otp.ErrResendLimit) || errors.Is(err, otp.ErrNoCode) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := o.tx.ExecContext(o.ctx, `UPDATE payments SET expires_at = ?, updated_at = ? WHERE id = ?`,
+			exp.UnixMicro(), o.now.UnixMicro(), p.ID); err != nil {
+			return err
+		}
+		if err := o.authEvent(p, ChannelIVR, "resent", "by voice call: the code SMS was undeliverable"); err != nil {
+			return err
+		}
+		// The call's text is the code; the outbox seals it like a code SMS.
+		_, err = e.outbox.Enqueue(o.ctx, o.tx, outbox.Message{Kind: outbox.KindCall, To: p.PayerMSISDN,
+			From: e.cfg.VoiceNumber, PaymentID: p.ID, Purpose: "payer_confirm", Text: code})
+		o.sends++
+		return err
 	})
 }
