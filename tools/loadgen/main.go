@@ -152,6 +152,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, echo.line())
 		return nil
 	}
+	if ctx.Err() != nil {
+		if echo != nil {
+			fmt.Fprintln(stdout, echo.line())
+		}
+		return fmt.Errorf("interrupted before the load: %w", ctx.Err())
+	}
 	return runSwitch(ctx, o, lg, echo, stdout)
 }
 
