@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -564,8 +565,15 @@ func (l *Link) onDeliver(hctx context.Context, s *session, p pdu.Body, esm uint8
 		defer func() { <-l.moSlots }()
 		ctx, cancel := context.WithTimeout(hctx, handlerTimeout)
 		defer cancel()
-		status := l.deliver(ctx, p, esm)
-		s.respond(pdu.DeliverSMID, seq, status)
+		status := StatusRxTempAppn
+		defer func() {
+			// One bad message must not take the switch down; the SMSC tries again.
+			if r := recover(); r != nil {
+				l.log.Error().Interface("panic", r).Bytes("stack", debug.Stack()).Msg("smpp deliver_sm handling panicked")
+			}
+			s.respond(pdu.DeliverSMID, seq, status)
+		}()
+		status = l.deliver(ctx, p, esm)
 	}()
 }
 
@@ -681,7 +689,7 @@ func parseReceipt(coding uint8, sm []byte, tlv pdutlv.Map) Receipt {
 // receiptField returns the value of "key:" in a receipt text: the first occurrence at
 // the start or after a space, up to the next space. Keys are matched without case.
 func receiptField(text, key string) string {
-	lower := strings.ToLower(text)
+	lower := asciiLower(text)
 	key += ":"
 	for i := 0; ; {
 		j := strings.Index(lower[i:], key)
@@ -698,6 +706,19 @@ func receiptField(text, key string) string {
 		}
 		i = j + 1
 	}
+}
+
+// asciiLower lowers A-Z only, so that every byte keeps its offset: strings.ToLower
+// turns invalid UTF-8 into U+FFFD, three bytes, and the offsets found in its result
+// would no longer index text (a receipt from a broken SMSC then panicked).
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
 
 // Submit sends m to its recipient as one or more submit_sm (split by Encode), waiting

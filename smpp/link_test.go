@@ -721,3 +721,23 @@ func TestLinksShareMetrics(t *testing.T) {
 		t.Fatalf("messages_total{a,out} = %v", v)
 	}
 }
+
+// A handler that panics costs one temporary refusal, not the process or the link.
+func TestLinkSurvivesHandlerPanic(t *testing.T) {
+	srv := newTestSMSC(t, "pw")
+	calls := 0
+	l := startLink(t, srv, LinkConfig{Password: "pw"}, HandlerFuncs{MO: func(context.Context, MO) error {
+		calls++
+		if calls == 1 {
+			panic("engine bug")
+		}
+		return nil
+	}})
+	waitState(t, l, StateBound)
+	if st := srv.mustDeliver(t, deliverSM("254700000001", "22333", 0, 0, []byte("BAL"), nil)); st != StatusRxTempAppn {
+		t.Fatalf("deliver_sm to a panicking handler answered 0x%x", st)
+	}
+	if st := srv.mustDeliver(t, deliverSM("254700000001", "22333", 0, 0, []byte("BAL"), nil)); st != StatusOK || l.State() != StateBound {
+		t.Fatalf("redelivery answered 0x%x, link %s", st, l.State())
+	}
+}

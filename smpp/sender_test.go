@@ -6,6 +6,7 @@ import (
 	"errors"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -422,4 +423,151 @@ func BenchmarkSender(b *testing.B) {
 	b.StopTimer()
 	cancel()
 	<-done
+}
+
+// fakeTarget is a Target whose state and Submit the test sets.
+type fakeTarget struct {
+	name, state string
+	submit      func(MT) ([]string, error) // nil: fails
+}
+
+func (f *fakeTarget) Name() string  { return f.name }
+func (f *fakeTarget) State() string { return f.state }
+func (f *fakeTarget) Window() int   { return 1 }
+func (f *fakeTarget) Submit(_ context.Context, m MT) ([]string, error) {
+	if f.submit == nil {
+		return nil, errors.New("fake target sends nothing")
+	}
+	return f.submit(m)
+}
+
+// recordingQueue records the outcome the Sender reports for each message.
+type recordingQueue struct {
+	fakeQueue
+	mu      sync.Mutex // guards outcome
+	outcome []string
+}
+
+func (q *recordingQueue) MarkSent(_ context.Context, id int64, link string, ids []string) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.outcome = append(q.outcome, "sent over "+link+" as "+strings.Join(ids, ","))
+	return nil
+}
+
+func (q *recordingQueue) Retry(_ context.Context, id int64, errText string, _ time.Time) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.outcome = append(q.outcome, "retry: "+errText)
+	return nil
+}
+
+// A link that drops between routing and sending hands the message to its failover.
+func TestSenderFailsOverAtSendTime(t *testing.T) {
+	var got MT
+	primary := &fakeTarget{name: "a", state: StateDown, submit: func(MT) ([]string, error) { return nil, ErrNotBound }}
+	failover := &fakeTarget{name: "b", state: StateBound, submit: func(m MT) ([]string, error) { got = m; return []string{"id-1"}, nil }}
+	q := &recordingQueue{}
+	s := NewSender(q, nil, zerolog.Nop())
+	m := outbox.Message{ID: 70000, To: "254700000001", From: "22333", Text: "hi", RequestReceipt: true}
+	s.send(context.Background(), job{m: m, target: primary, fallback: failover})
+	if len(q.outcome) != 1 || q.outcome[0] != "sent over b as id-1" {
+		t.Fatalf("outcome %v", q.outcome)
+	}
+	if got.To != m.To || got.Text != m.Text || !got.Receipt || got.Ref != refOf(70000) || got.Late == nil {
+		t.Fatalf("failover got %+v", got)
+	}
+
+	// A failover that is down too leaves the message for a retry.
+	failover.state = StateDown
+	q.outcome = nil
+	s.send(context.Background(), job{m: m, target: primary, fallback: failover})
+	if len(q.outcome) != 1 || !strings.HasPrefix(q.outcome[0], "retry: ") {
+		t.Fatalf("outcome %v", q.outcome)
+	}
+}
+
+// fakeAffinity pins numbers to its targets by a map.
+type fakeAffinity struct {
+	targets []Target
+	pins    map[string]string
+	err     error
+}
+
+func (f *fakeAffinity) Targets() []Target { return f.targets }
+func (f *fakeAffinity) TargetFor(_ context.Context, msisdn string) (string, error) {
+	return f.pins[msisdn], f.err
+}
+
+// setState forces a link's state, for routing tests without an SMSC.
+func setState(l *Link, st string) {
+	l.mu.Lock()
+	l.setStateLocked(st)
+	l.mu.Unlock()
+}
+
+func TestSenderRoute(t *testing.T) {
+	a := NewLink(LinkConfig{Name: "a", Prefixes: []string{"2547"}, Failover: "b"}, HandlerFuncs{}, zerolog.Nop(), nil)
+	b := NewLink(LinkConfig{Name: "b", Prefixes: []string{"2541"}}, HandlerFuncs{}, zerolog.Nop(), nil)
+	agg := &fakeTarget{name: "server:agg", state: StateDown}
+	aff := &fakeAffinity{targets: []Target{agg}, pins: map[string]string{"254700000009": "server:agg", "254700000008": "server:gone"}}
+	s := NewSender(nil, []*Link{a, b}, zerolog.Nop())
+	s.AddAffinity(aff)
+	targets := map[string]Target{"a": a, "b": b, "server:agg": agg}
+	tests := []struct {
+		name         string
+		aState       string
+		bState       string
+		m            outbox.Message
+		want, orElse string // target and fallback ("" none)
+		err          error
+	}{
+		{"prefix, failover standing by", StateBound, StateBound, outbox.Message{To: "254700000001"}, "a", "b", nil},
+		{"down: the bound failover", StateDown, StateBound, outbox.Message{To: "254700000001"}, "b", "", nil},
+		{"down, failover down too: wait for the link", StateDown, StateDown, outbox.Message{To: "254700000001"}, "a", "b", nil},
+		{"a link without failover", StateDown, StateBound, outbox.Message{To: "254100000001"}, "b", "", nil},
+		{"pinned to an aggregator, even while it is down", StateBound, StateBound, outbox.Message{To: "254700000009"}, "server:agg", "", nil},
+		{"pinned to an account no longer configured", StateBound, StateBound, outbox.Message{To: "254700000008"}, "a", "b", nil},
+		{"meta names the link: no failover", StateDown, StateBound, outbox.Message{To: "254700000009", Meta: map[string]string{MetaLink: "a"}}, "a", "", nil},
+		{"meta names no target: routed", StateBound, StateBound, outbox.Message{To: "254700000001", Meta: map[string]string{MetaLink: "old"}}, "a", "b", nil},
+		{"no route", StateBound, StateBound, outbox.Message{To: "255700000001"}, "", "", ErrNoRoute},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			setState(a, tc.aState)
+			setState(b, tc.bState)
+			j, err := s.route(context.Background(), targets, tc.m)
+			if !errors.Is(err, tc.err) {
+				t.Fatalf("route: %v, want %v", err, tc.err)
+			}
+			if err != nil {
+				return
+			}
+			fallback := ""
+			if j.fallback != nil {
+				fallback = j.fallback.Name()
+			}
+			if j.target.Name() != tc.want || fallback != tc.orElse {
+				t.Fatalf("route = %s (fallback %q), want %s (%q)", j.target.Name(), fallback, tc.want, tc.orElse)
+			}
+		})
+	}
+	aff.err = errors.New("disk I/O error")
+	if _, err := s.route(context.Background(), targets, outbox.Message{To: "254700000001"}); err == nil || !IsTemporary(err) {
+		t.Fatalf("an affinity that cannot answer: %v, want a temporary error", err)
+	}
+}
+
+func TestRefOf(t *testing.T) {
+	seen := map[uint16]int64{}
+	for id := int64(1); id <= 0xFFFF+5; id++ {
+		r := refOf(id)
+		if r == 0 {
+			t.Fatalf("refOf(%d) = 0, which means no reference", id)
+		}
+		if prev, ok := seen[r]; ok && id-prev < 0xFFFF {
+			t.Fatalf("refOf(%d) = refOf(%d) = %d", id, prev, r)
+		}
+		seen[r] = id
+	}
 }
