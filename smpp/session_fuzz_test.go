@@ -49,7 +49,7 @@ func FuzzSessionInbound(f *testing.F) {
 		serialize(f, pdu.NewEnquireLink(), 9),
 		serialize(f, pdu.NewUnbind(), 9),
 		{0, 0, 0, 16, 0x80, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 1}, // generic_nack
-		{0, 0, 0, 17, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 1, 0},   // deliver_sm cut short
+		{0, 0, 0, 17, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 1, 0}, // deliver_sm cut short
 		{0xff, 0xff, 0xff, 0xff},
 	}
 	for _, s := range seeds {
