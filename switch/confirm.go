@@ -33,9 +33,10 @@ func (e *Engine) Confirm(ctx context.Context, ch Channel, msisdn, paymentID, cod
 }
 
 // replyIfSMS queues a refusal as the SMS answer. Successful confirmations, codes and
-// cancellations already send their own SMS.
+// cancellations already send their own SMS, and so do a payment failed by wrong codes and
+// one that expired: the payer hears of each once, whatever channel they used.
 func (o *op) replyIfSMS(ch Channel, msisdn string, out Outcome) error {
-	if ch != ChannelSMS || out.OK() {
+	if ch != ChannelSMS || out.OK() || out.Problem == ProblemTooManyAttempts || out.Problem == ProblemCodeExpired {
 		return nil
 	}
 	return o.sms(o.e.replyTo(msisdn), "reply", idOf(out.Payment), out.Text, false)

@@ -616,3 +616,26 @@ func TestMerchantNoticeCallQueuedWhenVoiceIsOn(t *testing.T) {
 		t.Fatalf("call = %+v", call)
 	}
 }
+
+func TestEachOutcomeIsToldOnce(t *testing.T) {
+	h := newHarness(t)
+	h.wallet(alice, 100000)
+	h.merchant("55501", mama)
+	h.sms(alice, "PAY 55501 10")
+	c := h.code(alice)
+	h.sms(alice, wrongCode(c))
+	h.sms(alice, wrongCode(c))
+	before := h.count(alice)
+	h.sms(alice, wrongCode(c))
+	if got := h.count(alice) - before; got != 1 {
+		t.Fatalf("%d SMS for a payment failed by wrong codes, want 1", got)
+	}
+	h.sms(alice, "PAY 55501 10")
+	c = h.code(alice)
+	h.clock.Advance(6 * time.Minute)
+	before = h.count(alice)
+	h.sms(alice, c)
+	if got := h.count(alice) - before; got != 1 {
+		t.Fatalf("%d SMS for a code that expired, want 1", got)
+	}
+}
