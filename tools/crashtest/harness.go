@@ -22,6 +22,9 @@ const (
 	opsToken     = "crashtest-ops-token"
 	smscPassword = "crash-pw"       // SMPP 3.4 allows 8 characters
 	healthWait   = 30 * time.Second // for the switch to come back after a kill
+	// recoveryWindow bounds when a restarting switch is killed again: about as long as
+	// it takes to open the database and start (a race-built switch takes longer).
+	recoveryWindow = 150 * time.Millisecond
 )
 
 // harness runs the rounds: the simulator, the switch process, the phones and the checks.
@@ -38,8 +41,7 @@ type harness struct {
 	drv    *driver
 	stopMT func()
 
-	phones    []*phone
-	merchants []*merchant
+	phones    []*phone        // of every round so far
 	delivered map[string]bool // payments whose owed messages were all seen
 	outages   []outage        // every kill and when the switch was back
 	window    time.Duration   // kills fall uniformly in [0, window) of a round's traffic
@@ -53,7 +55,7 @@ type outage struct{ killed, back time.Time }
 // tally counts what happened, per round and in all.
 type tally struct {
 	kills, payments, completed, failed, expired, cancelled, pending int
-	refused, stalls, replays                                        int
+	refused, stalls, replays, recoveryKills                         int
 }
 
 func (t *tally) add(u tally) {
@@ -66,6 +68,7 @@ func (t *tally) add(u tally) {
 	t.refused += u.refused
 	t.stalls += u.stalls
 	t.replays += u.replays
+	t.recoveryKills += u.recoveryKills
 }
 
 func newHarness(ctx context.Context, o options, dir string, out, errw io.Writer) (*harness, error) {
@@ -146,13 +149,20 @@ func (h *harness) run(ctx context.Context) error {
 // is killed and restarted, then checks everything the round touched.
 func (h *harness) round(ctx context.Context, r int) error {
 	began := time.Now()
-	_, phones, err := h.provision(ctx, r)
+	phones, err := h.provision(ctx, r)
 	if err != nil {
 		return err
 	}
+	// The plan: when each kill comes, and whether the restart after it is killed
+	// again while it recovers (-1: not).
 	delays := make([]time.Duration, h.o.kills)
+	again := make([]time.Duration, h.o.kills)
 	for i := range delays {
 		delays[i] = time.Duration(h.rng.Int64N(int64(h.window)))
+		again[i] = -1
+		if h.rng.Float64() < h.o.recoveryKills {
+			again[i] = time.Duration(h.rng.Int64N(int64(recoveryWindow)))
+		}
 	}
 
 	// Traffic, with the killer alongside.
@@ -170,7 +180,7 @@ func (h *harness) round(ctx context.Context, r int) error {
 	killErr := make(chan error, 1)
 	trafficStart := time.Now()
 	go func() {
-		for _, d := range delays {
+		for i, d := range delays {
 			select {
 			case <-time.After(d):
 				select {
@@ -183,26 +193,15 @@ func (h *harness) round(ctx context.Context, r int) error {
 				killErr <- tctx.Err()
 				return
 			}
-			at := time.Since(trafficStart)
-			killed := time.Now()
-			if err := h.srv.kill(); err != nil {
-				killErr <- violated(invSwitchUp, "%v", err)
-				cancel()
-				return
+			killedAt = append(killedAt, time.Since(trafficStart).Round(time.Millisecond).String())
+			if again[i] >= 0 {
+				killedAt = append(killedAt, "+"+again[i].Round(time.Millisecond).String())
 			}
-			t.kills++
-			killedAt = append(killedAt, at.Round(time.Millisecond).String())
-			if err := h.srv.start(); err != nil {
+			if err := h.crash(tctx, again[i], &t); err != nil {
 				killErr <- err
 				cancel()
 				return
 			}
-			if err := h.srv.waitHealthy(tctx, healthWait); err != nil {
-				killErr <- violated(invSwitchUp, "restart after kill %d: %v", t.kills, err)
-				cancel()
-				return
-			}
-			h.outages = append(h.outages, outage{killed, time.Now()})
 		}
 		killErr <- nil
 	}()
@@ -289,22 +288,51 @@ func (h *harness) round(ctx context.Context, r int) error {
 	return nil
 }
 
+// crash kills the switch with SIGKILL and starts it again on the same database. When
+// again >= 0, the new process is killed too, again after its start, while it recovers
+// (expires what went overdue, re-arms the rest, resends what the outbox holds), and
+// started once more. crash returns once the switch is healthy.
+func (h *harness) crash(ctx context.Context, again time.Duration, t *tally) error {
+	killed := time.Now()
+	kill := func() error {
+		if err := h.srv.kill(); err != nil {
+			return violated(invSwitchUp, "%v", err)
+		}
+		t.kills++
+		return h.srv.start()
+	}
+	if err := kill(); err != nil {
+		return err
+	}
+	if again >= 0 {
+		time.Sleep(again)
+		t.recoveryKills++
+		if err := kill(); err != nil {
+			return err
+		}
+	}
+	if err := h.srv.waitHealthy(ctx, healthWait); err != nil {
+		return violated(invSwitchUp, "restart after kill %d: %v", t.kills, err)
+	}
+	h.outages = append(h.outages, outage{killed, time.Now()})
+	return nil
+}
+
 // provision opens a merchant and fresh wallets for round r, deposits into each, and
 // draws each phone's script.
-func (h *harness) provision(ctx context.Context, r int) (*merchant, []*phone, error) {
-	m := &merchant{code: fmt.Sprint(50000 + r), msisdn: fmt.Sprintf("2541%08d", r), round: r}
+func (h *harness) provision(ctx context.Context, r int) ([]*phone, error) {
+	m := &merchant{code: fmt.Sprint(50000 + r), msisdn: fmt.Sprintf("2541%08d", r)}
 	a, err := h.api.openAccount(ctx, "merchant", m.msisdn, m.code, fmt.Sprintf("Shop %d", r))
 	if err != nil {
-		return nil, nil, fmt.Errorf("open merchant: %w", err)
+		return nil, fmt.Errorf("open merchant: %w", err)
 	}
 	m.account = a.ID
-	h.merchants = append(h.merchants, m)
 	var phones []*phone
 	for i := range h.o.phones {
 		p := &phone{msisdn: fmt.Sprintf("2547%05d%03d", r, i), merchant: m, round: r, byID: map[string]*attempt{}}
 		a, err := h.api.openAccount(ctx, "wallet", p.msisdn, "", fmt.Sprintf("Phone %d-%d", r, i))
 		if err != nil {
-			return nil, nil, fmt.Errorf("open wallet: %w", err)
+			return nil, fmt.Errorf("open wallet: %w", err)
 		}
 		p.account = a.ID
 		// One phone in ten has too little for most payments: refusals move nothing either.
@@ -315,14 +343,14 @@ func (h *harness) provision(ctx context.Context, r int) (*merchant, []*phone, er
 		}
 		p.ref = fmt.Sprintf("CASHIN-%d-%d", r, i)
 		if _, err := h.api.deposit(ctx, p.account, p.deposit, p.ref); err != nil {
-			return nil, nil, fmt.Errorf("deposit: %w", err)
+			return nil, fmt.Errorf("deposit: %w", err)
 		}
 		p.script = newScript(h.rng, h.o.attempts)
 		phones = append(phones, p)
 		m.phones = append(m.phones, p)
 	}
 	h.phones = append(h.phones, phones...)
-	return m, phones, nil
+	return phones, nil
 }
 
 // redeposit posts each deposit of the round again, after the kills: the same
@@ -786,8 +814,8 @@ func (h *harness) finish(ctx context.Context) error {
 		}
 	}
 	elapsed := time.Since(h.start)
-	fmt.Fprintf(h.out, "crashtest: ok seed=%d rounds=%d kills=%d payments=%d completed=%d failed=%d cancelled=%d expired=%d pending=%d refused=%d stalls=%d replays=%d elapsed=%s per_round=%s\n",
-		h.o.seed, h.o.rounds, t.kills, t.payments, t.completed, t.failed, t.cancelled, t.expired, t.pending, t.refused, t.stalls, t.replays,
+	fmt.Fprintf(h.out, "crashtest: ok seed=%d rounds=%d kills=%d recovery_kills=%d payments=%d completed=%d failed=%d cancelled=%d expired=%d pending=%d refused=%d stalls=%d replays=%d elapsed=%s per_round=%s\n",
+		h.o.seed, h.o.rounds, t.kills, t.recoveryKills, t.payments, t.completed, t.failed, t.cancelled, t.expired, t.pending, t.refused, t.stalls, t.replays,
 		elapsed.Round(time.Millisecond), (elapsed / time.Duration(h.o.rounds)).Round(time.Millisecond))
 	return nil
 }

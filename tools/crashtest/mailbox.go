@@ -66,6 +66,12 @@ func (m *mailboxes) first(msisdn string, match func(string) bool) (time.Time, bo
 	return time.Time{}, false
 }
 
+// has reports whether some MT to msisdn so far satisfies match.
+func (m *mailboxes) has(msisdn string, match func(string) bool) bool {
+	_, ok := m.first(msisdn, match)
+	return ok
+}
+
 // await returns the first MT to msisdn from position from on that match accepts, and
 // its position. poll, when not nil, is asked every second whether to stop waiting
 // anyway (it returns true); await then returns "" and no error. Texts are given to

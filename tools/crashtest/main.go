@@ -57,18 +57,19 @@ func main() {
 
 // options are crashtest's flags.
 type options struct {
-	rounds      int
-	phones      int
-	attempts    int
-	kills       int
-	seed        uint64
-	bin         string
-	race        bool
-	keep        bool
-	ttl         time.Duration
-	answerWait  time.Duration
-	receiptWait time.Duration
-	drain       bool
+	rounds        int
+	phones        int
+	attempts      int
+	kills         int
+	recoveryKills float64
+	seed          uint64
+	bin           string
+	race          bool
+	keep          bool
+	ttl           time.Duration
+	answerWait    time.Duration
+	receiptWait   time.Duration
+	drain         bool
 }
 
 const usage = `usage: crashtest [flags]
@@ -89,6 +90,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.phones, "phones", 10, "phones paying at once in each round (fresh ones each round)")
 	fs.IntVar(&o.attempts, "attempts", 4, "most payments one phone tries in a round")
 	fs.IntVar(&o.kills, "kills", 1, "SIGKILLs of the switch in each round")
+	fs.Float64Var(&o.recoveryKills, "recovery-kills", 0.25, "chance that the restart after a kill is killed again while it recovers")
 	fs.Uint64Var(&o.seed, "seed", 0, "random seed of the plan (phones' behaviour, amounts, kill moments); 0 picks one")
 	fs.StringVar(&o.bin, "bin", "", "payswitch binary to test; empty builds it from the module above the working directory")
 	fs.BoolVar(&o.race, "race", false, "build the switch with the race detector, and fail on a race it reports")
@@ -103,8 +105,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	switch {
 	case fs.NArg() > 0:
 		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	case o.rounds < 1 || o.phones < 1 || o.phones > 999 || o.attempts < 1 || o.attempts > 20 || o.kills < 0:
-		return o, errors.New("want -rounds >= 1, -phones 1..999, -attempts 1..20, -kills >= 0")
+	case o.rounds < 1 || o.phones < 1 || o.phones > 999 || o.attempts < 1 || o.attempts > 20 || o.kills < 0 || o.recoveryKills < 0 || o.recoveryKills > 1:
+		return o, errors.New("want -rounds >= 1, -phones 1..999, -attempts 1..20, -kills >= 0, -recovery-kills 0..1")
 	case o.ttl < time.Second:
 		return o, errors.New("-ttl: at least 1s")
 	}

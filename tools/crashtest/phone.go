@@ -62,7 +62,6 @@ type phone struct {
 // merchant is a till that the phones of one round pay.
 type merchant struct {
 	code, msisdn, account string
-	round                 int
 	phones                []*phone
 }
 
@@ -176,44 +175,53 @@ func (p *phone) stall(a *attempt, want string) bool {
 // pay sends PAY and waits for the code message of a new payment, or a refusal. A
 // payment already waiting (one the phone lost track of) is cancelled first.
 func (p *phone) pay(ctx context.Context, d *driver, a *attempt) bool {
+	kw := "PAY"
+	if a.lower {
+		kw = "pay"
+	}
 	for try := 0; ; try++ {
-		kw := "PAY"
-		if a.lower {
-			kw = "pay"
-		}
 		mark := d.mail.mark(p.msisdn)
 		if err := d.send(ctx, p.msisdn, fmt.Sprintf("%s %s %s", kw, p.merchant.code, amountText(a.amount))); err != nil {
 			return p.stall(a, "way to send PAY: "+err.Error())
 		}
-		var blocker string
-		text, _, err := d.mail.await(ctx, p.msisdn, mark, d.timeout, func(t string) bool {
+		var got, blocker string
+		_, _, err := d.mail.await(ctx, p.msisdn, mark, d.timeout, func(t string) bool {
 			if id, code, ok := otpOf(t, 6); ok && p.byID[id] == nil {
-				a.id, a.code = id, code
+				a.id, a.code, got = id, code, "code"
 				return true
 			}
 			if id, ok := pendingOf(t); ok {
-				blocker = id
-				return p.byID[id] != nil // one it knows: it is stuck; else its code is on the way
+				// One the phone knows, or whose code came before: it is in the
+				// way. Otherwise it is this PAY's own payment, named in the answer
+				// to a copy of the PAY, and its code is on the way.
+				if p.byID[id] != nil || d.mail.has(p.msisdn, func(t string) bool { return isOTPFor(t, id) }) {
+					got, blocker = "blocked", id
+					return true
+				}
+				return false
 			}
-			return refused(t)
+			if refused(t) {
+				got = "refused"
+				return true
+			}
+			return false
 		}, nil)
 		switch {
 		case err != nil:
 			return p.stall(a, "code message or refusal after PAY")
-		case a.id != "":
+		case got == "code":
 			p.byID[a.id] = a
 			return true
-		case blocker != "" && try == 0:
+		case got == "refused":
+			a.outcome = "refused"
+			return true
+		case try == 0:
 			if !p.cancelWaiting(ctx, d, blocker) {
 				return p.stall(a, "end of the blocking payment "+blocker)
 			}
-		case blocker != "":
+		default:
 			a.outcome = "blocked"
 			return false
-		default:
-			_ = text
-			a.outcome = "refused"
-			return true
 		}
 	}
 }
