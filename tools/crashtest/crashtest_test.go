@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/payswitch/payswitch/tools/smscsim"
 )
 
 // knownLeaseDelay is how late the switch may send a message after a kill in CI. The
@@ -274,4 +276,39 @@ func TestCheckWallet(t *testing.T) {
 			t.Errorf("a replayed code completed a payment: %v", err)
 		}
 	})
+}
+
+func TestMailboxes(t *testing.T) {
+	m := newMailboxes()
+	ch := make(chan smscsim.MT)
+	done := make(chan struct{})
+	go func() { m.collect(ch); close(done) }()
+	const a, b = "254700000001", "254700000002"
+	for _, mt := range []smscsim.MT{
+		{To: a, Text: "QGL4MPGD85: pay KES 150.00 to Shop (55501)? Your code is 631530, valid 1 min."},
+		{To: a, Text: textNoPending},
+		{To: a, Text: "QGL4MPGD85 confirmed. KES 150.00 paid to Shop (55501). New balance KES 850.00."},
+		{To: a, Text: textNoPending}, // not about a payment: not counted as a copy
+		{To: a, Text: "QGL4MPGD85 confirmed. KES 150.00 paid to Shop (55501). New balance KES 850.00."},
+		{To: b, Text: "QGL4MPGD85: you have received KES 150.00 from 2547****001. New balance KES 150.00."},
+	} {
+		ch <- mt
+	}
+	close(ch)
+	<-done
+
+	if n := m.duplicates(); n != 1 {
+		t.Errorf("duplicates = %d, want 1", n)
+	}
+	if !m.has(b, func(s string) bool { return isNotice(s, "QGL4MPGD85") }) {
+		t.Error("notice not found")
+	}
+	ctx := context.Background()
+	text, next, err := m.await(ctx, a, 1, time.Second, func(s string) bool { return isReceipt(s, "QGL4MPGD85") })
+	if err != nil || next != 3 || !strings.HasPrefix(text, "QGL4MPGD85 confirmed.") {
+		t.Errorf("await = %q, %d, %v; want the receipt at 3", text, next, err)
+	}
+	if _, _, err := m.await(ctx, a, 5, 10*time.Millisecond, func(string) bool { return true }); !errors.Is(err, errNoAnswer) {
+		t.Errorf("await of nothing = %v, want errNoAnswer", err)
+	}
 }

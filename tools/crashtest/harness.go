@@ -670,7 +670,7 @@ func (h *harness) replay(ctx context.Context, phones []*phone, views map[*phone]
 					}
 					_, over := finalFor(t, j.wait.ID)
 					return isWrongCode(t, j.wait.ID) || over || strings.Contains(t, "Payments are locked")
-				}, nil)
+				})
 				switch {
 				case errors.Is(err, errNoAnswer):
 					fail(violated(invAnswered, "%s: no answer within %s to the replayed code of %s", j.p.msisdn, h.o.answerWait, a.id))
@@ -731,7 +731,7 @@ func (h *harness) sync(ctx context.Context, p *phone) error {
 	}
 	_, _, err := h.mail.await(ctx, p.msisdn, mark, h.o.answerWait, func(t string) bool {
 		return strings.HasPrefix(t, "Balance ")
-	}, nil)
+	})
 	if errors.Is(err, errNoAnswer) {
 		return violated(invAnswered, "%s: no answer to BAL within %s", p.msisdn, h.o.answerWait)
 	}
@@ -814,8 +814,8 @@ func (h *harness) finish(ctx context.Context) error {
 		}
 	}
 	elapsed := time.Since(h.start)
-	fmt.Fprintf(h.out, "crashtest: ok seed=%d rounds=%d kills=%d recovery_kills=%d payments=%d completed=%d failed=%d cancelled=%d expired=%d pending=%d refused=%d stalls=%d replays=%d elapsed=%s per_round=%s\n",
-		h.o.seed, h.o.rounds, t.kills, t.recoveryKills, t.payments, t.completed, t.failed, t.cancelled, t.expired, t.pending, t.refused, t.stalls, t.replays,
+	fmt.Fprintf(h.out, "crashtest: ok seed=%d rounds=%d kills=%d recovery_kills=%d payments=%d completed=%d failed=%d cancelled=%d expired=%d pending=%d refused=%d stalls=%d replays=%d duplicate_sms=%d elapsed=%s per_round=%s\n",
+		h.o.seed, h.o.rounds, t.kills, t.recoveryKills, t.payments, t.completed, t.failed, t.cancelled, t.expired, t.pending, t.refused, t.stalls, t.replays, h.mail.duplicates(),
 		elapsed.Round(time.Millisecond), (elapsed / time.Duration(h.o.rounds)).Round(time.Millisecond))
 	return nil
 }

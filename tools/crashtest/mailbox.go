@@ -66,6 +66,29 @@ func (m *mailboxes) first(msisdn string, match func(string) bool) (time.Time, bo
 	return time.Time{}, false
 }
 
+// duplicates counts the MTs about a payment (code messages, receipts, notices, ends)
+// that a phone got more than once: the price of at-least-once delivery over SMPP when
+// the switch dies between the SMSC's acceptance and its own record of it.
+func (m *mailboxes) duplicates() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, box := range m.byTo {
+		seen := map[string]bool{}
+		for _, a := range box {
+			word, _, _ := strings.Cut(a.text, " ")
+			if !isPaymentID(strings.TrimSuffix(word, ":")) {
+				continue
+			}
+			if seen[a.text] {
+				n++
+			}
+			seen[a.text] = true
+		}
+	}
+	return n
+}
+
 // has reports whether some MT to msisdn so far satisfies match.
 func (m *mailboxes) has(msisdn string, match func(string) bool) bool {
 	_, ok := m.first(msisdn, match)
@@ -73,15 +96,12 @@ func (m *mailboxes) has(msisdn string, match func(string) bool) bool {
 }
 
 // await returns the first MT to msisdn from position from on that match accepts, and
-// its position. poll, when not nil, is asked every second whether to stop waiting
-// anyway (it returns true); await then returns "" and no error. Texts are given to
-// match and poll outside the lock, so both may take their time.
+// the position after it. Texts are given to match outside the lock, so match may take
+// its time (ask the switch, say).
 func (m *mailboxes) await(ctx context.Context, msisdn string, from int, timeout time.Duration,
-	match func(string) bool, poll func() bool) (string, int, error) {
+	match func(string) bool) (string, int, error) {
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
 	for {
 		m.mu.Lock()
 		box, wake := m.byTo[msisdn], m.wake
@@ -93,10 +113,6 @@ func (m *mailboxes) await(ctx context.Context, msisdn string, from int, timeout 
 		}
 		select {
 		case <-wake:
-		case <-tick.C:
-			if poll != nil && poll() {
-				return "", from, nil
-			}
 		case <-deadline.C:
 			return "", from, errNoAnswer
 		case <-ctx.Done():

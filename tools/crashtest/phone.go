@@ -205,7 +205,7 @@ func (p *phone) pay(ctx context.Context, d *driver, a *attempt) bool {
 				return true
 			}
 			return false
-		}, nil)
+		})
 		switch {
 		case err != nil:
 			return p.stall(a, "code message or refusal after PAY")
@@ -235,7 +235,7 @@ func (p *phone) cancelWaiting(ctx context.Context, d *driver, id string) bool {
 	_, _, err := d.mail.await(ctx, p.msisdn, mark, d.timeout, func(t string) bool {
 		_, ok := finalFor(t, id)
 		return ok || t == textNoPending
-	}, nil)
+	})
 	return err == nil
 }
 
@@ -268,7 +268,7 @@ func (p *phone) wrong(ctx context.Context, d *driver, a *attempt) bool {
 			return true
 		}
 		return isWrongCode(t, a.id) || t == textNoPending && p.ended(ctx, d, a)
-	}, nil)
+	})
 	if err != nil {
 		return p.stall(a, "answer to a wrong code")
 	}
@@ -297,7 +297,7 @@ func (p *phone) awaitFinal(ctx context.Context, d *driver, a *attempt, mark int)
 			return true
 		}
 		return t == textNoPending && p.ended(ctx, d, a)
-	}, nil)
+	})
 	if err != nil {
 		return p.stall(a, "end of the payment")
 	}
