@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -471,6 +472,41 @@ func TestFaultInjection(t *testing.T) {
 		}
 		e2.ack(t, p, 0)
 	})
+}
+
+// SetResponseDelay holds submit_sm_resp while the MT already reached the phone; the
+// MT carries the submit_sm's user_message_reference.
+func TestResponseDelayAndUserRef(t *testing.T) {
+	s := mustStart(t, Config{})
+	mts, stop := s.Subscribe(phone)
+	defer stop()
+	e := dialRawESME(t, s)
+	s.SetResponseDelay(1, time.Hour)
+	for i, ref := range [][]byte{{0x12, 0x34}, nil} {
+		seq := uint32(i + 1)
+		var tlvs pdutlv.Fields
+		if ref != nil {
+			tlvs = pdutlv.Fields{pdutlv.TagUserMessageReference: ref}
+		}
+		p := pdu.NewSubmitSM(tlvs)
+		p.Header().Seq = seq
+		p.Fields().Set(pdufield.SourceAddr, shortcode)
+		p.Fields().Set(pdufield.DestinationAddr, phone)
+		p.Fields().Set(pdufield.ShortMessage, fmt.Sprintf("message %d", seq))
+		e.write(t, p)
+	}
+	got := map[string]int{}
+	for range 2 {
+		mt := nextMT(t, mts)
+		got[mt.Text] = mt.UserRef
+	}
+	if got["message 1"] != 0x1234 || got["message 2"] != 0 {
+		t.Fatalf("user refs %v", got)
+	}
+	// Only the second is answered; the first answer is held back.
+	if r := e.read(t); r.Header().ID != pdu.SubmitSMRespID || r.Header().Seq != 2 {
+		t.Fatalf("first answer: %s seq %d, want submit_sm_resp seq 2", r.Header().ID, r.Header().Seq)
+	}
 }
 
 func TestAccounts(t *testing.T) {
