@@ -16,6 +16,7 @@ const (
 	invHolds       = "holds match pending payments"
 	invDeposits    = "a deposit reference credits once"
 	invDelivered   = "every completed payment's receipt and notice are sent"
+	invEnded       = "the payer is told when a payment fails, expires or is cancelled"
 	invCodesSent   = "every payment's code message is sent"
 	invCodeOnce    = "no code works twice"
 	invAnswered    = "every message gets an answer"

@@ -510,12 +510,21 @@ func (h *harness) checkDelivered(ctx context.Context, set []*phone, views map[*p
 			id := pay.ID
 			todo = append(todo, &owed{what: "code message", inv: invCodesSent, to: p.msisdn, pay: pay,
 				match: func(t string) bool { return isOTPFor(t, id) }, due: h.due(pay.CreatedAt)})
-			if pay.State == "completed" {
+			switch pay.State {
+			case "completed":
 				todo = append(todo,
 					&owed{what: "receipt", inv: invDelivered, to: p.msisdn, pay: pay,
 						match: func(t string) bool { return isReceipt(t, id) }, due: h.due(pay.UpdatedAt)},
 					&owed{what: "merchant's notice", inv: invDelivered, to: p.merchant.msisdn, pay: pay,
 						match: func(t string) bool { return isNotice(t, id) }, due: h.due(pay.UpdatedAt)})
+			case "failed", "expired", "cancelled":
+				// The payer is told it did not happen, and never that it did.
+				if h.mail.has(p.msisdn, func(t string) bool { return isReceipt(t, id) }) {
+					return 0, violated(invExactlyOnce, "%s: payment %s is %s, but the phone got its receipt", p.msisdn, id, pay.State)
+				}
+				state := pay.State
+				todo = append(todo, &owed{what: "notice that it " + state, inv: invEnded, to: p.msisdn, pay: pay,
+					match: func(t string) bool { st, ok := finalFor(t, id); return ok && st == state }, due: h.due(pay.UpdatedAt)})
 			}
 		}
 	}
@@ -665,8 +674,11 @@ func (h *harness) replay(ctx context.Context, phones []*phone, views map[*phone]
 						bad = t
 						return true
 					}
+					if t == textNoPending {
+						return true // and the payment that waited, if any, expired meanwhile
+					}
 					if j.wait == nil {
-						return t == textNoPending
+						return false
 					}
 					_, over := finalFor(t, j.wait.ID)
 					return isWrongCode(t, j.wait.ID) || over || strings.Contains(t, "Payments are locked")
