@@ -482,6 +482,9 @@ func TestResponseDelayAndUserRef(t *testing.T) {
 	defer stop()
 	e := dialRawESME(t, s)
 	s.SetResponseDelay(1, time.Hour)
+	// Handlers run concurrently: the second goes out once the first was taken (its MT
+	// is published after it took the delay), so that the delay is the first's.
+	got := map[string]int{}
 	for i, ref := range [][]byte{{0x12, 0x34}, nil} {
 		seq := uint32(i + 1)
 		var tlvs pdutlv.Fields
@@ -494,9 +497,6 @@ func TestResponseDelayAndUserRef(t *testing.T) {
 		p.Fields().Set(pdufield.DestinationAddr, phone)
 		p.Fields().Set(pdufield.ShortMessage, fmt.Sprintf("message %d", seq))
 		e.write(t, p)
-	}
-	got := map[string]int{}
-	for range 2 {
 		mt := nextMT(t, mts)
 		got[mt.Text] = mt.UserRef
 	}
