@@ -307,7 +307,12 @@ func TestLinkDroppedUnderLoad(t *testing.T) {
 	simA.SetRefuseBinds(true)
 	simA.DropConnections()
 	waitState(t, smpp.StateDown, a)
-	time.Sleep(50 * time.Millisecond) // traffic flows over carrier-b meanwhile
+	for len(simB.MTs("")) < 10 { // traffic flows over carrier-b meanwhile
+		if time.Now().After(deadline) {
+			t.Fatal("nothing went over the failover link")
+		}
+		time.Sleep(time.Millisecond)
+	}
 	simA.SetRefuseBinds(false)
 
 	for _, id := range ids {
@@ -349,7 +354,9 @@ func TestThrottlingBacksOffAndDelivers(t *testing.T) {
 	waitState(t, smpp.StateBound, a)
 	mts := collect(t, sim)
 	runSender(t, o, []*smpp.Link{a}, time.Second)
-	const throttled = 12
+	// Five parts in flight share each pause, so no part meets more than two of the
+	// eight refusals: none is handed back to the outbox.
+	const throttled = 8
 	sim.SetThrottle(throttled)
 	var msgs []outbox.Message
 	for i := range 20 {
@@ -386,14 +393,14 @@ func TestResponseTimeout(t *testing.T) {
 		attempts   int
 		sameIDAsMT bool
 	}{
-		{"late answer within the window: sent once", 600 * time.Millisecond, 5 * time.Second, 1, 1, true},
-		{"answer lost: sent again, detectably", 3 * time.Second, 300 * time.Millisecond, 2, 2, false},
+		{"late answer within the window: sent once", 1200 * time.Millisecond, 5 * time.Second, 1, 1, true},
+		{"answer lost: sent again, detectably", 4 * time.Second, 600 * time.Millisecond, 2, 2, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			db, o := mustStore(t)
 			sim := startSim(t, "carrier-a")
-			a := startLink(t, sim, smpp.LinkConfig{Name: "carrier-a", RespTimeout: 150 * time.Millisecond, EnquireLink: time.Hour}, nil, nil)
+			a := startLink(t, sim, smpp.LinkConfig{Name: "carrier-a", RespTimeout: 400 * time.Millisecond, EnquireLink: time.Hour}, nil, nil)
 			smpp.SetLinkTimings(a, 5*time.Millisecond, tc.late, 20*time.Millisecond)
 			waitState(t, smpp.StateBound, a)
 			mts := collect(t, sim)
