@@ -36,6 +36,9 @@ var (
 // switchBinary builds payswitch from this repository once per test binary.
 func switchBinary(t *testing.T) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs payswitch serve; skipped with -short")
+	}
 	buildOnce.Do(func() { builtBin, buildErr = buildSwitch(context.Background(), buildDir) })
 	if buildErr != nil {
 		t.Fatal(buildErr)
