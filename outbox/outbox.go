@@ -556,8 +556,14 @@ func (o *Outbox) List(ctx context.Context, to string, limit int) ([]Message, err
 	if limit < 1 {
 		limit = 100
 	}
-	rows, err := o.db.Reader().QueryContext(ctx, `SELECT `+messageCols+` FROM messages
-		WHERE ? = '' OR to_addr = ? ORDER BY id DESC LIMIT ?`, to, to, limit)
+	// Two queries, not one with "? = '' OR to_addr = ?": that OR hides the index on
+	// (to_addr, id) from SQLite's planner, and a number's messages were then found by
+	// walking the whole table backwards (the IVR looks calls up this way on every callback).
+	q, args := `SELECT `+messageCols+` FROM messages ORDER BY id DESC LIMIT ?`, []any{limit}
+	if to != "" {
+		q, args = `SELECT `+messageCols+` FROM messages WHERE to_addr = ? ORDER BY id DESC LIMIT ?`, []any{to, limit}
+	}
+	rows, err := o.db.Reader().QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("outbox: list: %w", err)
 	}
