@@ -30,7 +30,7 @@ func runEcho(ctx context.Context, o options, lg *logger) (echoResult, error) {
 	password := randomHex(8)
 	sim, err := smscsim.Start(smscsim.Config{
 		Listen: "127.0.0.1:0", Accounts: map[string]string{"echo": password},
-		QueueSize: simQueue, HistorySize: simHistory, Log: simLogger(lg),
+		QueueSize: simQueue, HistorySize: simHistory, Log: simLogger(lg), Window: o.window,
 	})
 	if err != nil {
 		return echoResult{}, err

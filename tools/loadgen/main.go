@@ -90,6 +90,7 @@ type options struct {
 	echoDuration time.Duration
 	bin          string
 	synchronous  string
+	window       int
 	keep         bool
 	progress     time.Duration
 }
@@ -109,6 +110,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.echoDuration, "echo-duration", 5*time.Second, "length of the echo phase; 0 skips it")
 	fs.StringVar(&o.bin, "bin", "", "a prebuilt payswitch binary; empty builds one from the repository")
 	fs.StringVar(&o.synchronous, "synchronous", "FULL", "database.synchronous of the switch: FULL or NORMAL")
+	fs.IntVar(&o.window, "window", 16, "deliver_sm the simulated SMSC keeps in flight to the ESME (its window)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (config, database, serve.log)")
 	fs.DurationVar(&o.progress, "progress", 5*time.Second, "how often to log progress on stderr; 0: never")
 	if err := fs.Parse(args); err != nil {

@@ -58,7 +58,7 @@ func runSwitch(ctx context.Context, o options, lg *logger, echo *echoResult, std
 	password, token, secret := randomHex(8), randomHex(16), randomHex(32)
 	sim, err := smscsim.Start(smscsim.Config{
 		Listen: "127.0.0.1:0", Accounts: map[string]string{"payswitch": password},
-		QueueSize: simQueue, HistorySize: simHistory, Log: simLogger(lg),
+		QueueSize: simQueue, HistorySize: simHistory, Log: simLogger(lg), Window: o.window,
 	})
 	if err != nil {
 		return err

@@ -20,6 +20,7 @@ type delivery struct {
 	next     int    // index of the first part not yet acknowledged
 	systemID string // only an ESME bound with this system_id; "" = any
 	what     string // "MO", "USSD" or "receipt", for logs
+	busy     bool   // a delivery loop has it in hand (guarded by Sim.mu)
 	from     string
 }
 
@@ -101,7 +102,8 @@ func (s *Sim) enqueue(d *delivery) error {
 	return nil
 }
 
-// deliverLoop sends queued deliveries one part at a time until Close.
+// deliverLoop sends queued deliveries one part at a time until Close. Config.Window
+// loops run at once, so that many deliveries can be in flight, as an SMSC's window allows.
 func (s *Sim) deliverLoop() {
 	for {
 		d, sess, wake := s.nextDelivery()
@@ -113,9 +115,11 @@ func (s *Sim) deliverLoop() {
 				return
 			}
 		}
-		if !s.attempt(d, sess) {
+		ok := s.attempt(d, sess)
+		if !ok {
 			// Temporary failure: pause, unless something changes (an ESME
-			// binds, another message arrives) or the sim closes.
+			// binds, another message arrives) or the sim closes. The delivery
+			// stays in this loop's hands meanwhile, so no other loop hurries it.
 			t := time.NewTimer(s.cfg.RetryDelay)
 			select {
 			case <-t.C:
@@ -124,6 +128,9 @@ func (s *Sim) deliverLoop() {
 				return
 			}
 		}
+		s.mu.Lock()
+		d.busy = false
+		s.mu.Unlock()
 	}
 }
 
@@ -137,10 +144,14 @@ func (s *Sim) nextDelivery() (*delivery, *server.Session, <-chan struct{}) {
 		return nil, nil, s.wake
 	}
 	for _, d := range s.queue {
+		if d.busy {
+			continue
+		}
 		for i := range s.sessions {
 			sess := s.sessions[(s.rr+i)%len(s.sessions)]
 			if d.systemID == "" || sess.SystemID() == d.systemID {
 				s.rr = (s.rr + i + 1) % len(s.sessions)
+				d.busy = true
 				return d, sess, nil
 			}
 		}

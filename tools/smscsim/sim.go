@@ -71,6 +71,11 @@ type Config struct {
 	// RetryDelay is the pause before a deliver_sm refused with a temporary
 	// error (or unanswered) is sent again. Default 500ms.
 	RetryDelay time.Duration
+	// Window is how many deliveries (MO, receipts) may wait for their
+	// deliver_sm_resp at once. 1 (the default) delivers strictly in order; a
+	// real SMSC keeps a window of several, and an ESME that acknowledges only
+	// after a durable commit needs one to batch its commits.
+	Window int
 	// QueueSize bounds the deliveries (MO and receipts) waiting for an ESME.
 	// Default 10000.
 	QueueSize int
@@ -157,6 +162,9 @@ func Start(cfg Config) (*Sim, error) {
 	if cfg.RetryDelay <= 0 {
 		cfg.RetryDelay = DefaultRetryDelay
 	}
+	if cfg.Window <= 0 {
+		cfg.Window = 1
+	}
 	if cfg.QueueSize <= 0 {
 		cfg.QueueSize = DefaultQueueSize
 	}
@@ -216,17 +224,20 @@ func Start(cfg Config) (*Sim, error) {
 			}
 		}()
 	}
-	s.wg.Add(2)
+	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, server.ErrServerClosed) {
 			s.log.Error().Err(err).Msg("smscsim: smpp server stopped")
 		}
 	}()
-	go func() {
-		defer s.wg.Done()
-		s.deliverLoop()
-	}()
+	for range s.cfg.Window {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.deliverLoop()
+		}()
+	}
 	s.log.Info().Str("smpp", s.Addr()).Str("phone_api", s.PhoneAddr()).Msg("smscsim: demo SMSC listening")
 	return s, nil
 }
