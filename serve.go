@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/pprof"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -61,6 +63,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	a, err := startApp(ctx, cfg, log)
 	if err != nil {
 		return err
+	}
+	if addr := os.Getenv("PAYSWITCH_PPROF"); addr != "" {
+		// Profiling for operators and benchmarks: a separate listener, never the API's.
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		go func() {
+			log.Warn().Str("addr", addr).Msg("pprof listening (PAYSWITCH_PPROF)")
+			if err := http.ListenAndServe(addr, mux); err != nil {
+				log.Error().Err(err).Msg("pprof listener stopped")
+			}
+		}()
 	}
 	log.Info().Str("http", a.httpAddr).Str("database", cfg.Database.Path).Msg("payswitch serving")
 	<-ctx.Done()
