@@ -104,6 +104,7 @@ type app struct {
 	ussd     *ussd.Menu
 	sim      *smscsim.Sim
 	links    []*smpp.Link
+	gateway  *smpp.Gateway // our SMPP server for carriers and aggregators; nil when off
 	registry *prometheus.Registry
 	http     *http.Server
 	httpAddr string
@@ -129,7 +130,7 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (a *a
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	a.db, err = store.Open(cfg.Database.Path, store.Options{Synchronous: cfg.Database.Synchronous},
-		ledger.Schema, otp.Schema, outbox.Schema, payswitch.Schema)
+		ledger.Schema, otp.Schema, outbox.Schema, payswitch.Schema, smpp.GatewaySchema)
 	if err != nil {
 		return a, err
 	}
@@ -209,7 +210,8 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (a *a
 	for _, lc := range cfg.SMPP.Links {
 		l := smpp.NewLink(smpp.LinkConfig{Name: lc.Name, Address: lc.Address, SystemID: lc.SystemID,
 			Password: lc.Password, SystemType: lc.SystemType, Bind: lc.Bind, Prefixes: lc.Prefixes,
-			TPS: lc.TPS, Window: lc.Window, EnquireLink: lc.EnquireLink, RespTimeout: lc.RespTimeout},
+			TPS: lc.TPS, Window: lc.Window, EnquireLink: lc.EnquireLink, RespTimeout: lc.RespTimeout,
+			Failover: lc.Failover},
 			mo, log, a.registry)
 		a.links = append(a.links, l)
 		mo.links[lc.Name] = l // complete before any link starts: HandleMO reads it without a lock
@@ -218,6 +220,22 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (a *a
 		l.Start(loopCtx)
 	}
 	sender := smpp.NewSender(a.outbox, a.links, log)
+	if sc := cfg.SMPP.Server; sc.Listen != "" {
+		var accounts []smpp.GatewayAccount
+		for _, acc := range sc.Accounts {
+			accounts = append(accounts, smpp.GatewayAccount{SystemID: acc.SystemID, Password: acc.Password, MaxBinds: acc.MaxBinds})
+		}
+		a.gateway, err = smpp.NewGateway(smpp.GatewayConfig{Listen: sc.Listen, Shortcode: cfg.Shortcode,
+			Accounts: accounts, MaxBinds: sc.MaxBinds}, a.db, mo, log, a.registry)
+		if err != nil {
+			return a, err
+		}
+		if err := a.gateway.Start(); err != nil {
+			return a, fmt.Errorf("smpp.server: listen %s: %w", sc.Listen, err)
+		}
+		// Users who wrote through a carrier's bind are answered through it.
+		sender.AddAffinity(a.gateway)
+	}
 	senderCtx, stopSender := context.WithCancel(loopCtx)
 	a.stopSender = stopSender
 	a.sending.Add(1)
@@ -287,6 +305,9 @@ func (a *app) Close() error {
 	for _, l := range a.links {
 		errs = append(errs, l.Close())
 	}
+	if a.gateway != nil {
+		errs = append(errs, a.gateway.Close())
+	}
 	if a.cancel != nil {
 		a.cancel()
 	}
@@ -306,7 +327,15 @@ func (a *app) health(ctx context.Context) api.Health {
 		h.Database.OK, h.Database.Error = false, err.Error()
 	}
 	for _, l := range a.links {
-		h.Links = append(h.Links, api.LinkHealth{Name: l.Name(), State: l.State()})
+		h.Links = append(h.Links, linkHealth(l.Stats()))
+	}
+	if a.gateway != nil {
+		for _, st := range a.gateway.Stats() {
+			h.Server = append(h.Server, linkHealth(st))
+		}
+	}
+	if stats, err := a.outbox.Stats(ctx); err == nil {
+		h.Outbox = stats
 	}
 	return h
 }
@@ -436,4 +465,9 @@ func (c *carrierAirtime) call(ctx context.Context, carrier string, r payswitch.A
 	}
 	res := f(ca, ctx, airtime.Request{Reference: r.Reference, MSISDN: r.MSISDN, Amount: r.Amount, Currency: r.Currency})
 	return payswitch.AirtimeResult{Outcome: payswitch.AirtimeOutcome(res.Outcome), CarrierReference: res.CarrierReference, Reason: res.Reason}
+}
+
+func linkHealth(st smpp.LinkStats) api.LinkHealth {
+	return api.LinkHealth{Name: st.Name, State: st.State, Sessions: st.Sessions, InFlight: st.InFlight,
+		Window: st.Window, Submitted: st.Submitted, Failed: st.Failed, Throttled: st.Throttled, Received: st.Received}
 }

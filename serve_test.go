@@ -60,6 +60,12 @@ func startSwitchWith(t *testing.T, ttl, extra string) *testSwitch {
 	return s
 }
 
+// startSwitchWithSMPP starts a switch with more keys under smpp (indented two spaces).
+func startSwitchWithSMPP(t *testing.T, smppExtra string) *testSwitch {
+	t.Helper()
+	return startSwitchWith(t, "5m", "\x00smpp:"+smppExtra)
+}
+
 func (s *testSwitch) config() *config.Config {
 	s.t.Helper()
 	yaml := fmt.Sprintf(`
@@ -86,10 +92,11 @@ smpp:
       bind: transceiver
       prefixes: []
       tps: 500
+%s
 otp:
   ttl: %s
 %s
-`, filepath.Join(s.dir, "payswitch.db"), s.sim.Addr(), s.ttl, s.extra)
+`, filepath.Join(s.dir, "payswitch.db"), s.sim.Addr(), smppPart(s.extra), s.ttl, topPart(s.extra))
 	cfg, err := config.Parse([]byte(yaml), func(k string) string {
 		return map[string]string{"OPS": opsToken, "AUDIT": auditToken}[k]
 	})
@@ -464,4 +471,17 @@ func TestDepositReplayReturnsFirstResult(t *testing.T) {
 	if code := s.call("POST", "/api/v1/deposits", opsToken, map[string]any{"account": w.ID, "amount": 7000, "reference": "R1"}, nil); code != 409 {
 		t.Fatalf("conflicting replay: %d", code)
 	}
+}
+
+// The extra YAML of a test switch: keys under smpp come after a "\x00smpp:" mark.
+func smppPart(extra string) string {
+	if _, after, ok := strings.Cut(extra, "\x00smpp:"); ok {
+		return after
+	}
+	return ""
+}
+
+func topPart(extra string) string {
+	before, _, _ := strings.Cut(extra, "\x00smpp:")
+	return before
 }

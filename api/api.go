@@ -44,6 +44,10 @@ type Token struct {
 type Health struct {
 	Database ComponentHealth `json:"database"`
 	Links    []LinkHealth    `json:"links"`
+	// Server lists the accounts of the switch's own SMPP server; a carrier not bound
+	// there does not make the switch degraded.
+	Server []LinkHealth     `json:"smpp_server,omitempty"`
+	Outbox map[string]int64 `json:"outbox,omitempty"` // messages by state
 }
 
 // ComponentHealth is one part's state.
@@ -53,10 +57,17 @@ type ComponentHealth struct {
 	Error string `json:"error,omitempty"`
 }
 
-// LinkHealth is one SMPP link's state.
+// LinkHealth is one SMPP link's (or SMPP server account's) state and counters.
 type LinkHealth struct {
-	Name  string `json:"name"`
-	State string `json:"state"`
+	Name      string `json:"name"`
+	State     string `json:"state"`
+	Sessions  int    `json:"sessions"`
+	InFlight  int    `json:"in_flight"`
+	Window    int    `json:"window"`
+	Submitted uint64 `json:"submitted"`
+	Failed    uint64 `json:"failed"`
+	Throttled uint64 `json:"throttled"`
+	Received  uint64 `json:"received"`
 }
 
 // Config is how the API is set up.

@@ -214,7 +214,8 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	writeJSON(w, status, map[string]any{"status": word, "database": h.Database, "links": h.Links})
+	writeJSON(w, status, map[string]any{"status": word, "database": h.Database, "links": h.Links,
+		"smpp_server": h.Server, "outbox": h.Outbox})
 }
 
 func (s *Server) reversePayment(w http.ResponseWriter, r *http.Request) error {
