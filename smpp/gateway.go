@@ -55,9 +55,12 @@ type GatewayAccount struct {
 // GatewayConfig configures the Gateway.
 type GatewayConfig struct {
 	Listen    string // host:port
-	Shortcode string // the one destination a submit_sm may have
-	Accounts  []GatewayAccount
-	MaxBinds  int // default per account; 0: DefaultMaxBinds
+	Shortcode string // the destination of every submit_sm, but see USSDServiceCode
+	// USSDServiceCode (e.g. "*384#"), when set, is also accepted as the destination of a
+	// submit_sm that carries ussd_service_op: USSD relayed by an aggregator.
+	USSDServiceCode string
+	Accounts        []GatewayAccount
+	MaxBinds        int // default per account; 0: DefaultMaxBinds
 	// Window is how many deliver_sm may await a response per account; 0: DefaultWindow.
 	Window int
 	// EnquireLink is how often each bound session is probed (0: DefaultEnquireLink);
@@ -78,7 +81,8 @@ type GatewayConfig struct {
 // Handler.HandleMO as the links' MO, with MO.Link "server:<system_id>", and is answered
 // only once the handler has persisted it (ESME_RX_T_APPN when it failed, so that the
 // ESME sends it again). Before that, the MSISDN is pinned to the account
-// (GatewaySchema). Any other destination gets ESME_RINVDSTADR. Parts of a concatenated
+// (GatewaySchema). Any other destination gets ESME_RINVDSTADR, except the USSD service
+// code for a submit_sm carrying ussd_service_op. Parts of a concatenated
 // MO are acknowledged as they arrive and kept in memory until the last, as on a Link.
 //
 // The switch's answers leave through the outbox like every SMS. The Gateway is an
@@ -422,7 +426,14 @@ func (g *Gateway) submit(ctx context.Context, a *account, p pdu.Body) uint32 {
 	to := normalizeAddr(fieldString(f, pdufield.DestinationAddr))
 	from := normalizeAddr(fieldString(f, pdufield.SourceAddr))
 	log := g.log.With().Str("system_id", a.systemID).Str("from", mask(from)).Logger()
-	if to != g.cfg.Shortcode {
+	var ussd *USSDInfo
+	if op, ok := tlv[tagUssdServiceOp]; ok && len(op.Bytes()) == 1 {
+		ussd = &USSDInfo{ServiceOp: op.Bytes()[0]}
+		if si, ok := tlv[tagItsSessionInfo]; ok {
+			ussd.SessionInfo = append([]byte(nil), si.Bytes()...)
+		}
+	}
+	if to != g.cfg.Shortcode && (ussd == nil || to == "" || to != normalizeAddr(g.cfg.USSDServiceCode)) {
 		log.Info().Str("to", mask(to)).Msg("smpp server submit_sm to another destination refused")
 		return server.StatusInvDstAdr
 	}
@@ -440,13 +451,6 @@ func (g *Gateway) submit(ctx context.Context, a *account, p pdu.Body) uint32 {
 	if err != nil {
 		log.Warn().Err(err).Uint8("data_coding", coding).Msg("smpp server undecodable submit_sm refused")
 		return statusSubmitFail
-	}
-	var ussd *USSDInfo
-	if op, ok := tlv[tagUssdServiceOp]; ok && len(op.Bytes()) == 1 {
-		ussd = &USSDInfo{ServiceOp: op.Bytes()[0]}
-		if si, ok := tlv[tagItsSessionInfo]; ok {
-			ussd.SessionInfo = append([]byte(nil), si.Bytes()...)
-		}
 	}
 	now := time.Now()
 	key := a.systemID + "\x00" + from

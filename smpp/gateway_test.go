@@ -19,6 +19,7 @@ import (
 	"github.com/fiorix/go-smpp/smpp/pdu"
 	"github.com/fiorix/go-smpp/smpp/pdu/pdufield"
 	"github.com/fiorix/go-smpp/smpp/pdu/pdutext"
+	"github.com/fiorix/go-smpp/smpp/pdu/pdutlv"
 	"github.com/payswitch/payswitch/outbox"
 	"github.com/payswitch/payswitch/smpp"
 	"github.com/payswitch/payswitch/store"
@@ -66,7 +67,7 @@ func (s *moSink) take(t testing.TB) smpp.MO {
 func startGateway(t testing.TB, db *store.DB, h smpp.Handler, reg prometheus.Registerer) *smpp.Gateway {
 	t.Helper()
 	g, err := smpp.NewGateway(smpp.GatewayConfig{
-		Listen: "127.0.0.1:0", Shortcode: shortcode, RespTimeout: 2 * time.Second,
+		Listen: "127.0.0.1:0", Shortcode: shortcode, USSDServiceCode: "*384#", RespTimeout: 2 * time.Second,
 		Accounts: []smpp.GatewayAccount{
 			{SystemID: "agg-x", Password: "secret-x", MaxBinds: 2},
 			{SystemID: "agg-y", Password: "secret-y"},
@@ -261,6 +262,22 @@ func TestGatewayMO(t *testing.T) {
 		}
 		if name, _ := g.TargetFor(ctx, "254700000003"); name != "" {
 			t.Fatalf("a refused submit_sm pinned the number to %q", name)
+		}
+	})
+
+	t.Run("USSD to the service code", func(t *testing.T) {
+		sm := &smppcli.ShortMessage{Src: "254700000005", Dst: "*384#", Text: pdutext.Raw("*384#"),
+			TLVFields: pdutlv.Fields{pdutlv.TagUssdServiceOp: uint8(smpp.USSDPSSRIndication), pdutlv.TagItsSessionInfo: []byte{0, 9}}}
+		if _, err := agg.trx.Submit(sm); err != nil {
+			t.Fatal(err)
+		}
+		m := sink.take(t)
+		if m.To != "*384#" || m.USSD == nil || m.USSD.ServiceOp != smpp.USSDPSSRIndication || !bytes.Equal(m.USSD.SessionInfo, []byte{0, 9}) {
+			t.Fatalf("USSD MO %+v %+v", m, m.USSD)
+		}
+		// Without ussd_service_op the service code is just another destination.
+		if _, err := agg.submit("254700000005", "*384#", "1"); statusOf(err) != 0x0B {
+			t.Fatalf("plain submit_sm to the service code: %v", err)
 		}
 	})
 
