@@ -1,8 +1,16 @@
 // Package smpp connects payswitch to carrier SMSCs as an ESME (External Short Message
 // Entity) over SMPP 3.4: it encodes and decodes short message text (codec.go), keeps
 // bound links that receive mobile-originated messages and delivery receipts and submit
-// mobile-terminated messages (link.go), and delivers the durable outbox over those links
-// (sender.go).
+// mobile-terminated messages (link.go), runs the switch's own SMPP server for carriers
+// and aggregators that bind to us (gateway.go, on package smpp/server), and delivers the
+// durable outbox over both (sender.go): by an MSISDN's pin to the gateway account it
+// wrote through, else by longest prefix, with a failover link while a link is down.
+//
+// Delivery is at least once. SMPP 3.4 cannot say whether a submit_sm whose response was
+// lost was accepted, so such a message is sent again; every attempt carries the same
+// user_message_reference (and concatenation reference), so a second copy is
+// recognisable, and a response that comes late (within 20 s of the timeout) still
+// counts. See Sender.
 //
 // The SMPP session is implemented here on go-smpp's pdu package rather than with its
 // Transmitter/Transceiver/Receiver types, because those cannot keep our rule "persist
