@@ -379,6 +379,12 @@ func TestThrottlingBacksOffAndDelivers(t *testing.T) {
 	if v := metricValue(t, reg, "payswitch_smpp_submit_errors_total", "carrier-a", "status", "0x00000058"); v != throttled {
 		t.Fatalf("submit_errors_total{status=0x58} = %v", v)
 	}
+	if v := metricValue(t, reg, "payswitch_smpp_messages_total", "carrier-a", "direction", "out"); v != 20 {
+		t.Fatalf("messages_total{out} = %v", v)
+	}
+	if v := metricValue(t, reg, "payswitch_smpp_window_in_flight", "carrier-a"); v != 0 {
+		t.Fatalf("window_in_flight = %v once all is answered", v)
+	}
 }
 
 // A submit_sm whose response comes after the response timeout: within the late window
