@@ -509,6 +509,9 @@ func TestLinkWindow(t *testing.T) {
 		})
 	}
 	srv.waitFor("two outstanding", func() bool { return srv.outstanding == 2 })
+	if st := l.Stats(); st.InFlight != 2 || st.Window != 2 || st.State != StateBound || st.Sessions != 1 {
+		t.Fatalf("stats with a full window: %+v", st)
+	}
 	srv.mu.Lock()
 	close(srv.hold)
 	srv.hold = nil
