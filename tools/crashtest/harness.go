@@ -29,17 +29,16 @@ const (
 
 // harness runs the rounds: the simulator, the switch process, the phones and the checks.
 type harness struct {
-	o      options
-	dir    string
-	out    io.Writer // one line per round
-	errw   io.Writer // details
-	rng    *rand.Rand
-	sim    *smscsim.Sim
-	mail   *mailboxes
-	srv    *server
-	api    *client
-	drv    *driver
-	stopMT func()
+	o    options
+	dir  string
+	out  io.Writer // one line per round
+	errw io.Writer // details
+	rng  *rand.Rand
+	sim  *smscsim.Sim
+	mail *mailboxes
+	srv  *server
+	api  *client
+	drv  *driver
 
 	phones    []*phone        // of every round so far
 	delivered map[string]bool // payments whose owed messages were all seen
@@ -94,8 +93,7 @@ func newHarness(ctx context.Context, o options, dir string, out, errw io.Writer)
 	}
 	h.sim = sim
 	h.mail = newMailboxes()
-	ch, stop := sim.Subscribe("")
-	h.stopMT = stop
+	ch, _ := sim.Subscribe("") // ends with sim.Close
 	go h.mail.collect(ch)
 
 	addr, err := freePort()
