@@ -206,7 +206,7 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (a *a
 	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	a.cancel = cancel
 	mo := &moHandler{engine: a.engine, outbox: a.outbox, ussd: a.ussd, log: log, shortcode: cfg.Shortcode,
-		links: map[string]*smpp.Link{}}
+		links: map[string]smpp.Target{}}
 	for _, lc := range cfg.SMPP.Links {
 		l := smpp.NewLink(smpp.LinkConfig{Name: lc.Name, Address: lc.Address, SystemID: lc.SystemID,
 			Password: lc.Password, SystemType: lc.SystemType, Bind: lc.Bind, Prefixes: lc.Prefixes,
@@ -214,10 +214,7 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (a *a
 			Failover: lc.Failover},
 			mo, log, a.registry)
 		a.links = append(a.links, l)
-		mo.links[lc.Name] = l // complete before any link starts: HandleMO reads it without a lock
-	}
-	for _, l := range a.links {
-		l.Start(loopCtx)
+		mo.links[lc.Name] = l
 	}
 	sender := smpp.NewSender(a.outbox, a.links, log)
 	if sc := cfg.SMPP.Server; sc.Listen != "" {
@@ -226,15 +223,21 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (a *a
 			accounts = append(accounts, smpp.GatewayAccount{SystemID: acc.SystemID, Password: acc.Password, MaxBinds: acc.MaxBinds})
 		}
 		a.gateway, err = smpp.NewGateway(smpp.GatewayConfig{Listen: sc.Listen, Shortcode: cfg.Shortcode,
-			Accounts: accounts, MaxBinds: sc.MaxBinds}, a.db, mo, log, a.registry)
+			USSDServiceCode: cfg.USSD.ServiceCode, Accounts: accounts, MaxBinds: sc.MaxBinds}, a.db, mo, log, a.registry)
 		if err != nil {
 			return a, err
+		}
+		for _, t := range a.gateway.Targets() {
+			mo.links[t.Name()] = t // USSD over SMPP is answered where it came from
 		}
 		if err := a.gateway.Start(); err != nil {
 			return a, fmt.Errorf("smpp.server: listen %s: %w", sc.Listen, err)
 		}
 		// Users who wrote through a carrier's bind are answered through it.
 		sender.AddAffinity(a.gateway)
+	}
+	for _, l := range a.links { // after mo.links is complete: HandleMO reads it without a lock
+		l.Start(loopCtx)
 	}
 	senderCtx, stopSender := context.WithCancel(loopCtx)
 	a.stopSender = stopSender
@@ -366,7 +369,7 @@ type moHandler struct {
 	engine    *payswitch.Engine
 	outbox    *outbox.Outbox
 	ussd      *ussd.Menu
-	links     map[string]*smpp.Link // by name; written before the links start, then only read
+	links     map[string]smpp.Target // links and server accounts by name; written before anything starts, then only read
 	log       zerolog.Logger
 	shortcode string
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/fiorix/go-smpp/smpp/pdu"
 	"github.com/fiorix/go-smpp/smpp/pdu/pdufield"
 	"github.com/fiorix/go-smpp/smpp/pdu/pdutext"
+	"github.com/fiorix/go-smpp/smpp/pdu/pdutlv"
 )
 
 // An aggregator binds to the switch's own SMPP server with go-smpp's client, relays a
@@ -67,5 +68,69 @@ func TestAggregatorOverOurSMPPServer(t *testing.T) {
 	bad.Close()
 	if st.Error() == nil {
 		t.Fatal("a wrong password bound")
+	}
+}
+
+func TestAggregatorRelaysUSSD(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	s := startSwitchWithSMPP(t, fmt.Sprintf(`  server:
+    listen: %s
+    accounts:
+      - system_id: aggregator-x
+        password: agg-pw
+`, addr))
+	w := s.open(map[string]string{"type": "wallet", "msisdn": "254711000001", "name": "Zed"})
+	s.deposit(w.ID, 50000, "CASHIN-Z")
+	type screen struct {
+		op   []byte
+		text string
+	}
+	got := make(chan screen, 16)
+	tx := &gosmpp.Transceiver{Addr: addr, User: "aggregator-x", Passwd: "agg-pw",
+		Handler: func(p pdu.Body) {
+			if p.Header().ID == pdu.DeliverSMID {
+				var op []byte
+				if v := p.TLVFields()[pdutlv.TagUssdServiceOp]; v != nil {
+					op = v.Bytes()
+				}
+				got <- screen{op, string(p.Fields()[pdufield.ShortMessage].Bytes())}
+			}
+		}}
+	status := tx.Bind()
+	defer tx.Close()
+	if st := <-status; st.Error() != nil {
+		t.Fatalf("bind: %v", st.Error())
+	}
+	ussd := func(op uint8, text string) screen {
+		t.Helper()
+		_, err := tx.Submit(&gosmpp.ShortMessage{Src: "254711000001", Dst: "*384#", Text: pdutext.Raw(text),
+			TLVFields: pdutlv.Fields{pdutlv.TagUssdServiceOp: op, pdutlv.TagItsSessionInfo: []byte{0, 1}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for {
+			select {
+			case sc := <-got:
+				if sc.op != nil {
+					return sc
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("no USSD screen")
+			}
+		}
+	}
+	// Each screen goes back to the aggregator as deliver_sm with ussd_service_op: 2 (USSR
+	// request) to continue, 17 (PSSR response) to end.
+	if menu := ussd(1, "*384#"); len(menu.op) != 1 || menu.op[0] != 2 || !strings.Contains(menu.text, "4. My account") {
+		t.Fatalf("menu = %v %q", menu.op, menu.text)
+	}
+	ussd(18, "4")
+	if bal := ussd(18, "1"); len(bal.op) != 1 || bal.op[0] != 17 || !strings.Contains(bal.text, "500.00") {
+		t.Fatalf("balance screen = %v %q", bal.op, bal.text)
 	}
 }
