@@ -221,7 +221,9 @@ func (h *harness) round(ctx context.Context, r int) error {
 		return violated(invSwitchUp, "%v", h.srv.unexpectedExit())
 	}
 	// What the phones saw.
+	var slowestAnswer time.Duration
 	for _, p := range phones {
+		slowestAnswer = max(slowestAnswer, p.slowest)
 		for _, a := range p.attempts {
 			if a.outcome == "refused" {
 				t.refused++
@@ -280,9 +282,9 @@ func (h *harness) round(ctx context.Context, r int) error {
 		}
 	}
 	h.total.add(t)
-	fmt.Fprintf(h.out, "round=%d kills=%d kill_at=%s in_traffic=%d payments=%d completed=%d failed=%d cancelled=%d expired=%d pending=%d refused=%d stalls=%d replays=%d slowest_sms=%s traffic=%s took=%s ok\n",
+	fmt.Fprintf(h.out, "round=%d kills=%d kill_at=%s in_traffic=%d payments=%d completed=%d failed=%d cancelled=%d expired=%d pending=%d refused=%d stalls=%d replays=%d slowest_sms=%s slowest_answer=%s traffic=%s took=%s ok\n",
 		r, t.kills, strings.Join(killedAt, ","), inTraffic, t.payments, t.completed, t.failed, t.cancelled, t.expired, t.pending,
-		t.refused, t.stalls, t.replays, slowest.Round(time.Millisecond), traffic.Round(time.Millisecond), time.Since(began).Round(time.Millisecond))
+		t.refused, t.stalls, t.replays, slowest.Round(time.Millisecond), slowestAnswer.Round(time.Millisecond), traffic.Round(time.Millisecond), time.Since(began).Round(time.Millisecond))
 	return nil
 }
 

@@ -26,9 +26,15 @@
 //	go run ./tools/crashtest                     # 3 rounds of 10 phones, as in CI
 //	go run ./tools/crashtest -rounds 200 -seed 7 # longer; the seed replays the same plan
 //
-// Each round prints one line: round=K kills=N payments=P completed=C ... ok. A broken
-// invariant stops the run with exit status 1 and a message naming it; the working
-// directory (database, config, the switch's log) is then kept for inspection.
+// Each round prints one line: round=K kills=N payments=P completed=C ... ok, where
+// kill_at says when each kill came after the traffic began ("+d": the restart was
+// killed again d after its start), slowest_sms how late the latest owed message (code,
+// receipt, notice, end of a payment) arrived after it was owed or after the switch was
+// back, and slowest_answer the longest a phone waited for the answer to a message. A
+// broken invariant stops the run with exit status 1 and a message naming it; the
+// working directory (database, config, the switch's log) is then kept for inspection.
+// The seed fixes the plan (scripts, amounts, kill moments), not the interleaving, so
+// a run with the same seed explores the same plan rather than replaying a failure.
 package main
 
 import (

@@ -56,7 +56,9 @@ type phone struct {
 
 	attempts []*attempt
 	byID     map[string]*attempt
-	stalls   []string // what the phone waited for in vain
+	stalls   []string      // what the phone waited for in vain
+	sentAt   time.Time     // when it last sent a message
+	slowest  time.Duration // the longest it waited for an answer it got
 }
 
 // merchant is a till that the phones of one round pay.
@@ -165,6 +167,23 @@ func (p *phone) run(ctx context.Context, d *driver) {
 	}
 }
 
+// send sends text to the short code and returns the mailbox position to await its
+// answer from.
+func (p *phone) send(ctx context.Context, d *driver, text string) (int, error) {
+	mark := d.mail.mark(p.msisdn)
+	p.sentAt = time.Now()
+	return mark, d.send(ctx, p.msisdn, text)
+}
+
+// await waits for the answer to what the phone sent last.
+func (p *phone) await(ctx context.Context, d *driver, mark int, match func(string) bool) (string, int, error) {
+	t, next, err := d.mail.await(ctx, p.msisdn, mark, d.timeout, match)
+	if err == nil {
+		p.slowest = max(p.slowest, time.Since(p.sentAt))
+	}
+	return t, next, err
+}
+
 // stall records that the phone waited for want in vain.
 func (p *phone) stall(a *attempt, want string) bool {
 	a.outcome = "stalled"
@@ -180,12 +199,12 @@ func (p *phone) pay(ctx context.Context, d *driver, a *attempt) bool {
 		kw = "pay"
 	}
 	for try := 0; ; try++ {
-		mark := d.mail.mark(p.msisdn)
-		if err := d.send(ctx, p.msisdn, fmt.Sprintf("%s %s %s", kw, p.merchant.code, amountText(a.amount))); err != nil {
+		mark, err := p.send(ctx, d, fmt.Sprintf("%s %s %s", kw, p.merchant.code, amountText(a.amount)))
+		if err != nil {
 			return p.stall(a, "way to send PAY: "+err.Error())
 		}
 		var got, blocker string
-		_, _, err := d.mail.await(ctx, p.msisdn, mark, d.timeout, func(t string) bool {
+		_, _, err = p.await(ctx, d, mark, func(t string) bool {
 			if id, code, ok := otpOf(t, 6); ok && p.byID[id] == nil {
 				a.id, a.code, got = id, code, "code"
 				return true
@@ -228,11 +247,11 @@ func (p *phone) pay(ctx context.Context, d *driver, a *attempt) bool {
 
 // cancelWaiting cancels a payment the phone lost track of.
 func (p *phone) cancelWaiting(ctx context.Context, d *driver, id string) bool {
-	mark := d.mail.mark(p.msisdn)
-	if err := d.send(ctx, p.msisdn, "CANCEL"); err != nil {
+	mark, err := p.send(ctx, d, "CANCEL")
+	if err != nil {
 		return false
 	}
-	_, _, err := d.mail.await(ctx, p.msisdn, mark, d.timeout, func(t string) bool {
+	_, _, err = p.await(ctx, d, mark, func(t string) bool {
 		_, ok := finalFor(t, id)
 		return ok || t == textNoPending
 	})
@@ -245,8 +264,8 @@ func (p *phone) confirm(ctx context.Context, d *driver, a *attempt) bool {
 	if a.okForm {
 		text = "OK " + a.code
 	}
-	mark := d.mail.mark(p.msisdn)
-	if err := d.send(ctx, p.msisdn, text); err != nil {
+	mark, err := p.send(ctx, d, text)
+	if err != nil {
 		return p.stall(a, "way to send the code: "+err.Error())
 	}
 	a.sentRight = true
@@ -259,11 +278,11 @@ func (p *phone) wrong(ctx context.Context, d *driver, a *attempt) bool {
 	if a.wrongOK {
 		text = "ok " + text
 	}
-	mark := d.mail.mark(p.msisdn)
-	if err := d.send(ctx, p.msisdn, text); err != nil {
+	mark, err := p.send(ctx, d, text)
+	if err != nil {
 		return p.stall(a, "way to send a wrong code: "+err.Error())
 	}
-	t, _, err := d.mail.await(ctx, p.msisdn, mark, d.timeout, func(t string) bool {
+	t, _, err := p.await(ctx, d, mark, func(t string) bool {
 		if _, ok := finalFor(t, a.id); ok {
 			return true
 		}
@@ -280,8 +299,8 @@ func (p *phone) wrong(ctx context.Context, d *driver, a *attempt) bool {
 
 // cancel sends CANCEL and waits for the payment's end.
 func (p *phone) cancel(ctx context.Context, d *driver, a *attempt) bool {
-	mark := d.mail.mark(p.msisdn)
-	if err := d.send(ctx, p.msisdn, "cancel"); err != nil {
+	mark, err := p.send(ctx, d, "cancel")
+	if err != nil {
 		return p.stall(a, "way to send CANCEL: "+err.Error())
 	}
 	return p.awaitFinal(ctx, d, a, mark)
@@ -292,7 +311,7 @@ func (p *phone) cancel(ctx context.Context, d *driver, a *attempt) bool {
 // answer may be to a copy of an earlier message that the SMSC delivered again after
 // a kill, or the payment may have ended before the phone's message got there.
 func (p *phone) awaitFinal(ctx context.Context, d *driver, a *attempt, mark int) bool {
-	t, _, err := d.mail.await(ctx, p.msisdn, mark, d.timeout, func(t string) bool {
+	t, _, err := p.await(ctx, d, mark, func(t string) bool {
 		if _, ok := finalFor(t, a.id); ok {
 			return true
 		}
