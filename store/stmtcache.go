@@ -14,6 +14,12 @@ import (
 // statements keep SQLite's compiled program, and SQLite recompiles one itself if the
 // schema changes under it.
 
+// Statements also run without their context's cancellation. For a context that can be
+// cancelled, modernc starts a watcher goroutine and installs a progress handler for every
+// statement, which cost more than the statement itself. The switch's statements are short
+// and each operation's context is checked before it starts (store.Write), so nothing is
+// lost by letting a statement that has started finish.
+
 // maxCachedStmts bounds the cache; statements past it are prepared for one use.
 const maxCachedStmts = 256
 
@@ -79,6 +85,7 @@ func (c *cachingConn) stmt(ctx context.Context, query string) (*cachedStmt, erro
 }
 
 func (c *cachingConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	ctx = context.WithoutCancel(ctx)
 	s, err := c.stmt(ctx, query)
 	if err != nil {
 		return nil, err
@@ -90,6 +97,7 @@ func (c *cachingConn) ExecContext(ctx context.Context, query string, args []driv
 }
 
 func (c *cachingConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	ctx = context.WithoutCancel(ctx)
 	s, err := c.stmt(ctx, query)
 	if err != nil {
 		return nil, err
@@ -128,7 +136,7 @@ func (c *cachingConn) Begin() (driver.Tx, error) {
 }
 
 func (c *cachingConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
-	return c.inner.(driver.ConnBeginTx).BeginTx(ctx, opts)
+	return c.inner.(driver.ConnBeginTx).BeginTx(context.WithoutCancel(ctx), opts)
 }
 
 func (c *cachingConn) Close() error {
