@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -102,6 +103,7 @@ type app struct {
 	outbox   *outbox.Outbox
 	engine   *payswitch.Engine
 	ussd     *ussd.Menu
+	lock     *os.File // held while serving: one serve per database
 	sim      *smscsim.Sim
 	links    []*smpp.Link
 	gateway  *smpp.Gateway // our SMPP server for carriers and aggregators; nil when off
@@ -129,6 +131,11 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (a *a
 	}
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
+	// One serve per database: it releases the claims it finds on the outbox, which is only
+	// right if the process that made them is gone.
+	if a.lock, err = lockExclusive(cfg.Database.Path + ".serve.lock"); err != nil {
+		return a, err
+	}
 	a.db, err = store.Open(cfg.Database.Path, store.Options{Synchronous: cfg.Database.Synchronous},
 		ledger.Schema, otp.Schema, outbox.Schema, payswitch.Schema, smpp.GatewaySchema)
 	if err != nil {
@@ -215,6 +222,12 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (a *a
 			mo, log, a.registry)
 		a.links = append(a.links, l)
 		mo.links[lc.Name] = l
+	}
+	// Messages a crashed predecessor had claimed go out now, not when its leases end.
+	if n, err := a.outbox.ReleaseClaims(ctx); err != nil {
+		return a, err
+	} else if n > 0 {
+		log.Warn().Int64("messages", n).Msg("released the outbox claims of a process that stopped without finishing them")
 	}
 	sender := smpp.NewSender(a.outbox, a.links, log)
 	if sc := cfg.SMPP.Server; sc.Listen != "" {
@@ -320,6 +333,9 @@ func (a *app) Close() error {
 	}
 	if a.db != nil {
 		errs = append(errs, a.db.Close())
+	}
+	if a.lock != nil {
+		errs = append(errs, a.lock.Close()) // closing the file releases the lock
 	}
 	return errors.Join(errs...)
 }
@@ -473,4 +489,21 @@ func (c *carrierAirtime) call(ctx context.Context, carrier string, r payswitch.A
 func linkHealth(st smpp.LinkStats) api.LinkHealth {
 	return api.LinkHealth{Name: st.Name, State: st.State, Sessions: st.Sessions, InFlight: st.InFlight,
 		Window: st.Window, Submitted: st.Submitted, Failed: st.Failed, Throttled: st.Throttled, Received: st.Received}
+}
+
+// lockExclusive takes an exclusive advisory lock on path (created 0600), or says which
+// process seems to hold it. The lock goes when the file is closed or the process dies.
+func lockExclusive(path string) (*os.File, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("another payswitch serve is using this database (lock %s): %w", path, err)
+	}
+	return f, nil
 }

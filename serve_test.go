@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"path/filepath"
 	"regexp"
@@ -484,4 +485,18 @@ func smppPart(extra string) string {
 func topPart(extra string) string {
 	before, _, _ := strings.Cut(extra, "\x00smpp:")
 	return before
+}
+
+func TestSecondServeOnTheSameDatabaseIsRefused(t *testing.T) {
+	s := startSwitch(t, "5m")
+	cfg := s.config()
+	ln, err := net.Listen("tcp", "127.0.0.1:0") // any free port: the database is the conflict
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.HTTP.Listen = ln.Addr().String()
+	ln.Close()
+	if _, err := startApp(context.Background(), cfg, zerolog.Nop()); err == nil || !strings.Contains(err.Error(), "another payswitch serve") {
+		t.Fatalf("second serve on one database: %v", err)
+	}
 }

@@ -278,6 +278,26 @@ func (o *Outbox) reveal(m *Message, sealed bool) error {
 	return o.openText(m)
 }
 
+// ReleaseClaims hands back, due now, every message a worker had claimed (state sending).
+// A switch calls it as it starts, before its workers run: the claims it finds were made
+// by a process that died, and their leases would otherwise hold those messages (codes,
+// receipts) back until they ran out. Only one process may deliver from a database at a
+// time for this to be right; serve makes sure of that with a lock.
+func (o *Outbox) ReleaseClaims(ctx context.Context) (int64, error) {
+	var n int64
+	now := micros(o.now())
+	err := o.db.Write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE messages SET state = 'queued', next_attempt_at = ?, updated_at = ?
+			WHERE state = 'sending'`, now, now)
+		if err != nil {
+			return fmt.Errorf("outbox: release claims: %w", err)
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n, err
+}
+
 // Claim leases up to limit due messages of kind ("" = any kind) for lease: queued ones
 // whose NextAttemptAt has come and sending ones whose lease has run out (their worker
 // died). They come back marked sending, with Attempts counting this claim and

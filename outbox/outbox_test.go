@@ -583,3 +583,25 @@ func BenchmarkEnqueueClaimSent(b *testing.B) {
 		}
 	}
 }
+
+func TestReleaseClaimsAfterACrash(t *testing.T) {
+	db := mustOpen(t)
+	o := New(db, nil)
+	put(t, db, Enqueue, sms("254700000001", "hello"))
+	ms, err := o.Claim(context.Background(), KindSMS, 10, time.Hour)
+	if err != nil || len(ms) != 1 {
+		t.Fatalf("claim: %v %v", ms, err)
+	}
+	// The worker died holding the claim; a fresh process must not wait an hour.
+	if again, _ := o.Claim(context.Background(), KindSMS, 10, time.Hour); len(again) != 0 {
+		t.Fatal("claimed twice while the lease holds")
+	}
+	n, err := o.ReleaseClaims(context.Background())
+	if err != nil || n != 1 {
+		t.Fatalf("release: %d %v", n, err)
+	}
+	again, err := o.Claim(context.Background(), KindSMS, 10, time.Hour)
+	if err != nil || len(again) != 1 || again[0].ID != ms[0].ID || again[0].Attempts != 2 {
+		t.Fatalf("after release: %+v %v", again, err)
+	}
+}
