@@ -46,12 +46,18 @@ func startSwitch(t *testing.T, ttl string) *testSwitch {
 // startSwitchWith starts a switch whose config has extra appended (top-level YAML).
 func startSwitchWith(t *testing.T, ttl, extra string) *testSwitch {
 	t.Helper()
+	return startSwitchAt(t, t.TempDir(), ttl, extra)
+}
+
+// startSwitchAt is startSwitchWith with the database in dir.
+func startSwitchAt(t *testing.T, dir, ttl, extra string) *testSwitch {
+	t.Helper()
 	sim, err := smscsim.Start(smscsim.Config{Listen: "127.0.0.1:0", Accounts: map[string]string{"payswitch": "pw"}, Log: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sim.Close() })
-	s := &testSwitch{t: t, dir: t.TempDir(), sim: sim, ttl: ttl, extra: extra}
+	s := &testSwitch{t: t, dir: dir, sim: sim, ttl: ttl, extra: extra}
 	s.start()
 	t.Cleanup(func() {
 		if s.app != nil {
