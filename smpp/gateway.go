@@ -626,16 +626,7 @@ func (a *account) send(ctx context.Context, s *server.Session, p pdu.Body) error
 func newDeliverSM(from, to string, seg Segment, m MT) pdu.Body {
 	p := pdu.NewDeliverSM()
 	f := p.Fields()
-	srcTON, srcNPI := addrType(from)
-	dstTON, dstNPI := addrType(to)
-	f.Set(pdufield.SourceAddrTON, srcTON)
-	f.Set(pdufield.SourceAddrNPI, srcNPI)
-	f.Set(pdufield.SourceAddr, from)
-	f.Set(pdufield.DestAddrTON, dstTON)
-	f.Set(pdufield.DestAddrNPI, dstNPI)
-	f.Set(pdufield.DestinationAddr, to)
-	f.Set(pdufield.ESMClass, seg.ESMClass)
-	f.Set(pdufield.DataCoding, seg.DataCoding)
+	setAddressing(f, from, to, seg)
 	tlv := p.TLVFields()
 	sm := seg.ShortMessage
 	if len(sm) > 254 {

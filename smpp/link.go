@@ -884,16 +884,7 @@ func (l *Link) submitOnce(ctx context.Context, to, from string, seg Segment, m M
 	}
 	p := pdu.NewSubmitSM(tlvs)
 	f := p.Fields()
-	srcTON, srcNPI := addrType(from)
-	dstTON, dstNPI := addrType(to)
-	f.Set(pdufield.SourceAddrTON, srcTON)
-	f.Set(pdufield.SourceAddrNPI, srcNPI)
-	f.Set(pdufield.SourceAddr, from)
-	f.Set(pdufield.DestAddrTON, dstTON)
-	f.Set(pdufield.DestAddrNPI, dstNPI)
-	f.Set(pdufield.DestinationAddr, to)
-	f.Set(pdufield.ESMClass, seg.ESMClass)
-	f.Set(pdufield.DataCoding, seg.DataCoding)
+	setAddressing(f, from, to, seg)
 	var reg uint8
 	if m.Receipt {
 		reg = 0x01 // SMSC delivery receipt on success or failure
@@ -1099,4 +1090,19 @@ func (m *linkMetrics) submitError(status string) {
 		return
 	}
 	m.submitErrors.WithLabelValues(m.link, status).Inc()
+}
+
+// setAddressing fills the fields that submit_sm and deliver_sm share: both addresses with
+// their TON/NPI, and the segment's esm_class and data_coding.
+func setAddressing(f pdufield.Map, from, to string, seg Segment) {
+	srcTON, srcNPI := addrType(from)
+	dstTON, dstNPI := addrType(to)
+	f.Set(pdufield.SourceAddrTON, srcTON)
+	f.Set(pdufield.SourceAddrNPI, srcNPI)
+	f.Set(pdufield.SourceAddr, from)
+	f.Set(pdufield.DestAddrTON, dstTON)
+	f.Set(pdufield.DestAddrNPI, dstNPI)
+	f.Set(pdufield.DestinationAddr, to)
+	f.Set(pdufield.ESMClass, seg.ESMClass)
+	f.Set(pdufield.DataCoding, seg.DataCoding)
 }
