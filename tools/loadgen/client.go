@@ -1,11 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
+	"github.com/payswitch/payswitch/tools/internal/apiclient"
 	"net/http"
 	"net/url"
 	"sync"
@@ -44,43 +43,10 @@ type payment struct {
 	Amount int64  `json:"amount"`
 }
 
-// do sends a request with body as JSON (nil: none) and decodes a want-status answer
-// into out (nil: discarded).
+// do calls the API; see apiclient.Client.Do.
 func (c *client) do(ctx context.Context, method, path string, body any, want int, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	if resp.StatusCode != want {
-		return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, bytes.TrimSpace(b))
-	}
-	if out != nil {
-		if err := json.Unmarshal(b, out); err != nil {
-			return fmt.Errorf("%s %s: %w", method, path, err)
-		}
-	}
-	return nil
+	api := apiclient.Client{Base: c.base, Token: c.token, HTTP: c.hc}
+	return api.Do(ctx, method, path, body, want, out)
 }
 
 func (c *client) openAccount(ctx context.Context, req map[string]string) (account, error) {
