@@ -25,18 +25,21 @@ const maxCachedStmts = 256
 
 // connector opens SQLite connections that cache their statements.
 type connector struct {
-	dsn string
-	drv *sqlite.Driver
+	dsn    string
+	drv    *sqlite.Driver
+	onStmt func(query string) // Options.OnStatement; nil mostly
 }
 
-func newConnector(dsn string) *connector { return &connector{dsn: dsn, drv: &sqlite.Driver{}} }
+func newConnector(dsn string, onStmt func(string)) *connector {
+	return &connector{dsn: dsn, drv: &sqlite.Driver{}, onStmt: onStmt}
+}
 
 func (c *connector) Connect(context.Context) (driver.Conn, error) {
 	conn, err := c.drv.Open(c.dsn)
 	if err != nil {
 		return nil, err
 	}
-	return &cachingConn{inner: conn, stmts: make(map[string]*cachedStmt)}, nil
+	return &cachingConn{inner: conn, stmts: make(map[string]*cachedStmt), onStmt: c.onStmt}, nil
 }
 
 func (c *connector) Driver() driver.Driver { return c.drv }
@@ -44,8 +47,9 @@ func (c *connector) Driver() driver.Driver { return c.drv }
 // cachingConn is used by one goroutine at a time (database/sql guarantees it), so its
 // cache needs no lock.
 type cachingConn struct {
-	inner driver.Conn
-	stmts map[string]*cachedStmt
+	inner  driver.Conn
+	stmts  map[string]*cachedStmt
+	onStmt func(query string)
 }
 
 type cachedStmt struct {
@@ -66,6 +70,9 @@ var (
 // stmt returns the cached statement for query, preparing it on first use; nil when the
 // cache is full or the statement is busy, and the caller then goes the uncached way.
 func (c *cachingConn) stmt(ctx context.Context, query string) (*cachedStmt, error) {
+	if c.onStmt != nil {
+		c.onStmt(query)
+	}
 	if s, ok := c.stmts[query]; ok {
 		if s.busy {
 			return nil, nil

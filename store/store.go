@@ -43,6 +43,11 @@ type Options struct {
 	MaxBatch int
 	// Readers is the size of the read-only connection pool (default 4).
 	Readers int
+	// OnStatement, when set, is called with the text of every statement run on the
+	// writer connection (each operation's SAVEPOINT and RELEASE included; the group's
+	// BEGIN and COMMIT not), on the writer goroutine.
+	// Benchmarks use it to report statements per operation; it must be quick.
+	OnStatement func(query string)
 }
 
 // Schema is one component's tables: Migrations[i] brings it to version i+1.
@@ -126,7 +131,7 @@ func Open(path string, opts Options, schemas ...Schema) (*DB, error) {
 		}
 		return "file:" + path + "?" + q.Encode()
 	}
-	writer := sql.OpenDB(newConnector(dsn(false)))
+	writer := sql.OpenDB(newConnector(dsn(false), opts.OnStatement))
 	writer.SetMaxOpenConns(1)
 	writer.SetMaxIdleConns(1)
 	writer.SetConnMaxLifetime(0)
@@ -139,7 +144,7 @@ func Open(path string, opts Options, schemas ...Schema) (*DB, error) {
 		writer.Close()
 		return nil, fmt.Errorf("store: migrate %q: %w", path, err)
 	}
-	reader := sql.OpenDB(newConnector(dsn(true)))
+	reader := sql.OpenDB(newConnector(dsn(true), nil))
 	reader.SetMaxOpenConns(opts.Readers)
 	reader.SetMaxIdleConns(opts.Readers)
 

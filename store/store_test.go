@@ -206,3 +206,34 @@ func TestQueuedWriteGivesUpWhenItsContextEnds(t *testing.T) {
 		t.Fatalf("rows = %d", got)
 	}
 }
+
+func TestOnStatementSeesEveryStatementOfAWrite(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	db, err := Open(filepath.Join(t.TempDir(), "s.db"), Options{OnStatement: func(q string) {
+		mu.Lock()
+		seen = append(seen, q)
+		mu.Unlock()
+	}}, testSchema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	mu.Lock()
+	seen = nil // migrations are not what this test is about
+	mu.Unlock()
+	if err := insert(db, "a"); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{"SAVEPOINT op", "INSERT INTO things (name) VALUES (?)", "RELEASE op"}
+	if len(seen) != len(want) {
+		t.Fatalf("statements %q, want %q", seen, want)
+	}
+	for i := range want {
+		if seen[i] != want[i] {
+			t.Fatalf("statements %q, want %q", seen, want)
+		}
+	}
+}
