@@ -164,23 +164,54 @@ func (i *Issuer) Config() Config { return i.cfg }
 // Issue creates the first code for b.PaymentID, valid until expiresAt. A payment that
 // already has a code (in any state) gets ErrAlreadyIssued.
 func (i *Issuer) Issue(ctx context.Context, tx *sql.Tx, b Binding, now time.Time) (code string, expiresAt time.Time, err error) {
-	code, err = i.newCode()
+	d, err := i.Draw(b)
 	if err != nil {
 		return "", time.Time{}, err
+	}
+	if expiresAt, err = i.IssueDrawn(ctx, tx, d, now); err != nil {
+		return "", time.Time{}, err
+	}
+	return d.Code, expiresAt, nil
+}
+
+// Drawn is a new code for a binding, drawn and digested before the transaction that
+// stores it, so that the random draw and the HMAC need not run on the store's single
+// writer. Code is for the message to the payer only; the database gets the digest.
+type Drawn struct {
+	Binding Binding
+	Code    string
+	digest  []byte
+}
+
+// Draw makes a new code for b without storing it; IssueDrawn stores it. A code that is
+// never stored never works.
+func (i *Issuer) Draw(b Binding) (Drawn, error) {
+	code, err := i.newCode()
+	if err != nil {
+		return Drawn{}, err
+	}
+	return Drawn{Binding: b, Code: code, digest: i.digest(b, code)}, nil
+}
+
+// IssueDrawn is Issue for a code drawn beforehand by this Issuer's Draw: it stores d as
+// the first code of d.Binding.PaymentID, valid until now + TTL.
+func (i *Issuer) IssueDrawn(ctx context.Context, tx *sql.Tx, d Drawn, now time.Time) (expiresAt time.Time, err error) {
+	if len(d.digest) == 0 {
+		return time.Time{}, fmt.Errorf("otp: issue for %s: the code was not made by Draw", d.Binding.PaymentID)
 	}
 	expiresAt = now.Add(i.cfg.TTL)
 	res, err := tx.ExecContext(ctx, `INSERT INTO otp_codes (payment_id, digest, issued_at, expires_at, state)
 		VALUES (?, ?, ?, ?, 'active') ON CONFLICT (payment_id) DO NOTHING`,
-		b.PaymentID, i.digest(b, code), now.UnixMicro(), expiresAt.UnixMicro())
+		d.Binding.PaymentID, d.digest, now.UnixMicro(), expiresAt.UnixMicro())
 	if err != nil {
-		return "", time.Time{}, fmt.Errorf("otp: issue for %s: %w", b.PaymentID, err)
+		return time.Time{}, fmt.Errorf("otp: issue for %s: %w", d.Binding.PaymentID, err)
 	}
 	if n, err := res.RowsAffected(); err != nil {
-		return "", time.Time{}, fmt.Errorf("otp: issue for %s: %w", b.PaymentID, err)
+		return time.Time{}, fmt.Errorf("otp: issue for %s: %w", d.Binding.PaymentID, err)
 	} else if n == 0 {
-		return "", time.Time{}, ErrAlreadyIssued
+		return time.Time{}, ErrAlreadyIssued
 	}
-	return code, expiresAt, nil
+	return expiresAt, nil
 }
 
 // Resend replaces the payment's active code with a new one (the old one stops working)
@@ -268,25 +299,74 @@ type Result struct {
 // caller's transaction commits. An expired or dead code is reported without comparing,
 // so it reveals nothing about the code.
 func (i *Issuer) Check(ctx context.Context, tx *sql.Tx, b Binding, code string, now time.Time) (Result, error) {
-	var (
-		digest            []byte
-		expiresAt         int64
-		attempts          int
-		state, deadReason string
-	)
-	err := tx.QueryRowContext(ctx, `SELECT digest, expires_at, attempts, state, dead_reason
-		FROM otp_codes WHERE payment_id = ?`, b.PaymentID).Scan(&digest, &expiresAt, &attempts, &state, &deadReason)
-	if errors.Is(err, sql.ErrNoRows) {
+	return i.CheckAttempt(ctx, tx, i.Attempt(b, code), nil, now)
+}
+
+// Attempt is a code a user gave for a binding, digested before the transaction that
+// checks it, so that the HMAC need not run on the store's single writer. It holds no code.
+type Attempt struct {
+	Binding    Binding
+	wellFormed bool
+	digest     []byte
+}
+
+// Attempt digests code for b, for CheckAttempt.
+func (i *Issuer) Attempt(b Binding, code string) Attempt {
+	a := Attempt{Binding: b, wellFormed: i.wellFormed(code)}
+	if a.wellFormed {
+		a.digest = i.digest(b, code)
+	}
+	return a
+}
+
+// Stored is a payment's code as read inside the caller's transaction, for a caller that
+// reads the payment anyway and so can read its code in the same statement: it joins
+// otp_codes (LEFT JOIN otp_codes AS c ON c.payment_id = ...), selects
+// StoredColumns("c") and scans them into Dest. A payment without a code reads as no code.
+type Stored struct {
+	paymentID  sql.NullString
+	digest     []byte
+	expiresAt  sql.NullInt64
+	attempts   sql.NullInt64
+	state      sql.NullString
+	deadReason sql.NullString
+}
+
+// StoredColumns are the columns of otp_codes, qualified by alias, that Stored.Dest scans.
+func StoredColumns(alias string) string {
+	return alias + ".payment_id, " + alias + ".digest, " + alias + ".expires_at, " + alias + ".attempts, " +
+		alias + ".state, " + alias + ".dead_reason"
+}
+
+// Dest are the scan destinations for StoredColumns, in order.
+func (s *Stored) Dest() []any {
+	return []any{&s.paymentID, &s.digest, &s.expiresAt, &s.attempts, &s.state, &s.deadReason}
+}
+
+// CheckAttempt is Check for a code digested beforehand by this Issuer's Attempt. stored,
+// when not nil, is the code as the caller read it in this same transaction (see Stored);
+// nil reads it here.
+func (i *Issuer) CheckAttempt(ctx context.Context, tx *sql.Tx, a Attempt, stored *Stored, now time.Time) (Result, error) {
+	id := a.Binding.PaymentID
+	if stored == nil {
+		stored = &Stored{}
+		err := tx.QueryRowContext(ctx, `SELECT `+StoredColumns("c")+` FROM otp_codes AS c WHERE c.payment_id = ?`,
+			id).Scan(stored.Dest()...)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return Result{}, fmt.Errorf("otp: check for %s: %w", id, err)
+		}
+	}
+	if !stored.paymentID.Valid {
 		return Result{Missing: true}, nil
 	}
-	if err != nil {
-		return Result{}, fmt.Errorf("otp: check for %s: %w", b.PaymentID, err)
+	if stored.paymentID.String != id {
+		return Result{}, fmt.Errorf("otp: check for %s: given the code of %s", id, stored.paymentID.String)
 	}
-	switch state {
+	switch stored.state.String {
 	case "used":
 		return Result{Used: true}, nil
 	case "dead":
-		switch deadReason {
+		switch stored.deadReason.String {
 		case "exhausted":
 			return Result{Exhausted: true}, nil
 		case "expired":
@@ -295,28 +375,35 @@ func (i *Issuer) Check(ctx context.Context, tx *sql.Tx, b Binding, code string, 
 			return Result{Missing: true}, nil
 		}
 	}
-	if now.UnixMicro() >= expiresAt {
-		if err := i.setDead(ctx, tx, b.PaymentID, "expired"); err != nil {
+	if now.UnixMicro() >= stored.expiresAt.Int64 {
+		if err := i.setDead(ctx, tx, id, "expired"); err != nil {
 			return Result{}, err
 		}
 		return Result{Expired: true}, nil
 	}
-	if i.wellFormed(code) && hmac.Equal(digest, i.digest(b, code)) {
-		if _, err := tx.ExecContext(ctx, `UPDATE otp_codes SET state = 'used' WHERE payment_id = ?`, b.PaymentID); err != nil {
-			return Result{}, fmt.Errorf("otp: check for %s: %w", b.PaymentID, err)
+	// The updates below change only an active code, and count from what is stored, so
+	// that a Stored read outside this transaction could neither revive a code nor lose
+	// an attempt.
+	if a.wellFormed && hmac.Equal(stored.digest, a.digest) {
+		res, err := tx.ExecContext(ctx, `UPDATE otp_codes SET state = 'used' WHERE payment_id = ? AND state = 'active'`, id)
+		if err != nil {
+			return Result{}, fmt.Errorf("otp: check for %s: %w", id, err)
 		}
-		return Result{OK: true, AttemptsLeft: i.cfg.MaxAttempts - attempts}, nil
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			return Result{}, fmt.Errorf("otp: check for %s: the code changed meanwhile (%v)", id, err)
+		}
+		return Result{OK: true, AttemptsLeft: i.cfg.MaxAttempts - int(stored.attempts.Int64)}, nil
 	}
-	attempts++
+	var attempts int
+	err := tx.QueryRowContext(ctx, `UPDATE otp_codes SET attempts = attempts + 1,
+		state = CASE WHEN attempts + 1 >= ?2 THEN 'dead' ELSE state END,
+		dead_reason = CASE WHEN attempts + 1 >= ?2 THEN 'exhausted' ELSE dead_reason END
+		WHERE payment_id = ?1 AND state = 'active' RETURNING attempts`, id, i.cfg.MaxAttempts).Scan(&attempts)
+	if err != nil {
+		return Result{}, fmt.Errorf("otp: check for %s: %w", id, err)
+	}
 	if attempts >= i.cfg.MaxAttempts {
-		if _, err := tx.ExecContext(ctx, `UPDATE otp_codes SET attempts = ?, state = 'dead', dead_reason = 'exhausted'
-			WHERE payment_id = ?`, attempts, b.PaymentID); err != nil {
-			return Result{}, fmt.Errorf("otp: check for %s: %w", b.PaymentID, err)
-		}
 		return Result{Exhausted: true}, nil
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE otp_codes SET attempts = ? WHERE payment_id = ?`, attempts, b.PaymentID); err != nil {
-		return Result{}, fmt.Errorf("otp: check for %s: %w", b.PaymentID, err)
 	}
 	return Result{AttemptsLeft: i.cfg.MaxAttempts - attempts}, nil
 }
