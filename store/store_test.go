@@ -4,8 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -235,5 +237,90 @@ func TestOnStatementSeesEveryStatementOfAWrite(t *testing.T) {
 		if seen[i] != want[i] {
 			t.Fatalf("statements %q, want %q", seen, want)
 		}
+	}
+}
+
+// A COMMIT that fails can leave SQLite's transaction open on the connection unless it
+// is rolled back (modernc's Tx.Commit does); the next group must work. A deferred foreign key makes COMMIT
+// fail on demand (a full disk fails it the same way, see serve_faults_test.go).
+func TestFailedCommitDoesNotBreakLaterWrites(t *testing.T) {
+	schema := Schema{Component: "deferred", Migrations: []string{`
+		CREATE TABLE parents (id INTEGER PRIMARY KEY) STRICT;
+		CREATE TABLE children (id INTEGER PRIMARY KEY,
+			parent INTEGER NOT NULL REFERENCES parents (id) DEFERRABLE INITIALLY DEFERRED) STRICT;`}}
+	db := mustOpen(t, filepath.Join(t.TempDir(), "s.db"), schema, testSchema)
+	err := db.Write(context.Background(), func(tx *sql.Tx) error {
+		_, err := tx.Exec("INSERT INTO children (parent) VALUES (42)") // no parent 42
+		return err
+	})
+	if err == nil || !strings.Contains(err.Error(), "commit") {
+		t.Fatalf("write with a dangling deferred reference: %v, want a commit error", err)
+	}
+	for i := range 3 {
+		if err := insert(db, fmt.Sprint("after-", i)); err != nil {
+			t.Fatalf("write %d after the failed commit: %v", i, err)
+		}
+	}
+	if n := count(t, db); n != 3 {
+		t.Fatalf("%d rows, want 3", n)
+	}
+	var children int
+	db.Reader().QueryRow("SELECT count(*) FROM children").Scan(&children)
+	if children != 0 {
+		t.Fatalf("the failed group left %d rows", children)
+	}
+}
+
+// When the WAL cannot be synced, nothing written after can be called durable: the write
+// that was waiting for the sync and every later one fail with ErrSyncFailed.
+func TestFailedSyncFailsThatWriteAndEveryLaterOne(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	db := mustOpen(t, path, testSchema)
+	if err := insert(db, "before"); err != nil {
+		t.Fatal(err)
+	}
+	// The WAL vanishing under a running switch (an operator's rm, say) is a sync that
+	// cannot be done: SQLite writes on to its open, now nameless file.
+	if err := os.Remove(path + "-wal"); err != nil {
+		t.Fatal(err)
+	}
+	if err := insert(db, "lost"); !errors.Is(err, ErrSyncFailed) {
+		t.Fatalf("write after the WAL vanished: %v, want ErrSyncFailed", err)
+	}
+	if err := insert(db, "later"); !errors.Is(err, ErrSyncFailed) {
+		t.Fatalf("later write: %v, want ErrSyncFailed", err)
+	}
+	if err := db.Ping(context.Background()); !errors.Is(err, ErrSyncFailed) {
+		t.Fatalf("Ping: %v, want ErrSyncFailed", err)
+	}
+}
+
+// Synchronous other than FULL answers at commit, without the store's fsync; the
+// pipelined FULL answers after it. Both keep every acknowledged write.
+func TestEverySynchronousModeKeepsAcknowledgedWrites(t *testing.T) {
+	for _, mode := range []string{"FULL", "EXTRA", "NORMAL", "OFF"} {
+		t.Run(mode, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "s.db")
+			db, err := Open(path, Options{Synchronous: mode}, testSchema)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var wg sync.WaitGroup
+			for i := range 50 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if err := insert(db, fmt.Sprint(i)); err != nil {
+						t.Error(err)
+					}
+				}()
+			}
+			wg.Wait()
+			db.Close()
+			db = mustOpen(t, path, testSchema)
+			if n := count(t, db); n != 50 {
+				t.Fatalf("%d rows after reopening, want 50", n)
+			}
+		})
 	}
 }
