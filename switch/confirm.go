@@ -127,14 +127,11 @@ func (o *op) complete(p *Payment, ch Channel) (Outcome, error) {
 	if err != nil {
 		return Outcome{}, fmt.Errorf("post %s: %w", p.ID, err)
 	}
-	if err := o.setTransfer(p, tr.ID); err != nil {
-		return Outcome{}, err
-	}
 	ev, key := EvConfirm, "receipt"
 	if p.Type == AirtimePayment {
 		ev, key = EvStartTopup, "receipt_topup"
 	}
-	if err := o.move(p, ev, ""); err != nil {
+	if err := o.moveBooked(p, ev, "", tr.ID); err != nil {
 		return Outcome{}, err
 	}
 	if err := o.authEvent(p, ch, "confirmed", ""); err != nil {
@@ -172,15 +169,6 @@ func (o *op) complete(p *Payment, ch Channel) (Outcome, error) {
 		}
 	}
 	return Outcome{Payment: p, Text: receipt}, nil
-}
-
-// setTransfer records the ledger transfer that moved p's money, for reversals.
-func (o *op) setTransfer(p *Payment, transferID string) error {
-	if _, err := o.tx.ExecContext(o.ctx, `UPDATE payments SET transfer_id = ? WHERE id = ?`, transferID, p.ID); err != nil {
-		return fmt.Errorf("payment %s: record transfer: %w", p.ID, err)
-	}
-	p.TransferID = transferID
-	return nil
 }
 
 // release voids p's hold, kills its code and moves it with ev (fail, expire or cancel).

@@ -229,8 +229,14 @@ func (o *op) call(to, purpose, paymentID string) error {
 
 // move moves p with ev and counts and logs it after commit.
 func (o *op) move(p *Payment, ev Event, reason string) error {
+	return o.moveBooked(p, ev, reason, "")
+}
+
+// moveBooked is move for a transition that moved p's money by ledger transfer transferID,
+// which the same statement records on the payment, for reversals.
+func (o *op) moveBooked(p *Payment, ev Event, reason, transferID string) error {
 	from := p.State
-	if err := move(o.ctx, o.tx, p, ev, reason, o.now); err != nil {
+	if err := move(o.ctx, o.tx, p, ev, reason, transferID, o.now); err != nil {
 		return err
 	}
 	typ, to, id, payer := string(p.Type), string(p.State), p.ID, p.PayerMSISDN

@@ -146,13 +146,16 @@ func insertPayment(ctx context.Context, tx *sql.Tx, p *Payment, requestKey strin
 
 // move applies ev to p through the state machine and persists the new state in tx. The
 // WHERE on the old state makes a transition that lost a race fail instead of overwriting.
-func move(ctx context.Context, tx *sql.Tx, p *Payment, ev Event, reason string, now time.Time) error {
+// transferID, when not empty, is the ledger transfer that moved p's money, recorded by
+// the same statement.
+func move(ctx context.Context, tx *sql.Tx, p *Payment, ev Event, reason, transferID string, now time.Time) error {
 	next, err := Next(p.State, ev)
 	if err != nil {
 		return err
 	}
-	res, err := tx.ExecContext(ctx, `UPDATE payments SET state = ?, reason = ?, updated_at = ?
-		WHERE id = ? AND state = ?`, next, reason, now.UnixMicro(), p.ID, p.State)
+	res, err := tx.ExecContext(ctx, `UPDATE payments SET state = ?1, reason = ?2, updated_at = ?3,
+		transfer_id = CASE WHEN ?6 = '' THEN transfer_id ELSE ?6 END
+		WHERE id = ?4 AND state = ?5`, next, reason, now.UnixMicro(), p.ID, p.State, transferID)
 	if err != nil {
 		return fmt.Errorf("payment %s %s: %w", p.ID, ev, err)
 	}
@@ -164,5 +167,8 @@ func move(ctx context.Context, tx *sql.Tx, p *Payment, ev Event, reason string, 
 		return err
 	}
 	p.State, p.Reason, p.UpdatedAt = next, reason, now
+	if transferID != "" {
+		p.TransferID = transferID
+	}
 	return nil
 }
