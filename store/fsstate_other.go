@@ -1,0 +1,6 @@
+//go:build !linux
+
+package store
+
+// fsState is unknown here: Diagnose keeps SQLite's own word for the fault.
+func fsState(string) (readOnly, full bool) { return false, false }
