@@ -21,6 +21,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/payswitch/payswitch/ledger"
+	"github.com/payswitch/payswitch/store"
 	payswitch "github.com/payswitch/payswitch/switch"
 )
 
@@ -50,10 +51,13 @@ type Health struct {
 	Outbox map[string]int64 `json:"outbox,omitempty"` // messages by state
 }
 
-// ComponentHealth is one part's state.
+// ComponentHealth is one part's state. Fault is one word for what is wrong when OK is
+// false (for the database: busy, full, read-only, io-error, corrupt; see store.Fault),
+// Error the error itself.
 type ComponentHealth struct {
 	OK    bool   `json:"ok"`
 	Path  string `json:"path,omitempty"`
+	Fault string `json:"fault,omitempty"`
 	Error string `json:"error,omitempty"`
 }
 
@@ -76,7 +80,10 @@ type Config struct {
 	MaxBodyBytes int64 // default 64 KiB
 	Timeout      time.Duration
 	// Health reports the database (OK false makes /healthz answer 503) and the links.
-	Health   func(ctx context.Context) Health
+	Health func(ctx context.Context) Health
+	// Diagnose names the database fault behind a failed request (see store.Fault), which
+	// makes it a 503; nil: store.FaultOf, which cannot look at the filesystem.
+	Diagnose func(err error) store.Fault
 	Gatherer prometheus.Gatherer   // what /metrics exposes; nil: prometheus.DefaultGatherer
 	Registry prometheus.Registerer // where the API's own metrics go; nil: none
 	Log      zerolog.Logger
@@ -109,6 +116,9 @@ func New(e *payswitch.Engine, cfg Config) (*Server, error) {
 	}
 	if cfg.Gatherer == nil {
 		cfg.Gatherer = prometheus.DefaultGatherer
+	}
+	if cfg.Diagnose == nil {
+		cfg.Diagnose = store.FaultOf
 	}
 	s := &Server{engine: e, cfg: cfg, mux: http.NewServeMux(), guesses: newGuessLimiter(10, time.Minute)}
 	for _, t := range cfg.Tokens {
@@ -253,6 +263,15 @@ func (s *Server) instrument(route string, h http.Handler) http.Handler {
 
 // fail maps an engine or ledger error to the contract's JSON error.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if fault := s.cfg.Diagnose(err); fault != "" {
+		// The database cannot take the write (disk full, read-only, locked): the client
+		// should wait and retry. /healthz says why, and the fault is logged once where
+		// the database is watched, not here for every request.
+		w.Header().Set("Retry-After", "10")
+		writeError(w, http.StatusServiceUnavailable, "database_unavailable", fmt.Sprintf(
+			"the database cannot be written right now (%s); the request was not completed: retry it later, with the same reference where it has one", fault))
+		return
+	}
 	var status int
 	var code string
 	var tooBig *http.MaxBytesError
