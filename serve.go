@@ -99,6 +99,7 @@ type app struct {
 	cfg      *config.Config
 	log      zerolog.Logger
 	db       *store.DB
+	dbWatch  *dbWatch // whether the database can be written; logs its faults once
 	ledger   *ledger.Ledger
 	outbox   *outbox.Outbox
 	engine   *payswitch.Engine
@@ -134,13 +135,14 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (a *a
 	// One serve per database: it releases the claims it finds on the outbox, which is only
 	// right if the process that made them is gone.
 	if a.lock, err = lockExclusive(cfg.Database.Path + ".serve.lock"); err != nil {
-		return a, err
+		return a, dbStartError(cfg.Database.Path, err)
 	}
 	a.db, err = store.Open(cfg.Database.Path, store.Options{Synchronous: cfg.Database.Synchronous},
 		ledger.Schema, otp.Schema, outbox.Schema, payswitch.Schema, smpp.GatewaySchema)
 	if err != nil {
-		return a, err
+		return a, dbStartError(cfg.Database.Path, err)
 	}
+	a.dbWatch = newDBWatch(a.db, log, a.registry)
 	a.ledger = ledger.New(a.db, nil)
 	secret, err := otpSecret(cfg)
 	if err != nil {
@@ -264,10 +266,11 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (a *a
 	a.loop(func() { a.engine.Run(loopCtx) })
 	a.loop(func() { a.engine.RunAirtime(loopCtx) })
 	a.loop(func() { a.ussd.Run(loopCtx) })
+	a.loop(func() { a.dbWatch.run(loopCtx, dbWatchInterval) })
 
 	srv, err := api.New(a.engine, api.Config{
 		Tokens: apiTokens(cfg), MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Gatherer: a.registry,
-		Registry: a.registry, Log: log, Health: a.health,
+		Registry: a.registry, Log: log, Health: a.health, Diagnose: a.db.Diagnose,
 	})
 	if err != nil {
 		return a, err
@@ -342,8 +345,8 @@ func (a *app) Close() error {
 
 func (a *app) health(ctx context.Context) api.Health {
 	h := api.Health{Database: api.ComponentHealth{OK: true, Path: a.cfg.Database.Path}}
-	if err := a.db.Ping(ctx); err != nil {
-		h.Database.OK, h.Database.Error = false, err.Error()
+	if fault, err := a.dbWatch.check(ctx); err != nil {
+		h.Database.OK, h.Database.Fault, h.Database.Error = false, string(fault), err.Error()
 	}
 	for _, l := range a.links {
 		h.Links = append(h.Links, linkHealth(l.Stats()))
@@ -506,4 +509,125 @@ func lockExclusive(path string) (*os.File, error) {
 		return nil, fmt.Errorf("another payswitch serve is using this database (lock %s): %w", path, err)
 	}
 	return f, nil
+}
+
+// dbWatch knows whether the database could last be written. It logs a fault once when it
+// starts and once when it ends, however many writes fail in between (each component
+// also reports its own failed writes), and exports it as payswitch_database_writable.
+type dbWatch struct {
+	db       *store.DB
+	log      zerolog.Logger
+	writable prometheus.Gauge
+
+	mu    sync.Mutex  // guards fault and since
+	fault store.Fault // "" while writable
+	since time.Time   // when fault began
+}
+
+// faultUnavailable is a failed write that store.Diagnose cannot explain.
+const faultUnavailable store.Fault = "unavailable"
+
+// dbWatchInterval is how often the database is tried when nothing asks /healthz, so
+// that a fault is logged, and its end noticed, even on a quiet switch.
+const dbWatchInterval = 5 * time.Second
+
+func newDBWatch(db *store.DB, log zerolog.Logger, reg prometheus.Registerer) *dbWatch {
+	w := &dbWatch{db: db, log: log, since: time.Now(), writable: prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "payswitch_database_writable",
+		Help: "1 when the last write to the database succeeded, 0 while it cannot be written (see /healthz).",
+	})}
+	w.writable.Set(1)
+	reg.MustRegister(w.writable)
+	return w
+}
+
+// run checks the database every interval until ctx ends.
+func (w *dbWatch) run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			w.check(cctx)
+			cancel()
+		}
+	}
+}
+
+// check tries a write and reports the fault that stops it ("" when it succeeds).
+func (w *dbWatch) check(ctx context.Context) (store.Fault, error) {
+	err := w.db.Ping(ctx)
+	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
+		return faultUnavailable, err // the asker went away: that says nothing of the database
+	}
+	f := store.Fault("")
+	if err != nil {
+		f = w.db.Diagnose(err)
+		if f == "" && errors.Is(err, context.DeadlineExceeded) {
+			f = store.FaultBusy // the writer did not get to it in time: a held lock, a stalled disk
+		}
+		if f == "" {
+			f = faultUnavailable
+		}
+	}
+	w.observe(f, err)
+	return f, err
+}
+
+// observe records the outcome of a write and logs when it changes the database's state.
+func (w *dbWatch) observe(f store.Fault, err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if f == w.fault {
+		return
+	}
+	was, since := w.fault, w.since
+	w.fault, w.since = f, time.Now()
+	if f == "" {
+		w.writable.Set(1)
+		w.log.Info().Str("fault", string(was)).Dur("after", time.Since(since)).Msg("database writable again")
+		return
+	}
+	w.writable.Set(0)
+	action := faultAction(f)
+	if errors.Is(err, store.ErrSyncFailed) {
+		// The store refuses every write after a failed fsync, whatever the disk does next.
+		action += "; an fsync failed, so only a restart ends it"
+	}
+	w.log.Error().Err(err).Str("fault", string(f)).Str("path", w.db.Path()).Str("action", action).
+		Msg("database cannot be written: writes fail and MO are refused for the SMSC to redeliver")
+}
+
+// faultAction tells the operator what ends fault f.
+func faultAction(f store.Fault) string {
+	switch f {
+	case store.FaultBusy:
+		return "another process holds the database's write lock, or the disk stalls: the switch recovers by itself once it is free"
+	case store.FaultFull:
+		return "the disk is full: free space; the switch recovers by itself"
+	case store.FaultReadOnly:
+		return "the filesystem is read-only (the kernel remounts a disk read-only after errors): repair it, remount it read-write and restart payswitch"
+	case store.FaultIO:
+		return "the disk reports I/O errors: repair or replace it and restart payswitch"
+	case store.FaultCorrupt:
+		return "the database file is damaged: stop payswitch and restore it from a backup"
+	}
+	return "see the error"
+}
+
+// dbStartError says what to do when the database cannot be opened because of its disk.
+// Serve does not start degraded on a read-only filesystem: nothing it does could be kept.
+func dbStartError(path string, err error) error {
+	switch store.Diagnose(path, err) {
+	case store.FaultReadOnly:
+		return fmt.Errorf("database %s is on a read-only filesystem; serve must write there: remount it read-write (after fsck if the kernel made it read-only after errors): %w", path, err)
+	case store.FaultFull:
+		return fmt.Errorf("database %s: the disk is full; free space and start again: %w", path, err)
+	case store.FaultIO:
+		return fmt.Errorf("database %s: the disk reports I/O errors; repair it and start again: %w", path, err)
+	}
+	return err
 }
