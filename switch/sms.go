@@ -2,8 +2,11 @@ package payswitch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/payswitch/payswitch/ledger"
 )
 
 // HandleSMS answers one mobile-originated message from msisdn. Whatever it decides is
@@ -32,22 +35,17 @@ func (e *Engine) HandleSMS(ctx context.Context, from, text string) error {
 		_, err = e.Resend(ctx, ChannelSMS, from, "")
 	case CmdCancel:
 		_, err = e.Cancel(ctx, ChannelSMS, from, "")
-	case CmdBalance:
-		err = e.write(ctx, func(o *op) error {
-			text, err := o.balanceText(from)
-			if err != nil {
-				return err
-			}
-			return o.sms(e.replyTo(from), "reply", "", text, false)
-		})
-	case CmdMini:
-		err = e.write(ctx, func(o *op) error {
-			text, err := o.miniText(from)
-			if err != nil {
-				return err
-			}
-			return o.sms(e.replyTo(from), "reply", "", text, false)
-		})
+	case CmdBalance, CmdMini:
+		// The answer is read from the reader pool: only the reply is a write.
+		read := e.BalanceText
+		if cmd.Kind == CmdMini {
+			read = e.MiniText
+		}
+		text, err := read(ctx, from)
+		if err != nil {
+			return err
+		}
+		return e.write(ctx, func(o *op) error { return o.sms(e.replyTo(from), "reply", "", text, false) })
 	default:
 		err = e.reply(ctx, from, "help", nil)
 	}
@@ -66,46 +64,39 @@ func (e *Engine) reply(ctx context.Context, msisdn, key string, vars map[string]
 }
 
 // BalanceText is the balance message for msisdn, for channels that show it on a screen.
+// It reads the last committed state, off the store's writer.
 func (e *Engine) BalanceText(ctx context.Context, msisdn string) (string, error) {
-	var text string
-	err := e.write(ctx, func(o *op) (err error) { text, err = o.balanceText(msisdn); return err })
-	return text, err
+	n, err := e.Normalize(msisdn)
+	if err != nil {
+		return e.texts.Render("no_account", nil), nil
+	}
+	a, err := e.ledger.AccountByMSISDN(ctx, n)
+	if errors.Is(err, ledger.ErrNotFound) {
+		return e.texts.Render("no_account", nil), nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return e.texts.Render("balance", map[string]string{
+		"balance": e.money(a.Balance.Posted), "available": e.money(a.Balance.Available)}), nil
 }
 
 // MiniText is the last five payments of msisdn, for channels that show it on a screen.
+// It reads the last committed state, off the store's writer.
 func (e *Engine) MiniText(ctx context.Context, msisdn string) (string, error) {
-	var text string
-	err := e.write(ctx, func(o *op) (err error) { text, err = o.miniText(msisdn); return err })
-	return text, err
-}
-
-func (o *op) balanceText(msisdn string) (string, error) {
-	n, err := o.e.Normalize(msisdn)
+	n, err := e.Normalize(msisdn)
 	if err != nil {
-		return o.e.texts.Render("no_account", nil), nil
+		return e.texts.Render("no_account", nil), nil
 	}
-	a, err := o.lt.AccountByMSISDN(o.ctx, n)
-	if err != nil {
-		return o.e.texts.Render("no_account", nil), nil
-	}
-	return o.e.texts.Render("balance", map[string]string{
-		"balance": o.e.money(a.Balance.Posted), "available": o.e.money(a.Balance.Available)}), nil
-}
-
-func (o *op) miniText(msisdn string) (string, error) {
-	n, err := o.e.Normalize(msisdn)
-	if err != nil {
-		return o.e.texts.Render("no_account", nil), nil
-	}
-	ps, err := paymentsOf(o.ctx, o.tx, n, 5)
+	ps, err := paymentsOf(ctx, e.db.Reader(), n, 5)
 	if err != nil {
 		return "", err
 	}
 	if len(ps) == 0 {
-		return o.e.texts.Render("mini_empty", nil), nil
+		return e.texts.Render("mini_empty", nil), nil
 	}
 	var b strings.Builder
-	b.WriteString(o.e.texts.Render("mini_header", nil))
+	b.WriteString(e.texts.Render("mini_header", nil))
 	for _, p := range ps {
 		sign, who := "-", p.payeeLabel()
 		if p.PayerMSISDN != n {
@@ -114,7 +105,7 @@ func (o *op) miniText(msisdn string) (string, error) {
 				who = "deposit"
 			}
 		}
-		fmt.Fprintf(&b, "\n%s %s %s%s %s %s", p.ID, p.CreatedAt.In(o.e.cfg.Location).Format("02/01"),
+		fmt.Fprintf(&b, "\n%s %s %s%s %s %s", p.ID, p.CreatedAt.In(e.cfg.Location).Format("02/01"),
 			sign, FormatAmount(p.Amount), who, strings.ReplaceAll(string(p.State), "_", " "))
 	}
 	return b.String(), nil
