@@ -2,9 +2,11 @@ package payswitch
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/payswitch/payswitch/ledger"
@@ -17,10 +19,11 @@ import (
 // empty, must name that payment (a USSD or IVR session knows which one it started).
 // A wrong code is counted; too many fail the payment and release its hold.
 func (e *Engine) Confirm(ctx context.Context, ch Channel, msisdn, paymentID, code string) (Outcome, error) {
+	g := e.guess(ctx, msisdn, code)
 	var out Outcome
 	err := e.write(ctx, func(o *op) error {
 		var err error
-		if out, err = o.confirm(ch, msisdn, paymentID, code); err != nil {
+		if out, err = o.confirm(ch, msisdn, paymentID, code, g); err != nil {
 			return err
 		}
 		return o.replyIfSMS(ch, msisdn, out)
@@ -30,6 +33,52 @@ func (e *Engine) Confirm(ctx context.Context, ch Channel, msisdn, paymentID, cod
 	}
 	e.requests.WithLabelValues(string(ch), outcomeLabel(out.Problem, "confirmed")).Inc()
 	return out, nil
+}
+
+// guess is a code given for the payment its number had waiting, as the reader pool last
+// saw it, with what can be worked out for it off the store's single writer: the code
+// digested for that payment's binding, and the texts that a success sends, short of the
+// balances. The transaction uses it only when the same payment still waits: while a
+// payment waits for its code only its deadline (and updated_at) change, and those the
+// transaction reads.
+type guess struct {
+	p       *Payment
+	attempt otp.Attempt
+	receipt string // the payer's receipt, balance marked by balanceMark
+	notice  string // the payee's notice, likewise; "" when the payee has no number
+}
+
+// balanceMark stands in a text rendered ahead for the balance, known only in the
+// transaction; no name, amount or template holds a NUL.
+const balanceMark = "\x00balance\x00"
+
+// guess prepares code for msisdn's waiting payment; nil when there is none to prepare
+// (or the read failed: the transaction does it all then).
+func (e *Engine) guess(ctx context.Context, msisdn, code string) *guess {
+	n, err := e.Normalize(msisdn)
+	if err != nil {
+		return nil
+	}
+	p, err := loadPending(ctx, e.db.Reader(), n)
+	if err != nil || p == nil {
+		return nil
+	}
+	g := &guess{p: p, attempt: e.otp.Attempt(bindingOf(p), code)}
+	v := e.vars(p)
+	v["balance"] = balanceMark
+	g.receipt = e.texts.Render(receiptKey(p), v)
+	if p.PayeeMSISDN != "" && p.Type != AirtimePayment {
+		g.notice = e.texts.Render("payee_notice", v)
+	}
+	return g
+}
+
+// receiptKey is the text that tells the payer their payment went through.
+func receiptKey(p *Payment) string {
+	if p.Type == AirtimePayment {
+		return "receipt_topup"
+	}
+	return "receipt"
 }
 
 // replyIfSMS queues a refusal as the SMS answer. Successful confirmations, codes and
@@ -57,14 +106,61 @@ func (o *op) pendingOf(msisdn, paymentID string) (*Payment, error) {
 	return p, nil
 }
 
-func (o *op) confirm(ch Channel, msisdn, paymentID, code string) (Outcome, error) {
-	e := o.e
-	p, err := o.pendingOf(msisdn, paymentID)
-	if err != nil {
-		return Outcome{}, err
+// waiting is a number's pending payment as a confirmation reads it: its ID, what of it
+// can change while it waits, its code, and the number's wrong-code lock.
+type waiting struct {
+	id                   string
+	expiresAt, updatedAt int64
+	code                 otp.Stored
+	lockedUntil          time.Time
+}
+
+// waitingQuery reads what waitingFor returns for number ?1. (A var only because otp
+// names its columns; nothing changes it.)
+var waitingQuery = `SELECT p.id, p.expires_at, p.updated_at, ` + otp.StoredColumns("c") + `,
+		COALESCE((SELECT locked_until FROM number_locks WHERE msisdn = ?1), 0)
+	FROM payments AS p LEFT JOIN otp_codes AS c ON c.payment_id = p.id
+	WHERE p.payer_msisdn = ?1 AND p.state = 'pending_otp'`
+
+// waitingFor reads, in one statement, msisdn's pending payment with its code and lock; nil
+// when nothing waits.
+func (o *op) waitingFor(msisdn string) (*waiting, error) {
+	var w waiting
+	var until int64
+	dest := append([]any{&w.id, &w.expiresAt, &w.updatedAt}, w.code.Dest()...)
+	err := o.tx.QueryRowContext(o.ctx, waitingQuery, msisdn).Scan(append(dest, &until)...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
 	}
-	if p == nil {
+	if err != nil {
+		return nil, fmt.Errorf("pending payment: %w", err)
+	}
+	w.lockedUntil = o.lockEnd(until)
+	return &w, nil
+}
+
+func (o *op) confirm(ch Channel, msisdn, paymentID, code string, g *guess) (Outcome, error) {
+	e := o.e
+	var w *waiting
+	if n, err := e.Normalize(msisdn); err == nil {
+		if w, err = o.waitingFor(n); err != nil {
+			return Outcome{}, err
+		}
+	}
+	if w == nil || paymentID != "" && w.id != paymentID {
 		return o.refuse(ProblemNoPending, nil, map[string]string{}), nil
+	}
+	var p *Payment
+	if g != nil && g.p.ID == w.id {
+		cp := *g.p
+		p = &cp
+		p.ExpiresAt, p.UpdatedAt = time.UnixMicro(w.expiresAt).UTC(), time.UnixMicro(w.updatedAt).UTC()
+	} else {
+		var err error
+		if p, err = loadPayment(o.ctx, o.tx, w.id); err != nil {
+			return Outcome{}, err
+		}
+		g = nil
 	}
 	if !o.now.Before(p.ExpiresAt) {
 		if err := o.expire(p); err != nil {
@@ -73,16 +169,22 @@ func (o *op) confirm(ch Channel, msisdn, paymentID, code string) (Outcome, error
 		return o.refuse(ProblemCodeExpired, p, nil), nil
 	}
 	// A locked number may not even try: the lock is what stops guessing across payments.
-	if until, err := o.lockedUntil(p.PayerMSISDN); err != nil || !until.IsZero() {
-		return o.refuseLocked(until), err
+	if !w.lockedUntil.IsZero() {
+		return o.refuseLocked(w.lockedUntil), nil
 	}
-	res, err := e.otp.Check(o.ctx, o.tx, o.binding(p), code, o.now)
+	var attempt otp.Attempt
+	if g != nil {
+		attempt = g.attempt
+	} else {
+		attempt = e.otp.Attempt(bindingOf(p), code)
+	}
+	res, err := e.otp.CheckAttempt(o.ctx, o.tx, attempt, &w.code, o.now)
 	if err != nil {
 		return Outcome{}, fmt.Errorf("check code for %s: %w", p.ID, err)
 	}
 	switch {
 	case res.OK:
-		return o.complete(p, ch)
+		return o.complete(p, ch, g)
 	case res.Expired:
 		if err := o.expire(p); err != nil {
 			return Outcome{}, err
@@ -120,16 +222,16 @@ func (o *op) confirm(ch Channel, msisdn, paymentID, code string) (Outcome, error
 
 // complete posts the held funds and tells both sides. An airtime payment goes on to
 // topup_pending: its money now sits in the carrier's clearing account, and the airtime
-// resolver asks the carrier to credit it.
-func (o *op) complete(p *Payment, ch Channel) (Outcome, error) {
+// resolver asks the carrier to credit it. g, when not nil, holds the texts rendered ahead.
+func (o *op) complete(p *Payment, ch Channel, g *guess) (Outcome, error) {
 	e := o.e
 	tr, err := o.lt.Post(o.ctx, p.ID+":hold")
 	if err != nil {
 		return Outcome{}, fmt.Errorf("post %s: %w", p.ID, err)
 	}
-	ev, key := EvConfirm, "receipt"
+	ev := EvConfirm
 	if p.Type == AirtimePayment {
-		ev, key = EvStartTopup, "receipt_topup"
+		ev = EvStartTopup
 	}
 	if err := o.moveBooked(p, ev, "", tr.ID); err != nil {
 		return Outcome{}, err
@@ -141,9 +243,7 @@ func (o *op) complete(p *Payment, ch Channel) (Outcome, error) {
 	if err != nil {
 		return Outcome{}, err
 	}
-	v := e.vars(p)
-	v["balance"] = e.money(payer.Balance.Posted)
-	receipt := e.texts.Render(key, v)
+	receipt := o.withBalance(p, receiptKey(p), g.text(receiptKey(p)), payer.Balance.Posted)
 	if err := o.sms(p.PayerMSISDN, "receipt", p.ID, receipt, true); err != nil {
 		return Outcome{}, err
 	}
@@ -156,9 +256,8 @@ func (o *op) complete(p *Payment, ch Channel) (Outcome, error) {
 		if err != nil {
 			return Outcome{}, err
 		}
-		pv := e.vars(p)
-		pv["balance"] = e.money(payee.Balance.Posted)
-		if err := o.sms(p.PayeeMSISDN, "notice", p.ID, e.texts.Render("payee_notice", pv), false); err != nil {
+		notice := o.withBalance(p, "payee_notice", g.text("payee_notice"), payee.Balance.Posted)
+		if err := o.sms(p.PayeeMSISDN, "notice", p.ID, notice, false); err != nil {
 			return Outcome{}, err
 		}
 		// A shopkeeper without a smartphone hears it at once.
@@ -169,6 +268,30 @@ func (o *op) complete(p *Payment, ch Channel) (Outcome, error) {
 		}
 	}
 	return Outcome{Payment: p, Text: receipt}, nil
+}
+
+// text is the text g rendered ahead for key, or "" when it has none.
+func (g *guess) text(key string) string {
+	switch {
+	case g == nil:
+		return ""
+	case key == "payee_notice":
+		return g.notice
+	case key == receiptKey(g.p):
+		return g.receipt
+	}
+	return ""
+}
+
+// withBalance is text key about p with the balance filled in: ahead, when rendered ahead
+// with balanceMark, else rendered now.
+func (o *op) withBalance(p *Payment, key, ahead string, balance int64) string {
+	if ahead != "" {
+		return strings.Replace(ahead, balanceMark, o.e.money(balance), -1)
+	}
+	v := o.e.vars(p)
+	v["balance"] = o.e.money(balance)
+	return o.e.texts.Render(key, v)
 }
 
 // release voids p's hold, kills its code and moves it with ev (fail, expire or cancel).
@@ -246,7 +369,7 @@ func (e *Engine) Resend(ctx context.Context, ch Channel, msisdn, paymentID strin
 			out = o.refuse(ProblemCodeExpired, p, nil)
 			return nil // expire already told the payer
 		}
-		code, exp, err := e.otp.Resend(o.ctx, o.tx, o.binding(p), o.now)
+		code, exp, err := e.otp.Resend(o.ctx, o.tx, bindingOf(p), o.now)
 		switch {
 		case errors.Is(err, otp.ErrResendLimit):
 			out = o.refuse(ProblemResendLimit, p, nil)
@@ -370,40 +493,45 @@ func (e *Engine) ExpireDue(ctx context.Context) (time.Time, error) {
 // code is made for the still-pending payment and offered by a call to the payer's own
 // number (the old code dies; it counts as a resend).
 func (e *Engine) RecordCodeDelivery(ctx context.Context, paymentID, msisdn string, delivered bool, status string) error {
-	event := "delivered"
+	return e.write(ctx, func(o *op) error { return o.recordCodeDelivery(paymentID, msisdn, delivered, status) })
+}
+
+func (o *op) recordCodeDelivery(paymentID, msisdn string, delivered bool, status string) error {
+	e := o.e
+	event := otp.EventDelivered
 	if !delivered {
-		event = "delivery_failed"
+		event = otp.EventDeliveryFailed
 	}
-	return e.write(ctx, func(o *op) error {
-		if err := otp.RecordEvent(o.ctx, o.tx, otp.Event{Time: o.now, PaymentID: paymentID, MSISDN: msisdn,
-			Channel: string(ChannelSMS), Event: event, Detail: status}); err != nil {
-			return err
-		}
-		if delivered || e.cfg.VoiceNumber == "" {
-			return nil
-		}
-		p, err := loadPayment(o.ctx, o.tx, paymentID)
-		if err != nil || p.State != StatePendingOTP || p.PayerMSISDN != msisdn || !o.now.Before(p.ExpiresAt) {
-			return nil // settled meanwhile, or not this number's: nothing to offer
-		}
-		code, exp, err := e.otp.Reissue(o.ctx, o.tx, o.binding(p), o.now)
-		if errors.Is(err, otp.ErrResendLimit) || errors.Is(err, otp.ErrNoCode) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if _, err := o.tx.ExecContext(o.ctx, `UPDATE payments SET expires_at = ?, updated_at = ? WHERE id = ?`,
-			exp.UnixMicro(), o.now.UnixMicro(), p.ID); err != nil {
-			return err
-		}
-		if err := o.authEvent(p, ChannelIVR, "resent", "by voice call: the code SMS was undeliverable"); err != nil {
-			return err
-		}
-		// The call's text is the code; the outbox seals it like a code SMS.
-		_, err = e.outbox.Enqueue(o.ctx, o.tx, outbox.Message{Kind: outbox.KindCall, To: p.PayerMSISDN,
-			From: e.cfg.VoiceNumber, PaymentID: p.ID, Purpose: "payer_confirm", Text: code})
-		o.sends++
+	if err := otp.RecordEvent(o.ctx, o.tx, otp.Event{Time: o.now, PaymentID: paymentID, MSISDN: msisdn,
+		Channel: string(ChannelSMS), Event: event, Detail: status}); err != nil {
 		return err
-	})
+	}
+	if delivered || e.cfg.VoiceNumber == "" {
+		return nil
+	}
+	p, err := loadPayment(o.ctx, o.tx, paymentID)
+	if err != nil || p.State != StatePendingOTP || p.PayerMSISDN != msisdn || !o.now.Before(p.ExpiresAt) {
+		return nil // settled meanwhile, or not this number's: nothing to offer
+	}
+	code, exp, err := e.otp.Reissue(o.ctx, o.tx, bindingOf(p), o.now)
+	if errors.Is(err, otp.ErrResendLimit) || errors.Is(err, otp.ErrNoCode) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := o.tx.ExecContext(o.ctx, `UPDATE payments SET expires_at = ?, updated_at = ? WHERE id = ?`,
+		exp.UnixMicro(), o.now.UnixMicro(), p.ID); err != nil {
+		return err
+	}
+	if err := o.authEvent(p, ChannelIVR, "resent", "by voice call: the code SMS was undeliverable"); err != nil {
+		return err
+	}
+	// The call's text is the code; the outbox seals it like a code SMS.
+	if _, err := e.outbox.Enqueue(o.ctx, o.tx, outbox.Message{Kind: outbox.KindCall, To: p.PayerMSISDN,
+		From: e.cfg.VoiceNumber, PaymentID: p.ID, Purpose: "payer_confirm", Text: code}); err != nil {
+		return err
+	}
+	o.sends++
+	return nil
 }

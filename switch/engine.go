@@ -180,19 +180,28 @@ type op struct {
 func (e *Engine) write(ctx context.Context, fn func(o *op) error) error {
 	var o *op
 	err := e.db.Write(ctx, func(tx *sql.Tx) error {
-		o = &op{e: e, ctx: ctx, tx: tx, lt: e.ledger.In(tx), now: e.now().UTC()}
+		o = e.newOp(ctx, tx)
 		return fn(o)
 	})
 	if err != nil {
 		return err
 	}
+	o.done()
+	return nil
+}
+
+func (e *Engine) newOp(ctx context.Context, tx *sql.Tx) *op {
+	return &op{e: e, ctx: ctx, tx: tx, lt: e.ledger.In(tx), now: e.now().UTC()}
+}
+
+// done runs o's after-effects; only once its transaction is durable.
+func (o *op) done() {
 	if o.sends > 0 {
-		e.outbox.Kick()
+		o.e.outbox.Kick()
 	}
 	for _, f := range o.after {
 		f()
 	}
-	return nil
 }
 
 // sms queues a message to a phone in the current transaction.
@@ -256,7 +265,8 @@ func (o *op) authEvent(p *Payment, ch Channel, event, detail string) error {
 	})
 }
 
-func (o *op) binding(p *Payment) otp.Binding {
+// bindingOf is what p's code is bound to.
+func bindingOf(p *Payment) otp.Binding {
 	payee := p.PayeeAccount
 	if p.Type == AirtimePayment {
 		payee = p.PayeeAccount + ":" + p.TargetMSISDN

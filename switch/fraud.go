@@ -112,13 +112,19 @@ func (o *op) lockedUntil(msisdn string) (time.Time, error) {
 	}
 	var until int64
 	err := o.tx.QueryRowContext(o.ctx, `SELECT locked_until FROM number_locks WHERE msisdn = ?`, msisdn).Scan(&until)
-	if errors.Is(err, sql.ErrNoRows) || err == nil && until <= o.now.UnixMicro() {
-		return time.Time{}, nil
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return time.Time{}, fmt.Errorf("number lock: %w", err)
 	}
-	return time.UnixMicro(until), nil
+	return o.lockEnd(until), nil
+}
+
+// lockEnd is when a lock whose locked_until is until ends, or zero if none is on now
+// (until 0 is no lock) or locks are off.
+func (o *op) lockEnd(until int64) time.Time {
+	if o.e.cfg.Fraud.WrongCodesLock <= 0 || until <= o.now.UnixMicro() {
+		return time.Time{}
+	}
+	return time.UnixMicro(until)
 }
 
 // countWrongCode notes a wrong code from msisdn and locks the number when it has given

@@ -102,8 +102,14 @@ type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
+// The engine's reads of one payment, by ID and by its payer's number while it waits.
+const (
+	paymentQuery = `SELECT ` + paymentColumns + ` FROM payments WHERE id = ?`
+	pendingQuery = `SELECT ` + paymentColumns + ` FROM payments WHERE payer_msisdn = ? AND state = 'pending_otp'`
+)
+
 func loadPayment(ctx context.Context, q querier, id string) (*Payment, error) {
-	p, err := scanPayment(q.QueryRowContext(ctx, `SELECT `+paymentColumns+` FROM payments WHERE id = ?`, id))
+	p, err := scanPayment(q.QueryRowContext(ctx, paymentQuery, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -112,8 +118,7 @@ func loadPayment(ctx context.Context, q querier, id string) (*Payment, error) {
 
 // loadPending returns the payment of msisdn that waits for its code, or nil.
 func loadPending(ctx context.Context, q querier, msisdn string) (*Payment, error) {
-	p, err := scanPayment(q.QueryRowContext(ctx, `SELECT `+paymentColumns+` FROM payments
-		WHERE payer_msisdn = ? AND state = 'pending_otp'`, msisdn))
+	p, err := scanPayment(q.QueryRowContext(ctx, pendingQuery, msisdn))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}

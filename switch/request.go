@@ -5,8 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/payswitch/payswitch/ledger"
+	"github.com/payswitch/payswitch/otp"
 )
 
 // Request asks to start a payment that the payer then confirms with a code.
@@ -70,6 +72,13 @@ func (e *Engine) Request(ctx context.Context, r Request) (Outcome, error) {
 		return out, nil
 	}
 	swap := e.checkSIMSwap(ctx, r.Payer, r.Amount)
+	var d *draft
+	if swap == ProblemNone {
+		var err error
+		if d, err = e.draft(ctx, r); err != nil {
+			return Outcome{}, err
+		}
+	}
 
 	var out Outcome
 	err := e.write(ctx, func(o *op) error {
@@ -81,7 +90,7 @@ func (e *Engine) Request(ctx context.Context, r Request) (Outcome, error) {
 					return err
 				}
 			}
-		} else if out, err = o.request(r); err != nil {
+		} else if out, err = o.request(r, d); err != nil {
 			return err
 		}
 		if !out.OK() && r.Channel == ChannelSMS {
@@ -106,39 +115,153 @@ func (o *op) refuse(p Problem, pay *Payment, vars map[string]string) Outcome {
 	return Outcome{Payment: pay, Problem: p, Text: o.e.texts.Render(string(p), vars)}
 }
 
-func (o *op) request(r Request) (Outcome, error) {
-	e := o.e
+// draft is what a request can know before its transaction, worked out off the store's
+// single writer: the accounts that its numbers and merchant code name, the new payment,
+// its code and the code's message.
+//
+// Which account a number or a code names, and that account's type and name, never change
+// once the account exists (accounts are neither deleted nor renamed), so they are read
+// from the reader pool: a request that arrives while its account is being opened may miss
+// it, as if it had come a moment earlier. The payer's status is read there too, to refuse
+// early; everything that can change is decided in the transaction: the pending payment,
+// the lock, the daily total, and, through the ledger's hold, both accounts' status and
+// funds.
+type draft struct {
+	payer     string         // international form; "" when the payer is not a number
+	payerAcct ledger.Account // as last committed; ID "" when the number has no account
+	invalid   error          // the request cannot be served at all (unknown payment type)
+	// payee is the refusal the payee earns (unknown merchant, ...), or ProblemNone.
+	payee     Problem
+	payeeVars map[string]string
+	clearing  bool // airtime: the carrier's clearing account is made in the transaction
+
+	p    *Payment  // the payment to start; its times are set in the transaction
+	code otp.Drawn // its code, drawn for its binding
+	text string    // the code message
+}
+
+// draft reads and computes what r needs before its transaction; refusals are left for the
+// transaction to give, in their order.
+func (e *Engine) draft(ctx context.Context, r Request) (*draft, error) {
+	d := &draft{}
 	payer, err := e.Normalize(r.Payer)
 	if err != nil {
-		return o.refuse(ProblemNoAccount, nil, nil), nil
+		return d, nil
 	}
-	acct, err := o.lt.AccountByMSISDN(o.ctx, payer)
-	if errors.Is(err, ledger.ErrNotFound) || err == nil && acct.Type != ledger.Wallet && acct.Type != ledger.Agent {
-		return o.refuse(ProblemNoAccount, nil, nil), nil
+	d.payer = payer
+	acct, err := e.ledger.AccountByMSISDN(ctx, payer)
+	if errors.Is(err, ledger.ErrNotFound) {
+		return d, nil
 	}
 	if err != nil {
-		return Outcome{}, err
+		return nil, err
+	}
+	d.payerAcct = acct
+	p := &Payment{
+		ID: NewPaymentID(), Type: r.Type, Channel: r.Channel, State: StatePendingOTP,
+		PayerMSISDN: payer, PayerAccount: acct.ID, Amount: r.Amount, Currency: e.cfg.Currency,
+		Reference: r.Reference,
+	}
+	switch r.Type {
+	case MerchantPayment:
+		m, err := e.ledger.AccountByCode(ctx, r.Merchant)
+		if errors.Is(err, ledger.ErrNotFound) || err == nil && m.Type != ledger.Merchant {
+			d.payee, d.payeeVars = ProblemUnknownMerchant, map[string]string{"code": r.Merchant}
+			return d, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		p.PayeeAccount, p.PayeeName, p.PayeeCode, p.PayeeMSISDN = m.ID, m.Name, m.Code, m.MSISDN
+	case TransferPayment:
+		to, err := e.Normalize(r.Recipient)
+		if err != nil {
+			d.payee = ProblemBadNumber
+			return d, nil
+		}
+		if to == payer {
+			d.payee = ProblemSelfPayment
+			return d, nil
+		}
+		w, err := e.ledger.AccountByMSISDN(ctx, to)
+		if errors.Is(err, ledger.ErrNotFound) || err == nil && w.Type != ledger.Wallet && w.Type != ledger.Agent {
+			d.payee, d.payeeVars = ProblemUnknownRecipient, map[string]string{"number": Mask(to)}
+			return d, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		p.PayeeAccount, p.PayeeName, p.PayeeMSISDN = w.ID, w.Name, w.MSISDN
+	case AirtimePayment:
+		to := payer
+		if r.Recipient != "" {
+			if to, err = e.Normalize(r.Recipient); err != nil {
+				d.payee = ProblemBadNumber
+				return d, nil
+			}
+		}
+		carrier, ok := e.carrierFor(to)
+		if !ok {
+			d.payee, d.payeeVars = ProblemAirtimeUnavailable, map[string]string{"number": Mask(to)}
+			return d, nil
+		}
+		// A system account's id is "<type>:<name>" (ledger.Tx.SystemAccount); the first
+		// top-up through a carrier makes its clearing account, in the transaction.
+		id := string(ledger.AirtimeClearing) + ":" + carrier
+		clearing, err := e.ledger.Account(ctx, id)
+		switch {
+		case errors.Is(err, ledger.ErrNotFound) || err == nil && clearing.Currency != e.cfg.Currency:
+			d.clearing = true // the transaction makes it, or reports the mismatch
+		case err != nil:
+			return nil, err
+		}
+		p.PayeeAccount, p.PayeeName, p.TargetMSISDN, p.Carrier = id, carrier, to, carrier
+	default:
+		d.invalid = fmt.Errorf("%w: payment type %q", ErrInvalid, r.Type)
+		return d, nil
+	}
+	if d.code, err = e.otp.Draw(bindingOf(p)); err != nil {
+		return nil, fmt.Errorf("draw code: %w", err)
+	}
+	d.text = e.texts.RenderCode("otp", e.vars(p), d.code.Code, e.digits)
+	d.p = p
+	return d, nil
+}
+
+func (o *op) request(r Request, d *draft) (Outcome, error) {
+	e := o.e
+	acct := d.payerAcct
+	if acct.ID == "" || acct.Type != ledger.Wallet && acct.Type != ledger.Agent {
+		return o.refuse(ProblemNoAccount, nil, nil), nil
 	}
 	if acct.Status != ledger.Active {
 		return o.refuse(ProblemAccountInactive, nil, nil), nil
 	}
-	if until, err := o.lockedUntil(payer); err != nil || !until.IsZero() {
-		return o.refuseLocked(until), err
-	}
-
-	pending, err := loadPending(o.ctx, o.tx, payer)
+	payer := d.payer
+	day := e.startOfDay(o.now).UnixMicro()
+	n, err := o.numberState(payer, day)
 	if err != nil {
 		return Outcome{}, err
 	}
-	if pending != nil && !o.now.Before(pending.ExpiresAt) {
-		// Its time is up but the sweeper has not got to it yet: expire it now.
+	if !n.lockedUntil.IsZero() {
+		return o.refuseLocked(n.lockedUntil), nil
+	}
+	if n.pending != "" {
+		pending, err := loadPayment(o.ctx, o.tx, n.pending)
+		if err != nil {
+			return Outcome{}, err
+		}
+		if o.now.Before(pending.ExpiresAt) {
+			return o.refuse(ProblemPendingExists, pending, nil), nil
+		}
+		// Its time is up but the sweeper has not got to it yet: expire it now. That gives
+		// its amount back to its day, so the day's total is read again.
 		if err := o.expire(pending); err != nil {
 			return Outcome{}, err
 		}
-		pending = nil
-	}
-	if pending != nil {
-		return o.refuse(ProblemPendingExists, pending, nil), nil
+		if n.spent, err = o.dailyTotal(payer, day); err != nil {
+			return Outcome{}, err
+		}
 	}
 
 	if r.Amount < e.cfg.MinAmount {
@@ -147,83 +270,51 @@ func (o *op) request(r Request) (Outcome, error) {
 	if r.Amount > e.cfg.MaxAmount {
 		return o.refuse(ProblemAboveMax, nil, map[string]string{"max": e.money(e.cfg.MaxAmount)}), nil
 	}
-	day := e.startOfDay(o.now).UnixMicro()
-	if e.cfg.DailyMax > 0 {
-		var spent int64
-		err := o.tx.QueryRowContext(o.ctx, `SELECT amount FROM daily_totals WHERE msisdn = ? AND day = ?`,
-			payer, day).Scan(&spent)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return Outcome{}, fmt.Errorf("daily total: %w", err)
-		}
-		if spent+r.Amount > e.cfg.DailyMax {
-			left := max(e.cfg.DailyMax-spent, 0)
-			return o.refuse(ProblemDailyLimit, nil, map[string]string{
-				"limit": e.money(e.cfg.DailyMax), "left": e.money(left)}), nil
-		}
+	if e.cfg.DailyMax > 0 && n.spent+r.Amount > e.cfg.DailyMax {
+		left := max(e.cfg.DailyMax-n.spent, 0)
+		return o.refuse(ProblemDailyLimit, nil, map[string]string{
+			"limit": e.money(e.cfg.DailyMax), "left": e.money(left)}), nil
 	}
-
-	p := &Payment{
-		ID: NewPaymentID(), Type: r.Type, Channel: r.Channel, State: StatePendingOTP,
-		PayerMSISDN: payer, PayerAccount: acct.ID, Amount: r.Amount, Currency: e.cfg.Currency,
-		Reference: r.Reference, CreatedAt: o.now, UpdatedAt: o.now,
+	if d.invalid != nil {
+		return Outcome{}, d.invalid
 	}
-	switch r.Type {
-	case MerchantPayment:
-		m, err := o.lt.AccountByCode(o.ctx, r.Merchant)
-		if errors.Is(err, ledger.ErrNotFound) || err == nil && m.Type != ledger.Merchant {
-			return o.refuse(ProblemUnknownMerchant, nil, map[string]string{"code": r.Merchant}), nil
-		}
+	if d.payee != ProblemNone {
+		return o.refuse(d.payee, nil, d.payeeVars), nil
+	}
+	p := d.p
+	if d.clearing {
+		clearing, err := o.lt.SystemAccount(o.ctx, ledger.AirtimeClearing, p.Carrier, e.cfg.Currency)
 		if err != nil {
 			return Outcome{}, err
 		}
-		p.PayeeAccount, p.PayeeName, p.PayeeCode, p.PayeeMSISDN = m.ID, m.Name, m.Code, m.MSISDN
-	case TransferPayment:
-		to, err := e.Normalize(r.Recipient)
-		if err != nil {
-			return o.refuse(ProblemBadNumber, nil, nil), nil
+		if clearing.ID != p.PayeeAccount {
+			return Outcome{}, fmt.Errorf("airtime clearing account is %s, not %s", clearing.ID, p.PayeeAccount)
 		}
-		if to == payer {
-			return o.refuse(ProblemSelfPayment, nil, nil), nil
-		}
-		w, err := o.lt.AccountByMSISDN(o.ctx, to)
-		if errors.Is(err, ledger.ErrNotFound) || err == nil && w.Type != ledger.Wallet && w.Type != ledger.Agent {
-			return o.refuse(ProblemUnknownRecipient, nil, map[string]string{"number": Mask(to)}), nil
-		}
-		if err != nil {
-			return Outcome{}, err
-		}
-		p.PayeeAccount, p.PayeeName, p.PayeeMSISDN = w.ID, w.Name, w.MSISDN
-	case AirtimePayment:
-		to := payer
-		if r.Recipient != "" {
-			if to, err = e.Normalize(r.Recipient); err != nil {
-				return o.refuse(ProblemBadNumber, nil, nil), nil
-			}
-		}
-		carrier, ok := e.carrierFor(to)
-		if !ok {
-			return o.refuse(ProblemAirtimeUnavailable, nil, map[string]string{"number": Mask(to)}), nil
-		}
-		clearing, err := o.lt.SystemAccount(o.ctx, ledger.AirtimeClearing, carrier, e.cfg.Currency)
-		if err != nil {
-			return Outcome{}, err
-		}
-		p.PayeeAccount, p.PayeeName, p.TargetMSISDN, p.Carrier = clearing.ID, carrier, to, carrier
-	default:
-		return Outcome{}, fmt.Errorf("%w: payment type %q", ErrInvalid, r.Type)
 	}
-	p.ExpiresAt = o.now.Add(e.ttl)
+	p.CreatedAt, p.UpdatedAt, p.ExpiresAt = o.now, o.now, o.now.Add(e.ttl)
 
 	// The hold is the first write: when it is refused nothing else has been written, and
-	// the ledger undoes its own partial work.
+	// the ledger undoes its own partial work. It checks both accounts as they are now.
 	_, err = o.lt.Hold(o.ctx, ledger.HoldRequest{
 		Key: p.ID + ":hold", Debit: p.PayerAccount, Credit: p.PayeeAccount,
 		Amount: p.Amount, PaymentID: p.ID, Kind: string(p.Type),
 	})
 	switch {
 	case errors.Is(err, ledger.ErrInsufficientFunds):
-		return o.refuse(ProblemInsufficientFunds, nil, map[string]string{"available": e.money(acct.Balance.Available)}), nil
+		now, err := o.lt.Account(o.ctx, p.PayerAccount)
+		if err != nil {
+			return Outcome{}, err
+		}
+		return o.refuse(ProblemInsufficientFunds, nil, map[string]string{"available": e.money(now.Balance.Available)}), nil
 	case errors.Is(err, ledger.ErrAccountInactive):
+		// The payer was active when the request was drafted; which side is not now?
+		now, err := o.lt.Account(o.ctx, p.PayerAccount)
+		if err != nil {
+			return Outcome{}, err
+		}
+		if now.Status != ledger.Active {
+			return o.refuse(ProblemAccountInactive, nil, nil), nil
+		}
 		return o.refuse(ProblemPayeeInactive, nil, map[string]string{"payee": p.payeeLabel()}), nil
 	case err != nil:
 		return Outcome{}, err
@@ -234,15 +325,14 @@ func (o *op) request(r Request) (Outcome, error) {
 	if err := o.addDaily(payer, day, p.Amount); err != nil {
 		return Outcome{}, err
 	}
-	code, exp, err := e.otp.Issue(o.ctx, o.tx, o.binding(p), o.now)
+	exp, err := e.otp.IssueDrawn(o.ctx, o.tx, d.code, o.now)
 	if err != nil {
 		return Outcome{}, fmt.Errorf("issue code: %w", err)
 	}
 	if !exp.Equal(p.ExpiresAt) {
 		return Outcome{}, fmt.Errorf("issue code: expiry %v differs from the payment's %v", exp, p.ExpiresAt)
 	}
-	text := e.texts.RenderCode("otp", e.vars(p), code, e.digits)
-	if err := o.sms(p.PayerMSISDN, "otp", p.ID, text, true); err != nil {
+	if err := o.sms(p.PayerMSISDN, "otp", p.ID, d.text, true); err != nil {
 		return Outcome{}, err
 	}
 	if err := o.authEvent(p, r.Channel, "issued", ""); err != nil {
@@ -256,6 +346,43 @@ func (o *op) request(r Request) (Outcome, error) {
 			Msg("payment requested, code sent")
 	})
 	return Outcome{Payment: p}, nil
+}
+
+// numberState is what a new request from a number must know inside its transaction.
+type numberState struct {
+	pending     string    // the ID of its payment waiting for a code, or ""
+	lockedUntil time.Time // zero unless a wrong-code lock is on now
+	spent       int64     // what it has committed on the day asked for
+}
+
+// numberStateQuery reads a number's (?1) pending payment, lock and total for day ?2.
+const numberStateQuery = `SELECT
+	COALESCE((SELECT id FROM payments WHERE payer_msisdn = ?1 AND state = 'pending_otp'), ''),
+	COALESCE((SELECT locked_until FROM number_locks WHERE msisdn = ?1), 0),
+	COALESCE((SELECT amount FROM daily_totals WHERE msisdn = ?1 AND day = ?2), 0)`
+
+// numberState reads, in one statement, the number's pending payment, its wrong-code lock
+// and its total for day.
+func (o *op) numberState(msisdn string, day int64) (numberState, error) {
+	var n numberState
+	var until int64
+	err := o.tx.QueryRowContext(o.ctx, numberStateQuery, msisdn, day).Scan(&n.pending, &until, &n.spent)
+	if err != nil {
+		return numberState{}, fmt.Errorf("number state: %w", err)
+	}
+	n.lockedUntil = o.lockEnd(until)
+	return n, nil
+}
+
+// dailyTotal is what msisdn has committed on day.
+func (o *op) dailyTotal(msisdn string, day int64) (int64, error) {
+	var spent int64
+	err := o.tx.QueryRowContext(o.ctx, `SELECT amount FROM daily_totals WHERE msisdn = ? AND day = ?`,
+		msisdn, day).Scan(&spent)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("daily total: %w", err)
+	}
+	return spent, nil
 }
 
 func idOf(p *Payment) string {
