@@ -2,12 +2,14 @@ package payswitch
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/payswitch/payswitch/ledger"
+	"github.com/payswitch/payswitch/otp"
 )
 
 // The tests here check that what the engine works out before a transaction (a request's
@@ -228,4 +230,94 @@ func TestConfirmChecksWhatChangedSinceItsGuess(t *testing.T) {
 			t.Fatalf("after cancel: %q", out.Problem)
 		}
 	})
+}
+
+// authEvents are the auth history's events for paymentID, in order.
+func (h *harness) authEvents(paymentID string) []string {
+	h.t.Helper()
+	var evs []string
+	err := otp.Events(context.Background(), h.db.Reader(), func(e otp.Event) error {
+		if e.PaymentID == paymentID {
+			evs = append(evs, e.Event)
+		}
+		return nil
+	})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return evs
+}
+
+func TestRecordCodeDeliveryTxCommitsWithTheCaller(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t)
+	h.cfg.VoiceNumber = "254711000000"
+	h.restart()
+	h.wallet(alice, 100000)
+	h.merchant("55501", "")
+	h.sms(alice, "PAY 55501 150")
+	p := h.pendingOf(alice)
+
+	// A caller whose own part fails takes the engine's part down with it.
+	boom := errors.New("caller failed")
+	err := h.db.Write(ctx, func(tx *sql.Tx) error {
+		if _, err := h.engine.RecordCodeDeliveryTx(ctx, tx, p.ID, alice, true, "DELIVRD"); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatal(err)
+	}
+	if evs := h.authEvents(p.ID); strings.Join(evs, ",") != "issued" {
+		t.Fatalf("after a failed caller: %v", evs)
+	}
+
+	// Delivered: one event, nothing to wake.
+	select {
+	case <-h.outbox.Wait(): // the code SMS's
+	default:
+	}
+	var after func()
+	if err := h.db.Write(ctx, func(tx *sql.Tx) (err error) {
+		after, err = h.engine.RecordCodeDeliveryTx(ctx, tx, p.ID, alice, true, "DELIVRD")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	after()
+	select {
+	case <-h.outbox.Wait():
+		t.Fatal("the outbox was woken for nothing to send")
+	default:
+	}
+
+	// Undeliverable with voice on: a new code is offered by a call, and the outbox wakes
+	// once the caller's Write is durable.
+	if err := h.db.Write(ctx, func(tx *sql.Tx) (err error) {
+		after, err = h.engine.RecordCodeDeliveryTx(ctx, tx, p.ID, alice, false, "UNDELIV")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	after()
+	select {
+	case <-h.outbox.Wait():
+	default:
+		t.Fatal("the outbox was not woken for the call")
+	}
+	if evs := h.authEvents(p.ID); strings.Join(evs, ",") != "issued,delivered,delivery_failed,resent" {
+		t.Fatalf("auth events %v", evs)
+	}
+	if m := h.last(alice); m.Kind != "call" || m.Purpose != "payer_confirm" || len(m.Text) != 6 {
+		t.Fatalf("newest message to the payer: %+v", m)
+	}
+
+	// The method of its own still works, and records each receipt.
+	if err := h.engine.RecordCodeDelivery(ctx, p.ID, alice, true, "DELIVRD"); err != nil {
+		t.Fatal(err)
+	}
+	if evs := h.authEvents(p.ID); evs[len(evs)-1] != "delivered" {
+		t.Fatalf("auth events %v", evs)
+	}
 }

@@ -496,6 +496,16 @@ func (e *Engine) RecordCodeDelivery(ctx context.Context, paymentID, msisdn strin
 	return e.write(ctx, func(o *op) error { return o.recordCodeDelivery(paymentID, msisdn, delivered, status) })
 }
 
+// RecordCodeDeliveryTx is RecordCodeDelivery inside tx, a transaction of the engine's
+// store (the caller's store.Write function), so that a delivery receipt and what it says
+// about the code commit together, as one operation of the store's writer. On error the
+// caller must return it from its Write function, which rolls back the engine's part with
+// its own; on success it must call after once the Write has returned nil (it wakes the
+// outbox for a voice call queued), and never when the Write failed.
+func (e *Engine) RecordCodeDeliveryTx(ctx context.Context, tx *sql.Tx, paymentID, msisdn string, delivered bool, status string) (after func(), err error) {
+	return e.inTx(ctx, tx, func(o *op) error { return o.recordCodeDelivery(paymentID, msisdn, delivered, status) })
+}
+
 func (o *op) recordCodeDelivery(paymentID, msisdn string, delivered bool, status string) error {
 	e := o.e
 	event := otp.EventDelivered

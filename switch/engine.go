@@ -190,6 +190,16 @@ func (e *Engine) write(ctx context.Context, fn func(o *op) error) error {
 	return nil
 }
 
+// inTx runs fn as one engine decision inside tx, a caller's store.Write, and returns what
+// the caller must run once that Write has returned nil: o's after-effects.
+func (e *Engine) inTx(ctx context.Context, tx *sql.Tx, fn func(o *op) error) (after func(), err error) {
+	o := e.newOp(ctx, tx)
+	if err := fn(o); err != nil {
+		return nil, err
+	}
+	return o.done, nil
+}
+
 func (e *Engine) newOp(ctx context.Context, tx *sql.Tx) *op {
 	return &op{e: e, ctx: ctx, tx: tx, lt: e.ledger.In(tx), now: e.now().UTC()}
 }
