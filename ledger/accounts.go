@@ -115,7 +115,7 @@ func (t *Tx) createAccount(ctx context.Context, a NewAccount) (Account, error) {
 		if generated {
 			acc.ID = NewAccountID()
 		}
-		_, err := t.exec(ctx, `INSERT INTO accounts (id, type, currency, name, msisdn, code, status, created_at)
+		_, err := t.tx.ExecContext(ctx, `INSERT INTO accounts (id, type, currency, name, msisdn, code, status, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, 'active', ?)`,
 			acc.ID, string(acc.Type), acc.Currency, acc.Name, nullable(acc.MSISDN), nullable(acc.Code), created)
 		if err == nil {
@@ -149,7 +149,7 @@ func (t *Tx) systemAccount(ctx context.Context, typ AccountType, name, currency 
 	acc, err := accountBy(ctx, t.tx, "id", id)
 	if errors.Is(err, ErrNotFound) {
 		created := FormatTime(t.l.now())
-		if _, err := t.exec(ctx, `INSERT INTO accounts (id, type, currency, name, status, created_at)
+		if _, err := t.tx.ExecContext(ctx, `INSERT INTO accounts (id, type, currency, name, status, created_at)
 			VALUES (?, ?, ?, ?, 'active', ?)`, id, string(typ), currency, name, created); err != nil {
 			return Account{}, fmt.Errorf("ledger: create %s: %w", id, err)
 		}
@@ -190,7 +190,7 @@ func (t *Tx) setStatus(ctx context.Context, id string, s Status) error {
 				acc.Balance.Posted, acc.Balance.Held, creditsPending)
 		}
 	}
-	if _, err := t.exec(ctx, `UPDATE accounts SET status = ? WHERE id = ?`, string(s), id); err != nil {
+	if _, err := t.tx.ExecContext(ctx, `UPDATE accounts SET status = ? WHERE id = ?`, string(s), id); err != nil {
 		return fmt.Errorf("ledger: set status of %s: %w", id, err)
 	}
 	return nil

@@ -63,13 +63,11 @@ func (l *Ledger) Close() error {
 type Tx struct {
 	l  *Ledger
 	tx *sql.Tx
-	// head is the journal's last entry, known only inside a batch, which alone decides
-	// whether each of its savepoints commits or rolls back. Elsewhere it is read in the
-	// transaction, because a caller's rollback would make a remembered head wrong.
-	head *chainHead
-	// writes counts statements run by exec (the writing ones), so that a batch can tell
-	// whether a failed request had written anything before it failed.
-	writes int
+	// bare is set when the caller undoes a failed operation itself (a Ledger method's own
+	// Write, a batch's savepoint): the operation then takes no savepoint of its own.
+	bare bool
+	// saved is set once the running operation has taken its savepoint (see writing).
+	saved bool
 }
 
 // In returns the ledger working inside tx, a transaction of l.DB().Write.
@@ -80,31 +78,44 @@ func (l *Ledger) In(tx *sql.Tx) *Tx { return &Tx{l: l, tx: tx} }
 // the driver start a watcher goroutine for every statement.
 func sqlCtx(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
 
-func (t *Tx) exec(ctx context.Context, q string, args ...any) (res sql.Result, err error) {
-	res, err = t.tx.ExecContext(ctx, q, args...)
-	if err == nil {
-		t.writes++
-	}
-	return res, err
-}
-
-// atomic runs fn in a savepoint so that a failing method leaves the caller's transaction
-// as it found it.
+// atomic runs operation fn so that, if it fails, the caller's transaction is as fn found
+// it. Every check comes before an operation's first write, and a refused operation has
+// nothing to undo, so no savepoint is taken up front: an operation that writes more than
+// one statement calls writing just before its first write, and only then is there a
+// savepoint (ledger_op) to roll back to. One statement is atomic by itself, so an
+// operation that writes once (creating an account, say) needs none. A savepoint costs two
+// statements, a fifth of a hold's.
 func (t *Tx) atomic(ctx context.Context, fn func(ctx context.Context) error) error {
 	ctx = sqlCtx(ctx)
-	if _, err := t.exec(ctx, "SAVEPOINT ledger_op"); err != nil {
-		return fmt.Errorf("ledger: savepoint: %w", err)
-	}
-	if err := fn(ctx); err != nil {
-		if _, rerr := t.exec(ctx, "ROLLBACK TO ledger_op"); rerr != nil {
-			return errors.Join(err, fmt.Errorf("ledger: rollback: %w", rerr))
-		}
-		t.exec(ctx, "RELEASE ledger_op")
+	t.saved = false
+	err := fn(ctx)
+	if !t.saved {
 		return err
 	}
-	if _, err := t.exec(ctx, "RELEASE ledger_op"); err != nil {
-		return fmt.Errorf("ledger: release savepoint: %w", err)
+	t.saved = false
+	if err != nil {
+		if _, rerr := t.tx.ExecContext(ctx, "ROLLBACK TO ledger_op"); rerr != nil {
+			return errors.Join(err, fmt.Errorf("ledger: rollback: %w", rerr))
+		}
 	}
+	// Released at once: a savepoint left open would keep its copies of the pages it
+	// changed until the caller's own savepoint ends.
+	if _, rerr := t.tx.ExecContext(ctx, "RELEASE ledger_op"); rerr != nil && err == nil {
+		return fmt.Errorf("ledger: release savepoint: %w", rerr)
+	}
+	return err
+}
+
+// writing is called by an operation right before the first of its several writes: it
+// takes the savepoint that atomic rolls back to if a later write fails.
+func (t *Tx) writing(ctx context.Context) error {
+	if t.bare || t.saved {
+		return nil
+	}
+	if _, err := t.tx.ExecContext(ctx, "SAVEPOINT ledger_op"); err != nil {
+		return fmt.Errorf("ledger: savepoint: %w", err)
+	}
+	t.saved = true
 	return nil
 }
 
@@ -223,7 +234,7 @@ func (t *Tx) TransfersOfPayment(ctx context.Context, paymentID string) ([]Transf
 
 // write runs fn in its own store transaction.
 func (l *Ledger) write(ctx context.Context, fn func(ctx context.Context, t *Tx) error) error {
-	return l.db.Write(ctx, func(tx *sql.Tx) error { return fn(sqlCtx(ctx), l.In(tx)) })
+	return l.db.Write(ctx, func(tx *sql.Tx) error { return fn(sqlCtx(ctx), &Tx{l: l, tx: tx, bare: true}) })
 }
 
 // CreateAccount is Tx.CreateAccount in its own transaction.
@@ -291,103 +302,6 @@ func (l *Ledger) Reverse(ctx context.Context, transferID, key string) (tr Transf
 		tr, err = t.reverse(ctx, transferID, key)
 		return err
 	})
-	return tr, err
-}
-
-// TransferBatch books many transfers with one durable commit, for bulk work (settlement,
-// imports, load) where a commit per transfer would cost more than the transfers.
-//
-// The requests run in order inside one store.Write, and each fails alone: a request that
-// is refused (insufficient funds, an idempotency conflict, an unknown account, ...) is
-// reported in errs[i], writes nothing, and the others commit. A request sees the effects
-// of the earlier ones: a wallet credited by request 1 can spend in request 2, and a key
-// repeated in the batch returns the first transfer. transfers[i] is the zero Transfer
-// when errs[i] is not nil. If the commit itself fails, nothing was booked and every
-// errs[i] is that error. Both slices have len(rs) entries.
-//
-// How: every check of a transfer happens before its first write, so a refused request
-// has nothing to undo. The batch therefore runs under one savepoint (ledger_batch)
-// instead of one per request, because SQLite's in-memory sub-journal makes each nested
-// savepoint's release cost time in proportion to the batch so far (quadratic per batch;
-// a quarter of the CPU at 500 per batch). Should a request fail after it started writing
-// (an I/O error, say), the batch is rolled back to ledger_batch and run again with each
-// request inside its own savepoint (ledger_item), so that it still fails alone.
-func (l *Ledger) TransferBatch(ctx context.Context, rs []TransferRequest) ([]Transfer, []error) {
-	trs := make([]Transfer, len(rs))
-	errs := make([]error, len(rs))
-	if len(rs) == 0 {
-		return trs, errs
-	}
-	err := l.db.Write(ctx, func(tx *sql.Tx) error {
-		ctx := sqlCtx(ctx)
-		t := &Tx{l: l, tx: tx, head: &chainHead{seq: -1}}
-		if _, err := t.exec(ctx, "SAVEPOINT ledger_batch"); err != nil {
-			return fmt.Errorf("ledger: batch savepoint: %w", err)
-		}
-		clean := true
-		for i, r := range rs {
-			before := t.writes
-			trs[i], errs[i] = t.transfer(ctx, r)
-			if errs[i] != nil && t.writes != before {
-				clean = false
-				break
-			}
-		}
-		if clean {
-			if _, err := t.exec(ctx, "RELEASE ledger_batch"); err != nil {
-				return fmt.Errorf("ledger: batch release: %w", err)
-			}
-			return nil
-		}
-		if _, err := t.exec(ctx, "ROLLBACK TO ledger_batch"); err != nil {
-			return fmt.Errorf("ledger: batch rollback: %w", err)
-		}
-		if _, err := t.exec(ctx, "RELEASE ledger_batch"); err != nil {
-			return fmt.Errorf("ledger: batch release: %w", err)
-		}
-		t.head.seq = -1 // the head was rolled back too: read it again
-		for i, r := range rs {
-			trs[i], errs[i] = t.transferAlone(ctx, r)
-			if errors.Is(errs[i], errTxBroken) {
-				return errs[i]
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		for i := range rs {
-			trs[i], errs[i] = Transfer{}, err
-		}
-	}
-	for i := range rs {
-		if errs[i] != nil {
-			trs[i] = Transfer{}
-		}
-	}
-	return trs, errs
-}
-
-// errTxBroken marks a failure to roll back a savepoint: the transaction is in an unknown
-// state and nothing more may be done in it.
-var errTxBroken = errors.New("ledger: transaction broken")
-
-// transferAlone books r inside its own savepoint (ledger_item), so that a failure after
-// it started writing undoes only its own writes.
-func (t *Tx) transferAlone(ctx context.Context, r TransferRequest) (Transfer, error) {
-	if _, err := t.exec(ctx, "SAVEPOINT ledger_item"); err != nil {
-		return Transfer{}, fmt.Errorf("%w: savepoint: %w", errTxBroken, err)
-	}
-	saved := *t.head
-	tr, err := t.transfer(ctx, r)
-	if err != nil {
-		*t.head = saved
-		if _, rerr := t.exec(ctx, "ROLLBACK TO ledger_item"); rerr != nil {
-			return Transfer{}, fmt.Errorf("%w: rollback: %w", errTxBroken, rerr)
-		}
-	}
-	if _, rerr := t.exec(ctx, "RELEASE ledger_item"); rerr != nil {
-		return Transfer{}, fmt.Errorf("%w: release: %w", errTxBroken, rerr)
-	}
 	return tr, err
 }
 

@@ -1,0 +1,146 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+)
+
+// Before it writes, an operation reads everything it will check in one statement: the
+// accounts, what its key already names, and the journal's head. The parts of such a
+// lookup are SELECTs of one row shape joined by UNION ALL, each row tagged with what it
+// is; a part's unused columns are blank:
+//
+//	tag, id, s1, s2, s3, n1, n2, n3, n4, s4, s5, s6, s7, s8
+const (
+	partAccounts = `SELECT 'a', id, type, currency, status, debits_posted, credits_posted, debits_pending, credits_pending,
+		'', '', '', '', '' FROM accounts WHERE id IN `
+	// A posted hold's key is also its transfer's key.
+	transferColumnsAsRow = `id, debit, credit, currency, amount, 0, 0, 0,
+		payment_id, kind, COALESCE(reverses, ''), time, key FROM transfers`
+	holdColumnsAsRow = `key, debit, credit, currency, amount, 0, 0, 0,
+		payment_id, kind, state, created_at, COALESCE(transfer_id, '') FROM holds`
+	partTransferByKey = `SELECT 't', ` + transferColumnsAsRow + ` WHERE key = ?1`
+	partHoldByKey     = `SELECT 'h', ` + holdColumnsAsRow + ` WHERE key = ?1`
+	partHead          = `SELECT 'e', '', '', '', '', seq, 0, 0, 0, time, hash, '', '', ''
+		FROM (SELECT seq, time, hash FROM entries ORDER BY seq DESC LIMIT 1)`
+)
+
+// The lookups. Arguments: ?1 the key, then as the name says.
+const (
+	// lookupTransfer(key, debit, credit): the accounts, the key's transfer or hold, the head.
+	lookupTransfer = partAccounts + `(?2, ?3) UNION ALL ` + partTransferByKey + ` UNION ALL ` + partHoldByKey +
+		` UNION ALL ` + partHead
+	// lookupHold(key, debit, credit): the accounts and the key's hold or transfer.
+	lookupHold = partAccounts + `(?2, ?3) UNION ALL ` + partTransferByKey + ` UNION ALL ` + partHoldByKey
+	// lookupPost(key): the hold, its accounts, its transfer if it is posted, the head.
+	lookupPost = partHoldByKey + ` UNION ALL ` +
+		partAccounts + `(SELECT debit FROM holds WHERE key = ?1 UNION ALL SELECT credit FROM holds WHERE key = ?1)` +
+		` UNION ALL ` + partTransferByKey + ` UNION ALL ` + partHead
+	// lookupReverse(key, transfer id): the key's transfer or hold, the original transfer
+	// ('o'), a reversal of it ('r'), its accounts and the head.
+	lookupReverse = partTransferByKey + ` UNION ALL ` + partHoldByKey + ` UNION ALL ` +
+		`SELECT 'o', ` + transferColumnsAsRow + ` WHERE id = ?2 UNION ALL ` +
+		`SELECT 'r', id, '', '', '', 0, 0, 0, 0, '', '', '', '', '' FROM transfers WHERE reverses = ?2 UNION ALL ` +
+		partAccounts + `(SELECT debit FROM transfers WHERE id = ?2 UNION ALL SELECT credit FROM transfers WHERE id = ?2)` +
+		` UNION ALL ` + partHead
+)
+
+// looked is what a lookup found.
+type looked struct {
+	accounts    [2]side
+	nAccounts   int
+	hasTransfer bool
+	tr          Transfer // the key's transfer
+	hasHold     bool
+	hold        Hold // the key's hold
+	head        chainHead
+	hasOrig     bool
+	orig        Transfer // the transfer to reverse
+	reversedBy  string   // the id of a reversal of orig
+}
+
+// account returns the account with id, or nil if the lookup did not find it.
+func (k *looked) account(id string) *side {
+	for i := range k.nAccounts {
+		if k.accounts[i].id == id {
+			return &k.accounts[i]
+		}
+	}
+	return nil
+}
+
+// transfer returns the transfer the key names, or nil.
+func (k *looked) transfer() *Transfer {
+	if k.hasTransfer {
+		return &k.tr
+	}
+	return nil
+}
+
+// lookupRow is one row of a lookup, in its shape.
+type lookupRow struct {
+	tag, id, s1, s2, s3 string
+	n1, n2, n3, n4      int64
+	s4, s5, s6, s7, s8  string
+}
+
+func (r *lookupRow) side() side {
+	return side{id: r.id, typ: AccountType(r.s1), currency: r.s2, status: Status(r.s3),
+		debitsPosted: r.n1, creditsPosted: r.n2, debitsPending: r.n3, creditsPending: r.n4}
+}
+
+func (r *lookupRow) transfer() Transfer {
+	return Transfer{ID: r.id, Key: r.s8, Debit: r.s1, Credit: r.s2, Currency: r.s3, Amount: r.n1,
+		PaymentID: r.s4, Kind: r.s5, Reverses: r.s6, Time: parseTime(r.s7)}
+}
+
+func (r *lookupRow) hold() Hold {
+	return Hold{Key: r.id, Debit: r.s1, Credit: r.s2, Currency: r.s3, Amount: r.n1, PaymentID: r.s4,
+		Kind: r.s5, State: r.s6, CreatedAt: parseTime(r.s7), TransferID: r.s8}
+}
+
+// scanLookup runs lookup query q and calls fn with each row.
+func (t *Tx) scanLookup(ctx context.Context, q string, fn func(r *lookupRow), args ...any) error {
+	rows, err := t.tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("ledger: look up accounts and key: %w", err)
+	}
+	defer rows.Close()
+	var r lookupRow
+	for rows.Next() {
+		if err := rows.Scan(&r.tag, &r.id, &r.s1, &r.s2, &r.s3, &r.n1, &r.n2, &r.n3, &r.n4,
+			&r.s4, &r.s5, &r.s6, &r.s7, &r.s8); err != nil {
+			return fmt.Errorf("ledger: look up accounts and key: %w", err)
+		}
+		fn(&r)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("ledger: look up accounts and key: %w", err)
+	}
+	return nil
+}
+
+// lookup runs one of the lookup queries.
+func (t *Tx) lookup(ctx context.Context, q string, args ...any) (looked, error) {
+	k := looked{head: chainHead{hash: GenesisHash}}
+	err := t.scanLookup(ctx, q, func(r *lookupRow) {
+		switch r.tag {
+		case "a":
+			if k.nAccounts < len(k.accounts) {
+				k.accounts[k.nAccounts] = r.side()
+				k.nAccounts++
+			}
+		case "t":
+			k.hasTransfer, k.tr = true, r.transfer()
+		case "h":
+			k.hasHold, k.hold = true, r.hold()
+		case "e":
+			k.head = chainHead{seq: r.n1, time: r.s4, hash: r.s5}
+		case "o":
+			k.hasOrig, k.orig = true, r.transfer()
+		case "r":
+			k.reversedBy = r.id
+		}
+	}, args...)
+	return k, err
+}
