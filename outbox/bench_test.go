@@ -1,0 +1,186 @@
+package outbox
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/payswitch/payswitch/store"
+)
+
+// meter counts what a benchmark costs: statements on the writer connection, store
+// operations (one SAVEPOINT each) and the process's CPU time.
+type meter struct {
+	stmts, ops atomic.Int64
+	cpu        time.Duration
+}
+
+// openMetered opens a durable store (synchronous FULL, as serve runs) whose writer
+// statements m counts.
+func openMetered(tb testing.TB) (*store.DB, *meter) {
+	tb.Helper()
+	m := &meter{}
+	db, err := store.Open(filepath.Join(tb.TempDir(), "outbox.db"), store.Options{OnStatement: func(q string) {
+		m.stmts.Add(1)
+		if q == "SAVEPOINT op" {
+			m.ops.Add(1)
+		}
+	}}, Schema)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	return db, m
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// start zeroes the counters; call it with the benchmark's timer.
+func (m *meter) start() {
+	m.stmts.Store(0)
+	m.ops.Store(0)
+	m.cpu = cpuTime()
+}
+
+// report adds per-message figures for n messages.
+func (m *meter) report(b *testing.B, n int) {
+	cpu := cpuTime() - m.cpu
+	b.ReportMetric(float64(cpu.Microseconds())/float64(n), "cpu-µs/msg")
+	b.ReportMetric(float64(m.stmts.Load())/float64(n), "stmts/msg")
+	b.ReportMetric(float64(m.ops.Load())/float64(n), "ops/msg")
+}
+
+// history writes n delivered messages, as a switch that has been running a while has.
+func history(tb testing.TB, db *store.DB, n int) {
+	tb.Helper()
+	err := db.Write(ctx, func(tx *sql.Tx) error {
+		for i := range n {
+			id, err := Enqueue(ctx, tx, sms(fmt.Sprintf("2547%08d", i), "Confirmed. PAYAAAAAAA KES 1,500.00 paid."))
+			if err != nil {
+				return err
+			}
+			if _, err := tx.Exec(`UPDATE messages SET state = 'delivered', link = 'carrier-a', message_ids = ?
+				WHERE id = ?`, fmt.Sprintf(`["h%d"]`, id), id); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(`INSERT INTO message_parts (link, message_id, outbox_id, part, status)
+				VALUES ('carrier-a', ?, ?, 0, 'DELIVRD')`, fmt.Sprintf("h%d", id), id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// queue writes n SMS, one transaction, and returns their IDs.
+func queue(tb testing.TB, db *store.DB, n int, receipt bool) []int64 {
+	tb.Helper()
+	ms := make([]Message, n)
+	for i := range ms {
+		ms[i] = sms(fmt.Sprintf("2547%08d", i), "Confirmed. PAYAAAAAAA KES 1,500.00 paid to Mama Mboga.")
+		ms[i].RequestReceipt = receipt
+	}
+	return put(tb, db, Enqueue, ms...)
+}
+
+// parallel runs fn(i) for every i in [0, n) on c goroutines.
+func parallel(n, c int, fn func(i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range c {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				fn(i)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// BenchmarkClaim measures one Claim of 16 from a queue of backlog due messages over a
+// table with 20,000 delivered ones. Every claimed message is due again at the next
+// iteration (its lease ran out), so the backlog stays as it is.
+func BenchmarkClaim(b *testing.B) {
+	for _, backlog := range []int{16, 256, 2048} {
+		b.Run(fmt.Sprintf("backlog=%d", backlog), func(b *testing.B) {
+			db, m := openMetered(b)
+			c := newClock()
+			o := New(db, c.Now)
+			history(b, db, 20000)
+			queue(b, db, backlog, true)
+			m.start()
+			for b.Loop() {
+				if got := claim(b, o, 16, time.Second); len(got) != 16 {
+					b.Fatalf("claimed %d, want 16", len(got))
+				}
+				c.Advance(time.Second)
+			}
+			m.report(b, 16*b.N)
+		})
+	}
+}
+
+// BenchmarkMarkSent measures recording b.N submits, one part each, from c workers at
+// once, as the sender's workers on a link of window c do.
+func BenchmarkMarkSent(b *testing.B) {
+	for _, c := range []int{1, 64} {
+		b.Run(fmt.Sprintf("workers=%d", c), func(b *testing.B) {
+			db, m := openMetered(b)
+			o := New(db, nil)
+			history(b, db, 20000)
+			ids := queue(b, db, b.N, true)
+			claim(b, o, b.N, time.Hour)
+			m.start()
+			b.ResetTimer()
+			parallel(b.N, c, func(i int) {
+				if err := o.MarkSent(ctx, ids[i], "carrier-a", []string{fmt.Sprintf("m%d", ids[i])}); err != nil {
+					b.Error(err)
+				}
+			})
+			b.StopTimer()
+			m.report(b, b.N)
+		})
+	}
+}
+
+// BenchmarkReceipt measures recording b.N DELIVRD receipts for sent one-part messages
+// from c deliver_sm handlers at once.
+func BenchmarkReceipt(b *testing.B) {
+	for _, c := range []int{1, 64} {
+		b.Run(fmt.Sprintf("handlers=%d", c), func(b *testing.B) {
+			db, m := openMetered(b)
+			o := New(db, nil)
+			history(b, db, 20000)
+			ids := queue(b, db, b.N, true)
+			claim(b, o, b.N, time.Hour)
+			parallel(b.N, 64, func(i int) {
+				if err := o.MarkSent(ctx, ids[i], "carrier-a", []string{fmt.Sprintf("m%d", ids[i])}); err != nil {
+					b.Error(err)
+				}
+			})
+			m.start()
+			b.ResetTimer()
+			parallel(b.N, c, func(i int) {
+				got, ok, err := o.Receipt(context.Background(), "carrier-a", fmt.Sprintf("m%d", ids[i]), "DELIVRD")
+				if err != nil || !ok || got.ID != ids[i] || got.State != StateDelivered {
+					b.Errorf("receipt of %d: %d %s %v %v", ids[i], got.ID, got.State, ok, err)
+				}
+			})
+			b.StopTimer()
+			m.report(b, b.N)
+		})
+	}
+}
