@@ -113,10 +113,12 @@ func TestWritesResumeAfterTheDatabaseWasFull(t *testing.T) {
 	limit(pages)
 	big := strings.Repeat("x", 64<<10)
 	// SQLite rolls the whole transaction back on SQLITE_FULL in a statement, so the error
-	// that reaches the caller may be the store's "transaction aborted"; what matters here
-	// is that it fails, alone, and that the next write is not stuck behind it.
+	// that reaches the caller may be the store's "transaction aborted": it must still say
+	// the database is full, fail alone, and not hold up the next write.
 	if err := insert(db, big); err == nil {
 		t.Fatal("insert past max_page_count succeeded")
+	} else if FaultOf(err) != FaultFull {
+		t.Fatalf("insert past max_page_count: %v, fault %q, want %q", err, FaultOf(err), FaultFull)
 	}
 	if err := db.Ping(ctx); err != nil {
 		t.Fatalf("a write that needs no new page, while full: %v", err)

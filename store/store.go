@@ -391,12 +391,15 @@ func (g *openGroup) add(o *op) {
 	g.errs[i] = run(o.fn, g.tx)
 	if g.errs[i] != nil {
 		if _, rerr := g.tx.Exec("ROLLBACK TO op"); rerr != nil {
-			// The transaction is in an unknown state: give up on all of it. Ops that
-			// failed on their own keep their error; the rest learn why nothing stuck.
+			// SQLite rolled the whole transaction back (SQLITE_FULL or an I/O error
+			// inside fn does that) or it is in an unknown state: give up on all of it.
+			// Ops that failed on their own keep their error; the rest learn why nothing
+			// stuck, with the cause, so that a full disk still reads as one.
 			g.tx.Rollback()
+			cause := fmt.Errorf("store: transaction aborted: %w", errors.Join(g.errs[i], rerr))
 			for j, o := range g.ops {
 				if j == i || g.errs[j] == nil {
-					o.done <- fmt.Errorf("store: transaction aborted: %w", rerr)
+					o.done <- cause
 				} else {
 					o.done <- g.errs[j]
 				}
