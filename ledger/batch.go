@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 )
 
@@ -133,7 +132,7 @@ func (t *Tx) bulk(ctx context.Context, rs []TransferRequest, trs []Transfer, err
 			}
 		}
 	}
-	err := t.scanIn(ctx, batchAccountsQuery, ids, func(r *lookupRow) {
+	err := t.scanIn(ctx, batchAccountsQuery, 1, ids, func(r *lookupRow) {
 		accounts[r.id] = &batchAccount{side: r.side(), debitsRead: r.n1, creditsRead: r.n2}
 	})
 	if err != nil {
@@ -141,7 +140,7 @@ func (t *Tx) bulk(ctx context.Context, rs []TransferRequest, trs []Transfer, err
 	}
 	prevs := make(map[string]*Transfer)
 	holds := make(map[string]bool)
-	err = t.scanIn(ctx, batchKeysQuery, keys, func(r *lookupRow) {
+	err = t.scanIn(ctx, batchKeysQuery, 2, keys, func(r *lookupRow) {
 		switch r.tag {
 		case "t":
 			tr := r.transfer()
@@ -245,19 +244,11 @@ func makeBatchStatements(sizes []int, text func(n int) string) batchStatements {
 	return m
 }
 
-// inList returns "(?1, ?2, ..., ?n)".
+// inList returns "(?, ?, ..., ?)" with n placeholders. They are anonymous: the driver
+// looks up every parameter's name when it binds, which for numbered ones (?1, ?2, ...) is
+// a walk through all the statement's names, quadratic in a list this long.
 func inList(n int) string {
-	var b strings.Builder
-	b.WriteByte('(')
-	for i := 1; i <= n; i++ {
-		if i > 1 {
-			b.WriteString(", ")
-		}
-		b.WriteByte('?')
-		b.WriteString(strconv.Itoa(i))
-	}
-	b.WriteByte(')')
-	return b.String()
+	return "(" + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + ")"
 }
 
 // valuesRows returns n rows of cols placeholders: "(?, ?), (?, ?)".
@@ -288,9 +279,10 @@ var (
 	})
 )
 
-// scanIn runs lookup query q (by size) over vals in IN lists, calling fn with each row.
-func (t *Tx) scanIn(ctx context.Context, q batchStatements, vals []string, fn func(r *lookupRow)) error {
-	args := make([]any, 0, batchSizes[len(batchSizes)-1])
+// scanIn runs lookup query q (by size) over vals in IN lists, calling fn with each row;
+// q has lists IN lists of the same values.
+func (t *Tx) scanIn(ctx context.Context, q batchStatements, lists int, vals []string, fn func(r *lookupRow)) error {
+	args := make([]any, 0, lists*batchSizes[len(batchSizes)-1])
 	for len(vals) > 0 {
 		size := batchSizes[len(batchSizes)-1]
 		for _, s := range batchSizes {
@@ -302,11 +294,13 @@ func (t *Tx) scanIn(ctx context.Context, q batchStatements, vals []string, fn fu
 		part := vals[:min(size, len(vals))]
 		vals = vals[len(part):]
 		args = args[:0]
-		for i := range size {
-			if i < len(part) {
-				args = append(args, part[i])
-			} else {
-				args = append(args, part[0])
+		for range lists {
+			for i := range size {
+				if i < len(part) {
+					args = append(args, part[i])
+				} else {
+					args = append(args, part[0])
+				}
 			}
 		}
 		if err := t.scanLookup(ctx, q[size], fn, args...); err != nil {
