@@ -213,6 +213,7 @@ func validate(m Message) error {
 // Outbox is the worker side of the queue. It is safe for concurrent use.
 type Outbox struct {
 	db   *store.DB
+	w    batcher // every write of the worker side goes through it
 	now  func() time.Time
 	wake chan struct{} // buffered 1: Kicks between two Waits coalesce
 	aead cipher.AEAD   // seals one-time-code texts; nil: texts are stored as given
@@ -224,7 +225,7 @@ func New(db *store.DB, now func() time.Time) *Outbox {
 	if now == nil {
 		now = time.Now
 	}
-	return &Outbox{db: db, now: now, wake: make(chan struct{}, 1)}
+	return &Outbox{db: db, w: batcher{db: db}, now: now, wake: make(chan struct{}, 1)}
 }
 
 // Kick tells workers there is something new. It never blocks; Kicks that nobody has
@@ -310,7 +311,7 @@ func (o *Outbox) Claim(ctx context.Context, kind string, limit int, lease time.D
 	limit = max(limit, 1)
 	now := o.now()
 	var claimed []Message
-	err := o.db.Write(ctx, func(tx *sql.Tx) error {
+	err := o.w.do(ctx, func(tx *sql.Tx) error {
 		claimed = nil
 		rows, err := tx.QueryContext(ctx, `UPDATE messages
 			SET state = 'sending', attempts = attempts + 1, next_attempt_at = ?, updated_at = ?
@@ -363,67 +364,102 @@ func (o *Outbox) Claim(ctx context.Context, kind string, limit int, lease time.D
 // lease ran out may still have sent the message, and then it was sent. IDs from a second
 // MarkSent are added to the first's; a message already delivered or undeliverable keeps
 // that state.
+//
+// Concurrent MarkSent, Receipt, Claim, Retry and Fail calls share store operations (see
+// batcher); each still returns only once its own result is durable, with its own error.
 func (o *Outbox) MarkSent(ctx context.Context, id int64, link string, messageIDs []string) error {
 	now := micros(o.now())
-	err := o.db.Write(ctx, func(tx *sql.Tx) error {
-		m, _, err := getTx(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		ids := m.MessageIDs
-		for _, mid := range messageIDs {
-			if mid == "" || slices.Contains(ids, mid) {
-				continue
-			}
-			ids = append(ids, mid)
-			// A reused SMSC ID (counters wrap) now belongs to this message.
-			if _, err := tx.ExecContext(ctx, `INSERT INTO message_parts (link, message_id, outbox_id, part)
-				VALUES (?, ?, ?, ?) ON CONFLICT (link, message_id) DO UPDATE
-				SET outbox_id = excluded.outbox_id, part = excluded.part, status = ''`,
-				link, mid, id, len(ids)-1); err != nil {
-				return err
-			}
-		}
-		state := m.State
-		if state != StateDelivered && state != StateUndeliverable {
-			state = StateSent
-		}
-		idsJSON := ""
-		if len(ids) > 0 {
-			b, _ := json.Marshal(ids)
-			idsJSON = string(b)
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE messages SET state = ?, link = ?, message_ids = ?,
-			next_attempt_at = 0, updated_at = ? WHERE id = ?`, state, link, idsJSON, now, id); err != nil {
-			return err
-		}
-		// Receipts that overtook us.
-		var early bool
-		for _, mid := range messageIDs {
-			var status string
-			err := tx.QueryRowContext(ctx, `DELETE FROM early_receipts WHERE link = ? AND message_id = ?
-				RETURNING status`, link, mid).Scan(&status)
-			if errors.Is(err, sql.ErrNoRows) {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, `UPDATE message_parts SET status = ? WHERE link = ? AND message_id = ?`,
-				status, link, mid); err != nil {
-				return err
-			}
-			early = true
-		}
-		if early {
-			_, _, err = settle(ctx, tx, id, now)
-		}
-		return err
-	})
-	if err != nil {
+	parts := partIDs(messageIDs)
+	if err := o.w.do(ctx, func(tx *sql.Tx) error { return markSent(ctx, tx, id, link, parts, now) }); err != nil {
 		return fmt.Errorf("outbox: mark %d sent: %w", id, err)
 	}
 	return nil
+}
+
+// partIDs returns ids without empty and repeated ones, in order.
+func partIDs(ids []string) []string {
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if id != "" && !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// idsText is how message_ids stores ids: JSON, or "" for none.
+func idsText(ids []string) string {
+	if len(ids) == 0 {
+		return ""
+	}
+	b, _ := json.Marshal(ids)
+	return string(b)
+}
+
+// markSent is MarkSent's write; parts are the new IDs, as partIDs returns them.
+func markSent(ctx context.Context, tx *sql.Tx, id int64, link string, parts []string, now int64) error {
+	// The first MarkSent of a message, by far the most common, records it in one
+	// statement; a second one (or an unknown ID) finds message_ids taken.
+	res, err := tx.ExecContext(ctx, `UPDATE messages
+		SET state = CASE WHEN state IN ('delivered', 'undeliverable') THEN state ELSE 'sent' END,
+			link = ?, message_ids = ?, next_attempt_at = 0, updated_at = ?
+		WHERE id = ? AND message_ids = ''`, link, idsText(parts), now, id)
+	if err != nil {
+		return err
+	}
+	first := 0 // the part number of parts[0]
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		var state, text string
+		err := tx.QueryRowContext(ctx, `SELECT state, message_ids FROM messages WHERE id = ?`, id).Scan(&state, &text)
+		if errors.Is(err, sql.ErrNoRows) {
+			return refuse(fmt.Errorf("%w: %d", ErrNotFound, id))
+		}
+		if err != nil {
+			return err
+		}
+		var ids []string
+		if err := json.Unmarshal([]byte(text), &ids); err != nil {
+			return fmt.Errorf("message %d ids: %w", id, err)
+		}
+		parts = slices.DeleteFunc(slices.Clone(parts), func(mid string) bool { return slices.Contains(ids, mid) })
+		first = len(ids)
+		if state != StateDelivered && state != StateUndeliverable {
+			state = StateSent
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE messages SET state = ?, link = ?, message_ids = ?,
+			next_attempt_at = 0, updated_at = ? WHERE id = ?`,
+			state, link, idsText(append(ids, parts...)), now, id); err != nil {
+			return err
+		}
+	}
+	early := false
+	for i, mid := range parts {
+		// A reused SMSC ID (counters wrap) now belongs to this message. A receipt that
+		// overtook us (a deliver_sm can come before the submit_sm_resp is recorded)
+		// waits in early_receipts, and its status goes straight into the part.
+		var status string
+		if err := tx.QueryRowContext(ctx, `INSERT INTO message_parts (link, message_id, outbox_id, part, status)
+			VALUES (?1, ?2, ?3, ?4, coalesce((SELECT status FROM early_receipts WHERE link = ?1 AND message_id = ?2), ''))
+			ON CONFLICT (link, message_id) DO UPDATE
+			SET outbox_id = excluded.outbox_id, part = excluded.part, status = excluded.status
+			RETURNING status`, link, mid, id, first+i).Scan(&status); err != nil {
+			return err
+		}
+		if status == "" {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM early_receipts WHERE link = ? AND message_id = ?`,
+			link, mid); err != nil {
+			return err
+		}
+		early = true
+	}
+	if early {
+		_, _, err = settle(ctx, tx, id, now)
+	}
+	return err
 }
 
 // Retry puts a message that is sending back in the queue, due at next (zero: now plus
@@ -431,19 +467,20 @@ func (o *Outbox) MarkSent(ctx context.Context, id int64, link string, messageIDs
 // (Fail) is the worker's policy.
 func (o *Outbox) Retry(ctx context.Context, id int64, errText string, next time.Time) error {
 	now := o.now()
-	err := o.db.Write(ctx, func(tx *sql.Tx) error {
-		m, _, err := getTx(ctx, tx, id)
+	err := o.w.do(ctx, func(tx *sql.Tx) error {
+		state, attempts, err := stateTx(ctx, tx, id)
 		if err != nil {
 			return err
 		}
-		if m.State != StateSending {
-			return fmt.Errorf("%w: message %d is %s", ErrState, id, m.State)
+		if state != StateSending {
+			return refuse(fmt.Errorf("%w: message %d is %s", ErrState, id, state))
 		}
-		if next.IsZero() {
-			next = now.Add(Backoff(m.Attempts))
+		due := next
+		if due.IsZero() {
+			due = now.Add(Backoff(attempts))
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE messages SET state = 'queued', next_attempt_at = ?, last_error = ?,
-			updated_at = ? WHERE id = ?`, micros(next), errText, micros(now), id)
+			updated_at = ? WHERE id = ?`, micros(due), errText, micros(now), id)
 		return err
 	})
 	if err != nil {
@@ -455,13 +492,13 @@ func (o *Outbox) Retry(ctx context.Context, id int64, errText string, next time.
 // Fail gives up on a message that is queued or sending, for good.
 func (o *Outbox) Fail(ctx context.Context, id int64, errText string) error {
 	now := micros(o.now())
-	err := o.db.Write(ctx, func(tx *sql.Tx) error {
-		m, _, err := getTx(ctx, tx, id)
+	err := o.w.do(ctx, func(tx *sql.Tx) error {
+		state, _, err := stateTx(ctx, tx, id)
 		if err != nil {
 			return err
 		}
-		if m.State != StateQueued && m.State != StateSending {
-			return fmt.Errorf("%w: message %d is %s", ErrState, id, m.State)
+		if state != StateQueued && state != StateSending {
+			return refuse(fmt.Errorf("%w: message %d is %s", ErrState, id, state))
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE messages SET state = 'failed', next_attempt_at = 0, last_error = ?,
 			updated_at = ? WHERE id = ?`, errText, now, id)
@@ -473,6 +510,16 @@ func (o *Outbox) Fail(ctx context.Context, id int64, errText string) error {
 	return nil
 }
 
+// stateTx reads message id's state and attempts inside tx; an unknown id is refused
+// with ErrNotFound.
+func stateTx(ctx context.Context, tx *sql.Tx, id int64) (state string, attempts int, err error) {
+	err = tx.QueryRowContext(ctx, `SELECT state, attempts FROM messages WHERE id = ?`, id).Scan(&state, &attempts)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", 0, refuse(fmt.Errorf("%w: %d", ErrNotFound, id))
+	}
+	return state, attempts, err
+}
+
 // Receipt applies a delivery receipt for one part, found by the link it went out on and
 // the SMSC's messageID, and returns the message as it now stands. status is the SMPP
 // receipt's stat: DELIVRD marks the part delivered; UNDELIV, REJECTD, EXPIRED and DELETED
@@ -482,15 +529,29 @@ func (o *Outbox) Fail(ctx context.Context, id int64, errText string) error {
 //
 // An unknown part gives false. Its receipt is kept for a day, because it may have
 // overtaken the MarkSent that records the part; MarkSent then applies it.
+//
+// Receipt returns once the receipt is durable. Concurrent calls share store operations
+// (see MarkSent), and each returns its own message.
 func (o *Outbox) Receipt(ctx context.Context, link, messageID, status string) (Message, bool, error) {
+	return o.ReceiptWith(ctx, link, messageID, status, nil)
+}
+
+// ReceiptWith is Receipt with more work in the same store transaction: when the part is
+// known, with runs right after the receipt is applied, with the message as it now
+// stands, and its error undoes the receipt and is returned. It runs on the store's
+// writer goroutine and, like a store.Write function, may run twice and must not change
+// memory that outlives it before ReceiptWith returns nil. serve records a code SMS's
+// delivery in the authentication history this way, in one write with its receipt.
+func (o *Outbox) ReceiptWith(ctx context.Context, link, messageID, status string,
+	with func(tx *sql.Tx, m Message) error) (Message, bool, error) {
 	now := o.now()
 	status = strings.ToUpper(strings.TrimSpace(status))
 	var (
 		m             Message
 		found, sealed bool
 	)
-	err := o.db.Write(ctx, func(tx *sql.Tx) error {
-		found = false
+	err := o.w.do(ctx, func(tx *sql.Tx) error {
+		m, found, sealed = Message{}, false, false
 		var id int64
 		err := tx.QueryRowContext(ctx, `UPDATE message_parts SET status = ? WHERE link = ? AND message_id = ?
 			RETURNING outbox_id`, status, link, messageID).Scan(&id)
@@ -512,7 +573,14 @@ func (o *Outbox) Receipt(ctx context.Context, link, messageID, status string) (M
 			return err
 		}
 		found = true
-		return nil
+		if with == nil {
+			return nil
+		}
+		if sealed {
+			o.reveal(&m, sealed) // a text that cannot be opened reads "[sealed]"; the receipt still counts
+			sealed = false
+		}
+		return with(tx, m)
 	})
 	if err != nil {
 		return Message{}, false, fmt.Errorf("outbox: receipt %s/%s: %w", link, messageID, err)
@@ -521,35 +589,23 @@ func (o *Outbox) Receipt(ctx context.Context, link, messageID, status string) (M
 	return m, found, nil
 }
 
-// settle sets a sent message's state from its parts' receipts and returns it, as getTx.
+// settle sets a sent message's state from its parts' receipts and returns it (sealed
+// says whether its text is still sealed): undeliverable once a part failed, delivered once every part is, and otherwise as it
+// was. It writes the message even when nothing changes, which costs less than a
+// statement to find out first.
 func settle(ctx context.Context, tx *sql.Tx, id int64, now int64) (Message, bool, error) {
-	var parts, delivered, failed int
-	err := tx.QueryRowContext(ctx, `SELECT count(*),
-		count(*) FILTER (WHERE status = 'DELIVRD'),
-		count(*) FILTER (WHERE status IN ('UNDELIV', 'REJECTD', 'EXPIRED', 'DELETED'))
-		FROM message_parts WHERE outbox_id = ?`, id).Scan(&parts, &delivered, &failed)
-	if err != nil {
-		return Message{}, false, err
-	}
-	state := ""
-	switch {
-	case failed > 0:
-		state = StateUndeliverable
-	case parts > 0 && delivered == parts:
-		state = StateDelivered
-	}
-	if state != "" {
-		if _, err := tx.ExecContext(ctx, `UPDATE messages SET state = ?, updated_at = ?
-			WHERE id = ? AND state IN ('sent', 'delivered', 'undeliverable')`, state, now, id); err != nil {
-			return Message{}, false, err
-		}
-	}
-	return getTx(ctx, tx, id)
-}
-
-// getTx reads message id inside tx; sealed says whether its text is still sealed.
-func getTx(ctx context.Context, tx *sql.Tx, id int64) (m Message, sealed bool, err error) {
-	m, sealed, err = scanMessage(tx.QueryRowContext(ctx, `SELECT `+messageCols+` FROM messages WHERE id = ?`, id))
+	m, sealed, err := scanMessage(tx.QueryRowContext(ctx, `UPDATE messages
+		SET state = coalesce(CASE WHEN messages.state IN ('sent', 'delivered', 'undeliverable') THEN v.verdict END,
+				messages.state),
+			updated_at = CASE WHEN messages.state IN ('sent', 'delivered', 'undeliverable') AND v.verdict IS NOT NULL
+				THEN ? ELSE messages.updated_at END
+		FROM (SELECT CASE
+				WHEN count(*) FILTER (WHERE status IN ('UNDELIV', 'REJECTD', 'EXPIRED', 'DELETED')) > 0 THEN 'undeliverable'
+				WHEN count(*) > 0 AND count(*) FILTER (WHERE status = 'DELIVRD') = count(*) THEN 'delivered'
+			END AS verdict
+			FROM message_parts WHERE outbox_id = ?) AS v
+		WHERE messages.id = ?
+		RETURNING `+messageCols, now, id, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Message{}, false, fmt.Errorf("%w: %d", ErrNotFound, id)
 	}
