@@ -127,6 +127,7 @@ func TestAirtimeBySMSThroughACarrierAPI(t *testing.T) {
 
 func TestOperatorTopupAndReversalOverTheAPI(t *testing.T) {
 	s, carrier := startAirtimeSwitch(t)
+	a := s.phone(alice)
 	agent := s.open(map[string]string{"type": "agent", "msisdn": "254700000500", "name": "Agent"})
 	s.deposit(agent.ID, 10000, "FLOAT-1")
 	body := map[string]any{"from": agent.ID, "msisdn": "0700000001", "amount": 2000, "reference": "TU-1"}
@@ -146,10 +147,14 @@ func TestOperatorTopupAndReversalOverTheAPI(t *testing.T) {
 		t.Fatalf("carrier asked %d times", carrier.posts)
 	}
 
+	// The top-up's number is told. Its phone was open from the start: a notice that
+	// arrived later would otherwise be taken for the deposit's.
+	a.expect("airtime credited")
+
 	// A merchant payment, reversed by an operator, twice with one reference.
 	w := s.open(map[string]string{"type": "wallet", "msisdn": alice, "name": "Alice"})
 	m := s.open(map[string]string{"type": "merchant", "code": "55501", "name": "Mama Mboga", "msisdn": mama})
-	a, shop := s.phone(alice), s.phone(mama)
+	shop := s.phone(mama)
 	s.deposit(w.ID, 100000, "CASHIN-1")
 	a.expect("deposited")
 	a.send("PAY 55501 150")
