@@ -161,8 +161,7 @@ func (t *Tx) bulk(ctx context.Context, rs []TransferRequest, trs []Transfer, err
 	tm := parseTime(ts)
 
 	booked := make(map[string]int, len(rs)) // key -> the request that booked it here
-	newIDs := make(map[string]bool, len(rs))
-	order := make([]int, 0, len(rs)) // the requests booked, in order
+	order := make([]int, 0, len(rs))        // the requests booked, in order
 	entries := make([]Entry, 0, 2*len(rs))
 	var touched []*batchAccount
 	for i := range rs {
@@ -182,10 +181,7 @@ func (t *Tx) bulk(ctx context.Context, rs []TransferRequest, trs []Transfer, err
 		}
 		tr = Transfer{Key: r.Key, Debit: r.Debit, Credit: r.Credit, Amount: r.Amount, Currency: d.currency,
 			PaymentID: r.PaymentID, Kind: r.Kind, Time: tm}
-		for tr.ID == "" || newIDs[tr.ID] {
-			tr.ID = NewTransferID()
-		}
-		newIDs[tr.ID] = true
+		tr.ID = t.l.NewTransferID()
 		d.debitsPosted += r.Amount
 		c.creditsPosted += r.Amount
 		for _, a := range []*batchAccount{d, c} {

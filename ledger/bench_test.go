@@ -122,7 +122,7 @@ func BenchmarkRawInsert(b *testing.B) {
 				d := rng.IntN(len(ids))
 				c := (d + 1 + rng.IntN(len(ids)-1)) % len(ids)
 				amount := 1 + rng.Int64N(10_000)
-				id := ledger.NewTransferID()
+				id := l.NewTransferID()
 				pay := fmt.Sprintf("PAY%07d", done+i)
 				if _, err := insTransfer.Exec(id, fmt.Sprintf("raw:%d", done+i), ids[d], ids[c], amount, pay, ts); err != nil {
 					return err

@@ -21,6 +21,7 @@ type Ledger struct {
 	db    *store.DB
 	now   func() time.Time
 	owned bool // Close closes db: Open made it
+	ids   transferIDs
 }
 
 // New returns a ledger over db, whose file must have Schema applied. now is the clock of
@@ -43,6 +44,11 @@ func Open(path string, opts store.Options) (*Ledger, error) {
 	l.owned = true
 	return l, nil
 }
+
+// NewTransferID returns a new transfer id in the form the ledger books transfers with:
+// "TR" and 12 letters or digits that sort by the time they were made. A ledger never
+// returns the same id twice.
+func (l *Ledger) NewTransferID() string { return l.ids.next(l.now()) }
 
 // DB is the store the ledger writes to.
 func (l *Ledger) DB() *store.DB { return l.db }

@@ -169,7 +169,7 @@ func (t *Tx) book(ctx context.Context, head chainHead, key string, d, c *side, a
 		return Transfer{}, err
 	}
 	for attempt := 0; ; attempt++ {
-		tr.ID = NewTransferID()
+		tr.ID = t.l.NewTransferID()
 		_, err := t.tx.ExecContext(ctx, insertTransfer,
 			tr.ID, key, d.id, c.id, amount, tr.Currency, paymentID, kind, nullable(reverses), ts)
 		if err == nil {
@@ -178,7 +178,8 @@ func (t *Tx) book(ctx context.Context, head chainHead, key string, d, c *side, a
 		switch constraintColumn(err) {
 		case "transfers.id":
 			if attempt < 3 {
-				continue // 36^12 ids: a collision is a fluke, another draw settles it
+				t.l.ids.reseed() // another ledger made it: see transferIDs
+				continue
 			}
 		case "transfers.key":
 			return Transfer{}, fmt.Errorf("%w: key %q is another transfer", ErrIdempotencyConflict, key)
