@@ -132,15 +132,12 @@ func (t *Tx) bulk(ctx context.Context, rs []TransferRequest, trs []Transfer, err
 			}
 		}
 	}
-	err := t.scanIn(ctx, batchAccountsQuery, 1, ids, func(r *lookupRow) {
-		accounts[r.id] = &batchAccount{side: r.side(), debitsRead: r.n1, creditsRead: r.n2}
-	})
-	if err != nil {
+	if err := t.scanAccounts(ctx, ids, accounts); err != nil {
 		return err
 	}
 	prevs := make(map[string]*Transfer)
 	holds := make(map[string]bool)
-	err = t.scanIn(ctx, batchKeysQuery, 2, keys, func(r *lookupRow) {
+	err := t.scanKeys(ctx, keys, func(r *lookupRow) {
 		switch r.tag {
 		case "t":
 			tr := r.transfer()
@@ -223,11 +220,23 @@ func (t *Tx) bulk(ctx context.Context, rs []TransferRequest, trs []Transfer, err
 
 // A batch reads with IN lists and writes with multi-row statements, of a few sizes only
 // so that the store's statement cache keeps a handful of texts, and large enough that a
-// usual batch reads and writes each table with one statement. SQLite gives a multi-row
-// statement its own statement journal, a copy of every page it changes: the fewer
-// statements, the fewer copies. An IN list is padded up to its size by repeating its
-// first value, a VALUES list with rows of NULLs that the statement skips.
-var batchSizes = []int{16, 128, 1024} // ascending
+// usual batch reads and writes each table with one or two statements. SQLite gives a
+// multi-row statement its own statement journal, a copy of every page it changes: the
+// fewer statements, the fewer copies. An IN list is padded up to its size by repeating
+// its first value, a VALUES list with rows of NULLs that the statement skips.
+var batchSizes = []int{16, 128, 512, 1024} // ascending
+
+// batchSize returns the size of the next statement for n values or rows, and how many of
+// them it takes.
+func batchSize(n int) (size, take int) {
+	for _, s := range batchSizes {
+		if s >= n {
+			return s, n
+		}
+	}
+	s := batchSizes[len(batchSizes)-1]
+	return s, s
+}
 
 // batchStatements maps a size to the text of a statement for it.
 type batchStatements map[int]string
@@ -254,7 +263,11 @@ func valuesRows(n, cols int) string {
 }
 
 var (
-	batchAccountsQuery = makeBatchStatements(batchSizes, func(n int) string { return partAccounts + inList(n) })
+	// The accounts of a batch, only the columns a transfer needs.
+	batchAccountsQuery = makeBatchStatements(batchSizes, func(n int) string {
+		return `SELECT id, type, currency, status, debits_posted, credits_posted, debits_pending, credits_pending
+			FROM accounts WHERE id IN ` + inList(n)
+	})
 	// What a batch's keys name: transfers, and holds that are not posted (a posted hold's
 	// key is its transfer's).
 	batchKeysQuery = makeBatchStatements(batchSizes, func(n int) string {
@@ -275,31 +288,60 @@ var (
 	})
 )
 
-// scanIn runs lookup query q (by size) over vals in IN lists, calling fn with each row;
-// q has lists IN lists of the same values.
-func (t *Tx) scanIn(ctx context.Context, q batchStatements, lists int, vals []string, fn func(r *lookupRow)) error {
-	args := make([]any, 0, lists*batchSizes[len(batchSizes)-1])
-	for len(vals) > 0 {
-		size := batchSizes[len(batchSizes)-1]
-		for _, s := range batchSizes {
-			if s >= len(vals) {
-				size = s
-				break
+// inArgs returns the arguments of a statement with lists IN lists of size: vals, padded
+// with vals[0], lists times over.
+func inArgs(args []any, vals []string, size, lists int) []any {
+	args = args[:0]
+	for range lists {
+		for i := range size {
+			if i < len(vals) {
+				args = append(args, vals[i])
+			} else {
+				args = append(args, vals[0])
 			}
 		}
-		part := vals[:min(size, len(vals))]
-		vals = vals[len(part):]
-		args = args[:0]
-		for range lists {
-			for i := range size {
-				if i < len(part) {
-					args = append(args, part[i])
-				} else {
-					args = append(args, part[0])
-				}
-			}
+	}
+	return args
+}
+
+// scanAccounts reads the accounts with ids into accounts.
+func (t *Tx) scanAccounts(ctx context.Context, ids []string, accounts map[string]*batchAccount) error {
+	var args []any
+	for len(ids) > 0 {
+		size, take := batchSize(len(ids))
+		args = inArgs(args, ids[:take], size, 1)
+		ids = ids[take:]
+		rows, err := t.tx.QueryContext(ctx, batchAccountsQuery[size], args...)
+		if err != nil {
+			return fmt.Errorf("ledger: read accounts: %w", err)
 		}
-		if err := t.scanLookup(ctx, q[size], fn, args...); err != nil {
+		for rows.Next() {
+			a := &batchAccount{}
+			if err := rows.Scan(&a.id, &a.typ, &a.currency, &a.status, &a.debitsPosted, &a.creditsPosted,
+				&a.debitsPending, &a.creditsPending); err != nil {
+				rows.Close()
+				return fmt.Errorf("ledger: read accounts: %w", err)
+			}
+			a.debitsRead, a.creditsRead = a.debitsPosted, a.creditsPosted
+			accounts[a.id] = a
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return fmt.Errorf("ledger: read accounts: %w", err)
+		}
+	}
+	return nil
+}
+
+// scanKeys runs batchKeysQuery over keys, calling fn with each row.
+func (t *Tx) scanKeys(ctx context.Context, keys []string, fn func(r *lookupRow)) error {
+	var args []any
+	for len(keys) > 0 {
+		size, take := batchSize(len(keys))
+		args = inArgs(args, keys[:take], size, 2)
+		keys = keys[take:]
+		if err := t.scanLookup(ctx, batchKeysQuery[size], fn, args...); err != nil {
 			return err
 		}
 	}
@@ -312,29 +354,22 @@ func (t *Tx) scanIn(ctx context.Context, q batchStatements, lists int, vals []st
 func (t *Tx) writeRows(ctx context.Context, q batchStatements, n, cols int, add func(args []any, i int) []any) error {
 	var args []any
 	for done := 0; done < n; {
-		size := batchSizes[len(batchSizes)-1]
-		for _, s := range batchSizes {
-			if s >= n-done {
-				size = s
-				break
-			}
-		}
-		part := min(size, n-done)
+		size, take := batchSize(n - done)
 		args = args[:0]
-		for i := done; i < done+part; i++ {
+		for i := done; i < done+take; i++ {
 			args = add(args, i)
 		}
-		for range (size - part) * cols {
+		for range (size - take) * cols {
 			args = append(args, nil)
 		}
 		res, err := t.tx.ExecContext(ctx, q[size], args...)
 		if err != nil {
 			return err
 		}
-		if got, err := res.RowsAffected(); err != nil || got != int64(part) {
-			return fmt.Errorf("%d rows changed of %d (%v)", got, part, err)
+		if got, err := res.RowsAffected(); err != nil || got != int64(take) {
+			return fmt.Errorf("%d rows changed of %d (%v)", got, take, err)
 		}
-		done += part
+		done += take
 	}
 	return nil
 }
