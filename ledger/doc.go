@@ -53,8 +53,10 @@
 // (gapless from 1), the account's posted balance after the entry, and a hash that chains
 // each entry to the one before (EntryHash; the first links to GenesisHash). Triggers
 // refuse any UPDATE or DELETE of entries and transfers. The journal's time never runs
-// backwards, even if the clock does, so seq order is time order. Verify walks the chain
-// and recomputes every balance from it; the auditor export publishes the same chain.
+// backwards, even if the clock does, so seq order is time order. Transfer ids ("TR" and
+// 12 letters or digits) sort by the time they were made, so that the journal's indexes
+// grow at their end. Verify walks the chain and recomputes every balance from it; the
+// auditor export publishes the same chain.
 //
 // # Transactions and batches
 //
@@ -67,18 +69,18 @@
 // writes; a refused or repeated request has therefore nothing to undo and costs that one
 // read. Only an operation about to write more than one statement takes a savepoint, just
 // before its first write, so that a write failing after another (an I/O error, say) is
-// undone. A hold is five statements, posting it seven, a transfer six. The Ledger methods
+// undone. A hold is six statements, posting it eight, a transfer seven. The Ledger methods
 // of the same names run their own Write, whose rollback needs no savepoint of theirs.
 //
 // TransferBatch books many transfers with one durable commit; each request succeeds or
 // fails on its own and sees the effects of the ones before it, exactly as if Transfer
 // booked them one after another in one transaction, except that they share one journal
-// time. The batch reads its accounts, what
-// its keys name and the journal's head with a few statements, decides every request in
-// memory in order (running balances, idempotency within the batch and against the
-// journal, the hash chain), and writes the transfers and entries with multi-row INSERTs
-// and each account once with its summed change: a batch of 500 is about ten statements.
-// A refused request was never written, so it needs nothing undone. Should a statement
-// fail anyway, the batch is rolled back to its savepoint and run again one request at a
-// time, each in a savepoint of its own, so that only the failing request fails.
+// time. The batch reads its accounts, what its keys name and the journal's head with a
+// few statements, decides every request in memory in order (running balances,
+// idempotency within the batch and against the journal, the hash chain), and writes the
+// transfers and entries with multi-row INSERTs and each account once with its summed
+// change: a batch of 500 is eight to ten statements. A refused request was never
+// written, so it needs nothing undone. Should a statement fail anyway, the batch is
+// rolled back to its savepoint and run again one request at a time, each in a savepoint
+// of its own, so that only the failing request fails.
 package ledger
