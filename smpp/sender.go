@@ -242,19 +242,25 @@ func (s *Sender) Run(ctx context.Context) error {
 		workers.Wait()
 	}()
 
+	// A claim is a store write, so the loop claims only when there may be work for it:
+	// when a Kick says there is something new, when the poll comes round (a retry falls
+	// due without a Kick), and, after a claim that took all the room there was, once
+	// half the room is free again. Claiming whenever a message was done cost the
+	// writer an empty claim per message in light traffic, and one claim per message
+	// when the queue waited for room; the workers still have half the room's messages
+	// to send while the next claim is made.
+	starved := false // the last claim filled the room: due messages may wait for it
 	tick := time.NewTicker(s.poll)
 	defer tick.Stop()
 	for ctx.Err() == nil {
 		mu.Lock()
 		free := capacity - len(inflight)
 		mu.Unlock()
-		full := false
-		if free > 0 {
+		if free > 0 && (!starved || free >= (capacity+1)/2) {
 			msgs, err := s.q.Claim(ctx, outbox.KindSMS, free, s.lease)
 			if err != nil && ctx.Err() == nil {
 				s.log.Error().Err(err).Msg("outbox claim failed")
 			}
-			full = len(msgs) == free
 			for _, m := range msgs {
 				mu.Lock()
 				_, busy := inflight[m.ID]
@@ -273,14 +279,18 @@ func (s *Sender) Run(ctx context.Context) error {
 				}
 				lanes[j.target.Name()].jobs <- j // never blocks: a lane holds the whole capacity
 			}
+			if starved = len(msgs) == free; starved {
+				continue // there may be more due right now, if there is room
+			}
 		}
-		if full {
-			continue // there may be more due right now
+		var room <-chan struct{} // nil, never ready, unless room is what claiming waits for
+		if starved {
+			room = freed
 		}
 		select {
 		case <-ctx.Done():
 		case <-s.q.Wait():
-		case <-freed:
+		case <-room:
 		case <-tick.C:
 		}
 	}

@@ -4,9 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -569,5 +571,57 @@ func TestRefOf(t *testing.T) {
 			t.Fatalf("refOf(%d) = refOf(%d) = %d", id, prev, r)
 		}
 		seen[r] = id
+	}
+}
+
+// countingQueue counts the claims a Sender makes of a real outbox.
+type countingQueue struct {
+	*outbox.Outbox
+	claims atomic.Int64
+}
+
+func (q *countingQueue) Claim(ctx context.Context, kind string, limit int, lease time.Duration) ([]outbox.Message, error) {
+	q.claims.Add(1)
+	return q.Outbox.Claim(ctx, kind, limit, lease)
+}
+
+// The sender claims when a Kick says there is something new and, when the queue waits
+// for room, once half its room is free; a message sent does not make it claim again
+// (that was an empty store write per message when traffic was light, and one claim per
+// message when the queue waited). The poll is off here, so nothing else makes it claim.
+func TestSenderClaimsOnlyWhenThereMayBeWork(t *testing.T) {
+	tests := []struct {
+		name   string
+		rounds int // enqueues, each waiting for the one before to be sent
+		batch  int // messages per enqueue
+	}{
+		{name: "one at a time", rounds: 10, batch: 1},
+		{name: "more than the sender has room for", rounds: 1, batch: 40},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			o, db := mustOutbox(t)
+			q := &countingQueue{Outbox: o}
+			srv := newTestSMSC(t, "pw")
+			l := startLink(t, srv, LinkConfig{Password: "pw", Window: 4}, HandlerFuncs{}) // room for 8
+			waitState(t, l, StateBound)
+			runSender(t, q, []*Link{l}, func(s *Sender) { s.poll = time.Hour })
+			for range tc.rounds {
+				msgs := make([]outbox.Message, tc.batch)
+				for i := range msgs {
+					msgs[i] = outbox.Message{To: "254700000001", Text: fmt.Sprint("hi ", i)}
+				}
+				for _, id := range enqueue(t, o, db, msgs...) {
+					waitMessage(t, o, id, "sent", inState(outbox.StateSent))
+				}
+			}
+			// One claim as the sender starts, one per Kick (one more if the first Kick
+			// came before that first claim), and while the queue waits for room one per
+			// half of the room, 4 messages.
+			limit := int64(2 + tc.rounds + tc.rounds*(tc.batch-1)/4)
+			if n := q.claims.Load(); n > limit {
+				t.Errorf("%d claims for %d messages, want at most %d", n, tc.rounds*tc.batch, limit)
+			}
+		})
 	}
 }
