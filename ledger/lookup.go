@@ -12,8 +12,10 @@ import (
 //
 //	tag, id, s1, s2, s3, n1, n2, n3, n4, s4, s5, s6, s7, s8
 const (
-	partAccounts = `SELECT 'a', id, type, currency, status, debits_posted, credits_posted, debits_pending, credits_pending,
-		'', '', '', '', '' FROM accounts WHERE id IN `
+	// An account a; join it or add WHERE a.id = ?. Each account is a part of its own:
+	// a.id IN (?, ?) would cost a temporary table for the list.
+	accountsAsRows = `SELECT 'a', a.id, a.type, a.currency, a.status, a.debits_posted, a.credits_posted,
+		a.debits_pending, a.credits_pending, '', '', '', '', '' FROM accounts a`
 	// A posted hold's key is also its transfer's key.
 	transferColumnsAsRow = `id, debit, credit, currency, amount, 0, 0, 0,
 		payment_id, kind, COALESCE(reverses, ''), time, key FROM transfers`
@@ -28,21 +30,23 @@ const (
 // The lookups. Arguments: ?1 the key, then as the name says.
 const (
 	// lookupTransfer(key, debit, credit): the accounts, the key's transfer or hold, the head.
-	lookupTransfer = partAccounts + `(?2, ?3) UNION ALL ` + partTransferByKey + ` UNION ALL ` + partHoldByKey +
-		` UNION ALL ` + partHead
+	lookupTransfer = accountsAsRows + ` WHERE a.id = ?2 UNION ALL ` + accountsAsRows + ` WHERE a.id = ?3 UNION ALL ` +
+		partTransferByKey + ` UNION ALL ` + partHoldByKey + ` UNION ALL ` + partHead
 	// lookupHold(key, debit, credit): the accounts and the key's hold or transfer.
-	lookupHold = partAccounts + `(?2, ?3) UNION ALL ` + partTransferByKey + ` UNION ALL ` + partHoldByKey
+	lookupHold = accountsAsRows + ` WHERE a.id = ?2 UNION ALL ` + accountsAsRows + ` WHERE a.id = ?3 UNION ALL ` +
+		partTransferByKey + ` UNION ALL ` + partHoldByKey
 	// lookupPost(key): the hold, its accounts, its transfer if it is posted, the head.
 	lookupPost = partHoldByKey + ` UNION ALL ` +
-		partAccounts + `(SELECT debit FROM holds WHERE key = ?1 UNION ALL SELECT credit FROM holds WHERE key = ?1)` +
-		` UNION ALL ` + partTransferByKey + ` UNION ALL ` + partHead
+		accountsAsRows + ` JOIN holds h ON a.id = h.debit WHERE h.key = ?1 UNION ALL ` +
+		accountsAsRows + ` JOIN holds h ON a.id = h.credit WHERE h.key = ?1 UNION ALL ` +
+		partTransferByKey + ` UNION ALL ` + partHead
 	// lookupReverse(key, transfer id): the key's transfer or hold, the original transfer
 	// ('o'), a reversal of it ('r'), its accounts and the head.
 	lookupReverse = partTransferByKey + ` UNION ALL ` + partHoldByKey + ` UNION ALL ` +
 		`SELECT 'o', ` + transferColumnsAsRow + ` WHERE id = ?2 UNION ALL ` +
 		`SELECT 'r', id, '', '', '', 0, 0, 0, 0, '', '', '', '', '' FROM transfers WHERE reverses = ?2 UNION ALL ` +
-		partAccounts + `(SELECT debit FROM transfers WHERE id = ?2 UNION ALL SELECT credit FROM transfers WHERE id = ?2)` +
-		` UNION ALL ` + partHead
+		accountsAsRows + ` JOIN transfers t ON a.id = t.debit WHERE t.id = ?2 UNION ALL ` +
+		accountsAsRows + ` JOIN transfers t ON a.id = t.credit WHERE t.id = ?2 UNION ALL ` + partHead
 )
 
 // looked is what a lookup found.
