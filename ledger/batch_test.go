@@ -1,6 +1,7 @@
 package ledger_test
 
 import (
+	"database/sql"
 	"errors"
 	"fmt"
 	"math"
@@ -428,5 +429,63 @@ func TestTransferBatchManyTimesOneAccount(t *testing.T) {
 	wantBalance(t, l, cash.ID, posted(-30))
 	if r := mustVerify(t, l); r.Entries != 1200 {
 		t.Errorf("%d entries, want 1200", r.Entries)
+	}
+}
+
+// TestTransferBatchLarge books more transfers among more accounts than one statement of
+// the batch takes, so that every read and write runs in several.
+func TestTransferBatchLarge(t *testing.T) {
+	l := mustOpen(t)
+	cash := mustCash(t, l, "KES")
+	const accounts, transfers = 1100, 2100
+	ids := make([]string, accounts)
+	err := l.DB().Write(ctx, func(tx *sql.Tx) error {
+		for i := range ids {
+			a, err := l.In(tx).CreateAccount(ctx, ledger.NewAccount{Type: ledger.Wallet, Currency: "KES"})
+			if err != nil {
+				return err
+			}
+			ids[i] = a.ID
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int64{}
+	var rs []ledger.TransferRequest
+	for i := range transfers {
+		r := ledger.TransferRequest{Key: fmt.Sprint("big", i), Debit: cash.ID, Credit: ids[i%accounts], Amount: 100, Kind: "deposit"}
+		if i >= accounts { // the second round passes half of it on
+			r.Debit, r.Credit, r.Amount = ids[i%accounts], ids[(i+1)%accounts], 50
+		}
+		want[r.Debit] -= r.Amount
+		want[r.Credit] += r.Amount
+		rs = append(rs, r)
+	}
+	trs, errs := l.TransferBatch(ctx, rs)
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+	}
+	if trs[transfers-1].ID <= trs[0].ID {
+		t.Errorf("ids %s ... %s: want them in booking order", trs[0].ID, trs[transfers-1].ID)
+	}
+	for id, n := range want {
+		wantBalance(t, l, id, posted(n))
+	}
+	if r := mustVerify(t, l); r.Transfers != transfers || r.Entries != 2*transfers {
+		t.Errorf("report %+v", r)
+	}
+	// The same batch again books nothing and returns the same transfers.
+	again, errs := l.TransferBatch(ctx, rs)
+	for i := range rs {
+		if errs[i] != nil || again[i] != trs[i] {
+			t.Fatalf("request %d again: %+v, %v; want %+v", i, again[i], errs[i], trs[i])
+		}
+	}
+	if n := countRows(t, l, "transfers"); n != transfers {
+		t.Errorf("%d transfers after the repeat, want %d", n, transfers)
 	}
 }

@@ -90,7 +90,7 @@ func sqlCtx(ctx context.Context) context.Context { return context.WithoutCancel(
 // one statement calls writing just before its first write, and only then is there a
 // savepoint (ledger_op) to roll back to. One statement is atomic by itself, so an
 // operation that writes once (creating an account, say) needs none. A savepoint costs two
-// statements, a fifth of a hold's.
+// statements, a third of a hold's.
 func (t *Tx) atomic(ctx context.Context, fn func(ctx context.Context) error) error {
 	ctx = sqlCtx(ctx)
 	t.saved = false
