@@ -306,7 +306,7 @@ func inArgs(args []any, vals []string, size, lists int) []any {
 
 // scanAccounts reads the accounts with ids into accounts.
 func (t *Tx) scanAccounts(ctx context.Context, ids []string, accounts map[string]*batchAccount) error {
-	var args []any
+	args := make([]any, 0, batchSizes[len(batchSizes)-1])
 	for len(ids) > 0 {
 		size, take := batchSize(len(ids))
 		args = inArgs(args, ids[:take], size, 1)
@@ -336,7 +336,7 @@ func (t *Tx) scanAccounts(ctx context.Context, ids []string, accounts map[string
 
 // scanKeys runs batchKeysQuery over keys, calling fn with each row.
 func (t *Tx) scanKeys(ctx context.Context, keys []string, fn func(r *lookupRow)) error {
-	var args []any
+	args := make([]any, 0, 2*batchSizes[len(batchSizes)-1])
 	for len(keys) > 0 {
 		size, take := batchSize(len(keys))
 		args = inArgs(args, keys[:take], size, 2)
@@ -355,6 +355,9 @@ func (t *Tx) writeRows(ctx context.Context, q batchStatements, n, cols int, add 
 	var args []any
 	for done := 0; done < n; {
 		size, take := batchSize(n - done)
+		if cap(args) < size*cols {
+			args = make([]any, 0, size*cols)
+		}
 		args = args[:0]
 		for i := done; i < done+take; i++ {
 			args = add(args, i)
