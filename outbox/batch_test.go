@@ -212,7 +212,7 @@ func TestCombinedReceiptsReturnTheirOwn(t *testing.T) {
 				}
 			}
 			type result struct {
-				m     Message
+				m     Receipted
 				ok    bool
 				err   error
 				calls int
@@ -224,7 +224,7 @@ func TestCombinedReceiptsReturnTheirOwn(t *testing.T) {
 			for i, part := range parts {
 				writes = append(writes, func() error {
 					r := &res[i]
-					r.m, r.ok, r.err = o.ReceiptWith(ctx, "carrier-a", part, status[i], func(tx *sql.Tx, m Message) error {
+					r.m, r.ok, r.err = o.ReceiptWith(ctx, "carrier-a", part, status[i], func(tx *sql.Tx, m Receipted) error {
 						r.calls++
 						if part != tc.failing {
 							return nil
@@ -260,6 +260,11 @@ func TestCombinedReceiptsReturnTheirOwn(t *testing.T) {
 					if r.err != nil || !r.ok || r.m.ID != ids[i] || r.m.State != wantState[i] {
 						t.Errorf("%s: got message %d %s, ok %v, err %v; want %d %s", part, r.m.ID, r.m.State, r.ok, r.err,
 							ids[i], wantState[i])
+					}
+					want := Receipted{ID: ids[i], Kind: KindSMS, To: fmt.Sprintf("2547%08d", i), PaymentID: "PAYAAAAAAA",
+						Purpose: "reply", State: wantState[i]}
+					if r.m != want {
+						t.Errorf("%s: got %+v, want %+v", part, r.m, want)
 					}
 					if got := get(t, o, ids[i]); got.State != wantState[i] {
 						t.Errorf("%s: stored state %s, want %s", part, got.State, wantState[i])
@@ -352,6 +357,50 @@ func TestCombinedWriteLeavesWhenItsContextEnds(t *testing.T) {
 				if got := get(t, o, ids[1+i]); got.State != StateSent {
 					t.Errorf("message %d is %s, want sent", 1+i, got.State)
 				}
+			}
+		})
+	}
+}
+
+func TestCombinedPlainReceiptsReturnTheirMessages(t *testing.T) {
+	db, m := openMetered(t)
+	o := New(db, nil)
+	ids := queue(t, db, 4, true)
+	claim(t, o, 4, time.Hour)
+	for i, id := range ids {
+		if err := o.MarkSent(ctx, id, "carrier-b", []string{fmt.Sprintf("q%d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		part, status, wantState string
+	}{
+		{"q0", "DELIVRD", StateDelivered},
+		{"q1", "REJECTD", StateUndeliverable},
+		{"q2", "ACCEPTD", StateSent},
+		{"q3", "delivrd", StateDelivered},
+	}
+	got := make([]Message, len(tests))
+	found := make([]bool, len(tests))
+	var writes []func() error
+	for i, tc := range tests {
+		writes = append(writes, func() (err error) {
+			got[i], found[i], err = o.Receipt(ctx, "carrier-b", tc.part, tc.status)
+			return err
+		})
+	}
+	errs, ops := combined(t, db, m, o, writes...)
+	if ops != 1 {
+		t.Errorf("%d store operations, want 1", ops)
+	}
+	for i, tc := range tests {
+		t.Run(tc.part, func(t *testing.T) {
+			want := get(t, o, ids[i])
+			if errs[i] != nil || !found[i] {
+				t.Fatalf("found %v, err %v", found[i], errs[i])
+			}
+			if got[i].ID != ids[i] || got[i].State != tc.wantState || !reflect.DeepEqual(got[i], want) {
+				t.Errorf("got %+v\nwant %+v in state %s", got[i], want, tc.wantState)
 			}
 		})
 	}

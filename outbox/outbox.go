@@ -14,7 +14,6 @@
 package outbox
 
 import (
-	"cmp"
 	"context"
 	"crypto/cipher"
 	"database/sql"
@@ -310,53 +309,76 @@ func (o *Outbox) Claim(ctx context.Context, kind string, limit int, lease time.D
 	}
 	limit = max(limit, 1)
 	now := o.now()
-	var claimed []Message
+	var ids []int64
 	err := o.w.do(ctx, func(tx *sql.Tx) error {
-		claimed = nil
+		ids = ids[:0]
+		// Only the IDs come back here: the writer is the switch's bottleneck, and
+		// RETURNING every column cost it as much again as the update (SQLite buffers
+		// RETURNING rows in a temporary table). The rows are read once committed.
 		rows, err := tx.QueryContext(ctx, `UPDATE messages
 			SET state = 'sending', attempts = attempts + 1, next_attempt_at = ?, updated_at = ?
 			WHERE id IN (SELECT id FROM messages
 				WHERE state IN ('queued', 'sending') AND next_attempt_at <= ? AND (? = '' OR kind = ?)
 				ORDER BY next_attempt_at, id LIMIT ?)
-			RETURNING `+messageCols,
+			RETURNING id`,
 			micros(now.Add(lease)), micros(now), micros(now), kind, kind, limit)
 		if err != nil {
 			return err
 		}
-		var broken []Message
+		defer rows.Close()
 		for rows.Next() {
-			m, sealed, err := scanMessage(rows)
-			if err != nil {
-				rows.Close()
+			var id int64
+			if err := rows.Scan(&id); err != nil {
 				return err
 			}
-			if err := o.reveal(&m, sealed); err != nil {
-				m.LastError = err.Error()
-				broken = append(broken, m)
-				continue
-			}
-			claimed = append(claimed, m)
+			ids = append(ids, id)
 		}
-		if err := rows.Close(); err != nil {
-			return err
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		// A text nobody can open will never be sent; retrying it would only block others.
-		for _, m := range broken {
-			if _, err := tx.ExecContext(ctx, `UPDATE messages SET state = 'failed', next_attempt_at = 0,
-				last_error = ? WHERE id = ?`, m.LastError, m.ID); err != nil {
-				return err
-			}
-		}
-		return nil
+		return rows.Err()
 	})
 	if err != nil {
 		return nil, fmt.Errorf("outbox: claim %s: %w", kind, err)
 	}
-	slices.SortFunc(claimed, func(a, b Message) int { return cmp.Compare(a.ID, b.ID) })
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	// The claim is ours now, whatever ctx says: reading it must not fail because the
+	// caller is stopping, or the messages would wait out their lease.
+	claimed, broken, err := o.read(context.WithoutCancel(ctx), ids)
+	if err != nil {
+		return nil, fmt.Errorf("outbox: claim %s: %w", kind, err)
+	}
+	// A text nobody can open will never be sent; retrying it would only block others.
+	// If this fails, the message is claimed again when its lease runs out, and fails then.
+	for _, m := range broken {
+		o.Fail(context.WithoutCancel(ctx), m.ID, m.LastError)
+	}
 	return claimed, nil
+}
+
+// read returns messages ids, oldest first, with their texts opened; those whose text
+// cannot be opened come apart in broken, with LastError saying why.
+func (o *Outbox) read(ctx context.Context, ids []int64) (ms, broken []Message, err error) {
+	list, _ := json.Marshal(ids)
+	rows, err := o.db.Reader().QueryContext(ctx, `SELECT `+messageCols+` FROM messages
+		WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id`, string(list))
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	ms = make([]Message, 0, len(ids))
+	for rows.Next() {
+		m, sealed, err := scanMessage(rows)
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := o.reveal(&m, sealed); err != nil {
+			m.LastError = err.Error()
+			broken = append(broken, m)
+			continue
+		}
+		ms = append(ms, m)
+	}
+	return ms, broken, rows.Err()
 }
 
 // MarkSent records that message id went out on link with the SMSC's messageIDs, one per
@@ -401,7 +423,7 @@ func markSent(ctx context.Context, tx *sql.Tx, id int64, link string, parts []st
 	// The first MarkSent of a message, by far the most common, records it in one
 	// statement; a second one (or an unknown ID) finds message_ids taken.
 	res, err := tx.ExecContext(ctx, `UPDATE messages
-		SET state = CASE WHEN state IN ('delivered', 'undeliverable') THEN state ELSE 'sent' END,
+		SET state = CASE WHEN state = 'delivered' OR state = 'undeliverable' THEN state ELSE 'sent' END,
 			link = ?, message_ids = ?, next_attempt_at = 0, updated_at = ?
 		WHERE id = ? AND message_ids = ''`, link, idsText(parts), now, id)
 	if err != nil {
@@ -436,30 +458,34 @@ func markSent(ctx context.Context, tx *sql.Tx, id int64, link string, parts []st
 	}
 	early := false
 	for i, mid := range parts {
-		// A reused SMSC ID (counters wrap) now belongs to this message. A receipt that
-		// overtook us (a deliver_sm can come before the submit_sm_resp is recorded)
-		// waits in early_receipts, and its status goes straight into the part.
+		// A receipt that overtook us (a deliver_sm can come before the submit_sm_resp
+		// is recorded) waits in early_receipts; its status goes straight into the part.
 		var status string
-		if err := tx.QueryRowContext(ctx, `INSERT INTO message_parts (link, message_id, outbox_id, part, status)
-			VALUES (?1, ?2, ?3, ?4, coalesce((SELECT status FROM early_receipts WHERE link = ?1 AND message_id = ?2), ''))
-			ON CONFLICT (link, message_id) DO UPDATE
-			SET outbox_id = excluded.outbox_id, part = excluded.part, status = excluded.status
-			RETURNING status`, link, mid, id, first+i).Scan(&status); err != nil {
+		err := tx.QueryRowContext(ctx, `SELECT status FROM early_receipts WHERE link = ? AND message_id = ?`,
+			link, mid).Scan(&status)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return err
+		default:
+			if _, err := tx.ExecContext(ctx, `DELETE FROM early_receipts WHERE link = ? AND message_id = ?`,
+				link, mid); err != nil {
+				return err
+			}
+			early = true
+		}
+		// A reused SMSC ID (counters wrap) now belongs to this message.
+		if _, err := tx.ExecContext(ctx, `INSERT INTO message_parts (link, message_id, outbox_id, part, status)
+			VALUES (?, ?, ?, ?, ?) ON CONFLICT (link, message_id) DO UPDATE
+			SET outbox_id = excluded.outbox_id, part = excluded.part, status = excluded.status`,
+			link, mid, id, first+i, status); err != nil {
 			return err
 		}
-		if status == "" {
-			continue
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM early_receipts WHERE link = ? AND message_id = ?`,
-			link, mid); err != nil {
-			return err
-		}
-		early = true
 	}
 	if early {
-		_, _, err = settle(ctx, tx, id, now)
+		return settle(ctx, tx, id, now)
 	}
-	return err
+	return nil
 }
 
 // Retry puts a message that is sending back in the queue, due at next (zero: now plus
@@ -531,30 +557,55 @@ func stateTx(ctx context.Context, tx *sql.Tx, id int64) (state string, attempts 
 // overtaken the MarkSent that records the part; MarkSent then applies it.
 //
 // Receipt returns once the receipt is durable. Concurrent calls share store operations
-// (see MarkSent), and each returns its own message.
+// (see MarkSent), and each returns its own message, read once the receipt is committed.
 func (o *Outbox) Receipt(ctx context.Context, link, messageID, status string) (Message, bool, error) {
-	return o.ReceiptWith(ctx, link, messageID, status, nil)
+	r, found, err := o.receipt(ctx, link, messageID, status, false, nil)
+	if err != nil || !found {
+		return Message{}, found, err
+	}
+	// Read from the pool, off the writer. The receipt is durable: ctx ending now must
+	// not make a recorded receipt look failed.
+	m, err := o.Get(context.WithoutCancel(ctx), r.ID)
+	if err != nil {
+		return Message{}, false, fmt.Errorf("outbox: receipt %s/%s: %w", link, messageID, err)
+	}
+	return m, true, nil
 }
 
-// ReceiptWith is Receipt with more work in the same store transaction: when the part is
-// known, with runs right after the receipt is applied, with the message as it now
-// stands, and its error undoes the receipt and is returned. It runs on the store's
-// writer goroutine and, like a store.Write function, may run twice and must not change
-// memory that outlives it before ReceiptWith returns nil. serve records a code SMS's
-// delivery in the authentication history this way, in one write with its receipt.
+// Receipted is the message a delivery receipt reports on as ReceiptWith sees it inside
+// the receipt's transaction: the columns a caller acts on, not the text.
+type Receipted struct {
+	ID                 int64
+	Kind, To           string
+	PaymentID, Purpose string
+	State              string // after the receipt
+}
+
+// ReceiptWith is Receipt with the caller's own work in the receipt's store transaction:
+// when the part is known, with runs right after the receipt is applied, and its error
+// undoes the receipt and is returned. It runs on the store's writer goroutine and, like
+// a store.Write function, may run twice and must not change memory that outlives it
+// before ReceiptWith returns nil. serve records a code SMS's delivery in the
+// authentication history this way, in one write with its receipt. with may be nil.
 func (o *Outbox) ReceiptWith(ctx context.Context, link, messageID, status string,
-	with func(tx *sql.Tx, m Message) error) (Message, bool, error) {
+	with func(tx *sql.Tx, r Receipted) error) (Receipted, bool, error) {
+	return o.receipt(ctx, link, messageID, status, true, with)
+}
+
+// receipt is the write of Receipt and ReceiptWith; only with full does it read more of
+// the message than its ID.
+func (o *Outbox) receipt(ctx context.Context, link, messageID, status string, full bool,
+	with func(tx *sql.Tx, r Receipted) error) (Receipted, bool, error) {
 	now := o.now()
 	status = strings.ToUpper(strings.TrimSpace(status))
 	var (
-		m             Message
-		found, sealed bool
+		r     Receipted
+		found bool
 	)
 	err := o.w.do(ctx, func(tx *sql.Tx) error {
-		m, found, sealed = Message{}, false, false
-		var id int64
-		err := tx.QueryRowContext(ctx, `UPDATE message_parts SET status = ? WHERE link = ? AND message_id = ?
-			RETURNING outbox_id`, status, link, messageID).Scan(&id)
+		r, found = Receipted{}, false
+		err := tx.QueryRowContext(ctx, `SELECT outbox_id FROM message_parts WHERE link = ? AND message_id = ?`,
+			link, messageID).Scan(&r.ID)
 		if errors.Is(err, sql.ErrNoRows) {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM early_receipts WHERE received_at < ?`,
 				micros(now.Add(-24*time.Hour))); err != nil {
@@ -569,47 +620,54 @@ func (o *Outbox) ReceiptWith(ctx context.Context, link, messageID, status string
 		if err != nil {
 			return err
 		}
-		if m, sealed, err = settle(ctx, tx, id, micros(now)); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE message_parts SET status = ? WHERE link = ? AND message_id = ?`,
+			status, link, messageID); err != nil {
+			return err
+		}
+		if err := settle(ctx, tx, r.ID, micros(now)); err != nil {
 			return err
 		}
 		found = true
+		if !full {
+			return nil
+		}
+		if err := tx.QueryRowContext(ctx, `SELECT kind, to_addr, payment_id, purpose, state FROM messages WHERE id = ?`,
+			r.ID).Scan(&r.Kind, &r.To, &r.PaymentID, &r.Purpose, &r.State); err != nil {
+			return err
+		}
 		if with == nil {
 			return nil
 		}
-		if sealed {
-			o.reveal(&m, sealed) // a text that cannot be opened reads "[sealed]"; the receipt still counts
-			sealed = false
-		}
-		return with(tx, m)
+		return with(tx, r)
 	})
 	if err != nil {
-		return Message{}, false, fmt.Errorf("outbox: receipt %s/%s: %w", link, messageID, err)
+		return Receipted{}, false, fmt.Errorf("outbox: receipt %s/%s: %w", link, messageID, err)
 	}
-	o.reveal(&m, sealed) // a text that cannot be opened reads "[sealed]"; the receipt still counts
-	return m, found, nil
+	return r, found, nil
 }
 
-// settle sets a sent message's state from its parts' receipts and returns it (sealed
-// says whether its text is still sealed): undeliverable once a part failed, delivered once every part is, and otherwise as it
-// was. It writes the message even when nothing changes, which costs less than a
-// statement to find out first.
-func settle(ctx context.Context, tx *sql.Tx, id int64, now int64) (Message, bool, error) {
-	m, sealed, err := scanMessage(tx.QueryRowContext(ctx, `UPDATE messages
-		SET state = coalesce(CASE WHEN messages.state IN ('sent', 'delivered', 'undeliverable') THEN v.verdict END,
-				messages.state),
-			updated_at = CASE WHEN messages.state IN ('sent', 'delivered', 'undeliverable') AND v.verdict IS NOT NULL
-				THEN ? ELSE messages.updated_at END
-		FROM (SELECT CASE
-				WHEN count(*) FILTER (WHERE status IN ('UNDELIV', 'REJECTD', 'EXPIRED', 'DELETED')) > 0 THEN 'undeliverable'
-				WHEN count(*) > 0 AND count(*) FILTER (WHERE status = 'DELIVRD') = count(*) THEN 'delivered'
-			END AS verdict
-			FROM message_parts WHERE outbox_id = ?) AS v
-		WHERE messages.id = ?
-		RETURNING `+messageCols, now, id, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Message{}, false, fmt.Errorf("%w: %d", ErrNotFound, id)
-	}
-	return m, sealed, err
+// verdict is what a message's parts' receipts say of the message, from inside an
+// UPDATE of it (its one parameter is the message's ID): undeliverable once a part
+// failed, delivered once every part is, and NULL while that is not known.
+//
+// Lists of values are spelled out with OR here and in the other statements the writer
+// runs per message: SQLite builds a temporary b-tree for an IN list on every run of the
+// statement, which cost more than the rest of the statement.
+const verdict = `(SELECT CASE
+		WHEN count(*) FILTER (WHERE status = 'UNDELIV' OR status = 'REJECTD' OR status = 'EXPIRED'
+			OR status = 'DELETED') > 0 THEN 'undeliverable'
+		WHEN count(*) > 0 AND count(*) FILTER (WHERE status <> 'DELIVRD') = 0 THEN 'delivered'
+	END FROM message_parts WHERE outbox_id = ?)`
+
+// settle sets a sent message's state from its parts' receipts (see verdict). A message
+// that is not sent (claimed again meanwhile) keeps its state. One statement: reading the
+// counts first cost the writer as much again.
+func settle(ctx context.Context, tx *sql.Tx, id int64, now int64) error {
+	_, err := tx.ExecContext(ctx, `UPDATE messages SET state = `+verdict+`, updated_at = ?
+		WHERE id = ? AND (state = 'sent' OR state = 'delivered' OR state = 'undeliverable')
+			AND `+verdict+` IS NOT NULL`,
+		id, now, id, id)
+	return err
 }
 
 // Get returns message id as last committed. A sealed text that this Outbox cannot open
