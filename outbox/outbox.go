@@ -22,7 +22,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/payswitch/payswitch/store"
@@ -215,7 +217,10 @@ type Outbox struct {
 	w    batcher // every write of the worker side goes through it
 	now  func() time.Time
 	wake chan struct{} // buffered 1: Kicks between two Waits coalesce
-	aead cipher.AEAD   // seals one-time-code texts; nil: texts are stored as given
+	// lastLease is the latest lease deadline given (micros), so that no two claims
+	// share one.
+	lastLease atomic.Int64
+	aead      cipher.AEAD // seals one-time-code texts; nil: texts are stored as given
 }
 
 // New returns the Outbox over db; now is the clock for due times and leases (nil:
@@ -309,31 +314,49 @@ func (o *Outbox) Claim(ctx context.Context, kind string, limit int, lease time.D
 	}
 	limit = max(limit, 1)
 	now := o.now()
+	deadline := o.leaseUntil(now.Add(lease))
 	var ids []int64
 	err := o.w.do(ctx, func(tx *sql.Tx) error {
 		ids = ids[:0]
-		// Only the IDs come back here: the writer is the switch's bottleneck, and
-		// RETURNING every column cost it as much again as the update (SQLite buffers
-		// RETURNING rows in a temporary table). The rows are read once committed.
-		rows, err := tx.QueryContext(ctx, `UPDATE messages
-			SET state = 'sending', attempts = attempts + 1, next_attempt_at = ?, updated_at = ?
-			WHERE id IN (SELECT id FROM messages
-				WHERE state IN ('queued', 'sending') AND next_attempt_at <= ? AND (? = '' OR kind = ?)
-				ORDER BY next_attempt_at, id LIMIT ?)
-			RETURNING id`,
-			micros(now.Add(lease)), micros(now), micros(now), kind, kind, limit)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
+		for _, chunk := range claimChunks(limit) {
+			// The limit is part of the statement's text, never a bound parameter: SQLite
+			// plans with a LIMIT's value, and a statement whose bound LIMIT changed was
+			// compiled again on its next run, which cost more than the claim.
+			//
+			// Only the IDs come back here: the writer is the switch's bottleneck, and
+			// RETURNING every column cost it as much again as the update (SQLite buffers
+			// RETURNING rows in a temporary table). The rows are read once committed.
+			rows, err := tx.QueryContext(ctx, `UPDATE messages
+				SET state = 'sending', attempts = attempts + 1, next_attempt_at = ?, updated_at = ?
+				WHERE id IN (SELECT id FROM messages
+					WHERE state IN ('queued', 'sending') AND next_attempt_at <= ? AND (? = '' OR kind = ?)
+					ORDER BY next_attempt_at, id LIMIT `+strconv.Itoa(chunk)+`)
+				RETURNING id`,
+				deadline, micros(now), micros(now), kind, kind)
+			if err != nil {
 				return err
 			}
-			ids = append(ids, id)
+			got := 0
+			for rows.Next() {
+				var id int64
+				if err := rows.Scan(&id); err != nil {
+					rows.Close()
+					return err
+				}
+				ids = append(ids, id)
+				got++
+			}
+			if err := rows.Close(); err != nil {
+				return err
+			}
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			if got < chunk {
+				break // nothing more is due
+			}
 		}
-		return rows.Err()
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("outbox: claim %s: %w", kind, err)
@@ -343,7 +366,7 @@ func (o *Outbox) Claim(ctx context.Context, kind string, limit int, lease time.D
 	}
 	// The claim is ours now, whatever ctx says: reading it must not fail because the
 	// caller is stopping, or the messages would wait out their lease.
-	claimed, broken, err := o.read(context.WithoutCancel(ctx), ids)
+	claimed, broken, err := o.readClaim(context.WithoutCancel(ctx), ids, deadline)
 	if err != nil {
 		return nil, fmt.Errorf("outbox: claim %s: %w", kind, err)
 	}
@@ -355,12 +378,44 @@ func (o *Outbox) Claim(ctx context.Context, kind string, limit int, lease time.D
 	return claimed, nil
 }
 
-// read returns messages ids, oldest first, with their texts opened; those whose text
-// cannot be opened come apart in broken, with LastError saying why.
-func (o *Outbox) read(ctx context.Context, ids []int64) (ms, broken []Message, err error) {
-	list, _ := json.Marshal(ids)
+// claimChunks splits a claim's limit into the LIMITs of its statements, largest first:
+// powers of two up to 1024, so that a handful of statements serve every limit.
+func claimChunks(limit int) []int {
+	var chunks []int
+	for ; limit > 1024; limit -= 1024 {
+		chunks = append(chunks, 1024)
+	}
+	for c := 1024; c > 0; c /= 2 {
+		if limit&c != 0 {
+			chunks = append(chunks, c)
+		}
+	}
+	return chunks
+}
+
+// leaseUntil returns the lease deadline t for a claim, in micros, moved on by as many
+// microseconds as it takes to be unlike any other claim's of o: a claim finds its rows
+// by their deadline (readClaim).
+func (o *Outbox) leaseUntil(t time.Time) int64 {
+	d := micros(t)
+	for {
+		last := o.lastLease.Load()
+		next := max(d, last+1)
+		if o.lastLease.CompareAndSwap(last, next) {
+			return next
+		}
+	}
+}
+
+// readClaim reads the messages ids that a claim leased until deadline, oldest first,
+// with their texts opened; those whose text cannot be opened come apart in broken,
+// with LastError saying why. A message no longer leased until deadline is left out:
+// meanwhile it was recorded as sent (a late acceptance of an earlier attempt).
+func (o *Outbox) readClaim(ctx context.Context, ids []int64, deadline int64) (ms, broken []Message, err error) {
+	// The claim's rows are found by their lease deadline (messages_due), not by an ID
+	// list: json_each(?) made SQLite compile the statement again on every run.
 	rows, err := o.db.Reader().QueryContext(ctx, `SELECT `+messageCols+` FROM messages
-		WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id`, string(list))
+		WHERE state = 'sending' AND next_attempt_at = ? ORDER BY id`, deadline)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -370,6 +425,9 @@ func (o *Outbox) read(ctx context.Context, ids []int64) (ms, broken []Message, e
 		m, sealed, err := scanMessage(rows)
 		if err != nil {
 			return nil, nil, err
+		}
+		if !slices.Contains(ids, m.ID) { // another claim's, with the same deadline
+			continue
 		}
 		if err := o.reveal(&m, sealed); err != nil {
 			m.LastError = err.Error()

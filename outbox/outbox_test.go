@@ -605,3 +605,56 @@ func TestReleaseClaimsAfterACrash(t *testing.T) {
 		t.Fatalf("after release: %+v %v", again, err)
 	}
 }
+
+func TestClaimChunks(t *testing.T) {
+	tests := []struct {
+		limit int
+		want  []int
+	}{
+		{1, []int{1}},
+		{2, []int{2}},
+		{7, []int{4, 2, 1}},
+		{100, []int{64, 32, 4}},
+		{1024, []int{1024}},
+		{2500, []int{1024, 1024, 256, 128, 64, 4}},
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprint(tc.limit), func(t *testing.T) {
+			if got := claimChunks(tc.limit); !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("claimChunks(%d) = %v, want %v", tc.limit, got, tc.want)
+			}
+		})
+	}
+}
+
+// Claim takes the oldest due messages up to its limit, whatever the limit, in pieces
+// when the limit is not a power of two.
+func TestClaimLimits(t *testing.T) {
+	db, c := mustOpen(t), newClock()
+	o := New(db, c.Now)
+	var batch []Message
+	for i := range 300 {
+		batch = append(batch, sms(fmt.Sprintf("2547%08d", i), "hi"))
+	}
+	all := put(t, db, Enqueue, batch...)
+	next := 0
+	for _, tc := range []struct {
+		limit, want int
+	}{{1, 1}, {2, 2}, {3, 3}, {100, 100}, {7, 7}, {1000, 187}, {5, 0}} {
+		t.Run(fmt.Sprint(tc.limit), func(t *testing.T) {
+			got := claim(t, o, tc.limit, time.Hour)
+			if !reflect.DeepEqual(ids(got), all[next:next+tc.want]) && tc.want > 0 {
+				t.Fatalf("claimed %v, want %v", ids(got), all[next:next+tc.want])
+			}
+			if len(got) != tc.want {
+				t.Fatalf("claimed %d, want %d", len(got), tc.want)
+			}
+			for _, m := range got {
+				if m.State != StateSending || m.Attempts != 1 || m.Text != "hi" {
+					t.Fatalf("claimed %+v", m)
+				}
+			}
+			next += tc.want
+		})
+	}
+}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -139,6 +141,28 @@ type flowMeter struct {
 	cpu        time.Duration
 }
 
+// profile starts a CPU profile of what follows, when OUTBOX_BENCH_PROFILE names a file,
+// and returns the function that ends it: the store writer's time per message can be
+// read from it (go tool pprof -top -cum FILE | grep 'store.(\*DB).loop').
+func profile() (stop func()) {
+	name := os.Getenv("OUTBOX_BENCH_PROFILE")
+	if name == "" {
+		return func() {}
+	}
+	f, err := os.Create(name)
+	if err != nil {
+		return func() {}
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
+}
+
 func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
@@ -227,6 +251,7 @@ func BenchmarkSenderFlow(b *testing.B) {
 			}
 			m.stmts.Store(0)
 			m.ops.Store(0)
+			stopProfile := profile()
 			m.cpu = cpuTime()
 			b.ResetTimer()
 			start := time.Now()
@@ -259,6 +284,7 @@ func BenchmarkSenderFlow(b *testing.B) {
 			elapsed := time.Since(start)
 			b.StopTimer()
 			cpu := cpuTime() - m.cpu
+			stopProfile()
 			stmts, ops := m.stmts.Load(), m.ops.Load()
 			<-collected
 			cancel()
