@@ -2,6 +2,7 @@ package smpp
 
 import (
 	"context"
+	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -25,15 +26,18 @@ type Queue interface {
 
 // ReceiptStore records delivery receipts; *outbox.Outbox implements it.
 type ReceiptStore interface {
-	Receipt(ctx context.Context, link, messageID, status string) (outbox.Message, bool, error)
+	ReceiptWith(ctx context.Context, link, messageID, status string,
+		with func(tx *sql.Tx, r outbox.Receipted) error) (outbox.Receipted, bool, error)
 }
 
-// ReceiptRecorder returns a Handler.HandleReceipt that records each receipt in store.
-// A receipt for a message the store does not know is accepted (the outbox keeps it a
+// ReceiptRecorder returns a Handler.HandleReceipt that records each receipt in store
+// and returns once it is durable, so that the link acknowledges the deliver_sm only
+// then. Concurrent receipts share the store's writes (the outbox combines them). A
+// receipt for a message the store does not know is accepted (the outbox keeps it a
 // while in case it overtook MarkSent); only a store error asks the SMSC to redeliver.
 func ReceiptRecorder(store ReceiptStore) func(ctx context.Context, r Receipt) error {
 	return func(ctx context.Context, r Receipt) error {
-		_, _, err := store.Receipt(ctx, r.Link, r.MessageID, r.Status)
+		_, _, err := store.ReceiptWith(ctx, r.Link, r.MessageID, r.Status, nil)
 		return err
 	}
 }

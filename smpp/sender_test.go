@@ -625,3 +625,114 @@ func TestSenderClaimsOnlyWhenThereMayBeWork(t *testing.T) {
 		})
 	}
 }
+
+// pendingDeliveries counts the deliver_sm the test SMSC has sent and not had answered.
+func (s *testSMSC) pendingDeliveries() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for c := range s.conns {
+		c.mu.Lock()
+		n += len(c.pending)
+		c.mu.Unlock()
+	}
+	return n
+}
+
+// Receipts that arrive together are recorded together (the outbox combines their
+// writes while the writer is busy), and each deliver_sm is acknowledged only once its
+// own receipt is durable: one the store refuses is answered with a temporary error
+// alone, and the SMSC delivers it again.
+func TestLinkAcksConcurrentReceiptsOnlyOnceRecorded(t *testing.T) {
+	tests := []struct {
+		name   string
+		broken int // the receipt the store refuses; -1: none
+	}{
+		{name: "all recorded", broken: -1},
+		{name: "one refused", broken: 3},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			o, db := mustOutbox(t)
+			srv := newTestSMSC(t, "pw")
+			l := startLink(t, srv, LinkConfig{Name: "carrier-a", Password: "pw"}, HandlerFuncs{Receipt: ReceiptRecorder(o)})
+			waitState(t, l, StateBound)
+			const n = 8
+			msgs := make([]outbox.Message, n)
+			for i := range msgs {
+				msgs[i] = outbox.Message{To: "254700000001", Text: fmt.Sprint("code ", i), RequestReceipt: true}
+			}
+			ids := enqueue(t, o, db, msgs...)
+			if ms, err := o.Claim(context.Background(), outbox.KindSMS, n, time.Hour); err != nil || len(ms) != n {
+				t.Fatalf("claimed %d: %v", len(ms), err)
+			}
+			for i, id := range ids {
+				if err := o.MarkSent(context.Background(), id, "carrier-a", []string{fmt.Sprint("r", i)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.broken >= 0 {
+				err := db.Write(context.Background(), func(tx *sql.Tx) error {
+					_, err := tx.Exec(fmt.Sprintf(`CREATE TEMP TRIGGER refuse BEFORE UPDATE ON message_parts
+						WHEN new.message_id = 'r%d' BEGIN SELECT RAISE(ABORT, 'refused'); END`, tc.broken))
+					return err
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+
+			// Hold the writer so that the receipts wait for it together.
+			running, hold, held := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+			go func() {
+				held <- db.Write(context.Background(), func(*sql.Tx) error { close(running); <-hold; return nil })
+			}()
+			<-running
+			type answer struct {
+				status  uint32
+				err     error
+				stateAt string // the message's state when its deliver_sm_resp came
+			}
+			answers := make([]answer, n)
+			var wg sync.WaitGroup
+			for i, id := range ids {
+				wg.Go(func() {
+					p := deliverSM("254700000001", "22333", 0, 0x04,
+						[]byte(fmt.Sprintf("id:r%d sub:001 dlvrd:001 submit date:2401011200 done date:2401011201 stat:DELIVRD err:000", i)), nil)
+					a := &answers[i]
+					a.status, a.err = srv.deliver(p, 0)
+					m, err := o.Get(context.Background(), id)
+					if err != nil {
+						t.Error(err)
+					}
+					a.stateAt = m.State
+				})
+			}
+			deadline := time.Now().Add(15 * time.Second)
+			for srv.pendingDeliveries() < n {
+				if time.Now().After(deadline) {
+					t.Fatalf("%d deliver_sm in flight, want %d", srv.pendingDeliveries(), n)
+				}
+				time.Sleep(time.Millisecond)
+			}
+			close(hold)
+			if err := <-held; err != nil {
+				t.Fatal(err)
+			}
+			wg.Wait()
+			for i, a := range answers {
+				switch {
+				case a.err != nil:
+					t.Errorf("receipt %d: %v", i, a.err)
+				case i == tc.broken:
+					if a.status != StatusRxTempAppn || a.stateAt != outbox.StateSent {
+						t.Errorf("refused receipt %d: answered 0x%x with the message %s; want 0x%x and sent",
+							i, a.status, a.stateAt, StatusRxTempAppn)
+					}
+				case a.status != StatusOK || a.stateAt != outbox.StateDelivered:
+					t.Errorf("receipt %d: answered 0x%x with the message %s; want OK once delivered", i, a.status, a.stateAt)
+				}
+			}
+		})
+	}
+}
