@@ -1,9 +1,13 @@
 package smpp
 
 import (
+	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -742,5 +746,54 @@ func TestLinkSurvivesHandlerPanic(t *testing.T) {
 	}
 	if st := srv.mustDeliver(t, deliverSM("254700000001", "22333", 0, 0, []byte("BAL"), nil)); st != StatusOK || l.State() != StateBound {
 		t.Fatalf("redelivery answered 0x%x, link %s", st, l.State())
+	}
+}
+
+// Concurrent writes share flushes (the last of a burst flushes for all), and every PDU
+// still reaches the peer whole.
+func TestSessionConcurrentWritesAllArrive(t *testing.T) {
+	for _, n := range []int{1, 7, 200} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			local, peer := net.Pipe()
+			defer local.Close()
+			defer peer.Close()
+			s := &session{conn: local, bw: bufio.NewWriter(local), respTimeout: 10 * time.Second}
+			peer.SetReadDeadline(time.Now().Add(10 * time.Second)) // a PDU left unflushed fails, not hangs
+			got := make(chan []uint32, 1)
+			go func() {
+				var seqs []uint32
+				br := bufio.NewReader(peer)
+				for len(seqs) < n {
+					p, err := pdu.Decode(br)
+					if err != nil {
+						t.Error(err)
+						break
+					}
+					seqs = append(seqs, p.Header().Seq)
+				}
+				got <- seqs
+			}()
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Go(func() {
+					p := pdu.NewEnquireLink()
+					p.Header().Seq = uint32(i + 1)
+					if err := s.write(p); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			wg.Wait()
+			seqs := <-got
+			slices.Sort(seqs)
+			for i, seq := range seqs {
+				if seq != uint32(i+1) {
+					t.Fatalf("peer got sequence numbers %v, want 1..%d", seqs, n)
+				}
+			}
+			if len(seqs) != n {
+				t.Fatalf("peer got %d PDUs, want %d", len(seqs), n)
+			}
+		})
 	}
 }

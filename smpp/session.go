@@ -47,6 +47,9 @@ type session struct {
 
 	wmu sync.Mutex // guards bw and writes to conn
 	bw  *bufio.Writer
+	// writers counts the writes waiting for wmu or holding it: the last of a burst
+	// flushes for all of them, one system call instead of one per PDU.
+	writers atomic.Int32
 
 	seq atomic.Uint32
 
@@ -176,11 +179,16 @@ func (s *session) write(p pdu.Body) error {
 	if err := p.SerializeTo(&b); err != nil {
 		return err
 	}
+	s.writers.Add(1)
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	last := s.writers.Add(-1) == 0
 	s.conn.SetWriteDeadline(time.Now().Add(s.respTimeout))
 	if _, err := s.bw.Write(b.Bytes()); err != nil {
 		return err
+	}
+	if !last {
+		return nil // a write waiting for wmu flushes this PDU with its own
 	}
 	return s.bw.Flush()
 }
