@@ -11,6 +11,11 @@
 // States: queued -> sending -> sent -> delivered | undeliverable, with sending -> queued
 // on Retry and queued|sending -> failed on Fail. While a message is sending,
 // NextAttemptAt holds its lease deadline.
+//
+// The worker side's writes (Claim, MarkSent, Retry, Fail, Receipt) are small and many,
+// and the store's single writer is the switch's bottleneck, so the Outbox combines the
+// ones that wait for the writer at the same time into one store operation (batch.go);
+// each call still returns only once its own work is durable, with its own result.
 package outbox
 
 import (
