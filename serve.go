@@ -70,6 +70,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		mux := http.NewServeMux()
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 		go func() {
 			log.Warn().Str("addr", addr).Msg("pprof listening (PAYSWITCH_PPROF)")
 			if err := http.ListenAndServe(addr, mux); err != nil {
