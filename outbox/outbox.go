@@ -648,8 +648,8 @@ type Receipted struct {
 // when the part is known, with runs right after the receipt is applied, and its error
 // undoes the receipt and is returned. It runs on the store's writer goroutine and, like
 // a store.Write function, may run twice and must not change memory that outlives it
-// before ReceiptWith returns nil. serve records a code SMS's delivery in the
-// authentication history this way, in one write with its receipt. with may be nil.
+// before ReceiptWith returns nil. This lets serve record a code SMS's delivery in the
+// authentication history in one write with its receipt. with may be nil.
 func (o *Outbox) ReceiptWith(ctx context.Context, link, messageID, status string,
 	with func(tx *sql.Tx, r Receipted) error) (Receipted, bool, error) {
 	return o.receipt(ctx, link, messageID, status, true, with)
@@ -715,7 +715,7 @@ func (o *Outbox) receipt(ctx context.Context, link, messageID, status string, fu
 //
 // Lists of values are spelled out with OR here and in the other statements the writer
 // runs per message: SQLite builds a temporary b-tree for an IN list on every run of the
-// statement, which cost more than the rest of the statement.
+// statement, which cost about as much as the rest of a one-row statement.
 const verdict = `(SELECT CASE
 		WHEN count(*) FILTER (WHERE status = 'UNDELIV' OR status = 'REJECTD' OR status = 'EXPIRED'
 			OR status = 'DELETED') > 0 THEN 'undeliverable'
