@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"flag"
 	"fmt"
@@ -411,14 +412,30 @@ func (h *moHandler) HandleMO(ctx context.Context, m smpp.MO) error {
 // HandleReceipt records a delivery receipt against the message it reports on, and in the
 // authentication history when that message carried a code.
 func (h *moHandler) HandleReceipt(ctx context.Context, r smpp.Receipt) error {
-	m, ok, err := h.outbox.Receipt(ctx, r.Link, r.MessageID, r.Status)
-	if err != nil || !ok {
-		return err
+	var after func()
+	_, _, err := h.outbox.ReceiptWith(ctx, r.Link, r.MessageID, r.Status, func(tx *sql.Tx, m outbox.Receipted) error {
+		after = nil // the outbox may run this twice; only the committed run counts
+		if m.Purpose != "otp" || m.PaymentID == "" {
+			return nil
+		}
+		// Only a final answer says something about the code: ENROUTE, ACCEPTD or UNKNOWN
+		// leave the message "sent", and must not start the voice fallback.
+		var delivered bool
+		switch m.State {
+		case outbox.StateDelivered:
+			delivered = true
+		case outbox.StateUndeliverable:
+		default:
+			return nil
+		}
+		var err error
+		after, err = h.engine.RecordCodeDeliveryTx(ctx, tx, m.PaymentID, m.To, delivered, r.Status)
+		return err // rolls the receipt back with it: the SMSC redelivers both
+	})
+	if err == nil && after != nil {
+		after()
 	}
-	if m.Purpose == "otp" && m.PaymentID != "" {
-		return h.engine.RecordCodeDelivery(ctx, m.PaymentID, m.To, r.Status == "DELIVRD", r.Status)
-	}
-	return nil
+	return err
 }
 
 // handleUSSD answers one USSD step that arrived over SMPP, on the link it came from and
@@ -539,7 +556,29 @@ func newDBWatch(db *store.DB, log zerolog.Logger, reg prometheus.Registerer) *db
 	})}
 	w.writable.Set(1)
 	reg.MustRegister(w.writable)
+	registerStoreStats(db, reg)
 	return w
+}
+
+// registerStoreStats exports the store writer's running totals: rate(run) + rate(commit)
+// near 1 means the one writer is the bottleneck; ops/groups is the group-commit size.
+func registerStoreStats(db *store.DB, reg prometheus.Registerer) {
+	counter := func(name, help string, value func(store.Stats) float64) {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
+			func() float64 { return value(db.Stats()) }))
+	}
+	counter("payswitch_store_groups_total", "Transactions the store's writer committed (group commits).",
+		func(s store.Stats) float64 { return float64(s.Groups) })
+	counter("payswitch_store_operations_total", "Write operations run in those transactions.",
+		func(s store.Stats) float64 { return float64(s.Ops) })
+	counter("payswitch_store_run_seconds_total", "Time the writer spent running operations.",
+		func(s store.Stats) float64 { return s.Run.Seconds() })
+	counter("payswitch_store_commit_seconds_total", "Time the writer spent in COMMIT.",
+		func(s store.Stats) float64 { return s.Commit.Seconds() })
+	counter("payswitch_store_syncs_total", "fsyncs of the WAL by the store (synchronous FULL).",
+		func(s store.Stats) float64 { return float64(s.Syncs) })
+	counter("payswitch_store_sync_seconds_total", "Time those fsyncs took.",
+		func(s store.Stats) float64 { return s.Sync.Seconds() })
 }
 
 // run checks the database every interval until ctx ends.

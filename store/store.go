@@ -91,8 +91,41 @@ type DB struct {
 	syncErr atomic.Pointer[error] // the first fsync failure; every write fails after it
 	walIno  uint64                // inode of the WAL last synced; syncer only
 
+	stats stats
+
 	mu     sync.RWMutex // guards closed; held for reading while sending on ops
 	closed bool
+}
+
+// stats are the writer's running totals, read by Stats.
+type stats struct {
+	groups, ops                    atomic.Int64
+	runNanos, commitNanos          atomic.Int64
+	syncs, syncNanos, syncedGroups atomic.Int64
+}
+
+// Stats are running totals of the writer since Open, for metrics: divide their
+// differences over an interval to get group sizes, utilisation and latencies.
+type Stats struct {
+	Groups int64 // transactions committed (or failed)
+	Ops    int64 // operations run in them
+	// Run is the writer's time inside operations (savepoints included) and Commit its
+	// time in COMMIT (writing the WAL frames; with synchronous EXTRA, SQLite's fsync
+	// too). While their sum grows as fast as the clock, the writer is the bottleneck.
+	Run, Commit time.Duration
+	// Syncs and Sync are the store's own fsyncs of the WAL (synchronous FULL) and the
+	// time they took; SyncedGroups is how many groups they made durable.
+	Syncs        int64
+	Sync         time.Duration
+	SyncedGroups int64
+}
+
+// Stats returns the writer's running totals.
+func (db *DB) Stats() Stats {
+	s := &db.stats
+	return Stats{Groups: s.groups.Load(), Ops: s.ops.Load(), Run: time.Duration(s.runNanos.Load()),
+		Commit: time.Duration(s.commitNanos.Load()), Syncs: s.syncs.Load(), Sync: time.Duration(s.syncNanos.Load()),
+		SyncedGroups: s.syncedGroups.Load()}
 }
 
 // group is one committed transaction's operations and their outcomes, waiting for the
@@ -325,6 +358,7 @@ func (db *DB) loop(maxBatch int) {
 
 // openGroup is the transaction the writer is filling.
 type openGroup struct {
+	stats   *stats
 	tx      *sql.Tx
 	ops     []*op
 	errs    []error
@@ -334,7 +368,7 @@ type openGroup struct {
 // begin opens a group's transaction and runs its first operation. A group that could
 // not begin is returned already answered.
 func (db *DB) begin(first *op, maxBatch int) *openGroup {
-	g := &openGroup{ops: make([]*op, 0, min(maxBatch, 1+len(db.ops)))}
+	g := &openGroup{stats: &db.stats, ops: make([]*op, 0, min(maxBatch, 1+len(db.ops)))}
 	if perr := db.syncErr.Load(); perr != nil {
 		first.done <- *perr
 		g.aborted = true
@@ -373,6 +407,8 @@ func (g *openGroup) add(o *op) {
 		o.done <- errors.New("store: transaction aborted")
 		return
 	}
+	start := time.Now()
+	defer func() { g.stats.runNanos.Add(int64(time.Since(start))) }()
 	g.ops = append(g.ops, o)
 	i := len(g.errs)
 	g.errs = append(g.errs, nil)
@@ -418,7 +454,13 @@ func (db *DB) finish(g *openGroup) bool {
 	if g.aborted {
 		return false
 	}
-	if err := g.tx.Commit(); err != nil {
+	commit := time.Now()
+	err := g.tx.Commit()
+	done := time.Now()
+	db.stats.groups.Add(1)
+	db.stats.ops.Add(int64(len(g.ops)))
+	db.stats.commitNanos.Add(int64(done.Sub(commit)))
+	if err != nil {
 		// A COMMIT that fails (SQLITE_FULL, an I/O error) may leave SQLite's
 		// transaction open; modernc's Tx.Commit then rolls it back, so the next group
 		// starts clean once the disk recovers (TestFailedCommitDoesNotBreakLaterWrites).
@@ -458,9 +500,16 @@ func (db *DB) syncer() {
 		var serr error
 		if perr := db.syncErr.Load(); perr != nil {
 			serr = *perr
-		} else if err := db.syncWAL(); err != nil {
-			serr = fmt.Errorf("%w: %w", ErrSyncFailed, err)
-			db.syncErr.CompareAndSwap(nil, &serr)
+		} else {
+			start := time.Now()
+			err := db.syncWAL()
+			db.stats.syncs.Add(1)
+			db.stats.syncNanos.Add(int64(time.Since(start)))
+			db.stats.syncedGroups.Add(int64(len(groups)))
+			if err != nil {
+				serr = fmt.Errorf("%w: %w", ErrSyncFailed, err)
+				db.syncErr.CompareAndSwap(nil, &serr)
+			}
 		}
 		for _, g := range groups {
 			for i, o := range g.ops {
