@@ -13,8 +13,8 @@ import (
 
 // The outbox's writes are small (a submit recorded, a receipt applied) and many: a few
 // per payment, from the sender's workers and the links' receipt handlers at once. Each
-// store operation costs the single writer a hand-off and a savepoint of its own, more
-// than the statements inside, so the outbox combines them: a write that finds another
+// store operation costs the single writer a hand-off, a savepoint and copies of the
+// pages it changes of its own, so the outbox combines them: a write that finds another
 // one waiting for the writer joins it, and all of them run in that one operation, one
 // after another. A write that finds none starts a new operation at once, so combining
 // never holds a write back; it only lets writes that would have queued anyway share.
@@ -29,16 +29,16 @@ import (
 type batcher struct {
 	db *store.DB
 
-	mu   sync.Mutex // guards open and every batch's calls and started
+	mu   sync.Mutex // guards open and every batch's calls, started and cancel
 	open *batch     // the batch whose operation is queued but not started; nil: none
 }
 
 // batch is one store operation and the writes in it.
 type batch struct {
 	calls   []*call
-	started bool // the writer took it (or it was given up): no write joins or leaves
-	cancel  context.CancelFunc
-	done    chan struct{} // closed when every call has its err
+	started bool               // the writer took it (or it was given up): no write joins or leaves
+	cancel  context.CancelFunc // drops the operation; set only once the leader left (see lead)
+	done    chan struct{}      // closed when every call has its err
 }
 
 // call is one write: fn runs inside the batch's transaction and err is its outcome.
@@ -76,16 +76,47 @@ func (b *batcher) do(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	}
 	c := &call{fn: fn}
 	b.mu.Lock()
-	bt := b.open
-	if bt == nil {
-		wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-		bt = &batch{cancel: cancel, done: make(chan struct{})}
-		b.open = bt
-		go b.run(wctx, bt)
+	if bt := b.open; bt != nil {
+		bt.calls = append(bt.calls, c)
+		b.mu.Unlock()
+		return b.wait(ctx, bt, c)
 	}
-	bt.calls = append(bt.calls, c)
+	bt := &batch{calls: []*call{c}, done: make(chan struct{})}
+	b.open = bt
 	b.mu.Unlock()
+	return b.lead(ctx, bt, c)
+}
 
+// lead writes batch bt, which c opened, on c's goroutine, so that a write that finds
+// no other takes no more hand-offs between goroutines than a store.Write. If c's ctx
+// ends while bt waits for the writer, c leaves and a goroutine of its own writes what
+// others joined.
+func (b *batcher) lead(ctx context.Context, bt *batch, c *call) error {
+	calls, ran, failed, err := b.write(ctx, bt)
+	if !ran && ctx.Err() != nil {
+		b.mu.Lock()
+		bt.calls = slices.DeleteFunc(bt.calls, func(x *call) bool { return x == c })
+		rest := len(bt.calls) > 0
+		if rest {
+			var wctx context.Context
+			wctx, bt.cancel = context.WithCancel(context.WithoutCancel(ctx))
+			go b.run(wctx, bt)
+		} else {
+			bt.started = true
+			if b.open == bt {
+				b.open = nil
+			}
+			close(bt.done)
+		}
+		b.mu.Unlock()
+		return ctx.Err()
+	}
+	b.finish(context.WithoutCancel(ctx), bt, calls, ran, failed, err)
+	return unrefuse(c.err)
+}
+
+// wait waits for the batch bt that c joined, or leaves it when ctx ends before it ran.
+func (b *batcher) wait(ctx context.Context, bt *batch, c *call) error {
 	select {
 	case <-bt.done:
 		return unrefuse(c.err)
@@ -94,9 +125,12 @@ func (b *batcher) do(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	b.mu.Lock()
 	if !bt.started {
 		bt.calls = slices.DeleteFunc(bt.calls, func(x *call) bool { return x == c })
-		if len(bt.calls) == 0 { // nobody is left: let the store drop the operation
+		// Only a batch whose leader left can end up empty: let the store drop it.
+		if len(bt.calls) == 0 && bt.cancel != nil {
 			bt.started = true
-			b.open = nil
+			if b.open == bt {
+				b.open = nil
+			}
 			bt.cancel()
 		}
 		b.mu.Unlock()
@@ -107,13 +141,18 @@ func (b *batcher) do(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return unrefuse(c.err)
 }
 
-// run writes batch bt and answers its calls.
+// run writes batch bt, whose leader left, and answers its calls.
 func (b *batcher) run(ctx context.Context, bt *batch) {
 	defer bt.cancel()
-	var calls []*call
-	var failed error // a call's error that may have left a partial write
-	err := b.db.Write(ctx, func(tx *sql.Tx) error {
-		calls, failed = b.take(bt), nil
+	calls, ran, failed, err := b.write(ctx, bt)
+	b.finish(ctx, bt, calls, ran, failed, err)
+}
+
+// write runs batch bt in one store operation. ran says whether its function ran, and
+// so took the calls; failed is the error of a call that may have written in part.
+func (b *batcher) write(ctx context.Context, bt *batch) (calls []*call, ran bool, failed, err error) {
+	err = b.db.Write(ctx, func(tx *sql.Tx) error {
+		calls, ran, failed = b.take(bt), true, nil
 		for _, c := range calls {
 			c.err = runCall(c.fn, tx)
 			if _, refused := c.err.(refusal); c.err != nil && !refused {
@@ -123,8 +162,14 @@ func (b *batcher) run(ctx context.Context, bt *batch) {
 		}
 		return nil
 	})
-	if calls == nil {
-		calls = b.take(bt) // fn never ran: the store failed, or everyone left
+	return calls, ran, failed, err
+}
+
+// finish answers bt's calls once write returned, running each again on its own after
+// a failure that rolled them all back.
+func (b *batcher) finish(ctx context.Context, bt *batch, calls []*call, ran bool, failed, err error) {
+	if !ran {
+		calls = b.take(bt) // the store failed before fn, or everyone left
 	}
 	switch {
 	case failed != nil:

@@ -307,40 +307,52 @@ func TestCombinedReceiptAndMarkSentInEitherOrder(t *testing.T) {
 }
 
 func TestCombinedWriteLeavesWhenItsContextEnds(t *testing.T) {
+	// Writes join in order (the first leads the batch); those marked leave, by their
+	// context ending, before the writer takes the batch.
 	tests := []struct {
 		name    string
-		others  int // writes that stay
+		leaves  []bool
 		wantOps int64
 	}{
-		{name: "the others commit", others: 2, wantOps: 1},
-		{name: "nobody left: nothing runs", others: 0, wantOps: 0},
+		{name: "the leader leaves, the others commit", leaves: []bool{true, false, false}, wantOps: 1},
+		{name: "a member leaves, the others commit", leaves: []bool{false, true, false}, wantOps: 1},
+		{name: "the leader alone leaves: nothing runs", leaves: []bool{true}, wantOps: 0},
+		{name: "everyone leaves: nothing runs", leaves: []bool{true, true, true}, wantOps: 0},
+		{name: "members leave, the leader commits", leaves: []bool{false, true, true}, wantOps: 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			db, m := openMetered(t)
 			o := New(db, nil)
-			ids := queue(t, db, 1+tc.others, true)
+			ids := queue(t, db, len(tc.leaves), true)
 			claim(t, o, len(ids), time.Hour)
 			release := holdWriter(t, db)
 			before := m.ops.Load()
 			cctx, cancel := context.WithCancel(ctx)
-			quit := make(chan error, 1)
-			go func() { quit <- o.MarkSent(cctx, ids[0], "carrier-a", []string{"gone"}) }()
-			waitJoined(t, o, 1)
-			stay := make(chan error, tc.others)
-			for i := range tc.others {
-				go func() { stay <- o.MarkSent(ctx, ids[1+i], "carrier-a", []string{fmt.Sprint("m", i)}) }()
-				waitJoined(t, o, 2+i)
+			errs := make([]chan error, len(tc.leaves))
+			for i, leaves := range tc.leaves {
+				errs[i] = make(chan error, 1)
+				wctx := ctx
+				if leaves {
+					wctx = cctx
+				}
+				go func() { errs[i] <- o.MarkSent(wctx, ids[i], "carrier-a", []string{fmt.Sprint("m", i)}) }()
+				waitJoined(t, o, i+1)
 			}
 			cancel()
-			if err := <-quit; !errors.Is(err, context.Canceled) {
-				t.Errorf("cancelled MarkSent: err = %v, want context.Canceled", err)
+			for i, leaves := range tc.leaves {
+				if leaves {
+					if err := <-errs[i]; !errors.Is(err, context.Canceled) {
+						t.Errorf("write %d: err = %v, want context.Canceled", i, err)
+					}
+				}
 			}
-			waitJoined(t, o, tc.others)
 			release()
-			for range tc.others {
-				if err := <-stay; err != nil {
-					t.Error(err)
+			for i, leaves := range tc.leaves {
+				if !leaves {
+					if err := <-errs[i]; err != nil {
+						t.Errorf("write %d: %v", i, err)
+					}
 				}
 			}
 			// A write after them proves the store has run whatever was queued.
@@ -350,12 +362,13 @@ func TestCombinedWriteLeavesWhenItsContextEnds(t *testing.T) {
 			if ops := m.ops.Load() - before - 1; ops != tc.wantOps {
 				t.Errorf("%d store operations, want %d", ops, tc.wantOps)
 			}
-			if got := get(t, o, ids[0]); got.State != StateSending {
-				t.Errorf("the cancelled MarkSent was applied: %s %v", got.State, got.MessageIDs)
-			}
-			for i := range tc.others {
-				if got := get(t, o, ids[1+i]); got.State != StateSent {
-					t.Errorf("message %d is %s, want sent", 1+i, got.State)
+			for i, leaves := range tc.leaves {
+				want := StateSent
+				if leaves {
+					want = StateSending
+				}
+				if got := get(t, o, ids[i]); got.State != want {
+					t.Errorf("message %d is %s, want %s", i, got.State, want)
 				}
 			}
 		})
