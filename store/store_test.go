@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -322,5 +323,47 @@ func TestEverySynchronousModeKeepsAcknowledgedWrites(t *testing.T) {
 				t.Fatalf("%d rows after reopening, want 50", n)
 			}
 		})
+	}
+}
+
+// The writer leaves checkpoints to the checkpointer: pages written to the WAL reach the
+// database file, which only a checkpoint writes, though the WAL stayed below the
+// writer's own checkpoint threshold.
+func TestCheckpointerCopiesTheWALIntoTheDatabase(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	db := mustOpen(t, path, testSchema)
+	row := strings.Repeat("x", 4000) // about a page per write
+	const writes = 1500              // a few thousand frames, under writerAutoCheckpoint
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := next.Add(1); i <= writes; i = next.Add(1) {
+				if err := insert(db, fmt.Sprint(i, row)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Size() >= writes*4000 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("database file is %d bytes after %d writes of 4 kB: nothing checkpointed", fi.Size(), writes)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := count(t, db); n != writes {
+		t.Fatalf("%d rows, want %d", n, writes)
 	}
 }
