@@ -234,6 +234,7 @@ type Link struct {
 	cfg     LinkConfig
 	h       Handler
 	log     zerolog.Logger
+	quiet   *logThrottle // handler failures that repeat with every redelivery
 	metrics *linkMetrics // nil without a registry
 	limiter *rate.Limiter
 	window  chan struct{} // one token per outstanding submit_sm
@@ -282,9 +283,10 @@ func NewLink(cfg LinkConfig, h Handler, log zerolog.Logger, reg prometheus.Regis
 	}
 	cfg.Prefixes = append([]string(nil), cfg.Prefixes...)
 	return &Link{
-		cfg: cfg,
-		h:   h,
-		log: log.With().Str("link", cfg.Name).Logger(),
+		cfg:   cfg,
+		h:     h,
+		log:   log.With().Str("link", cfg.Name).Logger(),
+		quiet: newLogThrottle(logThrottleInterval),
 		// A burst of one keeps every one-second window at or below TPS (plus one).
 		limiter:       rate.NewLimiter(limit, 1),
 		metrics:       newLinkMetrics(reg, cfg.Name, log),
@@ -600,7 +602,8 @@ func (l *Link) deliver(ctx context.Context, p pdu.Body, esm uint8) uint32 {
 		r := parseReceipt(coding, sm, tlv)
 		r.Link = l.cfg.Name
 		if err := l.h.HandleReceipt(ctx, r); err != nil {
-			log.Error().Err(err).Str("message_id", r.MessageID).Msg("smpp receipt handler failed; SMSC will redeliver")
+			l.quiet.event("receipt", log.Error()).Err(err).Str("message_id", r.MessageID).
+				Msg("smpp receipt handler failed; SMSC will redeliver")
 			return StatusRxTempAppn
 		}
 		return StatusOK
@@ -632,7 +635,7 @@ func (l *Link) deliver(ctx context.Context, p pdu.Body, esm uint8) uint32 {
 	}
 	m := MO{Link: l.cfg.Name, From: from, To: to, Text: text, Received: now, USSD: ussd}
 	if err := l.h.HandleMO(ctx, m); err != nil {
-		log.Error().Err(err).Msg("smpp MO handler failed; SMSC will redeliver")
+		l.quiet.event("mo", log.Error()).Err(err).Msg("smpp MO handler failed; SMSC will redeliver")
 		return StatusRxTempAppn
 	}
 	if ussd == nil {
