@@ -14,3 +14,13 @@ func fsState(dir string) (readOnly, full bool) {
 	}
 	return st.Flags&stRdonly != 0, st.Bavail == 0
 }
+
+// freeBytes is the space left on the filesystem holding dir for this process; ok is
+// false when statfs cannot tell.
+func freeBytes(dir string) (free uint64, ok bool) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0, false
+	}
+	return st.Bavail * uint64(st.Bsize), true
+}

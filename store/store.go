@@ -33,6 +33,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver, used by OpenReadOnly
@@ -342,12 +343,29 @@ func (db *DB) Close() error {
 }
 
 // Ping reports whether the database can take a write right now.
+//
+// A write that succeeds does not prove the disk has room: SQLite reuses pages it owns
+// (the WAL restarts from its beginning after a checkpoint), so Ping's small write can
+// succeed on a full disk while the next payment, needing a new page, fails. So with
+// less than minFreeBytes left for this process on the database's filesystem, Ping
+// reports the disk full (an error wrapping ENOSPC) even though its write went through.
 func (db *DB) Ping(ctx context.Context) error {
-	return db.Write(ctx, func(tx *sql.Tx) error {
+	err := db.Write(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, "UPDATE store_health SET checked = checked + 1")
 		return err
 	})
+	if err != nil {
+		return err
+	}
+	if free, ok := freeBytes(filepath.Dir(db.path)); ok && free < minFreeBytes {
+		return fmt.Errorf("store: %w: %d bytes left on the database's filesystem", syscall.ENOSPC, free)
+	}
+	return nil
 }
+
+// minFreeBytes is the free space below which Ping calls the disk full: a few seconds of
+// payments at full speed.
+const minFreeBytes = 1 << 20
 
 func (db *DB) loop(maxBatch int) {
 	defer db.wg.Done()
