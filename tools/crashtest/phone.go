@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
+
+	payswitch "github.com/payswitch/payswitch/switch"
 )
 
 // behaviour is what a phone does with the code of one payment.
@@ -206,6 +209,13 @@ func (p *phone) pay(ctx context.Context, d *driver, a *attempt) bool {
 		var got, blocker string
 		_, _, err = p.await(ctx, d, mark, func(t string) bool {
 			if id, code, ok := otpOf(t, 6); ok && p.byID[id] == nil {
+				if !strings.Contains(t, " "+payswitch.FormatAmount(a.amount)+" to ") {
+					// The code of an earlier PAY of this phone that the SMSC delivered
+					// again after a restart: its SMS names another amount, which a user
+					// would not confirm. That payment is in this one's way.
+					got, blocker = "blocked", id
+					return true
+				}
 				a.id, a.code, got = id, code, "code"
 				return true
 			}
