@@ -40,10 +40,7 @@ func (t *logThrottle) event(key string, e *zerolog.Event) *zerolog.Event {
 	defer t.mu.Unlock()
 	now := t.now()
 	k, ok := t.keys[key]
-	if !ok {
-		if len(t.keys) > 64 { // keys are a handful of fixed strings; never grow unbounded
-			clear(t.keys)
-		}
+	if !ok { // keys are a handful of constant strings: the map stays small
 		k = &throttled{}
 		t.keys[key] = k
 	} else if now.Sub(k.last) < t.interval {

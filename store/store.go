@@ -89,7 +89,7 @@ type DB struct {
 
 	// toSync carries committed groups to the syncer; nil when commits are not synced
 	// by the store (synchronous other than FULL).
-	toSync  chan *group
+	toSync  chan *openGroup
 	synced  chan struct{}         // the syncer finished a round (capacity 1)
 	syncErr atomic.Pointer[error] // the first fsync failure; every write fails after it
 	walIno  uint64                // inode of the WAL last synced; syncer only
@@ -129,13 +129,6 @@ func (db *DB) Stats() Stats {
 	return Stats{Groups: s.groups.Load(), Ops: s.ops.Load(), Run: time.Duration(s.runNanos.Load()),
 		Commit: time.Duration(s.commitNanos.Load()), Syncs: s.syncs.Load(), Sync: time.Duration(s.syncNanos.Load()),
 		SyncedGroups: s.syncedGroups.Load()}
-}
-
-// group is one committed transaction's operations and their outcomes, waiting for the
-// fsync that makes them durable.
-type group struct {
-	ops  []*op
-	errs []error
 }
 
 type op struct {
@@ -241,7 +234,7 @@ func Open(path string, opts Options, schemas ...Schema) (*DB, error) {
 			writer.Close()
 			return nil, fmt.Errorf("store: open %q: %w", path, err)
 		}
-		db.toSync = make(chan *group, 64)
+		db.toSync = make(chan *openGroup, 64)
 		db.synced = make(chan struct{}, 1)
 		db.wg.Add(1)
 		go db.syncer()
@@ -530,7 +523,7 @@ func (db *DB) finish(g *openGroup) bool {
 			}
 		}
 	} else if db.toSync != nil {
-		db.toSync <- &group{ops: g.ops, errs: g.errs}
+		db.toSync <- g
 		return true
 	}
 	for i, o := range g.ops {
@@ -544,7 +537,7 @@ func (db *DB) finish(g *openGroup) bool {
 func (db *DB) syncer() {
 	defer db.wg.Done()
 	for g := range db.toSync {
-		groups := []*group{g}
+		groups := []*openGroup{g}
 	more:
 		for {
 			select {
