@@ -342,7 +342,7 @@ func (h *harness) provision(ctx context.Context, r int) ([]*phone, error) {
 			p.deposit = 200000 + h.rng.Int64N(800000)
 		}
 		p.ref = fmt.Sprintf("CASHIN-%d-%d", r, i)
-		if _, err := h.api.deposit(ctx, p.account, p.deposit, p.ref); err != nil {
+		if _, err := h.api.Deposit(ctx, p.account, p.deposit, p.ref); err != nil {
 			return nil, fmt.Errorf("deposit: %w", err)
 		}
 		p.script = newScript(h.rng, h.o.attempts)
@@ -358,7 +358,7 @@ func (h *harness) provision(ctx context.Context, r int) ([]*phone, error) {
 // balance).
 func (h *harness) redeposit(ctx context.Context, phones []*phone) error {
 	for _, p := range phones {
-		pay, err := h.api.deposit(ctx, p.account, p.deposit, p.ref)
+		pay, err := h.api.Deposit(ctx, p.account, p.deposit, p.ref)
 		if err != nil {
 			return violated(invDeposits, "%s: deposit %s again: %v", p.msisdn, p.ref, err)
 		}
@@ -410,15 +410,15 @@ func (h *harness) checkLedger(ctx context.Context, name string) error {
 // two reads of payments agree, so that the account belongs with them.
 func (h *harness) readWallet(ctx context.Context, p *phone) (walletView, error) {
 	for try := 0; try < 20; try++ {
-		before, err := h.api.payments(ctx, p.msisdn)
+		before, err := h.api.Payments(ctx, p.msisdn)
 		if err != nil {
 			return walletView{}, err
 		}
-		acct, err := h.api.account(ctx, p.account)
+		acct, err := h.api.Account(ctx, p.account)
 		if err != nil {
 			return walletView{}, err
 		}
-		after, err := h.api.payments(ctx, p.msisdn)
+		after, err := h.api.Payments(ctx, p.msisdn)
 		if err != nil {
 			return walletView{}, err
 		}
@@ -469,13 +469,13 @@ func (h *harness) checkMerchant(ctx context.Context, m *merchant, views map[*pho
 			}
 			mv[p] = v
 		}
-		acct, err := h.api.account(ctx, m.account)
+		acct, err := h.api.Account(ctx, m.account)
 		if err != nil {
 			return err
 		}
 		stable := true
 		for _, p := range m.phones {
-			pays, err := h.api.payments(ctx, p.msisdn)
+			pays, err := h.api.Payments(ctx, p.msisdn)
 			if err != nil {
 				return err
 			}

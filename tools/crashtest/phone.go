@@ -343,7 +343,7 @@ func (p *phone) awaitFinal(ctx context.Context, d *driver, a *attempt, mark int)
 func (p *phone) ended(ctx context.Context, d *driver, a *attempt) bool {
 	deadline := time.Now().Add(d.timeout)
 	for {
-		pay, err := d.api.payment(ctx, a.id)
+		pay, err := d.api.Payment(ctx, a.id)
 		if err == nil {
 			return pay.State != "pending_otp"
 		}

@@ -85,7 +85,7 @@ func checkBooks(ctx context.Context, c *client, phones []*phone, merchants []mer
 		}
 		mu.Unlock()
 
-		acct, err := c.account(ctx, p.walletID)
+		acct, err := c.Account(ctx, p.walletID)
 		if err != nil {
 			return err
 		}
@@ -93,7 +93,7 @@ func checkBooks(ctx context.Context, c *client, phones []*phone, merchants []mer
 			pr.addf("%s: wallet posted %d, want %d (deposit %d minus %d confirmed payments of %d)",
 				p.msisdn, acct.Balance.Posted, want, p.funded, n, total)
 		}
-		list, err := c.payments(ctx, p.msisdn)
+		list, err := c.Payments(ctx, p.msisdn)
 		if err != nil {
 			return err
 		}
@@ -135,7 +135,7 @@ func checkBooks(ctx context.Context, c *client, phones []*phone, merchants []mer
 				pr.addf("%s: payment %s confirmed to the phone but not completed in its list", p.msisdn, id)
 				continue
 			}
-			pm, err := c.payment(ctx, id)
+			pm, err := c.Payment(ctx, id)
 			if err != nil {
 				return err
 			}
@@ -150,7 +150,7 @@ func checkBooks(ctx context.Context, c *client, phones []*phone, merchants []mer
 	}
 	err = parallel(ctx, len(merchants), checkWorkers, func(ctx context.Context, i int) error {
 		m := merchants[i]
-		acct, err := c.account(ctx, m.id)
+		acct, err := c.Account(ctx, m.id)
 		if err != nil {
 			return err
 		}

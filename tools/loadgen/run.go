@@ -184,7 +184,7 @@ func runSwitch(ctx context.Context, o options, lg *logger, echo *echoResult, std
 func provision(ctx context.Context, api *client, phones []*phone, merchants []merchant) error {
 	err := parallel(ctx, len(merchants), provisionWorkers, func(ctx context.Context, i int) error {
 		m := &merchants[i]
-		a, err := api.openAccount(ctx, map[string]string{"type": "merchant", "code": m.code,
+		a, err := api.OpenAccount(ctx, map[string]string{"type": "merchant", "code": m.code,
 			"name": "Till " + m.code, "msisdn": m.msisdn})
 		m.id = a.ID
 		return err
@@ -194,13 +194,13 @@ func provision(ctx context.Context, api *client, phones []*phone, merchants []me
 	}
 	err = parallel(ctx, len(phones), provisionWorkers, func(ctx context.Context, i int) error {
 		p := phones[i]
-		a, err := api.openAccount(ctx, map[string]string{"type": "wallet", "msisdn": p.msisdn,
+		a, err := api.OpenAccount(ctx, map[string]string{"type": "wallet", "msisdn": p.msisdn,
 			"name": fmt.Sprintf("Phone %d", i)})
 		if err != nil {
 			return err
 		}
 		p.walletID = a.ID
-		if err := api.deposit(ctx, a.ID, funding, fmt.Sprintf("LOADGEN-%d", i)); err != nil {
+		if _, err := api.Deposit(ctx, a.ID, funding, fmt.Sprintf("LOADGEN-%d", i)); err != nil {
 			return err
 		}
 		p.funded = funding
