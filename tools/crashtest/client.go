@@ -17,6 +17,7 @@ func newClient(addr, token string) *client {
 
 // The API's resources, as apiclient reads them.
 type (
+	balance = apiclient.Balance
 	account = apiclient.Account
 	payment = apiclient.Payment
 )
