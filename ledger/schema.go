@@ -101,4 +101,14 @@ WHEN OLD.state <> 'pending' OR NEW.key <> OLD.key OR NEW.debit <> OLD.debit
 BEGIN SELECT RAISE(ABORT, 'ledger: a hold is posted or voided once'); END;
 CREATE TRIGGER holds_no_delete BEFORE DELETE ON holds
 BEGIN SELECT RAISE(ABORT, 'ledger: holds are never deleted'); END;
-`}}
+`,
+	// Migration 3 writes the CHECKs on accounts and holds with OR instead of IN lists,
+	// which SQLite evaluated by building a temporary B-tree on every balance update
+	// (store.InAsOr says more). Same constraints, no rows copied.
+	store.EditTableSQL("accounts",
+		store.InAsOr(`type IN ('wallet', 'merchant', 'agent', 'cash', 'fees', 'airtime_clearing', 'settlement')`),
+		store.InAsOr(`status IN ('active', 'frozen', 'closed')`),
+		store.InAsOr(`type IN ('cash', 'fees', 'airtime_clearing', 'settlement')`),
+		store.InAsOr(`type IN ('wallet', 'merchant', 'agent')`)) + "\n" +
+		store.EditTableSQL("holds", store.InAsOr(`state IN ('pending', 'posted', 'voided')`)),
+}}

@@ -88,7 +88,15 @@ CREATE TABLE auth_events (
 	detail        TEXT NOT NULL DEFAULT ''
 ) STRICT;
 CREATE INDEX auth_events_by_payment ON auth_events (payment_id, seq);
-`}}
+`,
+	// Migration 2 writes the CHECKs with OR instead of IN lists, which SQLite evaluated
+	// by building a temporary B-tree for every row written (store.InAsOr says more).
+	store.EditTableSQL("otp_codes",
+		store.InAsOr(`state IN ('active', 'used', 'dead')`),
+		store.InAsOr(`dead_reason IN ('', 'exhausted', 'expired', 'killed')`)) + "\n" +
+		store.EditTableSQL("auth_events", store.InAsOr(`event IN ('issued', 'resent', 'delivered', 'delivery_failed',
+		'wrong', 'confirmed', 'expired', 'exhausted', 'cancelled')`)),
+}}
 
 // Config sets the code rules. Zero fields take the defaults above; Issuer.Config reports
 // the values in force.

@@ -115,7 +115,14 @@ CREATE TABLE early_receipts (
 	received_at INTEGER NOT NULL,
 	PRIMARY KEY (link, message_id)
 ) STRICT, WITHOUT ROWID;
-`}}
+`,
+	// Migration 2 writes the state CHECK with OR instead of an IN list, which SQLite
+	// evaluated by building a temporary B-tree every time a message changed state
+	// (store.InAsOr says more), and drops messages_by_payment, which no query uses.
+	store.EditTableSQL("messages",
+		store.InAsOr(`state IN ('queued', 'sending', 'sent', 'delivered', 'undeliverable', 'failed')`)) + `
+DROP INDEX messages_by_payment;`,
+}}
 
 // Message is one thing to send. Fields after Meta are the outbox's bookkeeping: Enqueue
 // ignores them except CreatedAt and NextAttemptAt (zero: now).
