@@ -177,7 +177,20 @@ type op struct {
 }
 
 // write runs fn as one engine decision and, once it is durable, its after-effects.
-func (e *Engine) write(ctx context.Context, fn func(o *op) error) error {
+func (e *Engine) write(ctx context.Context, fn func(o *op) error) (err error) {
+	for range maxIDDraws {
+		// A payment made inside fn drew an ID that is taken (see paymentIDs): fn's work
+		// was rolled back, and it runs again with a new one.
+		if err = e.writeOnce(ctx, fn); !errors.Is(err, errPaymentIDTaken) {
+			return err
+		}
+		ids.reseed()
+	}
+	return err
+}
+
+// writeOnce is write without its second try.
+func (e *Engine) writeOnce(ctx context.Context, fn func(o *op) error) error {
 	var o *op
 	err := e.db.Write(ctx, func(tx *sql.Tx) error {
 		o = e.newOp(ctx, tx)
@@ -189,6 +202,13 @@ func (e *Engine) write(ctx context.Context, fn func(o *op) error) error {
 	o.done()
 	return nil
 }
+
+// errPaymentIDTaken means a new payment's ID belongs to an earlier payment: a switch
+// restarted within the same ten-second tick drew a number it had used (paymentIDs). The
+// operation is rolled back and made again with a new ID, up to maxIDDraws times.
+var errPaymentIDTaken = errors.New("payswitch: payment ID already taken")
+
+const maxIDDraws = 3
 
 // inTx runs fn as one engine decision inside tx, a caller's store.Write, and returns what
 // the caller must run once that Write has returned nil: o's after-effects.

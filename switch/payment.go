@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -142,6 +143,10 @@ func insertPayment(ctx context.Context, tx *sql.Tx, p *Payment, requestKey strin
 		p.PayeeName, p.PayeeCode, p.PayeeMSISDN, p.TargetMSISDN, p.Amount, p.Currency,
 		p.Reference, p.Reason, p.Carrier, p.TransferID, exp, p.CreatedAt.UnixMicro(), p.UpdatedAt.UnixMicro(), key)
 	if err != nil {
+		// SQLite names the column of the UNIQUE constraint only in the message.
+		if strings.Contains(err.Error(), "UNIQUE constraint failed: payments.id") {
+			return fmt.Errorf("insert payment %s: %w", p.ID, errPaymentIDTaken)
+		}
 		return fmt.Errorf("insert payment %s: %w", p.ID, err)
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO payment_events (payment_id, time, event, from_state, to_state)

@@ -72,6 +72,23 @@ func (e *Engine) Request(ctx context.Context, r Request) (Outcome, error) {
 		return out, nil
 	}
 	swap := e.checkSIMSwap(ctx, r.Payer, r.Amount)
+	var out Outcome
+	var err error
+	for range maxIDDraws {
+		if out, err = e.request(ctx, r, payer, swap); !errors.Is(err, errPaymentIDTaken) {
+			break
+		}
+		ids.reseed() // and the next draft draws another ID
+	}
+	if err != nil {
+		return Outcome{}, err
+	}
+	e.requests.WithLabelValues(string(r.Channel), outcomeLabel(out.Problem, "requested")).Inc()
+	return out, nil
+}
+
+// request drafts r and decides it in one write.
+func (e *Engine) request(ctx context.Context, r Request, payer string, swap Problem) (Outcome, error) {
 	var d *draft
 	if swap == ProblemNone {
 		var err error
@@ -80,8 +97,10 @@ func (e *Engine) Request(ctx context.Context, r Request) (Outcome, error) {
 		}
 	}
 
+	// The draft's ID is drawn outside the write, so a taken one means drafting again
+	// (Request), not running the write again (write).
 	var out Outcome
-	err := e.write(ctx, func(o *op) error {
+	err := e.writeOnce(ctx, func(o *op) error {
 		var err error
 		if swap != ProblemNone {
 			out = o.refuse(swap, nil, map[string]string{})
@@ -98,11 +117,7 @@ func (e *Engine) Request(ctx context.Context, r Request) (Outcome, error) {
 		}
 		return nil
 	})
-	if err != nil {
-		return Outcome{}, err
-	}
-	e.requests.WithLabelValues(string(r.Channel), outcomeLabel(out.Problem, "requested")).Inc()
-	return out, nil
+	return out, err
 }
 
 func (o *op) refuse(p Problem, pay *Payment, vars map[string]string) Outcome {
@@ -300,6 +315,9 @@ func (o *op) request(r Request, d *draft) (Outcome, error) {
 		Amount: p.Amount, PaymentID: p.ID, Kind: string(p.Type),
 	})
 	switch {
+	case errors.Is(err, ledger.ErrIdempotencyConflict):
+		// The hold's key is the payment's ID: another payment has it.
+		return Outcome{}, fmt.Errorf("hold %s: %w", p.ID, errPaymentIDTaken)
 	case errors.Is(err, ledger.ErrInsufficientFunds):
 		now, err := o.lt.Account(o.ctx, p.PayerAccount)
 		if err != nil {
