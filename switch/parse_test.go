@@ -115,7 +115,6 @@ func FuzzParseCommand(f *testing.F) {
 	})
 }
 
-
 func TestNormalizeMSISDN(t *testing.T) {
 	cases := map[string]string{"+254 700 000 001": "254700000001", "0700000001": "254700000001",
 		"254700000001": "254700000001", "00254700000001": "254700000001"}
