@@ -91,6 +91,11 @@ type DB struct {
 	// by the store (synchronous other than FULL).
 	toSync  chan *openGroup
 	synced  chan struct{}         // the syncer finished a round (capacity 1)
+	// unsynced counts the groups committed and handed to the syncer but not yet
+	// answered: the writer's loop adds, the syncer subtracts.
+	unsynced atomic.Int64
+	// beforeSync, when set (by tests), runs on the syncer before each fsync.
+	beforeSync func()
 	syncErr atomic.Pointer[error] // the first fsync failure; every write fails after it
 	walIno  uint64                // inode of the WAL last synced; syncer only
 
@@ -365,7 +370,6 @@ func (db *DB) loop(maxBatch int) {
 	if db.toSync != nil {
 		defer close(db.toSync)
 	}
-	syncing := false // the syncer holds a group not yet answered
 	var g *openGroup
 	for {
 		if g == nil {
@@ -376,7 +380,6 @@ func (db *DB) loop(maxBatch int) {
 				}
 				g = db.begin(o, maxBatch)
 			case <-db.synced:
-				syncing = false
 			}
 			continue
 		}
@@ -385,14 +388,16 @@ func (db *DB) loop(maxBatch int) {
 			continue
 		}
 		// A group commits as soon as the disk is free for it: at once when nothing is
-		// being synced (low latency when quiet), otherwise when the sync ends, taking
-		// in every operation that arrives meanwhile (large groups when busy, and the
-		// writer works while the disk syncs).
-		if !syncing || len(g.ops) >= maxBatch {
+		// being synced (low latency when quiet), otherwise, taking in every operation
+		// that arrives meanwhile, when the sync ends (large groups when busy: the
+		// writer works while the disk syncs) or, if the writer has nothing left to run
+		// before then, at once, so that its COMMIT overlaps the sync under way instead
+		// of following it, and the next sync can start the moment this one ends. At
+		// most one group waits committed for a sync, so commits are no more frequent
+		// than syncs and groups no smaller than they need to be.
+		if db.commitNow(g, maxBatch) {
 			g.takeQueued(db.ops, maxBatch)
-			if db.finish(g) {
-				syncing = true
-			}
+			db.finish(g)
 			g = nil
 			continue
 		}
@@ -404,8 +409,19 @@ func (db *DB) loop(maxBatch int) {
 			}
 			g.add(o)
 		case <-db.synced:
-			syncing = false
 		}
+	}
+}
+
+// commitNow reports whether the open group g should commit now (see loop).
+func (db *DB) commitNow(g *openGroup, maxBatch int) bool {
+	switch n := db.unsynced.Load(); {
+	case n == 0 || len(g.ops) >= maxBatch:
+		return true
+	case n == 1:
+		return len(db.ops) == 0 // the writer would wait idle for the sync
+	default:
+		return false
 	}
 }
 
@@ -501,11 +517,10 @@ func (g *openGroup) add(o *op) {
 }
 
 // finish commits the group and answers its callers: at once when the commit failed or
-// the store does not sync, else through the syncer once the commit is on disk, in which
-// case it reports true.
-func (db *DB) finish(g *openGroup) bool {
+// the store does not sync, else through the syncer once the commit is on disk.
+func (db *DB) finish(g *openGroup) {
 	if g.aborted {
-		return false
+		return
 	}
 	commit := time.Now()
 	err := g.tx.Commit()
@@ -523,13 +538,13 @@ func (db *DB) finish(g *openGroup) bool {
 			}
 		}
 	} else if db.toSync != nil {
+		db.unsynced.Add(1)
 		db.toSync <- g
-		return true
+		return
 	}
 	for i, o := range g.ops {
 		o.done <- g.errs[i]
 	}
-	return false
 }
 
 // syncer answers committed groups once an fsync of the WAL has made them durable. One
@@ -554,6 +569,9 @@ func (db *DB) syncer() {
 		if perr := db.syncErr.Load(); perr != nil {
 			serr = *perr
 		} else {
+			if db.beforeSync != nil {
+				db.beforeSync()
+			}
 			start := time.Now()
 			err := db.syncWAL()
 			db.stats.syncs.Add(1)
@@ -572,6 +590,7 @@ func (db *DB) syncer() {
 				o.done <- g.errs[i]
 			}
 		}
+		db.unsynced.Add(-int64(len(groups)))
 		select {
 		case db.synced <- struct{}{}:
 		default: // the writer has not taken the last signal yet; one is enough

@@ -367,3 +367,62 @@ func TestCheckpointerCopiesTheWALIntoTheDatabase(t *testing.T) {
 		t.Fatalf("%d rows, want %d", n, writes)
 	}
 }
+
+// While the disk syncs one group, the next commits as soon as the writer has nothing
+// else to run (its COMMIT overlaps the sync); a third waits, committing only once the
+// first sync is done, and every caller is answered only after a sync that began after
+// its commit.
+func TestNextGroupCommitsDuringASyncButNoFurther(t *testing.T) {
+	db := mustOpen(t, filepath.Join(t.TempDir(), "p.db"), testSchema)
+	if err := insert(db, "warm"); err != nil { // the WAL exists and its inode is known
+		t.Fatal(err)
+	}
+	inSync := make(chan struct{}, 8)
+	release := make(chan struct{})
+	db.beforeSync = func() {
+		inSync <- struct{}{}
+		<-release
+	}
+	groups := func() int64 { return db.Stats().Groups }
+	base := groups()
+	results := make(chan error, 3)
+	write := func(name string) { go func() { results <- insert(db, name) }() }
+
+	write("a")
+	<-inSync // a committed; its sync is held
+	write("b")
+	waitFor(t, func() bool { return groups() == base+2 }, "b to commit while a's sync is held")
+	write("c")
+	time.Sleep(50 * time.Millisecond)
+	if g := groups(); g != base+2 {
+		t.Fatalf("groups = %d: c committed while two groups waited for the disk", g-base)
+	}
+	select {
+	case err := <-results:
+		t.Fatalf("a write was answered before any sync ended: %v", err)
+	default:
+	}
+	close(release)
+	for range 3 {
+		if err := <-results; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := count(t, db); got != 4 {
+		t.Fatalf("rows = %d, want 4", got)
+	}
+	if s := db.Stats(); s.SyncedGroups != s.Groups {
+		t.Fatalf("synced groups %d of %d", s.SyncedGroups, s.Groups)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
