@@ -91,13 +91,13 @@ type DB struct {
 	// by the store (synchronous other than FULL).
 	toSync  chan *openGroup
 	synced  chan struct{}         // the syncer finished a round (capacity 1)
+	syncErr atomic.Pointer[error] // the first fsync failure; every write fails after it
+	walIno  uint64                // inode of the WAL last synced; syncer only
 	// unsynced counts the groups committed and handed to the syncer but not yet
 	// answered: the writer's loop adds, the syncer subtracts.
 	unsynced atomic.Int64
 	// beforeSync, when set (by tests), runs on the syncer before each fsync.
 	beforeSync func()
-	syncErr atomic.Pointer[error] // the first fsync failure; every write fails after it
-	walIno  uint64                // inode of the WAL last synced; syncer only
 
 	stats stats
 
