@@ -176,18 +176,19 @@ func (t *Tx) bulk(ctx context.Context, rs []TransferRequest, trs []Transfer, err
 			trs[i], errs[i] = tr, err
 			continue
 		}
-		tr = Transfer{Key: r.Key, Debit: r.Debit, Credit: r.Credit, Amount: r.Amount, Currency: d.currency,
-			PaymentID: r.PaymentID, Kind: r.Kind, Time: tm}
-		tr.ID = t.l.NewTransferID()
 		d.debitsPosted += r.Amount
 		c.creditsPosted += r.Amount
+		tr = Transfer{Key: r.Key, Debit: r.Debit, Credit: r.Credit, Amount: r.Amount, Currency: d.currency,
+			PaymentID: r.PaymentID, Kind: r.Kind, Time: tm,
+			DebitBalanceAfter: d.posted(), CreditBalanceAfter: c.posted(), BalancesAfterKnown: true}
+		tr.ID = t.l.NewTransferID()
 		for _, a := range []*batchAccount{d, c} {
 			if !a.touched {
 				a.touched = true
 				touched = append(touched, a)
 			}
 		}
-		de, ce := entriesOf(head, ts, &tr, d.posted(), c.posted())
+		de, ce := entriesOf(head, ts, &tr)
 		entries = append(entries, de, ce)
 		head = chainHead{seq: ce.Seq, time: ts, hash: ce.Hash}
 		trs[i] = tr
@@ -271,7 +272,7 @@ var (
 	// What a batch's keys name: transfers, and holds that are not posted (a posted hold's
 	// key is its transfer's).
 	batchKeysQuery = makeBatchStatements(batchSizes, func(n int) string {
-		return `SELECT 't', ` + transferColumnsAsRow + ` WHERE key IN ` + inList(n) +
+		return `SELECT 't', ` + transferWithBalancesAsRow + ` WHERE t.key IN ` + inList(n) +
 			` UNION ALL SELECT 'h', ` + holdColumnsAsRow + ` WHERE key IN ` + inList(n) + ` AND state <> 'posted'`
 	})
 	batchInsertTransfers = makeBatchStatements(batchSizes, func(n int) string {

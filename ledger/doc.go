@@ -56,7 +56,9 @@
 // backwards, even if the clock does, so seq order is time order. Transfer ids ("TR" and
 // 12 letters or digits) sort by the time they were made, so that the journal's indexes
 // grow at their end. Verify walks the chain and recomputes every balance from it; the
-// auditor export publishes the same chain.
+// auditor export publishes the same chain. Every transfer the ledger returns carries
+// the balances its two entries recorded (DebitBalanceAfter, CreditBalanceAfter), so that
+// a receipt needs no second read of the accounts.
 //
 // # Transactions and batches
 //

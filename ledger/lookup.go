@@ -16,12 +16,21 @@ const (
 	// a.id IN (?, ?) would cost a temporary table for the list.
 	accountsAsRows = `SELECT 'a', a.id, a.type, a.currency, a.status, a.debits_posted, a.credits_posted,
 		a.debits_pending, a.credits_pending, '', '', '', '', '' FROM accounts a`
-	// A posted hold's key is also its transfer's key.
+	// The transfer a key names (a posted hold's key is also its transfer's), with the
+	// balances after it (n2 debit, n3 credit; n4 is 1 when both entries were found), so
+	// that a repeated request returns it as the first one did. The joins run only for a
+	// transfer found, so a new request pays nothing for them. A WHERE after it names
+	// columns by t.
+	transferWithBalancesAsRow = `t.id, t.debit, t.credit, t.currency, t.amount,
+		COALESCE(d.balance_after, 0), COALESCE(c.balance_after, 0), d.seq IS NOT NULL AND c.seq IS NOT NULL,
+		t.payment_id, t.kind, COALESCE(t.reverses, ''), t.time, t.key FROM ` + transfersAndEntries
+	// A transfer without its balances (n2 to n4 are 0), for one that is only checked: the
+	// one a reversal undoes.
 	transferColumnsAsRow = `id, debit, credit, currency, amount, 0, 0, 0,
 		payment_id, kind, COALESCE(reverses, ''), time, key FROM transfers`
 	holdColumnsAsRow = `key, debit, credit, currency, amount, 0, 0, 0,
 		payment_id, kind, state, created_at, COALESCE(transfer_id, '') FROM holds`
-	partTransferByKey = `SELECT 't', ` + transferColumnsAsRow + ` WHERE key = ?1`
+	partTransferByKey = `SELECT 't', ` + transferWithBalancesAsRow + ` WHERE t.key = ?1`
 	partHoldByKey     = `SELECT 'h', ` + holdColumnsAsRow + ` WHERE key = ?1`
 	partHead          = `SELECT 'e', '', '', '', '', seq, 0, 0, 0, time, hash, '', '', ''
 		FROM (SELECT seq, time, hash FROM entries ORDER BY seq DESC LIMIT 1)`
@@ -93,9 +102,12 @@ func (r *lookupRow) side() side {
 		debitsPosted: r.n1, creditsPosted: r.n2, debitsPending: r.n3, creditsPending: r.n4}
 }
 
+// transfer is the transfer in r; its balances after are known only when r was read with
+// transferWithBalancesAsRow.
 func (r *lookupRow) transfer() Transfer {
 	return Transfer{ID: r.id, Key: r.s8, Debit: r.s1, Credit: r.s2, Currency: r.s3, Amount: r.n1,
-		PaymentID: r.s4, Kind: r.s5, Reverses: r.s6, Time: parseTime(r.s7)}
+		PaymentID: r.s4, Kind: r.s5, Reverses: r.s6, Time: parseTime(r.s7),
+		DebitBalanceAfter: r.n2, CreditBalanceAfter: r.n3, BalancesAfterKnown: r.n4 == 1}
 }
 
 func (r *lookupRow) hold() Hold {

@@ -8,17 +8,28 @@ import (
 	"math"
 )
 
-const transferColumns = `id, key, debit, credit, amount, currency, payment_id, kind, COALESCE(reverses, ''), time`
+// transfersAndEntries joins each transfer t to its debit entry d and its credit entry c,
+// each found by one probe of entries_one_per_side. The joins are LEFT so that a transfer
+// missing an entry is still read (with its balances unknown), not lost.
+const transfersAndEntries = `transfers t
+	LEFT JOIN entries d ON d.transfer_id = t.id AND d.direction = 'D'
+	LEFT JOIN entries c ON c.transfer_id = t.id AND c.direction = 'C'`
+
+// transferColumns are what scanTransfer reads FROM transfersAndEntries: the transfer, then
+// the balance_after of its debit and credit entries and whether both were found.
+const transferColumns = `t.id, t.key, t.debit, t.credit, t.amount, t.currency, t.payment_id, t.kind,
+	COALESCE(t.reverses, ''), t.time, COALESCE(d.balance_after, 0), COALESCE(c.balance_after, 0),
+	d.seq IS NOT NULL AND c.seq IS NOT NULL`
 
 var transferQueries = map[string]string{
-	"id": `SELECT ` + transferColumns + ` FROM transfers WHERE id = ?`,
+	"id": `SELECT ` + transferColumns + ` FROM ` + transfersAndEntries + ` WHERE t.id = ?`,
 }
 
 func scanTransfer(s scanner) (Transfer, error) {
 	var tr Transfer
 	var ts string
 	if err := s.Scan(&tr.ID, &tr.Key, &tr.Debit, &tr.Credit, &tr.Amount, &tr.Currency, &tr.PaymentID,
-		&tr.Kind, &tr.Reverses, &ts); err != nil {
+		&tr.Kind, &tr.Reverses, &ts, &tr.DebitBalanceAfter, &tr.CreditBalanceAfter, &tr.BalancesAfterKnown); err != nil {
 		return Transfer{}, err
 	}
 	tr.Time = parseTime(ts)
@@ -40,8 +51,8 @@ func transfersOfPayment(ctx context.Context, q querier, paymentID string) ([]Tra
 	if paymentID == "" {
 		return nil, nil
 	}
-	rows, err := q.QueryContext(ctx, `SELECT `+transferColumns+` FROM transfers
-		WHERE payment_id = ? ORDER BY rowid`, paymentID)
+	rows, err := q.QueryContext(ctx, `SELECT `+transferColumns+` FROM `+transfersAndEntries+`
+		WHERE t.payment_id = ? ORDER BY t.rowid`, paymentID)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: read transfers: %w", err)
 	}

@@ -119,14 +119,14 @@ func (t *Tx) journalTime(head chainHead) string {
 }
 
 // entriesOf returns the two journal entries of tr after head: its debit, which leaves the
-// debit account at debitAfter, then its credit, which leaves the credit account at
-// creditAfter.
-func entriesOf(head chainHead, ts string, tr *Transfer, debitAfter, creditAfter int64) (de, ce Entry) {
+// debit account at tr.DebitBalanceAfter, then its credit, which leaves the credit account
+// at tr.CreditBalanceAfter. So the balances a booking call returns are those it wrote.
+func entriesOf(head chainHead, ts string, tr *Transfer) (de, ce Entry) {
 	de = Entry{Seq: head.seq + 1, TimeText: ts, TransferID: tr.ID, PaymentID: tr.PaymentID, AccountID: tr.Debit,
-		Direction: Debit, Amount: tr.Amount, Currency: tr.Currency, BalanceAfter: debitAfter, PrevHash: head.hash}
+		Direction: Debit, Amount: tr.Amount, Currency: tr.Currency, BalanceAfter: tr.DebitBalanceAfter, PrevHash: head.hash}
 	de.Hash = EntryHash(de)
 	ce = Entry{Seq: head.seq + 2, TimeText: ts, TransferID: tr.ID, PaymentID: tr.PaymentID, AccountID: tr.Credit,
-		Direction: Credit, Amount: tr.Amount, Currency: tr.Currency, BalanceAfter: creditAfter, PrevHash: de.Hash}
+		Direction: Credit, Amount: tr.Amount, Currency: tr.Currency, BalanceAfter: tr.CreditBalanceAfter, PrevHash: de.Hash}
 	ce.Hash = EntryHash(ce)
 	return de, ce
 }
@@ -162,7 +162,8 @@ const (
 func (t *Tx) book(ctx context.Context, head chainHead, key string, d, c *side, amount int64, paymentID, kind, reverses string, pending int64) (Transfer, error) {
 	ts := t.journalTime(head)
 	tr := Transfer{Key: key, Debit: d.id, Credit: c.id, Amount: amount, Currency: d.currency,
-		PaymentID: paymentID, Kind: kind, Reverses: reverses, Time: parseTime(ts)}
+		PaymentID: paymentID, Kind: kind, Reverses: reverses, Time: parseTime(ts),
+		DebitBalanceAfter: d.posted() - amount, CreditBalanceAfter: c.posted() + amount, BalancesAfterKnown: true}
 	if err := t.writing(ctx); err != nil {
 		return Transfer{}, err
 	}
@@ -190,7 +191,7 @@ func (t *Tx) book(ctx context.Context, head chainHead, key string, d, c *side, a
 	if err := t.updateAccount(ctx, postCredit, c.id, amount, pending); err != nil {
 		return Transfer{}, err
 	}
-	de, ce := entriesOf(head, ts, &tr, d.posted()-amount, c.posted()+amount)
+	de, ce := entriesOf(head, ts, &tr)
 	args := entryArgs(entryArgs(make([]any, 0, 22), &de), &ce)
 	if _, err := t.tx.ExecContext(ctx, insertTwoEntries, args...); err != nil {
 		return Transfer{}, fmt.Errorf("ledger: append entries %d and %d: %w", de.Seq, ce.Seq, err)

@@ -144,17 +144,32 @@ type TransferRequest struct {
 
 // Transfer is booked money movement: one debit entry and one credit entry in the journal.
 // Reverses is the id of the transfer it reverses, if it is a reversal.
+//
+// DebitBalanceAfter and CreditBalanceAfter are the posted balances (minor units) of the
+// debit and the credit account right after this transfer: the BalanceAfter of its two
+// entries. They are what the accounts held then, not now: a later transfer may have
+// moved either account since. Every call that returns a transfer fills them: one that
+// books it (Transfer, Post, Reverse, TransferBatch) from the balances it wrote, a repeated
+// call and a read (TransferByID, TransfersOfPayment) from the entries, in the statement
+// that finds the transfer. BalancesAfterKnown says they were filled; it is false on a
+// Transfer the ledger did not return, and on one whose entries are missing (a damaged
+// journal, which Verify reports), and then both balances are zero and mean nothing.
+// The three are left out of JSON: a transfer shown to one party must not tell it the
+// other's balance.
 type Transfer struct {
-	ID        string    `json:"id"`
-	Key       string    `json:"key"`
-	Debit     string    `json:"debit"`
-	Credit    string    `json:"credit"`
-	Amount    int64     `json:"amount"`
-	Currency  string    `json:"currency"`
-	PaymentID string    `json:"payment_id,omitempty"`
-	Kind      string    `json:"kind"`
-	Reverses  string    `json:"reverses,omitempty"`
-	Time      time.Time `json:"time"`
+	ID                 string    `json:"id"`
+	Key                string    `json:"key"`
+	Debit              string    `json:"debit"`
+	Credit             string    `json:"credit"`
+	Amount             int64     `json:"amount"`
+	Currency           string    `json:"currency"`
+	PaymentID          string    `json:"payment_id,omitempty"`
+	Kind               string    `json:"kind"`
+	Reverses           string    `json:"reverses,omitempty"`
+	Time               time.Time `json:"time"`
+	DebitBalanceAfter  int64     `json:"-"`
+	CreditBalanceAfter int64     `json:"-"`
+	BalancesAfterKnown bool      `json:"-"`
 }
 
 // KindReversal is the kind of the transfers Reverse writes; no other call may use it.

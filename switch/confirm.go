@@ -239,11 +239,13 @@ func (o *op) complete(p *Payment, ch Channel, g *guess) (Outcome, error) {
 	if err := o.authEvent(p, ch, "confirmed", ""); err != nil {
 		return Outcome{}, err
 	}
-	payer, err := o.lt.Account(o.ctx, p.PayerAccount)
+	// The payer is the transfer's debit side and the payee its credit side; Post returns
+	// both balances right after it, so neither account needs reading here.
+	payerBalance, err := o.balanceAfter(&tr, p.PayerAccount)
 	if err != nil {
 		return Outcome{}, err
 	}
-	receipt := o.withBalance(p, receiptKey(p), g.text(receiptKey(p)), payer.Balance.Posted)
+	receipt := o.withBalance(p, receiptKey(p), g.text(receiptKey(p)), payerBalance)
 	if err := o.sms(p.PayerMSISDN, "receipt", p.ID, receipt, true); err != nil {
 		return Outcome{}, err
 	}
@@ -252,11 +254,11 @@ func (o *op) complete(p *Payment, ch Channel, g *guess) (Outcome, error) {
 		return Outcome{Payment: p, Text: receipt}, nil
 	}
 	if p.PayeeMSISDN != "" {
-		payee, err := o.lt.Account(o.ctx, p.PayeeAccount)
+		payeeBalance, err := o.balanceAfter(&tr, p.PayeeAccount)
 		if err != nil {
 			return Outcome{}, err
 		}
-		notice := o.withBalance(p, "payee_notice", g.text("payee_notice"), payee.Balance.Posted)
+		notice := o.withBalance(p, "payee_notice", g.text("payee_notice"), payeeBalance)
 		if err := o.sms(p.PayeeMSISDN, "notice", p.ID, notice, false); err != nil {
 			return Outcome{}, err
 		}
@@ -268,6 +270,24 @@ func (o *op) complete(p *Payment, ch Channel, g *guess) (Outcome, error) {
 		}
 	}
 	return Outcome{Payment: p, Text: receipt}, nil
+}
+
+// balanceAfter is the posted balance of account id right after tr, one of tr's two
+// accounts: the ledger returns both with tr. Only when it could not (BalancesAfterKnown
+// is false) or id is neither side is the account read, as the transaction sees it now.
+func (o *op) balanceAfter(tr *ledger.Transfer, id string) (int64, error) {
+	switch {
+	case !tr.BalancesAfterKnown:
+	case tr.Debit == id:
+		return tr.DebitBalanceAfter, nil
+	case tr.Credit == id:
+		return tr.CreditBalanceAfter, nil
+	}
+	a, err := o.lt.Account(o.ctx, id)
+	if err != nil {
+		return 0, fmt.Errorf("balance of %s: %w", id, err)
+	}
+	return a.Balance.Posted, nil
 }
 
 // text is the text g rendered ahead for key, or "" when it has none.
