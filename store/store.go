@@ -48,6 +48,13 @@ var (
 	// store refuses every later write until the process restarts and SQLite recovers
 	// from what is really on disk (what PostgreSQL does for the same reason).
 	ErrSyncFailed = errors.New("store: fsync of the write-ahead log failed; restart needed")
+	// ErrDiskFull is Write's answer while the database's filesystem has less than a
+	// mebibyte free. SQLite could still fit some writes into pages it owns (the WAL
+	// starts again from its beginning after a checkpoint), so on a full disk some
+	// writes failed and others went through, at random; refusing them all until
+	// there is room again makes the state clear to callers, operators and /healthz.
+	// It wraps ENOSPC.
+	ErrDiskFull = fmt.Errorf("store: less than %d bytes free on the database's filesystem: %w", minFreeBytes, syscall.ENOSPC)
 )
 
 // Options tune durability and batching. The zero value is durable and sensible.
@@ -98,6 +105,9 @@ type DB struct {
 	unsynced atomic.Int64
 	// beforeSync, when set (by tests), runs on the syncer before each fsync.
 	beforeSync func()
+	// lowDisk is set while the database's filesystem has less than minFreeBytes free
+	// (the checkpointer looks every checkpointInterval): Write refuses then.
+	lowDisk atomic.Bool
 
 	stats stats
 
@@ -275,6 +285,7 @@ func (db *DB) checkpointer() {
 			// Errors (a full or read-only disk) are the writer's to report; the next
 			// tick tries again.
 			db.ckpt.Exec("PRAGMA wal_checkpoint(PASSIVE)")
+			db.checkFreeSpace()
 		}
 	}
 }
@@ -297,6 +308,9 @@ func (db *DB) Reader() *sql.DB { return db.reader }
 // once fn has started, Write waits for the outcome whatever ctx says, so a caller never
 // reports failure for work that committed.
 func (db *DB) Write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if db.lowDisk.Load() {
+		return ErrDiskFull
+	}
 	o := &op{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	db.mu.RLock()
 	if db.closed {
@@ -340,29 +354,25 @@ func (db *DB) Close() error {
 	return errors.Join(werr, rerr)
 }
 
-// Ping reports whether the database can take a write right now.
-//
-// A write that succeeds does not prove the disk has room: SQLite reuses pages it owns
-// (the WAL restarts from its beginning after a checkpoint), so Ping's small write can
-// succeed on a full disk while the next payment, needing a new page, fails. So with
-// less than minFreeBytes left for this process on the database's filesystem, Ping
-// reports the disk full (an error wrapping ENOSPC) even though its write went through.
+// Ping reports whether the database can take a write right now: it looks at the free
+// space (see ErrDiskFull) and then writes.
 func (db *DB) Ping(ctx context.Context) error {
-	err := db.Write(ctx, func(tx *sql.Tx) error {
+	db.checkFreeSpace()
+	return db.Write(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, "UPDATE store_health SET checked = checked + 1")
 		return err
 	})
-	if err != nil {
-		return err
-	}
-	if free, ok := freeBytes(filepath.Dir(db.path)); ok && free < minFreeBytes {
-		return fmt.Errorf("store: %w: %d bytes left on the database's filesystem", syscall.ENOSPC, free)
-	}
-	return nil
 }
 
-// minFreeBytes is the free space below which Ping calls the disk full: a few seconds of
-// payments at full speed.
+// checkFreeSpace sets lowDisk from the free space on the database's filesystem.
+func (db *DB) checkFreeSpace() {
+	if free, ok := freeBytes(filepath.Dir(db.path)); ok {
+		db.lowDisk.Store(free < minFreeBytes)
+	}
+}
+
+// minFreeBytes is the free space below which the store calls the disk full and refuses
+// writes (ErrDiskFull): a few seconds of payments at full speed.
 const minFreeBytes = 1 << 20
 
 func (db *DB) loop(maxBatch int) {
