@@ -1,0 +1,236 @@
+package outbox
+
+import (
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/payswitch/payswitch/store"
+)
+
+// step is one thing that happens to message 0 or 1 of a receipt scenario.
+type step struct {
+	sent   []string // MarkSent of msg with these part IDs (on carrier-a)
+	msg    int      // which message: 0 or 1
+	force  string   // set msg's state to this in SQL (as a re-claim would)
+	part   string   // a receipt for this part ID on carrier-a...
+	status string   // ...with this stat
+	// For a receipt: whether the part is known, and the state of the message it names
+	// (wantMsg) as the receipt returns it; for every step, each message's stored state.
+	found     bool
+	wantMsg   int
+	wantState string
+	stored    [2]string
+}
+
+func TestReceiptSettlesMessages(t *testing.T) {
+	const (
+		sending = StateSending
+		sent    = StateSent
+		dlvd    = StateDelivered
+		undlv   = StateUndeliverable
+	)
+	tests := []struct {
+		name  string
+		steps []step
+	}{
+		{"multi-part: undeliverable once a part failed, whatever the others say", []step{
+			{sent: []string{"a", "b", "c"}, stored: [2]string{sent, sending}},
+			{part: "a", status: "DELIVRD", found: true, wantState: sent, stored: [2]string{sent, sending}},
+			{part: "b", status: "UNDELIV", found: true, wantState: undlv, stored: [2]string{undlv, sending}},
+			{part: "c", status: "DELIVRD", found: true, wantState: undlv, stored: [2]string{undlv, sending}},
+			{part: "c", status: "ENROUTE", found: true, wantState: undlv, stored: [2]string{undlv, sending}},
+		}},
+		{"multi-part: delivered once every part is, parts from two MarkSents", []step{
+			{sent: []string{"a", "b"}, stored: [2]string{sent, sending}},
+			{sent: []string{"b", "c"}, stored: [2]string{sent, sending}},
+			{part: "a", status: "DELIVRD", found: true, wantState: sent, stored: [2]string{sent, sending}},
+			{part: "c", status: "DELIVRD", found: true, wantState: sent, stored: [2]string{sent, sending}},
+			{part: "b", status: "ENROUTE", found: true, wantState: sent, stored: [2]string{sent, sending}},
+			{part: "b", status: "DELIVRD", found: true, wantState: dlvd, stored: [2]string{dlvd, sending}},
+		}},
+		{"multi-part: a failed part delivered after all leaves the verdict open", []step{
+			{sent: []string{"a", "b"}, stored: [2]string{sent, sending}},
+			{part: "a", status: "EXPIRED", found: true, wantState: undlv, stored: [2]string{undlv, sending}},
+			// Not every part is delivered and none failed now: the state stays as it was.
+			{part: "a", status: "DELIVRD", found: true, wantState: undlv, stored: [2]string{undlv, sending}},
+			{part: "b", status: "DELIVRD", found: true, wantState: dlvd, stored: [2]string{dlvd, sending}},
+		}},
+		{"a message claimed again keeps its state, and its part the receipt", []step{
+			{sent: []string{"a", "b"}, stored: [2]string{sent, sending}},
+			{force: sending, stored: [2]string{sending, sending}},
+			{part: "a", status: "DELIVRD", found: true, wantState: sending, stored: [2]string{sending, sending}},
+			{force: StateQueued, stored: [2]string{StateQueued, sending}},
+			{part: "a", status: "REJECTD", found: true, wantState: StateQueued, stored: [2]string{StateQueued, sending}},
+			{force: StateFailed, stored: [2]string{StateFailed, sending}},
+			{part: "a", status: "DELIVRD", found: true, wantState: StateFailed, stored: [2]string{StateFailed, sending}},
+			// Sent again: the parts' receipts so far decide as soon as one more comes.
+			{force: sent, stored: [2]string{sent, sending}},
+			{part: "b", status: "DELIVRD", found: true, wantState: dlvd, stored: [2]string{dlvd, sending}},
+		}},
+		{"early receipt for one part of several", []step{
+			{part: "b", status: "UNDELIV", stored: [2]string{sending, sending}},
+			{sent: []string{"a", "b", "c"}, stored: [2]string{undlv, sending}},
+			{part: "a", status: "DELIVRD", found: true, wantState: undlv, stored: [2]string{undlv, sending}},
+		}},
+		{"early receipts for every part", []step{
+			{part: "b", status: "DELIVRD", stored: [2]string{sending, sending}},
+			{part: "a", status: "delivrd", stored: [2]string{sending, sending}},
+			{sent: []string{"a", "b"}, stored: [2]string{dlvd, sending}},
+		}},
+		{"early receipt for a part that a second MarkSent adds", []step{
+			{part: "b", status: "DELETED", stored: [2]string{sending, sending}},
+			{sent: []string{"a"}, stored: [2]string{sent, sending}},
+			{part: "a", status: "DELIVRD", found: true, wantState: dlvd, stored: [2]string{dlvd, sending}},
+			{sent: []string{"b"}, stored: [2]string{undlv, sending}},
+		}},
+		{"early receipt that settles nothing", []step{
+			{part: "a", status: "ACCEPTD", stored: [2]string{sending, sending}},
+			{sent: []string{"a"}, stored: [2]string{sent, sending}},
+			{part: "a", status: "DELIVRD", found: true, wantState: dlvd, stored: [2]string{dlvd, sending}},
+		}},
+		{"a reused SMSC ID belongs to the message that sent it last", []step{
+			{sent: []string{"r1"}, stored: [2]string{sent, sending}},
+			{part: "r1", status: "DELIVRD", found: true, wantState: dlvd, stored: [2]string{dlvd, sending}},
+			{msg: 1, sent: []string{"r1"}, stored: [2]string{dlvd, sent}},
+			{part: "r1", status: "UNDELIV", found: true, wantMsg: 1, wantState: undlv, stored: [2]string{dlvd, undlv}},
+		}},
+	}
+	for _, api := range []string{"Receipt", "ReceiptWith"} {
+		for _, tc := range tests {
+			t.Run(api+"/"+tc.name, func(t *testing.T) {
+				db := mustOpen(t)
+				o := New(db, newClock().Now)
+				ids := queue(t, db, 2, true)
+				claim(t, o, 2, time.Hour)
+				for i, s := range tc.steps {
+					id := ids[s.msg]
+					switch {
+					case s.sent != nil:
+						if err := o.MarkSent(ctx, id, "carrier-a", s.sent); err != nil {
+							t.Fatalf("step %d: MarkSent: %v", i, err)
+						}
+					case s.force != "":
+						force(t, db, id, s.force)
+					default:
+						var gotID int64
+						var state string
+						var found bool
+						var err error
+						if api == "Receipt" {
+							var m Message
+							m, found, err = o.Receipt(ctx, "carrier-a", s.part, s.status)
+							gotID, state = m.ID, m.State
+						} else {
+							var calls int
+							var r, seen Receipted
+							r, found, err = o.ReceiptWith(ctx, "carrier-a", s.part, s.status, func(_ *sql.Tx, m Receipted) error {
+								calls, seen = calls+1, m
+								return nil
+							})
+							gotID, state = r.ID, r.State
+							if want := map[bool]int{true: 1}[found]; calls != want || (found && seen != r) {
+								t.Errorf("step %d: hook ran %d times and saw %+v; want %d, %+v", i, calls, seen, want, r)
+							}
+							if found && (r.Kind != KindSMS || r.To != fmt.Sprintf("2547%08d", s.wantMsg) ||
+								r.PaymentID != "PAYAAAAAAA" || r.Purpose != "reply") {
+								t.Errorf("step %d: receipt returned %+v", i, r)
+							}
+						}
+						if err != nil || found != s.found {
+							t.Fatalf("step %d: receipt for %s: found %v, err %v; want found %v", i, s.part, found, err, s.found)
+						}
+						if found && (gotID != ids[s.wantMsg] || state != s.wantState) {
+							t.Errorf("step %d: receipt for %s returned message %d %s, want %d %s",
+								i, s.part, gotID, state, ids[s.wantMsg], s.wantState)
+						}
+						if !found && (gotID != 0 || state != "") {
+							t.Errorf("step %d: unknown part returned message %d %q", i, gotID, state)
+						}
+					}
+					for j, want := range s.stored {
+						if got := get(t, o, ids[j]); got.State != want {
+							t.Errorf("step %d: message %d is %s, want %s", i, j, got.State, want)
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
+// force sets message id's state as nothing in the API does to a sent message: a test
+// stand-in for a message claimed again.
+func force(t *testing.T, db *store.DB, id int64, state string) {
+	t.Helper()
+	err := db.Write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.Exec(`UPDATE messages SET state = ? WHERE id = ?`, state, id)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestReceiptStatements pins how many statements a receipt runs inside its store
+// operation: the writer runs two receipts per payment, and each statement costs it a
+// few microseconds whatever it does. Change the numbers only on purpose, with
+// BenchmarkReceiptWriter to show it pays.
+func TestReceiptStatements(t *testing.T) {
+	var (
+		mu    sync.Mutex
+		texts []string
+	)
+	db, err := store.Open(filepath.Join(t.TempDir(), "outbox.db"), store.Options{OnStatement: func(q string) {
+		mu.Lock()
+		texts = append(texts, q)
+		mu.Unlock()
+	}}, Schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	o := New(db, newClock().Now)
+	ids := queue(t, db, 3, true)
+	claim(t, o, 3, time.Hour)
+	for i, parts := range [][]string{{"one"}, {"two.0", "two.1"}, {"again"}} {
+		if err := o.MarkSent(ctx, ids[i], "carrier-a", parts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	force(t, db, ids[2], StateSending)
+	for _, tc := range []struct {
+		name, part, status string
+		want               int
+	}{
+		// The part's status, the message and its verdict, the message's new state.
+		{"one part delivered", "one", "DELIVRD", 3},
+		{"a report that settles nothing", "one", "ENROUTE", 2},
+		{"first of two parts delivered", "two.0", "DELIVRD", 2},
+		{"last of two parts delivered", "two.1", "DELIVRD", 3},
+		{"message claimed again", "again", "DELIVRD", 2},
+		// The part, expired early receipts, this one kept.
+		{"unknown part", "early", "DELIVRD", 3},
+	} {
+		mu.Lock()
+		texts = nil
+		mu.Unlock()
+		if _, _, err := o.ReceiptWith(ctx, "carrier-a", tc.part, tc.status, nil); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		mu.Lock()
+		got := texts
+		mu.Unlock()
+		// Every store operation runs in a SAVEPOINT of its own, released at its end.
+		if len(got) < 2 || got[0] != "SAVEPOINT op" || !strings.HasPrefix(got[len(got)-1], "RELEASE") {
+			t.Fatalf("%s: statements %q: want one store operation", tc.name, got)
+		}
+		if n := len(got) - 2; n != tc.want {
+			t.Errorf("%s: %d statements, want %d:\n%s", tc.name, n, tc.want, strings.Join(got[1:len(got)-1], "\n"))
+		}
+	}
+}
