@@ -684,8 +684,13 @@ func TestLinkAcksConcurrentReceiptsOnlyOnceRecorded(t *testing.T) {
 
 			// Hold the writer so that the receipts wait for it together.
 			running, hold, held := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+			var once sync.Once
 			go func() {
-				held <- db.Write(context.Background(), func(*sql.Tx) error { close(running); <-hold; return nil })
+				held <- db.Write(context.Background(), func(*sql.Tx) error {
+					once.Do(func() { close(running) }) // it runs again if its group is redone
+					<-hold
+					return nil
+				})
 			}()
 			<-running
 			type answer struct {

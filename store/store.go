@@ -4,9 +4,9 @@
 // Schema and writes through DB.Write, so that a payment's state change, its ledger effect
 // and the messages it sends commit in one SQLite transaction. Writes go through a single
 // writer goroutine that gathers whatever callers are waiting into one transaction (group
-// commit): each caller's function runs inside its own SAVEPOINT, so one failing operation
-// rolls back alone while the rest commit, and every caller is answered only after the
-// commit is durable.
+// commit): one failing operation rolls back alone while the rest commit (the group is
+// run again with a SAVEPOINT around each operation when one fails; see openGroup.add),
+// and every caller is answered only after the commit is durable.
 //
 // Durable commits are pipelined. With synchronous FULL, SQLite would write a group's WAL
 // frames and then wait for fsync before the writer could start the next group, so the
@@ -71,8 +71,8 @@ type Options struct {
 	// Readers is the size of the read-only connection pool (default 4).
 	Readers int
 	// OnStatement, when set, is called with the text of every statement run on the
-	// writer connection (each operation's SAVEPOINT and RELEASE included; the group's
-	// BEGIN and COMMIT not), on the writer goroutine.
+	// writer connection (the SAVEPOINT and RELEASE of a group run again included; the
+	// group's BEGIN and COMMIT not), on the writer goroutine.
 	// Benchmarks use it to report statements per operation; it must be quick.
 	OnStatement func(query string)
 }
@@ -117,7 +117,7 @@ type DB struct {
 
 // stats are the writer's running totals, read by Stats.
 type stats struct {
-	groups, ops                    atomic.Int64
+	groups, ops, redos             atomic.Int64
 	runNanos, commitNanos          atomic.Int64
 	syncs, syncNanos, syncedGroups atomic.Int64
 }
@@ -126,7 +126,8 @@ type stats struct {
 // differences over an interval to get group sizes, utilisation and latencies.
 type Stats struct {
 	Groups int64 // transactions committed (or failed)
-	Ops    int64 // operations run in them
+	Ops    int64 // operations run in them (once each, however often a redo ran them)
+	Redos  int64 // groups run again because an operation failed (see openGroup.add)
 	// Run is the writer's time inside operations (savepoints included) and Commit its
 	// time in COMMIT (writing the WAL frames; with synchronous EXTRA, SQLite's fsync
 	// too). While their sum grows as fast as the clock, the writer is the bottleneck.
@@ -141,7 +142,7 @@ type Stats struct {
 // Stats returns the writer's running totals.
 func (db *DB) Stats() Stats {
 	s := &db.stats
-	return Stats{Groups: s.groups.Load(), Ops: s.ops.Load(), Run: time.Duration(s.runNanos.Load()),
+	return Stats{Groups: s.groups.Load(), Ops: s.ops.Load(), Redos: s.redos.Load(), Run: time.Duration(s.runNanos.Load()),
 		Commit: time.Duration(s.commitNanos.Load()), Syncs: s.syncs.Load(), Sync: time.Duration(s.syncNanos.Load()),
 		SyncedGroups: s.syncedGroups.Load()}
 }
@@ -302,7 +303,8 @@ func (db *DB) Reader() *sql.DB { return db.reader }
 //
 // fn runs on the writer goroutine: it must not call Write, must not keep tx, and must not
 // change memory that outlives it, because a failed commit undoes its work after it
-// returned nil. Do such changes after Write returns nil. A panic in fn rolls back fn's
+// returned nil, and because it may run twice (when another operation of its group
+// fails, the group runs again). Do such changes after Write returns nil. A panic in fn rolls back fn's
 // work and is returned as an error. If ctx ends while fn is still queued (behind a
 // transaction that waits for a lock, say), Write returns ctx's error and fn never runs;
 // once fn has started, Write waits for the outcome whatever ctx says, so a caller never
@@ -438,16 +440,19 @@ func (db *DB) commitNow(g *openGroup, maxBatch int) bool {
 // openGroup is the transaction the writer is filling.
 type openGroup struct {
 	stats   *stats
+	writer  *sql.DB // for the new transaction of a redo
 	tx      *sql.Tx
 	ops     []*op
 	errs    []error
-	aborted bool // the transaction is gone; ops and errs are already answered
+	ran     []bool // ops[i]'s function ran (and so wrote, perhaps)
+	safe    bool   // each operation runs in a savepoint (after a redo)
+	aborted bool   // the transaction is gone; ops and errs are already answered
 }
 
 // begin opens a group's transaction and runs its first operation. A group that could
 // not begin is returned already answered.
 func (db *DB) begin(first *op, maxBatch int) *openGroup {
-	g := &openGroup{stats: &db.stats, ops: make([]*op, 0, min(maxBatch, 1+len(db.ops)))}
+	g := &openGroup{stats: &db.stats, writer: db.writer, ops: make([]*op, 0, min(maxBatch, 1+len(db.ops)))}
 	if perr := db.syncErr.Load(); perr != nil {
 		first.done <- *perr
 		g.aborted = true
@@ -479,7 +484,16 @@ func (g *openGroup) takeQueued(ops <-chan *op, maxBatch int) {
 	}
 }
 
-// add runs o in its own savepoint of the group's transaction.
+// add runs o in the group's transaction.
+//
+// Operations run bare, without a savepoint of their own: SQLite copies every page an
+// operation first changes inside a savepoint into a journal kept in memory, and that
+// (with the SAVEPOINT and RELEASE themselves) was a tenth of the writer's time. The
+// savepoint is only needed when an operation fails after writing part of its work,
+// which the switch's operations almost never do (a refusal is an answer, not an
+// error). When one does, redo rolls the whole transaction back and runs the group's
+// operations again, each in its own savepoint, so that the failing one fails alone.
+// That is why a Write function may run twice, and must leave no trace outside tx.
 func (g *openGroup) add(o *op) {
 	if g.aborted {
 		// Only reached when the group could not begin: nothing can run in it.
@@ -491,6 +505,7 @@ func (g *openGroup) add(o *op) {
 	g.ops = append(g.ops, o)
 	i := len(g.errs)
 	g.errs = append(g.errs, nil)
+	g.ran = append(g.ran, false)
 	if !o.state.CompareAndSwap(opQueued, opRunning) {
 		g.errs[i] = context.Canceled // abandoned by its caller, who no longer listens
 		return
@@ -499,31 +514,72 @@ func (g *openGroup) add(o *op) {
 		g.errs[i] = err
 		return
 	}
+	g.ran[i] = true
+	if g.safe {
+		g.runSafe(i)
+		return
+	}
+	if g.errs[i] = run(o.fn, g.tx); g.errs[i] != nil {
+		g.redo()
+	}
+}
+
+// redo rolls the group's transaction back, after an operation failed with its work
+// perhaps half done, and runs every operation that had run again, each in a savepoint
+// of a new transaction, as are those that join the group later.
+func (g *openGroup) redo() {
+	g.tx.Rollback()
+	g.stats.redos.Add(1)
+	tx, err := g.writer.Begin()
+	if err != nil {
+		g.abort(fmt.Errorf("store: begin: %w", err), -1)
+		return
+	}
+	g.tx, g.safe = tx, true
+	for i := range g.ops {
+		if g.ran[i] {
+			g.errs[i] = nil
+			if g.runSafe(i); g.aborted {
+				return
+			}
+		}
+	}
+}
+
+// runSafe runs ops[i] in its own savepoint of the group's transaction.
+func (g *openGroup) runSafe(i int) {
 	if _, err := g.tx.Exec("SAVEPOINT op"); err != nil {
 		g.errs[i] = fmt.Errorf("store: savepoint: %w", err)
 		return
 	}
-	g.errs[i] = run(o.fn, g.tx)
+	g.errs[i] = run(g.ops[i].fn, g.tx)
 	if g.errs[i] != nil {
 		if _, rerr := g.tx.Exec("ROLLBACK TO op"); rerr != nil {
 			// SQLite rolled the whole transaction back (SQLITE_FULL or an I/O error
 			// inside fn does that) or it is in an unknown state: give up on all of it.
 			// Ops that failed on their own keep their error; the rest learn why nothing
 			// stuck, with the cause, so that a full disk still reads as one.
-			g.tx.Rollback()
-			cause := fmt.Errorf("store: transaction aborted: %w", errors.Join(g.errs[i], rerr))
-			for j, o := range g.ops {
-				if j == i || g.errs[j] == nil {
-					o.done <- cause
-				} else {
-					o.done <- g.errs[j]
-				}
-			}
-			g.aborted = true
+			g.abort(fmt.Errorf("store: transaction aborted: %w", errors.Join(g.errs[i], rerr)), i)
 			return
 		}
 	}
 	g.tx.Exec("RELEASE op")
+}
+
+// abort gives up on the group's transaction: every operation is answered with cause,
+// except those (other than failed) that failed on their own, which keep their error.
+func (g *openGroup) abort(cause error, failed int) {
+	if g.tx != nil {
+		g.tx.Rollback()
+	}
+	for j, o := range g.ops {
+		if j == failed || g.errs[j] == nil {
+			o.done <- cause
+		} else {
+			o.done <- g.errs[j]
+		}
+	}
+	g.aborted = true
 }
 
 // finish commits the group and answers its callers: at once when the commit failed or
@@ -536,7 +592,13 @@ func (db *DB) finish(g *openGroup) {
 	err := g.tx.Commit()
 	done := time.Now()
 	db.stats.groups.Add(1)
-	db.stats.ops.Add(int64(len(g.ops)))
+	ran := 0
+	for _, r := range g.ran {
+		if r {
+			ran++
+		}
+	}
+	db.stats.ops.Add(int64(ran))
 	db.stats.commitNanos.Add(int64(done.Sub(commit)))
 	if err != nil {
 		// A COMMIT that fails (SQLITE_FULL, an I/O error) may leave SQLite's

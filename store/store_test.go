@@ -230,7 +230,7 @@ func TestOnStatementSeesEveryStatementOfAWrite(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	want := []string{"SAVEPOINT op", "INSERT INTO things (name) VALUES (?)", "RELEASE op"}
+	want := []string{"INSERT INTO things (name) VALUES (?)"} // no savepoint while nothing fails
 	if len(seen) != len(want) {
 		t.Fatalf("statements %q, want %q", seen, want)
 	}
@@ -424,5 +424,76 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// An operation that fails after writing part of its work leaves none of it, and the
+// operations of its group still commit: the group runs again, each operation in a
+// savepoint (so a function may run twice).
+func TestFailedOperationRollsBackAloneWhenItsGroupRunsAgain(t *testing.T) {
+	db := mustOpen(t, filepath.Join(t.TempDir(), "r.db"), testSchema)
+	started := make(chan struct{})
+	var once sync.Once
+	slow := make(chan error, 1)
+	go func() {
+		slow <- db.Write(context.Background(), func(tx *sql.Tx) error {
+			once.Do(func() { close(started) }) // it runs again in the redo
+			time.Sleep(100 * time.Millisecond) // A, B and C queue meanwhile: one group
+			_, err := tx.Exec("INSERT INTO things (name) VALUES ('first')")
+			return err
+		})
+	}()
+	<-started
+	var aRuns atomic.Int32
+	errs := make(chan error, 3)
+	go func() {
+		errs <- db.Write(context.Background(), func(tx *sql.Tx) error {
+			aRuns.Add(1)
+			_, err := tx.Exec("INSERT INTO things (name) VALUES ('a')")
+			return err
+		})
+	}()
+	time.Sleep(10 * time.Millisecond)
+	bErr := errors.New("b changed its mind")
+	go func() {
+		errs <- db.Write(context.Background(), func(tx *sql.Tx) error {
+			if _, err := tx.Exec("INSERT INTO things (name) VALUES ('b')"); err != nil {
+				return err
+			}
+			return bErr
+		})
+	}()
+	time.Sleep(10 * time.Millisecond)
+	go func() { errs <- insert(db, "c") }()
+	if err := <-slow; err != nil {
+		t.Fatal(err)
+	}
+	var failed int
+	for range 3 {
+		if err := <-errs; errors.Is(err, bErr) {
+			failed++
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if failed != 1 {
+		t.Fatalf("%d writes failed with b's error, want 1", failed)
+	}
+	var names []string
+	rows, err := db.Reader().Query("SELECT name FROM things ORDER BY id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var n string
+		rows.Scan(&n)
+		names = append(names, n)
+	}
+	rows.Close()
+	if strings.Join(names, ",") != "first,a,c" {
+		t.Fatalf("rows %q, want first, a and c", names)
+	}
+	if s := db.Stats(); s.Redos != 1 || aRuns.Load() != 2 {
+		t.Fatalf("redos = %d, a ran %d times; want one redo, a twice", s.Redos, aRuns.Load())
 	}
 }
