@@ -165,7 +165,7 @@ func TestParseFlags(t *testing.T) {
 		want    func(o options) bool
 	}{
 		{name: "defaults", want: func(o options) bool {
-			return o.phones == 2000 && o.concurrency == 200 && o.echoDuration > 0 && o.synchronous == "FULL"
+			return o.phones == 4000 && o.concurrency == 160 && o.window == linkWindow && o.echoDuration > 0 && o.synchronous == "FULL"
 		}},
 		{name: "concurrency above phones is phones", args: []string{"-phones", "5", "-concurrency", "50"},
 			want: func(o options) bool { return o.concurrency == 5 }},

@@ -1,8 +1,8 @@
 // Command loadgen measures payswitch end to end: many simulated feature phones pay
 // merchants by SMS through a real `payswitch serve` process, over real SMPP on loopback.
 //
-//	go run ./tools/loadgen [-duration 30s] [-phones 2000] [-concurrency 200] [-think 0]
-//	go run ./tools/loadgen -echo [-echo-duration 5s] [-concurrency 200]
+//	go run ./tools/loadgen [-duration 30s] [-phones 4000] [-concurrency 160] [-window 64] [-think 0]
+//	go run ./tools/loadgen -echo [-echo-duration 5s] [-concurrency 160]
 //
 // It starts a simulated SMSC (tools/smscsim) in this process, writes a temporary
 // config.yaml, builds and starts `payswitch serve` as a separate process bound to that
@@ -101,8 +101,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
 	fs.DurationVar(&o.duration, "duration", 30*time.Second, "how long phones start new payments")
-	fs.IntVar(&o.phones, "phones", 2000, "distinct wallets (phones)")
-	fs.IntVar(&o.concurrency, "concurrency", 200, "phones with a payment in flight at once (at most -phones)")
+	fs.IntVar(&o.phones, "phones", 4000, "distinct wallets (phones)")
+	fs.IntVar(&o.concurrency, "concurrency", 160, "phones with a payment in flight at once (at most -phones)")
 	fs.IntVar(&o.merchants, "merchants", 10, "tills the phones pay")
 	fs.DurationVar(&o.think, "think", 0, "how long a phone takes to type the code after the code SMS")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "how long a phone waits for each SMS before it gives up")
@@ -110,7 +110,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.echoDuration, "echo-duration", 5*time.Second, "length of the echo phase; 0 skips it")
 	fs.StringVar(&o.bin, "bin", "", "a prebuilt payswitch binary; empty builds one from the repository")
 	fs.StringVar(&o.synchronous, "synchronous", "FULL", "database.synchronous of the switch: FULL or NORMAL")
-	fs.IntVar(&o.window, "window", 16, "deliver_sm the simulated SMSC keeps in flight to the ESME (its window)")
+	fs.IntVar(&o.window, "window", linkWindow, "deliver_sm the simulated SMSC keeps in flight to the switch (its window); the default is the switch's own submit_sm window in the generated config")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (config, database, serve.log)")
 	fs.DurationVar(&o.progress, "progress", 5*time.Second, "how often to log progress on stderr; 0: never")
 	if err := fs.Parse(args); err != nil {
