@@ -13,8 +13,8 @@ import (
 
 // The outbox's writes are small (a submit recorded, a receipt applied) and many: a few
 // per payment, from the sender's workers and the links' receipt handlers at once. Each
-// store operation costs the single writer a hand-off, a savepoint and copies of the
-// pages it changes of its own, so the outbox combines them: a write that finds another
+// store operation costs the single writer a hand-off between goroutines and its own
+// bookkeeping, so the outbox combines them: a write that finds another
 // one waiting for the writer joins it, and all of them run in that one operation, one
 // after another. A write that finds none starts a new operation at once, so combining
 // never holds a write back; it only lets writes that would have queued anyway share.
