@@ -12,45 +12,11 @@ import (
 
 var transferIDForm = regexp.MustCompile(`^TR[A-Z0-9]{12}$`)
 
-func TestTransferIDsSortByTimeAndNeverRepeat(t *testing.T) {
-	at := time.Date(2026, 7, 1, 10, 0, 0, 0, time.UTC)
-	var g transferIDs
-	seen := map[string]bool{}
-	prev := ""
-	for _, step := range []struct {
-		name  string
-		clock time.Duration // added to the clock before the ids
-		n     int
-	}{
-		{"first tick", 0, 3},
-		{"same tick", 50 * time.Millisecond, 3},
-		{"next ticks", time.Second, 3},
-		{"clock set back", -time.Hour, 3},
-		{"clock forward again", 2 * time.Hour, 3},
-	} {
-		at = at.Add(step.clock)
-		for range step.n {
-			id := g.next(at)
-			if !transferIDForm.MatchString(id) {
-				t.Fatalf("%s: id %q, want TR and 12 letters or digits", step.name, id)
-			}
-			if seen[id] || id <= prev {
-				t.Errorf("%s: id %q after %q: want each id new and after the one before", step.name, id, prev)
-			}
-			seen[id], prev = true, id
-		}
-	}
-	// A full tick borrows the next one.
-	g.seq = idSeqs - 1
-	tick := g.tick
-	if id := g.next(at); id <= prev || g.tick != tick+1 {
-		t.Errorf("after a full tick: id %q (tick %d, was %d) after %q", id, g.tick, tick, prev)
-	}
-	// Before the epoch every id is in tick 0, still new.
-	var early transferIDs
-	a, b := early.next(idEpoch.Add(-time.Hour)), early.next(idEpoch.Add(-time.Hour))
-	if a[:2+idTickSymbols] != "TR0000000" || a == b {
-		t.Errorf("ids before the epoch: %q, %q", a, b)
+func TestTransferIDForm(t *testing.T) {
+	l := New(nil, nil)
+	a, b := l.NewTransferID(), l.NewTransferID()
+	if !transferIDForm.MatchString(a) || !(a < b) {
+		t.Fatalf("transfer ids %q, %q: want TR and 12 letters or digits, in order", a, b)
 	}
 }
 
@@ -74,9 +40,7 @@ func TestTransferIDTakenIsDrawnAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	same := func() transferIDs {
-		return transferIDs{started: true, tick: int64(now.Sub(idEpoch) / idTick), seq: 1000}
-	}
+	tick := int64(now.Sub(transferIDLayout.Epoch) / transferIDLayout.Tick)
 	for _, c := range []struct {
 		name string
 		book func(l *Ledger, key string) (Transfer, error)
@@ -90,7 +54,8 @@ func TestTransferIDTakenIsDrawnAgain(t *testing.T) {
 		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			first.ids, second.ids = same(), same()
+			first.ids.SetState(true, tick, 1000)
+			second.ids.SetState(true, tick, 1000)
 			a, err := c.book(first, c.name+":first")
 			if err != nil {
 				t.Fatal(err)
@@ -102,7 +67,7 @@ func TestTransferIDTakenIsDrawnAgain(t *testing.T) {
 			if a.ID == b.ID || !transferIDForm.MatchString(b.ID) {
 				t.Errorf("ids %q and %q", a.ID, b.ID)
 			}
-			if second.ids.seq < idSeqs/2 {
+			if _, _, seq := second.ids.State(); seq < second.ids.SeqsPerTick()/2 {
 				t.Errorf("the second ledger booked %s without drawing again: its first id was not taken", b.ID)
 			}
 		})

@@ -3,11 +3,11 @@ package ledger
 import (
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"strconv"
-	"sync"
 	"time"
+
+	"github.com/payswitch/payswitch/internal/timeid"
 )
 
 // TimeLayout is how the ledger writes every time: UTC, microseconds, a literal Z. Entry
@@ -109,72 +109,12 @@ const sortedChars = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 // Transfer ids: "TR", seven symbols of the tick (tenths of a second since idEpoch, enough
 // for 248 years) and five of a sequence number within the tick, in sortedChars.
-const (
-	idTickSymbols = 7
-	idSeqSymbols  = 5
-	idTick        = 100 * time.Millisecond
-	idSeqs        = 36 * 36 * 36 * 36 * 36 // sequence numbers per tick
-)
-
-var idEpoch = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-
-// transferIDs makes the ids a ledger books transfers with, in the order it books them.
 //
 // Ids that sort by time make the transfers' id index and the entries'
-// (transfer_id, direction) index grow at their end, as the journal does. Random ids put
-// every insert on another page of both, and each such page is copied into the savepoint
-// journal and written to the WAL at commit: with random ids a batch cost a sixth more.
-//
-// Within a ledger an id is never repeated: the sequence counts up within a tick, and the
-// tick never goes back, even if the clock does (a full tick borrows the next one). Each
-// tick's sequence starts at a random point in its lower half, so that another ledger
-// writing to the same file at the same time (a tool, a restart within the tenth) almost
-// surely uses other numbers; if it does not, the insert's UNIQUE id refuses the
-// duplicate and the booking goes on from a random point in the upper half (reseed).
-type transferIDs struct {
-	mu      sync.Mutex
-	started bool
-	tick    int64
-	seq     int64 // the last used in tick
-}
-
-func (g *transferIDs) next(now time.Time) string {
-	tick := max(int64(now.Sub(idEpoch)/idTick), 0)
-	g.mu.Lock()
-	switch {
-	case !g.started || tick > g.tick:
-		g.started, g.tick, g.seq = true, tick, randomSeq(0)
-	case g.seq+1 < idSeqs:
-		g.seq++
-	default:
-		g.tick, g.seq = g.tick+1, randomSeq(0)
-	}
-	tick, seq := g.tick, g.seq
-	g.mu.Unlock()
-	b := [2 + idTickSymbols + idSeqSymbols]byte{'T', 'R'}
-	for i := len(b) - 1; i >= 2+idTickSymbols; i-- {
-		b[i] = sortedChars[seq%36]
-		seq /= 36
-	}
-	for i := 2 + idTickSymbols - 1; i >= 2; i-- {
-		b[i] = sortedChars[tick%36]
-		tick /= 36
-	}
-	return string(b[:])
-}
-
-// reseed makes the next id go on from a random point in the upper half of the tick's
-// sequence, after an id turned out to be taken.
-func (g *transferIDs) reseed() {
-	g.mu.Lock()
-	g.seq = randomSeq(idSeqs / 2)
-	g.mu.Unlock()
-}
-
-// randomSeq returns a random sequence number in the half of a tick's that starts at from,
-// leaving room to count up.
-func randomSeq(from int64) int64 {
-	var b [8]byte
-	rand.Read(b[:])
-	return from + int64(binary.LittleEndian.Uint64(b[:])%(idSeqs/4))
-}
+// (transfer_id, direction) index grow at their end, as the journal does; with random
+// ids a batch cost a sixth more. A ledger never repeats an id; another ledger writing
+// the same file (a tool, a restart within the tenth) almost surely uses other numbers,
+// and when it does not, the insert's UNIQUE id refuses the duplicate and the booking
+// draws again (timeid.Generator.Reseed).
+var transferIDLayout = timeid.Layout{Prefix: "TR", Alphabet: sortedChars, Tick: 100 * time.Millisecond,
+	Epoch: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), TickSymbols: 7, SeqSymbols: 5}

@@ -11,6 +11,7 @@ import (
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"github.com/payswitch/payswitch/internal/timeid"
 	"github.com/payswitch/payswitch/store"
 )
 
@@ -20,8 +21,8 @@ import (
 type Ledger struct {
 	db    *store.DB
 	now   func() time.Time
-	owned bool // Close closes db: Open made it
-	ids   transferIDs
+	owned bool              // Close closes db: Open made it
+	ids   *timeid.Generator // of transfer ids (transferIDLayout)
 }
 
 // New returns a ledger over db, whose file must have Schema applied. now is the clock of
@@ -30,7 +31,7 @@ func New(db *store.DB, now func() time.Time) *Ledger {
 	if now == nil {
 		now = time.Now
 	}
-	return &Ledger{db: db, now: now}
+	return &Ledger{db: db, now: now, ids: timeid.New(transferIDLayout)}
 }
 
 // Open opens the SQLite file at path as a store with only the ledger's schema, for tools
@@ -48,7 +49,7 @@ func Open(path string, opts store.Options) (*Ledger, error) {
 // NewTransferID returns a new transfer id in the form the ledger books transfers with:
 // "TR" and 12 letters or digits that sort by the time they were made. A ledger never
 // returns the same id twice.
-func (l *Ledger) NewTransferID() string { return l.ids.next(l.now()) }
+func (l *Ledger) NewTransferID() string { return l.ids.Next(l.now()) }
 
 // DB is the store the ledger writes to.
 func (l *Ledger) DB() *store.DB { return l.db }

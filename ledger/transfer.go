@@ -177,7 +177,7 @@ func (t *Tx) book(ctx context.Context, head chainHead, key string, d, c *side, a
 		switch constraintColumn(err) {
 		case "transfers.id":
 			if attempt < 3 {
-				t.l.ids.reseed() // another ledger made it: see transferIDs
+				t.l.ids.Reseed() // another ledger made it: see transferIDLayout
 				continue
 			}
 		case "transfers.key":

@@ -184,7 +184,7 @@ func (e *Engine) write(ctx context.Context, fn func(o *op) error) (err error) {
 		if err = e.writeOnce(ctx, fn); !errors.Is(err, errPaymentIDTaken) {
 			return err
 		}
-		ids.reseed()
+		ids.Reseed()
 	}
 	return err
 }

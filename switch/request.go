@@ -78,7 +78,7 @@ func (e *Engine) Request(ctx context.Context, r Request) (Outcome, error) {
 		if out, err = e.request(ctx, r, payer, swap); !errors.Is(err, errPaymentIDTaken) {
 			break
 		}
-		ids.reseed() // and the next draft draws another ID
+		ids.Reseed() // and the next draft draws another ID
 	}
 	if err != nil {
 		return Outcome{}, err
