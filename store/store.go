@@ -304,8 +304,8 @@ func (db *DB) Reader() *sql.DB { return db.reader }
 // fn runs on the writer goroutine: it must not call Write, must not keep tx, and must not
 // change memory that outlives it, because a failed commit undoes its work after it
 // returned nil, and because it may run twice (when another operation of its group
-// fails, the group runs again). Do such changes after Write returns nil. A panic in fn rolls back fn's
-// work and is returned as an error. If ctx ends while fn is still queued (behind a
+// fails, the group runs again). Do such changes after Write returns nil. A panic in fn
+// rolls back fn's work and is returned as an error. If ctx ends while fn is still queued (behind a
 // transaction that waits for a lock, say), Write returns ctx's error and fn never runs;
 // once fn has started, Write waits for the outcome whatever ctx says, so a caller never
 // reports failure for work that committed.
@@ -488,7 +488,7 @@ func (g *openGroup) takeQueued(ops <-chan *op, maxBatch int) {
 //
 // Operations run bare, without a savepoint of their own: SQLite copies every page an
 // operation first changes inside a savepoint into a journal kept in memory, and that
-// (with the SAVEPOINT and RELEASE themselves) was a tenth of the writer's time. The
+// (with the SAVEPOINT and RELEASE themselves) was 5-9% of the writer's time. The
 // savepoint is only needed when an operation fails after writing part of its work,
 // which the switch's operations almost never do (a refusal is an answer, not an
 // error). When one does, redo rolls the whole transaction back and runs the group's
