@@ -73,6 +73,7 @@ type Engine struct {
 	airtimeKick chan struct{} // wakes RunAirtime after a confirmation
 	simSwap     SIMSwap
 	limits      *limiter
+	payees      payeeCache
 
 	fraudMetrics
 

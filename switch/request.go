@@ -136,8 +136,8 @@ func (o *op) refuse(p Problem, pay *Payment, vars map[string]string) Outcome {
 //
 // Which account a number or a code names, and that account's type and name, never change
 // once the account exists (accounts are neither deleted nor renamed), so they are read
-// from the reader pool: a request that arrives while its account is being opened may miss
-// it, as if it had come a moment earlier. The payer's status is read there too, to refuse
+// from the reader pool, and the payee's are kept (payeeCache): a request that arrives
+// while its account is being opened may miss it, as if it had come a moment earlier. The payer's status is read there too, to refuse
 // early; everything that can change is decided in the transaction: the pending payment,
 // the lock, the daily total, and, through the ledger's hold, both accounts' status and
 // funds.
@@ -179,7 +179,9 @@ func (e *Engine) draft(ctx context.Context, r Request) (*draft, error) {
 	}
 	switch r.Type {
 	case MerchantPayment:
-		m, err := e.ledger.AccountByCode(ctx, r.Merchant)
+		m, err := e.payees.account(ctx, "code:"+r.Merchant, func(ctx context.Context) (ledger.Account, error) {
+			return e.ledger.AccountByCode(ctx, r.Merchant)
+		})
 		if errors.Is(err, ledger.ErrNotFound) || err == nil && m.Type != ledger.Merchant {
 			d.payee, d.payeeVars = ProblemUnknownMerchant, map[string]string{"code": r.Merchant}
 			return d, nil
@@ -198,7 +200,9 @@ func (e *Engine) draft(ctx context.Context, r Request) (*draft, error) {
 			d.payee = ProblemSelfPayment
 			return d, nil
 		}
-		w, err := e.ledger.AccountByMSISDN(ctx, to)
+		w, err := e.payees.account(ctx, "msisdn:"+to, func(ctx context.Context) (ledger.Account, error) {
+			return e.ledger.AccountByMSISDN(ctx, to)
+		})
 		if errors.Is(err, ledger.ErrNotFound) || err == nil && w.Type != ledger.Wallet && w.Type != ledger.Agent {
 			d.payee, d.payeeVars = ProblemUnknownRecipient, map[string]string{"number": Mask(to)}
 			return d, nil
