@@ -560,7 +560,7 @@ func markSent(ctx context.Context, tx *sql.Tx, id int64, link string, parts []st
 	var state string
 	var v sql.NullString
 	if err := tx.QueryRowContext(ctx, `SELECT state,
-			(SELECT `+verdict+` FROM message_parts WHERE outbox_id = messages.id)
+			`+verdictOf("messages.id")+`
 		FROM messages WHERE id = ?`, id).Scan(&state, &v); err != nil {
 		return err
 	}
@@ -682,8 +682,8 @@ func (o *Outbox) ReceiptWith(ctx context.Context, link, messageID, status string
 // RETURNING, for the part's outbox_id or the settled message, saved no statement's
 // worth: SQLite builds a temporary table for RETURNING rows on every run, which cost as
 // much as the statement it replaced.
-const readPart = `SELECT m.id, m.kind, m.to_addr, m.payment_id, m.purpose, m.state,
-		(SELECT ` + verdict + ` FROM message_parts WHERE outbox_id = p.outbox_id)
+var readPart = `SELECT m.id, m.kind, m.to_addr, m.payment_id, m.purpose, m.state,
+		` + verdictOf("p.outbox_id") + `
 	FROM message_parts AS p JOIN messages AS m ON m.id = p.outbox_id
 	WHERE p.link = ? AND p.message_id = ?`
 
@@ -757,6 +757,12 @@ const verdict = `CASE
 			OR status = 'DELETED') > 0 THEN 'undeliverable'
 		WHEN count(*) > 0 AND count(*) FILTER (WHERE status <> 'DELIVRD') = 0 THEN 'delivered'
 	END`
+
+// verdictOf is verdict as a subquery over the parts of the message whose id is the
+// column outboxID of the enclosing statement.
+func verdictOf(outboxID string) string {
+	return `(SELECT ` + verdict + ` FROM message_parts WHERE outbox_id = ` + outboxID + `)`
+}
 
 // settle sets message id, read in state inside tx, to its verdict v (see verdict), and
 // returns the state it is in now. A message that is not sent, delivered or undeliverable

@@ -180,7 +180,7 @@ type op struct {
 // write runs fn as one engine decision and, once it is durable, its after-effects.
 func (e *Engine) write(ctx context.Context, fn func(o *op) error) (err error) {
 	for range maxIDDraws {
-		// A payment made inside fn drew an ID that is taken (see paymentIDs): fn's work
+		// A payment made inside fn drew an ID that is taken (see paymentIDLayout): fn's work
 		// was rolled back, and it runs again with a new one.
 		if err = e.writeOnce(ctx, fn); !errors.Is(err, errPaymentIDTaken) {
 			return err
@@ -205,7 +205,7 @@ func (e *Engine) writeOnce(ctx context.Context, fn func(o *op) error) error {
 }
 
 // errPaymentIDTaken means a new payment's ID belongs to an earlier payment: a switch
-// restarted within the same ten-second tick drew a number it had used (paymentIDs). The
+// restarted within the same ten-second tick drew a number it had used (paymentIDLayout). The
 // operation is rolled back and made again with a new ID, up to maxIDDraws times.
 var errPaymentIDTaken = errors.New("payswitch: payment ID already taken")
 

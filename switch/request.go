@@ -137,10 +137,10 @@ func (o *op) refuse(p Problem, pay *Payment, vars map[string]string) Outcome {
 // Which account a number or a code names, and that account's type and name, never change
 // once the account exists (accounts are neither deleted nor renamed), so they are read
 // from the reader pool, and the payee's are kept (payeeCache): a request that arrives
-// while its account is being opened may miss it, as if it had come a moment earlier. The payer's status is read there too, to refuse
-// early; everything that can change is decided in the transaction: the pending payment,
-// the lock, the daily total, and, through the ledger's hold, both accounts' status and
-// funds.
+// while its account is being opened may miss it, as if it had come a moment earlier.
+// The payer's status is read there too, to refuse early; everything that can change is
+// decided in the transaction: the pending payment, the lock, the daily total, and,
+// through the ledger's hold, both accounts' status and funds.
 type draft struct {
 	payer     string         // international form; "" when the payer is not a number
 	payerAcct ledger.Account // as last committed; ID "" when the number has no account
