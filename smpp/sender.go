@@ -225,6 +225,22 @@ func (s *Sender) Run(ctx context.Context) error {
 		default:
 		}
 	}
+	// A worker holds a window slot only while its submit_sm is out: the outcome is
+	// recorded by a recorder, so that the next submit need not wait for the record's
+	// durable commit (a group commit: several milliseconds under load, far longer than
+	// a submit_sm round trip). A message stays in flight, and so is not claimed again,
+	// until its outcome is recorded. There is a recorder for every message that can be
+	// in flight, so handing one over never blocks.
+	var recorders sync.WaitGroup
+	outcomes := make(chan outcome, capacity)
+	for range capacity {
+		recorders.Go(func() {
+			for o := range outcomes {
+				s.finish(ctx, o.m, o.target, o.err, o.ids...)
+				done(o.m.ID)
+			}
+		})
+	}
 	for _, t := range order {
 		ln := &lane{target: t, jobs: make(chan job, capacity)}
 		lanes[t.Name()] = ln
@@ -233,10 +249,10 @@ func (s *Sender) Run(ctx context.Context) error {
 				for j := range ln.jobs {
 					if ctx.Err() != nil {
 						s.release(ctx, j.m)
-					} else {
-						s.send(ctx, j)
+						done(j.m.ID)
+						continue
 					}
-					done(j.m.ID)
+					outcomes <- s.send(ctx, j)
 				}
 			})
 		}
@@ -246,6 +262,8 @@ func (s *Sender) Run(ctx context.Context) error {
 			close(ln.jobs)
 		}
 		workers.Wait()
+		close(outcomes)
+		recorders.Wait()
 	}()
 
 	// A claim is a store write, so the loop claims only when there may be work for it:
@@ -341,14 +359,21 @@ func (s *Sender) route(ctx context.Context, targets map[string]Target, m outbox.
 	return j, nil
 }
 
+// outcome is how one attempt at a message went, for finish to record.
+type outcome struct {
+	m      outbox.Message
+	target Target // where it went, or was meant to go
+	ids    []string
+	err    error
+}
+
 // send submits j.m over its target, or over its fallback when the target is not bound
-// (nothing went out then), and records the outcome.
-func (s *Sender) send(ctx context.Context, j job) {
+// (nothing went out then), and returns the outcome.
+func (s *Sender) send(ctx context.Context, j job) outcome {
 	m := j.m
 	ussd, err := ussdOf(m.Meta)
 	if err != nil {
-		s.finish(ctx, m, j.target, err)
-		return
+		return outcome{m: m, target: j.target, err: err}
 	}
 	t := j.target
 	send := func(t Target) ([]string, error) {
@@ -364,7 +389,7 @@ func (s *Sender) send(ctx context.Context, j job) {
 		t = j.fallback
 		ids, err = send(t)
 	}
-	s.finish(ctx, m, t, err, ids...)
+	return outcome{m: m, target: t, ids: ids, err: err}
 }
 
 // lateSent returns the MT.Late hook for m on t: the SMSC accepted m after its response

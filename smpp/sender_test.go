@@ -472,7 +472,11 @@ func TestSenderFailsOverAtSendTime(t *testing.T) {
 	q := &recordingQueue{}
 	s := NewSender(q, nil, zerolog.Nop())
 	m := outbox.Message{ID: 70000, To: "254700000001", From: "22333", Text: "hi", RequestReceipt: true}
-	s.send(context.Background(), job{m: m, target: primary, fallback: failover})
+	sendAndRecord := func(j job) {
+		o := s.send(context.Background(), j)
+		s.finish(context.Background(), o.m, o.target, o.err, o.ids...)
+	}
+	sendAndRecord(job{m: m, target: primary, fallback: failover})
 	if len(q.outcome) != 1 || q.outcome[0] != "sent over b as id-1" {
 		t.Fatalf("outcome %v", q.outcome)
 	}
@@ -483,7 +487,7 @@ func TestSenderFailsOverAtSendTime(t *testing.T) {
 	// A failover that is down too leaves the message for a retry.
 	failover.state = StateDown
 	q.outcome = nil
-	s.send(context.Background(), job{m: m, target: primary, fallback: failover})
+	sendAndRecord(job{m: m, target: primary, fallback: failover})
 	if len(q.outcome) != 1 || !strings.HasPrefix(q.outcome[0], "retry: ") {
 		t.Fatalf("outcome %v", q.outcome)
 	}
@@ -739,5 +743,56 @@ func TestLinkAcksConcurrentReceiptsOnlyOnceRecorded(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// gatedQueue is the real outbox whose MarkSent waits for open: a store whose durable
+// commits are slow.
+type gatedQueue struct {
+	*outbox.Outbox
+	open    chan struct{}
+	waiting atomic.Int32 // MarkSent calls held at the gate
+}
+
+func (q *gatedQueue) MarkSent(ctx context.Context, id int64, link string, ids []string) error {
+	q.waiting.Add(1)
+	<-q.open
+	return q.Outbox.MarkSent(ctx, id, link, ids)
+}
+
+// A submit_sm slot is free again as soon as the SMSC answers: with a window of one, the
+// second message goes out while the first one's MarkSent still waits for the store, and
+// both are recorded as sent once the store catches up.
+func TestSenderSubmitsWhileRecordsWait(t *testing.T) {
+	o, db := mustOutbox(t)
+	q := &gatedQueue{Outbox: o, open: make(chan struct{})}
+	srv := newTestSMSC(t, "pw")
+	l := startLink(t, srv, LinkConfig{Password: "pw", Window: 1}, HandlerFuncs{})
+	waitState(t, l, StateBound)
+	runSender(t, q, []*Link{l}, nil)
+	var once sync.Once
+	openGate := func() { once.Do(func() { close(q.open) }) }
+	t.Cleanup(openGate) // before the sender's cleanup, which waits for the records
+	ids := enqueue(t, o, db, outbox.Message{To: "254700000001", Text: "one"},
+		outbox.Message{To: "254700000002", Text: "two"})
+	srv.waitFor("both messages submitted", func() bool { return len(srv.submits) == 2 })
+	for deadline := time.Now().Add(10 * time.Second); q.waiting.Load() != 2; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d MarkSent calls waiting; want 2", q.waiting.Load())
+		}
+	}
+	for _, id := range ids {
+		if m, err := o.Get(context.Background(), id); err != nil || m.State != outbox.StateSending {
+			t.Fatalf("message %d is %q (%v) before its MarkSent; want sending", id, m.State, err)
+		}
+	}
+	openGate()
+	for _, id := range ids {
+		waitMessage(t, o, id, "sent", inState(outbox.StateSent))
+	}
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if srv.maxOut != 1 {
+		t.Fatalf("at most %d submit_sm outstanding; want 1 (the window)", srv.maxOut)
 	}
 }
