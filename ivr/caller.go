@@ -185,7 +185,7 @@ func (c *Caller) deliver(ctx context.Context, m outbox.Message) {
 		if c.sent != nil {
 			c.sent(m.ID, c.now())
 		}
-		qerr = c.q.MarkSent(bctx, m.ID, voiceLink, ids)
+		qerr = c.q.MarkSent(bctx, m, voiceLink, ids)
 		c.calls.WithLabelValues("requested").Inc()
 		log.Info().Str("call_id", id).Msg("call requested")
 	case gerr != nil && gerr.permanent, m.Attempts >= c.cfg.MaxAttempts:

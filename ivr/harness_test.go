@@ -69,9 +69,9 @@ type countingQueue struct {
 	markSent, retry, fail atomic.Int64
 }
 
-func (q *countingQueue) MarkSent(ctx context.Context, id int64, link string, ids []string) error {
+func (q *countingQueue) MarkSent(ctx context.Context, m outbox.Message, link string, ids []string) error {
 	q.markSent.Add(1)
-	return q.Outbox.MarkSent(ctx, id, link, ids)
+	return q.Outbox.MarkSent(ctx, m, link, ids)
 }
 
 func (q *countingQueue) Retry(ctx context.Context, id int64, errText string, next time.Time) error {

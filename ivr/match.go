@@ -56,7 +56,7 @@ func (s *Service) matchCall(ctx context.Context, sessionID, phone string) (outbo
 	if newest == nil {
 		return outbox.Message{}, false
 	}
-	if err := s.queue.MarkSent(ctx, newest.ID, voiceLink, []string{sessionID}); err != nil {
+	if err := s.queue.MarkSent(ctx, *newest, voiceLink, []string{sessionID}); err != nil {
 		// The match stands for this process; only a restart mid-call would need it.
 		s.log.Warn().Err(err).Int64("outbox_id", newest.ID).Msg("could not record the call's session ID")
 	}

@@ -51,7 +51,7 @@ type Engine interface {
 // claims and settles call messages; callbacks of outbound calls find theirs with List.
 type Queue interface {
 	Claim(ctx context.Context, kind string, limit int, lease time.Duration) ([]outbox.Message, error)
-	MarkSent(ctx context.Context, id int64, link string, messageIDs []string) error
+	MarkSent(ctx context.Context, m outbox.Message, link string, messageIDs []string) error
 	Retry(ctx context.Context, id int64, errText string, next time.Time) error
 	Fail(ctx context.Context, id int64, errText string) error
 	List(ctx context.Context, to string, limit int) ([]outbox.Message, error)

@@ -162,7 +162,7 @@ func TestCombinedMarkSentFailsAlone(t *testing.T) {
 					if w.retry {
 						return o.Retry(ctx, id, "throttled", time.Time{})
 					}
-					return o.MarkSent(ctx, id, "carrier-a", []string{w.part})
+					return o.MarkSent(ctx, askedReceipts(id), "carrier-a", []string{w.part})
 				})
 			}
 			errs, ops := combined(t, db, m, o, writes...)
@@ -209,7 +209,7 @@ func TestCombinedReceiptsReturnTheirOwn(t *testing.T) {
 			ids := queue(t, db, 4, true)
 			claim(t, o, 4, time.Hour)
 			for i, id := range ids {
-				if err := o.MarkSent(ctx, id, "carrier-a", []string{fmt.Sprintf("p%d", i)}); err != nil {
+				if err := o.MarkSent(ctx, askedReceipts(id), "carrier-a", []string{fmt.Sprintf("p%d", i)}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -289,7 +289,7 @@ func TestCombinedReceiptAndMarkSentInEitherOrder(t *testing.T) {
 				_, found, err = o.Receipt(ctx, "carrier-a", "abc", "DELIVRD")
 				return err
 			}
-			sent := func() error { return o.MarkSent(ctx, id, "carrier-a", []string{"abc"}) }
+			sent := func() error { return o.MarkSent(ctx, askedReceipts(id), "carrier-a", []string{"abc"}) }
 			writes := []func() error{sent, receipt}
 			if receiptFirst {
 				writes = []func() error{receipt, sent}
@@ -338,7 +338,7 @@ func TestCombinedWriteLeavesWhenItsContextEnds(t *testing.T) {
 				if leaves {
 					wctx = cctx
 				}
-				go func() { errs[i] <- o.MarkSent(wctx, ids[i], "carrier-a", []string{fmt.Sprint("m", i)}) }()
+				go func() { errs[i] <- o.MarkSent(wctx, askedReceipts(ids[i]), "carrier-a", []string{fmt.Sprint("m", i)}) }()
 				waitJoined(t, o, i+1)
 			}
 			cancel()
@@ -383,7 +383,7 @@ func TestCombinedPlainReceiptsReturnTheirMessages(t *testing.T) {
 	ids := queue(t, db, 4, true)
 	claim(t, o, 4, time.Hour)
 	for i, id := range ids {
-		if err := o.MarkSent(ctx, id, "carrier-b", []string{fmt.Sprintf("q%d", i)}); err != nil {
+		if err := o.MarkSent(ctx, askedReceipts(id), "carrier-b", []string{fmt.Sprintf("q%d", i)}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -69,10 +69,11 @@ var States = []string{StateQueued, StateSending, StateSent, StateDelivered, Stat
 //
 // messages_due serves Claim: queued messages wait for next_attempt_at, sending ones for
 // their lease deadline, which lives in the same column. message_parts maps each part's
-// SMSC message ID on a link back to its message for delivery receipts; early_receipts
-// keeps a receipt that overtook MarkSent (a deliver_sm can arrive before the worker has
-// recorded the submit_sm_resp) until MarkSent applies it. sealed marks a text encrypted
-// by Outbox.Enqueue (see NewSealed).
+// SMSC message ID on a link back to its message for delivery receipts, for the messages
+// that can get them (see MarkSent); early_receipts keeps a receipt that overtook
+// MarkSent (a deliver_sm can arrive before the worker has recorded the submit_sm_resp)
+// until MarkSent applies it. sealed marks a text encrypted by Outbox.Enqueue (see
+// NewSealed).
 var Schema = store.Schema{Component: "outbox", Migrations: []string{`
 CREATE TABLE messages (
 	id              INTEGER PRIMARY KEY,
@@ -451,19 +452,32 @@ func (o *Outbox) readClaim(ctx context.Context, ids []int64, deadline int64) (ms
 	return ms, broken, rows.Err()
 }
 
-// MarkSent records that message id went out on link with the SMSC's messageIDs, one per
-// part, so that delivery receipts find it. It is accepted from any state: a worker whose
-// lease ran out may still have sent the message, and then it was sent. IDs from a second
-// MarkSent are added to the first's; a message already delivered or undeliverable keeps
-// that state.
+// MarkSent records that message m went out on link with the SMSC's messageIDs, one per
+// part. It is accepted from any state: a worker whose lease ran out may still have sent
+// the message, and then it was sent. IDs from a second MarkSent are added to the first's;
+// a message already delivered or undeliverable keeps that state.
+//
+// Every message's IDs are kept (Message.MessageIDs), but only a message that can get
+// delivery receipts, a call or an SMS that asked for them (RequestReceipt), has its parts
+// recorded for Receipt to find, and takes the receipts that overtook this MarkSent
+// (early ones). Most SMS ask for none, and recording their parts cost the store's writer
+// more than the rest of MarkSent. So a receipt that an SMSC sends for such an SMS
+// anyway finds no part: Receipt reports it unknown and keeps it for a day like an early
+// one, and the message stays sent.
+//
+// MarkSent reads m's ID, Kind and RequestReceipt; pass the message as Claim returned it.
+// The last two spare the write a statement reading them. The message as queued still
+// decides: an m that says otherwise (a Message with its ID alone) is recorded right, at
+// two statements more.
 //
 // Concurrent MarkSent, Receipt, Claim, Retry and Fail calls share store operations (see
 // batcher); each still returns only once its own result is durable, with its own error.
-func (o *Outbox) MarkSent(ctx context.Context, id int64, link string, messageIDs []string) error {
+func (o *Outbox) MarkSent(ctx context.Context, m Message, link string, messageIDs []string) error {
 	now := micros(o.now())
 	parts := partIDs(messageIDs)
-	if err := o.w.do(ctx, func(tx *sql.Tx) error { return markSent(ctx, tx, id, link, parts, now) }); err != nil {
-		return fmt.Errorf("outbox: mark %d sent: %w", id, err)
+	receipts := m.Kind == KindCall || m.RequestReceipt
+	if err := o.w.do(ctx, func(tx *sql.Tx) error { return markSent(ctx, tx, m.ID, link, parts, receipts, now) }); err != nil {
+		return fmt.Errorf("outbox: mark %d sent: %w", m.ID, err)
 	}
 	return nil
 }
@@ -488,14 +502,22 @@ func idsText(ids []string) string {
 	return string(b)
 }
 
-// markSent is MarkSent's write; parts are the new IDs, as partIDs returns them.
-func markSent(ctx context.Context, tx *sql.Tx, id int64, link string, parts []string, now int64) error {
+// getsReceipts is true in SQL for a message that can get delivery receipts: an SMS that
+// asked for them, or a call. Only their parts go into message_parts. Calls keep theirs
+// as before; they are few (the IVR finds a call by its message_ids, not its parts).
+const getsReceipts = `(request_receipt <> 0 OR kind = 'call')`
+
+// markSent is MarkSent's write; parts are the new IDs, as partIDs returns them, and
+// receipts says whether the message can get delivery receipts (getsReceipts), as the
+// caller believes.
+func markSent(ctx context.Context, tx *sql.Tx, id int64, link string, parts []string, receipts bool, now int64) error {
 	// The first MarkSent of a message, by far the most common, records it in one
-	// statement; a second one (or an unknown ID) finds message_ids taken.
+	// statement; a second one (or an unknown ID, or receipts wrong) finds the WHERE false.
+	// Checking receipts here costs a few instructions on a row read anyway.
 	res, err := tx.ExecContext(ctx, `UPDATE messages
 		SET state = CASE WHEN state = 'delivered' OR state = 'undeliverable' THEN state ELSE 'sent' END,
 			link = ?, message_ids = ?, next_attempt_at = 0, updated_at = ?
-		WHERE id = ? AND message_ids = ''`, link, idsText(parts), now, id)
+		WHERE id = ? AND message_ids = '' AND `+getsReceipts+` = ?`, link, idsText(parts), now, id, receipts)
 	if err != nil {
 		return err
 	}
@@ -504,7 +526,8 @@ func markSent(ctx context.Context, tx *sql.Tx, id int64, link string, parts []st
 		return err
 	} else if n == 0 {
 		var state, text string
-		err := tx.QueryRowContext(ctx, `SELECT state, message_ids FROM messages WHERE id = ?`, id).Scan(&state, &text)
+		err := tx.QueryRowContext(ctx, `SELECT state, message_ids, `+getsReceipts+` FROM messages WHERE id = ?`,
+			id).Scan(&state, &text, &receipts)
 		if errors.Is(err, sql.ErrNoRows) {
 			return refuse(fmt.Errorf("%w: %d", ErrNotFound, id))
 		}
@@ -512,8 +535,10 @@ func markSent(ctx context.Context, tx *sql.Tx, id int64, link string, parts []st
 			return err
 		}
 		var ids []string
-		if err := json.Unmarshal([]byte(text), &ids); err != nil {
-			return fmt.Errorf("message %d ids: %w", id, err)
+		if text != "" { // a first MarkSent whose receipts was wrong
+			if err := json.Unmarshal([]byte(text), &ids); err != nil {
+				return fmt.Errorf("message %d ids: %w", id, err)
+			}
 		}
 		parts = slices.DeleteFunc(slices.Clone(parts), func(mid string) bool { return slices.Contains(ids, mid) })
 		first = len(ids)
@@ -525,6 +550,9 @@ func markSent(ctx context.Context, tx *sql.Tx, id int64, link string, parts []st
 			state, link, idsText(append(ids, parts...)), now, id); err != nil {
 			return err
 		}
+	}
+	if !receipts {
+		return nil // no receipt will come for its parts: see MarkSent
 	}
 	early := false
 	for i, mid := range parts {
@@ -634,7 +662,8 @@ func stateTx(ctx context.Context, tx *sql.Tx, id int64) (state string, attempts 
 // soon as any part failed.
 //
 // An unknown part gives false. Its receipt is kept for a day, because it may have
-// overtaken the MarkSent that records the part; MarkSent then applies it.
+// overtaken the MarkSent that records the part; MarkSent then applies it. (Or it is for
+// an SMS that asked for no receipt, whose parts MarkSent does not record.)
 //
 // Receipt returns once the receipt is durable. Concurrent calls share store operations
 // (see MarkSent), and each returns its own message, read once the receipt is committed.

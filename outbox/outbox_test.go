@@ -69,6 +69,10 @@ func put(tb testing.TB, db *store.DB, enq func(context.Context, *sql.Tx, Message
 	return ids
 }
 
+// askedReceipts is how a worker names message id, an SMS that asked for delivery
+// receipts, to MarkSent.
+func askedReceipts(id int64) Message { return Message{ID: id, Kind: KindSMS, RequestReceipt: true} }
+
 func claim(tb testing.TB, o *Outbox, limit int, lease time.Duration) []Message {
 	tb.Helper()
 	ms, err := o.Claim(ctx, KindSMS, limit, lease)
@@ -360,9 +364,11 @@ func TestBackoff(t *testing.T) {
 func TestReceipts(t *testing.T) {
 	db, c := mustOpen(t), newClock()
 	o := New(db, c.Now)
-	long := sms("254700000001", "a long message in three parts")
-	long.RequestReceipt = true
-	msgs := put(t, db, Enqueue, long, sms("254700000002", "b"), sms("254700000003", "c"))
+	queued := []Message{sms("254700000001", "a long message in three parts"), sms("254700000002", "b"), sms("254700000003", "c")}
+	for i := range queued {
+		queued[i].RequestReceipt = true
+	}
+	msgs := put(t, db, Enqueue, queued...)
 	claim(t, o, 10, time.Minute)
 	for _, tc := range []struct {
 		id   int64
@@ -373,7 +379,7 @@ func TestReceipts(t *testing.T) {
 		{msgs[1], "carrier-b", []string{"p1"}}, // the same SMSC id on another link is another part
 		{msgs[2], "carrier-a", []string{"x9"}},
 	} {
-		if err := o.MarkSent(ctx, tc.id, tc.link, tc.ids); err != nil {
+		if err := o.MarkSent(ctx, askedReceipts(tc.id), tc.link, tc.ids); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -412,13 +418,15 @@ func TestReceipts(t *testing.T) {
 func TestReceiptBeforeMarkSent(t *testing.T) {
 	db, c := mustOpen(t), newClock()
 	o := New(db, c.Now)
-	id := put(t, db, Enqueue, sms("254700000001", "hi"))[0]
+	m := sms("254700000001", "hi")
+	m.RequestReceipt = true
+	id := put(t, db, Enqueue, m)[0]
 	claim(t, o, 1, time.Minute)
 	// The SMSC's deliver_sm overtakes the worker's MarkSent.
 	if _, ok, err := o.Receipt(ctx, "carrier-a", "abc", "DELIVRD"); ok || err != nil {
 		t.Fatalf("early receipt: ok %v, err %v; want false, nil", ok, err)
 	}
-	if err := o.MarkSent(ctx, id, "carrier-a", []string{"abc"}); err != nil {
+	if err := o.MarkSent(ctx, askedReceipts(id), "carrier-a", []string{"abc"}); err != nil {
 		t.Fatal(err)
 	}
 	if m := get(t, o, id); m.State != StateDelivered {
@@ -433,10 +441,10 @@ func TestMarkSentAfterLeaseLost(t *testing.T) {
 	claim(t, o, 1, time.Minute)
 	c.Advance(time.Minute)
 	claim(t, o, 1, time.Minute) // a second worker takes it over
-	if err := o.MarkSent(ctx, id, "carrier-a", []string{"m1"}); err != nil {
+	if err := o.MarkSent(ctx, Message{ID: id}, "carrier-a", []string{"m1"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := o.MarkSent(ctx, id, "carrier-a", []string{"m2"}); err != nil {
+	if err := o.MarkSent(ctx, Message{ID: id}, "carrier-a", []string{"m2"}); err != nil {
 		t.Fatal(err)
 	}
 	m := get(t, o, id)
@@ -446,7 +454,7 @@ func TestMarkSentAfterLeaseLost(t *testing.T) {
 	if err := o.Retry(ctx, id, "late failure", time.Time{}); !errors.Is(err, ErrState) {
 		t.Fatalf("Retry of a sent message: err = %v, want ErrState", err)
 	}
-	if err := o.MarkSent(ctx, 999, "carrier-a", nil); !errors.Is(err, ErrNotFound) {
+	if err := o.MarkSent(ctx, Message{ID: 999}, "carrier-a", nil); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("MarkSent(999): err = %v, want ErrNotFound", err)
 	}
 }
@@ -492,7 +500,7 @@ func TestListAndStats(t *testing.T) {
 		t.Fatalf("List all, limit 2 = %v", ids(got))
 	}
 	claim(t, o, 1, time.Minute)
-	o.MarkSent(ctx, msgs[0], "carrier-a", []string{"1"})
+	o.MarkSent(ctx, Message{ID: msgs[0]}, "carrier-a", []string{"1"})
 	stats, err := o.Stats(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -578,7 +586,7 @@ func BenchmarkEnqueueClaimSent(b *testing.B) {
 	for b.Loop() {
 		put(b, db, Enqueue, sms("254700000001", "Confirmed. PAYAAAAAAA KES 1,500.00 paid to Mama Mboga."))
 		ms := claim(b, o, 1, time.Minute)
-		if err := o.MarkSent(ctx, ms[0].ID, "carrier-a", []string{"x"}); err != nil {
+		if err := o.MarkSent(ctx, ms[0], "carrier-a", []string{"x"}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -111,7 +111,7 @@ func TestReceiptSettlesMessages(t *testing.T) {
 					id := ids[s.msg]
 					switch {
 					case s.sent != nil:
-						if err := o.MarkSent(ctx, id, "carrier-a", s.sent); err != nil {
+						if err := o.MarkSent(ctx, askedReceipts(id), "carrier-a", s.sent); err != nil {
 							t.Fatalf("step %d: MarkSent: %v", i, err)
 						}
 					case s.force != "":
@@ -198,7 +198,7 @@ func TestReceiptStatements(t *testing.T) {
 	ids := queue(t, db, 3, true)
 	claim(t, o, 3, time.Hour)
 	for i, parts := range [][]string{{"one"}, {"two.0", "two.1"}, {"again"}} {
-		if err := o.MarkSent(ctx, ids[i], "carrier-a", parts); err != nil {
+		if err := o.MarkSent(ctx, askedReceipts(ids[i]), "carrier-a", parts); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -19,7 +19,7 @@ import (
 type Queue interface {
 	Wait() <-chan struct{}
 	Claim(ctx context.Context, kind string, limit int, lease time.Duration) ([]outbox.Message, error)
-	MarkSent(ctx context.Context, id int64, link string, messageIDs []string) error
+	MarkSent(ctx context.Context, m outbox.Message, link string, messageIDs []string) error
 	Retry(ctx context.Context, id int64, errText string, next time.Time) error
 	Fail(ctx context.Context, id int64, errText string) error
 }
@@ -399,7 +399,7 @@ func (s *Sender) lateSent(ctx context.Context, m outbox.Message, t Target) func(
 		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepTimeout)
 		defer cancel()
 		log := s.log.With().Int64("outbox_id", m.ID).Str("to", mask(m.To)).Str("link", t.Name()).Logger()
-		if err := s.q.MarkSent(bctx, m.ID, t.Name(), ids); err != nil {
+		if err := s.q.MarkSent(bctx, m, t.Name(), ids); err != nil {
 			log.Error().Err(err).Msg("late acceptance not recorded; the message may be sent again")
 			return
 		}
@@ -422,7 +422,7 @@ func (s *Sender) finish(ctx context.Context, m outbox.Message, t Target, err err
 	var qerr error
 	switch {
 	case err == nil:
-		qerr = s.q.MarkSent(bctx, m.ID, t.Name(), ids)
+		qerr = s.q.MarkSent(bctx, m, t.Name(), ids)
 		log.Debug().Str("link", t.Name()).Int("parts", len(ids)).Msg("sms sent")
 	case IsTemporary(err) && m.Attempts < s.maxAttempts:
 		wait := s.backoff(m.Attempts)

@@ -359,9 +359,9 @@ func (f *fakeQueue) Claim(context.Context, string, int, time.Duration) ([]outbox
 	}
 	return nil, errors.New("disk I/O error")
 }
-func (f *fakeQueue) MarkSent(context.Context, int64, string, []string) error { return nil }
-func (f *fakeQueue) Retry(context.Context, int64, string, time.Time) error   { return nil }
-func (f *fakeQueue) Fail(context.Context, int64, string) error               { return nil }
+func (f *fakeQueue) MarkSent(context.Context, outbox.Message, string, []string) error { return nil }
+func (f *fakeQueue) Retry(context.Context, int64, string, time.Time) error            { return nil }
+func (f *fakeQueue) Fail(context.Context, int64, string) error                        { return nil }
 
 func TestSenderSurvivesClaimErrors(t *testing.T) {
 	q := &fakeQueue{claims: make(chan struct{})}
@@ -450,7 +450,7 @@ type recordingQueue struct {
 	outcome []string
 }
 
-func (q *recordingQueue) MarkSent(_ context.Context, id int64, link string, ids []string) error {
+func (q *recordingQueue) MarkSent(_ context.Context, _ outbox.Message, link string, ids []string) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.outcome = append(q.outcome, "sent over "+link+" as "+strings.Join(ids, ","))
@@ -671,7 +671,8 @@ func TestLinkAcksConcurrentReceiptsOnlyOnceRecorded(t *testing.T) {
 				t.Fatalf("claimed %d: %v", len(ms), err)
 			}
 			for i, id := range ids {
-				if err := o.MarkSent(context.Background(), id, "carrier-a", []string{fmt.Sprint("r", i)}); err != nil {
+				if err := o.MarkSent(context.Background(), outbox.Message{ID: id, RequestReceipt: true}, "carrier-a",
+					[]string{fmt.Sprint("r", i)}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -754,10 +755,10 @@ type gatedQueue struct {
 	waiting atomic.Int32 // MarkSent calls held at the gate
 }
 
-func (q *gatedQueue) MarkSent(ctx context.Context, id int64, link string, ids []string) error {
+func (q *gatedQueue) MarkSent(ctx context.Context, m outbox.Message, link string, ids []string) error {
 	q.waiting.Add(1)
 	<-q.open
-	return q.Outbox.MarkSent(ctx, id, link, ids)
+	return q.Outbox.MarkSent(ctx, m, link, ids)
 }
 
 // A submit_sm slot is free again as soon as the SMSC answers: with a window of one, the
