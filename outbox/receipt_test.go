@@ -231,3 +231,36 @@ func TestReceiptStatements(t *testing.T) {
 		}
 	}
 }
+
+// The cleanup every unknown receipt runs finds old early receipts through their index,
+// not by reading every one kept (up to a day of them).
+func TestEarlyReceiptCleanupUsesItsIndex(t *testing.T) {
+	db := mustOpen(t)
+	o := New(db, newClock().Now)
+	for i := range 50 {
+		if _, known, err := o.Receipt(ctx, "carrier-a", fmt.Sprintf("unknown-%d", i), "DELIVRD"); err != nil || known {
+			t.Fatalf("receipt %d: known %v, %v", i, known, err)
+		}
+	}
+	rows, err := db.Reader().QueryContext(ctx, `EXPLAIN QUERY PLAN DELETE FROM early_receipts WHERE received_at < ?`, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if len(plan) != 1 || !strings.Contains(plan[0], "early_receipts_by_age (received_at<?)") {
+		t.Fatalf("plan %q, want a search of early_receipts_by_age", plan)
+	}
+	var n int
+	if err := db.Reader().QueryRowContext(ctx, `SELECT count(*) FROM early_receipts`).Scan(&n); err != nil || n != 50 {
+		t.Fatalf("%d early receipts kept (%v), want 50", n, err)
+	}
+}
