@@ -204,8 +204,9 @@ func Open(path string, opts Options, schemas ...Schema) (*DB, error) {
 		q.Add("_pragma", "foreign_keys(1)")
 		q.Add("_pragma", "journal_mode(WAL)")
 		q.Add("_pragma", "synchronous("+sqliteSync+")")
-		// Every operation runs in a savepoint; their sub-journals belong in memory, not
-		// in temporary files written and read back for each operation.
+		// Savepoints (the ledger's own, and every operation's when a group is run
+		// again) keep their sub-journals in memory, not in temporary files written and
+		// read back for each operation.
 		q.Add("_pragma", "temp_store(MEMORY)")
 		q.Add("_pragma", "cache_size(-65536)") // 64 MiB of page cache per connection
 		// Checkpoints run on their own connection (checkpointer); the writer's own
