@@ -506,3 +506,29 @@ func TestSecondServeOnTheSameDatabaseIsRefused(t *testing.T) {
 		t.Fatalf("second serve on one database: %v", err)
 	}
 }
+
+// serve collects garbage less often than Go's default, unless the operator says
+// otherwise with GOGC.
+func TestServeGCPercent(t *testing.T) {
+	for _, tc := range []struct {
+		name, gogc string
+		want       int
+		set        bool
+	}{
+		{"default", "", 400, true},
+		{"operator's GOGC", "150", 0, false},
+		{"operator turned the collector off", "off", 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, set := serveGCPercent(func(k string) string {
+				if k == "GOGC" {
+					return tc.gogc
+				}
+				return ""
+			})
+			if got != tc.want || set != tc.set {
+				t.Fatalf("serveGCPercent with GOGC=%q: %d, %v; want %d, %v", tc.gogc, got, set, tc.want, tc.set)
+			}
+		})
+	}
+}
