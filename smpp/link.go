@@ -594,7 +594,10 @@ func (l *Link) deliver(ctx context.Context, p pdu.Body, esm uint8) uint32 {
 	}
 	l.metrics.message("in")
 	l.received.Add(1)
-	log := l.log.With().Str("from", mask(from)).Uint32("seq", p.Header().Seq).Logger()
+	seq := p.Header().Seq
+	// Only failures are logged, so the fields are added to the event then, not to a
+	// child logger built for every deliver_sm.
+	about := func(e *zerolog.Event) *zerolog.Event { return e.Str("from", mask(from)).Uint32("seq", seq) }
 
 	msgType := esm & 0x3C
 	_, hasReceiptID := tlv[tagReceiptedMessageID]
@@ -602,7 +605,7 @@ func (l *Link) deliver(ctx context.Context, p pdu.Body, esm uint8) uint32 {
 		r := parseReceipt(coding, sm, tlv)
 		r.Link = l.cfg.Name
 		if err := l.h.HandleReceipt(ctx, r); err != nil {
-			l.quiet.event("receipt", log.Error()).Err(err).Str("message_id", r.MessageID).
+			about(l.quiet.event("receipt", l.log.Error())).Err(err).Str("message_id", r.MessageID).
 				Msg("smpp receipt handler failed; SMSC will redeliver")
 			return StatusRxTempAppn
 		}
@@ -621,7 +624,7 @@ func (l *Link) deliver(ctx context.Context, p pdu.Body, esm uint8) uint32 {
 	}
 	part, err := Decode(coding, esm, sm, sarOf(tlv))
 	if err != nil {
-		log.Warn().Err(err).Uint8("data_coding", coding).Msg("smpp undecodable MO refused")
+		about(l.log.Warn()).Err(err).Uint8("data_coding", coding).Msg("smpp undecodable MO refused")
 		return StatusRxPermAppn
 	}
 	now := time.Now()
@@ -635,7 +638,7 @@ func (l *Link) deliver(ctx context.Context, p pdu.Body, esm uint8) uint32 {
 	}
 	m := MO{Link: l.cfg.Name, From: from, To: to, Text: text, Received: now, USSD: ussd}
 	if err := l.h.HandleMO(ctx, m); err != nil {
-		l.quiet.event("mo", log.Error()).Err(err).Msg("smpp MO handler failed; SMSC will redeliver")
+		about(l.quiet.event("mo", l.log.Error())).Err(err).Msg("smpp MO handler failed; SMSC will redeliver")
 		return StatusRxTempAppn
 	}
 	if ussd == nil {

@@ -418,12 +418,18 @@ func refOf(id int64) uint16 {
 func (s *Sender) finish(ctx context.Context, m outbox.Message, t Target, err error, ids ...string) {
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepTimeout)
 	defer cancel()
-	log := s.log.With().Int64("outbox_id", m.ID).Str("to", mask(m.To)).Int("attempt", m.Attempts).Logger()
+	// The message's fields go on the events that are logged, not on a child logger
+	// built for every message sent (most outcomes log at debug level, which is off).
+	about := func(e *zerolog.Event) *zerolog.Event {
+		return e.Int64("outbox_id", m.ID).Str("to", mask(m.To)).Int("attempt", m.Attempts)
+	}
 	var qerr error
 	switch {
 	case err == nil:
 		qerr = s.q.MarkSent(bctx, m, t.Name(), ids)
-		log.Debug().Str("link", t.Name()).Int("parts", len(ids)).Msg("sms sent")
+		if e := s.log.Debug(); e.Enabled() {
+			about(e).Str("link", t.Name()).Int("parts", len(ids)).Msg("sms sent")
+		}
 	case IsTemporary(err) && m.Attempts < s.maxAttempts:
 		wait := s.backoff(m.Attempts)
 		if errors.Is(err, ErrTimeout) {
@@ -432,17 +438,17 @@ func (s *Sender) finish(ctx context.Context, m outbox.Message, t Target, err err
 		}
 		next := s.now().Add(wait)
 		qerr = s.q.Retry(bctx, m.ID, err.Error(), next)
-		log.Warn().Err(err).Time("next", next).Msg("sms not sent; will retry")
+		about(s.log.Warn()).Err(err).Time("next", next).Msg("sms not sent; will retry")
 	default:
 		qerr = s.q.Fail(bctx, m.ID, err.Error())
-		log.Error().Err(err).Msg("sms failed for good")
+		about(s.log.Error()).Err(err).Msg("sms failed for good")
 	}
 	switch {
 	case errors.Is(qerr, outbox.ErrState):
 		// A late acceptance (MT.Late) recorded it as sent meanwhile.
-		log.Info().Err(qerr).Msg("sms already recorded as sent")
+		about(s.log.Info()).Err(qerr).Msg("sms already recorded as sent")
 	case qerr != nil:
-		log.Error().Err(qerr).Msg("outbox update failed; the lease will expire and the message is sent again")
+		about(s.log.Error()).Err(qerr).Msg("outbox update failed; the lease will expire and the message is sent again")
 	}
 }
 
