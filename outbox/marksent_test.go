@@ -1,10 +1,8 @@
 package outbox
 
 import (
-	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -188,19 +186,7 @@ func TestMarkSentRecordsPartsOnlyForReceipts(t *testing.T) {
 // operation, as TestReceiptStatements does for receipts: a message that can get no
 // receipt costs one, whatever its parts.
 func TestMarkSentStatements(t *testing.T) {
-	var (
-		mu    sync.Mutex
-		texts []string
-	)
-	db, err := store.Open(filepath.Join(t.TempDir(), "outbox.db"), store.Options{OnStatement: func(q string) {
-		mu.Lock()
-		texts = append(texts, q)
-		mu.Unlock()
-	}}, Schema)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db, statements := statementLog(t)
 	o := New(db, newClock().Now)
 	none := sms("254700000001", "no receipts")
 	asked := sms("254700000002", "receipts")
@@ -222,15 +208,11 @@ func TestMarkSentStatements(t *testing.T) {
 		{"no receipts, the worker says otherwise", askedReceipts(ids[4]), []string{"n4"}, 3},
 		{"receipts, the worker says otherwise", Message{ID: ids[5]}, []string{"r5"}, 5},
 	} {
-		mu.Lock()
-		texts = nil
-		mu.Unlock()
-		if err := o.MarkSent(ctx, tc.m, "carrier-a", tc.parts); err != nil {
-			t.Fatalf("%s: %v", tc.name, err)
-		}
-		mu.Lock()
-		got := texts
-		mu.Unlock()
+		got := statements(func() {
+			if err := o.MarkSent(ctx, tc.m, "carrier-a", tc.parts); err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+		})
 		if n := len(got); n != tc.want {
 			t.Errorf("%s: %d statements, want %d:\n%s", tc.name, n, tc.want, strings.Join(got, "\n"))
 		}

@@ -181,19 +181,7 @@ func force(t *testing.T, db *store.DB, id int64, state string) {
 // few microseconds whatever it does. Change the numbers only on purpose, with
 // BenchmarkReceiptWriter to show it pays.
 func TestReceiptStatements(t *testing.T) {
-	var (
-		mu    sync.Mutex
-		texts []string
-	)
-	db, err := store.Open(filepath.Join(t.TempDir(), "outbox.db"), store.Options{OnStatement: func(q string) {
-		mu.Lock()
-		texts = append(texts, q)
-		mu.Unlock()
-	}}, Schema)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db, statements := statementLog(t)
 	o := New(db, newClock().Now)
 	ids := queue(t, db, 3, true)
 	claim(t, o, 3, time.Hour)
@@ -216,15 +204,11 @@ func TestReceiptStatements(t *testing.T) {
 		// The part, expired early receipts, this one kept.
 		{"unknown part", "early", "DELIVRD", 3},
 	} {
-		mu.Lock()
-		texts = nil
-		mu.Unlock()
-		if _, _, err := o.ReceiptWith(ctx, "carrier-a", tc.part, tc.status, nil); err != nil {
-			t.Fatalf("%s: %v", tc.name, err)
-		}
-		mu.Lock()
-		got := texts
-		mu.Unlock()
+		got := statements(func() {
+			if _, _, err := o.ReceiptWith(ctx, "carrier-a", tc.part, tc.status, nil); err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+		})
 		// A store operation that does not fail runs without a savepoint.
 		if n := len(got); n != tc.want {
 			t.Errorf("%s: %d statements, want %d:\n%s", tc.name, n, tc.want, strings.Join(got, "\n"))
@@ -262,5 +246,33 @@ func TestEarlyReceiptCleanupUsesItsIndex(t *testing.T) {
 	var n int
 	if err := db.Reader().QueryRowContext(ctx, `SELECT count(*) FROM early_receipts`).Scan(&n); err != nil || n != 50 {
 		t.Fatalf("%d early receipts kept (%v), want 50", n, err)
+	}
+}
+
+// statementLog opens a store that records the statements it runs, and returns it with a
+// function that runs f and returns the statements f ran.
+func statementLog(t *testing.T) (*store.DB, func(f func()) []string) {
+	t.Helper()
+	var (
+		mu    sync.Mutex
+		texts []string
+	)
+	db, err := store.Open(filepath.Join(t.TempDir(), "outbox.db"), store.Options{OnStatement: func(q string) {
+		mu.Lock()
+		texts = append(texts, q)
+		mu.Unlock()
+	}}, Schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db, func(f func()) []string {
+		mu.Lock()
+		texts = nil
+		mu.Unlock()
+		f()
+		mu.Lock()
+		defer mu.Unlock()
+		return texts
 	}
 }
