@@ -22,26 +22,15 @@ func TestHotReadsUseIndexes(t *testing.T) {
 		{"payments of a number", paymentsOfQuery, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rows, err := h.db.Reader().QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+tc.query, make([]any, tc.args)...)
-			if err != nil {
-				t.Fatal(err)
+			plan, err := h.db.QueryPlan(context.Background(), tc.query, make([]any, tc.args)...)
+			if err != nil || len(plan) == 0 {
+				t.Fatalf("plan %v: %v", plan, err)
 			}
-			defer rows.Close()
-			var plan []string
-			for rows.Next() {
-				var id, parent, unused int
-				var detail string
-				if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-					t.Fatal(err)
-				}
-				plan = append(plan, detail)
+			for _, detail := range plan {
 				// Walking a subquery's few rows is fine; walking a table is not.
 				if strings.HasPrefix(detail, "SCAN ") && !strings.HasPrefix(detail, "SCAN (") && detail != "SCAN CONSTANT ROW" {
 					t.Errorf("%s scans: %s", tc.name, detail)
 				}
-			}
-			if err := rows.Err(); err != nil || len(plan) == 0 {
-				t.Fatalf("plan %v: %v", plan, err)
 			}
 		})
 	}
