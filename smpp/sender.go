@@ -210,15 +210,27 @@ func (s *Sender) Run(ctx context.Context) error {
 		capacity += 2 * max(t.Window(), 1)
 	}
 	lanes := make(map[string]*lane, len(order))
+	// A claimed message is held from its claim until its outcome is recorded: held
+	// bounds the claims. It is also in inflight until its outcome is about to be
+	// recorded: a claim that returns a message still in inflight is our own lease that
+	// ran out while the message waited for a worker, and must not send it twice. It
+	// leaves inflight before the record, because a Retry due at once may be claimed
+	// again the moment it commits, and that claim is the message's next attempt.
 	var (
-		mu       sync.Mutex // guards inflight
+		mu       sync.Mutex // guards inflight and held
 		inflight = make(map[int64]struct{})
+		held     int
 		freed    = make(chan struct{}, 1)
 		workers  sync.WaitGroup
 	)
-	done := func(id int64) {
+	forget := func(id int64) {
 		mu.Lock()
 		delete(inflight, id)
+		mu.Unlock()
+	}
+	recorded := func() {
+		mu.Lock()
+		held--
 		mu.Unlock()
 		select {
 		case freed <- struct{}{}:
@@ -228,16 +240,16 @@ func (s *Sender) Run(ctx context.Context) error {
 	// A worker holds a window slot only while its submit_sm is out: the outcome is
 	// recorded by a recorder, so that the next submit need not wait for the record's
 	// durable commit (a group commit: several milliseconds under load, far longer than
-	// a submit_sm round trip). A message stays in flight, and so is not claimed again,
-	// until its outcome is recorded. There is a recorder for every message that can be
-	// in flight, so handing one over never blocks.
+	// a submit_sm round trip). There is a recorder for every message that can be held,
+	// so handing one over never blocks.
 	var recorders sync.WaitGroup
 	outcomes := make(chan outcome, capacity)
 	for range capacity {
 		recorders.Go(func() {
 			for o := range outcomes {
+				forget(o.m.ID)
 				s.finish(ctx, o.m, o.target, o.err, o.ids...)
-				done(o.m.ID)
+				recorded()
 			}
 		})
 	}
@@ -248,8 +260,9 @@ func (s *Sender) Run(ctx context.Context) error {
 			workers.Go(func() {
 				for j := range ln.jobs {
 					if ctx.Err() != nil {
+						forget(j.m.ID)
 						s.release(ctx, j.m)
-						done(j.m.ID)
+						recorded()
 						continue
 					}
 					outcomes <- s.send(ctx, j)
@@ -278,7 +291,7 @@ func (s *Sender) Run(ctx context.Context) error {
 	defer tick.Stop()
 	for ctx.Err() == nil {
 		mu.Lock()
-		free := capacity - len(inflight)
+		free := capacity - held
 		mu.Unlock()
 		if free > 0 && (!starved || free >= (capacity+1)/2) {
 			msgs, err := s.q.Claim(ctx, outbox.KindSMS, free, s.lease)
@@ -290,6 +303,7 @@ func (s *Sender) Run(ctx context.Context) error {
 				_, busy := inflight[m.ID]
 				if !busy {
 					inflight[m.ID] = struct{}{}
+					held++
 				}
 				mu.Unlock()
 				if busy { // our own lease ran out while it waited; it is still queued here
@@ -297,8 +311,9 @@ func (s *Sender) Run(ctx context.Context) error {
 				}
 				j, err := s.route(ctx, targets, m)
 				if err != nil {
+					forget(m.ID)
 					s.finish(ctx, m, nil, err)
-					done(m.ID)
+					recorded()
 					continue
 				}
 				lanes[j.target.Name()].jobs <- j // never blocks: a lane holds the whole capacity

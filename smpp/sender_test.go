@@ -797,3 +797,50 @@ func TestSenderSubmitsWhileRecordsWait(t *testing.T) {
 		t.Fatalf("at most %d submit_sm outstanding; want 1 (the window)", srv.maxOut)
 	}
 }
+
+// retryRaceQueue is the real outbox whose Retry returns only after the sender has
+// claimed twice more: the retried message, due at once, is claimed again while the
+// sender is still recording its previous attempt.
+type retryRaceQueue struct {
+	*outbox.Outbox
+	claims chan struct{}
+}
+
+func (q *retryRaceQueue) Claim(ctx context.Context, kind string, limit int, lease time.Duration) ([]outbox.Message, error) {
+	select {
+	case q.claims <- struct{}{}:
+	default:
+	}
+	return q.Outbox.Claim(ctx, kind, limit, lease)
+}
+
+func (q *retryRaceQueue) Retry(ctx context.Context, id int64, errText string, next time.Time) error {
+	err := q.Outbox.Retry(ctx, id, errText, next)
+	q.Kick()
+	for range 2 {
+		select {
+		case <-q.claims:
+		case <-ctx.Done():
+		}
+	}
+	return err
+}
+
+// A message retried at once and claimed again before its previous attempt is fully
+// recorded is sent again then, not left leased until its lease runs out.
+func TestSenderRetriesAMessageClaimedWhileItsRetryIsRecorded(t *testing.T) {
+	o, db := mustOutbox(t)
+	q := &retryRaceQueue{Outbox: o, claims: make(chan struct{})}
+	srv := newTestSMSC(t, "right")
+	l := startLink(t, srv, LinkConfig{Password: "wrong"}, HandlerFuncs{}) // never binds
+	runSender(t, q, []*Link{l}, func(s *Sender) {
+		s.maxAttempts = 3
+		s.poll = 5 * time.Millisecond
+		s.lease = time.Hour // a message left leased would wait past the test's patience
+	})
+	ids := enqueue(t, o, db, outbox.Message{To: "254700000001", Text: "x"})
+	m := waitMessage(t, o, ids[0], "failed", inState(outbox.StateFailed))
+	if m.Attempts != 3 {
+		t.Fatalf("failed after %d attempts, want 3", m.Attempts)
+	}
+}
