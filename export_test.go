@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -100,7 +99,7 @@ func (f *booksFixture) seed(t *testing.T) {
 	f.transfer(t, "dep:2", "cash:KES", "W-BOB", 50000, "deposit")
 	for _, e := range []string{otp.EventIssued, otp.EventConfirmed} {
 		ev := otp.Event{Time: f.clock.now(), PaymentID: "PAY1", MSISDN: "254700000001", Channel: "sms", Event: e}
-		if err := f.db.Write(ctx, func(tx *sql.Tx) error { return otp.RecordEvent(ctx, tx, ev) }); err != nil {
+		if err := f.db.Write(ctx, func(tx store.Tx) error { return otp.RecordEvent(ctx, tx, ev) }); err != nil {
 			t.Fatal(err)
 		}
 	}

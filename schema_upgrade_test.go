@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"path/filepath"
 	"regexp"
 	"testing"
@@ -59,7 +58,7 @@ func TestSchemaUpgradeRewritesChecksAndKeepsData(t *testing.T) {
 		t.Fatal(err)
 	}
 	box := outbox.New(db, nil)
-	if err := db.Write(ctx, func(tx *sql.Tx) error {
+	if err := db.Write(ctx, func(tx store.Tx) error {
 		_, err := box.Enqueue(ctx, tx, outbox.Message{To: alice, Text: "hello", Purpose: "reply"})
 		return err
 	}); err != nil {
@@ -119,7 +118,7 @@ func TestSchemaUpgradeRewritesChecksAndKeepsData(t *testing.T) {
 		`INSERT INTO auth_events (time, payment_id, msisdn_masked, channel, event) VALUES ('t', 'p', 'm', 'sms', 'guessed')`,
 		`INSERT INTO otp_codes (payment_id, digest, issued_at, expires_at, state) VALUES ('p', x'00', 0, 0, 'maybe')`,
 	} {
-		err := db.Write(ctx, func(tx *sql.Tx) error { _, err := tx.Exec(bad); return err })
+		err := db.Write(ctx, func(tx store.Tx) error { _, err := tx.ExecContext(context.Background(), bad); return err })
 		if err == nil {
 			t.Errorf("%s: accepted after the upgrade", bad)
 		}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"flag"
 	"fmt"
@@ -431,7 +430,7 @@ func (h *moHandler) HandleMO(ctx context.Context, m smpp.MO) error {
 // authentication history when that message carried a code.
 func (h *moHandler) HandleReceipt(ctx context.Context, r smpp.Receipt) error {
 	var after func()
-	_, _, err := h.outbox.ReceiptWith(ctx, r.Link, r.MessageID, r.Status, func(tx *sql.Tx, m outbox.Receipted) error {
+	_, _, err := h.outbox.ReceiptWith(ctx, r.Link, r.MessageID, r.Status, func(tx store.Tx, m outbox.Receipted) error {
 		after = nil // the outbox may run this twice; only the committed run counts
 		if m.Purpose != "otp" || m.PaymentID == "" {
 			return nil

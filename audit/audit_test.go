@@ -87,7 +87,7 @@ func (b *books) transfer(tb testing.TB, key, debit, credit string, amount int64,
 
 func (b *books) event(tb testing.TB, e otp.Event) {
 	tb.Helper()
-	if err := b.db.Write(ctx, func(tx *sql.Tx) error { return otp.RecordEvent(ctx, tx, e) }); err != nil {
+	if err := b.db.Write(ctx, func(tx store.Tx) error { return otp.RecordEvent(ctx, tx, e) }); err != nil {
 		tb.Fatal(err)
 	}
 }

@@ -2,7 +2,7 @@ package audit_test
 
 import (
 	"bufio"
-	"database/sql"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -109,14 +109,14 @@ func buildJournal(b *testing.B, bk *books, rows int) {
 	}
 	prev, seq := ledger.GenesisHash, int64(0)
 	for n := 0; n < rows/2; {
-		err := bk.db.Write(ctx, func(tx *sql.Tx) error {
-			insTransfer, err := tx.Prepare(`INSERT INTO transfers (id, key, debit, credit, amount, currency, payment_id, kind, time)
+		err := bk.db.Write(ctx, func(tx store.Tx) error {
+			insTransfer, err := tx.PrepareContext(context.Background(), `INSERT INTO transfers (id, key, debit, credit, amount, currency, payment_id, kind, time)
 				VALUES (?, ?, ?, ?, ?, 'KES', ?, ?, ?)`)
 			if err != nil {
 				return err
 			}
 			defer insTransfer.Close()
-			insEntry, err := tx.Prepare(`INSERT INTO entries (seq, time, transfer_id, payment_id, account_id, direction,
+			insEntry, err := tx.PrepareContext(context.Background(), `INSERT INTO entries (seq, time, transfer_id, payment_id, account_id, direction,
 				amount, currency, balance_after, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, 'KES', ?, ?, ?)`)
 			if err != nil {
 				return err
@@ -156,9 +156,9 @@ func buildJournal(b *testing.B, bk *books, rows int) {
 			b.Fatal(err)
 		}
 	}
-	err := bk.db.Write(ctx, func(tx *sql.Tx) error {
+	err := bk.db.Write(ctx, func(tx store.Tx) error {
 		for id, t := range books {
-			if _, err := tx.Exec(`UPDATE accounts SET debits_posted = ?, credits_posted = ? WHERE id = ?`,
+			if _, err := tx.ExecContext(context.Background(), `UPDATE accounts SET debits_posted = ?, credits_posted = ? WHERE id = ?`,
 				t.debits, t.credits, id); err != nil {
 				return err
 			}

@@ -2,7 +2,6 @@ package ivr
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"encoding/xml"
 	"io"
@@ -318,7 +317,7 @@ func (h *harness) callsTo(msisdn string) []outbox.Message {
 func (h *harness) enqueueCall(to, purpose, paymentID string) int64 {
 	h.t.Helper()
 	var id int64
-	err := h.db.Write(context.Background(), func(tx *sql.Tx) error {
+	err := h.db.Write(context.Background(), func(tx store.Tx) error {
 		var err error
 		id, err = h.outbox.Enqueue(context.Background(), tx, outbox.Message{Kind: outbox.KindCall, To: to,
 			From: ivrNumber, PaymentID: paymentID, Purpose: purpose, CreatedAt: h.clock.Now()})

@@ -1,11 +1,12 @@
 package ledger_test
 
 import (
-	"database/sql"
+	"context"
 	"testing"
 	"time"
 
 	"github.com/payswitch/payswitch/ledger"
+	"github.com/payswitch/payswitch/store"
 )
 
 // wantBalancesAfter checks that tr carries the posted balances wantDebit and wantCredit
@@ -82,7 +83,7 @@ func TestTransferCarriesBalancesAfter(t *testing.T) {
 		{"the whole balance again", "", transfer("t3", bob.ID, shop.ID, 300), 0, 500},
 		{"read by id", "", func() (ledger.Transfer, error) { return l.TransferByID(ctx, byKey["t1"].ID) }, 700, 300},
 		{"post and post again in one transaction", "p2", func() (tr ledger.Transfer, err error) {
-			err = l.DB().Write(ctx, func(tx *sql.Tx) error {
+			err = l.DB().Write(ctx, func(tx store.Tx) error {
 				lt := l.In(tx)
 				if _, err := lt.Hold(ctx, ledger.HoldRequest{Key: "P2:hold", Debit: shop.ID, Credit: bob.ID, Amount: 500,
 					PaymentID: "P2", Kind: "transfer"}); err != nil {
@@ -202,8 +203,8 @@ func TestTransferWithoutEntriesHasNoBalancesAfter(t *testing.T) {
 	l := mustOpen(t)
 	alice, bob := mustWallet(t, l, "KES"), mustWallet(t, l, "KES")
 	const id = "TR0000000000AA"
-	err := l.DB().Write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.Exec(`INSERT INTO transfers (id, key, debit, credit, amount, currency, payment_id, kind, time)
+	err := l.DB().Write(ctx, func(tx store.Tx) error {
+		_, err := tx.ExecContext(context.Background(), `INSERT INTO transfers (id, key, debit, credit, amount, currency, payment_id, kind, time)
 			VALUES (?, 'k', ?, ?, 5, 'KES', '', 'transfer', ?)`, id, alice.ID, bob.ID, ledger.FormatTime(time.Now()))
 		return err
 	})

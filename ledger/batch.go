@@ -2,10 +2,11 @@ package ledger
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/payswitch/payswitch/store"
 )
 
 // TransferBatch books many transfers with one durable commit, for bulk work (settlement,
@@ -33,7 +34,7 @@ func (l *Ledger) TransferBatch(ctx context.Context, rs []TransferRequest) ([]Tra
 	if len(rs) == 0 {
 		return trs, errs
 	}
-	err := l.db.Write(ctx, func(tx *sql.Tx) error {
+	err := l.db.Write(ctx, func(tx store.Tx) error {
 		ctx := sqlCtx(ctx)
 		t := &Tx{l: l, tx: tx, bare: true}
 		if _, err := tx.ExecContext(ctx, "SAVEPOINT ledger_batch"); err != nil {

@@ -1,7 +1,6 @@
 package ledger_test
 
 import (
-	"database/sql"
 	"errors"
 	"fmt"
 	"math"
@@ -439,7 +438,7 @@ func TestTransferBatchLarge(t *testing.T) {
 	cash := mustCash(t, l, "KES")
 	const accounts, transfers = 1100, 2100
 	ids := make([]string, accounts)
-	err := l.DB().Write(ctx, func(tx *sql.Tx) error {
+	err := l.DB().Write(ctx, func(tx store.Tx) error {
 		for i := range ids {
 			a, err := l.In(tx).CreateAccount(ctx, ledger.NewAccount{Type: ledger.Wallet, Currency: "KES"})
 			if err != nil {

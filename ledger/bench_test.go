@@ -1,7 +1,7 @@
 package ledger_test
 
 import (
-	"database/sql"
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/payswitch/payswitch/ledger"
+	"github.com/payswitch/payswitch/store"
 )
 
 const (
@@ -95,25 +96,25 @@ func BenchmarkRawInsert(b *testing.B) {
 	start, cpu := time.Now(), cpuTime()
 	for done := 0; done < b.N; {
 		n := min(benchBatch, b.N-done)
-		err := l.DB().Write(ctx, func(tx *sql.Tx) error {
-			insTransfer, err := tx.Prepare(`INSERT INTO transfers (id, key, debit, credit, amount, currency, payment_id, kind, time)
+		err := l.DB().Write(ctx, func(tx store.Tx) error {
+			insTransfer, err := tx.PrepareContext(context.Background(), `INSERT INTO transfers (id, key, debit, credit, amount, currency, payment_id, kind, time)
 				VALUES (?, ?, ?, ?, ?, 'KES', ?, 'transfer', ?)`)
 			if err != nil {
 				return err
 			}
 			defer insTransfer.Close()
-			insEntry, err := tx.Prepare(`INSERT INTO entries (seq, time, transfer_id, payment_id, account_id, direction,
+			insEntry, err := tx.PrepareContext(context.Background(), `INSERT INTO entries (seq, time, transfer_id, payment_id, account_id, direction,
 				amount, currency, balance_after, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, 'KES', ?, ?, ?)`)
 			if err != nil {
 				return err
 			}
 			defer insEntry.Close()
-			debit, err := tx.Prepare(`UPDATE accounts SET debits_posted = debits_posted + ? WHERE id = ?`)
+			debit, err := tx.PrepareContext(context.Background(), `UPDATE accounts SET debits_posted = debits_posted + ? WHERE id = ?`)
 			if err != nil {
 				return err
 			}
 			defer debit.Close()
-			credit, err := tx.Prepare(`UPDATE accounts SET credits_posted = credits_posted + ? WHERE id = ?`)
+			credit, err := tx.PrepareContext(context.Background(), `UPDATE accounts SET credits_posted = credits_posted + ? WHERE id = ?`)
 			if err != nil {
 				return err
 			}
@@ -174,7 +175,7 @@ func BenchmarkRawInsertMultiRow(b *testing.B) {
 	start, cpu := time.Now(), cpuTime()
 	for done := 0; done < b.N; {
 		n := min(benchBatch, b.N-done)
-		err := l.DB().Write(ctx, func(tx *sql.Tx) error {
+		err := l.DB().Write(ctx, func(tx store.Tx) error {
 			trArgs := make([]any, 0, 7*n)
 			enArgs := make([]any, 0, 9*2*n)
 			debits, credits := map[string]int64{}, map[string]int64{}
@@ -198,12 +199,12 @@ func BenchmarkRawInsertMultiRow(b *testing.B) {
 				debits[ids[d]] += amount
 				credits[ids[c]] += amount
 			}
-			if _, err := tx.Exec(`INSERT INTO transfers (id, key, debit, credit, amount, currency, payment_id, kind, time)
+			if _, err := tx.ExecContext(context.Background(), `INSERT INTO transfers (id, key, debit, credit, amount, currency, payment_id, kind, time)
 				SELECT column1, column2, column3, column4, column5, 'KES', column6, 'transfer', column7
 				FROM (VALUES `+rows(n, 7)+`)`, trArgs...); err != nil {
 				return err
 			}
-			if _, err := tx.Exec(`INSERT INTO entries (seq, time, transfer_id, payment_id, account_id, direction,
+			if _, err := tx.ExecContext(context.Background(), `INSERT INTO entries (seq, time, transfer_id, payment_id, account_id, direction,
 				amount, currency, balance_after, prev_hash, hash)
 				SELECT column1, column2, column3, column4, column5, column6, column7, 'KES', 0, column8, column9
 				FROM (VALUES `+rows(2*n, 9)+`)`, enArgs...); err != nil {
@@ -218,7 +219,7 @@ func BenchmarkRawInsertMultiRow(b *testing.B) {
 			for len(acArgs) < cap(acArgs) {
 				acArgs = append(acArgs, nil)
 			}
-			_, err := tx.Exec(`UPDATE accounts SET debits_posted = debits_posted + v.column2, credits_posted = credits_posted + v.column3
+			_, err := tx.ExecContext(context.Background(), `UPDATE accounts SET debits_posted = debits_posted + v.column2, credits_posted = credits_posted + v.column3
 				FROM (VALUES `+rows(2*n, 3)+`) AS v WHERE accounts.id = v.column1`, acArgs...)
 			return err
 		})

@@ -1,13 +1,14 @@
 package ledger_test
 
 import (
-	"database/sql"
+	"context"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/payswitch/payswitch/ledger"
+	"github.com/payswitch/payswitch/store"
 )
 
 func TestEntryHashRule(t *testing.T) {
@@ -80,7 +81,7 @@ func TestEntriesAreAppendOnly(t *testing.T) {
 		"UPDATE transfers SET amount = 1",
 		"DELETE FROM transfers",
 	} {
-		err := l.DB().Write(ctx, func(tx *sql.Tx) error { _, err := tx.Exec(q); return err })
+		err := l.DB().Write(ctx, func(tx store.Tx) error { _, err := tx.ExecContext(context.Background(), q); return err })
 		if err == nil || !strings.Contains(err.Error(), "append-only") {
 			t.Errorf("%s: err = %v, want the append-only trigger", q, err)
 		}
@@ -91,9 +92,9 @@ func TestEntriesAreAppendOnly(t *testing.T) {
 // tamper runs SQL that the triggers would refuse, as someone with the file could.
 func tamper(t *testing.T, l *ledger.Ledger, stmts ...string) {
 	t.Helper()
-	err := l.DB().Write(ctx, func(tx *sql.Tx) error {
+	err := l.DB().Write(ctx, func(tx store.Tx) error {
 		for _, s := range stmts {
-			if _, err := tx.Exec(s); err != nil {
+			if _, err := tx.ExecContext(context.Background(), s); err != nil {
 				return fmt.Errorf("%s: %w", s, err)
 			}
 		}

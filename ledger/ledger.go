@@ -69,7 +69,7 @@ func (l *Ledger) Close() error {
 // A Tx lives only as long as the Write function that made it.
 type Tx struct {
 	l  *Ledger
-	tx *sql.Tx
+	tx store.Tx
 	// bare is set when the caller undoes a failed operation itself (a Ledger method's own
 	// Write, a batch's savepoint): the operation then takes no savepoint of its own.
 	bare bool
@@ -78,7 +78,7 @@ type Tx struct {
 }
 
 // In returns the ledger working inside tx, a transaction of l.DB().Write.
-func (l *Ledger) In(tx *sql.Tx) *Tx { return &Tx{l: l, tx: tx} }
+func (l *Ledger) In(tx store.Tx) *Tx { return &Tx{l: l, tx: tx} }
 
 // sqlCtx strips cancellation: the store runs a write function to completion once it has
 // started (its caller then waits for the outcome), and a cancellable context would make
@@ -241,7 +241,7 @@ func (t *Tx) TransfersOfPayment(ctx context.Context, paymentID string) ([]Transf
 
 // write runs fn in its own store transaction.
 func (l *Ledger) write(ctx context.Context, fn func(ctx context.Context, t *Tx) error) error {
-	return l.db.Write(ctx, func(tx *sql.Tx) error { return fn(sqlCtx(ctx), &Tx{l: l, tx: tx, bare: true}) })
+	return l.db.Write(ctx, func(tx store.Tx) error { return fn(sqlCtx(ctx), &Tx{l: l, tx: tx, bare: true}) })
 }
 
 // CreateAccount is Tx.CreateAccount in its own transaction.

@@ -2,7 +2,6 @@ package ledger_test
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -514,7 +513,7 @@ func TestTxInsideCallerTransaction(t *testing.T) {
 	mustDeposit(t, l, alice.ID, 1_000)
 
 	boom := errors.New("engine failed after the ledger")
-	err := l.DB().Write(ctx, func(tx *sql.Tx) error {
+	err := l.DB().Write(ctx, func(tx store.Tx) error {
 		if _, err := l.In(tx).Transfer(ctx, ledger.TransferRequest{Key: "rolled", Debit: alice.ID, Credit: bob.ID, Amount: 100, Kind: "transfer"}); err != nil {
 			return err
 		}
@@ -527,7 +526,7 @@ func TestTxInsideCallerTransaction(t *testing.T) {
 	mustVerify(t, l)
 
 	// A refused ledger call leaves nothing behind, and the caller commits the rest.
-	err = l.DB().Write(ctx, func(tx *sql.Tx) error {
+	err = l.DB().Write(ctx, func(tx store.Tx) error {
 		lt := l.In(tx)
 		if _, err := lt.Transfer(ctx, ledger.TransferRequest{Key: "too-much", Debit: alice.ID, Credit: bob.ID, Amount: 5_000, Kind: "transfer"}); !errors.Is(err, ledger.ErrInsufficientFunds) {
 			return fmt.Errorf("want ErrInsufficientFunds, got %v", err)

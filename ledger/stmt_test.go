@@ -1,7 +1,6 @@
 package ledger_test
 
 import (
-	"database/sql"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
@@ -73,7 +72,7 @@ func TestStatementsPerOperation(t *testing.T) {
 	alice, bob := mustWallet(t, l, "KES"), mustWallet(t, l, "KES")
 	mustDeposit(t, l, alice.ID, 1_000_000)
 	in := func(fn func(lt *ledger.Tx) error) error {
-		return l.DB().Write(ctx, func(tx *sql.Tx) error { return fn(l.In(tx)) })
+		return l.DB().Write(ctx, func(tx store.Tx) error { return fn(l.In(tx)) })
 	}
 	hold := func(key string, amount int64) func(lt *ledger.Tx) error {
 		return func(lt *ledger.Tx) error {
@@ -167,13 +166,13 @@ func BenchmarkHoldPost(b *testing.B) {
 				d := rng.IntN(len(ids))
 				cr := (d + 1 + rng.IntN(len(ids)-1)) % len(ids)
 				key := fmt.Sprintf("PAY%07d:hold", i)
-				err := l.DB().Write(ctx, func(tx *sql.Tx) error {
+				err := l.DB().Write(ctx, func(tx store.Tx) error {
 					_, err := l.In(tx).Hold(ctx, ledger.HoldRequest{Key: key, Debit: ids[d], Credit: ids[cr],
 						Amount: 1 + rng.Int64N(10_000), PaymentID: key[:10], Kind: "transfer"})
 					return err
 				})
 				if err == nil {
-					err = l.DB().Write(ctx, func(tx *sql.Tx) error {
+					err = l.DB().Write(ctx, func(tx store.Tx) error {
 						_, err := l.In(tx).Post(ctx, key)
 						return err
 					})

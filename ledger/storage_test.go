@@ -1,7 +1,7 @@
 package ledger_test
 
 import (
-	"database/sql"
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -73,8 +73,8 @@ func TestMigratesFromFirstVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = db.Write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.Exec(`INSERT INTO accounts (id, type, currency, name, msisdn, created_at, credits_posted)
+	err = db.Write(ctx, func(tx store.Tx) error {
+		_, err := tx.ExecContext(context.Background(), `INSERT INTO accounts (id, type, currency, name, msisdn, created_at, credits_posted)
 			VALUES ('ACOLDWALLET1', 'wallet', 'KES', 'old', '254700000777', '2025-01-01T00:00:00.000000Z', 0)`)
 		return err
 	})

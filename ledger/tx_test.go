@@ -1,12 +1,12 @@
 package ledger_test
 
 import (
-	"database/sql"
 	"errors"
 	"fmt"
 	"testing"
 
 	"github.com/payswitch/payswitch/ledger"
+	"github.com/payswitch/payswitch/store"
 )
 
 // TestTxPaymentFlow runs a payment the way the engine does, each step in its own
@@ -15,7 +15,7 @@ func TestTxPaymentFlow(t *testing.T) {
 	l := mustOpen(t)
 	in := func(fn func(lt *ledger.Tx) error) {
 		t.Helper()
-		if err := l.DB().Write(ctx, func(tx *sql.Tx) error { return fn(l.In(tx)) }); err != nil {
+		if err := l.DB().Write(ctx, func(tx store.Tx) error { return fn(l.In(tx)) }); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -105,7 +105,7 @@ func TestTxFailureAfterWritingLeavesNothing(t *testing.T) {
 	mustDeposit(t, l, alice.ID, 1_000)
 	tamper(t, l, `CREATE TRIGGER test_refuse_entry BEFORE INSERT ON entries WHEN NEW.payment_id = 'BOOM'
 		BEGIN SELECT RAISE(ABORT, 'test: entry refused'); END`)
-	err := l.DB().Write(ctx, func(tx *sql.Tx) error {
+	err := l.DB().Write(ctx, func(tx store.Tx) error {
 		lt := l.In(tx)
 		if _, err := lt.Transfer(ctx, ledger.TransferRequest{Key: "boom", Debit: alice.ID, Credit: bob.ID, Amount: 100, PaymentID: "BOOM", Kind: "transfer"}); err == nil {
 			return errors.New("the refused entry did not fail the transfer")

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 	"time"
+
+	"github.com/payswitch/payswitch/store"
 )
 
 // Auth event names, as stored in auth_events.event.
@@ -35,7 +37,7 @@ type Event struct {
 // event commits (or not) with the state change it describes. Time must be set and Event
 // must be one of the Event* names; PaymentID may be empty for an attempt that matched no
 // payment. The number is stored masked (see Mask).
-func RecordEvent(ctx context.Context, tx *sql.Tx, e Event) error {
+func RecordEvent(ctx context.Context, tx store.Tx, e Event) error {
 	switch e.Event {
 	case EventIssued, EventResent, EventDelivered, EventDeliveryFailed, EventWrong,
 		EventConfirmed, EventExpired, EventExhausted, EventCancelled:

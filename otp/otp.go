@@ -171,7 +171,7 @@ func (i *Issuer) Config() Config { return i.cfg }
 
 // Issue creates the first code for b.PaymentID, valid until expiresAt. A payment that
 // already has a code (in any state) gets ErrAlreadyIssued.
-func (i *Issuer) Issue(ctx context.Context, tx *sql.Tx, b Binding, now time.Time) (code string, expiresAt time.Time, err error) {
+func (i *Issuer) Issue(ctx context.Context, tx store.Tx, b Binding, now time.Time) (code string, expiresAt time.Time, err error) {
 	d, err := i.Draw(b)
 	if err != nil {
 		return "", time.Time{}, err
@@ -203,7 +203,7 @@ func (i *Issuer) Draw(b Binding) (Drawn, error) {
 
 // IssueDrawn is Issue for a code drawn beforehand by this Issuer's Draw: it stores d as
 // the first code of d.Binding.PaymentID, valid until now + TTL.
-func (i *Issuer) IssueDrawn(ctx context.Context, tx *sql.Tx, d Drawn, now time.Time) (expiresAt time.Time, err error) {
+func (i *Issuer) IssueDrawn(ctx context.Context, tx store.Tx, d Drawn, now time.Time) (expiresAt time.Time, err error) {
 	if len(d.digest) == 0 {
 		return time.Time{}, fmt.Errorf("otp: issue for %s: the code was not made by Draw", d.Binding.PaymentID)
 	}
@@ -227,7 +227,7 @@ func (i *Issuer) IssueDrawn(ctx context.Context, tx *sql.Tx, d Drawn, now time.T
 // issued, used, exhausted or killed), ErrResendLimit after Config.MaxResends resends and
 // ErrResendTooSoon within Config.ResendInterval of the last code. A code that merely
 // timed out can be resent. Wrong attempts carry over to the new code.
-func (i *Issuer) Resend(ctx context.Context, tx *sql.Tx, b Binding, now time.Time) (code string, expiresAt time.Time, err error) {
+func (i *Issuer) Resend(ctx context.Context, tx store.Tx, b Binding, now time.Time) (code string, expiresAt time.Time, err error) {
 	var state string
 	var issuedAt int64
 	var resends int
@@ -264,7 +264,7 @@ func (i *Issuer) Resend(ctx context.Context, tx *sql.Tx, b Binding, now time.Tim
 // undeliverable): the user never saw the old code, so the resend interval does not
 // apply, but it counts against Config.MaxResends like any resend, so a lying carrier
 // cannot make codes without end.
-func (i *Issuer) Reissue(ctx context.Context, tx *sql.Tx, b Binding, now time.Time) (code string, expiresAt time.Time, err error) {
+func (i *Issuer) Reissue(ctx context.Context, tx store.Tx, b Binding, now time.Time) (code string, expiresAt time.Time, err error) {
 	var state string
 	var resends int
 	err = tx.QueryRowContext(ctx, `SELECT state, resends FROM otp_codes WHERE payment_id = ?`,
@@ -306,7 +306,7 @@ type Result struct {
 // an attempt; the attempt, and the used or dead state that follows, persist when the
 // caller's transaction commits. An expired or dead code is reported without comparing,
 // so it reveals nothing about the code.
-func (i *Issuer) Check(ctx context.Context, tx *sql.Tx, b Binding, code string, now time.Time) (Result, error) {
+func (i *Issuer) Check(ctx context.Context, tx store.Tx, b Binding, code string, now time.Time) (Result, error) {
 	return i.CheckAttempt(ctx, tx, i.Attempt(b, code), nil, now)
 }
 
@@ -354,7 +354,7 @@ func (s *Stored) Dest() []any {
 // CheckAttempt is Check for a code digested beforehand by this Issuer's Attempt. stored,
 // when not nil, is the code as the caller read it in this same transaction (see Stored);
 // nil reads it here.
-func (i *Issuer) CheckAttempt(ctx context.Context, tx *sql.Tx, a Attempt, stored *Stored, now time.Time) (Result, error) {
+func (i *Issuer) CheckAttempt(ctx context.Context, tx store.Tx, a Attempt, stored *Stored, now time.Time) (Result, error) {
 	id := a.Binding.PaymentID
 	if stored == nil {
 		stored = &Stored{}
@@ -418,11 +418,11 @@ func (i *Issuer) CheckAttempt(ctx context.Context, tx *sql.Tx, a Attempt, stored
 
 // Kill makes the payment's active code dead because the payment was cancelled or
 // expired; Check then reports Missing. A payment without an active code is left alone.
-func (i *Issuer) Kill(ctx context.Context, tx *sql.Tx, paymentID string) error {
+func (i *Issuer) Kill(ctx context.Context, tx store.Tx, paymentID string) error {
 	return i.setDead(ctx, tx, paymentID, "killed")
 }
 
-func (i *Issuer) setDead(ctx context.Context, tx *sql.Tx, paymentID, reason string) error {
+func (i *Issuer) setDead(ctx context.Context, tx store.Tx, paymentID, reason string) error {
 	if _, err := tx.ExecContext(ctx, `UPDATE otp_codes SET state = 'dead', dead_reason = ?
 		WHERE payment_id = ? AND state = 'active'`, reason, paymentID); err != nil {
 		return fmt.Errorf("otp: %s code for %s: %w", reason, paymentID, err)

@@ -3,7 +3,6 @@ package otp
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -46,7 +45,7 @@ func mustIssuer(tb testing.TB, cfg Config) *Issuer {
 }
 
 // write runs fn in its own store transaction and fails the test on error.
-func write(tb testing.TB, db *store.DB, fn func(tx *sql.Tx) error) {
+func write(tb testing.TB, db *store.DB, fn func(tx store.Tx) error) {
 	tb.Helper()
 	if err := db.Write(ctx, fn); err != nil {
 		tb.Fatal(err)
@@ -56,7 +55,7 @@ func write(tb testing.TB, db *store.DB, fn func(tx *sql.Tx) error) {
 func issue(tb testing.TB, db *store.DB, i *Issuer, b Binding, now time.Time) string {
 	tb.Helper()
 	var code string
-	write(tb, db, func(tx *sql.Tx) error {
+	write(tb, db, func(tx store.Tx) error {
 		c, _, err := i.Issue(ctx, tx, b, now)
 		code = c
 		return err
@@ -67,7 +66,7 @@ func issue(tb testing.TB, db *store.DB, i *Issuer, b Binding, now time.Time) str
 func check(tb testing.TB, db *store.DB, i *Issuer, b Binding, code string, now time.Time) Result {
 	tb.Helper()
 	var res Result
-	write(tb, db, func(tx *sql.Tx) error {
+	write(tb, db, func(tx store.Tx) error {
 		r, err := i.Check(ctx, tx, b, code, now)
 		res = r
 		return err
@@ -77,7 +76,7 @@ func check(tb testing.TB, db *store.DB, i *Issuer, b Binding, code string, now t
 
 func resend(db *store.DB, i *Issuer, b Binding, now time.Time) (string, error) {
 	var code string
-	err := db.Write(ctx, func(tx *sql.Tx) error {
+	err := db.Write(ctx, func(tx store.Tx) error {
 		c, _, err := i.Resend(ctx, tx, b, now)
 		code = c
 		return err
@@ -182,7 +181,7 @@ func TestRightCodeWorksOnce(t *testing.T) {
 		t.Fatalf("second check = %+v, want Used", res)
 	}
 	var err error
-	write(t, db, func(tx *sql.Tx) error { _, _, err = i.Issue(ctx, tx, b, t0); return nil })
+	write(t, db, func(tx store.Tx) error { _, _, err = i.Issue(ctx, tx, b, t0); return nil })
 	if !errors.Is(err, ErrAlreadyIssued) {
 		t.Fatalf("issue again: err = %v, want ErrAlreadyIssued", err)
 	}
@@ -241,7 +240,7 @@ func TestExpiryAtTTLBoundary(t *testing.T) {
 	before, at := binding("PAYCCCCCCC"), binding("PAYDDDDDDD")
 	var expiresAt time.Time
 	var code1 string
-	write(t, db, func(tx *sql.Tx) (err error) {
+	write(t, db, func(tx store.Tx) (err error) {
 		code1, expiresAt, err = i.Issue(ctx, tx, before, t0)
 		return err
 	})
@@ -362,14 +361,14 @@ func TestKill(t *testing.T) {
 	db, i := mustOpen(t), mustIssuer(t, Config{})
 	b := binding("PAYJJJJJJJ")
 	code := issue(t, db, i, b, t0)
-	write(t, db, func(tx *sql.Tx) error { return i.Kill(ctx, tx, b.PaymentID) })
+	write(t, db, func(tx store.Tx) error { return i.Kill(ctx, tx, b.PaymentID) })
 	if res := check(t, db, i, b, code, t0); res != (Result{Missing: true}) {
 		t.Fatalf("killed code: %+v, want Missing", res)
 	}
 	if _, err := resend(db, i, b, t0.Add(time.Hour)); !errors.Is(err, ErrNoCode) {
 		t.Fatalf("resend after kill: err = %v, want ErrNoCode", err)
 	}
-	write(t, db, func(tx *sql.Tx) error { return i.Kill(ctx, tx, "PAYNOSUCH0") })
+	write(t, db, func(tx store.Tx) error { return i.Kill(ctx, tx, "PAYNOSUCH0") })
 }
 
 func TestRolledBackCheckCountsNothing(t *testing.T) {
@@ -378,7 +377,7 @@ func TestRolledBackCheckCountsNothing(t *testing.T) {
 	code := issue(t, db, i, b, t0)
 	errAbort := errors.New("abort")
 	for range 5 {
-		err := db.Write(ctx, func(tx *sql.Tx) error {
+		err := db.Write(ctx, func(tx store.Tx) error {
 			if _, err := i.Check(ctx, tx, b, wrongCode(code), t0); err != nil {
 				return err
 			}
@@ -405,7 +404,7 @@ func TestDatabaseHoldsNoCode(t *testing.T) {
 		b := binding(fmt.Sprintf("PAY%07d", n))
 		code := issue(t, db, i, b, t0)
 		codes = append(codes, code)
-		write(t, db, func(tx *sql.Tx) error {
+		write(t, db, func(tx store.Tx) error {
 			return RecordEvent(ctx, tx, Event{Time: t0, PaymentID: b.PaymentID, MSISDN: b.Payer, Channel: "sms", Event: EventIssued})
 		})
 	}
@@ -450,7 +449,7 @@ func BenchmarkIssueCheck(b *testing.B) {
 	for b.Loop() {
 		bd := binding(fmt.Sprintf("PAY%07d", n))
 		n++
-		write(b, db, func(tx *sql.Tx) error {
+		write(b, db, func(tx store.Tx) error {
 			code, _, err := i.Issue(ctx, tx, bd, t0)
 			if err != nil {
 				return err
@@ -473,7 +472,7 @@ func BenchmarkIssueCheckParallel(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			bd := binding(fmt.Sprintf("PAY%07d", n.Add(1)))
-			err := db.Write(ctx, func(tx *sql.Tx) error {
+			err := db.Write(ctx, func(tx store.Tx) error {
 				code, _, err := i.Issue(ctx, tx, bd, t0)
 				if err != nil {
 					return err
@@ -513,7 +512,7 @@ func TestReissueIgnoresTheIntervalButNotTheLimit(t *testing.T) {
 	b := binding("PAYRRRRRRR")
 	old := issue(t, db, i, b, t0)
 	var code string
-	err := db.Write(ctx, func(tx *sql.Tx) error {
+	err := db.Write(ctx, func(tx store.Tx) error {
 		var err error
 		code, _, err = i.Reissue(ctx, tx, b, t0.Add(time.Second)) // at once: the SMS never arrived
 		return err
@@ -521,7 +520,7 @@ func TestReissueIgnoresTheIntervalButNotTheLimit(t *testing.T) {
 	if err != nil {
 		t.Fatalf("reissue right after issue: %v", err)
 	}
-	if err := db.Write(ctx, func(tx *sql.Tx) error {
+	if err := db.Write(ctx, func(tx store.Tx) error {
 		_, _, err := i.Reissue(ctx, tx, b, t0.Add(2*time.Second))
 		return err
 	}); !errors.Is(err, ErrResendLimit) {

@@ -1,15 +1,16 @@
 package otp
 
 import (
-	"database/sql"
 	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/payswitch/payswitch/store"
 )
 
 // readStored reads the code of id in tx the way a caller joining otp_codes does.
-func readStored(tx *sql.Tx, id string) (*Stored, error) {
+func readStored(tx store.Tx, id string) (*Stored, error) {
 	var s Stored
 	var one int
 	dest := append([]any{&one}, s.Dest()...)
@@ -29,14 +30,14 @@ func TestDrawnCodeIsIssuedLikeIssue(t *testing.T) {
 		t.Fatalf("drawn code %q: want 6 digits", d.Code)
 	}
 	var exp time.Time
-	write(t, db, func(tx *sql.Tx) (err error) { exp, err = i.IssueDrawn(ctx, tx, d, t0); return err })
+	write(t, db, func(tx store.Tx) (err error) { exp, err = i.IssueDrawn(ctx, tx, d, t0); return err })
 	if !exp.Equal(t0.Add(DefaultTTL)) {
 		t.Fatalf("expires %v, want %v", exp, t0.Add(DefaultTTL))
 	}
-	if err := db.Write(ctx, func(tx *sql.Tx) error { _, err := i.IssueDrawn(ctx, tx, d, t0); return err }); !errors.Is(err, ErrAlreadyIssued) {
+	if err := db.Write(ctx, func(tx store.Tx) error { _, err := i.IssueDrawn(ctx, tx, d, t0); return err }); !errors.Is(err, ErrAlreadyIssued) {
 		t.Fatalf("the same drawn code again: %v, want ErrAlreadyIssued", err)
 	}
-	if err := db.Write(ctx, func(tx *sql.Tx) error {
+	if err := db.Write(ctx, func(tx store.Tx) error {
 		_, err := i.IssueDrawn(ctx, tx, Drawn{Binding: binding("PAYDRAWN02"), Code: "123456"}, t0)
 		return err
 	}); err == nil {
@@ -66,7 +67,7 @@ func TestCheckAttemptWithStoredRow(t *testing.T) {
 			code := issue(t, db, i, b, t0)
 			a := i.Attempt(b, tc.input(code))
 			var res Result
-			write(t, db, func(tx *sql.Tx) error {
+			write(t, db, func(tx store.Tx) error {
 				s, err := readStored(tx, b.PaymentID)
 				if err != nil {
 					return err
@@ -95,7 +96,7 @@ func TestCheckAttemptMissingAndForeignRows(t *testing.T) {
 	db, i := mustOpen(t), mustIssuer(t, Config{})
 	b := binding("PAYNOCODE1")
 	var res Result
-	write(t, db, func(tx *sql.Tx) error {
+	write(t, db, func(tx store.Tx) error {
 		s, err := readStored(tx, b.PaymentID)
 		if err != nil {
 			return err
@@ -108,7 +109,7 @@ func TestCheckAttemptMissingAndForeignRows(t *testing.T) {
 	}
 	other := binding("PAYOTHER01")
 	issue(t, db, i, other, t0)
-	err := db.Write(ctx, func(tx *sql.Tx) error {
+	err := db.Write(ctx, func(tx store.Tx) error {
 		s, err := readStored(tx, other.PaymentID)
 		if err != nil {
 			return err
@@ -128,10 +129,10 @@ func TestStaleStoredCountsEveryAttempt(t *testing.T) {
 	b := binding("PAYSTALE01")
 	code := issue(t, db, i, b, t0)
 	var stale *Stored
-	write(t, db, func(tx *sql.Tx) (err error) { stale, err = readStored(tx, b.PaymentID); return err })
+	write(t, db, func(tx store.Tx) (err error) { stale, err = readStored(tx, b.PaymentID); return err })
 	var results []Result
 	for range 3 {
-		write(t, db, func(tx *sql.Tx) error {
+		write(t, db, func(tx store.Tx) error {
 			res, err := i.CheckAttempt(ctx, tx, i.Attempt(b, wrongCode(code)), stale, t0)
 			results = append(results, res)
 			return err
@@ -143,7 +144,7 @@ func TestStaleStoredCountsEveryAttempt(t *testing.T) {
 			t.Fatalf("attempt %d with a stale row: %+v, want %+v", n+1, results[n], want[n])
 		}
 	}
-	err := db.Write(ctx, func(tx *sql.Tx) error {
+	err := db.Write(ctx, func(tx store.Tx) error {
 		_, err := i.CheckAttempt(ctx, tx, i.Attempt(b, code), stale, t0)
 		return err
 	})

@@ -2,13 +2,14 @@ package otp
 
 import (
 	"bytes"
-	"database/sql"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/payswitch/payswitch/store"
 )
 
 func TestLoadOrCreateSecret(t *testing.T) {
@@ -131,7 +132,7 @@ func TestAuthEvents(t *testing.T) {
 		{Time: t0.Add(time.Second), PaymentID: "PAYAAAAAAA", MSISDN: "254700000001", Channel: "sms", Event: EventWrong, Detail: "2 attempts left"},
 		{Time: t0.Add(2 * time.Second), PaymentID: "PAYAAAAAAA", MSISDN: "254700000001", Channel: "ussd", Event: EventConfirmed},
 	}
-	write(t, db, func(tx *sql.Tx) error {
+	write(t, db, func(tx store.Tx) error {
 		for _, e := range events {
 			if err := RecordEvent(ctx, tx, e); err != nil {
 				return err
@@ -147,7 +148,7 @@ func TestAuthEvents(t *testing.T) {
 		{"no time", Event{PaymentID: "PAYAAAAAAA", Event: EventWrong}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := db.Write(ctx, func(tx *sql.Tx) error { return RecordEvent(ctx, tx, tc.e) })
+			err := db.Write(ctx, func(tx store.Tx) error { return RecordEvent(ctx, tx, tc.e) })
 			if !errors.Is(err, ErrBadEvent) {
 				t.Fatalf("err = %v, want ErrBadEvent", err)
 			}

@@ -2,7 +2,6 @@ package outbox
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"runtime/debug"
 	"slices"
@@ -43,7 +42,7 @@ type batch struct {
 
 // call is one write: fn runs inside the batch's transaction and err is its outcome.
 type call struct {
-	fn  func(tx *sql.Tx) error
+	fn  func(tx store.Tx) error
 	err error
 }
 
@@ -70,7 +69,7 @@ func unrefuse(err error) error {
 // twice (see the comment above): it must start from scratch each time, setting every
 // result it reports. Like store.Write, do returns ctx's error only if fn has not
 // started; once it has, do waits for the outcome.
-func (b *batcher) do(ctx context.Context, fn func(tx *sql.Tx) error) error {
+func (b *batcher) do(ctx context.Context, fn func(tx store.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -151,7 +150,7 @@ func (b *batcher) run(ctx context.Context, bt *batch) {
 // write runs batch bt in one store operation. ran says whether its function ran, and
 // so took the calls; failed is the error of a call that may have written in part.
 func (b *batcher) write(ctx context.Context, bt *batch) (calls []*call, ran bool, failed, err error) {
-	err = b.db.Write(ctx, func(tx *sql.Tx) error {
+	err = b.db.Write(ctx, func(tx store.Tx) error {
 		calls, ran, failed = b.take(bt), true, nil
 		for _, c := range calls {
 			c.err = runCall(c.fn, tx)
@@ -201,7 +200,7 @@ func (b *batcher) take(bt *batch) []*call {
 
 // runCall runs one write of a batch; a panic fails it (and so the batch) as an error,
 // which its solo run, where the store recovers it, then reports to its caller alone.
-func runCall(fn func(*sql.Tx) error, tx *sql.Tx) (err error) {
+func runCall(fn func(store.Tx) error, tx store.Tx) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("outbox: panic in write: %v\n%s", r, debug.Stack())

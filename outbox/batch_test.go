@@ -2,7 +2,6 @@ package outbox
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"reflect"
@@ -22,7 +21,7 @@ func holdWriter(t *testing.T, db *store.DB) (release func()) {
 	var once sync.Once
 	done := make(chan error, 1)
 	go func() {
-		done <- db.Write(ctx, func(*sql.Tx) error {
+		done <- db.Write(ctx, func(store.Tx) error {
 			once.Do(func() { close(running) }) // it runs again if its group is redone
 			<-hold
 			return nil
@@ -85,8 +84,8 @@ func combined(t *testing.T, db *store.DB, m *meter, o *Outbox, writes ...func() 
 // broken constraint would fail a statement halfway through a write.
 func failOn(t *testing.T, db *store.DB, mid string) {
 	t.Helper()
-	err := db.Write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.Exec(fmt.Sprintf(`CREATE TEMP TRIGGER fail_%[1]s BEFORE INSERT ON message_parts
+	err := db.Write(ctx, func(tx store.Tx) error {
+		_, err := tx.ExecContext(context.Background(), fmt.Sprintf(`CREATE TEMP TRIGGER fail_%[1]s BEFORE INSERT ON message_parts
 			WHEN new.message_id = '%[1]s' BEGIN SELECT RAISE(ABORT, 'part %[1]s refused'); END`, mid))
 		return err
 	})
@@ -226,7 +225,7 @@ func TestCombinedReceiptsReturnTheirOwn(t *testing.T) {
 			for i, part := range parts {
 				writes = append(writes, func() error {
 					r := &res[i]
-					r.m, r.ok, r.err = o.ReceiptWith(ctx, "carrier-a", part, status[i], func(tx *sql.Tx, m Receipted) error {
+					r.m, r.ok, r.err = o.ReceiptWith(ctx, "carrier-a", part, status[i], func(tx store.Tx, m Receipted) error {
 						r.calls++
 						if part != tc.failing {
 							return nil

@@ -2,7 +2,6 @@ package outbox
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -88,17 +87,17 @@ func (m *meter) report(b *testing.B, n int) {
 // history writes n delivered messages, as a switch that has been running a while has.
 func history(tb testing.TB, db *store.DB, n int) {
 	tb.Helper()
-	err := db.Write(ctx, func(tx *sql.Tx) error {
+	err := db.Write(ctx, func(tx store.Tx) error {
 		for i := range n {
 			id, err := Enqueue(ctx, tx, sms(fmt.Sprintf("2547%08d", i), "Confirmed. PAYAAAAAAA KES 1,500.00 paid."))
 			if err != nil {
 				return err
 			}
-			if _, err := tx.Exec(`UPDATE messages SET state = 'delivered', link = 'carrier-a', message_ids = ?
+			if _, err := tx.ExecContext(context.Background(), `UPDATE messages SET state = 'delivered', link = 'carrier-a', message_ids = ?
 				WHERE id = ?`, fmt.Sprintf(`["h%d"]`, id), id); err != nil {
 				return err
 			}
-			if _, err := tx.Exec(`INSERT INTO message_parts (link, message_id, outbox_id, part, status)
+			if _, err := tx.ExecContext(context.Background(), `INSERT INTO message_parts (link, message_id, outbox_id, part, status)
 				VALUES ('carrier-a', ?, ?, 0, 'DELIVRD')`, fmt.Sprintf("h%d", id), id); err != nil {
 				return err
 			}
@@ -291,7 +290,7 @@ func BenchmarkReceiptWriter(b *testing.B) {
 			m.start()
 			b.ResetTimer()
 			for start := 0; start < len(parts); start += per {
-				err := db.Write(ctx, func(tx *sql.Tx) error {
+				err := db.Write(ctx, func(tx store.Tx) error {
 					runtime.LockOSThread()
 					defer runtime.UnlockOSThread()
 					t0 := threadCPU()
@@ -346,7 +345,7 @@ func BenchmarkMarkSentWriter(b *testing.B) {
 			m.start()
 			b.ResetTimer()
 			for start := 0; start < len(ids); start += per {
-				err := db.Write(ctx, func(tx *sql.Tx) error {
+				err := db.Write(ctx, func(tx store.Tx) error {
 					runtime.LockOSThread()
 					defer runtime.UnlockOSThread()
 					t0 := threadCPU()

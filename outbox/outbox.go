@@ -163,21 +163,21 @@ type Message struct {
 // ID. Call Kick on the Outbox after the Write returns so a waiting worker wakes up.
 // It checks that Kind is sms or call, To is a phone number (digits, optional leading
 // '+') and an SMS has text. The text is stored as given; Outbox.Enqueue can seal it.
-func Enqueue(ctx context.Context, tx *sql.Tx, m Message) (int64, error) {
+func Enqueue(ctx context.Context, tx store.Tx, m Message) (int64, error) {
 	return enqueue(ctx, tx, m, nil)
 }
 
 // Enqueue is the package's Enqueue, except that an Outbox made by NewSealed stores the
 // text of a one-time-code message (Purpose "otp") encrypted, so the code is never in
 // the database in clear.
-func (o *Outbox) Enqueue(ctx context.Context, tx *sql.Tx, m Message) (int64, error) {
+func (o *Outbox) Enqueue(ctx context.Context, tx store.Tx, m Message) (int64, error) {
 	if o.aead == nil {
 		return enqueue(ctx, tx, m, nil)
 	}
 	return enqueue(ctx, tx, m, o.sealText)
 }
 
-func enqueue(ctx context.Context, tx *sql.Tx, m Message, seal func(Message) (string, error)) (int64, error) {
+func enqueue(ctx context.Context, tx store.Tx, m Message, seal func(Message) (string, error)) (int64, error) {
 	if m.Kind == "" {
 		m.Kind = KindSMS
 	}
@@ -309,7 +309,7 @@ func (o *Outbox) reveal(m *Message, sealed bool) error {
 func (o *Outbox) ReleaseClaims(ctx context.Context) (int64, error) {
 	var n int64
 	now := micros(o.now())
-	err := o.db.Write(ctx, func(tx *sql.Tx) error {
+	err := o.db.Write(ctx, func(tx store.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE messages SET state = 'queued', next_attempt_at = ?, updated_at = ?
 			WHERE state = 'sending'`, now, now)
 		if err != nil {
@@ -334,7 +334,7 @@ func (o *Outbox) Claim(ctx context.Context, kind string, limit int, lease time.D
 	now := o.now()
 	deadline := o.leaseUntil(now.Add(lease))
 	var ids []int64
-	err := o.w.do(ctx, func(tx *sql.Tx) error {
+	err := o.w.do(ctx, func(tx store.Tx) error {
 		ids = ids[:0]
 		for _, chunk := range claimChunks(limit) {
 			// The limit is part of the statement's text, never a bound parameter: SQLite
@@ -481,7 +481,7 @@ func (o *Outbox) MarkSent(ctx context.Context, m Message, link string, messageID
 	now := micros(o.now())
 	parts := partIDs(messageIDs)
 	receipts := m.Kind == KindCall || m.RequestReceipt
-	if err := o.w.do(ctx, func(tx *sql.Tx) error { return markSent(ctx, tx, m.ID, link, parts, receipts, now) }); err != nil {
+	if err := o.w.do(ctx, func(tx store.Tx) error { return markSent(ctx, tx, m.ID, link, parts, receipts, now) }); err != nil {
 		return fmt.Errorf("outbox: mark %d sent: %w", m.ID, err)
 	}
 	return nil
@@ -515,7 +515,7 @@ const getsReceipts = `(request_receipt <> 0 OR kind = 'call')`
 // markSent is MarkSent's write; parts are the new IDs, as partIDs returns them, and
 // receipts says whether the message can get delivery receipts (getsReceipts), as the
 // caller believes.
-func markSent(ctx context.Context, tx *sql.Tx, id int64, link string, parts []string, receipts bool, now int64) error {
+func markSent(ctx context.Context, tx store.Tx, id int64, link string, parts []string, receipts bool, now int64) error {
 	// The first MarkSent of a message, by far the most common, records it in one
 	// statement; a second one (or an unknown ID, or receipts wrong) finds the WHERE false.
 	// Checking receipts here costs a few instructions on a row read anyway.
@@ -606,7 +606,7 @@ func markSent(ctx context.Context, tx *sql.Tx, id int64, link string, parts []st
 // (Fail) is the worker's policy.
 func (o *Outbox) Retry(ctx context.Context, id int64, errText string, next time.Time) error {
 	now := o.now()
-	err := o.w.do(ctx, func(tx *sql.Tx) error {
+	err := o.w.do(ctx, func(tx store.Tx) error {
 		state, attempts, err := stateTx(ctx, tx, id)
 		if err != nil {
 			return err
@@ -631,7 +631,7 @@ func (o *Outbox) Retry(ctx context.Context, id int64, errText string, next time.
 // Fail gives up on a message that is queued or sending, for good.
 func (o *Outbox) Fail(ctx context.Context, id int64, errText string) error {
 	now := micros(o.now())
-	err := o.w.do(ctx, func(tx *sql.Tx) error {
+	err := o.w.do(ctx, func(tx store.Tx) error {
 		state, _, err := stateTx(ctx, tx, id)
 		if err != nil {
 			return err
@@ -651,7 +651,7 @@ func (o *Outbox) Fail(ctx context.Context, id int64, errText string) error {
 
 // stateTx reads message id's state and attempts inside tx; an unknown id is refused
 // with ErrNotFound.
-func stateTx(ctx context.Context, tx *sql.Tx, id int64) (state string, attempts int, err error) {
+func stateTx(ctx context.Context, tx store.Tx, id int64) (state string, attempts int, err error) {
 	err = tx.QueryRowContext(ctx, `SELECT state, attempts FROM messages WHERE id = ?`, id).Scan(&state, &attempts)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", 0, refuse(fmt.Errorf("%w: %d", ErrNotFound, id))
@@ -702,7 +702,7 @@ type Receipted struct {
 // before ReceiptWith returns nil. This lets serve record a code SMS's delivery in the
 // authentication history in one write with its receipt. with may be nil.
 func (o *Outbox) ReceiptWith(ctx context.Context, link, messageID, status string,
-	with func(tx *sql.Tx, r Receipted) error) (Receipted, bool, error) {
+	with func(tx store.Tx, r Receipted) error) (Receipted, bool, error) {
 	return o.receipt(ctx, link, messageID, status, with)
 }
 
@@ -723,14 +723,14 @@ var readPart = `SELECT m.id, m.kind, m.to_addr, m.payment_id, m.purpose, m.state
 
 // receipt is the write of Receipt and ReceiptWith.
 func (o *Outbox) receipt(ctx context.Context, link, messageID, status string,
-	with func(tx *sql.Tx, r Receipted) error) (Receipted, bool, error) {
+	with func(tx store.Tx, r Receipted) error) (Receipted, bool, error) {
 	now := micros(o.now())
 	status = strings.ToUpper(strings.TrimSpace(status))
 	var (
 		r     Receipted
 		found bool
 	)
-	err := o.w.do(ctx, func(tx *sql.Tx) (err error) {
+	err := o.w.do(ctx, func(tx store.Tx) (err error) {
 		r, found, err = receiptTx(ctx, tx, link, messageID, status, now, with)
 		return err
 	})
@@ -742,8 +742,8 @@ func (o *Outbox) receipt(ctx context.Context, link, messageID, status string,
 
 // receiptTx applies a receipt inside tx; status is normalised (upper case, trimmed).
 // An unknown part gives false and its receipt waits in early_receipts.
-func receiptTx(ctx context.Context, tx *sql.Tx, link, messageID, status string, now int64,
-	with func(tx *sql.Tx, r Receipted) error) (Receipted, bool, error) {
+func receiptTx(ctx context.Context, tx store.Tx, link, messageID, status string, now int64,
+	with func(tx store.Tx, r Receipted) error) (Receipted, bool, error) {
 	res, err := tx.ExecContext(ctx, `UPDATE message_parts SET status = ? WHERE link = ? AND message_id = ?`,
 		status, link, messageID)
 	if err != nil {
@@ -802,7 +802,7 @@ func verdictOf(outboxID string) string {
 // returns the state it is in now. A message that is not sent, delivered or undeliverable
 // (claimed again meanwhile) keeps its state, and so does one whose verdict is not known
 // yet (NULL); neither costs a statement.
-func settle(ctx context.Context, tx *sql.Tx, id int64, state string, v sql.NullString, now int64) (string, error) {
+func settle(ctx context.Context, tx store.Tx, id int64, state string, v sql.NullString, now int64) (string, error) {
 	if !v.Valid || (state != StateSent && state != StateDelivered && state != StateUndeliverable) {
 		return state, nil
 	}

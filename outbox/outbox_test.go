@@ -3,7 +3,6 @@ package outbox
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -49,10 +48,10 @@ func sms(to, text string) Message {
 }
 
 // put writes ms in one transaction through enq (Enqueue or an Outbox's method).
-func put(tb testing.TB, db *store.DB, enq func(context.Context, *sql.Tx, Message) (int64, error), ms ...Message) []int64 {
+func put(tb testing.TB, db *store.DB, enq func(context.Context, store.Tx, Message) (int64, error), ms ...Message) []int64 {
 	tb.Helper()
 	var ids []int64
-	err := db.Write(ctx, func(tx *sql.Tx) error {
+	err := db.Write(ctx, func(tx store.Tx) error {
 		ids = nil
 		for _, m := range ms {
 			id, err := enq(ctx, tx, m)
@@ -103,7 +102,7 @@ func TestEnqueueRolledBackLeavesNothing(t *testing.T) {
 	db := mustOpen(t)
 	o := New(db, newClock().Now)
 	errAbort := errors.New("abort")
-	err := db.Write(ctx, func(tx *sql.Tx) error {
+	err := db.Write(ctx, func(tx store.Tx) error {
 		if _, err := Enqueue(ctx, tx, sms("254700000001", "hello")); err != nil {
 			return err
 		}
@@ -133,7 +132,7 @@ func TestEnqueueValidates(t *testing.T) {
 		{"sms without text", Message{Kind: KindSMS, To: "254700000001"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := db.Write(ctx, func(tx *sql.Tx) error { _, err := Enqueue(ctx, tx, tc.m); return err })
+			err := db.Write(ctx, func(tx store.Tx) error { _, err := Enqueue(ctx, tx, tc.m); return err })
 			if !errors.Is(err, ErrInvalid) {
 				t.Fatalf("err = %v, want ErrInvalid", err)
 			}

@@ -1,7 +1,7 @@
 package outbox
 
 import (
-	"database/sql"
+	"context"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -128,7 +128,7 @@ func TestReceiptSettlesMessages(t *testing.T) {
 						} else {
 							var calls int
 							var r, seen Receipted
-							r, found, err = o.ReceiptWith(ctx, "carrier-a", s.part, s.status, func(_ *sql.Tx, m Receipted) error {
+							r, found, err = o.ReceiptWith(ctx, "carrier-a", s.part, s.status, func(_ store.Tx, m Receipted) error {
 								calls, seen = calls+1, m
 								return nil
 							})
@@ -167,8 +167,8 @@ func TestReceiptSettlesMessages(t *testing.T) {
 // stand-in for a message claimed again.
 func force(t *testing.T, db *store.DB, id int64, state string) {
 	t.Helper()
-	err := db.Write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.Exec(`UPDATE messages SET state = ? WHERE id = ?`, state, id)
+	err := db.Write(ctx, func(tx store.Tx) error {
+		_, err := tx.ExecContext(context.Background(), `UPDATE messages SET state = ? WHERE id = ?`, state, id)
 		return err
 	})
 	if err != nil {

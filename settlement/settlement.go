@@ -46,6 +46,7 @@ import (
 	"time"
 
 	"github.com/payswitch/payswitch/ledger"
+	"github.com/payswitch/payswitch/store"
 )
 
 // Transfer kinds Settle reads and writes.
@@ -135,7 +136,7 @@ func Settle(ctx context.Context, l *ledger.Ledger, day Day, now time.Time) (Repo
 	var lines []Line
 	// lines is only read after Write returns nil, so a failed commit leaves nothing
 	// behind that claims money moved.
-	err := l.DB().Write(ctx, func(tx *sql.Tx) error {
+	err := l.DB().Write(ctx, func(tx store.Tx) error {
 		lines = nil
 		var err error
 		lines, err = settle(ctx, l.In(tx), tx, day)
@@ -168,7 +169,7 @@ func Settle(ctx context.Context, l *ledger.Ledger, day Day, now time.Time) (Repo
 
 type merchant struct{ id, code, name, currency string }
 
-func settle(ctx context.Context, lt *ledger.Tx, tx *sql.Tx, day Day) ([]Line, error) {
+func settle(ctx context.Context, lt *ledger.Tx, tx store.Tx, day Day) ([]Line, error) {
 	first, last, err := dayRange(ctx, tx, day)
 	if err != nil {
 		return nil, err
@@ -253,7 +254,7 @@ func settleOne(ctx context.Context, lt *ledger.Tx, ln *Line, key string) {
 
 // takings fills in ln's payments and reversals among the entries first..last, read on
 // the (account_id, seq) index so the cost follows the merchant's entries of the day.
-func takings(ctx context.Context, tx *sql.Tx, ln *Line, first, last int64) error {
+func takings(ctx context.Context, tx store.Tx, ln *Line, first, last int64) error {
 	rows, err := tx.QueryContext(ctx, `SELECT t.kind, e.direction, count(*), COALESCE(SUM(e.amount), 0)
 		FROM entries e JOIN transfers t ON t.id = e.transfer_id
 		WHERE e.account_id = ? AND e.seq BETWEEN ? AND ?
@@ -285,7 +286,7 @@ func takings(ctx context.Context, tx *sql.Tx, ln *Line, first, last int64) error
 // dayRange returns the seqs of the day's first and last journal entries (last < first
 // when there are none). The journal's time never runs backwards, so the day is one run
 // of seqs, found by binary search on the primary key.
-func dayRange(ctx context.Context, tx *sql.Tx, day Day) (first, last int64, err error) {
+func dayRange(ctx context.Context, tx store.Tx, day Day) (first, last int64, err error) {
 	var maxSeq int64
 	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM entries`).Scan(&maxSeq); err != nil {
 		return 0, 0, fmt.Errorf("settlement: read journal: %w", err)

@@ -2,7 +2,6 @@ package smpp_test
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -34,7 +33,7 @@ func benchStore(b *testing.B) (*store.DB, *outbox.Outbox) {
 // fill enqueues n SMS to to in one transaction, without waking anyone.
 func fill(b *testing.B, db *store.DB, n int, to string) {
 	b.Helper()
-	err := db.Write(context.Background(), func(tx *sql.Tx) error {
+	err := db.Write(context.Background(), func(tx store.Tx) error {
 		for i := range n {
 			_, err := outbox.Enqueue(context.Background(), tx, outbox.Message{Kind: outbox.KindSMS, To: to, From: shortcode,
 				Text: fmt.Sprintf("Your balance is KES 1,500.00 (%d)", i)})
@@ -264,7 +263,7 @@ func BenchmarkSenderFlow(b *testing.B) {
 							time.Sleep(time.Until(due))
 							due = due.Add(interval)
 						}
-						err := db.Write(context.Background(), func(tx *sql.Tx) error {
+						err := db.Write(context.Background(), func(tx store.Tx) error {
 							_, err := o.Enqueue(context.Background(), tx, outbox.Message{Kind: outbox.KindSMS,
 								To: fmt.Sprintf("2547%08d", i), From: shortcode, RequestReceipt: true,
 								Text: fmt.Sprintf("Confirmed. %d PAYAAAAAAA KES 1,500.00 paid to Mama Mboga.", i)})

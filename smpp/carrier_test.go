@@ -6,7 +6,6 @@ package smpp_test
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -112,7 +111,7 @@ func runSender(t testing.TB, o *outbox.Outbox, links []*smpp.Link, late time.Dur
 func enqueue(t testing.TB, db *store.DB, o *outbox.Outbox, ms ...outbox.Message) []int64 {
 	t.Helper()
 	var ids []int64
-	err := db.Write(context.Background(), func(tx *sql.Tx) error {
+	err := db.Write(context.Background(), func(tx store.Tx) error {
 		ids = ids[:0]
 		for _, m := range ms {
 			m.Kind, m.From = outbox.KindSMS, shortcode

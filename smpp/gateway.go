@@ -306,7 +306,7 @@ func (g *Gateway) pin(ctx context.Context, msisdn, sid string) error {
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("smpp: gateway: read pin: %w", err)
 	}
-	err = g.db.Write(ctx, func(tx *sql.Tx) error {
+	err = g.db.Write(ctx, func(tx store.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO smpp_server_pins (msisdn, system_id, updated_at) VALUES (?, ?, ?)
 			ON CONFLICT (msisdn) DO UPDATE SET system_id = excluded.system_id, updated_at = excluded.updated_at`,
 			msisdn, sid, now.UnixMicro())

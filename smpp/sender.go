@@ -2,7 +2,6 @@ package smpp
 
 import (
 	"context"
-	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/payswitch/payswitch/outbox"
+	"github.com/payswitch/payswitch/store"
 	"github.com/rs/zerolog"
 )
 
@@ -27,7 +27,7 @@ type Queue interface {
 // ReceiptStore records delivery receipts; *outbox.Outbox implements it.
 type ReceiptStore interface {
 	ReceiptWith(ctx context.Context, link, messageID, status string,
-		with func(tx *sql.Tx, r outbox.Receipted) error) (outbox.Receipted, bool, error)
+		with func(tx store.Tx, r outbox.Receipted) error) (outbox.Receipted, bool, error)
 }
 
 // ReceiptRecorder returns a Handler.HandleReceipt that records each receipt in store

@@ -2,7 +2,6 @@ package smpp
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -71,7 +70,7 @@ func mustOutbox(t *testing.T) (*outbox.Outbox, *store.DB) {
 func enqueue(t *testing.T, o *outbox.Outbox, db *store.DB, ms ...outbox.Message) []int64 {
 	t.Helper()
 	var ids []int64
-	err := db.Write(context.Background(), func(tx *sql.Tx) error {
+	err := db.Write(context.Background(), func(tx store.Tx) error {
 		ids = nil
 		for _, m := range ms {
 			if m.Kind == "" {
@@ -396,7 +395,7 @@ func BenchmarkSender(b *testing.B) {
 	for l.State() != StateBound {
 		time.Sleep(time.Millisecond)
 	}
-	err = db.Write(context.Background(), func(tx *sql.Tx) error {
+	err = db.Write(context.Background(), func(tx store.Tx) error {
 		for range b.N {
 			if _, err := outbox.Enqueue(context.Background(), tx, outbox.Message{Kind: outbox.KindSMS, To: "254700000001", From: "22333", Text: "Your balance is KES 1,500.00"}); err != nil {
 				return err
@@ -677,8 +676,8 @@ func TestLinkAcksConcurrentReceiptsOnlyOnceRecorded(t *testing.T) {
 				}
 			}
 			if tc.broken >= 0 {
-				err := db.Write(context.Background(), func(tx *sql.Tx) error {
-					_, err := tx.Exec(fmt.Sprintf(`CREATE TEMP TRIGGER refuse BEFORE UPDATE ON message_parts
+				err := db.Write(context.Background(), func(tx store.Tx) error {
+					_, err := tx.ExecContext(context.Background(), fmt.Sprintf(`CREATE TEMP TRIGGER refuse BEFORE UPDATE ON message_parts
 						WHEN new.message_id = 'r%d' BEGIN SELECT RAISE(ABORT, 'refused'); END`, tc.broken))
 					return err
 				})
@@ -691,7 +690,7 @@ func TestLinkAcksConcurrentReceiptsOnlyOnceRecorded(t *testing.T) {
 			running, hold, held := make(chan struct{}), make(chan struct{}), make(chan error, 1)
 			var once sync.Once
 			go func() {
-				held <- db.Write(context.Background(), func(*sql.Tx) error {
+				held <- db.Write(context.Background(), func(store.Tx) error {
 					once.Do(func() { close(running) }) // it runs again if its group is redone
 					<-hold
 					return nil

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"path/filepath"
 	"sync"
@@ -36,8 +35,8 @@ func BenchmarkGroupCommit(b *testing.B) {
 						if i > int64(b.N) {
 							return
 						}
-						err := db.Write(context.Background(), func(tx *sql.Tx) error {
-							_, err := tx.Exec("INSERT INTO things (name) VALUES (?)", fmt.Sprint(i))
+						err := db.Write(context.Background(), func(tx Tx) error {
+							_, err := tx.ExecContext(context.Background(), "INSERT INTO things (name) VALUES (?)", fmt.Sprint(i))
 							return err
 						})
 						if err != nil {

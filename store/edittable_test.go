@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -44,8 +43,8 @@ func TestEditTableSQLRewritesACheckInPlace(t *testing.T) {
 		t.Fatal(err)
 	}
 	put := func(db *DB, state string) error {
-		return db.Write(context.Background(), func(tx *sql.Tx) error {
-			_, err := tx.Exec(`INSERT INTO jobs (state) VALUES (?)`, state)
+		return db.Write(context.Background(), func(tx Tx) error {
+			_, err := tx.ExecContext(context.Background(), `INSERT INTO jobs (state) VALUES (?)`, state)
 			return err
 		})
 	}
@@ -80,8 +79,8 @@ func TestEditTableSQLRewritesACheckInPlace(t *testing.T) {
 	// The writer (which ran the migration) checks with comparisons now, not with a
 	// temporary B-tree of the values.
 	var ops []string
-	err = db.Write(context.Background(), func(tx *sql.Tx) error {
-		rows, err := tx.Query(`EXPLAIN INSERT INTO jobs (state) VALUES ('new')`)
+	err = db.Write(context.Background(), func(tx Tx) error {
+		rows, err := tx.QueryContext(context.Background(), `EXPLAIN INSERT INTO jobs (state) VALUES ('new')`)
 		if err != nil {
 			return err
 		}

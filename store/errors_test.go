@@ -103,8 +103,8 @@ func TestWritesResumeAfterTheDatabaseWasFull(t *testing.T) {
 	}
 	limit := func(n int64) {
 		t.Helper()
-		if err := db.Write(ctx, func(tx *sql.Tx) error {
-			_, err := tx.Exec(fmt.Sprintf("PRAGMA max_page_count = %d", n))
+		if err := db.Write(ctx, func(tx Tx) error {
+			_, err := tx.ExecContext(context.Background(), fmt.Sprintf("PRAGMA max_page_count = %d", n))
 			return err
 		}); err != nil {
 			t.Fatal(err)

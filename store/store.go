@@ -149,7 +149,7 @@ func (db *DB) Stats() Stats {
 
 type op struct {
 	ctx   context.Context
-	fn    func(*sql.Tx) error
+	fn    func(Tx) error
 	done  chan error
 	state atomic.Int32 // opQueued, then opRunning (writer) or opAbandoned (caller gave up)
 }
@@ -310,7 +310,7 @@ func (db *DB) Reader() *sql.DB { return db.reader }
 // transaction that waits for a lock, say), Write returns ctx's error and fn never runs;
 // once fn has started, Write waits for the outcome whatever ctx says, so a caller never
 // reports failure for work that committed.
-func (db *DB) Write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+func (db *DB) Write(ctx context.Context, fn func(tx Tx) error) error {
 	if db.lowDisk.Load() {
 		return ErrDiskFull
 	}
@@ -361,7 +361,7 @@ func (db *DB) Close() error {
 // space (see ErrDiskFull) and then writes.
 func (db *DB) Ping(ctx context.Context) error {
 	db.checkFreeSpace()
-	return db.Write(ctx, func(tx *sql.Tx) error {
+	return db.Write(ctx, func(tx Tx) error {
 		_, err := tx.ExecContext(ctx, "UPDATE store_health SET checked = checked + 1")
 		return err
 	})
@@ -442,7 +442,7 @@ func (db *DB) commitNow(g *openGroup, maxBatch int) bool {
 type openGroup struct {
 	stats   *stats
 	writer  *sql.DB // for the new transaction of a redo
-	tx      *sql.Tx
+	tx      *groupTx
 	ops     []*op
 	errs    []error
 	ran     []bool // ops[i]'s function ran (and so wrote, perhaps)
@@ -459,7 +459,7 @@ func (db *DB) begin(first *op, maxBatch int) *openGroup {
 		g.aborted = true
 		return g
 	}
-	tx, err := db.writer.Begin()
+	tx, err := beginGroup(db.writer)
 	if err != nil {
 		first.done <- fmt.Errorf("store: begin: %w", err)
 		g.aborted = true
@@ -529,9 +529,10 @@ func (g *openGroup) add(o *op) {
 // perhaps half done, and runs every operation that had run again, each in a savepoint
 // of a new transaction, as are those that join the group later.
 func (g *openGroup) redo() {
-	g.tx.Rollback()
+	g.tx.rollback()
+	g.tx = nil
 	g.stats.redos.Add(1)
-	tx, err := g.writer.Begin()
+	tx, err := beginGroup(g.writer)
 	if err != nil {
 		g.abort(fmt.Errorf("store: begin: %w", err), -1)
 		return
@@ -549,13 +550,14 @@ func (g *openGroup) redo() {
 
 // runSafe runs ops[i] in its own savepoint of the group's transaction.
 func (g *openGroup) runSafe(i int) {
-	if _, err := g.tx.Exec("SAVEPOINT op"); err != nil {
+	bg := context.Background()
+	if _, err := g.tx.ExecContext(bg, "SAVEPOINT op"); err != nil {
 		g.errs[i] = fmt.Errorf("store: savepoint: %w", err)
 		return
 	}
 	g.errs[i] = run(g.ops[i].fn, g.tx)
 	if g.errs[i] != nil {
-		if _, rerr := g.tx.Exec("ROLLBACK TO op"); rerr != nil {
+		if _, rerr := g.tx.ExecContext(bg, "ROLLBACK TO op"); rerr != nil {
 			// SQLite rolled the whole transaction back (SQLITE_FULL or an I/O error
 			// inside fn does that) or it is in an unknown state: give up on all of it.
 			// Ops that failed on their own keep their error; the rest learn why nothing
@@ -564,14 +566,15 @@ func (g *openGroup) runSafe(i int) {
 			return
 		}
 	}
-	g.tx.Exec("RELEASE op")
+	g.tx.ExecContext(bg, "RELEASE op")
 }
 
 // abort gives up on the group's transaction: every operation is answered with cause,
 // except those (other than failed) that failed on their own, which keep their error.
 func (g *openGroup) abort(cause error, failed int) {
 	if g.tx != nil {
-		g.tx.Rollback()
+		g.tx.rollback()
+		g.tx = nil
 	}
 	for j, o := range g.ops {
 		if j == failed || g.errs[j] == nil {
@@ -590,7 +593,7 @@ func (db *DB) finish(g *openGroup) {
 		return
 	}
 	commit := time.Now()
-	err := g.tx.Commit()
+	err := g.tx.commit()
 	done := time.Now()
 	db.stats.groups.Add(1)
 	ran := 0
@@ -602,9 +605,7 @@ func (db *DB) finish(g *openGroup) {
 	db.stats.ops.Add(int64(ran))
 	db.stats.commitNanos.Add(int64(done.Sub(commit)))
 	if err != nil {
-		// A COMMIT that fails (SQLITE_FULL, an I/O error) may leave SQLite's
-		// transaction open; modernc's Tx.Commit then rolls it back, so the next group
-		// starts clean once the disk recovers (TestFailedCommitDoesNotBreakLaterWrites).
+		// (groupTx.commit has rolled a transaction that stayed open back.)
 		for i := range g.errs {
 			if g.errs[i] == nil {
 				g.errs[i] = fmt.Errorf("store: commit: %w", err)
@@ -701,7 +702,7 @@ func (db *DB) syncWAL() error {
 	return nil
 }
 
-func run(fn func(*sql.Tx) error, tx *sql.Tx) (err error) {
+func run(fn func(Tx) error, tx Tx) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("store: panic in write: %v\n%s", r, debug.Stack())

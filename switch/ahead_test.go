@@ -2,7 +2,6 @@ package payswitch
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"strings"
 	"testing"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/payswitch/payswitch/ledger"
 	"github.com/payswitch/payswitch/otp"
+	"github.com/payswitch/payswitch/store"
 )
 
 // The tests here check that what the engine works out before a transaction (a request's
@@ -260,7 +260,7 @@ func TestRecordCodeDeliveryTxCommitsWithTheCaller(t *testing.T) {
 
 	// A caller whose own part fails takes the engine's part down with it.
 	boom := errors.New("caller failed")
-	err := h.db.Write(ctx, func(tx *sql.Tx) error {
+	err := h.db.Write(ctx, func(tx store.Tx) error {
 		if _, err := h.engine.RecordCodeDeliveryTx(ctx, tx, p.ID, alice, true, "DELIVRD"); err != nil {
 			return err
 		}
@@ -279,7 +279,7 @@ func TestRecordCodeDeliveryTxCommitsWithTheCaller(t *testing.T) {
 	default:
 	}
 	var after func()
-	if err := h.db.Write(ctx, func(tx *sql.Tx) (err error) {
+	if err := h.db.Write(ctx, func(tx store.Tx) (err error) {
 		after, err = h.engine.RecordCodeDeliveryTx(ctx, tx, p.ID, alice, true, "DELIVRD")
 		return err
 	}); err != nil {
@@ -294,7 +294,7 @@ func TestRecordCodeDeliveryTxCommitsWithTheCaller(t *testing.T) {
 
 	// Undeliverable with voice on: a new code is offered by a call, and the outbox wakes
 	// once the caller's Write is durable.
-	if err := h.db.Write(ctx, func(tx *sql.Tx) (err error) {
+	if err := h.db.Write(ctx, func(tx store.Tx) (err error) {
 		after, err = h.engine.RecordCodeDeliveryTx(ctx, tx, p.ID, alice, false, "UNDELIV")
 		return err
 	}); err != nil {

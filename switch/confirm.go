@@ -12,6 +12,7 @@ import (
 	"github.com/payswitch/payswitch/ledger"
 	"github.com/payswitch/payswitch/otp"
 	"github.com/payswitch/payswitch/outbox"
+	"github.com/payswitch/payswitch/store"
 )
 
 // Confirm checks code against the payment that msisdn has waiting and, when it is right,
@@ -522,7 +523,7 @@ func (e *Engine) RecordCodeDelivery(ctx context.Context, paymentID, msisdn strin
 // caller must return it from its Write function, which rolls back the engine's part with
 // its own; on success it must call after once the Write has returned nil (it wakes the
 // outbox for a voice call queued), and never when the Write failed.
-func (e *Engine) RecordCodeDeliveryTx(ctx context.Context, tx *sql.Tx, paymentID, msisdn string, delivered bool, status string) (after func(), err error) {
+func (e *Engine) RecordCodeDeliveryTx(ctx context.Context, tx store.Tx, paymentID, msisdn string, delivered bool, status string) (after func(), err error) {
 	return e.inTx(ctx, tx, func(o *op) error { return o.recordCodeDelivery(paymentID, msisdn, delivered, status) })
 }
 

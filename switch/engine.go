@@ -2,7 +2,6 @@ package payswitch
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"strconv"
@@ -170,7 +169,7 @@ func (e *Engine) money(minor int64) string { return FormatMoney(e.cfg.Currency, 
 type op struct {
 	e     *Engine
 	ctx   context.Context
-	tx    *sql.Tx
+	tx    store.Tx
 	lt    *ledger.Tx
 	now   time.Time
 	after []func()
@@ -193,7 +192,7 @@ func (e *Engine) write(ctx context.Context, fn func(o *op) error) (err error) {
 // writeOnce is write without its second try.
 func (e *Engine) writeOnce(ctx context.Context, fn func(o *op) error) error {
 	var o *op
-	err := e.db.Write(ctx, func(tx *sql.Tx) error {
+	err := e.db.Write(ctx, func(tx store.Tx) error {
 		o = e.newOp(ctx, tx)
 		return fn(o)
 	})
@@ -213,7 +212,7 @@ const maxIDDraws = 3
 
 // inTx runs fn as one engine decision inside tx, a caller's store.Write, and returns what
 // the caller must run once that Write has returned nil: o's after-effects.
-func (e *Engine) inTx(ctx context.Context, tx *sql.Tx, fn func(o *op) error) (after func(), err error) {
+func (e *Engine) inTx(ctx context.Context, tx store.Tx, fn func(o *op) error) (after func(), err error) {
 	o := e.newOp(ctx, tx)
 	if err := fn(o); err != nil {
 		return nil, err
@@ -221,7 +220,7 @@ func (e *Engine) inTx(ctx context.Context, tx *sql.Tx, fn func(o *op) error) (af
 	return o.done, nil
 }
 
-func (e *Engine) newOp(ctx context.Context, tx *sql.Tx) *op {
+func (e *Engine) newOp(ctx context.Context, tx store.Tx) *op {
 	return &op{e: e, ctx: ctx, tx: tx, lt: e.ledger.In(tx), now: e.now().UTC()}
 }
 

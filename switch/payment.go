@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/payswitch/payswitch/store"
 )
 
 // PaymentType is what a payment is for.
@@ -126,7 +128,7 @@ func loadPending(ctx context.Context, q querier, msisdn string) (*Payment, error
 	return p, err
 }
 
-func insertPayment(ctx context.Context, tx *sql.Tx, p *Payment, requestKey string) error {
+func insertPayment(ctx context.Context, tx store.Tx, p *Payment, requestKey string) error {
 	var key any
 	if requestKey != "" {
 		key = requestKey
@@ -158,7 +160,7 @@ func insertPayment(ctx context.Context, tx *sql.Tx, p *Payment, requestKey strin
 // WHERE on the old state makes a transition that lost a race fail instead of overwriting.
 // transferID, when not empty, is the ledger transfer that moved p's money, recorded by
 // the same statement.
-func move(ctx context.Context, tx *sql.Tx, p *Payment, ev Event, reason, transferID string, now time.Time) error {
+func move(ctx context.Context, tx store.Tx, p *Payment, ev Event, reason, transferID string, now time.Time) error {
 	next, err := Next(p.State, ev)
 	if err != nil {
 		return err
