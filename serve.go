@@ -375,8 +375,10 @@ func (a *app) health(ctx context.Context) api.Health {
 			h.Server = append(h.Server, linkHealth(st))
 		}
 	}
-	if stats, err := a.outbox.Stats(ctx); err == nil {
-		h.Outbox = stats
+	// What is left to send and what failed, read from indexes of those messages alone;
+	// a count of every state read the whole table on every probe.
+	if unsent, err := a.outbox.Unsent(ctx); err == nil {
+		h.Outbox = unsent
 	}
 	return h
 }

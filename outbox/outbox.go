@@ -67,8 +67,9 @@ var States = []string{StateQueued, StateSending, StateSent, StateDelivered, Stat
 // Schema holds the outbox's tables. Times are Unix microseconds (UTC); 0 in
 // next_attempt_at means "due now", so a message is due whatever clock the worker uses.
 //
-// messages_due serves Claim: queued messages wait for next_attempt_at, sending ones for
-// their lease deadline, which lives in the same column. message_parts maps each part's
+// messages_due serves Claim: it holds the messages still to send (migration 4), queued
+// ones waiting for next_attempt_at and sending ones for their lease deadline, which
+// lives in the same column. message_parts maps each part's
 // SMSC message ID on a link back to its message for delivery receipts, for the messages
 // that can get them (see MarkSent); early_receipts keeps a receipt that overtook
 // MarkSent (a deliver_sm can arrive before the worker has recorded the submit_sm_resp)
@@ -128,7 +129,25 @@ DROP INDEX messages_by_payment;`,
 	// parts for an SMS that asked for no receipt, an SMSC that sends receipts for every
 	// message anyway fills the table with a day of them, and each one then scanned it.
 	`CREATE INDEX early_receipts_by_age ON early_receipts (received_at);`,
+	// Migration 4 keeps in messages_due only the messages still to send, queued or
+	// sending (under a lease), which are all that Claim, readClaim and ReleaseClaims look
+	// for. The index held an entry for every message ever sent, and every change of
+	// state (sent, delivered, undeliverable) moved that entry on the store's writer; now
+	// MarkSent takes a message out of it and receipts touch no index. Keyed on
+	// next_attempt_at alone (the id follows), the index is in Claim's order, so a claim
+	// reads the messages it takes and stops, where it read every due message of both
+	// states and sorted them. messages_failed (by when they failed) lets Unsent count
+	// the failed messages without reading the table; they are few, so it costs a write
+	// only when Fail gives up on one. A query must write the condition as the index
+	// does (due), or one that implies it (state = 'sending'), for SQLite to use it.
+	`DROP INDEX messages_due;
+CREATE INDEX messages_due ON messages (next_attempt_at) WHERE state = 'queued' OR state = 'sending';
+CREATE INDEX messages_failed ON messages (updated_at) WHERE state = 'failed';`,
 }}
+
+// due is the condition of the messages in messages_due (migration 4), as its queries
+// must write it for SQLite to see that the index holds every row they look for.
+const due = `(state = 'queued' OR state = 'sending')`
 
 // Message is one thing to send. Fields after Meta are the outbox's bookkeeping: Enqueue
 // ignores them except CreatedAt and NextAttemptAt (zero: now).
@@ -310,8 +329,7 @@ func (o *Outbox) ReleaseClaims(ctx context.Context) (int64, error) {
 	var n int64
 	now := micros(o.now())
 	err := o.db.Write(ctx, func(tx store.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE messages SET state = 'queued', next_attempt_at = ?, updated_at = ?
-			WHERE state = 'sending'`, now, now)
+		res, err := tx.ExecContext(ctx, releaseSQL, now, now)
 		if err != nil {
 			return fmt.Errorf("outbox: release claims: %w", err)
 		}
@@ -344,13 +362,7 @@ func (o *Outbox) Claim(ctx context.Context, kind string, limit int, lease time.D
 			// Only the IDs come back here: the writer is the switch's bottleneck, and
 			// RETURNING every column cost it as much again as the update (SQLite buffers
 			// RETURNING rows in a temporary table). The rows are read once committed.
-			rows, err := tx.QueryContext(ctx, `UPDATE messages
-				SET state = 'sending', attempts = attempts + 1, next_attempt_at = ?, updated_at = ?
-				WHERE id IN (SELECT id FROM messages
-					WHERE state IN ('queued', 'sending') AND next_attempt_at <= ? AND (? = '' OR kind = ?)
-					ORDER BY next_attempt_at, id LIMIT `+strconv.Itoa(chunk)+`)
-				RETURNING id`,
-				deadline, micros(now), micros(now), kind, kind)
+			rows, err := tx.QueryContext(ctx, claimSQL(chunk), deadline, micros(now), micros(now), kind, kind)
 			if err != nil {
 				return err
 			}
@@ -396,6 +408,32 @@ func (o *Outbox) Claim(ctx context.Context, kind string, limit int, lease time.D
 	return claimed, nil
 }
 
+// The statements that find messages through messages_due (TestDueQueriesUseTheIndex).
+const (
+	// releaseSQL gives back every claim: args now, now.
+	releaseSQL = `UPDATE messages SET state = 'queued', next_attempt_at = ?, updated_at = ?
+		WHERE state = 'sending'`
+	// readClaimSQL reads the messages leased until a deadline, a claim's (readClaim).
+	readClaimSQL = `SELECT ` + messageCols + ` FROM messages
+		WHERE state = 'sending' AND next_attempt_at = ? ORDER BY id`
+	// unsentSQL counts the queued, sending and failed messages (Unsent).
+	unsentSQL = `SELECT count(*) FILTER (WHERE state = 'queued'), count(*) FILTER (WHERE state = 'sending'),
+			(SELECT count(*) FROM messages WHERE state = 'failed')
+		FROM messages WHERE ` + due
+)
+
+// claimSQL is Claim's statement for a chunk of limit messages: args deadline, now, now,
+// kind, kind. The subquery walks messages_due in its order (next_attempt_at, then id)
+// and stops after limit rows.
+func claimSQL(limit int) string {
+	return `UPDATE messages
+		SET state = 'sending', attempts = attempts + 1, next_attempt_at = ?, updated_at = ?
+		WHERE id IN (SELECT id FROM messages
+			WHERE ` + due + ` AND next_attempt_at <= ? AND (? = '' OR kind = ?)
+			ORDER BY next_attempt_at, id LIMIT ` + strconv.Itoa(limit) + `)
+		RETURNING id`
+}
+
 // claimChunks splits a claim's limit into the LIMITs of its statements, largest first:
 // powers of two up to 1024, so that a handful of statements serve every limit.
 func claimChunks(limit int) []int {
@@ -432,8 +470,7 @@ func (o *Outbox) leaseUntil(t time.Time) int64 {
 func (o *Outbox) readClaim(ctx context.Context, ids []int64, deadline int64) (ms, broken []Message, err error) {
 	// The claim's rows are found by their lease deadline (messages_due), not by an ID
 	// list: json_each(?) made SQLite compile the statement again on every run.
-	rows, err := o.db.Reader().QueryContext(ctx, `SELECT `+messageCols+` FROM messages
-		WHERE state = 'sending' AND next_attempt_at = ? ORDER BY id`, deadline)
+	rows, err := o.db.Reader().QueryContext(ctx, readClaimSQL, deadline)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -860,8 +897,23 @@ func (o *Outbox) List(ctx context.Context, to string, limit int) ([]Message, err
 	return ms, nil
 }
 
+// Unsent counts the messages that have not gone out, by state: StateQueued,
+// StateSending and StateFailed, each present (zero or not). It is the outbox's part of
+// /healthz. It finds them through messages_due, which holds the queued and sending
+// messages alone (reading each one's state), and messages_failed, so its cost grows
+// with the backlog and the failures, not with the messages sent; Stats reads the whole
+// table.
+func (o *Outbox) Unsent(ctx context.Context) (map[string]int64, error) {
+	var queued, sending, failed int64
+	if err := o.db.Reader().QueryRowContext(ctx, unsentSQL).Scan(&queued, &sending, &failed); err != nil {
+		return nil, fmt.Errorf("outbox: unsent: %w", err)
+	}
+	return map[string]int64{StateQueued: queued, StateSending: sending, StateFailed: failed}, nil
+}
+
 // Stats counts messages by state, with every state in States present (zero or not), for
-// /healthz and metrics.
+// tests and operators. It reads every message (no index holds the states of messages
+// sent); /healthz shows Unsent.
 func (o *Outbox) Stats(ctx context.Context) (map[string]int64, error) {
 	stats := make(map[string]int64, len(States))
 	for _, s := range States {
