@@ -266,3 +266,78 @@ func statementLog(t *testing.T) (*store.DB, func(f func()) []string) {
 		return texts
 	}
 }
+
+// A message of one part takes its verdict from that part's status (readPart) without
+// reading its parts: the same verdict as the one read from every part, which a
+// message whose one ID holds a comma still gets.
+func TestOnePartVerdictIsThePartsVerdict(t *testing.T) {
+	for _, prior := range []string{StateSent, StateDelivered, StateUndeliverable, StateSending} {
+		for _, tc := range []struct{ status, want string }{
+			{"DELIVRD", StateDelivered},
+			{"delivrd", StateDelivered},
+			{"UNDELIV", StateUndeliverable},
+			{"REJECTD", StateUndeliverable},
+			{"EXPIRED", StateUndeliverable},
+			{"DELETED", StateUndeliverable},
+			{"ENROUTE", ""},
+			{"ACCEPTD", ""},
+			{"UNKNOWN", ""},
+			{"", ""},
+		} {
+			t.Run(prior+"/"+tc.status, func(t *testing.T) {
+				want := tc.want
+				if want == "" || prior == StateSending { // no verdict, or claimed again
+					want = prior
+				}
+				db := mustOpen(t)
+				o := New(db, newClock().Now)
+				ids := queue(t, db, 2, true)
+				claim(t, o, 2, time.Hour)
+				parts := []string{"x", "y,z"} // the second reads its parts
+				for i, id := range ids {
+					if err := o.MarkSent(ctx, askedReceipts(id), "carrier-a", parts[i:i+1]); err != nil {
+						t.Fatal(err)
+					}
+					force(t, db, id, prior)
+				}
+				for i, id := range ids {
+					r, found, err := o.ReceiptWith(ctx, "carrier-a", parts[i], tc.status, nil)
+					if err != nil || !found || r.ID != id || r.State != want {
+						t.Errorf("receipt for %q: %+v, found %v, %v; want message %d %s", parts[i], r, found, err, id, want)
+					}
+					if got := get(t, o, id); got.State != want {
+						t.Errorf("message with part %q is %s, want %s", parts[i], got.State, want)
+					}
+				}
+			})
+		}
+	}
+}
+
+// A message whose one ID was reused by another message (so it has no part left) and
+// that a second MarkSent then gives a new part has two IDs and one part: its verdict
+// is that part's.
+func TestVerdictOfAMessageWithFewerPartsThanIDs(t *testing.T) {
+	db := mustOpen(t)
+	o := New(db, newClock().Now)
+	ids := queue(t, db, 2, true)
+	claim(t, o, 2, time.Hour)
+	for _, s := range []struct {
+		id    int64
+		parts []string
+	}{{ids[0], []string{"r1"}}, {ids[1], []string{"r1"}}, {ids[0], []string{"r2"}}} {
+		if err := o.MarkSent(ctx, askedReceipts(s.id), "carrier-a", s.parts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := rows(t, db, `SELECT count(*) FROM message_parts WHERE outbox_id = ?`, ids[0]); n != 1 {
+		t.Fatalf("message has %d parts, want 1", n)
+	}
+	m, found, err := o.Receipt(ctx, "carrier-a", "r2", "DELIVRD")
+	if err != nil || !found || m.ID != ids[0] || m.State != StateDelivered || len(m.MessageIDs) != 2 {
+		t.Fatalf("receipt: %+v, found %v, %v; want message %d delivered with 2 IDs", m, found, err, ids[0])
+	}
+	if m := get(t, o, ids[1]); m.State != StateSent {
+		t.Fatalf("the other message is %s, want sent", m.State)
+	}
+}
