@@ -340,6 +340,11 @@ func BenchmarkMarkSentWriter(b *testing.B) {
 			history(b, db, 20000)
 			ids := queue(b, db, b.N, receipt)
 			claim(b, o, b.N, time.Hour)
+			// Each submit's IDs as MarkSent has them before it writes (partIDs).
+			parts := make([][]string, len(ids))
+			for i, id := range ids {
+				parts[i] = []string{fmt.Sprintf("m%d", id)}
+			}
 			const per = 64
 			var cpu []time.Duration // per submit, each batch's
 			m.start()
@@ -349,9 +354,9 @@ func BenchmarkMarkSentWriter(b *testing.B) {
 					runtime.LockOSThread()
 					defer runtime.UnlockOSThread()
 					t0 := threadCPU()
-					batch := ids[start:min(start+per, len(ids))]
-					for _, id := range batch {
-						if err := markSent(ctx, tx, id, "carrier-a", []string{fmt.Sprintf("m%d", id)}, receipt, 1); err != nil {
+					batch := parts[start:min(start+per, len(parts))]
+					for i, p := range batch {
+						if err := markSent(ctx, tx, ids[start+i], "carrier-a", p, idsText(p), receipt, 1); err != nil {
 							return err
 						}
 					}
