@@ -11,12 +11,12 @@ import (
 // voiceLink is the outbox link name of calls handed to the voice gateway.
 const voiceLink = "voice"
 
-// callsToScan is how many of a number's newest outbox messages (SMS included) are
-// searched for the call a callback is about.
+// callsToScan is how many of a number's newest calls are searched for the one a
+// callback is about.
 const callsToScan = 50
 
 // matchCall finds the call message an outbound callback is about, among the newest
-// messages to phone, the number called:
+// calls to phone, the number called:
 //
 //  1. the call whose gateway IDs hold sessionID: the ID the gateway answered our request
 //     with, or a session ID matched before (durable, so a restart changes nothing);
@@ -28,7 +28,7 @@ const callsToScan = 50
 // A callback can arrive before the Caller has recorded the gateway's answer, which is
 // why a call still sending qualifies.
 func (s *Service) matchCall(ctx context.Context, sessionID, phone string) (outbox.Message, bool) {
-	msgs, err := s.queue.List(ctx, phone, callsToScan)
+	msgs, err := s.queue.Calls(ctx, phone, callsToScan)
 	if err != nil {
 		s.log.Error().Err(err).Str("to", payswitch.Mask(phone)).Msg("outbound call look-up failed")
 		return outbox.Message{}, false
@@ -37,9 +37,6 @@ func (s *Service) matchCall(ctx context.Context, sessionID, phone string) (outbo
 	var newest *outbox.Message
 	for i := range msgs {
 		m := &msgs[i]
-		if m.Kind != outbox.KindCall {
-			continue
-		}
 		if slices.Contains(m.MessageIDs, sessionID) {
 			return *m, true
 		}

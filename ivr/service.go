@@ -48,13 +48,13 @@ type Engine interface {
 }
 
 // Queue is what the IVR needs of the durable outbox; *outbox.Outbox has it. The Caller
-// claims and settles call messages; callbacks of outbound calls find theirs with List.
+// claims and settles call messages; callbacks of outbound calls find theirs with Calls.
 type Queue interface {
 	Claim(ctx context.Context, kind string, limit int, lease time.Duration) ([]outbox.Message, error)
 	MarkSent(ctx context.Context, m outbox.Message, link string, messageIDs []string) error
 	Retry(ctx context.Context, id int64, errText string, next time.Time) error
 	Fail(ctx context.Context, id int64, errText string) error
-	List(ctx context.Context, to string, limit int) ([]outbox.Message, error)
+	Calls(ctx context.Context, to string, limit int) ([]outbox.Message, error)
 }
 
 // Config configures the IVR.

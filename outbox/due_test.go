@@ -28,6 +28,7 @@ func TestDueQueriesUseTheIndex(t *testing.T) {
 		{"release claims", releaseSQL, 2, []string{"SCAN messages USING INDEX messages_due"}},
 		{"unsent", unsentSQL, 0, []string{"SCAN messages USING INDEX messages_due",
 			"SCAN messages USING COVERING INDEX messages_failed"}},
+		{"calls to a number", callsToQuery, 2, []string{"SEARCH messages USING INDEX calls_by_to (to_addr=?)"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			plan, err := db.QueryPlan(ctx, tc.query, make([]any, tc.args)...)

@@ -665,3 +665,35 @@ func TestClaimLimits(t *testing.T) {
 		})
 	}
 }
+
+func TestCallsListsANumbersCallsOnly(t *testing.T) {
+	db := mustOpen(t)
+	o := New(db, newClock().Now)
+	const alice, bob = "254700000001", "254700000002"
+	id := put(t, db, Enqueue,
+		Message{Kind: KindCall, To: alice, Purpose: "payer_confirm"},
+		sms(alice, "an SMS to the same number"),
+		Message{Kind: KindCall, To: bob, Purpose: "payer_confirm"},
+		Message{Kind: KindCall, To: alice, Purpose: "merchant_notice"})
+	for _, tc := range []struct {
+		name  string
+		to    string
+		limit int
+		want  []int64
+	}{
+		{"newest first, no SMS", alice, 10, []int64{id[3], id[0]}},
+		{"limited", alice, 1, []int64{id[3]}},
+		{"another number", bob, 10, []int64{id[2]}},
+		{"nobody's", "254700000003", 10, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := o.Calls(ctx, tc.to, tc.limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(ids(got), tc.want) {
+				t.Errorf("Calls(%s, %d) = %v, want %v", tc.to, tc.limit, ids(got), tc.want)
+			}
+		})
+	}
+}
