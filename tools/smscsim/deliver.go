@@ -91,6 +91,11 @@ func (s *Sim) SendUSSD(ctx context.Context, from, to, text string, serviceOp uin
 func (s *Sim) enqueue(d *delivery) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.enqueueLocked(d)
+}
+
+// enqueueLocked is enqueue with s.mu held.
+func (s *Sim) enqueueLocked(d *delivery) error {
 	if s.closed {
 		return ErrClosed
 	}

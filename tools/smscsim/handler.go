@@ -151,14 +151,16 @@ func (s *Sim) submit(sess *server.Session, p pdu.Body) (resp pdu.Body, delay tim
 		userRef = int(v.Bytes()[0])<<8 | int(v.Bytes()[1])
 	}
 
+	reg := fieldByte(f, pdufield.RegisteredDelivery)
 	now := time.Now()
 	systemID := sess.SystemID()
 	s.mu.Lock()
 	s.nextID++
 	id := fmt.Sprintf("%s%08x", s.idBase, s.nextID)
 	status := "DELIVRD"
+	ap := s.away[to]
 	if s.unreachable[to] {
-		status = "UNDELIV"
+		status, ap = "UNDELIV", nil
 	}
 	var mt *MT
 	text, complete := s.reasm.Add(systemID+"\x00"+to, part, now)
@@ -183,23 +185,53 @@ func (s *Sim) submit(sess *server.Session, p pdu.Body) (resp pdu.Body, delay tim
 	}
 	if mt != nil {
 		mt.From, mt.To, mt.Text, mt.Time, mt.SystemID, mt.Status = from, to, text, now, systemID, status
-		s.publishLocked(*mt)
+	}
+
+	if ap != nil {
+		// Out of coverage: the SMSC keeps the message, says it is on its way, and owes
+		// the final receipt until the phone is back (SetAway).
+		if mt != nil {
+			ap.mts = append(ap.mts, *mt)
+		}
+		if wantIntermediate(reg) {
+			s.receiptLaterLocked(receipt(id, from, to, "ENROUTE", now), id, systemID)
+		}
+		if wantReceipt(reg, status) {
+			ap.receipts = append(ap.receipts, owedReceipt{id: id, from: from, to: to, systemID: systemID, submitted: now})
+		}
+	} else {
+		if mt != nil {
+			s.publishLocked(*mt)
+		}
+		if wantReceipt(reg, status) {
+			s.receiptLaterLocked(receipt(id, from, to, status, now), id, systemID)
+		}
 	}
 	s.mu.Unlock()
 
-	if mt != nil {
+	switch {
+	case mt != nil && ap != nil:
+		s.log.Info().Str("to", mask(to)).Int("parts", mt.Parts).Msg("smscsim: MT kept for a phone out of coverage")
+	case mt != nil:
 		s.log.Info().Str("to", mask(to)).Int("parts", mt.Parts).Str("status", status).Msg("smscsim: MT delivered to phone")
-	}
-	if wantReceipt(fieldByte(f, pdufield.RegisteredDelivery), status) {
-		r := receipt(id, from, to, status, now)
-		time.AfterFunc(s.cfg.ReceiptDelay, func() {
-			if err := s.enqueue(&delivery{pdus: []pdu.Body{r}, systemID: systemID, what: "receipt"}); err != nil {
-				s.log.Warn().Err(err).Str("message_id", id).Msg("smscsim: receipt dropped")
-			}
-		})
 	}
 	resp.Fields().Set(pdufield.MessageID, id)
 	return resp, delay
+}
+
+// receiptLaterLocked queues receipt r, for message id and the ESME systemID, after
+// Config.ReceiptDelay; Unacknowledged counts it meanwhile. s.mu must be held.
+func (s *Sim) receiptLaterLocked(r pdu.Body, id, systemID string) {
+	s.scheduled++
+	time.AfterFunc(s.cfg.ReceiptDelay, func() {
+		s.mu.Lock()
+		s.scheduled--
+		err := s.enqueueLocked(&delivery{pdus: []pdu.Body{r}, systemID: systemID, what: "receipt"})
+		s.mu.Unlock()
+		if err != nil {
+			s.log.Warn().Err(err).Str("message_id", id).Msg("smscsim: receipt dropped")
+		}
+	})
 }
 
 // sweepPartsLocked drops concatenated MTs whose parts stopped coming, in step
@@ -243,13 +275,26 @@ func wantReceipt(registered uint8, status string) bool {
 	return false
 }
 
+// wantIntermediate reads registered_delivery for an intermediate notification
+// (ENROUTE): bit 4 asks for them (SMPP 3.4 5.2.17), and like many SMSCs the sim
+// also sends them to an ESME that asked for a receipt on any final outcome.
+func wantIntermediate(registered uint8) bool {
+	return registered&0x10 != 0 || registered&0x03 == 0x01
+}
+
 // receipt builds the delivery receipt deliver_sm for message id, sent from
-// the phone (to) back to the sender (from). The text follows SMPP 3.4
+// the phone (to) back to the sender (from): status DELIVRD or UNDELIV gives an
+// SMSC delivery receipt (esm_class 0x04), ENROUTE an intermediate delivery
+// notification (esm_class 0x20, SMPP 3.4 5.2.12). The text follows SMPP 3.4
 // Appendix B; its text: field stays empty so that a receipt never repeats a
 // one-time code.
 func receipt(id, from, to, status string, submitted time.Time) pdu.Body {
-	dlvrd, errCode, state := "001", "000", uint8(2) // DELIVERED
-	if status != "DELIVRD" {
+	esm, dlvrd, errCode, state := uint8(0x04), "001", "000", uint8(2) // DELIVERED
+	switch status {
+	case "DELIVRD":
+	case "ENROUTE":
+		esm, dlvrd, state = 0x20, "000", 1 // ENROUTE: no error, not delivered yet
+	default:
 		dlvrd, errCode, state = "000", "001", 5 // UNDELIVERABLE
 	}
 	const layout = "0601021504"
@@ -257,7 +302,7 @@ func receipt(id, from, to, status string, submitted time.Time) pdu.Body {
 		id, dlvrd, submitted.Format(layout), time.Now().Format(layout), status, errCode)
 	d := newDeliverSM(to, from)
 	f := d.Fields()
-	f.Set(pdufield.ESMClass, 0x04)
+	f.Set(pdufield.ESMClass, esm)
 	f.Set(pdufield.DataCoding, smpp.CodingGSM7)
 	f.Set(pdufield.ShortMessage, text)
 	d.TLVFields().Set(pdutlv.TagReceiptedMessageID, pdutlv.CString(id))

@@ -8,8 +8,9 @@
 //
 // It backs `payswitch serve` when no carrier is configured, and the tests of
 // every package that needs real SMPP. Fault injection (DropConnections,
-// SetThrottle, SetRefuseBinds, SetUnreachable) lets those tests play a
-// misbehaving network. Everything is in memory.
+// SetThrottle, SetRefuseBinds, SetUnreachable, SetAway) lets those tests play
+// a misbehaving network; Kept and Unacknowledged tell them when the sim has
+// nothing left to do. Everything is in memory.
 package smscsim
 
 import (
@@ -101,7 +102,8 @@ type MT struct {
 	Time     time.Time `json:"time"`      // when the last part arrived
 	SystemID string    `json:"system_id"` // the ESME that submitted it
 	// Status is DELIVRD, or UNDELIV when the phone is unreachable
-	// (SetUnreachable); a phone only shows DELIVRD messages.
+	// (SetUnreachable); a phone only shows DELIVRD messages. An MT to a phone
+	// that is away (SetAway) is published, DELIVRD, once the phone is back.
 	Status string `json:"status"`
 	// USSD holds the hex of the ussd_service_op and its_session_info TLVs
 	// under those names, when the submit_sm carried them.
@@ -143,6 +145,22 @@ type Sim struct {
 	slowBy      time.Duration // how late
 	refuseBinds bool
 	unreachable map[string]bool
+	away        map[string]*awayPhone // phones out of coverage, with what waits for them
+	scheduled   int                   // receipts waiting for their ReceiptDelay, not queued yet
+}
+
+// awayPhone is what the SMSC keeps for a phone out of coverage (SetAway) until it
+// comes back.
+type awayPhone struct {
+	mts      []MT          // complete MTs, in the order their last part arrived
+	receipts []owedReceipt // final receipts owed for the parts kept, in order of submission
+}
+
+// owedReceipt is a DELIVRD receipt the SMSC sends once the part it reports on
+// reaches the phone.
+type owedReceipt struct {
+	id, from, to, systemID string
+	submitted              time.Time
 }
 
 type subscriber struct {
@@ -187,6 +205,7 @@ func Start(cfg Config) (*Sim, error) {
 		parts:       make(map[partKey]*partialMT),
 		subs:        make(map[*subscriber]struct{}),
 		unreachable: make(map[string]bool),
+		away:        make(map[string]*awayPhone),
 	}
 	for _, n := range cfg.Unreachable {
 		s.unreachable[n] = true
@@ -378,6 +397,74 @@ func (s *Sim) SetUnreachable(msisdn string, b bool) {
 	} else {
 		delete(s.unreachable, msisdn)
 	}
+}
+
+// SetAway takes msisdn out of coverage (away true) or brings it back, as a phone
+// that is switched off or out of range and later found again. While it is away,
+// the SMSC accepts MTs to it (submit_sm_resp OK with a message id) and keeps them.
+// A submit_sm that asked for a final receipt gets, ReceiptDelay later as a
+// delivered one gets its receipt, an intermediate notification: a deliver_sm with
+// esm_class 0x20, stat:ENROUTE, receipted_message_id and message_state ENROUTE (1).
+// (SMPP 3.4 5.2.17 has a registered_delivery bit of its own for intermediate
+// notifications, 0x10, which also gets one; SMSCs commonly send ENROUTE to any ESME
+// that asked for a final receipt, and the sim plays that.) Each part of a
+// concatenated MT gets its own. The MT's Time stays when its last part reached the
+// SMSC.
+//
+// When the phone comes back, every MT kept for it reaches it (history and
+// subscribers, in order) and the DELIVRD receipts owed for its parts follow after
+// ReceiptDelay. Parts of a concatenated MT still incomplete are delivered to the
+// phone too (their receipts are sent); the MT is published when its last part
+// arrives. An unreachable phone (SetUnreachable) gets UNDELIV whether or not it is
+// away. Setting a phone away twice, or back when it is not away, changes nothing.
+func (s *Sim) SetAway(msisdn string, away bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ap := s.away[msisdn]
+	if away {
+		if ap == nil {
+			s.away[msisdn] = &awayPhone{}
+		}
+		return
+	}
+	if ap == nil {
+		return
+	}
+	delete(s.away, msisdn)
+	for _, mt := range ap.mts {
+		s.publishLocked(mt)
+	}
+	for _, r := range ap.receipts {
+		s.receiptLaterLocked(receipt(r.id, r.from, r.to, "DELIVRD", r.submitted), r.id, r.systemID)
+	}
+	if len(ap.mts) > 0 || len(ap.receipts) > 0 {
+		s.log.Info().Str("to", mask(msisdn)).Int("mts", len(ap.mts)).Int("receipts", len(ap.receipts)).
+			Msg("smscsim: phone back in coverage; kept MTs delivered")
+	}
+}
+
+// Kept returns how many MTs the SMSC keeps for msisdn ("" for every phone) while it
+// is away (SetAway): complete messages, not the parts of one still incomplete.
+func (s *Sim) Kept(msisdn string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for to, ap := range s.away {
+		if msisdn == "" || to == msisdn {
+			n += len(ap.mts)
+		}
+	}
+	return n
+}
+
+// Unacknowledged returns how many deliveries (MOs, USSD messages, receipts) no ESME
+// has acknowledged yet, receipts still waiting for their ReceiptDelay included. One
+// refused for good no longer counts. With Kept, it tells a test that the sim has
+// nothing left to deliver: poll both down to 0.
+func (s *Sim) Unacknowledged() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.queue) + s.scheduled
 }
 
 // notifyLocked wakes everyone waiting for a change of queue or sessions.
