@@ -26,6 +26,21 @@ func (s *testSwitch) codeMessage(msisdn string) (outbox.Message, bool) {
 	return outbox.Message{}, false
 }
 
+// describeMessage describes m for a failure message without its text, which may hold a code.
+func describeMessage(m outbox.Message) string {
+	return fmt.Sprintf("message %d (%s %s to %s) %s, parts %v, receipt requested %v",
+		m.ID, m.Kind, m.Purpose, m.To, m.State, m.MessageIDs, m.RequestReceipt)
+}
+
+// describeMessages is describeMessage for several messages.
+func describeMessages(ms []outbox.Message) []string {
+	var out []string
+	for _, m := range ms {
+		out = append(out, describeMessage(m))
+	}
+	return out
+}
+
 // partStatus returns the last receipt status recorded for a part of m ("" for none).
 func (s *testSwitch) partStatus(m outbox.Message, part int) string {
 	s.t.Helper()
@@ -104,25 +119,25 @@ func TestEnrouteCodeReceiptWaitsForThePhone(t *testing.T) {
 		return s.partStatus(m, 0) == "ENROUTE"
 	})
 	if len(code.MessageIDs) != 1 || !code.RequestReceipt {
-		t.Fatalf("code SMS %+v, want one part with a receipt requested", code)
+		t.Fatalf("code SMS %s, want one part with a receipt requested", describeMessage(code))
 	}
 	pid := code.PaymentID
 	if p := s.payment(pid); p["state"] != "pending_otp" {
 		t.Fatalf("payment after ENROUTE: %+v", p)
 	}
 	if m, _ := s.codeMessage(alice); m.ID != code.ID || m.State != outbox.StateSent {
-		t.Fatalf("code SMS after ENROUTE: %+v, want %d still sent", m, code.ID)
+		t.Fatalf("code SMS after ENROUTE: %s, want %d still sent", describeMessage(m), code.ID)
 	}
 	// A voice call would have been queued in the receipt's own write, now durable.
 	if calls, err := s.app.outbox.Calls(context.Background(), alice, 10); err != nil || len(calls) != 0 {
-		t.Fatalf("calls queued after ENROUTE: %+v %v", calls, err)
+		t.Fatalf("calls queued after ENROUTE: %q %v", describeMessages(calls), err)
 	}
 	if ev := s.deliveryEvents(pid); len(ev) != 0 {
 		t.Fatalf("delivery events after ENROUTE: %q", ev)
 	}
 	select {
 	case b := <-gatewayCalls:
-		t.Fatalf("the voice gateway was asked to call after ENROUTE: %s", b)
+		t.Fatalf("the voice gateway was asked to call after ENROUTE (%d bytes)", len(b))
 	default:
 	}
 
@@ -137,17 +152,17 @@ func TestEnrouteCodeReceiptWaitsForThePhone(t *testing.T) {
 	// the switch has recorded it.
 	s.simIdle(alice, 0)
 	if m, _ := s.codeMessage(alice); m.ID != code.ID || m.State != outbox.StateDelivered || s.partStatus(m, 0) != "DELIVRD" {
-		t.Fatalf("code SMS after the phone came back: %+v", m)
+		t.Fatalf("code SMS after the phone came back: %s", describeMessage(m))
 	}
 	if ev := s.deliveryEvents(pid); len(ev) != 1 || ev[0] != "delivered DELIVRD" {
 		t.Fatalf("delivery events = %q, want one delivered DELIVRD", ev)
 	}
 	if calls, err := s.app.outbox.Calls(context.Background(), alice, 10); err != nil || len(calls) != 0 {
-		t.Fatalf("calls queued: %+v %v", calls, err)
+		t.Fatalf("calls queued: %q %v", describeMessages(calls), err)
 	}
 	select {
 	case b := <-gatewayCalls:
-		t.Fatalf("the voice gateway was asked to call: %s", b)
+		t.Fatalf("the voice gateway was asked to call (%d bytes)", len(b))
 	default:
 	}
 }
