@@ -235,6 +235,8 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (a *a
 	a.cancel = cancel
 	mo := &moHandler{engine: a.engine, outbox: a.outbox, ussd: a.ussd, log: log, shortcode: cfg.Shortcode,
 		links: map[string]smpp.Target{}}
+	// Set before any link or sender starts: a receipt can come before its MarkSent.
+	a.outbox.OnReceipt(mo.codeDelivery)
 	for _, lc := range cfg.SMPP.Links {
 		l := smpp.NewLink(smpp.LinkConfig{Name: lc.Name, Address: lc.Address, SystemID: lc.SystemID,
 			Password: lc.Password, SystemType: lc.SystemType, Bind: lc.Bind, Prefixes: lc.Prefixes,
@@ -428,33 +430,33 @@ func (h *moHandler) HandleMO(ctx context.Context, m smpp.MO) error {
 	return h.engine.HandleSMS(ctx, m.From, m.Text)
 }
 
-// HandleReceipt records a delivery receipt against the message it reports on, and in the
-// authentication history when that message carried a code.
+// HandleReceipt records a delivery receipt against the message it reports on; the
+// outbox then tells codeDelivery, in the same write.
 func (h *moHandler) HandleReceipt(ctx context.Context, r smpp.Receipt) error {
-	var after func()
-	_, _, err := h.outbox.ReceiptWith(ctx, r.Link, r.MessageID, r.Status, func(tx store.Tx, m outbox.Receipted) error {
-		after = nil // the outbox may run this twice; only the committed run counts
-		if m.Purpose != "otp" || m.PaymentID == "" {
-			return nil
-		}
-		// Only a final answer says something about the code: ENROUTE, ACCEPTD or UNKNOWN
-		// leave the message "sent", and must not start the voice fallback.
-		var delivered bool
-		switch m.State {
-		case outbox.StateDelivered:
-			delivered = true
-		case outbox.StateUndeliverable:
-		default:
-			return nil
-		}
-		var err error
-		after, err = h.engine.RecordCodeDeliveryTx(ctx, tx, m.PaymentID, m.To, delivered, r.Status)
-		return err // rolls the receipt back with it: the SMSC redelivers both
-	})
-	if err == nil && after != nil {
-		after()
-	}
+	_, _, err := h.outbox.ReceiptWith(ctx, r.Link, r.MessageID, r.Status, nil)
 	return err
+}
+
+// codeDelivery is the outbox's receipt hook: a receipt for a code SMS goes into the
+// authentication history, and an undeliverable one may start the voice fallback, in the
+// write that applies the receipt. That is the receipt's own write, or the MarkSent of
+// the code SMS when the SMSC's receipt came before the submit was recorded. An error
+// rolls the receipt back with it (the SMSC redelivers it, or the MarkSent fails).
+func (h *moHandler) codeDelivery(ctx context.Context, tx store.Tx, m outbox.Receipted) (after func(), err error) {
+	if m.Purpose != "otp" || m.PaymentID == "" {
+		return nil, nil
+	}
+	// Only a final answer says something about the code: ENROUTE, ACCEPTD or UNKNOWN
+	// leave the message "sent", and must not start the voice fallback.
+	var delivered bool
+	switch m.State {
+	case outbox.StateDelivered:
+		delivered = true
+	case outbox.StateUndeliverable:
+	default:
+		return nil, nil
+	}
+	return h.engine.RecordCodeDeliveryTx(ctx, tx, m.PaymentID, m.To, delivered, m.Status)
 }
 
 // handleUSSD answers one USSD step that arrived over SMPP, on the link it came from and

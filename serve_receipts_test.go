@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/payswitch/payswitch/outbox"
 )
@@ -164,5 +165,47 @@ func TestEnrouteCodeReceiptWaitsForThePhone(t *testing.T) {
 	case b := <-gatewayCalls:
 		t.Fatalf("the voice gateway was asked to call (%d bytes)", len(b))
 	default:
+	}
+}
+
+// An SMSC can send a receipt before it answers the submit_sm, and the switch then gets
+// the receipt before it has recorded where the message went. The receipt waits for that
+// record, and what it says about the code must still count: here the code SMS is
+// undeliverable, so the failure goes into the authentication history and the code is
+// offered by a voice call.
+func TestCodeReceiptBeforeItsSubmitIsRecordedStillCounts(t *testing.T) {
+	gatewayCalls := make(chan string, 4)
+	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		gatewayCalls <- string(b)
+		fmt.Fprint(w, `{"sessionId":"CALL-11"}`)
+	}))
+	defer gw.Close()
+	s := startSwitchWith(t, "5m", fmt.Sprintf("ivr:\n  number: \"254709000000\"\n  gateway:\n    url: %s\n", gw.URL))
+	w := s.open(map[string]string{"type": "wallet", "msisdn": alice, "name": "Alice"})
+	s.open(map[string]string{"type": "merchant", "code": "55501", "name": "Mama Mboga"})
+	a := s.phone(alice)
+	s.deposit(w.ID, 100000, "CASHIN-1")
+	a.expect("deposited")
+
+	s.sim.SetUnreachable(alice, true)
+	// The code SMS's submit_sm_resp comes 600 ms late; its UNDELIV receipt 200 ms after
+	// the submit, so the receipt arrives first.
+	s.sim.SetResponseDelay(1, 600*time.Millisecond)
+	a.send("PAY 55501 150")
+	select {
+	case <-gatewayCalls:
+	case <-time.After(15 * time.Second):
+		t.Fatal("no voice call after the code SMS's early UNDELIV receipt")
+	}
+	code, ok := s.codeMessage(alice)
+	if !ok {
+		t.Fatal("no code SMS in the outbox")
+	}
+	if code.State != outbox.StateUndeliverable {
+		t.Fatalf("code SMS: %s, want undeliverable", describeMessage(code))
+	}
+	if ev := s.deliveryEvents(code.PaymentID); len(ev) != 1 || ev[0] != "delivery_failed UNDELIV" {
+		t.Fatalf("delivery events = %q, want one delivery_failed UNDELIV", ev)
 	}
 }

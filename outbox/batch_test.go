@@ -263,7 +263,7 @@ func TestCombinedReceiptsReturnTheirOwn(t *testing.T) {
 							ids[i], wantState[i])
 					}
 					want := Receipted{ID: ids[i], Kind: KindSMS, To: fmt.Sprintf("2547%08d", i), PaymentID: "PAYAAAAAAA",
-						Purpose: "reply", State: wantState[i]}
+						Purpose: "reply", State: wantState[i], Status: status[i]}
 					if r.m != want {
 						t.Errorf("%s: got %+v, want %+v", part, r.m, want)
 					}

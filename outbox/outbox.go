@@ -265,6 +265,46 @@ type Outbox struct {
 	// share one.
 	lastLease atomic.Int64
 	aead      cipher.AEAD // seals one-time-code texts; nil: texts are stored as given
+	onReceipt ReceiptHook // set by OnReceipt before use; nil: none
+}
+
+// ReceiptHook is the owner's work in the store transaction that applies a delivery
+// receipt to its message (r.State is the message's state after it; r.Status the
+// receipt's stat): at Receipt when the message's part is known, or at the MarkSent that
+// records the part when the receipt came first (it waited in early_receipts). Either
+// way the receipt and what the owner makes of it commit together. The hook runs on the
+// store's writer and, like a store.Write function, may run twice and must not change
+// memory that outlives it; after, when not nil, runs once the transaction is durable.
+// Its error undoes the receipt (or the MarkSent) and is returned by that call.
+type ReceiptHook func(ctx context.Context, tx store.Tx, r Receipted) (after func(), err error)
+
+// OnReceipt sets the hook run for every receipt applied to its message (ReceiptHook).
+// Call it before the outbox is used.
+func (o *Outbox) OnReceipt(h ReceiptHook) { o.onReceipt = h }
+
+// hooked collects the after-effects of the receipt hook's runs in one store operation.
+// The operation may run twice, so it starts from reset each time.
+type hooked struct{ afters []func() }
+
+func (h *hooked) reset() { h.afters = h.afters[:0] }
+
+// run runs hook (if any) on r in tx and keeps its after-effect.
+func (h *hooked) run(ctx context.Context, tx store.Tx, hook ReceiptHook, r Receipted) error {
+	if hook == nil {
+		return nil
+	}
+	after, err := hook(ctx, tx, r)
+	if err == nil && after != nil {
+		h.afters = append(h.afters, after)
+	}
+	return err
+}
+
+// done runs the after-effects, once the operation is durable.
+func (h *hooked) done() {
+	for _, f := range h.afters {
+		f()
+	}
 }
 
 // New returns the Outbox over db; now is the clock for due times and leases (nil:
@@ -531,9 +571,16 @@ func (o *Outbox) MarkSent(ctx context.Context, m Message, link string, messageID
 	parts := partIDs(messageIDs)
 	receipts := m.Kind == KindCall || m.RequestReceipt
 	text := idsText(parts) // here, not on the store's writer
-	if err := o.w.do(ctx, func(tx store.Tx) error { return markSent(ctx, tx, m.ID, link, parts, text, receipts, now) }); err != nil {
+	var h hooked
+	if err := o.w.do(ctx, func(tx store.Tx) error {
+		h.reset()
+		return markSent(ctx, tx, m.ID, link, parts, text, receipts, now, func(r Receipted) error {
+			return h.run(ctx, tx, o.onReceipt, r)
+		})
+	}); err != nil {
 		return fmt.Errorf("outbox: mark %d sent: %w", m.ID, err)
 	}
+	h.done()
 	return nil
 }
 
@@ -564,8 +611,10 @@ const getsReceipts = `(request_receipt <> 0 OR kind = 'call')`
 
 // markSent is MarkSent's write; parts are the new IDs, as partIDs returns them, text is
 // idsText(parts), and receipts says whether the message can get delivery receipts
-// (getsReceipts), as the caller believes.
-func markSent(ctx context.Context, tx store.Tx, id int64, link string, parts []string, text string, receipts bool, now int64) error {
+// (getsReceipts), as the caller believes. applied is told of the message when receipts
+// that came before this MarkSent were applied to it (the receipt hook's turn).
+func markSent(ctx context.Context, tx store.Tx, id int64, link string, parts []string, text string, receipts bool, now int64,
+	applied func(Receipted) error) error {
 	// The first MarkSent of a message, by far the most common, records it in one
 	// statement; a second one (or an unknown ID, or receipts wrong) finds the WHERE false.
 	// Checking receipts here costs a few instructions on a row read anyway.
@@ -609,7 +658,7 @@ func markSent(ctx context.Context, tx store.Tx, id int64, link string, parts []s
 	if !receipts {
 		return nil // no receipt will come for its parts: see MarkSent
 	}
-	early := false
+	early := "" // the last part with an early receipt
 	for i, mid := range parts {
 		// A receipt that overtook us (a deliver_sm can come before the submit_sm_resp
 		// is recorded) waits in early_receipts: the part takes its status, and the
@@ -632,23 +681,27 @@ func markSent(ctx context.Context, tx store.Tx, id int64, link string, parts []s
 		if n, err := res.RowsAffected(); err != nil {
 			return err
 		} else if n > 0 {
-			early = true
+			early = mid
 		}
 	}
-	if !early {
+	if early == "" {
 		return nil
 	}
-	// As a receipt settles its message (readPart), in two statements at most; receipts
-	// that overtake their submit_sm_resp are few.
-	var state string
+	// As a receipt settles its message (readPart); receipts that overtake their
+	// submit_sm_resp are few. The owner then hears of it as it would have at Receipt.
+	r := Receipted{ID: id}
 	var v sql.NullString
-	if err := tx.QueryRowContext(ctx, `SELECT state,
-			`+verdictOf("messages.id")+`
-		FROM messages WHERE id = ?`, id).Scan(&state, &v); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT m.kind, m.to_addr, m.payment_id, m.purpose, m.state, p.status,
+			`+verdictOf("m.id")+`
+		FROM messages AS m JOIN message_parts AS p ON p.outbox_id = m.id
+		WHERE m.id = ? AND p.link = ? AND p.message_id = ?`, id, link, early).Scan(
+		&r.Kind, &r.To, &r.PaymentID, &r.Purpose, &r.State, &r.Status, &v); err != nil {
 		return err
 	}
-	_, err = settle(ctx, tx, id, state, v, now)
-	return err
+	if r.State, err = settle(ctx, tx, id, r.State, v, now); err != nil {
+		return err
+	}
+	return applied(r)
 }
 
 // Retry puts a message that is sending back in the queue, due at next (zero: now plus
@@ -743,14 +796,16 @@ type Receipted struct {
 	Kind, To           string
 	PaymentID, Purpose string
 	State              string // after the receipt
+	Status             string // the receipt's stat (DELIVRD, UNDELIV, ENROUTE, ...), normalised
 }
 
 // ReceiptWith is Receipt with the caller's own work in the receipt's store transaction:
-// when the part is known, with runs right after the receipt is applied, and its error
-// undoes the receipt and is returned. It runs on the store's writer goroutine and, like
-// a store.Write function, may run twice and must not change memory that outlives it
-// before ReceiptWith returns nil. This lets serve record a code SMS's delivery in the
-// authentication history in one write with its receipt. with may be nil.
+// when the part is known, with runs right after the receipt is applied (and after the
+// hook, see OnReceipt), and its error undoes the receipt and is returned. It runs on the
+// store's writer goroutine and, like a store.Write function, may run twice and must not
+// change memory that outlives it before ReceiptWith returns nil. with may be nil; it
+// does not run for a receipt that comes before its MarkSent (the hook does, then).
+// ReceiptWith does not read the message back, as Receipt does.
 func (o *Outbox) ReceiptWith(ctx context.Context, link, messageID, status string,
 	with func(tx store.Tx, r Receipted) error) (Receipted, bool, error) {
 	return o.receipt(ctx, link, messageID, status, with)
@@ -786,21 +841,33 @@ func (o *Outbox) receipt(ctx context.Context, link, messageID, status string,
 	var (
 		r     Receipted
 		found bool
+		h     hooked
 	)
 	err := o.w.do(ctx, func(tx store.Tx) (err error) {
-		r, found, err = receiptTx(ctx, tx, link, messageID, status, now, with)
+		h.reset()
+		r, found, err = receiptTx(ctx, tx, link, messageID, status, now, func(r Receipted) error {
+			if err := h.run(ctx, tx, o.onReceipt, r); err != nil {
+				return err
+			}
+			if with != nil {
+				return with(tx, r)
+			}
+			return nil
+		})
 		return err
 	})
 	if err != nil {
 		return Receipted{}, false, fmt.Errorf("outbox: receipt %s/%s: %w", link, messageID, err)
 	}
+	h.done()
 	return r, found, nil
 }
 
 // receiptTx applies a receipt inside tx; status is normalised (upper case, trimmed).
-// An unknown part gives false and its receipt waits in early_receipts.
+// An unknown part gives false and its receipt waits in early_receipts; a known one's
+// message is then passed to applied.
 func receiptTx(ctx context.Context, tx store.Tx, link, messageID, status string, now int64,
-	with func(tx store.Tx, r Receipted) error) (Receipted, bool, error) {
+	applied func(Receipted) error) (Receipted, bool, error) {
 	res, err := tx.ExecContext(ctx, `UPDATE message_parts SET status = ? WHERE link = ? AND message_id = ?`,
 		status, link, messageID)
 	if err != nil {
@@ -819,7 +886,7 @@ func receiptTx(ctx context.Context, tx store.Tx, link, messageID, status string,
 			link, messageID, status, now)
 		return Receipted{}, false, err
 	}
-	var r Receipted
+	r := Receipted{Status: status}
 	var v sql.NullString
 	if err := tx.QueryRowContext(ctx, readPart, link, messageID).Scan(
 		&r.ID, &r.Kind, &r.To, &r.PaymentID, &r.Purpose, &r.State, &v); err != nil {
@@ -828,10 +895,8 @@ func receiptTx(ctx context.Context, tx store.Tx, link, messageID, status string,
 	if r.State, err = settle(ctx, tx, r.ID, r.State, v, now); err != nil {
 		return Receipted{}, false, err
 	}
-	if with != nil {
-		if err := with(tx, r); err != nil {
-			return Receipted{}, false, err
-		}
+	if err := applied(r); err != nil {
+		return Receipted{}, false, err
 	}
 	return r, true, nil
 }
