@@ -52,9 +52,10 @@ func transfersOfPayment(ctx context.Context, q querier, paymentID string) ([]Tra
 		return nil, nil
 	}
 	// The second test lets SQLite use transfers_by_payment, which indexes only rows
-	// with a payment: without it, it read the whole table.
+	// with a payment: without it, it read the whole table. The journal's order is the
+	// order transfers were booked in: each is booked with its entries.
 	rows, err := q.QueryContext(ctx, `SELECT `+transferColumns+` FROM `+transfersAndEntries+`
-		WHERE t.payment_id = ? AND t.payment_id <> '' ORDER BY t.rowid`, paymentID)
+		WHERE t.payment_id = ? AND t.payment_id <> '' ORDER BY d.seq, t.id`, paymentID)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: read transfers: %w", err)
 	}
