@@ -68,4 +68,76 @@ CREATE TABLE number_locks (
 	wrong_codes  INTEGER NOT NULL,
 	locked_until INTEGER NOT NULL
 ) STRICT, WITHOUT ROWID;
-`}}
+`, migration2}}
+
+// Migration 2 makes request_key and reversal_ref unique through partial indexes over the
+// payments that have one, instead of UNIQUE columns: almost no payment has either, yet
+// each UNIQUE column indexed a NULL for every payment, two B-tree inserts per payment on
+// the store's one writer for nothing. A partial unique index over the non-NULL values
+// allows exactly what the UNIQUE column allowed (any number of NULLs, each other value
+// once), and a lookup by value (WHERE request_key = ?) uses it. The table stays a rowid
+// table: as WITHOUT ROWID keyed by id it cost more than it saved (every read through
+// another index then seeks the id as text, and each update rewrites the whole row).
+//
+// The table is rebuilt inside the migration's transaction, where foreign_keys cannot be
+// turned off: copied to a scratch table with its rowids, dropped (which deletes its rows
+// first, leaving payment_events without their payments: defer_foreign_keys lets that
+// wait until commit), created anew and filled again from the copy, which finds every
+// event's payment again. The indexes are dropped before, so that the drop does not
+// update them row by row, and made again after. The copy is read in its own rowid
+// order, which is the table's: ordering by rebuild_rowid would sort the whole table in
+// memory (temp_store is MEMORY).
+const migration2 = `
+PRAGMA defer_foreign_keys = ON;
+
+DROP INDEX one_pending_per_number;
+DROP INDEX payments_pending_expiry;
+DROP INDEX payments_by_payer;
+DROP INDEX payments_by_payee;
+DROP INDEX payments_topup_due;
+CREATE TABLE payments_rebuild AS SELECT rowid AS rebuild_rowid, * FROM payments;
+DROP TABLE payments;
+
+CREATE TABLE payments (
+	id            TEXT PRIMARY KEY,
+	type          TEXT NOT NULL,
+	channel       TEXT NOT NULL,
+	state         TEXT NOT NULL,
+	payer_msisdn  TEXT NOT NULL DEFAULT '',
+	payer_account TEXT NOT NULL,
+	payee_account TEXT NOT NULL,
+	payee_name    TEXT NOT NULL DEFAULT '',
+	payee_code    TEXT NOT NULL DEFAULT '',
+	payee_msisdn  TEXT NOT NULL DEFAULT '',
+	target_msisdn TEXT NOT NULL DEFAULT '',
+	amount        INTEGER NOT NULL CHECK (amount > 0),
+	currency      TEXT NOT NULL,
+	reference     TEXT NOT NULL DEFAULT '',
+	request_key   TEXT,                       -- unique: payments_request_key
+	reason        TEXT NOT NULL DEFAULT '',
+	carrier       TEXT NOT NULL DEFAULT '',   -- airtime: the carrier crediting it
+	transfer_id   TEXT NOT NULL DEFAULT '',   -- the ledger transfer that moved the money
+	reversal_ref  TEXT,                       -- the operator's reference of its reversal; unique: payments_reversal_ref
+	attempts      INTEGER NOT NULL DEFAULT 0, -- airtime: carrier calls made
+	next_attempt_at INTEGER NOT NULL DEFAULT 0,
+	expires_at    INTEGER NOT NULL DEFAULT 0,
+	created_at    INTEGER NOT NULL,
+	updated_at    INTEGER NOT NULL
+) STRICT;
+INSERT INTO payments (rowid, id, type, channel, state, payer_msisdn, payer_account, payee_account, payee_name,
+		payee_code, payee_msisdn, target_msisdn, amount, currency, reference, request_key, reason, carrier,
+		transfer_id, reversal_ref, attempts, next_attempt_at, expires_at, created_at, updated_at)
+	SELECT rebuild_rowid, id, type, channel, state, payer_msisdn, payer_account, payee_account, payee_name,
+		payee_code, payee_msisdn, target_msisdn, amount, currency, reference, request_key, reason, carrier,
+		transfer_id, reversal_ref, attempts, next_attempt_at, expires_at, created_at, updated_at
+	FROM payments_rebuild ORDER BY rowid;
+DROP TABLE payments_rebuild;
+
+CREATE UNIQUE INDEX payments_request_key ON payments (request_key) WHERE request_key IS NOT NULL;
+CREATE UNIQUE INDEX payments_reversal_ref ON payments (reversal_ref) WHERE reversal_ref IS NOT NULL;
+CREATE UNIQUE INDEX one_pending_per_number ON payments (payer_msisdn) WHERE state = 'pending_otp';
+CREATE INDEX payments_pending_expiry ON payments (expires_at) WHERE state = 'pending_otp';
+CREATE INDEX payments_by_payer ON payments (payer_msisdn, created_at);
+CREATE INDEX payments_by_payee ON payments (payee_msisdn, created_at) WHERE payee_msisdn <> '';
+CREATE INDEX payments_topup_due ON payments (next_attempt_at) WHERE state = 'topup_pending';
+`

@@ -1,0 +1,49 @@
+package payswitch
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/payswitch/payswitch/store"
+)
+
+// TestPartialUniqueIndexes checks the payments that have a request key or a reversal
+// reference: each value is taken once, any number of payments have none, and a lookup
+// by request key (an operator's retried request) finds its payment through the partial
+// index, not by reading every payment.
+func TestPartialUniqueIndexes(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t)
+	const insert = `INSERT INTO payments (id, type, channel, state, payer_account, payee_account, amount, currency,
+		request_key, reversal_ref, created_at, updated_at) VALUES (?, 'airtime', 'api', 'completed', 'a', 'b', 1, 'KES', ?, ?, 1, 1)`
+	for _, c := range []struct {
+		name     string
+		id       string
+		key, ref any
+		wantErr  string
+	}{
+		{"neither", "PAYA", nil, nil, ""},
+		{"neither again", "PAYB", nil, nil, ""},
+		{"a request key", "PAYC", "op-1", nil, ""},
+		{"another request key", "PAYD", "op-2", nil, ""},
+		{"a request key taken", "PAYE", "op-1", nil, "payments.request_key"},
+		{"a reversal reference", "PAYF", nil, "rv-1", ""},
+		{"a reversal reference taken", "PAYG", nil, "rv-1", "payments.reversal_ref"},
+	} {
+		err := h.db.Write(ctx, func(tx store.Tx) error {
+			_, err := tx.ExecContext(ctx, insert, c.id, c.key, c.ref)
+			return err
+		})
+		switch {
+		case c.wantErr == "" && err != nil:
+			t.Errorf("%s: %v", c.name, err)
+		case c.wantErr != "" && (err == nil || !strings.Contains(err.Error(), "UNIQUE constraint failed: "+c.wantErr)):
+			t.Errorf("%s: %v, want UNIQUE constraint failed: %s", c.name, err, c.wantErr)
+		}
+	}
+	plan, err := h.db.QueryPlan(ctx, `SELECT `+paymentColumns+` FROM payments WHERE request_key = ?`, "op-1")
+	if err != nil || len(plan) != 1 || !strings.Contains(plan[0], "USING INDEX payments_request_key") {
+		t.Errorf("payment by request key: plan %v, %v", plan, err)
+	}
+}
