@@ -159,3 +159,29 @@ func TestHoldIdempotencyAndErrors(t *testing.T) {
 		t.Errorf("void unknown: err = %v, want ErrNotFound", err)
 	}
 }
+
+// TestPostStartsTheJournal posts a hold made before anything was booked: the journal is
+// empty when the post reads its head, so its entries start the chain at the genesis hash.
+func TestPostStartsTheJournal(t *testing.T) {
+	l := mustOpen(t)
+	cash, alice := mustCash(t, l, "KES"), mustWallet(t, l, "KES")
+	if _, err := l.Hold(ctx, ledger.HoldRequest{Key: "seed:hold", Debit: cash.ID, Credit: alice.ID, Amount: 500, Kind: "deposit"}); err != nil {
+		t.Fatal(err)
+	}
+	tr, err := l.Post(ctx, "seed:hold")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.DebitBalanceAfter != -500 || tr.CreditBalanceAfter != 500 || !tr.BalancesAfterKnown {
+		t.Errorf("posted transfer = %+v", tr)
+	}
+	var got []ledger.Entry
+	if err := l.Journal(ctx, 0, func(e ledger.Entry) error { got = append(got, e); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Seq != 1 || got[0].PrevHash != ledger.GenesisHash || got[1].PrevHash != got[0].Hash {
+		t.Errorf("journal = %+v, want two entries from the genesis hash", got)
+	}
+	wantBalance(t, l, alice.ID, posted(500))
+	mustVerify(t, l)
+}

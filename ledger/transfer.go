@@ -258,11 +258,11 @@ func (t *Tx) hold(ctx context.Context, r HoldRequest) (Hold, error) {
 }
 
 func (t *Tx) post(ctx context.Context, key string) (Transfer, error) {
-	k, err := t.lookup(ctx, lookupPost, key)
+	k, found, err := t.lookupPost(ctx, key)
 	if err != nil {
 		return Transfer{}, err
 	}
-	if !k.hasHold {
+	if !found {
 		return Transfer{}, fmt.Errorf("%w: hold %s", ErrNotFound, key)
 	}
 	h := &k.hold
@@ -270,12 +270,9 @@ func (t *Tx) post(ctx context.Context, key string) (Transfer, error) {
 	case HoldVoided:
 		return Transfer{}, fmt.Errorf("%w: %s", ErrHoldVoided, key)
 	case HoldPosted:
-		if k.hasTransfer && k.tr.ID == h.TransferID {
-			return k.tr, nil
-		}
 		return transferBy(ctx, t.tx, "id", h.TransferID)
 	}
-	d, c := k.account(h.Debit), k.account(h.Credit)
+	d, c := &k.d, &k.c
 	if err := bothFound(d, c, h.Debit, h.Credit); err != nil {
 		return Transfer{}, err
 	}
