@@ -156,10 +156,20 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (a *a
 	if a.lock, err = lockExclusive(cfg.Database.Path + ".serve.lock"); err != nil {
 		return a, dbStartError(cfg.Database.Path, err)
 	}
-	a.db, err = store.Open(cfg.Database.Path, store.Options{Synchronous: cfg.Database.Synchronous},
+	opened := time.Now()
+	upgraded := false
+	a.db, err = store.Open(cfg.Database.Path, store.Options{Synchronous: cfg.Database.Synchronous,
+		OnUpgrade: func(component string, from, to int) {
+			upgraded = true
+			log.Info().Str("component", component).Int("from", from).Int("to", to).
+				Msg("database schema upgrade; some rebuild tables, which takes about a minute per million payments")
+		}},
 		ledger.Schema, otp.Schema, outbox.Schema, payswitch.Schema, smpp.GatewaySchema)
 	if err != nil {
 		return a, dbStartError(cfg.Database.Path, err)
+	}
+	if upgraded {
+		log.Info().Dur("took", time.Since(opened)).Msg("database schema upgraded")
 	}
 	a.dbWatch = newDBWatch(a.db, log, a.registry)
 	a.ledger = ledger.New(a.db, nil)

@@ -75,6 +75,10 @@ type Options struct {
 	// group's BEGIN and COMMIT not), on the writer goroutine.
 	// Benchmarks use it to report statements per operation; it must be quick.
 	OnStatement func(query string)
+	// OnUpgrade, when set, is called before the migrations of a component whose tables
+	// exist at an older version run (not for a new database): a migration that
+	// rebuilds a table takes a while on a large database, and serve says so.
+	OnUpgrade func(component string, from, to int)
 }
 
 // Schema is one component's tables: Migrations[i] brings it to version i+1.
@@ -228,7 +232,7 @@ func Open(path string, opts Options, schemas ...Schema) (*DB, error) {
 		writer.Close()
 		return nil, fmt.Errorf("store: open %q: %w", path, err)
 	}
-	if err := migrate(writer, schemas); err != nil {
+	if err := migrate(writer, schemas, opts.OnUpgrade); err != nil {
 		writer.Close()
 		return nil, fmt.Errorf("store: migrate %q: %w", path, err)
 	}
@@ -711,7 +715,7 @@ func run(fn func(Tx) error, tx Tx) (err error) {
 	return fn(tx)
 }
 
-func migrate(db *sql.DB, schemas []Schema) error {
+func migrate(db *sql.DB, schemas []Schema, onUpgrade func(component string, from, to int)) error {
 	if _, err := db.Exec(`CREATE TABLE IF NOT EXISTS schema_versions (
 		component TEXT PRIMARY KEY,
 		version   INTEGER NOT NULL
@@ -728,6 +732,9 @@ func migrate(db *sql.DB, schemas []Schema) error {
 		}
 		if have > len(s.Migrations) {
 			return fmt.Errorf("%w: %s is at version %d, this binary knows %d", ErrNewerSchema, s.Component, have, len(s.Migrations))
+		}
+		if have > 0 && have < len(s.Migrations) && onUpgrade != nil {
+			onUpgrade(s.Component, have, len(s.Migrations))
 		}
 		for v := have + 1; v <= len(s.Migrations); v++ {
 			tx, err := db.Begin()

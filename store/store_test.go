@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -547,5 +548,35 @@ func TestStatementsIgnoreACancelledContextOnceStarted(t *testing.T) {
 	}
 	if n := count(t, db); n != 1 {
 		t.Errorf("things: %d, want 1", n)
+	}
+}
+
+// OnUpgrade hears of every component whose tables exist at an older version, before
+// its migrations run, and of nothing when the database is new or up to date.
+func TestOnUpgradeNamesTheComponentsUpgraded(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.db")
+	v2 := Schema{Component: "test", Migrations: append(slices.Clone(testSchema.Migrations),
+		`CREATE INDEX things_by_name ON things (name)`)}
+	other := Schema{Component: "other", Migrations: []string{`CREATE TABLE others (id INTEGER PRIMARY KEY) STRICT`}}
+	for _, tc := range []struct {
+		name    string
+		schemas []Schema
+		want    []string
+	}{
+		{"new database", []Schema{testSchema}, nil},
+		{"one component upgraded, one new", []Schema{v2, other}, []string{"test 1->2"}},
+		{"up to date", []Schema{v2, other}, nil},
+	} {
+		var got []string
+		db, err := Open(path, Options{OnUpgrade: func(c string, from, to int) {
+			got = append(got, fmt.Sprintf("%s %d->%d", c, from, to))
+		}}, tc.schemas...)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		db.Close()
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s: OnUpgrade told %q, want %q", tc.name, got, tc.want)
+		}
 	}
 }
