@@ -98,17 +98,7 @@ func TestSchemaUpgradeRewritesChecksAndKeepsData(t *testing.T) {
 	if err := db.Reader().QueryRow(`PRAGMA integrity_check`).Scan(&integrity); err != nil || integrity != "ok" {
 		t.Fatalf("integrity_check = %q, %v", integrity, err)
 	}
-	rep, err := led.Verify(ctx)
-	if err != nil || !rep.OK || rep.Transfers != 1 {
-		t.Fatalf("verify after upgrade: %+v, %v", rep, err)
-	}
-	got, err := led.Account(ctx, wallet.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.Balance != (ledger.Balance{Posted: 50_000, Held: 1_000, Available: 49_000}) {
-		t.Fatalf("balance after upgrade = %+v", got.Balance)
-	}
+	checkBooks(t, led, 1, wallet.ID, ledger.Balance{Posted: 50_000, Held: 1_000, Available: 49_000})
 	if _, err := led.Post(ctx, "hold-1"); err != nil {
 		t.Fatalf("posting a hold made before the upgrade: %v", err)
 	}
@@ -363,15 +353,23 @@ func TestSchemaUpgradeRebuildsTablesAndKeepsData(t *testing.T) {
 	if err != nil || len(trs) != 2 || trs[0].ID != paid.ID || trs[1].Reverses != paid.ID {
 		t.Fatalf("transfers of PAYONE, oldest first: %+v, %v", trs, err)
 	}
+	checkBooks(t, led, 5, wallet.ID, ledger.Balance{Posted: 48_000, Held: 0, Available: 48_000})
+}
+
+// checkBooks verifies the upgraded ledger (its journal chain, transfers transfers) and
+// the balance of account.
+func checkBooks(t *testing.T, led *ledger.Ledger, transfers int, account string, want ledger.Balance) {
+	t.Helper()
+	ctx := context.Background()
 	rep, err := led.Verify(ctx)
-	if err != nil || !rep.OK || rep.Transfers != 5 {
+	if err != nil || !rep.OK || rep.Transfers != int64(transfers) {
 		t.Fatalf("verify after upgrade: %+v, %v", rep, err)
 	}
-	got, err := led.Account(ctx, wallet.ID)
+	got, err := led.Account(ctx, account)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Balance != (ledger.Balance{Posted: 48_000, Held: 0, Available: 48_000}) {
-		t.Fatalf("balance after upgrade = %+v", got.Balance)
+	if got.Balance != want {
+		t.Fatalf("balance of %s after upgrade = %+v, want %+v", account, got.Balance, want)
 	}
 }

@@ -86,24 +86,33 @@ func (s *testSwitch) simIdle(msisdn string, kept int) {
 	})
 }
 
-// An ENROUTE receipt (the SMSC keeps the code SMS for a phone out of coverage) is not
-// an answer: the code message stays sent, no delivery is recorded for the code and no
-// voice call is offered. When the phone is back it gets the code, the payment goes
-// through, and the final DELIVRD receipt records the delivery.
-func TestEnrouteCodeReceiptWaitsForThePhone(t *testing.T) {
-	gatewayCalls := make(chan string, 4)
+// startWithVoiceGateway starts a switch whose IVR calls through a test voice gateway,
+// with alice's wallet holding KES 1,000 (she has read the deposit SMS) and the till
+// 55501. gatewayCalls gets the body of every call the switch asks the gateway for.
+func startWithVoiceGateway(t *testing.T) (s *testSwitch, a *phone, wallet accountResp, gatewayCalls chan string) {
+	t.Helper()
+	gatewayCalls = make(chan string, 4)
 	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		gatewayCalls <- string(b)
 		fmt.Fprint(w, `{"sessionId":"CALL-9"}`)
 	}))
-	defer gw.Close()
-	s := startSwitchWith(t, "5m", fmt.Sprintf("ivr:\n  number: \"254709000000\"\n  gateway:\n    url: %s\n", gw.URL))
-	w := s.open(map[string]string{"type": "wallet", "msisdn": alice, "name": "Alice"})
+	t.Cleanup(gw.Close)
+	s = startSwitchWith(t, "5m", fmt.Sprintf("ivr:\n  number: \"254709000000\"\n  gateway:\n    url: %s\n", gw.URL))
+	wallet = s.open(map[string]string{"type": "wallet", "msisdn": alice, "name": "Alice"})
 	s.open(map[string]string{"type": "merchant", "code": "55501", "name": "Mama Mboga"})
-	a := s.phone(alice)
-	s.deposit(w.ID, 100000, "CASHIN-1")
+	a = s.phone(alice)
+	s.deposit(wallet.ID, 100000, "CASHIN-1")
 	a.expect("deposited")
+	return s, a, wallet, gatewayCalls
+}
+
+// An ENROUTE receipt (the SMSC keeps the code SMS for a phone out of coverage) is not
+// an answer: the code message stays sent, no delivery is recorded for the code and no
+// voice call is offered. When the phone is back it gets the code, the payment goes
+// through, and the final DELIVRD receipt records the delivery.
+func TestEnrouteCodeReceiptWaitsForThePhone(t *testing.T) {
+	s, a, w, gatewayCalls := startWithVoiceGateway(t)
 
 	s.sim.SetAway(alice, true) // the handset leaves coverage
 	a.send("PAY 55501 150")
@@ -174,19 +183,7 @@ func TestEnrouteCodeReceiptWaitsForThePhone(t *testing.T) {
 // undeliverable, so the failure goes into the authentication history and the code is
 // offered by a voice call.
 func TestCodeReceiptBeforeItsSubmitIsRecordedStillCounts(t *testing.T) {
-	gatewayCalls := make(chan string, 4)
-	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		gatewayCalls <- string(b)
-		fmt.Fprint(w, `{"sessionId":"CALL-11"}`)
-	}))
-	defer gw.Close()
-	s := startSwitchWith(t, "5m", fmt.Sprintf("ivr:\n  number: \"254709000000\"\n  gateway:\n    url: %s\n", gw.URL))
-	w := s.open(map[string]string{"type": "wallet", "msisdn": alice, "name": "Alice"})
-	s.open(map[string]string{"type": "merchant", "code": "55501", "name": "Mama Mboga"})
-	a := s.phone(alice)
-	s.deposit(w.ID, 100000, "CASHIN-1")
-	a.expect("deposited")
+	s, a, _, gatewayCalls := startWithVoiceGateway(t)
 
 	s.sim.SetUnreachable(alice, true)
 	// The code SMS's submit_sm_resp comes 600 ms late; its UNDELIV receipt 200 ms after

@@ -132,21 +132,7 @@ func TestAwayPhoneGetsItsMTsWhenBack(t *testing.T) {
 			s.SetAway(phone, true)
 			s.SetAway(phone, true) // twice changes nothing
 			sm := &smppcli.ShortMessage{Src: shortcode, Dst: phone, Text: tt.codec, Register: tt.reg}
-			var ids []string
-			if tt.long {
-				parts, err := e.SubmitLongMsg(sm)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for i := range parts {
-					ids = append(ids, parts[i].RespID())
-				}
-			} else {
-				if _, err := e.Submit(sm); err != nil {
-					t.Fatal(err)
-				}
-				ids = append(ids, sm.RespID())
-			}
+			ids := submitMT(t, e, sm, tt.long)
 			if len(ids) != tt.wantParts || ids[0] == "" {
 				t.Fatalf("submit_sm_resp ids %v, want %d", ids, tt.wantParts)
 			}

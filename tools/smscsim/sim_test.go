@@ -333,21 +333,7 @@ func TestMTReassembledForSubscribers(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			sm := &smppcli.ShortMessage{Src: shortcode, Dst: phone, Text: tt.codec}
-			var ids []string
-			if tt.long {
-				parts, err := e.SubmitLongMsg(sm)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for i := range parts {
-					ids = append(ids, parts[i].RespID())
-				}
-			} else {
-				if _, err := e.Submit(sm); err != nil {
-					t.Fatal(err)
-				}
-				ids = append(ids, sm.RespID())
-			}
+			ids := submitMT(t, e, sm, tt.long)
 			m := nextMT(t, mine)
 			if m.Text != tt.text || m.From != shortcode || m.To != phone || m.Parts != tt.wantParts || m.Status != "DELIVRD" || m.SystemID != "payswitch" {
 				t.Fatalf("MT %+v, want %q in %d parts", m, tt.text, tt.wantParts)
@@ -735,4 +721,25 @@ func BenchmarkMODelivery(b *testing.B) {
 		}
 		<-got
 	}
+}
+
+// submitMT submits sm through e, as one submit_sm or (long) split into concatenated
+// parts, and returns the message ID of each part.
+func submitMT(t *testing.T, e *esme, sm *smppcli.ShortMessage, long bool) []string {
+	t.Helper()
+	if !long {
+		if _, err := e.Submit(sm); err != nil {
+			t.Fatal(err)
+		}
+		return []string{sm.RespID()}
+	}
+	parts, err := e.SubmitLongMsg(sm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for i := range parts {
+		ids = append(ids, parts[i].RespID())
+	}
+	return ids
 }
