@@ -107,6 +107,10 @@ func TestRun(t *testing.T) {
 	if !strings.Contains(stderr.String(), "check: books match what the phones saw") {
 		t.Errorf("stderr does not report the checks as passed")
 	}
+	// The writer's share of the load, from the switch's /metrics: some groups ran.
+	if !regexp.MustCompile(`store writer during the load: busy \d+% .* [1-9]\d* groups/s of \d+\.\d operations`).MatchString(stderr.String()) {
+		t.Errorf("stderr does not report the store writer's work")
+	}
 }
 
 // TestRunStopsEarly stops a long run once the load has begun, as Ctrl-C does: the run

@@ -120,7 +120,11 @@ func runSwitch(ctx context.Context, o options, lg *logger, echo *echoResult, std
 	}
 	drv := &driver{sim: sim, merchants: merchants, timeout: o.timeout, think: o.think, progress: o.progress, lg: lg}
 	cpu0, self0 := srv.cpuTime(), procCPU(os.Getpid())
+	w0, wok0, _ := api.writerStats(ctx)
 	all, elapsed := drv.drive(ctx, pool, o.concurrency, o.duration)
+	if w1, wok1, _ := api.writerStats(ctx); wok0 && wok1 {
+		lg.printf("%s", writerLine(w0, w1, elapsed))
+	}
 	if cpu1, self1 := srv.cpuTime(), procCPU(os.Getpid()); cpu0 >= 0 && cpu1 >= 0 && self0 >= 0 && self1 >= 0 {
 		lg.printf("cpu during the load: serve %.1fs (%.0f%% of one core), loadgen with the simulator %.1fs (%.0f%%), over %.1fs",
 			(cpu1 - cpu0).Seconds(), 100*(cpu1-cpu0).Seconds()/elapsed.Seconds(),

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// writerStats are the store writer's running totals, from the switch's /metrics
+// (payswitch_store_*): loadgen reports their difference over the load, because the one
+// writer goroutine is what bounds the switch (README, Performance).
+type writerStats struct {
+	groups, ops         float64 // transactions committed, operations in them
+	run, commit, synced float64 // seconds running operations, in COMMIT, in fsync
+}
+
+// writerStats reads the totals; ok is false when the switch does not export them.
+func (c *client) writerStats(ctx context.Context) (s writerStats, ok bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.Base+"/metrics", nil)
+	if err != nil {
+		return s, false, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.Token)
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return s, false, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return s, false, fmt.Errorf("GET /metrics: %s", resp.Status)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return s, false, fmt.Errorf("GET /metrics: %w", err)
+	}
+	ok = true
+	value := func(name string) float64 {
+		f := fams[name]
+		if f == nil || len(f.GetMetric()) == 0 {
+			ok = false
+			return 0
+		}
+		m := f.GetMetric()[0]
+		if m.GetCounter() != nil {
+			return m.GetCounter().GetValue()
+		}
+		return m.GetGauge().GetValue()
+	}
+	s = writerStats{
+		groups: value("payswitch_store_groups_total"),
+		ops:    value("payswitch_store_operations_total"),
+		run:    value("payswitch_store_run_seconds_total"),
+		commit: value("payswitch_store_commit_seconds_total"),
+		synced: value("payswitch_store_sync_seconds_total"),
+	}
+	return s, ok, nil
+}
+
+// writerLine describes the writer between a and b, over elapsed.
+func writerLine(a, b writerStats, elapsed time.Duration) string {
+	secs := elapsed.Seconds()
+	groups := b.groups - a.groups
+	perGroup := 0.0
+	if groups > 0 {
+		perGroup = (b.ops - a.ops) / groups
+	}
+	run, commit := 100*(b.run-a.run)/secs, 100*(b.commit-a.commit)/secs
+	return fmt.Sprintf("store writer during the load: busy %.0f%% (operations %.0f%%, COMMIT %.0f%%), fsync %.0f%% of the time, %.0f groups/s of %.1f operations",
+		run+commit, run, commit, 100*(b.synced-a.synced)/secs, groups/secs, perGroup)
+}
