@@ -35,8 +35,8 @@ func BenchmarkCallbackStart(b *testing.B) {
 // engine holds the funds and queues the code SMS), and the code (the engine posts).
 func BenchmarkInboundPayment(b *testing.B) {
 	h := newHarness(b, options{})
-	h.wallet(alice, 1_000_000_000)
-	h.merchant(till, "Mama Mboga", mama)
+	h.Wallet(alice, 1_000_000_000)
+	h.Merchant(till, "Mama Mboga", mama)
 	ctx := context.Background()
 	for i := 0; b.Loop(); i++ {
 		id := "pay-" + strconv.Itoa(i)

@@ -86,7 +86,7 @@ func TestCallerOutcomes(t *testing.T) {
 			h.run()
 			var m outbox.Message
 			eventually(t, "the call to fail", func() bool {
-				m, _ = h.outbox.Get(context.Background(), id)
+				m, _ = h.Outbox.Get(context.Background(), id)
 				return m.State == outbox.StateFailed
 			})
 			if m.Attempts != tt.attempts || !strings.Contains(m.LastError, tt.lastErr) {
@@ -120,7 +120,7 @@ func TestCallerConnectionRefused(t *testing.T) {
 	h.run()
 	var m outbox.Message
 	eventually(t, "the call to fail", func() bool {
-		m, _ = h.outbox.Get(context.Background(), id)
+		m, _ = h.Outbox.Get(context.Background(), id)
 		return m.State == outbox.StateFailed
 	})
 	if m.Attempts != 3 || !strings.Contains(m.LastError, "refused") {
@@ -181,11 +181,11 @@ func TestCallerShutdownRequeues(t *testing.T) {
 	<-h.gateway.got
 	cancel()
 	<-done
-	m, err := h.outbox.Get(context.Background(), id)
+	m, err := h.Outbox.Get(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.State != outbox.StateQueued || m.NextAttemptAt.After(h.clock.Now()) {
+	if m.State != outbox.StateQueued || m.NextAttemptAt.After(h.Clock.Now()) {
 		t.Errorf("after shutdown: %s due %v, want queued and due", m.State, m.NextAttemptAt)
 	}
 }

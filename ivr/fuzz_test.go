@@ -15,11 +15,11 @@ import (
 // a code that the fuzzer would have to guess.
 func FuzzIVRDigits(f *testing.F) {
 	h := newHarness(f, options{})
-	a := h.wallet(alice, 1000000)
-	b := h.wallet(bob, 0)
-	m := h.merchant(till, "Mama Mboga", mama)
+	a := h.Wallet(alice, 1000000)
+	b := h.Wallet(bob, 0)
+	m := h.Merchant(till, "Mama Mboga", mama)
 	ctx := context.Background()
-	if err := h.engine.HandleSMS(ctx, alice, "PAY 55501 150"); err != nil {
+	if err := h.Engine.HandleSMS(ctx, alice, "PAY 55501 150"); err != nil {
 		f.Fatal(err)
 	}
 	pending := h.lastPayment(alice).ID
@@ -43,10 +43,10 @@ func FuzzIVRDigits(f *testing.F) {
 	seq := 0
 	f.Fuzz(func(t *testing.T, n uint8, raw string) {
 		seq++
-		id := "fuzz-" + strings.Repeat("x", seq%3) + string(rune('a'+seq%26)) + h.clock.Now().Format("150405.000000")
+		id := "fuzz-" + strings.Repeat("x", seq%3) + string(rune('a'+seq%26)) + h.Clock.Now().Format("150405.000000")
 		tmpl := nodes[int(n)%len(nodes)]
 		sess := &session{node: tmpl.node, ask: tmpl.ask, digits: tmpl.digits, typ: tmpl.typ, field: tmpl.field,
-			payment: tmpl.payment, notice: tmpl.notice, last: tmpl.last, phone: alice, seen: h.clock.Now()}
+			payment: tmpl.payment, notice: tmpl.notice, last: tmpl.last, phone: alice, seen: h.Clock.Now()}
 		h.svc.mu.Lock()
 		h.svc.sessions[id] = sess
 		h.svc.mu.Unlock()
@@ -89,7 +89,7 @@ func FuzzIVRDigits(f *testing.F) {
 			t.Fatalf("the keyed code was spoken back: %q", r.text())
 		}
 		posted := func(id string) int64 {
-			acct, err := h.ledger.Account(ctx, id)
+			acct, err := h.Ledger.Account(ctx, id)
 			if err != nil {
 				t.Fatal(err)
 			}

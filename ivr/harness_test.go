@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -18,8 +17,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/payswitch/payswitch/ledger"
-	"github.com/payswitch/payswitch/otp"
+	"github.com/payswitch/payswitch/internal/switchtest"
 	"github.com/payswitch/payswitch/outbox"
 	"github.com/payswitch/payswitch/store"
 	payswitch "github.com/payswitch/payswitch/switch"
@@ -39,28 +37,6 @@ const (
 	ivrNumber = "254709000000"
 	token     = "voice-secret-token"
 )
-
-// clock is a test clock: time moves a microsecond per reading, so that payments made one
-// after the other are ordered, and otherwise only when the test says so. It starts at
-// the real time because the outbox stamps messages with the real time when they are
-// queued.
-type clock struct {
-	mu sync.Mutex // guards t
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(time.Microsecond)
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // countingQueue is the real outbox, counting how the Caller settles messages.
 type countingQueue struct {
@@ -141,13 +117,9 @@ func (g *gateway) requests() []gatewayRequest {
 // harness is a switch on a real database in a temporary directory, with the IVR served
 // over HTTP on loopback and, when asked, a fake voice gateway.
 type harness struct {
+	*switchtest.Rig
 	t       testing.TB
-	clock   *clock
-	db      *store.DB
-	ledger  *ledger.Ledger
-	outbox  *outbox.Outbox
 	queue   *countingQueue
-	engine  *payswitch.Engine
 	svc     *Service
 	srv     *httptest.Server
 	gateway *gateway
@@ -160,30 +132,13 @@ type options struct {
 
 func newHarness(t testing.TB, o options) *harness {
 	t.Helper()
-	h := &harness{t: t, clock: &clock{t: time.Now().UTC().Truncate(time.Second)}}
-	db, err := store.Open(filepath.Join(t.TempDir(), "payswitch.db"), store.Options{Synchronous: "NORMAL"},
-		ledger.Schema, otp.Schema, outbox.Schema, payswitch.Schema)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	secret := []byte("0123456789abcdef0123456789abcdef")
-	iss, err := otp.NewIssuer(secret, otp.Config{Digits: 6, TTL: 5 * time.Minute, MaxAttempts: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.db = db
-	h.ledger = ledger.New(db, h.clock.Now)
-	if h.outbox, err = outbox.NewSealed(db, h.clock.Now, secret); err != nil {
-		t.Fatal(err)
-	}
-	h.queue = &countingQueue{Outbox: h.outbox}
-	h.engine, err = payswitch.New(payswitch.Config{Currency: "KES", Shortcode: "22333", CountryCode: "254",
-		MinAmount: 100, MaxAmount: 15000000, DailyMax: 30000000, VoiceNumber: ivrNumber},
-		payswitch.Deps{DB: db, Ledger: h.ledger, OTP: iss, Outbox: h.outbox, Now: h.clock.Now, Log: zerolog.Nop()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The clock starts at the real time because the outbox stamps messages with the real
+	// time when they are queued, and moves a microsecond at every reading so that
+	// payments made one after the other are ordered.
+	h := &harness{t: t, Rig: switchtest.New(t, switchtest.Options{Start: time.Now().UTC().Truncate(time.Second),
+		Tick: time.Microsecond, Sealed: true, VoiceNumber: ivrNumber})}
+	h.queue = &countingQueue{Outbox: h.Outbox}
+	var err error
 	cfg := Config{Number: ivrNumber}
 	if o.gateway {
 		h.gateway = newGateway(t)
@@ -192,7 +147,7 @@ func newHarness(t testing.TB, o options) *harness {
 	if o.cfg != nil {
 		o.cfg(&cfg)
 	}
-	if h.svc, err = New(cfg, h.engine, h.queue, h.clock.Now, zerolog.Nop(), nil); err != nil {
+	if h.svc, err = New(cfg, h.Engine, h.queue, h.Clock.Now, zerolog.Nop(), nil); err != nil {
 		t.Fatal(err)
 	}
 	if c := h.svc.Caller(); c != nil {
@@ -212,53 +167,10 @@ func (h *harness) run() {
 	h.t.Cleanup(func() { cancel(); <-done })
 }
 
-func (h *harness) wallet(msisdn string, balance int64) ledger.Account {
-	h.t.Helper()
-	ctx := context.Background()
-	a, err := h.engine.OpenAccount(ctx, payswitch.OpenAccount{Type: ledger.Wallet, Name: "W" + msisdn[len(msisdn)-3:], MSISDN: msisdn})
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	if balance > 0 {
-		if _, err := h.engine.Deposit(ctx, payswitch.Deposit{Account: a.ID, Amount: balance, Reference: "seed-" + msisdn}); err != nil {
-			h.t.Fatal(err)
-		}
-	}
-	return a
-}
-
-func (h *harness) merchant(code, name, msisdn string) ledger.Account {
-	h.t.Helper()
-	a, err := h.engine.OpenAccount(context.Background(), payswitch.OpenAccount{Type: ledger.Merchant, Name: name, Code: code, MSISDN: msisdn})
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return a
-}
-
-func (h *harness) balance(id string) ledger.Balance {
-	h.t.Helper()
-	a, err := h.ledger.Account(context.Background(), id)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return a.Balance
-}
-
-// payments are msisdn's payments, newest first.
-func (h *harness) payments(msisdn string) []*payswitch.Payment {
-	h.t.Helper()
-	ps, err := h.engine.Payments(context.Background(), msisdn, 100)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return ps
-}
-
 // lastPayment is msisdn's newest payment that is not a deposit.
 func (h *harness) lastPayment(msisdn string) *payswitch.Payment {
 	h.t.Helper()
-	for _, p := range h.payments(msisdn) {
+	for _, p := range h.Payments(msisdn) {
 		if p.Type != payswitch.DepositPayment {
 			return p
 		}
@@ -269,7 +181,7 @@ func (h *harness) lastPayment(msisdn string) *payswitch.Payment {
 
 func (h *harness) payment(id string) *payswitch.Payment {
 	h.t.Helper()
-	p, err := h.engine.Payment(context.Background(), id)
+	p, err := h.Engine.Payment(context.Background(), id)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -281,7 +193,7 @@ var codeRun = regexp.MustCompile(`(^|[^0-9])([0-9]{6})([^0-9]|$)`)
 // code reads the newest one-time code sent to msisdn by SMS.
 func (h *harness) code(msisdn string) string {
 	h.t.Helper()
-	ms, err := h.outbox.List(context.Background(), msisdn, 50)
+	ms, err := h.Outbox.List(context.Background(), msisdn, 50)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -300,7 +212,7 @@ func (h *harness) code(msisdn string) string {
 // callsTo are the call messages queued for msisdn, newest first.
 func (h *harness) callsTo(msisdn string) []outbox.Message {
 	h.t.Helper()
-	ms, err := h.outbox.List(context.Background(), msisdn, 100)
+	ms, err := h.Outbox.List(context.Background(), msisdn, 100)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -317,10 +229,10 @@ func (h *harness) callsTo(msisdn string) []outbox.Message {
 func (h *harness) enqueueCall(to, purpose, paymentID string) int64 {
 	h.t.Helper()
 	var id int64
-	err := h.db.Write(context.Background(), func(tx store.Tx) error {
+	err := h.DB.Write(context.Background(), func(tx store.Tx) error {
 		var err error
-		id, err = h.outbox.Enqueue(context.Background(), tx, outbox.Message{Kind: outbox.KindCall, To: to,
-			From: ivrNumber, PaymentID: paymentID, Purpose: purpose, CreatedAt: h.clock.Now()})
+		id, err = h.Outbox.Enqueue(context.Background(), tx, outbox.Message{Kind: outbox.KindCall, To: to,
+			From: ivrNumber, PaymentID: paymentID, Purpose: purpose, CreatedAt: h.Clock.Now()})
 		return err
 	})
 	if err != nil {

@@ -16,7 +16,7 @@ import (
 // Whatever arrives, the gateway gets 200 and a valid Response; nothing is left behind.
 func TestCallbackBadRequests(t *testing.T) {
 	h := newHarness(t, options{})
-	h.wallet(alice, 100000)
+	h.Wallet(alice, 100000)
 	junk := make([]byte, 4096)
 	rand.Read(junk)
 	tests := []struct {
@@ -86,9 +86,9 @@ func TestCallbackBadRequests(t *testing.T) {
 // A session ID belongs to its caller: someone else using it gets nowhere.
 func TestCallbackSessionOfAnotherCaller(t *testing.T) {
 	h := newHarness(t, options{})
-	h.wallet(alice, 100000)
-	h.wallet(bob, 100000)
-	h.merchant(till, "Mama Mboga", mama)
+	h.Wallet(alice, 100000)
+	h.Wallet(bob, 100000)
+	h.Merchant(till, "Mama Mboga", mama)
 	a := h.inbound("shared", alice)
 	a.key("")
 	a.key("1")
@@ -99,7 +99,7 @@ func TestCallbackSessionOfAnotherCaller(t *testing.T) {
 // Fields in the query string count too, and the direction may be left out after the start.
 func TestCallbackFieldsInQuery(t *testing.T) {
 	h := newHarness(t, options{})
-	h.wallet(alice, 150000)
+	h.Wallet(alice, 150000)
 	q := url.Values{"sessionId": {"q1"}, "isActive": {"1"}, "callerNumber": {alice}}
 	resp, err := http.Post(h.srv.URL+"/ivr?"+q.Encode(), "application/x-www-form-urlencoded", nil)
 	if err != nil {
@@ -115,8 +115,8 @@ func TestCallbackEscapesXML(t *testing.T) {
 	h := newHarness(t, options{cfg: func(c *Config) {
 		c.Texts = map[string]string{"welcome": `Karibu <"payswitch"> & friends]]>`}
 	}})
-	h.wallet(alice, 100000)
-	h.merchant(till, `Mama & Sons <Ltd>`, mama)
+	h.Wallet(alice, 100000)
+	h.Merchant(till, `Mama & Sons <Ltd>`, mama)
 	c := h.inbound("esc", alice)
 	form := url.Values{"sessionId": {"esc"}, "isActive": {"1"}, "callerNumber": {alice}}
 	resp, err := http.PostForm(h.srv.URL+"/ivr", form)
@@ -177,7 +177,7 @@ func TestTextOverrides(t *testing.T) {
 		"unknown key": {"menuu": "x"},
 		"empty text":  {"menu": "  "},
 	} {
-		if _, err := New(Config{Texts: texts}, h.engine, h.queue, nil, zerolog.Nop(), nil); err == nil {
+		if _, err := New(Config{Texts: texts}, h.Engine, h.queue, nil, zerolog.Nop(), nil); err == nil {
 			t.Errorf("%s: New accepted %v", name, texts)
 		}
 	}

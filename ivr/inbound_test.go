@@ -10,8 +10,8 @@ import (
 
 func TestInboundPayMerchant(t *testing.T) {
 	h := newHarness(t, options{})
-	a := h.wallet(alice, 100000)
-	m := h.merchant(till, "Mama Mboga", mama)
+	a := h.Wallet(alice, 100000)
+	m := h.Merchant(till, "Mama Mboga", mama)
 	c := h.inbound("ATVId_in1", "+254700000001") // the gateway's form of alice's number
 
 	wantPrompt(t, c.key(""), 1, "Welcome to payswitch.", "Press 1 to pay a merchant, 2 to send money, 3 for your balance.")
@@ -20,7 +20,7 @@ func TestInboundPayMerchant(t *testing.T) {
 		"Enter the amount in whole shillings", "press 1 5 0")
 	r := c.key("150#")
 
-	ps := h.payments(alice)
+	ps := h.Payments(alice)
 	if len(ps) != 2 { // the deposit and this one
 		t.Fatalf("%d payments after the amount, want 2", len(ps))
 	}
@@ -30,7 +30,7 @@ func TestInboundPayMerchant(t *testing.T) {
 	}
 	wantPrompt(t, r, 6, "A code was sent to you by SMS", "one hundred and fifty shillings",
 		"Mama Mboga, merchant 5 5 5 0 1", "payment "+Spell(p.ID), "Enter the six digit code")
-	if b := h.balance(a.ID); b.Held != 15000 || b.Posted != 100000 {
+	if b := h.Balance(a.ID); b.Held != 15000 || b.Posted != 100000 {
 		t.Errorf("alice while the code is awaited: %+v, want 15000 held of 100000", b)
 	}
 
@@ -40,15 +40,15 @@ func TestInboundPayMerchant(t *testing.T) {
 	if got := h.payment(p.ID).State; got != payswitch.StateCompleted {
 		t.Errorf("payment %s, want completed", got)
 	}
-	if b := h.balance(a.ID); b.Posted != 85000 || b.Held != 0 {
+	if b := h.Balance(a.ID); b.Posted != 85000 || b.Held != 0 {
 		t.Errorf("alice after: %+v, want 85000 posted, nothing held", b)
 	}
-	if b := h.balance(m.ID); b.Posted != 15000 {
+	if b := h.Balance(m.ID); b.Posted != 15000 {
 		t.Errorf("merchant after: %+v, want 15000", b)
 	}
 	// The gateway asking again after the end hears the same result, and nothing moves.
 	wantFinal(t, c.key(""), "is complete")
-	if b := h.balance(m.ID); b.Posted != 15000 {
+	if b := h.Balance(m.ID); b.Posted != 15000 {
 		t.Errorf("merchant after a repeat: %+v", b)
 	}
 	if c.hangUp().Say != nil || h.svc.Sessions() != 0 {
@@ -58,8 +58,8 @@ func TestInboundPayMerchant(t *testing.T) {
 
 func TestInboundSendMoney(t *testing.T) {
 	h := newHarness(t, options{})
-	a := h.wallet(alice, 100000)
-	b := h.wallet(bob, 0)
+	a := h.Wallet(alice, 100000)
+	b := h.Wallet(bob, 0)
 	c := h.inbound("s-send", "0700000001") // national form
 
 	c.key("")
@@ -69,10 +69,10 @@ func TestInboundSendMoney(t *testing.T) {
 		"a number starting 2 5 4 7 and ending 0 0 2")
 	wantFinal(t, c.key(h.code(alice)), "is complete", "five hundred shillings paid to",
 		"Your new balance is five hundred shillings.")
-	if got := h.balance(b.ID).Posted; got != 50000 {
+	if got := h.Balance(b.ID).Posted; got != 50000 {
 		t.Errorf("bob has %d, want 50000", got)
 	}
-	if got := h.balance(a.ID).Posted; got != 50000 {
+	if got := h.Balance(a.ID).Posted; got != 50000 {
 		t.Errorf("alice has %d, want 50000", got)
 	}
 }
@@ -87,7 +87,7 @@ func TestInboundBalance(t *testing.T) {
 		{"no account", "254700000077", "This number has no payswitch account."},
 	}
 	h := newHarness(t, options{})
-	h.wallet(alice, 150050)
+	h.Wallet(alice, 150050)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := h.inbound("bal-"+tt.name, tt.caller)
@@ -118,14 +118,14 @@ func TestInboundWrongKeys(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, options{})
-			a := h.wallet(alice, 100000)
-			m := h.merchant(till, "Mama Mboga", mama)
+			a := h.Wallet(alice, 100000)
+			m := h.Merchant(till, "Mama Mboga", mama)
 			c := h.inbound("wrong", alice)
 			c.key("")
 			for _, k := range tt.before {
 				c.key(k)
 			}
-			payments := len(h.payments(alice))
+			payments := len(h.Payments(alice))
 			for i := range maxRepeats {
 				r := c.key(tt.wrong)
 				if r.GetDigits == nil {
@@ -140,13 +140,13 @@ func TestInboundWrongKeys(t *testing.T) {
 			} else {
 				wantSays(t, r, "Nothing was paid.")
 			}
-			if got := len(h.payments(alice)); got != payments {
+			if got := len(h.Payments(alice)); got != payments {
 				t.Errorf("%d payments after the wrong keys, want %d", got, payments)
 			}
-			if b := h.balance(a.ID); b.Posted != 100000 {
+			if b := h.Balance(a.ID); b.Posted != 100000 {
 				t.Errorf("alice: %+v", b)
 			}
-			if b := h.balance(m.ID); b.Posted != 0 {
+			if b := h.Balance(m.ID); b.Posted != 0 {
 				t.Errorf("merchant: %+v", b)
 			}
 		})
@@ -156,8 +156,8 @@ func TestInboundWrongKeys(t *testing.T) {
 // A good key after a wrong one starts the count afresh.
 func TestInboundWrongKeyThenRight(t *testing.T) {
 	h := newHarness(t, options{})
-	h.wallet(alice, 100000)
-	h.merchant(till, "Mama Mboga", mama)
+	h.Wallet(alice, 100000)
+	h.Merchant(till, "Mama Mboga", mama)
 	c := h.inbound("recover", alice)
 	c.key("")
 	c.key("7")
@@ -170,8 +170,8 @@ func TestInboundWrongKeyThenRight(t *testing.T) {
 
 func TestInboundWrongCodeThenRight(t *testing.T) {
 	h := newHarness(t, options{})
-	a := h.wallet(alice, 100000)
-	m := h.merchant(till, "Mama Mboga", mama)
+	a := h.Wallet(alice, 100000)
+	m := h.Merchant(till, "Mama Mboga", mama)
 	c := h.inbound("code", alice)
 	for _, k := range []string{"", "1", till, "150"} {
 		c.key(k)
@@ -180,19 +180,19 @@ func TestInboundWrongCodeThenRight(t *testing.T) {
 	wantPrompt(t, c.key(wrongCode(code)), 6, "That code is not right. You have two tries left.")
 	wantPrompt(t, c.key(wrongCode(code)), 6, "You have one try left.")
 	wantFinal(t, c.key(code), "is complete")
-	if b := h.balance(m.ID); b.Posted != 15000 {
+	if b := h.Balance(m.ID); b.Posted != 15000 {
 		t.Errorf("merchant: %+v", b)
 	}
-	if b := h.balance(a.ID); b.Posted != 85000 {
+	if b := h.Balance(a.ID); b.Posted != 85000 {
 		t.Errorf("alice: %+v", b)
 	}
 }
 
 func TestInboundTooManyWrongCodes(t *testing.T) {
 	h := newHarness(t, options{})
-	a := h.wallet(alice, 100000)
+	a := h.Wallet(alice, 100000)
 	c := h.inbound("code", alice)
-	h.merchant(till, "Mama Mboga", mama)
+	h.Merchant(till, "Mama Mboga", mama)
 	for _, k := range []string{"", "1", till, "150"} {
 		c.key(k)
 	}
@@ -204,7 +204,7 @@ func TestInboundTooManyWrongCodes(t *testing.T) {
 	if got := h.payment(id).State; got != payswitch.StateFailed {
 		t.Errorf("payment %s, want failed", got)
 	}
-	if b := h.balance(a.ID); b.Posted != 100000 || b.Held != 0 {
+	if b := h.Balance(a.ID); b.Posted != 100000 || b.Held != 0 {
 		t.Errorf("alice: %+v, want everything back", b)
 	}
 }
@@ -220,8 +220,8 @@ func wrongCode(code string) string {
 // sent by SMS still confirms it.
 func TestInboundHangUpLeavesPaymentPending(t *testing.T) {
 	h := newHarness(t, options{})
-	h.wallet(alice, 100000)
-	m := h.merchant(till, "Mama Mboga", mama)
+	h.Wallet(alice, 100000)
+	m := h.Merchant(till, "Mama Mboga", mama)
 	c := h.inbound("hangup", alice)
 	for _, k := range []string{"", "1", till, "150"} {
 		c.key(k)
@@ -241,13 +241,13 @@ func TestInboundHangUpLeavesPaymentPending(t *testing.T) {
 	if got := h.payment(p.ID).State; got != payswitch.StatePendingOTP {
 		t.Fatalf("payment %s after keys for an ended call", got)
 	}
-	if err := h.engine.HandleSMS(context.Background(), alice, h.code(alice)); err != nil {
+	if err := h.Engine.HandleSMS(context.Background(), alice, h.code(alice)); err != nil {
 		t.Fatal(err)
 	}
 	if got := h.payment(p.ID).State; got != payswitch.StateCompleted {
 		t.Errorf("payment %s after the SMS code, want completed", got)
 	}
-	if b := h.balance(m.ID); b.Posted != 15000 {
+	if b := h.Balance(m.ID); b.Posted != 15000 {
 		t.Errorf("merchant: %+v", b)
 	}
 }
@@ -255,20 +255,20 @@ func TestInboundHangUpLeavesPaymentPending(t *testing.T) {
 func TestInboundRefusals(t *testing.T) {
 	t.Run("insufficient funds", func(t *testing.T) {
 		h := newHarness(t, options{})
-		h.wallet(alice, 10000)
-		h.merchant(till, "Mama Mboga", mama)
+		h.Wallet(alice, 10000)
+		h.Merchant(till, "Mama Mboga", mama)
 		c := h.inbound("poor", alice)
 		for _, k := range []string{"", "1", till} {
 			c.key(k)
 		}
 		wantFinal(t, c.key("150"), "You do not have enough money", "one hundred shillings", "Nothing was paid.")
-		if len(h.payments(alice)) != 1 { // the deposit only
-			t.Errorf("payments: %d", len(h.payments(alice)))
+		if len(h.Payments(alice)) != 1 { // the deposit only
+			t.Errorf("payments: %d", len(h.Payments(alice)))
 		}
 	})
 	t.Run("unknown recipient", func(t *testing.T) {
 		h := newHarness(t, options{})
-		h.wallet(alice, 10000)
+		h.Wallet(alice, 10000)
 		c := h.inbound("nobody", alice)
 		for _, k := range []string{"", "2", "0700000055"} {
 			c.key(k)
@@ -277,7 +277,7 @@ func TestInboundRefusals(t *testing.T) {
 	})
 	t.Run("self payment", func(t *testing.T) {
 		h := newHarness(t, options{})
-		h.wallet(alice, 10000)
+		h.Wallet(alice, 10000)
 		c := h.inbound("self", alice)
 		for _, k := range []string{"", "2", "0700000001"} {
 			c.key(k)
@@ -286,9 +286,9 @@ func TestInboundRefusals(t *testing.T) {
 	})
 	t.Run("pending from SMS", func(t *testing.T) {
 		h := newHarness(t, options{})
-		h.wallet(alice, 100000)
-		m := h.merchant(till, "Mama Mboga", mama)
-		if err := h.engine.HandleSMS(context.Background(), alice, "PAY 55501 200"); err != nil {
+		h.Wallet(alice, 100000)
+		m := h.Merchant(till, "Mama Mboga", mama)
+		if err := h.Engine.HandleSMS(context.Background(), alice, "PAY 55501 200"); err != nil {
 			t.Fatal(err)
 		}
 		p := h.lastPayment(alice)
@@ -299,20 +299,20 @@ func TestInboundRefusals(t *testing.T) {
 		wantPrompt(t, c.key("150"), 6, "You already have payment "+Spell(p.ID), "two hundred shillings",
 			"A code was sent to you by SMS.")
 		wantFinal(t, c.key(h.code(alice)), "is complete", "two hundred shillings")
-		if b := h.balance(m.ID); b.Posted != 20000 {
+		if b := h.Balance(m.ID); b.Posted != 20000 {
 			t.Errorf("merchant: %+v", b)
 		}
 	})
 	t.Run("confirmed by SMS meanwhile", func(t *testing.T) {
 		h := newHarness(t, options{})
-		h.wallet(alice, 100000)
-		h.merchant(till, "Mama Mboga", mama)
+		h.Wallet(alice, 100000)
+		h.Merchant(till, "Mama Mboga", mama)
 		c := h.inbound("both", alice)
 		for _, k := range []string{"", "1", till, "150"} {
 			c.key(k)
 		}
 		code := h.code(alice)
-		if err := h.engine.HandleSMS(context.Background(), alice, code); err != nil {
+		if err := h.Engine.HandleSMS(context.Background(), alice, code); err != nil {
 			t.Fatal(err)
 		}
 		wantFinal(t, c.key(code), "is already complete")
@@ -321,11 +321,11 @@ func TestInboundRefusals(t *testing.T) {
 
 func TestInboundSessionTimeout(t *testing.T) {
 	h := newHarness(t, options{})
-	h.wallet(alice, 100000)
+	h.Wallet(alice, 100000)
 	c := h.inbound("idle", alice)
 	c.key("")
 	c.key("1")
-	h.clock.Advance(DefaultSessionTimeout + time.Second)
+	h.Clock.Advance(DefaultSessionTimeout + time.Second)
 	if n := h.svc.Sweep(); n != 1 {
 		t.Errorf("Sweep removed %d, want 1", n)
 	}
@@ -334,7 +334,7 @@ func TestInboundSessionTimeout(t *testing.T) {
 	// A call that idled out is gone even before a sweep.
 	c2 := h.inbound("idle2", alice)
 	c2.key("")
-	h.clock.Advance(DefaultSessionTimeout + time.Second)
+	h.Clock.Advance(DefaultSessionTimeout + time.Second)
 	wantFinal(t, c2.key("1"), "this call has timed out")
 	// The same ID with no keys is a new call.
 	wantPrompt(t, c2.key(""), 1, "Welcome")

@@ -15,10 +15,10 @@ import (
 func (h *harness) pay(amount string) *payswitch.Payment {
 	h.t.Helper()
 	ctx := context.Background()
-	if err := h.engine.HandleSMS(ctx, alice, "PAY "+till+" "+amount); err != nil {
+	if err := h.Engine.HandleSMS(ctx, alice, "PAY "+till+" "+amount); err != nil {
 		h.t.Fatal(err)
 	}
-	if err := h.engine.HandleSMS(ctx, alice, h.code(alice)); err != nil {
+	if err := h.Engine.HandleSMS(ctx, alice, h.code(alice)); err != nil {
 		h.t.Fatal(err)
 	}
 	p := h.lastPayment(alice)
@@ -34,7 +34,7 @@ func (h *harness) sent(id int64) outbox.Message {
 	var m outbox.Message
 	eventually(h.t, "the call to be sent", func() bool {
 		var err error
-		m, err = h.outbox.Get(context.Background(), id)
+		m, err = h.Outbox.Get(context.Background(), id)
 		return err == nil && m.State == outbox.StateSent
 	})
 	return m
@@ -42,8 +42,8 @@ func (h *harness) sent(id int64) outbox.Message {
 
 func TestMerchantNoticeCall(t *testing.T) {
 	h := newHarness(t, options{gateway: true})
-	h.wallet(alice, 1000000)
-	h.merchant(till, "Mama Mboga", mama)
+	h.Wallet(alice, 1000000)
+	h.Merchant(till, "Mama Mboga", mama)
 	h.gateway.setAnswer(func(n int, w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusCreated)
@@ -86,8 +86,8 @@ func TestMerchantNoticeCall(t *testing.T) {
 
 func TestMerchantNoticeRepeatsAreBounded(t *testing.T) {
 	h := newHarness(t, options{gateway: true})
-	h.wallet(alice, 100000)
-	h.merchant(till, "Mama Mboga", mama)
+	h.Wallet(alice, 100000)
+	h.Merchant(till, "Mama Mboga", mama)
 	h.run()
 	p := h.pay("150")
 	m := h.sent(h.callsTo(mama)[0].ID)
@@ -103,8 +103,8 @@ func TestMerchantNoticeRepeatsAreBounded(t *testing.T) {
 // called, and the match is recorded so that a restart finds it again.
 func TestMerchantNoticeMatchedByNumber(t *testing.T) {
 	h := newHarness(t, options{gateway: true})
-	h.wallet(alice, 100000)
-	h.merchant(till, "Mama Mboga", mama)
+	h.Wallet(alice, 100000)
+	h.Merchant(till, "Mama Mboga", mama)
 	h.gateway.setAnswer(func(n int, w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusAccepted) })
 	h.run()
 	p := h.pay("150")
@@ -115,7 +115,7 @@ func TestMerchantNoticeMatchedByNumber(t *testing.T) {
 
 	c := h.outboundCall("gw-77", "0700000900")
 	wantPrompt(t, c.key(""), 1, "one hundred and fifty shillings", Spell(p.ID))
-	m, err := h.outbox.Get(context.Background(), call.ID)
+	m, err := h.Outbox.Get(context.Background(), call.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,8 +125,8 @@ func TestMerchantNoticeMatchedByNumber(t *testing.T) {
 
 	// After a restart (a new service, no memory of the call), the same session finds it
 	// by its recorded ID, even long after.
-	h.clock.Advance(time.Hour)
-	svc, err := New(Config{Number: ivrNumber}, h.engine, h.queue, h.clock.Now, h.svc.log, nil)
+	h.Clock.Advance(time.Hour)
+	svc, err := New(Config{Number: ivrNumber}, h.Engine, h.queue, h.Clock.Now, h.svc.log, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,8 +137,8 @@ func TestMerchantNoticeMatchedByNumber(t *testing.T) {
 
 func TestOutboundCallbackUnknown(t *testing.T) {
 	h := newHarness(t, options{gateway: true})
-	h.wallet(alice, 100000)
-	h.merchant(till, "Mama Mboga", mama)
+	h.Wallet(alice, 100000)
+	h.Merchant(till, "Mama Mboga", mama)
 	h.gateway.setAnswer(func(n int, w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
 	h.run()
 	h.pay("150")
@@ -155,7 +155,7 @@ func TestOutboundCallbackUnknown(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h.clock.Advance(tt.later)
+			h.Clock.Advance(tt.later)
 			c := h.outboundCall("x-"+tt.name, tt.called)
 			wantFinal(t, c.key(""), "we could not find what this call is about")
 			if h.svc.Sessions() != 0 {
@@ -168,14 +168,14 @@ func TestOutboundCallbackUnknown(t *testing.T) {
 // The payer is called to confirm a pending payment by keying its code.
 func TestPayerConfirmCall(t *testing.T) {
 	h := newHarness(t, options{gateway: true})
-	a := h.wallet(alice, 100000)
-	mer := h.merchant(till, "Mama Mboga", mama)
+	a := h.Wallet(alice, 100000)
+	mer := h.Merchant(till, "Mama Mboga", mama)
 	h.gateway.setAnswer(func(n int, w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte(`{"entries": [{"phoneNumber": "+254700000001", "status": "Queued", "sessionId": "call-9"}]}`))
 	})
 	h.run()
 	ctx := context.Background()
-	if err := h.engine.HandleSMS(ctx, alice, "PAY 55501 250"); err != nil {
+	if err := h.Engine.HandleSMS(ctx, alice, "PAY 55501 250"); err != nil {
 		t.Fatal(err)
 	}
 	p := h.lastPayment(alice)
@@ -194,19 +194,19 @@ func TestPayerConfirmCall(t *testing.T) {
 	code := h.code(alice)
 	wantPrompt(t, c.key(wrongCode(code)+"#"), 6, "That code is not right. You have two tries left.")
 	wantFinal(t, c.key(code+"#"), "Payment "+Spell(p.ID)+" is complete.", "Your new balance is seven hundred and fifty shillings.")
-	if b := h.balance(mer.ID); b.Posted != 25000 {
+	if b := h.Balance(mer.ID); b.Posted != 25000 {
 		t.Errorf("merchant: %+v", b)
 	}
-	if b := h.balance(a.ID); b.Posted != 75000 || b.Held != 0 {
+	if b := h.Balance(a.ID); b.Posted != 75000 || b.Held != 0 {
 		t.Errorf("alice: %+v", b)
 	}
 }
 
 func TestPayerConfirmCallStates(t *testing.T) {
 	h := newHarness(t, options{gateway: true})
-	h.wallet(alice, 100000)
-	h.wallet(bob, 100000)
-	h.merchant(till, "Mama Mboga", mama)
+	h.Wallet(alice, 100000)
+	h.Wallet(bob, 100000)
+	h.Merchant(till, "Mama Mboga", mama)
 	h.gateway.setAnswer(func(n int, w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
 	h.run()
 	ctx := context.Background()
@@ -217,7 +217,7 @@ func TestPayerConfirmCallStates(t *testing.T) {
 		wantFinal(t, h.outboundCall("done-1", alice).key(""), "is already complete")
 	})
 	t.Run("someone else's payment", func(t *testing.T) {
-		if err := h.engine.HandleSMS(ctx, alice, "PAY 55501 150"); err != nil {
+		if err := h.Engine.HandleSMS(ctx, alice, "PAY 55501 150"); err != nil {
 			t.Fatal(err)
 		}
 		p := h.lastPayment(alice)

@@ -71,7 +71,7 @@ func BenchmarkUSSDSessions(b *testing.B) {
 // database step adds to the menus' own cost.
 func BenchmarkUSSDBalanceStep(b *testing.B) {
 	h := newHarness(b, nil)
-	h.wallet(alice, 100000)
+	h.Wallet(alice, 100000)
 	ctx := context.Background()
 	n := 0
 	b.ReportAllocs()

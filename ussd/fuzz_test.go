@@ -23,8 +23,8 @@ func FuzzUSSDText(f *testing.F) {
 		f.Add(seed)
 	}
 	h := newHarness(f, nil)
-	h.wallet(alice, 1_000_000_00)
-	h.wallet(bob, 0)
+	h.Wallet(alice, 1_000_000_00)
+	h.Wallet(bob, 0)
 	h.merchant(till, mama)
 	handler := h.menu.Handler()
 	n := 0

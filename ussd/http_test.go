@@ -16,9 +16,9 @@ type snapshot struct {
 
 func (h *harness) snapshot(accountID string) snapshot {
 	h.t.Helper()
-	b := h.balance(accountID)
-	return snapshot{sessions: h.menu.Sessions(), payments: len(h.payments(alice)),
-		messages: len(h.messages(alice)), posted: b.Posted, held: b.Held}
+	b := h.Balance(accountID)
+	return snapshot{sessions: h.menu.Sessions(), payments: len(h.Payments(alice)),
+		messages: len(h.Messages(alice, 1000)), posted: b.Posted, held: b.Held}
 }
 
 func TestHostileRequestsChangeNothing(t *testing.T) {
@@ -60,7 +60,7 @@ func TestHostileRequestsChangeNothing(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, nil)
-			a := h.wallet(alice, 100000)
+			a := h.Wallet(alice, 100000)
 			h.merchant(till, mama)
 			before := h.snapshot(a.ID)
 
@@ -142,8 +142,8 @@ func TestGatewayEndNoticeDropsSession(t *testing.T) {
 
 func TestSessionBelongsToItsPhone(t *testing.T) {
 	h := newHarness(t, nil)
-	a := h.wallet(alice, 100000)
-	h.wallet(bob, 0)
+	a := h.Wallet(alice, 100000)
+	h.Wallet(bob, 0)
 	g, _ := h.dial("s1", alice)
 	g.send("1")
 	before := h.snapshot(a.ID)

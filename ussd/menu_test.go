@@ -22,8 +22,8 @@ func TestDialShowsMainMenu(t *testing.T) {
 
 func TestSendMoneyWithCode(t *testing.T) {
 	h := newHarness(t, nil)
-	a := h.wallet(alice, 100000)
-	b := h.wallet(bob, 0)
+	a := h.Wallet(alice, 100000)
+	b := h.Wallet(bob, 0)
 
 	g, _ := h.dial("s1", alice)
 	wantPrefix(t, g.send("1"), "CON Send money to which number?")
@@ -31,14 +31,14 @@ func TestSendMoneyWithCode(t *testing.T) {
 	got := g.send("250.50")
 	wantPrefix(t, got, "CON ")
 	wantContains(t, got, "KES 250.50", "W002 2547****002", "Enter the code", "9. New code", "0. Cancel")
-	if bal := h.balance(a.ID); bal.Held != 25050 {
+	if bal := h.Balance(a.ID); bal.Held != 25050 {
 		t.Fatalf("held %d after the request, want 25050", bal.Held)
 	}
 
 	got = g.send(h.code(alice))
 	wantPrefix(t, got, "END ")
 	wantContains(t, got, "confirmed", "KES 250.50", "New balance KES 749.50")
-	if bal := h.balance(b.ID); bal.Posted != 25050 {
+	if bal := h.Balance(b.ID); bal.Posted != 25050 {
 		t.Fatalf("bob has %d, want 25050", bal.Posted)
 	}
 	if p := h.paymentOfType(alice, payswitch.TransferPayment); p.State != payswitch.StateCompleted || p.Channel != payswitch.ChannelUSSD {
@@ -48,7 +48,7 @@ func TestSendMoneyWithCode(t *testing.T) {
 
 func TestPayMerchantInOneGo(t *testing.T) {
 	h := newHarness(t, nil)
-	h.wallet(alice, 100000)
+	h.Wallet(alice, 100000)
 	m := h.merchant(till, mama)
 
 	// Users may type several inputs at once; the gateway's text then gains them all.
@@ -58,17 +58,17 @@ func TestPayMerchantInOneGo(t *testing.T) {
 	got = g.send(h.code(alice))
 	wantPrefix(t, got, "END ")
 	wantContains(t, got, "KES 150.00 paid to Mama Mboga (55501)")
-	if bal := h.balance(m.ID); bal.Posted != 15000 {
+	if bal := h.Balance(m.ID); bal.Posted != 15000 {
 		t.Fatalf("merchant has %d", bal.Posted)
 	}
-	if ms := h.messages(mama); len(ms) != 1 || ms[0].Purpose != "notice" {
+	if ms := h.Messages(mama, 1000); len(ms) != 1 || ms[0].Purpose != "notice" {
 		t.Fatalf("merchant messages %+v", ms)
 	}
 }
 
 func TestBadInputsAreRetried(t *testing.T) {
 	h := newHarness(t, nil)
-	a := h.wallet(alice, 100000)
+	a := h.Wallet(alice, 100000)
 	h.merchant(till, mama)
 
 	g, _ := h.dial("s1", alice)
@@ -95,7 +95,7 @@ func TestBadInputsAreRetried(t *testing.T) {
 		wantPrefix(t, got, s.want)
 	}
 	wantContains(t, got, ": pay KES 150.00 to Mama Mboga (55501). Enter the code")
-	if bal := h.balance(a.ID); bal.Held != 15000 {
+	if bal := h.Balance(a.ID); bal.Held != 15000 {
 		t.Fatalf("held %d, want only the last request's 15000", bal.Held)
 	}
 	wantPrefix(t, g.send("12345"), "CON Codes have 6 digits.\nEnter the code from our SMS.\n9. New code\n0. Cancel")
@@ -104,7 +104,7 @@ func TestBadInputsAreRetried(t *testing.T) {
 
 func TestWrongCodeThenRightCode(t *testing.T) {
 	h := newHarness(t, nil)
-	h.wallet(alice, 100000)
+	h.Wallet(alice, 100000)
 	h.merchant(till, mama)
 	g, _ := h.dial("s1", alice)
 	g.send("2*55501*150")
@@ -121,7 +121,7 @@ func TestWrongCodeThenRightCode(t *testing.T) {
 
 func TestTooManyWrongCodesEnds(t *testing.T) {
 	h := newHarness(t, nil)
-	a := h.wallet(alice, 100000)
+	a := h.Wallet(alice, 100000)
 	h.merchant(till, mama)
 	g, _ := h.dial("s1", alice)
 	g.send("2*55501*150")
@@ -138,35 +138,35 @@ func TestTooManyWrongCodesEnds(t *testing.T) {
 	}
 	wantPrefix(t, got, "END ")
 	wantContains(t, got, "too many wrong codes")
-	if bal := h.balance(a.ID); bal.Held != 0 {
+	if bal := h.Balance(a.ID); bal.Held != 0 {
 		t.Fatalf("held %d after the payment failed", bal.Held)
 	}
 }
 
 func TestCancelOnCodePrompt(t *testing.T) {
 	h := newHarness(t, nil)
-	a := h.wallet(alice, 100000)
-	h.wallet(bob, 0)
+	a := h.Wallet(alice, 100000)
+	h.Wallet(bob, 0)
 	g, _ := h.dial("s1", alice)
 	g.send("1*0700000002*300")
 	got := g.send("0")
 	wantPrefix(t, got, "END ")
 	wantContains(t, got, "cancelled", "KES 300.00 is available again")
-	if bal := h.balance(a.ID); bal.Held != 0 || bal.Posted != 100000 {
+	if bal := h.Balance(a.ID); bal.Held != 0 || bal.Posted != 100000 {
 		t.Fatalf("balance %+v after cancel", bal)
 	}
 }
 
 func TestResendCode(t *testing.T) {
 	h := newHarness(t, nil)
-	h.wallet(alice, 100000)
+	h.Wallet(alice, 100000)
 	h.merchant(till, mama)
 	g, _ := h.dial("s1", alice)
 	g.send("2*55501*150")
 	first := h.code(alice)
 
 	wantPrefix(t, g.send("9"), "CON Please wait ")
-	h.clock.Advance(31 * time.Second)
+	h.Clock.Advance(31 * time.Second)
 	got := g.send("9")
 	wantPrefix(t, got, "CON We sent you a new code for ")
 	second := h.code(alice)
@@ -189,19 +189,19 @@ func TestCodeBySMSThenUSSD(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, nil)
-			a := h.wallet(alice, 100000)
+			a := h.Wallet(alice, 100000)
 			h.merchant(till, mama)
 			g, _ := h.dial("s1", alice)
 			g.send("2*55501*150")
 			code := h.code(alice)
-			if err := h.engine.HandleSMS(context.Background(), alice, code); err != nil {
+			if err := h.Engine.HandleSMS(context.Background(), alice, code); err != nil {
 				t.Fatal(err)
 			}
 			next := strings.ReplaceAll(tt.next, "<code>", code)
 			got := g.send(next)
 			wantPrefix(t, got, "END ")
 			wantContains(t, got, "was already confirmed: KES 150.00 paid to Mama Mboga (55501).")
-			if bal := h.balance(a.ID); bal.Posted != 85000 || bal.Held != 0 {
+			if bal := h.Balance(a.ID); bal.Posted != 85000 || bal.Held != 0 {
 				t.Fatalf("balance %+v: paid once", bal)
 			}
 		})
@@ -210,7 +210,7 @@ func TestCodeBySMSThenUSSD(t *testing.T) {
 
 func TestPendingPaymentFromAnotherSession(t *testing.T) {
 	h := newHarness(t, nil)
-	h.wallet(alice, 100000)
+	h.Wallet(alice, 100000)
 	h.merchant(till, mama)
 	g1, _ := h.dial("s1", alice)
 	g1.send("2*55501*150")
@@ -238,7 +238,7 @@ func TestAirtime(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, nil)
-			a := h.wallet(alice, 100000)
+			a := h.Wallet(alice, 100000)
 			g, _ := h.dial("s1", alice)
 			for _, in := range strings.Split(tt.inputs, "*") {
 				g.send(in)
@@ -249,7 +249,7 @@ func TestAirtime(t *testing.T) {
 				if got != want {
 					t.Fatalf("answer %q, want %q", got, want)
 				}
-				if bal := h.balance(a.ID); bal.Held != 0 {
+				if bal := h.Balance(a.ID); bal.Held != 0 {
 					t.Fatalf("held %d after a refusal", bal.Held)
 				}
 				return
@@ -262,7 +262,7 @@ func TestAirtime(t *testing.T) {
 
 func TestAirtimeMenuBackAndBadChoice(t *testing.T) {
 	h := newHarness(t, nil)
-	h.wallet(alice, 0)
+	h.Wallet(alice, 0)
 	g, _ := h.dial("s1", alice)
 	wantPrefix(t, g.send("3"), "CON Buy airtime for:\n1. My number\n2. Another number\n0. Back")
 	wantPrefix(t, g.send("5"), "CON Invalid choice.\nBuy airtime for:")
@@ -276,7 +276,7 @@ func TestAirtimeMenuBackAndBadChoice(t *testing.T) {
 
 func TestBalanceAndLastPayments(t *testing.T) {
 	h := newHarness(t, nil)
-	h.wallet(alice, 100000)
+	h.Wallet(alice, 100000)
 	h.merchant(till, mama)
 
 	g, _ := h.dial("s1", alice)
@@ -297,7 +297,7 @@ func TestBalanceAndLastPayments(t *testing.T) {
 		g.send("2*55501*1" + string(rune('0'+i)))
 		g.send(h.code(alice))
 	}
-	mini, err := h.engine.MiniText(context.Background(), alice)
+	mini, err := h.Engine.MiniText(context.Background(), alice)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,58 +329,58 @@ func squash(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 func TestRepeatedRequestAnswersTheSame(t *testing.T) {
 	h := newHarness(t, nil)
-	a := h.wallet(alice, 100000)
+	a := h.Wallet(alice, 100000)
 	h.merchant(till, mama)
 	g, _ := h.dial("s1", alice)
 	first := g.send("2*55501*150")
 	if again := g.request(); again != first {
 		t.Fatalf("repeat answered %q, want %q", again, first)
 	}
-	if ps := h.payments(alice); len(ps) != 2 {
+	if ps := h.Payments(alice); len(ps) != 2 {
 		t.Fatalf("%d payments after a repeated request", len(ps))
 	}
 	receipt := g.send(h.code(alice))
 	if again := g.request(); again != receipt {
 		t.Fatalf("repeat after END answered %q, want %q", again, receipt)
 	}
-	if bal := h.balance(a.ID); bal.Posted != 85000 {
+	if bal := h.Balance(a.ID); bal.Posted != 85000 {
 		t.Fatalf("posted %d: paid once", bal.Posted)
 	}
 }
 
 func TestIdleSessionIsGone(t *testing.T) {
 	h := newHarness(t, nil)
-	a := h.wallet(alice, 100000)
+	a := h.Wallet(alice, 100000)
 	h.merchant(till, mama)
 	g, _ := h.dial("s1", alice)
 	g.send("2*55501*150")
 	code := h.code(alice)
-	h.clock.Advance(181 * time.Second)
+	h.Clock.Advance(181 * time.Second)
 
 	got := g.send(code)
 	if got != "END This session has ended. Please dial *384# again." {
 		t.Fatalf("late input %q", got)
 	}
-	if bal := h.balance(a.ID); bal.Held != 15000 {
+	if bal := h.Balance(a.ID); bal.Held != 15000 {
 		t.Fatalf("held %d: the payment waits for its code until the engine expires it", bal.Held)
 	}
 	// The code still works by SMS within its own time.
-	if err := h.engine.HandleSMS(context.Background(), alice, code); err != nil {
+	if err := h.Engine.HandleSMS(context.Background(), alice, code); err != nil {
 		t.Fatal(err)
 	}
-	if bal := h.balance(a.ID); bal.Posted != 85000 {
+	if bal := h.Balance(a.ID); bal.Posted != 85000 {
 		t.Fatalf("posted %d after the SMS", bal.Posted)
 	}
 }
 
 func TestSweepDropsOnlyIdleSessions(t *testing.T) {
 	h := newHarness(t, nil)
-	h.wallet(alice, 0)
-	h.wallet(bob, 0)
+	h.Wallet(alice, 0)
+	h.Wallet(bob, 0)
 	h.dial("old", alice)
-	h.clock.Advance(100 * time.Second)
+	h.Clock.Advance(100 * time.Second)
 	h.dial("new", bob)
-	h.clock.Advance(100 * time.Second)
+	h.Clock.Advance(100 * time.Second)
 	if n := h.menu.Sweep(); n != 1 {
 		t.Fatalf("swept %d sessions, want 1", n)
 	}
@@ -407,7 +407,7 @@ func TestTextsOverride(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := New(h.engine, Config{Texts: tt.texts})
+			_, err := New(h.Engine, Config{Texts: tt.texts})
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("error %v, want one naming %q", err, tt.want)
 			}
@@ -457,10 +457,10 @@ func TestStepRefusesBadRequests(t *testing.T) {
 
 func TestEngineFailureEndsWithApology(t *testing.T) {
 	h := newHarness(t, nil)
-	h.wallet(alice, 100000)
+	h.Wallet(alice, 100000)
 	g, _ := h.dial("s1", alice)
 	g.send("4")
-	h.db.Close()
+	h.DB.Close()
 	scr, err := h.menu.Step(context.Background(), Input{SessionID: "http:s1", Phone: alice, Text: "4*1"})
 	if err == nil || !scr.End || !strings.HasPrefix(scr.Text, "Sorry") {
 		t.Fatalf("screen %+v, error %v", scr, err)
@@ -474,7 +474,7 @@ func TestConcurrentDialogues(t *testing.T) {
 	phones := make([]string, callers)
 	for i := range phones {
 		phones[i] = "25471100" + string(rune('0'+i/10)) + string(rune('0'+i%10)) + "00"
-		h.wallet(phones[i], 100000)
+		h.Wallet(phones[i], 100000)
 	}
 	ctx := context.Background()
 	errs := make(chan error, callers*3)
@@ -510,7 +510,7 @@ func TestConcurrentDialogues(t *testing.T) {
 		}
 	}
 	for _, phone := range phones {
-		ps := h.payments(phone)
+		ps := h.Payments(phone)
 		if len(ps) != 2 {
 			t.Fatalf("%s has %d payments, want the deposit and one request", phone, len(ps))
 		}

@@ -22,7 +22,7 @@ import (
 func TestMountedOnTheAPIServer(t *testing.T) {
 	h := newHarness(t, nil)
 	reg := prometheus.NewRegistry()
-	srv, err := api.New(h.engine, api.Config{Gatherer: reg, Log: zerolog.Nop()})
+	srv, err := api.New(h.Engine, api.Config{Gatherer: reg, Log: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +52,7 @@ func TestMountedOnTheAPIServer(t *testing.T) {
 func TestMetrics(t *testing.T) {
 	h := newHarness(t, nil)
 	reg := prometheus.NewRegistry()
-	m, err := New(h.engine, Config{Now: h.clock.Now, Registry: reg})
+	m, err := New(h.Engine, Config{Now: h.Clock.Now, Registry: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,14 +107,14 @@ func TestNewChecksItsConfig(t *testing.T) {
 	if _, err := New(nil, Config{}); err == nil {
 		t.Fatal("New without an engine")
 	}
-	if _, err := New(h.engine, Config{SessionTimeout: -time.Second}); err == nil || !strings.Contains(err.Error(), "session timeout") {
+	if _, err := New(h.Engine, Config{SessionTimeout: -time.Second}); err == nil || !strings.Contains(err.Error(), "session timeout") {
 		t.Fatalf("negative timeout: %v", err)
 	}
 	reg := prometheus.NewRegistry()
-	if _, err := New(h.engine, Config{Registry: reg}); err != nil {
+	if _, err := New(h.Engine, Config{Registry: reg}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := New(h.engine, Config{Registry: reg}); err == nil {
+	if _, err := New(h.Engine, Config{Registry: reg}); err == nil {
 		t.Fatal("registering the metrics twice went unnoticed")
 	}
 }

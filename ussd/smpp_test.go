@@ -15,7 +15,7 @@ import (
 
 func TestHandleSMPP(t *testing.T) {
 	h := newHarness(t, nil)
-	h.wallet(alice, 100000)
+	h.Wallet(alice, 100000)
 	h.merchant(till, mama)
 	ctx := context.Background()
 	si := []byte{0x07, 0x00}
@@ -121,8 +121,8 @@ func TestReplyOp(t *testing.T) {
 // as serve wires it.
 func TestPaymentOverLoopbackSMPP(t *testing.T) {
 	h := newHarness(t, nil)
-	a := h.wallet(alice, 100000)
-	h.wallet(bob, 0)
+	a := h.Wallet(alice, 100000)
+	h.Wallet(bob, 0)
 	h.merchant(till, mama)
 
 	sim, err := smscsim.Start(smscsim.Config{Accounts: map[string]string{"payswitch": "pw"}, Log: zerolog.Nop()})
@@ -134,7 +134,7 @@ func TestPaymentOverLoopbackSMPP(t *testing.T) {
 	var link *smpp.Link
 	handler := smpp.HandlerFuncs{MO: func(ctx context.Context, m smpp.MO) error {
 		if m.USSD == nil {
-			return h.engine.HandleSMS(ctx, m.From, m.Text)
+			return h.Engine.HandleSMS(ctx, m.From, m.Text)
 		}
 		reply, end, err := h.menu.HandleSMPP(ctx, m.From, m.USSD.ServiceOp, m.USSD.SessionInfo, m.Text)
 		if err != nil {
@@ -199,7 +199,7 @@ func TestPaymentOverLoopbackSMPP(t *testing.T) {
 		m.USSD["its_session_info"] != "2a08" {
 		t.Fatalf("receipt MT %+v", m)
 	}
-	if bal := h.balance(a.ID); bal.Posted != 85000 || bal.Held != 0 {
+	if bal := h.Balance(a.ID); bal.Posted != 85000 || bal.Held != 0 {
 		t.Fatalf("balance %+v", bal)
 	}
 
@@ -213,7 +213,7 @@ func TestPaymentOverLoopbackSMPP(t *testing.T) {
 	if err := sim.SendMO(ctx, alice, "22333", h.code(alice)); err != nil {
 		t.Fatal(err)
 	}
-	for h.balance(a.ID).Held != 0 { // the SMS goes its own way: wait for it to land
+	for h.Balance(a.ID).Held != 0 { // the SMS goes its own way: wait for it to land
 		if ctx.Err() != nil {
 			t.Fatal("the SMS with the code did not confirm the payment")
 		}

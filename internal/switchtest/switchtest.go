@@ -1,0 +1,156 @@
+// Package switchtest builds the payment engine, with its ledger and outbox, on a real
+// SQLite file for the tests of the channels over it (ussd, ivr): one set-up, kept in
+// step with the engine's dependencies, instead of one per channel.
+package switchtest
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/payswitch/payswitch/ledger"
+	"github.com/payswitch/payswitch/otp"
+	"github.com/payswitch/payswitch/outbox"
+	"github.com/payswitch/payswitch/store"
+	payswitch "github.com/payswitch/payswitch/switch"
+)
+
+// Clock is a test clock: time moves when the test says so, and by tick at every reading.
+type Clock struct {
+	mu   sync.Mutex // guards t
+	t    time.Time
+	tick time.Duration
+}
+
+// NewClock returns a clock that reads t, and moves on by tick after every reading.
+func NewClock(t time.Time, tick time.Duration) *Clock { return &Clock{t: t, tick: tick} }
+
+// Now is the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(c.tick)
+	return c.t
+}
+
+// Advance moves the clock on by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// Secret is the OTP secret of every Rig (and the key its sealed outbox derives).
+var Secret = []byte("0123456789abcdef0123456789abcdef")
+
+// Options shape a Rig.
+type Options struct {
+	Start       time.Time     // the clock's time at first
+	Tick        time.Duration // how far the clock moves at every reading (0: never by itself)
+	Sealed      bool          // the outbox seals code texts, as serve's does
+	VoiceNumber string        // the IVR's number: codes whose SMS fails are offered by call
+}
+
+// Rig is the engine on a database in a temporary directory (closed when the test
+// ends), with the limits the channels' tests assume: amounts from KES 1 to 150,000, and
+// KES 300,000 a day. Codes have 6 digits, live 5 minutes and allow 3 tries.
+type Rig struct {
+	T      testing.TB
+	Clock  *Clock
+	DB     *store.DB
+	Ledger *ledger.Ledger
+	Outbox *outbox.Outbox
+	Engine *payswitch.Engine
+}
+
+// New builds a Rig.
+func New(t testing.TB, o Options) *Rig {
+	t.Helper()
+	r := &Rig{T: t, Clock: NewClock(o.Start, o.Tick)}
+	db, err := store.Open(filepath.Join(t.TempDir(), "payswitch.db"), store.Options{Synchronous: "NORMAL"},
+		ledger.Schema, otp.Schema, outbox.Schema, payswitch.Schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	iss, err := otp.NewIssuer(Secret, otp.Config{Digits: 6, TTL: 5 * time.Minute, MaxAttempts: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.DB = db
+	r.Ledger = ledger.New(db, r.Clock.Now)
+	if o.Sealed {
+		if r.Outbox, err = outbox.NewSealed(db, r.Clock.Now, Secret); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		r.Outbox = outbox.New(db, r.Clock.Now)
+	}
+	r.Engine, err = payswitch.New(payswitch.Config{Currency: "KES", Shortcode: "22333", CountryCode: "254",
+		MinAmount: 100, MaxAmount: 15000000, DailyMax: 30000000, VoiceNumber: o.VoiceNumber},
+		payswitch.Deps{DB: db, Ledger: r.Ledger, OTP: iss, Outbox: r.Outbox, Now: r.Clock.Now, Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// Wallet opens msisdn's wallet and, for a positive balance, cashes that much in.
+func (r *Rig) Wallet(msisdn string, balance int64) ledger.Account {
+	r.T.Helper()
+	ctx := context.Background()
+	a, err := r.Engine.OpenAccount(ctx, payswitch.OpenAccount{Type: ledger.Wallet, Name: "W" + msisdn[len(msisdn)-3:], MSISDN: msisdn})
+	if err != nil {
+		r.T.Fatal(err)
+	}
+	if balance > 0 {
+		if _, err := r.Engine.Deposit(ctx, payswitch.Deposit{Account: a.ID, Amount: balance, Reference: "seed-" + msisdn}); err != nil {
+			r.T.Fatal(err)
+		}
+	}
+	return a
+}
+
+// Merchant opens the till code, named name, whose owner's phone is msisdn.
+func (r *Rig) Merchant(code, name, msisdn string) ledger.Account {
+	r.T.Helper()
+	a, err := r.Engine.OpenAccount(context.Background(), payswitch.OpenAccount{Type: ledger.Merchant, Name: name, Code: code, MSISDN: msisdn})
+	if err != nil {
+		r.T.Fatal(err)
+	}
+	return a
+}
+
+// Balance is account id's balance.
+func (r *Rig) Balance(id string) ledger.Balance {
+	r.T.Helper()
+	a, err := r.Ledger.Account(context.Background(), id)
+	if err != nil {
+		r.T.Fatal(err)
+	}
+	return a.Balance
+}
+
+// Payments are msisdn's payments, newest first.
+func (r *Rig) Payments(msisdn string) []*payswitch.Payment {
+	r.T.Helper()
+	ps, err := r.Engine.Payments(context.Background(), msisdn, 100)
+	if err != nil {
+		r.T.Fatal(err)
+	}
+	return ps
+}
+
+// Messages are the messages to msisdn, newest first (up to limit).
+func (r *Rig) Messages(msisdn string, limit int) []outbox.Message {
+	r.T.Helper()
+	ms, err := r.Outbox.List(context.Background(), msisdn, limit)
+	if err != nil {
+		r.T.Fatal(err)
+	}
+	return ms
+}
