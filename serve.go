@@ -440,11 +440,10 @@ func (h *moHandler) HandleMO(ctx context.Context, m smpp.MO) error {
 	return h.engine.HandleSMS(ctx, m.From, m.Text)
 }
 
-// HandleReceipt records a delivery receipt against the message it reports on; the
-// outbox then tells codeDelivery, in the same write.
+// HandleReceipt records a delivery receipt against the message it reports on, as
+// smpp.ReceiptRecorder does; the outbox then tells codeDelivery, in the same write.
 func (h *moHandler) HandleReceipt(ctx context.Context, r smpp.Receipt) error {
-	_, _, err := h.outbox.ReceiptWith(ctx, r.Link, r.MessageID, r.Status, nil)
-	return err
+	return smpp.ReceiptRecorder(h.outbox)(ctx, r)
 }
 
 // codeDelivery is the outbox's receipt hook: a receipt for a code SMS goes into the
