@@ -160,13 +160,19 @@ func New(e *payswitch.Engine, cfg Config) (*Server, error) {
 
 // Handle mounts another channel's handler (the USSD or IVR gateway callback) on the
 // same server, with the same body limit and latency metrics but no bearer token: those
-// gateways authenticate by network and their own means.
+// gateways are not operators, and the handler brings its own guard (package callback).
 func (s *Server) Handle(pattern string, h http.Handler) {
 	route := pattern
 	if _, p, ok := strings.Cut(pattern, " "); ok {
 		route = p
 	}
-	s.mux.Handle(pattern, s.instrument(route, s.limitBody(h)))
+	s.mux.Handle(pattern, s.Wrap(route, h))
+}
+
+// Wrap is h with what Handle adds (the body limit, the latency metrics under route,
+// and a panic costing one request), for a handler served on another listener.
+func (s *Server) Wrap(route string, h http.Handler) http.Handler {
+	return s.instrument(route, s.limitBody(h))
 }
 
 // ServeHTTP implements http.Handler.
