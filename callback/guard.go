@@ -186,8 +186,10 @@ func withoutKey(r *http.Request) *http.Request {
 	if r.URL.RawQuery == "" {
 		return r
 	}
-	q, err := url.ParseQuery(r.URL.RawQuery)
-	if err != nil || !q.Has(KeyParam) {
+	// A malformed pair (a ';', a bad escape) is an error but the rest still parses, as
+	// keyMatches read it; the malformed pairs go too rather than keep the key in view.
+	q, _ := url.ParseQuery(r.URL.RawQuery)
+	if !q.Has(KeyParam) {
 		return r
 	}
 	q.Del(KeyParam)

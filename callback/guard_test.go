@@ -56,6 +56,7 @@ func TestGuard(t *testing.T) {
 	}{
 		{"key in header", withSecret, "10.1.2.3:4000", "/ussd", map[string]string{KeyHeader: secret}, 200, "ussd:10.1.2.3", ""},
 		{"key in query, other parameters kept", withSecret, "10.1.2.3:4000", "/ussd?a=1&key=" + secret + "&b=2", nil, 200, "ussd:10.1.2.3", "a=1&b=2"},
+		{"key in a query with a malformed pair", withSecret, "10.1.2.3:4000", "/ussd?x=1;y=2&key=" + secret, nil, 200, "ussd:10.1.2.3", ""},
 		{"empty header, key in query", withSecret, "10.1.2.3:4000", "/ussd?key=" + secret, map[string]string{KeyHeader: ""}, 200, "ussd:10.1.2.3", ""},
 		{"IPv4 through a dual-stack listener", withSecret, "[::ffff:10.9.9.9]:4000", "/ussd", map[string]string{KeyHeader: secret}, 200, "ussd:10.9.9.9", ""},
 		{"IPv6 loopback", withSecret, "[::1]:4000", "/ussd", map[string]string{KeyHeader: secret}, 200, "ussd:::1", ""},
