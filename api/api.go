@@ -209,7 +209,7 @@ func (s *Server) route(pattern string, min Role, h func(w http.ResponseWriter, r
 }
 
 // refuseToken answers a request without a valid token: 401, or 429 once client has
-// failed too often within the window. The first failure past the limit is logged, so
+// failed too often within the window. The failure that reaches the limit is logged, so
 // that an operator sees the guessing; the address is not a phone number and is logged
 // whole, the token never.
 func (s *Server) refuseToken(w http.ResponseWriter, client string) {
