@@ -87,6 +87,8 @@ type Config struct {
 	Gatherer prometheus.Gatherer   // what /metrics exposes; nil: prometheus.DefaultGatherer
 	Registry prometheus.Registerer // where the API's own metrics go; nil: none
 	Log      zerolog.Logger
+	// Now is the clock of the failed-token limit; nil: time.Now.
+	Now func() time.Time
 }
 
 // Server is the HTTP handler of the whole switch.
@@ -119,6 +121,9 @@ func New(e *payswitch.Engine, cfg Config) (*Server, error) {
 	}
 	if cfg.Diagnose == nil {
 		cfg.Diagnose = store.FaultOf
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	s := &Server{engine: e, cfg: cfg, mux: http.NewServeMux(), guesses: newGuessLimiter(10, time.Minute)}
 	for _, t := range cfg.Tokens {
@@ -160,13 +165,19 @@ func New(e *payswitch.Engine, cfg Config) (*Server, error) {
 
 // Handle mounts another channel's handler (the USSD or IVR gateway callback) on the
 // same server, with the same body limit and latency metrics but no bearer token: those
-// gateways authenticate by network and their own means.
+// gateways are not operators, and the handler brings its own guard (package callback).
 func (s *Server) Handle(pattern string, h http.Handler) {
 	route := pattern
 	if _, p, ok := strings.Cut(pattern, " "); ok {
 		route = p
 	}
-	s.mux.Handle(pattern, s.instrument(route, s.limitBody(h)))
+	s.mux.Handle(pattern, s.Wrap(route, h))
+}
+
+// Wrap is h with what Handle adds (the body limit, the latency metrics under route,
+// and a panic costing one request), for a handler served on another listener.
+func (s *Server) Wrap(route string, h http.Handler) http.Handler {
+	return s.instrument(route, s.limitBody(h))
 }
 
 // ServeHTTP implements http.Handler.
@@ -176,17 +187,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Serve
 func (s *Server) route(pattern string, min Role, h func(w http.ResponseWriter, r *http.Request) error) {
 	_, path, _ := strings.Cut(pattern, " ")
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		client := clientIP(r)
-		if !s.guesses.allowed(client, time.Now()) {
-			w.Header().Set("Retry-After", "60")
-			writeError(w, http.StatusTooManyRequests, "too_many_attempts", "too many failed token attempts; wait a minute")
-			return
-		}
+		// The token first: a valid token always works, so that an address's failures
+		// (a neighbour behind the same NAT, a forged request from this machine) cannot
+		// lock the operator out. Only failures are limited.
 		role, ok := s.authenticate(r)
 		if !ok {
-			s.guesses.failed(client, time.Now())
-			w.Header().Set("WWW-Authenticate", `Bearer realm="payswitch"`)
-			writeError(w, http.StatusUnauthorized, "unauthorized", "a valid bearer token is required")
+			s.refuseToken(w, clientIP(r))
 			return
 		}
 		if min == Operator && role != Operator {
@@ -200,6 +206,25 @@ func (s *Server) route(pattern string, min Role, h func(w http.ResponseWriter, r
 		}
 	})
 	s.mux.Handle(pattern, s.instrument(path, s.limitBody(handler)))
+}
+
+// refuseToken answers a request without a valid token: 401, or 429 once client has
+// failed too often within the window. The failure that reaches the limit is logged, so
+// that an operator sees the guessing; the address is not a phone number and is logged
+// whole, the token never.
+func (s *Server) refuseToken(w http.ResponseWriter, client string) {
+	now := s.cfg.Now()
+	if !s.guesses.allowed(client, now) {
+		w.Header().Set("Retry-After", "60")
+		writeError(w, http.StatusTooManyRequests, "too_many_attempts", "too many failed token attempts; wait a minute")
+		return
+	}
+	if s.guesses.failed(client, now) {
+		s.cfg.Log.Warn().Str("client", client).Int("failures", s.guesses.max).Dur("window", s.guesses.window).
+			Msg("too many bad API tokens from one address; its bad tokens get 429 for the rest of the window")
+	}
+	w.Header().Set("WWW-Authenticate", `Bearer realm="payswitch"`)
+	writeError(w, http.StatusUnauthorized, "unauthorized", "a valid bearer token is required")
 }
 
 // authenticate compares the presented token with every known one in constant time, so

@@ -7,9 +7,10 @@ import (
 	"time"
 )
 
-// guessLimiter stops a client from guessing tokens: after max failed attempts within
-// window, every request from it is refused until the window has passed. It is memory
-// only; a restart forgives.
+// guessLimiter counts a client's failed token attempts: after max within window, its
+// requests without a valid token are refused with 429 until the window has passed (a
+// valid token still works: the API checks the token first). It is memory only; a
+// restart forgives.
 type guessLimiter struct {
 	max    int
 	window time.Duration
@@ -26,7 +27,8 @@ func newGuessLimiter(max int, window time.Duration) *guessLimiter {
 	return &guessLimiter{max: max, window: window, seen: map[string]*guesses{}}
 }
 
-// allowed reports whether client may present a token now.
+// allowed reports whether client may still fail: false once it has failed max times
+// within the window.
 func (g *guessLimiter) allowed(client string, now time.Time) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -37,8 +39,9 @@ func (g *guessLimiter) allowed(client string, now time.Time) bool {
 	return e.count < g.max
 }
 
-// failed counts a failed attempt from client.
-func (g *guessLimiter) failed(client string, now time.Time) {
+// failed counts a failed attempt from client and reports whether it was the one that
+// reached the limit.
+func (g *guessLimiter) failed(client string, now time.Time) (limited bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if len(g.seen) > 10000 { // bound memory under a spray from many addresses
@@ -54,6 +57,7 @@ func (g *guessLimiter) failed(client string, now time.Time) {
 		g.seen[client] = e
 	}
 	e.count++
+	return e.count == g.max
 }
 
 // clientIP is the address a request came from (the switch listens directly; no proxy

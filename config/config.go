@@ -214,13 +214,38 @@ type USSD struct {
 	SessionTimeout time.Duration `yaml:"session_timeout"` // default 180s
 	// Messages is an addition: USSD screen text key -> template (keys of ussd.DefaultTexts).
 	Messages map[string]string `yaml:"messages"`
+	// Callbacks says who may call POST /ussd (contract section 5).
+	Callbacks Callbacks `yaml:"callbacks"`
 }
 
 // IVR is the voice channel.
 type IVR struct {
 	Number  string     `yaml:"number"` // the number callers dial; default "254709000000"
 	Gateway IVRGateway `yaml:"gateway"`
+	// Callbacks says who may call POST /ivr (contract sections 5 and 6).
+	Callbacks Callbacks `yaml:"callbacks"`
 }
+
+// Callbacks guards a gateway callback (/ussd or /ivr). Such a request names a phone
+// number and acts as it, so only the gateway may send it: a request must come from a
+// source in Allow, carry Secret when one is set, and carry no browser header (Origin,
+// Sec-Fetch-*); anything else gets 403 and changes nothing.
+type Callbacks struct {
+	// Listen is a host:port of the callback's own; empty (default): the API's listener
+	// (http.listen). When set, the API's listener no longer serves the path.
+	Listen string `yaml:"listen"`
+	// Allow lists the source networks (CIDRs) requests may come from, matched against
+	// the connection's address only: a proxy in front must itself be listed, and then
+	// Secret is what tells the gateway from anyone else behind the proxy. Default
+	// ["127.0.0.0/8", "::1/128"]; "0.0.0.0/0" and "::/0" allow any source.
+	Allow []string `yaml:"allow"`
+	// Secret, when set (16 characters at least), must arrive as the key query parameter
+	// or the X-Payswitch-Key header. Default empty: none asked.
+	Secret string `yaml:"secret"`
+}
+
+// loopbackOnly is the default of Callbacks.Allow: this machine only.
+func loopbackOnly() []string { return []string{"127.0.0.0/8", "::1/128"} }
 
 // IVRGateway is the voice gateway's API for outbound calls.
 type IVRGateway struct {
@@ -253,8 +278,9 @@ func defaults() Config {
 		Limits:      Limits{MinAmount: 1000, MaxAmount: 15000000, DailyMax: 30000000},
 		SMPP:        SMPP{Server: SMPPServer{MaxBinds: 4}},
 		OTP:         OTP{Digits: 6, TTL: 5 * time.Minute, MaxAttempts: 3, MaxResends: 3, ResendInterval: 30 * time.Second},
-		USSD:        USSD{ServiceCode: "*384#", SessionTimeout: 180 * time.Second},
-		IVR:         IVR{Number: "254709000000"},
+		USSD: USSD{ServiceCode: "*384#", SessionTimeout: 180 * time.Second,
+			Callbacks: Callbacks{Allow: loopbackOnly()}},
+		IVR: IVR{Number: "254709000000", Callbacks: Callbacks{Allow: loopbackOnly()}},
 		Fraud: Fraud{WrongCodesLock: 5, LockWindow: 24 * time.Hour, LockDuration: time.Hour, RequestsPerMinute: 10,
 			SIMSwap: SIMSwap{Threshold: 500000, MaxAge: 72 * time.Hour, Action: "refuse", OnError: "refuse", Timeout: 3 * time.Second}},
 	}

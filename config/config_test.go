@@ -141,6 +141,32 @@ airtime:
 	if c.OTP.Secret != "" {
 		t.Fatal("a secret appeared from nowhere")
 	}
+	// Callbacks: this machine only, on the API's listener, no secret.
+	for _, cb := range []Callbacks{c.USSD.Callbacks, c.IVR.Callbacks} {
+		if cb.Listen != "" || cb.Secret != "" || !reflect.DeepEqual(cb.Allow, []string{"127.0.0.0/8", "::1/128"}) {
+			t.Fatalf("callbacks defaults: %+v", cb)
+		}
+	}
+}
+
+// The shipped config reads the callback secrets from the environment; unset, none is
+// asked and the defaults apply.
+func TestShippedCallbacks(t *testing.T) {
+	data, err := os.ReadFile("../config.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := mustParse(t, string(data), nil)
+	for _, cb := range []Callbacks{c.USSD.Callbacks, c.IVR.Callbacks} {
+		if cb.Listen != "" || cb.Secret != "" || !reflect.DeepEqual(cb.Allow, loopbackOnly()) {
+			t.Fatalf("shipped callbacks without the environment: %+v", cb)
+		}
+	}
+	c = mustParse(t, string(data), env(map[string]string{
+		"PAYSWITCH_USSD_CALLBACK_SECRET": "ussd-secret-0123456789", "PAYSWITCH_IVR_CALLBACK_SECRET": "ivr-secret-0123456789"}))
+	if c.USSD.Callbacks.Secret != "ussd-secret-0123456789" || c.IVR.Callbacks.Secret != "ivr-secret-0123456789" {
+		t.Fatalf("callback secrets not expanded: %+v %+v", c.USSD.Callbacks, c.IVR.Callbacks)
+	}
 }
 
 func TestEnvExpansion(t *testing.T) {
@@ -339,6 +365,12 @@ func TestValidationNamesTheKey(t *testing.T) {
 		{"session timeout", minimal + "ussd: {session_timeout: 0s}\n", "ussd.session_timeout", "must be > 0"},
 		{"ivr number", minimal + "ivr: {number: 'call me'}\n", "ivr.number", "digits only"},
 		{"ivr url", minimal + "ivr: {gateway: {url: 'ftp://voice'}}\n", "ivr.gateway.url", "http:// or https://"},
+		{"callbacks listen", minimal + "ussd: {callbacks: {listen: '8081'}}\n", "ussd.callbacks.listen", "host:port"},
+		{"callbacks listen is the API's", minimal + "ivr: {callbacks: {listen: '127.0.0.1:8080'}}\n", "ivr.callbacks.listen", "also http.listen"},
+		{"callbacks allow not a CIDR", minimal + "ussd: {callbacks: {allow: ['127.0.0.0/8', '10.0.0.1']}}\n", "ussd.callbacks.allow[1]", "must be a CIDR"},
+		{"callbacks allow bad bits", minimal + "ivr: {callbacks: {allow: ['10.0.0.0/33']}}\n", "ivr.callbacks.allow[0]", "must be a CIDR"},
+		{"callbacks allow empty", minimal + "ussd: {callbacks: {allow: []}}\n", "ussd.callbacks.allow", "at least one source network"},
+		{"callbacks short secret", minimal + "ivr: {callbacks: {secret: 'fifteen-chars!!'}}\n", "ivr.callbacks.secret", "at least 16 characters (got 15)"},
 		{"carrier name", minimal + "airtime: {carriers: [{url: ''}]}\n", "airtime.carriers[0].name", "required"},
 		{"duplicate carrier", minimal + "airtime: {carriers: [{name: a}, {name: a}]}\n", "airtime.carriers[1].name", "also the name"},
 		{"carrier prefix", minimal + "airtime: {carriers: [{name: a, prefixes: [x]}]}\n", "airtime.carriers[0].prefixes[0]", "digits only"},
@@ -404,6 +436,12 @@ func TestWarnings(t *testing.T) {
 			"http.tokens: none configured; every /api/v1 request is refused",
 			"ivr.gateway.token: empty; calls to the voice gateway carry no token",
 			"airtime.carriers[0] (c): token is empty; requests carry no token"}},
+		{"callbacks open beyond this machine without a secret", minimal + "smpp: {links: [{name: a, address: 'h:1', system_id: s, password: p}]}\nussd: {callbacks: {allow: ['10.0.0.0/8']}}\nivr: {callbacks: {allow: ['::1/128', '127.0.0.1/32', '0.0.0.0/0'], secret: '${S}'}}\n", []string{
+			"http.tokens: none configured; every /api/v1 request is refused",
+			"ussd.callbacks: allow admits sources beyond this machine and secret is empty; anyone on those networks can act as any number",
+			"ivr.callbacks: allow admits sources beyond this machine and secret is empty; anyone on those networks can act as any number"}},
+		{"callbacks open beyond this machine with a secret", minimal + "smpp: {links: [{name: a, address: 'h:1', system_id: s, password: p}]}\nussd: {callbacks: {allow: ['10.0.0.0/8'], secret: 'sixteen-chars-ok'}}\nivr: {callbacks: {allow: ['127.0.0.0/8']}}\n", []string{
+			"http.tokens: none configured; every /api/v1 request is refused"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := mustParse(t, tc.yaml, nil).Warnings()

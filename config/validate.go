@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -169,11 +170,13 @@ func (c *Config) Validate() error {
 		k.add("ussd.service_code", "%q: must look like *384# or *384*1#", c.USSD.ServiceCode)
 	}
 	k.duration("ussd.session_timeout", c.USSD.SessionTimeout)
+	c.validateCallbacks(k, "ussd.callbacks", c.USSD.Callbacks)
 
 	if k.required("ivr.number", c.IVR.Number) {
 		k.digits("ivr.number", c.IVR.Number)
 	}
 	k.url("ivr.gateway.url", c.IVR.Gateway.URL)
+	c.validateCallbacks(k, "ivr.callbacks", c.IVR.Callbacks)
 
 	carriers := map[string]int{}
 	if c.Fraud.WrongCodesLock < 0 {
@@ -272,6 +275,48 @@ func (c *Config) validateSMPP(k *checker) {
 	k.address("smpp.demo_smsc.phone_api", c.SMPP.DemoSMSC.PhoneAPI, false)
 }
 
+// MinCallbackSecret is the shortest callbacks secret accepted: beyond the allowed
+// networks it is all that tells the gateway from anyone else, so it must not be
+// guessable.
+const MinCallbackSecret = 16
+
+// validateCallbacks checks ussd.callbacks or ivr.callbacks (key).
+func (c *Config) validateCallbacks(k *checker, key string, cb Callbacks) {
+	k.address(key+".listen", cb.Listen, false)
+	// Port 0 picks a free port, so two :0 listeners do not clash.
+	if cb.Listen != "" && cb.Listen == c.HTTP.Listen && !strings.HasSuffix(cb.Listen, ":0") {
+		k.add(key+".listen", "%q is also http.listen; leave it empty to take callbacks on the API's listener", cb.Listen)
+	}
+	if len(cb.Allow) == 0 {
+		// An empty list would refuse every callback; saying so beats a silent outage.
+		k.add(key+".allow", `must list at least one source network; ["0.0.0.0/0", "::/0"] allows any (then set %s.secret)`, key)
+	}
+	for i, a := range cb.Allow {
+		if _, err := netip.ParsePrefix(a); err != nil {
+			k.add(fmt.Sprintf("%s.allow[%d]", key, i), "%q: must be a CIDR such as 10.0.0.0/8 or 2001:db8::/32 (one address: 10.0.0.7/32)", a)
+		}
+	}
+	if n := utf8.RuneCountInString(cb.Secret); cb.Secret != "" && n < MinCallbackSecret {
+		// Never echo the secret itself.
+		k.add(key+".secret", "must be at least %d characters (got %d)", MinCallbackSecret, n)
+	}
+}
+
+// onlyLoopback reports whether every network in allow is on this machine.
+func onlyLoopback(allow []string) bool {
+	for _, a := range allow {
+		p, err := netip.ParsePrefix(a)
+		if err != nil {
+			return false
+		}
+		p = p.Masked()
+		if !p.Addr().IsLoopback() || (p.Addr().Is4() && p.Bits() < 8) || (p.Addr().Is6() && p.Bits() < 128) {
+			return false
+		}
+	}
+	return true
+}
+
 // Warnings lists what is valid but probably not meant: credentials left empty (usually
 // an unset environment variable), which disable what they guard, and values beyond what
 // SMPP 3.4 allows. serve logs them at start-up.
@@ -312,6 +357,14 @@ func (c *Config) Warnings() []string {
 			if a.Password == "" {
 				w = append(w, fmt.Sprintf("smpp.server.accounts[%d] (%s): password is empty; it is disabled", i, a.SystemID))
 			}
+		}
+	}
+	for _, cb := range []struct {
+		key string
+		c   Callbacks
+	}{{"ussd.callbacks", c.USSD.Callbacks}, {"ivr.callbacks", c.IVR.Callbacks}} {
+		if cb.c.Secret == "" && !onlyLoopback(cb.c.Allow) {
+			w = append(w, cb.key+": allow admits sources beyond this machine and secret is empty; anyone on those networks can act as any number")
 		}
 	}
 	if c.IVR.Gateway.URL != "" && c.IVR.Gateway.Token == "" {
