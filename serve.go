@@ -173,7 +173,7 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (a *a
 	}
 	a.dbWatch = newDBWatch(a.db, log, a.registry)
 	a.ledger = ledger.New(a.db, nil)
-	secret, err := otpSecret(cfg)
+	secret, err := otpSecret(cfg, log)
 	if err != nil {
 		return a, err
 	}
@@ -401,19 +401,6 @@ func apiTokens(cfg *config.Config) []api.Token {
 		ts = append(ts, api.Token{Name: t.Name, Token: t.Token, Role: api.Role(t.Role)})
 	}
 	return ts
-}
-
-// otpSecret is the key codes are hashed with: from config (an env variable, usually),
-// or generated once into a file beside the database and kept there.
-func otpSecret(cfg *config.Config) ([]byte, error) {
-	if cfg.OTP.Secret != "" {
-		return otp.ParseSecret(cfg.OTP.Secret)
-	}
-	path := cfg.OTP.SecretFile
-	if path == "" {
-		path = filepath.Join(filepath.Dir(cfg.Database.Path), "otp.secret")
-	}
-	return otp.LoadOrCreateSecret(path)
 }
 
 // moHandler turns what the SMPP links receive into engine calls.

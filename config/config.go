@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"reflect"
 	"time"
 
@@ -200,8 +199,11 @@ type OTP struct {
 	// many new codes RESEND may get per payment (default 3), at least ResendInterval
 	// apart (default 30s). Secret is the key codes are hashed with: at least 32 hex
 	// digits, or any string of at least 32 characters; usually "${PAYSWITCH_OTP_SECRET}".
-	// When it is empty, the key lives in SecretFile (default: otp.secret beside the
-	// database), created on first start with mode 0600.
+	// When it is empty, the key lives in SecretFile, created on first start with mode
+	// 0600 in a folder of mode 0700. SecretFile "" (the default) means the environment
+	// variable PAYSWITCH_OTP_SECRET_FILE, or else payswitch/otp.secret in the user's
+	// config folder (os.UserConfigDir): never beside the database by default, so that a
+	// copy of the data folder does not carry the key (serve warns when it is there).
 	MaxResends     int           `yaml:"max_resends"`
 	ResendInterval time.Duration `yaml:"resend_interval"`
 	Secret         string        `yaml:"secret"`
@@ -312,9 +314,6 @@ func Parse(data []byte, getenv func(string) string) (*Config, error) {
 		if c.SMPP.Server.Accounts[i].MaxBinds == 0 {
 			c.SMPP.Server.Accounts[i].MaxBinds = c.SMPP.Server.MaxBinds
 		}
-	}
-	if c.OTP.Secret == "" && c.OTP.SecretFile == "" && c.Database.Path != "" {
-		c.OTP.SecretFile = filepath.Join(filepath.Dir(c.Database.Path), "otp.secret")
 	}
 	// Validate even after decoding errors (the keys in error kept their defaults), so
 	// that one run reports every problem.

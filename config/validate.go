@@ -161,9 +161,6 @@ func (c *Config) Validate() error {
 		// Never echo the secret itself.
 		k.add("otp.secret", "must be at least 32 hex digits or 32 characters (got %d characters)", len(strings.TrimSpace(c.OTP.Secret)))
 	}
-	if c.OTP.Secret == "" && c.OTP.SecretFile == "" && c.Database.Path != "" {
-		k.add("otp.secret_file", "required when otp.secret is empty")
-	}
 
 	if k.required("ussd.service_code", c.USSD.ServiceCode) && !serviceCode(c.USSD.ServiceCode) {
 		k.add("ussd.service_code", "%q: must look like *384# or *384*1#", c.USSD.ServiceCode)
