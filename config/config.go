@@ -182,7 +182,9 @@ type Account struct {
 // DemoSMSC is an addition: a built-in SMSC simulator for first runs and demos.
 type DemoSMSC struct {
 	// Listen is the simulator's SMPP address (host:port); empty (default): off. Links
-	// whose address equals it bind to the simulator.
+	// whose address equals it bind to the simulator, and only they; serve gives one
+	// without a password a random one for the run. Both addresses must be on loopback:
+	// the simulator has no sign-in and shows every SMS, codes included.
 	Listen string `yaml:"listen"`
 	// PhoneAPI is the address (host:port) of the simulator's HTTP API through which
 	// simulated phones send MO and read their MT; empty: the simulator picks a loopback

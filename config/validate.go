@@ -267,6 +267,15 @@ func (c *Config) validateSMPP(k *checker) {
 	}
 	k.address("smpp.demo_smsc.listen", c.SMPP.DemoSMSC.Listen, false)
 	k.address("smpp.demo_smsc.phone_api", c.SMPP.DemoSMSC.PhoneAPI, false)
+	// The demo SMSC shows every SMS, codes included, to whoever reaches its phone API,
+	// and has no sign-in: loopback only (the simulator refuses anything else too).
+	for _, d := range []struct{ key, addr string }{
+		{"smpp.demo_smsc.listen", c.SMPP.DemoSMSC.Listen}, {"smpp.demo_smsc.phone_api", c.SMPP.DemoSMSC.PhoneAPI},
+	} {
+		if host, _, err := net.SplitHostPort(d.addr); err == nil && !loopbackHost(host) {
+			k.add(d.key, "%q: must be on loopback (127.0.0.1, [::1] or localhost): the demo SMSC shows every SMS, codes included, to whoever reaches it", d.addr)
+		}
+	}
 }
 
 // Warnings lists what is valid but probably not meant: credentials left empty (usually
@@ -288,9 +297,22 @@ func (c *Config) Warnings() []string {
 	if len(c.SMPP.Links) == 0 {
 		w = append(w, "smpp.links: none configured; no SMS can be sent or received")
 	}
+	if d := c.SMPP.DemoSMSC.Listen; d != "" {
+		var real []string
+		for _, l := range c.SMPP.Links {
+			if l.Address != d {
+				real = append(real, l.Name)
+			}
+		}
+		if len(real) > 0 {
+			w = append(w, fmt.Sprintf("smpp.demo_smsc: THE DEMO SMSC RUNS BESIDE REAL CARRIER LINKS (%s): anyone on this machine "+
+				"can read every SMS sent through it, codes included, and send SMS as any phone; set smpp.demo_smsc.listen "+
+				"empty in production", strings.Join(real, ", ")))
+		}
+	}
 	for i, l := range c.SMPP.Links {
 		key := fmt.Sprintf("smpp.links[%d] (%s)", i, l.Name)
-		// The demo SMSC accepts whatever password its links have.
+		// serve gives a link to the demo SMSC without a password a random one.
 		if l.Password == "" && (c.SMPP.DemoSMSC.Listen == "" || l.Address != c.SMPP.DemoSMSC.Listen) {
 			w = append(w, key+": password is empty")
 		}
@@ -345,3 +367,14 @@ func serviceCode(s string) bool {
 // 32+ hex digits decode to 16+ bytes and any other 32+ characters are used raw, so the
 // rule comes down to length.
 func goodSecret(s string) bool { return len(strings.TrimSpace(s)) >= 32 }
+
+// loopbackHost reports whether host (of a host:port) is a loopback IP or "localhost"; ""
+// (every interface) is not. It is smscsim.LoopbackHost, repeated so that config does not
+// depend on the simulator.
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
