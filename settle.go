@@ -35,6 +35,11 @@ Running it again for the same day moves nothing more: each transfer's key is
 settlement:YYYY-MM-DD:<merchant id>, and the file is written again from the ledger. A
 day that has not ended yet is refused. It may run while serve is running.
 
+The file is written new (mode 0600) as settlement-YYYY-MM-DD.csv.partial, never through a
+link, and renamed over the earlier run's file when complete. A .partial already in DIR,
+or anything but a regular file at the final name, stops the command with its name (the
+day is settled all the same; run again once it is removed).
+
 It exits 1 when the ledger refused some merchant's transfer (a frozen account, say); the
 file names them and why, and a later run settles them once the cause is fixed.
 
