@@ -42,7 +42,10 @@ example -from 2025-03-01T00:00:00+03:00 -to 2025-04-01T00:00:00+03:00. Either ma
 left out. The first row of a period links to the last entry before it, whose hash the
 manifest records as chain.first_prev_hash, so consecutive periods form one chain.
 
-DIR is created if needed; one that already holds an export is refused.
+DIR is created if needed (mode 0700); one that already holds an export is refused. Each
+file is written new (mode 0600) as NAME.partial and renamed when complete, never through
+a link; a NAME.partial already in DIR (left by an interrupted export, or put there by
+someone else) stops the export with its name: check it, remove it and run again.
 
 Flags:`
 

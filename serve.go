@@ -175,7 +175,7 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (a *a
 	}
 	a.dbWatch = newDBWatch(a.db, log, a.registry)
 	a.ledger = ledger.New(a.db, nil)
-	secret, err := otpSecret(cfg)
+	secret, err := otpSecret(cfg, log)
 	if err != nil {
 		return a, err
 	}
@@ -229,11 +229,21 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (a *a
 	}
 
 	if d := cfg.SMPP.DemoSMSC; d.Listen != "" {
+		// Only the links that point at it may bind (a non-nil map), each with its password.
+		// The sim refuses an empty one, so a demo link left without one (the shipped
+		// config with SMSC_A_PASSWORD unset) gets a random one for this run, given to
+		// both sides here, before the links are built from cfg below.
 		accounts := map[string]string{}
-		for _, l := range cfg.SMPP.Links {
-			if l.Address == d.Listen {
-				accounts[l.SystemID] = l.Password
+		for i, l := range cfg.SMPP.Links {
+			if l.Address != d.Listen {
+				continue
 			}
+			if pw, ok := accounts[l.SystemID]; ok && l.Password == "" {
+				cfg.SMPP.Links[i].Password = pw // a second bind of the same account
+			} else if l.Password == "" {
+				cfg.SMPP.Links[i].Password = demoPassword()
+			}
+			accounts[l.SystemID] = cfg.SMPP.Links[i].Password
 		}
 		a.sim, err = smscsim.Start(smscsim.Config{Listen: d.Listen, PhoneAPI: d.PhoneAPI, Accounts: accounts,
 			Log: log})
@@ -398,19 +408,6 @@ func apiTokens(cfg *config.Config) []api.Token {
 		ts = append(ts, api.Token{Name: t.Name, Token: t.Token, Role: api.Role(t.Role)})
 	}
 	return ts
-}
-
-// otpSecret is the key codes are hashed with: from config (an env variable, usually),
-// or generated once into a file beside the database and kept there.
-func otpSecret(cfg *config.Config) ([]byte, error) {
-	if cfg.OTP.Secret != "" {
-		return otp.ParseSecret(cfg.OTP.Secret)
-	}
-	path := cfg.OTP.SecretFile
-	if path == "" {
-		path = filepath.Join(filepath.Dir(cfg.Database.Path), "otp.secret")
-	}
-	return otp.LoadOrCreateSecret(path)
 }
 
 // moHandler turns what the SMPP links receive into engine calls.

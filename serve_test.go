@@ -25,6 +25,9 @@ const (
 	alice      = "254700000001"
 	bob        = "254700000002"
 	mama       = "254700000900"
+	// testOTPSecret is every test switch's key: given, so that no test writes one into
+	// the user's config folder (where serve keeps a generated one).
+	testOTPSecret = "746573742d6f74702d7365637265742d6b65792d666f722d7061797377697463"
 )
 
 // testSwitch is a switch running in-process against a simulated SMSC over loopback SMPP.
@@ -102,8 +105,9 @@ smpp:
 %s
 otp:
   ttl: %s
+  secret: %s
 %s
-`, filepath.Join(s.dir, "payswitch.db"), s.sim.Addr(), smppPart(s.extra), s.ttl, topPart(s.extra))
+`, filepath.Join(s.dir, "payswitch.db"), s.sim.Addr(), smppPart(s.extra), s.ttl, testOTPSecret, topPart(s.extra))
 	cfg, err := config.Parse([]byte(yaml), func(k string) string {
 		return map[string]string{"OPS": opsToken, "AUDIT": auditToken}[k]
 	})

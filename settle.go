@@ -8,11 +8,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sort"
 	"time"
 
 	"github.com/payswitch/payswitch/config"
+	"github.com/payswitch/payswitch/internal/outdir"
 	"github.com/payswitch/payswitch/ledger"
 	"github.com/payswitch/payswitch/settlement"
 	"github.com/payswitch/payswitch/store"
@@ -34,6 +34,11 @@ never more than the merchant's available balance. docs/AUDIT.md defines every co
 Running it again for the same day moves nothing more: each transfer's key is
 settlement:YYYY-MM-DD:<merchant id>, and the file is written again from the ledger. A
 day that has not ended yet is refused. It may run while serve is running.
+
+The file is written new (mode 0600) as settlement-YYYY-MM-DD.csv.partial, never through a
+link, and renamed over the earlier run's file when complete. A .partial already in DIR,
+or anything but a regular file at the final name, stops the command with its name (the
+day is settled all the same; run again once it is removed).
 
 It exits 1 when the ledger refused some merchant's transfer (a frozen account, say); the
 file names them and why, and a later run settles them once the cause is fixed.
@@ -109,33 +114,33 @@ func runSettle(ctx context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 // writeSettlementFile writes the report as DIR/settlement-<date>.csv, replacing the file
-// of an earlier run only once the new one is complete.
+// of an earlier run only once the new one is complete. Others may write in DIR, so the
+// file is written new as settlement-<date>.csv.partial (package outdir: never through a
+// link, never over a leftover, which is refused by name), and a final name that holds
+// anything but a regular file is refused rather than replaced: an earlier run leaves a
+// regular file, and anything else there was put by someone else. The rename would replace
+// a link itself, never its target, even if one were planted after the check.
 func writeSettlementFile(dir string, r settlement.Report) (string, error) {
 	var buf bytes.Buffer
 	if err := r.WriteCSV(&buf); err != nil {
 		return "", err
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", fmt.Errorf("settle: create %q: %w", dir, err)
-	}
-	path := filepath.Join(dir, "settlement-"+r.Day.Date+".csv")
-	f, err := os.CreateTemp(dir, ".settlement-*.partial")
+	out, err := outdir.Open(dir)
 	if err != nil {
 		return "", fmt.Errorf("settle: %w", err)
 	}
-	_, err = f.Write(buf.Bytes())
-	if err == nil {
-		err = f.Sync()
+	defer out.Close()
+	name := "settlement-" + r.Day.Date + ".csv"
+	if fi, err := out.Lstat(name); err == nil && !fi.Mode().IsRegular() {
+		kind := "a " + fi.Mode().Type().String()
+		if fi.Mode()&os.ModeSymlink != 0 {
+			kind = "a symbolic link"
+		}
+		return "", fmt.Errorf("settle: %s is %s, not the regular file an earlier run leaves; check what it is, remove it and run again",
+			out.Path(name), kind)
 	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
+	if err := out.WriteFile(name, buf.Bytes()); err != nil {
+		return "", fmt.Errorf("settle: %w", err)
 	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return "", fmt.Errorf("settle: write %s: %w", path, err)
-	}
-	return path, nil
+	return out.Path(name), nil
 }

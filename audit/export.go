@@ -12,9 +12,10 @@ import (
 	"hash"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/payswitch/payswitch/internal/outdir"
 )
 
 // Options choose what Export writes.
@@ -36,7 +37,9 @@ const progressEvery = 4096
 // from one read-only snapshot of db, which may be written to meanwhile. dir is created
 // if needed; one that already holds an export's files is refused (ErrExists). The files
 // appear under their names only once complete, the manifest last, so an interrupted
-// export never looks whole. Memory use does not grow with the ledger.
+// export never looks whole. Each is written new as NAME.partial and never through a link
+// (package outdir); a NAME.partial already there, left by a crash or planted, is refused
+// (outdir.ErrTaken) and left alone. Memory use does not grow with the ledger.
 //
 // db needs the ledger's tables; auth_events.csv has only its header when the database
 // has no auth_events table.
@@ -54,11 +57,14 @@ func Export(ctx context.Context, db *sql.DB, dir string, opts Options) (Manifest
 	if m.Period.From != "" && m.Period.To != "" && m.Period.From >= m.Period.To {
 		return Manifest{}, fmt.Errorf("%w: from %s is not before to %s", ErrPeriod, m.Period.From, m.Period.To)
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return Manifest{}, fmt.Errorf("audit: create %q: %w", dir, err)
+	// Others may write in dir: outdir never writes through a name it did not create.
+	out, err := outdir.Open(dir)
+	if err != nil {
+		return Manifest{}, fmt.Errorf("audit: %w", err)
 	}
+	defer out.Close()
 	for _, name := range append(csvFiles[:], ManifestFile) {
-		if _, err := os.Lstat(filepath.Join(dir, name)); err == nil {
+		if _, err := out.Lstat(name); err == nil {
 			return Manifest{}, fmt.Errorf("%w: %s has %s", ErrExists, dir, name)
 		}
 	}
@@ -92,7 +98,7 @@ func Export(ctx context.Context, db *sql.DB, dir string, opts Options) (Manifest
 		{AuthEventsFile, authEventsHeader[:], func(f *csvFile) error { return writeAuthEvents(ctx, tx, f, m.Period) }},
 	}
 	for _, s := range steps {
-		f, err := createCSV(dir, s.name, s.header)
+		f, err := createCSV(out, s.name, s.header)
 		if err != nil {
 			return Manifest{}, err
 		}
@@ -110,7 +116,7 @@ func Export(ctx context.Context, db *sql.DB, dir string, opts Options) (Manifest
 		}
 	}
 	written = nil
-	if err := writeManifest(dir, m); err != nil {
+	if err := writeManifest(out, m); err != nil {
 		return Manifest{}, err
 	}
 	return m, nil
@@ -298,21 +304,22 @@ func writeAuthEvents(ctx context.Context, tx *sql.Tx, f *csvFile, p Period) erro
 // writer into a buffer and, in the same pass, into the SHA-256 that the manifest
 // records, so no file is read twice.
 type csvFile struct {
-	path string // final name; the file is written at path + ".partial"
+	dir  *outdir.Dir
+	name string // final name; the file is written at name + ".partial"
 	f    *os.File
 	buf  *bufio.Writer
 	sum  hash.Hash
 	csv  *csv.Writer
 	rows int64 // rows written after the header
+	done bool  // published: nothing left to remove
 }
 
-func createCSV(dir, name string, header []string) (*csvFile, error) {
-	path := filepath.Join(dir, name)
-	f, err := os.OpenFile(path+".partial", os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+func createCSV(dir *outdir.Dir, name string, header []string) (*csvFile, error) {
+	f, err := dir.CreatePartial(name)
 	if err != nil {
-		return nil, fmt.Errorf("audit: create %s: %w", name, err)
+		return nil, fmt.Errorf("audit: %w", err)
 	}
-	c := &csvFile{path: path, f: f, buf: bufio.NewWriterSize(f, 256<<10), sum: sha256.New()}
+	c := &csvFile{dir: dir, name: name, f: f, buf: bufio.NewWriterSize(f, 256<<10), sum: sha256.New()}
 	c.csv = csv.NewWriter(io.MultiWriter(c.buf, c.sum))
 	if err := c.csv.Write(header); err != nil {
 		c.abort()
@@ -324,7 +331,7 @@ func createCSV(dir, name string, header []string) (*csvFile, error) {
 func (c *csvFile) write(rec []string) error {
 	c.rows++
 	if err := c.csv.Write(rec); err != nil {
-		return fmt.Errorf("audit: write %s: %w", filepath.Base(c.path), err)
+		return fmt.Errorf("audit: write %s: %w", c.name, err)
 	}
 	return nil
 }
@@ -344,17 +351,17 @@ func (c *csvFile) finish() (File, error) {
 	}
 	c.f = nil
 	if err != nil {
-		return File{}, fmt.Errorf("audit: write %s: %w", filepath.Base(c.path), err)
+		return File{}, fmt.Errorf("audit: write %s: %w", c.name, err)
 	}
 	return File{Rows: c.rows, SHA256: hex.EncodeToString(c.sum.Sum(nil))}, nil
 }
 
 // publish gives the finished file its name.
 func (c *csvFile) publish() error {
-	if err := os.Rename(c.path+".partial", c.path); err != nil {
+	if err := c.dir.Publish(c.name); err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
-	c.path = ""
+	c.done = true
 	return nil
 }
 
@@ -363,41 +370,21 @@ func (c *csvFile) abort() {
 	if c.f != nil {
 		c.f.Close()
 	}
-	if c.path != "" {
-		os.Remove(c.path + ".partial")
+	if !c.done {
+		c.dir.Discard(c.name)
 	}
 }
 
-func writeManifest(dir string, m Manifest) error {
+// writeManifest writes manifest.json last, then syncs the folder so that every rename
+// is durable.
+func writeManifest(dir *outdir.Dir, m Manifest) error {
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return fmt.Errorf("audit: encode manifest: %w", err)
 	}
 	b = append(b, '\n')
-	path := filepath.Join(dir, ManifestFile)
-	f, err := os.OpenFile(path+".partial", os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("audit: create %s: %w", ManifestFile, err)
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(path+".partial", path)
-	}
-	if err != nil {
-		os.Remove(path + ".partial")
-		return fmt.Errorf("audit: write %s: %w", ManifestFile, err)
-	}
-	// Make the renames durable; a directory that cannot be synced (some platforms) is
-	// no reason to fail an export whose files are already synced.
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
+	if err := dir.WriteFile(ManifestFile, b); err != nil {
+		return fmt.Errorf("audit: %w", err)
 	}
 	return nil
 }

@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"reflect"
 	"time"
 
@@ -183,7 +182,9 @@ type Account struct {
 // DemoSMSC is an addition: a built-in SMSC simulator for first runs and demos.
 type DemoSMSC struct {
 	// Listen is the simulator's SMPP address (host:port); empty (default): off. Links
-	// whose address equals it bind to the simulator.
+	// whose address equals it bind to the simulator, and only they; serve gives one
+	// without a password a random one for the run. Both addresses must be on loopback:
+	// the simulator has no sign-in and shows every SMS, codes included.
 	Listen string `yaml:"listen"`
 	// PhoneAPI is the address (host:port) of the simulator's HTTP API through which
 	// simulated phones send MO and read their MT; empty: the simulator picks a loopback
@@ -200,8 +201,11 @@ type OTP struct {
 	// many new codes RESEND may get per payment (default 3), at least ResendInterval
 	// apart (default 30s). Secret is the key codes are hashed with: at least 32 hex
 	// digits, or any string of at least 32 characters; usually "${PAYSWITCH_OTP_SECRET}".
-	// When it is empty, the key lives in SecretFile (default: otp.secret beside the
-	// database), created on first start with mode 0600.
+	// When it is empty, the key lives in SecretFile, created on first start with mode
+	// 0600 in a folder of mode 0700. SecretFile "" (the default) means the environment
+	// variable PAYSWITCH_OTP_SECRET_FILE, or else payswitch/otp.secret in the user's
+	// config folder (os.UserConfigDir): never beside the database by default, so that a
+	// copy of the data folder does not carry the key (serve warns when it is there).
 	MaxResends     int           `yaml:"max_resends"`
 	ResendInterval time.Duration `yaml:"resend_interval"`
 	Secret         string        `yaml:"secret"`
@@ -338,9 +342,6 @@ func Parse(data []byte, getenv func(string) string) (*Config, error) {
 		if c.SMPP.Server.Accounts[i].MaxBinds == 0 {
 			c.SMPP.Server.Accounts[i].MaxBinds = c.SMPP.Server.MaxBinds
 		}
-	}
-	if c.OTP.Secret == "" && c.OTP.SecretFile == "" && c.Database.Path != "" {
-		c.OTP.SecretFile = filepath.Join(filepath.Dir(c.Database.Path), "otp.secret")
 	}
 	// Validate even after decoding errors (the keys in error kept their defaults), so
 	// that one run reports every problem.

@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"os"
-	"path/filepath"
 	"reflect"
 	"regexp"
 	"strings"
@@ -66,8 +65,9 @@ func TestShippedConfig(t *testing.T) {
 	if roles := []string{c.HTTP.Tokens[0].Role, c.HTTP.Tokens[1].Role}; !reflect.DeepEqual(roles, []string{"operator", "auditor"}) {
 		t.Fatalf("shipped token roles %v", roles)
 	}
-	if c.OTP.SecretFile != filepath.Join("data", "otp.secret") {
-		t.Fatalf("secret file %q, want data/otp.secret", c.OTP.SecretFile)
+	// "": serve keeps the key outside the data folder (otpSecret).
+	if c.OTP.SecretFile != "" {
+		t.Fatalf("secret file %q, want \"\"", c.OTP.SecretFile)
 	}
 
 	data, err := os.ReadFile("../config.yaml")
@@ -123,7 +123,6 @@ airtime:
 		Window: 10, EnquireLink: 30 * time.Second, RespTimeout: 5 * time.Second}}
 	want.SMPP.Server.Accounts = []Account{{SystemID: "agg", Password: "pw", MaxBinds: 4}, {SystemID: "agg2", Password: "pw", MaxBinds: 1}}
 	want.Airtime.Carriers = []Carrier{{Name: "a", Prefixes: []string{"2547"}, Timeout: 10 * time.Second}}
-	want.OTP.SecretFile = filepath.Join("data", "otp.secret")
 	got := *c
 	got.lines, got.location = nil, nil
 	if !reflect.DeepEqual(got, want) {
@@ -354,6 +353,9 @@ func TestValidationNamesTheKey(t *testing.T) {
 		{"account binds", minimal + "smpp: {server: {accounts: [{system_id: x, max_binds: -2}]}}\n", "smpp.server.accounts[0].max_binds", "must be > 0"},
 		{"demo listen", minimal + "smpp: {demo_smsc: {listen: '2775'}}\n", "smpp.demo_smsc.listen", "host:port"},
 		{"demo phone api", minimal + "smpp: {demo_smsc: {phone_api: 'http://x'}}\n", "smpp.demo_smsc.phone_api", "host:port"},
+		{"demo listen on every interface", minimal + "smpp: {demo_smsc: {listen: ':2775'}}\n", "smpp.demo_smsc.listen", "must be on loopback"},
+		{"demo listen public", minimal + "smpp: {demo_smsc: {listen: '0.0.0.0:2775'}}\n", "smpp.demo_smsc.listen", "must be on loopback"},
+		{"demo phone api by name", minimal + "smpp: {demo_smsc: {phone_api: 'phones.example:2790'}}\n", "smpp.demo_smsc.phone_api", "must be on loopback"},
 		{"digits low", minimal + "otp: {digits: 3}\n", "otp.digits", "must be 4..10"},
 		{"digits high", minimal + "otp: {digits: 11}\n", "otp.digits", "must be 4..10"},
 		{"ttl", minimal + "otp: {ttl: 0s}\n", "otp.ttl", "must be > 0"},
@@ -427,6 +429,9 @@ func TestWarnings(t *testing.T) {
 			"smpp.links[1] (b): password is longer than the 8 characters SMPP 3.4 allows; some SMSCs truncate or refuse it"}},
 		{"demo link needs no password", minimal + "smpp:\n  links: [{name: a, address: '127.0.0.1:2775', system_id: s}]\n  demo_smsc: {listen: '127.0.0.1:2775'}\n", []string{
 			"http.tokens: none configured; every /api/v1 request is refused"}},
+		{"demo SMSC beside a carrier", minimal + "smpp:\n  links:\n    - {name: a, address: 'localhost:2775', system_id: s}\n    - {name: b, address: 'smsc.example:2775', system_id: s, password: p}\n  demo_smsc: {listen: 'localhost:2775'}\n", []string{
+			"http.tokens: none configured; every /api/v1 request is refused",
+			"smpp.demo_smsc: THE DEMO SMSC RUNS BESIDE REAL CARRIER LINKS (b): anyone on this machine can read every SMS sent through it, codes included, and send SMS as any phone; set smpp.demo_smsc.listen empty in production"}},
 		{"accounts matter only when the server listens", minimal + "smpp:\n  links: [{name: a, address: 'h:1', system_id: s, password: p}]\n  server: {accounts: [{system_id: x}]}\n", []string{
 			"http.tokens: none configured; every /api/v1 request is refused"}},
 		{"server account without password", minimal + "smpp:\n  links: [{name: a, address: 'h:1', system_id: s, password: p}]\n  server: {listen: '127.0.0.1:2776', accounts: [{system_id: x, password: '${X}'}]}\n", []string{

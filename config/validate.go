@@ -162,9 +162,6 @@ func (c *Config) Validate() error {
 		// Never echo the secret itself.
 		k.add("otp.secret", "must be at least 32 hex digits or 32 characters (got %d characters)", len(strings.TrimSpace(c.OTP.Secret)))
 	}
-	if c.OTP.Secret == "" && c.OTP.SecretFile == "" && c.Database.Path != "" {
-		k.add("otp.secret_file", "required when otp.secret is empty")
-	}
 
 	if k.required("ussd.service_code", c.USSD.ServiceCode) && !serviceCode(c.USSD.ServiceCode) {
 		k.add("ussd.service_code", "%q: must look like *384# or *384*1#", c.USSD.ServiceCode)
@@ -273,6 +270,15 @@ func (c *Config) validateSMPP(k *checker) {
 	}
 	k.address("smpp.demo_smsc.listen", c.SMPP.DemoSMSC.Listen, false)
 	k.address("smpp.demo_smsc.phone_api", c.SMPP.DemoSMSC.PhoneAPI, false)
+	// The demo SMSC shows every SMS, codes included, to whoever reaches its phone API,
+	// and has no sign-in: loopback only (the simulator refuses anything else too).
+	for _, d := range []struct{ key, addr string }{
+		{"smpp.demo_smsc.listen", c.SMPP.DemoSMSC.Listen}, {"smpp.demo_smsc.phone_api", c.SMPP.DemoSMSC.PhoneAPI},
+	} {
+		if host, _, err := net.SplitHostPort(d.addr); err == nil && !loopbackHost(host) {
+			k.add(d.key, "%q: must be on loopback (127.0.0.1, [::1] or localhost): the demo SMSC shows every SMS, codes included, to whoever reaches it", d.addr)
+		}
+	}
 }
 
 // MinCallbackSecret is the shortest callbacks secret accepted: beyond the allowed
@@ -336,9 +342,22 @@ func (c *Config) Warnings() []string {
 	if len(c.SMPP.Links) == 0 {
 		w = append(w, "smpp.links: none configured; no SMS can be sent or received")
 	}
+	if d := c.SMPP.DemoSMSC.Listen; d != "" {
+		var real []string
+		for _, l := range c.SMPP.Links {
+			if l.Address != d {
+				real = append(real, l.Name)
+			}
+		}
+		if len(real) > 0 {
+			w = append(w, fmt.Sprintf("smpp.demo_smsc: THE DEMO SMSC RUNS BESIDE REAL CARRIER LINKS (%s): anyone on this machine "+
+				"can read every SMS sent through it, codes included, and send SMS as any phone; set smpp.demo_smsc.listen "+
+				"empty in production", strings.Join(real, ", ")))
+		}
+	}
 	for i, l := range c.SMPP.Links {
 		key := fmt.Sprintf("smpp.links[%d] (%s)", i, l.Name)
-		// The demo SMSC accepts whatever password its links have.
+		// serve gives a link to the demo SMSC without a password a random one.
 		if l.Password == "" && (c.SMPP.DemoSMSC.Listen == "" || l.Address != c.SMPP.DemoSMSC.Listen) {
 			w = append(w, key+": password is empty")
 		}
@@ -401,3 +420,14 @@ func serviceCode(s string) bool {
 // 32+ hex digits decode to 16+ bytes and any other 32+ characters are used raw, so the
 // rule comes down to length.
 func goodSecret(s string) bool { return len(strings.TrimSpace(s)) >= 32 }
+
+// loopbackHost reports whether host (of a host:port) is a loopback IP or "localhost"; ""
+// (every interface) is not. It is smscsim.LoopbackHost, repeated so that config does not
+// depend on the simulator.
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -19,7 +19,9 @@ import (
 // read or write is refused with an error naming it: a leaked secret lets anyone who also
 // reads the database test codes offline.
 //
-// Losing the file invalidates only the codes outstanding at that moment.
+// Losing the file invalidates only the codes outstanding at that moment and the code
+// SMS still queued (sealed with a key derived from it), never the books. Keep it out of
+// the database's folder: a copy of both lets its holder test codes offline.
 func LoadOrCreateSecret(path string) ([]byte, error) {
 	secret, err := readSecret(path)
 	if !errors.Is(err, fs.ErrNotExist) {

@@ -24,7 +24,9 @@ type handler Sim
 
 var _ server.Handler = (*handler)(nil)
 
-// Authenticate checks the account, or accepts anyone when there are none.
+// Authenticate checks the account; with Config.Accounts nil it accepts any system_id.
+// An empty password is refused even then: an ESME that binds without one is
+// misconfigured, and on a shared machine anyone could bind as it.
 func (h *handler) Authenticate(systemID, password, bindType, remote string) uint32 {
 	s := (*Sim)(h)
 	s.mu.Lock()
@@ -33,7 +35,10 @@ func (h *handler) Authenticate(systemID, password, bindType, remote string) uint
 	if refuse {
 		return server.StatusBindFail
 	}
-	if len(s.cfg.Accounts) == 0 {
+	if password == "" {
+		return server.StatusInvPaswd
+	}
+	if s.cfg.Accounts == nil {
 		return server.StatusOK
 	}
 	want, ok := s.cfg.Accounts[systemID]

@@ -3,7 +3,10 @@ package smscsim
 import (
 	"encoding/json"
 	"errors"
+	"mime"
+	"net"
 	"net/http"
+	"strings"
 )
 
 // MO is the body of POST /mo: a phone sending text to a short code.
@@ -21,12 +24,48 @@ type MO struct {
 //	GET  /mt/history?msisdn=N   JSON array of the MTs kept so far
 //
 // msisdn may be left out for every number.
+//
+// It has no sign-in: it listens on loopback only (Start refuses anything else), and
+// guard keeps out the one visitor loopback lets in, a web browser on this machine.
 func (s *Sim) phoneAPI() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /mo", s.handleMO)
 	mux.HandleFunc("GET /mt", s.handleMTStream)
 	mux.HandleFunc("GET /mt/history", s.handleMTHistory)
-	return mux
+	return guard(mux)
+}
+
+// guard refuses what a web page could send to the phone API from a browser on this
+// machine, so that a page cannot pay from a simulated phone or read its codes:
+//   - any Origin header (403): browsers add it to a script's requests, and no page is
+//     served here, so no origin is ours;
+//   - a Host that is not a loopback IP or localhost (403): a page whose name an attacker
+//     re-points at 127.0.0.1 (DNS rebinding) reads responses as its own, and sends its
+//     own name as Host;
+//   - a POST whose Content-Type is not application/json (415): an HTML form cannot
+//     send that type, and a script that sets it needs a CORS preflight, never granted.
+func guard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := r.Header["Origin"]; ok {
+			httpError(w, http.StatusForbidden, "requests from web pages are refused")
+			return
+		}
+		host, _, err := net.SplitHostPort(r.Host)
+		if err != nil {
+			host = r.Host // no port
+		}
+		if !LoopbackHost(strings.Trim(host, "[]")) {
+			httpError(w, http.StatusForbidden, "Host must be a loopback address or localhost")
+			return
+		}
+		if r.Method == http.MethodPost {
+			if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+				httpError(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json")
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func (s *Sim) handleMO(w http.ResponseWriter, r *http.Request) {

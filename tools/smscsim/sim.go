@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -39,6 +40,9 @@ var (
 	// ErrBadMessage is returned for an MO without a sender, a recipient or
 	// text.
 	ErrBadMessage = errors.New("smscsim: message needs from, to and text")
+	// ErrNotLoopback is returned by Start for a listen address that is not on
+	// loopback: the sim shows every MT, codes included, to whoever reaches it.
+	ErrNotLoopback = errors.New("smscsim: not a loopback address")
 )
 
 // Defaults for Config's zero values.
@@ -58,9 +62,12 @@ const (
 // Config configures a Sim. Zero values mean the documented defaults.
 type Config struct {
 	// Listen is the SMPP address, e.g. "127.0.0.1:2775"; "" means
-	// "127.0.0.1:0", any free loopback port (see Sim.Addr).
+	// "127.0.0.1:0", any free loopback port (see Sim.Addr). It must be on
+	// loopback (a loopback IP or localhost), as must PhoneAPI.
 	Listen string
-	// Accounts maps system_id to password. An empty map accepts any bind.
+	// Accounts maps system_id to password: only those may bind. nil accepts
+	// any system_id (for tests); an empty map accepts none. A bind with an
+	// empty password is always refused.
 	Accounts map[string]string
 	// PhoneAPI is the HTTP listen address of the phone API used by
 	// tools/phone; "" turns it off.
@@ -216,14 +223,14 @@ func Start(cfg Config) (*Sim, error) {
 		SystemID:    "smscsim",
 		RespTimeout: cfg.RespTimeout,
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
+	ln, err := listenLoopback(cfg.Listen)
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("smscsim: listen smpp %s: %w", cfg.Listen, err)
 	}
 	s.smppLn = ln
 	if cfg.PhoneAPI != "" {
-		hl, err := net.Listen("tcp", cfg.PhoneAPI)
+		hl, err := listenLoopback(cfg.PhoneAPI)
 		if err != nil {
 			ln.Close()
 			cancel()
@@ -259,6 +266,37 @@ func Start(cfg Config) (*Sim, error) {
 	}
 	s.log.Info().Str("smpp", s.Addr()).Str("phone_api", s.PhoneAddr()).Msg("smscsim: demo SMSC listening")
 	return s, nil
+}
+
+// listenLoopback listens on addr, which must name a loopback IP or localhost; what
+// localhost resolved to is checked too.
+func listenLoopback(addr string) (net.Listener, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	if !LoopbackHost(host) {
+		return nil, fmt.Errorf("%w: use 127.0.0.1, [::1] or localhost", ErrNotLoopback)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if ta, ok := ln.Addr().(*net.TCPAddr); !ok || !ta.IP.IsLoopback() {
+		ln.Close()
+		return nil, fmt.Errorf("%w: %s listens on %s", ErrNotLoopback, host, ln.Addr())
+	}
+	return ln, nil
+}
+
+// LoopbackHost reports whether host (of a host:port) is a loopback IP or "localhost".
+// An empty host means every interface, which is not loopback.
+func LoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Addr is the SMPP address actually listened on.

@@ -3,7 +3,8 @@
 //
 //	go run ./tools/smscsim/cmd/smscsim -listen 127.0.0.1:2775 -phone-api 127.0.0.1:2790 -account payswitch:secret
 //
-// Without -account any system_id and password may bind.
+// Without -account any system_id may bind, with any password but an empty one. Both
+// addresses must be on loopback: the phone API shows every SMS, codes included.
 package main
 
 import (
@@ -67,7 +68,7 @@ Flags:
 	cfg := smscsim.Config{Accounts: accts}
 	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:2775", "SMPP listen address")
 	fs.StringVar(&cfg.PhoneAPI, "phone-api", "127.0.0.1:2790", `phone API listen address; "" turns it off`)
-	fs.Var(accts, "account", "system_id:password an ESME may bind with (repeatable; none = accept any)")
+	fs.Var(accts, "account", "system_id:password an ESME may bind with (repeatable; none = any system_id, with a non-empty password)")
 	fs.DurationVar(&cfg.ReceiptDelay, "receipt-delay", smscsim.DefaultReceiptDelay, "delay before a delivery receipt")
 	if err := fs.Parse(args); err != nil {
 		return err
