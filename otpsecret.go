@@ -48,11 +48,24 @@ func secretFile(cfg *config.Config, getenv func(string) string, userConfigDir fu
 	if p := getenv(secretFileEnv); p != "" {
 		return p, nil
 	}
+	// A release before this one made the key beside the database. Making a new key
+	// elsewhere would kill the codes of payments waiting at the upgrade and the queued
+	// code SMS, so that file is kept in use, and otpSecret warns at every start until
+	// the operator moves it.
+	if legacy := filepath.Join(filepath.Dir(cfg.Database.Path), "otp.secret"); regularFile(legacy) {
+		return legacy, nil
+	}
 	dir, err := userConfigDir()
 	if err != nil {
 		return "", fmt.Errorf("otp: no folder for the key file (%w): set otp.secret, otp.secret_file or %s", err, secretFileEnv)
 	}
 	return filepath.Join(dir, "payswitch", "otp.secret"), nil
+}
+
+// regularFile reports whether path names a regular file (a link is not followed).
+func regularFile(path string) bool {
+	fi, err := os.Lstat(path)
+	return err == nil && fi.Mode().IsRegular()
 }
 
 // within reports whether path is dir or lies under it, after resolving what links can be

@@ -89,6 +89,34 @@ func TestOTPSecretInTheDataFolderWarns(t *testing.T) {
 	}
 }
 
+// A database made by an earlier release has its key beside it: serve keeps using that key
+// (codes waiting at the upgrade still work) and warns until it is moved.
+func TestOTPSecretOfAnEarlierReleaseIsKept(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("XDG_CONFIG_HOME", filepath.Join(home, "config"))
+	t.Setenv(secretFileEnv, "")
+	dir := t.TempDir()
+	legacy := filepath.Join(dir, "data", "otp.secret")
+	if err := os.MkdirAll(filepath.Dir(legacy), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	old := []byte(strings.Repeat("ab", 32) + "\n")
+	if err := os.WriteFile(legacy, old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var log logBuffer
+	startWithSecretFile(t, dir, "", &log)
+	if got, err := os.ReadFile(legacy); err != nil || string(got) != string(old) {
+		t.Errorf("the earlier key changed: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(home, "config", "payswitch", "otp.secret")); !os.IsNotExist(err) {
+		t.Errorf("a second key was made in the config folder (%v): live codes would die", err)
+	}
+	if n := log.count("OTP KEY FILE IS IN THE DATABASE'S FOLDER"); n != 1 {
+		t.Errorf("%d warnings, want 1:\n%s", n, log.String())
+	}
+}
+
 func TestWithin(t *testing.T) {
 	base := t.TempDir()
 	link := filepath.Join(t.TempDir(), "link")
