@@ -2,7 +2,6 @@ package payswitch
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"strconv"
@@ -107,44 +106,12 @@ func (o *op) pendingOf(msisdn, paymentID string) (*Payment, error) {
 	return p, nil
 }
 
-// waiting is a number's pending payment as a confirmation reads it: its ID, what of it
-// can change while it waits, its code, and the number's wrong-code lock.
-type waiting struct {
-	id                   string
-	expiresAt, updatedAt int64
-	code                 otp.Stored
-	lockedUntil          time.Time
-}
-
-// waitingQuery reads what waitingFor returns for number ?1. (A var only because otp
-// names its columns; nothing changes it.)
-var waitingQuery = `SELECT p.id, p.expires_at, p.updated_at, ` + otp.StoredColumns("c") + `,
-		COALESCE((SELECT locked_until FROM number_locks WHERE msisdn = ?1), 0)
-	FROM payments AS p LEFT JOIN otp_codes AS c ON c.payment_id = p.id
-	WHERE p.payer_msisdn = ?1 AND p.state = 'pending_otp'`
-
-// waitingFor reads, in one statement, msisdn's pending payment with its code and lock; nil
-// when nothing waits.
-func (o *op) waitingFor(msisdn string) (*waiting, error) {
-	var w waiting
-	var until int64
-	dest := append([]any{&w.id, &w.expiresAt, &w.updatedAt}, w.code.Dest()...)
-	err := o.tx.QueryRowContext(o.ctx, waitingQuery, msisdn).Scan(append(dest, &until)...)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("pending payment: %w", err)
-	}
-	w.lockedUntil = o.lockEnd(until)
-	return &w, nil
-}
-
 func (o *op) confirm(ch Channel, msisdn, paymentID, code string, g *guess) (Outcome, error) {
 	e := o.e
+	origin := OriginOf(o.ctx)
 	var w *waiting
 	if n, err := e.Normalize(msisdn); err == nil {
-		if w, err = o.waitingFor(n); err != nil {
+		if w, err = o.waitingFor(n, origin); err != nil {
 			return Outcome{}, err
 		}
 	}
@@ -173,6 +140,9 @@ func (o *op) confirm(ch Channel, msisdn, paymentID, code string, g *guess) (Outc
 	if !w.lockedUntil.IsZero() {
 		return o.refuseLocked(w.lockedUntil), nil
 	}
+	if o.originSpent(w, origin) {
+		return o.refuseOrigin(p), nil
+	}
 	var attempt otp.Attempt
 	if g != nil {
 		attempt = g.attempt
@@ -193,7 +163,7 @@ func (o *op) confirm(ch Channel, msisdn, paymentID, code string, g *guess) (Outc
 		return o.refuse(ProblemCodeExpired, p, nil), nil
 	case res.Exhausted || res.Used || res.Missing:
 		if res.Exhausted {
-			if err := o.countWrongCode(p.PayerMSISDN); err != nil {
+			if err := o.countWrongCode(p.PayerMSISDN, origin); err != nil {
 				return Outcome{}, err
 			}
 		}
@@ -209,10 +179,14 @@ func (o *op) confirm(ch Channel, msisdn, paymentID, code string, g *guess) (Outc
 		}
 		return Outcome{Payment: p, Problem: ProblemTooManyAttempts, Text: text}, nil
 	default:
-		if err := o.countWrongCode(p.PayerMSISDN); err != nil {
+		if err := o.countWrongCode(p.PayerMSISDN, origin); err != nil {
 			return Outcome{}, err
 		}
-		if err := o.authEvent(p, ch, "wrong", "tries left "+strconv.Itoa(res.AttemptsLeft)); err != nil {
+		detail := "tries left " + strconv.Itoa(res.AttemptsLeft)
+		if origin != "" {
+			detail += "; from " + origin
+		}
+		if err := o.authEvent(p, ch, "wrong", detail); err != nil {
 			return Outcome{}, err
 		}
 		v := e.vars(p)

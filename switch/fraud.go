@@ -22,6 +22,11 @@ type Fraud struct {
 	WrongCodesLock int
 	LockWindow     time.Duration
 	LockDuration   time.Duration
+	// WrongCodesPerOrigin caps the wrong codes that one origin (a callback source, see
+	// WithOrigin) counts against a number within LockWindow; its further codes for that
+	// number are refused unchecked. 0 means WrongCodesLock - 1: one origin alone never
+	// locks a number. No limit while the lock is off.
+	WrongCodesPerOrigin int
 	// RequestsPerMinute caps the payments one number may start per minute (all
 	// channels). 0 turns it off.
 	RequestsPerMinute int
@@ -127,12 +132,17 @@ func (o *op) lockEnd(until int64) time.Time {
 	return time.UnixMicro(until)
 }
 
-// countWrongCode notes a wrong code from msisdn and locks the number when it has given
-// too many within the window.
-func (o *op) countWrongCode(msisdn string) error {
+// countWrongCode notes a wrong code from msisdn, delivered by origin ("" for SMS), and
+// locks the number when it has given too many within the window.
+func (o *op) countWrongCode(msisdn, origin string) error {
 	f := o.e.cfg.Fraud
 	if f.WrongCodesLock <= 0 {
 		return nil
+	}
+	if origin != "" {
+		if err := o.countOriginWrong(msisdn, origin); err != nil {
+			return err
+		}
 	}
 	now := o.now.UnixMicro()
 	var count int
