@@ -23,6 +23,9 @@ var (
 	ErrInvalid          = errors.New("payswitch: invalid request")
 	ErrConflict         = errors.New("payswitch: conflicts with an earlier request")
 	ErrInsufficientFund = errors.New("payswitch: insufficient funds")
+	// ErrAirtimeDelivered refuses to reverse airtime that the carrier confirmed: the
+	// phone keeps the airtime whatever the ledger does, so only the carrier can undo it.
+	ErrAirtimeDelivered = errors.New("payswitch: airtime delivered")
 )
 
 // Config is what the engine needs to know of the deployment.
