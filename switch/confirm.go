@@ -110,9 +110,16 @@ func (o *op) confirm(ch Channel, msisdn, paymentID, code string, g *guess) (Outc
 	e := o.e
 	origin := OriginOf(o.ctx)
 	var w *waiting
-	if n, err := e.Normalize(msisdn); err == nil {
+	n, err := e.Normalize(msisdn)
+	if err == nil {
 		if w, err = o.waitingFor(n, origin); err != nil {
 			return Outcome{}, err
+		}
+	}
+	if w == nil && n != "" {
+		// The payment that locked the number has ended: say why codes do nothing now.
+		if until, err := o.lockedUntil(n); err != nil || !until.IsZero() {
+			return o.refuseLocked(until), err
 		}
 	}
 	if w == nil || paymentID != "" && w.id != paymentID {
@@ -137,8 +144,10 @@ func (o *op) confirm(ch Channel, msisdn, paymentID, code string, g *guess) (Outc
 		return o.refuse(ProblemCodeExpired, p, nil), nil
 	}
 	// A locked number may not even try: the lock is what stops guessing across payments.
+	// A payment waits under a lock only if the lock was made before a lock ended the
+	// payment that tripped it; it ends now, rather than hold the funds until it expires.
 	if !w.lockedUntil.IsZero() {
-		return o.refuseLocked(w.lockedUntil), nil
+		return o.failWrong(p, ch, w.lockedUntil)
 	}
 	if o.originSpent(w, origin) {
 		return o.refuseOrigin(p), nil
@@ -162,32 +171,31 @@ func (o *op) confirm(ch Channel, msisdn, paymentID, code string, g *guess) (Outc
 		}
 		return o.refuse(ProblemCodeExpired, p, nil), nil
 	case res.Exhausted || res.Used || res.Missing:
+		var until time.Time
 		if res.Exhausted {
-			if err := o.countWrongCode(p.PayerMSISDN, origin); err != nil {
+			if until, err = o.countWrongCode(p.PayerMSISDN, origin); err != nil {
 				return Outcome{}, err
 			}
 		}
-		if err := o.authEvent(p, ch, "exhausted", ""); err != nil {
-			return Outcome{}, err
-		}
-		if err := o.release(p, EvFail, "too many wrong codes"); err != nil {
-			return Outcome{}, err
-		}
-		text := e.texts.Render("failed_attempts", e.vars(p))
-		if err := o.sms(p.PayerMSISDN, "failed", p.ID, text, false); err != nil {
-			return Outcome{}, err
-		}
-		return Outcome{Payment: p, Problem: ProblemTooManyAttempts, Text: text}, nil
+		return o.failWrong(p, ch, until)
 	default:
-		if err := o.countWrongCode(p.PayerMSISDN, origin); err != nil {
+		until, err := o.countWrongCode(p.PayerMSISDN, origin)
+		if err != nil {
 			return Outcome{}, err
 		}
 		detail := "tries left " + strconv.Itoa(res.AttemptsLeft)
 		if origin != "" {
 			detail += "; from " + origin
 		}
+		if !until.IsZero() {
+			detail += "; number locked"
+		}
 		if err := o.authEvent(p, ch, "wrong", detail); err != nil {
 			return Outcome{}, err
+		}
+		if !until.IsZero() {
+			// The tries this payment had left are gone with the lock: it ends now.
+			return o.failWrong(p, ch, until)
 		}
 		v := e.vars(p)
 		v["tries"] = strconv.Itoa(res.AttemptsLeft)

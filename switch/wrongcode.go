@@ -16,6 +16,35 @@ const ProblemOriginLimited Problem = "origin_limited"
 func init() {
 	DefaultTexts[string(ProblemOriginLimited)] = "Too many wrong codes came through this channel. " +
 		"To confirm {id}, reply to our SMS with the code."
+	DefaultTexts["locked_failed"] = "Too many wrong codes: {id} failed and {amount} is available again. " +
+		"This number is locked until {until}. Not you? Call customer care."
+}
+
+// failWrong ends p after too many wrong codes: its own (otp.max_attempts), or the
+// number's when lockedUntil is set (the last code locked the number, or it was locked
+// already). The hold is voided at once and the payer told by SMS, whatever channel the
+// code came through; when the number is locked, the text says so and until when,
+// instead of promising tries that the lock has taken away.
+func (o *op) failWrong(p *Payment, ch Channel, lockedUntil time.Time) (Outcome, error) {
+	e := o.e
+	v := e.vars(p)
+	detail, reason, key := "", "too many wrong codes", "failed_attempts"
+	if !lockedUntil.IsZero() {
+		v["until"] = e.lockTime(lockedUntil, o.now)
+		detail = "number locked until " + lockedUntil.UTC().Format(time.RFC3339)
+		reason, key = "too many wrong codes: number locked", "locked_failed"
+	}
+	if err := o.authEvent(p, ch, otp.EventExhausted, detail); err != nil {
+		return Outcome{}, err
+	}
+	if err := o.release(p, EvFail, reason); err != nil {
+		return Outcome{}, err
+	}
+	text := e.texts.Render(key, v)
+	if err := o.sms(p.PayerMSISDN, "failed", p.ID, text, false); err != nil {
+		return Outcome{}, err
+	}
+	return Outcome{Payment: p, Problem: ProblemTooManyAttempts, Text: text, LockedUntil: lockedUntil}, nil
 }
 
 // originLimit is how many wrong codes one callback origin may count against a number

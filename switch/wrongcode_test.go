@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/payswitch/payswitch/store"
 )
 
 // forged enters code for msisdn's waiting payment as a callback from origin would.
@@ -109,4 +111,96 @@ func TestOriginLimitWindowAndSetting(t *testing.T) {
 	if out := h.forged(gw, alice, h.code(alice)); !out.OK() {
 		t.Fatalf("the origin's right code in a new window: %+v", out)
 	}
+}
+
+// TestWrongCodeThatLocksEndsThePayment is issue 18's story: a number with wrong codes on
+// an earlier payment starts a new one and gives more; the code that trips the lock is
+// answered with the lock, until when (with the zone) and what to do, never with tries
+// that do not exist, and the payment ends at once with its hold voided.
+func TestWrongCodeThatLocksEndsThePayment(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		lock      int
+		wrongs    int    // on the second payment; the last one locks
+		wantTries string // the answer to the wrong code before it
+	}{
+		{"lock while tries are left", 5, 2, "2 tries left"},
+		{"lock on the payment's last try", 6, 3, "1 tr"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.cfg.Location = time.FixedZone("EAT", 3*60*60)
+			h.cfg.Fraud = Fraud{WrongCodesLock: tc.lock, LockWindow: 24 * time.Hour, LockDuration: time.Hour}
+			h.restart()
+			w := h.wallet(alice, 100000)
+			h.merchant("55501", mama)
+			h.sms(alice, "PAY 55501 10")
+			c := h.code(alice)
+			for range 3 {
+				h.sms(alice, wrongCode(c))
+			}
+			h.clock.Advance(4*time.Hour + 13*time.Minute) // 13:13 UTC, 16:13 EAT
+			h.sms(alice, "PAY 55501 150")
+			p := h.pendingOf(alice)
+			c = h.code(alice)
+			for i := range tc.wrongs - 1 {
+				h.sms(alice, wrongCode(c))
+				if i == tc.wrongs-2 && !strings.Contains(h.last(alice).Text, tc.wantTries) {
+					t.Fatalf("wrong code before the lock: %q", h.last(alice).Text)
+				}
+			}
+			before := h.count(alice)
+			h.sms(alice, wrongCode(c))
+			if got := h.count(alice); got != before+1 {
+				t.Fatalf("%d messages for the code that locked, want 1", got-before)
+			}
+			txt := h.last(alice).Text
+			for _, want := range []string{p.ID + " failed", "KES 150.00 is available again", "locked until 17:13 EAT", "customer care"} {
+				if !strings.Contains(txt, want) {
+					t.Fatalf("answer to the code that locked: %q lacks %q", txt, want)
+				}
+			}
+			if strings.Contains(txt, "left") {
+				t.Fatalf("answer promises tries: %q", txt)
+			}
+			if got := h.state(p.ID); got != StateFailed {
+				t.Fatalf("payment %s after the lock", got)
+			}
+			if b := h.balance(w.ID); b.Held != 0 || b.Posted != 100000 {
+				t.Fatalf("hold not released: %+v", b)
+			}
+			h.sms(alice, c) // the right code, too late
+			if txt := h.last(alice).Text; !strings.Contains(txt, "locked until 17:13 EAT") {
+				t.Fatalf("right code after the lock: %q", txt)
+			}
+			h.assertBalanced()
+		})
+	}
+}
+
+// TestPaymentWaitingUnderALockEnds: a payment left waiting under a lock (made before
+// locks ended the payment that tripped them) ends at the next code, its hold released.
+func TestPaymentWaitingUnderALockEnds(t *testing.T) {
+	h := newHarness(t)
+	h.cfg.Fraud = Fraud{WrongCodesLock: 5, LockWindow: 24 * time.Hour, LockDuration: time.Hour}
+	h.restart()
+	w := h.wallet(alice, 100000)
+	h.merchant("55501", mama)
+	h.sms(alice, "PAY 55501 150")
+	p := h.pendingOf(alice)
+	until := h.clock.Now().Add(time.Hour).UnixMicro()
+	if err := h.db.Write(context.Background(), func(tx store.Tx) error {
+		_, err := tx.ExecContext(context.Background(), `INSERT INTO number_locks VALUES (?, ?, 0, ?)`, alice, until, until)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	h.sms(alice, h.code(alice))
+	if txt := h.last(alice).Text; !strings.Contains(txt, "locked until 10:00 UTC") || !strings.Contains(txt, p.ID+" failed") {
+		t.Fatalf("code under a lock: %q", txt)
+	}
+	if got := h.state(p.ID); got != StateFailed || h.balance(w.ID).Held != 0 {
+		t.Fatalf("payment %s, balance %+v", got, h.balance(w.ID))
+	}
+	h.assertBalanced()
 }
