@@ -38,9 +38,15 @@ var DefaultTexts = map[string]string{
 	"bad_code_format": "Codes have {digits} digits. Reply with the code from our message, or CANCEL.",
 	"unknown_merchant": "There is no merchant {code}. Check the till number and try again. " +
 		"Nothing was paid.",
-	"unknown_recipient":   "{number} has no account. Nothing was sent.",
-	"self_payment":        "You cannot send money to yourself.",
-	"bad_amount":          "Invalid amount. Use e.g. 150 or 150.50.",
+	"unknown_recipient": "{number} has no account. Nothing was sent.",
+	"self_payment":      "You cannot send money to yourself.",
+	"bad_amount":        "Invalid amount. Use e.g. 150 or 150.50.",
+	"amount_unclear": "Amount not clear. Write it as 15000 or 15,000, with cents after a dot: 15000.50. " +
+		"Nothing was paid.",
+	"spaced_pay": "Amount not clear: no spaces in amounts, write e.g. PAY 55501 15000. " +
+		"A reference of 3 digits needs a letter, e.g. INV123. Nothing was paid.",
+	"spaced_send":         "No spaces in numbers or amounts, please: write e.g. SEND 0712345678 15000. Nothing was sent.",
+	"spaced_topup":        "No spaces in amounts or numbers, please: write e.g. TOPUP 1500 or TOPUP 1500 0712345678. Nothing was paid.",
 	"bad_number":          "Invalid phone number. Use e.g. 0712345678.",
 	"bad_reference":       "The reference is too long (40 characters at most). Nothing was paid.",
 	"usage_pay":           "To pay a merchant: PAY <till> <amount> [reference], e.g. PAY 55501 150",
