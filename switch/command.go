@@ -48,18 +48,22 @@ const (
 	ProblemBadNumber     Problem = "bad_number"
 	ProblemBadCode       Problem = "bad_code_format"
 	ProblemBadReference  Problem = "bad_reference"
-	// ProblemUnclearAmount: digits grouped or split some other way than the switch reads
-	// ("15.000", "15,00"); ProblemSpaced*: an amount followed by a word that could be
-	// the rest of it ("PAY 55501 15 000"). Each is refused with how to write it, never
-	// read as a smaller amount.
-	ProblemUnclearAmount Problem = "amount_unclear"
-	ProblemSpacedPay     Problem = "spaced_pay"
-	ProblemSpacedSend    Problem = "spaced_send"
-	ProblemSpacedTopup   Problem = "spaced_topup"
 	maxReferenceRunes            = 40
 	maxCommandRunes              = 480
 	maxReasonableCodeLen         = 10
 	minReasonableCodeLen         = 4
+)
+
+// Refusals of amounts that could be read more than one way: ProblemUnclearAmount for
+// digits grouped or split some other way than the switch reads ("15.000", "15,00"),
+// ProblemSpaced* for an amount followed by a word that could be the rest of it
+// ("PAY 55501 15 000"). Each is answered with how to write it, never read as a smaller
+// amount.
+const (
+	ProblemUnclearAmount Problem = "amount_unclear"
+	ProblemSpacedPay     Problem = "spaced_pay"
+	ProblemSpacedSend    Problem = "spaced_send"
+	ProblemSpacedTopup   Problem = "spaced_topup"
 )
 
 // ParseCommand reads an SMS into a Command. Keywords are case-insensitive and extra spaces
