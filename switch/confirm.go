@@ -199,7 +199,11 @@ func (o *op) confirm(ch Channel, msisdn, paymentID, code string, g *guess) (Outc
 		}
 		v := e.vars(p)
 		v["tries"] = strconv.Itoa(res.AttemptsLeft)
-		return o.refuse(ProblemWrongCode, p, v), nil
+		out := o.refuse(ProblemWrongCode, p, v)
+		if res.AttemptsLeft == 1 {
+			out.Text = e.texts.Render("wrong_code_last", v) // "1 try", not "1 tries"
+		}
+		return out, nil
 	}
 }
 

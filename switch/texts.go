@@ -13,11 +13,11 @@ import (
 // show screens (USSD, IVR) keep their own texts beside these.
 var DefaultTexts = map[string]string{
 	"help": "{shortcode}: PAY <till> <amount>, SEND <number> <amount>, TOPUP <amount> [number], " +
-		"BAL, MINI. Confirm with the code we send you, RESEND for a new one, CANCEL to stop.",
-	"otp": "{id}: pay {amount} to {payee}? Your code is {code}, valid {minutes} min. " +
-		"Reply with the code to confirm. Never share this code with anyone.",
+		"BAL, MINI. Confirm with our code, RESEND for a new one, CANCEL to stop.",
+	"otp": "{id}: pay {amount} to {payee}? Reply with code {code} within {minutes} min to confirm. " +
+		"Never share this code with anyone.",
 	"otp_resent": "{id}: new code {code} to pay {amount} to {payee}, valid {minutes} min. " +
-		"The old code no longer works. Never share this code with anyone.",
+		"Old codes no longer work. Never share it with anyone.",
 	"code_sent":       "{id}: a new code was sent to you by SMS.",
 	"receipt":         "{id} confirmed. {amount} paid to {payee}. New balance {balance}.",
 	"receipt_topup":   "{id} confirmed. {amount} of airtime for {payee} is being sent. New balance {balance}.",
@@ -30,6 +30,7 @@ var DefaultTexts = map[string]string{
 	"expired":         "{id} expired: the code was not entered in time. {amount} is available again.",
 	"failed_attempts": "{id} failed: too many wrong codes. {amount} is available again.",
 	"wrong_code":      "Wrong code for {id}. {tries} tries left.",
+	"wrong_code_last": "Wrong code for {id}. 1 try left.",
 	"code_expired":    "The code for {id} has expired. {amount} is available again.",
 	"no_pending":      "You have no payment waiting for a code.",
 	"pending_exists":  "{id} ({amount} to {payee}) is waiting for your code. Reply with the code or CANCEL first.",

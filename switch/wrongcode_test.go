@@ -125,7 +125,7 @@ func TestWrongCodeThatLocksEndsThePayment(t *testing.T) {
 		wantTries string // the answer to the wrong code before it
 	}{
 		{"lock while tries are left", 5, 2, "2 tries left"},
-		{"lock on the payment's last try", 6, 3, "1 tr"},
+		{"lock on the payment's last try", 6, 3, "1 try left"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)
