@@ -68,7 +68,7 @@ func TestSMSFlowsOverSMPP(t *testing.T) {
 		a.send(wrong)
 		a.expect("2 tries left")
 		a.send(wrong)
-		a.expect("1 tries left")
+		a.expect("1 try left")
 		a.send(wrong)
 		a.expect("too many wrong codes")
 		a.send(code)

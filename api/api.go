@@ -307,6 +307,8 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		status, code = http.StatusBadRequest, "invalid_request"
 	case errors.Is(err, payswitch.ErrNotFound), errors.Is(err, ledger.ErrNotFound):
 		status, code = http.StatusNotFound, "not_found"
+	case errors.Is(err, payswitch.ErrAirtimeDelivered):
+		status, code = http.StatusConflict, "airtime_delivered"
 	case errors.Is(err, payswitch.ErrConflict), errors.Is(err, ledger.ErrDuplicate), errors.Is(err, ledger.ErrIdempotencyConflict):
 		status, code = http.StatusConflict, "conflict"
 	case errors.Is(err, ledger.ErrInsufficientFunds), errors.Is(err, payswitch.ErrInsufficientFund):

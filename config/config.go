@@ -112,6 +112,10 @@ type Fraud struct {
 	LockDuration      time.Duration `yaml:"lock_duration"`       // default 1h
 	RequestsPerMinute int           `yaml:"requests_per_minute"` // 0 = off
 	SIMSwap           SIMSwap       `yaml:"sim_swap"`
+	// WrongCodesPerOrigin caps the wrong codes that one callback source (a USSD or IVR
+	// gateway's address) counts against a number's lock per lock_window; 0 means
+	// wrong_codes_lock - 1, so that one source alone can never lock a number.
+	WrongCodesPerOrigin int `yaml:"wrong_codes_per_origin"`
 }
 
 // SIMSwap is the carrier's SIM-swap check, asked before payments of at least Threshold.

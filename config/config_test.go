@@ -378,6 +378,7 @@ func TestValidationNamesTheKey(t *testing.T) {
 		{"carrier prefix", minimal + "airtime: {carriers: [{name: a, prefixes: [x]}]}\n", "airtime.carriers[0].prefixes[0]", "digits only"},
 		{"carrier url", minimal + "airtime: {carriers: [{name: a, url: 'carrier.example/topup'}]}\n", "airtime.carriers[0].url", "http:// or https://"},
 		{"carrier timeout", minimal + "airtime: {carriers: [{name: a, timeout: 0s}]}\n", "airtime.carriers[0].timeout", "must be > 0"},
+		{"wrong codes per origin", minimal + "fraud: {wrong_codes_per_origin: -1}\n", "fraud.wrong_codes_per_origin", "must be 0"},
 		{"empty template", minimal + "messages: {otp: '  '}\n", "messages.otp", "template is empty"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -179,6 +179,9 @@ func (c *Config) Validate() error {
 	if c.Fraud.WrongCodesLock < 0 {
 		k.add("fraud.wrong_codes_lock", "%d: must be 0 (off) or more", c.Fraud.WrongCodesLock)
 	}
+	if c.Fraud.WrongCodesPerOrigin < 0 {
+		k.add("fraud.wrong_codes_per_origin", "%d: must be 0 (wrong_codes_lock - 1) or more", c.Fraud.WrongCodesPerOrigin)
+	}
 	if c.Fraud.WrongCodesLock > 0 {
 		k.duration("fraud.lock_window", c.Fraud.LockWindow)
 		k.duration("fraud.lock_duration", c.Fraud.LockDuration)

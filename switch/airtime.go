@@ -322,6 +322,12 @@ func (e *Engine) Reverse(ctx context.Context, id string, r Reversal) (*Payment, 
 		if p.State != StateCompleted {
 			return fmt.Errorf("%w: payment %s is %s; only completed payments can be reversed", ErrConflict, p.ID, p.State)
 		}
+		if p.Type == AirtimePayment {
+			// Completed airtime is airtime the carrier confirmed. The clearing account may
+			// go negative, so no funds check would stop the reversal, and the payer would
+			// keep the airtime and get the money back.
+			return airtimeDelivered(p)
+		}
 		if r.Amount != 0 && r.Amount > p.Amount {
 			return fmt.Errorf("%w: amount %s is more than was paid (%s)", ErrInvalid, e.money(r.Amount), e.money(p.Amount))
 		}
@@ -358,6 +364,18 @@ func (e *Engine) Reverse(ctx context.Context, id string, r Reversal) (*Payment, 
 		return nil, err
 	}
 	return p, nil
+}
+
+// airtimeDelivered is the refusal to reverse p, airtime the carrier delivered, with what
+// the operator does instead.
+func airtimeDelivered(p *Payment) error {
+	ref := ""
+	if p.Reference != "" {
+		ref = " (reference " + p.Reference + ")"
+	}
+	return fmt.Errorf("%w: the carrier %s confirmed the airtime of %s%s, which stays on the phone; ask the carrier "+
+		"to reverse it, and if it does, compensate the payer with a deposit of reference AIRTIME-REFUND-%s",
+		ErrAirtimeDelivered, p.Carrier, p.ID, ref, p.ID)
 }
 
 // tellReversal sends each party with a phone number the news and their new balance.

@@ -245,3 +245,46 @@ func TestReverseRefusedWhenPayeeSpentTheMoney(t *testing.T) {
 		t.Fatalf("reverse pending: %v", err)
 	}
 }
+
+// TestReverseRefusedForDeliveredAirtime: airtime the carrier confirmed stays on the
+// phone, so its reversal is refused and moves nothing, for a payer's top-up and an
+// operator's alike; a payment refunded that way would pay the payer twice.
+func TestReverseRefusedForDeliveredAirtime(t *testing.T) {
+	h, _ := newAirtimeHarness(t, AirtimeSuccess, AirtimeSuccess)
+	ctx := context.Background()
+	w := h.wallet(alice, 100000)
+	h.sms(alice, "TOPUP 50")
+	p := h.pendingOf(alice)
+	h.sms(alice, h.code(alice))
+	agent, err := h.engine.OpenAccount(ctx, OpenAccount{Type: ledger.Agent, Name: "Agent", MSISDN: "254700000500"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.engine.Deposit(ctx, Deposit{Account: agent.ID, Amount: 100000, Reference: "float"}); err != nil {
+		t.Fatal(err)
+	}
+	op, err := h.engine.OperatorTopup(ctx, OperatorTopup{From: agent.ID, MSISDN: bob, Amount: 2000, Reference: "OPT-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.resolve()
+	for _, id := range []string{p.ID, op.ID} {
+		if got := h.state(id); got != StateCompleted {
+			t.Fatalf("%s: %s", id, got)
+		}
+		_, err := h.engine.Reverse(ctx, id, Reversal{Reason: "customer complaint", Reference: "REV-" + id})
+		if !errors.Is(err, ErrAirtimeDelivered) || !strings.Contains(err.Error(), "AIRTIME-REFUND-"+id) {
+			t.Fatalf("reverse delivered airtime %s: %v", id, err)
+		}
+		if got := h.state(id); got != StateCompleted {
+			t.Fatalf("refused reversal moved %s to %s", id, got)
+		}
+	}
+	if b := h.balance(w.ID); b.Posted != 95000 {
+		t.Fatalf("payer after refused reversal: %+v", b)
+	}
+	if b := h.balance(agent.ID); b.Posted != 98000 {
+		t.Fatalf("agent after refused reversal: %+v", b)
+	}
+	h.assertBalanced()
+}

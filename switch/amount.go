@@ -2,21 +2,57 @@ package payswitch
 
 import (
 	"errors"
+	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
+	"unicode"
 )
 
 // ErrBadAmount is returned for text that is not a positive amount with at most two decimals.
 var ErrBadAmount = errors.New("payswitch: invalid amount")
+
+// ErrUnclearAmount is an ErrBadAmount for text made of digits and the marks that people
+// group thousands or write decimals with (spaces, '.', ',', apostrophes) that is not an
+// amount as the switch reads them: "15.000" or "15 000" (15000 in some places), "15,00"
+// (15.00 in others). The switch never guesses which was meant: the user is asked to
+// write it again, and told how.
+var ErrUnclearAmount = fmt.Errorf("%w: write it with digits, ',' between thousands and '.' before cents", ErrBadAmount)
 
 // maxAmount keeps parsed amounts far from int64 overflow in any sum the engine makes.
 const maxAmount = 1_000_000_000_000_00 // one trillion major units
 
 // ParseAmount reads an amount as people type it into minor units: "150" is 15000,
 // "150.5" and "150.50" are 15050, "1,500" and "1,500.00" are 150000. Thousands separators
-// must be well placed; signs, exponents and more than two decimals are refused.
+// must be ',' between groups of exactly three digits; signs, exponents and more than two
+// decimals are refused. Digits with other grouping or decimal marks are ErrUnclearAmount.
 func ParseAmount(s string) (int64, error) {
+	v, err := parseAmount(strings.TrimSpace(s))
+	if errors.Is(err, ErrBadAmount) && looksGrouped(s) {
+		return 0, ErrUnclearAmount
+	}
+	return v, err
+}
+
+// looksGrouped reports whether s is digits with marks that group or split them, and
+// nothing else: an amount written some other way than the switch reads.
+func looksGrouped(s string) bool {
 	s = strings.TrimSpace(s)
+	digits, marks := 0, 0
+	for _, r := range s {
+		switch {
+		case r >= '0' && r <= '9':
+			digits++
+		case r == '.' || r == ',' || r == '\'' || r == '’' || unicode.IsSpace(r):
+			marks++
+		default:
+			return false
+		}
+	}
+	return digits > 0 && marks > 0
+}
+
+func parseAmount(s string) (int64, error) {
 	if s == "" {
 		return 0, ErrBadAmount
 	}
@@ -96,4 +132,16 @@ func allDigits(s string) bool {
 		}
 	}
 	return true
+}
+
+// groupTail matches a word that would continue an amount written with spaces between
+// its thousands: exactly three digits, alone or followed by more groups or decimals
+// ("000", "000.50", "500,000"). Such a word right after an amount means the amount
+// typed was probably longer than the one read.
+var groupTail = regexp.MustCompile(`^[0-9]{3}(?:[.,'’][0-9.,'’]*)?$`)
+
+// spacedAmount reports whether amount, a word read as a whole amount, and next, the word
+// after it, could be one amount written with a space between its thousands ("15 000").
+func spacedAmount(amount, next string) bool {
+	return !strings.Contains(amount, ".") && groupTail.MatchString(next)
 }

@@ -1,6 +1,8 @@
 package payswitch
 
 import (
+	"errors"
+	"regexp"
 	"strings"
 	"unicode"
 )
@@ -52,6 +54,18 @@ const (
 	minReasonableCodeLen         = 4
 )
 
+// Refusals of amounts that could be read more than one way: ProblemUnclearAmount for
+// digits grouped or split some other way than the switch reads ("15.000", "15,00"),
+// ProblemSpaced* for an amount followed by a word that could be the rest of it
+// ("PAY 55501 15 000"). Each is answered with how to write it, never read as a smaller
+// amount.
+const (
+	ProblemUnclearAmount Problem = "amount_unclear"
+	ProblemSpacedPay     Problem = "spaced_pay"
+	ProblemSpacedSend    Problem = "spaced_send"
+	ProblemSpacedTopup   Problem = "spaced_topup"
+)
+
 // ParseCommand reads an SMS into a Command. Keywords are case-insensitive and extra spaces
 // are ignored. digits is otp.digits: a message of exactly that many digits is a code.
 // Anything not understood is CmdHelp, which never changes state.
@@ -75,8 +89,12 @@ func ParseCommand(text string, digits int) Command {
 		c.Merchant = args[0]
 		amt, err := ParseAmount(args[1])
 		if err != nil {
-			c.Problem = ProblemBadAmount
+			c.Problem = amountProblem(err)
 			return c
+		}
+		if len(args) > 2 && spacedAmount(args[1], args[2]) {
+			// "PAY 55501 15 000" is not KES 15.00 with reference 000.
+			return Command{Kind: CmdPay, Problem: ProblemSpacedPay}
 		}
 		c.Amount = amt
 		if len(args) > 2 {
@@ -92,25 +110,33 @@ func ParseCommand(text string, digits int) Command {
 		c := Command{Kind: CmdSend}
 		if len(args) != 2 {
 			c.Problem = ProblemUsageSend
+			if spacedWords(args) {
+				c.Problem = ProblemSpacedSend
+			}
 			return c
 		}
 		c.MSISDN = args[0]
 		amt, err := ParseAmount(args[1])
 		if err != nil {
-			c.Problem = ProblemBadAmount
+			c.Problem = amountProblem(err)
 			return c
 		}
 		c.Amount = amt
 		return c
 	case "TOPUP":
 		c := Command{Kind: CmdTopup}
+		if spacedWords(args) {
+			// No phone number is three digits: "TOPUP 1 500" is one amount.
+			c.Problem = ProblemSpacedTopup
+			return c
+		}
 		if len(args) < 1 || len(args) > 2 {
 			c.Problem = ProblemUsageTopup
 			return c
 		}
 		amt, err := ParseAmount(args[0])
 		if err != nil {
-			c.Problem = ProblemBadAmount
+			c.Problem = amountProblem(err)
 			return c
 		}
 		c.Amount = amt
@@ -154,6 +180,29 @@ func ParseCommand(text string, digits int) Command {
 	}
 	return Command{Kind: CmdHelp}
 }
+
+// amountProblem is the refusal for an amount that ParseAmount refused with err.
+func amountProblem(err error) Problem {
+	if errors.Is(err, ErrUnclearAmount) {
+		return ProblemUnclearAmount
+	}
+	return ProblemBadAmount
+}
+
+// spacedWords reports whether two neighbouring words could be one number written with a
+// space between its digit groups: "15 000", or a phone number as "0712 345 678".
+func spacedWords(words []string) bool {
+	for i := 1; i < len(words); i++ {
+		if wholeNumber.MatchString(words[i-1]) && spacedAmount(words[i-1], words[i]) {
+			return true
+		}
+	}
+	return false
+}
+
+// wholeNumber matches digits, perhaps grouped by ',': a word that a digit group after it
+// could continue.
+var wholeNumber = regexp.MustCompile(`^[0-9][0-9,]*$`)
 
 func printable(s string) bool {
 	for _, r := range s {

@@ -2,7 +2,6 @@ package payswitch
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"strconv"
@@ -107,45 +106,20 @@ func (o *op) pendingOf(msisdn, paymentID string) (*Payment, error) {
 	return p, nil
 }
 
-// waiting is a number's pending payment as a confirmation reads it: its ID, what of it
-// can change while it waits, its code, and the number's wrong-code lock.
-type waiting struct {
-	id                   string
-	expiresAt, updatedAt int64
-	code                 otp.Stored
-	lockedUntil          time.Time
-}
-
-// waitingQuery reads what waitingFor returns for number ?1. (A var only because otp
-// names its columns; nothing changes it.)
-var waitingQuery = `SELECT p.id, p.expires_at, p.updated_at, ` + otp.StoredColumns("c") + `,
-		COALESCE((SELECT locked_until FROM number_locks WHERE msisdn = ?1), 0)
-	FROM payments AS p LEFT JOIN otp_codes AS c ON c.payment_id = p.id
-	WHERE p.payer_msisdn = ?1 AND p.state = 'pending_otp'`
-
-// waitingFor reads, in one statement, msisdn's pending payment with its code and lock; nil
-// when nothing waits.
-func (o *op) waitingFor(msisdn string) (*waiting, error) {
-	var w waiting
-	var until int64
-	dest := append([]any{&w.id, &w.expiresAt, &w.updatedAt}, w.code.Dest()...)
-	err := o.tx.QueryRowContext(o.ctx, waitingQuery, msisdn).Scan(append(dest, &until)...)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("pending payment: %w", err)
-	}
-	w.lockedUntil = o.lockEnd(until)
-	return &w, nil
-}
-
 func (o *op) confirm(ch Channel, msisdn, paymentID, code string, g *guess) (Outcome, error) {
 	e := o.e
+	origin := OriginOf(o.ctx)
 	var w *waiting
-	if n, err := e.Normalize(msisdn); err == nil {
-		if w, err = o.waitingFor(n); err != nil {
+	n, err := e.Normalize(msisdn)
+	if err == nil {
+		if w, err = o.waitingFor(n, origin); err != nil {
 			return Outcome{}, err
+		}
+	}
+	if w == nil && n != "" {
+		// The payment that locked the number has ended: say why codes do nothing now.
+		if until, err := o.lockedUntil(n); err != nil || !until.IsZero() {
+			return o.refuseLocked(until), err
 		}
 	}
 	if w == nil || paymentID != "" && w.id != paymentID {
@@ -170,8 +144,13 @@ func (o *op) confirm(ch Channel, msisdn, paymentID, code string, g *guess) (Outc
 		return o.refuse(ProblemCodeExpired, p, nil), nil
 	}
 	// A locked number may not even try: the lock is what stops guessing across payments.
+	// A payment waits under a lock only if the lock was made before a lock ended the
+	// payment that tripped it; it ends now, rather than hold the funds until it expires.
 	if !w.lockedUntil.IsZero() {
-		return o.refuseLocked(w.lockedUntil), nil
+		return o.failWrong(p, ch, w.lockedUntil)
+	}
+	if o.originSpent(w, origin) {
+		return o.refuseOrigin(p), nil
 	}
 	var attempt otp.Attempt
 	if g != nil {
@@ -192,32 +171,39 @@ func (o *op) confirm(ch Channel, msisdn, paymentID, code string, g *guess) (Outc
 		}
 		return o.refuse(ProblemCodeExpired, p, nil), nil
 	case res.Exhausted || res.Used || res.Missing:
+		var until time.Time
 		if res.Exhausted {
-			if err := o.countWrongCode(p.PayerMSISDN); err != nil {
+			if until, err = o.countWrongCode(p.PayerMSISDN, origin); err != nil {
 				return Outcome{}, err
 			}
 		}
-		if err := o.authEvent(p, ch, "exhausted", ""); err != nil {
-			return Outcome{}, err
-		}
-		if err := o.release(p, EvFail, "too many wrong codes"); err != nil {
-			return Outcome{}, err
-		}
-		text := e.texts.Render("failed_attempts", e.vars(p))
-		if err := o.sms(p.PayerMSISDN, "failed", p.ID, text, false); err != nil {
-			return Outcome{}, err
-		}
-		return Outcome{Payment: p, Problem: ProblemTooManyAttempts, Text: text}, nil
+		return o.failWrong(p, ch, until)
 	default:
-		if err := o.countWrongCode(p.PayerMSISDN); err != nil {
+		until, err := o.countWrongCode(p.PayerMSISDN, origin)
+		if err != nil {
 			return Outcome{}, err
 		}
-		if err := o.authEvent(p, ch, "wrong", "tries left "+strconv.Itoa(res.AttemptsLeft)); err != nil {
+		detail := "tries left " + strconv.Itoa(res.AttemptsLeft)
+		if origin != "" {
+			detail += "; from " + origin
+		}
+		if !until.IsZero() {
+			detail += "; number locked"
+		}
+		if err := o.authEvent(p, ch, "wrong", detail); err != nil {
 			return Outcome{}, err
+		}
+		if !until.IsZero() {
+			// The tries this payment had left are gone with the lock: it ends now.
+			return o.failWrong(p, ch, until)
 		}
 		v := e.vars(p)
 		v["tries"] = strconv.Itoa(res.AttemptsLeft)
-		return o.refuse(ProblemWrongCode, p, v), nil
+		out := o.refuse(ProblemWrongCode, p, v)
+		if res.AttemptsLeft == 1 {
+			out.Text = e.texts.Render("wrong_code_last", v) // "1 try", not "1 tries"
+		}
+		return out, nil
 	}
 }
 

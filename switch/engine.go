@@ -23,6 +23,9 @@ var (
 	ErrInvalid          = errors.New("payswitch: invalid request")
 	ErrConflict         = errors.New("payswitch: conflicts with an earlier request")
 	ErrInsufficientFund = errors.New("payswitch: insufficient funds")
+	// ErrAirtimeDelivered refuses to reverse airtime that the carrier confirmed: the
+	// phone keeps the airtime whatever the ledger does, so only the carrier can undo it.
+	ErrAirtimeDelivered = errors.New("payswitch: airtime delivered")
 )
 
 // Config is what the engine needs to know of the deployment.
@@ -99,6 +102,9 @@ func New(cfg Config, d Deps) (*Engine, error) {
 	}
 	if cfg.Fraud.WrongCodesLock > 0 && (cfg.Fraud.LockWindow <= 0 || cfg.Fraud.LockDuration <= 0) {
 		return nil, fmt.Errorf("payswitch: a wrong-code lock needs a window and a duration")
+	}
+	if cfg.Fraud.WrongCodesPerOrigin < 0 {
+		return nil, fmt.Errorf("payswitch: wrong codes per origin %d: want 0 (the lock's less one) or more", cfg.Fraud.WrongCodesPerOrigin)
 	}
 	if cfg.MinAmount > cfg.MaxAmount {
 		return nil, fmt.Errorf("payswitch: min amount %d above max amount %d", cfg.MinAmount, cfg.MaxAmount)

@@ -22,6 +22,11 @@ type Fraud struct {
 	WrongCodesLock int
 	LockWindow     time.Duration
 	LockDuration   time.Duration
+	// WrongCodesPerOrigin caps the wrong codes that one origin (a callback source, see
+	// WithOrigin) counts against a number within LockWindow; its further codes for that
+	// number are refused unchecked. 0 means WrongCodesLock - 1: one origin alone never
+	// locks a number. No limit while the lock is off.
+	WrongCodesPerOrigin int
 	// RequestsPerMinute caps the payments one number may start per minute (all
 	// channels). 0 turns it off.
 	RequestsPerMinute int
@@ -127,12 +132,18 @@ func (o *op) lockEnd(until int64) time.Time {
 	return time.UnixMicro(until)
 }
 
-// countWrongCode notes a wrong code from msisdn and locks the number when it has given
-// too many within the window.
-func (o *op) countWrongCode(msisdn string) error {
+// countWrongCode notes a wrong code from msisdn, delivered by origin ("" for SMS), and
+// locks the number when it has given too many within the window. It returns when the
+// lock it made ends, or zero when this code made none.
+func (o *op) countWrongCode(msisdn, origin string) (time.Time, error) {
 	f := o.e.cfg.Fraud
 	if f.WrongCodesLock <= 0 {
-		return nil
+		return time.Time{}, nil
+	}
+	if origin != "" {
+		if err := o.countOriginWrong(msisdn, origin); err != nil {
+			return time.Time{}, err
+		}
 	}
 	now := o.now.UnixMicro()
 	var count int
@@ -143,26 +154,38 @@ func (o *op) countWrongCode(msisdn string) error {
 			window_start = CASE WHEN window_start <= ?2 - ?3 THEN ?2 ELSE window_start END
 		RETURNING wrong_codes`, msisdn, now, f.LockWindow.Microseconds()).Scan(&count)
 	if err != nil {
-		return fmt.Errorf("count wrong code: %w", err)
+		return time.Time{}, fmt.Errorf("count wrong code: %w", err)
 	}
 	if count < f.WrongCodesLock {
-		return nil
+		return time.Time{}, nil
 	}
 	until := o.now.Add(f.LockDuration)
 	if _, err := o.tx.ExecContext(o.ctx, `UPDATE number_locks SET locked_until = ?, wrong_codes = 0, window_start = ?
 		WHERE msisdn = ?`, until.UnixMicro(), now, msisdn); err != nil {
-		return err
+		return time.Time{}, err
 	}
 	o.after = append(o.after, func() {
 		o.e.locks.Inc()
 		o.e.log.Warn().Str("msisdn", Mask(msisdn)).Time("until", until).Str("event", "number_locked").
 			Msg("number locked after repeated wrong codes")
 	})
-	return nil
+	return until, nil
 }
 
 func (o *op) refuseLocked(until time.Time) Outcome {
-	return o.refuse(ProblemLocked, nil, map[string]string{"until": until.In(o.e.cfg.Location).Format("15:04")})
+	return o.refuse(ProblemLocked, nil, map[string]string{"until": o.e.lockTime(until, o.now)})
+}
+
+// lockTime writes when a lock ends for people: the time of day with the zone's
+// abbreviation (a bare time would be read in whatever zone the reader is in), and the
+// day too when it is not today.
+func (e *Engine) lockTime(until, now time.Time) string {
+	u, n := until.In(e.cfg.Location), now.In(e.cfg.Location)
+	s := u.Format("15:04 MST")
+	if u.YearDay() != n.YearDay() || u.Year() != n.Year() {
+		s += u.Format(" on 02/01")
+	}
+	return s
 }
 
 // checkSIMSwap asks the carrier, outside any transaction, whether payer's SIM changed

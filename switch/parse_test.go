@@ -1,6 +1,7 @@
 package payswitch
 
 import (
+	"errors"
 	"regexp"
 	"strings"
 	"testing"
@@ -39,6 +40,91 @@ func TestParseAmount(t *testing.T) {
 		if (err == nil) != c.ok || got != c.want {
 			t.Errorf("ParseAmount(%q) = %d, %v; want %d ok=%v", c.in, got, err, c.want, c.ok)
 		}
+	}
+}
+
+// TestParseAmountNeverGuessesGrouping: amounts grouped as the switch reads them (',' between
+// thousands, '.' before at most two decimals) are read; digits grouped or split any other
+// way are refused as unclear (so the user is told how to write them), never read as
+// another amount; anything else is simply invalid.
+func TestParseAmountNeverGuessesGrouping(t *testing.T) {
+	cases := []struct {
+		name, in string
+		want     int64
+		err      error // nil, ErrUnclearAmount or ErrBadAmount
+	}{
+		{"plain", "15000", 1500000, nil},
+		{"comma groups", "15,000", 1500000, nil},
+		{"comma groups and cents", "15,000.50", 1500050, nil},
+		{"millions", "1,500,000", 150000000, nil},
+		{"one decimal", "150.5", 15050, nil},
+		{"dot groups", "15.000", 0, ErrUnclearAmount},
+		{"dot groups, comma cents", "1.500,50", 0, ErrUnclearAmount},
+		{"comma cents", "15,00", 0, ErrUnclearAmount},
+		{"comma one decimal", "1,5", 0, ErrUnclearAmount},
+		{"space groups", "15 000", 0, ErrUnclearAmount},
+		{"no-break space groups", "15\u00a0000", 0, ErrUnclearAmount},
+		{"narrow no-break space groups", "15\u202f000", 0, ErrUnclearAmount},
+		{"apostrophe groups", "15'000", 0, ErrUnclearAmount},
+		{"uneven comma groups", "1500,000", 0, ErrUnclearAmount},
+		{"three decimals", "1.234", 0, ErrUnclearAmount},
+		{"trailing dot", "15.", 0, ErrUnclearAmount},
+		{"letters", "15k", 0, ErrBadAmount},
+		{"sign", "-15", 0, ErrBadAmount},
+		{"nothing", "", 0, ErrBadAmount},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := ParseAmount(c.in)
+			switch {
+			case c.err == nil && (err != nil || got != c.want):
+				t.Fatalf("ParseAmount(%q) = %d, %v; want %d", c.in, got, err, c.want)
+			case c.err != nil && (!errors.Is(err, c.err) || got != 0):
+				t.Fatalf("ParseAmount(%q) = %d, %v; want %v", c.in, got, err, c.err)
+			case c.err == ErrBadAmount && errors.Is(err, ErrUnclearAmount):
+				t.Fatalf("ParseAmount(%q): %v, want plainly invalid", c.in, err)
+			case errors.Is(err, ErrUnclearAmount) && !errors.Is(err, ErrBadAmount):
+				t.Fatalf("ParseAmount(%q): an unclear amount must also be ErrBadAmount for USSD and IVR", c.in)
+			}
+		})
+	}
+}
+
+// TestSpacedAmountsAreRefused is issue 18: "PAY 55501 15 000" became KES 15.00 with
+// reference 000. A word that could continue the amount is refused with a hint, for PAY,
+// SEND and TOPUP; amounts written as the switch reads them still go through.
+func TestSpacedAmountsAreRefused(t *testing.T) {
+	cases := []struct {
+		name, in string
+		want     Command
+	}{
+		{"pay spaced thousands", "PAY 55501 15 000", Command{Kind: CmdPay, Problem: ProblemSpacedPay}},
+		{"pay spaced millions", "PAY 55501 1 500 000", Command{Kind: CmdPay, Problem: ProblemSpacedPay}},
+		{"pay spaced with cents", "PAY 55501 15 000.50", Command{Kind: CmdPay, Problem: ProblemSpacedPay}},
+		{"pay no-break space", "PAY 55501 15\u00a0000", Command{Kind: CmdPay, Problem: ProblemSpacedPay}},
+		{"pay 3-digit reference", "PAY 55501 150 123", Command{Kind: CmdPay, Problem: ProblemSpacedPay}},
+		{"pay spaced then words", "PAY 55501 15 000 rent", Command{Kind: CmdPay, Problem: ProblemSpacedPay}},
+		{"pay comma groups", "PAY 55501 15,000", Command{Kind: CmdPay, Merchant: "55501", Amount: 1500000}},
+		{"pay comma groups and cents", "PAY 55501 15,000.50 INV7", Command{Kind: CmdPay, Merchant: "55501", Amount: 1500050, Reference: "INV7"}},
+		{"pay reference with a letter", "PAY 55501 150 INV123", Command{Kind: CmdPay, Merchant: "55501", Amount: 15000, Reference: "INV123"}},
+		{"pay long digit reference", "PAY 55501 150 20261121", Command{Kind: CmdPay, Merchant: "55501", Amount: 15000, Reference: "20261121"}},
+		{"pay cents then digits", "PAY 55501 150.50 123", Command{Kind: CmdPay, Merchant: "55501", Amount: 15050, Reference: "123"}},
+		{"pay dot groups", "PAY 55501 15.000", Command{Kind: CmdPay, Merchant: "55501", Problem: ProblemUnclearAmount}},
+		{"send spaced", "SEND 0712345678 15 000", Command{Kind: CmdSend, Problem: ProblemSpacedSend}},
+		{"send spaced number", "SEND 0712 345 678 500", Command{Kind: CmdSend, Problem: ProblemSpacedSend}},
+		{"send dot groups", "SEND 0712345678 15.000", Command{Kind: CmdSend, MSISDN: "0712345678", Problem: ProblemUnclearAmount}},
+		{"send comma groups", "SEND 0712345678 15,000", Command{Kind: CmdSend, MSISDN: "0712345678", Amount: 1500000}},
+		{"topup spaced", "TOPUP 1 500", Command{Kind: CmdTopup, Problem: ProblemSpacedTopup}},
+		{"topup spaced for another", "TOPUP 1 500 0712345678", Command{Kind: CmdTopup, Problem: ProblemSpacedTopup}},
+		{"topup comma cents", "TOPUP 50,50", Command{Kind: CmdTopup, Problem: ProblemUnclearAmount}},
+		{"topup for another", "TOPUP 1,500 0712345678", Command{Kind: CmdTopup, Amount: 150000, MSISDN: "0712345678"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := ParseCommand(c.in, 6); got != c.want {
+				t.Fatalf("ParseCommand(%q) = %+v, want %+v", c.in, got, c.want)
+			}
+		})
 	}
 }
 

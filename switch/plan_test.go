@@ -16,7 +16,7 @@ func TestHotReadsUseIndexes(t *testing.T) {
 		args        int
 	}{
 		{"number state", numberStateQuery, 2},
-		{"waiting payment", waitingQuery, 1},
+		{"waiting payment", waitingQuery, 3},
 		{"pending payment", pendingQuery, 1},
 		{"payment by id", paymentQuery, 1},
 		{"payments of a number", paymentsOfQuery, 2},

@@ -29,6 +29,9 @@ type Outcome struct {
 	Payment *Payment
 	Problem Problem
 	Text    string
+	// LockedUntil, when set, is when the number's wrong-code lock ends: a code just
+	// locked the number (Problem is ProblemTooManyAttempts and the payment failed).
+	LockedUntil time.Time
 }
 
 // OK reports whether the request did what it asked.

@@ -68,7 +68,7 @@ CREATE TABLE number_locks (
 	wrong_codes  INTEGER NOT NULL,
 	locked_until INTEGER NOT NULL
 ) STRICT, WITHOUT ROWID;
-`, migration2}}
+`, migration2, migration3}}
 
 // Migration 2 makes request_key and reversal_ref unique through partial indexes over the
 // payments that have one, instead of UNIQUE columns: almost no payment has either, yet
@@ -140,4 +140,18 @@ CREATE INDEX payments_pending_expiry ON payments (expires_at) WHERE state = 'pen
 CREATE INDEX payments_by_payer ON payments (payer_msisdn, created_at);
 CREATE INDEX payments_by_payee ON payments (payee_msisdn, created_at) WHERE payee_msisdn <> '';
 CREATE INDEX payments_topup_due ON payments (next_attempt_at) WHERE state = 'topup_pending';
+`
+
+// Migration 3 counts the wrong codes that each callback origin (a USSD or IVR gateway's
+// address, see WithOrigin) delivered for a number within the lock window that started
+// at window_start: an origin may count only so many against the number's lock
+// (Fraud.WrongCodesPerOrigin).
+const migration3 = `
+CREATE TABLE origin_wrong_codes (
+	msisdn       TEXT NOT NULL,
+	origin       TEXT NOT NULL,
+	window_start INTEGER NOT NULL,
+	wrong_codes  INTEGER NOT NULL,
+	PRIMARY KEY (msisdn, origin)
+) STRICT, WITHOUT ROWID;
 `

@@ -13,11 +13,11 @@ import (
 // show screens (USSD, IVR) keep their own texts beside these.
 var DefaultTexts = map[string]string{
 	"help": "{shortcode}: PAY <till> <amount>, SEND <number> <amount>, TOPUP <amount> [number], " +
-		"BAL, MINI. Confirm with the code we send you, RESEND for a new one, CANCEL to stop.",
-	"otp": "{id}: pay {amount} to {payee}? Your code is {code}, valid {minutes} min. " +
-		"Reply with the code to confirm. Never share this code with anyone.",
+		"BAL, MINI. Confirm with our code, RESEND for a new one, CANCEL to stop.",
+	"otp": "{id}: pay {amount} to {payee}? Reply with code {code} within {minutes} min to confirm. " +
+		"Never share this code with anyone.",
 	"otp_resent": "{id}: new code {code} to pay {amount} to {payee}, valid {minutes} min. " +
-		"The old code no longer works. Never share this code with anyone.",
+		"Old codes no longer work. Never share it with anyone.",
 	"code_sent":       "{id}: a new code was sent to you by SMS.",
 	"receipt":         "{id} confirmed. {amount} paid to {payee}. New balance {balance}.",
 	"receipt_topup":   "{id} confirmed. {amount} of airtime for {payee} is being sent. New balance {balance}.",
@@ -30,6 +30,7 @@ var DefaultTexts = map[string]string{
 	"expired":         "{id} expired: the code was not entered in time. {amount} is available again.",
 	"failed_attempts": "{id} failed: too many wrong codes. {amount} is available again.",
 	"wrong_code":      "Wrong code for {id}. {tries} tries left.",
+	"wrong_code_last": "Wrong code for {id}. 1 try left.",
 	"code_expired":    "The code for {id} has expired. {amount} is available again.",
 	"no_pending":      "You have no payment waiting for a code.",
 	"pending_exists":  "{id} ({amount} to {payee}) is waiting for your code. Reply with the code or CANCEL first.",
@@ -38,9 +39,15 @@ var DefaultTexts = map[string]string{
 	"bad_code_format": "Codes have {digits} digits. Reply with the code from our message, or CANCEL.",
 	"unknown_merchant": "There is no merchant {code}. Check the till number and try again. " +
 		"Nothing was paid.",
-	"unknown_recipient":   "{number} has no account. Nothing was sent.",
-	"self_payment":        "You cannot send money to yourself.",
-	"bad_amount":          "Invalid amount. Use e.g. 150 or 150.50.",
+	"unknown_recipient": "{number} has no account. Nothing was sent.",
+	"self_payment":      "You cannot send money to yourself.",
+	"bad_amount":        "Invalid amount. Use e.g. 150 or 150.50.",
+	"amount_unclear": "Amount not clear. Write it as 15000 or 15,000, with cents after a dot: 15000.50. " +
+		"Nothing was paid.",
+	"spaced_pay": "Amount not clear: no spaces in amounts, write e.g. PAY 55501 15000. " +
+		"A reference of 3 digits needs a letter, e.g. INV123. Nothing was paid.",
+	"spaced_send":         "No spaces in numbers or amounts, please: write e.g. SEND 0712345678 15000. Nothing was sent.",
+	"spaced_topup":        "No spaces in amounts or numbers, please: write e.g. TOPUP 1500 or TOPUP 1500 0712345678. Nothing was paid.",
 	"bad_number":          "Invalid phone number. Use e.g. 0712345678.",
 	"bad_reference":       "The reference is too long (40 characters at most). Nothing was paid.",
 	"usage_pay":           "To pay a merchant: PAY <till> <amount> [reference], e.g. PAY 55501 150",
