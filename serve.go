@@ -213,7 +213,8 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (a *a
 		MinAmount: cfg.Limits.MinAmount, MaxAmount: cfg.Limits.MaxAmount, DailyMax: cfg.Limits.DailyMax,
 		Messages: cfg.Messages, VoiceNumber: voice,
 		Fraud: payswitch.Fraud{
-			WrongCodesLock: cfg.Fraud.WrongCodesLock, LockWindow: cfg.Fraud.LockWindow,
+			WrongCodesLock: cfg.Fraud.WrongCodesLock, WrongCodesPerOrigin: cfg.Fraud.WrongCodesPerOrigin,
+			LockWindow:   cfg.Fraud.LockWindow,
 			LockDuration: cfg.Fraud.LockDuration, RequestsPerMinute: cfg.Fraud.RequestsPerMinute,
 			SIMSwapThreshold: cfg.Fraud.SIMSwap.Threshold, SIMSwapFreeze: cfg.Fraud.SIMSwap.Action == "freeze",
 			SIMSwapFailOpen: cfg.Fraud.SIMSwap.OnError == "allow",
