@@ -1,0 +1,195 @@
+package smpp_test
+
+// Attacks on the second factor through the switch's own SMPP server (issue 17): a bound
+// ESME writing "from" someone else's number, a pin that would carry codes to an ESME,
+// an account that goes away with the answers. A real ESME (go-smpp) binds to the
+// Gateway over loopback and a real carrier link binds to the demo SMSC.
+
+import (
+	"context"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/payswitch/payswitch/outbox"
+	"github.com/payswitch/payswitch/smpp"
+	"github.com/payswitch/payswitch/store"
+	"github.com/rs/zerolog"
+)
+
+// testClock is wall time moved forward by what a test adds: the outbox, the sender and
+// the gateway share one so that a test can pass a grace without waiting for it.
+type testClock struct{ offset atomic.Int64 }
+
+func (c *testClock) now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
+func (c *testClock) advance(d time.Duration) { c.offset.Add(int64(d)) }
+
+// securityRig is a Gateway whose account "agg" (password "secret") may send from
+// numbers starting 2541, a carrier link "carrier-a" (no prefixes: any number) to the
+// demo SMSC, and a Sender over both, all on one test clock.
+type securityRig struct {
+	clock   *testClock
+	db      *store.DB
+	o       *outbox.Outbox
+	g       *smpp.Gateway
+	sink    *moSink
+	phones  *collector // what reaches phones through the carrier
+	carrier *smpp.Link
+}
+
+func startSecurityRig(t *testing.T, grace time.Duration) *securityRig {
+	t.Helper()
+	r := &securityRig{clock: &testClock{}, sink: newMOSink()}
+	db, err := store.Open(filepath.Join(t.TempDir(), "payswitch.db"), store.Options{Synchronous: "NORMAL"},
+		outbox.Schema, smpp.GatewaySchema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	r.db, r.o = db, outbox.New(db, r.clock.now)
+	r.g, err = smpp.NewGateway(smpp.GatewayConfig{
+		Listen: "127.0.0.1:0", Shortcode: shortcode, RespTimeout: 2 * time.Second, PinGrace: grace,
+		Accounts: []smpp.GatewayAccount{{SystemID: "agg", Password: "secret", Prefixes: []string{"2541"}}},
+	}, db, r.sink, zerolog.Nop(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	smpp.SetGatewayClock(r.g, r.clock.now)
+	if err := r.g.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.g.Close() })
+	sim := startSim(t, "carrier-a")
+	r.carrier = startLink(t, sim, smpp.LinkConfig{Name: "carrier-a"}, nil, nil)
+	waitState(t, smpp.StateBound, r.carrier)
+	r.phones = collect(t, sim)
+
+	s := smpp.NewSender(r.o, []*smpp.Link{r.carrier}, zerolog.Nop())
+	s.AddAffinity(r.g)
+	smpp.SetSenderTimings(s, 20*time.Millisecond, time.Second, 1000)
+	smpp.SetSenderClock(s, r.clock.now)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("sender: %v", err)
+		}
+	})
+	return r
+}
+
+// noDeliver fails when the ESME has received a deliver_sm.
+func (a *aggregator) noDeliver(t *testing.T, what string) {
+	t.Helper()
+	select {
+	case p := <-a.dl:
+		t.Fatalf("%s: the ESME received %q", what, p.Fields()["short_message"])
+	default:
+	}
+}
+
+// Attack (a), the issue's: an account allowed numbers starting 2541 writes "from"
+// Alice's 254700000001 to start a transfer and get her code on its own bind. The
+// submit_sm is refused with ESME_RINVSRCADR; it reaches no handler and pins nothing,
+// and Alice's code (had the engine sent one) goes over the carrier to her phone.
+func TestGatewaySourceOutsideAccountPrefixesRefused(t *testing.T) {
+	r := startSecurityRig(t, time.Minute)
+	attacker := mustBind(t, r.g.Addr(), "agg", "secret")
+
+	_, err := attacker.submit("254700000001", shortcode, "SEND 0700000666 500")
+	if statusOf(err) != 0x0A { // ESME_RINVSRCADR
+		t.Fatalf("submit_sm from a number outside the account's prefixes: %v, want ESME_RINVSRCADR", err)
+	}
+	// The response comes only after the handler, so an MO it had been given would be
+	// waiting here already.
+	if n := len(r.sink.mos); n != 0 {
+		t.Fatalf("the refused submit_sm reached the handler: %+v", <-r.sink.mos)
+	}
+	if pin, err := r.g.TargetFor(context.Background(), "254700000001"); err != nil || pin.Target != "" {
+		t.Fatalf("the refused submit_sm pinned the number: %+v %v", pin, err)
+	}
+
+	id := enqueue(t, r.db, r.o, outbox.Message{To: "254700000001", Purpose: "otp", PaymentID: "PAY0000001",
+		Text: "Code 482913 for KES 500.00"})[0]
+	r.phones.waitFor(t, "Code 482913 for KES 500.00", 1)
+	if m := waitMessage(t, r.o, id, "sent", sent); m.Link != "carrier-a" {
+		t.Fatalf("Alice's code went over %s", m.Link)
+	}
+	attacker.noDeliver(t, "after Alice's code was sent")
+
+	// The same account still relays its own numbers.
+	if _, err := attacker.submit("254100000001", shortcode, "BAL"); err != nil {
+		t.Fatalf("submit_sm within the account's prefixes: %v", err)
+	}
+	if m := r.sink.take(t); m.From != "254100000001" || m.Link != "server:agg" {
+		t.Fatalf("MO %+v", m)
+	}
+}
+
+// Attack (b): a number within the account's prefixes wrote through it and is pinned to
+// it. Its code SMS still goes over the carrier link chosen by prefix, also when a meta
+// link names the account; an answer without a code follows the pin.
+func TestGatewayCodeNeverFollowsThePin(t *testing.T) {
+	r := startSecurityRig(t, time.Minute)
+	agg := mustBind(t, r.g.Addr(), "agg", "secret")
+	if _, err := agg.submit("254100000001", shortcode, "SEND 0711000002 100"); err != nil {
+		t.Fatal(err)
+	}
+	r.sink.take(t)
+	if pin, _ := r.g.TargetFor(context.Background(), "254100000001"); pin.Target != "server:agg" {
+		t.Fatalf("not pinned: %+v", pin)
+	}
+
+	ids := enqueue(t, r.db, r.o,
+		outbox.Message{To: "254100000001", Purpose: "otp", PaymentID: "PAY0000002", Text: "Code 111222 for KES 100.00"},
+		outbox.Message{To: "254100000001", Purpose: "otp", PaymentID: "PAY0000002", Text: "Code 333444 for KES 100.00",
+			Meta: map[string]string{smpp.MetaLink: "server:agg"}})
+	r.phones.waitFor(t, "Code 111222 for KES 100.00", 1)
+	r.phones.waitFor(t, "Code 333444 for KES 100.00", 1)
+	for _, id := range ids {
+		if m := waitMessage(t, r.o, id, "sent", sent); m.Link != "carrier-a" {
+			t.Fatalf("code SMS %d went over %s", id, m.Link)
+		}
+	}
+	agg.noDeliver(t, "after the codes were sent")
+
+	id := enqueue(t, r.db, r.o, outbox.Message{To: "254100000001", Purpose: "reply", Text: "Your balance is KES 9.00"})[0]
+	if _, to, text := agg.expectDeliver(t); to != "254100000001" || text != "Your balance is KES 9.00" {
+		t.Fatalf("deliver_sm to %s %q", to, text)
+	}
+	if m := waitMessage(t, r.o, id, "sent", sent); m.Link != "server:agg" {
+		t.Fatalf("the reply went over %s", m.Link)
+	}
+}
+
+// Attack (c): the pinned account goes away. Its number's answers wait for it at most
+// the pin's grace, counted from their creation, and then go over the carrier.
+func TestGatewayPinnedAccountDownGraceThenCarrier(t *testing.T) {
+	const grace = time.Minute
+	r := startSecurityRig(t, grace)
+	agg := mustBind(t, r.g.Addr(), "agg", "secret")
+	if _, err := agg.submit("254100000003", shortcode, "BAL"); err != nil {
+		t.Fatal(err)
+	}
+	r.sink.take(t)
+	agg.trx.Close()
+	waitSessions(t, r.g, "server:agg", 0)
+
+	id := enqueue(t, r.db, r.o, outbox.Message{To: "254100000003", Purpose: "reply", Text: "Your balance is KES 3.00"})[0]
+	waitMessage(t, r.o, id, "waiting for the account", func(m outbox.Message) bool {
+		return m.Attempts >= 2 && m.State == outbox.StateQueued
+	})
+	if got := r.phones.byText()["Your balance is KES 3.00"]; len(got) != 0 {
+		t.Fatalf("went over the carrier within the grace: %+v", got)
+	}
+
+	r.clock.advance(grace)
+	r.o.Kick()
+	r.phones.waitFor(t, "Your balance is KES 3.00", 1)
+	if m := waitMessage(t, r.o, id, "sent", sent); m.Link != "carrier-a" {
+		t.Fatalf("after the grace it went over %s", m.Link)
+	}
+}
