@@ -86,19 +86,23 @@ type GatewayConfig struct {
 // beyond the account's max_binds ESME_RALYBND; smpp/server refuses everything before a
 // bind with ESME_RINVBNDSTS and answers enquire_link and unbind).
 //
-// A submit_sm to the shortcode is an MO from its source_addr: it goes to the same
-// Handler.HandleMO as the links' MO, with MO.Link "server:<system_id>", and is answered
-// only once the handler has persisted it (ESME_RX_T_APPN when it failed, so that the
-// ESME sends it again). Before that, the MSISDN is pinned to the account
-// (GatewaySchema). Any other destination gets ESME_RINVDSTADR, except the USSD service
-// code for a submit_sm carrying ussd_service_op. Parts of a concatenated
-// MO are acknowledged as they arrive and kept in memory until the last, as on a Link.
+// A submit_sm to the shortcode is an MO from its source_addr, which must start with one
+// of the account's prefixes (ESME_RINVSRCADR otherwise: an account chooses what it
+// writes there). It goes to the same Handler.HandleMO as the links' MO, with MO.Link
+// "server:<system_id>", and is answered only once the handler has persisted it
+// (ESME_RX_T_APPN when it failed, so that the ESME sends it again). Before that, the
+// MSISDN is pinned to the account (GatewaySchema). Any other destination gets
+// ESME_RINVDSTADR, except the USSD service code for a submit_sm carrying
+// ussd_service_op. Parts of a concatenated MO are acknowledged as they arrive and kept
+// in memory until the last, as on a Link, within the Reassembler's caps
+// (gatewayRefusal beyond them).
 //
 // The switch's answers leave through the outbox like every SMS. The Gateway is an
 // Affinity for the Sender: an MSISDN pinned to an account gets its MT as deliver_sm on
-// a bound receiver or transceiver session of that account, and while none is bound they
-// wait in the outbox (retried with backoff). Delivery receipts do not exist for
-// deliver_sm; the outbox records a generated message id per part.
+// a bound receiver or transceiver session of that account, within the rules of
+// Sender.route (never a code, at most PinGrace while no session can take it).
+// Delivery receipts do not exist for deliver_sm; the outbox records a generated message
+// id per part.
 type Gateway struct {
 	cfg      GatewayConfig
 	db       *store.DB
@@ -493,7 +497,11 @@ func (g *Gateway) submit(ctx context.Context, a *account, p pdu.Body) uint32 {
 	text := part.Text
 	if ussd == nil {
 		var complete bool
-		if text, complete = g.reasm.take(key, part, now); !complete {
+		if text, complete, err = g.reasm.take(key, part, now); err != nil {
+			g.quiet.event("reassembly", log.Warn()).Err(err).Msg("smpp server concatenated MO part refused")
+			return gatewayRefusal(err)
+		}
+		if !complete {
 			return StatusOK // kept in memory, as on a Link
 		}
 	}

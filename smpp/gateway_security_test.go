@@ -6,12 +6,17 @@ package smpp_test
 // Gateway over loopback and a real carrier link binds to the demo SMSC.
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/fiorix/go-smpp/smpp/pdu"
+	"github.com/fiorix/go-smpp/smpp/pdu/pdufield"
+	"github.com/fiorix/go-smpp/smpp/pdu/pdutlv"
 	"github.com/payswitch/payswitch/outbox"
 	"github.com/payswitch/payswitch/smpp"
 	"github.com/payswitch/payswitch/store"
@@ -192,4 +197,68 @@ func TestGatewayPinnedAccountDownGraceThenCarrier(t *testing.T) {
 	if m := waitMessage(t, r.o, id, "sent", sent); m.Link != "carrier-a" {
 		t.Fatalf("after the grace it went over %s", m.Link)
 	}
+}
+
+// Attack (d): a bound account floods the reassembler with parts that never complete,
+// each carrying a 60 KB message_payload. Whatever it sends, the gateway holds no more
+// than its caps, refuses the rest with an error status and goes on serving.
+func TestGatewayReassemblyFloodCapped(t *testing.T) {
+	r := startSecurityRig(t, time.Minute)
+	c := dialRaw(t, r.g.Addr())
+	c.c.SetDeadline(time.Now().Add(2 * time.Minute))
+	c.bind(t, "agg", "secret")
+	payload := bytes.Repeat([]byte("z"), 60<<10)
+	// flood sends n parts "1 of total", from a different number each, a window at a
+	// time (the server refuses more than 64 in flight), and counts the answers.
+	flood := func(n int, total uint8) map[pdu.Status]int {
+		statuses := map[pdu.Status]int{}
+		const window = 32
+		sent, answered := 0, 0
+		for answered < n {
+			for sent < n && sent-answered < window {
+				sm := pdu.NewSubmitSM(pdutlv.Fields{
+					pdutlv.TagMessagePayload:   payload,
+					pdutlv.TagSarMsgRefNum:     []byte{byte(sent >> 8), byte(sent)},
+					pdutlv.TagSarTotalSegments: []byte{total},
+					pdutlv.TagSarSegmentSeqnum: []byte{1},
+				})
+				sm.Fields().Set(pdufield.SourceAddr, fmt.Sprintf("2541%08d", sent))
+				sm.Fields().Set(pdufield.DestinationAddr, shortcode)
+				c.send(t, sm, uint32(sent+2))
+				sent++
+			}
+			h := c.read(t)
+			if h.ID != pdu.SubmitSMRespID {
+				t.Fatalf("answer %d: %s", answered, h.ID)
+			}
+			statuses[h.Status]++
+			answered++
+			if sets, held := smpp.GatewayReassemblyHeld(r.g); held > smpp.MaxReassemblyBytes || sets > smpp.MaxReassemblySets {
+				t.Fatalf("after %d parts the gateway holds %d sets, %d bytes", answered, sets, held)
+			}
+		}
+		return statuses
+	}
+
+	// The flood: parts of 255-part messages are refused outright.
+	if st := flood(1500, 255); st[0x01] != 1500 { // ESME_RINVMSGLEN
+		t.Fatalf("parts of 255: %v", st)
+	}
+	if sets, held := smpp.GatewayReassemblyHeld(r.g); sets != 0 || held != 0 {
+		t.Fatalf("holding %d sets, %d bytes after refusing every part", sets, held)
+	}
+	// Parts of 2-part messages are taken until the bytes cap, then refused as a full queue.
+	st := flood(300, 2)
+	if st[0x14] == 0 || st[0]+st[0x14] != 300 { // ESME_RMSGQFUL
+		t.Fatalf("parts of 2: %v", st)
+	}
+	if len(r.sink.mos) != 0 {
+		t.Fatal("an incomplete part reached the handler")
+	}
+	// The gateway still serves.
+	agg := mustBind(t, r.g.Addr(), "agg", "secret")
+	if _, err := agg.submit("254100000009", shortcode, "BAL"); err != nil {
+		t.Fatalf("after the flood: %v", err)
+	}
+	r.sink.take(t)
 }
