@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"database/sql"
 	"encoding/hex"
 	"errors"
@@ -116,6 +115,8 @@ type Gateway struct {
 	nextID   atomic.Uint64
 	now      func() time.Time // the clock of pins and bind throttling; tests move it
 	quiet    *logThrottle     // refusals an ESME can repeat at will
+	guard    *bindThrottle    // failed binds by remote address
+	decoy    [32]byte         // compared with the password of a bind to an unknown account
 
 	mu     sync.Mutex // guards ln, stop and served
 	ln     net.Listener
@@ -163,6 +164,10 @@ func NewGateway(cfg GatewayConfig, db *store.DB, h Handler, log zerolog.Logger, 
 		idBase:   hex.EncodeToString(rnd[:]),
 		now:      time.Now,
 		quiet:    newLogThrottle(logThrottleInterval),
+		guard:    newBindThrottle(),
+	}
+	if _, err := rand.Read(g.decoy[:]); err != nil {
+		return nil, fmt.Errorf("smpp: gateway: random decoy: %w", err)
 	}
 	for _, ac := range cfg.Accounts {
 		if _, dup := g.accounts[ac.SystemID]; dup {
@@ -363,69 +368,6 @@ type gatewayHandler Gateway
 var _ server.Handler = (*gatewayHandler)(nil)
 
 var _ Affinity = (*Gateway)(nil)
-
-// Authenticate checks the account's password in constant time and reserves one of its
-// binds; Unbound gives it back (smpp/server calls Bound and then Unbound for every bind
-// that was accepted).
-func (h *gatewayHandler) Authenticate(systemID, password, bindType, remote string) uint32 {
-	g := (*Gateway)(h)
-	log := g.log.With().Str("system_id", systemID).Str("bind", bindType).Str("remote", remote).Logger()
-	a := g.accounts[systemID]
-	if a == nil {
-		log.Warn().Msg("smpp server bind with unknown system_id")
-		return server.StatusInvSysID
-	}
-	given := sha256.Sum256([]byte(password))
-	if subtle.ConstantTimeCompare(given[:], a.password[:]) != 1 {
-		log.Warn().Msg("smpp server bind with wrong password")
-		return server.StatusInvPaswd
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.closed {
-		return server.StatusBindFail
-	}
-	if a.binds >= a.maxBinds {
-		log.Warn().Int("max_binds", a.maxBinds).Msg("smpp server bind beyond the account's limit")
-		return server.StatusAlyBnd
-	}
-	a.binds++
-	return server.StatusOK
-}
-
-// Bound makes a session that can receive a target for the account's MT.
-func (h *gatewayHandler) Bound(s *server.Session) {
-	a := (*Gateway)(h).accounts[s.SystemID()]
-	if a == nil {
-		return
-	}
-	a.mu.Lock()
-	if s.CanReceive() {
-		a.receivers = append(a.receivers, s)
-	}
-	up := len(a.receivers) > 0
-	a.mu.Unlock()
-	a.metrics.setUp(up)
-}
-
-// Unbound forgets the session and frees its bind.
-func (h *gatewayHandler) Unbound(s *server.Session) {
-	a := (*Gateway)(h).accounts[s.SystemID()]
-	if a == nil {
-		return
-	}
-	a.mu.Lock()
-	a.binds--
-	for i, x := range a.receivers {
-		if x == s {
-			a.receivers = append(a.receivers[:i], a.receivers[i+1:]...)
-			break
-		}
-	}
-	up := len(a.receivers) > 0
-	a.mu.Unlock()
-	a.metrics.setUp(up)
-}
 
 // HandlePDU takes submit_sm; every other request is answered ESME_RINVCMDID.
 func (h *gatewayHandler) HandlePDU(ctx context.Context, s *server.Session, p pdu.Body) pdu.Body {

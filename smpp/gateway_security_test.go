@@ -6,9 +6,11 @@ package smpp_test
 // Gateway over loopback and a real carrier link binds to the demo SMSC.
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -261,4 +263,62 @@ func TestGatewayReassemblyFloodCapped(t *testing.T) {
 		t.Fatalf("after the flood: %v", err)
 	}
 	r.sink.take(t)
+}
+
+// rawBind dials the gateway from the local address from (e.g. "127.0.0.2") and binds;
+// it returns the bind_transceiver_resp's status.
+func rawBind(t *testing.T, addr, from, user, password string) pdu.Status {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("dial from %s: %v", from, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(waitLimit))
+	r := &rawConn{c: c, br: bufio.NewReader(c)}
+	b := pdu.NewBindTransceiver()
+	b.Fields().Set(pdufield.SystemID, user)
+	b.Fields().Set(pdufield.Password, password)
+	r.send(t, b, 1)
+	h := r.read(t)
+	if h.ID != pdu.BindTransceiverRespID {
+		t.Fatalf("bind from %s: %s", from, h.ID)
+	}
+	if h.Status != 0 {
+		if next := r.read(t); next.ID != 0 { // a refused bind ends the connection
+			t.Fatalf("after a refused bind the connection goes on: %s", next.ID)
+		}
+	}
+	return h.Status
+}
+
+// Attack (e): guessing passwords over many connections. An unknown system_id and a
+// wrong password get the same answer; ten failures in a minute lock the address out
+// for a minute (even the right password is then refused, unchecked), while binds from
+// other addresses go on.
+func TestGatewayBindBruteForceThrottled(t *testing.T) {
+	r := startSecurityRig(t, time.Minute)
+	addr := r.g.Addr()
+	const attacker, carrier = "127.0.0.1", "127.0.0.2"
+	unknown := rawBind(t, addr, attacker, "nobody", "guess-0")
+	wrong := rawBind(t, addr, attacker, "agg", "guess-1")
+	if unknown != 0x0E || wrong != 0x0E { // ESME_RINVPASWD
+		t.Fatalf("unknown system_id: 0x%x, wrong password: 0x%x; want both ESME_RINVPASWD", uint32(unknown), uint32(wrong))
+	}
+	for i := 2; i < 10; i++ {
+		if st := rawBind(t, addr, attacker, "agg", fmt.Sprintf("guess-%d", i)); st != 0x0E {
+			t.Fatalf("guess %d: 0x%x", i, uint32(st))
+		}
+	}
+	if st := rawBind(t, addr, attacker, "agg", "secret"); st != 0x0D { // ESME_RBINDFAIL
+		t.Fatalf("the right password from a locked-out address: 0x%x, want ESME_RBINDFAIL", uint32(st))
+	}
+	if st := rawBind(t, addr, carrier, "agg", "secret"); st != 0 {
+		t.Fatalf("a bind from another address: 0x%x", uint32(st))
+	}
+	r.clock.advance(time.Minute)
+	if st := rawBind(t, addr, attacker, "agg", "secret"); st != 0 {
+		t.Fatalf("after the lockout: 0x%x", uint32(st))
+	}
 }

@@ -161,9 +161,10 @@ func TestGatewayBindAuth(t *testing.T) {
 		want                 pdu.Status
 	}{
 		{"right password", "agg-y", "secret-y", 0},
-		{"wrong password", "agg-y", "secret-x", 0x0E},    // ESME_RINVPASWD
-		{"unknown system_id", "agg-z", "secret-y", 0x0F}, // ESME_RINVSYSID
-		{"disabled account", "agg-off", "", 0x0F},
+		{"wrong password", "agg-y", "secret-x", 0x0E}, // ESME_RINVPASWD
+		// As a wrong password: a bind does not tell which accounts exist.
+		{"unknown system_id", "agg-z", "secret-y", 0x0E},
+		{"disabled account", "agg-off", "", 0x0E},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
