@@ -123,7 +123,7 @@ func NewSender(q Queue, links []*Link, log zerolog.Logger) *Sender {
 }
 
 // AddAffinity adds a's targets to the Sender's; a recipient a pins to one of them is
-// sent to it before any prefix route. Call it before Run.
+// sent to it within the rules of route (never a code). Call it before Run.
 func (s *Sender) AddAffinity(a Affinity) {
 	s.affinity = append(s.affinity, a)
 }
