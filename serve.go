@@ -279,10 +279,12 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (a *a
 	if sc := cfg.SMPP.Server; sc.Listen != "" {
 		var accounts []smpp.GatewayAccount
 		for _, acc := range sc.Accounts {
-			accounts = append(accounts, smpp.GatewayAccount{SystemID: acc.SystemID, Password: acc.Password, MaxBinds: acc.MaxBinds})
+			accounts = append(accounts, smpp.GatewayAccount{SystemID: acc.SystemID, Password: acc.Password, MaxBinds: acc.MaxBinds,
+				Prefixes: acc.Prefixes})
 		}
 		a.gateway, err = smpp.NewGateway(smpp.GatewayConfig{Listen: sc.Listen, Shortcode: cfg.Shortcode,
-			USSDServiceCode: cfg.USSD.ServiceCode, Accounts: accounts, MaxBinds: sc.MaxBinds}, a.db, mo, log, a.registry)
+			USSDServiceCode: cfg.USSD.ServiceCode, Accounts: accounts, MaxBinds: sc.MaxBinds, PinGrace: sc.PinGrace},
+			a.db, mo, log, a.registry)
 		if err != nil {
 			return a, err
 		}

@@ -28,6 +28,7 @@ func TestAggregatorOverOurSMPPServer(t *testing.T) {
     accounts:
       - system_id: aggregator-x
         password: agg-pw
+        prefixes: ["2547"]
 `, addr))
 	w := s.open(map[string]string{"type": "wallet", "msisdn": "254711000001", "name": "Zed"})
 	s.deposit(w.ID, 50000, "CASHIN-Z")
@@ -83,6 +84,7 @@ func TestAggregatorRelaysUSSD(t *testing.T) {
     accounts:
       - system_id: aggregator-x
         password: agg-pw
+        prefixes: ["2547"]
 `, addr))
 	w := s.open(map[string]string{"type": "wallet", "msisdn": "254711000001", "name": "Zed"})
 	s.deposit(w.ID, 50000, "CASHIN-Z")

@@ -171,6 +171,10 @@ type SMPPServer struct {
 	// account says otherwise. Default 4.
 	MaxBinds int       `yaml:"max_binds"`
 	Accounts []Account `yaml:"accounts"`
+	// PinGrace is an addition: how long, from its creation, an answer to a number pinned
+	// to an account that has no session able to take it waits for one before it goes by
+	// the carrier route instead. Default 1m.
+	PinGrace time.Duration `yaml:"pin_grace"`
 }
 
 // Account is an ESME allowed to bind to the switch. An account with an empty password
@@ -181,6 +185,9 @@ type Account struct {
 	// MaxBinds is an addition: this account's limit of simultaneous binds; 0 or absent
 	// means smpp.server.max_binds.
 	MaxBinds int `yaml:"max_binds"`
+	// Prefixes are the MSISDN prefixes of the numbers this account may send from
+	// (contract section 9); empty: none, so every submit_sm is refused.
+	Prefixes []string `yaml:"prefixes"`
 }
 
 // DemoSMSC is an addition: a built-in SMSC simulator for first runs and demos.
@@ -284,7 +291,7 @@ func defaults() Config {
 		CountryCode: "254",
 		Timezone:    "Africa/Nairobi",
 		Limits:      Limits{MinAmount: 1000, MaxAmount: 15000000, DailyMax: 30000000},
-		SMPP:        SMPP{Server: SMPPServer{MaxBinds: 4}},
+		SMPP:        SMPP{Server: SMPPServer{MaxBinds: 4, PinGrace: time.Minute}},
 		OTP:         OTP{Digits: 6, TTL: 5 * time.Minute, MaxAttempts: 3, MaxResends: 3, ResendInterval: 30 * time.Second},
 		USSD: USSD{ServiceCode: "*384#", SessionTimeout: 180 * time.Second,
 			Callbacks: Callbacks{Allow: loopbackOnly()}},

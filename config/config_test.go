@@ -59,6 +59,10 @@ func TestShippedConfig(t *testing.T) {
 		len(l.Prefixes) != 0 || l.TPS != 200 {
 		t.Fatalf("shipped link: %+v", l)
 	}
+	// The example account names the numbers it may send from (contract section 9).
+	if a := c.SMPP.Server.Accounts; len(a) != 1 || !reflect.DeepEqual(a[0].Prefixes, []string{"2541"}) {
+		t.Fatalf("shipped server accounts: %+v", a)
+	}
 	if d := c.SMPP.DemoSMSC; d.Listen != l.Address || d.PhoneAPI != "127.0.0.1:2790" {
 		t.Fatalf("demo SMSC %+v does not serve the shipped link", d)
 	}
@@ -110,7 +114,7 @@ smpp:
   server:
     accounts:
       - {system_id: agg, password: pw}
-      - {system_id: agg2, password: pw, max_binds: 1}
+      - {system_id: agg2, password: pw, max_binds: 1, prefixes: ["2541", "25410"]}
 airtime:
   carriers:
     - {name: a, prefixes: ["2547"]}
@@ -121,7 +125,8 @@ airtime:
 	want.Currency, want.Shortcode = "KES", "22333"
 	want.SMPP.Links = []Link{{Name: "a", Address: "10.0.0.1:2775", SystemID: "ps", Bind: "transceiver", TPS: 200,
 		Window: 10, EnquireLink: 30 * time.Second, RespTimeout: 5 * time.Second}}
-	want.SMPP.Server.Accounts = []Account{{SystemID: "agg", Password: "pw", MaxBinds: 4}, {SystemID: "agg2", Password: "pw", MaxBinds: 1}}
+	want.SMPP.Server.Accounts = []Account{{SystemID: "agg", Password: "pw", MaxBinds: 4}, {SystemID: "agg2", Password: "pw", MaxBinds: 1,
+		Prefixes: []string{"2541", "25410"}}}
 	want.Airtime.Carriers = []Carrier{{Name: "a", Prefixes: []string{"2547"}, Timeout: 10 * time.Second}}
 	got := *c
 	got.lines, got.location = nil, nil
@@ -131,7 +136,7 @@ airtime:
 	// The contract's defaults, spelled out.
 	if c.OTP.Digits != 6 || c.OTP.TTL != 5*time.Minute || c.OTP.MaxAttempts != 3 || c.USSD.ServiceCode != "*384#" ||
 		c.USSD.SessionTimeout != 180*time.Second || c.IVR.Number != "254709000000" || c.IVR.Gateway.URL != "" ||
-		c.SMPP.Server.Listen != "" || c.Timezone != "Africa/Nairobi" {
+		c.SMPP.Server.Listen != "" || c.SMPP.Server.PinGrace != time.Minute || c.Timezone != "Africa/Nairobi" {
 		t.Fatalf("contract defaults not applied: %+v", c)
 	}
 	if c.Location().String() != "Africa/Nairobi" {
@@ -351,6 +356,9 @@ func TestValidationNamesTheKey(t *testing.T) {
 		{"account id", minimal + "smpp: {server: {accounts: [{password: p}]}}\n", "smpp.server.accounts[0].system_id", "required"},
 		{"duplicate account", minimal + "smpp: {server: {accounts: [{system_id: x}, {system_id: x}]}}\n", "smpp.server.accounts[1].system_id", "also the system_id"},
 		{"account binds", minimal + "smpp: {server: {accounts: [{system_id: x, max_binds: -2}]}}\n", "smpp.server.accounts[0].max_binds", "must be > 0"},
+		{"account prefix", minimal + "smpp: {server: {accounts: [{system_id: x, prefixes: ['2541', '+2547']}]}}\n", "smpp.server.accounts[0].prefixes[1]", "digits only"},
+		{"empty account prefix", minimal + "smpp: {server: {accounts: [{system_id: x, prefixes: ['']}]}}\n", "smpp.server.accounts[0].prefixes[0]", "digits only"},
+		{"pin grace", minimal + "smpp: {server: {pin_grace: 0s}}\n", "smpp.server.pin_grace", "must be > 0"},
 		{"demo listen", minimal + "smpp: {demo_smsc: {listen: '2775'}}\n", "smpp.demo_smsc.listen", "host:port"},
 		{"demo phone api", minimal + "smpp: {demo_smsc: {phone_api: 'http://x'}}\n", "smpp.demo_smsc.phone_api", "host:port"},
 		{"demo listen on every interface", minimal + "smpp: {demo_smsc: {listen: ':2775'}}\n", "smpp.demo_smsc.listen", "must be on loopback"},
@@ -438,6 +446,9 @@ func TestWarnings(t *testing.T) {
 		{"server account without password", minimal + "smpp:\n  links: [{name: a, address: 'h:1', system_id: s, password: p}]\n  server: {listen: '127.0.0.1:2776', accounts: [{system_id: x, password: '${X}'}]}\n", []string{
 			"http.tokens: none configured; every /api/v1 request is refused",
 			"smpp.server.accounts[0] (x): password is empty; it is disabled"}},
+		{"server account without prefixes", minimal + "smpp:\n  links: [{name: a, address: 'h:1', system_id: s, password: p}]\n  server: {listen: '127.0.0.1:2776', accounts: [{system_id: x, password: p, prefixes: []}, {system_id: y, password: p, prefixes: ['2541']}]}\n", []string{
+			"http.tokens: none configured; every /api/v1 request is refused",
+			"smpp.server.accounts[0] (x): no prefixes; every submit_sm it sends is refused"}},
 		{"gateways without tokens", minimal + "smpp: {links: [{name: a, address: 'h:1', system_id: s, password: p}]}\nivr: {gateway: {url: 'https://voice.example'}}\nairtime: {carriers: [{name: c, url: 'https://c.example', token: ''}]}\n", []string{
 			"http.tokens: none configured; every /api/v1 request is refused",
 			"ivr.gateway.token: empty; calls to the voice gateway carry no token",

@@ -260,6 +260,7 @@ func (c *Config) validateSMPP(k *checker) {
 	s := c.SMPP.Server
 	k.address("smpp.server.listen", s.Listen, false)
 	k.positive("smpp.server.max_binds", int64(s.MaxBinds))
+	k.duration("smpp.server.pin_grace", s.PinGrace)
 	accounts := map[string]int{}
 	for i, a := range s.Accounts {
 		key := fmt.Sprintf("smpp.server.accounts[%d]", i)
@@ -270,6 +271,9 @@ func (c *Config) validateSMPP(k *checker) {
 			accounts[a.SystemID] = i
 		}
 		k.positive(key+".max_binds", int64(a.MaxBinds))
+		for j, p := range a.Prefixes {
+			k.digits(fmt.Sprintf("%s.prefixes[%d]", key, j), p)
+		}
 	}
 	k.address("smpp.demo_smsc.listen", c.SMPP.DemoSMSC.Listen, false)
 	k.address("smpp.demo_smsc.phone_api", c.SMPP.DemoSMSC.PhoneAPI, false)
@@ -378,6 +382,8 @@ func (c *Config) Warnings() []string {
 		for i, a := range c.SMPP.Server.Accounts {
 			if a.Password == "" {
 				w = append(w, fmt.Sprintf("smpp.server.accounts[%d] (%s): password is empty; it is disabled", i, a.SystemID))
+			} else if len(a.Prefixes) == 0 {
+				w = append(w, fmt.Sprintf("smpp.server.accounts[%d] (%s): no prefixes; every submit_sm it sends is refused", i, a.SystemID))
 			}
 		}
 	}

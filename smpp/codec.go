@@ -4,8 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strings"
-	"sync"
-	"time"
 	"unicode/utf16"
 	"unicode/utf8"
 
@@ -327,103 +325,4 @@ func decodeUCS2(b []byte) (string, error) {
 		units[i] = binary.BigEndian.Uint16(b[2*i:])
 	}
 	return string(utf16.Decode(units)), nil
-}
-
-// Reassembler joins concatenated parts per (source address, reference, total) until all
-// arrive. Incomplete sets older than its timeout are dropped by Sweep; duplicate parts are
-// ignored. It is safe for concurrent use. It keeps parts in memory only.
-type Reassembler struct {
-	timeout time.Duration
-
-	mu   sync.Mutex // guards sets
-	sets map[reassemblyKey]*reassembly
-}
-
-type reassemblyKey struct {
-	from  string
-	ref   uint16
-	total uint8
-}
-
-type reassembly struct {
-	first time.Time
-	parts map[uint8]string
-}
-
-// NewReassembler returns a Reassembler that forgets incomplete sets after timeout.
-func NewReassembler(timeout time.Duration) *Reassembler {
-	return &Reassembler{timeout: timeout, sets: make(map[reassemblyKey]*reassembly)}
-}
-
-// Add files part p from the given address; when it completes its set, Add returns the
-// whole text and forgets the set. A part with Total <= 1 is a whole message by itself.
-func (r *Reassembler) Add(from string, p Part, now time.Time) (text string, complete bool) {
-	text, complete = r.take(from, p, now)
-	if complete {
-		r.finish(from, p)
-	}
-	return text, complete
-}
-
-// take is Add that keeps a completed set until finish is called, so that a
-// caller that fails to hand the text on can have the last part redelivered and complete
-// the set again instead of losing the parts it already acknowledged.
-func (r *Reassembler) take(from string, p Part, now time.Time) (string, bool) {
-	if p.Total <= 1 {
-		return p.Text, true
-	}
-	if p.Seq == 0 || p.Seq > p.Total {
-		return "", false
-	}
-	k := reassemblyKey{from, p.Ref, p.Total}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	set := r.sets[k]
-	if set == nil {
-		set = &reassembly{first: now, parts: make(map[uint8]string, p.Total)}
-		r.sets[k] = set
-	}
-	if _, dup := set.parts[p.Seq]; !dup {
-		set.parts[p.Seq] = p.Text
-	}
-	if len(set.parts) < int(p.Total) {
-		return "", false
-	}
-	var sb strings.Builder
-	for i := 1; i <= int(p.Total); i++ {
-		sb.WriteString(set.parts[uint8(i)])
-	}
-	return sb.String(), true
-}
-
-// finish forgets the set that p completed.
-func (r *Reassembler) finish(from string, p Part) {
-	if p.Total <= 1 {
-		return
-	}
-	r.mu.Lock()
-	delete(r.sets, reassemblyKey{from, p.Ref, p.Total})
-	r.mu.Unlock()
-}
-
-// Sweep drops the sets whose first part arrived more than the timeout before now and
-// returns how many it dropped.
-func (r *Reassembler) Sweep(now time.Time) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	n := 0
-	for k, set := range r.sets {
-		if now.Sub(set.first) > r.timeout {
-			delete(r.sets, k)
-			n++
-		}
-	}
-	return n
-}
-
-// Pending returns how many incomplete sets are held.
-func (r *Reassembler) Pending() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.sets)
 }

@@ -3,6 +3,7 @@ package smpp
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -290,16 +291,77 @@ func TestReassembler(t *testing.T) {
 		r := NewReassembler(time.Minute)
 		r.take("a", part(1, "A"), t0)
 		r.take("a", part(2, "B"), t0)
-		if _, ok := r.take("a", part(3, "C"), t0); !ok {
-			t.Fatal("not complete")
+		if _, ok, err := r.take("a", part(3, "C"), t0); !ok || err != nil {
+			t.Fatalf("not complete: %v", err)
 		}
 		// The handler failed; the SMSC redelivers the last part.
-		if text, ok := r.take("a", part(3, "C"), t0); !ok || text != "ABC" {
-			t.Fatalf("redelivery gave %q %v", text, ok)
+		if text, ok, err := r.take("a", part(3, "C"), t0); !ok || err != nil || text != "ABC" {
+			t.Fatalf("redelivery gave %q %v %v", text, ok, err)
 		}
 		r.finish("a", part(3, "C"))
-		if r.Pending() != 0 {
-			t.Fatal("finish left the set")
+		if sets, bytes := r.Held(); sets != 0 || bytes != 0 {
+			t.Fatalf("finish left %d sets, %d bytes", sets, bytes)
+		}
+	})
+}
+
+// The caps of issue 17: whoever can send MO must not make the process hold what it
+// likes. Each refusal leaves what is held unchanged, and room comes back.
+func TestReassemblerCaps(t *testing.T) {
+	t0 := time.Unix(1700000000, 0)
+	t.Run("parts per message", func(t *testing.T) {
+		r := NewReassembler(time.Minute)
+		if _, _, err := r.take("a", Part{Text: "x", Ref: 1, Total: MaxConcatParts + 1, Seq: 1}, t0); !errors.Is(err, ErrTooManyParts) {
+			t.Fatalf("a part of %d: %v", MaxConcatParts+1, err)
+		}
+		if _, _, err := r.take("a", Part{Text: "x", Ref: 1, Total: MaxConcatParts, Seq: 1}, t0); err != nil {
+			t.Fatalf("a part of %d: %v", MaxConcatParts, err)
+		}
+	})
+	t.Run("sets per sender", func(t *testing.T) {
+		r := NewReassembler(time.Minute)
+		for ref := range uint16(maxSetsPerSender) {
+			if _, _, err := r.take("a", Part{Text: "x", Ref: ref, Total: 2, Seq: 1}, t0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, _, err := r.take("a", Part{Text: "x", Ref: 999, Total: 2, Seq: 1}, t0); !errors.Is(err, ErrReassemblyFull) {
+			t.Fatalf("one set too many: %v", err)
+		}
+		// Another sender is not affected; a part of a set already held still completes it.
+		if _, _, err := r.take("b", Part{Text: "x", Ref: 999, Total: 2, Seq: 1}, t0); err != nil {
+			t.Fatal(err)
+		}
+		if text, ok, err := r.take("a", Part{Text: "y", Ref: 0, Total: 2, Seq: 2}, t0); !ok || err != nil || text != "xy" {
+			t.Fatalf("completing a held set: %q %v %v", text, ok, err)
+		}
+		// Expired sets make room at once, without waiting for Sweep.
+		if _, _, err := r.take("a", Part{Text: "x", Ref: 999, Total: 2, Seq: 1}, t0.Add(2*time.Minute)); err != nil {
+			t.Fatalf("after the timeout: %v", err)
+		}
+	})
+	t.Run("bytes", func(t *testing.T) {
+		r := NewReassembler(time.Minute)
+		big := strings.Repeat("z", 60<<10)
+		refused := 0
+		for i := range 200 {
+			_, _, err := r.take(fmt.Sprint("254100", i), Part{Text: big, Ref: 7, Total: 2, Seq: 1}, t0)
+			if errors.Is(err, ErrReassemblyFull) {
+				refused++
+			}
+			if sets, bytes := r.Held(); bytes > maxReassemblyBytes || sets > maxReassemblySets {
+				t.Fatalf("holding %d sets, %d bytes", sets, bytes)
+			}
+		}
+		sets, bytes := r.Held()
+		if refused == 0 || sets != 200-refused || bytes != sets*len(big) {
+			t.Fatalf("refused %d, holding %d sets, %d bytes", refused, sets, bytes)
+		}
+		if n := r.Sweep(t0.Add(2 * time.Minute)); n != sets {
+			t.Fatalf("swept %d of %d", n, sets)
+		}
+		if sets, bytes := r.Held(); sets != 0 || bytes != 0 {
+			t.Fatalf("after the sweep: %d sets, %d bytes", sets, bytes)
 		}
 	})
 }

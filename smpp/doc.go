@@ -46,4 +46,11 @@ var (
 	ErrNoRoute = errors.New("smpp: no link serves the recipient")
 	// ErrBadMeta is the failure of an outbox message whose USSD meta cannot be read.
 	ErrBadMeta = errors.New("smpp: bad message meta")
+
+	// ErrTooManyParts refuses a part of a concatenated MO that declares more than
+	// MaxConcatParts parts; it is permanent.
+	ErrTooManyParts = errors.New("smpp: concatenated message of too many parts")
+	// ErrReassemblyFull refuses the part of a concatenated MO that would take the
+	// reassembler past one of its caps; sent again later, it may be taken.
+	ErrReassemblyFull = errors.New("smpp: too many concatenated parts held")
 )

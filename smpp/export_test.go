@@ -21,3 +21,20 @@ func SetSenderTimings(s *Sender, backoff, late time.Duration, maxAttempts int) {
 	s.maxAttempts = maxAttempts
 	s.poll = 10 * time.Millisecond
 }
+
+// SetSenderClock makes a sender read the time from now. Call it before Run.
+func SetSenderClock(s *Sender, now func() time.Time) { s.now = now }
+
+// SetGatewayClock makes a gateway read the time from now (pins, bind throttling).
+// Call it before Start.
+func SetGatewayClock(g *Gateway, now func() time.Time) { g.now = now }
+
+// GatewayReassemblyHeld returns how many incomplete concatenated MO, and how many bytes
+// of their parts, a gateway holds.
+func GatewayReassemblyHeld(g *Gateway) (sets, bytes int) { return g.reasm.Held() }
+
+// Reassembly caps, for tests outside the package.
+const (
+	MaxReassemblyBytes = maxReassemblyBytes
+	MaxReassemblySets  = maxReassemblySets
+)

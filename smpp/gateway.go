@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"database/sql"
 	"encoding/hex"
 	"errors"
@@ -26,6 +25,7 @@ import (
 const (
 	DefaultMaxBinds = 4
 	DefaultPinTTL   = 30 * 24 * time.Hour
+	DefaultPinGrace = time.Minute
 
 	// GatewayTargetPrefix starts the name of a Gateway account as a route target, as
 	// MO.Link and as the link the outbox records: "server:aggregator-x".
@@ -50,6 +50,10 @@ CREATE TABLE smpp_server_pins (
 type GatewayAccount struct {
 	SystemID, Password string
 	MaxBinds           int // simultaneous binds; 0: GatewayConfig.MaxBinds
+	// Prefixes are the MSISDN prefixes of the numbers the account may send from; a
+	// submit_sm from any other source_addr is refused with ESME_RINVSRCADR. None: the
+	// account may send from no number at all.
+	Prefixes []string
 }
 
 // GatewayConfig configures the Gateway.
@@ -69,6 +73,10 @@ type GatewayConfig struct {
 	// PinTTL is how long an MSISDN stays pinned to the account it last wrote through;
 	// after it, its MT follow the prefix routes again. 0: DefaultPinTTL.
 	PinTTL time.Duration
+	// PinGrace is how long after its creation an answer to a pinned MSISDN waits for the
+	// account to have a session that can take it, before the Sender sends it by the
+	// carrier route instead. 0: DefaultPinGrace.
+	PinGrace time.Duration
 }
 
 // Gateway is the switch's own SMPP server, for carriers and aggregators that bind to us
@@ -77,19 +85,23 @@ type GatewayConfig struct {
 // beyond the account's max_binds ESME_RALYBND; smpp/server refuses everything before a
 // bind with ESME_RINVBNDSTS and answers enquire_link and unbind).
 //
-// A submit_sm to the shortcode is an MO from its source_addr: it goes to the same
-// Handler.HandleMO as the links' MO, with MO.Link "server:<system_id>", and is answered
-// only once the handler has persisted it (ESME_RX_T_APPN when it failed, so that the
-// ESME sends it again). Before that, the MSISDN is pinned to the account
-// (GatewaySchema). Any other destination gets ESME_RINVDSTADR, except the USSD service
-// code for a submit_sm carrying ussd_service_op. Parts of a concatenated
-// MO are acknowledged as they arrive and kept in memory until the last, as on a Link.
+// A submit_sm to the shortcode is an MO from its source_addr, which must start with one
+// of the account's prefixes (ESME_RINVSRCADR otherwise: an account chooses what it
+// writes there). It goes to the same Handler.HandleMO as the links' MO, with MO.Link
+// "server:<system_id>", and is answered only once the handler has persisted it
+// (ESME_RX_T_APPN when it failed, so that the ESME sends it again). Before that, the
+// MSISDN is pinned to the account (GatewaySchema). Any other destination gets
+// ESME_RINVDSTADR, except the USSD service code for a submit_sm carrying
+// ussd_service_op. Parts of a concatenated MO are acknowledged as they arrive and kept
+// in memory until the last, as on a Link, within the Reassembler's caps
+// (gatewayRefusal beyond them).
 //
 // The switch's answers leave through the outbox like every SMS. The Gateway is an
 // Affinity for the Sender: an MSISDN pinned to an account gets its MT as deliver_sm on
-// a bound receiver or transceiver session of that account, and while none is bound they
-// wait in the outbox (retried with backoff). Delivery receipts do not exist for
-// deliver_sm; the outbox records a generated message id per part.
+// a bound receiver or transceiver session of that account, within the rules of
+// Sender.route (never a code, at most PinGrace while no session can take it).
+// Delivery receipts do not exist for deliver_sm; the outbox records a generated message
+// id per part.
 type Gateway struct {
 	cfg      GatewayConfig
 	db       *store.DB
@@ -101,6 +113,10 @@ type Gateway struct {
 	reasm    *Reassembler
 	idBase   string // random per start: generated message ids never repeat across runs
 	nextID   atomic.Uint64
+	now      func() time.Time // the clock of pins and bind throttling; tests move it
+	quiet    *logThrottle     // refusals an ESME can repeat at will
+	guard    *bindThrottle    // failed binds by remote address
+	decoy    [32]byte         // compared with the password of a bind to an unknown account
 
 	mu     sync.Mutex // guards ln, stop and served
 	ln     net.Listener
@@ -130,6 +146,9 @@ func NewGateway(cfg GatewayConfig, db *store.DB, h Handler, log zerolog.Logger, 
 	if cfg.PinTTL <= 0 {
 		cfg.PinTTL = DefaultPinTTL
 	}
+	if cfg.PinGrace <= 0 {
+		cfg.PinGrace = DefaultPinGrace
+	}
 	var rnd [4]byte
 	if _, err := rand.Read(rnd[:]); err != nil {
 		return nil, fmt.Errorf("smpp: gateway: random id base: %w", err)
@@ -143,6 +162,12 @@ func NewGateway(cfg GatewayConfig, db *store.DB, h Handler, log zerolog.Logger, 
 		accounts: make(map[string]*account),
 		reasm:    NewReassembler(reassemblyTimeout),
 		idBase:   hex.EncodeToString(rnd[:]),
+		now:      time.Now,
+		quiet:    newLogThrottle(logThrottleInterval),
+		guard:    newBindThrottle(),
+	}
+	if _, err := rand.Read(g.decoy[:]); err != nil {
+		return nil, fmt.Errorf("smpp: gateway: random decoy: %w", err)
 	}
 	for _, ac := range cfg.Accounts {
 		if _, dup := g.accounts[ac.SystemID]; dup {
@@ -156,6 +181,9 @@ func NewGateway(cfg GatewayConfig, db *store.DB, h Handler, log zerolog.Logger, 
 		if maxBinds <= 0 {
 			maxBinds = cfg.MaxBinds
 		}
+		if len(ac.Prefixes) == 0 {
+			log.Warn().Str("system_id", ac.SystemID).Msg("smpp server account without prefixes: every submit_sm it sends is refused")
+		}
 		name := GatewayTargetPrefix + ac.SystemID
 		a := &account{
 			g:        g,
@@ -163,6 +191,7 @@ func NewGateway(cfg GatewayConfig, db *store.DB, h Handler, log zerolog.Logger, 
 			name:     name,
 			password: sha256.Sum256([]byte(ac.Password)),
 			maxBinds: maxBinds,
+			prefixes: normalizePrefixes(ac.Prefixes),
 			window:   make(chan struct{}, cfg.Window),
 			metrics:  newLinkMetrics(reg, name, log),
 		}
@@ -261,26 +290,34 @@ func (g *Gateway) Targets() []Target {
 	return ts
 }
 
-// TargetFor returns the target of the account msisdn last wrote through within the
-// pin TTL, or "" when there is none (or that account is no longer configured).
-func (g *Gateway) TargetFor(ctx context.Context, msisdn string) (string, error) {
+// TargetFor returns the pin of msisdn: the account it last wrote through within the
+// pin TTL, provided that account is still configured and still declares a prefix of
+// msisdn (a pin written before a prefix was removed is not followed). A zero Pin for
+// none.
+func (g *Gateway) TargetFor(ctx context.Context, msisdn string) (Pin, error) {
 	if len(g.order) == 0 {
-		return "", nil
+		return Pin{}, nil
 	}
+	msisdn = normalizeAddr(msisdn)
 	var sid string
 	err := g.db.Reader().QueryRowContext(ctx, `SELECT system_id FROM smpp_server_pins
 		WHERE msisdn = ? AND updated_at >= ?`,
-		normalizeAddr(msisdn), time.Now().Add(-g.cfg.PinTTL).UnixMicro()).Scan(&sid)
+		msisdn, g.now().Add(-g.cfg.PinTTL).UnixMicro()).Scan(&sid)
 	if errors.Is(err, sql.ErrNoRows) {
-		return "", nil
+		return Pin{}, nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("smpp: gateway: pin of %s: %w", mask(msisdn), err)
+		return Pin{}, fmt.Errorf("smpp: gateway: pin of %s: %w", mask(msisdn), err)
 	}
-	if a := g.accounts[sid]; a != nil {
-		return a.name, nil
+	a := g.accounts[sid]
+	if a == nil {
+		return Pin{}, nil
 	}
-	return "", nil
+	n := a.within(msisdn)
+	if n < 0 {
+		return Pin{}, nil
+	}
+	return Pin{Target: a.name, Prefix: n, Grace: g.cfg.PinGrace}, nil
 }
 
 // Stats returns each enabled account's state and counters, in configuration order.
@@ -295,7 +332,7 @@ func (g *Gateway) Stats() []LinkStats {
 // pin records that msisdn wrote through account sid. An unchanged pin is written again
 // only when a tenth of its TTL has passed, so most MO cost one read.
 func (g *Gateway) pin(ctx context.Context, msisdn, sid string) error {
-	now := time.Now()
+	now := g.now()
 	var cur string
 	var at int64
 	err := g.db.Reader().QueryRowContext(ctx, `SELECT system_id, updated_at FROM smpp_server_pins WHERE msisdn = ?`,
@@ -330,68 +367,7 @@ type gatewayHandler Gateway
 
 var _ server.Handler = (*gatewayHandler)(nil)
 
-// Authenticate checks the account's password in constant time and reserves one of its
-// binds; Unbound gives it back (smpp/server calls Bound and then Unbound for every bind
-// that was accepted).
-func (h *gatewayHandler) Authenticate(systemID, password, bindType, remote string) uint32 {
-	g := (*Gateway)(h)
-	log := g.log.With().Str("system_id", systemID).Str("bind", bindType).Str("remote", remote).Logger()
-	a := g.accounts[systemID]
-	if a == nil {
-		log.Warn().Msg("smpp server bind with unknown system_id")
-		return server.StatusInvSysID
-	}
-	given := sha256.Sum256([]byte(password))
-	if subtle.ConstantTimeCompare(given[:], a.password[:]) != 1 {
-		log.Warn().Msg("smpp server bind with wrong password")
-		return server.StatusInvPaswd
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.closed {
-		return server.StatusBindFail
-	}
-	if a.binds >= a.maxBinds {
-		log.Warn().Int("max_binds", a.maxBinds).Msg("smpp server bind beyond the account's limit")
-		return server.StatusAlyBnd
-	}
-	a.binds++
-	return server.StatusOK
-}
-
-// Bound makes a session that can receive a target for the account's MT.
-func (h *gatewayHandler) Bound(s *server.Session) {
-	a := (*Gateway)(h).accounts[s.SystemID()]
-	if a == nil {
-		return
-	}
-	a.mu.Lock()
-	if s.CanReceive() {
-		a.receivers = append(a.receivers, s)
-	}
-	up := len(a.receivers) > 0
-	a.mu.Unlock()
-	a.metrics.setUp(up)
-}
-
-// Unbound forgets the session and frees its bind.
-func (h *gatewayHandler) Unbound(s *server.Session) {
-	a := (*Gateway)(h).accounts[s.SystemID()]
-	if a == nil {
-		return
-	}
-	a.mu.Lock()
-	a.binds--
-	for i, x := range a.receivers {
-		if x == s {
-			a.receivers = append(a.receivers[:i], a.receivers[i+1:]...)
-			break
-		}
-	}
-	up := len(a.receivers) > 0
-	a.mu.Unlock()
-	a.metrics.setUp(up)
-}
+var _ Affinity = (*Gateway)(nil)
 
 // HandlePDU takes submit_sm; every other request is answered ESME_RINVCMDID.
 func (h *gatewayHandler) HandlePDU(ctx context.Context, s *server.Session, p pdu.Body) pdu.Body {
@@ -440,6 +416,12 @@ func (g *Gateway) submit(ctx context.Context, a *account, p pdu.Body) uint32 {
 	if !isMSISDN(from) {
 		return server.StatusInvSrcAdr
 	}
+	// The account chooses source_addr: unchecked, any account could write "from" any
+	// number, and have that number's answers and codes sent to it.
+	if a.within(from) < 0 {
+		g.quiet.event("srcadr:"+a.systemID, log.Warn()).Msg("smpp server submit_sm from a number outside the account's prefixes refused")
+		return server.StatusInvSrcAdr
+	}
 	sm := fieldBytes(f, pdufield.ShortMessage)
 	if len(sm) == 0 {
 		if pl, ok := tlv[tagMessagePayload]; ok {
@@ -452,12 +434,16 @@ func (g *Gateway) submit(ctx context.Context, a *account, p pdu.Body) uint32 {
 		log.Warn().Err(err).Uint8("data_coding", coding).Msg("smpp server undecodable submit_sm refused")
 		return statusSubmitFail
 	}
-	now := time.Now()
+	now := g.now()
 	key := a.systemID + "\x00" + from
 	text := part.Text
 	if ussd == nil {
 		var complete bool
-		if text, complete = g.reasm.take(key, part, now); !complete {
+		if text, complete, err = g.reasm.take(key, part, now); err != nil {
+			g.quiet.event("reassembly", log.Warn()).Err(err).Msg("smpp server concatenated MO part refused")
+			return gatewayRefusal(err)
+		}
+		if !complete {
 			return StatusOK // kept in memory, as on a Link
 		}
 	}
@@ -488,160 +474,4 @@ func isMSISDN(a string) bool {
 		}
 	}
 	return true
-}
-
-// account is one Gateway account; as a Target it sends MT as deliver_sm over the
-// account's bound sessions that can receive.
-type account struct {
-	g        *Gateway
-	systemID string
-	name     string   // GatewayTargetPrefix + systemID
-	password [32]byte // SHA-256, compared in constant time
-	maxBinds int
-	window   chan struct{} // one token per deliver_sm awaiting its response
-	metrics  *linkMetrics
-
-	submitted, failed, received atomic.Uint64
-
-	mu        sync.Mutex // guards the fields below
-	binds     int        // accepted binds not yet ended
-	receivers []*server.Session
-	next      int // round-robin position in receivers
-	closed    bool
-}
-
-var _ Target = (*account)(nil)
-
-func (a *account) Name() string { return a.name }
-func (a *account) Window() int  { return cap(a.window) }
-
-// State is bound while a session that can receive is bound.
-func (a *account) State() string {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	switch {
-	case a.closed:
-		return StateClosed
-	case len(a.receivers) > 0:
-		return StateBound
-	}
-	return StateDown
-}
-
-func (a *account) stats() LinkStats {
-	a.mu.Lock()
-	sessions := a.binds
-	a.mu.Unlock()
-	return LinkStats{
-		Name: a.name, State: a.State(), Sessions: sessions,
-		InFlight: len(a.window), Window: cap(a.window),
-		Submitted: a.submitted.Load(), Failed: a.failed.Load(), Received: a.received.Load(),
-	}
-}
-
-// receiver picks a bound session that can receive, round robin; nil when none is.
-func (a *account) receiver() *server.Session {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for range a.receivers {
-		s := a.receivers[a.next%len(a.receivers)]
-		a.next++
-		select {
-		case <-s.Done():
-			continue
-		default:
-			return s
-		}
-	}
-	return nil
-}
-
-// Submit sends m as deliver_sm (concatenated parts when long, one message with
-// ussd_service_op for USSD) on one session of the account and returns generated
-// message ids. It fails with ErrNotBound while no session can receive.
-func (a *account) Submit(ctx context.Context, m MT) ([]string, error) {
-	ids, err := a.submit(ctx, m)
-	if err != nil {
-		a.failed.Add(1)
-		a.metrics.submitError(errorLabel(err))
-		return ids, fmt.Errorf("smpp: %s: %w", a.name, err)
-	}
-	return ids, nil
-}
-
-func (a *account) submit(ctx context.Context, m MT) ([]string, error) {
-	to, from := normalizeAddr(m.To), normalizeAddr(m.From)
-	if to == "" || len(to) > 20 {
-		return nil, fmt.Errorf("%w %q", ErrBadAddress, mask(to))
-	}
-	if from == "" {
-		from = a.g.cfg.Shortcode
-	}
-	s := a.receiver()
-	if s == nil {
-		return nil, ErrNotBound
-	}
-	segs := segmentsOf(to, m)
-	ids := make([]string, 0, len(segs))
-	for i, seg := range segs {
-		if err := a.send(ctx, s, newDeliverSM(from, to, seg, m)); err != nil {
-			return ids, fmt.Errorf("part %d/%d to %s: %w", i+1, len(segs), mask(to), err)
-		}
-		a.submitted.Add(1)
-		a.metrics.message("out")
-		ids = append(ids, a.g.newID())
-	}
-	return ids, nil
-}
-
-// send sends one deliver_sm within the account's window and maps the outcome to this
-// package's errors.
-func (a *account) send(ctx context.Context, s *server.Session, p pdu.Body) error {
-	select {
-	case a.window <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	a.metrics.inFlight(1)
-	defer func() { <-a.window; a.metrics.inFlight(-1) }()
-	_, err := s.Send(ctx, p)
-	var st pdu.Status
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &st):
-		return &StatusError{Command: "deliver_sm", Status: uint32(st)}
-	case errors.Is(err, server.ErrRespTimeout):
-		return ErrTimeout
-	case errors.Is(err, server.ErrNotBound), errors.Is(err, server.ErrCannotReceive):
-		return ErrNotBound
-	case ctx.Err() != nil:
-		return ctx.Err()
-	default: // session closed, write failed: the peer may or may not have it
-		return fmt.Errorf("%w: %v", ErrConnLost, err)
-	}
-}
-
-// newDeliverSM builds the deliver_sm of one part of m.
-func newDeliverSM(from, to string, seg Segment, m MT) pdu.Body {
-	p := pdu.NewDeliverSM()
-	f := p.Fields()
-	setAddressing(f, from, to, seg)
-	tlv := p.TLVFields()
-	sm := seg.ShortMessage
-	if len(sm) > 254 {
-		tlv.Set(tagMessagePayload, sm)
-		sm = nil
-	}
-	f.Set(pdufield.ShortMessage, sm)
-	if m.Ref != 0 {
-		tlv.Set(tagUserMessageRef, []byte{byte(m.Ref >> 8), byte(m.Ref)})
-	}
-	if m.USSD != nil {
-		tlv.Set(tagUssdServiceOp, m.USSD.ServiceOp)
-		if len(m.USSD.SessionInfo) > 0 {
-			tlv.Set(tagItsSessionInfo, m.USSD.SessionInfo)
-		}
-	}
-	return p
 }

@@ -23,7 +23,7 @@ func FuzzGatewaySubmit(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { db.Close() })
-	g, err := NewGateway(GatewayConfig{Shortcode: "22333", Accounts: []GatewayAccount{{SystemID: "agg", Password: "pw"}}},
+	g, err := NewGateway(GatewayConfig{Shortcode: "22333", Accounts: []GatewayAccount{{SystemID: "agg", Password: "pw", Prefixes: []string{"2547"}}}},
 		db, HandlerFuncs{}, zerolog.Nop(), nil)
 	if err != nil {
 		f.Fatal(err)

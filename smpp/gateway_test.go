@@ -63,14 +63,14 @@ func (s *moSink) take(t testing.TB) smpp.MO {
 
 // startGateway serves the gateway on a loopback port until the test ends. Account
 // "agg-x" (password "secret-x") may hold 2 binds, "agg-y" ("secret-y") the default,
-// and "agg-off" has no password.
+// both may send from numbers starting 2547, and "agg-off" has no password.
 func startGateway(t testing.TB, db *store.DB, h smpp.Handler, reg prometheus.Registerer) *smpp.Gateway {
 	t.Helper()
 	g, err := smpp.NewGateway(smpp.GatewayConfig{
 		Listen: "127.0.0.1:0", Shortcode: shortcode, USSDServiceCode: "*384#", RespTimeout: 2 * time.Second,
 		Accounts: []smpp.GatewayAccount{
-			{SystemID: "agg-x", Password: "secret-x", MaxBinds: 2},
-			{SystemID: "agg-y", Password: "secret-y"},
+			{SystemID: "agg-x", Password: "secret-x", MaxBinds: 2, Prefixes: []string{"2547"}},
+			{SystemID: "agg-y", Password: "secret-y", Prefixes: []string{"2547"}},
 			{SystemID: "agg-off"},
 		},
 	}, db, h, zerolog.Nop(), reg)
@@ -161,9 +161,10 @@ func TestGatewayBindAuth(t *testing.T) {
 		want                 pdu.Status
 	}{
 		{"right password", "agg-y", "secret-y", 0},
-		{"wrong password", "agg-y", "secret-x", 0x0E},    // ESME_RINVPASWD
-		{"unknown system_id", "agg-z", "secret-y", 0x0F}, // ESME_RINVSYSID
-		{"disabled account", "agg-off", "", 0x0F},
+		{"wrong password", "agg-y", "secret-x", 0x0E}, // ESME_RINVPASWD
+		// As a wrong password: a bind does not tell which accounts exist.
+		{"unknown system_id", "agg-z", "secret-y", 0x0E},
+		{"disabled account", "agg-off", "", 0x0E},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -237,8 +238,8 @@ func TestGatewayMO(t *testing.T) {
 	if m.Link != "server:agg-x" || m.From != "254700000001" || m.To != shortcode || m.Text != "PAY 55501 150" {
 		t.Fatalf("MO %+v", m)
 	}
-	if name, err := g.TargetFor(ctx, "+254700000001"); err != nil || name != "server:agg-x" {
-		t.Fatalf("pinned to %q %v", name, err)
+	if pin, err := g.TargetFor(ctx, "+254700000001"); err != nil || pin.Target != "server:agg-x" {
+		t.Fatalf("pinned to %q %v", pin.Target, err)
 	}
 
 	t.Run("handler fails: ESME_RX_T_APPN, then accepted again", func(t *testing.T) {
@@ -260,8 +261,8 @@ func TestGatewayMO(t *testing.T) {
 		if _, err := agg.submit("254700000003", "254711111111", "hello"); statusOf(err) != 0x0B {
 			t.Fatalf("submit_sm to a phone: %v", err)
 		}
-		if name, _ := g.TargetFor(ctx, "254700000003"); name != "" {
-			t.Fatalf("a refused submit_sm pinned the number to %q", name)
+		if pin, _ := g.TargetFor(ctx, "254700000003"); pin.Target != "" {
+			t.Fatalf("a refused submit_sm pinned the number to %q", pin.Target)
 		}
 	})
 
@@ -298,8 +299,8 @@ func TestGatewayMO(t *testing.T) {
 			t.Fatal(err)
 		}
 		sink.take(t)
-		if name, _ := g.TargetFor(ctx, "254700000001"); name != "server:agg-y" {
-			t.Fatalf("pinned to %q", name)
+		if pin, _ := g.TargetFor(ctx, "254700000001"); pin.Target != "server:agg-y" {
+			t.Fatalf("pinned to %q", pin.Target)
 		}
 	})
 

@@ -2,7 +2,6 @@ package smpp
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -41,11 +40,10 @@ const (
 	DefaultEnquireLink = 30 * time.Second
 	DefaultRespTimeout = 10 * time.Second
 
-	reassemblyTimeout = 10 * time.Minute // how long parts of a concatenated MO are kept
-	handlerTimeout    = 30 * time.Second // an MO handler slower than this answers a temporary error
-	closeGrace        = 5 * time.Second  // how long Close waits for MO handlers in flight
-	minBackoff        = time.Second
-	maxBackoff        = time.Minute
+	handlerTimeout = 30 * time.Second // an MO handler slower than this answers a temporary error
+	closeGrace     = 5 * time.Second  // how long Close waits for MO handlers in flight
+	minBackoff     = time.Second
+	maxBackoff     = time.Minute
 
 	// lateWindow is how long after its response timeout a submit_sm_resp is still
 	// taken (see MT.Late); the Sender waits as long before it sends such a message again.
@@ -229,7 +227,7 @@ func IsTemporary(err error) bool {
 // last one; the last is acknowledged only after the Handler accepted the whole text. A
 // crash in between loses the earlier parts, which the SMSC will not send again: the user
 // has to send the message again. A failed Handler keeps the parts, so a redelivered last
-// part completes the message.
+// part completes the message. A part beyond the Reassembler's caps is refused (linkRefusal).
 type Link struct {
 	cfg     LinkConfig
 	h       Handler
@@ -631,7 +629,10 @@ func (l *Link) deliver(ctx context.Context, p pdu.Body, esm uint8) uint32 {
 	text := part.Text
 	if ussd == nil {
 		var complete bool
-		text, complete = l.reasm.take(from, part, now)
+		if text, complete, err = l.reasm.take(from, part, now); err != nil {
+			about(l.quiet.event("reassembly", l.log.Warn())).Err(err).Msg("smpp concatenated MO part refused")
+			return linkRefusal(err)
+		}
 		if !complete {
 			return StatusOK // kept in memory; see the Link comment
 		}
@@ -645,17 +646,6 @@ func (l *Link) deliver(ctx context.Context, p pdu.Body, esm uint8) uint32 {
 		l.reasm.finish(from, part)
 	}
 	return StatusOK
-}
-
-// sarOf reads the sar_* TLVs, or returns nil when they are absent or malformed.
-func sarOf(tlv pdutlv.Map) *SAR {
-	ref, ok1 := tlv[tagSarMsgRefNum]
-	total, ok2 := tlv[tagSarTotalSegments]
-	seq, ok3 := tlv[tagSarSegmentSeqnum]
-	if !ok1 || !ok2 || !ok3 || len(ref.Bytes()) != 2 || len(total.Bytes()) != 1 || len(seq.Bytes()) != 1 {
-		return nil
-	}
-	return &SAR{Ref: binary.BigEndian.Uint16(ref.Bytes()), Total: total.Bytes()[0], Seq: seq.Bytes()[0]}
 }
 
 // messageStates names the message_state TLV values as receipts spell them.

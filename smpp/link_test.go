@@ -797,3 +797,29 @@ func TestSessionConcurrentWritesAllArrive(t *testing.T) {
 		})
 	}
 }
+
+// A carrier's MO beyond the reassembler's caps is refused as any MO the link cannot
+// take: permanently for a message of too many parts, for now while full.
+func TestLinkRefusesMOBeyondReassemblyCaps(t *testing.T) {
+	srv := newTestSMSC(t, "pw")
+	rec := newRecorder()
+	l := startLink(t, srv, LinkConfig{Password: "pw"}, rec)
+	waitState(t, l, StateBound)
+	part := func(ref, total byte) pdu.Body {
+		return deliverSM("254700000001", "22333", 0x00, 0x40, append([]byte{5, 0, 3, ref, total, 1}, "part"...), nil)
+	}
+	if st := srv.mustDeliver(t, part(1, 255)); st != StatusRxPermAppn {
+		t.Fatalf("part 1 of 255: 0x%x, want ESME_RX_P_APPN", st)
+	}
+	for ref := range byte(maxSetsPerSender) {
+		if st := srv.mustDeliver(t, part(ref, 2)); st != StatusOK {
+			t.Fatalf("set %d: 0x%x", ref, st)
+		}
+	}
+	if st := srv.mustDeliver(t, part(200, 2)); st != StatusRxTempAppn {
+		t.Fatalf("one set too many from one number: 0x%x, want ESME_RX_T_APPN", st)
+	}
+	if sets, _ := l.reasm.Held(); sets != maxSetsPerSender || len(rec.mos) != 0 {
+		t.Fatalf("holding %d sets, %d MO handled", sets, len(rec.mos))
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -71,15 +70,6 @@ type Target interface {
 
 var _ Target = (*Link)(nil)
 
-// Affinity is a set of targets that prefix routing never picks: a recipient pinned to
-// one of them is answered through it. *Gateway is one: an MSISDN is pinned to the
-// account its last MO came through.
-type Affinity interface {
-	Targets() []Target
-	// TargetFor returns the name of the target msisdn is pinned to, or "" for none.
-	TargetFor(ctx context.Context, msisdn string) (string, error)
-}
-
 // Sender delivers the outbox's SMS over the links and the Gateway's accounts: it claims
 // due messages, routes each (see route), submits it on a bounded set of workers per
 // target (as many as the target's window) and records the outcome: MarkSent with the
@@ -133,33 +123,9 @@ func NewSender(q Queue, links []*Link, log zerolog.Logger) *Sender {
 }
 
 // AddAffinity adds a's targets to the Sender's; a recipient a pins to one of them is
-// sent to it before any prefix route. Call it before Run.
+// sent to it within the rules of route (never a code). Call it before Run.
 func (s *Sender) AddAffinity(a Affinity) {
 	s.affinity = append(s.affinity, a)
-}
-
-// Route returns the link whose prefixes match the longest start of msisdn (a leading
-// '+' ignored); a link without prefixes matches anything, as the shortest match. Among
-// equal matches the first link wins. It returns nil when no link serves msisdn.
-func Route(links []*Link, msisdn string) *Link {
-	msisdn = normalizeAddr(msisdn)
-	var best *Link
-	bestLen := -1
-	for _, l := range links {
-		if len(l.cfg.Prefixes) == 0 {
-			if bestLen < 0 {
-				best, bestLen = l, 0
-			}
-			continue
-		}
-		for _, p := range l.cfg.Prefixes {
-			p = normalizeAddr(p)
-			if strings.HasPrefix(msisdn, p) && len(p) > bestLen {
-				best, bestLen = l, len(p)
-			}
-		}
-	}
-	return best
 }
 
 // lane is one target's queue and workers.
@@ -169,11 +135,13 @@ type lane struct {
 }
 
 // job is a claimed message and where it goes: target, or fallback (a failover link)
-// when target turns out not to be bound.
+// when target turns out not to be bound. retryBy, when set, is the latest a retry may
+// be due: a message waiting for a pinned account is routed again by then.
 type job struct {
 	m        outbox.Message
 	target   Target
 	fallback Target
+	retryBy  time.Time
 }
 
 // Run sends until ctx ends, then waits for the submits in flight to be recorded and
@@ -248,7 +216,7 @@ func (s *Sender) Run(ctx context.Context) error {
 		recorders.Go(func() {
 			for o := range outcomes {
 				forget(o.m.ID)
-				s.finish(ctx, o.m, o.target, o.err, o.ids...)
+				s.finish(ctx, o)
 				recorded()
 			}
 		})
@@ -312,7 +280,7 @@ func (s *Sender) Run(ctx context.Context) error {
 				j, err := s.route(ctx, targets, m)
 				if err != nil {
 					forget(m.ID)
-					s.finish(ctx, m, nil, err)
+					s.finish(ctx, outcome{m: m, err: err})
 					recorded()
 					continue
 				}
@@ -336,50 +304,13 @@ func (s *Sender) Run(ctx context.Context) error {
 	return nil
 }
 
-// route picks the target for m:
-//  1. the target named in its meta (MetaLink), if there is one by that name: a USSD
-//     answer goes back where its session came from, and nowhere else;
-//  2. the target an Affinity pins the recipient to (a Gateway account it wrote through);
-//  3. the link of the longest matching prefix (Route), or, while that link is not bound,
-//     its failover link if that one is bound. The failover also stands by in case the
-//     routed link drops before the message goes out.
-//
-// With none it fails with ErrNoRoute; an Affinity that cannot answer fails temporarily.
-func (s *Sender) route(ctx context.Context, targets map[string]Target, m outbox.Message) (job, error) {
-	if name := m.Meta[MetaLink]; name != "" {
-		if t, ok := targets[name]; ok {
-			return job{m: m, target: t}, nil
-		}
-	}
-	for _, a := range s.affinity {
-		name, err := a.TargetFor(ctx, m.To)
-		if err != nil {
-			return job{}, fmt.Errorf("smpp: affinity of %s: %w", mask(m.To), err)
-		}
-		if t, ok := targets[name]; ok {
-			return job{m: m, target: t}, nil
-		}
-	}
-	l := Route(s.links, m.To)
-	if l == nil {
-		return job{}, fmt.Errorf("%w: %s", ErrNoRoute, mask(m.To))
-	}
-	j := job{m: m, target: l}
-	if fo, ok := targets[l.Failover()]; ok && fo != Target(l) {
-		j.fallback = fo
-		if l.State() != StateBound && fo.State() == StateBound {
-			j.target, j.fallback = fo, nil
-		}
-	}
-	return j, nil
-}
-
 // outcome is how one attempt at a message went, for finish to record.
 type outcome struct {
-	m      outbox.Message
-	target Target // where it went, or was meant to go
-	ids    []string
-	err    error
+	m       outbox.Message
+	target  Target // where it went, or was meant to go
+	ids     []string
+	err     error
+	retryBy time.Time // job.retryBy
 }
 
 // send submits j.m over its target, or over its fallback when the target is not bound
@@ -388,7 +319,7 @@ func (s *Sender) send(ctx context.Context, j job) outcome {
 	m := j.m
 	ussd, err := ussdOf(m.Meta)
 	if err != nil {
-		return outcome{m: m, target: j.target, err: err}
+		return outcome{m: m, target: j.target, err: err, retryBy: j.retryBy}
 	}
 	t := j.target
 	send := func(t Target) ([]string, error) {
@@ -404,7 +335,7 @@ func (s *Sender) send(ctx context.Context, j job) outcome {
 		t = j.fallback
 		ids, err = send(t)
 	}
-	return outcome{m: m, target: t, ids: ids, err: err}
+	return outcome{m: m, target: t, ids: ids, err: err, retryBy: j.retryBy}
 }
 
 // lateSent returns the MT.Late hook for m on t: the SMSC accepted m after its response
@@ -428,9 +359,10 @@ func refOf(id int64) uint16 {
 	return uint16(uint64(id)%0xFFFF) + 1
 }
 
-// finish records the outcome of one attempt at m. The outbox is written with a context
-// that survives shutdown: what was sent must be recorded as sent.
-func (s *Sender) finish(ctx context.Context, m outbox.Message, t Target, err error, ids ...string) {
+// finish records the outcome of one attempt at a message. The outbox is written with a
+// context that survives shutdown: what was sent must be recorded as sent.
+func (s *Sender) finish(ctx context.Context, o outcome) {
+	m, t, err, ids := o.m, o.target, o.err, o.ids
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepTimeout)
 	defer cancel()
 	// The message's fields go on the events that are logged, not on a child logger
@@ -452,6 +384,9 @@ func (s *Sender) finish(ctx context.Context, m outbox.Message, t Target, err err
 			wait = max(wait, s.lateWait)
 		}
 		next := s.now().Add(wait)
+		if !o.retryBy.IsZero() && next.After(o.retryBy) && !errors.Is(err, ErrTimeout) {
+			next = o.retryBy // routed again by then, and past a pinned account that is down
+		}
 		qerr = s.q.Retry(bctx, m.ID, err.Error(), next)
 		about(s.log.Warn()).Err(err).Time("next", next).Msg("sms not sent; will retry")
 	default:

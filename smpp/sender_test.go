@@ -473,7 +473,7 @@ func TestSenderFailsOverAtSendTime(t *testing.T) {
 	m := outbox.Message{ID: 70000, To: "254700000001", From: "22333", Text: "hi", RequestReceipt: true}
 	sendAndRecord := func(j job) {
 		o := s.send(context.Background(), j)
-		s.finish(context.Background(), o.m, o.target, o.err, o.ids...)
+		s.finish(context.Background(), o)
 	}
 	sendAndRecord(job{m: m, target: primary, fallback: failover})
 	if len(q.outcome) != 1 || q.outcome[0] != "sent over b as id-1" {
@@ -495,12 +495,12 @@ func TestSenderFailsOverAtSendTime(t *testing.T) {
 // fakeAffinity pins numbers to its targets by a map.
 type fakeAffinity struct {
 	targets []Target
-	pins    map[string]string
+	pins    map[string]Pin
 	err     error
 }
 
 func (f *fakeAffinity) Targets() []Target { return f.targets }
-func (f *fakeAffinity) TargetFor(_ context.Context, msisdn string) (string, error) {
+func (f *fakeAffinity) TargetFor(_ context.Context, msisdn string) (Pin, error) {
 	return f.pins[msisdn], f.err
 }
 
@@ -515,32 +515,52 @@ func TestSenderRoute(t *testing.T) {
 	a := NewLink(LinkConfig{Name: "a", Prefixes: []string{"2547"}, Failover: "b"}, HandlerFuncs{}, zerolog.Nop(), nil)
 	b := NewLink(LinkConfig{Name: "b", Prefixes: []string{"2541"}}, HandlerFuncs{}, zerolog.Nop(), nil)
 	agg := &fakeTarget{name: "server:agg", state: StateDown}
-	aff := &fakeAffinity{targets: []Target{agg}, pins: map[string]string{"254700000009": "server:agg", "254700000008": "server:gone"}}
+	const grace = time.Minute
+	aff := &fakeAffinity{targets: []Target{agg}, pins: map[string]Pin{
+		"254700000009": {Target: "server:agg", Prefix: 4, Grace: grace},
+		"254700000008": {Target: "server:gone", Prefix: 4, Grace: grace},
+		"254700000007": {Target: "server:agg", Prefix: 3, Grace: grace}, // the account declared "254"
+	}}
 	s := NewSender(nil, []*Link{a, b}, zerolog.Nop())
 	s.AddAffinity(aff)
+	t0 := time.Date(2026, 12, 6, 4, 0, 0, 0, time.UTC)
+	s.now = func() time.Time { return t0 }
 	targets := map[string]Target{"a": a, "b": b, "server:agg": agg}
+	otp := func(m outbox.Message) outbox.Message { m.Purpose = "otp"; return m }
+	old := func(m outbox.Message, attempts int) outbox.Message {
+		m.CreatedAt, m.Attempts = t0.Add(-grace), attempts
+		return m
+	}
 	tests := []struct {
 		name         string
 		aState       string
 		bState       string
+		aggState     string
 		m            outbox.Message
 		want, orElse string // target and fallback ("" none)
 		err          error
 	}{
-		{"prefix, failover standing by", StateBound, StateBound, outbox.Message{To: "254700000001"}, "a", "b", nil},
-		{"down: the bound failover", StateDown, StateBound, outbox.Message{To: "254700000001"}, "b", "", nil},
-		{"down, failover down too: wait for the link", StateDown, StateDown, outbox.Message{To: "254700000001"}, "a", "b", nil},
-		{"a link without failover", StateDown, StateBound, outbox.Message{To: "254100000001"}, "b", "", nil},
-		{"pinned to an aggregator, even while it is down", StateBound, StateBound, outbox.Message{To: "254700000009"}, "server:agg", "", nil},
-		{"pinned to an account no longer configured", StateBound, StateBound, outbox.Message{To: "254700000008"}, "a", "b", nil},
-		{"meta names the link: no failover", StateDown, StateBound, outbox.Message{To: "254700000009", Meta: map[string]string{MetaLink: "a"}}, "a", "", nil},
-		{"meta names no target: routed", StateBound, StateBound, outbox.Message{To: "254700000001", Meta: map[string]string{MetaLink: "old"}}, "a", "b", nil},
-		{"no route", StateBound, StateBound, outbox.Message{To: "255700000001"}, "", "", ErrNoRoute},
+		{"prefix, failover standing by", StateBound, StateBound, StateDown, outbox.Message{To: "254700000001"}, "a", "b", nil},
+		{"down: the bound failover", StateDown, StateBound, StateDown, outbox.Message{To: "254700000001"}, "b", "", nil},
+		{"down, failover down too: wait for the link", StateDown, StateDown, StateDown, outbox.Message{To: "254700000001"}, "a", "b", nil},
+		{"a link without failover", StateDown, StateBound, StateDown, outbox.Message{To: "254100000001"}, "b", "", nil},
+		{"pinned to an aggregator, down: waits within the grace", StateBound, StateBound, StateDown, outbox.Message{To: "254700000009", CreatedAt: t0.Add(-grace + time.Second)}, "server:agg", "", nil},
+		{"pinned to an aggregator, down: after the grace by the carrier", StateBound, StateBound, StateDown, old(outbox.Message{To: "254700000009"}, 1), "a", "b", nil},
+		{"pinned, bound: an old message's first try", StateBound, StateBound, StateBound, old(outbox.Message{To: "254700000009"}, 1), "server:agg", "", nil},
+		{"pinned, bound but it failed there, after the grace", StateBound, StateBound, StateBound, old(outbox.Message{To: "254700000009"}, 2), "a", "b", nil},
+		{"a carrier link more specific than the pin", StateBound, StateBound, StateBound, outbox.Message{To: "254700000007", CreatedAt: t0}, "a", "b", nil},
+		{"a code never follows the pin", StateBound, StateBound, StateBound, otp(outbox.Message{To: "254700000009", CreatedAt: t0}), "a", "b", nil},
+		{"a code never goes to a meta link", StateBound, StateBound, StateBound, otp(outbox.Message{To: "254700000009", CreatedAt: t0, Meta: map[string]string{MetaLink: "server:agg"}}), "a", "b", nil},
+		{"pinned to an account no longer configured", StateBound, StateBound, StateBound, outbox.Message{To: "254700000008", CreatedAt: t0}, "a", "b", nil},
+		{"meta names the link: no failover", StateDown, StateBound, StateDown, outbox.Message{To: "254700000009", Meta: map[string]string{MetaLink: "a"}}, "a", "", nil},
+		{"meta names no target: routed", StateBound, StateBound, StateDown, outbox.Message{To: "254700000001", Meta: map[string]string{MetaLink: "old"}}, "a", "b", nil},
+		{"no route", StateBound, StateBound, StateDown, outbox.Message{To: "255700000001"}, "", "", ErrNoRoute},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			setState(a, tc.aState)
 			setState(b, tc.bState)
+			agg.state = tc.aggState
 			j, err := s.route(context.Background(), targets, tc.m)
 			if !errors.Is(err, tc.err) {
 				t.Fatalf("route: %v, want %v", err, tc.err)
