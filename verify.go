@@ -24,6 +24,9 @@ It exits 0 and prints OK and the totals when
     in each currency, as the manifest's totals say,
   - replaying the journal from each account's opening balance gives every row's
     balance_after and ends at the closing balance in accounts.csv.
+  - no text cell starts with =, +, -, @, a tab or a carriage return, which a
+    spreadsheet would run as a formula (the export writes those with a ' in front;
+    exports of format payswitch-audit/1, from before that rule, are read as they are).
 
 Otherwise it exits 1 naming the first file and row that is wrong, for example
   journal.csv row 17 (seq 17): hash mismatch: ...

@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -155,9 +154,7 @@ func New(e *payswitch.Engine, cfg Config) (*Server, error) {
 	s.route("POST /api/v1/payments/{id}/reverse", Operator, s.reversePayment)
 	s.route("POST /api/v1/airtime/topups", Operator, s.airtimeTopup)
 	s.route("GET /api/v1/ledger/trial-balance", Auditor, s.trialBalance)
-	s.mux.Handle("/api/", s.instrument("unknown", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)
-	})))
+	s.mux.Handle("/api/", s.instrument("unknown", http.HandlerFunc(s.unknownRoute)))
 	s.mux.Handle("GET /healthz", s.instrument("/healthz", http.HandlerFunc(s.healthz)))
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))
 	return s, nil
@@ -302,7 +299,9 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
-		status, code = http.StatusRequestEntityTooLarge, "body_too_large"
+		writeError(w, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf(
+			"the request body is larger than the limit of %d bytes; nothing was changed", tooBig.Limit))
+		return
 	case errors.Is(err, errBadJSON), errors.Is(err, payswitch.ErrInvalid):
 		status, code = http.StatusBadRequest, "invalid_request"
 	case errors.Is(err, payswitch.ErrNotFound), errors.Is(err, ledger.ErrNotFound):
@@ -351,41 +350,4 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
 	enc.Encode(v)
-}
-
-var errBadJSON = errors.New("api: bad JSON")
-
-// decode reads exactly one JSON object with no unknown fields. The body is JSON whatever
-// Content-Type says: curl's -d labels it a form, and refusing that helps nobody.
-func decode(r *http.Request, v any) error {
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return err
-		}
-		var typeErr *json.UnmarshalTypeError
-		if errors.As(err, &typeErr) {
-			return fmt.Errorf("%w: field %s must be %s", errBadJSON, typeErr.Field, jsonKind(typeErr.Type.Kind().String()))
-		}
-		if errors.Is(err, io.EOF) {
-			return fmt.Errorf("%w: empty body", errBadJSON)
-		}
-		return fmt.Errorf("%w: %s", errBadJSON, strings.TrimPrefix(err.Error(), "json: "))
-	}
-	if dec.More() {
-		return fmt.Errorf("%w: one JSON object expected", errBadJSON)
-	}
-	return nil
-}
-
-func jsonKind(k string) string {
-	switch k {
-	case "int64", "int":
-		return "an integer (minor units)"
-	case "string":
-		return "a string"
-	}
-	return "a " + k
 }

@@ -127,6 +127,9 @@ func (s *Server) deposit(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &req); err != nil {
 		return err
 	}
+	if err := s.checkAmount(req.Amount); err != nil {
+		return err
+	}
 	p, err := s.engine.Deposit(r.Context(), payswitch.Deposit{Account: req.Account, Amount: req.Amount, Reference: req.Reference})
 	if err != nil {
 		return err
@@ -244,6 +247,9 @@ func (s *Server) airtimeTopup(w http.ResponseWriter, r *http.Request) error {
 		Reference string `json:"reference"`
 	}
 	if err := decode(r, &req); err != nil {
+		return err
+	}
+	if err := s.checkAmount(req.Amount); err != nil {
 		return err
 	}
 	p, err := s.engine.OperatorTopup(r.Context(), payswitch.OperatorTopup{From: req.From, MSISDN: req.MSISDN,

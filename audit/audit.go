@@ -16,7 +16,16 @@ import (
 
 // FormatVersion names the layout of the files; manifest.json carries it as "format". A
 // change to a column, a file or the hash rule is a new version.
-const FormatVersion = "payswitch-audit/1"
+//
+// Version 2 writes text cells through csvcell.Text, so that none starts with a
+// character that makes a spreadsheet run it as a formula. Its hash rule is version 1's
+// (the cells as written), and the ledger's values never needed that quote in the
+// journal, so version 1 exports keep verifying unchanged.
+const FormatVersion = "payswitch-audit/2"
+
+// formatV1 is the earlier layout, which Verify still reads: the same files and hash
+// rule, with text cells written as stored, whatever they start with.
+const formatV1 = "payswitch-audit/1"
 
 // The files of an export.
 const (
@@ -31,7 +40,8 @@ const (
 var csvFiles = [...]string{JournalFile, AccountsFile, AuthEventsFile}
 
 // journalHeader is journal.csv's header row. The hash of a row is the SHA-256 of
-// prev_hash and the first nine fields (seq..balance_after), joined by ",".
+// prev_hash and the first nine fields (seq..balance_after) as written in the file,
+// joined by ",".
 var journalHeader = [...]string{"seq", "time", "transfer_id", "payment_id", "account_id",
 	"direction", "amount", "currency", "balance_after", "prev_hash", "hash"}
 
@@ -41,6 +51,15 @@ var accountsHeader = [...]string{"id", "type", "name", "msisdn", "code", "curren
 
 // authEventsHeader is auth_events.csv's header row.
 var authEventsHeader = [...]string{"time", "payment_id", "msisdn_masked", "channel", "event", "detail"}
+
+// The text columns of each file, by index in its header: the cells that go through
+// csvcell.Text. Every other column is an integer and is written as one, so a negative
+// balance stays -1500.
+var (
+	journalText    = []int{1, 2, 3, 4, 5, 7, 9, 10} // time, transfer_id, payment_id, account_id, direction, currency, prev_hash, hash
+	accountsText   = []int{0, 1, 2, 3, 4, 5, 6}     // id, type, name, msisdn, code, currency, status
+	authEventsText = []int{0, 1, 2, 3, 4, 5}        // every column
+)
 
 // GenesisHash is the prev_hash of the ledger's first entry: 64 zeros.
 const GenesisHash = "0000000000000000000000000000000000000000000000000000000000000000"

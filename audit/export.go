@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/payswitch/payswitch/internal/csvcell"
 	"github.com/payswitch/payswitch/internal/outdir"
 )
 
@@ -203,6 +204,16 @@ func writeJournal(ctx context.Context, tx *sql.Tx, f *csvFile, m *Manifest, prog
 		rec[0] = strconv.FormatInt(seq, 10)
 		rec[6] = strconv.FormatInt(amount, 10)
 		rec[8] = strconv.FormatInt(balance, 10)
+		// The hash covers the cells as written, and the ledger computed it over the
+		// stored values: the two agree only while no stored value needs the quote. The
+		// ledger's ids, times, currencies and hashes never start with one of those
+		// characters; should one ever, a file that cannot verify is worse than none.
+		for _, i := range journalText {
+			if cell := csvcell.Text(rec[i]); cell != rec[i] {
+				return fmt.Errorf("audit: journal entry seq %d: %s %q would be written as %q to keep spreadsheets from running it, but its hash covers the stored value: the export would not verify",
+					seq, journalHeader[i], rec[i], cell)
+			}
+		}
 		if err := f.write(rec); err != nil {
 			return err
 		}
@@ -253,6 +264,9 @@ func writeAccounts(ctx context.Context, tx *sql.Tx, f *csvFile, c Chain) error {
 		if err := rows.Scan(&rec[0], &rec[1], &rec[2], &rec[3], &rec[4], &rec[5], &rec[6], &opening, &closing); err != nil {
 			return fmt.Errorf("audit: read accounts: %w", err)
 		}
+		for _, i := range accountsText {
+			rec[i] = csvcell.Text(rec[i])
+		}
 		rec[7] = strconv.FormatInt(opening, 10)
 		rec[8] = strconv.FormatInt(closing, 10)
 		if err := f.write(rec); err != nil {
@@ -266,7 +280,7 @@ func writeAccounts(ctx context.Context, tx *sql.Tx, f *csvFile, c Chain) error {
 }
 
 // writeAuthEvents writes the code history of the period, oldest first. The table holds
-// masked numbers and never a code, so rows are copied as they are.
+// masked numbers and never a code, so rows are copied as they are, through csvcell.Text.
 func writeAuthEvents(ctx context.Context, tx *sql.Tx, f *csvFile, p Period) error {
 	var n int
 	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'auth_events'`).Scan(&n); err != nil {
@@ -289,6 +303,9 @@ func writeAuthEvents(ctx context.Context, tx *sql.Tx, f *csvFile, p Period) erro
 	for rows.Next() {
 		if err := rows.Scan(&rec[0], &rec[1], &rec[2], &rec[3], &rec[4], &rec[5]); err != nil {
 			return fmt.Errorf("audit: read auth events: %w", err)
+		}
+		for _, i := range authEventsText {
+			rec[i] = csvcell.Text(rec[i])
 		}
 		if err := f.write(rec); err != nil {
 			return err

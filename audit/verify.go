@@ -18,6 +18,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/payswitch/payswitch/internal/csvcell"
 )
 
 // Verify checks the export in dir from its files alone and returns its manifest. The
@@ -25,7 +27,11 @@ import (
 // are failures to read.
 //
 // The checks, in the order they run (docs/AUDIT.md explains each):
-//   - manifest.json is well formed, of FormatVersion, and lists the three data files;
+//   - manifest.json is well formed, of FormatVersion (or version 1), and lists the three
+//     data files;
+//   - in a version 2 export, no text cell of any file starts with a character that makes
+//     a spreadsheet run it as a formula (csvcell.Risky), which is checked as each row
+//     is read;
 //   - accounts.csv has its header, one row per account id, integer balances, and opening
 //     balances of 0 when the export starts at the ledger's first entry;
 //   - journal.csv, row by row: seqs run on by one from chain.first_seq; times are RFC 3339
@@ -78,6 +84,9 @@ type verifier struct {
 	m        Manifest
 	accounts map[string]*account
 	order    []*account // as listed in accounts.csv
+	// quoted: the export is of a format that quotes risky text cells (csvcell.Text),
+	// so one that starts with a formula character was put there after the export.
+	quoted bool
 }
 
 // account is an accounts.csv row and, during the replay, its running balance.
@@ -103,9 +112,10 @@ func (v *verifier) manifest() error {
 		return bad("not a manifest: %v", err)
 	}
 	m := &v.m
-	if m.Format != FormatVersion {
-		return bad("format %q, this verifier reads %q", m.Format, FormatVersion)
+	if m.Format != FormatVersion && m.Format != formatV1 {
+		return bad("format %q, this verifier reads %q and %q", m.Format, FormatVersion, formatV1)
 	}
+	v.quoted = m.Format != formatV1
 	for _, name := range csvFiles {
 		f, ok := m.Files[name]
 		if !ok {
@@ -159,6 +169,9 @@ func (v *verifier) loadAccounts() (File, error) {
 		bad := func(format string, args ...any) error {
 			return &Problem{File: AccountsFile, Row: a.row, Key: "account " + a.id, Msg: fmt.Sprintf(format, args...)}
 		}
+		if err := v.checkText(rec, accountsHeader[:], accountsText, bad); err != nil {
+			return File{}, err
+		}
 		if a.id == "" {
 			return File{}, bad("empty id")
 		}
@@ -211,6 +224,9 @@ func (v *verifier) journal() error {
 		bad := func(format string, args ...any) error {
 			return &Problem{File: JournalFile, Row: row, Key: "seq " + rec[0], Msg: fmt.Sprintf(format, args...)}
 		}
+		if err := v.checkText(rec, journalHeader[:], journalText, bad); err != nil {
+			return err
+		}
 		seq, err := strconv.ParseInt(rec[0], 10, 64)
 		if err != nil {
 			return bad("seq %q is not an integer", rec[0])
@@ -252,7 +268,7 @@ func (v *verifier) journal() error {
 			}
 			return bad("prev_hash %s is not the hash of row %d: the chain is broken", rec[9], row-1)
 		}
-		// The hash covers prev_hash, then seq..balance_after, joined by ",".
+		// The hash covers prev_hash, then seq..balance_after as written, joined by ",".
 		line = append(line[:0], rec[9]...)
 		for _, field := range rec[:9] {
 			line = append(line, ',')
@@ -371,6 +387,9 @@ func (v *verifier) authEvents() error {
 		bad := func(format string, args ...any) error {
 			return &Problem{File: AuthEventsFile, Row: row, Msg: fmt.Sprintf(format, args...)}
 		}
+		if err := v.checkText(rec, authEventsHeader[:], authEventsText, bad); err != nil {
+			return err
+		}
 		switch ts := rec[0]; {
 		case !isTime(ts):
 			return bad("time %q is not RFC 3339 UTC with six decimals", ts)
@@ -391,6 +410,21 @@ func (v *verifier) authEvents() error {
 		return err
 	}
 	return v.matchFile(AuthEventsFile, f)
+}
+
+// checkText refuses, in an export that quotes risky text cells, a text cell of rec that
+// a spreadsheet would run as a formula.
+func (v *verifier) checkText(rec, header []string, text []int, bad func(string, ...any) error) error {
+	if !v.quoted {
+		return nil
+	}
+	for _, i := range text {
+		if csvcell.Risky(rec[i]) {
+			return bad("%s %q starts with %q, which a spreadsheet would run as a formula; the export writes it as %q",
+				header[i], rec[i], rec[i][:1], csvcell.Text(rec[i]))
+		}
+	}
+	return nil
 }
 
 // matchFile compares what a file was found to be with its manifest entry.

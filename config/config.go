@@ -333,6 +333,9 @@ func Parse(data []byte, getenv func(string) string) (*Config, error) {
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&root); err != nil && !errors.Is(err, io.EOF) {
+		if line := tabIndented(data, err); line > 0 {
+			return nil, fmt.Errorf("config: line %d: found a tab character; YAML indents with spaces, not tabs (%w)", line, err)
+		}
 		if bytes.Contains(data, []byte("${")) {
 			// { and } end a plain value inside [ ] and { }: {token: ${X}} is not YAML.
 			return nil, fmt.Errorf("config: %w (inside [ ] or { }, quote a reference: \"${NAME}\")", err)

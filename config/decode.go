@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -266,4 +267,38 @@ func knownKeys(t reflect.Type, prefix string) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// yamlErrLine finds the line number in yaml.v3's "yaml: line N: ..." messages.
+var yamlErrLine = regexp.MustCompile(`^yaml: line (\d+):`)
+
+// tabIndented returns the line to blame when err, yaml.v3's error for data, comes from a
+// tab in the indentation, or 0. yaml.v3 reports such a tab as "found character that
+// cannot start any token" or "found a tab character that violates indentation", and
+// sometimes names the line before it, which sends people looking in the wrong place; so
+// the line is the one named when it is indented with a tab, else the first line of the
+// file that is.
+func tabIndented(data []byte, err error) int {
+	msg := err.Error()
+	if !strings.Contains(msg, "tab character") && !strings.Contains(msg, "cannot start any token") {
+		return 0
+	}
+	lines := strings.Split(string(data), "\n")
+	if m := yamlErrLine.FindStringSubmatch(msg); m != nil {
+		if n, _ := strconv.Atoi(m[1]); n >= 1 && n <= len(lines) && tabInIndent(lines[n-1]) {
+			return n
+		}
+	}
+	for i, line := range lines {
+		if tabInIndent(line) {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+// tabInIndent reports whether line's leading white space holds a tab.
+func tabInIndent(line string) bool {
+	indent := line[:len(line)-len(strings.TrimLeft(line, " \t"))]
+	return strings.Contains(indent, "\t")
 }

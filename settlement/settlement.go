@@ -45,6 +45,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/payswitch/payswitch/internal/csvcell"
 	"github.com/payswitch/payswitch/ledger"
 	"github.com/payswitch/payswitch/store"
 )
@@ -324,15 +325,18 @@ var csvHeader = [...]string{"date", "merchant_id", "merchant_code", "merchant_na
 	"transfer_id", "status", "note"}
 
 // WriteCSV writes r as the settlement file: a header row, then one row per line.
-// Amounts are integers in minor units.
+// Amounts are integers in minor units, written as they are (takings may be -1500); every
+// text cell goes through csvcell.Text, since merchants choose their own names and the
+// file is opened in spreadsheets.
 func (r Report) WriteCSV(w io.Writer) error {
 	cw := csv.NewWriter(w)
 	cw.Write(csvHeader[:])
 	i := strconv.FormatInt
+	t := csvcell.Text
 	for _, ln := range r.Lines {
-		cw.Write([]string{r.Day.Date, ln.MerchantID, ln.Code, ln.Name, ln.Currency,
+		cw.Write([]string{t(r.Day.Date), t(ln.MerchantID), t(ln.Code), t(ln.Name), t(ln.Currency),
 			i(ln.Payments, 10), i(ln.PaymentsAmount, 10), i(ln.Reversals, 10), i(ln.ReversalsAmount, 10),
-			i(ln.Takings, 10), i(ln.Settled, 10), ln.TransferID, ln.Status, ln.Note})
+			i(ln.Takings, 10), i(ln.Settled, 10), t(ln.TransferID), t(ln.Status), t(ln.Note)})
 	}
 	cw.Flush()
 	if err := cw.Error(); err != nil {

@@ -1,6 +1,6 @@
 // Command phone lets a person play a feature phone against payswitch's demo
-// SMSC: it prints every SMS the phone receives and sends each line typed as
-// an SMS to the short code.
+// SMSC: it prints the phone's recent SMS, then every SMS it receives, and sends
+// each line typed as an SMS to the short code.
 //
 //	go run ./tools/phone [-api 127.0.0.1:2790] [-to 22333] 254700000001
 //
@@ -40,6 +40,7 @@ func main() {
 
 // mt is the part of smscsim.MT the phone shows.
 type mt struct {
+	ID     string `json:"id"`
 	From   string `json:"from"`
 	Text   string `json:"text"`
 	Status string `json:"status"`
@@ -56,7 +57,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: phone [flags] MSISDN
 
-phone plays the feature phone MSISDN: it prints every SMS to it ("< from: text")
+phone plays the feature phone MSISDN: it prints the last few SMS the number
+received before it started, then every SMS to it as it arrives ("< from: text"),
 and sends each line you type to the short code ("> text"). Ctrl-C quits.
 
 Flags:
@@ -89,9 +91,15 @@ Flags:
 	}
 
 	out := &lockedWriter{w: stdout}
+	// The history is read once the stream is open, so that nothing falls between
+	// the two; what is in both is printed once.
+	shown, err := printHistory(ctx, base, msisdn, out)
+	if err != nil {
+		out.printf("! no earlier messages: %v\n", err)
+	}
 	out.printf("phone %s ready; texts go to %s\n", msisdn, *to)
 	streamDone := make(chan error, 1)
-	go func() { streamDone <- printMTs(resp.Body, out) }()
+	go func() { streamDone <- printMTs(resp.Body, out, shown) }()
 	go func() {
 		sendLines(ctx, base, msisdn, *to, stdin, out)
 	}()
@@ -110,8 +118,52 @@ Flags:
 	}
 }
 
-// printMTs prints each delivered MT of the stream until it ends.
-func printMTs(r io.Reader, out *lockedWriter) error {
+// recentShown is how many earlier messages the phone shows on start: enough for
+// the code and the receipt of the last payment or two, not a screenful of old ones.
+const recentShown = 10
+
+// printHistory prints the last recentShown delivered MTs that the simulator kept
+// for msisdn (GET /mt/history) and returns the IDs of all it kept, which the
+// stream may carry again.
+func printHistory(ctx context.Context, base, msisdn string, out *lockedWriter) (map[string]bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/mt/history?msisdn="+url.QueryEscape(msisdn), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET /mt/history answered %s", resp.Status)
+	}
+	var kept []mt
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&kept); err != nil {
+		return nil, fmt.Errorf("read /mt/history: %w", err)
+	}
+	seen := make(map[string]bool, len(kept))
+	var delivered []mt
+	for _, m := range kept {
+		seen[m.ID] = true
+		if visible(m) {
+			delivered = append(delivered, m)
+		}
+	}
+	if len(delivered) > recentShown {
+		delivered = delivered[len(delivered)-recentShown:]
+	}
+	for _, m := range delivered {
+		printMT(out, m)
+	}
+	return seen, nil
+}
+
+// printMTs prints each delivered MT of the stream until it ends, except those
+// whose ID is in shown (already printed from the history).
+func printMTs(r io.Reader, out *lockedWriter, shown map[string]bool) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
@@ -120,13 +172,20 @@ func printMTs(r io.Reader, out *lockedWriter) error {
 			out.printf("! unreadable message: %v\n", err)
 			continue
 		}
-		if m.Status != "" && m.Status != "DELIVRD" {
-			continue // an unreachable phone never sees it
+		if !visible(m) || m.ID != "" && shown[m.ID] {
+			continue
 		}
-		// Continuation lines are indented so a multi-line SMS reads as one.
-		out.printf("< %s: %s\n", m.From, strings.ReplaceAll(m.Text, "\n", "\n    "))
+		printMT(out, m)
 	}
 	return sc.Err()
+}
+
+// visible reports whether the phone shows m: an unreachable phone never sees it.
+func visible(m mt) bool { return m.Status == "" || m.Status == "DELIVRD" }
+
+func printMT(out *lockedWriter, m mt) {
+	// Continuation lines are indented so a multi-line SMS reads as one.
+	out.printf("< %s: %s\n", m.From, strings.ReplaceAll(m.Text, "\n", "\n    "))
 }
 
 // sendLines posts each non-empty stdin line as an MO.
