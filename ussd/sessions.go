@@ -18,7 +18,7 @@ import (
 const (
 	// maxSessions bounds the sessions in memory at once, ended ones included until
 	// they time out.
-	maxSessions = 50_000
+	maxSessions = 100_000
 	// maxPerNumber bounds the sessions of one phone. A phone has one USSD dialogue at
 	// a time; a little more leaves room for one that ended without the gateway saying
 	// so while the next one starts.
