@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -182,8 +183,8 @@ func TestFallbackCallAfterNewerCode(t *testing.T) {
 	}
 }
 
-// earlyGateway makes the gateway post a callback of the call before it answers the
-// call request: it starts post, waits until that callback waits for the request to be
+// earlyGateway makes the gateway post a callback of the first call it is asked for
+// before it answers that request: it starts post, waits until that callback waits for the request to be
 // recorded, then answers with the call ID id.
 func (h *harness) earlyGateway(id string, post func() Response) <-chan Response {
 	h.t.Helper()
@@ -196,8 +197,16 @@ func (h *harness) earlyGateway(id string, post func() Response) <-chan Response 
 		}
 	}
 	h.gateway.setAnswer(func(n int, w http.ResponseWriter, r *http.Request) {
+		if n > 1 { // a later call (the merchant's notice, say): answered at once
+			w.Write([]byte(`{"sessionId": "later-` + strconv.Itoa(n) + `"}`))
+			return
+		}
 		go func() { got <- post() }()
-		<-waiting
+		select {
+		case <-waiting:
+		case <-r.Context().Done():
+			return
+		}
 		w.Write([]byte(`{"sessionId": "` + id + `"}`))
 	})
 	return got
@@ -251,7 +260,10 @@ func TestCallbackWaitIsBounded(t *testing.T) {
 	t.Cleanup(func() { close(release) })
 	stuck := make(chan struct{}, 1)
 	h.gateway.setAnswer(func(n int, w http.ResponseWriter, r *http.Request) {
-		stuck <- struct{}{}
+		select {
+		case stuck <- struct{}{}:
+		default:
+		}
 		select {
 		case <-release:
 		case <-r.Context().Done():

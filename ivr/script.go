@@ -202,8 +202,7 @@ func (s *Service) miss(sess *session, why string) Response {
 			return final(s.texts.Render("give_up_code", map[string]string{"id": Spell(sess.payment)}))
 		case nodeFallback:
 			return final(s.texts.Render("give_up_fallback", map[string]string{"id": Spell(sess.payment)}))
-		}
-		if sess.node == nodeNotice {
+		case nodeNotice:
 			return final(s.texts.Render("goodbye", nil))
 		}
 		return final(s.texts.Render("give_up", nil))
