@@ -46,9 +46,11 @@ const (
 // session is one dialogue's place in the menu. It is kept small: up to maxSessions of
 // them live in memory at once, with no goroutine or timer of their own.
 type session struct {
-	// key and el are the roster's, guarded by roster.mu.
-	key string
-	el  *list.Element
+	// key, el and gone are the roster's, guarded by roster.mu. gone is set when the
+	// session leaves its shard before admit has enrolled it, so that admit does not.
+	key  string
+	el   *list.Element
+	gone bool
 
 	mu sync.Mutex // serialises steps of this session; guards every field below
 
@@ -161,6 +163,10 @@ func (ss *shards) admit(key string, s *session) {
 	r := &ss.roster
 	var evicted []*session
 	r.mu.Lock()
+	if s.gone { // removed from its shard already (an end notice raced the dial)
+		r.mu.Unlock()
+		return
+	}
 	if mine := r.byPhone[s.phone]; len(mine) >= r.perNumber {
 		evicted = append(evicted, mine[0])
 		r.dropLocked(mine[0])
@@ -203,6 +209,7 @@ func (r *roster) drop(s *session) {
 
 func (r *roster) dropLocked(s *session) {
 	if s.el == nil {
+		s.gone = true
 		return
 	}
 	r.order.Remove(s.el)
