@@ -13,7 +13,7 @@ import (
 // it started stays with the engine, confirmable by SMS until its code expires.
 const (
 	// maxSessions bounds the calls in memory at once, ended ones included until they
-	// time out. A session is a few hundred bytes.
+	// time out.
 	maxSessions = 20_000
 	// maxPerNumber bounds the calls of one number (the caller inbound, the number called
 	// outbound). A phone has one call at a time; a little more leaves room for a call
