@@ -13,6 +13,7 @@ import (
 // the HTTP handler without a network: form parsing, a new session, the XML menu.
 func BenchmarkCallbackStart(b *testing.B) {
 	h := newHarness(b, options{})
+	h.Wallet(alice, 0)
 	handler := h.svc.Handler()
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -45,8 +46,9 @@ type CallerConfig struct {
 //
 // and headers Authorization: Bearer <token> and Idempotency-Key: payswitch-call-<id> (the
 // same on every retry of a message, for gateways that deduplicate), and records the
-// outcome. A 2xx is sent: the call ID in the answer, if any, is kept with the message
-// (see callID) so that the call's callbacks find it. A timeout, a connection error, a
+// outcome. A 2xx is sent: the call ID in the answer is kept with the message (see
+// callID), and the call's callbacks are matched by it alone; a 2xx without an ID is
+// logged as an error, and that call's callbacks are rejected. A timeout, a connection error, a
 // 5xx, 408 or 429 is retried after outbox.Backoff (or the gateway's Retry-After, if
 // longer); any other 4xx, or the last of MaxAttempts tries, fails the call for good.
 //
@@ -61,9 +63,13 @@ type Caller struct {
 
 	lease, poll time.Duration
 	backoff     func(attempt int) time.Duration // outbox.Backoff; tests shorten it
-	sent        func(id int64, at time.Time)    // told of each call handed over; may be nil
+	key         func(to string) string          // a number as callbacks name it; nil: as queued
 
-	calls *prometheus.CounterVec // gateway requests by result: requested, retry, failed
+	mu      sync.Mutex                 // guards flights
+	flights map[string][]chan struct{} // by number called: requests not yet recorded
+	waiting func()                     // told when a callback starts waiting for flights; tests set it
+
+	calls *prometheus.CounterVec // gateway requests by result: requested, unmatchable, retry, failed
 }
 
 // NewCaller returns a Caller of q's calls; now is its clock (nil: time.Now). Its metrics
@@ -94,9 +100,10 @@ func NewCaller(cfg CallerConfig, q Queue, now func() time.Time, log zerolog.Logg
 		lease:   cfg.Timeout + 2*bookkeepTimeout,
 		poll:    callerPoll,
 		backoff: outbox.Backoff,
+		flights: make(map[string][]chan struct{}),
 		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "payswitch_ivr_calls_total",
-			Help: "Outbound call requests to the voice gateway by result: requested, retry, failed.",
+			Help: "Outbound call requests to the voice gateway by result: requested, unmatchable (accepted without a call ID), retry, failed.",
 		}, []string{"result"}),
 	}, nil
 }
@@ -168,6 +175,7 @@ func (e *gatewayError) Error() string { return e.msg }
 
 // deliver makes one attempt at m and records the outcome.
 func (c *Caller) deliver(ctx context.Context, m outbox.Message) {
+	defer c.takeOff(m.To)()
 	id, err := c.request(ctx, m)
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepTimeout)
 	defer cancel()
@@ -177,15 +185,15 @@ func (c *Caller) deliver(ctx context.Context, m outbox.Message) {
 	errors.As(err, &gerr)
 	var qerr error
 	switch {
+	case err == nil && id == "":
+		// Callbacks are matched only by the call ID (see matchCall): this call's will be
+		// rejected. It is sent all the same, since the gateway took it and a retry
+		// would ring the phone twice; a payer still confirms by SMS.
+		qerr = c.q.MarkSent(bctx, m, voiceLink, nil)
+		c.calls.WithLabelValues("unmatchable").Inc()
+		log.Error().Msg("voice gateway accepted the call without a call ID: its callbacks cannot be matched and will be rejected")
 	case err == nil:
-		var ids []string
-		if id != "" {
-			ids = []string{id}
-		}
-		if c.sent != nil {
-			c.sent(m.ID, c.now())
-		}
-		qerr = c.q.MarkSent(bctx, m, voiceLink, ids)
+		qerr = c.q.MarkSent(bctx, m, voiceLink, []string{id})
 		c.calls.WithLabelValues("requested").Inc()
 		log.Info().Str("call_id", id).Msg("call requested")
 	case gerr != nil && gerr.permanent, m.Attempts >= c.cfg.MaxAttempts:
@@ -206,14 +214,65 @@ func (c *Caller) deliver(ctx context.Context, m outbox.Message) {
 		log.Warn().Err(err).Time("next", next).Msg("call not requested; will retry")
 	}
 	if errors.Is(qerr, outbox.ErrState) {
-		// The call's first callback arrived and marked it sent while we waited for the
-		// gateway's answer: it went out, whatever this attempt saw.
-		log.Info().Msg("call already answered; attempt outcome ignored")
+		// Another attempt settled the message meanwhile (its lease ran out while this
+		// one waited for the gateway): that outcome stands.
+		log.Info().Msg("call already settled; attempt outcome ignored")
 		return
 	}
 	if qerr != nil {
 		log.Error().Err(qerr).Msg("outbox update failed; the lease will expire and the call is requested again")
 	}
+}
+
+// takeOff records a request to number to as in flight until the returned function is
+// called, once its outcome is recorded: a callback of the call that arrives before then
+// waits for it (see inFlight).
+func (c *Caller) takeOff(to string) (landed func()) {
+	if c.key != nil {
+		to = c.key(to)
+	}
+	done := make(chan struct{})
+	c.mu.Lock()
+	c.flights[to] = append(c.flights[to], done)
+	c.mu.Unlock()
+	return func() {
+		c.mu.Lock()
+		rest := slices.DeleteFunc(c.flights[to], func(d chan struct{}) bool { return d == done })
+		if len(rest) == 0 {
+			delete(c.flights, to)
+		} else {
+			c.flights[to] = rest
+		}
+		c.mu.Unlock()
+		close(done)
+	}
+}
+
+// awaitFlights waits until the requests to number to that are in flight now have their
+// outcome recorded, or limit has passed, or ctx ends. It reports whether there were
+// any: only then can waiting have changed what a look-up finds.
+func (c *Caller) awaitFlights(ctx context.Context, to string, limit time.Duration) bool {
+	c.mu.Lock()
+	flights := slices.Clone(c.flights[to])
+	c.mu.Unlock()
+	if len(flights) == 0 {
+		return false
+	}
+	if c.waiting != nil {
+		c.waiting()
+	}
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	for _, done := range flights {
+		select {
+		case <-done:
+		case <-t.C:
+			return true
+		case <-ctx.Done():
+			return true
+		}
+	}
+	return true
 }
 
 // request POSTs m to the gateway and returns the call ID its answer carries, if any.
@@ -256,8 +315,8 @@ func (c *Caller) request(ctx context.Context, m outbox.Message) (string, error) 
 // callID reads the call's ID from the gateway's answer, in the shapes voice APIs use:
 // a top-level "sessionId", "session_id", "callId", "call_id" or "id" (a string or a
 // number), the same inside "data", or inside the first of "entries" (Africa's Talking
-// style). Anything else, or no JSON at all, is no ID: callbacks are then matched by the
-// number called (see matchCall).
+// style). Anything else, or no JSON at all, is no ID, and the call's callbacks cannot
+// be matched (see matchCall).
 func callID(body []byte) string {
 	var doc map[string]any
 	if json.Unmarshal(body, &doc) != nil {

@@ -9,7 +9,8 @@
 // in the engine: a call only remembers the ID of the payment it started, so a call that
 // ends early leaves a payment that the code sent by SMS still confirms until it expires.
 //
-// Inbound script (the caller's number, normalised, is the payer):
+// Inbound script (the caller's number, normalised, is the payer; a number with no
+// account hears so at once and the call ends):
 //
 //	menu:      1 pay a merchant, 2 send money, 3 balance (spoken; the call ends)
 //	1:         merchant code, checked at once   -> amount
@@ -26,11 +27,16 @@
 // "merchant_notice" when a merchant payment completes; "payer_confirm" for a payer asked
 // to confirm by voice). The Caller asks the gateway to place it; the gateway's callbacks
 // for it (direction=Outbound, destinationNumber the number called) are matched to the
-// message by the call ID the gateway answered with, else by the number called and
-// recency (see matchCall), and get the script of its purpose:
+// message only by the call ID the gateway answered with (see matchCall); any other
+// outbound callback gets <Reject/>. They get the script of its purpose:
 //
 //	merchant_notice: the payment's amount, masked payer and ID; 1 hears it again
-//	payer_confirm:   the pending payment, then its code as in the inbound script
+//	payer_confirm:   the pending payment, then its code as in the inbound script; or,
+//	                 when the code SMS could not be delivered, the payment and its
+//	                 amount, which the payer keys in whole units (see fallback)
+//
+// A code is never spoken. Calls in memory are bounded per number and in all (see
+// maxPerNumber, maxSessions): past either bound the oldest call is forgotten.
 //
 // Speech: amounts in words of the currency ("one hundred and fifty shillings"), numbers
 // and payment IDs one symbol at a time ("5 5 5 0 1"), a payer's number masked as "a number

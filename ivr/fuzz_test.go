@@ -47,9 +47,7 @@ func FuzzIVRDigits(f *testing.F) {
 		tmpl := nodes[int(n)%len(nodes)]
 		sess := &session{node: tmpl.node, ask: tmpl.ask, digits: tmpl.digits, typ: tmpl.typ, field: tmpl.field,
 			payment: tmpl.payment, notice: tmpl.notice, last: tmpl.last, phone: alice, seen: h.Clock.Now()}
-		h.svc.mu.Lock()
-		h.svc.sessions[id] = sess
-		h.svc.mu.Unlock()
+		h.svc.store(id, sess)
 		defer h.svc.end(id)
 
 		r := h.svc.handle(ctx, callback{sessionID: id, active: true, direction: "inbound", caller: alice, digits: raw})

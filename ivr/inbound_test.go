@@ -35,7 +35,7 @@ func TestInboundPayMerchant(t *testing.T) {
 	}
 
 	wantFinal(t, c.key(h.code(alice)+"#"), "Payment "+Spell(p.ID)+" is complete.",
-		"one hundred and fifty shillings paid to Mama Mboga, merchant 5 5 5 0 1",
+		"You paid one hundred and fifty shillings to Mama Mboga, merchant 5 5 5 0 1.",
 		"Your new balance is eight hundred and fifty shillings.", "Goodbye.")
 	if got := h.payment(p.ID).State; got != payswitch.StateCompleted {
 		t.Errorf("payment %s, want completed", got)
@@ -67,7 +67,7 @@ func TestInboundSendMoney(t *testing.T) {
 	wantPrompt(t, c.key("0700000002#"), 0, "You are sending money to 0 7 0 0 0 0 0 0 0 2.", "whole shillings")
 	wantPrompt(t, c.key("500"), 6, "A code was sent to you by SMS", "five hundred shillings",
 		"a number starting 2 5 4 7 and ending 0 0 2")
-	wantFinal(t, c.key(h.code(alice)), "is complete", "five hundred shillings paid to",
+	wantFinal(t, c.key(h.code(alice)), "is complete", "You paid five hundred shillings to",
 		"Your new balance is five hundred shillings.")
 	if got := h.Balance(b.ID).Posted; got != 50000 {
 		t.Errorf("bob has %d, want 50000", got)
@@ -84,10 +84,11 @@ func TestInboundBalance(t *testing.T) {
 		want   string
 	}{
 		{"wallet", "254700000001", "Your available balance is one thousand five hundred shillings and fifty cents."},
-		{"no account", "254700000077", "This number has no payswitch account."},
+		{"merchant's phone", mama, "Your available balance is zero shillings."},
 	}
 	h := newHarness(t, options{})
 	h.Wallet(alice, 150050)
+	h.Merchant(till, "Mama Mboga", mama)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := h.inbound("bal-"+tt.name, tt.caller)

@@ -2,6 +2,7 @@ package ivr
 
 import (
 	"context"
+	"fmt"
 	"slices"
 
 	"github.com/payswitch/payswitch/outbox"
@@ -15,58 +16,60 @@ const voiceLink = "voice"
 // callback is about.
 const callsToScan = 50
 
-// matchCall finds the call message an outbound callback is about, among the newest
-// calls to phone, the number called:
+// matchCall finds the call message an outbound callback is about: the call to phone,
+// the number called, whose gateway call ID (the one the gateway answered our request
+// with, recorded by the Caller with MarkSent) is sessionID. Nothing else matches. A
+// callback cannot prove that it comes from the gateway, and a payer_confirm call may
+// carry a code: matching "the newest call to this number" let one forged callback
+// take over a call the switch had just asked for.
 //
-//  1. the call whose gateway IDs hold sessionID: the ID the gateway answered our request
-//     with, or a session ID matched before (durable, so a restart changes nothing);
-//  2. else the newest call that went to the gateway (sending or sent) within the match
-//     window. Its send time is the Caller's record, or when it was queued after a
-//     restart. The session ID is then recorded on it with MarkSent, so the next
-//     callbacks of the call, and a restart, find it by rule 1.
-//
-// A callback can arrive before the Caller has recorded the gateway's answer, which is
-// why a call still sending qualifies.
+// The gateway may post a call's first callback before its answer to our request has
+// been recorded. So when no call matches and a request to phone is in flight, the
+// callback waits, for at most flightWait, for those requests to be recorded, and looks
+// again by ID.
 func (s *Service) matchCall(ctx context.Context, sessionID, phone string) (outbox.Message, bool) {
-	msgs, err := s.queue.Calls(ctx, phone, callsToScan)
+	m, ok, err := s.callByGatewayID(ctx, sessionID, phone)
+	if err == nil && !ok && s.caller != nil && s.caller.awaitFlights(ctx, phone, s.flightWait) {
+		m, ok, err = s.callByGatewayID(ctx, sessionID, phone)
+	}
 	if err != nil {
 		s.log.Error().Err(err).Str("to", payswitch.Mask(phone)).Msg("outbound call look-up failed")
 		return outbox.Message{}, false
 	}
-	now := s.now()
-	var newest *outbox.Message
-	for i := range msgs {
-		m := &msgs[i]
-		if slices.Contains(m.MessageIDs, sessionID) {
-			return *m, true
-		}
-		if newest != nil {
-			continue
-		}
-		switch m.State {
-		case outbox.StateSending, outbox.StateSent, outbox.StateDelivered:
-			if at := s.sentAt(*m); now.Sub(at) <= s.cfg.MatchWindow && at.Sub(now) <= s.cfg.MatchWindow {
-				newest = m
-			}
+	return m, ok
+}
+
+// callByGatewayID is the call to phone whose gateway call IDs hold id.
+func (s *Service) callByGatewayID(ctx context.Context, id, phone string) (outbox.Message, bool, error) {
+	return s.findCall(ctx, phone, func(m outbox.Message) bool { return slices.Contains(m.MessageIDs, id) })
+}
+
+// callByID is the call message with outbox ID id, which went to phone.
+func (s *Service) callByID(ctx context.Context, id int64, phone string) (outbox.Message, bool, error) {
+	return s.findCall(ctx, phone, func(m outbox.Message) bool { return m.ID == id })
+}
+
+func (s *Service) findCall(ctx context.Context, phone string, match func(outbox.Message) bool) (outbox.Message, bool, error) {
+	msgs, err := s.queue.Calls(ctx, phone, callsToScan)
+	if err != nil {
+		return outbox.Message{}, false, fmt.Errorf("ivr: calls to %s: %w", payswitch.Mask(phone), err)
+	}
+	for _, m := range msgs {
+		if match(m) {
+			return m, true, nil
 		}
 	}
-	if newest == nil {
-		return outbox.Message{}, false
-	}
-	if err := s.queue.MarkSent(ctx, *newest, voiceLink, []string{sessionID}); err != nil {
-		// The match stands for this process; only a restart mid-call would need it.
-		s.log.Warn().Err(err).Int64("outbox_id", newest.ID).Msg("could not record the call's session ID")
-	}
-	return *newest, true
+	return outbox.Message{}, false, nil
 }
 
 // startOutbound begins the script of an outbound call: found is false when the call is
-// not one the switch asked for (or no longer makes sense), and the answer ends it.
+// not one the switch asked for (the answer is a Reject) or no longer makes sense (the
+// answer ends it).
 func (s *Service) startOutbound(ctx context.Context, sessionID string, sess *session) (Response, bool) {
 	unknown := final(s.texts.Render("call_unknown", nil))
 	m, ok := s.matchCall(ctx, sessionID, sess.phone)
 	if !ok {
-		return unknown, false
+		return rejection(), false
 	}
 	p, err := s.engine.Payment(ctx, m.PaymentID)
 	if err != nil {
@@ -89,14 +92,13 @@ func (s *Service) startOutbound(ctx context.Context, sessionID string, sess *ses
 		if p.State != payswitch.StatePendingOTP {
 			return s.paymentState(ctx, p.ID), true
 		}
-		sess.node = nodeCode
 		if m.Text != "" {
-			// The code SMS could not be delivered: the switch made a new code for this
-			// call (sealed in the queue) and it is spoken here, to the payer's own number.
-			v := s.vars(p)
-			v["code"] = Spell(m.Text)
-			return s.ask(sess, s.texts.Render("payer_code", v)+" ", s.enterCode(), s.engine.CodeDigits()), true
+			// The code SMS could not be delivered and the switch made a new code for this
+			// call: see fallback.
+			sess.node, sess.callMsg = nodeFallback, m.ID
+			return s.ask(sess, s.texts.Render("payer_fallback", s.vars(p))+" ", s.askAmountAgain(p), 0), true
 		}
+		sess.node = nodeCode
 		return s.ask(sess, s.texts.Render("payer_confirm", s.vars(p))+" ", s.enterCode(), s.engine.CodeDigits()), true
 	}
 	return unknown, false

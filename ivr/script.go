@@ -1,6 +1,7 @@
 package ivr
 
 import (
+	"container/list"
 	"context"
 	"errors"
 	"regexp"
@@ -23,6 +24,7 @@ const (
 	nodeNumber               // the recipient's number
 	nodeAmount               // the amount in whole units
 	nodeCode                 // the code of the payment waiting (inbound and payer_confirm)
+	nodeFallback             // payer_confirm without an SMS: the amount, keyed to confirm
 	nodeNotice               // outbound merchant_notice: 1 repeats it
 	nodeDone                 // the call was answered with a final Say
 )
@@ -35,6 +37,10 @@ const (
 
 // session is one call's place in its script.
 type session struct {
+	// id and el are the index's (see sessionIndex), guarded by Service.mu.
+	id string
+	el *list.Element
+
 	mu sync.Mutex // serialises the steps of this call; guards every field below
 
 	outbound bool
@@ -48,6 +54,7 @@ type session struct {
 	field    string    // merchant code or recipient's number as keyed, before the amount
 	payee    string    // spoken payee of that field, for the amount prompt
 	payment  string    // ID of the payment waiting for its code, or announced
+	callMsg  int64     // outbox ID of a payer_confirm call that carries a code (nodeFallback)
 	notice   string    // the notice text, for repeats
 	last     Response  // the final answer, said again if the gateway asks again
 	seen     time.Time // last step, for the idle timeout
@@ -87,7 +94,7 @@ func (s *Service) step(ctx context.Context, cb callback) (resp Response, dir, re
 	phone, err := s.engine.Normalize(raw)
 	if err != nil {
 		if outbound {
-			return final(s.texts.Render("call_unknown", nil)), dir, "unknown"
+			return rejection(), dir, "reject" // no call of ours goes to a non-number
 		}
 		if strings.TrimSpace(raw) == "" && cb.direction == "" {
 			return rejection(), dir, "reject" // nothing says this is a call at all
@@ -105,7 +112,7 @@ func (s *Service) step(ctx context.Context, cb callback) (resp Response, dir, re
 			return final(s.texts.Render("session_gone", nil)), dir, "unknown"
 		case now.Sub(sess.seen) > s.cfg.SessionTimeout || !s.current(cb.sessionID, sess):
 			sess.mu.Unlock()
-			s.forget(cb.sessionID, sess)
+			s.forget(sess)
 			known = false
 		}
 	}
@@ -139,9 +146,15 @@ func (s *Service) start(ctx context.Context, cb callback, phone string, outbound
 		// again: the call and its purpose are in the outbox.
 		var found bool
 		if resp, found = s.startOutbound(ctx, cb.sessionID, sess); !found {
+			if resp.Reject != nil {
+				return resp, dir, "reject"
+			}
 			return resp, dir, "unknown" // nothing to remember
 		}
 	} else {
+		if resp, found := s.unregistered(ctx, phone); found {
+			return resp, dir, "end" // nothing to remember
+		}
 		sess.node = nodeMenu
 		resp = s.ask(sess, s.texts.Render("welcome", nil)+" ", s.texts.Render("menu", nil), 1)
 	}
@@ -150,41 +163,26 @@ func (s *Service) start(ctx context.Context, cb callback, phone string, outbound
 		result = "end"
 		sess.node, sess.last = nodeDone, resp
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if prev, ok := s.sessions[cb.sessionID]; ok && prev != nil {
-		// Two first callbacks raced; the other one's session stands, this answer is the same.
-		return resp, dir, result
-	}
-	if len(s.sessions) >= maxSessions {
-		return final(s.texts.Render("busy", nil)), dir, "end"
-	}
-	s.sessions[cb.sessionID] = sess
+	// When two first callbacks of a call race, the other one's session stands and this
+	// answer is the same.
+	s.store(cb.sessionID, sess)
 	return resp, dir, result
 }
 
-// lookup returns the session of a call, if any.
-func (s *Service) lookup(id string) (*session, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sess, ok := s.sessions[id]
-	return sess, ok
-}
-
-// current reports whether sess is still the session stored under id.
-func (s *Service) current(id string, sess *session) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.sessions[id] == sess
-}
-
-// forget removes sess from under id, unless another session took its place.
-func (s *Service) forget(id string, sess *session) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.sessions[id] == sess {
-		delete(s.sessions, id)
+// unregistered answers the first callback of an inbound call from a number with no
+// account, so that the caller is told at once instead of after the whole menu. A
+// failed look-up lets the call go on: the engine refuses a payment of such a number
+// anyway.
+func (s *Service) unregistered(ctx context.Context, phone string) (Response, bool) {
+	has, err := s.engine.HasAccount(ctx, phone)
+	if err != nil {
+		s.log.Error().Err(err).Str("caller", payswitch.Mask(phone)).Msg("account look-up failed")
+		return Response{}, false
 	}
+	if has {
+		return Response{}, false
+	}
+	return final(s.texts.Render("refused_no_account", nil)), true
 }
 
 // ask makes the prompt of the node sess is at: pre (a reason, a notice) then ask, which
@@ -199,10 +197,12 @@ func (s *Service) ask(sess *session, pre, ask string, numDigits int) Response {
 func (s *Service) miss(sess *session, why string) Response {
 	sess.misses++
 	if sess.misses > maxRepeats {
-		if sess.node == nodeCode {
+		switch sess.node {
+		case nodeCode:
 			return final(s.texts.Render("give_up_code", map[string]string{"id": Spell(sess.payment)}))
-		}
-		if sess.node == nodeNotice {
+		case nodeFallback:
+			return final(s.texts.Render("give_up_fallback", map[string]string{"id": Spell(sess.payment)}))
+		case nodeNotice:
 			return final(s.texts.Render("goodbye", nil))
 		}
 		return final(s.texts.Render("give_up", nil))
@@ -276,6 +276,8 @@ func (s *Service) next(ctx context.Context, sess *session, raw string) Response 
 		return s.amount(ctx, sess, digits, ok)
 	case nodeCode:
 		return s.code(ctx, sess, digits, ok)
+	case nodeFallback:
+		return s.fallback(ctx, sess, digits, ok)
 	}
 	return final(s.texts.Render("goodbye", nil))
 }

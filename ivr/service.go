@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/payswitch/payswitch/texts"
 	"sync"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"github.com/payswitch/payswitch/ledger"
 	"github.com/payswitch/payswitch/outbox"
 	payswitch "github.com/payswitch/payswitch/switch"
+	"github.com/payswitch/payswitch/texts"
 )
 
 // Defaults for zero Config fields.
@@ -22,16 +22,18 @@ const (
 	DefaultCallTimeout    = 10 * time.Second
 	DefaultConcurrency    = 4
 	DefaultMaxAttempts    = 10
-	DefaultMatchWindow    = 10 * time.Minute
 )
 
 // Limits on what a callback may create.
 const (
-	maxSessionID = 128     // bytes of a gateway session ID
-	maxSessions  = 100_000 // calls in memory at once; more are told to call again
-	maxRepeats   = 2       // times a prompt is repeated after a wrong or missing key
-	maxNotices   = 3       // times a merchant may hear a notice again
+	maxSessionID = 128 // bytes of a gateway session ID
+	maxRepeats   = 2   // times a prompt is repeated after a wrong or missing key
+	maxNotices   = 3   // times a merchant may hear a notice again
 	stepTimeout  = 10 * time.Second
+	// flightWait bounds how long the first callback of an outbound call waits for the
+	// Caller to record the gateway's answer (see matchCall); well inside stepTimeout, so
+	// that the gateway still gets its answer in time.
+	flightWait = 5 * time.Second
 )
 
 // Engine is what the IVR needs of the payment engine; *payswitch.Engine has it. The
@@ -42,6 +44,7 @@ type Engine interface {
 	Confirm(ctx context.Context, ch payswitch.Channel, msisdn, paymentID, code string) (payswitch.Outcome, error)
 	Payment(ctx context.Context, id string) (*payswitch.Payment, error)
 	Normalize(msisdn string) (string, error)
+	HasAccount(ctx context.Context, msisdn string) (bool, error)
 	Currency() string
 	CodeDigits() int
 	Ledger() *ledger.Ledger
@@ -77,9 +80,6 @@ type Config struct {
 	CallTimeout time.Duration
 	Concurrency int
 	MaxAttempts int
-	// MatchWindow is how recent a sent call must be for an outbound callback that the
-	// gateway gave no ID for to be matched to it by number (default 10 minutes).
-	MatchWindow time.Duration
 }
 
 // Service is the IVR: it answers the voice gateway's callbacks (Handler) and, when a
@@ -94,11 +94,12 @@ type Service struct {
 	log    zerolog.Logger
 	caller *Caller // nil: no gateway configured
 
-	mu       sync.Mutex          // guards sessions and sent
-	sessions map[string]*session // by gateway session ID
-	sent     map[int64]time.Time // call messages this process sent, when: see matchCall
+	mu         sync.Mutex    // guards sessions
+	sessions   *sessionIndex // the calls in memory
+	flightWait time.Duration // flightWait; tests shorten it
 
 	callbacks *prometheus.CounterVec // callbacks by direction and result
+	evicted   prometheus.Counter     // calls forgotten to make room (see maxSessions)
 }
 
 // New returns the IVR over engine and queue. now is its clock (nil: time.Now); reg, when
@@ -114,11 +115,8 @@ func New(cfg Config, engine Engine, queue Queue, now func() time.Time, log zerol
 	if cfg.SessionTimeout == 0 {
 		cfg.SessionTimeout = DefaultSessionTimeout
 	}
-	if cfg.MatchWindow == 0 {
-		cfg.MatchWindow = DefaultMatchWindow
-	}
-	if cfg.SessionTimeout < 0 || cfg.MatchWindow < 0 {
-		return nil, fmt.Errorf("ivr: session timeout %v and match window %v: must be > 0", cfg.SessionTimeout, cfg.MatchWindow)
+	if cfg.SessionTimeout < 0 {
+		return nil, fmt.Errorf("ivr: session timeout %v: must be > 0", cfg.SessionTimeout)
 	}
 	tx, err := newTexts(cfg.Texts)
 	if err != nil {
@@ -126,15 +124,19 @@ func New(cfg Config, engine Engine, queue Queue, now func() time.Time, log zerol
 	}
 	s := &Service{
 		cfg: cfg, engine: engine, queue: queue, texts: tx, now: now,
-		log:      log.With().Str("component", "ivr").Logger(),
-		sessions: make(map[string]*session),
-		sent:     make(map[int64]time.Time),
+		log:        log.With().Str("component", "ivr").Logger(),
+		sessions:   newSessionIndex(maxSessions, maxPerNumber),
+		flightWait: flightWait,
 		callbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "payswitch_ivr_callbacks_total",
 			Help: "Voice gateway callbacks by direction and result: prompt, end, reject, hangup, unknown, error.",
 		}, []string{"direction", "result"}),
+		evicted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "payswitch_ivr_sessions_evicted_total",
+			Help: "Voice calls forgotten before their end to make room for new ones (per-number or global limit).",
+		}),
 	}
-	collectors := []prometheus.Collector{s.callbacks, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+	collectors := []prometheus.Collector{s.callbacks, s.evicted, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "payswitch_ivr_sessions",
 		Help: "Voice calls in memory, ended ones included until they time out.",
 	}, func() float64 { return float64(s.Sessions()) })}
@@ -145,7 +147,12 @@ func New(cfg Config, engine Engine, queue Queue, now func() time.Time, log zerol
 		}, queue, now, log); err != nil {
 			return nil, err
 		}
-		s.caller.sent = s.noteSent
+		s.caller.key = func(to string) string {
+			if n, err := engine.Normalize(to); err == nil {
+				return n
+			}
+			return to
+		}
 		collectors = append(collectors, s.caller.calls)
 	}
 	if reg != nil {
@@ -184,64 +191,4 @@ func (s *Service) Run(ctx context.Context) error {
 			s.Sweep()
 		}
 	}
-}
-
-// Sessions is how many calls are in memory.
-func (s *Service) Sessions() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.sessions)
-}
-
-// Sweep forgets calls idle longer than the session timeout and returns how many. A
-// payment such a call started stays with the engine: its code still confirms it by SMS
-// until it expires.
-func (s *Service) Sweep() int {
-	cutoff := s.now().Add(-s.cfg.SessionTimeout)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := 0
-	for id, sess := range s.sessions {
-		if !sess.mu.TryLock() { // in the middle of a step: alive
-			continue
-		}
-		if sess.seen.Before(cutoff) {
-			delete(s.sessions, id)
-			n++
-		}
-		sess.mu.Unlock()
-	}
-	for id, at := range s.sent {
-		if at.Before(s.now().Add(-s.cfg.MatchWindow)) {
-			delete(s.sent, id)
-		}
-	}
-	return n
-}
-
-// end forgets a call that the gateway reports ended.
-func (s *Service) end(id string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	_, ok := s.sessions[id]
-	delete(s.sessions, id)
-	return ok
-}
-
-// noteSent remembers when the Caller handed call message id to the gateway.
-func (s *Service) noteSent(id int64, at time.Time) {
-	s.mu.Lock()
-	s.sent[id] = at
-	s.mu.Unlock()
-}
-
-// sentAt is when call message m went to the gateway, as far as this process knows: the
-// Caller's record, or else (after a restart) when it was queued.
-func (s *Service) sentAt(m outbox.Message) time.Time {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if at, ok := s.sent[m.ID]; ok {
-		return at
-	}
-	return m.CreatedAt
 }

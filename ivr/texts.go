@@ -15,6 +15,10 @@ import (
 // code in words, {tries} the tries left ("two tries", "one try"). Config.Texts overrides
 // any of them.
 //
+// Every sentence starts with a capital letter; so that a placeholder at the start of a
+// sentence ("{amount} was paid") still does, what is said is capitalised once more
+// when the answer is built (see sentences).
+//
 // The keys are fixed by the script, not by these texts: an override may reword "press 1
 // to pay a merchant" but 1 still pays a merchant.
 var DefaultTexts = map[string]string{
@@ -34,7 +38,7 @@ var DefaultTexts = map[string]string{
 	"balance":    "Your available balance is {available}. Thank you for using payswitch. Goodbye.",
 
 	// Results of the code.
-	"success": "Payment {id} is complete. {amount} paid to {payee}. Your new balance is {balance}. " +
+	"success": "Payment {id} is complete. You paid {amount} to {payee}. Your new balance is {balance}. " +
 		"Thank you for using payswitch. Goodbye.",
 	"wrong_code": "That code is not right. You have {tries} left. " +
 		"Enter the code again, then press the hash key.",
@@ -68,7 +72,7 @@ var DefaultTexts = map[string]string{
 	"refused_unknown_merchant":  "There is no merchant {code}. Nothing was paid. Goodbye.",
 	"refused_unknown_recipient": "The number {number} has no payswitch account. Nothing was sent. Goodbye.",
 	"refused_self_payment":      "You cannot send money to yourself. Goodbye.",
-	"refused_payee_inactive":    "{payee} cannot receive payments right now. Nothing was paid. Goodbye.",
+	"refused_payee_inactive":    "Payments to {payee} cannot be made right now. Nothing was paid. Goodbye.",
 	"refused_bad_number":        "That is not a valid phone number. Nothing was sent. Goodbye.",
 	"temporary_error":           "Sorry, we could not do that now. Nothing was paid. Please try again later. Goodbye.",
 	"temporary_error_code": "Sorry, we could not check your code now. Payment {id} is still waiting: " +
@@ -77,17 +81,26 @@ var DefaultTexts = map[string]string{
 	// Calls that cannot go on.
 	"session_gone":  "Sorry, this call has timed out. Please call again. Goodbye.",
 	"hidden_number": "Sorry, we could not recognise your phone number. Please call from your registered phone. Goodbye.",
-	"busy":          "Sorry, we are very busy. Please call again later. Goodbye.",
 	"goodbye":       "Thank you for using payswitch. Goodbye.",
 
 	// Outbound calls.
-	"merchant_notice": "payswitch: you have received {amount} from {payer}, payment {id}.",
+	"merchant_notice": "This is payswitch. You have received {amount} from {payer}, payment {id}.",
 	"notice_repeat":   "Press 1 to hear this again.",
 	"payer_confirm": "This is payswitch. You have a payment waiting: {amount} to {payee}, payment {id}. " +
 		"A code was sent to you by SMS. To confirm it, key in the code.",
-	"payer_code": "This is payswitch. We could not send you a code by SMS for your payment of {amount} to {payee}, " +
-		"payment {id}. Your code is {code}. Never share it. To confirm the payment now, key in the code.",
-	"call_unknown": "This is payswitch. Sorry, we could not find what this call is about. Goodbye.",
+
+	// payer_confirm when no SMS reaches the phone: the payer keys the amount, never a
+	// code (see fallback), and these texts have no {code} to say.
+	"payer_fallback": "This is payswitch. We could not send you a code by SMS for payment {id}. " +
+		"If you made this payment, you can confirm it on this call. If you did not, hang up and nothing will be paid.",
+	"fallback_amount": "The payment is {amount} to {payee}. To confirm it, key in the amount in whole {unit}, " +
+		"without any cents, then press the hash key.",
+	"wrong_amount":     "That is not the amount of this payment.",
+	"give_up_fallback": "Payment {id} was not confirmed. Nothing was paid. Goodbye.",
+	"fallback_stale": "This call can no longer confirm payment {id}, because a newer code was made for it. " +
+		"Nothing was paid. Goodbye.",
+	"temporary_error_fallback": "Sorry, we could not confirm payment {id} now. Nothing was paid. Goodbye.",
+	"call_unknown":             "This is payswitch. Sorry, we could not find what this call is about. Goodbye.",
 }
 
 // newTexts merges overrides into DefaultTexts (see texts.New).

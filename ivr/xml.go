@@ -42,7 +42,7 @@ const (
 )
 
 // final is a Response that says text and ends the call.
-func final(text string) Response { return Response{Say: &Say{Text: text}} }
+func final(text string) Response { return Response{Say: &Say{Text: sentences(text)}} }
 
 // prompt is a Response that says text and waits for keys ending with '#', or numDigits
 // keys when numDigits > 0.
@@ -52,7 +52,27 @@ func prompt(text string, numDigits int) Response {
 		timeout = menuTimeout
 	}
 	return Response{GetDigits: &GetDigits{Timeout: timeout, FinishOnKey: finishKey, NumDigits: numDigits,
-		Say: &Say{Text: text}}}
+		Say: &Say{Text: sentences(text)}}}
+}
+
+// sentences makes every sentence of text start with a capital letter, as a text to
+// speech engine reads best and as a transcript of the call should: a text that starts
+// with a placeholder, or an override, may begin one with "one hundred shillings" or
+// "a number starting". Only a lower-case ASCII letter at the start of text or after
+// ". ", "! " or "? " changes.
+func sentences(text string) string {
+	b := []byte(text)
+	start := true
+	for i, c := range b {
+		switch {
+		case c == ' ':
+			continue
+		case start && c >= 'a' && c <= 'z':
+			b[i] = c - 'a' + 'A'
+		}
+		start = (c == '.' || c == '!' || c == '?') && i+1 < len(b) && b[i+1] == ' '
+	}
+	return string(b)
 }
 
 // rejection refuses the call.

@@ -119,6 +119,7 @@ func TestGatewayEndNoticeDropsSession(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, nil)
+			h.Wallet(alice, 0)
 			g, _ := h.dial("s1", alice)
 			tt.form.Set("sessionId", "s1")
 			code, body := h.post(tt.form)
@@ -162,6 +163,7 @@ func TestSessionBelongsToItsPhone(t *testing.T) {
 
 func TestGatewayStyles(t *testing.T) {
 	h := newHarness(t, nil)
+	h.Wallet(alice, 0)
 	// Local number forms and a plus are all the same caller.
 	for i, phone := range []string{"+254700000001", "254700000001", "0700000001"} {
 		code, body := h.post(url.Values{"sessionId": {"g" + string(rune('0'+i))}, "phoneNumber": {phone}})

@@ -47,6 +47,7 @@ type Engine interface {
 	MiniText(ctx context.Context, msisdn string) (string, error)
 	Payment(ctx context.Context, id string) (*payswitch.Payment, error)
 	Normalize(msisdn string) (string, error)
+	HasAccount(ctx context.Context, msisdn string) (bool, error)
 	CodeDigits() int
 	Currency() string
 }
@@ -127,7 +128,7 @@ func New(engine Engine, cfg Config) (*Menu, error) {
 	m := &Menu{
 		engine: engine, texts: tx, timeout: cfg.SessionTimeout, now: cfg.Now, log: cfg.Log,
 		serviceBase: strings.TrimSuffix(strings.TrimPrefix(cfg.ServiceCode, "*"), "#"),
-		sessions:    newShards(),
+		sessions:    newShards(maxSessions, maxPerNumber),
 		steps: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "payswitch_ussd_steps_total",
 			Help: "USSD requests by result: continue, end, expired (unknown or idle session), bad_request, error.",
@@ -147,7 +148,11 @@ func New(engine Engine, cfg Config) (*Menu, error) {
 			Name: "payswitch_ussd_sessions",
 			Help: "USSD sessions in memory, ended ones included until they time out.",
 		}, func() float64 { return float64(m.Sessions()) })
-		for _, c := range []prometheus.Collector{m.steps, gauge} {
+		evicted := prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "payswitch_ussd_sessions_evicted_total",
+			Help: "USSD sessions forgotten before their end to make room for new ones (per-number or global limit).",
+		}, func() float64 { return float64(m.sessions.roster.evicted.Load()) })
+		for _, c := range []prometheus.Collector{m.steps, gauge, evicted} {
 			if err := cfg.Registry.Register(c); err != nil {
 				return nil, fmt.Errorf("ussd: register metrics: %w", err)
 			}
@@ -224,6 +229,9 @@ func (m *Menu) step(ctx context.Context, in Input) (Screen, string, error) {
 	if create {
 		if phone, err = m.normalize(in.Phone); err != nil {
 			return Screen{}, "bad_request", err
+		}
+		if scr, ok := m.unregistered(ctx, phone); ok {
+			return scr, "end", nil // nothing to remember
 		}
 	}
 	var s *session
@@ -302,6 +310,21 @@ func (m *Menu) step(ctx context.Context, in Input) (Screen, string, error) {
 		return scr, "error", err
 	}
 	return scr, result(scr.End), nil
+}
+
+// unregistered answers the dial of a number with no account with an END that says so,
+// rather than letting the user walk the menu first. A failed look-up lets the dialogue
+// go on: the engine refuses a payment of such a number anyway.
+func (m *Menu) unregistered(ctx context.Context, phone string) (Screen, bool) {
+	has, err := m.engine.HasAccount(ctx, phone)
+	if err != nil {
+		m.log.Error().Err(err).Str("phone", payswitch.Mask(phone)).Msg("ussd account look-up failed")
+		return Screen{}, false
+	}
+	if has {
+		return Screen{}, false
+	}
+	return Screen{Text: m.static["no_account"], End: true}, true
 }
 
 func (m *Menu) normalize(phone string) (string, error) {
@@ -440,147 +463,6 @@ func numberPrompt(n node) string {
 		return "ask_airtime_number"
 	}
 	return "ask_number"
-}
-
-// request asks the engine for the payment the session has collected.
-func (m *Menu) request(ctx context.Context, s *session, amount int64) (Screen, error) {
-	r := payswitch.Request{Channel: payswitch.ChannelUSSD, Payer: s.phone, Amount: amount}
-	numberNode := nodeSendNumber
-	switch s.node {
-	case nodeSendAmount:
-		r.Type, r.Recipient = payswitch.TransferPayment, s.field
-	case nodeMerchantAmount:
-		r.Type, r.Merchant = payswitch.MerchantPayment, s.field
-	case nodeAirtimeAmount:
-		r.Type, r.Recipient, numberNode = payswitch.AirtimePayment, s.field, nodeAirtimeNumber
-	}
-	out, err := m.engine.Request(ctx, r)
-	if err != nil {
-		return Screen{}, fmt.Errorf("ussd: request %s: %w", r.Type, err)
-	}
-	switch out.Problem {
-	case payswitch.ProblemNone, payswitch.ProblemPendingExists:
-		if out.Payment == nil {
-			break
-		}
-		key := "code_prompt"
-		if !out.OK() {
-			key = "pending_exists"
-		}
-		s.payment, s.field = out.Payment.ID, ""
-		return m.show(s, m.texts.Render(key, m.vars(out.Payment)), m.static["code_options"], false, nodeCode), nil
-	case payswitch.ProblemUnknownMerchant:
-		return m.ask(s, out.Text, "ask_merchant", nodeMerchantCode), nil
-	case payswitch.ProblemUnknownRecipient, payswitch.ProblemSelfPayment, payswitch.ProblemBadNumber:
-		if r.Type != payswitch.MerchantPayment && s.field != "" {
-			return m.ask(s, out.Text, numberPrompt(numberNode), numberNode), nil
-		}
-	case payswitch.ProblemBelowMin, payswitch.ProblemAboveMax, payswitch.ProblemInsufficientFunds,
-		payswitch.ProblemDailyLimit:
-		return m.ask(s, out.Text, "ask_amount", s.node), nil
-	}
-	return m.end(s, out.Text), nil
-}
-
-// code acts on an input to the code prompt: the code, 9 for a new one or 0 to cancel.
-func (m *Menu) code(ctx context.Context, s *session, in string) (Screen, error) {
-	ch, id := payswitch.ChannelUSSD, s.payment
-	again := func(problem string) Screen {
-		return m.show(s, joinLines(problem, m.static["enter_code"]), m.static["code_options"], false, nodeCode)
-	}
-	switch {
-	case in == "0":
-		out, err := m.engine.Cancel(ctx, ch, s.phone, id)
-		if err != nil {
-			return Screen{}, fmt.Errorf("ussd: cancel %s: %w", id, err)
-		}
-		if out.Problem == payswitch.ProblemNoPending {
-			return m.settled(ctx, s)
-		}
-		return m.end(s, out.Text), nil
-
-	case in == "9":
-		out, err := m.engine.Resend(ctx, ch, s.phone, id)
-		if err != nil {
-			return Screen{}, fmt.Errorf("ussd: resend %s: %w", id, err)
-		}
-		switch out.Problem {
-		case payswitch.ProblemNone:
-			return again(m.texts.Render("code_resent", map[string]string{"id": id})), nil
-		case payswitch.ProblemNoPending:
-			return m.settled(ctx, s)
-		case payswitch.ProblemResendLimit:
-			return again(m.texts.Render("resend_limit", map[string]string{"id": id})), nil
-		case payswitch.ProblemResendTooSoon:
-			return again(out.Text), nil
-		}
-		return m.end(s, out.Text), nil
-
-	case len(in) == m.engine.CodeDigits() && digits(in):
-		out, err := m.engine.Confirm(ctx, ch, s.phone, id, in)
-		if err != nil {
-			return Screen{}, fmt.Errorf("ussd: confirm %s: %w", id, err)
-		}
-		switch out.Problem {
-		case payswitch.ProblemWrongCode:
-			return again(out.Text), nil
-		case payswitch.ProblemNoPending:
-			return m.settled(ctx, s)
-		}
-		return m.end(s, out.Text), nil
-	}
-	// Not a code. The payment may have been settled meanwhile (by an SMS reply, say):
-	// then say so instead of asking again.
-	p, err := m.engine.Payment(ctx, id)
-	if err != nil && !errors.Is(err, payswitch.ErrNotFound) {
-		return Screen{}, fmt.Errorf("ussd: payment %s: %w", id, err)
-	}
-	if p == nil || p.State != payswitch.StatePendingOTP {
-		return m.settled(ctx, s)
-	}
-	return again(m.static["bad_code"]), nil
-}
-
-// settled ends the session with what became of its payment, which no longer waits for a
-// code: confirmed by SMS, cancelled, expired or failed.
-func (m *Menu) settled(ctx context.Context, s *session) (Screen, error) {
-	p, err := m.engine.Payment(ctx, s.payment)
-	if errors.Is(err, payswitch.ErrNotFound) {
-		return m.end(s, m.static["no_pending"]), nil
-	}
-	if err != nil {
-		return Screen{}, fmt.Errorf("ussd: payment %s: %w", s.payment, err)
-	}
-	key := "state_" + string(p.State)
-	if !m.texts.Has(key) {
-		key = "no_pending"
-	}
-	return m.end(s, m.texts.Render(key, m.vars(p))), nil
-}
-
-// vars are the placeholders of texts about p.
-func (m *Menu) vars(p *payswitch.Payment) map[string]string {
-	return map[string]string{
-		"id":     p.ID,
-		"amount": payswitch.FormatMoney(p.Currency, p.Amount),
-		"payee":  payeeLabel(p),
-	}
-}
-
-// payeeLabel names the payee to the payer as the engine's messages do: "Mama Mboga
-// (55501)" for a merchant, a masked number for a person or an airtime recipient.
-func payeeLabel(p *payswitch.Payment) string {
-	switch {
-	case p.Type == payswitch.AirtimePayment:
-		return payswitch.Mask(p.TargetMSISDN)
-	case p.PayeeCode != "":
-		return p.PayeeName + " (" + p.PayeeCode + ")"
-	case p.PayeeMSISDN != "" && p.PayeeName != "":
-		return p.PayeeName + " " + payswitch.Mask(p.PayeeMSISDN)
-	case p.PayeeMSISDN != "":
-		return payswitch.Mask(p.PayeeMSISDN)
-	}
-	return p.PayeeName
 }
 
 func digits(s string) bool {

@@ -14,6 +14,7 @@ const mainScreen = "CON payswitch\n1. Send money\n2. Pay merchant\n3. Buy airtim
 
 func TestDialShowsMainMenu(t *testing.T) {
 	h := newHarness(t, nil)
+	h.Wallet(alice, 0)
 	_, got := h.dial("s1", alice)
 	if got != mainScreen {
 		t.Fatalf("main menu %q, want %q", got, mainScreen)
@@ -391,6 +392,7 @@ func TestSweepDropsOnlyIdleSessions(t *testing.T) {
 
 func TestTextsOverride(t *testing.T) {
 	h := newHarness(t, map[string]string{"title": "Karibu payswitch", "menu": "1. Tuma pesa\n2. Lipa\n3. Airtime\n4. Akaunti"})
+	h.Wallet(alice, 0)
 	_, got := h.dial("s1", alice)
 	if got != "CON Karibu payswitch\n1. Tuma pesa\n2. Lipa\n3. Airtime\n4. Akaunti" {
 		t.Fatalf("overridden menu %q", got)
@@ -418,6 +420,8 @@ func TestTextsOverride(t *testing.T) {
 func TestLongScreensArePaged(t *testing.T) {
 	title := strings.Repeat("Welcome to the people's payment switch. ", 6)
 	h := newHarness(t, map[string]string{"title": title})
+	h.Wallet(alice, 0)
+	h.Wallet(bob, 0)
 	g, got := h.dial("s1", alice)
 	wantPrefix(t, got, "CON Welcome")
 	if !strings.HasSuffix(got, "\n98. More") {

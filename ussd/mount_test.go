@@ -21,6 +21,7 @@ import (
 // server, without a bearer token.
 func TestMountedOnTheAPIServer(t *testing.T) {
 	h := newHarness(t, nil)
+	h.Wallet(alice, 0)
 	reg := prometheus.NewRegistry()
 	srv, err := api.New(h.Engine, api.Config{Gatherer: reg, Log: zerolog.Nop()})
 	if err != nil {
@@ -51,6 +52,7 @@ func TestMountedOnTheAPIServer(t *testing.T) {
 
 func TestMetrics(t *testing.T) {
 	h := newHarness(t, nil)
+	h.Wallet(alice, 0)
 	reg := prometheus.NewRegistry()
 	m, err := New(h.Engine, Config{Now: h.Clock.Now, Registry: reg})
 	if err != nil {
@@ -77,6 +79,7 @@ func TestMetrics(t *testing.T) {
 	}
 	want := map[string]float64{
 		"payswitch_ussd_sessions":                1,
+		"payswitch_ussd_sessions_evicted_total":  0,
 		"payswitch_ussd_steps_total/bad_request": 1,
 		"payswitch_ussd_steps_total/continue":    2,
 		"payswitch_ussd_steps_total/expired":     1,

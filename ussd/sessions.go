@@ -1,8 +1,28 @@
 package ussd
 
 import (
+	"container/list"
 	"hash/maphash"
+	"slices"
 	"sync"
+	"sync/atomic"
+)
+
+// Limits on the sessions kept in memory. Only a dial creates a session and a dial
+// proves nothing beyond what the callback listener checks, so a flood of forged dials
+// must not fill memory nor turn real users away: past either limit the oldest session
+// (by dial) is forgotten to make room for the newcomer, never the newcomer refused. A
+// forgotten session that is still in use ends with session_expired at its next input;
+// a payment it started stays with the engine, confirmable by SMS until its code
+// expires.
+const (
+	// maxSessions bounds the sessions in memory at once, ended ones included until
+	// they time out.
+	maxSessions = 100_000
+	// maxPerNumber bounds the sessions of one phone. A phone has one USSD dialogue at
+	// a time; a little more leaves room for one that ended without the gateway saying
+	// so while the next one starts.
+	maxPerNumber = 3
 )
 
 // node is a place in the menu: what the session's next input answers.
@@ -23,9 +43,15 @@ const (
 	nodeDone                       // the session answered END; kept to answer a repeat
 )
 
-// session is one dialogue's place in the menu. It is kept small: 100,000 of them live in
-// memory at once on a busy switch, with no goroutine or timer of their own.
+// session is one dialogue's place in the menu. It is kept small: up to maxSessions of
+// them live in memory at once, with no goroutine or timer of their own.
 type session struct {
+	// key, el and gone are the roster's, guarded by roster.mu. gone is set when the
+	// session leaves its shard before admit has enrolled it, so that admit does not.
+	key  string
+	el   *list.Element
+	gone bool
+
 	mu sync.Mutex // serialises steps of this session; guards every field below
 
 	node     node   // what the next input answers
@@ -50,10 +76,23 @@ type paging struct {
 
 // shards is a map of sessions split under several mutexes, so that concurrent steps of
 // different sessions rarely wait for each other. A shard lock is held only to find,
-// add or remove a session, never across a step.
+// add or remove a session, never across a step. The roster keeps the limits.
 type shards struct {
-	seed maphash.Seed
-	s    [shardCount]shard
+	seed   maphash.Seed
+	s      [shardCount]shard
+	roster roster
+}
+
+// roster orders every session by dial and groups them by phone, so that the limits
+// can find the oldest in constant time. Its lock is taken after a shard lock or alone,
+// never before one: admit releases it before it removes what it evicted.
+type roster struct {
+	mu      sync.Mutex            // guards order, byPhone and the sessions' key and el
+	order   *list.List            // of *session, oldest first
+	byPhone map[string][]*session // oldest first; at most perNumber each
+
+	max, perNumber int
+	evicted        atomic.Int64 // sessions forgotten to make room
 }
 
 const shardCount = 32
@@ -63,8 +102,9 @@ type shard struct {
 	m  map[string]*session
 }
 
-func newShards() *shards {
-	ss := &shards{seed: maphash.MakeSeed()}
+func newShards(max, perNumber int) *shards {
+	ss := &shards{seed: maphash.MakeSeed(), roster: roster{order: list.New(), byPhone: make(map[string][]*session),
+		max: max, perNumber: perNumber}}
 	for i := range ss.s {
 		ss.s[i].m = make(map[string]*session)
 	}
@@ -85,29 +125,101 @@ func (ss *shards) current(key string, s *session) bool {
 
 // open returns the live session under key. When there is none (or replace is set) and
 // create is set, it stores a new session for phone and returns it locked, with fresh set;
-// a session it did not create is returned unlocked.
+// a session it did not create is returned unlocked. A new session may evict others
+// (see maxSessions).
 func (ss *shards) open(key, phone string, cutoff int64, create, replace bool) (s *session, fresh bool) {
 	sh := ss.of(key)
 	sh.mu.Lock()
-	defer sh.mu.Unlock()
+	old := sh.m[key]
 	if !replace {
-		s = sh.m[key]
+		s = old
 		if s != nil && s.mu.TryLock() { // a session busy with a step is alive
 			expired := s.seen < cutoff
 			s.mu.Unlock()
 			if expired {
 				delete(sh.m, key)
+				ss.roster.drop(s)
 				s = nil
 			}
 		}
 		if s != nil || !create {
+			sh.mu.Unlock()
 			return s, false
 		}
+	} else if old != nil {
+		ss.roster.drop(old)
 	}
 	s = &session{phone: phone}
 	s.mu.Lock()
 	sh.m[key] = s
+	sh.mu.Unlock()
+	ss.admit(key, s)
 	return s, true
+}
+
+// admit enrols s, stored under key, in the roster, and removes the sessions it evicts
+// to make room for it.
+func (ss *shards) admit(key string, s *session) {
+	r := &ss.roster
+	var evicted []*session
+	r.mu.Lock()
+	if s.gone { // removed from its shard already (an end notice raced the dial)
+		r.mu.Unlock()
+		return
+	}
+	if mine := r.byPhone[s.phone]; len(mine) >= r.perNumber {
+		evicted = append(evicted, mine[0])
+		r.dropLocked(mine[0])
+	}
+	for r.order.Len() >= r.max && r.order.Len() > 0 {
+		oldest := r.order.Front().Value.(*session)
+		evicted = append(evicted, oldest)
+		r.dropLocked(oldest)
+	}
+	s.key = key
+	s.el = r.order.PushBack(s)
+	r.byPhone[s.phone] = append(r.byPhone[s.phone], s)
+	r.mu.Unlock()
+	r.evicted.Add(int64(len(evicted)))
+	for _, v := range evicted {
+		ss.removeSession(v)
+	}
+}
+
+// removeSession removes s from its shard, unless another session took its key.
+func (ss *shards) removeSession(s *session) {
+	r := &ss.roster
+	r.mu.Lock()
+	key := s.key
+	r.mu.Unlock()
+	sh := ss.of(key)
+	sh.mu.Lock()
+	if sh.m[key] == s {
+		delete(sh.m, key)
+	}
+	sh.mu.Unlock()
+}
+
+// drop takes s off the roster, if it is on it.
+func (r *roster) drop(s *session) {
+	r.mu.Lock()
+	r.dropLocked(s)
+	r.mu.Unlock()
+}
+
+func (r *roster) dropLocked(s *session) {
+	if s.el == nil {
+		s.gone = true
+		return
+	}
+	r.order.Remove(s.el)
+	s.el = nil
+	mine := slices.DeleteFunc(r.byPhone[s.phone], func(o *session) bool { return o == s })
+	if len(mine) == 0 {
+		delete(r.byPhone, s.phone)
+	} else {
+		r.byPhone[s.phone] = mine
+	}
 }
 
 // remove drops the session under key, if any, and reports whether there was one.
@@ -115,8 +227,11 @@ func (ss *shards) remove(key string) bool {
 	sh := ss.of(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	_, ok := sh.m[key]
-	delete(sh.m, key)
+	s, ok := sh.m[key]
+	if ok {
+		delete(sh.m, key)
+		ss.roster.drop(s)
+	}
 	return ok
 }
 
@@ -133,6 +248,7 @@ func (ss *shards) sweep(cutoff int64) int {
 			}
 			if s.seen < cutoff {
 				delete(sh.m, k)
+				ss.roster.drop(s)
 				n++
 			}
 			s.mu.Unlock()

@@ -48,6 +48,7 @@ var DefaultTexts = map[string]string{
 	"state_failed":        "{id} failed: too many wrong codes. Nothing was paid.",
 	"state_reversed":      "{id} was reversed: {amount} returned.",
 
+	"no_account":      "This number has no payswitch account. Visit an agent to open one.",
 	"session_expired": "This session has ended. Please dial {service_code} again.",
 	"temporary_error": "Sorry, we could not process that now. Nothing was paid. Please try again.",
 }
