@@ -322,7 +322,7 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (a *a
 		return a, err
 	}
 	calls, err := ivr.New(ivr.Config{Number: cfg.IVR.Number, GatewayURL: cfg.IVR.Gateway.URL,
-		GatewayToken: cfg.IVR.Gateway.Token}, a.engine, a.outbox, nil, log, a.registry)
+		GatewayToken: cfg.IVR.Gateway.Token, Location: loc}, a.engine, a.outbox, nil, log, a.registry)
 	if err != nil {
 		return a, err
 	}

@@ -64,10 +64,9 @@ func (s *Service) fallback(ctx context.Context, sess *session, digits string, ok
 		// call's code died with it.
 		log.Warn().Msg("the call's code was no longer the payment's")
 		return final(s.texts.Render("fallback_stale", id))
-	case payswitch.ProblemTooManyAttempts:
-		return final(s.texts.Render("too_many_attempts", id))
-	case payswitch.ProblemCodeExpired:
-		return final(s.texts.Render("code_expired", id))
+	}
+	if r, ok := s.codeRefused(out, id); ok {
+		return r
 	}
 	return s.paymentState(ctx, p.ID)
 }

@@ -128,6 +128,8 @@ type harness struct {
 type options struct {
 	gateway bool
 	cfg     func(*Config)
+	fraud   payswitch.Fraud
+	origin  string // what the callback guard would say the callbacks came through
 }
 
 func newHarness(t testing.TB, o options) *harness {
@@ -136,7 +138,7 @@ func newHarness(t testing.TB, o options) *harness {
 	// time when they are queued, and moves a microsecond at every reading so that
 	// payments made one after the other are ordered.
 	h := &harness{t: t, Rig: switchtest.New(t, switchtest.Options{Start: time.Now().UTC().Truncate(time.Second),
-		Tick: time.Microsecond, Sealed: true, VoiceNumber: ivrNumber})}
+		Tick: time.Microsecond, Sealed: true, VoiceNumber: ivrNumber, Fraud: o.fraud})}
 	h.queue = &countingQueue{Outbox: h.Outbox}
 	var err error
 	cfg := Config{Number: ivrNumber}
@@ -154,7 +156,14 @@ func newHarness(t testing.TB, o options) *harness {
 		c.poll = 5 * time.Millisecond
 		c.backoff = func(int) time.Duration { return 0 }
 	}
-	h.srv = httptest.NewServer(h.svc.Handler())
+	handler := h.svc.Handler()
+	if o.origin != "" {
+		inner := handler
+		handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			inner.ServeHTTP(w, r.WithContext(payswitch.WithOrigin(r.Context(), o.origin)))
+		})
+	}
+	h.srv = httptest.NewServer(handler)
 	t.Cleanup(h.srv.Close)
 	return h
 }

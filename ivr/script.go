@@ -380,13 +380,34 @@ func (s *Service) code(ctx context.Context, sess *session, digits string, ok boo
 			return prompt(s.texts.Render("wrong_code", map[string]string{"tries": left}), n)
 		}
 		return prompt(s.texts.Render("wrong_code_again", nil), n)
-	case payswitch.ProblemTooManyAttempts:
-		return final(s.texts.Render("too_many_attempts", id))
-	case payswitch.ProblemCodeExpired:
-		return final(s.texts.Render("code_expired", id))
+	}
+	if r, ok := s.codeRefused(out, id); ok {
+		return r
 	}
 	// No payment waiting: confirmed meanwhile by SMS, say, or expired.
 	return s.paymentState(ctx, sess.payment)
+}
+
+// codeRefused is what a caller hears when a code ended its payment or was not checked;
+// ok is false for the other outcomes, which each caller answers in its own way.
+func (s *Service) codeRefused(out payswitch.Outcome, id map[string]string) (r Response, ok bool) {
+	switch out.Problem {
+	case payswitch.ProblemTooManyAttempts:
+		if !out.LockedUntil.IsZero() {
+			loc := s.cfg.Location
+			if loc == nil {
+				loc = time.UTC
+			}
+			v := map[string]string{"id": id["id"], "until": out.LockedUntil.In(loc).Format("15:04 MST")}
+			return final(s.texts.Render("locked_failed", v)), true
+		}
+		return final(s.texts.Render("too_many_attempts", id)), true
+	case payswitch.ProblemCodeExpired:
+		return final(s.texts.Render("code_expired", id)), true
+	case payswitch.ProblemOriginLimited:
+		return final(s.texts.Render("origin_limited", id)), true
+	}
+	return Response{}, false
 }
 
 // paymentState says where a payment no longer waiting for its code stands.

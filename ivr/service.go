@@ -73,6 +73,9 @@ type Config struct {
 	SessionTimeout time.Duration
 	// Texts overrides DefaultTexts by key. Unknown keys are an error.
 	Texts map[string]string
+	// Location is the time zone a caller is told a lock's end in (config timezone);
+	// nil: UTC.
+	Location *time.Location
 
 	// CallTimeout bounds one request to the gateway (default 10 s); Concurrency is how
 	// many run at once (default 4); MaxAttempts is how many tries a call gets before it

@@ -45,6 +45,10 @@ var DefaultTexts = map[string]string{
 	"wrong_code_again":  "That code is not right. Enter the code again, then press the hash key.",
 	"too_many_attempts": "Too many wrong codes. Payment {id} failed and nothing was paid. Goodbye.",
 	"code_expired":      "The code for payment {id} has expired. Nothing was paid. Goodbye.",
+	"locked_failed": "Too many wrong codes. Payment {id} failed and nothing was paid. " +
+		"This number is locked until {until}. If you did not try these codes, call customer care. Goodbye.",
+	"origin_limited": "Too many wrong codes came through this line. " +
+		"To confirm payment {id}, reply to our SMS with the code. Goodbye.",
 	"no_pending":        "There is no payment waiting for a code. Goodbye.",
 	"state_completed":   "Payment {id}, {amount} to {payee}, is already complete. Goodbye.",
 	"state_ended":       "Payment {id} is no longer waiting for a code. Nothing more was paid. Goodbye.",

@@ -53,6 +53,7 @@ type Options struct {
 	Tick        time.Duration // how far the clock moves at every reading (0: never by itself)
 	Sealed      bool          // the outbox seals code texts, as serve's does
 	VoiceNumber string        // the IVR's number: codes whose SMS fails are offered by call
+	Fraud       payswitch.Fraud
 }
 
 // Rig is the engine on a database in a temporary directory (closed when the test
@@ -91,7 +92,7 @@ func New(t testing.TB, o Options) *Rig {
 		r.Outbox = outbox.New(db, r.Clock.Now)
 	}
 	r.Engine, err = payswitch.New(payswitch.Config{Currency: "KES", Shortcode: "22333", CountryCode: "254",
-		MinAmount: 100, MaxAmount: 15000000, DailyMax: 30000000, VoiceNumber: o.VoiceNumber},
+		MinAmount: 100, MaxAmount: 15000000, DailyMax: 30000000, VoiceNumber: o.VoiceNumber, Fraud: o.Fraud},
 		payswitch.Deps{DB: db, Ledger: r.Ledger, OTP: iss, Outbox: r.Outbox, Now: r.Clock.Now, Log: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
