@@ -49,9 +49,9 @@ var DefaultTexts = map[string]string{
 		"This number is locked until {until}. If you did not try these codes, call customer care. Goodbye.",
 	"origin_limited": "Too many wrong codes came through this line. " +
 		"To confirm payment {id}, reply to our SMS with the code. Goodbye.",
-	"no_pending":        "There is no payment waiting for a code. Goodbye.",
-	"state_completed":   "Payment {id}, {amount} to {payee}, is already complete. Goodbye.",
-	"state_ended":       "Payment {id} is no longer waiting for a code. Nothing more was paid. Goodbye.",
+	"no_pending":      "There is no payment waiting for a code. Goodbye.",
+	"state_completed": "Payment {id}, {amount} to {payee}, is already complete. Goodbye.",
+	"state_ended":     "Payment {id} is no longer waiting for a code. Nothing more was paid. Goodbye.",
 
 	// Wrong or missing keys: said before the prompt again.
 	"invalid":      "Sorry, that is not a valid choice.",
