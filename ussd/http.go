@@ -2,6 +2,7 @@ package ussd
 
 import (
 	"errors"
+	"fmt"
 	"mime"
 	"net/http"
 	"net/url"
@@ -33,6 +34,11 @@ func (m *Menu) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 	if err := r.ParseForm(); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			plain(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the form is larger than the limit of %d bytes\n", tooBig.Limit))
+			return
+		}
 		plain(w, http.StatusBadRequest, "bad form\n")
 		return
 	}
@@ -48,6 +54,13 @@ func (m *Menu) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			m.steps.WithLabelValues("gateway_end").Inc()
 		}
 		w.WriteHeader(http.StatusOK)
+		return
+	}
+	if sc := f.Get("serviceCode"); sc != "" && !m.ownCode(sc) {
+		// Another service's dial routed here by mistake: say so rather than show a menu
+		// the user did not ask for. No session is kept.
+		m.steps.WithLabelValues("unknown_service").Inc()
+		plain(w, http.StatusOK, "END "+m.static["unknown_service"])
 		return
 	}
 	scr, err := m.Step(r.Context(), Input{

@@ -41,7 +41,7 @@ func TestHostileRequestsChangeNothing(t *testing.T) {
 		{"unknown session mid-payment", "POST", formType,
 			form("sessionId", "never-dialled", "phoneNumber", alice, "text", "2*55501*150*123456"), 200},
 		{"10 KB text", "POST", formType,
-			form("sessionId", "x2", "phoneNumber", alice, "text", strings.Repeat("1*", 5<<10)), 400},
+			form("sessionId", "x2", "phoneNumber", alice, "text", strings.Repeat("1*", 5<<10)), 413}, // 20 KB encoded
 		{"10 KB of one input", "POST", formType,
 			form("sessionId", "x3", "phoneNumber", alice, "text", strings.Repeat("9", 10<<10)), 400},
 		{"missing sessionId", "POST", formType, form("phoneNumber", alice, "text", ""), 400},
@@ -55,7 +55,9 @@ func TestHostileRequestsChangeNothing(t *testing.T) {
 		{"GET", "GET", "", "", 405},
 		{"PUT", "PUT", formType, form("sessionId", "x8", "phoneNumber", alice), 405},
 		{"end notice of an unknown session", "POST", formType, form("sessionId", "x9", "status", "Success"), 200},
-		{"huge body", "POST", formType, "text=" + strings.Repeat("1", 100<<10), 400},
+		{"huge body", "POST", formType, "text=" + strings.Repeat("1", 100<<10), 413},
+		{"another service code", "POST", formType,
+			form("sessionId", "x10", "serviceCode", "*123#", "phoneNumber", alice, "text", "2*55501*150"), 200},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -174,4 +176,27 @@ func TestGatewayStyles(t *testing.T) {
 	// Spaces around inputs are ignored.
 	g, _ := h.dial("s1", alice)
 	wantPrefix(t, g.send(" 4 "), "CON My account")
+}
+
+// A dial of another service that a gateway routes here by mistake is told so and ended,
+// not shown this service's menu; the own code, with or without an extension, is served.
+func TestOtherServiceCodeEnds(t *testing.T) {
+	h := newHarness(t, nil)
+	h.Wallet(alice, 100000)
+	for code, want := range map[string]string{
+		"*123#": "END Unknown service code. Dial *384#.", "123": "END Unknown service code. Dial *384#.",
+		"*3840#": "END Unknown service code. Dial *384#.",
+		"*384#": "CON ", "384": "CON ", "*384*2#": "CON ", "": "CON ",
+	} {
+		resp, err := http.PostForm(h.srv.URL+"/ussd", url.Values{"sessionId": {"sc" + code}, "serviceCode": {code},
+			"phoneNumber": {alice}, "text": {""}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.HasPrefix(string(body), want) {
+			t.Errorf("serviceCode %q: %d %q, want %q", code, resp.StatusCode, body, want)
+		}
+	}
 }

@@ -327,6 +327,14 @@ func (m *Menu) unregistered(ctx context.Context, phone string) (Screen, bool) {
 	return Screen{Text: m.static["no_account"], End: true}, true
 }
 
+// ownCode reports whether sc, a gateway's serviceCode, is the configured service code:
+// "*384#", "384", or the dialled string with its extension, "*384*1#". An empty one is
+// not checked: some gateways leave it out.
+func (m *Menu) ownCode(sc string) bool {
+	base := strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(sc), "*"), "#")
+	return base == m.serviceBase || strings.HasPrefix(base, m.serviceBase+"*")
+}
+
 func (m *Menu) normalize(phone string) (string, error) {
 	n, err := m.engine.Normalize(phone)
 	if err != nil {

@@ -50,6 +50,7 @@ var DefaultTexts = map[string]string{
 
 	"no_account":      "This number has no payswitch account. Visit an agent to open one.",
 	"session_expired": "This session has ended. Please dial {service_code} again.",
+	"unknown_service": "Unknown service code. Dial {service_code}.",
 	"temporary_error": "Sorry, we could not process that now. Nothing was paid. Please try again.",
 }
 
