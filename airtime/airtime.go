@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/payswitch/payswitch/internal/mask"
 )
 
 // Errors returned by this package. Carrier trouble is never an error: it is an Unknown
@@ -51,7 +53,7 @@ func (r Request) Validate() error {
 		// characters that need no escaping and cannot be "." or "..".
 		return fmt.Errorf("%w: reference %q: 1 to 64 letters, digits, '-' or '_'", ErrBadRequest, r.Reference)
 	case len(r.MSISDN) < 7 || len(r.MSISDN) > 15 || strings.ContainsFunc(r.MSISDN, notDigit):
-		return fmt.Errorf("%w: msisdn %s: 7 to 15 digits", ErrBadRequest, mask(r.MSISDN))
+		return fmt.Errorf("%w: msisdn %s: 7 to 15 digits", ErrBadRequest, mask.MSISDN(r.MSISDN))
 	case r.Amount <= 0:
 		return fmt.Errorf("%w: amount %d: must be positive", ErrBadRequest, r.Amount)
 	case len(r.Currency) != 3 || strings.ContainsFunc(r.Currency, func(c rune) bool { return c < 'A' || c > 'Z' }):
@@ -64,14 +66,6 @@ func notDigit(c rune) bool { return c < '0' || c > '9' }
 
 func notRefChar(c rune) bool {
 	return !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_')
-}
-
-// mask hides the middle of a phone number for logs: 254700000001 becomes 2547****001.
-func mask(msisdn string) string {
-	if len(msisdn) < 8 {
-		return "****"
-	}
-	return msisdn[:4] + "****" + msisdn[len(msisdn)-3:]
 }
 
 // clean makes text from a carrier safe to store, log and put in an SMS: no control

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/payswitch/payswitch/internal/mask"
 )
 
 // reasonCircuitOpen is the Reason of every Unknown the breaker causes.
@@ -74,7 +76,7 @@ func (c *Carrier) finish(op string, r Request, call func() Result) Result {
 	start := time.Now()
 	var res Result
 	if err := r.Validate(); err != nil {
-		c.log.Error().Err(err).Str("op", op).Str("reference", r.Reference).Str("msisdn", mask(r.MSISDN)).
+		c.log.Error().Err(err).Str("op", op).Str("reference", r.Reference).Str("msisdn", mask.MSISDN(r.MSISDN)).
 			Msg("airtime request not sent: it is malformed")
 		res = Result{Outcome: Failed, Reason: err.Error()}
 	} else {
@@ -85,7 +87,7 @@ func (c *Carrier) finish(op string, r Request, call func() Result) Result {
 	if res.Outcome == Unknown {
 		ev = c.log.Warn()
 	}
-	ev.Str("op", op).Str("reference", r.Reference).Str("msisdn", mask(r.MSISDN)).Int64("amount", r.Amount).
+	ev.Str("op", op).Str("reference", r.Reference).Str("msisdn", mask.MSISDN(r.MSISDN)).Int64("amount", r.Amount).
 		Str("outcome", string(res.Outcome)).Str("carrier_reference", res.CarrierReference).
 		Str("reason", res.Reason).Dur("took", time.Since(start)).Msg("airtime top-up")
 	return res
@@ -233,7 +235,7 @@ func (c *Carrier) do(ctx context.Context, method, target string, body []byte, r 
 	case a.reply == replyTrouble && !a.cancelled:
 		ev = c.log.Warn()
 	}
-	ev.Str("method", method).Int("try", try).Str("reference", r.Reference).Str("msisdn", mask(r.MSISDN)).
+	ev.Str("method", method).Int("try", try).Str("reference", r.Reference).Str("msisdn", mask.MSISDN(r.MSISDN)).
 		Int("status", a.status).Str("reply", a.reply.String()).Str("reason", a.reason).Dur("took", took).
 		Msg("airtime exchange")
 	return a

@@ -290,7 +290,7 @@ func (s *Service) amountPrompt() string {
 // asked again instead of ending the call after the amount.
 func (s *Service) merchant(ctx context.Context, sess *session, code string, ok bool) Response {
 	bad := s.texts.Render("bad_merchant", map[string]string{"code": Spell(code)})
-	if !ok || len(code) < 3 || len(code) > 12 {
+	if !ok || !payswitch.ValidMerchantCode(code) {
 		return s.miss(sess, s.texts.Render("invalid", nil))
 	}
 	m, err := s.engine.Ledger().AccountByCode(ctx, code)

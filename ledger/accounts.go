@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/payswitch/payswitch/internal/mask"
 )
 
 const accountColumns = `id, type, currency, name, COALESCE(msisdn, ''), COALESCE(code, ''), status,
@@ -46,7 +48,7 @@ func accountBy(ctx context.Context, q querier, col, val string) (Account, error)
 	if errors.Is(err, sql.ErrNoRows) {
 		shown := val
 		if col == "msisdn" {
-			shown = maskMSISDN(val)
+			shown = mask.MSISDN(val)
 		}
 		return Account{}, fmt.Errorf("%w: account with %s %s", ErrNotFound, col, shown)
 	}
@@ -128,7 +130,7 @@ func (t *Tx) createAccount(ctx context.Context, a NewAccount) (Account, error) {
 			}
 			return Account{}, fmt.Errorf("%w: account id %s", ErrDuplicate, acc.ID)
 		case "accounts.msisdn":
-			return Account{}, fmt.Errorf("%w: msisdn %s has an account", ErrDuplicate, maskMSISDN(acc.MSISDN))
+			return Account{}, fmt.Errorf("%w: msisdn %s has an account", ErrDuplicate, mask.MSISDN(acc.MSISDN))
 		case "accounts.code":
 			return Account{}, fmt.Errorf("%w: merchant code %s is taken", ErrDuplicate, acc.Code)
 		}

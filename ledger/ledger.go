@@ -337,11 +337,3 @@ func constraintColumn(err error) string {
 	}
 	return msg
 }
-
-// maskMSISDN shows a phone number as people may see it in errors and logs: 2547****001.
-func maskMSISDN(s string) string {
-	if len(s) <= 7 {
-		return "****"
-	}
-	return s[:4] + "****" + s[len(s)-3:]
-}

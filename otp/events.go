@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/payswitch/payswitch/store"
+
+	"github.com/payswitch/payswitch/internal/mask"
 )
 
 // Auth event names, as stored in auth_events.event.
@@ -89,16 +91,4 @@ func Events(ctx context.Context, db *sql.DB, fn func(Event) error) error {
 // Numbers of 5..7 characters keep only their first 2 ("22333" -> "22****"), shorter
 // ones become "****", and "" stays "" so a missing number is visibly missing. A masked
 // number masks to itself.
-func Mask(msisdn string) string {
-	r := []rune(msisdn)
-	switch {
-	case len(r) == 0:
-		return ""
-	case len(r) >= 8:
-		return string(r[:4]) + "****" + string(r[len(r)-3:])
-	case len(r) >= 5:
-		return string(r[:2]) + "****"
-	default:
-		return "****"
-	}
-}
+func Mask(msisdn string) string { return mask.MSISDN(msisdn) }

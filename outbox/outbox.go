@@ -33,6 +33,8 @@ import (
 	"time"
 
 	"github.com/payswitch/payswitch/store"
+
+	"github.com/payswitch/payswitch/internal/mask"
 )
 
 // Errors returned by outbox.
@@ -236,7 +238,7 @@ func enqueue(ctx context.Context, tx store.Tx, m Message, seal func(Message) (st
 		m.Kind, m.To, m.From, text, m.PaymentID, m.Purpose, meta, m.RequestReceipt,
 		micros(m.NextAttemptAt), micros(created), micros(created), sealed)
 	if err != nil {
-		return 0, fmt.Errorf("outbox: enqueue %s to %s: %w", m.Kind, mask(m.To), err)
+		return 0, fmt.Errorf("outbox: enqueue %s to %s: %w", m.Kind, mask.MSISDN(m.To), err)
 	}
 	return res.LastInsertId()
 }
@@ -247,10 +249,10 @@ func validate(m Message) error {
 	}
 	to := strings.TrimPrefix(m.To, "+")
 	if len(to) < 3 || len(to) > 20 || strings.Trim(to, "0123456789") != "" {
-		return fmt.Errorf("%w: recipient %q is not a phone number", ErrInvalid, mask(m.To))
+		return fmt.Errorf("%w: recipient %q is not a phone number", ErrInvalid, mask.MSISDN(m.To))
 	}
 	if m.Kind == KindSMS && m.Text == "" {
-		return fmt.Errorf("%w: sms to %s has no text", ErrInvalid, mask(m.To))
+		return fmt.Errorf("%w: sms to %s has no text", ErrInvalid, mask.MSISDN(m.To))
 	}
 	return nil
 }
@@ -1077,13 +1079,4 @@ func fromMicros(v int64) time.Time {
 		return time.Time{}
 	}
 	return time.UnixMicro(v).UTC()
-}
-
-// mask hides the middle of a number in error messages, as otp.Mask does; outbox does not
-// import otp for one line.
-func mask(msisdn string) string {
-	if len(msisdn) < 8 {
-		return "****"
-	}
-	return msisdn[:4] + "****" + msisdn[len(msisdn)-3:]
 }

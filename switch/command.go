@@ -82,7 +82,7 @@ func ParseCommand(text string, digits int) Command {
 	switch kw {
 	case "PAY":
 		c := Command{Kind: CmdPay}
-		if len(args) < 2 || !allDigits(args[0]) || len(args[0]) > 12 {
+		if len(args) < 2 || !ValidMerchantCode(args[0]) {
 			c.Problem = ProblemUsagePay
 			return c
 		}

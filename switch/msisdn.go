@@ -3,6 +3,8 @@ package payswitch
 import (
 	"errors"
 	"strings"
+
+	"github.com/payswitch/payswitch/internal/mask"
 )
 
 // ErrBadMSISDN is returned for text that is not a phone number.
@@ -30,9 +32,4 @@ func NormalizeMSISDN(s, countryCode string) (string, error) {
 
 // Mask hides the middle of a number for logs and for messages to other people:
 // "254700000001" becomes "2547****001".
-func Mask(msisdn string) string {
-	if len(msisdn) < 8 {
-		return "****"
-	}
-	return msisdn[:4] + "****" + msisdn[len(msisdn)-3:]
-}
+func Mask(msisdn string) string { return mask.MSISDN(msisdn) }

@@ -32,7 +32,7 @@ func (e *Engine) OpenAccount(ctx context.Context, r OpenAccount) (ledger.Account
 			return ledger.Account{}, fmt.Errorf("%w: code: only merchants have a code", ErrInvalid)
 		}
 	case ledger.Merchant:
-		if !allDigits(r.Code) || len(r.Code) < 3 || len(r.Code) > 12 {
+		if !ValidMerchantCode(r.Code) {
 			return ledger.Account{}, fmt.Errorf("%w: code: 3 to 12 digits", ErrInvalid)
 		}
 		na.Code = r.Code

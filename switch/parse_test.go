@@ -149,6 +149,8 @@ func TestParseCommand(t *testing.T) {
 		{"pay missing amount", "PAY 55501", Command{Kind: CmdPay, Problem: ProblemUsagePay}},
 		{"pay bad amount", "PAY 55501 abc", Command{Kind: CmdPay, Merchant: "55501", Problem: ProblemBadAmount}},
 		{"pay letters in till", "PAY MAMA 150", Command{Kind: CmdPay, Problem: ProblemUsagePay}},
+		{"pay till too short", "PAY 12 150", Command{Kind: CmdPay, Problem: ProblemUsagePay}},
+		{"pay till too long", "PAY 1234567890123 150", Command{Kind: CmdPay, Problem: ProblemUsagePay}},
 		{"send", "send 0712345678 500", Command{Kind: CmdSend, MSISDN: "0712345678", Amount: 50000}},
 		{"send extra words", "SEND 0712 5 6", Command{Kind: CmdSend, Problem: ProblemUsageSend}},
 		{"topup self", "TOPUP 50", Command{Kind: CmdTopup, Amount: 5000}},

@@ -44,3 +44,10 @@ func (c *payeeCache) account(ctx context.Context, key string, read func(context.
 	c.mu.Unlock()
 	return kept, nil
 }
+
+// ValidMerchantCode reports whether code can be a merchant code: 3 to 12 digits. Every
+// channel and the API check codes with it, so that a code refused in one place is
+// refused everywhere.
+func ValidMerchantCode(code string) bool {
+	return len(code) >= 3 && len(code) <= 12 && allDigits(code)
+}

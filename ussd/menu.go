@@ -404,7 +404,7 @@ func (m *Menu) advance(ctx context.Context, s *session, in string) (Screen, erro
 		return m.ask(s, "", "ask_amount", next), nil
 
 	case nodeMerchantCode:
-		if len(in) < 3 || len(in) > 12 || !digits(in) {
+		if !payswitch.ValidMerchantCode(in) {
 			return m.ask(s, m.static["bad_merchant"], "ask_merchant", nodeMerchantCode), nil
 		}
 		s.field = in

@@ -10,6 +10,8 @@ import (
 	"github.com/fiorix/go-smpp/smpp/pdu/pdutlv"
 	"github.com/payswitch/payswitch/smpp"
 	"github.com/payswitch/payswitch/smpp/server"
+
+	"github.com/payswitch/payswitch/internal/mask"
 )
 
 // delivery is one message for an ESME: the deliver_sm of every part of an MO,
@@ -168,7 +170,7 @@ func (s *Sim) nextDelivery() (*delivery, *server.Session, <-chan struct{}) {
 // temporary failure means it should be tried again later; d stays queued
 // until every part is acknowledged or one is refused for good.
 func (s *Sim) attempt(d *delivery, sess *server.Session) bool {
-	log := s.log.With().Str("what", d.what).Str("from", mask(d.from)).Str("system_id", sess.SystemID()).Logger()
+	log := s.log.With().Str("what", d.what).Str("from", mask.MSISDN(d.from)).Str("system_id", sess.SystemID()).Logger()
 	for d.next < len(d.pdus) {
 		_, err := sess.Send(s.ctx, d.pdus[d.next])
 		var st pdu.Status

@@ -12,6 +12,8 @@ import (
 	"github.com/fiorix/go-smpp/smpp/pdu/pdutlv"
 	"github.com/payswitch/payswitch/smpp"
 	"github.com/payswitch/payswitch/smpp/server"
+
+	"github.com/payswitch/payswitch/internal/mask"
 )
 
 // statusSubmitFail is ESME_RSUBMITFAIL, for a submit_sm whose text cannot be
@@ -146,7 +148,7 @@ func (s *Sim) submit(sess *server.Session, p pdu.Body) (resp pdu.Body, delay tim
 	}
 	part, err := smpp.Decode(fieldByte(f, pdufield.DataCoding), fieldByte(f, pdufield.ESMClass), sm, sarOf(tlv))
 	if err != nil {
-		s.log.Warn().Err(err).Str("to", mask(to)).Msg("smscsim: submit_sm text unreadable")
+		s.log.Warn().Err(err).Str("to", mask.MSISDN(to)).Msg("smscsim: submit_sm text unreadable")
 		resp.Header().Status = pdu.Status(statusSubmitFail)
 		return resp, delay
 	}
@@ -216,9 +218,9 @@ func (s *Sim) submit(sess *server.Session, p pdu.Body) (resp pdu.Body, delay tim
 
 	switch {
 	case mt != nil && ap != nil:
-		s.log.Info().Str("to", mask(to)).Int("parts", mt.Parts).Msg("smscsim: MT kept for a phone out of coverage")
+		s.log.Info().Str("to", mask.MSISDN(to)).Int("parts", mt.Parts).Msg("smscsim: MT kept for a phone out of coverage")
 	case mt != nil:
-		s.log.Info().Str("to", mask(to)).Int("parts", mt.Parts).Str("status", status).Msg("smscsim: MT delivered to phone")
+		s.log.Info().Str("to", mask.MSISDN(to)).Int("parts", mt.Parts).Str("status", status).Msg("smscsim: MT delivered to phone")
 	}
 	resp.Fields().Set(pdufield.MessageID, id)
 	return resp, delay
@@ -263,7 +265,7 @@ func (s *Sim) publishLocked(mt MT) {
 		select {
 		case sub.ch <- mt:
 		default:
-			s.log.Warn().Str("to", mask(mt.To)).Msg("smscsim: subscriber too slow, MT not streamed")
+			s.log.Warn().Str("to", mask.MSISDN(mt.To)).Msg("smscsim: subscriber too slow, MT not streamed")
 		}
 	}
 }

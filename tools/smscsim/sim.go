@@ -28,6 +28,8 @@ import (
 	"github.com/payswitch/payswitch/smpp"
 	"github.com/payswitch/payswitch/smpp/server"
 	"github.com/rs/zerolog"
+
+	"github.com/payswitch/payswitch/internal/mask"
 )
 
 // Sentinel errors of the simulator.
@@ -476,7 +478,7 @@ func (s *Sim) SetAway(msisdn string, away bool) {
 		s.receiptLaterLocked(receipt(r.id, r.from, r.to, "DELIVRD", r.submitted), r.id, r.systemID)
 	}
 	if len(ap.mts) > 0 || len(ap.receipts) > 0 {
-		s.log.Info().Str("to", mask(msisdn)).Int("mts", len(ap.mts)).Int("receipts", len(ap.receipts)).
+		s.log.Info().Str("to", mask.MSISDN(msisdn)).Int("mts", len(ap.mts)).Int("receipts", len(ap.receipts)).
 			Msg("smscsim: phone back in coverage; kept MTs delivered")
 	}
 }
@@ -510,12 +512,4 @@ func (s *Sim) Unacknowledged() int {
 func (s *Sim) notifyLocked() {
 	close(s.wake)
 	s.wake = make(chan struct{})
-}
-
-// mask hides the middle of a phone number for logs: 2547****001.
-func mask(n string) string {
-	if len(n) < 8 {
-		return "****"
-	}
-	return n[:4] + "****" + n[len(n)-3:]
 }
