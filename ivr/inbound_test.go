@@ -136,7 +136,7 @@ func TestInboundWrongKeys(t *testing.T) {
 			}
 			r := c.key(tt.wrong)
 			wantFinal(t, r, "Goodbye.")
-			if tt.before != nil && len(tt.before) == 3 {
+			if len(tt.before) == 3 {
 				wantSays(t, r, "is still waiting", "reply to our SMS with the code")
 			} else {
 				wantSays(t, r, "Nothing was paid.")

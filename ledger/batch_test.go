@@ -56,7 +56,7 @@ func TestTransferBatchOneBadCommitsTheRest(t *testing.T) {
 	}
 
 	// The next batch continues the same chain.
-	trs, errs = l.TransferBatch(ctx, []ledger.TransferRequest{{Key: "c1", Debit: carol.ID, Credit: alice.ID, Amount: 10, Kind: "transfer"}})
+	_, errs = l.TransferBatch(ctx, []ledger.TransferRequest{{Key: "c1", Debit: carol.ID, Credit: alice.ID, Amount: 10, Kind: "transfer"}})
 	if errs[0] != nil {
 		t.Fatal(errs[0])
 	}

@@ -18,11 +18,8 @@ func newClient(base, token string) *client {
 	return &client{apiclient.Client{Base: base, Token: token, HTTP: &http.Client{Transport: tr, Timeout: 30 * time.Second}}}
 }
 
-// The API's resources, as apiclient reads them.
-type (
-	account = apiclient.Account
-	payment = apiclient.Payment
-)
+// payment is the API's payment, as apiclient reads it.
+type payment = apiclient.Payment
 
 // paymentsLimit is the most GET /api/v1/payments returns.
 const paymentsLimit = apiclient.PaymentsLimit
