@@ -281,6 +281,7 @@ func TestUnknownAndMalformedKeysAreNamed(t *testing.T) {
 		{"key given twice", minimal + "currency: UGX\n", "currency", "given twice", 6},
 		{"not a number", minimal + "otp: {digits: six}\n", "otp.digits", "not a whole number", 6},
 		{"duration without unit", minimal + "otp: {ttl: 300}\n", "otp.ttl", "not a duration", 6},
+		{"duration too large", minimal + "otp: {ttl: 9999999h}\n", "otp.ttl", "too large: at most 2562047h", 6},
 		{"list where a value goes", minimal + "timezone: [a, b]\n", "timezone", "want a single value", 6},
 		{"value where a list goes", minimal + "http2: 1\n", "http2", "unknown key", 6},
 		{"value where a section goes", minimal + "ussd: on\n", "ussd", "want a mapping", 6},

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"reflect"
 	"regexp"
 	"slices"
@@ -148,6 +149,11 @@ func (d *decoder) scalar(n *yaml.Node, v reflect.Value, path string) {
 	case v.Type() == durationType:
 		dur, err := time.ParseDuration(s)
 		if err != nil {
+			if durationSyntax.MatchString(s) {
+				// Well formed, but past what a duration holds (about 292 years).
+				d.fail(n, path, "%q is too large: at most %s", s, time.Duration(math.MaxInt64).Truncate(time.Hour))
+				return
+			}
 			d.fail(n, path, "%q is not a duration such as 30s, 5m or 1h30m", s)
 			return
 		}
@@ -302,3 +308,6 @@ func tabInIndent(line string) bool {
 	indent := line[:len(line)-len(strings.TrimLeft(line, " \t"))]
 	return strings.Contains(indent, "\t")
 }
+
+// durationSyntax matches what time.ParseDuration reads, whatever its size.
+var durationSyntax = regexp.MustCompile(`^[-+]?([0-9]*(\.[0-9]*)?(ns|us|µs|μs|ms|s|m|h))+$`)
