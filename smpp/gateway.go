@@ -36,14 +36,15 @@ const (
 
 // GatewaySchema holds which Gateway account each MSISDN last wrote through, so that the
 // switch's answers (ordinary outbox SMS: the engine knows no channel) go back the same
-// way, after a restart too. updated_at is Unix microseconds. Pass it to store.Open.
+// way, after a restart too (updated_at is Unix microseconds), and the delivery receipts
+// owed to the accounts (gateway_receipt.go). Pass it to store.Open.
 var GatewaySchema = store.Schema{Component: "smpp_server", Migrations: []string{`
 CREATE TABLE smpp_server_pins (
 	msisdn     TEXT PRIMARY KEY,
 	system_id  TEXT NOT NULL,
 	updated_at INTEGER NOT NULL
 ) STRICT, WITHOUT ROWID;
-`}}
+`, receiptMigration}}
 
 // GatewayAccount is an ESME allowed to bind to the Gateway. An account with an empty
 // password is disabled: its binds are refused as if it did not exist.
@@ -101,7 +102,8 @@ type GatewayConfig struct {
 // a bound receiver or transceiver session of that account, within the rules of
 // Sender.route (never a code, at most PinGrace while no session can take it).
 // Delivery receipts do not exist for deliver_sm; the outbox records a generated message
-// id per part.
+// id per part. A submit_sm with registered_delivery gets its receipt as an SMSC would
+// send it (gateway_receipt.go).
 type Gateway struct {
 	cfg      GatewayConfig
 	db       *store.DB
@@ -186,14 +188,15 @@ func NewGateway(cfg GatewayConfig, db *store.DB, h Handler, log zerolog.Logger, 
 		}
 		name := GatewayTargetPrefix + ac.SystemID
 		a := &account{
-			g:        g,
-			systemID: ac.SystemID,
-			name:     name,
-			password: sha256.Sum256([]byte(ac.Password)),
-			maxBinds: maxBinds,
-			prefixes: normalizePrefixes(ac.Prefixes),
-			window:   make(chan struct{}, cfg.Window),
-			metrics:  newLinkMetrics(reg, name, log),
+			g:           g,
+			systemID:    ac.SystemID,
+			name:        name,
+			password:    sha256.Sum256([]byte(ac.Password)),
+			maxBinds:    maxBinds,
+			prefixes:    normalizePrefixes(ac.Prefixes),
+			window:      make(chan struct{}, cfg.Window),
+			receiptsDue: make(chan struct{}, 1),
+			metrics:     newLinkMetrics(reg, name, log),
 		}
 		g.accounts[ac.SystemID] = a
 		g.order = append(g.order, a)
@@ -230,12 +233,16 @@ func (g *Gateway) Start() error {
 		}
 	})
 	wg.Go(func() { g.sweep(ctx) })
+	for _, a := range g.order {
+		wg.Go(func() { a.sendReceipts(ctx) })
+		a.wakeReceipts() // those owed before a restart
+	}
 	go func() { wg.Wait(); close(g.served) }()
 	g.log.Info().Str("listen", ln.Addr().String()).Int("accounts", len(g.order)).Msg("smpp server listening")
 	return nil
 }
 
-// sweep drops incomplete concatenated MO now and then.
+// sweep drops incomplete concatenated MO and settles their receipts now and then.
 func (g *Gateway) sweep(ctx context.Context) {
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
@@ -247,6 +254,7 @@ func (g *Gateway) sweep(ctx context.Context) {
 			if n := g.reasm.Sweep(now); n > 0 {
 				g.log.Warn().Int("sets", n).Msg("smpp server dropped incomplete concatenated MO")
 			}
+			g.sweepReceipts(ctx, g.now())
 		}
 	}
 }
@@ -385,17 +393,21 @@ func (h *gatewayHandler) HandlePDU(ctx context.Context, s *server.Session, p pdu
 	// Link: an MO persisted and then refused would come again as a duplicate.
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), handlerTimeout)
 	defer cancel()
-	status := g.submit(hctx, a, p)
+	// The id is chosen first: a receipt owed for the submit_sm is recorded under it
+	// before the response gives it to the ESME.
+	id := g.newID()
+	status := g.submit(hctx, a, p, id)
 	if status != StatusOK {
 		resp.Header().Status = pdu.Status(status)
 		return resp
 	}
-	resp.Fields().Set(pdufield.MessageID, g.newID())
+	resp.Fields().Set(pdufield.MessageID, id)
 	return resp
 }
 
 // submit turns a submit_sm of account a into an MO and returns the status to answer.
-func (g *Gateway) submit(ctx context.Context, a *account, p pdu.Body) uint32 {
+// id is the message id the answer gives when it is ESME_ROK.
+func (g *Gateway) submit(ctx context.Context, a *account, p pdu.Body, id string) uint32 {
 	a.received.Add(1)
 	a.metrics.message("in")
 	f, tlv := p.Fields(), p.TLVFields()
@@ -437,6 +449,7 @@ func (g *Gateway) submit(ctx context.Context, a *account, p pdu.Body) uint32 {
 	now := g.now()
 	key := a.systemID + "\x00" + from
 	text := part.Text
+	want := receiptWanted(f)
 	if ussd == nil {
 		var complete bool
 		if text, complete, err = g.reasm.take(key, part, now); err != nil {
@@ -444,7 +457,14 @@ func (g *Gateway) submit(ctx context.Context, a *account, p pdu.Body) uint32 {
 			return gatewayRefusal(err)
 		}
 		if !complete {
-			return StatusOK // kept in memory, as on a Link
+			// Kept in memory, as on a Link; its receipt is owed whatever becomes of it.
+			if want != 0 {
+				if err := g.owePart(ctx, a, id, from, to, part, want, now); err != nil {
+					log.Error().Err(err).Msg("smpp server receipt of a part not recorded; the ESME will send it again")
+					return server.StatusXTAppn
+				}
+			}
+			return StatusOK
 		}
 	}
 	// Pin first: the handler's answer may be claimed by the Sender the moment it commits.
@@ -457,8 +477,41 @@ func (g *Gateway) submit(ctx context.Context, a *account, p pdu.Body) uint32 {
 		log.Error().Err(err).Msg("smpp server MO handler failed; the ESME will send it again")
 		return server.StatusXTAppn
 	}
+	if status := g.oweReceipts(ctx, a, id, from, to, part, want, now); status != StatusOK {
+		return status
+	}
 	if ussd == nil {
 		g.reasm.finish(key, part)
+	}
+	return StatusOK
+}
+
+// oweReceipts records the receipts a processed MO is owed (its own, and those of the
+// earlier parts of its message) before it is acknowledged, in a write of their own: the
+// handler commits the MO in its own transaction. A failure is answered ESME_RX_T_APPN,
+// as when the handler fails: the ESME sends the MO again and it is processed twice, as
+// after a crash between the handler's commit and the answer.
+func (g *Gateway) oweReceipts(ctx context.Context, a *account, id, from, to string, part Part, want int, now time.Time) uint32 {
+	if want == 0 && part.Total <= 1 {
+		return StatusOK
+	}
+	if want == 0 {
+		if waiting, err := g.partsAwaitReceipts(ctx, a, from, part); err != nil || !waiting {
+			if err != nil {
+				g.log.Error().Err(err).Str("system_id", a.systemID).Msg("smpp server receipts of parts not read")
+				return server.StatusXTAppn
+			}
+			return StatusOK
+		}
+	}
+	owed, err := g.oweDelivered(ctx, a, id, from, to, part, want, now)
+	if err != nil {
+		g.log.Error().Err(err).Str("system_id", a.systemID).Str("from", mask(from)).
+			Msg("smpp server MO processed but its receipt not recorded; the ESME will send it again")
+		return server.StatusXTAppn
+	}
+	if owed {
+		a.wakeReceipts()
 	}
 	return StatusOK
 }

@@ -23,7 +23,10 @@ type account struct {
 	maxBinds int
 	prefixes []string      // of the numbers it may send from; fixed after NewGateway
 	window   chan struct{} // one token per deliver_sm awaiting its response
-	metrics  *linkMetrics
+	// receiptsDue wakes the account's receipt sender (capacity 1: one wake-up pending
+	// stands for any number).
+	receiptsDue chan struct{}
+	metrics     *linkMetrics
 
 	submitted, failed, received atomic.Uint64
 

@@ -1,0 +1,352 @@
+package smpp
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/fiorix/go-smpp/smpp/pdu"
+	"github.com/fiorix/go-smpp/smpp/pdu/pdufield"
+	"github.com/fiorix/go-smpp/smpp/pdu/pdutlv"
+	"github.com/payswitch/payswitch/store"
+)
+
+// Delivery receipts owed to the Gateway's ESMEs (SMPP 3.4 section 4.4.2 and appendix B).
+//
+// An ESME that sets registered_delivery on a submit_sm waits for a receipt carrying the
+// message id of the submit_sm_resp; Kannel keeps the message "queued" until it comes.
+// The switch is the end of the line for an MO, so the receipt is owed once the MO is
+// durably processed (DELIVRD), or once a part of a concatenated MO that was acknowledged
+// is dropped because its message never completed (UNDELIV). A submit_sm refused with an
+// error status has no message id, so SMPP owes no receipt for it, and none is sent.
+//
+// Receipts are rows of smpp_server_receipts, written before the submit_sm_resp that
+// gives the id goes out: an acknowledged MO always has its receipt on disk, whatever
+// happens to the process or the bind afterwards. They are sent by one goroutine per
+// account, over any of its sessions that can receive, whenever one binds, a receipt
+// becomes owed, or receiptRetry has passed; a row goes only once the ESME answered its
+// deliver_sm with ESME_ROK (so a receipt may come twice after a crash, never not at
+// all). A receipt not delivered within receiptMaxAge is dropped: an ESME forgets a
+// message long before that, and the table must not grow while an account never binds.
+const (
+	receiptRetry  = 30 * time.Second
+	receiptMaxAge = 72 * time.Hour
+	receiptBatch  = 64 // rows read per round; an account owes them in done_at order
+	// receiptPartHold is how long a part's receipt waits for the rest of its message
+	// before it is owed as UNDELIV: beyond the Reassembler's hold, so that the set is
+	// surely gone (from memory, or with the process).
+	receiptPartHold = 2 * reassemblyTimeout
+)
+
+// Receipt states as the receipt text spells them, and their message_state values.
+const (
+	statDelivered   = "DELIVRD"
+	statUndelivered = "UNDELIV"
+)
+
+var receiptMessageState = map[string]byte{statDelivered: 2, statUndelivered: 5, "REJECTD": 8, "EXPIRED": 3}
+
+// registered_delivery values (SMPP 3.4 section 5.2.17, bits 1-0): a receipt for every
+// final outcome, or for failures only.
+const (
+	receiptAlways      = 1
+	receiptFailureOnly = 2
+)
+
+// receiptMigration is GatewaySchema's second migration. stat is "" while a part of a
+// concatenated MO awaits the rest of its message (part_set names that message within
+// the account); want is the registered_delivery asked for. msisdn is the MO's source
+// (the receipt's destination), dest its destination (the receipt's source). Times are
+// Unix microseconds.
+const receiptMigration = `
+CREATE TABLE smpp_server_receipts (
+	message_id   TEXT PRIMARY KEY,
+	system_id    TEXT NOT NULL,
+	msisdn       TEXT NOT NULL,
+	dest         TEXT NOT NULL,
+	part_set     TEXT NOT NULL,
+	want         INTEGER NOT NULL,
+	stat         TEXT NOT NULL,
+	submitted_at INTEGER NOT NULL,
+	done_at      INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX smpp_server_receipts_owed ON smpp_server_receipts (system_id, done_at) WHERE stat <> '';
+CREATE INDEX smpp_server_receipts_parts ON smpp_server_receipts (system_id, part_set) WHERE stat = '';
+CREATE INDEX smpp_server_receipts_age ON smpp_server_receipts (submitted_at);
+`
+
+// receiptWanted reads registered_delivery: 0 when no receipt was asked for.
+func receiptWanted(f pdufield.Map) int {
+	switch fieldByte(f, pdufield.RegisteredDelivery) & 0x03 {
+	case receiptAlways:
+		return receiptAlways
+	case receiptFailureOnly:
+		return receiptFailureOnly
+	}
+	return 0
+}
+
+// owedReceipt is what a receipt needs to be sent.
+type owedReceipt struct {
+	id, msisdn, dest, stat string
+	submitted, done        time.Time
+}
+
+// partSet names a concatenated MO within an account, as the Reassembler keys it.
+func partSet(from string, p Part) string {
+	return fmt.Sprintf("%s/%d/%d", from, p.Ref, p.Total)
+}
+
+// owePart records, before the part is acknowledged, that the part with message id id
+// will be owed a receipt when its message completes or is dropped.
+func (g *Gateway) owePart(ctx context.Context, a *account, id, from, to string, p Part, want int, now time.Time) error {
+	return g.db.Write(ctx, func(tx store.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO smpp_server_receipts
+			(message_id, system_id, msisdn, dest, part_set, want, stat, submitted_at, done_at)
+			VALUES (?, ?, ?, ?, ?, ?, '', ?, ?)`,
+			id, a.systemID, from, to, partSet(from, p), want, now.UnixMicro(), now.UnixMicro())
+		return err
+	})
+}
+
+// oweDelivered records, after the MO was processed and before it is acknowledged, the
+// receipts it is owed: its own when id is not "" (and a receipt for success was asked),
+// and those of the earlier parts of its message when p is the part that completed one.
+// It reports whether any receipt became owed.
+func (g *Gateway) oweDelivered(ctx context.Context, a *account, id, from, to string, p Part, want int, now time.Time) (bool, error) {
+	var owed bool
+	err := g.db.Write(ctx, func(tx store.Tx) error {
+		owed = false
+		if id != "" && want == receiptAlways {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO smpp_server_receipts
+				(message_id, system_id, msisdn, dest, part_set, want, stat, submitted_at, done_at)
+				VALUES (?, ?, ?, ?, '', ?, ?, ?, ?)`,
+				id, a.systemID, from, to, want, statDelivered, now.UnixMicro(), now.UnixMicro()); err != nil {
+				return err
+			}
+			owed = true
+		}
+		if p.Total <= 1 {
+			return nil
+		}
+		set := partSet(from, p)
+		res, err := tx.ExecContext(ctx, `UPDATE smpp_server_receipts SET stat = ?, done_at = ?
+			WHERE system_id = ? AND part_set = ? AND stat = '' AND want = ?`,
+			statDelivered, now.UnixMicro(), a.systemID, set, receiptAlways)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			owed = true
+		}
+		// Asked for failures only: a delivered part owes nothing.
+		_, err = tx.ExecContext(ctx, `DELETE FROM smpp_server_receipts
+			WHERE system_id = ? AND part_set = ? AND stat = ''`, a.systemID, set)
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("smpp: gateway: record receipt: %w", err)
+	}
+	return owed, nil
+}
+
+// partsAwaitReceipts reports whether earlier parts of p's message wait for a receipt,
+// so that a last part sent without registered_delivery still settles them.
+func (g *Gateway) partsAwaitReceipts(ctx context.Context, a *account, from string, p Part) (bool, error) {
+	var one int
+	err := g.db.Reader().QueryRowContext(ctx, `SELECT 1 FROM smpp_server_receipts
+		WHERE system_id = ? AND part_set = ? AND stat = '' LIMIT 1`, a.systemID, partSet(from, p)).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// sweepReceipts makes the parts whose message never completed owed as UNDELIV, and
+// drops receipts older than receiptMaxAge. It wakes the accounts that now owe one.
+func (g *Gateway) sweepReceipts(ctx context.Context, now time.Time) {
+	var undeliv, expired int64
+	touched := map[string]bool{}
+	err := g.db.Write(ctx, func(tx store.Tx) error {
+		clear(touched)
+		rows, err := tx.QueryContext(ctx, `UPDATE smpp_server_receipts SET stat = ?, done_at = ?
+			WHERE stat = '' AND submitted_at < ? AND want IN (?, ?) RETURNING system_id`,
+			statUndelivered, now.UnixMicro(), now.Add(-receiptPartHold).UnixMicro(), receiptAlways, receiptFailureOnly)
+		if err != nil {
+			return err
+		}
+		undeliv = 0
+		for rows.Next() {
+			var sid string
+			if err := rows.Scan(&sid); err != nil {
+				rows.Close()
+				return err
+			}
+			touched[sid] = true
+			undeliv++
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM smpp_server_receipts WHERE submitted_at < ?`,
+			now.Add(-receiptMaxAge).UnixMicro())
+		if err != nil {
+			return err
+		}
+		expired, _ = res.RowsAffected()
+		return nil
+	})
+	if err != nil {
+		g.quiet.event("receipt-sweep", g.log.Error()).Err(err).Msg("smpp server receipts not swept")
+		return
+	}
+	if undeliv > 0 {
+		g.log.Info().Int64("receipts", undeliv).Msg("smpp server: parts of concatenated MO never completed; UNDELIV receipts owed")
+	}
+	if expired > 0 {
+		g.log.Warn().Int64("receipts", expired).Dur("max_age", receiptMaxAge).Msg("smpp server dropped delivery receipts never delivered")
+	}
+	for sid := range touched {
+		if a := g.accounts[sid]; a != nil {
+			a.wakeReceipts()
+		}
+	}
+}
+
+// wakeReceipts asks the account's receipt sender to look for receipts to send.
+func (a *account) wakeReceipts() {
+	select {
+	case a.receiptsDue <- struct{}{}:
+	default: // already asked
+	}
+}
+
+// sendReceipts runs until ctx ends, sending the account's owed receipts when woken or
+// every receiptRetry.
+func (a *account) sendReceipts(ctx context.Context) {
+	t := time.NewTicker(receiptRetry)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-a.receiptsDue:
+		case <-t.C:
+		}
+		a.flushReceipts(ctx)
+	}
+}
+
+// flushReceipts sends owed receipts, oldest first, until none is left, no session can
+// take them or one fails (it is tried again later).
+func (a *account) flushReceipts(ctx context.Context) {
+	g := a.g
+	log := g.log.With().Str("system_id", a.systemID).Logger()
+	for ctx.Err() == nil {
+		s := a.receiver()
+		if s == nil {
+			return
+		}
+		owed, err := g.owedReceipts(ctx, a)
+		if err != nil {
+			g.quiet.event("receipt-read:"+a.systemID, log.Error()).Err(err).Msg("smpp server receipts not read")
+			return
+		}
+		var sent []string
+		var failed error
+		for _, r := range owed {
+			if err := a.send(ctx, s, r.deliverSM()); err != nil {
+				failed = err
+				break
+			}
+			sent = append(sent, r.id)
+		}
+		if len(sent) > 0 {
+			if err := g.receiptsSent(ctx, sent); err != nil {
+				// Sent again later: a duplicate receipt is harmless, a lost one is not.
+				g.quiet.event("receipt-done:"+a.systemID, log.Error()).Err(err).Msg("smpp server receipts sent but not marked")
+				return
+			}
+		}
+		if failed != nil {
+			g.quiet.event("receipt-send:"+a.systemID, log.Info()).Err(failed).Int("owed", len(owed)-len(sent)).
+				Msg("smpp server receipt not delivered; retried later")
+			return
+		}
+		if len(owed) < receiptBatch {
+			return
+		}
+	}
+}
+
+// owedReceipts reads the account's next receipts to send, oldest first.
+func (g *Gateway) owedReceipts(ctx context.Context, a *account) ([]owedReceipt, error) {
+	rows, err := g.db.Reader().QueryContext(ctx, `SELECT message_id, msisdn, dest, stat, submitted_at, done_at
+		FROM smpp_server_receipts WHERE system_id = ? AND stat <> '' ORDER BY done_at LIMIT ?`,
+		a.systemID, receiptBatch)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []owedReceipt
+	for rows.Next() {
+		var r owedReceipt
+		var sub, done int64
+		if err := rows.Scan(&r.id, &r.msisdn, &r.dest, &r.stat, &sub, &done); err != nil {
+			return nil, err
+		}
+		r.submitted, r.done = time.UnixMicro(sub), time.UnixMicro(done)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// receiptsSent forgets receipts the ESME acknowledged.
+func (g *Gateway) receiptsSent(ctx context.Context, ids []string) error {
+	return g.db.Write(ctx, func(tx store.Tx) error {
+		for _, id := range ids {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM smpp_server_receipts WHERE message_id = ?`, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// receiptTimeLayout is appendix B's YYMMDDhhmm, in UTC: the switch has no local time of
+// its own to offer, and Kannel reads the dates only for display.
+const receiptTimeLayout = "0601021504"
+
+// receiptText is the appendix B text of r. text: stays empty: the MO's text may hold a
+// code, and a receipt travels and is logged where codes must not be. err: is 000; stat
+// says what happened.
+func (r owedReceipt) receiptText() string {
+	dlvrd := "000"
+	if r.stat == statDelivered {
+		dlvrd = "001"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "id:%s sub:001 dlvrd:%s submit date:%s done date:%s stat:%s err:000 text:",
+		r.id, dlvrd, r.submitted.UTC().Format(receiptTimeLayout), r.done.UTC().Format(receiptTimeLayout), r.stat)
+	return b.String()
+}
+
+// deliverSM builds the receipt as an SMSC sends it: a deliver_sm from the MO's
+// destination to its source, esm_class "SMSC delivery receipt", the text in IA5-safe
+// characters as data_coding 0, and the receipted_message_id and message_state TLVs.
+func (r owedReceipt) deliverSM() pdu.Body {
+	p := pdu.NewDeliverSM()
+	f := p.Fields()
+	setAddressing(f, r.dest, r.msisdn, Segment{DataCoding: CodingGSM7, ESMClass: esmDeliveryReceipt})
+	f.Set(pdufield.ShortMessage, []byte(r.receiptText()))
+	tlv := p.TLVFields()
+	tlv.Set(pdutlv.TagReceiptedMessageID, pdutlv.CString(r.id))
+	tlv.Set(pdutlv.TagMessageStateOption, receiptMessageState[r.stat])
+	return p
+}
+
+// esmDeliveryReceipt is esm_class "SMSC delivery receipt" (SMPP 3.4 section 5.2.12).
+const esmDeliveryReceipt uint8 = 0x04
