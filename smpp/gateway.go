@@ -379,13 +379,20 @@ var _ Affinity = (*Gateway)(nil)
 
 // HandlePDU takes submit_sm; every other request is answered ESME_RINVCMDID.
 func (h *gatewayHandler) HandlePDU(ctx context.Context, s *server.Session, p pdu.Body) pdu.Body {
-	if p.Header().ID != pdu.SubmitSMID {
-		return nil
-	}
 	g := (*Gateway)(h)
 	a := g.accounts[s.SystemID()]
+	if a == nil { // cannot happen: only accounts bind
+		return nil
+	}
+	if p.Header().ID != pdu.SubmitSMID {
+		g.refusal(a, "cmd", g.log).Str("system_id", a.systemID).Str("remote", s.RemoteAddr()).
+			Stringer("command_id", p.Header().ID).Msg("smpp server request other than submit_sm refused")
+		return nil
+	}
 	resp := pdu.NewSubmitSMResp()
-	if a == nil || s.BindType() == server.BindReceiver {
+	if s.BindType() == server.BindReceiver {
+		g.refusal(a, "bind", g.log).Str("system_id", a.systemID).Str("remote", s.RemoteAddr()).
+			Msg("smpp server submit_sm on a receiver bind refused")
 		resp.Header().Status = pdu.Status(server.StatusInvBndSts)
 		return resp
 	}
@@ -415,23 +422,36 @@ func (g *Gateway) submit(ctx context.Context, a *account, p pdu.Body, id string)
 	from := normalizeAddr(fieldString(f, pdufield.SourceAddr))
 	log := g.log.With().Str("system_id", a.systemID).Str("from", mask(from)).Logger()
 	var ussd *USSDInfo
-	if op, ok := tlv[tagUssdServiceOp]; ok && len(op.Bytes()) == 1 {
+	if op, ok := tlv[tagUssdServiceOp]; ok {
+		// Refused rather than read as an SMS or passed to menus that drop it: either
+		// way the ESME would be told ESME_ROK for a message that had no effect.
+		if len(op.Bytes()) != 1 {
+			g.refusal(a, "ussd-len", log).Int("length", len(op.Bytes())).
+				Msg("smpp server submit_sm with a ussd_service_op that is not one octet refused")
+			return server.StatusInvParLen
+		}
+		if !ussdFromPhone(op.Bytes()[0]) {
+			g.refusal(a, "ussd-op", log).Uint8("ussd_service_op", op.Bytes()[0]).
+				Msg("smpp server submit_sm with a ussd_service_op the menus do not take refused")
+			return server.StatusInvOptParamVal
+		}
 		ussd = &USSDInfo{ServiceOp: op.Bytes()[0]}
 		if si, ok := tlv[tagItsSessionInfo]; ok {
 			ussd.SessionInfo = append([]byte(nil), si.Bytes()...)
 		}
 	}
 	if to != g.cfg.Shortcode && (ussd == nil || to == "" || to != normalizeAddr(g.cfg.USSDServiceCode)) {
-		log.Info().Str("to", mask(to)).Msg("smpp server submit_sm to another destination refused")
+		g.refusal(a, "dstadr", log).Str("to", mask(to)).Msg("smpp server submit_sm to another destination refused")
 		return server.StatusInvDstAdr
 	}
 	if !isMSISDN(from) {
+		g.refusal(a, "srcadr-nan", log).Msg("smpp server submit_sm from a source_addr that is not a number refused")
 		return server.StatusInvSrcAdr
 	}
 	// The account chooses source_addr: unchecked, any account could write "from" any
 	// number, and have that number's answers and codes sent to it.
 	if a.within(from) < 0 {
-		g.quiet.event("srcadr:"+a.systemID, log.Warn()).Msg("smpp server submit_sm from a number outside the account's prefixes refused")
+		g.refusal(a, "srcadr", log).Msg("smpp server submit_sm from a source_addr outside the account's prefixes refused")
 		return server.StatusInvSrcAdr
 	}
 	sm := fieldBytes(f, pdufield.ShortMessage)
@@ -443,7 +463,7 @@ func (g *Gateway) submit(ctx context.Context, a *account, p pdu.Body, id string)
 	coding := fieldByte(f, pdufield.DataCoding)
 	part, err := Decode(coding, fieldByte(f, pdufield.ESMClass), sm, sarOf(tlv))
 	if err != nil {
-		log.Warn().Err(err).Uint8("data_coding", coding).Msg("smpp server undecodable submit_sm refused")
+		g.refusal(a, "decode", log).Err(err).Uint8("data_coding", coding).Msg("smpp server undecodable submit_sm refused")
 		return statusSubmitFail
 	}
 	now := g.now()
@@ -514,6 +534,21 @@ func (g *Gateway) oweReceipts(ctx context.Context, a *account, id, from, to stri
 		a.wakeReceipts()
 	}
 	return StatusOK
+}
+
+// refusal returns the info line for a submit_sm of a refused, or nil (zerolog's
+// no-op) when the same kind of refusal of the same account was logged within
+// logThrottleInterval: an ESME can repeat a refusal as fast as it can send.
+func (g *Gateway) refusal(a *account, kind string, log zerolog.Logger) *zerolog.Event {
+	return g.quiet.event("refused:"+kind+":"+a.systemID, log.Info())
+}
+
+// ussdFromPhone reports whether op is a ussd_service_op that the menus act on (see
+// ussd.Menu.HandleSMPP): a dialled service code (PSSD or PSSR indication) or the
+// user's answer to a screen (USSR confirm). The others are the network's, or confirm
+// a notification the switch never sends.
+func ussdFromPhone(op uint8) bool {
+	return op == USSDPSSDIndication || op == USSDPSSRIndication || op == USSDUSSRConfirm
 }
 
 // isMSISDN reports whether a is a phone number: 3 to 20 digits.

@@ -56,6 +56,9 @@ const (
 	StatusXTAppn    uint32 = 0x64 // ESME_RX_T_APPN: temporary application error, retry later
 	StatusXPAppn    uint32 = 0x65 // ESME_RX_P_APPN: permanent application error
 	StatusXRAppn    uint32 = 0x66 // ESME_RX_R_APPN: message rejected
+
+	StatusInvParLen      uint32 = 0xC2 // ESME_RINVPARLEN: an optional parameter of the wrong length
+	StatusInvOptParamVal uint32 = 0xC4 // ESME_RINVOPTPARAMVAL: an optional parameter's value is invalid
 )
 
 // Bind types as reported by Session.BindType and passed to Authenticate.
