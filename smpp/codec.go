@@ -7,6 +7,7 @@ import (
 	"unicode/utf16"
 	"unicode/utf8"
 
+	gsm "github.com/fiorix/go-smpp/smpp/encoding"
 	"golang.org/x/text/encoding/charmap"
 )
 
@@ -32,6 +33,17 @@ const (
 	gsmEscape  = 0x1B
 )
 
+// GSM 03.38 is encoded by go-smpp (smpp/encoding, unpacked: SMPP's data_coding 0 carries
+// one septet per octet), whose tables and escapes are right for encoding. Decoding stays
+// this file's, with the tables below: go-smpp's decoder fails the whole message on a
+// trailing escape, on an escape before a septet outside the extension table and on an
+// octet above 0x7F, where GSM 03.38 asks for the default-table character and a user's
+// MO must not be lost to one odd septet (TestGoSMPPGSMDecoderRefusesWhatPhonesSend). Its
+// packed form is not used at all: its decoder adds an '@' after a message of seven
+// septets and drops an '@' that is the eighth septet of a group after a septet below
+// 0x40 (TestGoSMPPPackedGSMMangles). Septets are counted here, on the unpacked octets:
+// go-smpp does not count them.
+
 // gsmBasic is the GSM 03.38 default alphabet indexed by septet; 0x1B is the escape to
 // the extension table.
 var gsmBasic = [128]rune{
@@ -50,21 +62,6 @@ var gsmExtension = map[byte]rune{
 	0x0A: '\f', 0x14: '^', 0x28: '{', 0x29: '}', 0x2F: '\\',
 	0x3C: '[', 0x3D: '~', 0x3E: ']', 0x40: '|', 0x65: '€',
 }
-
-// gsmCodes maps a rune to its septets (one, or escape plus one). It is built once from
-// the two tables above and only read afterwards.
-var gsmCodes = func() map[rune][]byte {
-	m := make(map[rune][]byte, len(gsmBasic)+len(gsmExtension))
-	for i, r := range gsmBasic {
-		if i != gsmEscape {
-			m[r] = []byte{byte(i)}
-		}
-	}
-	for b, r := range gsmExtension {
-		m[r] = []byte{gsmEscape, b}
-	}
-	return m
-}()
 
 // Segment is one submit_sm/deliver_sm body part.
 type Segment struct {
@@ -131,16 +128,13 @@ func split(coding uint8, encoded []byte, single, part int, ref uint8, step func(
 	return segs
 }
 
-// gsmSeptets encodes text in the GSM default alphabet, one septet per byte; ok is false
-// when some rune has no GSM code.
+// gsmSeptets encodes text in the GSM default alphabet, one septet per byte (an
+// extension character is the escape and its septet); ok is false when some rune has no
+// GSM code (go-smpp's ErrInvalidCharacter).
 func gsmSeptets(text string) (septets []byte, ok bool) {
-	septets = make([]byte, 0, len(text))
-	for _, r := range text {
-		code, found := gsmCodes[r]
-		if !found {
-			return nil, false
-		}
-		septets = append(septets, code...)
+	septets, err := gsm.GSM7(false).NewEncoder().Bytes([]byte(text))
+	if err != nil {
+		return nil, false
 	}
 	return septets, true
 }
