@@ -29,8 +29,10 @@ import (
 // account, over any of its sessions that can receive, whenever one binds, a receipt
 // becomes owed, or receiptRetry has passed; a row goes only once the ESME answered its
 // deliver_sm with ESME_ROK (so a receipt may come twice after a crash, never not at
-// all). A receipt not delivered within receiptMaxAge is dropped: an ESME forgets a
-// message long before that, and the table must not grow while an account never binds.
+// all). A receipt the ESME answers with an error waits receiptRetry before it is tried
+// again, behind the others, so that one it keeps refusing does not hold up the rest. A
+// receipt not delivered within receiptMaxAge is dropped: an ESME forgets a message long
+// before that, and the table must not grow while an account never binds.
 const (
 	receiptRetry  = 30 * time.Second
 	receiptMaxAge = 72 * time.Hour
@@ -59,8 +61,8 @@ const (
 // receiptMigration is GatewaySchema's second migration. stat is "" while a part of a
 // concatenated MO awaits the rest of its message (part_set names that message within
 // the account); want is the registered_delivery asked for. msisdn is the MO's source
-// (the receipt's destination), dest its destination (the receipt's source). Times are
-// Unix microseconds.
+// (the receipt's destination), dest its destination (the receipt's source). next_at is
+// when it may be sent (again). Times are Unix microseconds.
 const receiptMigration = `
 CREATE TABLE smpp_server_receipts (
 	message_id   TEXT PRIMARY KEY,
@@ -71,9 +73,10 @@ CREATE TABLE smpp_server_receipts (
 	want         INTEGER NOT NULL,
 	stat         TEXT NOT NULL,
 	submitted_at INTEGER NOT NULL,
-	done_at      INTEGER NOT NULL
+	done_at      INTEGER NOT NULL,
+	next_at      INTEGER NOT NULL
 ) STRICT, WITHOUT ROWID;
-CREATE INDEX smpp_server_receipts_owed ON smpp_server_receipts (system_id, done_at) WHERE stat <> '';
+CREATE INDEX smpp_server_receipts_owed ON smpp_server_receipts (system_id, next_at) WHERE stat <> '';
 CREATE INDEX smpp_server_receipts_parts ON smpp_server_receipts (system_id, part_set) WHERE stat = '';
 CREATE INDEX smpp_server_receipts_age ON smpp_server_receipts (submitted_at);
 `
@@ -105,9 +108,9 @@ func partSet(from string, p Part) string {
 func (g *Gateway) owePart(ctx context.Context, a *account, id, from, to string, p Part, want int, now time.Time) error {
 	return g.db.Write(ctx, func(tx store.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO smpp_server_receipts
-			(message_id, system_id, msisdn, dest, part_set, want, stat, submitted_at, done_at)
-			VALUES (?, ?, ?, ?, ?, ?, '', ?, ?)`,
-			id, a.systemID, from, to, partSet(from, p), want, now.UnixMicro(), now.UnixMicro())
+			(message_id, system_id, msisdn, dest, part_set, want, stat, submitted_at, done_at, next_at)
+			VALUES (?, ?, ?, ?, ?, ?, '', ?, ?, ?)`,
+			id, a.systemID, from, to, partSet(from, p), want, now.UnixMicro(), now.UnixMicro(), now.UnixMicro())
 		return err
 	})
 }
@@ -122,9 +125,9 @@ func (g *Gateway) oweDelivered(ctx context.Context, a *account, id, from, to str
 		owed = false
 		if id != "" && want == receiptAlways {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO smpp_server_receipts
-				(message_id, system_id, msisdn, dest, part_set, want, stat, submitted_at, done_at)
-				VALUES (?, ?, ?, ?, '', ?, ?, ?, ?)`,
-				id, a.systemID, from, to, want, statDelivered, now.UnixMicro(), now.UnixMicro()); err != nil {
+				(message_id, system_id, msisdn, dest, part_set, want, stat, submitted_at, done_at, next_at)
+				VALUES (?, ?, ?, ?, '', ?, ?, ?, ?, ?)`,
+				id, a.systemID, from, to, want, statDelivered, now.UnixMicro(), now.UnixMicro(), now.UnixMicro()); err != nil {
 				return err
 			}
 			owed = true
@@ -133,9 +136,9 @@ func (g *Gateway) oweDelivered(ctx context.Context, a *account, id, from, to str
 			return nil
 		}
 		set := partSet(from, p)
-		res, err := tx.ExecContext(ctx, `UPDATE smpp_server_receipts SET stat = ?, done_at = ?
+		res, err := tx.ExecContext(ctx, `UPDATE smpp_server_receipts SET stat = ?, done_at = ?, next_at = ?
 			WHERE system_id = ? AND part_set = ? AND stat = '' AND want = ?`,
-			statDelivered, now.UnixMicro(), a.systemID, set, receiptAlways)
+			statDelivered, now.UnixMicro(), now.UnixMicro(), a.systemID, set, receiptAlways)
 		if err != nil {
 			return err
 		}
@@ -172,9 +175,9 @@ func (g *Gateway) sweepReceipts(ctx context.Context, now time.Time) {
 	touched := map[string]bool{}
 	err := g.db.Write(ctx, func(tx store.Tx) error {
 		clear(touched)
-		rows, err := tx.QueryContext(ctx, `UPDATE smpp_server_receipts SET stat = ?, done_at = ?
-			WHERE stat = '' AND submitted_at < ? AND want IN (?, ?) RETURNING system_id`,
-			statUndelivered, now.UnixMicro(), now.Add(-receiptPartHold).UnixMicro(), receiptAlways, receiptFailureOnly)
+		rows, err := tx.QueryContext(ctx, `UPDATE smpp_server_receipts SET stat = ?, done_at = ?, next_at = ?
+			WHERE stat = '' AND submitted_at < ? RETURNING system_id`,
+			statUndelivered, now.UnixMicro(), now.UnixMicro(), now.Add(-receiptPartHold).UnixMicro())
 		if err != nil {
 			return err
 		}
@@ -240,8 +243,9 @@ func (a *account) sendReceipts(ctx context.Context) {
 	}
 }
 
-// flushReceipts sends owed receipts, oldest first, until none is left, no session can
-// take them or one fails (it is tried again later).
+// flushReceipts sends the receipts due, oldest first, until none is left, no session
+// can take them or the session fails (they are tried again later). One the ESME
+// answers with an error is postponed by receiptRetry and the others go on.
 func (a *account) flushReceipts(ctx context.Context) {
 	g := a.g
 	log := g.log.With().Str("system_id", a.systemID).Logger()
@@ -250,30 +254,38 @@ func (a *account) flushReceipts(ctx context.Context) {
 		if s == nil {
 			return
 		}
-		owed, err := g.owedReceipts(ctx, a)
+		now := g.now()
+		owed, err := g.owedReceipts(ctx, a, now)
 		if err != nil {
 			g.quiet.event("receipt-read:"+a.systemID, log.Error()).Err(err).Msg("smpp server receipts not read")
 			return
 		}
-		var sent []string
+		var sent, refused []string
 		var failed error
+	send:
 		for _, r := range owed {
-			if err := a.send(ctx, s, r.deliverSM()); err != nil {
+			err := a.send(ctx, s, r.deliverSM())
+			var st *StatusError
+			switch {
+			case err == nil:
+				sent = append(sent, r.id)
+			case errors.As(err, &st):
+				refused = append(refused, r.id)
+				g.quiet.event("receipt-refused:"+a.systemID, log.Info()).Err(err).
+					Msg("smpp server receipt refused by the ESME; tried again later")
+			default:
 				failed = err
-				break
+				break send
 			}
-			sent = append(sent, r.id)
 		}
-		if len(sent) > 0 {
-			if err := g.receiptsSent(ctx, sent); err != nil {
-				// Sent again later: a duplicate receipt is harmless, a lost one is not.
-				g.quiet.event("receipt-done:"+a.systemID, log.Error()).Err(err).Msg("smpp server receipts sent but not marked")
-				return
-			}
+		if err := g.receiptsSent(ctx, sent, refused, now.Add(receiptRetry)); err != nil {
+			// Sent again later: a duplicate receipt is harmless, a lost one is not.
+			g.quiet.event("receipt-done:"+a.systemID, log.Error()).Err(err).Msg("smpp server receipts sent but not marked")
+			return
 		}
 		if failed != nil {
-			g.quiet.event("receipt-send:"+a.systemID, log.Info()).Err(failed).Int("owed", len(owed)-len(sent)).
-				Msg("smpp server receipt not delivered; retried later")
+			g.quiet.event("receipt-send:"+a.systemID, log.Info()).Err(failed).Int("owed", len(owed)-len(sent)-len(refused)).
+				Msg("smpp server receipts not delivered; retried when the ESME binds again")
 			return
 		}
 		if len(owed) < receiptBatch {
@@ -282,11 +294,11 @@ func (a *account) flushReceipts(ctx context.Context) {
 	}
 }
 
-// owedReceipts reads the account's next receipts to send, oldest first.
-func (g *Gateway) owedReceipts(ctx context.Context, a *account) ([]owedReceipt, error) {
+// owedReceipts reads the account's next receipts due at now, oldest first.
+func (g *Gateway) owedReceipts(ctx context.Context, a *account, now time.Time) ([]owedReceipt, error) {
 	rows, err := g.db.Reader().QueryContext(ctx, `SELECT message_id, msisdn, dest, stat, submitted_at, done_at
-		FROM smpp_server_receipts WHERE system_id = ? AND stat <> '' ORDER BY done_at LIMIT ?`,
-		a.systemID, receiptBatch)
+		FROM smpp_server_receipts WHERE system_id = ? AND stat <> '' AND next_at <= ? ORDER BY next_at LIMIT ?`,
+		a.systemID, now.UnixMicro(), receiptBatch)
 	if err != nil {
 		return nil, err
 	}
@@ -304,11 +316,21 @@ func (g *Gateway) owedReceipts(ctx context.Context, a *account) ([]owedReceipt, 
 	return out, rows.Err()
 }
 
-// receiptsSent forgets receipts the ESME acknowledged.
-func (g *Gateway) receiptsSent(ctx context.Context, ids []string) error {
+// receiptsSent forgets the receipts the ESME acknowledged and postpones those it
+// refused until next.
+func (g *Gateway) receiptsSent(ctx context.Context, sent, refused []string, next time.Time) error {
+	if len(sent) == 0 && len(refused) == 0 {
+		return nil
+	}
 	return g.db.Write(ctx, func(tx store.Tx) error {
-		for _, id := range ids {
+		for _, id := range sent {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM smpp_server_receipts WHERE message_id = ?`, id); err != nil {
+				return err
+			}
+		}
+		for _, id := range refused {
+			if _, err := tx.ExecContext(ctx, `UPDATE smpp_server_receipts SET next_at = ?
+				WHERE message_id = ?`, next.UnixMicro(), id); err != nil {
 				return err
 			}
 		}

@@ -5,6 +5,9 @@ package smpp_test
 // (go-smpp) binds over loopback; the store is real SQLite.
 
 import (
+	"bytes"
+	"encoding/binary"
+	"io"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -256,4 +259,80 @@ func startGatewayClock(t testing.TB, db *store.DB, h smpp.Handler, clock *testCl
 	}
 	t.Cleanup(func() { g.Close() })
 	return g
+}
+
+// readPDU reads and decodes the next PDU from the raw connection.
+func (r *rawConn) readPDU(t testing.TB) pdu.Body {
+	t.Helper()
+	var hb [4]byte
+	if _, err := io.ReadFull(r.br, hb[:]); err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	frame := make([]byte, binary.BigEndian.Uint32(hb[:]))
+	copy(frame, hb[:])
+	if _, err := io.ReadFull(r.br, frame[4:]); err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	p, err := pdu.Decode(bytes.NewReader(frame))
+	if err != nil {
+		t.Fatalf("decode: %v", err)
+	}
+	return p
+}
+
+// A receipt the ESME answers with an error is tried again later, and does not hold up
+// the receipts behind it.
+func TestGatewayReceiptRefusedByESMERetried(t *testing.T) {
+	db, _ := mustStore(t)
+	sink := newMOSink()
+	clock := &testClock{}
+	g := startGatewayClock(t, db, sink, clock)
+	tx := &smppcli.Transmitter{Addr: g.Addr(), User: "agg-x", Passwd: "secret-x", RespTimeout: 5 * time.Second, BindInterval: time.Hour}
+	t.Cleanup(func() { tx.Close() })
+	if st := <-tx.Bind(); st.Status() != smppcli.Connected {
+		t.Fatalf("bind: %v", st.Error())
+	}
+	var ids []string
+	for _, from := range []string{"254700000001", "254700000002"} {
+		id, err := submitRD(t, tx, from, "BAL", pdufield.FinalDeliveryReceipt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sink.take(t)
+		ids = append(ids, id)
+	}
+
+	rc := dialRaw(t, g.Addr())
+	rc.bind(t, "agg-x", "secret-x")
+	// next answers the next receipt with status and returns the id it reported.
+	next := func(status uint32) string {
+		t.Helper()
+		p := rc.readPDU(t)
+		if p.Header().ID != pdu.DeliverSMID {
+			t.Fatalf("got %s, want a receipt", p.Header().ID)
+		}
+		resp := pdu.NewDeliverSMResp()
+		resp.Header().Status = pdu.Status(status)
+		rc.send(t, resp, p.Header().Seq)
+		return strings.TrimRight(string(p.TLVFields()[pdutlv.TagReceiptedMessageID].Bytes()), "\x00")
+	}
+	if id := next(0x64); id != ids[0] { // ESME_RX_T_APPN
+		t.Fatalf("first receipt for %q, want %q", id, ids[0])
+	}
+	if id := next(0); id != ids[1] {
+		t.Fatalf("second receipt for %q, want %q", id, ids[1])
+	}
+
+	// A new receipt wakes the sender; by then the refused one is due again, and goes first.
+	clock.advance(time.Minute)
+	id3, err := submitRD(t, tx, "254700000003", "BAL", pdufield.FinalDeliveryReceipt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink.take(t)
+	for _, want := range []string{ids[0], id3} {
+		if id := next(0); id != want {
+			t.Fatalf("receipt for %q, want %q", id, want)
+		}
+	}
 }
