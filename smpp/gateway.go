@@ -196,6 +196,7 @@ func NewGateway(cfg GatewayConfig, db *store.DB, h Handler, log zerolog.Logger, 
 			prefixes:    normalizePrefixes(ac.Prefixes),
 			window:      make(chan struct{}, cfg.Window),
 			receiptsDue: make(chan struct{}, 1),
+			delivered:   make(map[string]struct{}),
 			metrics:     newLinkMetrics(reg, name, log),
 		}
 		g.accounts[ac.SystemID] = a
@@ -493,45 +494,11 @@ func (g *Gateway) submit(ctx context.Context, a *account, p pdu.Body, id string)
 		return server.StatusXTAppn
 	}
 	m := MO{Link: a.name, From: from, To: to, Text: text, Received: now, USSD: ussd}
-	if err := g.h.HandleMO(ctx, m); err != nil {
-		log.Error().Err(err).Msg("smpp server MO handler failed; the ESME will send it again")
-		return server.StatusXTAppn
-	}
-	if status := g.oweReceipts(ctx, a, id, from, to, part, want, now); status != StatusOK {
+	if status := g.handleMO(ctx, a, m, id, part, want, log); status != StatusOK {
 		return status
 	}
 	if ussd == nil {
 		g.reasm.finish(key, part)
-	}
-	return StatusOK
-}
-
-// oweReceipts records the receipts a processed MO is owed (its own, and those of the
-// earlier parts of its message) before it is acknowledged, in a write of their own: the
-// handler commits the MO in its own transaction. A failure is answered ESME_RX_T_APPN,
-// as when the handler fails: the ESME sends the MO again and it is processed twice, as
-// after a crash between the handler's commit and the answer.
-func (g *Gateway) oweReceipts(ctx context.Context, a *account, id, from, to string, part Part, want int, now time.Time) uint32 {
-	if want == 0 && part.Total <= 1 {
-		return StatusOK
-	}
-	if want == 0 {
-		if waiting, err := g.partsAwaitReceipts(ctx, a, from, part); err != nil || !waiting {
-			if err != nil {
-				g.log.Error().Err(err).Str("system_id", a.systemID).Msg("smpp server receipts of parts not read")
-				return server.StatusXTAppn
-			}
-			return StatusOK
-		}
-	}
-	owed, err := g.oweDelivered(ctx, a, id, from, to, part, want, now)
-	if err != nil {
-		g.log.Error().Err(err).Str("system_id", a.systemID).Str("from", mask(from)).
-			Msg("smpp server MO processed but its receipt not recorded; the ESME will send it again")
-		return server.StatusXTAppn
-	}
-	if owed {
-		a.wakeReceipts()
 	}
 	return StatusOK
 }

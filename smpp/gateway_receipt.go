@@ -11,7 +11,9 @@ import (
 	"github.com/fiorix/go-smpp/smpp/pdu"
 	"github.com/fiorix/go-smpp/smpp/pdu/pdufield"
 	"github.com/fiorix/go-smpp/smpp/pdu/pdutlv"
+	"github.com/payswitch/payswitch/smpp/server"
 	"github.com/payswitch/payswitch/store"
+	"github.com/rs/zerolog"
 )
 
 // Delivery receipts owed to the Gateway's ESMEs (SMPP 3.4 section 4.4.2 and appendix B).
@@ -28,15 +30,19 @@ import (
 // happens to the process or the bind afterwards. They are sent by one goroutine per
 // account, over any of its sessions that can receive, whenever one binds, a receipt
 // becomes owed, or receiptRetry has passed; a row goes only once the ESME answered its
-// deliver_sm with ESME_ROK (so a receipt may come twice after a crash, never not at
-// all). A receipt the ESME answers with an error waits receiptRetry before it is tried
+// deliver_sm with ESME_ROK, in batches (so a receipt may come twice after a crash,
+// never not at all). A receipt the ESME answers with an error waits receiptRetry before it is tried
 // again, behind the others, so that one it keeps refusing does not hold up the rest. A
 // receipt not delivered within receiptMaxAge is dropped: an ESME forgets a message long
 // before that, and the table must not grow while an account never binds.
 const (
 	receiptRetry  = 30 * time.Second
 	receiptMaxAge = 72 * time.Hour
-	receiptBatch  = 64 // rows read per round; an account owes them in done_at order
+	receiptBatch  = 64 // rows read per round; an account owes them in next_at order
+	// receiptForgetDelay is how long the rows of delivered receipts wait to be deleted
+	// together: a delete per receipt would be one more durable write per MO, and would
+	// hold up the writes of the MO behind it.
+	receiptForgetDelay = time.Second
 	// receiptPartHold is how long a part's receipt waits for the rest of its message
 	// before it is owed as UNDELIV: beyond the Reassembler's hold, so that the set is
 	// surely gone (from memory, or with the process).
@@ -80,6 +86,128 @@ CREATE INDEX smpp_server_receipts_owed ON smpp_server_receipts (system_id, next_
 CREATE INDEX smpp_server_receipts_parts ON smpp_server_receipts (system_id, part_set) WHERE stat = '';
 CREATE INDEX smpp_server_receipts_age ON smpp_server_receipts (submitted_at);
 `
+
+// handleMO passes m to the handler and records the receipts it is owed before the
+// submit_sm with message id id is answered; it returns the status of the answer.
+//
+// A receipt row written after the handler's commit would add a commit to every MO's
+// answer. So the common case, a whole MO asking for a receipt, writes its row while the
+// handler works: the two writes share the store's group commit or overlap. Should the
+// handler fail, the row is deleted again; should the process die first, the receipt
+// goes out for an id the ESME never got, which it ignores. Either way the row waits,
+// held in memory, until Replied says the answer giving its id was written: a receipt
+// ahead of its submit_sm_resp cannot be matched by the ESME (Kannel drops it).
+//
+// A failure to record a receipt is answered ESME_RX_T_APPN, as when the handler
+// fails: the ESME sends the MO again and it is processed twice, as after a crash
+// between the handler's commit and the answer.
+func (g *Gateway) handleMO(ctx context.Context, a *account, m MO, id string, part Part, want int, log zerolog.Logger) uint32 {
+	if want != receiptAlways || part.Total > 1 {
+		if err := g.h.HandleMO(ctx, m); err != nil {
+			log.Error().Err(err).Msg("smpp server MO handler failed; the ESME will send it again")
+			return server.StatusXTAppn
+		}
+		return g.oweReceipts(ctx, a, id, m.From, m.To, part, want, m.Received)
+	}
+	a.holdReceipt(id)
+	var recErr error
+	recorded := make(chan struct{})
+	go func() {
+		defer close(recorded)
+		_, recErr = g.oweDelivered(ctx, a, id, m.From, m.To, part, want, m.Received)
+	}()
+	err := g.h.HandleMO(ctx, m)
+	<-recorded
+	switch {
+	case err != nil:
+		log.Error().Err(err).Msg("smpp server MO handler failed; the ESME will send it again")
+		if recErr == nil {
+			if err := g.receiptsSent(ctx, []string{id}, nil, time.Time{}); err != nil {
+				log.Warn().Err(err).Msg("smpp server receipt of a refused MO not deleted; the ESME will get it for an id it never had")
+			}
+		}
+		a.releaseReceipt(id)
+		return server.StatusXTAppn
+	case recErr != nil:
+		log.Error().Err(recErr).Msg("smpp server MO processed but its receipt not recorded; the ESME will send it again")
+		a.releaseReceipt(id)
+		return server.StatusXTAppn
+	}
+	return StatusOK
+}
+
+// oweReceipts records, after the handler, the receipts of the last part of a
+// concatenated MO (its own, held as in handleMO, and those of the earlier parts).
+func (g *Gateway) oweReceipts(ctx context.Context, a *account, id, from, to string, part Part, want int, now time.Time) uint32 {
+	if part.Total <= 1 {
+		return StatusOK
+	}
+	if want == 0 {
+		if waiting, err := g.partsAwaitReceipts(ctx, a, from, part); err != nil || !waiting {
+			if err != nil {
+				g.log.Error().Err(err).Str("system_id", a.systemID).Msg("smpp server receipts of parts not read")
+				return server.StatusXTAppn
+			}
+			return StatusOK
+		}
+	}
+	a.holdReceipt(id)
+	owed, err := g.oweDelivered(ctx, a, id, from, to, part, want, now)
+	if err != nil {
+		a.releaseReceipt(id)
+		g.log.Error().Err(err).Str("system_id", a.systemID).Str("from", mask(from)).
+			Msg("smpp server MO processed but its receipt not recorded; the ESME will send it again")
+		return server.StatusXTAppn
+	}
+	if owed {
+		a.wakeReceipts() // the earlier parts' receipts: their answers went out long ago
+	}
+	return StatusOK
+}
+
+// Replied lets the receipt of the submit_sm just answered go: the answer that gives the
+// ESME its message id is written.
+func (h *gatewayHandler) Replied(s *server.Session, resp pdu.Body) {
+	if resp.Header().ID != pdu.SubmitSMRespID {
+		return
+	}
+	a := (*Gateway)(h).accounts[s.SystemID()]
+	f := resp.Fields()[pdufield.MessageID]
+	if a == nil || f == nil {
+		return
+	}
+	a.releaseReceipt(f.String())
+}
+
+var _ server.Replier = (*gatewayHandler)(nil)
+
+// holdReceipt keeps the receipt of id from being sent until releaseReceipt.
+func (a *account) holdReceipt(id string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.held == nil {
+		a.held = make(map[string]struct{})
+	}
+	a.held[id] = struct{}{}
+}
+
+// releaseReceipt lets the receipt of id go, and wakes the sender when it was held.
+func (a *account) releaseReceipt(id string) {
+	a.mu.Lock()
+	_, ok := a.held[id]
+	delete(a.held, id)
+	a.mu.Unlock()
+	if ok {
+		a.wakeReceipts()
+	}
+}
+
+func (a *account) receiptHeld(id string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	_, ok := a.held[id]
+	return ok
+}
 
 // receiptWanted reads registered_delivery: 0 when no receipt was asked for.
 func receiptWanted(f pdufield.Map) int {
@@ -232,15 +360,47 @@ func (a *account) wakeReceipts() {
 func (a *account) sendReceipts(ctx context.Context) {
 	t := time.NewTicker(receiptRetry)
 	defer t.Stop()
+	var forget <-chan time.Time
 	for {
 		select {
 		case <-ctx.Done():
+			// What is not forgotten now is sent again after the restart.
+			fctx, cancel := context.WithTimeout(context.Background(), handlerTimeout)
+			a.forgetDelivered(fctx)
+			cancel()
 			return
 		case <-a.receiptsDue:
 		case <-t.C:
+		case <-forget:
+			forget = nil
+			a.forgetDelivered(ctx)
 		}
 		a.flushReceipts(ctx)
+		if len(a.delivered) >= receiptBatch {
+			a.forgetDelivered(ctx)
+		}
+		if len(a.delivered) > 0 && forget == nil {
+			forget = time.After(receiptForgetDelay)
+		}
 	}
+}
+
+// forgetDelivered deletes the rows of the receipts the ESME acknowledged. It runs on
+// the account's receipt sender only.
+func (a *account) forgetDelivered(ctx context.Context) {
+	if len(a.delivered) == 0 {
+		return
+	}
+	ids := make([]string, 0, len(a.delivered))
+	for id := range a.delivered {
+		ids = append(ids, id)
+	}
+	if err := a.g.receiptsSent(ctx, ids, nil, time.Time{}); err != nil {
+		a.g.quiet.event("receipt-done:"+a.systemID, a.g.log.Error()).Err(err).Str("system_id", a.systemID).
+			Msg("smpp server receipts delivered but not forgotten; tried again")
+		return
+	}
+	clear(a.delivered)
 }
 
 // flushReceipts sends the receipts due, oldest first, until none is left, no session
@@ -264,6 +424,12 @@ func (a *account) flushReceipts(ctx context.Context) {
 		var failed error
 	send:
 		for _, r := range owed {
+			if a.receiptHeld(r.id) {
+				continue // its submit_sm_resp is not written yet; Replied wakes us
+			}
+			if _, done := a.delivered[r.id]; done {
+				continue
+			}
 			err := a.send(ctx, s, r.deliverSM())
 			var st *StatusError
 			switch {
@@ -278,9 +444,11 @@ func (a *account) flushReceipts(ctx context.Context) {
 				break send
 			}
 		}
-		if err := g.receiptsSent(ctx, sent, refused, now.Add(receiptRetry)); err != nil {
-			// Sent again later: a duplicate receipt is harmless, a lost one is not.
-			g.quiet.event("receipt-done:"+a.systemID, log.Error()).Err(err).Msg("smpp server receipts sent but not marked")
+		for _, id := range sent {
+			a.delivered[id] = struct{}{}
+		}
+		if err := g.receiptsSent(ctx, nil, refused, now.Add(receiptRetry)); err != nil {
+			g.quiet.event("receipt-refused:"+a.systemID, log.Error()).Err(err).Msg("smpp server refused receipts not postponed")
 			return
 		}
 		if failed != nil {
@@ -288,7 +456,8 @@ func (a *account) flushReceipts(ctx context.Context) {
 				Msg("smpp server receipts not delivered; retried when the ESME binds again")
 			return
 		}
-		if len(owed) < receiptBatch {
+		// Held receipts are read again each round: stop once a round sends none.
+		if len(owed) < receiptBatch || len(sent)+len(refused) == 0 {
 			return
 		}
 	}

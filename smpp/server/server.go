@@ -102,6 +102,14 @@ type Handler interface {
 	HandlePDU(ctx context.Context, s *Session, p pdu.Body) (resp pdu.Body)
 }
 
+// Replier is a Handler that wants to know when the response HandlePDU returned has been
+// written to the peer (or failed to be): an SMSC must not send a delivery receipt
+// before the submit_sm_resp that gives the peer its message id, or the peer cannot
+// match the two. Replied runs on HandlePDU's goroutine, before Unbound.
+type Replier interface {
+	Replied(s *Session, resp pdu.Body)
+}
+
 // Server is an SMPP server. Set its fields before Serve; the zero value of
 // each setting means its default.
 type Server struct {

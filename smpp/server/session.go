@@ -357,6 +357,9 @@ func (s *Session) dispatch(h frameHeader, p pdu.Body) (done bool) {
 		// its next request the moment it reads it, and must not find the window full.
 		<-s.slots
 		s.reply(h, resp)
+		if r, ok := s.srv.Handler.(Replier); ok {
+			s.callHandler("Replied", func() { r.Replied(s, resp) })
+		}
 	}()
 	return false
 }

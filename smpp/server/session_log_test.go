@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"strings"
 	"sync"
@@ -78,5 +79,38 @@ func TestSessionEndLoggedAtInfo(t *testing.T) {
 				t.Fatalf("log line without bound_for: %v", l)
 			}
 		})
+	}
+}
+
+// replier is a fakeHandler that sends a deliver_sm once each response is written.
+type replier struct {
+	fakeHandler
+	sent chan error
+}
+
+func (r *replier) Replied(s *Session, resp pdu.Body) {
+	go func() { // Send waits for the response that this goroutine's reader reads
+		_, err := s.Send(context.Background(), pdu.NewDeliverSM())
+		r.sent <- err
+	}()
+}
+
+// Replied comes after the response is written: what it sends follows the response on
+// the wire, as a delivery receipt must follow the submit_sm_resp giving its id.
+func TestRepliedAfterTheResponse(t *testing.T) {
+	r := &replier{sent: make(chan error, 1)}
+	addr := mustServe(t, &Server{Handler: r})
+	rc := dialRaw(t, addr)
+	rc.bind("esme", "secret")
+	rc.send(newSubmit("254700000001", "22333", "BAL"), 2)
+	rc.expect(pdu.SubmitSMRespID, 0, 2)
+	p := rc.read()
+	if p.Header().ID != pdu.DeliverSMID {
+		t.Fatalf("got %s, want the deliver_sm sent by Replied", p.Header().ID)
+	}
+	resp := pdu.NewDeliverSMResp()
+	rc.send(resp, p.Header().Seq)
+	if err := <-r.sent; err != nil {
+		t.Fatal(err)
 	}
 }
