@@ -29,12 +29,13 @@ import (
 // gives the id goes out: an acknowledged MO always has its receipt on disk, whatever
 // happens to the process or the bind afterwards. They are sent by one goroutine per
 // account, over any of its sessions that can receive, whenever one binds, a receipt
-// becomes owed, or receiptRetry has passed; a row goes only once the ESME answered its
-// deliver_sm with ESME_ROK, in batches (so a receipt may come twice after a crash,
-// never not at all). A receipt the ESME answers with an error waits receiptRetry before it is tried
-// again, behind the others, so that one it keeps refusing does not hold up the rest. A
-// receipt not delivered within receiptMaxAge is dropped: an ESME forgets a message long
-// before that, and the table must not grow while an account never binds.
+// becomes owed, or receiptRetry has passed, never before the submit_sm_resp giving its
+// id is written (Replied). A row goes only once the ESME answered its deliver_sm with
+// ESME_ROK, in batches (so a receipt may come twice after a crash, never not at all).
+// A receipt the ESME answers with an error waits receiptRetry before it is tried again,
+// behind the others, so that one it keeps refusing does not hold up the rest. A receipt
+// not delivered within receiptMaxAge is dropped: an ESME forgets a message long before
+// that, and the table must not grow while an account never binds.
 const (
 	receiptRetry  = 30 * time.Second
 	receiptMaxAge = 72 * time.Hour
@@ -55,7 +56,7 @@ const (
 	statUndelivered = "UNDELIV"
 )
 
-var receiptMessageState = map[string]byte{statDelivered: 2, statUndelivered: 5, "REJECTD": 8, "EXPIRED": 3}
+var receiptMessageState = map[string]byte{statDelivered: 2, statUndelivered: 5}
 
 // registered_delivery values (SMPP 3.4 section 5.2.17, bits 1-0): a receipt for every
 // final outcome, or for failures only.
@@ -243,10 +244,10 @@ func (g *Gateway) owePart(ctx context.Context, a *account, id, from, to string, 
 	})
 }
 
-// oweDelivered records, after the MO was processed and before it is acknowledged, the
-// receipts it is owed: its own when id is not "" (and a receipt for success was asked),
-// and those of the earlier parts of its message when p is the part that completed one.
-// It reports whether any receipt became owed.
+// oweDelivered records, before the MO is acknowledged, the DELIVRD receipts it is owed
+// (handleMO says when): its own when a receipt for success was asked, and those of the
+// earlier parts of its message when p is the part that completed one. It reports
+// whether any receipt became owed.
 func (g *Gateway) oweDelivered(ctx context.Context, a *account, id, from, to string, p Part, want int, now time.Time) (bool, error) {
 	var owed bool
 	err := g.db.Write(ctx, func(tx store.Tx) error {
