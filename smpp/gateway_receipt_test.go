@@ -336,3 +336,34 @@ func TestGatewayReceiptRefusedByESMERetried(t *testing.T) {
 		}
 	}
 }
+
+// A receipt sent on a bind that drops before the ESME acknowledged it is sent again
+// when the ESME binds again.
+func TestGatewayReceiptUnacknowledgedSentAgainAfterDrop(t *testing.T) {
+	db, _ := mustStore(t)
+	sink := newMOSink()
+	g := startGateway(t, db, sink, nil)
+	rc := dialRaw(t, g.Addr())
+	rc.bind(t, "agg-x", "secret-x")
+	sm := pdu.NewSubmitSM(nil)
+	f := sm.Fields()
+	f.Set(pdufield.SourceAddr, "254700000001")
+	f.Set(pdufield.DestinationAddr, shortcode)
+	f.Set(pdufield.RegisteredDelivery, uint8(pdufield.FinalDeliveryReceipt))
+	f.Set(pdufield.ShortMessage, []byte("BAL"))
+	rc.send(t, sm, 2)
+	resp := rc.readPDU(t)
+	if resp.Header().ID != pdu.SubmitSMRespID || resp.Header().Status != 0 {
+		t.Fatalf("got %s 0x%x", resp.Header().ID, uint32(resp.Header().Status))
+	}
+	id := resp.Fields()[pdufield.MessageID].String()
+	sink.take(t)
+	if p := rc.readPDU(t); p.Header().ID != pdu.DeliverSMID {
+		t.Fatalf("got %s, want the receipt", p.Header().ID)
+	}
+	rc.c.Close() // gone without answering it
+	waitSessions(t, g, "server:agg-x", 0)
+
+	agg := mustBind(t, g.Addr(), "agg-x", "secret-x")
+	expectReceipt(t, agg.dl).check(t, id, "DELIVRD")
+}
