@@ -93,7 +93,9 @@ type GatewayConfig struct {
 // (ESME_RX_T_APPN when it failed, so that the ESME sends it again). Before that, the
 // MSISDN is pinned to the account (GatewaySchema). Any other destination gets
 // ESME_RINVDSTADR, except the USSD service code for a submit_sm carrying
-// ussd_service_op. Parts of a concatenated MO are acknowledged as they arrive and kept
+// ussd_service_op; a ussd_service_op the menus do not take gets ESME_RINVOPTPARAMVAL.
+// Nothing is answered ESME_ROK without effect, and every refusal is logged at info
+// with the account (see refusal). Parts of a concatenated MO are acknowledged as they arrive and kept
 // in memory until the last, as on a Link, within the Reassembler's caps
 // (gatewayRefusal beyond them).
 //
@@ -503,7 +505,7 @@ func (g *Gateway) submit(ctx context.Context, a *account, p pdu.Body, id string)
 	return StatusOK
 }
 
-// refusal returns the info line for a submit_sm of a refused, or nil (zerolog's
+// refusal returns the info line for a refusal of kind to account a, or nil (zerolog's
 // no-op) when the same kind of refusal of the same account was logged within
 // logThrottleInterval: an ESME can repeat a refusal as fast as it can send.
 func (g *Gateway) refusal(a *account, kind string, log zerolog.Logger) *zerolog.Event {
