@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	gsm "github.com/fiorix/go-smpp/smpp/encoding"
+	"github.com/fiorix/go-smpp/smpp/pdu/pdutext"
 	"golang.org/x/text/encoding/charmap"
 )
 
@@ -145,14 +146,11 @@ func GSMFits(text string) bool {
 	return ok
 }
 
-// ucs2Bytes encodes text as UTF-16 big-endian.
+// ucs2Bytes encodes text as UTF-16 big-endian, without a byte order mark, with
+// go-smpp's pdutext.UCS2 (x/text's UTF-16, which cannot fail: invalid UTF-8 becomes
+// U+FFFD, as Go's own conversion does).
 func ucs2Bytes(text string) []byte {
-	units := utf16.Encode([]rune(text))
-	b := make([]byte, 2*len(units))
-	for i, u := range units {
-		binary.BigEndian.PutUint16(b[2*i:], u)
-	}
-	return b
+	return pdutext.UCS2(text).Encode()
 }
 
 // Part is one decoded short message.
@@ -301,6 +299,10 @@ func decodeGSM(b []byte) string {
 	return sb.String()
 }
 
+// decodeLatin1 reads ISO-8859-1, which SMPP's data_coding 0x03 is. Not go-smpp's
+// pdutext.Latin1: that is Windows-1252, which reads 0x80-0x9F as other characters
+// (0x80 as '€') and, encoding, returns its input unchanged when a rune does not fit
+// (TestGoSMPPLatin1IsWindows1252).
 func decodeLatin1(b []byte) (string, error) {
 	out, err := charmap.ISO8859_1.NewDecoder().Bytes(b)
 	if err != nil {
@@ -309,7 +311,9 @@ func decodeLatin1(b []byte) (string, error) {
 	return string(out), nil
 }
 
-// decodeUCS2 reads UTF-16 big-endian; an unpaired surrogate becomes U+FFFD.
+// decodeUCS2 reads UTF-16 big-endian; an unpaired surrogate becomes U+FFFD. Not
+// go-smpp's pdutext.UCS2, which reads an odd number of octets as a text ending in
+// U+FFFD: such a message is malformed, and refusing it tells the sender so.
 func decodeUCS2(b []byte) (string, error) {
 	if len(b)%2 != 0 {
 		return "", fmt.Errorf("%w: %d octets", ErrOddUCS2, len(b))

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	gsm "github.com/fiorix/go-smpp/smpp/encoding"
+	"github.com/fiorix/go-smpp/smpp/pdu/pdutext"
 )
 
 // decodeSegments decodes and reassembles segments as a receiving phone would.
@@ -486,5 +487,33 @@ func TestGoSMPPPackedGSMMangles(t *testing.T) {
 		if err != nil || string(got) != want {
 			t.Errorf("go-smpp packed round trip of %q gave %q %v; expected its known %q", text, got, err, want)
 		}
+	}
+}
+
+// Why Latin-1 is not go-smpp's: its pdutext.Latin1 is Windows-1252, so octets 0x80-0x9F
+// of a data_coding 0x03 message become other characters, and a text it cannot encode is
+// returned unchanged (UTF-8 sent as if it were Latin-1).
+func TestGoSMPPLatin1IsWindows1252(t *testing.T) {
+	sm := []byte{0x80, 0x9F, 0xE9}
+	if got := string(pdutext.Latin1(sm).Decode()); got != "€Ÿé" {
+		t.Errorf("go-smpp now decodes % x as %q: reconsider using it", sm, got)
+	}
+	if p, err := Decode(CodingLatin1, 0, sm, nil); err != nil || p.Text != "\u0080\u009Fé" {
+		t.Errorf("Decode(% x) = %q, %v", sm, p.Text, err)
+	}
+	if got := pdutext.Latin1("\u0080€").Encode(); string(got) != "\u0080€" {
+		t.Errorf("go-smpp now encodes %q as % x", "\u0080€", got)
+	}
+}
+
+// Why UCS-2 is not decoded by go-smpp: it reads an odd number of octets as a text
+// ending in U+FFFD, where Decode refuses the malformed message.
+func TestGoSMPPUCS2HidesOddLength(t *testing.T) {
+	sm := []byte{0x00, 0x41, 0x00}
+	if got := string(pdutext.UCS2(sm).Decode()); got != "A\uFFFD" {
+		t.Errorf("go-smpp now decodes % x as %q", sm, got)
+	}
+	if _, err := Decode(CodingUCS2, 0, sm, nil); !errors.Is(err, ErrOddUCS2) {
+		t.Errorf("Decode(% x): %v, want ErrOddUCS2", sm, err)
 	}
 }
