@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fiorix/go-smpp/smpp/pdu/pdufield"
 	"github.com/payswitch/payswitch/outbox"
 	"github.com/payswitch/payswitch/smpp"
 	"github.com/payswitch/payswitch/store"
@@ -99,16 +100,49 @@ func BenchmarkSenderWindow(b *testing.B) {
 }
 
 // BenchmarkGatewayMO measures an aggregator's submit_sm to the shortcode, one at a
-// time, through the gateway (pin lookup included) to the handler and back.
+// time, through the gateway (pin lookup included) to a handler that commits one write,
+// as the engine does, and back; "receipt" asks for a delivery receipt, whose row is
+// written beside the handler's and which is sent and deleted meanwhile.
 func BenchmarkGatewayMO(b *testing.B) {
-	db, _ := benchStore(b)
-	g := startGateway(b, db, smpp.HandlerFuncs{}, nil)
-	agg := mustBind(b, g.Addr(), "agg-x", "secret-x")
-	b.ResetTimer()
-	for range b.N {
-		if _, err := agg.submit("254700000001", shortcode, "BAL"); err != nil {
-			b.Fatal(err)
+	for _, rd := range []pdufield.DeliverySetting{pdufield.NoDeliveryReceipt, pdufield.FinalDeliveryReceipt} {
+		name := "plain"
+		if rd != pdufield.NoDeliveryReceipt {
+			name = "receipt"
 		}
+		b.Run(name, func(b *testing.B) {
+			db, _ := benchStore(b)
+			h := smpp.HandlerFuncs{MO: func(ctx context.Context, m smpp.MO) error {
+				return db.Write(ctx, func(tx store.Tx) error {
+					_, err := tx.ExecContext(ctx, `INSERT INTO bench_mo (text) VALUES (?)`, m.Text)
+					return err
+				})
+			}}
+			if err := db.Write(context.Background(), func(tx store.Tx) error {
+				_, err := tx.ExecContext(context.Background(), `CREATE TABLE bench_mo (text TEXT)`)
+				return err
+			}); err != nil {
+				b.Fatal(err)
+			}
+			g := startGateway(b, db, h, nil)
+			agg := mustBind(b, g.Addr(), "agg-x", "secret-x")
+			done := make(chan struct{})
+			b.Cleanup(func() { close(done) })
+			go func() { // the receipts: the client stops reading while they are not taken
+				for {
+					select {
+					case <-agg.dl:
+					case <-done:
+						return
+					}
+				}
+			}()
+			b.ResetTimer()
+			for range b.N {
+				if _, err := submitRD(b, &agg.trx.Transmitter, "254700000001", "BAL", rd); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"unicode/utf16"
 	"unicode/utf8"
 
+	gsm "github.com/fiorix/go-smpp/smpp/encoding"
+	"github.com/fiorix/go-smpp/smpp/pdu/pdutext"
 	"golang.org/x/text/encoding/charmap"
 )
 
@@ -32,6 +34,17 @@ const (
 	gsmEscape  = 0x1B
 )
 
+// GSM 03.38 is encoded by go-smpp (smpp/encoding, unpacked: SMPP's data_coding 0 carries
+// one septet per octet), whose tables and escapes are right for encoding. Decoding stays
+// this file's, with the tables below: go-smpp's decoder fails the whole message on a
+// trailing escape, on an escape before a septet outside the extension table and on an
+// octet above 0x7F, where GSM 03.38 asks for the default-table character and a user's
+// MO must not be lost to one odd septet (TestGoSMPPGSMDecoderRefusesWhatPhonesSend). Its
+// packed form is not used at all: its decoder adds an '@' after a message of seven
+// septets and drops an '@' that is the eighth septet of a group after a septet below
+// 0x40 (TestGoSMPPPackedGSMMangles). Septets are counted here, on the unpacked octets:
+// go-smpp does not count them.
+
 // gsmBasic is the GSM 03.38 default alphabet indexed by septet; 0x1B is the escape to
 // the extension table.
 var gsmBasic = [128]rune{
@@ -50,21 +63,6 @@ var gsmExtension = map[byte]rune{
 	0x0A: '\f', 0x14: '^', 0x28: '{', 0x29: '}', 0x2F: '\\',
 	0x3C: '[', 0x3D: '~', 0x3E: ']', 0x40: '|', 0x65: '€',
 }
-
-// gsmCodes maps a rune to its septets (one, or escape plus one). It is built once from
-// the two tables above and only read afterwards.
-var gsmCodes = func() map[rune][]byte {
-	m := make(map[rune][]byte, len(gsmBasic)+len(gsmExtension))
-	for i, r := range gsmBasic {
-		if i != gsmEscape {
-			m[r] = []byte{byte(i)}
-		}
-	}
-	for b, r := range gsmExtension {
-		m[r] = []byte{gsmEscape, b}
-	}
-	return m
-}()
 
 // Segment is one submit_sm/deliver_sm body part.
 type Segment struct {
@@ -131,16 +129,13 @@ func split(coding uint8, encoded []byte, single, part int, ref uint8, step func(
 	return segs
 }
 
-// gsmSeptets encodes text in the GSM default alphabet, one septet per byte; ok is false
-// when some rune has no GSM code.
+// gsmSeptets encodes text in the GSM default alphabet, one septet per byte (an
+// extension character is the escape and its septet); ok is false when some rune has no
+// GSM code (go-smpp's ErrInvalidCharacter).
 func gsmSeptets(text string) (septets []byte, ok bool) {
-	septets = make([]byte, 0, len(text))
-	for _, r := range text {
-		code, found := gsmCodes[r]
-		if !found {
-			return nil, false
-		}
-		septets = append(septets, code...)
+	septets, err := gsm.GSM7(false).NewEncoder().Bytes([]byte(text))
+	if err != nil {
+		return nil, false
 	}
 	return septets, true
 }
@@ -151,14 +146,11 @@ func GSMFits(text string) bool {
 	return ok
 }
 
-// ucs2Bytes encodes text as UTF-16 big-endian.
+// ucs2Bytes encodes text as UTF-16 big-endian, without a byte order mark, with
+// go-smpp's pdutext.UCS2 (x/text's UTF-16, which cannot fail: invalid UTF-8 becomes
+// U+FFFD, as Go's own conversion does).
 func ucs2Bytes(text string) []byte {
-	units := utf16.Encode([]rune(text))
-	b := make([]byte, 2*len(units))
-	for i, u := range units {
-		binary.BigEndian.PutUint16(b[2*i:], u)
-	}
-	return b
+	return pdutext.UCS2(text).Encode()
 }
 
 // Part is one decoded short message.
@@ -307,6 +299,10 @@ func decodeGSM(b []byte) string {
 	return sb.String()
 }
 
+// decodeLatin1 reads ISO-8859-1, which SMPP's data_coding 0x03 is. Not go-smpp's
+// pdutext.Latin1: that is Windows-1252, which reads 0x80-0x9F as other characters
+// (0x80 as '€') and, encoding, returns its input unchanged when a rune does not fit
+// (TestGoSMPPLatin1IsWindows1252).
 func decodeLatin1(b []byte) (string, error) {
 	out, err := charmap.ISO8859_1.NewDecoder().Bytes(b)
 	if err != nil {
@@ -315,7 +311,9 @@ func decodeLatin1(b []byte) (string, error) {
 	return string(out), nil
 }
 
-// decodeUCS2 reads UTF-16 big-endian; an unpaired surrogate becomes U+FFFD.
+// decodeUCS2 reads UTF-16 big-endian; an unpaired surrogate becomes U+FFFD. Not
+// go-smpp's pdutext.UCS2, which reads an odd number of octets as a text ending in
+// U+FFFD: such a message is malformed, and refusing it tells the sender so.
 func decodeUCS2(b []byte) (string, error) {
 	if len(b)%2 != 0 {
 		return "", fmt.Errorf("%w: %d octets", ErrOddUCS2, len(b))

@@ -9,6 +9,9 @@ import (
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	gsm "github.com/fiorix/go-smpp/smpp/encoding"
+	"github.com/fiorix/go-smpp/smpp/pdu/pdutext"
 )
 
 // decodeSegments decodes and reassembles segments as a receiving phone would.
@@ -418,5 +421,99 @@ func BenchmarkDecodeGSM(b *testing.B) {
 		if _, err := Decode(0, 0, sm, nil); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// go-smpp encodes every character of the project's GSM 03.38 tables as those tables
+// say: one septet, or the escape and one septet for the extension table.
+func TestGSMEncodingMatchesTables(t *testing.T) {
+	for i, r := range gsmBasic {
+		if i == gsmEscape {
+			continue
+		}
+		if got, ok := gsmSeptets(string(r)); !ok || !bytes.Equal(got, []byte{byte(i)}) {
+			t.Errorf("%q: % x %v, want %02x", r, got, ok, i)
+		}
+	}
+	for b, r := range gsmExtension {
+		if got, ok := gsmSeptets(string(r)); !ok || !bytes.Equal(got, []byte{gsmEscape, b}) {
+			t.Errorf("%q: % x %v, want 1b %02x", r, got, ok, b)
+		}
+	}
+	for _, r := range []rune{'`', 'ç', 'á', '\t', '🙂', utf8.RuneError} {
+		if got, ok := gsmSeptets(string(r)); ok {
+			t.Errorf("%q outside the alphabet encoded as % x", r, got)
+		}
+	}
+	// Long texts with multi-byte runes: go-smpp's encoder counts runes where the
+	// transformer contract wants bytes, which only transform.Bytes tolerates.
+	long := strings.Repeat("é€£ ", 300)
+	got, ok := gsmSeptets(long)
+	if !ok || len(got) != 5*300 || decodeGSM(got) != long {
+		t.Fatalf("long text: %d septets, %v", len(got), ok)
+	}
+}
+
+// Why decoding stays the project's: go-smpp's decoder refuses whole messages that GSM
+// 03.38 says to read (a trailing escape, an escape before a septet outside the
+// extension table, an octet above 0x7F), which Decode reads.
+func TestGoSMPPGSMDecoderRefusesWhatPhonesSend(t *testing.T) {
+	for _, tc := range []struct {
+		sm   []byte
+		want string
+	}{
+		{[]byte{0x41, 0x1B}, "A "},
+		{[]byte{0x1B, 0x41}, "A"},
+		{[]byte{0x41, 0xC8}, "A\uFFFD"},
+	} {
+		if _, err := gsm.GSM7(false).NewDecoder().Bytes(tc.sm); err == nil {
+			t.Errorf("go-smpp now decodes % x: reconsider using it", tc.sm)
+		}
+		if p, err := Decode(CodingGSM7, 0, tc.sm, nil); err != nil || p.Text != tc.want {
+			t.Errorf("Decode(% x) = %q, %v, want %q", tc.sm, p.Text, err, tc.want)
+		}
+	}
+}
+
+// Why packed GSM is not taken from go-smpp: its round trip adds an '@' to a message of
+// seven septets and loses an '@' that is the eighth septet of a group.
+func TestGoSMPPPackedGSMMangles(t *testing.T) {
+	for text, want := range map[string]string{"abcdefg": "abcdefg@", "abcdef1@h": "abcdef1h"} {
+		packed, err := gsm.GSM7(true).NewEncoder().Bytes([]byte(text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := gsm.GSM7(true).NewDecoder().Bytes(packed)
+		if err != nil || string(got) != want {
+			t.Errorf("go-smpp packed round trip of %q gave %q %v; expected its known %q", text, got, err, want)
+		}
+	}
+}
+
+// Why Latin-1 is not go-smpp's: its pdutext.Latin1 is Windows-1252, so octets 0x80-0x9F
+// of a data_coding 0x03 message become other characters, and a text it cannot encode is
+// returned unchanged (UTF-8 sent as if it were Latin-1).
+func TestGoSMPPLatin1IsWindows1252(t *testing.T) {
+	sm := []byte{0x80, 0x9F, 0xE9}
+	if got := string(pdutext.Latin1(sm).Decode()); got != "€Ÿé" {
+		t.Errorf("go-smpp now decodes % x as %q: reconsider using it", sm, got)
+	}
+	if p, err := Decode(CodingLatin1, 0, sm, nil); err != nil || p.Text != "\u0080\u009Fé" {
+		t.Errorf("Decode(% x) = %q, %v", sm, p.Text, err)
+	}
+	if got := pdutext.Latin1("\u0080€").Encode(); string(got) != "\u0080€" {
+		t.Errorf("go-smpp now encodes %q as % x", "\u0080€", got)
+	}
+}
+
+// Why UCS-2 is not decoded by go-smpp: it reads an odd number of octets as a text
+// ending in U+FFFD, where Decode refuses the malformed message.
+func TestGoSMPPUCS2HidesOddLength(t *testing.T) {
+	sm := []byte{0x00, 0x41, 0x00}
+	if got := string(pdutext.UCS2(sm).Decode()); got != "A\uFFFD" {
+		t.Errorf("go-smpp now decodes % x as %q", sm, got)
+	}
+	if _, err := Decode(CodingUCS2, 0, sm, nil); !errors.Is(err, ErrOddUCS2) {
+		t.Errorf("Decode(% x): %v, want ErrOddUCS2", sm, err)
 	}
 }

@@ -2,7 +2,8 @@
 // Entity) over SMPP 3.4: it encodes and decodes short message text (codec.go), keeps
 // bound links that receive mobile-originated messages and delivery receipts and submit
 // mobile-terminated messages (link.go), runs the switch's own SMPP server for carriers
-// and aggregators that bind to us (gateway.go, on package smpp/server), and delivers the
+// and aggregators that bind to us (gateway.go, on package smpp/server; the delivery
+// receipts their submit_sm ask for in gateway_receipt.go), and delivers the
 // durable outbox over both (sender.go): by an MSISDN's pin to the gateway account it
 // wrote through, else by longest prefix, with a failover link while a link is down.
 //

@@ -1,6 +1,9 @@
 package smpp
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // Test hooks for package smpp_test, whose tests run against tools/smscsim (which
 // imports this package, so they cannot live inside it).
@@ -38,3 +41,6 @@ const (
 	MaxReassemblyBytes = maxReassemblyBytes
 	MaxReassemblySets  = maxReassemblySets
 )
+
+// SweepGatewayReceipts runs the receipt sweep at the gateway clock's time.
+func SweepGatewayReceipts(g *Gateway) { g.sweepReceipts(context.Background(), g.now()) }

@@ -36,14 +36,15 @@ const (
 
 // GatewaySchema holds which Gateway account each MSISDN last wrote through, so that the
 // switch's answers (ordinary outbox SMS: the engine knows no channel) go back the same
-// way, after a restart too. updated_at is Unix microseconds. Pass it to store.Open.
+// way, after a restart too (updated_at is Unix microseconds), and the delivery receipts
+// owed to the accounts (gateway_receipt.go). Pass it to store.Open.
 var GatewaySchema = store.Schema{Component: "smpp_server", Migrations: []string{`
 CREATE TABLE smpp_server_pins (
 	msisdn     TEXT PRIMARY KEY,
 	system_id  TEXT NOT NULL,
 	updated_at INTEGER NOT NULL
 ) STRICT, WITHOUT ROWID;
-`}}
+`, receiptMigration}}
 
 // GatewayAccount is an ESME allowed to bind to the Gateway. An account with an empty
 // password is disabled: its binds are refused as if it did not exist.
@@ -92,7 +93,9 @@ type GatewayConfig struct {
 // (ESME_RX_T_APPN when it failed, so that the ESME sends it again). Before that, the
 // MSISDN is pinned to the account (GatewaySchema). Any other destination gets
 // ESME_RINVDSTADR, except the USSD service code for a submit_sm carrying
-// ussd_service_op. Parts of a concatenated MO are acknowledged as they arrive and kept
+// ussd_service_op; a ussd_service_op the menus do not take gets ESME_RINVOPTPARAMVAL.
+// Nothing is answered ESME_ROK without effect, and every refusal is logged at info
+// with the account (see refusal). Parts of a concatenated MO are acknowledged as they arrive and kept
 // in memory until the last, as on a Link, within the Reassembler's caps
 // (gatewayRefusal beyond them).
 //
@@ -101,7 +104,8 @@ type GatewayConfig struct {
 // a bound receiver or transceiver session of that account, within the rules of
 // Sender.route (never a code, at most PinGrace while no session can take it).
 // Delivery receipts do not exist for deliver_sm; the outbox records a generated message
-// id per part.
+// id per part. A submit_sm with registered_delivery gets its receipt as an SMSC would
+// send it (gateway_receipt.go).
 type Gateway struct {
 	cfg      GatewayConfig
 	db       *store.DB
@@ -186,14 +190,16 @@ func NewGateway(cfg GatewayConfig, db *store.DB, h Handler, log zerolog.Logger, 
 		}
 		name := GatewayTargetPrefix + ac.SystemID
 		a := &account{
-			g:        g,
-			systemID: ac.SystemID,
-			name:     name,
-			password: sha256.Sum256([]byte(ac.Password)),
-			maxBinds: maxBinds,
-			prefixes: normalizePrefixes(ac.Prefixes),
-			window:   make(chan struct{}, cfg.Window),
-			metrics:  newLinkMetrics(reg, name, log),
+			g:           g,
+			systemID:    ac.SystemID,
+			name:        name,
+			password:    sha256.Sum256([]byte(ac.Password)),
+			maxBinds:    maxBinds,
+			prefixes:    normalizePrefixes(ac.Prefixes),
+			window:      make(chan struct{}, cfg.Window),
+			receiptsDue: make(chan struct{}, 1),
+			delivered:   make(map[string]struct{}),
+			metrics:     newLinkMetrics(reg, name, log),
 		}
 		g.accounts[ac.SystemID] = a
 		g.order = append(g.order, a)
@@ -230,12 +236,16 @@ func (g *Gateway) Start() error {
 		}
 	})
 	wg.Go(func() { g.sweep(ctx) })
+	for _, a := range g.order {
+		wg.Go(func() { a.sendReceipts(ctx) })
+		a.wakeReceipts() // those owed before a restart
+	}
 	go func() { wg.Wait(); close(g.served) }()
 	g.log.Info().Str("listen", ln.Addr().String()).Int("accounts", len(g.order)).Msg("smpp server listening")
 	return nil
 }
 
-// sweep drops incomplete concatenated MO now and then.
+// sweep drops incomplete concatenated MO and settles their receipts now and then.
 func (g *Gateway) sweep(ctx context.Context) {
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
@@ -247,6 +257,7 @@ func (g *Gateway) sweep(ctx context.Context) {
 			if n := g.reasm.Sweep(now); n > 0 {
 				g.log.Warn().Int("sets", n).Msg("smpp server dropped incomplete concatenated MO")
 			}
+			g.sweepReceipts(ctx, g.now())
 		}
 	}
 }
@@ -371,13 +382,20 @@ var _ Affinity = (*Gateway)(nil)
 
 // HandlePDU takes submit_sm; every other request is answered ESME_RINVCMDID.
 func (h *gatewayHandler) HandlePDU(ctx context.Context, s *server.Session, p pdu.Body) pdu.Body {
-	if p.Header().ID != pdu.SubmitSMID {
-		return nil
-	}
 	g := (*Gateway)(h)
 	a := g.accounts[s.SystemID()]
+	if a == nil { // cannot happen: only accounts bind
+		return nil
+	}
+	if p.Header().ID != pdu.SubmitSMID {
+		g.refusal(a, "cmd", g.log).Str("system_id", a.systemID).Str("remote", s.RemoteAddr()).
+			Stringer("command_id", p.Header().ID).Msg("smpp server request other than submit_sm refused")
+		return nil
+	}
 	resp := pdu.NewSubmitSMResp()
-	if a == nil || s.BindType() == server.BindReceiver {
+	if s.BindType() == server.BindReceiver {
+		g.refusal(a, "bind", g.log).Str("system_id", a.systemID).Str("remote", s.RemoteAddr()).
+			Msg("smpp server submit_sm on a receiver bind refused")
 		resp.Header().Status = pdu.Status(server.StatusInvBndSts)
 		return resp
 	}
@@ -385,17 +403,21 @@ func (h *gatewayHandler) HandlePDU(ctx context.Context, s *server.Session, p pdu
 	// Link: an MO persisted and then refused would come again as a duplicate.
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), handlerTimeout)
 	defer cancel()
-	status := g.submit(hctx, a, p)
+	// The id is chosen first: a receipt owed for the submit_sm is recorded under it
+	// before the response gives it to the ESME.
+	id := g.newID()
+	status := g.submit(hctx, a, p, id)
 	if status != StatusOK {
 		resp.Header().Status = pdu.Status(status)
 		return resp
 	}
-	resp.Fields().Set(pdufield.MessageID, g.newID())
+	resp.Fields().Set(pdufield.MessageID, id)
 	return resp
 }
 
 // submit turns a submit_sm of account a into an MO and returns the status to answer.
-func (g *Gateway) submit(ctx context.Context, a *account, p pdu.Body) uint32 {
+// id is the message id the answer gives when it is ESME_ROK.
+func (g *Gateway) submit(ctx context.Context, a *account, p pdu.Body, id string) uint32 {
 	a.received.Add(1)
 	a.metrics.message("in")
 	f, tlv := p.Fields(), p.TLVFields()
@@ -403,23 +425,36 @@ func (g *Gateway) submit(ctx context.Context, a *account, p pdu.Body) uint32 {
 	from := normalizeAddr(fieldString(f, pdufield.SourceAddr))
 	log := g.log.With().Str("system_id", a.systemID).Str("from", mask(from)).Logger()
 	var ussd *USSDInfo
-	if op, ok := tlv[tagUssdServiceOp]; ok && len(op.Bytes()) == 1 {
+	if op, ok := tlv[tagUssdServiceOp]; ok {
+		// Refused rather than read as an SMS or passed to menus that drop it: either
+		// way the ESME would be told ESME_ROK for a message that had no effect.
+		if len(op.Bytes()) != 1 {
+			g.refusal(a, "ussd-len", log).Int("length", len(op.Bytes())).
+				Msg("smpp server submit_sm with a ussd_service_op that is not one octet refused")
+			return server.StatusInvParLen
+		}
+		if !ussdFromPhone(op.Bytes()[0]) {
+			g.refusal(a, "ussd-op", log).Uint8("ussd_service_op", op.Bytes()[0]).
+				Msg("smpp server submit_sm with a ussd_service_op the menus do not take refused")
+			return server.StatusInvOptParamVal
+		}
 		ussd = &USSDInfo{ServiceOp: op.Bytes()[0]}
 		if si, ok := tlv[tagItsSessionInfo]; ok {
 			ussd.SessionInfo = append([]byte(nil), si.Bytes()...)
 		}
 	}
 	if to != g.cfg.Shortcode && (ussd == nil || to == "" || to != normalizeAddr(g.cfg.USSDServiceCode)) {
-		log.Info().Str("to", mask(to)).Msg("smpp server submit_sm to another destination refused")
+		g.refusal(a, "dstadr", log).Str("to", mask(to)).Msg("smpp server submit_sm to another destination refused")
 		return server.StatusInvDstAdr
 	}
 	if !isMSISDN(from) {
+		g.refusal(a, "srcadr-nan", log).Msg("smpp server submit_sm from a source_addr that is not a number refused")
 		return server.StatusInvSrcAdr
 	}
 	// The account chooses source_addr: unchecked, any account could write "from" any
 	// number, and have that number's answers and codes sent to it.
 	if a.within(from) < 0 {
-		g.quiet.event("srcadr:"+a.systemID, log.Warn()).Msg("smpp server submit_sm from a number outside the account's prefixes refused")
+		g.refusal(a, "srcadr", log).Msg("smpp server submit_sm from a source_addr outside the account's prefixes refused")
 		return server.StatusInvSrcAdr
 	}
 	sm := fieldBytes(f, pdufield.ShortMessage)
@@ -431,12 +466,13 @@ func (g *Gateway) submit(ctx context.Context, a *account, p pdu.Body) uint32 {
 	coding := fieldByte(f, pdufield.DataCoding)
 	part, err := Decode(coding, fieldByte(f, pdufield.ESMClass), sm, sarOf(tlv))
 	if err != nil {
-		log.Warn().Err(err).Uint8("data_coding", coding).Msg("smpp server undecodable submit_sm refused")
+		g.refusal(a, "decode", log).Err(err).Uint8("data_coding", coding).Msg("smpp server undecodable submit_sm refused")
 		return statusSubmitFail
 	}
 	now := g.now()
 	key := a.systemID + "\x00" + from
 	text := part.Text
+	want := receiptWanted(f)
 	if ussd == nil {
 		var complete bool
 		if text, complete, err = g.reasm.take(key, part, now); err != nil {
@@ -444,7 +480,14 @@ func (g *Gateway) submit(ctx context.Context, a *account, p pdu.Body) uint32 {
 			return gatewayRefusal(err)
 		}
 		if !complete {
-			return StatusOK // kept in memory, as on a Link
+			// Kept in memory, as on a Link; its receipt is owed whatever becomes of it.
+			if want != 0 {
+				if err := g.owePart(ctx, a, id, from, to, part, want, now); err != nil {
+					log.Error().Err(err).Msg("smpp server receipt of a part not recorded; the ESME will send it again")
+					return server.StatusXTAppn
+				}
+			}
+			return StatusOK
 		}
 	}
 	// Pin first: the handler's answer may be claimed by the Sender the moment it commits.
@@ -453,14 +496,28 @@ func (g *Gateway) submit(ctx context.Context, a *account, p pdu.Body) uint32 {
 		return server.StatusXTAppn
 	}
 	m := MO{Link: a.name, From: from, To: to, Text: text, Received: now, USSD: ussd}
-	if err := g.h.HandleMO(ctx, m); err != nil {
-		log.Error().Err(err).Msg("smpp server MO handler failed; the ESME will send it again")
-		return server.StatusXTAppn
+	if status := g.handleMO(ctx, a, m, id, part, want, log); status != StatusOK {
+		return status
 	}
 	if ussd == nil {
 		g.reasm.finish(key, part)
 	}
 	return StatusOK
+}
+
+// refusal returns the info line for a refusal of kind to account a, or nil (zerolog's
+// no-op) when the same kind of refusal of the same account was logged within
+// logThrottleInterval: an ESME can repeat a refusal as fast as it can send.
+func (g *Gateway) refusal(a *account, kind string, log zerolog.Logger) *zerolog.Event {
+	return g.quiet.event("refused:"+kind+":"+a.systemID, log.Info())
+}
+
+// ussdFromPhone reports whether op is a ussd_service_op that the menus act on (see
+// ussd.Menu.HandleSMPP): a dialled service code (PSSD or PSSR indication) or the
+// user's answer to a screen (USSR confirm). The others are the network's, or confirm
+// a notification the switch never sends.
+func ussdFromPhone(op uint8) bool {
+	return op == USSDPSSDIndication || op == USSDPSSRIndication || op == USSDUSSRConfirm
 }
 
 // isMSISDN reports whether a is a phone number: 3 to 20 digits.

@@ -23,14 +23,21 @@ type account struct {
 	maxBinds int
 	prefixes []string      // of the numbers it may send from; fixed after NewGateway
 	window   chan struct{} // one token per deliver_sm awaiting its response
-	metrics  *linkMetrics
+	// receiptsDue wakes the account's receipt sender (capacity 1: one wake-up pending
+	// stands for any number).
+	receiptsDue chan struct{}
+	// delivered holds the receipts the ESME acknowledged whose rows are not deleted
+	// yet; only the receipt sender uses it.
+	delivered map[string]struct{}
+	metrics   *linkMetrics
 
 	submitted, failed, received atomic.Uint64
 
 	mu        sync.Mutex // guards the fields below
 	binds     int        // accepted binds not yet ended
 	receivers []*server.Session
-	next      int // round-robin position in receivers
+	held      map[string]struct{} // receipts whose submit_sm_resp is not written yet
+	next      int                 // round-robin position in receivers
 	closed    bool
 }
 

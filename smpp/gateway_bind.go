@@ -176,6 +176,9 @@ func (h *gatewayHandler) Bound(s *server.Session) {
 	up := len(a.receivers) > 0
 	a.mu.Unlock()
 	a.metrics.setUp(up)
+	if s.CanReceive() {
+		a.wakeReceipts() // those owed while it was away
+	}
 }
 
 // Unbound forgets the session and frees its bind.

@@ -50,7 +50,7 @@ func FuzzGatewaySubmit(f *testing.F) {
 		if err != nil || p.Header().ID != pdu.SubmitSMID {
 			return
 		}
-		g.submit(context.Background(), a, p)
+		g.submit(context.Background(), a, p, g.newID())
 	})
 }
 

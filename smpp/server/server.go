@@ -56,6 +56,9 @@ const (
 	StatusXTAppn    uint32 = 0x64 // ESME_RX_T_APPN: temporary application error, retry later
 	StatusXPAppn    uint32 = 0x65 // ESME_RX_P_APPN: permanent application error
 	StatusXRAppn    uint32 = 0x66 // ESME_RX_R_APPN: message rejected
+
+	StatusInvParLen      uint32 = 0xC2 // ESME_RINVPARLEN: an optional parameter of the wrong length
+	StatusInvOptParamVal uint32 = 0xC4 // ESME_RINVOPTPARAMVAL: an optional parameter's value is invalid
 )
 
 // Bind types as reported by Session.BindType and passed to Authenticate.
@@ -97,6 +100,14 @@ type Handler interface {
 	// response body; the server sets its sequence number. A nil response is
 	// answered with ESME_RINVCMDID. ctx ends when the session does.
 	HandlePDU(ctx context.Context, s *Session, p pdu.Body) (resp pdu.Body)
+}
+
+// Replier is a Handler that wants to know when the response HandlePDU returned has been
+// written to the peer (or failed to be): an SMSC must not send a delivery receipt
+// before the submit_sm_resp that gives the peer its message id, or the peer cannot
+// match the two. Replied runs on HandlePDU's goroutine, before Unbound.
+type Replier interface {
+	Replied(s *Session, resp pdu.Body)
 }
 
 // Server is an SMPP server. Set its fields before Serve; the zero value of

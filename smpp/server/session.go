@@ -33,6 +33,7 @@ type Session struct {
 	bound    bool
 	systemID string
 	bindType string
+	boundAt  time.Time                // when the bind was accepted, for the log line of its end
 	lastSeq  uint32                   // last sequence number given to Send
 	pending  map[uint32]chan pdu.Body // Send's waiters by sequence number
 
@@ -206,12 +207,37 @@ func (s *Session) serve() {
 		}
 	}()
 	s.log.Debug().Msg("smpp server: connection accepted")
-	err := s.readLoop()
+	s.logEnd(s.readLoop())
+}
+
+// logEnd logs how the session ended, before Unbound runs. The end of a bound session is
+// logged at info like its bind, with how long it lasted: an operator looking for an
+// aggregator's missing traffic finds when and how its connection went away. err is
+// readLoop's.
+func (s *Session) logEnd(err error) {
+	s.mu.Lock()
+	bound, systemID, bindType, boundAt := s.bound, s.systemID, s.bindType, s.boundAt
+	s.mu.Unlock()
+	if !bound {
+		switch {
+		case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+			s.log.Debug().Msg("smpp server: connection closed")
+		default:
+			s.log.Info().Err(err).Msg("smpp server: connection ended before a bind")
+		}
+		return
+	}
+	e := s.log.Info().Str("system_id", systemID).Str("bind", bindType).
+		Dur("bound_for", time.Since(boundAt).Round(time.Millisecond))
 	switch {
-	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
-		s.log.Debug().Msg("smpp server: connection closed")
+	case err == nil:
+		e.Msg("smpp server: unbound")
+	case errors.Is(err, net.ErrClosed): // closed on this side: Close, a failed probe or write
+		e.Msg("smpp server: session closed")
+	case errors.Is(err, io.EOF):
+		e.Msg("smpp server: connection dropped by the peer without unbind")
 	default:
-		s.log.Info().Err(err).Str("system_id", s.SystemID()).Msg("smpp server: connection ended")
+		e.Err(err).Msg("smpp server: connection dropped")
 	}
 }
 
@@ -331,6 +357,9 @@ func (s *Session) dispatch(h frameHeader, p pdu.Body) (done bool) {
 		// its next request the moment it reads it, and must not find the window full.
 		<-s.slots
 		s.reply(h, resp)
+		if r, ok := s.srv.Handler.(Replier); ok {
+			s.callHandler("Replied", func() { r.Replied(s, resp) })
+		}
 	}()
 	return false
 }
@@ -373,7 +402,7 @@ func (s *Session) bind(h frameHeader, p pdu.Body) bool {
 		return false
 	}
 	s.mu.Lock()
-	s.bound, s.systemID, s.bindType = true, systemID, bindType
+	s.bound, s.systemID, s.bindType, s.boundAt = true, systemID, bindType, time.Now()
 	s.mu.Unlock()
 	resp := newResp(h, StatusOK)
 	resp.Fields().Set(pdufield.SystemID, s.srv.systemID())
