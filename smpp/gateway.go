@@ -19,6 +19,8 @@ import (
 	"github.com/payswitch/payswitch/store"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+
+	"github.com/payswitch/payswitch/internal/mask"
 )
 
 // Gateway defaults for zero GatewayConfig fields.
@@ -318,7 +320,7 @@ func (g *Gateway) TargetFor(ctx context.Context, msisdn string) (Pin, error) {
 		return Pin{}, nil
 	}
 	if err != nil {
-		return Pin{}, fmt.Errorf("smpp: gateway: pin of %s: %w", mask(msisdn), err)
+		return Pin{}, fmt.Errorf("smpp: gateway: pin of %s: %w", mask.MSISDN(msisdn), err)
 	}
 	a := g.accounts[sid]
 	if a == nil {
@@ -361,7 +363,7 @@ func (g *Gateway) pin(ctx context.Context, msisdn, sid string) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("smpp: gateway: pin %s: %w", mask(msisdn), err)
+		return fmt.Errorf("smpp: gateway: pin %s: %w", mask.MSISDN(msisdn), err)
 	}
 	return nil
 }
@@ -423,7 +425,7 @@ func (g *Gateway) submit(ctx context.Context, a *account, p pdu.Body, id string)
 	f, tlv := p.Fields(), p.TLVFields()
 	to := normalizeAddr(fieldString(f, pdufield.DestinationAddr))
 	from := normalizeAddr(fieldString(f, pdufield.SourceAddr))
-	log := g.log.With().Str("system_id", a.systemID).Str("from", mask(from)).Logger()
+	log := g.log.With().Str("system_id", a.systemID).Str("from", mask.MSISDN(from)).Logger()
 	var ussd *USSDInfo
 	if op, ok := tlv[tagUssdServiceOp]; ok {
 		// Refused rather than read as an SMS or passed to menus that drop it: either
@@ -444,7 +446,7 @@ func (g *Gateway) submit(ctx context.Context, a *account, p pdu.Body, id string)
 		}
 	}
 	if to != g.cfg.Shortcode && (ussd == nil || to == "" || to != normalizeAddr(g.cfg.USSDServiceCode)) {
-		g.refusal(a, "dstadr", log).Str("to", mask(to)).Msg("smpp server submit_sm to another destination refused")
+		g.refusal(a, "dstadr", log).Str("to", mask.MSISDN(to)).Msg("smpp server submit_sm to another destination refused")
 		return server.StatusInvDstAdr
 	}
 	if !isMSISDN(from) {

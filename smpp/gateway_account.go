@@ -11,6 +11,8 @@ import (
 	"github.com/fiorix/go-smpp/smpp/pdu"
 	"github.com/fiorix/go-smpp/smpp/pdu/pdufield"
 	"github.com/payswitch/payswitch/smpp/server"
+
+	"github.com/payswitch/payswitch/internal/mask"
 )
 
 // account is one Gateway account; as a Target it sends MT as deliver_sm over the
@@ -127,7 +129,7 @@ func (a *account) Submit(ctx context.Context, m MT) ([]string, error) {
 func (a *account) submit(ctx context.Context, m MT) ([]string, error) {
 	to, from := normalizeAddr(m.To), normalizeAddr(m.From)
 	if to == "" || len(to) > 20 {
-		return nil, fmt.Errorf("%w %q", ErrBadAddress, mask(to))
+		return nil, fmt.Errorf("%w %q", ErrBadAddress, mask.MSISDN(to))
 	}
 	if from == "" {
 		from = a.g.cfg.Shortcode
@@ -140,7 +142,7 @@ func (a *account) submit(ctx context.Context, m MT) ([]string, error) {
 	ids := make([]string, 0, len(segs))
 	for i, seg := range segs {
 		if err := a.send(ctx, s, newDeliverSM(from, to, seg, m)); err != nil {
-			return ids, fmt.Errorf("part %d/%d to %s: %w", i+1, len(segs), mask(to), err)
+			return ids, fmt.Errorf("part %d/%d to %s: %w", i+1, len(segs), mask.MSISDN(to), err)
 		}
 		a.submitted.Add(1)
 		a.metrics.message("out")

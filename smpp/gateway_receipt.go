@@ -14,6 +14,8 @@ import (
 	"github.com/payswitch/payswitch/smpp/server"
 	"github.com/payswitch/payswitch/store"
 	"github.com/rs/zerolog"
+
+	"github.com/payswitch/payswitch/internal/mask"
 )
 
 // Delivery receipts owed to the Gateway's ESMEs (SMPP 3.4 section 4.4.2 and appendix B).
@@ -156,7 +158,7 @@ func (g *Gateway) oweReceipts(ctx context.Context, a *account, id, from, to stri
 	owed, err := g.oweDelivered(ctx, a, id, from, to, part, want, now)
 	if err != nil {
 		a.releaseReceipt(id)
-		g.log.Error().Err(err).Str("system_id", a.systemID).Str("from", mask(from)).
+		g.log.Error().Err(err).Str("system_id", a.systemID).Str("from", mask.MSISDN(from)).
 			Msg("smpp server MO processed but its receipt not recorded; the ESME will send it again")
 		return server.StatusXTAppn
 	}

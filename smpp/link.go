@@ -18,6 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"golang.org/x/time/rate"
+
+	"github.com/payswitch/payswitch/internal/mask"
 )
 
 // Link states reported by State.
@@ -595,7 +597,7 @@ func (l *Link) deliver(ctx context.Context, p pdu.Body, esm uint8) uint32 {
 	seq := p.Header().Seq
 	// Only failures are logged, so the fields are added to the event then, not to a
 	// child logger built for every deliver_sm.
-	about := func(e *zerolog.Event) *zerolog.Event { return e.Str("from", mask(from)).Uint32("seq", seq) }
+	about := func(e *zerolog.Event) *zerolog.Event { return e.Str("from", mask.MSISDN(from)).Uint32("seq", seq) }
 
 	msgType := esm & 0x3C
 	_, hasReceiptID := tlv[tagReceiptedMessageID]
@@ -736,7 +738,7 @@ func (l *Link) Submit(ctx context.Context, m MT) ([]string, error) {
 	to, from := normalizeAddr(m.To), normalizeAddr(m.From)
 	if to == "" || len(to) > 20 {
 		l.failed.Add(1)
-		return nil, fmt.Errorf("smpp: %s: %w %q", l.cfg.Name, ErrBadAddress, mask(to))
+		return nil, fmt.Errorf("smpp: %s: %w %q", l.cfg.Name, ErrBadAddress, mask.MSISDN(to))
 	}
 	if l.txSession() == nil {
 		l.metrics.submitError("not_bound")
@@ -754,7 +756,7 @@ func (l *Link) Submit(ctx context.Context, m MT) ([]string, error) {
 		if err != nil {
 			l.metrics.submitError(errorLabel(err))
 			l.failed.Add(1)
-			return ids, fmt.Errorf("smpp: %s: part %d/%d to %s: %w", l.cfg.Name, i+1, len(segs), mask(to), err)
+			return ids, fmt.Errorf("smpp: %s: part %d/%d to %s: %w", l.cfg.Name, i+1, len(segs), mask.MSISDN(to), err)
 		}
 		l.metrics.message("out")
 		l.submitted.Add(1)
@@ -944,14 +946,6 @@ func addrType(addr string) (ton, npi uint8) {
 // normalizeAddr strips spaces and a leading '+'.
 func normalizeAddr(a string) string {
 	return strings.TrimPrefix(strings.TrimSpace(a), "+")
-}
-
-// mask hides the middle of a number for logs: 2547****001.
-func mask(n string) string {
-	if len(n) < 8 {
-		return "****"
-	}
-	return n[:4] + "****" + n[len(n)-3:]
 }
 
 // errorLabel names an error for the submit_errors metric.

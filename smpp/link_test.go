@@ -17,6 +17,7 @@ import (
 	"github.com/fiorix/go-smpp/smpp/pdu/pdutlv"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+
 )
 
 func TestLinkBindModes(t *testing.T) {
@@ -660,15 +661,6 @@ func TestBackoffGrowsWithJitter(t *testing.T) {
 				t.Fatalf("backoff(%d) = %v, want within [%v, %v]", tc.attempt, d, tc.min, tc.max)
 			}
 		}
-	}
-}
-
-func TestMask(t *testing.T) {
-	if got := mask("254700000001"); got != "2547****001" {
-		t.Fatalf("mask = %q", got)
-	}
-	if got := mask("22333"); got != "****" {
-		t.Fatalf("mask short = %q", got)
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/payswitch/payswitch/outbox"
+
+	"github.com/payswitch/payswitch/internal/mask"
 )
 
 // codePurposes are the outbox purposes of SMS that carry a one-time code or can lead to
@@ -106,7 +108,7 @@ func (s *Sender) route(ctx context.Context, targets map[string]Target, m outbox.
 		for _, a := range s.affinity {
 			pin, err := a.TargetFor(ctx, m.To)
 			if err != nil {
-				return job{}, fmt.Errorf("smpp: affinity of %s: %w", mask(m.To), err)
+				return job{}, fmt.Errorf("smpp: affinity of %s: %w", mask.MSISDN(m.To), err)
 			}
 			t, ok := targets[pin.Target]
 			if !ok || pin.Prefix < carrierLen {
@@ -119,7 +121,7 @@ func (s *Sender) route(ctx context.Context, targets map[string]Target, m outbox.
 		}
 	}
 	if l == nil {
-		return job{}, fmt.Errorf("%w: %s", ErrNoRoute, mask(m.To))
+		return job{}, fmt.Errorf("%w: %s", ErrNoRoute, mask.MSISDN(m.To))
 	}
 	j := job{m: m, target: l}
 	if fo, ok := targets[l.Failover()]; ok && fo != Target(l) {

@@ -12,6 +12,8 @@ import (
 	"github.com/payswitch/payswitch/outbox"
 	"github.com/payswitch/payswitch/store"
 	"github.com/rs/zerolog"
+
+	"github.com/payswitch/payswitch/internal/mask"
 )
 
 // Queue is what the Sender needs of the durable outbox; *outbox.Outbox implements it.
@@ -344,7 +346,7 @@ func (s *Sender) lateSent(ctx context.Context, m outbox.Message, t Target) func(
 	return func(ids []string) {
 		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepTimeout)
 		defer cancel()
-		log := s.log.With().Int64("outbox_id", m.ID).Str("to", mask(m.To)).Str("link", t.Name()).Logger()
+		log := s.log.With().Int64("outbox_id", m.ID).Str("to", mask.MSISDN(m.To)).Str("link", t.Name()).Logger()
 		if err := s.q.MarkSent(bctx, m, t.Name(), ids); err != nil {
 			log.Error().Err(err).Msg("late acceptance not recorded; the message may be sent again")
 			return
@@ -368,7 +370,7 @@ func (s *Sender) finish(ctx context.Context, o outcome) {
 	// The message's fields go on the events that are logged, not on a child logger
 	// built for every message sent (most outcomes log at debug level, which is off).
 	about := func(e *zerolog.Event) *zerolog.Event {
-		return e.Int64("outbox_id", m.ID).Str("to", mask(m.To)).Int("attempt", m.Attempts)
+		return e.Int64("outbox_id", m.ID).Str("to", mask.MSISDN(m.To)).Int("attempt", m.Attempts)
 	}
 	var qerr error
 	switch {
