@@ -17,7 +17,6 @@ import (
 	"github.com/fiorix/go-smpp/smpp/pdu/pdutlv"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
-
 )
 
 func TestLinkBindModes(t *testing.T) {
