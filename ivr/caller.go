@@ -249,14 +249,15 @@ func (c *Caller) takeOff(to string) (landed func()) {
 }
 
 // awaitFlights waits until the requests to number to that are in flight now have their
-// outcome recorded, or limit has passed, or ctx ends. It reports whether there were
-// any: only then can waiting have changed what a look-up finds.
-func (c *Caller) awaitFlights(ctx context.Context, to string, limit time.Duration) bool {
+// outcome recorded, or limit has passed, or ctx ends. With none in flight it returns at
+// once: the caller looks again all the same, since a request may have landed between
+// its first look-up and this call.
+func (c *Caller) awaitFlights(ctx context.Context, to string, limit time.Duration) {
 	c.mu.Lock()
 	flights := slices.Clone(c.flights[to])
 	c.mu.Unlock()
 	if len(flights) == 0 {
-		return false
+		return
 	}
 	if c.waiting != nil {
 		c.waiting()
@@ -267,12 +268,11 @@ func (c *Caller) awaitFlights(ctx context.Context, to string, limit time.Duratio
 		select {
 		case <-done:
 		case <-t.C:
-			return true
+			return
 		case <-ctx.Done():
-			return true
+			return
 		}
 	}
-	return true
 }
 
 // request POSTs m to the gateway and returns the call ID its answer carries, if any.

@@ -29,7 +29,10 @@ const callsToScan = 50
 // again by ID.
 func (s *Service) matchCall(ctx context.Context, sessionID, phone string) (outbox.Message, bool) {
 	m, ok, err := s.callByGatewayID(ctx, sessionID, phone)
-	if err == nil && !ok && s.caller != nil && s.caller.awaitFlights(ctx, phone, s.flightWait) {
+	if err == nil && !ok && s.caller != nil {
+		// Look again even when nothing is in flight by now: the request may have been
+		// recorded between the first look-up and this check.
+		s.caller.awaitFlights(ctx, phone, s.flightWait)
 		m, ok, err = s.callByGatewayID(ctx, sessionID, phone)
 	}
 	if err != nil {
