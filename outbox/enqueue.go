@@ -15,21 +15,28 @@ import (
 // ID. Call Kick on the Outbox after the Write returns so a waiting worker wakes up.
 // It checks that Kind is sms or call, To is a phone number (digits, optional leading
 // '+') and an SMS has text. The text is stored as given; Outbox.Enqueue can seal it.
+//
+// The package's Enqueue has no clock: a zero CreatedAt is stamped with time.Now. It is
+// for tools and tests that have no Outbox; the switch enqueues through its Outbox, whose
+// clock stamps the message.
 func Enqueue(ctx context.Context, tx store.Tx, m Message) (int64, error) {
-	return enqueue(ctx, tx, m, nil)
+	return enqueue(ctx, tx, m, time.Now, nil)
 }
 
 // Enqueue is the package's Enqueue, except that an Outbox made by NewSealed stores the
 // text of a one-time-code message (Purpose "otp") encrypted, so the code is never in
-// the database in clear.
+// the database in clear. A zero CreatedAt is the Outbox's clock's now.
 func (o *Outbox) Enqueue(ctx context.Context, tx store.Tx, m Message) (int64, error) {
 	if o.aead == nil {
-		return enqueue(ctx, tx, m, nil)
+		return enqueue(ctx, tx, m, o.now, nil)
 	}
-	return enqueue(ctx, tx, m, o.sealText)
+	return enqueue(ctx, tx, m, o.now, o.sealText)
 }
 
-func enqueue(ctx context.Context, tx store.Tx, m Message, seal func(Message) (string, error)) (int64, error) {
+// enqueue is both Enqueues: now stamps a message without CreatedAt, seal (nil: none)
+// encrypts the texts that carry a code.
+func enqueue(ctx context.Context, tx store.Tx, m Message, now func() time.Time,
+	seal func(Message) (string, error)) (int64, error) {
 	if m.Kind == "" {
 		m.Kind = KindSMS
 	}
@@ -54,7 +61,7 @@ func enqueue(ctx context.Context, tx store.Tx, m Message, seal func(Message) (st
 	}
 	created := m.CreatedAt
 	if created.IsZero() {
-		created = time.Now()
+		created = now()
 	}
 	res, err := tx.ExecContext(ctx, `INSERT INTO messages (kind, to_addr, from_addr, text, payment_id, purpose,
 		meta, request_receipt, state, next_attempt_at, created_at, updated_at, sealed)
