@@ -139,8 +139,26 @@ func serveGCPercent(getenv func(string) string) (int, bool) {
 	return 400, true
 }
 
+// appOptions are what startAppWith takes besides the config: inputs that serve leaves
+// at their defaults and tests set.
+type appOptions struct {
+	// Now is the switch's clock: the engine's (code expiry, limits, locks), the
+	// ledger's, the outbox's (due times, leases), the IVR's, USSD's and the API's.
+	// nil: time.Now.
+	Now func() time.Time
+}
+
 // startApp builds and starts the switch described by cfg. Close stops it.
 func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (a *app, err error) {
+	return startAppWith(ctx, cfg, log, appOptions{})
+}
+
+// startAppWith is startApp with opts.
+func startAppWith(ctx context.Context, cfg *config.Config, log zerolog.Logger, opts appOptions) (a *app, err error) {
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
 	a = &app{cfg: cfg, log: log, registry: prometheus.NewRegistry()}
 	defer func() {
 		if err != nil {
@@ -173,14 +191,14 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (a *a
 		log.Info().Dur("took", time.Since(opened)).Msg("database schema upgraded")
 	}
 	a.dbWatch = newDBWatch(a.db, log, a.registry)
-	a.ledger = ledger.New(a.db, nil)
+	a.ledger = ledger.New(a.db, now)
 	secret, err := otpSecret(cfg, log)
 	if err != nil {
 		return a, err
 	}
 	// Code messages are sealed with a key derived from the same secret, so that no code
 	// is ever in the database in clear, not even in the queue of SMS to send.
-	if a.outbox, err = outbox.NewSealed(a.db, nil, secret); err != nil {
+	if a.outbox, err = outbox.NewSealed(a.db, now, secret); err != nil {
 		return a, err
 	}
 	issuer, err := otp.NewIssuer(secret, otp.Config{Digits: cfg.OTP.Digits, TTL: cfg.OTP.TTL,
@@ -196,7 +214,8 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (a *a
 	if err != nil {
 		return a, err
 	}
-	deps := payswitch.Deps{DB: a.db, Ledger: a.ledger, OTP: issuer, Outbox: a.outbox, Log: log, Registry: a.registry}
+	deps := payswitch.Deps{DB: a.db, Ledger: a.ledger, OTP: issuer, Outbox: a.outbox, Log: log, Registry: a.registry,
+		Now: now}
 	if carriers != nil {
 		deps.Airtime = carriers
 	}
@@ -223,7 +242,7 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (a *a
 		return a, err
 	}
 	a.ussd, err = ussd.New(a.engine, ussd.Config{ServiceCode: cfg.USSD.ServiceCode,
-		SessionTimeout: cfg.USSD.SessionTimeout, Texts: cfg.USSD.Messages, Log: log, Registry: a.registry})
+		SessionTimeout: cfg.USSD.SessionTimeout, Texts: cfg.USSD.Messages, Log: log, Registry: a.registry, Now: now})
 	if err != nil {
 		return a, err
 	}
@@ -315,13 +334,13 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (a *a
 
 	srv, err := api.New(a.engine, api.Config{
 		Tokens: apiTokens(cfg), MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Gatherer: a.registry,
-		Registry: a.registry, Log: log, Health: a.health, Diagnose: a.db.Diagnose,
+		Registry: a.registry, Log: log, Health: a.health, Diagnose: a.db.Diagnose, Now: now,
 	})
 	if err != nil {
 		return a, err
 	}
 	calls, err := ivr.New(ivr.Config{Number: cfg.IVR.Number, GatewayURL: cfg.IVR.Gateway.URL,
-		GatewayToken: cfg.IVR.Gateway.Token, Location: loc}, a.engine, a.outbox, nil, log, a.registry)
+		GatewayToken: cfg.IVR.Gateway.Token, Location: loc}, a.engine, a.outbox, now, log, a.registry)
 	if err != nil {
 		return a, err
 	}
