@@ -276,8 +276,6 @@ func startAppWith(ctx context.Context, cfg *config.Config, log zerolog.Logger, o
 	a.cancel = cancel
 	mo := &moHandler{engine: a.engine, outbox: a.outbox, ussd: a.ussd, log: log, shortcode: cfg.Shortcode,
 		links: map[string]smpp.Target{}}
-	// Set before any link or sender starts: a receipt can come before its MarkSent.
-	a.outbox.OnReceipt(mo.codeDelivery)
 	for _, lc := range cfg.SMPP.Links {
 		l := smpp.NewLink(smpp.LinkConfig{Name: lc.Name, Address: lc.Address, SystemID: lc.SystemID,
 			Password: lc.Password, SystemType: lc.SystemType, Bind: lc.Bind, Prefixes: lc.Prefixes,
@@ -293,7 +291,9 @@ func startAppWith(ctx context.Context, cfg *config.Config, log zerolog.Logger, o
 	} else if n > 0 {
 		log.Warn().Int64("messages", n).Msg("released the outbox claims of a process that stopped without finishing them")
 	}
-	sender := smpp.NewSender(a.outbox, a.links, log)
+	// The sender's MarkSent applies the receipts that overtook their submit: it tells the
+	// engine of them as HandleReceipt does of the others (serve_receipts.go).
+	sender := smpp.NewSender(&sendQueue{Outbox: a.outbox, receipts: codeDeliveries(a.engine)}, a.links, log)
 	if sc := cfg.SMPP.Server; sc.Listen != "" {
 		var accounts []smpp.GatewayAccount
 		for _, acc := range sc.Accounts {

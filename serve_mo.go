@@ -8,7 +8,6 @@ import (
 
 	"github.com/payswitch/payswitch/outbox"
 	"github.com/payswitch/payswitch/smpp"
-	"github.com/payswitch/payswitch/store"
 	payswitch "github.com/payswitch/payswitch/switch"
 	"github.com/payswitch/payswitch/ussd"
 )
@@ -37,32 +36,13 @@ func (h *moHandler) HandleMO(ctx context.Context, m smpp.MO) error {
 	return h.engine.HandleSMS(ctx, m.From, m.Text)
 }
 
-// HandleReceipt records a delivery receipt against the message it reports on, as
-// smpp.ReceiptRecorder does; the outbox then tells codeDelivery, in the same write.
+// HandleReceipt records a delivery receipt against the message it reports on and
+// returns once it is durable, so that the link acknowledges the deliver_sm only then
+// (as smpp.ReceiptRecorder does). The outbox hands the message the receipt was applied
+// to back to codeDeliveries, in the receipt's write, which tells the engine.
 func (h *moHandler) HandleReceipt(ctx context.Context, r smpp.Receipt) error {
-	return smpp.ReceiptRecorder(h.outbox)(ctx, r)
-}
-
-// codeDelivery is the outbox's receipt hook: a receipt for a code SMS goes into the
-// authentication history, and an undeliverable one may start the voice fallback, in the
-// write that applies the receipt. That is the receipt's own write, or the MarkSent of
-// the code SMS when the SMSC's receipt came before the submit was recorded. An error
-// rolls the receipt back with it (the SMSC redelivers it, or the MarkSent fails).
-func (h *moHandler) codeDelivery(ctx context.Context, tx store.Tx, m outbox.Receipted) (after func(), err error) {
-	if m.Purpose != "otp" || m.PaymentID == "" {
-		return nil, nil
-	}
-	// Only a final answer says something about the code: ENROUTE, ACCEPTD or UNKNOWN
-	// leave the message "sent", and must not start the voice fallback.
-	var delivered bool
-	switch m.State {
-	case outbox.StateDelivered:
-		delivered = true
-	case outbox.StateUndeliverable:
-	default:
-		return nil, nil
-	}
-	return h.engine.RecordCodeDeliveryTx(ctx, tx, m.PaymentID, m.To, delivered, m.Status)
+	_, _, err := h.outbox.ReceiptThen(ctx, r.Link, r.MessageID, r.Status, codeDeliveries(h.engine))
+	return err
 }
 
 // handleUSSD answers one USSD step that arrived over SMPP, on the link it came from and

@@ -31,21 +31,32 @@ import (
 //
 // Concurrent MarkSent, Receipt, Claim, Retry and Fail calls share store operations (see
 // batcher); each still returns only once its own result is durable, with its own error.
+//
+// An early receipt applied here is known to nobody else: a caller that acts on receipts
+// (the switch records a code's delivery) marks sent with MarkSentThen.
 func (o *Outbox) MarkSent(ctx context.Context, m Message, link string, messageIDs []string) error {
+	return o.MarkSentThen(ctx, m, link, messageIDs, nil)
+}
+
+// MarkSentThen is MarkSent that hands the receipts it applies (early ones, that came
+// before it; Receipted.Early is true) to then, in its own transaction, as ReceiptThen
+// hands a receipt to its caller: a receipt reaches the caller's work in the write that
+// applies it, whichever of the two calls applies it. then may be nil.
+func (o *Outbox) MarkSentThen(ctx context.Context, m Message, link string, messageIDs []string, then ReceiptFunc) error {
 	now := micros(o.now())
 	parts := partIDs(messageIDs)
 	receipts := m.Kind == KindCall || m.RequestReceipt
 	text := idsText(parts) // here, not on the store's writer
-	var h hooked
+	var a afterEffects
 	if err := o.w.do(ctx, func(tx store.Tx) error {
-		h.reset()
+		a.reset()
 		return markSent(ctx, tx, m.ID, link, parts, text, receipts, now, func(r Receipted) error {
-			return h.run(ctx, tx, o.onReceipt, r)
+			return a.run(ctx, tx, then, r)
 		})
 	}); err != nil {
 		return fmt.Errorf("outbox: mark %d sent: %w", m.ID, err)
 	}
-	h.done()
+	a.done()
 	return nil
 }
 
@@ -77,7 +88,7 @@ const getsReceipts = `(request_receipt <> 0 OR kind = 'call')`
 // markSent is MarkSent's write; parts are the new IDs, as partIDs returns them, text is
 // idsText(parts), and receipts says whether the message can get delivery receipts
 // (getsReceipts), as the caller believes. applied is told of the message when receipts
-// that came before this MarkSent were applied to it (the receipt hook's turn).
+// that came before this MarkSent were applied to it (MarkSentThen's function's turn).
 func markSent(ctx context.Context, tx store.Tx, id int64, link string, parts []string, text string, receipts bool, now int64,
 	applied func(Receipted) error) error {
 	// The first MarkSent of a message, by far the most common, records it in one
@@ -154,7 +165,7 @@ func markSent(ctx context.Context, tx store.Tx, id int64, link string, parts []s
 	}
 	// As a receipt settles its message (readPart); receipts that overtake their
 	// submit_sm_resp are few. The owner then hears of it as it would have at Receipt.
-	r := Receipted{ID: id}
+	r := Receipted{ID: id, Early: true}
 	var v sql.NullString
 	if err := tx.QueryRowContext(ctx, `SELECT m.kind, m.to_addr, m.payment_id, m.purpose, m.state, p.status,
 			`+verdictOf("m.id")+`

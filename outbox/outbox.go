@@ -95,7 +95,6 @@ type Outbox struct {
 	// share one.
 	lastLease atomic.Int64
 	aead      cipher.AEAD // seals one-time-code texts; nil: texts are stored as given
-	onReceipt ReceiptHook // set by OnReceipt before use; nil: none
 }
 
 // New returns the Outbox over db; now is the clock for due times and leases (nil:

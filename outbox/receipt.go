@@ -10,41 +10,39 @@ import (
 	"github.com/payswitch/payswitch/store"
 )
 
-// ReceiptHook is the owner's work in the store transaction that applies a delivery
-// receipt to its message (r.State is the message's state after it; r.Status the
-// receipt's stat): at Receipt when the message's part is known, or at the MarkSent that
-// records the part when the receipt came first (it waited in early_receipts). Either
-// way the receipt and what the owner makes of it commit together. The hook runs on the
-// store's writer and, like a store.Write function, may run twice and must not change
-// memory that outlives it; after, when not nil, runs once the transaction is durable.
-// Its error undoes the receipt (or the MarkSent) and is returned by that call.
-type ReceiptHook func(ctx context.Context, tx store.Tx, r Receipted) (after func(), err error)
+// ReceiptFunc is a caller's work on a delivery receipt applied to its message, in the
+// store transaction that applies it (r.State is the message's state after it; r.Status
+// the receipt's stat): at ReceiptThen when the message's part is known, or at the
+// MarkSentThen that records the part when the receipt came first (it waited in
+// early_receipts; r.Early says so). Either way the receipt and what the caller makes of
+// it commit together, and the outbox never calls out on its own: only the function its
+// caller gave it for that call. It runs on the store's writer and, like a store.Write
+// function, may run twice and must not change memory that outlives it; after, when not
+// nil, runs once the transaction is durable. Its error undoes the receipt (or the
+// MarkSent) and is returned by that call.
+type ReceiptFunc func(ctx context.Context, tx store.Tx, r Receipted) (after func(), err error)
 
-// OnReceipt sets the hook run for every receipt applied to its message (ReceiptHook).
-// Call it before the outbox is used.
-func (o *Outbox) OnReceipt(h ReceiptHook) { o.onReceipt = h }
-
-// hooked collects the after-effects of the receipt hook's runs in one store operation.
+// afterEffects collects the after-effects of a ReceiptFunc's runs in one store operation.
 // The operation may run twice, so it starts from reset each time.
-type hooked struct{ afters []func() }
+type afterEffects struct{ afters []func() }
 
-func (h *hooked) reset() { h.afters = h.afters[:0] }
+func (a *afterEffects) reset() { a.afters = a.afters[:0] }
 
-// run runs hook (if any) on r in tx and keeps its after-effect.
-func (h *hooked) run(ctx context.Context, tx store.Tx, hook ReceiptHook, r Receipted) error {
-	if hook == nil {
+// run runs fn (if any) on r in tx and keeps its after-effect.
+func (a *afterEffects) run(ctx context.Context, tx store.Tx, fn ReceiptFunc, r Receipted) error {
+	if fn == nil {
 		return nil
 	}
-	after, err := hook(ctx, tx, r)
+	after, err := fn(ctx, tx, r)
 	if err == nil && after != nil {
-		h.afters = append(h.afters, after)
+		a.afters = append(a.afters, after)
 	}
 	return err
 }
 
 // done runs the after-effects, once the operation is durable.
-func (h *hooked) done() {
-	for _, f := range h.afters {
+func (a *afterEffects) done() {
+	for _, f := range a.afters {
 		f()
 	}
 }
@@ -84,18 +82,32 @@ type Receipted struct {
 	PaymentID, Purpose string
 	State              string // after the receipt
 	Status             string // the receipt's stat (DELIVRD, UNDELIV, ENROUTE, ...), normalised
+	// Early is true for a receipt that came before the MarkSent recording its part, and
+	// was applied by that MarkSent.
+	Early bool
 }
 
 // ReceiptWith is Receipt with the caller's own work in the receipt's store transaction:
-// when the part is known, with runs right after the receipt is applied (and after the
-// hook, see OnReceipt), and its error undoes the receipt and is returned. It runs on the
-// store's writer goroutine and, like a store.Write function, may run twice and must not
-// change memory that outlives it before ReceiptWith returns nil. with may be nil; it
-// does not run for a receipt that comes before its MarkSent (the hook does, then).
-// ReceiptWith does not read the message back, as Receipt does.
+// when the part is known, with runs right after the receipt is applied, and its error
+// undoes the receipt and is returned. It runs on the store's writer goroutine and, like
+// a store.Write function, may run twice and must not change memory that outlives it
+// before ReceiptWith returns nil. with may be nil; it does not run for a receipt that
+// comes before its MarkSent (MarkSentThen's function does, then). ReceiptWith does not
+// read the message back, as Receipt does.
 func (o *Outbox) ReceiptWith(ctx context.Context, link, messageID, status string,
 	with func(tx store.Tx, r Receipted) error) (Receipted, bool, error) {
-	return o.receipt(ctx, link, messageID, status, with)
+	var then ReceiptFunc
+	if with != nil {
+		then = func(_ context.Context, tx store.Tx, r Receipted) (func(), error) { return nil, with(tx, r) }
+	}
+	return o.receipt(ctx, link, messageID, status, then)
+}
+
+// ReceiptThen is ReceiptWith with a ReceiptFunc: then (which may be nil) gets the
+// message the receipt was applied to, in the receipt's transaction, and its after-effect
+// runs once the receipt is durable, before ReceiptThen returns.
+func (o *Outbox) ReceiptThen(ctx context.Context, link, messageID, status string, then ReceiptFunc) (Receipted, bool, error) {
+	return o.receipt(ctx, link, messageID, status, then)
 }
 
 // readPart reads, inside a receipt's write and once the part's status is recorded, the
@@ -120,33 +132,26 @@ var readPart = `SELECT m.id, m.kind, m.to_addr, m.payment_id, m.purpose, m.state
 	FROM message_parts AS p JOIN messages AS m ON m.id = p.outbox_id
 	WHERE p.link = ? AND p.message_id = ?`
 
-// receipt is the write of Receipt and ReceiptWith.
-func (o *Outbox) receipt(ctx context.Context, link, messageID, status string,
-	with func(tx store.Tx, r Receipted) error) (Receipted, bool, error) {
+// receipt is the write of Receipt, ReceiptWith and ReceiptThen.
+func (o *Outbox) receipt(ctx context.Context, link, messageID, status string, then ReceiptFunc) (Receipted, bool, error) {
 	now := micros(o.now())
 	status = strings.ToUpper(strings.TrimSpace(status))
 	var (
 		r     Receipted
 		found bool
-		h     hooked
+		a     afterEffects
 	)
 	err := o.w.do(ctx, func(tx store.Tx) (err error) {
-		h.reset()
+		a.reset()
 		r, found, err = receiptTx(ctx, tx, link, messageID, status, now, func(r Receipted) error {
-			if err := h.run(ctx, tx, o.onReceipt, r); err != nil {
-				return err
-			}
-			if with != nil {
-				return with(tx, r)
-			}
-			return nil
+			return a.run(ctx, tx, then, r)
 		})
 		return err
 	})
 	if err != nil {
 		return Receipted{}, false, fmt.Errorf("outbox: receipt %s/%s: %w", link, messageID, err)
 	}
-	h.done()
+	a.done()
 	return r, found, nil
 }
 
