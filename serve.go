@@ -128,10 +128,9 @@ type app struct {
 // serveGCPercent is the Go garbage collector's target for serve: 400 (a collection
 // when the heap has grown to five times what was live after the last one) unless the
 // operator set GOGC, which then rules. The switch's memory is mostly SQLite's page
-// caches, outside the Go heap, so the heap's growth costs little (peak RSS 200 -> 212
-// MB under loadgen), while the default of 100 spent CPU the store's writer needed: in
-// three alternating loadgen runs of each, serve's CPU per payment was 1.26 ms at 100,
-// 1.15 at 200 and 1.10 at 400, and payments/s 949, 1,007 and 1,047 on average.
+// caches, outside the Go heap, so the heap's growth costs little, while the default of
+// 100 spent CPU the store's writer needed (the README's performance section has the
+// loadgen figures).
 func serveGCPercent(getenv func(string) string) (int, bool) {
 	if getenv("GOGC") != "" {
 		return 0, false

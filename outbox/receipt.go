@@ -116,11 +116,10 @@ func (o *Outbox) ReceiptThen(ctx context.Context, link, messageID, status string
 // message's state does not change (ENROUTE, one part of several, a message claimed
 // again). It took four: find the part, record its status, settle in an UPDATE that
 // evaluated the verdict twice (in SET and in WHERE), read the message for ReceiptWith;
-// the writer's CPU per receipt fell by 15-20% (BenchmarkReceiptWriter). UPDATE ...
-// RETURNING, for the part's outbox_id or the settled message, saved no statement's
-// worth: SQLite builds a temporary table for RETURNING rows on every run, which cost as
-// much as the statement it replaced (measured again: RETURNING one column added 5.5 µs
-// to a 4 µs UPDATE).
+// the writer's CPU per receipt fell (BenchmarkReceiptWriter; figures in the README's
+// performance section). UPDATE ... RETURNING, for the part's outbox_id or the settled
+// message, saved no statement's worth: SQLite builds a temporary table for RETURNING
+// rows on every run, which cost as much as the statement it replaced.
 //
 // A message of one part, most of them, gets its verdict from the part's own status:
 // only a message with two IDs or more (a comma in message_ids) reads its parts through
