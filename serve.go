@@ -292,7 +292,11 @@ func startAppWith(ctx context.Context, cfg *config.Config, log zerolog.Logger, o
 	}
 	// The sender's MarkSent applies the receipts that overtook their submit: it tells the
 	// engine of them as HandleReceipt does of the others (serve_receipts.go).
-	sender := smpp.NewSender(&sendQueue{Outbox: a.outbox, receipts: codeDeliveries(a.engine)}, a.links, log)
+	queue := &sendQueue{Outbox: a.outbox, receipts: codeDeliveries(a.engine)}
+	if opts.Now != nil {
+		queue.skew = func() time.Duration { return time.Until(opts.Now()) }
+	}
+	sender := smpp.NewSender(queue, a.links, log)
 	if sc := cfg.SMPP.Server; sc.Listen != "" {
 		var accounts []smpp.GatewayAccount
 		for _, acc := range sc.Accounts {

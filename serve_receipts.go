@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"time"
 
 	"github.com/payswitch/payswitch/outbox"
 	"github.com/payswitch/payswitch/smpp"
@@ -46,6 +47,10 @@ func codeDeliveries(engine *payswitch.Engine) outbox.ReceiptFunc {
 type sendQueue struct {
 	*outbox.Outbox
 	receipts outbox.ReceiptFunc // what an early receipt means (codeDeliveries)
+	// skew, when not nil, is how far the switch's clock (the outbox's) is ahead of the
+	// machine's, which the sender schedules its retries on; nil: they are one clock.
+	// Only a switch started on a clock of its own (startAppWith) has one.
+	skew func() time.Duration
 }
 
 var _ smpp.Queue = (*sendQueue)(nil)
@@ -54,4 +59,13 @@ var _ smpp.Queue = (*sendQueue)(nil)
 // receipts that were waiting for it.
 func (q *sendQueue) MarkSent(ctx context.Context, m outbox.Message, link string, messageIDs []string) error {
 	return q.Outbox.MarkSentThen(ctx, m, link, messageIDs, q.receipts)
+}
+
+// Retry puts m back in the queue, due at next on the sender's clock, which it moves
+// onto the outbox's: a retry must wait its backoff whichever clock the switch runs on.
+func (q *sendQueue) Retry(ctx context.Context, id int64, errText string, next time.Time) error {
+	if q.skew != nil && !next.IsZero() {
+		next = next.Add(q.skew())
+	}
+	return q.Outbox.Retry(ctx, id, errText, next)
 }
