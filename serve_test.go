@@ -173,6 +173,26 @@ func (s *testSwitch) expireCodes(ttl time.Duration) {
 	}
 }
 
+// waitRetried waits until the newest message to msisdn has been tried and is queued
+// again: the sender found no way to send it.
+func (s *testSwitch) waitRetried(msisdn string) {
+	s.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ms, err := s.app.outbox.List(context.Background(), msisdn, 1)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		if len(ms) == 1 && ms[0].Attempts > 0 && ms[0].State == "queued" {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("the message to %s was never tried: %+v", msisdn, describeMessages(ms))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func (s *testSwitch) waitBound() {
 	s.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -409,7 +429,7 @@ func TestCodeQueuedWhileLinkDownArrivesAfterRebind(t *testing.T) {
 	s.sim.DropConnections()
 	// While the link is down the operator credits Alice: the notice waits in the outbox.
 	s.deposit(w.ID, 50000, "CASHIN-DOWN")
-	time.Sleep(300 * time.Millisecond)
+	s.waitRetried(alice) // the sender tried it on the link that is down
 	s.sim.SetRefuseBinds(false)
 	a.expect("deposited", "KES 500.00")
 	a.send("PAY 55501 10")
