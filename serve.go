@@ -273,8 +273,11 @@ func startAppWith(ctx context.Context, cfg *config.Config, log zerolog.Logger, o
 
 	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	a.cancel = cancel
-	mo := &moHandler{engine: a.engine, outbox: a.outbox, ussd: a.ussd, log: log, shortcode: cfg.Shortcode,
-		links: map[string]smpp.Target{}}
+	// What a delivery receipt means for the engine, whichever call applies it: the
+	// receipt's own (mo) or the MarkSent it overtook (the sender's queue, below).
+	deliveries := codeDeliveries(a.engine)
+	mo := &moHandler{engine: a.engine, outbox: a.outbox, receipts: deliveries, ussd: a.ussd, log: log,
+		shortcode: cfg.Shortcode, links: map[string]smpp.Target{}}
 	for _, lc := range cfg.SMPP.Links {
 		l := smpp.NewLink(smpp.LinkConfig{Name: lc.Name, Address: lc.Address, SystemID: lc.SystemID,
 			Password: lc.Password, SystemType: lc.SystemType, Bind: lc.Bind, Prefixes: lc.Prefixes,
@@ -292,7 +295,7 @@ func startAppWith(ctx context.Context, cfg *config.Config, log zerolog.Logger, o
 	}
 	// The sender's MarkSent applies the receipts that overtook their submit: it tells the
 	// engine of them as HandleReceipt does of the others (serve_receipts.go).
-	queue := &sendQueue{Outbox: a.outbox, receipts: codeDeliveries(a.engine)}
+	queue := &sendQueue{Outbox: a.outbox, receipts: deliveries}
 	if opts.Now != nil {
 		queue.skew = func() time.Duration { return time.Until(opts.Now()) }
 	}

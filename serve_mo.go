@@ -16,6 +16,7 @@ import (
 type moHandler struct {
 	engine    *payswitch.Engine
 	outbox    *outbox.Outbox
+	receipts  outbox.ReceiptFunc // what a receipt applied to its message means (codeDeliveries)
 	ussd      *ussd.Menu
 	links     map[string]smpp.Target // links and server accounts by name; written before anything starts, then only read
 	log       zerolog.Logger
@@ -39,9 +40,9 @@ func (h *moHandler) HandleMO(ctx context.Context, m smpp.MO) error {
 // HandleReceipt records a delivery receipt against the message it reports on and
 // returns once it is durable, so that the link acknowledges the deliver_sm only then
 // (as smpp.ReceiptRecorder does). The outbox hands the message the receipt was applied
-// to back to codeDeliveries, in the receipt's write, which tells the engine.
+// to back to h.receipts (codeDeliveries), in the receipt's write, which tells the engine.
 func (h *moHandler) HandleReceipt(ctx context.Context, r smpp.Receipt) error {
-	_, _, err := h.outbox.ReceiptThen(ctx, r.Link, r.MessageID, r.Status, codeDeliveries(h.engine))
+	_, _, err := h.outbox.ReceiptThen(ctx, r.Link, r.MessageID, r.Status, h.receipts)
 	return err
 }
 
