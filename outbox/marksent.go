@@ -164,7 +164,8 @@ func markSent(ctx context.Context, tx store.Tx, id int64, link string, parts []s
 		return nil
 	}
 	// As a receipt settles its message (readPart); receipts that overtake their
-	// submit_sm_resp are few. The owner then hears of it as it would have at Receipt.
+	// submit_sm_resp are few. The caller's function then hears of it as it would have
+	// at ReceiptThen.
 	r := Receipted{ID: id, Early: true}
 	var v sql.NullString
 	if err := tx.QueryRowContext(ctx, `SELECT m.kind, m.to_addr, m.payment_id, m.purpose, m.state, p.status,
