@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -129,10 +128,9 @@ type app struct {
 // serveGCPercent is the Go garbage collector's target for serve: 400 (a collection
 // when the heap has grown to five times what was live after the last one) unless the
 // operator set GOGC, which then rules. The switch's memory is mostly SQLite's page
-// caches, outside the Go heap, so the heap's growth costs little (peak RSS 200 -> 212
-// MB under loadgen), while the default of 100 spent CPU the store's writer needed: in
-// three alternating loadgen runs of each, serve's CPU per payment was 1.26 ms at 100,
-// 1.15 at 200 and 1.10 at 400, and payments/s 949, 1,007 and 1,047 on average.
+// caches, outside the Go heap, so the heap's growth costs little, while the default of
+// 100 spent CPU the store's writer needed (the README's performance section has the
+// loadgen figures).
 func serveGCPercent(getenv func(string) string) (int, bool) {
 	if getenv("GOGC") != "" {
 		return 0, false
@@ -140,8 +138,26 @@ func serveGCPercent(getenv func(string) string) (int, bool) {
 	return 400, true
 }
 
+// appOptions are what startAppWith takes besides the config: inputs that serve leaves
+// at their defaults and tests set.
+type appOptions struct {
+	// Now is the switch's clock: the engine's (code expiry, limits, locks), the
+	// ledger's, the outbox's (due times, leases), the IVR's, USSD's and the API's.
+	// nil: time.Now.
+	Now func() time.Time
+}
+
 // startApp builds and starts the switch described by cfg. Close stops it.
 func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (a *app, err error) {
+	return startAppWith(ctx, cfg, log, appOptions{})
+}
+
+// startAppWith is startApp with opts.
+func startAppWith(ctx context.Context, cfg *config.Config, log zerolog.Logger, opts appOptions) (a *app, err error) {
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
 	a = &app{cfg: cfg, log: log, registry: prometheus.NewRegistry()}
 	defer func() {
 		if err != nil {
@@ -174,14 +190,14 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (a *a
 		log.Info().Dur("took", time.Since(opened)).Msg("database schema upgraded")
 	}
 	a.dbWatch = newDBWatch(a.db, log, a.registry)
-	a.ledger = ledger.New(a.db, nil)
+	a.ledger = ledger.New(a.db, now)
 	secret, err := otpSecret(cfg, log)
 	if err != nil {
 		return a, err
 	}
 	// Code messages are sealed with a key derived from the same secret, so that no code
 	// is ever in the database in clear, not even in the queue of SMS to send.
-	if a.outbox, err = outbox.NewSealed(a.db, nil, secret); err != nil {
+	if a.outbox, err = outbox.NewSealed(a.db, now, secret); err != nil {
 		return a, err
 	}
 	issuer, err := otp.NewIssuer(secret, otp.Config{Digits: cfg.OTP.Digits, TTL: cfg.OTP.TTL,
@@ -197,7 +213,8 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (a *a
 	if err != nil {
 		return a, err
 	}
-	deps := payswitch.Deps{DB: a.db, Ledger: a.ledger, OTP: issuer, Outbox: a.outbox, Log: log, Registry: a.registry}
+	deps := payswitch.Deps{DB: a.db, Ledger: a.ledger, OTP: issuer, Outbox: a.outbox, Log: log, Registry: a.registry,
+		Now: now}
 	if carriers != nil {
 		deps.Airtime = carriers
 	}
@@ -224,7 +241,7 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (a *a
 		return a, err
 	}
 	a.ussd, err = ussd.New(a.engine, ussd.Config{ServiceCode: cfg.USSD.ServiceCode,
-		SessionTimeout: cfg.USSD.SessionTimeout, Texts: cfg.USSD.Messages, Log: log, Registry: a.registry})
+		SessionTimeout: cfg.USSD.SessionTimeout, Texts: cfg.USSD.Messages, Log: log, Registry: a.registry, Now: now})
 	if err != nil {
 		return a, err
 	}
@@ -256,10 +273,11 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (a *a
 
 	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	a.cancel = cancel
-	mo := &moHandler{engine: a.engine, outbox: a.outbox, ussd: a.ussd, log: log, shortcode: cfg.Shortcode,
-		links: map[string]smpp.Target{}}
-	// Set before any link or sender starts: a receipt can come before its MarkSent.
-	a.outbox.OnReceipt(mo.codeDelivery)
+	// What a delivery receipt means for the engine, whichever call applies it: the
+	// receipt's own (mo) or the MarkSent it overtook (the sender's queue, below).
+	deliveries := codeDeliveries(a.engine)
+	mo := &moHandler{engine: a.engine, outbox: a.outbox, receipts: deliveries, ussd: a.ussd, log: log,
+		shortcode: cfg.Shortcode, links: map[string]smpp.Target{}}
 	for _, lc := range cfg.SMPP.Links {
 		l := smpp.NewLink(smpp.LinkConfig{Name: lc.Name, Address: lc.Address, SystemID: lc.SystemID,
 			Password: lc.Password, SystemType: lc.SystemType, Bind: lc.Bind, Prefixes: lc.Prefixes,
@@ -275,7 +293,13 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (a *a
 	} else if n > 0 {
 		log.Warn().Int64("messages", n).Msg("released the outbox claims of a process that stopped without finishing them")
 	}
-	sender := smpp.NewSender(a.outbox, a.links, log)
+	// The sender's MarkSent applies the receipts that overtook their submit: it tells the
+	// engine of them as HandleReceipt does of the others (serve_receipts.go).
+	queue := &sendQueue{Outbox: a.outbox, receipts: deliveries}
+	if opts.Now != nil {
+		queue.skew = func() time.Duration { return time.Until(opts.Now()) }
+	}
+	sender := smpp.NewSender(queue, a.links, log)
 	if sc := cfg.SMPP.Server; sc.Listen != "" {
 		var accounts []smpp.GatewayAccount
 		for _, acc := range sc.Accounts {
@@ -316,13 +340,13 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (a *a
 
 	srv, err := api.New(a.engine, api.Config{
 		Tokens: apiTokens(cfg), MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Gatherer: a.registry,
-		Registry: a.registry, Log: log, Health: a.health, Diagnose: a.db.Diagnose,
+		Registry: a.registry, Log: log, Health: a.health, Diagnose: a.db.Diagnose, Now: now,
 	})
 	if err != nil {
 		return a, err
 	}
 	calls, err := ivr.New(ivr.Config{Number: cfg.IVR.Number, GatewayURL: cfg.IVR.Gateway.URL,
-		GatewayToken: cfg.IVR.Gateway.Token, Location: loc}, a.engine, a.outbox, nil, log, a.registry)
+		GatewayToken: cfg.IVR.Gateway.Token, Location: loc}, a.engine, a.outbox, now, log, a.registry)
 	if err != nil {
 		return a, err
 	}
@@ -411,76 +435,6 @@ func apiTokens(cfg *config.Config) []api.Token {
 		ts = append(ts, api.Token{Name: t.Name, Token: t.Token, Role: api.Role(t.Role)})
 	}
 	return ts
-}
-
-// moHandler turns what the SMPP links receive into engine calls.
-type moHandler struct {
-	engine    *payswitch.Engine
-	outbox    *outbox.Outbox
-	ussd      *ussd.Menu
-	links     map[string]smpp.Target // links and server accounts by name; written before anything starts, then only read
-	log       zerolog.Logger
-	shortcode string
-}
-
-// HandleMO passes a text to the engine; an error makes the link answer the SMSC with a
-// temporary error so that it delivers the message again. USSD goes to the menus.
-func (h *moHandler) HandleMO(ctx context.Context, m smpp.MO) error {
-	if m.USSD != nil { // addressed to the service code, not the shortcode
-		h.handleUSSD(ctx, m)
-		return nil
-	}
-	if m.To != "" && strings.TrimLeft(m.To, "+") != h.shortcode {
-		h.log.Warn().Str("to", m.To).Str("from", payswitch.Mask(m.From)).Msg("MO for another number ignored")
-		return nil
-	}
-	return h.engine.HandleSMS(ctx, m.From, m.Text)
-}
-
-// HandleReceipt records a delivery receipt against the message it reports on, as
-// smpp.ReceiptRecorder does; the outbox then tells codeDelivery, in the same write.
-func (h *moHandler) HandleReceipt(ctx context.Context, r smpp.Receipt) error {
-	return smpp.ReceiptRecorder(h.outbox)(ctx, r)
-}
-
-// codeDelivery is the outbox's receipt hook: a receipt for a code SMS goes into the
-// authentication history, and an undeliverable one may start the voice fallback, in the
-// write that applies the receipt. That is the receipt's own write, or the MarkSent of
-// the code SMS when the SMSC's receipt came before the submit was recorded. An error
-// rolls the receipt back with it (the SMSC redelivers it, or the MarkSent fails).
-func (h *moHandler) codeDelivery(ctx context.Context, tx store.Tx, m outbox.Receipted) (after func(), err error) {
-	if m.Purpose != "otp" || m.PaymentID == "" {
-		return nil, nil
-	}
-	// Only a final answer says something about the code: ENROUTE, ACCEPTD or UNKNOWN
-	// leave the message "sent", and must not start the voice fallback.
-	var delivered bool
-	switch m.State {
-	case outbox.StateDelivered:
-		delivered = true
-	case outbox.StateUndeliverable:
-	default:
-		return nil, nil
-	}
-	return h.engine.RecordCodeDeliveryTx(ctx, tx, m.PaymentID, m.To, delivered, m.Status)
-}
-
-// handleUSSD answers one USSD step that arrived over SMPP, on the link it came from and
-// with its session info. It never asks for redelivery: the input was acted on and the
-// user is looking at the screen.
-func (h *moHandler) handleUSSD(ctx context.Context, m smpp.MO) {
-	reply, end, err := h.ussd.HandleSMPP(ctx, m.From, m.USSD.ServiceOp, m.USSD.SessionInfo, m.Text)
-	if err != nil {
-		h.log.Warn().Err(err).Str("link", m.Link).Str("from", payswitch.Mask(m.From)).Msg("ussd over smpp")
-	}
-	l := h.links[m.Link]
-	if reply == "" || l == nil {
-		return
-	}
-	if _, err := l.Submit(ctx, smpp.MT{To: m.From, From: m.To, Text: reply,
-		USSD: &smpp.USSDInfo{ServiceOp: ussd.ReplyOp(end), SessionInfo: m.USSD.SessionInfo}}); err != nil {
-		h.log.Error().Err(err).Str("link", m.Link).Str("from", payswitch.Mask(m.From)).Msg("ussd answer not sent")
-	}
 }
 
 func linkHealth(st smpp.LinkStats) api.LinkHealth {

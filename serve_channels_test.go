@@ -308,8 +308,14 @@ func TestBusyDatabaseDegradesAndRecovers(t *testing.T) {
 	}
 	// An SMS that arrives meanwhile cannot be persisted: the switch answers the SMSC with
 	// a temporary error, and the SMSC delivers it again.
+	received := s.app.links[0].Stats().Received
 	a.send("PAY 55501 150")
-	time.Sleep(time.Second)
+	for deadline := time.Now().Add(10 * time.Second); s.app.links[0].Stats().Received == received; {
+		if time.Now().After(deadline) {
+			t.Fatal("the SMS never reached the switch")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	if _, err := other.Exec("ROLLBACK"); err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -39,7 +40,18 @@ type testSwitch struct {
 	ttl   string
 	extra string
 	base  string
+	clock *switchClock // the switch's clock, kept across restarts
 }
+
+// switchClock is a test switch's clock: the machine's time plus an offset that the test
+// moves on, so that a code's TTL passes without the test waiting it out, while what
+// runs on real time meanwhile (leases, retries, the SMPP link's timers) keeps running.
+type switchClock struct{ offset atomic.Int64 }
+
+func (c *switchClock) now() time.Time { return time.Now().Add(time.Duration(c.offset.Load())) }
+
+// advance moves the clock d on.
+func (c *switchClock) advance(d time.Duration) { c.offset.Add(int64(d)) }
 
 func startSwitch(t *testing.T, ttl string) *testSwitch {
 	t.Helper()
@@ -60,7 +72,7 @@ func startSwitchAt(t *testing.T, dir, ttl, extra string) *testSwitch {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sim.Close() })
-	s := &testSwitch{t: t, dir: dir, sim: sim, ttl: ttl, extra: extra}
+	s := &testSwitch{t: t, dir: dir, sim: sim, ttl: ttl, extra: extra, clock: &switchClock{}}
 	s.start()
 	t.Cleanup(func() {
 		if s.app != nil {
@@ -119,7 +131,7 @@ otp:
 
 func (s *testSwitch) start() {
 	s.t.Helper()
-	a, err := startApp(context.Background(), s.config(), zerolog.Nop())
+	a, err := startAppWith(context.Background(), s.config(), zerolog.Nop(), appOptions{Now: s.clock.now})
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -133,6 +145,52 @@ func (s *testSwitch) stop() {
 		s.t.Logf("close: %v", err)
 	}
 	s.app = nil
+}
+
+// expireCodes moves the switch's clock past a code's TTL ttl and runs the engine's
+// expiry sweep, as its own timer would on that clock. It first waits until the outbox
+// has nothing queued or sending: a lease taken before the jump would run out with it,
+// and its message go out twice.
+func (s *testSwitch) expireCodes(ttl time.Duration) {
+	s.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		unsent, err := s.app.outbox.Unsent(context.Background())
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		if unsent["queued"] == 0 && unsent["sending"] == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("the outbox still holds messages to send: %v", unsent)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	s.clock.advance(ttl + time.Second)
+	if _, err := s.app.engine.ExpireDue(context.Background()); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// waitRetried waits until the newest message to msisdn has been tried and is queued
+// again: the sender found no way to send it.
+func (s *testSwitch) waitRetried(msisdn string) {
+	s.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ms, err := s.app.outbox.List(context.Background(), msisdn, 1)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		if len(ms) == 1 && ms[0].Attempts > 0 && ms[0].State == "queued" {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("the message to %s was never tried: %+v", msisdn, describeMessages(ms))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func (s *testSwitch) waitBound() {
@@ -336,7 +394,7 @@ func TestUnicodeAndLongMessagesTravelBothWays(t *testing.T) {
 }
 
 func TestPendingPaymentSurvivesRestart(t *testing.T) {
-	s := startSwitch(t, "3s")
+	s := startSwitch(t, "5m")
 	w := s.open(map[string]string{"type": "wallet", "msisdn": alice, "name": "Alice"})
 	s.open(map[string]string{"type": "merchant", "code": "55501", "name": "Mama Mboga", "msisdn": mama})
 	a := s.phone(alice)
@@ -354,7 +412,7 @@ func TestPendingPaymentSurvivesRestart(t *testing.T) {
 	a.send("PAY 55501 100")
 	a.expect("KES 100.00")
 	s.stop()
-	time.Sleep(3 * time.Second) // the code's whole TTL passes while the switch is down
+	s.clock.advance(5*time.Minute + time.Second) // the code's whole TTL passes while the switch is down
 	s.start()
 	a.expectEventually("expired")
 	if b := s.account(w.ID).Balance; b.Held != 0 || b.Posted != 90000 {
@@ -371,7 +429,7 @@ func TestCodeQueuedWhileLinkDownArrivesAfterRebind(t *testing.T) {
 	s.sim.DropConnections()
 	// While the link is down the operator credits Alice: the notice waits in the outbox.
 	s.deposit(w.ID, 50000, "CASHIN-DOWN")
-	time.Sleep(300 * time.Millisecond)
+	s.waitRetried(alice) // the sender tried it on the link that is down
 	s.sim.SetRefuseBinds(false)
 	a.expect("deposited", "KES 500.00")
 	a.send("PAY 55501 10")

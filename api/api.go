@@ -92,7 +92,7 @@ type Config struct {
 
 // Server is the HTTP handler of the whole switch.
 type Server struct {
-	engine  *payswitch.Engine
+	engine  Engine
 	cfg     Config
 	mux     *http.ServeMux
 	tokens  []tokenDigest
@@ -108,7 +108,7 @@ type tokenDigest struct {
 
 // New builds the API. Tokens with an empty value are skipped: an unset environment
 // variable must not become a token that matches an empty Authorization header.
-func New(e *payswitch.Engine, cfg Config) (*Server, error) {
+func New(e Engine, cfg Config) (*Server, error) {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 64 << 10
 	}

@@ -87,7 +87,7 @@ func (s *Server) openAccount(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) getAccount(w http.ResponseWriter, r *http.Request) error {
-	a, err := s.engine.Ledger().Account(r.Context(), r.PathValue("id"))
+	a, err := s.engine.Account(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -105,9 +105,9 @@ func (s *Server) findAccount(w http.ResponseWriter, r *http.Request) error {
 		if nerr != nil {
 			return fmt.Errorf("%w: msisdn: %q is not a phone number", payswitch.ErrInvalid, q.Get("msisdn"))
 		}
-		a, err = s.engine.Ledger().AccountByMSISDN(r.Context(), n)
+		a, err = s.engine.AccountByMSISDN(r.Context(), n)
 	case q.Get("code") != "" && q.Get("msisdn") == "":
-		a, err = s.engine.Ledger().AccountByCode(r.Context(), q.Get("code"))
+		a, err = s.engine.AccountByCode(r.Context(), q.Get("code"))
 	default:
 		return fmt.Errorf("%w: give exactly one of msisdn or code", payswitch.ErrInvalid)
 	}
@@ -174,7 +174,7 @@ func (s *Server) listPayments(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) trialBalance(w http.ResponseWriter, r *http.Request) error {
-	tb, err := s.engine.Ledger().TrialBalance(r.Context())
+	tb, err := s.engine.TrialBalance(r.Context())
 	if err != nil {
 		return err
 	}
@@ -188,7 +188,7 @@ func (s *Server) trialBalance(w http.ResponseWriter, r *http.Request) error {
 		cur[c] = totals{Debits: t.Debits, Credits: t.Credits}
 		balanced = balanced && t.Debits == t.Credits
 	}
-	seq, hash, err := s.engine.Ledger().Head(r.Context())
+	seq, hash, err := s.engine.JournalHead(r.Context())
 	if err != nil {
 		return err
 	}

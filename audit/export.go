@@ -17,6 +17,8 @@ import (
 
 	"github.com/payswitch/payswitch/internal/csvcell"
 	"github.com/payswitch/payswitch/internal/outdir"
+	"github.com/payswitch/payswitch/ledger"
+	"github.com/payswitch/payswitch/otp"
 )
 
 // Options choose what Export writes.
@@ -78,7 +80,7 @@ func Export(ctx context.Context, db *sql.DB, dir string, opts Options) (Manifest
 	}
 	defer tx.Rollback()
 
-	if m.Chain, err = journalRange(ctx, tx, m.Period); err != nil {
+	if m.Chain, err = journalRange(ctx, tx, opts.From, opts.To); err != nil {
 		return Manifest{}, err
 	}
 	m.GeneratedAt = opts.Now().UTC().Format(TimeLayout)
@@ -123,70 +125,24 @@ func Export(ctx context.Context, db *sql.DB, dir string, opts Options) (Manifest
 	return m, nil
 }
 
-// journalRange finds the seqs of the period's first and last entries and the hash the
-// first one links to. The ledger's seqs are gapless from 1 and its times never run
-// backwards, so a period is one run of seqs, found by binary search on the primary key
-// rather than a scan.
-func journalRange(ctx context.Context, tx *sql.Tx, p Period) (Chain, error) {
-	var maxSeq int64
-	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM entries`).Scan(&maxSeq); err != nil {
-		return Chain{}, fmt.Errorf("audit: read journal head: %w", err)
+// journalRange finds the period's run of the journal and the hash its first entry links
+// to (ledger.JournalSpan: a binary search on the seqs, not a scan).
+func journalRange(ctx context.Context, tx *sql.Tx, from, to time.Time) (Chain, error) {
+	s, err := ledger.JournalSpan(ctx, tx, from, to)
+	if err != nil {
+		return Chain{}, fmt.Errorf("audit: %w", err)
 	}
-	first, last := int64(1), maxSeq
-	var err error
-	if p.From != "" {
-		if first, err = firstAtOrAfter(ctx, tx, maxSeq, p.From); err != nil {
-			return Chain{}, err
-		}
-	}
-	if p.To != "" {
-		end, err := firstAtOrAfter(ctx, tx, maxSeq, p.To)
-		if err != nil {
-			return Chain{}, err
-		}
-		last = end - 1
-	}
-	last = max(last, first-1)
-	c := Chain{FirstSeq: first, LastSeq: last, FirstPrevHash: GenesisHash}
-	if first > 1 {
-		if err := tx.QueryRowContext(ctx, `SELECT hash FROM entries WHERE seq = ?`, first-1).Scan(&c.FirstPrevHash); err != nil {
-			return Chain{}, fmt.Errorf("audit: read entry %d: %w", first-1, err)
-		}
-	}
-	c.LastHash = c.FirstPrevHash
-	return c, nil
+	return Chain{FirstSeq: s.First, LastSeq: s.Last, FirstPrevHash: s.PrevHash, LastHash: s.PrevHash}, nil
 }
 
-// firstAtOrAfter returns the smallest seq in 1..maxSeq whose time is at or after t, or
-// maxSeq+1 when none is.
-func firstAtOrAfter(ctx context.Context, tx *sql.Tx, maxSeq int64, t string) (int64, error) {
-	lo, hi := int64(1), maxSeq+1
-	for lo < hi {
-		mid := lo + (hi-lo)/2
-		var ts string
-		if err := tx.QueryRowContext(ctx, `SELECT time FROM entries WHERE seq = ?`, mid).Scan(&ts); err != nil {
-			return 0, fmt.Errorf("audit: read entry %d (the journal's seqs should be gapless): %w", mid, err)
-		}
-		if ts >= t {
-			hi = mid
-		} else {
-			lo = mid + 1
-		}
-	}
-	return lo, nil
+// span is c as the ledger's reads take it.
+func span(c Chain) ledger.Span {
+	return ledger.Span{First: c.FirstSeq, Last: c.LastSeq, PrevHash: c.FirstPrevHash}
 }
 
 func writeJournal(ctx context.Context, tx *sql.Tx, f *csvFile, m *Manifest, progress func(done, total int64)) error {
 	total := m.Chain.LastSeq - m.Chain.FirstSeq + 1
-	rows, err := tx.QueryContext(ctx, `SELECT seq, time, transfer_id, payment_id, account_id, direction,
-		amount, currency, balance_after, prev_hash, hash FROM entries WHERE seq BETWEEN ? AND ? ORDER BY seq`,
-		m.Chain.FirstSeq, m.Chain.LastSeq)
-	if err != nil {
-		return fmt.Errorf("audit: read journal: %w", err)
-	}
-	defer rows.Close()
 	rec := make([]string, len(journalHeader))
-	var seq, amount, balance int64
 	// Totals are kept per currency; the last one is cached because consecutive rows
 	// nearly always share it.
 	var cur string
@@ -196,14 +152,16 @@ func writeJournal(ctx context.Context, tx *sql.Tx, f *csvFile, m *Manifest, prog
 			m.Totals[cur] = curTotals
 		}
 	}
-	for rows.Next() {
-		if err := rows.Scan(&seq, &rec[1], &rec[2], &rec[3], &rec[4], &rec[5], &amount, &rec[7],
-			&balance, &rec[9], &rec[10]); err != nil {
-			return fmt.Errorf("audit: read journal: %w", err)
+	for e, err := range ledger.JournalEntries(ctx, tx, span(m.Chain)) {
+		if err != nil {
+			return fmt.Errorf("audit: %w", err)
 		}
-		rec[0] = strconv.FormatInt(seq, 10)
-		rec[6] = strconv.FormatInt(amount, 10)
-		rec[8] = strconv.FormatInt(balance, 10)
+		rec[0] = strconv.FormatInt(e.Seq, 10)
+		rec[1], rec[2], rec[3], rec[4], rec[5] = e.TimeText, e.TransferID, e.PaymentID, e.AccountID, e.Direction
+		rec[6] = strconv.FormatInt(e.Amount, 10)
+		rec[7] = e.Currency
+		rec[8] = strconv.FormatInt(e.BalanceAfter, 10)
+		rec[9], rec[10] = e.PrevHash, e.Hash
 		// The hash covers the cells as written, and the ledger computed it over the
 		// stored values: the two agree only while no stored value needs the quote. The
 		// ledger's ids, times, currencies and hashes never start with one of those
@@ -211,7 +169,7 @@ func writeJournal(ctx context.Context, tx *sql.Tx, f *csvFile, m *Manifest, prog
 		for _, i := range journalText {
 			if cell := csvcell.Text(rec[i]); cell != rec[i] {
 				return fmt.Errorf("audit: journal entry seq %d: %s %q would be written as %q to keep spreadsheets from running it, but its hash covers the stored value: the export would not verify",
-					seq, journalHeader[i], rec[i], cell)
+					e.Seq, journalHeader[i], rec[i], cell)
 			}
 		}
 		if err := f.write(rec); err != nil {
@@ -223,17 +181,14 @@ func writeJournal(ctx context.Context, tx *sql.Tx, f *csvFile, m *Manifest, prog
 			curTotals = m.Totals[cur]
 		}
 		if rec[5] == "D" {
-			curTotals.Debits += amount
+			curTotals.Debits += e.Amount
 		} else {
-			curTotals.Credits += amount
+			curTotals.Credits += e.Amount
 		}
 		m.Chain.LastHash = rec[10]
 		if progress != nil && f.rows%progressEvery == 0 {
 			progress(f.rows, total)
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("audit: read journal: %w", err)
 	}
 	flush()
 	if progress != nil {
@@ -243,38 +198,24 @@ func writeJournal(ctx context.Context, tx *sql.Tx, f *csvFile, m *Manifest, prog
 }
 
 // writeAccounts writes every account with its balance before the period's first entry and
-// after its last one: the balance_after of the account's last entry below each bound (0
-// when it has none), looked up on the (account_id, seq) index, so the cost is a few index
-// probes per account whatever the journal's size.
+// after its last one (ledger.AccountsAcross: a few index probes per account whatever the
+// journal's size).
 func writeAccounts(ctx context.Context, tx *sql.Tx, f *csvFile, c Chain) error {
-	rows, err := tx.QueryContext(ctx, `SELECT a.id, a.type, a.name, COALESCE(a.msisdn, ''), COALESCE(a.code, ''),
-			a.currency, a.status,
-			COALESCE((SELECT e.balance_after FROM entries e WHERE e.account_id = a.id AND e.seq < ?1
-				ORDER BY e.seq DESC LIMIT 1), 0),
-			COALESCE((SELECT e.balance_after FROM entries e WHERE e.account_id = a.id AND e.seq <= ?2
-				ORDER BY e.seq DESC LIMIT 1), 0)
-		FROM accounts a ORDER BY a.id`, c.FirstSeq, c.LastSeq)
-	if err != nil {
-		return fmt.Errorf("audit: read accounts: %w", err)
-	}
-	defer rows.Close()
 	rec := make([]string, len(accountsHeader))
-	var opening, closing int64
-	for rows.Next() {
-		if err := rows.Scan(&rec[0], &rec[1], &rec[2], &rec[3], &rec[4], &rec[5], &rec[6], &opening, &closing); err != nil {
-			return fmt.Errorf("audit: read accounts: %w", err)
+	for a, err := range ledger.AccountsAcross(ctx, tx, span(c)) {
+		if err != nil {
+			return fmt.Errorf("audit: %w", err)
 		}
+		rec[0], rec[1], rec[2], rec[3] = a.ID, string(a.Type), a.Name, a.MSISDN
+		rec[4], rec[5], rec[6] = a.Code, a.Currency, string(a.Status)
 		for _, i := range accountsText {
 			rec[i] = csvcell.Text(rec[i])
 		}
-		rec[7] = strconv.FormatInt(opening, 10)
-		rec[8] = strconv.FormatInt(closing, 10)
+		rec[7] = strconv.FormatInt(a.Opening, 10)
+		rec[8] = strconv.FormatInt(a.Closing, 10)
 		if err := f.write(rec); err != nil {
 			return err
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("audit: read accounts: %w", err)
 	}
 	return nil
 }
@@ -282,37 +223,18 @@ func writeAccounts(ctx context.Context, tx *sql.Tx, f *csvFile, c Chain) error {
 // writeAuthEvents writes the code history of the period, oldest first. The table holds
 // masked numbers and never a code, so rows are copied as they are, through csvcell.Text.
 func writeAuthEvents(ctx context.Context, tx *sql.Tx, f *csvFile, p Period) error {
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'auth_events'`).Scan(&n); err != nil {
-		return fmt.Errorf("audit: look for auth_events: %w", err)
-	}
-	if n == 0 {
-		return nil
-	}
-	to := p.To
-	if to == "" {
-		to = "\uffff" // sorts after every time
-	}
-	rows, err := tx.QueryContext(ctx, `SELECT time, payment_id, msisdn_masked, channel, event, detail
-		FROM auth_events WHERE time >= ? AND time < ? ORDER BY seq`, p.From, to)
-	if err != nil {
-		return fmt.Errorf("audit: read auth events: %w", err)
-	}
-	defer rows.Close()
 	rec := make([]string, len(authEventsHeader))
-	for rows.Next() {
-		if err := rows.Scan(&rec[0], &rec[1], &rec[2], &rec[3], &rec[4], &rec[5]); err != nil {
-			return fmt.Errorf("audit: read auth events: %w", err)
+	for e, err := range otp.EventsBetween(ctx, tx, p.From, p.To) {
+		if err != nil {
+			return fmt.Errorf("audit: %w", err)
 		}
+		rec[0], rec[1], rec[2], rec[3], rec[4], rec[5] = e.Time, e.PaymentID, e.MSISDNMasked, e.Channel, e.Event, e.Detail
 		for _, i := range authEventsText {
 			rec[i] = csvcell.Text(rec[i])
 		}
 		if err := f.write(rec); err != nil {
 			return err
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("audit: read auth events: %w", err)
 	}
 	return nil
 }

@@ -293,8 +293,8 @@ func (s *Service) merchant(ctx context.Context, sess *session, code string, ok b
 	if !ok || !payswitch.ValidMerchantCode(code) {
 		return s.miss(sess, s.texts.Render("invalid", nil))
 	}
-	m, err := s.engine.Ledger().AccountByCode(ctx, code)
-	if errors.Is(err, ledger.ErrNotFound) || err == nil && m.Type != ledger.Merchant {
+	m, err := s.engine.Merchant(ctx, code)
+	if errors.Is(err, ledger.ErrNotFound) {
 		return s.miss(sess, bad)
 	}
 	if err != nil {
@@ -437,7 +437,7 @@ func triesLeft(text string) (int, bool) {
 
 // balance says the caller's available balance and ends the call.
 func (s *Service) balance(ctx context.Context, sess *session) Response {
-	a, err := s.engine.Ledger().AccountByMSISDN(ctx, sess.phone)
+	a, err := s.engine.AccountByMSISDN(ctx, sess.phone)
 	if errors.Is(err, ledger.ErrNotFound) {
 		return final(s.texts.Render("refused_no_account", nil))
 	}
@@ -450,7 +450,7 @@ func (s *Service) balance(ctx context.Context, sess *session) Response {
 
 // available is msisdn's available balance in words; "" when it cannot be read.
 func (s *Service) available(ctx context.Context, msisdn string) string {
-	a, err := s.engine.Ledger().AccountByMSISDN(ctx, msisdn)
+	a, err := s.engine.AccountByMSISDN(ctx, msisdn)
 	if err != nil {
 		return ""
 	}
@@ -459,7 +459,7 @@ func (s *Service) available(ctx context.Context, msisdn string) string {
 
 // posted is msisdn's posted balance in words, as the SMS receipt gives it.
 func (s *Service) posted(ctx context.Context, msisdn string) string {
-	a, err := s.engine.Ledger().AccountByMSISDN(ctx, msisdn)
+	a, err := s.engine.AccountByMSISDN(ctx, msisdn)
 	if err != nil {
 		return ""
 	}

@@ -36,9 +36,9 @@ const (
 	flightWait = 5 * time.Second
 )
 
-// Engine is what the IVR needs of the payment engine; *payswitch.Engine has it. The
-// ledger serves read-only look-ups: a merchant code before the amount is asked, and
-// balances, which are spoken in words rather than as the engine's SMS text.
+// Engine is what the IVR needs of the payment engine; *payswitch.Engine has it. Merchant
+// and AccountByMSISDN are read-only look-ups: a merchant code before the amount is
+// asked, and balances, which are spoken in words rather than as the engine's SMS text.
 type Engine interface {
 	Request(ctx context.Context, r payswitch.Request) (payswitch.Outcome, error)
 	Confirm(ctx context.Context, ch payswitch.Channel, msisdn, paymentID, code string) (payswitch.Outcome, error)
@@ -47,7 +47,8 @@ type Engine interface {
 	HasAccount(ctx context.Context, msisdn string) (bool, error)
 	Currency() string
 	CodeDigits() int
-	Ledger() *ledger.Ledger
+	Merchant(ctx context.Context, code string) (ledger.Account, error)
+	AccountByMSISDN(ctx context.Context, msisdn string) (ledger.Account, error)
 }
 
 // Queue is what the IVR needs of the durable outbox; *outbox.Outbox has it. The Caller

@@ -9,7 +9,7 @@ import (
 	"github.com/payswitch/payswitch/store"
 )
 
-// hookLog is a ReceiptHook that records what it was told, and when its after-effects ran.
+// hookLog is a ReceiptFunc that records what it was told, and when its after-effects ran.
 type hookLog struct {
 	seen   []Receipted // every run, a redo's included
 	after  []Receipted // after-effects run (once each per durable call)
@@ -24,9 +24,10 @@ func (h *hookLog) hook(_ context.Context, tx store.Tx, r Receipted) (func(), err
 	return func() { h.after = append(h.after, r) }, nil
 }
 
-// The owner hears of every receipt applied to its message, in the receipt's
-// transaction: at Receipt for a known part, and at MarkSent for a receipt that came
-// before it (an SMSC can answer a deliver_sm before the submit_sm_resp is recorded).
+// The caller hears of every receipt applied to its message, in the receipt's
+// transaction, through the function it passed: at ReceiptThen for a known part, and at
+// MarkSentThen for a receipt that came before it (an SMSC can answer a deliver_sm before
+// the submit_sm_resp is recorded), marked Early.
 func TestReceiptHookSeesReceiptsBeforeAndAfterMarkSent(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
@@ -45,29 +46,28 @@ func TestReceiptHookSeesReceiptsBeforeAndAfterMarkSent(t *testing.T) {
 			db, c := mustOpen(t), newClock()
 			o := New(db, c.Now)
 			h := &hookLog{}
-			o.OnReceipt(h.hook)
 			m := sms("254700000001", "Your code is 123456")
 			m.RequestReceipt, m.PaymentID, m.Purpose = true, "PAYAAAAAAA", "otp"
 			id := put(t, db, Enqueue, m)[0]
 			claim(t, o, 1, time.Minute)
 			if tc.early {
-				if _, ok, err := o.ReceiptWith(ctx, "carrier-a", "abc", tc.status, nil); ok || err != nil {
+				if _, ok, err := o.ReceiptThen(ctx, "carrier-a", "abc", tc.status, h.hook); ok || err != nil {
 					t.Fatalf("early receipt: ok %v, err %v", ok, err)
 				}
 				if len(h.seen) != 0 {
 					t.Fatalf("hook ran for a receipt whose message is not known yet: %+v", h.seen)
 				}
 			}
-			if err := o.MarkSent(ctx, askedReceipts(id), "carrier-a", []string{"abc"}); err != nil {
+			if err := o.MarkSentThen(ctx, askedReceipts(id), "carrier-a", []string{"abc"}, h.hook); err != nil {
 				t.Fatal(err)
 			}
 			if !tc.early {
-				if _, ok, err := o.ReceiptWith(ctx, "carrier-a", "abc", tc.status, nil); !ok || err != nil {
+				if _, ok, err := o.ReceiptThen(ctx, "carrier-a", "abc", tc.status, h.hook); !ok || err != nil {
 					t.Fatalf("receipt: ok %v, err %v", ok, err)
 				}
 			}
 			want := Receipted{ID: id, Kind: KindSMS, To: "254700000001", PaymentID: "PAYAAAAAAA", Purpose: "otp",
-				State: tc.wantState, Status: tc.status}
+				State: tc.wantState, Status: tc.status, Early: tc.early}
 			if len(h.after) != 1 || h.after[0] != want {
 				t.Errorf("after-effects ran for %+v, want once for %+v", h.after, want)
 			}
@@ -78,21 +78,20 @@ func TestReceiptHookSeesReceiptsBeforeAndAfterMarkSent(t *testing.T) {
 	}
 }
 
-// A hook that fails undoes what it was told of: the MarkSent that applied an early
+// A ReceiptFunc that fails undoes what it was told of: the MarkSent that applied an early
 // receipt fails whole, and the receipt still waits for the next MarkSent.
 func TestReceiptHookErrorUndoesTheMarkSent(t *testing.T) {
 	db, c := mustOpen(t), newClock()
 	o := New(db, c.Now)
 	h := &hookLog{failOn: "UNDELIV"}
-	o.OnReceipt(h.hook)
 	m := sms("254700000001", "hi")
 	m.RequestReceipt = true
 	id := put(t, db, Enqueue, m)[0]
 	claim(t, o, 1, time.Minute)
-	if _, _, err := o.ReceiptWith(ctx, "carrier-a", "abc", "UNDELIV", nil); err != nil {
+	if _, _, err := o.ReceiptThen(ctx, "carrier-a", "abc", "UNDELIV", h.hook); err != nil {
 		t.Fatal(err)
 	}
-	if err := o.MarkSent(ctx, askedReceipts(id), "carrier-a", []string{"abc"}); err == nil {
+	if err := o.MarkSentThen(ctx, askedReceipts(id), "carrier-a", []string{"abc"}, h.hook); err == nil {
 		t.Fatal("MarkSent succeeded though the hook refused")
 	}
 	if got := get(t, o, id); got.State != StateSending || len(got.MessageIDs) != 0 {
@@ -102,7 +101,7 @@ func TestReceiptHookErrorUndoesTheMarkSent(t *testing.T) {
 		t.Fatalf("after-effects of an undone MarkSent ran: %+v", h.after)
 	}
 	h.failOn = ""
-	if err := o.MarkSent(ctx, askedReceipts(id), "carrier-a", []string{"abc"}); err != nil {
+	if err := o.MarkSentThen(ctx, askedReceipts(id), "carrier-a", []string{"abc"}, h.hook); err != nil {
 		t.Fatal(err)
 	}
 	if got := get(t, o, id).State; got != StateUndeliverable || len(h.after) != 1 {

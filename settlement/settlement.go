@@ -37,7 +37,6 @@ package settlement
 
 import (
 	"context"
-	"database/sql"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -168,44 +167,29 @@ func Settle(ctx context.Context, l *ledger.Ledger, day Day, now time.Time) (Repo
 	return r, nil
 }
 
-type merchant struct{ id, code, name, currency string }
-
 func settle(ctx context.Context, lt *ledger.Tx, tx store.Tx, day Day) ([]Line, error) {
-	first, last, err := dayRange(ctx, tx, day)
+	span, err := ledger.JournalSpan(ctx, tx, day.Start, day.End)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("settlement: %w", err)
 	}
-	var merchants []merchant
-	rows, err := tx.QueryContext(ctx, `SELECT id, COALESCE(code, ''), name, currency FROM accounts
-		WHERE type = 'merchant' ORDER BY code, id`)
+	merchants, err := ledger.Merchants(ctx, tx)
 	if err != nil {
-		return nil, fmt.Errorf("settlement: read merchants: %w", err)
-	}
-	for rows.Next() {
-		var m merchant
-		if err := rows.Scan(&m.id, &m.code, &m.name, &m.currency); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("settlement: read merchants: %w", err)
-		}
-		merchants = append(merchants, m)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("settlement: read merchants: %w", err)
+		return nil, fmt.Errorf("settlement: %w", err)
 	}
 
 	var lines []Line
 	for _, m := range merchants {
-		ln := Line{MerchantID: m.id, Code: m.code, Name: m.name, Currency: m.currency}
-		if err := takings(ctx, tx, &ln, first, last); err != nil {
+		ln := Line{MerchantID: m.ID, Code: m.Code, Name: m.Name, Currency: m.Currency}
+		if err := takings(ctx, tx, &ln, span); err != nil {
 			return nil, err
 		}
-		key := Key(day, m.id)
-		err := tx.QueryRowContext(ctx, `SELECT id, amount FROM transfers WHERE key = ?`, key).Scan(&ln.TransferID, &ln.Settled)
+		key := Key(day, m.ID)
+		tr, err := ledger.TransferByKey(ctx, tx, key)
 		switch {
 		case err == nil:
+			ln.TransferID, ln.Settled = tr.ID, tr.Amount
 			ln.Status = StatusAlreadySettled
-		case !errors.Is(err, sql.ErrNoRows):
+		case !errors.Is(err, ledger.ErrNotFound):
 			return nil, fmt.Errorf("settlement: look up %s: %w", key, err)
 		case ln.Payments == 0 && ln.Reversals == 0:
 			continue // a merchant with nothing that day is not in the report
@@ -253,70 +237,22 @@ func settleOne(ctx context.Context, lt *ledger.Tx, ln *Line, key string) {
 	}
 }
 
-// takings fills in ln's payments and reversals among the entries first..last, read on
-// the (account_id, seq) index so the cost follows the merchant's entries of the day.
-func takings(ctx context.Context, tx store.Tx, ln *Line, first, last int64) error {
-	rows, err := tx.QueryContext(ctx, `SELECT t.kind, e.direction, count(*), COALESCE(SUM(e.amount), 0)
-		FROM entries e JOIN transfers t ON t.id = e.transfer_id
-		WHERE e.account_id = ? AND e.seq BETWEEN ? AND ?
-		GROUP BY t.kind, e.direction`, ln.MerchantID, first, last)
+// takings fills in ln's payments and reversals among the entries of span (the day's).
+func takings(ctx context.Context, tx store.Tx, ln *Line, span ledger.Span) error {
+	totals, err := ledger.TotalsByKind(ctx, tx, ln.MerchantID, span)
 	if err != nil {
-		return fmt.Errorf("settlement: read takings of %s: %w", ln.MerchantID, err)
+		return fmt.Errorf("settlement: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var kind, dir string
-		var n, sum int64
-		if err := rows.Scan(&kind, &dir, &n, &sum); err != nil {
-			return fmt.Errorf("settlement: read takings of %s: %w", ln.MerchantID, err)
-		}
+	for _, t := range totals {
 		switch {
-		case kind == KindMerchantPayment && dir == ledger.Credit:
-			ln.Payments, ln.PaymentsAmount = n, sum
-		case kind == ledger.KindReversal && dir == ledger.Debit:
-			ln.Reversals, ln.ReversalsAmount = n, sum
+		case t.Kind == KindMerchantPayment && t.Direction == ledger.Credit:
+			ln.Payments, ln.PaymentsAmount = t.Count, t.Amount
+		case t.Kind == ledger.KindReversal && t.Direction == ledger.Debit:
+			ln.Reversals, ln.ReversalsAmount = t.Count, t.Amount
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("settlement: read takings of %s: %w", ln.MerchantID, err)
 	}
 	ln.Takings = ln.PaymentsAmount - ln.ReversalsAmount
 	return nil
-}
-
-// dayRange returns the seqs of the day's first and last journal entries (last < first
-// when there are none). The journal's time never runs backwards, so the day is one run
-// of seqs, found by binary search on the primary key.
-func dayRange(ctx context.Context, tx store.Tx, day Day) (first, last int64, err error) {
-	var maxSeq int64
-	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM entries`).Scan(&maxSeq); err != nil {
-		return 0, 0, fmt.Errorf("settlement: read journal: %w", err)
-	}
-	search := func(t time.Time) (int64, error) {
-		ts := ledger.FormatTime(t)
-		lo, hi := int64(1), maxSeq+1
-		for lo < hi {
-			mid := lo + (hi-lo)/2
-			var at string
-			if err := tx.QueryRowContext(ctx, `SELECT time FROM entries WHERE seq = ?`, mid).Scan(&at); err != nil {
-				return 0, fmt.Errorf("settlement: read entry %d: %w", mid, err)
-			}
-			if at >= ts {
-				hi = mid
-			} else {
-				lo = mid + 1
-			}
-		}
-		return lo, nil
-	}
-	if first, err = search(day.Start); err != nil {
-		return 0, 0, err
-	}
-	end, err := search(day.End)
-	if err != nil {
-		return 0, 0, err
-	}
-	return first, end - 1, nil
 }
 
 // csvHeader is the header row of the settlement file.

@@ -1,0 +1,89 @@
+package outbox
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/payswitch/payswitch/internal/mask"
+	"github.com/payswitch/payswitch/store"
+)
+
+// Enqueue adds m as a queued message inside tx, the caller's store.Write, and returns its
+// ID. Call Kick on the Outbox after the Write returns so a waiting worker wakes up.
+// It checks that Kind is sms or call, To is a phone number (digits, optional leading
+// '+') and an SMS has text. The text is stored as given; Outbox.Enqueue can seal it.
+//
+// The package's Enqueue has no clock: a zero CreatedAt is stamped with time.Now. It is
+// for tools and tests that have no Outbox; the switch enqueues through its Outbox, whose
+// clock stamps the message.
+func Enqueue(ctx context.Context, tx store.Tx, m Message) (int64, error) {
+	return enqueue(ctx, tx, m, time.Now, nil)
+}
+
+// Enqueue is the package's Enqueue, except that an Outbox made by NewSealed stores the
+// text of a one-time-code message (Purpose "otp") encrypted, so the code is never in
+// the database in clear. A zero CreatedAt is the Outbox's clock's now.
+func (o *Outbox) Enqueue(ctx context.Context, tx store.Tx, m Message) (int64, error) {
+	if o.aead == nil {
+		return enqueue(ctx, tx, m, o.now, nil)
+	}
+	return enqueue(ctx, tx, m, o.now, o.sealText)
+}
+
+// enqueue is both Enqueues: now stamps a message without CreatedAt, seal (nil: none)
+// encrypts the texts that carry a code.
+func enqueue(ctx context.Context, tx store.Tx, m Message, now func() time.Time,
+	seal func(Message) (string, error)) (int64, error) {
+	if m.Kind == "" {
+		m.Kind = KindSMS
+	}
+	if err := validate(m); err != nil {
+		return 0, err
+	}
+	meta := ""
+	if len(m.Meta) > 0 {
+		b, err := json.Marshal(m.Meta)
+		if err != nil {
+			return 0, fmt.Errorf("outbox: meta: %w", err)
+		}
+		meta = string(b)
+	}
+	text, sealed := m.Text, false
+	if seal != nil && sealable(m) {
+		var err error
+		if text, err = seal(m); err != nil {
+			return 0, err
+		}
+		sealed = true
+	}
+	created := m.CreatedAt
+	if created.IsZero() {
+		created = now()
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO messages (kind, to_addr, from_addr, text, payment_id, purpose,
+		meta, request_receipt, state, next_attempt_at, created_at, updated_at, sealed)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)`,
+		m.Kind, m.To, m.From, text, m.PaymentID, m.Purpose, meta, m.RequestReceipt,
+		micros(m.NextAttemptAt), micros(created), micros(created), sealed)
+	if err != nil {
+		return 0, fmt.Errorf("outbox: enqueue %s to %s: %w", m.Kind, mask.MSISDN(m.To), err)
+	}
+	return res.LastInsertId()
+}
+
+func validate(m Message) error {
+	if m.Kind != KindSMS && m.Kind != KindCall {
+		return fmt.Errorf("%w: kind %q: want sms or call", ErrInvalid, m.Kind)
+	}
+	to := strings.TrimPrefix(m.To, "+")
+	if len(to) < 3 || len(to) > 20 || strings.Trim(to, "0123456789") != "" {
+		return fmt.Errorf("%w: recipient %q is not a phone number", ErrInvalid, mask.MSISDN(m.To))
+	}
+	if m.Kind == KindSMS && m.Text == "" {
+		return fmt.Errorf("%w: sms to %s has no text", ErrInvalid, mask.MSISDN(m.To))
+	}
+	return nil
+}
