@@ -186,7 +186,7 @@ func TestOtherServiceCodeEnds(t *testing.T) {
 	for code, want := range map[string]string{
 		"*123#": "END Unknown service code. Dial *384#.", "123": "END Unknown service code. Dial *384#.",
 		"*3840#": "END Unknown service code. Dial *384#.",
-		"*384#": "CON ", "384": "CON ", "*384*2#": "CON ", "": "CON ",
+		"*384#":  "CON ", "384": "CON ", "*384*2#": "CON ", "": "CON ",
 	} {
 		resp, err := http.PostForm(h.srv.URL+"/ussd", url.Values{"sessionId": {"sc" + code}, "serviceCode": {code},
 			"phoneNumber": {alice}, "text": {""}})
