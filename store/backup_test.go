@@ -84,4 +84,3 @@ func TestBackupWhileWriting(t *testing.T) {
 		t.Errorf("Write on a copy: %v, want ErrReadOnly", err)
 	}
 }
-
