@@ -235,7 +235,7 @@ func (x *Replicator) Register(reg prometheus.Registerer) error {
 	labels := prometheus.Labels{"replica": x.cfg.Name()}
 	return errors.Join(
 		reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "payswitch_replica_lag_seconds",
-			Help: "Time since the last moment the replica held every commit: an upper bound of what losing the disk would lose.",
+			Help:        "Time since the last moment the replica held every commit: an upper bound of what losing the disk would lose.",
 			ConstLabels: labels}, func() float64 { return x.Status().Lag.Seconds() })),
 		reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "payswitch_replica_ok",
 			Help: "1 while the replica is being written, 0 while its last sync failed.", ConstLabels: labels},
