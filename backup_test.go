@@ -2,13 +2,20 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/payswitch/payswitch/ledger"
+	"github.com/payswitch/payswitch/otp"
+	"github.com/payswitch/payswitch/outbox"
+	"github.com/payswitch/payswitch/smpp"
 	"github.com/payswitch/payswitch/store"
+	payswitch "github.com/payswitch/payswitch/switch"
 )
 
 // A backup taken while payments keep being booked is written 0600, checked, says what it
@@ -96,5 +103,68 @@ func TestBackupRefusesBadBooks(t *testing.T) {
 	}
 	if fileExists(out) || fileExists(out+".partial") {
 		t.Error("a copy that failed its check was left")
+	}
+}
+
+// TestBuildLargeDatabase builds a large database for measuring backups (README's
+// "Backups and disaster recovery"): PAYSWITCH_BIGDB=FILE PAYSWITCH_BIGDB_TRANSFERS=N
+// go test -run TestBuildLargeDatabase -timeout 1h . writes N ledger transfers (wallet to
+// merchant, through the ledger's batch API: the ledger's tables, which are most of a
+// database's size, without the payments' other rows) into FILE with serve's schemas.
+// Skipped unless PAYSWITCH_BIGDB is set.
+func TestBuildLargeDatabase(t *testing.T) {
+	path := os.Getenv("PAYSWITCH_BIGDB")
+	if path == "" {
+		t.Skip("set PAYSWITCH_BIGDB=FILE to build a large database")
+	}
+	n, _ := strconv.Atoi(os.Getenv("PAYSWITCH_BIGDB_TRANSFERS"))
+	if n <= 0 {
+		n = 1_000_000
+	}
+	ctx := context.Background()
+	db, err := store.Open(path, store.Options{}, ledger.Schema, otp.Schema, outbox.Schema, payswitch.Schema, smpp.GatewaySchema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	l := ledger.New(db, nil)
+	if _, err := l.SystemAccount(ctx, ledger.Cash, "KES", "KES"); err != nil {
+		t.Fatal(err)
+	}
+	const wallets, merchants = 10000, 100
+	for i := range merchants {
+		if _, err := l.CreateAccount(ctx, ledger.NewAccount{ID: fmt.Sprintf("M-BIG-%d", i), Type: ledger.Merchant, Currency: "KES",
+			Name: fmt.Sprintf("Till %d", i), Code: strconv.Itoa(80000 + i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var batch []ledger.TransferRequest
+	flush := func() {
+		if _, errs := l.TransferBatch(ctx, batch); errors.Join(errs...) != nil {
+			t.Fatal(errors.Join(errs...))
+		}
+		batch = batch[:0]
+	}
+	for i := range wallets {
+		id := fmt.Sprintf("W-BIG-%d", i)
+		if _, err := l.CreateAccount(ctx, ledger.NewAccount{ID: id, Type: ledger.Wallet, Currency: "KES",
+			Name: fmt.Sprintf("Wallet %d", i), MSISDN: fmt.Sprintf("2547%08d", 20_000_000+i)}); err != nil {
+			t.Fatal(err)
+		}
+		batch = append(batch, ledger.TransferRequest{Key: "bigdep:" + id, Debit: "cash:KES", Credit: id, Amount: 1 << 40, Kind: "deposit"})
+		if len(batch) == 500 {
+			flush()
+		}
+	}
+	for i := range n {
+		batch = append(batch, ledger.TransferRequest{Key: fmt.Sprintf("bigpay:%d", i), Debit: fmt.Sprintf("W-BIG-%d", i%wallets),
+			Credit: fmt.Sprintf("M-BIG-%d", i%merchants), Amount: int64(1000 + i%50000), PaymentID: fmt.Sprintf("BIG%07d", i),
+			Kind: "merchant_payment"})
+		if len(batch) == 500 {
+			flush()
+		}
+	}
+	if len(batch) > 0 {
+		flush()
 	}
 }
