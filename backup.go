@@ -45,6 +45,9 @@ FILE must not exist. It is written as FILE.partial (created new, never through a
 and renamed when complete and checked; a FILE.partial already there stops the backup
 with its name. A copy that fails a check is removed and the command exits 1.
 
+The backup runs at a lower CPU priority (nice 10) and in the idle I/O class, so that
+serve's payments come first; -no-yield runs it at normal priority.
+
 To restore it: payswitch restore -config config.yaml -from FILE
 
 Flags:`
@@ -55,6 +58,7 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	flags.Usage = func() { fmt.Fprintln(stderr, backupUsage); flags.PrintDefaults() }
 	path := flags.String("config", "config.yaml", "path of the config file; its database.path is backed up")
 	out := flags.String("out", "", "file to write the backup into (required; must not exist)")
+	fair := flags.Bool("no-yield", false, "run at normal CPU and I/O priority (by default the backup yields to serve: nice 10, idle I/O class)")
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
@@ -67,6 +71,9 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	cfg, err := config.Load(*path)
 	if err != nil {
 		return err
+	}
+	if !*fair {
+		yieldToServe()
 	}
 	start := time.Now()
 	dir, name := filepath.Split(*out)

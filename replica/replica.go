@@ -202,7 +202,7 @@ func (x *Replicator) record(start time.Time, err error) {
 // Status is a replica's state for /healthz and /metrics.
 type Status struct {
 	Name string
-	// OK is false while the last round failed.
+	// OK is false while the last round failed, and until the first one succeeded.
 	OK bool
 	// Lag is how long ago the last round that shipped everything began: every commit
 	// older than Lag is on the replica.
@@ -221,10 +221,15 @@ type Status struct {
 func (x *Replicator) Status() Status {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	s := Status{Name: x.cfg.Name(), OK: x.lastErr == nil, Lag: x.now().Sub(x.caughtUp), CaughtUp: x.caughtUp,
+	s := Status{Name: x.cfg.Name(), OK: x.lastErr == nil && x.rounds > 0, Lag: x.now().Sub(x.caughtUp), CaughtUp: x.caughtUp,
 		Rounds: x.rounds, Failures: x.failures}
-	if x.lastErr != nil {
+	switch {
+	case x.lastErr != nil:
 		s.Error, s.ErrorSince = x.lastErr.Error(), x.lastErrAt
+	case x.rounds == 0:
+		// The first round ships a snapshot of the whole database, which takes a while
+		// for a large one; until it is done, the replica holds nothing of this start.
+		s.Error = "first sync since start not done yet"
 	}
 	return s
 }
