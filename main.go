@@ -5,6 +5,8 @@
 //	payswitch export -config config.yaml -out DIR [-from T] [-to T]
 //	payswitch verify DIR
 //	payswitch settle -config config.yaml -date YYYY-MM-DD -out DIR
+//	payswitch backup -config config.yaml -out FILE
+//	payswitch restore -config config.yaml -from FILE|URL [-at T]
 package main
 
 import (
@@ -45,7 +47,9 @@ const usage = `usage:
   payswitch serve  [-config config.yaml]
   payswitch export -config config.yaml -out DIR [-from RFC3339] [-to RFC3339]
   payswitch verify DIR
-  payswitch settle -config config.yaml -date YYYY-MM-DD -out DIR`
+  payswitch settle -config config.yaml -date YYYY-MM-DD -out DIR
+  payswitch backup -config config.yaml -out FILE
+  payswitch restore -config config.yaml -from FILE|URL [-at RFC3339]`
 
 // run dispatches to a subcommand; tests call it directly.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -61,6 +65,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runVerify(ctx, args[1:], stdout, stderr)
 	case "settle":
 		return runSettle(ctx, args[1:], stdout, stderr)
+	case "backup":
+		return runBackup(ctx, args[1:], stdout, stderr)
+	case "restore":
+		return runRestore(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil

@@ -26,6 +26,7 @@ import (
 	"github.com/payswitch/payswitch/ledger"
 	"github.com/payswitch/payswitch/otp"
 	"github.com/payswitch/payswitch/outbox"
+	"github.com/payswitch/payswitch/replica"
 	"github.com/payswitch/payswitch/simswap"
 	"github.com/payswitch/payswitch/smpp"
 	"github.com/payswitch/payswitch/store"
@@ -117,6 +118,7 @@ type app struct {
 	// callbacks are the gateway callbacks' own listeners, when configured; empty: the
 	// callbacks are on http.
 	callbacks []*callbackServer
+	replicas  []*replica.Replicator // database.replicas; closed by the store's Close
 
 	cancel context.CancelFunc // stops the background loops
 	loops  sync.WaitGroup
@@ -190,6 +192,9 @@ func startAppWith(ctx context.Context, cfg *config.Config, log zerolog.Logger, o
 		log.Info().Dur("took", time.Since(opened)).Msg("database schema upgraded")
 	}
 	a.dbWatch = newDBWatch(a.db, log, a.registry)
+	if err := a.startReplicas(); err != nil {
+		return a, err
+	}
 	a.ledger = ledger.New(a.db, now)
 	secret, err := otpSecret(cfg, log)
 	if err != nil {
@@ -426,6 +431,7 @@ func (a *app) health(ctx context.Context) api.Health {
 	if unsent, err := a.outbox.Unsent(ctx); err == nil {
 		h.Outbox = unsent
 	}
+	h.Replicas = a.replicaHealth()
 	return h
 }
 

@@ -139,7 +139,7 @@ func faultAction(f store.Fault) string {
 	case store.FaultIO:
 		return "the disk reports I/O errors: repair or replace it and restart payswitch"
 	case store.FaultCorrupt:
-		return "the database file is damaged: stop payswitch and restore it from a backup"
+		return "the database file is damaged: stop payswitch, move the database and its -wal and -shm aside, and rebuild it with payswitch restore -from the replica (database.replicas) or the last backup"
 	}
 	return "see the error"
 }

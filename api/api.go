@@ -48,6 +48,20 @@ type Health struct {
 	// there does not make the switch degraded.
 	Server []LinkHealth     `json:"smpp_server,omitempty"`
 	Outbox map[string]int64 `json:"outbox,omitempty"` // messages by state
+	// Replicas are the database's continuous copies; one that cannot be written makes
+	// the switch degraded, not unavailable: payments go on.
+	Replicas []ReplicaHealth `json:"replicas,omitempty"`
+}
+
+// ReplicaHealth is one replica's state. LagSeconds bounds what losing the disk now
+// would lose: every commit older than that is on the replica.
+type ReplicaHealth struct {
+	Name       string  `json:"name"`
+	OK         bool    `json:"ok"`
+	LagSeconds float64 `json:"lag_seconds"`
+	CaughtUpAt string  `json:"caught_up_at"`
+	Error      string  `json:"error,omitempty"`
+	ErrorSince string  `json:"error_since,omitempty"`
 }
 
 // ComponentHealth is one part's state. Fault is one word for what is wrong when OK is

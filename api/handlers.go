@@ -216,9 +216,14 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 				word = "degraded"
 			}
 		}
+		for _, r := range h.Replicas {
+			if !r.OK {
+				word = "degraded"
+			}
+		}
 	}
 	writeJSON(w, status, map[string]any{"status": word, "database": h.Database, "links": h.Links,
-		"smpp_server": h.Server, "outbox": h.Outbox})
+		"smpp_server": h.Server, "outbox": h.Outbox, "replicas": h.Replicas})
 }
 
 func (s *Server) reversePayment(w http.ResponseWriter, r *http.Request) error {

@@ -68,6 +68,24 @@ type Database struct {
 	// Synchronous is an addition: SQLite's synchronous pragma. FULL (default) survives
 	// power loss; NORMAL survives a crash of the switch but not of the machine.
 	Synchronous string `yaml:"synchronous"`
+	// Replicas is an addition to the contract's shape (section 12): continuous copies
+	// of the database, streamed by Litestream. At most one: Litestream 0.5 streams a
+	// database to a single replica (see replica/doc.go). Empty (default): none.
+	Replicas []Replica `yaml:"replicas"`
+}
+
+// Replica is one continuous copy of the database.
+type Replica struct {
+	// URL is file:///absolute/folder or s3://bucket/path (S3-compatible services take
+	// ?endpoint=https://host&region=...&forcePathStyle=true).
+	URL string `yaml:"url"`
+	// AccessKeyID and SecretAccessKey are an S3 replica's credentials, from the
+	// environment (${NAME}); empty: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
+	AccessKeyID     string `yaml:"access_key_id"`
+	SecretAccessKey string `yaml:"secret_access_key"`
+	// SyncInterval is how often new commits are shipped (default 1s): the lag, and so
+	// what a lost disk can cost, is about this long.
+	SyncInterval time.Duration `yaml:"sync_interval"`
 }
 
 // Log is an addition: the switch's log output.
@@ -308,6 +326,8 @@ func elementDefault(t reflect.Type) reflect.Value {
 	case reflect.TypeFor[Link]():
 		return reflect.ValueOf(Link{Bind: "transceiver", TPS: 200, Window: 10,
 			EnquireLink: 30 * time.Second, RespTimeout: 5 * time.Second})
+	case reflect.TypeFor[Replica]():
+		return reflect.ValueOf(Replica{SyncInterval: time.Second})
 	case reflect.TypeFor[Carrier]():
 		return reflect.ValueOf(Carrier{Timeout: 10 * time.Second})
 	}

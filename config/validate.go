@@ -93,6 +93,7 @@ func (c *Config) Validate() error {
 	k.required("database.path", c.Database.Path)
 	c.Database.Synchronous = strings.ToUpper(c.Database.Synchronous)
 	k.oneOf("database.synchronous", c.Database.Synchronous, "FULL", "NORMAL", "EXTRA", "OFF")
+	c.validateReplicas(k)
 	k.oneOf("log.level", c.Log.Level, "trace", "debug", "info", "warn", "error")
 	k.oneOf("log.format", c.Log.Format, "json", "console")
 
@@ -439,4 +440,38 @@ func loopbackHost(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// validateReplicas checks database.replicas: at most one (Litestream 0.5 streams a
+// database to one replica), with a file:// or s3:// URL.
+func (c *Config) validateReplicas(k *checker) {
+	if len(c.Database.Replicas) > 1 {
+		k.add("database.replicas", "%d replicas: at most one is supported (Litestream streams a database to a single replica)",
+			len(c.Database.Replicas))
+	}
+	for i, r := range c.Database.Replicas {
+		key := fmt.Sprintf("database.replicas[%d]", i)
+		k.duration(key+".sync_interval", r.SyncInterval)
+		if !k.required(key+".url", r.URL) {
+			continue
+		}
+		u, err := url.Parse(r.URL)
+		switch {
+		case err != nil:
+			k.add(key+".url", "not a URL: %v", err)
+		case u.Scheme == "file":
+			if u.Host != "" || !strings.HasPrefix(u.Path, "/") {
+				k.add(key+".url", "%q: a file replica is file:///absolute/folder", r.URL)
+			}
+		case u.Scheme == "s3":
+			if u.Host == "" {
+				k.add(key+".url", "%q: an S3 replica is s3://bucket/path", r.URL)
+			}
+			if u.User != nil {
+				k.add(key+".url", "credentials in the URL: put them in access_key_id and secret_access_key, from ${NAME}")
+			}
+		default:
+			k.add(key+".url", "%q: must be file:///folder or s3://bucket/path", r.URL)
+		}
+	}
 }

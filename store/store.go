@@ -112,6 +112,11 @@ type DB struct {
 	// lowDisk is set while the database's filesystem has less than minFreeBytes free
 	// (the checkpointer looks every checkpointInterval): Write refuses then.
 	lowDisk atomic.Bool
+	// readOnly is set for a copy opened by OpenCopy: only reader is open.
+	readOnly bool
+	// beforeFinalCheckpoint, set by BeforeFinalCheckpoint, runs in Close once the
+	// writer has stopped and before the WAL is checkpointed and truncated.
+	beforeFinalCheckpoint func()
 
 	stats stats
 
@@ -266,36 +271,6 @@ func Open(path string, opts Options, schemas ...Schema) (*DB, error) {
 	return db, nil
 }
 
-// Checkpointing copies committed pages from the WAL into the database file and syncs
-// both. Done by the writer (SQLite's wal_autocheckpoint), it took an eighth of the
-// writer's time under load, fsyncs included. So a goroutine of its own checkpoints
-// every checkpointInterval on a connection of its own, which needs no lock the writer
-// holds (PASSIVE). SQLite restarts the WAL from its beginning at the writer's next
-// transaction after a checkpoint has copied everything; when a checkpoint never quite
-// catches up under sustained load, the writer's own checkpoint at writerAutoCheckpoint
-// pages (little left to copy by then) does it.
-const (
-	checkpointInterval   = 100 * time.Millisecond
-	writerAutoCheckpoint = 8192 // pages: 32 MiB of WAL at the default page size
-)
-
-func (db *DB) checkpointer() {
-	defer db.wg.Done()
-	t := time.NewTicker(checkpointInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-db.stop:
-			return
-		case <-t.C:
-			// Errors (a full or read-only disk) are the writer's to report; the next
-			// tick tries again.
-			db.ckpt.Exec("PRAGMA wal_checkpoint(PASSIVE)")
-			db.checkFreeSpace()
-		}
-	}
-}
-
 // Path is the file the database lives in.
 func (db *DB) Path() string { return db.path }
 
@@ -315,6 +290,9 @@ func (db *DB) Reader() *sql.DB { return db.reader }
 // once fn has started, Write waits for the outcome whatever ctx says, so a caller never
 // reports failure for work that committed.
 func (db *DB) Write(ctx context.Context, fn func(tx Tx) error) error {
+	if db.readOnly {
+		return ErrReadOnly
+	}
 	if db.lowDisk.Load() {
 		return ErrDiskFull
 	}
@@ -344,6 +322,9 @@ func (db *DB) Write(ctx context.Context, fn func(tx Tx) error) error {
 
 // Close stops taking writes, finishes those already queued and closes the file.
 func (db *DB) Close() error {
+	if db.readOnly {
+		return db.reader.Close()
+	}
 	db.mu.Lock()
 	if db.closed {
 		db.mu.Unlock()
@@ -355,6 +336,9 @@ func (db *DB) Close() error {
 	db.mu.Unlock()
 	db.wg.Wait()
 	rerr := errors.Join(db.reader.Close(), db.ckpt.Close())
+	if db.beforeFinalCheckpoint != nil {
+		db.beforeFinalCheckpoint()
+	}
 	// A clean checkpoint leaves the main file complete; the -wal file is then empty.
 	db.writer.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
 	werr := db.writer.Close()

@@ -29,16 +29,17 @@ const (
 
 // harness runs the rounds: the simulator, the switch process, the phones and the checks.
 type harness struct {
-	o    options
-	dir  string
-	out  io.Writer // one line per round
-	errw io.Writer // details
-	rng  *rand.Rand
-	sim  *smscsim.Sim
-	mail *mailboxes
-	srv  *server
-	api  *client
-	drv  *driver
+	o      options
+	dir    string
+	out    io.Writer // one line per round
+	errw   io.Writer // details
+	rng    *rand.Rand
+	sim    *smscsim.Sim
+	mail   *mailboxes
+	srv    *server
+	dbPath string
+	api    *client
+	drv    *driver
 
 	phones    []*phone        // of every round so far
 	delivered map[string]bool // payments whose owed messages were all seen
@@ -102,7 +103,11 @@ func newHarness(ctx context.Context, o options, dir string, out, errw io.Writer)
 		return nil, err
 	}
 	cfg := filepath.Join(dir, "config.yaml")
-	text := switchConfig(filepath.Join(dir, "data", "payswitch.db"), addr, sim.Addr(), smscPassword, opsToken, o.ttl)
+	h.dbPath = filepath.Join(dir, "data", "payswitch.db")
+	text := switchConfig(h.dbPath, addr, sim.Addr(), smscPassword, opsToken, o.ttl)
+	if o.diskLoss {
+		text = strings.Replace(text, "  synchronous: FULL\n", "  synchronous: FULL\n"+replicaConfig(dir, o.replicaSync), 1)
+	}
 	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
 		h.close()
 		return nil, err
@@ -135,6 +140,9 @@ func (h *harness) close() {
 }
 
 func (h *harness) run(ctx context.Context) error {
+	if h.o.diskLoss {
+		return h.runDiskLoss(ctx)
+	}
 	for r := 1; r <= h.o.rounds; r++ {
 		if err := h.round(ctx, r); err != nil {
 			return fmt.Errorf("round %d: %w", r, err)

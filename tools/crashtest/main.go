@@ -26,6 +26,11 @@
 //	go run ./tools/crashtest                     # 3 rounds of 10 phones, as in CI
 //	go run ./tools/crashtest -rounds 200 -seed 7 # longer; the seed replays the same plan
 //
+// With -disk-loss, each round loses the disk instead of the process and restores the
+// database from a replica (see disk.go for what it checks then):
+//
+//	go run ./tools/crashtest -disk-loss -rounds 20
+//
 // Each round prints one line: round=K kills=N payments=P completed=C ... ok, where
 // kill_at says when each kill came after the traffic began ("+d": the restart was
 // killed again d after its start), slowest_sms how late the latest owed message (code,
@@ -76,6 +81,9 @@ type options struct {
 	answerWait    time.Duration
 	receiptWait   time.Duration
 	drain         bool
+	diskLoss      bool
+	replicaSync   time.Duration
+	maxLag        time.Duration
 }
 
 const usage = `usage: crashtest [flags]
@@ -105,6 +113,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.answerWait, "answer-wait", 45*time.Second, "how long a phone waits for an answer before it gives up (the switch's lease on a message it was sending when killed is 30s)")
 	fs.DurationVar(&o.receiptWait, "receipt-wait", 15*time.Second, "how long the checks wait for receipts and code messages still owed")
 	fs.BoolVar(&o.drain, "drain", true, "at the end, wait for every unanswered payment to expire and check that no hold is left")
+	fs.BoolVar(&o.diskLoss, "disk-loss", false, "lose the disk instead of the process: stream to a file replica, kill, delete the data folder, restore from the replica, check (see disk.go)")
+	fs.DurationVar(&o.replicaSync, "replica-sync", time.Second, "with -disk-loss: the replica's sync_interval")
+	fs.DurationVar(&o.maxLag, "max-lag", 0, "with -disk-loss: payments acknowledged longer than this before the kill must be restored (default: twice -replica-sync, the documented bound)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -115,6 +126,11 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("want -rounds >= 1, -phones 1..999, -attempts 1..20, -kills >= 0, -recovery-kills 0..1")
 	case o.ttl < time.Second:
 		return o, errors.New("-ttl: at least 1s")
+	case o.replicaSync <= 0 || o.maxLag < 0:
+		return o, errors.New("-replica-sync must be > 0 and -max-lag >= 0")
+	}
+	if o.maxLag == 0 {
+		o.maxLag = 2 * o.replicaSync
 	}
 	if o.seed == 0 {
 		o.seed = uint64(time.Now().UnixNano())

@@ -99,6 +99,9 @@ type options struct {
 	window       int
 	keep         bool
 	progress     time.Duration
+	replica      bool
+	db           string
+	backupLoop   bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -117,6 +120,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.bin, "bin", "", "a prebuilt payswitch binary; empty builds one from the repository")
 	fs.StringVar(&o.synchronous, "synchronous", "FULL", "database.synchronous of the switch: FULL or NORMAL")
 	fs.IntVar(&o.window, "window", linkWindow, "deliver_sm the simulated SMSC keeps in flight to the switch (its window); the default is the switch's own submit_sm window in the generated config")
+	fs.BoolVar(&o.replica, "replica", false, "stream the switch's database to a file replica (database.replicas, sync_interval 1s)")
+	fs.StringVar(&o.db, "db", "", "start the switch on a copy of this database file (a large one, for -backup-loop)")
+	fs.BoolVar(&o.backupLoop, "backup-loop", false, "run \"payswitch backup\" again and again during the load")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (config, database, serve.log)")
 	fs.DurationVar(&o.progress, "progress", 5*time.Second, "how often to log progress on stderr; 0: never")
 	if err := fs.Parse(args); err != nil {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -86,8 +87,13 @@ func runSwitch(ctx context.Context, o options, lg *logger, echo *echoResult, std
 	if err != nil {
 		return err
 	}
+	if o.db != "" {
+		if err := seedDatabase(o.db, dir); err != nil {
+			return fmt.Errorf("-db: %w", err)
+		}
+	}
 	srv, err := startServe(ctx, bin, switchConfig{dir: dir, httpAddr: httpAddr, smscAddr: sim.Addr(),
-		password: password, token: token, otpSecret: secret, synchronous: o.synchronous})
+		password: password, token: token, otpSecret: secret, synchronous: o.synchronous, replica: o.replica})
 	if err != nil {
 		return err
 	}
@@ -121,7 +127,19 @@ func runSwitch(ctx context.Context, o options, lg *logger, echo *echoResult, std
 	drv := &driver{sim: sim, merchants: merchants, timeout: o.timeout, think: o.think, progress: o.progress, lg: lg}
 	cpu0, self0 := srv.cpuTime(), procCPU(os.Getpid())
 	w0, wok0, _ := api.writerStats(ctx)
+	wb0 := procWriteBytes(srv.cmd.Process.Pid)
+	var stopBackups func() string
+	if o.backupLoop {
+		stopBackups = backupLoop(ctx, bin, dir, lg)
+	}
 	all, elapsed := drv.drive(ctx, pool, o.concurrency, o.duration)
+	if stopBackups != nil {
+		lg.printf("during the load: %s", stopBackups())
+	}
+	if wb1 := procWriteBytes(srv.cmd.Process.Pid); wb0 >= 0 && wb1 >= 0 {
+		lg.printf("serve wrote %.1f MB to storage during the load (%.0f KB/s); replica folder %.1f MB",
+			float64(wb1-wb0)/1e6, float64(wb1-wb0)/1e3/elapsed.Seconds(), float64(dirBytes(filepath.Join(dir, "replica")))/1e6)
+	}
 	if w1, wok1, _ := api.writerStats(ctx); wok0 && wok1 {
 		lg.printf("%s", writerLine(w0, w1, elapsed))
 	}

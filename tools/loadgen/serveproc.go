@@ -82,6 +82,7 @@ type switchConfig struct {
 	token       string // the operator token
 	otpSecret   string
 	synchronous string
+	replica     bool // stream to a file replica in dir (-replica)
 }
 
 // yaml renders the config. Every string goes through strconv.Quote, which YAML reads as
@@ -92,7 +93,7 @@ func (c switchConfig) yaml() string {
 database:
   path: %s
   synchronous: %s
-log:
+%slog:
   level: warn
   format: json
 http:
@@ -126,8 +127,15 @@ otp:
 fraud:
   wrong_codes_lock: 0
   requests_per_minute: 0
-`, q(filepath.Join(c.dir, "payswitch.db")), c.synchronous, q(c.httpAddr), q(c.token), q(shortcode),
+`, q(filepath.Join(c.dir, "payswitch.db")), c.synchronous, c.replicas(), q(c.httpAddr), q(c.token), q(shortcode),
 		q(c.smscAddr), q(c.password), linkTPS, linkWindow, codeDigits, q(c.otpSecret))
+}
+
+func (c switchConfig) replicas() string {
+	if !c.replica {
+		return ""
+	}
+	return replicaYAML(c.dir)
 }
 
 // serveProc is a running `payswitch serve`.

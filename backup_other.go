@@ -1,0 +1,6 @@
+//go:build !linux
+
+package main
+
+// yieldToServe does nothing here; see backup_linux.go.
+func yieldToServe() {}
