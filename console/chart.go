@@ -52,7 +52,7 @@ func stateRank(s string) int {
 	return len(stateOrder)
 }
 
-func buildChart(rows []ActivityRow, since time.Time) chart {
+func buildChart(rows []ActivityRow, since time.Time, loc *time.Location) chart {
 	c := chart{Width: chartWidth, Height: chartHeight}
 	perMinute := make([]map[string]int, chartMinutes)
 	seen := map[string]bool{}
@@ -88,7 +88,7 @@ func buildChart(rows []ActivityRow, since time.Time) chart {
 	}
 	for i, m := range perMinute {
 		y := chartHeight
-		minute := since.Add(time.Duration(i) * time.Minute)
+		minute := since.Add(time.Duration(i) * time.Minute).In(loc)
 		for _, st := range c.States {
 			n := m[st]
 			if n == 0 {

@@ -57,7 +57,7 @@ func (c *Console) overviewData(r *http.Request) (overviewData, error) {
 		return overviewData{}, fmt.Errorf("overview: activity: %w", err)
 	}
 	c.linkRates(ov.Links, now)
-	d := overviewData{Overview: ov, Chart: buildChart(rows, since), Channels: byChannel(rows),
+	d := overviewData{Overview: ov, Chart: buildChart(rows, since, c.cfg.Location), Channels: byChannel(rows),
 		Balanced: true, UpdatedAt: now}
 	for _, t := range ov.Trial {
 		d.Balanced = d.Balanced && t.Debits == t.Credits

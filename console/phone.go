@@ -23,6 +23,16 @@ type phoneData struct {
 	Err         string
 }
 
+// Newest is the thread newest first: the screen stacks it bottom-up (CSS
+// column-reverse), which keeps the newest message in view without a script.
+func (d phoneData) Newest() []PhoneMessage {
+	out := make([]PhoneMessage, len(d.Thread))
+	for i, m := range d.Thread {
+		out[len(out)-1-i] = m
+	}
+	return out
+}
+
 func (c *Console) phoneOrNotFound() (Phone, error) {
 	p := c.b.Phone()
 	if p == nil {
