@@ -187,8 +187,9 @@ func TestConsoleBrowser(t *testing.T) {
 	textOf(t, ctx, "#ussd", "Pay merchant")
 	do(t, ctx, "ussd 4",
 		chromedp.SendKeys(chromedp.CSS(`#ussd-answer input[name=input]`), "4"),
-		chromedp.Submit(chromedp.CSS(`#ussd-answer input[name=input]`)),
-		chromedp.WaitVisible(chromedp.CSS(`#ussd-answer input[name=input]`)),
+		chromedp.Submit(chromedp.CSS(`#ussd-answer input[name=input]`)))
+	textOf(t, ctx, "#ussd", "1. Balance")
+	do(t, ctx, "ussd 1",
 		chromedp.SendKeys(chromedp.CSS(`#ussd-answer input[name=input]`), "1"),
 		chromedp.Submit(chromedp.CSS(`#ussd-answer input[name=input]`)),
 		chromedp.WaitNotPresent(chromedp.CSS(`#ussd-answer`)))
