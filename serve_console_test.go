@@ -377,7 +377,7 @@ func TestConsoleAuditorChangesNothing(t *testing.T) {
 		}
 	}
 	for path, form := range map[string]url.Values{
-		"/console/cash":                                {"account": {acc.ID}, "amount": {"5"}, "reference": {"A-1"}},
+		"/console/cash": {"account": {acc.ID}, "amount": {"5"}, "reference": {"A-1"}},
 		"/console/payments/" + deposit.ID + "/reverse": {"reason": {"x"}, "reference": {"A-2"}},
 		"/console/accounts/" + acc.ID + "/status":      {"status": {"frozen"}, "reason": {"x"}},
 		"/console/phone/sms":                           {"n": {alice}, "text": {"BAL"}},
