@@ -225,6 +225,15 @@ func TestConsoleBrowser(t *testing.T) {
 	// The overview, with the hour's payments in its chart.
 	do(t, ctx, "overview", chromedp.Navigate(s.base+"/console/"), chromedp.WaitVisible(chromedp.CSS(`svg.chart rect`)))
 	screenshot(t, ctx, "console-overview")
+	// It redraws itself (htmx polls /console/live, which the CSP allows).
+	before := textOf(t, ctx, "#live h2")
+	deadline := time.Now().Add(15 * time.Second)
+	for textOf(t, ctx, "#live h2") == before {
+		if time.Now().After(deadline) {
+			t.Fatalf("the overview did not update itself: %q", before)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 
 	// Sign out, then an auditor: everything visible, nothing writable.
 	do(t, ctx, "sign out", chromedp.Click(chromedp.CSS(`header .who button`)),
