@@ -123,6 +123,7 @@ func TestConsoleSignInAndPages(t *testing.T) {
 	s := startConsoleSwitch(t)
 	alice := s.open(map[string]string{"type": "wallet", "msisdn": alice, "name": "Alice"})
 	s.deposit(alice.ID, 500000, "CASH-1")
+	shop := s.open(map[string]string{"type": "merchant", "code": "55501", "name": "Mama Mboga"})
 	b := s.browser()
 
 	resp, _ := b.get("/console/")
@@ -144,9 +145,49 @@ func TestConsoleSignInAndPages(t *testing.T) {
 			t.Fatalf("%s: CSP %q", path, csp)
 		}
 	}
-	resp, _ = b.get("/console/find?q=254700000001")
-	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/console/accounts/"+alice.ID {
-		t.Fatalf("find by number: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	for q, want := range map[string]string{"254700000001": "/console/accounts/" + alice.ID,
+		"0700000001": "/console/accounts/" + alice.ID, alice.ID: "/console/accounts/" + alice.ID,
+		"55501": "/console/accounts/" + shop.ID} {
+		resp, _ = b.get("/console/find?q=" + url.QueryEscape(q))
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != want {
+			t.Fatalf("find %s: %d %q, want %s", q, resp.StatusCode, resp.Header.Get("Location"), want)
+		}
+	}
+
+	// Freeze and reactivate, each with a reason; a frozen account cannot be paid into.
+	_, page = b.get("/console/accounts/" + alice.ID)
+	csrf := csrfOf(t, page)
+	if resp, _ := b.post("/console/accounts/"+alice.ID+"/status", url.Values{"csrf": {csrf}, "status": {"frozen"}}); resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("freeze without a reason: %d, want 400", resp.StatusCode)
+	}
+	resp, _ = b.post("/console/accounts/"+alice.ID+"/status", url.Values{"csrf": {csrf}, "status": {"frozen"}, "reason": {"suspected fraud"}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("freeze: %d", resp.StatusCode)
+	}
+	var acc struct{ Status string }
+	s.call("GET", "/api/v1/accounts/"+alice.ID, auditToken, nil, &acc)
+	if acc.Status != "frozen" {
+		t.Fatalf("status %q after freeze", acc.Status)
+	}
+	resp, page = b.post("/console/cash", url.Values{"csrf": {csrf}, "account": {alice.ID}, "amount": {"10"}, "reference": {"FROZEN-1"}})
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, "not active") {
+		t.Fatalf("deposit to a frozen account: %d\n%s", resp.StatusCode, page)
+	}
+	b.post("/console/accounts/"+alice.ID+"/status", url.Values{"csrf": {csrf}, "status": {"active"}, "reason": {"cleared"}})
+	s.call("GET", "/api/v1/accounts/"+alice.ID, auditToken, nil, &acc)
+	if acc.Status != "active" {
+		t.Fatalf("status %q after reactivation", acc.Status)
+	}
+	// A refused reversal says why, on the payment's page.
+	var dep struct{ ID string }
+	s.call("POST", "/api/v1/deposits", opsToken, map[string]any{"account": alice.ID, "amount": 100, "reference": "CASH-2"}, &dep)
+	resp, page = b.post("/console/payments/NOSUCHPAY1/reverse", url.Values{"csrf": {csrf}, "reason": {"x"}, "reference": {"R-0"}})
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("reverse an unknown payment: %d", resp.StatusCode)
+	}
+	resp, page = b.post("/console/payments/"+dep.ID+"/reverse", url.Values{"csrf": {csrf}, "reason": {"x"}})
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(page, "needs a reason and a reference") {
+		t.Fatalf("reverse without a reference: %d", resp.StatusCode)
 	}
 }
 
