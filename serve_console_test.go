@@ -1,12 +1,14 @@
 package main
 
 import (
+	"archive/zip"
 	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/payswitch/payswitch/audit"
 	"github.com/payswitch/payswitch/config"
 )
 
@@ -443,6 +446,28 @@ func TestConsoleAuditorChangesNothing(t *testing.T) {
 	resp, body := b.post("/console/audit/export", url.Values{"csrf": {csrf}})
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/zip" || !strings.HasPrefix(body, "PK") {
 		t.Fatalf("export: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	zr, err := zip.NewReader(strings.NewReader(body), int64(len(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	var exported string
+	for _, f := range zr.File {
+		exported = filepath.Join(dir, filepath.Dir(f.Name))
+		os.MkdirAll(exported, 0o700)
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(rc)
+		rc.Close()
+		if err := os.WriteFile(filepath.Join(dir, f.Name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m, err := audit.Verify(exported); err != nil || m.Files[audit.JournalFile].Rows != 4 {
+		t.Fatalf("the downloaded export does not verify: %v (%d journal rows)", err, m.Files[audit.JournalFile].Rows)
 	}
 }
 
