@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -80,6 +81,10 @@ type Console struct {
 
 	mu    sync.Mutex // guards rates
 	rates map[string]linkSample
+
+	// exporting is set while an export runs: each reads the whole journal, so a second
+	// click waits for the first rather than doubling the work.
+	exporting atomic.Bool
 }
 
 type tokenDigest struct {
@@ -221,9 +226,10 @@ func (c *Console) sameOrigin(r *http.Request) bool {
 	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
 		return false
 	}
-	if o := r.Header.Get("Origin"); o != "" && o != "null" {
+	if o := r.Header.Get("Origin"); o != "" {
+		// "null" is an opaque origin (a sandboxed frame, a page from a file): never ours.
 		host := strings.TrimPrefix(strings.TrimPrefix(o, "http://"), "https://")
-		return host == r.Host
+		return o != "null" && host == r.Host
 	}
 	return true
 }

@@ -275,6 +275,10 @@ func (c *Console) audit(w http.ResponseWriter, r *http.Request, s *request) erro
 // are written to a private temporary folder first, so that a failed export is an error
 // page, not a broken download.
 func (c *Console) export(w http.ResponseWriter, r *http.Request, s *request) error {
+	if !c.exporting.CompareAndSwap(false, true) {
+		return httpError{http.StatusTooManyRequests, "an export is already running; try again when it has finished"}
+	}
+	defer c.exporting.Store(false)
 	dir, err := os.MkdirTemp("", "payswitch-console-export-")
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
