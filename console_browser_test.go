@@ -52,8 +52,7 @@ func newBrowser(t *testing.T) (context.Context, func() []string) {
 	)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute)
-	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
+	t.Cleanup(func() { cancel(); cancelAlloc() })
 	entries := chromedp.Events(ctx, log.EntryAdded)
 	if _, err := chromedp.Call(ctx, log.Enable, cdp.Empty{}); err != nil {
 		t.Fatalf("start chromium: %v", err)
@@ -77,21 +76,40 @@ func newBrowser(t *testing.T) (context.Context, func() []string) {
 	}
 }
 
-// do runs browser steps, failing the test with what when one fails.
+// stepTimeout bounds one group of browser steps; a loaded CI machine running -race is
+// slow, but not that slow.
+const stepTimeout = 45 * time.Second
+
+// do runs browser steps, failing the test with what, and where the browser is, when one
+// fails.
 func do(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	if err := chromedp.Do(ctx, steps...); err != nil {
-		t.Fatalf("%s: %v", what, err)
+	sctx, cancel := context.WithTimeout(ctx, stepTimeout)
+	defer cancel()
+	if err := chromedp.Do(sctx, steps...); err != nil {
+		t.Fatalf("%s: %v\n%s", what, err, whereIs(ctx))
 	}
+}
+
+// whereIs describes the browser's page, for a failure's message.
+func whereIs(ctx context.Context) string {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	loc, err := chromedp.Run(ctx, chromedp.Location())
+	if err != nil {
+		return "browser location unknown: " + err.Error()
+	}
+	body, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))
+	return "at " + loc + ":\n" + body
 }
 
 // textOf waits until the element's text contains every want, and returns it.
 func textOf(t *testing.T, ctx context.Context, sel string, want ...string) string {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(stepTimeout)
 	var text string
 	for {
-		tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		var err error
 		text, err = chromedp.Run(tctx, chromedp.Text(chromedp.CSS(sel)))
 		cancel()
@@ -103,7 +121,7 @@ func textOf(t *testing.T, ctx context.Context, sel string, want ...string) strin
 			return text
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: text %q (err %v), want it to contain %q", sel, text, err, want)
+			t.Fatalf("%s: text %q (err %v), want it to contain %q\n%s", sel, text, err, want, whereIs(ctx))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -115,7 +133,9 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	if os.Getenv("PAYSWITCH_SCREENSHOTS") != "1" {
 		return
 	}
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	sctx, cancel := context.WithTimeout(ctx, stepTimeout)
+	defer cancel()
+	png, err := chromedp.Run(sctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)
 	}

@@ -160,8 +160,9 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Security-Policy", contentSecurityPolicy)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
-	// Payment IDs and numbers are in the console's URLs: they go nowhere else.
-	h.Set("Referrer-Policy", "no-referrer")
+	// Payment IDs and numbers are in the console's URLs: they go nowhere else. (Not
+	// no-referrer: under it, browsers send "Origin: null" with the console's own forms.)
+	h.Set("Referrer-Policy", "same-origin")
 	c.mux.ServeHTTP(w, r)
 }
 
@@ -226,10 +227,11 @@ func (c *Console) sameOrigin(r *http.Request) bool {
 	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
 		return false
 	}
-	if o := r.Header.Get("Origin"); o != "" {
-		// "null" is an opaque origin (a sandboxed frame, a page from a file): never ours.
+	// "null" says nothing: browsers send it for opaque origins, and under some referrer
+	// policies and privacy settings for a page's own forms too. The token decides then.
+	if o := r.Header.Get("Origin"); o != "" && o != "null" {
 		host := strings.TrimPrefix(strings.TrimPrefix(o, "http://"), "https://")
-		return o != "null" && host == r.Host
+		return host == r.Host
 	}
 	return true
 }
