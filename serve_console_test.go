@@ -133,7 +133,7 @@ func TestConsoleSignInAndPages(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/console/login" {
 		t.Fatalf("not signed in: %d %q, want a redirect to the sign-in form", resp.StatusCode, resp.Header.Get("Location"))
 	}
-	resp, page := b.get("/console/login")
+	_, page := b.get("/console/login")
 	if !strings.Contains(page, `name="token"`) || !strings.Contains(page, `name="csrf"`) {
 		t.Fatalf("sign-in form lacks its fields:\n%s", page)
 	}
@@ -184,7 +184,7 @@ func TestConsoleSignInAndPages(t *testing.T) {
 	// A refused reversal says why, on the payment's page.
 	var dep struct{ ID string }
 	s.call("POST", "/api/v1/deposits", opsToken, map[string]any{"account": alice.ID, "amount": 100, "reference": "CASH-2"}, &dep)
-	resp, page = b.post("/console/payments/NOSUCHPAY1/reverse", url.Values{"csrf": {csrf}, "reason": {"x"}, "reference": {"R-0"}})
+	resp, _ = b.post("/console/payments/NOSUCHPAY1/reverse", url.Values{"csrf": {csrf}, "reason": {"x"}, "reference": {"R-0"}})
 	if resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("reverse an unknown payment: %d", resp.StatusCode)
 	}
