@@ -173,7 +173,7 @@ func TestConsoleSignInAndPages(t *testing.T) {
 		t.Fatalf("status %q after freeze", acc.Status)
 	}
 	resp, page = b.post("/console/cash", url.Values{"csrf": {csrf}, "account": {alice.ID}, "amount": {"10"}, "reference": {"FROZEN-1"}})
-	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, "not active") {
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, "not active") || strings.Contains(page, "console: ") {
 		t.Fatalf("deposit to a frozen account: %d\n%s", resp.StatusCode, page)
 	}
 	b.post("/console/accounts/"+alice.ID+"/status", url.Values{"csrf": {csrf}, "status": {"active"}, "reason": {"cleared"}})
@@ -191,6 +191,13 @@ func TestConsoleSignInAndPages(t *testing.T) {
 	resp, page = b.post("/console/payments/"+dep.ID+"/reverse", url.Values{"csrf": {csrf}, "reason": {"x"}})
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(page, "needs a reason and a reference") {
 		t.Fatalf("reverse without a reference: %d", resp.StatusCode)
+	}
+	if resp, _ = b.post("/console/payments/"+dep.ID+"/reverse", url.Values{"csrf": {csrf}, "reason": {"x"}, "reference": {"R-1"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("reverse: %d", resp.StatusCode)
+	}
+	resp, page = b.post("/console/payments/"+dep.ID+"/reverse", url.Values{"csrf": {csrf}, "reason": {"x"}, "reference": {"R-2"}})
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, "Not reversed: ") || strings.Contains(page, "console: ") {
+		t.Fatalf("reverse twice: %d\n%s", resp.StatusCode, page)
 	}
 }
 

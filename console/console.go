@@ -247,6 +247,15 @@ func (e httpError) Error() string { return e.msg }
 func notFound(msg string) error   { return httpError{http.StatusNotFound, msg} }
 func badRequest(msg string) error { return httpError{http.StatusBadRequest, msg} }
 
+// why is a refusal's reason as a person reads it, without the package's prefixes.
+func why(err error) string {
+	msg := err.Error()
+	for _, p := range []string{ErrRefused.Error() + ": ", ErrNotFound.Error() + ": "} {
+		msg = strings.TrimPrefix(msg, p)
+	}
+	return msg
+}
+
 func (c *Console) fail(w http.ResponseWriter, r *http.Request, s *request, err error) {
 	var he httpError
 	status, msg := http.StatusInternalServerError, "internal error; nothing was changed unless the page says so"
@@ -256,7 +265,7 @@ func (c *Console) fail(w http.ResponseWriter, r *http.Request, s *request, err e
 	case errors.Is(err, ErrNotFound):
 		status, msg = http.StatusNotFound, "not found"
 	case errors.Is(err, ErrRefused):
-		status, msg = http.StatusUnprocessableEntity, strings.TrimPrefix(err.Error(), ErrRefused.Error()+": ")
+		status, msg = http.StatusUnprocessableEntity, why(err)
 	case errors.Is(err, context.DeadlineExceeded):
 		status, msg = http.StatusServiceUnavailable, "the switch took too long to answer; try again"
 	default:

@@ -172,7 +172,7 @@ func (c *Console) accountStatus(w http.ResponseWriter, r *http.Request, s *reque
 	}
 	if err := c.b.SetAccountStatus(r.Context(), id, st); err != nil {
 		if errors.Is(err, ErrRefused) {
-			return c.showAccount(w, r, s, http.StatusUnprocessableEntity, err.Error())
+			return c.showAccount(w, r, s, http.StatusUnprocessableEntity, "Not changed: "+why(err))
 		}
 		return err
 	}
@@ -205,7 +205,7 @@ func (c *Console) reverse(w http.ResponseWriter, r *http.Request, s *request) er
 	}
 	if err := c.b.Reverse(r.Context(), id, reason, ref); err != nil {
 		if errors.Is(err, ErrRefused) || errors.Is(err, ErrNotFound) {
-			return c.showPayment(w, r, s, http.StatusUnprocessableEntity, "Not reversed: "+err.Error())
+			return c.showPayment(w, r, s, http.StatusUnprocessableEntity, "Not reversed: "+why(err))
 		}
 		return err
 	}
@@ -243,7 +243,7 @@ func (c *Console) deposit(w http.ResponseWriter, r *http.Request, s *request) er
 	}
 	id, err := c.b.Deposit(r.Context(), d.Account, amount, d.Reference)
 	if errors.Is(err, ErrRefused) || errors.Is(err, ErrNotFound) {
-		return fail(http.StatusUnprocessableEntity, "Not booked: "+err.Error())
+		return fail(http.StatusUnprocessableEntity, "Not booked: "+why(err))
 	}
 	if err != nil {
 		return err
