@@ -208,7 +208,7 @@ func (c *Console) route(pattern string, min Role, h func(w http.ResponseWriter, 
 			}
 		}
 		if min == Operator && sess.role != Operator {
-			c.cfg.Log.Warn().Str("token", sess.name).Str("path", r.URL.Path).Msg("console: auditor refused a write")
+			c.cfg.Log.Warn().Str("token", sess.name).Str("path", r.URL.Path).Msg("console: an auditor was refused an operator's page or write")
 			c.render(w, r, http.StatusForbidden, "error", req, pageData{Title: "Refused",
 				Err: "an auditor may look at everything but change nothing; nothing was changed"})
 			return
