@@ -220,3 +220,40 @@ func TestUnknownPagesAndRedirects(t *testing.T) {
 		t.Fatalf("phone without the demo SMSC: %d, want 404", code)
 	}
 }
+
+// Cookies are Secure over TLS, and on plain HTTP when the config says a proxy in front
+// terminates TLS; always HttpOnly and SameSite=Strict.
+func TestCookiesSecureBehindTLS(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		tls, flag  bool
+		wantSecure bool
+	}{
+		{"plain HTTP", false, false, false},
+		{"TLS", true, false, true},
+		{"behind a TLS proxy", false, true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := New(stubBackend{}, Config{SecureCookies: tc.flag})
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := httptest.NewUnstartedServer(c)
+			if tc.tls {
+				srv.StartTLS()
+			} else {
+				srv.Start()
+			}
+			defer srv.Close()
+			resp, err := srv.Client().Get(srv.URL + "/console/login")
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			cks := resp.Cookies()
+			if len(cks) != 1 || cks[0].Secure != tc.wantSecure || !cks[0].HttpOnly || cks[0].SameSite != http.SameSiteStrictMode {
+				t.Fatalf("cookies %+v, want one, Secure %v, HttpOnly, SameSite=Strict", cks, tc.wantSecure)
+			}
+		})
+	}
+}
