@@ -361,6 +361,9 @@ func startAppWith(ctx context.Context, cfg *config.Config, log zerolog.Logger, o
 	if err := a.mountCallbacks(srv, a.ussd.Handler(), calls.Handler()); err != nil {
 		return a, err
 	}
+	if err := a.mountConsole(srv); err != nil { // the operators' console, /console/
+		return a, err
+	}
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
 		return a, fmt.Errorf("http: listen %s: %w", cfg.HTTP.Listen, err)

@@ -1,0 +1,170 @@
+package console
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/payswitch/payswitch/ledger"
+)
+
+// Errors a Backend returns for the console to show as such.
+var (
+	// ErrNotFound: no payment or account has that ID, number, code or name.
+	ErrNotFound = errors.New("console: not found")
+	// ErrRefused: the engine refused the request (bad amount, payment not completed,
+	// payee has spent the money...); the error's text says why and is shown.
+	ErrRefused = errors.New("console: refused")
+)
+
+// Backend is what the console reads from and asks of the switch. serve adapts the
+// engine, the ledger, the outbox and the demo SMSC to it; the console knows no SQL
+// of the payment tables and no engine types, so that the engine can change under it.
+type Backend interface {
+	// Overview is the state of the switch now: links, outbox, database, books.
+	Overview(ctx context.Context) (Overview, error)
+	// Activity lists the payments created at or after since, one row per minute, state
+	// and channel.
+	Activity(ctx context.Context, since time.Time) ([]ActivityRow, error)
+	// Find looks q up as a payment ID, a merchant code, a phone number or a name.
+	Find(ctx context.Context, q string) (Found, error)
+	Account(ctx context.Context, id string) (ledger.Account, error)
+	// AccountPayments is a page of the payments the account's number made or received,
+	// newest first, those before cursor ("" for the first page); next is "" on the last.
+	AccountPayments(ctx context.Context, a ledger.Account, cursor string, limit int) (ps []Payment, next string, err error)
+	// AccountEntries is a page of the account's journal entries, those with seq below
+	// beforeSeq (0: from the newest).
+	AccountEntries(ctx context.Context, id string, beforeSeq int64, limit int) ([]ledger.Entry, error)
+	// SetAccountStatus freezes (ledger.Frozen) or reactivates (ledger.Active) a customer
+	// account.
+	SetAccountStatus(ctx context.Context, id string, s ledger.Status) error
+	// Payment is everything known about one payment.
+	Payment(ctx context.Context, id string) (PaymentDetail, error)
+	// Reverse reverses a completed payment, as the API's reverse does.
+	Reverse(ctx context.Context, id, reason, reference string) error
+	// Deposit credits cash to an account, as the API's deposits do, and returns the
+	// payment's ID.
+	Deposit(ctx context.Context, account string, amount int64, reference string) (string, error)
+	// Export writes the auditor export of the whole ledger into dir, which exists and
+	// is empty.
+	Export(ctx context.Context, dir string) error
+	// Currency is the switch's currency; amounts are in its minor units (two decimals).
+	Currency() string
+	// Phone is the phone in the browser, nil when the demo SMSC is off.
+	Phone() Phone
+}
+
+// Phone plays a handset on the demo SMSC, server-side: the browser never reaches the
+// SMSC's phone API.
+type Phone interface {
+	// SendSMS sends text from the number to the switch's shortcode through the SMSC.
+	SendSMS(ctx context.Context, from, text string) error
+	// Thread is what the number sent through SendSMS and what the SMSC delivered to it,
+	// oldest first.
+	Thread(number string) []PhoneMessage
+	// USSD is one step of a USSD dialogue of the number: begin dials the service code
+	// (with input, if any, as typed after it); otherwise input answers the last screen.
+	USSD(ctx context.Context, session, number, input string, begin bool) (screen string, end bool, err error)
+	// ServiceCode is the USSD code the phone dials.
+	ServiceCode() string
+	// Numbers are numbers the SMSC has seen, to pick from.
+	Numbers() []string
+}
+
+// PhoneMessage is one SMS on the browser phone's screen.
+type PhoneMessage struct {
+	Time     time.Time
+	Incoming bool // delivered to the phone; false: sent by it
+	Text     string
+}
+
+// Overview is the overview page's data.
+type Overview struct {
+	Links    []Link
+	Outbox   map[string]int64 // unsent messages by state: queued, sending, failed
+	Database Database
+	Trial    map[string]ledger.Totals
+	HeadSeq  int64
+	HeadHash string
+}
+
+// Link is one SMPP link (or account of the switch's own SMPP server).
+type Link struct {
+	Name, State                 string
+	Sessions, InFlight, Window  int
+	Submitted, Failed, Received uint64
+	Throttled                   uint64
+	Server                      bool    // an account of our SMPP server, not a carrier link
+	SubmitRate                  float64 // submit_sm per second since the last look; set by the console
+}
+
+// Database is the database's state.
+type Database struct {
+	Writable        bool
+	Fault           string
+	Path            string
+	Size, WALSize   int64
+	CheckpointEvery time.Duration // how often the store's checkpointer copies the WAL back
+}
+
+// ActivityRow counts the payments of one minute in one state and channel.
+type ActivityRow struct {
+	Minute         time.Time
+	State, Channel string
+	Count          int
+}
+
+// Found is what a search found: exactly one of Payment and Account set, or Accounts (a
+// name matched several, or none).
+type Found struct {
+	Payment  string
+	Account  string
+	Accounts []ledger.Account
+}
+
+// Payment is a payment as the console shows it.
+type Payment struct {
+	ID, Type, Channel, State          string
+	PayerAccount, PayeeAccount        string
+	PayerMSISDN, PayeeName, PayeeCode string
+	PayeeMSISDN, Target               string
+	Reference, Reason, ReversalRef    string
+	Amount                            int64
+	Currency                          string
+	CreatedAt, UpdatedAt, ExpiresAt   time.Time
+}
+
+// PaymentDetail is one payment with its whole history.
+type PaymentDetail struct {
+	Payment
+	Timeline  []StateChange
+	Transfers []ledger.Transfer
+	Accounts  map[string]ledger.Account // the transfers' accounts, by ID
+	Auth      []AuthEvent
+	Messages  []Message
+}
+
+// StateChange is one step of a payment's state timeline.
+type StateChange struct {
+	Time                    time.Time
+	Event, From, To, Detail string
+}
+
+// AuthEvent is one step of a payment's authentication: never a code.
+type AuthEvent struct {
+	Time                           time.Time
+	Event, Channel, MSISDN, Detail string // MSISDN is stored masked
+}
+
+// Message is an SMS or call sent for a payment, with its delivery receipts. Text is
+// empty for a code message or a call: those are sealed and never shown.
+type Message struct {
+	ID                       int64
+	Kind, To, Purpose, State string
+	Text                     string
+	Sealed                   bool
+	Link, LastError          string
+	Attempts                 int
+	CreatedAt                time.Time
+	Receipts                 []string // the status of each part's receipt, in order
+}

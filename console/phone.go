@@ -1,0 +1,144 @@
+package console
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+	"net/url"
+	"strings"
+	"unicode/utf8"
+)
+
+// The phone in the browser plays a handset on the demo SMSC. Everything runs here, on
+// the server, for a signed-in operator only and with the CSRF token on every form: the
+// browser never talks to the SMSC's phone API, whose guard keeps web pages out.
+
+type phoneData struct {
+	Number      string
+	Numbers     []string
+	Thread      []PhoneMessage
+	ServiceCode string
+	Screen      string // the USSD screen on display, if any
+	ScreenEnd   bool   // the dialogue has ended
+	Err         string
+}
+
+// Newest is the thread newest first: the screen stacks it bottom-up (CSS
+// column-reverse), which keeps the newest message in view without a script.
+func (d phoneData) Newest() []PhoneMessage {
+	out := make([]PhoneMessage, len(d.Thread))
+	for i, m := range d.Thread {
+		out[len(out)-1-i] = m
+	}
+	return out
+}
+
+func (c *Console) phoneOrNotFound() (Phone, error) {
+	p := c.b.Phone()
+	if p == nil {
+		return nil, notFound("the phone in the browser needs the demo SMSC (smpp.demo_smsc), which is off")
+	}
+	return p, nil
+}
+
+// phoneNumber checks a number as typed: digits with an optional leading '+'.
+func phoneNumber(s string) (string, bool) {
+	s = strings.TrimSpace(s)
+	d := strings.TrimPrefix(s, "+")
+	if len(d) < 5 || len(d) > 15 {
+		return "", false
+	}
+	for _, r := range d {
+		if r < '0' || r > '9' {
+			return "", false
+		}
+	}
+	return d, true
+}
+
+func (c *Console) phone(w http.ResponseWriter, r *http.Request, s *request) error {
+	p, err := c.phoneOrNotFound()
+	if err != nil {
+		return err
+	}
+	c.showPhone(w, r, s, p, phoneData{}, r.URL.Query().Get("n"))
+	return nil
+}
+
+func (c *Console) showPhone(w http.ResponseWriter, r *http.Request, s *request, p Phone, d phoneData, n string) {
+	status := http.StatusOK
+	d.Numbers, d.ServiceCode = p.Numbers(), p.ServiceCode()
+	if n != "" {
+		if num, ok := phoneNumber(n); ok {
+			d.Number = num
+			d.Thread = p.Thread(num)
+		} else {
+			status, d.Err = http.StatusBadRequest, "Type a phone number: digits only, 5 to 15 of them."
+		}
+	}
+	c.render(w, r, status, "phone", s, pageData{Title: "Phone", Nav: "phone", Err: d.Err, Data: d})
+}
+
+// phoneThread is the SMS thread alone, which the phone page polls.
+func (c *Console) phoneThread(w http.ResponseWriter, r *http.Request, s *request) error {
+	p, err := c.phoneOrNotFound()
+	if err != nil {
+		return err
+	}
+	n, ok := phoneNumber(r.URL.Query().Get("n"))
+	if !ok {
+		return badRequest("n: a phone number")
+	}
+	c.renderBlock(w, http.StatusOK, "phone", "thread", s, pageData{Data: phoneData{Number: n, Thread: p.Thread(n)}})
+	return nil
+}
+
+func (c *Console) phoneSMS(w http.ResponseWriter, r *http.Request, s *request) error {
+	p, err := c.phoneOrNotFound()
+	if err != nil {
+		return err
+	}
+	n, ok := phoneNumber(r.PostFormValue("n"))
+	if !ok {
+		return badRequest("n: a phone number")
+	}
+	text := strings.TrimSpace(r.PostFormValue("text"))
+	if text == "" || utf8.RuneCountInString(text) > 480 {
+		c.showPhone(w, r, s, p, phoneData{Err: "Type a message of 1 to 480 characters."}, n)
+		return nil
+	}
+	if err := p.SendSMS(r.Context(), n, text); err != nil {
+		c.showPhone(w, r, s, p, phoneData{Err: "Not sent: " + err.Error()}, n)
+		return nil
+	}
+	http.Redirect(w, r, "/console/phone?n="+url.QueryEscape(n), http.StatusSeeOther)
+	return nil
+}
+
+// phoneUSSD is one step of a USSD dialogue, answered in-process by the switch's menus.
+// The dialogue is this browser session's and this number's alone.
+func (c *Console) phoneUSSD(w http.ResponseWriter, r *http.Request, s *request) error {
+	p, err := c.phoneOrNotFound()
+	if err != nil {
+		return err
+	}
+	n, ok := phoneNumber(r.PostFormValue("n"))
+	if !ok {
+		return badRequest("n: a phone number")
+	}
+	input := strings.TrimSpace(r.PostFormValue("input"))
+	begin := r.PostFormValue("begin") != ""
+	if len(input) > 182 {
+		c.showPhone(w, r, s, p, phoneData{Err: "A USSD answer has at most 182 characters."}, n)
+		return nil
+	}
+	sum := sha256.Sum256([]byte(s.cookie))
+	session := "console:" + hex.EncodeToString(sum[:8]) + ":" + n
+	screen, end, err := p.USSD(r.Context(), session, n, input, begin)
+	d := phoneData{Screen: screen, ScreenEnd: end}
+	if err != nil && screen == "" {
+		d.Err = "USSD: " + err.Error()
+	}
+	c.showPhone(w, r, s, p, d, n)
+	return nil
+}
