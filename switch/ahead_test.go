@@ -13,7 +13,7 @@ import (
 )
 
 // The tests here check that what the engine works out before a transaction (a request's
-// draft, a confirmation's guess, both read from the reader pool) never decides what
+// draft, a confirmation's code ahead (see ahead), both read from the reader pool) never decides what
 // changed by the time the transaction runs.
 
 // requestWith runs r's transaction with a draft made earlier.
@@ -27,7 +27,7 @@ func (h *harness) requestWith(r Request, d *draft) Outcome {
 }
 
 // confirmWith runs a confirmation's transaction with a guess made earlier.
-func (h *harness) confirmWith(msisdn, code string, g *guess) Outcome {
+func (h *harness) confirmWith(msisdn, code string, g *ahead[codeAhead]) Outcome {
 	h.t.Helper()
 	var out Outcome
 	if err := h.engine.write(context.Background(), func(o *op) (err error) {
@@ -163,7 +163,7 @@ func TestConfirmChecksWhatChangedSinceItsGuess(t *testing.T) {
 		h.sms(alice, "PAY 55501 150")
 		old := h.code(alice)
 		h.clock.Advance(time.Minute)
-		g := h.engine.guess(ctx, alice, old)
+		g := h.engine.confirmAhead(ctx, alice, old)
 		h.sms(alice, "RESEND") // deadline now 6 minutes after the request
 		fresh := h.code(alice)
 		h.clock.Advance(4*time.Minute + 30*time.Second) // past the old deadline only
@@ -172,7 +172,7 @@ func TestConfirmChecksWhatChangedSinceItsGuess(t *testing.T) {
 				t.Fatalf("old code after a resend: %q %q, want wrong_code", out.Problem, out.Text)
 			}
 		}
-		if out := h.confirmWith(alice, fresh, h.engine.guess(ctx, alice, fresh)); !out.OK() {
+		if out := h.confirmWith(alice, fresh, h.engine.confirmAhead(ctx, alice, fresh)); !out.OK() {
 			t.Fatalf("fresh code: %q %q", out.Problem, out.Text)
 		}
 		if b := h.balance(w.ID); b.Posted != 85000 || b.Held != 0 {
@@ -186,7 +186,7 @@ func TestConfirmChecksWhatChangedSinceItsGuess(t *testing.T) {
 		m := h.merchant("55501", mama)
 		h.sms(alice, "PAY 55501 150")
 		codeA := h.code(alice)
-		g := h.engine.guess(ctx, alice, codeA)
+		g := h.engine.confirmAhead(ctx, alice, codeA)
 		h.sms(alice, "CANCEL")
 		h.sms(alice, "PAY 55501 200")
 		codeB := h.code(alice)
@@ -224,7 +224,7 @@ func TestConfirmChecksWhatChangedSinceItsGuess(t *testing.T) {
 		h.merchant("55501", mama)
 		h.sms(alice, "PAY 55501 150")
 		code := h.code(alice)
-		g := h.engine.guess(ctx, alice, code)
+		g := h.engine.confirmAhead(ctx, alice, code)
 		h.sms(alice, "CANCEL")
 		if out := h.confirmWith(alice, code, g); out.Problem != ProblemNoPending {
 			t.Fatalf("after cancel: %q", out.Problem)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -60,16 +59,13 @@ type Deps struct {
 // Engine runs payments. It is safe for concurrent use: every decision is made inside a
 // store.Write, which the store serialises.
 type Engine struct {
-	cfg    Config
+	rules  // what decisions are made by
 	db     *store.DB
 	ledger *ledger.Ledger
 	otp    *otp.Issuer
 	outbox *outbox.Outbox
 	now    func() time.Time
 	log    zerolog.Logger
-	texts  *Texts
-	digits int
-	ttl    time.Duration
 
 	airtime     Airtime
 	airtimeKick chan struct{} // wakes RunAirtime after a confirmation
@@ -119,8 +115,8 @@ func New(cfg Config, d Deps) (*Engine, error) {
 	}
 	oc := d.OTP.Config()
 	e := &Engine{
-		cfg: cfg, db: d.DB, ledger: d.Ledger, otp: d.OTP, outbox: d.Outbox, now: now,
-		log: d.Log, texts: texts, digits: oc.Digits, ttl: oc.TTL,
+		rules: rules{cfg: cfg, texts: texts, digits: oc.Digits, ttl: oc.TTL, resendInterval: oc.ResendInterval},
+		db:    d.DB, ledger: d.Ledger, otp: d.OTP, outbox: d.Outbox, now: now, log: d.Log,
 		airtime: d.Airtime, airtimeKick: make(chan struct{}, 1), simSwap: d.SIMSwap,
 		limits: &limiter{perMinute: cfg.Fraud.RequestsPerMinute, numbers: map[string]*numberBudget{}},
 		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -167,7 +163,6 @@ func (e *Engine) Normalize(msisdn string) (string, error) {
 	return NormalizeMSISDN(msisdn, e.cfg.CountryCode)
 }
 
-// money writes an amount for people.
 func (e *Engine) money(minor int64) string { return FormatMoney(e.cfg.Currency, minor) }
 
 // op is one engine decision inside a store transaction. Effects that must not happen
@@ -257,21 +252,6 @@ func (o *op) sms(to, purpose, paymentID, text string, receipt bool) error {
 	return nil
 }
 
-// call queues an outbound voice call in the current transaction.
-func (o *op) call(to, purpose, paymentID string) error {
-	if to == "" || o.e.cfg.VoiceNumber == "" {
-		return nil
-	}
-	_, err := o.e.outbox.Enqueue(o.ctx, o.tx, outbox.Message{
-		Kind: outbox.KindCall, To: to, From: o.e.cfg.VoiceNumber, PaymentID: paymentID, Purpose: purpose,
-	})
-	if err != nil {
-		return fmt.Errorf("queue %s call: %w", purpose, err)
-	}
-	o.sends++
-	return nil
-}
-
 // move moves p with ev and counts and logs it after commit.
 func (o *op) move(p *Payment, ev Event, reason string) error {
 	return o.moveBooked(p, ev, reason, "")
@@ -299,33 +279,4 @@ func (o *op) authEvent(p *Payment, ch Channel, event, detail string) error {
 		Time: o.now, PaymentID: p.ID, MSISDN: p.PayerMSISDN, Channel: string(ch),
 		Event: event, Detail: detail,
 	})
-}
-
-// bindingOf is what p's code is bound to.
-func bindingOf(p *Payment) otp.Binding {
-	payee := p.PayeeAccount
-	if p.Type == AirtimePayment {
-		payee = p.PayeeAccount + ":" + p.TargetMSISDN
-	}
-	return otp.Binding{PaymentID: p.ID, Payer: p.PayerMSISDN, Payee: payee, Amount: p.Amount, Currency: p.Currency}
-}
-
-// vars are the placeholders every text about p may use.
-func (e *Engine) vars(p *Payment) map[string]string {
-	return map[string]string{
-		"id":        p.ID,
-		"amount":    e.money(p.Amount),
-		"payee":     p.payeeLabel(),
-		"payer":     Mask(p.PayerMSISDN),
-		"number":    Mask(p.TargetMSISDN),
-		"minutes":   strconv.Itoa(int((e.ttl + time.Minute - 1) / time.Minute)),
-		"shortcode": e.cfg.Shortcode,
-		"digits":    strconv.Itoa(e.digits),
-	}
-}
-
-// startOfDay is midnight of t's business day.
-func (e *Engine) startOfDay(t time.Time) time.Time {
-	l := t.In(e.cfg.Location)
-	return time.Date(l.Year(), l.Month(), l.Day(), 0, 0, 0, 0, e.cfg.Location)
 }

@@ -123,16 +123,6 @@ func (e *Engine) request(ctx context.Context, r Request, payer string, swap Prob
 	return out, err
 }
 
-func (o *op) refuse(p Problem, pay *Payment, vars map[string]string) Outcome {
-	if vars == nil {
-		vars = map[string]string{}
-		if pay != nil {
-			vars = o.e.vars(pay)
-		}
-	}
-	return Outcome{Payment: pay, Problem: p, Text: o.e.texts.Render(string(p), vars)}
-}
-
 // draft is what a request can know before its transaction, worked out off the store's
 // single writer: the accounts that its numbers and merchant code name, the new payment,
 // its code and the code's message.
@@ -443,5 +433,20 @@ func (o *op) addDaily(msisdn string, day, amount int64) error {
 func (o *op) subDaily(msisdn string, day, amount int64) error {
 	_, err := o.tx.ExecContext(o.ctx, `UPDATE daily_totals SET amount = max(amount - ?, 0)
 		WHERE msisdn = ? AND day = ?`, amount, msisdn, day)
+	return err
+}
+
+// refuse, refuseLocked and lockEnd are the rules' answers at the time of o.
+func (o *op) refuse(p Problem, pay *Payment, vars map[string]string) Outcome {
+	return o.e.rules.refuse(p, pay, vars)
+}
+
+func (o *op) refuseLocked(until time.Time) Outcome { return o.e.rules.refuseLocked(until, o.now) }
+
+func (o *op) lockEnd(until int64) time.Time { return o.e.rules.lockEnd(until, o.now) }
+
+// expire expires p, which a request found overdue.
+func (o *op) expire(p *Payment) error {
+	_, err := o.apply(o.e.rules.expire(p))
 	return err
 }
