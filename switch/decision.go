@@ -4,7 +4,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/payswitch/payswitch/otp"
 	"github.com/payswitch/payswitch/outbox"
 )
 
@@ -39,9 +38,9 @@ const (
 	reissueStep            // a new code because the last one was undeliverable (otp.Reissue)
 )
 
-// codeResult is the outcome of a codeStep, fed back into the decision's snapshot.
+// codeResult is the outcome of a resend or reissue step, fed back into the decision's
+// snapshot (a code check's is an otp.Result).
 type codeResult struct {
-	check   otp.Result
 	code    string    // resend, reissue: the new code
 	expires time.Time // resend, reissue: the new code's deadline
 	err     error     // resend, reissue: otp's refusal (otp.ErrResendLimit, ...)
