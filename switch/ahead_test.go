@@ -20,7 +20,10 @@ import (
 func (h *harness) requestWith(r Request, d *draft) Outcome {
 	h.t.Helper()
 	var out Outcome
-	if err := h.engine.write(context.Background(), func(o *op) (err error) { out, err = o.request(r, d); return err }); err != nil {
+	if err := h.engine.write(context.Background(), func(o *op) (err error) {
+		out, err = o.request(requestSnapshot{Request: r, ReplyTo: h.engine.replyTo(r.Payer), Draft: d})
+		return err
+	}); err != nil {
 		h.t.Fatal(err)
 	}
 	return out

@@ -266,7 +266,7 @@ func (e *Engine) OperatorTopup(ctx context.Context, r OperatorTopup) (*Payment, 
 		if err != nil {
 			return err
 		}
-		p = &Payment{ID: NewPaymentID(), Type: AirtimePayment, Channel: ChannelAPI, State: StateTopupPending,
+		p = &Payment{ID: e.newPaymentID(), Type: AirtimePayment, Channel: ChannelAPI, State: StateTopupPending,
 			PayerAccount: agent.ID, PayeeAccount: clearing.ID, PayeeName: carrier, TargetMSISDN: to,
 			Carrier: carrier, Amount: r.Amount, Currency: e.cfg.Currency, Reference: ref,
 			CreatedAt: o.now, UpdatedAt: o.now}

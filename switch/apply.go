@@ -14,6 +14,28 @@ import (
 // order of its writes is the order Decision documents.
 func (o *op) apply(d Decision) (Outcome, error) {
 	e, p, out := o.e, d.Payment, d.Outcome
+	if d.FreezePayer != "" {
+		if err := o.freezeAfterSwap(d.FreezePayer); err != nil {
+			return Outcome{}, err
+		}
+	}
+	if d.Insert {
+		if err := insertPayment(o.ctx, o.tx, p, ""); err != nil {
+			return Outcome{}, err
+		}
+		if err := o.addDaily(p.PayerMSISDN, e.startOfDay(p.CreatedAt).UnixMicro(), p.Amount); err != nil {
+			return Outcome{}, err
+		}
+	}
+	if d.Issue != nil {
+		exp, err := e.otp.IssueDrawn(o.ctx, o.tx, *d.Issue, o.now)
+		if err != nil {
+			return Outcome{}, fmt.Errorf("issue code: %w", err)
+		}
+		if !exp.Equal(p.ExpiresAt) {
+			return Outcome{}, fmt.Errorf("issue code: expiry %v differs from the payment's %v", exp, p.ExpiresAt)
+		}
+	}
 	var tr *ledger.Transfer
 	if d.Post {
 		t, err := o.lt.Post(o.ctx, p.ID+":hold")
@@ -192,6 +214,15 @@ func (o *op) afterDecision(d Decision) {
 		o.after = append(o.after, func() {
 			e.log.Warn().Str("msisdn", Mask(msisdn)).Str("origin", origin).Int("wrong_codes", count).
 				Str("event", "origin_limited").Msg("callback origin used up its wrong codes for a number; its further codes are refused")
+		})
+	}
+	if d.Insert {
+		id, typ, state, ch, amount := d.Payment.ID, d.Payment.Type, d.Payment.State, d.Payment.Channel, d.Payment.Amount
+		o.after = append(o.after, func() {
+			e.transitions.WithLabelValues(string(typ), string(state)).Inc()
+			e.log.Info().Str("payment", id).Str("event", "requested").Str("type", string(typ)).
+				Str("channel", string(ch)).Str("payer", Mask(msisdn)).Int64("amount", amount).
+				Msg("payment requested, code sent")
 		})
 	}
 	if d.KickAirtime {

@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/payswitch/payswitch/otp"
+
 	"github.com/payswitch/payswitch/outbox"
 )
 
@@ -55,11 +57,20 @@ type Decision struct {
 	// field is then empty.
 	Step codeStep
 
+	// Invalid, when set, is the request's error for the operator: nothing is written.
+	Invalid error
+	// FreezePayer, when set, is the number whose account is frozen (a recent SIM swap).
+	FreezePayer string
+
 	Payment *Payment // the payment that the effects below concern
-	Post    bool     // post its hold; the transfer is recorded on the payment
-	Release bool     // void its hold, kill its code and give its amount back to its day
-	Move    Event    // "" for none
-	Reason  string   // why it moved, for its history
+	// Insert: Payment is new; it is inserted and its amount counted against its payer's
+	// day. Its funds are already held (holdStep).
+	Insert  bool
+	Issue   *otp.Drawn // store this code, drawn ahead for Payment, as its first
+	Post    bool       // post its hold; the transfer is recorded on the payment
+	Release bool       // void its hold, kill its code and give its amount back to its day
+	Move    Event      // "" for none
+	Reason  string     // why it moved, for its history
 	// Deadline, when not zero, is the payment's new expiry (a new code was issued).
 	Deadline time.Time
 
@@ -71,6 +82,7 @@ type Decision struct {
 	Messages []Message
 
 	// After-effects: metrics and logs.
+	RateLimited   bool      // refused by the per-number rate limit
 	Locked        time.Time // the decision locked the number until then
 	OriginLimited int       // the origin reached its limit with this many wrong codes
 	KickAirtime   bool      // wake the airtime resolver

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/payswitch/payswitch/internal/timeid"
 	"github.com/payswitch/payswitch/ledger"
 	"github.com/payswitch/payswitch/otp"
 	"github.com/payswitch/payswitch/outbox"
@@ -66,6 +67,7 @@ type Engine struct {
 	outbox *outbox.Outbox
 	now    func() time.Time
 	log    zerolog.Logger
+	ids    *timeid.Generator // payment IDs, at the engine's clock
 
 	airtime     Airtime
 	airtimeKick chan struct{} // wakes RunAirtime after a confirmation
@@ -116,6 +118,7 @@ func New(cfg Config, d Deps) (*Engine, error) {
 	oc := d.OTP.Config()
 	e := &Engine{
 		rules: rules{cfg: cfg, texts: texts, digits: oc.Digits, ttl: oc.TTL, resendInterval: oc.ResendInterval},
+		ids:   timeid.New(paymentIDLayout),
 		db:    d.DB, ledger: d.Ledger, otp: d.OTP, outbox: d.Outbox, now: now, log: d.Log,
 		airtime: d.Airtime, airtimeKick: make(chan struct{}, 1), simSwap: d.SIMSwap,
 		limits: &limiter{perMinute: cfg.Fraud.RequestsPerMinute, numbers: map[string]*numberBudget{}},
@@ -185,7 +188,7 @@ func (e *Engine) write(ctx context.Context, fn func(o *op) error) (err error) {
 		if err = e.writeOnce(ctx, fn); !errors.Is(err, errPaymentIDTaken) {
 			return err
 		}
-		ids.Reseed()
+		e.ids.Reseed()
 	}
 	return err
 }
@@ -271,12 +274,4 @@ func (o *op) moveBooked(p *Payment, ev Event, reason, transferID string) error {
 			Str("to", to).Str("payer", Mask(payer)).Str("reason", reason).Msg("payment moved")
 	})
 	return nil
-}
-
-// authEvent records what happened to a code, for disputes. Never the code itself.
-func (o *op) authEvent(p *Payment, ch Channel, event, detail string) error {
-	return otp.RecordEvent(o.ctx, o.tx, otp.Event{
-		Time: o.now, PaymentID: p.ID, MSISDN: p.PayerMSISDN, Channel: string(ch),
-		Event: event, Detail: detail,
-	})
 }

@@ -134,11 +134,9 @@ func (e *Engine) checkSIMSwap(ctx context.Context, payer string, amount int64) P
 	return ProblemNone
 }
 
-// freezeAfterSwap freezes the payer's account when the policy asks for it.
+// freezeAfterSwap freezes the account of payer, if it has one (the policy's step-up
+// after a recent SIM swap, see Fraud.SIMSwapFreeze).
 func (o *op) freezeAfterSwap(payer string) error {
-	if !o.e.cfg.Fraud.SIMSwapFreeze {
-		return nil
-	}
 	a, err := o.lt.AccountByMSISDN(o.ctx, payer)
 	if errors.Is(err, ledger.ErrNotFound) {
 		return nil

@@ -99,7 +99,7 @@ func (e *Engine) Deposit(ctx context.Context, d Deposit) (*Payment, error) {
 		if err != nil {
 			return err
 		}
-		p = &Payment{ID: NewPaymentID(), Type: DepositPayment, Channel: ChannelAPI, State: StateCompleted,
+		p = &Payment{ID: e.newPaymentID(), Type: DepositPayment, Channel: ChannelAPI, State: StateCompleted,
 			PayerAccount: cash.ID, PayeeAccount: acct.ID, PayeeName: acct.Name, PayeeCode: acct.Code,
 			PayeeMSISDN: acct.MSISDN, Amount: d.Amount, Currency: e.cfg.Currency, Reference: ref,
 			CreatedAt: o.now, UpdatedAt: o.now}

@@ -2,7 +2,6 @@ package payswitch
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -65,23 +64,24 @@ const (
 func (e *Engine) Request(ctx context.Context, r Request) (Outcome, error) {
 	// The controls that need no transaction come first: the rate limit is memory, and
 	// the SIM-swap check is a call to the carrier that must not hold the writer.
-	payer := e.replyTo(r.Payer)
-	if ok, tell := e.limits.allow(payer, e.now()); !ok {
+	s := requestSnapshot{Request: r, ReplyTo: e.replyTo(r.Payer)}
+	if ok, tell := e.limits.allow(s.ReplyTo, e.now()); !ok {
 		e.rateLimited.Inc()
-		out := Outcome{Problem: ProblemTooManyTries, Text: e.texts.Render(string(ProblemTooManyTries), nil)}
-		if tell && r.Channel == ChannelSMS {
-			return out, e.write(ctx, func(o *op) error { return o.sms(payer, "reply", "", out.Text, false) })
+		s.RateLimited, s.TellLimited = true, tell
+		d := e.rules.request(s)
+		if len(d.Messages) == 0 {
+			return d.Outcome, nil // nothing to write: a flood of requests is not a flood of SMS
 		}
-		return out, nil
+		return d.Outcome, e.write(ctx, func(o *op) error { _, err := o.apply(d); return err })
 	}
-	swap := e.checkSIMSwap(ctx, r.Payer, r.Amount)
+	s.SIMSwap = e.checkSIMSwap(ctx, r.Payer, r.Amount)
 	var out Outcome
 	var err error
 	for range maxIDDraws {
-		if out, err = e.request(ctx, r, payer, swap); !errors.Is(err, errPaymentIDTaken) {
+		if out, err = e.request(ctx, s); !errors.Is(err, errPaymentIDTaken) {
 			break
 		}
-		ids.Reseed() // and the next draft draws another ID
+		e.ids.Reseed() // and the next draft draws another ID
 	}
 	if err != nil {
 		return Outcome{}, err
@@ -90,35 +90,20 @@ func (e *Engine) Request(ctx context.Context, r Request) (Outcome, error) {
 	return out, nil
 }
 
-// request drafts r and decides it in one write.
-func (e *Engine) request(ctx context.Context, r Request, payer string, swap Problem) (Outcome, error) {
-	var d *draft
-	if swap == ProblemNone {
+// request drafts s's request and decides it in one write.
+func (e *Engine) request(ctx context.Context, s requestSnapshot) (Outcome, error) {
+	if s.SIMSwap == ProblemNone {
 		var err error
-		if d, err = e.draft(ctx, r); err != nil {
+		if s.Draft, err = e.draft(ctx, s.Request); err != nil {
 			return Outcome{}, err
 		}
 	}
-
 	// The draft's ID is drawn outside the write, so a taken one means drafting again
 	// (Request), not running the write again (write).
 	var out Outcome
-	err := e.writeOnce(ctx, func(o *op) error {
-		var err error
-		if swap != ProblemNone {
-			out = o.refuse(swap, nil, map[string]string{})
-			if swap == ProblemSIMSwapped {
-				if err := o.freezeAfterSwap(payer); err != nil {
-					return err
-				}
-			}
-		} else if out, err = o.request(r, d); err != nil {
-			return err
-		}
-		if !out.OK() && r.Channel == ChannelSMS {
-			return o.sms(payer, "reply", idOf(out.Payment), out.Text, false)
-		}
-		return nil
+	err := e.writeOnce(ctx, func(o *op) (err error) {
+		out, err = o.request(s)
+		return err
 	})
 	return out, err
 }
@@ -166,7 +151,7 @@ func (e *Engine) draft(ctx context.Context, r Request) (*draft, error) {
 	}
 	d.payerAcct = acct
 	p := &Payment{
-		ID: NewPaymentID(), Type: r.Type, Channel: r.Channel, State: StatePendingOTP,
+		ID: e.newPaymentID(), Type: r.Type, Channel: r.Channel, State: StatePendingOTP,
 		PayerMSISDN: payer, PayerAccount: acct.ID, Amount: r.Amount, Currency: e.cfg.Currency,
 		Reference: r.Reference,
 	}
@@ -240,134 +225,88 @@ func (e *Engine) draft(ctx context.Context, r Request) (*draft, error) {
 	return d, nil
 }
 
-func (o *op) request(r Request, d *draft) (Outcome, error) {
+// request is the request's applier: it reads the number's state, decides, takes the
+// steps the decision asks for (the overdue payment's expiry, the hold) and writes the
+// decision.
+func (o *op) request(s requestSnapshot) (Outcome, error) {
 	e := o.e
-	acct := d.payerAcct
-	if acct.ID == "" || acct.Type != ledger.Wallet && acct.Type != ledger.Agent {
-		return o.refuse(ProblemNoAccount, nil, nil), nil
-	}
-	if acct.Status != ledger.Active {
-		return o.refuse(ProblemAccountInactive, nil, nil), nil
-	}
-	payer := d.payer
-	day := e.startOfDay(o.now).UnixMicro()
-	n, err := o.numberState(payer, day)
-	if err != nil {
-		return Outcome{}, err
-	}
-	if !n.lockedUntil.IsZero() {
-		return o.refuseLocked(n.lockedUntil), nil
-	}
-	if n.pending != "" {
-		pending, err := loadPayment(o.ctx, o.tx, n.pending)
+	s.Now = o.now
+	if s.Draft != nil && s.Draft.payer != "" && s.Draft.payerAcct.ID != "" {
+		n, err := o.numberState(s.Draft.payer, e.startOfDay(o.now).UnixMicro())
 		if err != nil {
 			return Outcome{}, err
 		}
-		if o.now.Before(pending.ExpiresAt) {
-			return o.refuse(ProblemPendingExists, pending, nil), nil
-		}
-		// Its time is up but the sweeper has not got to it yet: expire it now. That gives
-		// its amount back to its day, so the day's total is read again.
-		if err := o.expire(pending); err != nil {
-			return Outcome{}, err
-		}
-		if n.spent, err = o.dailyTotal(payer, day); err != nil {
-			return Outcome{}, err
+		s.LockedUntil, s.Spent = n.lockedUntil, n.spent
+		if n.pending != "" {
+			if s.Pending, err = loadPayment(o.ctx, o.tx, n.pending); err != nil {
+				return Outcome{}, err
+			}
 		}
 	}
+	for {
+		d := e.rules.request(s)
+		switch d.Step {
+		case overdueStep:
+			expiry, next := e.rules.overdue(s)
+			if _, err := o.apply(expiry); err != nil {
+				return Outcome{}, err
+			}
+			s = next
+		case holdStep:
+			h, err := o.hold(s.Draft)
+			if err != nil {
+				return Outcome{}, err
+			}
+			s.Hold = &h
+		default:
+			if d.Invalid != nil {
+				return Outcome{}, d.Invalid
+			}
+			return o.apply(d)
+		}
+	}
+}
 
-	if r.Amount < e.cfg.MinAmount {
-		return o.refuse(ProblemBelowMin, nil, map[string]string{"min": e.money(e.cfg.MinAmount)}), nil
-	}
-	if r.Amount > e.cfg.MaxAmount {
-		return o.refuse(ProblemAboveMax, nil, map[string]string{"max": e.money(e.cfg.MaxAmount)}), nil
-	}
-	if e.cfg.DailyMax > 0 && n.spent+r.Amount > e.cfg.DailyMax {
-		left := max(e.cfg.DailyMax-n.spent, 0)
-		return o.refuse(ProblemDailyLimit, nil, map[string]string{
-			"limit": e.money(e.cfg.DailyMax), "left": e.money(left)}), nil
-	}
-	if d.invalid != nil {
-		return Outcome{}, d.invalid
-	}
-	if d.payee != ProblemNone {
-		return o.refuse(d.payee, nil, d.payeeVars), nil
-	}
+// hold holds the drafted payment's amount, making the carrier's clearing account first
+// when the draft found none, and returns the ledger's refusal, if any, with what tells
+// the refusals apart. The hold is the request's first write of its own: when it is
+// refused nothing else has been written, and the ledger undoes its own partial work.
+func (o *op) hold(d *draft) (holdResult, error) {
 	p := d.p
 	if d.clearing {
-		clearing, err := o.lt.SystemAccount(o.ctx, ledger.AirtimeClearing, p.Carrier, e.cfg.Currency)
+		clearing, err := o.lt.SystemAccount(o.ctx, ledger.AirtimeClearing, p.Carrier, o.e.cfg.Currency)
 		if err != nil {
-			return Outcome{}, err
+			return holdResult{}, err
 		}
 		if clearing.ID != p.PayeeAccount {
-			return Outcome{}, fmt.Errorf("airtime clearing account is %s, not %s", clearing.ID, p.PayeeAccount)
+			return holdResult{}, fmt.Errorf("airtime clearing account is %s, not %s", clearing.ID, p.PayeeAccount)
 		}
 	}
-	p.CreatedAt, p.UpdatedAt, p.ExpiresAt = o.now, o.now, o.now.Add(e.ttl)
-
-	// The hold is the first write: when it is refused nothing else has been written, and
-	// the ledger undoes its own partial work. It checks both accounts as they are now.
-	_, err = o.lt.Hold(o.ctx, ledger.HoldRequest{
+	_, err := o.lt.Hold(o.ctx, ledger.HoldRequest{
 		Key: p.ID + ":hold", Debit: p.PayerAccount, Credit: p.PayeeAccount,
 		Amount: p.Amount, PaymentID: p.ID, Kind: string(p.Type),
 	})
 	switch {
+	case err == nil:
+		return holdResult{}, nil
 	case errors.Is(err, ledger.ErrIdempotencyConflict):
 		// The hold's key is the payment's ID: another payment has it.
-		return Outcome{}, fmt.Errorf("hold %s: %w", p.ID, errPaymentIDTaken)
+		return holdResult{}, fmt.Errorf("hold %s: %w", p.ID, errPaymentIDTaken)
 	case errors.Is(err, ledger.ErrInsufficientFunds):
 		now, err := o.lt.Account(o.ctx, p.PayerAccount)
-		if err != nil {
-			return Outcome{}, err
-		}
-		return o.refuse(ProblemInsufficientFunds, nil, map[string]string{"available": e.money(now.Balance.Available)}), nil
+		return holdResult{insufficient: true, available: now.Balance.Available}, err
 	case errors.Is(err, ledger.ErrAccountInactive):
-		// The payer was active when the request was drafted; which side is not now?
 		now, err := o.lt.Account(o.ctx, p.PayerAccount)
-		if err != nil {
-			return Outcome{}, err
-		}
-		if now.Status != ledger.Active {
-			return o.refuse(ProblemAccountInactive, nil, nil), nil
-		}
-		return o.refuse(ProblemPayeeInactive, nil, map[string]string{"payee": p.payeeLabel()}), nil
-	case err != nil:
-		return Outcome{}, err
+		return holdResult{inactive: true, payerActive: now.Status == ledger.Active}, err
 	}
-	if err := insertPayment(o.ctx, o.tx, p, ""); err != nil {
-		return Outcome{}, err
-	}
-	if err := o.addDaily(payer, day, p.Amount); err != nil {
-		return Outcome{}, err
-	}
-	exp, err := e.otp.IssueDrawn(o.ctx, o.tx, d.code, o.now)
-	if err != nil {
-		return Outcome{}, fmt.Errorf("issue code: %w", err)
-	}
-	if !exp.Equal(p.ExpiresAt) {
-		return Outcome{}, fmt.Errorf("issue code: expiry %v differs from the payment's %v", exp, p.ExpiresAt)
-	}
-	if err := o.sms(p.PayerMSISDN, "otp", p.ID, d.text, true); err != nil {
-		return Outcome{}, err
-	}
-	if err := o.authEvent(p, r.Channel, "issued", ""); err != nil {
-		return Outcome{}, err
-	}
-	id, typ, payerNum, amount := p.ID, p.Type, p.PayerMSISDN, p.Amount
-	o.after = append(o.after, func() {
-		e.transitions.WithLabelValues(string(typ), string(StatePendingOTP)).Inc()
-		e.log.Info().Str("payment", id).Str("event", "requested").Str("type", string(typ)).
-			Str("channel", string(r.Channel)).Str("payer", Mask(payerNum)).Int64("amount", amount).
-			Msg("payment requested, code sent")
-	})
-	return Outcome{Payment: p}, nil
+	return holdResult{}, err
 }
 
 // numberState is what a new request from a number must know inside its transaction.
 type numberState struct {
-	pending     string    // the ID of its payment waiting for a code, or ""
-	lockedUntil time.Time // zero unless a wrong-code lock is on now
-	spent       int64     // what it has committed on the day asked for
+	pending     string // the ID of its payment waiting for a code, or ""
+	lockedUntil int64  // its number_locks.locked_until (Unix µs), 0 for none
+	spent       int64  // what it has committed on the day asked for
 }
 
 // numberStateQuery reads a number's (?1) pending payment, lock and total for day ?2.
@@ -380,24 +319,11 @@ const numberStateQuery = `SELECT
 // and its total for day.
 func (o *op) numberState(msisdn string, day int64) (numberState, error) {
 	var n numberState
-	var until int64
-	err := o.tx.QueryRowContext(o.ctx, numberStateQuery, msisdn, day).Scan(&n.pending, &until, &n.spent)
+	err := o.tx.QueryRowContext(o.ctx, numberStateQuery, msisdn, day).Scan(&n.pending, &n.lockedUntil, &n.spent)
 	if err != nil {
 		return numberState{}, fmt.Errorf("number state: %w", err)
 	}
-	n.lockedUntil = o.lockEnd(until)
 	return n, nil
-}
-
-// dailyTotal is what msisdn has committed on day.
-func (o *op) dailyTotal(msisdn string, day int64) (int64, error) {
-	var spent int64
-	err := o.tx.QueryRowContext(o.ctx, `SELECT amount FROM daily_totals WHERE msisdn = ? AND day = ?`,
-		msisdn, day).Scan(&spent)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return 0, fmt.Errorf("daily total: %w", err)
-	}
-	return spent, nil
 }
 
 func idOf(p *Payment) string {
@@ -433,20 +359,5 @@ func (o *op) addDaily(msisdn string, day, amount int64) error {
 func (o *op) subDaily(msisdn string, day, amount int64) error {
 	_, err := o.tx.ExecContext(o.ctx, `UPDATE daily_totals SET amount = max(amount - ?, 0)
 		WHERE msisdn = ? AND day = ?`, amount, msisdn, day)
-	return err
-}
-
-// refuse, refuseLocked and lockEnd are the rules' answers at the time of o.
-func (o *op) refuse(p Problem, pay *Payment, vars map[string]string) Outcome {
-	return o.e.rules.refuse(p, pay, vars)
-}
-
-func (o *op) refuseLocked(until time.Time) Outcome { return o.e.rules.refuseLocked(until, o.now) }
-
-func (o *op) lockEnd(until int64) time.Time { return o.e.rules.lockEnd(until, o.now) }
-
-// expire expires p, which a request found overdue.
-func (o *op) expire(p *Payment) error {
-	_, err := o.apply(o.e.rules.expire(p))
 	return err
 }
