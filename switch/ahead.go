@@ -12,11 +12,14 @@ package payswitch
 //   - a confirmation's waiting payment and its code digested for that payment's binding,
 //     keyed by the payment's ID (confirmAhead): while a payment waits for its code only
 //     its deadline (and updated_at) change, and those the write reads.
-//   - a request's draft (draft): the accounts its numbers and merchant code name, whose
-//     ids, types and names never change once they exist, and the new payment with its
-//     code and code message, which nothing else can know of; keyed by the payer's
-//     account. Everything that can change (status, funds, the waiting payment, the lock,
-//     the daily total) is decided in the write.
+//   - a request's draft (draft, request.go), which needs no key and so is not an ahead
+//     value: the accounts its numbers and merchant code name, whose ids, types and names
+//     never change once they exist (accounts are neither deleted nor renamed), and the
+//     new payment with its ID, code and code message, which nothing else can know of.
+//     The payer's status is read there too, and refuses early: a request that raced an
+//     unfreeze is refused as if it had come a moment earlier. Everything that can change
+//     (status, funds, the waiting payment, the lock, the daily total) is decided in the
+//     write, the status and funds through the ledger's hold (holdStep).
 type ahead[T any] struct {
 	key   string
 	value T

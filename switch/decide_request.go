@@ -142,3 +142,59 @@ func (r *rules) overdue(s requestSnapshot) (Decision, requestSnapshot) {
 	s.Pending = nil
 	return r.expire(p), s
 }
+
+// payeeFacts are what a request's draft found of its payee; an account with ID "" is
+// none.
+type payeeFacts struct {
+	to       string         // transfer, airtime: the recipient's number, international
+	account  ledger.Account // merchant: by code; transfer: by number
+	carrier  string         // airtime: the carrier that sells for to, or ""
+	clearing ledger.Account // airtime: the carrier's clearing account
+}
+
+// recipient is the number a transfer or a top-up is for (a top-up without one is for
+// the payer), or the refusal of it.
+func (r *rules) recipient(req Request, payer string) (string, Problem) {
+	if req.Type == AirtimePayment && req.Recipient == "" {
+		return payer, ProblemNone
+	}
+	to, err := NormalizeMSISDN(req.Recipient, r.cfg.CountryCode)
+	switch {
+	case err != nil:
+		return "", ProblemBadNumber
+	case req.Type == TransferPayment && to == payer:
+		return "", ProblemSelfPayment
+	}
+	return to, ProblemNone
+}
+
+// payee decides a request's payee from what its draft found, and names it on p; or
+// refuses it, with the refusal's placeholders. clearing is set when the carrier's
+// clearing account is to be made (or its currency reported) by the transaction.
+func (r *rules) payee(req Request, f payeeFacts, p *Payment) (refusal Problem, vars map[string]string, clearing bool) {
+	a := f.account
+	switch req.Type {
+	case MerchantPayment:
+		if a.ID == "" || a.Type != ledger.Merchant {
+			return ProblemUnknownMerchant, map[string]string{"code": req.Merchant}, false
+		}
+		p.PayeeAccount, p.PayeeName, p.PayeeCode, p.PayeeMSISDN = a.ID, a.Name, a.Code, a.MSISDN
+	case TransferPayment:
+		if a.ID == "" || a.Type != ledger.Wallet && a.Type != ledger.Agent {
+			return ProblemUnknownRecipient, map[string]string{"number": Mask(f.to)}, false
+		}
+		p.PayeeAccount, p.PayeeName, p.PayeeMSISDN = a.ID, a.Name, a.MSISDN
+	case AirtimePayment:
+		if f.carrier == "" {
+			return ProblemAirtimeUnavailable, map[string]string{"number": Mask(f.to)}, false
+		}
+		clearing = f.clearing.ID == "" || f.clearing.Currency != r.cfg.Currency
+		p.PayeeAccount, p.PayeeName, p.TargetMSISDN, p.Carrier = clearingAccountID(f.carrier), f.carrier, f.to, f.carrier
+	}
+	return ProblemNone, nil, clearing
+}
+
+// clearingAccountID is the id of a carrier's airtime clearing account: a system
+// account's id is "<type>:<name>" (ledger.Tx.SystemAccount); the first top-up through a
+// carrier makes it, in its transaction.
+func clearingAccountID(carrier string) string { return string(ledger.AirtimeClearing) + ":" + carrier }

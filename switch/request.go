@@ -133,8 +133,9 @@ type draft struct {
 	text string    // the code message
 }
 
-// draft reads and computes what r needs before its transaction; refusals are left for the
-// transaction to give, in their order.
+// draft reads what r needs before its transaction, and computes what it can: the payee's
+// refusal, or the new payment with its code and code message. Which payee is refused and
+// why is the rules' (payee); refusals are given by the transaction, in their order.
 func (e *Engine) draft(ctx context.Context, r Request) (*draft, error) {
 	d := &draft{}
 	payer, err := e.Normalize(r.Payer)
@@ -150,71 +151,37 @@ func (e *Engine) draft(ctx context.Context, r Request) (*draft, error) {
 		return nil, err
 	}
 	d.payerAcct = acct
+	var f payeeFacts
+	switch r.Type {
+	case MerchantPayment:
+		f.account, err = e.payees.account(ctx, "code:"+r.Merchant, func(ctx context.Context) (ledger.Account, error) {
+			return e.ledger.AccountByCode(ctx, r.Merchant)
+		})
+	case TransferPayment, AirtimePayment:
+		if f.to, d.payee = e.rules.recipient(r, payer); d.payee != ProblemNone {
+			return d, nil
+		}
+		if r.Type == TransferPayment {
+			f.account, err = e.payees.account(ctx, "msisdn:"+f.to, func(ctx context.Context) (ledger.Account, error) {
+				return e.ledger.AccountByMSISDN(ctx, f.to)
+			})
+		} else if carrier, ok := e.carrierFor(f.to); ok {
+			f.carrier = carrier
+			f.clearing, err = e.ledger.Account(ctx, clearingAccountID(carrier))
+		}
+	default:
+		d.invalid = fmt.Errorf("%w: payment type %q", ErrInvalid, r.Type)
+		return d, nil
+	}
+	if err != nil && !errors.Is(err, ledger.ErrNotFound) {
+		return nil, err
+	}
 	p := &Payment{
 		ID: e.newPaymentID(), Type: r.Type, Channel: r.Channel, State: StatePendingOTP,
 		PayerMSISDN: payer, PayerAccount: acct.ID, Amount: r.Amount, Currency: e.cfg.Currency,
 		Reference: r.Reference,
 	}
-	switch r.Type {
-	case MerchantPayment:
-		m, err := e.payees.account(ctx, "code:"+r.Merchant, func(ctx context.Context) (ledger.Account, error) {
-			return e.ledger.AccountByCode(ctx, r.Merchant)
-		})
-		if errors.Is(err, ledger.ErrNotFound) || err == nil && m.Type != ledger.Merchant {
-			d.payee, d.payeeVars = ProblemUnknownMerchant, map[string]string{"code": r.Merchant}
-			return d, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		p.PayeeAccount, p.PayeeName, p.PayeeCode, p.PayeeMSISDN = m.ID, m.Name, m.Code, m.MSISDN
-	case TransferPayment:
-		to, err := e.Normalize(r.Recipient)
-		if err != nil {
-			d.payee = ProblemBadNumber
-			return d, nil
-		}
-		if to == payer {
-			d.payee = ProblemSelfPayment
-			return d, nil
-		}
-		w, err := e.payees.account(ctx, "msisdn:"+to, func(ctx context.Context) (ledger.Account, error) {
-			return e.ledger.AccountByMSISDN(ctx, to)
-		})
-		if errors.Is(err, ledger.ErrNotFound) || err == nil && w.Type != ledger.Wallet && w.Type != ledger.Agent {
-			d.payee, d.payeeVars = ProblemUnknownRecipient, map[string]string{"number": Mask(to)}
-			return d, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		p.PayeeAccount, p.PayeeName, p.PayeeMSISDN = w.ID, w.Name, w.MSISDN
-	case AirtimePayment:
-		to := payer
-		if r.Recipient != "" {
-			if to, err = e.Normalize(r.Recipient); err != nil {
-				d.payee = ProblemBadNumber
-				return d, nil
-			}
-		}
-		carrier, ok := e.carrierFor(to)
-		if !ok {
-			d.payee, d.payeeVars = ProblemAirtimeUnavailable, map[string]string{"number": Mask(to)}
-			return d, nil
-		}
-		// A system account's id is "<type>:<name>" (ledger.Tx.SystemAccount); the first
-		// top-up through a carrier makes its clearing account, in the transaction.
-		id := string(ledger.AirtimeClearing) + ":" + carrier
-		clearing, err := e.ledger.Account(ctx, id)
-		switch {
-		case errors.Is(err, ledger.ErrNotFound) || err == nil && clearing.Currency != e.cfg.Currency:
-			d.clearing = true // the transaction makes it, or reports the mismatch
-		case err != nil:
-			return nil, err
-		}
-		p.PayeeAccount, p.PayeeName, p.TargetMSISDN, p.Carrier = id, carrier, to, carrier
-	default:
-		d.invalid = fmt.Errorf("%w: payment type %q", ErrInvalid, r.Type)
+	if d.payee, d.payeeVars, d.clearing = e.rules.payee(r, f, p); d.payee != ProblemNone {
 		return d, nil
 	}
 	if d.code, err = e.otp.Draw(bindingOf(p)); err != nil {
