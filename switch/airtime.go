@@ -150,71 +150,9 @@ func (e *Engine) resolveTopup(ctx context.Context, p *Payment) error {
 		if err != nil {
 			return err
 		}
-		if cur.State != StateTopupPending {
-			return nil // another pass settled it meanwhile
-		}
-		switch res.Outcome {
-		case AirtimeSuccess:
-			return o.topupSucceeded(cur, res)
-		case AirtimeFailed:
-			return o.topupFailed(cur, res.Reason)
-		default:
-			next := o.now.Add(airtimeBackoff(cur.Attempts + 1))
-			_, err := o.tx.ExecContext(o.ctx, `UPDATE payments SET attempts = attempts + 1, next_attempt_at = ?,
-				reason = ?, updated_at = ? WHERE id = ?`, next.UnixMicro(), res.Reason, o.now.UnixMicro(), cur.ID)
-			id, reason := cur.ID, res.Reason
-			o.after = append(o.after, func() {
-				e.log.Warn().Str("payment", id).Str("event", "topup_unknown").Str("reason", reason).
-					Time("next", next).Msg("carrier gave no definite answer; will ask again")
-			})
-			return err
-		}
+		_, err = o.apply(e.rules.topupOutcome(cur, res, o.now))
+		return err
 	})
-}
-
-func (o *op) topupSucceeded(p *Payment, res AirtimeResult) error {
-	if err := o.move(p, EvTopupSucceeded, ""); err != nil {
-		return err
-	}
-	if res.CarrierReference != "" {
-		if _, err := o.tx.ExecContext(o.ctx, `UPDATE payments SET reference = CASE WHEN reference = '' THEN ? ELSE reference END
-			WHERE id = ?`, res.CarrierReference, p.ID); err != nil {
-			return err
-		}
-	}
-	text := o.e.texts.Render("topup_done", o.e.vars(p))
-	if err := o.sms(p.PayerMSISDN, "notice", p.ID, text, false); err != nil {
-		return err
-	}
-	if p.TargetMSISDN != p.PayerMSISDN {
-		return o.sms(p.TargetMSISDN, "notice", p.ID, text, false)
-	}
-	return nil
-}
-
-// topupFailed returns the money from the carrier's clearing account with a reversal
-// transfer and tells the payer why.
-func (o *op) topupFailed(p *Payment, reason string) error {
-	if reason == "" {
-		reason = "refused by the carrier"
-	}
-	if _, err := o.lt.Reverse(o.ctx, p.TransferID, p.ID+":topup-failed"); err != nil {
-		return fmt.Errorf("reverse failed top-up %s: %w", p.ID, err)
-	}
-	if err := o.move(p, EvTopupFailed, reason); err != nil {
-		return err
-	}
-	if p.PayerMSISDN == "" {
-		return nil // an operator's top-up: the float is back, the operator sees the state
-	}
-	payer, err := o.lt.Account(o.ctx, p.PayerAccount)
-	if err != nil {
-		return err
-	}
-	v := o.e.vars(p)
-	v["reason"] = reason
-	v["balance"] = o.e.money(payer.Balance.Posted)
-	return o.sms(p.PayerMSISDN, "reversal", p.ID, o.e.texts.Render("topup_failed", v), false)
 }
 
 // OperatorTopup is an operator's request to top up a number's airtime from an agent's float.
@@ -312,53 +250,26 @@ func (e *Engine) Reverse(ctx context.Context, id string, r Reversal) (*Payment, 
 	}
 	var p *Payment
 	err = e.write(ctx, func(o *op) error {
-		var err error
-		if p, err = loadPayment(o.ctx, o.tx, id); err != nil {
-			return err
-		}
-		if p.State == StateReversed && p.ReversalRef == ref {
-			return nil // the same request again: already done
-		}
-		if p.State != StateCompleted {
-			return fmt.Errorf("%w: payment %s is %s; only completed payments can be reversed", ErrConflict, p.ID, p.State)
-		}
-		if p.Type == AirtimePayment {
-			// Completed airtime is airtime the carrier confirmed. The clearing account may
-			// go negative, so no funds check would stop the reversal, and the payer would
-			// keep the airtime and get the money back.
-			return airtimeDelivered(p)
-		}
-		if r.Amount != 0 && r.Amount > p.Amount {
-			return fmt.Errorf("%w: amount %s is more than was paid (%s)", ErrInvalid, e.money(r.Amount), e.money(p.Amount))
-		}
-		if r.Amount != 0 && r.Amount != p.Amount {
-			return fmt.Errorf("%w: a reversal returns the whole amount paid (%s)", ErrInvalid, e.money(p.Amount))
-		}
-		payee, err := o.lt.Account(o.ctx, p.PayeeAccount)
+		cur, err := loadPayment(o.ctx, o.tx, id)
 		if err != nil {
 			return err
 		}
-		if _, err := o.lt.Reverse(o.ctx, p.TransferID, "reversal:"+ref); err != nil {
-			if errors.Is(err, ledger.ErrInsufficientFunds) {
-				return fmt.Errorf("%w: the payee has spent the money (%s available of %s)", ErrInsufficientFund,
-					e.money(payee.Balance.Available), e.money(p.Amount))
-			}
-			if errors.Is(err, ledger.ErrIdempotencyConflict) || errors.Is(err, ledger.ErrAlreadyReversed) {
-				return fmt.Errorf("%w: reference %q was used for another reversal", ErrConflict, ref)
-			}
-			return fmt.Errorf("reverse %s: %w", p.ID, err)
+		d := e.rules.reverse(reverseSnapshot{Payment: cur, Reference: ref, Reason: reason, Amount: r.Amount})
+		if d.Err != nil {
+			return d.Err
 		}
-		if _, err := o.tx.ExecContext(o.ctx, `UPDATE payments SET reversal_ref = ? WHERE id = ?`, ref, p.ID); err != nil {
-			if strings.Contains(err.Error(), "UNIQUE") {
-				return fmt.Errorf("%w: reference %q was used for another reversal", ErrConflict, ref)
+		out, err := o.apply(d)
+		if err != nil {
+			// The ledger's refusals, and a reference another reversal holds, are the
+			// operator's errors; which is the rules' to say.
+			payee, aerr := o.lt.Account(o.ctx, cur.PayeeAccount)
+			if aerr != nil {
+				return err
 			}
-			return err
+			return e.rules.reversalRefused(cur, ref, err, payee.Balance.Available)
 		}
-		p.ReversalRef = ref
-		if err := o.move(p, EvReverse, reason); err != nil {
-			return err
-		}
-		return o.tellReversal(p)
+		p = out.Payment
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -376,31 +287,6 @@ func airtimeDelivered(p *Payment) error {
 	return fmt.Errorf("%w: the carrier %s confirmed the airtime of %s%s, which stays on the phone; ask the carrier "+
 		"to reverse it, and if it does, compensate the payer with a deposit of reference AIRTIME-REFUND-%s",
 		ErrAirtimeDelivered, p.Carrier, p.ID, ref, p.ID)
-}
-
-// tellReversal sends each party with a phone number the news and their new balance.
-func (o *op) tellReversal(p *Payment) error {
-	for _, side := range []struct{ msisdn, account, key string }{
-		{p.PayerMSISDN, p.PayerAccount, "reversal_payer"},
-		{p.PayeeMSISDN, p.PayeeAccount, "reversal_payee"},
-	} {
-		if side.msisdn == "" {
-			continue
-		}
-		a, err := o.lt.Account(o.ctx, side.account)
-		if err != nil {
-			return err
-		}
-		v := o.e.vars(p)
-		v["balance"] = o.e.money(a.Balance.Posted)
-		if p.PayerMSISDN == "" {
-			v["payer"] = "the payer"
-		}
-		if err := o.sms(side.msisdn, "reversal", p.ID, o.e.texts.Render(side.key, v), false); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // checkReference validates an operator's idempotency reference.

@@ -56,12 +56,37 @@ func (o *op) apply(d Decision) (Outcome, error) {
 			return Outcome{}, err
 		}
 	}
+	if d.Reverse {
+		t, err := o.lt.Reverse(o.ctx, p.TransferID, d.ReverseKey)
+		if err != nil {
+			return Outcome{}, fmt.Errorf("reverse %s: %w", p.ID, err)
+		}
+		tr = &t
+	}
+	if d.ReversalRef != "" {
+		if _, err := o.tx.ExecContext(o.ctx, `UPDATE payments SET reversal_ref = ? WHERE id = ?`, d.ReversalRef, p.ID); err != nil {
+			return Outcome{}, fmt.Errorf("record reversal of %s: %w", p.ID, err)
+		}
+		p.ReversalRef = d.ReversalRef
+	}
 	if d.Move != "" {
-		transferID := ""
-		if tr != nil {
+		transferID := "" // only a post moves the payment's own money; a reversal points at it
+		if d.Post {
 			transferID = tr.ID
 		}
 		if err := o.moveBooked(p, d.Move, d.Reason, transferID); err != nil {
+			return Outcome{}, err
+		}
+	}
+	if d.CarrierRef != "" {
+		if _, err := o.tx.ExecContext(o.ctx, `UPDATE payments SET reference = CASE WHEN reference = '' THEN ? ELSE reference END
+			WHERE id = ?`, d.CarrierRef, p.ID); err != nil {
+			return Outcome{}, err
+		}
+	}
+	if !d.RetryAt.IsZero() {
+		if _, err := o.tx.ExecContext(o.ctx, `UPDATE payments SET attempts = attempts + 1, next_attempt_at = ?,
+			reason = ?, updated_at = ? WHERE id = ?`, d.RetryAt.UnixMicro(), d.Reason, o.now.UnixMicro(), p.ID); err != nil {
 			return Outcome{}, err
 		}
 	}
@@ -223,6 +248,13 @@ func (o *op) afterDecision(d Decision) {
 			e.log.Info().Str("payment", id).Str("event", "requested").Str("type", string(typ)).
 				Str("channel", string(ch)).Str("payer", Mask(msisdn)).Int64("amount", amount).
 				Msg("payment requested, code sent")
+		})
+	}
+	if !d.RetryAt.IsZero() {
+		id, reason, next := d.Payment.ID, d.Reason, d.RetryAt
+		o.after = append(o.after, func() {
+			e.log.Warn().Str("payment", id).Str("event", "topup_unknown").Str("reason", reason).
+				Time("next", next).Msg("carrier gave no definite answer; will ask again")
 		})
 	}
 	if d.KickAirtime {

@@ -104,7 +104,7 @@ func (r *rules) requestDecision(s requestSnapshot) Decision {
 			"limit": r.money(r.cfg.DailyMax), "left": r.money(left)})}
 	}
 	if dr.invalid != nil {
-		return Decision{Invalid: dr.invalid}
+		return Decision{Err: dr.invalid}
 	}
 	if dr.payee != ProblemNone {
 		return Decision{Outcome: r.refuse(dr.payee, nil, dr.payeeVars)}

@@ -112,7 +112,7 @@ func TestDecideRequestInvalidType(t *testing.T) {
 	d := drafted()
 	d.invalid = ErrInvalid
 	got := r.request(requestSnapshot{Now: decideNow, Draft: d, Request: Request{Type: "bogus", Amount: 15000}})
-	if !errors.Is(got.Invalid, ErrInvalid) || got.Insert || len(got.Messages) > 0 {
+	if !errors.Is(got.Err, ErrInvalid) || got.Insert || len(got.Messages) > 0 {
 		t.Fatalf("%+v", got)
 	}
 }

@@ -57,8 +57,9 @@ type Decision struct {
 	// field is then empty.
 	Step codeStep
 
-	// Invalid, when set, is the request's error for the operator: nothing is written.
-	Invalid error
+	// Err, when set, refuses an operator's request (or a request that cannot be served at
+	// all) with an error: nothing is written.
+	Err error
 	// FreezePayer, when set, is the number whose account is frozen (a recent SIM swap).
 	FreezePayer string
 
@@ -73,6 +74,16 @@ type Decision struct {
 	Reason  string     // why it moved, for its history
 	// Deadline, when not zero, is the payment's new expiry (a new code was issued).
 	Deadline time.Time
+	// Reverse books a transfer that undoes the payment's (TransferID), under ReverseKey.
+	Reverse    bool
+	ReverseKey string
+	// ReversalRef records an operator's reversal reference on the payment (unique).
+	ReversalRef string
+	// CarrierRef is the carrier's reference for a top-up, kept unless one is recorded.
+	CarrierRef string
+	// RetryAt, when not zero, is when a top-up without a definite answer is asked about
+	// again; Reason says why.
+	RetryAt time.Time
 
 	NumberWrong *numberLock  // the number's wrong-code count and lock, to store
 	OriginWrong *wrongWindow // the origin's wrong-code count for the number, to store

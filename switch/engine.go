@@ -255,10 +255,6 @@ func (o *op) sms(to, purpose, paymentID, text string, receipt bool) error {
 	return nil
 }
 
-// move moves p with ev and counts and logs it after commit.
-func (o *op) move(p *Payment, ev Event, reason string) error {
-	return o.moveBooked(p, ev, reason, "")
-}
 
 // moveBooked is move for a transition that moved p's money by ledger transfer transferID,
 // which the same statement records on the payment, for reversals.

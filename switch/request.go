@@ -226,8 +226,8 @@ func (o *op) request(s requestSnapshot) (Outcome, error) {
 			}
 			s.Hold = &h
 		default:
-			if d.Invalid != nil {
-				return Outcome{}, d.Invalid
+			if d.Err != nil {
+				return Outcome{}, d.Err
 			}
 			return o.apply(d)
 		}
