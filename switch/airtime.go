@@ -184,45 +184,21 @@ func (e *Engine) OperatorTopup(ctx context.Context, r OperatorTopup) (*Payment, 
 	}
 	var p *Payment
 	err = e.write(ctx, func(o *op) error {
-		key := "topup:" + ref
-		prev, err := scanPayment(o.tx.QueryRowContext(o.ctx, `SELECT `+paymentColumns+` FROM payments WHERE request_key = ?`, key))
-		if err == nil {
-			if prev.PayerAccount != r.From || prev.Amount != r.Amount || prev.TargetMSISDN != to {
-				return fmt.Errorf("%w: reference %q was used for another top-up", ErrConflict, ref)
-			}
-			p = prev
-			return nil
-		}
-		agent, err := o.lt.Account(o.ctx, r.From)
-		if errors.Is(err, ledger.ErrNotFound) || err == nil && agent.Type != ledger.Agent {
-			return fmt.Errorf("%w: agent account %q", ErrNotFound, r.From)
-		}
+		s, err := o.booking(ref, "topup:"+ref, r.From, func() (ledger.Account, error) {
+			return o.lt.SystemAccount(o.ctx, ledger.AirtimeClearing, carrier, e.cfg.Currency)
+		})
 		if err != nil {
 			return err
 		}
-		clearing, err := o.lt.SystemAccount(o.ctx, ledger.AirtimeClearing, carrier, e.cfg.Currency)
+		d := e.rules.operatorTopup(s, r.From, to, carrier, r.Amount)
+		if d.Err != nil {
+			return d.Err
+		}
+		out, err := o.apply(d)
 		if err != nil {
-			return err
+			return e.rules.bookingRefused(*s.Account, err)
 		}
-		p = &Payment{ID: e.newPaymentID(), Type: AirtimePayment, Channel: ChannelAPI, State: StateTopupPending,
-			PayerAccount: agent.ID, PayeeAccount: clearing.ID, PayeeName: carrier, TargetMSISDN: to,
-			Carrier: carrier, Amount: r.Amount, Currency: e.cfg.Currency, Reference: ref,
-			CreatedAt: o.now, UpdatedAt: o.now}
-		tr, err := o.lt.Transfer(o.ctx, ledger.TransferRequest{Key: key, Debit: agent.ID, Credit: clearing.ID,
-			Amount: r.Amount, PaymentID: p.ID, Kind: string(AirtimePayment)})
-		switch {
-		case errors.Is(err, ledger.ErrInsufficientFunds):
-			return fmt.Errorf("%w: the agent's float has %s available", ErrInsufficientFund, e.money(agent.Balance.Available))
-		case errors.Is(err, ledger.ErrAccountInactive):
-			return fmt.Errorf("%w: account %s is not active", ErrInvalid, agent.ID)
-		case err != nil:
-			return err
-		}
-		p.TransferID = tr.ID
-		if err := insertPayment(o.ctx, o.tx, p, key); err != nil {
-			return err
-		}
-		o.after = append(o.after, e.kickAirtime)
+		p = out.Payment
 		return nil
 	})
 	return p, err

@@ -14,15 +14,26 @@ import (
 // order of its writes is the order Decision documents.
 func (o *op) apply(d Decision) (Outcome, error) {
 	e, p, out := o.e, d.Payment, d.Outcome
+	var tr *ledger.Transfer // the transfer booked, whose balances the messages show
 	if d.FreezePayer != "" {
 		if err := o.freezeAfterSwap(d.FreezePayer); err != nil {
 			return Outcome{}, err
 		}
 	}
+	if d.Transfer != nil {
+		t, err := o.lt.Transfer(o.ctx, *d.Transfer)
+		if err != nil {
+			return Outcome{}, err // the caller's rules name the ledger's refusals
+		}
+		p.TransferID = t.ID
+		tr = &t
+	}
 	if d.Insert {
-		if err := insertPayment(o.ctx, o.tx, p, ""); err != nil {
+		if err := insertPayment(o.ctx, o.tx, p, d.RequestKey); err != nil {
 			return Outcome{}, err
 		}
+	}
+	if d.AddDaily {
 		if err := o.addDaily(p.PayerMSISDN, e.startOfDay(p.CreatedAt).UnixMicro(), p.Amount); err != nil {
 			return Outcome{}, err
 		}
@@ -36,7 +47,6 @@ func (o *op) apply(d Decision) (Outcome, error) {
 			return Outcome{}, fmt.Errorf("issue code: expiry %v differs from the payment's %v", exp, p.ExpiresAt)
 		}
 	}
-	var tr *ledger.Transfer
 	if d.Post {
 		t, err := o.lt.Post(o.ctx, p.ID+":hold")
 		if err != nil {
@@ -242,13 +252,7 @@ func (o *op) afterDecision(d Decision) {
 		})
 	}
 	if d.Insert {
-		id, typ, state, ch, amount := d.Payment.ID, d.Payment.Type, d.Payment.State, d.Payment.Channel, d.Payment.Amount
-		o.after = append(o.after, func() {
-			e.transitions.WithLabelValues(string(typ), string(state)).Inc()
-			e.log.Info().Str("payment", id).Str("event", "requested").Str("type", string(typ)).
-				Str("channel", string(ch)).Str("payer", Mask(msisdn)).Int64("amount", amount).
-				Msg("payment requested, code sent")
-		})
+		o.afterInsert(d.Payment)
 	}
 	if !d.RetryAt.IsZero() {
 		id, reason, next := d.Payment.ID, d.Reason, d.RetryAt
@@ -259,5 +263,26 @@ func (o *op) afterDecision(d Decision) {
 	}
 	if d.KickAirtime {
 		o.after = append(o.after, e.kickAirtime)
+	}
+}
+
+// afterInsert counts and logs a new payment once it is durable: a payment requested, or
+// a deposit booked. (An operator's top-up is logged by the airtime resolver.)
+func (o *op) afterInsert(p *Payment) {
+	e := o.e
+	id, typ, state, ch, amount, payer, payee := p.ID, p.Type, p.State, p.Channel, p.Amount, p.PayerMSISDN, p.PayeeAccount
+	switch {
+	case typ == DepositPayment:
+		o.after = append(o.after, func() {
+			e.transitions.WithLabelValues(string(typ), string(state)).Inc()
+			e.log.Info().Str("payment", id).Str("event", "deposit").Str("account", payee).Int64("amount", amount).Msg("deposit booked")
+		})
+	case state == StatePendingOTP:
+		o.after = append(o.after, func() {
+			e.transitions.WithLabelValues(string(typ), string(state)).Inc()
+			e.log.Info().Str("payment", id).Str("event", "requested").Str("type", string(typ)).
+				Str("channel", string(ch)).Str("payer", Mask(payer)).Int64("amount", amount).
+				Msg("payment requested, code sent")
+		})
 	}
 }

@@ -125,7 +125,7 @@ func (r *rules) requestDecision(s requestSnapshot) Decision {
 	started := *p
 	started.CreatedAt, started.UpdatedAt, started.ExpiresAt = s.Now, s.Now, s.Now.Add(r.ttl)
 	p, code := &started, dr.code
-	return Decision{Payment: p, Insert: true, Issue: &code,
+	return Decision{Payment: p, Insert: true, AddDaily: true, Issue: &code,
 		Auth:     []authNote{{Channel: s.Request.Channel, Event: "issued"}},
 		Messages: r.sms(p.PayerMSISDN, "otp", p.ID, dr.text, true),
 		Outcome:  Outcome{Payment: p}}

@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/payswitch/payswitch/ledger"
 	"github.com/payswitch/payswitch/otp"
 
 	"github.com/payswitch/payswitch/outbox"
@@ -64,14 +65,20 @@ type Decision struct {
 	FreezePayer string
 
 	Payment *Payment // the payment that the effects below concern
-	// Insert: Payment is new; it is inserted and its amount counted against its payer's
-	// day. Its funds are already held (holdStep).
-	Insert  bool
-	Issue   *otp.Drawn // store this code, drawn ahead for Payment, as its first
-	Post    bool       // post its hold; the transfer is recorded on the payment
-	Release bool       // void its hold, kill its code and give its amount back to its day
-	Move    Event      // "" for none
-	Reason  string     // why it moved, for its history
+	// Transfer books a transfer for Payment before it is inserted (an operator's
+	// booking); the transfer is recorded on the payment.
+	Transfer *ledger.TransferRequest
+	// Insert: Payment is new, inserted under RequestKey (an operator's reference) if
+	// any. AddDaily counts its amount against its payer's day (its funds are already
+	// held: holdStep).
+	Insert     bool
+	RequestKey string
+	AddDaily   bool
+	Issue      *otp.Drawn // store this code, drawn ahead for Payment, as its first
+	Post       bool       // post its hold; the transfer is recorded on the payment
+	Release    bool       // void its hold, kill its code and give its amount back to its day
+	Move       Event      // "" for none
+	Reason     string     // why it moved, for its history
 	// Deadline, when not zero, is the payment's new expiry (a new code was issued).
 	Deadline time.Time
 	// Reverse books a transfer that undoes the payment's (TransferID), under ReverseKey.

@@ -238,24 +238,6 @@ func (o *op) done() {
 	}
 }
 
-// sms queues a message to a phone in the current transaction.
-func (o *op) sms(to, purpose, paymentID, text string, receipt bool) error {
-	if to == "" {
-		return nil
-	}
-	// The Outbox's own Enqueue seals the texts that carry a code.
-	_, err := o.e.outbox.Enqueue(o.ctx, o.tx, outbox.Message{
-		Kind: "sms", To: to, From: o.e.cfg.Shortcode, Text: text,
-		PaymentID: paymentID, Purpose: purpose, RequestReceipt: receipt,
-	})
-	if err != nil {
-		return fmt.Errorf("queue %s sms: %w", purpose, err)
-	}
-	o.sends++
-	return nil
-}
-
-
 // moveBooked is move for a transition that moved p's money by ledger transfer transferID,
 // which the same statement records on the payment, for reversals.
 func (o *op) moveBooked(p *Payment, ev Event, reason, transferID string) error {
