@@ -146,7 +146,7 @@ func (e *Engine) resolveTopup(ctx context.Context, p *Payment) error {
 		res = e.airtime.Resolve(ctx, p.Carrier, req)
 	}
 	return e.write(ctx, func(o *op) error {
-		cur, err := loadPayment(o.ctx, o.tx, p.ID)
+		cur, err := o.snap.payment(p.ID)
 		if err != nil {
 			return err
 		}
@@ -226,7 +226,7 @@ func (e *Engine) Reverse(ctx context.Context, id string, r Reversal) (*Payment, 
 	}
 	var p *Payment
 	err = e.write(ctx, func(o *op) error {
-		cur, err := loadPayment(o.ctx, o.tx, id)
+		cur, err := o.snap.payment(id)
 		if err != nil {
 			return err
 		}

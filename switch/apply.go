@@ -286,3 +286,17 @@ func (o *op) afterInsert(p *Payment) {
 		})
 	}
 }
+
+// addDaily counts amount against what msisdn has committed on day.
+func (o *op) addDaily(msisdn string, day, amount int64) error {
+	_, err := o.tx.ExecContext(o.ctx, `INSERT INTO daily_totals (msisdn, day, amount) VALUES (?, ?, ?)
+		ON CONFLICT (msisdn, day) DO UPDATE SET amount = amount + excluded.amount`, msisdn, day, amount)
+	return err
+}
+
+// subDaily gives amount back to msisdn's day when a payment did not happen.
+func (o *op) subDaily(msisdn string, day, amount int64) error {
+	_, err := o.tx.ExecContext(o.ctx, `UPDATE daily_totals SET amount = max(amount - ?, 0)
+		WHERE msisdn = ? AND day = ?`, amount, msisdn, day)
+	return err
+}

@@ -2,8 +2,6 @@ package payswitch
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 
@@ -58,11 +56,11 @@ func (o *op) confirm(ch Channel, msisdn, paymentID, code string, a *ahead[codeAh
 	var w *waiting
 	if n, err := e.Normalize(msisdn); err == nil {
 		s.Number = n
-		if w, err = o.waitingFor(n, s.Origin); err != nil {
+		if w, err = o.snap.waiting(n, s.Origin); err != nil {
 			return Outcome{}, err
 		}
 		if w == nil {
-			if s.Lock.Until, err = o.lockedUntil(n); err != nil {
+			if s.Lock.Until, err = o.snap.lockedUntil(n); err != nil {
 				return Outcome{}, err
 			}
 		}
@@ -76,7 +74,7 @@ func (o *op) confirm(ch Channel, msisdn, paymentID, code string, a *ahead[codeAh
 			s.Waiting.ExpiresAt, s.Waiting.UpdatedAt = time.UnixMicro(w.expiresAt).UTC(), time.UnixMicro(w.updatedAt).UTC()
 		} else {
 			var err error
-			if s.Waiting, err = loadPayment(o.ctx, o.tx, w.id); err != nil {
+			if s.Waiting, err = o.snap.payment(w.id); err != nil {
 				return Outcome{}, err
 			}
 			attempt = e.otp.Attempt(bindingOf(s.Waiting), code)
@@ -94,57 +92,6 @@ func (o *op) confirm(ch Channel, msisdn, paymentID, code string, a *ahead[codeAh
 	return o.apply(d)
 }
 
-// waiting is a number's pending payment as a confirmation reads it: its ID, what of it
-// can change while it waits, its code, the number's wrong codes and lock, and the wrong
-// codes that the confirmation's origin has counted against the number.
-type waiting struct {
-	id                   string
-	expiresAt, updatedAt int64
-	code                 otp.Stored
-	lock                 numberLock
-	originWrong          wrongWindow
-}
-
-// waitingQuery reads what waitingFor returns for number ?1 and origin ?2. (A var only
-// because otp names its columns; nothing changes it.)
-var waitingQuery = `SELECT p.id, p.expires_at, p.updated_at, ` + otp.StoredColumns("c") + `,
-		COALESCE(l.window_start, 0), COALESCE(l.wrong_codes, 0), COALESCE(l.locked_until, 0),
-		COALESCE(w.window_start, 0), COALESCE(w.wrong_codes, 0)
-	FROM payments AS p LEFT JOIN otp_codes AS c ON c.payment_id = p.id
-		LEFT JOIN number_locks AS l ON l.msisdn = ?1
-		LEFT JOIN origin_wrong_codes AS w ON w.msisdn = ?1 AND w.origin = ?2
-	WHERE p.payer_msisdn = ?1 AND p.state = 'pending_otp'`
-
-// waitingFor reads, in one statement, msisdn's pending payment with its code, its
-// wrong-code counts and lock and what origin counted against it; nil when nothing waits.
-func (o *op) waitingFor(msisdn, origin string) (*waiting, error) {
-	var w waiting
-	dest := append([]any{&w.id, &w.expiresAt, &w.updatedAt}, w.code.Dest()...)
-	dest = append(dest, &w.lock.Start, &w.lock.Count, &w.lock.Until, &w.originWrong.Start, &w.originWrong.Count)
-	err := o.tx.QueryRowContext(o.ctx, waitingQuery, msisdn, origin).Scan(dest...)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("pending payment: %w", err)
-	}
-	return &w, nil
-}
-
-// lockedUntil is msisdn's number_locks.locked_until (Unix µs), 0 when it has none or
-// locks are off.
-func (o *op) lockedUntil(msisdn string) (int64, error) {
-	if o.e.cfg.Fraud.WrongCodesLock <= 0 {
-		return 0, nil
-	}
-	var until int64
-	err := o.tx.QueryRowContext(o.ctx, `SELECT locked_until FROM number_locks WHERE msisdn = ?`, msisdn).Scan(&until)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return 0, fmt.Errorf("number lock: %w", err)
-	}
-	return until, nil
-}
-
 // pendingOf reads msisdn's waiting payment inside the write; nil when none waits or
 // msisdn is not a number.
 func (o *op) pendingOf(msisdn string) (*Payment, error) {
@@ -152,7 +99,7 @@ func (o *op) pendingOf(msisdn string) (*Payment, error) {
 	if err != nil {
 		return nil, nil
 	}
-	return loadPending(o.ctx, o.tx, n)
+	return o.snap.pending(n)
 }
 
 // bindingOf is what p's code is bound to.

@@ -32,7 +32,7 @@ func (o *op) recordCodeDelivery(paymentID, msisdn string, delivered bool, status
 	e := o.e
 	s := deliverySnapshot{Now: o.now, PaymentID: paymentID, MSISDN: msisdn, Delivered: delivered, Status: status}
 	if e.rules.offersVoice(s) {
-		p, err := loadPayment(o.ctx, o.tx, paymentID)
+		p, err := o.snap.payment(paymentID)
 		if err == nil {
 			s.Payment = p
 		}

@@ -175,6 +175,7 @@ type op struct {
 	ctx   context.Context
 	tx    store.Tx
 	lt    *ledger.Tx
+	snap  snapshotSource
 	now   time.Time
 	after []func()
 	sends int
@@ -225,7 +226,8 @@ func (e *Engine) inTx(ctx context.Context, tx store.Tx, fn func(o *op) error) (a
 }
 
 func (e *Engine) newOp(ctx context.Context, tx store.Tx) *op {
-	return &op{e: e, ctx: ctx, tx: tx, lt: e.ledger.In(tx), now: e.now().UTC()}
+	return &op{e: e, ctx: ctx, tx: tx, lt: e.ledger.In(tx), now: e.now().UTC(),
+		snap: sqliteSnapshots{ctx: ctx, tx: tx, locksOn: e.cfg.Fraud.WrongCodesLock > 0}}
 }
 
 // done runs o's after-effects; only once its transaction is durable.

@@ -61,7 +61,7 @@ func (e *Engine) ExpireDue(ctx context.Context) (time.Time, error) {
 			// Each expiry is its own decision; the store commits them together.
 			go func() {
 				errs <- e.write(ctx, func(o *op) error {
-					p, err := loadPayment(o.ctx, o.tx, id)
+					p, err := o.snap.payment(id)
 					if err != nil {
 						return err
 					}

@@ -2,7 +2,6 @@ package payswitch
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -105,12 +104,9 @@ func (e *Engine) Deposit(ctx context.Context, d Deposit) (*Payment, error) {
 // other side (made by the ledger on first use) and a new payment ID.
 func (o *op) booking(ref, key, id string, system func() (ledger.Account, error)) (bookingSnapshot, error) {
 	s := bookingSnapshot{Now: o.now, Reference: ref, Key: key}
-	prev, err := scanPayment(o.tx.QueryRowContext(o.ctx, `SELECT `+paymentColumns+` FROM payments WHERE request_key = ?`, key))
-	switch {
-	case err == nil:
+	prev, err := o.snap.booked(key)
+	if err != nil || prev != nil {
 		s.Prev = prev
-		return s, nil
-	case !errors.Is(err, sql.ErrNoRows):
 		return s, err
 	}
 	a, err := o.lt.Account(o.ctx, id)

@@ -199,13 +199,13 @@ func (o *op) request(s requestSnapshot) (Outcome, error) {
 	e := o.e
 	s.Now = o.now
 	if s.Draft != nil && s.Draft.payer != "" && s.Draft.payerAcct.ID != "" {
-		n, err := o.numberState(s.Draft.payer, e.startOfDay(o.now).UnixMicro())
+		n, err := o.snap.numberState(s.Draft.payer, e.startOfDay(o.now).UnixMicro())
 		if err != nil {
 			return Outcome{}, err
 		}
 		s.LockedUntil, s.Spent = n.lockedUntil, n.spent
 		if n.pending != "" {
-			if s.Pending, err = loadPayment(o.ctx, o.tx, n.pending); err != nil {
+			if s.Pending, err = o.snap.payment(n.pending); err != nil {
 				return Outcome{}, err
 			}
 		}
@@ -269,30 +269,6 @@ func (o *op) hold(d *draft) (holdResult, error) {
 	return holdResult{}, err
 }
 
-// numberState is what a new request from a number must know inside its transaction.
-type numberState struct {
-	pending     string // the ID of its payment waiting for a code, or ""
-	lockedUntil int64  // its number_locks.locked_until (Unix µs), 0 for none
-	spent       int64  // what it has committed on the day asked for
-}
-
-// numberStateQuery reads a number's (?1) pending payment, lock and total for day ?2.
-const numberStateQuery = `SELECT
-	COALESCE((SELECT id FROM payments WHERE payer_msisdn = ?1 AND state = 'pending_otp'), ''),
-	COALESCE((SELECT locked_until FROM number_locks WHERE msisdn = ?1), 0),
-	COALESCE((SELECT amount FROM daily_totals WHERE msisdn = ?1 AND day = ?2), 0)`
-
-// numberState reads, in one statement, the number's pending payment, its wrong-code lock
-// and its total for day.
-func (o *op) numberState(msisdn string, day int64) (numberState, error) {
-	var n numberState
-	err := o.tx.QueryRowContext(o.ctx, numberStateQuery, msisdn, day).Scan(&n.pending, &n.lockedUntil, &n.spent)
-	if err != nil {
-		return numberState{}, fmt.Errorf("number state: %w", err)
-	}
-	return n, nil
-}
-
 func idOf(p *Payment) string {
 	if p == nil {
 		return ""
@@ -313,18 +289,4 @@ func outcomeLabel(p Problem, ok string) string {
 		return ok
 	}
 	return string(p)
-}
-
-// addDaily counts amount against what msisdn has committed on day.
-func (o *op) addDaily(msisdn string, day, amount int64) error {
-	_, err := o.tx.ExecContext(o.ctx, `INSERT INTO daily_totals (msisdn, day, amount) VALUES (?, ?, ?)
-		ON CONFLICT (msisdn, day) DO UPDATE SET amount = amount + excluded.amount`, msisdn, day, amount)
-	return err
-}
-
-// subDaily gives amount back to msisdn's day when a payment did not happen.
-func (o *op) subDaily(msisdn string, day, amount int64) error {
-	_, err := o.tx.ExecContext(o.ctx, `UPDATE daily_totals SET amount = max(amount - ?, 0)
-		WHERE msisdn = ? AND day = ?`, amount, msisdn, day)
-	return err
 }
