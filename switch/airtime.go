@@ -84,8 +84,6 @@ func (e *Engine) RunAirtime(ctx context.Context) error {
 		<-ctx.Done()
 		return nil
 	}
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
 	for {
 		if err := e.ResolveAirtime(ctx); err != nil && ctx.Err() == nil {
 			e.log.Error().Err(err).Msg("airtime resolver failed; retrying")
@@ -93,7 +91,7 @@ func (e *Engine) RunAirtime(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.C:
+		case <-e.after(time.Second):
 		case <-e.airtimeKick:
 		}
 	}

@@ -46,11 +46,15 @@ type Config struct {
 
 // Deps are the parts the engine drives.
 type Deps struct {
-	DB       *store.DB
-	Ledger   *ledger.Ledger
-	OTP      *otp.Issuer
-	Outbox   *outbox.Outbox
-	Now      func() time.Time // nil: time.Now
+	DB     *store.DB
+	Ledger *ledger.Ledger
+	OTP    *otp.Issuer
+	Outbox *outbox.Outbox
+	Now    func() time.Time // nil: time.Now
+	// After is the engine's timer at the clock of Now: a channel that receives once d
+	// has passed. nil: time.After. The expiry sweeper and the airtime resolver wait on it,
+	// so that a test that owns the clock owns their waits too.
+	After    func(d time.Duration) <-chan time.Time
 	Log      zerolog.Logger
 	Registry prometheus.Registerer // nil: no metrics
 	Airtime  Airtime               // nil: airtime is not sold
@@ -66,6 +70,7 @@ type Engine struct {
 	otp    *otp.Issuer
 	outbox *outbox.Outbox
 	now    func() time.Time
+	after  func(time.Duration) <-chan time.Time
 	log    zerolog.Logger
 	ids    *timeid.Generator // payment IDs, at the engine's clock
 
@@ -115,11 +120,15 @@ func New(cfg Config, d Deps) (*Engine, error) {
 	if now == nil {
 		now = time.Now
 	}
+	after := d.After
+	if after == nil {
+		after = time.After
+	}
 	oc := d.OTP.Config()
 	e := &Engine{
 		rules: rules{cfg: cfg, texts: texts, digits: oc.Digits, ttl: oc.TTL, resendInterval: oc.ResendInterval},
 		ids:   timeid.New(paymentIDLayout),
-		db:    d.DB, ledger: d.Ledger, otp: d.OTP, outbox: d.Outbox, now: now, log: d.Log,
+		db:    d.DB, ledger: d.Ledger, otp: d.OTP, outbox: d.Outbox, now: now, after: after, log: d.Log,
 		airtime: d.Airtime, airtimeKick: make(chan struct{}, 1), simSwap: d.SIMSwap,
 		limits: &limiter{perMinute: cfg.Fraud.RequestsPerMinute, numbers: map[string]*numberBudget{}},
 		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{

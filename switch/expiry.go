@@ -20,12 +20,10 @@ func (e *Engine) Run(ctx context.Context) error {
 				wait = max(d, 10*time.Millisecond)
 			}
 		}
-		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
-			t.Stop()
 			return nil
-		case <-t.C:
+		case <-e.after(wait):
 		}
 	}
 }

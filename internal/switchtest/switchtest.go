@@ -20,14 +20,51 @@ import (
 )
 
 // Clock is a test clock: time moves when the test says so, and by tick at every reading.
+// Its timers (After) fire when Advance moves it past their deadline, never by themselves.
 type Clock struct {
-	mu   sync.Mutex // guards t
-	t    time.Time
-	tick time.Duration
+	mu      sync.Mutex // guards t and timers
+	t       time.Time
+	tick    time.Duration
+	timers  []timer
+	changed *sync.Cond // broadcast when a timer is added
+}
+
+type timer struct {
+	at time.Time
+	c  chan time.Time
 }
 
 // NewClock returns a clock that reads t, and moves on by tick after every reading.
-func NewClock(t time.Time, tick time.Duration) *Clock { return &Clock{t: t, tick: tick} }
+func NewClock(t time.Time, tick time.Duration) *Clock {
+	c := &Clock{t: t, tick: tick}
+	c.changed = sync.NewCond(&c.mu)
+	return c
+}
+
+// After returns a channel that receives the clock's time once Advance has moved it d
+// past its time now.
+func (c *Clock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := timer{at: c.t.Add(d), c: make(chan time.Time, 1)}
+	if d <= 0 {
+		t.c <- c.t
+		return t.c
+	}
+	c.timers = append(c.timers, t)
+	c.changed.Broadcast()
+	return t.c
+}
+
+// BlockUntilTimers waits until n timers wait for the clock to move: a goroutine that
+// waits on After has got that far.
+func (c *Clock) BlockUntilTimers(n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for len(c.timers) < n {
+		c.changed.Wait()
+	}
+}
 
 // Now is the clock's time.
 func (c *Clock) Now() time.Time {
@@ -37,11 +74,20 @@ func (c *Clock) Now() time.Time {
 	return c.t
 }
 
-// Advance moves the clock on by d.
+// Advance moves the clock on by d and fires the timers that are then due.
 func (c *Clock) Advance(d time.Duration) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
-	c.mu.Unlock()
+	waiting := c.timers[:0]
+	for _, t := range c.timers {
+		if t.at.After(c.t) {
+			waiting = append(waiting, t)
+			continue
+		}
+		t.c <- c.t
+	}
+	c.timers = waiting
 }
 
 // Secret is the OTP secret of every Rig (and the key its sealed outbox derives).
@@ -54,6 +100,8 @@ type Options struct {
 	Sealed      bool          // the outbox seals code texts, as serve's does
 	VoiceNumber string        // the IVR's number: codes whose SMS fails are offered by call
 	Fraud       payswitch.Fraud
+	Airtime     payswitch.Airtime // nil: airtime is not sold
+	SIMSwap     payswitch.SIMSwap // nil: no SIM-swap check
 }
 
 // Rig is the engine on a database in a temporary directory (closed when the test
@@ -93,7 +141,8 @@ func New(t testing.TB, o Options) *Rig {
 	}
 	r.Engine, err = payswitch.New(payswitch.Config{Currency: "KES", Shortcode: "22333", CountryCode: "254",
 		MinAmount: 100, MaxAmount: 15000000, DailyMax: 30000000, VoiceNumber: o.VoiceNumber, Fraud: o.Fraud},
-		payswitch.Deps{DB: db, Ledger: r.Ledger, OTP: iss, Outbox: r.Outbox, Now: r.Clock.Now, Log: zerolog.Nop()})
+		payswitch.Deps{DB: db, Ledger: r.Ledger, OTP: iss, Outbox: r.Outbox, Now: r.Clock.Now, After: r.Clock.After,
+			Log: zerolog.Nop(), Airtime: o.Airtime, SIMSwap: o.SIMSwap})
 	if err != nil {
 		t.Fatal(err)
 	}
