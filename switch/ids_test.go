@@ -1,4 +1,4 @@
-package payswitch
+package payswitch_test
 
 import (
 	"context"
@@ -7,16 +7,18 @@ import (
 	"time"
 
 	"github.com/payswitch/payswitch/internal/timeid"
+
+	. "github.com/payswitch/payswitch/switch"
 )
 
 func TestPaymentIDsAreWordsThatSortByTime(t *testing.T) {
 	prev := ""
-	ids := timeid.New(paymentIDLayout)
+	ids := timeid.New(PaymentIDLayout)
 	now := time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)
 	for i := range 20_000 {
 		id := ids.Next(now.Add(time.Duration(i) * time.Millisecond))
-		if !ValidPaymentID(id) || strings.Trim(id, idLetters) != "" || id <= prev {
-			t.Fatalf("id %q after %q: want ten of %s, each after the one before", id, prev, idLetters)
+		if !ValidPaymentID(id) || strings.Trim(id, IDLetters) != "" || id <= prev {
+			t.Fatalf("id %q after %q: want ten of %s, each after the one before", id, prev, IDLetters)
 		}
 		prev = id
 	}
@@ -35,8 +37,8 @@ func TestTakenPaymentIDIsDrawnAgain(t *testing.T) {
 	// restart makes the generator draw what it drew after snapshot, as a new process
 	// that happened to start at the same point of the same tick would.
 	snapshot := func() func() {
-		started, tick, seq := h.engine.ids.State()
-		return func() { h.engine.ids.SetState(started, tick, seq) }
+		started, tick, seq := h.engine.IDState()
+		return func() { h.engine.SetIDState(started, tick, seq) }
 	}
 	restart := snapshot()
 	h.sms(alice, "PAY 55501 150")

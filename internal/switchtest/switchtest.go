@@ -102,6 +102,9 @@ type Options struct {
 	Fraud       payswitch.Fraud
 	Airtime     payswitch.Airtime // nil: airtime is not sold
 	SIMSwap     payswitch.SIMSwap // nil: no SIM-swap check
+	// Config, when set, changes the engine's configuration (DefaultConfig, with
+	// VoiceNumber and Fraud from these Options) before the engine is made.
+	Config func(*payswitch.Config)
 }
 
 // Rig is the engine on a database in a temporary directory (closed when the test
@@ -109,6 +112,8 @@ type Options struct {
 // KES 300,000 a day. Codes have 6 digits, live 5 minutes and allow 3 tries.
 type Rig struct {
 	T      testing.TB
+	Path   string  // the database file
+	Opts   Options // what Restart builds the engine with again
 	Clock  *Clock
 	DB     *store.DB
 	Ledger *ledger.Ledger
@@ -116,16 +121,39 @@ type Rig struct {
 	Engine *payswitch.Engine
 }
 
+// DefaultConfig is the engine's configuration in a Rig, before Options.Config.
+func DefaultConfig() payswitch.Config {
+	return payswitch.Config{Currency: "KES", Shortcode: "22333", CountryCode: "254",
+		MinAmount: 100, MaxAmount: 15000000, DailyMax: 30000000}
+}
+
 // New builds a Rig.
 func New(t testing.TB, o Options) *Rig {
 	t.Helper()
-	r := &Rig{T: t, Clock: NewClock(o.Start, o.Tick)}
-	db, err := store.Open(filepath.Join(t.TempDir(), "payswitch.db"), store.Options{Synchronous: "NORMAL"},
+	r := &Rig{T: t, Path: filepath.Join(t.TempDir(), "payswitch.db"), Opts: o, Clock: NewClock(o.Start, o.Tick)}
+	t.Cleanup(func() { r.DB.Close() })
+	r.open()
+	return r
+}
+
+// Restart closes the database and opens the engine on it again with r.Opts, as a
+// restart of the switch would; the clock goes on.
+func (r *Rig) Restart() {
+	r.T.Helper()
+	if err := r.DB.Close(); err != nil {
+		r.T.Fatal(err)
+	}
+	r.open()
+}
+
+func (r *Rig) open() {
+	t, o := r.T, r.Opts
+	t.Helper()
+	db, err := store.Open(r.Path, store.Options{Synchronous: "NORMAL"},
 		ledger.Schema, otp.Schema, outbox.Schema, payswitch.Schema)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { db.Close() })
 	iss, err := otp.NewIssuer(Secret, otp.Config{Digits: 6, TTL: 5 * time.Minute, MaxAttempts: 3})
 	if err != nil {
 		t.Fatal(err)
@@ -139,14 +167,17 @@ func New(t testing.TB, o Options) *Rig {
 	} else {
 		r.Outbox = outbox.New(db, r.Clock.Now)
 	}
-	r.Engine, err = payswitch.New(payswitch.Config{Currency: "KES", Shortcode: "22333", CountryCode: "254",
-		MinAmount: 100, MaxAmount: 15000000, DailyMax: 30000000, VoiceNumber: o.VoiceNumber, Fraud: o.Fraud},
+	cfg := DefaultConfig()
+	cfg.VoiceNumber, cfg.Fraud = o.VoiceNumber, o.Fraud
+	if o.Config != nil {
+		o.Config(&cfg)
+	}
+	r.Engine, err = payswitch.New(cfg,
 		payswitch.Deps{DB: db, Ledger: r.Ledger, OTP: iss, Outbox: r.Outbox, Now: r.Clock.Now, After: r.Clock.After,
 			Log: zerolog.Nop(), Airtime: o.Airtime, SIMSwap: o.SIMSwap})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return r
 }
 
 // Wallet opens msisdn's wallet and, for a positive balance, cashes that much in.
