@@ -228,6 +228,22 @@ func (o *op) storeWrongCodes(d Decision) error {
 	return nil
 }
 
+// moveBooked moves p with ev, recording transferID (when not empty) as the ledger
+// transfer that moved p's money, for reversals; it counts and logs the move after commit.
+func (o *op) moveBooked(p *Payment, ev Event, reason, transferID string) error {
+	from := p.State
+	if err := move(o.ctx, o.tx, p, ev, reason, transferID, o.now); err != nil {
+		return err
+	}
+	typ, to, id, payer := string(p.Type), string(p.State), p.ID, p.PayerMSISDN
+	o.after = append(o.after, func() {
+		o.e.transitions.WithLabelValues(typ, to).Inc()
+		o.e.log.Info().Str("payment", id).Str("event", string(ev)).Str("from", string(from)).
+			Str("to", to).Str("payer", Mask(payer)).Str("reason", reason).Msg("payment moved")
+	})
+	return nil
+}
+
 // afterDecision arranges d's metrics and logs for once the transaction is durable (the
 // payment's move arranges its own).
 func (o *op) afterDecision(d Decision) {

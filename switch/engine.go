@@ -175,8 +175,6 @@ func (e *Engine) Normalize(msisdn string) (string, error) {
 	return NormalizeMSISDN(msisdn, e.cfg.CountryCode)
 }
 
-func (e *Engine) money(minor int64) string { return FormatMoney(e.cfg.Currency, minor) }
-
 // op is one engine decision inside a store transaction. Effects that must not happen
 // unless the transaction commits (logs, metrics, waking the outbox) wait in after.
 type op struct {
@@ -247,20 +245,4 @@ func (o *op) done() {
 	for _, f := range o.after {
 		f()
 	}
-}
-
-// moveBooked is move for a transition that moved p's money by ledger transfer transferID,
-// which the same statement records on the payment, for reversals.
-func (o *op) moveBooked(p *Payment, ev Event, reason, transferID string) error {
-	from := p.State
-	if err := move(o.ctx, o.tx, p, ev, reason, transferID, o.now); err != nil {
-		return err
-	}
-	typ, to, id, payer := string(p.Type), string(p.State), p.ID, p.PayerMSISDN
-	o.after = append(o.after, func() {
-		o.e.transitions.WithLabelValues(typ, to).Inc()
-		o.e.log.Info().Str("payment", id).Str("event", string(ev)).Str("from", string(from)).
-			Str("to", to).Str("payer", Mask(payer)).Str("reason", reason).Msg("payment moved")
-	})
-	return nil
 }
