@@ -138,11 +138,13 @@ func (o *op) apply(d Decision) (Outcome, error) {
 }
 
 // render fills in m's balance, as the ledger holds it after tr (or, when tr is nil or
-// does not know it, as the transaction reads it now), and renders its text.
+// does not know it, as the transaction reads it now), and renders its text. It sets the
+// balance in m.Vars itself, which messages of one decision may share: each is rendered
+// before the next one's balance is set.
 func (o *op) render(m *Message, tr *ledger.Transfer) error {
-	v := make(map[string]string, len(m.Vars)+1)
-	for k, s := range m.Vars {
-		v[k] = s
+	v := m.Vars
+	if v == nil {
+		v = map[string]string{}
 	}
 	if b := m.Balance; b != nil {
 		var amount int64

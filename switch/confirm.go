@@ -27,11 +27,12 @@ func (e *Engine) Confirm(ctx context.Context, ch Channel, msisdn, paymentID, cod
 }
 
 // codeAhead is a code given for the payment its number had waiting, as the reader pool
-// last saw it, digested for that payment's binding off the store's single writer (see
-// ahead).
+// last saw it, digested for that payment's binding off the store's single writer, with
+// the placeholders of the texts about that payment (see ahead).
 type codeAhead struct {
 	p       *Payment
 	attempt otp.Attempt
+	vars    map[string]string
 }
 
 // confirmAhead prepares code for msisdn's waiting payment; nil when there is none to
@@ -45,7 +46,7 @@ func (e *Engine) confirmAhead(ctx context.Context, msisdn, code string) *ahead[c
 	if err != nil || p == nil {
 		return nil
 	}
-	return &ahead[codeAhead]{key: p.ID, value: codeAhead{p: p, attempt: e.otp.Attempt(bindingOf(p), code)}}
+	return &ahead[codeAhead]{key: p.ID, value: codeAhead{p: p, attempt: e.otp.Attempt(bindingOf(p), code), vars: e.vars(p)}}
 }
 
 // confirm is the confirmation's applier: it reads the snapshot, decides, takes the code
@@ -70,7 +71,7 @@ func (o *op) confirm(ch Channel, msisdn, paymentID, code string, a *ahead[codeAh
 		s.Lock, s.OriginWrong = w.lock, w.originWrong
 		if got, ok := a.confirmed(w.id); ok {
 			cp := *got.p
-			s.Waiting, attempt = &cp, got.attempt
+			s.Waiting, attempt, s.Vars = &cp, got.attempt, got.vars
 			s.Waiting.ExpiresAt, s.Waiting.UpdatedAt = time.UnixMicro(w.expiresAt).UTC(), time.UnixMicro(w.updatedAt).UTC()
 		} else {
 			var err error

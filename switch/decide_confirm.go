@@ -20,6 +20,9 @@ type confirmSnapshot struct {
 	Lock        numberLock  // the number's wrong codes and lock
 	OriginWrong wrongWindow // the wrong codes Origin counted against the number
 	Check       *otp.Result // the code checked; nil until the decision asked for it
+	// Vars are the placeholders of the texts about Waiting (rules.vars), when worked out
+	// ahead; nil: the decision works them out.
+	Vars map[string]string
 }
 
 // confirm decides a code given for a number's waiting payment.
@@ -59,7 +62,7 @@ func (r *rules) confirmCode(s confirmSnapshot) Decision {
 	res := *s.Check
 	switch {
 	case res.OK:
-		return r.complete(p, s.Channel)
+		return r.complete(p, s.Channel, s.Vars)
 	case res.Expired:
 		return r.expireRefused(p)
 	case res.Exhausted || res.Used || res.Missing:
@@ -107,7 +110,13 @@ func (d Decision) after(first Decision) Decision {
 // complete posts the held funds and tells both sides. An airtime payment goes on to
 // topup_pending: its money now sits in the carrier's clearing account, and the airtime
 // resolver asks the carrier to credit it.
-func (r *rules) complete(p *Payment, ch Channel) Decision {
+//
+// The receipt and the notice share vars (p's placeholders, or nil to work them out): the
+// applier renders messages one after the other, filling in each one's balance.
+func (r *rules) complete(p *Payment, ch Channel, vars map[string]string) Decision {
+	if vars == nil {
+		vars = r.vars(p)
+	}
 	d := Decision{Payment: p, Post: true, Move: EvConfirm, Outcome: Outcome{Payment: p}}
 	if p.Type == AirtimePayment {
 		d.Move, d.KickAirtime = EvStartTopup, true
@@ -115,13 +124,13 @@ func (r *rules) complete(p *Payment, ch Channel) Decision {
 	d.Auth = []authNote{{Channel: ch, Event: "confirmed"}}
 	// The payer is the transfer's debit side and the payee its credit side: the ledger's
 	// post knows both balances after it.
-	d.Messages = append(d.Messages, r.withBalance(r.sms(p.PayerMSISDN, "receipt", p.ID, "", true),
-		receiptKey(p), p, p.PayerAccount, true)...)
+	d.Messages = append(d.Messages, withBalance(r.sms(p.PayerMSISDN, "receipt", p.ID, "", true),
+		receiptKey(p), vars, p.PayerAccount, true)...)
 	if p.Type == AirtimePayment || p.PayeeMSISDN == "" {
 		return d
 	}
-	d.Messages = append(d.Messages, r.withBalance(r.sms(p.PayeeMSISDN, "notice", p.ID, "", false),
-		"payee_notice", p, p.PayeeAccount, false)...)
+	d.Messages = append(d.Messages, withBalance(r.sms(p.PayeeMSISDN, "notice", p.ID, "", false),
+		"payee_notice", vars, p.PayeeAccount, false)...)
 	// A shopkeeper without a smartphone hears it at once.
 	if p.Type == MerchantPayment {
 		d.Messages = append(d.Messages, r.call(p.PayeeMSISDN, "merchant_notice", p.ID, "")...)
@@ -129,11 +138,11 @@ func (r *rules) complete(p *Payment, ch Channel) Decision {
 	return d
 }
 
-// withBalance makes ms texts key about p that show account's posted balance after the
+// withBalance makes ms texts key with vars that show account's posted balance after the
 // decision's ledger operations; answer makes the text the Outcome's too.
-func (r *rules) withBalance(ms []Message, key string, p *Payment, account string, answer bool) []Message {
+func withBalance(ms []Message, key string, vars map[string]string, account string, answer bool) []Message {
 	for i := range ms {
-		ms[i].Key, ms[i].Vars, ms[i].Answer = key, r.vars(p), answer
+		ms[i].Key, ms[i].Vars, ms[i].Answer = key, vars, answer
 		ms[i].Balance = &balanceRef{Account: account, Var: "balance"}
 	}
 	return ms

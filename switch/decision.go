@@ -129,7 +129,7 @@ type Message struct {
 	Receipt   bool // ask the SMSC for a delivery receipt
 
 	Key     string
-	Vars    map[string]string
+	Vars    map[string]string // may be shared with the decision's other messages
 	Balance *balanceRef
 	Answer  bool // the rendered text is also the Outcome's
 }
