@@ -50,7 +50,7 @@ func TestDecideConfirm(t *testing.T) {
 		// what the decision must be
 		problem   Problem
 		text      string
-		step      codeStep
+		step      decisionStep
 		move      Event
 		post      bool
 		release   bool

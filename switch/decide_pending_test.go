@@ -49,7 +49,7 @@ func TestDecideResend(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		s        pendingSnapshot
-		step     codeStep
+		step     decisionStep
 		problem  Problem
 		text     string
 		messages string
@@ -118,22 +118,22 @@ func TestDecideCodeDelivery(t *testing.T) {
 		name  string
 		r     *rules
 		snap  func(s *deliverySnapshot)
-		step  codeStep
+		step  decisionStep
 		auth  string
 		calls string
 	}{
-		{"delivered is noted", voice, func(s *deliverySnapshot) { s.Delivered = true }, noCodeStep, "delivered", ""},
-		{"undelivered without voice is noted", testRules(t), nil, noCodeStep, "delivery_failed", ""},
+		{"delivered is noted", voice, func(s *deliverySnapshot) { s.Delivered = true }, noStep, "delivered", ""},
+		{"undelivered without voice is noted", testRules(t), nil, noStep, "delivery_failed", ""},
 		{"undelivered with voice asks for a new code", voice, nil, reissueStep, "", ""},
 		{"the new code is offered by a call", voice, func(s *deliverySnapshot) {
 			s.Code = &codeResult{code: "654321", expires: decideNow.Add(5 * time.Minute)}
-		}, noCodeStep, "delivery_failed,resent", "payer_confirm"},
+		}, noStep, "delivery_failed,resent", "payer_confirm"},
 		{"no resends left", voice, func(s *deliverySnapshot) { s.Code = &codeResult{err: otp.ErrResendLimit} },
-			noCodeStep, "delivery_failed", ""},
-		{"settled meanwhile", voice, func(s *deliverySnapshot) { s.Payment.State = StateCompleted }, noCodeStep, "delivery_failed", ""},
-		{"another number's", voice, func(s *deliverySnapshot) { s.MSISDN = "254700000002" }, noCodeStep, "delivery_failed", ""},
-		{"overdue", voice, func(s *deliverySnapshot) { s.Now = s.Payment.ExpiresAt }, noCodeStep, "delivery_failed", ""},
-		{"no such payment", voice, func(s *deliverySnapshot) { s.Payment = nil }, noCodeStep, "delivery_failed", ""},
+			noStep, "delivery_failed", ""},
+		{"settled meanwhile", voice, func(s *deliverySnapshot) { s.Payment.State = StateCompleted }, noStep, "delivery_failed", ""},
+		{"another number's", voice, func(s *deliverySnapshot) { s.MSISDN = "254700000002" }, noStep, "delivery_failed", ""},
+		{"overdue", voice, func(s *deliverySnapshot) { s.Now = s.Payment.ExpiresAt }, noStep, "delivery_failed", ""},
+		{"no such payment", voice, func(s *deliverySnapshot) { s.Payment = nil }, noStep, "delivery_failed", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := base()

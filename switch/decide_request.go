@@ -42,10 +42,10 @@ type holdResult struct {
 	payerActive  bool // when inactive: the payer is active, so the payee is not
 }
 
-// The steps of a request (see codeStep): overdueStep, expire the number's overdue
+// The steps of a request (see decisionStep): overdueStep, expire the number's overdue
 // waiting payment (overdue); holdStep, hold the new payment's amount.
 const (
-	overdueStep codeStep = reissueStep + 1 + iota
+	overdueStep decisionStep = reissueStep + 1 + iota
 	holdStep
 )
 
@@ -53,7 +53,7 @@ const (
 // take them, or the payment started (funds held, code issued and sent).
 func (r *rules) request(s requestSnapshot) Decision {
 	d := r.requestDecision(s)
-	if d.Step == noCodeStep && !d.Outcome.OK() && s.Request.Channel == ChannelSMS && !s.RateLimited {
+	if d.Step == noStep && !d.Outcome.OK() && s.Request.Channel == ChannelSMS && !s.RateLimited {
 		d.Messages = append(d.Messages, r.sms(s.ReplyTo, "reply", idOf(d.Outcome.Payment), d.Outcome.Text, false)...)
 	}
 	return d

@@ -29,7 +29,7 @@ func TestDecideRequest(t *testing.T) {
 	cases := []struct {
 		name     string
 		snap     func(s *requestSnapshot)
-		step     codeStep
+		step     decisionStep
 		problem  Problem
 		text     string
 		messages string
@@ -95,7 +95,7 @@ func TestDecideRequest(t *testing.T) {
 				t.Fatalf("step %v, outcome %q %q, messages %s, freeze %q", d.Step, d.Outcome.Problem, d.Outcome.Text,
 					purposes(d.Messages), d.FreezePayer)
 			}
-			started := tc.step == noCodeStep && tc.problem == ProblemNone
+			started := tc.step == noStep && tc.problem == ProblemNone
 			if d.Insert != started || (d.Issue != nil) != started {
 				t.Fatalf("insert %v issue %v", d.Insert, d.Issue != nil)
 			}

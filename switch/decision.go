@@ -29,16 +29,17 @@ type rules struct {
 	resendInterval time.Duration
 }
 
-// codeStep is a step that only the otp package can take on a payment's code, because
-// the code's state is its own: the decision asks for it, the applier takes it and calls
-// the decision function again with its result.
-type codeStep int
+// decisionStep is a step that a decision needs taken before it can decide, and that only
+// another package can take because the state is its own: otp checks and replaces codes,
+// the ledger holds funds. The decision asks for it (Decision.Step), the applier takes it
+// and calls the decision function again with its result in the snapshot.
+type decisionStep int
 
 const (
-	noCodeStep    codeStep = iota
-	checkCodeStep          // check the code given against the payment's code
-	resendStep             // a new code, within the resend limits (otp.Resend)
-	reissueStep            // a new code because the last one was undeliverable (otp.Reissue)
+	noStep        decisionStep = iota
+	checkCodeStep              // check the code given against the payment's code
+	resendStep                 // a new code, within the resend limits (otp.Resend)
+	reissueStep                // a new code because the last one was undeliverable (otp.Reissue)
 )
 
 // codeResult is the outcome of a resend or reissue step, fed back into the decision's
@@ -56,7 +57,7 @@ type Decision struct {
 	Outcome Outcome
 	// Step, when set, is a code step the decision needs before it can decide; every other
 	// field is then empty.
-	Step codeStep
+	Step decisionStep
 
 	// Err, when set, refuses an operator's request (or a request that cannot be served at
 	// all) with an error: nothing is written.
