@@ -50,13 +50,14 @@ type codeResult struct {
 	err     error     // resend, reissue: otp's refusal (otp.ErrResendLimit, ...)
 }
 
-// Decision is what a decision function decided: the answer, and every effect that the
-// applier writes in the same transaction, in this order (ledger, code, daily total,
-// payment, counts, history, messages), then the after-effects once it is durable.
+// Decision is what a decision function decided: the answer, and every effect that apply
+// writes in the same transaction, in the order of the fields below (the ledger's
+// operation first, so that a refusal leaves nothing else written; the messages last,
+// with the balances that operation returned), then the after-effects once it is durable.
 type Decision struct {
 	Outcome Outcome
-	// Step, when set, is a code step the decision needs before it can decide; every other
-	// field is then empty.
+	// Step, when set, is a step the decision needs taken before it can decide; every
+	// other field is then empty.
 	Step decisionStep
 
 	// Err, when set, refuses an operator's request (or a request that cannot be served at
@@ -78,20 +79,20 @@ type Decision struct {
 	Issue      *otp.Drawn // store this code, drawn ahead for Payment, as its first
 	Post       bool       // post its hold; the transfer is recorded on the payment
 	Release    bool       // void its hold, kill its code and give its amount back to its day
-	Move       Event      // "" for none
-	Reason     string     // why it moved, for its history
-	// Deadline, when not zero, is the payment's new expiry (a new code was issued).
-	Deadline time.Time
 	// Reverse books a transfer that undoes the payment's (TransferID), under ReverseKey.
 	Reverse    bool
 	ReverseKey string
 	// ReversalRef records an operator's reversal reference on the payment (unique).
 	ReversalRef string
+	Move        Event  // "" for none
+	Reason      string // why it moved (or why a top-up is asked about again), for its history
 	// CarrierRef is the carrier's reference for a top-up, kept unless one is recorded.
 	CarrierRef string
 	// RetryAt, when not zero, is when a top-up without a definite answer is asked about
-	// again; Reason says why.
+	// again.
 	RetryAt time.Time
+	// Deadline, when not zero, is the payment's new expiry (a new code was issued).
+	Deadline time.Time
 
 	NumberWrong *numberLock  // the number's wrong-code count and lock, to store
 	OriginWrong *wrongWindow // the origin's wrong-code count for the number, to store
