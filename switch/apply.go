@@ -146,7 +146,7 @@ func (o *op) render(m *Message, tr *ledger.Transfer) error {
 	if v == nil {
 		v = map[string]string{}
 	}
-	if b := m.Balance; b != nil {
+	if b := m.Balance; b.Var != "" {
 		var amount int64
 		if b.Available {
 			a, err := o.lt.Account(o.ctx, b.Account)

@@ -87,7 +87,7 @@ func (o *op) confirm(ch Channel, msisdn, paymentID, code string, a *ahead[codeAh
 		if err != nil {
 			return Outcome{}, fmt.Errorf("check code for %s: %w", s.Waiting.ID, err)
 		}
-		s.Check = &res
+		s.Check, s.Checked = res, true
 		d = e.rules.confirm(s)
 	}
 	return o.apply(d)

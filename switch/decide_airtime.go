@@ -39,7 +39,7 @@ func (r *rules) topupOutcome(p *Payment, res AirtimeResult, now time.Time) Decis
 		for i := range d.Messages {
 			d.Messages[i].Key, d.Messages[i].Vars = "topup_failed", r.vars(p)
 			d.Messages[i].Vars["reason"] = reason
-			d.Messages[i].Balance = &balanceRef{Account: p.PayerAccount, Var: "balance"}
+			d.Messages[i].Balance = balanceRef{Account: p.PayerAccount, Var: "balance"}
 		}
 		return d
 	}
@@ -88,7 +88,7 @@ func (r *rules) reverse(s reverseSnapshot) Decision {
 			if p.PayerMSISDN == "" {
 				m.Vars["payer"] = "the payer"
 			}
-			m.Balance = &balanceRef{Account: side.account, Var: "balance"}
+			m.Balance = balanceRef{Account: side.account, Var: "balance"}
 			d.Messages = append(d.Messages, m)
 		}
 	}

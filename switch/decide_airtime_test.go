@@ -63,7 +63,7 @@ func TestDecideTopupOutcome(t *testing.T) {
 			if tc.reverse && d.ReverseKey != tc.p.ID+":topup-failed" {
 				t.Fatalf("reversal key %q", d.ReverseKey)
 			}
-			if tc.messages == "reversal" && (d.Messages[0].Vars["reason"] != tc.reason || d.Messages[0].Balance == nil) {
+			if tc.messages == "reversal" && (d.Messages[0].Vars["reason"] != tc.reason || d.Messages[0].Balance.Var == "") {
 				t.Fatalf("message %+v", d.Messages[0])
 			}
 		})

@@ -19,7 +19,8 @@ type confirmSnapshot struct {
 	Waiting     *Payment    // the number's payment waiting for its code, or nil
 	Lock        numberLock  // the number's wrong codes and lock
 	OriginWrong wrongWindow // the wrong codes Origin counted against the number
-	Check       *otp.Result // the code checked; nil until the decision asked for it
+	Check       otp.Result  // the code checked, when Checked
+	Checked     bool        // false until the decision asked for the check and it was made
 	// Vars are the placeholders of the texts about Waiting (rules.vars), when worked out
 	// ahead; nil: the decision works them out.
 	Vars map[string]string
@@ -56,10 +57,10 @@ func (r *rules) confirmCode(s confirmSnapshot) Decision {
 		// these as origin_limited, and the origin's reaching its limit was logged).
 		return Decision{Outcome: r.refuse(ProblemOriginLimited, p, nil)}
 	}
-	if s.Check == nil {
+	if !s.Checked {
 		return Decision{Step: checkCodeStep}
 	}
-	res := *s.Check
+	res := s.Check
 	switch {
 	case res.OK:
 		return r.complete(p, s.Channel, s.Vars)
@@ -124,13 +125,16 @@ func (r *rules) complete(p *Payment, ch Channel, vars map[string]string) Decisio
 	d.Auth = []authNote{{Channel: ch, Event: "confirmed"}}
 	// The payer is the transfer's debit side and the payee its credit side: the ledger's
 	// post knows both balances after it.
-	d.Messages = append(d.Messages, withBalance(r.sms(p.PayerMSISDN, "receipt", p.ID, "", true),
-		receiptKey(p), vars, p.PayerAccount, true)...)
+	d.Messages = make([]Message, 0, messagesOfCompletion(p, r.cfg.VoiceNumber != ""))
+	if p.PayerMSISDN != "" {
+		d.Messages = append(d.Messages, withBalance(r.smsMessage(p.PayerMSISDN, "receipt", p.ID, "", true),
+			receiptKey(p), vars, p.PayerAccount, true))
+	}
 	if p.Type == AirtimePayment || p.PayeeMSISDN == "" {
 		return d
 	}
-	d.Messages = append(d.Messages, withBalance(r.sms(p.PayeeMSISDN, "notice", p.ID, "", false),
-		"payee_notice", vars, p.PayeeAccount, false)...)
+	d.Messages = append(d.Messages, withBalance(r.smsMessage(p.PayeeMSISDN, "notice", p.ID, "", false),
+		"payee_notice", vars, p.PayeeAccount, false))
 	// A shopkeeper without a smartphone hears it at once.
 	if p.Type == MerchantPayment {
 		d.Messages = append(d.Messages, r.call(p.PayeeMSISDN, "merchant_notice", p.ID, "")...)
@@ -138,14 +142,25 @@ func (r *rules) complete(p *Payment, ch Channel, vars map[string]string) Decisio
 	return d
 }
 
-// withBalance makes ms texts key with vars that show account's posted balance after the
-// decision's ledger operations; answer makes the text the Outcome's too.
-func withBalance(ms []Message, key string, vars map[string]string, account string, answer bool) []Message {
-	for i := range ms {
-		ms[i].Key, ms[i].Vars, ms[i].Answer = key, vars, answer
-		ms[i].Balance = &balanceRef{Account: account, Var: "balance"}
+// messagesOfCompletion is how many messages complete queues for p: the payer's receipt,
+// the payee's notice and, with voice on, the merchant's call.
+func messagesOfCompletion(p *Payment, voice bool) int {
+	n := 1
+	if p.Type != AirtimePayment && p.PayeeMSISDN != "" {
+		n++
+		if p.Type == MerchantPayment && voice {
+			n++
+		}
 	}
-	return ms
+	return n
+}
+
+// withBalance is m as text key with vars, which shows account's posted balance after the
+// decision's ledger operations; answer makes the text the Outcome's too.
+func withBalance(m Message, key string, vars map[string]string, account string, answer bool) Message {
+	m.Key, m.Vars, m.Answer = key, vars, answer
+	m.Balance = balanceRef{Account: account, Var: "balance"}
+	return m
 }
 
 // receiptKey is the text that tells the payer their payment went through.

@@ -39,7 +39,7 @@ func waitingPayment() *Payment {
 func TestDecideConfirm(t *testing.T) {
 	r := testRules(t)
 	now := decideNow.UnixMicro()
-	wrong := func(left int) *otp.Result { return &otp.Result{AttemptsLeft: left} }
+	wrong := func(left int) otp.Result { return otp.Result{AttemptsLeft: left} }
 	base := func() confirmSnapshot {
 		return confirmSnapshot{Now: decideNow, Channel: ChannelUSSD, Number: "254700000001", ReplyTo: "254700000001",
 			Waiting: waitingPayment()}
@@ -62,26 +62,26 @@ func TestDecideConfirm(t *testing.T) {
 	}{
 		{name: "no code checked yet asks for the check", step: checkCodeStep},
 		{name: "right code posts and sends receipt, notice and no call without voice",
-			snap: func(s *confirmSnapshot) { s.Check = &otp.Result{OK: true} },
+			snap: func(s *confirmSnapshot) { s.Check, s.Checked = otp.Result{OK: true}, true },
 			move: EvConfirm, post: true, messages: []string{"receipt", "notice"}, authEvent: []string{"confirmed"}},
 		{name: "right code for airtime starts the top-up",
 			snap: func(s *confirmSnapshot) {
 				s.Waiting.Type, s.Waiting.TargetMSISDN = AirtimePayment, "254700000001"
-				s.Check = &otp.Result{OK: true}
+				s.Check, s.Checked = otp.Result{OK: true}, true
 			},
 			move: EvStartTopup, post: true, messages: []string{"receipt"}, authEvent: []string{"confirmed"}},
-		{name: "wrong code with tries left", snap: func(s *confirmSnapshot) { s.Check = wrong(2) },
+		{name: "wrong code with tries left", snap: func(s *confirmSnapshot) { s.Check, s.Checked = wrong(2), true },
 			problem: ProblemWrongCode, text: "2 tries left", wrongs: 1, authEvent: []string{"wrong"}},
-		{name: "the last try left says 1 try", snap: func(s *confirmSnapshot) { s.Check = wrong(1) },
+		{name: "the last try left says 1 try", snap: func(s *confirmSnapshot) { s.Check, s.Checked = wrong(1), true },
 			problem: ProblemWrongCode, text: "1 try left", wrongs: 1, authEvent: []string{"wrong"}},
 		{name: "the last wrong code fails the payment",
-			snap:    func(s *confirmSnapshot) { s.Check = &otp.Result{Exhausted: true} },
+			snap:    func(s *confirmSnapshot) { s.Check, s.Checked = otp.Result{Exhausted: true}, true },
 			problem: ProblemTooManyAttempts, text: "too many wrong codes", move: EvFail, release: true, wrongs: 1,
 			messages: []string{"failed"}, authEvent: []string{otp.EventExhausted}},
 		{name: "the wrong code that locks the number fails the payment",
 			snap: func(s *confirmSnapshot) {
 				s.Lock = numberLock{wrongWindow: wrongWindow{Start: now - 60e6, Count: 4}}
-				s.Check = wrong(2)
+				s.Check, s.Checked = wrong(2), true
 			},
 			problem: ProblemTooManyAttempts, text: "locked until 10:00 UTC", move: EvFail, release: true,
 			lockedAt: decideNow.Add(time.Hour).UnixMicro(), messages: []string{"failed"},
@@ -89,7 +89,7 @@ func TestDecideConfirm(t *testing.T) {
 		{name: "wrong codes of an old window start again",
 			snap: func(s *confirmSnapshot) {
 				s.Lock = numberLock{wrongWindow: wrongWindow{Start: now - int64(16*time.Minute/time.Microsecond), Count: 4}}
-				s.Check = wrong(2)
+				s.Check, s.Checked = wrong(2), true
 			},
 			problem: ProblemWrongCode, wrongs: 1, authEvent: []string{"wrong"}},
 		{name: "a locked number's code is not checked: the payment fails",
@@ -97,7 +97,7 @@ func TestDecideConfirm(t *testing.T) {
 			problem: ProblemTooManyAttempts, text: "locked until 09:01 UTC", move: EvFail, release: true,
 			messages: []string{"failed"}, authEvent: []string{otp.EventExhausted}},
 		{name: "an origin's wrong code counts for it too",
-			snap:    func(s *confirmSnapshot) { s.Origin, s.Check = "ussd:10.0.0.1", wrong(2) },
+			snap:    func(s *confirmSnapshot) { s.Origin, s.Check, s.Checked = "ussd:10.0.0.1", wrong(2), true },
 			problem: ProblemWrongCode, wrongs: 1, originW: 1, authEvent: []string{"wrong"}},
 		{name: "an origin that used up its wrong codes is refused unchecked",
 			snap: func(s *confirmSnapshot) {
@@ -115,7 +115,7 @@ func TestDecideConfirm(t *testing.T) {
 			problem: ProblemCodeExpired, move: EvExpire, release: true, messages: []string{"expired"},
 			authEvent: []string{"expired"}},
 		{name: "a code otp found expired expires the payment",
-			snap:    func(s *confirmSnapshot) { s.Check = &otp.Result{Expired: true} },
+			snap:    func(s *confirmSnapshot) { s.Check, s.Checked = otp.Result{Expired: true}, true },
 			problem: ProblemCodeExpired, move: EvExpire, release: true, messages: []string{"expired"},
 			authEvent: []string{"expired"}},
 		{name: "no waiting payment", snap: func(s *confirmSnapshot) { s.Waiting = nil },
@@ -128,7 +128,7 @@ func TestDecideConfirm(t *testing.T) {
 		{name: "a session's other payment is not confirmed", snap: func(s *confirmSnapshot) { s.AskedFor = "PAYBBBBBBB" },
 			problem: ProblemNoPending},
 		{name: "a refusal by SMS is answered by SMS",
-			snap:    func(s *confirmSnapshot) { s.Channel, s.Check = ChannelSMS, wrong(2) },
+			snap:    func(s *confirmSnapshot) { s.Channel, s.Check, s.Checked = ChannelSMS, wrong(2), true },
 			problem: ProblemWrongCode, wrongs: 1, messages: []string{"reply"}, authEvent: []string{"wrong"}},
 	}
 	for _, tc := range cases {
@@ -184,7 +184,7 @@ func purposes(ms []Message) string {
 func TestDecideConfirmReportsLockAndOriginLimit(t *testing.T) {
 	r := testRules(t)
 	s := confirmSnapshot{Now: decideNow, Channel: ChannelIVR, Origin: "ivr:10.0.0.2", Number: "254700000001",
-		Waiting: waitingPayment(), Check: &otp.Result{AttemptsLeft: 2},
+		Waiting: waitingPayment(), Check: otp.Result{AttemptsLeft: 2}, Checked: true,
 		Lock:        numberLock{wrongWindow: wrongWindow{Start: decideNow.UnixMicro() - 1, Count: 4}},
 		OriginWrong: wrongWindow{Start: decideNow.UnixMicro() - 1, Count: 3}}
 	d := r.confirm(s)
@@ -202,7 +202,7 @@ func TestDecideConfirmLeavesBalancesToTheLedger(t *testing.T) {
 	r := testRules(t)
 	r.cfg.VoiceNumber = "254711000000"
 	d := r.confirm(confirmSnapshot{Now: decideNow, Channel: ChannelSMS, Number: "254700000001",
-		Waiting: waitingPayment(), Check: &otp.Result{OK: true}})
+		Waiting: waitingPayment(), Check: otp.Result{OK: true}, Checked: true})
 	if got := purposes(d.Messages); got != "receipt,notice,merchant_notice" {
 		t.Fatalf("messages %s", got)
 	}

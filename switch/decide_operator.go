@@ -43,7 +43,7 @@ func (r *rules) deposit(s bookingSnapshot, id string, amount int64) Decision {
 		Transfer: &ledger.TransferRequest{Key: s.Key, Debit: s.System.ID, Credit: a.ID, Amount: amount,
 			PaymentID: p.ID, Kind: string(DepositPayment)}}
 	for _, m := range r.sms(a.MSISDN, "deposit", p.ID, "", false) {
-		m.Key, m.Vars, m.Balance = "deposit_notice", r.vars(p), &balanceRef{Account: a.ID, Var: "balance"}
+		m.Key, m.Vars, m.Balance = "deposit_notice", r.vars(p), balanceRef{Account: a.ID, Var: "balance"}
 		d.Messages = append(d.Messages, m)
 	}
 	return d

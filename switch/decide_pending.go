@@ -37,7 +37,7 @@ func (r *rules) cancel(s pendingSnapshot) Decision {
 	msg := r.sms(p.PayerMSISDN, "cancelled", p.ID, "", false)
 	for i := range msg {
 		msg[i].Key, msg[i].Vars, msg[i].Answer = "cancelled", r.vars(p), true
-		msg[i].Balance = &balanceRef{Account: p.PayerAccount, Available: true, Var: "available"}
+		msg[i].Balance = balanceRef{Account: p.PayerAccount, Available: true, Var: "available"}
 	}
 	return Decision{Payment: p, Release: true, Move: EvCancel, Reason: "cancelled by payer",
 		Auth: []authNote{{Channel: s.Channel, Event: "cancelled"}}, Messages: msg, Outcome: Outcome{Payment: p}}

@@ -35,7 +35,7 @@ func TestDecideCancel(t *testing.T) {
 			}
 			if tc.problem == ProblemNone {
 				b := d.Messages[0].Balance
-				if b == nil || !b.Available || b.Var != "available" || !d.Messages[0].Answer {
+				if b.Var == "" || !b.Available || b.Var != "available" || !d.Messages[0].Answer {
 					t.Fatalf("cancel message %+v", d.Messages[0])
 				}
 			}

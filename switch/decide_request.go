@@ -30,12 +30,13 @@ type requestSnapshot struct {
 	LockedUntil int64
 	Spent       int64
 
-	Hold *holdResult // the ledger's answer to the hold; nil until the decision asked
+	Hold holdResult // the ledger's answer to the hold, when its asked is set
 }
 
 // holdResult is the ledger's refusal of a hold, with what decides which refusal it is,
 // or none: the hold is made.
 type holdResult struct {
+	asked        bool // the hold was tried: the fields below are the ledger's answer
 	insufficient bool
 	available    int64 // the payer's available balance, when insufficient
 	inactive     bool
@@ -109,7 +110,7 @@ func (r *rules) requestDecision(s requestSnapshot) Decision {
 	if dr.payee != ProblemNone {
 		return Decision{Outcome: r.refuse(dr.payee, nil, dr.payeeVars)}
 	}
-	if s.Hold == nil {
+	if !s.Hold.asked {
 		return Decision{Step: holdStep}
 	}
 	p := dr.p
@@ -124,8 +125,8 @@ func (r *rules) requestDecision(s requestSnapshot) Decision {
 	}
 	started := *p
 	started.CreatedAt, started.UpdatedAt, started.ExpiresAt = s.Now, s.Now, s.Now.Add(r.ttl)
-	p, code := &started, dr.code
-	return Decision{Payment: p, Insert: true, AddDaily: true, Issue: &code,
+	p = &started
+	return Decision{Payment: p, Insert: true, AddDaily: true, Issue: &dr.code,
 		Auth:     []authNote{{Channel: s.Request.Channel, Event: "issued"}},
 		Messages: r.sms(p.PayerMSISDN, "otp", p.ID, dr.text, true),
 		Outcome:  Outcome{Payment: p}}

@@ -36,7 +36,7 @@ func TestDecideRequest(t *testing.T) {
 		freeze   bool
 	}{
 		{name: "a request with everything in order asks for the hold", step: holdStep},
-		{name: "the hold made starts the payment", snap: func(s *requestSnapshot) { s.Hold = &holdResult{} },
+		{name: "the hold made starts the payment", snap: func(s *requestSnapshot) { s.Hold = holdResult{asked: true} },
 			messages: "otp"},
 		{name: "rate limited, told by SMS once",
 			snap:    func(s *requestSnapshot) { s.Request.Channel, s.RateLimited, s.TellLimited = ChannelSMS, true, true },
@@ -73,11 +73,11 @@ func TestDecideRequest(t *testing.T) {
 		{name: "the amount is refused before the payee", snap: func(s *requestSnapshot) {
 			s.Request.Amount, s.Draft.payee = 1, ProblemUnknownMerchant
 		}, problem: ProblemBelowMin},
-		{name: "insufficient funds", snap: func(s *requestSnapshot) { s.Hold = &holdResult{insufficient: true, available: 10000} },
+		{name: "insufficient funds", snap: func(s *requestSnapshot) { s.Hold = holdResult{asked: true, insufficient: true, available: 10000} },
 			problem: ProblemInsufficientFunds, text: "KES 100.00 available"},
-		{name: "payer frozen since the draft", snap: func(s *requestSnapshot) { s.Hold = &holdResult{inactive: true} },
+		{name: "payer frozen since the draft", snap: func(s *requestSnapshot) { s.Hold = holdResult{asked: true, inactive: true} },
 			problem: ProblemAccountInactive},
-		{name: "payee frozen", snap: func(s *requestSnapshot) { s.Hold = &holdResult{inactive: true, payerActive: true} },
+		{name: "payee frozen", snap: func(s *requestSnapshot) { s.Hold = holdResult{asked: true, inactive: true, payerActive: true} },
 			problem: ProblemPayeeInactive, text: "Mama Mboga (55501) cannot receive"},
 		{name: "a refusal by SMS is answered by SMS", snap: func(s *requestSnapshot) {
 			s.Request.Channel, s.Pending = ChannelSMS, waitingPayment()

@@ -132,8 +132,8 @@ type Message struct {
 
 	Key     string
 	Vars    map[string]string // may be shared with the decision's other messages
-	Balance *balanceRef
-	Answer  bool // the rendered text is also the Outcome's
+	Balance balanceRef        // none when Var is ""
+	Answer  bool              // the rendered text is also the Outcome's
 }
 
 // balanceRef names a balance, after the decision's ledger operations, that a message
@@ -162,8 +162,14 @@ func (r *rules) sms(to, purpose, paymentID, text string, receipt bool) []Message
 	if to == "" {
 		return nil
 	}
-	return []Message{{Kind: "sms", To: to, From: r.cfg.Shortcode, Purpose: purpose, PaymentID: paymentID,
-		Text: text, Receipt: receipt}}
+	return []Message{r.smsMessage(to, purpose, paymentID, text, receipt)}
+}
+
+// smsMessage is sms for a caller that knows to is not empty and gathers its messages
+// itself (a confirmation's receipt and notice: one slice, not one per message).
+func (r *rules) smsMessage(to, purpose, paymentID, text string, receipt bool) Message {
+	return Message{Kind: "sms", To: to, From: r.cfg.Shortcode, Purpose: purpose, PaymentID: paymentID,
+		Text: text, Receipt: receipt}
 }
 
 // call is an outbound voice call; none when voice is off or to is empty.

@@ -178,14 +178,15 @@ func (e *Engine) Normalize(msisdn string) (string, error) {
 // op is one engine decision inside a store transaction. Effects that must not happen
 // unless the transaction commits (logs, metrics, waking the outbox) wait in after.
 type op struct {
-	e     *Engine
-	ctx   context.Context
-	tx    store.Tx
-	lt    *ledger.Tx
-	snap  snapshotSource
-	now   time.Time
-	after []func()
-	sends int
+	e      *Engine
+	ctx    context.Context
+	tx     store.Tx
+	lt     *ledger.Tx
+	snap   snapshotSource  // &sqlite, unless another driver reads the snapshots
+	sqlite sqliteSnapshots // kept in the op, so that snap costs no allocation of its own
+	now    time.Time
+	after  []func()
+	sends  int
 }
 
 // write runs fn as one engine decision and, once it is durable, its after-effects.
@@ -233,8 +234,10 @@ func (e *Engine) inTx(ctx context.Context, tx store.Tx, fn func(o *op) error) (a
 }
 
 func (e *Engine) newOp(ctx context.Context, tx store.Tx) *op {
-	return &op{e: e, ctx: ctx, tx: tx, lt: e.ledger.In(tx), now: e.now().UTC(),
-		snap: sqliteSnapshots{ctx: ctx, tx: tx, locksOn: e.cfg.Fraud.WrongCodesLock > 0}}
+	o := &op{e: e, ctx: ctx, tx: tx, lt: e.ledger.In(tx), now: e.now().UTC(),
+		sqlite: sqliteSnapshots{ctx: ctx, tx: tx, locksOn: e.cfg.Fraud.WrongCodesLock > 0}}
+	o.snap = &o.sqlite
+	return o
 }
 
 // done runs o's after-effects; only once its transaction is durable.

@@ -224,7 +224,7 @@ func (o *op) request(s requestSnapshot) (Outcome, error) {
 			if err != nil {
 				return Outcome{}, err
 			}
-			s.Hold = &h
+			s.Hold = h
 		default:
 			if d.Err != nil {
 				return Outcome{}, d.Err
@@ -255,16 +255,16 @@ func (o *op) hold(d *draft) (holdResult, error) {
 	})
 	switch {
 	case err == nil:
-		return holdResult{}, nil
+		return holdResult{asked: true}, nil
 	case errors.Is(err, ledger.ErrIdempotencyConflict):
 		// The hold's key is the payment's ID: another payment has it.
 		return holdResult{}, fmt.Errorf("hold %s: %w", p.ID, errPaymentIDTaken)
 	case errors.Is(err, ledger.ErrInsufficientFunds):
 		now, err := o.lt.Account(o.ctx, p.PayerAccount)
-		return holdResult{insufficient: true, available: now.Balance.Available}, err
+		return holdResult{asked: true, insufficient: true, available: now.Balance.Available}, err
 	case errors.Is(err, ledger.ErrAccountInactive):
 		now, err := o.lt.Account(o.ctx, p.PayerAccount)
-		return holdResult{inactive: true, payerActive: now.Status == ledger.Active}, err
+		return holdResult{asked: true, inactive: true, payerActive: now.Status == ledger.Active}, err
 	}
 	return holdResult{}, err
 }

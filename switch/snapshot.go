@@ -38,7 +38,7 @@ type sqliteSnapshots struct {
 	locksOn bool // the wrong-code lock is configured: otherwise no lock is read
 }
 
-var _ snapshotSource = sqliteSnapshots{}
+var _ snapshotSource = (*sqliteSnapshots)(nil)
 
 func (q sqliteSnapshots) payment(id string) (*Payment, error) { return loadPayment(q.ctx, q.tx, id) }
 
