@@ -109,16 +109,10 @@ func (e *Engine) request(ctx context.Context, s requestSnapshot) (Outcome, error
 }
 
 // draft is what a request can know before its transaction, worked out off the store's
-// single writer: the accounts that its numbers and merchant code name, the new payment,
-// its code and the code's message.
-//
-// Which account a number or a code names, and that account's type and name, never change
-// once the account exists (accounts are neither deleted nor renamed), so they are read
-// from the reader pool, and the payee's are kept (payeeCache): a request that arrives
-// while its account is being opened may miss it, as if it had come a moment earlier.
-// The payer's status is read there too, to refuse early; everything that can change is
-// decided in the transaction: the pending payment, the lock, the daily total, and,
-// through the ledger's hold, both accounts' status and funds.
+// single writer (why it may, and what the write still decides: ahead.go): the accounts
+// that its numbers and merchant code name, the new payment, its code and the code's
+// message. The payee's accounts are kept (payeeCache): a request that arrives while its
+// account is being opened may miss it, as if it had come a moment earlier.
 type draft struct {
 	payer     string         // international form; "" when the payer is not a number
 	payerAcct ledger.Account // as last committed; ID "" when the number has no account
@@ -128,7 +122,7 @@ type draft struct {
 	payeeVars map[string]string
 	clearing  bool // airtime: the carrier's clearing account is made in the transaction
 
-	p    *Payment  // the payment to start; its times are set in the transaction
+	p    *Payment  // the payment to start; the decision sets its times, on a copy
 	code otp.Drawn // its code, drawn for its binding
 	text string    // the code message
 }
