@@ -1,4 +1,4 @@
-package payswitch
+package payswitch_test
 
 import (
 	"context"
@@ -10,30 +10,29 @@ import (
 	"github.com/payswitch/payswitch/ledger"
 	"github.com/payswitch/payswitch/otp"
 	"github.com/payswitch/payswitch/store"
+
+	. "github.com/payswitch/payswitch/switch"
 )
 
 // The tests here check that what the engine works out before a transaction (a request's
-// draft, a confirmation's guess, both read from the reader pool) never decides what
+// draft, a confirmation's code ahead (see ahead), both read from the reader pool) never decides what
 // changed by the time the transaction runs.
 
 // requestWith runs r's transaction with a draft made earlier.
-func (h *harness) requestWith(r Request, d *draft) Outcome {
+func (h *harness) requestWith(r Request, d *Draft) Outcome {
 	h.t.Helper()
-	var out Outcome
-	if err := h.engine.write(context.Background(), func(o *op) (err error) { out, err = o.request(r, d); return err }); err != nil {
+	out, err := h.engine.RequestDrafted(context.Background(), r, d)
+	if err != nil {
 		h.t.Fatal(err)
 	}
 	return out
 }
 
-// confirmWith runs a confirmation's transaction with a guess made earlier.
-func (h *harness) confirmWith(msisdn, code string, g *guess) Outcome {
+// confirmWith runs a confirmation's transaction with a code worked out earlier.
+func (h *harness) confirmWith(msisdn, code string, g *CodeAhead) Outcome {
 	h.t.Helper()
-	var out Outcome
-	if err := h.engine.write(context.Background(), func(o *op) (err error) {
-		out, err = o.confirm(ChannelUSSD, msisdn, "", code, g)
-		return err
-	}); err != nil {
+	out, err := h.engine.ConfirmWithAhead(context.Background(), ChannelUSSD, msisdn, code, g)
+	if err != nil {
 		h.t.Fatal(err)
 	}
 	return out
@@ -75,7 +74,7 @@ func TestRequestChecksWhatChangedSinceItsDraft(t *testing.T) {
 			h := newHarness(t)
 			payer := h.wallet(alice, 100000)
 			merchant := h.merchant("55501", mama)
-			d, err := h.engine.draft(ctx, pay)
+			d, err := h.engine.DraftRequest(ctx, pay)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -88,7 +87,7 @@ func TestRequestChecksWhatChangedSinceItsDraft(t *testing.T) {
 			if h.balance(payer.ID).Held != held {
 				t.Fatal("a refused request held money")
 			}
-			if _, err := h.engine.Payment(ctx, d.p.ID); !errors.Is(err, ErrNotFound) {
+			if _, err := h.engine.Payment(ctx, d.PaymentID()); !errors.Is(err, ErrNotFound) {
 				t.Fatalf("the refused payment exists: %v", err)
 			}
 			h.assertBalanced()
@@ -163,7 +162,7 @@ func TestConfirmChecksWhatChangedSinceItsGuess(t *testing.T) {
 		h.sms(alice, "PAY 55501 150")
 		old := h.code(alice)
 		h.clock.Advance(time.Minute)
-		g := h.engine.guess(ctx, alice, old)
+		g := h.engine.ConfirmAhead(ctx, alice, old)
 		h.sms(alice, "RESEND") // deadline now 6 minutes after the request
 		fresh := h.code(alice)
 		h.clock.Advance(4*time.Minute + 30*time.Second) // past the old deadline only
@@ -172,7 +171,7 @@ func TestConfirmChecksWhatChangedSinceItsGuess(t *testing.T) {
 				t.Fatalf("old code after a resend: %q %q, want wrong_code", out.Problem, out.Text)
 			}
 		}
-		if out := h.confirmWith(alice, fresh, h.engine.guess(ctx, alice, fresh)); !out.OK() {
+		if out := h.confirmWith(alice, fresh, h.engine.ConfirmAhead(ctx, alice, fresh)); !out.OK() {
 			t.Fatalf("fresh code: %q %q", out.Problem, out.Text)
 		}
 		if b := h.balance(w.ID); b.Posted != 85000 || b.Held != 0 {
@@ -186,7 +185,7 @@ func TestConfirmChecksWhatChangedSinceItsGuess(t *testing.T) {
 		m := h.merchant("55501", mama)
 		h.sms(alice, "PAY 55501 150")
 		codeA := h.code(alice)
-		g := h.engine.guess(ctx, alice, codeA)
+		g := h.engine.ConfirmAhead(ctx, alice, codeA)
 		h.sms(alice, "CANCEL")
 		h.sms(alice, "PAY 55501 200")
 		codeB := h.code(alice)
@@ -224,7 +223,7 @@ func TestConfirmChecksWhatChangedSinceItsGuess(t *testing.T) {
 		h.merchant("55501", mama)
 		h.sms(alice, "PAY 55501 150")
 		code := h.code(alice)
-		g := h.engine.guess(ctx, alice, code)
+		g := h.engine.ConfirmAhead(ctx, alice, code)
 		h.sms(alice, "CANCEL")
 		if out := h.confirmWith(alice, code, g); out.Problem != ProblemNoPending {
 			t.Fatalf("after cancel: %q", out.Problem)

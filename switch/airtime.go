@@ -84,8 +84,6 @@ func (e *Engine) RunAirtime(ctx context.Context) error {
 		<-ctx.Done()
 		return nil
 	}
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
 	for {
 		if err := e.ResolveAirtime(ctx); err != nil && ctx.Err() == nil {
 			e.log.Error().Err(err).Msg("airtime resolver failed; retrying")
@@ -93,7 +91,7 @@ func (e *Engine) RunAirtime(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.C:
+		case <-e.after(time.Second):
 		case <-e.airtimeKick:
 		}
 	}
@@ -146,75 +144,13 @@ func (e *Engine) resolveTopup(ctx context.Context, p *Payment) error {
 		res = e.airtime.Resolve(ctx, p.Carrier, req)
 	}
 	return e.write(ctx, func(o *op) error {
-		cur, err := loadPayment(o.ctx, o.tx, p.ID)
+		cur, err := o.snap.payment(p.ID)
 		if err != nil {
 			return err
 		}
-		if cur.State != StateTopupPending {
-			return nil // another pass settled it meanwhile
-		}
-		switch res.Outcome {
-		case AirtimeSuccess:
-			return o.topupSucceeded(cur, res)
-		case AirtimeFailed:
-			return o.topupFailed(cur, res.Reason)
-		default:
-			next := o.now.Add(airtimeBackoff(cur.Attempts + 1))
-			_, err := o.tx.ExecContext(o.ctx, `UPDATE payments SET attempts = attempts + 1, next_attempt_at = ?,
-				reason = ?, updated_at = ? WHERE id = ?`, next.UnixMicro(), res.Reason, o.now.UnixMicro(), cur.ID)
-			id, reason := cur.ID, res.Reason
-			o.after = append(o.after, func() {
-				e.log.Warn().Str("payment", id).Str("event", "topup_unknown").Str("reason", reason).
-					Time("next", next).Msg("carrier gave no definite answer; will ask again")
-			})
-			return err
-		}
+		_, err = o.apply(e.rules.topupOutcome(cur, res, o.now))
+		return err
 	})
-}
-
-func (o *op) topupSucceeded(p *Payment, res AirtimeResult) error {
-	if err := o.move(p, EvTopupSucceeded, ""); err != nil {
-		return err
-	}
-	if res.CarrierReference != "" {
-		if _, err := o.tx.ExecContext(o.ctx, `UPDATE payments SET reference = CASE WHEN reference = '' THEN ? ELSE reference END
-			WHERE id = ?`, res.CarrierReference, p.ID); err != nil {
-			return err
-		}
-	}
-	text := o.e.texts.Render("topup_done", o.e.vars(p))
-	if err := o.sms(p.PayerMSISDN, "notice", p.ID, text, false); err != nil {
-		return err
-	}
-	if p.TargetMSISDN != p.PayerMSISDN {
-		return o.sms(p.TargetMSISDN, "notice", p.ID, text, false)
-	}
-	return nil
-}
-
-// topupFailed returns the money from the carrier's clearing account with a reversal
-// transfer and tells the payer why.
-func (o *op) topupFailed(p *Payment, reason string) error {
-	if reason == "" {
-		reason = "refused by the carrier"
-	}
-	if _, err := o.lt.Reverse(o.ctx, p.TransferID, p.ID+":topup-failed"); err != nil {
-		return fmt.Errorf("reverse failed top-up %s: %w", p.ID, err)
-	}
-	if err := o.move(p, EvTopupFailed, reason); err != nil {
-		return err
-	}
-	if p.PayerMSISDN == "" {
-		return nil // an operator's top-up: the float is back, the operator sees the state
-	}
-	payer, err := o.lt.Account(o.ctx, p.PayerAccount)
-	if err != nil {
-		return err
-	}
-	v := o.e.vars(p)
-	v["reason"] = reason
-	v["balance"] = o.e.money(payer.Balance.Posted)
-	return o.sms(p.PayerMSISDN, "reversal", p.ID, o.e.texts.Render("topup_failed", v), false)
 }
 
 // OperatorTopup is an operator's request to top up a number's airtime from an agent's float.
@@ -246,45 +182,21 @@ func (e *Engine) OperatorTopup(ctx context.Context, r OperatorTopup) (*Payment, 
 	}
 	var p *Payment
 	err = e.write(ctx, func(o *op) error {
-		key := "topup:" + ref
-		prev, err := scanPayment(o.tx.QueryRowContext(o.ctx, `SELECT `+paymentColumns+` FROM payments WHERE request_key = ?`, key))
-		if err == nil {
-			if prev.PayerAccount != r.From || prev.Amount != r.Amount || prev.TargetMSISDN != to {
-				return fmt.Errorf("%w: reference %q was used for another top-up", ErrConflict, ref)
-			}
-			p = prev
-			return nil
-		}
-		agent, err := o.lt.Account(o.ctx, r.From)
-		if errors.Is(err, ledger.ErrNotFound) || err == nil && agent.Type != ledger.Agent {
-			return fmt.Errorf("%w: agent account %q", ErrNotFound, r.From)
-		}
+		s, err := o.booking(ref, "topup:"+ref, r.From, func() (ledger.Account, error) {
+			return o.lt.SystemAccount(o.ctx, ledger.AirtimeClearing, carrier, e.cfg.Currency)
+		})
 		if err != nil {
 			return err
 		}
-		clearing, err := o.lt.SystemAccount(o.ctx, ledger.AirtimeClearing, carrier, e.cfg.Currency)
+		d := e.rules.operatorTopup(s, r.From, to, carrier, r.Amount)
+		if d.Err != nil {
+			return d.Err
+		}
+		out, err := o.apply(d)
 		if err != nil {
-			return err
+			return e.rules.bookingRefused(*s.Account, err)
 		}
-		p = &Payment{ID: NewPaymentID(), Type: AirtimePayment, Channel: ChannelAPI, State: StateTopupPending,
-			PayerAccount: agent.ID, PayeeAccount: clearing.ID, PayeeName: carrier, TargetMSISDN: to,
-			Carrier: carrier, Amount: r.Amount, Currency: e.cfg.Currency, Reference: ref,
-			CreatedAt: o.now, UpdatedAt: o.now}
-		tr, err := o.lt.Transfer(o.ctx, ledger.TransferRequest{Key: key, Debit: agent.ID, Credit: clearing.ID,
-			Amount: r.Amount, PaymentID: p.ID, Kind: string(AirtimePayment)})
-		switch {
-		case errors.Is(err, ledger.ErrInsufficientFunds):
-			return fmt.Errorf("%w: the agent's float has %s available", ErrInsufficientFund, e.money(agent.Balance.Available))
-		case errors.Is(err, ledger.ErrAccountInactive):
-			return fmt.Errorf("%w: account %s is not active", ErrInvalid, agent.ID)
-		case err != nil:
-			return err
-		}
-		p.TransferID = tr.ID
-		if err := insertPayment(o.ctx, o.tx, p, key); err != nil {
-			return err
-		}
-		o.after = append(o.after, e.kickAirtime)
+		p = out.Payment
 		return nil
 	})
 	return p, err
@@ -312,53 +224,26 @@ func (e *Engine) Reverse(ctx context.Context, id string, r Reversal) (*Payment, 
 	}
 	var p *Payment
 	err = e.write(ctx, func(o *op) error {
-		var err error
-		if p, err = loadPayment(o.ctx, o.tx, id); err != nil {
-			return err
-		}
-		if p.State == StateReversed && p.ReversalRef == ref {
-			return nil // the same request again: already done
-		}
-		if p.State != StateCompleted {
-			return fmt.Errorf("%w: payment %s is %s; only completed payments can be reversed", ErrConflict, p.ID, p.State)
-		}
-		if p.Type == AirtimePayment {
-			// Completed airtime is airtime the carrier confirmed. The clearing account may
-			// go negative, so no funds check would stop the reversal, and the payer would
-			// keep the airtime and get the money back.
-			return airtimeDelivered(p)
-		}
-		if r.Amount != 0 && r.Amount > p.Amount {
-			return fmt.Errorf("%w: amount %s is more than was paid (%s)", ErrInvalid, e.money(r.Amount), e.money(p.Amount))
-		}
-		if r.Amount != 0 && r.Amount != p.Amount {
-			return fmt.Errorf("%w: a reversal returns the whole amount paid (%s)", ErrInvalid, e.money(p.Amount))
-		}
-		payee, err := o.lt.Account(o.ctx, p.PayeeAccount)
+		cur, err := o.snap.payment(id)
 		if err != nil {
 			return err
 		}
-		if _, err := o.lt.Reverse(o.ctx, p.TransferID, "reversal:"+ref); err != nil {
-			if errors.Is(err, ledger.ErrInsufficientFunds) {
-				return fmt.Errorf("%w: the payee has spent the money (%s available of %s)", ErrInsufficientFund,
-					e.money(payee.Balance.Available), e.money(p.Amount))
-			}
-			if errors.Is(err, ledger.ErrIdempotencyConflict) || errors.Is(err, ledger.ErrAlreadyReversed) {
-				return fmt.Errorf("%w: reference %q was used for another reversal", ErrConflict, ref)
-			}
-			return fmt.Errorf("reverse %s: %w", p.ID, err)
+		d := e.rules.reverse(reverseSnapshot{Payment: cur, Reference: ref, Reason: reason, Amount: r.Amount})
+		if d.Err != nil {
+			return d.Err
 		}
-		if _, err := o.tx.ExecContext(o.ctx, `UPDATE payments SET reversal_ref = ? WHERE id = ?`, ref, p.ID); err != nil {
-			if strings.Contains(err.Error(), "UNIQUE") {
-				return fmt.Errorf("%w: reference %q was used for another reversal", ErrConflict, ref)
+		out, err := o.apply(d)
+		if err != nil {
+			// The ledger's refusals, and a reference another reversal holds, are the
+			// operator's errors; which is the rules' to say.
+			payee, aerr := o.lt.Account(o.ctx, cur.PayeeAccount)
+			if aerr != nil {
+				return err
 			}
-			return err
+			return e.rules.reversalRefused(cur, ref, err, payee.Balance.Available)
 		}
-		p.ReversalRef = ref
-		if err := o.move(p, EvReverse, reason); err != nil {
-			return err
-		}
-		return o.tellReversal(p)
+		p = out.Payment
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -376,31 +261,6 @@ func airtimeDelivered(p *Payment) error {
 	return fmt.Errorf("%w: the carrier %s confirmed the airtime of %s%s, which stays on the phone; ask the carrier "+
 		"to reverse it, and if it does, compensate the payer with a deposit of reference AIRTIME-REFUND-%s",
 		ErrAirtimeDelivered, p.Carrier, p.ID, ref, p.ID)
-}
-
-// tellReversal sends each party with a phone number the news and their new balance.
-func (o *op) tellReversal(p *Payment) error {
-	for _, side := range []struct{ msisdn, account, key string }{
-		{p.PayerMSISDN, p.PayerAccount, "reversal_payer"},
-		{p.PayeeMSISDN, p.PayeeAccount, "reversal_payee"},
-	} {
-		if side.msisdn == "" {
-			continue
-		}
-		a, err := o.lt.Account(o.ctx, side.account)
-		if err != nil {
-			return err
-		}
-		v := o.e.vars(p)
-		v["balance"] = o.e.money(a.Balance.Posted)
-		if p.PayerMSISDN == "" {
-			v["payer"] = "the payer"
-		}
-		if err := o.sms(side.msisdn, "reversal", p.ID, o.e.texts.Render(side.key, v), false); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // checkReference validates an operator's idempotency reference.

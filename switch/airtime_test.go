@@ -1,4 +1,4 @@
-package payswitch
+package payswitch_test
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/payswitch/payswitch/ledger"
+
+	. "github.com/payswitch/payswitch/switch"
 )
 
 // fakeCarrier answers top-ups from a script and counts what it was asked.

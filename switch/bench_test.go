@@ -1,4 +1,4 @@
-package payswitch
+package payswitch_test
 
 import (
 	"context"
@@ -15,6 +15,8 @@ import (
 	"github.com/payswitch/payswitch/otp"
 	"github.com/payswitch/payswitch/outbox"
 	"github.com/payswitch/payswitch/store"
+
+	. "github.com/payswitch/payswitch/switch"
 )
 
 // BenchmarkPaymentFlow drives complete payments (PAY by SMS, read the code from the

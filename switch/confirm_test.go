@@ -1,4 +1,4 @@
-package payswitch
+package payswitch_test
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 
 	"github.com/payswitch/payswitch/ledger"
 	"github.com/payswitch/payswitch/outbox"
+
+	. "github.com/payswitch/payswitch/switch"
 )
 
 // messageFor is the newest message queued for msisdn with purpose, failing when none.
@@ -87,7 +89,7 @@ func TestConfirmTellsTheBalancesAfterThePayment(t *testing.T) {
 			if receipt.PaymentID != p.ID || !strings.Contains(receipt.Text, c.wantPayer) {
 				t.Errorf("receipt = %q, want it to say %q", receipt.Text, c.wantPayer)
 			}
-			if got := h.engine.money(h.balance(payer.ID).Posted); !strings.Contains(receipt.Text, "New balance "+got+".") {
+			if got := money(h.balance(payer.ID).Posted); !strings.Contains(receipt.Text, "New balance "+got+".") {
 				t.Errorf("receipt = %q, but the payer now holds %s", receipt.Text, got)
 			}
 			if c.wantPayee == "" {
@@ -99,7 +101,7 @@ func TestConfirmTellsTheBalancesAfterThePayment(t *testing.T) {
 				if notice.PaymentID != p.ID || !strings.Contains(notice.Text, c.wantPayee) {
 					t.Errorf("payee notice = %q, want it to say %q", notice.Text, c.wantPayee)
 				}
-				if got := h.engine.money(h.balance(payee.ID).Posted); !strings.Contains(notice.Text, "New balance "+got+".") {
+				if got := money(h.balance(payee.ID).Posted); !strings.Contains(notice.Text, "New balance "+got+".") {
 					t.Errorf("payee notice = %q, but the payee now holds %s", notice.Text, got)
 				}
 			}
@@ -135,11 +137,7 @@ func TestBalanceAfterReadsOnlyWhatTheTransferDoesNotKnow(t *testing.T) {
 		{"unknown account", unknown, "ACNOSUCHONE0", 0, ledger.ErrNotFound},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			var got int64
-			err := h.engine.write(context.Background(), func(o *op) (err error) {
-				got, err = o.balanceAfter(&c.tr, c.account)
-				return err
-			})
+			got, err := h.engine.BalanceAfter(context.Background(), &c.tr, c.account)
 			if !errors.Is(err, c.wantErr) || got != c.want {
 				t.Errorf("balanceAfter = %d, %v; want %d, %v", got, err, c.want, c.wantErr)
 			}

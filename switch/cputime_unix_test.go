@@ -1,6 +1,6 @@
 //go:build unix
 
-package payswitch
+package payswitch_test
 
 import (
 	"syscall"

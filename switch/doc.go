@@ -9,15 +9,26 @@
 // message it wants sent into the durable outbox, all committed together. Channels deliver
 // the outbox afterwards, so a crash can lose neither money nor a message.
 //
+// The engine decides, the store applies. Each command that changes a payment has a pure
+// decision function on rules (decide_*.go: request, confirm, cancel, resend, expiry, code
+// delivery, top-up outcome, reversal, deposit, operator top-up) that takes a snapshot (the
+// number's state, the payment waiting, the code check's result, balances, limits, counts,
+// now, the configuration) and returns a Decision: the answer, and the ledger operations,
+// payment rows, counts, authentication events and messages as data. It reads no
+// database, no clock and no logger; its table tests need none. A decision that needs a
+// step only another package can take (otp checks a code, the ledger holds funds) says
+// so (Decision.Step), and its applier takes the step and decides again with the result.
+// The applier of each command reads its snapshot (snapshotSource, the only reads on the
+// decision's path) and hands the Decision to apply (apply.go), the only code that turns
+// a Decision into SQL.
+//
 // Every write of the switch runs on the store's one writer goroutine, so the engine does
-// there only what must be decided there. Before a request's transaction it resolves the
-// accounts its numbers and till name from the reader pool (which account a number or a
-// till names never changes), and makes the payment ID, the code, its HMAC and the code
-// SMS; before a confirmation's, it digests the code for the payment waiting and renders
-// the receipts. The transaction then reads, in one statement each, what can have changed
-// (the pending payment, the lock, the daily total, the code's state), decides, and lets
-// the ledger check both accounts' status and funds as they are now. Screens that only
-// show (balance, mini statement) read from the reader pool.
+// there only what must be decided there. What can be worked out before the write goes
+// ahead through one documented mechanism (ahead.go): a request's draft (the accounts its
+// numbers and till name, which never change, and the payment ID, the code, its HMAC and
+// the code SMS), and a confirmation's code digested for the payment waiting, which the
+// write uses only for the payment it reads itself. Screens that only show (balance, mini
+// statement) read from the reader pool.
 //
 // The folder is named switch after the product; Go reserves that word, so the package is
 // payswitch.

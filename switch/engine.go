@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/payswitch/payswitch/internal/timeid"
 	"github.com/payswitch/payswitch/ledger"
 	"github.com/payswitch/payswitch/otp"
 	"github.com/payswitch/payswitch/outbox"
@@ -46,11 +46,15 @@ type Config struct {
 
 // Deps are the parts the engine drives.
 type Deps struct {
-	DB       *store.DB
-	Ledger   *ledger.Ledger
-	OTP      *otp.Issuer
-	Outbox   *outbox.Outbox
-	Now      func() time.Time // nil: time.Now
+	DB     *store.DB
+	Ledger *ledger.Ledger
+	OTP    *otp.Issuer
+	Outbox *outbox.Outbox
+	Now    func() time.Time // nil: time.Now
+	// After is the engine's timer at the clock of Now: a channel that receives once d
+	// has passed. nil: time.After. The expiry sweeper and the airtime resolver wait on it,
+	// so that a test that owns the clock owns their waits too.
+	After    func(d time.Duration) <-chan time.Time
 	Log      zerolog.Logger
 	Registry prometheus.Registerer // nil: no metrics
 	Airtime  Airtime               // nil: airtime is not sold
@@ -60,16 +64,15 @@ type Deps struct {
 // Engine runs payments. It is safe for concurrent use: every decision is made inside a
 // store.Write, which the store serialises.
 type Engine struct {
-	cfg    Config
+	rules  // what decisions are made by
 	db     *store.DB
 	ledger *ledger.Ledger
 	otp    *otp.Issuer
 	outbox *outbox.Outbox
 	now    func() time.Time
+	after  func(time.Duration) <-chan time.Time
 	log    zerolog.Logger
-	texts  *Texts
-	digits int
-	ttl    time.Duration
+	ids    *timeid.Generator // payment IDs, at the engine's clock
 
 	airtime     Airtime
 	airtimeKick chan struct{} // wakes RunAirtime after a confirmation
@@ -117,10 +120,15 @@ func New(cfg Config, d Deps) (*Engine, error) {
 	if now == nil {
 		now = time.Now
 	}
+	after := d.After
+	if after == nil {
+		after = time.After
+	}
 	oc := d.OTP.Config()
 	e := &Engine{
-		cfg: cfg, db: d.DB, ledger: d.Ledger, otp: d.OTP, outbox: d.Outbox, now: now,
-		log: d.Log, texts: texts, digits: oc.Digits, ttl: oc.TTL,
+		rules: rules{cfg: cfg, texts: texts, digits: oc.Digits, ttl: oc.TTL, resendInterval: oc.ResendInterval},
+		ids:   timeid.New(paymentIDLayout),
+		db:    d.DB, ledger: d.Ledger, otp: d.OTP, outbox: d.Outbox, now: now, after: after, log: d.Log,
 		airtime: d.Airtime, airtimeKick: make(chan struct{}, 1), simSwap: d.SIMSwap,
 		limits: &limiter{perMinute: cfg.Fraud.RequestsPerMinute, numbers: map[string]*numberBudget{}},
 		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -167,19 +175,18 @@ func (e *Engine) Normalize(msisdn string) (string, error) {
 	return NormalizeMSISDN(msisdn, e.cfg.CountryCode)
 }
 
-// money writes an amount for people.
-func (e *Engine) money(minor int64) string { return FormatMoney(e.cfg.Currency, minor) }
-
 // op is one engine decision inside a store transaction. Effects that must not happen
 // unless the transaction commits (logs, metrics, waking the outbox) wait in after.
 type op struct {
-	e     *Engine
-	ctx   context.Context
-	tx    store.Tx
-	lt    *ledger.Tx
-	now   time.Time
-	after []func()
-	sends int
+	e      *Engine
+	ctx    context.Context
+	tx     store.Tx
+	lt     *ledger.Tx
+	snap   snapshotSource  // &sqlite, unless another driver reads the snapshots
+	sqlite sqliteSnapshots // kept in the op, so that snap costs no allocation of its own
+	now    time.Time
+	after  []func()
+	sends  int
 }
 
 // write runs fn as one engine decision and, once it is durable, its after-effects.
@@ -190,7 +197,7 @@ func (e *Engine) write(ctx context.Context, fn func(o *op) error) (err error) {
 		if err = e.writeOnce(ctx, fn); !errors.Is(err, errPaymentIDTaken) {
 			return err
 		}
-		ids.Reseed()
+		e.ids.Reseed()
 	}
 	return err
 }
@@ -227,7 +234,10 @@ func (e *Engine) inTx(ctx context.Context, tx store.Tx, fn func(o *op) error) (a
 }
 
 func (e *Engine) newOp(ctx context.Context, tx store.Tx) *op {
-	return &op{e: e, ctx: ctx, tx: tx, lt: e.ledger.In(tx), now: e.now().UTC()}
+	o := &op{e: e, ctx: ctx, tx: tx, lt: e.ledger.In(tx), now: e.now().UTC(),
+		sqlite: sqliteSnapshots{ctx: ctx, tx: tx, locksOn: e.cfg.Fraud.WrongCodesLock > 0}}
+	o.snap = &o.sqlite
+	return o
 }
 
 // done runs o's after-effects; only once its transaction is durable.
@@ -238,94 +248,4 @@ func (o *op) done() {
 	for _, f := range o.after {
 		f()
 	}
-}
-
-// sms queues a message to a phone in the current transaction.
-func (o *op) sms(to, purpose, paymentID, text string, receipt bool) error {
-	if to == "" {
-		return nil
-	}
-	// The Outbox's own Enqueue seals the texts that carry a code.
-	_, err := o.e.outbox.Enqueue(o.ctx, o.tx, outbox.Message{
-		Kind: "sms", To: to, From: o.e.cfg.Shortcode, Text: text,
-		PaymentID: paymentID, Purpose: purpose, RequestReceipt: receipt,
-	})
-	if err != nil {
-		return fmt.Errorf("queue %s sms: %w", purpose, err)
-	}
-	o.sends++
-	return nil
-}
-
-// call queues an outbound voice call in the current transaction.
-func (o *op) call(to, purpose, paymentID string) error {
-	if to == "" || o.e.cfg.VoiceNumber == "" {
-		return nil
-	}
-	_, err := o.e.outbox.Enqueue(o.ctx, o.tx, outbox.Message{
-		Kind: outbox.KindCall, To: to, From: o.e.cfg.VoiceNumber, PaymentID: paymentID, Purpose: purpose,
-	})
-	if err != nil {
-		return fmt.Errorf("queue %s call: %w", purpose, err)
-	}
-	o.sends++
-	return nil
-}
-
-// move moves p with ev and counts and logs it after commit.
-func (o *op) move(p *Payment, ev Event, reason string) error {
-	return o.moveBooked(p, ev, reason, "")
-}
-
-// moveBooked is move for a transition that moved p's money by ledger transfer transferID,
-// which the same statement records on the payment, for reversals.
-func (o *op) moveBooked(p *Payment, ev Event, reason, transferID string) error {
-	from := p.State
-	if err := move(o.ctx, o.tx, p, ev, reason, transferID, o.now); err != nil {
-		return err
-	}
-	typ, to, id, payer := string(p.Type), string(p.State), p.ID, p.PayerMSISDN
-	o.after = append(o.after, func() {
-		o.e.transitions.WithLabelValues(typ, to).Inc()
-		o.e.log.Info().Str("payment", id).Str("event", string(ev)).Str("from", string(from)).
-			Str("to", to).Str("payer", Mask(payer)).Str("reason", reason).Msg("payment moved")
-	})
-	return nil
-}
-
-// authEvent records what happened to a code, for disputes. Never the code itself.
-func (o *op) authEvent(p *Payment, ch Channel, event, detail string) error {
-	return otp.RecordEvent(o.ctx, o.tx, otp.Event{
-		Time: o.now, PaymentID: p.ID, MSISDN: p.PayerMSISDN, Channel: string(ch),
-		Event: event, Detail: detail,
-	})
-}
-
-// bindingOf is what p's code is bound to.
-func bindingOf(p *Payment) otp.Binding {
-	payee := p.PayeeAccount
-	if p.Type == AirtimePayment {
-		payee = p.PayeeAccount + ":" + p.TargetMSISDN
-	}
-	return otp.Binding{PaymentID: p.ID, Payer: p.PayerMSISDN, Payee: payee, Amount: p.Amount, Currency: p.Currency}
-}
-
-// vars are the placeholders every text about p may use.
-func (e *Engine) vars(p *Payment) map[string]string {
-	return map[string]string{
-		"id":        p.ID,
-		"amount":    e.money(p.Amount),
-		"payee":     p.payeeLabel(),
-		"payer":     Mask(p.PayerMSISDN),
-		"number":    Mask(p.TargetMSISDN),
-		"minutes":   strconv.Itoa(int((e.ttl + time.Minute - 1) / time.Minute)),
-		"shortcode": e.cfg.Shortcode,
-		"digits":    strconv.Itoa(e.digits),
-	}
-}
-
-// startOfDay is midnight of t's business day.
-func (e *Engine) startOfDay(t time.Time) time.Time {
-	l := t.In(e.cfg.Location)
-	return time.Date(l.Year(), l.Month(), l.Day(), 0, 0, 0, 0, e.cfg.Location)
 }

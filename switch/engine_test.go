@@ -1,193 +1,19 @@
-package payswitch
+package payswitch_test
 
 import (
 	"bytes"
 	"context"
 	"os"
-	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/payswitch/payswitch/ledger"
-	"github.com/payswitch/payswitch/otp"
 	"github.com/payswitch/payswitch/outbox"
-	"github.com/payswitch/payswitch/store"
+
+	. "github.com/payswitch/payswitch/switch"
 )
-
-// clock is a test clock: time moves only when the test says so.
-type clock struct {
-	mu sync.Mutex // guards t
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-type harness struct {
-	t       testing.TB
-	path    string
-	clock   *clock
-	db      *store.DB
-	ledger  *ledger.Ledger
-	outbox  *outbox.Outbox
-	engine  *Engine
-	cfg     Config
-	airtime Airtime
-	simSwap SIMSwap
-}
-
-var testSecret = []byte("0123456789abcdef0123456789abcdef")
-
-func newHarness(t testing.TB) *harness {
-	h := &harness{t: t, path: filepath.Join(t.TempDir(), "payswitch.db"),
-		clock: &clock{t: time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)},
-		cfg: Config{Currency: "KES", Shortcode: "22333", CountryCode: "254", MinAmount: 100,
-			MaxAmount: 15000000, DailyMax: 30000000}}
-	h.open()
-	t.Cleanup(func() { h.db.Close() })
-	return h
-}
-
-// open (re)opens the switch on the harness's database file, as a restart would.
-func (h *harness) open() {
-	db, err := store.Open(h.path, store.Options{Synchronous: "NORMAL"}, ledger.Schema, otp.Schema, outbox.Schema, Schema)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	iss, err := otp.NewIssuer(testSecret, otp.Config{Digits: 6, TTL: 5 * time.Minute, MaxAttempts: 3})
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	h.db = db
-	h.ledger = ledger.New(db, h.clock.Now)
-	h.outbox, err = outbox.NewSealed(db, h.clock.Now, testSecret)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	h.engine, err = New(h.cfg, Deps{DB: db, Ledger: h.ledger, OTP: iss, Outbox: h.outbox, Now: h.clock.Now, Log: zerolog.Nop(), Airtime: h.airtime, SIMSwap: h.simSwap})
-	if err != nil {
-		h.t.Fatal(err)
-	}
-}
-
-func (h *harness) restart() {
-	h.t.Helper()
-	if err := h.db.Close(); err != nil {
-		h.t.Fatal(err)
-	}
-	h.open()
-}
-
-func (h *harness) wallet(msisdn string, balance int64) ledger.Account {
-	h.t.Helper()
-	a, err := h.engine.OpenAccount(context.Background(), OpenAccount{Type: ledger.Wallet, Name: "W " + msisdn, MSISDN: msisdn})
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	if balance > 0 {
-		if _, err := h.engine.Deposit(context.Background(), Deposit{Account: a.ID, Amount: balance, Reference: "seed-" + msisdn}); err != nil {
-			h.t.Fatal(err)
-		}
-	}
-	return a
-}
-
-func (h *harness) merchant(code, msisdn string) ledger.Account {
-	h.t.Helper()
-	a, err := h.engine.OpenAccount(context.Background(), OpenAccount{Type: ledger.Merchant, Name: "Mama Mboga", Code: code, MSISDN: msisdn})
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return a
-}
-
-func (h *harness) sms(from, text string) {
-	h.t.Helper()
-	if err := h.engine.HandleSMS(context.Background(), from, text); err != nil {
-		h.t.Fatalf("HandleSMS(%q): %v", text, err)
-	}
-}
-
-// last is the newest message queued for msisdn.
-func (h *harness) last(msisdn string) outbox.Message {
-	h.t.Helper()
-	ms, err := h.outbox.List(context.Background(), msisdn, 1)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	if len(ms) == 0 {
-		h.t.Fatalf("no message for %s", msisdn)
-	}
-	return ms[0]
-}
-
-func (h *harness) count(msisdn string) int {
-	ms, err := h.outbox.List(context.Background(), msisdn, 1000)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return len(ms)
-}
-
-var codeRun = regexp.MustCompile(`(^|[^0-9])([0-9]{6})([^0-9]|$)`)
-
-// code reads the one-time code out of the newest OTP message to msisdn.
-func (h *harness) code(msisdn string) string {
-	h.t.Helper()
-	m := h.last(msisdn)
-	if m.Purpose != "otp" {
-		h.t.Fatalf("newest message to %s is %q, not a code: %q", msisdn, m.Purpose, m.Text)
-	}
-	all := codeRun.FindAllStringSubmatch(m.Text, -1)
-	if len(all) != 1 {
-		h.t.Fatalf("want exactly one 6-digit run in %q, got %d", m.Text, len(all))
-	}
-	return all[0][2]
-}
-
-func (h *harness) balance(id string) ledger.Balance {
-	h.t.Helper()
-	a, err := h.ledger.Account(context.Background(), id)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return a.Balance
-}
-
-func (h *harness) pendingOf(msisdn string) *Payment {
-	h.t.Helper()
-	p, err := loadPending(context.Background(), h.db.Reader(), msisdn)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return p
-}
-
-func wrongCode(c string) string {
-	if c == "999999" {
-		return "999998"
-	}
-	return "999999"
-}
-
-func (h *harness) assertBalanced() {
-	h.t.Helper()
-	rep, err := h.ledger.Verify(context.Background())
-	if err != nil || !rep.OK {
-		h.t.Fatalf("ledger verify: %+v %v", rep, err)
-	}
-}
-
-const alice, bob, mama = "254700000001", "254700000002", "254700000900"
 
 func TestPayMerchantWithWrongThenRightCode(t *testing.T) {
 	h := newHarness(t)
@@ -583,17 +409,16 @@ func TestCodesAreNeverStoredInClear(t *testing.T) {
 	h.sms(alice, "RESEND")
 	fresh := h.code(alice)
 	h.db.Close()
-	raw, err := os.ReadFile(h.path)
+	raw, err := os.ReadFile(h.rig.Path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	wal, _ := os.ReadFile(h.path + "-wal")
+	wal, _ := os.ReadFile(h.rig.Path + "-wal")
 	for _, c := range []string{code, fresh} {
 		if bytes.Contains(raw, []byte(c)) || bytes.Contains(wal, []byte(c)) {
 			t.Fatalf("code %s found in clear in the database file", c)
 		}
 	}
-	h.open()
 }
 
 func TestMerchantNoticeCallQueuedWhenVoiceIsOn(t *testing.T) {

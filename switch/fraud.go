@@ -2,9 +2,7 @@ package payswitch
 
 import (
 	"context"
-	"database/sql"
 	"errors"
-	"fmt"
 	"sync"
 	"time"
 
@@ -110,84 +108,6 @@ func (l *limiter) allow(msisdn string, now time.Time) (ok, tell bool) {
 	return false, tell
 }
 
-// lockedUntil is when msisdn's lock ends, or zero if it is not locked.
-func (o *op) lockedUntil(msisdn string) (time.Time, error) {
-	if o.e.cfg.Fraud.WrongCodesLock <= 0 {
-		return time.Time{}, nil
-	}
-	var until int64
-	err := o.tx.QueryRowContext(o.ctx, `SELECT locked_until FROM number_locks WHERE msisdn = ?`, msisdn).Scan(&until)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return time.Time{}, fmt.Errorf("number lock: %w", err)
-	}
-	return o.lockEnd(until), nil
-}
-
-// lockEnd is when a lock whose locked_until is until ends, or zero if none is on now
-// (until 0 is no lock) or locks are off.
-func (o *op) lockEnd(until int64) time.Time {
-	if o.e.cfg.Fraud.WrongCodesLock <= 0 || until <= o.now.UnixMicro() {
-		return time.Time{}
-	}
-	return time.UnixMicro(until)
-}
-
-// countWrongCode notes a wrong code from msisdn, delivered by origin ("" for SMS), and
-// locks the number when it has given too many within the window. It returns when the
-// lock it made ends, or zero when this code made none.
-func (o *op) countWrongCode(msisdn, origin string) (time.Time, error) {
-	f := o.e.cfg.Fraud
-	if f.WrongCodesLock <= 0 {
-		return time.Time{}, nil
-	}
-	if origin != "" {
-		if err := o.countOriginWrong(msisdn, origin); err != nil {
-			return time.Time{}, err
-		}
-	}
-	now := o.now.UnixMicro()
-	var count int
-	err := o.tx.QueryRowContext(o.ctx, `INSERT INTO number_locks (msisdn, window_start, wrong_codes, locked_until)
-		VALUES (?1, ?2, 1, 0)
-		ON CONFLICT (msisdn) DO UPDATE SET
-			wrong_codes = CASE WHEN window_start <= ?2 - ?3 THEN 1 ELSE wrong_codes + 1 END,
-			window_start = CASE WHEN window_start <= ?2 - ?3 THEN ?2 ELSE window_start END
-		RETURNING wrong_codes`, msisdn, now, f.LockWindow.Microseconds()).Scan(&count)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("count wrong code: %w", err)
-	}
-	if count < f.WrongCodesLock {
-		return time.Time{}, nil
-	}
-	until := o.now.Add(f.LockDuration)
-	if _, err := o.tx.ExecContext(o.ctx, `UPDATE number_locks SET locked_until = ?, wrong_codes = 0, window_start = ?
-		WHERE msisdn = ?`, until.UnixMicro(), now, msisdn); err != nil {
-		return time.Time{}, err
-	}
-	o.after = append(o.after, func() {
-		o.e.locks.Inc()
-		o.e.log.Warn().Str("msisdn", Mask(msisdn)).Time("until", until).Str("event", "number_locked").
-			Msg("number locked after repeated wrong codes")
-	})
-	return until, nil
-}
-
-func (o *op) refuseLocked(until time.Time) Outcome {
-	return o.refuse(ProblemLocked, nil, map[string]string{"until": o.e.lockTime(until, o.now)})
-}
-
-// lockTime writes when a lock ends for people: the time of day with the zone's
-// abbreviation (a bare time would be read in whatever zone the reader is in), and the
-// day too when it is not today.
-func (e *Engine) lockTime(until, now time.Time) string {
-	u, n := until.In(e.cfg.Location), now.In(e.cfg.Location)
-	s := u.Format("15:04 MST")
-	if u.YearDay() != n.YearDay() || u.Year() != n.Year() {
-		s += u.Format(" on 02/01")
-	}
-	return s
-}
-
 // checkSIMSwap asks the carrier, outside any transaction, whether payer's SIM changed
 // recently, for payments at or above the threshold. It returns the refusal to give, if any.
 func (e *Engine) checkSIMSwap(ctx context.Context, payer string, amount int64) Problem {
@@ -214,11 +134,9 @@ func (e *Engine) checkSIMSwap(ctx context.Context, payer string, amount int64) P
 	return ProblemNone
 }
 
-// freezeAfterSwap freezes the payer's account when the policy asks for it.
+// freezeAfterSwap freezes the account of payer, if it has one (the policy's step-up
+// after a recent SIM swap, see Fraud.SIMSwapFreeze).
 func (o *op) freezeAfterSwap(payer string) error {
-	if !o.e.cfg.Fraud.SIMSwapFreeze {
-		return nil
-	}
 	a, err := o.lt.AccountByMSISDN(o.ctx, payer)
 	if errors.Is(err, ledger.ErrNotFound) {
 		return nil

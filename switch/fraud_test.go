@@ -1,4 +1,4 @@
-package payswitch
+package payswitch_test
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/payswitch/payswitch/ledger"
+
+	. "github.com/payswitch/payswitch/switch"
 )
 
 func TestNumberLockedAfterWrongCodesAcrossPayments(t *testing.T) {

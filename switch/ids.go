@@ -26,16 +26,11 @@ var paymentIDLayout = timeid.Layout{Alphabet: idLetters, Tick: 10 * time.Second,
 // idLetters leave out I and O, which people misread as 1 and 0 on a small screen.
 const idLetters = "ABCDEFGHJKLMNPQRSTUVWXYZ"
 
-// ids is the process's generator: one process writes a database's payments. idNow is
-// its clock (tests stop it).
-var (
-	ids   = timeid.New(paymentIDLayout)
-	idNow = time.Now
-)
-
-// NewPaymentID returns a new payment ID: ten upper-case letters that sort by the time
-// they were made (see paymentIDLayout).
-func NewPaymentID() string { return ids.Next(idNow()) }
+// newPaymentID returns a new payment ID from the engine's generator at the engine's
+// clock: ten upper-case letters that sort by the time they were made (see
+// paymentIDLayout). One engine writes a database's payments, so one generator per engine
+// is one per database.
+func (e *Engine) newPaymentID() string { return e.ids.Next(e.now()) }
 
 // ValidPaymentID reports whether s has the shape of a payment ID. IDs made before they
 // sorted by time have digits too.

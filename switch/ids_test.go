@@ -1,18 +1,24 @@
-package payswitch
+package payswitch_test
 
 import (
 	"context"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/payswitch/payswitch/internal/timeid"
+
+	. "github.com/payswitch/payswitch/switch"
 )
 
 func TestPaymentIDsAreWordsThatSortByTime(t *testing.T) {
 	prev := ""
-	for range 20_000 {
-		id := NewPaymentID()
-		if !ValidPaymentID(id) || strings.Trim(id, idLetters) != "" || id <= prev {
-			t.Fatalf("id %q after %q: want ten of %s, each after the one before", id, prev, idLetters)
+	ids := timeid.New(PaymentIDLayout)
+	now := time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)
+	for i := range 20_000 {
+		id := ids.Next(now.Add(time.Duration(i) * time.Millisecond))
+		if !ValidPaymentID(id) || strings.Trim(id, IDLetters) != "" || id <= prev {
+			t.Fatalf("id %q after %q: want ten of %s, each after the one before", id, prev, IDLetters)
 		}
 		prev = id
 	}
@@ -21,9 +27,8 @@ func TestPaymentIDsAreWordsThatSortByTime(t *testing.T) {
 // A switch restarted within the same ten-second tick can draw an ID it used before the
 // restart. The payment, and a deposit, are then made with another ID, not refused.
 func TestTakenPaymentIDIsDrawnAgain(t *testing.T) {
-	frozen := time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)
-	idNow = func() time.Time { return frozen }
-	defer func() { idNow = time.Now }()
+	// The harness's clock stands still unless the test moves it: every ID below is drawn
+	// in the same tick.
 	h := newHarness(t)
 	h.wallet(alice, 100000)
 	w := h.wallet(bob, 100000)
@@ -32,8 +37,8 @@ func TestTakenPaymentIDIsDrawnAgain(t *testing.T) {
 	// restart makes the generator draw what it drew after snapshot, as a new process
 	// that happened to start at the same point of the same tick would.
 	snapshot := func() func() {
-		started, tick, seq := ids.State()
-		return func() { ids.SetState(started, tick, seq) }
+		started, tick, seq := h.engine.IDState()
+		return func() { h.engine.SetIDState(started, tick, seq) }
 	}
 	restart := snapshot()
 	h.sms(alice, "PAY 55501 150")

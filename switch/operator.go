@@ -79,61 +79,49 @@ func (e *Engine) Deposit(ctx context.Context, d Deposit) (*Payment, error) {
 	}
 	var p *Payment
 	err = e.write(ctx, func(o *op) error {
-		key := "deposit:" + ref
-		prev, err := scanPayment(o.tx.QueryRowContext(o.ctx, `SELECT `+paymentColumns+` FROM payments WHERE request_key = ?`, key))
-		if err == nil {
-			if prev.PayeeAccount != d.Account || prev.Amount != d.Amount {
-				return fmt.Errorf("%w: reference %q was used for another deposit", ErrConflict, ref)
-			}
-			p = prev
-			return nil
-		}
-		acct, err := o.lt.Account(o.ctx, d.Account)
-		if errors.Is(err, ledger.ErrNotFound) || err == nil && acct.Type.IsSystem() {
-			return fmt.Errorf("%w: account %q", ErrNotFound, d.Account)
-		}
-		if err != nil {
-			return err
-		}
-		cash, err := o.lt.SystemAccount(o.ctx, ledger.Cash, e.cfg.Currency, e.cfg.Currency)
-		if err != nil {
-			return err
-		}
-		p = &Payment{ID: NewPaymentID(), Type: DepositPayment, Channel: ChannelAPI, State: StateCompleted,
-			PayerAccount: cash.ID, PayeeAccount: acct.ID, PayeeName: acct.Name, PayeeCode: acct.Code,
-			PayeeMSISDN: acct.MSISDN, Amount: d.Amount, Currency: e.cfg.Currency, Reference: ref,
-			CreatedAt: o.now, UpdatedAt: o.now}
-		tr, err := o.lt.Transfer(o.ctx, ledger.TransferRequest{Key: key, Debit: cash.ID, Credit: acct.ID,
-			Amount: d.Amount, PaymentID: p.ID, Kind: string(DepositPayment)})
-		if errors.Is(err, ledger.ErrAccountInactive) {
-			return fmt.Errorf("%w: account %s is not active", ErrInvalid, acct.ID)
-		}
-		if err != nil {
-			return err
-		}
-		p.TransferID = tr.ID
-		if err := insertPayment(o.ctx, o.tx, p, key); err != nil {
-			return err
-		}
-		if acct.MSISDN != "" {
-			after, err := o.lt.Account(o.ctx, acct.ID)
-			if err != nil {
-				return err
-			}
-			v := e.vars(p)
-			v["balance"] = e.money(after.Balance.Posted)
-			if err := o.sms(acct.MSISDN, "deposit", p.ID, e.texts.Render("deposit_notice", v), false); err != nil {
-				return err
-			}
-		}
-		id, amount := p.ID, p.Amount
-		o.after = append(o.after, func() {
-			e.transitions.WithLabelValues(string(DepositPayment), string(StateCompleted)).Inc()
-			e.log.Info().Str("payment", id).Str("event", "deposit").Str("account", acct.ID).Int64("amount", amount).Msg("deposit booked")
+		s, err := o.booking(ref, "deposit:"+ref, d.Account, func() (ledger.Account, error) {
+			return o.lt.SystemAccount(o.ctx, ledger.Cash, e.cfg.Currency, e.cfg.Currency)
 		})
+		if err != nil {
+			return err
+		}
+		dec := e.rules.deposit(s, d.Account, d.Amount)
+		if dec.Err != nil {
+			return dec.Err
+		}
+		out, err := o.apply(dec)
+		if err != nil {
+			return e.rules.bookingRefused(*s.Account, err)
+		}
+		p = out.Payment
 		return nil
 	})
 	return p, err
+}
+
+// booking reads an operator's booking's snapshot: the payment booked earlier under key,
+// or else the account named id (nil when there is none), the system account on the
+// other side (made by the ledger on first use) and a new payment ID.
+func (o *op) booking(ref, key, id string, system func() (ledger.Account, error)) (bookingSnapshot, error) {
+	s := bookingSnapshot{Now: o.now, Reference: ref, Key: key}
+	prev, err := o.snap.booked(key)
+	if err != nil || prev != nil {
+		s.Prev = prev
+		return s, err
+	}
+	a, err := o.lt.Account(o.ctx, id)
+	switch {
+	case errors.Is(err, ledger.ErrNotFound):
+		return s, nil
+	case err != nil:
+		return s, err
+	}
+	s.Account = &a
+	if s.System, err = system(); err != nil {
+		return s, err
+	}
+	s.NewID = o.e.newPaymentID()
+	return s, nil
 }
 
 // Payment returns one payment by ID.

@@ -1,10 +1,12 @@
-package payswitch
+package payswitch_test
 
 import (
 	"errors"
 	"regexp"
 	"strings"
 	"testing"
+
+	. "github.com/payswitch/payswitch/switch"
 )
 
 func TestParseAmount(t *testing.T) {

@@ -1,10 +1,12 @@
-package payswitch
+package payswitch_test
 
 import (
 	"context"
 	"testing"
 
 	"github.com/payswitch/payswitch/ledger"
+
+	. "github.com/payswitch/payswitch/switch"
 )
 
 // The payee a request drafts from is kept, but only what never changes: a merchant
@@ -31,7 +33,7 @@ func TestPayeeCacheKeepsOnlyWhatNeverChanges(t *testing.T) {
 	if out := pay("55501"); !out.OK() {
 		t.Fatalf("first payment: %+v", out)
 	}
-	if kept, ok := h.engine.payees.m["code:55501"]; !ok || kept.ID != m.ID || kept.Status != "" || kept.Balance != (ledger.Balance{}) {
+	if kept, ok := h.engine.CachedPayee("code:55501"); !ok || kept.ID != m.ID || kept.Status != "" || kept.Balance != (ledger.Balance{}) {
 		t.Fatalf("kept %+v (%v): want the merchant without status or balance", kept, ok)
 	}
 	if err := h.ledger.SetStatus(ctx, m.ID, ledger.Frozen); err != nil {

@@ -1,35 +1,28 @@
-package payswitch
+package payswitch_test
 
 import (
 	"context"
 	"strings"
 	"testing"
 	"time"
+
+	. "github.com/payswitch/payswitch/switch"
 )
 
 // TestHotReadsUseIndexes checks that the reads every payment makes, and the mini
 // statement, find their rows through an index: a scan would grow with the tables.
 func TestHotReadsUseIndexes(t *testing.T) {
 	h := newHarness(t)
-	for _, tc := range []struct {
-		name, query string
-		args        int
-	}{
-		{"number state", numberStateQuery, 2},
-		{"waiting payment", waitingQuery, 3},
-		{"pending payment", pendingQuery, 1},
-		{"payment by id", paymentQuery, 1},
-		{"payments of a number", paymentsOfQuery, 2},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			plan, err := h.db.QueryPlan(context.Background(), tc.query, make([]any, tc.args)...)
+	for _, tc := range HotQueries {
+		t.Run(tc.Name, func(t *testing.T) {
+			plan, err := h.db.QueryPlan(context.Background(), tc.Query, make([]any, tc.Args)...)
 			if err != nil || len(plan) == 0 {
 				t.Fatalf("plan %v: %v", plan, err)
 			}
 			for _, detail := range plan {
 				// Walking a subquery's few rows is fine; walking a table is not.
 				if strings.HasPrefix(detail, "SCAN ") && !strings.HasPrefix(detail, "SCAN (") && detail != "SCAN CONSTANT ROW" {
-					t.Errorf("%s scans: %s", tc.name, detail)
+					t.Errorf("%s scans: %s", tc.Name, detail)
 				}
 			}
 		})

@@ -2,7 +2,6 @@ package payswitch
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -65,23 +64,24 @@ const (
 func (e *Engine) Request(ctx context.Context, r Request) (Outcome, error) {
 	// The controls that need no transaction come first: the rate limit is memory, and
 	// the SIM-swap check is a call to the carrier that must not hold the writer.
-	payer := e.replyTo(r.Payer)
-	if ok, tell := e.limits.allow(payer, e.now()); !ok {
+	s := requestSnapshot{Request: r, ReplyTo: e.replyTo(r.Payer)}
+	if ok, tell := e.limits.allow(s.ReplyTo, e.now()); !ok {
 		e.rateLimited.Inc()
-		out := Outcome{Problem: ProblemTooManyTries, Text: e.texts.Render(string(ProblemTooManyTries), nil)}
-		if tell && r.Channel == ChannelSMS {
-			return out, e.write(ctx, func(o *op) error { return o.sms(payer, "reply", "", out.Text, false) })
+		s.RateLimited, s.TellLimited = true, tell
+		d := e.rules.request(s)
+		if len(d.Messages) == 0 {
+			return d.Outcome, nil // nothing to write: a flood of requests is not a flood of SMS
 		}
-		return out, nil
+		return d.Outcome, e.write(ctx, func(o *op) error { _, err := o.apply(d); return err })
 	}
-	swap := e.checkSIMSwap(ctx, r.Payer, r.Amount)
+	s.SIMSwap = e.checkSIMSwap(ctx, r.Payer, r.Amount)
 	var out Outcome
 	var err error
 	for range maxIDDraws {
-		if out, err = e.request(ctx, r, payer, swap); !errors.Is(err, errPaymentIDTaken) {
+		if out, err = e.request(ctx, s); !errors.Is(err, errPaymentIDTaken) {
 			break
 		}
-		ids.Reseed() // and the next draft draws another ID
+		e.ids.Reseed() // and the next draft draws another ID
 	}
 	if err != nil {
 		return Outcome{}, err
@@ -90,60 +90,29 @@ func (e *Engine) Request(ctx context.Context, r Request) (Outcome, error) {
 	return out, nil
 }
 
-// request drafts r and decides it in one write.
-func (e *Engine) request(ctx context.Context, r Request, payer string, swap Problem) (Outcome, error) {
-	var d *draft
-	if swap == ProblemNone {
+// request drafts s's request and decides it in one write.
+func (e *Engine) request(ctx context.Context, s requestSnapshot) (Outcome, error) {
+	if s.SIMSwap == ProblemNone {
 		var err error
-		if d, err = e.draft(ctx, r); err != nil {
+		if s.Draft, err = e.draft(ctx, s.Request); err != nil {
 			return Outcome{}, err
 		}
 	}
-
 	// The draft's ID is drawn outside the write, so a taken one means drafting again
 	// (Request), not running the write again (write).
 	var out Outcome
-	err := e.writeOnce(ctx, func(o *op) error {
-		var err error
-		if swap != ProblemNone {
-			out = o.refuse(swap, nil, map[string]string{})
-			if swap == ProblemSIMSwapped {
-				if err := o.freezeAfterSwap(payer); err != nil {
-					return err
-				}
-			}
-		} else if out, err = o.request(r, d); err != nil {
-			return err
-		}
-		if !out.OK() && r.Channel == ChannelSMS {
-			return o.sms(payer, "reply", idOf(out.Payment), out.Text, false)
-		}
-		return nil
+	err := e.writeOnce(ctx, func(o *op) (err error) {
+		out, err = o.request(s)
+		return err
 	})
 	return out, err
 }
 
-func (o *op) refuse(p Problem, pay *Payment, vars map[string]string) Outcome {
-	if vars == nil {
-		vars = map[string]string{}
-		if pay != nil {
-			vars = o.e.vars(pay)
-		}
-	}
-	return Outcome{Payment: pay, Problem: p, Text: o.e.texts.Render(string(p), vars)}
-}
-
 // draft is what a request can know before its transaction, worked out off the store's
-// single writer: the accounts that its numbers and merchant code name, the new payment,
-// its code and the code's message.
-//
-// Which account a number or a code names, and that account's type and name, never change
-// once the account exists (accounts are neither deleted nor renamed), so they are read
-// from the reader pool, and the payee's are kept (payeeCache): a request that arrives
-// while its account is being opened may miss it, as if it had come a moment earlier.
-// The payer's status is read there too, to refuse early; everything that can change is
-// decided in the transaction: the pending payment, the lock, the daily total, and,
-// through the ledger's hold, both accounts' status and funds.
+// single writer (why it may, and what the write still decides: ahead.go): the accounts
+// that its numbers and merchant code name, the new payment, its code and the code's
+// message. The payee's accounts are kept (payeeCache): a request that arrives while its
+// account is being opened may miss it, as if it had come a moment earlier.
 type draft struct {
 	payer     string         // international form; "" when the payer is not a number
 	payerAcct ledger.Account // as last committed; ID "" when the number has no account
@@ -153,13 +122,14 @@ type draft struct {
 	payeeVars map[string]string
 	clearing  bool // airtime: the carrier's clearing account is made in the transaction
 
-	p    *Payment  // the payment to start; its times are set in the transaction
+	p    *Payment  // the payment to start; the decision sets its times, on a copy
 	code otp.Drawn // its code, drawn for its binding
 	text string    // the code message
 }
 
-// draft reads and computes what r needs before its transaction; refusals are left for the
-// transaction to give, in their order.
+// draft reads what r needs before its transaction, and computes what it can: the payee's
+// refusal, or the new payment with its code and code message. Which payee is refused and
+// why is the rules' (payee); refusals are given by the transaction, in their order.
 func (e *Engine) draft(ctx context.Context, r Request) (*draft, error) {
 	d := &draft{}
 	payer, err := e.Normalize(r.Payer)
@@ -175,71 +145,37 @@ func (e *Engine) draft(ctx context.Context, r Request) (*draft, error) {
 		return nil, err
 	}
 	d.payerAcct = acct
+	var f payeeFacts
+	switch r.Type {
+	case MerchantPayment:
+		f.account, err = e.payees.account(ctx, "code:"+r.Merchant, func(ctx context.Context) (ledger.Account, error) {
+			return e.ledger.AccountByCode(ctx, r.Merchant)
+		})
+	case TransferPayment, AirtimePayment:
+		if f.to, d.payee = e.rules.recipient(r, payer); d.payee != ProblemNone {
+			return d, nil
+		}
+		if r.Type == TransferPayment {
+			f.account, err = e.payees.account(ctx, "msisdn:"+f.to, func(ctx context.Context) (ledger.Account, error) {
+				return e.ledger.AccountByMSISDN(ctx, f.to)
+			})
+		} else if carrier, ok := e.carrierFor(f.to); ok {
+			f.carrier = carrier
+			f.clearing, err = e.ledger.Account(ctx, clearingAccountID(carrier))
+		}
+	default:
+		d.invalid = fmt.Errorf("%w: payment type %q", ErrInvalid, r.Type)
+		return d, nil
+	}
+	if err != nil && !errors.Is(err, ledger.ErrNotFound) {
+		return nil, err
+	}
 	p := &Payment{
-		ID: NewPaymentID(), Type: r.Type, Channel: r.Channel, State: StatePendingOTP,
+		ID: e.newPaymentID(), Type: r.Type, Channel: r.Channel, State: StatePendingOTP,
 		PayerMSISDN: payer, PayerAccount: acct.ID, Amount: r.Amount, Currency: e.cfg.Currency,
 		Reference: r.Reference,
 	}
-	switch r.Type {
-	case MerchantPayment:
-		m, err := e.payees.account(ctx, "code:"+r.Merchant, func(ctx context.Context) (ledger.Account, error) {
-			return e.ledger.AccountByCode(ctx, r.Merchant)
-		})
-		if errors.Is(err, ledger.ErrNotFound) || err == nil && m.Type != ledger.Merchant {
-			d.payee, d.payeeVars = ProblemUnknownMerchant, map[string]string{"code": r.Merchant}
-			return d, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		p.PayeeAccount, p.PayeeName, p.PayeeCode, p.PayeeMSISDN = m.ID, m.Name, m.Code, m.MSISDN
-	case TransferPayment:
-		to, err := e.Normalize(r.Recipient)
-		if err != nil {
-			d.payee = ProblemBadNumber
-			return d, nil
-		}
-		if to == payer {
-			d.payee = ProblemSelfPayment
-			return d, nil
-		}
-		w, err := e.payees.account(ctx, "msisdn:"+to, func(ctx context.Context) (ledger.Account, error) {
-			return e.ledger.AccountByMSISDN(ctx, to)
-		})
-		if errors.Is(err, ledger.ErrNotFound) || err == nil && w.Type != ledger.Wallet && w.Type != ledger.Agent {
-			d.payee, d.payeeVars = ProblemUnknownRecipient, map[string]string{"number": Mask(to)}
-			return d, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		p.PayeeAccount, p.PayeeName, p.PayeeMSISDN = w.ID, w.Name, w.MSISDN
-	case AirtimePayment:
-		to := payer
-		if r.Recipient != "" {
-			if to, err = e.Normalize(r.Recipient); err != nil {
-				d.payee = ProblemBadNumber
-				return d, nil
-			}
-		}
-		carrier, ok := e.carrierFor(to)
-		if !ok {
-			d.payee, d.payeeVars = ProblemAirtimeUnavailable, map[string]string{"number": Mask(to)}
-			return d, nil
-		}
-		// A system account's id is "<type>:<name>" (ledger.Tx.SystemAccount); the first
-		// top-up through a carrier makes its clearing account, in the transaction.
-		id := string(ledger.AirtimeClearing) + ":" + carrier
-		clearing, err := e.ledger.Account(ctx, id)
-		switch {
-		case errors.Is(err, ledger.ErrNotFound) || err == nil && clearing.Currency != e.cfg.Currency:
-			d.clearing = true // the transaction makes it, or reports the mismatch
-		case err != nil:
-			return nil, err
-		}
-		p.PayeeAccount, p.PayeeName, p.TargetMSISDN, p.Carrier = id, carrier, to, carrier
-	default:
-		d.invalid = fmt.Errorf("%w: payment type %q", ErrInvalid, r.Type)
+	if d.payee, d.payeeVars, d.clearing = e.rules.payee(r, f, p); d.payee != ProblemNone {
 		return d, nil
 	}
 	if d.code, err = e.otp.Draw(bindingOf(p)); err != nil {
@@ -250,164 +186,81 @@ func (e *Engine) draft(ctx context.Context, r Request) (*draft, error) {
 	return d, nil
 }
 
-func (o *op) request(r Request, d *draft) (Outcome, error) {
+// request is the request's applier: it reads the number's state, decides, takes the
+// steps the decision asks for (the overdue payment's expiry, the hold) and writes the
+// decision.
+func (o *op) request(s requestSnapshot) (Outcome, error) {
 	e := o.e
-	acct := d.payerAcct
-	if acct.ID == "" || acct.Type != ledger.Wallet && acct.Type != ledger.Agent {
-		return o.refuse(ProblemNoAccount, nil, nil), nil
-	}
-	if acct.Status != ledger.Active {
-		return o.refuse(ProblemAccountInactive, nil, nil), nil
-	}
-	payer := d.payer
-	day := e.startOfDay(o.now).UnixMicro()
-	n, err := o.numberState(payer, day)
-	if err != nil {
-		return Outcome{}, err
-	}
-	if !n.lockedUntil.IsZero() {
-		return o.refuseLocked(n.lockedUntil), nil
-	}
-	if n.pending != "" {
-		pending, err := loadPayment(o.ctx, o.tx, n.pending)
+	s.Now = o.now
+	if s.Draft != nil && s.Draft.payer != "" && s.Draft.payerAcct.ID != "" {
+		n, err := o.snap.numberState(s.Draft.payer, e.startOfDay(o.now).UnixMicro())
 		if err != nil {
 			return Outcome{}, err
 		}
-		if o.now.Before(pending.ExpiresAt) {
-			return o.refuse(ProblemPendingExists, pending, nil), nil
-		}
-		// Its time is up but the sweeper has not got to it yet: expire it now. That gives
-		// its amount back to its day, so the day's total is read again.
-		if err := o.expire(pending); err != nil {
-			return Outcome{}, err
-		}
-		if n.spent, err = o.dailyTotal(payer, day); err != nil {
-			return Outcome{}, err
+		s.LockedUntil, s.Spent = n.lockedUntil, n.spent
+		if n.pending != "" {
+			if s.Pending, err = o.snap.payment(n.pending); err != nil {
+				return Outcome{}, err
+			}
 		}
 	}
+	for {
+		d := e.rules.request(s)
+		switch d.Step {
+		case overdueStep:
+			expiry, next := e.rules.overdue(s)
+			if _, err := o.apply(expiry); err != nil {
+				return Outcome{}, err
+			}
+			s = next
+		case holdStep:
+			h, err := o.hold(s.Draft)
+			if err != nil {
+				return Outcome{}, err
+			}
+			s.Hold = h
+		default:
+			if d.Err != nil {
+				return Outcome{}, d.Err
+			}
+			return o.apply(d)
+		}
+	}
+}
 
-	if r.Amount < e.cfg.MinAmount {
-		return o.refuse(ProblemBelowMin, nil, map[string]string{"min": e.money(e.cfg.MinAmount)}), nil
-	}
-	if r.Amount > e.cfg.MaxAmount {
-		return o.refuse(ProblemAboveMax, nil, map[string]string{"max": e.money(e.cfg.MaxAmount)}), nil
-	}
-	if e.cfg.DailyMax > 0 && n.spent+r.Amount > e.cfg.DailyMax {
-		left := max(e.cfg.DailyMax-n.spent, 0)
-		return o.refuse(ProblemDailyLimit, nil, map[string]string{
-			"limit": e.money(e.cfg.DailyMax), "left": e.money(left)}), nil
-	}
-	if d.invalid != nil {
-		return Outcome{}, d.invalid
-	}
-	if d.payee != ProblemNone {
-		return o.refuse(d.payee, nil, d.payeeVars), nil
-	}
+// hold holds the drafted payment's amount, making the carrier's clearing account first
+// when the draft found none, and returns the ledger's refusal, if any, with what tells
+// the refusals apart. The hold is the request's first write of its own: when it is
+// refused nothing else has been written, and the ledger undoes its own partial work.
+func (o *op) hold(d *draft) (holdResult, error) {
 	p := d.p
 	if d.clearing {
-		clearing, err := o.lt.SystemAccount(o.ctx, ledger.AirtimeClearing, p.Carrier, e.cfg.Currency)
+		clearing, err := o.lt.SystemAccount(o.ctx, ledger.AirtimeClearing, p.Carrier, o.e.cfg.Currency)
 		if err != nil {
-			return Outcome{}, err
+			return holdResult{}, err
 		}
 		if clearing.ID != p.PayeeAccount {
-			return Outcome{}, fmt.Errorf("airtime clearing account is %s, not %s", clearing.ID, p.PayeeAccount)
+			return holdResult{}, fmt.Errorf("airtime clearing account is %s, not %s", clearing.ID, p.PayeeAccount)
 		}
 	}
-	p.CreatedAt, p.UpdatedAt, p.ExpiresAt = o.now, o.now, o.now.Add(e.ttl)
-
-	// The hold is the first write: when it is refused nothing else has been written, and
-	// the ledger undoes its own partial work. It checks both accounts as they are now.
-	_, err = o.lt.Hold(o.ctx, ledger.HoldRequest{
+	_, err := o.lt.Hold(o.ctx, ledger.HoldRequest{
 		Key: p.ID + ":hold", Debit: p.PayerAccount, Credit: p.PayeeAccount,
 		Amount: p.Amount, PaymentID: p.ID, Kind: string(p.Type),
 	})
 	switch {
+	case err == nil:
+		return holdResult{asked: true}, nil
 	case errors.Is(err, ledger.ErrIdempotencyConflict):
 		// The hold's key is the payment's ID: another payment has it.
-		return Outcome{}, fmt.Errorf("hold %s: %w", p.ID, errPaymentIDTaken)
+		return holdResult{}, fmt.Errorf("hold %s: %w", p.ID, errPaymentIDTaken)
 	case errors.Is(err, ledger.ErrInsufficientFunds):
 		now, err := o.lt.Account(o.ctx, p.PayerAccount)
-		if err != nil {
-			return Outcome{}, err
-		}
-		return o.refuse(ProblemInsufficientFunds, nil, map[string]string{"available": e.money(now.Balance.Available)}), nil
+		return holdResult{asked: true, insufficient: true, available: now.Balance.Available}, err
 	case errors.Is(err, ledger.ErrAccountInactive):
-		// The payer was active when the request was drafted; which side is not now?
 		now, err := o.lt.Account(o.ctx, p.PayerAccount)
-		if err != nil {
-			return Outcome{}, err
-		}
-		if now.Status != ledger.Active {
-			return o.refuse(ProblemAccountInactive, nil, nil), nil
-		}
-		return o.refuse(ProblemPayeeInactive, nil, map[string]string{"payee": p.payeeLabel()}), nil
-	case err != nil:
-		return Outcome{}, err
+		return holdResult{asked: true, inactive: true, payerActive: now.Status == ledger.Active}, err
 	}
-	if err := insertPayment(o.ctx, o.tx, p, ""); err != nil {
-		return Outcome{}, err
-	}
-	if err := o.addDaily(payer, day, p.Amount); err != nil {
-		return Outcome{}, err
-	}
-	exp, err := e.otp.IssueDrawn(o.ctx, o.tx, d.code, o.now)
-	if err != nil {
-		return Outcome{}, fmt.Errorf("issue code: %w", err)
-	}
-	if !exp.Equal(p.ExpiresAt) {
-		return Outcome{}, fmt.Errorf("issue code: expiry %v differs from the payment's %v", exp, p.ExpiresAt)
-	}
-	if err := o.sms(p.PayerMSISDN, "otp", p.ID, d.text, true); err != nil {
-		return Outcome{}, err
-	}
-	if err := o.authEvent(p, r.Channel, "issued", ""); err != nil {
-		return Outcome{}, err
-	}
-	id, typ, payerNum, amount := p.ID, p.Type, p.PayerMSISDN, p.Amount
-	o.after = append(o.after, func() {
-		e.transitions.WithLabelValues(string(typ), string(StatePendingOTP)).Inc()
-		e.log.Info().Str("payment", id).Str("event", "requested").Str("type", string(typ)).
-			Str("channel", string(r.Channel)).Str("payer", Mask(payerNum)).Int64("amount", amount).
-			Msg("payment requested, code sent")
-	})
-	return Outcome{Payment: p}, nil
-}
-
-// numberState is what a new request from a number must know inside its transaction.
-type numberState struct {
-	pending     string    // the ID of its payment waiting for a code, or ""
-	lockedUntil time.Time // zero unless a wrong-code lock is on now
-	spent       int64     // what it has committed on the day asked for
-}
-
-// numberStateQuery reads a number's (?1) pending payment, lock and total for day ?2.
-const numberStateQuery = `SELECT
-	COALESCE((SELECT id FROM payments WHERE payer_msisdn = ?1 AND state = 'pending_otp'), ''),
-	COALESCE((SELECT locked_until FROM number_locks WHERE msisdn = ?1), 0),
-	COALESCE((SELECT amount FROM daily_totals WHERE msisdn = ?1 AND day = ?2), 0)`
-
-// numberState reads, in one statement, the number's pending payment, its wrong-code lock
-// and its total for day.
-func (o *op) numberState(msisdn string, day int64) (numberState, error) {
-	var n numberState
-	var until int64
-	err := o.tx.QueryRowContext(o.ctx, numberStateQuery, msisdn, day).Scan(&n.pending, &until, &n.spent)
-	if err != nil {
-		return numberState{}, fmt.Errorf("number state: %w", err)
-	}
-	n.lockedUntil = o.lockEnd(until)
-	return n, nil
-}
-
-// dailyTotal is what msisdn has committed on day.
-func (o *op) dailyTotal(msisdn string, day int64) (int64, error) {
-	var spent int64
-	err := o.tx.QueryRowContext(o.ctx, `SELECT amount FROM daily_totals WHERE msisdn = ? AND day = ?`,
-		msisdn, day).Scan(&spent)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return 0, fmt.Errorf("daily total: %w", err)
-	}
-	return spent, nil
+	return holdResult{}, err
 }
 
 func idOf(p *Payment) string {
@@ -430,18 +283,4 @@ func outcomeLabel(p Problem, ok string) string {
 		return ok
 	}
 	return string(p)
-}
-
-// addDaily counts amount against what msisdn has committed on day.
-func (o *op) addDaily(msisdn string, day, amount int64) error {
-	_, err := o.tx.ExecContext(o.ctx, `INSERT INTO daily_totals (msisdn, day, amount) VALUES (?, ?, ?)
-		ON CONFLICT (msisdn, day) DO UPDATE SET amount = amount + excluded.amount`, msisdn, day, amount)
-	return err
-}
-
-// subDaily gives amount back to msisdn's day when a payment did not happen.
-func (o *op) subDaily(msisdn string, day, amount int64) error {
-	_, err := o.tx.ExecContext(o.ctx, `UPDATE daily_totals SET amount = max(amount - ?, 0)
-		WHERE msisdn = ? AND day = ?`, amount, msisdn, day)
-	return err
 }

@@ -1,4 +1,4 @@
-package payswitch
+package payswitch_test
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/payswitch/payswitch/store"
+
+	. "github.com/payswitch/payswitch/switch"
 )
 
 // TestPartialUniqueIndexes checks the payments that have a request key or a reversal
@@ -42,7 +44,7 @@ func TestPartialUniqueIndexes(t *testing.T) {
 			t.Errorf("%s: %v, want UNIQUE constraint failed: %s", c.name, err, c.wantErr)
 		}
 	}
-	plan, err := h.db.QueryPlan(ctx, `SELECT `+paymentColumns+` FROM payments WHERE request_key = ?`, "op-1")
+	plan, err := h.db.QueryPlan(ctx, `SELECT `+PaymentColumns+` FROM payments WHERE request_key = ?`, "op-1")
 	if err != nil || len(plan) != 1 || !strings.Contains(plan[0], "USING INDEX payments_request_key") {
 		t.Errorf("payment by request key: plan %v, %v", plan, err)
 	}

@@ -45,7 +45,7 @@ func (e *Engine) HandleSMS(ctx context.Context, from, text string) error {
 		if err != nil {
 			return err
 		}
-		return e.write(ctx, func(o *op) error { return o.sms(e.replyTo(from), "reply", "", text, false) })
+		return e.send(ctx, e.rules.sms(e.replyTo(from), "reply", "", text, false))
 	default:
 		err = e.reply(ctx, from, "help", nil)
 	}
@@ -58,8 +58,14 @@ func (e *Engine) reply(ctx context.Context, msisdn, key string, vars map[string]
 	for k, s := range vars {
 		v[k] = s
 	}
+	return e.send(ctx, e.rules.sms(e.replyTo(msisdn), "reply", "", e.texts.Render(key, v), false))
+}
+
+// send queues messages, a decision of nothing else, in a write of their own.
+func (e *Engine) send(ctx context.Context, messages []Message) error {
 	return e.write(ctx, func(o *op) error {
-		return o.sms(e.replyTo(msisdn), "reply", "", e.texts.Render(key, v), false)
+		_, err := o.apply(Decision{Messages: messages})
+		return err
 	})
 }
 

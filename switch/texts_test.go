@@ -1,4 +1,4 @@
-package payswitch
+package payswitch_test
 
 import (
 	"sort"
@@ -7,6 +7,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/payswitch/payswitch/smpp"
+
+	. "github.com/payswitch/payswitch/switch"
 )
 
 // septets is the length of text in the GSM 7-bit default alphabet: one septet a

@@ -1,4 +1,4 @@
-package payswitch
+package payswitch_test
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/payswitch/payswitch/store"
+
+	. "github.com/payswitch/payswitch/switch"
 )
 
 // forged enters code for msisdn's waiting payment as a callback from origin would.

@@ -20,14 +20,51 @@ import (
 )
 
 // Clock is a test clock: time moves when the test says so, and by tick at every reading.
+// Its timers (After) fire when Advance moves it past their deadline, never by themselves.
 type Clock struct {
-	mu   sync.Mutex // guards t
-	t    time.Time
-	tick time.Duration
+	mu      sync.Mutex // guards t and timers
+	t       time.Time
+	tick    time.Duration
+	timers  []timer
+	changed *sync.Cond // broadcast when a timer is added
+}
+
+type timer struct {
+	at time.Time
+	c  chan time.Time
 }
 
 // NewClock returns a clock that reads t, and moves on by tick after every reading.
-func NewClock(t time.Time, tick time.Duration) *Clock { return &Clock{t: t, tick: tick} }
+func NewClock(t time.Time, tick time.Duration) *Clock {
+	c := &Clock{t: t, tick: tick}
+	c.changed = sync.NewCond(&c.mu)
+	return c
+}
+
+// After returns a channel that receives the clock's time once Advance has moved it d
+// past its time now.
+func (c *Clock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := timer{at: c.t.Add(d), c: make(chan time.Time, 1)}
+	if d <= 0 {
+		t.c <- c.t
+		return t.c
+	}
+	c.timers = append(c.timers, t)
+	c.changed.Broadcast()
+	return t.c
+}
+
+// BlockUntilTimers waits until n timers wait for the clock to move: a goroutine that
+// waits on After has got that far.
+func (c *Clock) BlockUntilTimers(n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for len(c.timers) < n {
+		c.changed.Wait()
+	}
+}
 
 // Now is the clock's time.
 func (c *Clock) Now() time.Time {
@@ -37,11 +74,20 @@ func (c *Clock) Now() time.Time {
 	return c.t
 }
 
-// Advance moves the clock on by d.
+// Advance moves the clock on by d and fires the timers that are then due.
 func (c *Clock) Advance(d time.Duration) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
-	c.mu.Unlock()
+	waiting := c.timers[:0]
+	for _, t := range c.timers {
+		if t.at.After(c.t) {
+			waiting = append(waiting, t)
+			continue
+		}
+		t.c <- c.t
+	}
+	c.timers = waiting
 }
 
 // Secret is the OTP secret of every Rig (and the key its sealed outbox derives).
@@ -54,6 +100,11 @@ type Options struct {
 	Sealed      bool          // the outbox seals code texts, as serve's does
 	VoiceNumber string        // the IVR's number: codes whose SMS fails are offered by call
 	Fraud       payswitch.Fraud
+	Airtime     payswitch.Airtime // nil: airtime is not sold
+	SIMSwap     payswitch.SIMSwap // nil: no SIM-swap check
+	// Config, when set, changes the engine's configuration (DefaultConfig, with
+	// VoiceNumber and Fraud from these Options) before the engine is made.
+	Config func(*payswitch.Config)
 }
 
 // Rig is the engine on a database in a temporary directory (closed when the test
@@ -61,6 +112,8 @@ type Options struct {
 // KES 300,000 a day. Codes have 6 digits, live 5 minutes and allow 3 tries.
 type Rig struct {
 	T      testing.TB
+	Path   string  // the database file
+	Opts   Options // what Restart builds the engine with again
 	Clock  *Clock
 	DB     *store.DB
 	Ledger *ledger.Ledger
@@ -68,16 +121,39 @@ type Rig struct {
 	Engine *payswitch.Engine
 }
 
+// DefaultConfig is the engine's configuration in a Rig, before Options.Config.
+func DefaultConfig() payswitch.Config {
+	return payswitch.Config{Currency: "KES", Shortcode: "22333", CountryCode: "254",
+		MinAmount: 100, MaxAmount: 15000000, DailyMax: 30000000}
+}
+
 // New builds a Rig.
 func New(t testing.TB, o Options) *Rig {
 	t.Helper()
-	r := &Rig{T: t, Clock: NewClock(o.Start, o.Tick)}
-	db, err := store.Open(filepath.Join(t.TempDir(), "payswitch.db"), store.Options{Synchronous: "NORMAL"},
+	r := &Rig{T: t, Path: filepath.Join(t.TempDir(), "payswitch.db"), Opts: o, Clock: NewClock(o.Start, o.Tick)}
+	t.Cleanup(func() { r.DB.Close() })
+	r.open()
+	return r
+}
+
+// Restart closes the database and opens the engine on it again with r.Opts, as a
+// restart of the switch would; the clock goes on.
+func (r *Rig) Restart() {
+	r.T.Helper()
+	if err := r.DB.Close(); err != nil {
+		r.T.Fatal(err)
+	}
+	r.open()
+}
+
+func (r *Rig) open() {
+	t, o := r.T, r.Opts
+	t.Helper()
+	db, err := store.Open(r.Path, store.Options{Synchronous: "NORMAL"},
 		ledger.Schema, otp.Schema, outbox.Schema, payswitch.Schema)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { db.Close() })
 	iss, err := otp.NewIssuer(Secret, otp.Config{Digits: 6, TTL: 5 * time.Minute, MaxAttempts: 3})
 	if err != nil {
 		t.Fatal(err)
@@ -91,13 +167,17 @@ func New(t testing.TB, o Options) *Rig {
 	} else {
 		r.Outbox = outbox.New(db, r.Clock.Now)
 	}
-	r.Engine, err = payswitch.New(payswitch.Config{Currency: "KES", Shortcode: "22333", CountryCode: "254",
-		MinAmount: 100, MaxAmount: 15000000, DailyMax: 30000000, VoiceNumber: o.VoiceNumber, Fraud: o.Fraud},
-		payswitch.Deps{DB: db, Ledger: r.Ledger, OTP: iss, Outbox: r.Outbox, Now: r.Clock.Now, Log: zerolog.Nop()})
+	cfg := DefaultConfig()
+	cfg.VoiceNumber, cfg.Fraud = o.VoiceNumber, o.Fraud
+	if o.Config != nil {
+		o.Config(&cfg)
+	}
+	r.Engine, err = payswitch.New(cfg,
+		payswitch.Deps{DB: db, Ledger: r.Ledger, OTP: iss, Outbox: r.Outbox, Now: r.Clock.Now, After: r.Clock.After,
+			Log: zerolog.Nop(), Airtime: o.Airtime, SIMSwap: o.SIMSwap})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return r
 }
 
 // Wallet opens msisdn's wallet and, for a positive balance, cashes that much in.

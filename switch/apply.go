@@ -1,0 +1,320 @@
+package payswitch
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/payswitch/payswitch/ledger"
+	"github.com/payswitch/payswitch/otp"
+	"github.com/payswitch/payswitch/outbox"
+)
+
+// apply writes d's effects in o's transaction and returns its Outcome, with the texts
+// that show a balance rendered. It is the only place where a Decision becomes SQL; the
+// order of its writes is the order Decision documents.
+func (o *op) apply(d Decision) (Outcome, error) {
+	e, p, out := o.e, d.Payment, d.Outcome
+	var tr *ledger.Transfer // the transfer booked, whose balances the messages show
+	if d.FreezePayer != "" {
+		if err := o.freezeAfterSwap(d.FreezePayer); err != nil {
+			return Outcome{}, err
+		}
+	}
+	if d.Transfer != nil {
+		t, err := o.lt.Transfer(o.ctx, *d.Transfer)
+		if err != nil {
+			return Outcome{}, err // the caller's rules name the ledger's refusals
+		}
+		p.TransferID = t.ID
+		tr = &t
+	}
+	if d.Insert {
+		if err := insertPayment(o.ctx, o.tx, p, d.RequestKey); err != nil {
+			return Outcome{}, err
+		}
+	}
+	if d.AddDaily {
+		if err := o.addDaily(p.PayerMSISDN, e.startOfDay(p.CreatedAt).UnixMicro(), p.Amount); err != nil {
+			return Outcome{}, err
+		}
+	}
+	if d.Issue != nil {
+		exp, err := e.otp.IssueDrawn(o.ctx, o.tx, *d.Issue, o.now)
+		if err != nil {
+			return Outcome{}, fmt.Errorf("issue code: %w", err)
+		}
+		if !exp.Equal(p.ExpiresAt) {
+			return Outcome{}, fmt.Errorf("issue code: expiry %v differs from the payment's %v", exp, p.ExpiresAt)
+		}
+	}
+	if d.Post {
+		t, err := o.lt.Post(o.ctx, p.ID+":hold")
+		if err != nil {
+			return Outcome{}, fmt.Errorf("post %s: %w", p.ID, err)
+		}
+		tr = &t
+	}
+	if d.Release {
+		if _, err := o.lt.Void(o.ctx, p.ID+":hold"); err != nil && !errors.Is(err, ledger.ErrNotFound) {
+			return Outcome{}, fmt.Errorf("void %s: %w", p.ID, err)
+		}
+		if err := e.otp.Kill(o.ctx, o.tx, p.ID); err != nil {
+			return Outcome{}, fmt.Errorf("kill code of %s: %w", p.ID, err)
+		}
+		// What did not happen does not count against the day's limit.
+		if err := o.subDaily(p.PayerMSISDN, e.startOfDay(p.CreatedAt).UnixMicro(), p.Amount); err != nil {
+			return Outcome{}, err
+		}
+	}
+	if d.Reverse {
+		t, err := o.lt.Reverse(o.ctx, p.TransferID, d.ReverseKey)
+		if err != nil {
+			return Outcome{}, fmt.Errorf("reverse %s: %w", p.ID, err)
+		}
+		tr = &t
+	}
+	if d.ReversalRef != "" {
+		if _, err := o.tx.ExecContext(o.ctx, `UPDATE payments SET reversal_ref = ? WHERE id = ?`, d.ReversalRef, p.ID); err != nil {
+			return Outcome{}, fmt.Errorf("record reversal of %s: %w", p.ID, err)
+		}
+		p.ReversalRef = d.ReversalRef
+	}
+	if d.Move != "" {
+		transferID := "" // only a post moves the payment's own money; a reversal points at it
+		if d.Post {
+			transferID = tr.ID
+		}
+		if err := o.moveBooked(p, d.Move, d.Reason, transferID); err != nil {
+			return Outcome{}, err
+		}
+	}
+	if d.CarrierRef != "" {
+		if _, err := o.tx.ExecContext(o.ctx, `UPDATE payments SET reference = CASE WHEN reference = '' THEN ? ELSE reference END
+			WHERE id = ?`, d.CarrierRef, p.ID); err != nil {
+			return Outcome{}, err
+		}
+	}
+	if !d.RetryAt.IsZero() {
+		if _, err := o.tx.ExecContext(o.ctx, `UPDATE payments SET attempts = attempts + 1, next_attempt_at = ?,
+			reason = ?, updated_at = ? WHERE id = ?`, d.RetryAt.UnixMicro(), d.Reason, o.now.UnixMicro(), p.ID); err != nil {
+			return Outcome{}, err
+		}
+	}
+	if !d.Deadline.IsZero() {
+		if _, err := o.tx.ExecContext(o.ctx, `UPDATE payments SET expires_at = ?, updated_at = ? WHERE id = ?`,
+			d.Deadline.UnixMicro(), o.now.UnixMicro(), p.ID); err != nil {
+			return Outcome{}, err
+		}
+		p.ExpiresAt = d.Deadline
+	}
+	if err := o.storeWrongCodes(d); err != nil {
+		return Outcome{}, err
+	}
+	for _, a := range d.Auth {
+		ev := otp.Event{Time: o.now, PaymentID: a.PaymentID, MSISDN: a.MSISDN, Channel: string(a.Channel),
+			Event: a.Event, Detail: a.Detail}
+		if ev.PaymentID == "" && p != nil {
+			ev.PaymentID, ev.MSISDN = p.ID, p.PayerMSISDN
+		}
+		if err := otp.RecordEvent(o.ctx, o.tx, ev); err != nil {
+			return Outcome{}, err
+		}
+	}
+	for _, m := range d.Messages {
+		if m.Key != "" {
+			if err := o.render(&m, tr); err != nil {
+				return Outcome{}, err
+			}
+			if m.Answer {
+				out.Text = m.Text
+			}
+		}
+		if err := o.enqueue(m); err != nil {
+			return Outcome{}, err
+		}
+	}
+	o.afterDecision(d)
+	return out, nil
+}
+
+// render fills in m's balance, as the ledger holds it after tr (or, when tr is nil or
+// does not know it, as the transaction reads it now), and renders its text. It sets the
+// balance in m.Vars itself, which messages of one decision may share: each is rendered
+// before the next one's balance is set.
+func (o *op) render(m *Message, tr *ledger.Transfer) error {
+	v := m.Vars
+	if v == nil {
+		v = map[string]string{}
+	}
+	if b := m.Balance; b.Var != "" {
+		var amount int64
+		if b.Available {
+			a, err := o.lt.Account(o.ctx, b.Account)
+			if err != nil {
+				return fmt.Errorf("balance of %s: %w", b.Account, err)
+			}
+			amount = a.Balance.Available
+		} else {
+			var err error
+			if amount, err = o.balanceAfter(tr, b.Account); err != nil {
+				return err
+			}
+		}
+		v[b.Var] = o.e.money(amount)
+	}
+	m.Text = o.e.texts.Render(m.Key, v)
+	return nil
+}
+
+// balanceAfter is the posted balance of account id right after tr, one of tr's two
+// accounts: the ledger returns both with tr. Only when it could not (tr is nil, or
+// BalancesAfterKnown is false) or id is neither side is the account read, as the
+// transaction sees it now.
+func (o *op) balanceAfter(tr *ledger.Transfer, id string) (int64, error) {
+	switch {
+	case tr == nil || !tr.BalancesAfterKnown:
+	case tr.Debit == id:
+		return tr.DebitBalanceAfter, nil
+	case tr.Credit == id:
+		return tr.CreditBalanceAfter, nil
+	}
+	a, err := o.lt.Account(o.ctx, id)
+	if err != nil {
+		return 0, fmt.Errorf("balance of %s: %w", id, err)
+	}
+	return a.Balance.Posted, nil
+}
+
+// enqueue queues m in the current transaction. The Outbox's own Enqueue seals the texts
+// that carry a code.
+func (o *op) enqueue(m Message) error {
+	_, err := o.e.outbox.Enqueue(o.ctx, o.tx, outbox.Message{Kind: m.Kind, To: m.To, From: m.From, Text: m.Text,
+		PaymentID: m.PaymentID, Purpose: m.Purpose, RequestReceipt: m.Receipt})
+	if err != nil {
+		return fmt.Errorf("queue %s %s: %w", m.Purpose, m.Kind, err)
+	}
+	o.sends++
+	return nil
+}
+
+// storeWrongCodes writes the wrong-code counts d made: the origin's (forgetting the
+// number's expired windows of other origins, so that the table holds only live windows
+// of numbers being guessed) and the number's, with its lock.
+func (o *op) storeWrongCodes(d Decision) error {
+	var msisdn string
+	if d.Payment != nil {
+		msisdn = d.Payment.PayerMSISDN
+	}
+	if w := d.OriginWrong; w != nil {
+		if _, err := o.tx.ExecContext(o.ctx, `INSERT INTO origin_wrong_codes (msisdn, origin, window_start, wrong_codes)
+			VALUES (?1, ?2, ?3, ?4) ON CONFLICT (msisdn, origin) DO UPDATE SET
+				window_start = excluded.window_start, wrong_codes = excluded.wrong_codes`,
+			msisdn, d.Origin, w.Start, w.Count); err != nil {
+			return fmt.Errorf("count wrong code of %s: %w", d.Origin, err)
+		}
+		if _, err := o.tx.ExecContext(o.ctx, `DELETE FROM origin_wrong_codes
+			WHERE msisdn = ? AND origin <> ? AND window_start <= ?`,
+			msisdn, d.Origin, o.now.Add(-o.e.cfg.Fraud.LockWindow).UnixMicro()); err != nil {
+			return fmt.Errorf("forget old wrong codes: %w", err)
+		}
+	}
+	if l := d.NumberWrong; l != nil {
+		if _, err := o.tx.ExecContext(o.ctx, `INSERT INTO number_locks (msisdn, window_start, wrong_codes, locked_until)
+			VALUES (?1, ?2, ?3, ?4) ON CONFLICT (msisdn) DO UPDATE SET
+				window_start = excluded.window_start, wrong_codes = excluded.wrong_codes,
+				locked_until = excluded.locked_until`,
+			msisdn, l.Start, l.Count, l.Until); err != nil {
+			return fmt.Errorf("count wrong code: %w", err)
+		}
+	}
+	return nil
+}
+
+// moveBooked moves p with ev, recording transferID (when not empty) as the ledger
+// transfer that moved p's money, for reversals; it counts and logs the move after commit.
+func (o *op) moveBooked(p *Payment, ev Event, reason, transferID string) error {
+	from := p.State
+	if err := move(o.ctx, o.tx, p, ev, reason, transferID, o.now); err != nil {
+		return err
+	}
+	typ, to, id, payer := string(p.Type), string(p.State), p.ID, p.PayerMSISDN
+	o.after = append(o.after, func() {
+		o.e.transitions.WithLabelValues(typ, to).Inc()
+		o.e.log.Info().Str("payment", id).Str("event", string(ev)).Str("from", string(from)).
+			Str("to", to).Str("payer", Mask(payer)).Str("reason", reason).Msg("payment moved")
+	})
+	return nil
+}
+
+// afterDecision arranges d's metrics and logs for once the transaction is durable (the
+// payment's move arranges its own).
+func (o *op) afterDecision(d Decision) {
+	e := o.e
+	if d.Payment == nil {
+		return
+	}
+	msisdn := d.Payment.PayerMSISDN
+	if !d.Locked.IsZero() && d.NumberWrong != nil {
+		until := d.Locked
+		o.after = append(o.after, func() {
+			e.locks.Inc()
+			e.log.Warn().Str("msisdn", Mask(msisdn)).Time("until", until).Str("event", "number_locked").
+				Msg("number locked after repeated wrong codes")
+		})
+	}
+	if d.OriginLimited > 0 {
+		origin, count := d.Origin, d.OriginLimited
+		o.after = append(o.after, func() {
+			e.log.Warn().Str("msisdn", Mask(msisdn)).Str("origin", origin).Int("wrong_codes", count).
+				Str("event", "origin_limited").Msg("callback origin used up its wrong codes for a number; its further codes are refused")
+		})
+	}
+	if d.Insert {
+		o.afterInsert(d.Payment)
+	}
+	if !d.RetryAt.IsZero() {
+		id, reason, next := d.Payment.ID, d.Reason, d.RetryAt
+		o.after = append(o.after, func() {
+			e.log.Warn().Str("payment", id).Str("event", "topup_unknown").Str("reason", reason).
+				Time("next", next).Msg("carrier gave no definite answer; will ask again")
+		})
+	}
+	if d.KickAirtime {
+		o.after = append(o.after, e.kickAirtime)
+	}
+}
+
+// afterInsert counts and logs a new payment once it is durable: a payment requested, or
+// a deposit booked. (An operator's top-up is logged by the airtime resolver.)
+func (o *op) afterInsert(p *Payment) {
+	e := o.e
+	id, typ, state, ch, amount, payer, payee := p.ID, p.Type, p.State, p.Channel, p.Amount, p.PayerMSISDN, p.PayeeAccount
+	switch {
+	case typ == DepositPayment:
+		o.after = append(o.after, func() {
+			e.transitions.WithLabelValues(string(typ), string(state)).Inc()
+			e.log.Info().Str("payment", id).Str("event", "deposit").Str("account", payee).Int64("amount", amount).Msg("deposit booked")
+		})
+	case state == StatePendingOTP:
+		o.after = append(o.after, func() {
+			e.transitions.WithLabelValues(string(typ), string(state)).Inc()
+			e.log.Info().Str("payment", id).Str("event", "requested").Str("type", string(typ)).
+				Str("channel", string(ch)).Str("payer", Mask(payer)).Int64("amount", amount).
+				Msg("payment requested, code sent")
+		})
+	}
+}
+
+// addDaily counts amount against what msisdn has committed on day.
+func (o *op) addDaily(msisdn string, day, amount int64) error {
+	_, err := o.tx.ExecContext(o.ctx, `INSERT INTO daily_totals (msisdn, day, amount) VALUES (?, ?, ?)
+		ON CONFLICT (msisdn, day) DO UPDATE SET amount = amount + excluded.amount`, msisdn, day, amount)
+	return err
+}
+
+// subDaily gives amount back to msisdn's day when a payment did not happen.
+func (o *op) subDaily(msisdn string, day, amount int64) error {
+	_, err := o.tx.ExecContext(o.ctx, `UPDATE daily_totals SET amount = max(amount - ?, 0)
+		WHERE msisdn = ? AND day = ?`, amount, msisdn, day)
+	return err
+}

@@ -1,0 +1,250 @@
+package payswitch
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/payswitch/payswitch/otp"
+)
+
+// confirmSnapshot is what deciding a code given for a number's waiting payment looks at.
+type confirmSnapshot struct {
+	Now      time.Time
+	Channel  Channel
+	Origin   string // who delivered the code ("" for SMS: the carrier vouches)
+	Number   string // the payer's number in international form; "" when it is not one
+	ReplyTo  string // where an SMS answer goes
+	AskedFor string // the payment a USSD or IVR session names, or ""
+
+	Waiting     *Payment    // the number's payment waiting for its code, or nil
+	Lock        numberLock  // the number's wrong codes and lock
+	OriginWrong wrongWindow // the wrong codes Origin counted against the number
+	Check       otp.Result  // the code checked, when Checked
+	Checked     bool        // false until the decision asked for the check and it was made
+	// Vars are the placeholders of the texts about Waiting (rules.vars), when worked out
+	// ahead; nil: the decision works them out.
+	Vars map[string]string
+}
+
+// confirm decides a code given for a number's waiting payment.
+func (r *rules) confirm(s confirmSnapshot) Decision {
+	return r.replyIfSMS(r.confirmCode(s), s.Channel, s.ReplyTo)
+}
+
+func (r *rules) confirmCode(s confirmSnapshot) Decision {
+	p := s.Waiting
+	if p == nil && s.Number != "" {
+		// The payment that locked the number has ended: say why codes do nothing now.
+		if until := r.lockEnd(s.Lock.Until, s.Now); !until.IsZero() {
+			return Decision{Outcome: r.refuseLocked(until, s.Now)}
+		}
+	}
+	if p == nil || s.AskedFor != "" && p.ID != s.AskedFor {
+		return Decision{Outcome: r.refuse(ProblemNoPending, nil, map[string]string{})}
+	}
+	if !s.Now.Before(p.ExpiresAt) {
+		return r.expireRefused(p)
+	}
+	// A locked number may not even try: the lock is what stops guessing across payments.
+	// A payment waits under a lock only if the lock was made before a lock ended the
+	// payment that tripped it; it ends now, rather than hold the funds until it expires.
+	if until := r.lockEnd(s.Lock.Until, s.Now); !until.IsZero() {
+		return r.failWrong(p, s.Channel, until, s.Now)
+	}
+	if r.originSpent(s.Origin, s.OriginWrong, s.Now) {
+		// Unchecked, and nothing written: the code was not tried, and an origin that keeps
+		// sending must not grow the authentication history (payswitch_requests_total counts
+		// these as origin_limited, and the origin's reaching its limit was logged).
+		return Decision{Outcome: r.refuse(ProblemOriginLimited, p, nil)}
+	}
+	if !s.Checked {
+		return Decision{Step: checkCodeStep}
+	}
+	res := s.Check
+	switch {
+	case res.OK:
+		return r.complete(p, s.Channel, s.Vars)
+	case res.Expired:
+		return r.expireRefused(p)
+	case res.Exhausted || res.Used || res.Missing:
+		var d Decision
+		if res.Exhausted {
+			d = r.countWrong(s)
+		}
+		return r.failWrong(p, s.Channel, d.Locked, s.Now).after(d)
+	}
+	d := r.countWrong(s)
+	detail := "tries left " + strconv.Itoa(res.AttemptsLeft)
+	if s.Origin != "" {
+		detail += "; from " + s.Origin
+	}
+	if !d.Locked.IsZero() {
+		detail += "; number locked"
+	}
+	d.Auth = append(d.Auth, authNote{Channel: s.Channel, Event: "wrong", Detail: detail})
+	if !d.Locked.IsZero() {
+		// The tries this payment had left are gone with the lock: it ends now.
+		return r.failWrong(p, s.Channel, d.Locked, s.Now).after(d)
+	}
+	v := r.vars(p)
+	v["tries"] = strconv.Itoa(res.AttemptsLeft)
+	d.Payment = p
+	d.Outcome = r.refuse(ProblemWrongCode, p, v)
+	if res.AttemptsLeft == 1 {
+		d.Outcome.Text = r.texts.Render("wrong_code_last", v) // "1 try", not "1 tries"
+	}
+	return d
+}
+
+// after is d with the counts and history of first (a wrong code counted before d) put
+// ahead of its own.
+func (d Decision) after(first Decision) Decision {
+	d.NumberWrong, d.OriginWrong, d.Origin = first.NumberWrong, first.OriginWrong, first.Origin
+	d.OriginLimited = first.OriginLimited
+	if d.Locked.IsZero() {
+		d.Locked = first.Locked
+	}
+	d.Auth = append(append([]authNote(nil), first.Auth...), d.Auth...)
+	return d
+}
+
+// complete posts the held funds and tells both sides. An airtime payment goes on to
+// topup_pending: its money now sits in the carrier's clearing account, and the airtime
+// resolver asks the carrier to credit it.
+//
+// The receipt and the notice share vars (p's placeholders, or nil to work them out): the
+// applier renders messages one after the other, filling in each one's balance.
+func (r *rules) complete(p *Payment, ch Channel, vars map[string]string) Decision {
+	if vars == nil {
+		vars = r.vars(p)
+	}
+	d := Decision{Payment: p, Post: true, Move: EvConfirm, Outcome: Outcome{Payment: p}}
+	if p.Type == AirtimePayment {
+		d.Move, d.KickAirtime = EvStartTopup, true
+	}
+	d.Auth = []authNote{{Channel: ch, Event: "confirmed"}}
+	// The payer is the transfer's debit side and the payee its credit side: the ledger's
+	// post knows both balances after it.
+	d.Messages = make([]Message, 0, messagesOfCompletion(p, r.cfg.VoiceNumber != ""))
+	if p.PayerMSISDN != "" {
+		d.Messages = append(d.Messages, withBalance(r.smsMessage(p.PayerMSISDN, "receipt", p.ID, "", true),
+			receiptKey(p), vars, p.PayerAccount, true))
+	}
+	if p.Type == AirtimePayment || p.PayeeMSISDN == "" {
+		return d
+	}
+	d.Messages = append(d.Messages, withBalance(r.smsMessage(p.PayeeMSISDN, "notice", p.ID, "", false),
+		"payee_notice", vars, p.PayeeAccount, false))
+	// A shopkeeper without a smartphone hears it at once.
+	if p.Type == MerchantPayment {
+		d.Messages = append(d.Messages, r.call(p.PayeeMSISDN, "merchant_notice", p.ID, "")...)
+	}
+	return d
+}
+
+// messagesOfCompletion is how many messages complete queues for p: the payer's receipt,
+// the payee's notice and, with voice on, the merchant's call.
+func messagesOfCompletion(p *Payment, voice bool) int {
+	n := 1
+	if p.Type != AirtimePayment && p.PayeeMSISDN != "" {
+		n++
+		if p.Type == MerchantPayment && voice {
+			n++
+		}
+	}
+	return n
+}
+
+// withBalance is m as text key with vars, which shows account's posted balance after the
+// decision's ledger operations; answer makes the text the Outcome's too.
+func withBalance(m Message, key string, vars map[string]string, account string, answer bool) Message {
+	m.Key, m.Vars, m.Answer = key, vars, answer
+	m.Balance = balanceRef{Account: account, Var: "balance"}
+	return m
+}
+
+// receiptKey is the text that tells the payer their payment went through.
+func receiptKey(p *Payment) string {
+	if p.Type == AirtimePayment {
+		return "receipt_topup"
+	}
+	return "receipt"
+}
+
+// expire ends a payment whose code ran out and tells the payer the funds are free again.
+func (r *rules) expire(p *Payment) Decision {
+	return Decision{Payment: p, Release: true, Move: EvExpire, Reason: "code expired",
+		Auth:     []authNote{{Channel: p.Channel, Event: "expired"}},
+		Messages: r.sms(p.PayerMSISDN, "expired", p.ID, r.texts.Render("expired", r.vars(p)), false)}
+}
+
+// expireRefused is expire for a command that found p overdue: it answers that the code
+// expired (expire already told the payer).
+func (r *rules) expireRefused(p *Payment) Decision {
+	d := r.expire(p)
+	d.Outcome = r.refuse(ProblemCodeExpired, p, nil)
+	return d
+}
+
+// failWrong ends p after too many wrong codes: its own (otp.max_attempts), or the
+// number's when lockedUntil is set (the last code locked the number, or it was locked
+// already). The hold is voided at once and the payer told by SMS, whatever channel the
+// code came through; when the number is locked, the text says so and until when,
+// instead of promising tries that the lock has taken away.
+func (r *rules) failWrong(p *Payment, ch Channel, lockedUntil, now time.Time) Decision {
+	v := r.vars(p)
+	detail, reason, key := "", "too many wrong codes", "failed_attempts"
+	if !lockedUntil.IsZero() {
+		v["until"] = r.lockTime(lockedUntil, now)
+		detail = "number locked until " + lockedUntil.UTC().Format(time.RFC3339)
+		reason, key = "too many wrong codes: number locked", "locked_failed"
+	}
+	text := r.texts.Render(key, v)
+	return Decision{Payment: p, Release: true, Move: EvFail, Reason: reason,
+		Auth:     []authNote{{Channel: ch, Event: otp.EventExhausted, Detail: detail}},
+		Messages: r.sms(p.PayerMSISDN, "failed", p.ID, text, false),
+		Outcome:  Outcome{Payment: p, Problem: ProblemTooManyAttempts, Text: text, LockedUntil: lockedUntil}}
+}
+
+// countWrong counts a wrong code against the number and, when it came through a
+// callback, against its origin; it locks the number when it has given too many within
+// the window. The Decision holds only the counts, and Locked when this code locked it.
+func (r *rules) countWrong(s confirmSnapshot) Decision {
+	f := r.cfg.Fraud
+	var d Decision
+	if f.WrongCodesLock <= 0 {
+		return d
+	}
+	now, window := s.Now.UnixMicro(), f.LockWindow.Microseconds()
+	if s.Origin != "" {
+		w := s.OriginWrong.next(now, window)
+		d.OriginWrong, d.Origin = &w, s.Origin
+		if limit, _ := f.originLimit(); w.Count == limit {
+			d.OriginLimited = w.Count
+		}
+	}
+	lock := numberLock{wrongWindow: s.Lock.wrongWindow.next(now, window), Until: s.Lock.Until}
+	if lock.Count >= f.WrongCodesLock {
+		until := s.Now.Add(f.LockDuration)
+		lock = numberLock{wrongWindow: wrongWindow{Start: now}, Until: until.UnixMicro()}
+		d.Locked = until
+	}
+	d.NumberWrong = &lock
+	return d
+}
+
+// next is w with one more wrong code at now: a window older than window starts again.
+func (w wrongWindow) next(now, window int64) wrongWindow {
+	if w.Start <= now-window {
+		return wrongWindow{Start: now, Count: 1}
+	}
+	return wrongWindow{Start: w.Start, Count: w.Count + 1}
+}
+
+// originSpent reports whether origin has used up its wrong codes for the number, as
+// counted in w, in a window still open at now.
+func (r *rules) originSpent(origin string, w wrongWindow, now time.Time) bool {
+	limit, on := r.cfg.Fraud.originLimit()
+	open := w.Start > now.Add(-r.cfg.Fraud.LockWindow).UnixMicro()
+	return on && origin != "" && open && w.Count >= limit
+}
