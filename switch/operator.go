@@ -143,6 +143,3 @@ func (e *Engine) Payments(ctx context.Context, msisdn string, limit int) ([]*Pay
 	}
 	return paymentsOf(ctx, e.db.Reader(), n, limit)
 }
-
-// Ledger is the ledger the engine books into, for read-only queries.
-func (e *Engine) Ledger() *ledger.Ledger { return e.ledger }
