@@ -67,6 +67,8 @@ func (b *consoleBackend) Overview(ctx context.Context) (console.Overview, error)
 	h := b.a.health(ctx)
 	ov := console.Overview{Outbox: h.Outbox, Database: console.Database{Writable: h.Database.OK,
 		Fault: h.Database.Fault, Path: h.Database.Path, CheckpointEvery: 100 * time.Millisecond}}
+	ckpt := b.a.db.LastCheckpoint()
+	ov.Database.LastCheckpoint, ov.Database.WALFrames, ov.Database.CheckpointedWAL = ckpt.Time, ckpt.WALFrames, ckpt.Copied
 	if fi, err := os.Stat(b.a.cfg.Database.Path); err == nil {
 		ov.Database.Size = fi.Size()
 	}

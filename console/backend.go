@@ -105,6 +105,10 @@ type Database struct {
 	Path            string
 	Size, WALSize   int64
 	CheckpointEvery time.Duration // how often the store's checkpointer copies the WAL back
+	// LastCheckpoint is when the checkpointer last succeeded (zero: not yet), and the
+	// WAL's frames and those of them copied back then.
+	LastCheckpoint             time.Time
+	WALFrames, CheckpointedWAL int64
 }
 
 // ActivityRow counts the payments of one minute in one state and channel.

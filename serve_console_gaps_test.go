@@ -1,0 +1,39 @@
+package main
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The overview's database card and /healthz show when the store last checkpointed.
+func TestConsoleOverviewShowsLastCheckpoint(t *testing.T) {
+	s := startConsoleSwitch(t)
+	acc := s.open(map[string]string{"type": "wallet", "msisdn": alice, "name": "Alice"})
+	s.deposit(acc.ID, 1000, "CASH-1")
+	written := time.Now()
+	b := s.browser()
+	b.signIn(opsToken)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var h struct {
+			Database struct {
+				LastCheckpoint string `json:"last_checkpoint"`
+			} `json:"database"`
+		}
+		s.call("GET", "/healthz", "", nil, &h)
+		at, err := time.Parse(time.RFC3339, h.Database.LastCheckpoint)
+		if err == nil && at.After(written) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/healthz never showed a checkpoint after the deposit: %q %v", h.Database.LastCheckpoint, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	resp, page := b.get("/console/live")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "last checkpoint ") || !strings.Contains(page, " s ago") {
+		t.Fatalf("overview: %d, no last checkpoint:\n%s", resp.StatusCode, page)
+	}
+}
