@@ -75,6 +75,10 @@ func (b *consoleBackend) Overview(ctx context.Context) (console.Overview, error)
 	if fi, err := os.Stat(b.a.cfg.Database.Path + "-wal"); err == nil {
 		ov.Database.WALSize = fi.Size()
 	}
+	for _, r := range h.Replicas {
+		ov.Replicas = append(ov.Replicas, console.Replica{Name: r.Name, OK: r.OK, Error: r.Error,
+			Lag: time.Duration(r.LagSeconds * float64(time.Second))})
+	}
 	link := func(l api.LinkHealth, server bool) console.Link {
 		return console.Link{Name: l.Name, State: l.State, Sessions: l.Sessions, InFlight: l.InFlight, Window: l.Window,
 			Submitted: l.Submitted, Failed: l.Failed, Received: l.Received, Throttled: l.Throttled, Server: server}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"net/http"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -35,5 +37,34 @@ func TestConsoleOverviewShowsLastCheckpoint(t *testing.T) {
 	resp, page := b.get("/console/live")
 	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "last checkpoint ") || !strings.Contains(page, " s ago") {
 		t.Fatalf("overview: %d, no last checkpoint:\n%s", resp.StatusCode, page)
+	}
+}
+
+// The overview lists each replica with its lag, and none without one.
+func TestConsoleOverviewShowsReplicas(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "replica")
+	s := &consoleSwitch{startReplicatedSwitch(t, "file://"+dir)}
+	b := s.browser()
+	b.signIn(opsToken)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, page := b.get("/console/live")
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("overview: %d\n%s", resp.StatusCode, page)
+		}
+		if strings.Contains(page, "<h2>Replicas</h2>") && strings.Contains(page, "file://"+dir) &&
+			strings.Contains(page, `<span class="ok">ok</span>`) && regexp.MustCompile(`<td class="num">\d+\.\d s</td>`).MatchString(page) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the overview never showed the replica caught up with its lag:\n%s", page)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	plain := startConsoleSwitch(t).browser()
+	plain.signIn(opsToken)
+	if _, page := plain.get("/console/live"); strings.Contains(page, "<h2>Replicas</h2>") {
+		t.Errorf("an overview without replicas shows a replicas card:\n%s", page)
 	}
 }

@@ -83,6 +83,7 @@ type Overview struct {
 	Links    []Link
 	Outbox   map[string]int64 // unsent messages by state: queued, sending, failed
 	Database Database
+	Replicas []Replica // none when no replica is configured
 	Trial    map[string]ledger.Totals
 	HeadSeq  int64
 	HeadHash string
@@ -109,6 +110,15 @@ type Database struct {
 	// WAL's frames and those of them copied back then.
 	LastCheckpoint             time.Time
 	WALFrames, CheckpointedWAL int64
+}
+
+// Replica is one of the database's continuous copies (Litestream). Lag bounds what
+// losing the disk now would lose; Error is the last failure to ship, while it lasts.
+type Replica struct {
+	Name  string
+	OK    bool
+	Lag   time.Duration
+	Error string
 }
 
 // ActivityRow counts the payments of one minute in one state and channel.

@@ -52,6 +52,7 @@ func parsePages(loc *time.Location) (map[string]*template.Template, error) {
 		"ago": func(t, now time.Time) string {
 			return strconv.FormatFloat(max(now.Sub(t), 0).Seconds(), 'f', 1, 64) + " s ago"
 		},
+		"lag":    func(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', 1, 64) + " s" },
 		"money":  money,
 		"bytes":  humanBytes,
 		"rate":   func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
