@@ -15,6 +15,7 @@ import (
 	"github.com/payswitch/payswitch/console"
 	"github.com/payswitch/payswitch/ledger"
 	"github.com/payswitch/payswitch/otp"
+	"github.com/payswitch/payswitch/settlement"
 	payswitch "github.com/payswitch/payswitch/switch"
 	"github.com/payswitch/payswitch/tools/smscsim"
 	"github.com/payswitch/payswitch/ussd"
@@ -97,6 +98,18 @@ func (b *consoleBackend) Overview(ctx context.Context) (console.Overview, error)
 		return ov, fmt.Errorf("journal head: %w", err)
 	}
 	return ov, nil
+}
+
+func (b *consoleBackend) SettlementRuns(ctx context.Context, limit int) ([]console.SettlementRun, error) {
+	runs, err := b.a.ledger.KeyDateRuns(ctx, settlement.KeyPrefix, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]console.SettlementRun, 0, len(runs))
+	for _, r := range runs {
+		out = append(out, console.SettlementRun{Date: r.Date, Currency: r.Currency, Merchants: r.Transfers, Total: r.Total})
+	}
+	return out, nil
 }
 
 func (b *consoleBackend) Activity(ctx context.Context, since time.Time) ([]console.ActivityRow, error) {

@@ -48,6 +48,8 @@ type Backend interface {
 	// Export writes the auditor export of the whole ledger into dir, which exists and
 	// is empty.
 	Export(ctx context.Context, dir string) error
+	// SettlementRuns lists the settled business days, newest first, at most limit.
+	SettlementRuns(ctx context.Context, limit int) ([]SettlementRun, error)
 	// Currency is the switch's currency; amounts are in its minor units (two decimals).
 	Currency() string
 	// Phone is the phone in the browser, nil when the demo SMSC is off.
@@ -119,6 +121,14 @@ type Replica struct {
 	OK    bool
 	Lag   time.Duration
 	Error string
+}
+
+// SettlementRun is what `payswitch settle` moved for one business day and currency: a
+// transfer per merchant into the settlement account.
+type SettlementRun struct {
+	Date, Currency string
+	Merchants      int
+	Total          int64
 }
 
 // ActivityRow counts the payments of one minute in one state and channel.
