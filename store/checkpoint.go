@@ -59,7 +59,10 @@ type Checkpoint struct {
 func (db *DB) checkpoint() {
 	var busy int
 	var c Checkpoint
-	if err := db.ckpt.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &c.WALFrames, &c.Copied); err != nil {
+	err := db.ckpt.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &c.WALFrames, &c.Copied)
+	// busy is 1 when SQLite could not run the checkpoint at all (another connection's
+	// checkpoint held the lock): the pragma answers a row, not an error, and no pages moved.
+	if err != nil || busy != 0 {
 		return
 	}
 	// time.Now, not a clock of the store's (it has none): this is an observation for
