@@ -418,6 +418,9 @@ func (a *app) Close() error {
 
 func (a *app) health(ctx context.Context) api.Health {
 	h := api.Health{Database: api.ComponentHealth{OK: true, Path: a.cfg.Database.Path}}
+	if c := a.db.LastCheckpoint(); !c.Time.IsZero() {
+		h.Database.LastCheckpoint = c.Time.UTC().Format(time.RFC3339Nano)
+	}
 	if fault, err := a.dbWatch.check(ctx); err != nil {
 		h.Database.OK, h.Database.Fault, h.Database.Error = false, string(fault), err.Error()
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/payswitch/payswitch/console"
 	"github.com/payswitch/payswitch/ledger"
 	"github.com/payswitch/payswitch/otp"
+	"github.com/payswitch/payswitch/settlement"
 	payswitch "github.com/payswitch/payswitch/switch"
 	"github.com/payswitch/payswitch/tools/smscsim"
 	"github.com/payswitch/payswitch/ussd"
@@ -67,11 +68,17 @@ func (b *consoleBackend) Overview(ctx context.Context) (console.Overview, error)
 	h := b.a.health(ctx)
 	ov := console.Overview{Outbox: h.Outbox, Database: console.Database{Writable: h.Database.OK,
 		Fault: h.Database.Fault, Path: h.Database.Path, CheckpointEvery: 100 * time.Millisecond}}
+	ckpt := b.a.db.LastCheckpoint()
+	ov.Database.LastCheckpoint, ov.Database.WALFrames, ov.Database.CheckpointedWAL = ckpt.Time, ckpt.WALFrames, ckpt.Copied
 	if fi, err := os.Stat(b.a.cfg.Database.Path); err == nil {
 		ov.Database.Size = fi.Size()
 	}
 	if fi, err := os.Stat(b.a.cfg.Database.Path + "-wal"); err == nil {
 		ov.Database.WALSize = fi.Size()
+	}
+	for _, r := range h.Replicas {
+		ov.Replicas = append(ov.Replicas, console.Replica{Name: r.Name, OK: r.OK, Error: r.Error,
+			Lag: time.Duration(r.LagSeconds * float64(time.Second))})
 	}
 	link := func(l api.LinkHealth, server bool) console.Link {
 		return console.Link{Name: l.Name, State: l.State, Sessions: l.Sessions, InFlight: l.InFlight, Window: l.Window,
@@ -91,6 +98,18 @@ func (b *consoleBackend) Overview(ctx context.Context) (console.Overview, error)
 		return ov, fmt.Errorf("journal head: %w", err)
 	}
 	return ov, nil
+}
+
+func (b *consoleBackend) SettlementRuns(ctx context.Context, limit int) ([]console.SettlementRun, error) {
+	runs, err := b.a.ledger.KeyDateRuns(ctx, settlement.KeyPrefix, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]console.SettlementRun, 0, len(runs))
+	for _, r := range runs {
+		out = append(out, console.SettlementRun{Date: r.Date, Currency: r.Currency, Merchants: r.Transfers, Total: r.Total})
+	}
+	return out, nil
 }
 
 func (b *consoleBackend) Activity(ctx context.Context, since time.Time) ([]console.ActivityRow, error) {

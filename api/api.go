@@ -72,6 +72,9 @@ type ComponentHealth struct {
 	Path  string `json:"path,omitempty"`
 	Fault string `json:"fault,omitempty"`
 	Error string `json:"error,omitempty"`
+	// LastCheckpoint (RFC 3339, the database's only) is when the store's checkpointer
+	// last copied the WAL back: an old one means the WAL only grows.
+	LastCheckpoint string `json:"last_checkpoint,omitempty"`
 }
 
 // LinkHealth is one SMPP link's (or SMPP server account's) state and counters.

@@ -48,6 +48,8 @@ type Backend interface {
 	// Export writes the auditor export of the whole ledger into dir, which exists and
 	// is empty.
 	Export(ctx context.Context, dir string) error
+	// SettlementRuns lists the settled business days, newest first, at most limit.
+	SettlementRuns(ctx context.Context, limit int) ([]SettlementRun, error)
 	// Currency is the switch's currency; amounts are in its minor units (two decimals).
 	Currency() string
 	// Phone is the phone in the browser, nil when the demo SMSC is off.
@@ -83,6 +85,7 @@ type Overview struct {
 	Links    []Link
 	Outbox   map[string]int64 // unsent messages by state: queued, sending, failed
 	Database Database
+	Replicas []Replica // none when no replica is configured
 	Trial    map[string]ledger.Totals
 	HeadSeq  int64
 	HeadHash string
@@ -105,6 +108,27 @@ type Database struct {
 	Path            string
 	Size, WALSize   int64
 	CheckpointEvery time.Duration // how often the store's checkpointer copies the WAL back
+	// LastCheckpoint is when the checkpointer last succeeded (zero: not yet), and the
+	// WAL's frames and those of them copied back then.
+	LastCheckpoint             time.Time
+	WALFrames, CheckpointedWAL int64
+}
+
+// Replica is one of the database's continuous copies (Litestream). Lag bounds what
+// losing the disk now would lose; Error is the last failure to ship, while it lasts.
+type Replica struct {
+	Name  string
+	OK    bool
+	Lag   time.Duration
+	Error string
+}
+
+// SettlementRun is what `payswitch settle` moved for one business day and currency: a
+// transfer per merchant into the settlement account.
+type SettlementRun struct {
+	Date, Currency string
+	Merchants      int
+	Total          int64
 }
 
 // ActivityRow counts the payments of one minute in one state and channel.

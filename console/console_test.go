@@ -27,7 +27,8 @@ func (stubBackend) Overview(context.Context) (Overview, error) { return Overview
 func (stubBackend) Activity(context.Context, time.Time) ([]ActivityRow, error) {
 	return nil, nil
 }
-func (stubBackend) Find(context.Context, string) (Found, error) { return Found{}, nil }
+func (stubBackend) SettlementRuns(context.Context, int) ([]SettlementRun, error) { return nil, nil }
+func (stubBackend) Find(context.Context, string) (Found, error)                  { return Found{}, nil }
 func (stubBackend) Account(_ context.Context, id string) (ledger.Account, error) {
 	return ledger.Account{}, ErrNotFound
 }

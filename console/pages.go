@@ -253,6 +253,9 @@ func (c *Console) deposit(w http.ResponseWriter, r *http.Request, s *request) er
 	return nil
 }
 
+// settlementRunsShown is how many settled days the audit page lists: a month of them.
+const settlementRunsShown = 30
+
 func (c *Console) audit(w http.ResponseWriter, r *http.Request, s *request) error {
 	ov, err := c.b.Overview(r.Context())
 	if err != nil {
@@ -262,10 +265,15 @@ func (c *Console) audit(w http.ResponseWriter, r *http.Request, s *request) erro
 	for _, t := range ov.Trial {
 		balanced = balanced && t.Debits == t.Credits
 	}
+	runs, err := c.b.SettlementRuns(r.Context(), settlementRunsShown)
+	if err != nil {
+		return fmt.Errorf("audit: settlement runs: %w", err)
+	}
 	c.render(w, r, http.StatusOK, "audit", s, pageData{Title: "Audit", Nav: "audit", Data: struct {
 		Overview
 		Balanced bool
-	}{ov, balanced}})
+		Runs     []SettlementRun
+	}{ov, balanced, runs}})
 	return nil
 }
 

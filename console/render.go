@@ -48,6 +48,11 @@ func parsePages(loc *time.Location) (map[string]*template.Template, error) {
 			}
 			return t.In(loc).Format("15:04:05")
 		},
+		// ago is how long before now t was, to a tenth of a second: the overview's ages.
+		"ago": func(t, now time.Time) string {
+			return strconv.FormatFloat(max(now.Sub(t), 0).Seconds(), 'f', 1, 64) + " s ago"
+		},
+		"lag":    func(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', 1, 64) + " s" },
 		"money":  money,
 		"bytes":  humanBytes,
 		"rate":   func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },

@@ -92,8 +92,12 @@ func ParseDay(date string, loc *time.Location) (Day, error) {
 	return Day{Date: date, Start: start, End: start.AddDate(0, 0, 1)}, nil
 }
 
+// KeyPrefix starts every settlement transfer's key; the day's date follows it, so that
+// the ledger can list runs by date (ledger.KeyDateRuns) without a table of runs.
+const KeyPrefix = "settlement:"
+
 // Key is the idempotency key of merchant's settlement transfer for day.
-func Key(day Day, merchant string) string { return "settlement:" + day.Date + ":" + merchant }
+func Key(day Day, merchant string) string { return KeyPrefix + day.Date + ":" + merchant }
 
 // Line is one merchant's day.
 type Line struct {

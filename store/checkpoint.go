@@ -38,12 +38,46 @@ func (db *DB) checkpointer() {
 		case <-db.stop:
 			return
 		case <-t.C:
-			// Errors (a full or read-only disk) are the writer's to report; the next
-			// tick tries again.
-			db.ckpt.Exec("PRAGMA wal_checkpoint(PASSIVE)")
+			db.checkpoint()
 			db.checkFreeSpace()
 		}
 	}
+}
+
+// Checkpoint is what one of the checkpointer's checkpoints found: when it finished, the
+// WAL's length in frames, and how many of those frames are now copied into the database
+// file (SQLite's count since the WAL last restarted, not this checkpoint's alone).
+type Checkpoint struct {
+	Time      time.Time
+	WALFrames int64
+	Copied    int64
+}
+
+// checkpoint runs one PASSIVE checkpoint and records it. Errors (a full or read-only
+// disk) are the writer's to report; the next tick tries again, and LastCheckpoint keeps
+// the last success, so that its age shows a checkpointer that has stopped succeeding.
+func (db *DB) checkpoint() {
+	var busy int
+	var c Checkpoint
+	err := db.ckpt.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &c.WALFrames, &c.Copied)
+	// busy is 1 when SQLite could not run the checkpoint at all (another connection's
+	// checkpoint held the lock): the pragma answers a row, not an error, and no pages moved.
+	if err != nil || busy != 0 {
+		return
+	}
+	// time.Now, not a clock of the store's (it has none): this is an observation for
+	// operators, shown as an age, and decides nothing.
+	c.Time = time.Now()
+	db.lastCkpt.Store(&c)
+}
+
+// LastCheckpoint is the last checkpoint the store's checkpointer completed, zero
+// before the first (and for a copy opened read-only, which has no checkpointer).
+func (db *DB) LastCheckpoint() Checkpoint {
+	if c := db.lastCkpt.Load(); c != nil {
+		return *c
+	}
+	return Checkpoint{}
 }
 
 // BeforeFinalCheckpoint sets fn to run in Close after the last write has committed and

@@ -111,7 +111,8 @@ type DB struct {
 	beforeSync func()
 	// lowDisk is set while the database's filesystem has less than minFreeBytes free
 	// (the checkpointer looks every checkpointInterval): Write refuses then.
-	lowDisk atomic.Bool
+	lowDisk  atomic.Bool
+	lastCkpt atomic.Pointer[Checkpoint] // the checkpointer's last success; see LastCheckpoint
 	// readOnly is set for a copy opened by OpenCopy: only reader is open.
 	readOnly bool
 	// beforeFinalCheckpoint, set by BeforeFinalCheckpoint, runs in Close once the
