@@ -167,18 +167,24 @@ func (b *consoleBackend) AccountEntries(ctx context.Context, id string, beforeSe
 	return b.a.ledger.Entries(ctx, id, beforeSeq, limit)
 }
 
-// SetAccountStatus freezes or reactivates through the ledger: the engine has no
-// operation of its own for it, and the ledger refuses what may not change (a system
-// account, a closed one).
-func (b *consoleBackend) SetAccountStatus(ctx context.Context, id string, s ledger.Status) error {
-	err := b.a.ledger.SetStatus(ctx, id, s)
-	switch {
-	case errors.Is(err, ledger.ErrNotFound):
-		return fmt.Errorf("%w: account %s", console.ErrNotFound, id)
-	case errors.Is(err, ledger.ErrInvalidAccount), errors.Is(err, ledger.ErrAccountInactive):
-		return fmt.Errorf("%w: %s", console.ErrRefused, cleanErr(err))
+// SetAccountStatus freezes or reactivates through the engine, which records reason and
+// actor with the change in the same write and refuses what may not change.
+func (b *consoleBackend) SetAccountStatus(ctx context.Context, id string, s ledger.Status, reason, actor string) error {
+	_, err := b.a.engine.SetAccountStatus(ctx, payswitch.AccountStatusChange{Account: id, Status: s, Reason: reason, Actor: actor})
+	return engineErr(err)
+}
+
+// AccountChanges is the engine's history of the account's changes.
+func (b *consoleBackend) AccountChanges(ctx context.Context, id string, limit int) ([]console.AccountChange, error) {
+	cs, err := b.a.engine.AccountChanges(ctx, id, limit)
+	if err != nil {
+		return nil, err
 	}
-	return err
+	out := make([]console.AccountChange, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, console.AccountChange{At: c.At, Actor: c.Actor, Field: c.Field, Old: c.Old, New: c.New, Reason: c.Reason})
+	}
+	return out, nil
 }
 
 func (b *consoleBackend) Payment(ctx context.Context, id string) (console.PaymentDetail, error) {

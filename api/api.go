@@ -164,6 +164,7 @@ func New(e Engine, cfg Config) (*Server, error) {
 
 	s.route("POST /api/v1/accounts", Operator, s.openAccount)
 	s.route("GET /api/v1/accounts/{id}", Auditor, s.getAccount)
+	s.route("PATCH /api/v1/accounts/{id}", Operator, s.patchAccount)
 	s.route("GET /api/v1/accounts", Auditor, s.findAccount)
 	s.route("POST /api/v1/deposits", Operator, s.deposit)
 	s.route("GET /api/v1/payments/{id}", Auditor, s.getPayment)
@@ -204,7 +205,7 @@ func (s *Server) route(pattern string, min Role, h func(w http.ResponseWriter, r
 		// The token first: a valid token always works, so that an address's failures
 		// (a neighbour behind the same NAT, a forged request from this machine) cannot
 		// lock the operator out. Only failures are limited.
-		role, ok := s.authenticate(r)
+		name, role, ok := s.authenticate(r)
 		if !ok {
 			s.refuseToken(w, clientIP(r))
 			return
@@ -215,6 +216,9 @@ func (s *Server) route(pattern string, min Role, h func(w http.ResponseWriter, r
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.Timeout)
 		defer cancel()
+		// The token's name goes with the request: a change that records who made it
+		// (an account's freeze) names the operator by it.
+		ctx = context.WithValue(ctx, actorKey{}, name)
 		if err := h(w, r.WithContext(ctx)); err != nil {
 			s.fail(w, r, err)
 		}
@@ -243,22 +247,33 @@ func (s *Server) refuseToken(w http.ResponseWriter, client string) {
 
 // authenticate compares the presented token with every known one in constant time, so
 // that neither which token nor how much of it matched shows in the timing.
-func (s *Server) authenticate(r *http.Request) (Role, bool) {
+// It returns the matching token's name and role.
+func (s *Server) authenticate(r *http.Request) (string, Role, bool) {
 	h := r.Header.Get("Authorization")
 	scheme, tok, ok := strings.Cut(h, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
-		return "", false
+		return "", "", false
 	}
 	d := sha256.Sum256([]byte(strings.TrimSpace(tok)))
 	var role Role
+	var name string
 	found := 0
 	for _, t := range s.tokens {
 		if subtle.ConstantTimeCompare(d[:], t.digest[:]) == 1 {
-			role = t.role
+			role, name = t.role, t.name
 			found = 1
 		}
 	}
-	return role, found == 1
+	return name, role, found == 1
+}
+
+// actorKey is the context key of the name of the token a request came with.
+type actorKey struct{}
+
+// actor is the name of the token r came with ("" outside route).
+func actor(r *http.Request) string {
+	name, _ := r.Context().Value(actorKey{}).(string)
+	return name
 }
 
 func (s *Server) limitBody(h http.Handler) http.Handler {

@@ -18,6 +18,7 @@ type Engine interface {
 	Deposit(ctx context.Context, d payswitch.Deposit) (*payswitch.Payment, error)
 	OperatorTopup(ctx context.Context, r payswitch.OperatorTopup) (*payswitch.Payment, error)
 	Reverse(ctx context.Context, id string, r payswitch.Reversal) (*payswitch.Payment, error)
+	SetAccountStatus(ctx context.Context, c payswitch.AccountStatusChange) (ledger.Account, error)
 
 	Payment(ctx context.Context, id string) (*payswitch.Payment, error)
 	Payments(ctx context.Context, msisdn string, limit int) ([]*payswitch.Payment, error)

@@ -36,8 +36,12 @@ type Backend interface {
 	// beforeSeq (0: from the newest).
 	AccountEntries(ctx context.Context, id string, beforeSeq int64, limit int) ([]ledger.Entry, error)
 	// SetAccountStatus freezes (ledger.Frozen) or reactivates (ledger.Active) a customer
-	// account.
-	SetAccountStatus(ctx context.Context, id string, s ledger.Status) error
+	// account, recording reason and actor (the signed-in token's name) in its history
+	// in the same write.
+	SetAccountStatus(ctx context.Context, id string, s ledger.Status, reason, actor string) error
+	// AccountChanges is the account's history of operators' changes, newest first, at
+	// most limit.
+	AccountChanges(ctx context.Context, id string, limit int) ([]AccountChange, error)
 	// Payment is everything known about one payment.
 	Payment(ctx context.Context, id string) (PaymentDetail, error)
 	// Reverse reverses a completed payment, as the API's reverse does.
@@ -191,4 +195,14 @@ type Message struct {
 	Attempts                 int
 	CreatedAt                time.Time
 	Receipts                 []string // the status of each part's receipt, in order
+}
+
+// AccountChange is one entry of an account's history: an operator changed Field from
+// Old to New at At, for Reason.
+type AccountChange struct {
+	At       time.Time
+	Actor    string
+	Field    string
+	Old, New string
+	Reason   string
 }

@@ -38,7 +38,12 @@ func (stubBackend) AccountPayments(context.Context, ledger.Account, string, int)
 func (stubBackend) AccountEntries(context.Context, string, int64, int) ([]ledger.Entry, error) {
 	return nil, nil
 }
-func (stubBackend) SetAccountStatus(context.Context, string, ledger.Status) error { return nil }
+func (stubBackend) SetAccountStatus(context.Context, string, ledger.Status, string, string) error {
+	return nil
+}
+func (stubBackend) AccountChanges(context.Context, string, int) ([]AccountChange, error) {
+	return nil, nil
+}
 func (stubBackend) Payment(context.Context, string) (PaymentDetail, error) {
 	return PaymentDetail{}, ErrNotFound
 }

@@ -124,6 +124,7 @@ type accountData struct {
 	Entries    []ledger.Entry
 	NextSeq    int64 // seq of the next page of entries; 0 on the last
 	Changeable bool  // a customer account that is not closed: it may be frozen or reactivated
+	Changes    []AccountChange
 }
 
 func (c *Console) account(w http.ResponseWriter, r *http.Request, s *request) error {
@@ -144,6 +145,9 @@ func (c *Console) showAccount(w http.ResponseWriter, r *http.Request, s *request
 	if d.Entries, err = c.b.AccountEntries(r.Context(), a.ID, before, pageSize+1); err != nil {
 		return fmt.Errorf("account %s: entries: %w", a.ID, err)
 	}
+	if d.Changes, err = c.b.AccountChanges(r.Context(), a.ID, pageSize); err != nil {
+		return fmt.Errorf("account %s: changes: %w", a.ID, err)
+	}
 	if len(d.Entries) > pageSize {
 		d.Entries = d.Entries[:pageSize]
 		d.NextSeq = d.Entries[pageSize-1].Seq
@@ -152,8 +156,8 @@ func (c *Console) showAccount(w http.ResponseWriter, r *http.Request, s *request
 	return nil
 }
 
-// accountStatus freezes or reactivates an account. The ledger keeps no reason with a
-// status, so the reason goes to the log with the operator's token name.
+// accountStatus freezes or reactivates an account; the switch records the reason and
+// the signed-in token's name with the change, in the same write.
 func (c *Console) accountStatus(w http.ResponseWriter, r *http.Request, s *request) error {
 	id := r.PathValue("id")
 	reason := strings.TrimSpace(r.PostFormValue("reason"))
@@ -170,14 +174,12 @@ func (c *Console) accountStatus(w http.ResponseWriter, r *http.Request, s *reque
 	if reason == "" || utf8.RuneCountInString(reason) > 200 {
 		return c.showAccount(w, r, s, http.StatusBadRequest, "Give a reason (1 to 200 characters).")
 	}
-	if err := c.b.SetAccountStatus(r.Context(), id, st); err != nil {
+	if err := c.b.SetAccountStatus(r.Context(), id, st, reason, s.name); err != nil {
 		if errors.Is(err, ErrRefused) {
 			return c.showAccount(w, r, s, http.StatusUnprocessableEntity, "Not changed: "+why(err))
 		}
 		return err
 	}
-	c.cfg.Log.Info().Str("token", s.name).Str("account", id).Str("status", string(st)).Str("reason", reason).
-		Msg("console: account status changed")
 	http.Redirect(w, r, "/console/accounts/"+url.PathEscape(id)+"?done="+done, http.StatusSeeOther)
 	return nil
 }

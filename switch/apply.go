@@ -20,6 +20,11 @@ func (o *op) apply(d Decision) (Outcome, error) {
 			return Outcome{}, err
 		}
 	}
+	if d.Change != nil {
+		if err := o.changeAccount(*d.Change); err != nil {
+			return Outcome{}, err
+		}
+	}
 	if d.Transfer != nil {
 		t, err := o.lt.Transfer(o.ctx, *d.Transfer)
 		if err != nil {

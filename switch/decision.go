@@ -65,6 +65,9 @@ type Decision struct {
 	Err error
 	// FreezePayer, when set, is the number whose account is frozen (a recent SIM swap).
 	FreezePayer string
+	// Change, when set, is an operator's change of an account (its status), written to
+	// the ledger with a row of the account's history.
+	Change *accountChange
 
 	Payment *Payment // the payment that the effects below concern
 	// Transfer books a transfer for Payment before it is inserted (an operator's

@@ -11,7 +11,7 @@
 //
 // The engine decides, the store applies. Each command that changes a payment has a pure
 // decision function on rules (decide_*.go: request, confirm, cancel, resend, expiry, code
-// delivery, top-up outcome, reversal, deposit, operator top-up) that takes a snapshot (the
+// delivery, top-up outcome, reversal, deposit, operator top-up, account status) that takes a snapshot (the
 // number's state, the payment waiting, the code check's result, balances, limits, counts,
 // now, the configuration) and returns a Decision: the answer, and the ledger operations,
 // payment rows, counts, authentication events and messages as data. It reads no

@@ -68,7 +68,7 @@ CREATE TABLE number_locks (
 	wrong_codes  INTEGER NOT NULL,
 	locked_until INTEGER NOT NULL
 ) STRICT, WITHOUT ROWID;
-`, migration2, migration3}}
+`, migration2, migration3, migration4}}
 
 // Migration 2 makes request_key and reversal_ref unique through partial indexes over the
 // payments that have one, instead of UNIQUE columns: almost no payment has either, yet
@@ -154,4 +154,21 @@ CREATE TABLE origin_wrong_codes (
 	wrong_codes  INTEGER NOT NULL,
 	PRIMARY KEY (msisdn, origin)
 ) STRICT, WITHOUT ROWID;
+`
+
+// Migration 4 keeps the history of operators' changes of accounts (a freeze, a
+// reactivation): who, why, from what to what and when, written in the same transaction
+// as the change itself. The ledger keeps only an account's present status.
+const migration4 = `
+CREATE TABLE account_changes (
+	id         INTEGER PRIMARY KEY,
+	account_id TEXT NOT NULL,
+	field      TEXT NOT NULL,  -- 'status'
+	old_value  TEXT NOT NULL,
+	new_value  TEXT NOT NULL,
+	reason     TEXT NOT NULL,
+	actor      TEXT NOT NULL,  -- the operator's token name
+	at         INTEGER NOT NULL
+) STRICT;
+CREATE INDEX account_changes_by_account ON account_changes (account_id, id);
 `
