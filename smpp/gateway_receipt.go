@@ -466,10 +466,13 @@ func (a *account) flushReceipts(ctx context.Context) {
 	}
 }
 
-// owedReceipts reads the account's next receipts due at now, oldest first.
+// owedReceipts reads the account's next receipts due at now, oldest first. Receipts
+// due at the same microsecond go in the order their messages were acknowledged: a run's
+// message ids are of one width and count up (the index's trailing key, so the order
+// costs no sort).
 func (g *Gateway) owedReceipts(ctx context.Context, a *account, now time.Time) ([]owedReceipt, error) {
 	rows, err := g.db.Reader().QueryContext(ctx, `SELECT message_id, msisdn, dest, stat, submitted_at, done_at
-		FROM smpp_server_receipts WHERE system_id = ? AND stat <> '' AND next_at <= ? ORDER BY next_at LIMIT ?`,
+		FROM smpp_server_receipts WHERE system_id = ? AND stat <> '' AND next_at <= ? ORDER BY next_at, message_id LIMIT ?`,
 		a.systemID, now.UnixMicro(), receiptBatch)
 	if err != nil {
 		return nil, err
