@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
+	"github.com/payswitch/payswitch/internal/failures"
 	"github.com/payswitch/payswitch/ledger"
 	"github.com/payswitch/payswitch/store"
 	payswitch "github.com/payswitch/payswitch/switch"
@@ -114,7 +115,7 @@ type Server struct {
 	mux     *http.ServeMux
 	tokens  []tokenDigest
 	latency *prometheus.HistogramVec
-	guesses *guessLimiter
+	guesses *failures.Limiter
 }
 
 type tokenDigest struct {
@@ -141,7 +142,7 @@ func New(e Engine, cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Server{engine: e, cfg: cfg, mux: http.NewServeMux(), guesses: newGuessLimiter(10, time.Minute)}
+	s := &Server{engine: e, cfg: cfg, mux: http.NewServeMux(), guesses: failures.New(10, time.Minute)}
 	for _, t := range cfg.Tokens {
 		if t.Token == "" {
 			continue
@@ -232,13 +233,13 @@ func (s *Server) route(pattern string, min Role, h func(w http.ResponseWriter, r
 // whole, the token never.
 func (s *Server) refuseToken(w http.ResponseWriter, client string) {
 	now := s.cfg.Now()
-	if !s.guesses.allowed(client, now) {
+	if !s.guesses.Allowed(client, now) {
 		w.Header().Set("Retry-After", "60")
 		writeError(w, http.StatusTooManyRequests, "too_many_attempts", "too many failed token attempts; wait a minute")
 		return
 	}
-	if s.guesses.failed(client, now) {
-		s.cfg.Log.Warn().Str("client", client).Int("failures", s.guesses.max).Dur("window", s.guesses.window).
+	if s.guesses.Failed(client, now) {
+		s.cfg.Log.Warn().Str("client", client).Int("failures", s.guesses.Max()).Dur("window", s.guesses.Window()).
 			Msg("too many bad API tokens from one address; its bad tokens get 429 for the rest of the window")
 	}
 	w.Header().Set("WWW-Authenticate", `Bearer realm="payswitch"`)

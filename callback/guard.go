@@ -17,12 +17,12 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/payswitch/payswitch/internal/logthrottle"
 	payswitch "github.com/payswitch/payswitch/switch"
 )
 
@@ -62,7 +62,7 @@ type Guard struct {
 	allow   []netip.Prefix
 	secret  *[32]byte // SHA-256 of the secret; nil: none asked
 	log     zerolog.Logger
-	logs    *logThrottle
+	logs    *logthrottle.Throttle
 	refused *prometheus.CounterVec
 }
 
@@ -72,7 +72,7 @@ func New(cfg Config) (*Guard, error) {
 	if cfg.Channel == "" {
 		return nil, errors.New("callback: channel is required")
 	}
-	g := &Guard{channel: cfg.Channel, log: cfg.Log, logs: newLogThrottle(logInterval, cfg.Now)}
+	g := &Guard{channel: cfg.Channel, log: cfg.Log, logs: logthrottle.New(logInterval, cfg.Now)}
 	for _, a := range cfg.Allow {
 		p, err := netip.ParsePrefix(a)
 		if err != nil {
@@ -209,7 +209,7 @@ func (g *Guard) refuse(w http.ResponseWriter, r *http.Request, ip netip.Addr, re
 		src = ip.String()
 	}
 	// Never the presented key, nor the query that may hold it.
-	g.logs.event(reason, g.log.Warn()).Str("channel", g.channel).Str("source", src).Str("reason", reason).
+	g.logs.Event(reason, g.log.Warn()).Str("channel", g.channel).Str("source", src).Str("reason", reason).
 		Str("path", r.URL.Path).Msg("gateway callback refused (403)")
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
@@ -219,51 +219,3 @@ func (g *Guard) refuse(w http.ResponseWriter, r *http.Request, ip netip.Addr, re
 
 // logInterval is how often one reason of refusal is logged at most.
 const logInterval = 10 * time.Second
-
-// logThrottle keeps a flood of forged requests from flooding the log as well: per
-// reason, the first refusal is logged; for the next interval the same reason is only
-// counted, and the next line logged says how many were left out. The reasons are a
-// few constants, so the map stays small whatever the sources.
-type logThrottle struct {
-	interval time.Duration
-	now      func() time.Time
-
-	mu   sync.Mutex // guards keys
-	keys map[string]*throttled
-}
-
-type throttled struct {
-	last       time.Time
-	suppressed int
-}
-
-func newLogThrottle(interval time.Duration, now func() time.Time) *logThrottle {
-	if now == nil {
-		now = time.Now
-	}
-	return &logThrottle{interval: interval, now: now, keys: map[string]*throttled{}}
-}
-
-// event returns e, with the count of lines left out since the last, when key may be
-// logged now; otherwise it counts and returns nil, on which zerolog's methods do
-// nothing.
-func (t *logThrottle) event(key string, e *zerolog.Event) *zerolog.Event {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	now := t.now()
-	k, ok := t.keys[key]
-	if !ok {
-		k = &throttled{}
-		t.keys[key] = k
-	} else if now.Sub(k.last) < t.interval {
-		k.suppressed++
-		e.Discard()
-		return nil
-	}
-	k.last = now
-	if k.suppressed > 0 {
-		e = e.Int("suppressed", k.suppressed)
-		k.suppressed = 0
-	}
-	return e
-}

@@ -22,6 +22,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/payswitch/payswitch/internal/failures"
 	"github.com/rs/zerolog"
 )
 
@@ -75,7 +76,7 @@ type Console struct {
 	cfg      Config
 	tokens   []tokenDigest
 	sessions *sessions
-	fails    *failures
+	fails    *failures.Limiter
 	pages    map[string]*template.Template
 	mux      *http.ServeMux
 
@@ -106,7 +107,7 @@ func New(b Backend, cfg Config) (*Console, error) {
 	if cfg.Location == nil {
 		cfg.Location = time.UTC
 	}
-	c := &Console{b: b, cfg: cfg, sessions: newSessions(), fails: newFailures(10, time.Minute),
+	c := &Console{b: b, cfg: cfg, sessions: newSessions(), fails: failures.New(10, time.Minute),
 		mux: http.NewServeMux(), rates: map[string]linkSample{}}
 	for _, t := range cfg.Tokens {
 		if t.Token == "" {
@@ -319,7 +320,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		c.showLogin(w, r, http.StatusForbidden, "The sign-in form was out of date; try again.")
 		return
 	}
-	if !c.fails.allowed(client, now) {
+	if !c.fails.Allowed(client, now) {
 		w.Header().Set("Retry-After", "60")
 		c.showLogin(w, r, http.StatusTooManyRequests, "Too many failed sign-ins from this address; wait a minute.")
 		return
@@ -332,7 +333,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if match == nil {
-		if c.fails.failed(client, now) {
+		if c.fails.Failed(client, now) {
 			c.cfg.Log.Warn().Str("client", client).Msg("console: too many failed sign-ins from one address; refused for the rest of the minute")
 		}
 		c.showLogin(w, r, http.StatusUnauthorized, "That token is not valid.")

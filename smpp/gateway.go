@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/payswitch/payswitch/internal/logthrottle"
 	"github.com/payswitch/payswitch/internal/mask"
 )
 
@@ -119,10 +120,10 @@ type Gateway struct {
 	reasm    *Reassembler
 	idBase   string // random per start: generated message ids never repeat across runs
 	nextID   atomic.Uint64
-	now      func() time.Time // the clock of pins and bind throttling; tests move it
-	quiet    *logThrottle     // refusals an ESME can repeat at will
-	guard    *bindThrottle    // failed binds by remote address
-	decoy    [32]byte         // compared with the password of a bind to an unknown account
+	now      func() time.Time      // the clock of pins and bind throttling; tests move it
+	quiet    *logthrottle.Throttle // refusals an ESME can repeat at will
+	guard    *bindThrottle         // failed binds by remote address
+	decoy    [32]byte              // compared with the password of a bind to an unknown account
 
 	mu     sync.Mutex // guards ln, stop and served
 	ln     net.Listener
@@ -169,7 +170,7 @@ func NewGateway(cfg GatewayConfig, db *store.DB, h Handler, log zerolog.Logger, 
 		reasm:    NewReassembler(reassemblyTimeout),
 		idBase:   hex.EncodeToString(rnd[:]),
 		now:      time.Now,
-		quiet:    newLogThrottle(logThrottleInterval),
+		quiet:    logthrottle.New(logthrottle.Interval, nil),
 		guard:    newBindThrottle(),
 	}
 	if _, err := rand.Read(g.decoy[:]); err != nil {
@@ -478,7 +479,7 @@ func (g *Gateway) submit(ctx context.Context, a *account, p pdu.Body, id string)
 	if ussd == nil {
 		var complete bool
 		if text, complete, err = g.reasm.take(key, part, now); err != nil {
-			g.quiet.event("reassembly", log.Warn()).Err(err).Msg("smpp server concatenated MO part refused")
+			g.quiet.Event("reassembly", log.Warn()).Err(err).Msg("smpp server concatenated MO part refused")
 			return gatewayRefusal(err)
 		}
 		if !complete {
@@ -509,9 +510,9 @@ func (g *Gateway) submit(ctx context.Context, a *account, p pdu.Body, id string)
 
 // refusal returns the info line for a refusal of kind to account a, or nil (zerolog's
 // no-op) when the same kind of refusal of the same account was logged within
-// logThrottleInterval: an ESME can repeat a refusal as fast as it can send.
+// logthrottle.Interval: an ESME can repeat a refusal as fast as it can send.
 func (g *Gateway) refusal(a *account, kind string, log zerolog.Logger) *zerolog.Event {
-	return g.quiet.event("refused:"+kind+":"+a.systemID, log.Info())
+	return g.quiet.Event("refused:"+kind+":"+a.systemID, log.Info())
 }
 
 // ussdFromPhone reports whether op is a ussd_service_op that the menus act on (see

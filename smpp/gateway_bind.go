@@ -136,7 +136,7 @@ func (h *gatewayHandler) Authenticate(systemID, password, bindType, remote strin
 	now, addr := g.now(), addrKey(remote)
 	log := g.log.With().Str("system_id", systemID).Str("bind", bindType).Str("remote", remote).Logger()
 	if g.guard.locked(addr, now) {
-		g.quiet.event("bind-locked", log.Info()).Msg("smpp server bind from a locked-out address refused unchecked")
+		g.quiet.Event("bind-locked", log.Info()).Msg("smpp server bind from a locked-out address refused unchecked")
 		return server.StatusBindFail
 	}
 	a := g.accounts[systemID]

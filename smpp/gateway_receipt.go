@@ -334,7 +334,7 @@ func (g *Gateway) sweepReceipts(ctx context.Context, now time.Time) {
 		return nil
 	})
 	if err != nil {
-		g.quiet.event("receipt-sweep", g.log.Error()).Err(err).Msg("smpp server receipts not swept")
+		g.quiet.Event("receipt-sweep", g.log.Error()).Err(err).Msg("smpp server receipts not swept")
 		return
 	}
 	if undeliv > 0 {
@@ -399,7 +399,7 @@ func (a *account) forgetDelivered(ctx context.Context) {
 		ids = append(ids, id)
 	}
 	if err := a.g.receiptsSent(ctx, ids, nil, time.Time{}); err != nil {
-		a.g.quiet.event("receipt-done:"+a.systemID, a.g.log.Error()).Err(err).Str("system_id", a.systemID).
+		a.g.quiet.Event("receipt-done:"+a.systemID, a.g.log.Error()).Err(err).Str("system_id", a.systemID).
 			Msg("smpp server receipts delivered but not forgotten; tried again")
 		return
 	}
@@ -420,7 +420,7 @@ func (a *account) flushReceipts(ctx context.Context) {
 		now := g.now()
 		owed, err := g.owedReceipts(ctx, a, now)
 		if err != nil {
-			g.quiet.event("receipt-read:"+a.systemID, log.Error()).Err(err).Msg("smpp server receipts not read")
+			g.quiet.Event("receipt-read:"+a.systemID, log.Error()).Err(err).Msg("smpp server receipts not read")
 			return
 		}
 		var sent, refused []string
@@ -440,7 +440,7 @@ func (a *account) flushReceipts(ctx context.Context) {
 				sent = append(sent, r.id)
 			case errors.As(err, &st):
 				refused = append(refused, r.id)
-				g.quiet.event("receipt-refused:"+a.systemID, log.Info()).Err(err).
+				g.quiet.Event("receipt-refused:"+a.systemID, log.Info()).Err(err).
 					Msg("smpp server receipt refused by the ESME; tried again later")
 			default:
 				failed = err
@@ -451,11 +451,11 @@ func (a *account) flushReceipts(ctx context.Context) {
 			a.delivered[id] = struct{}{}
 		}
 		if err := g.receiptsSent(ctx, nil, refused, now.Add(receiptRetry)); err != nil {
-			g.quiet.event("receipt-refused:"+a.systemID, log.Error()).Err(err).Msg("smpp server refused receipts not postponed")
+			g.quiet.Event("receipt-refused:"+a.systemID, log.Error()).Err(err).Msg("smpp server refused receipts not postponed")
 			return
 		}
 		if failed != nil {
-			g.quiet.event("receipt-send:"+a.systemID, log.Info()).Err(failed).Int("owed", len(owed)-len(sent)-len(refused)).
+			g.quiet.Event("receipt-send:"+a.systemID, log.Info()).Err(failed).Int("owed", len(owed)-len(sent)-len(refused)).
 				Msg("smpp server receipts not delivered; retried when the ESME binds again")
 			return
 		}

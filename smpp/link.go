@@ -10,6 +10,7 @@ import (
 
 	"github.com/fiorix/go-smpp/smpp/pdu"
 	"github.com/fiorix/go-smpp/smpp/pdu/pdutlv"
+	"github.com/payswitch/payswitch/internal/logthrottle"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"golang.org/x/time/rate"
@@ -227,8 +228,8 @@ type Link struct {
 	cfg     LinkConfig
 	h       Handler
 	log     zerolog.Logger
-	quiet   *logThrottle // handler failures that repeat with every redelivery
-	metrics *linkMetrics // nil without a registry
+	quiet   *logthrottle.Throttle // handler failures that repeat with every redelivery
+	metrics *linkMetrics          // nil without a registry
 	limiter *rate.Limiter
 	window  chan struct{} // one token per outstanding submit_sm
 	moSlots chan struct{} // one token per deliver_sm being handled
@@ -279,7 +280,7 @@ func NewLink(cfg LinkConfig, h Handler, log zerolog.Logger, reg prometheus.Regis
 		cfg:   cfg,
 		h:     h,
 		log:   log.With().Str("link", cfg.Name).Logger(),
-		quiet: newLogThrottle(logThrottleInterval),
+		quiet: logthrottle.New(logthrottle.Interval, nil),
 		// A burst of one keeps every one-second window at or below TPS (plus one).
 		limiter:       rate.NewLimiter(limit, 1),
 		metrics:       newLinkMetrics(reg, cfg.Name, log),

@@ -76,7 +76,7 @@ func (l *Link) deliver(ctx context.Context, p pdu.Body, esm uint8) uint32 {
 		r := parseReceipt(coding, sm, tlv)
 		r.Link = l.cfg.Name
 		if err := l.h.HandleReceipt(ctx, r); err != nil {
-			about(l.quiet.event("receipt", l.log.Error())).Err(err).Str("message_id", r.MessageID).
+			about(l.quiet.Event("receipt", l.log.Error())).Err(err).Str("message_id", r.MessageID).
 				Msg("smpp receipt handler failed; SMSC will redeliver")
 			return StatusRxTempAppn
 		}
@@ -103,7 +103,7 @@ func (l *Link) deliver(ctx context.Context, p pdu.Body, esm uint8) uint32 {
 	if ussd == nil {
 		var complete bool
 		if text, complete, err = l.reasm.take(from, part, now); err != nil {
-			about(l.quiet.event("reassembly", l.log.Warn())).Err(err).Msg("smpp concatenated MO part refused")
+			about(l.quiet.Event("reassembly", l.log.Warn())).Err(err).Msg("smpp concatenated MO part refused")
 			return linkRefusal(err)
 		}
 		if !complete {
@@ -112,7 +112,7 @@ func (l *Link) deliver(ctx context.Context, p pdu.Body, esm uint8) uint32 {
 	}
 	m := MO{Link: l.cfg.Name, From: from, To: to, Text: text, Received: now, USSD: ussd}
 	if err := l.h.HandleMO(ctx, m); err != nil {
-		about(l.quiet.event("mo", l.log.Error())).Err(err).Msg("smpp MO handler failed; SMSC will redeliver")
+		about(l.quiet.Event("mo", l.log.Error())).Err(err).Msg("smpp MO handler failed; SMSC will redeliver")
 		return StatusRxTempAppn
 	}
 	if ussd == nil {

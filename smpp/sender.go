@@ -13,6 +13,7 @@ import (
 	"github.com/payswitch/payswitch/store"
 	"github.com/rs/zerolog"
 
+	"github.com/payswitch/payswitch/internal/logthrottle"
 	"github.com/payswitch/payswitch/internal/mask"
 )
 
@@ -99,7 +100,7 @@ type Sender struct {
 	links    []*Link
 	affinity []Affinity
 	log      zerolog.Logger
-	quiet    *logThrottle // repeated claim failures (a full or read-only database)
+	quiet    *logthrottle.Throttle // repeated claim failures (a full or read-only database)
 
 	lease, poll time.Duration
 	maxAttempts int
@@ -114,7 +115,7 @@ func NewSender(q Queue, links []*Link, log zerolog.Logger) *Sender {
 		q:           q,
 		links:       links,
 		log:         log.With().Str("component", "smpp_sender").Logger(),
-		quiet:       newLogThrottle(logThrottleInterval),
+		quiet:       logthrottle.New(logthrottle.Interval, nil),
 		lease:       senderLease,
 		poll:        senderPoll,
 		maxAttempts: senderMaxAttempts,
@@ -266,7 +267,7 @@ func (s *Sender) Run(ctx context.Context) error {
 		if free > 0 && (!starved || free >= (capacity+1)/2) {
 			msgs, err := s.q.Claim(ctx, outbox.KindSMS, free, s.lease)
 			if err != nil && ctx.Err() == nil {
-				s.quiet.event("claim", s.log.Error()).Err(err).Msg("outbox claim failed")
+				s.quiet.Event("claim", s.log.Error()).Err(err).Msg("outbox claim failed")
 			}
 			for _, m := range msgs {
 				mu.Lock()

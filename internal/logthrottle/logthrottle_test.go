@@ -1,4 +1,4 @@
-package smpp
+package logthrottle
 
 import (
 	"bytes"
@@ -12,10 +12,9 @@ import (
 func TestLogThrottleLogsOncePerIntervalAndCountsTheRest(t *testing.T) {
 	var buf bytes.Buffer
 	log := zerolog.New(&buf)
-	th := newLogThrottle(10 * time.Second)
 	now := time.Unix(1000, 0)
-	th.now = func() time.Time { return now }
-	fail := func(key string) { th.event(key, log.Error()).Msg(key + " failed") }
+	th := New(10*time.Second, func() time.Time { return now })
+	fail := func(key string) { th.Event(key, log.Error()).Msg(key + " failed") }
 
 	for range 50 { // a poll every 200 ms for 10 s, all refused
 		fail("claim")
