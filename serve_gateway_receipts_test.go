@@ -1,8 +1,6 @@
 package main
 
 import (
-	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -18,19 +16,7 @@ import (
 // delivery receipt from the real switch once the MO is processed, with the message id of
 // the submit_sm_resp, beside the switch's answer.
 func TestAggregatorGetsDeliveryReceipt(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	s := startSwitchWithSMPP(t, fmt.Sprintf(`  server:
-    listen: %s
-    accounts:
-      - system_id: aggregator-x
-        password: agg-pw
-        prefixes: ["2547"]
-`, addr))
+	s, addr := startSwitchWithAggregator(t, "2547")
 	w := s.open(map[string]string{"type": "wallet", "msisdn": "254711000001", "name": "Zed"})
 	s.deposit(w.ID, 50000, "CASHIN-Z")
 

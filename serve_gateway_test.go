@@ -17,19 +17,7 @@ import (
 // An aggregator binds to the switch's own SMPP server with go-smpp's client, relays a
 // user's SMS as submit_sm to the shortcode and gets the switch's answers as deliver_sm.
 func TestAggregatorOverOurSMPPServer(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	s := startSwitchWithSMPP(t, fmt.Sprintf(`  server:
-    listen: %s
-    accounts:
-      - system_id: aggregator-x
-        password: agg-pw
-        prefixes: ["2547"]
-`, addr))
+	s, addr := startSwitchWithAggregator(t, "2547")
 	w := s.open(map[string]string{"type": "wallet", "msisdn": "254711000001", "name": "Zed"})
 	s.deposit(w.ID, 50000, "CASHIN-Z")
 
@@ -73,19 +61,7 @@ func TestAggregatorOverOurSMPPServer(t *testing.T) {
 }
 
 func TestAggregatorRelaysUSSD(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	s := startSwitchWithSMPP(t, fmt.Sprintf(`  server:
-    listen: %s
-    accounts:
-      - system_id: aggregator-x
-        password: agg-pw
-        prefixes: ["2547"]
-`, addr))
+	s, addr := startSwitchWithAggregator(t, "2547")
 	w := s.open(map[string]string{"type": "wallet", "msisdn": "254711000001", "name": "Zed"})
 	s.deposit(w.ID, 50000, "CASHIN-Z")
 	type screen struct {
@@ -135,4 +111,24 @@ func TestAggregatorRelaysUSSD(t *testing.T) {
 	if bal := ussd(18, "1"); len(bal.op) != 1 || bal.op[0] != 17 || !strings.Contains(bal.text, "500.00") {
 		t.Fatalf("balance screen = %v %q", bal.op, bal.text)
 	}
+}
+
+// startSwitchWithAggregator starts a switch whose SMPP server listens on a free loopback
+// port with one account, aggregator-x (password agg-pw), that may send from numbers
+// starting with prefix; it returns the switch and the server's address.
+func startSwitchWithAggregator(t *testing.T, prefix string) (*testSwitch, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return startSwitchWithSMPP(t, fmt.Sprintf(`  server:
+    listen: %s
+    accounts:
+      - system_id: aggregator-x
+        password: agg-pw
+        prefixes: [%q]
+`, addr, prefix)), addr
 }

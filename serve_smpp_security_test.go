@@ -2,8 +2,6 @@ package main
 
 import (
 	"errors"
-	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -18,19 +16,7 @@ import (
 // from the numbers its account declares (here 2541...), and codes go only over the
 // carrier route of the number (the demo SMSC), never to the aggregator's bind.
 func TestSMPPServerAccountCannotTakeCodes(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	s := startSwitchWithSMPP(t, fmt.Sprintf(`  server:
-    listen: %s
-    accounts:
-      - system_id: aggregator-x
-        password: agg-pw
-        prefixes: ["2541"]
-`, addr))
+	s, addr := startSwitchWithAggregator(t, "2541")
 	const carol = "254100000003" // a number the aggregator serves
 	aliceW := s.open(map[string]string{"type": "wallet", "msisdn": alice, "name": "Alice"})
 	s.open(map[string]string{"type": "wallet", "msisdn": bob, "name": "Bob"})
@@ -62,7 +48,7 @@ func TestSMPPServerAccountCannotTakeCodes(t *testing.T) {
 	}
 
 	// (a) The issue's attack: "from" Alice, whose number the account does not serve.
-	_, err = agg.Submit(&gosmpp.ShortMessage{Src: alice, Dst: "22333", Text: pdutext.Raw("SEND 0700000002 500")})
+	_, err := agg.Submit(&gosmpp.ShortMessage{Src: alice, Dst: "22333", Text: pdutext.Raw("SEND 0700000002 500")})
 	var st pdu.Status
 	if !errors.As(err, &st) || st != 0x0A {
 		t.Fatalf("submit_sm from Alice's number: %v, want ESME_RINVSRCADR", err)
