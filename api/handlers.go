@@ -31,42 +31,6 @@ func toAccountJSON(a ledger.Account) accountJSON {
 		Balance: a.Balance}
 }
 
-// paymentJSON is a payment as the API shows it: the contract's fields, then details.
-type paymentJSON struct {
-	ID          string `json:"id"`
-	Type        string `json:"type"`
-	Channel     string `json:"channel"`
-	State       string `json:"state"`
-	Payer       string `json:"payer"`
-	Payee       string `json:"payee"`
-	Amount      int64  `json:"amount"`
-	Currency    string `json:"currency"`
-	CreatedAt   string `json:"created_at"`
-	UpdatedAt   string `json:"updated_at"`
-	PayerMSISDN string `json:"payer_msisdn,omitempty"`
-	PayeeName   string `json:"payee_name,omitempty"`
-	PayeeCode   string `json:"payee_code,omitempty"`
-	PayeeMSISDN string `json:"payee_msisdn,omitempty"`
-	Target      string `json:"target_msisdn,omitempty"`
-	Reference   string `json:"reference,omitempty"`
-	Reason      string `json:"reason,omitempty"`
-	ReversalRef string `json:"reversal_reference,omitempty"`
-	Carrier     string `json:"carrier,omitempty"`
-	ExpiresAt   string `json:"expires_at,omitempty"`
-}
-
-func toPaymentJSON(p *payswitch.Payment) paymentJSON {
-	j := paymentJSON{ID: p.ID, Type: string(p.Type), Channel: string(p.Channel), State: string(p.State),
-		Payer: p.PayerAccount, Payee: p.PayeeAccount, Amount: p.Amount, Currency: p.Currency,
-		CreatedAt: p.CreatedAt.UTC().Format(time.RFC3339Nano), UpdatedAt: p.UpdatedAt.UTC().Format(time.RFC3339Nano),
-		PayerMSISDN: p.PayerMSISDN, PayeeName: p.PayeeName, PayeeCode: p.PayeeCode, PayeeMSISDN: p.PayeeMSISDN,
-		Target: p.TargetMSISDN, Reference: p.Reference, Reason: p.Reason,
-		ReversalRef: p.ReversalRef, Carrier: p.Carrier}
-	if p.State == payswitch.StatePendingOTP && !p.ExpiresAt.IsZero() {
-		j.ExpiresAt = p.ExpiresAt.UTC().Format(time.RFC3339)
-	}
-	return j
-}
 
 func (s *Server) openAccount(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
@@ -136,7 +100,7 @@ func (s *Server) deposit(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	// A repeated reference answers exactly as the first time did.
-	writeJSON(w, http.StatusCreated, toPaymentJSON(p))
+	writeJSON(w, http.StatusCreated, paymentView(p))
 	return nil
 }
 
@@ -145,7 +109,7 @@ func (s *Server) getPayment(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, toPaymentJSON(p))
+	writeJSON(w, http.StatusOK, paymentView(p))
 	return nil
 }
 
@@ -166,9 +130,9 @@ func (s *Server) listPayments(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := make([]paymentJSON, 0, len(ps))
+	out := make([]payswitch.PaymentView, 0, len(ps))
 	for _, p := range ps {
-		out = append(out, toPaymentJSON(p))
+		out = append(out, paymentView(p))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"payments": out})
 	return nil
@@ -241,7 +205,7 @@ func (s *Server) reversePayment(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, toPaymentJSON(p))
+	writeJSON(w, http.StatusOK, paymentView(p))
 	return nil
 }
 
@@ -264,7 +228,7 @@ func (s *Server) airtimeTopup(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	// 202: the money has left the float; the carrier's answer comes later (state).
-	writeJSON(w, http.StatusAccepted, toPaymentJSON(p))
+	writeJSON(w, http.StatusAccepted, paymentView(p))
 	return nil
 }
 
@@ -297,3 +261,6 @@ func (s *Server) patchAccount(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, toAccountJSON(a))
 	return nil
 }
+
+// paymentView is p as the API shows it (the engine's view, shared with webhooks).
+func paymentView(p *payswitch.Payment) payswitch.PaymentView { return p.View() }
