@@ -369,6 +369,13 @@ func StoredColumns(alias string) string {
 		alias + ".state, " + alias + ".dead_reason"
 }
 
+// StoredJoin is the join that brings a payment's code into a caller's query as alias,
+// matched on paymentID (an SQL expression naming the payment's ID): with StoredColumns
+// it is how a caller reads the code beside its own rows without naming otp's table.
+func StoredJoin(alias, paymentID string) string {
+	return "LEFT JOIN otp_codes AS " + alias + " ON " + alias + ".payment_id = " + paymentID
+}
+
 // Dest are the scan destinations for StoredColumns, in order.
 func (s *Stored) Dest() []any {
 	return []any{&s.paymentID, &s.digest, &s.expiresAt, &s.attempts, &s.state, &s.deadReason}

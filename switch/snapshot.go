@@ -70,7 +70,7 @@ type waiting struct {
 var waitingQuery = `SELECT p.id, p.expires_at, p.updated_at, ` + otp.StoredColumns("c") + `,
 		COALESCE(l.window_start, 0), COALESCE(l.wrong_codes, 0), COALESCE(l.locked_until, 0),
 		COALESCE(w.window_start, 0), COALESCE(w.wrong_codes, 0)
-	FROM payments AS p LEFT JOIN otp_codes AS c ON c.payment_id = p.id
+	FROM payments AS p ` + otp.StoredJoin("c", "p.id") + `
 		LEFT JOIN number_locks AS l ON l.msisdn = ?1
 		LEFT JOIN origin_wrong_codes AS w ON w.msisdn = ?1 AND w.origin = ?2
 	WHERE p.payer_msisdn = ?1 AND p.state = 'pending_otp'`
