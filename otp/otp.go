@@ -246,60 +246,34 @@ func (i *Issuer) IssueDrawn(ctx context.Context, tx store.Tx, d Drawn, now time.
 }
 
 // Resend replaces the payment's active code with a new one (the old one stops working)
-// and restarts the TTL. It refuses with ErrNoCode when there is no active code (never
-// issued, used, exhausted or killed), ErrResendLimit after Config.MaxResends resends and
-// ErrResendTooSoon within Config.ResendInterval of the last code. A code that merely
-// timed out can be resent. Wrong attempts carry over to the new code.
+// and restarts the TTL, when Config.MayResend allows: otherwise ErrNoCode,
+// ErrResendLimit or ErrResendTooSoon. A code that merely timed out can be resent. Wrong
+// attempts carry over to the new code.
 func (i *Issuer) Resend(ctx context.Context, tx store.Tx, b Binding, now time.Time) (code string, expiresAt time.Time, err error) {
-	var state string
-	var issuedAt int64
-	var resends int
-	err = tx.QueryRowContext(ctx, `SELECT state, issued_at, resends FROM otp_codes WHERE payment_id = ?`,
-		b.PaymentID).Scan(&state, &issuedAt, &resends)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", time.Time{}, ErrNoCode
-	}
-	if err != nil {
-		return "", time.Time{}, fmt.Errorf("otp: resend for %s: %w", b.PaymentID, err)
-	}
-	switch {
-	case state != "active":
-		return "", time.Time{}, ErrNoCode
-	case resends >= i.cfg.MaxResends:
-		return "", time.Time{}, ErrResendLimit
-	case now.Before(time.UnixMicro(issuedAt).Add(i.cfg.ResendInterval)):
-		return "", time.Time{}, ErrResendTooSoon
-	}
-	code, err = i.newCode()
-	if err != nil {
-		return "", time.Time{}, err
-	}
-	expiresAt = now.Add(i.cfg.TTL)
-	if _, err := tx.ExecContext(ctx, `UPDATE otp_codes SET digest = ?, issued_at = ?, expires_at = ?,
-		resends = resends + 1 WHERE payment_id = ?`,
-		i.digest(b, code), now.UnixMicro(), expiresAt.UnixMicro(), b.PaymentID); err != nil {
-		return "", time.Time{}, fmt.Errorf("otp: resend for %s: %w", b.PaymentID, err)
-	}
-	return code, expiresAt, nil
+	return i.replace(ctx, tx, b, now, false)
 }
 
 // Reissue is Resend for when the code could not be delivered (the SMSC reported the SMS
-// undeliverable): the user never saw the old code, so the resend interval does not
-// apply, but it counts against Config.MaxResends like any resend, so a lying carrier
-// cannot make codes without end.
+// undeliverable): see Config.MayResend.
 func (i *Issuer) Reissue(ctx context.Context, tx store.Tx, b Binding, now time.Time) (code string, expiresAt time.Time, err error) {
-	var state string
-	var resends int
-	err = tx.QueryRowContext(ctx, `SELECT state, resends FROM otp_codes WHERE payment_id = ?`,
-		b.PaymentID).Scan(&state, &resends)
-	if errors.Is(err, sql.ErrNoRows) || err == nil && state != "active" {
-		return "", time.Time{}, ErrNoCode
+	return i.replace(ctx, tx, b, now, true)
+}
+
+// replace is Resend (undeliverable false) and Reissue (true).
+func (i *Issuer) replace(ctx context.Context, tx store.Tx, b Binding, now time.Time, undeliverable bool) (code string, expiresAt time.Time, err error) {
+	s := CodeState{Exists: true}
+	var issuedAt int64
+	err = tx.QueryRowContext(ctx, `SELECT state, issued_at, resends FROM otp_codes WHERE payment_id = ?`,
+		b.PaymentID).Scan(&s.State, &issuedAt, &s.Resends)
+	if errors.Is(err, sql.ErrNoRows) {
+		s.Exists, err = false, nil
 	}
 	if err != nil {
-		return "", time.Time{}, fmt.Errorf("otp: reissue for %s: %w", b.PaymentID, err)
+		return "", time.Time{}, fmt.Errorf("otp: new code for %s: %w", b.PaymentID, err)
 	}
-	if resends >= i.cfg.MaxResends {
-		return "", time.Time{}, ErrResendLimit
+	s.IssuedAt = time.UnixMicro(issuedAt)
+	if err := i.cfg.MayResend(s, now, undeliverable); err != nil {
+		return "", time.Time{}, err
 	}
 	if code, err = i.newCode(); err != nil {
 		return "", time.Time{}, err
@@ -308,7 +282,7 @@ func (i *Issuer) Reissue(ctx context.Context, tx store.Tx, b Binding, now time.T
 	if _, err := tx.ExecContext(ctx, `UPDATE otp_codes SET digest = ?, issued_at = ?, expires_at = ?,
 		resends = resends + 1 WHERE payment_id = ?`,
 		i.digest(b, code), now.UnixMicro(), expiresAt.UnixMicro(), b.PaymentID); err != nil {
-		return "", time.Time{}, fmt.Errorf("otp: reissue for %s: %w", b.PaymentID, err)
+		return "", time.Time{}, fmt.Errorf("otp: new code for %s: %w", b.PaymentID, err)
 	}
 	return code, expiresAt, nil
 }
@@ -376,6 +350,13 @@ func StoredJoin(alias, paymentID string) string {
 	return "LEFT JOIN otp_codes AS " + alias + " ON " + alias + ".payment_id = " + paymentID
 }
 
+// codeState is the code as the rules look at it (no issue time or resends: a check needs
+// neither).
+func (s *Stored) codeState() CodeState {
+	return CodeState{Exists: s.paymentID.Valid, State: s.state.String, DeadReason: s.deadReason.String,
+		ExpiresAt: time.UnixMicro(s.expiresAt.Int64), Attempts: int(s.attempts.Int64)}
+}
+
 // Dest are the scan destinations for StoredColumns, in order.
 func (s *Stored) Dest() []any {
 	return []any{&s.paymentID, &s.digest, &s.expiresAt, &s.attempts, &s.state, &s.deadReason}
@@ -394,56 +375,40 @@ func (i *Issuer) CheckAttempt(ctx context.Context, tx store.Tx, a Attempt, store
 			return Result{}, fmt.Errorf("otp: check for %s: %w", id, err)
 		}
 	}
-	if !stored.paymentID.Valid {
-		return Result{Missing: true}, nil
-	}
-	if stored.paymentID.String != id {
+	if stored.paymentID.Valid && stored.paymentID.String != id {
 		return Result{}, fmt.Errorf("otp: check for %s: given the code of %s", id, stored.paymentID.String)
 	}
-	switch stored.state.String {
-	case "used":
-		return Result{Used: true}, nil
-	case "dead":
-		switch stored.deadReason.String {
-		case "exhausted":
-			return Result{Exhausted: true}, nil
-		case "expired":
-			return Result{Expired: true}, nil
-		default:
-			return Result{Missing: true}, nil
-		}
-	}
-	if now.UnixMicro() >= stored.expiresAt.Int64 {
-		if err := i.setDead(ctx, tx, id, "expired"); err != nil {
-			return Result{}, err
-		}
-		return Result{Expired: true}, nil
-	}
+	res, action := i.cfg.Judge(stored.codeState(), now, func() bool {
+		return a.wellFormed && hmac.Equal(stored.digest, a.digest)
+	})
 	// The updates below change only an active code, and count from what is stored, so
 	// that a Stored read outside this transaction could neither revive a code nor lose
 	// an attempt.
-	if a.wellFormed && hmac.Equal(stored.digest, a.digest) {
-		res, err := tx.ExecContext(ctx, `UPDATE otp_codes SET state = 'used' WHERE payment_id = ? AND state = 'active'`, id)
+	switch action {
+	case MarkExpired:
+		if err := i.setDead(ctx, tx, id, "expired"); err != nil {
+			return Result{}, err
+		}
+	case MarkUsed:
+		r, err := tx.ExecContext(ctx, `UPDATE otp_codes SET state = 'used' WHERE payment_id = ? AND state = 'active'`, id)
 		if err != nil {
 			return Result{}, fmt.Errorf("otp: check for %s: %w", id, err)
 		}
-		if n, err := res.RowsAffected(); err != nil || n != 1 {
+		if n, err := r.RowsAffected(); err != nil || n != 1 {
 			return Result{}, fmt.Errorf("otp: check for %s: the code changed meanwhile (%v)", id, err)
 		}
-		return Result{OK: true, AttemptsLeft: i.cfg.MaxAttempts - int(stored.attempts.Int64)}, nil
+	case CountWrong:
+		var attempts int
+		err := tx.QueryRowContext(ctx, `UPDATE otp_codes SET attempts = attempts + 1,
+			state = CASE WHEN attempts + 1 >= ?2 THEN 'dead' ELSE state END,
+			dead_reason = CASE WHEN attempts + 1 >= ?2 THEN 'exhausted' ELSE dead_reason END
+			WHERE payment_id = ?1 AND state = 'active' RETURNING attempts`, id, i.cfg.MaxAttempts).Scan(&attempts)
+		if err != nil {
+			return Result{}, fmt.Errorf("otp: check for %s: %w", id, err)
+		}
+		return i.cfg.AfterWrong(attempts), nil
 	}
-	var attempts int
-	err := tx.QueryRowContext(ctx, `UPDATE otp_codes SET attempts = attempts + 1,
-		state = CASE WHEN attempts + 1 >= ?2 THEN 'dead' ELSE state END,
-		dead_reason = CASE WHEN attempts + 1 >= ?2 THEN 'exhausted' ELSE dead_reason END
-		WHERE payment_id = ?1 AND state = 'active' RETURNING attempts`, id, i.cfg.MaxAttempts).Scan(&attempts)
-	if err != nil {
-		return Result{}, fmt.Errorf("otp: check for %s: %w", id, err)
-	}
-	if attempts >= i.cfg.MaxAttempts {
-		return Result{Exhausted: true}, nil
-	}
-	return Result{AttemptsLeft: i.cfg.MaxAttempts - attempts}, nil
+	return res, nil
 }
 
 // Kill makes the payment's active code dead because the payment was cancelled or
