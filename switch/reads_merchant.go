@@ -23,7 +23,7 @@ type MerchantPaymentFilter struct {
 const maxMerchantPage = 100
 
 // merchantPaymentsQuery lists the payments to merchant ?1, newest first: in state ?2
-// (any for ”), created in [?3, ?4), and before the cursor (created_at ?5, id ?6) in
+// (any when empty), created in [?3, ?4), and before the cursor (created_at ?5, id ?6) in
 // that order. created_at <= ?5 repeats the cursor's bound in a form an index range can
 // use; the OR alone would make SQLite read every payment of the merchant up to it.
 // The order (created_at, id) is total, so a page never repeats or skips a payment that
