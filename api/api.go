@@ -1,4 +1,5 @@
-// Package api serves the operators' and auditors' HTTP API (/api/v1), /healthz and
+// Package api serves the HTTP API (/api/v1) of operators, auditors and merchants'
+// systems (a merchant key sees only its own merchant's things), /healthz and
 // /metrics, and mounts the gateway callbacks of the other channels (/ussd, /ivr) on the
 // same server. It turns HTTP into calls on the engine and the engine's answers into JSON.
 package api
