@@ -1,4 +1,5 @@
-// Package api serves the operators' and auditors' HTTP API (/api/v1), /healthz and
+// Package api serves the HTTP API (/api/v1) of operators, auditors and merchants'
+// systems (a merchant key sees only its own merchant's things), /healthz and
 // /metrics, and mounts the gateway callbacks of the other channels (/ussd, /ivr) on the
 // same server. It turns HTTP into calls on the engine and the engine's answers into JSON.
 package api
@@ -6,9 +7,6 @@ package api
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -20,18 +18,18 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/payswitch/payswitch/internal/failures"
-	"github.com/payswitch/payswitch/ledger"
 	"github.com/payswitch/payswitch/store"
-	payswitch "github.com/payswitch/payswitch/switch"
 )
 
 // Role is what a token may do.
 type Role string
 
-// The two roles of the contract.
+// The roles of the contract. A configured token is an operator's or an auditor's; a
+// merchant's role is its keys' (package merchant), never a configured token's.
 const (
 	Operator Role = "operator" // read and write
 	Auditor  Role = "auditor"  // read only
+	Merchant Role = "merchant" // its own account, payments, requests, products and webhook
 )
 
 // Token is one bearer token the API accepts.
@@ -106,6 +104,14 @@ type Config struct {
 	Log      zerolog.Logger
 	// Now is the clock of the failed-token limit; nil: time.Now.
 	Now func() time.Time
+
+	// What the merchants' routes (contract section 10) use. Each may be nil: then the
+	// routes that need it answer 501 not_configured, and without Keys no merchant key
+	// is accepted.
+	Keys     MerchantKeys // merchants' API keys; *merchant.Keys
+	Catalog  Catalog      // merchants' products; *merchant.Catalog
+	Requests Requests     // requests to pay; the engine
+	Webhooks Webhooks     // merchants' webhook endpoints and deliveries
 }
 
 // Server is the HTTP handler of the whole switch.
@@ -164,15 +170,16 @@ func New(e Engine, cfg Config) (*Server, error) {
 	}
 
 	s.route("POST /api/v1/accounts", Operator, s.openAccount)
-	s.route("GET /api/v1/accounts/{id}", Auditor, s.getAccount)
+	s.merchantRoute("GET /api/v1/accounts/{id}", Auditor, s.getAccount)
 	s.route("PATCH /api/v1/accounts/{id}", Operator, s.patchAccount)
 	s.route("GET /api/v1/accounts", Auditor, s.findAccount)
 	s.route("POST /api/v1/deposits", Operator, s.deposit)
-	s.route("GET /api/v1/payments/{id}", Auditor, s.getPayment)
+	s.merchantRoute("GET /api/v1/payments/{id}", Auditor, s.getPayment)
 	s.route("GET /api/v1/payments", Auditor, s.listPayments)
 	s.route("POST /api/v1/payments/{id}/reverse", Operator, s.reversePayment)
 	s.route("POST /api/v1/airtime/topups", Operator, s.airtimeTopup)
 	s.route("GET /api/v1/ledger/trial-balance", Auditor, s.trialBalance)
+	s.mountMerchantRoutes()
 	s.mux.Handle("/api/", s.instrument("unknown", http.HandlerFunc(s.unknownRoute)))
 	s.mux.Handle("GET /healthz", s.instrument("/healthz", http.HandlerFunc(s.healthz)))
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))
@@ -198,84 +205,6 @@ func (s *Server) Wrap(route string, h http.Handler) http.Handler {
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
-
-// route mounts an API handler that needs at least role min (Auditor: any valid token).
-func (s *Server) route(pattern string, min Role, h func(w http.ResponseWriter, r *http.Request) error) {
-	_, path, _ := strings.Cut(pattern, " ")
-	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// The token first: a valid token always works, so that an address's failures
-		// (a neighbour behind the same NAT, a forged request from this machine) cannot
-		// lock the operator out. Only failures are limited.
-		name, role, ok := s.authenticate(r)
-		if !ok {
-			s.refuseToken(w, clientIP(r))
-			return
-		}
-		if min == Operator && role != Operator {
-			writeError(w, http.StatusForbidden, "forbidden", "this token may only read")
-			return
-		}
-		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.Timeout)
-		defer cancel()
-		// The token's name goes with the request: a change that records who made it
-		// (an account's freeze) names the operator by it.
-		ctx = context.WithValue(ctx, actorKey{}, name)
-		if err := h(w, r.WithContext(ctx)); err != nil {
-			s.fail(w, r, err)
-		}
-	})
-	s.mux.Handle(pattern, s.instrument(path, s.limitBody(handler)))
-}
-
-// refuseToken answers a request without a valid token: 401, or 429 once client has
-// failed too often within the window. The failure that reaches the limit is logged, so
-// that an operator sees the guessing; the address is not a phone number and is logged
-// whole, the token never.
-func (s *Server) refuseToken(w http.ResponseWriter, client string) {
-	now := s.cfg.Now()
-	if !s.guesses.Allowed(client, now) {
-		w.Header().Set("Retry-After", "60")
-		writeError(w, http.StatusTooManyRequests, "too_many_attempts", "too many failed token attempts; wait a minute")
-		return
-	}
-	if s.guesses.Failed(client, now) {
-		s.cfg.Log.Warn().Str("client", client).Int("failures", s.guesses.Max()).Dur("window", s.guesses.Window()).
-			Msg("too many bad API tokens from one address; its bad tokens get 429 for the rest of the window")
-	}
-	w.Header().Set("WWW-Authenticate", `Bearer realm="payswitch"`)
-	writeError(w, http.StatusUnauthorized, "unauthorized", "a valid bearer token is required")
-}
-
-// authenticate compares the presented token with every known one in constant time, so
-// that neither which token nor how much of it matched shows in the timing.
-// It returns the matching token's name and role.
-func (s *Server) authenticate(r *http.Request) (string, Role, bool) {
-	h := r.Header.Get("Authorization")
-	scheme, tok, ok := strings.Cut(h, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
-		return "", "", false
-	}
-	d := sha256.Sum256([]byte(strings.TrimSpace(tok)))
-	var role Role
-	var name string
-	found := 0
-	for _, t := range s.tokens {
-		if subtle.ConstantTimeCompare(d[:], t.digest[:]) == 1 {
-			role, name = t.role, t.name
-			found = 1
-		}
-	}
-	return name, role, found == 1
-}
-
-// actorKey is the context key of the name of the token a request came with.
-type actorKey struct{}
-
-// actor is the name of the token r came with ("" outside route).
-func actor(r *http.Request) string {
-	name, _ := r.Context().Value(actorKey{}).(string)
-	return name
-}
 
 func (s *Server) limitBody(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -314,73 +243,4 @@ func (s *Server) instrument(route string, h http.Handler) http.Handler {
 		}()
 		h.ServeHTTP(rec, r)
 	})
-}
-
-// fail maps an engine or ledger error to the contract's JSON error.
-func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
-	if fault := s.cfg.Diagnose(err); fault != "" {
-		// The database cannot take the write (disk full, read-only, locked): the client
-		// should wait and retry. /healthz says why, and the fault is logged once where
-		// the database is watched, not here for every request.
-		w.Header().Set("Retry-After", "10")
-		writeError(w, http.StatusServiceUnavailable, "database_unavailable", fmt.Sprintf(
-			"the database cannot be written right now (%s); the request was not completed: retry it later, with the same reference where it has one", fault))
-		return
-	}
-	var status int
-	var code string
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig):
-		writeError(w, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf(
-			"the request body is larger than the limit of %d bytes; nothing was changed", tooBig.Limit))
-		return
-	case errors.Is(err, errBadJSON), errors.Is(err, payswitch.ErrInvalid):
-		status, code = http.StatusBadRequest, "invalid_request"
-	case errors.Is(err, payswitch.ErrNotFound), errors.Is(err, ledger.ErrNotFound):
-		status, code = http.StatusNotFound, "not_found"
-	case errors.Is(err, payswitch.ErrAirtimeDelivered):
-		status, code = http.StatusConflict, "airtime_delivered"
-	case errors.Is(err, payswitch.ErrConflict), errors.Is(err, ledger.ErrDuplicate), errors.Is(err, ledger.ErrIdempotencyConflict):
-		status, code = http.StatusConflict, "conflict"
-	case errors.Is(err, ledger.ErrInsufficientFunds), errors.Is(err, payswitch.ErrInsufficientFund):
-		status, code = http.StatusUnprocessableEntity, "insufficient_funds"
-	case errors.Is(err, context.DeadlineExceeded):
-		status, code = http.StatusServiceUnavailable, "timeout"
-	default:
-		s.cfg.Log.Error().Err(err).Str("path", r.URL.Path).Msg("request failed")
-		writeError(w, http.StatusInternalServerError, "internal", "internal error; nothing was changed unless the result says so")
-		return
-	}
-	writeError(w, status, code, cleanMessage(err))
-}
-
-// cleanMessage drops the package prefixes that sentinel errors carry.
-func cleanMessage(err error) string {
-	msg := err.Error()
-	for _, p := range []string{"payswitch: ", "ledger: ", "api: "} {
-		msg = strings.ReplaceAll(msg, p, "")
-	}
-	return msg
-}
-
-type errorBody struct {
-	Error struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
-}
-
-func writeError(w http.ResponseWriter, status int, code, message string) {
-	var b errorBody
-	b.Error.Code, b.Error.Message = code, message
-	writeJSON(w, status, b)
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.Encode(v)
 }

@@ -2,8 +2,10 @@ package api
 
 import (
 	"context"
+	"time"
 
 	"github.com/payswitch/payswitch/ledger"
+	"github.com/payswitch/payswitch/merchant"
 	payswitch "github.com/payswitch/payswitch/switch"
 )
 
@@ -27,6 +29,57 @@ type Engine interface {
 	AccountByCode(ctx context.Context, code string) (ledger.Account, error)
 	TrialBalance(ctx context.Context) (map[string]ledger.Totals, error)
 	JournalHead(ctx context.Context) (seq int64, hash string, err error)
+	MerchantPayments(ctx context.Context, merchantID string, f payswitch.MerchantPaymentFilter) ([]*payswitch.Payment, string, error)
 }
 
 var _ Engine = (*payswitch.Engine)(nil)
+
+// MerchantKeys issues and checks merchants' API keys; *merchant.Keys has it. A token that
+// is not a live key is an error wrapping merchant.ErrBadKey.
+type MerchantKeys interface {
+	Create(ctx context.Context, merchantID, name string) (merchant.Key, string, error)
+	Revoke(ctx context.Context, merchantID, keyID string) error
+	List(ctx context.Context, merchantID string) ([]merchant.Key, error)
+	Authenticate(ctx context.Context, token string) (merchantID, keyID string, err error)
+}
+
+// Catalog keeps merchants' products; *merchant.Catalog has it.
+type Catalog interface {
+	Add(ctx context.Context, merchantID string, p payswitch.Product) (merchant.CatalogEntry, error)
+	Retire(ctx context.Context, merchantID, code string) error
+	List(ctx context.Context, merchantID string, withRetired bool) ([]merchant.CatalogEntry, error)
+}
+
+var (
+	_ MerchantKeys = (*merchant.Keys)(nil)
+	_ Catalog      = (*merchant.Catalog)(nil)
+)
+
+// Requests starts merchants' requests to pay and operators' airtime reminders (the
+// engine). Its refusals wrap payswitch.ErrInvalid (400), ErrUnknownProduct (404),
+// ErrPayerBusy (409), ErrPayerStopped (403), ErrRateLimited (429) or ErrConflict (409: the
+// reference was used for another request).
+type Requests interface {
+	RequestPayment(ctx context.Context, r payswitch.PaymentRequest) (*payswitch.Payment, error)
+}
+
+// Webhooks keeps merchants' webhook endpoints and reports their deliveries. An error
+// about the input (a URL or secret it does not accept) has a method InvalidInput
+// returning true: the API answers it with 400.
+type Webhooks interface {
+	SetEndpoint(ctx context.Context, merchantID, url, secret string) error
+	Deliveries(ctx context.Context, merchantID string, limit int) ([]WebhookDelivery, error)
+}
+
+// WebhookDelivery is one attempt to deliver an event to a merchant, or the next one
+// planned, as GET /api/v1/merchants/{id}/webhook/deliveries lists it.
+type WebhookDelivery struct {
+	EventID string    // the event's ID, the same on every attempt
+	Type    string    // the event's type, e.g. payment.completed
+	State   string    // e.g. pending, delivered, failed
+	Attempt int       // 1 for the first attempt
+	Status  int       // the endpoint's HTTP status; 0 when none came
+	Error   string    // why the attempt failed, if it did
+	At      time.Time // when it was made
+	NextAt  time.Time // when the next attempt is due; zero when none is
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/payswitch/payswitch/ledger"
+	"github.com/payswitch/payswitch/merchant"
 	"github.com/payswitch/payswitch/otp"
 	"github.com/payswitch/payswitch/outbox"
 	"github.com/payswitch/payswitch/store"
@@ -22,7 +23,7 @@ import (
 // balanced whatever got through.
 func FuzzAPIBodies(f *testing.F) {
 	db, err := store.Open(filepath.Join(f.TempDir(), "fuzz.db"), store.Options{Synchronous: "OFF"},
-		ledger.Schema, otp.Schema, outbox.Schema, payswitch.Schema)
+		ledger.Schema, otp.Schema, outbox.Schema, payswitch.Schema, merchant.Schema)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -40,11 +41,17 @@ func FuzzAPIBodies(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	srv, err := New(e, Config{Tokens: []Token{{Name: "ops", Token: "t", Role: Operator}}, Log: zerolog.Nop()})
+	m, err := e.OpenAccount(context.Background(), payswitch.OpenAccount{Type: ledger.Merchant, Name: "M", Code: "55501"})
 	if err != nil {
 		f.Fatal(err)
 	}
-	paths := []string{"/api/v1/accounts", "/api/v1/deposits", "/api/v1/airtime/topups", "/api/v1/payments/AAAAAAAAAA/reverse"}
+	srv, err := New(e, Config{Tokens: []Token{{Name: "ops", Token: "t", Role: Operator}}, Log: zerolog.Nop(),
+		Keys: merchant.NewKeys(db, merchant.Options{}), Catalog: merchant.NewCatalog(db, merchant.Options{})})
+	if err != nil {
+		f.Fatal(err)
+	}
+	paths := []string{"/api/v1/accounts", "/api/v1/deposits", "/api/v1/airtime/topups", "/api/v1/payments/AAAAAAAAAA/reverse",
+		"/api/v1/merchants/" + m.ID + "/keys", "/api/v1/merchants/" + m.ID + "/products"}
 	f.Add(uint8(0), []byte(`{"type":"wallet","msisdn":"254700000002","name":"B"}`))
 	f.Add(uint8(1), []byte(`{"account":"`+w.ID+`","amount":100,"reference":"R1"}`))
 	f.Add(uint8(1), []byte(`{"account":"`+w.ID+`","amount":-5,"reference":"R2"}`))
@@ -52,6 +59,9 @@ func FuzzAPIBodies(f *testing.F) {
 	f.Add(uint8(2), []byte(`{"from":"x","msisdn":"1","amount":1,"reference":"T"}`))
 	f.Add(uint8(3), []byte(`{"reason":"r","reference":"x"}`))
 	f.Add(uint8(0), []byte("\xff\xfe{"))
+	f.Add(uint8(4), []byte(`{"name":"web-shop"}`))
+	f.Add(uint8(5), []byte(`{"code":"12","name":"Sugar <1kg>","price":15000}`))
+	f.Add(uint8(5), []byte(`{"code":"1234567","name":"","price":-1}`))
 	f.Fuzz(func(t *testing.T, which uint8, body []byte) {
 		req := httptest.NewRequest(http.MethodPost, paths[int(which)%len(paths)], bytes.NewReader(body))
 		req.Header.Set("Authorization", "Bearer t")

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/payswitch/payswitch/ledger"
@@ -31,7 +30,6 @@ func toAccountJSON(a ledger.Account) accountJSON {
 		Balance: a.Balance}
 }
 
-
 func (s *Server) openAccount(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
 		Type   string `json:"type"`
@@ -51,8 +49,14 @@ func (s *Server) openAccount(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// getAccount shows an account; a merchant key sees only its own, and another answers
+// as an unknown account does.
 func (s *Server) getAccount(w http.ResponseWriter, r *http.Request) error {
-	a, err := s.engine.Account(r.Context(), r.PathValue("id"))
+	id := r.PathValue("id")
+	if c := callerOf(r); c.role == Merchant && c.merchant != id {
+		return fmt.Errorf("%w: account with id %s", ledger.ErrNotFound, id)
+	}
+	a, err := s.engine.Account(r.Context(), id)
 	if err != nil {
 		return err
 	}
@@ -104,10 +108,15 @@ func (s *Server) deposit(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// getPayment shows a payment (also as GET /api/v1/payment-requests/{id}); a merchant
+// key sees only its merchant's, and another answers as an unknown payment does.
 func (s *Server) getPayment(w http.ResponseWriter, r *http.Request) error {
 	p, err := s.engine.Payment(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
+	}
+	if !mayRead(r, p) {
+		return payswitch.ErrNotFound
 	}
 	writeJSON(w, http.StatusOK, paymentView(p))
 	return nil
@@ -118,13 +127,9 @@ func (s *Server) listPayments(w http.ResponseWriter, r *http.Request) error {
 	if q.Get("msisdn") == "" {
 		return fmt.Errorf("%w: msisdn is required", payswitch.ErrInvalid)
 	}
-	limit := 20
-	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > 100 {
-			return fmt.Errorf("%w: limit: a whole number from 1 to 100", payswitch.ErrInvalid)
-		}
-		limit = n
+	limit, err := limitParam(q.Get("limit"))
+	if err != nil {
+		return err
 	}
 	ps, err := s.engine.Payments(r.Context(), q.Get("msisdn"), limit)
 	if err != nil {
