@@ -579,3 +579,25 @@ func TestReversalOfAMerchantPaymentIsAnEvent(t *testing.T) {
 		t.Fatalf("a transfer's events %+v", evs)
 	}
 }
+
+// The code is the only run of exactly otp.digits digits in a request's SMS, whatever
+// the merchant writes in its description or names its products.
+func TestRequestSMSCarriesOneCode(t *testing.T) {
+	h := newHarness(t)
+	h.wallet(alice, 100000)
+	m := h.merchant("555012", mama)
+	h.catalog.add(m.ID, Product{Code: "123456", Name: "Box 654321", Price: 100})
+	p, err := h.engine.RequestPayment(context.Background(), PaymentRequest{Merchant: m.ID, MSISDN: alice, Reference: "INV-482913",
+		Description: "Invoice 482913", Items: []ItemRequest{{Product: "123456", Quantity: 2}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	txt := h.last(alice).Text
+	if !strings.Contains(txt, "Invoice 482 913: 2 x Box 654 321") || !strings.Contains(txt, "(555 012)") || !strings.Contains(txt, p.ID) {
+		t.Fatalf("request SMS %q", txt)
+	}
+	h.sms(alice, h.codeIn(alice, "request")) // codeIn finds exactly one 6-digit run
+	if got := h.payment(p.ID).State; got != StateCompleted {
+		t.Fatalf("after the code: %s", got)
+	}
+}
