@@ -139,11 +139,16 @@ func tableRows(t *testing.T, db *store.DB) map[string][]string {
 	t.Helper()
 	out := map[string][]string{}
 	for table, q := range map[string]string{
-		"accounts":       `SELECT * FROM accounts ORDER BY id`,
-		"transfers":      `SELECT * FROM transfers ORDER BY id`,
-		"holds":          `SELECT * FROM holds ORDER BY key`,
-		"entries":        `SELECT * FROM entries ORDER BY seq`,
-		"payments":       `SELECT rowid, * FROM payments ORDER BY id`,
+		"accounts":  `SELECT * FROM accounts ORDER BY id`,
+		"transfers": `SELECT * FROM transfers ORDER BY id`,
+		"holds":     `SELECT * FROM holds ORDER BY key`,
+		"entries":   `SELECT * FROM entries ORDER BY seq`,
+		// The columns payments had in its first migration: later ones add columns with a
+		// default (description, migration 5), which every old row reads as the default.
+		"payments": `SELECT rowid, id, type, channel, state, payer_msisdn, payer_account, payee_account, payee_name,
+			payee_code, payee_msisdn, target_msisdn, amount, currency, reference, request_key, reason, carrier,
+			transfer_id, reversal_ref, attempts, next_attempt_at, expires_at, created_at, updated_at
+			FROM payments ORDER BY id`,
 		"payment_events": `SELECT * FROM payment_events ORDER BY seq`,
 		"otp_codes":      `SELECT * FROM otp_codes ORDER BY payment_id`,
 	} {

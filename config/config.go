@@ -53,6 +53,8 @@ type Config struct {
 	Airtime Airtime `yaml:"airtime"`
 	// Fraud is an addition: controls against the usual attacks on SMS-code payments.
 	Fraud Fraud `yaml:"fraud"`
+	// Requests is an addition: merchants' requests to pay (contract section 10).
+	Requests Requests `yaml:"requests"`
 	// Messages is an addition: message key -> template, replacing the built-in text of
 	// that key. The engine owns the keys and placeholders and checks them.
 	Messages map[string]string `yaml:"messages"`
@@ -135,6 +137,26 @@ type Fraud struct {
 	// wrong_codes_lock - 1, so that one source alone can never lock a number.
 	WrongCodesPerOrigin int `yaml:"wrong_codes_per_origin"`
 }
+
+// Requests bounds merchants' requests to pay (contract section 10): how long one waits
+// for the payer's code, and how many the switch sends. The counts are kept in the
+// database, per window, so that they hold across restarts. Defaults: 10m, 24h, 600 a
+// merchant a minute, 10 a number a day.
+type Requests struct {
+	// DefaultTTL is how long a request waits when the merchant names no ttl.
+	DefaultTTL time.Duration `yaml:"default_ttl"`
+	// MaxTTL is the longest ttl a merchant may name (the shortest is 1m).
+	MaxTTL time.Duration `yaml:"max_ttl"`
+	// PerMerchantPerMinute caps the requests one merchant sends per clock minute; 0 = off.
+	PerMerchantPerMinute int `yaml:"per_merchant_per_minute"`
+	// PerNumberPerDay caps the requests one number receives per business day, from all
+	// merchants and operators' airtime reminders together; 0 = off.
+	PerNumberPerDay int `yaml:"per_number_per_day"`
+}
+
+// MinRequestTTL is the shortest time a request to pay may wait for its code: less is
+// not time enough to read an SMS and answer it.
+const MinRequestTTL = time.Minute
 
 // SIMSwap is the carrier's SIM-swap check, asked before payments of at least Threshold.
 // The API is the CAMARA SIM Swap "check" call: POST url with {"phoneNumber": "+254…",
@@ -316,6 +338,7 @@ func defaults() Config {
 		IVR: IVR{Number: "254709000000", Callbacks: Callbacks{Allow: loopbackOnly()}},
 		Fraud: Fraud{WrongCodesLock: 5, LockWindow: 24 * time.Hour, LockDuration: time.Hour, RequestsPerMinute: 10,
 			SIMSwap: SIMSwap{Threshold: 500000, MaxAge: 72 * time.Hour, Action: "refuse", OnError: "refuse", Timeout: 3 * time.Second}},
+		Requests: Requests{DefaultTTL: 10 * time.Minute, MaxTTL: 24 * time.Hour, PerMerchantPerMinute: 600, PerNumberPerDay: 10},
 	}
 }
 

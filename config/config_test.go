@@ -155,6 +155,10 @@ airtime:
 	if c.Location().String() != "Africa/Nairobi" {
 		t.Fatalf("Location() = %v", c.Location())
 	}
+	if r := c.Requests; r.DefaultTTL != 10*time.Minute || r.MaxTTL != 24*time.Hour || r.PerMerchantPerMinute != 600 ||
+		r.PerNumberPerDay != 10 {
+		t.Fatalf("requests defaults: %+v", r)
+	}
 	if c.OTP.Secret != "" {
 		t.Fatal("a secret appeared from nowhere")
 	}
@@ -407,6 +411,11 @@ func TestValidationNamesTheKey(t *testing.T) {
 		{"carrier url", minimal + "airtime: {carriers: [{name: a, url: 'carrier.example/topup'}]}\n", "airtime.carriers[0].url", "http:// or https://"},
 		{"carrier timeout", minimal + "airtime: {carriers: [{name: a, timeout: 0s}]}\n", "airtime.carriers[0].timeout", "must be > 0"},
 		{"wrong codes per origin", minimal + "fraud: {wrong_codes_per_origin: -1}\n", "fraud.wrong_codes_per_origin", "must be 0"},
+		{"request max ttl", minimal + "requests: {max_ttl: 30s}\n", "requests.max_ttl", "at least 1m0s"},
+		{"request default ttl short", minimal + "requests: {default_ttl: 59s}\n", "requests.default_ttl", "from 1m0s to requests.max_ttl"},
+		{"request default ttl past max", minimal + "requests: {default_ttl: 2h, max_ttl: 1h}\n", "requests.default_ttl", "(1h0m0s)"},
+		{"requests per merchant", minimal + "requests: {per_merchant_per_minute: -1}\n", "requests.per_merchant_per_minute", "must be 0"},
+		{"requests per number", minimal + "requests: {per_number_per_day: -5}\n", "requests.per_number_per_day", "must be 0"},
 		{"empty template", minimal + "messages: {otp: '  '}\n", "messages.otp", "template is empty"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

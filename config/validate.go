@@ -200,6 +200,7 @@ func (c *Config) Validate() error {
 		k.oneOf("fraud.sim_swap.action", c.Fraud.SIMSwap.Action, "refuse", "freeze")
 		k.oneOf("fraud.sim_swap.on_error", c.Fraud.SIMSwap.OnError, "refuse", "allow")
 	}
+	c.validateRequests(k)
 	for i, ca := range c.Airtime.Carriers {
 		key := fmt.Sprintf("airtime.carriers[%d]", i)
 		if k.required(key+".name", ca.Name) {
@@ -473,5 +474,23 @@ func (c *Config) validateReplicas(k *checker) {
 		default:
 			k.add(key+".url", "%q: must be file:///folder or s3://bucket/path", r.URL)
 		}
+	}
+}
+
+// validateRequests checks requests: the ttls within [MinRequestTTL, max_ttl], the caps
+// 0 (off) or more.
+func (c *Config) validateRequests(k *checker) {
+	r := c.Requests
+	switch {
+	case r.MaxTTL < MinRequestTTL:
+		k.add("requests.max_ttl", "%v: must be at least %v", r.MaxTTL, MinRequestTTL)
+	case r.DefaultTTL < MinRequestTTL || r.DefaultTTL > r.MaxTTL:
+		k.add("requests.default_ttl", "%v: must be from %v to requests.max_ttl (%v)", r.DefaultTTL, MinRequestTTL, r.MaxTTL)
+	}
+	if r.PerMerchantPerMinute < 0 {
+		k.add("requests.per_merchant_per_minute", "%d: must be 0 (off) or more", r.PerMerchantPerMinute)
+	}
+	if r.PerNumberPerDay < 0 {
+		k.add("requests.per_number_per_day", "%d: must be 0 (off) or more", r.PerNumberPerDay)
 	}
 }

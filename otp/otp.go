@@ -227,22 +227,36 @@ func (i *Issuer) Draw(b Binding) (Drawn, error) {
 // IssueDrawn is Issue for a code drawn beforehand by this Issuer's Draw: it stores d as
 // the first code of d.Binding.PaymentID, valid until now + TTL.
 func (i *Issuer) IssueDrawn(ctx context.Context, tx store.Tx, d Drawn, now time.Time) (expiresAt time.Time, err error) {
-	if len(d.digest) == 0 {
-		return time.Time{}, fmt.Errorf("otp: issue for %s: the code was not made by Draw", d.Binding.PaymentID)
-	}
 	expiresAt = now.Add(i.cfg.TTL)
+	if err := i.IssueDrawnUntil(ctx, tx, d, now, expiresAt); err != nil {
+		return time.Time{}, err
+	}
+	return expiresAt, nil
+}
+
+// IssueDrawnUntil is IssueDrawn for a code that is valid until expiresAt instead of for
+// Config.TTL: the code of a merchant's request to pay lives as long as the request,
+// which the merchant sets (minutes to a day). Every other rule is the same; a resend
+// gives the new code Config.TTL.
+func (i *Issuer) IssueDrawnUntil(ctx context.Context, tx store.Tx, d Drawn, now, expiresAt time.Time) error {
+	if len(d.digest) == 0 {
+		return fmt.Errorf("otp: issue for %s: the code was not made by Draw", d.Binding.PaymentID)
+	}
+	if !expiresAt.After(now) {
+		return fmt.Errorf("otp: issue for %s: expiry %v is not after %v", d.Binding.PaymentID, expiresAt, now)
+	}
 	res, err := tx.ExecContext(ctx, `INSERT INTO otp_codes (payment_id, digest, issued_at, expires_at, state)
 		VALUES (?, ?, ?, ?, 'active') ON CONFLICT (payment_id) DO NOTHING`,
 		d.Binding.PaymentID, d.digest, now.UnixMicro(), expiresAt.UnixMicro())
 	if err != nil {
-		return time.Time{}, fmt.Errorf("otp: issue for %s: %w", d.Binding.PaymentID, err)
+		return fmt.Errorf("otp: issue for %s: %w", d.Binding.PaymentID, err)
 	}
 	if n, err := res.RowsAffected(); err != nil {
-		return time.Time{}, fmt.Errorf("otp: issue for %s: %w", d.Binding.PaymentID, err)
+		return fmt.Errorf("otp: issue for %s: %w", d.Binding.PaymentID, err)
 	} else if n == 0 {
-		return time.Time{}, ErrAlreadyIssued
+		return ErrAlreadyIssued
 	}
-	return expiresAt, nil
+	return nil
 }
 
 // Resend replaces the payment's active code with a new one (the old one stops working)
@@ -360,6 +374,16 @@ func (s *Stored) codeState() CodeState {
 // Dest are the scan destinations for StoredColumns, in order.
 func (s *Stored) Dest() []any {
 	return []any{&s.paymentID, &s.digest, &s.expiresAt, &s.attempts, &s.state, &s.deadReason}
+}
+
+// Matches reports whether a is the code stored in s, whatever the code's state, without
+// counting an attempt or changing anything: a number with two payments waiting for a
+// code (its own and a merchant's request) has the code it gives checked (CheckAttempt)
+// against the one it is the code of, and against both only when it is neither's. The
+// comparison is in constant time.
+func (s *Stored) Matches(a Attempt) bool {
+	return a.wellFormed && s.paymentID.Valid && s.paymentID.String == a.Binding.PaymentID &&
+		hmac.Equal(s.digest, a.digest)
 }
 
 // CheckAttempt is Check for a code digested beforehand by this Issuer's Attempt. stored,

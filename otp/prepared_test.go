@@ -155,3 +155,72 @@ func TestStaleStoredCountsEveryAttempt(t *testing.T) {
 		t.Fatalf("after all: %+v, want Exhausted", res)
 	}
 }
+
+// A request to pay's code lives as long as the request: until the expiry its issuer
+// names, not Config.TTL.
+func TestIssueDrawnUntil(t *testing.T) {
+	db, i := mustOpen(t), mustIssuer(t, Config{})
+	b := binding("PAYUNTIL01")
+	d, err := i.Draw(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	until := t0.Add(2 * time.Hour)
+	if err := db.Write(ctx, func(tx store.Tx) error { return i.IssueDrawnUntil(ctx, tx, d, t0, t0) }); err == nil {
+		t.Fatal("a code that expires as it is issued was stored")
+	}
+	write(t, db, func(tx store.Tx) error { return i.IssueDrawnUntil(ctx, tx, d, t0, until) })
+	if err := db.Write(ctx, func(tx store.Tx) error { return i.IssueDrawnUntil(ctx, tx, d, t0, until) }); !errors.Is(err, ErrAlreadyIssued) {
+		t.Fatalf("the same code again: %v, want ErrAlreadyIssued", err)
+	}
+	if res := check(t, db, i, b, d.Code, t0.Add(time.Hour)); !res.OK {
+		t.Fatalf("an hour on, past Config.TTL: %+v, want OK", res)
+	}
+	e, err := i.Draw(binding("PAYUNTIL02"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, db, func(tx store.Tx) error { return i.IssueDrawnUntil(ctx, tx, e, t0, until) })
+	if res := check(t, db, i, e.Binding, e.Code, until); res != (Result{Expired: true}) {
+		t.Fatalf("at its expiry: %+v, want Expired", res)
+	}
+}
+
+// Matches tells which stored code an attempt is, and changes nothing: no attempt is
+// counted, and the code still works after.
+func TestStoredMatches(t *testing.T) {
+	db, i := mustOpen(t), mustIssuer(t, Config{})
+	a, b := binding("PAYMATCH01"), binding("PAYMATCH02")
+	codeA, codeB := issue(t, db, i, a, t0), issue(t, db, i, b, t0)
+	write(t, db, func(tx store.Tx) error {
+		sa, err := readStored(tx, a.PaymentID)
+		if err != nil {
+			return err
+		}
+		sb, err := readStored(tx, b.PaymentID)
+		if err != nil {
+			return err
+		}
+		for _, c := range []struct {
+			name   string
+			stored *Stored
+			at     Attempt
+			want   bool
+		}{
+			{"A's code for A", sa, i.Attempt(a, codeA), true},
+			{"A's code for B", sb, i.Attempt(b, codeA), codeA == codeB},
+			{"A's code digested for B, against A", sa, i.Attempt(b, codeA), false},
+			{"a wrong code", sa, i.Attempt(a, wrongCode(codeA)), false},
+			{"malformed", sa, i.Attempt(a, "x"+codeA[1:]), false},
+			{"no code stored", &Stored{}, i.Attempt(a, codeA), false},
+		} {
+			if got := c.stored.Matches(c.at); got != c.want {
+				t.Errorf("%s: %v, want %v", c.name, got, c.want)
+			}
+		}
+		return nil
+	})
+	if res := check(t, db, i, a, codeA, t0.Add(time.Second)); res != (Result{OK: true, AttemptsLeft: 3}) {
+		t.Fatalf("after Matches, A's code: %+v, want OK with every try left", res)
+	}
+}

@@ -48,9 +48,12 @@ func NewSealed(db *store.DB, now func() time.Time, key []byte) (*Outbox, error) 
 	return o, nil
 }
 
-// sealable reports whether Outbox.Enqueue seals m's text: the SMS that carries a code
-// (purpose "otp"), and any call's text, which is only ever a code to speak.
-func sealable(m Message) bool { return m.Purpose == "otp" || m.Kind == KindCall && m.Text != "" }
+// sealable reports whether Outbox.Enqueue seals m's text: the SMS that carry a code
+// (purpose "otp", and "request", a merchant's request to pay with the code that pays
+// it), and any call's text, which is only ever a code to speak.
+func sealable(m Message) bool {
+	return m.Purpose == "otp" || m.Purpose == "request" || m.Kind == KindCall && m.Text != ""
+}
 
 // sealAD binds a sealed text to its message, so that it cannot be moved to another
 // recipient's row and opened there.

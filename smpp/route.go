@@ -15,7 +15,8 @@ import (
 // one. A merchant's request to pay, once it is sent by SMS, belongs here too: whoever
 // reads it can answer it and be sent a code.
 var codePurposes = map[string]bool{
-	"otp": true,
+	"otp":     true,
+	"request": true, // a merchant's request to pay: it carries the code that pays it
 }
 
 // CarriesCode reports whether m carries a one-time code or can lead to one. Such a

@@ -9,9 +9,10 @@ package payswitch
 // everything of it that the key does not pin down is read again inside the write.
 //
 // The parts that go ahead, and why their keys pin them down:
-//   - a confirmation's waiting payment and its code digested for that payment's binding,
-//     keyed by the payment's ID (confirmAhead): while a payment waits for its code only
-//     its deadline (and updated_at) change, and those the write reads.
+//   - a confirmation's waiting payments (its own and a merchant's request) with their
+//     items, and the code digested for each one's binding, each keyed by the payment's
+//     ID (confirmAhead): while a payment waits for its code only its deadline (and
+//     updated_at) change, and those the write reads; its items never change.
 //   - a request's draft (draft, request.go), which needs no key and so is not an ahead
 //     value: the accounts its numbers and merchant code name, whose ids, types and names
 //     never change once they exist (accounts are neither deleted nor renamed), and the
@@ -19,7 +20,12 @@ package payswitch
 //     The payer's status is read there too, and refuses early: a request that raced an
 //     unfreeze is refused as if it had come a moment earlier. Everything that can change
 //     (status, funds, the waiting payment, the lock, the daily total) is decided in the
-//     write, the status and funds through the ledger's hold (holdStep).
+//     write, the status and funds through the ledger's hold (holdStep). A BUY's items
+//     are priced from the catalogue here too (catalogue data, like the payee's name): the
+//     price bought at is the one the code was drawn for and the item keeps.
+//   - a merchant's request to pay's draft (draftPayRequest), likewise: the merchant's
+//     account, the items priced, the payment with its code and SMS. The write reads
+//     the statuses, the waiting request, STOP and the counts.
 type ahead[T any] struct {
 	key   string
 	value T

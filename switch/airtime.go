@@ -228,6 +228,9 @@ func (e *Engine) Reverse(ctx context.Context, id string, r Reversal) (*Payment, 
 		if err != nil {
 			return err
 		}
+		if err := o.loadItems(cur); err != nil { // its merchant hears of it, with its items
+			return err
+		}
 		d := e.rules.reverse(reverseSnapshot{Payment: cur, Reference: ref, Reason: reason, Amount: r.Amount})
 		if d.Err != nil {
 			return d.Err

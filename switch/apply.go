@@ -14,6 +14,11 @@ import (
 // order of its writes is the order Decision documents.
 func (o *op) apply(d Decision) (Outcome, error) {
 	e, p, out := o.e, d.Payment, d.Outcome
+	for _, also := range d.Also {
+		if _, err := o.apply(also); err != nil {
+			return Outcome{}, err
+		}
+	}
 	var tr *ledger.Transfer // the transfer booked, whose balances the messages show
 	if d.FreezePayer != "" {
 		if err := o.freezeAfterSwap(d.FreezePayer); err != nil {
@@ -23,6 +28,15 @@ func (o *op) apply(d Decision) (Outcome, error) {
 	if d.Change != nil {
 		if err := o.changeAccount(*d.Change); err != nil {
 			return Outcome{}, err
+		}
+	}
+	if d.Clearing != "" {
+		clearing, err := o.lt.SystemAccount(o.ctx, ledger.AirtimeClearing, d.Clearing, e.cfg.Currency)
+		if err != nil {
+			return Outcome{}, err
+		}
+		if clearing.ID != p.PayeeAccount {
+			return Outcome{}, fmt.Errorf("airtime clearing account is %s, not %s", clearing.ID, p.PayeeAccount)
 		}
 	}
 	if d.Transfer != nil {
@@ -39,17 +53,17 @@ func (o *op) apply(d Decision) (Outcome, error) {
 		}
 	}
 	if d.AddDaily {
-		if err := o.addDaily(p.PayerMSISDN, e.startOfDay(p.CreatedAt).UnixMicro(), p.Amount); err != nil {
+		day := p.CreatedAt
+		if !d.DailyAt.IsZero() {
+			day = d.DailyAt
+		}
+		if err := o.addDaily(p.PayerMSISDN, e.startOfDay(day).UnixMicro(), p.Amount); err != nil {
 			return Outcome{}, err
 		}
 	}
 	if d.Issue != nil {
-		exp, err := e.otp.IssueDrawn(o.ctx, o.tx, *d.Issue, o.now)
-		if err != nil {
-			return Outcome{}, fmt.Errorf("issue code: %w", err)
-		}
-		if !exp.Equal(p.ExpiresAt) {
-			return Outcome{}, fmt.Errorf("issue code: expiry %v differs from the payment's %v", exp, p.ExpiresAt)
+		if err := o.issue(p, *d.Issue); err != nil {
+			return Outcome{}, err
 		}
 	}
 	if d.Post {
@@ -71,6 +85,11 @@ func (o *op) apply(d Decision) (Outcome, error) {
 			return Outcome{}, err
 		}
 	}
+	if d.Kill {
+		if err := e.otp.Kill(o.ctx, o.tx, p.ID); err != nil {
+			return Outcome{}, fmt.Errorf("kill code of %s: %w", p.ID, err)
+		}
+	}
 	if d.Reverse {
 		t, err := o.lt.Reverse(o.ctx, p.TransferID, d.ReverseKey)
 		if err != nil {
@@ -85,8 +104,8 @@ func (o *op) apply(d Decision) (Outcome, error) {
 		p.ReversalRef = d.ReversalRef
 	}
 	if d.Move != "" {
-		transferID := "" // only a post moves the payment's own money; a reversal points at it
-		if d.Post {
+		transferID := "" // only a post or a request's transfer moves the payment's own money; a reversal points at it
+		if d.Post || d.Transfer != nil {
 			transferID = tr.ID
 		}
 		if err := o.moveBooked(p, d.Move, d.Reason, transferID); err != nil {
@@ -115,6 +134,14 @@ func (o *op) apply(d Decision) (Outcome, error) {
 	if err := o.storeWrongCodes(d); err != nil {
 		return Outcome{}, err
 	}
+	if err := o.storeRequestCounts(d.Counts); err != nil {
+		return Outcome{}, err
+	}
+	if d.Stop != nil {
+		if err := o.storeStop(*d.Stop); err != nil {
+			return Outcome{}, err
+		}
+	}
 	for _, a := range d.Auth {
 		ev := otp.Event{Time: o.now, PaymentID: a.PaymentID, MSISDN: a.MSISDN, Channel: string(a.Channel),
 			Event: a.Event, Detail: a.Detail}
@@ -124,6 +151,9 @@ func (o *op) apply(d Decision) (Outcome, error) {
 		if err := otp.RecordEvent(o.ctx, o.tx, ev); err != nil {
 			return Outcome{}, err
 		}
+	}
+	if err := o.enqueueEvents(p, d.Events); err != nil {
+		return Outcome{}, err
 	}
 	for _, m := range d.Messages {
 		if m.Key != "" {
@@ -307,7 +337,34 @@ func (o *op) afterInsert(p *Payment) {
 				Str("channel", string(ch)).Str("payer", Mask(payer)).Int64("amount", amount).
 				Msg("payment requested, code sent")
 		})
+	case state == StateRequested:
+		o.after = append(o.after, func() {
+			e.transitions.WithLabelValues(string(typ), string(state)).Inc()
+			e.log.Info().Str("payment", id).Str("event", "request_sent").Str("type", string(typ)).
+				Str("payee", payee).Str("payer", Mask(payer)).Int64("amount", amount).
+				Msg("request to pay sent, code sent")
+		})
 	}
+}
+
+// issue stores code, drawn ahead for p, as p's first: valid for otp.ttl, which the
+// decision gave p as its deadline, or, for a merchant's request, until the request's
+// deadline.
+func (o *op) issue(p *Payment, code otp.Drawn) error {
+	if p.State == StateRequested {
+		if err := o.e.otp.IssueDrawnUntil(o.ctx, o.tx, code, o.now, p.ExpiresAt); err != nil {
+			return fmt.Errorf("issue code: %w", err)
+		}
+		return nil
+	}
+	exp, err := o.e.otp.IssueDrawn(o.ctx, o.tx, code, o.now)
+	if err != nil {
+		return fmt.Errorf("issue code: %w", err)
+	}
+	if !exp.Equal(p.ExpiresAt) {
+		return fmt.Errorf("issue code: expiry %v differs from the payment's %v", exp, p.ExpiresAt)
+	}
+	return nil
 }
 
 // addDaily counts amount against what msisdn has committed on day.
@@ -322,4 +379,33 @@ func (o *op) subDaily(msisdn string, day, amount int64) error {
 	_, err := o.tx.ExecContext(o.ctx, `UPDATE daily_totals SET amount = max(amount - ?, 0)
 		WHERE msisdn = ? AND day = ?`, amount, msisdn, day)
 	return err
+}
+
+// storeRequestCounts writes the request counts a decision made: each subject's window
+// and its count in it (one row a subject, overwritten when the window moves on).
+func (o *op) storeRequestCounts(counts []requestCount) error {
+	for _, c := range counts {
+		if _, err := o.tx.ExecContext(o.ctx, `INSERT INTO request_counts (subject, window_start, count)
+			VALUES (?1, ?2, ?3) ON CONFLICT (subject) DO UPDATE SET
+				window_start = excluded.window_start, count = excluded.count`,
+			c.Subject, c.Start, c.Count); err != nil {
+			return fmt.Errorf("count request of %s: %w", c.Subject, err)
+		}
+	}
+	return nil
+}
+
+// storeStop records that a number refuses a merchant's requests, or no longer does.
+func (o *op) storeStop(s requestStop) error {
+	var err error
+	if s.Stopped {
+		_, err = o.tx.ExecContext(o.ctx, `INSERT INTO request_stops (msisdn, merchant, at) VALUES (?, ?, ?)
+			ON CONFLICT (msisdn, merchant) DO NOTHING`, s.MSISDN, s.Merchant, o.now.UnixMicro())
+	} else {
+		_, err = o.tx.ExecContext(o.ctx, `DELETE FROM request_stops WHERE msisdn = ? AND merchant = ?`, s.MSISDN, s.Merchant)
+	}
+	if err != nil {
+		return fmt.Errorf("record requests stopped by %s: %w", Mask(s.MSISDN), err)
+	}
+	return nil
 }

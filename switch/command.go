@@ -3,6 +3,7 @@ package payswitch
 import (
 	"errors"
 	"regexp"
+	"strconv"
 	"strings"
 	"unicode"
 )
@@ -21,13 +22,19 @@ const (
 	CmdCancel  CommandKind = "cancel"
 	CmdBalance CommandKind = "balance"
 	CmdMini    CommandKind = "mini"
+	CmdDecline CommandKind = "decline" // NO: refuse the merchant's request to pay waiting
+	CmdBuy     CommandKind = "buy"     // BUY <merchant code> <product code> [quantity]
+	CmdStop    CommandKind = "stop"    // STOP <merchant code>: refuse that merchant's requests
+	CmdStart   CommandKind = "start"   // START <merchant code>: take them again
 )
 
 // Command is one parsed SMS. Problem, when set, says why a recognised keyword's
 // arguments were refused (the user is told and nothing changes).
 type Command struct {
 	Kind      CommandKind
-	Merchant  string // PAY: merchant code
+	Merchant  string // PAY, BUY, STOP, START: merchant code
+	Product   string // BUY: the product code
+	Quantity  int64  // BUY: how many, 1 when left out
 	MSISDN    string // SEND: recipient; TOPUP: optional recipient, as typed
 	Amount    int64  // minor units
 	Reference string // PAY: optional free text
@@ -48,6 +55,9 @@ const (
 	ProblemBadNumber     Problem = "bad_number"
 	ProblemBadCode       Problem = "bad_code_format"
 	ProblemBadReference  Problem = "bad_reference"
+	ProblemUsageBuy      Problem = "usage_buy"
+	ProblemBadQuantity   Problem = "bad_quantity"
+	ProblemUsageStop     Problem = "usage_stop"
 	maxReferenceRunes            = 40
 	maxCommandRunes              = 480
 	maxReasonableCodeLen         = 10
@@ -165,6 +175,23 @@ func ParseCommand(text string, digits int) Command {
 		if len(args) == 0 {
 			return Command{Kind: CmdMini}
 		}
+	case "NO":
+		if len(args) == 0 {
+			return Command{Kind: CmdDecline}
+		}
+	case "BUY":
+		return parseBuy(args)
+	case "STOP", "START":
+		c := Command{Kind: CmdStop}
+		if kw == "START" {
+			c.Kind = CmdStart
+		}
+		if len(args) != 1 || !ValidMerchantCode(args[0]) {
+			c.Problem = ProblemUsageStop
+			return c
+		}
+		c.Merchant = args[0]
+		return c
 	case "HELP":
 		return Command{Kind: CmdHelp}
 	}
@@ -179,6 +206,31 @@ func ParseCommand(text string, digits int) Command {
 		}
 	}
 	return Command{Kind: CmdHelp}
+}
+
+// parseBuy reads BUY's arguments: a merchant code, a product code and an optional
+// quantity, a whole number from 1 to maxQuantity (1 when left out).
+func parseBuy(args []string) Command {
+	c := Command{Kind: CmdBuy, Quantity: 1}
+	if len(args) < 2 || len(args) > 3 || !ValidMerchantCode(args[0]) || !ValidProductCode(args[1]) {
+		c.Problem = ProblemUsageBuy
+		return c
+	}
+	c.Merchant, c.Product = args[0], args[1]
+	if len(args) == 3 {
+		q := args[2]
+		if !allDigits(q) || len(q) > len(strconv.Itoa(maxQuantity)) {
+			c.Problem = ProblemBadQuantity
+			return c
+		}
+		n, _ := strconv.ParseInt(q, 10, 64)
+		if n < 1 || n > maxQuantity {
+			c.Problem = ProblemBadQuantity
+			return c
+		}
+		c.Quantity = n
+	}
+	return c
 }
 
 // amountProblem is the refusal for an amount that ParseAmount refused with err.

@@ -8,10 +8,12 @@ import (
 	"github.com/payswitch/payswitch/otp"
 )
 
-// Confirm checks code against the payment that msisdn has waiting and, when it is right,
-// posts the held funds, sends the receipt and the payee's notice. paymentID, when not
-// empty, must name that payment (a USSD or IVR session knows which one it started).
-// A wrong code is counted; too many fail the payment and release its hold.
+// Confirm checks code against the payments msisdn has waiting for a code (its own, and
+// a merchant's request to pay) and confirms the one it is the code of: a payment of the
+// payer's own posts its held funds; a request checks the funds and moves them at once.
+// Either way the payer gets the receipt and the payee the notice. paymentID, when not
+// empty, must name one of them (a USSD or IVR session knows which one it started, or
+// pushed). A wrong code is counted; too many fail the payment (and release its hold).
 func (e *Engine) Confirm(ctx context.Context, ch Channel, msisdn, paymentID, code string) (Outcome, error) {
 	a := e.confirmAhead(ctx, msisdn, code)
 	var out Outcome
@@ -26,71 +28,143 @@ func (e *Engine) Confirm(ctx context.Context, ch Channel, msisdn, paymentID, cod
 	return out, nil
 }
 
-// codeAhead is a code given for the payment its number had waiting, as the reader pool
-// last saw it, digested for that payment's binding off the store's single writer, with
-// the placeholders of the texts about that payment (see ahead).
+// codeAhead is a code given for a payment its number had waiting, as the reader pool
+// last saw it (with its items), digested for that payment's binding off the store's
+// single writer, with the placeholders of the texts about that payment (see ahead).
 type codeAhead struct {
 	p       *Payment
 	attempt otp.Attempt
 	vars    map[string]string
 }
 
-// confirmAhead prepares code for msisdn's waiting payment; nil when there is none to
+// codeAheads are a code worked out ahead for each payment its number had waiting: its
+// own and a merchant's request, or either, keyed by payment ID.
+type codeAheads struct {
+	each []ahead[codeAhead]
+}
+
+// confirmed is the code worked out ahead for payment id, if it was.
+func (a *codeAheads) confirmed(id string) (codeAhead, bool) {
+	if a == nil {
+		return codeAhead{}, false
+	}
+	for i := range a.each {
+		if v, ok := a.each[i].confirmed(id); ok {
+			return v, true
+		}
+	}
+	return codeAhead{}, false
+}
+
+// confirmAhead prepares code for msisdn's waiting payments; nil when there is none to
 // prepare (or the read failed: the write does it all then).
-func (e *Engine) confirmAhead(ctx context.Context, msisdn, code string) *ahead[codeAhead] {
+func (e *Engine) confirmAhead(ctx context.Context, msisdn, code string) *codeAheads {
 	n, err := e.Normalize(msisdn)
 	if err != nil {
 		return nil
 	}
-	p, err := loadPending(ctx, e.db.Reader(), n)
-	if err != nil || p == nil {
+	ps, err := loadWaiting(ctx, e.db.Reader(), n)
+	if err != nil || len(ps) == 0 || withItems(ctx, e.db.Reader(), ps) != nil {
 		return nil
 	}
-	return &ahead[codeAhead]{key: p.ID, value: codeAhead{p: p, attempt: e.otp.Attempt(bindingOf(p), code), vars: e.vars(p)}}
+	a := &codeAheads{each: make([]ahead[codeAhead], 0, len(ps))}
+	for _, p := range ps {
+		a.each = append(a.each, ahead[codeAhead]{key: p.ID,
+			value: codeAhead{p: p, attempt: e.otp.Attempt(bindingOf(p), code), vars: e.vars(p)}})
+	}
+	return a
 }
 
-// confirm is the confirmation's applier: it reads the snapshot, decides, takes the code
-// check the decision asks for and writes the decision.
-func (o *op) confirm(ch Channel, msisdn, paymentID, code string, a *ahead[codeAhead]) (Outcome, error) {
+// confirm is the confirmation's applier: it reads the snapshot (the number's waiting
+// payments with their codes, in one statement), compares the code with each stored
+// code, decides, takes the steps the decision asks for (the code checks, a request's
+// funds) and writes the decision.
+func (o *op) confirm(ch Channel, msisdn, paymentID, code string, a *codeAheads) (Outcome, error) {
 	e := o.e
 	s := confirmSnapshot{Now: o.now, Channel: ch, Origin: OriginOf(o.ctx), ReplyTo: e.replyTo(msisdn), AskedFor: paymentID}
-	var w *waiting
+	var ws []waiting
 	if n, err := e.Normalize(msisdn); err == nil {
 		s.Number = n
-		if w, err = o.snap.waiting(n, s.Origin); err != nil {
+		if ws, err = o.snap.waiting(n, s.Origin); err != nil {
 			return Outcome{}, err
 		}
-		if w == nil {
+		if len(ws) == 0 {
 			if s.Lock.Until, err = o.snap.lockedUntil(n); err != nil {
 				return Outcome{}, err
 			}
 		}
 	}
-	var attempt otp.Attempt
-	if w != nil {
+	attempts := make(map[string]otp.Attempt, len(ws))
+	stored := make(map[string]*otp.Stored, len(ws))
+	for i := range ws {
+		w := &ws[i]
 		s.Lock, s.OriginWrong = w.lock, w.originWrong
+		var p *Payment
+		var vars map[string]string
 		if got, ok := a.confirmed(w.id); ok {
 			cp := *got.p
-			s.Waiting, attempt, s.Vars = &cp, got.attempt, got.vars
-			s.Waiting.ExpiresAt, s.Waiting.UpdatedAt = time.UnixMicro(w.expiresAt).UTC(), time.UnixMicro(w.updatedAt).UTC()
+			p, attempts[w.id], vars = &cp, got.attempt, got.vars
+			p.ExpiresAt, p.UpdatedAt = time.UnixMicro(w.expiresAt).UTC(), time.UnixMicro(w.updatedAt).UTC()
 		} else {
 			var err error
-			if s.Waiting, err = o.snap.payment(w.id); err != nil {
+			if p, err = o.snap.payment(w.id); err != nil {
 				return Outcome{}, err
 			}
-			attempt = e.otp.Attempt(bindingOf(s.Waiting), code)
+			if err := o.loadItems(p); err != nil {
+				return Outcome{}, err
+			}
+			attempts[w.id] = e.otp.Attempt(bindingOf(p), code)
+		}
+		stored[w.id] = &w.code
+		if w.code.Matches(attempts[w.id]) {
+			s.Matched = w.id
+		}
+		if w.state == StateRequested {
+			s.Request, s.RequestVars = p, vars
+		} else {
+			s.Waiting, s.Vars = p, vars
 		}
 	}
-	d := e.rules.confirm(s)
-	if d.Step == checkCodeStep {
-		res, err := e.otp.CheckAttempt(o.ctx, o.tx, attempt, &w.code, o.now)
-		if err != nil {
-			return Outcome{}, fmt.Errorf("check code for %s: %w", s.Waiting.ID, err)
+	for {
+		d := e.rules.confirm(s)
+		switch d.Step {
+		case checkCodeStep:
+			for _, id := range d.CheckCodes {
+				res, err := e.otp.CheckAttempt(o.ctx, o.tx, attempts[id], stored[id], o.now)
+				if err != nil {
+					return Outcome{}, fmt.Errorf("check code for %s: %w", id, err)
+				}
+				if s.Request != nil && id == s.Request.ID {
+					s.RequestCheck, s.RequestChecked = res, true
+				} else {
+					s.Check, s.Checked = res, true
+				}
+			}
+		case fundsStep:
+			f, err := o.requestFunds(s.Request)
+			if err != nil {
+				return Outcome{}, err
+			}
+			s.Funds = &f
+		default:
+			return o.apply(d)
 		}
-		s.Check, s.Checked = res, true
-		d = e.rules.confirm(s)
 	}
-	return o.apply(d)
+}
+
+// requestFunds reads what completing the request p checks: the payer's and the payee's
+// accounts and what the payer has committed today.
+func (o *op) requestFunds(p *Payment) (requestFunds, error) {
+	var f requestFunds
+	var err error
+	if f.Payer, err = o.lt.Account(o.ctx, p.PayerAccount); err != nil {
+		return f, fmt.Errorf("payer of %s: %w", p.ID, err)
+	}
+	if f.Payee, err = o.lt.Account(o.ctx, p.PayeeAccount); err != nil {
+		return f, fmt.Errorf("payee of %s: %w", p.ID, err)
+	}
+	f.Spent, err = o.snap.spent(p.PayerMSISDN, o.e.startOfDay(o.now).UnixMicro())
+	return f, err
 }
 
 // pendingOf reads msisdn's waiting payment inside the write; nil when none waits or

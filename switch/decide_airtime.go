@@ -77,7 +77,7 @@ func (r *rules) reverse(s reverseSnapshot) Decision {
 		return Decision{Err: fmt.Errorf("%w: a reversal returns the whole amount paid (%s)", ErrInvalid, r.money(p.Amount))}
 	}
 	d := Decision{Payment: p, Reverse: true, ReverseKey: "reversal:" + s.Reference, ReversalRef: s.Reference,
-		Move: EvReverse, Reason: s.Reason, Outcome: Outcome{Payment: p}}
+		Move: EvReverse, Reason: s.Reason, Outcome: Outcome{Payment: p}, Events: merchantEvent(p, EventPaymentReversed)}
 	// Each party with a phone number hears the news with its new balance.
 	for _, side := range []struct{ msisdn, account, key string }{
 		{p.PayerMSISDN, p.PayerAccount, "reversal_payer"},

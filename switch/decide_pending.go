@@ -74,10 +74,11 @@ func (r *rules) resend(s pendingSnapshot) Decision {
 		Outcome:  Outcome{Payment: p, Text: r.texts.Render("code_sent", v)}}
 }
 
-// expireDue decides the expiry sweeper's visit to payment p: it expires p unless p was
-// confirmed, cancelled or given a new code meanwhile.
+// expireDue decides the expiry sweeper's visit to payment p, waiting for its code or a
+// merchant's request: it expires p unless p was confirmed, cancelled, declined or given a
+// new code meanwhile.
 func (r *rules) expireDue(p *Payment, now time.Time) Decision {
-	if p.State != StatePendingOTP || now.Before(p.ExpiresAt) {
+	if p.State != StatePendingOTP && p.State != StateRequested || now.Before(p.ExpiresAt) {
 		return Decision{}
 	}
 	return r.expire(p)

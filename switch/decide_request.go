@@ -17,6 +17,9 @@ type requestSnapshot struct {
 	RateLimited, TellLimited bool
 	// SIMSwap is the refusal that the carrier's SIM-swap check earned, or ProblemNone.
 	SIMSwap Problem
+	// Purchase is a BUY's items as the catalogue priced them before the SIM-swap check
+	// (its amount is theirs), or nil.
+	Purchase *purchase
 
 	// Draft is what the request could know before its write (see ahead and draft): the
 	// payer's account as last committed, the payee's refusal or the new payment with its
@@ -93,6 +96,13 @@ func (r *rules) requestDecision(s requestSnapshot) Decision {
 		return Decision{Step: overdueStep}
 	}
 	amount := s.Request.Amount
+	if len(s.Request.Items) > 0 {
+		// A purchase's amount is what its payee's catalogue says: no payee, no amount.
+		if dr.payee != ProblemNone {
+			return Decision{Outcome: r.refuse(dr.payee, nil, dr.payeeVars)}
+		}
+		amount = dr.amount
+	}
 	if amount < r.cfg.MinAmount {
 		return Decision{Outcome: r.refuse(ProblemBelowMin, nil, map[string]string{"min": r.money(r.cfg.MinAmount)})}
 	}

@@ -57,8 +57,15 @@ type codeResult struct {
 type Decision struct {
 	Outcome Outcome
 	// Step, when set, is a step the decision needs taken before it can decide; every
-	// other field is then empty.
-	Step decisionStep
+	// other field is then empty but CheckCodes, which names the codes a checkCodeStep
+	// checks.
+	Step       decisionStep
+	CheckCodes []string
+
+	// Also are decisions about other payments that this one entails (a wrong code given
+	// while a number has two payments waiting is tried against both), applied first;
+	// their Outcomes are not the answer.
+	Also []Decision
 
 	// Err, when set, refuses an operator's request (or a request that cannot be served at
 	// all) with an error: nothing is written.
@@ -70,18 +77,24 @@ type Decision struct {
 	Change *accountChange
 
 	Payment *Payment // the payment that the effects below concern
-	// Transfer books a transfer for Payment before it is inserted (an operator's
-	// booking); the transfer is recorded on the payment.
+	// Clearing, when set, is the carrier whose airtime clearing account Payment pays
+	// into: it is made first if it does not exist yet.
+	Clearing string
+	// Transfer books a transfer for Payment: before it is inserted (an operator's
+	// booking), or when a merchant's request to pay is confirmed (nothing was held). The
+	// transfer is recorded on the payment.
 	Transfer *ledger.TransferRequest
-	// Insert: Payment is new, inserted under RequestKey (an operator's reference) if
-	// any. AddDaily counts its amount against its payer's day (its funds are already
-	// held: holdStep).
+	// Insert: Payment is new, inserted (with its items) under RequestKey (an operator's
+	// or a merchant's reference) if any. AddDaily counts its amount against its payer's
+	// day: the day it was made (its funds are already held: holdStep), or DailyAt's.
 	Insert     bool
 	RequestKey string
 	AddDaily   bool
+	DailyAt    time.Time
 	Issue      *otp.Drawn // store this code, drawn ahead for Payment, as its first
 	Post       bool       // post its hold; the transfer is recorded on the payment
 	Release    bool       // void its hold, kill its code and give its amount back to its day
+	Kill       bool       // kill its code: a request that ended, with nothing held or counted
 	// Reverse books a transfer that undoes the payment's (TransferID), under ReverseKey.
 	Reverse    bool
 	ReverseKey string
@@ -101,7 +114,15 @@ type Decision struct {
 	OriginWrong *wrongWindow // the origin's wrong-code count for the number, to store
 	Origin      string
 
-	Auth     []authNote
+	// Counts are requests to pay counted against their windows (request_counts).
+	Counts []requestCount
+	// Stop records a number's refusal of a merchant's requests (STOP), or its end.
+	Stop *requestStop
+
+	Auth []authNote
+	// Events are what merchants' systems are told of Payment (EventSink), each with the
+	// payment as it is after every change above.
+	Events   []string
 	Messages []Message
 
 	// After-effects: metrics and logs.
@@ -213,7 +234,7 @@ func (r *rules) money(minor int64) string { return FormatMoney(r.cfg.Currency, m
 
 // vars are the placeholders every text about p may use.
 func (r *rules) vars(p *Payment) map[string]string {
-	return map[string]string{
+	v := map[string]string{
 		"id":        p.ID,
 		"amount":    r.money(p.Amount),
 		"payee":     p.payeeLabel(),
@@ -223,6 +244,10 @@ func (r *rules) vars(p *Payment) map[string]string {
 		"shortcode": r.cfg.Shortcode,
 		"digits":    strconv.Itoa(r.digits),
 	}
+	if len(p.Items) > 0 {
+		v["items"] = itemsText(p.Items)
+	}
+	return v
 }
 
 // lockTime writes when a lock ends for people: the time of day with the zone's
@@ -244,12 +269,13 @@ func (r *rules) startOfDay(t time.Time) time.Time {
 }
 
 // replyIfSMS adds to d a refusal's SMS answer. Successful confirmations, codes and
-// cancellations already send their own SMS, and so do a payment failed by wrong codes and
-// one that expired: the payer hears of each once, whatever channel they used.
+// cancellations already send their own SMS, and so does every refusal that moves its
+// payment (failed by wrong codes, expired, a request that found too little money): the
+// payer hears of each once, whatever channel they used.
 func (r *rules) replyIfSMS(d Decision, ch Channel, replyTo string) Decision {
 	out := d.Outcome
-	if ch != ChannelSMS || out.OK() || out.Problem == ProblemTooManyAttempts || out.Problem == ProblemCodeExpired {
-		return d
+	if ch != ChannelSMS || out.OK() || d.Move != "" {
+		return d // a payment that moved told its payer itself
 	}
 	d.Messages = append(d.Messages, r.sms(replyTo, "reply", idOf(out.Payment), out.Text, false)...)
 	return d

@@ -11,10 +11,12 @@
 //
 // The engine decides, the store applies. Each command that changes a payment has a pure
 // decision function on rules (decide_*.go: request, confirm, cancel, resend, expiry, code
-// delivery, top-up outcome, reversal, deposit, operator top-up, account status) that takes a snapshot (the
-// number's state, the payment waiting, the code check's result, balances, limits, counts,
-// now, the configuration) and returns a Decision: the answer, and the ledger operations,
-// payment rows, counts, authentication events and messages as data. It reads no
+// delivery, top-up outcome, reversal, deposit, operator top-up, account status, a
+// merchant's request to pay and its end, NO, STOP and START) that takes a snapshot (the
+// number's state, the payments waiting, the code check's result, balances, limits,
+// counts, now, the configuration) and returns a Decision: the answer, and the ledger
+// operations, payment rows, counts, authentication events, merchants' events and
+// messages as data. It reads no
 // database, no clock and no logger; its table tests need none. A decision that needs a
 // step only another package can take (otp checks a code, the ledger holds funds) says
 // so (Decision.Step), and its applier takes the step and decides again with the result.
@@ -29,6 +31,16 @@
 // the code SMS), and a confirmation's code digested for the payment waiting, which the
 // write uses only for the payment it reads itself. Screens that only show (balance, mini
 // statement) read from the reader pool.
+//
+// A number may have two payments waiting for a code at once: one of its own (PAY, SEND,
+// TOPUP, BUY: pending_otp, its funds held) and a merchant's request to pay
+// (RequestPayment: requested, nothing held, waiting as long as the merchant's TTL). A
+// confirmation reads both with their codes in one statement (waitingQuery) and checks
+// the code given against the one it is the code of, or against both when it is neither's
+// (a guess costs each a try and counts once toward the number's lock). A request's right
+// code checks the funds then and moves them in one transfer, or fails the request.
+// Merchants' systems hear of what happens to their payments through Deps.Events, queued
+// in the transaction of the change (events.go).
 //
 // The folder is named switch after the product; Go reserves that word, so the package is
 // payswitch.

@@ -42,7 +42,26 @@ type Config struct {
 	// VoiceNumber, when set, turns on outbound calls: a merchant with a phone number is
 	// called to hear that a payment arrived. It is the caller ID of those calls.
 	VoiceNumber string
+	// Requests bounds merchants' requests to pay (config requests).
+	Requests RequestLimits
 }
+
+// RequestLimits bound merchants' requests to pay (contract section 10): how long one
+// waits, and how many are sent. The counts live in the database (request_counts), so
+// they hold across restarts.
+type RequestLimits struct {
+	DefaultTTL time.Duration // a request's validity when the merchant names none; 0: 10m
+	MaxTTL     time.Duration // the longest a merchant may name (the shortest is 1m); 0: 24h
+	// PerMerchantPerMinute caps the requests a merchant sends per clock minute; 0: no cap.
+	PerMerchantPerMinute int
+	// PerNumberPerDay caps the requests a number receives per business day, from all
+	// merchants and airtime reminders together; 0: no cap.
+	PerNumberPerDay int
+}
+
+// minRequestTTL is the shortest validity of a request: less is not time enough to read
+// an SMS and answer it.
+const minRequestTTL = time.Minute
 
 // Deps are the parts the engine drives.
 type Deps struct {
@@ -59,6 +78,12 @@ type Deps struct {
 	Registry prometheus.Registerer // nil: no metrics
 	Airtime  Airtime               // nil: airtime is not sold
 	SIMSwap  SIMSwap               // nil: no SIM-swap check
+	// Products is the merchants' catalogue that BUY and requests with items price from;
+	// nil: no merchant sells products (a BUY is told the merchant has no such product).
+	Products ProductCatalog
+	// Events queues the events merchants' systems are told of (payment.completed, ...)
+	// in the transaction of the change; nil: none are queued.
+	Events EventSink
 }
 
 // Engine runs payments. It is safe for concurrent use: every decision is made inside a
@@ -77,6 +102,8 @@ type Engine struct {
 	airtime     Airtime
 	airtimeKick chan struct{} // wakes RunAirtime after a confirmation
 	simSwap     SIMSwap
+	products    ProductCatalog
+	events      EventSink
 	limits      *limiter
 	payees      payeeCache
 
@@ -112,6 +139,9 @@ func New(cfg Config, d Deps) (*Engine, error) {
 	if cfg.MinAmount > cfg.MaxAmount {
 		return nil, fmt.Errorf("payswitch: min amount %d above max amount %d", cfg.MinAmount, cfg.MaxAmount)
 	}
+	if err := cfg.Requests.withDefaults(); err != nil {
+		return nil, err
+	}
 	texts, err := NewTexts(cfg.Messages)
 	if err != nil {
 		return nil, err
@@ -129,7 +159,7 @@ func New(cfg Config, d Deps) (*Engine, error) {
 		rules: rules{cfg: cfg, texts: texts, digits: oc.Digits, ttl: oc.TTL, resendInterval: oc.ResendInterval},
 		ids:   timeid.New(paymentIDLayout),
 		db:    d.DB, ledger: d.Ledger, otp: d.OTP, outbox: d.Outbox, now: now, after: after, log: d.Log,
-		airtime: d.Airtime, airtimeKick: make(chan struct{}, 1), simSwap: d.SIMSwap,
+		airtime: d.Airtime, airtimeKick: make(chan struct{}, 1), simSwap: d.SIMSwap, products: d.Products, events: d.Events,
 		limits: &limiter{perMinute: cfg.Fraud.RequestsPerMinute, numbers: map[string]*numberBudget{}},
 		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "payswitch_payments_total",
@@ -154,6 +184,25 @@ func New(cfg Config, d Deps) (*Engine, error) {
 		}
 	}
 	return e, nil
+}
+
+// withDefaults fills in l's zero validities and checks them.
+func (l *RequestLimits) withDefaults() error {
+	if l.MaxTTL == 0 {
+		l.MaxTTL = 24 * time.Hour
+	}
+	if l.DefaultTTL == 0 {
+		l.DefaultTTL = min(10*time.Minute, l.MaxTTL)
+	}
+	switch {
+	case l.MaxTTL < minRequestTTL:
+		return fmt.Errorf("payswitch: requests' max ttl %v: want at least %v", l.MaxTTL, minRequestTTL)
+	case l.DefaultTTL < minRequestTTL || l.DefaultTTL > l.MaxTTL:
+		return fmt.Errorf("payswitch: requests' default ttl %v: want %v to %v", l.DefaultTTL, minRequestTTL, l.MaxTTL)
+	case l.PerMerchantPerMinute < 0 || l.PerNumberPerDay < 0:
+		return fmt.Errorf("payswitch: requests' caps %d, %d: want 0 (none) or more", l.PerMerchantPerMinute, l.PerNumberPerDay)
+	}
+	return nil
 }
 
 // fraudMetrics are the fraud controls' counters.

@@ -28,13 +28,29 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 }
 
-// ExpireDue expires every pending payment whose deadline has passed and returns the next
-// deadline still ahead (zero if none).
+// The sweeper's reads: what is due (payments waiting for their code, and merchants'
+// requests, whose deadline passed: at most 500 of each, oldest first), and the next
+// deadline; each branch along the partial index of its state, so that a backlog after a
+// restart is never sorted whole.
+const (
+	dueQuery = `SELECT id FROM (SELECT id FROM payments WHERE state = 'pending_otp' AND expires_at <= ?1
+			ORDER BY expires_at LIMIT 500)
+		UNION ALL
+		SELECT id FROM (SELECT id FROM payments WHERE state = 'requested' AND expires_at <= ?1
+			ORDER BY expires_at LIMIT 500)`
+	nextDueQuery = `SELECT COALESCE(MIN(next), 0) FROM (
+		SELECT MIN(expires_at) AS next FROM payments WHERE state = 'pending_otp'
+		UNION ALL
+		SELECT MIN(expires_at) FROM payments WHERE state = 'requested'
+	)`
+)
+
+// ExpireDue expires every payment waiting for its code, and every merchant's request,
+// whose deadline has passed and returns the next deadline still ahead (zero if none).
 func (e *Engine) ExpireDue(ctx context.Context) (time.Time, error) {
 	for {
 		now := e.now().UTC()
-		rows, err := e.db.Reader().QueryContext(ctx, `SELECT id FROM payments
-			WHERE state = 'pending_otp' AND expires_at <= ? ORDER BY expires_at LIMIT 500`, now.UnixMicro())
+		rows, err := e.db.Reader().QueryContext(ctx, dueQuery, now.UnixMicro())
 		if err != nil {
 			return time.Time{}, err
 		}
@@ -63,6 +79,11 @@ func (e *Engine) ExpireDue(ctx context.Context) (time.Time, error) {
 					if err != nil {
 						return err
 					}
+					if p.State == StateRequested { // its merchant hears of it, with its items
+						if err := o.loadItems(p); err != nil {
+							return err
+						}
+					}
 					_, err = o.apply(e.rules.expireDue(p, o.now))
 					return err
 				})
@@ -82,8 +103,7 @@ func (e *Engine) ExpireDue(ctx context.Context) (time.Time, error) {
 		}
 	}
 	var next int64
-	err := e.db.Reader().QueryRowContext(ctx, `SELECT COALESCE(MIN(expires_at), 0) FROM payments
-		WHERE state = 'pending_otp'`).Scan(&next)
+	err := e.db.Reader().QueryRowContext(ctx, nextDueQuery).Scan(&next)
 	if err != nil || next == 0 {
 		return time.Time{}, err
 	}

@@ -18,7 +18,9 @@ type Draft = draft
 func (d *Draft) PaymentID() string { return d.p.ID }
 
 // DraftRequest drafts r as Request does before its write.
-func (e *Engine) DraftRequest(ctx context.Context, r Request) (*Draft, error) { return e.draft(ctx, r) }
+func (e *Engine) DraftRequest(ctx context.Context, r Request) (*Draft, error) {
+	return e.draft(ctx, r, nil)
+}
 
 // RequestDrafted runs r's write with d, a draft made earlier.
 func (e *Engine) RequestDrafted(ctx context.Context, r Request, d *Draft) (out Outcome, err error) {
@@ -29,8 +31,9 @@ func (e *Engine) RequestDrafted(ctx context.Context, r Request, d *Draft) (out O
 	return out, err
 }
 
-// CodeAhead is a code given for a payment, worked out before the write that checks it.
-type CodeAhead = ahead[codeAhead]
+// CodeAhead is a code given for a number's waiting payments, worked out before the write
+// that checks it.
+type CodeAhead = codeAheads
 
 // ConfirmAhead works out code for msisdn's waiting payment as Confirm does before its write.
 func (e *Engine) ConfirmAhead(ctx context.Context, msisdn, code string) *CodeAhead {
@@ -85,6 +88,13 @@ var HotQueries = []struct {
 	{"pending payment", pendingQuery, 1},
 	{"payment by id", paymentQuery, 1},
 	{"payments of a number", paymentsOfQuery, 2},
+	{"waiting payments", waitingPaymentsQuery, 1},
+	{"waiting request", requestedQuery, 1},
+	{"request state", requestStateQuery, 4},
+	{"stop state", stopStateQuery, 2},
+	{"items of a payment", itemsQuery, 1},
+	{"due for expiry", dueQuery, 1},
+	{"next expiry", nextDueQuery, 0},
 }
 
 // PaymentColumns are the payments table's columns that the engine reads.

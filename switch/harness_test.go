@@ -34,15 +34,17 @@ type harness struct {
 	cfg     Config
 	airtime Airtime
 	simSwap SIMSwap
+	events  *eventLog // what merchants' systems were told
+	catalog *catalog  // what merchants sell
 }
 
 // testSecret is the OTP secret of the rig (and the key its sealed outbox derives).
 var testSecret = switchtest.Secret
 
 func newHarness(t testing.TB) *harness {
-	h := &harness{t: t, cfg: switchtest.DefaultConfig()}
+	h := &harness{t: t, cfg: switchtest.DefaultConfig(), events: &eventLog{}, catalog: &catalog{}}
 	h.rig = switchtest.New(t, switchtest.Options{Start: time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC), Sealed: true,
-		Config: func(c *Config) { *c = h.cfg }})
+		Config: func(c *Config) { *c = h.cfg }, Products: h.catalog, Events: h.events})
 	h.clock = h.rig.Clock
 	h.synced()
 	return h

@@ -124,15 +124,22 @@ func (o *op) booking(ref, key, id string, system func() (ledger.Account, error))
 	return s, nil
 }
 
-// Payment returns one payment by ID.
+// Payment returns one payment by ID, with its items.
 func (e *Engine) Payment(ctx context.Context, id string) (*Payment, error) {
 	if !ValidPaymentID(id) {
 		return nil, ErrNotFound
 	}
-	return loadPayment(ctx, e.db.Reader(), id)
+	p, err := loadPayment(ctx, e.db.Reader(), id)
+	if err != nil {
+		return nil, err
+	}
+	if p.Items, err = itemsOf(ctx, e.db.Reader(), id); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
-// Payments lists the payments that msisdn made or received, newest first.
+// Payments lists the payments that msisdn made or received, newest first, with their items.
 func (e *Engine) Payments(ctx context.Context, msisdn string, limit int) ([]*Payment, error) {
 	n, err := e.Normalize(msisdn)
 	if err != nil {
@@ -141,5 +148,12 @@ func (e *Engine) Payments(ctx context.Context, msisdn string, limit int) ([]*Pay
 	if limit <= 0 || limit > 100 {
 		limit = 20
 	}
-	return paymentsOf(ctx, e.db.Reader(), n, limit)
+	ps, err := paymentsOf(ctx, e.db.Reader(), n, limit)
+	if err != nil {
+		return nil, err
+	}
+	if err := withItems(ctx, e.db.Reader(), ps); err != nil {
+		return nil, err
+	}
+	return ps, nil
 }

@@ -54,9 +54,13 @@ type Payment struct {
 	TransferID   string // the ledger transfer that moved the money, once it moved
 	ReversalRef  string // the operator's reference of its reversal
 	Attempts     int    // airtime: carrier calls made so far
-	ExpiresAt    time.Time
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	Description  string // a merchant's request: its words about what is paid for
+	// Items is what the payment bought (a BUY, a request with items), when it was read
+	// with them (Engine.Payment, Engine.Payments and wherever its view is sent).
+	Items     []Item
+	ExpiresAt time.Time
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // payeeLabel is how the payee is named to the payer: "Mama Mboga (55501)" for a merchant,
@@ -78,7 +82,7 @@ func (p *Payment) payeeLabel() string {
 
 const paymentColumns = `id, type, channel, state, payer_msisdn, payer_account, payee_account,
 	payee_name, payee_code, payee_msisdn, target_msisdn, amount, currency, reference, reason,
-	carrier, transfer_id, COALESCE(reversal_ref, ''), attempts, expires_at, created_at, updated_at`
+	carrier, transfer_id, COALESCE(reversal_ref, ''), attempts, description, expires_at, created_at, updated_at`
 
 type rowScanner interface{ Scan(dest ...any) error }
 
@@ -88,7 +92,7 @@ func scanPayment(r rowScanner) (*Payment, error) {
 	err := r.Scan(&p.ID, &p.Type, &p.Channel, &p.State, &p.PayerMSISDN, &p.PayerAccount,
 		&p.PayeeAccount, &p.PayeeName, &p.PayeeCode, &p.PayeeMSISDN, &p.TargetMSISDN, &p.Amount,
 		&p.Currency, &p.Reference, &p.Reason, &p.Carrier, &p.TransferID, &p.ReversalRef, &p.Attempts,
-		&exp, &created, &updated)
+		&p.Description, &exp, &created, &updated)
 	if err != nil {
 		return nil, err
 	}
@@ -109,6 +113,8 @@ type querier interface {
 const (
 	paymentQuery = `SELECT ` + paymentColumns + ` FROM payments WHERE id = ?`
 	pendingQuery = `SELECT ` + paymentColumns + ` FROM payments WHERE payer_msisdn = ? AND state = 'pending_otp'`
+	// requestedQuery reads a number's merchant's request waiting for its code.
+	requestedQuery = `SELECT ` + paymentColumns + ` FROM payments WHERE payer_msisdn = ? AND state = 'requested'`
 )
 
 func loadPayment(ctx context.Context, q querier, id string) (*Payment, error) {
@@ -128,6 +134,39 @@ func loadPending(ctx context.Context, q querier, msisdn string) (*Payment, error
 	return p, err
 }
 
+// loadRequested returns msisdn's merchant's request waiting for its code, or nil.
+func loadRequested(ctx context.Context, q querier, msisdn string) (*Payment, error) {
+	p, err := scanPayment(q.QueryRowContext(ctx, requestedQuery, msisdn))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return p, err
+}
+
+// waitingPaymentsQuery reads a number's payments waiting for a code: its own first,
+// then a merchant's request, each through its partial unique index.
+const waitingPaymentsQuery = `SELECT ` + paymentColumns + ` FROM payments WHERE payer_msisdn = ?1 AND state = 'pending_otp'
+	UNION ALL
+	SELECT ` + paymentColumns + ` FROM payments WHERE payer_msisdn = ?1 AND state = 'requested'`
+
+// loadWaiting returns msisdn's payments waiting for a code: none, one or both.
+func loadWaiting(ctx context.Context, q querier, msisdn string) ([]*Payment, error) {
+	rows, err := q.QueryContext(ctx, waitingPaymentsQuery, msisdn)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Payment
+	for rows.Next() {
+		p, err := scanPayment(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
 func insertPayment(ctx context.Context, tx store.Tx, p *Payment, requestKey string) error {
 	var key any
 	if requestKey != "" {
@@ -139,17 +178,27 @@ func insertPayment(ctx context.Context, tx store.Tx, p *Payment, requestKey stri
 	}
 	_, err := tx.ExecContext(ctx, `INSERT INTO payments (id, type, channel, state, payer_msisdn,
 		payer_account, payee_account, payee_name, payee_code, payee_msisdn, target_msisdn, amount,
-		currency, reference, reason, carrier, transfer_id, expires_at, created_at, updated_at, request_key)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		currency, reference, reason, carrier, transfer_id, expires_at, created_at, updated_at, request_key,
+		description)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		p.ID, p.Type, p.Channel, p.State, p.PayerMSISDN, p.PayerAccount, p.PayeeAccount,
 		p.PayeeName, p.PayeeCode, p.PayeeMSISDN, p.TargetMSISDN, p.Amount, p.Currency,
-		p.Reference, p.Reason, p.Carrier, p.TransferID, exp, p.CreatedAt.UnixMicro(), p.UpdatedAt.UnixMicro(), key)
+		p.Reference, p.Reason, p.Carrier, p.TransferID, exp, p.CreatedAt.UnixMicro(), p.UpdatedAt.UnixMicro(), key,
+		p.Description)
 	if err != nil {
 		// SQLite names the column of the UNIQUE constraint only in the message.
-		if strings.Contains(err.Error(), "UNIQUE constraint failed: payments.id") {
+		msg := err.Error()
+		switch {
+		case strings.Contains(msg, "UNIQUE constraint failed: payments.id"):
 			return fmt.Errorf("insert payment %s: %w", p.ID, errPaymentIDTaken)
+		case p.State == StateRequested && strings.Contains(msg, "UNIQUE constraint failed: payments.payer_msisdn"):
+			// one_request_per_number: the snapshot's check comes first; this is the schema's.
+			return fmt.Errorf("insert payment %s: %w", p.ID, ErrPayerBusy)
 		}
 		return fmt.Errorf("insert payment %s: %w", p.ID, err)
+	}
+	if err := insertItems(ctx, tx, p); err != nil {
+		return err
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO payment_events (payment_id, time, event, from_state, to_state)
 		VALUES (?, ?, 'create', '', ?)`, p.ID, p.CreatedAt.UnixMicro(), p.State)

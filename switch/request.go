@@ -17,8 +17,11 @@ type Request struct {
 	Payer     string      // the payer's number as the channel saw it
 	Merchant  string      // merchant code, for MerchantPayment
 	Recipient string      // number as typed, for TransferPayment and AirtimePayment
-	Amount    int64       // minor units
+	Amount    int64       // minor units; for a BUY, 0: the items' total
 	Reference string
+	// Items, for a MerchantPayment, are the products bought (BUY): the amount is their
+	// price × quantity from the catalogue (Deps.Products), named in the code SMS.
+	Items []ItemRequest
 }
 
 // Outcome is the engine's answer to a phone user. Payment is the payment concerned (the
@@ -56,6 +59,7 @@ const (
 	ProblemTooManyAttempts    Problem = "failed_attempts"
 	ProblemResendLimit        Problem = "resend_limit"
 	ProblemResendTooSoon      Problem = "resend_too_soon"
+	ProblemUnknownProduct     Problem = "unknown_product"
 )
 
 // Request holds the funds for a new payment, issues its code and queues the code SMS, all
@@ -74,7 +78,17 @@ func (e *Engine) Request(ctx context.Context, r Request) (Outcome, error) {
 		}
 		return d.Outcome, e.write(ctx, func(o *op) error { _, err := o.apply(d); return err })
 	}
-	s.SIMSwap = e.checkSIMSwap(ctx, r.Payer, r.Amount)
+	amount := r.Amount
+	if len(r.Items) > 0 { // a purchase's amount is the catalogue's to say, before the SIM-swap check
+		pu, err := e.priceBuy(ctx, r)
+		if err != nil {
+			return Outcome{}, err
+		}
+		if s.Purchase = pu; pu != nil {
+			amount = pu.total
+		}
+	}
+	s.SIMSwap = e.checkSIMSwap(ctx, r.Payer, amount)
 	var out Outcome
 	var err error
 	for range maxIDDraws {
@@ -94,7 +108,7 @@ func (e *Engine) Request(ctx context.Context, r Request) (Outcome, error) {
 func (e *Engine) request(ctx context.Context, s requestSnapshot) (Outcome, error) {
 	if s.SIMSwap == ProblemNone {
 		var err error
-		if s.Draft, err = e.draft(ctx, s.Request); err != nil {
+		if s.Draft, err = e.draft(ctx, s.Request, s.Purchase); err != nil {
 			return Outcome{}, err
 		}
 	}
@@ -120,7 +134,8 @@ type draft struct {
 	// payee is the refusal the payee earns (unknown merchant, ...), or ProblemNone.
 	payee     Problem
 	payeeVars map[string]string
-	clearing  bool // airtime: the carrier's clearing account is made in the transaction
+	clearing  bool  // airtime: the carrier's clearing account is made in the transaction
+	amount    int64 // a purchase's total (math.MaxInt64 past any limit); else the amount asked
 
 	p    *Payment  // the payment to start; the decision sets its times, on a copy
 	code otp.Drawn // its code, drawn for its binding
@@ -129,9 +144,10 @@ type draft struct {
 
 // draft reads what r needs before its transaction, and computes what it can: the payee's
 // refusal, or the new payment with its code and code message. Which payee is refused and
-// why is the rules' (payee); refusals are given by the transaction, in their order.
-func (e *Engine) draft(ctx context.Context, r Request) (*draft, error) {
-	d := &draft{}
+// why is the rules' (payee); refusals are given by the transaction, in their order. pu is
+// a purchase's items as priced already, or nil: they are priced here.
+func (e *Engine) draft(ctx context.Context, r Request, pu *purchase) (*draft, error) {
+	d := &draft{amount: r.Amount}
 	payer, err := e.Normalize(r.Payer)
 	if err != nil {
 		return d, nil
@@ -178,12 +194,49 @@ func (e *Engine) draft(ctx context.Context, r Request) (*draft, error) {
 	if d.payee, d.payeeVars, d.clearing = e.rules.payee(r, f, p); d.payee != ProblemNone {
 		return d, nil
 	}
+	key := "otp"
+	if len(r.Items) > 0 {
+		if pu == nil {
+			if pu, err = e.priceBuy(ctx, r); err != nil {
+				return nil, err
+			}
+		}
+		if pu.unknown != "" {
+			d.payee, d.payeeVars = ProblemUnknownProduct, map[string]string{"payee": p.payeeLabel(), "product": pu.unknown}
+			return d, nil
+		}
+		if d.amount = pu.total; pu.total < e.cfg.MinAmount || pu.total > e.cfg.MaxAmount {
+			return d, nil // refused for its amount
+		}
+		p.Amount, p.Items, key = pu.total, pu.items, "otp_buy"
+	}
 	if d.code, err = e.otp.Draw(bindingOf(p)); err != nil {
 		return nil, fmt.Errorf("draw code: %w", err)
 	}
-	d.text = e.texts.RenderCode("otp", e.vars(p), d.code.Code, e.digits)
+	d.text = e.texts.RenderCode(key, e.vars(p), d.code.Code, e.digits)
 	d.p = p
 	return d, nil
+}
+
+// priceBuy prices a purchase's items from the catalogue of the merchant whose code r
+// names; nil when there is no such merchant (the request is refused for that).
+func (e *Engine) priceBuy(ctx context.Context, r Request) (*purchase, error) {
+	m, err := e.payees.account(ctx, "code:"+r.Merchant, func(ctx context.Context) (ledger.Account, error) {
+		return e.ledger.AccountByCode(ctx, r.Merchant)
+	})
+	switch {
+	case errors.Is(err, ledger.ErrNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	case m.Type != ledger.Merchant:
+		return nil, nil
+	}
+	pu, err := price(ctx, e.products, m.ID, r.Items)
+	if err != nil {
+		return nil, err
+	}
+	return &pu, nil
 }
 
 // request is the request's applier: it reads the number's state, decides, takes the

@@ -6,7 +6,8 @@ import "github.com/payswitch/payswitch/store"
 // sweeps and day windows compare integers.
 //
 // one_pending_per_number makes "a number has at most one payment waiting for its code" a
-// fact of the schema, not only of the code path that checks it first.
+// fact of the schema, not only of the code path that checks it first; and
+// one_request_per_number (migration 5) the same of merchants' requests to pay.
 var Schema = store.Schema{Component: "payments", Migrations: []string{`
 CREATE TABLE payments (
 	id            TEXT PRIMARY KEY,
@@ -68,7 +69,7 @@ CREATE TABLE number_locks (
 	wrong_codes  INTEGER NOT NULL,
 	locked_until INTEGER NOT NULL
 ) STRICT, WITHOUT ROWID;
-`, migration2, migration3, migration4}}
+`, migration2, migration3, migration4, migration5}}
 
 // Migration 2 makes request_key and reversal_ref unique through partial indexes over the
 // payments that have one, instead of UNIQUE columns: almost no payment has either, yet
@@ -171,4 +172,48 @@ CREATE TABLE account_changes (
 	at         INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX account_changes_by_account ON account_changes (account_id, id);
+`
+
+// Migration 5 is contract section 10, merchants' requests to pay and products:
+//   - payments.description, the merchant's words about a request;
+//   - one_request_per_number: a number has at most one request waiting for its code
+//     (state requested), beside its own payment (one_pending_per_number), and the
+//     requests' expiry index for the sweeper;
+//   - payment_items: what a payment bought (a BUY, a request with items), with the name
+//     and unit price when bought, so that a later change of the catalogue changes no
+//     past payment;
+//   - request_stops: the merchants a number refused all further requests from (STOP),
+//     at most maxStopsPerNumber a number;
+//   - request_counts: the requests a merchant sent in its current minute, and a number
+//     received in its current business day (subject 'merchant:<account id>' or
+//     'number:<msisdn>'), one row a subject overwritten when its window moves on, so
+//     that the rate limits hold across restarts (and several nodes) and the table holds
+//     no more rows than there are accounts.
+const migration5 = `
+ALTER TABLE payments ADD COLUMN description TEXT NOT NULL DEFAULT '';
+CREATE UNIQUE INDEX one_request_per_number ON payments (payer_msisdn) WHERE state = 'requested';
+CREATE INDEX payments_requested_expiry ON payments (expires_at) WHERE state = 'requested';
+
+CREATE TABLE payment_items (
+	payment_id TEXT NOT NULL REFERENCES payments (id),
+	line       INTEGER NOT NULL,  -- 0, 1, ... in the order asked for
+	product    TEXT NOT NULL,     -- the merchant's product code
+	name       TEXT NOT NULL,
+	quantity   INTEGER NOT NULL CHECK (quantity > 0),
+	price      INTEGER NOT NULL CHECK (price > 0), -- unit price, minor units
+	PRIMARY KEY (payment_id, line)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE request_stops (
+	msisdn   TEXT NOT NULL,
+	merchant TEXT NOT NULL,       -- the merchant's account id
+	at       INTEGER NOT NULL,
+	PRIMARY KEY (msisdn, merchant)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE request_counts (
+	subject      TEXT PRIMARY KEY,
+	window_start INTEGER NOT NULL, -- Unix µs: the minute's or the business day's start
+	count        INTEGER NOT NULL CHECK (count >= 0)
+) STRICT, WITHOUT ROWID;
 `

@@ -49,3 +49,31 @@ func TestPartialUniqueIndexes(t *testing.T) {
 		t.Errorf("payment by request key: plan %v, %v", plan, err)
 	}
 }
+
+// TestOneRequestPerNumber: a number has at most one merchant's request waiting, beside
+// at most one payment of its own, as a fact of the schema.
+func TestOneRequestPerNumber(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t)
+	const insert = `INSERT INTO payments (id, type, channel, state, payer_msisdn, payer_account, payee_account, amount,
+		currency, created_at, updated_at) VALUES (?, 'merchant_payment', 'api', ?, ?, 'a', 'b', 1, 'KES', 1, 1)`
+	for _, c := range []struct {
+		id, state, payer string
+		wantErr          bool
+	}{
+		{"PAYA", "pending_otp", alice, false},
+		{"PAYB", "requested", alice, false},
+		{"PAYC", "requested", alice, true},
+		{"PAYD", "requested", bob, false},
+		{"PAYE", "declined", alice, false},
+		{"PAYF", "pending_otp", alice, true},
+	} {
+		err := h.db.Write(ctx, func(tx store.Tx) error {
+			_, err := tx.ExecContext(ctx, insert, c.id, c.state, c.payer)
+			return err
+		})
+		if (err != nil) != c.wantErr || err != nil && !strings.Contains(err.Error(), "UNIQUE constraint failed: payments.payer_msisdn") {
+			t.Errorf("%s %s for %s: %v, want refused %v", c.id, c.state, c.payer, err, c.wantErr)
+		}
+	}
+}

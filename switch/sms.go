@@ -35,6 +35,13 @@ func (e *Engine) HandleSMS(ctx context.Context, from, text string) error {
 		_, err = e.Resend(ctx, ChannelSMS, from, "")
 	case CmdCancel:
 		_, err = e.Cancel(ctx, ChannelSMS, from, "")
+	case CmdDecline:
+		_, err = e.Decline(ctx, ChannelSMS, from, "")
+	case CmdBuy:
+		_, err = e.Request(ctx, Request{Channel: ChannelSMS, Type: MerchantPayment, Payer: from,
+			Merchant: cmd.Merchant, Items: []ItemRequest{{Product: cmd.Product, Quantity: cmd.Quantity}}})
+	case CmdStop, CmdStart:
+		_, err = e.StopRequests(ctx, ChannelSMS, from, cmd.Merchant, cmd.Kind == CmdStop)
 	case CmdBalance, CmdMini:
 		// The answer is read from the reader pool: only the reply is a write.
 		read := e.BalanceText

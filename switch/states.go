@@ -34,18 +34,23 @@ const (
 	EvExpire         Event = "expire"          // the code's time ran out
 	EvCancel         Event = "cancel"          // the payer cancelled
 	EvReverse        Event = "reverse"         // an operator reversed a completed payment
+	EvDecline        Event = "decline"         // the payer refused a merchant's request to pay
 )
 
-// transitions is the whole state machine; looplab/fsm enforces it.
+// transitions is the whole state machine; looplab/fsm enforces it. A merchant's request
+// to pay (requested) waits for its code like a payment of the payer's own (pending_otp),
+// with nothing held: the right code completes it (or starts its top-up) with a direct
+// transfer, and it can fail, expire or be declined, but not be cancelled.
 var transitions = fsm.Events{
-	{Name: string(EvConfirm), Src: []string{string(StatePendingOTP)}, Dst: string(StateCompleted)},
-	{Name: string(EvStartTopup), Src: []string{string(StatePendingOTP)}, Dst: string(StateTopupPending)},
+	{Name: string(EvConfirm), Src: []string{string(StatePendingOTP), string(StateRequested)}, Dst: string(StateCompleted)},
+	{Name: string(EvStartTopup), Src: []string{string(StatePendingOTP), string(StateRequested)}, Dst: string(StateTopupPending)},
 	{Name: string(EvTopupSucceeded), Src: []string{string(StateTopupPending)}, Dst: string(StateCompleted)},
 	{Name: string(EvTopupFailed), Src: []string{string(StateTopupPending)}, Dst: string(StateReversed)},
-	{Name: string(EvFail), Src: []string{string(StatePendingOTP)}, Dst: string(StateFailed)},
-	{Name: string(EvExpire), Src: []string{string(StatePendingOTP)}, Dst: string(StateExpired)},
+	{Name: string(EvFail), Src: []string{string(StatePendingOTP), string(StateRequested)}, Dst: string(StateFailed)},
+	{Name: string(EvExpire), Src: []string{string(StatePendingOTP), string(StateRequested)}, Dst: string(StateExpired)},
 	{Name: string(EvCancel), Src: []string{string(StatePendingOTP)}, Dst: string(StateCancelled)},
 	{Name: string(EvReverse), Src: []string{string(StateCompleted)}, Dst: string(StateReversed)},
+	{Name: string(EvDecline), Src: []string{string(StateRequested)}, Dst: string(StateDeclined)},
 }
 
 // Next returns the state that ev leads to from s, or an error when ev is not allowed there.
@@ -62,7 +67,7 @@ func Next(s State, ev Event) (State, error) {
 // Final reports whether nothing can happen to a payment in state s any more.
 func (s State) Final() bool {
 	switch s {
-	case StateFailed, StateExpired, StateCancelled, StateReversed:
+	case StateFailed, StateExpired, StateCancelled, StateReversed, StateDeclined:
 		return true
 	}
 	return false

@@ -66,6 +66,37 @@ var DefaultTexts = map[string]string{
 	"reversal_payee":      "{id} reversed: {amount} returned to {payer}. New balance {balance}.",
 	"topup_done":          "{id}: {amount} of airtime credited to {number}.",
 	"topup_failed":        "{id}: airtime for {number} failed ({reason}). {amount} returned. New balance {balance}.",
+
+	// Merchants' requests to pay, products and STOP (contract section 10).
+	"request": "{id}: {payee} requests {amount}. Reply {code} within {valid} to pay, NO to refuse. " +
+		"Never share this code.",
+	"request_for": "{id}: {payee} requests {amount} for {what}. Reply {code} within {valid} to pay, NO to refuse. " +
+		"Never share this code.",
+	"request_airtime": "{id}: buy {amount} of airtime for this number? Reply {code} within {valid} to pay, " +
+		"NO to refuse. Never share this code.",
+	"otp_buy": "{id}: pay {amount} to {payee} for {items}? Reply with code {code} within {minutes} min to confirm. " +
+		"Never share this code.",
+	"receipt_items":   "{id} confirmed. {amount} paid to {payee} for {items}. New balance {balance}.",
+	"wrong_code_both": "Wrong code for {id} and {other}. Tries left: {tries} for {id}, {other_tries} for {other}.",
+	"declined":        "{id} declined. Nothing was paid to {payee}.",
+	"no_request":      "You have no request to pay waiting.",
+	"request_expired": "{id}: the request of {payee} for {amount} expired. Nothing was paid.",
+	"request_failed_funds": "{id} failed: insufficient funds to pay {amount} to {payee} ({available} available). " +
+		"Nothing was paid.",
+	"request_failed_limit": "{id} failed: {amount} would pass your daily limit of {limit} ({left} left today). " +
+		"Nothing was paid.",
+	"request_failed_inactive": "{id} failed: your account is not active. Please contact customer care. Nothing was paid.",
+	"request_failed_payee":    "{id} failed: {payee} cannot receive payments right now. Nothing was paid.",
+	"request_failed_attempts": "{id} failed: too many wrong codes. Nothing was paid.",
+	"request_locked_failed": "Too many wrong codes: {id} failed and nothing was paid. This number is locked until " +
+		"{until}. Not you? Call customer care.",
+	"unknown_product": "{payee} has no product {product} for sale. Nothing was paid.",
+	"usage_buy":       "To buy a product: BUY <till> <product> [quantity], e.g. BUY 55501 12 2",
+	"bad_quantity":    "Invalid quantity: use a whole number from 1 to 9999, e.g. BUY 55501 12 2. Nothing was paid.",
+	"usage_stop":      "To refuse a merchant's requests to pay: STOP <till>, e.g. STOP 55501. START <till> allows them again.",
+	"stopped":         "{payee} can no longer send you requests to pay. Reply START {code} to allow them again.",
+	"started":         "{payee} can send you requests to pay again. Reply STOP {code} to refuse them.",
+	"stop_limit":      "You refuse requests from {count} merchants, the most a number can. Reply START <till> for one first.",
 }
 
 // Texts renders the switch's messages.

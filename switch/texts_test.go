@@ -45,7 +45,17 @@ var typicalVars = map[string]string{
 	"payer": "2547****001", "number": "2547****002", "minutes": "5", "seconds": "30", "tries": "2",
 	"digits": "6", "shortcode": "22333", "code": "55501", "until": "17:13 EAT on 07/12",
 	"reason": "number barred",
+	// Requests to pay and products: a short description (a long one, or many items,
+	// takes a second part), a BUY's one item, a request's validity, a product code of
+	// the longest.
+	"valid": "1 h 30 min", "what": "Order 7", "items": "2 x Sugar 1kg",
+	"product": "123456", "other": "AUJCTUBFCK", "other_tries": "2", "count": "100",
 }
+
+// codeTexts are the texts that carry a one-time code (RenderCode): the placeholder
+// {code} of the others is a merchant's code.
+var codeTexts = map[string]bool{"otp": true, "otp_resent": true, "otp_buy": true,
+	"request": true, "request_for": true, "request_airtime": true}
 
 // TestEveryTextFitsOneSMS: every built-in SMS text is one SMS in GSM 7-bit, 160 septets,
 // rendered with typical values, so that no answer costs the user (or the switch) two
@@ -63,7 +73,7 @@ func TestEveryTextFitsOneSMS(t *testing.T) {
 	sort.Strings(keys)
 	for _, k := range keys {
 		text := x.Render(k, typicalVars)
-		if strings.Contains(k, "otp") {
+		if codeTexts[k] {
 			text = x.RenderCode(k, typicalVars, "123456", 6)
 		}
 		if p := placeholder(text); p != "" {

@@ -39,7 +39,7 @@ func (p *Payment) View() PaymentView {
 		CreatedAt: p.CreatedAt.UTC().Format(time.RFC3339Nano), UpdatedAt: p.UpdatedAt.UTC().Format(time.RFC3339Nano),
 		PayerMSISDN: p.PayerMSISDN, PayeeName: p.PayeeName, PayeeCode: p.PayeeCode, PayeeMSISDN: p.PayeeMSISDN,
 		Target: p.TargetMSISDN, Reference: p.Reference, Reason: p.Reason,
-		ReversalRef: p.ReversalRef, Carrier: p.Carrier}
+		ReversalRef: p.ReversalRef, Carrier: p.Carrier, Items: p.Items, Description: p.Description}
 	if (p.State == StatePendingOTP || p.State == StateRequested) && !p.ExpiresAt.IsZero() {
 		v.ExpiresAt = p.ExpiresAt.UTC().Format(time.RFC3339)
 	}

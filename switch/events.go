@@ -1,0 +1,46 @@
+package payswitch
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// The events a merchant's system is told of (contract section 10), each about one
+// payment, with the payment's view as data. EventRequestFailed is an addition to the
+// contract's list: a request whose right code found too little money (or a frozen
+// account, or a spent daily limit), or that too many wrong codes ended.
+const (
+	EventPaymentCompleted = "payment.completed"
+	EventPaymentReversed  = "payment.reversed"
+	EventRequestDeclined  = "request.declined"
+	EventRequestExpired   = "request.expired"
+	EventRequestFailed    = "request.failed"
+)
+
+// merchantEvent is event for p when p pays a merchant, whose system hears of it; none
+// for other payments (transfers, airtime, deposits have no merchant to tell).
+func merchantEvent(p *Payment, event string) []string {
+	if p == nil || p.Type != MerchantPayment {
+		return nil
+	}
+	return []string{event}
+}
+
+// enqueueEvents queues events about p, as it is now in o's transaction, for the merchant
+// it pays, through the engine's EventSink (none: nothing is queued). The data is the
+// payment's view, the same JSON the API serves.
+func (o *op) enqueueEvents(p *Payment, events []string) error {
+	if len(events) == 0 || o.e.events == nil {
+		return nil
+	}
+	data, err := json.Marshal(p.View())
+	if err != nil {
+		return fmt.Errorf("event data of %s: %w", p.ID, err)
+	}
+	for _, ev := range events {
+		if err := o.e.events.Enqueue(o.ctx, o.tx, p.PayeeAccount, ev, p.ID, data, o.now); err != nil {
+			return fmt.Errorf("queue %s of %s: %w", ev, p.ID, err)
+		}
+	}
+	return nil
+}
