@@ -47,6 +47,12 @@ var (
 	ErrNoRoute = errors.New("smpp: no link serves the recipient")
 	// ErrBadMeta is the failure of an outbox message whose USSD meta cannot be read.
 	ErrBadMeta = errors.New("smpp: bad message meta")
+	// ErrPushExpired is the failure of a request push (PurposeRequestPush) that could
+	// not go out within PushMaxAge of being queued: the screen would come too late.
+	ErrPushExpired = errors.New("smpp: request push too old to show")
+	// ErrPushRefused is the failure of a request push whose session the USSD menus
+	// would not open (see PushSessions); it is permanent.
+	ErrPushRefused = errors.New("smpp: USSD menus refused the request push")
 
 	// ErrTooManyParts refuses a part of a concatenated MO that declares more than
 	// MaxConcatParts parts; it is permanent.
