@@ -50,7 +50,7 @@ func (h *moHandler) HandleReceipt(ctx context.Context, r smpp.Receipt) error {
 // with its session info. It never asks for redelivery: the input was acted on and the
 // user is looking at the screen.
 func (h *moHandler) handleUSSD(ctx context.Context, m smpp.MO) {
-	reply, end, err := h.ussd.HandleSMPP(ctx, m.From, m.USSD.ServiceOp, m.USSD.SessionInfo, m.Text)
+	reply, end, err := h.ussd.HandleSMPP(ctx, m.Link, m.From, m.USSD.ServiceOp, m.USSD.SessionInfo, m.Text)
 	if err != nil {
 		h.log.Warn().Err(err).Str("link", m.Link).Str("from", payswitch.Mask(m.From)).Msg("ussd over smpp")
 	}
