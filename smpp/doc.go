@@ -5,7 +5,9 @@
 // and aggregators that bind to us (gateway.go, on package smpp/server; the delivery
 // receipts their submit_sm ask for in gateway_receipt.go), and delivers the
 // durable outbox over both (sender.go): by an MSISDN's pin to the gateway account it
-// wrote through, else by longest prefix, with a failover link while a link is down.
+// wrote through, else by longest prefix, with a failover link while a link is down. A
+// merchant's request to pay is also pushed to the phone as network-initiated USSD over
+// the carrier links with ussd_push (push.go), its session opened in the USSD menus.
 //
 // Delivery is at least once. SMPP 3.4 cannot say whether a submit_sm whose response was
 // lost was accepted, so such a message is sent again; every attempt carries the same

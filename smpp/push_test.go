@@ -76,6 +76,8 @@ func TestSenderRoutesPushes(t *testing.T) {
 			push("254100000001", outbox.Message{}), "b", "", "link b has no ussd_push", nil},
 		{"too old", StateBound, StateBound, StateBound, push("254700000001", outbox.Message{CreatedAt: t0.Add(-PushMaxAge - time.Second)}),
 			"", "", "", ErrPushExpired},
+		{"too old, and no ussd_push: skipped all the same", StateBound, StateBound, StateBound,
+			push("254100000001", outbox.Message{CreatedAt: t0.Add(-PushMaxAge - time.Second)}), "b", "", "link b has no ussd_push", nil},
 		{"no route", StateBound, StateBound, StateBound, push("255700000001", outbox.Message{}), "", "", "", ErrNoRoute},
 	}
 	for _, tc := range tests {
