@@ -95,7 +95,7 @@ func TestUSSDPushWiring(t *testing.T) {
 	}
 	if err := rig.DB.Write(ctx, func(tx store.Tx) error {
 		_, err := rig.Outbox.Enqueue(ctx, tx, outbox.Message{Kind: outbox.KindSMS, To: alice, From: "22333",
-			Purpose: smpp.PurposeRequestPush, PaymentID: id, Meta: map[string]string{smpp.MetaPushPayment: id},
+			Purpose: outbox.PurposeRequestPush, PaymentID: id, Meta: map[string]string{outbox.MetaPushPayment: id},
 			Text: "Mama Mboga (55501) asks KES 150.00, ref " + id + ".\n1. Pay\n2. Refuse", CreatedAt: time.Now()})
 		return err
 	}); err != nil {

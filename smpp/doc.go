@@ -49,8 +49,9 @@ var (
 	ErrNoRoute = errors.New("smpp: no link serves the recipient")
 	// ErrBadMeta is the failure of an outbox message whose USSD meta cannot be read.
 	ErrBadMeta = errors.New("smpp: bad message meta")
-	// ErrPushExpired is the failure of a request push (PurposeRequestPush) that could
-	// not go out within PushMaxAge of being queued: the screen would come too late.
+	// ErrPushExpired is the failure of a request push (outbox.PurposeRequestPush)
+	// that could not go out within PushMaxAge of being queued: the screen would come
+	// too late.
 	ErrPushExpired = errors.New("smpp: request push too old to show")
 	// ErrPushRefused is the failure of a request push whose session the USSD menus
 	// would not open (see PushSessions); it is permanent.

@@ -126,8 +126,9 @@ type LinkConfig struct {
 	// bound; "" for none. The Sender follows it one hop.
 	Failover string
 	// USSDPush says the SMSC takes network-initiated USSD on this link: a merchant's
-	// request to pay (PurposeRequestPush) to a number this link serves is pushed to the
-	// phone as a USSD screen. Without it such a message is finished unsent.
+	// request to pay (outbox.PurposeRequestPush) to a number this link serves is
+	// pushed to the phone as a USSD screen. Without it such a message is finished
+	// unsent.
 	USSDPush bool
 }
 

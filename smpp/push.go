@@ -11,15 +11,11 @@ import (
 // A merchant's request to pay (contract section 10) reaches the payer as an SMS that
 // carries its code and, where the payer's carrier link has ussd_push, also as a
 // network-initiated USSD screen: the engine queues, in the request's transaction, an
-// outbox SMS of purpose PurposeRequestPush to the payer, whose Text is the screen
+// outbox SMS of purpose outbox.PurposeRequestPush to the payer, whose Text is the screen
 // (merchant, amount, description, "1. Pay", "2. Refuse"; never the code) and whose Meta
-// names the payment under MetaPushPayment. The Sender turns it into a USSD session.
-const (
-	// PurposeRequestPush is the outbox purpose of a request pushed as a USSD screen.
-	PurposeRequestPush = "request_push"
-	// MetaPushPayment is the outbox meta key of the pushed request's payment ID.
-	MetaPushPayment = "push_payment"
-)
+// names the payment under outbox.MetaPushPayment (the constants live in outbox, which
+// the engine imports, so that the engine need not know SMPP). The Sender turns it into
+// a USSD session.
 
 // PushMaxAge is how long after it was queued a request push may still go out. A push
 // that waited longer (its link was down) fails with ErrPushExpired: by then the payer
@@ -40,8 +36,8 @@ type PushSessions interface {
 	OpenPush(link, msisdn, paymentID, screen string) (text string, sessionInfo []byte, err error)
 }
 
-// IsPush reports whether m is a request push (PurposeRequestPush).
-func IsPush(m outbox.Message) bool { return m.Purpose == PurposeRequestPush }
+// IsPush reports whether m is a request push (outbox.PurposeRequestPush).
+func IsPush(m outbox.Message) bool { return m.Purpose == outbox.PurposeRequestPush }
 
 // SetPush gives the Sender the menus that take the answers to request pushes. Without
 // it every push is finished unsent. Call it before Run.
@@ -79,12 +75,12 @@ func (s *Sender) routePush(targets map[string]Target, m outbox.Message, l *Link)
 // that shows its screen: a USSR request (continue: the phone waits for an answer)
 // with the session's its_session_info.
 func (s *Sender) pushMT(ctx context.Context, m outbox.Message, t Target) (MT, error) {
-	payment := m.Meta[MetaPushPayment]
+	payment := m.Meta[outbox.MetaPushPayment]
 	if payment == "" {
 		payment = m.PaymentID
 	}
 	if payment == "" {
-		return MT{}, fmt.Errorf("%w: request push without %s", ErrBadMeta, MetaPushPayment)
+		return MT{}, fmt.Errorf("%w: request push without %s", ErrBadMeta, outbox.MetaPushPayment)
 	}
 	text, info, err := s.push.OpenPush(t.Name(), m.To, payment, m.Text)
 	if err != nil {

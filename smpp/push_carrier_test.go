@@ -84,8 +84,8 @@ func TestRequestPushOverCarrierLinks(t *testing.T) {
 
 	const screen = "Mama Mboga (55501) asks KES 150.00 for Order 7, ref ABCD123456.\n1. Pay\n2. Refuse"
 	push := func(to string, created time.Time) outbox.Message {
-		return outbox.Message{To: to, Purpose: smpp.PurposeRequestPush, PaymentID: "ABCD123456", Text: screen,
-			Meta: map[string]string{smpp.MetaPushPayment: "ABCD123456"}, CreatedAt: created}
+		return outbox.Message{To: to, Purpose: outbox.PurposeRequestPush, PaymentID: "ABCD123456", Text: screen,
+			Meta: map[string]string{outbox.MetaPushPayment: "ABCD123456"}, CreatedAt: created}
 	}
 
 	// The pinned payer on the pushing link: a USSR request with the session the menus

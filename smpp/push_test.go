@@ -51,7 +51,7 @@ func TestSenderRoutesPushes(t *testing.T) {
 	s.now = func() time.Time { return t0 }
 	targets := map[string]Target{"a": pushA, "b": b, "c": pushC, "server:agg": agg}
 	push := func(to string, m outbox.Message) outbox.Message {
-		m.To, m.Purpose, m.Text = to, PurposeRequestPush, "Mama Mboga asks KES 150.00.\n1. Pay\n2. Refuse"
+		m.To, m.Purpose, m.Text = to, outbox.PurposeRequestPush, "Mama Mboga asks KES 150.00.\n1. Pay\n2. Refuse"
 		if m.CreatedAt.IsZero() {
 			m.CreatedAt = t0.Add(-time.Minute)
 		}
@@ -125,8 +125,8 @@ func TestSenderSendsPushes(t *testing.T) {
 	menus := &pushRecorder{}
 	s := NewSender(q, nil, zerolog.Nop())
 	s.SetPush(menus)
-	m := outbox.Message{ID: 7, To: "254700000001", From: "22333", Purpose: PurposeRequestPush, Text: "Pay?\n1. Pay\n2. Refuse",
-		Meta: map[string]string{MetaPushPayment: "PAYABCDE01"}}
+	m := outbox.Message{ID: 7, To: "254700000001", From: "22333", Purpose: outbox.PurposeRequestPush, Text: "Pay?\n1. Pay\n2. Refuse",
+		Meta: map[string]string{outbox.MetaPushPayment: "PAYABCDE01"}}
 	s.finish(context.Background(), s.send(context.Background(), job{m: m, target: primary, fallback: failover}))
 	if len(q.outcome) != 1 || q.outcome[0] != "sent over c as id-1" {
 		t.Fatalf("outcome %v", q.outcome)
@@ -146,7 +146,7 @@ func TestSenderSendsPushes(t *testing.T) {
 		err  error
 		want error
 	}{
-		{"no payment", outbox.Message{ID: 8, To: "254700000001", Purpose: PurposeRequestPush, Text: "Pay?"}, nil, ErrBadMeta},
+		{"no payment", outbox.Message{ID: 8, To: "254700000001", Purpose: outbox.PurposeRequestPush, Text: "Pay?"}, nil, ErrBadMeta},
 		{"refused by the menus", m, errors.New("ussd: push refused"), ErrPushRefused},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -13,12 +13,12 @@ import (
 
 // codePurposes are the outbox purposes of SMS that carry a one-time code or can lead to
 // one. A merchant's request to pay belongs here too: whoever reads it can answer it.
-// So does its USSD push (PurposeRequestPush), whose answers are taken only over the
-// link it went out on: sent to an account of the Gateway, that account could refuse
-// the request in the payer's name.
+// So does its USSD push (outbox.PurposeRequestPush), whose answers are taken only over
+// the link it went out on: sent to an account of the Gateway, that account could
+// refuse the request in the payer's name.
 var codePurposes = map[string]bool{
-	"otp":              true,
-	PurposeRequestPush: true,
+	"otp":                     true,
+	outbox.PurposeRequestPush: true,
 }
 
 // CarriesCode reports whether m carries a one-time code or can lead to one. Such a

@@ -99,8 +99,8 @@ func TestPushOverLoopbackSMPP(t *testing.T) {
 		if err := p.h.DB.Write(ctx, func(tx store.Tx) error {
 			var err error
 			id, err = p.h.Outbox.Enqueue(ctx, tx, outbox.Message{Kind: outbox.KindSMS, To: alice, From: "22333",
-				Purpose: smpp.PurposeRequestPush, PaymentID: paymentID, Text: pushText,
-				Meta:      map[string]string{smpp.MetaPushPayment: paymentID},
+				Purpose: outbox.PurposeRequestPush, PaymentID: paymentID, Text: pushText,
+				Meta:      map[string]string{outbox.MetaPushPayment: paymentID},
 				CreatedAt: time.Now()}) // the sender's clock, which judges a push's age
 			return err
 		}); err != nil {
