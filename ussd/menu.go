@@ -10,12 +10,11 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/payswitch/payswitch/texts"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	payswitch "github.com/payswitch/payswitch/switch"
+	"github.com/payswitch/payswitch/texts"
 )
 
 // ErrBadRequest is returned by Step for a request that is not a USSD step at all (no
@@ -329,12 +328,12 @@ func (m *Menu) act(ctx context.Context, s *session, scr Screen, inputs []string,
 			break
 		}
 	}
-	m.finishStep(s, scr)
+	s.shows(scr)
 	return scr, err
 }
 
-// finishStep records scr as the screen s shows.
-func (m *Menu) finishStep(s *session, scr Screen) {
+// shows records scr as the screen s shows; s must be locked.
+func (s *session) shows(scr Screen) {
 	s.last, s.lastEnd = scr.Text, scr.End
 	if scr.End {
 		// Kept until it times out, to answer a repeat of this request the same way.

@@ -171,7 +171,7 @@ func (m *Menu) stepPush(ctx context.Context, s *session, text string, now time.T
 	}
 	if s.seen < now.Add(-m.timeout).UnixNano() {
 		scr := Screen{Text: m.static["push_ended"], End: true}
-		m.finishStep(s, scr)
+		s.shows(scr)
 		return scr, "expired", nil
 	}
 	if len(text) > maxText {
