@@ -47,10 +47,11 @@ func (h *moHandler) HandleReceipt(ctx context.Context, r smpp.Receipt) error {
 }
 
 // handleUSSD answers one USSD step that arrived over SMPP, on the link it came from and
-// with its session info. It never asks for redelivery: the input was acted on and the
-// user is looking at the screen.
+// with its session info. The menus are told the link too: the answer to a request pushed
+// to the phone counts only over the link the push went out on (serve_ussdpush.go). It
+// never asks for redelivery: the input was acted on and the user is looking at the screen.
 func (h *moHandler) handleUSSD(ctx context.Context, m smpp.MO) {
-	reply, end, err := h.ussd.HandleSMPP(ctx, m.From, m.USSD.ServiceOp, m.USSD.SessionInfo, m.Text)
+	reply, end, err := h.ussd.HandleSMPP(ctx, m.Link, m.From, m.USSD.ServiceOp, m.USSD.SessionInfo, m.Text)
 	if err != nil {
 		h.log.Warn().Err(err).Str("link", m.Link).Str("from", payswitch.Mask(m.From)).Msg("ussd over smpp")
 	}

@@ -202,6 +202,10 @@ type Link struct {
 	EnquireLink time.Duration `yaml:"enquire_link"`
 	RespTimeout time.Duration `yaml:"resp_timeout"`
 	Failover    string        `yaml:"failover"`
+	// USSDPush (contract section 10) says the SMSC takes network-initiated USSD on this
+	// link: a merchant's request to pay to a number this link serves is also pushed to
+	// the phone as a USSD screen. Default false.
+	USSDPush bool `yaml:"ussd_push"`
 }
 
 // SMPPServer is the switch acting as an SMSC for carriers and aggregators.

@@ -43,6 +43,16 @@ const (
 	KindCall = "call"
 )
 
+// A merchant's request to pay (contract section 10) may also be pushed to the payer's
+// phone as a network-initiated USSD screen: the engine queues, with the request, an SMS
+// message of PurposeRequestPush to the payer whose Text is the screen (never the code)
+// and whose Meta names the payment under MetaPushPayment; the SMPP sender turns it into
+// a USSD session where a carrier link has ussd_push.
+const (
+	PurposeRequestPush = "request_push"
+	MetaPushPayment    = "push_payment"
+)
+
 // Message states.
 const (
 	StateQueued        = "queued"

@@ -5,7 +5,9 @@
 // and aggregators that bind to us (gateway.go, on package smpp/server; the delivery
 // receipts their submit_sm ask for in gateway_receipt.go), and delivers the
 // durable outbox over both (sender.go): by an MSISDN's pin to the gateway account it
-// wrote through, else by longest prefix, with a failover link while a link is down.
+// wrote through, else by longest prefix, with a failover link while a link is down. A
+// merchant's request to pay is also pushed to the phone as network-initiated USSD over
+// the carrier links with ussd_push (push.go), its session opened in the USSD menus.
 //
 // Delivery is at least once. SMPP 3.4 cannot say whether a submit_sm whose response was
 // lost was accepted, so such a message is sent again; every attempt carries the same
@@ -47,6 +49,13 @@ var (
 	ErrNoRoute = errors.New("smpp: no link serves the recipient")
 	// ErrBadMeta is the failure of an outbox message whose USSD meta cannot be read.
 	ErrBadMeta = errors.New("smpp: bad message meta")
+	// ErrPushExpired is the failure of a request push (outbox.PurposeRequestPush)
+	// that could not go out within PushMaxAge of being queued: the screen would come
+	// too late.
+	ErrPushExpired = errors.New("smpp: request push too old to show")
+	// ErrPushRefused is the failure of a request push whose session the USSD menus
+	// would not open (see PushSessions); it is permanent.
+	ErrPushRefused = errors.New("smpp: USSD menus refused the request push")
 
 	// ErrTooManyParts refuses a part of a concatenated MO that declares more than
 	// MaxConcatParts parts; it is permanent.

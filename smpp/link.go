@@ -125,6 +125,11 @@ type LinkConfig struct {
 	// Failover names another link that takes this link's MT while this one is not
 	// bound; "" for none. The Sender follows it one hop.
 	Failover string
+	// USSDPush says the SMSC takes network-initiated USSD on this link: a merchant's
+	// request to pay (outbox.PurposeRequestPush) to a number this link serves is
+	// pushed to the phone as a USSD screen. Without it such a message is finished
+	// unsent.
+	USSDPush bool
 }
 
 // LinkStats is a snapshot of one route target (a link, or an account of the Gateway)
@@ -187,8 +192,8 @@ func (e *StatusError) Error() string {
 // IsTemporary reports whether a Submit error may succeed later: throttling (0x58),
 // message queue full (0x14), system error (0x08), temporary application error (0x64),
 // timeouts, lost connections and a link that is not bound. Other refusals by the SMSC,
-// such as an invalid destination (0x0B), a bad address, bad meta and no route are
-// permanent.
+// such as an invalid destination (0x0B), a bad address, bad meta, no route and a
+// request push that is too old or that the menus refused are permanent.
 func IsTemporary(err error) bool {
 	if err == nil {
 		return false
@@ -201,7 +206,8 @@ func IsTemporary(err error) bool {
 		}
 		return false
 	}
-	return !errors.Is(err, ErrBadAddress) && !errors.Is(err, ErrBadMeta) && !errors.Is(err, ErrNoRoute)
+	return !errors.Is(err, ErrBadAddress) && !errors.Is(err, ErrBadMeta) && !errors.Is(err, ErrNoRoute) &&
+		!errors.Is(err, ErrPushExpired) && !errors.Is(err, ErrPushRefused)
 }
 
 // Link is one ESME binding to a carrier SMSC: it keeps itself bound (rebinding with
@@ -307,6 +313,9 @@ func (l *Link) Window() int { return l.cfg.Window }
 
 // Failover returns the name of the link that takes this one's MT while it is down, or "".
 func (l *Link) Failover() string { return l.cfg.Failover }
+
+// USSDPush reports whether requests to pay are pushed as USSD screens over this link.
+func (l *Link) USSDPush() bool { return l.cfg.USSDPush }
 
 // Stats returns the link's state and counters since NewLink.
 func (l *Link) Stats() LinkStats {

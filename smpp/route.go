@@ -12,11 +12,14 @@ import (
 )
 
 // codePurposes are the outbox purposes of SMS that carry a one-time code or can lead to
-// one. A merchant's request to pay, once it is sent by SMS, belongs here too: whoever
-// reads it can answer it and be sent a code.
+// one. A merchant's request to pay belongs here too: whoever reads it can answer it.
+// So does its USSD push (outbox.PurposeRequestPush), whose answers are taken only over
+// the link it went out on: sent to an account of the Gateway, that account could
+// refuse the request in the payer's name.
 var codePurposes = map[string]bool{
-	"otp":     true,
-	"request": true, // a merchant's request to pay: it carries the code that pays it
+	"otp":                     true,
+	"request":                 true, // a merchant's request to pay: it carries the code that pays it
+	outbox.PurposeRequestPush: true,
 }
 
 // CarriesCode reports whether m carries a one-time code or can lead to one. Such a
@@ -94,7 +97,8 @@ func routeLen(links []*Link, msisdn string) (*Link, int) {
 //     grace;
 //  4. the link of the longest matching prefix (Route), or, while that link is not bound,
 //     its failover link if that one is bound. The failover also stands by in case the
-//     routed link drops before the message goes out.
+//     routed link drops before the message goes out. A request push goes only where
+//     there is ussd_push (routePush).
 //
 // With none it fails with ErrNoRoute; an Affinity that cannot answer fails temporarily.
 func (s *Sender) route(ctx context.Context, targets map[string]Target, m outbox.Message) (job, error) {
@@ -123,6 +127,9 @@ func (s *Sender) route(ctx context.Context, targets map[string]Target, m outbox.
 	}
 	if l == nil {
 		return job{}, fmt.Errorf("%w: %s", ErrNoRoute, mask.MSISDN(m.To))
+	}
+	if IsPush(m) {
+		return s.routePush(targets, m, l)
 	}
 	j := job{m: m, target: l}
 	if fo, ok := targets[l.Failover()]; ok && fo != Target(l) {

@@ -99,6 +99,7 @@ type Sender struct {
 	q        Queue
 	links    []*Link
 	affinity []Affinity
+	push     PushSessions // nil: request pushes are finished unsent
 	log      zerolog.Logger
 	quiet    *logthrottle.Throttle // repeated claim failures (a full or read-only database)
 
@@ -106,6 +107,7 @@ type Sender struct {
 	maxAttempts int
 	backoff     func(attempt int) time.Duration // outbox.Backoff; tests shorten it
 	lateWait    time.Duration                   // least wait before resending after a timeout
+	pushMaxAge  time.Duration                   // PushMaxAge; tests shorten it
 	now         func() time.Time
 }
 
@@ -121,6 +123,7 @@ func NewSender(q Queue, links []*Link, log zerolog.Logger) *Sender {
 		maxAttempts: senderMaxAttempts,
 		backoff:     outbox.Backoff,
 		lateWait:    lateWindow,
+		pushMaxAge:  PushMaxAge,
 		now:         time.Now,
 	}
 }
@@ -139,12 +142,14 @@ type lane struct {
 
 // job is a claimed message and where it goes: target, or fallback (a failover link)
 // when target turns out not to be bound. retryBy, when set, is the latest a retry may
-// be due: a message waiting for a pinned account is routed again by then.
+// be due: a message waiting for a pinned account is routed again by then. skip, when
+// set, says why the message is finished without being sent (routePush).
 type job struct {
 	m        outbox.Message
 	target   Target
 	fallback Target
 	retryBy  time.Time
+	skip     string
 }
 
 // Run sends until ctx ends, then waits for the submits in flight to be recorded and
@@ -281,9 +286,9 @@ func (s *Sender) Run(ctx context.Context) error {
 					continue
 				}
 				j, err := s.route(ctx, targets, m)
-				if err != nil {
+				if err != nil || j.skip != "" {
 					forget(m.ID)
-					s.finish(ctx, outcome{m: m, err: err})
+					s.finish(ctx, outcome{m: m, target: j.target, err: err, skip: j.skip})
 					recorded()
 					continue
 				}
@@ -314,22 +319,24 @@ type outcome struct {
 	ids     []string
 	err     error
 	retryBy time.Time // job.retryBy
+	skip    string    // job.skip: finished unsent, and why
 }
 
 // send submits j.m over its target, or over its fallback when the target is not bound
 // (nothing went out then), and returns the outcome.
 func (s *Sender) send(ctx context.Context, j job) outcome {
 	m := j.m
-	ussd, err := ussdOf(m.Meta)
-	if err != nil {
-		return outcome{m: m, target: j.target, err: err, retryBy: j.retryBy}
+	build := s.plainMT
+	if IsPush(m) {
+		build = s.pushMT
 	}
 	t := j.target
 	send := func(t Target) ([]string, error) {
-		return t.Submit(ctx, MT{
-			To: m.To, From: m.From, Text: m.Text, Receipt: m.RequestReceipt, USSD: ussd,
-			Ref: refOf(m.ID), Late: s.lateSent(ctx, m, t),
-		})
+		mt, err := build(ctx, m, t)
+		if err != nil {
+			return nil, err
+		}
+		return t.Submit(ctx, mt)
 	}
 	ids, err := send(t)
 	if errors.Is(err, ErrNotBound) && len(ids) == 0 && j.fallback != nil && j.fallback.State() == StateBound {
@@ -339,6 +346,19 @@ func (s *Sender) send(ctx context.Context, j job) outcome {
 		ids, err = send(t)
 	}
 	return outcome{m: m, target: t, ids: ids, err: err, retryBy: j.retryBy}
+}
+
+// plainMT is the submit of m on t as the outbox has it: an SMS, or USSD when its meta
+// says so (an answer in a session of the menus).
+func (s *Sender) plainMT(ctx context.Context, m outbox.Message, t Target) (MT, error) {
+	ussd, err := ussdOf(m.Meta)
+	if err != nil {
+		return MT{}, err
+	}
+	return MT{
+		To: m.To, From: m.From, Text: m.Text, Receipt: m.RequestReceipt, USSD: ussd,
+		Ref: refOf(m.ID), Late: s.lateSent(ctx, m, t),
+	}, nil
 }
 
 // lateSent returns the MT.Late hook for m on t: the SMSC accepted m after its response
@@ -375,6 +395,10 @@ func (s *Sender) finish(ctx context.Context, o outcome) {
 	}
 	var qerr error
 	switch {
+	case o.skip != "":
+		// Recorded as sent over no link: nothing is owed, and no receipt will come.
+		qerr = s.q.MarkSent(bctx, m, "", nil)
+		about(s.log.Info()).Str("purpose", m.Purpose).Str("reason", o.skip).Msg("sms finished unsent")
 	case err == nil:
 		qerr = s.q.MarkSent(bctx, m, t.Name(), ids)
 		if e := s.log.Debug(); e.Enabled() {

@@ -25,6 +25,13 @@
 // A screen never exceeds MaxScreen characters with its "CON "/"END " prefix; longer
 // content is cut into pages that end with "98. More".
 //
+// A merchant's request to pay may also be pushed to the payer's phone as a
+// network-initiated USSD screen (push.go): the SMPP sender opens its session with
+// OpenPush before it submits the screen, and the phone's answers come to HandleSMPP
+// like any other: 1 asks for the code that came by SMS and confirms with it, 2 refuses
+// (Decliner). Push sessions have a table and limits of their own, and take answers only
+// from the number and over the link the screen went to.
+//
 // The package knows no transport library: HandleSMPP takes the fields of a deliver_sm
 // and returns the text and whether it ends the session; the caller submits it.
 package ussd

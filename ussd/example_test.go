@@ -35,7 +35,7 @@ func ExampleMenu_HandleSMPP() {
 		if m.USSD == nil {
 			return nil // an SMS: the engine's HandleSMS
 		}
-		reply, end, _ := menu.HandleSMPP(ctx, m.From, m.USSD.ServiceOp, m.USSD.SessionInfo, m.Text)
+		reply, end, _ := menu.HandleSMPP(ctx, m.Link, m.From, m.USSD.ServiceOp, m.USSD.SessionInfo, m.Text)
 		if reply == "" {
 			return nil
 		}

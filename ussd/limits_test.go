@@ -76,7 +76,7 @@ func TestUnregisteredDialEndsAtOnce(t *testing.T) {
 			t.Fatalf("dial from a number with no account: %q, want %q", got, want)
 		}
 	}
-	text, end, err := h.menu.HandleSMPP(context.Background(), "254700000077", OpPSSRIndication, []byte{0x04, 0x00}, "*384#")
+	text, end, err := h.menu.HandleSMPP(context.Background(), "carrier-a", "254700000077", OpPSSRIndication, []byte{0x04, 0x00}, "*384#")
 	if err != nil || !end || text != want[len("END "):] {
 		t.Fatalf("SMPP dial: %q end=%v err=%v", text, end, err)
 	}

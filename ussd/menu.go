@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/payswitch/payswitch/texts"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	payswitch "github.com/payswitch/payswitch/switch"
+	"github.com/payswitch/payswitch/texts"
 )
 
 // ErrBadRequest is returned by Step for a request that is not a USSD step at all (no
@@ -101,6 +102,9 @@ type Menu struct {
 	now         func() time.Time
 	log         zerolog.Logger
 	sessions    *shards
+	pushes      *shards                // sessions of pushed requests (push.go)
+	pushSeq     atomic.Uint32          // where the search for a free push session number starts
+	decline     Decliner               // nil: the engine cannot decline
 	steps       *prometheus.CounterVec // steps by result
 }
 
@@ -129,6 +133,7 @@ func New(engine Engine, cfg Config) (*Menu, error) {
 		engine: engine, texts: tx, timeout: cfg.SessionTimeout, now: cfg.Now, log: cfg.Log,
 		serviceBase: strings.TrimSuffix(strings.TrimPrefix(cfg.ServiceCode, "*"), "#"),
 		sessions:    newShards(maxSessions, maxPerNumber),
+		pushes:      newShards(maxPushSessions, maxPushPerNumber),
 		steps: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "payswitch_ussd_steps_total",
 			Help: "USSD requests by result: continue, end, expired (unknown or idle session), bad_request, error.",
@@ -143,6 +148,7 @@ func New(engine Engine, cfg Config) (*Menu, error) {
 		m.static[k] = tx.Render(k, vars)
 	}
 	m.static["main"] = m.static["title"] + "\n" + m.static["menu"]
+	m.decline, _ = engine.(Decliner)
 	if cfg.Registry != nil {
 		gauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "payswitch_ussd_sessions",
@@ -152,7 +158,15 @@ func New(engine Engine, cfg Config) (*Menu, error) {
 			Name: "payswitch_ussd_sessions_evicted_total",
 			Help: "USSD sessions forgotten before their end to make room for new ones (per-number or global limit).",
 		}, func() float64 { return float64(m.sessions.roster.evicted.Load()) })
-		for _, c := range []prometheus.Collector{m.steps, gauge, evicted} {
+		pushes := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "payswitch_ussd_push_sessions",
+			Help: "USSD sessions of requests pushed to phones in memory, ended ones included until they are swept.",
+		}, func() float64 { return float64(m.Pushes()) })
+		pushesEvicted := prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "payswitch_ussd_push_sessions_evicted_total",
+			Help: "USSD push sessions forgotten before their end to make room for new ones (per-number or global limit).",
+		}, func() float64 { return float64(m.pushes.roster.evicted.Load()) })
+		for _, c := range []prometheus.Collector{m.steps, gauge, evicted, pushes, pushesEvicted} {
 			if err := cfg.Registry.Register(c); err != nil {
 				return nil, fmt.Errorf("ussd: register metrics: %w", err)
 			}
@@ -164,10 +178,12 @@ func New(engine Engine, cfg Config) (*Menu, error) {
 // Sessions is how many sessions are in memory.
 func (m *Menu) Sessions() int { return m.sessions.len() }
 
-// Sweep removes the sessions idle longer than the timeout and returns how many. A payment
-// such a session started stays with the engine, which expires it with its code.
+// Sweep removes the sessions idle longer than the timeout, and the push sessions idle
+// twice as long (see push.go), and returns how many. A payment such a session started
+// or was pushed for stays with the engine, which expires it with its code.
 func (m *Menu) Sweep() int {
-	return m.sessions.sweep(m.now().Add(-m.timeout).UnixNano())
+	now := m.now()
+	return m.sessions.sweep(now.Add(-m.timeout).UnixNano()) + m.pushes.sweep(now.Add(-2*m.timeout).UnixNano())
 }
 
 // Run sweeps idle sessions on one ticker until ctx ends. Steps also check idleness, so
@@ -264,7 +280,6 @@ func (m *Menu) step(ctx context.Context, in Input) (Screen, string, error) {
 			return Screen{}, "bad_request", fmt.Errorf("%w: session of another phone", ErrBadRequest)
 		}
 	}
-	phone = s.phone
 	s.seen = now.UnixNano()
 
 	todo := inputs
@@ -289,11 +304,23 @@ func (m *Menu) step(ctx context.Context, in Input) (Screen, string, error) {
 	if fresh {
 		scr = m.show(s, "", m.static["main"], false, nodeMain)
 	}
-	for _, x := range todo {
+	scr, err = m.act(ctx, s, scr, todo, in.Network, in.ServiceCode)
+	if err != nil {
+		return scr, "error", err
+	}
+	return scr, result(scr.End), nil
+}
+
+// act advances s, which the caller holds locked, by each of inputs in turn, from the
+// screen scr, until one ends the session, and records the screen it ends on. When the
+// engine fails it ends the session with temporary_error and returns the error too.
+func (m *Menu) act(ctx context.Context, s *session, scr Screen, inputs []string, network, serviceCode string) (Screen, error) {
+	var err error
+	for _, x := range inputs {
 		scr, err = m.advance(ctx, s, x)
 		if err != nil {
-			m.log.Error().Err(err).Str("phone", payswitch.Mask(phone)).Str("network", in.Network).
-				Str("service_code", in.ServiceCode).Msg("ussd step failed")
+			m.log.Error().Err(err).Str("phone", payswitch.Mask(s.phone)).Str("network", network).
+				Str("service_code", serviceCode).Msg("ussd step failed")
 			scr = Screen{Text: m.static["temporary_error"], End: true}
 			break
 		}
@@ -301,15 +328,17 @@ func (m *Menu) step(ctx context.Context, in Input) (Screen, string, error) {
 			break
 		}
 	}
+	s.shows(scr)
+	return scr, err
+}
+
+// shows records scr as the screen s shows; s must be locked.
+func (s *session) shows(scr Screen) {
 	s.last, s.lastEnd = scr.Text, scr.End
 	if scr.End {
 		// Kept until it times out, to answer a repeat of this request the same way.
 		s.node, s.payment, s.field, s.page = nodeDone, "", "", nil
 	}
-	if err != nil {
-		return scr, "error", err
-	}
-	return scr, result(scr.End), nil
 }
 
 // unregistered answers the dial of a number with no account with an END that says so,
@@ -450,6 +479,12 @@ func (m *Menu) advance(ctx context.Context, s *session, in string) (Screen, erro
 
 	case nodeCode:
 		return m.code(ctx, s, in)
+
+	case nodePushChoice:
+		return m.pushChoice(ctx, s, in)
+
+	case nodePushCode:
+		return m.pushCode(ctx, s, in)
 
 	case nodePage:
 		p := s.page

@@ -78,11 +78,13 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 	want := map[string]float64{
-		"payswitch_ussd_sessions":                1,
-		"payswitch_ussd_sessions_evicted_total":  0,
-		"payswitch_ussd_steps_total/bad_request": 1,
-		"payswitch_ussd_steps_total/continue":    2,
-		"payswitch_ussd_steps_total/expired":     1,
+		"payswitch_ussd_sessions":                    1,
+		"payswitch_ussd_sessions_evicted_total":      0,
+		"payswitch_ussd_push_sessions":               0,
+		"payswitch_ussd_push_sessions_evicted_total": 0,
+		"payswitch_ussd_steps_total/bad_request":     1,
+		"payswitch_ussd_steps_total/continue":        2,
+		"payswitch_ussd_steps_total/expired":         1,
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("metrics %v, want %v", got, want)

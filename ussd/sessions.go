@@ -41,6 +41,8 @@ const (
 	nodeCode                       // a payment waits for its code
 	nodePage                       // a long screen is being paged
 	nodeDone                       // the session answered END; kept to answer a repeat
+	nodePushChoice                 // a pushed request: 1 pays, 2 refuses (push.go)
+	nodePushCode                   // a pushed request waits for its code
 )
 
 // session is one dialogue's place in the menu. It is kept small: up to maxSessions of
@@ -64,6 +66,7 @@ type session struct {
 	field    string // number or merchant code collected before the amount
 	last     string // the screen last shown, for a repeated request
 	page     *paging
+	push     *pushInfo // set in a push session (push.go), nil in a dialogue
 }
 
 // paging is what is left of a long screen while the user reads its first pages.
@@ -220,6 +223,23 @@ func (r *roster) dropLocked(s *session) {
 	} else {
 		r.byPhone[s.phone] = mine
 	}
+}
+
+// has reports whether a session, live or not, is stored under key.
+func (ss *shards) has(key string) bool {
+	sh := ss.of(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	_, ok := sh.m[key]
+	return ok
+}
+
+// ofPhone returns the sessions of phone on the roster, oldest first.
+func (ss *shards) ofPhone(phone string) []*session {
+	r := &ss.roster
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.byPhone[phone])
 }
 
 // remove drops the session under key, if any, and reports whether there was one.

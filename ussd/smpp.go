@@ -24,22 +24,29 @@ func ReplyOp(end bool) uint8 {
 	return OpUSSRRequest
 }
 
-// HandleSMPP answers a deliver_sm that carried ussd_service_op: from is its source_addr,
+// HandleSMPP answers a deliver_sm that carried ussd_service_op: link names the link
+// (or the account of the switch's SMPP server) it came over, from is its source_addr,
 // sessionInfo its its_session_info (nil when absent) and text the user's input (for a
 // dial, the dialled string such as "*384#" or "*384*2*55501#"). The caller submits reply
-// to from with ussd_service_op ReplyOp(end) and the same its_session_info.
+// to from, over link, with ussd_service_op ReplyOp(end) and the same its_session_info.
 //
 // The session is keyed by from and the session number (the first octet of
-// its_session_info), not by the sequence number that follows it. An empty reply means
-// there is nothing to answer (an operation other than a dial or an answer, or a
-// malformed request). A non-nil err with a reply means the engine failed: the reply says
-// sorry and ends the session, and should be sent all the same.
-func (m *Menu) HandleSMPP(ctx context.Context, from string, serviceOp uint8, sessionInfo []byte, text string) (reply string, end bool, err error) {
+// its_session_info), not by the sequence number that follows it. An answer (USSR
+// confirm) goes to the push session of that number and session number when one was
+// pushed over link (OpenPush), and to the phone's own dialogue otherwise. An empty
+// reply means there is nothing to answer (an operation other than a dial or an answer,
+// or a malformed request). A non-nil err with a reply means the engine failed: the
+// reply says sorry and ends the session, and should be sent all the same.
+func (m *Menu) HandleSMPP(ctx context.Context, link, from string, serviceOp uint8, sessionInfo []byte, text string) (reply string, end bool, err error) {
 	in := Input{SessionID: smppKey(from, sessionInfo), Phone: from, Incremental: true}
 	switch serviceOp {
 	case OpPSSRIndication, OpPSSDIndication:
+		m.endPush(from, sessionInfo)
 		in.Begin, in.NewInput = true, m.dialled(text)
 	case OpUSSRConfirm:
+		if scr, ok, err := m.answerPush(ctx, link, from, sessionInfo, text); ok {
+			return scr.Text, scr.End, err
+		}
 		in.NewInput = text
 	default:
 		return "", false, nil

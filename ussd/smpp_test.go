@@ -86,7 +86,7 @@ func TestHandleSMPP(t *testing.T) {
 				}
 			}
 			for j, s := range tt.steps {
-				reply, end, err := h.menu.HandleSMPP(ctx, from, s.op, s.info, s.text)
+				reply, end, err := h.menu.HandleSMPP(ctx, "carrier-a", from, s.op, s.info, s.text)
 				if (err != nil) != s.wantError {
 					t.Fatalf("step %d: error %v", j, err)
 				}
@@ -136,7 +136,7 @@ func TestPaymentOverLoopbackSMPP(t *testing.T) {
 		if m.USSD == nil {
 			return h.Engine.HandleSMS(ctx, m.From, m.Text)
 		}
-		reply, end, err := h.menu.HandleSMPP(ctx, m.From, m.USSD.ServiceOp, m.USSD.SessionInfo, m.Text)
+		reply, end, err := h.menu.HandleSMPP(ctx, m.Link, m.From, m.USSD.ServiceOp, m.USSD.SessionInfo, m.Text)
 		if err != nil {
 			t.Logf("ussd: %v", err)
 		}

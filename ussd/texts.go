@@ -47,6 +47,11 @@ var DefaultTexts = map[string]string{
 	"state_expired":       "{id} expired: the code was not entered in time. Nothing was paid.",
 	"state_failed":        "{id} failed: too many wrong codes. Nothing was paid.",
 	"state_reversed":      "{id} was reversed: {amount} returned.",
+	"state_declined":      "{id} was declined. Nothing was paid.",
+
+	"push_code":          "Enter the code we sent you by SMS.",
+	"push_ended":         "This request has ended. Reply to our SMS with the code.",
+	"push_refuse_by_sms": "To refuse this request, reply NO to our SMS.",
 
 	"no_account":      "This number has no payswitch account. Visit an agent to open one.",
 	"session_expired": "This session has ended. Please dial {service_code} again.",

@@ -1,6 +1,9 @@
 // Command phone lets a person play a feature phone against payswitch's demo
 // SMSC: it prints the phone's recent SMS, then every SMS it receives, and sends
-// each line typed as an SMS to the short code.
+// each line typed as an SMS to the short code. It plays USSD too: a line such as
+// *384# dials the service code, and while a USSD screen waits for an answer
+// (the menus' next screen, or a merchant's request pushed to the phone), what
+// is typed answers it.
 //
 //	go run ./tools/phone [-api 127.0.0.1:2790] [-to 22333] 254700000001
 //
@@ -23,6 +26,7 @@ import (
 	"os/signal"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -44,6 +48,18 @@ type mt struct {
 	From   string `json:"from"`
 	Text   string `json:"text"`
 	Status string `json:"status"`
+	// USSD holds the hex of ussd_service_op (and its_session_info) of a USSD message.
+	USSD map[string]string `json:"ussd"`
+}
+
+// opUSSRRequest is ussd_service_op 2 in hex: a USSD screen that waits for an answer.
+const opUSSRRequest = "02"
+
+// screen is the part of smscsim.USSDScreen the phone shows.
+type screen struct {
+	From string `json:"from"`
+	Text string `json:"text"`
+	Open bool   `json:"open"`
 }
 
 // run connects to the phone API, then prints MTs for the number as they
@@ -59,7 +75,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 
 phone plays the feature phone MSISDN: it prints the last few SMS the number
 received before it started, then every SMS to it as it arrives ("< from: text"),
-and sends each line you type to the short code ("> text"). Ctrl-C quits.
+and sends each line you type to the short code ("> text"). A line such as *384#
+dials USSD; a USSD screen shows as "< USSD from: text", and while one waits for
+an answer ("(type your answer)"), the line you type answers it ("> USSD: 1").
+Ctrl-C quits.
 
 Flags:
 `)
@@ -97,11 +116,13 @@ Flags:
 	if err != nil {
 		out.printf("! no earlier messages: %v\n", err)
 	}
-	out.printf("phone %s ready; texts go to %s\n", msisdn, *to)
+	var waiting atomic.Bool // a USSD screen waits for the phone's answer
+	showOpenScreen(ctx, base, msisdn, out, &waiting)
+	out.printf("phone %s ready; texts go to %s, *...# dials USSD, and a USSD screen that waits takes what you type\n", msisdn, *to)
 	streamDone := make(chan error, 1)
-	go func() { streamDone <- printMTs(resp.Body, out, shown) }()
+	go func() { streamDone <- printMTs(resp.Body, out, shown, &waiting) }()
 	go func() {
-		sendLines(ctx, base, msisdn, *to, stdin, out)
+		sendLines(ctx, base, msisdn, *to, stdin, out, &waiting)
 	}()
 
 	select {
@@ -156,14 +177,37 @@ func printHistory(ctx context.Context, base, msisdn string, out *lockedWriter) (
 		delivered = delivered[len(delivered)-recentShown:]
 	}
 	for _, m := range delivered {
-		printMT(out, m)
+		printMT(out, m, false)
 	}
 	return seen, nil
 }
 
+// showOpenScreen shows the USSD screen that waits for the phone's answer when it
+// starts (GET /ussd), if there is one, and notes that it waits.
+func showOpenScreen(ctx context.Context, base, msisdn string, out *lockedWriter, waiting *atomic.Bool) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/ussd?msisdn="+url.QueryEscape(msisdn), nil)
+	if err != nil {
+		return
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return
+	}
+	defer resp.Body.Close()
+	var sc screen
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&sc) != nil || !sc.Open {
+		return
+	}
+	waiting.Store(true)
+	printMT(out, mt{From: sc.From, Text: sc.Text, USSD: map[string]string{"ussd_service_op": opUSSRRequest}}, true)
+}
+
 // printMTs prints each delivered MT of the stream until it ends, except those
-// whose ID is in shown (already printed from the history).
-func printMTs(r io.Reader, out *lockedWriter, shown map[string]bool) error {
+// whose ID is in shown (already printed from the history), and notes whether the
+// last USSD screen waits for an answer.
+func printMTs(r io.Reader, out *lockedWriter, shown map[string]bool, waiting *atomic.Bool) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
@@ -175,7 +219,11 @@ func printMTs(r io.Reader, out *lockedWriter, shown map[string]bool) error {
 		if !visible(m) || m.ID != "" && shown[m.ID] {
 			continue
 		}
-		printMT(out, m)
+		if m.USSD != nil {
+			// Before the screen is printed, so that an answer typed on sight goes to it.
+			waiting.Store(m.USSD["ussd_service_op"] == opUSSRRequest)
+		}
+		printMT(out, m, true)
 	}
 	return sc.Err()
 }
@@ -183,13 +231,25 @@ func printMTs(r io.Reader, out *lockedWriter, shown map[string]bool) error {
 // visible reports whether the phone shows m: an unreachable phone never sees it.
 func visible(m mt) bool { return m.Status == "" || m.Status == "DELIVRD" }
 
-func printMT(out *lockedWriter, m mt) {
-	// Continuation lines are indented so a multi-line SMS reads as one.
-	out.printf("< %s: %s\n", m.From, strings.ReplaceAll(m.Text, "\n", "\n    "))
+// printMT prints an SMS as "< from: text", a USSD screen as "< USSD from: text",
+// and, for a live screen that waits for an answer, a line that says so.
+func printMT(out *lockedWriter, m mt, live bool) {
+	// Continuation lines are indented so a multi-line message reads as one.
+	text := strings.ReplaceAll(m.Text, "\n", "\n    ")
+	if m.USSD == nil {
+		out.printf("< %s: %s\n", m.From, text)
+		return
+	}
+	out.printf("< USSD %s: %s\n", m.From, text)
+	if live && m.USSD["ussd_service_op"] == opUSSRRequest {
+		out.printf("    (type your answer)\n")
+	}
 }
 
-// sendLines posts each non-empty stdin line as an MO.
-func sendLines(ctx context.Context, base, from, to string, stdin io.Reader, out *lockedWriter) {
+// sendLines sends each non-empty stdin line: as the answer to the USSD screen that
+// waits for one, as a USSD dial when it is a service code such as *384#, and as an
+// SMS to the short code otherwise.
+func sendLines(ctx context.Context, base, from, to string, stdin io.Reader, out *lockedWriter, waiting *atomic.Bool) {
 	client := &http.Client{Timeout: 10 * time.Second}
 	sc := bufio.NewScanner(stdin)
 	for sc.Scan() {
@@ -197,28 +257,56 @@ func sendLines(ctx context.Context, base, from, to string, stdin io.Reader, out 
 		if text == "" {
 			continue
 		}
-		out.printf("> %s\n", text) // before sending, so a fast reply prints after it
-		body, _ := json.Marshal(map[string]string{"from": from, "to": to, "text": text})
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/mo", bytes.NewReader(body))
-		if err != nil {
-			out.printf("! not sent: %v\n", err)
-			continue
+		path, body := "/mo", map[string]string{"from": from, "to": to, "text": text}
+		if waiting.Load() || isDial(text) {
+			path, body = "/ussd", map[string]string{"from": from, "text": text}
+			waiting.Store(false) // until the next screen says otherwise
+			out.printf("> USSD: %s\n", text)
+		} else {
+			out.printf("> %s\n", text) // before sending, so a fast reply prints after it
 		}
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := client.Do(req)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
+		code, msg, err := post(ctx, client, base+path, body)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return
+		case err != nil:
 			out.printf("! not sent: %v\n", err)
-			continue
-		}
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusAccepted {
-			out.printf("! not sent: %s %s\n", resp.Status, bytes.TrimSpace(msg))
+		case code == http.StatusConflict && path == "/ussd":
+			out.printf("! the USSD screen has ended; type that again to send it as an SMS\n")
+		case code != http.StatusAccepted:
+			out.printf("! not sent: %d %s %s\n", code, http.StatusText(code), msg)
 		}
 	}
+}
+
+// post sends body as JSON and returns the status and the start of the answer.
+func post(ctx context.Context, client *http.Client, url string, body map[string]string) (int, string, error) {
+	b, _ := json.Marshal(body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(b))
+	if err != nil {
+		return 0, "", err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+	return resp.StatusCode, string(bytes.TrimSpace(msg)), nil
+}
+
+// isDial reports whether text is a USSD service code such as *384# or *384*2*55501#.
+func isDial(text string) bool {
+	if len(text) < 3 || text[0] != '*' || text[len(text)-1] != '#' {
+		return false
+	}
+	for _, part := range strings.Split(text[1:len(text)-1], "*") {
+		if part == "" || strings.Trim(part, "0123456789") != "" {
+			return false
+		}
+	}
+	return true
 }
 
 // lockedWriter serializes the printing of the two directions.

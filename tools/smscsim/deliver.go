@@ -7,7 +7,6 @@ import (
 
 	"github.com/fiorix/go-smpp/smpp/pdu"
 	"github.com/fiorix/go-smpp/smpp/pdu/pdufield"
-	"github.com/fiorix/go-smpp/smpp/pdu/pdutlv"
 	"github.com/payswitch/payswitch/smpp"
 	"github.com/payswitch/payswitch/smpp/server"
 
@@ -60,7 +59,8 @@ func (s *Sim) SendMO(ctx context.Context, from, to, text string) error {
 // ussd_service_op TLV (serviceOp, e.g. 0x01 PSSR indication for a dialled
 // code, 0x12 USSR confirm for an answer) and, when sessionInfo is not nil,
 // its_session_info. Text too long for one short message goes in
-// message_payload, since USSD is never concatenated.
+// message_payload, since USSD is never concatenated. DialUSSD and AnswerUSSD
+// play a phone's dialogue without the caller keeping its session.
 func (s *Sim) SendUSSD(ctx context.Context, from, to, text string, serviceOp uint8, sessionInfo []byte) error {
 	if from == "" || to == "" {
 		return ErrBadMessage
@@ -68,25 +68,7 @@ func (s *Sim) SendUSSD(ctx context.Context, from, to, text string, serviceOp uin
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	p := newDeliverSM(from, to)
-	f := p.Fields()
-	segs := smpp.Encode(text, 0)
-	f.Set(pdufield.DataCoding, segs[0].DataCoding)
-	if len(segs) == 1 {
-		f.Set(pdufield.ShortMessage, segs[0].ShortMessage)
-	} else {
-		var payload []byte
-		for _, seg := range segs {
-			payload = append(payload, seg.ShortMessage[6:]...) // drop the concatenation UDH
-		}
-		f.Set(pdufield.ShortMessage, nil)
-		p.TLVFields().Set(pdutlv.TagMessagePayload, payload)
-	}
-	p.TLVFields().Set(pdutlv.TagUssdServiceOp, serviceOp)
-	if sessionInfo != nil {
-		p.TLVFields().Set(pdutlv.TagItsSessionInfo, sessionInfo)
-	}
-	return s.enqueue(&delivery{pdus: []pdu.Body{p}, what: "USSD", from: from})
+	return s.enqueue(&delivery{pdus: []pdu.Body{ussdPDU(from, to, text, serviceOp, sessionInfo)}, what: "USSD", from: from})
 }
 
 // enqueue adds d to the delivery queue.

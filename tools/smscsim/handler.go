@@ -153,6 +153,15 @@ func (s *Sim) submit(sess *server.Session, p pdu.Body) (resp pdu.Body, delay tim
 		return resp, delay
 	}
 	ussd := ussdOf(tlv)
+	var ussdOp uint8
+	var ussdInfo []byte // with ussdOp, what a USSD MT puts on the phone's screen
+	isUSSD := false
+	if v := tlv[pdutlv.TagUssdServiceOp]; v != nil && len(v.Bytes()) == 1 {
+		ussdOp, isUSSD = v.Bytes()[0], true
+		if si := tlv[pdutlv.TagItsSessionInfo]; si != nil {
+			ussdInfo = append([]byte(nil), si.Bytes()...)
+		}
+	}
 	userRef := 0
 	if v := tlv[pdutlv.TagUserMessageReference]; v != nil && len(v.Bytes()) == 2 {
 		userRef = int(v.Bytes()[0])<<8 | int(v.Bytes()[1])
@@ -208,6 +217,9 @@ func (s *Sim) submit(sess *server.Session, p pdu.Body) (resp pdu.Body, delay tim
 		}
 	} else {
 		if mt != nil {
+			if isUSSD && status == "DELIVRD" {
+				s.showUSSDLocked(*mt, ussdOp, ussdInfo)
+			}
 			s.publishLocked(*mt)
 		}
 		if wantReceipt(reg, status) {

@@ -16,14 +16,24 @@ type MO struct {
 	Text string `json:"text"`
 }
 
+// USSDInput is the body of POST /ussd: what the user of phone From keys in for USSD.
+type USSDInput struct {
+	From string `json:"from"`
+	Text string `json:"text"`
+}
+
 // phoneAPI serves the HTTP API that tools/phone (or a script) uses to play
 // phones:
 //
 //	POST /mo                    {"from","to","text"} -> 202 Accepted
 //	GET  /mt?msisdn=N           newline-delimited JSON MTs as they arrive
 //	GET  /mt/history?msisdn=N   JSON array of the MTs kept so far
+//	GET  /ussd?msisdn=N         the USSD screen the phone shows (USSDScreen), 404 for none
+//	POST /ussd                  {"from","text"} -> 202: answers the screen that waits for
+//	                            an answer, else dials text when it is a service code
+//	                            (*384#); 409 when it is neither
 //
-// msisdn may be left out for every number.
+// msisdn may be left out of /mt and /mt/history for every number.
 //
 // It has no sign-in: it listens on loopback only (Start refuses anything else), and
 // guard keeps out the one visitor loopback lets in, a web browser on this machine.
@@ -32,6 +42,8 @@ func (s *Sim) phoneAPI() http.Handler {
 	mux.HandleFunc("POST /mo", s.handleMO)
 	mux.HandleFunc("GET /mt", s.handleMTStream)
 	mux.HandleFunc("GET /mt/history", s.handleMTHistory)
+	mux.HandleFunc("GET /ussd", s.handleUSSDScreen)
+	mux.HandleFunc("POST /ussd", s.handleUSSDInput)
 	return guard(mux)
 }
 
@@ -115,6 +127,49 @@ func (s *Sim) handleMTStream(w http.ResponseWriter, r *http.Request) {
 func (s *Sim) handleMTHistory(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(s.MTs(r.URL.Query().Get("msisdn")))
+}
+
+func (s *Sim) handleUSSDScreen(w http.ResponseWriter, r *http.Request) {
+	msisdn := r.URL.Query().Get("msisdn")
+	if msisdn == "" {
+		httpError(w, http.StatusBadRequest, "msisdn is required")
+		return
+	}
+	sc, ok := s.USSDScreen(msisdn)
+	if !ok {
+		httpError(w, http.StatusNotFound, "no USSD screen")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(sc)
+}
+
+// handleUSSDInput answers the phone's open USSD screen, or dials a service code, as a
+// phone's keypad does: while a screen waits for an answer, whatever is keyed answers it.
+func (s *Sim) handleUSSDInput(w http.ResponseWriter, r *http.Request) {
+	var in USSDInput
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		httpError(w, http.StatusBadRequest, "bad JSON: "+err.Error())
+		return
+	}
+	if in.From == "" {
+		httpError(w, http.StatusBadRequest, "from is required")
+		return
+	}
+	err := s.AnswerUSSD(r.Context(), in.From, in.Text)
+	if errors.Is(err, ErrNoUSSDScreen) && IsDial(strings.TrimSpace(in.Text)) {
+		err = s.DialUSSD(r.Context(), in.From, in.Text)
+	}
+	switch {
+	case err == nil:
+		w.WriteHeader(http.StatusAccepted)
+	case errors.Is(err, ErrNoUSSDScreen):
+		httpError(w, http.StatusConflict, "no USSD screen awaits an answer; dial a service code such as *384#")
+	default:
+		httpError(w, http.StatusServiceUnavailable, err.Error())
+	}
 }
 
 func httpError(w http.ResponseWriter, code int, msg string) {

@@ -4,7 +4,9 @@
 // receives as deliver_sm; every submit_sm from the ESME is a mobile-terminated
 // message to a phone, reassembled when concatenated, kept in a history,
 // streamed to subscribers (Subscribe, GET /mt) and, when asked, followed by a
-// delivery receipt.
+// delivery receipt. A USSD MT is also the phone's USSD screen (USSDScreen, GET
+// /ussd); one that waits for an answer, whether it answers the phone's dial
+// (DialUSSD) or the network pushed it, is answered with AnswerUSSD (POST /ussd).
 //
 // It backs `payswitch serve` when no carrier is configured, and the tests of
 // every package that needs real SMPP. Fault injection (DropConnections,
@@ -32,11 +34,11 @@ import (
 	"github.com/payswitch/payswitch/internal/mask"
 )
 
-// Sentinel errors of the simulator.
+// Sentinel errors of the simulator (and ErrNoUSSDScreen, ErrBadDial in ussd.go).
 var (
-	// ErrClosed is returned by SendMO and SendUSSD after Close.
+	// ErrClosed is returned by SendMO and the USSD methods after Close.
 	ErrClosed = errors.New("smscsim: closed")
-	// ErrQueueFull is returned by SendMO and SendUSSD when Config.QueueSize
+	// ErrQueueFull is returned by SendMO and the USSD methods when Config.QueueSize
 	// deliveries already wait for an ESME.
 	ErrQueueFull = errors.New("smscsim: delivery queue full")
 	// ErrBadMessage is returned for an MO without a sender, a recipient or
@@ -154,8 +156,10 @@ type Sim struct {
 	slowBy      time.Duration // how late
 	refuseBinds bool
 	unreachable map[string]bool
-	away        map[string]*awayPhone // phones out of coverage, with what waits for them
-	scheduled   int                   // receipts waiting for their ReceiptDelay, not queued yet
+	away        map[string]*awayPhone  // phones out of coverage, with what waits for them
+	scheduled   int                    // receipts waiting for their ReceiptDelay, not queued yet
+	screens     map[string]*USSDScreen // the USSD screen each phone shows (ussd.go)
+	nextSession uint8                  // the session number of the last dial (DialUSSD)
 }
 
 // awayPhone is what the SMSC keeps for a phone out of coverage (SetAway) until it
@@ -215,6 +219,7 @@ func Start(cfg Config) (*Sim, error) {
 		subs:        make(map[*subscriber]struct{}),
 		unreachable: make(map[string]bool),
 		away:        make(map[string]*awayPhone),
+		screens:     make(map[string]*USSDScreen),
 	}
 	for _, n := range cfg.Unreachable {
 		s.unreachable[n] = true

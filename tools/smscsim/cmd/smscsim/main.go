@@ -57,8 +57,9 @@ func run(ctx context.Context, args []string, stderr io.Writer, started func(*sms
 		fmt.Fprint(stderr, `Usage: smscsim [flags]
 
 smscsim is payswitch's demo SMSC. ESMEs bind to it over SMPP 3.4; simulated
-phones send MO through its phone API (POST /mo) and read MT from it
-(GET /mt?msisdn=N, a stream of JSON lines). Run tools/phone to play a phone.
+phones send MO through its phone API (POST /mo), read MT from it
+(GET /mt?msisdn=N, a stream of JSON lines), and dial and answer USSD
+(POST /ussd, GET /ussd?msisdn=N). Run tools/phone to play a phone.
 
 Flags:
 `)
