@@ -3,11 +3,15 @@ package webhook
 import (
 	"bufio"
 	"errors"
+	"maps"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/payswitch/payswitch/store"
 )
@@ -463,5 +467,51 @@ func TestFinishedEventsAreDeletedAfterRetain(t *testing.T) {
 	r.settle()
 	if n := r.count(`SELECT count(*) FROM webhook_events`); n != 0 {
 		t.Fatalf("%d events after 49h, want 0", n)
+	}
+}
+
+// Each attempt is counted by outcome and timed; the queue's depth is shown.
+func TestMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	r := newRig(t, func(c *Config) { c.Registry = reg })
+	rc := newReceiver(t, func(n int, w http.ResponseWriter, _ *http.Request) {
+		if n == 1 {
+			w.WriteHeader(http.StatusTooManyRequests)
+		}
+	})
+	r.setEndpoint("M1", rc.srv.URL, secretA)
+	r.setEndpoint("M2", "http://127.0.0.1:1/never", secretB) // nothing listens on port 1
+	r.enqueue("M2", PaymentCompleted, "PAY0000002", payment)
+	r.enqueue("M1", PaymentCompleted, "PAY0000001", payment)
+	r.run()
+	for round, want := range []map[string]string{
+		{"M1": outcomeRetry, "M2": outcomeRetry},
+		{"M1": outcomeDelivered, "M2": outcomeRetry}, // both due again after the backoff
+	} {
+		got := map[string]string{}
+		for range 2 {
+			d := r.next()
+			got[d.merchant] = d.outcome
+		}
+		if !maps.Equal(got, want) {
+			t.Fatalf("round %d: %v, want %v", round, got, want)
+		}
+		r.clock.Advance(11 * time.Second)
+		r.h.Kick()
+	}
+	r.clock.Advance(depthEvery)
+	r.settle()
+	m := r.h.m
+	if got := testutil.ToFloat64(m.deliveries.WithLabelValues(outcomeDelivered)); got != 1 {
+		t.Errorf("delivered = %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(m.deliveries.WithLabelValues(outcomeRetry)); got < 3 {
+		t.Errorf("retry = %v, want at least 3", got)
+	}
+	if got := testutil.ToFloat64(m.depth); got != 1 {
+		t.Errorf("queue depth = %v, want 1 (M2's event)", got)
+	}
+	if n := testutil.CollectAndCount(reg, "payswitch_webhook_delivery_duration_seconds"); n != 1 {
+		t.Errorf("duration histogram: %d series", n)
 	}
 }
