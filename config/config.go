@@ -53,6 +53,8 @@ type Config struct {
 	Airtime Airtime `yaml:"airtime"`
 	// Fraud is an addition: controls against the usual attacks on SMS-code payments.
 	Fraud Fraud `yaml:"fraud"`
+	// Webhooks is an addition: how merchants' events are delivered (contract section 10).
+	Webhooks Webhooks `yaml:"webhooks"`
 	// Messages is an addition: message key -> template, replacing the built-in text of
 	// that key. The engine owns the keys and placeholders and checks them.
 	Messages map[string]string `yaml:"messages"`
@@ -147,6 +149,19 @@ type SIMSwap struct {
 	Action    string        `yaml:"action"`    // refuse (default) | freeze (refuse and freeze the account)
 	OnError   string        `yaml:"on_error"`  // refuse (default) | allow, when the check cannot be made
 	Timeout   time.Duration `yaml:"timeout"`   // default 3s
+}
+
+// Webhooks sets the delivery of merchants' events (contract section 10). A delivery not
+// answered with a 2xx within Timeout is retried with backoff until RetryFor after the
+// event; a merchant whose endpoint fails MaxFailuresBeforePause times in a row has its
+// deliveries paused for Pause, so that it holds no worker meanwhile. Defaults 10s, 72h,
+// 8 workers, 5 failures, 1m.
+type Webhooks struct {
+	Timeout                time.Duration `yaml:"timeout"`   // at most 10s, the contract's limit
+	RetryFor               time.Duration `yaml:"retry_for"` // at least 24h, the contract's minimum
+	Workers                int           `yaml:"workers"`   // deliveries in flight at once, all merchants
+	MaxFailuresBeforePause int           `yaml:"max_failures_before_pause"`
+	Pause                  time.Duration `yaml:"pause"`
 }
 
 // SMPP is the switch's SMPP side.
@@ -316,6 +331,8 @@ func defaults() Config {
 		IVR: IVR{Number: "254709000000", Callbacks: Callbacks{Allow: loopbackOnly()}},
 		Fraud: Fraud{WrongCodesLock: 5, LockWindow: 24 * time.Hour, LockDuration: time.Hour, RequestsPerMinute: 10,
 			SIMSwap: SIMSwap{Threshold: 500000, MaxAge: 72 * time.Hour, Action: "refuse", OnError: "refuse", Timeout: 3 * time.Second}},
+		Webhooks: Webhooks{Timeout: 10 * time.Second, RetryFor: 72 * time.Hour, Workers: 8, MaxFailuresBeforePause: 5,
+			Pause: time.Minute},
 	}
 }
 
