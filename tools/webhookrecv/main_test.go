@@ -93,7 +93,9 @@ func TestReceiverChecksSignaturesAndPrintsEachEventOnce(t *testing.T) {
 	} {
 		before := out.String()
 		code, body := post(t, srv.URL, tc.body, tc.signature)
-		var e struct{ Error struct{ Code, Message string } }
+		var e struct {
+			Error struct{ Code, Message string }
+		}
 		if code != http.StatusBadRequest || json.Unmarshal([]byte(body), &e) != nil || e.Error.Code != "bad_signature" {
 			t.Errorf("%s: %d %s", tc.name, code, body)
 		}
