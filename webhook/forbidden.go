@@ -33,6 +33,9 @@ func parseListeners(addrs []string) ([]listener, error) {
 	var out []listener
 	var local []netip.Addr
 	for _, a := range addrs {
+		if a == "" {
+			continue // a listener that is off
+		}
 		host, port, err := net.SplitHostPort(a)
 		if err != nil {
 			return nil, fmt.Errorf("webhook: forbidden address %q: %w", a, err)

@@ -119,6 +119,8 @@ type Config struct {
 	// URL that points at one is refused, and when HTTPClient is nil a connection to one
 	// is refused too, whatever name led to it. A listener on every interface (":8080",
 	// "0.0.0.0:8080") forbids that port on loopback and on this machine's addresses.
+	// Empty entries (listeners that are off) and port 0 are ignored: pass the addresses
+	// the listeners are bound to.
 	Forbidden []string
 	// HTTPClient sends the deliveries (nil: one with Timeout, no proxy, that follows no
 	// redirect and refuses to connect to Forbidden addresses).
