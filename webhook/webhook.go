@@ -94,8 +94,9 @@ type Config struct {
 	// (nil: time.After); tests pass their own to move time.
 	Now   func() time.Time
 	After func(time.Duration) <-chan time.Time
-	// Timeout is how long one delivery may take, connecting to the last header of the
-	// answer (DefaultTimeout, the contract's 10 s). Measured in real time.
+	// Timeout is how long one delivery may take, from connecting until the answer's
+	// status (and a few kilobytes of its body) is read (DefaultTimeout, the contract's
+	// 10 s). It runs in real time, whatever Now says.
 	Timeout time.Duration
 	// RetryFor is how long after it was queued an event is still tried (DefaultRetryFor;
 	// at least MinRetryFor). The last try is at that point; if it fails, the event is
