@@ -89,6 +89,7 @@ func (h *Hooks) claim(ctx context.Context, limit int, skip []string, room map[st
 			}
 		}
 		for _, seq := range chosen {
+			// A group run again takes new leases: harmless, only their being unique counts.
 			c := claimed{seq: seq, lease: h.leaseUntil(deadline)}
 			var created int64
 			var body string

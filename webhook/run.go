@@ -58,6 +58,9 @@ func (h *Hooks) Run(ctx context.Context) error {
 	}
 	defer h.running.Store(false)
 	if n, err := h.releaseClaims(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped before it started
+		}
 		return err
 	} else if n > 0 {
 		h.cfg.Log.Info().Int64("events", n).Msg("webhook: deliveries cut short by a stop are due again")
