@@ -10,7 +10,9 @@ import (
 )
 
 func TestSetEndpointRefusesBadURLsAndSecrets(t *testing.T) {
-	r := newRig(t, func(c *Config) { c.Forbidden = []string{"127.0.0.1:8080", ":2790", "payswitch.internal:443", "", "127.0.0.1:0"} })
+	r := newRig(t, func(c *Config) {
+		c.Forbidden = []string{"127.0.0.1:8080", ":2790", "payswitch.internal:443", "", "127.0.0.1:0"}
+	})
 	good := "https://shop.example/payswitch?key=1"
 	for _, tc := range []struct {
 		name, url, secret, field string
