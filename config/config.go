@@ -55,6 +55,8 @@ type Config struct {
 	Fraud Fraud `yaml:"fraud"`
 	// Requests is an addition: merchants' requests to pay (contract section 10).
 	Requests Requests `yaml:"requests"`
+	// Webhooks is an addition: how merchants' events are delivered (contract section 10).
+	Webhooks Webhooks `yaml:"webhooks"`
 	// Messages is an addition: message key -> template, replacing the built-in text of
 	// that key. The engine owns the keys and placeholders and checks them.
 	Messages map[string]string `yaml:"messages"`
@@ -169,6 +171,19 @@ type SIMSwap struct {
 	Action    string        `yaml:"action"`    // refuse (default) | freeze (refuse and freeze the account)
 	OnError   string        `yaml:"on_error"`  // refuse (default) | allow, when the check cannot be made
 	Timeout   time.Duration `yaml:"timeout"`   // default 3s
+}
+
+// Webhooks sets the delivery of merchants' events (contract section 10). A delivery not
+// answered with a 2xx within Timeout is retried with backoff until RetryFor after the
+// event; a merchant whose endpoint fails MaxFailuresBeforePause times in a row has its
+// deliveries paused for Pause, so that it holds no worker meanwhile. Defaults 10s, 72h,
+// 8 workers, 5 failures, 1m.
+type Webhooks struct {
+	Timeout                time.Duration `yaml:"timeout"`   // at most 10s, the contract's limit
+	RetryFor               time.Duration `yaml:"retry_for"` // at least 24h, the contract's minimum
+	Workers                int           `yaml:"workers"`   // deliveries in flight at once, all merchants
+	MaxFailuresBeforePause int           `yaml:"max_failures_before_pause"`
+	Pause                  time.Duration `yaml:"pause"`
 }
 
 // SMPP is the switch's SMPP side.
@@ -343,6 +358,8 @@ func defaults() Config {
 		Fraud: Fraud{WrongCodesLock: 5, LockWindow: 24 * time.Hour, LockDuration: time.Hour, RequestsPerMinute: 10,
 			SIMSwap: SIMSwap{Threshold: 500000, MaxAge: 72 * time.Hour, Action: "refuse", OnError: "refuse", Timeout: 3 * time.Second}},
 		Requests: Requests{DefaultTTL: 10 * time.Minute, MaxTTL: 24 * time.Hour, PerMerchantPerMinute: 600, PerNumberPerDay: 10},
+		Webhooks: Webhooks{Timeout: 10 * time.Second, RetryFor: 72 * time.Hour, Workers: 8, MaxFailuresBeforePause: 5,
+			Pause: time.Minute},
 	}
 }
 

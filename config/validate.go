@@ -216,6 +216,8 @@ func (c *Config) Validate() error {
 		k.duration(key+".timeout", ca.Timeout)
 	}
 
+	c.validateWebhooks(k)
+
 	for name, text := range c.Messages {
 		if name == "" {
 			k.add("messages", "a message key is empty")
@@ -315,6 +317,32 @@ func (c *Config) validateCallbacks(k *checker, key string, cb Callbacks) {
 		// Never echo the secret itself.
 		k.add(key+".secret", "must be at least %d characters (got %d)", MinCallbackSecret, n)
 	}
+}
+
+// Limits of the webhooks section: the contract's 10 s for an answer and 24 hours of
+// retries, and a bound on the workers (each holds a connection).
+const (
+	MaxWebhookTimeout  = 10 * time.Second
+	MinWebhookRetryFor = 24 * time.Hour
+	MaxWebhookWorkers  = 256
+)
+
+// validateWebhooks checks the webhooks section.
+func (c *Config) validateWebhooks(k *checker) {
+	w := c.Webhooks
+	if w.Timeout <= 0 || w.Timeout > MaxWebhookTimeout {
+		k.add("webhooks.timeout", "%v: must be > 0 and at most %v (a delivery not answered within 10 s is retried)",
+			w.Timeout, MaxWebhookTimeout)
+	}
+	if w.RetryFor < MinWebhookRetryFor {
+		k.add("webhooks.retry_for", "%v: must be at least %v (deliveries are retried for at least 24 hours)",
+			w.RetryFor, MinWebhookRetryFor)
+	}
+	if w.Workers < 1 || w.Workers > MaxWebhookWorkers {
+		k.add("webhooks.workers", "%d: must be 1..%d", w.Workers, MaxWebhookWorkers)
+	}
+	k.positive("webhooks.max_failures_before_pause", int64(w.MaxFailuresBeforePause))
+	k.duration("webhooks.pause", w.Pause)
 }
 
 // onlyLoopback reports whether every network in allow is on this machine.

@@ -1,0 +1,270 @@
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/payswitch/payswitch/store"
+)
+
+// claimed is an event a worker holds under a lease, with what it takes to deliver it.
+type claimed struct {
+	seq       int64
+	id        string
+	merchant  string
+	eventType string
+	body      []byte
+	url       string
+	sealed    string // the merchant's secret, sealed
+	attempts  int    // before this one
+	created   time.Time
+	lease     int64 // the claim's deadline, micros: this claim's mark on the row
+}
+
+// claimScan bounds the due events one claim reads: a merchant with a long backlog that
+// has just reached its limit must not make the claim read its whole backlog to find the
+// next merchant's event; the next claim leaves that merchant out.
+const claimScan = 256
+
+// candidatesSQL lists due events, oldest first, of merchants not left out (a JSON array
+// of IDs), and whether their merchant still has an endpoint: args now, left out.
+var candidatesSQL = `SELECT e.seq, e.merchant_id, ep.merchant_id IS NOT NULL
+	FROM webhook_events AS e LEFT JOIN webhook_endpoints AS ep ON ep.merchant_id = e.merchant_id
+	WHERE e.` + pending + ` AND e.next_at <= ? AND e.merchant_id NOT IN (SELECT value FROM json_each(?))
+	ORDER BY e.next_at, e.seq LIMIT ` + strconv.Itoa(claimScan)
+
+// claim leases up to limit due events, at most room[m] of each merchant m in room and
+// Config.PerMerchant of any other, and none of the merchants in skip (paused, or at
+// their limit). Events whose merchant has no endpoint any more are given up on the way.
+func (h *Hooks) claim(ctx context.Context, limit int, skip []string, room map[string]int) ([]claimed, error) {
+	now := h.cfg.Now()
+	// A lease outlasts the longest delivery, so that only a worker that died loses one.
+	deadline := now.Add(h.cfg.Timeout + time.Minute)
+	skipJSON, err := json.Marshal(skip)
+	if err != nil {
+		return nil, err
+	}
+	if skip == nil {
+		skipJSON = []byte("[]")
+	}
+	var out []claimed
+	err = h.db.Write(ctx, func(tx store.Tx) error {
+		out = out[:0]
+		var chosen, orphans []int64
+		taken := map[string]int{}
+		rows, err := tx.QueryContext(ctx, candidatesSQL, micros(now), string(skipJSON))
+		if err != nil {
+			return err
+		}
+		for rows.Next() && len(chosen) < limit {
+			var seq int64
+			var merchant string
+			var hasEndpoint bool
+			if err := rows.Scan(&seq, &merchant, &hasEndpoint); err != nil {
+				rows.Close()
+				return err
+			}
+			switch {
+			case !hasEndpoint:
+				orphans = append(orphans, seq)
+			case taken[merchant] < roomOf(room, merchant, h.cfg.PerMerchant):
+				taken[merchant]++
+				chosen = append(chosen, seq)
+			}
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, seq := range orphans {
+			if _, err := tx.ExecContext(ctx, `UPDATE webhook_events SET state = 'failed', next_at = 0,
+				last_error = 'the webhook endpoint was removed', updated_at = ? WHERE seq = ?`, micros(now), seq); err != nil {
+				return err
+			}
+		}
+		for _, seq := range chosen {
+			// A group run again takes new leases: harmless, only their being unique counts.
+			c := claimed{seq: seq, lease: h.leaseUntil(deadline)}
+			var created int64
+			var body string
+			if err := tx.QueryRowContext(ctx, `UPDATE webhook_events SET lease = ?1, next_at = ?1, updated_at = ?2
+				WHERE seq = ?3 RETURNING id, merchant_id, type, body, attempts, created_at`,
+				c.lease, micros(now), seq).Scan(&c.id, &c.merchant, &c.eventType, &body, &c.attempts, &created); err != nil {
+				return err
+			}
+			if err := tx.QueryRowContext(ctx, `SELECT url, secret FROM webhook_endpoints WHERE merchant_id = ?`,
+				c.merchant).Scan(&c.url, &c.sealed); err != nil {
+				return err
+			}
+			c.body, c.created = []byte(body), fromMicros(created)
+			out = append(out, c)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("webhook: claim: %w", err)
+	}
+	return out, nil
+}
+
+func roomOf(room map[string]int, merchant string, otherwise int) int {
+	if n, ok := room[merchant]; ok {
+		return n
+	}
+	return otherwise
+}
+
+// leaseUntil returns the lease deadline t in micros, moved on as far as it takes to be
+// unlike any other lease given: a result is recorded only by the claim that holds it.
+func (h *Hooks) leaseUntil(t time.Time) int64 {
+	d := micros(t)
+	for {
+		last := h.lastLease.Load()
+		next := max(d, last+1)
+		if h.lastLease.CompareAndSwap(last, next) {
+			return next
+		}
+	}
+}
+
+// releaseClaims makes every claimed event due now: Run calls it as it starts, when the
+// claims it finds were made by a process that died mid-delivery. Only one process may
+// deliver from a database at a time (serve holds a lock).
+func (h *Hooks) releaseClaims(ctx context.Context) (int64, error) {
+	var n int64
+	now := micros(h.cfg.Now())
+	err := h.db.Write(ctx, func(tx store.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE webhook_events SET lease = 0, next_at = 0, updated_at = ?
+			WHERE `+pending+` AND lease <> 0`, now)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("webhook: release claims: %w", err)
+	}
+	return n, nil
+}
+
+// release hands back c's claim, due now, without counting an attempt: the worker is
+// stopping and cut the delivery short.
+func (h *Hooks) release(ctx context.Context, c claimed) error {
+	now := micros(h.cfg.Now())
+	return h.db.Write(ctx, func(tx store.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE webhook_events SET lease = 0, next_at = 0, updated_at = ?
+			WHERE seq = ? AND lease = ? AND `+pending, now, c.seq, c.lease)
+		return err
+	})
+}
+
+// attempt is how one delivery went.
+type attempt struct {
+	at       time.Time // when it started
+	status   int       // the HTTP status; 0 when none came
+	errText  string    // why it failed; "" for a 2xx
+	duration time.Duration
+}
+
+func (a attempt) ok() bool { return a.errText == "" }
+
+// Outcomes of recording an attempt.
+const (
+	outcomeDelivered = "delivered"
+	outcomeRetry     = "retry"
+	outcomeGaveUp    = "gave_up"
+	outcomeStale     = "stale" // the claim had been released meanwhile: the attempt is only logged
+)
+
+// record writes how an attempt at c went: the event's state and the deliveries' log.
+// A failed attempt is due again after the backoff of its attempts, but not after the
+// time RetryFor allows (the last attempt is at that point); once RetryFor has run out
+// it is given up. It returns the outcome and, for a retry, when.
+func (h *Hooks) record(ctx context.Context, c claimed, a attempt) (outcome string, next time.Time, err error) {
+	now := h.cfg.Now()
+	last := c.created.Add(h.cfg.RetryFor)
+	next = now.Add(h.backoff(c.attempts + 1))
+	if next.After(last) {
+		next = last
+	}
+	err = h.db.Write(ctx, func(tx store.Tx) error {
+		var attempts int
+		var lease int64
+		var state string
+		if err := tx.QueryRowContext(ctx, `SELECT state, attempts, lease FROM webhook_events WHERE seq = ?`,
+			c.seq).Scan(&state, &attempts, &lease); err != nil {
+			return err
+		}
+		attempts++
+		var res string
+		var err error
+		switch {
+		case a.ok():
+			res = outcomeDelivered
+			_, err = tx.ExecContext(ctx, `UPDATE webhook_events SET state = 'delivered', attempts = ?, lease = 0,
+				next_at = 0, last_status = ?, last_error = '', updated_at = ? WHERE seq = ?`,
+				attempts, a.status, micros(now), c.seq)
+		case state != statePending || lease != c.lease:
+			res = outcomeStale
+			attempts = c.attempts + 1
+		case !now.Before(last):
+			res = outcomeGaveUp
+			_, err = tx.ExecContext(ctx, `UPDATE webhook_events SET state = 'failed', attempts = ?, lease = 0,
+				next_at = 0, last_status = ?, last_error = ?, updated_at = ? WHERE seq = ?`,
+				attempts, a.status, a.errText, micros(now), c.seq)
+		default:
+			res = outcomeRetry
+			_, err = tx.ExecContext(ctx, `UPDATE webhook_events SET attempts = ?, lease = 0, next_at = ?,
+				last_status = ?, last_error = ?, updated_at = ? WHERE seq = ?`,
+				attempts, micros(next), a.status, a.errText, micros(now), c.seq)
+		}
+		if err != nil {
+			return err
+		}
+		outcome = res
+		return h.logDelivery(ctx, tx, c, attempts, a)
+	})
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("webhook: record delivery of %s: %w", c.id, err)
+	}
+	return outcome, next, nil
+}
+
+// logDelivery adds an attempt to the deliveries' log and prunes the merchant's oldest
+// beyond Config.KeepDeliveries.
+func (h *Hooks) logDelivery(ctx context.Context, tx store.Tx, c claimed, attempt int, a attempt) error {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_deliveries (merchant_id, event_id, event_type, attempt, at,
+		status, error, duration) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.merchant, c.id, c.eventType, attempt, micros(a.at), a.status, a.errText, a.duration.Microseconds()); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `DELETE FROM webhook_deliveries WHERE merchant_id = ?1 AND id <=
+		(SELECT id FROM webhook_deliveries WHERE merchant_id = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)`,
+		c.merchant, h.cfg.KeepDeliveries)
+	return err
+}
+
+// pauseMerchant moves merchant's waiting events to until at the earliest, so that
+// claims do not read past them while its deliveries are paused.
+func (h *Hooks) pauseMerchant(ctx context.Context, merchant string, until time.Time) error {
+	return h.db.Write(ctx, func(tx store.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE webhook_events SET next_at = ?1
+			WHERE merchant_id = ?2 AND `+pending+` AND lease = 0 AND next_at < ?1`, micros(until), merchant)
+		return err
+	})
+}
+
+// backoff is the wait after failed attempt number n (1 for the first), lengthened by up
+// to a tenth at random.
+func (h *Hooks) backoff(n int) time.Duration {
+	b := h.cfg.Backoff
+	d := b[min(max(n, 1), len(b))-1]
+	return d + rand.N(d/10+1)
+}

@@ -1,0 +1,119 @@
+package webhook
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/payswitch/payswitch/store"
+)
+
+// The same merchant, type and subject queues one event, whether asked twice in one
+// write or in two; another type of the same payment is another event.
+func TestDuplicateEnqueueQueuesOnce(t *testing.T) {
+	r := newRig(t, nil)
+	r.setEndpoint("M1", "https://shop.example/a", secretA)
+	if err := r.db.Write(ctx, func(tx store.Tx) error {
+		for range 2 {
+			if err := r.h.Enqueue(ctx, tx, "M1", PaymentCompleted, "PAY0000001", []byte(payment), r.clock.Now()); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	first := r.event("M1", PaymentCompleted, "PAY0000001")
+	r.clock.Advance(time.Minute)
+	r.enqueue("M1", PaymentCompleted, "PAY0000001", `{"id":"PAY0000001","state":"changed"}`)
+	r.enqueue("M1", PaymentReversed, "PAY0000001", payment)
+	if n := r.count(`SELECT count(*) FROM webhook_events`); n != 2 {
+		t.Fatalf("%d events, want 2", n)
+	}
+	if again := r.event("M1", PaymentCompleted, "PAY0000001"); again.ID != first.ID {
+		t.Fatalf("the event became %s, was %s", again.ID, first.ID)
+	}
+	var body string
+	r.db.Reader().QueryRowContext(ctx, `SELECT body FROM webhook_events WHERE id = ?`, first.ID).Scan(&body)
+	if strings.Contains(body, "changed") {
+		t.Fatalf("the second enqueue replaced the body: %s", body)
+	}
+}
+
+// An engine write for a merchant without an endpoint queues nothing and succeeds.
+func TestNoEndpointQueuesNothing(t *testing.T) {
+	r := newRig(t, nil)
+	r.enqueue("M1", PaymentCompleted, "PAY0000001", payment)
+	if n := r.count(`SELECT count(*) FROM webhook_events`); n != 0 {
+		t.Fatalf("%d events queued for a merchant without an endpoint", n)
+	}
+}
+
+// What only a bug in the engine would send is refused, failing the engine's write.
+func TestEnqueueRefusesBadEvents(t *testing.T) {
+	r := newRig(t, nil)
+	r.setEndpoint("M1", "https://shop.example/a", secretA)
+	huge := `{"id":"PAY0000001","description":"` + strings.Repeat("x", MaxBody) + `"}`
+	for _, tc := range []struct{ name, merchant, typ, subject, data string }{
+		{"unknown type", "M1", "payment.teleported", "PAY0000001", payment},
+		{"no merchant", "", PaymentCompleted, "PAY0000001", payment},
+		{"no subject", "M1", PaymentCompleted, "", payment},
+		{"not JSON", "M1", PaymentCompleted, "PAY0000001", `{"id":`},
+		{"not an object", "M1", PaymentCompleted, "PAY0000001", `["PAY0000001"]`},
+		{"two objects", "M1", PaymentCompleted, "PAY0000001", `{} {}`},
+		{"too large", "M1", PaymentCompleted, "PAY0000001", huge},
+	} {
+		err := r.db.Write(ctx, func(tx store.Tx) error {
+			return r.h.Enqueue(ctx, tx, tc.merchant, tc.typ, tc.subject, []byte(tc.data), time.Time{})
+		})
+		if !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+	}
+	if n := r.count(`SELECT count(*) FROM webhook_events`); n != 0 {
+		t.Fatalf("%d events queued", n)
+	}
+}
+
+// Every contract type is accepted, and the body keeps the payment's JSON as given.
+func TestEveryContractTypeIsQueued(t *testing.T) {
+	r := newRig(t, nil)
+	r.setEndpoint("M1", "https://shop.example/a", secretA)
+	data := `{"id":"PAY0000001","description":"Sugar <1kg> & salt"}`
+	for _, typ := range []string{"payment.completed", "payment.reversed", "payment.refunded", "request.declined",
+		"request.expired", "escrow.released", "escrow.disputed"} {
+		r.enqueue("M1", typ, "PAY0000001", data)
+	}
+	if n := r.count(`SELECT count(*) FROM webhook_events`); n != 7 {
+		t.Fatalf("%d events, want 7", n)
+	}
+	var body string
+	r.db.Reader().QueryRowContext(ctx, `SELECT body FROM webhook_events WHERE type = 'escrow.disputed'`).Scan(&body)
+	if e := decode(t, []byte(body)); string(e.Data) != data {
+		t.Fatalf("data %s, want %s", e.Data, data)
+	}
+}
+
+// The claim finds due events through webhook_events_due, not by reading the table.
+func TestClaimUsesTheDueIndex(t *testing.T) {
+	r := newRig(t, nil)
+	rows, err := r.db.Reader().QueryContext(ctx, `EXPLAIN QUERY PLAN `+candidatesSQL, 0, "[]")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	text := strings.Join(plan, "\n")
+	if !strings.Contains(text, "webhook_events_due") || strings.Contains(text, "TEMP B-TREE") {
+		t.Fatalf("claim plan:\n%s", text)
+	}
+}

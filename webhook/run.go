@@ -1,0 +1,295 @@
+package webhook
+
+import (
+	"context"
+	"net/url"
+	"time"
+)
+
+// Timing of the worker's loop.
+const (
+	// maxIdle is the longest the worker waits without looking at the queue: an event
+	// queued by a writer that forgot to Kick still goes out.
+	maxIdle = time.Minute
+	// errorWait is how long the worker waits after the store refused a claim.
+	errorWait = 5 * time.Second
+	// sweepEvery is how often the worker gives up forgotten events and deletes old ones.
+	sweepEvery = time.Hour
+	// depthEvery is how often the worker counts the queue for the depth metric.
+	depthEvery = 10 * time.Second
+)
+
+// merchantState is what the worker knows of one merchant's deliveries; it forgets a
+// merchant with nothing in flight and no failure.
+type merchantState struct {
+	inflight    int
+	failures    int       // failed attempts in a row
+	pausedUntil time.Time // its events wait until then; zero: not paused
+}
+
+// done is a finished delivery, as the worker's goroutine reports it.
+type done struct {
+	merchant string
+	outcome  string // outcomeDelivered, ...; "" when the attempt was cut short by Run's end
+}
+
+// dispatcher is Run's state; only Run's goroutine touches it.
+type dispatcher struct {
+	h         *Hooks
+	merchants map[string]*merchantState
+	inflight  int
+	done      chan done
+	nextSweep time.Time
+	nextDepth time.Time // when to count the queue for the metric next
+}
+
+// Run delivers events until ctx ends: it claims due events, at most Config.Workers in
+// flight and Config.PerMerchant per merchant, and leaves out merchants whose deliveries
+// are paused. It wakes when Kick is called, when a delivery ends and when the next
+// event or pause is due (by Config.After).
+//
+// It starts by releasing the claims it finds (a process that died left them; only one
+// process may deliver from a database at a time). When ctx ends, the deliveries in
+// flight are cut short and their events made due again, attempts uncounted; Run returns
+// once that is written. Close the store after Run returns.
+func (h *Hooks) Run(ctx context.Context) error {
+	if !h.running.CompareAndSwap(false, true) {
+		return ErrRunning
+	}
+	defer h.running.Store(false)
+	if n, err := h.releaseClaims(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped before it started
+		}
+		return err
+	} else if n > 0 {
+		h.cfg.Log.Info().Int64("events", n).Msg("webhook: deliveries cut short by a stop are due again")
+	}
+	d := &dispatcher{h: h, merchants: map[string]*merchantState{}, done: make(chan done, h.cfg.Workers)}
+	for {
+		wake := d.round(ctx)
+		var timer <-chan time.Time
+		if d.inflight < h.cfg.Workers {
+			// From the clock now, not the round's start: a round can take a while.
+			wait := wake.Sub(h.cfg.Now())
+			if wait <= 0 {
+				// Due yet not claimed: it came due during the round, or its merchant
+				// reached its limit in the round's claim (then the end of a delivery
+				// wakes the worker too). This only keeps the loop from spinning.
+				wait = 100 * time.Millisecond
+			}
+			timer = h.cfg.After(wait)
+			if h.idle != nil && d.inflight == 0 && len(h.wake) == 0 {
+				h.idle(wake)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			for d.inflight > 0 {
+				d.finish(context.WithoutCancel(ctx), <-d.done)
+			}
+			return nil
+		case r := <-d.done:
+			d.finish(ctx, r)
+		case <-h.wake:
+		case <-timer:
+		}
+	}
+}
+
+// round starts what deliveries it can and returns when the worker should look again,
+// unless something wakes it before.
+func (d *dispatcher) round(ctx context.Context) time.Time {
+	h := d.h
+	now := h.cfg.Now()
+	d.applyResets()
+	if !now.Before(d.nextSweep) {
+		h.sweep(ctx, now)
+		d.nextSweep = now.Add(sweepEvery)
+	}
+	for d.inflight < h.cfg.Workers && ctx.Err() == nil {
+		cs, err := h.claim(ctx, h.cfg.Workers-d.inflight, d.skipped(now), d.room())
+		if err != nil {
+			if ctx.Err() == nil {
+				h.throttle.Event("claim", h.cfg.Log.Error()).Err(err).Msg("webhook: cannot claim events; trying again")
+			}
+			return now.Add(errorWait)
+		}
+		for _, c := range cs {
+			d.start(ctx, c)
+		}
+		if len(cs) == 0 {
+			break
+		}
+	}
+	if !now.Before(d.nextDepth) {
+		h.countQueue(ctx)
+		d.nextDepth = now.Add(depthEvery)
+	}
+	h.m.paused.Set(float64(d.pausedCount(now)))
+	if d.inflight >= h.cfg.Workers {
+		return time.Time{} // the worker waits for a delivery to end
+	}
+	return d.untilNext(ctx, now)
+}
+
+// skipped lists the merchants a claim must leave out: paused, or at their limit.
+func (d *dispatcher) skipped(now time.Time) []string {
+	var skip []string
+	for id, m := range d.merchants {
+		if now.Before(m.pausedUntil) || m.inflight >= d.limit(m) {
+			skip = append(skip, id)
+		}
+	}
+	return skip
+}
+
+// limit is how many deliveries m may have in flight: one while its deliveries are
+// failing (the first after a pause tests the endpoint), else Config.PerMerchant.
+func (d *dispatcher) limit(m *merchantState) int {
+	if m.failures >= d.h.cfg.MaxFailures {
+		return 1
+	}
+	return d.h.cfg.PerMerchant
+}
+
+// room is how many more deliveries each merchant the worker knows may start now.
+func (d *dispatcher) room() map[string]int {
+	room := make(map[string]int, len(d.merchants))
+	for id, m := range d.merchants {
+		room[id] = d.limit(m) - m.inflight
+	}
+	return room
+}
+
+func (d *dispatcher) state(merchant string) *merchantState {
+	m, ok := d.merchants[merchant]
+	if !ok {
+		m = &merchantState{}
+		d.merchants[merchant] = m
+	}
+	return m
+}
+
+// start delivers c on a goroutine of its own, which reports to d.done.
+func (d *dispatcher) start(ctx context.Context, c claimed) {
+	d.state(c.merchant).inflight++
+	d.inflight++
+	h := d.h
+	go func() {
+		a := h.deliver(ctx, c)
+		if ctx.Err() != nil && !a.ok() {
+			// Cut short by Run's end: the event is due again at the next start.
+			if err := h.release(context.WithoutCancel(ctx), c); err != nil {
+				h.cfg.Log.Warn().Err(err).Str("event", c.id).Msg("webhook: cannot release a claim; it is due again when its lease runs out")
+			}
+			d.done <- done{merchant: c.merchant}
+			return
+		}
+		outcome, next, err := h.record(context.WithoutCancel(ctx), c, a)
+		if err != nil {
+			h.cfg.Log.Error().Err(err).Str("event", c.id).Str("merchant", c.merchant).
+				Msg("webhook: cannot record a delivery; the event is claimed again when its lease runs out")
+			d.done <- done{merchant: c.merchant}
+			return
+		}
+		h.observe(c, a, outcome, next)
+		d.done <- done{merchant: c.merchant, outcome: outcome}
+	}()
+}
+
+// finish takes a delivery's end into its merchant's state: a success closes the
+// circuit, a failure counts, and Config.MaxFailures in a row pause the merchant.
+func (d *dispatcher) finish(ctx context.Context, r done) {
+	h := d.h
+	d.inflight--
+	m := d.state(r.merchant)
+	m.inflight--
+	switch r.outcome {
+	case outcomeDelivered:
+		m.failures, m.pausedUntil = 0, time.Time{}
+	case outcomeRetry, outcomeGaveUp:
+		m.failures++
+		if m.failures >= h.cfg.MaxFailures {
+			m.pausedUntil = h.cfg.Now().Add(h.cfg.Pause)
+			h.cfg.Log.Warn().Str("merchant", r.merchant).Int("failures", m.failures).Time("until", m.pausedUntil).
+				Msg("webhook: the merchant's endpoint keeps failing; its deliveries pause")
+			if err := h.pauseMerchant(ctx, r.merchant, m.pausedUntil); err != nil && ctx.Err() == nil {
+				h.cfg.Log.Warn().Err(err).Str("merchant", r.merchant).Msg("webhook: cannot move the paused merchant's events")
+			}
+		}
+	}
+	if m.inflight == 0 && m.failures == 0 {
+		delete(d.merchants, r.merchant)
+	}
+	if h.finished != nil {
+		h.finished(r)
+	}
+}
+
+// applyResets forgets the failures of merchants whose endpoint changed.
+func (d *dispatcher) applyResets() {
+	h := d.h
+	h.mu.Lock()
+	resets := h.resets
+	if len(resets) == 0 {
+		h.mu.Unlock()
+		return
+	}
+	h.resets = map[string]bool{}
+	h.mu.Unlock()
+	for id := range resets {
+		if m, ok := d.merchants[id]; ok {
+			m.failures, m.pausedUntil = 0, time.Time{}
+			if m.inflight == 0 {
+				delete(d.merchants, id)
+			}
+		}
+	}
+}
+
+func (d *dispatcher) pausedCount(now time.Time) int {
+	n := 0
+	for _, m := range d.merchants {
+		if now.Before(m.pausedUntil) {
+			n++
+		}
+	}
+	return n
+}
+
+// untilNext is when an event of a merchant not left out is due, or a pause ends, at
+// the latest maxIdle from now.
+func (d *dispatcher) untilNext(ctx context.Context, now time.Time) time.Time {
+	wake := now.Add(maxIdle)
+	if next, ok, err := d.h.nextDue(ctx, d.skipped(now)); err == nil && ok && next.Before(wake) {
+		wake = next
+	}
+	for _, m := range d.merchants {
+		if now.Before(m.pausedUntil) && m.pausedUntil.Before(wake) {
+			wake = m.pausedUntil
+		}
+	}
+	return wake
+}
+
+// observe logs an attempt and counts it in the metrics.
+func (h *Hooks) observe(c claimed, a attempt, outcome string, next time.Time) {
+	h.m.deliveries.WithLabelValues(outcome).Inc()
+	h.m.duration.Observe(a.duration.Seconds())
+	host := ""
+	if u, err := url.Parse(c.url); err == nil {
+		host = u.Host
+	}
+	switch outcome {
+	case outcomeDelivered:
+		h.cfg.Log.Debug().Str("event", c.id).Str("merchant", c.merchant).Str("host", host).Int("status", a.status).
+			Int("attempt", c.attempts+1).Msg("webhook: delivered")
+	case outcomeRetry:
+		h.cfg.Log.Info().Str("event", c.id).Str("merchant", c.merchant).Str("host", host).Int("status", a.status).
+			Str("error", a.errText).Int("attempt", c.attempts+1).Time("next", next).Msg("webhook: delivery failed; will retry")
+	case outcomeGaveUp:
+		h.cfg.Log.Warn().Str("event", c.id).Str("merchant", c.merchant).Str("host", host).Int("status", a.status).
+			Str("error", a.errText).Int("attempt", c.attempts+1).Msg("webhook: delivery failed for retry_for; gave up")
+	}
+}
