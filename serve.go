@@ -24,6 +24,7 @@ import (
 	"github.com/payswitch/payswitch/config"
 	"github.com/payswitch/payswitch/ivr"
 	"github.com/payswitch/payswitch/ledger"
+	"github.com/payswitch/payswitch/merchant"
 	"github.com/payswitch/payswitch/otp"
 	"github.com/payswitch/payswitch/outbox"
 	"github.com/payswitch/payswitch/replica"
@@ -33,6 +34,7 @@ import (
 	payswitch "github.com/payswitch/payswitch/switch"
 	"github.com/payswitch/payswitch/tools/smscsim"
 	"github.com/payswitch/payswitch/ussd"
+	"github.com/payswitch/payswitch/webhook"
 )
 
 const serveUsage = `usage: payswitch serve [-config config.yaml]
@@ -119,6 +121,7 @@ type app struct {
 	// callbacks are on http.
 	callbacks []*callbackServer
 	replicas  []*replica.Replicator // database.replicas; closed by the store's Close
+	merchants merchants             // keys, catalogues, webhooks (serve_merchants.go)
 
 	cancel context.CancelFunc // stops the background loops
 	loops  sync.WaitGroup
@@ -184,7 +187,7 @@ func startAppWith(ctx context.Context, cfg *config.Config, log zerolog.Logger, o
 			log.Info().Str("component", component).Int("from", from).Int("to", to).
 				Msg("database schema upgrade; some rebuild tables, which takes about a minute per million payments")
 		}},
-		ledger.Schema, otp.Schema, outbox.Schema, payswitch.Schema, smpp.GatewaySchema)
+		ledger.Schema, otp.Schema, outbox.Schema, payswitch.Schema, smpp.GatewaySchema, merchant.Schema, webhook.Schema)
 	if err != nil {
 		return a, dbStartError(cfg.Database.Path, err)
 	}
@@ -210,6 +213,9 @@ func startAppWith(ctx context.Context, cfg *config.Config, log zerolog.Logger, o
 	if err != nil {
 		return a, err
 	}
+	if err := a.startMerchants(secret, now, cfg.Limits.MaxAmount); err != nil {
+		return a, err
+	}
 	loc, err := time.LoadLocation(cfg.Timezone)
 	if err != nil {
 		return a, fmt.Errorf("config: timezone: %w", err)
@@ -219,7 +225,7 @@ func startAppWith(ctx context.Context, cfg *config.Config, log zerolog.Logger, o
 		return a, err
 	}
 	deps := payswitch.Deps{DB: a.db, Ledger: a.ledger, OTP: issuer, Outbox: a.outbox, Log: log, Registry: a.registry,
-		Now: now}
+		Now: now, Products: a.merchants.catalog, Events: a.merchants.hooks}
 	if carriers != nil {
 		deps.Airtime = carriers
 	}
@@ -233,7 +239,9 @@ func startAppWith(ctx context.Context, cfg *config.Config, log zerolog.Logger, o
 	a.engine, err = payswitch.New(payswitch.Config{
 		Currency: cfg.Currency, Shortcode: cfg.Shortcode, CountryCode: cfg.CountryCode, Location: loc,
 		MinAmount: cfg.Limits.MinAmount, MaxAmount: cfg.Limits.MaxAmount, DailyMax: cfg.Limits.DailyMax,
-		Messages: cfg.Messages, VoiceNumber: voice,
+		Messages: cfg.Messages, VoiceNumber: voice, USSDPush: anyUSSDPush(cfg.SMPP.Links),
+		Requests: payswitch.RequestLimits{DefaultTTL: cfg.Requests.DefaultTTL, MaxTTL: cfg.Requests.MaxTTL,
+			PerMerchantPerMinute: cfg.Requests.PerMerchantPerMinute, PerNumberPerDay: cfg.Requests.PerNumberPerDay},
 		Fraud: payswitch.Fraud{
 			WrongCodesLock: cfg.Fraud.WrongCodesLock, WrongCodesPerOrigin: cfg.Fraud.WrongCodesPerOrigin,
 			LockWindow:   cfg.Fraud.LockWindow,
@@ -287,7 +295,7 @@ func startAppWith(ctx context.Context, cfg *config.Config, log zerolog.Logger, o
 		l := smpp.NewLink(smpp.LinkConfig{Name: lc.Name, Address: lc.Address, SystemID: lc.SystemID,
 			Password: lc.Password, SystemType: lc.SystemType, Bind: lc.Bind, Prefixes: lc.Prefixes,
 			TPS: lc.TPS, Window: lc.Window, EnquireLink: lc.EnquireLink, RespTimeout: lc.RespTimeout,
-			Failover: lc.Failover},
+			Failover: lc.Failover, USSDPush: lc.USSDPush},
 			mo, log, a.registry)
 		a.links = append(a.links, l)
 		mo.links[lc.Name] = l
@@ -305,6 +313,7 @@ func startAppWith(ctx context.Context, cfg *config.Config, log zerolog.Logger, o
 		queue.skew = func() time.Duration { return time.Until(opts.Now()) }
 	}
 	sender := smpp.NewSender(queue, a.links, log)
+	wireUSSDPush(sender, a.ussd, cfg.SMPP.Links, log)
 	if sc := cfg.SMPP.Server; sc.Listen != "" {
 		var accounts []smpp.GatewayAccount
 		for _, acc := range sc.Accounts {
@@ -342,10 +351,13 @@ func startAppWith(ctx context.Context, cfg *config.Config, log zerolog.Logger, o
 	a.loop(func() { a.engine.RunAirtime(loopCtx) })
 	a.loop(func() { a.ussd.Run(loopCtx) })
 	a.loop(func() { a.dbWatch.run(loopCtx, dbWatchInterval) })
+	a.loop(func() { a.runHooks(loopCtx) })
 
 	srv, err := api.New(a.engine, api.Config{
 		Tokens: apiTokens(cfg), MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Gatherer: a.registry,
 		Registry: a.registry, Log: log, Health: a.health, Diagnose: a.db.Diagnose, Now: now,
+		Keys: a.merchants.keys, Catalog: a.merchants.catalog, Requests: a.engine,
+		Webhooks: webhooksAPI{a.merchants.hooks},
 	})
 	if err != nil {
 		return a, err
@@ -369,6 +381,10 @@ func startAppWith(ctx context.Context, cfg *config.Config, log zerolog.Logger, o
 		return a, fmt.Errorf("http: listen %s: %w", cfg.HTTP.Listen, err)
 	}
 	a.httpAddr = ln.Addr().String()
+	if err := a.forbidBound(); err != nil {
+		ln.Close()
+		return a, err
+	}
 	a.http = newHTTPServer(cfg, srv)
 	a.loop(func() {
 		if err := a.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -26,3 +26,14 @@ func wireUSSDPush(sender *smpp.Sender, menu *ussd.Menu, links []config.Link, log
 		log.Info().Strs("links", pushing).Msg("requests to pay are also pushed to phones as USSD screens over these links")
 	}
 }
+
+// anyUSSDPush reports whether some link pushes requests as USSD: the engine then queues
+// a push beside each request's SMS (the sender skips the numbers whose link does not).
+func anyUSSDPush(links []config.Link) bool {
+	for _, l := range links {
+		if l.USSDPush {
+			return true
+		}
+	}
+	return false
+}

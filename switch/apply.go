@@ -224,7 +224,7 @@ func (o *op) balanceAfter(tr *ledger.Transfer, id string) (int64, error) {
 // that carry a code.
 func (o *op) enqueue(m Message) error {
 	_, err := o.e.outbox.Enqueue(o.ctx, o.tx, outbox.Message{Kind: m.Kind, To: m.To, From: m.From, Text: m.Text,
-		PaymentID: m.PaymentID, Purpose: m.Purpose, RequestReceipt: m.Receipt})
+		PaymentID: m.PaymentID, Purpose: m.Purpose, RequestReceipt: m.Receipt, Meta: m.Meta})
 	if err != nil {
 		return fmt.Errorf("queue %s %s: %w", m.Purpose, m.Kind, err)
 	}

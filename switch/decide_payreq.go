@@ -9,6 +9,7 @@ import (
 
 	"github.com/payswitch/payswitch/ledger"
 	"github.com/payswitch/payswitch/otp"
+	"github.com/payswitch/payswitch/outbox"
 )
 
 // A merchant's request to pay (contract section 10) is decided in two pure steps: its
@@ -125,6 +126,7 @@ type payDraft struct {
 	p    *Payment
 	code otp.Drawn
 	text string
+	push string // the USSD push screen (no code in it); "" when pushes are off
 }
 
 // requestCount is a subject's requests counted in the window that started at Start
@@ -249,6 +251,11 @@ func (r *rules) requestToPay(s payRequestSnapshot) Decision {
 		Auth:     []authNote{{Channel: ChannelAPI, Event: "issued", Detail: "request to pay"}},
 		Messages: r.sms(p.PayerMSISDN, "request", p.ID, dr.text, true),
 		Outcome:  Outcome{Payment: &p}}
+	if dr.push != "" {
+		d.Messages = append(d.Messages, Message{Kind: "sms", To: p.PayerMSISDN, From: r.cfg.Shortcode,
+			Purpose: outbox.PurposeRequestPush, PaymentID: p.ID, Text: dr.push,
+			Meta: map[string]string{outbox.MetaPushPayment: p.ID}})
+	}
 	if q.Type == AirtimePayment {
 		d.Clearing = dr.carrier
 	}

@@ -153,6 +153,8 @@ type Message struct {
 	PaymentID string
 	Text      string
 	Receipt   bool // ask the SMSC for a delivery receipt
+	// Meta is channel detail for the sender (a USSD push names its payment).
+	Meta map[string]string
 
 	Key     string
 	Vars    map[string]string // may be shared with the decision's other messages

@@ -44,6 +44,11 @@ type Config struct {
 	VoiceNumber string
 	// Requests bounds merchants' requests to pay (config requests).
 	Requests RequestLimits
+	// USSDPush, when set, also pushes each request to pay to the payer's phone as a
+	// network-initiated USSD screen (smpp.links[].ussd_push): a message of purpose
+	// outbox.PurposeRequestPush, which the SMPP sender opens as a session only over the
+	// payer's own carrier link, where that link has ussd_push.
+	USSDPush bool
 }
 
 // RequestLimits bound merchants' requests to pay (contract section 10): how long one
@@ -236,6 +241,7 @@ type op struct {
 	now    time.Time
 	after  []func()
 	sends  int
+	events int // enqueueEvents calls that queued through the EventSink
 }
 
 // write runs fn as one engine decision and, once it is durable, its after-effects.
@@ -293,6 +299,9 @@ func (e *Engine) newOp(ctx context.Context, tx store.Tx) *op {
 func (o *op) done() {
 	if o.sends > 0 {
 		o.e.outbox.Kick()
+	}
+	if k, ok := o.e.events.(kicker); ok && o.events > 0 {
+		k.Kick()
 	}
 	for _, f := range o.after {
 		f()

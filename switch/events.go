@@ -42,5 +42,10 @@ func (o *op) enqueueEvents(p *Payment, events []string) error {
 			return fmt.Errorf("queue %s of %s: %w", ev, p.ID, err)
 		}
 	}
+	o.events++
 	return nil
 }
+
+// kicker is an EventSink that delivers sooner when told that events were committed
+// (webhook.Hooks): done tells it, as it tells the outbox of messages.
+type kicker interface{ Kick() }

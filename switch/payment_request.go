@@ -116,6 +116,9 @@ func (e *Engine) draftPayRequest(ctx context.Context, q payRequest) (*payDraft, 
 	v := e.vars(p)
 	v["valid"], v["what"] = validity(q.TTL), requestWhat(p.Description, p.Items)
 	d.text = e.texts.RenderCode(requestKey(p), v, d.code.Code, e.digits)
+	if e.cfg.USSDPush {
+		d.push = e.texts.Render(requestKey(p)+"_push", v)
+	}
 	d.p = p
 	return d, nil
 }

@@ -193,6 +193,8 @@ const migration5 = `
 ALTER TABLE payments ADD COLUMN description TEXT NOT NULL DEFAULT '';
 CREATE UNIQUE INDEX one_request_per_number ON payments (payer_msisdn) WHERE state = 'requested';
 CREATE INDEX payments_requested_expiry ON payments (expires_at) WHERE state = 'requested';
+-- A merchant's payments, newest first in keyset pages (Engine.MerchantPayments).
+CREATE INDEX payments_by_payee_account ON payments (payee_account, created_at, id);
 
 CREATE TABLE payment_items (
 	payment_id TEXT NOT NULL REFERENCES payments (id),

@@ -74,6 +74,10 @@ var DefaultTexts = map[string]string{
 		"Never share this code.",
 	"request_airtime": "{id}: buy {amount} of airtime for this number? Reply {code} within {valid} to pay, " +
 		"NO to refuse. Never share this code.",
+	// The USSD push of a request (no code: the code comes by SMS; the screen asks for it).
+	"request_push":         "{payee} requests {amount}, ref {id}, valid {valid}.\n1. Pay\n2. Refuse",
+	"request_for_push":     "{payee} requests {amount} for {what}, ref {id}, valid {valid}.\n1. Pay\n2. Refuse",
+	"request_airtime_push": "Buy {amount} of airtime for this number? Ref {id}, valid {valid}.\n1. Pay\n2. Refuse",
 	"otp_buy": "{id}: pay {amount} to {payee} for {items}? Reply with code {code} within {minutes} min to confirm. " +
 		"Never share this code.",
 	"receipt_items":   "{id} confirmed. {amount} paid to {payee} for {items}. New balance {balance}.",

@@ -123,6 +123,9 @@ func TestFailedDeliveryIsRetriedWithTheSameEventID(t *testing.T) {
 		ds[0].EventID != ds[1].EventID {
 		t.Fatalf("deliveries, newest first: %+v", ds)
 	}
+	if ds[0].EventState != "delivered" || !ds[0].NextAt.IsZero() {
+		t.Fatalf("the event's state beside its attempts: %q next %v, want delivered and no next", ds[0].EventState, ds[0].NextAt)
+	}
 }
 
 // The worker wakes by itself, without a Kick, when a retry is due.

@@ -157,3 +157,22 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		}
 	}
 }
+
+// A listener bound after New (its port chosen then) is forbidden once Forbid names it.
+func TestForbidAddsListenersBoundLater(t *testing.T) {
+	r := newRig(t, func(c *Config) { c.Forbidden = []string{"127.0.0.1:0"} })
+	if err := r.h.SetEndpoint(ctx, "M1", "http://127.0.0.1:41234/x", secretA); err != nil {
+		t.Fatalf("before Forbid: %v", err)
+	}
+	if err := r.h.Forbid("127.0.0.1:41234"); err != nil {
+		t.Fatal(err)
+	}
+	err := r.h.SetEndpoint(ctx, "M1", "http://localhost:41234/x", secretA)
+	var ie *InputError
+	if !errors.As(err, &ie) || ie.Field != "url" {
+		t.Fatalf("after Forbid: %v, want the URL refused", err)
+	}
+	if err := r.h.Forbid("not an address"); err == nil {
+		t.Fatal("Forbid took a malformed address")
+	}
+}

@@ -87,9 +87,26 @@ func (l listener) reaches(host string, port uint16) bool {
 	return normalHost(host) == l.host
 }
 
+// Forbid adds listeners to Config.Forbidden: those whose port was chosen when they were
+// bound, after New (a listen address with port 0). Endpoints set before are checked
+// again when they are dialled.
+func (h *Hooks) Forbid(addrs ...string) error {
+	more, err := parseListeners(addrs)
+	if err != nil {
+		return err
+	}
+	for {
+		old := h.forbidden.Load()
+		all := append(append([]listener(nil), *old...), more...)
+		if h.forbidden.CompareAndSwap(old, &all) {
+			return nil
+		}
+	}
+}
+
 // forbiddenHost returns the listener that host:port would reach, if any.
 func (h *Hooks) forbiddenHost(host string, port uint16) (string, bool) {
-	for _, l := range h.forbidden {
+	for _, l := range *h.forbidden.Load() {
 		if l.reaches(host, port) {
 			return l.addr, true
 		}

@@ -19,6 +19,10 @@ type Delivery struct {
 	Status    int    // the HTTP status answered; 0 when none came (timeout, refused, ...)
 	Error     string // why it failed; "" for a 2xx
 	Duration  time.Duration
+	// EventState is the event's state now: pending (NextAt is its next attempt),
+	// delivered or failed (given up); "" once the event is pruned.
+	EventState string
+	NextAt     time.Time
 }
 
 // Deliveries limits.
@@ -34,8 +38,10 @@ func (h *Hooks) Deliveries(ctx context.Context, merchantID string, limit int) ([
 		limit = DefaultDeliveriesLimit
 	}
 	limit = min(limit, MaxDeliveriesLimit)
-	rows, err := h.db.Reader().QueryContext(ctx, `SELECT event_id, event_type, attempt, at, status, error, duration
-		FROM webhook_deliveries WHERE merchant_id = ? ORDER BY id DESC LIMIT ?`, merchantID, limit)
+	rows, err := h.db.Reader().QueryContext(ctx, `SELECT d.event_id, d.event_type, d.attempt, d.at, d.status, d.error,
+			d.duration, COALESCE(e.state, ''), COALESCE(e.next_at, 0)
+		FROM webhook_deliveries AS d LEFT JOIN webhook_events AS e ON e.id = d.event_id
+		WHERE d.merchant_id = ? ORDER BY d.id DESC LIMIT ?`, merchantID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("webhook: deliveries of %s: %w", merchantID, err)
 	}
@@ -43,11 +49,15 @@ func (h *Hooks) Deliveries(ctx context.Context, merchantID string, limit int) ([
 	out := []Delivery{}
 	for rows.Next() {
 		var d Delivery
-		var at, dur int64
-		if err := rows.Scan(&d.EventID, &d.EventType, &d.Attempt, &at, &d.Status, &d.Error, &dur); err != nil {
+		var at, dur, next int64
+		if err := rows.Scan(&d.EventID, &d.EventType, &d.Attempt, &at, &d.Status, &d.Error, &dur,
+			&d.EventState, &next); err != nil {
 			return nil, fmt.Errorf("webhook: deliveries of %s: %w", merchantID, err)
 		}
 		d.At, d.Duration = fromMicros(at), time.Duration(dur)*time.Microsecond
+		if d.EventState == "pending" && next > 0 {
+			d.NextAt = fromMicros(next)
+		}
 		out = append(out, d)
 	}
 	if err := rows.Err(); err != nil {

@@ -36,20 +36,23 @@ import (
 	"github.com/payswitch/payswitch/store"
 )
 
-// The event types of contract section 10.
+// The event types of contract section 10, and RequestFailed, an addition: a request to
+// pay whose right code found too little money (or a frozen account, a spent daily
+// limit), or that too many wrong codes ended.
 const (
 	PaymentCompleted = "payment.completed"
 	PaymentReversed  = "payment.reversed"
 	PaymentRefunded  = "payment.refunded"
 	RequestDeclined  = "request.declined"
 	RequestExpired   = "request.expired"
+	RequestFailed    = "request.failed"
 	EscrowReleased   = "escrow.released"
 	EscrowDisputed   = "escrow.disputed"
 )
 
 // Types lists every event type Enqueue accepts.
 var Types = []string{PaymentCompleted, PaymentReversed, PaymentRefunded, RequestDeclined, RequestExpired,
-	EscrowReleased, EscrowDisputed}
+	RequestFailed, EscrowReleased, EscrowDisputed}
 
 // Errors returned by webhook.
 var (
@@ -138,11 +141,12 @@ type Config struct {
 
 // Hooks queues and delivers merchants' events. It is safe for concurrent use.
 type Hooks struct {
-	db        *store.DB
-	cfg       Config
-	aead      cipher.AEAD // seals merchants' secrets
-	client    *http.Client
-	forbidden []listener
+	db     *store.DB
+	cfg    Config
+	aead   cipher.AEAD // seals merchants' secrets
+	client *http.Client
+	// forbidden are the switch's own listeners; Forbid adds those bound after New.
+	forbidden atomic.Pointer[[]listener]
 	ids       *timeid.Generator
 	wake      chan struct{} // buffered 1: Kicks between two waits coalesce
 	// lastLease is the latest lease given (micros), so that no two claims share one.
@@ -188,9 +192,10 @@ func New(db *store.DB, cfg Config) (*Hooks, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Hooks{db: db, cfg: cfg, aead: aead, forbidden: forbidden, ids: timeid.New(eventIDLayout),
+	h := &Hooks{db: db, cfg: cfg, aead: aead, ids: timeid.New(eventIDLayout),
 		wake: make(chan struct{}, 1), m: m, throttle: logthrottle.New(logthrottle.Interval, cfg.Now),
 		resets: map[string]bool{}}
+	h.forbidden.Store(&forbidden)
 	h.client = cfg.HTTPClient
 	if h.client == nil {
 		h.client = h.defaultClient()
