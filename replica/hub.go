@@ -25,6 +25,9 @@ type hub struct {
 	stage   stage
 	targets []*target
 	log     zerolog.Logger
+	// resetLocal removes Litestream's local state (its LTX files beside the database),
+	// so that after a rebuild it goes on from the rebuilt list with a snapshot.
+	resetLocal func() error
 
 	mu sync.Mutex // guards what follows, and the targets' fields marked so
 	// files is what every replica is to hold; nil until Init.
@@ -177,7 +180,7 @@ func (h *hub) holders(k key, e *entry, but *target) []*target {
 		case t.has == nil:
 			maybe = append(maybe, t)
 		default:
-			if hd, ok := t.has[k]; ok && hd.size == e.info.Size {
+			if hd, ok := t.has[k]; ok && hd.version == e.version {
 				sure = append(sure, t)
 			}
 		}

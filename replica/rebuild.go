@@ -39,6 +39,12 @@ func (h *hub) rebuild(ctx context.Context) error {
 		return fmt.Errorf("replicas: no replica could be listed, and what they hold must be known before any is written: %w",
 			errors.Join(errs...))
 	}
+	// Litestream's local files may go further than the adopted replica, and the ones
+	// between may be gone (compacted into files of the lost stage); with none, it takes
+	// a snapshot after the adopted replica's last transaction, and goes on from there.
+	if err := h.resetLocal(); err != nil {
+		return fmt.Errorf("replicas: reset Litestream's local state: %w", err)
+	}
 	unv := unverifiedState{TXID: bestTXID}
 	for i, t := range h.targets {
 		if listings[i] == nil {

@@ -151,6 +151,7 @@ func start(dbPath string, cfgs []Config, log zerolog.Logger, now func() time.Tim
 	rep.SyncInterval = interval
 	rep.MonitorEnabled = false
 	db.Replica = rep
+	h.resetLocal = func() error { return db.ResetLocalState(context.Background()) }
 	for _, t := range h.targets {
 		if fc, ok := t.client.(*file.ReplicaClient); ok {
 			fc.Replica = rep // its files and folders then take the database's modes

@@ -73,30 +73,24 @@ func (l *liveDB) hubFiles() map[key]ltx.FileInfo {
 	return out
 }
 
-// One replica down while commits go on and Litestream compacts, snapshots and lets go
-// of level-0 files: the other stays current, the writes go on, the broken one says
-// so; once fixed it catches up from the stage through the compacted files, and both
-// restore the source exactly.
-func TestABrokenReplicaHoldsNoOneBack(t *testing.T) {
-	a, b := fileReplica(t, "a"), fileReplica(t, "b")
-	l := openLive(t, filepath.Join(t.TempDir(), "live.db"), fastCompaction, a, b)
-	l.write(t, 100)
-	mark := time.Now()
-	l.waitCaughtUp(t, 0, mark)
-	l.waitCaughtUp(t, 1, mark)
-
-	var bTop ltx.TXID
+// topTXID is the last transaction the hub holds.
+func (l *liveDB) topTXID() ltx.TXID {
+	var top ltx.TXID
 	for k := range l.hubFiles() {
-		bTop = max(bTop, k.max)
+		top = max(top, k.max)
 	}
-	broke := time.Now()
-	fix := breakFolder(t, b)
-	l.unwritable = true
-	// Write until Litestream has let go of a level-0 file b never received and taken a
-	// snapshot after the break; meanwhile a must hold every commit a moment after it.
+	return top
+}
+
+// writeUntilCompactedPast writes until Litestream has let go of a level-0 file after
+// transaction top (compacted into level 1) and taken a snapshot after it, so that a
+// replica that stopped at top can only catch up through compacted files. Meanwhile the
+// first replica must hold every commit a moment after it: the worst lag it showed and
+// the longest a commit took to reach it are returned.
+func (l *liveDB) writeUntilCompactedPast(t *testing.T, top ltx.TXID) (worstLag, worstReach time.Duration) {
+	t.Helper()
 	seenL0 := map[key]bool{}
 	var lostL0, snapshot bool
-	var worstLag, worstReach time.Duration
 	deadline := time.Now().Add(30 * time.Second)
 	for !lostL0 || !snapshot {
 		if time.Now().After(deadline) {
@@ -109,10 +103,10 @@ func TestABrokenReplicaHoldsNoOneBack(t *testing.T) {
 		worstLag = max(worstLag, st.Lag)
 		files := l.hubFiles()
 		for k := range files {
-			if k.level == 0 && k.min > bTop {
+			if k.level == 0 && k.min > top {
 				seenL0[k] = true
 			}
-			if k.level == litestream.SnapshotLevel && k.max > bTop {
+			if k.level == litestream.SnapshotLevel && k.max > top {
 				snapshot = true
 			}
 		}
@@ -122,8 +116,31 @@ func TestABrokenReplicaHoldsNoOneBack(t *testing.T) {
 			}
 		}
 	}
+	return worstLag, worstReach
+}
+
+// One replica down while commits go on and Litestream compacts, snapshots and lets go
+// of level-0 files: the other stays current, the writes go on, the broken one says
+// so; once fixed it catches up from the stage through the compacted files, and both
+// restore the source exactly.
+func TestABrokenReplicaHoldsNoOneBack(t *testing.T) {
+	a, b := fileReplica(t, "a"), fileReplica(t, "b")
+	l := openLive(t, filepath.Join(t.TempDir(), "live.db"), fastCompaction, a, b)
+	l.write(t, 100)
+	mark := time.Now()
+	l.waitCaughtUp(t, 0, mark)
+	l.waitCaughtUp(t, 1, mark)
+
+	bTop := l.topTXID()
+	broke := time.Now()
+	fix := breakFolder(t, b)
+	l.unwritable = true
+	// Until a commit, b holds everything committed so far; after this one, it cannot.
+	l.write(t, 1)
+	wrote := time.Now()
+	worstLag, worstReach := l.writeUntilCompactedPast(t, bTop)
 	st := l.waitFailing(t, 1)
-	if st.CaughtUp.After(broke) || st.Lag < time.Since(broke)-time.Second || st.Behind == 0 {
+	if st.CaughtUp.After(wrote) || st.Lag < time.Since(wrote)-time.Second || st.Behind == 0 {
 		t.Errorf("the broken replica's status: %+v", st)
 	}
 	if !strings.Contains(st.Error, "not a directory") {
@@ -190,8 +207,8 @@ func TestASlowReplicaHoldsNoOneBack(t *testing.T) {
 	l.waitCaughtUp(t, 0, mark)
 	l.waitCaughtUp(t, 1, mark)
 	slow.stalled.Store(true)
-	stalled := time.Now()
 	l.write(t, 10)
+	wrote := time.Now() // b cannot hold what was committed by then
 	select {
 	case <-slow.hanging:
 	case <-time.After(20 * time.Second):
@@ -202,7 +219,8 @@ func TestASlowReplicaHoldsNoOneBack(t *testing.T) {
 		mark := time.Now()
 		l.waitCaughtUp(t, 0, mark)
 	}
-	if st := l.rep.Status()[1]; st.CaughtUp.After(stalled) || st.Lag < time.Since(stalled) {
+	before := time.Now()
+	if st := l.rep.Status()[1]; st.CaughtUp.After(wrote) || st.Lag < before.Sub(wrote) || st.Behind == 0 {
 		t.Errorf("the hanging replica's status: %+v", st)
 	}
 	slow.stalled.Store(false)
@@ -361,4 +379,112 @@ func folderState(t *testing.T, dir string) string {
 		t.Fatal(err)
 	}
 	return b.String()
+}
+
+// The stage is gone but Litestream's local files are not (as on the first start after
+// an upgrade from a single replica), and a replica is added: the stage is rebuilt from
+// the replica there was, the new one is filled, and both restore the source.
+func TestAnUpgradeRebuildsTheStageAndFillsANewReplica(t *testing.T) {
+	a, b := fileReplica(t, "a"), fileReplica(t, "b")
+	path := filepath.Join(t.TempDir(), "live.db")
+	l := openLive(t, path, tuning{}, a)
+	l.write(t, 100)
+	if err := l.db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(stageDir(path)); err != nil {
+		t.Fatal(err)
+	}
+	l = openLive(t, path, tuning{}, a, b)
+	l.write(t, 50)
+	mark := time.Now()
+	l.waitCaughtUp(t, 0, mark)
+	l.waitCaughtUp(t, 1, mark)
+	l.write(t, 50)
+	if err := l.db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	assertEqualRestores(t, path, a, b)
+	if n := countRows(t, path); n != 200 {
+		t.Errorf("source has %d rows", n)
+	}
+}
+
+// steppingClient is a replica whose writes wait for a step each while stepping: the
+// test looks at it between any two.
+type steppingClient struct {
+	litestream.ReplicaClient
+	stepping atomic.Bool
+	step     chan struct{}
+	stepped  chan struct{}
+}
+
+func (c *steppingClient) WriteLTXFile(ctx context.Context, level int, minTXID, maxTXID ltx.TXID, r io.Reader) (*ltx.FileInfo, error) {
+	if !c.stepping.Load() {
+		return c.ReplicaClient.WriteLTXFile(ctx, level, minTXID, maxTXID, r)
+	}
+	select {
+	case <-c.step:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { c.stepped <- struct{}{} }()
+	return c.ReplicaClient.WriteLTXFile(ctx, level, minTXID, maxTXID, r)
+}
+
+// A replica catching up after Litestream compacted away files it never received
+// restores after every file it receives: never a gap, never fewer rows than before.
+func TestAReplicaCatchingUpRestoresAtEveryStep(t *testing.T) {
+	a, b := fileReplica(t, "a"), fileReplica(t, "b")
+	slow := &steppingClient{step: make(chan struct{}), stepped: make(chan struct{})}
+	tun := fastCompaction
+	tun.wrap = func(cfg Config, c litestream.ReplicaClient) litestream.ReplicaClient {
+		if cfg.Name() != b.Name() {
+			return c
+		}
+		slow.ReplicaClient = c
+		return slow
+	}
+	l := openLive(t, filepath.Join(t.TempDir(), "live.db"), tun, a, b)
+	l.write(t, 50)
+	mark := time.Now()
+	l.waitCaughtUp(t, 0, mark)
+	l.waitCaughtUp(t, 1, mark)
+	slow.stepping.Store(true)
+	t.Cleanup(func() { slow.stepping.Store(false) }) // before the store's Close, if the test stops early
+	l.writeUntilCompactedPast(t, l.topTXID())
+	behind := countRows(t, restored(t, b))
+
+	mark = time.Now()
+	steps := 0
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if s := l.rep.Status()[1]; s.OK && s.CaughtUp.After(mark) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the replica never caught up: %+v", l.rep.Status()[1])
+		}
+		select {
+		case slow.step <- struct{}{}:
+		case <-time.After(20 * time.Millisecond):
+			continue // nothing to write at the moment
+		}
+		<-slow.stepped
+		steps++
+		n := countRows(t, restored(t, b))
+		if n < behind {
+			t.Fatalf("after %d files the replica restores %d rows, %d before", steps, n, behind)
+		}
+		behind = n
+	}
+	t.Logf("caught up in %d files", steps)
+	if steps < 3 {
+		t.Errorf("caught up in %d files: the test did not see compacted files sent", steps)
+	}
+	slow.stepping.Store(false)
+	l.write(t, 10)
+	if err := l.db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	assertEqualRestores(t, l.path, a, b)
 }
