@@ -28,6 +28,9 @@ type hub struct {
 	// resetLocal removes Litestream's local state (its LTX files beside the database),
 	// so that after a rebuild it goes on from the rebuilt list with a snapshot.
 	resetLocal func() error
+	// relistEvery is how often each replica is listed again (relistEvery; tests
+	// shorten it).
+	relistEvery time.Duration
 
 	mu sync.Mutex // guards what follows, and the targets' fields marked so
 	// files is what every replica is to hold; nil until Init.

@@ -89,9 +89,10 @@ type Replicator struct {
 	readFailures int64
 }
 
-// tuning is Litestream's schedule of compactions, snapshots and retention, and a hook
-// on the replicas' clients: tests shorten the one to see compaction and retention
-// happen, and use the other to make a replica fail or stall.
+// tuning is Litestream's schedule of compactions, snapshots and retention, a hook on
+// the replicas' clients and how often they are listed again: tests shorten the
+// schedules to see compaction, retention and relisting happen, and use the hook to
+// make a replica fail or stall.
 type tuning struct {
 	levels            litestream.CompactionLevels
 	snapshotInterval  time.Duration
@@ -99,6 +100,7 @@ type tuning struct {
 	l0Retention       time.Duration
 	l0RetentionCheck  time.Duration
 	wrap              func(Config, litestream.ReplicaClient) litestream.ReplicaClient
+	relistEvery       time.Duration
 }
 
 // Start begins streaming the SQLite database at dbPath (already open by the store, in
@@ -119,21 +121,24 @@ func start(dbPath string, cfgs []Config, log zerolog.Logger, now func() time.Tim
 		now = time.Now
 	}
 	slogger := newSlog(log)
-	h := &hub{stage: stage{dir: stageDir(dbPath)}, log: log}
+	h := &hub{stage: stage{dir: stageDir(dbPath)}, log: log, relistEvery: relistEvery}
+	if tun.relistEvery > 0 {
+		h.relistEvery = tun.relistEvery
+	}
 	var interval time.Duration
 	for _, cfg := range cfgs {
 		if cfg.SyncInterval <= 0 {
 			cfg.SyncInterval = time.Second
+		}
+		client, err := cfg.client()
+		if err != nil {
+			return nil, err
 		}
 		name := cfg.Name()
 		for _, t := range h.targets {
 			if t.name == name {
 				return nil, fmt.Errorf("replica %s is listed twice", name)
 			}
-		}
-		client, err := cfg.client()
-		if err != nil {
-			return nil, err
 		}
 		client.SetLogger(slogger.With("replica", name))
 		if tun.wrap != nil {
@@ -208,7 +213,8 @@ func (x *Replicator) run() {
 
 // round opens Litestream's store if it is not open yet, has it turn the WAL into LTX
 // files and put them in the stage, and when both succeed, marks that everything
-// committed before the round began is in the stage and wakes the replicas' loops.
+// committed before the round began is in the stage. Either way it wakes the replicas'
+// loops: what the stage holds for a replica that is behind does not wait on the WAL.
 func (x *Replicator) round(ctx context.Context) {
 	start := x.now()
 	x.hub.mu.Lock()
@@ -234,8 +240,8 @@ func (x *Replicator) round(ctx context.Context) {
 	x.recordRead(err)
 	if err == nil {
 		x.hub.mark(start)
-		x.wakeAll()
 	}
+	x.wakeAll()
 }
 
 func (x *Replicator) wakeAll() {

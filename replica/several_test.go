@@ -488,3 +488,32 @@ func TestAReplicaCatchingUpRestoresAtEveryStep(t *testing.T) {
 	}
 	assertEqualRestores(t, l.path, a, b)
 }
+
+// A replica emptied by hand is filled again when it is next listed, with files the stage
+// has already let go of: from the other replica.
+func TestAnEmptiedReplicaIsFilledFromTheOther(t *testing.T) {
+	a, b := fileReplica(t, "a"), fileReplica(t, "b")
+	tun := tuning{relistEvery: 100 * time.Millisecond}
+	l := openLive(t, filepath.Join(t.TempDir(), "live.db"), tun, a, b)
+	l.write(t, 100)
+	mark := time.Now()
+	l.waitCaughtUp(t, 0, mark)
+	l.waitCaughtUp(t, 1, mark)
+	l.waitStatus(t, 1, "let go of the stage's copies", func(Status) bool {
+		l.rep.hub.mu.Lock()
+		defer l.rep.hub.mu.Unlock()
+		return l.rep.hub.stagedBytes == 0
+	})
+	if err := os.RemoveAll(strings.TrimPrefix(b.URL, "file://")); err != nil {
+		t.Fatal(err)
+	}
+	l.waitStatus(t, 1, "was filled again", func(Status) bool {
+		_, err := Restore(context.Background(), b, filepath.Join(t.TempDir(), "probe.db"), time.Time{})
+		return err == nil
+	})
+	l.write(t, 10)
+	if err := l.db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	assertEqualRestores(t, l.path, a, b)
+}

@@ -22,9 +22,10 @@ type target struct {
 	name   string
 	client litestream.ReplicaClient
 	log    zerolog.Logger
-	wake   chan struct{} // a round of the hub's has ended: there may be more to send
-	// lastStart is when its loop last began a round; only the loop uses it.
-	lastStart time.Time
+	wake   chan struct{} // a round of reading the WAL ended: there may be more to send
+	// lastStart is when its loop last began a round, listedAt when it was last listed;
+	// only its rounds use them.
+	lastStart, listedAt time.Time
 
 	// Guarded by hub.mu:
 	// has is what it holds: listed at its first round since Start, kept up to date
@@ -49,12 +50,16 @@ type held struct {
 	version uint64
 }
 
+// relistEvery is how often a replica is listed again, rather than trusted to hold what
+// it was sent: a folder emptied or a bucket restored by hand is then filled again.
+const relistEvery = time.Hour
+
 // errGone: the file was deleted or written again since the round began; the next
 // round sends what there is then.
 var errGone = errors.New("replica: file gone")
 
-// shipLoop sends a replica what it lacks each time the hub has more, at most once per
-// its SyncInterval, until Close.
+// shipLoop sends a replica what it lacks after each round of reading the WAL, at most
+// once per its SyncInterval, until Close.
 func (x *Replicator) shipLoop(t *target) {
 	defer x.shipping.Done()
 	ctx := x.shipCtx
@@ -101,7 +106,7 @@ func (h *hub) shipOnce(ctx context.Context, t *target) (uint64, error) {
 	if refused != "" {
 		return 0, errors.New(refused)
 	}
-	if !listed {
+	if !listed || time.Since(t.listedAt) >= h.relistEvery {
 		infos, err := listAll(ctx, t.client)
 		if err != nil {
 			return 0, fmt.Errorf("list its files: %w", err)
@@ -109,6 +114,7 @@ func (h *hub) shipOnce(ctx context.Context, t *target) (uint64, error) {
 		if err := h.adoptListing(t, infos); err != nil {
 			return 0, err
 		}
+		t.listedAt = time.Now()
 	}
 	p := h.plan(t)
 	for _, w := range p.writes {
