@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -173,8 +174,9 @@ func (h *hub) OpenLTXFile(ctx context.Context, level int, minTXID, maxTXID ltx.T
 	return nil, fmt.Errorf("%s: no replica could be read: %w", k, errors.Join(errs...))
 }
 
-// holders are the targets, other than but, that hold the file, followed by those not
-// listed yet, which may. The caller holds mu.
+// holders are the targets, other than but, that hold the file, the most current first
+// (one that hangs is not), followed by those not listed yet, which may. The caller
+// holds mu.
 func (h *hub) holders(k key, e *entry, but *target) []*target {
 	var sure, maybe []*target
 	for _, t := range h.targets {
@@ -188,6 +190,7 @@ func (h *hub) holders(k key, e *entry, but *target) []*target {
 			}
 		}
 	}
+	slices.SortStableFunc(sure, func(a, b *target) int { return b.caughtUp.Compare(a.caughtUp) })
 	return append(sure, maybe...)
 }
 

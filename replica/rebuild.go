@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/superfly/ltx"
 )
@@ -20,18 +22,29 @@ import (
 // (same names, other contents), so it is never written and says why.
 func (h *hub) rebuild(ctx context.Context) error {
 	listings := make([][]*ltx.FileInfo, len(h.targets))
+	listErrs := make([]error, len(h.targets))
+	var wg sync.WaitGroup
+	for i, t := range h.targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			lctx, cancel := context.WithTimeout(ctx, rebuildListTimeout)
+			defer cancel()
+			listings[i], listErrs[i] = listAll(lctx, t.client)
+		}()
+	}
+	wg.Wait()
 	var errs []error
 	best, listed := -1, 0
 	var bestTXID ltx.TXID
 	for i, t := range h.targets {
-		infos, err := listAll(ctx, t.client)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("replica %s: %w", t.name, err))
+		if listErrs[i] != nil {
+			listings[i] = nil
+			errs = append(errs, fmt.Errorf("replica %s: %w", t.name, listErrs[i]))
 			continue
 		}
-		listings[i] = infos
 		listed++
-		if top := topTXID(infos); best < 0 || top > bestTXID {
+		if top := topTXID(listings[i]); best < 0 || top > bestTXID {
 			best, bestTXID = i, top
 		}
 	}
@@ -76,6 +89,10 @@ func (h *hub) rebuild(ctx context.Context) error {
 		Msg("replicas: no local state; rebuilt it from the most current replica")
 	return nil
 }
+
+// rebuildListTimeout bounds the listing of each replica when the stage is rebuilt: one
+// that hangs is compared later, by its own loop, like one that cannot be reached.
+const rebuildListTimeout = 30 * time.Second
 
 func topTXID(infos []*ltx.FileInfo) ltx.TXID {
 	var top ltx.TXID

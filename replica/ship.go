@@ -216,8 +216,8 @@ func (h *hub) source(ctx context.Context, t *target, w pending) (io.ReadCloser, 
 	}
 	local := e.local
 	var holders []*target
-	for _, s := range h.targets {
-		if hd, ok := s.has[w.key]; ok && s != t && s.refused == "" && hd.version == w.version {
+	for _, s := range h.holders(w.key, e, t) {
+		if s.has != nil { // a replica not listed may not hold it
 			holders = append(holders, s)
 		}
 	}

@@ -112,8 +112,8 @@ func (x *Replicator) recordShip(t *target, version uint64, err error) {
 }
 
 // Register adds the replicas' metrics to reg: payswitch_replica_lag_seconds,
-// payswitch_replica_ok and payswitch_replica_failed_rounds_total, labelled by replica,
-// and payswitch_replica_staged_bytes.
+// payswitch_replica_ok, payswitch_replica_failed_rounds_total and
+// payswitch_replica_behind_files, labelled by replica, and payswitch_replica_staged_bytes.
 func (x *Replicator) Register(reg prometheus.Registerer) error {
 	var errs []error
 	for i, t := range x.hub.targets {
@@ -133,7 +133,10 @@ func (x *Replicator) Register(reg prometheus.Registerer) error {
 				})),
 			reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "payswitch_replica_failed_rounds_total",
 				Help: "Rounds that failed to bring the replica up to date.", ConstLabels: labels},
-				func() float64 { return float64(status().Failures) })))
+				func() float64 { return float64(status().Failures) })),
+			reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "payswitch_replica_behind_files",
+				Help: "LTX files the replica lacked when its last round began.", ConstLabels: labels},
+				func() float64 { return float64(status().Behind) })))
 	}
 	errs = append(errs, reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "payswitch_replica_staged_bytes",
 		Help: "Bytes kept beside the database for replicas that do not hold them yet; grows while a replica cannot be written."},
