@@ -33,6 +33,9 @@ S3 URL uses AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
 
 Litestream's local state for the lost database (the .NAME-litestream folder beside
 it) describes a database that is gone; restore removes it, and serve rebuilds it.
+The replicas' stage (the .NAME-replicas folder) describes what the replicas hold, not
+the database; restore leaves it, and serve goes on from it (without it, serve
+rebuilds it from the most current replica it can reach).
 
 Start serve afterwards: it carries on from what was restored. Payments acknowledged
 after the restored point (at most the replica's lag before the disk was lost) are not

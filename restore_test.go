@@ -109,7 +109,7 @@ func TestRestoreFromReplica(t *testing.T) {
 	f.seed(t)
 	dir := filepath.Join(t.TempDir(), "replica")
 	rc := replica.Config{URL: "file://" + dir, SyncInterval: 20 * time.Millisecond}
-	rep, err := replica.Start(f.db.Path(), rc, zerolog.Nop(), nil)
+	rep, err := replica.Start(f.db.Path(), []replica.Config{rc}, zerolog.Nop(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func TestRestoreFromReplica(t *testing.T) {
 	waitCaughtUp := func(since time.Time) {
 		t.Helper()
 		deadline := time.Now().Add(20 * time.Second)
-		for s := rep.Status(); !s.OK || !s.CaughtUp.After(since); s = rep.Status() {
+		for s := rep.Status()[0]; !s.OK || !s.CaughtUp.After(since); s = rep.Status()[0] {
 			if time.Now().After(deadline) {
 				t.Fatalf("replica not caught up: %+v", s)
 			}

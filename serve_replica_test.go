@@ -17,8 +17,8 @@ import (
 	"github.com/payswitch/payswitch/tools/smscsim"
 )
 
-// startReplicatedSwitch starts a test switch whose database streams to replicaURL.
-func startReplicatedSwitch(t *testing.T, replicaURL string) *testSwitch {
+// startReplicatedSwitch starts a test switch whose database streams to replicaURLs.
+func startReplicatedSwitch(t *testing.T, replicaURLs ...string) *testSwitch {
 	t.Helper()
 	sim, err := smscsim.Start(smscsim.Config{Listen: "127.0.0.1:0", Accounts: map[string]string{"payswitch": "pw"}, Log: zerolog.Nop()})
 	if err != nil {
@@ -27,7 +27,9 @@ func startReplicatedSwitch(t *testing.T, replicaURL string) *testSwitch {
 	t.Cleanup(func() { sim.Close() })
 	s := &testSwitch{t: t, dir: t.TempDir(), sim: sim, ttl: "5m"}
 	cfg := s.config()
-	cfg.Database.Replicas = []config.Replica{{URL: replicaURL, SyncInterval: 50 * time.Millisecond}}
+	for _, u := range replicaURLs {
+		cfg.Database.Replicas = append(cfg.Database.Replicas, config.Replica{URL: u, SyncInterval: 50 * time.Millisecond})
+	}
 	a, err := startApp(context.Background(), cfg, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
@@ -59,23 +61,27 @@ func (s *testSwitch) replicaHealth() (int, healthReplicas) {
 	return code, h
 }
 
-// /healthz and /metrics show the replica and its lag; its copy restores the books.
+// /healthz and /metrics show each replica and its lag; each replica's copy restores
+// the books.
 func TestServeReplicates(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "replica")
-	s := startReplicatedSwitch(t, "file://"+dir)
+	dirs := []string{filepath.Join(t.TempDir(), "replica-a"), filepath.Join(t.TempDir(), "replica-b")}
+	s := startReplicatedSwitch(t, "file://"+dirs[0], "file://"+dirs[1])
 	acc := s.open(map[string]string{"type": "wallet", "msisdn": alice, "name": "Alice"})
 	s.deposit(acc.ID, 100000, "CASHIN-1")
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		code, h := s.replicaHealth()
-		if code == http.StatusOK && h.Status == "ok" && len(h.Replicas) == 1 && h.Replicas[0].OK && h.Replicas[0].LagSeconds < 1 {
-			if h.Replicas[0].Name != "file://"+dir {
-				t.Errorf("replica name %q", h.Replicas[0].Name)
+		if code == http.StatusOK && h.Status == "ok" && len(h.Replicas) == 2 &&
+			h.Replicas[0].OK && h.Replicas[0].LagSeconds < 1 && h.Replicas[1].OK && h.Replicas[1].LagSeconds < 1 {
+			for i, r := range h.Replicas {
+				if r.Name != "file://"+dirs[i] {
+					t.Errorf("replica %d name %q", i, r.Name)
+				}
 			}
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("healthz never showed a caught-up replica: %d %+v", code, h)
+			t.Fatalf("healthz never showed two caught-up replicas: %d %+v", code, h)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -85,42 +91,48 @@ func TestServeReplicates(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if !strings.Contains(string(body), `payswitch_replica_lag_seconds{replica="file://`+dir+`"}`) {
-		t.Errorf("/metrics has no replica lag")
+	for _, dir := range dirs {
+		if !strings.Contains(string(body), `payswitch_replica_lag_seconds{replica="file://`+dir+`"}`) {
+			t.Errorf("/metrics has no lag for %s", dir)
+		}
 	}
 	s.stop()
 
-	cfg, dbPath := restoreConfig(t, "")
-	if _, stderr, err := runCmd("restore", "-config", cfg, "-from", "file://"+dir); err != nil {
-		t.Fatalf("restore: %v\n%s", err, stderr)
-	}
-	out := filepath.Join(t.TempDir(), "audit")
-	if _, stderr, err := runCmd("export", "-config", cfg, "-out", out); err != nil {
-		t.Fatalf("export: %v\n%s", err, stderr)
-	}
-	if _, err := os.Stat(dbPath); err != nil {
-		t.Fatal(err)
-	}
-	b, _ := os.ReadFile(filepath.Join(out, "accounts.csv"))
-	if !strings.Contains(string(b), acc.ID) {
-		t.Errorf("the restored books lack the account:\n%s", b)
+	for _, dir := range dirs {
+		cfg, dbPath := restoreConfig(t, "")
+		if _, stderr, err := runCmd("restore", "-config", cfg, "-from", "file://"+dir); err != nil {
+			t.Fatalf("restore from %s: %v\n%s", dir, err, stderr)
+		}
+		out := filepath.Join(t.TempDir(), "audit")
+		if _, stderr, err := runCmd("export", "-config", cfg, "-out", out); err != nil {
+			t.Fatalf("export: %v\n%s", err, stderr)
+		}
+		if _, err := os.Stat(dbPath); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := os.ReadFile(filepath.Join(out, "accounts.csv"))
+		if !strings.Contains(string(b), acc.ID) {
+			t.Errorf("the books restored from %s lack the account:\n%s", dir, b)
+		}
 	}
 }
 
-// A replica that cannot be written leaves payments alone; the switch says it is
-// degraded, and why.
+// A replica that cannot be written leaves payments alone and holds the other replica
+// back in nothing; the switch says it is degraded, and why.
 func TestServeWithAnUnwritableReplica(t *testing.T) {
 	blocker := filepath.Join(t.TempDir(), "a-file")
 	if err := os.WriteFile(blocker, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s := startReplicatedSwitch(t, "file://"+blocker+"/replica")
+	good := filepath.Join(t.TempDir(), "replica")
+	s := startReplicatedSwitch(t, "file://"+good, "file://"+blocker+"/replica")
 	acc := s.open(map[string]string{"type": "wallet", "msisdn": alice, "name": "Alice"})
 	s.deposit(acc.ID, 100000, "CASHIN-1")
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		code, h := s.replicaHealth()
-		if code == http.StatusOK && h.Status == "degraded" && len(h.Replicas) == 1 && !h.Replicas[0].OK && h.Replicas[0].Error != "" {
+		if code == http.StatusOK && h.Status == "degraded" && len(h.Replicas) == 2 &&
+			h.Replicas[0].OK && h.Replicas[0].LagSeconds < 1 && !h.Replicas[1].OK && h.Replicas[1].Error != "" {
 			break
 		}
 		if time.Now().After(deadline) {

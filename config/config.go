@@ -73,8 +73,9 @@ type Database struct {
 	// power loss; NORMAL survives a crash of the switch but not of the machine.
 	Synchronous string `yaml:"synchronous"`
 	// Replicas is an addition to the contract's shape (section 12): continuous copies
-	// of the database, streamed by Litestream. At most one: Litestream 0.5 streams a
-	// database to a single replica (see replica/doc.go). Empty (default): none.
+	// of the database, streamed by Litestream; each receives every commit, and one that
+	// cannot be written holds none of the others back (see replica/doc.go). Each
+	// replica once. Empty (default): none.
 	Replicas []Replica `yaml:"replicas"`
 }
 

@@ -114,6 +114,10 @@ func TestReplicaDefaults(t *testing.T) {
 	if r := c.Database.Replicas; len(r) != 1 || r[0].SyncInterval != time.Second || r[0].SecretAccessKey != "s3cr3t" {
 		t.Fatalf("replicas %+v", r)
 	}
+	c = mustParse(t, without("database")+"database: {path: x.db, replicas: [{url: 'file:///a'}, {url: 'file:///b', sync_interval: 5s}, {url: 's3://b/x'}]}\n", nil)
+	if r := c.Database.Replicas; len(r) != 3 || r[1].SyncInterval != 5*time.Second || r[2].SyncInterval != time.Second {
+		t.Fatalf("several replicas %+v", r)
+	}
 	if c := mustParse(t, minimal, nil); len(c.Database.Replicas) != 0 {
 		t.Fatalf("replicas by default: %+v", c.Database.Replicas)
 	}
@@ -340,7 +344,8 @@ func TestValidationNamesTheKey(t *testing.T) {
 		{"lower-case currency", strings.Replace(minimal, "currency: KES", "currency: kes", 1), "currency", "three upper-case letters"},
 		{"currency too long", strings.Replace(minimal, "currency: KES", "currency: KESH", 1), "currency", "three upper-case letters"},
 		{"synchronous", without("database") + "database: {path: x.db, synchronous: SOMETIMES}\n", "database.synchronous", "must be FULL"},
-		{"two replicas", without("database") + "database: {path: x.db, replicas: [{url: 'file:///a'}, {url: 'file:///b'}]}\n", "database.replicas", "at most one"},
+		{"one replica twice", without("database") + "database: {path: x.db, replicas: [{url: 'file:///a'}, {url: 's3://b/x'}, {url: 'file:///a/'}]}\n", "database.replicas[2].url", "file:///a is already database.replicas[0]"},
+		{"one bucket path twice", without("database") + "database: {path: x.db, replicas: [{url: 's3://b/x?region=eu'}, {url: 's3://b/x?region=us'}]}\n", "database.replicas[1].url", "s3://b/x is already database.replicas[0]"},
 		{"replica without url", without("database") + "database: {path: x.db, replicas: [{sync_interval: 1s}]}\n", "database.replicas[0].url", "required"},
 		{"relative file replica", without("database") + "database: {path: x.db, replicas: [{url: 'file://backups'}]}\n", "database.replicas[0].url", "file:///absolute/folder"},
 		{"replica scheme", without("database") + "database: {path: x.db, replicas: [{url: 'ftp://h/x'}]}\n", "database.replicas[0].url", "must be file:///folder or s3://bucket/path"},

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -471,13 +472,11 @@ func loopbackHost(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// validateReplicas checks database.replicas: at most one (Litestream 0.5 streams a
-// database to one replica), with a file:// or s3:// URL.
+// validateReplicas checks database.replicas: each a file:// or s3:// URL, none twice.
+// A replica is named by its scheme, bucket or host, and path, as /healthz names it
+// (replica.Config.Name); two entries with one name would be one replica written twice.
 func (c *Config) validateReplicas(k *checker) {
-	if len(c.Database.Replicas) > 1 {
-		k.add("database.replicas", "%d replicas: at most one is supported (Litestream streams a database to a single replica)",
-			len(c.Database.Replicas))
-	}
+	seen := map[string]int{}
 	for i, r := range c.Database.Replicas {
 		key := fmt.Sprintf("database.replicas[%d]", i)
 		k.duration(key+".sync_interval", r.SyncInterval)
@@ -488,6 +487,7 @@ func (c *Config) validateReplicas(k *checker) {
 		switch {
 		case err != nil:
 			k.add(key+".url", "not a URL: %v", err)
+			continue
 		case u.Scheme == "file":
 			if u.Host != "" || !strings.HasPrefix(u.Path, "/") {
 				k.add(key+".url", "%q: a file replica is file:///absolute/folder", r.URL)
@@ -502,6 +502,12 @@ func (c *Config) validateReplicas(k *checker) {
 		default:
 			k.add(key+".url", "%q: must be file:///folder or s3://bucket/path", r.URL)
 		}
+		name := u.Scheme + "://" + u.Host + path.Clean("/"+u.Path)
+		if j, ok := seen[name]; ok {
+			k.add(key+".url", "%s is already database.replicas[%d]: each replica once", name, j)
+			continue
+		}
+		seen[name] = i
 	}
 }
 

@@ -12,7 +12,6 @@ import (
 	"github.com/benbjohnson/litestream"
 	"github.com/benbjohnson/litestream/file"
 	"github.com/benbjohnson/litestream/s3"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 )
 
@@ -23,7 +22,8 @@ type Config struct {
 	// AccessKeyID and SecretAccessKey are an S3 replica's credentials; empty: the
 	// AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY variables.
 	AccessKeyID, SecretAccessKey string
-	// SyncInterval is how often commits are shipped (default 1s).
+	// SyncInterval is how often commits are shipped to it (default 1s). The database's
+	// WAL is read at the shortest of the replicas' intervals.
 	SyncInterval time.Duration
 }
 
@@ -56,71 +56,134 @@ func (c Config) client() (litestream.ReplicaClient, error) {
 	return client, nil
 }
 
-// shutdownSync bounds Close's last shipment: a replica that cannot be reached must not
-// hold a shutdown for Litestream's default of 30 s.
+// shutdownSync bounds Close's last round for each replica: one that cannot be reached
+// must not hold a shutdown long. What it misses is in the stage, and is sent at the
+// next start.
 const shutdownSync = 10 * time.Second
 
 // failingLogEvery is how often a replica that keeps failing is logged again.
 const failingLogEvery = time.Minute
 
-// Replicator streams one database to one replica until Close.
+// Replicator streams one database to its replicas until Close.
 type Replicator struct {
-	cfg  Config
-	log  zerolog.Logger
-	now  func() time.Time
-	ls   *litestream.Store
-	db   *litestream.DB
-	rep  *litestream.Replica
-	stop chan struct{}
-	done chan struct{}
+	log      zerolog.Logger
+	now      func() time.Time
+	hub      *hub
+	ls       *litestream.Store
+	db       *litestream.DB
+	rep      *litestream.Replica
+	interval time.Duration // the shortest SyncInterval: how often the WAL is read
+	stop     chan struct{}
+	done     chan struct{}
+	// shipCtx ends the replicas' loops (shipping counts them) at Close.
+	shipCtx    context.Context
+	shipCancel context.CancelFunc
+	shipping   sync.WaitGroup
 
-	mu sync.Mutex // guards the fields below
-	// caughtUp is when the last successful round started: everything committed before
-	// it is on the replica. Start's time until the first such round.
-	caughtUp  time.Time
-	opened    bool // the Litestream store is open (only run's goroutine writes it)
-	lastErr   error
-	lastErrAt time.Time
-	loggedAt  time.Time // when a failure was last logged
-	rounds    int64     // successful rounds
-	failures  int64     // failed rounds
-	closed    bool
+	// Guarded by hub.mu: the reading of the WAL into the stage.
+	opened       bool // the Litestream store is open
+	closed       bool
+	readErr      error
+	readErrAt    time.Time
+	readLoggedAt time.Time
+	readFailures int64
+}
+
+// tuning is Litestream's schedule of compactions, snapshots and retention, a hook on
+// the replicas' clients and how often they are listed again: tests shorten the
+// schedules to see compaction, retention and relisting happen, and use the hook to
+// make a replica fail or stall.
+type tuning struct {
+	levels            litestream.CompactionLevels
+	snapshotInterval  time.Duration
+	snapshotRetention time.Duration
+	l0Retention       time.Duration
+	l0RetentionCheck  time.Duration
+	wrap              func(Config, litestream.ReplicaClient) litestream.ReplicaClient
+	relistEvery       time.Duration
 }
 
 // Start begins streaming the SQLite database at dbPath (already open by the store, in
-// WAL mode) to the replica. It returns at once: a replica that cannot be reached is
-// retried every SyncInterval and reported by Status, never an error that stops the
-// switch. Only a URL that cannot work at all is an error. now is the clock (nil:
+// WAL mode) to every replica in cfgs. It returns at once: a replica that cannot be
+// reached is retried and reported by Status, never an error that stops the switch,
+// and never holds the others back. Only a list that cannot work at all is an error
+// (none, a URL that cannot work, the same replica twice). now is the clock (nil:
 // time.Now).
-func Start(dbPath string, cfg Config, log zerolog.Logger, now func() time.Time) (*Replicator, error) {
+func Start(dbPath string, cfgs []Config, log zerolog.Logger, now func() time.Time) (*Replicator, error) {
+	return start(dbPath, cfgs, log, now, tuning{})
+}
+
+func start(dbPath string, cfgs []Config, log zerolog.Logger, now func() time.Time, tun tuning) (*Replicator, error) {
+	if len(cfgs) == 0 {
+		return nil, errors.New("replica: no replica to stream to")
+	}
 	if now == nil {
 		now = time.Now
 	}
-	if cfg.SyncInterval <= 0 {
-		cfg.SyncInterval = time.Second
-	}
-	client, err := cfg.client()
-	if err != nil {
-		return nil, err
-	}
-	log = log.With().Str("replica", cfg.Name()).Logger()
 	slogger := newSlog(log)
+	h := &hub{stage: stage{dir: stageDir(dbPath)}, log: log, relistEvery: relistEvery}
+	if tun.relistEvery > 0 {
+		h.relistEvery = tun.relistEvery
+	}
+	var interval time.Duration
+	for _, cfg := range cfgs {
+		if cfg.SyncInterval <= 0 {
+			cfg.SyncInterval = time.Second
+		}
+		client, err := cfg.client()
+		if err != nil {
+			return nil, err
+		}
+		name := cfg.Name()
+		for _, t := range h.targets {
+			if t.name == name {
+				return nil, fmt.Errorf("replica %s is listed twice", name)
+			}
+		}
+		client.SetLogger(slogger.With("replica", name))
+		if tun.wrap != nil {
+			client = tun.wrap(cfg, client)
+		}
+		h.targets = append(h.targets, &target{cfg: cfg, name: name, client: client,
+			log: log.With().Str("replica", name).Logger(), wake: make(chan struct{}, 1), caughtUp: now()})
+		if interval == 0 || cfg.SyncInterval < interval {
+			interval = cfg.SyncInterval
+		}
+	}
 	db := litestream.NewDB(dbPath)
 	db.MonitorInterval = 0 // run syncs, so that each round's outcome is known
-	rep := litestream.NewReplicaWithClient(db, client)
-	rep.SyncInterval = cfg.SyncInterval
+	rep := litestream.NewReplicaWithClient(db, h)
+	rep.SyncInterval = interval
 	rep.MonitorEnabled = false
 	db.Replica = rep
-	if fc, ok := client.(*file.ReplicaClient); ok {
-		fc.Replica = rep
-		fc.SetLogger(slogger)
+	h.resetLocal = func() error { return db.ResetLocalState(context.Background()) }
+	for _, t := range h.targets {
+		if fc, ok := t.client.(*file.ReplicaClient); ok {
+			fc.Replica = rep // its files and folders then take the database's modes
+		}
 	}
-	ls := litestream.NewStore([]*litestream.DB{db}, litestream.DefaultCompactionLevels)
+	levels := litestream.DefaultCompactionLevels
+	if tun.levels != nil {
+		levels = tun.levels
+	}
+	ls := litestream.NewStore([]*litestream.DB{db}, levels)
 	ls.Logger = slogger
+	if tun.snapshotInterval > 0 {
+		ls.SnapshotInterval, ls.SnapshotRetention = tun.snapshotInterval, tun.snapshotRetention
+	}
+	if tun.l0Retention > 0 {
+		ls.SetL0Retention(tun.l0Retention)
+		ls.L0RetentionCheckInterval = tun.l0RetentionCheck
+	}
 	db.SetLogger(slogger.With("db", filepath.Base(dbPath))) // NewStore gave it slog's default
 	ls.SetShutdownSyncTimeout(shutdownSync)
-	x := &Replicator{cfg: cfg, log: log, now: now, ls: ls, db: db, rep: rep,
-		stop: make(chan struct{}), done: make(chan struct{}), caughtUp: now()}
+	x := &Replicator{log: log, now: now, hub: h, ls: ls, db: db, rep: rep, interval: interval,
+		stop: make(chan struct{}), done: make(chan struct{})}
+	x.shipCtx, x.shipCancel = context.WithCancel(context.Background())
+	for _, t := range h.targets {
+		x.shipping.Add(1)
+		go x.shipLoop(t)
+	}
 	go x.run()
 	return x, nil
 }
@@ -136,7 +199,7 @@ func (x *Replicator) run() {
 		case <-ctx.Done():
 		}
 	}()
-	t := time.NewTicker(x.cfg.SyncInterval)
+	t := time.NewTicker(x.interval)
 	defer t.Stop()
 	for {
 		x.round(ctx)
@@ -148,18 +211,21 @@ func (x *Replicator) run() {
 	}
 }
 
-// round opens Litestream's store if it is not open yet, then ships what the WAL holds.
+// round opens Litestream's store if it is not open yet, has it turn the WAL into LTX
+// files and put them in the stage, and when both succeed, marks that everything
+// committed before the round began is in the stage. Either way it wakes the replicas'
+// loops: what the stage holds for a replica that is behind does not wait on the WAL.
 func (x *Replicator) round(ctx context.Context) {
 	start := x.now()
-	x.mu.Lock()
+	x.hub.mu.Lock()
 	opened := x.opened
-	x.mu.Unlock()
+	x.hub.mu.Unlock()
 	var err error
 	if !opened {
 		if err = x.ls.Open(ctx); err == nil {
-			x.mu.Lock()
+			x.hub.mu.Lock()
 			x.opened = true
-			x.mu.Unlock()
+			x.hub.mu.Unlock()
 		}
 	}
 	if err == nil {
@@ -171,112 +237,74 @@ func (x *Replicator) round(ctx context.Context) {
 	if ctx.Err() != nil {
 		return // stopping: Close ships the rest
 	}
-	x.record(start, err)
-}
-
-// record notes a round's outcome and logs a replica that starts or stops failing.
-func (x *Replicator) record(start time.Time, err error) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	now := x.now()
+	x.recordRead(err)
 	if err == nil {
-		if x.lastErr != nil {
-			x.log.Warn().Dur("failed_for", now.Sub(x.lastErrAt)).Msg("replica is being written again")
+		x.hub.mark(start)
+	}
+	x.wakeAll()
+}
+
+func (x *Replicator) wakeAll() {
+	for _, t := range x.hub.targets {
+		select {
+		case t.wake <- struct{}{}:
+		default: // its loop is busy, and will look again when done
 		}
-		x.caughtUp, x.lastErr = start, nil
-		x.rounds++
-		return
 	}
-	x.failures++
-	if x.lastErr == nil || now.Sub(x.loggedAt) >= failingLogEvery {
-		x.log.Error().Err(err).Dur("lag", now.Sub(x.caughtUp)).
-			Msg("replica cannot be written: payments go on, but what they commit is not copied off this disk until it is fixed")
-		x.loggedAt = now
-	}
-	if x.lastErr == nil {
-		x.lastErrAt = now
-	}
-	x.lastErr = err
 }
 
-// Status is a replica's state for /healthz and /metrics.
-type Status struct {
-	Name string
-	// OK is false while the last round failed, and until the first one succeeded.
-	OK bool
-	// Lag is how long ago the last round that shipped everything began: every commit
-	// older than Lag is on the replica.
-	Lag time.Duration
-	// CaughtUp is that moment.
-	CaughtUp time.Time
-	// Error is the last round's error while failing, and ErrorSince when the
-	// failures began.
-	Error      string
-	ErrorSince time.Time
-	// Rounds and Failures count successful and failed rounds since Start.
-	Rounds, Failures int64
-}
-
-// Status returns the replica's state now.
-func (x *Replicator) Status() Status {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	s := Status{Name: x.cfg.Name(), OK: x.lastErr == nil && x.rounds > 0, Lag: x.now().Sub(x.caughtUp), CaughtUp: x.caughtUp,
-		Rounds: x.rounds, Failures: x.failures}
-	switch {
-	case x.lastErr != nil:
-		s.Error, s.ErrorSince = x.lastErr.Error(), x.lastErrAt
-	case x.rounds == 0:
-		// The first round ships a snapshot of the whole database, which takes a while
-		// for a large one; until it is done, the replica holds nothing of this start.
-		s.Error = "first sync since start not done yet"
-	}
-	return s
-}
-
-// Register adds the replica's metrics to reg: payswitch_replica_lag_seconds,
-// payswitch_replica_ok and payswitch_replica_failed_rounds_total, labelled by replica.
-func (x *Replicator) Register(reg prometheus.Registerer) error {
-	labels := prometheus.Labels{"replica": x.cfg.Name()}
-	return errors.Join(
-		reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "payswitch_replica_lag_seconds",
-			Help:        "Time since the last moment the replica held every commit: an upper bound of what losing the disk would lose.",
-			ConstLabels: labels}, func() float64 { return x.Status().Lag.Seconds() })),
-		reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "payswitch_replica_ok",
-			Help: "1 while the replica is being written, 0 while its last sync failed.", ConstLabels: labels},
-			func() float64 {
-				if x.Status().OK {
-					return 1
-				}
-				return 0
-			})),
-		reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "payswitch_replica_failed_rounds_total",
-			Help: "Sync rounds that failed to ship to the replica.", ConstLabels: labels},
-			func() float64 { return float64(x.Status().Failures) })),
-	)
-}
-
-// Close stops the sync loop, ships what is left (bounded by shutdownSync) and lets go of
-// the database, so that the store's final checkpoint can truncate the WAL. Call it after
-// the last write and before the store closes (store.DB.BeforeFinalCheckpoint).
+// Close stops reading the WAL, has Litestream put what is left in the stage and let go
+// of the database, so that the store's final checkpoint can truncate the WAL, then
+// gives every replica one last round at once (each bounded by shutdownSync). Call it
+// after the last write and before the store closes (store.DB.BeforeFinalCheckpoint).
+// Its error names each replica that was not brought up to date; what it lacks stays
+// in the stage and is sent at the next start.
 func (x *Replicator) Close(ctx context.Context) error {
-	x.mu.Lock()
+	x.hub.mu.Lock()
 	if x.closed {
-		x.mu.Unlock()
+		x.hub.mu.Unlock()
 		return nil
 	}
 	x.closed = true
-	x.mu.Unlock()
+	x.hub.mu.Unlock()
 	close(x.stop)
 	<-x.done
-	x.mu.Lock()
-	opened := x.opened
-	x.mu.Unlock()
-	if !opened {
-		return nil
+	x.shipCancel()
+	x.shipping.Wait()
+	x.hub.mu.Lock()
+	opened, ready := x.opened, x.hub.files != nil
+	x.hub.mu.Unlock()
+	var errs []error
+	if opened {
+		start := x.now()
+		if err := x.ls.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("replicas: last read of the WAL: %w", err))
+		} else {
+			x.hub.mark(start)
+		}
 	}
-	if err := x.ls.Close(ctx); err != nil {
-		return fmt.Errorf("replica %s: last sync: %w", x.cfg.Name(), err)
+	if !ready {
+		return errors.Join(errs...)
 	}
-	return nil
+	shipErrs := make([]error, len(x.hub.targets))
+	var wg sync.WaitGroup
+	for i, t := range x.hub.targets {
+		x.hub.mu.Lock()
+		refused := t.refused != ""
+		x.hub.mu.Unlock()
+		if refused { // its status says why; it is not to be written
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sctx, cancel := context.WithTimeout(ctx, shutdownSync)
+			defer cancel()
+			if err := x.ship(sctx, t); err != nil {
+				shipErrs[i] = fmt.Errorf("replica %s: last sync: %w", t.name, err)
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(append(errs, shipErrs...)...)
 }
