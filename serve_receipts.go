@@ -24,7 +24,9 @@ import (
 // MarkSent fails and the sender retries).
 func codeDeliveries(engine *payswitch.Engine) outbox.ReceiptFunc {
 	return func(ctx context.Context, tx store.Tx, m outbox.Receipted) (after func(), err error) {
-		if m.Purpose != "otp" || m.PaymentID == "" {
+		// A request to pay's SMS carries its code too: its delivery belongs in the
+		// history (the engine offers no voice fallback for a request).
+		if m.Purpose != "otp" && m.Purpose != "request" || m.PaymentID == "" {
 			return nil, nil
 		}
 		// Only a final answer says something about the code: ENROUTE, ACCEPTD or
