@@ -27,7 +27,7 @@ func Enqueue(ctx context.Context, tx store.Tx, m Message) (int64, error) {
 // text of a one-time-code message (Purpose "otp") encrypted, so the code is never in
 // the database in clear. A zero CreatedAt is the Outbox's clock's now.
 func (o *Outbox) Enqueue(ctx context.Context, tx store.Tx, m Message) (int64, error) {
-	if o.aead == nil {
+	if o.sealer == nil {
 		return enqueue(ctx, tx, m, o.now, nil)
 	}
 	return enqueue(ctx, tx, m, o.now, o.sealText)

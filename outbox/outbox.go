@@ -19,11 +19,11 @@
 package outbox
 
 import (
-	"crypto/cipher"
 	"errors"
 	"sync/atomic"
 	"time"
 
+	"github.com/payswitch/payswitch/internal/seal"
 	"github.com/payswitch/payswitch/store"
 )
 
@@ -104,7 +104,7 @@ type Outbox struct {
 	// lastLease is the latest lease deadline given (micros), so that no two claims
 	// share one.
 	lastLease atomic.Int64
-	aead      cipher.AEAD // seals one-time-code texts; nil: texts are stored as given
+	sealer    *seal.Sealer // seals one-time-code texts; nil: texts are stored as given
 }
 
 // New returns the Outbox over db; now is the clock for due times and leases (nil:

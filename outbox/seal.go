@@ -1,16 +1,11 @@
 package outbox
 
 import (
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"time"
 
+	"github.com/payswitch/payswitch/internal/seal"
 	"github.com/payswitch/payswitch/store"
 )
 
@@ -30,21 +25,12 @@ const sealedPlaceholder = "[sealed]"
 // A sealed message that cannot be opened (the secret changed) fails when claimed, and
 // reads show its text as "[sealed]".
 func NewSealed(db *store.DB, now func() time.Time, key []byte) (*Outbox, error) {
-	if len(key) < 16 {
-		return nil, fmt.Errorf("outbox: seal key is %d bytes, want at least 16", len(key))
-	}
-	mac := hmac.New(sha256.New, key)
-	mac.Write([]byte("payswitch outbox seal v1"))
-	block, err := aes.NewCipher(mac.Sum(nil))
+	sealer, err := seal.New(key, "payswitch outbox seal v1")
 	if err != nil {
-		return nil, fmt.Errorf("outbox: seal key: %w", err)
-	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, fmt.Errorf("outbox: seal key: %w", err)
+		return nil, fmt.Errorf("outbox: %w", err)
 	}
 	o := New(db, now)
-	o.aead = aead
+	o.sealer = sealer
 	return o, nil
 }
 
@@ -62,26 +48,21 @@ func sealAD(kind, to, paymentID string) []byte {
 }
 
 func (o *Outbox) sealText(m Message) (string, error) {
-	nonce := make([]byte, o.aead.NonceSize(), o.aead.NonceSize()+len(m.Text)+o.aead.Overhead())
-	if _, err := rand.Read(nonce); err != nil {
-		return "", fmt.Errorf("outbox: seal: %w", err)
+	sealed, err := o.sealer.Seal([]byte(m.Text), sealAD(m.Kind, m.To, m.PaymentID))
+	if err != nil {
+		return "", fmt.Errorf("outbox: %w", err)
 	}
-	return base64.StdEncoding.EncodeToString(o.aead.Seal(nonce, nonce, []byte(m.Text), sealAD(m.Kind, m.To, m.PaymentID))), nil
+	return sealed, nil
 }
 
 // openText replaces m.Text, read from a row marked sealed, with its clear text.
 func (o *Outbox) openText(m *Message) error {
 	sealed := m.Text
 	m.Text = sealedPlaceholder
-	if o.aead == nil {
+	if o.sealer == nil {
 		return fmt.Errorf("%w: message %d: this outbox has no key", ErrSealed, m.ID)
 	}
-	b, err := base64.StdEncoding.DecodeString(sealed)
-	if err != nil || len(b) < o.aead.NonceSize() {
-		return fmt.Errorf("%w: message %d: malformed", ErrSealed, m.ID)
-	}
-	n := o.aead.NonceSize()
-	text, err := o.aead.Open(nil, b[:n], b[n:], sealAD(m.Kind, m.To, m.PaymentID))
+	text, err := o.sealer.Open(sealed, sealAD(m.Kind, m.To, m.PaymentID))
 	if err != nil {
 		return fmt.Errorf("%w: message %d: %v", ErrSealed, m.ID, err)
 	}

@@ -20,7 +20,6 @@
 package webhook
 
 import (
-	"crypto/cipher"
 	"errors"
 	"fmt"
 	"net/http"
@@ -32,6 +31,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/payswitch/payswitch/internal/logthrottle"
+	"github.com/payswitch/payswitch/internal/seal"
 	"github.com/payswitch/payswitch/internal/timeid"
 	"github.com/payswitch/payswitch/store"
 )
@@ -143,7 +143,7 @@ type Config struct {
 type Hooks struct {
 	db     *store.DB
 	cfg    Config
-	aead   cipher.AEAD // seals merchants' secrets
+	sealer *seal.Sealer // seals merchants' secrets
 	client *http.Client
 	// forbidden are the switch's own listeners; Forbid adds those bound after New.
 	forbidden atomic.Pointer[[]listener]
@@ -180,7 +180,7 @@ func New(db *store.DB, cfg Config) (*Hooks, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
 	}
-	aead, err := newAEAD(cfg.SealKey)
+	sealer, err := newSealer(cfg.SealKey)
 	if err != nil {
 		return nil, err
 	}
@@ -192,7 +192,7 @@ func New(db *store.DB, cfg Config) (*Hooks, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Hooks{db: db, cfg: cfg, aead: aead, ids: timeid.New(eventIDLayout),
+	h := &Hooks{db: db, cfg: cfg, sealer: sealer, ids: timeid.New(eventIDLayout),
 		wake: make(chan struct{}, 1), m: m, throttle: logthrottle.New(logthrottle.Interval, cfg.Now),
 		resets: map[string]bool{}}
 	h.forbidden.Store(&forbidden)
