@@ -39,8 +39,8 @@ func TestHelpAnswers(t *testing.T) {
 		text  string
 		wants []string
 	}{
-		{"HELP", []string{"22333:", "PAY <till> <amount>", "BUY <till> <product> [qty]", "SEND", "TOPUP", "BAL", "MINI",
-			"NO", "STOP <till>", "HELP 2"}},
+		{"HELP", []string{"22333:", "PAY <till> <amount>", "BUY <till> <item> [qty]", "SEND", "TOPUP", "BAL", "MINI",
+			"CANCEL", "NO", "STOP <till>", "HELP 2"}},
 		{"what?", []string{"22333:", "BUY <till>", "HELP 2"}},
 		{"HELP 2", []string{"22333:", "code", "RESEND", "CANCEL", "NO refuses", "STOP <till>", "START <till>"}},
 		{"HELP BUY", []string{"BUY <till> <product> [quantity]"}},

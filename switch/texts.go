@@ -14,8 +14,8 @@ import (
 var DefaultTexts = map[string]string{
 	// HELP is two SMS of one part each: the commands (HELP), then codes and merchants'
 	// requests (HELP 2). HELP <command> answers that command's usage_* text.
-	"help": "{shortcode}: PAY <till> <amount>, BUY <till> <product> [qty], SEND <number> <amount>, " +
-		"TOPUP <amount> [number], BAL, MINI, NO, STOP <till>. More: HELP 2",
+	"help": "{shortcode}: PAY <till> <amount>, BUY <till> <item> [qty], SEND <number> <amount>, " +
+		"TOPUP <amount> [number], BAL, MINI, CANCEL, NO, STOP <till>. More: HELP 2",
 	"help_more": "{shortcode}: confirm with our code, RESEND for a new one, CANCEL to stop. " +
 		"NO refuses a merchant's request, STOP <till> all its requests, START <till> allows them.",
 	"otp": "{id}: pay {amount} to {payee}? Reply with code {code} within {minutes} min to confirm. " +
