@@ -281,3 +281,45 @@ func TestConsoleBrowser(t *testing.T) {
 		}
 	}
 }
+
+// A merchant's request to pay pushed to the phone as a USSD screen appears on the
+// phone in the browser by itself (htmx polls its box), and is answered from there
+// through the demo SMSC: 1 to pay, then the code from the SMS.
+func TestConsoleBrowserPushedRequest(t *testing.T) {
+	s := startConsoleSwitchWith(t, ", ussd_push: true")
+	ctx, logged := newBrowser(t)
+	wallet := s.open(map[string]string{"type": "wallet", "msisdn": alice, "name": "Alice Wanjiru"})
+	shop := s.open(map[string]string{"type": "merchant", "code": "55501", "name": "Mama Mboga", "msisdn": mama})
+	s.deposit(wallet.ID, 500000, "CASH-ALICE-1")
+
+	signInBrowser(t, ctx, s.base, opsToken)
+	do(t, ctx, "phone", chromedp.Navigate(s.base+"/console/phone?n="+alice),
+		chromedp.WaitVisible(chromedp.CSS(`#sms input[name=text]`)))
+	var req struct {
+		ID string `json:"id"`
+	}
+	if code := s.call("POST", "/api/v1/payment-requests", opsToken, map[string]any{"merchant": shop.ID, "msisdn": alice,
+		"amount": 15000, "reference": "INV-7", "description": "Order 7"}, &req); code != 201 {
+		t.Fatalf("request to pay: %d", code)
+	}
+	textOf(t, ctx, "#pushed", "Mama Mboga (55501) requests KES 150.00 for Order 7", "1. Pay", "waiting for an answer")
+	screenshot(t, ctx, "console-phone-push")
+	do(t, ctx, "pay",
+		chromedp.SendKeys(chromedp.CSS(`#pushed-answer input[name=input]`), "1"),
+		chromedp.Submit(chromedp.CSS(`#pushed-answer input[name=input]`)))
+	textOf(t, ctx, "#pushed", "Enter the code we sent you by SMS.", "waiting for an answer")
+	thread := textOf(t, ctx, "#thread", req.ID, "Reply")
+	code := codeIn(t, thread[strings.LastIndex(thread, req.ID+":"):])
+	do(t, ctx, "code",
+		chromedp.WaitVisible(chromedp.CSS(`#pushed-answer input[name=input]`)),
+		chromedp.SendKeys(chromedp.CSS(`#pushed-answer input[name=input]`), code),
+		chromedp.Submit(chromedp.CSS(`#pushed-answer input[name=input]`)))
+	textOf(t, ctx, "#pushed", req.ID, "ended")
+	s.waitState(req.ID, "completed")
+
+	for _, l := range logged() {
+		if strings.Contains(l, "Content Security Policy") || strings.Contains(l, "Refused to") {
+			t.Errorf("the browser logged a CSP violation: %s", l)
+		}
+	}
+}

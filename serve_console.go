@@ -351,6 +351,27 @@ func (p *simPhone) USSD(ctx context.Context, session, number, input string, begi
 	return scr.Text, scr.End, err
 }
 
+// PushedScreen is the USSD screen the demo SMSC shows on the number's display: what
+// the switch pushed to it (a request to pay, over a link with ussd_push) and its answers
+// to the phone's replies.
+func (p *simPhone) PushedScreen(number string) (console.PushedScreen, bool) {
+	sc, ok := p.sim.USSDScreen(number)
+	if !ok {
+		return console.PushedScreen{}, false
+	}
+	return console.PushedScreen{From: sc.From, Text: sc.Text, Open: sc.Open, Time: sc.Time}, true
+}
+
+// AnswerPushed sends the phone's answer to its open screen through the SMSC, as the
+// handset would: the switch gets it over the SMPP link like any USSD from a phone.
+func (p *simPhone) AnswerPushed(ctx context.Context, number, input string) error {
+	err := p.sim.AnswerUSSD(ctx, number, input)
+	if errors.Is(err, smscsim.ErrNoUSSDScreen) {
+		return fmt.Errorf("%w: %w", console.ErrNotFound, err)
+	}
+	return err
+}
+
 // Numbers are numbers the SMSC has delivered to (newest first) or the phone has sent
 // from, to pick from.
 func (p *simPhone) Numbers() []string {

@@ -28,6 +28,13 @@ type consoleSwitch struct {
 
 func startConsoleSwitch(t *testing.T) *consoleSwitch {
 	t.Helper()
+	return startConsoleSwitchWith(t, "")
+}
+
+// startConsoleSwitchWith starts a consoleSwitch whose link to the demo SMSC has linkExtra
+// in its YAML mapping, e.g. ", ussd_push: true".
+func startConsoleSwitchWith(t *testing.T, linkExtra string) *consoleSwitch {
+	t.Helper()
 	demo := loopbackPort(t)
 	yaml := fmt.Sprintf(`
 database: {path: %q, synchronous: NORMAL}
@@ -40,10 +47,10 @@ currency: KES
 shortcode: "22333"
 smpp:
   links:
-    - {name: carrier-a, address: %q, system_id: payswitch, password: "", tps: 500}
+    - {name: carrier-a, address: %q, system_id: payswitch, password: "", tps: 500%s}
   demo_smsc: {listen: %q, phone_api: ""}
 otp: {secret: %s}
-`, filepath.Join(t.TempDir(), "payswitch.db"), demo, demo, testOTPSecret)
+`, filepath.Join(t.TempDir(), "payswitch.db"), demo, linkExtra, demo, testOTPSecret)
 	cfg, err := config.Parse([]byte(yaml), func(k string) string {
 		return map[string]string{"OPS": opsToken, "AUDIT": auditToken}[k]
 	})

@@ -71,10 +71,26 @@ type Phone interface {
 	// USSD is one step of a USSD dialogue of the number: begin dials the service code
 	// (with input, if any, as typed after it); otherwise input answers the last screen.
 	USSD(ctx context.Context, session, number, input string, begin bool) (screen string, end bool, err error)
+	// PushedScreen is the USSD screen the network last put on the number's display
+	// through the SMSC, if any: a merchant's request to pay pushed over a link with
+	// ussd_push, and the screens that answer the phone's replies to it.
+	PushedScreen(number string) (PushedScreen, bool)
+	// AnswerPushed keys input into the number's pushed screen, which must wait for an
+	// answer (ErrNotFound when none does: it was answered, ended or timed out). The
+	// network's next screen comes later, as the next PushedScreen.
+	AnswerPushed(ctx context.Context, number, input string) error
 	// ServiceCode is the USSD code the phone dials.
 	ServiceCode() string
 	// Numbers are numbers the SMSC has seen, to pick from.
 	Numbers() []string
+}
+
+// PushedScreen is a USSD screen the network put on the phone's display.
+type PushedScreen struct {
+	From string // who sent it: the service code or the shortcode
+	Text string
+	Open bool      // it waits for the phone's answer
+	Time time.Time // when it reached the phone
 }
 
 // PhoneMessage is one SMS on the browser phone's screen.

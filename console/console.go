@@ -149,6 +149,8 @@ func New(b Backend, cfg Config) (*Console, error) {
 	c.route("GET /console/phone/thread", Operator, c.phoneThread)
 	c.route("POST /console/phone/sms", Operator, c.phoneSMS)
 	c.route("POST /console/phone/ussd", Operator, c.phoneUSSD)
+	c.route("GET /console/phone/pushed", Operator, c.phonePushed)
+	c.route("POST /console/phone/pushed", Operator, c.phoneAnswerPushed)
 	c.route("/console/", Auditor, func(w http.ResponseWriter, r *http.Request, s *request) error {
 		return notFound("no such page")
 	})

@@ -3,6 +3,7 @@ package console
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -20,7 +21,10 @@ type phoneData struct {
 	ServiceCode string
 	Screen      string // the USSD screen on display, if any
 	ScreenEnd   bool   // the dialogue has ended
-	Err         string
+	// Pushed is the screen the network pushed to the number through the SMSC (a
+	// request to pay), if any.
+	Pushed *PushedScreen
+	Err    string
 }
 
 // Newest is the thread newest first: the screen stacks it bottom-up (CSS
@@ -72,6 +76,9 @@ func (c *Console) showPhone(w http.ResponseWriter, r *http.Request, s *request, 
 		if num, ok := phoneNumber(n); ok {
 			d.Number = num
 			d.Thread = p.Thread(num)
+			if sc, ok := p.PushedScreen(num); ok {
+				d.Pushed = &sc
+			}
 		} else {
 			status, d.Err = http.StatusBadRequest, "Type a phone number: digits only, 5 to 15 of them."
 		}
@@ -140,5 +147,53 @@ func (c *Console) phoneUSSD(w http.ResponseWriter, r *http.Request, s *request) 
 		d.Err = "USSD: " + err.Error()
 	}
 	c.showPhone(w, r, s, p, d, n)
+	return nil
+}
+
+// phonePushed is the pushed screen alone, which the phone page polls while no pushed
+// screen waits for an answer: one that waits stops the polling, so that what the user
+// types into its form is not swept away.
+func (c *Console) phonePushed(w http.ResponseWriter, r *http.Request, s *request) error {
+	p, err := c.phoneOrNotFound()
+	if err != nil {
+		return err
+	}
+	n, ok := phoneNumber(r.URL.Query().Get("n"))
+	if !ok {
+		return badRequest("n: a phone number")
+	}
+	d := phoneData{Number: n}
+	if sc, ok := p.PushedScreen(n); ok {
+		d.Pushed = &sc
+	}
+	c.renderBlock(w, http.StatusOK, "phone", "pushed", s, pageData{Data: d})
+	return nil
+}
+
+// phoneAnswerPushed keys the user's answer into the screen the network pushed, through
+// the SMSC, as the handset would send it; the network's next screen comes by polling.
+func (c *Console) phoneAnswerPushed(w http.ResponseWriter, r *http.Request, s *request) error {
+	p, err := c.phoneOrNotFound()
+	if err != nil {
+		return err
+	}
+	n, ok := phoneNumber(r.PostFormValue("n"))
+	if !ok {
+		return badRequest("n: a phone number")
+	}
+	input := strings.TrimSpace(r.PostFormValue("input"))
+	if input == "" || len(input) > 182 {
+		c.showPhone(w, r, s, p, phoneData{Err: "A USSD answer has 1 to 182 characters."}, n)
+		return nil
+	}
+	if err := p.AnswerPushed(r.Context(), n, input); err != nil {
+		msg := "Not answered: " + err.Error()
+		if errors.Is(err, ErrNotFound) {
+			msg = "No pushed USSD screen waits for an answer: it was answered, ended or timed out."
+		}
+		c.showPhone(w, r, s, p, phoneData{Err: msg}, n)
+		return nil
+	}
+	http.Redirect(w, r, "/console/phone?n="+url.QueryEscape(n), http.StatusSeeOther)
 	return nil
 }

@@ -29,7 +29,8 @@ const (
 )
 
 // Command is one parsed SMS. Problem, when set, says why a recognised keyword's
-// arguments were refused (the user is told and nothing changes).
+// arguments were refused, or which help a HELP asks for (the user is told and nothing
+// changes).
 type Command struct {
 	Kind      CommandKind
 	Merchant  string // PAY, BUY, STOP, START: merchant code
@@ -193,7 +194,7 @@ func ParseCommand(text string, digits int) Command {
 		c.Merchant = args[0]
 		return c
 	case "HELP":
-		return Command{Kind: CmdHelp}
+		return parseHelp(args)
 	}
 	if len(f) == 1 && allDigits(kw) {
 		if len(kw) == digits {
@@ -218,19 +219,50 @@ func parseBuy(args []string) Command {
 	}
 	c.Merchant, c.Product = args[0], args[1]
 	if len(args) == 3 {
-		q := args[2]
-		if !allDigits(q) || len(q) > len(strconv.Itoa(maxQuantity)) {
-			c.Problem = ProblemBadQuantity
-			return c
-		}
-		n, _ := strconv.ParseInt(q, 10, 64)
-		if n < 1 || n > maxQuantity {
+		n, ok := ParseQuantity(args[2])
+		if !ok {
 			c.Problem = ProblemBadQuantity
 			return c
 		}
 		c.Quantity = n
 	}
 	return c
+}
+
+// ParseQuantity reads a quantity as a customer types it, after BUY or at the USSD
+// menu's prompt: a whole number from 1 to MaxQuantity in digits, and no more digits than
+// MaxQuantity has ("0002" is 2, "00002" is refused).
+func ParseQuantity(s string) (int64, bool) {
+	if !allDigits(s) || len(s) > len(strconv.Itoa(maxQuantity)) {
+		return 0, false
+	}
+	n, _ := strconv.ParseInt(s, 10, 64)
+	if n < 1 || n > maxQuantity {
+		return 0, false
+	}
+	return n, true
+}
+
+// ProblemHelpMore selects the second page of the help (HELP 2).
+const ProblemHelpMore Problem = "help_more"
+
+// helpTopics are what HELP <word> answers with: a command's usage, or the second page of
+// the help (codes, NO, STOP), which HELP 2 and HELP MORE ask for. A topic travels as the
+// Command's Problem: HandleSMS answers a Problem with its text and changes nothing, which
+// is all a HELP does. A HELP without a word, or with one not here, is the first page.
+var helpTopics = map[string]Problem{
+	"2": ProblemHelpMore, "MORE": ProblemHelpMore, "NO": ProblemHelpMore,
+	"OK": ProblemHelpMore, "CODE": ProblemHelpMore, "RESEND": ProblemHelpMore, "CANCEL": ProblemHelpMore,
+	"PAY": ProblemUsagePay, "BUY": ProblemUsageBuy, "SEND": ProblemUsageSend, "TOPUP": ProblemUsageTopup,
+	"STOP": ProblemUsageStop, "START": ProblemUsageStop,
+}
+
+// parseHelp reads HELP's one optional word, its topic.
+func parseHelp(args []string) Command {
+	if len(args) == 1 {
+		return Command{Kind: CmdHelp, Problem: helpTopics[strings.ToUpper(args[0])]}
+	}
+	return Command{Kind: CmdHelp}
 }
 
 // amountProblem is the refusal for an amount that ParseAmount refused with err.

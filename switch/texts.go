@@ -12,8 +12,12 @@ import (
 // in by Texts.Render; config's `messages` section overrides any of them. Channels that
 // show screens (USSD, IVR) keep their own texts beside these.
 var DefaultTexts = map[string]string{
-	"help": "{shortcode}: PAY <till> <amount>, SEND <number> <amount>, TOPUP <amount> [number], " +
-		"BAL, MINI. Confirm with our code, RESEND for a new one, CANCEL to stop.",
+	// HELP is two SMS of one part each: the commands (HELP), then codes and merchants'
+	// requests (HELP 2). HELP <command> answers that command's usage_* text.
+	"help": "{shortcode}: PAY <till> <amount>, BUY <till> <item> [qty], SEND <number> <amount>, " +
+		"TOPUP <amount> [number], BAL, MINI, CANCEL, NO, STOP <till>. More: HELP 2",
+	"help_more": "{shortcode}: confirm with our code, RESEND for a new one, CANCEL to stop. " +
+		"NO refuses a merchant's request, STOP <till> all its requests, START <till> allows them.",
 	"otp": "{id}: pay {amount} to {payee}? Reply with code {code} within {minutes} min to confirm. " +
 		"Never share this code with anyone.",
 	"otp_resent": "{id}: new code {code} to pay {amount} to {payee}, valid {minutes} min. " +

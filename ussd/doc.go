@@ -16,6 +16,9 @@
 //
 //	1*<msisdn>*<amount>          send money        -> code prompt
 //	2*<merchant code>*<amount>   pay a merchant    -> code prompt
+//	2*<merchant code>*0*<product>*<quantity>*1   buy a merchant's product -> code prompt
+//	                             (after the quantity: "Buy 2 x Sugar 1kg for KES 300.00
+//	                             from Mama Mboga (55501)? 1. Yes 2. No"; 2 ends)
 //	3*1*<amount>                 airtime for me    -> code prompt
 //	3*2*<msisdn>*<amount>        airtime for another number -> code prompt
 //	4*1                          balance (END)

@@ -19,13 +19,14 @@ func FuzzUSSDText(f *testing.F) {
 		"3*1*50", "3*2*0700000003*50", "4*1", "4*2*98*98", "4*0*4*2", "9*9*9", "0", "98",
 		"' OR 1=1 --", strings.Repeat("*", 20), "1*+254 700-000-002*1,500.00", "\x00\xff*\xfe",
 		"2*" + strings.Repeat("5", 200) + "*1", "1*0700000002*99999999999999999999",
+		"2*55501*0*12*2*1", "2*55501*0*13", "2*55501*0*12*9999*1", "2*55501*0*12*2*7*2",
 	} {
 		f.Add(seed)
 	}
 	h := newHarness(f, nil)
 	h.Wallet(alice, 1_000_000_00)
 	h.Wallet(bob, 0)
-	h.merchant(till, mama)
+	h.shop()
 	handler := h.menu.Handler()
 	n := 0
 	post := func(t *testing.T, sid, text string) {

@@ -1,12 +1,14 @@
 package ussd
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,9 +25,10 @@ var _ Engine = (*payswitch.Engine)(nil)
 // served over HTTP on loopback.
 type harness struct {
 	*switchtest.Rig
-	t    testing.TB
-	menu *Menu
-	srv  *httptest.Server
+	t       testing.TB
+	menu    *Menu
+	srv     *httptest.Server
+	catalog *catalog // what merchants sell
 }
 
 const (
@@ -37,7 +40,8 @@ const (
 
 func newHarness(t testing.TB, texts map[string]string) *harness {
 	t.Helper()
-	h := &harness{Rig: switchtest.New(t, switchtest.Options{Start: time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)}), t: t}
+	h := &harness{t: t, catalog: &catalog{m: map[string]payswitch.Product{}}}
+	h.Rig = switchtest.New(t, switchtest.Options{Start: time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC), Products: h.catalog})
 	var err error
 	h.menu, err = New(h.Engine, Config{ServiceCode: "*384#", Texts: texts, Now: h.Clock.Now, Log: zerolog.Nop()})
 	if err != nil {
@@ -51,6 +55,35 @@ func newHarness(t testing.TB, texts map[string]string) *harness {
 func (h *harness) merchant(code, msisdn string) ledger.Account {
 	h.t.Helper()
 	return h.Merchant(code, "Mama Mboga", msisdn)
+}
+
+// catalog is a payswitch.ProductCatalog in memory, by merchant account ID and product
+// code; package merchant's keeps it in the database.
+type catalog struct {
+	mu sync.Mutex // guards m
+	m  map[string]payswitch.Product
+}
+
+func (c *catalog) add(merchantID string, p payswitch.Product) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.m[merchantID+"/"+p.Code] = p
+}
+
+func (c *catalog) retire(merchantID, code string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, merchantID+"/"+code)
+}
+
+func (c *catalog) Product(_ context.Context, merchantID, code string) (payswitch.Product, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p, ok := c.m[merchantID+"/"+code]
+	if !ok {
+		return payswitch.Product{}, payswitch.ErrUnknownProduct
+	}
+	return p, nil
 }
 
 var codeRun = regexp.MustCompile(`(^|[^0-9])([0-9]{6})([^0-9]|$)`)

@@ -47,6 +47,7 @@ type Engine interface {
 	BalanceText(ctx context.Context, msisdn string) (string, error)
 	MiniText(ctx context.Context, msisdn string) (string, error)
 	Payment(ctx context.Context, id string) (*payswitch.Payment, error)
+	Quote(ctx context.Context, merchantCode, productCode string, quantity int64) (payswitch.Quote, error)
 	Normalize(msisdn string) (string, error)
 	HasAccount(ctx context.Context, msisdn string) (bool, error)
 	CodeDigits() int
@@ -141,7 +142,7 @@ func New(engine Engine, cfg Config) (*Menu, error) {
 	}
 	vars := map[string]string{
 		"currency": engine.Currency(), "digits": strconv.Itoa(engine.CodeDigits()),
-		"service_code": cfg.ServiceCode,
+		"service_code": cfg.ServiceCode, "max_quantity": strconv.Itoa(payswitch.MaxQuantity),
 	}
 	m.static = make(map[string]string, len(DefaultTexts))
 	for k := range DefaultTexts {
@@ -337,7 +338,7 @@ func (s *session) shows(scr Screen) {
 	s.last, s.lastEnd = scr.Text, scr.End
 	if scr.End {
 		// Kept until it times out, to answer a repeat of this request the same way.
-		s.node, s.payment, s.field, s.page = nodeDone, "", "", nil
+		s.node, s.payment, s.field, s.product, s.page = nodeDone, "", "", "", nil
 	}
 }
 
@@ -437,14 +438,26 @@ func (m *Menu) advance(ctx context.Context, s *session, in string) (Screen, erro
 			return m.ask(s, m.static["bad_merchant"], "ask_merchant", nodeMerchantCode), nil
 		}
 		s.field = in
-		return m.ask(s, "", "ask_amount", nodeMerchantAmount), nil
+		return m.ask(s, "", "ask_merchant_amount", nodeMerchantAmount), nil
 
 	case nodeSendAmount, nodeMerchantAmount, nodeAirtimeAmount:
+		if s.node == nodeMerchantAmount && in == BuyInput {
+			return m.ask(s, "", "ask_product", nodeProductCode), nil
+		}
 		amount, err := payswitch.ParseAmount(in)
 		if err != nil {
-			return m.ask(s, m.static["bad_amount"], "ask_amount", s.node), nil
+			return m.ask(s, m.static["bad_amount"], amountPrompt(s.node), s.node), nil
 		}
 		return m.request(ctx, s, amount)
+
+	case nodeProductCode:
+		return m.productCode(ctx, s, in)
+
+	case nodeQuantity:
+		return m.quantity(ctx, s, in)
+
+	case nodeBuyConfirm:
+		return m.buyChoice(ctx, s, in)
 
 	case nodeAirtimeChoice:
 		switch in {
@@ -499,6 +512,14 @@ func (m *Menu) advance(ctx context.Context, s *session, in string) (Screen, erro
 		return Screen{Text: p.shown}, nil
 	}
 	return Screen{}, fmt.Errorf("ussd: session in unknown menu node %d", s.node)
+}
+
+// amountPrompt is the prompt for the amount at n: a merchant's offers its products too.
+func amountPrompt(n node) string {
+	if n == nodeMerchantAmount {
+		return "ask_merchant_amount"
+	}
+	return "ask_amount"
 }
 
 func numberPrompt(n node) string {

@@ -19,6 +19,10 @@ func (m *Menu) request(ctx context.Context, s *session, amount int64) (Screen, e
 		r.Type, r.Merchant = payswitch.MerchantPayment, s.field
 	case nodeAirtimeAmount:
 		r.Type, r.Recipient, numberNode = payswitch.AirtimePayment, s.field, nodeAirtimeNumber
+	case nodeBuyConfirm:
+		// A purchase: the engine prices the items again, as for BUY by SMS.
+		r.Type, r.Merchant = payswitch.MerchantPayment, s.field
+		r.Items = []payswitch.ItemRequest{{Product: s.product, Quantity: int64(s.quantity)}}
 	}
 	out, err := m.engine.Request(ctx, r)
 	if err != nil {
@@ -33,17 +37,22 @@ func (m *Menu) request(ctx context.Context, s *session, amount int64) (Screen, e
 		if !out.OK() {
 			key = "pending_exists"
 		}
-		s.payment, s.field = out.Payment.ID, ""
+		s.payment, s.field, s.product = out.Payment.ID, "", ""
 		return m.show(s, m.texts.Render(key, m.vars(out.Payment)), m.static["code_options"], false, nodeCode), nil
 	case payswitch.ProblemUnknownMerchant:
 		return m.ask(s, out.Text, "ask_merchant", nodeMerchantCode), nil
+	case payswitch.ProblemUnknownProduct: // retired since the menu priced it
+		return m.ask(s, out.Text, "ask_product", nodeProductCode), nil
 	case payswitch.ProblemUnknownRecipient, payswitch.ProblemSelfPayment, payswitch.ProblemBadNumber:
 		if r.Type != payswitch.MerchantPayment && s.field != "" {
 			return m.ask(s, out.Text, numberPrompt(numberNode), numberNode), nil
 		}
 	case payswitch.ProblemBelowMin, payswitch.ProblemAboveMax, payswitch.ProblemInsufficientFunds,
 		payswitch.ProblemDailyLimit:
-		return m.ask(s, out.Text, "ask_amount", s.node), nil
+		if s.node == nodeBuyConfirm { // fewer of the product may do
+			return m.ask(s, out.Text, "ask_quantity", nodeQuantity), nil
+		}
+		return m.ask(s, out.Text, amountPrompt(s.node), s.node), nil
 	}
 	return m.end(s, out.Text), nil
 }

@@ -43,6 +43,9 @@ const (
 	nodeDone                       // the session answered END; kept to answer a repeat
 	nodePushChoice                 // a pushed request: 1 pays, 2 refuses (push.go)
 	nodePushCode                   // a pushed request waits for its code
+	nodeProductCode                // 2*<code>*0: the product's code (buy.go)
+	nodeQuantity                   // 2*<code>*0*<product>: how many
+	nodeBuyConfirm                 // 2*<code>*0*<product>*<quantity>: 1 buys, 2 does not
 )
 
 // session is one dialogue's place in the menu. It is kept small: up to maxSessions of
@@ -64,6 +67,8 @@ type session struct {
 	raw      string // the caller as the transport spelt it on the dial, to skip normalising
 	payment  string // ID of the payment waiting for its code (nodeCode)
 	field    string // number or merchant code collected before the amount
+	product  string // the product code of a purchase (buy.go)
+	quantity uint16 // how many of it
 	last     string // the screen last shown, for a repeated request
 	page     *paging
 	push     *pushInfo // set in a push session (push.go), nil in a dialogue

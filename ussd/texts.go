@@ -14,17 +14,26 @@ import (
 //
 // The option numbers are fixed by the menu, not by these texts: an override may reword
 // "1. Send money" but 1 still sends money, 9 still asks for a new code, 0 still cancels
-// or goes back and 98 still shows the next page.
+// or goes back (or, at a merchant's amount prompt, buys a product) and 98 still shows
+// the next page.
 var DefaultTexts = map[string]string{
 	"title": "payswitch",
 	"menu":  "1. Send money\n2. Pay merchant\n3. Buy airtime\n4. My account",
 
-	"ask_number":         "Send money to which number?",
-	"ask_merchant":       "Enter the merchant code (till number)",
-	"ask_amount":         "Enter the amount in {currency}",
-	"airtime_menu":       "Buy airtime for:\n1. My number\n2. Another number\n0. Back",
-	"ask_airtime_number": "Buy airtime for which number?",
-	"account_menu":       "My account\n1. Balance\n2. Last payments\n0. Back",
+	"ask_number":   "Send money to which number?",
+	"ask_merchant": "Enter the merchant code (till number)",
+	"ask_amount":   "Enter the amount in {currency}",
+	// A merchant's amount prompt also leads to its products (buy.go).
+	"ask_merchant_amount": "Enter the amount in {currency}, or 0 to buy a product",
+	"ask_product":         "Enter the product code",
+	"product_price":       "{product}: {price} each.",
+	"ask_quantity":        "Enter the quantity (1-{max_quantity})",
+	"buy_confirm":         "Buy {quantity} x {product} for {amount} from {payee}?",
+	"buy_options":         "1. Yes\n2. No",
+	"buy_declined":        "You did not buy it. Nothing was paid.",
+	"airtime_menu":        "Buy airtime for:\n1. My number\n2. Another number\n0. Back",
+	"ask_airtime_number":  "Buy airtime for which number?",
+	"account_menu":        "My account\n1. Balance\n2. Last payments\n0. Back",
 
 	"code_prompt":    "{id}: pay {amount} to {payee}. Enter the code we sent you by SMS.",
 	"pending_exists": "{id} ({amount} to {payee}) is waiting for its code. Enter the code we sent you by SMS.",
@@ -37,6 +46,8 @@ var DefaultTexts = map[string]string{
 	"bad_number":   "Invalid phone number. Use e.g. 0712345678.",
 	"bad_merchant": "Merchant codes have 3 to 12 digits.",
 	"bad_amount":   "Invalid amount. Use e.g. 150 or 150.50.",
+	"bad_product":  "Product codes have 1 to 6 digits.",
+	"bad_quantity": "Quantities are whole numbers from 1 to {max_quantity}.",
 	"bad_code":     "Codes have {digits} digits.",
 	"more":         "98. More",
 
