@@ -102,12 +102,13 @@ func TestMerchantAPIRefusals(t *testing.T) {
 	}
 	s.unchanged(before)
 
-	refused := func(body map[string]any, want int, code string) {
+	refused := func(body map[string]any, want int, code string) apiError {
 		t.Helper()
 		var e apiError
 		if got := ma.do("POST", "/api/v1/payment-requests", body, &e); got != want || e.Error.Code != code {
 			t.Fatalf("request %v = %d %+v, want %d %s", body, got, e, want, code)
 		}
+		return e
 	}
 	decline := func(id string) {
 		t.Helper()
@@ -127,7 +128,9 @@ func TestMerchantAPIRefusals(t *testing.T) {
 	// STOP refuses one merchant's requests (2 of 4: the other merchant's), START takes them again (3).
 	a.send("STOP 55501")
 	a.expect("Mama Mboga", "can no longer send you requests")
-	refused(req(map[string]any{"reference": "STOPPED-1"}), 403, "payer_stopped")
+	if e := refused(req(map[string]any{"reference": "STOPPED-1"}), 403, "payer_stopped"); e.Error.Message != "the number refused requests from this merchant: 2547****001" {
+		t.Fatalf("payer_stopped says %q", e.Error.Message)
+	}
 	decline(mb.request(req(map[string]any{"reference": "B-1"})).ID)
 	a.send("start 55501")
 	a.expect("Mama Mboga", "can send you requests to pay again")
