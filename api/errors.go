@@ -86,10 +86,13 @@ func invalidInput(err error) bool {
 	return errors.As(err, &v) && v.InvalidInput()
 }
 
-// cleanMessage drops the package prefixes that sentinel errors carry.
+// cleanMessage drops the package prefixes that sentinel errors carry. Package
+// merchant's errors start the message; elsewhere "merchant: " is the engine's name for
+// a field ("invalid request: merchant: required") or ends a phrase ("from this
+// merchant: 2547****001"), and stays.
 func cleanMessage(err error) string {
-	msg := err.Error()
-	for _, p := range []string{"payswitch: ", "ledger: ", "merchant: ", "api: "} {
+	msg := strings.TrimPrefix(err.Error(), "merchant: ")
+	for _, p := range []string{"payswitch: ", "ledger: ", "api: "} {
 		msg = strings.ReplaceAll(msg, p, "")
 	}
 	return msg

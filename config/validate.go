@@ -339,8 +339,10 @@ func (c *Config) validateWebhooks(k *checker) {
 		k.add("webhooks.retry_for", "%v: must be at least %v (deliveries are retried for at least 24 hours)",
 			w.RetryFor, MinWebhookRetryFor)
 	}
-	if w.Workers < 1 || w.Workers > MaxWebhookWorkers {
-		k.add("webhooks.workers", "%d: must be 1..%d", w.Workers, MaxWebhookWorkers)
+	if w.Workers < 2 || w.Workers > MaxWebhookWorkers {
+		// One worker would be one merchant's whenever its endpoint hangs, holding up all others.
+		k.add("webhooks.workers", "%d: must be 2..%d (a merchant whose endpoint hangs never holds them all)",
+			w.Workers, MaxWebhookWorkers)
 	}
 	k.positive("webhooks.max_failures_before_pause", int64(w.MaxFailuresBeforePause))
 	k.duration("webhooks.pause", w.Pause)

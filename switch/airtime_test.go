@@ -86,6 +86,9 @@ func TestTopupBySMSSucceeds(t *testing.T) {
 	if got := h.state(p.ID); got != StateTopupPending {
 		t.Fatalf("after code: %s", got)
 	}
+	if txt, want := h.last(alice).Text, p.ID+" confirmed. KES 50.00 of airtime for 2547****002 is being sent."; !strings.HasPrefix(txt, want) {
+		t.Fatalf("receipt = %q, want it to start %q", txt, want)
+	}
 	if b := h.balance(w.ID); b.Posted != 95000 {
 		t.Fatalf("payer not debited: %+v", b)
 	}

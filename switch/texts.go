@@ -24,7 +24,7 @@ var DefaultTexts = map[string]string{
 		"Old codes no longer work. Never share it with anyone.",
 	"code_sent":       "{id}: a new code was sent to you by SMS.",
 	"receipt":         "{id} confirmed. {amount} paid to {payee}. New balance {balance}.",
-	"receipt_topup":   "{id} confirmed. {amount} of airtime for {payee} is being sent. New balance {balance}.",
+	"receipt_topup":   "{id} confirmed. {amount} of {payee} is being sent. New balance {balance}.", // payee: "airtime for 2547****001"
 	"payee_notice":    "{id}: you have received {amount} from {payer}. New balance {balance}.",
 	"deposit_notice":  "{id}: {amount} deposited to your account. New balance {balance}.",
 	"balance":         "Balance {balance}. Available {available}.",

@@ -158,6 +158,17 @@ func TestNewRefusesBadConfig(t *testing.T) {
 	}
 }
 
+// Left out, the per-merchant cap leaves a worker free of any one merchant whenever there
+// are two: a merchant whose endpoint hangs holds up no other.
+func TestPerMerchantDefaultLeavesAWorker(t *testing.T) {
+	for workers, want := range map[int]int{1: 1, 2: 1, 3: 2, 8: DefaultPerMerchant} {
+		c := Config{SealKey: sealKey, Workers: workers}
+		if err := c.fill(); err != nil || c.PerMerchant != want {
+			t.Errorf("%d workers: per merchant %d (%v), want %d", workers, c.PerMerchant, err, want)
+		}
+	}
+}
+
 // A listener bound after New (its port chosen then) is forbidden once Forbid names it.
 func TestForbidAddsListenersBoundLater(t *testing.T) {
 	r := newRig(t, func(c *Config) { c.Forbidden = []string{"127.0.0.1:0"} })

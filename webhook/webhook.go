@@ -109,7 +109,8 @@ type Config struct {
 	// repeats (DefaultBackoff).
 	Backoff []time.Duration
 	// Workers caps the deliveries in flight (DefaultWorkers); PerMerchant caps them per
-	// merchant (DefaultPerMerchant), so that a slow endpoint holds at most that many.
+	// merchant (DefaultPerMerchant, and less than Workers when Workers allows), so that a
+	// slow endpoint holds at most that many and leaves a worker for the others.
 	Workers, PerMerchant int
 	// MaxFailures is how many failed attempts in a row pause a merchant's deliveries for
 	// Pause (DefaultMaxFailures, DefaultPause). After a pause one event goes out alone; if
@@ -224,7 +225,8 @@ func (c *Config) fill() error {
 		c.Workers = DefaultWorkers
 	}
 	if c.PerMerchant == 0 {
-		c.PerMerchant = min(DefaultPerMerchant, c.Workers)
+		// Never every worker: a merchant whose endpoint hangs would hold up all others.
+		c.PerMerchant = min(DefaultPerMerchant, max(c.Workers-1, 1))
 	}
 	if c.MaxFailures == 0 {
 		c.MaxFailures = DefaultMaxFailures
