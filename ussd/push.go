@@ -202,13 +202,18 @@ func (m *Menu) endPush(from string, sessionInfo []byte) {
 	}
 }
 
-// pushChoice acts on an answer to the pushed screen: 1 pays, 2 refuses.
+// pushChoice acts on an answer to the pushed screen: 1 pays, 2 refuses, and the code
+// that came by SMS, typed at once, confirms as at the code prompt (contract section 10:
+// the pushed screen "takes the code just the same"; a code has at least 4 digits, so it
+// is never a choice).
 func (m *Menu) pushChoice(ctx context.Context, s *session, in string) (Screen, error) {
-	switch in {
-	case "1":
+	switch {
+	case in == "1":
 		return m.ask(s, "", "push_code", nodePushCode), nil
-	case "2":
+	case in == "2":
 		return m.refuse(ctx, s)
+	case len(in) == m.engine.CodeDigits() && digits(in):
+		return m.pushCode(ctx, s, in)
 	}
 	return m.show(s, joinLines(m.static["bad_choice"], s.push.body), s.push.opts, false, nodePushChoice), nil
 }

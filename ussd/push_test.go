@@ -217,7 +217,6 @@ func TestPushBadAnswers(t *testing.T) {
 		{"blank", nil, "   ", screen},
 		{"another option", nil, "3", screen},
 		{"two digits", nil, "12", screen},
-		{"a code at once", nil, rightCode, screen},
 		{"words", nil, "PAY", screen},
 		{"not UTF-8", nil, "\xff\xfe", screen},
 		{"a star", nil, "*", screen},
@@ -247,6 +246,15 @@ func TestPushBadAnswers(t *testing.T) {
 		t.Fatalf("%d inputs at once: %q %v", maxNewInputs+1, reply, err)
 	}
 	wantPrefix(t, p.answer("carrier-a", alice, info, "1"), "CON Enter the code")
+}
+
+// The code typed at once on the pushed screen, without 1 first, confirms the request
+// just the same (contract section 10: the screen "takes the code just the same").
+func TestPushTakesTheCodeAtOnce(t *testing.T) {
+	p := newPushMenu(t)
+	_, info := p.open(alice)
+	wantPrefix(t, p.answer("carrier-a", alice, info, rightCode), "END "+pushID+" confirmed.")
+	wantCalls(t, p.engine.called(), "confirm ussd "+alice+" "+pushID+" "+rightCode)
 }
 
 // A session answers for the session timeout after its last step; a later answer hears
