@@ -11,6 +11,11 @@ func (e *Engine) Cancel(ctx context.Context, ch Channel, msisdn, paymentID strin
 			return err
 		}
 		s := pendingSnapshot{Now: o.now, Channel: ch, ReplyTo: e.replyTo(msisdn), AskedFor: paymentID, Waiting: p}
+		if p == nil && paymentID == "" {
+			if s.Request, err = o.snap.requested(msisdn); err != nil {
+				return err
+			}
+		}
 		out, err = o.apply(e.rules.cancel(s))
 		return err
 	})

@@ -16,7 +16,10 @@ type pendingSnapshot struct {
 	ReplyTo  string   // where an SMS answer goes
 	AskedFor string   // the payment a USSD or IVR session names, or ""
 	Waiting  *Payment // the number's payment waiting for its code, or nil
-	Code     *codeResult
+	// Request is the merchant's request waiting for the number, read by CANCEL only
+	// when nothing of its own waits: the answer then says how to refuse it.
+	Request *Payment
+	Code    *codeResult
 }
 
 // waiting is the payment the command is about, or nil when none waits or the session
@@ -31,6 +34,13 @@ func (s pendingSnapshot) waiting() *Payment {
 // cancel ends the waiting payment and releases its hold.
 func (r *rules) cancel(s pendingSnapshot) Decision {
 	p := s.waiting()
+	if p == nil && s.Request != nil && s.AskedFor == "" {
+		// CANCEL ends only the payer's own payment; a merchant's request is refused with
+		// NO, and the answer says so rather than that nothing waits.
+		out := r.refuse(ProblemNoPending, s.Request, nil)
+		out.Payment, out.Text = nil, r.texts.Render("cancel_request", r.vars(s.Request))
+		return r.replyIfSMS(Decision{Outcome: out}, s.Channel, s.ReplyTo)
+	}
 	if p == nil {
 		return r.replyIfSMS(Decision{Outcome: r.refuse(ProblemNoPending, nil, map[string]string{})}, s.Channel, s.ReplyTo)
 	}

@@ -43,6 +43,24 @@ func TestDecideCancel(t *testing.T) {
 	}
 }
 
+// CANCEL with only a merchant's request waiting moves nothing and says how to refuse
+// the request (NO), not that nothing waits.
+func TestDecideCancelPointsAtNO(t *testing.T) {
+	r := testRules(t)
+	req := waitingPayment()
+	req.State = StateRequested
+	d := r.cancel(pendingSnapshot{Now: decideNow, Channel: ChannelSMS, ReplyTo: "254700000001", Request: req})
+	if d.Release || d.Move != "" || d.Outcome.Problem != ProblemNoPending {
+		t.Fatalf("decision %+v: want a refusal that moves nothing", d)
+	}
+	if !strings.Contains(d.Outcome.Text, "reply NO") || !strings.Contains(d.Outcome.Text, req.ID) {
+		t.Fatalf("answer %q: want it to name %s and NO", d.Outcome.Text, req.ID)
+	}
+	if purposes(d.Messages) != "reply" {
+		t.Fatalf("messages %s, want the reply", purposes(d.Messages))
+	}
+}
+
 func TestDecideResend(t *testing.T) {
 	r := testRules(t)
 	fresh := decideNow.Add(5 * time.Minute)

@@ -88,6 +88,7 @@ var DefaultTexts = map[string]string{
 	"wrong_code_both": "Wrong code for {id} and {other}. Tries left: {tries} for {id}, {other_tries} for {other}.",
 	"declined":        "{id} declined. Nothing was paid to {payee}.",
 	"no_request":      "You have no request to pay waiting.",
+	"cancel_request":  "You have no payment of your own waiting. To refuse {id} of {amount} from {payee}, reply NO.",
 	"request_expired": "{id}: the request of {payee} for {amount} expired. Nothing was paid.",
 	"request_failed_funds": "{id} failed: insufficient funds to pay {amount} to {payee} ({available} available). " +
 		"Nothing was paid.",
