@@ -53,7 +53,7 @@ var (
 	rssLine   = regexp.MustCompile(`^serve_rss_mb=[0-9.]+$`)
 	// The line of the requests to pay (-requests).
 	requestsLine = regexp.MustCompile(`^requests=(\d+) completed=(\d+) failed=(\d+) requests/s=[0-9.]+ p50_ms=[0-9.]+ p99_ms=([0-9.]+) webhooks=(\d+) bad_signatures=(\d+) duplicates=(\d+)$`)
-	compareOut   = regexp.MustCompile(`^compare sms_only_payments/s=([0-9.]+) with_requests_payments/s=([0-9.]+) ratio=([0-9.]+) requests/s=([0-9.]+) requests_p99_ms=[0-9.]+$`)
+	compareOut   = regexp.MustCompile(`^compare sms_only_payments/s=([0-9.]+) with_requests_payments/s=([0-9.]+) ratio=([0-9.]+) requests/s=([0-9.]+) requests_p99_ms=[0-9.]+ all_payments_ratio=([0-9.]+)$`)
 )
 
 // figures is the final line, read back.
@@ -196,8 +196,10 @@ func TestRunCompare(t *testing.T) {
 	if c == nil {
 		t.Fatalf("compare line %q does not parse", lines[5])
 	}
-	if ratio, _ := strconv.ParseFloat(c[3], 64); ratio <= 0 {
-		t.Errorf("compare line %q: no ratio", lines[5])
+	ratio, _ := strconv.ParseFloat(c[3], 64)
+	all, _ := strconv.ParseFloat(c[5], 64)
+	if ratio <= 0 || all <= ratio {
+		t.Errorf("compare line %q: want a ratio, and a larger one with the requests counted", lines[5])
 	}
 	if n := strings.Count(stderr.String(), "check: books match what the phones saw"); n != 2 {
 		t.Errorf("the books check passed %d times, want 2 (one per run)", n)

@@ -118,18 +118,22 @@ func (r phaseResult) lines(prefix string) []string {
 
 // compareLine sets the SMS payments of a run with requests beside those of a run
 // without: exactly compare sms_only_payments/s=X with_requests_payments/s=Y ratio=R
-// requests/s=X requests_p99_ms=Z.
+// requests/s=X requests_p99_ms=Z all_payments_ratio=T. ratio is the SMS payments'
+// alone; all_payments_ratio counts the completed requests too, which are payments the
+// same writer books.
 func compareLine(smsOnly, withRequests phaseResult) string {
-	ratio := 0.0
-	if a := smsOnly.payments.rate(); a > 0 {
-		ratio = withRequests.payments.rate() / a
-	}
 	rq := requestResult{}
 	if withRequests.requests != nil {
 		rq = *withRequests.requests
 	}
-	return fmt.Sprintf("compare sms_only_payments/s=%.1f with_requests_payments/s=%.1f ratio=%.3f requests/s=%.1f requests_p99_ms=%.1f",
-		smsOnly.payments.rate(), withRequests.payments.rate(), ratio, rq.rate(), ms(percentile(rq.latencies, 99)))
+	base := smsOnly.payments.rate()
+	ratio, all := 0.0, 0.0
+	if base > 0 {
+		ratio = withRequests.payments.rate() / base
+		all = (withRequests.payments.rate() + rq.rate()) / base
+	}
+	return fmt.Sprintf("compare sms_only_payments/s=%.1f with_requests_payments/s=%.1f ratio=%.3f requests/s=%.1f requests_p99_ms=%.1f all_payments_ratio=%.3f",
+		base, withRequests.payments.rate(), ratio, rq.rate(), ms(percentile(rq.latencies, 99)), all)
 }
 
 // echoResult is the figures of the echo phase.
