@@ -160,122 +160,58 @@ func TestRunWithRequests(t *testing.T) {
 	}
 }
 
-// TestRunCompare runs -compare: SMS payments alone, then with requests from the same
-// tills, whose SMS payments then have webhooks too; both runs pass their checks and the
-// comparison line parses.
+// TestRunCompare runs -compare for two rounds: SMS payments alone, then with requests
+// from the same tills (whose SMS payments then have webhooks too), and the other way
+// round; every run passes its checks and the comparison lines parse.
 func TestRunCompare(t *testing.T) {
 	bin := switchBinary(t)
 	var stdout, stderr bytes.Buffer
 	err := run(context.Background(), []string{"-bin", bin, "-duration", "2s", "-phones", "20", "-concurrency", "4",
-		"-echo-duration", "0", "-requests", "5", "-compare"}, &stdout, &stderr)
+		"-echo-duration", "0", "-requests", "5", "-compare", "-rounds", "2"}, &stdout, &stderr)
 	t.Logf("stderr:\n%s", stderr.String())
 	if err != nil {
 		t.Fatalf("run: %v\nstdout:\n%s", err, stdout.String())
 	}
 	lines := strings.Split(strings.TrimRight(stdout.String(), "\n"), "\n")
-	if len(lines) != 6 {
-		t.Fatalf("stdout has %d lines, want 6 (sms_only: payments, rss; with_requests: payments, requests, rss; compare):\n%s",
-			len(lines), stdout.String())
+	if len(lines) != 13 {
+		t.Fatalf("stdout has %d lines, want 13 (two rounds of 2 + 3 + 1, and the summary):\n%s", len(lines), stdout.String())
 	}
-	m := finalLine.FindStringSubmatch(strings.TrimPrefix(lines[0], "sms_only: "))
-	if m == nil || !strings.HasPrefix(lines[0], "sms_only: ") || !rssLine.MatchString(strings.TrimPrefix(lines[1], "sms_only: ")) {
-		t.Fatalf("the SMS-only run's lines do not parse: %q", lines[:2])
+	// Round 1 runs SMS only first, round 2 the run with requests first.
+	for _, round := range []struct {
+		smsOnly, withRequests, compare int // first lines
+	}{{0, 2, 5}, {9, 6, 11}} {
+		so, wr := lines[round.smsOnly:round.smsOnly+2], lines[round.withRequests:round.withRequests+3]
+		m := finalLine.FindStringSubmatch(strings.TrimPrefix(so[0], "sms_only: "))
+		if m == nil || !strings.HasPrefix(so[0], "sms_only: ") || !rssLine.MatchString(strings.TrimPrefix(so[1], "sms_only: ")) {
+			t.Fatalf("an SMS-only run's lines do not parse: %q", so)
+		}
+		if atoi(t, m[2]) == 0 || atoi(t, m[3]) != 0 {
+			t.Errorf("SMS-only run: %q; want some completed and none failed", so[0])
+		}
+		f, q := readRequestRun(t, wr, "with_requests: ")
+		if f.completed == 0 || f.failed != 0 || q.requests < 5 || q.failed != 0 || q.badSignatures != 0 {
+			t.Errorf("run with requests: %+v %+v; want payments and requests completed, none failed, no bad signature", f, q)
+		}
+		// Every till has a webhook: the SMS payments' events come too.
+		if q.webhooks != q.completed+f.completed {
+			t.Errorf("webhooks=%d; want one per completed request (%d) and SMS payment (%d)", q.webhooks, q.completed, f.completed)
+		}
+		c := compareOut.FindStringSubmatch(lines[round.compare])
+		if c == nil {
+			t.Fatalf("compare line %q does not parse", lines[round.compare])
+		}
+		ratio, _ := strconv.ParseFloat(c[3], 64)
+		all, _ := strconv.ParseFloat(c[5], 64)
+		if ratio <= 0 || all <= ratio {
+			t.Errorf("compare line %q: want a ratio, and a larger one with the requests counted", lines[round.compare])
+		}
 	}
-	if atoi(t, m[2]) == 0 || atoi(t, m[3]) != 0 {
-		t.Errorf("SMS-only run: %q; want some completed and none failed", lines[0])
+	if !regexp.MustCompile(`^compare_rounds=2 ratio_median=[0-9.]+ ratio_min=[0-9.]+ ratio_max=[0-9.]+ all_payments_ratio_median=[0-9.]+$`).MatchString(lines[12]) {
+		t.Errorf("summary line %q does not parse", lines[12])
 	}
-	f, q := readRequestRun(t, lines[2:5], "with_requests: ")
-	if f.completed == 0 || f.failed != 0 || q.requests < 5 || q.failed != 0 || q.badSignatures != 0 {
-		t.Errorf("run with requests: %+v %+v; want payments and requests completed, none failed, no bad signature", f, q)
+	if n := strings.Count(stderr.String(), "check: books match what the phones saw"); n != 4 {
+		t.Errorf("the books check passed %d times, want 4 (one per run)", n)
 	}
-	// Every till has a webhook: the SMS payments' events come too.
-	if q.webhooks != q.completed+f.completed {
-		t.Errorf("webhooks=%d; want one per completed request (%d) and SMS payment (%d)", q.webhooks, q.completed, f.completed)
-	}
-	c := compareOut.FindStringSubmatch(lines[5])
-	if c == nil {
-		t.Fatalf("compare line %q does not parse", lines[5])
-	}
-	ratio, _ := strconv.ParseFloat(c[3], 64)
-	all, _ := strconv.ParseFloat(c[5], 64)
-	if ratio <= 0 || all <= ratio {
-		t.Errorf("compare line %q: want a ratio, and a larger one with the requests counted", lines[5])
-	}
-	if n := strings.Count(stderr.String(), "check: books match what the phones saw"); n != 2 {
-		t.Errorf("the books check passed %d times, want 2 (one per run)", n)
-	}
-}
-
-// TestRun runs a tiny load end to end against a real serve process: every payment
-// completes and the books match.
-func TestRun(t *testing.T) {
-	bin := switchBinary(t)
-	var stdout, stderr bytes.Buffer
-	err := run(context.Background(), []string{"-bin", bin, "-duration", "2s", "-phones", "20",
-		"-concurrency", "8", "-echo-duration", "1s"}, &stdout, &stderr)
-	t.Logf("stderr:\n%s", stderr.String())
-	if err != nil {
-		t.Fatalf("run: %v\nstdout:\n%s", err, stdout.String())
-	}
-	f := readOutput(t, stdout.String())
-	if f.completed == 0 || f.failed != 0 {
-		t.Errorf("completed=%d failed=%d; want some completed and none failed", f.completed, f.failed)
-	}
-	if !strings.Contains(stderr.String(), "check: books match what the phones saw") {
-		t.Errorf("stderr does not report the checks as passed")
-	}
-	// The writer's share of the load, from the switch's /metrics: some groups ran.
-	if !regexp.MustCompile(`store writer during the load: busy \d+% .* [1-9]\d* groups/s of \d+\.\d operations`).MatchString(stderr.String()) {
-		t.Errorf("stderr does not report the store writer's work")
-	}
-}
-
-// TestRunStopsEarly stops a long run once the load has begun, as Ctrl-C does: the run
-// still prints its figures and passes its checks.
-func TestRunStopsEarly(t *testing.T) {
-	bin := switchBinary(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var stdout bytes.Buffer
-	stderr := &lineWatch{match: regexp.MustCompile(`progress: .* confirmed=[1-9]`), fire: cancel}
-	err := run(ctx, []string{"-bin", bin, "-duration", "10m", "-phones", "10", "-concurrency", "4",
-		"-echo-duration", "1s", "-progress", "100ms"}, &stdout, stderr)
-	t.Logf("stderr:\n%s", stderr.String())
-	if err != nil {
-		t.Fatalf("run: %v\nstdout:\n%s", err, stdout.String())
-	}
-	if f := readOutput(t, stdout.String()); f.completed == 0 {
-		t.Errorf("no payment completed before the stop; the test wanted some")
-	}
-	if !strings.Contains(stderr.String(), "stopped early") {
-		t.Errorf("stderr does not say the load stopped early")
-	}
-}
-
-// lineWatch is a writer that calls fire once what was written matches.
-type lineWatch struct {
-	mu    sync.Mutex // guards buf and fired
-	buf   bytes.Buffer
-	match *regexp.Regexp
-	fire  func()
-	fired bool
-}
-
-func (w *lineWatch) Write(b []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.buf.Write(b)
-	if !w.fired && w.match.Match(w.buf.Bytes()) {
-		w.fired = true
-		w.fire()
-	}
-	return len(b), nil
-}
-
-func (w *lineWatch) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.String()
 }
 
 func TestParseFlags(t *testing.T) {
@@ -299,6 +235,9 @@ func TestParseFlags(t *testing.T) {
 				return o.requests == 2.5 && o.requestTills == 3 && o.webhookWorkers == 32 && !o.compare
 			}},
 		{name: "compare without requests", args: []string{"-compare"}, wantErr: "-compare needs -requests"},
+		{name: "rounds", args: []string{"-compare", "-requests", "5", "-rounds", "3"},
+			want: func(o options) bool { return o.compare && o.rounds == 3 }},
+		{name: "rounds without compare", args: []string{"-requests", "5", "-rounds", "3"}, wantErr: "only with -compare"},
 		{name: "negative requests", args: []string{"-requests", "-1"}, wantErr: "-requests"},
 		{name: "too many webhook workers", args: []string{"-webhook-workers", "257"}, wantErr: "-webhook-workers"},
 	}

@@ -2,7 +2,7 @@
 // merchants by SMS through a real `payswitch serve` process, over real SMPP on loopback.
 //
 //	go run ./tools/loadgen [-duration 30s] [-phones 4000] [-concurrency 160] [-window 64] [-think 0]
-//	go run ./tools/loadgen -requests 50 [-compare] [-request-phones 0]
+//	go run ./tools/loadgen -requests 50 [-compare [-rounds 1]] [-request-tills 0] [-request-phones 0]
 //	go run ./tools/loadgen -echo [-echo-duration 5s] [-concurrency 160]
 //
 // It starts a simulated SMSC (tools/smscsim) in this process, writes a temporary
@@ -117,7 +117,10 @@ it stay at 0.9 or above; loadgen reports it, it does not fail on it: the host's 
 moves between runs), and T the same with the completed requests/s added to the SMS
 payments/s: requests are payments too, booked by the same writer, so at a rate near
 a tenth of the SMS payments' they lower R by themselves. The echo line is measured
-once, before both.
+once, before both. -rounds N makes N such pairs, the second of each pair first in
+every other round (so that a host getting slower or faster favours neither), each
+with its compare line, and ends with
+  compare_rounds=N ratio_median=R ratio_min=A ratio_max=B all_payments_ratio_median=T
 
 Checks (exit status 1 when one fails): the trial balance is balanced; every wallet's
 posted balance is its deposit minus the payments its phone saw confirmed, and its
@@ -155,6 +158,7 @@ type options struct {
 	// webhookWorkers is the switch's webhooks.workers; 0: its default.
 	webhookWorkers int
 	compare        bool
+	rounds         int // pairs of runs of -compare
 }
 
 // maxRequestPhones bounds -request-phones, as -phones is bounded.
@@ -184,6 +188,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.requestTills, "request-tills", 0, "tills of their own that send the requests, which the SMS payers do not pay; 0: the SMS payers' tills send them")
 	fs.IntVar(&o.webhookWorkers, "webhook-workers", 0, "webhooks.workers of the switch (deliveries in flight); 0: its default")
 	fs.BoolVar(&o.compare, "compare", false, "run without requests, then with -requests, on fresh switches, and compare SMS payments/s")
+	fs.IntVar(&o.rounds, "rounds", 1, "pairs of runs -compare makes, alternating which goes first")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (config, database, serve.log)")
 	fs.DurationVar(&o.progress, "progress", 5*time.Second, "how often to log progress on stderr; 0: never")
 	if err := fs.Parse(args); err != nil {
@@ -210,6 +215,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-compare needs -requests")
 	case o.compare && o.echoOnly:
 		return o, errors.New("-compare and -echo exclude each other")
+	case o.rounds < 1 || o.rounds > 100 || o.rounds > 1 && !o.compare:
+		return o, errors.New("-rounds: 1 to 100, and more than 1 only with -compare")
 	}
 	o.concurrency = min(o.concurrency, o.phones)
 	return o, nil
@@ -251,19 +258,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		printPhase(stdout, pr, "")
 		return err
 	}
-	lg.printf("compare, run 1 of 2: SMS payments only")
-	smsOnly, err := runSwitch(ctx, o, bin, lg, false)
-	printPhase(stdout, smsOnly, "sms_only: ")
-	if smsOnly == nil || ctx.Err() != nil {
-		return errors.Join(err, ctx.Err())
-	}
-	lg.printf("compare, run 2 of 2: SMS payments with %.1f requests to pay/s", o.requests)
-	withRequests, err2 := runSwitch(ctx, o, bin, lg, true)
-	printPhase(stdout, withRequests, "with_requests: ")
-	if withRequests != nil {
-		fmt.Fprintln(stdout, compareLine(*smsOnly, *withRequests))
-	}
-	return errors.Join(err, err2)
+	return runCompare(ctx, o, bin, lg, stdout)
 }
 
 // printPhase prints a run's lines, if it got as far as the load.

@@ -116,24 +116,58 @@ func (r phaseResult) lines(prefix string) []string {
 	return out
 }
 
-// compareLine sets the SMS payments of a run with requests beside those of a run
-// without: exactly compare sms_only_payments/s=X with_requests_payments/s=Y ratio=R
-// requests/s=X requests_p99_ms=Z all_payments_ratio=T. ratio is the SMS payments'
-// alone; all_payments_ratio counts the completed requests too, which are payments the
-// same writer books.
-func compareLine(smsOnly, withRequests phaseResult) string {
+// comparison sets the SMS payments of a run with requests beside those of a run
+// without.
+type comparison struct {
+	smsOnly, withRequests float64 // SMS payments/s
+	requests              float64 // completed requests/s
+	requestsP99           time.Duration
+	// ratio is the SMS payments' alone; allPayments counts the completed requests too,
+	// which are payments the same writer books.
+	ratio, allPayments float64
+}
+
+func compare(smsOnly, withRequests phaseResult) comparison {
 	rq := requestResult{}
 	if withRequests.requests != nil {
 		rq = *withRequests.requests
 	}
-	base := smsOnly.payments.rate()
-	ratio, all := 0.0, 0.0
-	if base > 0 {
-		ratio = withRequests.payments.rate() / base
-		all = (withRequests.payments.rate() + rq.rate()) / base
+	c := comparison{smsOnly: smsOnly.payments.rate(), withRequests: withRequests.payments.rate(),
+		requests: rq.rate(), requestsP99: percentile(rq.latencies, 99)}
+	if c.smsOnly > 0 {
+		c.ratio = c.withRequests / c.smsOnly
+		c.allPayments = (c.withRequests + c.requests) / c.smsOnly
 	}
+	return c
+}
+
+// line is exactly compare sms_only_payments/s=X with_requests_payments/s=Y ratio=R
+// requests/s=X requests_p99_ms=Z all_payments_ratio=T.
+func (c comparison) line() string {
 	return fmt.Sprintf("compare sms_only_payments/s=%.1f with_requests_payments/s=%.1f ratio=%.3f requests/s=%.1f requests_p99_ms=%.1f all_payments_ratio=%.3f",
-		base, withRequests.payments.rate(), ratio, rq.rate(), ms(percentile(rq.latencies, 99)), all)
+		c.smsOnly, c.withRequests, c.ratio, c.requests, ms(c.requestsP99), c.allPayments)
+}
+
+// comparisonsLine sums up several rounds: exactly compare_rounds=N ratio_median=R
+// ratio_min=A ratio_max=B all_payments_ratio_median=T.
+func comparisonsLine(cs []comparison) string {
+	ratios, all := make([]float64, len(cs)), make([]float64, len(cs))
+	for i, c := range cs {
+		ratios[i], all[i] = c.ratio, c.allPayments
+	}
+	slices.Sort(ratios)
+	slices.Sort(all)
+	return fmt.Sprintf("compare_rounds=%d ratio_median=%.3f ratio_min=%.3f ratio_max=%.3f all_payments_ratio_median=%.3f",
+		len(cs), median(ratios), ratios[0], ratios[len(ratios)-1], median(all))
+}
+
+// median of sorted, which is not empty: the mean of the middle two of an even count.
+func median(sorted []float64) float64 {
+	n := len(sorted)
+	if n%2 == 1 {
+		return sorted[n/2]
+	}
+	return (sorted[n/2-1] + sorted[n/2]) / 2
 }
 
 // echoResult is the figures of the echo phase.

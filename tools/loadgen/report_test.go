@@ -25,7 +25,18 @@ func TestResultLines(t *testing.T) {
 	}
 	// 90 SMS payments/s against 100: 0.9; with the 10 requests/s, 1.0.
 	want := "compare sms_only_payments/s=100.0 with_requests_payments/s=90.0 ratio=0.900 requests/s=10.0 requests_p99_ms=900.0 all_payments_ratio=1.000"
-	if got := compareLine(smsOnly, with); got != want {
+	if got := compare(smsOnly, with).line(); got != want {
 		t.Errorf("compare line\n got %s\nwant %s", got, want)
+	}
+}
+
+func TestComparisonsLine(t *testing.T) {
+	cs := []comparison{{ratio: 0.95, allPayments: 1.05}, {ratio: 0.85, allPayments: 0.9}, {ratio: 1.1, allPayments: 1.2}, {ratio: 0.9, allPayments: 1.0}}
+	want := "compare_rounds=4 ratio_median=0.925 ratio_min=0.850 ratio_max=1.100 all_payments_ratio_median=1.025"
+	if got := comparisonsLine(cs); got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	if got := comparisonsLine(cs[:3]); got != "compare_rounds=3 ratio_median=0.950 ratio_min=0.850 ratio_max=1.100 all_payments_ratio_median=1.050" {
+		t.Errorf("odd count: %s", got)
 	}
 }
