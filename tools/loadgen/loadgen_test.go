@@ -214,6 +214,78 @@ func TestRunCompare(t *testing.T) {
 	}
 }
 
+// TestRun runs a tiny load end to end against a real serve process: every payment
+// completes and the books match.
+func TestRun(t *testing.T) {
+	bin := switchBinary(t)
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), []string{"-bin", bin, "-duration", "2s", "-phones", "20",
+		"-concurrency", "8", "-echo-duration", "1s"}, &stdout, &stderr)
+	t.Logf("stderr:\n%s", stderr.String())
+	if err != nil {
+		t.Fatalf("run: %v\nstdout:\n%s", err, stdout.String())
+	}
+	f := readOutput(t, stdout.String())
+	if f.completed == 0 || f.failed != 0 {
+		t.Errorf("completed=%d failed=%d; want some completed and none failed", f.completed, f.failed)
+	}
+	if !strings.Contains(stderr.String(), "check: books match what the phones saw") {
+		t.Errorf("stderr does not report the checks as passed")
+	}
+	// The writer's share of the load, from the switch's /metrics: some groups ran.
+	if !regexp.MustCompile(`store writer during the load: busy \d+% .* [1-9]\d* groups/s of \d+\.\d operations`).MatchString(stderr.String()) {
+		t.Errorf("stderr does not report the store writer's work")
+	}
+}
+
+// TestRunStopsEarly stops a long run once the load has begun, as Ctrl-C does: the run
+// still prints its figures and passes its checks.
+func TestRunStopsEarly(t *testing.T) {
+	bin := switchBinary(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout bytes.Buffer
+	stderr := &lineWatch{match: regexp.MustCompile(`progress: .* confirmed=[1-9]`), fire: cancel}
+	err := run(ctx, []string{"-bin", bin, "-duration", "10m", "-phones", "10", "-concurrency", "4",
+		"-echo-duration", "1s", "-progress", "100ms"}, &stdout, stderr)
+	t.Logf("stderr:\n%s", stderr.String())
+	if err != nil {
+		t.Fatalf("run: %v\nstdout:\n%s", err, stdout.String())
+	}
+	if f := readOutput(t, stdout.String()); f.completed == 0 {
+		t.Errorf("no payment completed before the stop; the test wanted some")
+	}
+	if !strings.Contains(stderr.String(), "stopped early") {
+		t.Errorf("stderr does not say the load stopped early")
+	}
+}
+
+// lineWatch is a writer that calls fire once what was written matches.
+type lineWatch struct {
+	mu    sync.Mutex // guards buf and fired
+	buf   bytes.Buffer
+	match *regexp.Regexp
+	fire  func()
+	fired bool
+}
+
+func (w *lineWatch) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(b)
+	if !w.fired && w.match.Match(w.buf.Bytes()) {
+		w.fired = true
+		w.fire()
+	}
+	return len(b), nil
+}
+
+func (w *lineWatch) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
 func TestParseFlags(t *testing.T) {
 	tests := []struct {
 		name    string

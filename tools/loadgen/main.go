@@ -97,7 +97,9 @@ and webhooks and send the requests instead, so that only the requests make event
 -webhook-workers sets the switch's webhooks.workers (deliveries in flight at once; its
 default is 8, and each merchant has at most 2). After the load loadgen waits for the
 webhooks still owed (until none is missing, 5 s without one, or 3 min) and logs how
-many came during the load and how long the rest took.
+many came during the load and how long the rest took, and where the requests' time
+went (p50/p99 of the API's answer, the request's SMS, code to receipt, receipt to
+webhook).
 
   requests=N completed=N failed=N requests/s=X p50_ms=Y p99_ms=Z webhooks=N bad_signatures=N duplicates=N
       requests the API accepted or refused; completed: their payment.completed webhook
