@@ -31,15 +31,14 @@ const (
 // hookPath is the path of a till's endpoint on the receiver.
 func hookPath(till string) string { return "/hook/" + till }
 
-// arrival is one event as the receiver first took it in, signature verified.
+// arrival is a payment.completed event as the receiver first took it in, signature
+// verified.
 type arrival struct {
-	at      time.Time
-	till    string // whose endpoint it came to
-	typ     string
-	payment string // data.id
-	state   string // data.state
-	amount  int64  // data.amount
-	payee   string // data.payee
+	at     time.Time
+	till   string // whose endpoint it came to
+	state  string // data.state
+	amount int64  // data.amount
+	payee  string // data.payee
 }
 
 // hookReceiver is the merchants' side of the webhooks: an HTTP server in loadgen that
@@ -175,8 +174,8 @@ func (r *hookReceiver) record(at time.Time, till string, ev event) {
 		r.reCompleted.Add(1)
 		return
 	}
-	r.completed[ev.Data.ID] = arrival{at: at, till: till, typ: ev.Type, payment: ev.Data.ID,
-		state: ev.Data.State, amount: ev.Data.Amount, payee: ev.Data.Payee}
+	r.completed[ev.Data.ID] = arrival{at: at, till: till, state: ev.Data.State, amount: ev.Data.Amount,
+		payee: ev.Data.Payee}
 }
 
 // refuse answers status, counts the refusal in count and keeps the first few reasons.
