@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // buildDir holds the payswitch binary the end-to-end tests share.
@@ -50,6 +51,9 @@ var (
 	finalLine = regexp.MustCompile(`^payments=(\d+) completed=(\d+) failed=(\d+) payments/s=([0-9.]+) p50_ms=([0-9.]+) p99_ms=([0-9.]+)$`)
 	echoLine  = regexp.MustCompile(`^echo_pdus/s=(\d+) mo=(\d+) mt=(\d+) seconds=[0-9.]+ p50_ms=[0-9.]+ p99_ms=[0-9.]+$`)
 	rssLine   = regexp.MustCompile(`^serve_rss_mb=[0-9.]+$`)
+	// The line of the requests to pay (-requests).
+	requestsLine = regexp.MustCompile(`^requests=(\d+) completed=(\d+) failed=(\d+) requests/s=[0-9.]+ p50_ms=[0-9.]+ p99_ms=([0-9.]+) webhooks=(\d+) bad_signatures=(\d+) duplicates=(\d+)$`)
+	compareOut   = regexp.MustCompile(`^compare sms_only_payments/s=([0-9.]+) with_requests_payments/s=([0-9.]+) ratio=([0-9.]+) requests/s=([0-9.]+) requests_p99_ms=[0-9.]+ all_payments_ratio=([0-9.]+)$`)
 )
 
 // figures is the final line, read back.
@@ -75,18 +79,139 @@ func readOutput(t *testing.T, stdout string) figures {
 	if !rssLine.MatchString(lines[2]) {
 		t.Errorf("rss line %q does not parse", lines[2])
 	}
-	atoi := func(s string) int {
-		n, err := strconv.Atoi(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
-	f := figures{atoi(m[1]), atoi(m[2]), atoi(m[3])}
+	f := figures{atoi(t, m[1]), atoi(t, m[2]), atoi(t, m[3])}
 	if f.completed+f.failed != f.payments {
 		t.Errorf("%q: completed + failed != payments", lines[1])
 	}
 	return f
+}
+
+func atoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// requestLine is the requests line, read back.
+type requestLine struct{ requests, completed, failed, webhooks, badSignatures, duplicates int }
+
+// readRequestRun checks the lines of a run with requests, each after prefix: payments,
+// requests, serve_rss_mb; and returns the two first read back.
+func readRequestRun(t *testing.T, lines []string, prefix string) (figures, requestLine) {
+	t.Helper()
+	if len(lines) != 3 {
+		t.Fatalf("%d lines, want 3 (payments, requests, rss): %q", len(lines), lines)
+	}
+	for _, l := range lines {
+		if !strings.HasPrefix(l, prefix) {
+			t.Fatalf("line %q does not start with %q", l, prefix)
+		}
+	}
+	m := finalLine.FindStringSubmatch(strings.TrimPrefix(lines[0], prefix))
+	if m == nil {
+		t.Fatalf("payments line %q does not parse", lines[0])
+	}
+	f := figures{atoi(t, m[1]), atoi(t, m[2]), atoi(t, m[3])}
+	r := requestsLine.FindStringSubmatch(strings.TrimPrefix(lines[1], prefix))
+	if r == nil {
+		t.Fatalf("requests line %q does not parse", lines[1])
+	}
+	q := requestLine{atoi(t, r[1]), atoi(t, r[2]), atoi(t, r[3]), atoi(t, r[5]), atoi(t, r[6]), atoi(t, r[7])}
+	if q.completed+q.failed != q.requests {
+		t.Errorf("%q: completed + failed != requests", lines[1])
+	}
+	if !rssLine.MatchString(strings.TrimPrefix(lines[2], prefix)) {
+		t.Errorf("rss line %q does not parse", lines[2])
+	}
+	return f, q
+}
+
+// TestRunWithRequests runs SMS payers and requests to pay from tills of their own,
+// end to end: every request completes, each with its webhook signed right, and the
+// books and the webhooks match what the phones saw.
+func TestRunWithRequests(t *testing.T) {
+	bin := switchBinary(t)
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), []string{"-bin", bin, "-duration", "2s", "-phones", "20", "-concurrency", "4",
+		"-echo-duration", "0", "-requests", "5", "-request-tills", "2", "-request-phones", "10"}, &stdout, &stderr)
+	t.Logf("stderr:\n%s", stderr.String())
+	if err != nil {
+		t.Fatalf("run: %v\nstdout:\n%s", err, stdout.String())
+	}
+	f, q := readRequestRun(t, strings.Split(strings.TrimRight(stdout.String(), "\n"), "\n"), "")
+	if f.completed == 0 || f.failed != 0 {
+		t.Errorf("payments completed=%d failed=%d; want some completed and none failed", f.completed, f.failed)
+	}
+	if q.requests < 5 || q.failed != 0 || q.badSignatures != 0 {
+		t.Errorf("%+v: want at least 5 requests (2 s at 5/s), none failed, no bad signature", q)
+	}
+	// Only the request tills have webhooks: one event per completed request.
+	if q.webhooks != q.completed {
+		t.Errorf("webhooks=%d, completed requests=%d; with -request-tills only the requests make events", q.webhooks, q.completed)
+	}
+	for _, want := range []string{"check: books match what the phones saw", "check: every payment confirmed to a till came to its webhook, signed right",
+		"opening 30 wallets, 10 for requests, and 12 tills"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr does not say %q", want)
+		}
+	}
+}
+
+// TestRunCompare runs -compare for two rounds: SMS payments alone, then with requests
+// from the same tills (whose SMS payments then have webhooks too), and the other way
+// round; every run passes its checks and the comparison lines parse.
+func TestRunCompare(t *testing.T) {
+	bin := switchBinary(t)
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), []string{"-bin", bin, "-duration", "2s", "-phones", "20", "-concurrency", "4",
+		"-echo-duration", "0", "-requests", "5", "-compare", "-rounds", "2"}, &stdout, &stderr)
+	t.Logf("stderr:\n%s", stderr.String())
+	if err != nil {
+		t.Fatalf("run: %v\nstdout:\n%s", err, stdout.String())
+	}
+	lines := strings.Split(strings.TrimRight(stdout.String(), "\n"), "\n")
+	if len(lines) != 13 {
+		t.Fatalf("stdout has %d lines, want 13 (two rounds of 2 + 3 + 1, and the summary):\n%s", len(lines), stdout.String())
+	}
+	// Round 1 runs SMS only first, round 2 the run with requests first.
+	for _, round := range []struct {
+		smsOnly, withRequests, compare int // first lines
+	}{{0, 2, 5}, {9, 6, 11}} {
+		so, wr := lines[round.smsOnly:round.smsOnly+2], lines[round.withRequests:round.withRequests+3]
+		m := finalLine.FindStringSubmatch(strings.TrimPrefix(so[0], "sms_only: "))
+		if m == nil || !strings.HasPrefix(so[0], "sms_only: ") || !rssLine.MatchString(strings.TrimPrefix(so[1], "sms_only: ")) {
+			t.Fatalf("an SMS-only run's lines do not parse: %q", so)
+		}
+		if atoi(t, m[2]) == 0 || atoi(t, m[3]) != 0 {
+			t.Errorf("SMS-only run: %q; want some completed and none failed", so[0])
+		}
+		f, q := readRequestRun(t, wr, "with_requests: ")
+		if f.completed == 0 || f.failed != 0 || q.requests < 5 || q.failed != 0 || q.badSignatures != 0 {
+			t.Errorf("run with requests: %+v %+v; want payments and requests completed, none failed, no bad signature", f, q)
+		}
+		// Every till has a webhook: the SMS payments' events come too.
+		if q.webhooks != q.completed+f.completed {
+			t.Errorf("webhooks=%d; want one per completed request (%d) and SMS payment (%d)", q.webhooks, q.completed, f.completed)
+		}
+		c := compareOut.FindStringSubmatch(lines[round.compare])
+		if c == nil {
+			t.Fatalf("compare line %q does not parse", lines[round.compare])
+		}
+		ratio, _ := strconv.ParseFloat(c[3], 64)
+		all, _ := strconv.ParseFloat(c[5], 64)
+		if ratio <= 0 || all <= ratio {
+			t.Errorf("compare line %q: want a ratio, and a larger one with the requests counted", lines[round.compare])
+		}
+	}
+	if !regexp.MustCompile(`^compare_rounds=2 ratio_median=[0-9.]+ ratio_min=[0-9.]+ ratio_max=[0-9.]+ all_payments_ratio_median=[0-9.]+$`).MatchString(lines[12]) {
+		t.Errorf("summary line %q does not parse", lines[12])
+	}
+	if n := strings.Count(stderr.String(), "check: books match what the phones saw"); n != 4 {
+		t.Errorf("the books check passed %d times, want 4 (one per run)", n)
+	}
 }
 
 // TestRun runs a tiny load end to end against a real serve process: every payment
@@ -177,6 +302,16 @@ func TestParseFlags(t *testing.T) {
 		{name: "echo without a phase", args: []string{"-echo", "-echo-duration", "0"}, wantErr: "-echo needs"},
 		{name: "bad synchronous", args: []string{"-synchronous", "OFF"}, wantErr: "FULL or NORMAL"},
 		{name: "extra argument", args: []string{"serve"}, wantErr: "unexpected argument"},
+		{name: "requests", args: []string{"-requests", "2.5", "-request-tills", "3", "-webhook-workers", "32"},
+			want: func(o options) bool {
+				return o.requests == 2.5 && o.requestTills == 3 && o.webhookWorkers == 32 && !o.compare
+			}},
+		{name: "compare without requests", args: []string{"-compare"}, wantErr: "-compare needs -requests"},
+		{name: "rounds", args: []string{"-compare", "-requests", "5", "-rounds", "3"},
+			want: func(o options) bool { return o.compare && o.rounds == 3 }},
+		{name: "rounds without compare", args: []string{"-requests", "5", "-rounds", "3"}, wantErr: "only with -compare"},
+		{name: "negative requests", args: []string{"-requests", "-1"}, wantErr: "-requests"},
+		{name: "too many webhook workers", args: []string{"-webhook-workers", "257"}, wantErr: "-webhook-workers"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -192,5 +327,23 @@ func TestParseFlags(t *testing.T) {
 				t.Errorf("parseFlags(%q) = %+v", tt.args, o)
 			}
 		})
+	}
+}
+
+func TestRequestPhoneCount(t *testing.T) {
+	tests := []struct {
+		name string
+		o    options
+		want int
+	}{
+		{"as asked", options{requestPhones: 7, requests: 100, timeout: 10 * time.Second}, 7},
+		{"rate times the longest hold", options{requests: 50, timeout: 10 * time.Second, think: time.Second}, 1050},
+		{"at least the minimum", options{requests: 0.5, timeout: time.Second}, requestPhonesMin},
+		{"at most the bound", options{requests: 10_000, timeout: time.Minute}, maxRequestPhones},
+	}
+	for _, tt := range tests {
+		if got := requestPhoneCount(tt.o); got != tt.want {
+			t.Errorf("%s: requestPhoneCount = %d, want %d", tt.name, got, tt.want)
+		}
 	}
 }

@@ -2,6 +2,7 @@
 // merchants by SMS through a real `payswitch serve` process, over real SMPP on loopback.
 //
 //	go run ./tools/loadgen [-duration 30s] [-phones 4000] [-concurrency 160] [-window 64] [-think 0]
+//	go run ./tools/loadgen -requests 50 [-compare [-rounds 1]] [-request-tills 0] [-request-phones 0]
 //	go run ./tools/loadgen -echo [-echo-duration 5s] [-concurrency 160]
 //
 // It starts a simulated SMSC (tools/smscsim) in this process, writes a temporary
@@ -15,7 +16,10 @@
 //	serve_rss_mb=M
 //
 // The first line is the ceiling of the same SMSC and SMPP stack with a trivial echo ESME
-// in place of the switch (see runEcho). It exits non-zero when a check fails.
+// in place of the switch (see runEcho). With -requests, merchants' requests to pay run
+// beside the SMS payers (requests.go) and a requests= line follows the payments line;
+// -compare runs without them and then with them, on fresh switches of the same binary
+// (see usage). It exits non-zero when a check fails.
 package main
 
 import (
@@ -76,33 +80,91 @@ Output (stdout):
   serve_rss_mb=M
       peak resident memory of the serve process (VmHWM).
 
+Requests to pay (-requests R, requests started per second): every till gets a merchant
+key (POST /api/v1/merchants/{id}/keys), and with it a webhook (PUT .../webhook) to an
+HTTP receiver inside loadgen, one loopback port per till (up to 64), with a secret of
+its own. At R per second, evenly spaced, a random till's key asks a free request phone
+to pay KES 10 to 500 (POST /api/v1/payment-requests); the phone reads the code from the
+request's SMS, replies with it (after -think) and waits for the receipt. Request phones
+are wallets of their own (-request-phones; 0: R × (2 × -timeout + -think), at least 20),
+never the SMS payers', so that each number has at most one request and the SMS payers'
+figures and checks stay as without requests; a tick that finds every request phone busy
+is skipped and logged, not made up. The receiver verifies every delivery with
+webhook.Verify under its till's secret. By default the SMS payers' tills send the
+requests, so their SMS payments have webhooks too, delivered and checked alike; with
+-request-tills N, N tills of their own (which the SMS payers do not pay) have the keys
+and webhooks and send the requests instead, so that only the requests make events.
+-webhook-workers sets the switch's webhooks.workers (deliveries in flight at once; its
+default is 8, and each merchant has at most 2). After the load loadgen waits for the
+webhooks still owed (until none is missing, 5 s without one, or 3 min) and logs how
+many came during the load and how long the rest took, and where the requests' time
+went (p50/p99 of the API's answer, the request's SMS, code to receipt, receipt to
+webhook).
+
+  requests=N completed=N failed=N requests/s=X p50_ms=Y p99_ms=Z webhooks=N bad_signatures=N duplicates=N
+      requests the API accepted or refused; completed: their payment.completed webhook
+      arrived, signature verified; per second of load; latency from just before the API
+      call to the webhook's arrival, minus the phone's time between the request's SMS and
+      its reply. webhooks: distinct events received (the SMS payments' too, unless
+      -request-tills); bad_signatures: deliveries webhook.Verify refused; duplicates:
+      deliveries of an event already received (allowed: delivery is at least once).
+
+-compare (needs -requests) runs two whole runs back to back on the same binary, each
+with a fresh switch and database and the same wallets and tills: first SMS payments
+only (no keys, no webhooks), then SMS payments with requests. Each prints its lines
+prefixed by "sms_only: " and "with_requests: ", then
+  compare sms_only_payments/s=X with_requests_payments/s=Y ratio=R requests/s=X requests_p99_ms=Z all_payments_ratio=T
+where R is the SMS payments/s with requests over those without (the issue asks that
+it stay at 0.9 or above; loadgen reports it, it does not fail on it: the host's speed
+moves between runs), and T the same with the completed requests/s added to the SMS
+payments/s: requests are payments too, booked by the same writer, so at a rate near
+a tenth of the SMS payments' they lower R by themselves. The echo line is measured
+once, before both. -rounds N makes N such pairs, the second of each pair first in
+every other round (so that a host getting slower or faster favours neither), each
+with its compare line, and ends with
+  compare_rounds=N ratio_median=R ratio_min=A ratio_max=B all_payments_ratio_median=T
+
 Checks (exit status 1 when one fails): the trial balance is balanced; every wallet's
 posted balance is its deposit minus the payments its phone saw confirmed, and its
 completed payments in GET /api/v1/payments are exactly those; every till's balance is
-the sum of the payments confirmed to it.
+the sum of the payments confirmed to it (SMS payments and requests). With requests,
+also: no delivery refused (bad signature, unknown till, not an event); every payment
+a phone saw confirmed has its payment.completed webhook at its till's endpoint, with
+its amount, its till as payee and state completed; no such webhook for a payment no
+phone saw confirmed, and none twice for one payment.
 
 Flags:
 `
 
 // options are the command line.
 type options struct {
-	duration     time.Duration
-	phones       int
-	concurrency  int
-	merchants    int
-	think        time.Duration
-	timeout      time.Duration
-	echoOnly     bool
-	echoDuration time.Duration
-	bin          string
-	synchronous  string
-	window       int
-	keep         bool
-	progress     time.Duration
-	replica      bool
-	db           string
-	backupLoop   bool
+	duration      time.Duration
+	phones        int
+	concurrency   int
+	merchants     int
+	think         time.Duration
+	timeout       time.Duration
+	echoOnly      bool
+	echoDuration  time.Duration
+	bin           string
+	synchronous   string
+	window        int
+	keep          bool
+	progress      time.Duration
+	replica       bool
+	db            string
+	backupLoop    bool
+	requests      float64 // requests to pay started per second; 0: none
+	requestPhones int
+	requestTills  int
+	// webhookWorkers is the switch's webhooks.workers; 0: its default.
+	webhookWorkers int
+	compare        bool
+	rounds         int // pairs of runs of -compare
 }
+
+// maxRequestPhones bounds -request-phones, as -phones is bounded.
+const maxRequestPhones = 100_000
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
@@ -123,6 +185,12 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.replica, "replica", false, "stream the switch's database to a file replica (database.replicas, sync_interval 1s)")
 	fs.StringVar(&o.db, "db", "", "start the switch on a copy of this database file (a large one, for -backup-loop)")
 	fs.BoolVar(&o.backupLoop, "backup-loop", false, "run \"payswitch backup\" again and again during the load")
+	fs.Float64Var(&o.requests, "requests", 0, "merchants' requests to pay started per second beside the SMS payers; 0: none")
+	fs.IntVar(&o.requestPhones, "request-phones", 0, "wallets that receive the requests, apart from the SMS payers; 0: enough for -requests")
+	fs.IntVar(&o.requestTills, "request-tills", 0, "tills of their own that send the requests, which the SMS payers do not pay; 0: the SMS payers' tills send them")
+	fs.IntVar(&o.webhookWorkers, "webhook-workers", 0, "webhooks.workers of the switch (deliveries in flight); 0: its default")
+	fs.BoolVar(&o.compare, "compare", false, "run without requests, then with -requests, on fresh switches, and compare SMS payments/s")
+	fs.IntVar(&o.rounds, "rounds", 1, "pairs of runs -compare makes, alternating which goes first")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (config, database, serve.log)")
 	fs.DurationVar(&o.progress, "progress", 5*time.Second, "how often to log progress on stderr; 0: never")
 	if err := fs.Parse(args); err != nil {
@@ -141,6 +209,16 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-echo needs a positive -echo-duration")
 	case o.synchronous != "FULL" && o.synchronous != "NORMAL":
 		return o, fmt.Errorf("-synchronous %q: FULL or NORMAL", o.synchronous)
+	case o.requests < 0 || o.requests > 10_000 || o.requestPhones < 0 || o.requestPhones > maxRequestPhones:
+		return o, fmt.Errorf("-requests: 0 to 10000 per second; -request-phones: 0 to %d", maxRequestPhones)
+	case o.requestTills < 0 || o.requestTills > 10_000 || o.webhookWorkers < 0 || o.webhookWorkers > 256:
+		return o, errors.New("-request-tills: 0 to 10000; -webhook-workers: 0 to 256")
+	case o.compare && o.requests == 0:
+		return o, errors.New("-compare needs -requests")
+	case o.compare && o.echoOnly:
+		return o, errors.New("-compare and -echo exclude each other")
+	case o.rounds < 1 || o.rounds > 100 || o.rounds > 1 && !o.compare:
+		return o, errors.New("-rounds: 1 to 100, and more than 1 only with -compare")
 	}
 	o.concurrency = min(o.concurrency, o.phones)
 	return o, nil
@@ -166,13 +244,33 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, echo.line())
 		return nil
 	}
+	if echo != nil {
+		fmt.Fprintln(stdout, echo.line())
+	}
 	if ctx.Err() != nil {
-		if echo != nil {
-			fmt.Fprintln(stdout, echo.line())
-		}
 		return fmt.Errorf("interrupted before the load: %w", ctx.Err())
 	}
-	return runSwitch(ctx, o, lg, echo, stdout)
+	bin, cleanup, err := buildOrBin(ctx, o, lg)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	if !o.compare {
+		pr, err := runSwitch(ctx, o, bin, lg, o.requests > 0)
+		printPhase(stdout, pr, "")
+		return err
+	}
+	return runCompare(ctx, o, bin, lg, stdout)
+}
+
+// printPhase prints a run's lines, if it got as far as the load.
+func printPhase(w io.Writer, pr *phaseResult, prefix string) {
+	if pr == nil {
+		return
+	}
+	for _, l := range pr.lines(prefix) {
+		fmt.Fprintln(w, l)
+	}
 }
 
 // logger writes progress lines to stderr; it is safe for concurrent use.

@@ -35,6 +35,7 @@ type phone struct {
 	inbox    chan smscsim.MT // filled by the dispatcher
 
 	payments  int                // PAY messages sent
+	requests  int                // requests to pay made to it (request phones)
 	known     map[string]attempt // payment ID -> what it was, from its code SMS
 	confirmed map[string]int     // payment ID -> receipts seen (more than one is a duplicate)
 }
@@ -280,7 +281,12 @@ func (d *driver) pay(ctx context.Context, p *phone, st *stats) {
 
 // await waits up to the timeout for an MT that done accepts, noting every other.
 func (d *driver) await(p *phone, done func(sms) bool) (sms, bool) {
-	t := time.NewTimer(d.timeout)
+	return awaitSMS(p, d.timeout, done)
+}
+
+// awaitSMS waits up to timeout for an MT to p that done accepts, noting every other.
+func awaitSMS(p *phone, timeout time.Duration, done func(sms) bool) (sms, bool) {
+	t := time.NewTimer(timeout)
 	defer t.Stop()
 	for {
 		select {

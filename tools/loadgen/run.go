@@ -6,10 +6,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -36,24 +36,38 @@ const (
 	simHistory = 64
 )
 
-// runSwitch is a whole run against `payswitch serve`: start, provision, load, check,
-// print. The result lines are printed even when the checks fail.
-func runSwitch(ctx context.Context, o options, lg *logger, echo *echoResult, stdout io.Writer) (err error) {
+// buildOrBin returns o.bin, or a payswitch built into a temporary directory that
+// cleanup removes.
+func buildOrBin(ctx context.Context, o options, lg *logger) (bin string, cleanup func(), err error) {
+	if o.bin != "" {
+		return o.bin, func() {}, nil
+	}
+	dir, err := os.MkdirTemp("", "loadgen-bin-")
+	if err != nil {
+		return "", nil, err
+	}
+	lg.printf("building payswitch")
+	if bin, err = buildSwitch(ctx, dir); err != nil {
+		os.RemoveAll(dir)
+		return "", nil, err
+	}
+	return bin, func() { os.RemoveAll(dir) }, nil
+}
+
+// runSwitch is a whole run against a fresh `payswitch serve` of bin: start, provision,
+// load, check. withRequests adds the merchants' requests to pay beside the SMS payers
+// (o.requests per second); the request phones are opened whenever o.requests is set,
+// so that a run without requests of -compare starts from the same books. It returns
+// the figures, if the load ran, and the checks' failures or why it could not run.
+func runSwitch(ctx context.Context, o options, bin string, lg *logger, withRequests bool) (_ *phaseResult, err error) {
 	dir, err := os.MkdirTemp("", "loadgen-")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if o.keep {
 		lg.printf("keeping %s", dir)
 	} else {
 		defer os.RemoveAll(dir)
-	}
-	bin := o.bin
-	if bin == "" {
-		lg.printf("building payswitch")
-		if bin, err = buildSwitch(ctx, dir); err != nil {
-			return err
-		}
 	}
 
 	password, token, secret := randomHex(8), randomHex(16), randomHex(32)
@@ -62,40 +76,50 @@ func runSwitch(ctx context.Context, o options, lg *logger, echo *echoResult, std
 		QueueSize: simQueue, HistorySize: simHistory, Log: simLogger(lg), Window: o.window,
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer sim.Close()
 
 	// The phones exist before the first MT can come, so that the dispatcher's map never
 	// changes while it runs.
 	phones := make([]*phone, o.phones)
-	merchants := make([]merchant, o.merchants)
-	d := &dispatcher{phones: make(map[string]*phone, o.phones), merchants: make(map[string]bool, o.merchants)}
+	var reqPhones []*phone
+	if o.requests > 0 {
+		reqPhones = newRequestPhones(requestPhoneCount(o))
+	}
+	// -request-tills are tills of their own after the SMS payers' ones.
+	merchants := make([]merchant, o.merchants+o.requestTills)
+	d := &dispatcher{phones: make(map[string]*phone, o.phones+len(reqPhones)), merchants: make(map[string]bool, len(merchants))}
 	for i := range phones {
 		phones[i] = newPhone(fmt.Sprintf("2547%08d", 10_000_000+i))
 		d.phones[phones[i].msisdn] = phones[i]
+	}
+	for _, p := range reqPhones {
+		d.phones[p.msisdn] = p
 	}
 	for i := range merchants {
 		merchants[i] = merchant{code: fmt.Sprintf("%d", 70_000+i), msisdn: fmt.Sprintf("2547%08d", 90_000_000+i)}
 		d.merchants[merchants[i].msisdn] = true
 	}
+	everyone := append(append([]*phone(nil), phones...), reqPhones...)
 	mts, unsubscribe := sim.Subscribe("")
 	defer unsubscribe()
 	go d.run(mts)
 
 	httpAddr, err := freeAddr()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if o.db != "" {
 		if err := seedDatabase(o.db, dir); err != nil {
-			return fmt.Errorf("-db: %w", err)
+			return nil, fmt.Errorf("-db: %w", err)
 		}
 	}
 	srv, err := startServe(ctx, bin, switchConfig{dir: dir, httpAddr: httpAddr, smscAddr: sim.Addr(),
-		password: password, token: token, otpSecret: secret, synchronous: o.synchronous, replica: o.replica})
+		password: password, token: token, otpSecret: secret, synchronous: o.synchronous, replica: o.replica,
+		webhookWorkers: o.webhookWorkers})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer func() {
 		if serr := srv.stop(); serr != nil {
@@ -104,27 +128,43 @@ func runSwitch(ctx context.Context, o options, lg *logger, echo *echoResult, std
 	}()
 	api := newClient(srv.base, token)
 
-	lg.printf("opening %d wallets and %d tills", o.phones, o.merchants)
+	lg.printf("opening %d wallets, %d for requests, and %d tills", len(everyone), len(reqPhones), len(merchants))
 	t0 := time.Now()
-	if err := provision(ctx, api, phones, merchants); err != nil {
-		return err
+	if err := provision(ctx, api, everyone, merchants); err != nil {
+		return nil, err
+	}
+	var (
+		tills []hookTill
+		recv  *hookReceiver
+	)
+	if withRequests {
+		hookMerchants := merchants
+		if o.requestTills > 0 {
+			hookMerchants = merchants[o.merchants:]
+		}
+		if tills, recv, err = setupHooks(ctx, api, hookMerchants); err != nil {
+			return nil, err
+		}
+		defer recv.close()
 	}
 	// Each deposit sends its phone a notice; let those go by before the load starts.
-	for d.toPhones.Load() < int64(len(phones)) && ctx.Err() == nil && time.Since(t0) < time.Minute+time.Duration(len(phones))*time.Millisecond {
+	for d.toPhones.Load() < int64(len(everyone)) && ctx.Err() == nil && time.Since(t0) < time.Minute+time.Duration(len(everyone))*time.Millisecond {
 		time.Sleep(20 * time.Millisecond)
 	}
 	d.waitQuiet(ctx, 500*time.Millisecond, 10*time.Second)
 	lg.printf("provisioned in %s", time.Since(t0).Round(time.Millisecond))
 	if ctx.Err() != nil {
-		return fmt.Errorf("interrupted while provisioning: %w", ctx.Err())
+		return nil, fmt.Errorf("interrupted while provisioning: %w", ctx.Err())
 	}
 
-	lg.printf("load: %s, %d phones, %d at once, think %s", o.duration, o.phones, o.concurrency, o.think)
-	pool := make(chan *phone, len(phones))
-	for _, p := range phones {
-		pool <- p
+	if withRequests {
+		lg.printf("load: %s, %d phones, %d at once, think %s; beside them %.1f requests to pay/s to %d phones, webhooks to %d tills",
+			o.duration, o.phones, o.concurrency, o.think, o.requests, len(reqPhones), len(tills))
+	} else {
+		lg.printf("load: %s, %d phones, %d at once, think %s", o.duration, o.phones, o.concurrency, o.think)
 	}
-	drv := &driver{sim: sim, merchants: merchants, timeout: o.timeout, think: o.think, progress: o.progress, lg: lg}
+	pool := poolOf(phones)
+	drv := &driver{sim: sim, merchants: merchants[:o.merchants], timeout: o.timeout, think: o.think, progress: o.progress, lg: lg}
 	cpu0, self0 := srv.cpuTime(), procCPU(os.Getpid())
 	w0, wok0, _ := api.writerStats(ctx)
 	wb0 := procWriteBytes(srv.cmd.Process.Pid)
@@ -132,15 +172,90 @@ func runSwitch(ctx context.Context, o options, lg *logger, echo *echoResult, std
 	if o.backupLoop {
 		stopBackups = backupLoop(ctx, bin, dir, lg)
 	}
+	var (
+		rqStats   *requestStats
+		rqElapsed time.Duration
+		rqDone    sync.WaitGroup
+	)
+	if withRequests {
+		rq := &requester{sim: sim, tills: tills, rate: o.requests, timeout: o.timeout, think: o.think, progress: o.progress, lg: lg}
+		rqDone.Go(func() { rqStats, rqElapsed = rq.drive(ctx, poolOf(reqPhones), o.duration) })
+	}
 	all, elapsed := drv.drive(ctx, pool, o.concurrency, o.duration)
+	rqDone.Wait()
+	loadEnd, hooksInLoad := time.Now(), int64(0)
+	if recv != nil {
+		hooksInLoad = recv.valid.Load()
+	}
 	if stopBackups != nil {
 		lg.printf("during the load: %s", stopBackups())
 	}
+	logServeWork(srv, api, dir, lg, elapsed, cpu0, self0, w0, wok0, wb0)
+	if ctx.Err() != nil {
+		lg.printf("stopped early after %s", elapsed.Round(time.Millisecond))
+	}
+	// Late receipts of payments a phone gave up on still count once they arrive.
+	d.waitQuiet(context.Background(), settleQuiet, settleLimit)
+	for _, p := range everyone {
+		p.drain()
+	}
+	var hooked map[string]string // till code -> account ID, of the tills with a webhook
+	if withRequests {
+		hooked = make(map[string]string, len(tills))
+		for _, t := range tills {
+			hooked[t.code] = t.id
+		}
+		missing := waitHooks(context.Background(), recv, confirmedToTills(everyone, hooked))
+		lg.printf("webhooks: %d events arrived during the load (%.1f/s), %d after it, the last %.1fs after its end; %d payments confirmed to a till still without one",
+			hooksInLoad, perSecond(int(hooksInLoad), elapsed), recv.valid.Load()-hooksInLoad,
+			max(time.Unix(0, recv.last.Load()).Sub(loadEnd), 0).Seconds(), missing)
+	}
+
+	pr := &phaseResult{payments: paymentFigures(phones, all, elapsed, lg)}
+	if withRequests {
+		rr := requestFigures(rqStats, recv, rqElapsed)
+		pr.requests = &rr
+		logRequests(rqStats, recv, lg)
+	}
+	lg.printf("MTs: %d to phones, %d payee notices, %d to unknown numbers, %d dropped (phone inbox full)",
+		d.toPhones.Load(), d.notices.Load(), d.unknown.Load(), d.dropped.Load())
+
+	checkErr := checkBooks(context.Background(), api, everyone, merchants, lg)
+	if checkErr == nil {
+		lg.printf("check: books match what the phones saw")
+	}
+	if withRequests {
+		if err := checkHooks(recv, everyone, hooked); err != nil {
+			checkErr = errors.Join(checkErr, err)
+		} else {
+			lg.printf("check: every payment confirmed to a till came to its webhook, signed right")
+		}
+	}
+	pr.rssMB = srv.peakRSSMB()
+	if !srv.running() {
+		checkErr = errors.Join(checkErr, errors.New("serve exited during the run; its log:\n"+srv.logTail(20)))
+	}
+	return pr, checkErr
+}
+
+// poolOf is a pool of free phones holding all of phones.
+func poolOf(phones []*phone) chan *phone {
+	pool := make(chan *phone, len(phones))
+	for _, p := range phones {
+		pool <- p
+	}
+	return pool
+}
+
+// logServeWork logs what serve did during the load: its storage writes, its store
+// writer's work and the CPU both processes used, from the readings taken before it.
+func logServeWork(srv *serveProc, api *client, dir string, lg *logger, elapsed time.Duration,
+	cpu0, self0 time.Duration, w0 writerStats, wok0 bool, wb0 int64) {
 	if wb1 := procWriteBytes(srv.cmd.Process.Pid); wb0 >= 0 && wb1 >= 0 {
 		lg.printf("serve wrote %.1f MB to storage during the load (%.0f KB/s); replica folder %.1f MB",
 			float64(wb1-wb0)/1e6, float64(wb1-wb0)/1e3/elapsed.Seconds(), float64(dirBytes(filepath.Join(dir, "replica")))/1e6)
 	}
-	if w1, wok1, _ := api.writerStats(ctx); wok0 && wok1 {
+	if w1, wok1, _ := api.writerStats(context.Background()); wok0 && wok1 {
 		lg.printf("%s", writerLine(w0, w1, elapsed))
 	}
 	if cpu1, self1 := srv.cpuTime(), procCPU(os.Getpid()); cpu0 >= 0 && cpu1 >= 0 && self0 >= 0 && self1 >= 0 {
@@ -148,15 +263,10 @@ func runSwitch(ctx context.Context, o options, lg *logger, echo *echoResult, std
 			(cpu1 - cpu0).Seconds(), 100*(cpu1-cpu0).Seconds()/elapsed.Seconds(),
 			(self1 - self0).Seconds(), 100*(self1-self0).Seconds()/elapsed.Seconds(), elapsed.Seconds())
 	}
-	if ctx.Err() != nil {
-		lg.printf("stopped early after %s", elapsed.Round(time.Millisecond))
-	}
-	// Late receipts of payments a phone gave up on still count once they arrive.
-	d.waitQuiet(context.Background(), settleQuiet, settleLimit)
-	for _, p := range phones {
-		p.drain()
-	}
+}
 
+// paymentFigures sums the SMS payers' payments and logs why some were not confirmed.
+func paymentFigures(phones []*phone, all []stats, elapsed time.Duration, lg *logger) result {
 	res := result{elapsed: elapsed}
 	reasons := map[string]int{}
 	for _, st := range all {
@@ -178,28 +288,22 @@ func runSwitch(ctx context.Context, o options, lg *logger, echo *echoResult, std
 	if len(reasons) > 0 {
 		lg.printf("not confirmed in time: %s", strings.Join(reasonsSummary(reasons), "; "))
 	}
-	lg.printf("MTs: %d to phones, %d payee notices, %d to unknown numbers, %d dropped (phone inbox full)",
-		d.toPhones.Load(), d.notices.Load(), d.unknown.Load(), d.dropped.Load())
+	return res
+}
 
-	checkErr := checkBooks(context.Background(), api, phones, merchants, lg)
-	if checkErr == nil {
-		lg.printf("check: books match what the phones saw")
+// logRequests logs why requests did not complete and what the webhook receiver took in.
+func logRequests(st *requestStats, recv *hookReceiver, lg *logger) {
+	if st.skipped > 0 {
+		lg.printf("%d requests not started: every request phone was busy (raise -request-phones)", st.skipped)
 	}
-	rss := srv.peakRSSMB()
-	if !srv.running() {
-		checkErr = errors.Join(checkErr, errors.New("serve exited during the run; its log:\n"+srv.logTail(20)))
+	if len(st.reasons) > 0 {
+		lg.printf("requests not confirmed in time: %s", strings.Join(reasonsSummary(st.reasons), "; "))
 	}
-
-	if echo != nil {
-		fmt.Fprintln(stdout, echo.line())
-	}
-	fmt.Fprintln(stdout, res.line())
-	if rss >= 0 {
-		fmt.Fprintf(stdout, "serve_rss_mb=%.1f\n", rss)
-	} else {
-		fmt.Fprintln(stdout, "serve_rss_mb=unknown")
-	}
-	return checkErr
+	lg.printf("requests' latency, p50/p99 of each step: %s", latencySteps(st.records, recv))
+	types := recv.typeCounts()
+	lg.printf("webhooks: %d deliveries, %d events (%s), %d duplicates, %d bad signatures, %d other refusals",
+		recv.deliveries.Load(), recv.valid.Load(), strings.Join(reasonsSummary(types), ", "),
+		recv.duplicates.Load(), recv.bad.Load(), recv.malformed.Load())
 }
 
 // provision opens the merchants' tills and the phones' wallets, funding each wallet.

@@ -83,6 +83,8 @@ type switchConfig struct {
 	otpSecret   string
 	synchronous string
 	replica     bool // stream to a file replica in dir (-replica)
+	// webhookWorkers is webhooks.workers (-webhook-workers); 0 leaves the switch's default.
+	webhookWorkers int
 }
 
 // yaml renders the config. Every string goes through strconv.Quote, which YAML reads as
@@ -127,8 +129,19 @@ otp:
 fraud:
   wrong_codes_lock: 0
   requests_per_minute: 0
-`, q(filepath.Join(c.dir, "payswitch.db")), c.synchronous, c.replicas(), q(c.httpAddr), q(c.token), q(shortcode),
-		q(c.smscAddr), q(c.password), linkTPS, linkWindow, codeDigits, q(c.otpSecret))
+# loadgen's tills and request phones get far more requests than people do: no caps.
+requests:
+  per_merchant_per_minute: 0
+  per_number_per_day: 0
+%s`, q(filepath.Join(c.dir, "payswitch.db")), c.synchronous, c.replicas(), q(c.httpAddr), q(c.token), q(shortcode),
+		q(c.smscAddr), q(c.password), linkTPS, linkWindow, codeDigits, q(c.otpSecret), c.webhooks())
+}
+
+func (c switchConfig) webhooks() string {
+	if c.webhookWorkers == 0 {
+		return ""
+	}
+	return fmt.Sprintf("webhooks:\n  workers: %d\n", c.webhookWorkers)
 }
 
 func (c switchConfig) replicas() string {

@@ -21,6 +21,8 @@ const (
 	kindCancelled             // "<id> cancelled. ..." or "You have no payment waiting for a code."
 	kindPending               // "<id> (...) is waiting for your code. ..."
 	kindNotice                // a deposit notice: nothing to do
+	kindRequest               // "<id>: <payee> requests KES 150.00 ... Reply 123456 within 10 min ..."
+	kindDeclined              // "<id> declined. ..." or "You have no request to pay waiting."
 )
 
 // sms is an MT as a phone reads it.
@@ -29,7 +31,7 @@ type sms struct {
 	id   string // the payment ID the text starts with, if any
 	text string
 	// The code SMS's code, amount (minor units) and till: "<id>: pay KES 150.00 to
-	// Mama Mboga (55501)? Your code is 631530, ...".
+	// Mama Mboga (55501)? Your code is 631530, ...". A request's SMS has them too.
 	code   string
 	amount int64
 	till   string
@@ -44,6 +46,8 @@ func readSMS(text string) sms {
 		m.kind = kindReceipt
 	case m.id != "" && strings.HasPrefix(rest, " cancelled."), strings.HasPrefix(text, "You have no payment waiting"):
 		m.kind = kindCancelled
+	case m.id != "" && strings.HasPrefix(rest, " declined."), strings.HasPrefix(text, "You have no request to pay waiting"):
+		m.kind = kindDeclined
 	case m.id != "" && strings.Contains(rest, "is waiting for your code"):
 		m.kind = kindPending
 	case strings.Contains(text, "deposited to your account"):
@@ -55,17 +59,28 @@ func readSMS(text string) sms {
 		if ok && aok && tok {
 			m.kind, m.code, m.amount, m.till = kindCode, code, amount, till
 		}
+	case m.id != "" && strings.HasPrefix(rest, ": ") && strings.Contains(rest, " requests "):
+		payee, after, _ := strings.Cut(rest[len(": "):], " requests ")
+		code, ok := findCode(text, codeDigits)
+		amount, aok := parseAmount(after)
+		till, tok := parenthesised(payee)
+		if ok && aok && tok {
+			m.kind, m.code, m.amount, m.till = kindRequest, code, amount, till
+		}
 	}
 	return m
 }
 
-// parseAmount reads "KES 1,500.50 to ..." as 150050.
+// parseAmount reads "KES 1,500.50 to ..." (or "KES 1,500.50. Reply ...") as 150050.
 func parseAmount(s string) (int64, bool) {
 	s, ok := strings.CutPrefix(s, "KES ")
 	if !ok {
 		return 0, false
 	}
 	num, _, _ := strings.Cut(s, " ")
+	if strings.Count(num, ".") == 2 {
+		num = strings.TrimSuffix(num, ".") // the end of a sentence
+	}
 	whole, frac, ok := strings.Cut(strings.ReplaceAll(num, ",", ""), ".")
 	if !ok || len(frac) != 2 || whole == "" {
 		return 0, false
@@ -84,6 +99,16 @@ func parseAmount(s string) (int64, bool) {
 // comes written in groups, "(123 456)", which it joins again.
 func parseTill(s string) (string, bool) {
 	before, _, ok := strings.Cut(s, ")?")
+	if !ok {
+		return "", false
+	}
+	return parenthesised(before + ")")
+}
+
+// parenthesised reads the till code of a payee label "Name (55501)", joining a code
+// written in groups as parseTill does.
+func parenthesised(label string) (string, bool) {
+	before, ok := strings.CutSuffix(label, ")")
 	if !ok {
 		return "", false
 	}

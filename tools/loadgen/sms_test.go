@@ -17,7 +17,13 @@ func TestReadSMS(t *testing.T) {
 	vars := func(id string, amount int64, payee string) map[string]string {
 		return map[string]string{"id": id, "amount": payswitch.FormatMoney("KES", amount), "payee": payee,
 			"minutes": "5", "available": payswitch.FormatMoney("KES", 99_000_000), "balance": payswitch.FormatMoney("KES", 99_000_000),
-			"tries": "2", "digits": "6", "shortcode": shortcode}
+			"tries": "2", "digits": "6", "shortcode": shortcode, "valid": "10 min"}
+	}
+	// A request's text, as the engine renders it, for something or not.
+	request := func(key, id string, amount int64, payee, code string) string {
+		v := vars(id, amount, payee)
+		v["what"] = "loadgen order"
+		return x.RenderCode(key, v, code, 6)
 	}
 	tests := []struct {
 		name   string
@@ -60,6 +66,27 @@ func TestReadSMS(t *testing.T) {
 			text: x.Render("deposit_notice", vars("DEP0000001", 100_000_000, "")),
 			want: sms{kind: kindNotice, id: "DEP0000001"},
 		},
+		{
+			name: "request to pay",
+			text: request("request", "RQ12ST34UV", 15000, "Till 70001 (70001)", "631530"),
+			want: sms{kind: kindRequest, id: "RQ12ST34UV", code: "631530", amount: 15000, till: "70001"},
+		},
+		{
+			name: "request to pay for something, from a six-digit till",
+			text: request("request_for", "RQ12ST34UV", 150_000_050, "Shop (123456)", "000042"),
+			want: sms{kind: kindRequest, id: "RQ12ST34UV", code: "000042", amount: 150_000_050, till: "123456"},
+		},
+		{
+			name: "request declined",
+			text: x.Render("declined", vars("RQ12ST34UV", 15000, "Till 70001 (70001)")),
+			want: sms{kind: kindDeclined, id: "RQ12ST34UV"},
+		},
+		{
+			name: "no request to decline",
+			text: x.Render("no_request", nil),
+			want: sms{kind: kindDeclined},
+		},
+		{name: "request expired", text: x.Render("request_expired", vars("RQ12ST34UV", 15000, "Till 70001 (70001)")), noCode: true},
 		{name: "wrong code", text: x.Render("wrong_code", vars("QGL4MPGD85", 15000, "")), noCode: true},
 		{name: "insufficient funds", text: x.Render("insufficient_funds", vars("", 0, "")), noCode: true},
 		{name: "unknown merchant", text: x.Render("unknown_merchant", map[string]string{"code": "99999"}), noCode: true},

@@ -1,0 +1,42 @@
+package main
+
+import (
+	"testing"
+	"time"
+)
+
+func TestResultLines(t *testing.T) {
+	ms := time.Millisecond
+	smsOnly := phaseResult{payments: result{payments: 1000, completed: 1000, elapsed: 10 * time.Second,
+		latencies: []time.Duration{100 * ms, 200 * ms}}, rssMB: -1}
+	rq := &requestResult{requests: 101, completed: 100, failed: 1, elapsed: 10 * time.Second,
+		latencies: []time.Duration{30 * ms, 40 * ms, 900 * ms}, webhooks: 1000, badSignatures: 0, duplicates: 2}
+	with := phaseResult{payments: result{payments: 905, completed: 900, failed: 5, elapsed: 10 * time.Second}, requests: rq, rssMB: 150}
+
+	if got, want := rq.line(), "requests=101 completed=100 failed=1 requests/s=10.0 p50_ms=40.0 p99_ms=900.0 webhooks=1000 bad_signatures=0 duplicates=2"; got != want {
+		t.Errorf("requests line\n got %s\nwant %s", got, want)
+	}
+	lines := with.lines("with_requests: ")
+	if len(lines) != 3 || lines[1] != "with_requests: "+rq.line() || lines[2] != "with_requests: serve_rss_mb=150.0" {
+		t.Errorf("lines = %q", lines)
+	}
+	if got := smsOnly.lines(""); len(got) != 2 || got[1] != "serve_rss_mb=unknown" {
+		t.Errorf("lines without requests = %q", got)
+	}
+	// 90 SMS payments/s against 100: 0.9; with the 10 requests/s, 1.0.
+	want := "compare sms_only_payments/s=100.0 with_requests_payments/s=90.0 ratio=0.900 requests/s=10.0 requests_p99_ms=900.0 all_payments_ratio=1.000"
+	if got := compare(smsOnly, with).line(); got != want {
+		t.Errorf("compare line\n got %s\nwant %s", got, want)
+	}
+}
+
+func TestComparisonsLine(t *testing.T) {
+	cs := []comparison{{ratio: 0.95, allPayments: 1.05}, {ratio: 0.85, allPayments: 0.9}, {ratio: 1.1, allPayments: 1.2}, {ratio: 0.9, allPayments: 1.0}}
+	want := "compare_rounds=4 ratio_median=0.925 ratio_min=0.850 ratio_max=1.100 all_payments_ratio_median=1.025"
+	if got := comparisonsLine(cs); got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	if got := comparisonsLine(cs[:3]); got != "compare_rounds=3 ratio_median=0.950 ratio_min=0.850 ratio_max=1.100 all_payments_ratio_median=1.050" {
+		t.Errorf("odd count: %s", got)
+	}
+}
