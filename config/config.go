@@ -359,7 +359,7 @@ func defaults() Config {
 		Fraud: Fraud{WrongCodesLock: 5, LockWindow: 24 * time.Hour, LockDuration: time.Hour, RequestsPerMinute: 10,
 			SIMSwap: SIMSwap{Threshold: 500000, MaxAge: 72 * time.Hour, Action: "refuse", OnError: "refuse", Timeout: 3 * time.Second}},
 		Requests: Requests{DefaultTTL: 10 * time.Minute, MaxTTL: 24 * time.Hour, PerMerchantPerMinute: 600, PerNumberPerDay: 10},
-		Webhooks: Webhooks{Timeout: 10 * time.Second, RetryFor: 72 * time.Hour, Workers: 8, MaxFailuresBeforePause: 5,
+		Webhooks: Webhooks{Timeout: 10 * time.Second, RetryFor: 72 * time.Hour, Workers: 32, MaxFailuresBeforePause: 5,
 			Pause: time.Minute},
 	}
 }

@@ -7,7 +7,7 @@ import (
 )
 
 func TestWebhooksDefaults(t *testing.T) {
-	want := Webhooks{Timeout: 10 * time.Second, RetryFor: 72 * time.Hour, Workers: 8, MaxFailuresBeforePause: 5, Pause: time.Minute}
+	want := Webhooks{Timeout: 10 * time.Second, RetryFor: 72 * time.Hour, Workers: 32, MaxFailuresBeforePause: 5, Pause: time.Minute}
 	if c := mustParse(t, minimal, nil); c.Webhooks != want {
 		t.Fatalf("left out: %+v, want %+v", c.Webhooks, want)
 	}

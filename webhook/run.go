@@ -91,6 +91,17 @@ func (h *Hooks) Run(ctx context.Context) error {
 			return nil
 		case r := <-d.done:
 			d.finish(ctx, r)
+			// Take in every other delivery that has ended too before the next round: a
+			// claim is a write, and one claim for all the free workers costs what one
+			// claim for a single worker does.
+			for more := true; more; {
+				select {
+				case r := <-d.done:
+					d.finish(ctx, r)
+				default:
+					more = false
+				}
+			}
 		case <-h.wake:
 		case <-timer:
 		}

@@ -76,8 +76,8 @@ const (
 	DefaultTimeout        = 10 * time.Second
 	DefaultRetryFor       = 72 * time.Hour
 	MinRetryFor           = 24 * time.Hour // the contract's "at least 24 hours"
-	DefaultWorkers        = 8
-	DefaultPerMerchant    = 2
+	DefaultWorkers        = 32
+	DefaultPerMerchant    = 4
 	DefaultMaxFailures    = 5
 	DefaultPause          = time.Minute
 	DefaultKeepDeliveries = 500
