@@ -80,14 +80,17 @@ var (
 	ErrDiskFull = fmt.Errorf("store: less than %d bytes free on the database's filesystem: %w", minFreeBytes, syscall.ENOSPC)
 )
 
-// Options tune durability and batching. The zero value is durable and sensible.
+// Options tune durability and batching. The zero value is durable and sensible. On
+// PostgreSQL only BusyTimeout, Readers, Writers and OnUpgrade apply: durability is the
+// server's (synchronous_commit), and each Write is a transaction of its own.
 type Options struct {
 	// Synchronous is SQLite's synchronous pragma: FULL (default) makes every commit
 	// survive power loss (through the pipelined fsync described in the package comment);
 	// EXTRA is SQLite's own, fsync inside every commit, unpipelined; NORMAL survives a
 	// process crash but not an OS crash; OFF is for throwaway files.
 	Synchronous string
-	// BusyTimeout is how long a connection waits for a lock (default 5s).
+	// BusyTimeout is how long a connection waits for a lock (default 5s); on
+	// PostgreSQL, a Write's lock_timeout.
 	BusyTimeout time.Duration
 	// MaxBatch caps how many operations share one transaction (default 512).
 	MaxBatch int

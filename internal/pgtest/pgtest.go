@@ -110,12 +110,18 @@ func server(tb testing.TB) (*pgx.Conn, *Server) {
 		}
 	}
 	if shared.err != nil {
-		if errNotInstalled(shared.err) && os.Getenv(RequireEnv) != "1" {
+		if skips(shared.err) {
 			tb.Skipf("pgtest: %v (set %s=1 to make this a failure)", shared.err, RequireEnv)
 		}
 		tb.Fatalf("pgtest: %v", shared.err)
 	}
 	return shared.admin, shared.srv
+}
+
+// skips reports whether a server that failed to start with err skips the test rather
+// than failing it: only when PostgreSQL is not installed and RequireEnv is not 1.
+func skips(err error) bool {
+	return errNotInstalled(err) && os.Getenv(RequireEnv) != "1"
 }
 
 // sanitize makes a test's name fit in a database name: lower-case letters, digits and

@@ -2,7 +2,11 @@ package pgtest
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -63,5 +67,74 @@ func TestSanitizeFitsADatabaseName(t *testing.T) {
 	}
 	if got := sanitize("TestAVeryLongNameThatGoesOnAndOnBeyondForty/sub"); len(got) != 40 {
 		t.Errorf("sanitize of a long name has %d bytes, want 40", len(got))
+	}
+}
+
+// fakeBinaries writes initdb and postgres scripts into a new folder, postgres saying it
+// is version; it returns the folder.
+func fakeBinaries(t *testing.T, version string) string {
+	dir := t.TempDir()
+	for name, script := range map[string]string{
+		"initdb":   "#!/bin/sh\nexit 1\n",
+		"postgres": "#!/bin/sh\necho 'postgres (PostgreSQL) " + version + "'\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func TestMissingOrOldBinariesSkipUnlessRequired(t *testing.T) {
+	saved := debianBins
+	t.Cleanup(func() { debianBins = saved })
+	debianBins = filepath.Join(t.TempDir(), "*", "bin")
+	t.Setenv("PATH", t.TempDir())
+
+	t.Setenv("PAYSWITCH_POSTGRES_BIN", t.TempDir())
+	_, err := findBinaries()
+	if !errNotInstalled(err) {
+		t.Fatalf("no binaries anywhere: %v, want errNoBinaries", err)
+	}
+	t.Setenv(RequireEnv, "")
+	if !skips(err) {
+		t.Error("without binaries a test skips")
+	}
+	t.Setenv(RequireEnv, "1")
+	if skips(err) {
+		t.Errorf("without binaries and %s=1 a test fails", RequireEnv)
+	}
+
+	t.Setenv("PAYSWITCH_POSTGRES_BIN", fakeBinaries(t, "14.9"))
+	if _, err = findBinaries(); !errNotInstalled(err) || !strings.Contains(err.Error(), "need PostgreSQL 15") {
+		t.Fatalf("only version 14: %v, want a word on the version needed", err)
+	}
+	fake := fakeBinaries(t, "16.2 (Debian)")
+	t.Setenv("PAYSWITCH_POSTGRES_BIN", fake)
+	if dir, err := findBinaries(); err != nil || dir != fake {
+		t.Fatalf("version 16 = %q, %v; want %s", dir, err, fake)
+	}
+}
+
+func TestServerRunsAsAnUnprivilegedUser(t *testing.T) {
+	URL(t) // the shared server is up
+	if runtime.GOOS != "linux" {
+		t.Skip("reads /proc")
+	}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", shared.srv.cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var uid int
+	for _, line := range strings.Split(string(status), "\n") {
+		if rest, ok := strings.CutPrefix(line, "Uid:"); ok {
+			fmt.Sscan(rest, &uid)
+		}
+	}
+	if uid == 0 || (os.Geteuid() != 0 && uid != os.Geteuid()) {
+		t.Fatalf("postgres runs as uid %d (this process as %d): want nobody when root, else this user", uid, os.Geteuid())
+	}
+	if fi, err := os.Stat(shared.srv.Dir()); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("the server's folder: %v, %v; want it private (0700)", fi.Mode(), err)
 	}
 }

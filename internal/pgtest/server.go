@@ -223,13 +223,16 @@ func freePort() (int, error) {
 
 var versionRe = regexp.MustCompile(`\(PostgreSQL\) (\d+)`)
 
+// debianBins is where Debian's postgresql packages put each version's binaries.
+var debianBins = "/usr/lib/postgresql/*/bin"
+
 // findBinaries returns the folder of initdb and postgres of version minVersion or later.
 func findBinaries() (string, error) {
 	var candidates []string
 	if dir := os.Getenv("PAYSWITCH_POSTGRES_BIN"); dir != "" {
 		candidates = append(candidates, dir)
 	}
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	dirs, _ := filepath.Glob(debianBins)
 	sort.Slice(dirs, func(i, j int) bool { return versionOfDir(dirs[i]) > versionOfDir(dirs[j]) })
 	candidates = append(candidates, dirs...)
 	if p, err := exec.LookPath("initdb"); err == nil {
