@@ -115,16 +115,26 @@ func (t *Tx) lockHead(ctx context.Context, head chainHead) (chainHead, error) {
 	return h, nil
 }
 
-// pgAppendTwoEntries appends a transfer's two entries and moves the head to the second
-// in one statement.
-const pgAppendTwoEntries = `WITH appended AS (` + insertTwoEntries + ` RETURNING seq)
+// pgBook writes a transfer's row and its two entries and moves the head to the second
+// entry, in one statement (arguments: insertTransferRow's, the two entries' as
+// entryArgs gives them, then the head's seq, time and hash). When the transfer's id is
+// taken it writes nothing and changes no row.
+const pgBook = `WITH booked AS (` + insertTransferRow + ` RETURNING id),
+	appended AS (INSERT INTO entries (seq, time, transfer_id, payment_id, account_id, direction,
+		amount, currency, balance_after, prev_hash, hash)
+		SELECT v.* FROM (VALUES ` + pgEntryRow + `, ` + pgEntryRow + `) AS v
+		WHERE EXISTS (SELECT 1 FROM booked) RETURNING seq)
 	UPDATE ledger_head SET seq = ?, time = ?, hash = ? WHERE (SELECT count(*) FROM appended) = 2`
+
+// pgEntryRow is an entry's parameters in a VALUES list, typed (an INSERT's own VALUES
+// would take its columns' types; a VALUES in a SELECT does not).
+const pgEntryRow = `(?::bigint, ?::text, ?::text, ?::text, ?::text, ?::text, ?::bigint, ?::text, ?::bigint, ?::text, ?::text)`
 
 // bookPG is book on PostgreSQL. Every booking in the database waits for the head's lock,
 // which is held from the moment it is taken to the commit, so it is taken as late as
 // can be: after the accounts' totals are written (they are locked already and do not
-// depend on the head), before the transfer row (whose time is the journal's), and the
-// entries go in with the head's move in one statement.
+// depend on the head), and then the transfer's row (whose time is the journal's), its
+// entries and the head's move are one statement.
 func (t *Tx) bookPG(ctx context.Context, key string, d, c *side, amount int64, paymentID, kind, reverses string, pending int64) (Transfer, error) {
 	if err := t.updateAccount(ctx, postDebit, d.id, amount, pending); err != nil {
 		return Transfer{}, err
@@ -138,16 +148,28 @@ func (t *Tx) bookPG(ctx context.Context, key string, d, c *side, amount int64, p
 	}
 	ts := t.journalTime(head)
 	tr := newTransfer(ts, key, d, c, amount, paymentID, kind, reverses)
-	if err := t.insertTransfer(ctx, &tr, ts); err != nil {
-		return Transfer{}, err
+	args := make([]any, 0, 35)
+	for attempt := 0; ; attempt++ {
+		tr.ID = t.l.NewTransferID()
+		de, ce := entriesOf(head, ts, &tr)
+		args = append(args[:0], tr.ID, tr.Key, tr.Debit, tr.Credit, tr.Amount, tr.Currency, tr.PaymentID, tr.Kind, nullable(tr.Reverses), ts)
+		args = entryArgs(entryArgs(args, &de), &ce)
+		args = append(args, ce.Seq, ce.TimeText, ce.Hash)
+		res, err := t.tx.ExecContext(ctx, pgBook, args...)
+		if err != nil {
+			return Transfer{}, transferInsertError(err, key)
+		}
+		n, err := res.RowsAffected()
+		switch {
+		case err != nil:
+			return Transfer{}, fmt.Errorf("ledger: book transfer: %w", err)
+		case n == 1:
+			return tr, nil
+		case attempt == 3:
+			return Transfer{}, fmt.Errorf("ledger: book transfer: id %s and three more drawn were taken", tr.ID)
+		}
+		t.l.ids.Reseed() // another ledger made it: see transferIDLayout
 	}
-	de, ce := entriesOf(head, ts, &tr)
-	args := entryArgs(entryArgs(make([]any, 0, 25), &de), &ce)
-	args = append(args, ce.Seq, ce.TimeText, ce.Hash)
-	if err := t.execCounting(ctx, 1, pgAppendTwoEntries, args...); err != nil {
-		return Transfer{}, fmt.Errorf("ledger: append entries %d and %d: %w", de.Seq, ce.Seq, err)
-	}
-	return tr, nil
 }
 
 // moveHead records e as the journal's last entry.

@@ -204,10 +204,7 @@ func (t *Tx) insertTransfer(ctx context.Context, tr *Transfer, ts string) error 
 		res, err := t.tx.ExecContext(ctx, insertTransferRow,
 			tr.ID, tr.Key, tr.Debit, tr.Credit, tr.Amount, tr.Currency, tr.PaymentID, tr.Kind, nullable(tr.Reverses), ts)
 		if err != nil {
-			if constraintColumn(err) == "transfers.key" {
-				return fmt.Errorf("%w: key %q is another transfer", ErrIdempotencyConflict, tr.Key)
-			}
-			return fmt.Errorf("ledger: insert transfer: %w", err)
+			return transferInsertError(err, tr.Key)
 		}
 		n, err := res.RowsAffected()
 		if err != nil {
@@ -221,6 +218,15 @@ func (t *Tx) insertTransfer(ctx context.Context, tr *Transfer, ts string) error 
 		}
 		t.l.ids.Reseed() // another ledger made it: see transferIDLayout
 	}
+}
+
+// transferInsertError is the error of a failed insert of the transfer keyed key: a key
+// taken already is an idempotency conflict.
+func transferInsertError(err error, key string) error {
+	if constraintColumn(err) == "transfers.key" {
+		return fmt.Errorf("%w: key %q is another transfer", ErrIdempotencyConflict, key)
+	}
+	return fmt.Errorf("ledger: insert transfer: %w", err)
 }
 
 // updateAccount runs one of the statements that change account id's totals, with args

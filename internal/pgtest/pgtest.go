@@ -20,7 +20,8 @@
 //
 // The server trusts every local connection and syncs nothing (fsync, synchronous_commit
 // and full_page_writes are off): it is for tests, which need its locking, constraints and
-// concurrency, not its durability. Figures measured on it say so.
+// concurrency, not its durability. Figures measured on it say so, or are measured with
+// PAYSWITCH_PGTEST_DURABLE=1, which turns the three on.
 package pgtest
 
 import (
@@ -37,6 +38,10 @@ import (
 
 // RequireEnv is the environment variable that makes a missing PostgreSQL a failure.
 const RequireEnv = "PAYSWITCH_REQUIRE_POSTGRES"
+
+// DurableEnv, set to 1, makes the server durable (fsync and synchronous_commit on), for
+// benchmarks that must count the WAL flush of every commit.
+const DurableEnv = "PAYSWITCH_PGTEST_DURABLE"
 
 var shared struct {
 	mu      sync.Mutex

@@ -108,9 +108,13 @@ func (s *Server) start(bin string, cred *syscall.Credential) error {
 
 // launch starts postgres on s.port and waits until it answers.
 func (s *Server) launch(bin string, cred *syscall.Credential, logf *os.File, data, sock string) error {
+	durability := "off"
+	if os.Getenv(DurableEnv) == "1" {
+		durability = "on"
+	}
 	s.cmd = command(filepath.Join(bin, "postgres"), cred, logf, "-D", data, "-p", strconv.Itoa(s.port),
 		"-k", sock, "-c", "listen_addresses=127.0.0.1",
-		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+		"-c", "fsync="+durability, "-c", "synchronous_commit="+durability, "-c", "full_page_writes="+durability,
 		"-c", "max_connections=400", "-c", "shared_buffers=64MB",
 		// Deadlocks are part of what tests provoke: find them in a tenth of the default.
 		"-c", "deadlock_timeout=100ms")
