@@ -98,7 +98,7 @@ func OpenPostgres(ctx context.Context, url string, opts Options, schemas ...Sche
 	reader := sql.OpenDB(&pgConnector{inner: stdlib.GetConnector(*readerCfg), binds: binds})
 	reader.SetMaxOpenConns(opts.Readers)
 	reader.SetMaxIdleConns(opts.Readers)
-	db := &DB{reader: reader, stop: make(chan struct{})}
+	db := &DB{reader: reader}
 	db.pg = &pgBackend{writer: writer, stats: &db.stats}
 	return db, nil
 }

@@ -169,7 +169,9 @@ type stats struct {
 }
 
 // Stats are running totals of the writer since Open, for metrics: divide their
-// differences over an interval to get group sizes, utilisation and latencies.
+// differences over an interval to get group sizes, utilisation and latencies. On
+// PostgreSQL every committed Write is a group of one, Redos counts the runs again after a
+// deadlock or serialization failure, and there are no syncs.
 type Stats struct {
 	Groups int64 // transactions committed (or failed)
 	Ops    int64 // operations run in them (once each, however often a redo ran them)
