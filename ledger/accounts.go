@@ -117,18 +117,24 @@ func (t *Tx) createAccount(ctx context.Context, a NewAccount) (Account, error) {
 		if generated {
 			acc.ID = NewAccountID()
 		}
-		_, err := t.tx.ExecContext(ctx, `INSERT INTO accounts (id, type, currency, name, msisdn, code, status, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, 'active', ?)`,
+		// A taken id inserts nothing rather than failing: on PostgreSQL a failed
+		// statement aborts the transaction, and a generated id could not be drawn again.
+		res, err := t.tx.ExecContext(ctx, `INSERT INTO accounts (id, type, currency, name, msisdn, code, status, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, 'active', ?) ON CONFLICT (id) DO NOTHING`,
 			acc.ID, string(acc.Type), acc.Currency, acc.Name, nullable(acc.MSISDN), nullable(acc.Code), created)
 		if err == nil {
-			return acc, nil
-		}
-		switch constraintColumn(err) {
-		case "accounts.id":
-			if generated && attempt < 3 {
+			n, err := res.RowsAffected()
+			switch {
+			case err != nil:
+				return Account{}, fmt.Errorf("ledger: create account: %w", err)
+			case n == 1:
+				return acc, nil
+			case generated && attempt < 3:
 				continue // 36^10 ids: a collision is a fluke, another draw settles it
 			}
 			return Account{}, fmt.Errorf("%w: account id %s", ErrDuplicate, acc.ID)
+		}
+		switch constraintColumn(err) {
 		case "accounts.msisdn":
 			return Account{}, fmt.Errorf("%w: msisdn %s has an account", ErrDuplicate, mask.MSISDN(acc.MSISDN))
 		case "accounts.code":
@@ -151,12 +157,23 @@ func (t *Tx) systemAccount(ctx context.Context, typ AccountType, name, currency 
 	acc, err := accountBy(ctx, t.tx, "id", id)
 	if errors.Is(err, ErrNotFound) {
 		created := FormatTime(t.l.now())
-		if _, err := t.tx.ExecContext(ctx, `INSERT INTO accounts (id, type, currency, name, status, created_at)
-			VALUES (?, ?, ?, ?, 'active', ?)`, id, string(typ), currency, name, created); err != nil {
-			return Account{}, fmt.Errorf("ledger: create %s: %w", id, err)
+		// On PostgreSQL another process may create it at the same moment: its insert
+		// waits for the other's commit and then inserts nothing, and the account is
+		// read as that one made it.
+		res, ierr := t.tx.ExecContext(ctx, `INSERT INTO accounts (id, type, currency, name, status, created_at)
+			VALUES (?, ?, ?, ?, 'active', ?) ON CONFLICT (id) DO NOTHING`, id, string(typ), currency, name, created)
+		var n int64
+		if ierr == nil {
+			n, ierr = res.RowsAffected()
 		}
-		return Account{ID: id, Type: typ, Currency: currency, Name: name, Status: Active,
-			CreatedAt: parseTime(created)}, nil
+		if ierr != nil {
+			return Account{}, fmt.Errorf("ledger: create %s: %w", id, ierr)
+		}
+		if n == 1 {
+			return Account{ID: id, Type: typ, Currency: currency, Name: name, Status: Active,
+				CreatedAt: parseTime(created)}, nil
+		}
+		acc, err = accountBy(ctx, t.tx, "id", id)
 	}
 	if err != nil {
 		return Account{}, err
@@ -170,6 +187,9 @@ func (t *Tx) systemAccount(ctx context.Context, typ AccountType, name, currency 
 func (t *Tx) setStatus(ctx context.Context, id string, s Status) error {
 	if !s.Valid() {
 		return fmt.Errorf("%w: unknown status %q", ErrInvalidAccount, s)
+	}
+	if err := t.lockAccounts(ctx, id); err != nil { // closing checks it is empty
+		return err
 	}
 	acc, err := accountBy(ctx, t.tx, "id", id)
 	if err != nil {

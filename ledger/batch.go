@@ -133,6 +133,9 @@ func (t *Tx) bulk(ctx context.Context, rs []TransferRequest, trs []Transfer, err
 			}
 		}
 	}
+	if err := t.lockAccounts(ctx, ids...); err != nil {
+		return err
+	}
 	if err := t.scanAccounts(ctx, ids, accounts); err != nil {
 		return err
 	}
@@ -150,11 +153,17 @@ func (t *Tx) bulk(ctx context.Context, rs []TransferRequest, trs []Transfer, err
 	if err != nil {
 		return err
 	}
-	k, err := t.lookup(ctx, partHead)
-	if err != nil {
+	var head chainHead
+	if !t.l.pg { // (PostgreSQL's head is its own row, locked)
+		k, err := t.lookup(ctx, partHead)
+		if err != nil {
+			return err
+		}
+		head = k.head
+	}
+	if head, err = t.lockHead(ctx, head); err != nil {
 		return err
 	}
-	head := k.head
 	ts := t.journalTime(head)
 	tm := parseTime(ts)
 
@@ -197,6 +206,9 @@ func (t *Tx) bulk(ctx context.Context, rs []TransferRequest, trs []Transfer, err
 		order = append(order, i)
 	}
 
+	if t.l.pg {
+		return t.writeBatchPG(ctx, trs, order, ts, entries, touched)
+	}
 	err = t.writeRows(ctx, batchInsertTransfers, len(order), 9, func(args []any, n int) []any {
 		tr := &trs[order[n]]
 		return append(args, tr.ID, tr.Key, tr.Debit, tr.Credit, tr.Amount, tr.Currency, tr.PaymentID, tr.Kind, ts)

@@ -18,8 +18,12 @@ func (l *Ledger) AccountsNamed(ctx context.Context, s string, limit int) ([]Acco
 		limit = MaxNamed
 	}
 	esc := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+	like := "LIKE" // SQLite's ignores ASCII case
+	if l.pg {
+		like = "ILIKE"
+	}
 	rows, err := l.db.Reader().QueryContext(ctx, `SELECT `+accountColumns+` FROM accounts
-		WHERE name LIKE ? ESCAPE '\' ORDER BY id LIMIT ?`, "%"+esc+"%", limit)
+		WHERE name `+like+` ? ESCAPE '\' ORDER BY id LIMIT ?`, "%"+esc+"%", limit)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: accounts named: %w", err)
 	}

@@ -1,6 +1,7 @@
 // Package ledger is payswitch's double-entry ledger: accounts, holds, idempotent
-// transfers and a hash-chained journal, in SQLite through the store package. It knows
-// nothing of SMS, USSD or HTTP; the payment engine tells it what to move.
+// transfers and a hash-chained journal, in SQLite or PostgreSQL through the store
+// package. It knows nothing of SMS, USSD or HTTP; the payment engine tells it what to
+// move.
 //
 // The model follows TigerBeetle: two-phase transfers, posted and pending totals kept on
 // every account, the idempotency key as the identity of a request, and history that is
@@ -62,8 +63,12 @@
 //
 // # Transactions and batches
 //
-// All writes go through the store's single writer, so the checks and the writes of one
-// operation never interleave with another's. In(tx) gives the ledger inside a caller's
+// On SQLite all writes go through the store's single writer, so the checks and the
+// writes of one operation never interleave with another's. On PostgreSQL, where several
+// processes book at once, each operation first locks what it checks (its key, the hold
+// it settles, its accounts in id order, and last the journal's head, a row that
+// serialises appends to the chain) and then runs the same reads and checks; see
+// postgres.go and schema_postgres.go. In(tx) gives the ledger inside a caller's
 // store.Write, so that the engine commits a payment's state and its ledger effect
 // together; each Tx method is atomic and changes nothing when it fails, so the caller may
 // go on in the same transaction. An operation reads everything it checks with one

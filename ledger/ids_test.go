@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/payswitch/payswitch/internal/pgtest"
 	"github.com/payswitch/payswitch/store"
 )
 
@@ -20,15 +21,30 @@ func TestTransferIDForm(t *testing.T) {
 	}
 }
 
-// TestTransferIDTakenIsDrawnAgain has two ledgers write one file at once with the same
-// sequence, as two processes might: the second's id is taken, and it books with another.
+// TestTransferIDTakenIsDrawnAgain has two ledgers write one database at once with the
+// same sequence, as two processes might: the second's id is taken, and it books with
+// another.
 func TestTransferIDTakenIsDrawnAgain(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) {
+		db, err := store.Open(filepath.Join(t.TempDir(), "l.db"), store.Options{}, Schema)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		transferIDTakenIsDrawnAgain(t, db)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		db, err := store.OpenPostgres(context.Background(), pgtest.URL(t), store.Options{}, Schema)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		transferIDTakenIsDrawnAgain(t, db)
+	})
+}
+
+func transferIDTakenIsDrawnAgain(t *testing.T, db *store.DB) {
 	ctx := context.Background()
-	db, err := store.Open(filepath.Join(t.TempDir(), "l.db"), store.Options{}, Schema)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	now := time.Date(2026, 7, 1, 10, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
 	first, second := New(db, clock), New(db, clock)

@@ -5,24 +5,21 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
-
-	"modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/payswitch/payswitch/internal/timeid"
 	"github.com/payswitch/payswitch/store"
 )
 
-// Ledger is the double-entry ledger over a store.DB. Writes go through the store's single
-// writer, so every check (funds, idempotency, status) happens in the transaction that
-// writes; reads use the store's reader pool.
+// Ledger is the double-entry ledger over a store.DB. Every check (funds, idempotency,
+// status) happens in the transaction that writes, on what that transaction has locked
+// (see postgres.go); reads use the store's reader pool.
 type Ledger struct {
 	db    *store.DB
 	now   func() time.Time
 	owned bool              // Close closes db: Open made it
 	ids   *timeid.Generator // of transfer ids (transferIDLayout)
+	pg    bool              // db is on PostgreSQL: lock what is checked (postgres.go)
 }
 
 // New returns a ledger over db, whose file must have Schema applied. now is the clock of
@@ -31,7 +28,7 @@ func New(db *store.DB, now func() time.Time) *Ledger {
 	if now == nil {
 		now = time.Now
 	}
-	return &Ledger{db: db, now: now, ids: timeid.New(transferIDLayout)}
+	return &Ledger{db: db, now: now, ids: timeid.New(transferIDLayout), pg: db != nil && db.Dialect() == store.Postgres}
 }
 
 // Open opens the SQLite file at path as a store with only the ledger's schema, for tools
@@ -92,9 +89,17 @@ func sqlCtx(ctx context.Context) context.Context { return context.WithoutCancel(
 // savepoint (ledger_op) to roll back to. One statement is atomic by itself, so an
 // operation that writes once (creating an account, say) needs none. A savepoint costs two
 // statements, a third of a hold's.
+//
+// On PostgreSQL any failed statement, a lock that timed out or an insert refused by a
+// constraint, aborts the caller's whole transaction, so the savepoint comes first there.
 func (t *Tx) atomic(ctx context.Context, fn func(ctx context.Context) error) error {
 	ctx = sqlCtx(ctx)
 	t.saved = false
+	if t.l.pg {
+		if err := t.writing(ctx); err != nil {
+			return err
+		}
+	}
 	err := fn(ctx)
 	if !t.saved {
 		return err
@@ -321,19 +326,6 @@ type querier interface {
 // constraintColumn returns the "table.column" of a UNIQUE or PRIMARY KEY violation, or ""
 // when err is not one.
 func constraintColumn(err error) string {
-	var se *sqlite.Error
-	if !errors.As(err, &se) {
-		return ""
-	}
-	if c := se.Code(); c != sqlite3.SQLITE_CONSTRAINT_UNIQUE && c != sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY {
-		return ""
-	}
-	msg := se.Error()
-	if i := strings.LastIndex(msg, "failed: "); i >= 0 {
-		msg = msg[i+len("failed: "):]
-	}
-	if i := strings.IndexAny(msg, " ("); i >= 0 {
-		msg = msg[:i]
-	}
-	return msg
+	name, _ := store.UniqueViolation(err)
+	return name
 }

@@ -26,7 +26,7 @@ const (
 	// transfer found, so a new request pays nothing for them. A WHERE after it names
 	// columns by t.
 	transferWithBalancesAsRow = `t.id, t.debit, t.credit, t.currency, t.amount,
-		COALESCE(d.balance_after, 0), COALESCE(c.balance_after, 0), d.seq IS NOT NULL AND c.seq IS NOT NULL,
+		COALESCE(d.balance_after, 0), COALESCE(c.balance_after, 0), CAST(d.seq IS NOT NULL AND c.seq IS NOT NULL AS INTEGER),
 		t.payment_id, t.kind, COALESCE(t.reverses, ''), t.time, t.key FROM ` + transfersAndEntries
 	// A transfer without its balances (n2 to n4 are 0), for one that is only checked: the
 	// one a reversal undoes.
@@ -37,7 +37,7 @@ const (
 	partTransferByKey = `SELECT 't', ` + transferWithBalancesAsRow + ` WHERE t.key = ?1`
 	partHoldByKey     = `SELECT 'h', ` + holdColumnsAsRow + ` WHERE key = ?1`
 	partHead          = `SELECT 'e', '', '', '', '', seq, 0, 0, 0, time, hash, '', '', ''
-		FROM (SELECT seq, time, hash FROM entries ORDER BY seq DESC LIMIT 1)`
+		FROM (SELECT seq, time, hash FROM entries ORDER BY seq DESC LIMIT 1) AS head`
 )
 
 // The lookups. Arguments: ?1 the key, then as the name says.

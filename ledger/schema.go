@@ -21,6 +21,7 @@ import "github.com/payswitch/payswitch/store"
 // Migration 1 is the journal (accounts, transfers, entries); migration 2 adds two-phase
 // holds; migration 3 rewrites CHECKs; migration 4 rebuilds accounts, transfers and holds
 // for fewer B-tree operations per payment. Read the tables as migration 4 leaves them.
+// On PostgreSQL the tables start as migration 4 leaves them (postgresMigrations).
 var Schema = store.Schema{Component: "ledger", Migrations: []string{`
 CREATE TABLE accounts (
 	id              TEXT PRIMARY KEY,
@@ -113,7 +114,7 @@ BEGIN SELECT RAISE(ABORT, 'ledger: holds are never deleted'); END;
 		store.InAsOr(`type IN ('wallet', 'merchant', 'agent')`)) + "\n" +
 		store.EditTableSQL("holds", store.InAsOr(`state IN ('pending', 'posted', 'voided')`)),
 	migration4,
-}}
+}, Postgres: postgresMigrations}
 
 // Migration 4 rebuilds accounts, transfers and holds so that a payment costs the store's
 // one writer fewer B-tree operations, with every row, constraint, trigger and foreign key

@@ -95,6 +95,9 @@ func (t *Tx) transfer(ctx context.Context, r TransferRequest) (Transfer, error) 
 	if err := checkRequest(r.Key, r.Debit, r.Credit, r.Amount, r.Kind); err != nil {
 		return Transfer{}, err
 	}
+	if err := t.lockKey(ctx, r.Key, r.Debit, r.Credit); err != nil {
+		return Transfer{}, err
+	}
 	k, err := t.lookup(ctx, lookupTransfer, r.Key, r.Debit, r.Credit)
 	if err != nil {
 		return Transfer{}, err
@@ -143,8 +146,8 @@ func entryArgs(args []any, e *Entry) []any {
 // rows (WHERE id IN (?, ?)) in two passes over temporary tables, which costs more than
 // the second statement.
 const (
-	insertTransfer = `INSERT INTO transfers (id, key, debit, credit, amount, currency, payment_id, kind, reverses, time)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	insertTransferRow = `INSERT INTO transfers (id, key, debit, credit, amount, currency, payment_id, kind, reverses, time)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`
 	insertEntriesColumns = `INSERT INTO entries (seq, time, transfer_id, payment_id, account_id, direction,
 		amount, currency, balance_after, prev_hash, hash) VALUES `
 	insertTwoEntries = insertEntriesColumns + `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
@@ -158,32 +161,18 @@ const (
 
 // book writes a transfer of amount from d to c that the caller has checked, after head:
 // the transfer row, both accounts' totals (pending is the amount a posted hold releases,
-// else 0), and the two chained journal entries.
+// else 0), and the two chained journal entries. On PostgreSQL bookPG does it.
 func (t *Tx) book(ctx context.Context, head chainHead, key string, d, c *side, amount int64, paymentID, kind, reverses string, pending int64) (Transfer, error) {
-	ts := t.journalTime(head)
-	tr := Transfer{Key: key, Debit: d.id, Credit: c.id, Amount: amount, Currency: d.currency,
-		PaymentID: paymentID, Kind: kind, Reverses: reverses, Time: parseTime(ts),
-		DebitBalanceAfter: d.posted() - amount, CreditBalanceAfter: c.posted() + amount, BalancesAfterKnown: true}
 	if err := t.writing(ctx); err != nil {
 		return Transfer{}, err
 	}
-	for attempt := 0; ; attempt++ {
-		tr.ID = t.l.NewTransferID()
-		_, err := t.tx.ExecContext(ctx, insertTransfer,
-			tr.ID, key, d.id, c.id, amount, tr.Currency, paymentID, kind, nullable(reverses), ts)
-		if err == nil {
-			break
-		}
-		switch constraintColumn(err) {
-		case "transfers.id":
-			if attempt < 3 {
-				t.l.ids.Reseed() // another ledger made it: see transferIDLayout
-				continue
-			}
-		case "transfers.key":
-			return Transfer{}, fmt.Errorf("%w: key %q is another transfer", ErrIdempotencyConflict, key)
-		}
-		return Transfer{}, fmt.Errorf("ledger: insert transfer: %w", err)
+	if t.l.pg {
+		return t.bookPG(ctx, key, d, c, amount, paymentID, kind, reverses, pending)
+	}
+	ts := t.journalTime(head)
+	tr := newTransfer(ts, key, d, c, amount, paymentID, kind, reverses)
+	if err := t.insertTransfer(ctx, &tr, ts); err != nil {
+		return Transfer{}, err
 	}
 	if err := t.updateAccount(ctx, postDebit, d.id, amount, pending); err != nil {
 		return Transfer{}, err
@@ -197,6 +186,47 @@ func (t *Tx) book(ctx context.Context, head chainHead, key string, d, c *side, a
 		return Transfer{}, fmt.Errorf("ledger: append entries %d and %d: %w", de.Seq, ce.Seq, err)
 	}
 	return tr, nil
+}
+
+// newTransfer is the transfer book writes at journal time ts, without its id.
+func newTransfer(ts, key string, d, c *side, amount int64, paymentID, kind, reverses string) Transfer {
+	return Transfer{Key: key, Debit: d.id, Credit: c.id, Amount: amount, Currency: d.currency,
+		PaymentID: paymentID, Kind: kind, Reverses: reverses, Time: parseTime(ts),
+		DebitBalanceAfter: d.posted() - amount, CreditBalanceAfter: c.posted() + amount, BalancesAfterKnown: true}
+}
+
+// insertTransfer writes tr's row at journal time ts with a new id, which it sets.
+func (t *Tx) insertTransfer(ctx context.Context, tr *Transfer, ts string) error {
+	for attempt := 0; ; attempt++ {
+		tr.ID = t.l.NewTransferID()
+		// A taken id inserts nothing rather than failing, because on PostgreSQL a failed
+		// statement would abort the transaction and there would be no drawing again.
+		res, err := t.tx.ExecContext(ctx, insertTransferRow,
+			tr.ID, tr.Key, tr.Debit, tr.Credit, tr.Amount, tr.Currency, tr.PaymentID, tr.Kind, nullable(tr.Reverses), ts)
+		if err != nil {
+			return transferInsertError(err, tr.Key)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("ledger: insert transfer: %w", err)
+		}
+		if n == 1 {
+			return nil
+		}
+		if attempt == 3 {
+			return fmt.Errorf("ledger: insert transfer: id %s and three more drawn were taken", tr.ID)
+		}
+		t.l.ids.Reseed() // another ledger made it: see transferIDLayout
+	}
+}
+
+// transferInsertError is the error of a failed insert of the transfer keyed key: a key
+// taken already is an idempotency conflict.
+func transferInsertError(err error, key string) error {
+	if constraintColumn(err) == "transfers.key" {
+		return fmt.Errorf("%w: key %q is another transfer", ErrIdempotencyConflict, key)
+	}
+	return fmt.Errorf("ledger: insert transfer: %w", err)
 }
 
 // updateAccount runs one of the statements that change account id's totals, with args
@@ -214,6 +244,9 @@ func (t *Tx) updateAccount(ctx context.Context, q, id string, args ...any) error
 
 func (t *Tx) hold(ctx context.Context, r HoldRequest) (Hold, error) {
 	if err := checkRequest(r.Key, r.Debit, r.Credit, r.Amount, r.Kind); err != nil {
+		return Hold{}, err
+	}
+	if err := t.lockKey(ctx, r.Key, r.Debit, r.Credit); err != nil {
 		return Hold{}, err
 	}
 	k, err := t.lookup(ctx, lookupHold, r.Key, r.Debit, r.Credit)
@@ -245,6 +278,9 @@ func (t *Tx) hold(ctx context.Context, r HoldRequest) (Hold, error) {
 	if _, err := t.tx.ExecContext(ctx, `INSERT INTO holds (key, debit, credit, amount, currency, payment_id, kind, state, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)`,
 		r.Key, r.Debit, r.Credit, r.Amount, d.currency, r.PaymentID, r.Kind, now, now); err != nil {
+		if constraintColumn(err) == "holds.key" {
+			return Hold{}, fmt.Errorf("%w: key %q is another hold", ErrIdempotencyConflict, r.Key)
+		}
 		return Hold{}, fmt.Errorf("ledger: insert hold: %w", err)
 	}
 	if err := t.updateAccount(ctx, holdDebit, d.id, r.Amount); err != nil {
@@ -258,6 +294,9 @@ func (t *Tx) hold(ctx context.Context, r HoldRequest) (Hold, error) {
 }
 
 func (t *Tx) post(ctx context.Context, key string) (Transfer, error) {
+	if err := t.lockHold(ctx, key); err != nil {
+		return Transfer{}, err
+	}
 	k, found, err := t.lookupPost(ctx, key)
 	if err != nil {
 		return Transfer{}, err
@@ -293,6 +332,9 @@ func (t *Tx) post(ctx context.Context, key string) (Transfer, error) {
 }
 
 func (t *Tx) void(ctx context.Context, key string) (Hold, error) {
+	if err := t.lockHold(ctx, key); err != nil {
+		return Hold{}, err
+	}
 	h, err := holdByKey(ctx, t.tx, key)
 	if err != nil {
 		return Hold{}, err
@@ -323,6 +365,9 @@ func (t *Tx) void(ctx context.Context, key string) (Hold, error) {
 func (t *Tx) reverse(ctx context.Context, transferID, key string) (Transfer, error) {
 	if key == "" {
 		return Transfer{}, fmt.Errorf("%w: missing idempotency key", ErrInvalidRequest)
+	}
+	if err := t.lockReversal(ctx, key, transferID); err != nil {
+		return Transfer{}, err
 	}
 	k, err := t.lookup(ctx, lookupReverse, key, transferID)
 	if err != nil {

@@ -46,7 +46,7 @@ func (v *verifier) problem(format string, args ...any) {
 // credits per currency. Report.Problems names what is wrong, the first problem first.
 // The error is only for failing to read.
 func (l *Ledger) Verify(ctx context.Context) (Report, error) {
-	tx, err := l.db.Reader().BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := l.db.ReadSnapshot(ctx)
 	if err != nil {
 		return Report{}, fmt.Errorf("ledger: verify: %w", err)
 	}
@@ -60,6 +60,11 @@ func (l *Ledger) Verify(ctx context.Context) (Report, error) {
 	}
 	if err := v.loadHolds(ctx, tx); err != nil {
 		return Report{}, err
+	}
+	if l.pg {
+		if err := v.checkHead(ctx, tx); err != nil {
+			return Report{}, err
+		}
 	}
 	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM transfers`).Scan(&v.r.Transfers); err != nil {
 		return Report{}, fmt.Errorf("ledger: verify: count transfers: %w", err)
@@ -269,4 +274,22 @@ func (v *verifier) compareAccounts() {
 			v.problem("account %s: %s has available %d, below zero", id, a.typ, avail)
 		}
 	}
+}
+
+// checkHead compares PostgreSQL's journal head, which the next entry will chain to, with
+// the last entry: a head that is not the last entry would fork the chain or leave a gap.
+func (v *verifier) checkHead(ctx context.Context, tx *sql.Tx) error {
+	var seq int64
+	var hash string
+	if err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM ledger_head`).Scan(&seq, &hash); err != nil {
+		return fmt.Errorf("ledger: verify: read the journal's head: %w", err)
+	}
+	last := v.r.LastHash
+	if v.r.LastSeq == 0 {
+		last = GenesisHash
+	}
+	if seq != v.r.LastSeq || hash != last {
+		v.problem("journal head: seq %d hash %s, but the last entry is seq %d hash %s", seq, hash, v.r.LastSeq, last)
+	}
+	return nil
 }

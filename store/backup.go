@@ -13,6 +13,10 @@ import (
 // ErrReadOnly is Write's answer on a database opened with OpenCopy.
 var ErrReadOnly = errors.New("store: database opened read-only (a copy being checked)")
 
+// ErrSQLiteOnly is the answer of what only a SQLite file can do (IntegrityCheck) on
+// PostgreSQL, whose server checks its own pages.
+var ErrSQLiteOnly = errors.New("store: only for a SQLite database")
+
 // Backup writes a consistent copy of the database file at src into dst, which must
 // exist and be empty (the caller creates it, new and private, so that the copy is never
 // written through a file someone else prepared) or not exist.
@@ -112,6 +116,9 @@ func OpenCopy(ctx context.Context, path string, schemas ...Schema) (*DB, error) 
 // IntegrityCheck runs SQLite's integrity_check over the whole file: every page, index
 // entry and constraint. It reads everything, so it takes a while on a large database.
 func (db *DB) IntegrityCheck(ctx context.Context) error {
+	if db.pg != nil {
+		return ErrSQLiteOnly
+	}
 	rows, err := db.reader.QueryContext(ctx, "PRAGMA integrity_check")
 	if err != nil {
 		return fmt.Errorf("store: integrity check %q: %w", db.path, err)

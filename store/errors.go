@@ -32,14 +32,21 @@ const (
 	FaultIO Fault = "io-error"
 	// FaultCorrupt: the file is not a database SQLite can use.
 	FaultCorrupt Fault = "corrupt"
+	// FaultUnreachable: PostgreSQL does not answer or dropped the connection (down,
+	// restarting, failing over, or the network between). It passes when it answers again.
+	FaultUnreachable Fault = "unreachable"
 )
 
 // FaultOf classifies err, as returned by Write, Ping or a read, by its SQLite result
-// code or, for what the store does to the files itself (the fsync of the WAL), by its
-// errno. It is "" for an error that says nothing about the database's health.
+// code or PostgreSQL SQLSTATE or, for what the store does to the files itself (the fsync
+// of the WAL), by its errno. It is "" for an error that says nothing about the
+// database's health.
 func FaultOf(err error) Fault {
 	if err == nil {
 		return ""
+	}
+	if f, ok := pgFault(err); ok {
+		return f
 	}
 	var se *sqlite.Error
 	if errors.As(err, &se) {
@@ -75,7 +82,13 @@ func FaultOf(err error) Fault {
 // because SQLite reports every failed write(2) other than ENOSPC as an I/O error: an I/O
 // error on a filesystem that is now read-only is FaultReadOnly, and one on a filesystem
 // with no free block is FaultFull.
-func (db *DB) Diagnose(err error) Fault { return Diagnose(db.path, err) }
+// On PostgreSQL it is FaultOf: the files are the server's.
+func (db *DB) Diagnose(err error) Fault {
+	if db.pg != nil {
+		return FaultOf(err)
+	}
+	return Diagnose(db.path, err)
+}
 
 // Diagnose is DB.Diagnose for the database at path, for when it could not be opened.
 func Diagnose(path string, err error) Fault {

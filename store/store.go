@@ -1,8 +1,32 @@
-// Package store opens payswitch's one SQLite file and commits writes in groups.
+// Package store opens payswitch's database, SQLite (Open, the default: one file, one
+// writer, writes committed in groups) or PostgreSQL (OpenPostgres: several processes
+// writing one database at once), and gives every package the same few things on both:
+// Write(ctx, fn) to change state in one transaction, Reader for reads, Schema for its
+// tables, and the errors (UniqueViolation, FaultOf).
+//
+// # Two drivers, one SQL
+//
+// Packages keep writing database/sql with SQLite's "?" and "?NNN" placeholders: on
+// PostgreSQL (pgx, through its database/sql adapter) every statement is rebound to
+// "$NNN" on its connection, so most DML (INSERT ... RETURNING, ON CONFLICT, partial
+// indexes, COALESCE, LIMIT) is one text on both. Where the dialects disagree (DDL, FOR
+// UPDATE, date functions, a VALUES list without an alias) a package branches on
+// DB.Dialect. Each package owns its schema as two migration lists, Schema.Migrations for
+// SQLite and Schema.Postgres for PostgreSQL, each versioned in its database's
+// schema_versions; a database newer than the binary is refused (ErrNewerSchema) on both.
+// Reads that must agree with each other take ReadSnapshot. Unique violations are told
+// apart by UniqueViolation's "table.column" names, which both drivers give alike.
+//
+// What differs, and what a package that runs on PostgreSQL must mind, is in postgres.go:
+// there a Write function runs in its own READ COMMITTED transaction while other
+// processes' run, so what it checks it must lock (FOR UPDATE) or write conditionally,
+// and a failed statement aborts its whole transaction unless a savepoint was taken.
+//
+// # SQLite
 //
 // Every package that keeps state (ledger, otp, outbox, the engine) owns its tables as a
 // Schema and writes through DB.Write, so that a payment's state change, its ledger effect
-// and the messages it sends commit in one SQLite transaction. Writes go through a single
+// and the messages it sends commit in one transaction. On SQLite writes go through a single
 // writer goroutine that gathers whatever callers are waiting into one transaction (group
 // commit): one failing operation rolls back alone while the rest commit (the group is
 // run again with a SAVEPOINT around each operation when one fails; see openGroup.add),
@@ -56,19 +80,25 @@ var (
 	ErrDiskFull = fmt.Errorf("store: less than %d bytes free on the database's filesystem: %w", minFreeBytes, syscall.ENOSPC)
 )
 
-// Options tune durability and batching. The zero value is durable and sensible.
+// Options tune durability and batching. The zero value is durable and sensible. On
+// PostgreSQL only BusyTimeout, Readers, Writers and OnUpgrade apply: durability is the
+// server's (synchronous_commit), and each Write is a transaction of its own.
 type Options struct {
 	// Synchronous is SQLite's synchronous pragma: FULL (default) makes every commit
 	// survive power loss (through the pipelined fsync described in the package comment);
 	// EXTRA is SQLite's own, fsync inside every commit, unpipelined; NORMAL survives a
 	// process crash but not an OS crash; OFF is for throwaway files.
 	Synchronous string
-	// BusyTimeout is how long a connection waits for a lock (default 5s).
+	// BusyTimeout is how long a connection waits for a lock (default 5s); on
+	// PostgreSQL, a Write's lock_timeout.
 	BusyTimeout time.Duration
 	// MaxBatch caps how many operations share one transaction (default 512).
 	MaxBatch int
 	// Readers is the size of the read-only connection pool (default 4).
 	Readers int
+	// Writers is, on PostgreSQL, how many connections run Write functions at once
+	// (default 16); more Writes wait for one. SQLite has one writer.
+	Writers int
 	// OnStatement, when set, is called with the text of every statement run on the
 	// writer connection (the SAVEPOINT and RELEASE of a group run again included; the
 	// group's BEGIN and COMMIT not), on the writer goroutine.
@@ -80,11 +110,16 @@ type Options struct {
 	OnUpgrade func(component string, from, to int)
 }
 
-// Schema is one component's tables: Migrations[i] brings it to version i+1.
-// Migrations are append-only; a released one is never edited.
+// Schema is one component's tables: Migrations[i] brings it to version i+1 on SQLite,
+// Postgres[i] on PostgreSQL. The two lists are versioned apart (each database records
+// its own component's version in schema_versions) and need not be as long as each
+// other: PostgreSQL's starts from the tables as they are now, not from their history.
+// Both are append-only; a released migration is never edited. A component with no
+// Postgres migrations cannot open on PostgreSQL (ErrNoPostgresSchema).
 type Schema struct {
 	Component  string
 	Migrations []string
+	Postgres   []string
 }
 
 // DB is the database: one writer connection fed by Write, and a pool of readers.
@@ -117,6 +152,8 @@ type DB struct {
 	// beforeFinalCheckpoint, set by BeforeFinalCheckpoint, runs in Close once the
 	// writer has stopped and before the WAL is checkpointed and truncated.
 	beforeFinalCheckpoint func()
+	// pg is set on PostgreSQL, where it replaces everything above but reader and stats.
+	pg *pgBackend
 
 	stats stats
 
@@ -132,7 +169,9 @@ type stats struct {
 }
 
 // Stats are running totals of the writer since Open, for metrics: divide their
-// differences over an interval to get group sizes, utilisation and latencies.
+// differences over an interval to get group sizes, utilisation and latencies. On
+// PostgreSQL every committed Write is a group of one, Redos counts the runs again after a
+// deadlock or serialization failure, and there are no syncs.
 type Stats struct {
 	Groups int64 // transactions committed (or failed)
 	Ops    int64 // operations run in them (once each, however often a redo ran them)
@@ -271,11 +310,13 @@ func Open(path string, opts Options, schemas ...Schema) (*DB, error) {
 	return db, nil
 }
 
-// Path is the file the database lives in.
+// Path is the file the database lives in; "" on PostgreSQL.
 func (db *DB) Path() string { return db.path }
 
 // Reader is a pool of read-only connections. Reads there see the last committed state;
-// a read that decides a write must happen inside Write instead.
+// a read that decides a write must happen inside Write instead. On PostgreSQL every
+// statement's "?" placeholders are rebound to "$n" (see rebind), and each statement
+// outside a transaction sees its own snapshot: reads that must agree use ReadSnapshot.
 func (db *DB) Reader() *sql.DB { return db.reader }
 
 // Write runs fn inside the next group transaction and returns once that transaction is
@@ -289,9 +330,19 @@ func (db *DB) Reader() *sql.DB { return db.reader }
 // transaction that waits for a lock, say), Write returns ctx's error and fn never runs;
 // once fn has started, Write waits for the outcome whatever ctx says, so a caller never
 // reports failure for work that committed.
+//
+// On PostgreSQL fn runs on the caller's goroutine in a transaction of its own, at READ
+// COMMITTED, and runs again when the database aborts that transaction to break a
+// deadlock (see postgres.go): what fn checks before it writes it must lock or write
+// conditionally. There a failed statement aborts the whole transaction, where SQLite
+// undoes only the statement: fn may go on after a statement's error only if it took a
+// SAVEPOINT before the statement and rolls back to it.
 func (db *DB) Write(ctx context.Context, fn func(tx Tx) error) error {
 	if db.readOnly {
 		return ErrReadOnly
+	}
+	if db.pg != nil {
+		return db.pg.write(ctx, fn)
 	}
 	if db.lowDisk.Load() {
 		return ErrDiskFull
@@ -325,6 +376,9 @@ func (db *DB) Close() error {
 	if db.readOnly {
 		return db.reader.Close()
 	}
+	if db.pg != nil {
+		return db.pg.close(db.reader)
+	}
 	db.mu.Lock()
 	if db.closed {
 		db.mu.Unlock()
@@ -348,7 +402,9 @@ func (db *DB) Close() error {
 // Ping reports whether the database can take a write right now: it looks at the free
 // space (see ErrDiskFull) and then writes.
 func (db *DB) Ping(ctx context.Context) error {
-	db.checkFreeSpace()
+	if db.pg == nil {
+		db.checkFreeSpace()
+	}
 	return db.Write(ctx, func(tx Tx) error {
 		_, err := tx.ExecContext(ctx, "UPDATE store_health SET checked = checked + 1")
 		return err

@@ -1,0 +1,275 @@
+package pgtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// minVersion is the oldest PostgreSQL the switch supports (CONTRACT.md section 13).
+const minVersion = 15
+
+// errNoBinaries is Start's error when no PostgreSQL binaries are found.
+var errNoBinaries = errors.New("no PostgreSQL binaries found")
+
+func errNotInstalled(err error) bool { return errors.Is(err, errNoBinaries) }
+
+// Server is a running throwaway PostgreSQL.
+type Server struct {
+	dir  string // holds data, sock and the log; removed by Stop
+	port int
+	cmd  *exec.Cmd
+	exit chan error // the server's exit, once
+}
+
+// URL is the URL of database name on the server, over loopback TCP as superuser postgres.
+func (s *Server) URL(name string) string {
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", s.port, name)
+}
+
+// Dir is the folder that holds the server's data, socket and log (log.txt).
+func (s *Server) Dir() string { return s.dir }
+
+// Start makes a cluster with initdb in a new temporary folder and starts it on a free
+// loopback port, as nobody when the process runs as root. It returns once the server
+// takes connections.
+func Start() (*Server, error) {
+	bin, err := findBinaries()
+	if err != nil {
+		return nil, err
+	}
+	cred, err := credential()
+	if err != nil {
+		return nil, err
+	}
+	base := os.TempDir()
+	if cred != nil && !searchableByAll(base) {
+		base = "/tmp" // the server's user must reach its folder
+	}
+	dir, err := os.MkdirTemp(base, "pgtest-")
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{dir: dir}
+	if err := s.start(bin, cred); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) start(bin string, cred *syscall.Credential) error {
+	sock := filepath.Join(s.dir, "sock")
+	if err := os.Mkdir(sock, 0o700); err != nil {
+		return err
+	}
+	if cred != nil {
+		for _, p := range []string{s.dir, sock} {
+			if err := os.Chown(p, int(cred.Uid), int(cred.Gid)); err != nil {
+				return fmt.Errorf("give %s to the server's user: %w", p, err)
+			}
+		}
+	}
+	logf, err := os.OpenFile(filepath.Join(s.dir, "log.txt"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	data := filepath.Join(s.dir, "data")
+	initdb := command(filepath.Join(bin, "initdb"), cred, logf, "-D", data, "-U", "postgres",
+		"-A", "trust", "-E", "UTF8", "--no-locale", "--no-sync")
+	if err := initdb.Run(); err != nil {
+		return fmt.Errorf("initdb: %w\n%s", err, s.logTail())
+	}
+	var lastErr error
+	for range 3 { // a free port may be taken between finding it and the server binding it
+		if s.port, err = freePort(); err != nil {
+			return err
+		}
+		if lastErr = s.launch(bin, cred, logf, data, sock); lastErr == nil {
+			return nil
+		}
+	}
+	return lastErr
+}
+
+// launch starts postgres on s.port and waits until it answers.
+func (s *Server) launch(bin string, cred *syscall.Credential, logf *os.File, data, sock string) error {
+	durability := "off"
+	if os.Getenv(DurableEnv) == "1" {
+		durability = "on"
+	}
+	s.cmd = command(filepath.Join(bin, "postgres"), cred, logf, "-D", data, "-p", strconv.Itoa(s.port),
+		"-k", sock, "-c", "listen_addresses=127.0.0.1",
+		"-c", "fsync="+durability, "-c", "synchronous_commit="+durability, "-c", "full_page_writes="+durability,
+		"-c", "max_connections=400", "-c", "shared_buffers=64MB",
+		// Deadlocks are part of what tests provoke: find them in a tenth of the default.
+		"-c", "deadlock_timeout=100ms")
+	if err := s.cmd.Start(); err != nil {
+		return fmt.Errorf("start postgres: %w", err)
+	}
+	s.exit = make(chan error, 1)
+	go func(cmd *exec.Cmd, exit chan error) { exit <- cmd.Wait() }(s.cmd, s.exit)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		conn, err := pgx.Connect(ctx, s.URL("postgres"))
+		cancel()
+		if err == nil {
+			conn.Close(context.Background())
+			return nil
+		}
+		select {
+		case werr := <-s.exit:
+			s.cmd = nil
+			return fmt.Errorf("postgres exited (%v)\n%s", werr, s.logTail())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("postgres did not answer in 30s: %v\n%s", err, s.logTail())
+		}
+	}
+}
+
+// Stop shuts the server down (fast shutdown: sessions are ended) and removes its folder.
+func (s *Server) Stop() error {
+	var err error
+	if s.cmd != nil && s.cmd.Process != nil {
+		s.cmd.Process.Signal(syscall.SIGINT)
+		select {
+		case <-s.exit:
+		case <-time.After(15 * time.Second):
+			s.cmd.Process.Kill()
+			<-s.exit
+			err = errors.New("postgres did not stop in 15s; killed")
+		}
+		s.cmd = nil
+	}
+	return errors.Join(err, os.RemoveAll(s.dir))
+}
+
+// logTail is the end of the server's log, for an error message.
+func (s *Server) logTail() string {
+	b, _ := os.ReadFile(filepath.Join(s.dir, "log.txt"))
+	if len(b) > 2000 {
+		b = b[len(b)-2000:]
+	}
+	return string(b)
+}
+
+func command(path string, cred *syscall.Credential, logf *os.File, args ...string) *exec.Cmd {
+	cmd := exec.Command(path, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Dir = "/"
+	cmd.SysProcAttr = sysProcAttr(cred)
+	// The caller's PG* variables (PGDATA, PGPORT, ...) must not steer the test's server.
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "PG") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, "LC_ALL=C", "TZ=UTC")
+	return cmd
+}
+
+// credential is the user the server runs as: nil (this process's) unless this process
+// is root, which PostgreSQL refuses; then nobody.
+func credential() (*syscall.Credential, error) {
+	if os.Geteuid() != 0 {
+		return nil, nil
+	}
+	u, err := user.Lookup("nobody")
+	if err != nil {
+		return nil, fmt.Errorf("running as root and no user nobody to run PostgreSQL as: %w", err)
+	}
+	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
+	gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
+	if err := errors.Join(err1, err2); err != nil {
+		return nil, fmt.Errorf("user nobody: %w", err)
+	}
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), NoSetGroups: true}, nil
+}
+
+// searchableByAll reports whether every user may pass through dir and each folder above it.
+func searchableByAll(dir string) bool {
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err != nil || fi.Mode().Perm()&0o001 == 0 {
+			return false
+		}
+		if d == filepath.Dir(d) {
+			return true
+		}
+	}
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+var versionRe = regexp.MustCompile(`\(PostgreSQL\) (\d+)`)
+
+// debianBins is where Debian's postgresql packages put each version's binaries.
+var debianBins = "/usr/lib/postgresql/*/bin"
+
+// findBinaries returns the folder of initdb and postgres of version minVersion or later.
+func findBinaries() (string, error) {
+	var candidates []string
+	if dir := os.Getenv("PAYSWITCH_POSTGRES_BIN"); dir != "" {
+		candidates = append(candidates, dir)
+	}
+	dirs, _ := filepath.Glob(debianBins)
+	sort.Slice(dirs, func(i, j int) bool { return versionOfDir(dirs[i]) > versionOfDir(dirs[j]) })
+	candidates = append(candidates, dirs...)
+	if p, err := exec.LookPath("initdb"); err == nil {
+		candidates = append(candidates, filepath.Dir(p))
+	}
+	var seen []string
+	for _, dir := range candidates {
+		postgres := filepath.Join(dir, "postgres")
+		if _, err := os.Stat(filepath.Join(dir, "initdb")); err != nil {
+			continue
+		}
+		out, err := exec.Command(postgres, "--version").Output()
+		if err != nil {
+			continue
+		}
+		m := versionRe.FindSubmatch(out)
+		if m == nil {
+			continue
+		}
+		if v, _ := strconv.Atoi(string(m[1])); v >= minVersion {
+			return dir, nil
+		}
+		seen = append(seen, strings.TrimSpace(string(out))+" in "+dir)
+	}
+	if len(seen) > 0 {
+		return "", fmt.Errorf("%w: need PostgreSQL %d or later, found %s", errNoBinaries, minVersion, strings.Join(seen, "; "))
+	}
+	return "", fmt.Errorf("%w (looked in $PAYSWITCH_POSTGRES_BIN, /usr/lib/postgresql/*/bin and PATH; "+
+		"Debian: apt-get install postgresql)", errNoBinaries)
+}
+
+// versionOfDir is the version in /usr/lib/postgresql/<version>/bin, 0 if none.
+func versionOfDir(dir string) int {
+	v, _ := strconv.Atoi(filepath.Base(filepath.Dir(dir)))
+	return v
+}

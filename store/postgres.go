@@ -1,0 +1,258 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
+)
+
+// On PostgreSQL several processes write at once, so the store has no writer goroutine
+// there: each Write runs its function in a transaction of its own on a pooled connection,
+// and the database serialises what conflicts (row locks, unique constraints). A
+// transaction that PostgreSQL aborts to break a deadlock (40P01) or, at a stricter
+// isolation, a serialization failure (40001), is rolled back and run again, up to
+// maxWriteAttempts times, so a Write function may run more than once here too. A
+// transaction that met one of those errors is run again even when its function handled
+// the error and returned nil: an answer decided by a statement the database refused for
+// reasons of timing is not an answer.
+//
+// Transactions run at READ COMMITTED, PostgreSQL's default: every statement sees what was
+// committed when it started, and a package that checks before it writes must lock what
+// it checks (SELECT ... FOR UPDATE) or write conditionally (UPDATE ... WHERE balance >=
+// ?), because another process may change it between the check and the write.
+//
+// Group commit (several callers' work in one transaction, as on SQLite) is left for later:
+// PostgreSQL already shares one WAL flush among the transactions that commit at the same
+// moment, and a group would make one caller's lock waits every caller's.
+
+// maxWriteAttempts bounds how often a Write function runs when its transactions keep
+// being chosen as a deadlock's victim or failing to serialise.
+const maxWriteAttempts = 10
+
+// pgBackend is what a DB on PostgreSQL has instead of SQLite's writer.
+type pgBackend struct {
+	writer *sql.DB // connections that run Write functions
+	stats  *stats
+
+	mu       sync.RWMutex // guards closed; held for reading while a Write registers
+	closed   bool
+	inflight sync.WaitGroup
+}
+
+// OpenPostgres opens the PostgreSQL database at url (postgres://user@host:port/db?...,
+// or a multi-host URL with target_session_attrs=read-write), applies the schemas' pending
+// PostgreSQL migrations (Schema.Postgres) under an advisory lock, so that of several
+// processes starting at once one migrates and the others wait, and returns the DB.
+// Options used here: BusyTimeout (PostgreSQL's lock_timeout for writes), Readers, Writers
+// and OnUpgrade. ctx bounds the connection and the wait for another process's migration.
+func OpenPostgres(ctx context.Context, url string, opts Options, schemas ...Schema) (*DB, error) {
+	if opts.BusyTimeout <= 0 {
+		opts.BusyTimeout = 5 * time.Second
+	}
+	if opts.Readers <= 0 {
+		opts.Readers = 4
+	}
+	if opts.Writers <= 0 {
+		opts.Writers = 16
+	}
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("store: postgres url: %w", err)
+	}
+	where := cfg.Host + ":" + strconv.Itoa(int(cfg.Port)) + "/" + cfg.Database // never the password
+	if cfg.RuntimeParams == nil {
+		cfg.RuntimeParams = map[string]string{}
+	}
+	if _, ok := cfg.RuntimeParams["application_name"]; !ok {
+		cfg.RuntimeParams["application_name"] = "payswitch"
+	}
+	binds := &rebinder{}
+	writerCfg := cfg.Copy()
+	// A Write waits for a row lock at most BusyTimeout, as it waits for SQLite's lock.
+	writerCfg.RuntimeParams["lock_timeout"] = strconv.FormatInt(opts.BusyTimeout.Milliseconds(), 10)
+	readerCfg := cfg.Copy()
+	// Reads cannot write by mistake, as SQLite's reader connections cannot (query_only).
+	readerCfg.RuntimeParams["default_transaction_read_only"] = "on"
+
+	writer := sql.OpenDB(&pgConnector{inner: stdlib.GetConnector(*writerCfg), binds: binds})
+	writer.SetMaxOpenConns(opts.Writers)
+	writer.SetMaxIdleConns(opts.Writers)
+	if err := writer.PingContext(ctx); err != nil {
+		writer.Close()
+		return nil, fmt.Errorf("store: open postgres %s: %w", where, err)
+	}
+	if err := migratePostgres(ctx, writer, schemas, opts.OnUpgrade); err != nil {
+		writer.Close()
+		return nil, fmt.Errorf("store: migrate postgres %s: %w", where, err)
+	}
+	reader := sql.OpenDB(&pgConnector{inner: stdlib.GetConnector(*readerCfg), binds: binds})
+	reader.SetMaxOpenConns(opts.Readers)
+	reader.SetMaxIdleConns(opts.Readers)
+	db := &DB{reader: reader}
+	db.pg = &pgBackend{writer: writer, stats: &db.stats}
+	return db, nil
+}
+
+// pgConnector opens pgx connections whose statements are rebound (see rebind).
+type pgConnector struct {
+	inner driver.Connector
+	binds *rebinder
+}
+
+func (c *pgConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := c.inner.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &pgDriverConn{Conn: conn.(*stdlib.Conn), binds: c.binds}, nil
+}
+
+func (c *pgConnector) Driver() driver.Driver { return c.inner.Driver() }
+
+// pgDriverConn is pgx's database/sql connection with every statement rebound, and with
+// the first deadlock or serialization failure of the transaction under way noted.
+type pgDriverConn struct {
+	*stdlib.Conn
+	binds *rebinder
+	// retryable is the first error of the transaction under way that makes running it
+	// again worthwhile; the Write that holds the connection clears and reads it.
+	retryable error
+}
+
+var (
+	_ driver.ExecerContext      = (*pgDriverConn)(nil)
+	_ driver.QueryerContext     = (*pgDriverConn)(nil)
+	_ driver.ConnPrepareContext = (*pgDriverConn)(nil)
+	_ driver.ConnBeginTx        = (*pgDriverConn)(nil)
+	_ driver.NamedValueChecker  = (*pgDriverConn)(nil)
+	_ driver.SessionResetter    = (*pgDriverConn)(nil)
+)
+
+func (c *pgDriverConn) note(err error) {
+	if err != nil && c.retryable == nil && isRetryable(err) {
+		c.retryable = err
+	}
+}
+
+func (c *pgDriverConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	r, err := c.Conn.ExecContext(ctx, c.binds.rebind(query), args)
+	c.note(err)
+	return r, err
+}
+
+func (c *pgDriverConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	r, err := c.Conn.QueryContext(ctx, c.binds.rebind(query), args)
+	c.note(err)
+	return r, err
+}
+
+func (c *pgDriverConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
+	return c.Conn.PrepareContext(ctx, c.binds.rebind(query))
+}
+
+func (c *pgDriverConn) Prepare(query string) (driver.Stmt, error) {
+	return c.PrepareContext(context.Background(), query)
+}
+
+// isRetryable reports whether err is PostgreSQL aborting a transaction that may well
+// succeed if run again: a serialization failure or a deadlock.
+func isRetryable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
+}
+
+// write is DB.Write on PostgreSQL.
+func (p *pgBackend) write(ctx context.Context, fn func(Tx) error) error {
+	p.mu.RLock()
+	if p.closed {
+		p.mu.RUnlock()
+		return ErrClosed
+	}
+	p.inflight.Add(1)
+	p.mu.RUnlock()
+	defer p.inflight.Done()
+	for attempt := 1; ; attempt++ {
+		// Before each run: a caller that gave up is told so, and nothing it asked for ran
+		// (or what ran was rolled back).
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		again, err := p.attempt(ctx, fn)
+		if !again || attempt == maxWriteAttempts {
+			return err
+		}
+		p.stats.redos.Add(1)
+		// Deadlock victims that start again at once tend to meet again.
+		time.Sleep(time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt, 5))))
+	}
+}
+
+// attempt runs fn once in a transaction of its own; again says the transaction was
+// rolled back for a reason that running it again may cure.
+func (p *pgBackend) attempt(ctx context.Context, fn func(Tx) error) (again bool, err error) {
+	conn, err := p.writer.Conn(ctx) // waiting for a free connection is still queueing
+	if err != nil {
+		return false, fmt.Errorf("store: connection: %w", err)
+	}
+	var dc *pgDriverConn
+	var dtx driver.Tx
+	err = conn.Raw(func(c any) error {
+		dc = c.(*pgDriverConn)
+		dc.retryable = nil
+		var err error
+		dtx, err = dc.BeginTx(context.Background(), driver.TxOptions{})
+		return err
+	})
+	if err != nil {
+		conn.Close()
+		return false, fmt.Errorf("store: begin: %w", err)
+	}
+	tx := &groupTx{conn: conn, tx: dtx}
+	start := time.Now()
+	err = run(fn, tx)
+	p.stats.runNanos.Add(int64(time.Since(start)))
+	// The connection is ours until commit or rollback hands it back.
+	retryable := dc.retryable
+	if err == nil && retryable == nil {
+		start = time.Now()
+		err = tx.commit()
+		p.stats.commitNanos.Add(int64(time.Since(start)))
+		p.stats.groups.Add(1)
+		p.stats.ops.Add(1)
+		if err != nil {
+			err = fmt.Errorf("store: commit: %w", err)
+		}
+		return isRetryable(err), err
+	}
+	tx.rollback()
+	if retryable != nil {
+		if err == nil {
+			err = retryable
+		}
+		return true, err
+	}
+	return isRetryable(err), err
+}
+
+// close is DB.Close on PostgreSQL: it waits for the Writes under way.
+func (p *pgBackend) close(reader *sql.DB) error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	p.mu.Unlock()
+	p.inflight.Wait()
+	return errors.Join(p.writer.Close(), reader.Close())
+}
