@@ -196,6 +196,17 @@ func (h *Hooks) record(ctx context.Context, c claimed, a attempt) (outcome strin
 	}
 	err = h.db.Write(ctx, func(tx store.Tx) error {
 		var attempts int
+		if a.ok() {
+			// The common case in one statement: a delivered event is delivered whatever
+			// became of its claim meanwhile.
+			if err := tx.QueryRowContext(ctx, `UPDATE webhook_events SET state = 'delivered', attempts = attempts + 1,
+				lease = 0, next_at = 0, last_status = ?, last_error = '', updated_at = ? WHERE seq = ? RETURNING attempts`,
+				a.status, micros(now), c.seq).Scan(&attempts); err != nil {
+				return err
+			}
+			outcome = outcomeDelivered
+			return h.logDelivery(ctx, tx, c, attempts, a)
+		}
 		var lease int64
 		var state string
 		if err := tx.QueryRowContext(ctx, `SELECT state, attempts, lease FROM webhook_events WHERE seq = ?`,
@@ -206,11 +217,6 @@ func (h *Hooks) record(ctx context.Context, c claimed, a attempt) (outcome strin
 		var res string
 		var err error
 		switch {
-		case a.ok():
-			res = outcomeDelivered
-			_, err = tx.ExecContext(ctx, `UPDATE webhook_events SET state = 'delivered', attempts = ?, lease = 0,
-				next_at = 0, last_status = ?, last_error = '', updated_at = ? WHERE seq = ?`,
-				attempts, a.status, micros(now), c.seq)
 		case state != statePending || lease != c.lease:
 			res = outcomeStale
 			attempts = c.attempts + 1
@@ -237,13 +243,26 @@ func (h *Hooks) record(ctx context.Context, c claimed, a attempt) (outcome strin
 	return outcome, next, nil
 }
 
-// logDelivery adds an attempt to the deliveries' log and prunes the merchant's oldest
-// beyond Config.KeepDeliveries.
+// pruneOneIn is how seldom logDelivery prunes: one attempt in this many at random, so
+// that the delete (a seek past KeepDeliveries rows) is not paid on every delivery and a
+// merchant's log holds Config.KeepDeliveries and about pruneOneIn more. At random, not
+// every n-th attempt: merchants whose deliveries alternate would otherwise leave one of
+// them never pruned.
+const pruneOneIn = 64
+
+// prune reports whether this attempt prunes its merchant's log.
+func (h *Hooks) prune() bool { return h.pruneAlways || rand.N(pruneOneIn) == 0 }
+
+// logDelivery adds an attempt to the deliveries' log and, now and then, prunes the
+// merchant's oldest beyond Config.KeepDeliveries.
 func (h *Hooks) logDelivery(ctx context.Context, tx store.Tx, c claimed, attempt int, a attempt) error {
 	if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_deliveries (merchant_id, event_id, event_type, attempt, at,
 		status, error, duration) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.merchant, c.id, c.eventType, attempt, micros(a.at), a.status, a.errText, a.duration.Microseconds()); err != nil {
 		return err
+	}
+	if !h.prune() {
+		return nil
 	}
 	_, err := tx.ExecContext(ctx, `DELETE FROM webhook_deliveries WHERE merchant_id = ?1 AND id <=
 		(SELECT id FROM webhook_deliveries WHERE merchant_id = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)`,

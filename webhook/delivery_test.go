@@ -433,6 +433,7 @@ func TestDeliveryNeverConnectsToTheSwitchItself(t *testing.T) {
 // Deliveries keeps the latest KeepDeliveries attempts per merchant.
 func TestDeliveriesAreCappedPerMerchant(t *testing.T) {
 	r := newRig(t, func(c *Config) { c.KeepDeliveries = 3; c.PerMerchant = 1 })
+	r.h.pruneAlways = true
 	rc := newReceiver(t, nil)
 	r.setEndpoint("M1", rc.srv.URL, secretA)
 	r.run()

@@ -165,6 +165,8 @@ type Hooks struct {
 	// its timer, set for wake, or a new Kick can wake it.
 	finished func(done)
 	idle     func(wake time.Time)
+	// pruneAlways, set by tests, prunes the deliveries' log at every attempt.
+	pruneAlways bool
 }
 
 // eventIDLayout writes event IDs as "evt_" and 20 characters: 8 of time (tenths of a
