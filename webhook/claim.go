@@ -264,9 +264,14 @@ func (h *Hooks) logDelivery(ctx context.Context, tx store.Tx, c claimed, attempt
 	if !h.prune() {
 		return nil
 	}
+	return h.pruneLog(ctx, tx, c.merchant)
+}
+
+// pruneLog deletes merchant's logged attempts beyond Config.KeepDeliveries.
+func (h *Hooks) pruneLog(ctx context.Context, tx store.Tx, merchant string) error {
 	_, err := tx.ExecContext(ctx, `DELETE FROM webhook_deliveries WHERE merchant_id = ?1 AND id <=
 		(SELECT id FROM webhook_deliveries WHERE merchant_id = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)`,
-		c.merchant, h.cfg.KeepDeliveries)
+		merchant, h.cfg.KeepDeliveries)
 	return err
 }
 

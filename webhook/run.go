@@ -39,6 +39,7 @@ type dispatcher struct {
 	merchants map[string]*merchantState
 	inflight  int
 	done      chan done
+	rec       *recorder // records delivered attempts in batches
 	nextSweep time.Time
 	nextDepth time.Time // when to count the queue for the metric next
 }
@@ -65,7 +66,13 @@ func (h *Hooks) Run(ctx context.Context) error {
 	} else if n > 0 {
 		h.cfg.Log.Info().Int64("events", n).Msg("webhook: deliveries cut short by a stop are due again")
 	}
-	d := &dispatcher{h: h, merchants: map[string]*merchantState{}, done: make(chan done, h.cfg.Workers)}
+	d := &dispatcher{h: h, merchants: map[string]*merchantState{}, done: make(chan done, h.cfg.Workers),
+		rec: newRecorder(h)}
+	// The recorder outlives the loop below: Run returns only once no delivery is in
+	// flight, so none waits for it when it stops.
+	recCtx, stopRecorder := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRecorder()
+	go d.rec.run(recCtx)
 	for {
 		wake := d.round(ctx)
 		var timer <-chan time.Time
@@ -197,7 +204,14 @@ func (d *dispatcher) start(ctx context.Context, c claimed) {
 			d.done <- done{merchant: c.merchant}
 			return
 		}
-		outcome, next, err := h.record(context.WithoutCancel(ctx), c, a)
+		var outcome string
+		var next time.Time
+		var err error
+		if a.ok() {
+			outcome, err = outcomeDelivered, d.rec.record(c, a)
+		} else {
+			outcome, next, err = h.record(context.WithoutCancel(ctx), c, a)
+		}
 		if err != nil {
 			h.cfg.Log.Error().Err(err).Str("event", c.id).Str("merchant", c.merchant).
 				Msg("webhook: cannot record a delivery; the event is claimed again when its lease runs out")
