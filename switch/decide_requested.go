@@ -68,11 +68,18 @@ func (r *rules) endRequest(p *Payment, ev Event, reason, purpose, key, event str
 	if vars == nil {
 		vars = r.vars(p)
 	}
+	if k, ok := airtimeTexts[key]; ok && p.Type == AirtimePayment {
+		key = k // an airtime offer has no payee to name ("paid to airtime for ...")
+	}
 	text := r.texts.Render(key, vars)
 	return Decision{Payment: p, Kill: true, Move: ev, Reason: reason, Events: merchantEvent(p, event),
 		Messages: r.sms(p.PayerMSISDN, purpose, p.ID, text, false),
 		Outcome:  Outcome{Payment: p, Text: text}}
 }
+
+// airtimeTexts are the texts of an operator's airtime offer that replace a merchant
+// request's, where those name the payee.
+var airtimeTexts = map[string]string{"declined": "declined_airtime", "request_expired": "request_expired_airtime"}
 
 // expireRequest ends a request whose time ran out.
 func (r *rules) expireRequest(p *Payment) Decision {

@@ -286,6 +286,11 @@ func TestDecideDecline(t *testing.T) {
 			messages: "reply"},
 		{name: "an overdue request expires", snap: func(s *declineSnapshot) { s.Now = s.Request.ExpiresAt },
 			problem: ProblemCodeExpired, text: "expired", move: EvExpire, events: EventRequestExpired, messages: "expired"},
+		{name: "an airtime offer declined names no payee", snap: func(s *declineSnapshot) { s.Request.Type = AirtimePayment },
+			text: "PAYRRRRRRR declined. No airtime was bought", move: EvDecline, messages: "reply"},
+		{name: "an airtime offer that expired", snap: func(s *declineSnapshot) {
+			s.Request.Type, s.Now = AirtimePayment, s.Request.ExpiresAt
+		}, problem: ProblemCodeExpired, text: "of airtime expired", move: EvExpire, messages: "expired"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -84,12 +84,14 @@ var DefaultTexts = map[string]string{
 	"request_airtime_push": "Buy {amount} of airtime for this number? Ref {id}, valid {valid}.\n1. Pay\n2. Refuse",
 	"otp_buy": "{id}: pay {amount} to {payee} for {items}? Reply with code {code} within {minutes} min to confirm. " +
 		"Never share this code.",
-	"receipt_items":   "{id} confirmed. {amount} paid to {payee} for {items}. New balance {balance}.",
-	"wrong_code_both": "Wrong code for {id} and {other}. Tries left: {tries} for {id}, {other_tries} for {other}.",
-	"declined":        "{id} declined. Nothing was paid to {payee}.",
-	"no_request":      "You have no request to pay waiting.",
-	"cancel_request":  "You have no payment of your own waiting. To refuse {id} of {amount} from {payee}, reply NO.",
-	"request_expired": "{id}: the request of {payee} for {amount} expired. Nothing was paid.",
+	"receipt_items":           "{id} confirmed. {amount} paid to {payee} for {items}. New balance {balance}.",
+	"wrong_code_both":         "Wrong code for {id} and {other}. Tries left: {tries} for {id}, {other_tries} for {other}.",
+	"declined":                "{id} declined. Nothing was paid to {payee}.",
+	"no_request":              "You have no request to pay waiting.",
+	"cancel_request":          "You have no payment of your own waiting. To refuse {id} of {amount} from {payee}, reply NO.",
+	"request_expired":         "{id}: the request of {payee} for {amount} expired. Nothing was paid.",
+	"declined_airtime":        "{id} declined. No airtime was bought and nothing was paid.",
+	"request_expired_airtime": "{id}: the offer of {amount} of airtime expired. Nothing was paid.",
 	"request_failed_funds": "{id} failed: insufficient funds to pay {amount} to {payee} ({available} available). " +
 		"Nothing was paid.",
 	"request_failed_limit": "{id} failed: {amount} would pass your daily limit of {limit} ({left} left today). " +
