@@ -1,7 +1,6 @@
 package api
 
 import (
-	"fmt"
 	"net/http"
 
 	"github.com/payswitch/payswitch/merchant"
@@ -22,20 +21,8 @@ func toKeyJSON(k merchant.Key) keyJSON {
 	return keyJSON{ID: k.ID, Name: k.Name, CreatedAt: rfc3339(k.CreatedAt), Revoked: k.Revoked(), RevokedAt: rfc3339(k.RevokedAt)}
 }
 
-// keys is the configured MerchantKeys, or errNotConfigured.
-func (s *Server) keys() (MerchantKeys, error) {
-	if s.cfg.Keys == nil {
-		return nil, fmt.Errorf("%w: merchant keys", errNotConfigured)
-	}
-	return s.cfg.Keys, nil
-}
-
 // createKey issues a key for the merchant (operators only) and shows it this once.
 func (s *Server) createKey(w http.ResponseWriter, r *http.Request) error {
-	keys, err := s.keys()
-	if err != nil {
-		return err
-	}
 	a, err := s.ownMerchant(r)
 	if err != nil {
 		return err
@@ -46,7 +33,7 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	k, token, err := keys.Create(r.Context(), a.ID, req.Name)
+	k, token, err := s.cfg.Keys.Create(r.Context(), a.ID, req.Name)
 	if err != nil {
 		return err
 	}
@@ -59,15 +46,11 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request) error {
 
 // listKeys lists the merchant's keys, live and revoked, without the keys themselves.
 func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) error {
-	keys, err := s.keys()
-	if err != nil {
-		return err
-	}
 	a, err := s.ownMerchant(r)
 	if err != nil {
 		return err
 	}
-	ks, err := keys.List(r.Context(), a.ID)
+	ks, err := s.cfg.Keys.List(r.Context(), a.ID)
 	if err != nil {
 		return err
 	}
@@ -81,15 +64,11 @@ func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) error {
 
 // revokeKey revokes one of the merchant's keys: 401 for it from then on.
 func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) error {
-	keys, err := s.keys()
-	if err != nil {
-		return err
-	}
 	a, err := s.ownMerchant(r)
 	if err != nil {
 		return err
 	}
-	if err := keys.Revoke(r.Context(), a.ID, r.PathValue("key")); err != nil {
+	if err := s.cfg.Keys.Revoke(r.Context(), a.ID, r.PathValue("key")); err != nil {
 		return err
 	}
 	s.cfg.Log.Info().Str("merchant", a.ID).Str("key", r.PathValue("key")).Str("by", actor(r)).Msg("merchant key revoked")

@@ -15,17 +15,27 @@ import (
 // use keep it to its own merchant: anything of another merchant answers 404, exactly as
 // something that does not exist, so that a key cannot learn what other merchants have.
 func (s *Server) mountMerchantRoutes() {
-	s.route("POST /api/v1/merchants/{id}/keys", Operator, s.createKey)
-	s.route("GET /api/v1/merchants/{id}/keys", Operator, s.listKeys)
-	s.route("DELETE /api/v1/merchants/{id}/keys/{key}", Operator, s.revokeKey)
+	keys, cat, hooks := s.cfg.Keys != nil, s.cfg.Catalog != nil, s.cfg.Webhooks != nil
+	s.route("POST /api/v1/merchants/{id}/keys", Operator, configured(keys, "merchant keys", s.createKey))
+	s.route("GET /api/v1/merchants/{id}/keys", Operator, configured(keys, "merchant keys", s.listKeys))
+	s.route("DELETE /api/v1/merchants/{id}/keys/{key}", Operator, configured(keys, "merchant keys", s.revokeKey))
 	s.merchantRoute("GET /api/v1/merchants/{id}/payments", Auditor, s.merchantPayments)
-	s.merchantRoute("POST /api/v1/merchants/{id}/products", Operator, s.addProduct)
-	s.merchantRoute("GET /api/v1/merchants/{id}/products", Auditor, s.listProducts)
-	s.merchantRoute("DELETE /api/v1/merchants/{id}/products/{code}", Operator, s.retireProduct)
-	s.merchantRoute("PUT /api/v1/merchants/{id}/webhook", Operator, s.setWebhook)
-	s.merchantRoute("GET /api/v1/merchants/{id}/webhook/deliveries", Auditor, s.webhookDeliveries)
-	s.merchantRoute("POST /api/v1/payment-requests", Operator, s.requestPayment)
+	s.merchantRoute("POST /api/v1/merchants/{id}/products", Operator, configured(cat, "products", s.addProduct))
+	s.merchantRoute("GET /api/v1/merchants/{id}/products", Auditor, configured(cat, "products", s.listProducts))
+	s.merchantRoute("DELETE /api/v1/merchants/{id}/products/{code}", Operator, configured(cat, "products", s.retireProduct))
+	s.merchantRoute("PUT /api/v1/merchants/{id}/webhook", Operator, configured(hooks, "webhooks", s.setWebhook))
+	s.merchantRoute("GET /api/v1/merchants/{id}/webhook/deliveries", Auditor, configured(hooks, "webhooks", s.webhookDeliveries))
+	s.merchantRoute("POST /api/v1/payment-requests", Operator, configured(s.cfg.Requests != nil, "requests to pay", s.requestPayment))
 	s.merchantRoute("GET /api/v1/payment-requests/{id}", Auditor, s.getPayment)
+}
+
+// configured is h when the part it needs is configured (on), else a handler that
+// answers 501 not_configured naming part, after the route's own checks of the token.
+func configured(on bool, part string, h func(w http.ResponseWriter, r *http.Request) error) func(w http.ResponseWriter, r *http.Request) error {
+	if on {
+		return h
+	}
+	return func(http.ResponseWriter, *http.Request) error { return fmt.Errorf("%w: %s", errNotConfigured, part) }
 }
 
 // ownMerchant returns the merchant account that the path's {id} names, as r's caller may

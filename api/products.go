@@ -23,20 +23,8 @@ func toProductJSON(e merchant.CatalogEntry) productJSON {
 		Retired: e.Retired(), RetiredAt: rfc3339(e.RetiredAt)}
 }
 
-// catalog is the configured Catalog, or errNotConfigured.
-func (s *Server) catalog() (Catalog, error) {
-	if s.cfg.Catalog == nil {
-		return nil, fmt.Errorf("%w: products", errNotConfigured)
-	}
-	return s.cfg.Catalog, nil
-}
-
 // addProduct lists a product for the merchant: {"code", "name", "price"}.
 func (s *Server) addProduct(w http.ResponseWriter, r *http.Request) error {
-	cat, err := s.catalog()
-	if err != nil {
-		return err
-	}
 	a, err := s.ownMerchant(r)
 	if err != nil {
 		return err
@@ -49,7 +37,7 @@ func (s *Server) addProduct(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	e, err := cat.Add(r.Context(), a.ID, payswitch.Product{Code: req.Code, Name: req.Name, Price: req.Price})
+	e, err := s.cfg.Catalog.Add(r.Context(), a.ID, payswitch.Product{Code: req.Code, Name: req.Name, Price: req.Price})
 	if err != nil {
 		return err
 	}
@@ -60,10 +48,6 @@ func (s *Server) addProduct(w http.ResponseWriter, r *http.Request) error {
 // listProducts lists the merchant's products that can be bought, and with
 // ?retired=true the retired ones too.
 func (s *Server) listProducts(w http.ResponseWriter, r *http.Request) error {
-	cat, err := s.catalog()
-	if err != nil {
-		return err
-	}
 	a, err := s.ownMerchant(r)
 	if err != nil {
 		return err
@@ -76,7 +60,7 @@ func (s *Server) listProducts(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return fmt.Errorf("%w: retired: true or false", payswitch.ErrInvalid)
 	}
-	es, err := cat.List(r.Context(), a.ID, withRetired)
+	es, err := s.cfg.Catalog.List(r.Context(), a.ID, withRetired)
 	if err != nil {
 		return err
 	}
@@ -91,15 +75,11 @@ func (s *Server) listProducts(w http.ResponseWriter, r *http.Request) error {
 // retireProduct retires a product: it can no longer be bought, and its code stays taken
 // so that past payments' items keep their meaning.
 func (s *Server) retireProduct(w http.ResponseWriter, r *http.Request) error {
-	cat, err := s.catalog()
-	if err != nil {
-		return err
-	}
 	a, err := s.ownMerchant(r)
 	if err != nil {
 		return err
 	}
-	if err := cat.Retire(r.Context(), a.ID, r.PathValue("code")); err != nil {
+	if err := s.cfg.Catalog.Retire(r.Context(), a.ID, r.PathValue("code")); err != nil {
 		return err
 	}
 	noContent(w)

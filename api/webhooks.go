@@ -12,21 +12,9 @@ import (
 // maxWebhookURL bounds a webhook URL's length.
 const maxWebhookURL = 2048
 
-// webhooks is the configured Webhooks, or errNotConfigured.
-func (s *Server) webhooks() (Webhooks, error) {
-	if s.cfg.Webhooks == nil {
-		return nil, fmt.Errorf("%w: webhooks", errNotConfigured)
-	}
-	return s.cfg.Webhooks, nil
-}
-
 // setWebhook sets where the merchant's events go and the secret that signs them. The
 // answer does not repeat the secret.
 func (s *Server) setWebhook(w http.ResponseWriter, r *http.Request) error {
-	hooks, err := s.webhooks()
-	if err != nil {
-		return err
-	}
 	a, err := s.ownMerchant(r)
 	if err != nil {
 		return err
@@ -44,7 +32,7 @@ func (s *Server) setWebhook(w http.ResponseWriter, r *http.Request) error {
 	if req.Secret == "" {
 		return fmt.Errorf("%w: secret: required; it signs every event", payswitch.ErrInvalid)
 	}
-	if err := hooks.SetEndpoint(r.Context(), a.ID, req.URL, req.Secret); err != nil {
+	if err := s.cfg.Webhooks.SetEndpoint(r.Context(), a.ID, req.URL, req.Secret); err != nil {
 		return err
 	}
 	s.cfg.Log.Info().Str("merchant", a.ID).Str("by", actor(r)).Msg("webhook endpoint set")
@@ -85,10 +73,6 @@ type deliveryJSON struct {
 // webhookDeliveries lists the merchant's recent delivery attempts, newest first
 // (?limit=, 1 to 100, 20 by default).
 func (s *Server) webhookDeliveries(w http.ResponseWriter, r *http.Request) error {
-	hooks, err := s.webhooks()
-	if err != nil {
-		return err
-	}
 	a, err := s.ownMerchant(r)
 	if err != nil {
 		return err
@@ -97,7 +81,7 @@ func (s *Server) webhookDeliveries(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	ds, err := hooks.Deliveries(r.Context(), a.ID, limit)
+	ds, err := s.cfg.Webhooks.Deliveries(r.Context(), a.ID, limit)
 	if err != nil {
 		return err
 	}
