@@ -45,6 +45,20 @@ func (c *Console) phoneOrNotFound() (Phone, error) {
 	return p, nil
 }
 
+// phoneFor is the phone and the number a request names (the form's or the query's n):
+// 404 without the demo SMSC, 400 for what is not a phone number.
+func (c *Console) phoneFor(number string) (Phone, string, error) {
+	p, err := c.phoneOrNotFound()
+	if err != nil {
+		return nil, "", err
+	}
+	n, ok := phoneNumber(number)
+	if !ok {
+		return nil, "", badRequest("n: a phone number")
+	}
+	return p, n, nil
+}
+
 // phoneNumber checks a number as typed: digits with an optional leading '+'.
 func phoneNumber(s string) (string, bool) {
 	s = strings.TrimSpace(s)
@@ -88,26 +102,18 @@ func (c *Console) showPhone(w http.ResponseWriter, r *http.Request, s *request, 
 
 // phoneThread is the SMS thread alone, which the phone page polls.
 func (c *Console) phoneThread(w http.ResponseWriter, r *http.Request, s *request) error {
-	p, err := c.phoneOrNotFound()
+	p, n, err := c.phoneFor(r.URL.Query().Get("n"))
 	if err != nil {
 		return err
-	}
-	n, ok := phoneNumber(r.URL.Query().Get("n"))
-	if !ok {
-		return badRequest("n: a phone number")
 	}
 	c.renderBlock(w, http.StatusOK, "phone", "thread", s, pageData{Data: phoneData{Number: n, Thread: p.Thread(n)}})
 	return nil
 }
 
 func (c *Console) phoneSMS(w http.ResponseWriter, r *http.Request, s *request) error {
-	p, err := c.phoneOrNotFound()
+	p, n, err := c.phoneFor(r.PostFormValue("n"))
 	if err != nil {
 		return err
-	}
-	n, ok := phoneNumber(r.PostFormValue("n"))
-	if !ok {
-		return badRequest("n: a phone number")
 	}
 	text := strings.TrimSpace(r.PostFormValue("text"))
 	if text == "" || utf8.RuneCountInString(text) > 480 {
@@ -125,13 +131,9 @@ func (c *Console) phoneSMS(w http.ResponseWriter, r *http.Request, s *request) e
 // phoneUSSD is one step of a USSD dialogue, answered in-process by the switch's menus.
 // The dialogue is this browser session's and this number's alone.
 func (c *Console) phoneUSSD(w http.ResponseWriter, r *http.Request, s *request) error {
-	p, err := c.phoneOrNotFound()
+	p, n, err := c.phoneFor(r.PostFormValue("n"))
 	if err != nil {
 		return err
-	}
-	n, ok := phoneNumber(r.PostFormValue("n"))
-	if !ok {
-		return badRequest("n: a phone number")
 	}
 	input := strings.TrimSpace(r.PostFormValue("input"))
 	begin := r.PostFormValue("begin") != ""
@@ -154,13 +156,9 @@ func (c *Console) phoneUSSD(w http.ResponseWriter, r *http.Request, s *request) 
 // screen waits for an answer: one that waits stops the polling, so that what the user
 // types into its form is not swept away.
 func (c *Console) phonePushed(w http.ResponseWriter, r *http.Request, s *request) error {
-	p, err := c.phoneOrNotFound()
+	p, n, err := c.phoneFor(r.URL.Query().Get("n"))
 	if err != nil {
 		return err
-	}
-	n, ok := phoneNumber(r.URL.Query().Get("n"))
-	if !ok {
-		return badRequest("n: a phone number")
 	}
 	d := phoneData{Number: n}
 	if sc, ok := p.PushedScreen(n); ok {
@@ -173,13 +171,9 @@ func (c *Console) phonePushed(w http.ResponseWriter, r *http.Request, s *request
 // phoneAnswerPushed keys the user's answer into the screen the network pushed, through
 // the SMSC, as the handset would send it; the network's next screen comes by polling.
 func (c *Console) phoneAnswerPushed(w http.ResponseWriter, r *http.Request, s *request) error {
-	p, err := c.phoneOrNotFound()
+	p, n, err := c.phoneFor(r.PostFormValue("n"))
 	if err != nil {
 		return err
-	}
-	n, ok := phoneNumber(r.PostFormValue("n"))
-	if !ok {
-		return badRequest("n: a phone number")
 	}
 	input := strings.TrimSpace(r.PostFormValue("input"))
 	if input == "" || len(input) > 182 {
