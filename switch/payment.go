@@ -55,6 +55,15 @@ type Payment struct {
 	ReversalRef  string // the operator's reference of its reversal
 	Attempts     int    // airtime: carrier calls made so far
 	Description  string // a merchant's request: its words about what is paid for
+	// Store is the merchant's store whose till was paid (contract section 11), "" for
+	// the merchant's own code.
+	Store string
+	// Refunded is what refunds gave back of Amount so far (never more than Amount).
+	Refunded int64
+	// Escrow marks a guaranteed payment: on confirmation its money goes to the escrow
+	// account (in_escrow) until the payer releases it, disputes it, or ReleaseAt passes.
+	Escrow    bool
+	ReleaseAt time.Time // in_escrow: when it is released by itself
 	// Items is what the payment bought (a BUY, a request with items), when it was read
 	// with them (Engine.Payment, Engine.Payments and wherever its view is sent).
 	Items     []Item
@@ -82,19 +91,23 @@ func (p *Payment) payeeLabel() string {
 
 const paymentColumns = `id, type, channel, state, payer_msisdn, payer_account, payee_account,
 	payee_name, payee_code, payee_msisdn, target_msisdn, amount, currency, reference, reason,
-	carrier, transfer_id, COALESCE(reversal_ref, ''), attempts, description, expires_at, created_at, updated_at`
+	carrier, transfer_id, COALESCE(reversal_ref, ''), attempts, description, store, refunded, escrow, release_at,
+	expires_at, created_at, updated_at`
 
 type rowScanner interface{ Scan(dest ...any) error }
 
 func scanPayment(r rowScanner) (*Payment, error) {
 	var p Payment
-	var exp, created, updated int64
+	var exp, created, updated, release int64
 	err := r.Scan(&p.ID, &p.Type, &p.Channel, &p.State, &p.PayerMSISDN, &p.PayerAccount,
 		&p.PayeeAccount, &p.PayeeName, &p.PayeeCode, &p.PayeeMSISDN, &p.TargetMSISDN, &p.Amount,
 		&p.Currency, &p.Reference, &p.Reason, &p.Carrier, &p.TransferID, &p.ReversalRef, &p.Attempts,
-		&p.Description, &exp, &created, &updated)
+		&p.Description, &p.Store, &p.Refunded, &p.Escrow, &release, &exp, &created, &updated)
 	if err != nil {
 		return nil, err
+	}
+	if release != 0 {
+		p.ReleaseAt = time.UnixMicro(release).UTC()
 	}
 	if exp != 0 {
 		p.ExpiresAt = time.UnixMicro(exp).UTC()
@@ -179,12 +192,12 @@ func insertPayment(ctx context.Context, tx store.Tx, p *Payment, requestKey stri
 	_, err := tx.ExecContext(ctx, `INSERT INTO payments (id, type, channel, state, payer_msisdn,
 		payer_account, payee_account, payee_name, payee_code, payee_msisdn, target_msisdn, amount,
 		currency, reference, reason, carrier, transfer_id, expires_at, created_at, updated_at, request_key,
-		description)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		description, store, escrow)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		p.ID, p.Type, p.Channel, p.State, p.PayerMSISDN, p.PayerAccount, p.PayeeAccount,
 		p.PayeeName, p.PayeeCode, p.PayeeMSISDN, p.TargetMSISDN, p.Amount, p.Currency,
 		p.Reference, p.Reason, p.Carrier, p.TransferID, exp, p.CreatedAt.UnixMicro(), p.UpdatedAt.UnixMicro(), key,
-		p.Description)
+		p.Description, p.Store, p.Escrow)
 	if err != nil {
 		// SQLite names the column of the UNIQUE constraint only in the message.
 		msg := err.Error()

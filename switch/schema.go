@@ -69,7 +69,7 @@ CREATE TABLE number_locks (
 	wrong_codes  INTEGER NOT NULL,
 	locked_until INTEGER NOT NULL
 ) STRICT, WITHOUT ROWID;
-`, migration2, migration3, migration4, migration5}}
+`, migration2, migration3, migration4, migration5, migration6}}
 
 // Migration 2 makes request_key and reversal_ref unique through partial indexes over the
 // payments that have one, instead of UNIQUE columns: almost no payment has either, yet
@@ -218,4 +218,19 @@ CREATE TABLE request_counts (
 	window_start INTEGER NOT NULL, -- Unix µs: the minute's or the business day's start
 	count        INTEGER NOT NULL CHECK (count >= 0)
 ) STRICT, WITHOUT ROWID;
+`
+
+// Migration 6 is contract section 11, merchants' stores, refunds and guaranteed payments,
+// on the payment itself:
+//   - store: the store whose till was paid (” for the merchant's own code);
+//   - refunded: what refunds gave back so far, never more than amount (the CHECK is the
+//     schema's last word on it; the refunds themselves are in the refunds table);
+//   - escrow, release_at: a guaranteed payment, and when one in escrow is released by
+//     itself (payments_escrow_due is the release sweeper's index).
+const migration6 = `
+ALTER TABLE payments ADD COLUMN store TEXT NOT NULL DEFAULT '';
+ALTER TABLE payments ADD COLUMN refunded INTEGER NOT NULL DEFAULT 0 CHECK (refunded >= 0 AND refunded <= amount);
+ALTER TABLE payments ADD COLUMN escrow INTEGER NOT NULL DEFAULT 0 CHECK (escrow IN (0, 1));
+ALTER TABLE payments ADD COLUMN release_at INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX payments_escrow_due ON payments (release_at) WHERE state = 'in_escrow';
 `

@@ -51,6 +51,12 @@ var transitions = fsm.Events{
 	{Name: string(EvCancel), Src: []string{string(StatePendingOTP)}, Dst: string(StateCancelled)},
 	{Name: string(EvReverse), Src: []string{string(StateCompleted)}, Dst: string(StateReversed)},
 	{Name: string(EvDecline), Src: []string{string(StateRequested)}, Dst: string(StateDeclined)},
+	// Contract section 11 (business_types.go).
+	{Name: string(EvConfirmEscrow), Src: []string{string(StatePendingOTP), string(StateRequested)}, Dst: string(StateInEscrow)},
+	{Name: string(EvRelease), Src: []string{string(StateInEscrow), string(StateDisputed)}, Dst: string(StateCompleted)},
+	{Name: string(EvDispute), Src: []string{string(StateInEscrow)}, Dst: string(StateDisputed)},
+	{Name: string(EvRefundEscrow), Src: []string{string(StateDisputed), string(StateInEscrow)}, Dst: string(StateRefunded)},
+	{Name: string(EvRefundWhole), Src: []string{string(StateCompleted)}, Dst: string(StateRefunded)},
 }
 
 // Next returns the state that ev leads to from s, or an error when ev is not allowed there.
@@ -67,7 +73,7 @@ func Next(s State, ev Event) (State, error) {
 // Final reports whether nothing can happen to a payment in state s any more.
 func (s State) Final() bool {
 	switch s {
-	case StateFailed, StateExpired, StateCancelled, StateReversed, StateDeclined:
+	case StateFailed, StateExpired, StateCancelled, StateReversed, StateDeclined, StateRefunded:
 		return true
 	}
 	return false

@@ -30,6 +30,9 @@ type PaymentView struct {
 	ReversalRef string `json:"reversal_reference,omitempty"`
 	Carrier     string `json:"carrier,omitempty"`
 	ExpiresAt   string `json:"expires_at,omitempty"`
+	Store       string `json:"store,omitempty"`
+	Escrow      bool   `json:"escrow,omitempty"`
+	ReleaseAt   string `json:"release_at,omitempty"`
 }
 
 // View is p as the API and webhooks show it.
@@ -39,7 +42,11 @@ func (p *Payment) View() PaymentView {
 		CreatedAt: p.CreatedAt.UTC().Format(time.RFC3339Nano), UpdatedAt: p.UpdatedAt.UTC().Format(time.RFC3339Nano),
 		PayerMSISDN: p.PayerMSISDN, PayeeName: p.PayeeName, PayeeCode: p.PayeeCode, PayeeMSISDN: p.PayeeMSISDN,
 		Target: p.TargetMSISDN, Reference: p.Reference, Reason: p.Reason,
-		ReversalRef: p.ReversalRef, Carrier: p.Carrier, Items: p.Items, Description: p.Description}
+		ReversalRef: p.ReversalRef, Carrier: p.Carrier, Items: p.Items, Description: p.Description,
+		Refunded: p.Refunded, Store: p.Store, Escrow: p.Escrow}
+	if p.State == StateInEscrow && !p.ReleaseAt.IsZero() {
+		v.ReleaseAt = p.ReleaseAt.UTC().Format(time.RFC3339)
+	}
 	if (p.State == StatePendingOTP || p.State == StateRequested) && !p.ExpiresAt.IsZero() {
 		v.ExpiresAt = p.ExpiresAt.UTC().Format(time.RFC3339)
 	}
