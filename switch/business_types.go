@@ -31,3 +31,12 @@ var (
 	// ErrStoreClosed: the till belongs to a closed store.
 	ErrStoreClosed = errors.New("payswitch: store is closed")
 )
+
+// The ledger kinds of contract section 11's transfers. Settlement counts a merchant's
+// takings from them: merchant_payment credits (the merchant's own, not those into escrow)
+// and escrow_release credits, less reversal and refund debits.
+const (
+	KindRefund        = "refund"         // merchant → payer: part or all of a completed payment
+	KindEscrowRelease = "escrow_release" // escrow → merchant: a guaranteed payment released
+	KindEscrowRefund  = "escrow_refund"  // escrow → payer: a disputed payment given back
+)
