@@ -1,10 +1,12 @@
 package webhook
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"time"
 
@@ -82,28 +84,57 @@ func (h *Hooks) claim(ctx context.Context, limit int, skip []string, room map[st
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		for _, seq := range orphans {
+		if len(orphans) > 0 {
 			if _, err := tx.ExecContext(ctx, `UPDATE webhook_events SET state = 'failed', next_at = 0,
-				last_error = 'the webhook endpoint was removed', updated_at = ? WHERE seq = ?`, micros(now), seq); err != nil {
+				last_error = 'the webhook endpoint was removed', updated_at = ?
+				WHERE seq IN (SELECT value FROM json_each(?))`, micros(now), seqsJSON(orphans)); err != nil {
 				return err
 			}
 		}
-		for _, seq := range chosen {
-			// A group run again takes new leases: harmless, only their being unique counts.
-			c := claimed{seq: seq, lease: h.leaseUntil(deadline)}
+		if len(chosen) == 0 {
+			return nil
+		}
+		// One lease for the whole claim, in one statement: an event is held by one claim
+		// at a time, so a lease unlike every other claim's marks it as well as a lease of
+		// its own would. A group run again takes a new lease: harmless, only its being
+		// unique counts.
+		lease := h.leaseUntil(deadline)
+		rows, err = tx.QueryContext(ctx, `UPDATE webhook_events SET lease = ?1, next_at = ?1, updated_at = ?2
+			WHERE seq IN (SELECT value FROM json_each(?3))
+			RETURNING seq, id, merchant_id, type, body, attempts, created_at`, lease, micros(now), seqsJSON(chosen))
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			c := claimed{lease: lease}
 			var created int64
 			var body string
-			if err := tx.QueryRowContext(ctx, `UPDATE webhook_events SET lease = ?1, next_at = ?1, updated_at = ?2
-				WHERE seq = ?3 RETURNING id, merchant_id, type, body, attempts, created_at`,
-				c.lease, micros(now), seq).Scan(&c.id, &c.merchant, &c.eventType, &body, &c.attempts, &created); err != nil {
-				return err
-			}
-			if err := tx.QueryRowContext(ctx, `SELECT url, secret FROM webhook_endpoints WHERE merchant_id = ?`,
-				c.merchant).Scan(&c.url, &c.sealed); err != nil {
+			if err := rows.Scan(&c.seq, &c.id, &c.merchant, &c.eventType, &body, &c.attempts, &created); err != nil {
+				rows.Close()
 				return err
 			}
 			c.body, c.created = []byte(body), fromMicros(created)
 			out = append(out, c)
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		// RETURNING comes in no promised order: the claim hands events out oldest first.
+		slices.SortFunc(out, func(a, b claimed) int { return cmp.Compare(a.seq, b.seq) })
+		endpoints := map[string][2]string{}
+		for i := range out {
+			ep, ok := endpoints[out[i].merchant]
+			if !ok {
+				if err := tx.QueryRowContext(ctx, `SELECT url, secret FROM webhook_endpoints WHERE merchant_id = ?`,
+					out[i].merchant).Scan(&ep[0], &ep[1]); err != nil {
+					return err
+				}
+				endpoints[out[i].merchant] = ep
+			}
+			out[i].url, out[i].sealed = ep[0], ep[1]
 		}
 		return nil
 	})
@@ -291,4 +322,17 @@ func (h *Hooks) backoff(n int) time.Duration {
 	b := h.cfg.Backoff
 	d := b[min(max(n, 1), len(b))-1]
 	return d + rand.N(d/10+1)
+}
+
+// seqsJSON is seqs as a JSON array, for json_each.
+func seqsJSON(seqs []int64) string {
+	b := make([]byte, 0, 8*len(seqs)+2)
+	b = append(b, '[')
+	for i, s := range seqs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, s, 10)
+	}
+	return string(append(b, ']'))
 }

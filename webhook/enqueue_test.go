@@ -117,3 +117,24 @@ func TestClaimUsesTheDueIndex(t *testing.T) {
 		t.Fatalf("claim plan:\n%s", text)
 	}
 }
+
+// TestEnvelopeRefusesBrokenData: data that starts like an object but is not JSON fails
+// the write that queues it, with an InputError, and queues nothing.
+func TestEnvelopeRefusesBrokenData(t *testing.T) {
+	for _, data := range []string{`{"id": "pay_1",`, `{"a": 1} trailing`, `{"a": nul}`} {
+		if _, err := envelope("evt_1", PaymentCompleted, time.Unix(0, 0).UTC(), []byte(data)); err == nil {
+			t.Errorf("envelope(%q): no error", data)
+		} else if ie := (*InputError)(nil); !errors.As(err, &ie) {
+			t.Errorf("envelope(%q): %T %v, want an InputError", data, err, err)
+		}
+	}
+	got, err := envelope("evt_1", PaymentCompleted, time.Date(2026, 12, 6, 9, 0, 0, 5, time.UTC),
+		[]byte("{ \"note\": \"<b>&\",\n \"n\": 1 }"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"id":"evt_1","type":"payment.completed","created_at":"2026-12-06T09:00:00.000000005Z","data":{"note":"<b>&","n":1}}`
+	if string(got) != want {
+		t.Errorf("envelope:\n got %s\nwant %s", got, want)
+	}
+}
