@@ -103,6 +103,15 @@ func (o *op) apply(d Decision) (Outcome, error) {
 		}
 		p.ReversalRef = d.ReversalRef
 	}
+	// A refund (contract section 11): its own transfer, never the payment's, so that a
+	// move it makes leaves the payment's transfer_id alone.
+	if d.Refund != nil {
+		t, err := o.applyRefund(p, *d.Refund)
+		if err != nil {
+			return Outcome{}, err
+		}
+		tr = &t
+	}
 	if d.Move != "" {
 		transferID := "" // only a post or a request's transfer moves the payment's own money; a reversal points at it
 		if d.Post || d.Transfer != nil {
