@@ -106,7 +106,7 @@ func (o *op) apply(d Decision) (Outcome, error) {
 	// A refund (contract section 11): its own transfer, never the payment's, so that a
 	// move it makes leaves the payment's transfer_id alone.
 	if d.Refund != nil {
-		t, err := o.applyRefund(p, *d.Refund)
+		t, err := o.applyRefund(p, d.Refund)
 		if err != nil {
 			return Outcome{}, err
 		}

@@ -150,7 +150,7 @@ func (o *op) refundSnapshot(q RefundRequest) (refundSnapshot, error) {
 // applyRefund writes the refund rf: books its transfer, keeps its row and raises the
 // payment's refunded, which the payment's row checks never passes its amount. It
 // returns the transfer, whose balances the refund's messages show.
-func (o *op) applyRefund(p *Payment, rf refundEffect) (ledger.Transfer, error) {
+func (o *op) applyRefund(p *Payment, rf *refundEffect) (ledger.Transfer, error) {
 	t, err := o.lt.Transfer(o.ctx, rf.Transfer)
 	if err != nil {
 		return ledger.Transfer{}, err // refundRefused names the ledger's refusals
