@@ -161,7 +161,7 @@ func (o *op) apply(d Decision) (Outcome, error) {
 			return Outcome{}, err
 		}
 	}
-	if err := o.enqueueEvents(p, d.Events); err != nil {
+	if err := o.enqueueEvents(p, d.eventSubject(), d.Events); err != nil {
 		return Outcome{}, err
 	}
 	for _, m := range d.Messages {

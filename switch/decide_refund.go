@@ -115,6 +115,19 @@ func (r *rules) decideRefund(s refundSnapshot) (Decision, *Refund) {
 	return d, &d.Refund.Refund
 }
 
+// eventSubject is the subject that d's events are queued under (EventSink, which queues
+// one event per merchant, type and subject): its payment's ID, but for a refund
+// "<payment id>/<refund id>", so that each refund of a payment is told.
+func (d *Decision) eventSubject() string {
+	switch {
+	case d.Refund != nil:
+		return d.Refund.Refund.PaymentID + "/" + d.Refund.Refund.ID
+	case d.Payment != nil:
+		return d.Payment.ID
+	}
+	return ""
+}
+
 // refundReason is the history's reason for the refund that made a payment refunded.
 func refundReason(q RefundRequest) string {
 	if q.Reason != "" {

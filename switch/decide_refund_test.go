@@ -107,8 +107,9 @@ func TestDecideRefund(t *testing.T) {
 				rf.Reference != "R-1" || rf.Reason != "damaged" || rf.Actor != "web-shop" || !rf.CreatedAt.Equal(decideNow) {
 				t.Fatalf("refund row %+v", rf)
 			}
-			if len(d.Events) != 1 || d.Events[0] != EventPaymentRefunded || d.Payment != p {
-				t.Fatalf("events %v payment %v", d.Events, d.Payment)
+			if len(d.Events) != 1 || d.Events[0] != EventPaymentRefunded || d.Payment != p ||
+				d.eventSubject() != p.ID+"/RFNEWNEWNE" {
+				t.Fatalf("events %v about %s, payment %v", d.Events, d.eventSubject(), d.Payment)
 			}
 			payer := d.Messages[0]
 			if payer.To != p.PayerMSISDN || payer.Key != "refund_payer" || payer.Vars["amount"] != r.money(tc.amount) ||

@@ -28,6 +28,20 @@ func (h *harness) paid() (p *Payment, payer, shop ledger.Account) {
 	return ps[0], payer, shop
 }
 
+// eventsAbout are the events about payment id, in the order queued: its own, and its
+// refunds', whose subject is "<payment id>/<refund id>".
+func (h *harness) eventsAbout(id string) []sentEvent {
+	h.events.mu.Lock()
+	defer h.events.mu.Unlock()
+	var out []sentEvent
+	for _, e := range h.events.got {
+		if e.Subject == id || strings.HasPrefix(e.Subject, id+"/") {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 func (h *harness) refund(q RefundRequest) (*Refund, bool, error) {
 	return h.engine.Refund(context.Background(), q)
 }
@@ -80,9 +94,9 @@ func TestRefundPartThenTheRest(t *testing.T) {
 	if n := h.last(mama); !strings.Contains(n.Text, "KES 50.00 refunded to 2547****001") || !strings.Contains(n.Text, "KES 100.00") {
 		t.Fatalf("merchant's notice %q", n.Text)
 	}
-	evs := h.events.of(p.ID)
+	evs := h.eventsAbout(p.ID)
 	if len(evs) != 2 || evs[1].Type != EventPaymentRefunded || evs[1].Merchant != shop.ID || evs[1].Data.Refunded != 5000 ||
-		evs[1].Data.State != string(StateCompleted) {
+		evs[1].Data.State != string(StateCompleted) || evs[1].Subject != p.ID+"/"+rf.ID {
 		t.Fatalf("events %+v", evs)
 	}
 
@@ -100,7 +114,7 @@ func TestRefundPartThenTheRest(t *testing.T) {
 	if b := h.balance(shop.ID); b.Posted != 0 {
 		t.Fatalf("shop %+v", b)
 	}
-	if evs := h.events.of(p.ID); len(evs) != 3 || evs[2].Type != EventPaymentRefunded || evs[2].Data.State != string(StateRefunded) {
+	if evs := h.eventsAbout(p.ID); len(evs) != 3 || evs[2].Type != EventPaymentRefunded || evs[2].Data.State != string(StateRefunded) {
 		t.Fatalf("events %+v", evs)
 	}
 	rs, err := h.engine.Refunds(context.Background(), p.ID, "")
@@ -231,7 +245,7 @@ func TestRefundSameReferenceTwice(t *testing.T) {
 		t.Fatalf("another amount: %v", err)
 	}
 	same()
-	if evs := h.events.types(p.ID); len(evs) != 2 {
+	if evs := h.eventsAbout(p.ID); len(evs) != 2 {
 		t.Fatalf("events %v", evs)
 	}
 }
