@@ -30,6 +30,10 @@ type Engine interface {
 	TrialBalance(ctx context.Context) (map[string]ledger.Totals, error)
 	JournalHead(ctx context.Context) (seq int64, hash string, err error)
 	MerchantPayments(ctx context.Context, merchantID string, f payswitch.MerchantPaymentFilter) ([]*payswitch.Payment, string, error)
+
+	// Refunds (contract section 11; api/refunds.go).
+	Refund(ctx context.Context, r payswitch.RefundRequest) (*payswitch.Refund, bool, error)
+	Refunds(ctx context.Context, paymentID, merchantID string) ([]*payswitch.Refund, error)
 }
 
 var _ Engine = (*payswitch.Engine)(nil)

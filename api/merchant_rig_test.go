@@ -42,6 +42,7 @@ type merchantRig struct {
 	catalog  *merchant.Catalog
 	requests *fakeRequests
 	hooks    *fakeWebhooks
+	outbox   *outbox.Outbox // what the engine queued: codes and receipts, in clear
 	m1, m2   ledger.Account
 	key1     string // m1's key
 	key2     string // m2's key
@@ -64,14 +65,15 @@ func newMerchantRig(t *testing.T, configure func(*api.Config)) *merchantRig {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ob := outbox.New(db, clock.Now)
 	e, err := payswitch.New(switchtest.DefaultConfig(), payswitch.Deps{DB: db, Ledger: ledger.New(db, clock.Now), OTP: iss,
-		Outbox: outbox.New(db, clock.Now), Now: clock.Now, After: clock.After, Log: zerolog.Nop()})
+		Outbox: ob, Now: clock.Now, After: clock.After, Log: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	opts := merchant.Options{Now: clock.Now}
 	rig := &merchantRig{t: t, clock: clock, engine: e, keys: merchant.NewKeys(db, opts), catalog: merchant.NewCatalog(db, opts),
-		hooks: &fakeWebhooks{endpoints: map[string]string{}}}
+		hooks: &fakeWebhooks{endpoints: map[string]string{}}, outbox: ob}
 	rig.requests = &fakeRequests{rig: rig, byRef: map[string]*payswitch.Payment{}}
 	cfg := api.Config{Tokens: []api.Token{{Name: "ops", Token: opsToken, Role: api.Operator},
 		{Name: "aud", Token: audToken, Role: api.Auditor}}, Log: zerolog.Nop(), Now: clock.Now,

@@ -103,6 +103,15 @@ func (o *op) apply(d Decision) (Outcome, error) {
 		}
 		p.ReversalRef = d.ReversalRef
 	}
+	// A refund (contract section 11): its own transfer, never the payment's, so that a
+	// move it makes leaves the payment's transfer_id alone.
+	if d.Refund != nil {
+		t, err := o.applyRefund(p, d.Refund)
+		if err != nil {
+			return Outcome{}, err
+		}
+		tr = &t
+	}
 	if d.Move != "" {
 		transferID := "" // only a post or a request's transfer moves the payment's own money; a reversal points at it
 		if d.Post || d.Transfer != nil {
@@ -152,7 +161,7 @@ func (o *op) apply(d Decision) (Outcome, error) {
 			return Outcome{}, err
 		}
 	}
-	if err := o.enqueueEvents(p, d.Events); err != nil {
+	if err := o.enqueueEvents(p, d.eventSubject(), d.Events); err != nil {
 		return Outcome{}, err
 	}
 	for _, m := range d.Messages {

@@ -71,6 +71,11 @@ func (r *rules) reverse(s reverseSnapshot) Decision {
 		// negative, so no funds check would stop the reversal, and the payer would keep
 		// the airtime and get the money back.
 		return Decision{Err: airtimeDelivered(p)}
+	case p.Refunded > 0:
+		// The ledger reverses a transfer whole: after a refund that would give the payer
+		// more than was paid. What is left goes back as a refund instead.
+		return Decision{Err: fmt.Errorf("%w: %s of payment %s was refunded already; refund what is left (%s) instead of reversing it",
+			ErrConflict, r.money(p.Refunded), p.ID, r.money(p.Amount-p.Refunded))}
 	case s.Amount != 0 && s.Amount > p.Amount:
 		return Decision{Err: fmt.Errorf("%w: amount %s is more than was paid (%s)", ErrInvalid, r.money(s.Amount), r.money(p.Amount))}
 	case s.Amount != 0 && s.Amount != p.Amount:

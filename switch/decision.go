@@ -110,6 +110,11 @@ type Decision struct {
 	// Deadline, when not zero, is the payment's new expiry (a new code was issued).
 	Deadline time.Time
 
+	// Refund, when set, is a refund of Payment to write (refund.go): its transfer, its
+	// row and the payment's refunded, written before Move (out of this list's order),
+	// which then says whether it made the payment refunded.
+	Refund *refundEffect
+
 	NumberWrong *numberLock  // the number's wrong-code count and lock, to store
 	OriginWrong *wrongWindow // the origin's wrong-code count for the number, to store
 	Origin      string

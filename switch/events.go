@@ -27,9 +27,9 @@ func merchantEvent(p *Payment, event string) []string {
 }
 
 // enqueueEvents queues events about p, as it is now in o's transaction, for the merchant
-// it pays, through the engine's EventSink (none: nothing is queued). The data is the
-// payment's view, the same JSON the API serves.
-func (o *op) enqueueEvents(p *Payment, events []string) error {
+// it pays, through the engine's EventSink (none: nothing is queued), under subject
+// (Decision.eventSubject). The data is the payment's view, the same JSON the API serves.
+func (o *op) enqueueEvents(p *Payment, subject string, events []string) error {
 	if len(events) == 0 || o.e.events == nil {
 		return nil
 	}
@@ -38,7 +38,7 @@ func (o *op) enqueueEvents(p *Payment, events []string) error {
 		return fmt.Errorf("event data of %s: %w", p.ID, err)
 	}
 	for _, ev := range events {
-		if err := o.e.events.Enqueue(o.ctx, o.tx, p.PayeeAccount, ev, p.ID, data, o.now); err != nil {
+		if err := o.e.events.Enqueue(o.ctx, o.tx, p.PayeeAccount, ev, subject, data, o.now); err != nil {
 			return fmt.Errorf("queue %s of %s: %w", ev, p.ID, err)
 		}
 	}

@@ -69,7 +69,8 @@ CREATE TABLE number_locks (
 	wrong_codes  INTEGER NOT NULL,
 	locked_until INTEGER NOT NULL
 ) STRICT, WITHOUT ROWID;
-`, migration2, migration3, migration4, migration5, migration6}}
+`, migration2, migration3, migration4, migration5, migration6,
+	migrationRefunds}}
 
 // Migration 2 makes request_key and reversal_ref unique through partial indexes over the
 // payments that have one, instead of UNIQUE columns: almost no payment has either, yet

@@ -43,6 +43,10 @@ type snapshotSource interface {
 	lockedUntil(msisdn string) (int64, error)
 	// numberState is what a request reads of msisdn on day.
 	numberState(msisdn string, day int64) (numberState, error)
+
+	// refundState is the refund merchant made under reference, or nil, and how many
+	// refunds payment has (refund.go).
+	refundState(payment, merchant, reference string) (*Refund, int, error)
 }
 
 // sqliteSnapshots reads snapshots in tx, a transaction of the store's single writer.

@@ -108,6 +108,10 @@ var DefaultTexts = map[string]string{
 	"stopped":         "{payee} can no longer send you requests to pay. Reply START {code} to allow them again.",
 	"started":         "{payee} can send you requests to pay again. Reply STOP {code} to refuse them.",
 	"stop_limit":      "You refuse requests from {count} merchants, the most a number can. Reply START <till> for one first.",
+
+	// Refunds (contract section 11): {amount} is what the refund gave back.
+	"refund_payer": "{id}: {payee} refunded {amount} to you. New balance {balance}.",
+	"refund_payee": "{id}: {amount} refunded to {payer}. New balance {balance}.",
 }
 
 // Texts renders the switch's messages.
