@@ -109,6 +109,8 @@ type Decision struct {
 	RetryAt time.Time
 	// Deadline, when not zero, is the payment's new expiry (a new code was issued).
 	Deadline time.Time
+	// ReleaseAt, when not zero, is when the payment, in escrow, is released by itself.
+	ReleaseAt time.Time
 
 	NumberWrong *numberLock  // the number's wrong-code count and lock, to store
 	OriginWrong *wrongWindow // the origin's wrong-code count for the number, to store
