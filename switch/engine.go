@@ -117,8 +117,8 @@ type Engine struct {
 	events      EventSink
 	// escrowMerchants says which merchants' payments are guaranteed (Deps.Escrow).
 	escrowMerchants EscrowMerchants
-	limits      *limiter
-	payees      payeeCache
+	limits          *limiter
+	payees          payeeCache
 
 	fraudMetrics
 
@@ -179,7 +179,7 @@ func New(cfg Config, d Deps) (*Engine, error) {
 		db:    d.DB, ledger: d.Ledger, otp: d.OTP, outbox: d.Outbox, now: now, after: after, log: d.Log,
 		airtime: d.Airtime, airtimeKick: make(chan struct{}, 1), simSwap: d.SIMSwap, products: d.Products, events: d.Events,
 		escrowMerchants: d.Escrow,
-		limits: &limiter{perMinute: cfg.Fraud.RequestsPerMinute, numbers: map[string]*numberBudget{}},
+		limits:          &limiter{perMinute: cfg.Fraud.RequestsPerMinute, numbers: map[string]*numberBudget{}},
 		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "payswitch_payments_total",
 			Help: "Payments entering each state, by type.",

@@ -112,7 +112,7 @@ var DefaultTexts = map[string]string{
 	// Guaranteed payments (contract section 11): RELEASE and DISPUTE, and what they tell.
 	"receipt_escrow": "{id}: {amount} to {payee} held until you reply RELEASE {id} or until {release}. " +
 		"Wrong? DISPUTE {id}",
-	"payee_escrow_notice": "{id}: {payer} paid {amount}, held in escrow until the payer releases it or until {release}.",
+	"payee_escrow_notice":       "{id}: {payer} paid {amount}, held in escrow until the payer releases it or until {release}.",
 	"escrow_released_payer":     "{id}: {amount} released to {payee}.",
 	"escrow_released_payer_due": "{id}: {amount} released to {payee}: its release date passed.",
 	"escrow_settled_payer":      "{id}: our staff settled it: {amount} released to {payee}.",
