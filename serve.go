@@ -225,7 +225,7 @@ func startAppWith(ctx context.Context, cfg *config.Config, log zerolog.Logger, o
 		return a, err
 	}
 	deps := payswitch.Deps{DB: a.db, Ledger: a.ledger, OTP: issuer, Outbox: a.outbox, Log: log, Registry: a.registry,
-		Now: now, Products: a.merchants.catalog, Events: a.merchants.hooks}
+		Now: now, Products: a.merchants.catalog, Events: a.merchants.hooks, Escrow: a.merchants.guarantees}
 	if carriers != nil {
 		deps.Airtime = carriers
 	}
@@ -240,6 +240,7 @@ func startAppWith(ctx context.Context, cfg *config.Config, log zerolog.Logger, o
 		Currency: cfg.Currency, Shortcode: cfg.Shortcode, CountryCode: cfg.CountryCode, Location: loc,
 		MinAmount: cfg.Limits.MinAmount, MaxAmount: cfg.Limits.MaxAmount, DailyMax: cfg.Limits.DailyMax,
 		Messages: cfg.Messages, VoiceNumber: voice, USSDPush: anyUSSDPush(cfg.SMPP.Links),
+		EscrowReleaseAfter: cfg.Escrow.ReleaseAfter,
 		Requests: payswitch.RequestLimits{DefaultTTL: cfg.Requests.DefaultTTL, MaxTTL: cfg.Requests.MaxTTL,
 			PerMerchantPerMinute: cfg.Requests.PerMerchantPerMinute, PerNumberPerDay: cfg.Requests.PerNumberPerDay},
 		Fraud: payswitch.Fraud{
@@ -349,6 +350,7 @@ func startAppWith(ctx context.Context, cfg *config.Config, log zerolog.Logger, o
 	}()
 	a.loop(func() { a.engine.Run(loopCtx) })
 	a.loop(func() { a.engine.RunAirtime(loopCtx) })
+	a.loop(func() { a.runEscrow(loopCtx) })
 	a.loop(func() { a.ussd.Run(loopCtx) })
 	a.loop(func() { a.dbWatch.run(loopCtx, dbWatchInterval) })
 	a.loop(func() { a.runHooks(loopCtx) })
@@ -357,7 +359,8 @@ func startAppWith(ctx context.Context, cfg *config.Config, log zerolog.Logger, o
 		Tokens: apiTokens(cfg), MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Gatherer: a.registry,
 		Registry: a.registry, Log: log, Health: a.health, Diagnose: a.db.Diagnose, Now: now,
 		Keys: a.merchants.keys, Catalog: a.merchants.catalog, Requests: a.engine,
-		Webhooks: webhooksAPI{a.merchants.hooks},
+		Webhooks:   webhooksAPI{a.merchants.hooks},
+		Guarantees: a.merchants.guarantees, Escrow: a.engine,
 	})
 	if err != nil {
 		return a, err

@@ -18,6 +18,8 @@ type merchants struct {
 	keys    *merchant.Keys
 	catalog *merchant.Catalog
 	hooks   *webhook.Hooks
+	// guarantees: which merchants' payments are guaranteed (contract section 11; serve_escrow.go).
+	guarantees *merchant.Guarantees
 }
 
 // startMerchants builds the merchants' parts over a.db. secret seals the merchants'
@@ -27,6 +29,7 @@ func (a *app) startMerchants(secret []byte, now func() time.Time, maxPrice int64
 	opts := merchant.Options{Now: now, MaxPrice: maxPrice}
 	a.merchants.keys = merchant.NewKeys(a.db, opts)
 	a.merchants.catalog = merchant.NewCatalog(a.db, opts)
+	a.merchants.guarantees = merchant.NewGuarantees(a.db, opts)
 	wc := a.cfg.Webhooks
 	hooks, err := webhook.New(a.db, webhook.Config{Now: now, Timeout: wc.Timeout, RetryFor: wc.RetryFor,
 		Workers: wc.Workers, MaxFailures: wc.MaxFailuresBeforePause, Pause: wc.Pause, SealKey: secret,

@@ -112,6 +112,11 @@ type Config struct {
 	Catalog  Catalog      // merchants' products; *merchant.Catalog
 	Requests Requests     // requests to pay; the engine
 	Webhooks Webhooks     // merchants' webhook endpoints and deliveries
+
+	// What the routes of guaranteed payments (contract section 11) use; each may be nil,
+	// and then its route answers 501 not_configured.
+	Guarantees Guarantees    // merchants' escrow setting; *merchant.Guarantees
+	Escrow     EscrowSettler // settles payments in escrow; the engine
 }
 
 // Server is the HTTP handler of the whole switch.
@@ -180,6 +185,7 @@ func New(e Engine, cfg Config) (*Server, error) {
 	s.route("POST /api/v1/airtime/topups", Operator, s.airtimeTopup)
 	s.route("GET /api/v1/ledger/trial-balance", Auditor, s.trialBalance)
 	s.mountMerchantRoutes()
+	s.mountEscrowRoutes()
 	s.mux.Handle("/api/", s.instrument("unknown", http.HandlerFunc(s.unknownRoute)))
 	s.mux.Handle("GET /healthz", s.instrument("/healthz", http.HandlerFunc(s.healthz)))
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))

@@ -55,6 +55,8 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		status, code = http.StatusConflict, "conflict"
 	case errors.Is(err, merchant.ErrLimit):
 		status, code = http.StatusConflict, "limit_reached"
+	case errors.Is(err, payswitch.ErrNotInEscrow):
+		status, code = http.StatusConflict, "not_in_escrow"
 	case errors.Is(err, payswitch.ErrAirtimeDelivered):
 		status, code = http.StatusConflict, "airtime_delivered"
 	case errors.Is(err, payswitch.ErrConflict), errors.Is(err, ledger.ErrDuplicate), errors.Is(err, ledger.ErrIdempotencyConflict):

@@ -26,7 +26,8 @@ type paymentRequestBody struct {
 	Items       []requestItemBody `json:"items"`
 	Reference   string            `json:"reference"`
 	Description string            `json:"description"`
-	TTL         string            `json:"ttl"` // a Go duration: "10m"
+	TTL         string            `json:"ttl"`    // a Go duration: "10m"
+	Escrow      bool              `json:"escrow"` // guaranteed (contract section 11)
 }
 
 type requestItemBody struct {
@@ -61,7 +62,7 @@ func (s *Server) requestPayment(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) paymentRequest(r *http.Request, body paymentRequestBody) (payswitch.PaymentRequest, error) {
 	c := callerOf(r)
 	req := payswitch.PaymentRequest{MSISDN: body.MSISDN, Amount: body.Amount, Reference: body.Reference,
-		Description: body.Description, Operator: c.role == Operator}
+		Description: body.Description, Operator: c.role == Operator, Escrow: body.Escrow}
 	switch payswitch.PaymentType(body.Type) {
 	case "", payswitch.MerchantPayment:
 		req.Type = payswitch.MerchantPayment

@@ -57,6 +57,8 @@ type Config struct {
 	Requests Requests `yaml:"requests"`
 	// Webhooks is an addition: how merchants' events are delivered (contract section 10).
 	Webhooks Webhooks `yaml:"webhooks"`
+	// Escrow is an addition: guaranteed payments (contract section 11; escrow.go).
+	Escrow Escrow `yaml:"escrow"`
 	// Messages is an addition: message key -> template, replacing the built-in text of
 	// that key. The engine owns the keys and placeholders and checks them.
 	Messages map[string]string `yaml:"messages"`
@@ -361,6 +363,7 @@ func defaults() Config {
 		Requests: Requests{DefaultTTL: 10 * time.Minute, MaxTTL: 24 * time.Hour, PerMerchantPerMinute: 600, PerNumberPerDay: 10},
 		Webhooks: Webhooks{Timeout: 10 * time.Second, RetryFor: 72 * time.Hour, Workers: 32, MaxFailuresBeforePause: 5,
 			Pause: time.Minute},
+		Escrow: Escrow{ReleaseAfter: DefaultEscrowReleaseAfter},
 	}
 }
 

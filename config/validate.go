@@ -202,6 +202,7 @@ func (c *Config) Validate() error {
 		k.oneOf("fraud.sim_swap.on_error", c.Fraud.SIMSwap.OnError, "refuse", "allow")
 	}
 	c.validateRequests(k)
+	c.validateEscrow(k)
 	for i, ca := range c.Airtime.Carriers {
 		key := fmt.Sprintf("airtime.carriers[%d]", i)
 		if k.required(key+".name", ca.Name) {

@@ -18,7 +18,8 @@
 //
 // Customer accounts (wallet, merchant, agent) never go below zero: available >= 0 is
 // checked inside the writing transaction, and a CHECK constraint makes it a fact of the
-// schema too. System accounts (cash, fees, airtime_clearing, settlement) may: a deposit
+// schema too; so does escrow, the system account that keeps guaranteed payments' money.
+// The other system accounts (cash, fees, airtime_clearing, settlement) may: a deposit
 // debits cash, which goes negative by what customers hold, and credits the wallet.
 // Every transfer debits one account and credits another of the same currency by the same
 // amount, so the posted balances of each currency always sum to zero, and its debits equal

@@ -116,4 +116,15 @@ BEGIN
 END $$;
 CREATE TRIGGER holds_no_delete BEFORE DELETE ON holds FOR EACH ROW EXECUTE FUNCTION ledger_holds_kept();
 CREATE TRIGGER holds_no_truncate BEFORE TRUNCATE ON holds FOR EACH STATEMENT EXECUTE FUNCTION ledger_holds_kept();
-`}
+`, postgresMigrationEscrow}
+
+// postgresMigrationEscrow admits the escrow account type, as SQLite's migrationEscrow
+// does. The type CHECK was a column constraint without a name of its own, so PostgreSQL
+// named it accounts_type_check; it is replaced by one that also allows escrow, under the
+// same name. The other two CHECKs already hold escrow to what they should (never below
+// zero, always active).
+const postgresMigrationEscrow = `
+ALTER TABLE accounts DROP CONSTRAINT accounts_type_check;
+ALTER TABLE accounts ADD CONSTRAINT accounts_type_check
+	CHECK (type IN ('wallet', 'merchant', 'agent', 'cash', 'fees', 'airtime_clearing', 'settlement', 'escrow'));
+`

@@ -50,7 +50,10 @@ type AccountType string
 // zero. System accounts are the switch's own books and may: cash is the float that funds
 // deposits (it goes negative by what customers hold), fees collects charges,
 // airtime_clearing (one per carrier) collects airtime sold until the carrier is paid,
-// settlement collects merchants' takings until they are paid out.
+// settlement collects merchants' takings until they are paid out. escrow holds the money
+// of guaranteed payments (contract section 11) until it is released to the merchant or
+// refunded to the payer; it is a system account that, unlike the others, never goes below
+// zero: it only ever pays out what it was paid.
 const (
 	Wallet          AccountType = "wallet"
 	Merchant        AccountType = "merchant"
@@ -59,30 +62,33 @@ const (
 	Fees            AccountType = "fees"
 	AirtimeClearing AccountType = "airtime_clearing"
 	Settlement      AccountType = "settlement"
+	Escrow          AccountType = "escrow"
 )
 
 // Valid reports whether t is one of the account types.
 func (t AccountType) Valid() bool {
 	switch t {
-	case Wallet, Merchant, Agent, Cash, Fees, AirtimeClearing, Settlement:
+	case Wallet, Merchant, Agent, Cash, Fees, AirtimeClearing, Settlement, Escrow:
 		return true
 	}
 	return false
 }
 
 // IsSystem reports whether t is one of the switch's own accounts (cash, fees,
-// airtime_clearing, settlement), which are created with SystemAccount and always active.
+// airtime_clearing, settlement, escrow), which are created with SystemAccount and always
+// active.
 func (t AccountType) IsSystem() bool {
 	switch t {
-	case Cash, Fees, AirtimeClearing, Settlement:
+	case Cash, Fees, AirtimeClearing, Settlement, Escrow:
 		return true
 	}
 	return false
 }
 
 // MayGoNegative reports whether an account of type t may have a posted balance below
-// zero. Only system accounts may; customers' money never goes below zero.
-func (t AccountType) MayGoNegative() bool { return t.IsSystem() }
+// zero. Only system accounts may, escrow excepted; customers' money never goes below zero,
+// and neither does the money escrow keeps for them.
+func (t AccountType) MayGoNegative() bool { return t.IsSystem() && t != Escrow }
 
 // Status is whether an account may move money.
 type Status string

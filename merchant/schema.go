@@ -33,4 +33,14 @@ CREATE TABLE products (
 	retired_at  INTEGER,         -- NULL while it can be bought
 	PRIMARY KEY (merchant_id, code)
 ) STRICT, WITHOUT ROWID;
-`}}
+`, migrationEscrow}}
+
+// migrationEscrow keeps which merchants' payments are guaranteed (contract section 11):
+// a row for each merchant an operator turned escrow on for, none for the others. Only an
+// operator adds rows, one at most per merchant account.
+const migrationEscrow = `
+CREATE TABLE merchant_escrow (
+	merchant_id TEXT PRIMARY KEY,
+	since       INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+`

@@ -140,6 +140,13 @@ func (o *op) apply(d Decision) (Outcome, error) {
 		}
 		p.ExpiresAt = d.Deadline
 	}
+	if !d.ReleaseAt.IsZero() {
+		if _, err := o.tx.ExecContext(o.ctx, `UPDATE payments SET release_at = ?, updated_at = ? WHERE id = ?`,
+			d.ReleaseAt.UnixMicro(), o.now.UnixMicro(), p.ID); err != nil {
+			return Outcome{}, fmt.Errorf("release date of %s: %w", p.ID, err)
+		}
+		p.ReleaseAt = d.ReleaseAt
+	}
 	if err := o.storeWrongCodes(d); err != nil {
 		return Outcome{}, err
 	}

@@ -26,6 +26,9 @@ const (
 	CmdBuy     CommandKind = "buy"     // BUY <merchant code> <product code> [quantity]
 	CmdStop    CommandKind = "stop"    // STOP <merchant code>: refuse that merchant's requests
 	CmdStart   CommandKind = "start"   // START <merchant code>: take them again
+	// Guaranteed payments (contract section 11).
+	CmdRelease CommandKind = "release" // RELEASE <payment id>: pay the merchant from escrow
+	CmdDispute CommandKind = "dispute" // DISPUTE <payment id>: keep it in escrow for an operator
 )
 
 // Command is one parsed SMS. Problem, when set, says why a recognised keyword's
@@ -40,6 +43,7 @@ type Command struct {
 	Amount    int64  // minor units
 	Reference string // PAY: optional free text
 	Code      string // confirm: the digits typed
+	PaymentID string // RELEASE, DISPUTE: the payment, upper-cased
 	Problem   Problem
 }
 
@@ -195,6 +199,17 @@ func ParseCommand(text string, digits int) Command {
 		return c
 	case "HELP":
 		return parseHelp(args)
+	case "RELEASE", "DISPUTE":
+		c := Command{Kind: CmdRelease}
+		if kw == "DISPUTE" {
+			c.Kind = CmdDispute
+		}
+		if len(args) != 1 || !ValidPaymentID(strings.ToUpper(args[0])) {
+			c.Problem = ProblemUsageEscrow
+			return c
+		}
+		c.PaymentID = strings.ToUpper(args[0])
+		return c
 	}
 	if len(f) == 1 && allDigits(kw) {
 		if len(kw) == digits {
@@ -255,6 +270,7 @@ var helpTopics = map[string]Problem{
 	"OK": ProblemHelpMore, "CODE": ProblemHelpMore, "RESEND": ProblemHelpMore, "CANCEL": ProblemHelpMore,
 	"PAY": ProblemUsagePay, "BUY": ProblemUsageBuy, "SEND": ProblemUsageSend, "TOPUP": ProblemUsageTopup,
 	"STOP": ProblemUsageStop, "START": ProblemUsageStop,
+	"RELEASE": ProblemUsageEscrow, "DISPUTE": ProblemUsageEscrow,
 }
 
 // parseHelp reads HELP's one optional word, its topic.

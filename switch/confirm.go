@@ -163,6 +163,11 @@ func (o *op) requestFunds(p *Payment) (requestFunds, error) {
 	if f.Payee, err = o.lt.Account(o.ctx, p.PayeeAccount); err != nil {
 		return f, fmt.Errorf("payee of %s: %w", p.ID, err)
 	}
+	if p.Escrow {
+		if f.Escrow, err = o.escrowAccount(); err != nil {
+			return f, err
+		}
+	}
 	f.Spent, err = o.snap.spent(p.PayerMSISDN, o.e.startOfDay(o.now).UnixMicro())
 	return f, err
 }

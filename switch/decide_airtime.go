@@ -66,6 +66,10 @@ func (r *rules) reverse(s reverseSnapshot) Decision {
 		return Decision{Outcome: Outcome{Payment: p}} // the same request again: already done
 	case p.State != StateCompleted:
 		return Decision{Err: fmt.Errorf("%w: payment %s is %s; only completed payments can be reversed", ErrConflict, p.ID, p.State)}
+	case p.Escrow:
+		// Its money went payer → escrow → merchant: no one transfer undoes it.
+		return Decision{Err: fmt.Errorf("%w: payment %s was guaranteed (escrow); refund it instead of reversing it",
+			ErrConflict, p.ID)}
 	case p.Type == AirtimePayment:
 		// Completed airtime is airtime the carrier confirmed. The clearing account may go
 		// negative, so no funds check would stop the reversal, and the payer would keep

@@ -118,7 +118,7 @@ func (r *rules) confirmOne(s confirmSnapshot, p *Payment) Decision {
 		}
 		return r.completeRequest(p, s.Channel, vars, *s.Funds, s.Now)
 	case res.OK:
-		return r.complete(p, s.Channel, vars)
+		return r.intoEscrow(r.complete(p, s.Channel, vars), s.Now)
 	case res.Expired:
 		return r.expireRefused(p)
 	case res.Exhausted || res.Used || res.Missing:

@@ -33,6 +33,7 @@ type payRequest struct {
 	Key         string // the payment's request key: unique per merchant and reference
 	Description string
 	TTL         time.Duration
+	Escrow      bool // guaranteed (contract section 11)
 }
 
 // checkPaymentRequest checks what of req needs no database, in the order a caller reads
@@ -42,7 +43,7 @@ func (r *rules) checkPaymentRequest(req PaymentRequest) (payRequest, error) {
 	invalid := func(format string, args ...any) (payRequest, error) {
 		return payRequest{}, fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)
 	}
-	pr := payRequest{Merchant: strings.TrimSpace(req.Merchant), Amount: req.Amount}
+	pr := payRequest{Merchant: strings.TrimSpace(req.Merchant), Amount: req.Amount, Escrow: req.Escrow}
 	switch req.Type {
 	case "", MerchantPayment:
 		pr.Type = MerchantPayment
@@ -58,6 +59,8 @@ func (r *rules) checkPaymentRequest(req PaymentRequest) (payRequest, error) {
 			return invalid("merchant: an airtime reminder has none")
 		case len(req.Items) > 0:
 			return invalid("items: an airtime reminder has none")
+		case req.Escrow:
+			return invalid("escrow: only a merchant's payment can be guaranteed")
 		}
 	default:
 		return invalid("type: %q, want merchant_payment or airtime", req.Type)

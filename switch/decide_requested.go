@@ -23,6 +23,7 @@ const fundsStep = holdStep + 1
 type requestFunds struct {
 	Payer, Payee ledger.Account
 	Spent        int64
+	Escrow       string // a guaranteed payment's: the escrow account its money goes to
 }
 
 // completeRequest decides a request whose right code was given at now: the funds move at
@@ -57,8 +58,11 @@ func (r *rules) completeRequest(p *Payment, ch Channel, vars map[string]string, 
 	d.Post = false
 	d.Transfer = &ledger.TransferRequest{Key: p.ID + ":pay", Debit: p.PayerAccount, Credit: p.PayeeAccount,
 		Amount: p.Amount, PaymentID: p.ID, Kind: string(p.Type)}
+	if p.Escrow {
+		d.Transfer.Credit = f.Escrow
+	}
 	d.AddDaily, d.DailyAt = true, now
-	return d
+	return r.intoEscrow(d, now)
 }
 
 // endRequest ends the request p with ev: its code dies (nothing was held, nothing

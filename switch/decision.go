@@ -109,6 +109,8 @@ type Decision struct {
 	RetryAt time.Time
 	// Deadline, when not zero, is the payment's new expiry (a new code was issued).
 	Deadline time.Time
+	// ReleaseAt, when not zero, is when the payment, in escrow, is released by itself.
+	ReleaseAt time.Time
 
 	// Refund, when set, is a refund of Payment to write (refund.go): its transfer, its
 	// row and the payment's refunded, written before Move (out of this list's order),

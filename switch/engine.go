@@ -49,6 +49,9 @@ type Config struct {
 	// outbox.PurposeRequestPush, which the SMPP sender opens as a session only over the
 	// payer's own carrier link, where that link has ussd_push.
 	USSDPush bool
+	// EscrowReleaseAfter is how long after its confirmation a guaranteed payment is
+	// released to its merchant by itself (config escrow.release_after); 0: 168h.
+	EscrowReleaseAfter time.Duration
 }
 
 // RequestLimits bound merchants' requests to pay (contract section 10): how long one
@@ -89,6 +92,9 @@ type Deps struct {
 	// Events queues the events merchants' systems are told of (payment.completed, ...)
 	// in the transaction of the change; nil: none are queued.
 	Events EventSink
+	// Escrow says which merchants' payments are guaranteed (contract section 11); nil:
+	// none are, but requests to pay that ask for it.
+	Escrow EscrowMerchants
 }
 
 // Engine runs payments. It is safe for concurrent use: every decision is made inside a
@@ -109,8 +115,10 @@ type Engine struct {
 	simSwap     SIMSwap
 	products    ProductCatalog
 	events      EventSink
-	limits      *limiter
-	payees      payeeCache
+	// escrowMerchants says which merchants' payments are guaranteed (Deps.Escrow).
+	escrowMerchants EscrowMerchants
+	limits          *limiter
+	payees          payeeCache
 
 	fraudMetrics
 
@@ -147,6 +155,11 @@ func New(cfg Config, d Deps) (*Engine, error) {
 	if err := cfg.Requests.withDefaults(); err != nil {
 		return nil, err
 	}
+	if cfg.EscrowReleaseAfter == 0 {
+		cfg.EscrowReleaseAfter = 168 * time.Hour
+	} else if cfg.EscrowReleaseAfter < 0 {
+		return nil, fmt.Errorf("payswitch: escrow release after %v: want more than 0", cfg.EscrowReleaseAfter)
+	}
 	texts, err := NewTexts(cfg.Messages)
 	if err != nil {
 		return nil, err
@@ -165,7 +178,8 @@ func New(cfg Config, d Deps) (*Engine, error) {
 		ids:   timeid.New(paymentIDLayout),
 		db:    d.DB, ledger: d.Ledger, otp: d.OTP, outbox: d.Outbox, now: now, after: after, log: d.Log,
 		airtime: d.Airtime, airtimeKick: make(chan struct{}, 1), simSwap: d.SIMSwap, products: d.Products, events: d.Events,
-		limits: &limiter{perMinute: cfg.Fraud.RequestsPerMinute, numbers: map[string]*numberBudget{}},
+		escrowMerchants: d.Escrow,
+		limits:          &limiter{perMinute: cfg.Fraud.RequestsPerMinute, numbers: map[string]*numberBudget{}},
 		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "payswitch_payments_total",
 			Help: "Payments entering each state, by type.",

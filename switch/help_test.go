@@ -46,6 +46,7 @@ func TestHelpAnswers(t *testing.T) {
 		{"HELP BUY", []string{"BUY <till> <product> [quantity]"}},
 		{"HELP STOP", []string{"STOP <till>", "START <till>"}},
 		{"HELP PAY", []string{"PAY <till> <amount> [reference]"}},
+		{"HELP RELEASE", []string{"RELEASE <payment id>", "DISPUTE <payment id>"}},
 	}
 	for _, c := range cases {
 		before := h.count(alice)
@@ -75,7 +76,7 @@ func TestHelpNamesEveryCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	both := x.Render("help", typicalVars) + " " + x.Render("help_more", typicalVars)
-	for _, kw := range []string{"PAY", "BUY", "SEND", "TOPUP", "BAL", "MINI", "RESEND", "CANCEL", "NO", "STOP", "START"} {
+	for _, kw := range []string{"PAY", "BUY", "SEND", "TOPUP", "BAL", "MINI", "RESEND", "CANCEL", "NO", "STOP", "START", "RELEASE", "DISPUTE"} {
 		if !strings.Contains(both, kw+" ") && !strings.Contains(both, kw+",") && !strings.Contains(both, kw+".") {
 			t.Errorf("no help page names %s: %q", kw, both)
 		}

@@ -37,6 +37,9 @@ type PaymentRequest struct {
 	TTL         time.Duration // 0: the default validity
 	// Operator is set when an operator's token made the request, not a merchant's key.
 	Operator bool
+	// Escrow makes the payment guaranteed (contract section 11), whatever the merchant's
+	// setting; a merchant with escrow on has every payment guaranteed anyway.
+	Escrow bool
 }
 
 // ItemRequest is a product and quantity a request or a BUY asks for.

@@ -99,6 +99,11 @@ func (e *Engine) draftPayRequest(ctx context.Context, q payRequest) (*payDraft, 
 		}
 		d.merchant = m
 		p.PayeeAccount, p.PayeeName, p.PayeeCode, p.PayeeMSISDN = m.ID, m.Name, m.Code, m.MSISDN
+		if p.Escrow = q.Escrow; !p.Escrow {
+			if p.Escrow, err = e.guaranteed(ctx, m.ID); err != nil {
+				return nil, err
+			}
+		}
 		if len(q.Items) > 0 {
 			if d.buy, err = price(ctx, e.products, m.ID, q.Items); err != nil {
 				return nil, err

@@ -194,6 +194,11 @@ func (e *Engine) draft(ctx context.Context, r Request, pu *purchase) (*draft, er
 	if d.payee, d.payeeVars, d.clearing = e.rules.payee(r, f, p); d.payee != ProblemNone {
 		return d, nil
 	}
+	if r.Type == MerchantPayment {
+		if p.Escrow, err = e.guaranteed(ctx, p.PayeeAccount); err != nil {
+			return nil, err
+		}
+	}
 	key := "otp"
 	if len(r.Items) > 0 {
 		if pu == nil {
@@ -296,8 +301,15 @@ func (o *op) hold(d *draft) (holdResult, error) {
 			return holdResult{}, fmt.Errorf("airtime clearing account is %s, not %s", clearing.ID, p.PayeeAccount)
 		}
 	}
+	credit := p.PayeeAccount
+	if p.Escrow { // a guaranteed payment is held for escrow, and posted there
+		var err error
+		if credit, err = o.escrowAccount(); err != nil {
+			return holdResult{}, err
+		}
+	}
 	_, err := o.lt.Hold(o.ctx, ledger.HoldRequest{
-		Key: p.ID + ":hold", Debit: p.PayerAccount, Credit: p.PayeeAccount,
+		Key: p.ID + ":hold", Debit: p.PayerAccount, Credit: credit,
 		Amount: p.Amount, PaymentID: p.ID, Kind: string(p.Type),
 	})
 	switch {

@@ -40,6 +40,10 @@ func (e *Engine) HandleSMS(ctx context.Context, from, text string) error {
 	case CmdBuy:
 		_, err = e.Request(ctx, Request{Channel: ChannelSMS, Type: MerchantPayment, Payer: from,
 			Merchant: cmd.Merchant, Items: []ItemRequest{{Product: cmd.Product, Quantity: cmd.Quantity}}})
+	case CmdRelease:
+		_, err = e.ReleaseEscrow(ctx, ChannelSMS, from, cmd.PaymentID)
+	case CmdDispute:
+		_, err = e.DisputeEscrow(ctx, ChannelSMS, from, cmd.PaymentID)
 	case CmdStop, CmdStart:
 		_, err = e.StopRequests(ctx, ChannelSMS, from, cmd.Merchant, cmd.Kind == CmdStop)
 	case CmdBalance, CmdMini:

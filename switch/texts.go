@@ -16,8 +16,8 @@ var DefaultTexts = map[string]string{
 	// requests (HELP 2). HELP <command> answers that command's usage_* text.
 	"help": "{shortcode}: PAY <till> <amount>, BUY <till> <item> [qty], SEND <number> <amount>, " +
 		"TOPUP <amount> [number], BAL, MINI, CANCEL, NO, STOP <till>. More: HELP 2",
-	"help_more": "{shortcode}: confirm with our code, RESEND for a new one, CANCEL to stop. " +
-		"NO refuses a merchant's request, STOP <till> all its requests, START <till> allows them.",
+	"help_more": "{shortcode}: reply our code, RESEND, CANCEL. NO refuses a request, " +
+		"STOP <till> all its requests, START <till> allows them. RELEASE or DISPUTE <id>: money held.",
 	"otp": "{id}: pay {amount} to {payee}? Reply with code {code} within {minutes} min to confirm. " +
 		"Never share this code with anyone.",
 	"otp_resent": "{id}: new code {code} to pay {amount} to {payee}, valid {minutes} min. " +
@@ -112,6 +112,25 @@ var DefaultTexts = map[string]string{
 	// Refunds (contract section 11): {amount} is what the refund gave back.
 	"refund_payer": "{id}: {payee} refunded {amount} to you. New balance {balance}.",
 	"refund_payee": "{id}: {amount} refunded to {payer}. New balance {balance}.",
+	// Guaranteed payments (contract section 11): RELEASE and DISPUTE, and what they tell.
+	"receipt_escrow": "{id}: {amount} to {payee} held until you reply RELEASE {id} or until {release}. " +
+		"Wrong? DISPUTE {id}",
+	"payee_escrow_notice":       "{id}: {payer} paid {amount}, held in escrow until the payer releases it or until {release}.",
+	"escrow_released_payer":     "{id}: {amount} released to {payee}.",
+	"escrow_released_payer_due": "{id}: {amount} released to {payee}: its release date passed.",
+	"escrow_settled_payer":      "{id}: our staff settled it: {amount} released to {payee}.",
+	"escrow_released_payee":     "{id}: {amount} from {payer} released to you. New balance {balance}.",
+	"escrow_disputed_payer":     "{id} disputed. {amount} stays held until our staff settle it; we will tell you.",
+	"escrow_disputed_payee":     "{id}: {payer} disputed the payment of {amount}. It stays held until our staff settle it.",
+	"escrow_refunded_payer":     "{id}: our staff settled it: {amount} returned to you. New balance {balance}.",
+	"escrow_refunded_payee":     "{id}: our staff settled it: {amount} held for you was returned to {payer}.",
+	"usage_escrow": "To pay a merchant what is held for it: RELEASE <payment id>, e.g. RELEASE BCDFGHJKLM. " +
+		"To dispute it: DISPUTE <payment id>.",
+	"escrow_unknown":          "You have no payment {id} held in escrow. Nothing was changed.",
+	"not_in_escrow":           "{id} is not held in escrow. Nothing was changed.",
+	"escrow_already_released": "{id} was released to {payee} already. Nothing was changed.",
+	"escrow_already_refunded": "{id} was returned to you already. Nothing was changed.",
+	"escrow_already_disputed": "{id} is disputed already; our staff will settle it.",
 }
 
 // Texts renders the switch's messages.

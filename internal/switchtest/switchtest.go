@@ -100,10 +100,11 @@ type Options struct {
 	Sealed      bool          // the outbox seals code texts, as serve's does
 	VoiceNumber string        // the IVR's number: codes whose SMS fails are offered by call
 	Fraud       payswitch.Fraud
-	Airtime     payswitch.Airtime        // nil: airtime is not sold
-	SIMSwap     payswitch.SIMSwap        // nil: no SIM-swap check
-	Products    payswitch.ProductCatalog // nil: no merchant sells products
-	Events      payswitch.EventSink      // nil: no events are queued
+	Airtime     payswitch.Airtime         // nil: airtime is not sold
+	SIMSwap     payswitch.SIMSwap         // nil: no SIM-swap check
+	Products    payswitch.ProductCatalog  // nil: no merchant sells products
+	Events      payswitch.EventSink       // nil: no events are queued
+	Escrow      payswitch.EscrowMerchants // nil: no merchant has escrow on
 	// Config, when set, changes the engine's configuration (DefaultConfig, with
 	// VoiceNumber and Fraud from these Options) before the engine is made.
 	Config func(*payswitch.Config)
@@ -176,7 +177,8 @@ func (r *Rig) open() {
 	}
 	r.Engine, err = payswitch.New(cfg,
 		payswitch.Deps{DB: db, Ledger: r.Ledger, OTP: iss, Outbox: r.Outbox, Now: r.Clock.Now, After: r.Clock.After,
-			Log: zerolog.Nop(), Airtime: o.Airtime, SIMSwap: o.SIMSwap, Products: o.Products, Events: o.Events})
+			Log: zerolog.Nop(), Airtime: o.Airtime, SIMSwap: o.SIMSwap, Products: o.Products, Events: o.Events,
+			Escrow: o.Escrow})
 	if err != nil {
 		t.Fatal(err)
 	}
