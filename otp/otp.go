@@ -119,7 +119,7 @@ CREATE TABLE otp_codes (
 INSERT INTO otp_codes SELECT * FROM otp_codes_rebuild;
 DROP TABLE otp_codes_rebuild;
 `,
-}}
+}, Postgres: postgresMigrations}
 
 // Config sets the code rules. Zero fields take the defaults above; Issuer.Config reports
 // the values in force.
@@ -274,32 +274,57 @@ func (i *Issuer) Reissue(ctx context.Context, tx store.Tx, b Binding, now time.T
 }
 
 // replace is Resend (undeliverable false) and Reissue (true).
+//
+// The new code replaces the one that was read only if that one is still in place
+// (same state, resends and issue time): two resends decided at once on two nodes from
+// the same read would otherwise both pass MayResend and exceed its limits. On SQLite
+// the one writer makes the first try succeed; on PostgreSQL the loser's UPDATE waits
+// for the winner's commit, matches nothing, and the loser reads again and decides on
+// what the winner left (too soon, or the limit).
 func (i *Issuer) replace(ctx context.Context, tx store.Tx, b Binding, now time.Time, undeliverable bool) (code string, expiresAt time.Time, err error) {
-	s := CodeState{Exists: true}
-	var issuedAt int64
-	err = tx.QueryRowContext(ctx, `SELECT state, issued_at, resends FROM otp_codes WHERE payment_id = ?`,
-		b.PaymentID).Scan(&s.State, &issuedAt, &s.Resends)
-	if errors.Is(err, sql.ErrNoRows) {
-		s.Exists, err = false, nil
+	for try := 1; ; try++ {
+		s := CodeState{Exists: true}
+		var issuedAt int64
+		err = tx.QueryRowContext(ctx, `SELECT state, issued_at, resends FROM otp_codes WHERE payment_id = ?`,
+			b.PaymentID).Scan(&s.State, &issuedAt, &s.Resends)
+		if errors.Is(err, sql.ErrNoRows) {
+			s.Exists, err = false, nil
+		}
+		if err != nil {
+			return "", time.Time{}, fmt.Errorf("otp: new code for %s: %w", b.PaymentID, err)
+		}
+		s.IssuedAt = time.UnixMicro(issuedAt)
+		if err := i.cfg.MayResend(s, now, undeliverable); err != nil {
+			return "", time.Time{}, err
+		}
+		if code == "" {
+			if code, err = i.newCode(); err != nil {
+				return "", time.Time{}, err
+			}
+		}
+		expiresAt = now.Add(i.cfg.TTL)
+		res, err := tx.ExecContext(ctx, `UPDATE otp_codes SET digest = ?, issued_at = ?, expires_at = ?,
+			resends = resends + 1 WHERE payment_id = ? AND state = 'active' AND resends = ? AND issued_at = ?`,
+			i.digest(b, code), now.UnixMicro(), expiresAt.UnixMicro(), b.PaymentID, s.Resends, issuedAt)
+		if err != nil {
+			return "", time.Time{}, fmt.Errorf("otp: new code for %s: %w", b.PaymentID, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return "", time.Time{}, fmt.Errorf("otp: new code for %s: %w", b.PaymentID, err)
+		} else if n == 1 {
+			return code, expiresAt, nil
+		}
+		if try == maxTries {
+			return "", time.Time{}, fmt.Errorf("otp: new code for %s: the code kept changing meanwhile", b.PaymentID)
+		}
 	}
-	if err != nil {
-		return "", time.Time{}, fmt.Errorf("otp: new code for %s: %w", b.PaymentID, err)
-	}
-	s.IssuedAt = time.UnixMicro(issuedAt)
-	if err := i.cfg.MayResend(s, now, undeliverable); err != nil {
-		return "", time.Time{}, err
-	}
-	if code, err = i.newCode(); err != nil {
-		return "", time.Time{}, err
-	}
-	expiresAt = now.Add(i.cfg.TTL)
-	if _, err := tx.ExecContext(ctx, `UPDATE otp_codes SET digest = ?, issued_at = ?, expires_at = ?,
-		resends = resends + 1 WHERE payment_id = ?`,
-		i.digest(b, code), now.UnixMicro(), expiresAt.UnixMicro(), b.PaymentID); err != nil {
-		return "", time.Time{}, fmt.Errorf("otp: new code for %s: %w", b.PaymentID, err)
-	}
-	return code, expiresAt, nil
 }
+
+// maxTries bounds how often a check or a resend reads a code again because another
+// transaction changed it between its read and its write. Each retry means another
+// writer committed a change to the code, and a code changes a bounded number of times
+// (attempts, resends, one use or death), so the bound is only a guard.
+const maxTries = 8
 
 // Result is the outcome of Check. Exactly one of OK, Expired, Exhausted, Used and Missing
 // is true, or none when the code was wrong and AttemptsLeft more may be tried.
@@ -389,50 +414,82 @@ func (s *Stored) Matches(a Attempt) bool {
 // CheckAttempt is Check for a code digested beforehand by this Issuer's Attempt. stored,
 // when not nil, is the code as the caller read it in this same transaction (see Stored);
 // nil reads it here.
+//
+// Each write changes the code only if it is still as judged: active, with the same
+// digest (a resend meanwhile replaced nothing under it) and, for expiry, still past its
+// time. A write that matches nothing means another transaction changed the code after
+// it was read (on PostgreSQL another node's check or resend, which this UPDATE waited
+// for; on SQLite only a Stored read before earlier writes): the code is read again and
+// judged again. So of two checks of the right code at once exactly one uses it and the
+// other reports Used, and wrong attempts are counted one at a time up to MaxAttempts,
+// never past it.
 func (i *Issuer) CheckAttempt(ctx context.Context, tx store.Tx, a Attempt, stored *Stored, now time.Time) (Result, error) {
 	id := a.Binding.PaymentID
-	if stored == nil {
-		stored = &Stored{}
-		err := tx.QueryRowContext(ctx, `SELECT `+StoredColumns("c")+` FROM otp_codes AS c WHERE c.payment_id = ?`,
-			id).Scan(stored.Dest()...)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return Result{}, fmt.Errorf("otp: check for %s: %w", id, err)
+	for try := 1; ; try++ {
+		if stored == nil {
+			stored = &Stored{}
+			err := tx.QueryRowContext(ctx, `SELECT `+StoredColumns("c")+` FROM otp_codes AS c WHERE c.payment_id = ?`,
+				id).Scan(stored.Dest()...)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return Result{}, fmt.Errorf("otp: check for %s: %w", id, err)
+			}
 		}
+		if stored.paymentID.Valid && stored.paymentID.String != id {
+			return Result{}, fmt.Errorf("otp: check for %s: given the code of %s", id, stored.paymentID.String)
+		}
+		res, done, err := i.write(ctx, tx, a, stored, now)
+		if err != nil || done {
+			return res, err
+		}
+		if try == maxTries {
+			return Result{}, fmt.Errorf("otp: check for %s: the code kept changing meanwhile", id)
+		}
+		stored = nil
 	}
-	if stored.paymentID.Valid && stored.paymentID.String != id {
-		return Result{}, fmt.Errorf("otp: check for %s: given the code of %s", id, stored.paymentID.String)
-	}
+}
+
+// write judges a against stored and writes what the rules decided, on the condition
+// that the code is still as stored; done false says it was not (nothing was written).
+// The updates count from what is stored, so that a Stored read outside this
+// transaction could neither revive a code nor lose an attempt.
+func (i *Issuer) write(ctx context.Context, tx store.Tx, a Attempt, stored *Stored, now time.Time) (res Result, done bool, err error) {
+	id := a.Binding.PaymentID
 	res, action := i.cfg.Judge(stored.codeState(), now, func() bool {
 		return a.wellFormed && hmac.Equal(stored.digest, a.digest)
 	})
-	// The updates below change only an active code, and count from what is stored, so
-	// that a Stored read outside this transaction could neither revive a code nor lose
-	// an attempt.
+	var r sql.Result
 	switch action {
+	case NoWrite:
+		return res, true, nil
 	case MarkExpired:
-		if err := i.setDead(ctx, tx, id, "expired"); err != nil {
-			return Result{}, err
-		}
+		r, err = tx.ExecContext(ctx, `UPDATE otp_codes SET state = 'dead', dead_reason = 'expired'
+			WHERE payment_id = ? AND state = 'active' AND expires_at <= ?`, id, now.UnixMicro())
 	case MarkUsed:
-		r, err := tx.ExecContext(ctx, `UPDATE otp_codes SET state = 'used' WHERE payment_id = ? AND state = 'active'`, id)
-		if err != nil {
-			return Result{}, fmt.Errorf("otp: check for %s: %w", id, err)
-		}
-		if n, err := r.RowsAffected(); err != nil || n != 1 {
-			return Result{}, fmt.Errorf("otp: check for %s: the code changed meanwhile (%v)", id, err)
-		}
+		r, err = tx.ExecContext(ctx, `UPDATE otp_codes SET state = 'used'
+			WHERE payment_id = ? AND state = 'active' AND digest = ?`, id, stored.digest)
 	case CountWrong:
 		var attempts int
-		err := tx.QueryRowContext(ctx, `UPDATE otp_codes SET attempts = attempts + 1,
+		err = tx.QueryRowContext(ctx, `UPDATE otp_codes SET attempts = attempts + 1,
 			state = CASE WHEN attempts + 1 >= ?2 THEN 'dead' ELSE state END,
 			dead_reason = CASE WHEN attempts + 1 >= ?2 THEN 'exhausted' ELSE dead_reason END
-			WHERE payment_id = ?1 AND state = 'active' RETURNING attempts`, id, i.cfg.MaxAttempts).Scan(&attempts)
-		if err != nil {
-			return Result{}, fmt.Errorf("otp: check for %s: %w", id, err)
+			WHERE payment_id = ?1 AND state = 'active' AND digest = ?3 RETURNING attempts`,
+			id, i.cfg.MaxAttempts, stored.digest).Scan(&attempts)
+		if errors.Is(err, sql.ErrNoRows) {
+			return Result{}, false, nil
 		}
-		return i.cfg.AfterWrong(attempts), nil
+		if err != nil {
+			return Result{}, false, fmt.Errorf("otp: check for %s: %w", id, err)
+		}
+		return i.cfg.AfterWrong(attempts), true, nil
 	}
-	return res, nil
+	if err != nil {
+		return Result{}, false, fmt.Errorf("otp: check for %s: %w", id, err)
+	}
+	n, err := r.RowsAffected()
+	if err != nil {
+		return Result{}, false, fmt.Errorf("otp: check for %s: %w", id, err)
+	}
+	return res, n == 1, nil
 }
 
 // Kill makes the payment's active code dead because the payment was cancelled or

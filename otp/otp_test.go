@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/payswitch/payswitch/internal/pgtest"
 	"github.com/payswitch/payswitch/store"
 )
 
@@ -25,14 +26,57 @@ func binding(id string) Binding {
 	return Binding{PaymentID: id, Payer: "254700000001", Payee: "merchant:55501", Amount: 150050, Currency: "KES"}
 }
 
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// onBoth runs test once on each driver, as subtests named "sqlite" and "postgres";
+// mustOpen and openNodes inside them open a new database of that driver (see driverOf).
+// The postgres subtest skips when PostgreSQL is not installed (pgtest.URL).
+func onBoth(t *testing.T, test func(t *testing.T)) {
+	t.Run("sqlite", test)
+	t.Run("postgres", test)
+}
+
+// driverOf is the driver of the onBoth subtest tb is, or runs inside: its name's
+// second part. Outside onBoth it is SQLite.
+func driverOf(tb testing.TB) store.Dialect {
+	if parts := strings.Split(tb.Name(), "/"); len(parts) > 1 && parts[1] == string(store.Postgres) {
+		return store.Postgres
+	}
+	return store.SQLite
+}
+
+// mustOpen opens a new database of tb's driver (driverOf) with otp's schema.
 func mustOpen(tb testing.TB) *store.DB {
 	tb.Helper()
+	return openNodes(tb, 1)[0]
+}
+
+// openNodes opens n store.DBs on one new database of tb's driver, as n switch nodes
+// would. SQLite has one writer per file, so there the n "nodes" are one DB.
+func openNodes(tb testing.TB, n int) []*store.DB {
+	tb.Helper()
+	dbs := make([]*store.DB, n)
+	if driverOf(tb) == store.Postgres {
+		url := pgtest.URL(tb)
+		for i := range dbs {
+			db, err := store.OpenPostgres(ctx, url, store.Options{}, Schema)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			tb.Cleanup(func() { db.Close() })
+			dbs[i] = db
+		}
+		return dbs
+	}
 	db, err := store.Open(filepath.Join(tb.TempDir(), "otp.db"), store.Options{}, Schema)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { db.Close() })
-	return db
+	for i := range dbs {
+		dbs[i] = db
+	}
+	return dbs
 }
 
 func mustIssuer(tb testing.TB, cfg Config) *Issuer {
@@ -171,225 +215,243 @@ func TestNewIssuerConfig(t *testing.T) {
 }
 
 func TestRightCodeWorksOnce(t *testing.T) {
-	db, i := mustOpen(t), mustIssuer(t, Config{})
-	b := binding("PAYAAAAAAA")
-	code := issue(t, db, i, b, t0)
-	if res := check(t, db, i, b, code, t0.Add(time.Minute)); res != (Result{OK: true, AttemptsLeft: 3}) {
-		t.Fatalf("first check = %+v, want OK", res)
-	}
-	if res := check(t, db, i, b, code, t0.Add(time.Minute)); res != (Result{Used: true}) {
-		t.Fatalf("second check = %+v, want Used", res)
-	}
-	var err error
-	write(t, db, func(tx store.Tx) error { _, _, err = i.Issue(ctx, tx, b, t0); return nil })
-	if !errors.Is(err, ErrAlreadyIssued) {
-		t.Fatalf("issue again: err = %v, want ErrAlreadyIssued", err)
-	}
+	onBoth(t, func(t *testing.T) {
+		db, i := mustOpen(t), mustIssuer(t, Config{})
+		b := binding("PAYAAAAAAA")
+		code := issue(t, db, i, b, t0)
+		if res := check(t, db, i, b, code, t0.Add(time.Minute)); res != (Result{OK: true, AttemptsLeft: 3}) {
+			t.Fatalf("first check = %+v, want OK", res)
+		}
+		if res := check(t, db, i, b, code, t0.Add(time.Minute)); res != (Result{Used: true}) {
+			t.Fatalf("second check = %+v, want Used", res)
+		}
+		var err error
+		write(t, db, func(tx store.Tx) error { _, _, err = i.Issue(ctx, tx, b, t0); return nil })
+		if !errors.Is(err, ErrAlreadyIssued) {
+			t.Fatalf("issue again: err = %v, want ErrAlreadyIssued", err)
+		}
+	})
 }
 
 func TestWrongCodesCountAndExhaust(t *testing.T) {
-	db, i := mustOpen(t), mustIssuer(t, Config{})
-	b := binding("PAYBBBBBBB")
-	code := issue(t, db, i, b, t0)
-	now := t0.Add(time.Second)
-	// Malformed input is a wrong attempt like any other.
-	for n, bad := range []string{wrongCode(code), "12a45" + code[5:], code + "0"} {
-		res := check(t, db, i, b, bad, now)
-		if n < 2 {
-			if res != (Result{AttemptsLeft: 2 - n}) {
-				t.Fatalf("wrong code %d: %+v, want %d attempts left", n+1, res, 2-n)
+	onBoth(t, func(t *testing.T) {
+		db, i := mustOpen(t), mustIssuer(t, Config{})
+		b := binding("PAYBBBBBBB")
+		code := issue(t, db, i, b, t0)
+		now := t0.Add(time.Second)
+		// Malformed input is a wrong attempt like any other.
+		for n, bad := range []string{wrongCode(code), "12a45" + code[5:], code + "0"} {
+			res := check(t, db, i, b, bad, now)
+			if n < 2 {
+				if res != (Result{AttemptsLeft: 2 - n}) {
+					t.Fatalf("wrong code %d: %+v, want %d attempts left", n+1, res, 2-n)
+				}
+				continue
 			}
-			continue
+			if res != (Result{Exhausted: true}) {
+				t.Fatalf("third wrong code: %+v, want Exhausted", res)
+			}
 		}
-		if res != (Result{Exhausted: true}) {
-			t.Fatalf("third wrong code: %+v, want Exhausted", res)
+		// The right code no longer helps, and nothing more is counted.
+		if res := check(t, db, i, b, code, now); res != (Result{Exhausted: true}) {
+			t.Fatalf("right code after exhaustion: %+v, want Exhausted", res)
 		}
-	}
-	// The right code no longer helps, and nothing more is counted.
-	if res := check(t, db, i, b, code, now); res != (Result{Exhausted: true}) {
-		t.Fatalf("right code after exhaustion: %+v, want Exhausted", res)
-	}
-	if _, err := resend(db, i, b, now.Add(time.Hour)); !errors.Is(err, ErrNoCode) {
-		t.Fatalf("resend after exhaustion: err = %v, want ErrNoCode", err)
-	}
+		if _, err := resend(db, i, b, now.Add(time.Hour)); !errors.Is(err, ErrNoCode) {
+			t.Fatalf("resend after exhaustion: err = %v, want ErrNoCode", err)
+		}
+	})
 }
 
 func TestMalformedInputIsWrong(t *testing.T) {
-	db, i := mustOpen(t), mustIssuer(t, Config{MaxAttempts: 10})
-	b := binding("PAYMMMMMMM")
-	code := issue(t, db, i, b, t0)
-	for n, tc := range []struct{ name, input string }{
-		{"empty", ""},
-		{"short", code[:5]},
-		{"long", code + "1"},
-		{"leading space", " " + code[:5]},
-		{"trailing space", code[:5] + " "},
-		{"letter", "a" + code[1:]},
-		{"arabic-indic digit", "٣" + code[2:]},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if res := check(t, db, i, b, tc.input, t0); res != (Result{AttemptsLeft: 9 - n}) {
-				t.Fatalf("%q: %+v, want wrong with %d left", tc.input, res, 9-n)
-			}
-		})
-	}
+	onBoth(t, func(t *testing.T) {
+		db, i := mustOpen(t), mustIssuer(t, Config{MaxAttempts: 10})
+		b := binding("PAYMMMMMMM")
+		code := issue(t, db, i, b, t0)
+		for n, tc := range []struct{ name, input string }{
+			{"empty", ""},
+			{"short", code[:5]},
+			{"long", code + "1"},
+			{"leading space", " " + code[:5]},
+			{"trailing space", code[:5] + " "},
+			{"letter", "a" + code[1:]},
+			{"arabic-indic digit", "٣" + code[2:]},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				if res := check(t, db, i, b, tc.input, t0); res != (Result{AttemptsLeft: 9 - n}) {
+					t.Fatalf("%q: %+v, want wrong with %d left", tc.input, res, 9-n)
+				}
+			})
+		}
+	})
 }
 
 func TestExpiryAtTTLBoundary(t *testing.T) {
-	db, i := mustOpen(t), mustIssuer(t, Config{TTL: 2 * time.Minute})
-	before, at := binding("PAYCCCCCCC"), binding("PAYDDDDDDD")
-	var expiresAt time.Time
-	var code1 string
-	write(t, db, func(tx store.Tx) (err error) {
-		code1, expiresAt, err = i.Issue(ctx, tx, before, t0)
-		return err
+	onBoth(t, func(t *testing.T) {
+		db, i := mustOpen(t), mustIssuer(t, Config{TTL: 2 * time.Minute})
+		before, at := binding("PAYCCCCCCC"), binding("PAYDDDDDDD")
+		var expiresAt time.Time
+		var code1 string
+		write(t, db, func(tx store.Tx) (err error) {
+			code1, expiresAt, err = i.Issue(ctx, tx, before, t0)
+			return err
+		})
+		if !expiresAt.Equal(t0.Add(2 * time.Minute)) {
+			t.Fatalf("expiresAt = %v, want %v", expiresAt, t0.Add(2*time.Minute))
+		}
+		code2 := issue(t, db, i, at, t0)
+		if res := check(t, db, i, before, code1, expiresAt.Add(-time.Microsecond)); !res.OK {
+			t.Fatalf("1µs before expiry: %+v, want OK", res)
+		}
+		if res := check(t, db, i, at, code2, expiresAt); res != (Result{Expired: true}) {
+			t.Fatalf("at expiry: %+v, want Expired", res)
+		}
+		// Expired sticks, even if a caller's clock goes backwards.
+		if res := check(t, db, i, at, code2, t0); res != (Result{Expired: true}) {
+			t.Fatalf("after expiry: %+v, want Expired", res)
+		}
 	})
-	if !expiresAt.Equal(t0.Add(2 * time.Minute)) {
-		t.Fatalf("expiresAt = %v, want %v", expiresAt, t0.Add(2*time.Minute))
-	}
-	code2 := issue(t, db, i, at, t0)
-	if res := check(t, db, i, before, code1, expiresAt.Add(-time.Microsecond)); !res.OK {
-		t.Fatalf("1µs before expiry: %+v, want OK", res)
-	}
-	if res := check(t, db, i, at, code2, expiresAt); res != (Result{Expired: true}) {
-		t.Fatalf("at expiry: %+v, want Expired", res)
-	}
-	// Expired sticks, even if a caller's clock goes backwards.
-	if res := check(t, db, i, at, code2, t0); res != (Result{Expired: true}) {
-		t.Fatalf("after expiry: %+v, want Expired", res)
-	}
 }
 
 func TestCodeIsBoundToItsPayment(t *testing.T) {
-	b := binding("PAYEEEEEEE")
-	for _, tc := range []struct {
-		name   string
-		change func(*Binding)
-	}{
-		{"other payer", func(x *Binding) { x.Payer = "254700000002" }},
-		{"other payee", func(x *Binding) { x.Payee = "merchant:55502" }},
-		{"other amount", func(x *Binding) { x.Amount++ }},
-		{"other currency", func(x *Binding) { x.Currency = "UGX" }},
-		{"payer and payee swapped", func(x *Binding) { x.Payer, x.Payee = x.Payee, x.Payer }},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
+	onBoth(t, func(t *testing.T) {
+		b := binding("PAYEEEEEEE")
+		for _, tc := range []struct {
+			name   string
+			change func(*Binding)
+		}{
+			{"other payer", func(x *Binding) { x.Payer = "254700000002" }},
+			{"other payee", func(x *Binding) { x.Payee = "merchant:55502" }},
+			{"other amount", func(x *Binding) { x.Amount++ }},
+			{"other currency", func(x *Binding) { x.Currency = "UGX" }},
+			{"payer and payee swapped", func(x *Binding) { x.Payer, x.Payee = x.Payee, x.Payer }},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				db, i := mustOpen(t), mustIssuer(t, Config{})
+				code := issue(t, db, i, b, t0)
+				other := b
+				tc.change(&other)
+				if res := check(t, db, i, other, code, t0); res != (Result{AttemptsLeft: 2}) {
+					t.Fatalf("%+v, want a wrong code", res)
+				}
+				if res := check(t, db, i, b, code, t0); !res.OK {
+					t.Fatalf("own binding after: %+v, want OK", res)
+				}
+			})
+		}
+		t.Run("other payment", func(t *testing.T) {
 			db, i := mustOpen(t), mustIssuer(t, Config{})
 			code := issue(t, db, i, b, t0)
-			other := b
-			tc.change(&other)
-			if res := check(t, db, i, other, code, t0); res != (Result{AttemptsLeft: 2}) {
+			otherCode := issue(t, db, i, binding("PAYFFFFFFF"), t0)
+			if code == otherCode {
+				t.Skip("the two random codes collided")
+			}
+			if res := check(t, db, i, binding("PAYFFFFFFF"), code, t0); res != (Result{AttemptsLeft: 2}) {
 				t.Fatalf("%+v, want a wrong code", res)
 			}
-			if res := check(t, db, i, b, code, t0); !res.OK {
-				t.Fatalf("own binding after: %+v, want OK", res)
+			if res := check(t, db, i, binding("PAYGGGGGGG"), code, t0); res != (Result{Missing: true}) {
+				t.Fatalf("payment without a code: %+v, want Missing", res)
 			}
 		})
-	}
-	t.Run("other payment", func(t *testing.T) {
-		db, i := mustOpen(t), mustIssuer(t, Config{})
-		code := issue(t, db, i, b, t0)
-		otherCode := issue(t, db, i, binding("PAYFFFFFFF"), t0)
-		if code == otherCode {
-			t.Skip("the two random codes collided")
-		}
-		if res := check(t, db, i, binding("PAYFFFFFFF"), code, t0); res != (Result{AttemptsLeft: 2}) {
-			t.Fatalf("%+v, want a wrong code", res)
-		}
-		if res := check(t, db, i, binding("PAYGGGGGGG"), code, t0); res != (Result{Missing: true}) {
-			t.Fatalf("payment without a code: %+v, want Missing", res)
-		}
 	})
 }
 
 func TestResendReplacesCodeWithinLimits(t *testing.T) {
-	db, i := mustOpen(t), mustIssuer(t, Config{MaxResends: 2, ResendInterval: 30 * time.Second, TTL: time.Minute})
-	b := binding("PAYHHHHHHH")
-	old := issue(t, db, i, b, t0)
+	onBoth(t, func(t *testing.T) {
+		db, i := mustOpen(t), mustIssuer(t, Config{MaxResends: 2, ResendInterval: 30 * time.Second, TTL: time.Minute})
+		b := binding("PAYHHHHHHH")
+		old := issue(t, db, i, b, t0)
 
-	if _, err := resend(db, i, b, t0.Add(30*time.Second-time.Microsecond)); !errors.Is(err, ErrResendTooSoon) {
-		t.Fatalf("resend before the interval: err = %v, want ErrResendTooSoon", err)
-	}
-	// Resending a code that already timed out is allowed and restarts the TTL.
-	now := t0.Add(2 * time.Minute)
-	code1, err := resend(db, i, b, now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := resend(db, i, b, now.Add(29*time.Second)); !errors.Is(err, ErrResendTooSoon) {
-		t.Fatalf("second resend too soon: err = %v, want ErrResendTooSoon", err)
-	}
-	now = now.Add(30 * time.Second)
-	code2, err := resend(db, i, b, now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := resend(db, i, b, now.Add(time.Hour)); !errors.Is(err, ErrResendLimit) {
-		t.Fatalf("third resend: err = %v, want ErrResendLimit", err)
-	}
-	for _, dead := range []string{old, code1} {
-		if dead == code2 {
-			continue // the random codes collided; nothing to learn
+		if _, err := resend(db, i, b, t0.Add(30*time.Second-time.Microsecond)); !errors.Is(err, ErrResendTooSoon) {
+			t.Fatalf("resend before the interval: err = %v, want ErrResendTooSoon", err)
 		}
-		if res := check(t, db, i, b, dead, now); res.OK {
-			t.Fatalf("replaced code %s still works", dead)
+		// Resending a code that already timed out is allowed and restarts the TTL.
+		now := t0.Add(2 * time.Minute)
+		code1, err := resend(db, i, b, now)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if res := check(t, db, i, b, code2, now.Add(59*time.Second)); !res.OK {
-		t.Fatalf("newest code: %+v, want OK", res)
-	}
-	if _, err := resend(db, i, b, now.Add(time.Hour)); !errors.Is(err, ErrNoCode) {
-		t.Fatalf("resend after use: err = %v, want ErrNoCode", err)
-	}
+		if _, err := resend(db, i, b, now.Add(29*time.Second)); !errors.Is(err, ErrResendTooSoon) {
+			t.Fatalf("second resend too soon: err = %v, want ErrResendTooSoon", err)
+		}
+		now = now.Add(30 * time.Second)
+		code2, err := resend(db, i, b, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := resend(db, i, b, now.Add(time.Hour)); !errors.Is(err, ErrResendLimit) {
+			t.Fatalf("third resend: err = %v, want ErrResendLimit", err)
+		}
+		for _, dead := range []string{old, code1} {
+			if dead == code2 {
+				continue // the random codes collided; nothing to learn
+			}
+			if res := check(t, db, i, b, dead, now); res.OK {
+				t.Fatalf("replaced code %s still works", dead)
+			}
+		}
+		if res := check(t, db, i, b, code2, now.Add(59*time.Second)); !res.OK {
+			t.Fatalf("newest code: %+v, want OK", res)
+		}
+		if _, err := resend(db, i, b, now.Add(time.Hour)); !errors.Is(err, ErrNoCode) {
+			t.Fatalf("resend after use: err = %v, want ErrNoCode", err)
+		}
+	})
 }
 
 func TestWrongAttemptsCarryOverResend(t *testing.T) {
-	db, i := mustOpen(t), mustIssuer(t, Config{})
-	b := binding("PAYIIIIIII")
-	code := issue(t, db, i, b, t0)
-	check(t, db, i, b, wrongCode(code), t0)
-	check(t, db, i, b, wrongCode(code), t0)
-	code, err := resend(db, i, b, t0.Add(time.Minute))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res := check(t, db, i, b, wrongCode(code), t0.Add(time.Minute)); res != (Result{Exhausted: true}) {
-		t.Fatalf("third wrong code across a resend: %+v, want Exhausted", res)
-	}
+	onBoth(t, func(t *testing.T) {
+		db, i := mustOpen(t), mustIssuer(t, Config{})
+		b := binding("PAYIIIIIII")
+		code := issue(t, db, i, b, t0)
+		check(t, db, i, b, wrongCode(code), t0)
+		check(t, db, i, b, wrongCode(code), t0)
+		code, err := resend(db, i, b, t0.Add(time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res := check(t, db, i, b, wrongCode(code), t0.Add(time.Minute)); res != (Result{Exhausted: true}) {
+			t.Fatalf("third wrong code across a resend: %+v, want Exhausted", res)
+		}
+	})
 }
 
 func TestKill(t *testing.T) {
-	db, i := mustOpen(t), mustIssuer(t, Config{})
-	b := binding("PAYJJJJJJJ")
-	code := issue(t, db, i, b, t0)
-	write(t, db, func(tx store.Tx) error { return i.Kill(ctx, tx, b.PaymentID) })
-	if res := check(t, db, i, b, code, t0); res != (Result{Missing: true}) {
-		t.Fatalf("killed code: %+v, want Missing", res)
-	}
-	if _, err := resend(db, i, b, t0.Add(time.Hour)); !errors.Is(err, ErrNoCode) {
-		t.Fatalf("resend after kill: err = %v, want ErrNoCode", err)
-	}
-	write(t, db, func(tx store.Tx) error { return i.Kill(ctx, tx, "PAYNOSUCH0") })
+	onBoth(t, func(t *testing.T) {
+		db, i := mustOpen(t), mustIssuer(t, Config{})
+		b := binding("PAYJJJJJJJ")
+		code := issue(t, db, i, b, t0)
+		write(t, db, func(tx store.Tx) error { return i.Kill(ctx, tx, b.PaymentID) })
+		if res := check(t, db, i, b, code, t0); res != (Result{Missing: true}) {
+			t.Fatalf("killed code: %+v, want Missing", res)
+		}
+		if _, err := resend(db, i, b, t0.Add(time.Hour)); !errors.Is(err, ErrNoCode) {
+			t.Fatalf("resend after kill: err = %v, want ErrNoCode", err)
+		}
+		write(t, db, func(tx store.Tx) error { return i.Kill(ctx, tx, "PAYNOSUCH0") })
+	})
 }
 
 func TestRolledBackCheckCountsNothing(t *testing.T) {
-	db, i := mustOpen(t), mustIssuer(t, Config{})
-	b := binding("PAYKKKKKKK")
-	code := issue(t, db, i, b, t0)
-	errAbort := errors.New("abort")
-	for range 5 {
-		err := db.Write(ctx, func(tx store.Tx) error {
-			if _, err := i.Check(ctx, tx, b, wrongCode(code), t0); err != nil {
-				return err
+	onBoth(t, func(t *testing.T) {
+		db, i := mustOpen(t), mustIssuer(t, Config{})
+		b := binding("PAYKKKKKKK")
+		code := issue(t, db, i, b, t0)
+		errAbort := errors.New("abort")
+		for range 5 {
+			err := db.Write(ctx, func(tx store.Tx) error {
+				if _, err := i.Check(ctx, tx, b, wrongCode(code), t0); err != nil {
+					return err
+				}
+				return errAbort
+			})
+			if !errors.Is(err, errAbort) {
+				t.Fatal(err)
 			}
-			return errAbort
-		})
-		if !errors.Is(err, errAbort) {
-			t.Fatal(err)
 		}
-	}
-	if res := check(t, db, i, b, code, t0); res != (Result{OK: true, AttemptsLeft: 3}) {
-		t.Fatalf("%+v, want OK with all attempts left", res)
-	}
+		if res := check(t, db, i, b, code, t0); res != (Result{OK: true, AttemptsLeft: 3}) {
+			t.Fatalf("%+v, want OK with all attempts left", res)
+		}
+	})
 }
 
 func TestDatabaseHoldsNoCode(t *testing.T) {
@@ -508,28 +570,30 @@ func BenchmarkIssueCheckCPU(b *testing.B) {
 }
 
 func TestReissueIgnoresTheIntervalButNotTheLimit(t *testing.T) {
-	db, i := mustOpen(t), mustIssuer(t, Config{MaxResends: 1, ResendInterval: 30 * time.Second, TTL: time.Minute})
-	b := binding("PAYRRRRRRR")
-	old := issue(t, db, i, b, t0)
-	var code string
-	err := db.Write(ctx, func(tx store.Tx) error {
-		var err error
-		code, _, err = i.Reissue(ctx, tx, b, t0.Add(time.Second)) // at once: the SMS never arrived
-		return err
+	onBoth(t, func(t *testing.T) {
+		db, i := mustOpen(t), mustIssuer(t, Config{MaxResends: 1, ResendInterval: 30 * time.Second, TTL: time.Minute})
+		b := binding("PAYRRRRRRR")
+		old := issue(t, db, i, b, t0)
+		var code string
+		err := db.Write(ctx, func(tx store.Tx) error {
+			var err error
+			code, _, err = i.Reissue(ctx, tx, b, t0.Add(time.Second)) // at once: the SMS never arrived
+			return err
+		})
+		if err != nil {
+			t.Fatalf("reissue right after issue: %v", err)
+		}
+		if err := db.Write(ctx, func(tx store.Tx) error {
+			_, _, err := i.Reissue(ctx, tx, b, t0.Add(2*time.Second))
+			return err
+		}); !errors.Is(err, ErrResendLimit) {
+			t.Fatalf("reissue past the limit: %v", err)
+		}
+		if res := check(t, db, i, b, old, t0.Add(3*time.Second)); res.OK {
+			t.Fatal("the old code still works after a reissue")
+		}
+		if res := check(t, db, i, b, code, t0.Add(4*time.Second)); !res.OK {
+			t.Fatalf("the reissued code: %+v", res)
+		}
 	})
-	if err != nil {
-		t.Fatalf("reissue right after issue: %v", err)
-	}
-	if err := db.Write(ctx, func(tx store.Tx) error {
-		_, _, err := i.Reissue(ctx, tx, b, t0.Add(2*time.Second))
-		return err
-	}); !errors.Is(err, ErrResendLimit) {
-		t.Fatalf("reissue past the limit: %v", err)
-	}
-	if res := check(t, db, i, b, old, t0.Add(3*time.Second)); res.OK {
-		t.Fatal("the old code still works after a reissue")
-	}
-	if res := check(t, db, i, b, code, t0.Add(4*time.Second)); !res.OK {
-		t.Fatalf("the reissued code: %+v", res)
-	}
 }

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 	"iter"
+
+	"github.com/payswitch/payswitch/store"
 )
 
 // Querier is what EventsBetween needs: a read transaction (*sql.Tx) or the store
@@ -24,11 +26,25 @@ type StoredEvent struct {
 // EventsBetween yields the auth events whose stored time is in [from, to), oldest
 // first; the bounds are times in the stored form, "" leaving that end open. A database
 // without otp's tables (a ledger alone) has no events. An error ends the walk: it is
-// yielded with a zero StoredEvent.
+// yielded with a zero StoredEvent. q reads a SQLite database; EventsBetweenOn reads
+// either.
 func EventsBetween(ctx context.Context, q Querier, from, to string) iter.Seq2[StoredEvent, error] {
+	return EventsBetweenOn(ctx, q, store.SQLite, from, to)
+}
+
+// EventsBetweenOn is EventsBetween for a Querier of a database of dialect d: only the
+// look for otp's table differs (SQLite's catalogue is sqlite_master, PostgreSQL's is
+// asked with to_regclass, which, unlike a failed query, leaves a read transaction
+// usable). On PostgreSQL q should be a store.DB's ReadSnapshot, so that the events and
+// the other tables an export reads agree.
+func EventsBetweenOn(ctx context.Context, q Querier, d store.Dialect, from, to string) iter.Seq2[StoredEvent, error] {
+	look := `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'auth_events'`
+	if d == store.Postgres {
+		look = `SELECT CASE WHEN to_regclass('auth_events') IS NULL THEN 0 ELSE 1 END`
+	}
 	return func(yield func(StoredEvent, error) bool) {
 		var n int
-		if err := q.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'auth_events'`).Scan(&n); err != nil {
+		if err := q.QueryRowContext(ctx, look).Scan(&n); err != nil {
 			yield(StoredEvent{}, fmt.Errorf("otp: look for auth_events: %w", err))
 			return
 		}

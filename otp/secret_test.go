@@ -125,60 +125,62 @@ func TestMask(t *testing.T) {
 }
 
 func TestAuthEvents(t *testing.T) {
-	db := mustOpen(t)
-	nairobi := time.FixedZone("EAT", 3*3600)
-	events := []Event{
-		{Time: t0.In(nairobi).Add(123456 * time.Microsecond), PaymentID: "PAYAAAAAAA", MSISDN: "254700000001", Channel: "sms", Event: EventIssued},
-		{Time: t0.Add(time.Second), PaymentID: "PAYAAAAAAA", MSISDN: "254700000001", Channel: "sms", Event: EventWrong, Detail: "2 attempts left"},
-		{Time: t0.Add(2 * time.Second), PaymentID: "PAYAAAAAAA", MSISDN: "254700000001", Channel: "ussd", Event: EventConfirmed},
-	}
-	write(t, db, func(tx store.Tx) error {
-		for _, e := range events {
-			if err := RecordEvent(ctx, tx, e); err != nil {
-				return err
-			}
+	onBoth(t, func(t *testing.T) {
+		db := mustOpen(t)
+		nairobi := time.FixedZone("EAT", 3*3600)
+		events := []Event{
+			{Time: t0.In(nairobi).Add(123456 * time.Microsecond), PaymentID: "PAYAAAAAAA", MSISDN: "254700000001", Channel: "sms", Event: EventIssued},
+			{Time: t0.Add(time.Second), PaymentID: "PAYAAAAAAA", MSISDN: "254700000001", Channel: "sms", Event: EventWrong, Detail: "2 attempts left"},
+			{Time: t0.Add(2 * time.Second), PaymentID: "PAYAAAAAAA", MSISDN: "254700000001", Channel: "ussd", Event: EventConfirmed},
 		}
-		return nil
-	})
-	for _, tc := range []struct {
-		name string
-		e    Event
-	}{
-		{"unknown event", Event{Time: t0, PaymentID: "PAYAAAAAAA", Event: "guessed"}},
-		{"no time", Event{PaymentID: "PAYAAAAAAA", Event: EventWrong}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			err := db.Write(ctx, func(tx store.Tx) error { return RecordEvent(ctx, tx, tc.e) })
-			if !errors.Is(err, ErrBadEvent) {
-				t.Fatalf("err = %v, want ErrBadEvent", err)
+		write(t, db, func(tx store.Tx) error {
+			for _, e := range events {
+				if err := RecordEvent(ctx, tx, e); err != nil {
+					return err
+				}
 			}
+			return nil
 		})
-	}
-	var got []Event
-	if err := Events(ctx, db.Reader(), func(e Event) error { got = append(got, e); return nil }); err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != len(events) {
-		t.Fatalf("got %d events, want %d", len(got), len(events))
-	}
-	for n, e := range events {
-		want := e
-		want.Time = e.Time.UTC()
-		want.MSISDN = "2547****001"
-		if got[n] != want {
-			t.Errorf("event %d = %+v, want %+v", n, got[n], want)
+		for _, tc := range []struct {
+			name string
+			e    Event
+		}{
+			{"unknown event", Event{Time: t0, PaymentID: "PAYAAAAAAA", Event: "guessed"}},
+			{"no time", Event{PaymentID: "PAYAAAAAAA", Event: EventWrong}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				err := db.Write(ctx, func(tx store.Tx) error { return RecordEvent(ctx, tx, tc.e) })
+				if !errors.Is(err, ErrBadEvent) {
+					t.Fatalf("err = %v, want ErrBadEvent", err)
+				}
+			})
 		}
-	}
-	var raw string
-	if err := db.Reader().QueryRow(`SELECT time FROM auth_events ORDER BY seq LIMIT 1`).Scan(&raw); err != nil {
-		t.Fatal(err)
-	}
-	if raw != "2026-03-01T10:00:00.123456Z" {
-		t.Fatalf("stored time %q, want RFC 3339 UTC with microseconds", raw)
-	}
-	stop := errors.New("stop")
-	n := 0
-	if err := Events(ctx, db.Reader(), func(Event) error { n++; return stop }); !errors.Is(err, stop) || n != 1 {
-		t.Fatalf("Events with a failing fn: err = %v after %d calls, want stop after 1", err, n)
-	}
+		var got []Event
+		if err := Events(ctx, db.Reader(), func(e Event) error { got = append(got, e); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(events) {
+			t.Fatalf("got %d events, want %d", len(got), len(events))
+		}
+		for n, e := range events {
+			want := e
+			want.Time = e.Time.UTC()
+			want.MSISDN = "2547****001"
+			if got[n] != want {
+				t.Errorf("event %d = %+v, want %+v", n, got[n], want)
+			}
+		}
+		var raw string
+		if err := db.Reader().QueryRow(`SELECT time FROM auth_events ORDER BY seq LIMIT 1`).Scan(&raw); err != nil {
+			t.Fatal(err)
+		}
+		if raw != "2026-03-01T10:00:00.123456Z" {
+			t.Fatalf("stored time %q, want RFC 3339 UTC with microseconds", raw)
+		}
+		stop := errors.New("stop")
+		n := 0
+		if err := Events(ctx, db.Reader(), func(Event) error { n++; return stop }); !errors.Is(err, stop) || n != 1 {
+			t.Fatalf("Events with a failing fn: err = %v after %d calls, want stop after 1", err, n)
+		}
+	})
 }

@@ -296,7 +296,7 @@ func BenchmarkReceiptWriter(b *testing.B) {
 					t0 := threadCPU()
 					batch := parts[start:min(start+per, len(parts))]
 					for _, p := range batch {
-						r, ok, err := receiptTx(ctx, tx, "carrier-a", p.mid, bc.status, 1, nil)
+						r, ok, err := receiptTx(ctx, tx, false, "carrier-a", p.mid, bc.status, 1, nil)
 						if err != nil {
 							return err
 						}
@@ -356,7 +356,7 @@ func BenchmarkMarkSentWriter(b *testing.B) {
 					t0 := threadCPU()
 					batch := parts[start:min(start+per, len(parts))]
 					for i, p := range batch {
-						if err := markSent(ctx, tx, ids[start+i], "carrier-a", p, idsText(p), receipt, 1, noHook); err != nil {
+						if err := markSent(ctx, tx, false, ids[start+i], "carrier-a", p, idsText(p), receipt, 1, noHook); err != nil {
 							return err
 						}
 					}

@@ -16,13 +16,22 @@ import (
 // ReleaseClaims hands back, due now, every message a worker had claimed (state sending).
 // A switch calls it as it starts, before its workers run: the claims it finds were made
 // by a process that died, and their leases would otherwise hold those messages (codes,
-// receipts) back until they ran out. Only one process may deliver from a database at a
-// time for this to be right; serve makes sure of that with a lock.
+// receipts) back until they ran out. Only one process may deliver from a SQLite
+// database at a time for this to be right; serve makes sure of that with a lock.
+//
+// On PostgreSQL other nodes deliver from the same database, and the claims a starting
+// node finds are theirs, being sent: only those whose lease has run out are handed back
+// (Claim would take them anyway). A dead node's claims come back when their leases run
+// out.
 func (o *Outbox) ReleaseClaims(ctx context.Context) (int64, error) {
 	var n int64
 	now := micros(o.now())
+	q, args := releaseSQL, []any{now, now}
+	if o.pg {
+		q, args = pgReleaseSQL, []any{now, now, now}
+	}
 	err := o.db.Write(ctx, func(tx store.Tx) error {
-		res, err := tx.ExecContext(ctx, releaseSQL, now, now)
+		res, err := tx.ExecContext(ctx, q, args...)
 		if err != nil {
 			return fmt.Errorf("outbox: release claims: %w", err)
 		}
@@ -36,7 +45,8 @@ func (o *Outbox) ReleaseClaims(ctx context.Context) (int64, error) {
 // whose NextAttemptAt has come and sending ones whose lease has run out (their worker
 // died). They come back marked sending, with Attempts counting this claim and
 // NextAttemptAt the lease deadline, oldest first. Claims are serialized by the store's
-// single writer, so two workers never get the same message while its lease holds.
+// single writer on SQLite, and skip the rows other claims lock on PostgreSQL (see
+// postgres.go), so two workers never get the same message while its lease holds.
 func (o *Outbox) Claim(ctx context.Context, kind string, limit int, lease time.Duration) ([]Message, error) {
 	if lease <= 0 {
 		return nil, fmt.Errorf("outbox: claim: lease %v: want > 0", lease)
@@ -47,7 +57,11 @@ func (o *Outbox) Claim(ctx context.Context, kind string, limit int, lease time.D
 	chunks := claimChunks(limit)
 	stmts := make([]string, len(chunks)) // here, not on the store's writer
 	for i, c := range chunks {
-		stmts[i] = claimSQL(c)
+		if o.pg {
+			stmts[i] = pgClaimSQL(c)
+		} else {
+			stmts[i] = claimSQL(c)
+		}
 	}
 	var ids []int64
 	err := o.w.do(ctx, func(tx store.Tx) error {
@@ -167,8 +181,13 @@ func (o *Outbox) leaseUntil(t time.Time) int64 {
 // meanwhile it was recorded as sent (a late acceptance of an earlier attempt).
 func (o *Outbox) readClaim(ctx context.Context, ids []int64, deadline int64) (ms, broken []Message, err error) {
 	// The claim's rows are found by their lease deadline (messages_due), not by an ID
-	// list: json_each(?) made SQLite compile the statement again on every run.
-	rows, err := o.db.Reader().QueryContext(ctx, readClaimSQL, deadline)
+	// list: json_each(?) made SQLite compile the statement again on every run. On
+	// PostgreSQL another node's claim may have the same deadline: the IDs find them.
+	q, args := readClaimSQL, []any{deadline}
+	if o.pg {
+		q, args = pgReadClaimSQL, []any{ids, deadline}
+	}
+	rows, err := o.db.Reader().QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -198,7 +217,7 @@ func (o *Outbox) readClaim(ctx context.Context, ids []int64, deadline int64) (ms
 func (o *Outbox) Retry(ctx context.Context, id int64, errText string, next time.Time) error {
 	now := o.now()
 	err := o.w.do(ctx, func(tx store.Tx) error {
-		state, attempts, err := stateTx(ctx, tx, id)
+		state, attempts, err := stateTx(ctx, tx, o.pg, id)
 		if err != nil {
 			return err
 		}
@@ -223,7 +242,7 @@ func (o *Outbox) Retry(ctx context.Context, id int64, errText string, next time.
 func (o *Outbox) Fail(ctx context.Context, id int64, errText string) error {
 	now := micros(o.now())
 	err := o.w.do(ctx, func(tx store.Tx) error {
-		state, _, err := stateTx(ctx, tx, id)
+		state, _, err := stateTx(ctx, tx, o.pg, id)
 		if err != nil {
 			return err
 		}
@@ -241,9 +260,14 @@ func (o *Outbox) Fail(ctx context.Context, id int64, errText string) error {
 }
 
 // stateTx reads message id's state and attempts inside tx; an unknown id is refused
-// with ErrNotFound.
-func stateTx(ctx context.Context, tx store.Tx, id int64) (state string, attempts int, err error) {
-	err = tx.QueryRowContext(ctx, `SELECT state, attempts FROM messages WHERE id = ?`, id).Scan(&state, &attempts)
+// with ErrNotFound. On PostgreSQL (pg) it locks the message first, for the write that
+// follows to decide on a state no other node changes meanwhile.
+func stateTx(ctx context.Context, tx store.Tx, pg bool, id int64) (state string, attempts int, err error) {
+	q := `SELECT state, attempts FROM messages WHERE id = ?`
+	if pg {
+		q += ` FOR UPDATE`
+	}
+	err = tx.QueryRowContext(ctx, q, id).Scan(&state, &attempts)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", 0, refuse(fmt.Errorf("%w: %d", ErrNotFound, id))
 	}

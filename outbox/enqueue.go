@@ -19,24 +19,28 @@ import (
 // The package's Enqueue has no clock: a zero CreatedAt is stamped with time.Now. It is
 // for tools and tests that have no Outbox; the switch enqueues through its Outbox, whose
 // clock stamps the message.
+//
+// It does not know which database tx is on, and learns a new message's ID as SQLite
+// gives it (LastInsertId), or on PostgreSQL, which does not, with a statement more.
 func Enqueue(ctx context.Context, tx store.Tx, m Message) (int64, error) {
-	return enqueue(ctx, tx, m, time.Now, nil)
+	return enqueue(ctx, tx, m, time.Now, nil, "")
 }
 
 // Enqueue is the package's Enqueue, except that an Outbox made by NewSealed stores the
 // text of a one-time-code message (Purpose "otp") encrypted, so the code is never in
 // the database in clear. A zero CreatedAt is the Outbox's clock's now.
 func (o *Outbox) Enqueue(ctx context.Context, tx store.Tx, m Message) (int64, error) {
+	d := o.db.Dialect()
 	if o.sealer == nil {
-		return enqueue(ctx, tx, m, o.now, nil)
+		return enqueue(ctx, tx, m, o.now, nil, d)
 	}
-	return enqueue(ctx, tx, m, o.now, o.sealText)
+	return enqueue(ctx, tx, m, o.now, o.sealText, d)
 }
 
 // enqueue is both Enqueues: now stamps a message without CreatedAt, seal (nil: none)
-// encrypts the texts that carry a code.
+// encrypts the texts that carry a code, d is tx's database ("": not known).
 func enqueue(ctx context.Context, tx store.Tx, m Message, now func() time.Time,
-	seal func(Message) (string, error)) (int64, error) {
+	seal func(Message) (string, error), d store.Dialect) (int64, error) {
 	if m.Kind == "" {
 		m.Kind = KindSMS
 	}
@@ -63,15 +67,46 @@ func enqueue(ctx context.Context, tx store.Tx, m Message, now func() time.Time,
 	if created.IsZero() {
 		created = now()
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO messages (kind, to_addr, from_addr, text, payment_id, purpose,
-		meta, request_receipt, state, next_attempt_at, created_at, updated_at, sealed)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)`,
-		m.Kind, m.To, m.From, text, m.PaymentID, m.Purpose, meta, m.RequestReceipt,
-		micros(m.NextAttemptAt), micros(created), micros(created), sealed)
+	// The flags are written as the integers they are stored as, which SQLite made of
+	// Go's bools by itself and PostgreSQL does not.
+	args := []any{m.Kind, m.To, m.From, text, m.PaymentID, m.Purpose, meta, flag(m.RequestReceipt),
+		micros(m.NextAttemptAt), micros(created), micros(created), flag(sealed)}
+	if d == store.Postgres {
+		// PostgreSQL has no LastInsertId; RETURNING costs it nothing more. SQLite
+		// buffers RETURNING rows in a temporary table, so it keeps LastInsertId.
+		var id int64
+		if err := tx.QueryRowContext(ctx, insertMessageSQL+` RETURNING id`, args...).Scan(&id); err != nil {
+			return 0, fmt.Errorf("outbox: enqueue %s to %s: %w", m.Kind, mask.MSISDN(m.To), err)
+		}
+		return id, nil
+	}
+	res, err := tx.ExecContext(ctx, insertMessageSQL, args...)
 	if err != nil {
 		return 0, fmt.Errorf("outbox: enqueue %s to %s: %w", m.Kind, mask.MSISDN(m.To), err)
 	}
-	return res.LastInsertId()
+	id, err := res.LastInsertId()
+	if err != nil && d == "" {
+		// Not SQLite: a PostgreSQL identity's last value in this session is the row's.
+		err = tx.QueryRowContext(ctx, `SELECT lastval()`).Scan(&id)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("outbox: enqueue %s to %s: %w", m.Kind, mask.MSISDN(m.To), err)
+	}
+	return id, nil
+}
+
+// insertMessageSQL queues a message: args kind, to, from, text, payment, purpose, meta,
+// request_receipt, next_attempt_at, created_at, updated_at, sealed.
+const insertMessageSQL = `INSERT INTO messages (kind, to_addr, from_addr, text, payment_id, purpose,
+		meta, request_receipt, state, next_attempt_at, created_at, updated_at, sealed)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)`
+
+// flag is b as stored: 1 or 0.
+func flag(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func validate(m Message) error {

@@ -50,7 +50,7 @@ func (o *Outbox) MarkSentThen(ctx context.Context, m Message, link string, messa
 	var a afterEffects
 	if err := o.w.do(ctx, func(tx store.Tx) error {
 		a.reset()
-		return markSent(ctx, tx, m.ID, link, parts, text, receipts, now, func(r Receipted) error {
+		return markSent(ctx, tx, o.pg, m.ID, link, parts, text, receipts, now, func(r Receipted) error {
 			return a.run(ctx, tx, then, r)
 		})
 	}); err != nil {
@@ -89,8 +89,14 @@ const getsReceipts = `(request_receipt <> 0 OR kind = 'call')`
 // idsText(parts), and receipts says whether the message can get delivery receipts
 // (getsReceipts), as the caller believes. applied is told of the message when receipts
 // that came before this MarkSent were applied to it (MarkSentThen's function's turn).
-func markSent(ctx context.Context, tx store.Tx, id int64, link string, parts []string, text string, receipts bool, now int64,
+// pg says tx is on PostgreSQL, where the parts are locked before the message (see
+// postgres.go).
+func markSent(ctx context.Context, tx store.Tx, pg bool, id int64, link string, parts []string, text string, receipts bool, now int64,
 	applied func(Receipted) error) error {
+	locked := receipts
+	if err := lockParts(ctx, tx, pg && locked, link, parts); err != nil {
+		return err
+	}
 	// The first MarkSent of a message, by far the most common, records it in one
 	// statement; a second one (or an unknown ID, or receipts wrong) finds the WHERE false.
 	// Checking receipts here costs a few instructions on a row read anyway.
@@ -106,8 +112,11 @@ func markSent(ctx context.Context, tx store.Tx, id int64, link string, parts []s
 		return err
 	} else if n == 0 {
 		var state, text string
-		err := tx.QueryRowContext(ctx, `SELECT state, message_ids, `+getsReceipts+` FROM messages WHERE id = ?`,
-			id).Scan(&state, &text, &receipts)
+		q := `SELECT state, message_ids, ` + getsReceipts + ` FROM messages WHERE id = ?`
+		if pg {
+			q += ` FOR UPDATE`
+		}
+		err := tx.QueryRowContext(ctx, q, id).Scan(&state, &text, &receipts)
 		if errors.Is(err, sql.ErrNoRows) {
 			return refuse(fmt.Errorf("%w: %d", ErrNotFound, id))
 		}
@@ -133,6 +142,11 @@ func markSent(ctx context.Context, tx store.Tx, id int64, link string, parts []s
 	}
 	if !receipts {
 		return nil // no receipt will come for its parts: see MarkSent
+	}
+	if !locked { // the caller did not know the message gets receipts: rare
+		if err := lockParts(ctx, tx, pg, link, parts); err != nil {
+			return err
+		}
 	}
 	early := "" // the last part with an early receipt
 	for i, mid := range parts {

@@ -98,6 +98,7 @@ type Message struct {
 // Outbox is the worker side of the queue. It is safe for concurrent use.
 type Outbox struct {
 	db   *store.DB
+	pg   bool    // db is PostgreSQL: see postgres.go
 	w    batcher // every write of the worker side goes through it
 	now  func() time.Time
 	wake chan struct{} // buffered 1: Kicks between two Waits coalesce
@@ -113,7 +114,7 @@ func New(db *store.DB, now func() time.Time) *Outbox {
 	if now == nil {
 		now = time.Now
 	}
-	return &Outbox{db: db, w: batcher{db: db}, now: now, wake: make(chan struct{}, 1)}
+	return &Outbox{db: db, pg: db.Dialect() == store.Postgres, w: batcher{db: db}, now: now, wake: make(chan struct{}, 1)}
 }
 
 // Kick tells workers there is something new. It never blocks; Kicks that nobody has

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/payswitch/payswitch/internal/pgtest"
 	"github.com/payswitch/payswitch/store"
 )
 
@@ -33,14 +34,57 @@ func (c *clock) Advance(d time.Duration) {
 
 func newClock() *clock { return &clock{t: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)} }
 
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// onBoth runs test once on each driver, as subtests named "sqlite" and "postgres";
+// mustOpen and openNodes inside them open a new database of that driver (see driverOf).
+// The postgres subtest skips when PostgreSQL is not installed (pgtest.URL).
+func onBoth(t *testing.T, test func(t *testing.T)) {
+	t.Run("sqlite", test)
+	t.Run("postgres", test)
+}
+
+// driverOf is the driver of the onBoth subtest tb is, or runs inside: its name's
+// second part. Outside onBoth it is SQLite.
+func driverOf(tb testing.TB) store.Dialect {
+	if parts := strings.Split(tb.Name(), "/"); len(parts) > 1 && parts[1] == string(store.Postgres) {
+		return store.Postgres
+	}
+	return store.SQLite
+}
+
+// mustOpen opens a new database of tb's driver (driverOf) with the outbox's schema.
 func mustOpen(tb testing.TB) *store.DB {
 	tb.Helper()
+	return openNodes(tb, 1)[0]
+}
+
+// openNodes opens n store.DBs on one new database of tb's driver, as n switch nodes
+// would. SQLite has one writer per file, so there the n "nodes" are one DB.
+func openNodes(tb testing.TB, n int) []*store.DB {
+	tb.Helper()
+	dbs := make([]*store.DB, n)
+	if driverOf(tb) == store.Postgres {
+		url := pgtest.URL(tb)
+		for i := range dbs {
+			db, err := store.OpenPostgres(ctx, url, store.Options{}, Schema)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			tb.Cleanup(func() { db.Close() })
+			dbs[i] = db
+		}
+		return dbs
+	}
 	db, err := store.Open(filepath.Join(tb.TempDir(), "outbox.db"), store.Options{}, Schema)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { db.Close() })
-	return db
+	for i := range dbs {
+		dbs[i] = db
+	}
+	return dbs
 }
 
 func sms(to, text string) Message {
@@ -99,236 +143,262 @@ func get(tb testing.TB, o *Outbox, id int64) Message {
 }
 
 func TestEnqueueRolledBackLeavesNothing(t *testing.T) {
-	db := mustOpen(t)
-	o := New(db, newClock().Now)
-	errAbort := errors.New("abort")
-	err := db.Write(ctx, func(tx store.Tx) error {
-		if _, err := Enqueue(ctx, tx, sms("254700000001", "hello")); err != nil {
-			return err
+	onBoth(t, func(t *testing.T) {
+		db := mustOpen(t)
+		o := New(db, newClock().Now)
+		errAbort := errors.New("abort")
+		err := db.Write(ctx, func(tx store.Tx) error {
+			if _, err := Enqueue(ctx, tx, sms("254700000001", "hello")); err != nil {
+				return err
+			}
+			return errAbort
+		})
+		if !errors.Is(err, errAbort) {
+			t.Fatal(err)
 		}
-		return errAbort
+		if ms, err := o.List(ctx, "", 10); err != nil || len(ms) != 0 {
+			t.Fatalf("after rollback: %d messages, %v; want none", len(ms), err)
+		}
+		if ms := claim(t, o, 10, time.Minute); len(ms) != 0 {
+			t.Fatalf("claimed %d messages after rollback", len(ms))
+		}
 	})
-	if !errors.Is(err, errAbort) {
-		t.Fatal(err)
-	}
-	if ms, err := o.List(ctx, "", 10); err != nil || len(ms) != 0 {
-		t.Fatalf("after rollback: %d messages, %v; want none", len(ms), err)
-	}
-	if ms := claim(t, o, 10, time.Minute); len(ms) != 0 {
-		t.Fatalf("claimed %d messages after rollback", len(ms))
-	}
 }
 
 func TestEnqueueValidates(t *testing.T) {
-	db := mustOpen(t)
-	for _, tc := range []struct {
-		name string
-		m    Message
-	}{
-		{"unknown kind", Message{Kind: "fax", To: "254700000001", Text: "x"}},
-		{"no recipient", Message{Kind: KindSMS, Text: "x"}},
-		{"recipient not a number", Message{Kind: KindSMS, To: "alice", Text: "x"}},
-		{"recipient too long", Message{Kind: KindSMS, To: "2547000000010000000001", Text: "x"}},
-		{"sms without text", Message{Kind: KindSMS, To: "254700000001"}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			err := db.Write(ctx, func(tx store.Tx) error { _, err := Enqueue(ctx, tx, tc.m); return err })
-			if !errors.Is(err, ErrInvalid) {
-				t.Fatalf("err = %v, want ErrInvalid", err)
-			}
-		})
-	}
-	// A call needs no text, and an empty kind means SMS.
-	o := New(db, nil)
-	got := put(t, db, Enqueue, Message{Kind: KindCall, To: "+254700000900", Purpose: "merchant_notice"},
-		Message{To: "254700000001", Text: "hi"})
-	if m := get(t, o, got[1]); m.Kind != KindSMS {
-		t.Fatalf("empty kind stored as %q, want sms", m.Kind)
-	}
+	onBoth(t, func(t *testing.T) {
+		db := mustOpen(t)
+		for _, tc := range []struct {
+			name string
+			m    Message
+		}{
+			{"unknown kind", Message{Kind: "fax", To: "254700000001", Text: "x"}},
+			{"no recipient", Message{Kind: KindSMS, Text: "x"}},
+			{"recipient not a number", Message{Kind: KindSMS, To: "alice", Text: "x"}},
+			{"recipient too long", Message{Kind: KindSMS, To: "2547000000010000000001", Text: "x"}},
+			{"sms without text", Message{Kind: KindSMS, To: "254700000001"}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				err := db.Write(ctx, func(tx store.Tx) error { _, err := Enqueue(ctx, tx, tc.m); return err })
+				if !errors.Is(err, ErrInvalid) {
+					t.Fatalf("err = %v, want ErrInvalid", err)
+				}
+			})
+		}
+		// A call needs no text, and an empty kind means SMS.
+		o := New(db, nil)
+		got := put(t, db, Enqueue, Message{Kind: KindCall, To: "+254700000900", Purpose: "merchant_notice"},
+			Message{To: "254700000001", Text: "hi"})
+		if m := get(t, o, got[1]); m.Kind != KindSMS {
+			t.Fatalf("empty kind stored as %q, want sms", m.Kind)
+		}
+	})
 }
 
 func TestRoundTripAndMeta(t *testing.T) {
-	db := mustOpen(t)
-	o := New(db, newClock().Now)
-	created := time.Date(2026, 3, 1, 9, 59, 0, 123000, time.UTC)
-	in := Message{Kind: KindSMS, To: "254700000001", From: "22333", Text: "Ksh 1,500.00 ✓", PaymentID: "PAYAAAAAAA",
-		Purpose: "ussd", Meta: map[string]string{"session": "ATU_1", "op": "continue"}, RequestReceipt: true, CreatedAt: created}
-	plain := sms("254700000002", "no meta")
-	plain.Meta = map[string]string{}
-	id := put(t, db, Enqueue, in, plain)
-	got := get(t, o, id[0])
-	want := in
-	want.ID, want.State = id[0], StateQueued
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("round trip:\n got %+v\nwant %+v", got, want)
-	}
-	if m := get(t, o, id[1]); m.Meta != nil {
-		t.Fatalf("empty meta read back as %#v, want nil", m.Meta)
-	}
-	if _, err := o.Get(ctx, 999); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("Get(999): err = %v, want ErrNotFound", err)
-	}
+	onBoth(t, func(t *testing.T) {
+		db := mustOpen(t)
+		o := New(db, newClock().Now)
+		created := time.Date(2026, 3, 1, 9, 59, 0, 123000, time.UTC)
+		in := Message{Kind: KindSMS, To: "254700000001", From: "22333", Text: "Ksh 1,500.00 ✓", PaymentID: "PAYAAAAAAA",
+			Purpose: "ussd", Meta: map[string]string{"session": "ATU_1", "op": "continue"}, RequestReceipt: true, CreatedAt: created}
+		plain := sms("254700000002", "no meta")
+		plain.Meta = map[string]string{}
+		id := put(t, db, Enqueue, in, plain)
+		got := get(t, o, id[0])
+		want := in
+		want.ID, want.State = id[0], StateQueued
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("round trip:\n got %+v\nwant %+v", got, want)
+		}
+		if m := get(t, o, id[1]); m.Meta != nil {
+			t.Fatalf("empty meta read back as %#v, want nil", m.Meta)
+		}
+		if _, err := o.Get(ctx, 999); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("Get(999): err = %v, want ErrNotFound", err)
+		}
+	})
 }
 
 func TestClaimMarksSendingOldestFirst(t *testing.T) {
-	db, c := mustOpen(t), newClock()
-	o := New(db, c.Now)
-	all := put(t, db, Enqueue, sms("254700000001", "one"), sms("254700000002", "two"), sms("254700000003", "three"))
-	put(t, db, Enqueue, Message{Kind: KindCall, To: "254700000900"})
-	later := sms("254700000004", "later")
-	later.NextAttemptAt = c.Now().Add(time.Minute)
-	put(t, db, Enqueue, later)
+	onBoth(t, func(t *testing.T) {
+		db, c := mustOpen(t), newClock()
+		o := New(db, c.Now)
+		all := put(t, db, Enqueue, sms("254700000001", "one"), sms("254700000002", "two"), sms("254700000003", "three"))
+		put(t, db, Enqueue, Message{Kind: KindCall, To: "254700000900"})
+		later := sms("254700000004", "later")
+		later.NextAttemptAt = c.Now().Add(time.Minute)
+		put(t, db, Enqueue, later)
 
-	first := claim(t, o, 2, 30*time.Second)
-	if !reflect.DeepEqual(ids(first), all[:2]) {
-		t.Fatalf("first claim got %v, want %v", ids(first), all[:2])
-	}
-	for _, m := range first {
-		if m.State != StateSending || m.Attempts != 1 || !m.NextAttemptAt.Equal(c.Now().Add(30*time.Second)) {
-			t.Fatalf("claimed message %+v: want sending, attempt 1, lease deadline", m)
+		first := claim(t, o, 2, 30*time.Second)
+		if !reflect.DeepEqual(ids(first), all[:2]) {
+			t.Fatalf("first claim got %v, want %v", ids(first), all[:2])
 		}
-	}
-	// Only sms, only due, only not already leased.
-	if rest := claim(t, o, 10, 30*time.Second); !reflect.DeepEqual(ids(rest), all[2:]) {
-		t.Fatalf("second claim got %v, want %v", ids(rest), all[2:])
-	}
-	if calls, err := o.Claim(ctx, KindCall, 10, time.Second); err != nil || len(calls) != 1 || calls[0].Kind != KindCall {
-		t.Fatalf("call claim: %v, %v", calls, err)
-	}
-	c.Advance(time.Minute)
-	got := claim(t, o, 10, 2*time.Minute) // "later" is due; the others' leases ran out too
-	if len(got) != 4 || got[3].Text != "later" {
-		t.Fatalf("after a minute claimed %v", ids(got))
-	}
-	if _, err := o.Claim(ctx, KindSMS, 1, 0); err == nil {
-		t.Fatal("claim with no lease succeeded")
-	}
+		for _, m := range first {
+			if m.State != StateSending || m.Attempts != 1 || !m.NextAttemptAt.Equal(c.Now().Add(30*time.Second)) {
+				t.Fatalf("claimed message %+v: want sending, attempt 1, lease deadline", m)
+			}
+		}
+		// Only sms, only due, only not already leased.
+		if rest := claim(t, o, 10, 30*time.Second); !reflect.DeepEqual(ids(rest), all[2:]) {
+			t.Fatalf("second claim got %v, want %v", ids(rest), all[2:])
+		}
+		if calls, err := o.Claim(ctx, KindCall, 10, time.Second); err != nil || len(calls) != 1 || calls[0].Kind != KindCall {
+			t.Fatalf("call claim: %v, %v", calls, err)
+		}
+		c.Advance(time.Minute)
+		got := claim(t, o, 10, 2*time.Minute) // "later" is due; the others' leases ran out too
+		if len(got) != 4 || got[3].Text != "later" {
+			t.Fatalf("after a minute claimed %v", ids(got))
+		}
+		if _, err := o.Claim(ctx, KindSMS, 1, 0); err == nil {
+			t.Fatal("claim with no lease succeeded")
+		}
+	})
 }
 
 func TestConcurrentClaimsAreExclusive(t *testing.T) {
-	db := mustOpen(t)
-	o := New(db, newClock().Now)
-	const n = 300
-	var batch []Message
-	for i := range n {
-		batch = append(batch, sms(fmt.Sprintf("2547%08d", i), "hi"))
-	}
-	put(t, db, Enqueue, batch...)
-	var (
-		mu    sync.Mutex // guards seen
-		seen  = map[int64]int{}
-		wg    sync.WaitGroup
-		errs  = make(chan error, 8)
-		total int
-	)
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				ms, err := o.Claim(ctx, KindSMS, 7, time.Hour)
-				if err != nil {
-					errs <- err
-					return
+	onBoth(t, func(t *testing.T) {
+		db := mustOpen(t)
+		o := New(db, newClock().Now)
+		const n = 300
+		var batch []Message
+		for i := range n {
+			batch = append(batch, sms(fmt.Sprintf("2547%08d", i), "hi"))
+		}
+		put(t, db, Enqueue, batch...)
+		var (
+			mu    sync.Mutex // guards seen
+			seen  = map[int64]int{}
+			wg    sync.WaitGroup
+			errs  = make(chan error, 8)
+			total int
+		)
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					ms, err := o.Claim(ctx, KindSMS, 7, time.Hour)
+					if err != nil {
+						errs <- err
+						return
+					}
+					if len(ms) == 0 {
+						return
+					}
+					mu.Lock()
+					for _, m := range ms {
+						seen[m.ID]++
+						total++
+					}
+					mu.Unlock()
 				}
-				if len(ms) == 0 {
-					return
-				}
-				mu.Lock()
-				for _, m := range ms {
-					seen[m.ID]++
-					total++
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
-	if total != n || len(seen) != n {
-		t.Fatalf("claimed %d messages, %d distinct; want %d each", total, len(seen), n)
-	}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		if total != n || len(seen) != n {
+			t.Fatalf("claimed %d messages, %d distinct; want %d each", total, len(seen), n)
+		}
+	})
 }
 
 func TestLeaseExpiryRecoversCrashedWorker(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "outbox.db")
-	db, err := store.Open(path, store.Options{}, Schema)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := newClock()
-	o := New(db, c.Now)
-	id := put(t, db, Enqueue, sms("254700000001", "your receipt"))[0]
-	if got := claim(t, o, 10, time.Minute); len(got) != 1 {
-		t.Fatalf("claimed %d, want 1", len(got))
-	}
-	// The worker dies holding the lease; the switch restarts.
-	db.Close()
-	db, err = store.Open(path, store.Options{}, Schema)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	o = New(db, c.Now)
-	c.Advance(time.Minute - time.Microsecond)
-	if got := claim(t, o, 10, time.Minute); len(got) != 0 {
-		t.Fatalf("claimed %v while the lease holds", ids(got))
-	}
-	c.Advance(time.Microsecond)
-	got := claim(t, o, 10, time.Minute)
-	if len(got) != 1 || got[0].ID != id || got[0].Attempts != 2 {
-		t.Fatalf("after the lease: %+v, want message %d on attempt 2", got, id)
-	}
+	onBoth(t, func(t *testing.T) {
+		// restart is the switch starting again after the worker died: the same file on
+		// SQLite, another node of the same database on PostgreSQL.
+		var db *store.DB
+		var restart func() *store.DB
+		if driverOf(t) == store.Postgres {
+			nodes := openNodes(t, 2)
+			db, restart = nodes[0], func() *store.DB { return nodes[1] }
+		} else {
+			path := filepath.Join(t.TempDir(), "outbox.db")
+			var err error
+			if db, err = store.Open(path, store.Options{}, Schema); err != nil {
+				t.Fatal(err)
+			}
+			restart = func() *store.DB {
+				db, err := store.Open(path, store.Options{}, Schema)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { db.Close() })
+				return db
+			}
+		}
+		c := newClock()
+		o := New(db, c.Now)
+		id := put(t, db, Enqueue, sms("254700000001", "your receipt"))[0]
+		if got := claim(t, o, 10, time.Minute); len(got) != 1 {
+			t.Fatalf("claimed %d, want 1", len(got))
+		}
+		// The worker dies holding the lease; the switch restarts.
+		db.Close()
+		o = New(restart(), c.Now)
+		c.Advance(time.Minute - time.Microsecond)
+		if got := claim(t, o, 10, time.Minute); len(got) != 0 {
+			t.Fatalf("claimed %v while the lease holds", ids(got))
+		}
+		c.Advance(time.Microsecond)
+		got := claim(t, o, 10, time.Minute)
+		if len(got) != 1 || got[0].ID != id || got[0].Attempts != 2 {
+			t.Fatalf("after the lease: %+v, want message %d on attempt 2", got, id)
+		}
+	})
 }
 
 func TestRetryAndFail(t *testing.T) {
-	db, c := mustOpen(t), newClock()
-	o := New(db, c.Now)
-	msgs := put(t, db, Enqueue, sms("254700000001", "a"), sms("254700000002", "b"), sms("254700000003", "c"))
-	a, b, cc := msgs[0], msgs[1], msgs[2]
-	if err := o.Retry(ctx, a, "not claimed", time.Time{}); !errors.Is(err, ErrState) {
-		t.Fatalf("retry of a queued message: err = %v, want ErrState", err)
-	}
-	claim(t, o, 10, time.Minute)
-	at := c.Now().Add(10 * time.Second)
-	if err := o.Retry(ctx, a, "throttled", at); err != nil {
-		t.Fatal(err)
-	}
-	if m := get(t, o, a); m.State != StateQueued || !m.NextAttemptAt.Equal(at) || m.LastError != "throttled" {
-		t.Fatalf("after Retry: %+v", m)
-	}
-	if err := o.Retry(ctx, b, "timeout", time.Time{}); err != nil {
-		t.Fatal(err)
-	}
-	if m := get(t, o, b); m.NextAttemptAt.Before(c.Now().Add(500*time.Millisecond)) || m.NextAttemptAt.After(c.Now().Add(time.Second)) {
-		t.Fatalf("default retry after attempt 1 at %v, want within Backoff(1) of %v", m.NextAttemptAt, c.Now())
-	}
-	if got := claim(t, o, 10, time.Minute); len(got) != 0 {
-		t.Fatalf("claimed %v before the retry time", ids(got))
-	}
-	c.Advance(10 * time.Second)
-	if got := claim(t, o, 10, time.Minute); !reflect.DeepEqual(ids(got), []int64{a, b}) || got[0].Attempts != 2 {
-		t.Fatalf("after the retry time claimed %+v", got)
-	}
-	if err := o.Fail(ctx, cc, "invalid destination"); err != nil {
-		t.Fatal(err)
-	}
-	if m := get(t, o, cc); m.State != StateFailed || m.LastError != "invalid destination" {
-		t.Fatalf("after Fail: %+v", m)
-	}
-	if err := o.Fail(ctx, cc, "again"); !errors.Is(err, ErrState) {
-		t.Fatalf("second Fail: err = %v, want ErrState", err)
-	}
-	if err := o.Retry(ctx, 999, "", time.Time{}); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("Retry(999): err = %v, want ErrNotFound", err)
-	}
-	c.Advance(time.Hour)
-	if got := claim(t, o, 10, time.Minute); len(got) != 2 {
-		t.Fatalf("a failed message was claimed again: %v", ids(got))
-	}
+	onBoth(t, func(t *testing.T) {
+		db, c := mustOpen(t), newClock()
+		o := New(db, c.Now)
+		msgs := put(t, db, Enqueue, sms("254700000001", "a"), sms("254700000002", "b"), sms("254700000003", "c"))
+		a, b, cc := msgs[0], msgs[1], msgs[2]
+		if err := o.Retry(ctx, a, "not claimed", time.Time{}); !errors.Is(err, ErrState) {
+			t.Fatalf("retry of a queued message: err = %v, want ErrState", err)
+		}
+		claim(t, o, 10, time.Minute)
+		at := c.Now().Add(10 * time.Second)
+		if err := o.Retry(ctx, a, "throttled", at); err != nil {
+			t.Fatal(err)
+		}
+		if m := get(t, o, a); m.State != StateQueued || !m.NextAttemptAt.Equal(at) || m.LastError != "throttled" {
+			t.Fatalf("after Retry: %+v", m)
+		}
+		if err := o.Retry(ctx, b, "timeout", time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+		if m := get(t, o, b); m.NextAttemptAt.Before(c.Now().Add(500*time.Millisecond)) || m.NextAttemptAt.After(c.Now().Add(time.Second)) {
+			t.Fatalf("default retry after attempt 1 at %v, want within Backoff(1) of %v", m.NextAttemptAt, c.Now())
+		}
+		if got := claim(t, o, 10, time.Minute); len(got) != 0 {
+			t.Fatalf("claimed %v before the retry time", ids(got))
+		}
+		c.Advance(10 * time.Second)
+		if got := claim(t, o, 10, time.Minute); !reflect.DeepEqual(ids(got), []int64{a, b}) || got[0].Attempts != 2 {
+			t.Fatalf("after the retry time claimed %+v", got)
+		}
+		if err := o.Fail(ctx, cc, "invalid destination"); err != nil {
+			t.Fatal(err)
+		}
+		if m := get(t, o, cc); m.State != StateFailed || m.LastError != "invalid destination" {
+			t.Fatalf("after Fail: %+v", m)
+		}
+		if err := o.Fail(ctx, cc, "again"); !errors.Is(err, ErrState) {
+			t.Fatalf("second Fail: err = %v, want ErrState", err)
+		}
+		if err := o.Retry(ctx, 999, "", time.Time{}); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("Retry(999): err = %v, want ErrNotFound", err)
+		}
+		c.Advance(time.Hour)
+		if got := claim(t, o, 10, time.Minute); len(got) != 2 {
+			t.Fatalf("a failed message was claimed again: %v", ids(got))
+		}
+	})
 }
 
 func TestBackoff(t *testing.T) {
@@ -361,101 +431,107 @@ func TestBackoff(t *testing.T) {
 }
 
 func TestReceipts(t *testing.T) {
-	db, c := mustOpen(t), newClock()
-	o := New(db, c.Now)
-	queued := []Message{sms("254700000001", "a long message in three parts"), sms("254700000002", "b"), sms("254700000003", "c")}
-	for i := range queued {
-		queued[i].RequestReceipt = true
-	}
-	msgs := put(t, db, Enqueue, queued...)
-	claim(t, o, 10, time.Minute)
-	for _, tc := range []struct {
-		id   int64
-		link string
-		ids  []string
-	}{
-		{msgs[0], "carrier-a", []string{"p1", "p2", "p3"}},
-		{msgs[1], "carrier-b", []string{"p1"}}, // the same SMSC id on another link is another part
-		{msgs[2], "carrier-a", []string{"x9"}},
-	} {
-		if err := o.MarkSent(ctx, askedReceipts(tc.id), tc.link, tc.ids); err != nil {
-			t.Fatal(err)
+	onBoth(t, func(t *testing.T) {
+		db, c := mustOpen(t), newClock()
+		o := New(db, c.Now)
+		queued := []Message{sms("254700000001", "a long message in three parts"), sms("254700000002", "b"), sms("254700000003", "c")}
+		for i := range queued {
+			queued[i].RequestReceipt = true
 		}
-	}
-	if m := get(t, o, msgs[0]); m.State != StateSent || m.Link != "carrier-a" || !reflect.DeepEqual(m.MessageIDs, []string{"p1", "p2", "p3"}) {
-		t.Fatalf("after MarkSent: %+v", m)
-	}
-	steps := []struct {
-		name, link, id, status string
-		wantID                 int64
-		wantState              string
-	}{
-		{"first part delivered", "carrier-a", "p1", "DELIVRD", msgs[0], StateSent},
-		{"progress report", "carrier-a", "p2", "ENROUTE", msgs[0], StateSent},
-		{"second part delivered", "carrier-a", "p2", "delivrd", msgs[0], StateSent},
-		{"last part delivered", "carrier-a", "p3", "DELIVRD", msgs[0], StateDelivered},
-		{"other link", "carrier-b", "p1", "UNDELIV", msgs[1], StateUndeliverable},
-		{"the last receipt for a part wins", "carrier-b", "p1", "DELIVRD", msgs[1], StateDelivered},
-		{"expired", "carrier-a", "x9", "EXPIRED", msgs[2], StateUndeliverable},
-	}
-	for _, s := range steps {
-		t.Run(s.name, func(t *testing.T) {
-			m, ok, err := o.Receipt(ctx, s.link, s.id, s.status)
-			if err != nil || !ok {
-				t.Fatalf("Receipt: ok %v, err %v", ok, err)
+		msgs := put(t, db, Enqueue, queued...)
+		claim(t, o, 10, time.Minute)
+		for _, tc := range []struct {
+			id   int64
+			link string
+			ids  []string
+		}{
+			{msgs[0], "carrier-a", []string{"p1", "p2", "p3"}},
+			{msgs[1], "carrier-b", []string{"p1"}}, // the same SMSC id on another link is another part
+			{msgs[2], "carrier-a", []string{"x9"}},
+		} {
+			if err := o.MarkSent(ctx, askedReceipts(tc.id), tc.link, tc.ids); err != nil {
+				t.Fatal(err)
 			}
-			if m.ID != s.wantID || m.State != s.wantState {
-				t.Fatalf("message %d is %s, want %d %s", m.ID, m.State, s.wantID, s.wantState)
-			}
-		})
-	}
-	if _, ok, err := o.Receipt(ctx, "carrier-c", "p1", "DELIVRD"); ok || err != nil {
-		t.Fatalf("unknown part: ok %v, err %v; want false, nil", ok, err)
-	}
+		}
+		if m := get(t, o, msgs[0]); m.State != StateSent || m.Link != "carrier-a" || !reflect.DeepEqual(m.MessageIDs, []string{"p1", "p2", "p3"}) {
+			t.Fatalf("after MarkSent: %+v", m)
+		}
+		steps := []struct {
+			name, link, id, status string
+			wantID                 int64
+			wantState              string
+		}{
+			{"first part delivered", "carrier-a", "p1", "DELIVRD", msgs[0], StateSent},
+			{"progress report", "carrier-a", "p2", "ENROUTE", msgs[0], StateSent},
+			{"second part delivered", "carrier-a", "p2", "delivrd", msgs[0], StateSent},
+			{"last part delivered", "carrier-a", "p3", "DELIVRD", msgs[0], StateDelivered},
+			{"other link", "carrier-b", "p1", "UNDELIV", msgs[1], StateUndeliverable},
+			{"the last receipt for a part wins", "carrier-b", "p1", "DELIVRD", msgs[1], StateDelivered},
+			{"expired", "carrier-a", "x9", "EXPIRED", msgs[2], StateUndeliverable},
+		}
+		for _, s := range steps {
+			t.Run(s.name, func(t *testing.T) {
+				m, ok, err := o.Receipt(ctx, s.link, s.id, s.status)
+				if err != nil || !ok {
+					t.Fatalf("Receipt: ok %v, err %v", ok, err)
+				}
+				if m.ID != s.wantID || m.State != s.wantState {
+					t.Fatalf("message %d is %s, want %d %s", m.ID, m.State, s.wantID, s.wantState)
+				}
+			})
+		}
+		if _, ok, err := o.Receipt(ctx, "carrier-c", "p1", "DELIVRD"); ok || err != nil {
+			t.Fatalf("unknown part: ok %v, err %v; want false, nil", ok, err)
+		}
+	})
 }
 
 func TestReceiptBeforeMarkSent(t *testing.T) {
-	db, c := mustOpen(t), newClock()
-	o := New(db, c.Now)
-	m := sms("254700000001", "hi")
-	m.RequestReceipt = true
-	id := put(t, db, Enqueue, m)[0]
-	claim(t, o, 1, time.Minute)
-	// The SMSC's deliver_sm overtakes the worker's MarkSent.
-	if _, ok, err := o.Receipt(ctx, "carrier-a", "abc", "DELIVRD"); ok || err != nil {
-		t.Fatalf("early receipt: ok %v, err %v; want false, nil", ok, err)
-	}
-	if err := o.MarkSent(ctx, askedReceipts(id), "carrier-a", []string{"abc"}); err != nil {
-		t.Fatal(err)
-	}
-	if m := get(t, o, id); m.State != StateDelivered {
-		t.Fatalf("after MarkSent the early receipt gives %s, want delivered", m.State)
-	}
+	onBoth(t, func(t *testing.T) {
+		db, c := mustOpen(t), newClock()
+		o := New(db, c.Now)
+		m := sms("254700000001", "hi")
+		m.RequestReceipt = true
+		id := put(t, db, Enqueue, m)[0]
+		claim(t, o, 1, time.Minute)
+		// The SMSC's deliver_sm overtakes the worker's MarkSent.
+		if _, ok, err := o.Receipt(ctx, "carrier-a", "abc", "DELIVRD"); ok || err != nil {
+			t.Fatalf("early receipt: ok %v, err %v; want false, nil", ok, err)
+		}
+		if err := o.MarkSent(ctx, askedReceipts(id), "carrier-a", []string{"abc"}); err != nil {
+			t.Fatal(err)
+		}
+		if m := get(t, o, id); m.State != StateDelivered {
+			t.Fatalf("after MarkSent the early receipt gives %s, want delivered", m.State)
+		}
+	})
 }
 
 func TestMarkSentAfterLeaseLost(t *testing.T) {
-	db, c := mustOpen(t), newClock()
-	o := New(db, c.Now)
-	id := put(t, db, Enqueue, sms("254700000001", "hi"))[0]
-	claim(t, o, 1, time.Minute)
-	c.Advance(time.Minute)
-	claim(t, o, 1, time.Minute) // a second worker takes it over
-	if err := o.MarkSent(ctx, Message{ID: id}, "carrier-a", []string{"m1"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := o.MarkSent(ctx, Message{ID: id}, "carrier-a", []string{"m2"}); err != nil {
-		t.Fatal(err)
-	}
-	m := get(t, o, id)
-	if m.State != StateSent || !reflect.DeepEqual(m.MessageIDs, []string{"m1", "m2"}) {
-		t.Fatalf("after two MarkSents: %+v", m)
-	}
-	if err := o.Retry(ctx, id, "late failure", time.Time{}); !errors.Is(err, ErrState) {
-		t.Fatalf("Retry of a sent message: err = %v, want ErrState", err)
-	}
-	if err := o.MarkSent(ctx, Message{ID: 999}, "carrier-a", nil); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("MarkSent(999): err = %v, want ErrNotFound", err)
-	}
+	onBoth(t, func(t *testing.T) {
+		db, c := mustOpen(t), newClock()
+		o := New(db, c.Now)
+		id := put(t, db, Enqueue, sms("254700000001", "hi"))[0]
+		claim(t, o, 1, time.Minute)
+		c.Advance(time.Minute)
+		claim(t, o, 1, time.Minute) // a second worker takes it over
+		if err := o.MarkSent(ctx, Message{ID: id}, "carrier-a", []string{"m1"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := o.MarkSent(ctx, Message{ID: id}, "carrier-a", []string{"m2"}); err != nil {
+			t.Fatal(err)
+		}
+		m := get(t, o, id)
+		if m.State != StateSent || !reflect.DeepEqual(m.MessageIDs, []string{"m1", "m2"}) {
+			t.Fatalf("after two MarkSents: %+v", m)
+		}
+		if err := o.Retry(ctx, id, "late failure", time.Time{}); !errors.Is(err, ErrState) {
+			t.Fatalf("Retry of a sent message: err = %v, want ErrState", err)
+		}
+		if err := o.MarkSent(ctx, Message{ID: 999}, "carrier-a", nil); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("MarkSent(999): err = %v, want ErrNotFound", err)
+		}
+	})
 }
 
 func TestKickWaitCoalesces(t *testing.T) {
@@ -485,29 +561,31 @@ func TestKickWaitCoalesces(t *testing.T) {
 }
 
 func TestListAndStats(t *testing.T) {
-	db, c := mustOpen(t), newClock()
-	o := New(db, c.Now)
-	msgs := put(t, db, Enqueue, sms("254700000001", "one"), sms("254700000002", "other"), sms("254700000001", "two"))
-	got, err := o.List(ctx, "254700000001", 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(ids(got), []int64{msgs[2], msgs[0]}) {
-		t.Fatalf("List = %v, want newest first %v", ids(got), []int64{msgs[2], msgs[0]})
-	}
-	if got, _ := o.List(ctx, "", 2); len(got) != 2 || got[0].ID != msgs[2] {
-		t.Fatalf("List all, limit 2 = %v", ids(got))
-	}
-	claim(t, o, 1, time.Minute)
-	o.MarkSent(ctx, Message{ID: msgs[0]}, "carrier-a", []string{"1"})
-	stats, err := o.Stats(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]int64{"queued": 2, "sending": 0, "sent": 1, "delivered": 0, "undeliverable": 0, "failed": 0}
-	if !reflect.DeepEqual(stats, want) {
-		t.Fatalf("Stats = %v, want %v", stats, want)
-	}
+	onBoth(t, func(t *testing.T) {
+		db, c := mustOpen(t), newClock()
+		o := New(db, c.Now)
+		msgs := put(t, db, Enqueue, sms("254700000001", "one"), sms("254700000002", "other"), sms("254700000001", "two"))
+		got, err := o.List(ctx, "254700000001", 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(ids(got), []int64{msgs[2], msgs[0]}) {
+			t.Fatalf("List = %v, want newest first %v", ids(got), []int64{msgs[2], msgs[0]})
+		}
+		if got, _ := o.List(ctx, "", 2); len(got) != 2 || got[0].ID != msgs[2] {
+			t.Fatalf("List all, limit 2 = %v", ids(got))
+		}
+		claim(t, o, 1, time.Minute)
+		o.MarkSent(ctx, Message{ID: msgs[0]}, "carrier-a", []string{"1"})
+		stats, err := o.Stats(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]int64{"queued": 2, "sending": 0, "sent": 1, "delivered": 0, "undeliverable": 0, "failed": 0}
+		if !reflect.DeepEqual(stats, want) {
+			t.Fatalf("Stats = %v, want %v", stats, want)
+		}
+	})
 }
 
 func TestSealedOTPNeverStoredInClear(t *testing.T) {
@@ -562,21 +640,23 @@ func TestSealedOTPNeverStoredInClear(t *testing.T) {
 }
 
 func TestSealedClaimOpens(t *testing.T) {
-	db := mustOpen(t)
-	o, err := NewSealed(db, newClock().Now, []byte("0123456789abcdef"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := sms("254700000001", "code 123456")
-	m.Purpose = "otp"
-	put(t, db, o.Enqueue, m)
-	got := claim(t, o, 1, time.Minute)
-	if len(got) != 1 || got[0].Text != "code 123456" {
-		t.Fatalf("claimed %+v, want the opened text", got)
-	}
-	if _, err := NewSealed(db, nil, []byte("short")); err == nil {
-		t.Fatal("NewSealed accepted a 5-byte key")
-	}
+	onBoth(t, func(t *testing.T) {
+		db := mustOpen(t)
+		o, err := NewSealed(db, newClock().Now, []byte("0123456789abcdef"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := sms("254700000001", "code 123456")
+		m.Purpose = "otp"
+		put(t, db, o.Enqueue, m)
+		got := claim(t, o, 1, time.Minute)
+		if len(got) != 1 || got[0].Text != "code 123456" {
+			t.Fatalf("claimed %+v, want the opened text", got)
+		}
+		if _, err := NewSealed(db, nil, []byte("short")); err == nil {
+			t.Fatal("NewSealed accepted a 5-byte key")
+		}
+	})
 }
 
 func BenchmarkEnqueueClaimSent(b *testing.B) {
@@ -637,63 +717,67 @@ func TestClaimChunks(t *testing.T) {
 // Claim takes the oldest due messages up to its limit, whatever the limit, in pieces
 // when the limit is not a power of two.
 func TestClaimLimits(t *testing.T) {
-	db, c := mustOpen(t), newClock()
-	o := New(db, c.Now)
-	var batch []Message
-	for i := range 300 {
-		batch = append(batch, sms(fmt.Sprintf("2547%08d", i), "hi"))
-	}
-	all := put(t, db, Enqueue, batch...)
-	next := 0
-	for _, tc := range []struct {
-		limit, want int
-	}{{1, 1}, {2, 2}, {3, 3}, {100, 100}, {7, 7}, {1000, 187}, {5, 0}} {
-		t.Run(fmt.Sprint(tc.limit), func(t *testing.T) {
-			got := claim(t, o, tc.limit, time.Hour)
-			if !reflect.DeepEqual(ids(got), all[next:next+tc.want]) && tc.want > 0 {
-				t.Fatalf("claimed %v, want %v", ids(got), all[next:next+tc.want])
-			}
-			if len(got) != tc.want {
-				t.Fatalf("claimed %d, want %d", len(got), tc.want)
-			}
-			for _, m := range got {
-				if m.State != StateSending || m.Attempts != 1 || m.Text != "hi" {
-					t.Fatalf("claimed %+v", m)
+	onBoth(t, func(t *testing.T) {
+		db, c := mustOpen(t), newClock()
+		o := New(db, c.Now)
+		var batch []Message
+		for i := range 300 {
+			batch = append(batch, sms(fmt.Sprintf("2547%08d", i), "hi"))
+		}
+		all := put(t, db, Enqueue, batch...)
+		next := 0
+		for _, tc := range []struct {
+			limit, want int
+		}{{1, 1}, {2, 2}, {3, 3}, {100, 100}, {7, 7}, {1000, 187}, {5, 0}} {
+			t.Run(fmt.Sprint(tc.limit), func(t *testing.T) {
+				got := claim(t, o, tc.limit, time.Hour)
+				if !reflect.DeepEqual(ids(got), all[next:next+tc.want]) && tc.want > 0 {
+					t.Fatalf("claimed %v, want %v", ids(got), all[next:next+tc.want])
 				}
-			}
-			next += tc.want
-		})
-	}
+				if len(got) != tc.want {
+					t.Fatalf("claimed %d, want %d", len(got), tc.want)
+				}
+				for _, m := range got {
+					if m.State != StateSending || m.Attempts != 1 || m.Text != "hi" {
+						t.Fatalf("claimed %+v", m)
+					}
+				}
+				next += tc.want
+			})
+		}
+	})
 }
 
 func TestCallsListsANumbersCallsOnly(t *testing.T) {
-	db := mustOpen(t)
-	o := New(db, newClock().Now)
-	const alice, bob = "254700000001", "254700000002"
-	id := put(t, db, Enqueue,
-		Message{Kind: KindCall, To: alice, Purpose: "payer_confirm"},
-		sms(alice, "an SMS to the same number"),
-		Message{Kind: KindCall, To: bob, Purpose: "payer_confirm"},
-		Message{Kind: KindCall, To: alice, Purpose: "merchant_notice"})
-	for _, tc := range []struct {
-		name  string
-		to    string
-		limit int
-		want  []int64
-	}{
-		{"newest first, no SMS", alice, 10, []int64{id[3], id[0]}},
-		{"limited", alice, 1, []int64{id[3]}},
-		{"another number", bob, 10, []int64{id[2]}},
-		{"nobody's", "254700000003", 10, nil},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := o.Calls(ctx, tc.to, tc.limit)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(ids(got), tc.want) {
-				t.Errorf("Calls(%s, %d) = %v, want %v", tc.to, tc.limit, ids(got), tc.want)
-			}
-		})
-	}
+	onBoth(t, func(t *testing.T) {
+		db := mustOpen(t)
+		o := New(db, newClock().Now)
+		const alice, bob = "254700000001", "254700000002"
+		id := put(t, db, Enqueue,
+			Message{Kind: KindCall, To: alice, Purpose: "payer_confirm"},
+			sms(alice, "an SMS to the same number"),
+			Message{Kind: KindCall, To: bob, Purpose: "payer_confirm"},
+			Message{Kind: KindCall, To: alice, Purpose: "merchant_notice"})
+		for _, tc := range []struct {
+			name  string
+			to    string
+			limit int
+			want  []int64
+		}{
+			{"newest first, no SMS", alice, 10, []int64{id[3], id[0]}},
+			{"limited", alice, 1, []int64{id[3]}},
+			{"another number", bob, 10, []int64{id[2]}},
+			{"nobody's", "254700000003", 10, nil},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				got, err := o.Calls(ctx, tc.to, tc.limit)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(ids(got), tc.want) {
+					t.Errorf("Calls(%s, %d) = %v, want %v", tc.to, tc.limit, ids(got), tc.want)
+				}
+			})
+		}
+	})
 }

@@ -3,6 +3,7 @@ package outbox
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -125,11 +126,19 @@ func (o *Outbox) ReceiptThen(ctx context.Context, link, messageID, status string
 // only a message with two IDs or more (a comma in message_ids) reads its parts through
 // message_parts_by_outbox. Every part recorded for a message has its ID in the
 // message's message_ids (MarkSent), so a message with one ID there has no other part.
-var readPart = `SELECT m.id, m.kind, m.to_addr, m.payment_id, m.purpose, m.state,
-		CASE WHEN instr(m.message_ids, ',') = 0 THEN ` + verdictOfStatus("p.status") + `
+var readPart = readPartSQL("instr")
+
+// pgReadPart is readPart on PostgreSQL, whose instr is called strpos.
+var pgReadPart = readPartSQL("strpos")
+
+// readPartSQL is readPart with the function that finds a text in another named find.
+func readPartSQL(find string) string {
+	return `SELECT m.id, m.kind, m.to_addr, m.payment_id, m.purpose, m.state,
+		CASE WHEN ` + find + `(m.message_ids, ',') = 0 THEN ` + verdictOfStatus("p.status") + `
 		ELSE ` + verdictOf("p.outbox_id") + ` END
 	FROM message_parts AS p JOIN messages AS m ON m.id = p.outbox_id
 	WHERE p.link = ? AND p.message_id = ?`
+}
 
 // receipt is the write of Receipt, ReceiptWith and ReceiptThen.
 func (o *Outbox) receipt(ctx context.Context, link, messageID, status string, then ReceiptFunc) (Receipted, bool, error) {
@@ -142,7 +151,7 @@ func (o *Outbox) receipt(ctx context.Context, link, messageID, status string, th
 	)
 	err := o.w.do(ctx, func(tx store.Tx) (err error) {
 		a.reset()
-		r, found, err = receiptTx(ctx, tx, link, messageID, status, now, func(r Receipted) error {
+		r, found, err = receiptTx(ctx, tx, o.pg, link, messageID, status, now, func(r Receipted) error {
 			return a.run(ctx, tx, then, r)
 		})
 		return err
@@ -156,17 +165,14 @@ func (o *Outbox) receipt(ctx context.Context, link, messageID, status string, th
 
 // receiptTx applies a receipt inside tx; status is normalised (upper case, trimmed).
 // An unknown part gives false and its receipt waits in early_receipts; a known one's
-// message is then passed to applied.
-func receiptTx(ctx context.Context, tx store.Tx, link, messageID, status string, now int64,
+// message is then passed to applied. pg says tx is on PostgreSQL (see postgres.go).
+func receiptTx(ctx context.Context, tx store.Tx, pg bool, link, messageID, status string, now int64,
 	applied func(Receipted) error) (Receipted, bool, error) {
-	res, err := tx.ExecContext(ctx, `UPDATE message_parts SET status = ? WHERE link = ? AND message_id = ?`,
-		status, link, messageID)
+	found, err := recordStatus(ctx, tx, pg, link, messageID, status)
 	if err != nil {
 		return Receipted{}, false, err
 	}
-	if n, err := res.RowsAffected(); err != nil {
-		return Receipted{}, false, err
-	} else if n == 0 {
+	if !found {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM early_receipts WHERE received_at < ?`,
 			now-(24*time.Hour).Microseconds()); err != nil {
 			return Receipted{}, false, err
@@ -179,7 +185,11 @@ func receiptTx(ctx context.Context, tx store.Tx, link, messageID, status string,
 	}
 	r := Receipted{Status: status}
 	var v sql.NullString
-	if err := tx.QueryRowContext(ctx, readPart, link, messageID).Scan(
+	q := readPart
+	if pg {
+		q = pgReadPart
+	}
+	if err := tx.QueryRowContext(ctx, q, link, messageID).Scan(
 		&r.ID, &r.Kind, &r.To, &r.PaymentID, &r.Purpose, &r.State, &v); err != nil {
 		return Receipted{}, false, err
 	}
@@ -190,6 +200,38 @@ func receiptTx(ctx context.Context, tx store.Tx, link, messageID, status string,
 		return Receipted{}, false, err
 	}
 	return r, true, nil
+}
+
+// recordStatus records status as part (link, messageID)'s receipt, and says whether the
+// part is known. On PostgreSQL it locks the part first and, when it is known, its
+// message after, so that what is read next of the message and its parts is the last word
+// (see postgres.go).
+func recordStatus(ctx context.Context, tx store.Tx, pg bool, link, messageID, status string) (bool, error) {
+	if !pg {
+		res, err := tx.ExecContext(ctx, `UPDATE message_parts SET status = ? WHERE link = ? AND message_id = ?`,
+			status, link, messageID)
+		if err != nil {
+			return false, err
+		}
+		n, err := res.RowsAffected()
+		return n > 0, err
+	}
+	if err := lockParts(ctx, tx, pg, link, []string{messageID}); err != nil {
+		return false, err
+	}
+	var outboxID int64
+	err := tx.QueryRowContext(ctx, `UPDATE message_parts SET status = ? WHERE link = ? AND message_id = ?
+		RETURNING outbox_id`, status, link, messageID).Scan(&outboxID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if _, err := tx.ExecContext(ctx, pgLockMessageSQL, outboxID); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // verdict is what a message's parts' receipts say of the message, as the result of a

@@ -90,7 +90,7 @@ CREATE INDEX messages_failed ON messages (updated_at) WHERE state = 'failed';`,
 	// the WAL for every SMS sent.
 	`DROP INDEX messages_by_to;
 CREATE INDEX calls_by_to ON messages (to_addr, id) WHERE kind = 'call';`,
-}}
+}, Postgres: postgresMigrations}
 
 // due is the condition of the messages in messages_due (migration 4), as its queries
 // must write it for SQLite to see that the index holds every row they look for.
