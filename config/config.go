@@ -59,6 +59,13 @@ type Config struct {
 	Webhooks Webhooks `yaml:"webhooks"`
 	// Escrow is an addition: guaranteed payments (contract section 11; escrow.go).
 	Escrow Escrow `yaml:"escrow"`
+	// Tiers (contract section 14): each KYC tier's limits, by tier "0", "1", "2". A tier
+	// left out, or a limit left at 0, takes limits' (max_payment, daily_max) or none
+	// (max_balance).
+	Tiers map[string]Tier `yaml:"tiers"`
+	// Tariff (contract section 14): fee bands per payment type, ascending; a type left
+	// out costs nothing.
+	Tariff map[string][]Band `yaml:"tariff"`
 	// Messages is an addition: message key -> template, replacing the built-in text of
 	// that key. The engine owns the keys and placeholders and checks them.
 	Messages map[string]string `yaml:"messages"`

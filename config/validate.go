@@ -116,6 +116,8 @@ func (c *Config) Validate() error {
 		}
 		k.oneOf(key+".role", t.Role, "operator", "auditor")
 	}
+	c.validateTiers(k)
+	c.validateTariff(k)
 	k.positive("http.max_body_bytes", c.HTTP.MaxBodyBytes)
 	k.duration("http.read_timeout", c.HTTP.ReadTimeout)
 	k.duration("http.write_timeout", c.HTTP.WriteTimeout)
