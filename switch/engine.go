@@ -52,6 +52,13 @@ type Config struct {
 	// EscrowReleaseAfter is how long after its confirmation a guaranteed payment is
 	// released to its merchant by itself (config escrow.release_after); 0: 168h.
 	EscrowReleaseAfter time.Duration
+	// Contract section 14. Tiers are the KYC tiers' limits, by tier (0, 1, 2), with the
+	// global limits filled in; the zero value leaves every tier at MaxAmount and
+	// DailyMax with no balance cap. Tariff prices payments (nil: everything is free).
+	// IDNumberKey keys the digests of id numbers (required once a tier 2 is recorded).
+	Tiers       [3]Tier
+	Tariff      Tariff
+	IDNumberKey []byte
 }
 
 // RequestLimits bound merchants' requests to pay (contract section 10): how long one

@@ -64,6 +64,13 @@ type Payment struct {
 	// account (in_escrow) until the payer releases it, disputes it, or ReleaseAt passes.
 	Escrow    bool
 	ReleaseAt time.Time // in_escrow: when it is released by itself
+	// Fee is what the payer pays on top of Amount (contract section 14's tariff), fixed
+	// when the payment is requested; it goes to the fees account in the same transaction.
+	Fee int64
+	// Risk is the grade the risk rules gave the request (low, normal, high, block), and
+	// RiskRules the rules that fired, comma-separated, for disputes.
+	Risk      string
+	RiskRules string
 	// Items is what the payment bought (a BUY, a request with items), when it was read
 	// with them (Engine.Payment, Engine.Payments and wherever its view is sent).
 	Items     []Item
@@ -92,7 +99,7 @@ func (p *Payment) payeeLabel() string {
 const paymentColumns = `id, type, channel, state, payer_msisdn, payer_account, payee_account,
 	payee_name, payee_code, payee_msisdn, target_msisdn, amount, currency, reference, reason,
 	carrier, transfer_id, COALESCE(reversal_ref, ''), attempts, description, store, refunded, escrow, release_at,
-	expires_at, created_at, updated_at`
+	fee, risk, risk_rules, expires_at, created_at, updated_at`
 
 type rowScanner interface{ Scan(dest ...any) error }
 
@@ -102,7 +109,7 @@ func scanPayment(r rowScanner) (*Payment, error) {
 	err := r.Scan(&p.ID, &p.Type, &p.Channel, &p.State, &p.PayerMSISDN, &p.PayerAccount,
 		&p.PayeeAccount, &p.PayeeName, &p.PayeeCode, &p.PayeeMSISDN, &p.TargetMSISDN, &p.Amount,
 		&p.Currency, &p.Reference, &p.Reason, &p.Carrier, &p.TransferID, &p.ReversalRef, &p.Attempts,
-		&p.Description, &p.Store, &p.Refunded, &p.Escrow, &release, &exp, &created, &updated)
+		&p.Description, &p.Store, &p.Refunded, &p.Escrow, &release, &p.Fee, &p.Risk, &p.RiskRules, &exp, &created, &updated)
 	if err != nil {
 		return nil, err
 	}
@@ -192,12 +199,12 @@ func insertPayment(ctx context.Context, tx store.Tx, p *Payment, requestKey stri
 	_, err := tx.ExecContext(ctx, `INSERT INTO payments (id, type, channel, state, payer_msisdn,
 		payer_account, payee_account, payee_name, payee_code, payee_msisdn, target_msisdn, amount,
 		currency, reference, reason, carrier, transfer_id, expires_at, created_at, updated_at, request_key,
-		description, store, escrow)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		description, store, escrow, fee, risk, risk_rules)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		p.ID, p.Type, p.Channel, p.State, p.PayerMSISDN, p.PayerAccount, p.PayeeAccount,
 		p.PayeeName, p.PayeeCode, p.PayeeMSISDN, p.TargetMSISDN, p.Amount, p.Currency,
 		p.Reference, p.Reason, p.Carrier, p.TransferID, exp, p.CreatedAt.UnixMicro(), p.UpdatedAt.UnixMicro(), key,
-		p.Description, p.Store, p.Escrow)
+		p.Description, p.Store, p.Escrow, p.Fee, p.Risk, p.RiskRules)
 	if err != nil {
 		// SQLite names the column of the UNIQUE constraint only in the message.
 		msg := err.Error()

@@ -70,7 +70,7 @@ CREATE TABLE number_locks (
 	locked_until INTEGER NOT NULL
 ) STRICT, WITHOUT ROWID;
 `, migration2, migration3, migration4, migration5, migration6,
-	migrationRefunds}}
+	migrationRefunds, migrationKYC}}
 
 // Migration 2 makes request_key and reversal_ref unique through partial indexes over the
 // payments that have one, instead of UNIQUE columns: almost no payment has either, yet
@@ -234,4 +234,21 @@ ALTER TABLE payments ADD COLUMN refunded INTEGER NOT NULL DEFAULT 0 CHECK (refun
 ALTER TABLE payments ADD COLUMN escrow INTEGER NOT NULL DEFAULT 0 CHECK (escrow IN (0, 1));
 ALTER TABLE payments ADD COLUMN release_at INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX payments_escrow_due ON payments (release_at) WHERE state = 'in_escrow';
+`
+
+// migrationKYC is contract section 14 (tiers, fees, risk):
+//   - wallet_kyc: a wallet's tier and the keyed digest of its id number (recorded at
+//     tier 2, never the number itself); a wallet without a row is at DefaultTier;
+//   - payments.fee: what the payer pays on top of amount, fixed when requested;
+//   - payments.risk, risk_rules: the request's risk grade and the rules that fired.
+const migrationKYC = `
+CREATE TABLE wallet_kyc (
+	account_id TEXT PRIMARY KEY,
+	tier       INTEGER NOT NULL CHECK (tier IN (0, 1, 2)),
+	id_digest  TEXT NOT NULL DEFAULT '',
+	updated_at INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+ALTER TABLE payments ADD COLUMN fee INTEGER NOT NULL DEFAULT 0 CHECK (fee >= 0);
+ALTER TABLE payments ADD COLUMN risk TEXT NOT NULL DEFAULT '';
+ALTER TABLE payments ADD COLUMN risk_rules TEXT NOT NULL DEFAULT '';
 `

@@ -33,6 +33,7 @@ type PaymentView struct {
 	Store       string `json:"store,omitempty"`
 	Escrow      bool   `json:"escrow,omitempty"`
 	ReleaseAt   string `json:"release_at,omitempty"`
+	Risk        string `json:"risk,omitempty"`
 }
 
 // View is p as the API and webhooks show it.
@@ -43,7 +44,7 @@ func (p *Payment) View() PaymentView {
 		PayerMSISDN: p.PayerMSISDN, PayeeName: p.PayeeName, PayeeCode: p.PayeeCode, PayeeMSISDN: p.PayeeMSISDN,
 		Target: p.TargetMSISDN, Reference: p.Reference, Reason: p.Reason,
 		ReversalRef: p.ReversalRef, Carrier: p.Carrier, Items: p.Items, Description: p.Description,
-		Refunded: p.Refunded, Store: p.Store, Escrow: p.Escrow}
+		Refunded: p.Refunded, Store: p.Store, Escrow: p.Escrow, Fee: p.Fee, Risk: p.Risk}
 	if p.State == StateInEscrow && !p.ReleaseAt.IsZero() {
 		v.ReleaseAt = p.ReleaseAt.UTC().Format(time.RFC3339)
 	}
