@@ -28,6 +28,11 @@ const (
 	CmdStart   CommandKind = "start"   // START <merchant code>: take them again
 )
 
+// CmdSales is SALES: today's takings, for a merchant's or a store's phone (contract
+// section 11).
+const CmdSales CommandKind = "sales"
+
+
 // Command is one parsed SMS. Problem, when set, says why a recognised keyword's
 // arguments were refused, or which help a HELP asks for (the user is told and nothing
 // changes).
@@ -195,6 +200,10 @@ func ParseCommand(text string, digits int) Command {
 		return c
 	case "HELP":
 		return parseHelp(args)
+	case "SALES":
+		if len(args) == 0 {
+			return Command{Kind: CmdSales}
+		}
 	}
 	if len(f) == 1 && allDigits(kw) {
 		if len(kw) == digits {

@@ -89,6 +89,11 @@ type Deps struct {
 	// Events queues the events merchants' systems are told of (payment.completed, ...)
 	// in the transaction of the change; nil: none are queued.
 	Events EventSink
+	// Tills finds merchants' stores by till and phone (contract section 11); nil: there
+	// are no stores, and only merchant codes are paid.
+	Tills Tills
+	// Sales answers SALES by SMS; nil: SALES is refused like an unknown command.
+	Sales SalesReader
 }
 
 // Engine runs payments. It is safe for concurrent use: every decision is made inside a
@@ -111,6 +116,9 @@ type Engine struct {
 	events      EventSink
 	limits      *limiter
 	payees      payeeCache
+	tills       Tills
+	tillsSeen   tillCache
+	sales       SalesReader
 
 	fraudMetrics
 
@@ -165,6 +173,7 @@ func New(cfg Config, d Deps) (*Engine, error) {
 		ids:   timeid.New(paymentIDLayout),
 		db:    d.DB, ledger: d.Ledger, otp: d.OTP, outbox: d.Outbox, now: now, after: after, log: d.Log,
 		airtime: d.Airtime, airtimeKick: make(chan struct{}, 1), simSwap: d.SIMSwap, products: d.Products, events: d.Events,
+		tills: d.Tills, sales: d.Sales,
 		limits: &limiter{perMinute: cfg.Fraud.RequestsPerMinute, numbers: map[string]*numberBudget{}},
 		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "payswitch_payments_total",

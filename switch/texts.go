@@ -108,6 +108,12 @@ var DefaultTexts = map[string]string{
 	"stopped":         "{payee} can no longer send you requests to pay. Reply START {code} to allow them again.",
 	"started":         "{payee} can send you requests to pay again. Reply STOP {code} to refuse them.",
 	"stop_limit":      "You refuse requests from {count} merchants, the most a number can. Reply START <till> for one first.",
+
+	// Stores, tills and SALES (contract section 11).
+	"store_closed":  "{payee} is closed and takes no payments. Nothing was paid.",
+	"store_notice":  "{id}: {payee} received {amount} from {payer}.",
+	"sales":         "Sales {day} {where}: {payments} payments, gross {gross}, refunds {refunds}, net {net}.",
+	"sales_refused": "SALES answers only a merchant's or a store's registered phone.",
 }
 
 // Texts renders the switch's messages.
