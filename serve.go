@@ -225,7 +225,8 @@ func startAppWith(ctx context.Context, cfg *config.Config, log zerolog.Logger, o
 		return a, err
 	}
 	deps := payswitch.Deps{DB: a.db, Ledger: a.ledger, OTP: issuer, Outbox: a.outbox, Log: log, Registry: a.registry,
-		Now: now, Products: a.merchants.catalog, Events: a.merchants.hooks}
+		Now: now, Products: a.merchants.catalog, Events: a.merchants.hooks,
+		Tills: a.merchants.stores, Sales: a.merchants.sales}
 	if carriers != nil {
 		deps.Airtime = carriers
 	}
@@ -357,6 +358,7 @@ func startAppWith(ctx context.Context, cfg *config.Config, log zerolog.Logger, o
 		Tokens: apiTokens(cfg), MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Gatherer: a.registry,
 		Registry: a.registry, Log: log, Health: a.health, Diagnose: a.db.Diagnose, Now: now,
 		Keys: a.merchants.keys, Catalog: a.merchants.catalog, Requests: a.engine,
+		Stores: a.merchants.stores, Sales: a.merchants.sales,
 		Webhooks: webhooksAPI{a.merchants.hooks},
 	})
 	if err != nil {

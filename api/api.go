@@ -112,6 +112,8 @@ type Config struct {
 	Catalog  Catalog      // merchants' products; *merchant.Catalog
 	Requests Requests     // requests to pay; the engine
 	Webhooks Webhooks     // merchants' webhook endpoints and deliveries
+	Stores   Stores       // merchants' stores and tills (contract section 11); *merchant.Stores
+	Sales    SalesReports // sales reports; *sales.Reports
 }
 
 // Server is the HTTP handler of the whole switch.

@@ -27,6 +27,7 @@ func (s *Server) mountMerchantRoutes() {
 	s.merchantRoute("GET /api/v1/merchants/{id}/webhook/deliveries", Auditor, configured(hooks, "webhooks", s.webhookDeliveries))
 	s.merchantRoute("POST /api/v1/payment-requests", Operator, configured(s.cfg.Requests != nil, "requests to pay", s.requestPayment))
 	s.merchantRoute("GET /api/v1/payment-requests/{id}", Auditor, s.getPayment)
+	s.mountStoreRoutes()
 }
 
 // configured is h when the part it needs is configured (on), else a handler that

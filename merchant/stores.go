@@ -2,6 +2,8 @@ package merchant
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -45,16 +47,22 @@ type Stores struct {
 	db        *store.DB
 	opts      Options
 	normalize func(string) (string, error)
-	newID     func() string
 }
 
 var _ payswitch.Tills = (*Stores)(nil)
 
 // NewStores returns the stores kept in db. normalize turns a phone number as typed into
 // its international form (the engine's Normalize), so that a store's phone is spelled as
-// every other number is; newID draws a store's ID.
-func NewStores(db *store.DB, opts Options, normalize func(string) (string, error), newID func() string) *Stores {
-	return &Stores{db: db, opts: opts.withDefaults(), normalize: normalize, newID: newID}
+// every other number is.
+func NewStores(db *store.DB, opts Options, normalize func(string) (string, error)) *Stores {
+	return &Stores{db: db, opts: opts.withDefaults(), normalize: normalize}
+}
+
+// newStoreID draws a store's ID: "st_" and 64 random bits in hex.
+func newStoreID() string {
+	id := make([]byte, 8)
+	rand.Read(id) // never fails: it crashes the program rather than return less
+	return "st_" + hex.EncodeToString(id)
 }
 
 const storeColumns = `id, merchant_id, name, till, msisdn, status, created_at, updated_at`
@@ -87,7 +95,7 @@ func (s *Stores) Create(ctx context.Context, merchantID, name, till, msisdn stri
 		}
 	}
 	now := s.opts.Now().UTC()
-	st := Store{ID: s.newID(), Merchant: merchantID, Name: name, Till: till, MSISDN: msisdn,
+	st := Store{ID: newStoreID(), Merchant: merchantID, Name: name, Till: till, MSISDN: msisdn,
 		Status: StoreOpen, CreatedAt: now, UpdatedAt: now}
 	err = s.db.Write(ctx, func(tx store.Tx) error {
 		var n int

@@ -32,7 +32,6 @@ const (
 // section 11).
 const CmdSales CommandKind = "sales"
 
-
 // Command is one parsed SMS. Problem, when set, says why a recognised keyword's
 // arguments were refused, or which help a HELP asks for (the user is told and nothing
 // changes).
