@@ -41,3 +41,6 @@ func openDB(t *testing.T) (*store.DB, merchant.Options, *clock) {
 	c := &clock{t: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
 	return db, merchant.Options{Now: c.Now}, c
 }
+
+// storeTx is a transaction of the store's writer.
+type storeTx = store.Tx
