@@ -28,6 +28,7 @@ import (
 	"github.com/payswitch/payswitch/otp"
 	"github.com/payswitch/payswitch/outbox"
 	"github.com/payswitch/payswitch/replica"
+	"github.com/payswitch/payswitch/sales"
 	"github.com/payswitch/payswitch/simswap"
 	"github.com/payswitch/payswitch/smpp"
 	"github.com/payswitch/payswitch/store"
@@ -187,7 +188,8 @@ func startAppWith(ctx context.Context, cfg *config.Config, log zerolog.Logger, o
 			log.Info().Str("component", component).Int("from", from).Int("to", to).
 				Msg("database schema upgrade; some rebuild tables, which takes about a minute per million payments")
 		}},
-		ledger.Schema, otp.Schema, outbox.Schema, payswitch.Schema, smpp.GatewaySchema, merchant.Schema, webhook.Schema)
+		ledger.Schema, otp.Schema, outbox.Schema, payswitch.Schema, smpp.GatewaySchema, merchant.Schema, webhook.Schema,
+		sales.Schema)
 	if err != nil {
 		return a, dbStartError(cfg.Database.Path, err)
 	}

@@ -8,9 +8,15 @@
 //	average_ticket = gross / payments, rounded half up to a minor unit (0 without payments)
 //
 // Each entry falls in the period of its journal time, in the business time zone: a
-// refund counts when it is made, against the store of the payment it refunds. A
-// payment's store is the payments table's, which package switch owns: a StoresOf
-// answers it. Periods with nothing are left out.
+// refund counts when it is made, against the store of the payment it refunds (the
+// refund's transfer names the refunded payment). Periods with nothing are left out.
+//
+// Whole hours are read from sales_hourly (Schema), which triggers keep in the
+// transaction of each entry, so that a month of a busy merchant reads a few hundred
+// rows; the ends of a range that are not whole hours, a business time zone that is not
+// a whole number of hours from UTC, and a database without the table are read from the
+// ledger's entries, where a payment's store is the payments table's, which package
+// switch owns: a StoresOf answers it.
 package sales
 
 import (
@@ -115,17 +121,17 @@ func (r *Reports) Report(ctx context.Context, q Query) ([]Row, error) {
 		return nil, err
 	}
 	buckets := map[bucketKey]*Row{}
-	err := r.walk(ctx, q.Merchant, q.From, q.To, func(at time.Time, store string, credit bool, amount int64) {
-		if q.Store != "" && store != q.Store {
+	err := r.walk(ctx, q.Merchant, q.From, q.To, func(c cell) {
+		if q.Store != "" && c.store != q.Store {
 			return
 		}
-		k := bucketKey{period: r.periodOf(at, q.By), store: store}
+		k := bucketKey{period: r.periodOf(c.at, q.By), store: c.store}
 		row := buckets[k]
 		if row == nil {
-			row = &Row{Period: k.period, Store: store}
+			row = &Row{Period: k.period, Store: c.store}
 			buckets[k] = row
 		}
-		add(row, credit, amount)
+		add(row, c)
 	})
 	if err != nil {
 		return nil, err
@@ -148,22 +154,27 @@ func (r *Reports) Report(ctx context.Context, q Query) ([]Row, error) {
 // by SMS).
 func (r *Reports) Totals(ctx context.Context, merchantID, storeID string, from, to time.Time) (payswitch.SalesTotals, error) {
 	var row Row
-	err := r.walk(ctx, merchantID, from, to, func(_ time.Time, store string, credit bool, amount int64) {
-		if storeID == "" || store == storeID {
-			add(&row, credit, amount)
+	err := r.walk(ctx, merchantID, from, to, func(c cell) {
+		if storeID == "" || c.store == storeID {
+			add(&row, c)
 		}
 	})
 	finish(&row)
 	return payswitch.SalesTotals{Payments: row.Payments, Gross: row.Gross, Refunds: row.Refunds, Net: row.Net}, err
 }
 
-func add(row *Row, credit bool, amount int64) {
-	if credit {
-		row.Payments++
-		row.Gross += amount
-	} else {
-		row.Refunds += amount
-	}
+// cell is what walk yields: a store's takings at a time (an entry's) or in the UTC hour
+// that starts at it (sales_hourly's).
+type cell struct {
+	at                       time.Time
+	store                    string
+	payments, gross, refunds int64
+}
+
+func add(row *Row, c cell) {
+	row.Payments += c.payments
+	row.Gross += c.gross
+	row.Refunds += c.refunds
 }
 
 func finish(row *Row) {
@@ -182,20 +193,93 @@ func (r *Reports) periodOf(at time.Time, by string) time.Time {
 	return time.Date(l.Year(), l.Month(), l.Day(), l.Hour(), 0, 0, 0, r.loc)
 }
 
-// walk calls fn with each of merchantID's entries in [from, to) that sales count, in
-// one read transaction: credit for what makes gross, not for a refund or reversal.
-func (r *Reports) walk(ctx context.Context, merchantID string, from, to time.Time,
-	fn func(at time.Time, store string, credit bool, amount int64)) error {
+// walk calls fn with merchantID's takings in [from, to), in one read transaction: the
+// whole UTC hours from sales_hourly, when the business time zone keeps whole hours
+// (its offset is a number of hours at both ends), and the rest from the ledger's entries.
+func (r *Reports) walk(ctx context.Context, merchantID string, from, to time.Time, fn func(cell)) error {
 	tx, err := r.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return fmt.Errorf("sales: %w", err)
 	}
 	defer tx.Rollback()
+	hours, err := r.hasHours(ctx, tx)
+	if err != nil {
+		return err
+	}
+	first, last := from.UTC().Truncate(time.Hour), to.UTC().Truncate(time.Hour)
+	if first.Before(from) {
+		first = first.Add(time.Hour)
+	}
+	if !hours || !wholeHours(from.In(r.loc)) || !wholeHours(to.In(r.loc)) || !first.Before(last) {
+		return r.walkEntries(ctx, tx, merchantID, from, to, fn)
+	}
+	if err := r.walkEntries(ctx, tx, merchantID, from, first, fn); err != nil {
+		return err
+	}
+	if err := r.walkHours(ctx, tx, merchantID, first, last, fn); err != nil {
+		return err
+	}
+	return r.walkEntries(ctx, tx, merchantID, last, to, fn)
+}
+
+// wholeHours reports whether t's zone is a whole number of hours from UTC.
+func wholeHours(t time.Time) bool {
+	_, off := t.Zone()
+	return off%3600 == 0
+}
+
+// hourLayout is how sales_hourly names an hour: the start of ledger.TimeLayout.
+const hourLayout = "2006-01-02T15"
+
+// hasHours reports whether sales_hourly exists (Schema was opened); without it every
+// report is read from the entries.
+func (r *Reports) hasHours(ctx context.Context, tx *sql.Tx) (bool, error) {
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master
+		WHERE type = 'table' AND name = 'sales_hourly'`).Scan(&n); err != nil {
+		return false, fmt.Errorf("sales: %w", err)
+	}
+	return n > 0, nil
+}
+
+// walkHours yields the rows of sales_hourly of merchantID from hour first to before
+// hour last (UTC).
+func (r *Reports) walkHours(ctx context.Context, tx *sql.Tx, merchantID string, first, last time.Time, fn func(cell)) error {
+	rows, err := tx.QueryContext(ctx, `SELECT hour, store, payments, gross, refunds FROM sales_hourly
+		WHERE merchant_id = ? AND hour >= ? AND hour < ?`, merchantID, first.Format(hourLayout), last.Format(hourLayout))
+	if err != nil {
+		return fmt.Errorf("sales: read hours: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c cell
+		var hour string
+		if err := rows.Scan(&hour, &c.store, &c.payments, &c.gross, &c.refunds); err != nil {
+			return fmt.Errorf("sales: read hours: %w", err)
+		}
+		if c.at, err = time.Parse(hourLayout, hour); err != nil {
+			return fmt.Errorf("sales: read hours: hour %q: %w", hour, err)
+		}
+		fn(c)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("sales: read hours: %w", err)
+	}
+	return nil
+}
+
+// walkEntries yields merchantID's entries in [from, to) that sales count, each under
+// the store of its payment.
+func (r *Reports) walkEntries(ctx context.Context, tx *sql.Tx, merchantID string, from, to time.Time, fn func(cell)) error {
+	if !from.Before(to) {
+		return nil
+	}
 	span, err := ledger.JournalSpan(ctx, tx, from, to)
 	if err != nil {
 		return fmt.Errorf("sales: %w", err)
 	}
-	var es []counted
+	var es []cell
+	var ids []string
 	for e, err := range ledger.AccountEntriesOfKinds(ctx, tx, merchantID, span,
 		KindMerchantPayment, KindEscrowRelease, KindRefund, ledger.KindReversal) {
 		if err != nil {
@@ -203,37 +287,29 @@ func (r *Reports) walk(ctx context.Context, merchantID string, from, to time.Tim
 		}
 		switch {
 		case e.Direction == ledger.Credit && (e.Kind == KindMerchantPayment || e.Kind == KindEscrowRelease):
-			es = append(es, counted{e, true})
+			es = append(es, cell{at: e.Time, payments: 1, gross: e.Amount})
 		case e.Direction == ledger.Debit && (e.Kind == KindRefund || e.Kind == ledger.KindReversal):
-			es = append(es, counted{e, false})
+			es = append(es, cell{at: e.Time, refunds: e.Amount})
+		default:
+			continue
 		}
-	}
-	ids := make([]string, 0, len(es))
-	for _, c := range es {
-		ids = append(ids, c.e.PaymentID)
+		ids = append(ids, e.PaymentID)
 	}
 	stores, err := r.stores(ctx, tx, ids)
 	if err != nil {
 		return err
 	}
-	for _, c := range es {
-		store := stores[c.e.PaymentID]
-		if store == "" {
-			store = MainStore
+	for i, c := range es {
+		if c.store = stores[ids[i]]; c.store == "" {
+			c.store = MainStore
 		}
-		fn(c.e.Time, store, c.credit, c.e.Amount)
+		fn(c)
 	}
 	return nil
 }
 
 // storesBatch is how many payments one question to StoresOf names.
 const storesBatch = 500
-
-// counted is an entry that sales count: credit for gross, else a refund.
-type counted struct {
-	e      ledger.AccountEntry
-	credit bool
-}
 
 // stores asks StoresOf the store of each payment of ids, a batch at a time.
 func (r *Reports) stores(ctx context.Context, tx *sql.Tx, ids []string) (map[string]string, error) {
