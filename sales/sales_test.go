@@ -238,7 +238,8 @@ func TestQueryCheck(t *testing.T) {
 }
 
 // TestReportMonthOfBusyMerchant measures a month of a merchant with 100,000 payments,
-// half of them at two stores' tills, on a real SQLite file: set SALES_BENCH=1. It builds
+// half of them at two stores' tills, on a real SQLite file: set SALES_BENCH=1 (or
+// SALES_BENCH=entries for the books without sales_hourly, read from the entries). It builds
 // the books through the ledger in batches, then times the report by day and by hour,
 // three times each, and logs the times (the notes of branch stores have the figures).
 func TestReportMonthOfBusyMerchant(t *testing.T) {
@@ -246,7 +247,9 @@ func TestReportMonthOfBusyMerchant(t *testing.T) {
 		t.Skip("set SALES_BENCH=1 to measure a month of 100,000 payments")
 	}
 	const n, batch = 100_000, 1000
-	b := openBooks(t)
+	hours := os.Getenv("SALES_BENCH") != "entries" // SALES_BENCH=entries: no sales_hourly, for comparison
+	b := openBooksWith(t, hours)
+	built := time.Now()
 	start := eat(1, 0, 0).AddDate(0, -1, 0)
 	step := 30 * 24 * time.Hour / n
 	stores := []string{"", "st_west", "st_east", ""}
@@ -269,6 +272,7 @@ func TestReportMonthOfBusyMerchant(t *testing.T) {
 			}
 		}
 	}
+	t.Logf("sales_hourly %v: %d payments booked in %s", hours, n, time.Since(built))
 	r := sales.New(b.db.Reader(), payswitch.PaymentStores, nairobi)
 	// Each run may take another connection of the reader pool, whose page cache is cold
 	// at first: the first runs read the pages from the file, later ones from memory.
