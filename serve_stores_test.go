@@ -79,6 +79,15 @@ func TestStoresEndToEnd(t *testing.T) {
 		t.Fatalf("sales report: %d %+v", c, report)
 	}
 
+	// The console's account page shows the stores and the day's sales.
+	b := (&consoleSwitch{s}).browser()
+	b.signIn(opsToken)
+	if resp, page := b.get("/console/accounts/" + m.id); resp.StatusCode != http.StatusOK ||
+		!strings.Contains(page, "Stores and today's sales") || !strings.Contains(page, "Westlands") ||
+		!strings.Contains(page, "55611") || !strings.Contains(page, "150.00") {
+		t.Fatalf("console account page: %d\n%s", resp.StatusCode, page)
+	}
+
 	if c := m.do("PATCH", "/api/v1/merchants/"+m.id+"/stores/"+st.ID, map[string]string{"status": "closed"}, &st); c != http.StatusOK ||
 		st.Status != "closed" {
 		t.Fatalf("close: %d %+v", c, st)
