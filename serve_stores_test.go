@@ -39,6 +39,12 @@ func TestStoresEndToEnd(t *testing.T) {
 		t.Fatalf("a merchant's code as a till: %d %+v", c, refused)
 	}
 
+	if c := s.call("POST", "/api/v1/accounts", opsToken,
+		map[string]string{"type": "merchant", "code": "55611", "name": "Copycat"}, &refused); c != http.StatusConflict ||
+		refused.Error.Code != "till_taken" {
+		t.Fatalf("a till as a new merchant's code: %d %+v", c, refused)
+	}
+
 	sp := s.phone(storePhone)
 	a.send("PAY 55611 150")
 	code := codeIn(t, a.expect("Mama Mboga - Westlands (55611)", "KES 150.00"))
