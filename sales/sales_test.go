@@ -43,7 +43,6 @@ type books struct {
 	clock *clock
 }
 
-func openBooks(tb testing.TB) *books { return openBooksWith(tb, true) }
 
 // openBooksWith opens the books with sales_hourly (sales.Schema) when hours is set;
 // without it, every report is read from the ledger's entries.
