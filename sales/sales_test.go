@@ -43,7 +43,6 @@ type books struct {
 	clock *clock
 }
 
-
 // openBooksWith opens the books with sales_hourly (sales.Schema) when hours is set;
 // without it, every report is read from the ledger's entries.
 func openBooksWith(tb testing.TB, hours bool) *books {
