@@ -20,6 +20,7 @@ import (
 	"github.com/payswitch/payswitch/merchant"
 	"github.com/payswitch/payswitch/otp"
 	"github.com/payswitch/payswitch/outbox"
+	"github.com/payswitch/payswitch/sales"
 	"github.com/payswitch/payswitch/smpp"
 	"github.com/payswitch/payswitch/store"
 	payswitch "github.com/payswitch/payswitch/switch"
@@ -226,7 +227,7 @@ type bigAccount struct{ id, msisdn, name, code string }
 func newBigDB(t testing.TB, path string, shape bigShape) *bigDB {
 	t.Helper()
 	db, err := store.Open(path, store.Options{Synchronous: "OFF"}, ledger.Schema, otp.Schema, outbox.Schema,
-		payswitch.Schema, smpp.GatewaySchema, merchant.Schema, webhook.Schema)
+		payswitch.Schema, smpp.GatewaySchema, merchant.Schema, webhook.Schema, sales.Schema)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/payswitch/payswitch/otp"
 	"github.com/payswitch/payswitch/outbox"
 	"github.com/payswitch/payswitch/replica"
+	"github.com/payswitch/payswitch/sales"
 	"github.com/payswitch/payswitch/simswap"
 	"github.com/payswitch/payswitch/smpp"
 	"github.com/payswitch/payswitch/store"
@@ -187,7 +188,8 @@ func startAppWith(ctx context.Context, cfg *config.Config, log zerolog.Logger, o
 			log.Info().Str("component", component).Int("from", from).Int("to", to).
 				Msg("database schema upgrade; some rebuild tables, which takes about a minute per million payments")
 		}},
-		ledger.Schema, otp.Schema, outbox.Schema, payswitch.Schema, smpp.GatewaySchema, merchant.Schema, webhook.Schema)
+		ledger.Schema, otp.Schema, outbox.Schema, payswitch.Schema, smpp.GatewaySchema, merchant.Schema, webhook.Schema,
+		sales.Schema)
 	if err != nil {
 		return a, dbStartError(cfg.Database.Path, err)
 	}
@@ -225,7 +227,8 @@ func startAppWith(ctx context.Context, cfg *config.Config, log zerolog.Logger, o
 		return a, err
 	}
 	deps := payswitch.Deps{DB: a.db, Ledger: a.ledger, OTP: issuer, Outbox: a.outbox, Log: log, Registry: a.registry,
-		Now: now, Products: a.merchants.catalog, Events: a.merchants.hooks, Escrow: a.merchants.guarantees}
+		Now: now, Products: a.merchants.catalog, Events: a.merchants.hooks, Escrow: a.merchants.guarantees,
+		Tills: a.merchants.stores, Sales: a.merchants.sales}
 	if carriers != nil {
 		deps.Airtime = carriers
 	}
@@ -362,6 +365,7 @@ func startAppWith(ctx context.Context, cfg *config.Config, log zerolog.Logger, o
 		Keys: a.merchants.keys, Catalog: a.merchants.catalog, Requests: a.engine,
 		Webhooks:   webhooksAPI{a.merchants.hooks},
 		Guarantees: a.merchants.guarantees, Escrow: a.engine,
+		Stores: a.merchants.stores, Sales: a.merchants.sales,
 	})
 	if err != nil {
 		return a, err

@@ -6,6 +6,7 @@ import (
 
 	"github.com/payswitch/payswitch/api"
 	"github.com/payswitch/payswitch/merchant"
+	"github.com/payswitch/payswitch/sales"
 	"github.com/payswitch/payswitch/webhook"
 )
 
@@ -20,6 +21,8 @@ type merchants struct {
 	hooks   *webhook.Hooks
 	// guarantees: which merchants' payments are guaranteed (contract section 11; serve_escrow.go).
 	guarantees *merchant.Guarantees
+	stores     *merchant.Stores // contract section 11 (serve_stores.go)
+	sales      *sales.Reports
 }
 
 // startMerchants builds the merchants' parts over a.db. secret seals the merchants'
@@ -30,6 +33,7 @@ func (a *app) startMerchants(secret []byte, now func() time.Time, maxPrice int64
 	a.merchants.keys = merchant.NewKeys(a.db, opts)
 	a.merchants.catalog = merchant.NewCatalog(a.db, opts)
 	a.merchants.guarantees = merchant.NewGuarantees(a.db, opts)
+	a.startStores(opts)
 	wc := a.cfg.Webhooks
 	hooks, err := webhook.New(a.db, webhook.Config{Now: now, Timeout: wc.Timeout, RetryFor: wc.RetryFor,
 		Workers: wc.Workers, MaxFailures: wc.MaxFailuresBeforePause, Pause: wc.Pause, SealKey: secret,

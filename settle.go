@@ -24,11 +24,13 @@ const settleUsage = `usage: payswitch settle -config config.yaml -date YYYY-MM-D
 Closes business day YYYY-MM-DD for merchants: each merchant's takings of that day move
 from its account to the settlement account of its currency ("settlement:KES"), in one
 ledger transfer per merchant, and DIR/settlement-YYYY-MM-DD.csv lists per merchant the
-day's payments, reversals, takings and the amount settled.
+day's payments, reversals, refunds, takings and the amount settled, and beside each
+merchant that was paid at its stores' tills one line per store (status "store"; "main"
+is what was paid to the merchant's own code), which add up to the merchant's line.
 
 The business day is the calendar day in the config's timezone (default
-Africa/Nairobi). A merchant's takings are the day's merchant payments to it minus the
-day's reversals from it; the amount settled is the takings, never less than zero and
+Africa/Nairobi). A merchant's takings are the day's merchant payments and escrow
+releases to it minus the day's reversals and refunds from it; the amount settled is the takings, never less than zero and
 never more than the merchant's available balance. docs/AUDIT.md defines every column.
 
 Running it again for the same day moves nothing more: each transfer's key is
@@ -84,7 +86,18 @@ func runSettle(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	defer db.Close()
 
-	r, err := settlement.Settle(ctx, ledger.New(db, nil), day, time.Now())
+	// The store lines need the payments' stores, which serve's tables hold; a database
+	// of the ledger alone has no stores to list.
+	var storesOf settlement.StoresOf
+	var payments int
+	if err := db.Reader().QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master
+		WHERE type = 'table' AND name = 'payments'`).Scan(&payments); err != nil {
+		return fmt.Errorf("settle: %w", err)
+	}
+	if payments > 0 {
+		storesOf = payswitch.PaymentStores
+	}
+	r, err := settlement.SettleByStore(ctx, ledger.New(db, nil), day, time.Now(), storesOf)
 	if err != nil && !errors.Is(err, settlement.ErrIncomplete) {
 		return err
 	}

@@ -58,9 +58,9 @@ func TestSettleCommand(t *testing.T) {
 	path := filepath.Join(out, "settlement-2025-03-10.csv")
 	recs := readSettlement(t, path)
 	want := []string{
-		"date,merchant_id,merchant_code,merchant_name,currency,payments,payments_amount,reversals,reversals_amount,takings,settled,transfer_id,status,note",
-		"2025-03-10,M-MAMA,55501,Mama Mboga,KES,2,17000,1,2000,15000,15000,*,settled,",
-		"2025-03-10,M-KIOSK,55502,Kiosk,KES,1,700,0,0,700,700,*,settled,",
+		"date,merchant_id,merchant_code,merchant_name,currency,payments,payments_amount,reversals,reversals_amount,takings,settled,transfer_id,status,note,refunds,refunds_amount,store",
+		"2025-03-10,M-MAMA,55501,Mama Mboga,KES,2,17000,1,2000,15000,15000,*,settled,,0,0,",
+		"2025-03-10,M-KIOSK,55502,Kiosk,KES,1,700,0,0,700,700,*,settled,,0,0,",
 	}
 	checkRecords(t, recs, want)
 	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {

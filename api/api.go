@@ -117,6 +117,8 @@ type Config struct {
 	// and then its route answers 501 not_configured.
 	Guarantees Guarantees    // merchants' escrow setting; *merchant.Guarantees
 	Escrow     EscrowSettler // settles payments in escrow; the engine
+	Stores     Stores        // merchants' stores and tills (contract section 11); *merchant.Stores
+	Sales      SalesReports  // sales reports; *sales.Reports
 }
 
 // Server is the HTTP handler of the whole switch.

@@ -51,6 +51,8 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		status, code = http.StatusBadRequest, "invalid_request"
 	case errors.Is(err, payswitch.ErrNotFound), errors.Is(err, ledger.ErrNotFound), errors.Is(err, merchant.ErrNotFound):
 		status, code = http.StatusNotFound, "not_found"
+	case tillTaken(err):
+		status, code = http.StatusConflict, "till_taken"
 	case errors.Is(err, merchant.ErrTaken):
 		status, code = http.StatusConflict, "conflict"
 	case errors.Is(err, merchant.ErrLimit):

@@ -22,6 +22,7 @@ import (
 	"github.com/payswitch/payswitch/merchant"
 	"github.com/payswitch/payswitch/otp"
 	"github.com/payswitch/payswitch/outbox"
+	"github.com/payswitch/payswitch/sales"
 	"github.com/payswitch/payswitch/store"
 	payswitch "github.com/payswitch/payswitch/switch"
 )
@@ -42,7 +43,10 @@ type merchantRig struct {
 	catalog  *merchant.Catalog
 	requests *fakeRequests
 	hooks    *fakeWebhooks
-	outbox   *outbox.Outbox // what the engine queued: codes and receipts, in clear
+	outbox   *outbox.Outbox   // what the engine queued: codes and receipts, in clear
+	stores   *merchant.Stores // contract section 11: stores and sales (stores_test.go)
+	sales    *sales.Reports
+	ledger   *ledger.Ledger
 	m1, m2   ledger.Account
 	key1     string // m1's key
 	key2     string // m2's key
@@ -75,9 +79,13 @@ func newMerchantRig(t *testing.T, configure func(*api.Config)) *merchantRig {
 	rig := &merchantRig{t: t, clock: clock, engine: e, keys: merchant.NewKeys(db, opts), catalog: merchant.NewCatalog(db, opts),
 		hooks: &fakeWebhooks{endpoints: map[string]string{}}, outbox: ob}
 	rig.requests = &fakeRequests{rig: rig, byRef: map[string]*payswitch.Payment{}}
+	rig.ledger = ledger.New(db, clock.Now)
+	rig.stores = merchant.NewStores(db, opts, func(s string) (string, error) { return payswitch.NormalizeMSISDN(s, "254") })
+	rig.sales = sales.New(db.Reader(), payswitch.PaymentStores, time.UTC)
 	cfg := api.Config{Tokens: []api.Token{{Name: "ops", Token: opsToken, Role: api.Operator},
 		{Name: "aud", Token: audToken, Role: api.Auditor}}, Log: zerolog.Nop(), Now: clock.Now,
-		Keys: rig.keys, Catalog: rig.catalog, Requests: rig.requests, Webhooks: rig.hooks}
+		Keys: rig.keys, Catalog: rig.catalog, Requests: rig.requests, Webhooks: rig.hooks,
+		Stores: rig.stores, Sales: rig.sales}
 	if configure != nil {
 		configure(&cfg)
 	}

@@ -30,6 +30,7 @@ func (s *Server) mountMerchantRoutes() {
 	// Refunds (contract section 11): a merchant key refunds only its own payments.
 	s.merchantRoute("POST /api/v1/payments/{id}/refund", Operator, s.refundPayment)
 	s.merchantRoute("GET /api/v1/payments/{id}/refunds", Auditor, s.listRefunds)
+	s.mountStoreRoutes()
 }
 
 // configured is h when the part it needs is configured (on), else a handler that

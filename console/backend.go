@@ -54,6 +54,9 @@ type Backend interface {
 	Export(ctx context.Context, dir string) error
 	// SettlementRuns lists the settled business days, newest first, at most limit.
 	SettlementRuns(ctx context.Context, limit int) ([]SettlementRun, error)
+	// StoreSales is a merchant's stores (and "main", its own code) with their takings of
+	// the business day that contains at, for its account page (contract section 11).
+	StoreSales(ctx context.Context, merchantID string, at time.Time) ([]StoreSales, error)
 	// Currency is the switch's currency; amounts are in its minor units (two decimals).
 	Currency() string
 	// Phone is the phone in the browser, nil when the demo SMSC is off.
@@ -156,6 +159,13 @@ type ActivityRow struct {
 	Minute         time.Time
 	State, Channel string
 	Count          int
+}
+
+// StoreSales is one of a merchant's stores, or its own code (ID "main", no till), with
+// the day's takings.
+type StoreSales struct {
+	ID, Name, Till, Phone, Status string
+	Payments, Gross, Refunds, Net int64
 }
 
 // Found is what a search found: exactly one of Payment and Account set, or Accounts (a

@@ -28,7 +28,10 @@ func (stubBackend) Activity(context.Context, time.Time) ([]ActivityRow, error) {
 	return nil, nil
 }
 func (stubBackend) SettlementRuns(context.Context, int) ([]SettlementRun, error) { return nil, nil }
-func (stubBackend) Find(context.Context, string) (Found, error)                  { return Found{}, nil }
+func (stubBackend) StoreSales(context.Context, string, time.Time) ([]StoreSales, error) {
+	return nil, nil
+}
+func (stubBackend) Find(context.Context, string) (Found, error) { return Found{}, nil }
 func (stubBackend) Account(_ context.Context, id string) (ledger.Account, error) {
 	return ledger.Account{}, ErrNotFound
 }

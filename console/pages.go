@@ -122,8 +122,9 @@ type accountData struct {
 	Payments   []Payment
 	Next       string // cursor of the next page of payments; "" on the last
 	Entries    []ledger.Entry
-	NextSeq    int64 // seq of the next page of entries; 0 on the last
-	Changeable bool  // a customer account that is not closed: it may be frozen or reactivated
+	NextSeq    int64        // seq of the next page of entries; 0 on the last
+	Stores     []StoreSales // a merchant's stores and today's sales
+	Changeable bool         // a customer account that is not closed: it may be frozen or reactivated
 	Changes    []AccountChange
 }
 
@@ -144,6 +145,11 @@ func (c *Console) showAccount(w http.ResponseWriter, r *http.Request, s *request
 	before, _ := strconv.ParseInt(q.Get("entries_before"), 10, 64)
 	if d.Entries, err = c.b.AccountEntries(r.Context(), a.ID, before, pageSize+1); err != nil {
 		return fmt.Errorf("account %s: entries: %w", a.ID, err)
+	}
+	if a.Type == ledger.Merchant {
+		if d.Stores, err = c.b.StoreSales(r.Context(), a.ID, c.cfg.Now()); err != nil {
+			return fmt.Errorf("account %s: stores: %w", a.ID, err)
+		}
 	}
 	if d.Changes, err = c.b.AccountChanges(r.Context(), a.ID, pageSize); err != nil {
 		return fmt.Errorf("account %s: changes: %w", a.ID, err)

@@ -53,6 +53,9 @@ type Options struct {
 	// switch sets its engine's highest amount, so that a product a customer cannot pay
 	// for even once cannot be listed.
 	MaxPrice int64
+	// MaxStores is how many stores, closed ones included, a merchant may have; 0:
+	// DefaultMaxStores.
+	MaxStores int
 }
 
 func (o Options) withDefaults() Options {
@@ -64,6 +67,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxProducts <= 0 {
 		o.MaxProducts = DefaultMaxProducts
+	}
+	if o.MaxStores <= 0 {
+		o.MaxStores = DefaultMaxStores
 	}
 	if o.MaxPrice <= 0 {
 		o.MaxPrice = DefaultMaxPrice

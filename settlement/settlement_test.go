@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"errors"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"sync"
 	"testing"
@@ -343,7 +344,7 @@ func checkLines(t *testing.T, r settlement.Report, want []settlement.Line) {
 		got.Name, got.Currency, got.Note = "", "", ""
 		hasTransfer := got.TransferID != ""
 		got.TransferID = ""
-		if got != w {
+		if !reflect.DeepEqual(got, w) {
 			t.Errorf("line %d = %+v\nwant      %+v", i, got, w)
 		}
 		if hasTransfer != (w.Settled > 0) {

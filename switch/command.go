@@ -31,6 +31,10 @@ const (
 	CmdDispute CommandKind = "dispute" // DISPUTE <payment id>: keep it in escrow for an operator
 )
 
+// CmdSales is SALES: today's takings, for a merchant's or a store's phone (contract
+// section 11).
+const CmdSales CommandKind = "sales"
+
 // Command is one parsed SMS. Problem, when set, says why a recognised keyword's
 // arguments were refused, or which help a HELP asks for (the user is told and nothing
 // changes).
@@ -210,6 +214,10 @@ func ParseCommand(text string, digits int) Command {
 		}
 		c.PaymentID = strings.ToUpper(args[0])
 		return c
+	case "SALES":
+		if len(args) == 0 {
+			return Command{Kind: CmdSales}
+		}
 	}
 	if len(f) == 1 && allDigits(kw) {
 		if len(kw) == digits {

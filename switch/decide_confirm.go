@@ -270,8 +270,14 @@ func (r *rules) complete(p *Payment, ch Channel, vars map[string]string) Decisio
 	if p.Type == AirtimePayment || p.PayeeMSISDN == "" {
 		return d
 	}
-	d.Messages = append(d.Messages, withBalance(r.smsMessage(p.PayeeMSISDN, "notice", p.ID, "", false),
-		"payee_notice", vars, p.PayeeAccount, false))
+	if p.Store != "" {
+		// A till's notice tells the store what came in, never the merchant's balance:
+		// the store's phone is a shop assistant's.
+		d.Messages = append(d.Messages, r.smsMessage(p.PayeeMSISDN, "notice", p.ID, r.texts.Render("store_notice", vars), false))
+	} else {
+		d.Messages = append(d.Messages, withBalance(r.smsMessage(p.PayeeMSISDN, "notice", p.ID, "", false),
+			"payee_notice", vars, p.PayeeAccount, false))
+	}
 	// A shopkeeper without a smartphone hears it at once.
 	if p.Type == MerchantPayment {
 		d.Messages = append(d.Messages, r.call(p.PayeeMSISDN, "merchant_notice", p.ID, "")...)

@@ -34,6 +34,9 @@ type requestSnapshot struct {
 	Spent       int64
 
 	Hold holdResult // the ledger's answer to the hold, when its asked is set
+
+	// StoreClosed, read inside the write: the till paid is a closed store's.
+	StoreClosed bool
 }
 
 // holdResult is the ledger's refusal of a hold, with what decides which refusal it is,
@@ -120,6 +123,9 @@ func (r *rules) requestDecision(s requestSnapshot) Decision {
 	if dr.payee != ProblemNone {
 		return Decision{Outcome: r.refuse(dr.payee, nil, dr.payeeVars)}
 	}
+	if s.StoreClosed {
+		return Decision{Outcome: r.refuse(ProblemStoreClosed, nil, map[string]string{"payee": dr.p.payeeLabel()})}
+	}
 	if !s.Hold.asked {
 		return Decision{Step: holdStep}
 	}
@@ -158,7 +164,8 @@ func (r *rules) overdue(s requestSnapshot) (Decision, requestSnapshot) {
 // none.
 type payeeFacts struct {
 	to       string         // transfer, airtime: the recipient's number, international
-	account  ledger.Account // merchant: by code; transfer: by number
+	account  ledger.Account // merchant: by code (or its till's); transfer: by number
+	till     Till           // merchant: the store whose till was given, if it was one
 	carrier  string         // airtime: the carrier that sells for to, or ""
 	clearing ledger.Account // airtime: the carrier's clearing account
 }
@@ -190,6 +197,7 @@ func (r *rules) payee(req Request, f payeeFacts, p *Payment) (refusal Problem, v
 			return ProblemUnknownMerchant, map[string]string{"code": req.Merchant}, false
 		}
 		p.PayeeAccount, p.PayeeName, p.PayeeCode, p.PayeeMSISDN = a.ID, a.Name, a.Code, a.MSISDN
+		payTill(p, f.till)
 	case TransferPayment:
 		if a.ID == "" || a.Type != ledger.Wallet && a.Type != ledger.Agent {
 			return ProblemUnknownRecipient, map[string]string{"number": Mask(f.to)}, false

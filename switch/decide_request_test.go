@@ -38,6 +38,8 @@ func TestDecideRequest(t *testing.T) {
 		{name: "a request with everything in order asks for the hold", step: holdStep},
 		{name: "the hold made starts the payment", snap: func(s *requestSnapshot) { s.Hold = holdResult{asked: true} },
 			messages: "otp"},
+		{name: "a closed store's till is refused before the hold", snap: func(s *requestSnapshot) { s.StoreClosed = true },
+			problem: ProblemStoreClosed, text: "Mama Mboga (55501) is closed"},
 		{name: "rate limited, told by SMS once",
 			snap:    func(s *requestSnapshot) { s.Request.Channel, s.RateLimited, s.TellLimited = ChannelSMS, true, true },
 			problem: ProblemTooManyTries, messages: "reply"},

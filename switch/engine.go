@@ -102,6 +102,11 @@ type Deps struct {
 	// Escrow says which merchants' payments are guaranteed (contract section 11); nil:
 	// none are, but requests to pay that ask for it.
 	Escrow EscrowMerchants
+	// Tills finds merchants' stores by till and phone (contract section 11); nil: there
+	// are no stores, and only merchant codes are paid.
+	Tills Tills
+	// Sales answers SALES by SMS; nil: SALES is refused like an unknown command.
+	Sales SalesReader
 }
 
 // Engine runs payments. It is safe for concurrent use: every decision is made inside a
@@ -126,6 +131,9 @@ type Engine struct {
 	escrowMerchants EscrowMerchants
 	limits          *limiter
 	payees          payeeCache
+	tills           Tills
+	tillsSeen       tillCache
+	sales           SalesReader
 
 	fraudMetrics
 
@@ -187,6 +195,7 @@ func New(cfg Config, d Deps) (*Engine, error) {
 		airtime: d.Airtime, airtimeKick: make(chan struct{}, 1), simSwap: d.SIMSwap, products: d.Products, events: d.Events,
 		escrowMerchants: d.Escrow,
 		limits:          &limiter{perMinute: cfg.Fraud.RequestsPerMinute, numbers: map[string]*numberBudget{}},
+		tills:           d.Tills, sales: d.Sales,
 		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "payswitch_payments_total",
 			Help: "Payments entering each state, by type.",

@@ -30,14 +30,21 @@ func (e *Engine) AccountByCode(ctx context.Context, code string) (ledger.Account
 }
 
 // Merchant returns the merchant whose code is code, as a merchant payment finds its
-// payee: an unknown code, or one that is not a merchant's, is ledger.ErrNotFound.
+// payee: an unknown code, or one that is not a merchant's, is ledger.ErrNotFound. A
+// store's till is its merchant's account, named "Merchant - Store" with the till as
+// its code (whether the store is open is the payment's to check).
 func (e *Engine) Merchant(ctx context.Context, code string) (ledger.Account, error) {
-	a, err := e.ledger.AccountByCode(ctx, code)
+	a, till, err := e.merchantByCode(ctx, code)
 	if err != nil {
 		return ledger.Account{}, err
 	}
 	if a.Type != ledger.Merchant {
 		return ledger.Account{}, fmt.Errorf("%w: no merchant with code %s", ledger.ErrNotFound, code)
+	}
+	if till.Store != "" {
+		p := Payment{PayeeName: a.Name}
+		payTill(&p, till)
+		a.Name, a.Code = p.PayeeName, till.Code
 	}
 	return a, nil
 }

@@ -50,16 +50,16 @@ func (e *Engine) Quote(ctx context.Context, merchantCode, productCode string, qu
 	if !ValidMerchantCode(merchantCode) {
 		return refuse(ProblemUnknownMerchant, map[string]string{"code": merchantCode})
 	}
-	m, err := e.payees.account(ctx, "code:"+merchantCode, func(ctx context.Context) (ledger.Account, error) {
-		return e.ledger.AccountByCode(ctx, merchantCode)
-	})
+	m, till, err := e.merchantByCode(ctx, merchantCode)
 	switch {
 	case errors.Is(err, ledger.ErrNotFound), err == nil && m.Type != ledger.Merchant:
 		return refuse(ProblemUnknownMerchant, map[string]string{"code": merchantCode})
 	case err != nil:
 		return Quote{}, err
 	}
-	q.Payee = (&Payment{Type: MerchantPayment, PayeeName: m.Name, PayeeCode: m.Code}).payeeLabel()
+	payee := &Payment{Type: MerchantPayment, PayeeName: m.Name, PayeeCode: m.Code}
+	payTill(payee, till)
+	q.Payee = payee.payeeLabel()
 	if !ValidProductCode(productCode) {
 		return refuse(ProblemUnknownProduct, map[string]string{"payee": q.Payee, "product": productCode})
 	}

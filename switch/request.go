@@ -164,9 +164,7 @@ func (e *Engine) draft(ctx context.Context, r Request, pu *purchase) (*draft, er
 	var f payeeFacts
 	switch r.Type {
 	case MerchantPayment:
-		f.account, err = e.payees.account(ctx, "code:"+r.Merchant, func(ctx context.Context) (ledger.Account, error) {
-			return e.ledger.AccountByCode(ctx, r.Merchant)
-		})
+		f.account, f.till, err = e.merchantByCode(ctx, r.Merchant)
 	case TransferPayment, AirtimePayment:
 		if f.to, d.payee = e.rules.recipient(r, payer); d.payee != ProblemNone {
 			return d, nil
@@ -226,9 +224,7 @@ func (e *Engine) draft(ctx context.Context, r Request, pu *purchase) (*draft, er
 // priceBuy prices a purchase's items from the catalogue of the merchant whose code r
 // names; nil when there is no such merchant (the request is refused for that).
 func (e *Engine) priceBuy(ctx context.Context, r Request) (*purchase, error) {
-	m, err := e.payees.account(ctx, "code:"+r.Merchant, func(ctx context.Context) (ledger.Account, error) {
-		return e.ledger.AccountByCode(ctx, r.Merchant)
-	})
+	m, _, err := e.merchantByCode(ctx, r.Merchant)
 	switch {
 	case errors.Is(err, ledger.ErrNotFound):
 		return nil, nil
@@ -250,6 +246,10 @@ func (e *Engine) priceBuy(ctx context.Context, r Request) (*purchase, error) {
 func (o *op) request(s requestSnapshot) (Outcome, error) {
 	e := o.e
 	s.Now = o.now
+	var err error
+	if s.StoreClosed, err = o.storeClosed(s.Draft); err != nil {
+		return Outcome{}, err
+	}
 	if s.Draft != nil && s.Draft.payer != "" && s.Draft.payerAcct.ID != "" {
 		n, err := o.snap.numberState(s.Draft.payer, e.startOfDay(o.now).UnixMicro())
 		if err != nil {

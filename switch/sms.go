@@ -46,11 +46,14 @@ func (e *Engine) HandleSMS(ctx context.Context, from, text string) error {
 		_, err = e.DisputeEscrow(ctx, ChannelSMS, from, cmd.PaymentID)
 	case CmdStop, CmdStart:
 		_, err = e.StopRequests(ctx, ChannelSMS, from, cmd.Merchant, cmd.Kind == CmdStop)
-	case CmdBalance, CmdMini:
+	case CmdBalance, CmdMini, CmdSales:
 		// The answer is read from the reader pool: only the reply is a write.
 		read := e.BalanceText
-		if cmd.Kind == CmdMini {
+		switch cmd.Kind {
+		case CmdMini:
 			read = e.MiniText
+		case CmdSales:
+			read = e.SalesText
 		}
 		text, err := read(ctx, from)
 		if err != nil {

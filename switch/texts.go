@@ -131,6 +131,11 @@ var DefaultTexts = map[string]string{
 	"escrow_already_released": "{id} was released to {payee} already. Nothing was changed.",
 	"escrow_already_refunded": "{id} was returned to you already. Nothing was changed.",
 	"escrow_already_disputed": "{id} is disputed already; our staff will settle it.",
+	// Stores, tills and SALES (contract section 11).
+	"store_closed":  "{payee} is closed and takes no payments. Nothing was paid.",
+	"store_notice":  "{id}: {payee} received {amount} from {payer}.",
+	"sales":         "Sales {day} {where}: {payments} payments, gross {gross}, refunds {refunds}, net {net}.",
+	"sales_refused": "SALES answers only a merchant's or a store's registered phone.",
 }
 
 // Texts renders the switch's messages.

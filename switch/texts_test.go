@@ -51,6 +51,9 @@ var typicalVars = map[string]string{
 	"valid": "1 h 30 min", "what": "Order 7", "items": "2 x Sugar 1kg",
 	"product": "123456", "other": "AUJCTUBFCK", "other_tries": "2", "count": "100",
 	"release": "14/06/2026 15:04 EAT",
+	// SALES: a busy day of a store.
+	"day": "06/12", "where": "Mwanaisha Wholesaler - Westlands", "payments": "1234",
+	"gross": "KES 1,500,000.00", "refunds": "KES 150,000.00", "net": "KES 1,350,000.00",
 }
 
 // codeTexts are the texts that carry a one-time code (RenderCode): the placeholder

@@ -105,6 +105,8 @@ type Options struct {
 	Products    payswitch.ProductCatalog  // nil: no merchant sells products
 	Events      payswitch.EventSink       // nil: no events are queued
 	Escrow      payswitch.EscrowMerchants // nil: no merchant has escrow on
+	Tills       payswitch.Tills           // nil: no stores
+	Sales       payswitch.SalesReader     // nil: SALES is refused
 	// Config, when set, changes the engine's configuration (DefaultConfig, with
 	// VoiceNumber and Fraud from these Options) before the engine is made.
 	Config func(*payswitch.Config)
@@ -178,7 +180,7 @@ func (r *Rig) open() {
 	r.Engine, err = payswitch.New(cfg,
 		payswitch.Deps{DB: db, Ledger: r.Ledger, OTP: iss, Outbox: r.Outbox, Now: r.Clock.Now, After: r.Clock.After,
 			Log: zerolog.Nop(), Airtime: o.Airtime, SIMSwap: o.SIMSwap, Products: o.Products, Events: o.Events,
-			Escrow: o.Escrow})
+			Escrow: o.Escrow, Tills: o.Tills, Sales: o.Sales})
 	if err != nil {
 		t.Fatal(err)
 	}
