@@ -270,8 +270,12 @@ func (r *rules) complete(p *Payment, ch Channel, vars map[string]string) Decisio
 	if p.Type == AirtimePayment || p.PayeeMSISDN == "" {
 		return d
 	}
+	notice := "payee_notice"
+	if p.Type == WithdrawalPayment { // the agent hands over the cash (fees.go)
+		notice = "agent_withdraw"
+	}
 	d.Messages = append(d.Messages, withBalance(r.smsMessage(p.PayeeMSISDN, "notice", p.ID, "", false),
-		"payee_notice", vars, p.PayeeAccount, false))
+		notice, vars, p.PayeeAccount, false))
 	// A shopkeeper without a smartphone hears it at once.
 	if p.Type == MerchantPayment {
 		d.Messages = append(d.Messages, r.call(p.PayeeMSISDN, "merchant_notice", p.ID, "")...)
@@ -305,10 +309,12 @@ func receiptKey(p *Payment) string {
 	switch {
 	case p.Type == AirtimePayment:
 		return "receipt_topup"
+	case p.Type == WithdrawalPayment:
+		return withFee("receipt_withdraw", p)
 	case len(p.Items) > 0:
-		return "receipt_items"
+		return withFee("receipt_items", p)
 	}
-	return "receipt"
+	return withFee("receipt", p)
 }
 
 // expire ends a payment whose code ran out and tells the payer the funds are free again

@@ -51,12 +51,16 @@ var typicalVars = map[string]string{
 	"valid": "1 h 30 min", "what": "Order 7", "items": "2 x Sugar 1kg",
 	"product": "123456", "other": "AUJCTUBFCK", "other_tries": "2", "count": "100",
 	"release": "14/06/2026 15:04 EAT",
+	// The tariff (contract section 14): a fee of the top band.
+	"fee": "KES 309.00", "total": "KES 150,309.00",
 }
 
 // codeTexts are the texts that carry a one-time code (RenderCode): the placeholder
 // {code} of the others is a merchant's code.
 var codeTexts = map[string]bool{"otp": true, "otp_resent": true, "otp_buy": true,
-	"request": true, "request_for": true, "request_airtime": true}
+	"request": true, "request_for": true, "request_airtime": true,
+	"otp_fee": true, "otp_buy_fee": true, "otp_resent_fee": true, "request_fee": true, "request_for_fee": true,
+	"otp_withdraw": true, "otp_withdraw_fee": true}
 
 // TestEveryTextFitsOneSMS: every built-in SMS text is one SMS in GSM 7-bit, 160 septets,
 // rendered with typical values, so that no answer costs the user (or the switch) two
