@@ -40,6 +40,11 @@ func (o *op) apply(d Decision) (Outcome, error) {
 		}
 	}
 	if d.Transfer != nil {
+		if p != nil { // a request to pay's fee (fees.go), before its amount
+			if err := o.transferFee(p); err != nil {
+				return Outcome{}, err
+			}
+		}
 		t, err := o.lt.Transfer(o.ctx, *d.Transfer)
 		if err != nil {
 			return Outcome{}, err // the caller's rules name the ledger's refusals
@@ -67,6 +72,9 @@ func (o *op) apply(d Decision) (Outcome, error) {
 		}
 	}
 	if d.Post {
+		if err := o.postFees(p); err != nil { // the fee and commission first (fees.go)
+			return Outcome{}, err
+		}
 		t, err := o.lt.Post(o.ctx, p.ID+":hold")
 		if err != nil {
 			return Outcome{}, fmt.Errorf("post %s: %w", p.ID, err)
@@ -76,6 +84,9 @@ func (o *op) apply(d Decision) (Outcome, error) {
 	if d.Release {
 		if _, err := o.lt.Void(o.ctx, p.ID+":hold"); err != nil && !errors.Is(err, ledger.ErrNotFound) {
 			return Outcome{}, fmt.Errorf("void %s: %w", p.ID, err)
+		}
+		if err := o.voidFees(p); err != nil {
+			return Outcome{}, err
 		}
 		if err := e.otp.Kill(o.ctx, o.tx, p.ID); err != nil {
 			return Outcome{}, fmt.Errorf("kill code of %s: %w", p.ID, err)
@@ -91,6 +102,9 @@ func (o *op) apply(d Decision) (Outcome, error) {
 		}
 	}
 	if d.Reverse {
+		if err := o.reverseFees(p, d.ReverseKey); err != nil { // the fee back first (fees.go)
+			return Outcome{}, err
+		}
 		t, err := o.lt.Reverse(o.ctx, p.TransferID, d.ReverseKey)
 		if err != nil {
 			return Outcome{}, fmt.Errorf("reverse %s: %w", p.ID, err)

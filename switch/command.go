@@ -43,7 +43,7 @@ type Command struct {
 	Merchant  string // PAY, BUY, STOP, START: merchant code
 	Product   string // BUY: the product code
 	Quantity  int64  // BUY: how many, 1 when left out
-	MSISDN    string // SEND: recipient; TOPUP: optional recipient, as typed
+	MSISDN    string // SEND: recipient; TOPUP: optional recipient; WITHDRAW: the agent; as typed
 	Amount    int64  // minor units
 	Reference string // PAY: optional free text
 	Code      string // confirm: the digits typed
@@ -203,6 +203,19 @@ func ParseCommand(text string, digits int) Command {
 		return c
 	case "HELP":
 		return parseHelp(args)
+	case "WITHDRAW": // cash out at an agent (contract section 14; fees.go)
+		c := Command{Kind: CmdWithdraw}
+		if len(args) != 2 {
+			c.Problem = ProblemUsageWithdraw
+			return c
+		}
+		amt, err := ParseAmount(args[1])
+		if err != nil {
+			c.Problem = amountProblem(err)
+			return c
+		}
+		c.MSISDN, c.Amount = args[0], amt
+		return c
 	case "RELEASE", "DISPUTE":
 		c := Command{Kind: CmdRelease}
 		if kw == "DISPUTE" {
@@ -279,6 +292,7 @@ var helpTopics = map[string]Problem{
 	"PAY": ProblemUsagePay, "BUY": ProblemUsageBuy, "SEND": ProblemUsageSend, "TOPUP": ProblemUsageTopup,
 	"STOP": ProblemUsageStop, "START": ProblemUsageStop,
 	"RELEASE": ProblemUsageEscrow, "DISPUTE": ProblemUsageEscrow,
+	"WITHDRAW": ProblemUsageWithdraw,
 }
 
 // parseHelp reads HELP's one optional word, its topic.

@@ -89,7 +89,7 @@ func (r *rules) reverse(s reverseSnapshot) Decision {
 		Move: EvReverse, Reason: s.Reason, Outcome: Outcome{Payment: p}, Events: merchantEvent(p, EventPaymentReversed)}
 	// Each party with a phone number hears the news with its new balance.
 	for _, side := range []struct{ msisdn, account, key string }{
-		{p.PayerMSISDN, p.PayerAccount, "reversal_payer"},
+		{p.PayerMSISDN, p.PayerAccount, withFee("reversal_payer", p)}, // the fee comes back too
 		{p.PayeeMSISDN, p.PayeeAccount, "reversal_payee"},
 	} {
 		for _, m := range r.sms(side.msisdn, "reversal", p.ID, "", false) {

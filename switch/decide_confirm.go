@@ -270,11 +270,15 @@ func (r *rules) complete(p *Payment, ch Channel, vars map[string]string) Decisio
 	if p.Type == AirtimePayment || p.PayeeMSISDN == "" {
 		return d
 	}
-	if p.Store != "" {
+	switch {
+	case p.Store != "":
 		// A till's notice tells the store what came in, never the merchant's balance:
 		// the store's phone is a shop assistant's.
 		d.Messages = append(d.Messages, r.smsMessage(p.PayeeMSISDN, "notice", p.ID, r.texts.Render("store_notice", vars), false))
-	} else {
+	case p.Type == WithdrawalPayment: // the agent hands over the cash (fees.go)
+		d.Messages = append(d.Messages, withBalance(r.smsMessage(p.PayeeMSISDN, "notice", p.ID, "", false),
+			"agent_withdraw", vars, p.PayeeAccount, false))
+	default:
 		d.Messages = append(d.Messages, withBalance(r.smsMessage(p.PayeeMSISDN, "notice", p.ID, "", false),
 			"payee_notice", vars, p.PayeeAccount, false))
 	}
@@ -311,10 +315,12 @@ func receiptKey(p *Payment) string {
 	switch {
 	case p.Type == AirtimePayment:
 		return "receipt_topup"
+	case p.Type == WithdrawalPayment:
+		return withFee("receipt_withdraw", p)
 	case len(p.Items) > 0:
-		return "receipt_items"
+		return withFee("receipt_items", p)
 	}
-	return "receipt"
+	return withFee("receipt", p)
 }
 
 // expire ends a payment whose code ran out and tells the payer the funds are free again

@@ -222,6 +222,9 @@ func (r *rules) requestToPay(s payRequestSnapshot) Decision {
 	if dr.p == nil { // the draft found what the write did not: an account made meanwhile
 		return Decision{Err: fmt.Errorf("%w: merchant %q was opened meanwhile; try again", ErrConflict, q.Merchant)}
 	}
+	if _, ok := r.fee(dr.p.Type, dr.p.Amount); !ok { // past the tariff's last band (fees.go)
+		return invalid("amount: above the largest payment, %s", r.money(r.cfg.MaxAmount))
+	}
 	if s.Stopped {
 		return Decision{Err: fmt.Errorf("%w: %s", ErrPayerStopped, Mask(q.Payer))}
 	}

@@ -80,7 +80,7 @@ func (r *rules) resend(s pendingSnapshot) Decision {
 	v := r.vars(p)
 	return Decision{Payment: p, Deadline: s.Code.expires,
 		Auth:     []authNote{{Channel: s.Channel, Event: "resent"}},
-		Messages: r.sms(p.PayerMSISDN, "otp", p.ID, r.texts.RenderCode("otp_resent", v, s.Code.code, r.digits), true),
+		Messages: r.sms(p.PayerMSISDN, "otp", p.ID, r.texts.RenderCode(withFee("otp_resent", p), v, s.Code.code, r.digits), true),
 		Outcome:  Outcome{Payment: p, Text: r.texts.Render("code_sent", v)}}
 }
 

@@ -112,6 +112,10 @@ func (r *rules) requestDecision(s requestSnapshot) Decision {
 	if amount > r.cfg.MaxAmount {
 		return Decision{Outcome: r.refuse(ProblemAboveMax, nil, map[string]string{"max": r.money(r.cfg.MaxAmount)})}
 	}
+	if _, ok := r.fee(s.Request.Type, amount); !ok { // past the tariff's last band (fees.go)
+		return Decision{Outcome: r.refuse(ProblemAboveMax, nil, map[string]string{"max": r.money(r.cfg.MaxAmount)})}
+	}
+	// The daily limit counts the amount, not the fee (fees.go).
 	if r.cfg.DailyMax > 0 && s.Spent+amount > r.cfg.DailyMax {
 		left := max(r.cfg.DailyMax-s.Spent, 0)
 		return Decision{Outcome: r.refuse(ProblemDailyLimit, nil, map[string]string{
@@ -180,7 +184,7 @@ func (r *rules) recipient(req Request, payer string) (string, Problem) {
 	switch {
 	case err != nil:
 		return "", ProblemBadNumber
-	case req.Type == TransferPayment && to == payer:
+	case (req.Type == TransferPayment || req.Type == WithdrawalPayment) && to == payer:
 		return "", ProblemSelfPayment
 	}
 	return to, ProblemNone
@@ -201,6 +205,11 @@ func (r *rules) payee(req Request, f payeeFacts, p *Payment) (refusal Problem, v
 	case TransferPayment:
 		if a.ID == "" || a.Type != ledger.Wallet && a.Type != ledger.Agent {
 			return ProblemUnknownRecipient, map[string]string{"number": Mask(f.to)}, false
+		}
+		p.PayeeAccount, p.PayeeName, p.PayeeMSISDN = a.ID, a.Name, a.MSISDN
+	case WithdrawalPayment: // cash out at an agent, found by number as wallets are
+		if a.ID == "" || a.Type != ledger.Agent {
+			return ProblemNotAgent, map[string]string{"number": Mask(f.to)}, false
 		}
 		p.PayeeAccount, p.PayeeName, p.PayeeMSISDN = a.ID, a.Name, a.MSISDN
 	case AirtimePayment:

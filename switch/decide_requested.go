@@ -47,7 +47,7 @@ func (r *rules) completeRequest(p *Payment, ch Channel, vars map[string]string, 
 		return fail(ProblemAccountInactive, "the payer's account is not active", "request_failed_inactive")
 	case f.Payee.Status != ledger.Active:
 		return fail(ProblemPayeeInactive, "the payee cannot be paid", "request_failed_payee")
-	case f.Payer.Balance.Available < p.Amount:
+	case f.Payer.Balance.Available < p.Amount+p.Fee: // the fee too (fees.go)
 		vars["available"] = r.money(f.Payer.Balance.Available)
 		return fail(ProblemInsufficientFunds, "insufficient funds", "request_failed_funds")
 	case r.cfg.DailyMax > 0 && f.Spent+p.Amount > r.cfg.DailyMax:

@@ -256,6 +256,9 @@ func (r *rules) vars(p *Payment) map[string]string {
 	if len(p.Items) > 0 {
 		v["items"] = itemsText(p.Items)
 	}
+	if p.Fee > 0 { // the tariff's fee, which the "_fee" texts name (fees.go)
+		v["fee"], v["total"] = r.money(p.Fee), r.money(p.Amount+p.Fee)
+	}
 	return v
 }
 

@@ -76,7 +76,7 @@ func TestHelpNamesEveryCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	both := x.Render("help", typicalVars) + " " + x.Render("help_more", typicalVars)
-	for _, kw := range []string{"PAY", "BUY", "SEND", "TOPUP", "BAL", "MINI", "RESEND", "CANCEL", "NO", "STOP", "START", "RELEASE", "DISPUTE"} {
+	for _, kw := range []string{"PAY", "BUY", "SEND", "TOPUP", "BAL", "MINI", "RESEND", "CANCEL", "NO", "STOP", "START", "RELEASE", "DISPUTE", "WITHDRAW"} {
 		if !strings.Contains(both, kw+" ") && !strings.Contains(both, kw+",") && !strings.Contains(both, kw+".") {
 			t.Errorf("no help page names %s: %q", kw, both)
 		}

@@ -120,7 +120,11 @@ func (e *Engine) draftPayRequest(ctx context.Context, q payRequest) (*payDraft, 
 	}
 	v := e.vars(p)
 	v["valid"], v["what"] = validity(q.TTL), requestWhat(p.Description, p.Items)
-	d.text = e.texts.RenderCode(requestKey(p), v, d.code.Code, e.digits)
+	p.Fee, _ = e.rules.fee(p.Type, p.Amount) // fixed now (fees.go); past the tariff: the decision refuses it
+	if p.Fee > 0 {
+		v["fee"], v["total"] = e.money(p.Fee), e.money(p.Amount+p.Fee)
+	}
+	d.text = e.texts.RenderCode(withFee(requestKey(p), p), v, d.code.Code, e.digits)
 	if e.cfg.USSDPush {
 		d.push = e.texts.Render(requestKey(p)+"_push", v)
 	}

@@ -13,10 +13,10 @@ import (
 // Request asks to start a payment that the payer then confirms with a code.
 type Request struct {
 	Channel   Channel
-	Type      PaymentType // MerchantPayment, TransferPayment or AirtimePayment
+	Type      PaymentType // MerchantPayment, TransferPayment, AirtimePayment or WithdrawalPayment
 	Payer     string      // the payer's number as the channel saw it
 	Merchant  string      // merchant code, for MerchantPayment
-	Recipient string      // number as typed, for TransferPayment and AirtimePayment
+	Recipient string      // number as typed: TransferPayment's, AirtimePayment's, WithdrawalPayment's agent
 	Amount    int64       // minor units; for a BUY, 0: the items' total
 	Reference string
 	// Items, for a MerchantPayment, are the products bought (BUY): the amount is their
@@ -165,11 +165,11 @@ func (e *Engine) draft(ctx context.Context, r Request, pu *purchase) (*draft, er
 	switch r.Type {
 	case MerchantPayment:
 		f.account, f.till, err = e.merchantByCode(ctx, r.Merchant)
-	case TransferPayment, AirtimePayment:
+	case TransferPayment, AirtimePayment, WithdrawalPayment:
 		if f.to, d.payee = e.rules.recipient(r, payer); d.payee != ProblemNone {
 			return d, nil
 		}
-		if r.Type == TransferPayment {
+		if r.Type != AirtimePayment { // a transfer's wallet, a withdrawal's agent: found by number
 			f.account, err = e.payees.account(ctx, "msisdn:"+f.to, func(ctx context.Context) (ledger.Account, error) {
 				return e.ledger.AccountByMSISDN(ctx, f.to)
 			})
@@ -216,7 +216,11 @@ func (e *Engine) draft(ctx context.Context, r Request, pu *purchase) (*draft, er
 	if d.code, err = e.otp.Draw(bindingOf(p)); err != nil {
 		return nil, fmt.Errorf("draw code: %w", err)
 	}
-	d.text = e.texts.RenderCode(key, e.vars(p), d.code.Code, e.digits)
+	if r.Type == WithdrawalPayment {
+		key = "otp_withdraw"
+	}
+	p.Fee, _ = e.rules.fee(p.Type, p.Amount) // past the tariff: the decision refuses it
+	d.text = e.texts.RenderCode(withFee(key, p), e.vars(p), d.code.Code, e.digits)
 	d.p = p
 	return d, nil
 }
@@ -308,13 +312,17 @@ func (o *op) hold(d *draft) (holdResult, error) {
 			return holdResult{}, err
 		}
 	}
+	// The funds check covers amount + fee (fees.go): read before any hold is written.
+	if h, ok, err := o.checkFeeFunds(p); !ok || err != nil {
+		return h, err
+	}
 	_, err := o.lt.Hold(o.ctx, ledger.HoldRequest{
 		Key: p.ID + ":hold", Debit: p.PayerAccount, Credit: credit,
 		Amount: p.Amount, PaymentID: p.ID, Kind: string(p.Type),
 	})
 	switch {
 	case err == nil:
-		return holdResult{asked: true}, nil
+		return holdResult{asked: true}, o.holdFees(p)
 	case errors.Is(err, ledger.ErrIdempotencyConflict):
 		// The hold's key is the payment's ID: another payment has it.
 		return holdResult{}, fmt.Errorf("hold %s: %w", p.ID, errPaymentIDTaken)

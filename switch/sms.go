@@ -26,6 +26,9 @@ func (e *Engine) HandleSMS(ctx context.Context, from, text string) error {
 	case CmdSend:
 		_, err = e.Request(ctx, Request{Channel: ChannelSMS, Type: TransferPayment, Payer: from,
 			Recipient: cmd.MSISDN, Amount: cmd.Amount})
+	case CmdWithdraw:
+		_, err = e.Request(ctx, Request{Channel: ChannelSMS, Type: WithdrawalPayment, Payer: from,
+			Recipient: cmd.MSISDN, Amount: cmd.Amount})
 	case CmdTopup:
 		_, err = e.Request(ctx, Request{Channel: ChannelSMS, Type: AirtimePayment, Payer: from,
 			Recipient: cmd.MSISDN, Amount: cmd.Amount})
@@ -125,8 +128,12 @@ func (e *Engine) MiniText(ctx context.Context, msisdn string) (string, error) {
 				who = "deposit"
 			}
 		}
-		fmt.Fprintf(&b, "\n%s %s %s%s %s %s", p.ID, p.CreatedAt.In(e.cfg.Location).Format("02/01"),
-			sign, FormatAmount(p.Amount), who, strings.ReplaceAll(string(p.State), "_", " "))
+		amount := sign + FormatAmount(p.Amount)
+		if sign == "-" && p.Fee > 0 { // the payer paid the tariff's fee too (fees.go)
+			amount += " fee " + FormatAmount(p.Fee)
+		}
+		fmt.Fprintf(&b, "\n%s %s %s %s %s", p.ID, p.CreatedAt.In(e.cfg.Location).Format("02/01"),
+			amount, who, strings.ReplaceAll(string(p.State), "_", " "))
 	}
 	return b.String(), nil
 }

@@ -15,7 +15,7 @@ var DefaultTexts = map[string]string{
 	// HELP is two SMS of one part each: the commands (HELP), then codes and merchants'
 	// requests (HELP 2). HELP <command> answers that command's usage_* text.
 	"help": "{shortcode}: PAY <till> <amount>, BUY <till> <item> [qty], SEND <number> <amount>, " +
-		"TOPUP <amount> [number], BAL, MINI, CANCEL, NO, STOP <till>. More: HELP 2",
+		"WITHDRAW <agent> <amt>, TOPUP, BAL, MINI, CANCEL, NO, STOP <till>. More: HELP 2",
 	"help_more": "{shortcode}: reply our code, RESEND, CANCEL. NO refuses a request, " +
 		"STOP <till> all its requests, START <till> allows them. RELEASE or DISPUTE <id>: money held.",
 	"otp": "{id}: pay {amount} to {payee}? Reply with code {code} within {minutes} min to confirm. " +
@@ -136,6 +136,33 @@ var DefaultTexts = map[string]string{
 	"store_notice":  "{id}: {payee} received {amount} from {payer}.",
 	"sales":         "Sales {day} {where}: {payments} payments, gross {gross}, refunds {refunds}, net {net}.",
 	"sales_refused": "SALES answers only a merchant's or a store's registered phone.",
+
+	// The tariff and cash-out at agents (contract section 14): a payment with a fee
+	// says so in the "_fee" variant of its text (fees.go withFee); a free one keeps the
+	// plain text.
+	"otp_fee": "{id}: pay {amount} + fee {fee} to {payee}? Reply with code {code} within {minutes} min to confirm. " +
+		"Never share this code.",
+	"otp_buy_fee": "{id}: pay {amount} + fee {fee} to {payee} for {items}? Reply with code {code} within {minutes} min. " +
+		"Never share it.",
+	"otp_resent_fee": "{id}: new code {code} to pay {amount} + fee {fee} to {payee}, valid {minutes} min. " +
+		"Old codes no longer work. Never share it.",
+	"receipt_fee":       "{id} confirmed. {amount} paid to {payee}, fee {fee}. New balance {balance}.",
+	"receipt_items_fee": "{id} confirmed. {amount} paid to {payee} for {items}, fee {fee}. New balance {balance}.",
+	"request_fee": "{id}: {payee} requests {amount} + fee {fee}. Reply {code} within {valid} to pay, NO to refuse. " +
+		"Never share it.",
+	"request_for_fee": "{id}: {payee} requests {amount} + fee {fee} for {what}. Reply {code} within {valid} " +
+		"to pay or NO. Never share it.",
+	"reversal_payer_fee": "{id} reversed: {amount} and its fee {fee} returned to you. New balance {balance}.",
+	"otp_withdraw": "{id}: withdraw {amount} cash at agent {payee}? Reply with code {code} within {minutes} min. " +
+		"Never share this code.",
+	"otp_withdraw_fee": "{id}: withdraw {amount} cash at agent {payee}, fee {fee}? Reply with code {code} within " +
+		"{minutes} min. Never share this code.",
+	"receipt_withdraw":     "{id} confirmed. Collect {amount} cash from agent {payee}. New balance {balance}.",
+	"receipt_withdraw_fee": "{id} confirmed. Collect {amount} cash from agent {payee}, fee {fee}. New balance {balance}.",
+	"agent_withdraw": "{id}: hand over {amount} in cash to customer {payer}. Your float was credited with it " +
+		"and your commission. New float {balance}.",
+	"not_agent":      "{number} is not an agent. Check the agent's number and try again. Nothing was paid.",
+	"usage_withdraw": "To withdraw cash at an agent: WITHDRAW <agent number> <amount>, e.g. WITHDRAW 0712345678 500",
 }
 
 // Texts renders the switch's messages.

@@ -54,12 +54,16 @@ var typicalVars = map[string]string{
 	// SALES: a busy day of a store.
 	"day": "06/12", "where": "Mwanaisha Wholesaler - Westlands", "payments": "1234",
 	"gross": "KES 1,500,000.00", "refunds": "KES 150,000.00", "net": "KES 1,350,000.00",
+	// The tariff (contract section 14): a fee of the top band.
+	"fee": "KES 309.00", "total": "KES 150,309.00",
 }
 
 // codeTexts are the texts that carry a one-time code (RenderCode): the placeholder
 // {code} of the others is a merchant's code.
 var codeTexts = map[string]bool{"otp": true, "otp_resent": true, "otp_buy": true,
-	"request": true, "request_for": true, "request_airtime": true}
+	"request": true, "request_for": true, "request_airtime": true,
+	"otp_fee": true, "otp_buy_fee": true, "otp_resent_fee": true, "request_fee": true, "request_for_fee": true,
+	"otp_withdraw": true, "otp_withdraw_fee": true}
 
 // TestEveryTextFitsOneSMS: every built-in SMS text is one SMS in GSM 7-bit, 160 septets,
 // rendered with typical values, so that no answer costs the user (or the switch) two

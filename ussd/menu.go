@@ -418,18 +418,23 @@ func (m *Menu) advance(ctx context.Context, s *session, in string) (Screen, erro
 			return m.ask(s, "", "airtime_menu", nodeAirtimeChoice), nil
 		case "4":
 			return m.ask(s, "", "account_menu", nodeAccount), nil
+		case "5":
+			return m.ask(s, "", "ask_agent", nodeWithdrawAgent), nil
 		}
 		return m.show(s, joinLines(bad, m.static["title"]), m.static["menu"], false, nodeMain), nil
 
-	case nodeSendNumber, nodeAirtimeNumber:
+	case nodeSendNumber, nodeAirtimeNumber, nodeWithdrawAgent:
 		n, err := m.engine.Normalize(in)
 		if err != nil {
 			return m.ask(s, m.static["bad_number"], numberPrompt(s.node), s.node), nil
 		}
 		s.field = n
 		next := nodeSendAmount
-		if s.node == nodeAirtimeNumber {
+		switch s.node {
+		case nodeAirtimeNumber:
 			next = nodeAirtimeAmount
+		case nodeWithdrawAgent:
+			next = nodeWithdrawAmount
 		}
 		return m.ask(s, "", "ask_amount", next), nil
 
@@ -440,7 +445,7 @@ func (m *Menu) advance(ctx context.Context, s *session, in string) (Screen, erro
 		s.field = in
 		return m.ask(s, "", "ask_merchant_amount", nodeMerchantAmount), nil
 
-	case nodeSendAmount, nodeMerchantAmount, nodeAirtimeAmount:
+	case nodeSendAmount, nodeMerchantAmount, nodeAirtimeAmount, nodeWithdrawAmount:
 		if s.node == nodeMerchantAmount && in == BuyInput {
 			return m.ask(s, "", "ask_product", nodeProductCode), nil
 		}
@@ -523,8 +528,11 @@ func amountPrompt(n node) string {
 }
 
 func numberPrompt(n node) string {
-	if n == nodeAirtimeNumber {
+	switch n {
+	case nodeAirtimeNumber:
 		return "ask_airtime_number"
+	case nodeWithdrawAgent:
+		return "ask_agent"
 	}
 	return "ask_number"
 }

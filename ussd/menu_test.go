@@ -10,7 +10,7 @@ import (
 	payswitch "github.com/payswitch/payswitch/switch"
 )
 
-const mainScreen = "CON payswitch\n1. Send money\n2. Pay merchant\n3. Buy airtime\n4. My account"
+const mainScreen = "CON payswitch\n1. Send money\n2. Pay merchant\n3. Buy airtime\n4. My account\n5. Withdraw cash"
 
 func TestDialShowsMainMenu(t *testing.T) {
 	h := newHarness(t, nil)

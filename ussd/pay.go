@@ -19,6 +19,8 @@ func (m *Menu) request(ctx context.Context, s *session, amount int64) (Screen, e
 		r.Type, r.Merchant = payswitch.MerchantPayment, s.field
 	case nodeAirtimeAmount:
 		r.Type, r.Recipient, numberNode = payswitch.AirtimePayment, s.field, nodeAirtimeNumber
+	case nodeWithdrawAmount: // cash out at an agent (contract section 14)
+		r.Type, r.Recipient, numberNode = payswitch.WithdrawalPayment, s.field, nodeWithdrawAgent
 	case nodeBuyConfirm:
 		// A purchase: the engine prices the items again, as for BUY by SMS.
 		r.Type, r.Merchant = payswitch.MerchantPayment, s.field
@@ -33,7 +35,7 @@ func (m *Menu) request(ctx context.Context, s *session, amount int64) (Screen, e
 		if out.Payment == nil {
 			break
 		}
-		key := "code_prompt"
+		key := codePrompt(out.Payment)
 		if !out.OK() {
 			key = "pending_exists"
 		}
@@ -43,7 +45,8 @@ func (m *Menu) request(ctx context.Context, s *session, amount int64) (Screen, e
 		return m.ask(s, out.Text, "ask_merchant", nodeMerchantCode), nil
 	case payswitch.ProblemUnknownProduct: // retired since the menu priced it
 		return m.ask(s, out.Text, "ask_product", nodeProductCode), nil
-	case payswitch.ProblemUnknownRecipient, payswitch.ProblemSelfPayment, payswitch.ProblemBadNumber:
+	case payswitch.ProblemUnknownRecipient, payswitch.ProblemSelfPayment, payswitch.ProblemBadNumber,
+		payswitch.ProblemNotAgent:
 		if r.Type != payswitch.MerchantPayment && s.field != "" {
 			return m.ask(s, out.Text, numberPrompt(numberNode), numberNode), nil
 		}
@@ -139,7 +142,20 @@ func (m *Menu) vars(p *payswitch.Payment) map[string]string {
 		"id":     p.ID,
 		"amount": payswitch.FormatMoney(p.Currency, p.Amount),
 		"payee":  payeeLabel(p),
+		"fee":    payswitch.FormatMoney(p.Currency, p.Fee),
 	}
+}
+
+// codePrompt is the code prompt's text for p: a withdrawal's, one that names the fee,
+// or the plain one of a free payment.
+func codePrompt(p *payswitch.Payment) string {
+	switch {
+	case p.Type == payswitch.WithdrawalPayment:
+		return "code_prompt_withdraw"
+	case p.Fee > 0:
+		return "code_prompt_fee"
+	}
+	return "code_prompt"
 }
 
 // payeeLabel names the payee to the payer as the engine's messages do: "Mama Mboga

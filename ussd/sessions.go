@@ -46,6 +46,8 @@ const (
 	nodeProductCode                // 2*<code>*0: the product's code (buy.go)
 	nodeQuantity                   // 2*<code>*0*<product>: how many
 	nodeBuyConfirm                 // 2*<code>*0*<product>*<quantity>: 1 buys, 2 does not
+	nodeWithdrawAgent              // 5: the agent's number (withdraw.go)
+	nodeWithdrawAmount             // 5*<agent>: amount
 )
 
 // session is one dialogue's place in the menu. It is kept small: up to maxSessions of

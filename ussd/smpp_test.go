@@ -180,7 +180,7 @@ func TestPaymentOverLoopbackSMPP(t *testing.T) {
 	}
 
 	send("*384#", OpPSSRIndication, 0)
-	m := next("payswitch\n1. Send money\n2. Pay merchant\n3. Buy airtime\n4. My account")
+	m := next("payswitch\n1. Send money\n2. Pay merchant\n3. Buy airtime\n4. My account\n5. Withdraw cash")
 	if m.USSD["ussd_service_op"] != "02" || m.USSD["its_session_info"] != "2a00" || m.From != "*384#" {
 		t.Fatalf("menu MT %+v", m)
 	}

@@ -18,7 +18,7 @@ import (
 // the next page.
 var DefaultTexts = map[string]string{
 	"title": "payswitch",
-	"menu":  "1. Send money\n2. Pay merchant\n3. Buy airtime\n4. My account",
+	"menu":  "1. Send money\n2. Pay merchant\n3. Buy airtime\n4. My account\n5. Withdraw cash",
 
 	"ask_number":   "Send money to which number?",
 	"ask_merchant": "Enter the merchant code (till number)",
@@ -35,12 +35,16 @@ var DefaultTexts = map[string]string{
 	"ask_airtime_number":  "Buy airtime for which number?",
 	"account_menu":        "My account\n1. Balance\n2. Last payments\n0. Back",
 
-	"code_prompt":    "{id}: pay {amount} to {payee}. Enter the code we sent you by SMS.",
-	"pending_exists": "{id} ({amount} to {payee}) is waiting for its code. Enter the code we sent you by SMS.",
-	"enter_code":     "Enter the code from our SMS.",
-	"code_resent":    "We sent you a new code for {id} by SMS.",
-	"resend_limit":   "No more new codes for {id}. Enter the last code or cancel.",
-	"code_options":   "9. New code\n0. Cancel",
+	"code_prompt": "{id}: pay {amount} to {payee}. Enter the code we sent you by SMS.",
+	// The tariff and cash-out at agents (contract section 14).
+	"code_prompt_fee":      "{id}: pay {amount} + fee {fee} to {payee}. Enter the code we sent you by SMS.",
+	"code_prompt_withdraw": "{id}: withdraw {amount} cash at agent {payee}, fee {fee}. Enter the code we sent you by SMS.",
+	"ask_agent":            "Withdraw cash at which agent? Enter the agent's number",
+	"pending_exists":       "{id} ({amount} to {payee}) is waiting for its code. Enter the code we sent you by SMS.",
+	"enter_code":           "Enter the code from our SMS.",
+	"code_resent":          "We sent you a new code for {id} by SMS.",
+	"resend_limit":         "No more new codes for {id}. Enter the last code or cancel.",
+	"code_options":         "9. New code\n0. Cancel",
 
 	"bad_choice":   "Invalid choice.",
 	"bad_number":   "Invalid phone number. Use e.g. 0712345678.",
