@@ -131,6 +131,14 @@ var DefaultTexts = map[string]string{
 	"escrow_already_released": "{id} was released to {payee} already. Nothing was changed.",
 	"escrow_already_refunded": "{id} was returned to you already. Nothing was changed.",
 	"escrow_already_disputed": "{id} is disputed already; our staff will settle it.",
+
+	// KYC tiers (contract section 14): a request above the payer's tier's largest
+	// payment, and a transfer that would take its recipient past its tier's balance cap.
+	"request_failed_max": "{id} failed: {amount} is more than your largest payment of {max}. Nothing was paid.",
+	"balance_cap_payer": "{id} failed: {payee} cannot receive {amount} now (their wallet's balance limit). " +
+		"{amount} is available again.",
+	"balance_cap_payee": "{id}: {payer} tried to send you {amount}, which would take your wallet past its " +
+		"limit of {cap}. Nothing came in. An agent can raise it.",
 }
 
 // Texts renders the switch's messages.

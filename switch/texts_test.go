@@ -51,6 +51,7 @@ var typicalVars = map[string]string{
 	"valid": "1 h 30 min", "what": "Order 7", "items": "2 x Sugar 1kg",
 	"product": "123456", "other": "AUJCTUBFCK", "other_tries": "2", "count": "100",
 	"release": "14/06/2026 15:04 EAT",
+	"cap":     "KES 500,000.00", // a tier's max_balance
 }
 
 // codeTexts are the texts that carry a one-time code (RenderCode): the placeholder
