@@ -279,7 +279,7 @@ func engineErr(err error) error {
 		errors.Is(err, payswitch.ErrInsufficientFund), errors.Is(err, payswitch.ErrAirtimeDelivered),
 		errors.Is(err, ledger.ErrInsufficientFunds), errors.Is(err, ledger.ErrDuplicate),
 		errors.Is(err, ledger.ErrIdempotencyConflict), errors.Is(err, ledger.ErrAccountInactive),
-		errors.Is(err, ledger.ErrAlreadyReversed):
+		errors.Is(err, ledger.ErrAlreadyReversed), errors.Is(err, payswitch.ErrBalanceCap):
 		return fmt.Errorf("%w: %s", console.ErrRefused, cleanErr(err))
 	}
 	return err

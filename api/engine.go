@@ -21,6 +21,9 @@ type Engine interface {
 	OperatorTopup(ctx context.Context, r payswitch.OperatorTopup) (*payswitch.Payment, error)
 	Reverse(ctx context.Context, id string, r payswitch.Reversal) (*payswitch.Payment, error)
 	SetAccountStatus(ctx context.Context, c payswitch.AccountStatusChange) (ledger.Account, error)
+	// KYC tiers (contract section 14).
+	SetAccountTier(ctx context.Context, c payswitch.AccountTierChange) (ledger.Account, error)
+	AccountTier(ctx context.Context, id string) (int, error)
 
 	Payment(ctx context.Context, id string) (*payswitch.Payment, error)
 	Payments(ctx context.Context, msisdn string, limit int) ([]*payswitch.Payment, error)

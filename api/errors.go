@@ -46,6 +46,8 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		status, code = http.StatusForbidden, "payer_stopped"
 	case errors.Is(err, payswitch.ErrRateLimited):
 		status, code = http.StatusTooManyRequests, "rate_limited"
+	case errors.Is(err, payswitch.ErrBalanceCap): // a tier's max_balance (contract section 14)
+		status, code = http.StatusConflict, "balance_cap"
 	case errors.Is(err, errBadJSON), errors.Is(err, payswitch.ErrInvalid), errors.Is(err, merchant.ErrInvalid),
 		invalidInput(err):
 		status, code = http.StatusBadRequest, "invalid_request"

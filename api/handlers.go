@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"time"
@@ -22,6 +21,9 @@ type accountJSON struct {
 	Status    string         `json:"status"`
 	CreatedAt string         `json:"created_at"`
 	Balance   ledger.Balance `json:"balance"`
+	// Tier is a wallet's KYC tier (contract section 14): 0, 1 or 2; other accounts
+	// have none.
+	Tier *int `json:"tier,omitempty"`
 }
 
 func toAccountJSON(a ledger.Account) accountJSON {
@@ -30,23 +32,49 @@ func toAccountJSON(a ledger.Account) accountJSON {
 		Balance: a.Balance}
 }
 
+// accountView is a as the API shows it, with its tier when it is a wallet.
+func (s *Server) accountView(ctx context.Context, a ledger.Account) (accountJSON, error) {
+	v := toAccountJSON(a)
+	if a.Type == ledger.Wallet {
+		tier, err := s.engine.AccountTier(ctx, a.ID)
+		if err != nil {
+			return v, err
+		}
+		v.Tier = &tier
+	}
+	return v, nil
+}
+
+// writeAccount answers with a as the API shows it.
+func (s *Server) writeAccount(w http.ResponseWriter, r *http.Request, status int, a ledger.Account) error {
+	v, err := s.accountView(r.Context(), a)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, status, v)
+	return nil
+}
+
 func (s *Server) openAccount(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
 		Type   string `json:"type"`
 		MSISDN string `json:"msisdn"`
 		Code   string `json:"code"`
 		Name   string `json:"name"`
+		// A wallet's KYC tier (default 1) and, with tier 2, the holder's id number.
+		Tier     *int   `json:"tier"`
+		IDNumber string `json:"id_number"`
 	}
 	if err := decode(r, &req); err != nil {
 		return err
 	}
 	a, err := s.engine.OpenAccount(r.Context(), payswitch.OpenAccount{
-		Type: ledger.AccountType(req.Type), Name: req.Name, MSISDN: req.MSISDN, Code: req.Code})
+		Type: ledger.AccountType(req.Type), Name: req.Name, MSISDN: req.MSISDN, Code: req.Code,
+		Tier: req.Tier, IDNumber: req.IDNumber})
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, toAccountJSON(a))
-	return nil
+	return s.writeAccount(w, r, http.StatusCreated, a)
 }
 
 // getAccount shows an account; a merchant key sees only its own, and another answers
@@ -60,8 +88,7 @@ func (s *Server) getAccount(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, toAccountJSON(a))
-	return nil
+	return s.writeAccount(w, r, http.StatusOK, a)
 }
 
 func (s *Server) findAccount(w http.ResponseWriter, r *http.Request) error {
@@ -83,8 +110,7 @@ func (s *Server) findAccount(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, toAccountJSON(a))
-	return nil
+	return s.writeAccount(w, r, http.StatusOK, a)
 }
 
 func (s *Server) deposit(w http.ResponseWriter, r *http.Request) error {
@@ -237,34 +263,45 @@ func (s *Server) airtimeTopup(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// patchAccount freezes or reactivates an account with a reason (section 14); the
-// operator's token name is recorded as who did it. The contract's tier and id_number
-// are refused as not supported yet rather than as unknown fields, so that a client
-// written against the contract learns why.
+// patchAccount changes an account for an operator (contract section 14): its status
+// (freeze, reactivate) with a reason, or a wallet's KYC tier with a reason and, for tier
+// 2, the holder's id number (forget_id_number forgets the one on file when lowering).
+// One change a request; the operator's token name is recorded as who did it.
 func (s *Server) patchAccount(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		Status   *string         `json:"status"`
-		Reason   string          `json:"reason"`
-		Tier     json.RawMessage `json:"tier"`
-		IDNumber json.RawMessage `json:"id_number"`
+		Status         *string `json:"status"`
+		Reason         string  `json:"reason"`
+		Tier           *int    `json:"tier"`
+		IDNumber       *string `json:"id_number"`
+		ForgetIDNumber bool    `json:"forget_id_number"`
 	}
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	if req.Tier != nil || req.IDNumber != nil {
-		writeError(w, http.StatusBadRequest, "not_supported", "tier and id_number: not supported yet; nothing was changed")
-		return nil
+	var a ledger.Account
+	var err error
+	switch {
+	case req.Status != nil && (req.Tier != nil || req.IDNumber != nil || req.ForgetIDNumber):
+		return fmt.Errorf("%w: give status or tier, not both: one change a request", payswitch.ErrInvalid)
+	case req.Status != nil:
+		a, err = s.engine.SetAccountStatus(r.Context(), payswitch.AccountStatusChange{Account: r.PathValue("id"),
+			Status: ledger.Status(*req.Status), Reason: req.Reason, Actor: actor(r)})
+	case req.Tier != nil:
+		c := payswitch.AccountTierChange{Account: r.PathValue("id"), Tier: *req.Tier, ForgetIDNumber: req.ForgetIDNumber,
+			Reason: req.Reason, Actor: actor(r)}
+		if req.IDNumber != nil {
+			c.IDNumber = *req.IDNumber
+		}
+		a, err = s.engine.SetAccountTier(r.Context(), c)
+	case req.IDNumber != nil || req.ForgetIDNumber:
+		return fmt.Errorf("%w: tier: an id number is given with the tier it is for (2)", payswitch.ErrInvalid)
+	default:
+		return fmt.Errorf("%w: give status (\"frozen\" or \"active\") or tier (0, 1 or 2)", payswitch.ErrInvalid)
 	}
-	if req.Status == nil {
-		return fmt.Errorf("%w: status: give \"frozen\" or \"active\"", payswitch.ErrInvalid)
-	}
-	a, err := s.engine.SetAccountStatus(r.Context(), payswitch.AccountStatusChange{Account: r.PathValue("id"),
-		Status: ledger.Status(*req.Status), Reason: req.Reason, Actor: actor(r)})
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, toAccountJSON(a))
-	return nil
+	return s.writeAccount(w, r, http.StatusOK, a)
 }
 
 // paymentView is p as the API shows it (the engine's view, shared with webhooks).

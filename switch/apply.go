@@ -30,6 +30,11 @@ func (o *op) apply(d Decision) (Outcome, error) {
 			return Outcome{}, err
 		}
 	}
+	if d.Tier != nil {
+		if err := o.changeTier(*d.Tier); err != nil {
+			return Outcome{}, err
+		}
+	}
 	if d.Clearing != "" {
 		clearing, err := o.lt.SystemAccount(o.ctx, ledger.AirtimeClearing, d.Clearing, e.cfg.Currency)
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/payswitch/payswitch/ledger"
 	"github.com/payswitch/payswitch/otp"
 )
 
@@ -146,6 +147,12 @@ func (o *op) confirm(ch Channel, msisdn, paymentID, code string, a *codeAheads) 
 				return Outcome{}, err
 			}
 			s.Funds = &f
+		case roomStep:
+			room, err := o.payeeRoom(s.Waiting.PayeeAccount)
+			if err != nil {
+				return Outcome{}, err
+			}
+			s.Room = &room
 		default:
 			return o.apply(d)
 		}
@@ -168,8 +175,15 @@ func (o *op) requestFunds(p *Payment) (requestFunds, error) {
 			return f, err
 		}
 	}
-	f.Spent, err = o.snap.spent(p.PayerMSISDN, o.e.startOfDay(o.now).UnixMicro())
-	return f, err
+	if f.Spent, err = o.snap.spent(p.PayerMSISDN, o.e.startOfDay(o.now).UnixMicro()); err != nil {
+		return f, err
+	}
+	if f.Payer.Type == ledger.Wallet {
+		k, err := o.snap.kyc(p.PayerAccount)
+		f.PayerTier = k.Tier
+		return f, err
+	}
+	return f, nil
 }
 
 // pendingOf reads msisdn's waiting payment inside the write; nil when none waits or

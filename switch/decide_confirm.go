@@ -39,6 +39,9 @@ type confirmSnapshot struct {
 	// applier compared it with both stored codes before any check ("" for neither). When
 	// both wait, only that one is checked, and both only when it is neither's.
 	Matched string
+	// Room is what Waiting's recipient can take, read once its code was right
+	// (roomStep: a transfer, with balance caps on); nil until then.
+	Room *payeeRoom
 }
 
 // confirm decides a code given for a number's waiting payments.
@@ -117,7 +120,14 @@ func (r *rules) confirmOne(s confirmSnapshot, p *Payment) Decision {
 			return Decision{Step: fundsStep}
 		}
 		return r.completeRequest(p, s.Channel, vars, *s.Funds, s.Now)
+	case res.OK && r.needsRoom(p) && s.Room == nil:
+		return Decision{Step: roomStep}
 	case res.OK:
+		if s.Room != nil {
+			if over, limit := r.overCap(*s.Room, p.Amount); over {
+				return r.refuseOverCap(p, s.Channel, limit)
+			}
+		}
 		return r.intoEscrow(r.complete(p, s.Channel, vars), s.Now)
 	case res.Expired:
 		return r.expireRefused(p)

@@ -18,6 +18,9 @@ type bookingSnapshot struct {
 	Account   *ledger.Account
 	System    ledger.Account // the system account on the other side (cash, the carrier's clearing)
 	NewID     string         // the new payment's ID
+	// Room is what a deposit is checked against: the account's posted balance and, for
+	// a wallet, its tier (contract section 14's max_balance).
+	Room payeeRoom
 }
 
 // deposit decides a deposit of amount to the account named id: a transfer from the
@@ -34,6 +37,9 @@ func (r *rules) deposit(s bookingSnapshot, id string, amount int64) Decision {
 	a := s.Account
 	if a == nil || a.Type.IsSystem() {
 		return Decision{Err: fmt.Errorf("%w: account %q", ErrNotFound, id)}
+	}
+	if over, limit := r.overCap(s.Room, amount); over {
+		return Decision{Err: r.balanceCapError(s.Room, amount, limit, "nothing was deposited")}
 	}
 	p := &Payment{ID: s.NewID, Type: DepositPayment, Channel: ChannelAPI, State: StateCompleted,
 		PayerAccount: s.System.ID, PayeeAccount: a.ID, PayeeName: a.Name, PayeeCode: a.Code,

@@ -32,6 +32,7 @@ type requestSnapshot struct {
 	Pending     *Payment
 	LockedUntil int64
 	Spent       int64
+	Tier        int // the payer account's KYC tier (limits per tier: wallets only)
 
 	Hold holdResult // the ledger's answer to the hold, when its asked is set
 
@@ -109,17 +110,18 @@ func (r *rules) requestDecision(s requestSnapshot) Decision {
 	if amount < r.cfg.MinAmount {
 		return Decision{Outcome: r.refuse(ProblemBelowMin, nil, map[string]string{"min": r.money(r.cfg.MinAmount)})}
 	}
-	if amount > r.cfg.MaxAmount {
-		return Decision{Outcome: r.refuse(ProblemAboveMax, nil, map[string]string{"max": r.money(r.cfg.MaxAmount)})}
+	limits := r.tierLimits(payerTier(acct, s.Tier))
+	if amount > limits.MaxPayment {
+		return Decision{Outcome: r.refuse(ProblemAboveMax, nil, map[string]string{"max": r.money(limits.MaxPayment)})}
 	}
 	if _, ok := r.fee(s.Request.Type, amount); !ok { // past the tariff's last band (fees.go)
 		return Decision{Outcome: r.refuse(ProblemAboveMax, nil, map[string]string{"max": r.money(r.cfg.MaxAmount)})}
 	}
 	// The daily limit counts the amount, not the fee (fees.go).
-	if r.cfg.DailyMax > 0 && s.Spent+amount > r.cfg.DailyMax {
-		left := max(r.cfg.DailyMax-s.Spent, 0)
+	if limits.DailyMax > 0 && s.Spent+amount > limits.DailyMax {
+		left := max(limits.DailyMax-s.Spent, 0)
 		return Decision{Outcome: r.refuse(ProblemDailyLimit, nil, map[string]string{
-			"limit": r.money(r.cfg.DailyMax), "left": r.money(left)})}
+			"limit": r.money(limits.DailyMax), "left": r.money(left)})}
 	}
 	if dr.invalid != nil {
 		return Decision{Err: dr.invalid}

@@ -24,6 +24,7 @@ type requestFunds struct {
 	Payer, Payee ledger.Account
 	Spent        int64
 	Escrow       string // a guaranteed payment's: the escrow account its money goes to
+	PayerTier    int    // the payer wallet's KYC tier, whose limits bind it
 }
 
 // completeRequest decides a request whose right code was given at now: the funds move at
@@ -50,8 +51,15 @@ func (r *rules) completeRequest(p *Payment, ch Channel, vars map[string]string, 
 	case f.Payer.Balance.Available < p.Amount+p.Fee: // the fee too (fees.go)
 		vars["available"] = r.money(f.Payer.Balance.Available)
 		return fail(ProblemInsufficientFunds, "insufficient funds", "request_failed_funds")
-	case r.cfg.DailyMax > 0 && f.Spent+p.Amount > r.cfg.DailyMax:
-		vars["limit"], vars["left"] = r.money(r.cfg.DailyMax), r.money(max(r.cfg.DailyMax-f.Spent, 0))
+	}
+	// The payer's tier may allow less than the request's amount, which only the global
+	// limits bounded when it was made (contract section 14).
+	switch limits := r.tierLimits(payerTier(f.Payer, f.PayerTier)); {
+	case p.Amount > limits.MaxPayment:
+		vars["max"] = r.money(limits.MaxPayment)
+		return fail(ProblemAboveMax, "above the payer's largest payment", "request_failed_max")
+	case limits.DailyMax > 0 && f.Spent+p.Amount > limits.DailyMax:
+		vars["limit"], vars["left"] = r.money(limits.DailyMax), r.money(max(limits.DailyMax-f.Spent, 0))
 		return fail(ProblemDailyLimit, "daily limit", "request_failed_limit")
 	}
 	d := r.complete(p, ch, vars)

@@ -75,6 +75,9 @@ type Decision struct {
 	// Change, when set, is an operator's change of an account (its status), written to
 	// the ledger with a row of the account's history.
 	Change *accountChange
+	// Tier, when set, is an operator's change of a wallet's KYC tier (kyc.go): its row
+	// of wallet_kyc and the rows of its history.
+	Tier *tierChange
 
 	Payment *Payment // the payment that the effects below concern
 	// Clearing, when set, is the carrier whose airtime clearing account Payment pays

@@ -83,7 +83,7 @@ var HotQueries = []struct {
 	Name, Query string
 	Args        int
 }{
-	{"number state", numberStateQuery, 2},
+	{"number state", numberStateQuery, 3},
 	{"waiting payment", waitingQuery, 2},
 	{"pending payment", pendingQuery, 1},
 	{"payment by id", paymentQuery, 1},

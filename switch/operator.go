@@ -16,6 +16,10 @@ type OpenAccount struct {
 	Name   string
 	MSISDN string // required for wallets and agents; where a merchant's notices go
 	Code   string // merchant code (till number)
+	// Tier, for a wallet, is its KYC tier (nil: DefaultTier); IDNumber is required
+	// with TierFull (see AccountTierChange).
+	Tier     *int
+	IDNumber string
 }
 
 // OpenAccount opens a customer, merchant or agent account in the switch's currency.
@@ -46,10 +50,17 @@ func (e *Engine) OpenAccount(ctx context.Context, r OpenAccount) (ledger.Account
 		}
 		na.MSISDN = n
 	}
+	tier, err := e.rules.openingTier(r)
+	if err != nil {
+		return ledger.Account{}, err
+	}
 	var a ledger.Account
-	err := e.write(ctx, func(o *op) (err error) {
-		a, err = o.lt.CreateAccount(o.ctx, na)
-		return err
+	err = e.write(ctx, func(o *op) (err error) {
+		if a, err = o.lt.CreateAccount(o.ctx, na); err != nil || tier == nil {
+			return err
+		}
+		tier.Account = a.ID
+		return o.changeTier(*tier)
 	})
 	if errors.Is(err, ledger.ErrDuplicate) {
 		return ledger.Account{}, fmt.Errorf("%w: msisdn or code already has an account", ErrConflict)
@@ -84,6 +95,11 @@ func (e *Engine) Deposit(ctx context.Context, d Deposit) (*Payment, error) {
 		})
 		if err != nil {
 			return err
+		}
+		if s.Prev == nil && s.Account != nil && s.Account.Type == ledger.Wallet {
+			if s.Room, err = o.payeeRoom(s.Account.ID); err != nil {
+				return err
+			}
 		}
 		dec := e.rules.deposit(s, d.Account, d.Amount)
 		if dec.Err != nil {

@@ -255,11 +255,11 @@ func (o *op) request(s requestSnapshot) (Outcome, error) {
 		return Outcome{}, err
 	}
 	if s.Draft != nil && s.Draft.payer != "" && s.Draft.payerAcct.ID != "" {
-		n, err := o.snap.numberState(s.Draft.payer, e.startOfDay(o.now).UnixMicro())
+		n, err := o.snap.numberState(s.Draft.payer, s.Draft.payerAcct.ID, e.startOfDay(o.now).UnixMicro())
 		if err != nil {
 			return Outcome{}, err
 		}
-		s.LockedUntil, s.Spent = n.lockedUntil, n.spent
+		s.LockedUntil, s.Spent, s.Tier = n.lockedUntil, n.spent, n.tier
 		if n.pending != "" {
 			if s.Pending, err = o.snap.payment(n.pending); err != nil {
 				return Outcome{}, err

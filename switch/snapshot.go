@@ -41,12 +41,15 @@ type snapshotSource interface {
 	spent(msisdn string, day int64) (int64, error)
 	// lockedUntil is msisdn's number_locks.locked_until (Unix µs), 0 for none.
 	lockedUntil(msisdn string) (int64, error)
-	// numberState is what a request reads of msisdn on day.
-	numberState(msisdn string, day int64) (numberState, error)
+	// numberState is what a request reads of msisdn on day, and of its account.
+	numberState(msisdn, account string, day int64) (numberState, error)
 
 	// refundState is the refund merchant made under reference, or nil, and how many
 	// refunds payment has (refund.go).
 	refundState(payment, merchant, reference string) (*Refund, int, error)
+
+	// kyc is account id's row of wallet_kyc: its tier and id number's digest (kyc.go).
+	kyc(id string) (walletKYC, error)
 }
 
 // sqliteSnapshots reads snapshots in tx, a transaction of the store's single writer.
@@ -205,19 +208,22 @@ type numberState struct {
 	pending     string // the ID of its payment waiting for a code, or ""
 	lockedUntil int64  // its number_locks.locked_until (Unix µs), 0 for none
 	spent       int64  // what it has committed on the day asked for
+	tier        int    // its account's KYC tier (wallet_kyc; DefaultTier without a row)
 }
 
-// numberStateQuery reads a number's (?1) pending payment, lock and total for day ?2.
+// numberStateQuery reads a number's (?1) pending payment, lock and total for day ?2, and
+// the tier of its account ?3 (a point lookup by wallet_kyc's primary key).
 const numberStateQuery = `SELECT
 	COALESCE((SELECT id FROM payments WHERE payer_msisdn = ?1 AND state = 'pending_otp'), ''),
 	COALESCE((SELECT locked_until FROM number_locks WHERE msisdn = ?1), 0),
-	COALESCE((SELECT amount FROM daily_totals WHERE msisdn = ?1 AND day = ?2), 0)`
+	COALESCE((SELECT amount FROM daily_totals WHERE msisdn = ?1 AND day = ?2), 0),
+	COALESCE((SELECT tier FROM wallet_kyc WHERE account_id = ?3), ` + defaultTierSQL + `)`
 
 // numberState reads, in one statement, the number's pending payment, its wrong-code lock
-// and its total for day.
-func (q sqliteSnapshots) numberState(msisdn string, day int64) (numberState, error) {
+// and its total for day, and the tier of its account.
+func (q sqliteSnapshots) numberState(msisdn, account string, day int64) (numberState, error) {
 	var n numberState
-	err := q.tx.QueryRowContext(q.ctx, numberStateQuery, msisdn, day).Scan(&n.pending, &n.lockedUntil, &n.spent)
+	err := q.tx.QueryRowContext(q.ctx, numberStateQuery, msisdn, day, account).Scan(&n.pending, &n.lockedUntil, &n.spent, &n.tier)
 	if err != nil {
 		return numberState{}, fmt.Errorf("number state: %w", err)
 	}

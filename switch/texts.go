@@ -163,6 +163,14 @@ var DefaultTexts = map[string]string{
 		"and your commission. New float {balance}.",
 	"not_agent":      "{number} is not an agent. Check the agent's number and try again. Nothing was paid.",
 	"usage_withdraw": "To withdraw cash at an agent: WITHDRAW <agent number> <amount>, e.g. WITHDRAW 0712345678 500",
+
+	// KYC tiers (contract section 14): a request above the payer's tier's largest
+	// payment, and a transfer that would take its recipient past its tier's balance cap.
+	"request_failed_max": "{id} failed: {amount} is more than your largest payment of {max}. Nothing was paid.",
+	"balance_cap_payer": "{id} failed: {payee} cannot receive {amount} now (their wallet's balance limit). " +
+		"{amount} is available again.",
+	"balance_cap_payee": "{id}: {payer} tried to send you {amount}, which would take your wallet past its " +
+		"limit of {cap}. Nothing came in. An agent can raise it.",
 }
 
 // Texts renders the switch's messages.

@@ -56,6 +56,7 @@ var typicalVars = map[string]string{
 	"gross": "KES 1,500,000.00", "refunds": "KES 150,000.00", "net": "KES 1,350,000.00",
 	// The tariff (contract section 14): a fee of the top band.
 	"fee": "KES 309.00", "total": "KES 150,309.00",
+	"cap": "KES 500,000.00", // a tier's max_balance
 }
 
 // codeTexts are the texts that carry a one-time code (RenderCode): the placeholder
