@@ -153,6 +153,9 @@ func (o *op) apply(d Decision) (Outcome, error) {
 	if err := o.storeRequestCounts(d.Counts); err != nil {
 		return Outcome{}, err
 	}
+	if err := o.storeLockCounts(d.LockCounts); err != nil {
+		return Outcome{}, err
+	}
 	if d.Stop != nil {
 		if err := o.storeStop(*d.Stop); err != nil {
 			return Outcome{}, err

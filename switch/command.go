@@ -29,6 +29,8 @@ const (
 	// Guaranteed payments (contract section 11).
 	CmdRelease CommandKind = "release" // RELEASE <payment id>: pay the merchant from escrow
 	CmdDispute CommandKind = "dispute" // DISPUTE <payment id>: keep it in escrow for an operator
+	// Lost-phone lock (contract section 14), from any phone.
+	CmdLock CommandKind = "lock" // LOCK <wallet number> <id number>
 )
 
 // Command is one parsed SMS. Problem, when set, says why a recognised keyword's
@@ -44,6 +46,7 @@ type Command struct {
 	Reference string // PAY: optional free text
 	Code      string // confirm: the digits typed
 	PaymentID string // RELEASE, DISPUTE: the payment, upper-cased
+	IDNumber  string // LOCK: the wallet owner's id number (MSISDN is the wallet's number)
 	Problem   Problem
 }
 
@@ -199,6 +202,12 @@ func ParseCommand(text string, digits int) Command {
 		return c
 	case "HELP":
 		return parseHelp(args)
+	case "LOCK":
+		// The wallet's number is checked by the engine; an id number must be digits.
+		if len(args) != 2 || !ValidIDNumber(args[1]) {
+			return Command{Kind: CmdLock, Problem: ProblemUsageLock}
+		}
+		return Command{Kind: CmdLock, MSISDN: args[0], IDNumber: args[1]}
 	case "RELEASE", "DISPUTE":
 		c := Command{Kind: CmdRelease}
 		if kw == "DISPUTE" {
@@ -271,6 +280,7 @@ var helpTopics = map[string]Problem{
 	"PAY": ProblemUsagePay, "BUY": ProblemUsageBuy, "SEND": ProblemUsageSend, "TOPUP": ProblemUsageTopup,
 	"STOP": ProblemUsageStop, "START": ProblemUsageStop,
 	"RELEASE": ProblemUsageEscrow, "DISPUTE": ProblemUsageEscrow,
+	"LOCK": ProblemUsageLock,
 }
 
 // parseHelp reads HELP's one optional word, its topic.
