@@ -376,6 +376,12 @@ func (o *op) issue(p *Payment, code otp.Drawn) error {
 		}
 		return nil
 	}
+	if p.Risk == RiskHigh { // stepped up: a shorter life, one attempt (risk.go)
+		if err := o.e.otp.IssueDrawnStepUp(o.ctx, o.tx, code, o.now, p.ExpiresAt); err != nil {
+			return fmt.Errorf("issue code: %w", err)
+		}
+		return nil
+	}
 	exp, err := o.e.otp.IssueDrawn(o.ctx, o.tx, code, o.now)
 	if err != nil {
 		return fmt.Errorf("issue code: %w", err)
