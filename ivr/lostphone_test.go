@@ -61,7 +61,7 @@ func TestLockByVoice(t *testing.T) {
 	wantPrompt(t, c.key("0700000001#"), 0, "Enter the wallet owner's id number")
 	wantPrompt(t, c.key("1234#"), 0, "An id number has 5 to 20 digits.", "id number")
 	wrong := c.key("87654321#")
-	wantFinal(t, wrong, "If the wallet number and id number match our records")
+	wantFinal(t, wrong, "If the number and id number match our records")
 	if h.status(w.ID) != ledger.Active {
 		t.Fatal("a wrong id number locked the wallet")
 	}

@@ -89,7 +89,7 @@ var DefaultTexts = map[string]string{
 	"ask_lock_wallet": "Enter the phone number of the wallet to lock, then press the hash key.",
 	"ask_lock_id":     "Enter the wallet owner's id number, then press the hash key.",
 	"bad_id_number":   "An id number has 5 to 20 digits.",
-	"lock_received": "If the wallet number and id number match our records, the wallet is now locked " +
+	"lock_received": "If the number and id number match our records, the wallet is now locked " +
 		"and no payment can be made from it. To reactivate it, visit an agent or call customer care with your ID. Goodbye.",
 	"lock_limited":         "Too many lock requests from this number. Please try again tomorrow or call customer care. Goodbye.",
 	"temporary_error_lock": "Sorry, we could not do that now. Nothing was locked. Please try again later. Goodbye.",

@@ -40,11 +40,11 @@ const (
 func init() {
 	DefaultTexts["usage_lock"] = "To lock a lost phone's wallet send: LOCK <wallet number> <id number>, " +
 		"with the id number in digits as registered."
-	DefaultTexts["lock_received"] = "If the wallet number and id number match our records, the wallet is now locked " +
-		"and no payment can be made from it. To reactivate it, visit an agent or call customer care with your ID."
+	DefaultTexts["lock_received"] = "If the number and id number match our records, the wallet is now locked: " +
+		"no payment can be made from it. To reactivate it, visit an agent with your ID."
 	DefaultTexts["lock_limited"] = "Too many LOCK requests from this number. Please try again tomorrow or call customer care."
-	DefaultTexts["wallet_locked"] = "Your payswitch wallet {number} was locked at {time} at the request of {from}. " +
-		"Payments waiting were cancelled. To reactivate it, visit an agent or call customer care with your ID."
+	DefaultTexts["wallet_locked"] = "Your wallet {number} was locked at {until} by LOCK from {payer}. " +
+		"Waiting payments were cancelled. Visit an agent with your ID to unlock it."
 	DefaultTexts["lock_attempts_warning"] = "Several requests to lock your payswitch wallet {number} gave a wrong id number. " +
 		"If this was not you, call customer care."
 }
@@ -145,7 +145,7 @@ func (r *rules) lockWallet(s lockSnapshot) Decision {
 			Reason: "LOCK by " + string(s.Channel) + " from " + from, Actor: "lock"}
 		d.Also = r.endForLock(s)
 		d.Messages = r.sms(s.Wallet, "wallet_locked", "", r.texts.Render("wallet_locked", map[string]string{
-			"number": Mask(s.Wallet), "from": from, "time": r.lockTime(s.Now, s.Now)}), false)
+			"number": Mask(s.Wallet), "payer": from, "until": r.lockTime(s.Now, s.Now)}), false)
 	}
 	d.Auth = []authNote{note}
 	if s.Channel == ChannelSMS {

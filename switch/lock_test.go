@@ -107,7 +107,7 @@ func TestLockFreezesAndEndsWhatWaits(t *testing.T) {
 	if got := h.payment(req.ID).State; got != StateDeclined {
 		t.Fatalf("merchant's request %s", got)
 	}
-	if m := h.last(stranger); !strings.Contains(m.Text, "If the wallet number and id number match") {
+	if m := h.last(stranger); !strings.Contains(m.Text, "If the number and id number match") {
 		t.Fatalf("sender told %q", m.Text)
 	}
 	if m := h.last(alice); m.Purpose != "wallet_locked" || !strings.Contains(m.Text, "was locked") ||
@@ -212,7 +212,7 @@ func TestLockLimits(t *testing.T) {
 	if h.status(w.ID) != ledger.Active {
 		t.Fatal("id number checked past the wallet's limit")
 	}
-	if !strings.Contains(h.last("254711000004").Text, "If the wallet number") {
+	if !strings.Contains(h.last("254711000004").Text, "If the number and id") {
 		t.Fatalf("limited wallet answered %q", h.last("254711000004").Text)
 	}
 	if h.count(alice) != warned {
@@ -265,7 +265,7 @@ func TestLockUsageAndOperatorUnlock(t *testing.T) {
 		}
 	}
 	h.sms(stranger, "LOCK 12 "+ownerID)
-	if m := h.last(stranger); strings.Contains(m.Text, "If the wallet") {
+	if m := h.last(stranger); strings.Contains(m.Text, "If the number and id") {
 		t.Errorf("a bad wallet number answered %q", m.Text)
 	}
 	if _, err := h.engine.LockWallet(context.Background(), ChannelSMS, stranger, alice, "12 34"); !errors.Is(err, ErrBadIDNumber) {
