@@ -83,3 +83,30 @@ func TestLockByVoice(t *testing.T) {
 		t.Fatalf("the owner was told %+v", m)
 	}
 }
+
+// A payment graded low with frictionless on completes at once: the caller hears it is
+// complete instead of being asked for a code.
+func TestFrictionlessByVoice(t *testing.T) {
+	h := newHarness(t, options{engine: func(c *payswitch.Config) {
+		c.Risk = &payswitch.Risk{Frictionless: true, LowMaxAmount: 50000}
+	}})
+	h.Wallet(alice, 100000)
+	h.Merchant(till, "Mama Mboga", mama)
+	pay := func(id string) Response {
+		c := h.inbound(id, alice)
+		for _, k := range []string{"", "1", till + "#"} {
+			c.key(k)
+		}
+		return c.key("150#")
+	}
+	first := pay("first") // a new payee: the code step
+	wantPrompt(t, first, 6, "A code was sent to you by SMS")
+	c := h.inbound("first", alice)
+	wantFinal(t, c.key(h.code(alice)+"#"), "is complete")
+	second := pay("second")
+	p := h.lastPayment(alice)
+	wantFinal(t, second, "Payment "+Spell(p.ID)+" is complete.", "Your new balance is seven hundred shillings.")
+	if p.State != payswitch.StateCompleted || p.Risk != payswitch.RiskLow {
+		t.Fatalf("second payment %+v", p)
+	}
+}
