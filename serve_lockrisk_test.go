@@ -124,6 +124,9 @@ func TestLockAndRiskEndToEnd(t *testing.T) {
 	if _, err := audit.Export(context.Background(), s.app.db.Reader(), dir, audit.Options{}); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := audit.Verify(dir); err != nil {
+		t.Fatalf("the export does not verify: %v", err)
+	}
 	f, err := os.Open(filepath.Join(dir, audit.AuthEventsFile))
 	if err != nil {
 		t.Fatal(err)
