@@ -119,6 +119,9 @@ func (r *rules) lockWallet(s lockSnapshot) Decision {
 	if newSender {
 		d.LockCounts = append(d.LockCounts, s.Senders.next(s.Now))
 	}
+	// The digest is worked out whatever the wallet, so that no answer comes sooner for
+	// a number without one.
+	given := idNumberDigest(r.cfg.IDNumberKey, s.ID)
 	a := s.Account
 	wallet := a != nil && (a.Type == ledger.Wallet || a.Type == ledger.Agent)
 	switch {
@@ -128,7 +131,7 @@ func (r *rules) lockWallet(s lockSnapshot) Decision {
 		note.Detail = "limited: too many wrong id numbers for the wallet; from " + from
 	case s.Tier != TierFull || s.Digest == "" || len(r.cfg.IDNumberKey) == 0:
 		note.Detail = "no id number recorded; from " + from
-	case !hmac.Equal([]byte(s.Digest), []byte(idNumberDigest(r.cfg.IDNumberKey, s.ID))):
+	case !hmac.Equal([]byte(s.Digest), []byte(given)):
 		note.Detail = "wrong id number; from " + from
 		t := s.Target.next(s.Now)
 		d.LockCounts = append(d.LockCounts, t)
