@@ -245,6 +245,7 @@ func startAppWith(ctx context.Context, cfg *config.Config, log zerolog.Logger, o
 		Messages: cfg.Messages, VoiceNumber: voice, USSDPush: anyUSSDPush(cfg.SMPP.Links),
 		EscrowReleaseAfter: cfg.Escrow.ReleaseAfter,
 		Tiers:              engineTiers(cfg), Tariff: engineTariff(cfg), IDNumberKey: idNumberKey(secret),
+		Risk: engineRisk(cfg.Risk),
 		Requests: payswitch.RequestLimits{DefaultTTL: cfg.Requests.DefaultTTL, MaxTTL: cfg.Requests.MaxTTL,
 			PerMerchantPerMinute: cfg.Requests.PerMerchantPerMinute, PerNumberPerDay: cfg.Requests.PerNumberPerDay},
 		Fraud: payswitch.Fraud{

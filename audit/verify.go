@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/payswitch/payswitch/internal/csvcell"
+	"github.com/payswitch/payswitch/otp"
 )
 
 // Verify checks the export in dir from its files alone and returns its manifest. The
@@ -364,9 +365,11 @@ func (v *verifier) journal() error {
 	return nil
 }
 
-// authEventNames are the events otp records.
+// authEventNames are the events otp records: a code's, then contract section 14's
+// locks, unlocks and requests blocked by their risk grade.
 var authEventNames = [...]string{"issued", "resent", "delivered", "delivery_failed", "wrong",
-	"confirmed", "expired", "exhausted", "cancelled"}
+	"confirmed", "expired", "exhausted", "cancelled",
+	otp.EventLocked, otp.EventLockRefused, otp.EventUnlocked, otp.EventBlocked}
 
 func (v *verifier) authEvents() error {
 	c, err := v.openCSV(AuthEventsFile, authEventsHeader[:])

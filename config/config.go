@@ -66,6 +66,8 @@ type Config struct {
 	// Tariff (contract section 14): fee bands per payment type, ascending; a type left
 	// out costs nothing.
 	Tariff map[string][]Band `yaml:"tariff"`
+	// Risk (contract section 14): the rules that grade payment requests (risk.go).
+	Risk Risk `yaml:"risk"`
 	// Messages is an addition: message key -> template, replacing the built-in text of
 	// that key. The engine owns the keys and placeholders and checks them.
 	Messages map[string]string `yaml:"messages"`

@@ -205,6 +205,7 @@ func (c *Config) Validate() error {
 	}
 	c.validateRequests(k)
 	c.validateEscrow(k)
+	c.validateRisk(k)
 	for i, ca := range c.Airtime.Carriers {
 		key := fmt.Sprintf("airtime.carriers[%d]", i)
 		if k.required(key+".name", ca.Name) {

@@ -10,9 +10,12 @@
 // ends early leaves a payment that the code sent by SMS still confirms until it expires.
 //
 // Inbound script (the caller's number, normalised, is the payer; a number with no
-// account hears so at once and the call ends):
+// account hears so at once and is offered only the lost-phone lock, 9; anything else
+// ends the call):
 //
-//	menu:      1 pay a merchant, 2 send money, 3 balance (spoken; the call ends)
+//	menu:      1 pay a merchant, 2 send money, 3 balance (spoken; the call ends),
+//	           9 lock a lost phone's wallet: its number, then its owner's id number; the
+//	           engine's neutral answer is spoken and the call ends (lostphone.go)
 //	1:         merchant code, checked at once   -> amount
 //	2:         recipient's number               -> amount
 //	amount:    whole units (150 is 150.00); the engine holds the funds and sends the code

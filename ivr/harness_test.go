@@ -130,6 +130,7 @@ type options struct {
 	cfg     func(*Config)
 	fraud   payswitch.Fraud
 	origin  string // what the callback guard would say the callbacks came through
+	engine  func(*payswitch.Config)
 }
 
 func newHarness(t testing.TB, o options) *harness {
@@ -138,7 +139,7 @@ func newHarness(t testing.TB, o options) *harness {
 	// time when they are queued, and moves a microsecond at every reading so that
 	// payments made one after the other are ordered.
 	h := &harness{t: t, Rig: switchtest.New(t, switchtest.Options{Start: time.Now().UTC().Truncate(time.Second),
-		Tick: time.Microsecond, Sealed: true, VoiceNumber: ivrNumber, Fraud: o.fraud})}
+		Tick: time.Microsecond, Sealed: true, VoiceNumber: ivrNumber, Fraud: o.fraud, Config: o.engine})}
 	h.queue = &countingQueue{Outbox: h.Outbox}
 	var err error
 	cfg := Config{Number: ivrNumber}

@@ -14,7 +14,7 @@ func TestInboundPayMerchant(t *testing.T) {
 	m := h.Merchant(till, "Mama Mboga", mama)
 	c := h.inbound("ATVId_in1", "+254700000001") // the gateway's form of alice's number
 
-	wantPrompt(t, c.key(""), 1, "Welcome to payswitch.", "Press 1 to pay a merchant, 2 to send money, 3 for your balance.")
+	wantPrompt(t, c.key(""), 1, "Welcome to payswitch.", "Press 1 to pay a merchant, 2 to send money, 3 for your balance, 9 to lock the wallet of a lost phone.")
 	wantPrompt(t, c.key("1"), 0, "Enter the merchant code")
 	wantPrompt(t, c.key("55501#"), 0, "You are paying Mama Mboga, merchant 5 5 5 0 1.",
 		"Enter the amount in whole shillings", "press 1 5 0")
@@ -106,7 +106,7 @@ func TestInboundWrongKeys(t *testing.T) {
 		because string // said before the prompt again
 		prompt  string
 	}{
-		{"menu key", nil, "9", "Sorry, that is not a valid choice.", "Press 1 to pay a merchant"},
+		{"menu key", nil, "7", "Sorry, that is not a valid choice.", "Press 1 to pay a merchant"},
 		{"menu silence", nil, "", "Sorry, we did not get your answer.", "Press 1 to pay a merchant"},
 		{"menu star", nil, "*", "not a valid choice", "Press 1 to pay a merchant"},
 		{"unknown merchant", []string{"1"}, "99999#", "There is no merchant 9 9 9 9 9.", "Enter the merchant code"},

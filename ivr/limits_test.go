@@ -60,14 +60,16 @@ func TestSessionsCappedGlobally(t *testing.T) {
 	wantFinal(t, h.inbound("forged-0-0", "254711000000").key("1"), "this call has timed out")
 }
 
-// Issue 18: a caller whose number has no account hears so at once, not after the menu,
-// and leaves nothing in memory.
+// Issue 18: a caller whose number has no account hears so at once, not after the menu;
+// since issue 25 it is offered the lost-phone lock, and silence or another key ends the
+// call.
 func TestInboundUnregisteredToldAtOnce(t *testing.T) {
 	h := newHarness(t, options{})
-	c := h.inbound("nobody", "0700000077")
-	wantFinal(t, c.key(""), "This number has no payswitch account. Please visit an agent to open one.")
-	if n := h.svc.Sessions(); n != 0 {
-		t.Errorf("%d sessions left by an unregistered caller", n)
+	for _, k := range []string{"", "1"} {
+		c := h.inbound("nobody-"+k, "0700000077")
+		wantPrompt(t, c.key(""), 1, "This number has no payswitch account; please visit an agent to open one.",
+			"To lock the wallet of a lost phone, press 9.")
+		wantFinal(t, c.key(k), "This number has no payswitch account. Please visit an agent to open one.")
 	}
 }
 

@@ -49,6 +49,9 @@ type Engine interface {
 	CodeDigits() int
 	Merchant(ctx context.Context, code string) (ledger.Account, error)
 	AccountByMSISDN(ctx context.Context, msisdn string) (ledger.Account, error)
+	// LockWallet is LOCK <wallet number> <id number> (contract section 14), from any
+	// caller.
+	LockWallet(ctx context.Context, ch payswitch.Channel, from, wallet, id string) (payswitch.Outcome, error)
 }
 
 // Queue is what the IVR needs of the durable outbox; *outbox.Outbox has it. The Caller

@@ -23,8 +23,9 @@ import (
 // to pay a merchant" but 1 still pays a merchant.
 var DefaultTexts = map[string]string{
 	// Inbound: the menu and what it asks for.
-	"welcome":      "Welcome to payswitch.",
-	"menu":         "Press 1 to pay a merchant, 2 to send money, 3 for your balance.",
+	"welcome": "Welcome to payswitch.",
+	"menu": "Press 1 to pay a merchant, 2 to send money, 3 for your balance, " +
+		"9 to lock the wallet of a lost phone.",
 	"ask_merchant": "Enter the merchant code, then press the hash key.",
 	"ask_number":   "Enter the phone number to send money to, then press the hash key.",
 	"to_merchant":  "You are paying {payee}.",
@@ -81,6 +82,17 @@ var DefaultTexts = map[string]string{
 	"temporary_error":           "Sorry, we could not do that now. Nothing was paid. Please try again later. Goodbye.",
 	"temporary_error_code": "Sorry, we could not check your code now. Payment {id} is still waiting: " +
 		"to confirm it, reply to our SMS with the code. Goodbye.",
+
+	// The lost-phone lock (lostphone.go).
+	"no_account_lock": "This number has no payswitch account; please visit an agent to open one. " +
+		"To lock the wallet of a lost phone, press 9.",
+	"ask_lock_wallet": "Enter the phone number of the wallet to lock, then press the hash key.",
+	"ask_lock_id":     "Enter the wallet owner's id number, then press the hash key.",
+	"bad_id_number":   "An id number has 5 to 20 digits.",
+	"lock_received": "If the number and id number match our records, the wallet is now locked " +
+		"and no payment can be made from it. To reactivate it, visit an agent or call customer care with your ID. Goodbye.",
+	"lock_limited":         "Too many lock requests from this number. Please try again tomorrow or call customer care. Goodbye.",
+	"temporary_error_lock": "Sorry, we could not do that now. Nothing was locked. Please try again later. Goodbye.",
 
 	// Calls that cannot go on.
 	"session_gone":  "Sorry, this call has timed out. Please call again. Goodbye.",

@@ -24,6 +24,18 @@ const (
 	EventCancelled      = "cancelled"
 )
 
+// Auth events of contract section 14, which concern a wallet rather than a code: a LOCK
+// that froze a lost phone's wallet (or an operator's freeze), a LOCK that did not (wrong
+// or unknown details, or past its limits; never the id number itself), an operator's
+// reactivation, and a payment request refused by its risk grade. PaymentID is empty
+// but for a refused request's drafted payment.
+const (
+	EventLocked      = "locked"
+	EventLockRefused = "lock_refused"
+	EventUnlocked    = "unlocked"
+	EventBlocked     = "blocked"
+)
+
 // timeLayout is RFC 3339 in UTC with a fixed six-digit fraction, so rows sort as text.
 const timeLayout = "2006-01-02T15:04:05.000000Z07:00"
 
@@ -42,7 +54,8 @@ type Event struct {
 func RecordEvent(ctx context.Context, tx store.Tx, e Event) error {
 	switch e.Event {
 	case EventIssued, EventResent, EventDelivered, EventDeliveryFailed, EventWrong,
-		EventConfirmed, EventExpired, EventExhausted, EventCancelled:
+		EventConfirmed, EventExpired, EventExhausted, EventCancelled,
+		EventLocked, EventLockRefused, EventUnlocked, EventBlocked:
 	default:
 		return fmt.Errorf("%w: event %q", ErrBadEvent, e.Event)
 	}

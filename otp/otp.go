@@ -119,7 +119,22 @@ CREATE TABLE otp_codes (
 INSERT INTO otp_codes SELECT * FROM otp_codes_rebuild;
 DROP TABLE otp_codes_rebuild;
 `,
-}, Postgres: postgresMigrations}
+	migrationLockEvents,
+}, Postgres: append(postgresMigrations, migrationLockEventsPostgres)}
+
+// migrationLockEvents lets auth_events hold contract section 14's events (EventLocked,
+// ...). Every row already satisfies the wider CHECK, so it is rewritten in place.
+var migrationLockEvents = store.EditTableSQL("auth_events", store.Edit{Old: "event = 'cancelled')",
+	New: "event = 'cancelled' OR event = 'locked' OR event = 'lock_refused' OR event = 'unlocked' OR event = 'blocked')"})
+
+// migrationLockEventsPostgres is migrationLockEvents on PostgreSQL, where the CHECK has
+// the name PostgreSQL gave it.
+const migrationLockEventsPostgres = `
+ALTER TABLE auth_events DROP CONSTRAINT auth_events_event_check;
+ALTER TABLE auth_events ADD CONSTRAINT auth_events_event_check CHECK (event IN ('issued', 'resent', 'delivered',
+	'delivery_failed', 'wrong', 'confirmed', 'expired', 'exhausted', 'cancelled',
+	'locked', 'lock_refused', 'unlocked', 'blocked'));
+`
 
 // Config sets the code rules. Zero fields take the defaults above; Issuer.Config reports
 // the values in force.
@@ -239,15 +254,26 @@ func (i *Issuer) IssueDrawn(ctx context.Context, tx store.Tx, d Drawn, now time.
 // which the merchant sets (minutes to a day). Every other rule is the same; a resend
 // gives the new code Config.TTL.
 func (i *Issuer) IssueDrawnUntil(ctx context.Context, tx store.Tx, d Drawn, now, expiresAt time.Time) error {
+	return i.issueDrawn(ctx, tx, d, now, expiresAt, 0)
+}
+
+// IssueDrawnStepUp is IssueDrawnUntil for a payment graded high risk (contract section
+// 14's step-up): the code takes one attempt only, its first wrong one kills it, as if
+// MaxAttempts - 1 wrong ones had been made already. A resend carries that over.
+func (i *Issuer) IssueDrawnStepUp(ctx context.Context, tx store.Tx, d Drawn, now, expiresAt time.Time) error {
+	return i.issueDrawn(ctx, tx, d, now, expiresAt, max(i.cfg.MaxAttempts-1, 0))
+}
+
+func (i *Issuer) issueDrawn(ctx context.Context, tx store.Tx, d Drawn, now, expiresAt time.Time, attempts int) error {
 	if len(d.digest) == 0 {
 		return fmt.Errorf("otp: issue for %s: the code was not made by Draw", d.Binding.PaymentID)
 	}
 	if !expiresAt.After(now) {
 		return fmt.Errorf("otp: issue for %s: expiry %v is not after %v", d.Binding.PaymentID, expiresAt, now)
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO otp_codes (payment_id, digest, issued_at, expires_at, state)
-		VALUES (?, ?, ?, ?, 'active') ON CONFLICT (payment_id) DO NOTHING`,
-		d.Binding.PaymentID, d.digest, now.UnixMicro(), expiresAt.UnixMicro())
+	res, err := tx.ExecContext(ctx, `INSERT INTO otp_codes (payment_id, digest, issued_at, expires_at, attempts, state)
+		VALUES (?, ?, ?, ?, ?, 'active') ON CONFLICT (payment_id) DO NOTHING`,
+		d.Binding.PaymentID, d.digest, now.UnixMicro(), expiresAt.UnixMicro(), attempts)
 	if err != nil {
 		return fmt.Errorf("otp: issue for %s: %w", d.Binding.PaymentID, err)
 	}

@@ -172,6 +172,9 @@ func (o *op) apply(d Decision) (Outcome, error) {
 	if err := o.storeRequestCounts(d.Counts); err != nil {
 		return Outcome{}, err
 	}
+	if err := o.storeLockCounts(d.LockCounts); err != nil {
+		return Outcome{}, err
+	}
 	if d.Stop != nil {
 		if err := o.storeStop(*d.Stop); err != nil {
 			return Outcome{}, err
@@ -388,6 +391,12 @@ func (o *op) afterInsert(p *Payment) {
 func (o *op) issue(p *Payment, code otp.Drawn) error {
 	if p.State == StateRequested {
 		if err := o.e.otp.IssueDrawnUntil(o.ctx, o.tx, code, o.now, p.ExpiresAt); err != nil {
+			return fmt.Errorf("issue code: %w", err)
+		}
+		return nil
+	}
+	if p.Risk == RiskHigh { // stepped up: a shorter life, one attempt (risk.go)
+		if err := o.e.otp.IssueDrawnStepUp(o.ctx, o.tx, code, o.now, p.ExpiresAt); err != nil {
 			return fmt.Errorf("issue code: %w", err)
 		}
 		return nil

@@ -29,6 +29,8 @@ const (
 	// Guaranteed payments (contract section 11).
 	CmdRelease CommandKind = "release" // RELEASE <payment id>: pay the merchant from escrow
 	CmdDispute CommandKind = "dispute" // DISPUTE <payment id>: keep it in escrow for an operator
+	// Lost-phone lock (contract section 14), from any phone.
+	CmdLock CommandKind = "lock" // LOCK <wallet number> <id number>
 )
 
 // CmdSales is SALES: today's takings, for a merchant's or a store's phone (contract
@@ -48,6 +50,7 @@ type Command struct {
 	Reference string // PAY: optional free text
 	Code      string // confirm: the digits typed
 	PaymentID string // RELEASE, DISPUTE: the payment, upper-cased
+	IDNumber  string // LOCK: the wallet owner's id number (MSISDN is the wallet's number)
 	Problem   Problem
 }
 
@@ -216,6 +219,12 @@ func ParseCommand(text string, digits int) Command {
 		}
 		c.MSISDN, c.Amount = args[0], amt
 		return c
+	case "LOCK":
+		// The wallet's number is checked by the engine; an id number must be digits.
+		if len(args) != 2 || !ValidIDNumber(args[1]) {
+			return Command{Kind: CmdLock, Problem: ProblemUsageLock}
+		}
+		return Command{Kind: CmdLock, MSISDN: args[0], IDNumber: args[1]}
 	case "RELEASE", "DISPUTE":
 		c := Command{Kind: CmdRelease}
 		if kw == "DISPUTE" {
@@ -293,6 +302,7 @@ var helpTopics = map[string]Problem{
 	"STOP": ProblemUsageStop, "START": ProblemUsageStop,
 	"RELEASE": ProblemUsageEscrow, "DISPUTE": ProblemUsageEscrow,
 	"WITHDRAW": ProblemUsageWithdraw,
+	"LOCK":     ProblemUsageLock,
 }
 
 // parseHelp reads HELP's one optional word, its topic.

@@ -17,6 +17,12 @@ type requestSnapshot struct {
 	RateLimited, TellLimited bool
 	// SIMSwap is the refusal that the carrier's SIM-swap check earned, or ProblemNone.
 	SIMSwap Problem
+	// Risk grading's facts from before the write: the SIM-swap check could not be
+	// made (and failed open), and the number's requests this minute.
+	SIMSwapUnknown bool
+	RequestsMinute int
+	// Risk is what the request is graded on, read in the write; nil: not graded.
+	Risk *riskFacts
 	// Purchase is a BUY's items as the catalogue priced them before the SIM-swap check
 	// (its amount is theirs), or nil.
 	Purchase *purchase
@@ -132,6 +138,12 @@ func (r *rules) requestDecision(s requestSnapshot) Decision {
 	if s.StoreClosed {
 		return Decision{Outcome: r.refuse(ProblemStoreClosed, nil, map[string]string{"payee": dr.p.payeeLabel()})}
 	}
+	risk, fired := RiskNormal, []string(nil)
+	if s.Risk != nil {
+		if risk, fired = grade(*s.Risk, *r.cfg.Risk); risk == RiskBlock {
+			return r.riskBlocked(dr.p, s.Request.Channel, fired)
+		}
+	}
 	if !s.Hold.asked {
 		return Decision{Step: holdStep}
 	}
@@ -148,10 +160,14 @@ func (r *rules) requestDecision(s requestSnapshot) Decision {
 	started := *p
 	started.CreatedAt, started.UpdatedAt, started.ExpiresAt = s.Now, s.Now, s.Now.Add(r.ttl)
 	p = &started
-	return Decision{Payment: p, Insert: true, AddDaily: true, Issue: &dr.code,
+	d := Decision{Payment: p, Insert: true, AddDaily: true, Issue: &dr.code,
 		Auth:     []authNote{{Channel: s.Request.Channel, Event: "issued"}},
 		Messages: r.sms(p.PayerMSISDN, "otp", p.ID, dr.text, true),
 		Outcome:  Outcome{Payment: p}}
+	if s.Risk != nil {
+		return r.graded(d, dr, risk, fired, s.Request.Channel)
+	}
+	return d
 }
 
 // overdue is the expiry of the number's waiting payment, whose time is up but which the

@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/payswitch/payswitch/ledger"
+	"github.com/payswitch/payswitch/otp"
 )
 
 // statusSnapshot is what deciding an operator's freeze or reactivation looks at, as read
@@ -61,6 +62,7 @@ func (r *rules) accountStatus(s statusSnapshot, c AccountStatusChange) Decision 
 	}
 	d := Decision{Change: &accountChange{Account: a.ID, Field: "status", Old: string(a.Status), New: string(c.Status),
 		Reason: reason, Actor: actor}}
+	d.Also = statusNote(a, c.Status, actor)
 	if p := s.Waiting; c.Status == ledger.Frozen && p != nil && p.PayerAccount == a.ID && p.State == StatePendingOTP {
 		d.Payment, d.Release, d.Move, d.Reason = p, true, EvCancel, "account frozen by an operator"
 		d.Auth = []authNote{{Channel: ChannelAPI, Event: "cancelled", Detail: "account frozen"}}
@@ -72,4 +74,18 @@ func (r *rules) accountStatus(s statusSnapshot, c AccountStatusChange) Decision 
 		}
 	}
 	return d
+}
+
+// statusNote is the authentication history's entry of an operator's freeze (a lock) or
+// reactivation (an unlock) of a wallet with a number (contract section 14), as a
+// decision of its own so that it names no payment the freeze cancels.
+func statusNote(a *ledger.Account, status ledger.Status, actor string) []Decision {
+	if a.MSISDN == "" {
+		return nil
+	}
+	ev := otp.EventUnlocked
+	if status == ledger.Frozen {
+		ev = otp.EventLocked
+	}
+	return []Decision{{Auth: []authNote{{MSISDN: a.MSISDN, Channel: ChannelAPI, Event: ev, Detail: "by operator " + actor}}}}
 }

@@ -129,6 +129,9 @@ type Decision struct {
 	// Stop records a number's refusal of a merchant's requests (STOP), or its end.
 	Stop *requestStop
 
+	// LockCounts are LOCK attempts counted against their windows (lock_attempts).
+	LockCounts []lockCount
+
 	Auth []authNote
 	// Events are what merchants' systems are told of Payment (EventSink), each with the
 	// payment as it is after every change above.

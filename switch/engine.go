@@ -59,6 +59,8 @@ type Config struct {
 	Tiers       [3]Tier
 	Tariff      Tariff
 	IDNumberKey []byte
+	// Risk grades payment requests (risk.go, config risk); nil: every one is normal.
+	Risk *Risk
 }
 
 // RequestLimits bound merchants' requests to pay (contract section 10): how long one

@@ -99,3 +99,7 @@ var HotQueries = []struct {
 
 // PaymentColumns are the payments table's columns that the engine reads.
 const PaymentColumns = paymentColumns
+
+// IDNumberDigest is the keyed digest of an id number that wallet_kyc keeps (contract
+// section 14), for tests that record a tier 2 directly.
+var IDNumberDigest = idNumberDigest

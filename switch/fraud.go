@@ -110,28 +110,45 @@ func (l *limiter) allow(msisdn string, now time.Time) (ok, tell bool) {
 
 // checkSIMSwap asks the carrier, outside any transaction, whether payer's SIM changed
 // recently, for payments at or above the threshold. It returns the refusal to give, if any.
-func (e *Engine) checkSIMSwap(ctx context.Context, payer string, amount int64) Problem {
+// unknown reports a check that failed and let the payment go on (fail open), which risk
+// grading may step up.
+func (e *Engine) checkSIMSwap(ctx context.Context, payer string, amount int64) (refusal Problem, unknown bool) {
 	if e.simSwap == nil || amount < e.cfg.Fraud.SIMSwapThreshold {
-		return ProblemNone
+		return ProblemNone, false
 	}
 	n, err := e.Normalize(payer)
 	if err != nil {
-		return ProblemNone // no such number: the request is refused for that anyway
+		return ProblemNone, false // no such number: the request is refused for that anyway
 	}
 	swapped, err := e.simSwap.Swapped(ctx, n)
 	switch {
 	case err != nil && e.cfg.Fraud.SIMSwapFailOpen:
 		e.log.Warn().Err(err).Str("msisdn", Mask(n)).Msg("SIM-swap check failed; allowing the payment (fail open)")
-		return ProblemNone
+		return ProblemNone, true
 	case err != nil:
 		e.log.Warn().Err(err).Str("msisdn", Mask(n)).Msg("SIM-swap check failed; refusing the payment")
-		return ProblemSIMSwapFailed
+		return ProblemSIMSwapFailed, false
 	case swapped:
 		e.simSwaps.Inc()
 		e.log.Warn().Str("msisdn", Mask(n)).Str("event", "sim_swapped").Msg("payment refused after a recent SIM swap")
-		return ProblemSIMSwapped
+		return ProblemSIMSwapped, false
 	}
-	return ProblemNone
+	return ProblemNone, false
+}
+
+// used is how many requests msisdn made in the last minute by its budget (0 when the
+// limit is off): what risk grading reads as its requests per minute.
+func (l *limiter) used(msisdn string, now time.Time) int {
+	if l == nil || l.perMinute <= 0 {
+		return 0
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.numbers[msisdn]
+	if b == nil {
+		return 0
+	}
+	return max(l.perMinute-int(b.lim.TokensAt(now)), 0)
 }
 
 // freezeAfterSwap freezes the account of payer, if it has one (the policy's step-up

@@ -42,11 +42,12 @@ func TestHelpAnswers(t *testing.T) {
 		{"HELP", []string{"22333:", "PAY <till> <amount>", "BUY <till> <item> [qty]", "SEND", "TOPUP", "BAL", "MINI",
 			"CANCEL", "NO", "STOP <till>", "HELP 2"}},
 		{"what?", []string{"22333:", "BUY <till>", "HELP 2"}},
-		{"HELP 2", []string{"22333:", "code", "RESEND", "CANCEL", "NO refuses", "STOP <till>", "START <till>"}},
+		{"HELP 2", []string{"22333:", "code", "RESEND", "CANCEL", "NO refuses", "STOP <till>", "START <till>", "LOCK."}},
 		{"HELP BUY", []string{"BUY <till> <product> [quantity]"}},
 		{"HELP STOP", []string{"STOP <till>", "START <till>"}},
 		{"HELP PAY", []string{"PAY <till> <amount> [reference]"}},
 		{"HELP RELEASE", []string{"RELEASE <payment id>", "DISPUTE <payment id>"}},
+		{"HELP LOCK", []string{"LOCK <wallet number> <id number>"}},
 	}
 	for _, c := range cases {
 		before := h.count(alice)
@@ -76,7 +77,7 @@ func TestHelpNamesEveryCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	both := x.Render("help", typicalVars) + " " + x.Render("help_more", typicalVars)
-	for _, kw := range []string{"PAY", "BUY", "SEND", "TOPUP", "BAL", "MINI", "RESEND", "CANCEL", "NO", "STOP", "START", "RELEASE", "DISPUTE", "WITHDRAW"} {
+	for _, kw := range []string{"PAY", "BUY", "SEND", "TOPUP", "BAL", "MINI", "RESEND", "CANCEL", "NO", "STOP", "START", "RELEASE", "DISPUTE", "WITHDRAW", "LOCK"} {
 		if !strings.Contains(both, kw+" ") && !strings.Contains(both, kw+",") && !strings.Contains(both, kw+".") {
 			t.Errorf("no help page names %s: %q", kw, both)
 		}

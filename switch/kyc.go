@@ -2,7 +2,6 @@ package payswitch
 
 import (
 	"context"
-	"crypto/hmac"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -124,22 +123,3 @@ func (o *op) recordChange(c accountChange) error {
 	return nil
 }
 
-// idNumberMatches reports, inside the write, whether id is the id number on file for
-// the wallet accountID (recorded at tier 2), comparing keyed digests in constant time.
-// recorded is false when the wallet has none on file (or no key is configured): then
-// matches is false too. A malformed id never matches. (LOCK's check: contract section
-// 14; the caller counts wrong ones.)
-func (o *op) idNumberMatches(accountID, id string) (matches bool, recorded bool, err error) {
-	k, err := o.snap.kyc(accountID)
-	if err != nil {
-		return false, false, err
-	}
-	key := o.e.cfg.IDNumberKey
-	if k.Digest == "" || len(key) == 0 {
-		return false, false, nil
-	}
-	if !ValidIDNumber(id) {
-		return false, true, nil
-	}
-	return hmac.Equal([]byte(idNumberDigest(key, id)), []byte(k.Digest)), true, nil
-}

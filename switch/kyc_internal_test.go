@@ -2,6 +2,7 @@ package payswitch
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -38,29 +39,41 @@ func kycEngine(t *testing.T, key []byte) *Engine {
 	return e
 }
 
-// TestIDNumberMatches: LOCK's check of an id number against the one recorded at tier 2
-// compares digests inside the write; a wallet with none on file is not recorded, and a
-// lowered wallet keeps its number unless the change forgot it.
-func TestIDNumberMatches(t *testing.T) {
+// TestLockMatchesTheTierPatch: LOCK checks an id number against the one the tiers'
+// PATCH recorded at tier 2, under the same key: the right number freezes the wallet, a
+// wrong one does not; a wallet with none on file, or lowered from tier 2, cannot be
+// locked by SMS; a lowered wallet keeps its digest unless the change forgot it.
+func TestLockMatchesTheTierPatch(t *testing.T) {
 	ctx := context.Background()
 	e := kycEngine(t, []byte("id key of this test"))
 	w, err := e.OpenAccount(ctx, OpenAccount{Type: ledger.Wallet, Name: "Amina", MSISDN: "254700000001"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	check := func(id string) (bool, bool) {
+	sender := 0
+	// check sends LOCK for the wallet with id from a new number (each sender has its
+	// own limit) and reports whether it froze the wallet, which it then reactivates.
+	check := func(id string) bool {
 		t.Helper()
-		var m, rec bool
-		if err := e.write(ctx, func(o *op) (err error) {
-			m, rec, err = o.idNumberMatches(w.ID, id)
-			return err
-		}); err != nil {
+		sender++
+		if _, err := e.LockWallet(ctx, ChannelSMS, fmt.Sprintf("2547001000%02d", sender), "254700000001", id); err != nil {
 			t.Fatal(err)
 		}
-		return m, rec
+		a, err := e.Account(ctx, w.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.Status != ledger.Frozen {
+			return false
+		}
+		if _, err := e.SetAccountStatus(ctx, AccountStatusChange{Account: w.ID, Status: ledger.Active,
+			Reason: "owner seen", Actor: "ops-anne"}); err != nil {
+			t.Fatal(err)
+		}
+		return true
 	}
-	if m, rec := check("12345678"); m || rec {
-		t.Fatalf("no number on file: matches %v, recorded %v", m, rec)
+	if check("12345678") {
+		t.Fatal("no number on file: locked")
 	}
 	change := func(c AccountTierChange) {
 		t.Helper()
@@ -73,9 +86,9 @@ func TestIDNumberMatches(t *testing.T) {
 	for _, tc := range []struct {
 		id      string
 		matches bool
-	}{{"12345678", true}, {"12345679", false}, {"1234567", false}, {"1234 5678", false}, {"", false}} {
-		if m, rec := check(tc.id); m != tc.matches || !rec {
-			t.Errorf("%q: matches %v, recorded %v; want %v, true", tc.id, m, rec, tc.matches)
+	}{{"12345679", false}, {"12345678", true}} {
+		if m := check(tc.id); m != tc.matches {
+			t.Errorf("%q: locked %v; want %v", tc.id, m, tc.matches)
 		}
 	}
 	var digest string
@@ -86,12 +99,16 @@ func TestIDNumberMatches(t *testing.T) {
 		t.Fatalf("stored %q: want the keyed digest, never the number", digest)
 	}
 	change(AccountTierChange{Tier: TierBasic})
-	if m, rec := check("12345678"); !m || !rec {
-		t.Fatalf("lowered, kept: matches %v, recorded %v", m, rec)
+	if check("12345678") {
+		t.Fatal("lowered from tier 2: locked")
+	}
+	var kept string
+	if err := e.db.Reader().QueryRowContext(ctx, `SELECT id_digest FROM wallet_kyc WHERE account_id = ?`, w.ID).Scan(&kept); err != nil || kept != digest {
+		t.Fatalf("lowered: digest %q, %v; want it kept", kept, err)
 	}
 	change(AccountTierChange{Tier: TierUnregistered, ForgetIDNumber: true})
-	if m, rec := check("12345678"); m || rec {
-		t.Fatalf("forgotten: matches %v, recorded %v", m, rec)
+	if err := e.db.Reader().QueryRowContext(ctx, `SELECT id_digest FROM wallet_kyc WHERE account_id = ?`, w.ID).Scan(&kept); err != nil || kept != "" {
+		t.Fatalf("forgotten: digest %q, %v", kept, err)
 	}
 	// Another switch's key cannot test the numbers of this one's copy.
 	if idNumberDigest([]byte("another key"), "12345678") == digest {

@@ -88,7 +88,8 @@ func (e *Engine) Request(ctx context.Context, r Request) (Outcome, error) {
 			amount = pu.total
 		}
 	}
-	s.SIMSwap = e.checkSIMSwap(ctx, r.Payer, amount)
+	s.SIMSwap, s.SIMSwapUnknown = e.checkSIMSwap(ctx, r.Payer, amount)
+	s.RequestsMinute = e.limits.used(s.ReplyTo, e.now())
 	var out Outcome
 	var err error
 	for range maxIDDraws {
@@ -264,6 +265,9 @@ func (o *op) request(s requestSnapshot) (Outcome, error) {
 			if s.Pending, err = o.snap.payment(n.pending); err != nil {
 				return Outcome{}, err
 			}
+		}
+		if s.Risk, err = o.riskFacts(s); err != nil {
+			return Outcome{}, err
 		}
 	}
 	for {

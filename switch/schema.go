@@ -70,7 +70,7 @@ CREATE TABLE number_locks (
 	locked_until INTEGER NOT NULL
 ) STRICT, WITHOUT ROWID;
 `, migration2, migration3, migration4, migration5, migration6,
-	migrationRefunds, migrationKYC}}
+	migrationRefunds, migrationKYC, migrationLock}}
 
 // Migration 2 makes request_key and reversal_ref unique through partial indexes over the
 // payments that have one, instead of UNIQUE columns: almost no payment has either, yet
@@ -251,4 +251,19 @@ CREATE TABLE wallet_kyc (
 ALTER TABLE payments ADD COLUMN fee INTEGER NOT NULL DEFAULT 0 CHECK (fee >= 0);
 ALTER TABLE payments ADD COLUMN risk TEXT NOT NULL DEFAULT '';
 ALTER TABLE payments ADD COLUMN risk_rules TEXT NOT NULL DEFAULT '';
+`
+
+// migrationLock is contract section 14's LOCK: lock_attempts counts LOCK attempts in a
+// window that starts at the first one, one row a subject ('sender:<msisdn>' for every
+// attempt a number sends, 'wallet:<msisdn>' for the wrong id numbers given for a wallet
+// that exists, 'senders' for the senders new in the window, which caps the rows), each
+// overwritten when its window has passed and deleted by the next LOCK after that
+// (lock_attempts_expiry).
+const migrationLock = `
+CREATE TABLE lock_attempts (
+	subject      TEXT PRIMARY KEY,
+	window_start INTEGER NOT NULL, -- Unix µs of the window's first attempt
+	count        INTEGER NOT NULL CHECK (count >= 0)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX lock_attempts_expiry ON lock_attempts (window_start);
 `

@@ -47,6 +47,8 @@ func (e *Engine) HandleSMS(ctx context.Context, from, text string) error {
 		_, err = e.ReleaseEscrow(ctx, ChannelSMS, from, cmd.PaymentID)
 	case CmdDispute:
 		_, err = e.DisputeEscrow(ctx, ChannelSMS, from, cmd.PaymentID)
+	case CmdLock:
+		_, err = e.LockWallet(ctx, ChannelSMS, from, cmd.MSISDN, cmd.IDNumber)
 	case CmdStop, CmdStart:
 		_, err = e.StopRequests(ctx, ChannelSMS, from, cmd.Merchant, cmd.Kind == CmdStop)
 	case CmdBalance, CmdMini, CmdSales:

@@ -17,7 +17,7 @@ var DefaultTexts = map[string]string{
 	"help": "{shortcode}: PAY <till> <amount>, BUY <till> <item> [qty], SEND <number> <amount>, " +
 		"WITHDRAW <agent> <amt>, TOPUP, BAL, MINI, CANCEL, NO, STOP <till>. More: HELP 2",
 	"help_more": "{shortcode}: reply our code, RESEND, CANCEL. NO refuses a request, " +
-		"STOP <till> all its requests, START <till> allows them. RELEASE or DISPUTE <id>: money held.",
+		"STOP <till> bars them, START <till> allows. RELEASE, DISPUTE <id>: held money. Lost phone: LOCK.",
 	"otp": "{id}: pay {amount} to {payee}? Reply with code {code} within {minutes} min to confirm. " +
 		"Never share this code with anyone.",
 	"otp_resent": "{id}: new code {code} to pay {amount} to {payee}, valid {minutes} min. " +

@@ -40,8 +40,15 @@ const (
 
 func newHarness(t testing.TB, texts map[string]string) *harness {
 	t.Helper()
+	return newHarnessWith(t, texts, nil)
+}
+
+// newHarnessWith is newHarness with the engine's config changed by engine.
+func newHarnessWith(t testing.TB, texts map[string]string, engine func(*payswitch.Config)) *harness {
+	t.Helper()
 	h := &harness{t: t, catalog: &catalog{m: map[string]payswitch.Product{}}}
-	h.Rig = switchtest.New(t, switchtest.Options{Start: time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC), Products: h.catalog})
+	h.Rig = switchtest.New(t, switchtest.Options{Start: time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC), Products: h.catalog,
+		Config: engine})
 	var err error
 	h.menu, err = New(h.Engine, Config{ServiceCode: "*384#", Texts: texts, Now: h.Clock.Now, Log: zerolog.Nop()})
 	if err != nil {

@@ -30,6 +30,9 @@ func (m *Menu) request(ctx context.Context, s *session, amount int64) (Screen, e
 	if err != nil {
 		return Screen{}, fmt.Errorf("ussd: request %s: %w", r.Type, err)
 	}
+	if out.OK() && out.Payment != nil && out.Payment.State != payswitch.StatePendingOTP {
+		return m.end(s, out.Text), nil // graded low with frictionless on: done without a code
+	}
 	switch out.Problem {
 	case payswitch.ProblemNone, payswitch.ProblemPendingExists:
 		if out.Payment == nil {
