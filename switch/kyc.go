@@ -122,4 +122,3 @@ func (o *op) recordChange(c accountChange) error {
 	})
 	return nil
 }
-
