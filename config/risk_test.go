@@ -16,7 +16,7 @@ func TestRiskConfig(t *testing.T) {
 	}
 	r := c.Risk
 	if !r.On() || r.Frictionless || r.HighTTL != 2*time.Minute || r.LowMaxAmount != 50000 || r.HighAmount != 5000000 ||
-		r.NewNumberAge != 168*time.Hour || r.RequestsPerMinute != 3 {
+		r.NewNumberAge != 0 || r.RequestsPerMinute != 3 {
 		t.Fatalf("config.yaml's risk: %+v", r)
 	}
 	c = mustParse(t, minimal+"risk: {block_numbers: ['254700000001'], block_merchants: ['55501'], frictionless: true, low_max_amount: 100}\n", nil)
