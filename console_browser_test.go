@@ -323,3 +323,59 @@ func TestConsoleBrowserPushedRequest(t *testing.T) {
 		}
 	}
 }
+
+// A guaranteed payment in the browser: an operator turns escrow on for a merchant, the
+// phone in the browser pays it, and the payment's page shows it held in escrow with the
+// time it would be released by itself; the operator releases it to the merchant with a
+// reason and sees it completed, the money with the merchant.
+func TestConsoleBrowserEscrowRelease(t *testing.T) {
+	s := startConsoleSwitch(t)
+	ctx, logged := newBrowser(t)
+	wallet := s.open(map[string]string{"type": "wallet", "msisdn": alice, "name": "Alice Wanjiru"})
+	shop := s.open(map[string]string{"type": "merchant", "code": "55501", "name": "Mama Mboga", "msisdn": mama})
+	s.deposit(wallet.ID, 500000, "CASH-ALICE-1")
+	if code := s.call("PATCH", "/api/v1/merchants/"+shop.ID, opsToken, map[string]bool{"escrow": true}, nil); code != 200 {
+		t.Fatalf("escrow on: %d", code)
+	}
+
+	signInBrowser(t, ctx, s.base, opsToken)
+	do(t, ctx, "phone",
+		chromedp.Navigate(s.base+"/console/phone?n="+alice),
+		chromedp.WaitVisible(chromedp.CSS(`#sms input[name=text]`)),
+		chromedp.SendKeys(chromedp.CSS(`#sms input[name=text]`), "PAY 55501 150"),
+		chromedp.Submit(chromedp.CSS(`#sms input[name=text]`)))
+	thread := textOf(t, ctx, "#thread", "Reply with code")
+	code := codeIn(t, thread[strings.LastIndex(thread, "pay KES"):])
+	do(t, ctx, "code",
+		chromedp.WaitVisible(chromedp.CSS(`#sms input[name=text]`)),
+		chromedp.SendKeys(chromedp.CSS(`#sms input[name=text]`), code),
+		chromedp.Submit(chromedp.CSS(`#sms input[name=text]`)))
+	thread = textOf(t, ctx, "#thread", "held until you reply RELEASE")
+	id := regexp.MustCompile(`RELEASE ([A-Z0-9]{10})`).FindStringSubmatch(thread)
+	if id == nil {
+		t.Fatalf("no payment ID in the receipt %q", thread)
+	}
+
+	do(t, ctx, "payment page", chromedp.Navigate(s.base+"/console/payments/"+id[1]),
+		chromedp.WaitVisible(chromedp.CSS(`#escrow-release`)))
+	textOf(t, ctx, "h1", "in_escrow")
+	textOf(t, ctx, "#escrow", "held in escrow", "released by itself at")
+	do(t, ctx, "release",
+		chromedp.SendKeys(chromedp.CSS(`#escrow-release input[name=reason]`), "goods delivered, payer unreachable"),
+		chromedp.Submit(chromedp.CSS(`#escrow-release input[name=reason]`)),
+		chromedp.WaitVisible(chromedp.CSS(`.msg`)))
+	textOf(t, ctx, ".msg", "released to the merchant")
+	textOf(t, ctx, "h1", "completed")
+	textOf(t, ctx, "#timeline", "in_escrow", "completed")
+	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#escrow-release, #escrow-refund").length`)); err != nil || n != 0 {
+		t.Fatalf("escrow forms after the release: %d %v", n, err)
+	}
+	do(t, ctx, "payee", chromedp.Navigate(s.base+"/console/accounts/"+shop.ID), chromedp.WaitVisible(chromedp.CSS(`#available`)))
+	textOf(t, ctx, "#available", "150.00")
+
+	for _, l := range logged() {
+		if strings.Contains(l, "Content Security Policy") || strings.Contains(l, "Refused to") {
+			t.Errorf("the browser logged a CSP violation: %s", l)
+		}
+	}
+}

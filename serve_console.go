@@ -200,6 +200,11 @@ func (b *consoleBackend) Payment(ctx context.Context, id string) (console.Paymen
 	if d.Transfers, err = b.a.ledger.TransfersOfPayment(ctx, id); err != nil {
 		return d, err
 	}
+	if p.Type == string(payswitch.MerchantPayment) {
+		if d.Refunds, err = b.paymentRefunds(ctx, id); err != nil {
+			return d, err
+		}
+	}
 	for _, tr := range d.Transfers {
 		for _, acc := range []string{tr.Debit, tr.Credit} {
 			if _, ok := d.Accounts[acc]; !ok {
@@ -279,7 +284,11 @@ func engineErr(err error) error {
 		errors.Is(err, payswitch.ErrInsufficientFund), errors.Is(err, payswitch.ErrAirtimeDelivered),
 		errors.Is(err, ledger.ErrInsufficientFunds), errors.Is(err, ledger.ErrDuplicate),
 		errors.Is(err, ledger.ErrIdempotencyConflict), errors.Is(err, ledger.ErrAccountInactive),
-		errors.Is(err, ledger.ErrAlreadyReversed), errors.Is(err, payswitch.ErrBalanceCap):
+		errors.Is(err, ledger.ErrAlreadyReversed), errors.Is(err, payswitch.ErrBalanceCap),
+		// contract sections 11 and 14: refunds, escrow, tiers
+		errors.Is(err, payswitch.ErrRefundTooMuch), errors.Is(err, payswitch.ErrNotRefundable),
+		errors.Is(err, payswitch.ErrRefundLimit), errors.Is(err, payswitch.ErrNotInEscrow),
+		errors.Is(err, payswitch.ErrBadTier), errors.Is(err, payswitch.ErrBadIDNumber):
 		return fmt.Errorf("%w: %s", console.ErrRefused, cleanErr(err))
 	}
 	return err

@@ -19,14 +19,17 @@ import (
 // consolePaymentCols are the payment columns the console shows, after the rowid.
 const consolePaymentCols = `rowid AS rid, id, type, channel, state, payer_msisdn, payer_account, payee_account,
 	payee_name, payee_code, payee_msisdn, target_msisdn, amount, currency, reference, reason,
-	COALESCE(reversal_ref, ''), expires_at, created_at, updated_at`
+	COALESCE(reversal_ref, ''), expires_at, created_at, updated_at,
+	store, refunded, escrow, release_at, fee, risk, risk_rules`
 
 func scanConsolePayment(s interface{ Scan(...any) error }) (p console.Payment, rid int64, err error) {
-	var expires, created, updated int64
+	var expires, created, updated, release int64
 	err = s.Scan(&rid, &p.ID, &p.Type, &p.Channel, &p.State, &p.PayerMSISDN, &p.PayerAccount, &p.PayeeAccount,
 		&p.PayeeName, &p.PayeeCode, &p.PayeeMSISDN, &p.Target, &p.Amount, &p.Currency, &p.Reference, &p.Reason,
-		&p.ReversalRef, &expires, &created, &updated)
+		&p.ReversalRef, &expires, &created, &updated,
+		&p.Store, &p.Refunded, &p.Escrow, &release, &p.Fee, &p.Risk, &p.RiskRules)
 	p.ExpiresAt, p.CreatedAt, p.UpdatedAt = fromMicros(expires), fromMicros(created), fromMicros(updated)
+	p.ReleaseAt = fromMicros(release)
 	return p, rid, err
 }
 

@@ -46,6 +46,18 @@ type Backend interface {
 	Payment(ctx context.Context, id string) (PaymentDetail, error)
 	// Reverse reverses a completed payment, as the API's reverse does.
 	Reverse(ctx context.Context, id, reason, reference string) error
+	// SettleEscrow settles a guaranteed payment in escrow or disputed, as the API's
+	// POST /api/v1/payments/{id}/escrow does: action "release" pays the merchant,
+	// "refund" gives the money back to the payer (contract section 11).
+	SettleEscrow(ctx context.Context, id, action, reason, actor string) error
+	// Refund gives part or all of a completed merchant payment back to its payer, as
+	// the API's refund does with an operator's token; created is false when the
+	// reference was used before for the same refund (nothing more moved).
+	Refund(ctx context.Context, r RefundRequest) (created bool, err error)
+	// SetAccountTier changes a wallet's KYC tier (contract section 14), recording reason
+	// and actor in its history. The id number is handed to the engine, which keeps only
+	// its keyed digest; it is never shown or logged.
+	SetAccountTier(ctx context.Context, c TierChange) error
 	// Deposit credits cash to an account, as the API's deposits do, and returns the
 	// payment's ID.
 	Deposit(ctx context.Context, account string, amount int64, reference string) (string, error)
@@ -186,6 +198,38 @@ type Payment struct {
 	Amount                            int64
 	Currency                          string
 	CreatedAt, UpdatedAt, ExpiresAt   time.Time
+
+	// Contract sections 11 and 14: the store whose till was paid, what refunds gave back
+	// so far, a guaranteed payment's escrow and when it is released by itself, the
+	// payer's fee, and the risk grade with the rules that fired (comma-separated).
+	Store           string
+	Refunded, Fee   int64
+	Escrow          bool
+	ReleaseAt       time.Time
+	Risk, RiskRules string
+}
+
+// Refund is one refund of a payment (contract section 11).
+type Refund struct {
+	ID, Reference, Reason, Actor, TransferID string
+	Amount                                   int64
+	Currency                                 string
+	CreatedAt                                time.Time
+}
+
+// RefundRequest is an operator's refund of a completed merchant payment.
+type RefundRequest struct {
+	PaymentID, Reference, Reason, Actor string
+	Amount                              int64 // minor units
+}
+
+// TierChange is an operator's change of a wallet's KYC tier. IDNumber is required for
+// tier 2 and must never be shown, echoed or logged.
+type TierChange struct {
+	Account       string
+	Tier          int
+	IDNumber      string
+	Reason, Actor string
 }
 
 // PaymentDetail is one payment with its whole history.
@@ -196,6 +240,7 @@ type PaymentDetail struct {
 	Accounts  map[string]ledger.Account // the transfers' accounts, by ID
 	Auth      []AuthEvent
 	Messages  []Message
+	Refunds   []Refund // oldest first
 }
 
 // StateChange is one step of a payment's state timeline.

@@ -51,6 +51,11 @@ func (stubBackend) Payment(context.Context, string) (PaymentDetail, error) {
 	return PaymentDetail{}, ErrNotFound
 }
 func (stubBackend) Reverse(context.Context, string, string, string) error { return nil }
+func (stubBackend) SettleEscrow(context.Context, string, string, string, string) error {
+	return nil
+}
+func (stubBackend) Refund(context.Context, RefundRequest) (bool, error) { return true, nil }
+func (stubBackend) SetAccountTier(context.Context, TierChange) error    { return nil }
 func (stubBackend) Deposit(context.Context, string, int64, string) (string, error) {
 	return "", nil
 }

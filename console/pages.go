@@ -127,6 +127,7 @@ type accountData struct {
 	Changeable bool         // a customer account that is not closed: it may be frozen or reactivated
 	Changes    []AccountChange
 	Tier       string // a wallet's KYC tier, for people; "" for none (tiers.go)
+	TierLevel  int    // the tier itself; -1 for none
 }
 
 func (c *Console) account(w http.ResponseWriter, r *http.Request, s *request) error {
@@ -155,7 +156,7 @@ func (c *Console) showAccount(w http.ResponseWriter, r *http.Request, s *request
 	if d.Changes, err = c.b.AccountChanges(r.Context(), a.ID, pageSize); err != nil {
 		return fmt.Errorf("account %s: changes: %w", a.ID, err)
 	}
-	if d.Tier, err = c.tierLabel(r.Context(), a); err != nil {
+	if d.Tier, d.TierLevel, err = c.tierLabel(r.Context(), a); err != nil {
 		return fmt.Errorf("account %s: tier: %w", a.ID, err)
 	}
 	if len(d.Entries) > pageSize {

@@ -28,10 +28,15 @@ var pageNames = []string{"login", "error", "overview", "find", "account", "payme
 // notices are the fixed texts a redirect after a write may show (?done=key): the URL
 // never carries text of its own to the page.
 var notices = map[string]string{
-	"reversed":    "The payment was reversed; both parties were sent an SMS.",
-	"frozen":      "The account is frozen: it can neither pay nor be paid until it is reactivated.",
-	"reactivated": "The account is active again.",
-	"deposited":   "The deposit was booked.",
+	"reversed":        "The payment was reversed; both parties were sent an SMS.",
+	"frozen":          "The account is frozen: it can neither pay nor be paid until it is reactivated.",
+	"reactivated":     "The account is active again.",
+	"deposited":       "The deposit was booked.",
+	"released":        "The payment was released to the merchant.",
+	"escrow_refunded": "The payment was given back to the payer.",
+	"refunded":        "The refund was booked; the payer was sent an SMS.",
+	"refund_again":    "That reference was used for this refund already: nothing more was moved.",
+	"tier":            "The wallet's KYC tier was changed.",
 }
 
 func parsePages(loc *time.Location) (map[string]*template.Template, error) {
@@ -58,6 +63,9 @@ func parsePages(loc *time.Location) (map[string]*template.Template, error) {
 		"rate":   func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
 		"short":  func(s string) string { return shorten(s, 16) },
 		"joined": func(ss []string) string { return strings.Join(ss, ", ") },
+	}
+	for k, f := range businessFuncs {
+		funcs[k] = f
 	}
 	pages := map[string]*template.Template{}
 	for _, name := range pageNames {

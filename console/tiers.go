@@ -18,19 +18,19 @@ type TierReader interface {
 // tierNames are the tiers as the account page names them.
 var tierNames = [...]string{"0 (unregistered)", "1 (basic)", "2 (full KYC)"}
 
-// tierLabel is the account page's words for a's tier: "" when a is not a wallet or the
-// backend keeps no tiers.
-func (c *Console) tierLabel(ctx context.Context, a ledger.Account) (string, error) {
+// tierLabel is the account page's words for a's tier and the tier: "" and -1 when a is
+// not a wallet or the backend keeps no tiers.
+func (c *Console) tierLabel(ctx context.Context, a ledger.Account) (string, int, error) {
 	tr, ok := c.b.(TierReader)
 	if !ok || a.Type != ledger.Wallet {
-		return "", nil
+		return "", -1, nil
 	}
 	t, err := tr.AccountTier(ctx, a.ID)
 	if err != nil {
-		return "", err
+		return "", -1, err
 	}
 	if t < 0 || t >= len(tierNames) {
-		return strconv.Itoa(t), nil
+		return strconv.Itoa(t), t, nil
 	}
-	return tierNames[t], nil
+	return tierNames[t], t, nil
 }
