@@ -11,10 +11,10 @@ import (
 // own methods (those the API calls).
 
 // SettleEscrow is the API's POST /api/v1/payments/{id}/escrow: the same engine call.
-// The engine keeps the reason with the payment; the actor is the console's to log
-// (EscrowSettlement has no actor).
-func (b *consoleBackend) SettleEscrow(ctx context.Context, id, action, reason, _ string) error {
-	_, err := b.a.engine.SettleEscrow(ctx, id, payswitch.EscrowSettlement{Action: payswitch.EscrowAction(action), Reason: reason})
+// The engine keeps the reason and the signed-in token's name in the payment's history.
+func (b *consoleBackend) SettleEscrow(ctx context.Context, id, action, reason, actor string) error {
+	_, err := b.a.engine.SettleEscrow(ctx, id, payswitch.EscrowSettlement{Action: payswitch.EscrowAction(action),
+		Reason: reason, Actor: actor})
 	return engineErr(err)
 }
 

@@ -79,7 +79,7 @@ func (s *Server) settleEscrow(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	p, err := s.cfg.Escrow.SettleEscrow(r.Context(), r.PathValue("id"),
-		payswitch.EscrowSettlement{Action: payswitch.EscrowAction(body.Action), Reason: body.Reason})
+		payswitch.EscrowSettlement{Action: payswitch.EscrowAction(body.Action), Reason: body.Reason, Actor: actor(r)})
 	if err != nil {
 		return err
 	}

@@ -54,6 +54,7 @@ const (
 type EscrowSettlement struct {
 	Action EscrowAction
 	Reason string // why, for the payment's history: 1 to 200 printable characters
+	Actor  string // who: the operator's token name, kept with the reason in the payment's history
 }
 
 // escrowSnapshot is what deciding a step of a guaranteed payment looks at, as read inside
@@ -188,6 +189,9 @@ func (r *rules) settleEscrow(s escrowSnapshot, a EscrowSettlement) Decision {
 		return Decision{Err: fmt.Errorf("%w: payment %s is %s", ErrNotInEscrow, p.ID, p.State)}
 	}
 	reason := "settled by an operator: " + a.Reason
+	if a.Actor != "" {
+		reason = "settled by operator " + a.Actor + ": " + a.Reason
+	}
 	if a.Action == EscrowRefund {
 		if s.Payer == nil || s.Payer.Status != ledger.Active {
 			return Decision{Err: fmt.Errorf("%w: the payer's account %s is not active", ErrConflict, p.PayerAccount)}

@@ -173,6 +173,11 @@ func TestDecideSettleEscrow(t *testing.T) {
 			if d.Reason != "settled by an operator: checked" {
 				t.Errorf("reason %q", d.Reason)
 			}
+			// Who settled it is kept with the reason in the payment's history.
+			d = r.settleEscrow(c.snap, EscrowSettlement{Action: c.action, Reason: "checked", Actor: "ops-anne"})
+			if d.Reason != "settled by operator ops-anne: checked" {
+				t.Errorf("reason with an actor %q", d.Reason)
+			}
 		})
 	}
 }
