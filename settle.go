@@ -27,6 +27,8 @@ ledger transfer per merchant, and DIR/settlement-YYYY-MM-DD.csv lists per mercha
 day's payments, reversals, refunds, takings and the amount settled, and beside each
 merchant that was paid at its stores' tills one line per store (status "store"; "main"
 is what was paid to the merchant's own code), which add up to the merchant's line.
+Last, per currency, one line of status "fees": the day's fees charged into the fees
+account and the agents' commissions paid out of it (nothing moves for it).
 
 The business day is the calendar day in the config's timezone (default
 Africa/Nairobi). A merchant's takings are the day's merchant payments and escrow
@@ -117,6 +119,11 @@ func runSettle(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintf(stdout, "%s  payments %d %s, reversals %d %s, takings %s, settled %s\n", cur,
 			t.Payments, payswitch.FormatMoney(cur, t.PaymentsAmount), t.Reversals, payswitch.FormatMoney(cur, t.ReversalsAmount),
 			payswitch.FormatMoney(cur, t.Takings), payswitch.FormatMoney(cur, t.Settled))
+	}
+	for _, f := range r.Fees { // the fees account's day (settlement/fees.go)
+		fmt.Fprintf(stdout, "%s  fees %d %s, agents' commissions %d %s, net %s\n", f.Currency,
+			f.Fees, payswitch.FormatMoney(f.Currency, f.FeesAmount), f.Commissions,
+			payswitch.FormatMoney(f.Currency, f.CommissionsAmount), payswitch.FormatMoney(f.Currency, f.Net))
 	}
 	for _, ln := range r.Lines {
 		if ln.Status == settlement.StatusFailed || ln.Status == settlement.StatusShort {

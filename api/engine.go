@@ -64,8 +64,9 @@ var (
 
 // Requests starts merchants' requests to pay and operators' airtime reminders (the
 // engine). Its refusals wrap payswitch.ErrInvalid (400), ErrUnknownProduct (404),
-// ErrPayerBusy (409), ErrPayerStopped (403), ErrRateLimited (429) or ErrConflict (409: the
-// reference was used for another request).
+// ErrPayerBusy (409), ErrPayerStopped (403), ErrRequestBlocked (403: graded block by the
+// risk rules), ErrRateLimited (429) or ErrConflict (409: the reference was used for
+// another request).
 type Requests interface {
 	RequestPayment(ctx context.Context, r payswitch.PaymentRequest) (*payswitch.Payment, error)
 }

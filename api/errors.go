@@ -44,6 +44,8 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		status, code = http.StatusConflict, "payer_busy"
 	case errors.Is(err, payswitch.ErrPayerStopped):
 		status, code = http.StatusForbidden, "payer_stopped"
+	case errors.Is(err, payswitch.ErrRequestBlocked): // risk grading (contract section 14); names no list
+		status, code = http.StatusForbidden, "request_blocked"
 	case errors.Is(err, payswitch.ErrRateLimited):
 		status, code = http.StatusTooManyRequests, "rate_limited"
 	case errors.Is(err, payswitch.ErrBalanceCap): // a tier's max_balance (contract section 14)

@@ -201,6 +201,7 @@ const (
 	busyNumber    = "254799000001"
 	stoppedNumber = "254799000002"
 	limitedNumber = "254799000003"
+	blockedNumber = "254799000004" // graded block by the risk rules
 )
 
 // fakeRequests starts requests to pay as the engine's RequestPayment will, near enough
@@ -228,6 +229,8 @@ func (f *fakeRequests) RequestPayment(ctx context.Context, r payswitch.PaymentRe
 		return nil, payswitch.ErrPayerStopped
 	case limitedNumber:
 		return nil, fmt.Errorf("%w: try again in a minute", payswitch.ErrRateLimited)
+	case blockedNumber:
+		return nil, payswitch.ErrRequestBlocked
 	}
 	key := r.Merchant + "/" + r.Reference
 	if p, ok := f.byRef[key]; ok {

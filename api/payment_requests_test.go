@@ -121,6 +121,7 @@ func TestPaymentRequestRoutes(t *testing.T) {
 		{"a busy payer", `{"msisdn":"` + busyNumber + `","amount":500,"reference":"E2"}`, 409, "payer_busy"},
 		{"a payer who stopped the merchant", `{"msisdn":"` + stoppedNumber + `","amount":500,"reference":"E3"}`, 403, "payer_stopped"},
 		{"too many requests", `{"msisdn":"` + limitedNumber + `","amount":500,"reference":"E4"}`, 429, "rate_limited"},
+		{"a request the risk rules block", `{"msisdn":"` + blockedNumber + `","amount":500,"reference":"E5"}`, 403, "request_blocked"},
 	} {
 		if r := rig.do(rig.key1, "POST", path, tc.body); r.status != tc.status || r.code() != tc.code {
 			t.Errorf("%s: %d %s, want %d %s", tc.name, r.status, r.body, tc.status, tc.code)
@@ -128,6 +129,12 @@ func TestPaymentRequestRoutes(t *testing.T) {
 	}
 	if r := rig.do(rig.key1, "POST", path, `{"msisdn":"`+busyNumber+`","amount":500,"reference":"E2"}`); strings.Contains(r.body, busyNumber) {
 		t.Fatalf("an answer shows the whole number: %s", r.body)
+	}
+	// A blocked request's answer does not say which list matched, the number's or the merchant's.
+	blocked := rig.do(rig.key1, "POST", path, `{"msisdn":"`+blockedNumber+`","amount":500,"reference":"E5"}`)
+	if msg := strings.ToLower(blocked.body); strings.Contains(msg, "list") || strings.Contains(msg, "merchant") ||
+		strings.Contains(msg, "number") || !strings.Contains(msg, "cannot be sent") {
+		t.Fatalf("blocked answer %s", blocked.body)
 	}
 }
 

@@ -21,7 +21,7 @@ import (
 // askAmountAgain is the fallback prompt, said again after a wrong amount: it names the
 // payment again, since the payer must key what it says.
 func (s *Service) askAmountAgain(p *payswitch.Payment) string {
-	return s.texts.Render("fallback_amount", s.vars(p))
+	return s.texts.Render(s.withFee("fallback_amount", p), s.vars(p))
 }
 
 // fallback confirms the payment of a payer_confirm call that carries its code, once the
@@ -58,7 +58,7 @@ func (s *Service) fallback(ctx context.Context, sess *session, digits string, ok
 	case payswitch.ProblemNone:
 		v := s.vars(out.Payment)
 		v["balance"] = s.posted(ctx, sess.phone)
-		return final(s.texts.Render("success", v))
+		return final(s.texts.Render(s.withFee("success", out.Payment), v))
 	case payswitch.ProblemWrongCode:
 		// A newer code was made meanwhile (a RESEND, or another undelivered SMS): this
 		// call's code died with it.

@@ -102,7 +102,7 @@ func (s *Service) startOutbound(ctx context.Context, sessionID string, sess *ses
 			return s.ask(sess, s.texts.Render("payer_fallback", s.vars(p))+" ", s.askAmountAgain(p), 0), true
 		}
 		sess.node = nodeCode
-		return s.ask(sess, s.texts.Render("payer_confirm", s.vars(p))+" ", s.enterCode(), s.engine.CodeDigits()), true
+		return s.ask(sess, s.texts.Render(s.withFee("payer_confirm", p), s.vars(p))+" ", s.enterCode(), s.engine.CodeDigits()), true
 	}
 	return unknown, false
 }

@@ -342,14 +342,14 @@ func (s *Service) amount(ctx context.Context, sess *session, digits string, ok b
 		// Graded low with frictionless on (risk grading): done without a code.
 		v := s.vars(out.Payment)
 		v["balance"] = s.posted(ctx, sess.phone)
-		return final(s.texts.Render("success", v))
+		return final(s.texts.Render(s.withFee("success", out.Payment), v))
 	case out.OK():
 		sess.node, sess.payment = nodeCode, out.Payment.ID
-		return s.ask(sess, s.texts.Render("code_sent", s.vars(out.Payment))+" ", s.enterCode(), s.engine.CodeDigits())
+		return s.ask(sess, s.texts.Render(s.withFee("code_sent", out.Payment), s.vars(out.Payment))+" ", s.enterCode(), s.engine.CodeDigits())
 	case out.Problem == payswitch.ProblemPendingExists && out.Payment != nil:
 		// The caller has one waiting (from an earlier call, SMS or USSD): finish that one.
 		sess.node, sess.payment = nodeCode, out.Payment.ID
-		return s.ask(sess, s.texts.Render("pending_exists", s.vars(out.Payment))+" ", s.enterCode(), s.engine.CodeDigits())
+		return s.ask(sess, s.texts.Render(s.withFee("pending_exists", out.Payment), s.vars(out.Payment))+" ", s.enterCode(), s.engine.CodeDigits())
 	}
 	key := "refused_" + string(out.Problem)
 	if !s.texts.Has(key) {
@@ -383,7 +383,7 @@ func (s *Service) code(ctx context.Context, sess *session, digits string, ok boo
 	case payswitch.ProblemNone:
 		v := s.vars(out.Payment)
 		v["balance"] = s.posted(ctx, sess.phone)
-		return final(s.texts.Render("success", v))
+		return final(s.texts.Render(s.withFee("success", out.Payment), v))
 	case payswitch.ProblemWrongCode:
 		sess.misses = 0
 		if tries, ok := triesLeft(out.Text); ok {
@@ -484,7 +484,7 @@ func (s *Service) words(minor int64) string { return AmountWords(s.engine.Curren
 
 // vars are the placeholders of texts about p, in spoken form.
 func (s *Service) vars(p *payswitch.Payment) map[string]string {
-	return map[string]string{
+	v := map[string]string{
 		"id":     Spell(p.ID),
 		"amount": AmountWords(p.Currency, p.Amount),
 		"payee":  spokenPayee(p),
@@ -492,6 +492,10 @@ func (s *Service) vars(p *payswitch.Payment) map[string]string {
 		"digits": NumberWords(int64(s.engine.CodeDigits())),
 		"unit":   UnitName(p.Currency),
 	}
+	if p.Fee > 0 { // the "_fee" texts (fees.go)
+		v["fee"] = AmountWords(p.Currency, p.Fee)
+	}
+	return v
 }
 
 // spokenPayee names the payee to the payer: "Mama Mboga, merchant 5 5 5 0 1", or a

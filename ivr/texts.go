@@ -99,6 +99,18 @@ var DefaultTexts = map[string]string{
 	"hidden_number": "Sorry, we could not recognise your phone number. Please call from your registered phone. Goodbye.",
 	"goodbye":       "Thank you for using payswitch. Goodbye.",
 
+	// A payment with a fee (the tariff, contract section 14) is said with these
+	// variants of the texts above and below, which name it (fees.go).
+	"code_sent_fee": "A code was sent to you by SMS, to pay {amount} to {payee}, with a fee of {fee}, payment {id}.",
+	"pending_exists_fee": "You already have payment {id}, {amount} to {payee} with a fee of {fee}, " +
+		"waiting for its code. A code was sent to you by SMS.",
+	"success_fee": "Payment {id} is complete. You paid {amount} to {payee}, and a fee of {fee}. " +
+		"Your new balance is {balance}. Thank you for using payswitch. Goodbye.",
+	"payer_confirm_fee": "This is payswitch. You have a payment waiting: {amount} to {payee}, with a fee of {fee}, " +
+		"payment {id}. A code was sent to you by SMS. To confirm it, key in the code.",
+	"fallback_amount_fee": "The payment is {amount} to {payee}, with a fee of {fee}. To confirm it, key in the amount " +
+		"in whole {unit}, without the fee and without any cents, then press the hash key.",
+
 	// Outbound calls.
 	"merchant_notice": "This is payswitch. You have received {amount} from {payer}, payment {id}.",
 	"notice_repeat":   "Press 1 to hear this again.",

@@ -166,6 +166,9 @@ type Report struct {
 	Day    Day
 	Lines  []Line
 	Totals map[string]Totals // by currency
+	// Fees are the day's fees accounts, one line a currency (fees.go), written after
+	// the merchants' lines.
+	Fees []FeesLine
 }
 
 // Settle settles day for every merchant in one ledger transaction and returns the
@@ -183,18 +186,22 @@ func SettleByStore(ctx context.Context, l *ledger.Ledger, day Day, now time.Time
 		return Report{}, fmt.Errorf("%w: %s ends at %s", ErrDayNotOver, day.Date, day.End.Format(time.RFC3339))
 	}
 	var lines []Line
+	var fees []FeesLine
 	// lines is only read after Write returns nil, so a failed commit leaves nothing
 	// behind that claims money moved.
 	err := l.DB().Write(ctx, func(tx store.Tx) error {
 		lines = nil
 		var err error
-		lines, err = settle(ctx, l.In(tx), tx, day, storesOf)
+		if lines, err = settle(ctx, l.In(tx), tx, day, storesOf); err != nil {
+			return err
+		}
+		fees, err = dayFees(ctx, tx, day) // fees.go
 		return err
 	})
 	if err != nil {
 		return Report{}, err
 	}
-	r := Report{Day: day, Lines: lines, Totals: map[string]Totals{}}
+	r := Report{Day: day, Lines: lines, Totals: map[string]Totals{}, Fees: fees}
 	failed := 0
 	for _, ln := range lines {
 		t := r.Totals[ln.Currency]
@@ -405,6 +412,9 @@ func (r Report) WriteCSV(w io.Writer) error {
 				i(sl.Payments, 10), i(sl.PaymentsAmount, 10), i(sl.Reversals, 10), i(sl.ReversalsAmount, 10),
 				i(sl.Takings, 10), "", "", StatusStore, "", i(sl.Refunds, 10), i(sl.RefundsAmount, 10), t(sl.Store)})
 		}
+	}
+	for _, fl := range r.Fees { // fees.go
+		cw.Write(feesRow(r.Day.Date, fl))
 	}
 	cw.Flush()
 	if err := cw.Error(); err != nil {

@@ -389,6 +389,12 @@ func (o *op) afterInsert(p *Payment) {
 // decision gave p as its deadline, or, for a merchant's request, until the request's
 // deadline.
 func (o *op) issue(p *Payment, code otp.Drawn) error {
+	if p.State == StateRequested && p.Risk == RiskHigh { // stepped up (risk_payreq.go)
+		if err := o.e.otp.IssueDrawnStepUp(o.ctx, o.tx, code, o.now, p.ExpiresAt); err != nil {
+			return fmt.Errorf("issue code: %w", err)
+		}
+		return nil
+	}
 	if p.State == StateRequested {
 		if err := o.e.otp.IssueDrawnUntil(o.ctx, o.tx, code, o.now, p.ExpiresAt); err != nil {
 			return fmt.Errorf("issue code: %w", err)

@@ -175,6 +175,9 @@ type payRequestSnapshot struct {
 	// MerchantCount and NumberCount are the merchant's and the number's request counts
 	// as stored (Subject set, zero counts when none).
 	MerchantCount, NumberCount requestCount
+	// Risk is what the request is graded on (risk_payreq.go), read in the write; nil:
+	// not graded.
+	Risk *riskFacts
 }
 
 // requestToPay decides a request to pay: the payment made earlier under its reference,
@@ -225,6 +228,12 @@ func (r *rules) requestToPay(s payRequestSnapshot) Decision {
 	if _, ok := r.fee(dr.p.Type, dr.p.Amount); !ok { // past the tariff's last band (fees.go)
 		return invalid("amount: above the largest payment, %s", r.money(r.cfg.MaxAmount))
 	}
+	risk, fired := RiskNormal, []string(nil)
+	if s.Risk != nil { // risk_payreq.go
+		if risk, fired = grade(*s.Risk, *r.cfg.Risk); risk == RiskBlock {
+			return r.requestBlocked(dr.p, fired)
+		}
+	}
 	if s.Stopped {
 		return Decision{Err: fmt.Errorf("%w: %s", ErrPayerStopped, Mask(q.Payer))}
 	}
@@ -258,14 +267,22 @@ func (r *rules) requestToPay(s payRequestSnapshot) Decision {
 		Messages: r.sms(p.PayerMSISDN, "request", p.ID, dr.text, true),
 		Outcome:  Outcome{Payment: &p}}
 	if dr.push != "" {
-		d.Messages = append(d.Messages, Message{Kind: "sms", To: p.PayerMSISDN, From: r.cfg.Shortcode,
-			Purpose: outbox.PurposeRequestPush, PaymentID: p.ID, Text: dr.push,
-			Meta: map[string]string{outbox.MetaPushPayment: p.ID}})
+		d.Messages = append(d.Messages, r.pushMessage(&p, dr.push))
 	}
 	if q.Type == AirtimePayment {
 		d.Clearing = dr.carrier
 	}
+	if s.Risk != nil {
+		d = r.gradedRequest(d, dr, risk, fired)
+	}
 	return d
+}
+
+// pushMessage is the USSD push screen of request p.
+func (r *rules) pushMessage(p *Payment, push string) Message {
+	return Message{Kind: "sms", To: p.PayerMSISDN, From: r.cfg.Shortcode,
+		Purpose: outbox.PurposeRequestPush, PaymentID: p.ID, Text: push,
+		Meta: map[string]string{outbox.MetaPushPayment: p.ID}}
 }
 
 // sameRequest reports whether q asks for what p, made earlier under q's key, is: the

@@ -38,7 +38,7 @@ func (r *rules) completeRequest(p *Payment, ch Channel, vars map[string]string, 
 		vars = r.vars(p)
 	}
 	fail := func(problem Problem, reason, key string) Decision {
-		d := r.endRequest(p, EvFail, reason, "failed", key, EventRequestFailed, vars)
+		d := r.endRequest(p, EvFail, reason, "failed", withFee(key, p), EventRequestFailed, vars) // the fee named (fees.go)
 		d.Auth = []authNote{{Channel: ch, Event: "confirmed", Detail: "the right code; the payment refused: " + reason}}
 		d.Outcome.Problem = problem
 		return d

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/payswitch/payswitch/ledger"
 )
@@ -33,7 +34,7 @@ func (e *Engine) RequestPayment(ctx context.Context, r PaymentRequest) (*Payment
 	if err != nil {
 		return nil, err
 	}
-	var p *Payment
+	var out Outcome
 	for range maxIDDraws {
 		var dr *payDraft
 		if dr, err = e.draftPayRequest(ctx, q); err != nil {
@@ -41,7 +42,7 @@ func (e *Engine) RequestPayment(ctx context.Context, r PaymentRequest) (*Payment
 		}
 		// The draft's ID is drawn outside the write: a taken one means drafting again.
 		err = e.writeOnce(ctx, func(o *op) (err error) {
-			p, err = o.payRequest(q, dr)
+			out, err = o.payRequest(q, dr)
 			return err
 		})
 		if !errors.Is(err, errPaymentIDTaken) {
@@ -49,8 +50,13 @@ func (e *Engine) RequestPayment(ctx context.Context, r PaymentRequest) (*Payment
 		}
 		e.ids.Reseed()
 	}
+	if err == nil && out.Problem == ProblemRiskBlocked { // the history's entry is written (risk_payreq.go)
+		err = ErrRequestBlocked
+	}
 	outcome := "sent"
 	switch {
+	case errors.Is(err, ErrRequestBlocked):
+		outcome = "blocked"
 	case err != nil && errors.Is(err, ErrInvalid):
 		outcome = "invalid"
 	case err != nil && errors.Is(err, ErrPayerBusy):
@@ -66,7 +72,7 @@ func (e *Engine) RequestPayment(ctx context.Context, r PaymentRequest) (*Payment
 	if err != nil {
 		return nil, err
 	}
-	return p, nil
+	return out.Payment, nil
 }
 
 // draftPayRequest reads and computes what q needs before its write (see ahead): the
@@ -118,47 +124,51 @@ func (e *Engine) draftPayRequest(ctx context.Context, q payRequest) (*payDraft, 
 	if d.code, err = e.otp.Draw(bindingOf(p)); err != nil {
 		return nil, fmt.Errorf("draw code: %w", err)
 	}
-	v := e.vars(p)
-	v["valid"], v["what"] = validity(q.TTL), requestWhat(p.Description, p.Items)
 	p.Fee, _ = e.rules.fee(p.Type, p.Amount) // fixed now (fees.go); past the tariff: the decision refuses it
-	if p.Fee > 0 {
-		v["fee"], v["total"] = e.money(p.Fee), e.money(p.Amount+p.Fee)
-	}
-	d.text = e.texts.RenderCode(withFee(requestKey(p), p), v, d.code.Code, e.digits)
-	if e.cfg.USSDPush {
-		d.push = e.texts.Render(requestKey(p)+"_push", v)
-	}
+	d.text, d.push = e.requestTexts(p, q.TTL, d.code.Code)
 	d.p = p
 	return d, nil
 }
 
+// requestTexts are the SMS of request p, valid for ttl, with its code, and its USSD
+// push screen ("" when pushes are off). A request graded high is said again with its
+// shorter life (risk_payreq.go).
+func (r *rules) requestTexts(p *Payment, ttl time.Duration, code string) (text, push string) {
+	v := r.vars(p)
+	v["valid"], v["what"] = validity(ttl), requestWhat(p.Description, p.Items)
+	if p.Fee > 0 {
+		v["fee"], v["total"] = r.money(p.Fee), r.money(p.Amount+p.Fee)
+	}
+	text = r.texts.RenderCode(withFee(requestKey(p), p), v, code, r.digits)
+	if r.cfg.USSDPush {
+		push = r.texts.Render(requestKey(p)+"_push", v)
+	}
+	return text, push
+}
+
 // payRequest is the request to pay's applier: it reads the snapshot, decides, expires
 // the number's overdue request when the decision asks, and writes the decision.
-func (o *op) payRequest(q payRequest, dr *payDraft) (*Payment, error) {
+func (o *op) payRequest(q payRequest, dr *payDraft) (Outcome, error) {
 	s, err := o.payRequestSnapshot(q, dr)
 	if err != nil {
-		return nil, err
+		return Outcome{}, err
 	}
 	for {
 		d := o.e.rules.requestToPay(s)
 		switch {
 		case d.Err != nil:
-			return nil, d.Err
+			return Outcome{}, d.Err
 		case d.Step == overdueStep:
 			if err := o.loadItems(s.Waiting); err != nil {
-				return nil, err
+				return Outcome{}, err
 			}
 			if _, err := o.apply(o.e.rules.expireRequest(s.Waiting)); err != nil {
-				return nil, err
+				return Outcome{}, err
 			}
 			s.Waiting = nil
 			continue
 		}
-		out, err := o.apply(d)
-		if err != nil {
-			return nil, err
-		}
-		return out.Payment, nil
+		return o.apply(d)
 	}
 }
 
@@ -189,6 +199,9 @@ func (o *op) payRequestSnapshot(q payRequest, dr *payDraft) (payRequestSnapshot,
 		return s, err
 	}
 	s.Stopped, s.MerchantCount, s.NumberCount = rs.stopped, rs.merchant, rs.number
+	if s.Risk, err = o.payRequestRisk(s); err != nil {
+		return s, err
+	}
 	if rs.waiting != "" {
 		if s.Waiting, err = o.snap.payment(rs.waiting); err != nil {
 			return s, err

@@ -168,11 +168,17 @@ func (o *op) riskFacts(s requestSnapshot) (*riskFacts, error) {
 	}
 	f := &riskFacts{Payer: d.payer, Merchant: d.p.PayeeCode, Amount: d.p.Amount, Now: o.now,
 		AccountAge: o.now.Sub(d.payerAcct.CreatedAt), SIMSwapUnknown: s.SIMSwapUnknown, RequestsMinute: s.RequestsMinute}
+	return f, o.readRiskFacts(f, d.p.PayeeAccount)
+}
+
+// readRiskFacts fills f's facts that the write reads (riskFactsQuery) for f.Payer
+// paying payee (an account ID).
+func (o *op) readRiskFacts(f *riskFacts, payee string) error {
 	var paid, window, until int64
 	var lock lockCount
-	if err := o.tx.QueryRowContext(o.ctx, riskFactsQuery, d.payer, d.p.PayeeAccount, lockWalletSubject(d.payer)).Scan(
+	if err := o.tx.QueryRowContext(o.ctx, riskFactsQuery, f.Payer, payee, lockWalletSubject(f.Payer)).Scan(
 		&paid, &window, &f.WrongCodes, &until, &lock.Start, &lock.Count); err != nil {
-		return nil, fmt.Errorf("risk facts: %w", err)
+		return fmt.Errorf("risk facts: %w", err)
 	}
 	if paid > 0 {
 		f.PaidBefore = time.UnixMicro(paid)
@@ -183,7 +189,7 @@ func (o *op) riskFacts(s requestSnapshot) (*riskFacts, error) {
 	}
 	f.LockedRecently = until > o.now.Add(-lockWindow).UnixMicro()
 	f.LockAttempts = lock.live(o.now)
-	return f, nil
+	return nil
 }
 
 // riskBlocked refuses a request graded block: nothing is held or inserted; the history

@@ -164,6 +164,15 @@ var DefaultTexts = map[string]string{
 	"not_agent":      "{number} is not an agent. Check the agent's number and try again. Nothing was paid.",
 	"usage_withdraw": "To withdraw cash at an agent: WITHDRAW <agent number> <amount>, e.g. WITHDRAW 0712345678 500",
 
+	// More texts that name a payment's fee (fees.go withFee): a guaranteed payment's
+	// receipt (the fee went to the switch; only the amount is held), a request that
+	// failed for want of amount + fee. The limits' failures name the amount only: the
+	// limits count the amount, not the fee.
+	"receipt_escrow_fee": "{id}: {amount} to {payee} held till RELEASE {id} or {release}; fee {fee}. " +
+		"Wrong? DISPUTE {id}",
+	"request_failed_funds_fee": "{id} failed: insufficient funds to pay {amount} + fee {fee} to {payee} " +
+		"({available} available). Nothing was paid.",
+
 	// KYC tiers (contract section 14): a request above the payer's tier's largest
 	// payment, and a transfer that would take its recipient past its tier's balance cap.
 	"request_failed_max": "{id} failed: {amount} is more than your largest payment of {max}. Nothing was paid.",
