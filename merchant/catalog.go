@@ -69,6 +69,9 @@ func (c *Catalog) Add(ctx context.Context, merchantID string, p payswitch.Produc
 	}
 	e := CatalogEntry{Code: p.Code, Name: name, Price: p.Price, CreatedAt: c.opts.Now().UTC()}
 	err = c.db.Write(ctx, func(tx store.Tx) error {
+		if err := lockMerchant(ctx, c.db, tx, "products", merchantID); err != nil {
+			return err
+		}
 		var n int
 		var retired sql.NullInt64
 		// One statement reads both the merchant's count and whether the code is used.

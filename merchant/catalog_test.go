@@ -12,7 +12,7 @@ import (
 	payswitch "github.com/payswitch/payswitch/switch"
 )
 
-func TestCatalog(t *testing.T) {
+func testCatalog(t *testing.T) {
 	ctx := context.Background()
 	db, opts, clock := openDB(t)
 	cat := merchant.NewCatalog(db, opts)
@@ -78,7 +78,7 @@ func TestCatalog(t *testing.T) {
 	}
 }
 
-func TestCatalogRefusesBadProducts(t *testing.T) {
+func testCatalogRefusesBadProducts(t *testing.T) {
 	ctx := context.Background()
 	db, opts, _ := openDB(t)
 	opts.MaxPrice = 1_000_000
@@ -111,7 +111,7 @@ func TestCatalogRefusesBadProducts(t *testing.T) {
 	}
 }
 
-func TestCatalogCapCountsRetiredProducts(t *testing.T) {
+func testCatalogCapCountsRetiredProducts(t *testing.T) {
 	ctx := context.Background()
 	db, opts, _ := openDB(t)
 	opts.MaxProducts = 5
@@ -130,4 +130,12 @@ func TestCatalogCapCountsRetiredProducts(t *testing.T) {
 	if _, err := cat.Add(ctx, "AC-M2", payswitch.Product{Code: "5", Name: "p", Price: 1}); err != nil {
 		t.Fatalf("the cap is per merchant: %v", err)
 	}
+}
+
+func TestCatalog(t *testing.T) { onBoth(t, testCatalog) }
+
+func TestCatalogRefusesBadProducts(t *testing.T) { onBoth(t, testCatalogRefusesBadProducts) }
+
+func TestCatalogCapCountsRetiredProducts(t *testing.T) {
+	onBoth(t, testCatalogCapCountsRetiredProducts)
 }

@@ -8,7 +8,7 @@ import (
 	"github.com/payswitch/payswitch/merchant"
 )
 
-func TestGuarantees(t *testing.T) {
+func testGuarantees(t *testing.T) {
 	ctx := context.Background()
 	db, opts, _ := openDB(t)
 	g := merchant.NewGuarantees(db, opts)
@@ -34,3 +34,5 @@ func TestGuarantees(t *testing.T) {
 		t.Fatalf("no merchant: %v, want ErrInvalid", err)
 	}
 }
+
+func TestGuarantees(t *testing.T) { onBoth(t, testGuarantees) }

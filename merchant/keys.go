@@ -67,6 +67,9 @@ func (k *Keys) Create(ctx context.Context, merchantID, name string) (Key, string
 	rand.Read(id)
 	key := Key{ID: "mk_" + hex.EncodeToString(id), MerchantID: merchantID, Name: n, CreatedAt: k.opts.Now().UTC()}
 	err = k.db.Write(ctx, func(tx store.Tx) error {
+		if err := lockMerchant(ctx, k.db, tx, "keys", merchantID); err != nil {
+			return err
+		}
 		var live int
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM merchant_keys
 			WHERE merchant_id = ? AND revoked_at IS NULL`, merchantID).Scan(&live); err != nil {
@@ -104,13 +107,11 @@ func (k *Keys) Revoke(ctx context.Context, merchantID, keyID string) error {
 		case revoked.Valid:
 			return nil
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE merchant_keys SET revoked_at = ? WHERE id = ?`,
+		if _, err := tx.ExecContext(ctx, `UPDATE merchant_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`,
 			micros(k.opts.Now()), keyID); err != nil {
 			return fmt.Errorf("merchant: revoke key: %w", err)
 		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM merchant_keys WHERE id IN (
-			SELECT id FROM merchant_keys WHERE merchant_id = ?1 AND revoked_at IS NOT NULL
-			ORDER BY revoked_at DESC, id DESC LIMIT -1 OFFSET ?2)`, merchantID, keptRevokedKeys)
+		_, err = tx.ExecContext(ctx, dropOldRevokedSQL(k.db.Dialect()), merchantID, keptRevokedKeys)
 		if err != nil {
 			return fmt.Errorf("merchant: drop old revoked keys: %w", err)
 		}

@@ -12,7 +12,7 @@ import (
 	"github.com/payswitch/payswitch/merchant"
 )
 
-func TestKeyLifecycle(t *testing.T) {
+func testKeyLifecycle(t *testing.T) {
 	ctx := context.Background()
 	db, opts, clock := openDB(t)
 	keys := merchant.NewKeys(db, opts)
@@ -75,7 +75,7 @@ func TestKeyLifecycle(t *testing.T) {
 	}
 }
 
-func TestAuthenticateRefusesWhatIsNotALiveKey(t *testing.T) {
+func testAuthenticateRefusesWhatIsNotALiveKey(t *testing.T) {
 	ctx := context.Background()
 	db, opts, _ := openDB(t)
 	keys := merchant.NewKeys(db, opts)
@@ -100,7 +100,7 @@ func TestAuthenticateRefusesWhatIsNotALiveKey(t *testing.T) {
 	}
 }
 
-func TestKeyNamesAndCaps(t *testing.T) {
+func testKeyNamesAndCaps(t *testing.T) {
 	ctx := context.Background()
 	db, opts, clock := openDB(t)
 	opts.MaxKeys = 3
@@ -168,3 +168,11 @@ func TestKeyNamesAndCaps(t *testing.T) {
 		t.Fatalf("the newest revoked key was dropped: %+v", newest)
 	}
 }
+
+func TestKeyLifecycle(t *testing.T) { onBoth(t, testKeyLifecycle) }
+
+func TestAuthenticateRefusesWhatIsNotALiveKey(t *testing.T) {
+	onBoth(t, testAuthenticateRefusesWhatIsNotALiveKey)
+}
+
+func TestKeyNamesAndCaps(t *testing.T) { onBoth(t, testKeyNamesAndCaps) }

@@ -1,11 +1,15 @@
 package merchant_test
 
 import (
+	"context"
+	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/payswitch/payswitch/internal/pgtest"
 	"github.com/payswitch/payswitch/ledger"
 	"github.com/payswitch/payswitch/merchant"
 	"github.com/payswitch/payswitch/store"
@@ -29,17 +33,60 @@ func (c *clock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-// openDB opens the package's tables (and the ledger's, which the stores' triggers name) on a real SQLite file in a temporary directory, and
-// returns its options with a clock the test moves.
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// onBoth runs test once on each driver, as subtests named "sqlite" and "postgres";
+// openDB and openNodes inside them open a database of that driver (see driverOf). The
+// postgres subtest skips when PostgreSQL is not installed (pgtest.URL).
+func onBoth(t *testing.T, test func(t *testing.T)) {
+	t.Run("sqlite", test)
+	t.Run("postgres", test)
+}
+
+// driverOf is the driver of the onBoth subtest tb is, or runs inside: its name's second
+// part. Outside onBoth it is SQLite.
+func driverOf(tb testing.TB) store.Dialect {
+	if parts := strings.Split(tb.Name(), "/"); len(parts) > 1 && parts[1] == string(store.Postgres) {
+		return store.Postgres
+	}
+	return store.SQLite
+}
+
+// openDB opens the package's tables (and the ledger's, which the stores' triggers name)
+// on a new database of t's driver: a real SQLite file in a temporary directory, or a new
+// PostgreSQL database. It returns the options with a clock the test moves.
 func openDB(t *testing.T) (*store.DB, merchant.Options, *clock) {
 	t.Helper()
+	c := &clock{t: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
+	return openNodes(t, 1)[0], merchant.Options{Now: c.Now}, c
+}
+
+// openNodes opens n store.DBs on one new database of t's driver, as n switch nodes
+// would. SQLite has one writer per file, so there the n "nodes" are one DB.
+func openNodes(t *testing.T, n int) []*store.DB {
+	t.Helper()
+	dbs := make([]*store.DB, n)
+	if driverOf(t) == store.Postgres {
+		url := pgtest.URL(t)
+		for i := range dbs {
+			db, err := store.OpenPostgres(context.Background(), url, store.Options{}, ledger.Schema, merchant.Schema)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close() })
+			dbs[i] = db
+		}
+		return dbs
+	}
 	db, err := store.Open(filepath.Join(t.TempDir(), "merchant.db"), store.Options{Synchronous: "OFF"}, ledger.Schema, merchant.Schema)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	c := &clock{t: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
-	return db, merchant.Options{Now: c.Now}, c
+	for i := range dbs {
+		dbs[i] = db
+	}
+	return dbs
 }
 
 // storeTx is a transaction of the store's writer.

@@ -12,7 +12,8 @@ import "github.com/payswitch/payswitch/store"
 // products is keyed by merchant and code. A retired product keeps its row and its code:
 // past payments name its code, and a new product under the same code would make them
 // read as something else.
-var Schema = store.Schema{Component: "merchant", Migrations: []string{migrationKeysProducts, migrationEscrow, migrationStores}}
+var Schema = store.Schema{Component: "merchant", Migrations: []string{migrationKeysProducts, migrationEscrow, migrationStores},
+	Postgres: postgresMigrations}
 
 const migrationKeysProducts = `
 CREATE TABLE merchant_keys (

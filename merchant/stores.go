@@ -98,6 +98,9 @@ func (s *Stores) Create(ctx context.Context, merchantID, name, till, msisdn stri
 	st := Store{ID: newStoreID(), Merchant: merchantID, Name: name, Till: till, MSISDN: msisdn,
 		Status: StoreOpen, CreatedAt: now, UpdatedAt: now}
 	err = s.db.Write(ctx, func(tx store.Tx) error {
+		if err := lockMerchant(ctx, s.db, tx, "stores", merchantID); err != nil {
+			return err
+		}
 		var n int
 		var taken bool
 		if err := tx.QueryRowContext(ctx, `SELECT
@@ -115,9 +118,9 @@ func (s *Stores) Create(ctx context.Context, merchantID, name, till, msisdn stri
 		_, err := tx.ExecContext(ctx, `INSERT INTO stores (`+storeColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 			st.ID, st.Merchant, st.Name, st.Till, st.MSISDN, st.Status, micros(now), micros(now))
 		switch {
-		case err != nil && strings.Contains(err.Error(), "stores.msisdn"):
+		case store.IsUniqueViolation(err, "stores.msisdn"):
 			return fmt.Errorf("%w: %s is another store's phone", ErrTaken, payswitch.Mask(msisdn))
-		case err != nil && (strings.Contains(err.Error(), "till_taken") || strings.Contains(err.Error(), "stores.till")):
+		case err != nil && (strings.Contains(err.Error(), "till_taken") || store.IsUniqueViolation(err, "stores.till")):
 			return fmt.Errorf("%w: %s is already a till or a merchant code", ErrTillTaken, till)
 		case err != nil:
 			return fmt.Errorf("merchant: insert store: %w", err)

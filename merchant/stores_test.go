@@ -14,7 +14,7 @@ import (
 
 func normalizeKE(s string) (string, error) { return payswitch.NormalizeMSISDN(s, "254") }
 
-func TestStoresCreateListClose(t *testing.T) {
+func testStoresCreateListClose(t *testing.T) {
 	ctx := context.Background()
 	db, opts, clk := openDB(t)
 	s := merchant.NewStores(db, opts, normalizeKE)
@@ -82,7 +82,7 @@ func TestStoresCreateListClose(t *testing.T) {
 	}
 }
 
-func TestStoresRefuseBadInput(t *testing.T) {
+func testStoresRefuseBadInput(t *testing.T) {
 	ctx := context.Background()
 	db, opts, _ := openDB(t)
 	opts.MaxStores = 2
@@ -122,7 +122,7 @@ func TestStoresRefuseBadInput(t *testing.T) {
 // A till is unique among tills and merchant codes, whichever is written second: the
 // store's check refuses a code, and the database refuses a merchant's code that is a
 // till even when nothing checked first.
-func TestTillUniqueAcrossCodes(t *testing.T) {
+func testTillUniqueAcrossCodes(t *testing.T) {
 	ctx := context.Background()
 	db, opts, _ := openDB(t)
 	s := merchant.NewStores(db, opts, normalizeKE)
@@ -158,3 +158,9 @@ func TestTillUniqueAcrossCodes(t *testing.T) {
 		t.Fatalf("a direct insert of a code as a till: %v", err)
 	}
 }
+
+func TestStoresCreateListClose(t *testing.T) { onBoth(t, testStoresCreateListClose) }
+
+func TestStoresRefuseBadInput(t *testing.T) { onBoth(t, testStoresRefuseBadInput) }
+
+func TestTillUniqueAcrossCodes(t *testing.T) { onBoth(t, testTillUniqueAcrossCodes) }

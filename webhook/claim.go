@@ -24,7 +24,7 @@ type claimed struct {
 	sealed    string // the merchant's secret, sealed
 	attempts  int    // before this one
 	created   time.Time
-	lease     int64 // the claim's deadline, micros: this claim's mark on the row
+	lease     int64 // this claim's mark on the row: its deadline (micros) on SQLite, its number on PostgreSQL
 }
 
 // claimScan bounds the due events one claim reads: a merchant with a long backlog that
@@ -53,12 +53,16 @@ func (h *Hooks) claim(ctx context.Context, limit int, skip []string, room map[st
 	if skip == nil {
 		skipJSON = []byte("[]")
 	}
+	candidates, skipArg := candidatesSQL, any(string(skipJSON))
+	if h.onPostgres() {
+		candidates, skipArg = pgCandidatesSQL, merchantList(skip)
+	}
 	var out []claimed
 	err = h.db.Write(ctx, func(tx store.Tx) error {
 		out = out[:0]
 		var chosen, orphans []int64
 		taken := map[string]int{}
-		rows, err := tx.QueryContext(ctx, candidatesSQL, micros(now), string(skipJSON))
+		rows, err := tx.QueryContext(ctx, candidates, micros(now), skipArg)
 		if err != nil {
 			return err
 		}
@@ -85,9 +89,10 @@ func (h *Hooks) claim(ctx context.Context, limit int, skip []string, room map[st
 			return err
 		}
 		if len(orphans) > 0 {
+			in, arg := h.inSeqs(orphans)
 			if _, err := tx.ExecContext(ctx, `UPDATE webhook_events SET state = 'failed', next_at = 0,
 				last_error = 'the webhook endpoint was removed', updated_at = ?
-				WHERE seq IN (SELECT value FROM json_each(?))`, micros(now), seqsJSON(orphans)); err != nil {
+				WHERE `+in, micros(now), arg); err != nil {
 				return err
 			}
 		}
@@ -98,10 +103,18 @@ func (h *Hooks) claim(ctx context.Context, limit int, skip []string, room map[st
 		// at a time, so a lease unlike every other claim's marks it as well as a lease of
 		// its own would. A group run again takes a new lease: harmless, only its being
 		// unique counts.
-		lease := h.leaseUntil(deadline)
-		rows, err = tx.QueryContext(ctx, `UPDATE webhook_events SET lease = ?1, next_at = ?1, updated_at = ?2
+		// On PostgreSQL the lease is the claim's number instead (pgLeaseSQL), unique
+		// across nodes.
+		var lease int64
+		pg := h.onPostgres()
+		if pg {
+			rows, err = tx.QueryContext(ctx, pgLeaseSQL, micros(deadline), micros(now), chosen)
+		} else {
+			lease = h.leaseUntil(deadline)
+			rows, err = tx.QueryContext(ctx, `UPDATE webhook_events SET lease = ?1, next_at = ?1, updated_at = ?2
 			WHERE seq IN (SELECT value FROM json_each(?3))
 			RETURNING seq, id, merchant_id, type, body, attempts, created_at`, lease, micros(now), seqsJSON(chosen))
+		}
 		if err != nil {
 			return err
 		}
@@ -109,7 +122,11 @@ func (h *Hooks) claim(ctx context.Context, limit int, skip []string, room map[st
 			c := claimed{lease: lease}
 			var created int64
 			var body string
-			if err := rows.Scan(&c.seq, &c.id, &c.merchant, &c.eventType, &body, &c.attempts, &created); err != nil {
+			dest := []any{&c.seq, &c.id, &c.merchant, &c.eventType, &body, &c.attempts, &created}
+			if pg {
+				dest = append(dest, &c.lease)
+			}
+			if err := rows.Scan(dest...); err != nil {
 				rows.Close()
 				return err
 			}
@@ -165,14 +182,19 @@ func (h *Hooks) leaseUntil(t time.Time) int64 {
 }
 
 // releaseClaims makes every claimed event due now: Run calls it as it starts, when the
-// claims it finds were made by a process that died mid-delivery. Only one process may
-// deliver from a database at a time (serve holds a lock).
+// claims it finds were made by a process that died mid-delivery. On SQLite only one
+// process may deliver from a database at a time (serve holds a lock). On PostgreSQL
+// other nodes may be delivering: only claims whose lease ran out are released.
 func (h *Hooks) releaseClaims(ctx context.Context) (int64, error) {
 	var n int64
 	now := micros(h.cfg.Now())
+	release := `UPDATE webhook_events SET lease = 0, next_at = 0, updated_at = ?
+			WHERE ` + pending + ` AND lease <> 0`
+	if h.onPostgres() {
+		release = pgReleaseSQL
+	}
 	err := h.db.Write(ctx, func(tx store.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE webhook_events SET lease = 0, next_at = 0, updated_at = ?
-			WHERE `+pending+` AND lease <> 0`, now)
+		res, err := tx.ExecContext(ctx, release, now)
 		if err != nil {
 			return err
 		}
@@ -240,8 +262,10 @@ func (h *Hooks) record(ctx context.Context, c claimed, a attempt) (outcome strin
 		}
 		var lease int64
 		var state string
-		if err := tx.QueryRowContext(ctx, `SELECT state, attempts, lease FROM webhook_events WHERE seq = ?`,
-			c.seq).Scan(&state, &attempts, &lease); err != nil {
+		// On PostgreSQL the row is locked as read, so that no other node's claim of it
+		// (once this lease has run out) comes between the check and the update.
+		if err := tx.QueryRowContext(ctx, `SELECT state, attempts, lease FROM webhook_events WHERE seq = ?`+
+			h.forUpdate(), c.seq).Scan(&state, &attempts, &lease); err != nil {
 			return err
 		}
 		attempts++
@@ -308,8 +332,15 @@ func (h *Hooks) pruneLog(ctx context.Context, tx store.Tx, merchant string) erro
 
 // pauseMerchant moves merchant's waiting events to until at the earliest, so that
 // claims do not read past them while its deliveries are paused.
+// On PostgreSQL the pause is also recorded with the endpoint, for every node's claims
+// and for the events queued during it.
 func (h *Hooks) pauseMerchant(ctx context.Context, merchant string, until time.Time) error {
 	return h.db.Write(ctx, func(tx store.Tx) error {
+		if h.onPostgres() {
+			if _, err := tx.ExecContext(ctx, pgPauseSQL, micros(until), merchant); err != nil {
+				return err
+			}
+		}
 		_, err := tx.ExecContext(ctx, `UPDATE webhook_events SET next_at = ?1
 			WHERE merchant_id = ?2 AND `+pending+` AND lease = 0 AND next_at < ?1`, micros(until), merchant)
 		return err

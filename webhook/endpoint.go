@@ -50,11 +50,14 @@ func (h *Hooks) SetEndpoint(ctx context.Context, merchantID, rawURL, secret stri
 		return err
 	}
 	now := micros(h.cfg.Now())
-	err = h.db.Write(ctx, func(tx store.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_endpoints (merchant_id, url, secret, updated_at)
+	upsert := `INSERT INTO webhook_endpoints (merchant_id, url, secret, updated_at)
 			VALUES (?, ?, ?, ?) ON CONFLICT (merchant_id) DO UPDATE
-			SET url = excluded.url, secret = excluded.secret, updated_at = excluded.updated_at`,
-			merchantID, rawURL, sealed, now); err != nil {
+			SET url = excluded.url, secret = excluded.secret, updated_at = excluded.updated_at`
+	if h.onPostgres() {
+		upsert = pgSetEndpointSQL // which ends the pause every node sees
+	}
+	err = h.db.Write(ctx, func(tx store.Tx) error {
+		if _, err := tx.ExecContext(ctx, upsert, merchantID, rawURL, sealed, now); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `UPDATE webhook_events SET next_at = 0, updated_at = ?

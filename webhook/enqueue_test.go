@@ -11,7 +11,7 @@ import (
 
 // The same merchant, type and subject queues one event, whether asked twice in one
 // write or in two; another type of the same payment is another event.
-func TestDuplicateEnqueueQueuesOnce(t *testing.T) {
+func testDuplicateEnqueueQueuesOnce(t *testing.T) {
 	r := newRig(t, nil)
 	r.setEndpoint("M1", "https://shop.example/a", secretA)
 	if err := r.db.Write(ctx, func(tx store.Tx) error {
@@ -42,7 +42,7 @@ func TestDuplicateEnqueueQueuesOnce(t *testing.T) {
 }
 
 // An engine write for a merchant without an endpoint queues nothing and succeeds.
-func TestNoEndpointQueuesNothing(t *testing.T) {
+func testNoEndpointQueuesNothing(t *testing.T) {
 	r := newRig(t, nil)
 	r.enqueue("M1", PaymentCompleted, "PAY0000001", payment)
 	if n := r.count(`SELECT count(*) FROM webhook_events`); n != 0 {
@@ -51,7 +51,7 @@ func TestNoEndpointQueuesNothing(t *testing.T) {
 }
 
 // What only a bug in the engine would send is refused, failing the engine's write.
-func TestEnqueueRefusesBadEvents(t *testing.T) {
+func testEnqueueRefusesBadEvents(t *testing.T) {
 	r := newRig(t, nil)
 	r.setEndpoint("M1", "https://shop.example/a", secretA)
 	huge := `{"id":"PAY0000001","description":"` + strings.Repeat("x", MaxBody) + `"}`
@@ -77,7 +77,7 @@ func TestEnqueueRefusesBadEvents(t *testing.T) {
 }
 
 // Every contract type is accepted, and the body keeps the payment's JSON as given.
-func TestEveryContractTypeIsQueued(t *testing.T) {
+func testEveryContractTypeIsQueued(t *testing.T) {
 	r := newRig(t, nil)
 	r.setEndpoint("M1", "https://shop.example/a", secretA)
 	data := `{"id":"PAY0000001","description":"Sugar <1kg> & salt"}`
@@ -138,3 +138,11 @@ func TestEnvelopeRefusesBrokenData(t *testing.T) {
 		t.Errorf("envelope:\n got %s\nwant %s", got, want)
 	}
 }
+
+func TestDuplicateEnqueueQueuesOnce(t *testing.T) { onBoth(t, testDuplicateEnqueueQueuesOnce) }
+
+func TestNoEndpointQueuesNothing(t *testing.T) { onBoth(t, testNoEndpointQueuesNothing) }
+
+func TestEnqueueRefusesBadEvents(t *testing.T) { onBoth(t, testEnqueueRefusesBadEvents) }
+
+func TestEveryContractTypeIsQueued(t *testing.T) { onBoth(t, testEveryContractTypeIsQueued) }

@@ -6,15 +6,37 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/payswitch/payswitch/internal/pgtest"
 	"github.com/payswitch/payswitch/store"
 )
 
 var ctx = context.Background()
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// onBoth runs test once on each driver, as subtests named "sqlite" and "postgres";
+// newRig inside them opens a database of that driver (see driverOf). The postgres
+// subtest skips when PostgreSQL is not installed (pgtest.URL).
+func onBoth(t *testing.T, test func(t *testing.T)) {
+	t.Run("sqlite", test)
+	t.Run("postgres", test)
+}
+
+// driverOf is the driver of the onBoth subtest tb is, or runs inside: its name's second
+// part. Outside onBoth it is SQLite.
+func driverOf(tb testing.TB) store.Dialect {
+	if parts := strings.Split(tb.Name(), "/"); len(parts) > 1 && parts[1] == string(store.Postgres) {
+		return store.Postgres
+	}
+	return store.SQLite
+}
 
 // sealKey stands for the switch's secret.
 var sealKey = []byte("0123456789abcdef0123456789abcdef")
@@ -76,7 +98,8 @@ func (c *clock) Advance(d time.Duration) {
 // rig is a Hooks on a database in a temporary directory, with a test clock.
 type rig struct {
 	t        *testing.T
-	path     string
+	path     string // the SQLite file; "" on PostgreSQL
+	url      string // the PostgreSQL database; "" on SQLite
 	db       *store.DB
 	h        *Hooks
 	clock    *clock
@@ -88,7 +111,12 @@ type rig struct {
 
 func newRig(t *testing.T, change func(*Config)) *rig {
 	t.Helper()
-	r := &rig{t: t, path: filepath.Join(t.TempDir(), "webhook.db"), clock: newClock(), stop: func() {}}
+	r := &rig{t: t, clock: newClock(), stop: func() {}}
+	if driverOf(t) == store.Postgres {
+		r.url = pgtest.URL(t)
+	} else {
+		r.path = filepath.Join(t.TempDir(), "webhook.db")
+	}
 	r.cfg = Config{Now: r.clock.Now, After: r.clock.After, SealKey: sealKey, Backoff: []time.Duration{10 * time.Second}}
 	if change != nil {
 		change(&r.cfg)
@@ -101,7 +129,7 @@ func newRig(t *testing.T, change func(*Config)) *rig {
 // open opens the database and makes the Hooks over it, as a start of the switch does.
 func (r *rig) open() {
 	r.t.Helper()
-	db, err := store.Open(r.path, store.Options{}, Schema)
+	db, err := r.openDB()
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -115,6 +143,15 @@ func (r *rig) open() {
 	r.idle = make(chan time.Time, 1000)
 	h.idle = func(wake time.Time) { r.idle <- wake }
 	r.db, r.h = db, h
+}
+
+// openDB opens a store.DB on the rig's database: another node's, on PostgreSQL, each
+// time it is called.
+func (r *rig) openDB() (*store.DB, error) {
+	if r.url != "" {
+		return store.OpenPostgres(ctx, r.url, store.Options{}, Schema)
+	}
+	return store.Open(r.path, store.Options{}, Schema)
 }
 
 // run starts the worker; r.stop ends it.

@@ -76,9 +76,13 @@ func (h *Hooks) nextDue(ctx context.Context, skip []string) (time.Time, bool, er
 	if skip == nil {
 		skipJSON = []byte("[]")
 	}
+	query, skipArg := `SELECT min(next_at) FROM webhook_events
+		WHERE `+pending+` AND merchant_id NOT IN (SELECT value FROM json_each(?))`, any(string(skipJSON))
+	if h.onPostgres() {
+		query, skipArg = pgNextDueSQL, merchantList(skip)
+	}
 	var next sql.NullInt64
-	if err := h.db.Reader().QueryRowContext(ctx, `SELECT min(next_at) FROM webhook_events
-		WHERE `+pending+` AND merchant_id NOT IN (SELECT value FROM json_each(?))`, string(skipJSON)).Scan(&next); err != nil {
+	if err := h.db.Reader().QueryRowContext(ctx, query, skipArg).Scan(&next); err != nil {
 		return time.Time{}, false, err
 	}
 	return fromMicros(next.Int64), next.Valid, nil

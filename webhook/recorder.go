@@ -88,10 +88,18 @@ func (h *Hooks) recordDelivered(ctx context.Context, batch []deliveredAttempt) e
 		ins = append(ins, d.c.merchant, d.c.id, d.c.eventType, d.c.attempts+1, micros(d.a.at), d.a.status,
 			d.a.duration.Microseconds())
 	}
-	err := h.db.Write(ctx, func(tx store.Tx) error {
-		if _, err := tx.ExecContext(ctx, `UPDATE webhook_events SET state = 'delivered', attempts = attempts + 1,
+	update := `UPDATE webhook_events SET state = 'delivered', attempts = attempts + 1,
 			lease = 0, next_at = 0, last_status = v.column2, last_error = '', updated_at = ?
-			FROM (VALUES `+values.String()+`) AS v WHERE webhook_events.seq = v.column1`, upd...); err != nil {
+			FROM (VALUES ` + values.String() + `) AS v WHERE webhook_events.seq = v.column1`
+	if h.onPostgres() {
+		seqs, statuses := make([]int64, len(batch)), make([]int64, len(batch))
+		for i, d := range batch {
+			seqs[i], statuses[i] = d.c.seq, int64(d.a.status)
+		}
+		update, upd = pgDeliveredSQL, []any{now, seqs, statuses}
+	}
+	err := h.db.Write(ctx, func(tx store.Tx) error {
+		if _, err := tx.ExecContext(ctx, update, upd...); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_deliveries (merchant_id, event_id, event_type, attempt,

@@ -7,7 +7,7 @@ import (
 
 // Delivered attempts that end together are recorded in one write: each event is
 // delivered, with its status, and each attempt logged once with its number.
-func TestRecorderWritesABatch(t *testing.T) {
+func testRecorderWritesABatch(t *testing.T) {
 	r := newRig(t, nil)
 	r.setEndpoint("M1", "https://shop.example/a", secretA)
 	r.setEndpoint("M2", "https://shop.example/b", secretB)
@@ -40,3 +40,5 @@ func TestRecorderWritesABatch(t *testing.T) {
 		t.Fatalf("M2's deliveries %+v", ds)
 	}
 }
+
+func TestRecorderWritesABatch(t *testing.T) { onBoth(t, testRecorderWritesABatch) }

@@ -49,8 +49,11 @@ type dispatcher struct {
 // are paused. It wakes when Kick is called, when a delivery ends and when the next
 // event or pause is due (by Config.After).
 //
-// It starts by releasing the claims it finds (a process that died left them; only one
-// process may deliver from a database at a time). When ctx ends, the deliveries in
+// It starts by releasing the claims it finds (a process that died left them; on SQLite
+// only one process may deliver from a database at a time). On PostgreSQL several nodes
+// deliver at once: it releases only claims whose lease ran out, each node keeps its own
+// in-flight limits and failure counts, and a pause one node decides is kept in the
+// database, where every node's claims honour it. When ctx ends, the deliveries in
 // flight are cut short and their events made due again, attempts uncounted; Run returns
 // once that is written. Close the store after Run returns.
 func (h *Hooks) Run(ctx context.Context) error {

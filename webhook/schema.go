@@ -57,7 +57,7 @@ CREATE TABLE webhook_deliveries (
 	duration    INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX webhook_deliveries_by_merchant ON webhook_deliveries (merchant_id, id);
-`}}
+`}, Postgres: postgresMigrations}
 
 // pending is the condition of the events in webhook_events_due, as its queries must
 // write it for SQLite to use the index.
