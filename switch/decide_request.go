@@ -149,6 +149,11 @@ func (r *rules) requestDecision(s requestSnapshot) Decision {
 	}
 	p := dr.p
 	switch h := s.Hold; {
+	case h.insufficient && p.Fee > 0:
+		// The amount alone may be available: say that the fee is what is missing.
+		return Decision{Outcome: Outcome{Problem: ProblemInsufficientFunds, Text: r.texts.Render("insufficient_funds_fee",
+			map[string]string{"amount": r.money(p.Amount), "fee": r.money(p.Fee), "total": r.money(p.Amount + p.Fee),
+				"available": r.money(h.available)})}}
 	case h.insufficient:
 		return Decision{Outcome: r.refuse(ProblemInsufficientFunds, nil, map[string]string{"available": r.money(h.available)})}
 	case h.inactive && !h.payerActive:

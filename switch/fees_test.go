@@ -128,7 +128,7 @@ func TestFeeFundsCheckAndRelease(t *testing.T) {
 
 	// The amount alone fits; amount + fee does not.
 	h.sms(alice, "SEND 0700000002 500")
-	if txt := h.last(alice).Text; !strings.HasPrefix(txt, "Insufficient funds") {
+	if txt := h.last(alice).Text; txt != "Insufficient funds: KES 500.00 + fee KES 7.00 is KES 507.00; you have KES 500.00 available. Nothing was paid." {
 		t.Fatalf("answer %q", txt)
 	}
 	if got := h.balance(w.ID); got.Held != 0 || got.Posted != 50000 || h.pendingOf(alice) != nil {
