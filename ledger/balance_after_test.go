@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/payswitch/payswitch/internal/pgtest"
+
 	"github.com/payswitch/payswitch/ledger"
 	"github.com/payswitch/payswitch/store"
 )
@@ -47,7 +49,7 @@ func wantBalancesAfter(tb testing.TB, l *ledger.Ledger, name string, tr ledger.T
 // receipt prints), a repeat the same ones as the first call even when the accounts have
 // moved since, and a balance of zero is known as zero.
 func TestTransferCarriesBalancesAfter(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		l := mustOpen(t)
 		cash := mustCash(t, l, "KES")
 		alice, bob, shop := mustWallet(t, l, "KES"), mustWallet(t, l, "KES"), mustWallet(t, l, "KES")
@@ -136,7 +138,7 @@ func TestTransferCarriesBalancesAfter(t *testing.T) {
 // after it within the batch, and a key repeated in the batch, or booked before it, the
 // first transfer's.
 func TestTransferBatchCarriesBalancesAfter(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		l := mustOpen(t)
 		cash := mustCash(t, l, "KES")
 		alice, bob := mustWallet(t, l, "KES"), mustWallet(t, l, "KES")
@@ -204,7 +206,7 @@ func TestTransferBatchCarriesBalancesAfter(t *testing.T) {
 // damaged journal; the ledger never writes one) is still found, by a read and by a repeat
 // of its request, but says its balances after are unknown instead of reporting zeros.
 func TestTransferWithoutEntriesHasNoBalancesAfter(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		l := mustOpen(t)
 		alice, bob := mustWallet(t, l, "KES"), mustWallet(t, l, "KES")
 		const id = "TR0000000000AA"

@@ -10,12 +10,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/payswitch/payswitch/internal/pgtest"
+
 	"github.com/payswitch/payswitch/ledger"
 	"github.com/payswitch/payswitch/store"
 )
 
 func TestTransferBatchOneBadCommitsTheRest(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		l := mustOpen(t)
 		cash := mustCash(t, l, "KES")
 		alice, bob, carol := mustWallet(t, l, "KES"), mustWallet(t, l, "KES"), mustWallet(t, l, "KES")
@@ -71,7 +73,7 @@ func TestTransferBatchOneBadCommitsTheRest(t *testing.T) {
 // written its transfer row and balances (a trigger refuses its journal entry), which is
 // the case the batch's per-request savepoints exist for.
 func TestTransferBatchFailureAfterWritingFailsAlone(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		l := mustOpen(t)
 		cash := mustCash(t, l, "KES")
 		alice, bob := mustWallet(t, l, "KES"), mustWallet(t, l, "KES")
@@ -292,7 +294,7 @@ func oneByOne(l *ledger.Ledger, rs []ledger.TransferRequest) ([]ledger.Transfer,
 }
 
 func TestTransferBatchDecidesAsOneByOne(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		for _, seed := range []uint64{1, 2, 3} {
 			t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) {
 				x, y := twinLedger(t), twinLedger(t)
@@ -322,7 +324,7 @@ func TestTransferBatchDecidesAsOneByOne(t *testing.T) {
 // large batch (a trigger refuses one journal entry): that request fails alone and the
 // batch books the rest exactly as one by one would.
 func TestTransferBatchFallsBackAlone(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		x, y := twinLedger(t), twinLedger(t)
 		refuseBoomEntries(t, x)
 		refuseBoomEntries(t, y)
@@ -340,7 +342,7 @@ func TestTransferBatchFallsBackAlone(t *testing.T) {
 }
 
 func TestTransferBatchRunningBalances(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		l := mustOpen(t)
 		cash := mustCash(t, l, "KES")
 		alice, bob := mustWallet(t, l, "KES"), mustWallet(t, l, "KES")
@@ -400,7 +402,7 @@ func TestTransferBatchRunningBalances(t *testing.T) {
 // TestTransferBatchManyTimesOneAccount books a batch that moves money around a few
 // accounts hundreds of times: every account is written once, with the sum.
 func TestTransferBatchManyTimesOneAccount(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		l, c := openCounting(t)
 		cash := mustCash(t, l, "KES")
 		w := []ledger.Account{mustWallet(t, l, "KES"), mustWallet(t, l, "KES"), mustWallet(t, l, "KES")}
@@ -438,7 +440,7 @@ func TestTransferBatchManyTimesOneAccount(t *testing.T) {
 // TestTransferBatchLarge books more transfers among more accounts than one statement of
 // the batch takes, so that every read and write runs in several.
 func TestTransferBatchLarge(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		l := mustOpen(t)
 		cash := mustCash(t, l, "KES")
 		const accounts, transfers = 1100, 2100

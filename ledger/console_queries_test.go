@@ -3,13 +3,15 @@ package ledger_test
 import (
 	"testing"
 
+	"github.com/payswitch/payswitch/internal/pgtest"
+
 	"github.com/payswitch/payswitch/ledger"
 )
 
 // AccountsNamed finds accounts by part of their name, ignoring case, and takes % and _
 // literally.
 func TestAccountsNamed(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		l := mustOpen(t)
 		for i, name := range []string{"Mama Mboga", "mama ntilie", "Bob", "100% Juice_Bar"} {
 			if _, err := l.CreateAccount(ctx, ledger.NewAccount{Type: ledger.Wallet, Currency: "KES", Name: name,
@@ -32,7 +34,7 @@ func TestAccountsNamed(t *testing.T) {
 // KeyDateRuns sums the transfers of a key prefix by the date after it, newest first,
 // and leaves out keys that merely sort near the prefix.
 func TestKeyDateRuns(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		l := mustOpen(t)
 		a, b, sink := mustWallet(t, l, "KES"), mustWallet(t, l, "KES"), mustWallet(t, l, "KES")
 		mustDeposit(t, l, a.ID, 10000)

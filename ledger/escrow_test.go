@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/payswitch/payswitch/internal/pgtest"
+
 	"github.com/payswitch/payswitch/ledger"
 	"github.com/payswitch/payswitch/store"
 )
@@ -13,7 +15,7 @@ import (
 // payments' money: made by SystemAccount, always active, and, unlike the other system
 // accounts, never below zero, which the schema enforces as well as the code.
 func TestEscrowAccount(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		l := mustOpen(t)
 		if !ledger.Escrow.Valid() || !ledger.Escrow.IsSystem() || ledger.Escrow.MayGoNegative() {
 			t.Fatalf("escrow: Valid %v IsSystem %v MayGoNegative %v, want valid system never negative",

@@ -4,11 +4,13 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/payswitch/payswitch/internal/pgtest"
+
 	"github.com/payswitch/payswitch/ledger"
 )
 
 func TestHoldLowersAvailableNotPosted(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		l := mustOpen(t)
 		alice, shop := mustWallet(t, l, "KES"), mustWallet(t, l, "KES")
 		mustDeposit(t, l, alice.ID, 1_000)
@@ -58,7 +60,7 @@ func TestHoldLowersAvailableNotPosted(t *testing.T) {
 }
 
 func TestHoldLifecycle(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		const post, void = "post", "void"
 		for _, c := range []struct {
 			name  string
@@ -132,7 +134,7 @@ func TestHoldLifecycle(t *testing.T) {
 }
 
 func TestHoldIdempotencyAndErrors(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		l := mustOpen(t)
 		alice, bob := mustWallet(t, l, "KES"), mustWallet(t, l, "KES")
 		mustDeposit(t, l, alice.ID, 1_000)
@@ -169,7 +171,7 @@ func TestHoldIdempotencyAndErrors(t *testing.T) {
 // TestPostStartsTheJournal posts a hold made before anything was booked: the journal is
 // empty when the post reads its head, so its entries start the chain at the genesis hash.
 func TestPostStartsTheJournal(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		l := mustOpen(t)
 		cash, alice := mustCash(t, l, "KES"), mustWallet(t, l, "KES")
 		if _, err := l.Hold(ctx, ledger.HoldRequest{Key: "seed:hold", Debit: cash.ID, Credit: alice.ID, Amount: 500, Kind: "deposit"}); err != nil {

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/payswitch/payswitch/internal/pgtest"
+
 	"github.com/payswitch/payswitch/ledger"
 	"github.com/payswitch/payswitch/store"
 )
@@ -40,7 +42,7 @@ func TestEntryHashRule(t *testing.T) {
 }
 
 func TestJournalChainsEveryEntry(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		l := mustOpen(t)
 		alice, bob := mustWallet(t, l, "KES"), mustWallet(t, l, "KES")
 		mustDeposit(t, l, alice.ID, 500)
@@ -74,7 +76,7 @@ func TestJournalChainsEveryEntry(t *testing.T) {
 }
 
 func TestEntriesAreAppendOnly(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		l := mustOpen(t)
 		alice := mustWallet(t, l, "KES")
 		mustDeposit(t, l, alice.ID, 500)
@@ -137,7 +139,7 @@ func tamper(t *testing.T, l *ledger.Ledger, stmts ...string) {
 }
 
 func TestVerifyFindsTamperedEntry(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		setup := func(t *testing.T) (*ledger.Ledger, ledger.Account) {
 			l := mustOpen(t)
 			alice, bob := mustWallet(t, l, "KES"), mustWallet(t, l, "KES")
@@ -199,7 +201,7 @@ func TestVerifyFindsTamperedEntry(t *testing.T) {
 }
 
 func TestVerifyFindsCorruptedBalance(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		for _, c := range []struct {
 			name string
 			sql  string
@@ -227,7 +229,7 @@ func TestVerifyFindsCorruptedBalance(t *testing.T) {
 }
 
 func TestEntriesPaging(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		l := mustOpen(t)
 		alice, other := mustWallet(t, l, "KES"), mustWallet(t, l, "KES")
 		for range 7 {
@@ -279,7 +281,7 @@ func sizes(pages [][]ledger.Entry) []int {
 }
 
 func TestTrialBalance(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		l := mustOpen(t)
 		kes1, kes2, ugx := mustWallet(t, l, "KES"), mustWallet(t, l, "KES"), mustWallet(t, l, "UGX")
 		mustDeposit(t, l, kes1.ID, 1_000)

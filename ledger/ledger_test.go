@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -21,22 +20,9 @@ var ctx = context.Background()
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
-// onBoth runs test once on each driver, as subtests named "sqlite" and "postgres";
-// mustOpen and openDB inside them open a new database of that driver (see driverOf).
-// The postgres subtest skips when PostgreSQL is not installed (pgtest.URL).
-func onBoth(t *testing.T, test func(t *testing.T)) {
-	t.Run("sqlite", test)
-	t.Run("postgres", test)
-}
-
-// driverOf is the driver of the onBoth subtest tb is, or runs inside: its name's
-// second part. Outside onBoth it is SQLite.
-func driverOf(tb testing.TB) store.Dialect {
-	if parts := strings.Split(tb.Name(), "/"); len(parts) > 1 && parts[1] == string(store.Postgres) {
-		return store.Postgres
-	}
-	return store.SQLite
-}
+// driverOf is the driver of the pgtest.Both subtest tb is, or runs inside (SQLite
+// outside one).
+func driverOf(tb testing.TB) store.Dialect { return store.Dialect(pgtest.Driver(tb)) }
 
 // openDB opens a new database of tb's driver with the ledger's schema.
 func openDB(tb testing.TB, opts store.Options) *store.DB {
@@ -155,7 +141,7 @@ func countRows(tb testing.TB, l *ledger.Ledger, table string) int {
 }
 
 func TestTransferPostsBalancedEntries(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		l := mustOpen(t)
 		alice, bob := mustWallet(t, l, "KES"), mustWallet(t, l, "KES")
 		dep := mustDeposit(t, l, alice.ID, 100_000)
@@ -214,7 +200,7 @@ func TestTransferPostsBalancedEntries(t *testing.T) {
 }
 
 func TestTransferIdempotency(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		l := mustOpen(t)
 		alice, bob, carol := mustWallet(t, l, "KES"), mustWallet(t, l, "KES"), mustWallet(t, l, "KES")
 		mustDeposit(t, l, alice.ID, 10_000)
@@ -264,7 +250,7 @@ func TestTransferIdempotency(t *testing.T) {
 }
 
 func TestInsufficientFunds(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		l := mustOpen(t)
 		alice, bob := mustWallet(t, l, "KES"), mustWallet(t, l, "KES")
 		mustDeposit(t, l, alice.ID, 100)
@@ -292,7 +278,7 @@ func TestInsufficientFunds(t *testing.T) {
 }
 
 func TestConcurrentSpendNeverOverdraws(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		l := mustOpen(t)
 		alice, bob := mustWallet(t, l, "KES"), mustWallet(t, l, "KES")
 		mustDeposit(t, l, alice.ID, 1_000)
@@ -327,7 +313,7 @@ func TestConcurrentSpendNeverOverdraws(t *testing.T) {
 }
 
 func TestCurrencyMismatch(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		l := mustOpen(t)
 		kes, ugx := mustWallet(t, l, "KES"), mustWallet(t, l, "UGX")
 		mustDeposit(t, l, kes.ID, 1_000)
@@ -348,7 +334,7 @@ func TestCurrencyMismatch(t *testing.T) {
 }
 
 func TestInactiveAccounts(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		l := mustOpen(t)
 		for _, c := range []struct {
 			name   string
@@ -438,7 +424,7 @@ func TestInactiveAccounts(t *testing.T) {
 }
 
 func TestCreateAccount(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		l := mustOpen(t)
 		shop, err := l.CreateAccount(ctx, ledger.NewAccount{Type: ledger.Merchant, Currency: "KES", Name: "Mama Mboga",
 			Code: "55501", MSISDN: "254700000900"})
@@ -494,7 +480,7 @@ func TestCreateAccount(t *testing.T) {
 }
 
 func TestSystemAccountGetOrCreate(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		l := mustOpen(t)
 		a, err := l.SystemAccount(ctx, ledger.AirtimeClearing, "carrier-a", "KES")
 		if err != nil {
@@ -527,7 +513,7 @@ func TestSystemAccountGetOrCreate(t *testing.T) {
 }
 
 func TestInvalidRequests(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		l := mustOpen(t)
 		alice, bob := mustWallet(t, l, "KES"), mustWallet(t, l, "KES")
 		mustDeposit(t, l, alice.ID, 1_000)
@@ -565,7 +551,7 @@ func TestInvalidRequests(t *testing.T) {
 // TestTxInsideCallerTransaction checks the engine's way of working: the ledger inside
 // the caller's own store.Write, committed or rolled back with the caller's rows.
 func TestTxInsideCallerTransaction(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		l := mustOpen(t)
 		alice, bob := mustWallet(t, l, "KES"), mustWallet(t, l, "KES")
 		mustDeposit(t, l, alice.ID, 1_000)
@@ -611,7 +597,7 @@ func TestTxInsideCallerTransaction(t *testing.T) {
 }
 
 func TestTransfersOfPayment(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		l := mustOpen(t)
 		alice, shop := mustWallet(t, l, "KES"), mustWallet(t, l, "KES")
 		mustDeposit(t, l, alice.ID, 1_000)
@@ -646,7 +632,7 @@ func (c *fakeClock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return 
 func (c *fakeClock) Set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
 
 func TestJournalTimeNeverRunsBackwards(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		db := openDB(t, store.Options{})
 		clock := &fakeClock{t: time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.UTC)}
 		l := ledger.New(db, clock.Now)

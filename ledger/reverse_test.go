@@ -4,11 +4,13 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/payswitch/payswitch/internal/pgtest"
+
 	"github.com/payswitch/payswitch/ledger"
 )
 
 func TestReverse(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		setup := func(t *testing.T) (*ledger.Ledger, ledger.Account, ledger.Account, ledger.Transfer) {
 			l := mustOpen(t)
 			alice, shop := mustWallet(t, l, "KES"), mustWallet(t, l, "KES")

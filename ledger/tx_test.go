@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/payswitch/payswitch/internal/pgtest"
+
 	"github.com/payswitch/payswitch/ledger"
 	"github.com/payswitch/payswitch/store"
 )
@@ -12,7 +14,7 @@ import (
 // TestTxPaymentFlow runs a payment the way the engine does, each step in its own
 // store.Write through l.In(tx).
 func TestTxPaymentFlow(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		l := mustOpen(t)
 		in := func(fn func(lt *ledger.Tx) error) {
 			t.Helper()
@@ -102,7 +104,7 @@ func TestTxPaymentFlow(t *testing.T) {
 // TestTxFailureAfterWritingLeavesNothing makes a transfer fail after it has written its
 // row and balances; the caller's transaction must still be as the ledger found it.
 func TestTxFailureAfterWritingLeavesNothing(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		l := mustOpen(t)
 		alice, bob := mustWallet(t, l, "KES"), mustWallet(t, l, "KES")
 		mustDeposit(t, l, alice.ID, 1_000)

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/payswitch/payswitch/internal/pgtest"
+
 	"github.com/payswitch/payswitch/merchant"
 	payswitch "github.com/payswitch/payswitch/switch"
 )
@@ -132,10 +134,10 @@ func testCatalogCapCountsRetiredProducts(t *testing.T) {
 	}
 }
 
-func TestCatalog(t *testing.T) { onBoth(t, testCatalog) }
+func TestCatalog(t *testing.T) { pgtest.Both(t, testCatalog) }
 
-func TestCatalogRefusesBadProducts(t *testing.T) { onBoth(t, testCatalogRefusesBadProducts) }
+func TestCatalogRefusesBadProducts(t *testing.T) { pgtest.Both(t, testCatalogRefusesBadProducts) }
 
 func TestCatalogCapCountsRetiredProducts(t *testing.T) {
-	onBoth(t, testCatalogCapCountsRetiredProducts)
+	pgtest.Both(t, testCatalogCapCountsRetiredProducts)
 }

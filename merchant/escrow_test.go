@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/payswitch/payswitch/internal/pgtest"
+
 	"github.com/payswitch/payswitch/merchant"
 )
 
@@ -35,4 +37,4 @@ func testGuarantees(t *testing.T) {
 	}
 }
 
-func TestGuarantees(t *testing.T) { onBoth(t, testGuarantees) }
+func TestGuarantees(t *testing.T) { pgtest.Both(t, testGuarantees) }

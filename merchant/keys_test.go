@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/payswitch/payswitch/internal/pgtest"
+
 	"github.com/payswitch/payswitch/merchant"
 )
 
@@ -169,10 +171,10 @@ func testKeyNamesAndCaps(t *testing.T) {
 	}
 }
 
-func TestKeyLifecycle(t *testing.T) { onBoth(t, testKeyLifecycle) }
+func TestKeyLifecycle(t *testing.T) { pgtest.Both(t, testKeyLifecycle) }
 
 func TestAuthenticateRefusesWhatIsNotALiveKey(t *testing.T) {
-	onBoth(t, testAuthenticateRefusesWhatIsNotALiveKey)
+	pgtest.Both(t, testAuthenticateRefusesWhatIsNotALiveKey)
 }
 
-func TestKeyNamesAndCaps(t *testing.T) { onBoth(t, testKeyNamesAndCaps) }
+func TestKeyNamesAndCaps(t *testing.T) { pgtest.Both(t, testKeyNamesAndCaps) }

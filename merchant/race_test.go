@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/payswitch/payswitch/internal/pgtest"
+
 	"github.com/payswitch/payswitch/ledger"
 	"github.com/payswitch/payswitch/merchant"
 	payswitch "github.com/payswitch/payswitch/switch"
@@ -126,5 +128,5 @@ func testNodesRaceForTheCaps(t *testing.T) {
 	}
 }
 
-func TestNodesRaceForOneTill(t *testing.T) { onBoth(t, testNodesRaceForOneTill) }
-func TestNodesRaceForTheCaps(t *testing.T) { onBoth(t, testNodesRaceForTheCaps) }
+func TestNodesRaceForOneTill(t *testing.T) { pgtest.Both(t, testNodesRaceForOneTill) }
+func TestNodesRaceForTheCaps(t *testing.T) { pgtest.Both(t, testNodesRaceForTheCaps) }

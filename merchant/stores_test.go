@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/payswitch/payswitch/internal/pgtest"
+
 	"github.com/payswitch/payswitch/ledger"
 	"github.com/payswitch/payswitch/merchant"
 	payswitch "github.com/payswitch/payswitch/switch"
@@ -159,8 +161,8 @@ func testTillUniqueAcrossCodes(t *testing.T) {
 	}
 }
 
-func TestStoresCreateListClose(t *testing.T) { onBoth(t, testStoresCreateListClose) }
+func TestStoresCreateListClose(t *testing.T) { pgtest.Both(t, testStoresCreateListClose) }
 
-func TestStoresRefuseBadInput(t *testing.T) { onBoth(t, testStoresRefuseBadInput) }
+func TestStoresRefuseBadInput(t *testing.T) { pgtest.Both(t, testStoresRefuseBadInput) }
 
-func TestTillUniqueAcrossCodes(t *testing.T) { onBoth(t, testTillUniqueAcrossCodes) }
+func TestTillUniqueAcrossCodes(t *testing.T) { pgtest.Both(t, testTillUniqueAcrossCodes) }

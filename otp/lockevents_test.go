@@ -4,13 +4,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/payswitch/payswitch/internal/pgtest"
+
 	"github.com/payswitch/payswitch/store"
 )
 
 // Contract section 14's events are stored on both drivers, and an unknown one is still
 // refused.
 func TestLockEventsStored(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		db := mustOpen(t)
 		write(t, db, func(tx store.Tx) error {
 			for _, ev := range []string{EventLocked, EventLockRefused, EventUnlocked, EventBlocked} {
@@ -39,7 +41,7 @@ func TestLockEventsStored(t *testing.T) {
 // A code issued for a stepped-up payment takes one attempt: its first wrong code kills
 // it; the right one first still works.
 func TestIssueDrawnStepUp(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		db, i := mustOpen(t), mustIssuer(t, Config{})
 		for n, right := range []bool{false, true} {
 			b := binding([]string{"PAYSTEPAAA", "PAYSTEPBBB"}[n])

@@ -28,22 +28,9 @@ func binding(id string) Binding {
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
-// onBoth runs test once on each driver, as subtests named "sqlite" and "postgres";
-// mustOpen and openNodes inside them open a new database of that driver (see driverOf).
-// The postgres subtest skips when PostgreSQL is not installed (pgtest.URL).
-func onBoth(t *testing.T, test func(t *testing.T)) {
-	t.Run("sqlite", test)
-	t.Run("postgres", test)
-}
-
-// driverOf is the driver of the onBoth subtest tb is, or runs inside: its name's
-// second part. Outside onBoth it is SQLite.
-func driverOf(tb testing.TB) store.Dialect {
-	if parts := strings.Split(tb.Name(), "/"); len(parts) > 1 && parts[1] == string(store.Postgres) {
-		return store.Postgres
-	}
-	return store.SQLite
-}
+// driverOf is the driver of the pgtest.Both subtest tb is, or runs inside (SQLite
+// outside one).
+func driverOf(tb testing.TB) store.Dialect { return store.Dialect(pgtest.Driver(tb)) }
 
 // mustOpen opens a new database of tb's driver (driverOf) with otp's schema.
 func mustOpen(tb testing.TB) *store.DB {
@@ -215,7 +202,7 @@ func TestNewIssuerConfig(t *testing.T) {
 }
 
 func TestRightCodeWorksOnce(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		db, i := mustOpen(t), mustIssuer(t, Config{})
 		b := binding("PAYAAAAAAA")
 		code := issue(t, db, i, b, t0)
@@ -234,7 +221,7 @@ func TestRightCodeWorksOnce(t *testing.T) {
 }
 
 func TestWrongCodesCountAndExhaust(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		db, i := mustOpen(t), mustIssuer(t, Config{})
 		b := binding("PAYBBBBBBB")
 		code := issue(t, db, i, b, t0)
@@ -263,7 +250,7 @@ func TestWrongCodesCountAndExhaust(t *testing.T) {
 }
 
 func TestMalformedInputIsWrong(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		db, i := mustOpen(t), mustIssuer(t, Config{MaxAttempts: 10})
 		b := binding("PAYMMMMMMM")
 		code := issue(t, db, i, b, t0)
@@ -286,7 +273,7 @@ func TestMalformedInputIsWrong(t *testing.T) {
 }
 
 func TestExpiryAtTTLBoundary(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		db, i := mustOpen(t), mustIssuer(t, Config{TTL: 2 * time.Minute})
 		before, at := binding("PAYCCCCCCC"), binding("PAYDDDDDDD")
 		var expiresAt time.Time
@@ -313,7 +300,7 @@ func TestExpiryAtTTLBoundary(t *testing.T) {
 }
 
 func TestCodeIsBoundToItsPayment(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		b := binding("PAYEEEEEEE")
 		for _, tc := range []struct {
 			name   string
@@ -356,7 +343,7 @@ func TestCodeIsBoundToItsPayment(t *testing.T) {
 }
 
 func TestResendReplacesCodeWithinLimits(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		db, i := mustOpen(t), mustIssuer(t, Config{MaxResends: 2, ResendInterval: 30 * time.Second, TTL: time.Minute})
 		b := binding("PAYHHHHHHH")
 		old := issue(t, db, i, b, t0)
@@ -399,7 +386,7 @@ func TestResendReplacesCodeWithinLimits(t *testing.T) {
 }
 
 func TestWrongAttemptsCarryOverResend(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		db, i := mustOpen(t), mustIssuer(t, Config{})
 		b := binding("PAYIIIIIII")
 		code := issue(t, db, i, b, t0)
@@ -416,7 +403,7 @@ func TestWrongAttemptsCarryOverResend(t *testing.T) {
 }
 
 func TestKill(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		db, i := mustOpen(t), mustIssuer(t, Config{})
 		b := binding("PAYJJJJJJJ")
 		code := issue(t, db, i, b, t0)
@@ -432,7 +419,7 @@ func TestKill(t *testing.T) {
 }
 
 func TestRolledBackCheckCountsNothing(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		db, i := mustOpen(t), mustIssuer(t, Config{})
 		b := binding("PAYKKKKKKK")
 		code := issue(t, db, i, b, t0)
@@ -570,7 +557,7 @@ func BenchmarkIssueCheckCPU(b *testing.B) {
 }
 
 func TestReissueIgnoresTheIntervalButNotTheLimit(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		db, i := mustOpen(t), mustIssuer(t, Config{MaxResends: 1, ResendInterval: 30 * time.Second, TTL: time.Minute})
 		b := binding("PAYRRRRRRR")
 		old := issue(t, db, i, b, t0)

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/payswitch/payswitch/internal/pgtest"
+
 	"github.com/payswitch/payswitch/store"
 )
 
@@ -20,7 +22,7 @@ func readStored(tx store.Tx, id string) (*Stored, error) {
 }
 
 func TestDrawnCodeIsIssuedLikeIssue(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		db, i := mustOpen(t), mustIssuer(t, Config{})
 		b := binding("PAYDRAWN01")
 		d, err := i.Draw(b)
@@ -51,7 +53,7 @@ func TestDrawnCodeIsIssuedLikeIssue(t *testing.T) {
 }
 
 func TestCheckAttemptWithStoredRow(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		cases := []struct {
 			name  string
 			input func(code string) string
@@ -97,7 +99,7 @@ func TestCheckAttemptWithStoredRow(t *testing.T) {
 }
 
 func TestCheckAttemptMissingAndForeignRows(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		db, i := mustOpen(t), mustIssuer(t, Config{})
 		b := binding("PAYNOCODE1")
 		var res Result
@@ -131,7 +133,7 @@ func TestCheckAttemptMissingAndForeignRows(t *testing.T) {
 // A Stored read before other attempts (misuse: it belongs to the same transaction) still
 // cannot give a guesser fresh attempts, nor revive a dead code.
 func TestStaleStoredCountsEveryAttempt(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		db, i := mustOpen(t), mustIssuer(t, Config{})
 		b := binding("PAYSTALE01")
 		code := issue(t, db, i, b, t0)
@@ -170,7 +172,7 @@ func TestStaleStoredCountsEveryAttempt(t *testing.T) {
 // A request to pay's code lives as long as the request: until the expiry its issuer
 // names, not Config.TTL.
 func TestIssueDrawnUntil(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		db, i := mustOpen(t), mustIssuer(t, Config{})
 		b := binding("PAYUNTIL01")
 		d, err := i.Draw(b)
@@ -202,7 +204,7 @@ func TestIssueDrawnUntil(t *testing.T) {
 // Matches tells which stored code an attempt is, and changes nothing: no attempt is
 // counted, and the code still works after.
 func TestStoredMatches(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		db, i := mustOpen(t), mustIssuer(t, Config{})
 		a, b := binding("PAYMATCH01"), binding("PAYMATCH02")
 		codeA, codeB := issue(t, db, i, a, t0), issue(t, db, i, b, t0)

@@ -31,7 +31,7 @@ func racers(n int, dbs []*store.DB, fn func(n int, db *store.DB)) {
 // Several nodes checking the right code of one payment at once: exactly one uses it,
 // every other is told it was used, and none fails.
 func TestNodesRaceToUseOneCode(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		dbs, i := openNodes(t, 2), mustIssuer(t, Config{})
 		for round := range 20 {
 			b := binding(fmt.Sprintf("PAYUSE%04d", round))
@@ -61,7 +61,7 @@ func TestNodesRaceToUseOneCode(t *testing.T) {
 // Several nodes giving wrong codes for one payment at once: the attempts are counted one
 // by one, each racer is told its own count, and the count stops at the limit.
 func TestNodesRaceWrongCodes(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		dbs, i := openNodes(t, 2), mustIssuer(t, Config{MaxAttempts: 3})
 		for round := range 20 {
 			b := binding(fmt.Sprintf("PAYWRONG%02d", round))
@@ -105,7 +105,7 @@ func TestNodesRaceWrongCodes(t *testing.T) {
 // Several nodes resending one payment's code at once: the interval lets one through at a
 // time, the limit holds however many reissue at once, and only the last code works.
 func TestNodesRaceToResend(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		dbs, i := openNodes(t, 2), mustIssuer(t, Config{MaxResends: 3, ResendInterval: time.Minute})
 		for round := range 10 {
 			b := binding(fmt.Sprintf("PAYRESEND%01d", round))
@@ -166,7 +166,7 @@ func TestNodesRaceToResend(t *testing.T) {
 // EventsBetweenOn finds the events by time on either driver, and none in a database
 // without otp's tables.
 func TestEventsBetweenOn(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		db := mustOpen(t)
 		write(t, db, func(tx store.Tx) error {
 			for n := range 3 {

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/payswitch/payswitch/internal/pgtest"
+
 	"github.com/payswitch/payswitch/store"
 )
 
@@ -125,7 +127,7 @@ func TestMask(t *testing.T) {
 }
 
 func TestAuthEvents(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		db := mustOpen(t)
 		nairobi := time.FixedZone("EAT", 3*3600)
 		events := []Event{

@@ -3,12 +3,14 @@ package outbox
 import (
 	"testing"
 	"time"
+
+	"github.com/payswitch/payswitch/internal/pgtest"
 )
 
 // A message enqueued without CreatedAt through an Outbox is stamped by the Outbox's
 // clock, not the machine's: the switch's time is an input.
 func TestOutboxEnqueueStampsWithItsClock(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		db, c := mustOpen(t), newClock()
 		o := New(db, c.Now)
 		c.Advance(90 * time.Minute)

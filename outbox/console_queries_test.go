@@ -3,12 +3,14 @@ package outbox
 import (
 	"testing"
 	"time"
+
+	"github.com/payswitch/payswitch/internal/pgtest"
 )
 
 // PaymentMessages finds a payment's messages near the times given, among many others,
 // and never opens a code.
 func TestPaymentMessages(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		db := mustOpen(t)
 		o, err := NewSealed(db, newClock().Now, []byte("0123456789abcdef0123456789abcdef"))
 		if err != nil {

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/payswitch/payswitch/internal/pgtest"
+
 	"github.com/payswitch/payswitch/store"
 )
 
@@ -29,7 +31,7 @@ func (h *hookLog) hook(_ context.Context, tx store.Tx, r Receipted) (func(), err
 // MarkSentThen for a receipt that came before it (an SMSC can answer a deliver_sm before
 // the submit_sm_resp is recorded), marked Early.
 func TestReceiptHookSeesReceiptsBeforeAndAfterMarkSent(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		for _, tc := range []struct {
 			name      string
 			early     bool // the receipt comes before MarkSent
@@ -83,7 +85,7 @@ func TestReceiptHookSeesReceiptsBeforeAndAfterMarkSent(t *testing.T) {
 // A ReceiptFunc that fails undoes what it was told of: the MarkSent that applied an early
 // receipt fails whole, and the receipt still waits for the next MarkSent.
 func TestReceiptHookErrorUndoesTheMarkSent(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		db, c := mustOpen(t), newClock()
 		o := New(db, c.Now)
 		h := &hookLog{failOn: "UNDELIV"}

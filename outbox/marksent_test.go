@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/payswitch/payswitch/internal/pgtest"
+
 	"github.com/payswitch/payswitch/store"
 )
 
@@ -22,7 +24,7 @@ func rows(t *testing.T, db *store.DB, query string, args ...any) int {
 // MarkSent records parts, and applies early receipts, only for messages that can get
 // delivery receipts: calls and SMS that asked for them. Every message keeps its IDs.
 func TestMarkSentRecordsPartsOnlyForReceipts(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		type receipt struct {
 			part, status string
 			found        bool   // the part is known (else the receipt waits in early_receipts)

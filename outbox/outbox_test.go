@@ -36,22 +36,9 @@ func newClock() *clock { return &clock{t: time.Date(2026, 3, 1, 10, 0, 0, 0, tim
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
-// onBoth runs test once on each driver, as subtests named "sqlite" and "postgres";
-// mustOpen and openNodes inside them open a new database of that driver (see driverOf).
-// The postgres subtest skips when PostgreSQL is not installed (pgtest.URL).
-func onBoth(t *testing.T, test func(t *testing.T)) {
-	t.Run("sqlite", test)
-	t.Run("postgres", test)
-}
-
-// driverOf is the driver of the onBoth subtest tb is, or runs inside: its name's
-// second part. Outside onBoth it is SQLite.
-func driverOf(tb testing.TB) store.Dialect {
-	if parts := strings.Split(tb.Name(), "/"); len(parts) > 1 && parts[1] == string(store.Postgres) {
-		return store.Postgres
-	}
-	return store.SQLite
-}
+// driverOf is the driver of the pgtest.Both subtest tb is, or runs inside (SQLite
+// outside one).
+func driverOf(tb testing.TB) store.Dialect { return store.Dialect(pgtest.Driver(tb)) }
 
 // mustOpen opens a new database of tb's driver (driverOf) with the outbox's schema.
 func mustOpen(tb testing.TB) *store.DB {
@@ -143,7 +130,7 @@ func get(tb testing.TB, o *Outbox, id int64) Message {
 }
 
 func TestEnqueueRolledBackLeavesNothing(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		db := mustOpen(t)
 		o := New(db, newClock().Now)
 		errAbort := errors.New("abort")
@@ -166,7 +153,7 @@ func TestEnqueueRolledBackLeavesNothing(t *testing.T) {
 }
 
 func TestEnqueueValidates(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		db := mustOpen(t)
 		for _, tc := range []struct {
 			name string
@@ -196,7 +183,7 @@ func TestEnqueueValidates(t *testing.T) {
 }
 
 func TestRoundTripAndMeta(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		db := mustOpen(t)
 		o := New(db, newClock().Now)
 		created := time.Date(2026, 3, 1, 9, 59, 0, 123000, time.UTC)
@@ -221,7 +208,7 @@ func TestRoundTripAndMeta(t *testing.T) {
 }
 
 func TestClaimMarksSendingOldestFirst(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		db, c := mustOpen(t), newClock()
 		o := New(db, c.Now)
 		all := put(t, db, Enqueue, sms("254700000001", "one"), sms("254700000002", "two"), sms("254700000003", "three"))
@@ -258,7 +245,7 @@ func TestClaimMarksSendingOldestFirst(t *testing.T) {
 }
 
 func TestConcurrentClaimsAreExclusive(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		db := mustOpen(t)
 		o := New(db, newClock().Now)
 		const n = 300
@@ -308,7 +295,7 @@ func TestConcurrentClaimsAreExclusive(t *testing.T) {
 }
 
 func TestLeaseExpiryRecoversCrashedWorker(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		// restart is the switch starting again after the worker died: the same file on
 		// SQLite, another node of the same database on PostgreSQL.
 		var db *store.DB
@@ -353,7 +340,7 @@ func TestLeaseExpiryRecoversCrashedWorker(t *testing.T) {
 }
 
 func TestRetryAndFail(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		db, c := mustOpen(t), newClock()
 		o := New(db, c.Now)
 		msgs := put(t, db, Enqueue, sms("254700000001", "a"), sms("254700000002", "b"), sms("254700000003", "c"))
@@ -431,7 +418,7 @@ func TestBackoff(t *testing.T) {
 }
 
 func TestReceipts(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		db, c := mustOpen(t), newClock()
 		o := New(db, c.Now)
 		queued := []Message{sms("254700000001", "a long message in three parts"), sms("254700000002", "b"), sms("254700000003", "c")}
@@ -487,7 +474,7 @@ func TestReceipts(t *testing.T) {
 }
 
 func TestReceiptBeforeMarkSent(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		db, c := mustOpen(t), newClock()
 		o := New(db, c.Now)
 		m := sms("254700000001", "hi")
@@ -508,7 +495,7 @@ func TestReceiptBeforeMarkSent(t *testing.T) {
 }
 
 func TestMarkSentAfterLeaseLost(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		db, c := mustOpen(t), newClock()
 		o := New(db, c.Now)
 		id := put(t, db, Enqueue, sms("254700000001", "hi"))[0]
@@ -561,7 +548,7 @@ func TestKickWaitCoalesces(t *testing.T) {
 }
 
 func TestListAndStats(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		db, c := mustOpen(t), newClock()
 		o := New(db, c.Now)
 		msgs := put(t, db, Enqueue, sms("254700000001", "one"), sms("254700000002", "other"), sms("254700000001", "two"))
@@ -640,7 +627,7 @@ func TestSealedOTPNeverStoredInClear(t *testing.T) {
 }
 
 func TestSealedClaimOpens(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		db := mustOpen(t)
 		o, err := NewSealed(db, newClock().Now, []byte("0123456789abcdef"))
 		if err != nil {
@@ -717,7 +704,7 @@ func TestClaimChunks(t *testing.T) {
 // Claim takes the oldest due messages up to its limit, whatever the limit, in pieces
 // when the limit is not a power of two.
 func TestClaimLimits(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		db, c := mustOpen(t), newClock()
 		o := New(db, c.Now)
 		var batch []Message
@@ -749,7 +736,7 @@ func TestClaimLimits(t *testing.T) {
 }
 
 func TestCallsListsANumbersCallsOnly(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		db := mustOpen(t)
 		o := New(db, newClock().Now)
 		const alice, bob = "254700000001", "254700000002"

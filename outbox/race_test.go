@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/payswitch/payswitch/internal/pgtest"
+
 	"github.com/payswitch/payswitch/store"
 )
 
@@ -62,7 +64,7 @@ func drain(t testing.TB, os []*Outbox, workers int) map[int64]int {
 // Two nodes claiming from one queue at once, four workers each: every message is sent
 // once, none twice, none is left.
 func TestNodesClaimFromOneQueue(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		dbs, c := openNodes(t, 2), newClock()
 		os := nodeOutboxes(dbs, c)
 		const n = 600
@@ -133,7 +135,7 @@ func (h *countingHook) hook(_ context.Context, _ store.Tx, r Receipted) (func(),
 // that finds it waiting), and nothing is left waiting. And receipts for the two parts of
 // one message on two nodes at once deliver it.
 func TestNodesMatchReceiptsOnce(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		dbs, c := openNodes(t, 2), newClock()
 		os := nodeOutboxes(dbs, c)
 		const n = 150

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/payswitch/payswitch/internal/pgtest"
+
 	"github.com/payswitch/payswitch/store"
 )
 
@@ -28,7 +30,7 @@ type step struct {
 }
 
 func TestReceiptSettlesMessages(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		const (
 			sending = StateSending
 			sent    = StateSent
@@ -273,7 +275,7 @@ func statementLog(t *testing.T) (*store.DB, func(f func()) []string) {
 // reading its parts: the same verdict as the one read from every part, which a
 // message whose one ID holds a comma still gets.
 func TestOnePartVerdictIsThePartsVerdict(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		for _, prior := range []string{StateSent, StateDelivered, StateUndeliverable, StateSending} {
 			for _, tc := range []struct{ status, want string }{
 				{"DELIVRD", StateDelivered},
@@ -322,7 +324,7 @@ func TestOnePartVerdictIsThePartsVerdict(t *testing.T) {
 // that a second MarkSent then gives a new part has two IDs and one part: its verdict
 // is that part's.
 func TestVerdictOfAMessageWithFewerPartsThanIDs(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		db := mustOpen(t)
 		o := New(db, newClock().Now)
 		ids := queue(t, db, 2, true)

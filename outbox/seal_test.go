@@ -3,12 +3,14 @@ package outbox
 import (
 	"bytes"
 	"testing"
+
+	"github.com/payswitch/payswitch/internal/pgtest"
 )
 
 // A merchant's request to pay carries the code that pays it: it is sealed like a code
 // SMS, and the other messages about the same payment are not.
 func TestSealedRequestToPay(t *testing.T) {
-	onBoth(t, func(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
 		db := mustOpen(t)
 		o, err := NewSealed(db, newClock().Now, []byte("0123456789abcdef0123456789abcdef"))
 		if err != nil {

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/payswitch/payswitch/internal/pgtest"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -526,47 +528,49 @@ func testMetrics(t *testing.T) {
 }
 
 func TestCommittedEventIsDeliveredOnceAndRolledBackOneNever(t *testing.T) {
-	onBoth(t, testCommittedEventIsDeliveredOnceAndRolledBackOneNever)
+	pgtest.Both(t, testCommittedEventIsDeliveredOnceAndRolledBackOneNever)
 }
 
 func TestFailedDeliveryIsRetriedWithTheSameEventID(t *testing.T) {
-	onBoth(t, testFailedDeliveryIsRetriedWithTheSameEventID)
+	pgtest.Both(t, testFailedDeliveryIsRetriedWithTheSameEventID)
 }
 
-func TestWorkerWakesWhenARetryIsDue(t *testing.T) { onBoth(t, testWorkerWakesWhenARetryIsDue) }
+func TestWorkerWakesWhenARetryIsDue(t *testing.T) { pgtest.Both(t, testWorkerWakesWhenARetryIsDue) }
 
 func TestUnansweredDeliveryTimesOutAndIsRetried(t *testing.T) {
-	onBoth(t, testUnansweredDeliveryTimesOutAndIsRetried)
+	pgtest.Both(t, testUnansweredDeliveryTimesOutAndIsRetried)
 }
 
-func TestEventIsGivenUpAfterRetryFor(t *testing.T) { onBoth(t, testEventIsGivenUpAfterRetryFor) }
+func TestEventIsGivenUpAfterRetryFor(t *testing.T) { pgtest.Both(t, testEventIsGivenUpAfterRetryFor) }
 
 func TestHangingMerchantDoesNotDelayOthers(t *testing.T) {
-	onBoth(t, testHangingMerchantDoesNotDelayOthers)
+	pgtest.Both(t, testHangingMerchantDoesNotDelayOthers)
 }
 
 func TestFailingMerchantIsPausedThenProbed(t *testing.T) {
-	onBoth(t, testFailingMerchantIsPausedThenProbed)
+	pgtest.Both(t, testFailingMerchantIsPausedThenProbed)
 }
 
 func TestSettingTheEndpointAgainSendsTheBacklogAtOnce(t *testing.T) {
-	onBoth(t, testSettingTheEndpointAgainSendsTheBacklogAtOnce)
+	pgtest.Both(t, testSettingTheEndpointAgainSendsTheBacklogAtOnce)
 }
 
-func TestCrashMidDeliveryRedelivers(t *testing.T) { onBoth(t, testCrashMidDeliveryRedelivers) }
+func TestCrashMidDeliveryRedelivers(t *testing.T) { pgtest.Both(t, testCrashMidDeliveryRedelivers) }
 
 func TestStopMidDeliveryReleasesTheEvent(t *testing.T) {
-	onBoth(t, testStopMidDeliveryReleasesTheEvent)
+	pgtest.Both(t, testStopMidDeliveryReleasesTheEvent)
 }
 
 func TestDeliveryNeverConnectsToTheSwitchItself(t *testing.T) {
-	onBoth(t, testDeliveryNeverConnectsToTheSwitchItself)
+	pgtest.Both(t, testDeliveryNeverConnectsToTheSwitchItself)
 }
 
-func TestDeliveriesAreCappedPerMerchant(t *testing.T) { onBoth(t, testDeliveriesAreCappedPerMerchant) }
+func TestDeliveriesAreCappedPerMerchant(t *testing.T) {
+	pgtest.Both(t, testDeliveriesAreCappedPerMerchant)
+}
 
 func TestFinishedEventsAreDeletedAfterRetain(t *testing.T) {
-	onBoth(t, testFinishedEventsAreDeletedAfterRetain)
+	pgtest.Both(t, testFinishedEventsAreDeletedAfterRetain)
 }
 
-func TestMetrics(t *testing.T) { onBoth(t, testMetrics) }
+func TestMetrics(t *testing.T) { pgtest.Both(t, testMetrics) }

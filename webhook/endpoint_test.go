@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/payswitch/payswitch/internal/pgtest"
+
 	"github.com/payswitch/payswitch/store"
 )
 
@@ -193,6 +195,6 @@ func TestForbidAddsListenersBoundLater(t *testing.T) {
 	}
 }
 
-func TestEndpointLifecycle(t *testing.T) { onBoth(t, testEndpointLifecycle) }
+func TestEndpointLifecycle(t *testing.T) { pgtest.Both(t, testEndpointLifecycle) }
 
-func TestSecretIsNotStoredInClear(t *testing.T) { onBoth(t, testSecretIsNotStoredInClear) }
+func TestSecretIsNotStoredInClear(t *testing.T) { pgtest.Both(t, testSecretIsNotStoredInClear) }

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/payswitch/payswitch/internal/pgtest"
+
 	"github.com/payswitch/payswitch/store"
 )
 
@@ -139,10 +141,10 @@ func TestEnvelopeRefusesBrokenData(t *testing.T) {
 	}
 }
 
-func TestDuplicateEnqueueQueuesOnce(t *testing.T) { onBoth(t, testDuplicateEnqueueQueuesOnce) }
+func TestDuplicateEnqueueQueuesOnce(t *testing.T) { pgtest.Both(t, testDuplicateEnqueueQueuesOnce) }
 
-func TestNoEndpointQueuesNothing(t *testing.T) { onBoth(t, testNoEndpointQueuesNothing) }
+func TestNoEndpointQueuesNothing(t *testing.T) { pgtest.Both(t, testNoEndpointQueuesNothing) }
 
-func TestEnqueueRefusesBadEvents(t *testing.T) { onBoth(t, testEnqueueRefusesBadEvents) }
+func TestEnqueueRefusesBadEvents(t *testing.T) { pgtest.Both(t, testEnqueueRefusesBadEvents) }
 
-func TestEveryContractTypeIsQueued(t *testing.T) { onBoth(t, testEveryContractTypeIsQueued) }
+func TestEveryContractTypeIsQueued(t *testing.T) { pgtest.Both(t, testEveryContractTypeIsQueued) }

@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -21,22 +20,9 @@ var ctx = context.Background()
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
-// onBoth runs test once on each driver, as subtests named "sqlite" and "postgres";
-// newRig inside them opens a database of that driver (see driverOf). The postgres
-// subtest skips when PostgreSQL is not installed (pgtest.URL).
-func onBoth(t *testing.T, test func(t *testing.T)) {
-	t.Run("sqlite", test)
-	t.Run("postgres", test)
-}
-
-// driverOf is the driver of the onBoth subtest tb is, or runs inside: its name's second
-// part. Outside onBoth it is SQLite.
-func driverOf(tb testing.TB) store.Dialect {
-	if parts := strings.Split(tb.Name(), "/"); len(parts) > 1 && parts[1] == string(store.Postgres) {
-		return store.Postgres
-	}
-	return store.SQLite
-}
+// driverOf is the driver of the pgtest.Both subtest tb is, or runs inside (SQLite
+// outside one).
+func driverOf(tb testing.TB) store.Dialect { return store.Dialect(pgtest.Driver(tb)) }
 
 // sealKey stands for the switch's secret.
 var sealKey = []byte("0123456789abcdef0123456789abcdef")

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/payswitch/payswitch/internal/pgtest"
+
 	"github.com/payswitch/payswitch/store"
 )
 
@@ -161,5 +163,5 @@ func TestPauseHoldsOnEveryNodeOnPostgres(t *testing.T) {
 	})
 }
 
-func TestNodesEnqueueOneEvent(t *testing.T)      { onBoth(t, testNodesEnqueueOneEvent) }
-func TestNodesDeliverEachEventOnce(t *testing.T) { onBoth(t, testNodesDeliverEachEventOnce) }
+func TestNodesEnqueueOneEvent(t *testing.T)      { pgtest.Both(t, testNodesEnqueueOneEvent) }
+func TestNodesDeliverEachEventOnce(t *testing.T) { pgtest.Both(t, testNodesDeliverEachEventOnce) }

@@ -3,6 +3,8 @@ package webhook
 import (
 	"testing"
 	"time"
+
+	"github.com/payswitch/payswitch/internal/pgtest"
 )
 
 // Delivered attempts that end together are recorded in one write: each event is
@@ -41,4 +43,4 @@ func testRecorderWritesABatch(t *testing.T) {
 	}
 }
 
-func TestRecorderWritesABatch(t *testing.T) { onBoth(t, testRecorderWritesABatch) }
+func TestRecorderWritesABatch(t *testing.T) { pgtest.Both(t, testRecorderWritesABatch) }

@@ -138,3 +138,20 @@ func TestServerRunsAsAnUnprivilegedUser(t *testing.T) {
 		t.Fatalf("the server's folder: %v, %v; want it private (0700)", fi.Mode(), err)
 	}
 }
+
+// TestBothNamesItsSubtestsAsTheDrivers: Both's subtests say which driver they are, by
+// the names store's dialects have, at any depth below them.
+func TestBothNamesItsSubtestsAsTheDrivers(t *testing.T) {
+	var seen []string
+	Both(t, func(t *testing.T) {
+		seen = append(seen, Driver(t))
+		t.Run("inner", func(t *testing.T) {
+			if Driver(t) != seen[len(seen)-1] || OnPostgres(t) != (seen[len(seen)-1] == "postgres") {
+				t.Errorf("inner subtest of %s: %s", seen[len(seen)-1], Driver(t))
+			}
+		})
+	})
+	if len(seen) != 2 || seen[0] != "sqlite" || seen[1] != "postgres" || Driver(t) != "sqlite" {
+		t.Fatalf("drivers %v, outside %s", seen, Driver(t))
+	}
+}
