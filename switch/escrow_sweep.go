@@ -44,62 +44,12 @@ const (
 // ReleaseDue releases every payment in escrow whose release date has passed, each in its
 // own decision (releaseDue), and returns the next release date still ahead (zero if none).
 func (e *Engine) ReleaseDue(ctx context.Context) (time.Time, error) {
-	for {
-		ids, err := e.dueIDs(ctx, releaseDueQuery, e.now().UTC().UnixMicro())
-		if err != nil || len(ids) == 0 {
-			if err != nil {
-				return time.Time{}, err
-			}
-			break
+	return e.sweepDue(ctx, releaseDueQuery, nextReleaseQuery, func(o *op, id string) error {
+		s, err := o.escrowSnapshot(id)
+		if err != nil {
+			return err
 		}
-		errs := make(chan error, len(ids))
-		for _, id := range ids {
-			// Each release is its own decision; the store commits them together.
-			go func() {
-				errs <- e.write(ctx, func(o *op) error {
-					s, err := o.escrowSnapshot(id)
-					if err != nil {
-						return err
-					}
-					_, err = o.apply(e.rules.releaseDue(s))
-					return err
-				})
-			}()
-		}
-		var first error
-		for range ids {
-			if err := <-errs; err != nil && first == nil {
-				first = err
-			}
-		}
-		if first != nil {
-			return time.Time{}, first
-		}
-		if len(ids) < 500 {
-			break
-		}
-	}
-	var next int64
-	if err := e.db.Reader().QueryRowContext(ctx, nextReleaseQuery).Scan(&next); err != nil || next == 0 {
-		return time.Time{}, err
-	}
-	return time.UnixMicro(next), nil
-}
-
-// dueIDs are the payment IDs that query, given now, lists.
-func (e *Engine) dueIDs(ctx context.Context, query string, now int64) ([]string, error) {
-	rows, err := e.db.Reader().QueryContext(ctx, query, now)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
+		_, err = o.apply(e.rules.releaseDue(s))
+		return err
+	})
 }

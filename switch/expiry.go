@@ -48,64 +48,17 @@ const (
 // ExpireDue expires every payment waiting for its code, and every merchant's request,
 // whose deadline has passed and returns the next deadline still ahead (zero if none).
 func (e *Engine) ExpireDue(ctx context.Context) (time.Time, error) {
-	for {
-		now := e.now().UTC()
-		rows, err := e.db.Reader().QueryContext(ctx, dueQuery, now.UnixMicro())
+	return e.sweepDue(ctx, dueQuery, nextDueQuery, func(o *op, id string) error {
+		p, err := o.snap.payment(id)
 		if err != nil {
-			return time.Time{}, err
+			return err
 		}
-		var ids []string
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return time.Time{}, err
-			}
-			ids = append(ids, id)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return time.Time{}, err
-		}
-		if len(ids) == 0 {
-			break
-		}
-		errs := make(chan error, len(ids))
-		for _, id := range ids {
-			// Each expiry is its own decision; the store commits them together.
-			go func() {
-				errs <- e.write(ctx, func(o *op) error {
-					p, err := o.snap.payment(id)
-					if err != nil {
-						return err
-					}
-					if p.State == StateRequested { // its merchant hears of it, with its items
-						if err := o.loadItems(p); err != nil {
-							return err
-						}
-					}
-					_, err = o.apply(e.rules.expireDue(p, o.now))
-					return err
-				})
-			}()
-		}
-		var first error
-		for range ids {
-			if err := <-errs; err != nil && first == nil {
-				first = err
+		if p.State == StateRequested { // its merchant hears of it, with its items
+			if err := o.loadItems(p); err != nil {
+				return err
 			}
 		}
-		if first != nil {
-			return time.Time{}, first
-		}
-		if len(ids) < 500 {
-			break
-		}
-	}
-	var next int64
-	err := e.db.Reader().QueryRowContext(ctx, nextDueQuery).Scan(&next)
-	if err != nil || next == 0 {
-		return time.Time{}, err
-	}
-	return time.UnixMicro(next), nil
+		_, err = o.apply(e.rules.expireDue(p, o.now))
+		return err
+	})
 }
