@@ -83,17 +83,7 @@ func (o *op) changeAccount(c accountChange) error {
 	if err := o.lt.SetStatus(o.ctx, c.Account, ledger.Status(c.New)); err != nil {
 		return fmt.Errorf("set status of %s: %w", c.Account, err)
 	}
-	if _, err := o.tx.ExecContext(o.ctx, `INSERT INTO account_changes (account_id, field, old_value, new_value,
-		reason, actor, at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		c.Account, c.Field, c.Old, c.New, c.Reason, c.Actor, o.now.UnixMicro()); err != nil {
-		return fmt.Errorf("record change of %s: %w", c.Account, err)
-	}
-	e := o.e
-	o.after = append(o.after, func() {
-		e.log.Info().Str("account", c.Account).Str("event", "account_"+c.Field).Str("from", c.Old).Str("to", c.New).
-			Str("actor", c.Actor).Str("reason", c.Reason).Msg("account changed by an operator")
-	})
-	return nil
+	return o.recordChange(c)
 }
 
 // AccountChanges returns the operators' changes of account id, newest first, at most
