@@ -7,10 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/payswitch/payswitch/internal/pgtest"
 	"github.com/payswitch/payswitch/ledger"
 	"github.com/payswitch/payswitch/sales"
 	"github.com/payswitch/payswitch/store"
@@ -18,6 +20,23 @@ import (
 )
 
 var ctx = context.Background()
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// onBoth runs test as subtests sqlite and postgres.
+func onBoth(t *testing.T, test func(t *testing.T)) {
+	t.Run("sqlite", test)
+	t.Run("postgres", test)
+}
+
+// driverOf is the driver of the onBoth subtest tb is, or runs inside: its name's second
+// part. Outside onBoth it is SQLite.
+func driverOf(tb testing.TB) store.Dialect {
+	if parts := strings.Split(tb.Name(), "/"); len(parts) > 1 && parts[1] == string(store.Postgres) {
+		return store.Postgres
+	}
+	return store.SQLite
+}
 
 var nairobi = func() *time.Location {
 	l, err := time.LoadLocation("Africa/Nairobi")
@@ -43,30 +62,36 @@ type books struct {
 	clock *clock
 }
 
-// openBooksWith opens the books with sales_hourly (sales.Schema) when hours is set;
-// without it, every report is read from the ledger's entries.
+// openBooksWith opens the books with sales_hourly (sales.Schema) when hours is set, on a
+// new database of tb's driver (driverOf); without it, every report is read from the
+// ledger's entries.
 func openBooksWith(tb testing.TB, hours bool) *books {
 	tb.Helper()
-	return openBooksAt(tb, filepath.Join(tb.TempDir(), "payswitch.db"), hours)
+	return openBooksAt(tb, newDatabase(tb), hours)
 }
 
-// openBooksAt is openBooksWith on the file path; a file that has the accounts already
-// keeps them.
-func openBooksAt(tb testing.TB, path string, hours bool) *books {
+// newDatabase is where a new database of tb's driver is: a SQLite file in a temporary
+// directory, or the URL of a new PostgreSQL database.
+func newDatabase(tb testing.TB) string {
 	tb.Helper()
-	schemas := []store.Schema{ledger.Schema, payswitch.Schema}
-	if hours {
-		schemas = append(schemas, sales.Schema)
+	if driverOf(tb) == store.Postgres {
+		return pgtest.URL(tb)
 	}
-	_, existed := os.Stat(path)
-	db, err := store.Open(path, store.Options{Synchronous: "OFF"}, schemas...)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { db.Close() })
+	return filepath.Join(tb.TempDir(), "payswitch.db")
+}
+
+// openBooksAt is openBooksWith on the database at where (a file path or a postgres://
+// URL); a database that has the accounts already keeps them.
+func openBooksAt(tb testing.TB, where string, hours bool) *books {
+	tb.Helper()
+	db := openStore(tb, where, hours)
 	c := &clock{t: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)}
 	b := &books{db: db, l: ledger.New(db, c.now), clock: c}
-	if existed == nil {
+	var accounts int
+	if err := db.Reader().QueryRowContext(ctx, `SELECT count(*) FROM accounts`).Scan(&accounts); err != nil {
+		tb.Fatal(err)
+	}
+	if accounts > 0 {
 		return b
 	}
 	if _, err := b.l.SystemAccount(ctx, ledger.Cash, "KES", "KES"); err != nil {
@@ -84,6 +109,49 @@ func openBooksAt(tb testing.TB, path string, hours bool) *books {
 	b.move(tb, c.t, "dep", "cash:KES", "W", 1_000_000_000_00, "deposit", "")
 	return b
 }
+
+// openStore opens the ledger's and the payments' tables, and sales_hourly when hours is
+// set, at where: a SQLite file, or a postgres:// URL (another node each time).
+func openStore(tb testing.TB, where string, hours bool) *store.DB {
+	tb.Helper()
+	var db *store.DB
+	var err error
+	if strings.HasPrefix(where, "postgres") {
+		schemas := []store.Schema{ledger.Schema, paymentsOnPostgres}
+		if hours {
+			schemas = append(schemas, sales.Schema)
+		}
+		db, err = store.OpenPostgres(ctx, where, store.Options{}, schemas...)
+	} else {
+		schemas := []store.Schema{ledger.Schema, payswitch.Schema}
+		if hours {
+			schemas = append(schemas, sales.Schema)
+		}
+		db, err = store.Open(where, store.Options{Synchronous: "OFF"}, schemas...)
+	}
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	return db
+}
+
+// paymentsOnPostgres stands in for package switch's payments table on PostgreSQL, which
+// has no PostgreSQL schema yet: the columns these tests write and sales reads.
+var paymentsOnPostgres = store.Schema{Component: "payments", Postgres: []string{`
+CREATE TABLE payments (
+	id            TEXT COLLATE "C" PRIMARY KEY,
+	type          TEXT COLLATE "C" NOT NULL,
+	channel       TEXT COLLATE "C" NOT NULL,
+	state         TEXT COLLATE "C" NOT NULL,
+	payer_account TEXT COLLATE "C" NOT NULL,
+	payee_account TEXT COLLATE "C" NOT NULL,
+	amount        BIGINT NOT NULL,
+	currency      TEXT COLLATE "C" NOT NULL,
+	store         TEXT COLLATE "C" NOT NULL DEFAULT '',
+	created_at    BIGINT NOT NULL,
+	updated_at    BIGINT NOT NULL
+);`}}
 
 // move books a transfer at t for payment pid and, for a payment of kind
 // merchant_payment, its row in the payments table with store first, as the engine
@@ -295,7 +363,9 @@ func TestReportMonthOfBusyMerchant(t *testing.T) {
 // The hours and the entries agree: the same books with and without sales_hourly give
 // the same reports, for ranges on whole hours, ranges that cut hours, and a time zone
 // half an hour off UTC (read from the entries alone).
-func TestHoursAgreeWithEntries(t *testing.T) {
+func TestHoursAgreeWithEntries(t *testing.T) { onBoth(t, testHoursAgreeWithEntries) }
+
+func testHoursAgreeWithEntries(t *testing.T) {
 	with, without := openBooksWith(t, true), openBooksWith(t, false)
 	seedReport(t, with)
 	seedReport(t, without)
@@ -328,9 +398,11 @@ func TestHoursAgreeWithEntries(t *testing.T) {
 
 // sales_hourly starts with what the ledger booked before it existed: a switch upgraded
 // to it reports the past from the hours too.
-func TestHoursFilledFromTheLedger(t *testing.T) {
-	dir := t.TempDir()
-	before := openBooksAt(t, filepath.Join(dir, "payswitch.db"), false)
+func TestHoursFilledFromTheLedger(t *testing.T) { onBoth(t, testHoursFilledFromTheLedger) }
+
+func testHoursFilledFromTheLedger(t *testing.T) {
+	where := newDatabase(t)
+	before := openBooksAt(t, where, false)
 	seedReport(t, before)
 	q := sales.Query{Merchant: "M1", From: eat(1, 0, 0), To: eat(3, 0, 0), By: sales.ByHour}
 	want, err := sales.New(before.db.Reader(), payswitch.PaymentStores, nairobi).Report(ctx, q)
@@ -338,7 +410,7 @@ func TestHoursFilledFromTheLedger(t *testing.T) {
 		t.Fatal(err)
 	}
 	before.db.Close()
-	after := openBooksAt(t, filepath.Join(dir, "payswitch.db"), true)
+	after := openBooksAt(t, where, true)
 	var hours int
 	if err := after.db.Reader().QueryRowContext(ctx, `SELECT count(*) FROM sales_hourly`).Scan(&hours); err != nil || hours == 0 {
 		t.Fatalf("sales_hourly has %d rows, %v", hours, err)
