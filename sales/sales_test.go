@@ -420,3 +420,109 @@ func testHoursFilledFromTheLedger(t *testing.T) {
 		t.Fatalf("after the upgrade %+v, %v\nwant %+v", got, err, want)
 	}
 }
+
+// The triggers keep sales_hourly as each entry is booked, on either driver, and the
+// reports read whole hours from it (a changed row shows in the report).
+func TestTriggersKeepHours(t *testing.T) { onBoth(t, testTriggersKeepHours) }
+
+func testTriggersKeepHours(t *testing.T) {
+	b := openBooksWith(t, true)
+	seedReport(t, b)
+	type hourRow struct {
+		merchant, hour, store    string
+		payments, gross, refunds int64
+	}
+	rows, err := b.db.Reader().QueryContext(ctx, `SELECT merchant_id, hour, store, payments, gross, refunds
+		FROM sales_hourly ORDER BY merchant_id, hour, store`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []hourRow
+	for rows.Next() {
+		var h hourRow
+		if err := rows.Scan(&h.merchant, &h.hour, &h.store, &h.payments, &h.gross, &h.refunds); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, h)
+	}
+	if err := rows.Close(); err != nil {
+		t.Fatal(err)
+	}
+	want := []hourRow{ // UTC hours: Nairobi is 3 hours ahead
+		{"M1", "2026-12-01T06", "main", 1, 10000, 0},
+		{"M1", "2026-12-01T06", "st_west", 2, 25001, 0},
+		{"M1", "2026-12-01T20", "main", 1, 4000, 0},    // the escrow release
+		{"M1", "2026-12-01T21", "st_west", 0, 0, 3000}, // the refund of P2
+		{"M1", "2026-12-01T22", "main", 0, 0, 10000},   // the reversal of P1
+		{"M2", "2026-12-01T07", "main", 1, 99900, 0},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("sales_hourly\n%+v\nwant\n%+v", got, want)
+	}
+	err = b.db.Write(ctx, func(tx store.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE sales_hourly SET gross = gross + 1
+			WHERE merchant_id = 'M1' AND hour = '2026-12-01T06' AND store = 'main'`)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tot, err := sales.New(b.db.Reader(), payswitch.PaymentStores, nairobi).Totals(ctx, "M1", "main", eat(1, 0, 0), eat(2, 0, 0))
+	if err != nil || tot.Gross != 14001 {
+		t.Fatalf("totals %+v, %v: want the hours' gross 14001", tot, err)
+	}
+}
+
+// Two nodes booking payments to one merchant in one hour at once each add to the hour's
+// row: none is lost (on SQLite both "nodes" are one DB).
+func TestNodesCountEveryPayment(t *testing.T) { onBoth(t, testNodesCountEveryPayment) }
+
+func testNodesCountEveryPayment(t *testing.T) {
+	where := newDatabase(t)
+	first := openBooksAt(t, where, true)
+	nodes := []*books{first, first}
+	if driverOf(t) == store.Postgres {
+		nodes[1] = openBooksAt(t, where, true)
+	}
+	const perNode = 40
+	at := eat(3, 9, 0)
+	var ps []paymentRow
+	for n := range nodes {
+		for i := 0; i < perNode; i++ {
+			ps = append(ps, paymentRow{fmt.Sprintf("N%dP%03d", n, i), "M1", 100, []string{"", "st_west"}[i%2], at})
+		}
+	}
+	first.insertPayments(t, ps)
+	var wg sync.WaitGroup
+	errs := make(chan error, len(ps))
+	for n, node := range nodes {
+		node.clock.set(at)
+		for w := 0; w < 4; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := w; i < perNode; i += 4 {
+					pid := fmt.Sprintf("N%dP%03d", n, i)
+					_, err := node.l.Transfer(ctx, ledger.TransferRequest{Key: pid, Debit: "W", Credit: "M1",
+						Amount: 100, PaymentID: pid, Kind: sales.KindMerchantPayment})
+					if err != nil {
+						errs <- fmt.Errorf("%s: %w", pid, err)
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	var payments, gross int64
+	if err := first.db.Reader().QueryRowContext(ctx, `SELECT CAST(sum(payments) AS BIGINT), CAST(sum(gross) AS BIGINT)
+		FROM sales_hourly WHERE merchant_id = 'M1' AND hour = '2026-12-03T06'`).Scan(&payments, &gross); err != nil {
+		t.Fatal(err)
+	}
+	if payments != 2*perNode || gross != 2*perNode*100 {
+		t.Fatalf("sales_hourly holds %d payments, %d gross; want %d, %d", payments, gross, 2*perNode, 2*perNode*100)
+	}
+}
