@@ -44,7 +44,7 @@ func testNodesSettleADayOnce(t *testing.T) {
 	settled := nodes[0].count(t, `SELECT credits_posted - debits_posted FROM accounts WHERE type = 'settlement'`)
 	for i, r := range reports {
 		if tot := r.Totals["KES"]; tot.Settled != settled {
-			t.Errorf("run %d reports %d settled, the settlement account holds %d", i, tot.Settled, settled)
+			t.Errorf("run %d reports %d settled, the settlement account holds %d: %+v", i, tot.Settled, settled, r.Lines)
 		}
 	}
 	if settled != 15000+5000+500 {
