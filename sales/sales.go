@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/payswitch/payswitch/ledger"
+	"github.com/payswitch/payswitch/store"
 	payswitch "github.com/payswitch/payswitch/switch"
 )
 
@@ -78,19 +79,20 @@ type Row struct {
 // Reports reads sales from the ledger. It is safe for concurrent use.
 type Reports struct {
 	db       *sql.DB // a reader: each report reads one snapshot in a read transaction
+	dialect  store.Dialect
 	storesOf StoresOf
 	loc      *time.Location
 }
 
 var _ payswitch.SalesReader = (*Reports)(nil)
 
-// New returns reports read from db (the store's reader pool) in the business time zone
+// New returns reports read from db (the store's reader pool, SQLite's or PostgreSQL's) in the business time zone
 // loc; storesOf nil reports every payment under MainStore.
 func New(db *sql.DB, storesOf StoresOf, loc *time.Location) *Reports {
 	if loc == nil {
 		loc = time.UTC
 	}
-	return &Reports{db: db, storesOf: storesOf, loc: loc}
+	return &Reports{db: db, dialect: dialectOf(db), storesOf: storesOf, loc: loc}
 }
 
 // Check refuses a query that cannot be answered (payswitch.ErrInvalid): no range, a range
@@ -197,7 +199,7 @@ func (r *Reports) periodOf(at time.Time, by string) time.Time {
 // whole UTC hours from sales_hourly, when the business time zone keeps whole hours
 // (its offset is a number of hours at both ends), and the rest from the ledger's entries.
 func (r *Reports) walk(ctx context.Context, merchantID string, from, to time.Time, fn func(cell)) error {
-	tx, err := r.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := r.db.BeginTx(ctx, readOptions(r.dialect))
 	if err != nil {
 		return fmt.Errorf("sales: %w", err)
 	}
@@ -235,8 +237,7 @@ const hourLayout = "2006-01-02T15"
 // report is read from the entries.
 func (r *Reports) hasHours(ctx context.Context, tx *sql.Tx) (bool, error) {
 	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master
-		WHERE type = 'table' AND name = 'sales_hourly'`).Scan(&n); err != nil {
+	if err := tx.QueryRowContext(ctx, hasHoursSQL(r.dialect)).Scan(&n); err != nil {
 		return false, fmt.Errorf("sales: %w", err)
 	}
 	return n > 0, nil

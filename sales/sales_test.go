@@ -7,10 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/payswitch/payswitch/internal/pgtest"
 	"github.com/payswitch/payswitch/ledger"
 	"github.com/payswitch/payswitch/sales"
 	"github.com/payswitch/payswitch/store"
@@ -18,6 +20,23 @@ import (
 )
 
 var ctx = context.Background()
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// onBoth runs test as subtests sqlite and postgres.
+func onBoth(t *testing.T, test func(t *testing.T)) {
+	t.Run("sqlite", test)
+	t.Run("postgres", test)
+}
+
+// driverOf is the driver of the onBoth subtest tb is, or runs inside: its name's second
+// part. Outside onBoth it is SQLite.
+func driverOf(tb testing.TB) store.Dialect {
+	if parts := strings.Split(tb.Name(), "/"); len(parts) > 1 && parts[1] == string(store.Postgres) {
+		return store.Postgres
+	}
+	return store.SQLite
+}
 
 var nairobi = func() *time.Location {
 	l, err := time.LoadLocation("Africa/Nairobi")
@@ -43,30 +62,36 @@ type books struct {
 	clock *clock
 }
 
-// openBooksWith opens the books with sales_hourly (sales.Schema) when hours is set;
-// without it, every report is read from the ledger's entries.
+// openBooksWith opens the books with sales_hourly (sales.Schema) when hours is set, on a
+// new database of tb's driver (driverOf); without it, every report is read from the
+// ledger's entries.
 func openBooksWith(tb testing.TB, hours bool) *books {
 	tb.Helper()
-	return openBooksAt(tb, filepath.Join(tb.TempDir(), "payswitch.db"), hours)
+	return openBooksAt(tb, newDatabase(tb), hours)
 }
 
-// openBooksAt is openBooksWith on the file path; a file that has the accounts already
-// keeps them.
-func openBooksAt(tb testing.TB, path string, hours bool) *books {
+// newDatabase is where a new database of tb's driver is: a SQLite file in a temporary
+// directory, or the URL of a new PostgreSQL database.
+func newDatabase(tb testing.TB) string {
 	tb.Helper()
-	schemas := []store.Schema{ledger.Schema, payswitch.Schema}
-	if hours {
-		schemas = append(schemas, sales.Schema)
+	if driverOf(tb) == store.Postgres {
+		return pgtest.URL(tb)
 	}
-	_, existed := os.Stat(path)
-	db, err := store.Open(path, store.Options{Synchronous: "OFF"}, schemas...)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { db.Close() })
+	return filepath.Join(tb.TempDir(), "payswitch.db")
+}
+
+// openBooksAt is openBooksWith on the database at where (a file path or a postgres://
+// URL); a database that has the accounts already keeps them.
+func openBooksAt(tb testing.TB, where string, hours bool) *books {
+	tb.Helper()
+	db := openStore(tb, where, hours)
 	c := &clock{t: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)}
 	b := &books{db: db, l: ledger.New(db, c.now), clock: c}
-	if existed == nil {
+	var accounts int
+	if err := db.Reader().QueryRowContext(ctx, `SELECT count(*) FROM accounts`).Scan(&accounts); err != nil {
+		tb.Fatal(err)
+	}
+	if accounts > 0 {
 		return b
 	}
 	if _, err := b.l.SystemAccount(ctx, ledger.Cash, "KES", "KES"); err != nil {
@@ -84,6 +109,49 @@ func openBooksAt(tb testing.TB, path string, hours bool) *books {
 	b.move(tb, c.t, "dep", "cash:KES", "W", 1_000_000_000_00, "deposit", "")
 	return b
 }
+
+// openStore opens the ledger's and the payments' tables, and sales_hourly when hours is
+// set, at where: a SQLite file, or a postgres:// URL (another node each time).
+func openStore(tb testing.TB, where string, hours bool) *store.DB {
+	tb.Helper()
+	var db *store.DB
+	var err error
+	if strings.HasPrefix(where, "postgres") {
+		schemas := []store.Schema{ledger.Schema, paymentsOnPostgres}
+		if hours {
+			schemas = append(schemas, sales.Schema)
+		}
+		db, err = store.OpenPostgres(ctx, where, store.Options{}, schemas...)
+	} else {
+		schemas := []store.Schema{ledger.Schema, payswitch.Schema}
+		if hours {
+			schemas = append(schemas, sales.Schema)
+		}
+		db, err = store.Open(where, store.Options{Synchronous: "OFF"}, schemas...)
+	}
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	return db
+}
+
+// paymentsOnPostgres stands in for package switch's payments table on PostgreSQL, which
+// has no PostgreSQL schema yet: the columns these tests write and sales reads.
+var paymentsOnPostgres = store.Schema{Component: "payments", Postgres: []string{`
+CREATE TABLE payments (
+	id            TEXT COLLATE "C" PRIMARY KEY,
+	type          TEXT COLLATE "C" NOT NULL,
+	channel       TEXT COLLATE "C" NOT NULL,
+	state         TEXT COLLATE "C" NOT NULL,
+	payer_account TEXT COLLATE "C" NOT NULL,
+	payee_account TEXT COLLATE "C" NOT NULL,
+	amount        BIGINT NOT NULL,
+	currency      TEXT COLLATE "C" NOT NULL,
+	store         TEXT COLLATE "C" NOT NULL DEFAULT '',
+	created_at    BIGINT NOT NULL,
+	updated_at    BIGINT NOT NULL
+);`}}
 
 // move books a transfer at t for payment pid and, for a payment of kind
 // merchant_payment, its row in the payments table with store first, as the engine
@@ -295,7 +363,9 @@ func TestReportMonthOfBusyMerchant(t *testing.T) {
 // The hours and the entries agree: the same books with and without sales_hourly give
 // the same reports, for ranges on whole hours, ranges that cut hours, and a time zone
 // half an hour off UTC (read from the entries alone).
-func TestHoursAgreeWithEntries(t *testing.T) {
+func TestHoursAgreeWithEntries(t *testing.T) { onBoth(t, testHoursAgreeWithEntries) }
+
+func testHoursAgreeWithEntries(t *testing.T) {
 	with, without := openBooksWith(t, true), openBooksWith(t, false)
 	seedReport(t, with)
 	seedReport(t, without)
@@ -328,9 +398,11 @@ func TestHoursAgreeWithEntries(t *testing.T) {
 
 // sales_hourly starts with what the ledger booked before it existed: a switch upgraded
 // to it reports the past from the hours too.
-func TestHoursFilledFromTheLedger(t *testing.T) {
-	dir := t.TempDir()
-	before := openBooksAt(t, filepath.Join(dir, "payswitch.db"), false)
+func TestHoursFilledFromTheLedger(t *testing.T) { onBoth(t, testHoursFilledFromTheLedger) }
+
+func testHoursFilledFromTheLedger(t *testing.T) {
+	where := newDatabase(t)
+	before := openBooksAt(t, where, false)
 	seedReport(t, before)
 	q := sales.Query{Merchant: "M1", From: eat(1, 0, 0), To: eat(3, 0, 0), By: sales.ByHour}
 	want, err := sales.New(before.db.Reader(), payswitch.PaymentStores, nairobi).Report(ctx, q)
@@ -338,7 +410,7 @@ func TestHoursFilledFromTheLedger(t *testing.T) {
 		t.Fatal(err)
 	}
 	before.db.Close()
-	after := openBooksAt(t, filepath.Join(dir, "payswitch.db"), true)
+	after := openBooksAt(t, where, true)
 	var hours int
 	if err := after.db.Reader().QueryRowContext(ctx, `SELECT count(*) FROM sales_hourly`).Scan(&hours); err != nil || hours == 0 {
 		t.Fatalf("sales_hourly has %d rows, %v", hours, err)
@@ -346,5 +418,111 @@ func TestHoursFilledFromTheLedger(t *testing.T) {
 	got, err := sales.New(after.db.Reader(), payswitch.PaymentStores, nairobi).Report(ctx, q)
 	if err != nil || !equalRows(got, want) {
 		t.Fatalf("after the upgrade %+v, %v\nwant %+v", got, err, want)
+	}
+}
+
+// The triggers keep sales_hourly as each entry is booked, on either driver, and the
+// reports read whole hours from it (a changed row shows in the report).
+func TestTriggersKeepHours(t *testing.T) { onBoth(t, testTriggersKeepHours) }
+
+func testTriggersKeepHours(t *testing.T) {
+	b := openBooksWith(t, true)
+	seedReport(t, b)
+	type hourRow struct {
+		merchant, hour, store    string
+		payments, gross, refunds int64
+	}
+	rows, err := b.db.Reader().QueryContext(ctx, `SELECT merchant_id, hour, store, payments, gross, refunds
+		FROM sales_hourly ORDER BY merchant_id, hour, store`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []hourRow
+	for rows.Next() {
+		var h hourRow
+		if err := rows.Scan(&h.merchant, &h.hour, &h.store, &h.payments, &h.gross, &h.refunds); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, h)
+	}
+	if err := rows.Close(); err != nil {
+		t.Fatal(err)
+	}
+	want := []hourRow{ // UTC hours: Nairobi is 3 hours ahead
+		{"M1", "2026-12-01T06", "main", 1, 10000, 0},
+		{"M1", "2026-12-01T06", "st_west", 2, 25001, 0},
+		{"M1", "2026-12-01T20", "main", 1, 4000, 0},    // the escrow release
+		{"M1", "2026-12-01T21", "st_west", 0, 0, 3000}, // the refund of P2
+		{"M1", "2026-12-01T22", "main", 0, 0, 10000},   // the reversal of P1
+		{"M2", "2026-12-01T07", "main", 1, 99900, 0},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("sales_hourly\n%+v\nwant\n%+v", got, want)
+	}
+	err = b.db.Write(ctx, func(tx store.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE sales_hourly SET gross = gross + 1
+			WHERE merchant_id = 'M1' AND hour = '2026-12-01T06' AND store = 'main'`)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tot, err := sales.New(b.db.Reader(), payswitch.PaymentStores, nairobi).Totals(ctx, "M1", "main", eat(1, 0, 0), eat(2, 0, 0))
+	if err != nil || tot.Gross != 14001 {
+		t.Fatalf("totals %+v, %v: want the hours' gross 14001", tot, err)
+	}
+}
+
+// Two nodes booking payments to one merchant in one hour at once each add to the hour's
+// row: none is lost (on SQLite both "nodes" are one DB).
+func TestNodesCountEveryPayment(t *testing.T) { onBoth(t, testNodesCountEveryPayment) }
+
+func testNodesCountEveryPayment(t *testing.T) {
+	where := newDatabase(t)
+	first := openBooksAt(t, where, true)
+	nodes := []*books{first, first}
+	if driverOf(t) == store.Postgres {
+		nodes[1] = openBooksAt(t, where, true)
+	}
+	const perNode = 40
+	at := eat(3, 9, 0)
+	var ps []paymentRow
+	for n := range nodes {
+		for i := 0; i < perNode; i++ {
+			ps = append(ps, paymentRow{fmt.Sprintf("N%dP%03d", n, i), "M1", 100, []string{"", "st_west"}[i%2], at})
+		}
+	}
+	first.insertPayments(t, ps)
+	var wg sync.WaitGroup
+	errs := make(chan error, len(ps))
+	for n, node := range nodes {
+		node.clock.set(at)
+		for w := 0; w < 4; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := w; i < perNode; i += 4 {
+					pid := fmt.Sprintf("N%dP%03d", n, i)
+					_, err := node.l.Transfer(ctx, ledger.TransferRequest{Key: pid, Debit: "W", Credit: "M1",
+						Amount: 100, PaymentID: pid, Kind: sales.KindMerchantPayment})
+					if err != nil {
+						errs <- fmt.Errorf("%s: %w", pid, err)
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	var payments, gross int64
+	if err := first.db.Reader().QueryRowContext(ctx, `SELECT CAST(sum(payments) AS BIGINT), CAST(sum(gross) AS BIGINT)
+		FROM sales_hourly WHERE merchant_id = 'M1' AND hour = '2026-12-03T06'`).Scan(&payments, &gross); err != nil {
+		t.Fatal(err)
+	}
+	if payments != 2*perNode || gross != 2*perNode*100 {
+		t.Fatalf("sales_hourly holds %d payments, %d gross; want %d, %d", payments, gross, 2*perNode, 2*perNode*100)
 	}
 }

@@ -18,7 +18,7 @@ import "github.com/payswitch/payswitch/store"
 // the entries table (a future ledger migration that copies it, as migration 4 did with
 // others) drops these triggers with it: such a migration must be followed by this
 // schema's triggers again.
-var Schema = store.Schema{Component: "sales", Migrations: []string{migrationHourly}}
+var Schema = store.Schema{Component: "sales", Migrations: []string{migrationHourly}, Postgres: postgresMigrations}
 
 const migrationHourly = `
 CREATE TABLE sales_hourly (

@@ -12,7 +12,9 @@ import (
 
 // The settlement file's fees line sums the day's fees into the fees account, the agents'
 // commissions out of it and the fees given back, and ties to the account's entries.
-func TestFeesLine(t *testing.T) {
+func TestFeesLine(t *testing.T) { onBoth(t, testFeesLine) }
+
+func testFeesLine(t *testing.T) {
 	b := mustOpenBooks(t)
 	b.clock.set(at(1, 8, 0))
 	for _, typ := range []ledger.AccountType{ledger.Cash, ledger.Fees} {
@@ -97,7 +99,9 @@ func TestFeesLine(t *testing.T) {
 }
 
 // A day with no fees has no fees line.
-func TestNoFeesNoLine(t *testing.T) {
+func TestNoFeesNoLine(t *testing.T) { onBoth(t, testNoFeesNoLine) }
+
+func testNoFeesNoLine(t *testing.T) {
 	b := mustOpenBooks(t)
 	seedDay(t, b)
 	day, err := settlement.ParseDay("2025-03-10", nairobi)

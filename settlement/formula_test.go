@@ -17,6 +17,10 @@ import (
 var formulaNames = []string{`=HYPERLINK("http://x","a")`, "+254700000001", "-2+3", "@SUM(A1)", "\tTabbed", "\rReturned", "'Quoted"}
 
 func TestSettlementFileQuotesFormulaNames(t *testing.T) {
+	onBoth(t, testSettlementFileQuotesFormulaNames)
+}
+
+func testSettlementFileQuotesFormulaNames(t *testing.T) {
 	b := mustOpenBooks(t)
 	b.clock.set(at(1, 8, 0))
 	if _, err := b.l.SystemAccount(ctx, ledger.Cash, "KES", "KES"); err != nil {

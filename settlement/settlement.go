@@ -191,6 +191,9 @@ func SettleByStore(ctx context.Context, l *ledger.Ledger, day Day, now time.Time
 	// behind that claims money moved.
 	err := l.DB().Write(ctx, func(tx store.Tx) error {
 		lines = nil
+		if err := lockDay(ctx, tx, l.DB().Dialect(), day); err != nil { // postgres.go
+			return err
+		}
 		var err error
 		if lines, err = settle(ctx, l.In(tx), tx, day, storesOf); err != nil {
 			return err

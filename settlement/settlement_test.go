@@ -5,13 +5,16 @@ import (
 	"context"
 	"encoding/csv"
 	"errors"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/payswitch/payswitch/internal/pgtest"
 	"github.com/payswitch/payswitch/ledger"
 	"github.com/payswitch/payswitch/settlement"
 	"github.com/payswitch/payswitch/store"
@@ -42,15 +45,61 @@ type books struct {
 	clock *clock
 }
 
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// onBoth runs test as subtests sqlite and postgres.
+func onBoth(t *testing.T, test func(t *testing.T)) {
+	t.Run("sqlite", test)
+	t.Run("postgres", test)
+}
+
+// driverOf is the driver of the onBoth subtest tb is, or runs inside: its name's second
+// part. Outside onBoth it is SQLite.
+func driverOf(tb testing.TB) store.Dialect {
+	if parts := strings.Split(tb.Name(), "/"); len(parts) > 1 && parts[1] == string(store.Postgres) {
+		return store.Postgres
+	}
+	return store.SQLite
+}
+
+// mustOpenBooks opens the ledger on a new database of tb's driver: a real SQLite file in
+// a temporary directory, or a new PostgreSQL database.
 func mustOpenBooks(tb testing.TB) *books {
 	tb.Helper()
-	db, err := store.Open(filepath.Join(tb.TempDir(), "payswitch.db"), store.Options{}, ledger.Schema)
-	if err != nil {
-		tb.Fatal(err)
+	return openNodes(tb, 1)[0]
+}
+
+// openNodes opens n books on one new database of tb's driver, as n switch nodes would,
+// each with its own clock. SQLite has one writer per file, so there the n "nodes" are
+// one DB.
+func openNodes(tb testing.TB, n int) []*books {
+	tb.Helper()
+	nodes := make([]*books, n)
+	var url string
+	if driverOf(tb) == store.Postgres {
+		url = pgtest.URL(tb)
 	}
-	tb.Cleanup(func() { db.Close() })
-	c := &clock{}
-	return &books{db: db, l: ledger.New(db, c.now), clock: c}
+	for i := range nodes {
+		var db *store.DB
+		var err error
+		switch {
+		case url != "":
+			db, err = store.OpenPostgres(ctx, url, store.Options{}, ledger.Schema)
+		case i == 0:
+			db, err = store.Open(filepath.Join(tb.TempDir(), "payswitch.db"), store.Options{}, ledger.Schema)
+		default:
+			db = nodes[0].db
+		}
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if i == 0 || url != "" {
+			tb.Cleanup(func() { db.Close() })
+		}
+		c := &clock{}
+		nodes[i] = &books{db: db, l: ledger.New(db, c.now), clock: c}
+	}
+	return nodes
 }
 
 func (b *books) pay(tb testing.TB, at time.Time, key, from, to string, amount int64, kind string) ledger.Transfer {
@@ -154,6 +203,10 @@ func mustDay(tb testing.TB, date string) settlement.Day {
 }
 
 func TestSettleMovesEachMerchantsTakings(t *testing.T) {
+	onBoth(t, testSettleMovesEachMerchantsTakings)
+}
+
+func testSettleMovesEachMerchantsTakings(t *testing.T) {
 	b := mustOpenBooks(t)
 	seedDay(t, b)
 	day := mustDay(t, "2025-03-10")
@@ -238,7 +291,9 @@ func TestSettleMovesEachMerchantsTakings(t *testing.T) {
 	}
 }
 
-func TestSettleTwiceSettlesNothingMore(t *testing.T) {
+func TestSettleTwiceSettlesNothingMore(t *testing.T) { onBoth(t, testSettleTwiceSettlesNothingMore) }
+
+func testSettleTwiceSettlesNothingMore(t *testing.T) {
 	b := mustOpenBooks(t)
 	seedDay(t, b)
 	day := mustDay(t, "2025-03-10")
@@ -279,7 +334,9 @@ func TestSettleTwiceSettlesNothingMore(t *testing.T) {
 	}
 }
 
-func TestSettleRefusesADayNotOver(t *testing.T) {
+func TestSettleRefusesADayNotOver(t *testing.T) { onBoth(t, testSettleRefusesADayNotOver) }
+
+func testSettleRefusesADayNotOver(t *testing.T) {
 	b := mustOpenBooks(t)
 	day := mustDay(t, "2025-03-10")
 	_, err := settlement.Settle(ctx, b.l, day, at(10, 23, 59))
@@ -288,7 +345,9 @@ func TestSettleRefusesADayNotOver(t *testing.T) {
 	}
 }
 
-func TestSettleAnEmptyLedger(t *testing.T) {
+func TestSettleAnEmptyLedger(t *testing.T) { onBoth(t, testSettleAnEmptyLedger) }
+
+func testSettleAnEmptyLedger(t *testing.T) {
 	b := mustOpenBooks(t)
 	r, err := settlement.Settle(ctx, b.l, mustDay(t, "2025-03-10"), at(12, 0, 0))
 	if err != nil || len(r.Lines) != 0 {

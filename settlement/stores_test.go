@@ -29,7 +29,9 @@ func storesOfMap(m map[string]string, calls *int) settlement.StoresOf {
 // A merchant paid at its own code and at two stores' tills, with a reversal, a refund
 // and an escrow release in the day: its line counts them all, one line per store adds
 // up to it, and the takings are what the day moved on the merchant's account.
-func TestSettleByStore(t *testing.T) {
+func TestSettleByStore(t *testing.T) { onBoth(t, testSettleByStore) }
+
+func testSettleByStore(t *testing.T) {
 	b := mustOpenBooks(t)
 	b.clock.set(at(1, 8, 0))
 	if _, err := b.l.SystemAccount(ctx, ledger.Cash, "KES", "KES"); err != nil {
