@@ -151,13 +151,13 @@ func (r *rules) highTTL() time.Duration {
 // range.
 var riskFactsQuery = fmt.Sprintf(`SELECT
 	COALESCE((SELECT max(created_at) FROM (SELECT created_at, payee_account, state FROM payments
-		WHERE payer_msisdn = ?1 ORDER BY created_at DESC LIMIT %d)
+		WHERE payer_msisdn = ?1 ORDER BY created_at DESC LIMIT %d) AS recent
 		WHERE payee_account = ?2 AND state IN ('completed', 'topup_pending', 'in_escrow')), 0),
-	COALESCE((SELECT window_start FROM number_locks WHERE msisdn = ?1), 0),
-	COALESCE((SELECT wrong_codes FROM number_locks WHERE msisdn = ?1), 0),
-	COALESCE((SELECT locked_until FROM number_locks WHERE msisdn = ?1), 0),
-	COALESCE((SELECT window_start FROM lock_attempts WHERE subject = ?3), 0),
-	COALESCE((SELECT count FROM lock_attempts WHERE subject = ?3), 0)`, riskHistory)
+	COALESCE(l.window_start, 0), COALESCE(l.wrong_codes, 0), COALESCE(l.locked_until, 0),
+	COALESCE(a.window_start, 0), COALESCE(a.count, 0)
+	FROM (SELECT 1 AS one) AS facts
+		LEFT JOIN number_locks AS l ON l.msisdn = ?1
+		LEFT JOIN lock_attempts AS a ON a.subject = ?3`, riskHistory)
 
 // riskFacts reads the facts of the drafted request d inside the write; nil when risk
 // grading is off or the request is refused before it is graded anyway.
