@@ -333,3 +333,24 @@ func lastLine(s string) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	return lines[len(lines)-1]
 }
+
+// exportVerified runs the auditor's export of the database at dbPath (with a config of
+// its own) and verify on it, fails t unless verify says OK, and returns the export's
+// folder, for a test to look into its files.
+func exportVerified(t *testing.T, dbPath string) string {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config.yaml")
+	yaml := fmt.Sprintf("database: {path: %q}\nhttp: {listen: \"127.0.0.1:8080\"}\ncurrency: KES\nshortcode: \"22333\"\n", dbPath)
+	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "export")
+	if _, stderr, err := runCmd("export", "-config", cfg, "-out", out); err != nil {
+		t.Fatalf("export: %v\n%s", err, stderr)
+	}
+	if stdout, stderr, err := runCmd("verify", out); err != nil || !strings.HasPrefix(stdout, "OK\n") {
+		t.Fatalf("verify: %v\n%s%s", err, stdout, stderr)
+	}
+	return out
+}

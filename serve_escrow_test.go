@@ -2,11 +2,7 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 )
 
@@ -78,17 +74,5 @@ func TestGuaranteedPaymentBySMS(t *testing.T) {
 		t.Fatalf("verify: %+v %v", rep, err)
 	}
 	// The auditors' export of books with an escrow account verifies too.
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "config.yaml")
-	yaml := fmt.Sprintf("database: {path: %q}\nhttp: {listen: \"127.0.0.1:8080\"}\ncurrency: KES\nshortcode: \"22333\"\n",
-		s.app.cfg.Database.Path)
-	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, stderr, err := runCmd("export", "-config", cfg, "-out", filepath.Join(dir, "export")); err != nil {
-		t.Fatalf("export: %v\n%s", err, stderr)
-	}
-	if stdout, stderr, err := runCmd("verify", filepath.Join(dir, "export")); err != nil || !strings.Contains(stdout, "OK") {
-		t.Fatalf("verify of the export: %v\n%s\n%s", err, stdout, stderr)
-	}
+	exportVerified(t, s.app.cfg.Database.Path)
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -105,20 +104,7 @@ func TestRefundsThroughServe(t *testing.T) {
 
 	// The books export and verify with the refunds' transfers in them.
 	s.stop()
-	cfg := filepath.Join(t.TempDir(), "config.yaml")
-	yaml := fmt.Sprintf("database: {path: %q}\nhttp: {listen: \"127.0.0.1:8080\"}\ncurrency: KES\nshortcode: \"22333\"\n",
-		filepath.Join(s.dir, "payswitch.db"))
-	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(t.TempDir(), "audit")
-	if _, stderr, err := runCmd("export", "-config", cfg, "-out", out); err != nil {
-		t.Fatalf("export: %v\n%s", err, stderr)
-	}
-	stdout, stderr, err := runCmd("verify", out)
-	if err != nil || !strings.HasPrefix(stdout, "OK\n") {
-		t.Fatalf("verify: %v\n%s%s", err, stdout, stderr)
-	}
+	out := exportVerified(t, filepath.Join(s.dir, "payswitch.db"))
 	journal, err := os.ReadFile(filepath.Join(out, "journal.csv"))
 	if err != nil {
 		t.Fatal(err)
