@@ -218,9 +218,9 @@ func (e *Engine) Reverse(ctx context.Context, id string, r Reversal) (*Payment, 
 	if err != nil {
 		return nil, err
 	}
-	reason := strings.TrimSpace(r.Reason)
-	if reason == "" || len([]rune(reason)) > 200 || !printable(reason) {
-		return nil, fmt.Errorf("%w: reason: 1 to 200 printable characters", ErrInvalid)
+	reason, err := checkReason(r.Reason, true)
+	if err != nil {
+		return nil, err
 	}
 	var p *Payment
 	err = e.write(ctx, func(o *op) error {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/payswitch/payswitch/ledger"
 	"github.com/payswitch/payswitch/otp"
@@ -30,21 +29,19 @@ type accountChange struct {
 	Actor    string
 }
 
-// maxStatusReason bounds a reason: it is for people, and the console's form says 200.
-const maxStatusReason = 200
-
 // accountStatus decides an operator's change of an account's status: the ledger's status
 // and a row of its history, written together. Freezing an account that has a payment
 // waiting for its code also cancels that payment and releases its hold, in the same
 // write: the post of a frozen payer's hold would be refused anyway, and the hold would
 // otherwise keep the money out of reach until the code expired.
 func (r *rules) accountStatus(s statusSnapshot, c AccountStatusChange) Decision {
-	reason, actor := strings.TrimSpace(c.Reason), strings.TrimSpace(c.Actor)
+	reason, reasonErr := checkReason(c.Reason, true)
+	actor := strings.TrimSpace(c.Actor)
 	switch {
 	case c.Status != ledger.Frozen && c.Status != ledger.Active:
 		return Decision{Err: fmt.Errorf("%w: status: want frozen or active, not %q", ErrInvalid, c.Status)}
-	case reason == "" || utf8.RuneCountInString(reason) > maxStatusReason || !printable(reason):
-		return Decision{Err: fmt.Errorf("%w: reason: 1 to %d printable characters", ErrInvalid, maxStatusReason)}
+	case reasonErr != nil:
+		return Decision{Err: reasonErr}
 	case actor == "":
 		// Every change names who made it; a caller without a name is a bug, not an operator.
 		return Decision{Err: fmt.Errorf("%w: actor: who makes the change is required", ErrInvalid)}

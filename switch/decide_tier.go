@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/payswitch/payswitch/ledger"
 )
@@ -67,7 +66,8 @@ var errNoIDKey = errors.New("payswitch: no key for id numbers (Config.IDNumberKe
 // unless the change forgets it. The same tier again is a conflict, except TierFull
 // with an id number, which replaces the one on file.
 func (r *rules) accountTier(s tierSnapshot, c AccountTierChange) Decision {
-	reason, actor := strings.TrimSpace(c.Reason), strings.TrimSpace(c.Actor)
+	reason, reasonErr := checkReason(c.Reason, true)
+	actor := strings.TrimSpace(c.Actor)
 	switch {
 	case c.Tier < TierUnregistered || c.Tier > TierFull:
 		return Decision{Err: fmt.Errorf("%w: tier: %d: %w", ErrInvalid, c.Tier, ErrBadTier)}
@@ -80,8 +80,8 @@ func (r *rules) accountTier(s tierSnapshot, c AccountTierChange) Decision {
 		return Decision{Err: fmt.Errorf("%w: id_number: %w, without spaces or letters", ErrInvalid, ErrBadIDNumber)}
 	case c.ForgetIDNumber && c.Tier == TierFull:
 		return Decision{Err: fmt.Errorf("%w: forget_id_number: tier 2 keeps an id number", ErrInvalid)}
-	case reason == "" || utf8.RuneCountInString(reason) > maxStatusReason || !printable(reason):
-		return Decision{Err: fmt.Errorf("%w: reason: 1 to %d printable characters", ErrInvalid, maxStatusReason)}
+	case reasonErr != nil:
+		return Decision{Err: reasonErr}
 	case actor == "":
 		return Decision{Err: fmt.Errorf("%w: actor: who makes the change is required", ErrInvalid)}
 	}

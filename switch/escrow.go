@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/payswitch/payswitch/ledger"
 )
@@ -80,15 +79,15 @@ func (e *Engine) SettleEscrow(ctx context.Context, id string, a EscrowSettlement
 	if a.Action != EscrowRelease && a.Action != EscrowRefund {
 		return nil, fmt.Errorf("%w: action: %q, want release or refund", ErrInvalid, a.Action)
 	}
-	a.Reason = strings.TrimSpace(a.Reason)
-	if a.Reason == "" || len([]rune(a.Reason)) > 200 || !printable(a.Reason) {
-		return nil, fmt.Errorf("%w: reason: 1 to 200 printable characters", ErrInvalid)
+	var err error
+	if a.Reason, err = checkReason(a.Reason, true); err != nil {
+		return nil, err
 	}
 	if !ValidPaymentID(id) {
 		return nil, ErrNotFound
 	}
 	var p *Payment
-	err := e.write(ctx, func(o *op) error {
+	err = e.write(ctx, func(o *op) error {
 		s, err := o.escrowSnapshot(id)
 		if err != nil {
 			return err

@@ -80,9 +80,8 @@ func (e *Engine) Refund(ctx context.Context, q RefundRequest) (_ *Refund, create
 	if q.Reference, err = checkReference(q.Reference); err != nil {
 		return nil, false, err
 	}
-	q.Reason = strings.TrimSpace(q.Reason)
-	if len([]rune(q.Reason)) > 200 || !printable(q.Reason) {
-		return nil, false, fmt.Errorf("%w: reason: up to 200 printable characters", ErrInvalid)
+	if q.Reason, err = checkReason(q.Reason, false); err != nil {
+		return nil, false, err
 	}
 	if q.Actor == "" {
 		q.Actor = "operator"

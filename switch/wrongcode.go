@@ -1,7 +1,5 @@
 package payswitch
 
-import ()
-
 // ProblemOriginLimited refuses, unchecked, a code that arrived through a callback origin
 // which has used up its wrong codes for the number (see originLimit).
 const ProblemOriginLimited Problem = "origin_limited"
