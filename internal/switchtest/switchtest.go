@@ -95,7 +95,7 @@ var Secret = []byte("0123456789abcdef0123456789abcdef")
 
 // Options shape a Rig.
 type Options struct {
-	Start       time.Time     // the clock's time at first
+	Start       time.Time     // the clock's time at first (zero: DefaultStart)
 	Tick        time.Duration // how far the clock moves at every reading (0: never by itself)
 	Sealed      bool          // the outbox seals code texts, as serve's does
 	VoiceNumber string        // the IVR's number: codes whose SMS fails are offered by call
@@ -132,9 +132,17 @@ func DefaultConfig() payswitch.Config {
 		MinAmount: 100, MaxAmount: 15000000, DailyMax: 30000000}
 }
 
+// DefaultStart is a rig's first time when Options leave it out: a real moment, since
+// the engine refuses to record what happens at time zero (the authentication history
+// requires a time).
+var DefaultStart = time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
+
 // New builds a Rig.
 func New(t testing.TB, o Options) *Rig {
 	t.Helper()
+	if o.Start.IsZero() {
+		o.Start = DefaultStart
+	}
 	r := &Rig{T: t, Path: filepath.Join(t.TempDir(), "payswitch.db"), Opts: o, Clock: NewClock(o.Start, o.Tick)}
 	t.Cleanup(func() { r.DB.Close() })
 	r.open()
