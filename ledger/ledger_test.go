@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/payswitch/payswitch/internal/dbtest"
+
 	"github.com/payswitch/payswitch/internal/pgtest"
 	"github.com/payswitch/payswitch/ledger"
 	"github.com/payswitch/payswitch/store"
@@ -20,9 +22,8 @@ var ctx = context.Background()
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
-// driverOf is the driver of the pgtest.Both subtest tb is, or runs inside (SQLite
-// outside one).
-func driverOf(tb testing.TB) store.Dialect { return store.Dialect(pgtest.Driver(tb)) }
+// driverOf is the driver of the pgtest.Both subtest tb is, or runs inside.
+var driverOf = dbtest.Dialect
 
 // openDB opens a new database of tb's driver with the ledger's schema.
 func openDB(tb testing.TB, opts store.Options) *store.DB {

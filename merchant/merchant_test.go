@@ -1,12 +1,12 @@
 package merchant_test
 
 import (
-	"context"
 	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/payswitch/payswitch/internal/dbtest"
 
 	"github.com/payswitch/payswitch/internal/pgtest"
 	"github.com/payswitch/payswitch/ledger"
@@ -34,9 +34,6 @@ func (c *clock) Advance(d time.Duration) {
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
-// driverOf is the driver of the pgtest.Both subtest tb is, or runs inside (SQLite
-// outside one).
-func driverOf(tb testing.TB) store.Dialect { return store.Dialect(pgtest.Driver(tb)) }
 
 // openDB opens the package's tables (and the ledger's, which the stores' triggers name)
 // on a new database of t's driver: a real SQLite file in a temporary directory, or a new
@@ -44,35 +41,12 @@ func driverOf(tb testing.TB) store.Dialect { return store.Dialect(pgtest.Driver(
 func openDB(t *testing.T) (*store.DB, merchant.Options, *clock) {
 	t.Helper()
 	c := &clock{t: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
-	return openNodes(t, 1)[0], merchant.Options{Now: c.Now}, c
+	return dbtest.Open(t, store.Options{Synchronous: "OFF"}, ledger.Schema, merchant.Schema), merchant.Options{Now: c.Now}, c
 }
 
-// openNodes opens n store.DBs on one new database of t's driver, as n switch nodes
-// would. SQLite has one writer per file, so there the n "nodes" are one DB.
+// openNodes opens n nodes on one new database of t's driver (dbtest.Nodes).
 func openNodes(t *testing.T, n int) []*store.DB {
-	t.Helper()
-	dbs := make([]*store.DB, n)
-	if driverOf(t) == store.Postgres {
-		url := pgtest.URL(t)
-		for i := range dbs {
-			db, err := store.OpenPostgres(context.Background(), url, store.Options{}, ledger.Schema, merchant.Schema)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { db.Close() })
-			dbs[i] = db
-		}
-		return dbs
-	}
-	db, err := store.Open(filepath.Join(t.TempDir(), "merchant.db"), store.Options{Synchronous: "OFF"}, ledger.Schema, merchant.Schema)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	for i := range dbs {
-		dbs[i] = db
-	}
-	return dbs
+	return dbtest.Nodes(t, n, store.Options{Synchronous: "OFF"}, ledger.Schema, merchant.Schema)
 }
 
 // storeTx is a transaction of the store's writer.

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/payswitch/payswitch/internal/dbtest"
+
 	"github.com/payswitch/payswitch/internal/pgtest"
 	"github.com/payswitch/payswitch/store"
 )
@@ -28,43 +30,17 @@ func binding(id string) Binding {
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
-// driverOf is the driver of the pgtest.Both subtest tb is, or runs inside (SQLite
-// outside one).
-func driverOf(tb testing.TB) store.Dialect { return store.Dialect(pgtest.Driver(tb)) }
+// driverOf is the driver of the pgtest.Both subtest tb is, or runs inside.
+var driverOf = dbtest.Dialect
 
 // mustOpen opens a new database of tb's driver (driverOf) with otp's schema.
 func mustOpen(tb testing.TB) *store.DB {
 	tb.Helper()
-	return openNodes(tb, 1)[0]
+	return dbtest.Open(tb, store.Options{}, Schema)
 }
 
-// openNodes opens n store.DBs on one new database of tb's driver, as n switch nodes
-// would. SQLite has one writer per file, so there the n "nodes" are one DB.
-func openNodes(tb testing.TB, n int) []*store.DB {
-	tb.Helper()
-	dbs := make([]*store.DB, n)
-	if driverOf(tb) == store.Postgres {
-		url := pgtest.URL(tb)
-		for i := range dbs {
-			db, err := store.OpenPostgres(ctx, url, store.Options{}, Schema)
-			if err != nil {
-				tb.Fatal(err)
-			}
-			tb.Cleanup(func() { db.Close() })
-			dbs[i] = db
-		}
-		return dbs
-	}
-	db, err := store.Open(filepath.Join(tb.TempDir(), "otp.db"), store.Options{}, Schema)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { db.Close() })
-	for i := range dbs {
-		dbs[i] = db
-	}
-	return dbs
-}
+// openNodes opens n nodes on one new database of tb's driver (dbtest.Nodes).
+func openNodes(tb testing.TB, n int) []*store.DB { return dbtest.Nodes(tb, n, store.Options{}, Schema) }
 
 func mustIssuer(tb testing.TB, cfg Config) *Issuer {
 	tb.Helper()

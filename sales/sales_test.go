@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/payswitch/payswitch/internal/dbtest"
+
 	"github.com/payswitch/payswitch/internal/pgtest"
 	"github.com/payswitch/payswitch/ledger"
 	"github.com/payswitch/payswitch/sales"
@@ -23,20 +25,8 @@ var ctx = context.Background()
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
-// onBoth runs test as subtests sqlite and postgres.
-func onBoth(t *testing.T, test func(t *testing.T)) {
-	t.Run("sqlite", test)
-	t.Run("postgres", test)
-}
-
-// driverOf is the driver of the onBoth subtest tb is, or runs inside: its name's second
-// part. Outside onBoth it is SQLite.
-func driverOf(tb testing.TB) store.Dialect {
-	if parts := strings.Split(tb.Name(), "/"); len(parts) > 1 && parts[1] == string(store.Postgres) {
-		return store.Postgres
-	}
-	return store.SQLite
-}
+// driverOf is the driver of the pgtest.Both subtest tb is, or runs inside.
+var driverOf = dbtest.Dialect
 
 var nairobi = func() *time.Location {
 	l, err := time.LoadLocation("Africa/Nairobi")
@@ -363,7 +353,7 @@ func TestReportMonthOfBusyMerchant(t *testing.T) {
 // The hours and the entries agree: the same books with and without sales_hourly give
 // the same reports, for ranges on whole hours, ranges that cut hours, and a time zone
 // half an hour off UTC (read from the entries alone).
-func TestHoursAgreeWithEntries(t *testing.T) { onBoth(t, testHoursAgreeWithEntries) }
+func TestHoursAgreeWithEntries(t *testing.T) { pgtest.Both(t, testHoursAgreeWithEntries) }
 
 func testHoursAgreeWithEntries(t *testing.T) {
 	with, without := openBooksWith(t, true), openBooksWith(t, false)
@@ -398,7 +388,7 @@ func testHoursAgreeWithEntries(t *testing.T) {
 
 // sales_hourly starts with what the ledger booked before it existed: a switch upgraded
 // to it reports the past from the hours too.
-func TestHoursFilledFromTheLedger(t *testing.T) { onBoth(t, testHoursFilledFromTheLedger) }
+func TestHoursFilledFromTheLedger(t *testing.T) { pgtest.Both(t, testHoursFilledFromTheLedger) }
 
 func testHoursFilledFromTheLedger(t *testing.T) {
 	where := newDatabase(t)
@@ -423,7 +413,7 @@ func testHoursFilledFromTheLedger(t *testing.T) {
 
 // The triggers keep sales_hourly as each entry is booked, on either driver, and the
 // reports read whole hours from it (a changed row shows in the report).
-func TestTriggersKeepHours(t *testing.T) { onBoth(t, testTriggersKeepHours) }
+func TestTriggersKeepHours(t *testing.T) { pgtest.Both(t, testTriggersKeepHours) }
 
 func testTriggersKeepHours(t *testing.T) {
 	b := openBooksWith(t, true)
@@ -475,7 +465,7 @@ func testTriggersKeepHours(t *testing.T) {
 
 // Two nodes booking payments to one merchant in one hour at once each add to the hour's
 // row: none is lost (on SQLite both "nodes" are one DB).
-func TestNodesCountEveryPayment(t *testing.T) { onBoth(t, testNodesCountEveryPayment) }
+func TestNodesCountEveryPayment(t *testing.T) { pgtest.Both(t, testNodesCountEveryPayment) }
 
 func testNodesCountEveryPayment(t *testing.T) {
 	where := newDatabase(t)

@@ -6,13 +6,15 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/payswitch/payswitch/internal/pgtest"
+
 	"github.com/payswitch/payswitch/ledger"
 	"github.com/payswitch/payswitch/settlement"
 )
 
 // The settlement file's fees line sums the day's fees into the fees account, the agents'
 // commissions out of it and the fees given back, and ties to the account's entries.
-func TestFeesLine(t *testing.T) { onBoth(t, testFeesLine) }
+func TestFeesLine(t *testing.T) { pgtest.Both(t, testFeesLine) }
 
 func testFeesLine(t *testing.T) {
 	b := mustOpenBooks(t)
@@ -99,7 +101,7 @@ func testFeesLine(t *testing.T) {
 }
 
 // A day with no fees has no fees line.
-func TestNoFeesNoLine(t *testing.T) { onBoth(t, testNoFeesNoLine) }
+func TestNoFeesNoLine(t *testing.T) { pgtest.Both(t, testNoFeesNoLine) }
 
 func testNoFeesNoLine(t *testing.T) {
 	b := mustOpenBooks(t)

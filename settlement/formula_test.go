@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/payswitch/payswitch/internal/pgtest"
+
 	"github.com/payswitch/payswitch/internal/csvcell"
 	"github.com/payswitch/payswitch/ledger"
 	"github.com/payswitch/payswitch/settlement"
@@ -17,7 +19,7 @@ import (
 var formulaNames = []string{`=HYPERLINK("http://x","a")`, "+254700000001", "-2+3", "@SUM(A1)", "\tTabbed", "\rReturned", "'Quoted"}
 
 func TestSettlementFileQuotesFormulaNames(t *testing.T) {
-	onBoth(t, testSettlementFileQuotesFormulaNames)
+	pgtest.Both(t, testSettlementFileQuotesFormulaNames)
 }
 
 func testSettlementFileQuotesFormulaNames(t *testing.T) {

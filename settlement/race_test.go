@@ -5,13 +5,15 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/payswitch/payswitch/internal/pgtest"
+
 	"github.com/payswitch/payswitch/settlement"
 )
 
 // Two nodes settling one day at once move each merchant's takings once: the ledger's
 // idempotency key (the day and the merchant) makes the second node's transfer the first
 // one's, and both reports agree on what was settled. On SQLite both "nodes" are one DB.
-func TestNodesSettleADayOnce(t *testing.T) { onBoth(t, testNodesSettleADayOnce) }
+func TestNodesSettleADayOnce(t *testing.T) { pgtest.Both(t, testNodesSettleADayOnce) }
 
 func testNodesSettleADayOnce(t *testing.T) {
 	nodes := openNodes(t, 2)

@@ -9,10 +9,11 @@ import (
 	"path/filepath"
 	"reflect"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/payswitch/payswitch/internal/dbtest"
 
 	"github.com/payswitch/payswitch/internal/pgtest"
 	"github.com/payswitch/payswitch/ledger"
@@ -47,20 +48,8 @@ type books struct {
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
-// onBoth runs test as subtests sqlite and postgres.
-func onBoth(t *testing.T, test func(t *testing.T)) {
-	t.Run("sqlite", test)
-	t.Run("postgres", test)
-}
-
-// driverOf is the driver of the onBoth subtest tb is, or runs inside: its name's second
-// part. Outside onBoth it is SQLite.
-func driverOf(tb testing.TB) store.Dialect {
-	if parts := strings.Split(tb.Name(), "/"); len(parts) > 1 && parts[1] == string(store.Postgres) {
-		return store.Postgres
-	}
-	return store.SQLite
-}
+// driverOf is the driver of the pgtest.Both subtest tb is, or runs inside.
+var driverOf = dbtest.Dialect
 
 // mustOpenBooks opens the ledger on a new database of tb's driver: a real SQLite file in
 // a temporary directory, or a new PostgreSQL database.
@@ -203,7 +192,7 @@ func mustDay(tb testing.TB, date string) settlement.Day {
 }
 
 func TestSettleMovesEachMerchantsTakings(t *testing.T) {
-	onBoth(t, testSettleMovesEachMerchantsTakings)
+	pgtest.Both(t, testSettleMovesEachMerchantsTakings)
 }
 
 func testSettleMovesEachMerchantsTakings(t *testing.T) {
@@ -291,7 +280,9 @@ func testSettleMovesEachMerchantsTakings(t *testing.T) {
 	}
 }
 
-func TestSettleTwiceSettlesNothingMore(t *testing.T) { onBoth(t, testSettleTwiceSettlesNothingMore) }
+func TestSettleTwiceSettlesNothingMore(t *testing.T) {
+	pgtest.Both(t, testSettleTwiceSettlesNothingMore)
+}
 
 func testSettleTwiceSettlesNothingMore(t *testing.T) {
 	b := mustOpenBooks(t)
@@ -334,7 +325,7 @@ func testSettleTwiceSettlesNothingMore(t *testing.T) {
 	}
 }
 
-func TestSettleRefusesADayNotOver(t *testing.T) { onBoth(t, testSettleRefusesADayNotOver) }
+func TestSettleRefusesADayNotOver(t *testing.T) { pgtest.Both(t, testSettleRefusesADayNotOver) }
 
 func testSettleRefusesADayNotOver(t *testing.T) {
 	b := mustOpenBooks(t)
@@ -345,7 +336,7 @@ func testSettleRefusesADayNotOver(t *testing.T) {
 	}
 }
 
-func TestSettleAnEmptyLedger(t *testing.T) { onBoth(t, testSettleAnEmptyLedger) }
+func TestSettleAnEmptyLedger(t *testing.T) { pgtest.Both(t, testSettleAnEmptyLedger) }
 
 func testSettleAnEmptyLedger(t *testing.T) {
 	b := mustOpenBooks(t)

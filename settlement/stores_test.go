@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/payswitch/payswitch/internal/pgtest"
+
 	"github.com/payswitch/payswitch/ledger"
 	"github.com/payswitch/payswitch/settlement"
 )
@@ -29,7 +31,7 @@ func storesOfMap(m map[string]string, calls *int) settlement.StoresOf {
 // A merchant paid at its own code and at two stores' tills, with a reversal, a refund
 // and an escrow release in the day: its line counts them all, one line per store adds
 // up to it, and the takings are what the day moved on the merchant's account.
-func TestSettleByStore(t *testing.T) { onBoth(t, testSettleByStore) }
+func TestSettleByStore(t *testing.T) { pgtest.Both(t, testSettleByStore) }
 
 func testSettleByStore(t *testing.T) {
 	b := mustOpenBooks(t)

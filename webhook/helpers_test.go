@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/payswitch/payswitch/internal/dbtest"
+
 	"github.com/payswitch/payswitch/internal/pgtest"
 	"github.com/payswitch/payswitch/store"
 )
@@ -20,9 +22,8 @@ var ctx = context.Background()
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
-// driverOf is the driver of the pgtest.Both subtest tb is, or runs inside (SQLite
-// outside one).
-func driverOf(tb testing.TB) store.Dialect { return store.Dialect(pgtest.Driver(tb)) }
+// driverOf is the driver of the pgtest.Both subtest tb is, or runs inside.
+var driverOf = dbtest.Dialect
 
 // sealKey stands for the switch's secret.
 var sealKey = []byte("0123456789abcdef0123456789abcdef")
