@@ -34,7 +34,6 @@ func (c *clock) Advance(d time.Duration) {
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
-
 // openDB opens the package's tables (and the ledger's, which the stores' triggers name)
 // on a new database of t's driver: a real SQLite file in a temporary directory, or a new
 // PostgreSQL database. It returns the options with a clock the test moves.
