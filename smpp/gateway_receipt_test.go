@@ -301,6 +301,9 @@ func TestGatewayReceiptRefusedByESMERetried(t *testing.T) {
 		sink.take(t)
 		ids = append(ids, id)
 	}
+	// Both receipts recorded before a receiver binds, so that they go in the order their
+	// messages were acknowledged (not in the order the records happened to be written).
+	awaitReceipts(t, db, "agg-x", 2)
 
 	rc := dialRaw(t, g.Addr())
 	rc.bind(t, "agg-x", "secret-x")
@@ -366,4 +369,26 @@ func TestGatewayReceiptUnacknowledgedSentAgainAfterDrop(t *testing.T) {
 
 	agg := mustBind(t, g.Addr(), "agg-x", "secret-x")
 	expectReceipt(t, agg.dl).check(t, id, "DELIVRD")
+}
+
+// awaitReceipts waits until n receipts of systemID are recorded as due (their messages'
+// outcome known): the gateway records one once the switch has taken the message, just
+// after the sink saw it, so a test that needs them in order waits for the records.
+func awaitReceipts(t *testing.T, db *store.DB, systemID string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var got int
+		if err := db.Reader().QueryRow(`SELECT count(*) FROM smpp_server_receipts WHERE system_id = ? AND stat <> ''`,
+			systemID).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d receipts of %s recorded, want %d", got, systemID, n)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }
