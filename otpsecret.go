@@ -27,7 +27,7 @@ func otpSecret(cfg *config.Config, log zerolog.Logger) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if dataDir := filepath.Dir(cfg.Database.Path); within(dataDir, path) {
+	if dataDir := filepath.Dir(cfg.Database.Path); cfg.Database.Path != "" && within(dataDir, path) {
 		// The path only, never the key.
 		log.Warn().Str("otp_secret_file", path).Str("database_dir", dataDir).
 			Msg("THE OTP KEY FILE IS IN THE DATABASE'S FOLDER: whoever gets a copy of that folder (a backup, a stolen disk) " +
@@ -52,7 +52,7 @@ func secretFile(cfg *config.Config, getenv func(string) string, userConfigDir fu
 	// elsewhere would kill the codes of payments waiting at the upgrade and the queued
 	// code SMS, so that file is kept in use, and otpSecret warns at every start until
 	// the operator moves it.
-	if legacy := filepath.Join(filepath.Dir(cfg.Database.Path), "otp.secret"); regularFile(legacy) {
+	if legacy := filepath.Join(filepath.Dir(cfg.Database.Path), "otp.secret"); cfg.Database.Path != "" && regularFile(legacy) {
 		return legacy, nil
 	}
 	dir, err := userConfigDir()

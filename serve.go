@@ -24,18 +24,15 @@ import (
 	"github.com/payswitch/payswitch/config"
 	"github.com/payswitch/payswitch/ivr"
 	"github.com/payswitch/payswitch/ledger"
-	"github.com/payswitch/payswitch/merchant"
 	"github.com/payswitch/payswitch/otp"
 	"github.com/payswitch/payswitch/outbox"
 	"github.com/payswitch/payswitch/replica"
-	"github.com/payswitch/payswitch/sales"
 	"github.com/payswitch/payswitch/simswap"
 	"github.com/payswitch/payswitch/smpp"
 	"github.com/payswitch/payswitch/store"
 	payswitch "github.com/payswitch/payswitch/switch"
 	"github.com/payswitch/payswitch/tools/smscsim"
 	"github.com/payswitch/payswitch/ussd"
-	"github.com/payswitch/payswitch/webhook"
 )
 
 const serveUsage = `usage: payswitch serve [-config config.yaml]
@@ -84,7 +81,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			}
 		}()
 	}
-	log.Info().Str("http", a.httpAddr).Str("database", cfg.Database.Path).Msg("payswitch serving")
+	log.Info().Str("http", a.httpAddr).Str("database", cfg.Database.Where()).Msg("payswitch serving")
 	<-ctx.Done()
 	log.Info().Msg("shutting down")
 	return a.Close()
@@ -175,23 +172,16 @@ func startAppWith(ctx context.Context, cfg *config.Config, log zerolog.Logger, o
 	}
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	// One serve per database: it releases the claims it finds on the outbox, which is only
-	// right if the process that made them is gone.
-	if a.lock, err = lockExclusive(cfg.Database.Path + ".serve.lock"); err != nil {
-		return a, dbStartError(cfg.Database.Path, err)
-	}
 	opened := time.Now()
 	upgraded := false
-	a.db, err = store.Open(cfg.Database.Path, store.Options{Synchronous: cfg.Database.Synchronous,
+	a.db, a.lock, err = openDatabase(ctx, cfg.Database, store.Options{Synchronous: cfg.Database.Synchronous,
 		OnUpgrade: func(component string, from, to int) {
 			upgraded = true
 			log.Info().Str("component", component).Int("from", from).Int("to", to).
 				Msg("database schema upgrade; some rebuild tables, which takes about a minute per million payments")
-		}},
-		ledger.Schema, otp.Schema, outbox.Schema, payswitch.Schema, smpp.GatewaySchema, merchant.Schema, webhook.Schema,
-		sales.Schema)
+		}})
 	if err != nil {
-		return a, dbStartError(cfg.Database.Path, err)
+		return a, err
 	}
 	if upgraded {
 		log.Info().Dur("took", time.Since(opened)).Msg("database schema upgraded")
@@ -443,6 +433,9 @@ func (a *app) Close() error {
 
 func (a *app) health(ctx context.Context) api.Health {
 	h := api.Health{Database: api.ComponentHealth{OK: true, Path: a.cfg.Database.Path}}
+	if a.cfg.Database.Postgres() {
+		h.Database.Host = a.writerHost(ctx)
+	}
 	if c := a.db.LastCheckpoint(); !c.Time.IsZero() {
 		h.Database.LastCheckpoint = c.Time.UTC().Format(time.RFC3339Nano)
 	}

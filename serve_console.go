@@ -70,11 +70,13 @@ func (b *consoleBackend) Overview(ctx context.Context) (console.Overview, error)
 		Fault: h.Database.Fault, Path: h.Database.Path, CheckpointEvery: 100 * time.Millisecond}}
 	ckpt := b.a.db.LastCheckpoint()
 	ov.Database.LastCheckpoint, ov.Database.WALFrames, ov.Database.CheckpointedWAL = ckpt.Time, ckpt.WALFrames, ckpt.Copied
-	if fi, err := os.Stat(b.a.cfg.Database.Path); err == nil {
-		ov.Database.Size = fi.Size()
-	}
-	if fi, err := os.Stat(b.a.cfg.Database.Path + "-wal"); err == nil {
-		ov.Database.WALSize = fi.Size()
+	if p := b.a.cfg.Database.Path; p != "" {
+		if fi, err := os.Stat(p); err == nil {
+			ov.Database.Size = fi.Size()
+		}
+		if fi, err := os.Stat(p + "-wal"); err == nil {
+			ov.Database.WALSize = fi.Size()
+		}
 	}
 	for _, r := range h.Replicas {
 		ov.Replicas = append(ov.Replicas, console.Replica{Name: r.Name, OK: r.OK, Error: r.Error,

@@ -74,6 +74,9 @@ type ComponentHealth struct {
 	// LastCheckpoint (RFC 3339, the database's only) is when the store's checkpointer
 	// last copied the WAL back: an old one means the WAL only grows.
 	LastCheckpoint string `json:"last_checkpoint,omitempty"`
+	// Host (PostgreSQL only) is the server this node writes to, host:port: after a
+	// failover, the promoted standby.
+	Host string `json:"host,omitempty"`
 }
 
 // LinkHealth is one SMPP link's (or SMPP server account's) state and counters.

@@ -78,8 +78,13 @@ type Config struct {
 
 // Database is where the switch keeps its state.
 type Database struct {
-	// Path is the SQLite file (required), relative to the working directory.
+	// Path is the SQLite file, relative to the working directory. Exactly one of Path
+	// and URL is set.
 	Path string `yaml:"path"`
+	// URL runs the switch on PostgreSQL (section 13): postgres://user:pass@host/db, or a
+	// multi-host postgres://h1,h2/db?target_session_attrs=read-write that follows a
+	// promoted standby. Several serve processes may share it.
+	URL string `yaml:"url"`
 	// Synchronous is an addition: SQLite's synchronous pragma. FULL (default) survives
 	// power loss; NORMAL survives a crash of the switch but not of the machine.
 	Synchronous string `yaml:"synchronous"`

@@ -91,7 +91,7 @@ func (k *checker) url(key, value string) {
 // again after changing a Config in code. It upper-cases database.synchronous.
 func (c *Config) Validate() error {
 	k := &checker{c: c}
-	k.required("database.path", c.Database.Path)
+	c.validateDatabase(k)
 	c.Database.Synchronous = strings.ToUpper(c.Database.Synchronous)
 	k.oneOf("database.synchronous", c.Database.Synchronous, "FULL", "NORMAL", "EXTRA", "OFF")
 	c.validateReplicas(k)

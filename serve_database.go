@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/payswitch/payswitch/config"
+	"github.com/payswitch/payswitch/ledger"
+	"github.com/payswitch/payswitch/merchant"
+	"github.com/payswitch/payswitch/otp"
+	"github.com/payswitch/payswitch/outbox"
+	"github.com/payswitch/payswitch/sales"
+	"github.com/payswitch/payswitch/smpp"
+	"github.com/payswitch/payswitch/store"
+	payswitch "github.com/payswitch/payswitch/switch"
+	"github.com/payswitch/payswitch/webhook"
+)
+
+// schemas are every component's tables, in the order they are made: a component's
+// tables after those its own refer to (merchant's and sales' triggers read the ledger's
+// and the payments' tables).
+var schemas = []store.Schema{ledger.Schema, otp.Schema, outbox.Schema, payswitch.Schema, smpp.GatewaySchema,
+	merchant.Schema, webhook.Schema, sales.Schema}
+
+// openDatabase opens the switch's database, SQLite (database.path) or PostgreSQL
+// (database.url), and migrates it. On SQLite it first takes the file's single-process
+// lock (closed by the caller after the database): one serve per file, since a starting
+// serve releases every claim it finds on the outbox, which is only right if the process
+// that made them is gone. On PostgreSQL several serve processes share the database: each
+// component claims its work row by row and releases at start only the claims whose
+// lease ran out, and migrations run under an advisory lock, so that of several nodes
+// starting at once one migrates and the others wait.
+func openDatabase(ctx context.Context, d config.Database, opts store.Options) (*store.DB, *os.File, error) {
+	if d.Postgres() {
+		db, err := store.OpenPostgres(ctx, d.URL, opts, schemas...)
+		if err != nil {
+			return nil, nil, dbURLStartError(d, err)
+		}
+		return db, nil, nil
+	}
+	lock, err := lockExclusive(d.Path + ".serve.lock")
+	if err != nil {
+		return nil, nil, dbStartError(d.Path, err)
+	}
+	db, err := store.Open(d.Path, opts, schemas...)
+	if err != nil {
+		lock.Close()
+		return nil, nil, dbStartError(d.Path, err)
+	}
+	return db, lock, nil
+}
+
+// dbURLStartError says why serve could not open its PostgreSQL database, naming it
+// without its password.
+func dbURLStartError(d config.Database, err error) error {
+	switch store.FaultOf(err) {
+	case store.FaultUnreachable:
+		return fmt.Errorf("database %s is unreachable: start PostgreSQL or correct database.url: %w", d.Where(), err)
+	case store.FaultReadOnly:
+		return fmt.Errorf("database %s only takes reads (a standby?): point database.url at the primary, or add target_session_attrs=read-write to a multi-host URL: %w", d.Where(), err)
+	}
+	return fmt.Errorf("database %s: %w", d.Where(), err)
+}
+
+// writerHost is the host:port of the PostgreSQL server that this node writes to, for
+// /healthz: after a failover it names the promoted standby. "" when it cannot be read
+// (the database is unreachable: /healthz says so besides).
+func (a *app) writerHost(ctx context.Context) string {
+	var host string
+	err := a.db.Write(ctx, func(tx store.Tx) error {
+		return tx.QueryRowContext(ctx, `SELECT COALESCE(host(inet_server_addr()), 'local') || ':' || inet_server_port()`).Scan(&host)
+	})
+	if err != nil {
+		return ""
+	}
+	return host
+}
