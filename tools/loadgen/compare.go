@@ -29,7 +29,7 @@ func runCompare(ctx context.Context, o options, bin string, lg *logger, stdout i
 				name, prefix, slot = fmt.Sprintf("SMS payments with %.1f requests to pay/s", o.requests), "with_requests: ", 1
 			}
 			lg.printf("compare, round %d of %d, run %d of 2: %s", round, o.rounds, i+1, name)
-			pr, err := runSwitch(ctx, o, bin, lg, withRequests)
+			pr, err := runSwitch(ctx, o, bin, lg, withRequests, target{})
 			printPhase(stdout, pr, prefix)
 			errs = append(errs, err)
 			if pr == nil || ctx.Err() != nil {

@@ -4,6 +4,7 @@
 //	go run ./tools/loadgen [-duration 30s] [-phones 4000] [-concurrency 160] [-window 64] [-think 0]
 //	go run ./tools/loadgen -requests 50 [-compare [-rounds 1]] [-request-tills 0] [-request-phones 0]
 //	go run ./tools/loadgen -echo [-echo-duration 5s] [-concurrency 160]
+//	go run ./tools/loadgen -db postgres [-nodes 2]
 //
 // It starts a simulated SMSC (tools/smscsim) in this process, writes a temporary
 // config.yaml, builds and starts `payswitch serve` as a separate process bound to that
@@ -124,6 +125,16 @@ every other round (so that a host getting slower or faster favours neither), eac
 with its compare line, and ends with
   compare_rounds=N ratio_median=R ratio_min=A ratio_max=B all_payments_ratio_median=T
 
+PostgreSQL (-db postgres [-nodes N]) starts a throwaway durable PostgreSQL on loopback
+(pgtest: Debian's postgresql binaries; fsync and synchronous_commit on, as SQLite's
+synchronous FULL) and runs the same load three times on fresh switches: one node on
+SQLite, one node on PostgreSQL and N nodes sharing one PostgreSQL database, each node a
+serve process with its own SMSC and HTTP port, the phones spread over the SMSCs (a
+phone's MOs go to its node; its MTs may come from any node). Provisioning, checks and
+the merchants' API calls go to the first node. Each run's lines are prefixed with its
+name, and then
+  db_compare sqlite_payments/s=X sqlite_p99_ms=Y postgres_1node_payments/s=X ... postgres_Nnodes_...
+
 Checks (exit status 1 when one fails): the trial balance is balanced; every wallet's
 posted balance is its deposit minus the payments its phone saw confirmed, and its
 completed payments in GET /api/v1/payments are exactly those; every till's balance is
@@ -160,7 +171,9 @@ type options struct {
 	// webhookWorkers is the switch's webhooks.workers; 0: its default.
 	webhookWorkers int
 	compare        bool
-	rounds         int // pairs of runs of -compare
+	rounds         int  // pairs of runs of -compare
+	postgres       bool // -db postgres: measure on PostgreSQL beside SQLite (dbcompare.go)
+	nodes          int  // serve processes on PostgreSQL
 }
 
 // maxRequestPhones bounds -request-phones, as -phones is bounded.
@@ -183,7 +196,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.synchronous, "synchronous", "FULL", "database.synchronous of the switch: FULL or NORMAL")
 	fs.IntVar(&o.window, "window", linkWindow, "deliver_sm the simulated SMSC keeps in flight to the switch (its window); the default is the switch's own submit_sm window in the generated config")
 	fs.BoolVar(&o.replica, "replica", false, "stream the switch's database to a file replica (database.replicas, sync_interval 1s)")
-	fs.StringVar(&o.db, "db", "", "start the switch on a copy of this database file (a large one, for -backup-loop)")
+	fs.StringVar(&o.db, "db", "", "\"postgres\": measure on PostgreSQL (a throwaway durable server loadgen starts) beside SQLite; otherwise a database file to start the switch on a copy of (a large one, for -backup-loop)")
+	fs.IntVar(&o.nodes, "nodes", 1, "with -db postgres: serve processes sharing the database, each with its own SMSC; measured with 1 node and with this many")
 	fs.BoolVar(&o.backupLoop, "backup-loop", false, "run \"payswitch backup\" again and again during the load")
 	fs.Float64Var(&o.requests, "requests", 0, "merchants' requests to pay started per second beside the SMS payers; 0: none")
 	fs.IntVar(&o.requestPhones, "request-phones", 0, "wallets that receive the requests, apart from the SMS payers; 0: enough for -requests")
@@ -196,7 +210,14 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
+	if o.db == "postgres" {
+		o.postgres, o.db = true, ""
+	}
 	switch {
+	case o.nodes < 1 || o.nodes > 8 || o.nodes > 1 && !o.postgres:
+		return o, errors.New("-nodes: 1 to 8, and more than 1 only with -db postgres")
+	case o.postgres && (o.compare || o.replica || o.backupLoop || o.echoOnly):
+		return o, errors.New("-db postgres excludes -compare, -replica, -backup-loop and -echo")
 	case fs.NArg() > 0:
 		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	case o.phones < 1 || o.concurrency < 1 || o.merchants < 1:
@@ -255,8 +276,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer cleanup()
+	if o.postgres {
+		return runDBCompare(ctx, o, bin, lg, stdout)
+	}
 	if !o.compare {
-		pr, err := runSwitch(ctx, o, bin, lg, o.requests > 0)
+		pr, err := runSwitch(ctx, o, bin, lg, o.requests > 0, target{})
 		printPhase(stdout, pr, "")
 		return err
 	}

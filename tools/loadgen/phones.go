@@ -30,6 +30,7 @@ type attempt struct {
 // at a time: the worker that took it from the pool, or run once the workers are done.
 type phone struct {
 	msisdn   string
+	sim      *smscsim.Sim // the SMSC of the switch node this phone writes to
 	walletID string
 	funded   int64
 	inbox    chan smscsim.MT // filled by the dispatcher
@@ -142,7 +143,6 @@ func (s *stats) fail(reason string) {
 
 // driver runs the phones against the switch.
 type driver struct {
-	sim       *smscsim.Sim
 	merchants []merchant
 	timeout   time.Duration
 	think     time.Duration
@@ -226,7 +226,7 @@ func (d *driver) pay(ctx context.Context, p *phone, st *stats) {
 	p.payments++
 	st.payments++
 	start := time.Now()
-	if err := d.sim.SendMO(ctx, p.msisdn, shortcode, fmt.Sprintf("PAY %s %d", till, major)); err != nil {
+	if err := p.sim.SendMO(ctx, p.msisdn, shortcode, fmt.Sprintf("PAY %s %d", till, major)); err != nil {
 		st.fail("send PAY: " + err.Error())
 		return
 	}
@@ -257,7 +257,7 @@ func (d *driver) pay(ctx context.Context, p *phone, st *stats) {
 		time.Sleep(d.think)
 	}
 	thought := time.Since(gotCode)
-	if err := d.sim.SendMO(ctx, p.msisdn, shortcode, m.code); err != nil {
+	if err := p.sim.SendMO(ctx, p.msisdn, shortcode, m.code); err != nil {
 		st.fail("send code: " + err.Error())
 		d.cancel(ctx, p)
 		return
@@ -305,7 +305,7 @@ func awaitSMS(p *phone, timeout time.Duration, done func(sms) bool) (sms, bool) 
 // cancel sends CANCEL and waits for its answer, so that the phone's next PAY is not
 // refused for a payment still waiting for its code.
 func (d *driver) cancel(ctx context.Context, p *phone) {
-	if err := d.sim.SendMO(ctx, p.msisdn, shortcode, "CANCEL"); err != nil {
+	if err := p.sim.SendMO(ctx, p.msisdn, shortcode, "CANCEL"); err != nil {
 		return
 	}
 	d.await(p, func(m sms) bool { return m.kind == kindCancelled })

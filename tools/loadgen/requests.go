@@ -9,8 +9,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/payswitch/payswitch/tools/smscsim"
 )
 
 // Merchants' requests to pay (contract section 10), run beside the SMS payers with
@@ -120,7 +118,6 @@ func (s *requestStats) fail(reason string) {
 
 // requester runs the request phones against the switch.
 type requester struct {
-	sim      *smscsim.Sim
 	tills    []hookTill
 	rate     float64 // requests started per second
 	timeout  time.Duration
@@ -252,7 +249,7 @@ func (r *requester) request(ctx context.Context, p *phone, st *requestStats) {
 	}
 	rec.replied = time.Now()
 	rec.thought = rec.replied.Sub(rec.gotSMS)
-	if err := r.sim.SendMO(ctx, p.msisdn, shortcode, m.code); err != nil {
+	if err := p.sim.SendMO(ctx, p.msisdn, shortcode, m.code); err != nil {
 		st.fail("send code: " + err.Error())
 		r.decline(ctx, p)
 		return
@@ -276,7 +273,7 @@ func (r *requester) request(ctx context.Context, p *phone, st *requestStats) {
 
 // decline sends NO and waits for its answer: the request declined, or none waiting.
 func (r *requester) decline(ctx context.Context, p *phone) {
-	if err := r.sim.SendMO(ctx, p.msisdn, shortcode, "NO"); err != nil {
+	if err := p.sim.SendMO(ctx, p.msisdn, shortcode, "NO"); err != nil {
 		return
 	}
 	awaitSMS(p, r.timeout, func(m sms) bool { return m.kind == kindDeclined })

@@ -54,12 +54,20 @@ func buildOrBin(ctx context.Context, o options, lg *logger) (bin string, cleanup
 	return bin, func() { os.RemoveAll(dir) }, nil
 }
 
+// target is the database of a run's switch, and how many serve processes share it.
+type target struct {
+	url   string // a PostgreSQL database's URL; "": a SQLite file in the run's folder
+	nodes int    // serve processes; 0 is 1 (more only on PostgreSQL)
+}
+
+func (t target) nodeCount() int { return max(t.nodes, 1) }
+
 // runSwitch is a whole run against a fresh `payswitch serve` of bin: start, provision,
 // load, check. withRequests adds the merchants' requests to pay beside the SMS payers
 // (o.requests per second); the request phones are opened whenever o.requests is set,
 // so that a run without requests of -compare starts from the same books. It returns
 // the figures, if the load ran, and the checks' failures or why it could not run.
-func runSwitch(ctx context.Context, o options, bin string, lg *logger, withRequests bool) (_ *phaseResult, err error) {
+func runSwitch(ctx context.Context, o options, bin string, lg *logger, withRequests bool, tg target) (_ *phaseResult, err error) {
 	dir, err := os.MkdirTemp("", "loadgen-")
 	if err != nil {
 		return nil, err
@@ -71,14 +79,19 @@ func runSwitch(ctx context.Context, o options, bin string, lg *logger, withReque
 	}
 
 	password, token, secret := randomHex(8), randomHex(16), randomHex(32)
-	sim, err := smscsim.Start(smscsim.Config{
-		Listen: "127.0.0.1:0", Accounts: map[string]string{"payswitch": password},
-		QueueSize: simQueue, HistorySize: simHistory, Log: simLogger(lg), Window: o.window,
-	})
-	if err != nil {
-		return nil, err
+	// Each node has an SMSC of its own, as a switch node has its own SMPP links, and each
+	// phone writes to one node's SMSC: its MOs reach that node, while its MTs may come
+	// from any node (the outbox is shared on PostgreSQL), so loadgen hears every SMSC.
+	sims := make([]*smscsim.Sim, tg.nodeCount())
+	for i := range sims {
+		if sims[i], err = smscsim.Start(smscsim.Config{
+			Listen: "127.0.0.1:0", Accounts: map[string]string{"payswitch": password},
+			QueueSize: simQueue, HistorySize: simHistory, Log: simLogger(lg), Window: o.window,
+		}); err != nil {
+			return nil, err
+		}
+		defer sims[i].Close()
 	}
-	defer sim.Close()
 
 	// The phones exist before the first MT can come, so that the dispatcher's map never
 	// changes while it runs.
@@ -102,30 +115,49 @@ func runSwitch(ctx context.Context, o options, bin string, lg *logger, withReque
 		d.merchants[merchants[i].msisdn] = true
 	}
 	everyone := append(append([]*phone(nil), phones...), reqPhones...)
-	mts, unsubscribe := sim.Subscribe("")
-	defer unsubscribe()
-	go d.run(mts)
-
-	httpAddr, err := freeAddr()
-	if err != nil {
-		return nil, err
+	for i, p := range everyone {
+		p.sim = sims[i%len(sims)]
 	}
+	for _, sim := range sims {
+		mts, unsubscribe := sim.Subscribe("")
+		defer unsubscribe()
+		go d.run(mts)
+	}
+
 	if o.db != "" {
 		if err := seedDatabase(o.db, dir); err != nil {
 			return nil, fmt.Errorf("-db: %w", err)
 		}
 	}
-	srv, err := startServe(ctx, bin, switchConfig{dir: dir, httpAddr: httpAddr, smscAddr: sim.Addr(),
-		password: password, token: token, otpSecret: secret, synchronous: o.synchronous, replica: o.replica,
-		webhookWorkers: o.webhookWorkers})
-	if err != nil {
-		return nil, err
-	}
+	var srvs []*serveProc
 	defer func() {
-		if serr := srv.stop(); serr != nil {
-			err = errors.Join(err, serr)
+		for _, srv := range srvs {
+			if serr := srv.stop(); serr != nil {
+				err = errors.Join(err, serr)
+			}
 		}
 	}()
+	for i, sim := range sims {
+		httpAddr, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		nodeDir := dir
+		if len(sims) > 1 {
+			nodeDir = filepath.Join(dir, fmt.Sprintf("node%d", i+1))
+			if err := os.Mkdir(nodeDir, 0o700); err != nil {
+				return nil, err
+			}
+		}
+		srv, err := startServe(ctx, bin, switchConfig{dir: nodeDir, dbURL: tg.url, httpAddr: httpAddr, smscAddr: sim.Addr(),
+			password: password, token: token, otpSecret: secret, synchronous: o.synchronous, replica: o.replica,
+			webhookWorkers: o.webhookWorkers})
+		if err != nil {
+			return nil, err
+		}
+		srvs = append(srvs, srv)
+	}
+	srv := srvs[0] // provisioning, checks and the merchants' API calls go to the first node
 	api := newClient(srv.base, token)
 
 	lg.printf("opening %d wallets, %d for requests, and %d tills", len(everyone), len(reqPhones), len(merchants))
@@ -164,10 +196,10 @@ func runSwitch(ctx context.Context, o options, bin string, lg *logger, withReque
 		lg.printf("load: %s, %d phones, %d at once, think %s", o.duration, o.phones, o.concurrency, o.think)
 	}
 	pool := poolOf(phones)
-	drv := &driver{sim: sim, merchants: merchants[:o.merchants], timeout: o.timeout, think: o.think, progress: o.progress, lg: lg}
-	cpu0, self0 := srv.cpuTime(), procCPU(os.Getpid())
+	drv := &driver{merchants: merchants[:o.merchants], timeout: o.timeout, think: o.think, progress: o.progress, lg: lg}
+	cpu0, self0 := nodesCPU(srvs), procCPU(os.Getpid())
 	w0, wok0, _ := api.writerStats(ctx)
-	wb0 := procWriteBytes(srv.cmd.Process.Pid)
+	wb0 := nodesWriteBytes(srvs)
 	var stopBackups func() string
 	if o.backupLoop {
 		stopBackups = backupLoop(ctx, bin, dir, lg)
@@ -178,7 +210,7 @@ func runSwitch(ctx context.Context, o options, bin string, lg *logger, withReque
 		rqDone    sync.WaitGroup
 	)
 	if withRequests {
-		rq := &requester{sim: sim, tills: tills, rate: o.requests, timeout: o.timeout, think: o.think, progress: o.progress, lg: lg}
+		rq := &requester{tills: tills, rate: o.requests, timeout: o.timeout, think: o.think, progress: o.progress, lg: lg}
 		rqDone.Go(func() { rqStats, rqElapsed = rq.drive(ctx, poolOf(reqPhones), o.duration) })
 	}
 	all, elapsed := drv.drive(ctx, pool, o.concurrency, o.duration)
@@ -190,7 +222,7 @@ func runSwitch(ctx context.Context, o options, bin string, lg *logger, withReque
 	if stopBackups != nil {
 		lg.printf("during the load: %s", stopBackups())
 	}
-	logServeWork(srv, api, dir, lg, elapsed, cpu0, self0, w0, wok0, wb0)
+	logServeWork(srvs, api, dir, lg, elapsed, cpu0, self0, w0, wok0, wb0)
 	if ctx.Err() != nil {
 		lg.printf("stopped early after %s", elapsed.Round(time.Millisecond))
 	}
@@ -231,9 +263,11 @@ func runSwitch(ctx context.Context, o options, bin string, lg *logger, withReque
 			lg.printf("check: every payment confirmed to a till came to its webhook, signed right")
 		}
 	}
-	pr.rssMB = srv.peakRSSMB()
-	if !srv.running() {
-		checkErr = errors.Join(checkErr, errors.New("serve exited during the run; its log:\n"+srv.logTail(20)))
+	for i, srv := range srvs {
+		pr.rssMB = max(pr.rssMB, srv.peakRSSMB())
+		if !srv.running() {
+			checkErr = errors.Join(checkErr, fmt.Errorf("serve (node %d) exited during the run; its log:\n%s", i+1, srv.logTail(20)))
+		}
 	}
 	return pr, checkErr
 }
@@ -248,21 +282,49 @@ func poolOf(phones []*phone) chan *phone {
 }
 
 // logServeWork logs what serve did during the load: its storage writes, its store
-// writer's work and the CPU both processes used, from the readings taken before it.
-func logServeWork(srv *serveProc, api *client, dir string, lg *logger, elapsed time.Duration,
+// writer's work (the first node's) and the CPU the nodes and loadgen used, from the
+// readings taken before it.
+func logServeWork(srvs []*serveProc, api *client, dir string, lg *logger, elapsed time.Duration,
 	cpu0, self0 time.Duration, w0 writerStats, wok0 bool, wb0 int64) {
-	if wb1 := procWriteBytes(srv.cmd.Process.Pid); wb0 >= 0 && wb1 >= 0 {
+	if wb1 := nodesWriteBytes(srvs); wb0 >= 0 && wb1 >= 0 {
 		lg.printf("serve wrote %.1f MB to storage during the load (%.0f KB/s); replica folder %.1f MB",
 			float64(wb1-wb0)/1e6, float64(wb1-wb0)/1e3/elapsed.Seconds(), float64(dirBytes(filepath.Join(dir, "replica")))/1e6)
 	}
 	if w1, wok1, _ := api.writerStats(context.Background()); wok0 && wok1 {
 		lg.printf("%s", writerLine(w0, w1, elapsed))
 	}
-	if cpu1, self1 := srv.cpuTime(), procCPU(os.Getpid()); cpu0 >= 0 && cpu1 >= 0 && self0 >= 0 && self1 >= 0 {
-		lg.printf("cpu during the load: serve %.1fs (%.0f%% of one core), loadgen with the simulator %.1fs (%.0f%%), over %.1fs",
-			(cpu1 - cpu0).Seconds(), 100*(cpu1-cpu0).Seconds()/elapsed.Seconds(),
+	if cpu1, self1 := nodesCPU(srvs), procCPU(os.Getpid()); cpu0 >= 0 && cpu1 >= 0 && self0 >= 0 && self1 >= 0 {
+		lg.printf("cpu during the load: serve (%d node(s)) %.1fs (%.0f%% of one core), loadgen with the simulator %.1fs (%.0f%%), over %.1fs",
+			len(srvs), (cpu1 - cpu0).Seconds(), 100*(cpu1-cpu0).Seconds()/elapsed.Seconds(),
 			(self1 - self0).Seconds(), 100*(self1-self0).Seconds()/elapsed.Seconds(), elapsed.Seconds())
 	}
+}
+
+// nodesCPU is the CPU time the serve processes have used so far, or -1 when one cannot
+// be read.
+func nodesCPU(srvs []*serveProc) time.Duration {
+	var sum time.Duration
+	for _, s := range srvs {
+		c := s.cpuTime()
+		if c < 0 {
+			return -1
+		}
+		sum += c
+	}
+	return sum
+}
+
+// nodesWriteBytes is what the serve processes have written to storage so far, or -1.
+func nodesWriteBytes(srvs []*serveProc) int64 {
+	var sum int64
+	for _, s := range srvs {
+		b := procWriteBytes(s.cmd.Process.Pid)
+		if b < 0 {
+			return -1
+		}
+		sum += b
+	}
+	return sum
 }
 
 // paymentFigures sums the SMS payers' payments and logs why some were not confirmed.

@@ -76,6 +76,7 @@ func buildSwitch(ctx context.Context, dir string) (string, error) {
 // switchConfig is what loadgen puts into the serve process's config.yaml.
 type switchConfig struct {
 	dir         string // database, secrets and log live here
+	dbURL       string // PostgreSQL; "": a SQLite file in dir
 	httpAddr    string
 	smscAddr    string
 	password    string // the SMSC account's
@@ -93,8 +94,7 @@ func (c switchConfig) yaml() string {
 	q := strconv.Quote
 	return fmt.Sprintf(`# written by tools/loadgen
 database:
-  path: %s
-  synchronous: %s
+%s
 %slog:
   level: warn
   format: json
@@ -133,8 +133,15 @@ fraud:
 requests:
   per_merchant_per_minute: 0
   per_number_per_day: 0
-%s`, q(filepath.Join(c.dir, "payswitch.db")), c.synchronous, c.replicas(), q(c.httpAddr), q(c.token), q(shortcode),
+%s`, c.database(), c.replicas(), q(c.httpAddr), q(c.token), q(shortcode),
 		q(c.smscAddr), q(c.password), linkTPS, linkWindow, codeDigits, q(c.otpSecret), c.webhooks())
+}
+
+func (c switchConfig) database() string {
+	if c.dbURL != "" {
+		return "  url: " + strconv.Quote(c.dbURL)
+	}
+	return fmt.Sprintf("  path: %s\n  synchronous: %s", strconv.Quote(filepath.Join(c.dir, "payswitch.db")), c.synchronous)
 }
 
 func (c switchConfig) webhooks() string {
