@@ -186,7 +186,7 @@ func startAppWith(ctx context.Context, cfg *config.Config, log zerolog.Logger, o
 	if upgraded {
 		log.Info().Dur("took", time.Since(opened)).Msg("database schema upgraded")
 	}
-	a.dbWatch = newDBWatch(a.db, log, a.registry)
+	a.dbWatch = newDBWatch(a.db, cfg.Database.Where(), log, a.registry)
 	if err := a.startReplicas(); err != nil {
 		return a, err
 	}

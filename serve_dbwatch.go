@@ -18,6 +18,7 @@ import (
 // also reports its own failed writes), and exports it as payswitch_database_writable.
 type dbWatch struct {
 	db       *store.DB
+	where    string // the database, for logs: its file, or its URL without a password
 	log      zerolog.Logger
 	writable prometheus.Gauge
 
@@ -33,8 +34,8 @@ const faultUnavailable store.Fault = "unavailable"
 // that a fault is logged, and its end noticed, even on a quiet switch.
 const dbWatchInterval = 5 * time.Second
 
-func newDBWatch(db *store.DB, log zerolog.Logger, reg prometheus.Registerer) *dbWatch {
-	w := &dbWatch{db: db, log: log, since: time.Now(), writable: prometheus.NewGauge(prometheus.GaugeOpts{
+func newDBWatch(db *store.DB, where string, log zerolog.Logger, reg prometheus.Registerer) *dbWatch {
+	w := &dbWatch{db: db, where: where, log: log, since: time.Now(), writable: prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "payswitch_database_writable",
 		Help: "1 when the last write to the database succeeded, 0 while it cannot be written (see /healthz).",
 	})}
@@ -118,18 +119,30 @@ func (w *dbWatch) observe(f store.Fault, err error) {
 		return
 	}
 	w.writable.Set(0)
-	action := faultAction(f)
+	action := faultAction(f, w.db.Dialect() == store.Postgres)
 	if errors.Is(err, store.ErrSyncFailed) {
 		// The store refuses every write after a failed fsync, whatever the disk does next.
 		action += "; an fsync failed, so only a restart ends it"
 	}
-	w.log.Error().Err(err).Str("fault", string(f)).Str("path", w.db.Path()).Str("action", action).
+	w.log.Error().Err(err).Str("fault", string(f)).Str("database", w.where).Str("action", action).
 		Msg("database cannot be written: writes fail and MO are refused for the SMSC to redeliver")
 }
 
-// faultAction tells the operator what ends fault f.
-func faultAction(f store.Fault) string {
+// faultAction tells the operator what ends fault f, on PostgreSQL (postgres) or SQLite.
+func faultAction(f store.Fault, postgres bool) string {
+	if postgres {
+		switch f {
+		case store.FaultReadOnly:
+			return "the PostgreSQL server only takes reads (a standby, or default_transaction_read_only): point database.url at the primary; a multi-host URL with target_session_attrs=read-write finds it by itself"
+		case store.FaultBusy:
+			return "rows or locks are held longer than the lock timeout: the switch recovers by itself once they are free"
+		case store.FaultFull, store.FaultIO, store.FaultCorrupt:
+			return "the PostgreSQL server reports a storage fault: see its log; the switch recovers by itself once it takes writes"
+		}
+	}
 	switch f {
+	case store.FaultUnreachable:
+		return "the PostgreSQL server cannot be reached: start it, or promote the standby (a multi-host database.url with target_session_attrs=read-write follows it); the switch reconnects by itself"
 	case store.FaultBusy:
 		return "another process holds the database's write lock, or the disk stalls: the switch recovers by itself once it is free"
 	case store.FaultFull:

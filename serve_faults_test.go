@@ -577,7 +577,7 @@ func TestBusyDatabaseFaultIsLoggedOnce(t *testing.T) {
 	}
 	defer db.Close()
 	log := &logBuffer{}
-	w := newDBWatch(db, zerolog.New(log), prometheus.NewRegistry())
+	w := newDBWatch(db, path, zerolog.New(log), prometheus.NewRegistry())
 	check := func(timeout time.Duration) store.Fault {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
