@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/payswitch/payswitch/internal/pgtest"
 	"github.com/payswitch/payswitch/tools/smscsim"
 )
 
@@ -33,7 +35,9 @@ type harness struct {
 	out    io.Writer // one line per round
 	errw   io.Writer // details
 	rng    *rand.Rand
-	sim    *smscsim.Sim
+	sim    *smscsim.Sim // the first node's
+	nodes  []*node      // serve processes sharing the database (more than one on PostgreSQL)
+	pg     *pgtest.Server
 	mail   *mailboxes
 	srv    *server
 	dbPath string
@@ -84,57 +88,102 @@ func newHarness(ctx context.Context, o options, dir string, out, errw io.Writer)
 	} else if abs, err := filepath.Abs(bin); err == nil {
 		bin = abs
 	}
-	sim, err := smscsim.Start(smscsim.Config{
-		Listen: "127.0.0.1:0", Accounts: map[string]string{"payswitch": smscPassword},
-		Log: zerolog.Nop(), HistorySize: 1 << 20, RespTimeout: 5 * time.Second, RetryDelay: 100 * time.Millisecond,
-	})
-	if err != nil {
-		return nil, err
-	}
-	h.sim = sim
 	h.mail = newMailboxes()
-	ch, _ := sim.Subscribe("") // ends with sim.Close
-	go h.mail.collect(ch)
-
-	addr, err := freePort()
-	if err != nil {
-		h.close()
-		return nil, err
-	}
-	cfg := filepath.Join(dir, "config.yaml")
+	database := sqliteDatabase(filepath.Join(dir, "data", "payswitch.db"))
 	h.dbPath = filepath.Join(dir, "data", "payswitch.db")
-	text := switchConfig(h.dbPath, addr, sim.Addr(), smscPassword, opsToken, o.ttl)
-	if o.diskLoss {
-		text = strings.Replace(text, "  synchronous: FULL\n", "  synchronous: FULL\n"+replicaConfig(dir, o.replicaSync), 1)
+	if o.postgres {
+		url, err := h.startPostgres(ctx)
+		if err != nil {
+			h.close()
+			return nil, err
+		}
+		database, h.dbPath = postgresDatabase(url), ""
 	}
-	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
-		h.close()
-		return nil, err
+	// Each node has its SMSC (a link of its own, as carriers bind to each switch node),
+	// and each phone writes to one node's SMSC, by its number; what any node sends
+	// reaches the phones' mailboxes.
+	sims := make([]*smscsim.Sim, o.nodes)
+	for i := range o.nodes {
+		sim, err := smscsim.Start(smscsim.Config{
+			Listen: "127.0.0.1:0", Accounts: map[string]string{"payswitch": smscPassword},
+			Log: zerolog.Nop(), HistorySize: 1 << 20, RespTimeout: 5 * time.Second, RetryDelay: 100 * time.Millisecond,
+		})
+		if err != nil {
+			h.close()
+			return nil, err
+		}
+		sims[i] = sim
+		ch, _ := sim.Subscribe("") // ends with sim.Close
+		go h.mail.collect(ch)
+		addr, err := freePort()
+		if err != nil {
+			h.close()
+			return nil, err
+		}
+		cfg, logPath := filepath.Join(dir, "config.yaml"), filepath.Join(dir, logName)
+		if o.nodes > 1 {
+			cfg, logPath = filepath.Join(dir, fmt.Sprintf("config-%d.yaml", i+1)), filepath.Join(dir, fmt.Sprintf("serve-%d.log", i+1))
+		}
+		text := switchConfig(database, addr, sim.Addr(), smscPassword, opsToken, o.ttl)
+		if o.diskLoss {
+			text = strings.Replace(text, "  synchronous: FULL\n", "  synchronous: FULL\n"+replicaConfig(dir, o.replicaSync), 1)
+		}
+		if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
+			h.close()
+			return nil, err
+		}
+		api := newClient(addr, opsToken)
+		h.nodes = append(h.nodes, &node{sim: sim, api: api,
+			srv: &server{bin: bin, config: cfg, logPath: logPath, dir: dir, api: api}})
 	}
-	h.api = newClient(addr, opsToken)
-	h.srv = &server{bin: bin, config: cfg, logPath: filepath.Join(dir, logName), dir: dir, api: h.api}
+	// Provisioning, checks, export and verify go through the first node; the phones'
+	// messages through their own.
+	h.sim, h.srv, h.api = h.nodes[0].sim, h.nodes[0].srv, h.nodes[0].api
 	h.drv = &driver{
-		send: func(ctx context.Context, from, text string) error { return sim.SendMO(ctx, from, shortcode, text) },
+		send: func(ctx context.Context, from, text string) error {
+			return sims[nodeOf(from, len(sims))].SendMO(ctx, from, shortcode, text)
+		},
 		mail: h.mail, api: h.api, timeout: o.answerWait,
 	}
-	if err := h.srv.start(); err != nil {
-		h.close()
-		return nil, err
+	for _, n := range h.nodes {
+		if err := n.srv.start(); err != nil {
+			h.close()
+			return nil, err
+		}
 	}
-	if err := h.srv.waitHealthy(ctx, healthWait); err != nil {
-		h.close()
-		return nil, violated(invSwitchUp, "first start: %v", err)
+	for i, n := range h.nodes {
+		if err := n.srv.waitHealthy(ctx, healthWait); err != nil {
+			h.close()
+			return nil, violated(invSwitchUp, "first start of node %d: %v", i+1, err)
+		}
 	}
 	return h, nil
 }
 
+// node is one serve process with its SMSC.
+type node struct {
+	sim *smscsim.Sim
+	srv *server
+	api *client
+}
+
+// nodeOf is the node whose SMSC the phone msisdn writes to.
+func nodeOf(msisdn string, nodes int) int {
+	h := fnv.New32a()
+	h.Write([]byte(msisdn))
+	return int(h.Sum32() % uint32(nodes))
+}
+
 // close kills what is still running; run stops the switch gracefully before.
 func (h *harness) close() {
-	if h.srv != nil && h.srv.running() {
-		h.srv.kill()
+	for _, n := range h.nodes {
+		if n.srv.running() {
+			n.srv.kill()
+		}
+		n.sim.Close()
 	}
-	if h.sim != nil {
-		h.sim.Close()
+	if h.pg != nil {
+		h.pg.Stop()
 	}
 }
 
@@ -224,8 +273,10 @@ func (h *harness) round(ctx context.Context, r int) error {
 		h.window = max(traffic, 50*time.Millisecond)
 	}
 
-	if !h.srv.running() {
-		return violated(invSwitchUp, "%v", h.srv.unexpectedExit())
+	for _, n := range h.nodes {
+		if !n.srv.running() {
+			return violated(invSwitchUp, "%v", n.srv.unexpectedExit())
+		}
 	}
 	// What the phones saw.
 	var slowestAnswer time.Duration
@@ -301,12 +352,16 @@ func (h *harness) round(ctx context.Context, r int) error {
 // started once more. crash returns once the switch is healthy.
 func (h *harness) crash(ctx context.Context, again time.Duration, t *tally) error {
 	killed := time.Now()
+	srv := h.srv
+	if len(h.nodes) > 1 {
+		srv = h.nodes[h.rng.IntN(len(h.nodes))].srv
+	}
 	kill := func() error {
-		if err := h.srv.kill(); err != nil {
+		if err := srv.kill(); err != nil {
 			return violated(invSwitchUp, "%v", err)
 		}
 		t.kills++
-		return h.srv.start()
+		return srv.start()
 	}
 	if err := kill(); err != nil {
 		return err
@@ -318,7 +373,7 @@ func (h *harness) crash(ctx context.Context, again time.Duration, t *tally) erro
 			return err
 		}
 	}
-	if err := h.srv.waitHealthy(ctx, healthWait); err != nil {
+	if err := srv.waitHealthy(ctx, healthWait); err != nil {
 		return violated(invSwitchUp, "restart after kill %d: %v", t.kills, err)
 	}
 	h.outages = append(h.outages, outage{killed, time.Now()})
@@ -422,12 +477,14 @@ func (h *harness) finish(ctx context.Context) error {
 	if _, err := h.checkDelivered(ctx, h.phones, views); err != nil {
 		return fmt.Errorf("final check: %w", err)
 	}
-	stopErr := h.srv.stop(20 * time.Second)
-	if h.o.race && h.srv.raced() {
-		return violated(invRace, "the race detector reported a data race; see %s", h.srv.logPath)
-	}
-	if stopErr != nil {
-		fmt.Fprintf(h.errw, "crashtest: warning: %v\n", stopErr)
+	for _, n := range h.nodes {
+		stopErr := n.srv.stop(20 * time.Second)
+		if h.o.race && n.srv.raced() {
+			return violated(invRace, "the race detector reported a data race; see %s", n.srv.logPath)
+		}
+		if stopErr != nil {
+			fmt.Fprintf(h.errw, "crashtest: warning: %v\n", stopErr)
+		}
 	}
 	t := h.total
 	t.payments, t.completed, t.failed, t.cancelled, t.expired, t.pending = 0, 0, 0, 0, 0, 0

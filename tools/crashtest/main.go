@@ -31,6 +31,13 @@
 //
 //	go run ./tools/crashtest -disk-loss -rounds 20
 //
+// With -db postgres the switch runs on a throwaway durable PostgreSQL that crashtest
+// starts, and with -nodes N as N serve processes sharing it, each with its own SMSC
+// (phones spread over them by number); each kill hits one node at random while the
+// others go on:
+//
+//	go run ./tools/crashtest -db postgres -nodes 2 -rounds 20
+//
 // Each round prints one line: round=K kills=N payments=P completed=C ... ok, where
 // kill_at says when each kill came after the traffic began ("+d": the restart was
 // killed again d after its start), slowest_sms how late the latest owed message (code,
@@ -84,6 +91,9 @@ type options struct {
 	diskLoss      bool
 	replicaSync   time.Duration
 	maxLag        time.Duration
+	db            string
+	postgres      bool
+	nodes         int
 }
 
 const usage = `usage: crashtest [flags]
@@ -116,10 +126,19 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.diskLoss, "disk-loss", false, "lose the disk instead of the process: stream to a file replica, kill, delete the data folder, restore from the replica, check (see disk.go)")
 	fs.DurationVar(&o.replicaSync, "replica-sync", time.Second, "with -disk-loss: the replica's sync_interval")
 	fs.DurationVar(&o.maxLag, "max-lag", 0, "with -disk-loss: payments acknowledged longer than this before the kill must be restored (default: twice -replica-sync, the documented bound)")
+	fs.StringVar(&o.db, "db", "sqlite", "sqlite, or postgres: a throwaway durable PostgreSQL that crashtest starts (Debian's postgresql binaries)")
+	fs.IntVar(&o.nodes, "nodes", 1, "with -db postgres: serve processes sharing the database, each with its own SMSC; each kill hits one at random")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
+	o.postgres = o.db == "postgres"
 	switch {
+	case o.db != "sqlite" && o.db != "postgres":
+		return o, fmt.Errorf("-db %q: sqlite or postgres", o.db)
+	case o.nodes < 1 || o.nodes > 8 || o.nodes > 1 && !o.postgres:
+		return o, errors.New("-nodes: 1 to 8, and more than 1 only with -db postgres")
+	case o.postgres && o.diskLoss:
+		return o, errors.New("-disk-loss is for SQLite; on PostgreSQL the standby is the copy")
 	case fs.NArg() > 0:
 		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	case o.rounds < 1 || o.phones < 1 || o.phones > 999 || o.attempts < 1 || o.attempts > 20 || o.kills < 0 || o.recoveryKills < 0 || o.recoveryKills > 1:

@@ -202,11 +202,10 @@ func freePort() (string, error) {
 // with the demo SMSC off and the one link bound to crashtest's simulator, a fixed OTP
 // secret (a restart must check the codes issued before it) and a short code TTL, so
 // that payments expire across kills.
-func switchConfig(dbPath, httpAddr, smscAddr, smscPassword, token string, ttl time.Duration) string {
+func switchConfig(database, httpAddr, smscAddr, smscPassword, token string, ttl time.Duration) string {
 	return fmt.Sprintf(`# Written by tools/crashtest.
 database:
-  path: %q
-  synchronous: FULL
+%s
 log:
   level: info
   format: json
@@ -257,8 +256,13 @@ fraud:
   lock_duration: 1h
   requests_per_minute: 10
 messages: {}
-`, dbPath, httpAddr, token, shortcode, smscAddr, smscPassword, ttl, otpSecret)
+`, database, httpAddr, token, shortcode, smscAddr, smscPassword, ttl, otpSecret)
 }
+
+// sqliteDatabase is the database block for a SQLite file at path; postgresDatabase for
+// the PostgreSQL database at url.
+func sqliteDatabase(path string) string  { return fmt.Sprintf("  path: %q\n  synchronous: FULL", path) }
+func postgresDatabase(url string) string { return fmt.Sprintf("  url: %q", url) }
 
 const (
 	shortcode = "22333"
