@@ -41,6 +41,7 @@ type testSwitch struct {
 	extra string
 	base  string
 	clock *switchClock // the switch's clock, kept across restarts
+	dbURL string       // PostgreSQL (serve_postgres_test.go); "": a SQLite file in dir
 }
 
 // switchClock is a test switch's clock: the machine's time plus an offset that the test
@@ -67,6 +68,12 @@ func startSwitchWith(t *testing.T, ttl, extra string) *testSwitch {
 // startSwitchAt is startSwitchWith with the database in dir.
 func startSwitchAt(t *testing.T, dir, ttl, extra string) *testSwitch {
 	t.Helper()
+	return startSwitchOn(t, dir, "", ttl, extra)
+}
+
+// startSwitchOn is startSwitchAt on the PostgreSQL database dbURL, when it is not "".
+func startSwitchOn(t *testing.T, dir, dbURL, ttl, extra string) *testSwitch {
+	t.Helper()
 	// The phone API too: tests read USSD screens through it, as tools/phone does.
 	sim, err := smscsim.Start(smscsim.Config{Listen: "127.0.0.1:0", PhoneAPI: "127.0.0.1:0",
 		Accounts: map[string]string{"payswitch": "pw"}, Log: zerolog.Nop()})
@@ -74,7 +81,7 @@ func startSwitchAt(t *testing.T, dir, ttl, extra string) *testSwitch {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sim.Close() })
-	s := &testSwitch{t: t, dir: dir, sim: sim, ttl: ttl, extra: extra, clock: &switchClock{}}
+	s := &testSwitch{t: t, dir: dir, sim: sim, ttl: ttl, extra: extra, clock: &switchClock{}, dbURL: dbURL}
 	s.start()
 	t.Cleanup(func() {
 		if s.app != nil {
@@ -92,10 +99,13 @@ func startSwitchWithSMPP(t *testing.T, smppExtra string) *testSwitch {
 
 func (s *testSwitch) config() *config.Config {
 	s.t.Helper()
+	database := fmt.Sprintf("  path: %s\n  synchronous: NORMAL", filepath.Join(s.dir, "payswitch.db"))
+	if s.dbURL != "" {
+		database = fmt.Sprintf("  url: %q", s.dbURL)
+	}
 	yaml := fmt.Sprintf(`
 database:
-  path: %s
-  synchronous: NORMAL
+%s
 http:
   listen: 127.0.0.1:0
   tokens:
@@ -121,7 +131,7 @@ otp:
   ttl: %s
   secret: %s
 %s
-`, filepath.Join(s.dir, "payswitch.db"), s.sim.Addr(), smppPart(s.extra), s.ttl, testOTPSecret, topPart(s.extra))
+`, database, s.sim.Addr(), smppPart(s.extra), s.ttl, testOTPSecret, topPart(s.extra))
 	cfg, err := config.Parse([]byte(yaml), func(k string) string {
 		return map[string]string{"OPS": opsToken, "AUDIT": auditToken}[k]
 	})
