@@ -147,22 +147,30 @@ func (t *Table) Claim(ctx context.Context, key string, now, cutoff, leaseUntil i
 	lease := Lease{Key: key, Token: rand.Int64()}
 	status := Claimed
 	err := t.db.Write(ctx, func(tx store.Tx) error {
-		status = Claimed
-		err := tx.QueryRowContext(ctx, t.claimSQL, key, now, leaseUntil, lease.Token, cutoff).Scan(&r.Phone, &r.Seen, &r.State)
-		if !errors.Is(err, sql.ErrNoRows) {
-			return err
+		// The session may change between the claim and the look at why it failed (the
+		// step that held it saves): then claim again.
+		for range 3 {
+			status = Claimed
+			err := tx.QueryRowContext(ctx, t.claimSQL, key, now, leaseUntil, lease.Token, cutoff).Scan(&r.Phone, &r.Seen, &r.State)
+			if !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+			var busyUntil, seen int64
+			switch err := tx.QueryRowContext(ctx, t.peekSQL, key).Scan(&busyUntil, &seen); {
+			case errors.Is(err, sql.ErrNoRows):
+				status = Absent
+			case err != nil:
+				return err
+			case busyUntil > now:
+				status = Busy
+			case seen < cutoff:
+				status = Expired
+			default:
+				continue
+			}
+			return nil
 		}
-		var busyUntil, seen int64
-		switch err := tx.QueryRowContext(ctx, t.peekSQL, key).Scan(&busyUntil, &seen); {
-		case errors.Is(err, sql.ErrNoRows):
-			status = Absent
-		case err != nil:
-			return err
-		case busyUntil > now:
-			status = Busy
-		default:
-			status = Expired
-		}
+		status = Busy
 		return nil
 	})
 	if err != nil {
