@@ -3,10 +3,10 @@ package ussd
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"io"
 	"os"
 	"strings"
 	"sync"
