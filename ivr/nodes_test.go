@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -293,4 +294,26 @@ func TestOutboundCallbackBeforeAnotherNodeRecordsTheCall(t *testing.T) {
 		wantPrompt(t, <-first, 6, "You have a payment waiting")
 		wantFinal(t, ns.key(0, c, h.code(alice)+"#"), "is complete")
 	})
+}
+
+// A call's state reads back as written, every field set; a damaged one is refused.
+func TestCallStateRoundTrip(t *testing.T) {
+	last := prompt("say it", 6)
+	last.Say, last.Reject = &Say{Text: "before"}, &Reject{}
+	s := &session{outbound: true, phone: alice, node: nodeFallback, misses: 2, notices: 1, ask: "ask", digits: 6,
+		typ: payswitch.MerchantPayment, field: "55501", payee: "Mama", payment: "P1", callMsg: 77, notice: "n",
+		last: last, seen: time.Unix(0, 42)}
+	b := encodeCall(s)
+	got, err := decodeCall(sessiondb.Row{Phone: alice, Seen: 42, State: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, s) {
+		t.Fatalf("read back %+v, wrote %+v", got, s)
+	}
+	for _, bad := range [][]byte{nil, b[:len(b)-1], append(b[:len(b):len(b)], 0), {2}} {
+		if _, err := decodeCall(sessiondb.Row{State: bad}); err == nil {
+			t.Fatalf("state %x decoded", bad)
+		}
+	}
 }

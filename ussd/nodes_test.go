@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -416,5 +417,26 @@ func TestSQLiteKeepsSessionsInMemory(t *testing.T) {
 	}
 	if m.db != nil {
 		t.Fatal("a Menu on SQLite keeps its sessions in the database")
+	}
+}
+
+// A session's state reads back as written, every field set; a damaged one is refused.
+func TestSessionStateRoundTrip(t *testing.T) {
+	s := &session{phone: alice, seen: 42, node: nodePage, lastEnd: true, consumed: 7, raw: "+" + alice,
+		payment: "P1", field: "55501", product: "SUGAR", quantity: 3, last: "CON last",
+		page: &paging{rest: "rest", opts: "1. Yes", shown: "shown", end: true, next: nodeBuyConfirm},
+		push: &pushInfo{link: "carrier-a", number: 9, body: "body", opts: "1. Pay", answered: true}}
+	b := encodeSession(s)
+	got, err := decodeSession(sessiondb.Row{Phone: alice, Seen: 42, State: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, s) {
+		t.Fatalf("read back %+v, wrote %+v", got, s)
+	}
+	for _, bad := range [][]byte{nil, b[:len(b)-1], append(b[:len(b):len(b)], 0), {2}} {
+		if _, err := decodeSession(sessiondb.Row{State: bad}); err == nil {
+			t.Fatalf("state %x decoded", bad)
+		}
 	}
 }
