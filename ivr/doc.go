@@ -5,7 +5,9 @@
 // isActive, direction, callerNumber, destinationNumber, dtmfDigits) and reads the answer,
 // an XML Response of Say, GetDigits and Reject (see Response). A call's place in its
 // script lives in memory, keyed by the gateway's sessionId, until the gateway reports
-// isActive=0 or the call has been idle for the session timeout. The payment itself lives
+// isActive=0 or the call has been idle for the session timeout (on PostgreSQL, with
+// Config.DB, in the database instead, so that any node answers any callback:
+// dbsessions.go). The payment itself lives
 // in the engine: a call only remembers the ID of the payment it started, so a call that
 // ends early leaves a payment that the code sent by SMS still confirms until it expires.
 //

@@ -296,6 +296,11 @@ func (h *harness) outboundCall(id, called string) *call {
 // key posts the keys (empty: the first callback, or silence) during the call.
 func (c *call) key(digits string) Response {
 	c.h.t.Helper()
+	return c.h.post(c.form(digits))
+}
+
+// form is the callback of c that carries digits.
+func (c *call) form(digits string) url.Values {
 	f := url.Values{"sessionId": {c.id}, "isActive": {"1"}, "dtmfDigits": {digits}}
 	if c.outbound {
 		f.Set("direction", "Outbound")
@@ -306,7 +311,7 @@ func (c *call) key(digits string) Response {
 		f.Set("callerNumber", c.number)
 		f.Set("destinationNumber", "+"+ivrNumber)
 	}
-	return c.h.post(f)
+	return f
 }
 
 // hangUp posts the end of the call.

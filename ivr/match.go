@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/payswitch/payswitch/outbox"
 	payswitch "github.com/payswitch/payswitch/switch"
@@ -35,11 +36,52 @@ func (s *Service) matchCall(ctx context.Context, sessionID, phone string) (outbo
 		s.caller.awaitFlights(ctx, phone, s.flightWait)
 		m, ok, err = s.callByGatewayID(ctx, sessionID, phone)
 	}
+	if err == nil && !ok && s.db != nil {
+		m, ok, err = s.awaitOtherNodes(ctx, sessionID, phone)
+	}
 	if err != nil {
 		s.log.Error().Err(err).Str("to", payswitch.Mask(phone)).Msg("outbound call look-up failed")
 		return outbox.Message{}, false
 	}
 	return m, ok
+}
+
+// remoteFlightPoll is how often a callback looks again for its call while another
+// node's Caller has a request to the same number in flight.
+const remoteFlightPoll = 50 * time.Millisecond
+
+// awaitOtherNodes looks again for the call to phone with gateway call ID id, for at most
+// flightWait, while a call to phone is being sent: on PostgreSQL the request may be in
+// flight on another node's Caller, whose flights this node cannot see, and its message
+// is then in state sending until the gateway's answer is recorded.
+func (s *Service) awaitOtherNodes(ctx context.Context, id, phone string) (outbox.Message, bool, error) {
+	limit := time.NewTimer(s.flightWait)
+	defer limit.Stop()
+	tick := time.NewTicker(remoteFlightPoll)
+	defer tick.Stop()
+	for {
+		msgs, err := s.queue.Calls(ctx, phone, callsToScan)
+		if err != nil {
+			return outbox.Message{}, false, fmt.Errorf("ivr: calls to %s: %w", payswitch.Mask(phone), err)
+		}
+		sending := false
+		for _, m := range msgs {
+			if slices.Contains(m.MessageIDs, id) {
+				return m, true, nil
+			}
+			sending = sending || m.State == outbox.StateSending
+		}
+		if !sending {
+			return outbox.Message{}, false, nil
+		}
+		select {
+		case <-ctx.Done():
+			return outbox.Message{}, false, nil
+		case <-limit.C:
+			return outbox.Message{}, false, nil
+		case <-tick.C:
+		}
+	}
 }
 
 // callByGatewayID is the call to phone whose gateway call IDs hold id.

@@ -86,6 +86,9 @@ func (s *Service) step(ctx context.Context, cb callback) (resp Response, dir, re
 		return Response{}, dir, "hangup"
 	}
 
+	if s.db != nil {
+		return s.stepDB(ctx, cb, dir)
+	}
 	sess, known := s.lookup(cb.sessionID)
 	if known && cb.direction == "" && sess.outbound {
 		dir = "outbound" // a gateway that names the direction only at the start
@@ -171,7 +174,11 @@ func (s *Service) start(ctx context.Context, cb callback, phone string, outbound
 	}
 	// When two first callbacks of a call race, the other one's session stands and this
 	// answer is the same.
-	s.store(cb.sessionID, sess)
+	if s.db != nil {
+		s.keepDB(ctx, cb.sessionID, sess)
+	} else {
+		s.store(cb.sessionID, sess)
+	}
 	return resp, dir, result
 }
 

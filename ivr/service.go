@@ -10,8 +10,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/payswitch/payswitch/internal/sessiondb"
 	"github.com/payswitch/payswitch/ledger"
 	"github.com/payswitch/payswitch/outbox"
+	"github.com/payswitch/payswitch/store"
 	payswitch "github.com/payswitch/payswitch/switch"
 	"github.com/payswitch/payswitch/texts"
 )
@@ -87,6 +89,11 @@ type Config struct {
 	CallTimeout time.Duration
 	Concurrency int
 	MaxAttempts int
+
+	// DB, when it is on PostgreSQL, keeps the calls in its table (Schema) instead of in
+	// memory, so that any node sharing the database answers any callback of any call
+	// (contract section 13). On SQLite, or nil, calls stay in memory.
+	DB *store.DB
 }
 
 // Service is the IVR: it answers the voice gateway's callbacks (Handler) and, when a
@@ -101,9 +108,10 @@ type Service struct {
 	log    zerolog.Logger
 	caller *Caller // nil: no gateway configured
 
-	mu         sync.Mutex    // guards sessions
-	sessions   *sessionIndex // the calls in memory
-	flightWait time.Duration // flightWait; tests shorten it
+	mu         sync.Mutex       // guards sessions
+	sessions   *sessionIndex    // the calls in memory
+	db         *sessiondb.Table // set on PostgreSQL: the calls live there, not in sessions
+	flightWait time.Duration    // flightWait; tests shorten it
 
 	callbacks *prometheus.CounterVec // callbacks by direction and result
 	evicted   prometheus.Counter     // calls forgotten to make room (see maxSessions)
@@ -142,6 +150,11 @@ func New(cfg Config, engine Engine, queue Queue, now func() time.Time, log zerol
 			Name: "payswitch_ivr_sessions_evicted_total",
 			Help: "Voice calls forgotten before their end to make room for new ones (per-number or global limit).",
 		}),
+	}
+	if cfg.DB != nil && cfg.DB.Dialect() == store.Postgres {
+		if s.db, err = sessiondb.New(cfg.DB, sessiondb.Options{Name: "ivr_sessions", Max: maxSessions, PerNumber: maxPerNumber}); err != nil {
+			return nil, err
+		}
 	}
 	collectors := []prometheus.Collector{s.callbacks, s.evicted, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "payswitch_ivr_sessions",

@@ -2,6 +2,7 @@ package ivr
 
 import (
 	"container/list"
+	"context"
 	"slices"
 )
 
@@ -79,6 +80,13 @@ func (x *sessionIndex) remove(sess *session) {
 
 // Sessions is how many calls are in memory.
 func (s *Service) Sessions() int {
+	if s.db != nil {
+		n, err := s.db.Count(context.Background())
+		if err != nil {
+			s.log.Error().Err(err).Msg("calls not counted")
+		}
+		return n
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.sessions.len()
@@ -88,7 +96,15 @@ func (s *Service) Sessions() int {
 // payment such a call started stays with the engine: its code still confirms it by SMS
 // until it expires.
 func (s *Service) Sweep() int {
-	cutoff := s.now().Add(-s.cfg.SessionTimeout)
+	now := s.now()
+	cutoff := now.Add(-s.cfg.SessionTimeout)
+	if s.db != nil {
+		n, err := s.db.Sweep(context.Background(), now.UnixNano(), cutoff.UnixNano())
+		if err != nil {
+			s.log.Error().Err(err).Msg("call sweep failed")
+		}
+		return n
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
@@ -121,6 +137,13 @@ func (s *Service) store(id string, sess *session) bool {
 
 // end forgets a call that the gateway reports ended.
 func (s *Service) end(id string) bool {
+	if s.db != nil {
+		ok, err := s.db.Remove(context.Background(), id)
+		if err != nil {
+			s.log.Error().Err(err).Msg("call removal failed")
+		}
+		return ok
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sess := s.sessions.get(id)

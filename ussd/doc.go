@@ -6,7 +6,9 @@
 // Both transports call Menu.Step, which keeps each session's place in the menu in memory:
 // a small struct per session in a sharded map, expired by one sweeper after the
 // configured idle timeout, and bounded per phone and in all (maxPerNumber, maxSessions):
-// past either bound the oldest session is forgotten, never the new dial refused. A dial
+// past either bound the oldest session is forgotten, never the new dial refused. On
+// PostgreSQL (Config.DB) sessions live in the database instead, with the same limits,
+// so that any node sharing it continues any dialogue (dbsessions.go). A dial
 // from a number with no account ends at once with a screen that says so, and leaves no
 // session. The payment itself lives in the engine: a session only
 // remembers the ID of the payment it started, so a session that dies leaves nothing

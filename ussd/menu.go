@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/payswitch/payswitch/store"
 	payswitch "github.com/payswitch/payswitch/switch"
 	"github.com/payswitch/payswitch/texts"
 )
@@ -68,6 +69,10 @@ type Config struct {
 	Now      func() time.Time      // nil: time.Now
 	Log      zerolog.Logger        // steps that fail are logged, numbers masked
 	Registry prometheus.Registerer // nil: no metrics
+	// DB, when it is on PostgreSQL, keeps the sessions in its tables (Schema) instead of
+	// in memory, so that any node sharing the database continues any session (contract
+	// section 13). On SQLite, or nil, sessions stay in memory: one process serves them.
+	DB *store.DB
 }
 
 // Input is one request of a USSD dialogue, as a transport received it.
@@ -106,6 +111,7 @@ type Menu struct {
 	pushes      *shards                // sessions of pushed requests (push.go)
 	pushSeq     atomic.Uint32          // where the search for a free push session number starts
 	decline     Decliner               // nil: the engine cannot decline
+	db          *dbTables              // set on PostgreSQL: sessions live there, not in sessions and pushes
 	steps       *prometheus.CounterVec // steps by result
 }
 
@@ -150,6 +156,11 @@ func New(engine Engine, cfg Config) (*Menu, error) {
 	}
 	m.static["main"] = m.static["title"] + "\n" + m.static["menu"]
 	m.decline, _ = engine.(Decliner)
+	if cfg.DB != nil && cfg.DB.Dialect() == store.Postgres {
+		if m.db, err = newDBTables(cfg.DB); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.Registry != nil {
 		gauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "payswitch_ussd_sessions",
@@ -158,7 +169,7 @@ func New(engine Engine, cfg Config) (*Menu, error) {
 		evicted := prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "payswitch_ussd_sessions_evicted_total",
 			Help: "USSD sessions forgotten before their end to make room for new ones (per-number or global limit).",
-		}, func() float64 { return float64(m.sessions.roster.evicted.Load()) })
+		}, func() float64 { return float64(m.evicted(false)) })
 		pushes := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "payswitch_ussd_push_sessions",
 			Help: "USSD sessions of requests pushed to phones in memory, ended ones included until they are swept.",
@@ -166,7 +177,7 @@ func New(engine Engine, cfg Config) (*Menu, error) {
 		pushesEvicted := prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "payswitch_ussd_push_sessions_evicted_total",
 			Help: "USSD push sessions forgotten before their end to make room for new ones (per-number or global limit).",
-		}, func() float64 { return float64(m.pushes.roster.evicted.Load()) })
+		}, func() float64 { return float64(m.evicted(true)) })
 		for _, c := range []prometheus.Collector{m.steps, gauge, evicted, pushes, pushesEvicted} {
 			if err := cfg.Registry.Register(c); err != nil {
 				return nil, fmt.Errorf("ussd: register metrics: %w", err)
@@ -176,15 +187,37 @@ func New(engine Engine, cfg Config) (*Menu, error) {
 	return m, nil
 }
 
-// Sessions is how many sessions are in memory.
-func (m *Menu) Sessions() int { return m.sessions.len() }
+// Sessions is how many sessions are kept (in memory, or in the database on PostgreSQL).
+func (m *Menu) Sessions() int {
+	if m.db != nil {
+		return m.db.count(m.db.dialogues, m.log)
+	}
+	return m.sessions.len()
+}
 
 // Sweep removes the sessions idle longer than the timeout, and the push sessions idle
 // twice as long (see push.go), and returns how many. A payment such a session started
 // or was pushed for stays with the engine, which expires it with its code.
 func (m *Menu) Sweep() int {
 	now := m.now()
+	if m.db != nil {
+		return m.db.sweep(now, m.timeout, m.log)
+	}
 	return m.sessions.sweep(now.Add(-m.timeout).UnixNano()) + m.pushes.sweep(now.Add(-2*m.timeout).UnixNano())
+}
+
+// evicted is how many sessions (push sessions when push is set) were forgotten to make
+// room, by this Menu.
+func (m *Menu) evicted(push bool) int64 {
+	switch {
+	case m.db != nil && push:
+		return m.db.pushes.Evicted()
+	case m.db != nil:
+		return m.db.dialogues.Evicted()
+	case push:
+		return m.pushes.roster.evicted.Load()
+	}
+	return m.sessions.roster.evicted.Load()
 }
 
 // Run sweeps idle sessions on one ticker until ctx ends. Steps also check idleness, so
@@ -203,7 +236,12 @@ func (m *Menu) Run(ctx context.Context) error {
 }
 
 // End forgets a session, as when the gateway reports that it has ended.
-func (m *Menu) End(sessionID string) bool { return m.sessions.remove(sessionID) }
+func (m *Menu) End(sessionID string) bool {
+	if m.db != nil {
+		return m.db.remove(m.db.dialogues, sessionID, m.log)
+	}
+	return m.sessions.remove(sessionID)
+}
 
 // Step answers one request of a dialogue. A request that is not a USSD step is
 // ErrBadRequest and changes nothing. When the engine fails, Step returns an END screen
@@ -251,6 +289,9 @@ func (m *Menu) step(ctx context.Context, in Input) (Screen, string, error) {
 			return scr, "end", nil // nothing to remember
 		}
 	}
+	if m.db != nil {
+		return m.stepDB(ctx, in, inputs, create, phone, now)
+	}
 	var s *session
 	var fresh bool
 	for {
@@ -275,6 +316,12 @@ func (m *Menu) step(ctx context.Context, in Input) (Screen, string, error) {
 		s.mu.Unlock() // swept or replaced while we waited: look again
 	}
 	defer s.mu.Unlock()
+	return m.stepOn(ctx, s, in, inputs, fresh, now)
+}
+
+// stepOn answers in, a request with inputs, in s, which the caller holds (locked in
+// memory, leased in the database); fresh says the request created s.
+func (m *Menu) stepOn(ctx context.Context, s *session, in Input, inputs []string, fresh bool, now time.Time) (Screen, string, error) {
 	if in.Phone != s.raw {
 		// Another spelling of the same number is the same caller; another number is not.
 		if p, err := m.normalize(in.Phone); err != nil || p != s.phone {
@@ -305,7 +352,7 @@ func (m *Menu) step(ctx context.Context, in Input) (Screen, string, error) {
 	if fresh {
 		scr = m.show(s, "", m.static["main"], false, nodeMain)
 	}
-	scr, err = m.act(ctx, s, scr, todo, in.Network, in.ServiceCode)
+	scr, err := m.act(ctx, s, scr, todo, in.Network, in.ServiceCode)
 	if err != nil {
 		return scr, "error", err
 	}

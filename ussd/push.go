@@ -79,6 +79,9 @@ func (m *Menu) OpenPush(link, msisdn, paymentID, screen string) (string, []byte,
 		return "", nil, fmt.Errorf("%w: phone number %q", ErrPushRefused, payswitch.Mask(msisdn))
 	}
 	now := m.now()
+	if m.db != nil {
+		return m.openPushDB(link, msisdn, phone, paymentID, screen, now)
+	}
 	if text, info, ok := m.reopenPush(link, phone, paymentID, now); ok {
 		return text, info, nil
 	}
@@ -128,7 +131,12 @@ func (m *Menu) reopenPush(link, phone, paymentID string, now time.Time) (string,
 
 // Pushes is how many push sessions are in memory, ended ones included until they are
 // swept.
-func (m *Menu) Pushes() int { return m.pushes.len() }
+func (m *Menu) Pushes() int {
+	if m.db != nil {
+		return m.db.count(m.db.pushes, m.log)
+	}
+	return m.pushes.len()
+}
 
 // answerPush answers a USSR confirm from the phone from, over link, when it belongs to
 // a push session; ok is false when it does not (then it is a step of a dialogue).
@@ -142,6 +150,9 @@ func (m *Menu) answerPush(ctx context.Context, link, from string, sessionInfo []
 	}
 	key := pushKey(phone, sessionInfo[0])
 	now := m.now()
+	if m.db != nil {
+		return m.answerPushDB(ctx, link, key, text, now)
+	}
 	var s *session
 	for {
 		if s, _ = m.pushes.open(key, "", now.Add(-2*m.timeout).UnixNano(), false, false); s == nil {
@@ -197,7 +208,12 @@ func (m *Menu) endPush(from string, sessionInfo []byte) {
 	if len(sessionInfo) == 0 || len(from) > maxPhone {
 		return
 	}
-	if phone, err := m.engine.Normalize(from); err == nil {
+	phone, err := m.engine.Normalize(from)
+	switch {
+	case err != nil:
+	case m.db != nil:
+		m.db.remove(m.db.pushes, pushKey(phone, sessionInfo[0]), m.log)
+	default:
 		m.pushes.remove(pushKey(phone, sessionInfo[0]))
 	}
 }
