@@ -250,7 +250,8 @@ func startAppWith(ctx context.Context, cfg *config.Config, log zerolog.Logger, o
 		return a, err
 	}
 	a.ussd, err = ussd.New(a.engine, ussd.Config{ServiceCode: cfg.USSD.ServiceCode,
-		SessionTimeout: cfg.USSD.SessionTimeout, Texts: cfg.USSD.Messages, Log: log, Registry: a.registry, Now: now})
+		SessionTimeout: cfg.USSD.SessionTimeout, Texts: cfg.USSD.Messages, Log: log, Registry: a.registry, Now: now,
+		DB: a.db})
 	if err != nil {
 		return a, err
 	}
@@ -362,7 +363,7 @@ func startAppWith(ctx context.Context, cfg *config.Config, log zerolog.Logger, o
 		return a, err
 	}
 	calls, err := ivr.New(ivr.Config{Number: cfg.IVR.Number, GatewayURL: cfg.IVR.Gateway.URL,
-		GatewayToken: cfg.IVR.Gateway.Token, Location: loc}, a.engine, a.outbox, now, log, a.registry)
+		GatewayToken: cfg.IVR.Gateway.Token, Location: loc, DB: a.db}, a.engine, a.outbox, now, log, a.registry)
 	if err != nil {
 		return a, err
 	}

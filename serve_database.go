@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/payswitch/payswitch/config"
+	"github.com/payswitch/payswitch/ivr"
 	"github.com/payswitch/payswitch/ledger"
 	"github.com/payswitch/payswitch/merchant"
 	"github.com/payswitch/payswitch/otp"
@@ -14,14 +15,16 @@ import (
 	"github.com/payswitch/payswitch/smpp"
 	"github.com/payswitch/payswitch/store"
 	payswitch "github.com/payswitch/payswitch/switch"
+	"github.com/payswitch/payswitch/ussd"
 	"github.com/payswitch/payswitch/webhook"
 )
 
 // schemas are every component's tables, in the order they are made: a component's
 // tables after those its own refer to (merchant's and sales' triggers read the ledger's
-// and the payments' tables).
+// and the payments' tables). ussd and ivr have tables on PostgreSQL only, where any node
+// must continue any session; on SQLite their sessions are in the one process's memory.
 var schemas = []store.Schema{ledger.Schema, otp.Schema, outbox.Schema, payswitch.Schema, smpp.GatewaySchema,
-	merchant.Schema, webhook.Schema, sales.Schema}
+	merchant.Schema, webhook.Schema, sales.Schema, ussd.Schema, ivr.Schema}
 
 // openDatabase opens the switch's database, SQLite (database.path) or PostgreSQL
 // (database.url), and migrates it. On SQLite it first takes the file's single-process
