@@ -156,9 +156,9 @@ func TestCommandsRefuseADatabaseServeNeverSetUp(t *testing.T) {
 	})
 }
 
-// A database at an older version of a schema is not upgraded by a command: that is
-// serve's, at start.
-func TestCommandsRefuseAnOlderSchema(t *testing.T) {
+// A database written by a newer release is refused, as on SQLite (and one at an older
+// version is not upgraded by a command either: openExisting; that is serve's, at start).
+func TestCommandsRefuseANewerSchema(t *testing.T) {
 	onPostgres(t, func(t *testing.T) {
 		f := newBooksFixture(t)
 		f.seed(t)
