@@ -49,6 +49,7 @@ The backup runs at a lower CPU priority (nice 10) and in the idle I/O class, so 
 serve's payments come first; -no-yield runs it at normal priority.
 
 To restore it: payswitch restore -config config.yaml -from FILE
+` + backupPostgresUsage + `
 
 Flags:`
 
@@ -56,7 +57,7 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	flags := flag.NewFlagSet("backup", flag.ContinueOnError)
 	flags.SetOutput(stderr)
 	flags.Usage = func() { fmt.Fprintln(stderr, backupUsage); flags.PrintDefaults() }
-	path := flags.String("config", "config.yaml", "path of the config file; its database.path is backed up")
+	path := flags.String("config", "config.yaml", "path of the config file; its database.path or database.url is backed up")
 	out := flags.String("out", "", "file to write the backup into (required; must not exist)")
 	fair := flags.Bool("no-yield", false, "run at normal CPU and I/O priority (by default the backup yields to serve: nice 10, idle I/O class)")
 	if err := flags.Parse(args); err != nil {
@@ -89,6 +90,9 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return fmt.Errorf("backup: %s exists; a backup never replaces a file: choose another name", d.Path(name))
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("backup: %s: %w", d.Path(name), err)
+	}
+	if cfg.Database.Postgres() {
+		return backupPostgres(ctx, cfg.Database, d, name, stdout)
 	}
 	f, err := d.CreatePartial(name)
 	if err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"flag"
 	"fmt"
 	"io"
@@ -34,7 +35,9 @@ docs/AUDIT.md describes every column and how to check the files with your own to
 "payswitch verify DIR" checks them all.
 
 The export reads one consistent snapshot of the database while serve keeps running
-(SQLite's WAL lets both go on), and its memory does not grow with the ledger. Progress
+(SQLite's WAL lets both go on; on PostgreSQL, database.url, a REPEATABLE READ
+transaction), and its memory does not grow with the ledger. An export of the same books
+is the same files on either database. Progress
 goes to stderr: a bar on a terminal, a line every few seconds otherwise.
 
 -from and -to select the period [from, to) by the time of the ledger's entries, for
@@ -53,7 +56,7 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs := flag.NewFlagSet("export", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprintln(stderr, exportUsage); fs.PrintDefaults() }
-	path := fs.String("config", "config.yaml", "path of the config file; its database.path is exported")
+	path := fs.String("config", "config.yaml", "path of the config file; its database.path or database.url is exported")
 	out := fs.String("out", "", "directory to write the export into (required)")
 	from := fs.String("from", "", "start of the period, RFC 3339, inclusive (default: the ledger's first entry)")
 	to := fs.String("to", "", "end of the period, RFC 3339, exclusive (default: the last entry)")
@@ -78,11 +81,11 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	db, err := store.OpenReadOnly(cfg.Database.Path, ledger.Schema, otp.Schema)
+	db, closeDB, err := openForExport(ctx, cfg.Database)
 	if err != nil {
-		return fmt.Errorf("export: %w", err)
+		return err
 	}
-	defer db.Close()
+	defer closeDB()
 
 	meter := newProgressMeter(stderr, time.Now)
 	opts.Progress = meter.update
@@ -97,6 +100,23 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		m.Files[audit.AccountsFile].Rows, m.Files[audit.AuthEventsFile].Rows)
 	fmt.Fprintf(stdout, "chain: first_prev_hash %s\n       last_hash       %s\n", m.Chain.FirstPrevHash, m.Chain.LastHash)
 	return nil
+}
+
+// openForExport opens the database to export, for reading: the SQLite file read-only,
+// or the PostgreSQL database serve set up (openExisting: never created or migrated).
+func openForExport(ctx context.Context, d config.Database) (*sql.DB, func(), error) {
+	if d.Postgres() {
+		db, err := openExisting(ctx, "export", d, store.Options{Readers: 1, Writers: 1}, ledger.Schema, otp.Schema)
+		if err != nil {
+			return nil, nil, err
+		}
+		return db.Reader(), func() { db.Close() }, nil
+	}
+	db, err := store.OpenReadOnly(d.Path, ledger.Schema, otp.Schema)
+	if err != nil {
+		return nil, nil, fmt.Errorf("export: %w", err)
+	}
+	return db, func() { db.Close() }, nil
 }
 
 // parseFlagTime reads an RFC 3339 time; empty means unset.

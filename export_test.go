@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/payswitch/payswitch/audit"
+	"github.com/payswitch/payswitch/internal/pgtest"
 	"github.com/payswitch/payswitch/ledger"
 	"github.com/payswitch/payswitch/otp"
 	"github.com/payswitch/payswitch/store"
@@ -39,7 +40,8 @@ func (c *fixtureClock) set(t time.Time) {
 }
 
 // booksFixture is a database as serve keeps it, open as serve would hold it, and a
-// config file that points the export, verify and settle commands at it.
+// config file that points the export, verify and settle commands at it: a SQLite file,
+// or, inside pgtest.Both's postgres subtest, a PostgreSQL database (database.url).
 type booksFixture struct {
 	dir    string
 	config string
@@ -52,13 +54,22 @@ func newBooksFixture(t *testing.T) *booksFixture {
 	t.Helper()
 	dir := t.TempDir()
 	dbPath := filepath.Join(dir, "data", "payswitch.db")
-	db, err := store.Open(dbPath, store.Options{}, ledger.Schema, otp.Schema)
+	where := fmt.Sprintf("path: %q", dbPath)
+	var db *store.DB
+	var err error
+	if pgtest.OnPostgres(t) {
+		url := pgtest.URL(t)
+		where = fmt.Sprintf("url: %q", url)
+		db, err = store.OpenPostgres(context.Background(), url, store.Options{}, ledger.Schema, otp.Schema)
+	} else {
+		db, err = store.Open(dbPath, store.Options{}, ledger.Schema, otp.Schema)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
 	cfg := filepath.Join(dir, "config.yaml")
-	yaml := fmt.Sprintf("database: {path: %q}\nhttp: {listen: \"127.0.0.1:8080\"}\ncurrency: KES\nshortcode: \"22333\"\ntimezone: Africa/Nairobi\n", dbPath)
+	yaml := fmt.Sprintf("database: {%s}\nhttp: {listen: \"127.0.0.1:8080\"}\ncurrency: KES\nshortcode: \"22333\"\ntimezone: Africa/Nairobi\n", where)
 	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -194,68 +205,74 @@ func readManifest(t *testing.T, dir string) audit.Manifest {
 }
 
 func TestExportCommandWritesAVerifiableExport(t *testing.T) {
-	f := newBooksFixture(t)
-	f.seed(t)
-	out := filepath.Join(f.dir, "audit")
-	stdout, stderr, err := runCmd("export", "-config", f.config, "-out", out)
-	if err != nil {
-		t.Fatalf("export: %v\n%s", err, stderr)
-	}
-	if !strings.Contains(stdout, "journal.csv 10 rows (seq 1..10), accounts.csv 4 rows, auth_events.csv 2 rows") {
-		t.Errorf("stdout:\n%s", stdout)
-	}
-	// stderr is not a terminal here: plain progress lines, ending with the summary.
-	if !strings.HasPrefix(lastLine(stderr), "export: 10 rows in ") || strings.Contains(stderr, "\r") {
-		t.Errorf("stderr:\n%q", stderr)
-	}
+	pgtest.Both(t, func(t *testing.T) {
+		f := newBooksFixture(t)
+		f.seed(t)
+		out := filepath.Join(f.dir, "audit")
+		stdout, stderr, err := runCmd("export", "-config", f.config, "-out", out)
+		if err != nil {
+			t.Fatalf("export: %v\n%s", err, stderr)
+		}
+		if !strings.Contains(stdout, "journal.csv 10 rows (seq 1..10), accounts.csv 4 rows, auth_events.csv 2 rows") {
+			t.Errorf("stdout:\n%s", stdout)
+		}
+		// stderr is not a terminal here: plain progress lines, ending with the summary.
+		if !strings.HasPrefix(lastLine(stderr), "export: 10 rows in ") || strings.Contains(stderr, "\r") {
+			t.Errorf("stderr:\n%q", stderr)
+		}
 
-	stdout, _, err = runCmd("verify", out)
-	if err != nil {
-		t.Fatalf("verify: %v", err)
-	}
-	if !strings.HasPrefix(stdout, "OK\n") || !strings.Contains(stdout, "KES          debits KES 1,690.00, credits KES 1,690.00") {
-		t.Errorf("verify stdout:\n%s", stdout)
-	}
+		stdout, _, err = runCmd("verify", out)
+		if err != nil {
+			t.Fatalf("verify: %v", err)
+		}
+		if !strings.HasPrefix(stdout, "OK\n") || !strings.Contains(stdout, "KES          debits KES 1,690.00, credits KES 1,690.00") {
+			t.Errorf("verify stdout:\n%s", stdout)
+		}
+	})
 }
 
 func TestExportCommandWhileServeWrites(t *testing.T) {
-	f := newBooksFixture(t)
-	f.seed(t)
-	stop := f.keepWriting(t, 0)
-	out := filepath.Join(f.dir, "audit")
-	_, stderr, err := runCmd("export", "-config", f.config, "-out", out)
-	booked := stop()
-	if err != nil {
-		t.Fatalf("export while serve writes: %v\n%s", err, stderr)
-	}
-	if _, _, err := runCmd("verify", out); err != nil {
-		t.Fatalf("verify an export taken while %d transfers were booked: %v", booked, err)
-	}
-	m := readManifest(t, out)
-	if m.Chain.LastSeq < 10 || m.Chain.LastSeq%2 != 0 {
-		t.Errorf("export ends at seq %d: want a whole number of transfers, at least the seed's", m.Chain.LastSeq)
-	}
+	pgtest.Both(t, func(t *testing.T) {
+		f := newBooksFixture(t)
+		f.seed(t)
+		stop := f.keepWriting(t, 0)
+		out := filepath.Join(f.dir, "audit")
+		_, stderr, err := runCmd("export", "-config", f.config, "-out", out)
+		booked := stop()
+		if err != nil {
+			t.Fatalf("export while serve writes: %v\n%s", err, stderr)
+		}
+		if _, _, err := runCmd("verify", out); err != nil {
+			t.Fatalf("verify an export taken while %d transfers were booked: %v", booked, err)
+		}
+		m := readManifest(t, out)
+		if m.Chain.LastSeq < 10 || m.Chain.LastSeq%2 != 0 {
+			t.Errorf("export ends at seq %d: want a whole number of transfers, at least the seed's", m.Chain.LastSeq)
+		}
+	})
 }
 
 func TestExportCommandPeriod(t *testing.T) {
-	f := newBooksFixture(t)
-	f.seed(t) // 09:00 UTC on 2025-03-10
-	f.clock.set(time.Date(2025, 3, 11, 9, 0, 0, 0, time.UTC))
-	f.transfer(t, "pay:4", "W-ALICE", "M-MAMA", 500, "merchant_payment")
-	out := filepath.Join(f.dir, "march-11")
-	_, stderr, err := runCmd("export", "-config", f.config, "-out", out,
-		"-from", "2025-03-11T00:00:00+03:00", "-to", "2025-03-12T00:00:00+03:00")
-	if err != nil {
-		t.Fatalf("export: %v\n%s", err, stderr)
-	}
-	if _, _, err := runCmd("verify", out); err != nil {
-		t.Fatalf("verify a period export: %v", err)
-	}
-	m := readManifest(t, out)
-	if m.Period.From != "2025-03-10T21:00:00.000000Z" || m.Period.To != "2025-03-11T21:00:00.000000Z" ||
-		m.Chain.FirstSeq != 11 || m.Chain.LastSeq != 12 {
-		t.Errorf("period %+v, chain %+v", m.Period, m.Chain)
-	}
+	pgtest.Both(t, func(t *testing.T) {
+		f := newBooksFixture(t)
+		f.seed(t) // 09:00 UTC on 2025-03-10
+		f.clock.set(time.Date(2025, 3, 11, 9, 0, 0, 0, time.UTC))
+		f.transfer(t, "pay:4", "W-ALICE", "M-MAMA", 500, "merchant_payment")
+		out := filepath.Join(f.dir, "march-11")
+		_, stderr, err := runCmd("export", "-config", f.config, "-out", out,
+			"-from", "2025-03-11T00:00:00+03:00", "-to", "2025-03-12T00:00:00+03:00")
+		if err != nil {
+			t.Fatalf("export: %v\n%s", err, stderr)
+		}
+		if _, _, err := runCmd("verify", out); err != nil {
+			t.Fatalf("verify a period export: %v", err)
+		}
+		m := readManifest(t, out)
+		if m.Period.From != "2025-03-10T21:00:00.000000Z" || m.Period.To != "2025-03-11T21:00:00.000000Z" ||
+			m.Chain.FirstSeq != 11 || m.Chain.LastSeq != 12 {
+			t.Errorf("period %+v, chain %+v", m.Period, m.Chain)
+		}
+	})
 }
 
 func TestExportCommandUsage(t *testing.T) {

@@ -40,6 +40,7 @@ rebuilds it from the most current replica it can reach).
 Start serve afterwards: it carries on from what was restored. Payments acknowledged
 after the restored point (at most the replica's lag before the disk was lost) are not
 in it; the SMSC redelivers what was never acknowledged.
+` + restorePostgresUsage + `
 
 Flags:`
 
@@ -47,7 +48,7 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	flags := flag.NewFlagSet("restore", flag.ContinueOnError)
 	flags.SetOutput(stderr)
 	flags.Usage = func() { fmt.Fprintln(stderr, restoreUsage); flags.PrintDefaults() }
-	path := flags.String("config", "config.yaml", "path of the config file; the database is rebuilt at its database.path")
+	path := flags.String("config", "config.yaml", "path of the config file; the database is rebuilt at its database.path (or restored into the empty database.url)")
 	from := flags.String("from", "", "backup file or replica URL to restore from (required)")
 	atFlag := flags.String("at", "", "with a replica URL: the point in time to restore, RFC 3339 (default: the latest)")
 	if err := flags.Parse(args); err != nil {
@@ -74,6 +75,12 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	cfg, err := config.Load(*path)
 	if err != nil {
 		return err
+	}
+	if cfg.Database.Postgres() {
+		if !at.IsZero() {
+			return usageError{"restore: -at needs a replica URL, and replicas are SQLite's"}
+		}
+		return restorePostgres(ctx, cfg.Database, *from, stdout)
 	}
 	target := cfg.Database.Path
 	for _, p := range []string{target, target + "-wal", target + "-shm"} {

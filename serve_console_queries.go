@@ -45,15 +45,17 @@ func fromMicros(v int64) time.Time {
 // backwards along its index (payments_by_payer, payments_by_payee), which end in the
 // rowid, so a page costs its rows whatever page it is and however many payments the
 // number has. The second half leaves out what the first has (a payment to oneself).
+// One text serves both databases: PostgreSQL (before 16) wants each subquery in FROM
+// named, and its payments table has a rowid column of its own (switch's schema).
 const numberPaymentsQuery = `SELECT * FROM (
 	SELECT ` + consolePaymentCols + ` FROM payments
 	WHERE payer_msisdn = ?1 AND (created_at, rowid) < (?2, ?3)
-	ORDER BY created_at DESC, rowid DESC LIMIT ?4)
+	ORDER BY created_at DESC, rowid DESC LIMIT ?4) AS made
 UNION ALL
 SELECT * FROM (
 	SELECT ` + consolePaymentCols + ` FROM payments
 	WHERE payee_msisdn = ?1 AND payee_msisdn <> '' AND payer_msisdn <> ?1 AND (created_at, rowid) < (?2, ?3)
-	ORDER BY created_at DESC, rowid DESC LIMIT ?4)
+	ORDER BY created_at DESC, rowid DESC LIMIT ?4) AS received
 ORDER BY created_at DESC, rid DESC LIMIT ?4`
 
 // numberPayments is a page of limit payments of msisdn before cursor ("" for the first

@@ -75,28 +75,20 @@ func runSettle(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return usageError{err.Error()}
 	}
-	// Settling a database that does not exist would create an empty one beside serve's.
-	if _, err := os.Stat(cfg.Database.Path); err != nil {
-		return fmt.Errorf("settle: database: %w", err)
-	}
-	// A long busy timeout: serve may hold the write lock for a moment at a time, and
-	// settling a minute late beats failing.
-	db, err := store.Open(cfg.Database.Path, store.Options{Synchronous: cfg.Database.Synchronous,
-		BusyTimeout: 30 * time.Second}, ledger.Schema)
+	db, err := openForSettle(ctx, cfg.Database)
 	if err != nil {
-		return fmt.Errorf("settle: %w", err)
+		return err
 	}
 	defer db.Close()
 
 	// The store lines need the payments' stores, which serve's tables hold; a database
 	// of the ledger alone has no stores to list.
 	var storesOf settlement.StoresOf
-	var payments int
-	if err := db.Reader().QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master
-		WHERE type = 'table' AND name = 'payments'`).Scan(&payments); err != nil {
+	payments, err := hasTable(ctx, db, "payments")
+	if err != nil {
 		return fmt.Errorf("settle: %w", err)
 	}
-	if payments > 0 {
+	if payments {
 		storesOf = payswitch.PaymentStores
 	}
 	r, err := settlement.SettleByStore(ctx, ledger.New(db, nil), day, time.Now(), storesOf)
@@ -131,6 +123,27 @@ func runSettle(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 	}
 	return err
+}
+
+// openForSettle opens the database to settle: the SQLite file, which must exist, or the
+// PostgreSQL database serve set up (openExisting). A long busy timeout on either: serve
+// may hold the write lock (SQLite) or a row lock (PostgreSQL) for a moment at a time,
+// and settling a minute late beats failing.
+func openForSettle(ctx context.Context, d config.Database) (*store.DB, error) {
+	opts := store.Options{Synchronous: d.Synchronous, BusyTimeout: 30 * time.Second}
+	if d.Postgres() {
+		opts.Readers, opts.Writers = 1, 1
+		return openExisting(ctx, "settle", d, opts, ledger.Schema)
+	}
+	// Settling a database that does not exist would create an empty one beside serve's.
+	if _, err := os.Stat(d.Path); err != nil {
+		return nil, fmt.Errorf("settle: database: %w", err)
+	}
+	db, err := store.Open(d.Path, opts, ledger.Schema)
+	if err != nil {
+		return nil, fmt.Errorf("settle: %w", err)
+	}
+	return db, nil
 }
 
 // writeSettlementFile writes the report as DIR/settlement-<date>.csv, replacing the file

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/payswitch/payswitch/internal/pgtest"
 	"github.com/payswitch/payswitch/ledger"
 	"github.com/payswitch/payswitch/settlement"
 )
@@ -45,84 +46,90 @@ func readSettlement(t *testing.T, path string) [][]string {
 }
 
 func TestSettleCommand(t *testing.T) {
-	f := newBooksFixture(t)
-	seedMerchantDay(t, f)
-	out := filepath.Join(f.dir, "settlements")
-	stdout, stderr, err := runCmd("settle", "-config", f.config, "-date", "2025-03-10", "-out", out)
-	if err != nil {
-		t.Fatalf("settle: %v\n%s", err, stderr)
-	}
-	if !strings.Contains(stdout, "KES  payments 3 KES 177.00, reversals 1 KES 20.00, takings KES 157.00, settled KES 157.00") {
-		t.Errorf("stdout:\n%s", stdout)
-	}
-	path := filepath.Join(out, "settlement-2025-03-10.csv")
-	recs := readSettlement(t, path)
-	want := []string{
-		"date,merchant_id,merchant_code,merchant_name,currency,payments,payments_amount,reversals,reversals_amount,takings,settled,transfer_id,status,note,refunds,refunds_amount,store",
-		"2025-03-10,M-MAMA,55501,Mama Mboga,KES,2,17000,1,2000,15000,15000,*,settled,,0,0,",
-		"2025-03-10,M-KIOSK,55502,Kiosk,KES,1,700,0,0,700,700,*,settled,,0,0,",
-	}
-	checkRecords(t, recs, want)
-	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
-		t.Errorf("settlement file: %v, %v; want mode 0600", fi, err)
-	}
-	settled, err := f.l.Account(context.Background(), "settlement:KES")
-	if err != nil || settled.Balance.Posted != 15700 {
-		t.Fatalf("settlement account: %+v, %v; want 15700 posted", settled, err)
-	}
+	pgtest.Both(t, func(t *testing.T) {
+		f := newBooksFixture(t)
+		seedMerchantDay(t, f)
+		out := filepath.Join(f.dir, "settlements")
+		stdout, stderr, err := runCmd("settle", "-config", f.config, "-date", "2025-03-10", "-out", out)
+		if err != nil {
+			t.Fatalf("settle: %v\n%s", err, stderr)
+		}
+		if !strings.Contains(stdout, "KES  payments 3 KES 177.00, reversals 1 KES 20.00, takings KES 157.00, settled KES 157.00") {
+			t.Errorf("stdout:\n%s", stdout)
+		}
+		path := filepath.Join(out, "settlement-2025-03-10.csv")
+		recs := readSettlement(t, path)
+		want := []string{
+			"date,merchant_id,merchant_code,merchant_name,currency,payments,payments_amount,reversals,reversals_amount,takings,settled,transfer_id,status,note,refunds,refunds_amount,store",
+			"2025-03-10,M-MAMA,55501,Mama Mboga,KES,2,17000,1,2000,15000,15000,*,settled,,0,0,",
+			"2025-03-10,M-KIOSK,55502,Kiosk,KES,1,700,0,0,700,700,*,settled,,0,0,",
+		}
+		checkRecords(t, recs, want)
+		if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("settlement file: %v, %v; want mode 0600", fi, err)
+		}
+		settled, err := f.l.Account(context.Background(), "settlement:KES")
+		if err != nil || settled.Balance.Posted != 15700 {
+			t.Fatalf("settlement account: %+v, %v; want 15700 posted", settled, err)
+		}
 
-	// Again: nothing more moves, and the file says the same amounts.
-	if _, stderr, err := runCmd("settle", "-config", f.config, "-date", "2025-03-10", "-out", out); err != nil {
-		t.Fatalf("second settle: %v\n%s", err, stderr)
-	}
-	again := readSettlement(t, path)
-	for i := range want[1:] {
-		want[i+1] = strings.Replace(want[i+1], ",settled,", ",already_settled,", 1)
-	}
-	checkRecords(t, again, want)
-	if again[1][11] != recs[1][11] {
-		t.Errorf("rerun names transfer %s, first run %s", again[1][11], recs[1][11])
-	}
-	if settled, _ := f.l.Account(context.Background(), "settlement:KES"); settled.Balance.Posted != 15700 {
-		t.Errorf("after a rerun the settlement account holds %d, want 15700", settled.Balance.Posted)
-	}
-	if report, err := f.l.Verify(context.Background()); err != nil || !report.OK {
-		t.Errorf("ledger verify after settlement: %+v %v", report, err)
-	}
+		// Again: nothing more moves, and the file says the same amounts.
+		if _, stderr, err := runCmd("settle", "-config", f.config, "-date", "2025-03-10", "-out", out); err != nil {
+			t.Fatalf("second settle: %v\n%s", err, stderr)
+		}
+		again := readSettlement(t, path)
+		for i := range want[1:] {
+			want[i+1] = strings.Replace(want[i+1], ",settled,", ",already_settled,", 1)
+		}
+		checkRecords(t, again, want)
+		if again[1][11] != recs[1][11] {
+			t.Errorf("rerun names transfer %s, first run %s", again[1][11], recs[1][11])
+		}
+		if settled, _ := f.l.Account(context.Background(), "settlement:KES"); settled.Balance.Posted != 15700 {
+			t.Errorf("after a rerun the settlement account holds %d, want 15700", settled.Balance.Posted)
+		}
+		if report, err := f.l.Verify(context.Background()); err != nil || !report.OK {
+			t.Errorf("ledger verify after settlement: %+v %v", report, err)
+		}
+	})
 }
 
 func TestSettleCommandWhileServeWrites(t *testing.T) {
-	f := newBooksFixture(t)
-	seedMerchantDay(t, f)
-	stop := f.keepWriting(t, 2*time.Millisecond)
-	_, stderr, err := runCmd("settle", "-config", f.config, "-date", "2025-03-10", "-out", filepath.Join(f.dir, "s"))
-	stop()
-	if err != nil {
-		t.Fatalf("settle beside serve: %v\n%s", err, stderr)
-	}
-	if report, err := f.l.Verify(context.Background()); err != nil || !report.OK {
-		t.Errorf("ledger verify: %+v %v", report, err)
-	}
+	pgtest.Both(t, func(t *testing.T) {
+		f := newBooksFixture(t)
+		seedMerchantDay(t, f)
+		stop := f.keepWriting(t, 2*time.Millisecond)
+		_, stderr, err := runCmd("settle", "-config", f.config, "-date", "2025-03-10", "-out", filepath.Join(f.dir, "s"))
+		stop()
+		if err != nil {
+			t.Fatalf("settle beside serve: %v\n%s", err, stderr)
+		}
+		if report, err := f.l.Verify(context.Background()); err != nil || !report.OK {
+			t.Errorf("ledger verify: %+v %v", report, err)
+		}
+	})
 }
 
 func TestSettleCommandNamesMerchantsItCouldNotSettle(t *testing.T) {
-	f := newBooksFixture(t)
-	seedMerchantDay(t, f)
-	if err := f.l.SetStatus(context.Background(), "M-KIOSK", ledger.Frozen); err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(f.dir, "s")
-	_, stderr, err := runCmd("settle", "-config", f.config, "-date", "2025-03-10", "-out", out)
-	if !errors.Is(err, settlement.ErrIncomplete) || exitCode(err) != 1 {
-		t.Fatalf("settle with a frozen merchant: %v (exit %d), want ErrIncomplete and exit 1", err, exitCode(err))
-	}
-	if !strings.Contains(stderr, "merchant 55502 (M-KIOSK): failed: ledger: account not active") {
-		t.Errorf("stderr: %q", stderr)
-	}
-	recs := readSettlement(t, filepath.Join(out, "settlement-2025-03-10.csv"))
-	if len(recs) != 3 || recs[1][12] != "settled" || recs[2][12] != "failed" || recs[2][10] != "0" {
-		t.Errorf("file: %v", recs)
-	}
+	pgtest.Both(t, func(t *testing.T) {
+		f := newBooksFixture(t)
+		seedMerchantDay(t, f)
+		if err := f.l.SetStatus(context.Background(), "M-KIOSK", ledger.Frozen); err != nil {
+			t.Fatal(err)
+		}
+		out := filepath.Join(f.dir, "s")
+		_, stderr, err := runCmd("settle", "-config", f.config, "-date", "2025-03-10", "-out", out)
+		if !errors.Is(err, settlement.ErrIncomplete) || exitCode(err) != 1 {
+			t.Fatalf("settle with a frozen merchant: %v (exit %d), want ErrIncomplete and exit 1", err, exitCode(err))
+		}
+		if !strings.Contains(stderr, "merchant 55502 (M-KIOSK): failed: ledger: account not active") {
+			t.Errorf("stderr: %q", stderr)
+		}
+		recs := readSettlement(t, filepath.Join(out, "settlement-2025-03-10.csv"))
+		if len(recs) != 3 || recs[1][12] != "settled" || recs[2][12] != "failed" || recs[2][10] != "0" {
+			t.Errorf("file: %v", recs)
+		}
+	})
 }
 
 func TestSettleCommandUsage(t *testing.T) {

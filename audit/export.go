@@ -19,6 +19,7 @@ import (
 	"github.com/payswitch/payswitch/internal/outdir"
 	"github.com/payswitch/payswitch/ledger"
 	"github.com/payswitch/payswitch/otp"
+	"github.com/payswitch/payswitch/store"
 )
 
 // Options choose what Export writes.
@@ -45,7 +46,8 @@ const progressEvery = 4096
 // (outdir.ErrTaken) and left alone. Memory use does not grow with the ledger.
 //
 // db needs the ledger's tables; auth_events.csv has only its header when the database
-// has no auth_events table.
+// has no auth_events table. db is a SQLite database (store.OpenReadOnly) or the Reader
+// of a store.DB on PostgreSQL; the files are the same for the same books on either.
 func Export(ctx context.Context, db *sql.DB, dir string, opts Options) (Manifest, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -73,8 +75,10 @@ func Export(ctx context.Context, db *sql.DB, dir string, opts Options) (Manifest
 	}
 
 	// One read transaction is one snapshot: the journal, the balances computed from it and
-	// the auth events all describe the same moment, whatever serve commits meanwhile.
-	tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	// the auth events all describe the same moment, whatever serve commits meanwhile. On
+	// PostgreSQL that takes REPEATABLE READ (READ COMMITTED reads anew per statement).
+	d := dialectOf(db)
+	tx, err := db.BeginTx(ctx, snapshotOptions(d))
 	if err != nil {
 		return Manifest{}, fmt.Errorf("audit: begin snapshot: %w", err)
 	}
@@ -98,7 +102,7 @@ func Export(ctx context.Context, db *sql.DB, dir string, opts Options) (Manifest
 	}{
 		{JournalFile, journalHeader[:], func(f *csvFile) error { return writeJournal(ctx, tx, f, &m, opts.Progress) }},
 		{AccountsFile, accountsHeader[:], func(f *csvFile) error { return writeAccounts(ctx, tx, f, m.Chain) }},
-		{AuthEventsFile, authEventsHeader[:], func(f *csvFile) error { return writeAuthEvents(ctx, tx, f, m.Period) }},
+		{AuthEventsFile, authEventsHeader[:], func(f *csvFile) error { return writeAuthEvents(ctx, tx, d, f, m.Period) }},
 	}
 	for _, s := range steps {
 		f, err := createCSV(out, s.name, s.header)
@@ -222,9 +226,9 @@ func writeAccounts(ctx context.Context, tx *sql.Tx, f *csvFile, c Chain) error {
 
 // writeAuthEvents writes the code history of the period, oldest first. The table holds
 // masked numbers and never a code, so rows are copied as they are, through csvcell.Text.
-func writeAuthEvents(ctx context.Context, tx *sql.Tx, f *csvFile, p Period) error {
+func writeAuthEvents(ctx context.Context, tx *sql.Tx, d store.Dialect, f *csvFile, p Period) error {
 	rec := make([]string, len(authEventsHeader))
-	for e, err := range otp.EventsBetween(ctx, tx, p.From, p.To) {
+	for e, err := range otp.EventsBetweenOn(ctx, tx, d, p.From, p.To) {
 		if err != nil {
 			return fmt.Errorf("audit: %w", err)
 		}

@@ -7,12 +7,12 @@ package smpp_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/payswitch/payswitch/internal/dbtest"
 	"github.com/payswitch/payswitch/outbox"
 	"github.com/payswitch/payswitch/smpp"
 	"github.com/payswitch/payswitch/store"
@@ -26,15 +26,11 @@ const (
 	waitLimit = 20 * time.Second
 )
 
-// mustStore opens a real SQLite file with the outbox and the gateway's tables.
+// mustStore opens a database with the outbox and the gateway's tables: a real SQLite
+// file, or a PostgreSQL database inside pgtest.Both's postgres subtest.
 func mustStore(t testing.TB) (*store.DB, *outbox.Outbox) {
 	t.Helper()
-	db, err := store.Open(filepath.Join(t.TempDir(), "payswitch.db"), store.Options{Synchronous: "NORMAL"},
-		outbox.Schema, smpp.GatewaySchema)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := dbtest.Open(t, store.Options{Synchronous: "NORMAL"}, outbox.Schema, smpp.GatewaySchema)
 	return db, outbox.New(db, nil)
 }
 

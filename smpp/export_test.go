@@ -44,3 +44,7 @@ const (
 
 // SweepGatewayReceipts runs the receipt sweep at the gateway clock's time.
 func SweepGatewayReceipts(g *Gateway) { g.sweepReceipts(context.Background(), g.now()) }
+
+// SetGatewayReceiptPoll makes a gateway look for receipts due every d (on PostgreSQL,
+// those other nodes recorded). Call it before Start.
+func SetGatewayReceiptPoll(g *Gateway, d time.Duration) { g.receiptPoll = d }

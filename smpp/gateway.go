@@ -40,8 +40,9 @@ const (
 // GatewaySchema holds which Gateway account each MSISDN last wrote through, so that the
 // switch's answers (ordinary outbox SMS: the engine knows no channel) go back the same
 // way, after a restart too (updated_at is Unix microseconds), and the delivery receipts
-// owed to the accounts (gateway_receipt.go). Pass it to store.Open.
-var GatewaySchema = store.Schema{Component: "smpp_server", Migrations: []string{`
+// owed to the accounts (gateway_receipt.go). Pass it to store.Open or store.OpenPostgres
+// (several nodes on one PostgreSQL database: gateway_postgres.go).
+var GatewaySchema = store.Schema{Component: "smpp_server", Postgres: gatewayPostgresMigrations, Migrations: []string{`
 CREATE TABLE smpp_server_pins (
 	msisdn     TEXT PRIMARY KEY,
 	system_id  TEXT NOT NULL,
@@ -124,6 +125,11 @@ type Gateway struct {
 	quiet    *logthrottle.Throttle // refusals an ESME can repeat at will
 	guard    *bindThrottle         // failed binds by remote address
 	decoy    [32]byte              // compared with the password of a bind to an unknown account
+	pg       bool                  // on PostgreSQL, shared with other nodes (gateway_postgres.go)
+	// receiptPoll is how often each account's receipt sender looks for receipts due
+	// without being woken: receiptRetry on SQLite, receiptPollPostgres on PostgreSQL
+	// (other nodes record receipts too).
+	receiptPoll time.Duration
 
 	mu     sync.Mutex // guards ln, stop and served
 	ln     net.Listener
@@ -172,6 +178,11 @@ func NewGateway(cfg GatewayConfig, db *store.DB, h Handler, log zerolog.Logger, 
 		now:      time.Now,
 		quiet:    logthrottle.New(logthrottle.Interval, nil),
 		guard:    newBindThrottle(),
+		pg:       db.Dialect() == store.Postgres,
+	}
+	g.receiptPoll = receiptRetry
+	if g.pg {
+		g.receiptPoll = receiptPollPostgres
 	}
 	if _, err := rand.Read(g.decoy[:]); err != nil {
 		return nil, fmt.Errorf("smpp: gateway: random decoy: %w", err)
@@ -286,6 +297,13 @@ func (g *Gateway) Close() error {
 		stop()
 		<-served
 	}
+	// The server is closed: no answer is written any more, and those written last have
+	// their receipts made due here (on PostgreSQL; nothing is waiting on SQLite).
+	ctx, cancel := context.WithTimeout(context.Background(), handlerTimeout)
+	defer cancel()
+	for _, a := range g.order {
+		a.publishReleased(ctx)
+	}
 	for _, a := range g.order {
 		a.mu.Lock()
 		a.closed = true
@@ -358,9 +376,7 @@ func (g *Gateway) pin(ctx context.Context, msisdn, sid string) error {
 		return fmt.Errorf("smpp: gateway: read pin: %w", err)
 	}
 	err = g.db.Write(ctx, func(tx store.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO smpp_server_pins (msisdn, system_id, updated_at) VALUES (?, ?, ?)
-			ON CONFLICT (msisdn) DO UPDATE SET system_id = excluded.system_id, updated_at = excluded.updated_at`,
-			msisdn, sid, now.UnixMicro())
+		_, err := tx.ExecContext(ctx, g.pinSQL(), msisdn, sid, now.UnixMicro())
 		return err
 	})
 	if err != nil {

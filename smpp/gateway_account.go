@@ -38,9 +38,13 @@ type account struct {
 	mu        sync.Mutex // guards the fields below
 	binds     int        // accepted binds not yet ended
 	receivers []*server.Session
-	held      map[string]struct{} // receipts whose submit_sm_resp is not written yet
-	next      int                 // round-robin position in receivers
-	closed    bool
+	// held are the receipts whose submit_sm_resp is not written yet, with their rows'
+	// next_at (their hold deadline on PostgreSQL); released are those since answered
+	// whose rows the receipt sender must make due (PostgreSQL only).
+	held     map[string]int64
+	released []heldReceipt
+	next     int // round-robin position in receivers
+	closed   bool
 }
 
 var _ Target = (*account)(nil)

@@ -37,7 +37,9 @@ import (
 // A receipt the ESME answers with an error waits receiptRetry before it is tried again,
 // behind the others, so that one it keeps refusing does not hold up the rest. A receipt
 // not delivered within receiptMaxAge is dropped: an ESME forgets a message long before
-// that, and the table must not grow while an account never binds.
+// that, and the table must not grow while an account never binds. On PostgreSQL, where
+// several nodes share the table, the hold lives in the row and sending is claimed row by
+// row (gateway_postgres.go).
 const (
 	receiptRetry  = 30 * time.Second
 	receiptMaxAge = 72 * time.Hour
@@ -112,7 +114,7 @@ func (g *Gateway) handleMO(ctx context.Context, a *account, m MO, id string, par
 		}
 		return g.oweReceipts(ctx, a, id, m.From, m.To, part, want, m.Received)
 	}
-	a.holdReceipt(id)
+	a.holdReceipt(id, g.ownNextAt(m.Received))
 	var recErr error
 	recorded := make(chan struct{})
 	go func() {
@@ -129,11 +131,11 @@ func (g *Gateway) handleMO(ctx context.Context, a *account, m MO, id string, par
 				log.Warn().Err(err).Msg("smpp server receipt of a refused MO not deleted; the ESME will get it for an id it never had")
 			}
 		}
-		a.releaseReceipt(id)
+		a.forgetHold(id)
 		return server.StatusXTAppn
 	case recErr != nil:
 		log.Error().Err(recErr).Msg("smpp server MO processed but its receipt not recorded; the ESME will send it again")
-		a.releaseReceipt(id)
+		a.forgetHold(id)
 		return server.StatusXTAppn
 	}
 	return StatusOK
@@ -154,10 +156,10 @@ func (g *Gateway) oweReceipts(ctx context.Context, a *account, id, from, to stri
 			return StatusOK
 		}
 	}
-	a.holdReceipt(id)
+	a.holdReceipt(id, g.ownNextAt(now))
 	owed, err := g.oweDelivered(ctx, a, id, from, to, part, want, now)
 	if err != nil {
-		a.releaseReceipt(id)
+		a.forgetHold(id)
 		g.log.Error().Err(err).Str("system_id", a.systemID).Str("from", mask.MSISDN(from)).
 			Msg("smpp server MO processed but its receipt not recorded; the ESME will send it again")
 		return server.StatusXTAppn
@@ -184,25 +186,39 @@ func (h *gatewayHandler) Replied(s *server.Session, resp pdu.Body) {
 
 var _ server.Replier = (*gatewayHandler)(nil)
 
-// holdReceipt keeps the receipt of id from being sent until releaseReceipt.
-func (a *account) holdReceipt(id string) {
+// holdReceipt keeps the receipt of id from being sent until releaseReceipt; until is
+// the next_at its row is written with (Gateway.ownNextAt).
+func (a *account) holdReceipt(id string, until int64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.held == nil {
-		a.held = make(map[string]struct{})
+		a.held = make(map[string]int64)
 	}
-	a.held[id] = struct{}{}
+	a.held[id] = until
 }
 
-// releaseReceipt lets the receipt of id go, and wakes the sender when it was held.
+// releaseReceipt lets the receipt of id go, and wakes the sender when it was held. On
+// PostgreSQL the sender then makes its row due (publishReleased), for whichever node
+// sends it.
 func (a *account) releaseReceipt(id string) {
 	a.mu.Lock()
-	_, ok := a.held[id]
+	until, ok := a.held[id]
 	delete(a.held, id)
+	if ok && a.g.pg {
+		a.released = append(a.released, heldReceipt{id: id, until: until})
+	}
 	a.mu.Unlock()
 	if ok {
 		a.wakeReceipts()
 	}
+}
+
+// forgetHold drops the hold of id, whose MO was refused: its row is gone or was never
+// written, so there is nothing to release.
+func (a *account) forgetHold(id string) {
+	a.mu.Lock()
+	delete(a.held, id)
+	a.mu.Unlock()
 }
 
 func (a *account) receiptHeld(id string) bool {
@@ -258,7 +274,7 @@ func (g *Gateway) oweDelivered(ctx context.Context, a *account, id, from, to str
 			if _, err := tx.ExecContext(ctx, `INSERT INTO smpp_server_receipts
 				(message_id, system_id, msisdn, dest, part_set, want, stat, submitted_at, done_at, next_at)
 				VALUES (?, ?, ?, ?, '', ?, ?, ?, ?, ?)`,
-				id, a.systemID, from, to, want, statDelivered, now.UnixMicro(), now.UnixMicro(), now.UnixMicro()); err != nil {
+				id, a.systemID, from, to, want, statDelivered, now.UnixMicro(), now.UnixMicro(), g.ownNextAt(now)); err != nil {
 				return err
 			}
 			owed = true
@@ -361,7 +377,7 @@ func (a *account) wakeReceipts() {
 // sendReceipts runs until ctx ends, sending the account's owed receipts when woken or
 // every receiptRetry.
 func (a *account) sendReceipts(ctx context.Context) {
-	t := time.NewTicker(receiptRetry)
+	t := time.NewTicker(a.g.receiptPoll)
 	defer t.Stop()
 	var forget <-chan time.Time
 	for {
@@ -369,6 +385,7 @@ func (a *account) sendReceipts(ctx context.Context) {
 		case <-ctx.Done():
 			// What is not forgotten now is sent again after the restart.
 			fctx, cancel := context.WithTimeout(context.Background(), handlerTimeout)
+			a.publishReleased(fctx)
 			a.forgetDelivered(fctx)
 			cancel()
 			return
@@ -378,6 +395,7 @@ func (a *account) sendReceipts(ctx context.Context) {
 			forget = nil
 			a.forgetDelivered(ctx)
 		}
+		a.publishReleased(ctx)
 		a.flushReceipts(ctx)
 		if len(a.delivered) >= receiptBatch {
 			a.forgetDelivered(ctx)
@@ -418,19 +436,24 @@ func (a *account) flushReceipts(ctx context.Context) {
 			return
 		}
 		now := g.now()
-		owed, err := g.owedReceipts(ctx, a, now)
+		lease := now.Add(receiptRetry)
+		owed, err := g.owedReceipts(ctx, a, now, lease)
 		if err != nil {
 			g.quiet.Event("receipt-read:"+a.systemID, log.Error()).Err(err).Msg("smpp server receipts not read")
 			return
 		}
-		var sent, refused []string
+		var sent, refused, unsent []string
 		var failed error
-	send:
 		for _, r := range owed {
 			if a.receiptHeld(r.id) {
+				unsent = append(unsent, r.id)
 				continue // its submit_sm_resp is not written yet; Replied wakes us
 			}
 			if _, done := a.delivered[r.id]; done {
+				continue
+			}
+			if failed != nil { // the session failed: the rest wait for the next bind
+				unsent = append(unsent, r.id)
 				continue
 			}
 			err := a.send(ctx, s, r.deliverSM())
@@ -444,7 +467,7 @@ func (a *account) flushReceipts(ctx context.Context) {
 					Msg("smpp server receipt refused by the ESME; tried again later")
 			default:
 				failed = err
-				break send
+				unsent = append(unsent, r.id)
 			}
 		}
 		for _, id := range sent {
@@ -453,6 +476,12 @@ func (a *account) flushReceipts(ctx context.Context) {
 		if err := g.receiptsSent(ctx, nil, refused, now.Add(receiptRetry)); err != nil {
 			g.quiet.Event("receipt-refused:"+a.systemID, log.Error()).Err(err).Msg("smpp server refused receipts not postponed")
 			return
+		}
+		if g.pg {
+			if err := g.unclaimReceipts(ctx, unsent, now, lease); err != nil {
+				g.quiet.Event("receipt-unclaim:"+a.systemID, log.Error()).Err(err).Dur("lease", receiptRetry).
+					Msg("smpp server receipts not sent and not given back; they are sent once the claim runs out")
+			}
 		}
 		if failed != nil {
 			g.quiet.Event("receipt-send:"+a.systemID, log.Info()).Err(failed).Int("owed", len(owed)-len(sent)-len(refused)).
@@ -469,8 +498,12 @@ func (a *account) flushReceipts(ctx context.Context) {
 // owedReceipts reads the account's next receipts due at now, oldest first. Receipts
 // due at the same microsecond go in the order their messages were acknowledged: a run's
 // message ids are of one width and count up (the index's trailing key, so the order
-// costs no sort).
-func (g *Gateway) owedReceipts(ctx context.Context, a *account, now time.Time) ([]owedReceipt, error) {
+// costs no sort). On PostgreSQL it claims them for this node until lease
+// (claimReceipts); on SQLite the one process's sender is the only reader.
+func (g *Gateway) owedReceipts(ctx context.Context, a *account, now, lease time.Time) ([]owedReceipt, error) {
+	if g.pg {
+		return g.claimReceipts(ctx, a, now, lease)
+	}
 	rows, err := g.db.Reader().QueryContext(ctx, `SELECT message_id, msisdn, dest, stat, submitted_at, done_at
 		FROM smpp_server_receipts WHERE system_id = ? AND stat <> '' AND next_at <= ? ORDER BY next_at, message_id LIMIT ?`,
 		a.systemID, now.UnixMicro(), receiptBatch)

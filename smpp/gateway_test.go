@@ -20,6 +20,7 @@ import (
 	"github.com/fiorix/go-smpp/smpp/pdu/pdufield"
 	"github.com/fiorix/go-smpp/smpp/pdu/pdutext"
 	"github.com/fiorix/go-smpp/smpp/pdu/pdutlv"
+	"github.com/payswitch/payswitch/internal/pgtest"
 	"github.com/payswitch/payswitch/outbox"
 	"github.com/payswitch/payswitch/smpp"
 	"github.com/payswitch/payswitch/store"
@@ -223,148 +224,152 @@ func waitSessions(t testing.TB, g *smpp.Gateway, name string, n int) {
 }
 
 func TestGatewayMO(t *testing.T) {
-	db, _ := mustStore(t)
-	sink := newMOSink()
-	reg := prometheus.NewRegistry()
-	g := startGateway(t, db, sink, reg)
-	agg := mustBind(t, g.Addr(), "agg-x", "secret-x")
-	ctx := context.Background()
+	pgtest.Both(t, func(t *testing.T) {
+		db, _ := mustStore(t)
+		sink := newMOSink()
+		reg := prometheus.NewRegistry()
+		g := startGateway(t, db, sink, reg)
+		agg := mustBind(t, g.Addr(), "agg-x", "secret-x")
+		ctx := context.Background()
 
-	id, err := agg.submit("254700000001", shortcode, "PAY 55501 150")
-	if err != nil || id == "" {
-		t.Fatalf("submit_sm: %q %v", id, err)
-	}
-	m := sink.take(t)
-	if m.Link != "server:agg-x" || m.From != "254700000001" || m.To != shortcode || m.Text != "PAY 55501 150" {
-		t.Fatalf("MO %+v", m)
-	}
-	if pin, err := g.TargetFor(ctx, "+254700000001"); err != nil || pin.Target != "server:agg-x" {
-		t.Fatalf("pinned to %q %v", pin.Target, err)
-	}
-
-	t.Run("handler fails: ESME_RX_T_APPN, then accepted again", func(t *testing.T) {
-		sink.mu.Lock()
-		sink.fail = 1
-		sink.mu.Unlock()
-		if _, err := agg.submit("254700000002", shortcode, "BAL"); statusOf(err) != 0x64 {
-			t.Fatalf("submit_sm while the handler fails: %v", err)
-		}
-		if _, err := agg.submit("254700000002", shortcode, "BAL"); err != nil {
-			t.Fatal(err)
-		}
-		if m := sink.take(t); m.Text != "BAL" || m.From != "254700000002" {
-			t.Fatalf("MO %+v", m)
-		}
-	})
-
-	t.Run("other destination: ESME_RINVDSTADR", func(t *testing.T) {
-		if _, err := agg.submit("254700000003", "254711111111", "hello"); statusOf(err) != 0x0B {
-			t.Fatalf("submit_sm to a phone: %v", err)
-		}
-		if pin, _ := g.TargetFor(ctx, "254700000003"); pin.Target != "" {
-			t.Fatalf("a refused submit_sm pinned the number to %q", pin.Target)
-		}
-	})
-
-	t.Run("USSD to the service code", func(t *testing.T) {
-		sm := &smppcli.ShortMessage{Src: "254700000005", Dst: "*384#", Text: pdutext.Raw("*384#"),
-			TLVFields: pdutlv.Fields{pdutlv.TagUssdServiceOp: uint8(smpp.USSDPSSRIndication), pdutlv.TagItsSessionInfo: []byte{0, 9}}}
-		if _, err := agg.trx.Submit(sm); err != nil {
-			t.Fatal(err)
+		id, err := agg.submit("254700000001", shortcode, "PAY 55501 150")
+		if err != nil || id == "" {
+			t.Fatalf("submit_sm: %q %v", id, err)
 		}
 		m := sink.take(t)
-		if m.To != "*384#" || m.USSD == nil || m.USSD.ServiceOp != smpp.USSDPSSRIndication || !bytes.Equal(m.USSD.SessionInfo, []byte{0, 9}) {
-			t.Fatalf("USSD MO %+v %+v", m, m.USSD)
+		if m.Link != "server:agg-x" || m.From != "254700000001" || m.To != shortcode || m.Text != "PAY 55501 150" {
+			t.Fatalf("MO %+v", m)
 		}
-		// Without ussd_service_op the service code is just another destination.
-		if _, err := agg.submit("254700000005", "*384#", "1"); statusOf(err) != 0x0B {
-			t.Fatalf("plain submit_sm to the service code: %v", err)
+		if pin, err := g.TargetFor(ctx, "+254700000001"); err != nil || pin.Target != "server:agg-x" {
+			t.Fatalf("pinned to %q %v", pin.Target, err)
+		}
+
+		t.Run("handler fails: ESME_RX_T_APPN, then accepted again", func(t *testing.T) {
+			sink.mu.Lock()
+			sink.fail = 1
+			sink.mu.Unlock()
+			if _, err := agg.submit("254700000002", shortcode, "BAL"); statusOf(err) != 0x64 {
+				t.Fatalf("submit_sm while the handler fails: %v", err)
+			}
+			if _, err := agg.submit("254700000002", shortcode, "BAL"); err != nil {
+				t.Fatal(err)
+			}
+			if m := sink.take(t); m.Text != "BAL" || m.From != "254700000002" {
+				t.Fatalf("MO %+v", m)
+			}
+		})
+
+		t.Run("other destination: ESME_RINVDSTADR", func(t *testing.T) {
+			if _, err := agg.submit("254700000003", "254711111111", "hello"); statusOf(err) != 0x0B {
+				t.Fatalf("submit_sm to a phone: %v", err)
+			}
+			if pin, _ := g.TargetFor(ctx, "254700000003"); pin.Target != "" {
+				t.Fatalf("a refused submit_sm pinned the number to %q", pin.Target)
+			}
+		})
+
+		t.Run("USSD to the service code", func(t *testing.T) {
+			sm := &smppcli.ShortMessage{Src: "254700000005", Dst: "*384#", Text: pdutext.Raw("*384#"),
+				TLVFields: pdutlv.Fields{pdutlv.TagUssdServiceOp: uint8(smpp.USSDPSSRIndication), pdutlv.TagItsSessionInfo: []byte{0, 9}}}
+			if _, err := agg.trx.Submit(sm); err != nil {
+				t.Fatal(err)
+			}
+			m := sink.take(t)
+			if m.To != "*384#" || m.USSD == nil || m.USSD.ServiceOp != smpp.USSDPSSRIndication || !bytes.Equal(m.USSD.SessionInfo, []byte{0, 9}) {
+				t.Fatalf("USSD MO %+v %+v", m, m.USSD)
+			}
+			// Without ussd_service_op the service code is just another destination.
+			if _, err := agg.submit("254700000005", "*384#", "1"); statusOf(err) != 0x0B {
+				t.Fatalf("plain submit_sm to the service code: %v", err)
+			}
+		})
+
+		t.Run("concatenated MO", func(t *testing.T) {
+			long := strings.Repeat("MINI please, ", 20)
+			parts, err := agg.trx.SubmitLongMsg(&smppcli.ShortMessage{Src: "254700000004", Dst: shortcode, Text: pdutext.Raw(long)})
+			if err != nil || len(parts) < 2 {
+				t.Fatalf("%d parts, %v", len(parts), err)
+			}
+			if m := sink.take(t); m.Text != long || m.From != "254700000004" {
+				t.Fatalf("reassembled MO %q", m.Text)
+			}
+		})
+
+		t.Run("a later MO through another account moves the pin", func(t *testing.T) {
+			other := mustBind(t, g.Addr(), "agg-y", "secret-y")
+			if _, err := other.submit("254700000001", shortcode, "BAL"); err != nil {
+				t.Fatal(err)
+			}
+			sink.take(t)
+			if pin, _ := g.TargetFor(ctx, "254700000001"); pin.Target != "server:agg-y" {
+				t.Fatalf("pinned to %q", pin.Target)
+			}
+		})
+
+		if v := metricValue(t, reg, "payswitch_smpp_messages_total", "server:agg-x", "direction", "in"); v < 5 {
+			t.Fatalf("messages_total{in} = %v", v)
 		}
 	})
-
-	t.Run("concatenated MO", func(t *testing.T) {
-		long := strings.Repeat("MINI please, ", 20)
-		parts, err := agg.trx.SubmitLongMsg(&smppcli.ShortMessage{Src: "254700000004", Dst: shortcode, Text: pdutext.Raw(long)})
-		if err != nil || len(parts) < 2 {
-			t.Fatalf("%d parts, %v", len(parts), err)
-		}
-		if m := sink.take(t); m.Text != long || m.From != "254700000004" {
-			t.Fatalf("reassembled MO %q", m.Text)
-		}
-	})
-
-	t.Run("a later MO through another account moves the pin", func(t *testing.T) {
-		other := mustBind(t, g.Addr(), "agg-y", "secret-y")
-		if _, err := other.submit("254700000001", shortcode, "BAL"); err != nil {
-			t.Fatal(err)
-		}
-		sink.take(t)
-		if pin, _ := g.TargetFor(ctx, "254700000001"); pin.Target != "server:agg-y" {
-			t.Fatalf("pinned to %q", pin.Target)
-		}
-	})
-
-	if v := metricValue(t, reg, "payswitch_smpp_messages_total", "server:agg-x", "direction", "in"); v < 5 {
-		t.Fatalf("messages_total{in} = %v", v)
-	}
 }
 
 // The switch's answers to a number that wrote through an aggregator go back to that
 // aggregator as deliver_sm, durably: while it is not bound they wait in the outbox.
 // Other numbers keep their carrier routes.
 func TestGatewayMTGoesBackToTheAggregator(t *testing.T) {
-	db, o := mustStore(t)
-	sink := newMOSink()
-	g := startGateway(t, db, sink, nil)
-	sim := startSim(t, "carrier-a")
-	carrier := startLink(t, sim, smpp.LinkConfig{Name: "carrier-a"}, nil, nil)
-	waitState(t, smpp.StateBound, carrier)
-	mts := collect(t, sim)
-	runSender(t, o, []*smpp.Link{carrier}, time.Second, g)
+	pgtest.Both(t, func(t *testing.T) {
+		db, o := mustStore(t)
+		sink := newMOSink()
+		g := startGateway(t, db, sink, nil)
+		sim := startSim(t, "carrier-a")
+		carrier := startLink(t, sim, smpp.LinkConfig{Name: "carrier-a"}, nil, nil)
+		waitState(t, smpp.StateBound, carrier)
+		mts := collect(t, sim)
+		runSender(t, o, []*smpp.Link{carrier}, time.Second, g)
 
-	agg := mustBind(t, g.Addr(), "agg-x", "secret-x")
-	if _, err := agg.submit("254700000001", shortcode, "BAL"); err != nil {
-		t.Fatal(err)
-	}
-	sink.take(t)
+		agg := mustBind(t, g.Addr(), "agg-x", "secret-x")
+		if _, err := agg.submit("254700000001", shortcode, "BAL"); err != nil {
+			t.Fatal(err)
+		}
+		sink.take(t)
 
-	id := enqueue(t, db, o, outbox.Message{To: "254700000001", Text: "Your balance is KES 1,500.00"})[0]
-	from, to, text := agg.expectDeliver(t)
-	if from != shortcode || to != "254700000001" || text != "Your balance is KES 1,500.00" {
-		t.Fatalf("deliver_sm %s -> %s %q", from, to, text)
-	}
-	if m := waitMessage(t, o, id, "sent", sent); m.Link != "server:agg-x" || len(m.MessageIDs) != 1 {
-		t.Fatalf("outbox: link %s ids %v", m.Link, m.MessageIDs)
-	}
+		id := enqueue(t, db, o, outbox.Message{To: "254700000001", Text: "Your balance is KES 1,500.00"})[0]
+		from, to, text := agg.expectDeliver(t)
+		if from != shortcode || to != "254700000001" || text != "Your balance is KES 1,500.00" {
+			t.Fatalf("deliver_sm %s -> %s %q", from, to, text)
+		}
+		if m := waitMessage(t, o, id, "sent", sent); m.Link != "server:agg-x" || len(m.MessageIDs) != 1 {
+			t.Fatalf("outbox: link %s ids %v", m.Link, m.MessageIDs)
+		}
 
-	// A number that never wrote through the aggregator goes over the carrier.
-	enqueue(t, db, o, outbox.Message{To: "254700000009", Text: "carrier route"})
-	if got := mts.waitFor(t, "carrier route", 1); got[0].SystemID != "carrier-a" {
-		t.Fatalf("went to %s", got[0].SystemID)
-	}
+		// A number that never wrote through the aggregator goes over the carrier.
+		enqueue(t, db, o, outbox.Message{To: "254700000009", Text: "carrier route"})
+		if got := mts.waitFor(t, "carrier route", 1); got[0].SystemID != "carrier-a" {
+			t.Fatalf("went to %s", got[0].SystemID)
+		}
 
-	// The aggregator goes away for a while; the answer waits for it, and never takes
-	// the carrier route instead.
-	agg.trx.Close()
-	waitSessions(t, g, "server:agg-x", 0)
-	id = enqueue(t, db, o, outbox.Message{To: "254700000001", Text: "Confirmed. New balance KES 1,350.00", RequestReceipt: true})[0]
-	waitMessage(t, o, id, "retried", func(m outbox.Message) bool {
-		return m.Attempts >= 2 && strings.Contains(m.LastError, smpp.ErrNotBound.Error())
+		// The aggregator goes away for a while; the answer waits for it, and never takes
+		// the carrier route instead.
+		agg.trx.Close()
+		waitSessions(t, g, "server:agg-x", 0)
+		id = enqueue(t, db, o, outbox.Message{To: "254700000001", Text: "Confirmed. New balance KES 1,350.00", RequestReceipt: true})[0]
+		waitMessage(t, o, id, "retried", func(m outbox.Message) bool {
+			return m.Attempts >= 2 && strings.Contains(m.LastError, smpp.ErrNotBound.Error())
+		})
+		agg = mustBind(t, g.Addr(), "agg-x", "secret-x")
+		if _, _, text := agg.expectDeliver(t); text != "Confirmed. New balance KES 1,350.00" {
+			t.Fatalf("after rebind: %q", text)
+		}
+		if m := waitMessage(t, o, id, "sent", sent); m.Link != "server:agg-x" {
+			t.Fatalf("outbox link %s", m.Link)
+		}
+		if got := mts.byText()["Confirmed. New balance KES 1,350.00"]; len(got) != 0 {
+			t.Fatalf("the answer also went over the carrier: %+v", got)
+		}
+		st := g.Stats()
+		if st[0].Name != "server:agg-x" || st[0].State != smpp.StateBound || st[0].Submitted != 2 || st[0].Failed == 0 {
+			t.Fatalf("stats %+v", st)
+		}
 	})
-	agg = mustBind(t, g.Addr(), "agg-x", "secret-x")
-	if _, _, text := agg.expectDeliver(t); text != "Confirmed. New balance KES 1,350.00" {
-		t.Fatalf("after rebind: %q", text)
-	}
-	if m := waitMessage(t, o, id, "sent", sent); m.Link != "server:agg-x" {
-		t.Fatalf("outbox link %s", m.Link)
-	}
-	if got := mts.byText()["Confirmed. New balance KES 1,350.00"]; len(got) != 0 {
-		t.Fatalf("the answer also went over the carrier: %+v", got)
-	}
-	st := g.Stats()
-	if st[0].Name != "server:agg-x" || st[0].State != smpp.StateBound || st[0].Submitted != 2 || st[0].Failed == 0 {
-		t.Fatalf("stats %+v", st)
-	}
 }
 
 // rawConn is a bare TCP connection speaking SMPP by hand, for what clients never send.

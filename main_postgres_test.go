@@ -1,0 +1,12 @@
+package main
+
+import (
+	"os"
+	"testing"
+
+	"github.com/payswitch/payswitch/internal/pgtest"
+)
+
+// TestMain lets the tests that run on both drivers (the commands on database.url)
+// start a throwaway PostgreSQL.
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
