@@ -238,7 +238,11 @@ func (e *Engine) Reverse(ctx context.Context, id string, r Reversal) (*Payment, 
 		out, err := o.apply(d)
 		if err != nil {
 			// The ledger's refusals, and a reference another reversal holds, are the
-			// operator's errors; which is the rules' to say.
+			// operator's errors; which is the rules' to say. (A reference taken needs no
+			// balance, and on PostgreSQL its statement ended the transaction's reads.)
+			if errors.Is(err, errReversalRefTaken) {
+				return e.rules.reversalRefused(cur, ref, err, 0)
+			}
 			payee, aerr := o.lt.Account(o.ctx, cur.PayeeAccount)
 			if aerr != nil {
 				return err
