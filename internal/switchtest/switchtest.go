@@ -192,16 +192,30 @@ type Node struct {
 // Rig's own DB with an engine of its own.
 func (r *Rig) Node() *Node {
 	r.T.Helper()
-	if r.URL == "" {
-		return r.nodeOn(r.DB)
-	}
-	n := r.node()
-	r.T.Cleanup(func() { n.DB.Close() })
-	return n
+	return r.NodeAt(0)
 }
 
-// node opens a new store.DB on r's database and a node on it.
+// NodeAt is Node with a clock of its own: r's clock moved on by offset, as a node whose
+// clock is ahead of the others' would read it (behind, for a negative offset).
+func (r *Rig) NodeAt(offset time.Duration) *Node {
+	r.T.Helper()
+	now := func() time.Time { return r.Clock.Now().Add(offset) }
+	if r.URL == "" {
+		return r.nodeOn(r.DB, now)
+	}
+	db := r.openDB()
+	r.T.Cleanup(func() { db.Close() })
+	return r.nodeOn(db, now)
+}
+
+// node opens a new store.DB on r's database and a node on it, at r's clock.
 func (r *Rig) node() *Node {
+	r.T.Helper()
+	return r.nodeOn(r.openDB(), r.Clock.Now)
+}
+
+// openDB opens a new store.DB on r's database.
+func (r *Rig) openDB() *store.DB {
 	t := r.T
 	t.Helper()
 	var db *store.DB
@@ -214,24 +228,24 @@ func (r *Rig) node() *Node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return r.nodeOn(db)
+	return db
 }
 
-// nodeOn makes a node's ledger, outbox and engine on db.
-func (r *Rig) nodeOn(db *store.DB) *Node {
+// nodeOn makes a node's ledger, outbox and engine on db, at the clock now.
+func (r *Rig) nodeOn(db *store.DB, now func() time.Time) *Node {
 	t, o := r.T, r.Opts
 	t.Helper()
 	iss, err := otp.NewIssuer(Secret, otp.Config{Digits: 6, TTL: 5 * time.Minute, MaxAttempts: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &Node{DB: db, Ledger: ledger.New(db, r.Clock.Now)}
+	n := &Node{DB: db, Ledger: ledger.New(db, now)}
 	if o.Sealed {
-		if n.Outbox, err = outbox.NewSealed(db, r.Clock.Now, Secret); err != nil {
+		if n.Outbox, err = outbox.NewSealed(db, now, Secret); err != nil {
 			t.Fatal(err)
 		}
 	} else {
-		n.Outbox = outbox.New(db, r.Clock.Now)
+		n.Outbox = outbox.New(db, now)
 	}
 	cfg := DefaultConfig()
 	cfg.VoiceNumber, cfg.Fraud = o.VoiceNumber, o.Fraud
@@ -239,7 +253,7 @@ func (r *Rig) nodeOn(db *store.DB) *Node {
 		o.Config(&cfg)
 	}
 	n.Engine, err = payswitch.New(cfg,
-		payswitch.Deps{DB: db, Ledger: n.Ledger, OTP: iss, Outbox: n.Outbox, Now: r.Clock.Now, After: r.Clock.After,
+		payswitch.Deps{DB: db, Ledger: n.Ledger, OTP: iss, Outbox: n.Outbox, Now: now, After: r.Clock.After,
 			Log: zerolog.Nop(), Airtime: o.Airtime, SIMSwap: o.SIMSwap, Products: o.Products, Events: o.Events,
 			Escrow: o.Escrow, Tills: o.Tills, Sales: o.Sales})
 	if err != nil {
