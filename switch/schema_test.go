@@ -2,6 +2,7 @@ package payswitch_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -85,4 +86,55 @@ func TestOneRequestPerNumber(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestPostgresSchemaMatchesSQLite: the tables of Schema.Postgres have the columns, and
+// the indexes, that SQLite's migrations leave, so that a migration added on one side
+// only is found here.
+func TestPostgresSchemaMatchesSQLite(t *testing.T) {
+	var sqlite, postgres map[string][]string
+	pgtest.Both(t, func(t *testing.T) {
+		h := newHarness(t)
+		q := `SELECT m.name, p.name FROM sqlite_master AS m, pragma_table_info(m.name) AS p
+			WHERE m.type = 'table' UNION ALL SELECT tbl_name, 'index ' || name FROM sqlite_master
+			WHERE type = 'index' AND name NOT LIKE 'sqlite_autoindex%'`
+		if h.db.Dialect() == store.Postgres {
+			q = `SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public'
+				UNION ALL SELECT tablename, 'index ' || indexname FROM pg_indexes
+				WHERE schemaname = 'public' AND indexname NOT IN (SELECT conname FROM pg_constraint)`
+		}
+		rows, err := h.db.Reader().QueryContext(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		got := map[string][]string{}
+		for rows.Next() {
+			var table, column string
+			if err := rows.Scan(&table, &column); err != nil {
+				t.Fatal(err)
+			}
+			got[table] = append(got[table], column)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		for _, cols := range got {
+			slices.Sort(cols)
+		}
+		if h.db.Dialect() == store.Postgres {
+			postgres = got
+		} else {
+			sqlite = got
+		}
+	})
+	if postgres == nil {
+		return // no PostgreSQL here
+	}
+	for _, table := range []string{"payments", "payment_events", "daily_totals", "number_locks", "origin_wrong_codes",
+		"account_changes", "payment_items", "request_stops", "request_counts", "refunds", "wallet_kyc", "lock_attempts"} {
+		if !slices.Equal(sqlite[table], postgres[table]) || len(sqlite[table]) == 0 {
+			t.Errorf("%s:\nSQLite     %v\nPostgreSQL %v", table, sqlite[table], postgres[table])
+		}
+	}
 }
