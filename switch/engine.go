@@ -112,7 +112,8 @@ type Deps struct {
 }
 
 // Engine runs payments. It is safe for concurrent use: every decision is made inside a
-// store.Write, which the store serialises.
+// store.Write, which the store serialises (SQLite), or under the locks of pgSnapshots
+// (PostgreSQL, where several engines share the database).
 type Engine struct {
 	rules  // what decisions are made by
 	db     *store.DB
