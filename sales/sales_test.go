@@ -104,19 +104,15 @@ func openBooksAt(tb testing.TB, where string, hours bool) *books {
 // set, at where: a SQLite file, or a postgres:// URL (another node each time).
 func openStore(tb testing.TB, where string, hours bool) *store.DB {
 	tb.Helper()
+	schemas := []store.Schema{ledger.Schema, payswitch.Schema}
+	if hours {
+		schemas = append(schemas, sales.Schema)
+	}
 	var db *store.DB
 	var err error
 	if strings.HasPrefix(where, "postgres") {
-		schemas := []store.Schema{ledger.Schema, paymentsOnPostgres}
-		if hours {
-			schemas = append(schemas, sales.Schema)
-		}
 		db, err = store.OpenPostgres(ctx, where, store.Options{}, schemas...)
 	} else {
-		schemas := []store.Schema{ledger.Schema, payswitch.Schema}
-		if hours {
-			schemas = append(schemas, sales.Schema)
-		}
 		db, err = store.Open(where, store.Options{Synchronous: "OFF"}, schemas...)
 	}
 	if err != nil {
@@ -125,23 +121,6 @@ func openStore(tb testing.TB, where string, hours bool) *store.DB {
 	tb.Cleanup(func() { db.Close() })
 	return db
 }
-
-// paymentsOnPostgres stands in for package switch's payments table on PostgreSQL, which
-// has no PostgreSQL schema yet: the columns these tests write and sales reads.
-var paymentsOnPostgres = store.Schema{Component: "payments", Postgres: []string{`
-CREATE TABLE payments (
-	id            TEXT COLLATE "C" PRIMARY KEY,
-	type          TEXT COLLATE "C" NOT NULL,
-	channel       TEXT COLLATE "C" NOT NULL,
-	state         TEXT COLLATE "C" NOT NULL,
-	payer_account TEXT COLLATE "C" NOT NULL,
-	payee_account TEXT COLLATE "C" NOT NULL,
-	amount        BIGINT NOT NULL,
-	currency      TEXT COLLATE "C" NOT NULL,
-	store         TEXT COLLATE "C" NOT NULL DEFAULT '',
-	created_at    BIGINT NOT NULL,
-	updated_at    BIGINT NOT NULL
-);`}}
 
 // move books a transfer at t for payment pid and, for a payment of kind
 // merchant_payment, its row in the payments table with store first, as the engine

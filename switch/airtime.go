@@ -2,6 +2,7 @@ package payswitch
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"unicode"
 
 	"github.com/payswitch/payswitch/ledger"
+	"github.com/payswitch/payswitch/store"
 )
 
 // Airtime is how the engine reaches the carriers' airtime APIs. The engine calls it
@@ -103,23 +105,16 @@ func (e *Engine) ResolveAirtime(ctx context.Context) error {
 	if e.airtime == nil {
 		return nil
 	}
-	rows, err := e.db.Reader().QueryContext(ctx, `SELECT `+paymentColumns+` FROM payments
-		WHERE state = 'topup_pending' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT 64`,
-		e.now().UnixMicro())
-	if err != nil {
-		return err
-	}
 	var due []*Payment
-	for rows.Next() {
-		p, err := scanPayment(rows)
-		if err != nil {
-			rows.Close()
-			return err
-		}
-		due = append(due, p)
+	var err error
+	if e.pg {
+		due, err = e.claimTopups(ctx)
+	} else {
+		due, err = scanPayments(e.db.Reader().QueryContext(ctx, `SELECT `+paymentColumns+` FROM payments
+		WHERE state = 'topup_pending' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT 64`,
+			e.now().UnixMicro()))
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	if err != nil {
 		return err
 	}
 	var wg sync.WaitGroup
@@ -133,6 +128,49 @@ func (e *Engine) ResolveAirtime(ctx context.Context) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// topupLease is how long a node's claim of a due top-up keeps other nodes from asking
+// its carrier too (PostgreSQL): longer than a carrier call takes. A node that dies
+// holding claims leaves them to the others once it has passed.
+const topupLease = 2 * time.Minute
+
+// claimTopupsSQL claims, for one node, the top-ups due at ?1 until ?2: the rows other
+// nodes are claiming are skipped, not waited for, and a claimed row is due again only
+// once its lease has passed; the carrier's answer then sets its next attempt.
+const claimTopupsSQL = `UPDATE payments SET next_attempt_at = ?2
+	WHERE id IN (SELECT id FROM payments WHERE state = 'topup_pending' AND next_attempt_at <= ?1
+		ORDER BY next_attempt_at LIMIT 64 FOR UPDATE SKIP LOCKED)
+	RETURNING ` + paymentColumns
+
+// claimTopups is ResolveAirtime's list of due top-ups on PostgreSQL, where every node
+// runs the resolver: each is claimed by one node, which alone asks its carrier.
+func (e *Engine) claimTopups(ctx context.Context) ([]*Payment, error) {
+	var due []*Payment
+	err := e.db.Write(ctx, func(tx store.Tx) error {
+		now := e.now()
+		var err error
+		due, err = scanPayments(tx.QueryContext(ctx, claimTopupsSQL, now.UnixMicro(), now.Add(topupLease).UnixMicro()))
+		return err
+	})
+	return due, err
+}
+
+// scanPayments reads the payments of rows to the end and closes them.
+func scanPayments(rows *sql.Rows, err error) ([]*Payment, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Payment
+	for rows.Next() {
+		p, err := scanPayment(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
 }
 
 func (e *Engine) resolveTopup(ctx context.Context, p *Payment) error {
@@ -238,7 +276,11 @@ func (e *Engine) Reverse(ctx context.Context, id string, r Reversal) (*Payment, 
 		out, err := o.apply(d)
 		if err != nil {
 			// The ledger's refusals, and a reference another reversal holds, are the
-			// operator's errors; which is the rules' to say.
+			// operator's errors; which is the rules' to say. (A reference taken needs no
+			// balance, and on PostgreSQL its statement ended the transaction's reads.)
+			if errors.Is(err, errReversalRefTaken) {
+				return e.rules.reversalRefused(cur, ref, err, 0)
+			}
 			payee, aerr := o.lt.Account(o.ctx, cur.PayeeAccount)
 			if aerr != nil {
 				return err

@@ -7,7 +7,12 @@ import (
 	"github.com/payswitch/payswitch/ledger"
 	"github.com/payswitch/payswitch/otp"
 	"github.com/payswitch/payswitch/outbox"
+	"github.com/payswitch/payswitch/store"
 )
+
+// errReversalRefTaken is the schema's refusal of a reversal reference that another
+// payment's reversal holds (payments_reversal_ref).
+var errReversalRefTaken = errors.New("payswitch: reversal reference taken")
 
 // apply writes d's effects in o's transaction and returns its Outcome, with the texts
 // that show a balance rendered. It is the only place where a Decision becomes SQL; the
@@ -118,6 +123,9 @@ func (o *op) apply(d Decision) (Outcome, error) {
 	}
 	if d.ReversalRef != "" {
 		if _, err := o.tx.ExecContext(o.ctx, `UPDATE payments SET reversal_ref = ? WHERE id = ?`, d.ReversalRef, p.ID); err != nil {
+			if store.IsUniqueViolation(err, "payments.reversal_ref") {
+				err = errReversalRefTaken
+			}
 			return Outcome{}, fmt.Errorf("record reversal of %s: %w", p.ID, err)
 		}
 		p.ReversalRef = d.ReversalRef
@@ -420,15 +428,21 @@ func (o *op) issue(p *Payment, code otp.Drawn) error {
 // addDaily counts amount against what msisdn has committed on day.
 func (o *op) addDaily(msisdn string, day, amount int64) error {
 	_, err := o.tx.ExecContext(o.ctx, `INSERT INTO daily_totals (msisdn, day, amount) VALUES (?, ?, ?)
-		ON CONFLICT (msisdn, day) DO UPDATE SET amount = amount + excluded.amount`, msisdn, day, amount)
+		ON CONFLICT (msisdn, day) DO UPDATE SET amount = daily_totals.amount + excluded.amount`, msisdn, day, amount)
 	return err
 }
 
 // subDaily gives amount back to msisdn's day when a payment did not happen.
 func (o *op) subDaily(msisdn string, day, amount int64) error {
-	_, err := o.tx.ExecContext(o.ctx, `UPDATE daily_totals SET amount = max(amount - ?, 0)
-		WHERE msisdn = ? AND day = ?`, amount, msisdn, day)
+	_, err := o.tx.ExecContext(o.ctx, subDailySQL[o.e.db.Dialect() == store.Postgres], amount, msisdn, day)
 	return err
+}
+
+// subDailySQL is subDaily's statement on SQLite (false) and PostgreSQL (true), whose
+// two-argument max is GREATEST.
+var subDailySQL = map[bool]string{
+	false: `UPDATE daily_totals SET amount = max(amount - ?, 0) WHERE msisdn = ? AND day = ?`,
+	true:  `UPDATE daily_totals SET amount = GREATEST(amount - ?, 0) WHERE msisdn = ? AND day = ?`,
 }
 
 // storeRequestCounts writes the request counts a decision made: each subject's window

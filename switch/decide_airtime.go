@@ -3,7 +3,6 @@ package payswitch
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/payswitch/payswitch/ledger"
@@ -112,7 +111,7 @@ func (r *rules) reversalRefused(p *Payment, ref string, err error, payeeAvailabl
 		return fmt.Errorf("%w: the payee has spent the money (%s available of %s)", ErrInsufficientFund,
 			r.money(payeeAvailable), r.money(p.Amount))
 	case errors.Is(err, ledger.ErrIdempotencyConflict) || errors.Is(err, ledger.ErrAlreadyReversed) ||
-		strings.Contains(err.Error(), "UNIQUE"):
+		errors.Is(err, errReversalRefTaken):
 		return fmt.Errorf("%w: reference %q was used for another reversal", ErrConflict, ref)
 	}
 	return err

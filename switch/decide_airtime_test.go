@@ -121,7 +121,7 @@ func TestReversalRefused(t *testing.T) {
 		{ledger.ErrInsufficientFunds, ErrInsufficientFund, "KES 20.00 available of KES 150.00"},
 		{ledger.ErrIdempotencyConflict, ErrConflict, `reference "REV-1"`},
 		{ledger.ErrAlreadyReversed, ErrConflict, `reference "REV-1"`},
-		{fmt.Errorf("record reversal: UNIQUE constraint failed: payments.reversal_ref"), ErrConflict, `reference "REV-1"`},
+		{fmt.Errorf("record reversal: %w", errReversalRefTaken), ErrConflict, `reference "REV-1"`},
 	} {
 		got := r.reversalRefused(p, "REV-1", tc.err, 2000)
 		if !errors.Is(got, tc.want) || !strings.Contains(got.Error(), tc.text) {

@@ -24,8 +24,11 @@
 // decision's path) and hands the Decision to apply (apply.go), the only code that turns
 // a Decision into SQL.
 //
-// Every write of the switch runs on the store's one writer goroutine, so the engine does
-// there only what must be decided there. What can be worked out before the write goes
+// On SQLite every write of the switch runs on the store's one writer goroutine, which
+// serialises every decision. On PostgreSQL several nodes write at once, and the
+// snapshot's reads take the locks that serialise the decisions about one number, key or
+// account across them (pgSnapshots, snapshot_postgres.go). Either way the engine does in
+// the write only what must be decided there. What can be worked out before the write goes
 // ahead through one documented mechanism (ahead.go): a request's draft (the accounts its
 // numbers and till name, which never change, and the payment ID, the code, its HMAC and
 // the code SMS), and a confirmation's code digested for the payment waiting, which the

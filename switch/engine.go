@@ -112,7 +112,8 @@ type Deps struct {
 }
 
 // Engine runs payments. It is safe for concurrent use: every decision is made inside a
-// store.Write, which the store serialises.
+// store.Write, which the store serialises (SQLite), or under the locks of pgSnapshots
+// (PostgreSQL, where several engines share the database).
 type Engine struct {
 	rules  // what decisions are made by
 	db     *store.DB
@@ -123,6 +124,7 @@ type Engine struct {
 	after  func(time.Duration) <-chan time.Time
 	log    zerolog.Logger
 	ids    *timeid.Generator // payment IDs, at the engine's clock
+	pg     bool              // db is PostgreSQL: decisions read through pgSnapshots
 
 	airtime     Airtime
 	airtimeKick chan struct{} // wakes RunAirtime after a confirmation
@@ -193,7 +195,7 @@ func New(cfg Config, d Deps) (*Engine, error) {
 	e := &Engine{
 		rules: rules{cfg: cfg, texts: texts, digits: oc.Digits, ttl: oc.TTL, resendInterval: oc.ResendInterval},
 		ids:   timeid.New(paymentIDLayout),
-		db:    d.DB, ledger: d.Ledger, otp: d.OTP, outbox: d.Outbox, now: now, after: after, log: d.Log,
+		db:    d.DB, pg: d.DB.Dialect() == store.Postgres, ledger: d.Ledger, otp: d.OTP, outbox: d.Outbox, now: now, after: after, log: d.Log,
 		airtime: d.Airtime, airtimeKick: make(chan struct{}, 1), simSwap: d.SIMSwap, products: d.Products, events: d.Events,
 		escrowMerchants: d.Escrow,
 		limits:          &limiter{perMinute: cfg.Fraud.RequestsPerMinute, numbers: map[string]*numberBudget{}},
@@ -268,7 +270,7 @@ type op struct {
 	ctx    context.Context
 	tx     store.Tx
 	lt     *ledger.Tx
-	snap   snapshotSource  // &sqlite, unless another driver reads the snapshots
+	snap   snapshotSource  // &sqlite, or on PostgreSQL a *pgSnapshots
 	sqlite sqliteSnapshots // kept in the op, so that snap costs no allocation of its own
 	now    time.Time
 	after  []func()
@@ -324,6 +326,9 @@ func (e *Engine) newOp(ctx context.Context, tx store.Tx) *op {
 	o := &op{e: e, ctx: ctx, tx: tx, lt: e.ledger.In(tx), now: e.now().UTC(),
 		sqlite: sqliteSnapshots{ctx: ctx, tx: tx, locksOn: e.cfg.Fraud.WrongCodesLock > 0}}
 	o.snap = &o.sqlite
+	if e.pg {
+		o.snap = &pgSnapshots{sqliteSnapshots: o.sqlite, merchantCap: e.cfg.Requests.PerMerchantPerMinute > 0}
+	}
 	return o
 }
 

@@ -34,15 +34,15 @@ func (e *Engine) Run(ctx context.Context) error {
 // restart is never sorted whole.
 const (
 	dueQuery = `SELECT id FROM (SELECT id FROM payments WHERE state = 'pending_otp' AND expires_at <= ?1
-			ORDER BY expires_at LIMIT 500)
+			ORDER BY expires_at LIMIT 500) AS pending
 		UNION ALL
 		SELECT id FROM (SELECT id FROM payments WHERE state = 'requested' AND expires_at <= ?1
-			ORDER BY expires_at LIMIT 500)`
+			ORDER BY expires_at LIMIT 500) AS requested`
 	nextDueQuery = `SELECT COALESCE(MIN(next), 0) FROM (
 		SELECT MIN(expires_at) AS next FROM payments WHERE state = 'pending_otp'
 		UNION ALL
 		SELECT MIN(expires_at) FROM payments WHERE state = 'requested'
-	)`
+	) AS deadlines`
 )
 
 // ExpireDue expires every payment waiting for its code, and every merchant's request,

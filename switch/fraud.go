@@ -63,7 +63,8 @@ func init() {
 }
 
 // limiter hands out per-number request budgets. It lives in memory: losing it in a
-// restart only forgives a minute of requests.
+// restart only forgives a minute of requests. With several nodes on PostgreSQL each has
+// its own, so a number that reaches more than one node gets each node's budget.
 type limiter struct {
 	perMinute int
 	mu        sync.Mutex // guards numbers and swept

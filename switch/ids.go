@@ -28,8 +28,10 @@ const idLetters = "ABCDEFGHJKLMNPQRSTUVWXYZ"
 
 // newPaymentID returns a new payment ID from the engine's generator at the engine's
 // clock: ten upper-case letters that sort by the time they were made (see
-// paymentIDLayout). One engine writes a database's payments, so one generator per engine
-// is one per database.
+// paymentIDLayout). On SQLite one engine writes a database's payments, so one generator
+// per engine is one per database. On PostgreSQL each node has its own, each starting at
+// a random point of each tick; an ID another node drew already is refused by the
+// payments' primary key (or the hold's key) and drawn again, as after a restart.
 func (e *Engine) newPaymentID() string { return e.ids.Next(e.now()) }
 
 // ValidPaymentID reports whether s has the shape of a payment ID. IDs made before they

@@ -28,6 +28,16 @@ func (e *Engine) SetAccountTier(ctx context.Context, c AccountTierChange) (ledge
 		case err != nil:
 			return err
 		default:
+			// The wallet's own decisions read its tier under its number's lock, and
+			// credits checked against its cap under the account's (payeeRoom).
+			if acct.MSISDN != "" {
+				if err := o.snap.serialise(lockNumber, acct.MSISDN); err != nil {
+					return err
+				}
+			}
+			if err := o.snap.serialise(lockAccount, acct.ID); err != nil {
+				return err
+			}
 			s.Account = &acct
 			if s.KYC, err = o.snap.kyc(acct.ID); err != nil {
 				return err
@@ -74,6 +84,11 @@ func (q sqliteSnapshots) kyc(id string) (walletKYC, error) { return readKYC(q.ct
 // payeeRoom reads what a credit to account id is checked against (overCap): the account
 // with its posted balance and, for a wallet, its tier, both inside the write.
 func (o *op) payeeRoom(id string) (payeeRoom, error) {
+	// Two credits checked against one cap must not both read the balance before either
+	// books: the second reads after the first's commit.
+	if err := o.snap.serialise(lockAccount, id); err != nil {
+		return payeeRoom{}, err
+	}
 	a, err := o.lt.Account(o.ctx, id)
 	if err != nil {
 		return payeeRoom{}, fmt.Errorf("payee %s: %w", id, err)

@@ -44,6 +44,9 @@ func (e *Engine) LockWallet(ctx context.Context, ch Channel, from, wallet, id st
 // what earlier LOCKs wrote).
 func (o *op) lockSnapshot(ch Channel, from, wallet, id string) (lockSnapshot, error) {
 	s := lockSnapshot{Now: o.now, Channel: ch, From: o.e.replyTo(from), ID: id, Tier: DefaultTier}
+	if err := o.snap.serialise(lockLockAttempts, ""); err != nil { // the counts, one global
+		return s, err
+	}
 	if _, err := o.tx.ExecContext(o.ctx, `DELETE FROM lock_attempts WHERE window_start <= ?`,
 		o.now.Add(-lockWindow).UnixMicro()); err != nil {
 		return s, fmt.Errorf("forget old LOCK attempts: %w", err)
@@ -53,6 +56,9 @@ func (o *op) lockSnapshot(ch Channel, from, wallet, id string) (lockSnapshot, er
 		return s, nil // not a number: refused for that
 	}
 	s.Wallet = n
+	if err := o.snap.serialise(lockNumber, n); err != nil { // before its tier is read
+		return s, err
+	}
 	s.Sender, s.Target, s.Senders = lockCount{Subject: lockSenderSubject(s.From)},
 		lockCount{Subject: lockWalletSubject(n)}, lockCount{Subject: lockSendersSubject}
 	for _, c := range []*lockCount{&s.Sender, &s.Target, &s.Senders} {

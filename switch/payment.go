@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/payswitch/payswitch/store"
@@ -192,9 +191,12 @@ func insertPayment(ctx context.Context, tx store.Tx, p *Payment, requestKey stri
 	if requestKey != "" {
 		key = requestKey
 	}
-	var exp int64
+	var exp, escrow int64 // escrow: an INTEGER 0/1, which pgx will not bind a Go bool to
 	if !p.ExpiresAt.IsZero() {
 		exp = p.ExpiresAt.UnixMicro()
+	}
+	if p.Escrow {
+		escrow = 1
 	}
 	_, err := tx.ExecContext(ctx, `INSERT INTO payments (id, type, channel, state, payer_msisdn,
 		payer_account, payee_account, payee_name, payee_code, payee_msisdn, target_msisdn, amount,
@@ -204,14 +206,14 @@ func insertPayment(ctx context.Context, tx store.Tx, p *Payment, requestKey stri
 		p.ID, p.Type, p.Channel, p.State, p.PayerMSISDN, p.PayerAccount, p.PayeeAccount,
 		p.PayeeName, p.PayeeCode, p.PayeeMSISDN, p.TargetMSISDN, p.Amount, p.Currency,
 		p.Reference, p.Reason, p.Carrier, p.TransferID, exp, p.CreatedAt.UnixMicro(), p.UpdatedAt.UnixMicro(), key,
-		p.Description, p.Store, p.Escrow, p.Fee, p.Risk, p.RiskRules)
+		p.Description, p.Store, escrow, p.Fee, p.Risk, p.RiskRules)
 	if err != nil {
-		// SQLite names the column of the UNIQUE constraint only in the message.
-		msg := err.Error()
+		// The insert's failure ends the write (on PostgreSQL it aborted the transaction):
+		// a taken ID is drawn again in a new write.
 		switch {
-		case strings.Contains(msg, "UNIQUE constraint failed: payments.id"):
+		case store.IsUniqueViolation(err, "payments.id"):
 			return fmt.Errorf("insert payment %s: %w", p.ID, errPaymentIDTaken)
-		case p.State == StateRequested && strings.Contains(msg, "UNIQUE constraint failed: payments.payer_msisdn"):
+		case p.State == StateRequested && store.IsUniqueViolation(err, "payments.payer_msisdn"):
 			// one_request_per_number: the snapshot's check comes first; this is the schema's.
 			return fmt.Errorf("insert payment %s: %w", p.ID, ErrPayerBusy)
 		}

@@ -5,10 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/payswitch/payswitch/ledger"
+	"github.com/payswitch/payswitch/store"
 )
 
 // ErrRefundLimit refuses a refund of a payment that has maxRefundsPerPayment refunds.
@@ -160,7 +160,7 @@ func (o *op) applyRefund(p *Payment, rf *refundEffect) (ledger.Transfer, error) 
 		reference, reason, actor, transfer_id, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)`,
 		r.ID, r.PaymentID, r.Merchant, r.Amount, r.Currency, r.Reference, r.Reason, r.Actor, r.TransferID,
 		r.CreatedAt.UnixMicro()); err != nil {
-		if strings.Contains(err.Error(), "UNIQUE constraint failed: refunds.id") {
+		if store.IsUniqueViolation(err, "refunds.id") {
 			return ledger.Transfer{}, fmt.Errorf("insert refund %s: %w", r.ID, errPaymentIDTaken)
 		}
 		return ledger.Transfer{}, fmt.Errorf("insert refund %s: %w", r.ID, err)

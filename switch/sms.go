@@ -145,11 +145,11 @@ func (e *Engine) MiniText(ctx context.Context, msisdn string) (string, error) {
 // costs no more than a new one; the payee side names the partial index's condition,
 // without which SQLite cannot use it and scans every payment.
 const paymentsOfQuery = `SELECT ` + paymentColumns + ` FROM (
-	SELECT * FROM (SELECT * FROM payments WHERE payer_msisdn = ?1 ORDER BY created_at DESC, id DESC LIMIT ?2)
+	SELECT * FROM (SELECT * FROM payments WHERE payer_msisdn = ?1 ORDER BY created_at DESC, id DESC LIMIT ?2) AS paid
 	UNION
 	SELECT * FROM (SELECT * FROM payments WHERE payee_msisdn = ?1 AND payee_msisdn <> ''
-		ORDER BY created_at DESC, id DESC LIMIT ?2)
-) ORDER BY created_at DESC, id DESC LIMIT ?2`
+		ORDER BY created_at DESC, id DESC LIMIT ?2) AS received
+) AS either ORDER BY created_at DESC, id DESC LIMIT ?2`
 
 // paymentsOf lists the payments msisdn made or received, newest first.
 func paymentsOf(ctx context.Context, q querier, msisdn string, limit int) ([]*Payment, error) {

@@ -14,10 +14,16 @@ import (
 // snapshotSource is where an applier reads its decision's snapshot inside the write:
 // with the ledger's own reads of accounts, the only reads on a decision's path.
 // sqliteSnapshots reads them on the store's single writer, where nothing else can change
-// them before the commit; a driver for a database that several processes write at once
-// (PostgreSQL) would read the same rows under row locks (SELECT ... FOR UPDATE), so that
-// what the decision saw holds until its commit.
+// them before the commit; pgSnapshots (snapshot_postgres.go), for PostgreSQL, which
+// several nodes write at once, reads the same rows after a lock on what they are about,
+// so that what the decision saw holds until its commit there too.
 type snapshotSource interface {
+	// serialise makes the rest of the write wait for, and then exclude, every other
+	// decision about what: the reads that no method below makes (an account's balance
+	// checked against a cap, LOCK's counts). Nothing on SQLite, whose one writer
+	// serialises every decision already.
+	serialise(what lockKind, key string) error
+
 	// payment is the payment id, or ErrNotFound.
 	payment(id string) (*Payment, error)
 	// pending is msisdn's payment waiting for its code, or nil.
@@ -60,6 +66,8 @@ type sqliteSnapshots struct {
 }
 
 var _ snapshotSource = (*sqliteSnapshots)(nil)
+
+func (q sqliteSnapshots) serialise(lockKind, string) error { return nil }
 
 func (q sqliteSnapshots) payment(id string) (*Payment, error) { return loadPayment(q.ctx, q.tx, id) }
 

@@ -1,6 +1,8 @@
 // Package switchtest builds the payment engine, with its ledger and outbox, on a real
-// SQLite file for the tests of the channels over it (ussd, ivr): one set-up, kept in
-// step with the engine's dependencies, instead of one per channel.
+// database for the tests of the engine and of the channels over it (ussd, ivr): one
+// set-up, kept in step with the engine's dependencies, instead of one per channel. The
+// database is a SQLite file, or, inside pgtest.Both's postgres subtest, a new database
+// of pgtest's server, on which Node starts more switch nodes.
 package switchtest
 
 import (
@@ -12,6 +14,8 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/payswitch/payswitch/internal/dbtest"
+	"github.com/payswitch/payswitch/internal/pgtest"
 	"github.com/payswitch/payswitch/ledger"
 	"github.com/payswitch/payswitch/otp"
 	"github.com/payswitch/payswitch/outbox"
@@ -117,7 +121,8 @@ type Options struct {
 // KES 300,000 a day. Codes have 6 digits, live 5 minutes and allow 3 tries.
 type Rig struct {
 	T      testing.TB
-	Path   string  // the database file
+	Path   string  // the database file ("" on PostgreSQL)
+	URL    string  // the PostgreSQL database ("" on SQLite)
 	Opts   Options // what Restart builds the engine with again
 	Clock  *Clock
 	DB     *store.DB
@@ -143,7 +148,12 @@ func New(t testing.TB, o Options) *Rig {
 	if o.Start.IsZero() {
 		o.Start = DefaultStart
 	}
-	r := &Rig{T: t, Path: filepath.Join(t.TempDir(), "payswitch.db"), Opts: o, Clock: NewClock(o.Start, o.Tick)}
+	r := &Rig{T: t, Opts: o, Clock: NewClock(o.Start, o.Tick)}
+	if dbtest.Dialect(t) == store.Postgres {
+		r.URL = pgtest.URL(t)
+	} else {
+		r.Path = filepath.Join(t.TempDir(), "payswitch.db")
+	}
 	t.Cleanup(func() { r.DB.Close() })
 	r.open()
 	return r
@@ -160,38 +170,96 @@ func (r *Rig) Restart() {
 }
 
 func (r *Rig) open() {
-	t, o := r.T, r.Opts
+	r.T.Helper()
+	n := r.node()
+	r.DB, r.Ledger, r.Outbox, r.Engine = n.DB, n.Ledger, n.Outbox, n.Engine
+}
+
+// Schemas are the components a Rig's database holds, in the order serve opens them.
+var Schemas = []store.Schema{ledger.Schema, otp.Schema, outbox.Schema, payswitch.Schema}
+
+// A Node is one switch process on a Rig's database: its own store.DB (its own
+// connections), ledger, outbox and engine, made with the Rig's options and clock.
+type Node struct {
+	DB     *store.DB
+	Ledger *ledger.Ledger
+	Outbox *outbox.Outbox
+	Engine *payswitch.Engine
+}
+
+// Node starts another switch node on r's PostgreSQL database, as a second serve process
+// would, closed when the test ends. On SQLite, which has one writer per file, it is the
+// Rig's own DB with an engine of its own.
+func (r *Rig) Node() *Node {
+	r.T.Helper()
+	return r.NodeAt(0)
+}
+
+// NodeAt is Node with a clock of its own: r's clock moved on by offset, as a node whose
+// clock is ahead of the others' would read it (behind, for a negative offset).
+func (r *Rig) NodeAt(offset time.Duration) *Node {
+	r.T.Helper()
+	now := func() time.Time { return r.Clock.Now().Add(offset) }
+	if r.URL == "" {
+		return r.nodeOn(r.DB, now)
+	}
+	db := r.openDB()
+	r.T.Cleanup(func() { db.Close() })
+	return r.nodeOn(db, now)
+}
+
+// node opens a new store.DB on r's database and a node on it, at r's clock.
+func (r *Rig) node() *Node {
+	r.T.Helper()
+	return r.nodeOn(r.openDB(), r.Clock.Now)
+}
+
+// openDB opens a new store.DB on r's database.
+func (r *Rig) openDB() *store.DB {
+	t := r.T
 	t.Helper()
-	db, err := store.Open(r.Path, store.Options{Synchronous: "NORMAL"},
-		ledger.Schema, otp.Schema, outbox.Schema, payswitch.Schema)
+	var db *store.DB
+	var err error
+	if r.URL != "" {
+		db, err = store.OpenPostgres(context.Background(), r.URL, store.Options{}, Schemas...)
+	} else {
+		db, err = store.Open(r.Path, store.Options{Synchronous: "NORMAL"}, Schemas...)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
+	return db
+}
+
+// nodeOn makes a node's ledger, outbox and engine on db, at the clock now.
+func (r *Rig) nodeOn(db *store.DB, now func() time.Time) *Node {
+	t, o := r.T, r.Opts
+	t.Helper()
 	iss, err := otp.NewIssuer(Secret, otp.Config{Digits: 6, TTL: 5 * time.Minute, MaxAttempts: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.DB = db
-	r.Ledger = ledger.New(db, r.Clock.Now)
+	n := &Node{DB: db, Ledger: ledger.New(db, now)}
 	if o.Sealed {
-		if r.Outbox, err = outbox.NewSealed(db, r.Clock.Now, Secret); err != nil {
+		if n.Outbox, err = outbox.NewSealed(db, now, Secret); err != nil {
 			t.Fatal(err)
 		}
 	} else {
-		r.Outbox = outbox.New(db, r.Clock.Now)
+		n.Outbox = outbox.New(db, now)
 	}
 	cfg := DefaultConfig()
 	cfg.VoiceNumber, cfg.Fraud = o.VoiceNumber, o.Fraud
 	if o.Config != nil {
 		o.Config(&cfg)
 	}
-	r.Engine, err = payswitch.New(cfg,
-		payswitch.Deps{DB: db, Ledger: r.Ledger, OTP: iss, Outbox: r.Outbox, Now: r.Clock.Now, After: r.Clock.After,
+	n.Engine, err = payswitch.New(cfg,
+		payswitch.Deps{DB: db, Ledger: n.Ledger, OTP: iss, Outbox: n.Outbox, Now: now, After: r.Clock.After,
 			Log: zerolog.Nop(), Airtime: o.Airtime, SIMSwap: o.SIMSwap, Products: o.Products, Events: o.Events,
 			Escrow: o.Escrow, Tills: o.Tills, Sales: o.Sales})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return n
 }
 
 // Wallet opens msisdn's wallet and, for a positive balance, cashes that much in.
