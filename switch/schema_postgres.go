@@ -13,6 +13,7 @@ package payswitch
 // sales' trigger (sales/schema_postgres.go) reads payments.id and payments.store.
 var postgresMigrations = []string{`
 CREATE TABLE payments (
+	rowid           BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE, -- SQLite's implicit rowid: creation order, for the console's pages
 	id              TEXT COLLATE "C" PRIMARY KEY,
 	type            TEXT COLLATE "C" NOT NULL,
 	channel         TEXT COLLATE "C" NOT NULL,
@@ -52,8 +53,8 @@ CREATE UNIQUE INDEX one_pending_per_number ON payments (payer_msisdn) WHERE stat
 CREATE UNIQUE INDEX one_request_per_number ON payments (payer_msisdn) WHERE state = 'requested';
 CREATE INDEX payments_pending_expiry ON payments (expires_at) WHERE state = 'pending_otp';
 CREATE INDEX payments_requested_expiry ON payments (expires_at) WHERE state = 'requested';
-CREATE INDEX payments_by_payer ON payments (payer_msisdn, created_at);
-CREATE INDEX payments_by_payee ON payments (payee_msisdn, created_at) WHERE payee_msisdn <> '';
+CREATE INDEX payments_by_payer ON payments (payer_msisdn, created_at, rowid);
+CREATE INDEX payments_by_payee ON payments (payee_msisdn, created_at, rowid) WHERE payee_msisdn <> '';
 CREATE INDEX payments_by_payee_account ON payments (payee_account, created_at, id);
 CREATE INDEX payments_topup_due ON payments (next_attempt_at) WHERE state = 'topup_pending';
 CREATE INDEX payments_escrow_due ON payments (release_at) WHERE state = 'in_escrow';
