@@ -83,11 +83,13 @@ func (t *Tx) transferAlone(ctx context.Context, r TransferRequest) (Transfer, er
 	if _, err := t.tx.ExecContext(ctx, "SAVEPOINT ledger_item"); err != nil {
 		return Transfer{}, fmt.Errorf("%w: savepoint: %w", errTxBroken, err)
 	}
+	mark := t.marked()
 	tr, err := t.transfer(ctx, r)
 	if err != nil {
 		if _, rerr := t.tx.ExecContext(ctx, "ROLLBACK TO ledger_item"); rerr != nil {
 			return Transfer{}, fmt.Errorf("%w: rollback: %w", errTxBroken, rerr)
 		}
+		t.truncate(mark)
 	}
 	if _, rerr := t.tx.ExecContext(ctx, "RELEASE ledger_item"); rerr != nil {
 		return Transfer{}, fmt.Errorf("%w: release: %w", errTxBroken, rerr)

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/payswitch/payswitch/internal/timeid"
@@ -20,6 +21,9 @@ type Ledger struct {
 	owned bool              // Close closes db: Open made it
 	ids   *timeid.Generator // of transfer ids (transferIDLayout)
 	pg    bool              // db is on PostgreSQL: lock what is checked (postgres.go)
+	// lastTime is the latest journal time this ledger booked or appended (PostgreSQL,
+	// where a booking does not read the head: postgres_append.go).
+	lastTime atomic.Value // string
 }
 
 // New returns a ledger over db, whose file must have Schema applied. now is the clock of
@@ -95,6 +99,7 @@ func sqlCtx(ctx context.Context) context.Context { return context.WithoutCancel(
 func (t *Tx) atomic(ctx context.Context, fn func(ctx context.Context) error) error {
 	ctx = sqlCtx(ctx)
 	t.saved = false
+	mark := t.marked()
 	if t.l.pg {
 		if err := t.writing(ctx); err != nil {
 			return err
@@ -109,6 +114,7 @@ func (t *Tx) atomic(ctx context.Context, fn func(ctx context.Context) error) err
 		if _, rerr := t.tx.ExecContext(ctx, "ROLLBACK TO ledger_op"); rerr != nil {
 			return errors.Join(err, fmt.Errorf("ledger: rollback: %w", rerr))
 		}
+		t.truncate(mark)
 	}
 	// Released at once: a savepoint left open would keep its copies of the pages it
 	// changed until the caller's own savepoint ends.
@@ -236,11 +242,17 @@ func (t *Tx) HoldByKey(ctx context.Context, key string) (Hold, error) {
 
 // TransferByID returns the transfer with id.
 func (t *Tx) TransferByID(ctx context.Context, id string) (Transfer, error) {
+	if err := t.appendNow(ctx); err != nil {
+		return Transfer{}, err
+	}
 	return transferBy(sqlCtx(ctx), t.tx, "id", id)
 }
 
 // TransfersOfPayment returns the transfers booked for paymentID, oldest first.
 func (t *Tx) TransfersOfPayment(ctx context.Context, paymentID string) ([]Transfer, error) {
+	if err := t.appendNow(ctx); err != nil {
+		return nil, err
+	}
 	return transfersOfPayment(sqlCtx(ctx), t.tx, paymentID)
 }
 

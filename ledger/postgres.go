@@ -108,11 +108,12 @@ func (t *Tx) lockHead(ctx context.Context, head chainHead) (chainHead, error) {
 	if !t.l.pg {
 		return head, nil
 	}
-	var h chainHead
-	if err := t.tx.QueryRowContext(ctx, `SELECT seq, time, hash FROM ledger_head FOR UPDATE`).Scan(&h.seq, &h.time, &h.hash); err != nil {
-		return chainHead{}, fmt.Errorf("ledger: lock the journal's head: %w", err)
+	// Bookings of this transaction still waiting for its end come first in the journal:
+	// what is appended now follows them (their balances were written before).
+	if err := t.appendNow(ctx); err != nil {
+		return chainHead{}, err
 	}
-	return h, nil
+	return t.readHeadLocked(ctx)
 }
 
 // pgBook writes a transfer's row and its two entries and moves the head to the second
@@ -141,6 +142,9 @@ func (t *Tx) bookPG(ctx context.Context, key string, d, c *side, amount int64, p
 	}
 	if err := t.updateAccount(ctx, postCredit, c.id, amount, pending); err != nil {
 		return Transfer{}, err
+	}
+	if p := t.pending(); p != nil {
+		return t.deferBook(ctx, p, newTransfer(FormatTime(t.l.now()), key, d, c, amount, paymentID, kind, reverses))
 	}
 	head, err := t.lockHead(ctx, chainHead{})
 	if err != nil {

@@ -105,6 +105,9 @@ func (t *Tx) transfer(ctx context.Context, r TransferRequest) (Transfer, error) 
 	d, c := k.account(r.Debit), k.account(r.Credit)
 	prev, done, err := decideTransfer(&r, k.transfer(), k.hasHold, d, c)
 	if err != nil || done {
+		if err == nil {
+			return t.appended(ctx, prev)
+		}
 		return prev, err
 	}
 	return t.book(ctx, k.head, r.Key, d, c, r.Amount, r.PaymentID, r.Kind, "", 0)
@@ -309,7 +312,11 @@ func (t *Tx) post(ctx context.Context, key string) (Transfer, error) {
 	case HoldVoided:
 		return Transfer{}, fmt.Errorf("%w: %s", ErrHoldVoided, key)
 	case HoldPosted:
-		return transferBy(ctx, t.tx, "id", h.TransferID)
+		tr, err := transferBy(ctx, t.tx, "id", h.TransferID)
+		if err != nil {
+			return tr, err
+		}
+		return t.appended(ctx, tr)
 	}
 	d, c := &k.d, &k.c
 	if err := bothFound(d, c, h.Debit, h.Credit); err != nil {
@@ -376,7 +383,7 @@ func (t *Tx) reverse(ctx context.Context, transferID, key string) (Transfer, err
 	switch {
 	case k.hasTransfer:
 		if k.tr.Reverses == transferID {
-			return k.tr, nil
+			return t.appended(ctx, k.tr)
 		}
 		return Transfer{}, fmt.Errorf("%w: key %q is transfer %s", ErrIdempotencyConflict, key, k.tr.ID)
 	case k.hasHold:

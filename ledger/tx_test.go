@@ -102,13 +102,35 @@ func TestTxPaymentFlow(t *testing.T) {
 }
 
 // TestTxFailureAfterWritingLeavesNothing makes a transfer fail after it has written its
-// row and balances; the caller's transaction must still be as the ledger found it.
+// row and balances; the caller's transaction must still be as the ledger found it. On
+// PostgreSQL entries are appended at the transaction's end (postgres_append.go), so a
+// refused entry fails the whole Write there, and nothing of it is kept.
 func TestTxFailureAfterWritingLeavesNothing(t *testing.T) {
 	pgtest.Both(t, func(t *testing.T) {
 		l := mustOpen(t)
 		alice, bob := mustWallet(t, l, "KES"), mustWallet(t, l, "KES")
 		mustDeposit(t, l, alice.ID, 1_000)
 		refuseBoomEntries(t, l)
+		if pgtest.OnPostgres(t) {
+			err := l.DB().Write(ctx, func(tx store.Tx) error {
+				lt := l.In(tx)
+				if _, err := lt.Transfer(ctx, ledger.TransferRequest{Key: "fine", Debit: alice.ID, Credit: bob.ID, Amount: 10, Kind: "transfer"}); err != nil {
+					return err
+				}
+				_, err := lt.Transfer(ctx, ledger.TransferRequest{Key: "boom", Debit: alice.ID, Credit: bob.ID, Amount: 100, PaymentID: "BOOM", Kind: "transfer"})
+				return err
+			})
+			if err == nil {
+				t.Fatal("a refused entry did not fail the Write")
+			}
+			wantBalance(t, l, alice.ID, posted(1_000))
+			wantBalance(t, l, bob.ID, posted(0))
+			if n := countRows(t, l, "transfers"); n != 1 {
+				t.Errorf("%d transfers, want the deposit's alone", n)
+			}
+			mustVerify(t, l)
+			return
+		}
 		err := l.DB().Write(ctx, func(tx store.Tx) error {
 			lt := l.In(tx)
 			if _, err := lt.Transfer(ctx, ledger.TransferRequest{Key: "boom", Debit: alice.ID, Credit: bob.ID, Amount: 100, PaymentID: "BOOM", Kind: "transfer"}); err == nil {

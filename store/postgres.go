@@ -217,9 +217,12 @@ func (p *pgBackend) attempt(ctx context.Context, fn func(Tx) error) (again bool,
 		conn.Close()
 		return false, fmt.Errorf("store: begin: %w", err)
 	}
-	tx := &groupTx{conn: conn, tx: dtx}
+	tx := &groupTx{conn: conn, tx: dtx, finishing: true}
 	start := time.Now()
 	err = run(fn, tx)
+	if err == nil && dc.retryable == nil {
+		err = tx.finish(context.Background())
+	}
 	p.stats.runNanos.Add(int64(time.Since(start)))
 	// The connection is ours until commit or rollback hands it back.
 	retryable := dc.retryable
@@ -241,7 +244,7 @@ func (p *pgBackend) attempt(ctx context.Context, fn func(Tx) error) (again bool,
 		}
 		return true, err
 	}
-	return isRetryable(err), err
+	return isRetryable(err) || errors.Is(err, ErrRunAgain), err
 }
 
 // close is DB.Close on PostgreSQL: it waits for the Writes under way.

@@ -31,6 +31,10 @@ type Tx interface {
 type groupTx struct {
 	conn *sql.Conn
 	tx   driver.Tx
+	// finishing is set on a PostgreSQL Write's transaction, which runs finishers before
+	// its COMMIT (finish.go).
+	finishing bool
+	finishers []keyedFinisher
 }
 
 var _ Tx = (*groupTx)(nil)
