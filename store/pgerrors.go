@@ -14,6 +14,9 @@ import (
 // when the server could not be reached or the connection broke; ok is false for an
 // error that did not come from PostgreSQL or its connection.
 func pgFault(err error) (f Fault, ok bool) {
+	if errors.Is(err, ErrCommitUnknown) || errors.Is(err, errConnLost) {
+		return FaultUnreachable, true
+	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		switch {

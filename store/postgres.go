@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -69,7 +70,8 @@ func OpenPostgres(ctx context.Context, url string, opts Options, schemas ...Sche
 	if err != nil {
 		return nil, fmt.Errorf("store: postgres url: %w", err)
 	}
-	where := cfg.Host + ":" + strconv.Itoa(int(cfg.Port)) + "/" + cfg.Database // never the password
+	configureConnect(&cfg.Config)
+	where := hostsOf(&cfg.Config) + "/" + cfg.Database // never the password
 	if cfg.RuntimeParams == nil {
 		cfg.RuntimeParams = map[string]string{}
 	}
@@ -81,21 +83,27 @@ func OpenPostgres(ctx context.Context, url string, opts Options, schemas ...Sche
 	// A Write waits for a row lock at most BusyTimeout, as it waits for SQLite's lock.
 	writerCfg.RuntimeParams["lock_timeout"] = strconv.FormatInt(opts.BusyTimeout.Milliseconds(), 10)
 	readerCfg := cfg.Copy()
-	// Reads cannot write by mistake, as SQLite's reader connections cannot (query_only).
-	readerCfg.RuntimeParams["default_transaction_read_only"] = "on"
 
 	writer := sql.OpenDB(&pgConnector{inner: stdlib.GetConnector(*writerCfg), binds: binds})
 	writer.SetMaxOpenConns(opts.Writers)
 	writer.SetMaxIdleConns(opts.Writers)
 	if err := writer.PingContext(ctx); err != nil {
 		writer.Close()
-		return nil, fmt.Errorf("store: open postgres %s: %w", where, err)
+		return nil, fmt.Errorf("store: open postgres %s: no server there takes writes: %w", where, err)
 	}
 	if err := migratePostgres(ctx, writer, schemas, opts.OnUpgrade); err != nil {
 		writer.Close()
 		return nil, fmt.Errorf("store: migrate postgres %s: %w", where, err)
 	}
-	reader := sql.OpenDB(&pgConnector{inner: stdlib.GetConnector(*readerCfg), binds: binds})
+	// Reads cannot write by mistake, as SQLite's reader connections cannot (query_only).
+	// Set once connected, not as a start-up parameter: a multi-host URL's
+	// target_session_attrs=read-write check (SHOW transaction_read_only) would then
+	// refuse every host, the primary too.
+	readOnly := stdlib.OptionAfterConnect(func(ctx context.Context, c *pgx.Conn) error {
+		_, err := c.Exec(ctx, "SET default_transaction_read_only = on")
+		return err
+	})
+	reader := sql.OpenDB(&pgConnector{inner: stdlib.GetConnector(*readerCfg, readOnly), binds: binds})
 	reader.SetMaxOpenConns(opts.Readers)
 	reader.SetMaxIdleConns(opts.Readers)
 	db := &DB{reader: reader}
@@ -198,7 +206,10 @@ func (p *pgBackend) write(ctx context.Context, fn func(Tx) error) error {
 }
 
 // attempt runs fn once in a transaction of its own; again says the transaction was
-// rolled back for a reason that running it again may cure.
+// rolled back for a reason that running it again may cure: a deadlock or serialization
+// failure, or a connection that broke before COMMIT was sent (a pooled connection to a
+// server that has since gone: the next attempt connects afresh, to whichever host takes
+// writes now, and fails at once if none does).
 func (p *pgBackend) attempt(ctx context.Context, fn func(Tx) error) (again bool, err error) {
 	conn, err := p.writer.Conn(ctx) // waiting for a free connection is still queueing
 	if err != nil {
@@ -215,7 +226,7 @@ func (p *pgBackend) attempt(ctx context.Context, fn func(Tx) error) (again bool,
 	})
 	if err != nil {
 		conn.Close()
-		return false, fmt.Errorf("store: begin: %w", err)
+		return dc != nil && dc.broken(), fmt.Errorf("store: begin: %w", err)
 	}
 	tx := &groupTx{conn: conn, tx: dtx, finishing: true}
 	start := time.Now()
@@ -225,6 +236,15 @@ func (p *pgBackend) attempt(ctx context.Context, fn func(Tx) error) (again bool,
 	}
 	p.stats.runNanos.Add(int64(time.Since(start)))
 	// The connection is ours until commit or rollback hands it back.
+	if dc.broken() {
+		// Whatever fn made of its statements' errors, the transaction is gone, and
+		// uncommitted: the server ends a transaction whose client went away.
+		tx.rollback()
+		if cause := errors.Join(err, dc.retryable); cause != nil {
+			return true, fmt.Errorf("%w: %w", errConnLost, cause)
+		}
+		return true, errConnLost
+	}
 	retryable := dc.retryable
 	if err == nil && retryable == nil {
 		start = time.Now()
@@ -232,10 +252,16 @@ func (p *pgBackend) attempt(ctx context.Context, fn func(Tx) error) (again bool,
 		p.stats.commitNanos.Add(int64(time.Since(start)))
 		p.stats.groups.Add(1)
 		p.stats.ops.Add(1)
-		if err != nil {
-			err = fmt.Errorf("store: commit: %w", err)
+		if err == nil {
+			return false, nil
 		}
-		return isRetryable(err), err
+		if commitUnknown(err) {
+			return false, fmt.Errorf("%w: %w", ErrCommitUnknown, err)
+		}
+		if pgconn.SafeToRetry(err) { // COMMIT was never sent: nothing committed
+			return true, fmt.Errorf("%w: commit: %w", errConnLost, err)
+		}
+		return isRetryable(err), fmt.Errorf("store: commit: %w", err)
 	}
 	tx.rollback()
 	if retryable != nil {
@@ -245,6 +271,46 @@ func (p *pgBackend) attempt(ctx context.Context, fn func(Tx) error) (again bool,
 		return true, err
 	}
 	return isRetryable(err) || errors.Is(err, ErrRunAgain), err
+}
+
+// ErrCommitUnknown is Write's error when the connection broke, or the server ended the
+// session, after COMMIT was sent and before its answer came: the transaction may have
+// committed or not, and nobody can tell from here (with a synchronous standby, a COMMIT
+// that the standby had written before the primary died is on the standby, and is there
+// once it is promoted). Write never reports it as a success, and does not run the
+// function again, since it cannot know whether running it twice is harmless. The
+// caller must not acknowledge the request; it tells its client to retry (FaultOf is
+// FaultUnreachable), and the retry, with the same idempotency key, finds the first
+// attempt's result if it committed and makes it otherwise: exactly one either way.
+var ErrCommitUnknown = errors.New("store: the database's answer to COMMIT was lost; the transaction may or may not have committed")
+
+// errConnLost is Write's error when the connection broke before COMMIT was sent (so
+// nothing committed) and running the function again failed too or was not tried.
+var errConnLost = errors.New("store: the connection to the database broke")
+
+// broken reports whether the connection is closed: broken by the network or by the
+// server (a FATAL error, a shutdown), or closed by pgx after such an error.
+func (c *pgDriverConn) broken() bool { return c.Conn.Conn().IsClosed() }
+
+// IsValid tells database/sql to discard a broken connection when it is handed back,
+// rather than when it is next taken.
+func (c *pgDriverConn) IsValid() bool { return !c.broken() }
+
+// commitUnknown reports whether err, COMMIT's error, leaves it unknown whether the
+// transaction committed: the COMMIT was sent (or may have been) and no answer says it
+// failed. An error PostgreSQL answered with (a deferred constraint, a serialization
+// failure) means it did not commit, except those that end the session while a commit
+// waits for the standby (57P01 and its kin) or cancel that wait (57014): the
+// transaction is then committed on the primary, whatever the standby has.
+func commitUnknown(err error) bool {
+	if pgconn.SafeToRetry(err) || errors.Is(err, pgx.ErrTxCommitRollback) {
+		return false
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return strings.HasPrefix(pe.Code, "08") || strings.HasPrefix(pe.Code, "57")
+	}
+	return true
 }
 
 // close is DB.Close on PostgreSQL: it waits for the Writes under way.

@@ -336,7 +336,12 @@ func (db *DB) Reader() *sql.DB { return db.reader }
 // deadlock (see postgres.go): what fn checks before it writes it must lock or write
 // conditionally. There a failed statement aborts the whole transaction, where SQLite
 // undoes only the statement: fn may go on after a statement's error only if it took a
-// SAVEPOINT before the statement and rolls back to it.
+// SAVEPOINT before the statement and rolls back to it. fn also runs again, on a new
+// connection, when its connection broke before COMMIT was sent (the server restarted,
+// or failed over to a standby: nothing was committed). When the connection breaks after
+// COMMIT was sent, nobody knows whether it committed: Write then returns an error that
+// is ErrCommitUnknown (FaultUnreachable), never nil; the caller acknowledges nothing,
+// and its client's retry with the same idempotency key finds or makes the one result.
 func (db *DB) Write(ctx context.Context, fn func(tx Tx) error) error {
 	if db.readOnly {
 		return ErrReadOnly

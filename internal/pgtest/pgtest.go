@@ -22,6 +22,11 @@
 // and full_page_writes are off): it is for tests, which need its locking, constraints and
 // concurrency, not its durability. Figures measured on it say so, or are measured with
 // PAYSWITCH_PGTEST_DURABLE=1, which turns the three on.
+//
+// For the failover drill, StartPair (or NewPair in a test) starts a durable primary with
+// one synchronous standby, each a server of its own, and gives their multi-host URL and
+// the means to kill the primary and promote the standby. pair.go and server.go do not
+// import testing, so tools that run the drill (tools/crashtest) use them too.
 package pgtest
 
 import (
@@ -144,4 +149,24 @@ func sanitize(name string) string {
 		}
 	}
 	return b.String()
+}
+
+// NewPair starts a primary with a synchronous standby (see StartPair) for tb alone, and
+// stops both when tb ends. It skips tb when PostgreSQL is not installed (fails it when
+// RequireEnv is 1). A pair takes a few seconds to start: tests share one where they can.
+func NewPair(tb testing.TB, opts PairOptions) *Pair {
+	tb.Helper()
+	p, err := StartPair(opts)
+	if err != nil {
+		if skips(err) {
+			tb.Skipf("pgtest: %v (set %s=1 to make this a failure)", err, RequireEnv)
+		}
+		tb.Fatalf("pgtest: %v", err)
+	}
+	tb.Cleanup(func() {
+		if err := p.Stop(); err != nil {
+			tb.Errorf("pgtest: stop the pair: %v", err)
+		}
+	})
+	return p
 }

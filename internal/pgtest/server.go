@@ -33,12 +33,19 @@ type Server struct {
 	port int
 	cmd  *exec.Cmd
 	exit chan error // the server's exit, once
+
+	bin      string              // the folder of the PostgreSQL binaries
+	cred     *syscall.Credential // the user it runs as; nil: this process's
+	settings []string            // name=value, each passed as -c after the defaults
 }
 
 // URL is the URL of database name on the server, over loopback TCP as superuser postgres.
 func (s *Server) URL(name string) string {
-	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", s.port, name)
+	return fmt.Sprintf("postgres://postgres@%s/%s?sslmode=disable", s.Addr(), name)
 }
+
+// Addr is the server's host:port.
+func (s *Server) Addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
 
 // Dir is the folder that holds the server's data, socket and log (log.txt).
 func (s *Server) Dir() string { return s.dir }
@@ -47,6 +54,33 @@ func (s *Server) Dir() string { return s.dir }
 // loopback port, as nobody when the process runs as root. It returns once the server
 // takes connections.
 func Start() (*Server, error) {
+	durability := "off"
+	if os.Getenv(DurableEnv) == "1" {
+		durability = "on"
+	}
+	s, err := newServer(durable(durability))
+	if err != nil {
+		return nil, err
+	}
+	if err := s.initdb(); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	if err := s.listen(); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+// durable is the settings that make a server sync its commits ("on") or not ("off").
+func durable(onOff string) []string {
+	return []string{"fsync=" + onOff, "synchronous_commit=" + onOff, "full_page_writes=" + onOff}
+}
+
+// newServer finds the binaries and the user to run them as, and makes the server's
+// folder (with its socket folder) for that user; it starts nothing.
+func newServer(settings []string) (*Server, error) {
 	bin, err := findBinaries()
 	if err != nil {
 		return nil, err
@@ -63,43 +97,57 @@ func Start() (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{dir: dir}
-	if err := s.start(bin, cred); err != nil {
-		s.Stop()
-		return nil, err
-	}
-	return s, nil
-}
-
-func (s *Server) start(bin string, cred *syscall.Credential) error {
+	s := &Server{dir: dir, bin: bin, cred: cred, settings: settings}
 	sock := filepath.Join(s.dir, "sock")
 	if err := os.Mkdir(sock, 0o700); err != nil {
-		return err
+		os.RemoveAll(dir)
+		return nil, err
 	}
 	if cred != nil {
 		for _, p := range []string{s.dir, sock} {
 			if err := os.Chown(p, int(cred.Uid), int(cred.Gid)); err != nil {
-				return fmt.Errorf("give %s to the server's user: %w", p, err)
+				os.RemoveAll(dir)
+				return nil, fmt.Errorf("give %s to the server's user: %w", p, err)
 			}
 		}
 	}
-	logf, err := os.OpenFile(filepath.Join(s.dir, "log.txt"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	return s, nil
+}
+
+func (s *Server) data() string { return filepath.Join(s.dir, "data") }
+
+// run runs one of PostgreSQL's programs as the server's user, its output in the log.
+func (s *Server) run(program string, args ...string) error {
+	logf, err := s.log()
 	if err != nil {
 		return err
 	}
 	defer logf.Close()
-	data := filepath.Join(s.dir, "data")
-	initdb := command(filepath.Join(bin, "initdb"), cred, logf, "-D", data, "-U", "postgres",
-		"-A", "trust", "-E", "UTF8", "--no-locale", "--no-sync")
-	if err := initdb.Run(); err != nil {
-		return fmt.Errorf("initdb: %w\n%s", err, s.logTail())
+	if err := command(filepath.Join(s.bin, program), s.cred, logf, args...).Run(); err != nil {
+		return fmt.Errorf("%s: %w\n%s", program, err, s.logTail())
 	}
+	return nil
+}
+
+func (s *Server) log() (*os.File, error) {
+	return os.OpenFile(filepath.Join(s.dir, "log.txt"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+}
+
+// initdb makes a new cluster in the server's folder.
+func (s *Server) initdb() error {
+	return s.run("initdb", "-D", s.data(), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-locale", "--no-sync")
+}
+
+// listen starts the server on a free port.
+func (s *Server) listen() error {
 	var lastErr error
 	for range 3 { // a free port may be taken between finding it and the server binding it
-		if s.port, err = freePort(); err != nil {
+		port, err := freePort()
+		if err != nil {
 			return err
 		}
-		if lastErr = s.launch(bin, cred, logf, data, sock); lastErr == nil {
+		s.port = port
+		if lastErr = s.launch(); lastErr == nil {
 			return nil
 		}
 	}
@@ -107,18 +155,23 @@ func (s *Server) start(bin string, cred *syscall.Credential) error {
 }
 
 // launch starts postgres on s.port and waits until it answers.
-func (s *Server) launch(bin string, cred *syscall.Credential, logf *os.File, data, sock string) error {
-	durability := "off"
-	if os.Getenv(DurableEnv) == "1" {
-		durability = "on"
+func (s *Server) launch() error {
+	logf, err := s.log()
+	if err != nil {
+		return err
 	}
-	s.cmd = command(filepath.Join(bin, "postgres"), cred, logf, "-D", data, "-p", strconv.Itoa(s.port),
-		"-k", sock, "-c", "listen_addresses=127.0.0.1",
-		"-c", "fsync="+durability, "-c", "synchronous_commit="+durability, "-c", "full_page_writes="+durability,
+	defer logf.Close() // postgres has its own copy
+	args := []string{"-D", s.data(), "-p", strconv.Itoa(s.port),
+		"-k", filepath.Join(s.dir, "sock"), "-c", "listen_addresses=127.0.0.1",
 		"-c", "max_connections=400", "-c", "shared_buffers=64MB",
 		// Deadlocks are part of what tests provoke: find them in a tenth of the default.
-		"-c", "deadlock_timeout=100ms")
+		"-c", "deadlock_timeout=100ms"}
+	for _, kv := range s.settings {
+		args = append(args, "-c", kv)
+	}
+	s.cmd = command(filepath.Join(s.bin, "postgres"), s.cred, logf, args...)
 	if err := s.cmd.Start(); err != nil {
+		s.cmd = nil
 		return fmt.Errorf("start postgres: %w", err)
 	}
 	s.exit = make(chan error, 1)
@@ -144,6 +197,21 @@ func (s *Server) launch(bin string, cred *syscall.Credential, logf *os.File, dat
 	}
 }
 
+// kill ends the server and every process of it at once with SIGKILL, as a machine that
+// loses power would: no shutdown, no goodbye to the clients (the kernel closes their
+// sockets). The folder stays, so the server can start again and recover.
+func (s *Server) kill() error {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return errors.New("pgtest: the server is not running")
+	}
+	// The postmaster leads a process group of its own (sysProcAttr), which its backends,
+	// WAL sender and writers share.
+	err := syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+	<-s.exit
+	s.cmd = nil
+	return err
+}
+
 // Stop shuts the server down (fast shutdown: sessions are ended) and removes its folder.
 func (s *Server) Stop() error {
 	var err error
@@ -152,7 +220,7 @@ func (s *Server) Stop() error {
 		select {
 		case <-s.exit:
 		case <-time.After(15 * time.Second):
-			s.cmd.Process.Kill()
+			syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
 			<-s.exit
 			err = errors.New("postgres did not stop in 15s; killed")
 		}
