@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/payswitch/payswitch/config"
 	"github.com/payswitch/payswitch/ivr"
@@ -67,13 +68,12 @@ func dbURLStartError(d config.Database, err error) error {
 }
 
 // writerHost is the host:port of the PostgreSQL server that this node writes to, for
-// /healthz: after a failover it names the promoted standby. "" when it cannot be read
-// (the database is unreachable: /healthz says so besides).
+// /healthz: after a failover, the promoted standby. "" when it cannot be reached (the
+// database's fault says so besides).
 func (a *app) writerHost(ctx context.Context) string {
-	var host string
-	err := a.db.Write(ctx, func(tx store.Tx) error {
-		return tx.QueryRowContext(ctx, `SELECT COALESCE(host(inet_server_addr()), 'local') || ':' || inet_server_port()`).Scan(&host)
-	})
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	host, err := a.db.WriterHost(ctx)
 	if err != nil {
 		return ""
 	}
