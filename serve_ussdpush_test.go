@@ -45,6 +45,13 @@ func TestUSSDPushWiring(t *testing.T) {
 	mo.links["carrier-a"] = link
 	link.Start(context.Background())
 	t.Cleanup(func() { link.Close() })
+	// The sender starts once the link is bound: a message it finds no way to send waits
+	// out a retry delay, longer than this test's patience on a loaded machine.
+	for deadline := time.Now().Add(10 * time.Second); link.State() != "bound"; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("link never bound")
+		}
+	}
 	sender := smpp.NewSender(rig.Outbox, []*smpp.Link{link}, log)
 	wireUSSDPush(sender, menu, []config.Link{{Name: "carrier-a", USSDPush: true}}, log)
 	sctx, stop := context.WithCancel(context.Background())

@@ -38,6 +38,7 @@ type harness struct {
 	sim    *smscsim.Sim // the first node's
 	nodes  []*node      // serve processes sharing the database (more than one on PostgreSQL)
 	pg     *pgtest.Server
+	pair   *pgtest.Pair // -failover: a primary and its synchronous standby
 	mail   *mailboxes
 	srv    *server
 	dbPath string
@@ -160,6 +161,10 @@ func newHarness(ctx context.Context, o options, dir string, out, errw io.Writer)
 	return h, nil
 }
 
+// failoverRound is the round of -failover's kill of the primary: the middle one, so that
+// rounds run before it on the first primary and after it on the promoted standby.
+func failoverRound(rounds int) int { return rounds/2 + 1 }
+
 // node is one serve process with its SMSC.
 type node struct {
 	sim *smscsim.Sim
@@ -184,6 +189,9 @@ func (h *harness) close() {
 	}
 	if h.pg != nil {
 		h.pg.Stop()
+	}
+	if h.pair != nil {
+		h.pair.Stop()
 	}
 }
 
@@ -259,9 +267,28 @@ func (h *harness) round(ctx context.Context, r int) error {
 		}
 		killErr <- nil
 	}()
+	failErr := make(chan error, 1)
+	if h.o.failover && r == failoverRound(h.o.rounds) {
+		at := time.Duration(h.rng.Int64N(int64(h.window)))
+		outage := time.Duration(h.rng.Int64N(int64(time.Second)))
+		killedAt = append(killedAt, "primary@"+at.Round(time.Millisecond).String())
+		go func() {
+			select {
+			case <-time.After(at):
+				failErr <- h.failover(tctx, outage)
+			case <-tctx.Done():
+				failErr <- tctx.Err()
+			}
+		}()
+	} else {
+		failErr <- nil
+	}
 	<-done
 	traffic := time.Since(trafficStart)
 	if err := <-killErr; err != nil {
+		return err
+	}
+	if err := <-failErr; err != nil {
 		return err
 	}
 	if ctx.Err() != nil {

@@ -38,6 +38,14 @@
 //
 //	go run ./tools/crashtest -db postgres -nodes 2 -rounds 20
 //
+// With -failover too, PostgreSQL is a durable primary with a synchronous standby, and in
+// the middle round the primary is killed (SIGKILL) during the traffic and the standby
+// promoted after up to a second; the nodes follow it by themselves (a multi-host
+// database.url with target_session_attrs=read-write), and the round's checks then say
+// whether anything acknowledged was lost or doubled:
+//
+//	go run ./tools/crashtest -db postgres -nodes 2 -failover -rounds 6
+//
 // Each round prints one line: round=K kills=N payments=P completed=C ... ok, where
 // kill_at says when each kill came after the traffic began ("+d": the restart was
 // killed again d after its start), slowest_sms how late the latest owed message (code,
@@ -94,6 +102,7 @@ type options struct {
 	db            string
 	postgres      bool
 	nodes         int
+	failover      bool
 }
 
 const usage = `usage: crashtest [flags]
@@ -127,6 +136,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.replicaSync, "replica-sync", time.Second, "with -disk-loss: the replica's sync_interval")
 	fs.DurationVar(&o.maxLag, "max-lag", 0, "with -disk-loss: payments acknowledged longer than this before the kill must be restored (default: twice -replica-sync, the documented bound)")
 	fs.StringVar(&o.db, "db", "sqlite", "sqlite, or postgres: a throwaway durable PostgreSQL that crashtest starts (Debian's postgresql binaries)")
+	fs.BoolVar(&o.failover, "failover", false, "with -db postgres: run on a primary with a synchronous standby, and in the middle round kill the primary (SIGKILL) during the traffic and promote the standby; the nodes carry on by themselves")
 	fs.IntVar(&o.nodes, "nodes", 1, "with -db postgres: serve processes sharing the database, each with its own SMSC; each kill hits one at random")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -137,6 +147,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("-db %q: sqlite or postgres", o.db)
 	case o.nodes < 1 || o.nodes > 8 || o.nodes > 1 && !o.postgres:
 		return o, errors.New("-nodes: 1 to 8, and more than 1 only with -db postgres")
+	case o.failover && !o.postgres:
+		return o, errors.New("-failover needs -db postgres")
 	case o.postgres && o.diskLoss:
 		return o, errors.New("-disk-loss is for SQLite; on PostgreSQL the standby is the copy")
 	case fs.NArg() > 0:

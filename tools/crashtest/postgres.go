@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -16,6 +17,9 @@ import (
 func (h *harness) startPostgres(ctx context.Context) (url string, err error) {
 	if err := os.Setenv(pgtest.DurableEnv, "1"); err != nil {
 		return "", err
+	}
+	if h.o.failover {
+		return h.startPair(ctx)
 	}
 	if h.pg, err = pgtest.Start(); err != nil {
 		return "", fmt.Errorf("-db postgres: %w", err)
@@ -30,4 +34,48 @@ func (h *harness) startPostgres(ctx context.Context) (url string, err error) {
 	}
 	fmt.Fprintf(h.errw, "crashtest: PostgreSQL in %s (log.txt)\n", h.pg.Dir())
 	return h.pg.URL("crashtest"), nil
+}
+
+// startPair starts the primary and its synchronous standby of -failover and makes the
+// switch's database on them; the nodes get the multi-host URL, which follows the
+// standby once it is promoted.
+func (h *harness) startPair(ctx context.Context) (string, error) {
+	pair, err := pgtest.StartPair(pgtest.PairOptions{})
+	if err != nil {
+		return "", fmt.Errorf("-db postgres -failover: %w", err)
+	}
+	h.pair = pair
+	conn, err := pgx.Connect(ctx, fmt.Sprintf("postgres://postgres@%s/postgres?sslmode=disable", pair.Primary()))
+	if err != nil {
+		return "", fmt.Errorf("-failover: %w", err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "CREATE DATABASE crashtest"); err != nil {
+		return "", fmt.Errorf("-failover: %w", err)
+	}
+	fmt.Fprintf(h.errw, "crashtest: PostgreSQL primary %s with synchronous standby %s\n", pair.Primary(), pair.StandbyAddr())
+	return pair.URL("crashtest"), nil
+}
+
+// failover kills the primary with SIGKILL (as a lost machine), leaves the database down
+// for down, promotes the standby and waits until every node is healthy again by itself
+// (the nodes are not restarted: their multi-host URL finds the new primary).
+func (h *harness) failover(ctx context.Context, down time.Duration) error {
+	killed := time.Now()
+	if err := h.pair.KillPrimary(); err != nil {
+		return violated(invSwitchUp, "kill the primary: %v", err)
+	}
+	time.Sleep(down)
+	if err := h.pair.Promote(ctx); err != nil {
+		return violated(invSwitchUp, "promote the standby: %v", err)
+	}
+	for i, n := range h.nodes {
+		if err := n.srv.waitHealthy(ctx, healthWait); err != nil {
+			return violated(invSwitchUp, "node %d after the failover to %s: %v", i+1, h.pair.Primary(), err)
+		}
+	}
+	h.outages = append(h.outages, outage{killed, time.Now()})
+	fmt.Fprintf(h.errw, "crashtest: failover: primary killed, standby %s promoted after %s, every node healthy %s after the kill\n",
+		h.pair.Primary(), down, time.Since(killed).Round(time.Millisecond))
+	return nil
 }
