@@ -298,6 +298,7 @@ func startAppWith(ctx context.Context, cfg *config.Config, log zerolog.Logger, o
 		mo.links[lc.Name] = l
 	}
 	// Messages a crashed predecessor had claimed go out now, not when its leases end.
+	a.outbox.SetNode(nodeName(cfg))
 	if n, err := a.outbox.ReleaseClaims(ctx); err != nil {
 		return a, err
 	} else if n > 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/payswitch/payswitch/config"
@@ -78,4 +79,19 @@ func (a *app) writerHost(ctx context.Context) string {
 		return ""
 	}
 	return host
+}
+
+// nodeName names this serve among the nodes sharing a PostgreSQL database: the host's
+// name and the HTTP address it listens on, which no two live nodes share (one of them
+// could not bind it) and a node started again keeps. With a port picked at start
+// (":0") it is "", and names nothing.
+func nodeName(cfg *config.Config) string {
+	if !cfg.Database.Postgres() || strings.HasSuffix(cfg.HTTP.Listen, ":0") {
+		return ""
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		return ""
+	}
+	return host + "/" + cfg.HTTP.Listen
 }

@@ -21,14 +21,14 @@ import (
 //
 // On PostgreSQL other nodes deliver from the same database, and the claims a starting
 // node finds are theirs, being sent: only those whose lease has run out are handed back
-// (Claim would take them anyway). A dead node's claims come back when their leases run
-// out.
+// (Claim would take them anyway), and those its own previous run left (SetNode). Any
+// other dead node's claims come back when their leases run out.
 func (o *Outbox) ReleaseClaims(ctx context.Context) (int64, error) {
 	var n int64
 	now := micros(o.now())
 	q, args := releaseSQL, []any{now, now}
 	if o.pg {
-		q, args = pgReleaseSQL, []any{now, now, now}
+		q, args = pgReleaseSQL, []any{now, now, now, o.node}
 	}
 	err := o.db.Write(ctx, func(tx store.Tx) error {
 		res, err := tx.ExecContext(ctx, q, args...)
@@ -74,7 +74,11 @@ func (o *Outbox) Claim(ctx context.Context, kind string, limit int, lease time.D
 			// Only the IDs come back here: the writer is the switch's bottleneck, and
 			// RETURNING every column cost it as much again as the update (SQLite buffers
 			// RETURNING rows in a temporary table). The rows are read once committed.
-			rows, err := tx.QueryContext(ctx, stmts[i], deadline, micros(now), micros(now), kind, kind)
+			args := []any{deadline, micros(now), micros(now), kind, kind}
+			if o.pg {
+				args = append(args, o.node) // claimed_by: who holds the lease
+			}
+			rows, err := tx.QueryContext(ctx, stmts[i], args...)
 			if err != nil {
 				return err
 			}

@@ -106,7 +106,17 @@ type Outbox struct {
 	// share one.
 	lastLease atomic.Int64
 	sealer    *seal.Sealer // seals one-time-code texts; nil: texts are stored as given
+	// node names this process among the nodes sharing a PostgreSQL database (SetNode).
+	node string
 }
+
+// SetNode names this process among the nodes that share a PostgreSQL database, for its
+// claims: a node that starts again under the same name gives back at once the claims its
+// previous run left (it was killed while sending), instead of letting them wait out
+// their lease. Each live node must have a name of its own; "" (the default) names none,
+// and a dead node's claims then come back when their leases run out. Call it before
+// ReleaseClaims. SQLite needs none: one process delivers from a file.
+func (o *Outbox) SetNode(name string) { o.node = name }
 
 // New returns the Outbox over db; now is the clock for due times and leases (nil:
 // time.Now). Its Enqueue stores texts as given; see NewSealed.

@@ -42,18 +42,19 @@ import (
 // and those another claim is locking skipped.
 func pgClaimSQL(limit int) string {
 	return `UPDATE messages
-		SET state = 'sending', attempts = attempts + 1, next_attempt_at = ?, updated_at = ?
+		SET state = 'sending', attempts = attempts + 1, next_attempt_at = ?1, updated_at = ?2, claimed_by = ?6
 		WHERE id IN (SELECT id FROM messages
-			WHERE ` + due + ` AND next_attempt_at <= ? AND (? = '' OR kind = ?)
+			WHERE ` + due + ` AND next_attempt_at <= ?3 AND (?4 = '' OR kind = ?5)
 			ORDER BY next_attempt_at, id LIMIT ` + strconv.Itoa(limit) + `
 			FOR UPDATE SKIP LOCKED)
 		RETURNING id`
 }
 
 const (
-	// pgReleaseSQL gives back the claims whose lease has run out: args now, now, now.
-	pgReleaseSQL = `UPDATE messages SET state = 'queued', next_attempt_at = ?, updated_at = ?
-		WHERE state = 'sending' AND next_attempt_at <= ?`
+	// pgReleaseSQL gives back the claims whose lease has run out, and those of this
+	// node's previous run (SetNode): args now, now, now, node.
+	pgReleaseSQL = `UPDATE messages SET state = 'queued', next_attempt_at = ?1, updated_at = ?2
+		WHERE state = 'sending' AND (next_attempt_at <= ?3 OR (?4 <> '' AND claimed_by = ?4))`
 	// pgReadClaimSQL reads a claim's messages by their IDs, still leased until its
 	// deadline: args ids, deadline.
 	pgReadClaimSQL = `SELECT ` + messageCols + ` FROM messages

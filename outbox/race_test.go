@@ -253,3 +253,39 @@ func BenchmarkClaimNodes(b *testing.B) {
 		}
 	}
 }
+
+// TestRestartedNodeTakesBackItsOwnClaims: on PostgreSQL a node killed while sending left
+// claims with an hour's lease. Another node starting gives back none of them (they could
+// be a live node's), and the killed node, started again under its name, gives back its
+// own at once instead of letting them wait out the lease.
+func TestRestartedNodeTakesBackItsOwnClaims(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
+		if !pgtest.OnPostgres(t) {
+			t.Skip("one process delivers from a SQLite file: it gives back every claim at start (TestReleaseClaimsAfterACrash)")
+		}
+		restartedNodeTakesBackItsOwnClaims(t, openNodes(t, 2))
+	})
+}
+
+func restartedNodeTakesBackItsOwnClaims(t *testing.T, db []*store.DB) {
+	ctx := context.Background()
+	a := New(db[0], nil)
+	a.SetNode("host-a:8080")
+	put(t, db[0], Enqueue, sms("254700000001", "hello"))
+	if ms, err := a.Claim(ctx, KindSMS, 10, time.Hour); err != nil || len(ms) != 1 {
+		t.Fatalf("claim: %v %v", ms, err)
+	}
+	b := New(db[1], nil)
+	b.SetNode("host-b:8080")
+	if n, err := b.ReleaseClaims(ctx); err != nil || n != 0 {
+		t.Fatalf("another node starting gave back %d claims (%v), want none", n, err)
+	}
+	restarted := New(db[1], nil)
+	restarted.SetNode("host-a:8080")
+	if n, err := restarted.ReleaseClaims(ctx); err != nil || n != 1 {
+		t.Fatalf("the node started again gave back %d claims (%v), want its one", n, err)
+	}
+	if ms, err := b.Claim(ctx, KindSMS, 10, time.Hour); err != nil || len(ms) != 1 || ms[0].Attempts != 2 {
+		t.Fatalf("after the release: %+v %v", ms, err)
+	}
+}

@@ -31,7 +31,8 @@ CREATE TABLE messages (
 	last_error      TEXT NOT NULL DEFAULT '',
 	link            TEXT COLLATE "C" NOT NULL DEFAULT '',
 	message_ids     TEXT COLLATE "C" NOT NULL DEFAULT '',
-	sealed          INTEGER NOT NULL DEFAULT 0
+	sealed          INTEGER NOT NULL DEFAULT 0,
+	claimed_by      TEXT COLLATE "C" NOT NULL DEFAULT '' -- the node holding a claim's lease (Outbox.SetNode)
 );
 CREATE INDEX messages_due ON messages (next_attempt_at, id) WHERE state = 'queued' OR state = 'sending';
 CREATE INDEX messages_failed ON messages (updated_at) WHERE state = 'failed';
