@@ -400,11 +400,30 @@ func (h *harness) crash(ctx context.Context, again time.Duration, t *tally) erro
 			return err
 		}
 	}
-	if err := srv.waitHealthy(ctx, healthWait); err != nil {
+	if err := h.waitBack(ctx, srv); err != nil {
 		return violated(invSwitchUp, "restart after kill %d: %v", t.kills, err)
 	}
 	h.outages = append(h.outages, outage{killed, time.Now()})
 	return nil
+}
+
+// waitBack waits until srv is healthy after a restart. On PostgreSQL with -failover a
+// node may start while the database has no primary (killed, the standby not yet
+// promoted): it then exits saying the database is unreachable, as it must, and is
+// started again, as a supervisor (systemd's Restart=) would, until the promoted standby
+// takes it.
+func (h *harness) waitBack(ctx context.Context, srv *server) error {
+	deadline := time.Now().Add(healthWait)
+	for {
+		err := srv.waitHealthy(ctx, time.Until(deadline))
+		if err == nil || !h.o.failover || srv.running() || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(200 * time.Millisecond)
+		if err := srv.start(); err != nil {
+			return err
+		}
+	}
 }
 
 // provision opens a merchant and fresh wallets for round r, deposits into each, and
