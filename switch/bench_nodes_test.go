@@ -35,7 +35,7 @@ func BenchmarkPayNodes(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer db.Close()
-		benchPay(b, []*store.DB{db})
+		benchPay(b, []*store.DB{db}, 64, nil)
 	})
 	for _, nodes := range []int{1, 2} {
 		b.Run(fmt.Sprintf("postgres-%d", nodes), func(b *testing.B) {
@@ -49,14 +49,15 @@ func BenchmarkPayNodes(b *testing.B) {
 				defer db.Close()
 				dbs[i] = db
 			}
-			benchPay(b, dbs)
+			benchPay(b, dbs, 64, nil)
 		})
 	}
 }
 
-// benchPay runs b.N payments from 64 phones, phone i's on the engine of dbs[i%len(dbs)].
-func benchPay(b *testing.B, dbs []*store.DB) {
-	const phones = 64
+// benchPay runs b.N payments from phones phones, phone i's on the engine of
+// dbs[i%len(dbs)], and reports payments/s and CPU-µs per payment; with statements (the
+// store's OnStatement count), statements per payment too.
+func benchPay(b *testing.B, dbs []*store.DB, phones int, statements *atomic.Int64) {
 	ctx := context.Background()
 	engines := make([]*Engine, len(dbs))
 	outboxes := make([]*outbox.Outbox, len(dbs))
@@ -88,6 +89,9 @@ func benchPay(b *testing.B, dbs []*store.DB) {
 	var next, done atomic.Int64
 	var wg sync.WaitGroup
 	b.ResetTimer()
+	if statements != nil {
+		statements.Store(0)
+	}
 	start, cpu := time.Now(), cpuTime()
 	for i, n := range nums {
 		e, ob := engines[i%len(engines)], outboxes[i%len(engines)]
@@ -116,4 +120,7 @@ func benchPay(b *testing.B, dbs []*store.DB) {
 	b.StopTimer()
 	b.ReportMetric(float64(done.Load())/time.Since(start).Seconds(), "payments/s")
 	b.ReportMetric(float64((cpuTime()-cpu).Microseconds())/float64(max(done.Load(), 1)), "cpu-µs/payment")
+	if statements != nil {
+		b.ReportMetric(float64(statements.Load())/float64(max(done.Load(), 1)), "statements/payment")
+	}
 }
