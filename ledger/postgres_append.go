@@ -41,8 +41,19 @@ func (t *Tx) appendNow(ctx context.Context) error {
 	if !t.l.pg {
 		return nil
 	}
+	if p := t.waiting(); p != nil {
+		return p.Finish(ctx, t.tx)
+	}
+	return nil
+}
+
+// waiting is tx's pending appends if a booking made them, else nil; it makes none.
+func (t *Tx) waiting() *pendingAppends {
+	if !t.l.pg {
+		return nil
+	}
 	if f, ok := store.Deferred(t.tx, appendKey{}, nil); ok && f != nil {
-		return f.Finish(ctx, t.tx)
+		return f.(*pendingAppends)
 	}
 	return nil
 }
@@ -73,7 +84,7 @@ func (t *Tx) pending() *pendingAppends {
 
 // marked is how many appends wait, for undoing an operation's own with truncate.
 func (t *Tx) marked() int {
-	if p := t.pending(); p != nil {
+	if p := t.waiting(); p != nil {
 		return len(p.trs)
 	}
 	return 0
@@ -81,7 +92,7 @@ func (t *Tx) marked() int {
 
 // truncate forgets the appends booked after mark: their operation was rolled back.
 func (t *Tx) truncate(mark int) {
-	if p := t.pending(); p != nil && len(p.trs) > mark {
+	if p := t.waiting(); p != nil && len(p.trs) > mark {
 		p.trs = p.trs[:mark]
 	}
 }

@@ -1,9 +1,6 @@
 package store
 
-import (
-	"context"
-	"errors"
-)
+import "context"
 
 // A Finisher completes, at the end of a PostgreSQL Write, work that a package put off
 // during it: its Finish runs after the Write function returned nil and before COMMIT, on
@@ -52,9 +49,3 @@ func (g *groupTx) finish(ctx context.Context) error {
 	}
 	return nil
 }
-
-// ErrRunAgain, returned (wrapped) by a Write function or a Finisher on PostgreSQL, rolls
-// the transaction back and runs the Write again, as a deadlock does: for a conflict
-// found only at the end (an id another node drew at the same moment), where the work
-// done before it cannot be redone in place.
-var ErrRunAgain = errors.New("store: run the write again")

@@ -270,7 +270,7 @@ func (p *pgBackend) attempt(ctx context.Context, fn func(Tx) error) (again bool,
 		}
 		return true, err
 	}
-	return isRetryable(err) || errors.Is(err, ErrRunAgain), err
+	return isRetryable(err), err
 }
 
 // ErrCommitUnknown is Write's error when the connection broke, or the server ended the
