@@ -201,17 +201,7 @@ func TestUSSDPaymentThroughServe(t *testing.T) {
 	a := s.phone(alice)
 	s.deposit(w.ID, 100000, "CASHIN-1")
 	a.expect("deposited")
-	step := func(text string) string {
-		form := url.Values{"sessionId": {"S1"}, "serviceCode": {"*384#"}, "phoneNumber": {"+254700000001"},
-			"networkCode": {"63902"}, "text": {text}}
-		resp, err := http.PostForm(s.base+"/ussd", form)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return string(b)
-	}
+	step := func(text string) string { return ussdStep(t, s.base, "S1", "+254700000001", text) }
 	if got := step(""); !strings.HasPrefix(got, "CON ") || !strings.Contains(got, "2. Pay merchant") {
 		t.Fatalf("menu = %q", got)
 	}
@@ -227,6 +217,21 @@ func TestUSSDPaymentThroughServe(t *testing.T) {
 	if b := s.account(w.ID).Balance; b.Posted != 85000 {
 		t.Fatalf("balance %+v", b)
 	}
+}
+
+// ussdStep posts one step of USSD session sessionID of phone to the /ussd callback at
+// base, as an Africa's Talking-style gateway does, and returns the screen.
+func ussdStep(t *testing.T, base, sessionID, phone, text string) string {
+	t.Helper()
+	form := url.Values{"sessionId": {sessionID}, "serviceCode": {"*384#"}, "phoneNumber": {phone},
+		"networkCode": {"63902"}, "text": {text}}
+	resp, err := http.PostForm(base+"/ussd", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }
 
 func TestMerchantIsCalledAfterAPayment(t *testing.T) {

@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -168,15 +165,7 @@ func TestUSSDDialogueMovesBetweenNodes(t *testing.T) {
 	step := func(text string) string {
 		n := nodes[steps%2]
 		steps++
-		form := url.Values{"sessionId": {"S1"}, "serviceCode": {"*384#"}, "phoneNumber": {"+254700000001"},
-			"networkCode": {"63902"}, "text": {text}}
-		resp, err := http.PostForm(n.base+"/ussd", form)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return string(b)
+		return ussdStep(t, n.base, "S1", "+254700000001", text)
 	}
 	if got := step(""); !strings.HasPrefix(got, "CON ") || !strings.Contains(got, "2. Pay merchant") {
 		t.Fatalf("menu = %q", got)
