@@ -244,3 +244,16 @@ func (p *Pair) Logs() string {
 	}
 	return out
 }
+
+// CreateDatabase makes the empty database name on the primary (the standby receives it)
+// and returns its multi-host URL (URL).
+func (p *Pair) CreateDatabase(ctx context.Context, name string) (string, error) {
+	primary := p.Primary()
+	if primary == "" {
+		return "", errors.New("pgtest: no primary takes writes")
+	}
+	if err := createDatabase(ctx, fmt.Sprintf("postgres://postgres@%s/postgres?sslmode=disable", primary), name); err != nil {
+		return "", err
+	}
+	return p.URL(name), nil
+}

@@ -341,3 +341,26 @@ func versionOfDir(dir string) int {
 	v, _ := strconv.Atoi(filepath.Base(filepath.Dir(dir)))
 	return v
 }
+
+// CreateDatabase makes the empty database name on s and returns its URL, for tools that
+// run the switch on a server of their own (tests use URL, which also drops it).
+func (s *Server) CreateDatabase(ctx context.Context, name string) (string, error) {
+	if err := createDatabase(ctx, s.URL("postgres"), name); err != nil {
+		return "", err
+	}
+	return s.URL(name), nil
+}
+
+// createDatabase makes the empty database name through the server that admin (a URL)
+// reaches.
+func createDatabase(ctx context.Context, admin, name string) error {
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		return fmt.Errorf("pgtest: %w", err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return fmt.Errorf("pgtest: create database %s: %w", name, err)
+	}
+	return nil
+}

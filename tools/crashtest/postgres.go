@@ -6,8 +6,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/payswitch/payswitch/internal/pgtest"
 )
 
@@ -24,16 +22,12 @@ func (h *harness) startPostgres(ctx context.Context) (url string, err error) {
 	if h.pg, err = pgtest.Start(); err != nil {
 		return "", fmt.Errorf("-db postgres: %w", err)
 	}
-	conn, err := pgx.Connect(ctx, h.pg.URL("postgres"))
+	url, err = h.pg.CreateDatabase(ctx, "crashtest")
 	if err != nil {
 		return "", fmt.Errorf("-db postgres: %w", err)
 	}
-	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, "CREATE DATABASE crashtest"); err != nil {
-		return "", fmt.Errorf("-db postgres: %w", err)
-	}
 	fmt.Fprintf(h.errw, "crashtest: PostgreSQL in %s (log.txt)\n", h.pg.Dir())
-	return h.pg.URL("crashtest"), nil
+	return url, nil
 }
 
 // startPair starts the primary and its synchronous standby of -failover and makes the
@@ -45,20 +39,16 @@ func (h *harness) startPair(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("-db postgres -failover: %w", err)
 	}
 	h.pair = pair
-	conn, err := pgx.Connect(ctx, fmt.Sprintf("postgres://postgres@%s/postgres?sslmode=disable", pair.Primary()))
+	url, err := pair.CreateDatabase(ctx, "crashtest")
 	if err != nil {
 		return "", fmt.Errorf("-failover: %w", err)
 	}
-	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, "CREATE DATABASE crashtest"); err != nil {
-		return "", fmt.Errorf("-failover: %w", err)
-	}
 	fmt.Fprintf(h.errw, "crashtest: PostgreSQL primary %s with synchronous standby %s\n", pair.Primary(), pair.StandbyAddr())
-	return pair.URL("crashtest"), nil
+	return url, nil
 }
 
-// failover kills the primary with SIGKILL (as a lost machine), leaves the database down
-// for down, promotes the standby and waits until every node is healthy again by itself
+// failover kills the primary with SIGKILL (as a lost machine), leaves the nodes without
+// a primary for down, promotes the standby and waits until every node is healthy again by itself
 // (the nodes are not restarted: their multi-host URL finds the new primary).
 func (h *harness) failover(ctx context.Context, down time.Duration) error {
 	killed := time.Now()

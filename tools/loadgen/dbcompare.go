@@ -8,8 +8,6 @@ import (
 	"os"
 	"strings"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/payswitch/payswitch/internal/pgtest"
 )
 
@@ -48,11 +46,11 @@ func runDBCompare(ctx context.Context, o options, bin string, lg *logger, stdout
 	)
 	for i, r := range runs {
 		if r.name != "sqlite" {
-			dbName := fmt.Sprintf("loadgen_%d", i)
-			if err := createDatabase(ctx, srv.URL("postgres"), dbName); err != nil {
+			url, err := srv.CreateDatabase(ctx, fmt.Sprintf("loadgen_%d", i))
+			if err != nil {
 				return errors.Join(append(errs, err)...)
 			}
-			r.tg.url = srv.URL(dbName)
+			r.tg.url = url
 		}
 		lg.printf("db compare, run %d of %d: %s", i+1, len(runs), r.name)
 		pr, err := runSwitch(ctx, o, bin, lg, o.requests > 0, r.tg)
@@ -66,17 +64,4 @@ func runDBCompare(ctx context.Context, o options, bin string, lg *logger, stdout
 	}
 	fmt.Fprintln(stdout, "db_compare "+strings.Join(summary, " "))
 	return errors.Join(errs...)
-}
-
-// createDatabase makes database name on the server that admin (a URL) reaches.
-func createDatabase(ctx context.Context, admin, name string) error {
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		return fmt.Errorf("postgres: %w", err)
-	}
-	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		return fmt.Errorf("create database %s: %w", name, err)
-	}
-	return nil
 }
