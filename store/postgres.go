@@ -84,7 +84,7 @@ func OpenPostgres(ctx context.Context, url string, opts Options, schemas ...Sche
 	writerCfg.RuntimeParams["lock_timeout"] = strconv.FormatInt(opts.BusyTimeout.Milliseconds(), 10)
 	readerCfg := cfg.Copy()
 
-	writer := sql.OpenDB(&pgConnector{inner: stdlib.GetConnector(*writerCfg), binds: binds})
+	writer := sql.OpenDB(&pgConnector{inner: stdlib.GetConnector(*writerCfg), binds: binds, onStmt: opts.OnStatement})
 	writer.SetMaxOpenConns(opts.Writers)
 	writer.SetMaxIdleConns(opts.Writers)
 	if err := writer.PingContext(ctx); err != nil {
@@ -113,8 +113,9 @@ func OpenPostgres(ctx context.Context, url string, opts Options, schemas ...Sche
 
 // pgConnector opens pgx connections whose statements are rebound (see rebind).
 type pgConnector struct {
-	inner driver.Connector
-	binds *rebinder
+	inner  driver.Connector
+	binds  *rebinder
+	onStmt func(query string) // Options.OnStatement, on writer connections only
 }
 
 func (c *pgConnector) Connect(ctx context.Context) (driver.Conn, error) {
@@ -122,7 +123,7 @@ func (c *pgConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &pgDriverConn{Conn: conn.(*stdlib.Conn), binds: c.binds}, nil
+	return &pgDriverConn{Conn: conn.(*stdlib.Conn), binds: c.binds, onStmt: c.onStmt}, nil
 }
 
 func (c *pgConnector) Driver() driver.Driver { return c.inner.Driver() }
@@ -131,7 +132,8 @@ func (c *pgConnector) Driver() driver.Driver { return c.inner.Driver() }
 // the first deadlock or serialization failure of the transaction under way noted.
 type pgDriverConn struct {
 	*stdlib.Conn
-	binds *rebinder
+	binds  *rebinder
+	onStmt func(query string)
 	// retryable is the first error of the transaction under way that makes running it
 	// again worthwhile; the Write that holds the connection clears and reads it.
 	retryable error
@@ -153,12 +155,18 @@ func (c *pgDriverConn) note(err error) {
 }
 
 func (c *pgDriverConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	if c.onStmt != nil {
+		c.onStmt(query)
+	}
 	r, err := c.Conn.ExecContext(ctx, c.binds.rebind(query), args)
 	c.note(err)
 	return r, err
 }
 
 func (c *pgDriverConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	if c.onStmt != nil {
+		c.onStmt(query)
+	}
 	r, err := c.Conn.QueryContext(ctx, c.binds.rebind(query), args)
 	c.note(err)
 	return r, err

@@ -101,7 +101,8 @@ type Options struct {
 	Writers int
 	// OnStatement, when set, is called with the text of every statement run on the
 	// writer connection (the SAVEPOINT and RELEASE of a group run again included; the
-	// group's BEGIN and COMMIT not), on the writer goroutine.
+	// group's BEGIN and COMMIT not), on the writer goroutine; on PostgreSQL, of every
+	// statement a Write runs, BEGIN and COMMIT not, on the Write's goroutine.
 	// Benchmarks use it to report statements per operation; it must be quick.
 	OnStatement func(query string)
 	// OnUpgrade, when set, is called before the migrations of a component whose tables

@@ -30,29 +30,34 @@ import (
 // they measure a deployment.
 func BenchmarkPayNodes(b *testing.B) {
 	b.Run("sqlite", func(b *testing.B) {
-		db, err := store.Open(filepath.Join(b.TempDir(), "bench.db"), store.Options{}, switchtest.Schemas...)
+		var statements atomic.Int64
+		db, err := store.Open(filepath.Join(b.TempDir(), "bench.db"), store.Options{OnStatement: countInto(&statements)}, switchtest.Schemas...)
 		if err != nil {
 			b.Fatal(err)
 		}
 		defer db.Close()
-		benchPay(b, []*store.DB{db}, 64, nil)
+		benchPay(b, []*store.DB{db}, 64, &statements)
 	})
 	for _, nodes := range []int{1, 2} {
 		b.Run(fmt.Sprintf("postgres-%d", nodes), func(b *testing.B) {
 			url := pgtest.URL(b)
+			var statements atomic.Int64
 			dbs := make([]*store.DB, nodes)
 			for i := range dbs {
-				db, err := store.OpenPostgres(context.Background(), url, store.Options{}, switchtest.Schemas...)
+				db, err := store.OpenPostgres(context.Background(), url, store.Options{OnStatement: countInto(&statements)}, switchtest.Schemas...)
 				if err != nil {
 					b.Fatal(err)
 				}
 				defer db.Close()
 				dbs[i] = db
 			}
-			benchPay(b, dbs, 64, nil)
+			benchPay(b, dbs, 64, &statements)
 		})
 	}
 }
+
+// countInto is an OnStatement that counts statements in n.
+func countInto(n *atomic.Int64) func(string) { return func(string) { n.Add(1) } }
 
 // benchPay runs b.N payments from phones phones, phone i's on the engine of
 // dbs[i%len(dbs)], and reports payments/s and CPU-µs per payment; with statements (the
