@@ -220,19 +220,32 @@ func (t *Tx) Reverse(ctx context.Context, transferID, key string) (tr Transfer, 
 	return tr, err
 }
 
-// Account returns the account with id, as the transaction sees it.
+// Account returns the account with id, as the transaction sees it (with the credits it
+// booked that wait for its end applied first).
 func (t *Tx) Account(ctx context.Context, id string) (Account, error) {
-	return accountBy(sqlCtx(ctx), t.tx, "id", id)
+	return t.accountBy(sqlCtx(ctx), "id", id)
 }
 
 // AccountByMSISDN returns the account whose msisdn is msisdn.
 func (t *Tx) AccountByMSISDN(ctx context.Context, msisdn string) (Account, error) {
-	return accountBy(sqlCtx(ctx), t.tx, "msisdn", msisdn)
+	return t.accountBy(sqlCtx(ctx), "msisdn", msisdn)
 }
 
 // AccountByCode returns the merchant account whose code is code.
 func (t *Tx) AccountByCode(ctx context.Context, code string) (Account, error) {
-	return accountBy(sqlCtx(ctx), t.tx, "code", code)
+	return t.accountBy(sqlCtx(ctx), "code", code)
+}
+
+// accountBy is accountBy in t, read again once its waiting credits are applied.
+func (t *Tx) accountBy(ctx context.Context, col, val string) (Account, error) {
+	a, err := accountBy(ctx, t.tx, col, val)
+	if err != nil || !t.CreditWaits(a.ID) {
+		return a, err
+	}
+	if err := t.applyCredits(ctx, []string{a.ID}); err != nil {
+		return Account{}, err
+	}
+	return accountBy(ctx, t.tx, "id", a.ID)
 }
 
 // HoldByKey returns the hold with key.

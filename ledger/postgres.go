@@ -50,6 +50,11 @@ func (t *Tx) lockAccounts(ctx context.Context, ids ...string) error {
 	if !t.l.pg || len(ids) == 0 {
 		return nil
 	}
+	// The account's own waiting credits first: its checks and balances after must see
+	// them, and its changes stay in the order they were made.
+	if err := t.applyCredits(ctx, ids); err != nil {
+		return err
+	}
 	sorted := slices.Clone(ids)
 	slices.Sort(sorted)
 	sorted = slices.Compact(sorted)
@@ -80,6 +85,9 @@ func (t *Tx) lockHold(ctx context.Context, key string) error {
 	if err != nil {
 		return fmt.Errorf("ledger: lock hold %s: %w", key, err)
 	}
+	if t.creditsWait() { // the credit account's change waits for the end (postgres_credits.go)
+		return t.lockAccounts(ctx, debit)
+	}
 	return t.lockAccounts(ctx, debit, credit)
 }
 
@@ -98,6 +106,9 @@ func (t *Tx) lockReversal(ctx context.Context, key, id string) error {
 	}
 	if err != nil {
 		return fmt.Errorf("ledger: read transfer %s: %w", id, err)
+	}
+	if t.creditsWait() { // the reversal debits the original's credit account; its credit waits
+		return t.lockAccounts(ctx, credit)
 	}
 	return t.lockAccounts(ctx, debit, credit)
 }
@@ -140,11 +151,11 @@ func (t *Tx) bookPG(ctx context.Context, key string, d, c *side, amount int64, p
 	if err := t.updateAccount(ctx, postDebit, d.id, amount, pending); err != nil {
 		return Transfer{}, err
 	}
+	if p := t.pending(); p != nil {
+		return t.deferBook(ctx, p, newTransfer(FormatTime(t.l.now()), key, d, c, amount, paymentID, kind, reverses), pending)
+	}
 	if err := t.updateAccount(ctx, postCredit, c.id, amount, pending); err != nil {
 		return Transfer{}, err
-	}
-	if p := t.pending(); p != nil {
-		return t.deferBook(ctx, p, newTransfer(FormatTime(t.l.now()), key, d, c, amount, paymentID, kind, reverses))
 	}
 	head, err := t.lockHead(ctx, chainHead{})
 	if err != nil {

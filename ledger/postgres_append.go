@@ -63,8 +63,10 @@ type appendKey struct{}
 
 // pendingAppends are the transfers a PostgreSQL transaction booked and has not appended.
 type pendingAppends struct {
-	l   *Ledger
-	trs []Transfer
+	l       *Ledger
+	trs     []Transfer
+	credits []deferredCredit // their credit accounts' changes (postgres_credits.go)
+	applied []int            // indexes in credits applied, in the order they were
 }
 
 // pending is tx's pending appends, or nil when the booking must append at once.
@@ -82,24 +84,40 @@ func (t *Tx) pending() *pendingAppends {
 	return f.(*pendingAppends)
 }
 
-// marked is how many appends wait, for undoing an operation's own with truncate.
-func (t *Tx) marked() int {
+// marked is how much waits, for undoing an operation's own with truncate.
+func (t *Tx) marked() appendMark {
 	if p := t.waiting(); p != nil {
-		return len(p.trs)
+		return appendMark{trs: len(p.trs), credits: len(p.credits), applied: len(p.applied)}
 	}
-	return 0
+	return appendMark{}
 }
 
-// truncate forgets the appends booked after mark: their operation was rolled back.
-func (t *Tx) truncate(mark int) {
-	if p := t.waiting(); p != nil && len(p.trs) > mark {
-		p.trs = p.trs[:mark]
+// truncate forgets the appends and credits booked after mark, and lets the credits
+// applied after it wait again: their operation was rolled back, and the savepoint's
+// rollback undid those statements too.
+func (t *Tx) truncate(mark appendMark) {
+	p := t.waiting()
+	if p == nil {
+		return
+	}
+	if len(p.applied) > mark.applied {
+		for _, i := range p.applied[mark.applied:] {
+			p.credits[i].applied = false
+		}
+		p.applied = p.applied[:mark.applied]
+	}
+	if len(p.credits) > mark.credits {
+		p.credits = p.credits[:mark.credits]
+	}
+	if len(p.trs) > mark.trs {
+		p.trs = p.trs[:mark.trs]
 	}
 }
 
-// deferBook is bookPG's booking when the append can wait: tr's accounts are written;
-// its row is written now, and its entries wait for the transaction's end.
-func (t *Tx) deferBook(ctx context.Context, p *pendingAppends, tr Transfer) (Transfer, error) {
+// deferBook is bookPG's booking when the append can wait: tr's debit account is
+// written; its row is written now, and its credit account's change and its entries wait
+// for the transaction's end.
+func (t *Tx) deferBook(ctx context.Context, p *pendingAppends, tr Transfer, pending int64) (Transfer, error) {
 	ts := FormatTime(tr.Time)
 	if last, _ := t.l.lastTime.Load().(string); last > ts {
 		ts = last
@@ -108,7 +126,9 @@ func (t *Tx) deferBook(ctx context.Context, p *pendingAppends, tr Transfer) (Tra
 	if err := t.insertTransfer(ctx, &tr, ts); err != nil {
 		return Transfer{}, err
 	}
+	tr.CreditBalanceAfter, tr.BalancesAfterKnown = 0, false
 	p.trs = append(p.trs, tr)
+	t.deferCredit(tr.Credit, tr.Amount, -pending, true, len(p.trs)-1)
 	return tr, nil
 }
 
@@ -123,11 +143,15 @@ const pgAppend = `WITH appended AS (INSERT INTO entries (seq, time, transfer_id,
 
 // Finish appends the pending transfers' entries (store.Finisher).
 func (p *pendingAppends) Finish(ctx context.Context, tx store.Tx) error {
+	ctx = sqlCtx(ctx)
+	t := &Tx{l: p.l, tx: tx}
+	if err := t.applyCredits(ctx, nil); err != nil {
+		return err
+	}
+	p.credits, p.applied = p.credits[:0], p.applied[:0]
 	if len(p.trs) == 0 {
 		return nil
 	}
-	ctx = sqlCtx(ctx)
-	t := &Tx{l: p.l, tx: tx}
 	head, err := t.readHeadLocked(ctx)
 	if err != nil {
 		return err

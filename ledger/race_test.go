@@ -1,6 +1,7 @@
 package ledger_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -39,11 +40,13 @@ type raceResult struct {
 // makings of a request got the same transfer.
 func TestNodesRaceOnPostgres(t *testing.T) {
 	for _, nodes := range []int{1, 2} {
-		t.Run(fmt.Sprintf("%d nodes", nodes), func(t *testing.T) { raceNodes(t, nodes) })
+		t.Run(fmt.Sprintf("%d nodes", nodes), func(t *testing.T) { raceNodes(t, nodes, false) })
+		// Inside a caller's Write, as the engine books: credits wait for the end there.
+		t.Run(fmt.Sprintf("%d nodes in writes", nodes), func(t *testing.T) { raceNodes(t, nodes, true) })
 	}
 }
 
-func raceNodes(t *testing.T, nodes int) {
+func raceNodes(t *testing.T, nodes int, inWrite bool) {
 	url := pgtest.URL(t)
 	var ls []*ledger.Ledger
 	for range nodes {
@@ -110,7 +113,7 @@ func raceNodes(t *testing.T, nodes int) {
 			go func() {
 				defer wg.Done()
 				for j := range next {
-					results[j.op][j.making] = makeOp(ls[n], ops[j.op])
+					results[j.op][j.making] = makeOp(ls[n], ops[j.op], inWrite)
 				}
 			}()
 		}
@@ -171,8 +174,36 @@ func raceNodes(t *testing.T, nodes int) {
 		float64(booked)/elapsed.Seconds(), redos)
 }
 
-// makeOp makes op on l, as a caller of the ledger would.
-func makeOp(l *ledger.Ledger, op raceOp) raceResult {
+// makeOp makes op on l, as a caller of the ledger would: each call alone, or with
+// inWrite each inside a store.Write of its own through l.In.
+func makeOp(l *ledger.Ledger, op raceOp, inWrite bool) raceResult {
+	if !inWrite {
+		return makeOpOn(l, op)
+	}
+	var r raceResult
+	err := l.DB().Write(ctx, func(tx store.Tx) error {
+		r = makeOpOn(inWriteOps{l.In(tx)}, op)
+		return nil
+	})
+	if err != nil && r.err == nil {
+		r = raceResult{err: err}
+	}
+	return r
+}
+
+// ledgerOps are the calls makeOpOn makes, which a Ledger and a Tx both have.
+type ledgerOps interface {
+	Hold(ctx context.Context, r ledger.HoldRequest) (ledger.Hold, error)
+	Void(ctx context.Context, key string) (ledger.Hold, error)
+	Post(ctx context.Context, key string) (ledger.Transfer, error)
+	Transfer(ctx context.Context, r ledger.TransferRequest) (ledger.Transfer, error)
+	Reverse(ctx context.Context, id, key string) (ledger.Transfer, error)
+}
+
+// inWriteOps is a Tx as ledgerOps.
+type inWriteOps struct{ *ledger.Tx }
+
+func makeOpOn(l ledgerOps, op raceOp) raceResult {
 	var r raceResult
 	if op.hold {
 		if _, r.err = l.Hold(ctx, ledger.HoldRequest{Key: op.key, Debit: op.debit, Credit: op.other, Amount: op.amount,

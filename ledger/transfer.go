@@ -91,11 +91,20 @@ func decideTransfer(r *TransferRequest, prev *Transfer, isHold bool, d, c *side)
 	return Transfer{}, false, checkMove(d, c, r.Amount, true)
 }
 
+// toLock is what a booking from debit to credit locks before it checks: both accounts,
+// or only the debit when the credit waits for the transaction's end (postgres_credits.go).
+func (t *Tx) toLock(debit, credit string) []string {
+	if t.creditsWait() {
+		return []string{debit}
+	}
+	return []string{debit, credit}
+}
+
 func (t *Tx) transfer(ctx context.Context, r TransferRequest) (Transfer, error) {
 	if err := checkRequest(r.Key, r.Debit, r.Credit, r.Amount, r.Kind); err != nil {
 		return Transfer{}, err
 	}
-	if err := t.lockKey(ctx, r.Key, r.Debit, r.Credit); err != nil {
+	if err := t.lockKey(ctx, r.Key, t.toLock(r.Debit, r.Credit)...); err != nil {
 		return Transfer{}, err
 	}
 	k, err := t.lookup(ctx, lookupTransfer, r.Key, r.Debit, r.Credit)
@@ -249,7 +258,7 @@ func (t *Tx) hold(ctx context.Context, r HoldRequest) (Hold, error) {
 	if err := checkRequest(r.Key, r.Debit, r.Credit, r.Amount, r.Kind); err != nil {
 		return Hold{}, err
 	}
-	if err := t.lockKey(ctx, r.Key, r.Debit, r.Credit); err != nil {
+	if err := t.lockKey(ctx, r.Key, t.toLock(r.Debit, r.Credit)...); err != nil {
 		return Hold{}, err
 	}
 	k, err := t.lookup(ctx, lookupHold, r.Key, r.Debit, r.Credit)
@@ -289,8 +298,10 @@ func (t *Tx) hold(ctx context.Context, r HoldRequest) (Hold, error) {
 	if err := t.updateAccount(ctx, holdDebit, d.id, r.Amount); err != nil {
 		return Hold{}, err
 	}
-	if err := t.updateAccount(ctx, holdCredit, c.id, r.Amount); err != nil {
-		return Hold{}, err
+	if !t.deferCredit(c.id, 0, r.Amount, true, -1) {
+		if err := t.updateAccount(ctx, holdCredit, c.id, r.Amount); err != nil {
+			return Hold{}, err
+		}
 	}
 	return Hold{Key: r.Key, Debit: r.Debit, Credit: r.Credit, Amount: r.Amount, Currency: d.currency,
 		PaymentID: r.PaymentID, Kind: r.Kind, State: HoldPending, CreatedAt: parseTime(now)}, nil
@@ -358,8 +369,10 @@ func (t *Tx) void(ctx context.Context, key string) (Hold, error) {
 	if err := t.updateAccount(ctx, holdDebit, h.Debit, -h.Amount); err != nil {
 		return Hold{}, err
 	}
-	if err := t.updateAccount(ctx, holdCredit, h.Credit, -h.Amount); err != nil {
-		return Hold{}, err
+	if !t.deferCredit(h.Credit, 0, -h.Amount, false, -1) {
+		if err := t.updateAccount(ctx, holdCredit, h.Credit, -h.Amount); err != nil {
+			return Hold{}, err
+		}
 	}
 	if _, err := t.tx.ExecContext(ctx, `UPDATE holds SET state = 'voided', updated_at = ? WHERE key = ?`,
 		FormatTime(t.l.now()), key); err != nil {

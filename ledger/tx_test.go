@@ -70,9 +70,12 @@ func TestTxPaymentFlow(t *testing.T) {
 			if v, err := lt.Void(ctx, "PAY2:hold"); err != nil || v.State != ledger.HoldVoided {
 				return fmt.Errorf("void = %+v, %v", v, err)
 			}
+			// Read again, the transfer has both balances after, also where the post
+			// left its credit for the end (PostgreSQL).
 			got, err := lt.TransferByID(ctx, pay.ID)
-			if err != nil || got != pay {
-				return fmt.Errorf("transfer by id = %+v, %v", got, err)
+			if err != nil || got.ID != pay.ID || got.DebitBalanceAfter != pay.DebitBalanceAfter ||
+				!got.BalancesAfterKnown || got.CreditBalanceAfter != 400 {
+				return fmt.Errorf("transfer by id = %+v, %v; post = %+v", got, err, pay)
 			}
 			return nil
 		})
@@ -84,7 +87,7 @@ func TestTxPaymentFlow(t *testing.T) {
 				return err
 			}
 			trs, err := lt.TransfersOfPayment(ctx, "PAY1")
-			if err != nil || len(trs) != 2 || trs[1] != rev {
+			if err != nil || len(trs) != 2 || trs[1].ID != rev.ID || !trs[1].BalancesAfterKnown {
 				return fmt.Errorf("transfers of PAY1 = %+v, %v", trs, err)
 			}
 			if err := lt.SetStatus(ctx, shop.ID, ledger.Frozen); err != nil {

@@ -159,7 +159,11 @@ type TransferRequest struct {
 // call and a read (TransferByID, TransfersOfPayment) from the entries, in the statement
 // that finds the transfer. BalancesAfterKnown says they were filled; it is false on a
 // Transfer the ledger did not return, and on one whose entries are missing (a damaged
-// journal, which Verify reports), and then both balances are zero and mean nothing.
+// journal, which Verify reports), and then both balances are zero and mean nothing. On
+// PostgreSQL a booking inside a caller's Write leaves its credit account's change for the
+// transaction's end (postgres_credits.go): it returns BalancesAfterKnown false with
+// DebitBalanceAfter filled; reading the transfer again in the transaction (TransferByID)
+// gives both.
 // The three are left out of JSON: a transfer shown to one party must not tell it the
 // other's balance.
 type Transfer struct {

@@ -201,7 +201,10 @@ func (o *op) apply(d Decision) (Outcome, error) {
 	if err := o.enqueueEvents(p, d.eventSubject(), d.Events); err != nil {
 		return Outcome{}, err
 	}
-	for _, m := range d.Messages {
+	for i, m := range d.Messages {
+		if o.waits(m) && o.enqueueLater(d.Messages[i:], tr) { // apply_later.go
+			break
+		}
 		if m.Key != "" {
 			if err := o.render(&m, tr); err != nil {
 				return Outcome{}, err
