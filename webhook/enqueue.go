@@ -137,21 +137,28 @@ func (h *Hooks) insertEvent(ctx context.Context, tx store.Tx, c *claimed, id, me
 	}
 	// The lease is made unique as a claim's is: on SQLite the deadline, moved on as far
 	// as it takes; on PostgreSQL a number from the claims' sequence, next_at the deadline.
-	var row *sql.Row
 	if h.onPostgres() {
-		row = tx.QueryRowContext(ctx, pgInsertFreshSQL, id, merchantID, eventType, subject, string(body), micros(at),
-			c.deadline, micros(now))
-	} else {
-		c.deadline = h.leaseUntil(fromMicros(c.deadline))
-		row = tx.QueryRowContext(ctx, `INSERT INTO webhook_events (id, merchant_id, type, subject, body, created_at,
-			state, next_at, lease, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?7, ?8)
-			ON CONFLICT DO NOTHING RETURNING seq, lease`, id, merchantID, eventType, subject, string(body), micros(at),
-			c.deadline, micros(now))
+		err := tx.QueryRowContext(ctx, pgInsertFreshSQL, id, merchantID, eventType, subject, string(body), micros(at),
+			c.deadline, micros(now)).Scan(&c.seq, &c.lease)
+		if errors.Is(err, sql.ErrNoRows) {
+			return false, nil
+		}
+		return err == nil, err
 	}
-	err := row.Scan(&c.seq, &c.lease)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
+	// On SQLite an INSERT without RETURNING, its row's seq from the result, is the
+	// cheaper statement on the writer.
+	c.deadline = h.leaseUntil(fromMicros(c.deadline))
+	res, err := tx.ExecContext(ctx, `INSERT INTO webhook_events (id, merchant_id, type, subject, body, created_at, state,
+		next_at, lease, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?7, ?8) ON CONFLICT DO NOTHING`,
+		id, merchantID, eventType, subject, string(body), micros(at), c.deadline, micros(now))
+	if err != nil {
+		return false, err
 	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return false, err
+	}
+	c.lease = c.deadline
+	c.seq, err = res.LastInsertId()
 	return err == nil, err
 }
 
