@@ -1,8 +1,12 @@
 package payswitch
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"time"
+
+	"github.com/payswitch/payswitch/store"
 )
 
 // The events a merchant's system is told of (contract section 10), each about one
@@ -37,13 +41,34 @@ func (o *op) enqueueEvents(p *Payment, subject string, events []string) error {
 	if err != nil {
 		return fmt.Errorf("event data of %s: %w", p.ID, err)
 	}
+	fresh, handsOver := o.e.events.(freshSink)
 	for _, ev := range events {
-		if err := o.e.events.Enqueue(o.ctx, o.tx, p.PayeeAccount, ev, subject, data, o.now); err != nil {
+		if !handsOver {
+			if err := o.e.events.Enqueue(o.ctx, o.tx, p.PayeeAccount, ev, subject, data, o.now); err != nil {
+				return fmt.Errorf("queue %s of %s: %w", ev, p.ID, err)
+			}
+			continue
+		}
+		then, err := fresh.EnqueueThen(o.ctx, o.tx, p.PayeeAccount, ev, subject, data, o.now)
+		if err != nil {
 			return fmt.Errorf("queue %s of %s: %w", ev, p.ID, err)
 		}
+		if then != nil {
+			o.after = append(o.after, then)
+		}
 	}
-	o.events++
+	if !handsOver {
+		o.events++
+	}
 	return nil
+}
+
+// freshSink is an EventSink that delivers an event as soon as the write that queued it
+// is durable (webhook.Hooks): the engine runs the then it returns among the write's
+// after-effects, instead of waking it with Kick.
+type freshSink interface {
+	EnqueueThen(ctx context.Context, tx store.Tx, merchantID, eventType, subject string, data []byte,
+		at time.Time) (then func(), err error)
 }
 
 // kicker is an EventSink that delivers sooner when told that events were committed

@@ -25,6 +25,7 @@ type claimed struct {
 	attempts  int    // before this one
 	created   time.Time
 	lease     int64 // this claim's mark on the row: its deadline (micros) on SQLite, its number on PostgreSQL
+	deadline  int64 // when the lease runs out (micros); set on fresh events (fresh.go)
 }
 
 // claimScan bounds the due events one claim reads: a merchant with a long backlog that
@@ -42,13 +43,14 @@ var candidatesSQL = `SELECT e.seq, e.merchant_id, ep.merchant_id IS NOT NULL
 // claim leases up to limit due events, at most room[m] of each merchant m in room and
 // Config.PerMerchant of any other, and none of the merchants in skip (paused, or at
 // their limit). Events whose merchant has no endpoint any more are given up on the way.
-func (h *Hooks) claim(ctx context.Context, limit int, skip []string, room map[string]int) ([]claimed, error) {
+// more reports that due events of merchants not in skip were left: for want of room,
+// beyond limit, or beyond the claim's scan.
+func (h *Hooks) claim(ctx context.Context, limit int, skip []string, room map[string]int) (_ []claimed, more bool, err error) {
 	now := h.cfg.Now()
-	// A lease outlasts the longest delivery, so that only a worker that died loses one.
-	deadline := now.Add(h.cfg.Timeout + time.Minute)
+	deadline := h.leaseDeadline(now)
 	skipJSON, err := json.Marshal(skip)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if skip == nil {
 		skipJSON = []byte("[]")
@@ -59,14 +61,19 @@ func (h *Hooks) claim(ctx context.Context, limit int, skip []string, room map[st
 	}
 	var out []claimed
 	err = h.db.Write(ctx, func(tx store.Tx) error {
-		out = out[:0]
+		out, more = out[:0], false
 		var chosen, orphans []int64
 		taken := map[string]int{}
 		rows, err := tx.QueryContext(ctx, candidates, micros(now), skipArg)
 		if err != nil {
 			return err
 		}
-		for rows.Next() && len(chosen) < limit {
+		scanned := 0
+		for rows.Next() {
+			if scanned++; len(chosen) >= limit {
+				more = true
+				break
+			}
 			var seq int64
 			var merchant string
 			var hasEndpoint bool
@@ -80,7 +87,12 @@ func (h *Hooks) claim(ctx context.Context, limit int, skip []string, room map[st
 			case taken[merchant] < roomOf(room, merchant, h.cfg.PerMerchant):
 				taken[merchant]++
 				chosen = append(chosen, seq)
+			default:
+				more = true
 			}
+		}
+		if scanned >= claimScan {
+			more = true
 		}
 		if err := rows.Close(); err != nil {
 			return err
@@ -156,10 +168,14 @@ func (h *Hooks) claim(ctx context.Context, limit int, skip []string, room map[st
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("webhook: claim: %w", err)
+		return nil, false, fmt.Errorf("webhook: claim: %w", err)
 	}
-	return out, nil
+	return out, more, nil
 }
+
+// leaseDeadline is when a lease taken at now runs out: it outlasts the longest
+// delivery, so that only a worker that died loses one.
+func (h *Hooks) leaseDeadline(now time.Time) time.Time { return now.Add(h.cfg.Timeout + time.Minute) }
 
 func roomOf(room map[string]int, merchant string, otherwise int) int {
 	if n, ok := room[merchant]; ok {

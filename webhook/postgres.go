@@ -28,6 +28,13 @@ const pgLeaseSQL = `WITH l AS (SELECT nextval('webhook_leases') AS v)
 	WHERE seq = ANY(?3) AND ` + pending + `
 	RETURNING seq, id, merchant_id, type, body, attempts, created_at, l.v`
 
+// pgInsertFreshSQL writes a fresh event leased under a new claim number, which it
+// returns with the row's seq: args id, merchant, type, subject, body, created_at, the
+// lease's deadline (next_at), now.
+const pgInsertFreshSQL = `INSERT INTO webhook_events (id, merchant_id, type, subject, body, created_at, state,
+	next_at, lease, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, nextval('webhook_leases'), ?8)
+	ON CONFLICT DO NOTHING RETURNING seq, lease`
+
 // pgReleaseSQL makes due the claims whose lease has run out: a starting node must leave
 // the live claims of other nodes alone (the claim takes run-out ones anyway; this only
 // clears their marks).

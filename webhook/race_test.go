@@ -142,14 +142,14 @@ func TestPauseHoldsOnEveryNodeOnPostgres(t *testing.T) {
 			t.Fatal(err)
 		}
 		r.enqueue("M1", PaymentCompleted, "PAY0000001", payment)
-		if cs, err := other.claim(ctx, 10, nil, nil); err != nil || len(cs) != 0 {
+		if cs, _, err := other.claim(ctx, 10, nil, nil); err != nil || len(cs) != 0 {
 			t.Fatalf("the other node claimed %d events of a paused merchant: %v", len(cs), err)
 		}
 		if next, ok, err := other.nextDue(ctx, nil); err != nil || !ok || !next.Equal(r.clock.Now().Add(time.Hour)) {
 			t.Fatalf("next due %v %v %v, want the pause's end", next, ok, err)
 		}
 		r.clock.Advance(time.Hour)
-		if cs, err := other.claim(ctx, 10, nil, nil); err != nil || len(cs) != 1 {
+		if cs, _, err := other.claim(ctx, 10, nil, nil); err != nil || len(cs) != 1 {
 			t.Fatalf("after the pause the other node claimed %d: %v", len(cs), err)
 		}
 		if err := r.h.pauseMerchant(ctx, "M1", r.clock.Now().Add(time.Hour)); err != nil {
@@ -157,7 +157,7 @@ func TestPauseHoldsOnEveryNodeOnPostgres(t *testing.T) {
 		}
 		r.enqueue("M1", PaymentCompleted, "PAY0000002", payment)
 		r.setEndpoint("M1", "https://shop.example/b", secretA)
-		if cs, err := other.claim(ctx, 10, nil, nil); err != nil || len(cs) != 1 || cs[0].url != "https://shop.example/b" {
+		if cs, _, err := other.claim(ctx, 10, nil, nil); err != nil || len(cs) != 1 || cs[0].url != "https://shop.example/b" {
 			t.Fatalf("after a new endpoint the other node claimed %+v: %v", cs, err)
 		}
 	})

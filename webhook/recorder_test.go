@@ -17,7 +17,7 @@ func testRecorderWritesABatch(t *testing.T) {
 		r.enqueue("M1", PaymentCompleted, s, payment)
 	}
 	r.enqueue("M2", PaymentCompleted, "PAY0000003", payment)
-	cs, err := r.h.claim(ctx, 10, nil, nil)
+	cs, _, err := r.h.claim(ctx, 10, nil, nil)
 	if err != nil || len(cs) != 3 {
 		t.Fatalf("claimed %d, %v", len(cs), err)
 	}

@@ -42,20 +42,39 @@ type dispatcher struct {
 	rec       *recorder // records delivered attempts in batches
 	nextSweep time.Time
 	nextDepth time.Time // when to count the queue for the metric next
+	// dirty: the database may hold due events that no claim has looked for since. It is
+	// set at the start, by Kick, by the timer, by a failed attempt and by a claim that
+	// left due events behind; a round claims only then (or once dueAt is reached), so
+	// that fresh events, delivered from memory, cost no claim.
+	dirty bool
+	// watched are the merchants the last claim left out (paused, or at their limit):
+	// the end of a delivery of one of them makes the worker dirty.
+	watched map[string]bool
+	// dueAt is when the next event in the database of a merchant not left out is due
+	// (or its lease runs out), as the last claim's round read it.
+	dueAt time.Time
+	// fresh are the fresh events taken from the hand-over, by merchant, waiting for
+	// room; release those to give back to the database's queue for the claims.
+	fresh   map[string][]claimed
+	nfresh  int
+	release []claimed
 }
 
 // Run delivers events until ctx ends: it claims due events, at most Config.Workers in
 // flight and Config.PerMerchant per merchant, and leaves out merchants whose deliveries
-// are paused. It wakes when Kick is called, when a delivery ends and when the next
-// event or pause is due (by Config.After).
+// are paused. Fresh events (EnqueueThen) it delivers as they are handed over, under the
+// same limits, without claiming them. It wakes when Kick is called, when a fresh event
+// is handed over, when a delivery ends and when the next event or pause is due (by
+// Config.After).
 //
 // It starts by releasing the claims it finds (a process that died left them; on SQLite
 // only one process may deliver from a database at a time). On PostgreSQL several nodes
 // deliver at once: it releases only claims whose lease ran out, each node keeps its own
 // in-flight limits and failure counts, and a pause one node decides is kept in the
 // database, where every node's claims honour it. When ctx ends, the deliveries in
-// flight are cut short and their events made due again, attempts uncounted; Run returns
-// once that is written. Close the store after Run returns.
+// flight are cut short and their events made due again, attempts uncounted, as are the
+// fresh events not yet started; Run returns once that is written. Close the store after
+// Run returns.
 func (h *Hooks) Run(ctx context.Context) error {
 	if !h.running.CompareAndSwap(false, true) {
 		return ErrRunning
@@ -69,8 +88,11 @@ func (h *Hooks) Run(ctx context.Context) error {
 	} else if n > 0 {
 		h.cfg.Log.Info().Int64("events", n).Msg("webhook: deliveries cut short by a stop are due again")
 	}
+	// Fresh events leased from now on are this run's: a lease written before was
+	// released above, or (on PostgreSQL) runs out.
+	h.fresh.setOpen(true)
 	d := &dispatcher{h: h, merchants: map[string]*merchantState{}, done: make(chan done, h.cfg.Workers),
-		rec: newRecorder(h)}
+		rec: newRecorder(h), dirty: true, watched: map[string]bool{}, fresh: map[string][]claimed{}}
 	// The recorder outlives the loop below: Run returns only once no delivery is in
 	// flight, so none waits for it when it stops.
 	recCtx, stopRecorder := context.WithCancel(context.WithoutCancel(ctx))
@@ -89,7 +111,7 @@ func (h *Hooks) Run(ctx context.Context) error {
 				wait = 100 * time.Millisecond
 			}
 			timer = h.cfg.After(wait)
-			if h.idle != nil && d.inflight == 0 && len(h.wake) == 0 {
+			if h.idle != nil && d.inflight == 0 && d.nfresh == 0 && len(h.wake) == 0 && len(h.fresh.ready) == 0 {
 				h.idle(wake)
 			}
 		}
@@ -98,6 +120,7 @@ func (h *Hooks) Run(ctx context.Context) error {
 			for d.inflight > 0 {
 				d.finish(context.WithoutCancel(ctx), <-d.done)
 			}
+			d.stop(context.WithoutCancel(ctx))
 			return nil
 		case r := <-d.done:
 			d.finish(ctx, r)
@@ -113,7 +136,10 @@ func (h *Hooks) Run(ctx context.Context) error {
 				}
 			}
 		case <-h.wake:
+			d.dirty = true
+		case <-h.fresh.ready:
 		case <-timer:
+			d.dirty = true
 		}
 	}
 }
@@ -123,24 +149,17 @@ func (h *Hooks) Run(ctx context.Context) error {
 func (d *dispatcher) round(ctx context.Context) time.Time {
 	h := d.h
 	now := h.cfg.Now()
+	d.takeFresh()
 	d.applyResets()
 	if !now.Before(d.nextSweep) {
 		h.sweep(ctx, now)
 		d.nextSweep = now.Add(sweepEvery)
 	}
-	for d.inflight < h.cfg.Workers && ctx.Err() == nil {
-		cs, err := h.claim(ctx, h.cfg.Workers-d.inflight, d.skipped(now), d.room())
-		if err != nil {
-			if ctx.Err() == nil {
-				h.throttle.Event("claim", h.cfg.Log.Error()).Err(err).Msg("webhook: cannot claim events; trying again")
-			}
+	d.startFresh(ctx, now)
+	d.releaseFresh(ctx)
+	if d.dirty || !now.Before(d.dueAt) {
+		if !d.claimDue(ctx, now) {
 			return now.Add(errorWait)
-		}
-		for _, c := range cs {
-			d.start(ctx, c)
-		}
-		if len(cs) == 0 {
-			break
 		}
 	}
 	if !now.Before(d.nextDepth) {
@@ -151,7 +170,112 @@ func (d *dispatcher) round(ctx context.Context) time.Time {
 	if d.inflight >= h.cfg.Workers {
 		return time.Time{} // the worker waits for a delivery to end
 	}
-	return d.untilNext(ctx, now)
+	return d.untilNext(now)
+}
+
+// claimDue claims and starts due events while workers are free, and notes what the
+// claims left: whether due events remain, the merchants left out, and when the next
+// one is due. False when the store refused a claim.
+func (d *dispatcher) claimDue(ctx context.Context, now time.Time) bool {
+	h := d.h
+	var skip []string
+	for d.inflight < h.cfg.Workers && ctx.Err() == nil {
+		skip = d.skipped(now)
+		cs, more, err := h.claim(ctx, h.cfg.Workers-d.inflight, skip, d.room())
+		if err != nil {
+			if ctx.Err() == nil {
+				h.throttle.Event("claim", h.cfg.Log.Error()).Err(err).Msg("webhook: cannot claim events; trying again")
+			}
+			return false
+		}
+		for _, c := range cs {
+			d.start(ctx, c)
+		}
+		d.dirty = more
+		if len(cs) == 0 || !more {
+			break
+		}
+	}
+	clear(d.watched)
+	for _, id := range skip {
+		d.watched[id] = true
+	}
+	d.dueAt = now.Add(maxIdle)
+	if next, ok, err := h.nextDue(ctx, d.skipped(now)); err == nil && ok && next.Before(d.dueAt) {
+		d.dueAt = next
+	}
+	return true
+}
+
+// takeFresh takes the fresh events handed over since the last round.
+func (d *dispatcher) takeFresh() {
+	handed, spilled := d.h.fresh.take()
+	for _, c := range handed {
+		d.fresh[c.merchant] = append(d.fresh[c.merchant], c)
+	}
+	d.nfresh += len(handed)
+	d.release = append(d.release, spilled...)
+}
+
+// startFresh starts the fresh events there is room for. Those of a paused merchant, and
+// those held so long that their lease would not outlast a delivery, go back to the
+// database's queue.
+func (d *dispatcher) startFresh(ctx context.Context, now time.Time) {
+	h := d.h
+	gone := 0
+	for merchant, q := range d.fresh {
+		m := d.merchants[merchant]
+		if m != nil && now.Before(m.pausedUntil) {
+			d.release = append(d.release, q...)
+			gone += len(q)
+			delete(d.fresh, merchant)
+			continue
+		}
+		for len(q) > 0 && d.inflight < h.cfg.Workers && (m == nil || m.inflight < d.limit(m)) {
+			c := q[0]
+			q[0] = claimed{}
+			q = q[1:]
+			gone++
+			if !h.startable(c, now) {
+				d.release = append(d.release, c)
+				continue
+			}
+			d.start(ctx, c)
+			m = d.merchants[merchant]
+		}
+		if len(q) == 0 {
+			delete(d.fresh, merchant)
+		} else {
+			d.fresh[merchant] = q
+		}
+	}
+	d.nfresh -= gone
+	h.fresh.done(gone)
+}
+
+// releaseFresh gives the fresh events set aside back to the database's queue, where
+// claims find them.
+func (d *dispatcher) releaseFresh(ctx context.Context) {
+	if len(d.release) == 0 {
+		return
+	}
+	if err := d.h.releaseFresh(ctx, d.release); err != nil && ctx.Err() == nil {
+		d.h.cfg.Log.Warn().Err(err).Int("events", len(d.release)).
+			Msg("webhook: cannot release events; they are due again when their lease runs out")
+	}
+	d.release, d.dirty = nil, true
+}
+
+// stop gives every fresh event not started back to the database's queue, as Run ends.
+func (d *dispatcher) stop(ctx context.Context) {
+	handed, spilled := d.h.fresh.setOpen(false)
+	for _, q := range d.fresh {
+		d.release = append(d.release, q...)
+	}
+	d.release = append(append(d.release, handed...), spilled...)
+	d.h.fresh.done(d.nfresh + len(handed))
+	d.fresh, d.nfresh = nil, 0
+	d.releaseFresh(ctx)
 }
 
 // skipped lists the merchants a claim must leave out: paused, or at their limit.
@@ -233,13 +357,24 @@ func (d *dispatcher) finish(ctx context.Context, r done) {
 	d.inflight--
 	m := d.state(r.merchant)
 	m.inflight--
+	if d.watched[r.merchant] {
+		delete(d.watched, r.merchant)
+		d.dirty = true
+	}
 	switch r.outcome {
 	case outcomeDelivered:
-		m.failures, m.pausedUntil = 0, time.Time{}
+		if !m.pausedUntil.IsZero() {
+			m.pausedUntil = time.Time{}
+			d.publishPauses()
+		}
+		m.failures = 0
 	case outcomeRetry, outcomeGaveUp:
+		// The event's next attempt is in the database, to be claimed when due.
+		d.dirty = true
 		m.failures++
 		if m.failures >= h.cfg.MaxFailures {
 			m.pausedUntil = h.cfg.Now().Add(h.cfg.Pause)
+			d.publishPauses()
 			h.cfg.Log.Warn().Str("merchant", r.merchant).Int("failures", m.failures).Time("until", m.pausedUntil).
 				Msg("webhook: the merchant's endpoint keeps failing; its deliveries pause")
 			if err := h.pauseMerchant(ctx, r.merchant, m.pausedUntil); err != nil && ctx.Err() == nil {
@@ -273,7 +408,26 @@ func (d *dispatcher) applyResets() {
 				delete(d.merchants, id)
 			}
 		}
+		// Fresh events carry the endpoint as it was: the claim reads the new one.
+		if q, ok := d.fresh[id]; ok {
+			d.release = append(d.release, q...)
+			d.nfresh -= len(q)
+			h.fresh.done(len(q))
+			delete(d.fresh, id)
+		}
 	}
+	d.publishPauses()
+}
+
+// publishPauses tells EnqueueThen which merchants are paused, until when.
+func (d *dispatcher) publishPauses() {
+	paused := map[string]time.Time{}
+	for id, m := range d.merchants {
+		if !m.pausedUntil.IsZero() {
+			paused[id] = m.pausedUntil
+		}
+	}
+	d.h.pauses.Store(&paused)
 }
 
 func (d *dispatcher) pausedCount(now time.Time) int {
@@ -286,12 +440,12 @@ func (d *dispatcher) pausedCount(now time.Time) int {
 	return n
 }
 
-// untilNext is when an event of a merchant not left out is due, or a pause ends, at
-// the latest maxIdle from now.
-func (d *dispatcher) untilNext(ctx context.Context, now time.Time) time.Time {
+// untilNext is when an event of a merchant not left out is due, as the last claim's
+// round read it, or a pause ends, at the latest maxIdle from now.
+func (d *dispatcher) untilNext(now time.Time) time.Time {
 	wake := now.Add(maxIdle)
-	if next, ok, err := d.h.nextDue(ctx, d.skipped(now)); err == nil && ok && next.Before(wake) {
-		wake = next
+	if d.dueAt.Before(wake) {
+		wake = d.dueAt
 	}
 	for _, m := range d.merchants {
 		if now.Before(m.pausedUntil) && m.pausedUntil.Before(wake) {

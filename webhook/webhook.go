@@ -153,8 +153,12 @@ type Hooks struct {
 	// lastLease is the latest lease given (micros), so that no two claims share one.
 	lastLease atomic.Int64
 	running   atomic.Bool
-	m         *metrics
-	throttle  *logthrottle.Throttle
+	// fresh hands committed events to the worker (EnqueueThen); pauses are the
+	// merchants the worker has paused, until when, for EnqueueThen to leave them be.
+	fresh    *freshQueue
+	pauses   atomic.Pointer[map[string]time.Time]
+	m        *metrics
+	throttle *logthrottle.Throttle
 
 	mu     sync.Mutex      // guards resets
 	resets map[string]bool // merchants whose endpoint changed since the worker last looked
@@ -196,7 +200,7 @@ func New(db *store.DB, cfg Config) (*Hooks, error) {
 		return nil, err
 	}
 	h := &Hooks{db: db, cfg: cfg, sealer: sealer, ids: timeid.New(eventIDLayout),
-		wake: make(chan struct{}, 1), m: m, throttle: logthrottle.New(logthrottle.Interval, cfg.Now),
+		wake: make(chan struct{}, 1), fresh: newFreshQueue(), m: m, throttle: logthrottle.New(logthrottle.Interval, cfg.Now),
 		resets: map[string]bool{}}
 	h.forbidden.Store(&forbidden)
 	h.client = cfg.HTTPClient
