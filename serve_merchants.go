@@ -45,6 +45,7 @@ func (a *app) startMerchants(secret []byte, now func() time.Time, maxPrice int64
 	if err != nil {
 		return err
 	}
+	hooks.SetNode(nodeName(a.cfg)) // its predecessor's leased events go out at once (PostgreSQL)
 	a.merchants.hooks = hooks
 	return nil
 }

@@ -120,7 +120,7 @@ func (h *Hooks) claim(ctx context.Context, limit int, skip []string, room map[st
 		var lease int64
 		pg := h.onPostgres()
 		if pg {
-			rows, err = tx.QueryContext(ctx, pgLeaseSQL, micros(deadline), micros(now), chosen)
+			rows, err = tx.QueryContext(ctx, pgLeaseSQL, micros(deadline), micros(now), chosen, h.node)
 		} else {
 			lease = h.leaseUntil(deadline)
 			rows, err = tx.QueryContext(ctx, `UPDATE webhook_events SET lease = ?1, next_at = ?1, updated_at = ?2
@@ -200,17 +200,18 @@ func (h *Hooks) leaseUntil(t time.Time) int64 {
 // releaseClaims makes every claimed event due now: Run calls it as it starts, when the
 // claims it finds were made by a process that died mid-delivery. On SQLite only one
 // process may deliver from a database at a time (serve holds a lock). On PostgreSQL
-// other nodes may be delivering: only claims whose lease ran out are released.
+// other nodes may be delivering: only claims whose lease ran out are released, and this
+// node's own (SetNode).
 func (h *Hooks) releaseClaims(ctx context.Context) (int64, error) {
 	var n int64
 	now := micros(h.cfg.Now())
-	release := `UPDATE webhook_events SET lease = 0, next_at = 0, updated_at = ?
-			WHERE ` + pending + ` AND lease <> 0`
+	release, args := `UPDATE webhook_events SET lease = 0, next_at = 0, updated_at = ?
+			WHERE `+pending+` AND lease <> 0`, []any{now}
 	if h.onPostgres() {
-		release = pgReleaseSQL
+		release, args = pgReleaseSQL, append(args, h.node)
 	}
 	err := h.db.Write(ctx, func(tx store.Tx) error {
-		res, err := tx.ExecContext(ctx, release, now)
+		res, err := tx.ExecContext(ctx, release, args...)
 		if err != nil {
 			return err
 		}

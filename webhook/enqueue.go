@@ -139,7 +139,7 @@ func (h *Hooks) insertEvent(ctx context.Context, tx store.Tx, c *claimed, id, me
 	// as it takes; on PostgreSQL a number from the claims' sequence, next_at the deadline.
 	if h.onPostgres() {
 		err := tx.QueryRowContext(ctx, pgInsertFreshSQL, id, merchantID, eventType, subject, string(body), micros(at),
-			c.deadline, micros(now)).Scan(&c.seq, &c.lease)
+			c.deadline, micros(now), h.node).Scan(&c.seq, &c.lease)
 		if errors.Is(err, sql.ErrNoRows) {
 			return false, nil
 		}

@@ -94,11 +94,12 @@ type rig struct {
 	finished chan done      // every delivery the worker finished
 	idle     chan time.Time // when the worker, idle, will wake
 	stop     func()         // ends Run and waits for it; a no-op when not running
+	nodeName string         // the Hooks' SetNode name ("node-a" unless a test changes it)
 }
 
 func newRig(t *testing.T, change func(*Config)) *rig {
 	t.Helper()
-	r := &rig{t: t, clock: newClock(), stop: func() {}}
+	r := &rig{t: t, clock: newClock(), stop: func() {}, nodeName: "node-a"}
 	if driverOf(t) == store.Postgres {
 		r.url = pgtest.URL(t)
 	} else {
@@ -125,6 +126,7 @@ func (r *rig) open() {
 	if err != nil {
 		r.t.Fatal(err)
 	}
+	h.SetNode(r.nodeName)
 	r.finished = make(chan done, 100)
 	h.finished = func(d done) { r.finished <- d }
 	r.idle = make(chan time.Time, 1000)

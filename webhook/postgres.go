@@ -22,24 +22,26 @@ var pgCandidatesSQL = `SELECT e.seq, e.merchant_id, ep.merchant_id IS NOT NULL
 	FOR UPDATE OF e SKIP LOCKED`
 
 // pgLeaseSQL leases the chosen events (?3) until ?1 under one new claim number, which
-// it returns with each: args deadline, now, seqs ([]int64).
+// it returns with each: args deadline, now, seqs ([]int64), the node (SetNode).
 const pgLeaseSQL = `WITH l AS (SELECT nextval('webhook_leases') AS v)
-	UPDATE webhook_events SET lease = l.v, next_at = ?1, updated_at = ?2 FROM l
+	UPDATE webhook_events SET lease = l.v, next_at = ?1, updated_at = ?2, claimed_by = ?4 FROM l
 	WHERE seq = ANY(?3) AND ` + pending + `
 	RETURNING seq, id, merchant_id, type, body, attempts, created_at, l.v`
 
 // pgInsertFreshSQL writes a fresh event leased under a new claim number, which it
 // returns with the row's seq: args id, merchant, type, subject, body, created_at, the
-// lease's deadline (next_at), now.
+// lease's deadline (next_at), now, the node (SetNode).
 const pgInsertFreshSQL = `INSERT INTO webhook_events (id, merchant_id, type, subject, body, created_at, state,
-	next_at, lease, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, nextval('webhook_leases'), ?8)
+	next_at, lease, updated_at, claimed_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, nextval('webhook_leases'), ?8, ?9)
 	ON CONFLICT DO NOTHING RETURNING seq, lease`
 
-// pgReleaseSQL makes due the claims whose lease has run out: a starting node must leave
-// the live claims of other nodes alone (the claim takes run-out ones anyway; this only
-// clears their marks).
+// pgReleaseSQL makes due the claims whose lease has run out, and those of the node
+// starting (?2, its name; SetNode), which its previous run left when it died: a starting
+// node must leave the live claims of other nodes alone (the claim takes run-out ones
+// anyway; this only clears their marks), but its own are no one's now, and without this
+// the events it had written leased to itself would wait out their lease.
 const pgReleaseSQL = `UPDATE webhook_events SET lease = 0, next_at = 0, updated_at = ?1
-	WHERE ` + pending + ` AND lease <> 0 AND next_at <= ?1`
+	WHERE ` + pending + ` AND lease <> 0 AND (next_at <= ?1 OR (?2 <> '' AND claimed_by = ?2))`
 
 // pgPauseSQL records merchant ?2's pause until ?1 for every node's claims.
 const pgPauseSQL = `UPDATE webhook_endpoints SET paused_until = GREATEST(paused_until, ?1) WHERE merchant_id = ?2`

@@ -55,4 +55,9 @@ CREATE TABLE webhook_deliveries (
 	duration    BIGINT NOT NULL
 );
 CREATE INDEX webhook_deliveries_by_merchant ON webhook_deliveries (merchant_id, id);
-`}
+`, postgresMigrationClaimedBy}
+
+// postgresMigrationClaimedBy records which node holds an event's lease (Hooks.SetNode),
+// so that a node started again frees at once the leases its previous run left, as the
+// outbox does with its claims.
+const postgresMigrationClaimedBy = `ALTER TABLE webhook_events ADD COLUMN claimed_by TEXT COLLATE "C" NOT NULL DEFAULT '';`

@@ -153,6 +153,8 @@ type Hooks struct {
 	// lastLease is the latest lease given (micros), so that no two claims share one.
 	lastLease atomic.Int64
 	running   atomic.Bool
+	// node names this process among the nodes sharing a PostgreSQL database (SetNode).
+	node string
 	// fresh hands committed events to the worker (EnqueueThen); pauses are the
 	// merchants the worker has paused, until when, for EnqueueThen to leave them be.
 	fresh    *freshQueue
@@ -307,3 +309,10 @@ func fromMicros(v int64) time.Time {
 	}
 	return time.UnixMicro(v).UTC()
 }
+
+// SetNode names this process among the nodes that share a PostgreSQL database, for the
+// leases of the events it writes and claims: started again under the same name, it frees
+// at once those its previous run left, instead of waiting out their lease. Call it
+// before Run; on SQLite it changes nothing (one process delivers, and frees every lease
+// as it starts).
+func (h *Hooks) SetNode(name string) { h.node = name }
