@@ -31,6 +31,13 @@ import (
 // A credit refused at the end (the account was frozen or closed in between) fails the
 // whole Write with ErrAccountInactive, as the booking would have failed had it come
 // later: nothing of the transaction is written, and the caller may try again.
+//
+// Locks are no longer taken in one order: a transaction that debits a merchant and
+// credits a wallet at its end (a refund) and one that debits that wallet and credits
+// that merchant at its end (a payment) can each hold what the other waits for.
+// PostgreSQL breaks such a deadlock after deadlock_timeout by aborting one, and the store
+// runs that Write again (store.Write on PostgreSQL); it costs the two a wait, never a
+// wrong answer.
 
 // deferredCredit is a change a booking makes to its credit account's totals, waiting for
 // the transaction's end.
