@@ -44,6 +44,11 @@ func TestTransactionSeesItsOwnWaitingCredits(t *testing.T) {
 			if toShop, err = lt.Post(ctx, "P1:hold"); err != nil {
 				return err
 			}
+			// The debit side is known at once; the credit's balance only when it waits no more.
+			pg := l.DB().Dialect() == store.Postgres
+			if toShop.CreditWaits != pg || toShop.BalancesAfterKnown == pg || toShop.DebitBalanceAfter != 700 {
+				t.Errorf("post in the transaction = %+v, want the debit's balance after (700), the credit's waiting: %v", toShop, pg)
+			}
 			// The shop has nothing but the credit that waits: spending it must find it.
 			if fromShop, err = lt.Transfer(ctx, ledger.TransferRequest{Key: "T1", Debit: shop.ID, Credit: bob.ID,
 				Amount: 250, Kind: "transfer"}); err != nil {

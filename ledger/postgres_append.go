@@ -129,6 +129,7 @@ func (t *Tx) deferBook(ctx context.Context, p *pendingAppends, tr Transfer, pend
 	tr.CreditBalanceAfter, tr.BalancesAfterKnown = 0, false
 	p.trs = append(p.trs, tr)
 	t.deferCredit(tr.Credit, tr.Amount, -pending, true, len(p.trs)-1)
+	tr.CreditWaits = true // the caller's copy; the one kept gets its balance at the end
 	return tr, nil
 }
 

@@ -161,9 +161,9 @@ type TransferRequest struct {
 // Transfer the ledger did not return, and on one whose entries are missing (a damaged
 // journal, which Verify reports), and then both balances are zero and mean nothing. On
 // PostgreSQL a booking inside a caller's Write leaves its credit account's change for the
-// transaction's end (postgres_credits.go): it returns BalancesAfterKnown false with
-// DebitBalanceAfter filled; reading the transfer again in the transaction (TransferByID)
-// gives both.
+// transaction's end (postgres_credits.go): it returns BalancesAfterKnown false and
+// CreditWaits true, with DebitBalanceAfter filled; reading the transfer again in the
+// transaction (TransferByID) gives both.
 // The three are left out of JSON: a transfer shown to one party must not tell it the
 // other's balance.
 type Transfer struct {
@@ -180,6 +180,7 @@ type Transfer struct {
 	DebitBalanceAfter  int64     `json:"-"`
 	CreditBalanceAfter int64     `json:"-"`
 	BalancesAfterKnown bool      `json:"-"`
+	CreditWaits        bool      `json:"-"` // DebitBalanceAfter is known, CreditBalanceAfter not yet
 }
 
 // KindReversal is the kind of the transfers Reverse writes; no other call may use it.

@@ -256,6 +256,8 @@ func (o *op) render(m *Message, tr *ledger.Transfer) error {
 // transaction sees it now.
 func (o *op) balanceAfter(tr *ledger.Transfer, id string) (int64, error) {
 	switch {
+	case tr != nil && tr.CreditWaits && tr.Debit == id: // the debit side is known (PostgreSQL)
+		return tr.DebitBalanceAfter, nil
 	case tr == nil || !tr.BalancesAfterKnown:
 	case tr.Debit == id:
 		return tr.DebitBalanceAfter, nil
