@@ -62,18 +62,7 @@ func (p *nodesPhone) send(i int, text string) {
 
 func (p *nodesPhone) expect(want ...string) string {
 	p.t.Helper()
-	select {
-	case m := <-p.mt:
-		for _, w := range want {
-			if !strings.Contains(m.Text, w) {
-				p.t.Fatalf("SMS to %s = %q, want it to contain %q", p.msisdn, m.Text, w)
-			}
-		}
-		return m.Text
-	case <-time.After(15 * time.Second):
-		p.t.Fatalf("no SMS to %s (wanted %q)", p.msisdn, want)
-	}
-	return ""
+	return expectMT(p.t, p.mt, p.msisdn, want...)
 }
 
 // TestNodesShareAPayment: a payment begun on one node is confirmed on the other, the API

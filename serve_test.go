@@ -281,16 +281,22 @@ func (p *phone) send(text string) {
 // expect waits for the next MT to this phone and checks it contains every want.
 func (p *phone) expect(want ...string) string {
 	p.t.Helper()
+	return expectMT(p.t, p.mt, p.msisdn, want...)
+}
+
+// expectMT waits for the next MT on mt, to msisdn, and checks it contains every want.
+func expectMT(t *testing.T, mt <-chan smscsim.MT, msisdn string, want ...string) string {
+	t.Helper()
 	select {
-	case m := <-p.mt:
+	case m := <-mt:
 		for _, w := range want {
 			if !strings.Contains(m.Text, w) {
-				p.t.Fatalf("SMS to %s = %q, want it to contain %q", p.msisdn, m.Text, w)
+				t.Fatalf("SMS to %s = %q, want it to contain %q", msisdn, m.Text, w)
 			}
 		}
 		return m.Text
 	case <-time.After(15 * time.Second):
-		p.t.Fatalf("no SMS to %s (wanted %q)", p.msisdn, want)
+		t.Fatalf("no SMS to %s (wanted %q)", msisdn, want)
 	}
 	return ""
 }
