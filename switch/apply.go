@@ -202,7 +202,7 @@ func (o *op) apply(d Decision) (Outcome, error) {
 		return Outcome{}, err
 	}
 	for i, m := range d.Messages {
-		if o.waits(m) && o.enqueueLater(d.Messages[i:], tr) { // apply_later.go
+		if o.waitsFrom(d.Messages[i:]) && o.enqueueLater(d.Messages[i:], tr) { // apply_later.go
 			break
 		}
 		if m.Key != "" {

@@ -31,12 +31,21 @@ type laterBatch struct {
 	tr   *ledger.Transfer
 }
 
-// waits reports whether m shows a balance the ledger applies only at the transaction's
-// end. A message whose text is also the decision's answer cannot wait: the answer is
-// returned before the end.
-func (o *op) waits(m Message) bool {
-	b := m.Balance
-	return m.Key != "" && b.Var != "" && !m.Answer && o.lt.CreditWaits(b.Account)
+// waitsFrom reports whether msgs, the rest of a decision's messages, wait for the
+// transaction's end: the first shows a balance the ledger applies only then. None of
+// them may be the decision's answer, which is returned before the end; then they are all
+// queued now, and the balance read applies the credit at once.
+func (o *op) waitsFrom(msgs []Message) bool {
+	b := msgs[0].Balance
+	if msgs[0].Key == "" || b.Var == "" || !o.lt.CreditWaits(b.Account) {
+		return false
+	}
+	for _, m := range msgs {
+		if m.Answer {
+			return false
+		}
+	}
+	return true
 }
 
 // enqueueLater queues msgs at the end of o's transaction, when the store can defer
