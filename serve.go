@@ -174,7 +174,7 @@ func startAppWith(ctx context.Context, cfg *config.Config, log zerolog.Logger, o
 
 	opened := time.Now()
 	upgraded := false
-	a.db, a.lock, err = openDatabase(ctx, cfg.Database, store.Options{Synchronous: cfg.Database.Synchronous,
+	a.db, a.lock, err = openDatabase(ctx, cfg.Database, store.Options{Synchronous: cfg.Database.Synchronous, Groups: cfg.Database.Groups,
 		OnUpgrade: func(component string, from, to int) {
 			upgraded = true
 			log.Info().Str("component", component).Int("from", from).Int("to", to).

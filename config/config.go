@@ -88,6 +88,11 @@ type Database struct {
 	// Synchronous is an addition: SQLite's synchronous pragma. FULL (default) survives
 	// power loss; NORMAL survives a crash of the switch but not of the machine.
 	Synchronous string `yaml:"synchronous"`
+	// Groups is an addition, for PostgreSQL: how many transactions this node fills with
+	// its writes at once (group commit; default 2). Each runs its statements one after
+	// another, so the database's work at once is about groups × nodes transactions:
+	// size it so that this sum is near twice the database server's cores.
+	Groups int `yaml:"groups"`
 	// Replicas is an addition to the contract's shape (section 12): continuous copies
 	// of the database, streamed by Litestream; each receives every commit, and one that
 	// cannot be written holds none of the others back (see replica/doc.go). Each
@@ -361,7 +366,7 @@ type Carrier struct {
 // defaults is a Config with every default filled in; decoding writes over it.
 func defaults() Config {
 	return Config{
-		Database:    Database{Synchronous: "FULL"},
+		Database:    Database{Synchronous: "FULL", Groups: 2},
 		Log:         Log{Level: "info", Format: "json"},
 		HTTP:        HTTP{MaxBodyBytes: 65536, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second},
 		CountryCode: "254",

@@ -94,6 +94,9 @@ func (c *Config) Validate() error {
 	c.validateDatabase(k)
 	c.Database.Synchronous = strings.ToUpper(c.Database.Synchronous)
 	k.oneOf("database.synchronous", c.Database.Synchronous, "FULL", "NORMAL", "EXTRA", "OFF")
+	if c.Database.Groups < 1 || c.Database.Groups > 64 {
+		k.add("database.groups", "%d: must be 1 to 64", c.Database.Groups)
+	}
 	c.validateReplicas(k)
 	k.oneOf("log.level", c.Log.Level, "trace", "debug", "info", "warn", "error")
 	k.oneOf("log.format", c.Log.Format, "json", "console")

@@ -42,6 +42,18 @@ func openDB(tb testing.TB, opts store.Options) *store.DB {
 	return db
 }
 
+// openPostgresAt opens a node (a store.DB) on the PostgreSQL database at url with the
+// ledger's schema: tests of several nodes open one each on the same url.
+func openPostgresAt(tb testing.TB, url string) *store.DB {
+	tb.Helper()
+	db, err := store.OpenPostgres(ctx, url, store.Options{}, ledger.Schema)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	return db
+}
+
 // mustOpen opens a ledger on a new database of tb's driver (driverOf).
 func mustOpen(tb testing.TB) *ledger.Ledger {
 	tb.Helper()

@@ -314,7 +314,7 @@ func TestPostgresWriterHostFollowsPromotion(t *testing.T) {
 		t.Fatal(err)
 	}
 	if h, err := db.WriterHost(ctx); FaultOf(err) != FaultUnreachable {
-		t.Fatalf("WriterHost with the primary dead = %q, %v; want unreachable", h, err)
+		t.Fatalf("WriterHost with the primary dead = %q, %v; want unreachable (primary %s standby %s)", h, err, pair.FirstPrimary(), pair.StandbyAddr())
 	}
 	if err := insert(db, "during"); FaultOf(err) != FaultUnreachable {
 		t.Fatalf("Write with the primary dead = %v, want unreachable", err)

@@ -45,6 +45,10 @@ type pgBackend struct {
 	writer *sql.DB // connections that run Write functions
 	stats  *stats
 
+	ops      chan *op // Writes waiting for a group (pggroup.go); nil: each runs alone
+	maxBatch int
+	loops    sync.WaitGroup
+
 	mu       sync.RWMutex // guards closed; held for reading while a Write registers
 	closed   bool
 	inflight sync.WaitGroup
@@ -65,6 +69,9 @@ func OpenPostgres(ctx context.Context, url string, opts Options, schemas ...Sche
 	}
 	if opts.Writers <= 0 {
 		opts.Writers = 16
+	}
+	if opts.Groups == 0 {
+		opts.Groups = 1
 	}
 	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
@@ -107,7 +114,17 @@ func OpenPostgres(ctx context.Context, url string, opts Options, schemas ...Sche
 	reader.SetMaxOpenConns(opts.Readers)
 	reader.SetMaxIdleConns(opts.Readers)
 	db := &DB{reader: reader}
-	db.pg = &pgBackend{writer: writer, stats: &db.stats}
+	db.pg = &pgBackend{writer: writer, stats: &db.stats, maxBatch: opts.MaxBatch}
+	if db.pg.maxBatch <= 0 {
+		db.pg.maxBatch = pgGroupBatch
+	}
+	if opts.Groups > 0 {
+		db.pg.ops = make(chan *op, db.pg.maxBatch)
+		for range min(opts.Groups, opts.Writers) {
+			db.pg.loops.Add(1)
+			go db.pg.groupLoop()
+		}
+	}
 	return db, nil
 }
 
@@ -197,6 +214,11 @@ func (p *pgBackend) write(ctx context.Context, fn func(Tx) error) error {
 	p.inflight.Add(1)
 	p.mu.RUnlock()
 	defer p.inflight.Done()
+	if p.ops != nil {
+		if err, alone := p.inGroup(ctx, fn); !alone {
+			return err
+		}
+	}
 	for attempt := 1; ; attempt++ {
 		// Before each run: a caller that gave up is told so, and nothing it asked for ran
 		// (or what ran was rolled back).
@@ -219,22 +241,9 @@ func (p *pgBackend) write(ctx context.Context, fn func(Tx) error) error {
 // server that has since gone: the next attempt connects afresh, to whichever host takes
 // writes now, and fails at once if none does).
 func (p *pgBackend) attempt(ctx context.Context, fn func(Tx) error) (again bool, err error) {
-	conn, err := p.writer.Conn(ctx) // waiting for a free connection is still queueing
+	conn, dc, dtx, err := p.begin(ctx)
 	if err != nil {
-		return false, fmt.Errorf("store: connection: %w", err)
-	}
-	var dc *pgDriverConn
-	var dtx driver.Tx
-	err = conn.Raw(func(c any) error {
-		dc = c.(*pgDriverConn)
-		dc.retryable = nil
-		var err error
-		dtx, err = dc.BeginTx(context.Background(), driver.TxOptions{})
-		return err
-	})
-	if err != nil {
-		conn.Close()
-		return dc != nil && dc.broken(), fmt.Errorf("store: begin: %w", err)
+		return dc != nil && dc.broken(), err
 	}
 	tx := &groupTx{conn: conn, tx: dtx, finishing: true}
 	start := time.Now()
@@ -279,6 +288,29 @@ func (p *pgBackend) attempt(ctx context.Context, fn func(Tx) error) (again bool,
 		return true, err
 	}
 	return isRetryable(err), err
+}
+
+// begin takes a writer connection and begins a transaction on it; dc is set when the
+// connection was taken, whether or not BEGIN then worked.
+func (p *pgBackend) begin(ctx context.Context) (*sql.Conn, *pgDriverConn, driver.Tx, error) {
+	conn, err := p.writer.Conn(ctx) // waiting for a free connection is still queueing
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("store: connection: %w", err)
+	}
+	var dc *pgDriverConn
+	var dtx driver.Tx
+	err = conn.Raw(func(c any) error {
+		dc = c.(*pgDriverConn)
+		dc.retryable = nil
+		var err error
+		dtx, err = dc.BeginTx(context.Background(), driver.TxOptions{})
+		return err
+	})
+	if err != nil {
+		conn.Close()
+		return nil, dc, nil, fmt.Errorf("store: begin: %w", err)
+	}
+	return conn, dc, dtx, nil
 }
 
 // ErrCommitUnknown is Write's error when the connection broke, or the server ended the
@@ -331,5 +363,9 @@ func (p *pgBackend) close(reader *sql.DB) error {
 	p.closed = true
 	p.mu.Unlock()
 	p.inflight.Wait()
+	if p.ops != nil {
+		close(p.ops)
+		p.loops.Wait()
+	}
 	return errors.Join(p.writer.Close(), reader.Close())
 }

@@ -81,8 +81,8 @@ var (
 )
 
 // Options tune durability and batching. The zero value is durable and sensible. On
-// PostgreSQL only BusyTimeout, Readers, Writers and OnUpgrade apply: durability is the
-// server's (synchronous_commit), and each Write is a transaction of its own.
+// PostgreSQL only BusyTimeout, MaxBatch (default 64 there), Readers, Writers, Groups and
+// OnUpgrade apply: durability is the server's (synchronous_commit).
 type Options struct {
 	// Synchronous is SQLite's synchronous pragma: FULL (default) makes every commit
 	// survive power loss (through the pipelined fsync described in the package comment);
@@ -99,6 +99,10 @@ type Options struct {
 	// Writers is, on PostgreSQL, how many connections run Write functions at once
 	// (default 16); more Writes wait for one. SQLite has one writer.
 	Writers int
+	// Groups is, on PostgreSQL, how many transactions a process fills with Writes at once
+	// (group commit, pggroup.go; default 1); a negative value runs every Write in a
+	// transaction of its own. SQLite has one.
+	Groups int
 	// OnStatement, when set, is called with the text of every statement run on the
 	// writer connection (the SAVEPOINT and RELEASE of a group run again included; the
 	// group's BEGIN and COMMIT not), on the writer goroutine; on PostgreSQL, of every

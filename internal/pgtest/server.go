@@ -204,12 +204,41 @@ func (s *Server) kill() error {
 	if s.cmd == nil || s.cmd.Process == nil {
 		return errors.New("pgtest: the server is not running")
 	}
-	// The postmaster leads a process group of its own (sysProcAttr), which its backends,
-	// WAL sender and writers share.
+	// The postmaster leads a process group of its own (sysProcAttr), but each of its
+	// children (backends, WAL sender, writers) calls setsid and leads one of its own: a
+	// child left alive would answer its client until it noticed the postmaster's death.
+	// The children are killed first, as a machine's death kills them, then the postmaster.
+	for _, child := range childrenOf(s.cmd.Process.Pid) {
+		syscall.Kill(-child, syscall.SIGKILL)
+		syscall.Kill(child, syscall.SIGKILL)
+	}
 	err := syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
 	<-s.exit
 	s.cmd = nil
 	return err
+}
+
+// childrenOf lists the processes whose parent is pid (from /proc; none elsewhere).
+func childrenOf(pid int) []int {
+	dirs, _ := os.ReadDir("/proc")
+	var kids []int
+	for _, d := range dirs {
+		id, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", d.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces and parentheses, so read after
+		// its last ')'.
+		rest := string(stat[strings.LastIndexByte(string(stat), ')')+1:])
+		if f := strings.Fields(rest); len(f) > 1 && f[1] == strconv.Itoa(pid) {
+			kids = append(kids, id)
+		}
+	}
+	return kids
 }
 
 // Stop shuts the server down (fast shutdown: sessions are ended) and removes its folder.
