@@ -384,6 +384,11 @@ func (h *harness) crash(ctx context.Context, again time.Duration, t *tally) erro
 		srv = h.nodes[h.rng.IntN(len(h.nodes))].srv
 	}
 	kill := func() error {
+		if h.o.failover && srv.refusedStart() {
+			// Started during the primary's outage, it exited as it must (see waitBack);
+			// a supervisor starts it again.
+			return srv.start()
+		}
 		if err := srv.kill(); err != nil {
 			return violated(invSwitchUp, "%v", err)
 		}

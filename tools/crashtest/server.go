@@ -64,6 +64,13 @@ func (s *server) running() bool {
 	}
 }
 
+// refusedStart reports whether the process ended by itself at start because no database
+// server took writes (serve's "is unreachable" exit), which a node started during a
+// failover's outage must do.
+func (s *server) refusedStart() bool {
+	return s.cmd != nil && !s.running() && strings.Contains(s.logTail(3), "is unreachable: start PostgreSQL")
+}
+
 // kill ends the process with SIGKILL, as a crash or the OOM killer would, and waits for it.
 func (s *server) kill() error {
 	if !s.running() {
