@@ -76,6 +76,9 @@ type Tx struct {
 	bare bool
 	// saved is set once the running operation has taken its savepoint (see writing).
 	saved bool
+	// wrote is set once the running operation, in a PostgreSQL group's transaction, is
+	// about to write (see writing): it takes no savepoint there.
+	wrote bool
 }
 
 // In returns the ledger working inside tx, a transaction of l.DB().Write.
@@ -95,10 +98,22 @@ func sqlCtx(ctx context.Context) context.Context { return context.WithoutCancel(
 // statements, a third of a hold's.
 //
 // On PostgreSQL any failed statement, a lock that timed out or an insert refused by a
-// constraint, aborts the caller's whole transaction, so the savepoint comes first there.
+// constraint, aborts the caller's whole transaction, so the savepoint comes first there;
+// except in a group's transaction (store.Optimistic), which takes none (see atomic).
 func (t *Tx) atomic(ctx context.Context, fn func(ctx context.Context) error) error {
 	ctx = sqlCtx(ctx)
-	t.saved = false
+	t.saved, t.wrote = false, false
+	if t.l.pg && store.Optimistic(t.tx) {
+		// In a group a failed statement aborts the group, whose Writes then run alone,
+		// each with its savepoints; an operation that fails after it began to write
+		// sends the group so too, since nothing here can undo its writes.
+		err := fn(ctx)
+		if err != nil && t.wrote {
+			store.RunAlone(t.tx)
+		}
+		t.wrote = false
+		return err
+	}
 	mark := t.marked()
 	if t.l.pg {
 		if err := t.writing(ctx); err != nil {
@@ -128,6 +143,10 @@ func (t *Tx) atomic(ctx context.Context, fn func(ctx context.Context) error) err
 // takes the savepoint that atomic rolls back to if a later write fails.
 func (t *Tx) writing(ctx context.Context) error {
 	if t.bare || t.saved {
+		return nil
+	}
+	if t.l.pg && store.Optimistic(t.tx) {
+		t.wrote = true
 		return nil
 	}
 	if _, err := t.tx.ExecContext(ctx, "SAVEPOINT ledger_op"); err != nil {

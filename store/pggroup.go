@@ -73,7 +73,7 @@ func (p *pgBackend) runGroup(first *op) {
 		first.done <- errRunAlone // alone, it will say why, or reach the database
 		return
 	}
-	tx := &groupTx{conn: conn, tx: dtx, finishing: true}
+	tx := &groupTx{conn: conn, tx: dtx, finishing: true, group: true}
 	ops := make([]*op, 0, 8)
 	failed := false
 	start := time.Now()
@@ -88,7 +88,7 @@ func (p *pgBackend) runGroup(first *op) {
 		}
 		ops = append(ops, o)
 		err := run(o.fn, tx)
-		failed = err != nil || dc.retryable != nil || dc.aborted() || dc.broken()
+		failed = err != nil || tx.alone || dc.retryable != nil || dc.aborted() || dc.broken()
 	}
 	add(first)
 more:
@@ -105,7 +105,7 @@ more:
 	}
 	if !failed && len(ops) > 0 {
 		err = tx.finish(context.Background())
-		failed = err != nil || dc.retryable != nil || dc.aborted() || dc.broken()
+		failed = err != nil || tx.alone || dc.retryable != nil || dc.aborted() || dc.broken()
 	}
 	p.stats.runNanos.Add(int64(time.Since(start)))
 	if failed || len(ops) == 0 {

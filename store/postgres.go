@@ -17,12 +17,12 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 )
 
-// On PostgreSQL several processes write at once, so the store has no writer goroutine
-// there: each Write runs its function in a transaction of its own on a pooled connection,
-// and the database serialises what conflicts (row locks, unique constraints). A
-// transaction that PostgreSQL aborts to break a deadlock (40P01) or, at a stricter
-// isolation, a serialization failure (40001), is rolled back and run again, up to
-// maxWriteAttempts times, so a Write function may run more than once here too. A
+// On PostgreSQL several processes write at once, and the database serialises what
+// conflicts (row locks, unique constraints). In a process, Writes are committed in groups
+// (pggroup.go); a Write whose group failed runs alone, in a transaction of its own on a
+// pooled connection. A transaction that PostgreSQL aborts to break a deadlock (40P01) or,
+// at a stricter isolation, a serialization failure (40001), is rolled back and run again,
+// up to maxWriteAttempts times, so a Write function may run more than once here too. A
 // transaction that met one of those errors is run again even when its function handled
 // the error and returned nil: an answer decided by a statement the database refused for
 // reasons of timing is not an answer.
@@ -31,10 +31,6 @@ import (
 // committed when it started, and a package that checks before it writes must lock what
 // it checks (SELECT ... FOR UPDATE) or write conditionally (UPDATE ... WHERE balance >=
 // ?), because another process may change it between the check and the write.
-//
-// Group commit (several callers' work in one transaction, as on SQLite) is left for later:
-// PostgreSQL already shares one WAL flush among the transactions that commit at the same
-// moment, and a group would make one caller's lock waits every caller's.
 
 // maxWriteAttempts bounds how often a Write function runs when its transactions keep
 // being chosen as a deadlock's victim or failing to serialise.
@@ -71,7 +67,7 @@ func OpenPostgres(ctx context.Context, url string, opts Options, schemas ...Sche
 		opts.Writers = 16
 	}
 	if opts.Groups == 0 {
-		opts.Groups = 1
+		opts.Groups = 2
 	}
 	cfg, err := pgx.ParseConfig(url)
 	if err != nil {

@@ -100,7 +100,7 @@ type Options struct {
 	// (default 16); more Writes wait for one. SQLite has one writer.
 	Writers int
 	// Groups is, on PostgreSQL, how many transactions a process fills with Writes at once
-	// (group commit, pggroup.go; default 1); a negative value runs every Write in a
+	// (group commit, pggroup.go; default 2); a negative value runs every Write in a
 	// transaction of its own. SQLite has one.
 	Groups int
 	// OnStatement, when set, is called with the text of every statement run on the
@@ -175,8 +175,9 @@ type stats struct {
 
 // Stats are running totals of the writer since Open, for metrics: divide their
 // differences over an interval to get group sizes, utilisation and latencies. On
-// PostgreSQL every committed Write is a group of one, Redos counts the runs again after a
-// deadlock or serialization failure, and there are no syncs.
+// PostgreSQL a Write run alone is a group of one, Redos counts the groups rolled back to run
+// their Writes alone and the runs again after a deadlock or serialization failure, Run
+// sums the group loops' time (several run at once), and there are no syncs.
 type Stats struct {
 	Groups int64 // transactions committed (or failed)
 	Ops    int64 // operations run in them (once each, however often a redo ran them)
