@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/payswitch/payswitch/config"
 	"os"
 	"regexp"
 	"strconv"
@@ -312,6 +313,9 @@ func TestParseFlags(t *testing.T) {
 		{name: "rounds without compare", args: []string{"-requests", "5", "-rounds", "3"}, wantErr: "only with -compare"},
 		{name: "negative requests", args: []string{"-requests", "-1"}, wantErr: "-requests"},
 		{name: "too many webhook workers", args: []string{"-webhook-workers", "257"}, wantErr: "-webhook-workers"},
+		{name: "groups", args: []string{"-db", "postgres", "-nodes", "2", "-groups", "1"},
+			want: func(o options) bool { return o.postgres && o.nodes == 2 && o.groups == 1 }},
+		{name: "groups without postgres", args: []string{"-groups", "1"}, wantErr: "only with -db postgres"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -344,6 +348,27 @@ func TestRequestPhoneCount(t *testing.T) {
 	for _, tt := range tests {
 		if got := requestPhoneCount(tt.o); got != tt.want {
 			t.Errorf("%s: requestPhoneCount = %d, want %d", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestSwitchConfigOnPostgres: the config loadgen writes for a PostgreSQL node is one the
+// switch takes, with -groups as its database.groups and the switch's default without it.
+func TestSwitchConfigOnPostgres(t *testing.T) {
+	for _, groups := range []int{0, 1} {
+		c := switchConfig{dir: t.TempDir(), dbURL: "postgres://postgres@127.0.0.1:5432/loadgen", httpAddr: "127.0.0.1:8080",
+			smscAddr: "127.0.0.1:2775", password: "pw", token: "an operator token long enough", otpSecret: "0123456789abcdef0123456789abcdef",
+			groups: groups}
+		cfg, err := config.Parse([]byte(c.yaml()), func(string) string { return "" })
+		if err != nil {
+			t.Fatalf("groups %d: %v\n%s", groups, err, c.yaml())
+		}
+		want := groups
+		if want == 0 {
+			want = 2 // the switch's default
+		}
+		if cfg.Database.URL != c.dbURL || cfg.Database.Groups != want {
+			t.Fatalf("groups %d: database %+v, want url %s and groups %d", groups, cfg.Database, c.dbURL, want)
 		}
 	}
 }

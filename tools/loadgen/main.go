@@ -125,12 +125,13 @@ every other round (so that a host getting slower or faster favours neither), eac
 with its compare line, and ends with
   compare_rounds=N ratio_median=R ratio_min=A ratio_max=B all_payments_ratio_median=T
 
-PostgreSQL (-db postgres [-nodes N]) starts a throwaway durable PostgreSQL on loopback
+PostgreSQL (-db postgres [-nodes N] [-groups G]) starts a throwaway durable PostgreSQL on loopback
 (pgtest: Debian's postgresql binaries; fsync and synchronous_commit on, as SQLite's
 synchronous FULL) and runs the same load three times on fresh switches: one node on
 SQLite, one node on PostgreSQL and N nodes sharing one PostgreSQL database, each node a
 serve process with its own SMSC and HTTP port, the phones spread over the SMSCs (a
-phone's MOs go to its node; its MTs may come from any node). Provisioning, checks and
+phone's MOs go to its node; its MTs may come from any node); -groups sets each node's
+database.groups. Provisioning, checks and
 the merchants' API calls go to the first node. Each run's lines are prefixed with its
 name, and then
   db_compare sqlite_payments/s=X sqlite_p99_ms=Y postgres_1node_payments/s=X ... postgres_Nnodes_...
@@ -174,6 +175,7 @@ type options struct {
 	rounds         int  // pairs of runs of -compare
 	postgres       bool // -db postgres: measure on PostgreSQL beside SQLite (dbcompare.go)
 	nodes          int  // serve processes on PostgreSQL
+	groups         int  // -groups: database.groups of each node on PostgreSQL
 }
 
 // maxRequestPhones bounds -request-phones, as -phones is bounded.
@@ -198,6 +200,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.replica, "replica", false, "stream the switch's database to a file replica (database.replicas, sync_interval 1s)")
 	fs.StringVar(&o.db, "db", "", "\"postgres\": measure on PostgreSQL (a throwaway durable server loadgen starts) beside SQLite; otherwise a database file to start the switch on a copy of (a large one, for -backup-loop)")
 	fs.IntVar(&o.nodes, "nodes", 1, "with -db postgres: serve processes sharing the database, each with its own SMSC; measured with 1 node and with this many")
+	fs.IntVar(&o.groups, "groups", 0, "with -db postgres: database.groups of each node (transactions it fills at once); 0: the switch's default")
 	fs.BoolVar(&o.backupLoop, "backup-loop", false, "run \"payswitch backup\" again and again during the load")
 	fs.Float64Var(&o.requests, "requests", 0, "merchants' requests to pay started per second beside the SMS payers; 0: none")
 	fs.IntVar(&o.requestPhones, "request-phones", 0, "wallets that receive the requests, apart from the SMS payers; 0: enough for -requests")
@@ -216,6 +219,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	switch {
 	case o.nodes < 1 || o.nodes > 8 || o.nodes > 1 && !o.postgres:
 		return o, errors.New("-nodes: 1 to 8, and more than 1 only with -db postgres")
+	case o.groups < 0 || o.groups > 64 || o.groups > 0 && !o.postgres:
+		return o, errors.New("-groups: 0 to 64, and only with -db postgres")
 	case o.postgres && (o.compare || o.replica || o.backupLoop || o.echoOnly):
 		return o, errors.New("-db postgres excludes -compare, -replica, -backup-loop and -echo")
 	case fs.NArg() > 0:

@@ -151,7 +151,7 @@ func runSwitch(ctx context.Context, o options, bin string, lg *logger, withReque
 		}
 		srv, err := startServe(ctx, bin, switchConfig{dir: nodeDir, dbURL: tg.url, httpAddr: httpAddr, smscAddr: sim.Addr(),
 			password: password, token: token, otpSecret: secret, synchronous: o.synchronous, replica: o.replica,
-			webhookWorkers: o.webhookWorkers})
+			webhookWorkers: o.webhookWorkers, groups: o.groups})
 		if err != nil {
 			return nil, err
 		}

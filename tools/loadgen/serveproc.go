@@ -86,6 +86,8 @@ type switchConfig struct {
 	replica     bool // stream to a file replica in dir (-replica)
 	// webhookWorkers is webhooks.workers (-webhook-workers); 0 leaves the switch's default.
 	webhookWorkers int
+	// groups is database.groups on PostgreSQL (-groups); 0 leaves the switch's default.
+	groups int
 }
 
 // yaml renders the config. Every string goes through strconv.Quote, which YAML reads as
@@ -139,6 +141,9 @@ requests:
 
 func (c switchConfig) database() string {
 	if c.dbURL != "" {
+		if c.groups > 0 {
+			return fmt.Sprintf("  url: %s\n  groups: %d", strconv.Quote(c.dbURL), c.groups)
+		}
 		return "  url: " + strconv.Quote(c.dbURL)
 	}
 	return fmt.Sprintf("  path: %s\n  synchronous: %s", strconv.Quote(filepath.Join(c.dir, "payswitch.db")), c.synchronous)
