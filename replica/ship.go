@@ -118,8 +118,17 @@ func (h *hub) shipOnce(ctx context.Context, t *target) (uint64, error) {
 	}
 	p := h.plan(t)
 	for _, w := range p.writes {
-		if err := h.send(ctx, t, w); err != nil {
+		gone, err := h.send(ctx, t, w)
+		if err != nil {
 			return 0, err
+		}
+		if gone {
+			// Litestream let the file go (compacted it into another) or wrote it again
+			// since the plan was made. The files after it may start past what the
+			// replica now holds, and a restore would meet a gap: the round ends here,
+			// and the next one plans again from the hub's files (and deletes nothing
+			// before their replacements are sent).
+			return 0, nil
 		}
 	}
 	if len(p.deletes) > 0 {
@@ -178,31 +187,32 @@ func (h *hub) plan(t *target) plan {
 	return p
 }
 
-// send writes one file to the replica, from the stage or else from another replica.
-func (h *hub) send(ctx context.Context, t *target, w pending) error {
+// send writes one file to the replica, from the stage or else from another replica;
+// gone reports that the hub no longer has that version of it.
+func (h *hub) send(ctx context.Context, t *target, w pending) (gone bool, err error) {
 	rc, err := h.source(ctx, t, w)
 	if errors.Is(err, errGone) {
-		return nil
+		return true, nil
 	} else if err != nil {
-		return err
+		return false, err
 	}
 	defer rc.Close()
 	info, err := t.client.WriteLTXFile(ctx, w.key.level, w.key.min, w.key.max, rc)
 	if err != nil {
-		return fmt.Errorf("write %s: %w", w.key, err)
+		return false, fmt.Errorf("write %s: %w", w.key, err)
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if info.Size != w.size {
 		if e := h.files[w.key]; e != nil && e.version == w.version {
-			return fmt.Errorf("write %s: %d bytes written of %d", w.key, info.Size, w.size)
+			return false, fmt.Errorf("write %s: %d bytes written of %d", w.key, info.Size, w.size)
 		}
-		return nil // written again meanwhile: the next round sends the new one
+		return true, nil // written again meanwhile: the next round sends the new one
 	}
 	if t.has != nil {
 		t.has[w.key] = held{size: info.Size, version: w.version}
 	}
-	return nil
+	return false, nil
 }
 
 // source opens the file's content: the stage's copy, or a replica's that holds the
