@@ -58,13 +58,6 @@ const pgDeliveredSQL = `UPDATE webhook_events SET state = 'delivered', attempts 
 	lease = 0, next_at = 0, last_status = v.status, last_error = '', updated_at = ?1
 	FROM unnest(?2::bigint[], ?3::bigint[]) AS v(seq, status) WHERE webhook_events.seq = v.seq`
 
-// pgDeliveriesSQL logs a batch's attempts: args merchants, event IDs, types ([]string),
-// attempts, times, statuses, durations ([]int64).
-const pgDeliveriesSQL = `INSERT INTO webhook_deliveries (merchant_id, event_id, event_type, attempt, at, status, error,
-	duration) SELECT m, e, t, a, at, s, '', d
-	FROM unnest(?1::text[], ?2::text[], ?3::text[], ?4::bigint[], ?5::bigint[], ?6::bigint[], ?7::bigint[])
-	WITH ORDINALITY AS v(m, e, t, a, at, s, d, n) ORDER BY n`
-
 // pgSetEndpointSQL is SetEndpoint's upsert, which also ends a pause.
 const pgSetEndpointSQL = `INSERT INTO webhook_endpoints (merchant_id, url, secret, updated_at)
 	VALUES (?, ?, ?, ?) ON CONFLICT (merchant_id) DO UPDATE

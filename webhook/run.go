@@ -31,9 +31,6 @@ type merchantState struct {
 type done struct {
 	merchant string
 	outcome  string // outcomeDelivered, ...; "" when the attempt was cut short by Run's end
-	// recordLater: a delivered attempt the recorder has yet to write; it reports that
-	// write to Run apart (dispatcher.recorded).
-	recordLater bool
 }
 
 // dispatcher is Run's state; only Run's goroutine touches it.
@@ -41,7 +38,6 @@ type dispatcher struct {
 	h         *Hooks
 	merchants map[string]*merchantState
 	inflight  int
-	recording int // delivered attempts handed to the recorder, not yet reported written
 	done      chan done
 	rec       *recorder // records delivered attempts in batches
 	nextSweep time.Time
@@ -97,9 +93,11 @@ func (h *Hooks) Run(ctx context.Context) error {
 	h.fresh.setOpen(true)
 	d := &dispatcher{h: h, merchants: map[string]*merchantState{}, done: make(chan done, h.cfg.Workers),
 		rec: newRecorder(h), dirty: true, watched: map[string]bool{}, fresh: map[string][]claimed{}}
-	// The recorder outlives the loop below: it is stopped once no delivery is in
-	// flight, and Run returns once it has written what it holds.
-	go d.rec.run(context.WithoutCancel(ctx))
+	// The recorder outlives the loop below: Run returns only once no delivery is in
+	// flight, so none waits for it when it stops.
+	recCtx, stopRecorder := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRecorder()
+	go d.rec.run(recCtx)
 	for {
 		wake := d.round(ctx)
 		var timer <-chan time.Time
@@ -113,24 +111,14 @@ func (h *Hooks) Run(ctx context.Context) error {
 				wait = 100 * time.Millisecond
 			}
 			timer = h.cfg.After(wait)
-			if h.idle != nil && d.inflight == 0 && d.recording == 0 && d.nfresh == 0 && len(h.wake) == 0 &&
-				len(h.fresh.ready) == 0 {
+			if h.idle != nil && d.inflight == 0 && d.nfresh == 0 && len(h.wake) == 0 && len(h.fresh.ready) == 0 {
 				h.idle(wake)
 			}
 		}
 		select {
 		case <-ctx.Done():
 			for d.inflight > 0 {
-				select {
-				case r := <-d.done:
-					d.finish(context.WithoutCancel(ctx), r)
-				case rs := <-d.rec.out:
-					d.recorded(rs)
-				}
-			}
-			close(d.rec.in)
-			for rs := range d.rec.out {
-				d.recorded(rs)
+				d.finish(context.WithoutCancel(ctx), <-d.done)
 			}
 			d.stop(context.WithoutCancel(ctx))
 			return nil
@@ -147,8 +135,6 @@ func (h *Hooks) Run(ctx context.Context) error {
 					more = false
 				}
 			}
-		case rs := <-d.rec.out:
-			d.recorded(rs)
 		case <-h.wake:
 			d.dirty = true
 		case <-h.fresh.ready:
@@ -345,13 +331,14 @@ func (d *dispatcher) start(ctx context.Context, c claimed) {
 			d.done <- done{merchant: c.merchant}
 			return
 		}
+		var outcome string
+		var next time.Time
+		var err error
 		if a.ok() {
-			// The recorder reports the record; the slot is free now.
-			d.rec.add(c, a)
-			d.done <- done{merchant: c.merchant, outcome: outcomeDelivered, recordLater: true}
-			return
+			outcome, err = outcomeDelivered, d.rec.record(c, a)
+		} else {
+			outcome, next, err = h.record(context.WithoutCancel(ctx), c, a)
 		}
-		outcome, next, err := h.record(context.WithoutCancel(ctx), c, a)
 		if err != nil {
 			h.cfg.Log.Error().Err(err).Str("event", c.id).Str("merchant", c.merchant).
 				Msg("webhook: cannot record a delivery; the event is claimed again when its lease runs out")
@@ -398,21 +385,8 @@ func (d *dispatcher) finish(ctx context.Context, r done) {
 	if m.inflight == 0 && m.failures == 0 {
 		delete(d.merchants, r.merchant)
 	}
-	if r.recordLater {
-		d.recording++
-	} else if h.finished != nil {
+	if h.finished != nil {
 		h.finished(r)
-	}
-}
-
-// recorded takes in a write of the recorder: its deliveries are finished.
-func (d *dispatcher) recorded(rs []done) {
-	d.recording -= len(rs)
-	if d.h.finished == nil {
-		return
-	}
-	for _, r := range rs {
-		d.h.finished(r)
 	}
 }
 

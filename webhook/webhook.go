@@ -166,8 +166,7 @@ type Hooks struct {
 	resets map[string]bool // merchants whose endpoint changed since the worker last looked
 
 	// finished and idle are set by tests before Run, and called on Run's goroutine:
-	// finished for every delivery once it is recorded and the worker has taken it into
-	// its merchant's state (a delivered one's record may come just before), idle
+	// finished for every delivery the worker has taken into its merchant's state, idle
 	// when the worker waits with nothing in flight and no Kick pending, so that only
 	// its timer, set for wake, or a new Kick can wake it.
 	finished func(done)
