@@ -36,6 +36,9 @@ func (s Screen) String() string {
 // with more, preferring to break at a line end or a space, and the next page is cut from
 // rest and restOpts. Options too long for a page of their own are paged like the body.
 func cutPage(body, opts, more string, limit int) (page, rest, restOpts string, done bool) {
+	if strings.Trim(body, " \n") == "" {
+		body = "" // blank: a page of it would show the more option alone
+	}
 	whole := joinLines(body, opts)
 	if utf8.RuneCountInString(whole) <= limit {
 		return whole, "", "", true
