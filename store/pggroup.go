@@ -77,6 +77,10 @@ func (p *pgBackend) runGroup(first *op) {
 	ops := make([]*op, 0, 8)
 	failed := false
 	start := time.Now()
+	// spoiled: the group cannot commit as it is (see the file's comment).
+	spoiled := func(err error) bool {
+		return err != nil || tx.alone || dc.retryable != nil || dc.aborted() || dc.broken()
+	}
 	add := func(o *op) {
 		if !o.state.CompareAndSwap(opQueued, opRunning) {
 			o.done <- context.Canceled // abandoned by its caller, who no longer listens
@@ -87,8 +91,7 @@ func (p *pgBackend) runGroup(first *op) {
 			return
 		}
 		ops = append(ops, o)
-		err := run(o.fn, tx)
-		failed = err != nil || tx.alone || dc.retryable != nil || dc.aborted() || dc.broken()
+		failed = spoiled(run(o.fn, tx))
 	}
 	add(first)
 more:
@@ -104,8 +107,7 @@ more:
 		}
 	}
 	if !failed && len(ops) > 0 {
-		err = tx.finish(context.Background())
-		failed = err != nil || tx.alone || dc.retryable != nil || dc.aborted() || dc.broken()
+		failed = spoiled(tx.finish(context.Background()))
 	}
 	p.stats.runNanos.Add(int64(time.Since(start)))
 	if failed || len(ops) == 0 {
