@@ -307,16 +307,23 @@ func testFreshEventWaitingFollowsANewEndpoint(t *testing.T) {
 	}
 }
 
+// runningOnPostgres is a running worker delivering M1's events to a receiver, for the
+// tests of several nodes; on SQLite the test is skipped.
+func runningOnPostgres(t *testing.T) (*rig, *receiver) {
+	if driverOf(t) != store.Postgres {
+		t.Skip("one process delivers from a SQLite database")
+	}
+	r := newRig(t, nil)
+	rc := newReceiver(t, nil)
+	r.setEndpoint("M1", rc.srv.URL, secretA)
+	r.runTaking()
+	return r, rc
+}
+
 // On PostgreSQL another node's claim leaves a fresh event alone while its lease holds.
 func TestFreshEventIsNotClaimedByAnotherNode(t *testing.T) {
 	pgtest.Both(t, func(t *testing.T) {
-		if driverOf(t) != store.Postgres {
-			t.Skip("one process delivers from a SQLite database")
-		}
-		r := newRig(t, nil)
-		rc := newReceiver(t, nil)
-		r.setEndpoint("M1", rc.srv.URL, secretA)
-		r.runTaking()
+		r, rc := runningOnPostgres(t)
 		then := r.enqueueThen("M1", PaymentCompleted, "PAY0000001")
 		db, err := r.openDB()
 		if err != nil {
@@ -349,13 +356,7 @@ func TestFreshEventSurvivesACrash(t *testing.T) { pgtest.Both(t, testFreshEventS
 // have been slow.
 func TestFreshEventOfADeadNodeWaitsForItsLeaseElsewhere(t *testing.T) {
 	pgtest.Both(t, func(t *testing.T) {
-		if driverOf(t) != store.Postgres {
-			t.Skip("one process delivers from a SQLite database")
-		}
-		r := newRig(t, nil)
-		rc := newReceiver(t, nil)
-		r.setEndpoint("M1", rc.srv.URL, secretA)
-		r.runTaking()
+		r, rc := runningOnPostgres(t)
 		r.enqueueThen("M1", PaymentCompleted, "PAY0000001") // committed; the process dies before then
 		r.db.Close()
 		r.stop()
