@@ -98,12 +98,14 @@ func sqlCtx(ctx context.Context) context.Context { return context.WithoutCancel(
 // statements, a third of a hold's.
 //
 // On PostgreSQL any failed statement, a lock that timed out or an insert refused by a
-// constraint, aborts the caller's whole transaction, so the savepoint comes first there;
-// except in a group's transaction (store.Optimistic), which takes none (see atomic).
+// constraint, aborts the caller's whole transaction, so the savepoint comes first there.
+// A group's transaction (store.Optimistic: PostgreSQL's groups, SQLite's bare groups)
+// takes none: an operation that fails half done sends its group to run again, with
+// savepoints.
 func (t *Tx) atomic(ctx context.Context, fn func(ctx context.Context) error) error {
 	ctx = sqlCtx(ctx)
 	t.saved, t.wrote = false, false
-	if t.l.pg && store.Optimistic(t.tx) {
+	if store.Optimistic(t.tx) {
 		// In a group a failed statement aborts the group, whose Writes then run alone,
 		// each with its savepoints; an operation that fails after it began to write
 		// sends the group so too, since nothing here can undo its writes.
@@ -145,7 +147,7 @@ func (t *Tx) writing(ctx context.Context) error {
 	if t.bare || t.saved {
 		return nil
 	}
-	if t.l.pg && store.Optimistic(t.tx) {
+	if store.Optimistic(t.tx) {
 		t.wrote = true
 		return nil
 	}

@@ -98,19 +98,21 @@ func TestStatementsPerOperation(t *testing.T) {
 		wantErr bool
 		want    int64
 	}{
-		{"Hold", hold("P1:hold", 100), false, 6},
+		// No ledger_op savepoint: in the writer's bare group (store.Optimistic) an
+		// operation that fails half done sends the group to run again with savepoints.
+		{"Hold", hold("P1:hold", 100), false, 4},
 		{"Hold again", hold("P1:hold", 100), false, 1},
 		// An operation that fails runs twice: the store runs the group again with a
 		// savepoint around each operation (store.openGroup.add). The engine turns a
 		// refused hold into an answer, not an error, and pays the 1.
 		{"Hold refused", hold("P2:hold", 10_000_000), true, 2},
-		{"Post", post("P1:hold"), false, 8},
+		{"Post", post("P1:hold"), false, 6},
 		// Posting reads the hold, its accounts and the head as one row, without the
 		// transfer of a hold posted already: posting that again reads it by id.
 		{"Post again", post("P1:hold"), false, 2},
-		{"Hold to void", hold("P3:hold", 100), false, 6},
-		{"Void", void("P3:hold"), false, 6},
-		{"Transfer", transfer("T1", 100), false, 7},
+		{"Hold to void", hold("P3:hold", 100), false, 4},
+		{"Void", void("P3:hold"), false, 4},
+		{"Transfer", transfer("T1", 100), false, 5},
 		{"Transfer again", transfer("T1", 100), false, 1},
 	} {
 		c.record()

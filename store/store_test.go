@@ -580,3 +580,47 @@ func TestOnUpgradeNamesTheComponentsUpgraded(t *testing.T) {
 		}
 	}
 }
+
+// An operation that asks to run alone (RunAlone, in a bare group where Optimistic holds)
+// runs again in a savepoint of its own, where Optimistic no longer holds, even though it
+// returned no error: only the second run's writes are kept.
+func TestRunAloneRunsTheOperationAgainWithSavepoints(t *testing.T) {
+	db := mustOpen(t, filepath.Join(t.TempDir(), "r.db"), testSchema)
+	var runs []bool // Optimistic, run by run
+	err := db.Write(context.Background(), func(tx Tx) error {
+		optimistic := Optimistic(tx)
+		runs = append(runs, optimistic)
+		name := "saved"
+		if optimistic {
+			name = "half done"
+		}
+		if _, err := tx.ExecContext(context.Background(), "INSERT INTO things (name) VALUES (?)", name); err != nil {
+			return err
+		}
+		RunAlone(tx)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 2 || !runs[0] || runs[1] {
+		t.Fatalf("runs saw Optimistic %v, want true then false", runs)
+	}
+	var names []string
+	rows, err := db.Reader().Query("SELECT name FROM things ORDER BY id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var n string
+		rows.Scan(&n)
+		names = append(names, n)
+	}
+	rows.Close()
+	if strings.Join(names, ",") != "saved" {
+		t.Fatalf("rows %q, want the second run's alone", names)
+	}
+	if s := db.Stats(); s.Redos != 1 {
+		t.Fatalf("redos = %d, want 1", s.Redos)
+	}
+}

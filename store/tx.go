@@ -35,22 +35,28 @@ type groupTx struct {
 	// its COMMIT (finish.go).
 	finishing bool
 	finishers []keyedFinisher
-	// group is set on a PostgreSQL group's transaction (pggroup.go); alone, by RunAlone.
+	// group is set on a transaction whose failure is undone by running its Writes again
+	// (Optimistic): a PostgreSQL group's (pggroup.go), and SQLite's while its operations
+	// run bare (writer.go); alone, by RunAlone.
 	group, alone bool
 }
 
-// Optimistic reports whether tx is a PostgreSQL group's transaction, where any failure
-// (a Write's error, a failed statement) rolls the group back and runs each of its Writes
-// alone: a package may then skip the savepoints that let a Write go on after one of its
-// operations failed, and call RunAlone when an operation fails with its writes half done.
+// Optimistic reports whether tx is a group's transaction whose failure is undone by
+// running its Writes again, each with its savepoints: on PostgreSQL, any failure (a
+// Write's error, a failed statement) rolls the group back and runs each of its Writes
+// alone; on SQLite, a failed operation makes the writer redo the group, each operation
+// in a savepoint of its own. A package may then skip the savepoints that let a Write go
+// on after one of its operations failed, and call RunAlone when an operation fails with
+// its writes half done.
 func Optimistic(tx Tx) bool {
 	g, ok := tx.(*groupTx)
 	return ok && g.group
 }
 
 // RunAlone marks tx, a group's transaction (Optimistic), as not to be committed: once the
-// running Write returns, the group is rolled back and each of its Writes runs alone. On
-// any other transaction it does nothing.
+// running Write returns, the group is rolled back and its Writes run again, each alone
+// (PostgreSQL) or in a savepoint of its own (SQLite), whatever the Write returned. On any
+// other transaction it does nothing.
 func RunAlone(tx Tx) {
 	if g, ok := tx.(*groupTx); ok && g.group {
 		g.alone = true

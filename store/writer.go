@@ -137,7 +137,9 @@ func (g *openGroup) takeQueued(ops <-chan *op, maxBatch int) {
 // savepoint is only needed when an operation fails after writing part of its work,
 // which the switch's operations almost never do (a refusal is an answer, not an
 // error). When one does, redo rolls the whole transaction back and runs the group's
-// operations again, each in its own savepoint, so that the failing one fails alone.
+// operations again, each in its own savepoint, so that the failing one fails alone. The
+// same goes for an operation whose own parts skipped their savepoints in a bare group
+// (Optimistic) and called RunAlone when one failed half done.
 // That is why a Write function may run twice, and must leave no trace outside tx.
 func (g *openGroup) add(o *op) {
 	if g.aborted {
@@ -164,7 +166,8 @@ func (g *openGroup) add(o *op) {
 		g.runSafe(i)
 		return
 	}
-	if g.errs[i] = run(o.fn, g.tx); g.errs[i] != nil {
+	g.tx.group = true
+	if g.errs[i] = run(o.fn, g.tx); g.errs[i] != nil || g.tx.alone {
 		g.redo()
 	}
 }
