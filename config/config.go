@@ -214,6 +214,12 @@ type SMPP struct {
 	Server SMPPServer `yaml:"server"` // optional: ESMEs that bind to the switch
 	// DemoSMSC is an addition: the built-in SMSC simulator for first runs.
 	DemoSMSC DemoSMSC `yaml:"demo_smsc"`
+	// PayerReceiptDLR is an addition: whether the payer's receipt SMS (the one that says
+	// a payment is confirmed) asks the SMSC for a delivery receipt. Default true. The
+	// code SMS always asks, since the switch records whether a code reached the phone.
+	// false spares a deliver_sm and a store write per payment; the console then shows
+	// a payer's receipt SMS as sent, never as delivered or undeliverable.
+	PayerReceiptDLR bool `yaml:"payer_receipt_dlr"`
 }
 
 // Link is one bind to a carrier SMSC.
@@ -372,7 +378,7 @@ func defaults() Config {
 		CountryCode: "254",
 		Timezone:    "Africa/Nairobi",
 		Limits:      Limits{MinAmount: 1000, MaxAmount: 15000000, DailyMax: 30000000},
-		SMPP:        SMPP{Server: SMPPServer{MaxBinds: 4, PinGrace: time.Minute}},
+		SMPP:        SMPP{Server: SMPPServer{MaxBinds: 4, PinGrace: time.Minute}, PayerReceiptDLR: true},
 		OTP:         OTP{Digits: 6, TTL: 5 * time.Minute, MaxAttempts: 3, MaxResends: 3, ResendInterval: 30 * time.Second},
 		USSD: USSD{ServiceCode: "*384#", SessionTimeout: 180 * time.Second,
 			Callbacks: Callbacks{Allow: loopbackOnly()}},

@@ -87,7 +87,8 @@ func OpenPostgres(ctx context.Context, url string, opts Options, schemas ...Sche
 	writerCfg.RuntimeParams["lock_timeout"] = strconv.FormatInt(opts.BusyTimeout.Milliseconds(), 10)
 	readerCfg := cfg.Copy()
 
-	writer := sql.OpenDB(&pgConnector{inner: stdlib.GetConnector(*writerCfg), binds: binds, onStmt: opts.OnStatement})
+	db := &DB{}
+	writer := sql.OpenDB(&pgConnector{inner: stdlib.GetConnector(*writerCfg), binds: binds, onStmt: db.stats.counting(opts.OnStatement)})
 	writer.SetMaxOpenConns(opts.Writers)
 	writer.SetMaxIdleConns(opts.Writers)
 	if err := writer.PingContext(ctx); err != nil {
@@ -109,7 +110,7 @@ func OpenPostgres(ctx context.Context, url string, opts Options, schemas ...Sche
 	reader := sql.OpenDB(&pgConnector{inner: stdlib.GetConnector(*readerCfg, readOnly), binds: binds})
 	reader.SetMaxOpenConns(opts.Readers)
 	reader.SetMaxIdleConns(opts.Readers)
-	db := &DB{reader: reader}
+	db.reader = reader
 	db.pg = &pgBackend{writer: writer, stats: &db.stats, maxBatch: opts.MaxBatch}
 	if db.pg.maxBatch <= 0 {
 		db.pg.maxBatch = pgGroupBatch

@@ -168,9 +168,20 @@ type DB struct {
 
 // stats are the writer's running totals, read by Stats.
 type stats struct {
-	groups, ops, redos             atomic.Int64
+	groups, ops, redos, statements atomic.Int64
 	runNanos, commitNanos          atomic.Int64
 	syncs, syncNanos, syncedGroups atomic.Int64
+}
+
+// counting returns an OnStatement for the writer's connections that counts statements
+// and passes them on to user, if set.
+func (s *stats) counting(user func(query string)) func(query string) {
+	return func(query string) {
+		s.statements.Add(1)
+		if user != nil {
+			user(query)
+		}
+	}
 }
 
 // Stats are running totals of the writer since Open, for metrics: divide their
@@ -182,6 +193,9 @@ type Stats struct {
 	Groups int64 // transactions committed (or failed)
 	Ops    int64 // operations run in them (once each, however often a redo ran them)
 	Redos  int64 // groups run again because an operation failed (see openGroup.add)
+	// Statements counts the statements run on the writer's connections (BEGIN and
+	// COMMIT left out, savepoints and the migrations' in).
+	Statements int64
 	// Run is the writer's time inside operations (savepoints included) and Commit its
 	// time in COMMIT (writing the WAL frames; with synchronous EXTRA, SQLite's fsync
 	// too). While their sum grows as fast as the clock, the writer is the bottleneck.
@@ -196,7 +210,7 @@ type Stats struct {
 // Stats returns the writer's running totals.
 func (db *DB) Stats() Stats {
 	s := &db.stats
-	return Stats{Groups: s.groups.Load(), Ops: s.ops.Load(), Redos: s.redos.Load(), Run: time.Duration(s.runNanos.Load()),
+	return Stats{Groups: s.groups.Load(), Ops: s.ops.Load(), Redos: s.redos.Load(), Statements: s.statements.Load(), Run: time.Duration(s.runNanos.Load()),
 		Commit: time.Duration(s.commitNanos.Load()), Syncs: s.syncs.Load(), Sync: time.Duration(s.syncNanos.Load()),
 		SyncedGroups: s.syncedGroups.Load()}
 }
@@ -273,7 +287,8 @@ func Open(path string, opts Options, schemas ...Schema) (*DB, error) {
 		}
 		return "file:" + path + "?" + q.Encode()
 	}
-	writer := sql.OpenDB(newConnector(dsn(false), opts.OnStatement))
+	db := &DB{path: path, stop: make(chan struct{}), ops: make(chan *op, opts.MaxBatch)}
+	writer := sql.OpenDB(newConnector(dsn(false), db.stats.counting(opts.OnStatement)))
 	writer.SetMaxOpenConns(1)
 	writer.SetMaxIdleConns(1)
 	writer.SetConnMaxLifetime(0)
@@ -294,8 +309,7 @@ func Open(path string, opts Options, schemas ...Schema) (*DB, error) {
 	ckpt.SetMaxOpenConns(1)
 	ckpt.SetMaxIdleConns(1)
 
-	db := &DB{path: path, writer: writer, reader: reader, ckpt: ckpt, stop: make(chan struct{}),
-		ops: make(chan *op, opts.MaxBatch)}
+	db.writer, db.reader, db.ckpt = writer, reader, ckpt
 	if pipelined {
 		// The migrations ran with NORMAL: make them and the WAL's directory entry
 		// durable before anything is built on them.

@@ -274,7 +274,7 @@ func (r *rules) complete(p *Payment, ch Channel, vars map[string]string) Decisio
 	// post knows both balances after it.
 	d.Messages = make([]Message, 0, messagesOfCompletion(p, r.cfg.VoiceNumber != ""))
 	if p.PayerMSISDN != "" {
-		d.Messages = append(d.Messages, withBalance(r.smsMessage(p.PayerMSISDN, "receipt", p.ID, "", true),
+		d.Messages = append(d.Messages, withBalance(r.smsMessage(p.PayerMSISDN, "receipt", p.ID, "", !r.cfg.NoPayerReceiptDLR),
 			receiptKey(p), vars, p.PayerAccount, true))
 	}
 	if p.Type == AirtimePayment || p.PayeeMSISDN == "" {

@@ -215,3 +215,25 @@ func TestDecideConfirmLeavesBalancesToTheLedger(t *testing.T) {
 		t.Fatalf("call %+v", d.Messages[2])
 	}
 }
+
+// smpp.payer_receipt_dlr: false sends the payer's receipt SMS, of a payment confirmed
+// and of one guaranteed, without asking for a delivery receipt; the code SMS of a new
+// payment still asks, since the switch records whether a code reached the phone.
+func TestDecideReceiptWithoutDeliveryReceipt(t *testing.T) {
+	r := testRules(t)
+	r.cfg.NoPayerReceiptDLR = true
+	d := r.confirm(confirmSnapshot{Now: decideNow, Channel: ChannelSMS, Number: "254700000001",
+		Waiting: waitingPayment(), Check: otp.Result{OK: true}, Checked: true})
+	if got := purposes(d.Messages); got != "receipt,notice" || d.Messages[0].Receipt || d.Messages[1].Receipt {
+		t.Fatalf("messages %s: %+v", got, d.Messages)
+	}
+	escrowed := waitingPayment()
+	escrowed.Escrow = true
+	d = r.confirm(confirmSnapshot{Now: decideNow, Channel: ChannelSMS, Number: "254700000001",
+		Waiting: escrowed, Check: otp.Result{OK: true}, Checked: true})
+	for _, m := range d.Messages {
+		if m.Purpose == "receipt" && m.Receipt {
+			t.Fatalf("a guaranteed payment's receipt SMS asks for a delivery receipt: %+v", m)
+		}
+	}
+}

@@ -231,7 +231,7 @@ func (r *rules) intoEscrow(d Decision, now time.Time) Decision {
 	}
 	d.Messages = nil
 	if p.PayerMSISDN != "" {
-		d.Messages = append(d.Messages, withBalance(r.smsMessage(p.PayerMSISDN, "receipt", p.ID, "", true),
+		d.Messages = append(d.Messages, withBalance(r.smsMessage(p.PayerMSISDN, "receipt", p.ID, "", !r.cfg.NoPayerReceiptDLR),
 			withFee("receipt_escrow", p), v, p.PayerAccount, true)) // the fee named (fees.go)
 	}
 	d.Messages = append(d.Messages, r.sms(p.PayeeMSISDN, "notice", p.ID, r.texts.Render("payee_escrow_notice", v), false)...)

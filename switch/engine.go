@@ -44,6 +44,9 @@ type Config struct {
 	VoiceNumber string
 	// Requests bounds merchants' requests to pay (config requests).
 	Requests RequestLimits
+	// NoPayerReceiptDLR, when set, sends the payer's receipt SMS without asking the SMSC
+	// for a delivery receipt (config smpp.payer_receipt_dlr: false).
+	NoPayerReceiptDLR bool
 	// USSDPush, when set, also pushes each request to pay to the payer's phone as a
 	// network-initiated USSD screen (smpp.links[].ussd_push): a message of purpose
 	// outbox.PurposeRequestPush, which the SMPP sender opens as a session only over the

@@ -52,6 +52,8 @@ var (
 	finalLine = regexp.MustCompile(`^payments=(\d+) completed=(\d+) failed=(\d+) payments/s=([0-9.]+) p50_ms=([0-9.]+) p99_ms=([0-9.]+)$`)
 	echoLine  = regexp.MustCompile(`^echo_pdus/s=(\d+) mo=(\d+) mt=(\d+) seconds=[0-9.]+ p50_ms=[0-9.]+ p99_ms=[0-9.]+$`)
 	rssLine   = regexp.MustCompile(`^serve_rss_mb=[0-9.]+$`)
+	// The load's costs; echo_ratio is unknown without an echo phase.
+	loadLine = regexp.MustCompile(`^load payments/s=([0-9.]+) pdus/s=(\d+) echo_ratio=([0-9.]+|unknown) serve_cpu_ms/payment=([0-9.]+) statements/payment=([0-9.]+)$`)
 	// The line of the requests to pay (-requests).
 	requestsLine = regexp.MustCompile(`^requests=(\d+) completed=(\d+) failed=(\d+) requests/s=[0-9.]+ p50_ms=[0-9.]+ p99_ms=([0-9.]+) webhooks=(\d+) bad_signatures=(\d+) duplicates=(\d+)$`)
 	compareOut   = regexp.MustCompile(`^compare sms_only_payments/s=([0-9.]+) with_requests_payments/s=([0-9.]+) ratio=([0-9.]+) requests/s=([0-9.]+) requests_p99_ms=[0-9.]+ all_payments_ratio=([0-9.]+)$`)
@@ -60,13 +62,13 @@ var (
 // figures is the final line, read back.
 type figures struct{ payments, completed, failed int }
 
-// readOutput checks the shape of loadgen's stdout: the echo line, the final line,
-// serve_rss_mb; and returns the final line's counts.
+// readOutput checks the shape of loadgen's stdout: the echo line, the payments line,
+// serve_rss_mb, the load's costs; and returns the payments line's counts.
 func readOutput(t *testing.T, stdout string) figures {
 	t.Helper()
 	lines := strings.Split(strings.TrimRight(stdout, "\n"), "\n")
-	if len(lines) != 3 {
-		t.Fatalf("stdout has %d lines, want 3 (echo, final, rss):\n%s", len(lines), stdout)
+	if len(lines) != 4 {
+		t.Fatalf("stdout has %d lines, want 4 (echo, payments, rss, load):\n%s", len(lines), stdout)
 	}
 	if m := echoLine.FindStringSubmatch(lines[0]); m == nil {
 		t.Errorf("echo line %q does not parse", lines[0])
@@ -80,11 +82,33 @@ func readOutput(t *testing.T, stdout string) figures {
 	if !rssLine.MatchString(lines[2]) {
 		t.Errorf("rss line %q does not parse", lines[2])
 	}
+	checkLoadLine(t, lines[3], true)
 	f := figures{atoi(t, m[1]), atoi(t, m[2]), atoi(t, m[3])}
 	if f.completed+f.failed != f.payments {
 		t.Errorf("%q: completed + failed != payments", lines[1])
 	}
 	return f
+}
+
+// checkLoadLine checks the load's costs: PDUs counted, CPU and statements per payment
+// measured, and the PDU rate set against the echo ceiling when there was an echo phase.
+func checkLoadLine(t *testing.T, line string, echo bool) {
+	t.Helper()
+	m := loadLine.FindStringSubmatch(line)
+	if m == nil {
+		t.Errorf("load line %q does not parse", line)
+		return
+	}
+	if m[2] == "0" || m[5] == "0.0" || (m[3] == "unknown") == echo {
+		t.Errorf("load line %q: want PDUs and statements counted, and an echo ratio only after an echo phase", line)
+	}
+	// At least the 8 request PDUs of each payment (2 MOs, 3 MTs, 3 receipts), but
+	// the payments of the load's last moments may finish after it.
+	rate, _ := strconv.ParseFloat(m[1], 64)
+	pdus, _ := strconv.ParseFloat(m[2], 64)
+	if rate <= 0 || pdus < 4*rate {
+		t.Errorf("load line %q: %.0f PDUs/s for %.1f payments/s", line, pdus, rate)
+	}
 }
 
 func atoi(t *testing.T, s string) int {
@@ -100,11 +124,11 @@ func atoi(t *testing.T, s string) int {
 type requestLine struct{ requests, completed, failed, webhooks, badSignatures, duplicates int }
 
 // readRequestRun checks the lines of a run with requests, each after prefix: payments,
-// requests, serve_rss_mb; and returns the two first read back.
+// requests, serve_rss_mb, the load's costs; and returns the two first read back.
 func readRequestRun(t *testing.T, lines []string, prefix string) (figures, requestLine) {
 	t.Helper()
-	if len(lines) != 3 {
-		t.Fatalf("%d lines, want 3 (payments, requests, rss): %q", len(lines), lines)
+	if len(lines) != 4 {
+		t.Fatalf("%d lines, want 4 (payments, requests, rss, load): %q", len(lines), lines)
 	}
 	for _, l := range lines {
 		if !strings.HasPrefix(l, prefix) {
@@ -127,6 +151,7 @@ func readRequestRun(t *testing.T, lines []string, prefix string) (figures, reque
 	if !rssLine.MatchString(strings.TrimPrefix(lines[2], prefix)) {
 		t.Errorf("rss line %q does not parse", lines[2])
 	}
+	checkLoadLine(t, strings.TrimPrefix(lines[3], prefix), false)
 	return f, q
 }
 
@@ -174,18 +199,19 @@ func TestRunCompare(t *testing.T) {
 		t.Fatalf("run: %v\nstdout:\n%s", err, stdout.String())
 	}
 	lines := strings.Split(strings.TrimRight(stdout.String(), "\n"), "\n")
-	if len(lines) != 13 {
-		t.Fatalf("stdout has %d lines, want 13 (two rounds of 2 + 3 + 1, and the summary):\n%s", len(lines), stdout.String())
+	if len(lines) != 17 {
+		t.Fatalf("stdout has %d lines, want 17 (two rounds of 3 + 4 + 1, and the summary):\n%s", len(lines), stdout.String())
 	}
 	// Round 1 runs SMS only first, round 2 the run with requests first.
 	for _, round := range []struct {
 		smsOnly, withRequests, compare int // first lines
-	}{{0, 2, 5}, {9, 6, 11}} {
-		so, wr := lines[round.smsOnly:round.smsOnly+2], lines[round.withRequests:round.withRequests+3]
+	}{{0, 3, 7}, {12, 8, 15}} {
+		so, wr := lines[round.smsOnly:round.smsOnly+3], lines[round.withRequests:round.withRequests+4]
 		m := finalLine.FindStringSubmatch(strings.TrimPrefix(so[0], "sms_only: "))
 		if m == nil || !strings.HasPrefix(so[0], "sms_only: ") || !rssLine.MatchString(strings.TrimPrefix(so[1], "sms_only: ")) {
 			t.Fatalf("an SMS-only run's lines do not parse: %q", so)
 		}
+		checkLoadLine(t, strings.TrimPrefix(so[2], "sms_only: "), false)
 		if atoi(t, m[2]) == 0 || atoi(t, m[3]) != 0 {
 			t.Errorf("SMS-only run: %q; want some completed and none failed", so[0])
 		}
@@ -207,8 +233,8 @@ func TestRunCompare(t *testing.T) {
 			t.Errorf("compare line %q: want a ratio, and a larger one with the requests counted", lines[round.compare])
 		}
 	}
-	if !regexp.MustCompile(`^compare_rounds=2 ratio_median=[0-9.]+ ratio_min=[0-9.]+ ratio_max=[0-9.]+ all_payments_ratio_median=[0-9.]+$`).MatchString(lines[12]) {
-		t.Errorf("summary line %q does not parse", lines[12])
+	if !regexp.MustCompile(`^compare_rounds=2 ratio_median=[0-9.]+ ratio_min=[0-9.]+ ratio_max=[0-9.]+ all_payments_ratio_median=[0-9.]+$`).MatchString(lines[16]) {
+		t.Errorf("summary line %q does not parse", lines[16])
 	}
 	if n := strings.Count(stderr.String(), "check: books match what the phones saw"); n != 4 {
 		t.Errorf("the books check passed %d times, want 4 (one per run)", n)
@@ -297,6 +323,11 @@ func TestParseFlags(t *testing.T) {
 		{name: "defaults", want: func(o options) bool {
 			return o.phones == 4000 && o.concurrency == 160 && o.window == linkWindow && o.echoDuration > 0 && o.synchronous == "FULL"
 		}},
+		{name: "payer receipts without delivery receipts", args: []string{"-payer-receipt-dlr=false"},
+			want: func(o options) bool { return o.noReceiptDLR }},
+		{name: "payer receipts with delivery receipts", args: []string{"-payer-receipt-dlr"},
+			want: func(o options) bool { return !o.noReceiptDLR }},
+		{name: "bad payer-receipt-dlr", args: []string{"-payer-receipt-dlr=sometimes"}, wantErr: "payer-receipt-dlr"},
 		{name: "concurrency above phones is phones", args: []string{"-phones", "5", "-concurrency", "50"},
 			want: func(o options) bool { return o.concurrency == 5 }},
 		{name: "no phones", args: []string{"-phones", "0"}, wantErr: "at least 1"},
@@ -369,6 +400,23 @@ func TestSwitchConfigOnPostgres(t *testing.T) {
 		}
 		if cfg.Database.URL != c.dbURL || cfg.Database.Groups != want {
 			t.Fatalf("groups %d: database %+v, want url %s and groups %d", groups, cfg.Database, c.dbURL, want)
+		}
+	}
+}
+
+// TestSwitchConfigPayerReceiptDLR: -payer-receipt-dlr=false reaches the switch's
+// smpp.payer_receipt_dlr; without it the switch asks, as by default.
+func TestSwitchConfigPayerReceiptDLR(t *testing.T) {
+	for _, no := range []bool{false, true} {
+		c := switchConfig{dir: t.TempDir(), httpAddr: "127.0.0.1:8080", smscAddr: "127.0.0.1:2775", password: "pw",
+			token: "an operator token long enough", otpSecret: "0123456789abcdef0123456789abcdef", synchronous: "FULL",
+			noReceiptDLR: no}
+		cfg, err := config.Parse([]byte(c.yaml()), func(string) string { return "" })
+		if err != nil {
+			t.Fatalf("%v\n%s", err, c.yaml())
+		}
+		if cfg.SMPP.PayerReceiptDLR == no {
+			t.Fatalf("noReceiptDLR %t: payer_receipt_dlr %t", no, cfg.SMPP.PayerReceiptDLR)
 		}
 	}
 }

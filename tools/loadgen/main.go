@@ -15,6 +15,7 @@
 //	echo_pdus/s=X mo=N mt=N seconds=S p50_ms=Y p99_ms=Z
 //	payments=N completed=N failed=N payments/s=X p50_ms=Y p99_ms=Z
 //	serve_rss_mb=M
+//	load payments/s=X pdus/s=P echo_ratio=R serve_cpu_ms/payment=C statements/payment=S
 //
 // The first line is the ceiling of the same SMSC and SMPP stack with a trivial echo ESME
 // in place of the switch (see runEcho). With -requests, merchants' requests to pay run
@@ -32,6 +33,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -80,6 +82,14 @@ Output (stdout):
       the code SMS and its reply.
   serve_rss_mb=M
       peak resident memory of the serve process (VmHWM).
+  load payments/s=X pdus/s=P echo_ratio=R serve_cpu_ms/payment=C statements/payment=S
+      what the load cost: payments/s counts the requests to pay completed too; pdus/s
+      the request PDUs the simulated SMSC(s) exchanged with the switch during the load
+      (deliver_sm acknowledged: MOs and delivery receipts; submit_sm accepted); R, P
+      over the echo ceiling of the same run (unknown without an echo phase); C, serve's
+      CPU time (all nodes) per completed payment; S, the statements run on the store
+      writers' connections per completed payment (BEGIN and COMMIT not counted), from
+      payswitch_store_statements_total. A figure that cannot be read is "unknown".
 
 Requests to pay (-requests R, requests started per second): every till gets a merchant
 key (POST /api/v1/merchants/{id}/keys), and with it a webhook (PUT .../webhook) to an
@@ -176,6 +186,10 @@ type options struct {
 	postgres       bool // -db postgres: measure on PostgreSQL beside SQLite (dbcompare.go)
 	nodes          int  // serve processes on PostgreSQL
 	groups         int  // -groups: database.groups of each node on PostgreSQL
+	// noReceiptDLR: -payer-receipt-dlr=false (smpp.payer_receipt_dlr of each node).
+	noReceiptDLR bool
+	// echoPDUs is the echo ceiling measured before the switch started (PDUs/s); 0: none.
+	echoPDUs float64
 }
 
 // maxRequestPhones bounds -request-phones, as -phones is bounded.
@@ -200,6 +214,11 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.replica, "replica", false, "stream the switch's database to a file replica (database.replicas, sync_interval 1s)")
 	fs.StringVar(&o.db, "db", "", "\"postgres\": measure on PostgreSQL (a throwaway durable server loadgen starts) beside SQLite; otherwise a database file to start the switch on a copy of (a large one, for -backup-loop)")
 	fs.IntVar(&o.nodes, "nodes", 1, "with -db postgres: serve processes sharing the database, each with its own SMSC; measured with 1 node and with this many")
+	fs.BoolFunc("payer-receipt-dlr", "true (default) or false: smpp.payer_receipt_dlr of the switch, whether the payer's receipt SMS asks for a delivery receipt", func(v string) error {
+		b, err := strconv.ParseBool(v)
+		o.noReceiptDLR = !b
+		return err
+	})
 	fs.IntVar(&o.groups, "groups", 0, "with -db postgres: database.groups of each node (transactions it fills at once); 0: the switch's default")
 	fs.BoolVar(&o.backupLoop, "backup-loop", false, "run \"payswitch backup\" again and again during the load")
 	fs.Float64Var(&o.requests, "requests", 0, "merchants' requests to pay started per second beside the SMS payers; 0: none")
@@ -265,6 +284,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("echo: %w", err)
 		}
 		echo = &r
+		o.echoPDUs = r.rate()
 	}
 	if o.echoOnly {
 		fmt.Fprintln(stdout, echo.line())

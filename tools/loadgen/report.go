@@ -99,10 +99,11 @@ type phaseResult struct {
 	payments result
 	requests *requestResult // nil: no requests in this run
 	rssMB    float64        // peak; below 0: unknown
+	work     *workFigures   // nil: not measured
 }
 
 // lines are the run's output lines, each after prefix: payments, requests (if any),
-// serve_rss_mb.
+// serve_rss_mb, and the load's costs (if measured).
 func (r phaseResult) lines(prefix string) []string {
 	out := []string{prefix + r.payments.line()}
 	if r.requests != nil {
@@ -112,6 +113,9 @@ func (r phaseResult) lines(prefix string) []string {
 		out = append(out, fmt.Sprintf("%sserve_rss_mb=%.1f", prefix, r.rssMB))
 	} else {
 		out = append(out, prefix+"serve_rss_mb=unknown")
+	}
+	if r.work != nil {
+		out = append(out, prefix+r.work.line())
 	}
 	return out
 }
@@ -177,11 +181,16 @@ type echoResult struct {
 	latencies []time.Duration // sorted
 }
 
-func (r echoResult) line() string {
-	rate := 0.0
-	if r.elapsed > 0 {
-		rate = float64(r.mo+r.mt) / r.elapsed.Seconds()
+// rate is the echo ceiling: PDUs per second.
+func (r echoResult) rate() float64 {
+	if r.elapsed <= 0 {
+		return 0
 	}
+	return float64(r.mo+r.mt) / r.elapsed.Seconds()
+}
+
+func (r echoResult) line() string {
+	rate := r.rate()
 	return fmt.Sprintf("echo_pdus/s=%.0f mo=%d mt=%d seconds=%.1f p50_ms=%.2f p99_ms=%.2f",
 		rate, r.mo, r.mt, r.elapsed.Seconds(), ms(percentile(r.latencies, 50)), ms(percentile(r.latencies, 99)))
 }

@@ -151,7 +151,7 @@ func runSwitch(ctx context.Context, o options, bin string, lg *logger, withReque
 		}
 		srv, err := startServe(ctx, bin, switchConfig{dir: nodeDir, dbURL: tg.url, httpAddr: httpAddr, smscAddr: sim.Addr(),
 			password: password, token: token, otpSecret: secret, synchronous: o.synchronous, replica: o.replica,
-			webhookWorkers: o.webhookWorkers, groups: o.groups})
+			webhookWorkers: o.webhookWorkers, groups: o.groups, noReceiptDLR: o.noReceiptDLR})
 		if err != nil {
 			return nil, err
 		}
@@ -198,6 +198,7 @@ func runSwitch(ctx context.Context, o options, bin string, lg *logger, withReque
 	pool := poolOf(phones)
 	drv := &driver{merchants: merchants[:o.merchants], timeout: o.timeout, think: o.think, progress: o.progress, lg: lg}
 	cpu0, self0 := nodesCPU(srvs), procCPU(os.Getpid())
+	work0 := readWork(ctx, srvs, sims, token)
 	w0, wok0, _ := api.writerStats(ctx)
 	wb0 := nodesWriteBytes(srvs)
 	var stopBackups func() string
@@ -222,6 +223,7 @@ func runSwitch(ctx context.Context, o options, bin string, lg *logger, withReque
 	if stopBackups != nil {
 		lg.printf("during the load: %s", stopBackups())
 	}
+	work1 := readWork(context.Background(), srvs, sims, token)
 	logServeWork(srvs, api, dir, lg, elapsed, cpu0, self0, w0, wok0, wb0)
 	if ctx.Err() != nil {
 		lg.printf("stopped early after %s", elapsed.Round(time.Millisecond))
@@ -244,11 +246,15 @@ func runSwitch(ctx context.Context, o options, bin string, lg *logger, withReque
 	}
 
 	pr := &phaseResult{payments: paymentFigures(phones, all, elapsed, lg)}
+	completed := pr.payments.completed
 	if withRequests {
 		rr := requestFigures(rqStats, recv, rqElapsed)
 		pr.requests = &rr
+		completed += rr.completed
 		logRequests(rqStats, recv, lg)
 	}
+	work := workBetween(work0, work1, completed, elapsed, o.echoPDUs)
+	pr.work = &work
 	lg.printf("MTs: %d to phones, %d payee notices, %d to unknown numbers, %d dropped (phone inbox full)",
 		d.toPhones.Load(), d.notices.Load(), d.unknown.Load(), d.dropped.Load())
 

@@ -88,6 +88,8 @@ type switchConfig struct {
 	webhookWorkers int
 	// groups is database.groups on PostgreSQL (-groups); 0 leaves the switch's default.
 	groups int
+	// noReceiptDLR sets smpp.payer_receipt_dlr: false (-payer-receipt-dlr=false).
+	noReceiptDLR bool
 }
 
 // yaml renders the config. Every string goes through strconv.Quote, which YAML reads as
@@ -125,6 +127,7 @@ smpp:
   demo_smsc:
     listen: ""
     phone_api: ""
+  payer_receipt_dlr: %t
 otp:
   digits: %d
   secret: %s
@@ -136,7 +139,7 @@ requests:
   per_merchant_per_minute: 0
   per_number_per_day: 0
 %s`, c.database(), c.replicas(), q(c.httpAddr), q(c.token), q(shortcode),
-		q(c.smscAddr), q(c.password), linkTPS, linkWindow, codeDigits, q(c.otpSecret), c.webhooks())
+		q(c.smscAddr), q(c.password), linkTPS, linkWindow, !c.noReceiptDLR, codeDigits, q(c.otpSecret), c.webhooks())
 }
 
 func (c switchConfig) database() string {

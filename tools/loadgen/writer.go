@@ -15,6 +15,7 @@ import (
 // writer goroutine is what bounds the switch (README, Performance).
 type writerStats struct {
 	groups, ops         float64 // transactions committed, operations in them
+	statements          float64 // run on the writer's connections; below 0: not exported
 	run, commit, synced float64 // seconds running operations, in COMMIT, in fsync
 }
 
@@ -53,12 +54,17 @@ func (c *client) writerStats(ctx context.Context) (s writerStats, ok bool, err e
 		}
 		return m.GetGauge().GetValue()
 	}
+	statements := -1.0
+	if f := fams["payswitch_store_statements_total"]; f != nil && len(f.GetMetric()) > 0 && f.GetMetric()[0].GetCounter() != nil {
+		statements = f.GetMetric()[0].GetCounter().GetValue()
+	}
 	s = writerStats{
-		groups: value("payswitch_store_groups_total"),
-		ops:    value("payswitch_store_operations_total"),
-		run:    value("payswitch_store_run_seconds_total"),
-		commit: value("payswitch_store_commit_seconds_total"),
-		synced: value("payswitch_store_sync_seconds_total"),
+		statements: statements,
+		groups:     value("payswitch_store_groups_total"),
+		ops:        value("payswitch_store_operations_total"),
+		run:        value("payswitch_store_run_seconds_total"),
+		commit:     value("payswitch_store_commit_seconds_total"),
+		synced:     value("payswitch_store_sync_seconds_total"),
 	}
 	return s, ok, nil
 }

@@ -159,6 +159,7 @@ func (s *Sim) attempt(d *delivery, sess *server.Session) bool {
 		switch {
 		case err == nil:
 			d.next++
+			s.delivered.Add(1)
 			continue
 		case errors.As(err, &st) && !temporary(uint32(st)):
 			log.Warn().Err(err).Int("part", d.next+1).Msg("smscsim: ESME refused delivery for good; dropped")

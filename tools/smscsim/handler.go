@@ -235,6 +235,7 @@ func (s *Sim) submit(sess *server.Session, p pdu.Body) (resp pdu.Body, delay tim
 		s.log.Info().Str("to", mask.MSISDN(to)).Int("parts", mt.Parts).Str("status", status).Msg("smscsim: MT delivered to phone")
 	}
 	resp.Fields().Set(pdufield.MessageID, id)
+	s.submitted.Add(1)
 	return resp, delay
 }
 

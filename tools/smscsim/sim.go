@@ -25,6 +25,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/payswitch/payswitch/smpp"
@@ -139,6 +140,9 @@ type Sim struct {
 	ctx    context.Context // ends at Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // serve loops and the delivery worker
+
+	// PDUs counted for Counts: deliver_sm acknowledged by an ESME, submit_sm accepted.
+	delivered, submitted atomic.Uint64
 
 	mu          sync.Mutex // guards the fields below
 	closed      bool
@@ -308,6 +312,13 @@ func LoopbackHost(host string) bool {
 
 // Addr is the SMPP address actually listened on.
 func (s *Sim) Addr() string { return s.smppLn.Addr().String() }
+
+// Counts returns how many deliver_sm PDUs (MOs and delivery receipts, each part of a
+// long MO counted) ESMEs have acknowledged, and how many submit_sm PDUs the simulator has
+// accepted, since Start: the request PDUs a load put through the SMPP stack.
+func (s *Sim) Counts() (delivered, submitted uint64) {
+	return s.delivered.Load(), s.submitted.Load()
+}
 
 // PhoneAddr is the phone API address actually listened on, or "" when off.
 func (s *Sim) PhoneAddr() string {
