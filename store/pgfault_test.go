@@ -257,16 +257,9 @@ func TestPostgresWritesFailWhileDownAndCarryOnAfter(t *testing.T) {
 		t.Logf("%d writes begun while down succeeded (begun before the restart, done after)", acked[1].Load())
 	}
 	rows := map[string]bool{}
-	r, err := db.Reader().Query("SELECT name FROM things")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for r.Next() {
-		var n string
-		r.Scan(&n)
+	for _, n := range thingNames(t, db) {
 		rows[n] = true
 	}
-	r.Close()
 	for _, name := range ok {
 		if !rows[name] {
 			t.Errorf("acknowledged %s lost", name)

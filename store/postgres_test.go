@@ -295,10 +295,7 @@ func TestPostgresDeadlockVictimRunsAgain(t *testing.T) {
 	if s, s2 := db.Stats(), db2.Stats(); s.Redos+s2.Redos < 1 || s.Groups+s2.Groups != 4 {
 		t.Fatalf("stats %+v and %+v: want a redo and 4 commits", s, s2)
 	}
-	var names string
-	if err := db.Reader().QueryRow("SELECT string_agg(name, ',' ORDER BY name) FROM things").Scan(&names); err != nil {
-		t.Fatal(err)
-	}
+	names := sortedThingNames(t, db)
 	if names != "a++,b++" {
 		t.Fatalf("names = %q, want a++,b++ (each write's two updates, once)", names)
 	}

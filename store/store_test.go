@@ -481,17 +481,7 @@ func TestFailedOperationRollsBackAloneWhenItsGroupRunsAgain(t *testing.T) {
 	if failed != 1 {
 		t.Fatalf("%d writes failed with b's error, want 1", failed)
 	}
-	var names []string
-	rows, err := db.Reader().Query("SELECT name FROM things ORDER BY id")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var n string
-		rows.Scan(&n)
-		names = append(names, n)
-	}
-	rows.Close()
+	names := thingNames(t, db)
 	if strings.Join(names, ",") != "first,a,c" {
 		t.Fatalf("rows %q, want first, a and c", names)
 	}
@@ -606,21 +596,41 @@ func TestRunAloneRunsTheOperationAgainWithSavepoints(t *testing.T) {
 	if len(runs) != 2 || !runs[0] || runs[1] {
 		t.Fatalf("runs saw Optimistic %v, want true then false", runs)
 	}
-	var names []string
-	rows, err := db.Reader().Query("SELECT name FROM things ORDER BY id")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var n string
-		rows.Scan(&n)
-		names = append(names, n)
-	}
-	rows.Close()
+	names := thingNames(t, db)
 	if strings.Join(names, ",") != "saved" {
 		t.Fatalf("rows %q, want the second run's alone", names)
 	}
 	if s := db.Stats(); s.Redos != 1 {
 		t.Fatalf("redos = %d, want 1", s.Redos)
 	}
+}
+
+// thingNames returns the names in things, in the order they were inserted.
+func thingNames(t *testing.T, db *DB) []string {
+	t.Helper()
+	rows, err := db.Reader().Query("SELECT name FROM things ORDER BY id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, n)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return names
+}
+
+// sortedThingNames is thingNames sorted and joined by commas.
+func sortedThingNames(t *testing.T, db *DB) string {
+	t.Helper()
+	names := thingNames(t, db)
+	slices.Sort(names)
+	return strings.Join(names, ",")
 }
