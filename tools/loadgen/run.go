@@ -197,7 +197,7 @@ func runSwitch(ctx context.Context, o options, bin string, lg *logger, withReque
 	}
 	pool := poolOf(phones)
 	drv := &driver{merchants: merchants[:o.merchants], timeout: o.timeout, think: o.think, progress: o.progress, lg: lg}
-	cpu0, self0 := nodesCPU(srvs), procCPU(os.Getpid())
+	self0 := procCPU(os.Getpid())
 	work0 := readWork(ctx, srvs, sims, token)
 	w0, wok0, _ := api.writerStats(ctx)
 	wb0 := nodesWriteBytes(srvs)
@@ -224,7 +224,7 @@ func runSwitch(ctx context.Context, o options, bin string, lg *logger, withReque
 		lg.printf("during the load: %s", stopBackups())
 	}
 	work1 := readWork(context.Background(), srvs, sims, token)
-	logServeWork(srvs, api, dir, lg, elapsed, cpu0, self0, w0, wok0, wb0)
+	logServeWork(srvs, api, dir, lg, elapsed, work0.cpu, work1.cpu, self0, w0, wok0, wb0)
 	if ctx.Err() != nil {
 		lg.printf("stopped early after %s", elapsed.Round(time.Millisecond))
 	}
@@ -288,10 +288,10 @@ func poolOf(phones []*phone) chan *phone {
 }
 
 // logServeWork logs what serve did during the load: its storage writes, its store
-// writer's work (the first node's) and the CPU the nodes and loadgen used, from the
-// readings taken before it.
+// writer's work (the first node's) and the CPU the nodes (cpu0 and cpu1, read before and
+// after the load) and loadgen used, from the readings taken before it.
 func logServeWork(srvs []*serveProc, api *client, dir string, lg *logger, elapsed time.Duration,
-	cpu0, self0 time.Duration, w0 writerStats, wok0 bool, wb0 int64) {
+	cpu0, cpu1, self0 time.Duration, w0 writerStats, wok0 bool, wb0 int64) {
 	if wb1 := nodesWriteBytes(srvs); wb0 >= 0 && wb1 >= 0 {
 		lg.printf("serve wrote %.1f MB to storage during the load (%.0f KB/s); replica folder %.1f MB",
 			float64(wb1-wb0)/1e6, float64(wb1-wb0)/1e3/elapsed.Seconds(), float64(dirBytes(filepath.Join(dir, "replica")))/1e6)
@@ -299,7 +299,7 @@ func logServeWork(srvs []*serveProc, api *client, dir string, lg *logger, elapse
 	if w1, wok1, _ := api.writerStats(context.Background()); wok0 && wok1 {
 		lg.printf("%s", writerLine(w0, w1, elapsed))
 	}
-	if cpu1, self1 := nodesCPU(srvs), procCPU(os.Getpid()); cpu0 >= 0 && cpu1 >= 0 && self0 >= 0 && self1 >= 0 {
+	if self1 := procCPU(os.Getpid()); cpu0 >= 0 && cpu1 >= 0 && self0 >= 0 && self1 >= 0 {
 		lg.printf("cpu during the load: serve (%d node(s)) %.1fs (%.0f%% of one core), loadgen with the simulator %.1fs (%.0f%%), over %.1fs",
 			len(srvs), (cpu1 - cpu0).Seconds(), 100*(cpu1-cpu0).Seconds()/elapsed.Seconds(),
 			(self1 - self0).Seconds(), 100*(self1-self0).Seconds()/elapsed.Seconds(), elapsed.Seconds())
