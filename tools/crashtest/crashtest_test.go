@@ -340,4 +340,16 @@ func TestMailboxes(t *testing.T) {
 	if _, _, err := m.await(ctx, a, 5, 10*time.Millisecond, func(string) bool { return true }); !errors.Is(err, errNoAnswer) {
 		t.Errorf("await of nothing = %v, want errNoAnswer", err)
 	}
+	// The receipt at 4 is a copy of the one at 2 (the replay's mark was 3); the one at 2
+	// is new to a phone whose mark was 2.
+	receipt := "QGL4MPGD85 confirmed. KES 150.00 paid to Shop (55501). New balance KES 850.00."
+	if !m.hadBefore(a, 3, receipt) {
+		t.Error("hadBefore(mark 3) = false for the receipt at 2")
+	}
+	if m.hadBefore(a, 2, receipt) || m.hadBefore(b, 9, receipt) {
+		t.Error("hadBefore is true for a text not there before the mark")
+	}
+	if h := m.history(a); strings.Count(h, "\n") != 5 || !strings.Contains(h, `4 `) {
+		t.Errorf("history = %s; want the 5 MTs numbered", h)
+	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -87,6 +88,20 @@ func (m *mailboxes) duplicates() int {
 		}
 	}
 	return n
+}
+
+// hadBefore reports whether msisdn got text before position mark: a text that arrives
+// again after mark is a copy of it.
+func (m *mailboxes) hadBefore(msisdn string, mark int, text string) bool {
+	m.mu.Lock()
+	box := m.byTo[msisdn]
+	m.mu.Unlock()
+	for _, a := range box[:min(mark, len(box))] {
+		if a.text == text {
+			return true
+		}
+	}
+	return false
 }
 
 // has reports whether some MT to msisdn so far satisfies match.
@@ -239,4 +254,17 @@ func digitRuns(s string, n int) []string {
 		i = j
 	}
 	return out
+}
+
+// history renders every MT to msisdn, oldest first, with its arrival time: what a
+// violation about that phone shows, so that a copy can be told from a new answer.
+func (m *mailboxes) history(msisdn string) string {
+	m.mu.Lock()
+	box := m.byTo[msisdn]
+	m.mu.Unlock()
+	var b strings.Builder
+	for i, a := range box {
+		fmt.Fprintf(&b, "\n  %d %s %q", i, a.at.Format("15:04:05.000"), a.text)
+	}
+	return b.String()
 }
