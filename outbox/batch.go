@@ -26,7 +26,8 @@ import (
 
 // batcher combines concurrent writes into one store operation.
 type batcher struct {
-	db *store.DB
+	db   *store.DB
+	bulk bool // write MarkSents and receipts of a batch in bulk (bulk.go): SQLite
 
 	mu   sync.Mutex // guards open and every batch's calls, started and cancel
 	open *batch     // the batch whose operation is queued but not started; nil: none
@@ -41,9 +42,13 @@ type batch struct {
 }
 
 // call is one write: fn runs inside the batch's transaction and err is its outcome.
+// A MarkSent or a receipt also comes as data (mark, receipt), which bulk writes with
+// the others of its batch instead of running fn.
 type call struct {
-	fn  func(tx store.Tx) error
-	err error
+	fn      func(tx store.Tx) error
+	mark    *markArgs
+	receipt *receiptArgs
+	err     error
 }
 
 // refusal is the error of a write that changed nothing: the rest of its batch stands.
@@ -70,10 +75,14 @@ func unrefuse(err error) error {
 // result it reports. Like store.Write, do returns ctx's error only if fn has not
 // started; once it has, do waits for the outcome.
 func (b *batcher) do(ctx context.Context, fn func(tx store.Tx) error) error {
+	return b.doCall(ctx, &call{fn: fn})
+}
+
+// doCall is do for a call that may carry its write as data too.
+func (b *batcher) doCall(ctx context.Context, c *call) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	c := &call{fn: fn}
 	b.mu.Lock()
 	if bt := b.open; bt != nil {
 		bt.calls = append(bt.calls, c)
@@ -152,7 +161,15 @@ func (b *batcher) run(ctx context.Context, bt *batch) {
 func (b *batcher) write(ctx context.Context, bt *batch) (calls []*call, ran bool, failed, err error) {
 	err = b.db.Write(ctx, func(tx store.Tx) error {
 		calls, ran, failed = b.take(bt), true, nil
-		for _, c := range calls {
+		each := calls
+		if b.bulk && len(calls) > 1 {
+			var err error
+			if each, err = runBulk(ctx, tx, calls); err != nil {
+				failed = err
+				return err
+			}
+		}
+		for _, c := range each {
 			c.err = runCall(c.fn, tx)
 			if _, refused := c.err.(refusal); c.err != nil && !refused {
 				failed = c.err
@@ -196,6 +213,17 @@ func (b *batcher) take(bt *batch) []*call {
 		b.open = nil
 	}
 	return slices.Clip(bt.calls)
+}
+
+// runBulk is bulk, a panic in it (the callers' work on receipts) failing the batch as
+// runCall fails a call: each then runs alone.
+func runBulk(ctx context.Context, tx store.Tx, calls []*call) (rest []*call, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("outbox: panic in bulk write: %v\n%s", r, debug.Stack())
+		}
+	}()
+	return bulk(ctx, tx, calls)
 }
 
 // runCall runs one write of a batch; a panic fails it (and so the batch) as an error,

@@ -48,12 +48,16 @@ func (o *Outbox) MarkSentThen(ctx context.Context, m Message, link string, messa
 	receipts := m.Kind == KindCall || m.RequestReceipt
 	text := idsText(parts) // here, not on the store's writer
 	var a afterEffects
-	if err := o.w.do(ctx, func(tx store.Tx) error {
+	c := &call{fn: func(tx store.Tx) error {
 		a.reset()
 		return markSent(ctx, tx, o.pg, m.ID, link, parts, text, receipts, now, func(r Receipted) error {
 			return a.run(ctx, tx, then, r)
 		})
-	}); err != nil {
+	}}
+	if o.w.bulk {
+		c.mark = newMarkArgs(m.ID, link, parts, text, receipts, now) // here, not on the store's writer
+	}
+	if err := o.w.doCall(ctx, c); err != nil {
 		return fmt.Errorf("outbox: mark %d sent: %w", m.ID, err)
 	}
 	a.done()

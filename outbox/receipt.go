@@ -149,13 +149,21 @@ func (o *Outbox) receipt(ctx context.Context, link, messageID, status string, th
 		found bool
 		a     afterEffects
 	)
-	err := o.w.do(ctx, func(tx store.Tx) (err error) {
+	c := &call{fn: func(tx store.Tx) (err error) {
 		a.reset()
 		r, found, err = receiptTx(ctx, tx, o.pg, link, messageID, status, now, func(r Receipted) error {
 			return a.run(ctx, tx, then, r)
 		})
 		return err
-	})
+	}}
+	if o.w.bulk {
+		if c.receipt = newReceiptArgs(link, messageID, status, now); c.receipt != nil { // built here, not on the writer
+			c.receipt.reset = a.reset
+			c.receipt.applied = func(tx store.Tx, got Receipted) error { return a.run(ctx, tx, then, got) }
+			c.receipt.found = func(got Receipted) { r, found = got, true }
+		}
+	}
+	err := o.w.doCall(ctx, c)
 	if err != nil {
 		return Receipted{}, false, fmt.Errorf("outbox: receipt %s/%s: %w", link, messageID, err)
 	}

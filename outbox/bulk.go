@@ -1,0 +1,343 @@
+package outbox
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/payswitch/payswitch/store"
+)
+
+// On SQLite the writes a batch combines are mostly of two kinds: a submit recorded
+// (MarkSent) and a delivery receipt applied (Receipt), a few of each per payment. One by
+// one they cost the store's single writer four statements a receipt-asking MarkSent and
+// three a receipt, each with its own trip through database/sql and SQLite's statement
+// machinery. bulk records all the batch's MarkSents in three statements and applies all
+// its receipts in three, of fixed text (the rows go in as one JSON argument, which
+// json_each unpacks), whatever the batch's size. Each call keeps its own outcome.
+//
+// The bulk statements do exactly what the calls one by one would, for the cases they
+// cover: a first MarkSent of each message, no early receipt waiting for its parts, and
+// receipts for known parts, one per part and per message. A call outside them (a second
+// MarkSent, a receipt that overtook its submit) runs alone after the bulk, as before;
+// a batch whose bulk statement finds the database other than it expected is rolled back
+// and every call runs alone (batcher.finish), which is always right and only slower.
+// PostgreSQL runs every call alone: it locks parts and messages in a set order there
+// (postgres.go), which bulk statements would not keep.
+
+// errBulkMismatch rolls a batch back when a bulk statement found the database in a
+// state it does not handle: the calls then run one by one, each finding its own case.
+var errBulkMismatch = errors.New("outbox: bulk write found the database other than expected")
+
+// markArgs is a MarkSent's write as data, for bulk, its JSON rows built by the caller
+// (off the store's writer).
+type markArgs struct {
+	id    int64
+	now   int64
+	row   string   // [id, link, message_ids, receipts]: bulkMarkSQL's
+	parts []string // [link, message_id, outbox_id, part] of each part to record: bulkPartsSQL's
+}
+
+// newMarkArgs returns MarkSent's write of message id as data, or nil when it must run
+// alone: a text that JSON cannot carry byte for byte (not UTF-8) would not be the one
+// stored one by one.
+func newMarkArgs(id int64, link string, parts []string, text string, receipts bool, now int64) *markArgs {
+	if !jsonSafe(link) || !jsonSafe(text) {
+		return nil
+	}
+	ids := strconv.FormatInt(id, 10)
+	m := &markArgs{id: id, now: now, row: "[" + ids + "," + jsonString(link) + "," + jsonString(text) + "," + boolDigit(receipts) + "]"}
+	if receipts {
+		for i, mid := range parts {
+			if !jsonSafe(mid) {
+				return nil
+			}
+			m.parts = append(m.parts, "["+jsonString(link)+","+jsonString(mid)+","+ids+","+strconv.Itoa(i)+"]")
+		}
+	}
+	return m
+}
+
+// receiptArgs is a Receipt's write as data, for bulk, with where its outcome goes.
+type receiptArgs struct {
+	link, messageID, status string
+	now                     int64
+	row                     string                               // [link, message_id, status]: bulkStatusSQL's
+	reset                   func()                               // forgets what an earlier run of the write applied
+	applied                 func(tx store.Tx, r Receipted) error // the caller's work, in the transaction
+	found                   func(Receipted)                      // the call's result: its part was known
+}
+
+// newReceiptArgs returns a receipt's write as data, or nil when it must run alone (see
+// newMarkArgs).
+func newReceiptArgs(link, messageID, status string, now int64) *receiptArgs {
+	if !jsonSafe(link) || !jsonSafe(messageID) || !jsonSafe(status) {
+		return nil
+	}
+	return &receiptArgs{link: link, messageID: messageID, status: status, now: now,
+		row: "[" + jsonString(link) + "," + jsonString(messageID) + "," + jsonString(status) + "]"}
+}
+
+// bulk writes the bulk-able calls of a batch in tx and returns the calls still to run
+// one by one, in their order.
+func bulk(ctx context.Context, tx store.Tx, calls []*call) ([]*call, error) {
+	var marks, receipts, rest []*call
+	for _, c := range calls {
+		switch {
+		case c.mark != nil:
+			marks = append(marks, c)
+		case c.receipt != nil:
+			receipts = append(receipts, c)
+		default:
+			rest = append(rest, c)
+		}
+	}
+	// One call of a kind gains nothing from bulk: it runs as it always did.
+	if len(marks) > 1 {
+		left, err := bulkMarks(ctx, tx, marks)
+		if err != nil {
+			return nil, err
+		}
+		rest = append(rest, left...)
+	} else {
+		rest = append(rest, marks...)
+	}
+	if len(receipts) > 1 {
+		left, err := bulkReceipts(ctx, tx, receipts)
+		if err != nil {
+			return nil, err
+		}
+		rest = append(rest, left...)
+	} else {
+		rest = append(rest, receipts...)
+	}
+	if len(rest) == len(calls) {
+		return calls, nil // nothing went in bulk: keep the batch's order
+	}
+	return rest, nil
+}
+
+// bulkMarks records the first MarkSent of each message in calls, and returns the calls
+// to run alone: all of them, with nothing written, when a message is in the batch twice
+// or an early receipt waits for one of their parts (which MarkSent then applies); else
+// those whose message the bulk UPDATE did not find as a first MarkSent expects (an
+// unknown message, a second MarkSent, receipts not as the caller said).
+func bulkMarks(ctx context.Context, tx store.Tx, calls []*call) ([]*call, error) {
+	seen := make(map[int64]bool, len(calls))
+	rows := make([]string, 0, len(calls))
+	var parts []string
+	for _, c := range calls {
+		m := c.mark
+		if seen[m.id] {
+			return calls, nil
+		}
+		seen[m.id] = true
+		rows = append(rows, m.row)
+		parts = append(parts, m.parts...)
+	}
+	if len(parts) > 0 {
+		var one int
+		err := tx.QueryRowContext(ctx, bulkEarlySQL, "["+strings.Join(parts, ",")+"]").Scan(&one)
+		if err == nil {
+			return calls, nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return nil, err
+		}
+	}
+	marked, err := bulkMark(ctx, tx, calls[0].mark.now, "["+strings.Join(rows, ",")+"]", len(calls))
+	if err != nil {
+		return nil, err
+	}
+	var left []*call
+	parts = parts[:0]
+	for _, c := range calls {
+		if !marked[c.mark.id] {
+			left = append(left, c)
+			continue
+		}
+		parts = append(parts, c.mark.parts...)
+		c.err = nil
+	}
+	if len(parts) > 0 {
+		if _, err := tx.ExecContext(ctx, bulkPartsSQL, "["+strings.Join(parts, ",")+"]"); err != nil {
+			return nil, err
+		}
+	}
+	return left, nil
+}
+
+// bulkMark runs bulkMarkSQL over rows (n of them) and returns the IDs it updated.
+func bulkMark(ctx context.Context, tx store.Tx, now int64, rows string, n int) (map[int64]bool, error) {
+	res, err := tx.QueryContext(ctx, bulkMarkSQL, now, rows)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Close()
+	marked := make(map[int64]bool, n)
+	for res.Next() {
+		var id int64
+		if err := res.Scan(&id); err != nil {
+			return nil, err
+		}
+		marked[id] = true
+	}
+	return marked, res.Err()
+}
+
+// bulkReceipts applies the receipts of calls whose parts are known and returns the
+// calls to run alone: those whose parts are not (their receipts wait as early ones), or
+// all of them when two are for one part.
+func bulkReceipts(ctx context.Context, tx store.Tx, calls []*call) ([]*call, error) {
+	type key struct{ link, mid string }
+	seen := make(map[key]bool, len(calls))
+	rows := make([]string, 0, len(calls))
+	for _, c := range calls {
+		r := c.receipt
+		k := key{r.link, r.messageID}
+		if seen[k] {
+			return calls, nil
+		}
+		seen[k] = true
+		rows = append(rows, r.row)
+		r.reset()
+	}
+	arg := "[" + strings.Join(rows, ",") + "]"
+	if _, err := tx.ExecContext(ctx, bulkStatusSQL, arg); err != nil {
+		return nil, err
+	}
+	got, err := readParts(ctx, tx, arg, len(calls))
+	if err != nil {
+		return nil, err
+	}
+	var settled []string
+	for i, p := range got {
+		if !p.found {
+			continue
+		}
+		p.r.Status = calls[i].receipt.status
+		if p.v.Valid && (p.r.State == StateSent || p.r.State == StateDelivered || p.r.State == StateUndeliverable) {
+			p.r.State = p.v.String
+			settled = append(settled, "["+strconv.FormatInt(p.r.ID, 10)+","+jsonString(p.v.String)+"]")
+		}
+		got[i] = p
+	}
+	if len(settled) > 0 {
+		if _, err := tx.ExecContext(ctx, bulkSettleSQL, calls[0].receipt.now, "["+strings.Join(settled, ",")+"]"); err != nil {
+			return nil, err
+		}
+	}
+	var left []*call
+	for i, c := range calls {
+		p := got[i]
+		if !p.found {
+			left = append(left, c)
+			continue
+		}
+		if err := c.receipt.applied(tx, p.r); err != nil {
+			return nil, err
+		}
+		c.receipt.found(p.r)
+		c.err = nil
+	}
+	return left, nil
+}
+
+// partRead is a receipt's part as readParts found it.
+type partRead struct {
+	found bool
+	r     Receipted
+	v     sql.NullString // the message's verdict after the receipt
+}
+
+// readParts reads, after bulkStatusSQL, the message of each receipt in arg (n of
+// them), with its verdict, as readPart does for one. Two receipts for parts of one
+// message roll the batch back: one by one, the first would see the message before the
+// second's part changed, and the caller's work hears of each state in turn.
+func readParts(ctx context.Context, tx store.Tx, arg string, n int) ([]partRead, error) {
+	rows, err := tx.QueryContext(ctx, bulkReadSQL, arg)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	got := make([]partRead, n)
+	messages := make(map[int64]bool, n)
+	for rows.Next() {
+		var (
+			i int
+			p partRead
+		)
+		if err := rows.Scan(&i, &p.r.ID, &p.r.Kind, &p.r.To, &p.r.PaymentID, &p.r.Purpose, &p.r.State, &p.v); err != nil {
+			return nil, err
+		}
+		if i < 0 || i >= n || got[i].found || messages[p.r.ID] {
+			return nil, errBulkMismatch
+		}
+		messages[p.r.ID] = true
+		p.found = true
+		got[i] = p
+	}
+	return got, rows.Err()
+}
+
+// jsonSafe reports whether s goes through JSON and back unchanged: valid UTF-8.
+func jsonSafe(s string) bool { return utf8.ValidString(s) }
+
+// jsonString is s as a JSON string; s is jsonSafe.
+func jsonString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+func boolDigit(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
+// The bulk statements. Each takes its rows as one JSON array of arrays; their texts
+// never change, so the store prepares each once.
+const (
+	// bulkEarlySQL finds whether an early receipt waits for any of the parts
+	// [link, message_id, outbox_id, part].
+	bulkEarlySQL = `SELECT 1 FROM json_each(?1) AS j
+		JOIN early_receipts AS e ON e.link = j.value ->> 0 AND e.message_id = j.value ->> 1 LIMIT 1`
+	// bulkMarkSQL is markSent's first UPDATE for each [id, link, message_ids,
+	// receipts]; ?1 is now. RETURNING costs SQLite a temporary table per run, once
+	// per batch here.
+	bulkMarkSQL = `UPDATE messages
+		SET state = CASE WHEN state = 'delivered' OR state = 'undeliverable' THEN state ELSE 'sent' END,
+			link = j.link, message_ids = j.ids, next_attempt_at = 0, updated_at = ?1
+		FROM (SELECT value ->> 0 AS id, value ->> 1 AS link, value ->> 2 AS ids, value ->> 3 AS receipts
+			FROM json_each(?2)) AS j
+		WHERE messages.id = j.id AND messages.message_ids = '' AND ` + getsReceipts + ` = j.receipts
+		RETURNING messages.id`
+	// bulkPartsSQL records the parts [link, message_id, outbox_id, part] with no
+	// receipt yet, as markSent's INSERT does when no early receipt waits.
+	bulkPartsSQL = `INSERT INTO message_parts (link, message_id, outbox_id, part, status)
+		SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, '' FROM json_each(?1) WHERE true
+		ON CONFLICT (link, message_id) DO UPDATE
+		SET outbox_id = excluded.outbox_id, part = excluded.part, status = excluded.status`
+	// bulkStatusSQL is recordStatus for each receipt [link, message_id, status].
+	bulkStatusSQL = `UPDATE message_parts SET status = j.status
+		FROM (SELECT value ->> 0 AS link, value ->> 1 AS mid, value ->> 2 AS status FROM json_each(?1)) AS j
+		WHERE message_parts.link = j.link AND message_parts.message_id = j.mid`
+	// bulkSettleSQL is settle for each [id, state]; ?1 is now.
+	bulkSettleSQL = `UPDATE messages SET state = j.state, updated_at = ?1
+		FROM (SELECT value ->> 0 AS id, value ->> 1 AS state FROM json_each(?2)) AS j
+		WHERE messages.id = j.id`
+)
+
+// bulkReadSQL is readPart for each receipt [link, message_id, status], with the
+// receipt's index in the array first.
+var bulkReadSQL = `SELECT j.key, m.id, m.kind, m.to_addr, m.payment_id, m.purpose, m.state,
+		CASE WHEN instr(m.message_ids, ',') = 0 THEN ` + verdictOfStatus("p.status") + `
+		ELSE ` + verdictOf("p.outbox_id") + ` END
+	FROM json_each(?1) AS j
+	JOIN message_parts AS p ON p.link = j.value ->> 0 AND p.message_id = j.value ->> 1
+	JOIN messages AS m ON m.id = p.outbox_id`
