@@ -96,25 +96,15 @@ func bulk(ctx context.Context, tx store.Tx, calls []*call) ([]*call, error) {
 			rest = append(rest, c)
 		}
 	}
-	// One call of a kind gains nothing from bulk: it runs as it always did.
-	if len(marks) > 1 {
-		left, err := bulkMarks(ctx, tx, marks)
-		if err != nil {
-			return nil, err
-		}
-		rest = append(rest, left...)
-	} else {
-		rest = append(rest, marks...)
+	left, err := bulkMarks(ctx, tx, marks)
+	if err != nil {
+		return nil, err
 	}
-	if len(receipts) > 1 {
-		left, err := bulkReceipts(ctx, tx, receipts)
-		if err != nil {
-			return nil, err
-		}
-		rest = append(rest, left...)
-	} else {
-		rest = append(rest, receipts...)
+	rest = append(rest, left...)
+	if left, err = bulkReceipts(ctx, tx, receipts); err != nil {
+		return nil, err
 	}
+	rest = append(rest, left...)
 	if len(rest) == len(calls) {
 		return calls, nil // nothing went in bulk: keep the batch's order
 	}
@@ -122,11 +112,15 @@ func bulk(ctx context.Context, tx store.Tx, calls []*call) ([]*call, error) {
 }
 
 // bulkMarks records the first MarkSent of each message in calls, and returns the calls
-// to run alone: all of them, with nothing written, when a message is in the batch twice
-// or an early receipt waits for one of their parts (which MarkSent then applies); else
-// those whose message the bulk UPDATE did not find as a first MarkSent expects (an
-// unknown message, a second MarkSent, receipts not as the caller said).
+// to run alone: all of them, with nothing written, when there is only one, when a
+// message is in the batch twice or when an early receipt waits for one of their parts
+// (which MarkSent then applies); else those whose message the bulk UPDATE did not find
+// as a first MarkSent expects (an unknown message, a second MarkSent, receipts not as
+// the caller said).
 func bulkMarks(ctx context.Context, tx store.Tx, calls []*call) ([]*call, error) {
+	if len(calls) < 2 {
+		return calls, nil // one call gains nothing from bulk: it runs as it always did
+	}
 	seen := make(map[int64]bool, len(calls))
 	rows := make([]string, 0, len(calls))
 	var parts []string
@@ -191,8 +185,11 @@ func bulkMark(ctx context.Context, tx store.Tx, now int64, rows string, n int) (
 
 // bulkReceipts applies the receipts of calls whose parts are known and returns the
 // calls to run alone: those whose parts are not (their receipts wait as early ones), or
-// all of them when two are for one part.
+// all of them when there is only one or two are for one part.
 func bulkReceipts(ctx context.Context, tx store.Tx, calls []*call) ([]*call, error) {
+	if len(calls) < 2 {
+		return calls, nil // as in bulkMarks
+	}
 	type key struct{ link, mid string }
 	seen := make(map[key]bool, len(calls))
 	rows := make([]string, 0, len(calls))
@@ -335,9 +332,7 @@ const (
 
 // bulkReadSQL is readPart for each receipt [link, message_id, status], with the
 // receipt's index in the array first.
-var bulkReadSQL = `SELECT j.key, m.id, m.kind, m.to_addr, m.payment_id, m.purpose, m.state,
-		CASE WHEN instr(m.message_ids, ',') = 0 THEN ` + verdictOfStatus("p.status") + `
-		ELSE ` + verdictOf("p.outbox_id") + ` END
+var bulkReadSQL = `SELECT j.key, ` + partColumns("instr") + `
 	FROM json_each(?1) AS j
 	JOIN message_parts AS p ON p.link = j.value ->> 0 AND p.message_id = j.value ->> 1
 	JOIN messages AS m ON m.id = p.outbox_id`

@@ -133,11 +133,17 @@ var pgReadPart = readPartSQL("strpos")
 
 // readPartSQL is readPart with the function that finds a text in another named find.
 func readPartSQL(find string) string {
-	return `SELECT m.id, m.kind, m.to_addr, m.payment_id, m.purpose, m.state,
-		CASE WHEN ` + find + `(m.message_ids, ',') = 0 THEN ` + verdictOfStatus("p.status") + `
-		ELSE ` + verdictOf("p.outbox_id") + ` END
+	return `SELECT ` + partColumns(find) + `
 	FROM message_parts AS p JOIN messages AS m ON m.id = p.outbox_id
 	WHERE p.link = ? AND p.message_id = ?`
+}
+
+// partColumns is what readPart (and bulk's bulkReadSQL) reads of a part p's message m:
+// the Receipted columns and the message's verdict, find naming instr.
+func partColumns(find string) string {
+	return `m.id, m.kind, m.to_addr, m.payment_id, m.purpose, m.state,
+		CASE WHEN ` + find + `(m.message_ids, ',') = 0 THEN ` + verdictOfStatus("p.status") + `
+		ELSE ` + verdictOf("p.outbox_id") + ` END`
 }
 
 // receipt is the write of Receipt, ReceiptWith and ReceiptThen.
