@@ -27,7 +27,7 @@ import (
 // batcher combines concurrent writes into one store operation.
 type batcher struct {
 	db   *store.DB
-	bulk bool // write MarkSents and receipts of a batch in bulk (bulk.go): SQLite
+	bulk bulkStatements // writes MarkSents and receipts of a batch in bulk (bulk.go); nil: one by one
 
 	mu   sync.Mutex // guards open and every batch's calls, started and cancel
 	open *batch     // the batch whose operation is queued but not started; nil: none
@@ -162,9 +162,9 @@ func (b *batcher) write(ctx context.Context, bt *batch) (calls []*call, ran bool
 	err = b.db.Write(ctx, func(tx store.Tx) error {
 		calls, ran, failed = b.take(bt), true, nil
 		each := calls
-		if b.bulk && len(calls) > 1 {
+		if b.bulk != nil && len(calls) > 1 {
 			var err error
-			if each, err = runBulk(ctx, tx, calls); err != nil {
+			if each, err = runBulk(ctx, tx, b.bulk, calls); err != nil {
 				failed = err
 				return err
 			}
@@ -217,13 +217,13 @@ func (b *batcher) take(bt *batch) []*call {
 
 // runBulk is bulk, a panic in it (the callers' work on receipts) failing the batch as
 // runCall fails a call: each then runs alone.
-func runBulk(ctx context.Context, tx store.Tx, calls []*call) (rest []*call, err error) {
+func runBulk(ctx context.Context, tx store.Tx, st bulkStatements, calls []*call) (rest []*call, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("outbox: panic in bulk write: %v\n%s", r, debug.Stack())
 		}
 	}()
-	return bulk(ctx, tx, calls)
+	return bulk(ctx, tx, st, calls)
 }
 
 // runCall runs one write of a batch; a panic fails it (and so the batch) as an error,

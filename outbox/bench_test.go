@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"slices"
@@ -14,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/payswitch/payswitch/internal/dbtest"
 	"github.com/payswitch/payswitch/store"
 )
 
@@ -34,18 +34,15 @@ type meter struct {
 // ops is the number of store operations run since start (or since the store opened).
 func (m *meter) ops() int64 { return m.db.Stats().Ops - m.ops0 }
 
-// openMetered opens a durable store (synchronous FULL, as serve runs) whose writer
-// statements m counts.
+// openMetered opens a durable store (synchronous FULL, as serve runs), on the driver of
+// the pgtest.Both subtest tb runs in, whose writer statements m counts.
 func openMetered(tb testing.TB) (*store.DB, *meter) {
 	tb.Helper()
 	m := &meter{}
-	db, err := store.Open(filepath.Join(tb.TempDir(), "outbox.db"), store.Options{OnStatement: func(q string) {
+	// One group loop on PostgreSQL, so that a held Write holds the writer as on SQLite.
+	db := dbtest.Open(tb, store.Options{Groups: 1, OnStatement: func(q string) {
 		m.stmts.Add(1)
 	}}, Schema)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { db.Close() })
 	m.db = db
 	return db, m
 }

@@ -12,13 +12,14 @@ import (
 	"github.com/payswitch/payswitch/store"
 )
 
-// On SQLite the writes a batch combines are mostly of two kinds: a submit recorded
-// (MarkSent) and a delivery receipt applied (Receipt), a few of each per payment. One by
-// one they cost the store's single writer four statements a receipt-asking MarkSent and
-// three a receipt, each with its own trip through database/sql and SQLite's statement
-// machinery. bulk records all the batch's MarkSents in three statements and applies all
-// its receipts in three, of fixed text (the rows go in as one JSON argument, which
-// json_each unpacks), whatever the batch's size. Each call keeps its own outcome.
+// The writes a batch combines are mostly of two kinds: a submit recorded (MarkSent) and
+// a delivery receipt applied (Receipt), a few of each per payment. One by one they cost
+// four statements a receipt-asking MarkSent and three a receipt on SQLite (five on
+// PostgreSQL, with its locks), each with its own trip through database/sql and the
+// database: SQLite's statement machinery on the single writer, a round trip to the server
+// on PostgreSQL. bulk records all the batch's MarkSents in a few statements and applies
+// all its receipts in a few more, of fixed text, whatever the batch's size. Each call
+// keeps its own outcome.
 //
 // The bulk statements do exactly what the calls one by one would, for the cases they
 // cover: a first MarkSent of each message, no early receipt waiting for its parts, and
@@ -26,38 +27,50 @@ import (
 // MarkSent, a receipt that overtook its submit) runs alone after the bulk, as before;
 // a batch whose bulk statement finds the database other than it expected is rolled back
 // and every call runs alone (batcher.finish), which is always right and only slower.
-// PostgreSQL runs every call alone: it locks parts and messages in a set order there
-// (postgres.go), which bulk statements would not keep.
+// The statements differ by driver (bulkStatements): SQLite's take their rows as one JSON
+// argument, which json_each unpacks; PostgreSQL's take arrays, which unnest unpacks, and
+// first lock what they touch as the calls one by one do (bulk_postgres.go).
 
 // errBulkMismatch rolls a batch back when a bulk statement found the database in a
 // state it does not handle: the calls then run one by one, each finding its own case.
 var errBulkMismatch = errors.New("outbox: bulk write found the database other than expected")
 
-// markArgs is a MarkSent's write as data, for bulk, its JSON rows built by the caller
-// (off the store's writer).
+// markArgs is a MarkSent's write as data, for bulk, with its JSON rows for SQLite built
+// by the caller (off the store's writer).
 type markArgs struct {
-	id    int64
-	now   int64
-	row   string   // [id, link, message_ids, receipts]: bulkMarkSQL's
-	parts []string // [link, message_id, outbox_id, part] of each part to record: bulkPartsSQL's
+	id       int64
+	now      int64
+	link     string
+	text     string   // message_ids
+	receipts bool     // the caller says the message gets receipts: its parts are recorded
+	mids     []string // the parts' SMSC IDs, recorded when receipts
+	row      string   // SQLite: [id, link, message_ids, receipts], bulkMarkSQL's
+	parts    []string // SQLite: [link, message_id, outbox_id, part] of each part to record, bulkPartsSQL's
 }
 
 // newMarkArgs returns MarkSent's write of message id as data, or nil when it must run
 // alone: a text that JSON cannot carry byte for byte (not UTF-8) would not be the one
-// stored one by one.
-func newMarkArgs(id int64, link string, parts []string, text string, receipts bool, now int64) *markArgs {
+// stored one by one. pg says the database is PostgreSQL, which needs no JSON.
+func newMarkArgs(pg bool, id int64, link string, parts []string, text string, receipts bool, now int64) *markArgs {
 	if !jsonSafe(link) || !jsonSafe(text) {
 		return nil
 	}
-	ids := strconv.FormatInt(id, 10)
-	m := &markArgs{id: id, now: now, row: "[" + ids + "," + jsonString(link) + "," + jsonString(text) + "," + boolDigit(receipts) + "]"}
+	m := &markArgs{id: id, now: now, link: link, text: text, receipts: receipts}
 	if receipts {
-		for i, mid := range parts {
+		for _, mid := range parts {
 			if !jsonSafe(mid) {
 				return nil
 			}
-			m.parts = append(m.parts, "["+jsonString(link)+","+jsonString(mid)+","+ids+","+strconv.Itoa(i)+"]")
 		}
+		m.mids = parts
+	}
+	if pg {
+		return m
+	}
+	ids := strconv.FormatInt(id, 10)
+	m.row = "[" + ids + "," + jsonString(link) + "," + jsonString(text) + "," + boolDigit(receipts) + "]"
+	for i, mid := range m.mids {
+		m.parts = append(m.parts, "["+jsonString(link)+","+jsonString(mid)+","+ids+","+strconv.Itoa(i)+"]")
 	}
 	return m
 }
@@ -66,7 +79,7 @@ func newMarkArgs(id int64, link string, parts []string, text string, receipts bo
 type receiptArgs struct {
 	link, messageID, status string
 	now                     int64
-	row                     string                               // [link, message_id, status]: bulkStatusSQL's
+	row                     string                               // SQLite: [link, message_id, status], bulkStatusSQL's
 	reset                   func()                               // forgets what an earlier run of the write applied
 	applied                 func(tx store.Tx, r Receipted) error // the caller's work, in the transaction
 	found                   func(Receipted)                      // the call's result: its part was known
@@ -74,17 +87,36 @@ type receiptArgs struct {
 
 // newReceiptArgs returns a receipt's write as data, or nil when it must run alone (see
 // newMarkArgs).
-func newReceiptArgs(link, messageID, status string, now int64) *receiptArgs {
+func newReceiptArgs(pg bool, link, messageID, status string, now int64) *receiptArgs {
 	if !jsonSafe(link) || !jsonSafe(messageID) || !jsonSafe(status) {
 		return nil
 	}
-	return &receiptArgs{link: link, messageID: messageID, status: status, now: now,
-		row: "[" + jsonString(link) + "," + jsonString(messageID) + "," + jsonString(status) + "]"}
+	r := &receiptArgs{link: link, messageID: messageID, status: status, now: now}
+	if !pg {
+		r.row = "[" + jsonString(link) + "," + jsonString(messageID) + "," + jsonString(status) + "]"
+	}
+	return r
+}
+
+// bulkStatements are bulk's statements on one driver. Each takes the calls' args.
+type bulkStatements interface {
+	// earlyWaiting reports whether an early receipt waits for a part of marks.
+	earlyWaiting(ctx context.Context, tx store.Tx, marks []*markArgs) (bool, error)
+	// mark is markSent's first UPDATE for each of marks, and returns the IDs it updated.
+	mark(ctx context.Context, tx store.Tx, marks []*markArgs) (map[int64]bool, error)
+	// insertParts records the parts of marks, with no receipt yet.
+	insertParts(ctx context.Context, tx store.Tx, marks []*markArgs) error
+	// setStatus is recordStatus for each of receipts.
+	setStatus(ctx context.Context, tx store.Tx, receipts []*receiptArgs) error
+	// readParts reads, after setStatus, the message of each receipt, as readPart does.
+	readParts(ctx context.Context, tx store.Tx, receipts []*receiptArgs) ([]partRead, error)
+	// settle is settle for each message ids[i], to states[i].
+	settle(ctx context.Context, tx store.Tx, now int64, ids []int64, states []string) error
 }
 
 // bulk writes the bulk-able calls of a batch in tx and returns the calls still to run
 // one by one, in their order.
-func bulk(ctx context.Context, tx store.Tx, calls []*call) ([]*call, error) {
+func bulk(ctx context.Context, tx store.Tx, st bulkStatements, calls []*call) ([]*call, error) {
 	var marks, receipts, rest []*call
 	for _, c := range calls {
 		switch {
@@ -96,12 +128,12 @@ func bulk(ctx context.Context, tx store.Tx, calls []*call) ([]*call, error) {
 			rest = append(rest, c)
 		}
 	}
-	left, err := bulkMarks(ctx, tx, marks)
+	left, err := bulkMarks(ctx, tx, st, marks)
 	if err != nil {
 		return nil, err
 	}
 	rest = append(rest, left...)
-	if left, err = bulkReceipts(ctx, tx, receipts); err != nil {
+	if left, err = bulkReceipts(ctx, tx, st, receipts); err != nil {
 		return nil, err
 	}
 	rest = append(rest, left...)
@@ -117,82 +149,56 @@ func bulk(ctx context.Context, tx store.Tx, calls []*call) ([]*call, error) {
 // (which MarkSent then applies); else those whose message the bulk UPDATE did not find
 // as a first MarkSent expects (an unknown message, a second MarkSent, receipts not as
 // the caller said).
-func bulkMarks(ctx context.Context, tx store.Tx, calls []*call) ([]*call, error) {
+func bulkMarks(ctx context.Context, tx store.Tx, st bulkStatements, calls []*call) ([]*call, error) {
 	if len(calls) < 2 {
 		return calls, nil // one call gains nothing from bulk: it runs as it always did
 	}
 	seen := make(map[int64]bool, len(calls))
-	rows := make([]string, 0, len(calls))
-	var parts []string
+	marks := make([]*markArgs, 0, len(calls))
 	for _, c := range calls {
-		m := c.mark
-		if seen[m.id] {
+		if seen[c.mark.id] {
 			return calls, nil
 		}
-		seen[m.id] = true
-		rows = append(rows, m.row)
-		parts = append(parts, m.parts...)
+		seen[c.mark.id] = true
+		marks = append(marks, c.mark)
 	}
-	if len(parts) > 0 {
-		var one int
-		err := tx.QueryRowContext(ctx, bulkEarlySQL, "["+strings.Join(parts, ",")+"]").Scan(&one)
-		if err == nil {
-			return calls, nil
-		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return nil, err
-		}
+	if early, err := st.earlyWaiting(ctx, tx, marks); err != nil || early {
+		return calls, err
 	}
-	marked, err := bulkMark(ctx, tx, calls[0].mark.now, "["+strings.Join(rows, ",")+"]", len(calls))
+	marked, err := st.mark(ctx, tx, marks)
 	if err != nil {
 		return nil, err
 	}
 	var left []*call
-	parts = parts[:0]
+	marks = marks[:0]
 	for _, c := range calls {
 		if !marked[c.mark.id] {
 			left = append(left, c)
 			continue
 		}
-		parts = append(parts, c.mark.parts...)
+		if len(c.mark.mids) > 0 {
+			marks = append(marks, c.mark)
+		}
 		c.err = nil
 	}
-	if len(parts) > 0 {
-		if _, err := tx.ExecContext(ctx, bulkPartsSQL, "["+strings.Join(parts, ",")+"]"); err != nil {
+	if len(marks) > 0 {
+		if err := st.insertParts(ctx, tx, marks); err != nil {
 			return nil, err
 		}
 	}
 	return left, nil
 }
 
-// bulkMark runs bulkMarkSQL over rows (n of them) and returns the IDs it updated.
-func bulkMark(ctx context.Context, tx store.Tx, now int64, rows string, n int) (map[int64]bool, error) {
-	res, err := tx.QueryContext(ctx, bulkMarkSQL, now, rows)
-	if err != nil {
-		return nil, err
-	}
-	defer res.Close()
-	marked := make(map[int64]bool, n)
-	for res.Next() {
-		var id int64
-		if err := res.Scan(&id); err != nil {
-			return nil, err
-		}
-		marked[id] = true
-	}
-	return marked, res.Err()
-}
-
 // bulkReceipts applies the receipts of calls whose parts are known and returns the
 // calls to run alone: those whose parts are not (their receipts wait as early ones), or
 // all of them when there is only one or two are for one part.
-func bulkReceipts(ctx context.Context, tx store.Tx, calls []*call) ([]*call, error) {
+func bulkReceipts(ctx context.Context, tx store.Tx, st bulkStatements, calls []*call) ([]*call, error) {
 	if len(calls) < 2 {
 		return calls, nil // as in bulkMarks
 	}
 	type key struct{ link, mid string }
 	seen := make(map[key]bool, len(calls))
-	rows := make([]string, 0, len(calls))
+	receipts := make([]*receiptArgs, 0, len(calls))
 	for _, c := range calls {
 		r := c.receipt
 		k := key{r.link, r.messageID}
@@ -200,18 +206,20 @@ func bulkReceipts(ctx context.Context, tx store.Tx, calls []*call) ([]*call, err
 			return calls, nil
 		}
 		seen[k] = true
-		rows = append(rows, r.row)
+		receipts = append(receipts, r)
 		r.reset()
 	}
-	arg := "[" + strings.Join(rows, ",") + "]"
-	if _, err := tx.ExecContext(ctx, bulkStatusSQL, arg); err != nil {
+	if err := st.setStatus(ctx, tx, receipts); err != nil {
 		return nil, err
 	}
-	got, err := readParts(ctx, tx, arg, len(calls))
+	got, err := st.readParts(ctx, tx, receipts)
 	if err != nil {
 		return nil, err
 	}
-	var settled []string
+	var (
+		settled []int64
+		states  []string
+	)
 	for i, p := range got {
 		if !p.found {
 			continue
@@ -219,12 +227,12 @@ func bulkReceipts(ctx context.Context, tx store.Tx, calls []*call) ([]*call, err
 		p.r.Status = calls[i].receipt.status
 		if p.v.Valid && (p.r.State == StateSent || p.r.State == StateDelivered || p.r.State == StateUndeliverable) {
 			p.r.State = p.v.String
-			settled = append(settled, "["+strconv.FormatInt(p.r.ID, 10)+","+jsonString(p.v.String)+"]")
+			settled, states = append(settled, p.r.ID), append(states, p.v.String)
 		}
 		got[i] = p
 	}
 	if len(settled) > 0 {
-		if _, err := tx.ExecContext(ctx, bulkSettleSQL, calls[0].receipt.now, "["+strings.Join(settled, ",")+"]"); err != nil {
+		if err := st.settle(ctx, tx, calls[0].receipt.now, settled, states); err != nil {
 			return nil, err
 		}
 	}
@@ -251,12 +259,11 @@ type partRead struct {
 	v     sql.NullString // the message's verdict after the receipt
 }
 
-// readParts reads, after bulkStatusSQL, the message of each receipt in arg (n of
-// them), with its verdict, as readPart does for one. Two receipts for parts of one
-// message roll the batch back: one by one, the first would see the message before the
-// second's part changed, and the caller's work hears of each state in turn.
-func readParts(ctx context.Context, tx store.Tx, arg string, n int) ([]partRead, error) {
-	rows, err := tx.QueryContext(ctx, bulkReadSQL, arg)
+// scanParts reads rows of receipts' parts, each its receipt's index (of n) and then
+// partColumns, into one partRead per receipt. Two receipts for parts of one message roll
+// the batch back: one by one, the first would see the message before the second's part
+// changed, and the caller's work hears of each state in turn.
+func scanParts(rows *sql.Rows, err error, n int) ([]partRead, error) {
 	if err != nil {
 		return nil, err
 	}
@@ -295,6 +302,91 @@ func boolDigit(b bool) string {
 		return "1"
 	}
 	return "0"
+}
+
+// sqliteBulk is bulk's statements on SQLite: fixed texts, their rows as one JSON array
+// of arrays.
+type sqliteBulk struct{}
+
+// jsonRows is rows as one JSON array.
+func jsonRows(rows []string) string { return "[" + strings.Join(rows, ",") + "]" }
+
+func markParts(marks []*markArgs) []string {
+	var parts []string
+	for _, m := range marks {
+		parts = append(parts, m.parts...)
+	}
+	return parts
+}
+
+func (sqliteBulk) earlyWaiting(ctx context.Context, tx store.Tx, marks []*markArgs) (bool, error) {
+	parts := markParts(marks)
+	if len(parts) == 0 {
+		return false, nil
+	}
+	var one int
+	err := tx.QueryRowContext(ctx, bulkEarlySQL, jsonRows(parts)).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+func (sqliteBulk) mark(ctx context.Context, tx store.Tx, marks []*markArgs) (map[int64]bool, error) {
+	rows := make([]string, len(marks))
+	for i, m := range marks {
+		rows[i] = m.row
+	}
+	return scanIDs(tx.QueryContext(ctx, bulkMarkSQL, marks[0].now, jsonRows(rows)))
+}
+
+// scanIDs reads rows of one ID each into a set.
+func scanIDs(rows *sql.Rows, err error) (map[int64]bool, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	ids := make(map[int64]bool)
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids[id] = true
+	}
+	return ids, rows.Err()
+}
+
+func (sqliteBulk) insertParts(ctx context.Context, tx store.Tx, marks []*markArgs) error {
+	_, err := tx.ExecContext(ctx, bulkPartsSQL, jsonRows(markParts(marks)))
+	return err
+}
+
+func receiptRows(receipts []*receiptArgs) string {
+	rows := make([]string, len(receipts))
+	for i, r := range receipts {
+		rows[i] = r.row
+	}
+	return jsonRows(rows)
+}
+
+func (sqliteBulk) setStatus(ctx context.Context, tx store.Tx, receipts []*receiptArgs) error {
+	_, err := tx.ExecContext(ctx, bulkStatusSQL, receiptRows(receipts))
+	return err
+}
+
+func (sqliteBulk) readParts(ctx context.Context, tx store.Tx, receipts []*receiptArgs) ([]partRead, error) {
+	rows, err := tx.QueryContext(ctx, bulkReadSQL, receiptRows(receipts))
+	return scanParts(rows, err, len(receipts))
+}
+
+func (sqliteBulk) settle(ctx context.Context, tx store.Tx, now int64, ids []int64, states []string) error {
+	rows := make([]string, len(ids))
+	for i, id := range ids {
+		rows[i] = "[" + strconv.FormatInt(id, 10) + "," + jsonString(states[i]) + "]"
+	}
+	_, err := tx.ExecContext(ctx, bulkSettleSQL, now, jsonRows(rows))
+	return err
 }
 
 // The bulk statements. Each takes its rows as one JSON array of arrays; their texts

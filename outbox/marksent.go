@@ -54,8 +54,8 @@ func (o *Outbox) MarkSentThen(ctx context.Context, m Message, link string, messa
 			return a.run(ctx, tx, then, r)
 		})
 	}}
-	if o.w.bulk {
-		c.mark = newMarkArgs(m.ID, link, parts, text, receipts, now) // here, not on the store's writer
+	if o.w.bulk != nil {
+		c.mark = newMarkArgs(o.pg, m.ID, link, parts, text, receipts, now) // here, not on the store's writer
 	}
 	if err := o.w.doCall(ctx, c); err != nil {
 		return fmt.Errorf("outbox: mark %d sent: %w", m.ID, err)

@@ -124,7 +124,12 @@ func New(db *store.DB, now func() time.Time) *Outbox {
 	if now == nil {
 		now = time.Now
 	}
-	return &Outbox{db: db, pg: db.Dialect() == store.Postgres, w: batcher{db: db, bulk: db.Dialect() != store.Postgres}, now: now, wake: make(chan struct{}, 1)}
+	pg := db.Dialect() == store.Postgres
+	var st bulkStatements = sqliteBulk{}
+	if pg {
+		st = pgBulk{}
+	}
+	return &Outbox{db: db, pg: pg, w: batcher{db: db, bulk: st}, now: now, wake: make(chan struct{}, 1)}
 }
 
 // Kick tells workers there is something new. It never blocks; Kicks that nobody has

@@ -73,8 +73,18 @@ func lockParts(ctx context.Context, tx store.Tx, pg bool, link string, mids []st
 	}
 	keys := make([]string, len(mids))
 	for i, mid := range mids {
-		keys[i] = "outbox part " + strconv.Quote(link) + " " + strconv.Quote(mid)
+		keys[i] = partLock(link, mid)
 	}
+	return lockPartKeys(ctx, tx, keys)
+}
+
+// partLock is the name of part (link, mid)'s advisory lock.
+func partLock(link, mid string) string {
+	return "outbox part " + strconv.Quote(link) + " " + strconv.Quote(mid)
+}
+
+// lockPartKeys takes the part locks named keys (partLock), in their order.
+func lockPartKeys(ctx context.Context, tx store.Tx, keys []string) error {
 	slices.Sort(keys)
 	if _, err := tx.ExecContext(ctx, `SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0)))
 		FROM unnest(?::text[]) WITH ORDINALITY AS u (k, n)`, keys); err != nil {

@@ -162,8 +162,8 @@ func (o *Outbox) receipt(ctx context.Context, link, messageID, status string, th
 		})
 		return err
 	}}
-	if o.w.bulk {
-		if c.receipt = newReceiptArgs(link, messageID, status, now); c.receipt != nil { // built here, not on the writer
+	if o.w.bulk != nil {
+		if c.receipt = newReceiptArgs(o.pg, link, messageID, status, now); c.receipt != nil { // built here, not on the writer
 			c.receipt.reset = a.reset
 			c.receipt.applied = func(tx store.Tx, got Receipted) error { return a.run(ctx, tx, then, got) }
 			c.receipt.found = func(got Receipted) { r, found = got, true }
