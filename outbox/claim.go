@@ -219,7 +219,7 @@ func (o *Outbox) readClaim(ctx context.Context, ids []int64, deadline int64) (ms
 // Backoff of its attempts so far), remembering why it failed. Deciding when to give up
 // (Fail) is the worker's policy.
 func (o *Outbox) Retry(ctx context.Context, id int64, errText string, next time.Time) error {
-	now := o.now()
+	now, errText := o.now(), storableText(errText)
 	err := o.w.do(ctx, func(tx store.Tx) error {
 		state, attempts, err := stateTx(ctx, tx, o.pg, id)
 		if err != nil {
@@ -244,7 +244,7 @@ func (o *Outbox) Retry(ctx context.Context, id int64, errText string, next time.
 
 // Fail gives up on a message that is queued or sending, for good.
 func (o *Outbox) Fail(ctx context.Context, id int64, errText string) error {
-	now := micros(o.now())
+	now, errText := micros(o.now()), storableText(errText)
 	err := o.w.do(ctx, func(tx store.Tx) error {
 		state, _, err := stateTx(ctx, tx, o.pg, id)
 		if err != nil {

@@ -64,11 +64,12 @@ func (o *Outbox) MarkSentThen(ctx context.Context, m Message, link string, messa
 	return nil
 }
 
-// partIDs returns ids without empty and repeated ones, in order.
+// partIDs returns ids without empty and repeated ones, in order, each as the outbox
+// keeps it (storable).
 func partIDs(ids []string) []string {
 	out := make([]string, 0, len(ids))
 	for _, id := range ids {
-		if id != "" && !slices.Contains(out, id) {
+		if id = storable(id); id != "" && !slices.Contains(out, id) {
 			out = append(out, id)
 		}
 	}

@@ -222,3 +222,51 @@ func TestMarkSentStatements(t *testing.T) {
 		}
 	}
 }
+
+// An SMSC may answer with any bytes. Message IDs and stats that are not UTF-8 or hold a
+// NUL are recorded on both drivers (PostgreSQL's text refused them, and the message was
+// sent again when its lease ran out), and a receipt with the same bytes finds its part;
+// an error text of such bytes is recorded readable.
+func TestMarkSentAndReceiptTakeAnySMSCBytes(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
+		db := mustOpen(t)
+		o := New(db, newClock().Now)
+		ids := queue(t, db, 3, true)
+		claim(t, o, 3, time.Hour)
+		odd := []string{"\xff\xfe", "a\x00b"}
+		for i, mid := range odd {
+			if err := o.MarkSent(ctx, askedReceipts(ids[i]), "carrier-a", []string{mid}); err != nil {
+				t.Fatalf("MarkSent %q: %v", mid, err)
+			}
+		}
+		for i, mid := range odd {
+			m, found, err := o.Receipt(ctx, "carrier-a", mid, "DELIVRD")
+			if err != nil || !found || m.ID != ids[i] || m.State != StateDelivered {
+				t.Errorf("receipt for %q: message %d %s, found %v, err %v; want %d delivered", mid, m.ID, m.State, found, err, ids[i])
+			}
+		}
+		// A receipt that overtook its MarkSent, with a stat of odd bytes, waits and is
+		// applied.
+		if _, found, err := o.Receipt(ctx, "carrier-a", "c\xff", "EN\x00ROUTE\xff"); err != nil || found {
+			t.Fatalf("early receipt: found %v, err %v", found, err)
+		}
+		if err := o.MarkSent(ctx, askedReceipts(ids[2]), "carrier-a", []string{"c\xff"}); err != nil {
+			t.Fatal(err)
+		}
+		if got := get(t, o, ids[2]); got.State != StateSent || !reflect.DeepEqual(got.MessageIDs, []string{`"c\xff"`}) {
+			t.Errorf("message 2: %s %q, want sent with its ID quoted", got.State, got.MessageIDs)
+		}
+		if left := rows(t, db, `SELECT count(*) FROM early_receipts`); left != 0 {
+			t.Errorf("%d early receipts left, want the one applied", left)
+		}
+
+		more := queue(t, db, 1, false)
+		claim(t, o, 1, time.Hour)
+		if err := o.Retry(ctx, more[0], "refused: \xff\x00!", time.Time{}); err != nil {
+			t.Fatalf("Retry: %v", err)
+		}
+		if got := get(t, o, more[0]); got.State != StateQueued || got.LastError != "refused: \ufffd!" {
+			t.Errorf("retried: %s %q, want queued with the error readable", got.State, got.LastError)
+		}
+	})
+}

@@ -149,7 +149,7 @@ func partColumns(find string) string {
 // receipt is the write of Receipt, ReceiptWith and ReceiptThen.
 func (o *Outbox) receipt(ctx context.Context, link, messageID, status string, then ReceiptFunc) (Receipted, bool, error) {
 	now := micros(o.now())
-	status = strings.ToUpper(strings.TrimSpace(status))
+	messageID, status = storable(messageID), storable(strings.ToUpper(strings.TrimSpace(status)))
 	var (
 		r     Receipted
 		found bool
