@@ -73,7 +73,7 @@ func (p *pgBackend) runGroup(first *op) {
 		first.done <- errRunAlone // alone, it will say why, or reach the database
 		return
 	}
-	tx := &groupTx{conn: conn, tx: dtx, finishing: true, group: true}
+	tx := &groupTx{conn: conn, tx: dtx, finishing: true, group: true, pgc: dc}
 	ops := make([]*op, 0, 8)
 	failed := false
 	start := time.Now()
@@ -108,6 +108,9 @@ more:
 	}
 	if !failed && len(ops) > 0 {
 		failed = spoiled(tx.finish(context.Background()))
+	}
+	if !failed && len(ops) > 0 {
+		failed = spoiled(dc.flushLater(context.Background()))
 	}
 	p.stats.runNanos.Add(int64(time.Since(start)))
 	if failed || len(ops) == 0 {

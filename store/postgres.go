@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -88,7 +89,8 @@ func OpenPostgres(ctx context.Context, url string, opts Options, schemas ...Sche
 	readerCfg := cfg.Copy()
 
 	db := &DB{}
-	writer := sql.OpenDB(&pgConnector{inner: stdlib.GetConnector(*writerCfg), binds: binds, onStmt: db.stats.counting(opts.OnStatement)})
+	writer := sql.OpenDB(&pgConnector{inner: stdlib.GetConnector(*writerCfg), binds: binds, onStmt: db.stats.counting(opts.OnStatement),
+		pipelined: &db.stats.pipelined})
 	writer.SetMaxOpenConns(opts.Writers)
 	writer.SetMaxIdleConns(opts.Writers)
 	if err := writer.PingContext(ctx); err != nil {
@@ -130,6 +132,8 @@ type pgConnector struct {
 	inner  driver.Connector
 	binds  *rebinder
 	onStmt func(query string) // Options.OnStatement, on writer connections only
+	// pipelined counts the statements sent in another's round trip, on writer connections.
+	pipelined *atomic.Int64
 }
 
 func (c *pgConnector) Connect(ctx context.Context) (driver.Conn, error) {
@@ -137,7 +141,7 @@ func (c *pgConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &pgDriverConn{Conn: conn.(*stdlib.Conn), binds: c.binds, onStmt: c.onStmt}, nil
+	return &pgDriverConn{Conn: conn.(*stdlib.Conn), binds: c.binds, onStmt: c.onStmt, pipelined: c.pipelined}, nil
 }
 
 func (c *pgConnector) Driver() driver.Driver { return c.inner.Driver() }
@@ -146,11 +150,14 @@ func (c *pgConnector) Driver() driver.Driver { return c.inner.Driver() }
 // the first deadlock or serialization failure of the transaction under way noted.
 type pgDriverConn struct {
 	*stdlib.Conn
-	binds  *rebinder
-	onStmt func(query string)
+	binds     *rebinder
+	onStmt    func(query string)
+	pipelined *atomic.Int64
 	// retryable is the first error of the transaction under way that makes running it
 	// again worthwhile; the Write that holds the connection clears and reads it.
 	retryable error
+	// pending are the statements held back by Later, sent with the next (pglater.go).
+	pending []laterStmt
 }
 
 var (
@@ -162,15 +169,20 @@ var (
 	_ driver.SessionResetter    = (*pgDriverConn)(nil)
 )
 
-func (c *pgDriverConn) note(err error) {
+// note notes err if it is retryable, and returns it.
+func (c *pgDriverConn) note(err error) error {
 	if err != nil && c.retryable == nil && isRetryable(err) {
 		c.retryable = err
 	}
+	return err
 }
 
 func (c *pgDriverConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
 	if c.onStmt != nil {
 		c.onStmt(query)
+	}
+	if len(c.pending) > 0 {
+		return c.execPiped(ctx, query, args)
 	}
 	r, err := c.Conn.ExecContext(ctx, c.binds.rebind(query), args)
 	c.note(err)
@@ -181,13 +193,27 @@ func (c *pgDriverConn) QueryContext(ctx context.Context, query string, args []dr
 	if c.onStmt != nil {
 		c.onStmt(query)
 	}
+	if len(c.pending) > 0 {
+		return c.queryPiped(ctx, query, args)
+	}
 	r, err := c.Conn.QueryContext(ctx, c.binds.rebind(query), args)
 	c.note(err)
 	return r, err
 }
 
 func (c *pgDriverConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
+	// A prepared statement runs past this connection's methods: what Later held back
+	// goes first.
+	if err := c.flushLater(ctx); err != nil {
+		return nil, err
+	}
 	return c.Conn.PrepareContext(ctx, c.binds.rebind(query))
+}
+
+// ResetSession forgets what Later held back for a transaction that ended without it.
+func (c *pgDriverConn) ResetSession(ctx context.Context) error {
+	c.pending = c.pending[:0]
+	return c.Conn.ResetSession(ctx)
 }
 
 func (c *pgDriverConn) Prepare(query string) (driver.Stmt, error) {
@@ -242,11 +268,14 @@ func (p *pgBackend) attempt(ctx context.Context, fn func(Tx) error) (again bool,
 	if err != nil {
 		return dc != nil && dc.broken(), err
 	}
-	tx := &groupTx{conn: conn, tx: dtx, finishing: true}
+	tx := &groupTx{conn: conn, tx: dtx, finishing: true, pgc: dc}
 	start := time.Now()
 	err = run(fn, tx)
 	if err == nil && dc.retryable == nil {
 		err = tx.finish(context.Background())
+	}
+	if err == nil && dc.retryable == nil {
+		err = dc.flushLater(context.Background())
 	}
 	p.stats.runNanos.Add(int64(time.Since(start)))
 	// The connection is ours until commit or rollback hands it back.
@@ -298,7 +327,7 @@ func (p *pgBackend) begin(ctx context.Context) (*sql.Conn, *pgDriverConn, driver
 	var dtx driver.Tx
 	err = conn.Raw(func(c any) error {
 		dc = c.(*pgDriverConn)
-		dc.retryable = nil
+		dc.retryable, dc.pending = nil, dc.pending[:0]
 		var err error
 		dtx, err = dc.BeginTx(context.Background(), driver.TxOptions{})
 		return err

@@ -169,6 +169,7 @@ type DB struct {
 // stats are the writer's running totals, read by Stats.
 type stats struct {
 	groups, ops, redos, statements atomic.Int64
+	pipelined                      atomic.Int64
 	runNanos, commitNanos          atomic.Int64
 	syncs, syncNanos, syncedGroups atomic.Int64
 }
@@ -196,6 +197,9 @@ type Stats struct {
 	// Statements counts the statements run on the writer's connections (BEGIN and
 	// COMMIT left out, savepoints and the migrations' in).
 	Statements int64
+	// Pipelined counts those of them that PostgreSQL got in another's round trip
+	// (Later): Statements - Pipelined is the round trips they took.
+	Pipelined int64
 	// Run is the writer's time inside operations (savepoints included) and Commit its
 	// time in COMMIT (writing the WAL frames; with synchronous EXTRA, SQLite's fsync
 	// too). While their sum grows as fast as the clock, the writer is the bottleneck.
@@ -210,7 +214,7 @@ type Stats struct {
 // Stats returns the writer's running totals.
 func (db *DB) Stats() Stats {
 	s := &db.stats
-	return Stats{Groups: s.groups.Load(), Ops: s.ops.Load(), Redos: s.redos.Load(), Statements: s.statements.Load(), Run: time.Duration(s.runNanos.Load()),
+	return Stats{Groups: s.groups.Load(), Ops: s.ops.Load(), Redos: s.redos.Load(), Statements: s.statements.Load(), Pipelined: s.pipelined.Load(), Run: time.Duration(s.runNanos.Load()),
 		Commit: time.Duration(s.commitNanos.Load()), Syncs: s.syncs.Load(), Sync: time.Duration(s.syncNanos.Load()),
 		SyncedGroups: s.syncedGroups.Load()}
 }

@@ -39,6 +39,8 @@ type groupTx struct {
 	// (Optimistic): a PostgreSQL group's (pggroup.go), and SQLite's while its operations
 	// run bare (writer.go); alone, by RunAlone.
 	group, alone bool
+	// pgc is a PostgreSQL transaction's connection, which holds what Later held back.
+	pgc *pgDriverConn
 }
 
 // Optimistic reports whether tx is a group's transaction whose failure is undone by
@@ -97,6 +99,9 @@ func (t *groupTx) commit() error {
 
 // rollback rolls the transaction back and gives the connection back.
 func (t *groupTx) rollback() error {
+	if t.pgc != nil {
+		t.pgc.pending = t.pgc.pending[:0]
+	}
 	err := t.conn.Raw(func(any) error { return t.tx.Rollback() })
 	t.conn.Close()
 	return err
