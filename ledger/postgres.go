@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+
+	"github.com/payswitch/payswitch/store"
 )
 
 // On PostgreSQL other processes book at the same time, so an operation's checks
@@ -39,7 +41,8 @@ func (t *Tx) lockKey(ctx context.Context, key string, ids ...string) error {
 	if !t.l.pg {
 		return nil
 	}
-	if _, err := t.tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(?, 0))`, key); err != nil {
+	// Sent with the next statement, in one round trip (store.Later).
+	if err := store.Later(ctx, t.tx, `SELECT pg_advisory_xact_lock(hashtextextended(?, 0))`, key); err != nil {
 		return fmt.Errorf("ledger: lock key: %w", err)
 	}
 	return t.lockAccounts(ctx, ids...)

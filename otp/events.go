@@ -62,7 +62,9 @@ func RecordEvent(ctx context.Context, tx store.Tx, e Event) error {
 	if e.Time.IsZero() {
 		return fmt.Errorf("%w: %s for %s has no time", ErrBadEvent, e.Event, e.PaymentID)
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO auth_events (time, payment_id, msisdn_masked, channel, event, detail)
+	// A log row nobody reads back in the write: on PostgreSQL it goes with the next
+	// statement (store.Later).
+	err := store.Later(ctx, tx, `INSERT INTO auth_events (time, payment_id, msisdn_masked, channel, event, detail)
 		VALUES (?, ?, ?, ?, ?, ?)`,
 		e.Time.UTC().Format(timeLayout), e.PaymentID, Mask(e.MSISDN), e.Channel, e.Event, e.Detail)
 	if err != nil {

@@ -86,7 +86,8 @@ func partLock(link, mid string) string {
 // lockPartKeys takes the part locks named keys (partLock), in their order.
 func lockPartKeys(ctx context.Context, tx store.Tx, keys []string) error {
 	slices.Sort(keys)
-	if _, err := tx.ExecContext(ctx, `SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0)))
+	// Sent with the next statement, in one round trip (store.Later).
+	if err := store.Later(ctx, tx, `SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0)))
 		FROM unnest(?::text[]) WITH ORDINALITY AS u (k, n)`, keys); err != nil {
 		return fmt.Errorf("lock parts: %w", err)
 	}

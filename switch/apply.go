@@ -432,9 +432,10 @@ func (o *op) issue(p *Payment, code otp.Drawn) error {
 
 // addDaily counts amount against what msisdn has committed on day.
 func (o *op) addDaily(msisdn string, day, amount int64) error {
-	_, err := o.tx.ExecContext(o.ctx, `INSERT INTO daily_totals (msisdn, day, amount) VALUES (?, ?, ?)
+	// Read again only by a later decision, a statement of its own: on PostgreSQL it goes
+	// with the next statement (store.Later).
+	return store.Later(o.ctx, o.tx, `INSERT INTO daily_totals (msisdn, day, amount) VALUES (?, ?, ?)
 		ON CONFLICT (msisdn, day) DO UPDATE SET amount = daily_totals.amount + excluded.amount`, msisdn, day, amount)
-	return err
 }
 
 // subDaily gives amount back to msisdn's day when a payment did not happen.

@@ -222,9 +222,10 @@ func insertPayment(ctx context.Context, tx store.Tx, p *Payment, requestKey stri
 	if err := insertItems(ctx, tx, p); err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO payment_events (payment_id, time, event, from_state, to_state)
+	// The history's rows are read by nothing in the write: on PostgreSQL they go with
+	// the next statement (store.Later).
+	return store.Later(ctx, tx, `INSERT INTO payment_events (payment_id, time, event, from_state, to_state)
 		VALUES (?, ?, 'create', '', ?)`, p.ID, p.CreatedAt.UnixMicro(), p.State)
-	return err
 }
 
 // move applies ev to p through the state machine and persists the new state in tx. The
@@ -245,7 +246,7 @@ func move(ctx context.Context, tx store.Tx, p *Payment, ev Event, reason, transf
 	if n, _ := res.RowsAffected(); n != 1 {
 		return fmt.Errorf("payment %s %s: %w", p.ID, ev, ErrStateChanged)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO payment_events (payment_id, time, event, from_state, to_state, detail)
+	if err := store.Later(ctx, tx, `INSERT INTO payment_events (payment_id, time, event, from_state, to_state, detail)
 		VALUES (?, ?, ?, ?, ?, ?)`, p.ID, now.UnixMicro(), ev, p.State, next, reason); err != nil {
 		return err
 	}

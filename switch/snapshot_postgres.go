@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+
+	"github.com/payswitch/payswitch/store"
 )
 
 // On PostgreSQL several switch nodes decide at once, each in a READ COMMITTED
@@ -65,7 +67,9 @@ func (q *pgSnapshots) serialise(what lockKind, key string) error {
 	if slices.Contains(q.held, name) {
 		return nil
 	}
-	if _, err := q.tx.ExecContext(q.ctx, `SELECT pg_advisory_xact_lock(hashtextextended(?, 0))`, name); err != nil {
+	// Sent with the read that follows it, in one round trip (store.Later): the read is
+	// a statement of its own, so it still sees every commit made before the lock.
+	if err := store.Later(q.ctx, q.tx, `SELECT pg_advisory_xact_lock(hashtextextended(?, 0))`, name); err != nil {
 		return fmt.Errorf("lock %s: %w", what, err)
 	}
 	q.held = append(q.held, name)
