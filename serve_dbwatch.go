@@ -60,6 +60,8 @@ func registerStoreStats(db *store.DB, reg prometheus.Registerer) {
 		func(s store.Stats) float64 { return float64(s.Redos) })
 	counter("payswitch_store_statements_total", "Statements run on the writer's connections (BEGIN and COMMIT left out).",
 		func(s store.Stats) float64 { return float64(s.Statements) })
+	counter("payswitch_store_statements_pipelined_total", "Those statements that PostgreSQL got in another's round trip (pipelined).",
+		func(s store.Stats) float64 { return float64(s.Pipelined) })
 	counter("payswitch_store_run_seconds_total", "Time the writer spent running operations.",
 		func(s store.Stats) float64 { return s.Run.Seconds() })
 	counter("payswitch_store_commit_seconds_total", "Time the writer spent in COMMIT.",

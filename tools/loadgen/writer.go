@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 )
@@ -16,6 +17,7 @@ import (
 type writerStats struct {
 	groups, ops         float64 // transactions committed, operations in them
 	statements          float64 // run on the writer's connections; below 0: not exported
+	pipelined           float64 // of them, sent in another's round trip (PostgreSQL)
 	run, commit, synced float64 // seconds running operations, in COMMIT, in fsync
 }
 
@@ -60,6 +62,7 @@ func (c *client) writerStats(ctx context.Context) (s writerStats, ok bool, err e
 	}
 	s = writerStats{
 		statements: statements,
+		pipelined:  counterOr0(fams, "payswitch_store_statements_pipelined_total"),
 		groups:     value("payswitch_store_groups_total"),
 		ops:        value("payswitch_store_operations_total"),
 		run:        value("payswitch_store_run_seconds_total"),
@@ -78,6 +81,18 @@ func writerLine(a, b writerStats, elapsed time.Duration) string {
 		perGroup = (b.ops - a.ops) / groups
 	}
 	run, commit := 100*(b.run-a.run)/secs, 100*(b.commit-a.commit)/secs
-	return fmt.Sprintf("store writer during the load: busy %.0f%% (operations %.0f%%, COMMIT %.0f%%), fsync %.0f%% of the time, %.0f groups/s of %.1f operations",
+	line := fmt.Sprintf("store writer during the load: busy %.0f%% (operations %.0f%%, COMMIT %.0f%%), fsync %.0f%% of the time, %.0f groups/s of %.1f operations",
 		run+commit, run, commit, 100*(b.synced-a.synced)/secs, groups/secs, perGroup)
+	if stmts, piped := b.statements-a.statements, b.pipelined-a.pipelined; piped > 0 && stmts > 0 {
+		line += fmt.Sprintf(", %.0f%% of statements sent in another's round trip", 100*piped/stmts)
+	}
+	return line
+}
+
+// counterOr0 is the counter name of fams, or 0 when the switch does not export it.
+func counterOr0(fams map[string]*dto.MetricFamily, name string) float64 {
+	if f := fams[name]; f != nil && len(f.GetMetric()) > 0 && f.GetMetric()[0].GetCounter() != nil {
+		return f.GetMetric()[0].GetCounter().GetValue()
+	}
+	return 0
 }
