@@ -59,9 +59,19 @@ func (h *harness) failover(ctx context.Context, down time.Duration) error {
 	if err := h.pair.Promote(ctx); err != nil {
 		return violated(invSwitchUp, "promote the standby: %v", err)
 	}
+	deadline := time.Now().Add(healthWait)
 	for i, n := range h.nodes {
-		if err := n.srv.waitHealthy(ctx, healthWait); err != nil {
-			return violated(invSwitchUp, "node %d after the failover to %s: %v", i+1, h.pair.Primary(), err)
+		for {
+			err := n.srv.waitHealthy(ctx, time.Until(deadline))
+			if err == nil {
+				break
+			}
+			// A node the kills started during the outage exited, as it must (see
+			// waitBack), and the kills' supervisor starts it again: wait for that.
+			if !n.srv.refusedStart() || time.Now().After(deadline) {
+				return violated(invSwitchUp, "node %d after the failover to %s: %v", i+1, h.pair.Primary(), err)
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
 	}
 	h.outages = append(h.outages, outage{killed, time.Now()})
