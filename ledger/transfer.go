@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math"
+
+	"github.com/payswitch/payswitch/store"
 )
 
 // side is an account as a transfer needs it, read inside the writing transaction.
@@ -342,7 +344,9 @@ func (t *Tx) post(ctx context.Context, key string) (Transfer, error) {
 	if err != nil {
 		return Transfer{}, err
 	}
-	if _, err := t.tx.ExecContext(ctx, `UPDATE holds SET state = 'posted', transfer_id = ?, updated_at = ? WHERE key = ?`,
+	// The hold is locked (lockHold) and read: nothing is read back from this UPDATE, so on
+	// PostgreSQL it rides in the next statement's round trip (store.Later).
+	if err := store.Later(ctx, t.tx, `UPDATE holds SET state = 'posted', transfer_id = ?, updated_at = ? WHERE key = ?`,
 		tr.ID, FormatTime(tr.Time), key); err != nil {
 		return Transfer{}, fmt.Errorf("ledger: mark hold posted: %w", err)
 	}
