@@ -49,19 +49,15 @@ type markArgs struct {
 }
 
 // newMarkArgs returns MarkSent's write of message id as data, or nil when it must run
-// alone: a text that JSON cannot carry byte for byte (not UTF-8) would not be the one
-// stored one by one. pg says the database is PostgreSQL, which needs no JSON.
+// alone: a link that JSON cannot carry byte for byte (not UTF-8) would not be the one
+// stored one by one. The parts (partIDs) and text (their JSON) are always UTF-8
+// (storable). pg says the database is PostgreSQL, which needs no JSON.
 func newMarkArgs(pg bool, id int64, link string, parts []string, text string, receipts bool, now int64) *markArgs {
-	if !jsonSafe(link) || !jsonSafe(text) {
+	if !jsonSafe(link) {
 		return nil
 	}
 	m := &markArgs{id: id, now: now, link: link, text: text, receipts: receipts}
 	if receipts {
-		for _, mid := range parts {
-			if !jsonSafe(mid) {
-				return nil
-			}
-		}
 		m.mids = parts
 	}
 	if pg {
@@ -86,9 +82,9 @@ type receiptArgs struct {
 }
 
 // newReceiptArgs returns a receipt's write as data, or nil when it must run alone (see
-// newMarkArgs).
+// newMarkArgs; messageID and status are storable already).
 func newReceiptArgs(pg bool, link, messageID, status string, now int64) *receiptArgs {
-	if !jsonSafe(link) || !jsonSafe(messageID) || !jsonSafe(status) {
+	if !jsonSafe(link) {
 		return nil
 	}
 	r := &receiptArgs{link: link, messageID: messageID, status: status, now: now}
@@ -342,19 +338,32 @@ func (sqliteBulk) mark(ctx context.Context, tx store.Tx, marks []*markArgs) (map
 
 // scanIDs reads rows of one ID each into a set.
 func scanIDs(rows *sql.Rows, err error) (map[int64]bool, error) {
+	list, err := scanInt64s(rows, err)
+	if err != nil {
+		return nil, err
+	}
+	ids := make(map[int64]bool, len(list))
+	for _, id := range list {
+		ids[id] = true
+	}
+	return ids, nil
+}
+
+// scanInt64s reads rows of one integer each, in order.
+func scanInt64s(rows *sql.Rows, err error) ([]int64, error) {
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	ids := make(map[int64]bool)
+	var list []int64
 	for rows.Next() {
 		var id int64
 		if err := rows.Scan(&id); err != nil {
 			return nil, err
 		}
-		ids[id] = true
+		list = append(list, id)
 	}
-	return ids, rows.Err()
+	return list, rows.Err()
 }
 
 func (sqliteBulk) insertParts(ctx context.Context, tx store.Tx, marks []*markArgs) error {

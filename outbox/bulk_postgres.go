@@ -83,21 +83,8 @@ func (pgBulk) setStatus(ctx context.Context, tx store.Tx, receipts []*receiptArg
 	if err := lockPartKeys(ctx, tx, keys); err != nil {
 		return err
 	}
-	rows, err := tx.QueryContext(ctx, pgBulkStatusSQL, links, mids, statuses)
+	messages, err := scanInt64s(tx.QueryContext(ctx, pgBulkStatusSQL, links, mids, statuses))
 	if err != nil {
-		return err
-	}
-	var messages []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return err
-		}
-		messages = append(messages, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return err
 	}
 	if len(messages) == 0 {
