@@ -61,14 +61,9 @@ func (t *Tx) lockAccounts(ctx context.Context, ids ...string) error {
 	sorted := slices.Clone(ids)
 	slices.Sort(sorted)
 	sorted = slices.Compact(sorted)
-	rows, err := t.tx.QueryContext(ctx, `SELECT id FROM accounts WHERE id = ANY(?) ORDER BY id FOR NO KEY UPDATE`, sorted)
-	if err != nil {
-		return fmt.Errorf("ledger: lock accounts: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-	}
-	if err := rows.Err(); err != nil {
+	// Nothing is read back from the lock: the reads after it see the rows it locked, so it
+	// rides in the next statement's round trip (store.Later).
+	if err := store.Later(ctx, t.tx, `SELECT id FROM accounts WHERE id = ANY(?) ORDER BY id FOR NO KEY UPDATE`, sorted); err != nil {
 		return fmt.Errorf("ledger: lock accounts: %w", err)
 	}
 	return nil

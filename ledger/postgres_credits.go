@@ -2,10 +2,10 @@ package ledger
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"slices"
+
+	"github.com/payswitch/payswitch/store"
 )
 
 // On PostgreSQL an account's row is locked by the first statement that changes its
@@ -86,65 +86,109 @@ func (t *Tx) CreditWaits(id string) bool {
 }
 
 // applyCredits applies the waiting credits of the accounts with ids (all of them when ids
-// is nil), account by account in id order, each in one UPDATE that returns the posted
-// balance from which the credited transfers' balances after are worked out.
+// is nil). Several accounts are locked in id order first (the lock rides in the UPDATE's
+// round trip, store.Later), so that transactions crediting the same accounts wait for
+// each other instead of deadlocking; then one UPDATE changes them all and returns their
+// posted balances, from which the credited transfers' balances after are worked out. A
+// group's end credits all its merchants this way in one round trip, not one each.
 func (t *Tx) applyCredits(ctx context.Context, ids []string) error {
 	p := t.waiting()
 	if p == nil {
 		return nil
 	}
+	sums := map[string]*creditSum{}
 	var todo []string
 	for i := range p.credits {
 		c := &p.credits[i]
-		if !c.applied && (ids == nil || slices.Contains(ids, c.id)) {
+		if c.applied || ids != nil && !slices.Contains(ids, c.id) {
+			continue
+		}
+		s := sums[c.id]
+		if s == nil {
+			s = &creditSum{}
+			sums[c.id] = s
 			todo = append(todo, c.id)
 		}
+		s.posted += c.posted
+		s.pending += c.pending
+		s.active = s.active || c.active
+		s.credits = append(s.credits, i)
 	}
 	if len(todo) == 0 {
 		return nil
 	}
 	slices.Sort(todo)
-	for _, id := range slices.Compact(todo) {
-		if err := p.applyAccount(ctx, t, id); err != nil {
-			return err
+	posted, pending, anyStatus := make([]int64, len(todo)), make([]int64, len(todo)), make([]bool, len(todo))
+	for i, id := range todo {
+		s := sums[id]
+		posted[i], pending[i], anyStatus[i] = s.posted, s.pending, !s.active
+	}
+	if len(todo) > 1 { // one row needs no order: the UPDATE locks it
+		if err := store.Later(ctx, t.tx, `SELECT id FROM accounts WHERE id = ANY(?) ORDER BY id FOR NO KEY UPDATE`, todo); err != nil {
+			return fmt.Errorf("ledger: lock accounts: %w", err)
 		}
+	}
+	rows, err := t.tx.QueryContext(ctx, pgApplyCredits, todo, posted, pending, anyStatus)
+	if err != nil {
+		return fmt.Errorf("ledger: apply credits: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var balance int64
+		if err := rows.Scan(&id, &balance); err != nil {
+			return fmt.Errorf("ledger: apply credits: %w", err)
+		}
+		if s := sums[id]; s != nil {
+			s.balance, s.done = balance, true
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("ledger: apply credits: %w", err)
+	}
+	for _, id := range todo {
+		if !sums[id].done {
+			return fmt.Errorf("%w: %s is no longer active", ErrAccountInactive, id)
+		}
+	}
+	for _, id := range todo {
+		p.applied = append(p.applied, sums[id].walkBack(p)...)
 	}
 	return nil
 }
 
-// applyAccount applies account id's waiting credits.
-func (p *pendingAppends) applyAccount(ctx context.Context, t *Tx, id string) error {
-	var posted, pending int64
-	active := false
-	var mine []int
-	for i := range p.credits {
-		if c := &p.credits[i]; c.id == id && !c.applied {
-			posted += c.posted
-			pending += c.pending
-			active = active || c.active
-			mine = append(mine, i)
-		}
-	}
-	var balance int64
-	err := t.tx.QueryRowContext(ctx, `UPDATE accounts SET credits_posted = credits_posted + ?, credits_pending = credits_pending + ?
-		WHERE id = ? AND (status = 'active' OR ?) RETURNING credits_posted - debits_posted`,
-		posted, pending, id, !active).Scan(&balance)
-	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("%w: %s is no longer active", ErrAccountInactive, id)
-	}
-	if err != nil {
-		return fmt.Errorf("ledger: update balance of %s: %w", id, err)
-	}
-	// The account's last change is the last credit: walk back from its balance now.
-	for k := len(mine) - 1; k >= 0; k-- {
-		c := &p.credits[mine[k]]
+// pgApplyCredits adds each account's waiting credits to its totals, if it is active or
+// its credits do not ask it to be (a void releases a hold on any account), and returns
+// the posted balances.
+const pgApplyCredits = `UPDATE accounts SET credits_posted = credits_posted + j.posted, credits_pending = credits_pending + j.pending
+	FROM unnest(?::text[], ?::bigint[], ?::bigint[], ?::boolean[]) AS j (id, posted, pending, any_status)
+	WHERE accounts.id = j.id AND (accounts.status = 'active' OR j.any_status)
+	RETURNING accounts.id, accounts.credits_posted - accounts.debits_posted`
+
+// creditSum is one account's waiting credits, summed for its UPDATE.
+type creditSum struct {
+	posted, pending int64
+	active          bool  // one of them needs the account active
+	credits         []int // their indexes in pendingAppends.credits, in the order made
+	balance         int64 // the posted balance the UPDATE returned
+	done            bool  // the UPDATE changed the account
+}
+
+// walkBack marks the account's credits applied and gives each credited transfer its
+// balance after: the account's last change is its last credit, so from the balance now
+// it walks back. It returns the credits' indexes, last first, as they were applied.
+func (s *creditSum) walkBack(p *pendingAppends) []int {
+	balance := s.balance
+	order := make([]int, 0, len(s.credits))
+	for k := len(s.credits) - 1; k >= 0; k-- {
+		c := &p.credits[s.credits[k]]
 		if c.tr >= 0 {
 			tr := &p.trs[c.tr]
 			tr.CreditBalanceAfter, tr.BalancesAfterKnown = balance, true
 		}
 		balance -= c.posted
 		c.applied = true
-		p.applied = append(p.applied, mine[k])
+		order = append(order, s.credits[k])
 	}
-	return nil
+	return order
 }

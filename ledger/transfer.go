@@ -244,8 +244,16 @@ func transferInsertError(err error, key string) error {
 }
 
 // updateAccount runs one of the statements that change account id's totals, with args
-// before the id, and makes sure it found the account.
+// before the id, and makes sure it found the account. On PostgreSQL the account is
+// locked already (lockAccounts; a missing one is refused before), so the statement
+// cannot miss it or wait, and it rides in the next statement's round trip (store.Later).
 func (t *Tx) updateAccount(ctx context.Context, q, id string, args ...any) error {
+	if t.l.pg {
+		if err := store.Later(ctx, t.tx, q, append(args, id)...); err != nil {
+			return fmt.Errorf("ledger: update balance of %s: %w", id, err)
+		}
+		return nil
+	}
 	res, err := t.tx.ExecContext(ctx, q, append(args, id)...)
 	if err != nil {
 		return fmt.Errorf("ledger: update balance of %s: %w", id, err)
