@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/payswitch/payswitch/config"
 	"os"
 	"regexp"
 	"strconv"
@@ -12,6 +11,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/payswitch/payswitch/config"
+	"github.com/payswitch/payswitch/internal/pgtest"
 )
 
 // buildDir holds the payswitch binary the end-to-end tests share.
@@ -24,7 +26,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	buildDir = dir
-	code := m.Run()
+	code := pgtest.Main(m)
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -188,6 +189,12 @@ func runSwitch(ctx context.Context, o options, bin string, lg *logger, withReque
 	if ctx.Err() != nil {
 		return nil, fmt.Errorf("interrupted while provisioning: %w", ctx.Err())
 	}
+	if tg.url != "" {
+		if err := analyze(ctx, tg.url); err != nil {
+			return nil, err
+		}
+		lg.printf("analyzed the database after provisioning, as after any bulk load")
+	}
 
 	if withRequests {
 		lg.printf("load: %s, %d phones, %d at once, think %s; beside them %.1f requests to pay/s to %d phones, webhooks to %d tills",
@@ -198,6 +205,7 @@ func runSwitch(ctx context.Context, o options, bin string, lg *logger, withReque
 	pool := poolOf(phones)
 	drv := &driver{merchants: merchants[:o.merchants], timeout: o.timeout, think: o.think, progress: o.progress, lg: lg}
 	self0 := procCPU(os.Getpid())
+	busy0, steal0, total0 := machineCPU()
 	work0 := readWork(ctx, srvs, sims, token)
 	w0, wok0, _ := api.writerStats(ctx)
 	wb0 := nodesWriteBytes(srvs)
@@ -224,7 +232,10 @@ func runSwitch(ctx context.Context, o options, bin string, lg *logger, withReque
 		lg.printf("during the load: %s", stopBackups())
 	}
 	work1 := readWork(context.Background(), srvs, sims, token)
+	busy1, steal1, total1 := machineCPU()
 	logServeWork(srvs, api, dir, lg, elapsed, work0.cpu, work1.cpu, self0, w0, wok0, wb0)
+	machine := machineShare{busy: busy1 - busy0, steal: steal1 - steal0, total: total1 - total0, known: busy0 >= 0 && busy1 >= 0 && total1 > total0 && work0.cpu >= 0 && work1.cpu >= 0}
+	machine.rest = machine.busy - (work1.cpu - work0.cpu) - max(procCPU(os.Getpid())-self0, 0)
 	if ctx.Err() != nil {
 		lg.printf("stopped early after %s", elapsed.Round(time.Millisecond))
 	}
@@ -253,6 +264,8 @@ func runSwitch(ctx context.Context, o options, bin string, lg *logger, withReque
 		completed += rr.completed
 		logRequests(rqStats, recv, lg)
 	}
+	machine.log(lg, completed)
+
 	work := workBetween(work0, work1, completed, elapsed, o.echoPDUs)
 	pr.work = &work
 	lg.printf("MTs: %d to phones, %d payee notices, %d to unknown numbers, %d dropped (phone inbox full)",
@@ -425,4 +438,20 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// machineShare is the whole machine's CPU over the load (machineCPU) and the part of it
+// neither serve nor loadgen used.
+type machineShare struct {
+	busy, steal, total, rest time.Duration
+	known                    bool
+}
+
+func (m machineShare) log(lg *logger, payments int) {
+	if !m.known || payments == 0 {
+		return
+	}
+	rest := max(m.rest, 0)
+	lg.printf("the machine during the load: busy %.0f%% of its %d cores, %.0f%% stolen by the host; the rest of the busy time (the database server on PostgreSQL, other processes) %.1fs, %.2f ms per payment",
+		100*float64(m.busy)/float64(m.total), runtime.NumCPU(), 100*float64(m.steal)/float64(m.total), rest.Seconds(), float64(rest)/float64(time.Millisecond)/float64(payments))
 }

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"bufio"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// machineCPU is the whole machine's CPU time so far from /proc/stat, over all cores:
+// busy (every state but idle, iowait and steal), steal (time a virtual machine's cores
+// were runnable but the hypervisor ran something else: a noisy host) and total; all -1
+// when it cannot be read (not Linux). Over the load, busy less serve's and loadgen's own
+// is what the rest took: PostgreSQL's server on -db postgres, and whatever else runs here.
+func machineCPU() (busy, steal, total time.Duration) {
+	f, err := os.Open("/proc/stat")
+	if err != nil {
+		return -1, -1, -1
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	if !sc.Scan() {
+		return -1, -1, -1
+	}
+	fields := strings.Fields(sc.Text())
+	if len(fields) < 6 || fields[0] != "cpu" {
+		return -1, -1, -1
+	}
+	var sum, idle, stolen int64
+	for i, s := range fields[1:] {
+		v, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return -1, -1, -1
+		}
+		if i >= 8 { // guest and guest_nice are counted in user and nice already
+			break
+		}
+		sum += v
+		switch i {
+		case 3, 4: // idle, iowait
+			idle += v
+		case 7:
+			stolen += v
+		}
+	}
+	const clockTick = 100 // USER_HZ, as in procCPU
+	tick := func(n int64) time.Duration { return time.Duration(n) * time.Second / clockTick }
+	return tick(sum - idle - stolen), tick(stolen), tick(sum)
+}
