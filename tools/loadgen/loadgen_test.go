@@ -267,6 +267,40 @@ func TestRun(t *testing.T) {
 	}
 }
 
+// TestRunDBCompareRounds runs -db postgres with two nodes for two rounds: SQLite once,
+// then one node and two nodes on a real PostgreSQL in each round, every run's checks
+// passed, and the rounds summed up.
+func TestRunDBCompareRounds(t *testing.T) {
+	pgtest.URL(t) // skips, with its message, where PostgreSQL's binaries are missing (never in CI)
+	bin := switchBinary(t)
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), []string{"-bin", bin, "-db", "postgres", "-nodes", "2", "-rounds", "2",
+		"-duration", "1s", "-phones", "20", "-concurrency", "8", "-merchants", "2", "-echo-duration", "0"}, &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("run: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	out := stdout.String()
+	perRound := regexp.MustCompile(`(?m)^db_compare (sqlite_payments/s=[0-9.]+ sqlite_p99_ms=[0-9.]+ )?postgres_1node_payments/s=([0-9.]+) postgres_1node_p99_ms=[0-9.]+ postgres_2nodes_payments/s=([0-9.]+) postgres_2nodes_p99_ms=[0-9.]+$`)
+	rounds := perRound.FindAllStringSubmatch(out, -1)
+	if len(rounds) != 2 || rounds[0][1] == "" || rounds[1][1] != "" {
+		t.Fatalf("want two db_compare lines, SQLite in the first only:\n%s", out)
+	}
+	for _, r := range rounds {
+		if r[2] == "0.0" || r[3] == "0.0" {
+			t.Errorf("a round with no payments: %s", r[0])
+		}
+	}
+	if !regexp.MustCompile(`(?m)^db_compare_rounds=2 postgres_1node_median=[0-9.]+ postgres_2nodes_median=[0-9.]+ nodes_ahead=[0-2]$`).MatchString(out) {
+		t.Errorf("no summary line of the rounds:\n%s", out)
+	}
+	if n := strings.Count(stderr.String(), "check: books match what the phones saw"); n != 5 {
+		t.Errorf("%d runs passed their checks, want 5 (SQLite, and two rounds of two)", n)
+	}
+	if n := strings.Count(stderr.String(), "analyzed the database after provisioning"); n != 4 {
+		t.Errorf("%d runs analyzed their database, want the 4 on PostgreSQL", n)
+	}
+}
+
 // TestRunStopsEarly stops a long run once the load has begun, as Ctrl-C does: the run
 // still prints its figures and passes its checks.
 func TestRunStopsEarly(t *testing.T) {
@@ -343,7 +377,9 @@ func TestParseFlags(t *testing.T) {
 		{name: "compare without requests", args: []string{"-compare"}, wantErr: "-compare needs -requests"},
 		{name: "rounds", args: []string{"-compare", "-requests", "5", "-rounds", "3"},
 			want: func(o options) bool { return o.compare && o.rounds == 3 }},
-		{name: "rounds without compare", args: []string{"-requests", "5", "-rounds", "3"}, wantErr: "only with -compare"},
+		{name: "rounds without compare", args: []string{"-requests", "5", "-rounds", "3"}, wantErr: "only with -compare or -db postgres"},
+		{name: "rounds of postgres", args: []string{"-db", "postgres", "-nodes", "2", "-rounds", "3"},
+			want: func(o options) bool { return o.postgres && o.rounds == 3 }},
 		{name: "negative requests", args: []string{"-requests", "-1"}, wantErr: "-requests"},
 		{name: "too many webhook workers", args: []string{"-webhook-workers", "257"}, wantErr: "-webhook-workers"},
 		{name: "groups", args: []string{"-db", "postgres", "-nodes", "2", "-groups", "1"},

@@ -145,6 +145,12 @@ database.groups. Provisioning, checks and
 the merchants' API calls go to the first node. Each run's lines are prefixed with its
 name, and then
   db_compare sqlite_payments/s=X sqlite_p99_ms=Y postgres_1node_payments/s=X ... postgres_Nnodes_...
+Before each load on PostgreSQL loadgen runs ANALYZE, as after any bulk load, so that
+the plans the nodes cached while provisioning filled the tables are made again.
+-rounds R makes the PostgreSQL runs R times (SQLite once), one node first in odd rounds
+and N nodes first in even ones, each round with its db_compare line, and ends with
+  db_compare_rounds=R postgres_1node_median=X postgres_Nnodes_median=Y nodes_ahead=K
+(K: the rounds in which N nodes took more payments/s than one).
 
 Checks (exit status 1 when one fails): the trial balance is balanced; every wallet's
 posted balance is its deposit minus the payments its phone saw confirmed, and its
@@ -226,7 +232,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.requestTills, "request-tills", 0, "tills of their own that send the requests, which the SMS payers do not pay; 0: the SMS payers' tills send them")
 	fs.IntVar(&o.webhookWorkers, "webhook-workers", 0, "webhooks.workers of the switch (deliveries in flight); 0: its default")
 	fs.BoolVar(&o.compare, "compare", false, "run without requests, then with -requests, on fresh switches, and compare SMS payments/s")
-	fs.IntVar(&o.rounds, "rounds", 1, "pairs of runs -compare makes, alternating which goes first")
+	fs.IntVar(&o.rounds, "rounds", 1, "pairs of runs -compare makes, or rounds of PostgreSQL runs -db postgres makes, alternating which goes first")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (config, database, serve.log)")
 	fs.DurationVar(&o.progress, "progress", 5*time.Second, "how often to log progress on stderr; 0: never")
 	if err := fs.Parse(args); err != nil {
@@ -262,8 +268,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-compare needs -requests")
 	case o.compare && o.echoOnly:
 		return o, errors.New("-compare and -echo exclude each other")
-	case o.rounds < 1 || o.rounds > 100 || o.rounds > 1 && !o.compare:
-		return o, errors.New("-rounds: 1 to 100, and more than 1 only with -compare")
+	case o.rounds < 1 || o.rounds > 100 || o.rounds > 1 && !o.compare && !o.postgres:
+		return o, errors.New("-rounds: 1 to 100, and more than 1 only with -compare or -db postgres")
 	}
 	o.concurrency = min(o.concurrency, o.phones)
 	return o, nil

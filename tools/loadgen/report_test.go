@@ -46,3 +46,11 @@ func TestComparisonsLine(t *testing.T) {
 		t.Errorf("odd count: %s", got)
 	}
 }
+
+func TestDBRoundsLine(t *testing.T) {
+	rounds := []dbRound{{one: 300, many: 330}, {one: 280, many: 270}, {one: 250, many: 310}}
+	want := "db_compare_rounds=3 postgres_1node_median=280.0 postgres_2nodes_median=310.0 nodes_ahead=2"
+	if got := dbRoundsLine(2, rounds); got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}
