@@ -2,6 +2,7 @@ package ledger_test
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/payswitch/payswitch/internal/pgtest"
@@ -169,5 +170,107 @@ func TestCreditToAccountFrozenMeanwhileFailsTheWrite(t *testing.T) {
 			t.Errorf("%d transfers, want the deposit alone", n)
 		}
 		mustVerify(t, l)
+	})
+}
+
+// TestWaitingCreditsOfSeveralAccountsApplyTogether books, in one Write, credits to three
+// merchants in an order that is not theirs (two to one of them, one through a hold), so
+// that on PostgreSQL the transaction's end applies them all in one UPDATE: each
+// transfer's balance after is its merchant's balance just after it, and the books verify.
+// With one of the merchants frozen meanwhile (from another node), the whole Write fails
+// and nothing of it stays.
+func TestWaitingCreditsOfSeveralAccountsApplyTogether(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
+		for _, freeze := range []bool{false, true} {
+			name := "all active"
+			if freeze {
+				name = "one frozen meanwhile"
+			}
+			t.Run(name, func(t *testing.T) {
+				l, operator := mustOpen(t), (*ledger.Ledger)(nil)
+				pg := driverOf(t) == store.Postgres
+				if freeze && !pg {
+					t.Skip("on SQLite a freeze waits for the one writer, which this Write holds (see TestCreditToAccountFrozenMeanwhileFailsTheWrite)")
+				}
+				if pg {
+					url := pgtest.URL(t)
+					l, operator = ledger.New(openPostgresAt(t, url), nil), ledger.New(openPostgresAt(t, url), nil)
+				}
+				mustCash(t, l, "KES")
+				alice := mustWallet(t, l, "KES")
+				shops := make([]ledger.Account, 3)
+				for i := range shops {
+					var err error
+					shops[i], err = l.CreateAccount(ctx, ledger.NewAccount{Type: ledger.Merchant, Currency: "KES", Code: fmt.Sprintf("5550%d", i)})
+					if err != nil {
+						t.Fatal(err)
+					}
+				}
+				mustDeposit(t, l, alice.ID, 1_000)
+				pays := []struct {
+					shop   int
+					amount int64
+				}{{1, 100}, {0, 200}, {1, 50}, {2, 10}}
+				var trs []ledger.Transfer
+				err := l.DB().Write(ctx, func(tx store.Tx) error {
+					lt := l.In(tx)
+					for i, p := range pays {
+						if i == 3 { // the last through a hold, posted in the same Write
+							key := fmt.Sprintf("P%d:hold", i)
+							if _, err := lt.Hold(ctx, ledger.HoldRequest{Key: key, Debit: alice.ID, Credit: shops[p.shop].ID,
+								Amount: p.amount, PaymentID: fmt.Sprintf("P%d", i), Kind: "merchant_payment"}); err != nil {
+								return err
+							}
+							tr, err := lt.Post(ctx, key)
+							trs = append(trs, tr)
+							if err != nil {
+								return err
+							}
+							continue
+						}
+						tr, err := lt.Transfer(ctx, ledger.TransferRequest{Key: fmt.Sprintf("T%d", i), Debit: alice.ID,
+							Credit: shops[p.shop].ID, Amount: p.amount, Kind: "merchant_payment"})
+						if err != nil {
+							return err
+						}
+						trs = append(trs, tr)
+					}
+					if freeze { // from another node: the shops' rows are not locked yet
+						if err := operator.SetStatus(ctx, shops[2].ID, ledger.Frozen); err != nil {
+							t.Errorf("freeze: %v", err)
+						}
+					}
+					return nil
+				})
+				if freeze {
+					if !errors.Is(err, ledger.ErrAccountInactive) {
+						t.Fatalf("write = %v, want ErrAccountInactive", err)
+					}
+					wantBalance(t, l, alice.ID, posted(1_000))
+					for _, s := range shops {
+						wantBalance(t, l, s.ID, posted(0))
+					}
+					mustVerify(t, l)
+					return
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				wantCredit := []int64{100, 200, 150, 10}
+				debit := int64(1_000)
+				for i, tr := range trs {
+					got, err := l.TransferByID(ctx, tr.ID)
+					if err != nil {
+						t.Fatal(err)
+					}
+					debit -= pays[i].amount
+					wantBalancesAfter(t, l, fmt.Sprintf("payment %d", i), got, debit, wantCredit[i])
+				}
+				wantBalance(t, l, shops[0].ID, posted(200))
+				wantBalance(t, l, shops[1].ID, posted(150))
+				wantBalance(t, l, shops[2].ID, posted(10))
+				mustVerify(t, l)
+			})
+		}
 	})
 }
