@@ -59,7 +59,7 @@ func runDBCompare(ctx context.Context, o options, bin string, lg *logger, stdout
 		if round == 1 {
 			runs = append([]run{{name: "sqlite"}}, runs...)
 		}
-		rates, parts := map[string]float64{}, map[string]string{}
+		results := map[string]*phaseResult{}
 		for i, r := range runs {
 			if r.name != "sqlite" {
 				made++
@@ -80,20 +80,19 @@ func runDBCompare(ctx context.Context, o options, bin string, lg *logger, stdout
 			if pr == nil || ctx.Err() != nil {
 				return errors.Join(append(errs, ctx.Err())...)
 			}
-			rates[r.name] = pr.payments.rate()
-			parts[r.name] = fmt.Sprintf("%s_payments/s=%.1f %s_p99_ms=%.1f", r.name, pr.payments.rate(),
-				r.name, ms(percentile(pr.payments.latencies, 99)))
+			results[r.name] = pr
 		}
 		// The same order in every round, whichever ran first.
 		var summary []string
 		for _, r := range append([]run{{name: "sqlite"}}, pgRuns...) {
-			if p, ok := parts[r.name]; ok {
-				summary = append(summary, p)
+			if pr, ok := results[r.name]; ok {
+				summary = append(summary, fmt.Sprintf("%s_payments/s=%.1f %s_p99_ms=%.1f", r.name, pr.payments.rate(),
+					r.name, ms(percentile(pr.payments.latencies, 99))))
 			}
 		}
 		fmt.Fprintln(stdout, "db_compare "+strings.Join(summary, " "))
 		if len(pgRuns) > 1 {
-			rounds = append(rounds, dbRound{one: rates[pgRuns[0].name], many: rates[pgRuns[1].name]})
+			rounds = append(rounds, dbRound{one: results[pgRuns[0].name].payments.rate(), many: results[pgRuns[1].name].payments.rate()})
 		}
 	}
 	if o.rounds > 1 && len(rounds) > 0 {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -264,6 +265,9 @@ func TestRun(t *testing.T) {
 	// The writer's share of the load, from the switch's /metrics: some groups ran.
 	if !regexp.MustCompile(`store writer during the load: busy \d+% .* [1-9]\d* groups/s of \d+\.\d operations`).MatchString(stderr.String()) {
 		t.Errorf("stderr does not report the store writer's work")
+	}
+	if runtime.GOOS == "linux" && !regexp.MustCompile(`the machine during the load: busy \d+% of its \d+ cores`).MatchString(stderr.String()) {
+		t.Errorf("stderr does not report the machine's CPU during the load")
 	}
 }
 

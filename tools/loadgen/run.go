@@ -204,8 +204,6 @@ func runSwitch(ctx context.Context, o options, bin string, lg *logger, withReque
 	}
 	pool := poolOf(phones)
 	drv := &driver{merchants: merchants[:o.merchants], timeout: o.timeout, think: o.think, progress: o.progress, lg: lg}
-	self0 := procCPU(os.Getpid())
-	busy0, steal0, total0 := machineCPU()
 	work0 := readWork(ctx, srvs, sims, token)
 	w0, wok0, _ := api.writerStats(ctx)
 	wb0 := nodesWriteBytes(srvs)
@@ -232,10 +230,7 @@ func runSwitch(ctx context.Context, o options, bin string, lg *logger, withReque
 		lg.printf("during the load: %s", stopBackups())
 	}
 	work1 := readWork(context.Background(), srvs, sims, token)
-	busy1, steal1, total1 := machineCPU()
-	logServeWork(srvs, api, dir, lg, elapsed, work0.cpu, work1.cpu, self0, w0, wok0, wb0)
-	machine := machineShare{busy: busy1 - busy0, steal: steal1 - steal0, total: total1 - total0, known: busy0 >= 0 && busy1 >= 0 && total1 > total0 && work0.cpu >= 0 && work1.cpu >= 0}
-	machine.rest = machine.busy - (work1.cpu - work0.cpu) - max(procCPU(os.Getpid())-self0, 0)
+	logServeWork(srvs, api, dir, lg, elapsed, work0, work1, w0, wok0, wb0)
 	if ctx.Err() != nil {
 		lg.printf("stopped early after %s", elapsed.Round(time.Millisecond))
 	}
@@ -264,7 +259,7 @@ func runSwitch(ctx context.Context, o options, bin string, lg *logger, withReque
 		completed += rr.completed
 		logRequests(rqStats, recv, lg)
 	}
-	machine.log(lg, completed)
+	logMachine(lg, work0, work1, completed)
 
 	work := workBetween(work0, work1, completed, elapsed, o.echoPDUs)
 	pr.work = &work
@@ -301,10 +296,10 @@ func poolOf(phones []*phone) chan *phone {
 }
 
 // logServeWork logs what serve did during the load: its storage writes, its store
-// writer's work (the first node's) and the CPU the nodes (cpu0 and cpu1, read before and
-// after the load) and loadgen used, from the readings taken before it.
+// writer's work (the first node's) and the CPU the nodes and loadgen used, from the
+// readings taken before the load (w0, wb0) and before and after it (r0, r1).
 func logServeWork(srvs []*serveProc, api *client, dir string, lg *logger, elapsed time.Duration,
-	cpu0, cpu1, self0 time.Duration, w0 writerStats, wok0 bool, wb0 int64) {
+	r0, r1 workReading, w0 writerStats, wok0 bool, wb0 int64) {
 	if wb1 := nodesWriteBytes(srvs); wb0 >= 0 && wb1 >= 0 {
 		lg.printf("serve wrote %.1f MB to storage during the load (%.0f KB/s); replica folder %.1f MB",
 			float64(wb1-wb0)/1e6, float64(wb1-wb0)/1e3/elapsed.Seconds(), float64(dirBytes(filepath.Join(dir, "replica")))/1e6)
@@ -312,7 +307,7 @@ func logServeWork(srvs []*serveProc, api *client, dir string, lg *logger, elapse
 	if w1, wok1, _ := api.writerStats(context.Background()); wok0 && wok1 {
 		lg.printf("%s", writerLine(w0, w1, elapsed))
 	}
-	if self1 := procCPU(os.Getpid()); cpu0 >= 0 && cpu1 >= 0 && self0 >= 0 && self1 >= 0 {
+	if cpu0, cpu1, self0, self1 := r0.cpu, r1.cpu, r0.self, r1.self; cpu0 >= 0 && cpu1 >= 0 && self0 >= 0 && self1 >= 0 {
 		lg.printf("cpu during the load: serve (%d node(s)) %.1fs (%.0f%% of one core), loadgen with the simulator %.1fs (%.0f%%), over %.1fs",
 			len(srvs), (cpu1 - cpu0).Seconds(), 100*(cpu1-cpu0).Seconds()/elapsed.Seconds(),
 			(self1 - self0).Seconds(), 100*(self1-self0).Seconds()/elapsed.Seconds(), elapsed.Seconds())
@@ -440,18 +435,15 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// machineShare is the whole machine's CPU over the load (machineCPU) and the part of it
-// neither serve nor loadgen used.
-type machineShare struct {
-	busy, steal, total, rest time.Duration
-	known                    bool
-}
-
-func (m machineShare) log(lg *logger, payments int) {
-	if !m.known || payments == 0 {
+// logMachine logs the whole machine's CPU between readings r0 and r1 (machineCPU) and
+// the part of it neither serve nor loadgen used, per completed payment.
+func logMachine(lg *logger, r0, r1 workReading, payments int) {
+	if payments == 0 || min(r0.busy, r1.busy, r0.cpu, r1.cpu, r0.self, r1.self) < 0 || r1.total <= r0.total {
 		return
 	}
-	rest := max(m.rest, 0)
+	busy, total := r1.busy-r0.busy, r1.total-r0.total
+	rest := max(busy-(r1.cpu-r0.cpu)-(r1.self-r0.self), 0)
 	lg.printf("the machine during the load: busy %.0f%% of its %d cores, %.0f%% stolen by the host; the rest of the busy time (the database server on PostgreSQL, other processes) %.1fs, %.2f ms per payment",
-		100*float64(m.busy)/float64(m.total), runtime.NumCPU(), 100*float64(m.steal)/float64(m.total), rest.Seconds(), float64(rest)/float64(time.Millisecond)/float64(payments))
+		100*float64(busy)/float64(total), runtime.NumCPU(), 100*float64(r1.steal-r0.steal)/float64(total),
+		rest.Seconds(), float64(rest)/float64(time.Millisecond)/float64(payments))
 }

@@ -3,22 +3,28 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/payswitch/payswitch/tools/smscsim"
 )
 
 // workReading is what the switch has done so far, read before and after the load:
-// serve's CPU, its writers' statements and the request PDUs through the simulators.
+// serve's CPU, its writers' statements, the request PDUs through the simulators, and the
+// CPU of loadgen and of the whole machine.
 type workReading struct {
 	cpu        time.Duration // all nodes; below 0: unknown
 	statements float64       // all nodes; below 0: unknown
 	pdus       uint64        // deliver_sm acknowledged and submit_sm accepted, all simulators
+	self       time.Duration // loadgen's own; below 0: unknown
+	// busy, steal and total are machineCPU's; below 0: unknown.
+	busy, steal, total time.Duration
 }
 
 // readWork takes a reading of srvs and sims.
 func readWork(ctx context.Context, srvs []*serveProc, sims []*smscsim.Sim, token string) workReading {
-	r := workReading{cpu: nodesCPU(srvs)}
+	r := workReading{cpu: nodesCPU(srvs), self: procCPU(os.Getpid())}
+	r.busy, r.steal, r.total = machineCPU()
 	for _, srv := range srvs {
 		w, ok, _ := newClient(srv.base, token).writerStats(ctx)
 		if !ok || w.statements < 0 || r.statements < 0 {
