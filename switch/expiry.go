@@ -31,17 +31,20 @@ func (e *Engine) Run(ctx context.Context) error {
 // The sweeper's reads: what is due (payments waiting for their code, and merchants'
 // requests, whose deadline passed: at most 500 of each, oldest first), and the next
 // deadline; each branch along the partial index of its state, so that a backlog after a
-// restart is never sorted whole.
+// restart is never sorted whole. "expires_at >= 0" (every deadline is) is part of those
+// indexes' condition on PostgreSQL, so that they serve only the sweeper
+// (migrationExpiryPredicatesPG); on SQLite the queries imply its indexes' condition all
+// the same.
 const (
-	dueQuery = `SELECT id FROM (SELECT id FROM payments WHERE state = 'pending_otp' AND expires_at <= ?1
-			ORDER BY expires_at LIMIT 500) AS pending
+	dueQuery = `SELECT id FROM (SELECT id FROM payments WHERE state = 'pending_otp' AND expires_at >= 0
+			AND expires_at <= ?1 ORDER BY expires_at LIMIT 500) AS pending
 		UNION ALL
-		SELECT id FROM (SELECT id FROM payments WHERE state = 'requested' AND expires_at <= ?1
-			ORDER BY expires_at LIMIT 500) AS requested`
+		SELECT id FROM (SELECT id FROM payments WHERE state = 'requested' AND expires_at >= 0
+			AND expires_at <= ?1 ORDER BY expires_at LIMIT 500) AS requested`
 	nextDueQuery = `SELECT COALESCE(MIN(next), 0) FROM (
-		SELECT MIN(expires_at) AS next FROM payments WHERE state = 'pending_otp'
+		SELECT MIN(expires_at) AS next FROM payments WHERE state = 'pending_otp' AND expires_at >= 0
 		UNION ALL
-		SELECT MIN(expires_at) FROM payments WHERE state = 'requested'
+		SELECT MIN(expires_at) FROM payments WHERE state = 'requested' AND expires_at >= 0
 	) AS deadlines`
 )
 

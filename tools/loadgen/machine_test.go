@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/payswitch/payswitch/internal/pgtest"
 )
 
@@ -31,13 +32,41 @@ func TestMachineCPU(t *testing.T) {
 	}
 }
 
-// TestAnalyze runs analyze on a real PostgreSQL database, and refuses a server that is
-// not there.
+// TestAnalyze runs analyze on a real PostgreSQL database: the tables that hold rows get
+// statistics, an empty one keeps none (so that its size is not taken for zero when it
+// fills), and a server that is not there is an error.
 func TestAnalyze(t *testing.T) {
-	if err := analyze(context.Background(), pgtest.URL(t)); err != nil {
+	ctx := context.Background()
+	url := pgtest.URL(t)
+	c, err := pgx.Connect(ctx, url)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := analyze(context.Background(), "postgres://nobody@127.0.0.1:1/none?connect_timeout=2"); err == nil {
+	defer c.Close(ctx)
+	for _, q := range []string{`CREATE TABLE filled (id BIGINT PRIMARY KEY)`, `CREATE TABLE empty (id BIGINT PRIMARY KEY)`,
+		`INSERT INTO filled SELECT generate_series(1, 500)`} {
+		if _, err := c.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := analyze(ctx, url); err != nil {
+		t.Fatal(err)
+	}
+	for table, want := range map[string]bool{"filled": true, "empty": false} {
+		var analyzed bool
+		var tuples float64
+		if err := c.QueryRow(ctx, `SELECT last_analyze IS NOT NULL, (SELECT reltuples FROM pg_class WHERE relname = $1)
+			FROM pg_stat_user_tables WHERE relname = $1`, table).Scan(&analyzed, &tuples); err != nil {
+			t.Fatal(err)
+		}
+		if analyzed != want {
+			t.Errorf("%s analyzed %v, want %v (reltuples %v)", table, analyzed, want, tuples)
+		}
+		if want && tuples != 500 || !want && tuples != -1 {
+			t.Errorf("%s: reltuples %v", table, tuples)
+		}
+	}
+	if err := analyze(ctx, "postgres://nobody@127.0.0.1:1/none?connect_timeout=2"); err == nil {
 		t.Fatal("analyze of a database that is not there: no error")
 	}
 }
