@@ -2,7 +2,7 @@ package payswitch
 
 // postgresMigrations are the engine's tables on PostgreSQL, as SQLite's migrations 1 to
 // migrationLock leave them (schema.go, refund.go): one migration, since PostgreSQL
-// needs none of SQLite's rebuilds. Integers are BIGINT, every text COLLATE "C" (ids and
+// needs none of SQLite's rebuilds, and then PostgreSQL's own changes. Integers are BIGINT, every text COLLATE "C" (ids and
 // times compare by bytes, as on SQLite, whatever the database's locale). The partial
 // unique indexes are the same: one_pending_per_number and one_request_per_number make
 // "one payment waiting per number" the database's rule on every node, and
@@ -163,9 +163,10 @@ CREATE INDEX lock_attempts_expiry ON lock_attempts (window_start);
 // payments_pending_expiry by its state alone. Where PostgreSQL's statistics count few
 // waiting payments (analyzed at a quiet hour, or just after start) the planner costed
 // both at one row and took the smaller, the expiry index, and so read every waiting
-// payment of every number to find one: 42-70 buffers and 80 rows filtered out per
-// lookup under loadgen, three lookups per payment. Now only the number's index serves
-// it. SQLite's planner already prefers the index with an equality on its column.
+// payment of every number to find one (README, "Running on PostgreSQL"). Now only the
+// number's index serves it. SQLite's planner already prefers the index with an equality
+// on its column. The indexes hold only waiting payments, but building them reads the
+// table: on a large one the upgrade's first start pauses writes for that long.
 const migrationExpiryPredicatesPG = `
 DROP INDEX payments_pending_expiry;
 CREATE INDEX payments_pending_expiry ON payments (expires_at) WHERE state = 'pending_otp' AND expires_at >= 0;
