@@ -56,11 +56,11 @@ func filledTables(ctx context.Context, c *pgx.Conn) ([]string, error) {
 	}
 	var filled []string
 	for _, t := range all {
-		var any bool
-		if err := c.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM "+pgx.Identifier{t}.Sanitize()+")").Scan(&any); err != nil {
+		var hasRows bool
+		if err := c.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM "+pgx.Identifier{t}.Sanitize()+")").Scan(&hasRows); err != nil {
 			return nil, fmt.Errorf("look into %s: %w", t, err)
 		}
-		if any {
+		if hasRows {
 			filled = append(filled, t)
 		}
 	}
