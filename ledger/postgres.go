@@ -63,11 +63,15 @@ func (t *Tx) lockAccounts(ctx context.Context, ids ...string) error {
 	sorted = slices.Compact(sorted)
 	// Nothing is read back from the lock: the reads after it see the rows it locked, so it
 	// rides in the next statement's round trip (store.Later).
-	if err := store.Later(ctx, t.tx, `SELECT id FROM accounts WHERE id = ANY(?) ORDER BY id FOR NO KEY UPDATE`, sorted); err != nil {
+	if err := store.Later(ctx, t.tx, pgLockAccounts, sorted); err != nil {
 		return fmt.Errorf("ledger: lock accounts: %w", err)
 	}
 	return nil
 }
+
+// pgLockAccounts locks the accounts whose ids its one argument lists (sorted), in id
+// order.
+const pgLockAccounts = `SELECT id FROM accounts WHERE id = ANY(?) ORDER BY id FOR NO KEY UPDATE`
 
 // lockHold locks hold key and its accounts, hold first, for settling it; a missing hold
 // is not an error here (the read after says so).
