@@ -28,13 +28,11 @@ func machineCPU() (busy, steal, total time.Duration) {
 		return -1, -1, -1
 	}
 	var sum, idle, stolen int64
-	for i, s := range fields[1:] {
+	// Past steal come guest and guest_nice, which user and nice count already.
+	for i, s := range fields[1:min(len(fields), 9)] {
 		v, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
 			return -1, -1, -1
-		}
-		if i >= 8 { // guest and guest_nice are counted in user and nice already
-			break
 		}
 		sum += v
 		switch i {
@@ -44,7 +42,5 @@ func machineCPU() (busy, steal, total time.Duration) {
 			stolen += v
 		}
 	}
-	const clockTick = 100 // USER_HZ, as in procCPU
-	tick := func(n int64) time.Duration { return time.Duration(n) * time.Second / clockTick }
-	return tick(sum - idle - stolen), tick(stolen), tick(sum)
+	return clockTicks(sum - idle - stolen), clockTicks(stolen), clockTicks(sum)
 }

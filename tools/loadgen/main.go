@@ -145,8 +145,9 @@ database.groups. Provisioning, checks and
 the merchants' API calls go to the first node. Each run's lines are prefixed with its
 name, and then
   db_compare sqlite_payments/s=X sqlite_p99_ms=Y postgres_1node_payments/s=X ... postgres_Nnodes_...
-Before each load on PostgreSQL loadgen runs ANALYZE, as after any bulk load, so that
-the plans the nodes cached while provisioning filled the tables are made again.
+Before each load on PostgreSQL loadgen runs ANALYZE on the tables that hold rows, as
+after any bulk load, so that the plans the nodes cached while provisioning filled the
+tables are made again (tables still empty keep no statistics), and then CHECKPOINT.
 -rounds R makes the PostgreSQL runs R times (SQLite once), one node first in odd rounds
 and N nodes first in even ones, each round with its db_compare line, and ends with
   db_compare_rounds=R postgres_1node_median=X postgres_Nnodes_median=Y nodes_ahead=K

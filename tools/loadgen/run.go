@@ -193,7 +193,7 @@ func runSwitch(ctx context.Context, o options, bin string, lg *logger, withReque
 		if err := analyze(ctx, tg.url); err != nil {
 			return nil, err
 		}
-		lg.printf("analyzed the database after provisioning, as after any bulk load, and checkpointed")
+		lg.printf("analyzed the database after provisioning (its tables that hold rows), as after any bulk load, and checkpointed")
 	}
 
 	if withRequests {

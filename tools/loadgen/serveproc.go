@@ -310,9 +310,12 @@ func procCPU(pid int) time.Duration {
 	if err1 != nil || err2 != nil {
 		return -1
 	}
-	const clockTick = 100 // USER_HZ, 100 on every Linux platform Go supports
-	return time.Duration(ut+st) * time.Second / clockTick
+	return clockTicks(ut + st)
 }
+
+// clockTicks is n of /proc's clock ticks (USER_HZ, 100 on every Linux platform Go
+// supports) as a duration.
+func clockTicks(n int64) time.Duration { return time.Duration(n) * time.Second / 100 }
 
 // running reports whether the process is still up.
 func (p *serveProc) running() bool {
