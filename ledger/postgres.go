@@ -63,7 +63,8 @@ func (t *Tx) lockAccounts(ctx context.Context, ids ...string) error {
 	sorted = slices.Compact(sorted)
 	// Nothing is read back from the lock: the reads after it see the rows it locked, so it
 	// rides in the next statement's round trip (store.Later).
-	if err := store.Later(ctx, t.tx, pgLockAccounts, sorted); err != nil {
+	query, args := lockAccountsStatement(sorted)
+	if err := store.Later(ctx, t.tx, query, args...); err != nil {
 		return fmt.Errorf("ledger: lock accounts: %w", err)
 	}
 	return nil
@@ -72,6 +73,28 @@ func (t *Tx) lockAccounts(ctx context.Context, ids ...string) error {
 // pgLockAccounts locks the accounts whose ids its one argument lists (sorted), in id
 // order.
 const pgLockAccounts = `SELECT id FROM accounts WHERE id = ANY(?) ORDER BY id FOR NO KEY UPDATE`
+
+// pgLockAccount and pgLockTwoAccounts are pgLockAccounts for the one or two accounts a
+// booking locks. PostgreSQL plans a prepared statement again at every call while its
+// generic plan looks dearer than the plans made for the arguments, and a generic plan for
+// an array of unknown length always does: pgLockAccounts was planned at every call. These
+// take a fixed number of ids, so their generic plan is kept after the first few calls.
+const (
+	pgLockAccount     = `SELECT id FROM accounts WHERE id = ? FOR NO KEY UPDATE`
+	pgLockTwoAccounts = `SELECT id FROM accounts WHERE id IN (?, ?) ORDER BY id FOR NO KEY UPDATE`
+)
+
+// lockAccountsStatement is the statement that locks sorted (ids in order, each once),
+// and its arguments.
+func lockAccountsStatement(sorted []string) (string, []any) {
+	switch len(sorted) {
+	case 1:
+		return pgLockAccount, []any{sorted[0]}
+	case 2:
+		return pgLockTwoAccounts, []any{sorted[0], sorted[1]}
+	}
+	return pgLockAccounts, []any{sorted}
+}
 
 // lockHold locks hold key and its accounts, hold first, for settling it; a missing hold
 // is not an error here (the read after says so).

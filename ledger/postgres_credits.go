@@ -124,7 +124,8 @@ func (t *Tx) applyCredits(ctx context.Context, ids []string) error {
 		posted[i], pending[i], anyStatus[i] = s.posted, s.pending, !s.active
 	}
 	if len(todo) > 1 { // one row needs no order: the UPDATE locks it
-		if err := store.Later(ctx, t.tx, pgLockAccounts, todo); err != nil {
+		query, args := lockAccountsStatement(todo)
+		if err := store.Later(ctx, t.tx, query, args...); err != nil {
 			return fmt.Errorf("ledger: lock accounts: %w", err)
 		}
 	}
