@@ -2,8 +2,9 @@ package payswitch
 
 // postgresMigrations are the engine's tables on PostgreSQL, as SQLite's migrations 1 to
 // migrationLock leave them (schema.go, refund.go): one migration, since PostgreSQL
-// needs none of SQLite's rebuilds, and then PostgreSQL's own changes. Integers are BIGINT, every text COLLATE "C" (ids and
-// times compare by bytes, as on SQLite, whatever the database's locale). The partial
+// needs none of SQLite's rebuilds, and then PostgreSQL's own changes. Integers are
+// BIGINT, every text COLLATE "C" (ids and times compare by bytes, as on SQLite,
+// whatever the database's locale). The partial
 // unique indexes are the same: one_pending_per_number and one_request_per_number make
 // "one payment waiting per number" the database's rule on every node, and
 // payments_request_key and payments_reversal_ref the idempotency keys'. seq and id are
