@@ -37,6 +37,9 @@ func (o *op) enqueueEvents(p *Payment, subject string, events []string) error {
 	if len(events) == 0 || o.e.events == nil {
 		return nil
 	}
+	if w, ok := o.e.events.(wanter); ok && !w.Wants(p.PayeeAccount) {
+		return nil // the payment's JSON would be built for nothing
+	}
 	data, err := json.Marshal(p.View())
 	if err != nil {
 		return fmt.Errorf("event data of %s: %w", p.ID, err)
@@ -70,6 +73,10 @@ type freshSink interface {
 	EnqueueThen(ctx context.Context, tx store.Tx, merchantID, eventType, subject string, data []byte,
 		at time.Time) (then func(), err error)
 }
+
+// wanter is an EventSink that can tell, without a read, that a merchant's events would
+// not be queued (webhook.Hooks: the merchant has no endpoint).
+type wanter interface{ Wants(merchantID string) bool }
 
 // kicker is an EventSink that delivers sooner when told that events were committed
 // (webhook.Hooks): done tells it, as it tells the outbox of messages.

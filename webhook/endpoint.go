@@ -65,8 +65,10 @@ func (h *Hooks) SetEndpoint(ctx context.Context, merchantID, rawURL, secret stri
 		return err
 	})
 	if err != nil {
+		h.endpoints.reset()
 		return fmt.Errorf("webhook: set endpoint of %s: %w", merchantID, err)
 	}
+	h.endpoints.set(merchantID, cachedEndpoint{url: rawURL, sealed: sealed})
 	h.reset(merchantID)
 	return nil
 }
@@ -102,6 +104,8 @@ func (h *Hooks) Endpoint(ctx context.Context, merchantID string) (Endpoint, erro
 // on nothing is queued for the merchant, and its pending events are given up.
 func (h *Hooks) RemoveEndpoint(ctx context.Context, merchantID string) error {
 	now := micros(h.cfg.Now())
+	// Out of the map first: no event is queued for the merchant from here on.
+	h.endpoints.forget(merchantID)
 	err := h.db.Write(ctx, func(tx store.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM webhook_endpoints WHERE merchant_id = ?`, merchantID)
 		if err != nil {
@@ -121,6 +125,7 @@ func (h *Hooks) RemoveEndpoint(ctx context.Context, merchantID string) error {
 		return err
 	}
 	if err != nil {
+		h.endpoints.reset() // the endpoint may still be there
 		return fmt.Errorf("webhook: remove endpoint of %s: %w", merchantID, err)
 	}
 	h.reset(merchantID)

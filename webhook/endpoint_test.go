@@ -198,3 +198,54 @@ func TestForbidAddsListenersBoundLater(t *testing.T) {
 func TestEndpointLifecycle(t *testing.T) { pgtest.Both(t, testEndpointLifecycle) }
 
 func TestSecretIsNotStoredInClear(t *testing.T) { pgtest.Both(t, testSecretIsNotStoredInClear) }
+
+// On SQLite the endpoints Enqueue reads are kept in memory: an event is queued once its
+// merchant's endpoint is set and none from its removal on, and Wants tells the engine
+// so before it builds an event's data. On PostgreSQL Wants always says yes: another
+// node may have set the endpoint.
+func testEndpointsFollowChanges(t *testing.T) {
+	r := newRig(t, nil)
+	pg := driverOf(t) == store.Postgres
+	if !r.h.Wants("M1") {
+		t.Fatal("Wants before anything is known: want true")
+	}
+	r.enqueue("M1", PaymentCompleted, "PAY0000001", payment)
+	if n := r.count(`SELECT count(*) FROM webhook_events`); n != 0 {
+		t.Fatalf("%d events queued without an endpoint", n)
+	}
+	if r.h.Wants("M1") != pg {
+		t.Fatalf("Wants without an endpoint: %v", r.h.Wants("M1"))
+	}
+	rc := newReceiver(t, nil)
+	r.setEndpoint("M1", rc.srv.URL, secretA)
+	if !r.h.Wants("M1") {
+		t.Fatal("Wants with an endpoint: false")
+	}
+	r.enqueue("M1", PaymentCompleted, "PAY0000002", payment)
+	if n := r.count(`SELECT count(*) FROM webhook_events`); n != 1 {
+		t.Fatalf("%d events queued with an endpoint, want 1", n)
+	}
+	r.setEndpoint("M1", rc.srv.URL+"/v2", secretB)
+	r.run()
+	r.enqueue("M1", PaymentCompleted, "PAY0000003", payment)
+	for range 2 {
+		r.nextOutcome("M1", outcomeDelivered)
+	}
+	for range 2 {
+		if req := rc.next(); req.path != "/v2" {
+			t.Fatalf("delivered to %q, want the endpoint set last", req.path)
+		}
+	}
+	if err := r.h.RemoveEndpoint(ctx, "M1"); err != nil {
+		t.Fatal(err)
+	}
+	if r.h.Wants("M1") != pg {
+		t.Fatalf("Wants after the removal: %v", r.h.Wants("M1"))
+	}
+	r.enqueue("M1", PaymentCompleted, "PAY0000004", payment)
+	if n := r.count(`SELECT count(*) FROM webhook_events`); n != 2 {
+		t.Fatalf("%d events after the removal, want 2", n)
+	}
+}
+
+func TestEndpointsFollowChanges(t *testing.T) { pgtest.Both(t, testEndpointsFollowChanges) }

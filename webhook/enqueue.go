@@ -51,19 +51,14 @@ func (h *Hooks) enqueue(ctx context.Context, tx store.Tx, merchantID, eventType,
 	case !isObject(data):
 		return c, false, invalid("data", "%s event about %s: data is not a JSON object", eventType, subject)
 	}
-	var paused int64
-	if fresh {
-		err = tx.QueryRowContext(ctx, h.endpointForFreshSQL(), merchantID).Scan(&c.url, &c.sealed, &paused)
-	} else {
-		var one int
-		err = tx.QueryRowContext(ctx, `SELECT 1 FROM webhook_endpoints WHERE merchant_id = ?`, merchantID).Scan(&one)
-	}
-	if errors.Is(err, sql.ErrNoRows) {
-		return c, false, nil
-	}
+	ep, paused, ok, err := h.endpointOf(ctx, tx, merchantID)
 	if err != nil {
 		return c, false, fmt.Errorf("webhook: enqueue %s of %s: %w", eventType, subject, err)
 	}
+	if !ok {
+		return c, false, nil
+	}
+	c.url, c.sealed = ep.url, ep.sealed
 	now := h.cfg.Now()
 	if at.IsZero() {
 		at = now
@@ -110,15 +105,6 @@ func (h *Hooks) enqueue(ctx context.Context, tx store.Tx, merchantID, eventType,
 		h.ids.Reseed()
 	}
 	return c, false, fmt.Errorf("webhook: enqueue %s of %s: no free event ID", eventType, subject)
-}
-
-// endpointForFreshSQL reads what a fresh event's delivery needs of its merchant's
-// endpoint, and the pause every node honours on PostgreSQL (0 on SQLite).
-func (h *Hooks) endpointForFreshSQL() string {
-	if h.onPostgres() {
-		return `SELECT url, secret, paused_until FROM webhook_endpoints WHERE merchant_id = ?`
-	}
-	return `SELECT url, secret, 0 FROM webhook_endpoints WHERE merchant_id = ?`
 }
 
 // insertEvent writes an event's row, due at nextAt (0: now) or, fresh, leased until

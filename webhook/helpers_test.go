@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -99,6 +100,15 @@ type rig struct {
 
 func newRig(t *testing.T, change func(*Config)) *rig {
 	t.Helper()
+	r := newClosedRig(t, change)
+	r.open()
+	t.Cleanup(func() { r.stop() }) // before the database closes: cleanups run last first
+	return r
+}
+
+// newClosedRig is newRig before it opens the database.
+func newClosedRig(t *testing.T, change func(*Config)) *rig {
+	t.Helper()
 	r := &rig{t: t, clock: newClock(), stop: func() {}, nodeName: "node-a"}
 	if driverOf(t) == store.Postgres {
 		r.url = pgtest.URL(t)
@@ -109,8 +119,6 @@ func newRig(t *testing.T, change func(*Config)) *rig {
 	if change != nil {
 		change(&r.cfg)
 	}
-	r.open()
-	t.Cleanup(func() { r.stop() }) // before the database closes: cleanups run last first
 	return r
 }
 
@@ -136,11 +144,14 @@ func (r *rig) open() {
 
 // openDB opens a store.DB on the rig's database: another node's, on PostgreSQL, each
 // time it is called.
-func (r *rig) openDB() (*store.DB, error) {
+func (r *rig) openDB() (*store.DB, error) { return r.openDBWith(Schema) }
+
+// openDBWith is openDB with the webhook schema s (an older one, say).
+func (r *rig) openDBWith(s store.Schema) (*store.DB, error) {
 	if r.url != "" {
-		return store.OpenPostgres(ctx, r.url, store.Options{}, Schema)
+		return store.OpenPostgres(ctx, r.url, store.Options{}, s)
 	}
-	return store.Open(r.path, store.Options{}, Schema)
+	return store.Open(r.path, store.Options{}, s)
 }
 
 // run starts the worker; r.stop ends it.
@@ -277,6 +288,7 @@ func (r *rig) count(query string, args ...any) int {
 // request is a delivery as a receiver saw it.
 type request struct {
 	n      int // 1 for the receiver's first
+	path   string
 	header http.Header
 	body   []byte
 }
@@ -300,7 +312,7 @@ func newReceiver(t *testing.T, respond func(n int, w http.ResponseWriter, r *htt
 		rc.n++
 		n, respond := rc.n, rc.respond
 		rc.mu.Unlock()
-		rc.reqs <- request{n: n, header: r.Header.Clone(), body: body}
+		rc.reqs <- request{n: n, path: r.URL.Path, header: r.Header.Clone(), body: body}
 		if respond != nil {
 			respond(n, w, r)
 		}
@@ -370,3 +382,23 @@ const (
 	secretB = "whsec-merchant-b-0123456789"
 	payment = `{"id":"PAY0000001","type":"merchant_payment","state":"completed","amount":150000,"currency":"KES"}`
 )
+
+// plan is SQLite's query plan of query with args, a line per step.
+func (r *rig) plan(query string, args ...any) string {
+	r.t.Helper()
+	rows, err := r.db.Reader().QueryContext(ctx, `EXPLAIN QUERY PLAN `+query, args...)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			r.t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	return strings.Join(plan, "\n")
+}

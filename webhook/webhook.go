@@ -161,6 +161,8 @@ type Hooks struct {
 	pauses   atomic.Pointer[map[string]time.Time]
 	m        *metrics
 	throttle *logthrottle.Throttle
+	// endpoints are the merchants' endpoints, kept in memory on SQLite (endpoints.go).
+	endpoints endpoints
 
 	mu     sync.Mutex      // guards resets
 	resets map[string]bool // merchants whose endpoint changed since the worker last looked
