@@ -253,8 +253,8 @@ const (
 	outcomeStale     = "stale" // the claim had been released meanwhile: the attempt is only logged
 )
 
-// record writes how an attempt at c went: the event's state and the deliveries' log.
-// A failed attempt is due again after the backoff of its attempts, but not after the
+// record writes how an attempt at c went: the event's state and last attempt, and for a
+// failed attempt an entry in the deliveries' log. A failed attempt is due again after the backoff of its attempts, but not after the
 // time RetryFor allows (the last attempt is at that point); once RetryFor has run out
 // it is given up. It returns the outcome and, for a retry, when.
 func (h *Hooks) record(ctx context.Context, c claimed, a attempt) (outcome string, next time.Time, err error) {
@@ -269,13 +269,13 @@ func (h *Hooks) record(ctx context.Context, c claimed, a attempt) (outcome strin
 		if a.ok() {
 			// The common case in one statement: a delivered event is delivered whatever
 			// became of its claim meanwhile.
-			if err := tx.QueryRowContext(ctx, `UPDATE webhook_events SET state = 'delivered', attempts = attempts + 1,
-				lease = 0, next_at = 0, last_status = ?, last_error = '', updated_at = ? WHERE seq = ? RETURNING attempts`,
-				a.status, micros(now), c.seq).Scan(&attempts); err != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE webhook_events SET state = 'delivered', attempts = attempts + 1,
+				lease = 0, next_at = 0, last_status = ?, last_error = '', last_at = ?, last_duration = ?, updated_at = ?
+				WHERE seq = ?`, a.status, micros(a.at), a.duration.Microseconds(), micros(now), c.seq); err != nil {
 				return err
 			}
 			outcome = outcomeDelivered
-			return h.logDelivery(ctx, tx, c, attempts, a)
+			return nil
 		}
 		var lease int64
 		var state string
@@ -295,13 +295,13 @@ func (h *Hooks) record(ctx context.Context, c claimed, a attempt) (outcome strin
 		case !now.Before(last):
 			res = outcomeGaveUp
 			_, err = tx.ExecContext(ctx, `UPDATE webhook_events SET state = 'failed', attempts = ?, lease = 0,
-				next_at = 0, last_status = ?, last_error = ?, updated_at = ? WHERE seq = ?`,
-				attempts, a.status, a.errText, micros(now), c.seq)
+				next_at = 0, last_status = ?, last_error = ?, last_at = ?, last_duration = ?, updated_at = ? WHERE seq = ?`,
+				attempts, a.status, a.errText, micros(a.at), a.duration.Microseconds(), micros(now), c.seq)
 		default:
 			res = outcomeRetry
 			_, err = tx.ExecContext(ctx, `UPDATE webhook_events SET attempts = ?, lease = 0, next_at = ?,
-				last_status = ?, last_error = ?, updated_at = ? WHERE seq = ?`,
-				attempts, micros(next), a.status, a.errText, micros(now), c.seq)
+				last_status = ?, last_error = ?, last_at = ?, last_duration = ?, updated_at = ? WHERE seq = ?`,
+				attempts, micros(next), a.status, a.errText, micros(a.at), a.duration.Microseconds(), micros(now), c.seq)
 		}
 		if err != nil {
 			return err
@@ -325,7 +325,7 @@ const pruneOneIn = 64
 // prune reports whether this attempt prunes its merchant's log.
 func (h *Hooks) prune() bool { return h.pruneAlways || rand.N(pruneOneIn) == 0 }
 
-// logDelivery adds an attempt to the deliveries' log and, now and then, prunes the
+// logDelivery adds a failed attempt to the deliveries' log and, now and then, prunes the
 // merchant's oldest beyond Config.KeepDeliveries.
 func (h *Hooks) logDelivery(ctx context.Context, tx store.Tx, c claimed, attempt int, a attempt) error {
 	if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_deliveries (merchant_id, event_id, event_type, attempt, at,

@@ -437,27 +437,46 @@ func testDeliveryNeverConnectsToTheSwitchItself(t *testing.T) {
 	}
 }
 
-// Deliveries keeps the latest KeepDeliveries attempts per merchant.
+// The deliveries' log keeps the latest KeepDeliveries failed attempts per merchant; a
+// successful attempt is kept on its event's row, and Deliveries lists both, newest first.
 func testDeliveriesAreCappedPerMerchant(t *testing.T) {
-	r := newRig(t, func(c *Config) { c.KeepDeliveries = 3; c.PerMerchant = 1 })
+	r := newRig(t, func(c *Config) { c.KeepDeliveries = 3; c.PerMerchant = 1; c.MaxFailures = 100 })
 	r.h.pruneAlways = true
-	rc := newReceiver(t, nil)
+	rc := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "down", http.StatusServiceUnavailable)
+	})
 	r.setEndpoint("M1", rc.srv.URL, secretA)
 	r.run()
 	for i := range 5 {
 		r.enqueue("M1", PaymentCompleted, "PAY000000"+strconv.Itoa(i), payment)
-		r.nextOutcome("M1", outcomeDelivered)
-	}
-	ds, err := r.h.Deliveries(ctx, "M1", 100)
-	if err != nil || len(ds) != 3 {
-		t.Fatalf("deliveries %+v, %v", ds, err)
-	}
-	want := r.event("M1", PaymentCompleted, "PAY0000004").ID
-	if ds[0].EventID != want {
-		t.Fatalf("newest delivery is of %s, want %s", ds[0].EventID, want)
+		r.nextOutcome("M1", outcomeRetry)
+		r.clock.Advance(time.Second)
 	}
 	if n := r.count(`SELECT count(*) FROM webhook_deliveries`); n != 3 {
-		t.Fatalf("%d deliveries stored, want 3", n)
+		t.Fatalf("%d failed attempts stored, want 3", n)
+	}
+	rc.answer(nil)
+	r.enqueue("M1", PaymentCompleted, "PAY0000009", payment)
+	r.nextOutcome("M1", outcomeDelivered)
+	if n := r.count(`SELECT count(*) FROM webhook_deliveries`); n != 3 {
+		t.Fatalf("%d attempts logged after a success, want the 3 failed ones", n)
+	}
+	ds, err := r.h.Deliveries(ctx, "M1", 100)
+	if err != nil || len(ds) != 4 {
+		t.Fatalf("deliveries %+v, %v", ds, err)
+	}
+	if ds[0].EventID != r.event("M1", PaymentCompleted, "PAY0000009").ID || ds[0].Status != 200 ||
+		ds[0].EventState != stateDelivered {
+		t.Fatalf("newest delivery %+v, want the success", ds[0])
+	}
+	for i, sub := range []string{"PAY0000004", "PAY0000003", "PAY0000002"} {
+		if d := ds[i+1]; d.EventID != r.event("M1", PaymentCompleted, sub).ID || d.Status != 503 || d.Attempt != 1 ||
+			d.EventState != statePending {
+			t.Fatalf("delivery %d: %+v, want the failed attempt at %s", i+1, d, sub)
+		}
+	}
+	if ds, _ := r.h.Deliveries(ctx, "M1", 2); len(ds) != 2 || ds[0].Status != 200 || ds[1].Status != 503 {
+		t.Fatalf("two newest: %+v", ds)
 	}
 }
 

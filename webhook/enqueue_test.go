@@ -100,23 +100,32 @@ func testEveryContractTypeIsQueued(t *testing.T) {
 // The claim finds due events through webhook_events_due, not by reading the table.
 func TestClaimUsesTheDueIndex(t *testing.T) {
 	r := newRig(t, nil)
-	rows, err := r.db.Reader().QueryContext(ctx, `EXPLAIN QUERY PLAN `+candidatesSQL, 0, "[]")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var plan []string
-	for rows.Next() {
-		var id, parent, unused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-			t.Fatal(err)
-		}
-		plan = append(plan, detail)
-	}
-	text := strings.Join(plan, "\n")
+	text := r.plan(candidatesSQL, 0, "[]")
 	if !strings.Contains(text, "webhook_events_due") || strings.Contains(text, "TEMP B-TREE") {
 		t.Fatalf("claim plan:\n%s", text)
+	}
+}
+
+// Deliveries reads a merchant's delivered events and failed attempts through the
+// indexes by merchant, newest first, and the sweep finds old events by their ID: none
+// of them reads a whole table.
+func TestDeliveriesAndSweepUseIndexes(t *testing.T) {
+	r := newRig(t, nil)
+	text := r.plan(deliveriesSQL, "M1", 50)
+	for _, want := range []string{"webhook_events_by_merchant", "webhook_deliveries_by_merchant"} {
+		if !strings.Contains(text, want) {
+			t.Fatalf("deliveries plan without %s:\n%s", want, text)
+		}
+	}
+	for _, line := range strings.Split(text, "\n") {
+		switch line {
+		case "SCAN webhook_events", "SCAN webhook_deliveries", "SCAN d", "SCAN e":
+			t.Fatalf("deliveries plan reads a table:\n%s", text)
+		}
+	}
+	text = r.plan(`SELECT seq FROM webhook_events WHERE id < ? AND `+finished+` LIMIT 10`, "evt_1")
+	if !strings.Contains(text, "sqlite_autoindex_webhook_events") || strings.Contains(text, "SCAN webhook_events") {
+		t.Fatalf("sweep plan:\n%s", text)
 	}
 }
 

@@ -52,11 +52,14 @@ const pgNextDueSQL = `SELECT min(GREATEST(e.next_at, COALESCE(ep.paused_until, 0
 	FROM webhook_events AS e LEFT JOIN webhook_endpoints AS ep ON ep.merchant_id = e.merchant_id
 	WHERE e.` + pending + ` AND e.merchant_id <> ALL(?1)`
 
-// pgDeliveredSQL marks a batch delivered: args now, seqs ([]int64), statuses ([]int64).
-// (A VALUES list of parameters would leave PostgreSQL guessing their types.)
+// pgDeliveredSQL marks a batch delivered: args now, seqs, statuses, the attempts' times
+// and durations (each []int64). (A VALUES list of parameters would leave PostgreSQL
+// guessing their types.)
 const pgDeliveredSQL = `UPDATE webhook_events SET state = 'delivered', attempts = attempts + 1,
-	lease = 0, next_at = 0, last_status = v.status, last_error = '', updated_at = ?1
-	FROM unnest(?2::bigint[], ?3::bigint[]) AS v(seq, status) WHERE webhook_events.seq = v.seq`
+	lease = 0, next_at = 0, last_status = v.status, last_error = '', last_at = v.at, last_duration = v.duration,
+	updated_at = ?1
+	FROM unnest(?2::bigint[], ?3::bigint[], ?4::bigint[], ?5::bigint[]) AS v(seq, status, at, duration)
+	WHERE webhook_events.seq = v.seq`
 
 // pgSetEndpointSQL is SetEndpoint's upsert, which also ends a pause.
 const pgSetEndpointSQL = `INSERT INTO webhook_endpoints (merchant_id, url, secret, updated_at)

@@ -32,16 +32,15 @@ const (
 )
 
 // Deliveries returns merchantID's latest delivery attempts, newest first: limit of them
-// (0: DefaultDeliveriesLimit; at most MaxDeliveriesLimit).
+// (0: DefaultDeliveriesLimit; at most MaxDeliveriesLimit). A successful attempt is read
+// from its event's row (kept Config.Retain), a failed one from the deliveries' log (its
+// last Config.KeepDeliveries per merchant).
 func (h *Hooks) Deliveries(ctx context.Context, merchantID string, limit int) ([]Delivery, error) {
 	if limit <= 0 {
 		limit = DefaultDeliveriesLimit
 	}
 	limit = min(limit, MaxDeliveriesLimit)
-	rows, err := h.db.Reader().QueryContext(ctx, `SELECT d.event_id, d.event_type, d.attempt, d.at, d.status, d.error,
-			d.duration, COALESCE(e.state, ''), COALESCE(e.next_at, 0)
-		FROM webhook_deliveries AS d LEFT JOIN webhook_events AS e ON e.id = d.event_id
-		WHERE d.merchant_id = ? ORDER BY d.id DESC LIMIT ?`, merchantID, limit)
+	rows, err := h.db.Reader().QueryContext(ctx, deliveriesSQL, merchantID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("webhook: deliveries of %s: %w", merchantID, err)
 	}
@@ -65,6 +64,22 @@ func (h *Hooks) Deliveries(ctx context.Context, merchantID string, limit int) ([
 	}
 	return out, nil
 }
+
+// deliveriesSQL lists a merchant's (?1) latest attempts, at most ?2: its delivered
+// events, each with the attempt that delivered it (last_at is 0 on events delivered
+// before their attempt was kept on the row: the log has that attempt), beside the
+// failed attempts of the log, each with its event's state now.
+const deliveriesSQL = `SELECT event_id, event_type, attempt, at, status, error, duration, event_state, next_at FROM (
+	SELECT * FROM (SELECT id AS event_id, type AS event_type, attempts AS attempt, last_at AS at, last_status AS status,
+			'' AS error, last_duration AS duration, state AS event_state, 0 AS next_at
+		FROM webhook_events WHERE merchant_id = ?1 AND state = 'delivered' AND last_at > 0
+		ORDER BY seq DESC LIMIT ?2) AS delivered
+	UNION ALL
+	SELECT * FROM (SELECT d.event_id, d.event_type, d.attempt, d.at, d.status, d.error, d.duration,
+			COALESCE(e.state, ''), COALESCE(e.next_at, 0)
+		FROM webhook_deliveries AS d LEFT JOIN webhook_events AS e ON e.id = d.event_id
+		WHERE d.merchant_id = ?1 ORDER BY d.id DESC LIMIT ?2) AS failed) AS attempts
+	ORDER BY at DESC, attempt DESC LIMIT ?2`
 
 // nextDue is when the next pending event of a merchant not in skip is due (zero time and
 // true for "now"); false when there is none.
@@ -101,8 +116,8 @@ func (h *Hooks) countQueue(ctx context.Context) {
 const sweepBatch = 1000
 
 // sweep gives up the events still pending well after their RetryFor (those whose
-// merchant's deliveries stayed paused past it), and deletes finished events older than
-// Config.Retain.
+// merchant's deliveries stayed paused past it), and deletes finished events made more
+// than Config.Retain ago.
 func (h *Hooks) sweep(ctx context.Context, now time.Time) {
 	// An hour of grace lets a paused merchant's last attempt happen first.
 	forgotten := micros(now.Add(-h.cfg.RetryFor - time.Hour))
@@ -124,12 +139,13 @@ func (h *Hooks) sweep(ctx context.Context, now time.Time) {
 	if gaveUp > 0 {
 		h.cfg.Log.Warn().Int64("events", gaveUp).Msg("webhook: gave up events whose merchant's deliveries stayed paused past retry_for")
 	}
-	old := micros(now.Add(-h.cfg.Retain))
+	// Events made before old are found by their ID, which sorts by that time.
+	old := h.ids.Floor(now.Add(-h.cfg.Retain))
 	for range 100 {
 		var n int64
 		err := h.db.Write(ctx, func(tx store.Tx) error {
 			res, err := tx.ExecContext(ctx, `DELETE FROM webhook_events WHERE seq IN (SELECT seq FROM webhook_events
-				WHERE state <> 'pending' AND updated_at < ? LIMIT ?)`, old, sweepBatch)
+				WHERE id < ? AND `+finished+` LIMIT ?)`, old, sweepBatch)
 			if err != nil {
 				return err
 			}

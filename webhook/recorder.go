@@ -20,7 +20,7 @@ type deliveredAttempt struct {
 	done chan error
 }
 
-// recorder records delivered attempts in batches: one write, of two statements, for
+// recorder records delivered attempts in batches: one write, of one statement, for
 // every attempt that ended while the last write ran. A delivery is most of what a busy
 // merchant's webhooks ask of the store's single writer, which the payments share; one
 // write per delivery cost as many writer operations again as a third of a payment's.
@@ -80,58 +80,45 @@ func (r *recorder) run(ctx context.Context) {
 	}
 }
 
-// recordDelivered marks the batch's events delivered and logs their attempts, in one
-// write: an UPDATE joined to the batch's values and one multi-row INSERT. An event is
+// recordDelivered marks the batch's events delivered, each with its attempt (its time,
+// status and duration: the delivery log's entry of a successful attempt, see
+// Deliveries), in one statement: an UPDATE joined to the batch's values. An event is
 // delivered whatever became of its claim meanwhile.
 func (h *Hooks) recordDelivered(ctx context.Context, batch []deliveredAttempt) error {
 	now := micros(h.cfg.Now())
-	var values, rows strings.Builder
-	upd := make([]any, 0, 2*len(batch)+1)
-	ins := make([]any, 0, 8*len(batch))
-	upd = append(upd, now)
-	for i, d := range batch {
-		if i > 0 {
-			values.WriteString(", ")
-			rows.WriteString(", ")
-		}
-		values.WriteString("(?, ?)")
-		rows.WriteString("(?, ?, ?, ?, ?, ?, '', ?)")
-		upd = append(upd, d.c.seq, d.a.status)
-		ins = append(ins, d.c.merchant, d.c.id, d.c.eventType, d.c.attempts+1, micros(d.a.at), d.a.status,
-			d.a.duration.Microseconds())
-	}
-	update := `UPDATE webhook_events SET state = 'delivered', attempts = attempts + 1,
-			lease = 0, next_at = 0, last_status = v.column2, last_error = '', updated_at = ?
-			FROM (VALUES ` + values.String() + `) AS v WHERE webhook_events.seq = v.column1`
-	if h.onPostgres() {
-		seqs, statuses := make([]int64, len(batch)), make([]int64, len(batch))
-		for i, d := range batch {
-			seqs[i], statuses[i] = d.c.seq, int64(d.a.status)
-		}
-		update, upd = pgDeliveredSQL, []any{now, seqs, statuses}
-	}
+	update, args := h.deliveredSQL(now, batch)
 	err := h.db.Write(ctx, func(tx store.Tx) error {
-		if _, err := tx.ExecContext(ctx, update, upd...); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_deliveries (merchant_id, event_id, event_type, attempt,
-			at, status, error, duration) VALUES `+rows.String(), ins...); err != nil {
-			return err
-		}
-		pruned := map[string]bool{}
-		for _, d := range batch {
-			if pruned[d.c.merchant] || !h.prune() {
-				continue
-			}
-			pruned[d.c.merchant] = true
-			if err := h.pruneLog(ctx, tx, d.c.merchant); err != nil {
-				return err
-			}
-		}
-		return nil
+		_, err := tx.ExecContext(ctx, update, args...)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("webhook: record %d deliveries: %w", len(batch), err)
 	}
 	return nil
+}
+
+// deliveredSQL is recordDelivered's statement and its arguments.
+func (h *Hooks) deliveredSQL(now int64, batch []deliveredAttempt) (string, []any) {
+	if h.onPostgres() {
+		seqs, statuses := make([]int64, len(batch)), make([]int64, len(batch))
+		ats, durations := make([]int64, len(batch)), make([]int64, len(batch))
+		for i, d := range batch {
+			seqs[i], statuses[i] = d.c.seq, int64(d.a.status)
+			ats[i], durations[i] = micros(d.a.at), d.a.duration.Microseconds()
+		}
+		return pgDeliveredSQL, []any{now, seqs, statuses, ats, durations}
+	}
+	var values strings.Builder
+	args := make([]any, 0, 4*len(batch)+1)
+	args = append(args, now)
+	for i, d := range batch {
+		if i > 0 {
+			values.WriteString(", ")
+		}
+		values.WriteString("(?, ?, ?, ?)")
+		args = append(args, d.c.seq, d.a.status, micros(d.a.at), d.a.duration.Microseconds())
+	}
+	return `UPDATE webhook_events SET state = 'delivered', attempts = attempts + 1, lease = 0, next_at = 0,
+			last_status = v.column2, last_error = '', last_at = v.column3, last_duration = v.column4, updated_at = ?
+			FROM (VALUES ` + values.String() + `) AS v WHERE webhook_events.seq = v.column1`, args
 }

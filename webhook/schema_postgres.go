@@ -55,9 +55,19 @@ CREATE TABLE webhook_deliveries (
 	duration    BIGINT NOT NULL
 );
 CREATE INDEX webhook_deliveries_by_merchant ON webhook_deliveries (merchant_id, id);
-`, postgresMigrationClaimedBy}
+`, postgresMigrationClaimedBy, pgMigrationNarrowEvents}
 
 // postgresMigrationClaimedBy records which node holds an event's lease (Hooks.SetNode),
 // so that a node started again frees at once the leases its previous run left, as the
 // outbox does with its claims.
 const postgresMigrationClaimedBy = `ALTER TABLE webhook_events ADD COLUMN claimed_by TEXT COLLATE "C" NOT NULL DEFAULT '';`
+
+// pgMigrationNarrowEvents is SQLite's migrationNarrowEvents (schema.go) on PostgreSQL,
+// where the constraint is changed in place.
+const pgMigrationNarrowEvents = `
+ALTER TABLE webhook_events ADD COLUMN last_at BIGINT NOT NULL DEFAULT 0,
+	ADD COLUMN last_duration BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE webhook_events DROP CONSTRAINT webhook_events_merchant_id_type_subject_key;
+ALTER TABLE webhook_events ADD CONSTRAINT webhook_events_subject_type_merchant_id_key UNIQUE (subject, type, merchant_id);
+DROP INDEX webhook_events_done;
+CREATE INDEX webhook_events_by_merchant ON webhook_events (merchant_id, seq);`

@@ -132,11 +132,13 @@ type Config struct {
 	HTTPClient *http.Client
 	Log        zerolog.Logger
 	Registry   prometheus.Registerer // nil: no metrics
-	// KeepDeliveries is how many delivery attempts are kept per merchant for Deliveries
-	// (DefaultKeepDeliveries); older ones are pruned.
+	// KeepDeliveries is how many failed delivery attempts are kept per merchant for
+	// Deliveries (DefaultKeepDeliveries); older ones are pruned. An event's successful
+	// attempt is kept with the event.
 	KeepDeliveries int
-	// Retain is how long a delivered or given-up event is kept (DefaultRetain). Its
-	// UNIQUE key keeps an engine write run again from queuing it twice meanwhile.
+	// Retain is how long after it was made a delivered or given-up event is kept
+	// (DefaultRetain). Its UNIQUE key keeps an engine write run again from queuing it
+	// twice meanwhile.
 	Retain time.Duration
 }
 

@@ -74,6 +74,11 @@ func (g *Generator) Next(now time.Time) string {
 	}
 	tick, seq := g.tick%g.ticks, g.seqNum
 	g.mu.Unlock()
+	return g.format(tick, seq)
+}
+
+// format writes the id of a tick (already wrapped) and a sequence number.
+func (g *Generator) format(tick, seq int64) string {
 	base := int64(len(g.l.Alphabet))
 	b := make([]byte, len(g.l.Prefix)+g.l.TickSymbols+g.l.SeqSymbols)
 	copy(b, g.l.Prefix)
@@ -86,6 +91,12 @@ func (g *Generator) Next(now time.Time) string {
 		tick /= base
 	}
 	return string(b)
+}
+
+// Floor returns the smallest id a generator of this layout can make at t: every id made
+// before t sorts below it (within a wrap of the ticks).
+func (g *Generator) Floor(t time.Time) string {
+	return g.format(max(int64(t.Sub(g.l.Epoch)/g.l.Tick), 0)%g.ticks, 0)
 }
 
 // Reseed makes the next id go on from a random point in the third quarter of the tick's

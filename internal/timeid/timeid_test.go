@@ -86,3 +86,21 @@ func TestAlphabetOutOfOrderIsRefused(t *testing.T) {
 	}()
 	New(Layout{Alphabet: "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", Tick: time.Second, TickSymbols: 4, SeqSymbols: 4})
 }
+
+// Floor sorts below every id made at its time or later and above every id made before.
+func TestFloorSortsBetweenTicks(t *testing.T) {
+	g := New(layout)
+	at := time.Date(2026, 7, 1, 10, 0, 0, 0, time.UTC)
+	before := g.Next(at.Add(-layout.Tick))
+	first := g.Next(at)
+	floor := g.Floor(at)
+	if !form.MatchString(floor) || !(before < floor && floor <= first) {
+		t.Fatalf("Floor %q: want between %q (a tick before) and %q (at its time)", floor, before, first)
+	}
+	if got := g.Floor(at.Add(layout.Tick / 2)); got != floor {
+		t.Fatalf("Floor within the tick %q, want %q", got, floor)
+	}
+	if g.Floor(at.Add(layout.Tick)) <= g.Next(at.Add(layout.Tick/2)) {
+		t.Fatal("the next tick's Floor sorts below an id of this tick")
+	}
+}
