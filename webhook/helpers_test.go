@@ -386,19 +386,9 @@ const (
 // plan is SQLite's query plan of query with args, a line per step.
 func (r *rig) plan(query string, args ...any) string {
 	r.t.Helper()
-	rows, err := r.db.Reader().QueryContext(ctx, `EXPLAIN QUERY PLAN `+query, args...)
+	plan, err := r.db.QueryPlan(ctx, query, args...)
 	if err != nil {
 		r.t.Fatal(err)
-	}
-	defer rows.Close()
-	var plan []string
-	for rows.Next() {
-		var id, parent, unused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-			r.t.Fatal(err)
-		}
-		plan = append(plan, detail)
 	}
 	return strings.Join(plan, "\n")
 }
