@@ -249,3 +249,31 @@ func testEndpointsFollowChanges(t *testing.T) {
 }
 
 func TestEndpointsFollowChanges(t *testing.T) { pgtest.Both(t, testEndpointsFollowChanges) }
+
+// A load that read the endpoints before a change and installs them after it throws its
+// snapshot away: the change is not lost, and the next Enqueue loads again.
+func TestEndpointsLoadRacingAChangeIsDropped(t *testing.T) {
+	var e endpoints
+	stale := map[string]cachedEndpoint{"M1": {url: "https://old.example/", sealed: "s"}}
+	for name, change := range map[string]func(){
+		"set":    func() { e.set("M1", cachedEndpoint{url: "https://new.example/", sealed: "t"}) },
+		"forget": func() { e.forget("M1") },
+		"reset":  func() { e.reset() },
+	} {
+		gen := e.generation()
+		change()
+		e.install(gen, stale)
+		if _, _, loaded := e.lookup("M1"); loaded {
+			t.Fatalf("%s: a snapshot read before the change was kept", name)
+		}
+	}
+	gen := e.generation()
+	e.install(gen, stale)
+	if ep, ok, loaded := e.lookup("M1"); !loaded || !ok || ep.url != "https://old.example/" {
+		t.Fatalf("a load with no change meanwhile: %+v %v %v", ep, ok, loaded)
+	}
+	e.forget("M1")
+	if _, ok, loaded := e.lookup("M1"); !loaded || ok {
+		t.Fatal("forget left the merchant in the loaded map")
+	}
+}

@@ -44,9 +44,7 @@ func (e *endpoints) lookup(merchant string) (ep cachedEndpoint, ok, loaded bool)
 
 // load reads every endpoint from db's committed state, unless a change came meanwhile.
 func (e *endpoints) load(ctx context.Context, db *store.DB) error {
-	e.mu.Lock()
-	gen := e.gen
-	e.mu.Unlock()
+	gen := e.generation()
 	rows, err := db.Reader().QueryContext(ctx, `SELECT merchant_id, url, secret FROM webhook_endpoints`)
 	if err != nil {
 		return err
@@ -64,12 +62,24 @@ func (e *endpoints) load(ctx context.Context, db *store.DB) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
+	e.install(gen, m)
+	return nil
+}
+
+// generation is the count of changes so far, taken before a load reads.
+func (e *endpoints) generation() uint64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.gen
+}
+
+// install keeps m, read after generation returned gen, unless a change came since.
+func (e *endpoints) install(gen uint64, m map[string]cachedEndpoint) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.gen == gen {
 		e.m, e.loaded = m, true
 	}
-	return nil
 }
 
 // set records merchant's endpoint once its write has committed; forget drops it.
