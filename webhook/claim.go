@@ -253,10 +253,11 @@ const (
 	outcomeStale     = "stale" // the claim had been released meanwhile: the attempt is only logged
 )
 
-// record writes how an attempt at c went: the event's state and last attempt, and for a
-// failed attempt an entry in the deliveries' log. A failed attempt is due again after the backoff of its attempts, but not after the
-// time RetryFor allows (the last attempt is at that point); once RetryFor has run out
-// it is given up. It returns the outcome and, for a retry, when.
+// record writes how a failed attempt at c went: the event's state and last attempt, and
+// an entry in the deliveries' log (a delivered attempt goes to the recorder). The event
+// is due again after the backoff of its attempts, but not after the time RetryFor allows
+// (the last attempt is at that point); once RetryFor has run out it is given up. It
+// returns the outcome and, for a retry, when.
 func (h *Hooks) record(ctx context.Context, c claimed, a attempt) (outcome string, next time.Time, err error) {
 	now := h.cfg.Now()
 	last := c.created.Add(h.cfg.RetryFor)
@@ -266,17 +267,6 @@ func (h *Hooks) record(ctx context.Context, c claimed, a attempt) (outcome strin
 	}
 	err = h.db.Write(ctx, func(tx store.Tx) error {
 		var attempts int
-		if a.ok() {
-			// The common case in one statement: a delivered event is delivered whatever
-			// became of its claim meanwhile.
-			if _, err := tx.ExecContext(ctx, `UPDATE webhook_events SET state = 'delivered', attempts = attempts + 1,
-				lease = 0, next_at = 0, last_status = ?, last_error = '', last_at = ?, last_duration = ?, updated_at = ?
-				WHERE seq = ?`, a.status, micros(a.at), a.duration.Microseconds(), micros(now), c.seq); err != nil {
-				return err
-			}
-			outcome = outcomeDelivered
-			return nil
-		}
 		var lease int64
 		var state string
 		// On PostgreSQL the row is locked as read, so that no other node's claim of it

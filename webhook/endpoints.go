@@ -115,30 +115,30 @@ func (e *endpoints) reset() {
 func (h *Hooks) endpointOf(ctx context.Context, tx store.Tx, merchant string) (ep cachedEndpoint, paused int64,
 	ok bool, err error) {
 	if h.onPostgres() {
-		err = tx.QueryRowContext(ctx, `SELECT url, secret, paused_until FROM webhook_endpoints WHERE merchant_id = ?`,
-			merchant).Scan(&ep.url, &ep.sealed, &paused)
-		if errors.Is(err, sql.ErrNoRows) {
-			return ep, 0, false, nil
-		}
-		return ep, paused, err == nil, err
+		return readEndpoint(ctx, tx, merchant, `SELECT url, secret, paused_until FROM webhook_endpoints
+			WHERE merchant_id = ?`)
 	}
-	ep, ok, loaded := h.endpoints.lookup(merchant)
-	if loaded {
+	if ep, ok, loaded := h.endpoints.lookup(merchant); loaded {
 		return ep, 0, ok, nil
 	}
 	if err := h.endpoints.load(ctx, h.db); err != nil {
 		return ep, 0, false, err
 	}
-	// A change raced with the load: read this one in the write itself.
-	if ep, ok, loaded = h.endpoints.lookup(merchant); loaded {
+	if ep, ok, loaded := h.endpoints.lookup(merchant); loaded {
 		return ep, 0, ok, nil
 	}
-	err = tx.QueryRowContext(ctx, `SELECT url, secret FROM webhook_endpoints WHERE merchant_id = ?`,
-		merchant).Scan(&ep.url, &ep.sealed)
+	// A change raced with the load: read this one in the write itself.
+	return readEndpoint(ctx, tx, merchant, `SELECT url, secret, 0 FROM webhook_endpoints WHERE merchant_id = ?`)
+}
+
+// readEndpoint runs query, which reads merchant's URL, sealed secret and pause, in tx.
+func readEndpoint(ctx context.Context, tx store.Tx, merchant, query string) (ep cachedEndpoint, paused int64,
+	ok bool, err error) {
+	err = tx.QueryRowContext(ctx, query, merchant).Scan(&ep.url, &ep.sealed, &paused)
 	if errors.Is(err, sql.ErrNoRows) {
 		return ep, 0, false, nil
 	}
-	return ep, 0, err == nil, err
+	return ep, paused, err == nil, err
 }
 
 // Wants reports whether an event for merchantID would be queued now, as far as this
