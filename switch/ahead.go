@@ -17,10 +17,10 @@ package payswitch
 //     value: the accounts its numbers and merchant code name, whose ids, types and names
 //     never change once they exist (accounts are neither deleted nor renamed), and the
 //     new payment with its ID, code and code message, which nothing else can know of.
-//     The payer's status is read there too, and refuses early: a request that raced an
-//     unfreeze is refused as if it had come a moment earlier. Everything that can change
-//     (status, funds, the waiting payment, the lock, the daily total) is decided in the
-//     write, the status and funds through the ledger's hold (holdStep). A BUY's items
+//     The accounts are kept in memory (payeeCache), the payer's too: its status is read
+//     in the write with the number's state. Everything that can change (status, funds,
+//     the waiting payment, the lock, the daily total) is decided in the write, the
+//     payee's status and the funds through the ledger's hold (holdStep). A BUY's items
 //     are priced from the catalogue here too (catalogue data, like the payee's name): the
 //     price bought at is the one the code was drawn for and the item keeps.
 //   - a merchant's request to pay's draft (draftPayRequest), likewise: the merchant's

@@ -98,6 +98,58 @@ func TestRequestChecksWhatChangedSinceItsDraft(t *testing.T) {
 	})
 }
 
+// The payer's account is kept in memory after its first request, and yet a freeze or
+// a closure is honoured by the very next request, and an unfreeze too: the status is
+// read in the write.
+func TestKeptPayerStatusIsReadInTheWrite(t *testing.T) {
+	pgtest.Both(t, func(t *testing.T) {
+		ctx := context.Background()
+		h := newHarness(t)
+		payer := h.wallet(alice, 100000)
+		empty := h.wallet(bob, 0)
+		h.merchant("55501", mama)
+		request := func(msisdn string, amount int64) Outcome {
+			t.Helper()
+			out, err := h.engine.Request(ctx, Request{Channel: ChannelUSSD, Type: MerchantPayment, Payer: msisdn,
+				Merchant: "55501", Amount: amount})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return out
+		}
+		setStatus := func(id string, s ledger.Status) {
+			t.Helper()
+			if err := h.ledger.SetStatus(ctx, id, s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// First requests, refused for their amount, keep both accounts.
+		for _, msisdn := range []string{alice, bob} {
+			if out := request(msisdn, 1); out.Problem != ProblemBelowMin {
+				t.Fatalf("first request of %s: %+v", msisdn, out)
+			}
+		}
+		setStatus(payer.ID, ledger.Frozen)
+		setStatus(empty.ID, ledger.Closed)
+		for _, msisdn := range []string{alice, bob} {
+			if out := request(msisdn, 15000); out.Problem != ProblemAccountInactive {
+				t.Fatalf("%s after the change: %+v", msisdn, out)
+			}
+		}
+		if h.balance(payer.ID).Held != 0 {
+			t.Fatal("the frozen payer's money was held")
+		}
+		setStatus(payer.ID, ledger.Active)
+		if out := request(alice, 15000); !out.OK() {
+			t.Fatalf("after the unfreeze: %+v", out)
+		}
+		if held := h.balance(payer.ID).Held; held != 15000 {
+			t.Fatalf("held %d, want 15000", held)
+		}
+		h.assertBalanced()
+	})
+}
+
 func TestRequestDraftedForAnUnknownAccountIsRefused(t *testing.T) {
 	pgtest.Both(t, func(t *testing.T) {
 		ctx := context.Background()

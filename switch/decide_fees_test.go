@@ -84,7 +84,7 @@ func TestDecideRequestFees(t *testing.T) {
 		d := drafted()
 		d.p.Type, d.p.Amount = typ, amount
 		d.p.Fee, _ = r.fee(typ, amount)
-		return requestSnapshot{Now: decideNow, ReplyTo: payer, Draft: d, Spent: spent,
+		return requestSnapshot{Now: decideNow, ReplyTo: payer, Draft: d, Spent: spent, PayerStatus: ledger.Active,
 			Request: Request{Channel: ChannelSMS, Type: typ, Payer: payer, Recipient: "0700000777", Amount: amount}}
 	}
 	// Past the tariff's last band: refused as over the limit, nothing held.

@@ -27,18 +27,20 @@ type requestSnapshot struct {
 	// (its amount is theirs), or nil.
 	Purchase *purchase
 
-	// Draft is what the request could know before its write (see ahead and draft): the
-	// payer's account as last committed, the payee's refusal or the new payment with its
+	// Draft is what the request could know before its write (see ahead and draft): what
+	// never changes of the payer's account, the payee's refusal or the new payment with its
 	// code and code message. Nil only when the request was refused before it was drafted.
 	Draft *draft
 
 	// Read inside the write: the number's waiting payment (with its overdue expiry
 	// already applied and its amount given back to Spent: see overdue), its wrong-code
-	// lock and what it has committed today.
+	// lock, what it has committed today, and its account's tier and status.
 	Pending     *Payment
 	LockedUntil int64
 	Spent       int64
 	Tier        int // the payer account's KYC tier (limits per tier: wallets only)
+	// PayerStatus is the payer account's status: active, frozen or closed.
+	PayerStatus ledger.Status
 
 	Hold holdResult // the ledger's answer to the hold, when its asked is set
 
@@ -93,7 +95,7 @@ func (r *rules) requestDecision(s requestSnapshot) Decision {
 	if acct.ID == "" || acct.Type != ledger.Wallet && acct.Type != ledger.Agent {
 		return Decision{Outcome: r.refuse(ProblemNoAccount, nil, nil)}
 	}
-	if acct.Status != ledger.Active {
+	if s.PayerStatus != ledger.Active {
 		return Decision{Outcome: r.refuse(ProblemAccountInactive, nil, nil)}
 	}
 	if until := r.lockEnd(s.LockedUntil, s.Now); !until.IsZero() {

@@ -14,7 +14,7 @@ func drafted() *draft {
 	p := waitingPayment()
 	p.ID, p.CreatedAt, p.ExpiresAt = "PAYCCCCCCC", time.Time{}, time.Time{}
 	return &draft{payer: "254700000001",
-		payerAcct: ledger.Account{ID: "ACPAYER", Type: ledger.Wallet, Status: ledger.Active},
+		payerAcct: ledger.Account{ID: "ACPAYER", Type: ledger.Wallet},
 		p:         p, text: "PAYCCCCCCC: pay KES 150.00 to Mama Mboga (55501)? Reply with code 123456"}
 }
 
@@ -23,7 +23,7 @@ func TestDecideRequest(t *testing.T) {
 	r.cfg.Fraud.SIMSwapFreeze = true
 	payer := "254700000001"
 	base := func() requestSnapshot {
-		return requestSnapshot{Now: decideNow, ReplyTo: payer, Draft: drafted(),
+		return requestSnapshot{Now: decideNow, ReplyTo: payer, Draft: drafted(), PayerStatus: ledger.Active,
 			Request: Request{Channel: ChannelUSSD, Type: MerchantPayment, Payer: payer, Merchant: "55501", Amount: 15000}}
 	}
 	cases := []struct {
@@ -53,7 +53,7 @@ func TestDecideRequest(t *testing.T) {
 		{name: "no account", snap: func(s *requestSnapshot) { s.Draft.payerAcct = ledger.Account{} }, problem: ProblemNoAccount},
 		{name: "a merchant does not pay by phone", snap: func(s *requestSnapshot) { s.Draft.payerAcct.Type = ledger.Merchant },
 			problem: ProblemNoAccount},
-		{name: "frozen payer", snap: func(s *requestSnapshot) { s.Draft.payerAcct.Status = ledger.Frozen },
+		{name: "frozen payer", snap: func(s *requestSnapshot) { s.PayerStatus = ledger.Frozen },
 			problem: ProblemAccountInactive},
 		{name: "locked number", snap: func(s *requestSnapshot) { s.LockedUntil = decideNow.Add(time.Hour).UnixMicro() },
 			problem: ProblemLocked, text: "locked until 10:00 UTC"},
@@ -113,7 +113,7 @@ func TestDecideRequestInvalidType(t *testing.T) {
 	r := testRules(t)
 	d := drafted()
 	d.invalid = ErrInvalid
-	got := r.request(requestSnapshot{Now: decideNow, Draft: d, Request: Request{Type: "bogus", Amount: 15000}})
+	got := r.request(requestSnapshot{Now: decideNow, Draft: d, PayerStatus: ledger.Active, Request: Request{Type: "bogus", Amount: 15000}})
 	if !errors.Is(got.Err, ErrInvalid) || got.Insert || len(got.Messages) > 0 {
 		t.Fatalf("%+v", got)
 	}
@@ -125,7 +125,7 @@ func TestDecideRequestOverdueFreesItsDay(t *testing.T) {
 	r := testRules(t)
 	r.cfg.DailyMax = 20000
 	old := waitingPayment()
-	s := requestSnapshot{Now: old.ExpiresAt, Draft: drafted(), Pending: old, Spent: 15000,
+	s := requestSnapshot{Now: old.ExpiresAt, Draft: drafted(), Pending: old, Spent: 15000, PayerStatus: ledger.Active,
 		Request: Request{Channel: ChannelUSSD, Type: MerchantPayment, Amount: 15000}}
 	expiry, next := r.overdue(s)
 	if expiry.Move != EvExpire || expiry.Payment != old || next.Pending != nil || next.Spent != 0 {

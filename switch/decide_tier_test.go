@@ -206,7 +206,7 @@ func TestDecideRequestTierLimits(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dr := drafted()
 			dr.payerAcct.Type = tc.typ
-			s := requestSnapshot{Now: decideNow, ReplyTo: "254700000001", Draft: dr, Tier: tc.tier, Spent: tc.spent,
+			s := requestSnapshot{Now: decideNow, ReplyTo: "254700000001", Draft: dr, Tier: tc.tier, Spent: tc.spent, PayerStatus: ledger.Active,
 				Request: Request{Channel: ChannelUSSD, Type: MerchantPayment, Payer: "254700000001", Merchant: "55501", Amount: tc.amount}}
 			d := r.request(s)
 			if tc.problem == ProblemNone {

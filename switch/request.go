@@ -130,7 +130,7 @@ func (e *Engine) request(ctx context.Context, s requestSnapshot) (Outcome, error
 // account is being opened may miss it, as if it had come a moment earlier.
 type draft struct {
 	payer     string         // international form; "" when the payer is not a number
-	payerAcct ledger.Account // as last committed; ID "" when the number has no account
+	payerAcct ledger.Account // what never changes of it (payeeCache); ID "" when the number has no account
 	invalid   error          // the request cannot be served at all (unknown payment type)
 	// payee is the refusal the payee earns (unknown merchant, ...), or ProblemNone.
 	payee     Problem
@@ -154,7 +154,11 @@ func (e *Engine) draft(ctx context.Context, r Request, pu *purchase) (*draft, er
 		return d, nil
 	}
 	d.payer = payer
-	acct, err := e.ledger.AccountByMSISDN(ctx, payer)
+	// The payer's account is looked up by number like a transfer's payee (payeeCache),
+	// and for what never changes: its status is read inside the write (numberState).
+	acct, err := e.payees.account(ctx, "msisdn:"+payer, func(ctx context.Context) (ledger.Account, error) {
+		return e.ledger.AccountByMSISDN(ctx, payer)
+	})
 	if errors.Is(err, ledger.ErrNotFound) {
 		return d, nil
 	}
@@ -260,7 +264,7 @@ func (o *op) request(s requestSnapshot) (Outcome, error) {
 		if err != nil {
 			return Outcome{}, err
 		}
-		s.LockedUntil, s.Spent, s.Tier = n.lockedUntil, n.spent, n.tier
+		s.PayerStatus, s.LockedUntil, s.Spent, s.Tier = n.payerStatus, n.lockedUntil, n.spent, n.tier
 		if n.pending != "" {
 			if s.Pending, err = o.snap.payment(n.pending); err != nil {
 				return Outcome{}, err

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/payswitch/payswitch/ledger"
 	"github.com/payswitch/payswitch/otp"
 	"github.com/payswitch/payswitch/store"
 )
@@ -217,21 +218,25 @@ type numberState struct {
 	lockedUntil int64  // its number_locks.locked_until (Unix µs), 0 for none
 	spent       int64  // what it has committed on the day asked for
 	tier        int    // its account's KYC tier (wallet_kyc; DefaultTier without a row)
+	// payerStatus is its account's status ("" if the account is not there).
+	payerStatus ledger.Status
 }
 
 // numberStateQuery reads a number's (?1) pending payment, lock and total for day ?2, and
-// the tier of its account ?3 (a point lookup by wallet_kyc's primary key).
+// the tier and status of its account ?3 (point lookups by wallet_kyc's and accounts'
+// primary keys).
 const numberStateQuery = `SELECT
 	COALESCE((SELECT id FROM payments WHERE payer_msisdn = ?1 AND state = 'pending_otp'), ''),
 	COALESCE((SELECT locked_until FROM number_locks WHERE msisdn = ?1), 0),
 	COALESCE((SELECT amount FROM daily_totals WHERE msisdn = ?1 AND day = ?2), 0),
-	COALESCE((SELECT tier FROM wallet_kyc WHERE account_id = ?3), ` + defaultTierSQL + `)`
+	COALESCE((SELECT tier FROM wallet_kyc WHERE account_id = ?3), ` + defaultTierSQL + `),
+	COALESCE((SELECT status FROM accounts WHERE id = ?3), '')`
 
 // numberState reads, in one statement, the number's pending payment, its wrong-code lock
-// and its total for day, and the tier of its account.
+// and its total for day, and the tier and status of its account.
 func (q sqliteSnapshots) numberState(msisdn, account string, day int64) (numberState, error) {
 	var n numberState
-	err := q.tx.QueryRowContext(q.ctx, numberStateQuery, msisdn, day, account).Scan(&n.pending, &n.lockedUntil, &n.spent, &n.tier)
+	err := q.tx.QueryRowContext(q.ctx, numberStateQuery, msisdn, day, account).Scan(&n.pending, &n.lockedUntil, &n.spent, &n.tier, &n.payerStatus)
 	if err != nil {
 		return numberState{}, fmt.Errorf("number state: %w", err)
 	}
