@@ -382,14 +382,18 @@ func (o *op) afterInsert(p *Payment) {
 			e.log.Info().Str("payment", id).Str("event", "deposit").Str("account", payee).Int64("amount", amount).Msg("deposit booked")
 		})
 	case state == StatePendingOTP:
+		hint := e.waiting.hint(p)
 		o.after = append(o.after, func() {
+			e.waiting.add(hint)
 			e.transitions.WithLabelValues(string(typ), string(state)).Inc()
 			e.log.Info().Str("payment", id).Str("event", "requested").Str("type", string(typ)).
 				Str("channel", string(ch)).Str("payer", Mask(payer)).Int64("amount", amount).
 				Msg("payment requested, code sent")
 		})
 	case state == StateRequested:
+		hint := e.waiting.hint(p)
 		o.after = append(o.after, func() {
+			e.waiting.add(hint)
 			e.transitions.WithLabelValues(string(typ), string(state)).Inc()
 			e.log.Info().Str("payment", id).Str("event", "request_sent").Str("type", string(typ)).
 				Str("payee", payee).Str("payer", Mask(payer)).Int64("amount", amount).

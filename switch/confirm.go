@@ -22,6 +22,9 @@ func (e *Engine) Confirm(ctx context.Context, ch Channel, msisdn, paymentID, cod
 		out, err = o.confirm(ch, msisdn, paymentID, code, a)
 		return err
 	})
+	if n, nerr := e.Normalize(msisdn); nerr == nil {
+		e.waiting.forget(n)
+	}
 	if err != nil {
 		return Outcome{}, err
 	}
@@ -57,16 +60,19 @@ func (a *codeAheads) confirmed(id string) (codeAhead, bool) {
 	return codeAhead{}, false
 }
 
-// confirmAhead prepares code for msisdn's waiting payments; nil when there is none to
+// confirmAhead prepares code for msisdn's waiting payments, as this engine started them
+// (waitingHints) or else as the reader pool reads them; nil when there is none to
 // prepare (or the read failed: the write does it all then).
 func (e *Engine) confirmAhead(ctx context.Context, msisdn, code string) *codeAheads {
 	n, err := e.Normalize(msisdn)
 	if err != nil {
 		return nil
 	}
-	ps, err := loadWaiting(ctx, e.db.Reader(), n)
-	if err != nil || len(ps) == 0 || withItems(ctx, e.db.Reader(), ps) != nil {
-		return nil
+	ps := e.waiting.of(n)
+	if len(ps) == 0 {
+		if ps, err = loadWaiting(ctx, e.db.Reader(), n); err != nil || len(ps) == 0 || withItems(ctx, e.db.Reader(), ps) != nil {
+			return nil
+		}
 	}
 	a := &codeAheads{each: make([]ahead[codeAhead], 0, len(ps))}
 	for _, p := range ps {

@@ -138,6 +138,7 @@ type Engine struct {
 	escrowMerchants EscrowMerchants
 	limits          *limiter
 	payees          payeeCache
+	waiting         *waitingHints // nil on PostgreSQL
 	tills           Tills
 	tillsSeen       tillCache
 	sales           SalesReader
@@ -211,6 +212,9 @@ func New(cfg Config, d Deps) (*Engine, error) {
 			Name: "payswitch_requests_total",
 			Help: "Payment requests and confirmations by channel and outcome.",
 		}, []string{"channel", "outcome"}),
+	}
+	if !e.pg {
+		e.waiting = &waitingHints{}
 	}
 	e.locks = prometheus.NewCounter(prometheus.CounterOpts{Name: "payswitch_fraud_number_locks_total",
 		Help: "Numbers locked after repeated wrong codes."})

@@ -103,3 +103,26 @@ const PaymentColumns = paymentColumns
 // IDNumberDigest is the keyed digest of an id number that wallet_kyc keeps (contract
 // section 14), for tests that record a tier 2 directly.
 var IDNumberDigest = idNumberDigest
+
+// WaitingHints are the payments this engine keeps as msisdn's waiting ones
+// (waitingHints); nil when it keeps none, and always on PostgreSQL.
+func (e *Engine) WaitingHints(msisdn string) []*Payment { return e.waiting.of(msisdn) }
+
+// SetWaitingHints replaces msisdn's hints, as an engine that started other payments
+// would hold them.
+func (e *Engine) SetWaitingHints(msisdn string, ps []*Payment) {
+	e.waiting.forget(msisdn)
+	for _, p := range ps {
+		e.waiting.add(p)
+	}
+}
+
+// ReadWaiting is msisdn's waiting payments, with their items, as the reader pool reads
+// them.
+func (e *Engine) ReadWaiting(ctx context.Context, msisdn string) ([]*Payment, error) {
+	ps, err := loadWaiting(ctx, e.db.Reader(), msisdn)
+	if err != nil {
+		return nil, err
+	}
+	return ps, withItems(ctx, e.db.Reader(), ps)
+}
