@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/payswitch/payswitch/store"
@@ -15,14 +16,38 @@ import (
 // disputes it or its release date passes. The engine asks Guaranteed when it drafts a
 // payment; an operator turns it on and off (PATCH /api/v1/merchants/{id}). Only IDs the
 // API found to be merchants' accounts are given to Set.
+//
+// On SQLite one process owns the database and its one Guarantees makes every change, so
+// the settings it has read are kept in memory (a payment's draft read one from the
+// reader pool, about 2% of the switch's CPU under load); on PostgreSQL other nodes
+// change them, and every Guaranteed reads.
 type Guarantees struct {
 	db  *store.DB
 	now func() time.Time
+
+	mu    sync.Mutex
+	known map[string]bool // by merchant, as last committed; nil on PostgreSQL
+	gen   uint64          // moved by every Set: a read that raced one is not kept
 }
+
+// maxKnownGuarantees bounds the settings kept; a full map starts again empty.
+const maxKnownGuarantees = 100_000
 
 // NewGuarantees returns the merchants' escrow settings over db, which has Schema.
 func NewGuarantees(db *store.DB, opts Options) *Guarantees {
-	return &Guarantees{db: db, now: opts.withDefaults().Now}
+	g := &Guarantees{db: db, now: opts.withDefaults().Now}
+	if db.Dialect() != store.Postgres {
+		g.known = map[string]bool{}
+	}
+	return g
+}
+
+// changing forgets merchantID's setting, before and after a Set's write.
+func (g *Guarantees) changing(merchantID string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.gen++
+	delete(g.known, merchantID)
 }
 
 // Set turns escrow on or off for merchantID's payments from now on; payments made
@@ -31,6 +56,8 @@ func (g *Guarantees) Set(ctx context.Context, merchantID string, on bool) error 
 	if merchantID == "" {
 		return fmt.Errorf("%w: merchant: required", ErrInvalid)
 	}
+	g.changing(merchantID)
+	defer g.changing(merchantID) // committed or not: the next Guaranteed reads
 	return g.db.Write(ctx, func(tx store.Tx) error {
 		var err error
 		if on {
@@ -48,14 +75,31 @@ func (g *Guarantees) Set(ctx context.Context, merchantID string, on bool) error 
 
 // Guaranteed reports whether merchantID's payments are guaranteed, as last committed.
 func (g *Guarantees) Guaranteed(ctx context.Context, merchantID string) (bool, error) {
+	g.mu.Lock()
+	on, ok := g.known[merchantID]
+	gen := g.gen
+	g.mu.Unlock()
+	if ok {
+		return on, nil
+	}
 	var since int64
 	err := g.db.Reader().QueryRowContext(ctx, `SELECT since FROM merchant_escrow WHERE merchant_id = ?`,
 		merchantID).Scan(&since)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return false, nil
+		on = false
 	case err != nil:
 		return false, fmt.Errorf("merchant: escrow of %s: %w", merchantID, err)
+	default:
+		on = true
 	}
-	return true, nil
+	g.mu.Lock()
+	if g.known != nil && g.gen == gen {
+		if len(g.known) >= maxKnownGuarantees {
+			g.known = map[string]bool{}
+		}
+		g.known[merchantID] = on
+	}
+	g.mu.Unlock()
+	return on, nil
 }
