@@ -266,6 +266,10 @@ func TestRun(t *testing.T) {
 	if !regexp.MustCompile(`store writer during the load: busy \d+% .* [1-9]\d* groups/s of \d+\.\d operations`).MatchString(stderr.String()) {
 		t.Errorf("stderr does not report the store writer's work")
 	}
+	// How long the switch took to acknowledge MOs and receipts, from the simulator.
+	if !regexp.MustCompile(`deliver_sm during the load: MO acknowledged p50/p99 \d+\.\d/\d+\.\d ms after sending \([1-9]\d*\), waited for the window p50/p99 \d+\.\d/\d+\.\d ms; receipt acknowledged`).MatchString(stderr.String()) {
+		t.Errorf("stderr does not report the deliver_sm times")
+	}
 	if runtime.GOOS == "linux" && !regexp.MustCompile(`the machine during the load: busy \d+% of its \d+ cores`).MatchString(stderr.String()) {
 		t.Errorf("stderr does not report the machine's CPU during the load")
 	}

@@ -3,6 +3,8 @@ package main
 import (
 	"testing"
 	"time"
+
+	"github.com/payswitch/payswitch/tools/smscsim"
 )
 
 func TestResultLines(t *testing.T) {
@@ -52,5 +54,30 @@ func TestDBRoundsLine(t *testing.T) {
 	want := "db_compare_rounds=3 postgres_1node_median=280.0 postgres_2nodes_median=310.0 nodes_ahead=2"
 	if got := dbRoundsLine(2, rounds); got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}
+
+// deliveriesLine reports each kind that went during the load, from the histograms' growth.
+func TestDeliveriesLine(t *testing.T) {
+	var ack, wait smscsim.Latency
+	for range 10 {
+		ack.Add(3 * time.Millisecond)
+		wait.Add(time.Millisecond)
+	}
+	before := workReading{deliveries: map[string]smscsim.DeliveryTimes{"MO": {Ack: ack, Wait: wait}}}
+	if got := deliveriesLine(before, before); got != "" {
+		t.Fatalf("nothing went, yet %q", got)
+	}
+	ack.Add(40 * time.Millisecond)
+	wait.Add(20 * time.Millisecond)
+	var receipts smscsim.Latency
+	receipts.Add(12 * time.Millisecond)
+	after := workReading{deliveries: map[string]smscsim.DeliveryTimes{"MO": {Ack: ack, Wait: wait},
+		"receipt": {Ack: receipts, Wait: receipts}}}
+	want := "deliver_sm during the load: MO acknowledged p50/p99 40.1/40.1 ms after sending (1), " +
+		"waited for the window p50/p99 20.1/20.1 ms; receipt acknowledged p50/p99 12.1/12.1 ms after sending (1), " +
+		"waited for the window p50/p99 12.1/12.1 ms"
+	if got := deliveriesLine(before, after); got != want {
+		t.Fatalf("got  %q\nwant %q", got, want)
 	}
 }

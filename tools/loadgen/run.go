@@ -307,6 +307,9 @@ func logServeWork(srvs []*serveProc, api *client, dir string, lg *logger, elapse
 	if w1, wok1, _ := api.writerStats(context.Background()); wok0 && wok1 {
 		lg.printf("%s", writerLine(w0, w1, elapsed))
 	}
+	if line := deliveriesLine(r0, r1); line != "" {
+		lg.printf("%s", line)
+	}
 	if cpu0, cpu1, self0, self1 := r0.cpu, r1.cpu, r0.self, r1.self; cpu0 >= 0 && cpu1 >= 0 && self0 >= 0 && self1 >= 0 {
 		lg.printf("cpu during the load: serve (%d node(s)) %.1fs (%.0f%% of one core), loadgen with the simulator %.1fs (%.0f%%), over %.1fs",
 			len(srvs), (cpu1 - cpu0).Seconds(), 100*(cpu1-cpu0).Seconds()/elapsed.Seconds(),

@@ -19,6 +19,8 @@ type workReading struct {
 	self       time.Duration // loadgen's own; below 0: unknown
 	// busy, steal and total are machineCPU's; below 0: unknown.
 	busy, steal, total time.Duration
+	// deliveries is the simulators' DeliveryTimes, all simulators together.
+	deliveries map[string]smscsim.DeliveryTimes
 }
 
 // readWork takes a reading of srvs and sims.
@@ -33,11 +35,39 @@ func readWork(ctx context.Context, srvs []*serveProc, sims []*smscsim.Sim, token
 		}
 		r.statements += w.statements
 	}
+	r.deliveries = map[string]smscsim.DeliveryTimes{}
 	for _, sim := range sims {
 		d, s := sim.Counts()
 		r.pdus += d + s
+		for kind, t := range sim.DeliveryTimes() {
+			sum := r.deliveries[kind]
+			r.deliveries[kind] = smscsim.DeliveryTimes{Wait: sum.Wait.Plus(t.Wait), Ack: sum.Ack.Plus(t.Ack)}
+		}
 	}
 	return r
+}
+
+// deliveriesLine says how long the simulators' deliver_sm took between readings a and b,
+// by kind: from sending until the switch acknowledged it (once durable), and how long
+// deliveries waited for a slot of the window before it; "" when none went.
+func deliveriesLine(a, b workReading) string {
+	line := ""
+	for _, kind := range []string{"MO", "USSD", "receipt"} {
+		t := b.deliveries[kind]
+		ack, wait := t.Ack.Since(a.deliveries[kind].Ack), t.Wait.Since(a.deliveries[kind].Wait)
+		if ack.Count() == 0 {
+			continue
+		}
+		if line != "" {
+			line += "; "
+		}
+		line += fmt.Sprintf("%s acknowledged p50/p99 %.1f/%.1f ms after sending (%d), waited for the window p50/p99 %.1f/%.1f ms",
+			kind, ms(ack.Quantile(0.5)), ms(ack.Quantile(0.99)), ack.Count(), ms(wait.Quantile(0.5)), ms(wait.Quantile(0.99)))
+	}
+	if line == "" {
+		return ""
+	}
+	return "deliver_sm during the load: " + line
 }
 
 // workFigures are the load's costs per payment and its PDU rate.

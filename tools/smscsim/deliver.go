@@ -23,6 +23,8 @@ type delivery struct {
 	what     string // "MO", "USSD" or "receipt", for logs
 	busy     bool   // a delivery loop has it in hand (guarded by Sim.mu)
 	from     string
+	queued   time.Time // when enqueue took it (wall clock: DeliveryTimes measures)
+	started  bool      // its first deliver_sm went out (its wait is recorded)
 }
 
 // SendMO plays a phone sending text from msisdn from to the short code to.
@@ -86,6 +88,7 @@ func (s *Sim) enqueueLocked(d *delivery) error {
 	if len(s.queue) >= s.cfg.QueueSize {
 		return ErrQueueFull
 	}
+	d.queued = time.Now()
 	s.queue = append(s.queue, d)
 	s.notifyLocked()
 	return nil
@@ -154,10 +157,16 @@ func (s *Sim) nextDelivery() (*delivery, *server.Session, <-chan struct{}) {
 func (s *Sim) attempt(d *delivery, sess *server.Session) bool {
 	log := s.log.With().Str("what", d.what).Str("from", mask.MSISDN(d.from)).Str("system_id", sess.SystemID()).Logger()
 	for d.next < len(d.pdus) {
+		sent := time.Now()
+		if !d.started {
+			d.started = true
+			s.timed(d, false, sent.Sub(d.queued))
+		}
 		_, err := sess.Send(s.ctx, d.pdus[d.next])
 		var st pdu.Status
 		switch {
 		case err == nil:
+			s.timed(d, true, time.Since(sent))
 			d.next++
 			s.delivered.Add(1)
 			continue

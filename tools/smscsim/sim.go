@@ -144,6 +144,9 @@ type Sim struct {
 	// PDUs counted for Counts: deliver_sm acknowledged by an ESME, submit_sm accepted.
 	delivered, submitted atomic.Uint64
 
+	timesMu sync.Mutex                // guards times
+	times   map[string]*DeliveryTimes // by delivery kind; see DeliveryTimes
+
 	mu          sync.Mutex // guards the fields below
 	closed      bool
 	nextID      uint64
