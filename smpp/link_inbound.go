@@ -17,6 +17,7 @@ import (
 // onDeliver runs on the session's reader: it must not block. The handler runs in its
 // own goroutine, bounded by moSlots; when all are busy the SMSC is told to retry.
 func (l *Link) onDeliver(hctx context.Context, s *session, p pdu.Body, esm uint8) {
+	arrived := time.Now() // an observation for the metrics; it decides nothing
 	seq := p.Header().Seq
 	l.mu.Lock()
 	if l.closing {
@@ -38,14 +39,18 @@ func (l *Link) onDeliver(hctx context.Context, s *session, p pdu.Body, esm uint8
 		defer func() { <-l.moSlots }()
 		ctx, cancel := context.WithTimeout(hctx, handlerTimeout)
 		defer cancel()
-		status := StatusRxTempAppn
+		status, kind := StatusRxTempAppn, "mo"
 		defer func() {
 			// One bad message must not take the switch down; the SMSC tries again.
 			if r := recover(); r != nil {
 				l.log.Error().Interface("panic", r).Bytes("stack", debug.Stack()).Msg("smpp deliver_sm handling panicked")
 			}
+			l.metrics.deliverAnswered(kind, time.Since(arrived))
 			s.respond(pdu.DeliverSMID, seq, status)
 		}()
+		if isReceipt(p, esm) {
+			kind = "receipt"
+		}
 		status = l.deliver(ctx, p, esm)
 	}()
 }
@@ -71,8 +76,7 @@ func (l *Link) deliver(ctx context.Context, p pdu.Body, esm uint8) uint32 {
 	about := func(e *zerolog.Event) *zerolog.Event { return e.Str("from", mask.MSISDN(from)).Uint32("seq", seq) }
 
 	msgType := esm & 0x3C
-	_, hasReceiptID := tlv[tagReceiptedMessageID]
-	if msgType == 0x04 || msgType == 0x20 || hasReceiptID {
+	if isReceipt(p, esm) {
 		r := parseReceipt(coding, sm, tlv)
 		r.Link = l.cfg.Name
 		if err := l.h.HandleReceipt(ctx, r); err != nil {
@@ -211,4 +215,12 @@ func fieldBytes(f pdufield.Map, k pdufield.Name) []byte {
 		return v.Bytes()
 	}
 	return nil
+}
+
+// isReceipt reports whether deliver_sm p (with esm_class esm) is a delivery receipt or
+// an intermediate notification rather than an MO.
+func isReceipt(p pdu.Body, esm uint8) bool {
+	msgType := esm & 0x3C
+	_, hasReceiptID := p.TLVFields()[tagReceiptedMessageID]
+	return msgType == 0x04 || msgType == 0x20 || hasReceiptID
 }

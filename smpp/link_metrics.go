@@ -3,6 +3,7 @@ package smpp
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -30,6 +31,7 @@ type linkMetrics struct {
 	in, out      prometheus.Counter
 	up, inflight prometheus.Gauge
 	submitErrors *prometheus.CounterVec
+	answered     *prometheus.HistogramVec
 	link         string
 }
 
@@ -55,12 +57,18 @@ func newLinkMetrics(reg prometheus.Registerer, link string, log zerolog.Logger) 
 		Name: "payswitch_smpp_window_in_flight",
 		Help: "Requests awaiting their response on the SMPP link (its window in use).",
 	}, []string{"link"}))
+	answered := register(reg, log, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "payswitch_smpp_deliver_seconds",
+		Help:    "From a deliver_sm's arrival to the switch's answer (once what it says is durable), by kind: mo or receipt.",
+		Buckets: []float64{.0005, .001, .002, .004, .008, .016, .032, .064, .128, .256, .512, 1, 2, 5},
+	}, []string{"link", "kind"}))
 	m := &linkMetrics{
 		in:           messages.WithLabelValues(link, "in"),
 		out:          messages.WithLabelValues(link, "out"),
 		up:           up.WithLabelValues(link),
 		inflight:     window.WithLabelValues(link),
 		submitErrors: errs,
+		answered:     answered,
 		link:         link,
 	}
 	m.up.Set(0)
@@ -117,4 +125,13 @@ func (m *linkMetrics) submitError(status string) {
 		return
 	}
 	m.submitErrors.WithLabelValues(m.link, status).Inc()
+}
+
+// deliverAnswered observes how long a deliver_sm of kind ("mo", "receipt") took from
+// its arrival to its answer.
+func (m *linkMetrics) deliverAnswered(kind string, took time.Duration) {
+	if m == nil {
+		return
+	}
+	m.answered.WithLabelValues(m.link, kind).Observe(took.Seconds())
 }

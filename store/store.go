@@ -172,6 +172,13 @@ type stats struct {
 	pipelined                      atomic.Int64
 	runNanos, commitNanos          atomic.Int64
 	syncs, syncNanos, syncedGroups atomic.Int64
+	writes, waitNanos              atomic.Int64
+}
+
+// answered counts a Write that reached the writer and got its answer, called at start.
+func (s *stats) answered(start time.Time) {
+	s.writes.Add(1)
+	s.waitNanos.Add(int64(time.Since(start)))
 }
 
 // counting returns an OnStatement for the writer's connections that counts statements
@@ -209,6 +216,11 @@ type Stats struct {
 	Syncs        int64
 	Sync         time.Duration
 	SyncedGroups int64
+	// Writes counts the Writes that reached the writer and got their answer, and Waited
+	// is the time from their calls to their answers: the queue, the group, COMMIT and
+	// the fsync, which a caller waits out before it may acknowledge anything.
+	Writes int64
+	Waited time.Duration
 }
 
 // Stats returns the writer's running totals.
@@ -216,7 +228,7 @@ func (db *DB) Stats() Stats {
 	s := &db.stats
 	return Stats{Groups: s.groups.Load(), Ops: s.ops.Load(), Redos: s.redos.Load(), Statements: s.statements.Load(), Pipelined: s.pipelined.Load(), Run: time.Duration(s.runNanos.Load()),
 		Commit: time.Duration(s.commitNanos.Load()), Syncs: s.syncs.Load(), Sync: time.Duration(s.syncNanos.Load()),
-		SyncedGroups: s.syncedGroups.Load()}
+		SyncedGroups: s.syncedGroups.Load(), Writes: s.writes.Load(), Waited: time.Duration(s.waitNanos.Load())}
 }
 
 type op struct {
@@ -370,7 +382,9 @@ func (db *DB) Write(ctx context.Context, fn func(tx Tx) error) error {
 	if db.readOnly {
 		return ErrReadOnly
 	}
+	start := time.Now() // an observation for Stats; it decides nothing
 	if db.pg != nil {
+		defer db.stats.answered(start)
 		return db.pg.write(ctx, fn)
 	}
 	if db.lowDisk.Load() {
@@ -389,6 +403,7 @@ func (db *DB) Write(ctx context.Context, fn func(tx Tx) error) error {
 		db.mu.RUnlock()
 		return ctx.Err()
 	}
+	defer db.stats.answered(start)
 	select {
 	case err := <-o.done:
 		return err

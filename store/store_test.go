@@ -76,6 +76,10 @@ func TestConcurrentWritesAllCommitAndFailuresStayAlone(t *testing.T) {
 	if got := count(t, db); got != 181 {
 		t.Fatalf("rows = %d, want 181", got)
 	}
+	// Every write was answered, committed or refused, and its wait counted.
+	if s := db.Stats(); s.Writes != 200 || s.Waited <= 0 {
+		t.Fatalf("stats: %d writes answered in %v, want 200", s.Writes, s.Waited)
+	}
 }
 
 func TestPanicInWriteIsAnErrorAndRollsBack(t *testing.T) {

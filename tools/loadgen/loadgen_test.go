@@ -263,11 +263,11 @@ func TestRun(t *testing.T) {
 		t.Errorf("stderr does not report the checks as passed")
 	}
 	// The writer's share of the load, from the switch's /metrics: some groups ran.
-	if !regexp.MustCompile(`store writer during the load: busy \d+% .* [1-9]\d* groups/s of \d+\.\d operations`).MatchString(stderr.String()) {
+	if !regexp.MustCompile(`store writer during the load: busy \d+% .* [1-9]\d* groups/s of \d+\.\d operations, a write answered \d+\.\d ms after its call on average`).MatchString(stderr.String()) {
 		t.Errorf("stderr does not report the store writer's work")
 	}
 	// How long the switch took to acknowledge MOs and receipts, from the simulator.
-	if !regexp.MustCompile(`deliver_sm during the load: MO acknowledged p50/p99 \d+\.\d/\d+\.\d ms after sending \([1-9]\d*\), waited for the window p50/p99 \d+\.\d/\d+\.\d ms; receipt acknowledged`).MatchString(stderr.String()) {
+	if !regexp.MustCompile(`deliver_sm during the load: MO acknowledged p50/p99 \d+\.\d/\d+\.\d ms after sending \([1-9]\d*\), waited for the window p50/p99 \d+\.\d/\d+\.\d ms, the switch's own mean from arrival to answer \d+\.\d ms; receipt acknowledged`).MatchString(stderr.String()) {
 		t.Errorf("stderr does not report the deliver_sm times")
 	}
 	if runtime.GOOS == "linux" && !regexp.MustCompile(`the machine during the load: busy \d+% of its \d+ cores`).MatchString(stderr.String()) {

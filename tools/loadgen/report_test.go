@@ -64,7 +64,8 @@ func TestDeliveriesLine(t *testing.T) {
 		ack.Add(3 * time.Millisecond)
 		wait.Add(time.Millisecond)
 	}
-	before := workReading{deliveries: map[string]smscsim.DeliveryTimes{"MO": {Ack: ack, Wait: wait}}}
+	before := workReading{deliveries: map[string]smscsim.DeliveryTimes{"MO": {Ack: ack, Wait: wait}},
+		answered: map[string]answerTimes{"mo": {sum: 0.05, count: 10}}}
 	if got := deliveriesLine(before, before); got != "" {
 		t.Fatalf("nothing went, yet %q", got)
 	}
@@ -73,9 +74,10 @@ func TestDeliveriesLine(t *testing.T) {
 	var receipts smscsim.Latency
 	receipts.Add(12 * time.Millisecond)
 	after := workReading{deliveries: map[string]smscsim.DeliveryTimes{"MO": {Ack: ack, Wait: wait},
-		"receipt": {Ack: receipts, Wait: receipts}}}
+		"receipt": {Ack: receipts, Wait: receipts}},
+		answered: map[string]answerTimes{"mo": {sum: 0.0625, count: 11}}}
 	want := "deliver_sm during the load: MO acknowledged p50/p99 40.1/40.1 ms after sending (1), " +
-		"waited for the window p50/p99 20.1/20.1 ms; receipt acknowledged p50/p99 12.1/12.1 ms after sending (1), " +
+		"waited for the window p50/p99 20.1/20.1 ms, the switch's own mean from arrival to answer 12.5 ms; receipt acknowledged p50/p99 12.1/12.1 ms after sending (1), " +
 		"waited for the window p50/p99 12.1/12.1 ms"
 	if got := deliveriesLine(before, after); got != want {
 		t.Fatalf("got  %q\nwant %q", got, want)

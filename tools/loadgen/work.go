@@ -19,16 +19,22 @@ type workReading struct {
 	self       time.Duration // loadgen's own; below 0: unknown
 	// busy, steal and total are machineCPU's; below 0: unknown.
 	busy, steal, total time.Duration
-	// deliveries is the simulators' DeliveryTimes, all simulators together.
+	// deliveries is the simulators' DeliveryTimes, all simulators together; answered,
+	// the switches' own times from a deliver_sm's arrival to its answer, all nodes.
 	deliveries map[string]smscsim.DeliveryTimes
+	answered   map[string]answerTimes
 }
 
 // readWork takes a reading of srvs and sims.
 func readWork(ctx context.Context, srvs []*serveProc, sims []*smscsim.Sim, token string) workReading {
-	r := workReading{cpu: nodesCPU(srvs), self: procCPU(os.Getpid())}
+	r := workReading{cpu: nodesCPU(srvs), self: procCPU(os.Getpid()), answered: map[string]answerTimes{}}
 	r.busy, r.steal, r.total = machineCPU()
 	for _, srv := range srvs {
 		w, ok, _ := newClient(srv.base, token).writerStats(ctx)
+		for kind, t := range w.answered {
+			sum := r.answered[kind]
+			r.answered[kind] = answerTimes{sum: sum.sum + t.sum, count: sum.count + t.count}
+		}
 		if !ok || w.statements < 0 || r.statements < 0 {
 			r.statements = -1
 			continue
@@ -63,6 +69,10 @@ func deliveriesLine(a, b workReading) string {
 		}
 		line += fmt.Sprintf("%s acknowledged p50/p99 %.1f/%.1f ms after sending (%d), waited for the window p50/p99 %.1f/%.1f ms",
 			kind, ms(ack.Quantile(0.5)), ms(ack.Quantile(0.99)), ack.Count(), ms(wait.Quantile(0.5)), ms(wait.Quantile(0.99)))
+		switchKind := map[string]string{"MO": "mo", "USSD": "mo", "receipt": "receipt"}[kind]
+		if a, b := a.answered[switchKind], b.answered[switchKind]; b.count > a.count && kind != "USSD" {
+			line += fmt.Sprintf(", the switch's own mean from arrival to answer %.1f ms", 1000*(b.sum-a.sum)/(b.count-a.count))
+		}
 	}
 	if line == "" {
 		return ""

@@ -19,7 +19,14 @@ type writerStats struct {
 	statements          float64 // run on the writer's connections; below 0: not exported
 	pipelined           float64 // of them, sent in another's round trip (PostgreSQL)
 	run, commit, synced float64 // seconds running operations, in COMMIT, in fsync
+	writes, waited      float64 // writes answered, seconds from their calls to their answers
+	// answered is payswitch_smpp_deliver_seconds' sum and count by kind, all links:
+	// deliver_sm from arrival to answer, measured in the switch.
+	answered map[string]answerTimes
 }
+
+// answerTimes are a histogram's running sum (seconds) and count.
+type answerTimes struct{ sum, count float64 }
 
 // writerStats reads the totals; ok is false when the switch does not export them.
 func (c *client) writerStats(ctx context.Context) (s writerStats, ok bool, err error) {
@@ -68,8 +75,30 @@ func (c *client) writerStats(ctx context.Context) (s writerStats, ok bool, err e
 		run:        value("payswitch_store_run_seconds_total"),
 		commit:     value("payswitch_store_commit_seconds_total"),
 		synced:     value("payswitch_store_sync_seconds_total"),
+		writes:     counterOr0(fams, "payswitch_store_writes_total"),
+		waited:     counterOr0(fams, "payswitch_store_write_wait_seconds_total"),
+		answered:   answeredTimes(fams["payswitch_smpp_deliver_seconds"]),
 	}
 	return s, ok, nil
+}
+
+// answeredTimes sums f's histograms by their kind label; nil when f is nil.
+func answeredTimes(f *dto.MetricFamily) map[string]answerTimes {
+	if f == nil {
+		return nil
+	}
+	out := map[string]answerTimes{}
+	for _, m := range f.GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "kind" {
+				t := out[l.GetValue()]
+				t.sum += m.GetHistogram().GetSampleSum()
+				t.count += float64(m.GetHistogram().GetSampleCount())
+				out[l.GetValue()] = t
+			}
+		}
+	}
+	return out
 }
 
 // writerLine describes the writer between a and b, over elapsed.
@@ -85,6 +114,9 @@ func writerLine(a, b writerStats, elapsed time.Duration) string {
 		run+commit, run, commit, 100*(b.synced-a.synced)/secs, groups/secs, perGroup)
 	if stmts, piped := b.statements-a.statements, b.pipelined-a.pipelined; piped > 0 && stmts > 0 {
 		line += fmt.Sprintf(", %.0f%% of statements sent in another's round trip", 100*piped/stmts)
+	}
+	if writes := b.writes - a.writes; writes > 0 {
+		line += fmt.Sprintf(", a write answered %.1f ms after its call on average", 1000*(b.waited-a.waited)/writes)
 	}
 	return line
 }

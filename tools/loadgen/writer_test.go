@@ -13,4 +13,8 @@ func TestWriterLine(t *testing.T) {
 	if got != want {
 		t.Errorf("writerLine =\n%q, want\n%q", got, want)
 	}
+	a.writes, a.waited, b.writes, b.waited = 10, 0.1, 20010, 120.1
+	if got, want := writerLine(a, b, 10*time.Second), want+", a write answered 6.0 ms after its call on average"; got != want {
+		t.Errorf("with writes timed, writerLine =\n%q, want\n%q", got, want)
+	}
 }
