@@ -23,7 +23,7 @@ import (
 // It does not know which database tx is on, and learns a new message's ID as SQLite
 // gives it (LastInsertId), or on PostgreSQL, which does not, with a statement more.
 func Enqueue(ctx context.Context, tx store.Tx, m Message) (int64, error) {
-	return enqueue(ctx, tx, m, time.Now, nil, "")
+	return enqueue(ctx, tx, m, time.Now, nil, "", false)
 }
 
 // Enqueue is the package's Enqueue, except that an Outbox made by NewSealed stores the
@@ -32,15 +32,17 @@ func Enqueue(ctx context.Context, tx store.Tx, m Message) (int64, error) {
 func (o *Outbox) Enqueue(ctx context.Context, tx store.Tx, m Message) (int64, error) {
 	d := o.db.Dialect()
 	if o.sealer == nil {
-		return enqueue(ctx, tx, m, o.now, nil, d)
+		return enqueue(ctx, tx, m, o.now, nil, d, false)
 	}
-	return enqueue(ctx, tx, m, o.now, o.sealText, d)
+	return enqueue(ctx, tx, m, o.now, o.sealText, d, false)
 }
 
-// enqueue is both Enqueues: now stamps a message without CreatedAt, seal (nil: none)
-// encrypts the texts that carry a code, d is tx's database ("": not known).
+// enqueue is both Enqueues and EnqueueThen: now stamps a message without CreatedAt, seal
+// (nil: none) encrypts the texts that carry a code, d is tx's database ("": not known).
+// leased writes the message sending, its first attempt leased until m.NextAttemptAt
+// (a fresh message, fresh.go), instead of queued.
 func enqueue(ctx context.Context, tx store.Tx, m Message, now func() time.Time,
-	seal func(Message) (string, error), d store.Dialect) (int64, error) {
+	seal func(Message) (string, error), d store.Dialect, leased bool) (int64, error) {
 	if m.Kind == "" {
 		m.Kind = KindSMS
 	}
@@ -69,8 +71,12 @@ func enqueue(ctx context.Context, tx store.Tx, m Message, now func() time.Time,
 	}
 	// The flags are written as the integers they are stored as, which SQLite made of
 	// Go's bools by itself and PostgreSQL does not.
+	state, attempts := StateQueued, 0
+	if leased {
+		state, attempts = StateSending, 1
+	}
 	args := []any{m.Kind, m.To, m.From, text, m.PaymentID, m.Purpose, meta, flag(m.RequestReceipt),
-		micros(m.NextAttemptAt), micros(created), micros(created), flag(sealed)}
+		micros(m.NextAttemptAt), micros(created), micros(created), flag(sealed), state, attempts}
 	if d == store.Postgres {
 		// PostgreSQL has no LastInsertId; RETURNING costs it nothing more. SQLite
 		// buffers RETURNING rows in a temporary table, so it keeps LastInsertId.
@@ -96,10 +102,10 @@ func enqueue(ctx context.Context, tx store.Tx, m Message, now func() time.Time,
 }
 
 // insertMessageSQL queues a message: args kind, to, from, text, payment, purpose, meta,
-// request_receipt, next_attempt_at, created_at, updated_at, sealed.
+// request_receipt, next_attempt_at, created_at, updated_at, sealed, state, attempts.
 const insertMessageSQL = `INSERT INTO messages (kind, to_addr, from_addr, text, payment_id, purpose,
-		meta, request_receipt, state, next_attempt_at, created_at, updated_at, sealed)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)`
+		meta, request_receipt, next_attempt_at, created_at, updated_at, sealed, state, attempts)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 // flag is b as stored: 1 or 0.
 func flag(b bool) int {

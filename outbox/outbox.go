@@ -108,6 +108,8 @@ type Outbox struct {
 	sealer    *seal.Sealer // seals one-time-code texts; nil: texts are stored as given
 	// node names this process among the nodes sharing a PostgreSQL database (SetNode).
 	node string
+	// fresh hands SMS queued with EnqueueThen to the sender (fresh.go).
+	fresh freshQueue
 }
 
 // SetNode names this process among the nodes that share a PostgreSQL database, for its
@@ -129,7 +131,8 @@ func New(db *store.DB, now func() time.Time) *Outbox {
 	if pg {
 		st = pgBulk{}
 	}
-	return &Outbox{db: db, pg: pg, w: batcher{db: db, bulk: st}, now: now, wake: make(chan struct{}, 1)}
+	return &Outbox{db: db, pg: pg, w: batcher{db: db, bulk: st}, now: now, wake: make(chan struct{}, 1),
+		fresh: freshQueue{ready: make(chan struct{}, 1)}}
 }
 
 // Kick tells workers there is something new. It never blocks; Kicks that nobody has

@@ -255,61 +255,121 @@ func (s *Sender) Run(ctx context.Context) error {
 		recorders.Wait()
 	}()
 
+	// dispatch routes a message claimed or handed over and gives it to its lane's
+	// workers, unless it is still in flight here.
+	dispatch := func(m outbox.Message) {
+		mu.Lock()
+		_, busy := inflight[m.ID]
+		if !busy {
+			inflight[m.ID] = struct{}{}
+			held++
+		}
+		mu.Unlock()
+		if busy { // our own lease ran out while it waited; it is still queued here
+			return
+		}
+		j, err := s.route(ctx, targets, m)
+		if err != nil || j.skip != "" {
+			forget(m.ID)
+			s.finish(ctx, outcome{m: m, target: j.target, err: err, skip: j.skip})
+			recorded()
+			return
+		}
+		lanes[j.target.Name()].jobs <- j // never blocks: a lane holds the whole capacity
+	}
+	room := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return capacity - held
+	}
+	fresh, _ := s.q.(FreshSource)
+	if fresh != nil && !fresh.OpenFresh(s.lease) {
+		fresh = nil
+	}
+	var freshReady <-chan struct{} // nil, never ready, without fresh messages
+	if fresh != nil {
+		freshReady = fresh.FreshReady()
+		defer func() {
+			for _, m := range fresh.CloseFresh() {
+				s.giveBack(ctx, m)
+			}
+		}()
+	}
+
 	// A claim is a store write, so the loop claims only when there may be work for it:
-	// when a Kick says there is something new, when the poll comes round (a retry falls
-	// due without a Kick), and, after a claim that took all the room there was, once
-	// half the room is free again. Claiming whenever a message was done cost the
-	// writer an empty claim per message in light traffic, and one claim per message
-	// when the queue waited for room; the workers still have half the room's messages
-	// to send while the next claim is made.
+	// as it starts, when a Kick says there is something new, when the poll comes round
+	// (a retry falls due without a Kick), and, after a claim that took all the room
+	// there was, once half the room is free again. Claiming whenever a message was done
+	// cost the writer an empty claim per message in light traffic, and one claim per
+	// message when the queue waited for room; the workers still have half the room's
+	// messages to send while the next claim is made. Fresh messages, handed over as
+	// their writes commit, make it claim nothing.
+	dirty := true    // the database may hold due messages that no claim has looked for
 	starved := false // the last claim filled the room: due messages may wait for it
 	tick := time.NewTicker(s.poll)
 	defer tick.Stop()
 	for ctx.Err() == nil {
-		mu.Lock()
-		free := capacity - held
-		mu.Unlock()
-		if free > 0 && (!starved || free >= (capacity+1)/2) {
+		freshFull := false // fresh messages may wait for room
+		if fresh != nil {
+			free := room()
+			msgs, spilled := fresh.TakeFresh(free)
+			for _, m := range spilled {
+				s.giveBack(ctx, m)
+			}
+			for _, m := range msgs {
+				dispatch(m)
+			}
+			freshFull = len(msgs) == free // more may wait, for room
+		}
+		if free := room(); dirty && free > 0 && (!starved || free >= (capacity+1)/2) {
 			msgs, err := s.q.Claim(ctx, outbox.KindSMS, free, s.lease)
 			if err != nil && ctx.Err() == nil {
 				s.quiet.Event("claim", s.log.Error()).Err(err).Msg("outbox claim failed")
 			}
 			for _, m := range msgs {
-				mu.Lock()
-				_, busy := inflight[m.ID]
-				if !busy {
-					inflight[m.ID] = struct{}{}
-					held++
-				}
-				mu.Unlock()
-				if busy { // our own lease ran out while it waited; it is still queued here
-					continue
-				}
-				j, err := s.route(ctx, targets, m)
-				if err != nil || j.skip != "" {
-					forget(m.ID)
-					s.finish(ctx, outcome{m: m, target: j.target, err: err, skip: j.skip})
-					recorded()
-					continue
-				}
-				lanes[j.target.Name()].jobs <- j // never blocks: a lane holds the whole capacity
+				dispatch(m)
 			}
-			if starved = len(msgs) == free; starved {
+			starved = len(msgs) == free
+			dirty = starved || err != nil
+			if starved {
 				continue // there may be more due right now, if there is room
 			}
 		}
-		var room <-chan struct{} // nil, never ready, unless room is what claiming waits for
-		if starved {
-			room = freed
+		var roomFreed <-chan struct{} // nil, never ready, unless room is what the loop waits for
+		if starved || freshFull {
+			roomFreed = freed
 		}
 		select {
 		case <-ctx.Done():
 		case <-s.q.Wait():
-		case <-room:
+			dirty = true
+		case <-roomFreed:
 		case <-tick.C:
+			dirty = true
+		case <-freshReady:
 		}
 	}
 	return nil
+}
+
+// FreshSource is a Queue that hands the Sender SMS as the writes that queue them become
+// durable, already leased to it, to send without a claim (see outbox's fresh.go), and
+// keeps back those whose lease is too near its end to start; *outbox.Outbox is one.
+type FreshSource interface {
+	OpenFresh(lease time.Duration) bool
+	CloseFresh() []outbox.Message
+	FreshReady() <-chan struct{}
+	TakeFresh(limit int) (msgs, spilled []outbox.Message)
+}
+
+// giveBack hands a fresh message that the Sender will not send from memory (it stops, or
+// more were handed over than the outbox holds) back to the queue, due now, for a claim.
+func (s *Sender) giveBack(ctx context.Context, m outbox.Message) {
+	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepTimeout)
+	defer cancel()
+	if err := s.q.Retry(bctx, m.ID, "handed back unsent", s.now()); err != nil {
+		s.log.Warn().Err(err).Int64("outbox_id", m.ID).Msg("outbox hand-back failed; the lease will expire")
+	}
 }
 
 // outcome is how one attempt at a message went, for finish to record.

@@ -272,14 +272,15 @@ func (o *op) balanceAfter(tr *ledger.Transfer, id string) (int64, error) {
 }
 
 // enqueue queues m in the current transaction. The Outbox's own Enqueue seals the texts
-// that carry a code.
+// that carry a code. An SMS is handed to the SMPP sender once the write is durable, to
+// go out without a claim (outbox's fresh.go), or the sender is woken to claim it.
 func (o *op) enqueue(m Message) error {
-	_, err := o.e.outbox.Enqueue(o.ctx, o.tx, outbox.Message{Kind: m.Kind, To: m.To, From: m.From, Text: m.Text,
-		PaymentID: m.PaymentID, Purpose: m.Purpose, RequestReceipt: m.Receipt, Meta: m.Meta})
+	_, then, err := o.e.outbox.EnqueueThen(o.ctx, o.tx, outbox.Message{Kind: m.Kind, To: m.To, From: m.From,
+		Text: m.Text, PaymentID: m.PaymentID, Purpose: m.Purpose, RequestReceipt: m.Receipt, Meta: m.Meta})
 	if err != nil {
 		return fmt.Errorf("queue %s %s: %w", m.Purpose, m.Kind, err)
 	}
-	o.sends++
+	o.after = append(o.after, then)
 	return nil
 }
 

@@ -281,7 +281,6 @@ type op struct {
 	sqlite sqliteSnapshots // kept in the op, so that snap costs no allocation of its own
 	now    time.Time
 	after  []func()
-	sends  int
 	events int // enqueueEvents calls that queued through the EventSink
 }
 
@@ -341,9 +340,6 @@ func (e *Engine) newOp(ctx context.Context, tx store.Tx) *op {
 
 // done runs o's after-effects; only once its transaction is durable.
 func (o *op) done() {
-	if o.sends > 0 {
-		o.e.outbox.Kick()
-	}
 	if k, ok := o.e.events.(kicker); ok && o.events > 0 {
 		k.Kick()
 	}

@@ -1,0 +1,157 @@
+package outbox
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/payswitch/payswitch/store"
+)
+
+// Fresh SMS: on SQLite, while a worker takes them (OpenFresh), an SMS queued with
+// EnqueueThen is written already leased to that worker, in the transaction of the change
+// that causes it, and handed to the worker in memory once that transaction is durable.
+// The worker sends it without claiming it: the row written with the change is the
+// durable record, and the claim (a write on the store's one writer, then a read of the
+// claimed rows) is left to what a crash, a stop or a failed attempt leaves behind. The
+// rest is as for a claimed message: MarkSent, Retry or Fail under its lease.
+//
+// A message handed over and not sent (the process died, or the worker stopped before
+// taking it) is due again when its lease runs out, and at the next start, which releases
+// every claim (ReleaseClaims): delivery stays at least once. On PostgreSQL several nodes
+// claim from one table under their names, and messages are always claimed.
+
+// maxFresh bounds the fresh messages handed over and not yet taken; those beyond it are
+// spilled: the worker gives them back to the queue in the database, where claims find
+// them.
+const maxFresh = 4096
+
+// freshQueue is the hand-over between the writes that queued fresh messages and the
+// worker.
+type freshQueue struct {
+	mu sync.Mutex
+	// lease is how long a fresh message is leased for; 0 while no worker takes them.
+	lease   time.Duration
+	handed  []Message // durable, not yet taken
+	spilled []Message // durable, beyond maxFresh: to give back to the queue
+	ready   chan struct{}
+}
+
+// OpenFresh starts handing SMS queued with EnqueueThen to the caller, leased for lease,
+// and reports whether it does: never on PostgreSQL. Call it after ReleaseClaims, from
+// the one worker that sends SMS, and CloseFresh when it stops. FreshReady then signals
+// hand-overs, and TakeFresh takes them.
+func (o *Outbox) OpenFresh(lease time.Duration) bool {
+	if o.pg || lease <= 0 {
+		return false
+	}
+	o.fresh.mu.Lock()
+	o.fresh.lease = lease
+	o.fresh.mu.Unlock()
+	return true
+}
+
+// CloseFresh stops the hand-over and returns the messages handed and not taken, and
+// spilled, that the worker must give back to the queue (Retry): those whose lease is
+// far from its end (see TakeFresh).
+func (o *Outbox) CloseFresh() []Message {
+	q := &o.fresh
+	now := o.now()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var back []Message
+	for _, m := range append(q.handed, q.spilled...) {
+		if q.startable(m, now) {
+			back = append(back, m)
+		}
+	}
+	q.lease, q.handed, q.spilled = 0, nil, nil
+	return back
+}
+
+// FreshReady is signalled after a hand-over; signals not yet received collapse into one.
+func (o *Outbox) FreshReady() <-chan struct{} { return o.fresh.ready }
+
+// TakeFresh returns up to limit messages handed over, oldest first, to send, and the
+// spilled ones, that the worker must give back to the queue (Retry) instead of sending.
+// A message with less than half its lease left is in neither: once its lease runs out a
+// claim may take it, perhaps while it is being sent, so it is left to that claim.
+func (o *Outbox) TakeFresh(limit int) (msgs, back []Message) {
+	q := &o.fresh
+	now := o.now()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	taken := 0
+	for ; taken < len(q.handed) && len(msgs) < limit; taken++ {
+		if m := q.handed[taken]; q.startable(m, now) {
+			msgs = append(msgs, m)
+		}
+	}
+	q.handed = append(q.handed[:0], q.handed[taken:]...)
+	for _, m := range q.spilled {
+		if q.startable(m, now) {
+			back = append(back, m)
+		}
+	}
+	q.spilled = nil
+	return msgs, back
+}
+
+// startable reports whether m, handed over, may still be sent from memory at now, or
+// given back: half its lease is left.
+func (q *freshQueue) startable(m Message, now time.Time) bool {
+	return now.Add(q.lease / 2).Before(m.NextAttemptAt)
+}
+
+// EnqueueThen is Enqueue for a caller that can tell when its write is durable: it
+// returns then, to call once the store.Write that ran EnqueueThen has returned nil, and
+// never otherwise. While a worker takes fresh messages (OpenFresh), an SMS due now is
+// written leased to it and then hands it over, to be sent at once without a claim;
+// otherwise it is queued as by Enqueue and then is Kick.
+func (o *Outbox) EnqueueThen(ctx context.Context, tx store.Tx, m Message) (id int64, then func(), err error) {
+	lease := o.freshLease()
+	if lease == 0 || (m.Kind != "" && m.Kind != KindSMS) || !m.NextAttemptAt.IsZero() {
+		id, err := o.Enqueue(ctx, tx, m)
+		return id, o.Kick, err
+	}
+	now := o.now()
+	m.Kind, m.State, m.Attempts = KindSMS, StateSending, 1
+	m.NextAttemptAt = fromMicros(o.leaseUntil(now.Add(lease)))
+	if m.CreatedAt.IsZero() {
+		m.CreatedAt = now
+	}
+	var seal func(Message) (string, error)
+	if o.sealer != nil {
+		seal = o.sealText
+	}
+	if id, err = enqueue(ctx, tx, m, o.now, seal, o.db.Dialect(), true); err != nil {
+		return 0, nil, err
+	}
+	m.ID = id
+	return id, func() { o.fresh.hand(m) }, nil
+}
+
+// freshLease is the lease of fresh messages, 0 when none are handed over.
+func (o *Outbox) freshLease() time.Duration {
+	o.fresh.mu.Lock()
+	defer o.fresh.mu.Unlock()
+	return o.fresh.lease
+}
+
+// hand gives the worker a durable fresh message. One handed after the worker stopped is
+// left as written: leased, due again when its lease runs out (or at the next start).
+func (q *freshQueue) hand(m Message) {
+	q.mu.Lock()
+	switch {
+	case q.lease == 0:
+	case len(q.handed) >= maxFresh:
+		q.spilled = append(q.spilled, m)
+	default:
+		q.handed = append(q.handed, m)
+	}
+	q.mu.Unlock()
+	select {
+	case q.ready <- struct{}{}:
+	default:
+	}
+}
