@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"time"
 )
@@ -24,6 +25,13 @@ const minFreeBytes = 1 << 20
 
 func (db *DB) loop(maxBatch int) {
 	defer db.wg.Done()
+	// The writer keeps an OS thread of its own. Unlocked, Go's scheduler ran it next on
+	// the thread of whichever goroutine woke it (a network handler), in turns with that
+	// goroutine's neighbours; on its own thread the OS runs it beside them, and the
+	// outbox's records gather into larger bulk statements meanwhile. Fewer statements
+	// and less CPU per payment were measured (README, Performance).
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	if db.toSync != nil {
 		defer close(db.toSync)
 	}
