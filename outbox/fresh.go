@@ -2,7 +2,6 @@ package outbox
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"github.com/payswitch/payswitch/store"
@@ -26,17 +25,6 @@ import (
 // them.
 const maxFresh = 4096
 
-// freshQueue is the hand-over between the writes that queued fresh messages and the
-// worker.
-type freshQueue struct {
-	mu sync.Mutex
-	// lease is how long a fresh message is leased for; 0 while no worker takes them.
-	lease   time.Duration
-	handed  []Message // durable, not yet taken
-	spilled []Message // durable, beyond maxFresh: to give back to the queue
-	ready   chan struct{}
-}
-
 // OpenFresh starts handing SMS queued with EnqueueThen to the caller, leased for lease,
 // and reports whether it does: never on PostgreSQL. Call it after ReleaseClaims, from
 // the one worker that sends SMS, and CloseFresh when it stops. FreshReady then signals
@@ -45,9 +33,8 @@ func (o *Outbox) OpenFresh(lease time.Duration) bool {
 	if o.pg || lease <= 0 {
 		return false
 	}
-	o.fresh.mu.Lock()
-	o.fresh.lease = lease
-	o.fresh.mu.Unlock()
+	o.freshLease.Store(int64(lease))
+	o.fresh.Open()
 	return true
 }
 
@@ -55,52 +42,43 @@ func (o *Outbox) OpenFresh(lease time.Duration) bool {
 // spilled, that the worker must give back to the queue (Retry): those whose lease is
 // far from its end (see TakeFresh).
 func (o *Outbox) CloseFresh() []Message {
-	q := &o.fresh
-	now := o.now()
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	var back []Message
-	for _, m := range append(q.handed, q.spilled...) {
-		if q.startable(m, now) {
-			back = append(back, m)
-		}
-	}
-	q.lease, q.handed, q.spilled = 0, nil, nil
+	handed, spilled := o.fresh.Close()
+	o.fresh.Done(len(handed))
+	back := o.startable(append(handed, spilled...))
+	o.freshLease.Store(0)
 	return back
 }
 
 // FreshReady is signalled after a hand-over; signals not yet received collapse into one.
-func (o *Outbox) FreshReady() <-chan struct{} { return o.fresh.ready }
+func (o *Outbox) FreshReady() <-chan struct{} { return o.fresh.Ready() }
 
 // TakeFresh returns up to limit messages handed over, oldest first, to send, and the
 // spilled ones, that the worker must give back to the queue (Retry) instead of sending.
 // A message with less than half its lease left is in neither: once its lease runs out a
 // claim may take it, perhaps while it is being sent, so it is left to that claim.
 func (o *Outbox) TakeFresh(limit int) (msgs, back []Message) {
-	q := &o.fresh
-	now := o.now()
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	taken := 0
-	for ; taken < len(q.handed) && len(msgs) < limit; taken++ {
-		if m := q.handed[taken]; q.startable(m, now) {
-			msgs = append(msgs, m)
+	for {
+		want := max(limit-len(msgs), 0)
+		handed, spilled := o.fresh.Take(want)
+		o.fresh.Done(len(handed)) // the bound is on what waits here, not on what is sent
+		msgs, back = append(msgs, o.startable(handed)...), append(back, o.startable(spilled)...)
+		if len(handed) < want || len(msgs) == limit || want == 0 {
+			return msgs, back // none left, or enough
 		}
 	}
-	q.handed = append(q.handed[:0], q.handed[taken:]...)
-	for _, m := range q.spilled {
-		if q.startable(m, now) {
-			back = append(back, m)
-		}
-	}
-	q.spilled = nil
-	return msgs, back
 }
 
-// startable reports whether m, handed over, may still be sent from memory at now, or
-// given back: half its lease is left.
-func (q *freshQueue) startable(m Message, now time.Time) bool {
-	return now.Add(q.lease / 2).Before(m.NextAttemptAt)
+// startable returns the messages of ms that may still be sent from memory, or given
+// back: half their lease is left.
+func (o *Outbox) startable(ms []Message) []Message {
+	horizon := o.now().Add(time.Duration(o.freshLease.Load()) / 2)
+	var out []Message
+	for _, m := range ms {
+		if horizon.Before(m.NextAttemptAt) {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // EnqueueThen is Enqueue for a caller that can tell when its write is durable: it
@@ -109,7 +87,7 @@ func (q *freshQueue) startable(m Message, now time.Time) bool {
 // written leased to it and then hands it over, to be sent at once without a claim;
 // otherwise it is queued as by Enqueue and then is Kick.
 func (o *Outbox) EnqueueThen(ctx context.Context, tx store.Tx, m Message) (id int64, then func(), err error) {
-	lease := o.freshLease()
+	lease := time.Duration(o.freshLease.Load())
 	if lease == 0 || (m.Kind != "" && m.Kind != KindSMS) || !m.NextAttemptAt.IsZero() {
 		id, err := o.Enqueue(ctx, tx, m)
 		return id, o.Kick, err
@@ -128,30 +106,5 @@ func (o *Outbox) EnqueueThen(ctx context.Context, tx store.Tx, m Message) (id in
 		return 0, nil, err
 	}
 	m.ID = id
-	return id, func() { o.fresh.hand(m) }, nil
-}
-
-// freshLease is the lease of fresh messages, 0 when none are handed over.
-func (o *Outbox) freshLease() time.Duration {
-	o.fresh.mu.Lock()
-	defer o.fresh.mu.Unlock()
-	return o.fresh.lease
-}
-
-// hand gives the worker a durable fresh message. One handed after the worker stopped is
-// left as written: leased, due again when its lease runs out (or at the next start).
-func (q *freshQueue) hand(m Message) {
-	q.mu.Lock()
-	switch {
-	case q.lease == 0:
-	case len(q.handed) >= maxFresh:
-		q.spilled = append(q.spilled, m)
-	default:
-		q.handed = append(q.handed, m)
-	}
-	q.mu.Unlock()
-	select {
-	case q.ready <- struct{}{}:
-	default:
-	}
+	return id, func() { o.fresh.Hand(m) }, nil
 }

@@ -23,6 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/payswitch/payswitch/internal/handover"
 	"github.com/payswitch/payswitch/internal/seal"
 	"github.com/payswitch/payswitch/store"
 )
@@ -108,8 +109,10 @@ type Outbox struct {
 	sealer    *seal.Sealer // seals one-time-code texts; nil: texts are stored as given
 	// node names this process among the nodes sharing a PostgreSQL database (SetNode).
 	node string
-	// fresh hands SMS queued with EnqueueThen to the sender (fresh.go).
-	fresh freshQueue
+	// fresh hands SMS queued with EnqueueThen to the sender, leased for freshLease
+	// (nanoseconds; 0 while no sender takes them; fresh.go).
+	fresh      *handover.Queue[Message]
+	freshLease atomic.Int64
 }
 
 // SetNode names this process among the nodes that share a PostgreSQL database, for its
@@ -132,7 +135,7 @@ func New(db *store.DB, now func() time.Time) *Outbox {
 		st = pgBulk{}
 	}
 	return &Outbox{db: db, pg: pg, w: batcher{db: db, bulk: st}, now: now, wake: make(chan struct{}, 1),
-		fresh: freshQueue{ready: make(chan struct{}, 1)}}
+		fresh: handover.New[Message](maxFresh)}
 }
 
 // Kick tells workers there is something new. It never blocks; Kicks that nobody has

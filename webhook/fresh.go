@@ -2,7 +2,6 @@ package webhook
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"github.com/payswitch/payswitch/store"
@@ -24,74 +23,6 @@ import (
 // those beyond it are released to the queue in the database, where claims find them.
 const maxFresh = 4096
 
-// freshQueue is the hand-over between the writers that queued fresh events and the
-// worker.
-type freshQueue struct {
-	mu sync.Mutex
-	// open is set while a worker takes fresh events: from after Run released the old
-	// claims until Run ends. EnqueueThen leases events only then.
-	open    bool
-	handed  []claimed // committed, not yet taken by the worker
-	spilled []claimed // committed, beyond maxFresh: to release to the database
-	held    int       // handed plus those the worker holds, not yet started
-	ready   chan struct{}
-}
-
-func newFreshQueue() *freshQueue { return &freshQueue{ready: make(chan struct{}, 1)} }
-
-// isOpen reports whether a worker takes fresh events.
-func (q *freshQueue) isOpen() bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.open
-}
-
-// hand gives the worker a committed event. One handed after the worker stopped is left
-// as written: leased, due again when its lease runs out (on SQLite, at the next start).
-func (q *freshQueue) hand(c claimed) {
-	q.mu.Lock()
-	switch {
-	case !q.open:
-	case q.held >= maxFresh:
-		q.spilled = append(q.spilled, c)
-	default:
-		q.handed = append(q.handed, c)
-		q.held++
-	}
-	q.mu.Unlock()
-	select {
-	case q.ready <- struct{}{}:
-	default:
-	}
-}
-
-// take returns what was handed over and spilled since the last take.
-func (q *freshQueue) take() (handed, spilled []claimed) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	handed, spilled = q.handed, q.spilled
-	q.handed, q.spilled = nil, nil
-	return handed, spilled
-}
-
-// done counts n held events as started or released.
-func (q *freshQueue) done(n int) {
-	q.mu.Lock()
-	q.held -= n
-	q.mu.Unlock()
-}
-
-// setOpen opens or closes the hand-over; closing returns what is still handed.
-func (q *freshQueue) setOpen(open bool) (handed, spilled []claimed) {
-	q.mu.Lock()
-	q.open = open
-	q.mu.Unlock()
-	if open {
-		return nil, nil
-	}
-	return q.take()
-}
-
 // EnqueueThen is Enqueue for a caller that can tell when its write has committed: it
 // returns then, which the caller must call once the store.Write that ran EnqueueThen
 // has returned nil, and never otherwise (nil when nothing was queued). While the worker
@@ -99,14 +30,14 @@ func (q *freshQueue) setOpen(open bool) (handed, spilled []claimed) {
 // once without a claim; otherwise then only wakes the worker, as Kick does.
 func (h *Hooks) EnqueueThen(ctx context.Context, tx store.Tx, merchantID, eventType, subject string, data []byte,
 	at time.Time) (then func(), err error) {
-	c, queued, err := h.enqueue(ctx, tx, merchantID, eventType, subject, data, at, h.fresh.isOpen())
+	c, queued, err := h.enqueue(ctx, tx, merchantID, eventType, subject, data, at, h.fresh.IsOpen())
 	switch {
 	case err != nil || !queued:
 		return nil, err
 	case c.lease == 0:
 		return h.Kick, nil
 	}
-	return func() { h.fresh.hand(c) }, nil
+	return func() { h.fresh.Hand(c) }, nil
 }
 
 // startable reports whether a fresh event may still be delivered from memory at now:

@@ -21,7 +21,7 @@ func (r *rig) runTaking() {
 	case <-time.After(waitLimit):
 		r.t.Fatal("the worker never waited")
 	}
-	if !r.h.fresh.isOpen() {
+	if !r.h.fresh.IsOpen() {
 		r.t.Fatal("the worker waits without taking fresh events")
 	}
 }

@@ -90,7 +90,7 @@ func (h *Hooks) Run(ctx context.Context) error {
 	}
 	// Fresh events leased from now on are this run's: a lease written before was
 	// released above, or (on PostgreSQL) runs out.
-	h.fresh.setOpen(true)
+	h.fresh.Open()
 	d := &dispatcher{h: h, merchants: map[string]*merchantState{}, done: make(chan done, h.cfg.Workers),
 		rec: newRecorder(h), dirty: true, watched: map[string]bool{}, fresh: map[string][]claimed{}}
 	// The recorder outlives the loop below: Run returns only once no delivery is in
@@ -111,7 +111,7 @@ func (h *Hooks) Run(ctx context.Context) error {
 				wait = 100 * time.Millisecond
 			}
 			timer = h.cfg.After(wait)
-			if h.idle != nil && d.inflight == 0 && d.nfresh == 0 && len(h.wake) == 0 && len(h.fresh.ready) == 0 {
+			if h.idle != nil && d.inflight == 0 && d.nfresh == 0 && len(h.wake) == 0 && len(h.fresh.Ready()) == 0 {
 				h.idle(wake)
 			}
 		}
@@ -137,7 +137,7 @@ func (h *Hooks) Run(ctx context.Context) error {
 			}
 		case <-h.wake:
 			d.dirty = true
-		case <-h.fresh.ready:
+		case <-h.fresh.Ready():
 		case <-timer:
 			d.dirty = true
 		}
@@ -209,7 +209,7 @@ func (d *dispatcher) claimDue(ctx context.Context, now time.Time) bool {
 
 // takeFresh takes the fresh events handed over since the last round.
 func (d *dispatcher) takeFresh() {
-	handed, spilled := d.h.fresh.take()
+	handed, spilled := d.h.fresh.Take(-1)
 	for _, c := range handed {
 		d.fresh[c.merchant] = append(d.fresh[c.merchant], c)
 	}
@@ -250,7 +250,7 @@ func (d *dispatcher) startFresh(ctx context.Context, now time.Time) {
 		}
 	}
 	d.nfresh -= gone
-	h.fresh.done(gone)
+	h.fresh.Done(gone)
 }
 
 // releaseFresh gives the fresh events set aside back to the database's queue, where
@@ -268,12 +268,12 @@ func (d *dispatcher) releaseFresh(ctx context.Context) {
 
 // stop gives every fresh event not started back to the database's queue, as Run ends.
 func (d *dispatcher) stop(ctx context.Context) {
-	handed, spilled := d.h.fresh.setOpen(false)
+	handed, spilled := d.h.fresh.Close()
 	for _, q := range d.fresh {
 		d.release = append(d.release, q...)
 	}
 	d.release = append(append(d.release, handed...), spilled...)
-	d.h.fresh.done(d.nfresh + len(handed))
+	d.h.fresh.Done(d.nfresh + len(handed))
 	d.fresh, d.nfresh = nil, 0
 	d.releaseFresh(ctx)
 }
@@ -412,7 +412,7 @@ func (d *dispatcher) applyResets() {
 		if q, ok := d.fresh[id]; ok {
 			d.release = append(d.release, q...)
 			d.nfresh -= len(q)
-			h.fresh.done(len(q))
+			h.fresh.Done(len(q))
 			delete(d.fresh, id)
 		}
 	}

@@ -30,6 +30,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/payswitch/payswitch/internal/handover"
 	"github.com/payswitch/payswitch/internal/logthrottle"
 	"github.com/payswitch/payswitch/internal/seal"
 	"github.com/payswitch/payswitch/internal/timeid"
@@ -159,7 +160,7 @@ type Hooks struct {
 	node string
 	// fresh hands committed events to the worker (EnqueueThen); pauses are the
 	// merchants the worker has paused, until when, for EnqueueThen to leave them be.
-	fresh    *freshQueue
+	fresh    *handover.Queue[claimed]
 	pauses   atomic.Pointer[map[string]time.Time]
 	m        *metrics
 	throttle *logthrottle.Throttle
@@ -206,7 +207,7 @@ func New(db *store.DB, cfg Config) (*Hooks, error) {
 		return nil, err
 	}
 	h := &Hooks{db: db, cfg: cfg, sealer: sealer, ids: timeid.New(eventIDLayout),
-		wake: make(chan struct{}, 1), fresh: newFreshQueue(), m: m, throttle: logthrottle.New(logthrottle.Interval, cfg.Now),
+		wake: make(chan struct{}, 1), fresh: handover.New[claimed](maxFresh), m: m, throttle: logthrottle.New(logthrottle.Interval, cfg.Now),
 		resets: map[string]bool{}}
 	h.forbidden.Store(&forbidden)
 	h.client = cfg.HTTPClient
