@@ -30,11 +30,15 @@ func Enqueue(ctx context.Context, tx store.Tx, m Message) (int64, error) {
 // text of a one-time-code message (Purpose "otp") encrypted, so the code is never in
 // the database in clear. A zero CreatedAt is the Outbox's clock's now.
 func (o *Outbox) Enqueue(ctx context.Context, tx store.Tx, m Message) (int64, error) {
-	d := o.db.Dialect()
+	return enqueue(ctx, tx, m, o.now, o.seal(), o.db.Dialect(), false)
+}
+
+// seal is how o's Enqueues seal a text: sealText, or nil when o stores texts as given.
+func (o *Outbox) seal() func(Message) (string, error) {
 	if o.sealer == nil {
-		return enqueue(ctx, tx, m, o.now, nil, d, false)
+		return nil
 	}
-	return enqueue(ctx, tx, m, o.now, o.sealText, d, false)
+	return o.sealText
 }
 
 // enqueue is both Enqueues and EnqueueThen: now stamps a message without CreatedAt, seal

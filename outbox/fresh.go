@@ -98,11 +98,7 @@ func (o *Outbox) EnqueueThen(ctx context.Context, tx store.Tx, m Message) (id in
 	if m.CreatedAt.IsZero() {
 		m.CreatedAt = now
 	}
-	var seal func(Message) (string, error)
-	if o.sealer != nil {
-		seal = o.sealText
-	}
-	if id, err = enqueue(ctx, tx, m, o.now, seal, o.db.Dialect(), true); err != nil {
+	if id, err = enqueue(ctx, tx, m, o.now, o.seal(), o.db.Dialect(), true); err != nil {
 		return 0, nil, err
 	}
 	m.ID = id

@@ -48,16 +48,17 @@ func (l *Link) onDeliver(hctx context.Context, s *session, p pdu.Body, esm uint8
 			l.metrics.deliverAnswered(kind, time.Since(arrived))
 			s.respond(pdu.DeliverSMID, seq, status)
 		}()
-		if isReceipt(p, esm) {
+		receipt := isReceipt(p, esm)
+		if receipt {
 			kind = "receipt"
 		}
-		status = l.deliver(ctx, p, esm)
+		status = l.deliver(ctx, p, esm, receipt)
 	}()
 }
 
-// deliver turns a deliver_sm into an MO or a Receipt for the handler and returns the
-// command status to answer.
-func (l *Link) deliver(ctx context.Context, p pdu.Body, esm uint8) uint32 {
+// deliver turns a deliver_sm into an MO or a Receipt (receipt: isReceipt, as the caller
+// worked it out) for the handler and returns the command status to answer.
+func (l *Link) deliver(ctx context.Context, p pdu.Body, esm uint8, receipt bool) uint32 {
 	f, tlv := p.Fields(), p.TLVFields()
 	from := normalizeAddr(fieldString(f, pdufield.SourceAddr))
 	to := normalizeAddr(fieldString(f, pdufield.DestinationAddr))
@@ -75,8 +76,7 @@ func (l *Link) deliver(ctx context.Context, p pdu.Body, esm uint8) uint32 {
 	// child logger built for every deliver_sm.
 	about := func(e *zerolog.Event) *zerolog.Event { return e.Str("from", mask.MSISDN(from)).Uint32("seq", seq) }
 
-	msgType := esm & 0x3C
-	if isReceipt(p, esm) {
+	if receipt {
 		r := parseReceipt(coding, sm, tlv)
 		r.Link = l.cfg.Name
 		if err := l.h.HandleReceipt(ctx, r); err != nil {
@@ -86,7 +86,7 @@ func (l *Link) deliver(ctx context.Context, p pdu.Body, esm uint8) uint32 {
 		}
 		return StatusOK
 	}
-	if msgType != 0 { // SME delivery or manual/user acknowledgement: nothing to do
+	if esm&0x3C != 0 { // SME delivery or manual/user acknowledgement: nothing to do
 		return StatusOK
 	}
 

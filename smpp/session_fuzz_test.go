@@ -72,7 +72,7 @@ func FuzzSessionInbound(f *testing.F) {
 		s.pending[2] = &call{id: pdu.SubmitSMID, ch: make(chan pdu.Body, 1), late: func(pdu.Body) {}}
 		s.pending[3] = &call{id: pdu.EnquireLinkID, ch: make(chan pdu.Body, 1)}
 		s.onDeliver = func(s *session, p pdu.Body, esm uint8) {
-			s.respond(pdu.DeliverSMID, p.Header().Seq, l.deliver(context.Background(), p, esm))
+			s.respond(pdu.DeliverSMID, p.Header().Seq, l.deliver(context.Background(), p, esm, isReceipt(p, esm)))
 		}
 		s.readLoop() // returns at the end of data
 		if s.reason() == nil {
