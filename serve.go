@@ -175,6 +175,7 @@ func startAppWith(ctx context.Context, cfg *config.Config, log zerolog.Logger, o
 	opened := time.Now()
 	upgraded := false
 	a.db, a.lock, err = openDatabase(ctx, cfg.Database, store.Options{Synchronous: cfg.Database.Synchronous, Groups: cfg.Database.Groups,
+		OnWriterThread: writerThreadHook(cfg.Database, log),
 		OnUpgrade: func(component string, from, to int) {
 			upgraded = true
 			log.Info().Str("component", component).Int("from", from).Int("to", to).

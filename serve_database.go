@@ -50,12 +50,15 @@ func openDatabase(ctx context.Context, d config.Database, opts store.Options) (*
 	if err != nil {
 		return nil, nil, dbStartError(d.Path, err)
 	}
+	// Before the writer starts: setting GOMAXPROCS also stops Go from setting it again
+	// from the CPUs of its monitor thread, which a writer with a CPU of its own moves
+	// off that CPU (writerThreadHook).
+	spareProcForWriter.Do(func() { runtime.GOMAXPROCS(procsWithWriter(runtime.GOMAXPROCS(0), os.Getenv("GOMAXPROCS"))) })
 	db, err := store.Open(d.Path, opts, schemas...)
 	if err != nil {
 		lock.Close()
 		return nil, nil, dbStartError(d.Path, err)
 	}
-	spareProcForWriter.Do(func() { runtime.GOMAXPROCS(procsWithWriter(runtime.GOMAXPROCS(0), os.Getenv("GOMAXPROCS"))) })
 	return db, lock, nil
 }
 

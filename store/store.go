@@ -109,6 +109,11 @@ type Options struct {
 	// statement a Write runs, BEGIN and COMMIT not, on the Write's goroutine.
 	// Benchmarks use it to report statements per operation; it must be quick.
 	OnStatement func(query string)
+	// OnWriterThread, when set, is called once on SQLite, on the OS thread that the
+	// writer keeps to itself, before its first operation; that thread ends with the
+	// store. serve gives the thread a CPU of its own there (database.writer_cpu).
+	// Unused on PostgreSQL.
+	OnWriterThread func()
 	// OnUpgrade, when set, is called before the migrations of a component whose tables
 	// exist at an older version run (not for a new database): a migration that
 	// rebuilds a table takes a while on a large database, and serve says so.
@@ -341,7 +346,7 @@ func Open(path string, opts Options, schemas ...Schema) (*DB, error) {
 		go db.syncer()
 	}
 	db.wg.Add(2)
-	go db.loop(opts.MaxBatch)
+	go db.loop(opts.MaxBatch, opts.OnWriterThread)
 	go db.checkpointer()
 	return db, nil
 }

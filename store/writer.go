@@ -23,7 +23,7 @@ func (db *DB) checkFreeSpace() {
 // writes (ErrDiskFull): a few seconds of payments at full speed.
 const minFreeBytes = 1 << 20
 
-func (db *DB) loop(maxBatch int) {
+func (db *DB) loop(maxBatch int, onThread func()) {
 	defer db.wg.Done()
 	// The writer keeps an OS thread of its own. Unlocked, Go's scheduler ran it next on
 	// the thread of whichever goroutine woke it (a network handler), in turns with that
@@ -31,7 +31,13 @@ func (db *DB) loop(maxBatch int) {
 	// outbox's records gather into larger bulk statements meanwhile. Fewer statements
 	// and less CPU per payment were measured (README, Performance).
 	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	if onThread != nil {
+		// The hook may change the thread (its CPUs): it is never unlocked, so that Go
+		// ends it with this goroutine instead of running other goroutines on it.
+		onThread()
+	} else {
+		defer runtime.UnlockOSThread()
+	}
 	if db.toSync != nil {
 		defer close(db.toSync)
 	}
