@@ -20,7 +20,10 @@ import (
 // and each operation's context is checked before it starts (store.Write), so nothing is
 // lost by letting a statement that has started finish.
 
-// maxCachedStmts bounds the cache; statements past it are prepared for one use.
+// maxCachedStmts bounds the cache. When it is full, a new statement takes the place of
+// the one least recently used: statements whose text varies with their rows (a batch's
+// VALUES list, an IN list) would otherwise fill it for good, and a statement first run
+// after that would be prepared anew at every use.
 const maxCachedStmts = 256
 
 // connector opens SQLite connections that cache their statements.
@@ -50,11 +53,13 @@ type cachingConn struct {
 	inner  driver.Conn
 	stmts  map[string]*cachedStmt
 	onStmt func(query string)
+	uses   uint64 // statements run so far: each cached statement's last is its age
 }
 
 type cachedStmt struct {
-	stmt driver.Stmt
-	busy bool // rows from it are still open: a nested use must not reset it
+	stmt     driver.Stmt
+	busy     bool   // rows from it are still open: a nested use must not reset it
+	lastUsed uint64 // cachingConn.uses when it last ran
 }
 
 var (
@@ -73,22 +78,44 @@ func (c *cachingConn) stmt(ctx context.Context, query string) (*cachedStmt, erro
 	if c.onStmt != nil {
 		c.onStmt(query)
 	}
+	c.uses++
 	if s, ok := c.stmts[query]; ok {
 		if s.busy {
 			return nil, nil
 		}
+		s.lastUsed = c.uses
 		return s, nil
 	}
-	if len(c.stmts) >= maxCachedStmts {
-		return nil, nil
+	if len(c.stmts) >= maxCachedStmts && !c.evictOldest() {
+		return nil, nil // every cached statement has rows open
 	}
 	ds, err := c.inner.(driver.ConnPrepareContext).PrepareContext(ctx, query)
 	if err != nil {
 		return nil, err
 	}
-	s := &cachedStmt{stmt: ds}
+	s := &cachedStmt{stmt: ds, lastUsed: c.uses}
 	c.stmts[query] = s
 	return s, nil
+}
+
+// evictOldest closes and forgets the least recently used statement that has no rows
+// open; false when there is none.
+func (c *cachingConn) evictOldest() bool {
+	var (
+		oldest string
+		found  *cachedStmt
+	)
+	for q, s := range c.stmts {
+		if !s.busy && (found == nil || s.lastUsed < found.lastUsed) {
+			oldest, found = q, s
+		}
+	}
+	if found == nil {
+		return false
+	}
+	delete(c.stmts, oldest)
+	found.stmt.Close() // finalizes SQLite's program; nothing of it is in use
+	return true
 }
 
 func (c *cachingConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
