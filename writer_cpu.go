@@ -1,24 +1,22 @@
 package main
 
 import (
-	"testing"
-
 	"github.com/rs/zerolog"
 
 	"github.com/payswitch/payswitch/config"
 )
 
 // writerThreadHook is the store's OnWriterThread for a serve on d: on SQLite with
-// database.writer_cpu auto, it gives the writer's thread a CPU of its own
-// (giveWriterACPU) and logs where everything runs. nil when there is nothing to do: off,
-// PostgreSQL (no single writer), or a test binary, whose threads many tests share.
+// database.writer_cpu on, it gives the writer's thread a CPU of its own
+// (giveWriterACPU) and logs where everything runs. nil when there is nothing to do: off
+// (the default), or PostgreSQL (no single writer).
 //
 // Why: the writer is the one serial step of every payment. Sharing a CPU with the
-// network handlers, the HTTP deliveries and the sender, it ran the same statements
-// slower (their caches and time shared); on a CPU of its own it spent less time on
-// each, and serve less CPU per payment (README, Performance).
+// network handlers, the HTTP deliveries and the sender, it ran the same statements in
+// more CPU time. Why off by default: on a 2-CPU machine the rest of serve then has one
+// CPU, which holds it back as the load rises (README, Performance).
 func writerThreadHook(d config.Database, log zerolog.Logger) func() {
-	if d.Postgres() || d.WriterCPU != config.WriterCPUAuto || testing.Testing() {
+	if d.Postgres() || d.WriterCPU != config.WriterCPUOn {
 		return nil
 	}
 	return func() {

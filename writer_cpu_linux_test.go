@@ -11,13 +11,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
 	"golang.org/x/sys/unix"
 
 	"github.com/payswitch/payswitch/config"
 	"github.com/payswitch/payswitch/store"
 )
 
-// With database.writer_cpu auto, the store's writer runs alone on the last CPU of the
+// With database.writer_cpu on, the store's writer runs alone on the last CPU of the
 // process, and every other thread, those started afterwards included, on the others. The
 // check runs in a child process, since it moves the threads of the process it runs in.
 func TestWriterThreadHasACPUOfItsOwn(t *testing.T) {
@@ -52,7 +53,7 @@ func writerCPUChild(t *testing.T) {
 		got <- pinned{unix.Gettid(), cpu, rest, err}
 	}
 	db, lock, err := openDatabase(t.Context(), config.Database{Path: filepath.Join(t.TempDir(), "payswitch.db"),
-		WriterCPU: config.WriterCPUAuto}, store.Options{OnWriterThread: hook})
+		WriterCPU: config.WriterCPUOn}, store.Options{OnWriterThread: hook})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,4 +167,21 @@ func expandCPUList(t *testing.T, list string) []int {
 		}
 	}
 	return cpus
+}
+
+// The hook exists only where it is asked for and there is one writer to pin.
+func TestWriterThreadHookOnlyWhenOn(t *testing.T) {
+	log := zerolog.Nop()
+	for _, tc := range []struct {
+		d    config.Database
+		want bool
+	}{
+		{config.Database{Path: "x.db", WriterCPU: config.WriterCPUOff}, false},
+		{config.Database{Path: "x.db", WriterCPU: config.WriterCPUOn}, true},
+		{config.Database{URL: "postgres://h/db", WriterCPU: config.WriterCPUOn}, false},
+	} {
+		if got := writerThreadHook(tc.d, log) != nil; got != tc.want {
+			t.Errorf("writerThreadHook(%+v) set: %v, want %v", tc.d, got, tc.want)
+		}
+	}
 }

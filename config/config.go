@@ -93,9 +93,9 @@ type Database struct {
 	// another, so the database's work at once is about groups × nodes transactions:
 	// size it so that this sum is near twice the database server's cores.
 	Groups int `yaml:"groups"`
-	// WriterCPU is an addition, for SQLite: "auto" (default) keeps the store's one
-	// writer on a CPU of its own, the last this process may use, and the rest of serve
-	// on the others, when there are at least two; "off" lets every thread run anywhere.
+	// WriterCPU is an addition, for SQLite: "on" keeps the store's one writer on a CPU
+	// of its own, the last this process may use, and the rest of serve on the others,
+	// when there are at least two; "off" (default) lets every thread run anywhere.
 	WriterCPU string `yaml:"writer_cpu"`
 	// Replicas is an addition to the contract's shape (section 12): continuous copies
 	// of the database, streamed by Litestream; each receives every commit, and one that
@@ -106,8 +106,8 @@ type Database struct {
 
 // The values of Database.WriterCPU.
 const (
-	WriterCPUAuto = "auto"
-	WriterCPUOff  = "off"
+	WriterCPUOn  = "on"
+	WriterCPUOff = "off"
 )
 
 // Replica is one continuous copy of the database.
@@ -382,7 +382,7 @@ type Carrier struct {
 // defaults is a Config with every default filled in; decoding writes over it.
 func defaults() Config {
 	return Config{
-		Database:    Database{Synchronous: "FULL", Groups: 2, WriterCPU: WriterCPUAuto},
+		Database:    Database{Synchronous: "FULL", Groups: 2, WriterCPU: WriterCPUOff},
 		Log:         Log{Level: "info", Format: "json"},
 		HTTP:        HTTP{MaxBodyBytes: 65536, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second},
 		CountryCode: "254",

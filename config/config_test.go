@@ -166,8 +166,8 @@ airtime:
 	if c.OTP.Secret != "" {
 		t.Fatal("a secret appeared from nowhere")
 	}
-	if c.Database.WriterCPU != WriterCPUAuto {
-		t.Fatalf("database.writer_cpu = %q, want auto", c.Database.WriterCPU)
+	if c.Database.WriterCPU != WriterCPUOff {
+		t.Fatalf("database.writer_cpu = %q, want off", c.Database.WriterCPU)
 	}
 	// Callbacks: this machine only, on the API's listener, no secret.
 	for _, cb := range []Callbacks{c.USSD.Callbacks, c.IVR.Callbacks} {
@@ -347,7 +347,7 @@ func TestValidationNamesTheKey(t *testing.T) {
 		{"lower-case currency", strings.Replace(minimal, "currency: KES", "currency: kes", 1), "currency", "three upper-case letters"},
 		{"currency too long", strings.Replace(minimal, "currency: KES", "currency: KESH", 1), "currency", "three upper-case letters"},
 		{"synchronous", without("database") + "database: {path: x.db, synchronous: SOMETIMES}\n", "database.synchronous", "must be FULL"},
-		{"writer_cpu", without("database") + "database: {path: x.db, writer_cpu: 3}\n", "database.writer_cpu", `"3": must be auto or off`},
+		{"writer_cpu", without("database") + "database: {path: x.db, writer_cpu: 3}\n", "database.writer_cpu", `"3": must be off or on`},
 		{"one replica twice", without("database") + "database: {path: x.db, replicas: [{url: 'file:///a'}, {url: 's3://b/x'}, {url: 'file:///a/'}]}\n", "database.replicas[2].url", "file:///a is already database.replicas[0]"},
 		{"one bucket path twice", without("database") + "database: {path: x.db, replicas: [{url: 's3://b/x?region=eu'}, {url: 's3://b/x?region=us'}]}\n", "database.replicas[1].url", "s3://b/x is already database.replicas[0]"},
 		{"replica without url", without("database") + "database: {path: x.db, replicas: [{sync_interval: 1s}]}\n", "database.replicas[0].url", "required"},

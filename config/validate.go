@@ -95,7 +95,7 @@ func (c *Config) Validate() error {
 	c.Database.Synchronous = strings.ToUpper(c.Database.Synchronous)
 	k.oneOf("database.synchronous", c.Database.Synchronous, "FULL", "NORMAL", "EXTRA", "OFF")
 	c.Database.WriterCPU = strings.ToLower(c.Database.WriterCPU)
-	k.oneOf("database.writer_cpu", c.Database.WriterCPU, WriterCPUAuto, WriterCPUOff)
+	k.oneOf("database.writer_cpu", c.Database.WriterCPU, WriterCPUOff, WriterCPUOn)
 	if c.Database.Groups < 1 || c.Database.Groups > 64 {
 		k.add("database.groups", "%d: must be 1 to 64", c.Database.Groups)
 	}
