@@ -19,33 +19,32 @@ func giveWriterACPU() (cpu int, rest []int, err error) {
 	if err := unix.SchedGetaffinity(0, &allowed); err != nil {
 		return -1, nil, fmt.Errorf("the CPUs this process may use: %w", err)
 	}
-	if allowed.Count() < 2 {
-		return -1, nil, nil
-	}
-	cpu = -1
+	var cpus []int
 	for i := range cpuSetSize {
 		if allowed.IsSet(i) {
-			cpu = i
+			cpus = append(cpus, i)
 		}
 	}
+	if len(cpus) < 2 {
+		return -1, nil, nil
+	}
+	cpu, rest = cpus[len(cpus)-1], cpus[:len(cpus)-1]
 	others := allowed
 	others.Clear(cpu)
-	for i := range cpuSetSize {
-		if others.IsSet(i) {
-			rest = append(rest, i)
-		}
-	}
 	self := unix.Gettid()
 	// A thread that another thread starts while the first pass runs may still have the
-	// writer's CPU: a second pass catches it.
+	// writer's CPU: a second pass catches it. A failed pass gives every thread back all
+	// the CPUs: the rest of serve must not lose one that the writer does not get.
 	for range 2 {
 		if err := moveThreads(self, &others); err != nil {
+			_ = moveThreads(self, &allowed)
 			return -1, nil, err
 		}
 	}
 	var own unix.CPUSet
 	own.Set(cpu)
 	if err := unix.SchedSetaffinity(0, &own); err != nil {
+		_ = moveThreads(self, &allowed)
 		return -1, nil, fmt.Errorf("keep the writer's thread on CPU %d: %w", cpu, err)
 	}
 	return cpu, rest, nil

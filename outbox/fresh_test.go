@@ -15,16 +15,16 @@ import (
 // what each returned; it returns the IDs.
 func putThen(tb testing.TB, db *store.DB, o *Outbox, ms ...Message) []int64 {
 	tb.Helper()
-	var ids []int64
+	var put []int64
 	var thens []func()
 	err := db.Write(ctx, func(tx store.Tx) error {
-		ids, thens = nil, nil
+		put, thens = nil, nil
 		for _, m := range ms {
 			id, then, err := o.EnqueueThen(ctx, tx, m)
 			if err != nil {
 				return err
 			}
-			ids, thens = append(ids, id), append(thens, then)
+			put, thens = append(put, id), append(thens, then)
 		}
 		return nil
 	})
@@ -34,7 +34,7 @@ func putThen(tb testing.TB, db *store.DB, o *Outbox, ms ...Message) []int64 {
 	for _, then := range thens {
 		then()
 	}
-	return ids
+	return put
 }
 
 // While a worker takes fresh messages, an SMS queued with EnqueueThen is written leased
@@ -54,15 +54,15 @@ func TestEnqueueThenHandsFreshSMSOver(t *testing.T) {
 	code := sms("254700000001", "Your code is 739104")
 	code.Purpose, code.RequestReceipt = "otp", true
 	code.Meta = map[string]string{"link": "a"}
-	ids := putThen(t, db, o, code, sms("254700000002", "hello"))
+	put := putThen(t, db, o, code, sms("254700000002", "hello"))
 	select {
 	case <-o.FreshReady():
 	default:
 		t.Fatal("no hand-over signalled")
 	}
 	got, spilled := o.TakeFresh(10)
-	if len(spilled) != 0 || !slices.Equal(fromMessages(got), ids) {
-		t.Fatalf("took %v (spilled %d), want %v", fromMessages(got), len(spilled), ids)
+	if len(spilled) != 0 || !slices.Equal(ids(got), put) {
+		t.Fatalf("took %v (spilled %d), want %v", ids(got), len(spilled), put)
 	}
 	m := got[0]
 	deadline := c.Now().Add(30 * time.Second)
@@ -74,7 +74,7 @@ func TestEnqueueThenHandsFreshSMSOver(t *testing.T) {
 	var attempts int
 	var next int64
 	if err := db.Reader().QueryRow(`SELECT text, state, attempts, next_attempt_at FROM messages WHERE id = ?`,
-		ids[0]).Scan(&raw, &state, &attempts, &next); err != nil {
+		put[0]).Scan(&raw, &state, &attempts, &next); err != nil {
 		t.Fatal(err)
 	}
 	if bytes.Contains([]byte(raw), []byte("739104")) || state != StateSending || attempts != 1 ||
@@ -82,19 +82,17 @@ func TestEnqueueThenHandsFreshSMSOver(t *testing.T) {
 		t.Fatalf("stored text %q, state %s, attempts %d, lease %d", raw, state, attempts, next)
 	}
 	if again, _ := o.TakeFresh(10); len(again) != 0 {
-		t.Fatalf("taken twice: %v", fromMessages(again))
+		t.Fatalf("taken twice: %v", ids(again))
 	}
 	if ms := claim(t, o, 10, time.Minute); len(ms) != 0 {
-		t.Fatalf("a claim took %v while the fresh lease holds", fromMessages(ms))
+		t.Fatalf("a claim took %v while the fresh lease holds", ids(ms))
 	}
 	c.Advance(31 * time.Second)
 	ms := claim(t, o, 10, time.Minute)
-	if !slices.Equal(fromMessages(ms), ids) || ms[0].Attempts != 2 || ms[0].Text != code.Text {
+	if !slices.Equal(ids(ms), put) || ms[0].Attempts != 2 || ms[0].Text != code.Text {
 		t.Fatalf("after the lease a claim took %+v", ms)
 	}
 }
-
-func fromMessages(ms []Message) []int64 { return ids(ms) }
 
 // Without a worker taking fresh messages, and on PostgreSQL, EnqueueThen queues as
 // Enqueue does and returns Kick; so it does for calls and for messages due later.
@@ -113,16 +111,16 @@ func TestEnqueueThenQueuesWhenNothingIsHandedOver(t *testing.T) {
 		if !opened {
 			ms = append(ms, sms("254700000001", "hi"))
 		}
-		ids := putThen(t, db, o, ms...)
+		put := putThen(t, db, o, ms...)
 		if got, _ := o.TakeFresh(10); len(got) != 0 {
-			t.Fatalf("handed over %v", fromMessages(got))
+			t.Fatalf("handed over %v", ids(got))
 		}
 		select {
 		case <-o.Wait():
 		default:
 			t.Fatal("the worker was not kicked")
 		}
-		for _, id := range ids {
+		for _, id := range put {
 			if m := get(t, o, id); m.State != StateQueued || m.Attempts != 0 {
 				t.Fatalf("message %d is %s after %d attempts, want queued", id, m.State, m.Attempts)
 			}
@@ -136,19 +134,19 @@ func TestCloseFreshReturnsWhatWasNotTaken(t *testing.T) {
 	db, c := mustOpen(t), newClock()
 	o := New(db, c.Now)
 	o.OpenFresh(time.Minute)
-	ids := putThen(t, db, o, sms("254700000001", "one"), sms("254700000002", "two"))
-	if got, _ := o.TakeFresh(1); !slices.Equal(fromMessages(got), ids[:1]) {
-		t.Fatalf("took %v, want %v", fromMessages(got), ids[:1])
+	put := putThen(t, db, o, sms("254700000001", "one"), sms("254700000002", "two"))
+	if got, _ := o.TakeFresh(1); !slices.Equal(ids(got), put[:1]) {
+		t.Fatalf("took %v, want %v", ids(got), put[:1])
 	}
-	if left := o.CloseFresh(); !slices.Equal(fromMessages(left), ids[1:]) {
-		t.Fatalf("CloseFresh returned %v, want %v", fromMessages(left), ids[1:])
+	if left := o.CloseFresh(); !slices.Equal(ids(left), put[1:]) {
+		t.Fatalf("CloseFresh returned %v, want %v", ids(left), put[1:])
 	}
 	after := putThen(t, db, o, sms("254700000003", "three"))
 	if m := get(t, o, after[0]); m.State != StateQueued {
 		t.Fatalf("queued after the close: %s", m.State)
 	}
-	if ms := claim(t, o, 10, time.Minute); !slices.Equal(fromMessages(ms), after) {
-		t.Fatalf("claimed %v, want %v", fromMessages(ms), after)
+	if ms := claim(t, o, 10, time.Minute); !slices.Equal(ids(ms), after) {
+		t.Fatalf("claimed %v, want %v", ids(ms), after)
 	}
 }
 
@@ -168,7 +166,7 @@ func TestEnqueueThenRolledBackHandsNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got, _ := o.TakeFresh(10); len(got) != 0 {
-		t.Fatalf("handed over %v", fromMessages(got))
+		t.Fatalf("handed over %v", ids(got))
 	}
 	if n := rows(t, db, `SELECT count(*) FROM messages`); n != 0 {
 		t.Fatalf("%d messages left", n)
@@ -185,10 +183,10 @@ func TestFreshHandOverIsBounded(t *testing.T) {
 	for i := range ms {
 		ms[i] = sms("254700000001", "hi")
 	}
-	ids := putThen(t, db, o, ms...)
+	put := putThen(t, db, o, ms...)
 	got, spilled := o.TakeFresh(len(ms))
-	if !slices.Equal(fromMessages(got), ids[:maxFresh]) || !slices.Equal(fromMessages(spilled), ids[maxFresh:]) {
-		t.Fatalf("took %d, spilled %v; want %d and %v", len(got), fromMessages(spilled), maxFresh, ids[maxFresh:])
+	if !slices.Equal(ids(got), put[:maxFresh]) || !slices.Equal(ids(spilled), put[maxFresh:]) {
+		t.Fatalf("took %d, spilled %v; want %d and %v", len(got), ids(spilled), maxFresh, put[maxFresh:])
 	}
 }
 
@@ -202,14 +200,14 @@ func TestTakeFreshLeavesStaleMessagesToTheirLease(t *testing.T) {
 	c.Advance(16 * time.Second)
 	later := putThen(t, db, o, sms("254700000002", "later"))
 	// The stale one, first in line, neither counts against the limit nor is returned.
-	if got, back := o.TakeFresh(1); !slices.Equal(fromMessages(got), later) || len(back) != 0 {
-		t.Fatalf("took %v, gave back %v; want %v", fromMessages(got), fromMessages(back), later)
+	if got, back := o.TakeFresh(1); !slices.Equal(ids(got), later) || len(back) != 0 {
+		t.Fatalf("took %v, gave back %v; want %v", ids(got), ids(back), later)
 	}
 	if left := o.CloseFresh(); len(left) != 0 {
-		t.Fatalf("CloseFresh returned %v", fromMessages(left))
+		t.Fatalf("CloseFresh returned %v", ids(left))
 	}
 	c.Advance(15 * time.Second)
-	if ms := claim(t, o, 10, time.Minute); !slices.Equal(fromMessages(ms), []int64{id}) {
-		t.Fatalf("claimed %v, want %d", fromMessages(ms), id)
+	if ms := claim(t, o, 10, time.Minute); !slices.Equal(ids(ms), []int64{id}) {
+		t.Fatalf("claimed %v, want %d", ids(ms), id)
 	}
 }
