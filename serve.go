@@ -26,6 +26,7 @@ import (
 	"github.com/payswitch/payswitch/ledger"
 	"github.com/payswitch/payswitch/otp"
 	"github.com/payswitch/payswitch/outbox"
+	"github.com/payswitch/payswitch/receiptspool"
 	"github.com/payswitch/payswitch/replica"
 	"github.com/payswitch/payswitch/simswap"
 	"github.com/payswitch/payswitch/smpp"
@@ -120,6 +121,7 @@ type app struct {
 	callbacks []*callbackServer
 	replicas  []*replica.Replicator // database.replicas; closed by the store's Close
 	merchants merchants             // keys, catalogues, webhooks (serve_merchants.go)
+	spool     *receiptspool.Spool   // delivery receipts acknowledged, not yet applied; nil when off
 
 	cancel context.CancelFunc // stops the background loops
 	loops  sync.WaitGroup
@@ -199,6 +201,9 @@ func startAppWith(ctx context.Context, cfg *config.Config, log zerolog.Logger, o
 	// Code messages are sealed with a key derived from the same secret, so that no code
 	// is ever in the database in clear, not even in the queue of SMS to send.
 	if a.outbox, err = outbox.NewSealed(a.db, now, secret); err != nil {
+		return a, err
+	}
+	if err := a.openReceiptSpool(); err != nil {
 		return a, err
 	}
 	issuer, err := otp.NewIssuer(secret, otp.Config{Digits: cfg.OTP.Digits, TTL: cfg.OTP.TTL,
@@ -287,8 +292,11 @@ func startAppWith(ctx context.Context, cfg *config.Config, log zerolog.Logger, o
 	// What a delivery receipt means for the engine, whichever call applies it: the
 	// receipt's own (mo) or the MarkSent it overtook (the sender's queue, below).
 	deliveries := codeDeliveries(a.engine)
-	mo := &moHandler{engine: a.engine, outbox: a.outbox, receipts: deliveries, ussd: a.ussd, log: log,
+	mo := &moHandler{engine: a.engine, outbox: a.outbox, receipts: deliveries, spool: a.spool, ussd: a.ussd, log: log,
 		shortcode: cfg.Shortcode, links: map[string]smpp.Target{}}
+	if a.spool != nil { // before the links start: what the last process spooled goes first
+		a.loop(func() { a.runReceiptSpool(loopCtx, deliveries) })
+	}
 	for _, lc := range cfg.SMPP.Links {
 		l := smpp.NewLink(smpp.LinkConfig{Name: lc.Name, Address: lc.Address, SystemID: lc.SystemID,
 			Password: lc.Password, SystemType: lc.SystemType, Bind: lc.Bind, Prefixes: lc.Prefixes,
@@ -418,10 +426,14 @@ func (a *app) Close() error {
 	if a.gateway != nil {
 		errs = append(errs, a.gateway.Close())
 	}
+	a.drainReceiptSpool()
 	if a.cancel != nil {
 		a.cancel()
 	}
 	a.loops.Wait()
+	if a.spool != nil {
+		errs = append(errs, a.spool.Close())
+	}
 	if a.sim != nil {
 		errs = append(errs, a.sim.Close())
 	}

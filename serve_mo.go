@@ -7,6 +7,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/payswitch/payswitch/outbox"
+	"github.com/payswitch/payswitch/receiptspool"
 	"github.com/payswitch/payswitch/smpp"
 	payswitch "github.com/payswitch/payswitch/switch"
 	"github.com/payswitch/payswitch/ussd"
@@ -16,7 +17,8 @@ import (
 type moHandler struct {
 	engine    *payswitch.Engine
 	outbox    *outbox.Outbox
-	receipts  outbox.ReceiptFunc // what a receipt applied to its message means (codeDeliveries)
+	receipts  outbox.ReceiptFunc  // what a receipt applied to its message means (codeDeliveries)
+	spool     *receiptspool.Spool // when set, receipts are spooled here and applied from it
 	ussd      *ussd.Menu
 	links     map[string]smpp.Target // links and server accounts by name; written before anything starts, then only read
 	log       zerolog.Logger
@@ -37,11 +39,16 @@ func (h *moHandler) HandleMO(ctx context.Context, m smpp.MO) error {
 	return h.engine.HandleSMS(ctx, m.From, m.Text)
 }
 
-// HandleReceipt records a delivery receipt against the message it reports on and
-// returns once it is durable, so that the link acknowledges the deliver_sm only then
-// (as smpp.ReceiptRecorder does). The outbox hands the message the receipt was applied
-// to back to h.receipts (codeDeliveries), in the receipt's write, which tells the engine.
+// HandleReceipt makes a delivery receipt durable and returns, so that the link
+// acknowledges the deliver_sm only then (as smpp.ReceiptRecorder does): in the receipt
+// spool when there is one (applied from there just after, serve_receiptspool.go), else
+// applied to the message it reports on in the database. The outbox hands the message
+// the receipt was applied to back to h.receipts (codeDeliveries), in the receipt's
+// write, which tells the engine.
 func (h *moHandler) HandleReceipt(ctx context.Context, r smpp.Receipt) error {
+	if h.spool != nil {
+		return spoolReceipt(ctx, h.spool, r)
+	}
 	_, _, err := h.outbox.ReceiptThen(ctx, r.Link, r.MessageID, r.Status, h.receipts)
 	return err
 }

@@ -78,12 +78,19 @@ func (s *testSwitch) deliveryEvents(paymentID string) []string {
 }
 
 // simIdle waits until the simulated SMSC keeps kept MTs for msisdn and every delivery
-// (MOs, receipts) was acknowledged by the switch, that is persisted.
+// (MOs, receipts) was acknowledged by the switch, that is persisted, and every receipt
+// acknowledged from the receipt spool is applied.
 func (s *testSwitch) simIdle(msisdn string, kept int) {
 	s.t.Helper()
 	eventually(s.t, fmt.Sprintf("the SMSC to keep %d MTs and have nothing unacknowledged", kept), func() bool {
-		return s.sim.Kept(msisdn) == kept && s.sim.Unacknowledged() == 0
+		return s.sim.Kept(msisdn) == kept && s.sim.Unacknowledged() == 0 && s.receiptsApplied()
 	})
+}
+
+// receiptsApplied reports whether the receipt spool, if there is one, has applied every
+// receipt it took.
+func (s *testSwitch) receiptsApplied() bool {
+	return s.app.spool == nil || s.app.spool.Depth() == 0
 }
 
 // startWithVoiceGateway starts a switch whose IVR calls through a test voice gateway,

@@ -40,8 +40,9 @@ type testSwitch struct {
 	ttl   string
 	extra string
 	base  string
-	clock *switchClock // the switch's clock, kept across restarts
-	dbURL string       // PostgreSQL (serve_postgres_test.go); "": a SQLite file in dir
+	clock *switchClock         // the switch's clock, kept across restarts
+	dbURL string               // PostgreSQL (serve_postgres_test.go); "": a SQLite file in dir
+	tweak func(*config.Config) // when set, changes the config before each start
 }
 
 // switchClock is a test switch's clock: the machine's time plus an offset that the test
@@ -143,7 +144,11 @@ otp:
 
 func (s *testSwitch) start() {
 	s.t.Helper()
-	a, err := startAppWith(context.Background(), s.config(), zerolog.Nop(), appOptions{Now: s.clock.now})
+	cfg := s.config()
+	if s.tweak != nil {
+		s.tweak(cfg)
+	}
+	a, err := startAppWith(context.Background(), cfg, zerolog.Nop(), appOptions{Now: s.clock.now})
 	if err != nil {
 		s.t.Fatal(err)
 	}

@@ -97,6 +97,12 @@ type Database struct {
 	// of its own, the last this process may use, and the rest of serve on the others,
 	// when there are at least two; "off" (default) lets every thread run anywhere.
 	WriterCPU string `yaml:"writer_cpu"`
+	// ReceiptSpool is an addition, for SQLite: "on" (default) makes a delivery receipt
+	// durable in a journal of its own (the folder Path + ".receipts") and acknowledges its
+	// deliver_sm then, before the main writer applies it; "off" acknowledges it once the
+	// main database has it. On PostgreSQL receipts always take the second way, so that a
+	// node lost in a failover holds none (README, "Delivery receipts").
+	ReceiptSpool string `yaml:"receipt_spool"`
 	// Replicas is an addition to the contract's shape (section 12): continuous copies
 	// of the database, streamed by Litestream; each receives every commit, and one that
 	// cannot be written holds none of the others back (see replica/doc.go). Each
@@ -108,6 +114,12 @@ type Database struct {
 const (
 	WriterCPUOn  = "on"
 	WriterCPUOff = "off"
+)
+
+// The values of Database.ReceiptSpool.
+const (
+	ReceiptSpoolOn  = "on"
+	ReceiptSpoolOff = "off"
 )
 
 // Replica is one continuous copy of the database.
@@ -382,7 +394,7 @@ type Carrier struct {
 // defaults is a Config with every default filled in; decoding writes over it.
 func defaults() Config {
 	return Config{
-		Database:    Database{Synchronous: "FULL", Groups: 2, WriterCPU: WriterCPUOff},
+		Database:    Database{Synchronous: "FULL", Groups: 2, WriterCPU: WriterCPUOff, ReceiptSpool: ReceiptSpoolOn},
 		Log:         Log{Level: "info", Format: "json"},
 		HTTP:        HTTP{MaxBodyBytes: 65536, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second},
 		CountryCode: "254",

@@ -169,6 +169,9 @@ airtime:
 	if c.Database.WriterCPU != WriterCPUOff {
 		t.Fatalf("database.writer_cpu = %q, want off", c.Database.WriterCPU)
 	}
+	if c.Database.ReceiptSpool != ReceiptSpoolOn || !c.Database.SpoolsReceipts() {
+		t.Fatalf("database.receipt_spool = %q, want on", c.Database.ReceiptSpool)
+	}
 	// Callbacks: this machine only, on the API's listener, no secret.
 	for _, cb := range []Callbacks{c.USSD.Callbacks, c.IVR.Callbacks} {
 		if cb.Listen != "" || cb.Secret != "" || !reflect.DeepEqual(cb.Allow, []string{"127.0.0.0/8", "::1/128"}) {
@@ -348,6 +351,7 @@ func TestValidationNamesTheKey(t *testing.T) {
 		{"currency too long", strings.Replace(minimal, "currency: KES", "currency: KESH", 1), "currency", "three upper-case letters"},
 		{"synchronous", without("database") + "database: {path: x.db, synchronous: SOMETIMES}\n", "database.synchronous", "must be FULL"},
 		{"writer_cpu", without("database") + "database: {path: x.db, writer_cpu: 3}\n", "database.writer_cpu", `"3": must be off or on`},
+		{"receipt_spool", without("database") + "database: {path: x.db, receipt_spool: later}\n", "database.receipt_spool", `"later": must be on or off`},
 		{"one replica twice", without("database") + "database: {path: x.db, replicas: [{url: 'file:///a'}, {url: 's3://b/x'}, {url: 'file:///a/'}]}\n", "database.replicas[2].url", "file:///a is already database.replicas[0]"},
 		{"one bucket path twice", without("database") + "database: {path: x.db, replicas: [{url: 's3://b/x?region=eu'}, {url: 's3://b/x?region=us'}]}\n", "database.replicas[1].url", "s3://b/x is already database.replicas[0]"},
 		{"replica without url", without("database") + "database: {path: x.db, replicas: [{sync_interval: 1s}]}\n", "database.replicas[0].url", "required"},
@@ -504,5 +508,25 @@ func TestWarnings(t *testing.T) {
 				t.Fatalf("Warnings:\n got %q\nwant %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// Receipts go through the spool on SQLite unless it is turned off, and never on
+// PostgreSQL, where a node's own disk would take them away from the others in a failover.
+func TestSpoolsReceipts(t *testing.T) {
+	for _, c := range []struct {
+		d    Database
+		want bool
+	}{
+		{Database{Path: "x.db", ReceiptSpool: ReceiptSpoolOn}, true},
+		{Database{Path: "x.db", ReceiptSpool: ReceiptSpoolOff}, false},
+		{Database{URL: "postgres://h/db", ReceiptSpool: ReceiptSpoolOn}, false},
+	} {
+		if got := c.d.SpoolsReceipts(); got != c.want {
+			t.Errorf("%+v: SpoolsReceipts() = %v, want %v", c.d, got, c.want)
+		}
+	}
+	if got := (Database{Path: "/var/lib/payswitch/payswitch.db"}).ReceiptSpoolPath(); got != "/var/lib/payswitch/payswitch.db.receipts" {
+		t.Errorf("ReceiptSpoolPath() = %q", got)
 	}
 }

@@ -55,3 +55,10 @@ func RedactURL(u string) string {
 	}
 	return p.Redacted()
 }
+
+// SpoolsReceipts reports whether delivery receipts go through the receipt spool: on
+// SQLite, unless receipt_spool is off.
+func (d Database) SpoolsReceipts() bool { return !d.Postgres() && d.ReceiptSpool != ReceiptSpoolOff }
+
+// ReceiptSpoolPath is the receipt spool's folder, beside the database.
+func (d Database) ReceiptSpoolPath() string { return d.Path + ".receipts" }

@@ -96,6 +96,8 @@ func (c *Config) Validate() error {
 	k.oneOf("database.synchronous", c.Database.Synchronous, "FULL", "NORMAL", "EXTRA", "OFF")
 	c.Database.WriterCPU = strings.ToLower(c.Database.WriterCPU)
 	k.oneOf("database.writer_cpu", c.Database.WriterCPU, WriterCPUOff, WriterCPUOn)
+	c.Database.ReceiptSpool = strings.ToLower(c.Database.ReceiptSpool)
+	k.oneOf("database.receipt_spool", c.Database.ReceiptSpool, ReceiptSpoolOn, ReceiptSpoolOff)
 	if c.Database.Groups < 1 || c.Database.Groups > 64 {
 		k.add("database.groups", "%d: must be 1 to 64", c.Database.Groups)
 	}

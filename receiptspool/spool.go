@@ -1,0 +1,324 @@
+// Package receiptspool keeps delivery receipts durable between the moment an SMSC
+// delivers one and the moment the outbox has applied it, so that the switch can
+// acknowledge a receipt's deliver_sm as soon as the receipt is safe on disk, instead of
+// after the main database's writer has got to it.
+//
+// A receipt decides no money, but an SMSC lets only a window of deliver_sm wait for
+// their answers: a receipt that waits for a turn of the main writer holds a slot of that
+// window as long as a payment's message does, and receipts are half of what an SMSC
+// delivers per payment. The spool is a journal of its own: receipts are appended to a
+// file, and one fdatasync every few milliseconds makes all those appended since the last
+// durable together (an fsync costs the machine far more than the append). Kannel's
+// store-file plays the same part for the messages a gateway accepts.
+//
+// The journal is a folder of segment files, numbered in order. A segment is closed for
+// appends once it is big or old enough, and deleted once every receipt in it has been
+// applied. Run applies what is spooled, at least once: at Open every receipt still in
+// a segment is applied again, so a receipt applied just before a crash is applied
+// twice, as when an SMSC redelivers a receipt whose answer it missed.
+package receiptspool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults of Config.
+const (
+	// DefaultMax is Config.Max's default: about a minute of receipts at a few thousand
+	// payments a second.
+	DefaultMax = 200_000
+	// DefaultSyncInterval is Config.SyncInterval's default.
+	DefaultSyncInterval = 2 * time.Millisecond
+	// defaultSegmentBytes and defaultSegmentAge close a segment for appends.
+	defaultSegmentBytes = 4 << 20
+	defaultSegmentAge   = time.Second
+)
+
+// ErrFull is Put's answer while Config.Max receipts wait to be applied: the link then
+// answers the SMSC with a temporary error, and it delivers the receipt again later.
+var ErrFull = errors.New("receipt spool: full; the receipts waiting are not being applied")
+
+// ErrClosed is Put's answer once Close has begun.
+var ErrClosed = errors.New("receipt spool: closed")
+
+// Receipt is a delivery receipt as an SMSC reported it.
+type Receipt struct {
+	Link      string // the link or bind it came over
+	MessageID string // the SMSC's ID of the message it reports on
+	Status    string // its stat, e.g. DELIVRD
+}
+
+// Apply applies one receipt and returns once that is durable; an error leaves the
+// receipt spooled, and Run tries it again.
+type Apply func(ctx context.Context, r Receipt) error
+
+// Config configures a spool. Dir is required.
+type Config struct {
+	// Dir is the spool's folder, created (0700) if missing.
+	Dir string
+	// NoSync skips the fdatasync: for a database that is not synchronous FULL or
+	// EXTRA either, where a crash of the machine may lose the last commits anyway.
+	NoSync bool
+	// SyncInterval is the shortest time between two fdatasyncs (default
+	// DefaultSyncInterval): the receipts appended meanwhile share the next.
+	SyncInterval time.Duration
+	// Max caps the receipts spooled and not yet applied (default DefaultMax): an SMSC,
+	// or a client bound to the switch's own SMPP server, cannot fill the disk with
+	// receipts faster than they are applied.
+	Max int
+	// Workers is how many receipts Run applies at once (default 64): each waits for a
+	// turn of the main writer, which groups them.
+	Workers int
+	// RetryAfter is how long Run waits before applying again a receipt whose Apply
+	// failed (default 500 ms; it doubles up to 30 s).
+	RetryAfter time.Duration
+	// SegmentBytes and SegmentAge close the segment taking appends once it holds that
+	// many bytes or is that old (defaults 4 MiB and 1 s), so that applied receipts
+	// leave the disk soon and a restart applies few of them again: a segment goes only
+	// once every receipt in it is applied, and the next Open applies all of a segment
+	// that is still there.
+	SegmentBytes int64
+	SegmentAge   time.Duration
+}
+
+// entry is a spooled receipt and the segment holding it.
+type entry struct {
+	seg *segment
+	r   Receipt
+}
+
+// batch is the receipts appended since the last flush; done is closed once they are
+// durable, or failed (err).
+type batch struct {
+	buf     []byte
+	entries []entry
+	done    chan struct{}
+	err     error
+}
+
+// Spool is the receipts' journal: Put makes a receipt durable, Run applies them.
+type Spool struct {
+	cfg Config
+
+	mu       sync.Mutex
+	open     *batch     // receipts appended since the last flush; nil: none
+	active   *segment   // the segment taking appends
+	segments []*segment // every segment with a file, oldest first (active last)
+	queue    []entry    // durable, not yet taken by a worker, oldest first
+	failed   error      // the first write or sync failure: nothing is durable after it
+	closed   bool
+
+	flush   chan struct{} // capacity 1: a batch is open
+	wake    chan struct{} // capacity 1: the queue got entries
+	stop    chan struct{} // closed by Close: the flusher writes what it has and ends
+	flusher sync.WaitGroup
+
+	// depth counts the receipts put (and being put) that are not yet applied; Put
+	// refuses beyond Config.Max.
+	depth atomic.Int64
+
+	applied, retried, refused atomic.Int64
+}
+
+// Open opens (or creates) the spool in cfg.Dir and queues what a previous process left
+// in it, so that Run applies those first.
+func Open(cfg Config) (*Spool, error) {
+	if cfg.Dir == "" {
+		return nil, errors.New("receipt spool: no folder")
+	}
+	if cfg.Max <= 0 {
+		cfg.Max = DefaultMax
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 64
+	}
+	if cfg.RetryAfter <= 0 {
+		cfg.RetryAfter = 500 * time.Millisecond
+	}
+	if cfg.SyncInterval <= 0 {
+		cfg.SyncInterval = DefaultSyncInterval
+	}
+	if cfg.SegmentBytes <= 0 {
+		cfg.SegmentBytes = defaultSegmentBytes
+	}
+	if cfg.SegmentAge <= 0 {
+		cfg.SegmentAge = defaultSegmentAge
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("receipt spool: %w", err)
+	}
+	s := &Spool{cfg: cfg, flush: make(chan struct{}, 1), wake: make(chan struct{}, 1), stop: make(chan struct{})}
+	next, err := s.recover()
+	if err != nil {
+		return nil, err
+	}
+	if s.active, err = createSegment(cfg.Dir, next); err != nil {
+		s.closeFiles()
+		return nil, err
+	}
+	s.segments = append(s.segments, s.active)
+	s.flusher.Add(1)
+	go s.runFlusher()
+	return s, nil
+}
+
+// Put spools r and returns once it is durable: ErrFull while Config.Max receipts wait,
+// and an error once a write or an fdatasync of the journal has failed (nothing can be
+// called durable after that until the process starts again).
+func (s *Spool) Put(ctx context.Context, r Receipt) error {
+	if s.depth.Add(1) > int64(s.cfg.Max) {
+		s.depth.Add(-1)
+		s.refused.Add(1)
+		return ErrFull
+	}
+	r = Receipt{Link: clip(r.Link), MessageID: clip(r.MessageID), Status: clip(r.Status)}
+	s.mu.Lock()
+	if err := s.refusal(); err != nil {
+		s.mu.Unlock()
+		s.depth.Add(-1)
+		return err
+	}
+	b := s.open
+	if b == nil {
+		b = &batch{done: make(chan struct{})}
+		s.open = b
+	}
+	b.buf = appendRecord(b.buf, r)
+	b.entries = append(b.entries, entry{seg: s.active, r: r})
+	s.active.unapplied++
+	s.mu.Unlock()
+	select {
+	case s.flush <- struct{}{}:
+	default:
+	}
+	select {
+	case <-b.done:
+		if b.err != nil {
+			return b.err
+		}
+		return nil
+	case <-ctx.Done():
+		// Written or not, it is the SMSC's to deliver again: applied twice at worst.
+		return ctx.Err()
+	}
+}
+
+// refusal is why Put cannot take a receipt now, if it cannot; s.mu held.
+func (s *Spool) refusal() error {
+	if s.closed {
+		return ErrClosed
+	}
+	return s.failed
+}
+
+// Depth is how many receipts are spooled and not yet applied.
+func (s *Spool) Depth() int64 { return s.depth.Load() }
+
+// Counts are running totals since Open: receipts applied, Apply failures retried, and
+// Puts refused by ErrFull.
+func (s *Spool) Counts() (applied, retried, refused int64) {
+	return s.applied.Load(), s.retried.Load(), s.refused.Load()
+}
+
+// Drain waits until every receipt spooled has been applied, or ctx is done (its error
+// then).
+func (s *Spool) Drain(ctx context.Context) error {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for s.depth.Load() > 0 {
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// Close makes what was put durable, answers every Put and closes the journal's files,
+// deleting the segments whose receipts are all applied. Run must have returned; what
+// is still spooled waits for the next Open.
+func (s *Spool) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	close(s.stop)
+	s.flusher.Wait()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var errs []error
+	for _, seg := range s.segments {
+		if seg.unapplied == 0 {
+			errs = append(errs, seg.remove())
+		} else {
+			errs = append(errs, seg.closeFile())
+		}
+	}
+	s.segments = nil
+	return errors.Join(errs...)
+}
+
+// take removes the oldest queued receipt, or says there is none.
+func (s *Spool) take() (entry, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.queue) == 0 {
+		return entry{}, false
+	}
+	e := s.queue[0]
+	s.queue[0] = entry{}
+	s.queue = s.queue[1:]
+	if len(s.queue) == 0 {
+		s.queue = nil // let the backing array go once drained
+	} else {
+		select { // there is work for another worker too
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
+	return e, true
+}
+
+// done notes that e was applied: its segment is deleted once all of its receipts are
+// and it takes no more appends.
+func (s *Spool) done(e entry) {
+	s.depth.Add(-1)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e.seg.unapplied--
+	if e.seg.unapplied == 0 && e.seg != s.active {
+		s.drop(e.seg)
+	}
+}
+
+// drop deletes seg's file and forgets it; s.mu held. A deletion that fails leaves the
+// file, whose receipts the next Open applies again.
+func (s *Spool) drop(seg *segment) {
+	_ = seg.remove()
+	for i, x := range s.segments {
+		if x == seg {
+			s.segments = append(s.segments[:i], s.segments[i+1:]...)
+			return
+		}
+	}
+}
+
+// clip bounds a field a peer sent: SMPP's own fields are far shorter (a message_id is
+// at most 65 octets), and a record must stay small.
+func clip(v string) string {
+	const maxField = 255
+	if len(v) > maxField {
+		return v[:maxField]
+	}
+	return v
+}
