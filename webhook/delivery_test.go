@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -480,6 +481,43 @@ func testDeliveriesAreCappedPerMerchant(t *testing.T) {
 	}
 }
 
+// A merchant's slot is free once its endpoint answered 2xx, before the attempt is
+// recorded: with one delivery per merchant at a time, the next event goes out while the
+// first one's record waits for the store, and both are recorded delivered after.
+func testSlotIsFreeOnceTheMerchantAnswers(t *testing.T) {
+	r := newRig(t, func(c *Config) { c.PerMerchant = 1 })
+	entered, release := make(chan struct{}), make(chan struct{})
+	var first, released sync.Once
+	r.h.beforeRecord = func() { first.Do(func() { close(entered); <-release }) }
+	letGo := func() { released.Do(func() { close(release) }) }
+	t.Cleanup(letGo) // before the rig's stop, which waits for the record
+	rc := newReceiver(t, nil)
+	r.setEndpoint("M1", rc.srv.URL, secretA)
+	r.run()
+	r.enqueue("M1", PaymentCompleted, "PAY0000001", payment)
+	rc.next()
+	select {
+	case <-entered:
+	case <-time.After(waitLimit):
+		t.Fatal("the first delivery was never recorded")
+	}
+	r.enqueue("M1", PaymentCompleted, "PAY0000002", payment)
+	if got := rc.next(); !strings.Contains(string(got.body), r.event("M1", PaymentCompleted, "PAY0000002").ID) {
+		t.Fatalf("second delivery %s, want PAY0000002's event", got.body)
+	}
+	if st := r.event("M1", PaymentCompleted, "PAY0000001").State; st != statePending {
+		t.Fatalf("first event %s while its record waits, want still pending", st)
+	}
+	letGo()
+	r.nextOutcome("M1", outcomeDelivered)
+	r.nextOutcome("M1", outcomeDelivered)
+	for _, sub := range []string{"PAY0000001", "PAY0000002"} {
+		if st := r.event("M1", PaymentCompleted, sub).State; st != stateDelivered {
+			t.Fatalf("%s's event %s, want delivered", sub, st)
+		}
+	}
+}
+
 // The hourly sweep deletes finished events older than Retain.
 func testFinishedEventsAreDeletedAfterRetain(t *testing.T) {
 	r := newRig(t, func(c *Config) { c.Retain = 48 * time.Hour })
@@ -586,6 +624,10 @@ func TestDeliveryNeverConnectsToTheSwitchItself(t *testing.T) {
 
 func TestDeliveriesAreCappedPerMerchant(t *testing.T) {
 	pgtest.Both(t, testDeliveriesAreCappedPerMerchant)
+}
+
+func TestSlotIsFreeOnceTheMerchantAnswers(t *testing.T) {
+	pgtest.Both(t, testSlotIsFreeOnceTheMerchantAnswers)
 }
 
 func TestFinishedEventsAreDeletedAfterRetain(t *testing.T) {

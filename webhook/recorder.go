@@ -73,6 +73,9 @@ func (r *recorder) run(ctx context.Context) {
 			}
 		}
 		linger.Stop()
+		if r.h.beforeRecord != nil {
+			r.h.beforeRecord()
+		}
 		err := r.h.recordDelivered(context.WithoutCancel(ctx), batch)
 		for _, d := range batch {
 			d.done <- err

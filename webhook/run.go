@@ -31,6 +31,9 @@ type merchantState struct {
 type done struct {
 	merchant string
 	outcome  string // outcomeDelivered, ...; "" when the attempt was cut short by Run's end
+	// recording: a delivered attempt whose record is still being written; its
+	// goroutine reports again on dispatcher.recorded once it is.
+	recording bool
 }
 
 // dispatcher is Run's state; only Run's goroutine touches it.
@@ -40,6 +43,10 @@ type dispatcher struct {
 	inflight  int
 	done      chan done
 	rec       *recorder // records delivered attempts in batches
+	// recorded gets the delivered attempts once recorded; recording counts those
+	// whose slot is free (their done came) and whose record is not written yet.
+	recorded  chan done
+	recording int
 	nextSweep time.Time
 	nextDepth time.Time // when to count the queue for the metric next
 	// dirty: the database may hold due events that no claim has looked for since. It is
@@ -92,9 +99,10 @@ func (h *Hooks) Run(ctx context.Context) error {
 	// released above, or (on PostgreSQL) runs out.
 	h.fresh.Open()
 	d := &dispatcher{h: h, merchants: map[string]*merchantState{}, done: make(chan done, h.cfg.Workers),
-		rec: newRecorder(h), dirty: true, watched: map[string]bool{}, fresh: map[string][]claimed{}}
+		rec: newRecorder(h), recorded: make(chan done, h.cfg.Workers), dirty: true, watched: map[string]bool{},
+		fresh: map[string][]claimed{}}
 	// The recorder outlives the loop below: Run returns only once no delivery is in
-	// flight, so none waits for it when it stops.
+	// flight and every delivered attempt is recorded, so none waits for it when it stops.
 	recCtx, stopRecorder := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRecorder()
 	go d.rec.run(recCtx)
@@ -120,6 +128,9 @@ func (h *Hooks) Run(ctx context.Context) error {
 			for d.inflight > 0 {
 				d.finish(context.WithoutCancel(ctx), <-d.done)
 			}
+			for d.recording > 0 { // every delivered attempt's done came: their records are counted
+				d.wasRecorded(<-d.recorded)
+			}
 			d.stop(context.WithoutCancel(ctx))
 			return nil
 		case r := <-d.done:
@@ -135,6 +146,8 @@ func (h *Hooks) Run(ctx context.Context) error {
 					more = false
 				}
 			}
+		case r := <-d.recorded:
+			d.wasRecorded(r)
 		case <-h.wake:
 			d.dirty = true
 		case <-h.fresh.Ready():
@@ -331,14 +344,23 @@ func (d *dispatcher) start(ctx context.Context, c claimed) {
 			d.done <- done{merchant: c.merchant}
 			return
 		}
-		var outcome string
-		var next time.Time
-		var err error
 		if a.ok() {
-			outcome, err = outcomeDelivered, d.rec.record(c, a)
-		} else {
-			outcome, next, err = h.record(context.WithoutCancel(ctx), c, a)
+			// The merchant answered: its slot is free now, while the attempt is recorded
+			// with others in one write. A busy merchant's deliveries would otherwise
+			// wait for the store's writer as well as for its endpoint; at most
+			// Config.PerMerchant at once, that capped its webhooks at a few hundred a
+			// second. An attempt not recorded (a crash meanwhile) is delivered again.
+			d.done <- done{merchant: c.merchant, outcome: outcomeDelivered, recording: true}
+			if err := d.rec.record(c, a); err != nil {
+				h.cfg.Log.Error().Err(err).Str("event", c.id).Str("merchant", c.merchant).
+					Msg("webhook: cannot record a delivery; the event is claimed again when its lease runs out")
+			} else {
+				h.observe(c, a, outcomeDelivered, time.Time{})
+			}
+			d.recorded <- done{merchant: c.merchant, outcome: outcomeDelivered}
+			return
 		}
+		outcome, next, err := h.record(context.WithoutCancel(ctx), c, a)
 		if err != nil {
 			h.cfg.Log.Error().Err(err).Str("event", c.id).Str("merchant", c.merchant).
 				Msg("webhook: cannot record a delivery; the event is claimed again when its lease runs out")
@@ -385,8 +407,20 @@ func (d *dispatcher) finish(ctx context.Context, r done) {
 	if m.inflight == 0 && m.failures == 0 {
 		delete(d.merchants, r.merchant)
 	}
+	if r.recording {
+		d.recording++
+		return // finished once recorded (wasRecorded)
+	}
 	if h.finished != nil {
 		h.finished(r)
+	}
+}
+
+// wasRecorded takes in a delivered attempt whose record is written (or failed).
+func (d *dispatcher) wasRecorded(r done) {
+	d.recording--
+	if d.h.finished != nil {
+		d.h.finished(r)
 	}
 }
 

@@ -178,6 +178,9 @@ type Hooks struct {
 	idle     func(wake time.Time)
 	// pruneAlways, set by tests, prunes the deliveries' log at every attempt.
 	pruneAlways bool
+	// beforeRecord, set by tests before Run, runs on the recorder before each write of
+	// delivered attempts.
+	beforeRecord func()
 }
 
 // eventIDLayout writes event IDs as "evt_" and 20 characters: 8 of time (tenths of a
