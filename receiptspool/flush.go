@@ -31,54 +31,50 @@ func (s *Spool) runFlusher() {
 }
 
 // flushOnce appends the open batch to the active segment in one write, syncs it, and
-// then queues its receipts for Run and answers their Puts. A segment big or old enough
-// takes no appends after this batch. A failed write or sync fails the batch and every
-// later Put: the kernel may have dropped what it was writing, so nothing after can be
-// called durable.
+// then queues its receipts for Run and answers their Puts. A failed write fails the batch
+// (its Puts answer an error, and the SMSC sends those receipts again) and ends the
+// segment, whose torn tail the next Open drops: the next batch starts a new one. A failed
+// fdatasync fails the batch and every later Put: the kernel may have dropped what it was
+// writing, so nothing after can be called durable until the process starts again (as the
+// store does for its WAL).
 func (s *Spool) flushOnce() {
 	s.mu.Lock()
-	b, seg := s.open, s.active
+	b := s.open
 	s.open = nil
 	if b == nil {
 		s.mu.Unlock()
 		return
 	}
 	err := s.failed
-	rotated := false
-	if err == nil && !s.closed && (seg.size+int64(len(b.buf)) >= s.cfg.SegmentBytes || time.Since(seg.created) >= s.cfg.SegmentAge) {
-		// Later Puts go to a new segment; this batch is seg's last. A segment that
-		// cannot be created leaves seg taking appends.
-		if next, cerr := createSegment(s.cfg.Dir, seg.seq+1); cerr == nil {
-			s.active = next
-			s.segments = append(s.segments, next)
-			rotated = true
-		}
+	if err == nil {
+		err = s.segmentFor(int64(len(b.buf)))
 	}
+	seg := s.active
 	s.mu.Unlock()
 
 	if err == nil {
-		err = seg.write(b.buf)
-	}
-	if err == nil && !s.cfg.NoSync {
-		err = datasync(seg.f)
-	}
-	if rotated {
-		if cerr := seg.closeFile(); err == nil {
-			err = cerr
+		if err = seg.write(b.buf); err != nil {
+			seg.broken = true
+		} else if !s.cfg.NoSync {
+			if err = datasync(seg.f); err != nil {
+				s.mu.Lock()
+				if s.failed == nil {
+					s.failed = fmt.Errorf("receipt spool: fdatasync of %s failed; restart needed: %w", seg.path, err)
+				}
+				s.mu.Unlock()
+			}
 		}
 	}
 
 	s.mu.Lock()
 	if err != nil {
-		if s.failed == nil {
-			s.failed = fmt.Errorf("receipt spool: write or sync of %s failed; restart needed: %w", seg.path, err)
-		}
-		b.err = s.failed
-		for _, e := range b.entries {
-			e.seg.unapplied--
-		}
+		b.err = fmt.Errorf("receipt spool: %w", err)
 		s.depth.Add(-int64(len(b.entries)))
 	} else {
+		for i := range b.entries {
+			b.entries[i].seg = seg
+		}
+		seg.unapplied += len(b.entries)
 		s.queue = append(s.queue, b.entries...)
 	}
 	s.mu.Unlock()
@@ -89,4 +85,29 @@ func (s *Spool) flushOnce() {
 		}
 	}
 	close(b.done)
+}
+
+// segmentFor makes sure the active segment may take n more bytes: a segment that is
+// big or old enough, or whose last write failed, gives way to a new one, and goes at
+// once if every receipt in it is applied. A new segment that cannot be created leaves
+// the old one taking appends, unless its last write failed; s.mu held.
+func (s *Spool) segmentFor(n int64) error {
+	seg := s.active
+	if !seg.broken && seg.size+n < s.cfg.SegmentBytes && time.Since(seg.created) < s.cfg.SegmentAge {
+		return nil
+	}
+	next, err := createSegment(s.cfg.Dir, seg.seq+1)
+	if err != nil {
+		if seg.broken {
+			return err
+		}
+		return nil
+	}
+	_ = seg.closeFile()
+	s.active = next
+	s.segments = append(s.segments, next)
+	if seg.unapplied == 0 {
+		s.drop(seg)
+	}
+	return nil
 }

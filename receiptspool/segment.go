@@ -36,6 +36,8 @@ type segment struct {
 	f       *os.File // open while it may take appends; nil for one recovered or closed
 	size    int64
 	created time.Time
+	// broken: its last write failed, so it may end in a torn record and takes no more.
+	broken bool
 	// unapplied counts the receipts appended to it and not yet applied; guarded by
 	// Spool.mu.
 	unapplied int

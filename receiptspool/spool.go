@@ -87,7 +87,7 @@ type Config struct {
 	SegmentAge   time.Duration
 }
 
-// entry is a spooled receipt and the segment holding it.
+// entry is a spooled receipt and the segment holding it (nil until it is written).
 type entry struct {
 	seg *segment
 	r   Receipt
@@ -190,8 +190,7 @@ func (s *Spool) Put(ctx context.Context, r Receipt) error {
 		s.open = b
 	}
 	b.buf = appendRecord(b.buf, r)
-	b.entries = append(b.entries, entry{seg: s.active, r: r})
-	s.active.unapplied++
+	b.entries = append(b.entries, entry{r: r}) // its segment is the one its flush writes to
 	s.mu.Unlock()
 	select {
 	case s.flush <- struct{}{}:

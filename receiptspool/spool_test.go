@@ -369,3 +369,42 @@ func TestLongFieldsAreClipped(t *testing.T) {
 		t.Fatalf("read back %v with field lengths %d, %d, %d; want 255 each", ok, len(e.r.Link), len(e.r.MessageID), len(e.r.Status))
 	}
 }
+
+// A write of the journal that fails (a full disk) fails the Puts of its batch, which
+// the SMSC sends again, and ends its segment; the next receipts go to a new one, and a
+// restart finds every receipt that was acknowledged, in order.
+func TestFailedWriteStartsANewSegment(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "receipts")
+	s := open(t, dir, Config{})
+	ctx := context.Background()
+	if err := s.Put(ctx, receipt("before")); err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	s.active.f.Close() // the next write fails, as on a full disk
+	s.mu.Unlock()
+	if err := s.Put(ctx, receipt("lost")); err == nil {
+		t.Fatal("a Put whose write failed succeeded")
+	}
+	if s.Depth() != 1 {
+		t.Fatalf("depth %d after a failed Put, want 1", s.Depth())
+	}
+	if err := s.Put(ctx, receipt("after")); err != nil {
+		t.Fatalf("Put after a failed write: %v", err)
+	}
+	if files := segmentFiles(t, dir); len(files) != 2 {
+		t.Fatalf("segment files %v, want the broken one and a new one", files)
+	}
+	s.Close()
+
+	s = open(t, dir, Config{})
+	defer s.Close()
+	for _, want := range []string{"before", "after"} {
+		if e, ok := s.take(); !ok || e.r.MessageID != want {
+			t.Fatalf("queued %+v (%v), want %s", e.r, ok, want)
+		}
+	}
+	if e, ok := s.take(); ok {
+		t.Fatalf("queued %+v, which was refused", e.r)
+	}
+}
