@@ -11,6 +11,18 @@ import (
 	"github.com/payswitch/payswitch/receiptspool"
 )
 
+// aliceAndTill opens alice's wallet with KES 1,000 (she has read the deposit SMS) and the
+// till 55501, and returns her phone.
+func aliceAndTill(s *testSwitch) *phone {
+	s.t.Helper()
+	w := s.open(map[string]string{"type": "wallet", "msisdn": alice, "name": "Alice"})
+	s.open(map[string]string{"type": "merchant", "code": "55501", "name": "Mama Mboga"})
+	a := s.phone(alice)
+	s.deposit(w.ID, 100000, "CASHIN-1")
+	a.expect("deposited")
+	return a
+}
+
 // On SQLite a delivery receipt goes through the spool beside the database: the SMSC
 // has its answer once the receipt is there, and the switch applies it to the message
 // just after, with what it means for the code.
@@ -22,11 +34,7 @@ func TestReceiptIsSpooledThenApplied(t *testing.T) {
 	if fi, err := os.Stat(filepath.Join(s.dir, "payswitch.db.receipts")); err != nil || !fi.IsDir() {
 		t.Fatalf("the spool's folder beside the database: %v", err)
 	}
-	w := s.open(map[string]string{"type": "wallet", "msisdn": alice, "name": "Alice"})
-	s.open(map[string]string{"type": "merchant", "code": "55501", "name": "Mama Mboga"})
-	a := s.phone(alice)
-	s.deposit(w.ID, 100000, "CASHIN-1")
-	a.expect("deposited")
+	a := aliceAndTill(s)
 	a.send("PAY 55501 150")
 	a.expect("KES 150.00", "Mama Mboga")
 	s.simIdle(alice, 0)
@@ -50,11 +58,7 @@ func TestReceiptIsSpooledThenApplied(t *testing.T) {
 // recorded then.
 func TestSpooledReceiptIsAppliedAtTheNextStart(t *testing.T) {
 	s := startSwitch(t, "5m")
-	w := s.open(map[string]string{"type": "wallet", "msisdn": alice, "name": "Alice"})
-	s.open(map[string]string{"type": "merchant", "code": "55501", "name": "Mama Mboga"})
-	a := s.phone(alice)
-	s.deposit(w.ID, 100000, "CASHIN-1")
-	a.expect("deposited")
+	a := aliceAndTill(s)
 	s.sim.SetAway(alice, true) // the SMSC keeps the code SMS: ENROUTE only
 	a.send("PAY 55501 150")
 	var code outbox.Message
@@ -109,11 +113,7 @@ func TestReceiptSpoolOff(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(s.dir, "payswitch.db.receipts")); !os.IsNotExist(err) {
 		t.Fatalf("a spool folder with receipt_spool: off (%v)", err)
 	}
-	w := s.open(map[string]string{"type": "wallet", "msisdn": alice, "name": "Alice"})
-	s.open(map[string]string{"type": "merchant", "code": "55501", "name": "Mama Mboga"})
-	a := s.phone(alice)
-	s.deposit(w.ID, 100000, "CASHIN-1")
-	a.expect("deposited")
+	a := aliceAndTill(s)
 	a.send("PAY 55501 150")
 	a.expect("KES 150.00", "Mama Mboga")
 	s.simIdle(alice, 0)
