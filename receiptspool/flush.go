@@ -3,6 +3,8 @@ package receiptspool
 import (
 	"fmt"
 	"time"
+
+	"github.com/payswitch/payswitch/internal/durable"
 )
 
 // runFlusher writes and syncs the open batch, at most once per Config.SyncInterval, until
@@ -56,7 +58,7 @@ func (s *Spool) flushOnce() {
 		if err = seg.write(b.buf); err != nil {
 			seg.broken = true
 		} else if !s.cfg.NoSync {
-			if err = datasync(seg.f); err != nil {
+			if err = durable.Datasync(seg.f); err != nil {
 				s.mu.Lock()
 				if s.failed == nil {
 					s.failed = fmt.Errorf("receipt spool: fdatasync of %s failed; restart needed: %w", seg.path, err)

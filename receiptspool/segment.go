@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/payswitch/payswitch/internal/durable"
 )
 
 // A segment file is a sequence of records, each a little-endian uint32 length of its
@@ -50,7 +52,7 @@ func createSegment(dir string, seq uint64) (*segment, error) {
 	if err != nil {
 		return nil, fmt.Errorf("receipt spool: %w", err)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := durable.SyncDir(dir); err != nil {
 		f.Close()
 		os.Remove(path)
 		return nil, fmt.Errorf("receipt spool: %w", err)
@@ -83,16 +85,19 @@ func (g *segment) remove() error {
 	return errors.Join(g.closeFile(), os.Remove(g.path))
 }
 
-// appendRecord appends r's record to buf.
+// appendRecord appends r's record to buf: the payload goes in place, after room for its
+// length and check, which are filled in once it is there.
 func appendRecord(buf []byte, r Receipt) []byte {
-	var p []byte
+	head := len(buf)
+	buf = append(buf, make([]byte, 8)...)
 	for _, field := range []string{r.Link, r.MessageID, r.Status} {
-		p = binary.AppendUvarint(p, uint64(len(field)))
-		p = append(p, field...)
+		buf = binary.AppendUvarint(buf, uint64(len(field)))
+		buf = append(buf, field...)
 	}
-	buf = binary.LittleEndian.AppendUint32(buf, uint32(len(p)))
-	buf = binary.LittleEndian.AppendUint32(buf, crc32.Checksum(p, castagnoli))
-	return append(buf, p...)
+	p := buf[head+8:]
+	binary.LittleEndian.PutUint32(buf[head:], uint32(len(p)))
+	binary.LittleEndian.PutUint32(buf[head+4:], crc32.Checksum(p, castagnoli))
+	return buf
 }
 
 // readRecords decodes data's records up to the first that is torn or damaged.
@@ -181,14 +186,4 @@ func (s *Spool) closeFiles() {
 	for _, seg := range s.segments {
 		seg.closeFile()
 	}
-}
-
-// syncDir makes the names in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -111,7 +111,7 @@ type Spool struct {
 	active   *segment   // the segment taking appends
 	segments []*segment // every segment with a file, oldest first (active last)
 	queue    []entry    // durable, not yet taken by a worker, oldest first
-	failed   error      // the first write or sync failure: nothing is durable after it
+	failed   error      // the first fdatasync failure: nothing is durable after it
 	closed   bool
 
 	flush   chan struct{} // capacity 1: a batch is open
@@ -169,7 +169,8 @@ func Open(cfg Config) (*Spool, error) {
 }
 
 // Put spools r and returns once it is durable: ErrFull while Config.Max receipts wait,
-// and an error once a write or an fdatasync of the journal has failed (nothing can be
+// an error when the write of its batch failed (the next batch goes to a new segment),
+// and an error for good once an fdatasync of the journal has failed (nothing can be
 // called durable after that until the process starts again).
 func (s *Spool) Put(ctx context.Context, r Receipt) error {
 	if s.depth.Add(1) > int64(s.cfg.Max) {

@@ -10,6 +10,8 @@ import (
 	"runtime"
 	"runtime/debug"
 	"time"
+
+	"github.com/payswitch/payswitch/internal/durable"
 )
 
 // checkFreeSpace sets lowDisk from the free space on the database's filesystem.
@@ -342,7 +344,7 @@ func (db *DB) syncWAL() error {
 		return err
 	}
 	defer f.Close()
-	if err := datasync(f); err != nil {
+	if err := durable.Datasync(f); err != nil {
 		return err
 	}
 	ino, err := inode(f)
@@ -350,12 +352,7 @@ func (db *DB) syncWAL() error {
 		return err
 	}
 	if ino != db.walIno {
-		d, err := os.Open(filepath.Dir(db.path))
-		if err != nil {
-			return err
-		}
-		defer d.Close()
-		if err := d.Sync(); err != nil {
+		if err := durable.SyncDir(filepath.Dir(db.path)); err != nil {
 			return err
 		}
 		db.walIno = ino
