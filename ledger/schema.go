@@ -20,7 +20,8 @@ import "github.com/payswitch/payswitch/store"
 //
 // Migration 1 is the journal (accounts, transfers, entries); migration 2 adds two-phase
 // holds; migration 3 rewrites CHECKs; migration 4 rebuilds accounts, transfers and holds
-// for fewer B-tree operations per payment. Read the tables as migration 4 leaves them.
+// for fewer B-tree operations per payment; migration 5 admits escrow accounts; migration 6
+// drops holds_pending. Read the tables as migration 4 leaves them, less that index.
 // On PostgreSQL the tables start as migration 4 leaves them (postgresMigrations).
 var Schema = store.Schema{Component: "ledger", Migrations: []string{`
 CREATE TABLE accounts (
@@ -115,7 +116,16 @@ BEGIN SELECT RAISE(ABORT, 'ledger: holds are never deleted'); END;
 		store.EditTableSQL("holds", store.InAsOr(`state IN ('pending', 'posted', 'voided')`)),
 	migration4,
 	migrationEscrow,
+	migrationNoPendingIndex,
 }, Postgres: postgresMigrations}
+
+// migrationNoPendingIndex drops holds_pending. No statement looks holds up by their
+// debit account (balances carry what is held, in debits_pending), and the index cost every
+// payment two changes on a page chosen by its payer: the entry at the hold and its removal
+// at the post, each a page more for the store's one writer to change and to write to its
+// WAL. The pending holds that ledger.Verify sums are found by a scan of holds, as its
+// entries are.
+const migrationNoPendingIndex = `DROP INDEX holds_pending;`
 
 // migrationEscrow admits the escrow account type (contract section 11), by editing the
 // type CHECK of accounts in place as migration 3 did: every existing row satisfies the

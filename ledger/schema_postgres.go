@@ -116,7 +116,7 @@ BEGIN
 END $$;
 CREATE TRIGGER holds_no_delete BEFORE DELETE ON holds FOR EACH ROW EXECUTE FUNCTION ledger_holds_kept();
 CREATE TRIGGER holds_no_truncate BEFORE TRUNCATE ON holds FOR EACH STATEMENT EXECUTE FUNCTION ledger_holds_kept();
-`, postgresMigrationEscrow}
+`, postgresMigrationEscrow, migrationNoPendingIndex}
 
 // postgresMigrationEscrow admits the escrow account type, as SQLite's migrationEscrow
 // does. The type CHECK was a column constraint without a name of its own, so PostgreSQL
