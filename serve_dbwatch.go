@@ -72,6 +72,8 @@ func registerStoreStats(db *store.DB, reg prometheus.Registerer) {
 		func(s store.Stats) float64 { return s.Sync.Seconds() })
 	counter("payswitch_store_writes_total", "Writes that reached the writer and got their answer.",
 		func(s store.Stats) float64 { return float64(s.Writes) })
+	counter("payswitch_store_pages_written_total", "Database pages the writer's commits wrote to the WAL (SQLite).",
+		func(s store.Stats) float64 { return float64(s.Pages) })
 	counter("payswitch_store_write_wait_seconds_total", "Time from those writes' calls to their answers (queue, group, COMMIT, fsync).",
 		func(s store.Stats) float64 { return s.Waited.Seconds() })
 }

@@ -178,6 +178,7 @@ type stats struct {
 	runNanos, commitNanos          atomic.Int64
 	syncs, syncNanos, syncedGroups atomic.Int64
 	writes, waitNanos              atomic.Int64
+	pages                          atomic.Int64
 }
 
 // answered counts a Write that reached the writer and got its answer, called at start.
@@ -226,6 +227,11 @@ type Stats struct {
 	// the fsync, which a caller waits out before it may acknowledge anything.
 	Writes int64
 	Waited time.Duration
+	// Pages counts the database pages the writer's commits wrote to the WAL (SQLite;
+	// 0 on PostgreSQL): each is a WAL frame written, checksummed, synced and later
+	// copied into the database file, so pages per payment is what a payment costs the
+	// disk and COMMIT.
+	Pages int64
 }
 
 // Stats returns the writer's running totals.
@@ -233,7 +239,8 @@ func (db *DB) Stats() Stats {
 	s := &db.stats
 	return Stats{Groups: s.groups.Load(), Ops: s.ops.Load(), Redos: s.redos.Load(), Statements: s.statements.Load(), Pipelined: s.pipelined.Load(), Run: time.Duration(s.runNanos.Load()),
 		Commit: time.Duration(s.commitNanos.Load()), Syncs: s.syncs.Load(), Sync: time.Duration(s.syncNanos.Load()),
-		SyncedGroups: s.syncedGroups.Load(), Writes: s.writes.Load(), Waited: time.Duration(s.waitNanos.Load())}
+		SyncedGroups: s.syncedGroups.Load(), Writes: s.writes.Load(), Waited: time.Duration(s.waitNanos.Load()),
+		Pages: s.pages.Load()}
 }
 
 type op struct {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+
+	"modernc.org/sqlite"
 )
 
 // Tx is what a Write function runs its statements on: the writer's group transaction.
@@ -41,6 +43,8 @@ type groupTx struct {
 	group, alone bool
 	// pgc is a PostgreSQL transaction's connection, which holds what Later held back.
 	pgc *pgDriverConn
+	// pages is what the commit wrote (SQLite): takePagesWritten.
+	pages int64
 }
 
 // Optimistic reports whether tx is a group's transaction whose failure is undone by
@@ -92,9 +96,33 @@ func beginGroup(writer *sql.DB) (*groupTx, error) {
 // rolls it back, so the next group starts clean once the disk recovers
 // (TestFailedCommitDoesNotBreakLaterWrites).
 func (t *groupTx) commit() error {
-	err := t.conn.Raw(func(any) error { return t.tx.Commit() })
+	err := t.conn.Raw(func(dc any) error {
+		err := t.tx.Commit()
+		t.pages = takePagesWritten(dc)
+		return err
+	})
 	t.conn.Close()
 	return err
+}
+
+// takePagesWritten returns the pages SQLite wrote for the connection dc since the last
+// call (to the WAL, at its commits) and starts the count again; 0 on PostgreSQL. Unlike
+// the writer's time, it does not move with the host's speed: a change to what a payment
+// writes shows in it at once (Stats.Pages).
+func takePagesWritten(dc any) int64 {
+	c, ok := dc.(*cachingConn)
+	if !ok {
+		return 0
+	}
+	s, ok := c.inner.(sqlite.DBStatus)
+	if !ok {
+		return 0
+	}
+	n, _, err := s.Status(sqlite.DBStatusCacheWrite, true)
+	if err != nil {
+		return 0
+	}
+	return int64(n)
 }
 
 // rollback rolls the transaction back and gives the connection back.

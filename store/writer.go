@@ -267,6 +267,7 @@ func (db *DB) finish(g *openGroup) {
 	}
 	db.stats.ops.Add(int64(ran))
 	db.stats.commitNanos.Add(int64(done.Sub(commit)))
+	db.stats.pages.Add(g.tx.pages)
 	if err != nil {
 		// (groupTx.commit has rolled a transaction that stayed open back.)
 		for i := range g.errs {

@@ -56,7 +56,7 @@ var (
 	echoLine  = regexp.MustCompile(`^echo_pdus/s=(\d+) mo=(\d+) mt=(\d+) seconds=[0-9.]+ p50_ms=[0-9.]+ p99_ms=[0-9.]+$`)
 	rssLine   = regexp.MustCompile(`^serve_rss_mb=[0-9.]+$`)
 	// The load's costs; echo_ratio is unknown without an echo phase.
-	loadLine = regexp.MustCompile(`^load payments/s=([0-9.]+) pdus/s=(\d+) echo_ratio=([0-9.]+|unknown) serve_cpu_ms/payment=([0-9.]+) statements/payment=([0-9.]+)$`)
+	loadLine = regexp.MustCompile(`^load payments/s=([0-9.]+) pdus/s=(\d+) echo_ratio=([0-9.]+|unknown) serve_cpu_ms/payment=([0-9.]+) statements/payment=([0-9.]+) pages/payment=([0-9.]+|unknown)$`)
 	// The line of the requests to pay (-requests).
 	requestsLine = regexp.MustCompile(`^requests=(\d+) completed=(\d+) failed=(\d+) requests/s=[0-9.]+ p50_ms=[0-9.]+ p99_ms=([0-9.]+) webhooks=(\d+) bad_signatures=(\d+) duplicates=(\d+)$`)
 	compareOut   = regexp.MustCompile(`^compare sms_only_payments/s=([0-9.]+) with_requests_payments/s=([0-9.]+) ratio=([0-9.]+) requests/s=([0-9.]+) requests_p99_ms=[0-9.]+ all_payments_ratio=([0-9.]+)$`)
@@ -93,8 +93,9 @@ func readOutput(t *testing.T, stdout string) figures {
 	return f
 }
 
-// checkLoadLine checks the load's costs: PDUs counted, CPU and statements per payment
-// measured, and the PDU rate set against the echo ceiling when there was an echo phase.
+// checkLoadLine checks the load's costs of a run on SQLite: PDUs counted, CPU,
+// statements and pages per payment measured, and the PDU rate set against the echo
+// ceiling when there was an echo phase.
 func checkLoadLine(t *testing.T, line string, echo bool) {
 	t.Helper()
 	m := loadLine.FindStringSubmatch(line)
@@ -102,8 +103,8 @@ func checkLoadLine(t *testing.T, line string, echo bool) {
 		t.Errorf("load line %q does not parse", line)
 		return
 	}
-	if m[2] == "0" || m[5] == "0.0" || (m[3] == "unknown") == echo {
-		t.Errorf("load line %q: want PDUs and statements counted, and an echo ratio only after an echo phase", line)
+	if m[2] == "0" || m[5] == "0.0" || m[6] == "unknown" || (m[3] == "unknown") == echo {
+		t.Errorf("load line %q: want PDUs, statements and pages (SQLite) counted, and an echo ratio only after an echo phase", line)
 	}
 	// At least the 8 request PDUs of each payment (2 MOs, 3 MTs, 3 receipts), but
 	// the payments of the load's last moments may finish after it.

@@ -15,7 +15,7 @@
 //	echo_pdus/s=X mo=N mt=N seconds=S p50_ms=Y p99_ms=Z
 //	payments=N completed=N failed=N payments/s=X p50_ms=Y p99_ms=Z
 //	serve_rss_mb=M
-//	load payments/s=X pdus/s=P echo_ratio=R serve_cpu_ms/payment=C statements/payment=S
+//	load payments/s=X pdus/s=P echo_ratio=R serve_cpu_ms/payment=C statements/payment=S pages/payment=W
 //
 // The first line is the ceiling of the same SMSC and SMPP stack with a trivial echo ESME
 // in place of the switch (see runEcho). With -requests, merchants' requests to pay run
@@ -82,14 +82,16 @@ Output (stdout):
       the code SMS and its reply.
   serve_rss_mb=M
       peak resident memory of the serve process (VmHWM).
-  load payments/s=X pdus/s=P echo_ratio=R serve_cpu_ms/payment=C statements/payment=S
+  load payments/s=X pdus/s=P echo_ratio=R serve_cpu_ms/payment=C statements/payment=S pages/payment=W
       what the load cost: payments/s counts the requests to pay completed too; pdus/s
       the request PDUs the simulated SMSC(s) exchanged with the switch during the load
       (deliver_sm acknowledged: MOs and delivery receipts; submit_sm accepted); R, P
       over the echo ceiling of the same run (unknown without an echo phase); C, serve's
       CPU time (all nodes) per completed payment; S, the statements run on the store
       writers' connections per completed payment (BEGIN and COMMIT not counted), from
-      payswitch_store_statements_total. A figure that cannot be read is "unknown".
+      payswitch_store_statements_total; W, the database pages the writers' commits wrote
+      to the WAL per completed payment, from payswitch_store_pages_written_total (SQLite
+      only). A figure that cannot be read is "unknown".
 
 Requests to pay (-requests R, requests started per second): every till gets a merchant
 key (POST /api/v1/merchants/{id}/keys), and with it a webhook (PUT .../webhook) to an

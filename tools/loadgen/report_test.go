@@ -13,7 +13,7 @@ func TestResultLines(t *testing.T) {
 		latencies: []time.Duration{100 * ms, 200 * ms}}, rssMB: -1}
 	rq := &requestResult{requests: 101, completed: 100, failed: 1, elapsed: 10 * time.Second,
 		latencies: []time.Duration{30 * ms, 40 * ms, 900 * ms}, webhooks: 1000, badSignatures: 0, duplicates: 2}
-	work := &workFigures{payments: 1000, elapsed: 10 * time.Second, cpu: 1500 * ms, statements: 27_000, pdus: 80_000, echoPDUsPerSec: 40_000}
+	work := &workFigures{payments: 1000, elapsed: 10 * time.Second, cpu: 1500 * ms, statements: 27_000, pages: 12_000, pdus: 80_000, echoPDUsPerSec: 40_000}
 	with := phaseResult{payments: result{payments: 905, completed: 900, failed: 5, elapsed: 10 * time.Second}, requests: rq, rssMB: 150, work: work}
 
 	if got, want := rq.line(), "requests=101 completed=100 failed=1 requests/s=10.0 p50_ms=40.0 p99_ms=900.0 webhooks=1000 bad_signatures=0 duplicates=2"; got != want {
@@ -21,11 +21,11 @@ func TestResultLines(t *testing.T) {
 	}
 	lines := with.lines("with_requests: ")
 	if len(lines) != 4 || lines[1] != "with_requests: "+rq.line() || lines[2] != "with_requests: serve_rss_mb=150.0" ||
-		lines[3] != "with_requests: load payments/s=100.0 pdus/s=8000 echo_ratio=0.200 serve_cpu_ms/payment=1.500 statements/payment=27.0" {
+		lines[3] != "with_requests: load payments/s=100.0 pdus/s=8000 echo_ratio=0.200 serve_cpu_ms/payment=1.500 statements/payment=27.0 pages/payment=12.0" {
 		t.Errorf("lines = %q", lines)
 	}
 	unknown := workFigures{payments: 10, elapsed: time.Second, cpu: -1, statements: -1, pdus: 80}
-	if got, want := unknown.line(), "load payments/s=10.0 pdus/s=80 echo_ratio=unknown serve_cpu_ms/payment=unknown statements/payment=unknown"; got != want {
+	if got, want := unknown.line(), "load payments/s=10.0 pdus/s=80 echo_ratio=unknown serve_cpu_ms/payment=unknown statements/payment=unknown pages/payment=unknown"; got != want {
 		t.Errorf("load line\n got %s\nwant %s", got, want)
 	}
 	if got := smsOnly.lines(""); len(got) != 2 || got[1] != "serve_rss_mb=unknown" {

@@ -15,6 +15,7 @@ import (
 type workReading struct {
 	cpu        time.Duration // all nodes; below 0: unknown
 	statements float64       // all nodes; below 0: unknown
+	pages      float64       // written to the WAL, all nodes (SQLite); below 0: unknown
 	pdus       uint64        // deliver_sm acknowledged and submit_sm accepted, all simulators
 	self       time.Duration // loadgen's own; below 0: unknown
 	// busy, steal and total are machineCPU's; below 0: unknown.
@@ -34,6 +35,11 @@ func readWork(ctx context.Context, srvs []*serveProc, sims []*smscsim.Sim, token
 		for kind, t := range w.answered {
 			sum := r.answered[kind]
 			r.answered[kind] = answerTimes{sum: sum.sum + t.sum, count: sum.count + t.count}
+		}
+		if !ok || w.pages < 0 || r.pages < 0 {
+			r.pages = -1
+		} else {
+			r.pages += w.pages
 		}
 		if !ok || w.statements < 0 || r.statements < 0 {
 			r.statements = -1
@@ -87,29 +93,34 @@ type workFigures struct {
 	elapsed        time.Duration
 	cpu            time.Duration // below 0: unknown
 	statements     float64       // below 0: unknown
+	pages          float64       // below 0 or 0 (PostgreSQL): unknown
 	pdus           uint64
 	echoPDUsPerSec float64 // the echo ceiling of the same run; 0: not measured
 }
 
 func workBetween(a, b workReading, payments int, elapsed time.Duration, echo float64) workFigures {
-	w := workFigures{payments: payments, elapsed: elapsed, cpu: -1, statements: -1, pdus: b.pdus - a.pdus, echoPDUsPerSec: echo}
+	w := workFigures{payments: payments, elapsed: elapsed, cpu: -1, statements: -1, pages: -1, pdus: b.pdus - a.pdus, echoPDUsPerSec: echo}
 	if a.cpu >= 0 && b.cpu >= 0 {
 		w.cpu = b.cpu - a.cpu
 	}
 	if a.statements >= 0 && b.statements >= 0 {
 		w.statements = b.statements - a.statements
 	}
+	if a.pages >= 0 && b.pages >= 0 {
+		w.pages = b.pages - a.pages
+	}
 	return w
 }
 
 // line is exactly load payments/s=X pdus/s=X echo_ratio=R serve_cpu_ms/payment=C
-// statements/payment=S, where a figure that could not be measured reads "unknown".
-// payments/s counts the requests to pay completed too.
+// statements/payment=S pages/payment=W, where a figure that could not be measured reads
+// "unknown" (pages on PostgreSQL, whose writes the switch does not count). payments/s
+// counts the requests to pay completed too.
 func (w workFigures) line() string {
 	rate := perSecond(w.payments, w.elapsed)
 	pdus := perSecond(int(w.pdus), w.elapsed)
 	unknown := "unknown"
-	ratio, cpu, stmts := unknown, unknown, unknown
+	ratio, cpu, stmts, pages := unknown, unknown, unknown, unknown
 	if w.echoPDUsPerSec > 0 {
 		ratio = fmt.Sprintf("%.3f", pdus/w.echoPDUsPerSec)
 	}
@@ -119,6 +130,9 @@ func (w workFigures) line() string {
 	if w.payments > 0 && w.statements >= 0 {
 		stmts = fmt.Sprintf("%.1f", w.statements/float64(w.payments))
 	}
-	return fmt.Sprintf("load payments/s=%.1f pdus/s=%.0f echo_ratio=%s serve_cpu_ms/payment=%s statements/payment=%s",
-		rate, pdus, ratio, cpu, stmts)
+	if w.payments > 0 && w.pages > 0 {
+		pages = fmt.Sprintf("%.1f", w.pages/float64(w.payments))
+	}
+	return fmt.Sprintf("load payments/s=%.1f pdus/s=%.0f echo_ratio=%s serve_cpu_ms/payment=%s statements/payment=%s pages/payment=%s",
+		rate, pdus, ratio, cpu, stmts, pages)
 }

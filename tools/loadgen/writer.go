@@ -17,6 +17,7 @@ import (
 type writerStats struct {
 	groups, ops         float64 // transactions committed, operations in them
 	statements          float64 // run on the writer's connections; below 0: not exported
+	pages               float64 // written to the WAL by the writer's commits; below 0: not exported
 	pipelined           float64 // of them, sent in another's round trip (PostgreSQL)
 	run, commit, synced float64 // seconds running operations, in COMMIT, in fsync
 	writes, waited      float64 // writes answered, seconds from their calls to their answers
@@ -63,12 +64,9 @@ func (c *client) writerStats(ctx context.Context) (s writerStats, ok bool, err e
 		}
 		return m.GetGauge().GetValue()
 	}
-	statements := -1.0
-	if f := fams["payswitch_store_statements_total"]; f != nil && len(f.GetMetric()) > 0 && f.GetMetric()[0].GetCounter() != nil {
-		statements = f.GetMetric()[0].GetCounter().GetValue()
-	}
 	s = writerStats{
-		statements: statements,
+		statements: counterOr(fams, "payswitch_store_statements_total", -1),
+		pages:      counterOr(fams, "payswitch_store_pages_written_total", -1),
 		pipelined:  counterOr0(fams, "payswitch_store_statements_pipelined_total"),
 		groups:     value("payswitch_store_groups_total"),
 		ops:        value("payswitch_store_operations_total"),
@@ -123,8 +121,13 @@ func writerLine(a, b writerStats, elapsed time.Duration) string {
 
 // counterOr0 is the counter name of fams, or 0 when the switch does not export it.
 func counterOr0(fams map[string]*dto.MetricFamily, name string) float64 {
+	return counterOr(fams, name, 0)
+}
+
+// counterOr is the counter name of fams, or missing when the switch does not export it.
+func counterOr(fams map[string]*dto.MetricFamily, name string, missing float64) float64 {
 	if f := fams[name]; f != nil && len(f.GetMetric()) > 0 && f.GetMetric()[0].GetCounter() != nil {
 		return f.GetMetric()[0].GetCounter().GetValue()
 	}
-	return 0
+	return missing
 }
