@@ -47,6 +47,11 @@ type Event struct {
 	PaymentID, MSISDN, Channel, Event, Detail string
 }
 
+// authEvents appends auth_events rows, which nothing reads in a write: on SQLite a
+// group's go in together before its COMMIT, on PostgreSQL each with the next statement
+// (store.Appender).
+var authEvents = store.NewAppender("auth_events", "time", "payment_id", "msisdn_masked", "channel", "event", "detail")
+
 // RecordEvent appends e to the auth history inside the caller's transaction, so the
 // event commits (or not) with the state change it describes. Time must be set and Event
 // must be one of the Event* names; PaymentID may be empty for an attempt that matched no
@@ -62,10 +67,7 @@ func RecordEvent(ctx context.Context, tx store.Tx, e Event) error {
 	if e.Time.IsZero() {
 		return fmt.Errorf("%w: %s for %s has no time", ErrBadEvent, e.Event, e.PaymentID)
 	}
-	// A log row nobody reads back in the write: on PostgreSQL it goes with the next
-	// statement (store.Later).
-	err := store.Later(ctx, tx, `INSERT INTO auth_events (time, payment_id, msisdn_masked, channel, event, detail)
-		VALUES (?, ?, ?, ?, ?, ?)`,
+	err := authEvents.Append(ctx, tx,
 		e.Time.UTC().Format(timeLayout), e.PaymentID, Mask(e.MSISDN), e.Channel, e.Event, e.Detail)
 	if err != nil {
 		return fmt.Errorf("otp: record %s for %s: %w", e.Event, e.PaymentID, err)

@@ -45,6 +45,8 @@ type groupTx struct {
 	pgc *pgDriverConn
 	// pages is what the commit wrote (SQLite): takePagesWritten.
 	pages int64
+	// appends are the rows Appenders keep for the group's COMMIT (SQLite, bare).
+	appends []keptRows
 }
 
 // Optimistic reports whether tx is a group's transaction whose failure is undone by

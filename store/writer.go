@@ -188,6 +188,22 @@ func (g *openGroup) add(o *op) {
 	}
 }
 
+// flushAppends inserts the rows the group's Appenders kept (append.go), and reports
+// whether the group is still there to commit. When the insert fails, the group is run
+// again with each operation in a savepoint (redo), where rows go in at once, so that the
+// operation whose row fails fails alone.
+func (g *openGroup) flushAppends() bool {
+	if len(g.tx.appends) == 0 {
+		return true
+	}
+	start := time.Now()
+	defer func() { g.stats.runNanos.Add(int64(time.Since(start))) }()
+	if err := g.tx.flushAppends(context.Background()); err != nil {
+		g.redo()
+	}
+	return !g.aborted
+}
+
 // redo rolls the group's transaction back, after an operation failed with its work
 // perhaps half done, and runs every operation that had run again, each in a savepoint
 // of a new transaction, as are those that join the group later.
@@ -253,6 +269,9 @@ func (g *openGroup) abort(cause error, failed int) {
 // the store does not sync, else through the syncer once the commit is on disk.
 func (db *DB) finish(g *openGroup) {
 	if g.aborted {
+		return
+	}
+	if !g.flushAppends() {
 		return
 	}
 	commit := time.Now()

@@ -222,11 +222,13 @@ func insertPayment(ctx context.Context, tx store.Tx, p *Payment, requestKey stri
 	if err := insertItems(ctx, tx, p); err != nil {
 		return err
 	}
-	// The history's rows are read by nothing in the write: on PostgreSQL they go with
-	// the next statement (store.Later).
-	return store.Later(ctx, tx, `INSERT INTO payment_events (payment_id, time, event, from_state, to_state)
-		VALUES (?, ?, 'create', '', ?)`, p.ID, p.CreatedAt.UnixMicro(), p.State)
+	return paymentEvents.Append(ctx, tx, p.ID, p.CreatedAt.UnixMicro(), "create", "", string(p.State), "")
 }
+
+// paymentEvents appends a payment's history, which nothing reads in a write: on SQLite
+// a group's rows go in together before its COMMIT, on PostgreSQL each with the next
+// statement (store.Appender).
+var paymentEvents = store.NewAppender("payment_events", "payment_id", "time", "event", "from_state", "to_state", "detail")
 
 // move applies ev to p through the state machine and persists the new state in tx. The
 // WHERE on the old state makes a transition that lost a race fail instead of overwriting.
@@ -246,8 +248,7 @@ func move(ctx context.Context, tx store.Tx, p *Payment, ev Event, reason, transf
 	if n, _ := res.RowsAffected(); n != 1 {
 		return fmt.Errorf("payment %s %s: %w", p.ID, ev, ErrStateChanged)
 	}
-	if err := store.Later(ctx, tx, `INSERT INTO payment_events (payment_id, time, event, from_state, to_state, detail)
-		VALUES (?, ?, ?, ?, ?, ?)`, p.ID, now.UnixMicro(), ev, p.State, next, reason); err != nil {
+	if err := paymentEvents.Append(ctx, tx, p.ID, now.UnixMicro(), string(ev), string(p.State), string(next), reason); err != nil {
 		return err
 	}
 	p.State, p.Reason, p.UpdatedAt = next, reason, now
