@@ -50,8 +50,10 @@ func (a *Appender) Append(ctx context.Context, tx Tx, args ...any) error {
 	if len(args) != a.columns {
 		return fmt.Errorf("store: append to %s: %d values for %d columns", a.table, len(args), a.columns)
 	}
+	// Kept only in SQLite's bare groups: PostgreSQL's transactions are finishing ones,
+	// whose rows Later sends with the next statement.
 	g, ok := tx.(*groupTx)
-	if !ok || !g.group || g.pgc != nil {
+	if !ok || !g.group || g.finishing || g.pgc != nil {
 		return Later(ctx, tx, a.one, args...)
 	}
 	row, ok := jsonRow(args)
