@@ -36,16 +36,8 @@ func readWork(ctx context.Context, srvs []*serveProc, sims []*smscsim.Sim, token
 			sum := r.answered[kind]
 			r.answered[kind] = answerTimes{sum: sum.sum + t.sum, count: sum.count + t.count}
 		}
-		if !ok || w.pages < 0 || r.pages < 0 {
-			r.pages = -1
-		} else {
-			r.pages += w.pages
-		}
-		if !ok || w.statements < 0 || r.statements < 0 {
-			r.statements = -1
-			continue
-		}
-		r.statements += w.statements
+		addKnown(&r.statements, w.statements, ok)
+		addKnown(&r.pages, w.pages, ok)
 	}
 	r.deliveries = map[string]smscsim.DeliveryTimes{}
 	for _, sim := range sims {
@@ -99,17 +91,30 @@ type workFigures struct {
 }
 
 func workBetween(a, b workReading, payments int, elapsed time.Duration, echo float64) workFigures {
-	w := workFigures{payments: payments, elapsed: elapsed, cpu: -1, statements: -1, pages: -1, pdus: b.pdus - a.pdus, echoPDUsPerSec: echo}
+	w := workFigures{payments: payments, elapsed: elapsed, cpu: -1, pdus: b.pdus - a.pdus, echoPDUsPerSec: echo}
 	if a.cpu >= 0 && b.cpu >= 0 {
 		w.cpu = b.cpu - a.cpu
 	}
-	if a.statements >= 0 && b.statements >= 0 {
-		w.statements = b.statements - a.statements
-	}
-	if a.pages >= 0 && b.pages >= 0 {
-		w.pages = b.pages - a.pages
-	}
+	w.statements, w.pages = knownDiff(a.statements, b.statements), knownDiff(a.pages, b.pages)
 	return w
+}
+
+// addKnown adds a node's figure v to *sum, which becomes unknown (-1) for good once a
+// node's is: unread (!ok) or not exported (below 0).
+func addKnown(sum *float64, v float64, ok bool) {
+	if !ok || v < 0 || *sum < 0 {
+		*sum = -1
+		return
+	}
+	*sum += v
+}
+
+// knownDiff is b - a, or -1 (unknown) when either is.
+func knownDiff(a, b float64) float64 {
+	if a < 0 || b < 0 {
+		return -1
+	}
+	return b - a
 }
 
 // line is exactly load payments/s=X pdus/s=X echo_ratio=R serve_cpu_ms/payment=C
