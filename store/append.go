@@ -3,8 +3,8 @@ package store
 import (
 	"context"
 	"database/sql/driver"
-	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -84,30 +84,64 @@ type keptRows struct {
 
 // jsonRow is args as a JSON array that json_each and ->> give back exactly: text that is
 // UTF-8, integers, NULL. Anything else (a blob, a float, text that is not UTF-8) is not.
+// It runs on the store's writer, for every row kept: written by hand, it allocates the
+// array once, where encoding/json reflected on every value.
 func jsonRow(args []any) (string, bool) {
-	vals := make([]any, len(args))
+	b := make([]byte, 0, 128)
+	b = append(b, '[')
 	for i, arg := range args {
+		if i > 0 {
+			b = append(b, ',')
+		}
 		v, err := driver.DefaultParameterConverter.ConvertValue(arg)
 		if err != nil {
 			return "", false
 		}
 		switch v := v.(type) {
-		case nil, int64:
-			vals[i] = v
+		case nil:
+			b = append(b, "null"...)
+		case int64:
+			b = strconv.AppendInt(b, v, 10)
 		case string:
 			if !utf8.ValidString(v) {
 				return "", false
 			}
-			vals[i] = v
+			b = appendJSONString(b, v)
 		default:
 			return "", false
 		}
 	}
-	b, err := json.Marshal(vals)
-	if err != nil {
-		return "", false
+	return string(append(b, ']')), true
+}
+
+// appendJSONString appends s, valid UTF-8, to b as a JSON string: quotes, backslashes
+// and control characters escaped, everything else as it is.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		b = append(b, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			b = append(b, '\\', c)
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\r':
+			b = append(b, '\\', 'r')
+		case '\t':
+			b = append(b, '\\', 't')
+		default:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		}
+		start = i + 1
 	}
-	return string(b), true
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }
 
 // flushAppends inserts every row the group's Appenders kept, one statement per table.
