@@ -53,6 +53,11 @@ const (
 
 // Sender tuning.
 const (
+	// recordersPerSlot is how many outcomes per message of the claims' room may wait
+	// for their record at once (see Run): enough for records that take several
+	// submit_sm round trips to commit.
+	recordersPerSlot = 4
+
 	senderLease       = 30 * time.Second // how long a claimed message is ours
 	senderPoll        = 200 * time.Millisecond
 	senderMaxAttempts = 20
@@ -186,7 +191,7 @@ func (s *Sender) Run(ctx context.Context) error {
 		capacity += 2 * max(t.Window(), 1)
 	}
 	lanes := make(map[string]*lane, len(order))
-	// A claimed message is held from its claim until its outcome is recorded: held
+	// A claimed message is held from its claim until its submit is answered: held
 	// bounds the claims. It is also in inflight until its outcome is about to be
 	// recorded: a claim that returns a message still in inflight is our own lease that
 	// ran out while the message waited for a worker, and must not send it twice. It
@@ -204,7 +209,9 @@ func (s *Sender) Run(ctx context.Context) error {
 		delete(inflight, id)
 		mu.Unlock()
 	}
-	recorded := func() {
+	// released ends a message's hold: it is submitted (its outcome waits for a
+	// recorder) or finished unsent.
+	released := func() {
 		mu.Lock()
 		held--
 		mu.Unlock()
@@ -213,19 +220,21 @@ func (s *Sender) Run(ctx context.Context) error {
 		default:
 		}
 	}
-	// A worker holds a window slot only while its submit_sm is out: the outcome is
-	// recorded by a recorder, so that the next submit need not wait for the record's
-	// durable commit (a group commit: several milliseconds under load, far longer than
-	// a submit_sm round trip). There is a recorder for every message that can be held,
-	// so handing one over never blocks.
+	// A worker holds a window slot only while its submit_sm is out, and a message
+	// counts against the claims' room only until then: the outcome is recorded by a
+	// recorder, so that the next submit need not wait for the record's durable commit
+	// (a group commit: often longer under load than a submit_sm round trip; while the
+	// room also waited for the records, the records' latency set how many SMS a
+	// second went out, whatever the SMSC's window). recordersPerSlot records per
+	// message of the room may wait for the store at once; a worker waits for a
+	// recorder beyond that.
 	var recorders sync.WaitGroup
 	outcomes := make(chan outcome, capacity)
-	for range capacity {
+	for range recordersPerSlot * capacity {
 		recorders.Go(func() {
 			for o := range outcomes {
 				forget(o.m.ID)
 				s.finish(ctx, o)
-				recorded()
 			}
 		})
 	}
@@ -238,10 +247,12 @@ func (s *Sender) Run(ctx context.Context) error {
 					if ctx.Err() != nil {
 						forget(j.m.ID)
 						s.release(ctx, j.m)
-						recorded()
+						released()
 						continue
 					}
-					outcomes <- s.send(ctx, j)
+					o := s.send(ctx, j)
+					released()
+					outcomes <- o
 				}
 			})
 		}
@@ -272,7 +283,7 @@ func (s *Sender) Run(ctx context.Context) error {
 		if err != nil || j.skip != "" {
 			forget(m.ID)
 			s.finish(ctx, outcome{m: m, target: j.target, err: err, skip: j.skip})
-			recorded()
+			released()
 			return
 		}
 		lanes[j.target.Name()].jobs <- j // never blocks: a lane holds the whole capacity

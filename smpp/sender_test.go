@@ -817,6 +817,35 @@ func TestSenderSubmitsWhileRecordsWait(t *testing.T) {
 	}
 }
 
+// Nor does the claims' room wait for the records: with a window of one (a room of two
+// messages), five messages go out while every MarkSent still waits for the store.
+func TestSenderRoomDoesNotWaitForRecords(t *testing.T) {
+	o, db := mustOutbox(t)
+	q := &gatedQueue{Outbox: o, open: make(chan struct{})}
+	srv := newTestSMSC(t, "pw")
+	l := startLink(t, srv, LinkConfig{Password: "pw", Window: 1}, HandlerFuncs{})
+	waitState(t, l, StateBound)
+	runSender(t, q, []*Link{l}, nil)
+	var once sync.Once
+	openGate := func() { once.Do(func() { close(q.open) }) }
+	t.Cleanup(openGate)
+	var msgs []outbox.Message
+	for i := range 5 {
+		msgs = append(msgs, outbox.Message{To: fmt.Sprint("25470000000", i), Text: "hi"})
+	}
+	ids := enqueue(t, o, db, msgs...)
+	srv.waitFor("five messages submitted", func() bool { return len(srv.submits) == 5 })
+	for deadline := time.Now().Add(10 * time.Second); q.waiting.Load() != 5; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d MarkSent calls waiting; want 5", q.waiting.Load())
+		}
+	}
+	openGate()
+	for _, id := range ids {
+		waitMessage(t, o, id, "sent", inState(outbox.StateSent))
+	}
+}
+
 // retryRaceQueue is the real outbox whose Retry returns only after the sender has
 // claimed twice more: the retried message, due at once, is claimed again while the
 // sender is still recording its previous attempt.
