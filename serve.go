@@ -121,7 +121,8 @@ type app struct {
 	callbacks []*callbackServer
 	replicas  []*replica.Replicator // database.replicas; closed by the store's Close
 	merchants merchants             // keys, catalogues, webhooks (serve_merchants.go)
-	spool     *receiptspool.Spool   // delivery receipts acknowledged, not yet applied; nil when off
+	spool     *receiptspool.Spool   // delivery receipts and MOs acknowledged, not yet applied; nil when off
+	moSealer  *moSealer             // seals the MOs' texts in the spool; set with spool
 
 	cancel context.CancelFunc // stops the background loops
 	loops  sync.WaitGroup
@@ -203,9 +204,6 @@ func startAppWith(ctx context.Context, cfg *config.Config, log zerolog.Logger, o
 	if a.outbox, err = outbox.NewSealed(a.db, now, secret); err != nil {
 		return a, err
 	}
-	if err := a.openReceiptSpool(); err != nil {
-		return a, err
-	}
 	issuer, err := otp.NewIssuer(secret, otp.Config{Digits: cfg.OTP.Digits, TTL: cfg.OTP.TTL,
 		MaxAttempts: cfg.OTP.MaxAttempts, MaxResends: cfg.OTP.MaxResends, ResendInterval: cfg.OTP.ResendInterval})
 	if err != nil {
@@ -255,6 +253,9 @@ func startAppWith(ctx context.Context, cfg *config.Config, log zerolog.Logger, o
 	if err != nil {
 		return a, err
 	}
+	if err := a.openReceiptSpool(ctx, secret); err != nil {
+		return a, err
+	}
 	a.ussd, err = ussd.New(a.engine, ussd.Config{ServiceCode: cfg.USSD.ServiceCode,
 		SessionTimeout: cfg.USSD.SessionTimeout, Texts: cfg.USSD.Messages, Log: log, Registry: a.registry, Now: now,
 		DB: a.db})
@@ -292,8 +293,14 @@ func startAppWith(ctx context.Context, cfg *config.Config, log zerolog.Logger, o
 	// What a delivery receipt means for the engine, whichever call applies it: the
 	// receipt's own (mo) or the MarkSent it overtook (the sender's queue, below).
 	deliveries := codeDeliveries(a.engine)
-	mo := &moHandler{engine: a.engine, outbox: a.outbox, receipts: deliveries, spool: a.spool, ussd: a.ussd, log: log,
+	mo := &moHandler{engine: a.engine, outbox: a.outbox, receipts: deliveries, ussd: a.ussd, log: log,
 		shortcode: cfg.Shortcode, links: map[string]smpp.Target{}}
+	if a.spool != nil && cfg.Database.SpoolsReceipts() {
+		mo.spool = a.spool
+	}
+	if a.spool != nil && cfg.Database.SpoolsMOs() {
+		mo.mos = &spooledMOs{spool: a.spool, sealer: a.moSealer}
+	}
 	if a.spool != nil { // before the links start: what the last process spooled goes first
 		a.loop(func() { a.runReceiptSpool(loopCtx, deliveries) })
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"github.com/rs/zerolog"
@@ -19,14 +20,17 @@ type moHandler struct {
 	outbox    *outbox.Outbox
 	receipts  outbox.ReceiptFunc  // what a receipt applied to its message means (codeDeliveries)
 	spool     *receiptspool.Spool // when set, receipts are spooled here and applied from it
+	mos       *spooledMOs         // when set, MOs are spooled and decided on from the spool
 	ussd      *ussd.Menu
 	links     map[string]smpp.Target // links and server accounts by name; written before anything starts, then only read
 	log       zerolog.Logger
 	shortcode string
 }
 
-// HandleMO passes a text to the engine; an error makes the link answer the SMSC with a
-// temporary error so that it delivers the message again. USSD goes to the menus.
+// HandleMO passes a text to the engine, through the spool when MOs are spooled (it is
+// durable there when HandleMO returns, and decided on just after: serve_mospool.go); an
+// error makes the link answer the SMSC with a temporary error so that it delivers the
+// message again. USSD goes to the menus.
 func (h *moHandler) HandleMO(ctx context.Context, m smpp.MO) error {
 	if m.USSD != nil { // addressed to the service code, not the shortcode
 		h.handleUSSD(ctx, m)
@@ -35,6 +39,11 @@ func (h *moHandler) HandleMO(ctx context.Context, m smpp.MO) error {
 	if m.To != "" && strings.TrimLeft(m.To, "+") != h.shortcode {
 		h.log.Warn().Str("to", m.To).Str("from", payswitch.Mask(m.From)).Msg("MO for another number ignored")
 		return nil
+	}
+	if h.mos != nil {
+		if err := h.mos.put(ctx, m); !errors.Is(err, receiptspool.ErrTooLong) {
+			return err
+		}
 	}
 	return h.engine.HandleSMS(ctx, m.From, m.Text)
 }

@@ -98,8 +98,9 @@ func TestSpooledReceiptIsAppliedAtTheNextStart(t *testing.T) {
 	}
 }
 
-// With receipt_spool off, a receipt is applied before its deliver_sm is answered, and
-// no spool is made.
+// With receipt_spool off, a receipt is applied before its deliver_sm is answered and
+// none goes through the spool, which still takes the MOs; with mo_spool off too, no
+// spool is made.
 func TestReceiptSpoolOff(t *testing.T) {
 	dir := t.TempDir()
 	s := startSwitchAt(t, dir, "5m", "")
@@ -107,12 +108,6 @@ func TestReceiptSpoolOff(t *testing.T) {
 	os.RemoveAll(filepath.Join(dir, "payswitch.db.receipts"))
 	s.tweak = func(c *config.Config) { c.Database.ReceiptSpool = config.ReceiptSpoolOff }
 	s.start()
-	if s.app.spool != nil {
-		t.Fatal("a receipt spool with receipt_spool: off")
-	}
-	if _, err := os.Stat(filepath.Join(s.dir, "payswitch.db.receipts")); !os.IsNotExist(err) {
-		t.Fatalf("a spool folder with receipt_spool: off (%v)", err)
-	}
 	a := aliceAndTill(s)
 	a.send("PAY 55501 150")
 	a.expect("KES 150.00", "Mama Mboga")
@@ -120,4 +115,25 @@ func TestReceiptSpoolOff(t *testing.T) {
 	if m, ok := s.codeMessage(alice); !ok || m.State != outbox.StateDelivered {
 		t.Fatalf("code SMS once every receipt was acknowledged: %s", describeMessage(m))
 	}
+	if v := s.metric("payswitch_receipt_spool_applied_total"); v != "0" {
+		t.Fatalf("payswitch_receipt_spool_applied_total = %q with receipt_spool off, want 0", v)
+	}
+	if v := s.metric("payswitch_mo_spool_applied_total"); v != "1" {
+		t.Fatalf("payswitch_mo_spool_applied_total = %q, want the PAY", v)
+	}
+
+	s.stop()
+	os.RemoveAll(filepath.Join(dir, "payswitch.db.receipts"))
+	s.tweak = func(c *config.Config) {
+		c.Database.ReceiptSpool, c.Database.MOSpool = config.ReceiptSpoolOff, config.ReceiptSpoolOff
+	}
+	s.start()
+	if s.app.spool != nil {
+		t.Fatal("a spool with receipt_spool and mo_spool off")
+	}
+	if _, err := os.Stat(filepath.Join(s.dir, "payswitch.db.receipts")); !os.IsNotExist(err) {
+		t.Fatalf("a spool folder with receipt_spool and mo_spool off (%v)", err)
+	}
+	a.send("CANCEL")
+	a.expect()
 }

@@ -103,6 +103,11 @@ type Database struct {
 	// main database has it. On PostgreSQL receipts always take the second way, so that a
 	// node lost in a failover holds none (README, "Delivery receipts").
 	ReceiptSpool string `yaml:"receipt_spool"`
+	// MOSpool is an addition, for SQLite: "on" (default) makes an SMS from a phone (an
+	// MO) durable in the same journal, its text sealed, and acknowledges its deliver_sm
+	// then, before the engine decides on it; "off" acknowledges it once the engine's
+	// decision is in the main database. On PostgreSQL MOs always take the second way.
+	MOSpool string `yaml:"mo_spool"`
 	// Replicas is an addition to the contract's shape (section 12): continuous copies
 	// of the database, streamed by Litestream; each receives every commit, and one that
 	// cannot be written holds none of the others back (see replica/doc.go). Each
@@ -116,7 +121,7 @@ const (
 	WriterCPUOff = "off"
 )
 
-// The values of Database.ReceiptSpool.
+// The values of Database.ReceiptSpool and Database.MOSpool.
 const (
 	ReceiptSpoolOn  = "on"
 	ReceiptSpoolOff = "off"
@@ -394,7 +399,8 @@ type Carrier struct {
 // defaults is a Config with every default filled in; decoding writes over it.
 func defaults() Config {
 	return Config{
-		Database:    Database{Synchronous: "FULL", Groups: 2, WriterCPU: WriterCPUOff, ReceiptSpool: ReceiptSpoolOn},
+		Database: Database{Synchronous: "FULL", Groups: 2, WriterCPU: WriterCPUOff, ReceiptSpool: ReceiptSpoolOn,
+			MOSpool: ReceiptSpoolOn},
 		Log:         Log{Level: "info", Format: "json"},
 		HTTP:        HTTP{MaxBodyBytes: 65536, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second},
 		CountryCode: "254",

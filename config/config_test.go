@@ -172,6 +172,9 @@ airtime:
 	if c.Database.ReceiptSpool != ReceiptSpoolOn || !c.Database.SpoolsReceipts() {
 		t.Fatalf("database.receipt_spool = %q, want on", c.Database.ReceiptSpool)
 	}
+	if c.Database.MOSpool != ReceiptSpoolOn || !c.Database.SpoolsMOs() {
+		t.Fatalf("database.mo_spool = %q, want on", c.Database.MOSpool)
+	}
 	// Callbacks: this machine only, on the API's listener, no secret.
 	for _, cb := range []Callbacks{c.USSD.Callbacks, c.IVR.Callbacks} {
 		if cb.Listen != "" || cb.Secret != "" || !reflect.DeepEqual(cb.Allow, []string{"127.0.0.0/8", "::1/128"}) {
@@ -352,6 +355,7 @@ func TestValidationNamesTheKey(t *testing.T) {
 		{"synchronous", without("database") + "database: {path: x.db, synchronous: SOMETIMES}\n", "database.synchronous", "must be FULL"},
 		{"writer_cpu", without("database") + "database: {path: x.db, writer_cpu: 3}\n", "database.writer_cpu", `"3": must be off or on`},
 		{"receipt_spool", without("database") + "database: {path: x.db, receipt_spool: later}\n", "database.receipt_spool", `"later": must be on or off`},
+		{"mo_spool", without("database") + "database: {path: x.db, mo_spool: maybe}\n", "database.mo_spool", `"maybe": must be on or off`},
 		{"one replica twice", without("database") + "database: {path: x.db, replicas: [{url: 'file:///a'}, {url: 's3://b/x'}, {url: 'file:///a/'}]}\n", "database.replicas[2].url", "file:///a is already database.replicas[0]"},
 		{"one bucket path twice", without("database") + "database: {path: x.db, replicas: [{url: 's3://b/x?region=eu'}, {url: 's3://b/x?region=us'}]}\n", "database.replicas[1].url", "s3://b/x is already database.replicas[0]"},
 		{"replica without url", without("database") + "database: {path: x.db, replicas: [{sync_interval: 1s}]}\n", "database.replicas[0].url", "required"},
@@ -511,8 +515,9 @@ func TestWarnings(t *testing.T) {
 	}
 }
 
-// Receipts go through the spool on SQLite unless it is turned off, and never on
-// PostgreSQL, where a node's own disk would take them away from the others in a failover.
+// Receipts and MOs go through the spool on SQLite unless it is turned off for them, and
+// never on PostgreSQL, where a node's own disk would take them away from the others in a
+// failover.
 func TestSpoolsReceipts(t *testing.T) {
 	for _, c := range []struct {
 		d    Database
@@ -524,6 +529,18 @@ func TestSpoolsReceipts(t *testing.T) {
 	} {
 		if got := c.d.SpoolsReceipts(); got != c.want {
 			t.Errorf("%+v: SpoolsReceipts() = %v, want %v", c.d, got, c.want)
+		}
+	}
+	for _, c := range []struct {
+		d    Database
+		want bool
+	}{
+		{Database{Path: "x.db", MOSpool: ReceiptSpoolOn}, true},
+		{Database{Path: "x.db", MOSpool: ReceiptSpoolOff, ReceiptSpool: ReceiptSpoolOn}, false},
+		{Database{URL: "postgres://h/db", MOSpool: ReceiptSpoolOn}, false},
+	} {
+		if got := c.d.SpoolsMOs(); got != c.want {
+			t.Errorf("%+v: SpoolsMOs() = %v, want %v", c.d, got, c.want)
 		}
 	}
 	if got := (Database{Path: "/var/lib/payswitch/payswitch.db"}).ReceiptSpoolPath(); got != "/var/lib/payswitch/payswitch.db.receipts" {

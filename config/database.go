@@ -60,5 +60,9 @@ func RedactURL(u string) string {
 // SQLite, unless receipt_spool is off.
 func (d Database) SpoolsReceipts() bool { return !d.Postgres() && d.ReceiptSpool != ReceiptSpoolOff }
 
-// ReceiptSpoolPath is the receipt spool's folder, beside the database.
+// SpoolsMOs reports whether MOs go through the spool: on SQLite, unless mo_spool is off.
+func (d Database) SpoolsMOs() bool { return !d.Postgres() && d.MOSpool != ReceiptSpoolOff }
+
+// ReceiptSpoolPath is the spool's folder, beside the database: it keeps the receipts
+// and the MOs (its name is from when it kept only receipts).
 func (d Database) ReceiptSpoolPath() string { return d.Path + ".receipts" }

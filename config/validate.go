@@ -98,6 +98,8 @@ func (c *Config) Validate() error {
 	k.oneOf("database.writer_cpu", c.Database.WriterCPU, WriterCPUOff, WriterCPUOn)
 	c.Database.ReceiptSpool = strings.ToLower(c.Database.ReceiptSpool)
 	k.oneOf("database.receipt_spool", c.Database.ReceiptSpool, ReceiptSpoolOn, ReceiptSpoolOff)
+	c.Database.MOSpool = strings.ToLower(c.Database.MOSpool)
+	k.oneOf("database.mo_spool", c.Database.MOSpool, ReceiptSpoolOn, ReceiptSpoolOff)
 	if c.Database.Groups < 1 || c.Database.Groups > 64 {
 		k.add("database.groups", "%d: must be 1 to 64", c.Database.Groups)
 	}

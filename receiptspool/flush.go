@@ -72,10 +72,16 @@ func (s *Spool) flushOnce() {
 	if err != nil {
 		b.err = fmt.Errorf("receipt spool: %w", err)
 		s.depth.Add(-int64(len(b.entries)))
+		for _, e := range b.entries {
+			if e.mo != nil {
+				s.countMO(e.mo.Link, -1)
+			}
+		}
 	} else {
 		for i := range b.entries {
-			b.entries[i].seg = seg
+			b.entries[i].seg, b.entries[i].key = seg, keyOf(seg.seq, seg.records+i)
 		}
+		seg.records += len(b.entries)
 		seg.unapplied += len(b.entries)
 		s.queue = append(s.queue, b.entries...)
 	}

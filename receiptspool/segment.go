@@ -17,17 +17,20 @@ import (
 )
 
 // A segment file is a sequence of records, each a little-endian uint32 length of its
-// payload, a little-endian uint32 CRC-32C of the payload, and the payload: the link,
-// the message ID and the status, each a uvarint length and its bytes. A record is
-// appended whole by one write, but a crash can leave the last one torn: reading stops
-// at the first record that is short or fails its check, which was never acknowledged
-// (a Put returns only once its record's fdatasync did).
+// payload, a little-endian uint32 CRC-32C of the payload, and the payload: its fields,
+// each a uvarint length and its bytes. A receipt has three (the link, the message ID
+// and the status), an MO four (the link, from, to and the text), so that segments
+// written before MOs were spooled read as they did. A record is appended whole by one
+// write, but a crash can leave the last one torn: reading stops at the first record
+// that is short or fails its check, which was never acknowledged (a Put returns only
+// once its record's fdatasync did).
 
 // segmentExt names the segment files: <16-digit sequence number>.log.
 const segmentExt = ".log"
 
-// maxPayload bounds a record's payload: three clipped fields and their lengths.
-const maxPayload = 3 * (binary.MaxVarintLen16 + 255)
+// maxPayload bounds a record's payload: an MO's three clipped fields and its text, and
+// their lengths.
+const maxPayload = 3*(binary.MaxVarintLen16+255) + binary.MaxVarintLen16 + MaxMOText
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -43,7 +46,18 @@ type segment struct {
 	// unapplied counts the receipts appended to it and not yet applied; guarded by
 	// Spool.mu.
 	unapplied int
+	// records counts the records written to it: the next one's place, for its key.
+	records int
 }
+
+// keyBits is how many low bits of a record's key are its place in its segment: a
+// segment closes at a few MiB, far fewer records than this.
+const keyBits = 20
+
+// keyOf is the key of the record at place i of segment seq: unique among every record
+// the spool ever held, as long as segment numbers are never reused (Config.FirstSegment),
+// and the same each time the record is read back.
+func keyOf(seq uint64, i int) int64 { return int64(seq<<keyBits | uint64(i)) }
 
 // createSegment creates segment seq in dir, its name durable in the folder.
 func createSegment(dir string, seq uint64) (*segment, error) {
@@ -82,15 +96,23 @@ func (g *segment) closeFile() error {
 
 // remove closes and deletes g's file.
 func (g *segment) remove() error {
-	return errors.Join(g.closeFile(), os.Remove(g.path))
+	err := os.Remove(g.path)
+	if errors.Is(err, os.ErrNotExist) { // removed by an earlier try
+		err = nil
+	}
+	return errors.Join(g.closeFile(), err)
 }
 
-// appendRecord appends r's record to buf: the payload goes in place, after room for its
+// appendEntry appends e's record to buf: the payload goes in place, after room for its
 // length and check, which are filled in once it is there.
-func appendRecord(buf []byte, r Receipt) []byte {
+func appendEntry(buf []byte, e entry) []byte {
 	head := len(buf)
 	buf = append(buf, make([]byte, 8)...)
-	for _, field := range []string{r.Link, r.MessageID, r.Status} {
+	fields := []string{e.r.Link, e.r.MessageID, e.r.Status}
+	if m := e.mo; m != nil {
+		fields = []string{m.Link, m.From, m.To, m.Text}
+	}
+	for _, field := range fields {
 		buf = binary.AppendUvarint(buf, uint64(len(field)))
 		buf = append(buf, field...)
 	}
@@ -101,8 +123,8 @@ func appendRecord(buf []byte, r Receipt) []byte {
 }
 
 // readRecords decodes data's records up to the first that is torn or damaged.
-func readRecords(data []byte) []Receipt {
-	var out []Receipt
+func readRecords(data []byte) []entry {
+	var out []entry
 	for len(data) >= 8 {
 		n := binary.LittleEndian.Uint32(data)
 		sum := binary.LittleEndian.Uint32(data[4:])
@@ -113,28 +135,35 @@ func readRecords(data []byte) []Receipt {
 		if crc32.Checksum(p, castagnoli) != sum {
 			break
 		}
-		r, ok := decodePayload(p)
+		e, ok := decodePayload(p)
 		if !ok {
 			break
 		}
-		out = append(out, r)
+		out = append(out, e)
 		data = data[8+n:]
 	}
 	return out
 }
 
-// decodePayload reads a record's three fields.
-func decodePayload(p []byte) (Receipt, bool) {
-	var fields [3]string
-	for i := range fields {
-		n, k := binary.Uvarint(p)
-		if k <= 0 || n > uint64(len(p)-k) {
-			return Receipt{}, false
+// decodePayload reads a record's fields: three make a receipt, four an MO.
+func decodePayload(p []byte) (entry, bool) {
+	var fields [4]string
+	n := 0
+	for ; len(p) > 0; n++ {
+		size, k := binary.Uvarint(p)
+		if n == len(fields) || k <= 0 || size > uint64(len(p)-k) {
+			return entry{}, false
 		}
-		fields[i] = string(p[k : k+int(n)])
-		p = p[k+int(n):]
+		fields[n] = string(p[k : k+int(size)])
+		p = p[k+int(size):]
 	}
-	return Receipt{Link: fields[0], MessageID: fields[1], Status: fields[2]}, len(p) == 0
+	switch n {
+	case 3:
+		return entry{r: Receipt{Link: fields[0], MessageID: fields[1], Status: fields[2]}}, true
+	case 4:
+		return entry{mo: &MO{Link: fields[0], From: fields[1], To: fields[2], Text: fields[3]}}, true
+	}
+	return entry{}, false
 }
 
 // recover queues the receipts of the segments a previous process left, oldest first,
@@ -157,7 +186,7 @@ func (s *Spool) recover() (uint64, error) {
 		files = append(files, found{seq, path})
 	}
 	slices.SortFunc(files, func(a, b found) int { return cmp.Compare(a.seq, b.seq) })
-	next := uint64(1)
+	next := max(1, s.cfg.FirstSegment)
 	for _, f := range files {
 		next = max(next, f.seq+1)
 		data, err := os.ReadFile(f.path)
@@ -171,10 +200,14 @@ func (s *Spool) recover() (uint64, error) {
 			}
 			continue
 		}
-		seg := &segment{seq: f.seq, path: f.path, unapplied: len(recs)}
+		seg := &segment{seq: f.seq, path: f.path, unapplied: len(recs), records: len(recs)}
 		s.segments = append(s.segments, seg)
-		for _, r := range recs {
-			s.queue = append(s.queue, entry{seg: seg, r: r})
+		for i, e := range recs {
+			e.seg, e.key = seg, keyOf(seg.seq, i)
+			s.queue = append(s.queue, e)
+			if e.mo != nil {
+				s.countMO(e.mo.Link, 1)
+			}
 		}
 	}
 	s.depth.Store(int64(len(s.queue)))

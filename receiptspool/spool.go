@@ -1,7 +1,7 @@
-// Package receiptspool keeps delivery receipts durable between the moment an SMSC
-// delivers one and the moment the outbox has applied it, so that the switch can
-// acknowledge a receipt's deliver_sm as soon as the receipt is safe on disk, instead of
-// after the main database's writer has got to it.
+// Package receiptspool keeps delivery receipts, and the short messages phones send
+// (MOs), durable between the moment an SMSC delivers one and the moment the switch has
+// applied it, so that the switch can acknowledge its deliver_sm as soon as it is safe on
+// disk, instead of after the main database's writer has got to it.
 //
 // A receipt decides no money, but an SMSC lets only a window of deliver_sm wait for
 // their answers: a receipt that waits for a turn of the main writer holds a slot of that
@@ -16,6 +16,14 @@
 // applied. Run applies what is spooled, at least once: at Open every receipt still in
 // a segment is applied again, so a receipt applied just before a crash is applied
 // twice, as when an SMSC redelivers a receipt whose answer it missed.
+//
+// An MO is spooled for the same reason: a phone's PAY or code held a slot of the
+// window until the payment it decides was committed, and the window, not the
+// machine, then set how many payments a second an SMSC could bring. An MO decides
+// money, so the spool takes one only under a cap per link (an SMSC flooding MOs must
+// not make everyone else's wait behind its own), keeps its text as the caller gives
+// it (serve seals it: a code or an id number is never on disk in clear), and applies
+// it at least once, like an SMSC that redelivers one whose answer it missed.
 package receiptspool
 
 import (
@@ -33,6 +41,14 @@ const (
 	// DefaultMax is Config.Max's default: about a minute of receipts at a few thousand
 	// payments a second.
 	DefaultMax = 200_000
+	// DefaultMaxMOsPerLink is Config.MaxMOsPerLink's default: a few hundred
+	// milliseconds of MOs at full speed.
+	DefaultMaxMOsPerLink = 1024
+	// MaxMOText is the longest MO text the spool takes, in bytes; PutMO refuses a
+	// longer one with ErrTooLong, and the caller applies it at once instead.
+	MaxMOText = 4096
+	// maxField bounds every other field of a record.
+	maxField = 255
 	// DefaultSyncInterval is Config.SyncInterval's default.
 	DefaultSyncInterval = 2 * time.Millisecond
 	// defaultSegmentBytes and defaultSegmentAge close a segment for appends.
@@ -42,10 +58,18 @@ const (
 
 // ErrFull is Put's answer while Config.Max receipts wait to be applied: the link then
 // answers the SMSC with a temporary error, and it delivers the receipt again later.
-var ErrFull = errors.New("receipt spool: full; the receipts waiting are not being applied")
+var ErrFull = errors.New("receipt spool: full; the records waiting are not being applied")
 
 // ErrClosed is Put's answer once Close has begun.
 var ErrClosed = errors.New("receipt spool: closed")
+
+// ErrLinkBusy is PutMO's answer while Config.MaxMOsPerLink MOs of the same link wait to
+// be applied: the link answers the SMSC with a temporary error, which delivers the MO
+// again later.
+var ErrLinkBusy = errors.New("receipt spool: too many MOs of this link waiting to be applied")
+
+// ErrTooLong is PutMO's answer for a text over MaxMOText, or an address over 255 bytes.
+var ErrTooLong = errors.New("receipt spool: MO text too long to spool")
 
 // Receipt is a delivery receipt as an SMSC reported it.
 type Receipt struct {
@@ -54,9 +78,33 @@ type Receipt struct {
 	Status    string // its stat, e.g. DELIVRD
 }
 
+// MO is a short message a phone sent, as an SMSC delivered it. Text is kept as given:
+// a caller that must not have it on disk in clear seals it first.
+type MO struct {
+	Link string // the link or bind it came over
+	From string
+	To   string
+	Text string
+	// Key is the spool's name for the MO, set on those Run applies (PutMO ignores it):
+	// unique among every record the spool ever held, increasing with the order they
+	// were written in, and the same each time an MO is applied again after a restart,
+	// so that what it applies to can tell a second time from a first.
+	Key int64
+}
+
 // Apply applies one receipt and returns once that is durable; an error leaves the
 // receipt spooled, and Run tries it again.
 type Apply func(ctx context.Context, r Receipt) error
+
+// ApplyMO applies one MO as Apply does a receipt.
+type ApplyMO func(ctx context.Context, m MO) error
+
+// Appliers are what Run applies each kind of record with. MO may be nil when no MO is
+// ever put.
+type Appliers struct {
+	Receipt Apply
+	MO      ApplyMO
+}
 
 // Config configures a spool. Dir is required.
 type Config struct {
@@ -72,8 +120,12 @@ type Config struct {
 	// or a client bound to the switch's own SMPP server, cannot fill the disk with
 	// receipts faster than they are applied.
 	Max int
-	// Workers is how many receipts Run applies at once (default 64): each waits for a
-	// turn of the main writer, which groups them.
+	// MaxMOsPerLink caps the MOs of one link spooled and not yet applied (default
+	// DefaultMaxMOsPerLink), within Max.
+	MaxMOsPerLink int
+	// Workers is how many records Run applies at once (default 256): each waits for a
+	// turn of the main writer, which groups them, so that at a few thousand receipts
+	// and MOs a second, each waiting a group commit, this many keep the writer fed.
 	Workers int
 	// RetryAfter is how long Run waits before applying again a receipt whose Apply
 	// failed (default 500 ms; it doubles up to 30 s).
@@ -85,12 +137,19 @@ type Config struct {
 	// that is still there.
 	SegmentBytes int64
 	SegmentAge   time.Duration
+	// FirstSegment is the least number a new segment may take: above every segment of
+	// every earlier process, so that no record key (MO.Key) is given twice even once
+	// their files are gone. The caller knows the highest key it kept (KeySegment).
+	FirstSegment uint64
 }
 
-// entry is a spooled receipt and the segment holding it (nil until it is written).
+// entry is a spooled record, a receipt or an MO, and the segment holding it (nil until
+// it is written).
 type entry struct {
 	seg *segment
+	key int64 // keyOf its segment and place, once written
 	r   Receipt
+	mo  *MO // set: the entry is this MO, and r is unused
 }
 
 // batch is the receipts appended since the last flush; done is closed once they are
@@ -119,11 +178,13 @@ type Spool struct {
 	stop    chan struct{} // closed by Close: the flusher writes what it has and ends
 	flusher sync.WaitGroup
 
-	// depth counts the receipts put (and being put) that are not yet applied; Put
-	// refuses beyond Config.Max.
-	depth atomic.Int64
+	// depth counts the records put (and being put) that are not yet applied; Put
+	// refuses beyond Config.Max. moDepth counts the MOs among them, and linkMOs those
+	// of each link (guarded by mu).
+	depth, moDepth atomic.Int64
+	linkMOs        map[string]int
 
-	applied, retried, refused atomic.Int64
+	applied, appliedMOs, retried, refused atomic.Int64
 }
 
 // Open opens (or creates) the spool in cfg.Dir and queues what a previous process left
@@ -135,8 +196,11 @@ func Open(cfg Config) (*Spool, error) {
 	if cfg.Max <= 0 {
 		cfg.Max = DefaultMax
 	}
+	if cfg.MaxMOsPerLink <= 0 {
+		cfg.MaxMOsPerLink = DefaultMaxMOsPerLink
+	}
 	if cfg.Workers <= 0 {
-		cfg.Workers = 64
+		cfg.Workers = 256
 	}
 	if cfg.RetryAfter <= 0 {
 		cfg.RetryAfter = 500 * time.Millisecond
@@ -153,7 +217,8 @@ func Open(cfg Config) (*Spool, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("receipt spool: %w", err)
 	}
-	s := &Spool{cfg: cfg, flush: make(chan struct{}, 1), wake: make(chan struct{}, 1), stop: make(chan struct{})}
+	s := &Spool{cfg: cfg, flush: make(chan struct{}, 1), wake: make(chan struct{}, 1), stop: make(chan struct{}),
+		linkMOs: make(map[string]int)}
 	next, err := s.recover()
 	if err != nil {
 		return nil, err
@@ -168,19 +233,44 @@ func Open(cfg Config) (*Spool, error) {
 	return s, nil
 }
 
-// Put spools r and returns once it is durable: ErrFull while Config.Max receipts wait,
+// Put spools r and returns once it is durable: ErrFull while Config.Max records wait,
 // an error when the write of its batch failed (the next batch goes to a new segment),
 // and an error for good once an fdatasync of the journal has failed (nothing can be
 // called durable after that until the process starts again).
 func (s *Spool) Put(ctx context.Context, r Receipt) error {
+	r = Receipt{Link: clip(r.Link), MessageID: clip(r.MessageID), Status: clip(r.Status)}
+	return s.put(ctx, entry{r: r})
+}
+
+// PutMO spools m as Put does a receipt, and also answers ErrLinkBusy while
+// Config.MaxMOsPerLink MOs of m.Link wait, and ErrTooLong for a text over MaxMOText or
+// a link or address over 255 bytes: an MO is never clipped, since its text may be
+// sealed to its addresses.
+func (s *Spool) PutMO(ctx context.Context, m MO) error {
+	if len(m.Text) > MaxMOText || len(m.Link) > maxField || len(m.From) > maxField || len(m.To) > maxField {
+		return ErrTooLong
+	}
+	return s.put(ctx, entry{mo: &m})
+}
+
+// put appends e to the open batch and waits for its flush.
+func (s *Spool) put(ctx context.Context, e entry) error {
 	if s.depth.Add(1) > int64(s.cfg.Max) {
 		s.depth.Add(-1)
 		s.refused.Add(1)
 		return ErrFull
 	}
-	r = Receipt{Link: clip(r.Link), MessageID: clip(r.MessageID), Status: clip(r.Status)}
 	s.mu.Lock()
-	if err := s.refusal(); err != nil {
+	err := s.refusal()
+	if err == nil && e.mo != nil {
+		if s.linkMOs[e.mo.Link] >= s.cfg.MaxMOsPerLink {
+			err = ErrLinkBusy
+			s.refused.Add(1)
+		} else {
+			s.countMO(e.mo.Link, 1)
+		}
+	}
+	if err != nil {
 		s.mu.Unlock()
 		s.depth.Add(-1)
 		return err
@@ -190,8 +280,8 @@ func (s *Spool) Put(ctx context.Context, r Receipt) error {
 		b = &batch{done: make(chan struct{})}
 		s.open = b
 	}
-	b.buf = appendRecord(b.buf, r)
-	b.entries = append(b.entries, entry{r: r}) // its segment is the one its flush writes to
+	b.buf = appendEntry(b.buf, e)
+	b.entries = append(b.entries, e) // its segment is the one its flush writes to
 	s.mu.Unlock()
 	select {
 	case s.flush <- struct{}{}:
@@ -209,6 +299,14 @@ func (s *Spool) Put(ctx context.Context, r Receipt) error {
 	}
 }
 
+// countMO adds n to the MOs of link waiting; s.mu held.
+func (s *Spool) countMO(link string, n int) {
+	s.moDepth.Add(int64(n))
+	if s.linkMOs[link] += n; s.linkMOs[link] <= 0 {
+		delete(s.linkMOs, link)
+	}
+}
+
 // refusal is why Put cannot take a receipt now, if it cannot; s.mu held.
 func (s *Spool) refusal() error {
 	if s.closed {
@@ -217,16 +315,37 @@ func (s *Spool) refusal() error {
 	return s.failed
 }
 
-// Depth is how many receipts are spooled and not yet applied.
+// Depth is how many records (receipts and MOs) are spooled and not yet applied.
 func (s *Spool) Depth() int64 { return s.depth.Load() }
 
-// Counts are running totals since Open: receipts applied, Apply failures retried, and
-// Puts refused by ErrFull.
+// KeySegment is the number of the segment that holds the record of key k: a spool
+// opened with Config.FirstSegment above it gives no key up to k again.
+func KeySegment(k int64) uint64 { return uint64(k) >> keyBits }
+
+// OldestKey is a key below every record still in the spool: the records of lower keys
+// are applied and gone from the disk, and no Open applies them again.
+func (s *Spool) OldestKey() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.segments) == 0 { // closed: nothing can be said
+		return 0
+	}
+	return keyOf(s.segments[0].seq, 0)
+}
+
+// MODepth is how many of Depth's records are MOs.
+func (s *Spool) MODepth() int64 { return s.moDepth.Load() }
+
+// Counts are running totals since Open: records applied, failed applications retried,
+// and Puts refused by ErrFull or ErrLinkBusy.
 func (s *Spool) Counts() (applied, retried, refused int64) {
 	return s.applied.Load(), s.retried.Load(), s.refused.Load()
 }
 
-// Drain waits until every receipt spooled has been applied, or ctx is done (its error
+// AppliedMOs is how many of Counts' applied records were MOs.
+func (s *Spool) AppliedMOs() int64 { return s.appliedMOs.Load() }
+
+// Drain waits until every record spooled has been applied, or ctx is done (its error
 // then).
 func (s *Spool) Drain(ctx context.Context) error {
 	t := time.NewTicker(5 * time.Millisecond)
@@ -295,6 +414,9 @@ func (s *Spool) done(e entry) {
 	s.depth.Add(-1)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if e.mo != nil {
+		s.countMO(e.mo.Link, -1)
+	}
 	e.seg.unapplied--
 	if e.seg.unapplied == 0 && e.seg != s.active {
 		s.drop(e.seg)
@@ -302,9 +424,12 @@ func (s *Spool) done(e entry) {
 }
 
 // drop deletes seg's file and forgets it; s.mu held. A deletion that fails leaves the
-// file, whose receipts the next Open applies again.
+// file, whose records the next Open applies again: the segment is kept in the list
+// then, so that OldestKey stays below its records (Close tries the deletion again).
 func (s *Spool) drop(seg *segment) {
-	_ = seg.remove()
+	if seg.remove() != nil {
+		return
+	}
 	for i, x := range s.segments {
 		if x == seg {
 			s.segments = append(s.segments[:i], s.segments[i+1:]...)
@@ -316,7 +441,6 @@ func (s *Spool) drop(seg *segment) {
 // clip bounds a field a peer sent: SMPP's own fields are far shorter (a message_id is
 // at most 65 octets), and a record must stay small.
 func clip(v string) string {
-	const maxField = 255
 	if len(v) > maxField {
 		return v[:maxField]
 	}

@@ -79,7 +79,7 @@ func open(t *testing.T, dir string, cfg Config) *Spool {
 func run(s *Spool, apply Apply) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ended := make(chan struct{})
-	go func() { s.Run(ctx, apply); close(ended) }()
+	go func() { s.Run(ctx, Appliers{Receipt: apply}); close(ended) }()
 	return func() { cancel(); <-ended }
 }
 
@@ -307,14 +307,14 @@ func TestTornRecordsAreLeftOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	var good []byte
-	good = appendRecord(good, receipt("a"))
-	good = appendRecord(good, receipt("b"))
-	torn := appendRecord(nil, receipt("c"))
-	corrupt := appendRecord(nil, receipt("d"))
+	good = appendEntry(good, entry{r: receipt("a")})
+	good = appendEntry(good, entry{r: receipt("b")})
+	torn := appendEntry(nil, entry{r: receipt("c")})
+	corrupt := appendEntry(nil, entry{r: receipt("d")})
 	corrupt[len(corrupt)-1] ^= 0xff
 	files := map[string][]byte{
 		"0000000000000001.log": append(append([]byte{}, good...), torn[:len(torn)-3]...),
-		"0000000000000002.log": append(append([]byte{}, corrupt...), appendRecord(nil, receipt("e"))...),
+		"0000000000000002.log": append(append([]byte{}, corrupt...), appendEntry(nil, entry{r: receipt("e")})...),
 		"0000000000000003.log": {1, 2, 3},
 		"notes.txt":            []byte("not ours"),
 	}

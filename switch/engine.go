@@ -301,12 +301,16 @@ func (e *Engine) write(ctx context.Context, fn func(o *op) error) (err error) {
 func (e *Engine) writeOnce(ctx context.Context, fn func(o *op) error) error {
 	var o *op
 	err := e.db.Write(ctx, func(tx store.Tx) error {
+		if err := recordOnce(ctx, tx); err != nil {
+			return err
+		}
 		o = e.newOp(ctx, tx)
 		return fn(o)
 	})
 	if err != nil {
 		return err
 	}
+	onceRecorded(ctx)
 	o.done()
 	return nil
 }

@@ -70,7 +70,7 @@ CREATE TABLE number_locks (
 	locked_until INTEGER NOT NULL
 ) STRICT, WITHOUT ROWID;
 `, migration2, migration3, migration4, migration5, migration6,
-	migrationRefunds, migrationKYC, migrationLock}, Postgres: postgresMigrations}
+	migrationRefunds, migrationKYC, migrationLock, migrationDecided}, Postgres: postgresMigrations}
 
 // Migration 2 makes request_key and reversal_ref unique through partial indexes over the
 // payments that have one, instead of UNIQUE columns: almost no payment has either, yet

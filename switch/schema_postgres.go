@@ -156,7 +156,7 @@ CREATE TABLE lock_attempts (
 	count        BIGINT NOT NULL CHECK (count >= 0)
 );
 CREATE INDEX lock_attempts_expiry ON lock_attempts (window_start);
-`, migrationExpiryPredicatesPG}
+`, migrationExpiryPredicatesPG, migrationDecidedPG}
 
 // migrationExpiryPredicatesPG gives the expiry indexes a condition that a lookup of a
 // number's waiting payment does not imply (expires_at >= 0; the sweeper's queries say

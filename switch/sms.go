@@ -12,8 +12,17 @@ import (
 // HandleSMS answers one mobile-originated message from msisdn. Whatever it decides is
 // committed, replies included, before it returns nil; an error means nothing was
 // committed and the message should be delivered again later (the SMPP link answers the
-// SMSC with a temporary error so that it does).
+// SMSC with a temporary error so that it does). Under a DecideOnce context, an MO
+// decided before is not decided again, and the answer is nil.
 func (e *Engine) HandleSMS(ctx context.Context, from, text string) error {
+	if err := e.handleSMS(ctx, from, text); !errors.Is(err, errDecidedBefore) {
+		return err
+	}
+	return nil
+}
+
+// handleSMS is HandleSMS, errDecidedBefore included.
+func (e *Engine) handleSMS(ctx context.Context, from, text string) error {
 	cmd := ParseCommand(text, e.digits)
 	if cmd.Problem != ProblemNone {
 		return e.reply(ctx, from, string(cmd.Problem), map[string]string{"digits": fmt.Sprint(e.digits)})
