@@ -666,6 +666,9 @@ func countsAdded(before, after map[string]int) map[string]int {
 
 func compareCounts(t *testing.T, what string, real, built map[string]int) {
 	t.Helper()
+	// The keys of MOs decided from the journal stay only while their segments do, a few
+	// seconds (serve_mospool.go): a database at rest, which the big one models, holds none.
+	delete(real, "sms_decided")
 	if fmt.Sprint(real) != fmt.Sprint(built) {
 		t.Errorf("rows a %s adds: built %v, real %v", what, built, real)
 	}
