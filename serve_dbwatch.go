@@ -80,6 +80,15 @@ func registerStoreStats(db *store.DB, reg prometheus.Registerer) {
 
 // run checks the database every interval until ctx ends.
 func (w *dbWatch) run(ctx context.Context, interval time.Duration) {
+	every(ctx, interval, func() {
+		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		w.check(cctx)
+		cancel()
+	})
+}
+
+// every runs f every interval until ctx ends.
+func every(ctx context.Context, interval time.Duration, f func()) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -87,9 +96,7 @@ func (w *dbWatch) run(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-			w.check(cctx)
-			cancel()
+			f()
 		}
 	}
 }

@@ -102,16 +102,9 @@ const forgetDecidedInterval = 10 * time.Second
 // record stays a few seconds of MOs long. The highest key is kept by the spool's next
 // segment number instead (openReceiptSpool).
 func (a *app) forgetDecidedMOs(ctx context.Context) {
-	t := time.NewTicker(forgetDecidedInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, forgetDecidedInterval, func() {
 		if err := a.engine.ForgetDecidedBelow(ctx, a.spool.OldestKey()); err != nil && ctx.Err() == nil {
 			a.log.Warn().Err(err).Msg("the record of decided MOs could not be trimmed; trying again later")
 		}
-	}
+	})
 }
