@@ -94,8 +94,9 @@ func (a *app) applySpooledMO(ctx context.Context, m receiptspool.MO) error {
 }
 
 // forgetDecidedInterval is how often the engine forgets the keys of MOs that the spool
-// no longer holds.
-const forgetDecidedInterval = 10 * time.Second
+// no longer holds: about as often as a segment closes, so that each trim deletes a
+// second of keys, not a pause's worth on the writer.
+const forgetDecidedInterval = time.Second
 
 // forgetDecidedMOs deletes, until ctx is done, the engine's record of the MOs decided
 // whose segments are gone from the spool: those can never be applied again, and the

@@ -263,3 +263,19 @@ func TestMOKeysAreUniqueAndStable(t *testing.T) {
 		t.Fatalf("the next process's first key %d, want above %d", e.key, last)
 	}
 }
+
+// A link that stops while its MO is being put does not make it answer an error for an
+// MO that is written: the SMSC would deliver it again, a second MO to decide. PutMO
+// waits for the flush whatever its context says.
+func TestPutMOOutlastsItsContext(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "receipts"), Config{})
+	defer s.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.PutMO(ctx, mo("smsc-a", "254700000001", "PAY 55501 150")); err != nil {
+		t.Fatalf("PutMO with its context done: %v, want nil once written", err)
+	}
+	if e, ok := s.take(); !ok || e.mo == nil || e.mo.Text != "PAY 55501 150" {
+		t.Fatalf("spooled %+v (%v), want the MO", e, ok)
+	}
+}

@@ -287,6 +287,13 @@ func (s *Spool) put(ctx context.Context, e entry) error {
 	case s.flush <- struct{}{}:
 	default:
 	}
+	if e.mo != nil {
+		// An MO answered with an error is delivered again, and a second copy would be
+		// another MO to decide: its Put waits for the flush, which a stopping link does
+		// not delay (Close flushes what is open).
+		<-b.done
+		return b.err
+	}
 	select {
 	case <-b.done:
 		if b.err != nil {
