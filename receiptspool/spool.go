@@ -38,7 +38,7 @@ import (
 
 // Defaults of Config.
 const (
-	// DefaultMax is Config.Max's default: about a minute of receipts at a few thousand
+	// DefaultMax is Config.Max's default: about a minute of records at a few thousand
 	// payments a second.
 	DefaultMax = 200_000
 	// DefaultMaxMOsPerLink is Config.MaxMOsPerLink's default: a few hundred
@@ -56,8 +56,9 @@ const (
 	defaultSegmentAge   = time.Second
 )
 
-// ErrFull is Put's answer while Config.Max receipts wait to be applied: the link then
-// answers the SMSC with a temporary error, and it delivers the receipt again later.
+// ErrFull is Put's and PutMO's answer while Config.Max records wait to be applied: the
+// link then answers the SMSC with a temporary error, and it delivers the record again
+// later.
 var ErrFull = errors.New("receipt spool: full; the records waiting are not being applied")
 
 // ErrClosed is Put's answer once Close has begun.
@@ -114,11 +115,11 @@ type Config struct {
 	// EXTRA either, where a crash of the machine may lose the last commits anyway.
 	NoSync bool
 	// SyncInterval is the shortest time between two fdatasyncs (default
-	// DefaultSyncInterval): the receipts appended meanwhile share the next.
+	// DefaultSyncInterval): the records appended meanwhile share the next.
 	SyncInterval time.Duration
-	// Max caps the receipts spooled and not yet applied (default DefaultMax): an SMSC,
+	// Max caps the records spooled and not yet applied (default DefaultMax): an SMSC,
 	// or a client bound to the switch's own SMPP server, cannot fill the disk with
-	// receipts faster than they are applied.
+	// records faster than they are applied.
 	Max int
 	// MaxMOsPerLink caps the MOs of one link spooled and not yet applied (default
 	// DefaultMaxMOsPerLink), within Max.
@@ -127,13 +128,13 @@ type Config struct {
 	// turn of the main writer, which groups them, so that at a few thousand receipts
 	// and MOs a second, each waiting a group commit, this many keep the writer fed.
 	Workers int
-	// RetryAfter is how long Run waits before applying again a receipt whose Apply
+	// RetryAfter is how long Run waits before applying again a record whose application
 	// failed (default 500 ms; it doubles up to 30 s).
 	RetryAfter time.Duration
 	// SegmentBytes and SegmentAge close the segment taking appends once it holds that
-	// many bytes or is that old (defaults 4 MiB and 1 s), so that applied receipts
+	// many bytes or is that old (defaults 4 MiB and 1 s), so that applied records
 	// leave the disk soon and a restart applies few of them again: a segment goes only
-	// once every receipt in it is applied, and the next Open applies all of a segment
+	// once every record in it is applied, and the next Open applies all of a segment
 	// that is still there.
 	SegmentBytes int64
 	SegmentAge   time.Duration
@@ -152,7 +153,7 @@ type entry struct {
 	mo  *MO // set: the entry is this MO, and r is unused
 }
 
-// batch is the receipts appended since the last flush; done is closed once they are
+// batch is the records appended since the last flush; done is closed once they are
 // durable, or failed (err).
 type batch struct {
 	buf     []byte
