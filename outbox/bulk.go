@@ -28,7 +28,9 @@ import (
 // a batch whose bulk statement finds the database other than it expected is rolled back
 // and every call runs alone (batcher.finish), which is always right and only slower.
 // The statements differ by driver (bulkStatements): SQLite's take their rows as one JSON
-// argument, which json_each unpacks; PostgreSQL's take arrays, which unnest unpacks, and
+// argument, which jsonb_each unpacks (parsed once, each row handed to ->> as JSONB, where
+// json_each handed it back as text that every ->> parsed again); PostgreSQL's take
+// arrays, which unnest unpacks, and
 // first lock what they touch as the calls one by one do (bulk_postgres.go).
 
 // errBulkMismatch rolls a batch back when a bulk statement found the database in a
@@ -403,7 +405,7 @@ func (sqliteBulk) settle(ctx context.Context, tx store.Tx, now int64, ids []int6
 const (
 	// bulkEarlySQL finds whether an early receipt waits for any of the parts
 	// [link, message_id, outbox_id, part].
-	bulkEarlySQL = `SELECT 1 FROM json_each(?1) AS j
+	bulkEarlySQL = `SELECT 1 FROM jsonb_each(?1) AS j
 		JOIN early_receipts AS e ON e.link = j.value ->> 0 AND e.message_id = j.value ->> 1 LIMIT 1`
 	// bulkMarkSQL is markSent's first UPDATE for each [id, link, message_ids,
 	// receipts]; ?1 is now. RETURNING costs SQLite a temporary table per run, once
@@ -412,28 +414,28 @@ const (
 		SET state = CASE WHEN state = 'delivered' OR state = 'undeliverable' THEN state ELSE 'sent' END,
 			link = j.link, message_ids = j.ids, next_attempt_at = 0, updated_at = ?1
 		FROM (SELECT value ->> 0 AS id, value ->> 1 AS link, value ->> 2 AS ids, value ->> 3 AS receipts
-			FROM json_each(?2)) AS j
+			FROM jsonb_each(?2)) AS j
 		WHERE messages.id = j.id AND messages.message_ids = '' AND ` + getsReceipts + ` = j.receipts
 		RETURNING messages.id`
 	// bulkPartsSQL records the parts [link, message_id, outbox_id, part] with no
 	// receipt yet, as markSent's INSERT does when no early receipt waits.
 	bulkPartsSQL = `INSERT INTO message_parts (link, message_id, outbox_id, part, status)
-		SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, '' FROM json_each(?1) WHERE true
+		SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, '' FROM jsonb_each(?1) WHERE true
 		ON CONFLICT (link, message_id) DO UPDATE
 		SET outbox_id = excluded.outbox_id, part = excluded.part, status = excluded.status`
 	// bulkStatusSQL is recordStatus for each receipt [link, message_id, status].
 	bulkStatusSQL = `UPDATE message_parts SET status = j.status
-		FROM (SELECT value ->> 0 AS link, value ->> 1 AS mid, value ->> 2 AS status FROM json_each(?1)) AS j
+		FROM (SELECT value ->> 0 AS link, value ->> 1 AS mid, value ->> 2 AS status FROM jsonb_each(?1)) AS j
 		WHERE message_parts.link = j.link AND message_parts.message_id = j.mid`
 	// bulkSettleSQL is settle for each [id, state]; ?1 is now.
 	bulkSettleSQL = `UPDATE messages SET state = j.state, updated_at = ?1
-		FROM (SELECT value ->> 0 AS id, value ->> 1 AS state FROM json_each(?2)) AS j
+		FROM (SELECT value ->> 0 AS id, value ->> 1 AS state FROM jsonb_each(?2)) AS j
 		WHERE messages.id = j.id`
 )
 
 // bulkReadSQL is readPart for each receipt [link, message_id, status], with the
 // receipt's index in the array first.
 var bulkReadSQL = `SELECT j.key, ` + partColumns("instr") + `
-	FROM json_each(?1) AS j
+	FROM jsonb_each(?1) AS j
 	JOIN message_parts AS p ON p.link = j.value ->> 0 AND p.message_id = j.value ->> 1
 	JOIN messages AS m ON m.id = p.outbox_id`

@@ -27,6 +27,8 @@ type Appender struct {
 	columns int
 	one     string // INSERT of one row, for everything but a bare SQLite group
 	many    string // INSERT of a group's rows, given as one JSON array of arrays
+	// (jsonb_each parses it once and hands each row to ->> as JSONB; json_each handed
+	// it over as text, which each ->> parsed again)
 }
 
 // NewAppender returns the Appender of rows of table with columns, in that order.
@@ -40,7 +42,7 @@ func NewAppender(table string, columns ...string) *Appender {
 		table:   table,
 		columns: len(columns),
 		one:     "INSERT INTO " + table + " (" + cols + ") VALUES (" + strings.TrimSuffix(strings.Repeat("?, ", len(columns)), ", ") + ")",
-		many:    "INSERT INTO " + table + " (" + cols + ") SELECT " + strings.Join(values, ", ") + " FROM json_each(?)",
+		many:    "INSERT INTO " + table + " (" + cols + ") SELECT " + strings.Join(values, ", ") + " FROM jsonb_each(?)",
 	}
 }
 
@@ -82,7 +84,7 @@ type keptRows struct {
 	rows []string // each a JSON array
 }
 
-// jsonRow is args as a JSON array that json_each and ->> give back exactly: text that is
+// jsonRow is args as a JSON array that jsonb_each and ->> give back exactly: text that is
 // UTF-8, integers, NULL. Anything else (a blob, a float, text that is not UTF-8) is not.
 // It runs on the store's writer, for every row kept: written by hand, it allocates the
 // array once, where encoding/json reflected on every value.
