@@ -103,9 +103,18 @@ const forgetDecidedInterval = time.Second
 // record stays a few seconds of MOs long. The highest key is kept by the spool's next
 // segment number instead (openReceiptSpool).
 func (a *app) forgetDecidedMOs(ctx context.Context) {
+	var trimmed int64 // the keys below this are gone; an idle switch writes nothing
 	every(ctx, forgetDecidedInterval, func() {
-		if err := a.engine.ForgetDecidedBelow(ctx, a.spool.OldestKey()); err != nil && ctx.Err() == nil {
-			a.log.Warn().Err(err).Msg("the record of decided MOs could not be trimmed; trying again later")
+		oldest := a.spool.OldestKey()
+		if oldest <= trimmed {
+			return
 		}
+		if err := a.engine.ForgetDecidedBelow(ctx, oldest); err != nil {
+			if ctx.Err() == nil {
+				a.log.Warn().Err(err).Msg("the record of decided MOs could not be trimmed; trying again later")
+			}
+			return
+		}
+		trimmed = oldest
 	})
 }
