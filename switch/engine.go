@@ -301,7 +301,7 @@ func (e *Engine) write(ctx context.Context, fn func(o *op) error) (err error) {
 func (e *Engine) writeOnce(ctx context.Context, fn func(o *op) error) error {
 	var o *op
 	err := e.db.Write(ctx, func(tx store.Tx) error {
-		if err := recordOnce(ctx, tx); err != nil {
+		if before, err := recordOnce(ctx, tx); err != nil || before {
 			return err
 		}
 		o = e.newOp(ctx, tx)
@@ -310,7 +310,9 @@ func (e *Engine) writeOnce(ctx context.Context, fn func(o *op) error) error {
 	if err != nil {
 		return err
 	}
-	onceRecorded(ctx)
+	if err := onceRecorded(ctx); err != nil {
+		return err
+	}
 	o.done()
 	return nil
 }

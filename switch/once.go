@@ -30,10 +30,12 @@ CREATE TABLE sms_decided (
 );
 `
 
-// onceKey is DecideOnce's key in a context; recorded once a write under it committed.
+// onceKey is DecideOnce's key in a context: recorded once a write under it committed,
+// before when that write found it recorded by an earlier one.
 type onceKey struct {
 	key      int64
 	recorded bool
+	before   bool
 }
 
 type onceKeyCtx struct{}
@@ -51,29 +53,37 @@ func DecideOnce(ctx context.Context, key int64) context.Context {
 var errDecidedBefore = errors.New("payswitch: this MO was decided before")
 
 // recordOnce records ctx's DecideOnce key in tx, unless there is none or it is recorded
-// already by this context's earlier write; errDecidedBefore when an earlier process did.
-func recordOnce(ctx context.Context, tx store.Tx) error {
+// already by this context's earlier write, and reports whether an earlier write (an
+// earlier process's) had recorded it: then the decision must not be made. That is an
+// answer, not a failure: the operation ends with nothing written and nil, since a
+// failing one sends its whole store group through the redo (store/writer.go), which at
+// a start that replays many MOs would be one redo per MO.
+func recordOnce(ctx context.Context, tx store.Tx) (before bool, err error) {
 	k, _ := ctx.Value(onceKeyCtx{}).(*onceKey)
 	if k == nil || k.recorded {
-		return nil
+		return false, nil
 	}
 	res, err := tx.ExecContext(ctx, `INSERT INTO sms_decided (key) VALUES (?) ON CONFLICT DO NOTHING`, k.key)
 	if err != nil {
-		return fmt.Errorf("payswitch: record MO %d: %w", k.key, err)
+		return false, fmt.Errorf("payswitch: record MO %d: %w", k.key, err)
 	}
-	if n, err := res.RowsAffected(); err != nil {
-		return err
-	} else if n == 0 {
-		return errDecidedBefore
-	}
-	return nil
+	n, err := res.RowsAffected()
+	k.before = err == nil && n == 0
+	return k.before, err
 }
 
-// onceRecorded notes that the write under ctx committed: its key is recorded.
-func onceRecorded(ctx context.Context) {
-	if k, _ := ctx.Value(onceKeyCtx{}).(*onceKey); k != nil {
-		k.recorded = true
+// onceRecorded notes that the write under ctx committed, and returns errDecidedBefore
+// when it wrote nothing because an earlier write had decided its MO.
+func onceRecorded(ctx context.Context) error {
+	k, _ := ctx.Value(onceKeyCtx{}).(*onceKey)
+	if k == nil {
+		return nil
 	}
+	if k.before {
+		return errDecidedBefore
+	}
+	k.recorded = true
+	return nil
 }
 
 // ForgetDecidedBelow deletes the recorded keys below key: the channel will hand none

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/payswitch/payswitch/internal/pgtest"
+	"github.com/payswitch/payswitch/store"
 
 	. "github.com/payswitch/payswitch/switch"
 )
@@ -13,7 +14,8 @@ import (
 // An MO handed to the engine again under the same DecideOnce key (a spool that applies
 // what it holds again after a crash) is not decided again, whatever it says: a PAY
 // makes no second payment and holds no more, a wrong code counts once towards the lock,
-// a code pays once, and no second answer goes out. Another key is another MO. Keys
+// a code pays once, and no second answer goes out; and its store operation does not
+// fail (that would run its whole group again). Another key is another MO. Keys
 // that are forgotten (ForgetDecidedBelow) are gone, and the highest kept is known.
 func TestMODecidedOnceUnderItsKey(t *testing.T) {
 	pgtest.Both(t, func(t *testing.T) {
@@ -33,7 +35,11 @@ func TestMODecidedOnceUnderItsKey(t *testing.T) {
 		once(1, "PAY 55501 150")
 		p := h.pendingOf(alice)
 		sent := h.count(alice)
+		redos := h.db.Stats().Redos
 		once(1, "PAY 55501 150")
+		if h.db.Dialect() == store.SQLite && h.db.Stats().Redos != redos {
+			t.Fatal("an MO decided before failed its store operation, and its group ran again")
+		}
 		if q := h.pendingOf(alice); q == nil || q.ID != p.ID || h.count(alice) != sent {
 			t.Fatalf("the PAY again: pending %v (first %s), %d messages (%d before)", q, p.ID, h.count(alice), sent)
 		}
