@@ -80,6 +80,12 @@ func (g *segment) write(buf []byte) error {
 		return errors.New("receipt spool: segment closed for appends")
 	}
 	n, err := g.f.Write(buf)
+	if err != nil && n > 0 && g.f.Truncate(g.size) == nil {
+		// Part of the batch reached the file (a full disk takes what fits): its whole
+		// records would be read back at the next Open although their Puts failed, and
+		// the SMSC sends each of those again, which for an MO is a second one to decide.
+		n = 0
+	}
 	g.size += int64(n)
 	return err
 }
